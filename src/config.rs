@@ -1,0 +1,162 @@
+//! Model files → validated models. TOML is read into a table, `--set`
+//! overrides are applied, serde reads it into raw types that reject unknown
+//! keys, and validation turns those into a [`ModelSpec`]. Every problem is
+//! reported as `file:line: path: message`.
+
+pub mod diagnostic;
+pub mod empirical;
+pub mod locate;
+pub mod overrides;
+pub mod quantity;
+pub mod raw;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::model::ModelSpec;
+pub use diagnostic::{Diagnostic, Invalid};
+use locate::{element_label, line_at, line_of};
+pub use overrides::Override;
+use raw::RawModel;
+use validate::Validator;
+
+/// The text of a model file and where it came from.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// How to name it in messages: the path as given.
+    pub name: String,
+    pub text: String,
+    /// Relative paths inside the model (empirical CSV files) start here.
+    pub base_dir: PathBuf,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Source, Diagnostic> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Diagnostic::general(&name, format!("cannot read: {e}")))?;
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Ok(Source {
+            name,
+            text,
+            base_dir,
+        })
+    }
+}
+
+/// A model that passed validation.
+#[derive(Clone, Debug)]
+pub struct LoadedModel {
+    pub spec: ModelSpec,
+    /// The model as run: the file with every override applied.
+    pub resolved: toml::Table,
+    /// Problems that do not stop a run but probably spoil it.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads, overrides and validates a model.
+pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel, Diagnostic> {
+    let mut table: toml::Table = toml::from_str(&source.text).map_err(|e| Diagnostic {
+        origin: source.name.clone(),
+        line: e.span().map(|span| line_at(&source.text, span.start)),
+        path: None,
+        message: format!("invalid TOML: {}", e.message().trim()),
+    })?;
+    let mut overridden = Vec::with_capacity(overrides.len());
+    for o in overrides {
+        o.apply(&mut table)?;
+        overridden.push(o);
+    }
+    let locator = Locator {
+        source,
+        overrides: &overridden,
+    };
+    let raw: RawModel = serde_path_to_error::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| locator.locate(serde_problem(&e, &table)))?;
+    let mut validator = Validator::new(&table, &source.base_dir);
+    let spec = validator.model(raw).map_err(|e| locator.locate(e))?;
+    let warnings = validator
+        .into_warnings()
+        .into_iter()
+        .map(|w| locator.locate(w))
+        .collect();
+    Ok(LoadedModel {
+        spec,
+        resolved: table,
+        warnings,
+    })
+}
+
+/// The dotted path and message of a serde error, with missing fields
+/// pointed at the field itself.
+fn serde_problem(
+    err: &serde_path_to_error::Error<toml::de::Error>,
+    table: &toml::Table,
+) -> Invalid {
+    use serde_path_to_error::Segment;
+    let mut parts: Vec<String> = Vec::new();
+    let mut here: Option<&toml::Value> = None;
+    for segment in err.path().iter() {
+        match segment {
+            Segment::Map { key } => {
+                here = match here {
+                    None => table.get(key),
+                    Some(toml::Value::Table(t)) => t.get(key),
+                    _ => None,
+                };
+                parts.push(key.clone());
+            }
+            Segment::Seq { index } => {
+                let items = here.and_then(toml::Value::as_array);
+                parts.push(items.map_or_else(|| index.to_string(), |a| element_label(a, *index)));
+                here = items.and_then(|a| a.get(*index));
+            }
+            Segment::Enum { variant } => parts.push(variant.clone()),
+            Segment::Unknown => parts.push("?".into()),
+        }
+    }
+    let message = err.inner().message().trim().to_owned();
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        parts.push(field.to_owned());
+        return Invalid::new(parts.join("."), "missing: this field is required");
+    }
+    Invalid::new(parts.join("."), message)
+}
+
+/// Turns a dotted path into a place: a line of the file, or the `--set` flag that wrote it.
+struct Locator<'a> {
+    source: &'a Source,
+    overrides: &'a [&'a Override],
+}
+
+impl Locator<'_> {
+    fn locate(&self, problem: Invalid) -> Diagnostic {
+        let within = |prefix: &str| {
+            problem.path == prefix
+                || problem
+                    .path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        if let Some(o) = self.overrides.iter().rev().find(|o| within(&o.path)) {
+            return Diagnostic {
+                origin: o.flag.clone(),
+                line: None,
+                path: Some(problem.path),
+                message: problem.message,
+            };
+        }
+        Diagnostic {
+            origin: self.source.name.clone(),
+            line: line_of(&self.source.text, &problem.path),
+            path: Some(problem.path),
+            message: problem.message,
+        }
+    }
+}

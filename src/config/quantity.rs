@@ -1,0 +1,162 @@
+//! Numbers and durations as written in model files.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::engine::{SimDuration, TICKS_PER_SECOND};
+
+/// Units a duration string may use, with their length in ticks.
+const UNITS: [(&str, f64); 6] = [
+    ("us", 1.0),
+    ("ms", 1e3),
+    ("s", TICKS_PER_SECOND as f64),
+    ("m", 60.0 * TICKS_PER_SECOND as f64),
+    ("h", 3600.0 * TICKS_PER_SECOND as f64),
+    ("d", 86_400.0 * TICKS_PER_SECOND as f64),
+];
+
+pub const DURATION_HELP: &str =
+    "a number with a unit (us, ms, s, m, h, d), like \"90s\" or \"1.5h\"";
+
+/// Parses `"600ms"`, `"2m"`, `"1.5h"`.
+pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .ok_or_else(|| format!("`{text}` has no unit: expected {DURATION_HELP}"))?;
+    let (number, unit) = text.split_at(split);
+    let ticks_per_unit = UNITS
+        .iter()
+        .find(|(u, _)| *u == unit.trim())
+        .map(|(_, t)| *t)
+        .ok_or_else(|| format!("`{text}`: unknown unit `{unit}`, expected {DURATION_HELP}"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: expected {DURATION_HELP}"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("`{text}` must be a finite duration >= 0"));
+    }
+    Ok(SimDuration::from_ticks(
+        (value * ticks_per_unit).round() as u64
+    ))
+}
+
+/// A number, integer or float, as TOML writes it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number(pub f64);
+
+/// A duration written as a string with a unit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Duration(pub SimDuration);
+
+/// Either of the above: distribution parameters are durations or counts
+/// depending on what the distribution describes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Quantity {
+    Number(f64),
+    Duration(SimDuration),
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quantity::Number(x) => write!(f, "{x}"),
+            Quantity::Duration(d) => write!(f, "\"{d}\""),
+        }
+    }
+}
+
+struct QuantityVisitor {
+    /// What the field accepts, for error messages.
+    expecting: &'static str,
+}
+
+impl Visitor<'_> for QuantityVisitor {
+    type Value = Quantity;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
+        Ok(Quantity::Number(v as f64))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
+        Ok(Quantity::Number(v as f64))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
+        Ok(Quantity::Number(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
+        parse_duration(v).map(Quantity::Duration).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(QuantityVisitor {
+            expecting: "a number, or a duration with a unit like \"90s\"",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(QuantityVisitor {
+            expecting: "a number",
+        })? {
+            Quantity::Number(x) => Ok(Number(x)),
+            Quantity::Duration(_) => Err(de::Error::custom("expected a number, not a duration")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(QuantityVisitor {
+            expecting: DURATION_HELP,
+        })? {
+            Quantity::Duration(x) => Ok(Duration(x)),
+            Quantity::Number(x) => Err(de::Error::custom(format!(
+                "durations need a unit (got {x}): expected {DURATION_HELP}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_every_unit() {
+        let ticks = |s| parse_duration(s).unwrap().ticks();
+        assert_eq!(ticks("250us"), 250);
+        assert_eq!(ticks("600ms"), 600_000);
+        assert_eq!(ticks("1.5s"), 1_500_000);
+        assert_eq!(ticks("2m"), 120_000_000);
+        assert_eq!(ticks("1h"), 3_600_000_000);
+        assert_eq!(ticks("1d"), 86_400_000_000);
+        assert_eq!(ticks(" 3 s "), 3_000_000);
+    }
+
+    #[test]
+    fn bad_durations_say_what_is_allowed() {
+        for bad in ["90", "5x", "s", "-1s", "1e400s", "fast"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(bad.trim()), "{bad}: {err}");
+        }
+        assert!(parse_duration("90").unwrap_err().contains("no unit"));
+        assert!(
+            parse_duration("5x")
+                .unwrap_err()
+                .contains("unknown unit `x`")
+        );
+    }
+}

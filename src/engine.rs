@@ -1,0 +1,14 @@
+//! The discrete-event core: simulated time, the event queue, random streams,
+//! entity storage and the run loop. It knows nothing about LLMs, users or TOML.
+
+pub mod queue;
+pub mod random;
+pub mod simulation;
+pub mod slab;
+pub mod time;
+
+pub use queue::EventQueue;
+pub use random::{RandomStreams, Stream};
+pub use simulation::{Ctx, Model, Simulation};
+pub use slab::{Key, Slab};
+pub use time::{SimDuration, SimTime, TICKS_PER_MINUTE, TICKS_PER_SECOND};

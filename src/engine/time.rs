@@ -1,0 +1,142 @@
+//! Simulated time: an integer count of microsecond ticks, so runs are exact and portable.
+
+use std::fmt;
+use std::ops::{Add, AddAssign};
+
+/// Ticks per simulated second (one tick is one microsecond).
+pub const TICKS_PER_SECOND: u64 = 1_000_000;
+
+/// Ticks per simulated minute, the period of every per-minute rate limit.
+pub const TICKS_PER_MINUTE: u64 = 60 * TICKS_PER_SECOND;
+
+/// An instant of simulated time, in ticks since the start of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimTime(u64);
+
+/// A span of simulated time, in ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimDuration(u64);
+
+impl SimTime {
+    pub const ZERO: SimTime = SimTime(0);
+    pub const MAX: SimTime = SimTime(u64::MAX);
+
+    pub const fn from_ticks(ticks: u64) -> Self {
+        SimTime(ticks)
+    }
+
+    pub const fn ticks(self) -> u64 {
+        self.0
+    }
+
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / TICKS_PER_SECOND as f64
+    }
+
+    /// Time elapsed since `earlier`, or zero if `earlier` is later.
+    pub fn since(self, earlier: SimTime) -> SimDuration {
+        SimDuration(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl SimDuration {
+    pub const ZERO: SimDuration = SimDuration(0);
+    pub const MAX: SimDuration = SimDuration(u64::MAX);
+
+    pub const fn from_ticks(ticks: u64) -> Self {
+        SimDuration(ticks)
+    }
+
+    pub const fn from_secs(secs: u64) -> Self {
+        SimDuration(secs * TICKS_PER_SECOND)
+    }
+
+    /// Rounds to the nearest tick; negative and NaN inputs give zero, huge ones saturate.
+    pub fn from_secs_f64(secs: f64) -> Self {
+        // `as` saturates and maps NaN to 0, which is exactly the clamping wanted here.
+        SimDuration((secs * TICKS_PER_SECOND as f64).round() as u64)
+    }
+
+    pub const fn ticks(self) -> u64 {
+        self.0
+    }
+
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / TICKS_PER_SECOND as f64
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl Add<SimDuration> for SimTime {
+    type Output = SimTime;
+    fn add(self, rhs: SimDuration) -> SimTime {
+        SimTime(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl AddAssign<SimDuration> for SimTime {
+    fn add_assign(&mut self, rhs: SimDuration) {
+        *self = *self + rhs;
+    }
+}
+
+impl Add for SimDuration {
+    type Output = SimDuration;
+    fn add(self, rhs: SimDuration) -> SimDuration {
+        SimDuration(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl fmt::Display for SimDuration {
+    /// The largest unit that divides the duration exactly: `90s`, `1500ms`, `2h`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u64); 5] = [
+            ("d", 86_400 * TICKS_PER_SECOND),
+            ("h", 3_600 * TICKS_PER_SECOND),
+            ("m", TICKS_PER_MINUTE),
+            ("s", TICKS_PER_SECOND),
+            ("ms", 1_000),
+        ];
+        for (unit, ticks) in UNITS {
+            if self.0 >= ticks && self.0.is_multiple_of(ticks) {
+                return write!(f, "{}{unit}", self.0 / ticks);
+            }
+        }
+        write!(f, "{}us", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_to_the_nearest_tick() {
+        assert_eq!(SimDuration::from_secs_f64(1.5).ticks(), 1_500_000);
+        assert_eq!(SimDuration::from_secs_f64(0.000_000_4).ticks(), 0);
+        assert_eq!(SimDuration::from_secs_f64(0.000_000_6).ticks(), 1);
+        assert_eq!(SimDuration::from_secs_f64(-3.0), SimDuration::ZERO);
+        assert_eq!(SimDuration::from_secs_f64(f64::NAN), SimDuration::ZERO);
+        assert_eq!(SimDuration::from_secs_f64(f64::INFINITY), SimDuration::MAX);
+    }
+
+    #[test]
+    fn adding_saturates_instead_of_wrapping() {
+        assert_eq!(
+            SimTime::from_ticks(u64::MAX - 1) + SimDuration::from_secs(1),
+            SimTime::MAX
+        );
+    }
+
+    #[test]
+    fn durations_display_in_their_largest_exact_unit() {
+        assert_eq!(SimDuration::from_secs(90).to_string(), "90s");
+        assert_eq!(SimDuration::from_secs(7200).to_string(), "2h");
+        assert_eq!(SimDuration::from_ticks(1_500_000).to_string(), "1500ms");
+        assert_eq!(SimDuration::from_ticks(7).to_string(), "7us");
+        assert_eq!(SimDuration::ZERO.to_string(), "0us");
+    }
+}

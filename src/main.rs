@@ -1,0 +1,229 @@
+//! The `loopcap` command: parse flags, load the model, run it, export the results.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use loopcap::config::{self, Diagnostic, LoadedModel, Override, Source};
+use loopcap::model::{self, RunResult};
+use loopcap::report::{self, atomic, manifest::Manifest, table, timeseries_csv};
+
+#[derive(Parser)]
+#[command(
+    name = "loopcap",
+    version,
+    about = "Capacity planning for AI-agent workloads by discrete-event simulation"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate one model and print its summary.
+    Run {
+        /// A model file (models/*.toml), or a manifest.json written by `run --out` to rerun it.
+        model: PathBuf,
+        /// Seed for this run, instead of the model's.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        seed: Option<i64>,
+        /// Override a model field by dotted path, e.g. --set capacity.lanes=16 (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Write summary.json, timeseries.csv and manifest.json into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the summary as one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a model file and print what is wrong with it.
+    Check { file: PathBuf },
+}
+
+/// Why the command failed, which decides its exit code.
+enum Failure {
+    /// Bad input: exit 2.
+    Input(String),
+    /// A failure while running, e.g. an output that cannot be written: exit 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<Diagnostic> for Failure {
+    fn from(d: Diagnostic) -> Self {
+        Failure::Input(d.to_string())
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Runtime(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            model,
+            seed,
+            set,
+            out,
+            json,
+        } => run(&model, seed, &set, out.as_deref(), json),
+        Command::Check { file } => check(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// A model file, or the model embedded in a manifest written by `run --out`.
+fn read_source(path: &Path) -> Result<Source, Failure> {
+    if path.extension().is_none_or(|ext| ext != "json") {
+        return Ok(Source::read(path)?);
+    }
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::general(&name, format!("cannot read: {e}")))?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Diagnostic::general(&name, format!("not a loopcap manifest: {e}")))?;
+    let version = env!("CARGO_PKG_VERSION");
+    if manifest.loopcap_version != version {
+        eprintln!(
+            "warning: {name} was written by loopcap {}, this is {version}: results may differ",
+            manifest.loopcap_version
+        );
+    }
+    Ok(Source {
+        name: format!("{name} (model_toml)"),
+        text: manifest.model_toml,
+        base_dir: PathBuf::from(manifest.model_dir),
+    })
+}
+
+fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<(Source, LoadedModel), Failure> {
+    let source = read_source(path)?;
+    let mut overrides = set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(seed) = seed {
+        overrides.push(Override::new(
+            "seed",
+            toml::Value::Integer(seed),
+            format!("--seed {seed}"),
+        ));
+    }
+    let loaded = config::load_model(&source, &overrides)?;
+    Ok((source, loaded))
+}
+
+fn run(
+    path: &Path,
+    seed: Option<i64>,
+    set: &[String],
+    out: Option<&Path>,
+    json: bool,
+) -> Result<(), Failure> {
+    let (source, loaded) = load(path, seed, set)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let result = model::simulate(&loaded.spec, out.is_some());
+    if let Some(dir) = out {
+        write_outputs(dir, path, set, &source, &loaded, &result)
+            .with_context(|| format!("writing results to {}", dir.display()))?;
+    }
+    let mut stdout = io::stdout().lock();
+    if json {
+        report::write_summary_json(&mut stdout, &result.summary)?;
+    } else {
+        stdout.write_all(table::render(&result.summary).as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+fn write_outputs(
+    dir: &Path,
+    model_path: &Path,
+    set: &[String],
+    source: &Source,
+    loaded: &LoadedModel,
+    result: &RunResult,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let model_dir =
+        std::fs::canonicalize(&source.base_dir).unwrap_or_else(|_| source.base_dir.clone());
+    let manifest = Manifest {
+        loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_file: model_path.display().to_string(),
+        model_dir: model_dir.display().to_string(),
+        seed: loaded.spec.seed,
+        overrides: set.to_vec(),
+        model_toml: toml::to_string(&loaded.resolved)?,
+        rerun: format!("loopcap run {}", dir.join("manifest.json").display()),
+    };
+    atomic::write_file(&dir.join("summary.json"), |w| {
+        report::write_summary_json(w, &result.summary)
+    })?;
+    if let Some(ts) = &result.timeseries {
+        atomic::write_file(&dir.join("timeseries.csv"), |w| {
+            timeseries_csv::write_timeseries_csv(w, ts)
+        })?;
+    }
+    atomic::write_file(&dir.join("manifest.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &manifest)?;
+        writeln!(w)
+    })?;
+    Ok(())
+}
+
+fn check(path: &Path) -> Result<(), Failure> {
+    let (source, loaded) = load(path, None, &[])?;
+    let spec = &loaded.spec;
+    let capacity = match spec.capacity.lanes() {
+        Some(lanes) => format!("reserved, {lanes} lanes"),
+        None => "shared_api".to_owned(),
+    };
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "{}: ok: \"{}\", {} user class(es), {} agent(s), capacity {capacity}, {} simulated",
+        source.name,
+        spec.name,
+        spec.classes.len(),
+        spec.agents.len(),
+        spec.duration
+    )?;
+    for warning in &loaded.warnings {
+        writeln!(stdout, "warning: {warning}")?;
+    }
+    Ok(())
+}

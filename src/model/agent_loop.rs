@@ -1,0 +1,106 @@
+//! The agent loop: steps of LLM calls, tool calls between them, fan-out bursts.
+
+use super::distribution::{CountDist, DurationDist};
+use crate::engine::{Key, SimDuration, SimTime, Stream};
+
+/// How one agent behaves for one user command.
+#[derive(Clone, Debug)]
+pub struct AgentProfile {
+    pub name: String,
+    /// Steps (LLM calls, or fan-out bursts of calls) per loop, at least one.
+    pub steps: CountDist,
+    pub input_tokens: CountDist,
+    /// Tokens a call produces; capped at `max_output_tokens`.
+    pub output_tokens: CountDist,
+    /// The `max_tokens` each request sends, which output-token limits reserve.
+    pub max_output_tokens: u32,
+    /// Tool-call time between consecutive steps (none before the first or after the last).
+    pub tool_latency: Option<DurationDist>,
+    pub fan_out: Option<FanOut>,
+    /// A loop still running this long after it arrived fails.
+    pub deadline: Option<SimDuration>,
+}
+
+/// Every `every`-th step is a burst of `width` parallel calls, joined before the loop goes on.
+#[derive(Clone, Debug)]
+pub struct FanOut {
+    pub every: u32,
+    pub width: CountDist,
+}
+
+impl AgentProfile {
+    /// Calls in step `step` (1-based): the fan-out width on every `every`-th step, else one.
+    pub fn calls_in_step(&self, step: u32, rng: &mut Stream) -> u32 {
+        match &self.fan_out {
+            Some(f) if step.is_multiple_of(f.every) => f.width.sample(rng).max(1),
+            _ => 1,
+        }
+    }
+
+    /// The tokens of one call: (input, output), output capped at `max_output_tokens`.
+    pub fn call_tokens(&self, rng: &mut Stream) -> (u32, u32) {
+        let input = self.input_tokens.sample(rng);
+        let output = self.output_tokens.sample(rng).min(self.max_output_tokens);
+        (input, output)
+    }
+}
+
+/// A loop in progress.
+pub struct LoopState {
+    pub class: u16,
+    /// The closed-population user who started it.
+    pub user: Option<u32>,
+    pub arrived_at: SimTime,
+    /// Arrived after warm-up: counted in the summary's loop counts.
+    pub in_cohort: bool,
+    pub steps_total: u32,
+    pub steps_done: u32,
+    pub step_started_at: SimTime,
+    /// Calls of the current step not yet done.
+    pub calls_pending: u32,
+    /// Calls of this loop waiting to retry.
+    pub calls_backing_off: u32,
+}
+
+/// One LLM call of a step, across all its attempts.
+pub struct CallState {
+    pub loop_key: Key,
+    pub attempts: u32,
+    pub first_sent_at: SimTime,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    /// The last retry delay, for decorrelated jitter.
+    pub last_delay: SimDuration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RandomStreams;
+    use crate::model::distribution::Dist;
+
+    fn constant(x: f64) -> CountDist {
+        CountDist::new(Dist::constant(x).unwrap())
+    }
+
+    #[test]
+    fn every_kth_step_fans_out_and_output_is_capped() {
+        let agent = AgentProfile {
+            name: "a".into(),
+            steps: constant(9.0),
+            input_tokens: constant(100.0),
+            output_tokens: constant(5000.0),
+            max_output_tokens: 4096,
+            tool_latency: None,
+            fan_out: Some(FanOut {
+                every: 3,
+                width: constant(10.0),
+            }),
+            deadline: None,
+        };
+        let mut rng = RandomStreams::new(1).stream("agent");
+        let widths: Vec<u32> = (1..=9).map(|s| agent.calls_in_step(s, &mut rng)).collect();
+        assert_eq!(widths, [1, 1, 10, 1, 1, 10, 1, 1, 10]);
+        assert_eq!(agent.call_tokens(&mut rng), (100, 4096));
+    }
+}

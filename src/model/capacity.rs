@@ -1,0 +1,130 @@
+//! Capacity that serves attempts: a shared rate-limited API or reserved lanes.
+
+use super::reserved::{Reserved, ReservedSpec};
+use super::service_time::ServiceTime;
+use super::shared_api::{SharedApi, SharedApiSpec};
+use crate::engine::{Key, SimDuration, SimTime, Stream};
+
+/// The validated description of capacity, shared by every run of a model.
+#[derive(Clone, Debug)]
+pub enum CapacitySpec {
+    SharedApi(SharedApiSpec),
+    Reserved(ReservedSpec),
+}
+
+impl CapacitySpec {
+    pub fn service(&self) -> &ServiceTime {
+        match self {
+            CapacitySpec::SharedApi(s) => &s.service,
+            CapacitySpec::Reserved(r) => &r.service,
+        }
+    }
+
+    /// Lanes, for reserved capacity.
+    pub fn lanes(&self) -> Option<u32> {
+        match self {
+            CapacitySpec::SharedApi(_) => None,
+            CapacitySpec::Reserved(r) => Some(r.lanes),
+        }
+    }
+}
+
+/// What one attempt asks of capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub input_tokens: u32,
+    /// The request's `max_tokens`: what output-token limits reserve at admission.
+    pub max_output_tokens: u32,
+}
+
+/// Capacity's answer to an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// In service from now.
+    Started,
+    /// Waiting for a lane; it starts when [`Capacity::release`] hands it out.
+    Queued,
+    Rejected(Rejection),
+}
+
+/// Why capacity turned an attempt away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// HTTP 429: over a rate or concurrency limit; the provider says when to come back.
+    RateLimited { retry_after: SimDuration },
+    /// HTTP 529: the provider is overloaded.
+    Overloaded,
+    /// Every lane is busy and the lane queue is full.
+    QueueFull,
+    /// Larger than a token bucket can ever hold: no retry can succeed.
+    TooLarge,
+}
+
+impl Rejection {
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, Rejection::TooLarge)
+    }
+
+    pub fn retry_after(self) -> Option<SimDuration> {
+        match self {
+            Rejection::RateLimited { retry_after } => Some(retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// The run-time state of capacity.
+pub enum Capacity {
+    SharedApi(SharedApi),
+    Reserved(Reserved),
+}
+
+impl Capacity {
+    pub fn new(spec: &CapacitySpec) -> Self {
+        match spec {
+            CapacitySpec::SharedApi(s) => Capacity::SharedApi(SharedApi::new(s)),
+            CapacitySpec::Reserved(r) => Capacity::Reserved(Reserved::new(r)),
+        }
+    }
+
+    pub fn offer(
+        &mut self,
+        now: SimTime,
+        attempt: Key,
+        request: Request,
+        rng: &mut Stream,
+    ) -> Admission {
+        match self {
+            Capacity::SharedApi(api) => api.offer(now, request, rng),
+            Capacity::Reserved(lanes) => lanes.offer(attempt),
+        }
+    }
+
+    /// An attempt in service has finished after producing `output_tokens`.
+    /// Returns the queued attempt, if any, that takes over its lane.
+    pub fn release(&mut self, now: SimTime, request: Request, output_tokens: u32) -> Option<Key> {
+        match self {
+            Capacity::SharedApi(api) => {
+                api.release(now, request, output_tokens);
+                None
+            }
+            Capacity::Reserved(lanes) => lanes.release(),
+        }
+    }
+
+    /// Attempts in service, including those whose client has already given up.
+    pub fn in_flight(&self) -> u32 {
+        match self {
+            Capacity::SharedApi(api) => api.in_flight(),
+            Capacity::Reserved(lanes) => lanes.busy(),
+        }
+    }
+
+    /// Attempts waiting for a lane.
+    pub fn queued(&self) -> u32 {
+        match self {
+            Capacity::SharedApi(_) => 0,
+            Capacity::Reserved(lanes) => lanes.queued(),
+        }
+    }
+}

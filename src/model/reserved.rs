@@ -1,0 +1,103 @@
+//! Reserved capacity: N always-warm lanes; attempts queue FIFO when all are busy.
+
+use std::collections::VecDeque;
+
+use super::capacity::{Admission, Rejection};
+use super::service_time::ServiceTime;
+use crate::engine::Key;
+
+#[derive(Clone, Debug)]
+pub struct ReservedSpec {
+    pub lanes: u32,
+    /// Most attempts that may wait; beyond it attempts are rejected. `None`: unbounded.
+    pub queue_limit: Option<u32>,
+    pub service: ServiceTime,
+}
+
+/// Lanes and their queue. An attempt keeps its place in the queue and its
+/// lane even after its client times out: the server cannot tell it was abandoned.
+pub struct Reserved {
+    lanes: u32,
+    queue_limit: Option<u32>,
+    busy: u32,
+    queue: VecDeque<Key>,
+}
+
+impl Reserved {
+    pub fn new(spec: &ReservedSpec) -> Self {
+        Reserved {
+            lanes: spec.lanes,
+            queue_limit: spec.queue_limit,
+            busy: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    pub fn offer(&mut self, attempt: Key) -> Admission {
+        if self.busy < self.lanes {
+            self.busy += 1;
+            Admission::Started
+        } else if self
+            .queue_limit
+            .is_some_and(|limit| self.queue.len() >= limit as usize)
+        {
+            Admission::Rejected(Rejection::QueueFull)
+        } else {
+            self.queue.push_back(attempt);
+            Admission::Queued
+        }
+    }
+
+    /// A lane came free: the head of the queue, if any, takes it.
+    pub fn release(&mut self) -> Option<Key> {
+        let next = self.queue.pop_front();
+        if next.is_none() {
+            self.busy -= 1;
+        }
+        next
+    }
+
+    pub fn busy(&self) -> u32 {
+        self.busy
+    }
+
+    pub fn queued(&self) -> u32 {
+        self.queue.len() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Slab;
+    use crate::model::distribution::{Dist, DurationDist};
+
+    fn spec(lanes: u32, queue_limit: Option<u32>) -> ReservedSpec {
+        ReservedSpec {
+            lanes,
+            queue_limit,
+            service: ServiceTime {
+                time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
+                output_tokens_per_s: None,
+            },
+        }
+    }
+
+    #[test]
+    fn queues_fifo_when_lanes_are_busy_and_rejects_past_the_limit() {
+        let mut keys = Slab::new();
+        let k: Vec<Key> = (0..5).map(|i| keys.insert(i)).collect();
+        let mut r = Reserved::new(&spec(2, Some(2)));
+        assert_eq!(r.offer(k[0]), Admission::Started);
+        assert_eq!(r.offer(k[1]), Admission::Started);
+        assert_eq!(r.offer(k[2]), Admission::Queued);
+        assert_eq!(r.offer(k[3]), Admission::Queued);
+        assert_eq!(r.offer(k[4]), Admission::Rejected(Rejection::QueueFull));
+        assert_eq!((r.busy(), r.queued()), (2, 2));
+        assert_eq!(r.release(), Some(k[2]));
+        assert_eq!(r.release(), Some(k[3]));
+        assert_eq!(r.release(), None);
+        assert_eq!(r.release(), None);
+        assert_eq!((r.busy(), r.queued()), (0, 0));
+    }
+}

@@ -1,0 +1,209 @@
+//! A token bucket with continuous refill, in exact integer arithmetic.
+//!
+//! A limit of `L` tokens per minute holds at most `L` tokens and refills at
+//! `L` per minute, continuously, as provider rate limiters do. Levels are kept
+//! in units of 1/`TICKS_PER_MINUTE` token, so a tick adds exactly `L` units:
+//! no rounding drift however long the run.
+
+use crate::engine::{SimDuration, SimTime, TICKS_PER_MINUTE};
+
+/// Units per token: one minute's worth of ticks.
+const UNITS_PER_TOKEN: u64 = TICKS_PER_MINUTE;
+
+/// The largest per-minute limit a bucket accepts: keeps every level, refund
+/// and request (up to `u32::MAX` tokens) inside `u64` units.
+pub const MAX_PER_MIN: u64 = 10_000_000_000;
+
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    per_min: u64,
+    capacity: u64,
+    level: u64,
+    updated_at: SimTime,
+}
+
+impl TokenBucket {
+    /// A full bucket for a limit of `per_min` tokens per minute (1..=`MAX_PER_MIN`).
+    pub fn new(per_min: u64) -> Self {
+        assert!(
+            (1..=MAX_PER_MIN).contains(&per_min),
+            "bucket limit {per_min} out of range; config validation must reject it"
+        );
+        let capacity = per_min * UNITS_PER_TOKEN;
+        TokenBucket {
+            per_min,
+            capacity,
+            level: capacity,
+            updated_at: SimTime::ZERO,
+        }
+    }
+
+    fn refill(&mut self, now: SimTime) {
+        let elapsed = now.since(self.updated_at).ticks();
+        self.level = self
+            .level
+            .saturating_add(elapsed.saturating_mul(self.per_min))
+            .min(self.capacity);
+        self.updated_at = self.updated_at.max(now);
+    }
+
+    /// Whether `tokens` could ever fit, i.e. do not exceed the bucket's capacity.
+    pub fn can_ever_hold(&self, tokens: u64) -> bool {
+        tokens <= self.per_min
+    }
+
+    /// How long until `tokens` are available (zero if they are now), or `None`
+    /// if they never will be because they exceed the bucket's capacity.
+    pub fn wait_for(&mut self, now: SimTime, tokens: u64) -> Option<SimDuration> {
+        if !self.can_ever_hold(tokens) {
+            return None;
+        }
+        self.refill(now);
+        let need = tokens * UNITS_PER_TOKEN;
+        let missing = need.saturating_sub(self.level);
+        Some(SimDuration::from_ticks(missing.div_ceil(self.per_min)))
+    }
+
+    /// Removes `tokens`, which must be available now (`wait_for` returned zero).
+    pub fn take(&mut self, now: SimTime, tokens: u64) {
+        self.refill(now);
+        let need = tokens * UNITS_PER_TOKEN;
+        debug_assert!(
+            need <= self.level,
+            "took {tokens} tokens that were not there"
+        );
+        self.level -= need.min(self.level);
+    }
+
+    /// Takes `tokens` if available now; otherwise leaves the bucket untouched.
+    pub fn try_take(&mut self, now: SimTime, tokens: u64) -> bool {
+        let ready = self.wait_for(now, tokens) == Some(SimDuration::ZERO);
+        if ready {
+            self.take(now, tokens);
+        }
+        ready
+    }
+
+    /// Returns `tokens` (e.g. an over-reservation), up to the capacity.
+    pub fn refund(&mut self, now: SimTime, tokens: u64) {
+        self.refill(now);
+        self.level = self
+            .level
+            .saturating_add(tokens * UNITS_PER_TOKEN)
+            .min(self.capacity);
+    }
+
+    /// Tokens available at `now`, as a real number (for reports and tests).
+    pub fn available(&mut self, now: SimTime) -> f64 {
+        self.refill(now);
+        self.level as f64 / UNITS_PER_TOKEN as f64
+    }
+
+    pub fn per_min(&self) -> u64 {
+        self.per_min
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(secs: f64) -> SimTime {
+        SimTime::from_ticks((secs * 1e6) as u64)
+    }
+
+    #[test]
+    fn starts_full_and_refills_continuously() {
+        let mut b = TokenBucket::new(60); // one token per second
+        assert!(b.try_take(t(0.0), 60));
+        assert!(!b.try_take(t(0.0), 1));
+        assert_eq!(b.wait_for(t(0.0), 1), Some(SimDuration::from_secs(1)));
+        assert!((b.available(t(0.5)) - 0.5).abs() < 1e-12);
+        assert!(b.try_take(t(1.0), 1));
+        // Refill stops at capacity.
+        assert!((b.available(t(1000.0)) - 60.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wait_is_exact_to_the_tick() {
+        let mut b = TokenBucket::new(7);
+        assert!(b.try_take(SimTime::ZERO, 7));
+        // 3 tokens at 7/min take 3/7 min = 25_714_285.7 ticks: round up.
+        let wait = b.wait_for(SimTime::ZERO, 3).unwrap();
+        assert_eq!(wait.ticks(), 25_714_286);
+        assert!(!b.try_take(SimTime::from_ticks(wait.ticks() - 1), 3));
+        assert!(b.try_take(SimTime::from_ticks(wait.ticks()), 3));
+    }
+
+    #[test]
+    fn requests_above_capacity_never_fit() {
+        let mut b = TokenBucket::new(1000);
+        assert_eq!(b.wait_for(SimTime::ZERO, 1001), None);
+        assert_eq!(b.wait_for(SimTime::ZERO, 1000), Some(SimDuration::ZERO));
+        assert!(!b.try_take(SimTime::ZERO, 1001));
+    }
+
+    #[test]
+    fn refunds_never_overfill() {
+        let mut b = TokenBucket::new(100);
+        assert!(b.try_take(SimTime::ZERO, 40));
+        b.refund(SimTime::ZERO, 90);
+        assert!((b.available(SimTime::ZERO) - 100.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn extreme_limits_and_long_gaps_do_not_overflow() {
+        let mut b = TokenBucket::new(MAX_PER_MIN);
+        assert!(b.try_take(SimTime::ZERO, u64::from(u32::MAX)));
+        b.refund(SimTime::MAX, u64::from(u32::MAX));
+        assert_eq!(b.available(SimTime::MAX), MAX_PER_MIN as f64);
+    }
+
+    proptest! {
+        /// Over any window of length W, a bucket admits at most
+        /// capacity + rate * W tokens: the defining bound of a token bucket.
+        #[test]
+        fn never_admits_more_than_capacity_plus_refill_in_any_window(
+            per_min in 1u64..500,
+            requests in prop::collection::vec((0u64..3_000_000, 1u64..40), 1..300),
+        ) {
+            let mut bucket = TokenBucket::new(per_min);
+            let mut now = 0u64;
+            let mut admitted: Vec<(u64, u64)> = Vec::new();
+            for (gap, tokens) in requests {
+                now += gap;
+                if bucket.try_take(SimTime::from_ticks(now), tokens) {
+                    admitted.push((now, tokens));
+                }
+            }
+            for i in 0..admitted.len() {
+                let mut sum = 0u128;
+                for j in i..admitted.len() {
+                    sum += u128::from(admitted[j].1);
+                    let window = u128::from(admitted[j].0 - admitted[i].0);
+                    // In units: sum * U <= capacity + per_min * window (ticks).
+                    let lhs = sum * u128::from(UNITS_PER_TOKEN);
+                    let rhs = u128::from(per_min) * u128::from(UNITS_PER_TOKEN)
+                        + u128::from(per_min) * window;
+                    prop_assert!(lhs <= rhs, "window {i}..={j}: {sum} tokens in {window} ticks");
+                }
+            }
+        }
+
+        #[test]
+        fn level_stays_within_zero_and_capacity(
+            ops in prop::collection::vec((0u64..5_000_000, 0u64..200, any::<bool>()), 1..200),
+        ) {
+            let mut bucket = TokenBucket::new(120);
+            let mut now = 0u64;
+            for (gap, tokens, refund) in ops {
+                now += gap;
+                let at = SimTime::from_ticks(now);
+                if refund { bucket.refund(at, tokens) } else { bucket.try_take(at, tokens); }
+                let level = bucket.available(at);
+                prop_assert!((0.0..=120.0).contains(&level), "level {level}");
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The human-readable summary that `loopcap run` prints.
+
+use std::fmt::Write as _;
+
+use crate::model::summary::{Percentiles, Summary};
+
+fn opt(x: Option<f64>, decimals: usize) -> String {
+    x.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
+}
+
+fn percentile_row(out: &mut String, label: &str, p: Option<Percentiles>, decimals: usize) {
+    let cells: Vec<String> = match p {
+        Some(p) => [p.p50, p.p95, p.p99, p.max, p.mean]
+            .iter()
+            .map(|v| format!("{v:.decimals$}"))
+            .collect(),
+        None => vec!["-".to_owned(); 5],
+    };
+    let _ = writeln!(
+        out,
+        "  {label:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        cells[0], cells[1], cells[2], cells[3], cells[4]
+    );
+}
+
+fn line(out: &mut String, label: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "  {label:<24}{value}");
+}
+
+/// Renders `summary` as an aligned, sectioned table.
+pub fn render(summary: &Summary) -> String {
+    let s = summary;
+    let mut out = String::new();
+    let _ = writeln!(out, "{} (seed {})", s.model, s.seed);
+    let _ = writeln!(
+        out,
+        "simulated {} s, measured after {} s of warm-up\n",
+        s.duration_s, s.warmup_s
+    );
+
+    let _ = writeln!(out, "loops");
+    line(&mut out, "loops/min", format!("{:.2}", s.loops_per_min));
+    line(
+        &mut out,
+        "started",
+        format!(
+            "{}  = completed {} + failed {} + in flight {}",
+            s.loops_started, s.loops_completed, s.loops_failed, s.loops_in_flight
+        ),
+    );
+    if s.loops_failed > 0 {
+        line(
+            &mut out,
+            "failed because",
+            format!(
+                "attempts exhausted {}, deadline {}, call too large {}",
+                s.loops_failed_exhausted, s.loops_failed_deadline, s.loops_failed_too_large
+            ),
+        );
+    }
+    line(
+        &mut out,
+        "mean loops in flight",
+        format!("{:.2}", s.mean_loops_in_flight),
+    );
+
+    let _ = writeln!(
+        out,
+        "\n  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "seconds", "p50", "p95", "p99", "max", "mean"
+    );
+    percentile_row(&mut out, "loop latency", s.loop_latency_s, 2);
+    percentile_row(&mut out, "step latency", s.step_latency_s, 2);
+    percentile_row(&mut out, "queue wait", s.queue_wait_s, 2);
+    percentile_row(&mut out, "steps per loop", s.steps_per_loop, 1);
+
+    let _ = writeln!(out, "\nattempts");
+    line(&mut out, "calls", s.calls);
+    line(&mut out, "attempts", s.attempts);
+    line(
+        &mut out,
+        "retries",
+        format!("{}  (retry rate {})", s.retries, opt(s.retry_rate, 3)),
+    );
+    line(&mut out, "rate limited (429)", s.rate_limited);
+    line(&mut out, "overloaded (529)", s.overloaded);
+    line(&mut out, "timeouts", s.timeouts);
+    if s.queue_rejected > 0 {
+        line(&mut out, "queue full", s.queue_rejected);
+    }
+    if s.too_large > 0 {
+        line(&mut out, "too large for a bucket", s.too_large);
+    }
+    line(
+        &mut out,
+        "amplification",
+        format!("{} attempts per loop", opt(s.amplification, 2)),
+    );
+    line(
+        &mut out,
+        "in flight",
+        format!("peak {}, mean {:.2}", s.peak_in_flight, s.mean_in_flight),
+    );
+    if let Some(u) = s.lane_utilization {
+        line(&mut out, "lane utilization", format!("{:.1}%", u * 100.0));
+    }
+
+    let _ = writeln!(out, "\ncost");
+    line(
+        &mut out,
+        "tokens billed",
+        format!("{} in, {} out", s.input_tokens, s.output_tokens),
+    );
+    line(&mut out, "cost", format!("${:.2}", s.cost_usd));
+    line(&mut out, "loops per dollar", opt(s.loops_per_dollar, 2));
+
+    let _ = writeln!(out, "\nengine");
+    line(
+        &mut out,
+        "events",
+        format!(
+            "{} in {:.3} s ({:.2} M events/s)",
+            s.events,
+            s.wall_s,
+            s.events_per_s / 1e6
+        ),
+    );
+    out
+}
