@@ -137,14 +137,15 @@ struct Locator<'a> {
 
 impl Locator<'_> {
     fn locate(&self, problem: Invalid) -> Diagnostic {
-        let within = |prefix: &str| {
-            problem.path == prefix
-                || problem
-                    .path
-                    .strip_prefix(prefix)
-                    .is_some_and(|rest| rest.starts_with('.'))
+        // An override explains a problem at, inside or above what it wrote:
+        // `--set capacity.burst.size=3` creates the unknown `capacity.burst`.
+        let inside = |path: &str, prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
         };
-        if let Some(o) = self.overrides.iter().rev().find(|o| within(&o.path)) {
+        let related =
+            |o: &&&Override| inside(&problem.path, &o.path) || inside(&o.path, &problem.path);
+        if let Some(o) = self.overrides.iter().rev().find(related) {
             return Diagnostic {
                 origin: o.flag.clone(),
                 line: None,

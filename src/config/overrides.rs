@@ -49,8 +49,10 @@ impl Override {
         }
     }
 
-    /// Writes the value into `root`. Every table on the way must exist; the
-    /// last key may be new (validation then rejects it if no such field exists).
+    /// Writes the value into `root`, creating missing tables on the way (so
+    /// `client.timeout` works on a model without a `[client]` table); the
+    /// model's schema then rejects any path it does not have. Elements of
+    /// arrays of tables must exist.
     pub fn apply(&self, root: &mut toml::Table) -> Result<(), Diagnostic> {
         let segments: Vec<&str> = self.path.split('.').collect();
         let (last, parents) = segments.split_last().expect("non-empty path");
@@ -58,12 +60,9 @@ impl Override {
         let mut here = root;
         let mut i = 0;
         while i < parents.len() {
-            let mut value = here.get_mut(parents[i]).ok_or_else(|| {
-                error(format!(
-                    "`{}` does not exist in the model",
-                    segments[..=i].join(".")
-                ))
-            })?;
+            let mut value = here
+                .entry(parents[i])
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if let toml::Value::Array(items) = value {
                 // The next segment names an element of the array.
                 let label = segments[i + 1];
@@ -146,12 +145,13 @@ mod tests {
     }
 
     #[test]
-    fn paths_that_do_not_exist_are_errors() {
-        let err = set("client.timeout=5s").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "--set client.timeout=5s: `client` does not exist in the model"
-        );
+    fn missing_tables_are_created() {
+        let t = set("client.backoff.kind=none").unwrap();
+        assert_eq!(t["client"]["backoff"]["kind"].as_str(), Some("none"));
+    }
+
+    #[test]
+    fn paths_through_values_or_missing_elements_are_errors() {
         let err = set("workload.ops.users=1").unwrap_err();
         assert!(err.message.contains("no element named `ops`"), "{err}");
         let err = set("duration.x=1").unwrap_err();

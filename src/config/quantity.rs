@@ -72,6 +72,8 @@ impl fmt::Display for Quantity {
 struct QuantityVisitor {
     /// What the field accepts, for error messages.
     expecting: &'static str,
+    /// Whether strings (durations) are accepted at all.
+    strings: bool,
 }
 
 impl Visitor<'_> for QuantityVisitor {
@@ -94,6 +96,9 @@ impl Visitor<'_> for QuantityVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
+        if !self.strings {
+            return Err(E::invalid_type(de::Unexpected::Str(v), &self));
+        }
         parse_duration(v).map(Quantity::Duration).map_err(E::custom)
     }
 }
@@ -102,6 +107,7 @@ impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(QuantityVisitor {
             expecting: "a number, or a duration with a unit like \"90s\"",
+            strings: true,
         })
     }
 }
@@ -110,9 +116,10 @@ impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match d.deserialize_any(QuantityVisitor {
             expecting: "a number",
+            strings: false,
         })? {
             Quantity::Number(x) => Ok(Number(x)),
-            Quantity::Duration(_) => Err(de::Error::custom("expected a number, not a duration")),
+            Quantity::Duration(_) => unreachable!("strings are refused above"),
         }
     }
 }
@@ -121,6 +128,7 @@ impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match d.deserialize_any(QuantityVisitor {
             expecting: DURATION_HELP,
+            strings: true,
         })? {
             Quantity::Duration(x) => Ok(Duration(x)),
             Quantity::Number(x) => Err(de::Error::custom(format!(

@@ -1,12 +1,14 @@
 //! Metrics collection in streaming structures: counters, HDR histograms and
 //! time-weighted gauges, so memory stays flat however long the horizon.
 
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
 
 use super::agent_loop::LoopState;
 use super::capacity::Rejection;
 use super::prices::Prices;
-use super::summary::{Percentiles, Summary};
+use super::summary::{ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
 
@@ -26,10 +28,11 @@ pub enum LoopOutcome {
     TooLarge,
 }
 
-/// A histogram with an exact mean.
+/// A histogram with an exact mean and maximum.
 struct Recorder {
     histogram: Histogram<u64>,
     sum: u128,
+    max: u64,
     /// Divides recorded values to give reported ones (ticks per second for times).
     scale: f64,
 }
@@ -40,6 +43,7 @@ impl Recorder {
             histogram: Histogram::new_with_bounds(1, MAX_TICKS, SIGNIFICANT_DIGITS)
                 .expect("valid histogram bounds"),
             sum: 0,
+            max: 0,
             scale,
         }
     }
@@ -51,6 +55,15 @@ impl Recorder {
     fn record(&mut self, value: u64) {
         self.histogram.saturating_record(value);
         self.sum += u128::from(value);
+        self.max = self.max.max(value);
+    }
+
+    fn merge(&mut self, other: &Recorder) {
+        self.histogram
+            .add(&other.histogram)
+            .expect("histograms with the same bounds");
+        self.sum += other.sum;
+        self.max = self.max.max(other.max);
     }
 
     fn percentiles(&self) -> Option<Percentiles> {
@@ -58,12 +71,13 @@ impl Recorder {
         if n == 0 {
             return None;
         }
-        let at = |q| self.histogram.value_at_quantile(q) as f64 / self.scale;
+        // HDR reports the top of a value's bucket; no percentile exceeds the true maximum.
+        let at = |q| self.histogram.value_at_quantile(q).min(self.max) as f64 / self.scale;
         Some(Percentiles {
             p50: at(0.50),
             p95: at(0.95),
             p99: at(0.99),
-            max: self.histogram.max() as f64 / self.scale,
+            max: self.max as f64 / self.scale,
             mean: self.sum as f64 / n as f64 / self.scale,
         })
     }
@@ -114,12 +128,34 @@ pub struct Levels {
     pub loops_in_flight: u32,
 }
 
+/// Loop counts and latency of one user class.
+struct ClassMetrics {
+    started: u64,
+    completed: u64,
+    failed: u64,
+    completions_in_window: u64,
+    latency: Recorder,
+}
+
+impl ClassMetrics {
+    fn new() -> Self {
+        ClassMetrics {
+            started: 0,
+            completed: 0,
+            failed: 0,
+            completions_in_window: 0,
+            latency: Recorder::durations(),
+        }
+    }
+}
+
 /// What the summary needs beyond the metrics themselves.
 pub struct RunFacts<'a> {
     pub model: &'a str,
     pub seed: u64,
     pub horizon: SimTime,
-    pub cohort_in_flight: u64,
+    /// Per class, in model order: its name and its cohort loops still running.
+    pub classes: Vec<(&'a str, u64)>,
     pub lanes: Option<u32>,
     pub prices: &'a Prices,
     pub events: u64,
@@ -128,12 +164,10 @@ pub struct RunFacts<'a> {
 
 pub struct Metrics {
     window_start: SimTime,
-    loops_started: u64,
-    loops_completed: u64,
+    classes: Vec<ClassMetrics>,
     loops_exhausted: u64,
     loops_deadline: u64,
     loops_too_large: u64,
-    completions_in_window: u64,
     calls: u64,
     attempts: u64,
     retries: u64,
@@ -144,7 +178,6 @@ pub struct Metrics {
     too_large: u64,
     input_tokens: u64,
     output_tokens: u64,
-    loop_latency: Recorder,
     steps_per_loop: Recorder,
     step_latency: Recorder,
     queue_wait: Recorder,
@@ -154,15 +187,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(window_start: SimTime, timeseries_bin: Option<SimDuration>) -> Self {
+    pub fn new(window_start: SimTime, classes: usize, timeseries_bin: Option<SimDuration>) -> Self {
         Metrics {
             window_start,
-            loops_started: 0,
-            loops_completed: 0,
+            classes: (0..classes).map(|_| ClassMetrics::new()).collect(),
             loops_exhausted: 0,
             loops_deadline: 0,
             loops_too_large: 0,
-            completions_in_window: 0,
             calls: 0,
             attempts: 0,
             retries: 0,
@@ -173,7 +204,6 @@ impl Metrics {
             too_large: 0,
             input_tokens: 0,
             output_tokens: 0,
-            loop_latency: Recorder::durations(),
             steps_per_loop: Recorder::new(1.0),
             step_latency: Recorder::durations(),
             queue_wait: Recorder::durations(),
@@ -194,33 +224,37 @@ impl Metrics {
     }
 
     /// Counts an arrival; returns whether the loop belongs to the measured cohort.
-    pub fn loop_arrived(&mut self, now: SimTime) -> bool {
+    pub fn loop_arrived(&mut self, now: SimTime, class: u16) -> bool {
         self.tick(now, Counter::Arrivals);
         let in_cohort = self.in_window(now);
-        self.loops_started += u64::from(in_cohort);
+        self.classes[usize::from(class)].started += u64::from(in_cohort);
         in_cohort
     }
 
     pub fn loop_ended(&mut self, now: SimTime, lp: &LoopState, outcome: LoopOutcome) {
+        let in_window = u64::from(self.in_window(now));
         if outcome == LoopOutcome::Completed {
             self.tick(now, Counter::LoopsCompleted);
-            self.completions_in_window += u64::from(self.in_window(now));
+            self.classes[usize::from(lp.class)].completions_in_window += in_window;
         } else {
             self.tick(now, Counter::LoopsFailed);
         }
         if !lp.in_cohort {
             return;
         }
+        let class = &mut self.classes[usize::from(lp.class)];
         match outcome {
             LoopOutcome::Completed => {
-                self.loops_completed += 1;
-                self.loop_latency.record(now.since(lp.arrived_at).ticks());
+                class.completed += 1;
+                class.latency.record(now.since(lp.arrived_at).ticks());
                 self.steps_per_loop.record(u64::from(lp.steps_done));
+                return;
             }
             LoopOutcome::Exhausted => self.loops_exhausted += 1,
             LoopOutcome::Deadline => self.loops_deadline += 1,
             LoopOutcome::TooLarge => self.loops_too_large += 1,
         }
+        class.failed += 1;
     }
 
     pub fn call_started(&mut self, now: SimTime) {
@@ -319,20 +353,39 @@ impl Metrics {
             .cost_usd(self.input_tokens, self.output_tokens, lane_hours);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed = self.loops_exhausted + self.loops_deadline + self.loops_too_large;
+        let mut loop_latency = Recorder::durations();
+        let mut classes = BTreeMap::new();
+        for (class, (name, in_flight)) in self.classes.iter().zip(&facts.classes) {
+            loop_latency.merge(&class.latency);
+            classes.insert(
+                (*name).to_owned(),
+                ClassSummary {
+                    loops_started: class.started,
+                    loops_completed: class.completed,
+                    loops_failed: class.failed,
+                    loops_in_flight: *in_flight,
+                    loops_per_min: ratio(class.completions_in_window as f64, window_min)
+                        .unwrap_or(0.0),
+                    loop_latency_s: class.latency.percentiles(),
+                },
+            );
+        }
+        let total = |f: fn(&ClassSummary) -> u64| classes.values().map(f).sum::<u64>();
+        let completions_in_window: u64 = self.classes.iter().map(|c| c.completions_in_window).sum();
         let summary = Summary {
             model: facts.model.to_owned(),
             seed: facts.seed,
             duration_s: horizon.as_secs_f64(),
             warmup_s: self.window_start.as_secs_f64(),
-            loops_started: self.loops_started,
-            loops_completed: self.loops_completed,
+            loops_started: total(|c| c.loops_started),
+            loops_completed: total(|c| c.loops_completed),
             loops_failed,
-            loops_in_flight: facts.cohort_in_flight,
+            loops_in_flight: total(|c| c.loops_in_flight),
             loops_failed_exhausted: self.loops_exhausted,
             loops_failed_deadline: self.loops_deadline,
             loops_failed_too_large: self.loops_too_large,
-            loops_per_min: ratio(self.completions_in_window as f64, window_min).unwrap_or(0.0),
-            loop_latency_s: self.loop_latency.percentiles(),
+            loops_per_min: ratio(completions_in_window as f64, window_min).unwrap_or(0.0),
+            loop_latency_s: loop_latency.percentiles(),
             steps_per_loop: self.steps_per_loop.percentiles(),
             step_latency_s: self.step_latency.percentiles(),
             calls: self.calls,
@@ -344,7 +397,7 @@ impl Metrics {
             queue_rejected: self.queue_rejected,
             too_large: self.too_large,
             retry_rate: ratio(self.retries as f64, self.attempts as f64),
-            amplification: ratio(self.attempts as f64, self.completions_in_window as f64),
+            amplification: ratio(self.attempts as f64, completions_in_window as f64),
             peak_in_flight: self.in_flight.peak,
             mean_in_flight,
             mean_loops_in_flight: self.loops_in_flight.mean(window),
@@ -355,7 +408,8 @@ impl Metrics {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
             cost_usd,
-            loops_per_dollar: ratio(self.completions_in_window as f64, cost_usd),
+            loops_per_dollar: ratio(completions_in_window as f64, cost_usd),
+            classes,
             events: facts.events,
             wall_s: facts.wall_s,
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),
@@ -388,6 +442,7 @@ mod tests {
         }
         let p = r.percentiles().unwrap();
         assert!((p.mean - 0.5005).abs() < 1e-12);
+        assert_eq!(p.max, 1.0);
         // HDR with 3 significant digits: within 0.1% of the exact order statistic.
         assert!((p.p50 - 0.5).abs() / 0.5 < 1e-3, "{}", p.p50);
         assert!((p.p99 - 0.99).abs() / 0.99 < 1e-3, "{}", p.p99);

@@ -1,5 +1,7 @@
 //! The result of one run: the summary metrics named in DESIGN.md, and a few more.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Percentiles and mean of one metric; `null` in JSON when nothing was recorded.
@@ -10,6 +12,17 @@ pub struct Percentiles {
     pub p99: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+/// The loop figures of one user class (cohort counts, window throughput).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassSummary {
+    pub loops_started: u64,
+    pub loops_completed: u64,
+    pub loops_failed: u64,
+    pub loops_in_flight: u64,
+    pub loops_per_min: f64,
+    pub loop_latency_s: Option<Percentiles>,
 }
 
 /// One run's summary. Times are in seconds. Loop counts cover the cohort of
@@ -70,6 +83,9 @@ pub struct Summary {
     pub cost_usd: f64,
     pub loops_per_dollar: Option<f64>,
 
+    /// The loop figures of each user class, by name.
+    pub classes: BTreeMap<String, ClassSummary>,
+
     pub events: u64,
     pub wall_s: f64,
     pub events_per_s: f64,
@@ -82,6 +98,14 @@ impl Summary {
         Summary {
             wall_s: 0.0,
             events_per_s: 0.0,
+            ..self.clone()
+        }
+    }
+
+    /// The same summary labelled with another seed, to compare results alone.
+    pub fn with_seed(&self, seed: u64) -> Summary {
+        Summary {
+            seed,
             ..self.clone()
         }
     }

@@ -104,6 +104,7 @@ impl<'a> AgentSystem<'a> {
             backing_off: 0,
             metrics: Metrics::new(
                 SimTime::ZERO + spec.warmup,
+                spec.classes.len(),
                 timeseries.then_some(spec.timeseries_bin),
             ),
         }
@@ -144,12 +145,22 @@ impl<'a> AgentSystem<'a> {
         events: u64,
         wall_s: f64,
     ) -> (Summary, Option<Timeseries>) {
-        let cohort_in_flight = self.loops.values().filter(|l| l.in_cohort).count() as u64;
+        let mut in_flight = vec![0u64; self.spec.classes.len()];
+        for lp in self.loops.values().filter(|l| l.in_cohort) {
+            in_flight[usize::from(lp.class)] += 1;
+        }
+        let classes = self
+            .spec
+            .classes
+            .iter()
+            .zip(in_flight)
+            .map(|(c, n)| (c.name.as_str(), n))
+            .collect();
         self.metrics.finish(&RunFacts {
             model: &self.spec.name,
             seed: self.spec.seed,
             horizon,
-            cohort_in_flight,
+            classes,
             lanes: self.spec.capacity.lanes(),
             prices: &self.spec.prices,
             events,
@@ -268,7 +279,7 @@ impl<'a> AgentSystem<'a> {
             .steps
             .sample(&mut self.streams[usize::from(class)].agent)
             .max(1);
-        let in_cohort = self.metrics.loop_arrived(now);
+        let in_cohort = self.metrics.loop_arrived(now, class);
         let key = self.loops.insert(LoopState {
             class,
             user,

@@ -1,0 +1,412 @@
+//! The command line: outputs, exit codes and error messages.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::BASE;
+
+fn loopcap() -> Command {
+    Command::cargo_bin("loopcap").unwrap()
+}
+
+fn model_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+}
+
+/// Writes `text` as `model.toml` in a fresh directory.
+fn model_file(text: &str) -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.toml");
+    fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn json_summary(output: &[u8]) -> Value {
+    serde_json::from_slice(output).expect("stdout is one JSON object")
+}
+
+/// A bad model: exit code 2, the expected message on stderr, nothing on
+/// stdout, and no output directory created.
+fn assert_rejected(text: &str, extra: &[&str], expected: &str) {
+    let (dir, path) = model_file(text);
+    let out = dir.path().join("results");
+    loopcap()
+        .arg("run")
+        .arg(&path)
+        .args(extra)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(expected));
+    assert!(!out.exists(), "nothing may be written for a bad model");
+}
+
+#[test]
+fn run_prints_a_readable_summary() {
+    loopcap()
+        .args(["run"])
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=20m"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("loops/min"))
+        .stdout(predicate::str::contains("loop latency"))
+        .stdout(predicate::str::contains("amplification"))
+        .stdout(predicate::str::contains("loops per dollar"))
+        .stdout(predicate::str::contains("M events/s"));
+}
+
+#[test]
+fn json_summary_has_every_design_key() {
+    let out = loopcap()
+        .args(["run"])
+        .arg(model_path("coding-agents-shared.toml"))
+        .args([
+            "--set",
+            "duration=1h",
+            "--set",
+            "capacity.requests_per_min=60",
+            "--seed",
+            "7",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let v = json_summary(&out.get_output().stdout);
+    for key in [
+        "loops_started",
+        "loops_completed",
+        "loops_failed",
+        "loops_per_min",
+        "loop_latency_s",
+        "steps_per_loop",
+        "step_latency_s",
+        "attempts",
+        "retries",
+        "rate_limited",
+        "retry_rate",
+        "amplification",
+        "peak_in_flight",
+        "queue_wait_s",
+        "cost_usd",
+        "loops_per_dollar",
+        "events",
+        "wall_s",
+        "events_per_s",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    for key in ["p50", "p95", "p99", "max", "mean"] {
+        assert!(v["loop_latency_s"][key].is_number(), "loop_latency_s.{key}");
+        assert!(v["step_latency_s"][key].is_number(), "step_latency_s.{key}");
+    }
+    assert_eq!(v["seed"], 7);
+    assert!(
+        v["rate_limited"].as_u64().unwrap() > 0,
+        "60 requests/min must bind"
+    );
+}
+
+#[test]
+fn out_writes_summary_timeseries_and_a_manifest_that_reruns_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reserved");
+    loopcap()
+        .args(["run"])
+        .arg(model_path("coding-agents-reserved.toml"))
+        .args(["--set", "duration=1h", "--set", "capacity.lanes=12"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let csv = fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert!(csv.starts_with("time_s,bin_s,arrivals,"));
+    assert_eq!(csv.lines().count(), 1 + 360, "1 h in 10 s bins");
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seed"], 42);
+    assert_eq!(manifest["loopcap_version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        manifest["model_toml"]
+            .as_str()
+            .unwrap()
+            .contains("lanes = 12")
+    );
+    assert_eq!(
+        fs::read_dir(&out).unwrap().count(),
+        3,
+        "no temporary files left"
+    );
+
+    // Rerunning from the manifest reproduces the summary byte for byte,
+    // apart from the wall-clock fields.
+    let rerun = loopcap()
+        .arg("run")
+        .arg(out.join("manifest.json"))
+        .arg("--json")
+        .assert()
+        .success();
+    let mut again = json_summary(&rerun.get_output().stdout);
+    let mut first = summary;
+    for v in [&mut again, &mut first] {
+        v["wall_s"] = Value::Null;
+        v["events_per_s"] = Value::Null;
+    }
+    assert_eq!(again, first);
+}
+
+#[test]
+fn same_seed_gives_identical_json_and_another_seed_does_not() {
+    let run = |seed: &str| {
+        let out = loopcap()
+            .arg("run")
+            .arg(model_path("research-agent-burst.toml"))
+            .args(["--json", "--seed", seed])
+            .assert()
+            .success();
+        let mut v = json_summary(&out.get_output().stdout);
+        v["wall_s"] = Value::Null;
+        v["events_per_s"] = Value::Null;
+        v["seed"] = Value::Null;
+        v
+    };
+    assert_eq!(run("3"), run("3"));
+    assert_ne!(run("3"), run("4"));
+}
+
+#[test]
+fn check_accepts_every_shipped_model() {
+    for name in crate::support::SHIPPED {
+        loopcap()
+            .arg("check")
+            .arg(model_path(name))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(": ok: "));
+    }
+}
+
+#[test]
+fn check_warns_about_calls_no_bucket_can_ever_admit() {
+    let (_dir, path) = model_file(BASE);
+    loopcap()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("warning").not());
+    let text = BASE.replace(
+        "[capacity]\nkind = \"reserved\"\nlanes = 4",
+        "[capacity]\nkind = \"shared_api\"\ninput_tokens_per_min = 3000\noutput_tokens_per_min = 1000",
+    )
+    .replace("input_tokens = 100", "input_tokens = { dist = \"lognormal\", median = 1000, p99 = 5000 }");
+    let (_dir, path) = model_file(&text);
+    loopcap()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "model.toml:13: agents.a.input_tokens: 5.6% of calls ask for more than capacity.input_tokens_per_min (3000)",
+        ))
+        .stdout(predicate::str::contains(
+            "agents.a.max_output_tokens: every call reserves 4096 output tokens, more than capacity.output_tokens_per_min (1000)",
+        ));
+}
+
+#[test]
+fn malformed_toml_is_reported_with_its_line() {
+    assert_rejected(
+        &BASE.replace("lanes = 4", "lanes = = 4"),
+        &[],
+        "model.toml:18: invalid TOML",
+    );
+}
+
+#[test]
+fn unknown_keys_are_reported_with_line_and_path() {
+    assert_rejected(
+        &BASE.replace("lanes = 4", "lanes = 4\nlane_count = 5"),
+        &[],
+        "model.toml:19: capacity.lane_count: unknown field `lane_count`",
+    );
+    assert_rejected(
+        &BASE.replace(
+            "output_tokens = 10",
+            "output_tokens = 10\ntemperature = 0.2",
+        ),
+        &[],
+        "model.toml:15: agents.a.temperature: unknown field `temperature`",
+    );
+}
+
+#[test]
+fn wrong_types_are_reported_with_what_is_expected() {
+    assert_rejected(
+        &BASE.replace("lanes = 4", "lanes = \"four\""),
+        &[],
+        "model.toml:18: capacity.lanes: invalid type: string \"four\", expected a number",
+    );
+    assert_rejected(
+        &BASE.replace("duration = \"10m\"", "duration = 600"),
+        &[],
+        "model.toml:4: duration: durations need a unit (got 600)",
+    );
+    assert_rejected(
+        &BASE.replace("kind = \"reserved\"", "kind = \"dedicated\""),
+        &[],
+        "model.toml:17: capacity.kind: unknown variant `dedicated`, expected `shared_api` or `reserved`",
+    );
+}
+
+#[test]
+fn negative_and_zero_rates_are_rejected() {
+    assert_rejected(
+        &BASE.replace("per_min = 60", "per_min = -5"),
+        &[],
+        "model.toml:9: workload.users.arrivals.per_min: must be > 0 (got -5)",
+    );
+    assert_rejected(
+        &BASE.replace("per_min = 60", "per_min = 0"),
+        &[],
+        "workload.users.arrivals.per_min: must be > 0 (got 0)",
+    );
+    assert_rejected(
+        &BASE.replace("lanes = 4", "lanes = 0"),
+        &[],
+        "model.toml:18: capacity.lanes: must be a whole number from 1 to 1000000 (got 0)",
+    );
+}
+
+#[test]
+fn a_p99_below_the_median_is_rejected() {
+    assert_rejected(
+        &BASE.replace(
+            "steps = 3",
+            "steps = { dist = \"lognormal\", median = 30, p99 = 10 }",
+        ),
+        &[],
+        "model.toml:12: agents.a.steps: p99 (10) must be above the median (30)",
+    );
+}
+
+#[test]
+fn an_empty_empirical_column_is_rejected() {
+    let (dir, path) = model_file(&BASE.replace(
+        "input_tokens = 100",
+        "input_tokens = { dist = \"empirical\", file = \"empty.csv\", column = \"input_tokens\" }",
+    ));
+    fs::write(dir.path().join("empty.csv"), "input_tokens\n").unwrap();
+    loopcap()
+        .arg("run")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "model.toml:13: agents.a.input_tokens.file: column `input_tokens` of",
+        ))
+        .stderr(predicate::str::contains("has no values"));
+}
+
+#[test]
+fn set_on_a_path_that_does_not_exist_is_rejected() {
+    assert_rejected(
+        BASE,
+        &["--set", "capacity.burst.size=3"],
+        "--set capacity.burst.size=3: capacity.burst: unknown field `burst`",
+    );
+    assert_rejected(
+        BASE,
+        &["--set", "workload.admins.users=3"],
+        "--set workload.admins.users=3: `workload` has no element named `admins`",
+    );
+    assert_rejected(
+        BASE,
+        &["--set", "capacity.lane=8"],
+        "--set capacity.lane=8: capacity.lane: unknown field `lane`",
+    );
+    assert_rejected(
+        BASE,
+        &["--set", "capacity.lanes=-1"],
+        "--set capacity.lanes=-1: capacity.lanes: must be a whole number",
+    );
+    assert_rejected(
+        BASE,
+        &["--set", "nonsense"],
+        "--set nonsense: expected PATH=VALUE",
+    );
+}
+
+#[test]
+fn missing_fields_and_files_are_named() {
+    assert_rejected(
+        &BASE.replace("lanes = 4\n", ""),
+        &[],
+        "model.toml:16: capacity.lanes: missing: kind = \"reserved\" needs `lanes`",
+    );
+    assert_rejected(
+        &BASE.replace("input_tokens = 100\n", ""),
+        &[],
+        "model.toml:11: agents.a.input_tokens: missing: this field is required",
+    );
+    loopcap()
+        .args(["run", "no/such/model.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/model.toml: cannot read"));
+}
+
+#[test]
+fn fields_of_another_variant_are_rejected() {
+    assert_rejected(
+        &BASE.replace("lanes = 4", "lanes = 4\nrequests_per_min = 100"),
+        &[],
+        "model.toml:19: capacity.requests_per_min: not used by kind = \"reserved\"",
+    );
+}
+
+#[test]
+fn an_unwritable_output_is_a_runtime_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    fs::write(&blocker, "").unwrap();
+    loopcap()
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=10m", "--out"])
+        .arg(&blocker)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("writing results to"));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("loopcap"))
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests, in one binary to keep link time down.
+
+mod cli;
+mod determinism;
+mod invariants;
+mod retries;
+mod support;
+mod theory;
+mod workload;

@@ -1,0 +1,82 @@
+//! Building and running models from inline TOML.
+
+use std::path::Path;
+
+use loopcap::config::{self, Override, Source};
+use loopcap::model::summary::Summary;
+use loopcap::model::{self, ModelSpec};
+
+/// A small open-workload model on reserved lanes; tests override what they need.
+pub const BASE: &str = r#"
+name = "test model"
+seed = 1
+duration = "10m"
+
+[[workload]]
+name = "users"
+agent = "a"
+arrivals = { process = "poisson", per_min = 60 }
+
+[agents.a]
+steps = 3
+input_tokens = 100
+output_tokens = 10
+
+[capacity]
+kind = "reserved"
+lanes = 4
+time_to_first_token = { dist = "exponential", mean = "500ms" }
+"#;
+
+/// Validates `text` with `--set`-style overrides, panicking with the diagnostic on error.
+pub fn spec(text: &str, overrides: &[&str]) -> ModelSpec {
+    let source = Source {
+        name: "test.toml".into(),
+        text: text.into(),
+        base_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"),
+    };
+    let overrides: Vec<Override> = overrides
+        .iter()
+        .map(|o| Override::parse(o).unwrap())
+        .collect();
+    match config::load_model(&source, &overrides) {
+        Ok(loaded) => loaded.spec,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+pub fn run(text: &str, overrides: &[&str]) -> Summary {
+    model::simulate(&spec(text, overrides), false).summary
+}
+
+/// Loads a shipped model from `models/`.
+pub fn shipped(name: &str, overrides: &[&str]) -> ModelSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name);
+    let source = Source::read(&path).unwrap();
+    let overrides: Vec<Override> = overrides
+        .iter()
+        .map(|o| Override::parse(o).unwrap())
+        .collect();
+    config::load_model(&source, &overrides).unwrap().spec
+}
+
+pub const SHIPPED: [&str; 4] = [
+    "coding-agents-shared.toml",
+    "coding-agents-reserved.toml",
+    "research-agent-burst.toml",
+    "mmc.toml",
+];
+
+pub fn assert_conserved(s: &Summary, what: &str) {
+    assert_eq!(
+        s.loops_started,
+        s.loops_completed + s.loops_failed + s.loops_in_flight,
+        "{what}: started {} != completed {} + failed {} + in flight {}",
+        s.loops_started,
+        s.loops_completed,
+        s.loops_failed,
+        s.loops_in_flight
+    );
+}
