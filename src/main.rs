@@ -155,6 +155,9 @@ fn run(
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
+    if out.is_some() {
+        check_timeseries_size(&loaded)?;
+    }
     let result = model::simulate(&loaded.spec, out.is_some());
     if let Some(dir) = out {
         write_outputs(dir, path, set, &source, &loaded, &result)
@@ -167,6 +170,21 @@ fn run(
         stdout.write_all(table::render(&result.summary).as_bytes())?;
     }
     stdout.flush()?;
+    Ok(())
+}
+
+/// The most bins `timeseries.csv` may have (about 150 MB held while running).
+const MAX_TIMESERIES_BINS: u64 = 1_000_000;
+
+fn check_timeseries_size(loaded: &LoadedModel) -> Result<(), Failure> {
+    let spec = &loaded.spec;
+    let bins = spec.duration.ticks().div_ceil(spec.timeseries_bin.ticks());
+    if bins > MAX_TIMESERIES_BINS {
+        return Err(Failure::Input(format!(
+            "--out: a {} run in {} bins makes {bins} timeseries rows, more than {MAX_TIMESERIES_BINS}: set a wider timeseries_bin",
+            spec.duration, spec.timeseries_bin
+        )));
+    }
     Ok(())
 }
 

@@ -410,3 +410,17 @@ fn a_closed_pipe_is_not_an_error() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_timeseries_too_long_to_hold_is_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    loopcap()
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=365d", "--out"])
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("set a wider timeseries_bin"));
+    assert!(!dir.path().join("out").exists());
+}

@@ -184,3 +184,50 @@ fn empirical_distributions_sample_a_csv_column() {
     let per_call = s.input_tokens as f64 / s.calls as f64;
     assert!(rel(per_call, 2500.0) < 0.02, "mean input {per_call}");
 }
+
+#[test]
+fn a_full_lane_queue_refuses_attempts_and_they_retry() {
+    // One lane, no queue: loops arriving while it is busy are refused; with
+    // one attempt each, every refusal fails its loop.
+    let s = run(
+        BASE,
+        &[
+            "capacity.lanes=1",
+            "capacity.queue_limit=0",
+            "client.max_attempts=1",
+            "agents.a.steps=1",
+        ],
+    );
+    assert!(s.queue_rejected > 0);
+    assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
+    assert_eq!(s.peak_in_flight, 1);
+    assert_conserved(&s, "queue limit");
+}
+
+#[test]
+fn costs_follow_the_prices() {
+    // Reserved: lanes × measured hours × price per lane-hour.
+    let s = run(
+        BASE,
+        &["duration=2h", "warmup=30m", "prices.per_lane_hour=2.5"],
+    );
+    assert!(
+        (s.cost_usd - 4.0 * 1.5 * 2.5).abs() < 1e-9,
+        "{}",
+        s.cost_usd
+    );
+    // Shared: billed tokens × price per million.
+    let s = run(
+        BASE,
+        &[
+            "capacity={ kind = \"shared_api\", time_to_first_token = \"1s\" }",
+            "prices={ input_per_mtok = 3.0, output_per_mtok = 15.0 }",
+        ],
+    );
+    let expected = s.input_tokens as f64 * 3e-6 + s.output_tokens as f64 * 15e-6;
+    assert!(s.input_tokens > 0 && (s.cost_usd - expected).abs() < 1e-9);
+    assert_eq!(
+        s.loops_per_dollar,
+        Some(s.loops_per_min * 10.0 / s.cost_usd)
+    );
+}
