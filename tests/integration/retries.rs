@@ -1,6 +1,8 @@
 //! Client retry behaviour: backoff and jitter, timeouts, retry storms, ordering.
 
-use crate::support::{BASE, assert_conserved, run};
+use loopcap::model::summary::Summary;
+
+use crate::support::{BASE, assert_conserved, run, run_one_loop};
 
 /// 200 users who all start one loop of one 100 ms call at t = 1 h, into a
 /// shared API that serves at most 10 calls at once (100 calls/s). The next
@@ -65,42 +67,25 @@ fn jitter_needs_fewer_attempts_than_plain_exponential_backoff() {
     }
 }
 
-/// One user, one loop at t = 1 h of two parallel calls into a bucket of one
-/// request a minute: the second call is refused with a retry-after of 60 s.
-const RETRY_AFTER: &str = r#"
-name = "retry-after"
-seed = 1
-duration = "90m"
-
-[[workload]]
-name = "u"
-agent = "a"
-users = 1
-think_time = "1h"
-
-[agents.a]
-steps = 1
-input_tokens = 1
-output_tokens = 0
-fan_out = { every = 1, width = 2 }
-
-[capacity]
-kind = "shared_api"
-requests_per_min = 1
-time_to_first_token = "1s"
-
-[client]
-max_attempts = 100
-backoff = { kind = "constant", delay = "1s" }
-"#;
+/// Two parallel calls into a bucket of one request a minute: the second is
+/// refused with a retry-after of 60 s.
+fn retry_after_scene(honour: bool) -> Summary {
+    run_one_loop(&[
+        "agents.a.fan_out={ every = 1, width = 2 }",
+        "capacity={ kind = \"shared_api\", requests_per_min = 1, time_to_first_token = \"1s\" }",
+        &format!(
+            "client={{ max_attempts = 100, backoff = {{ kind = \"constant\", delay = \"1s\" }}, honor_retry_after = {honour} }}"
+        ),
+    ])
+}
 
 #[test]
 fn honouring_retry_after_comes_back_exactly_when_the_bucket_can_admit() {
-    let honour = run(RETRY_AFTER, &["client.honor_retry_after=true"]);
+    let honour = retry_after_scene(true);
     assert_eq!((honour.rate_limited, honour.attempts), (1, 3));
     assert_eq!(honour.loop_latency_s.unwrap().max, 61.0);
     // Ignoring it, the 1 s backoff knocks 60 times before the token is back.
-    let blind = run(RETRY_AFTER, &["client.honor_retry_after=false"]);
+    let blind = retry_after_scene(false);
     assert_eq!(blind.rate_limited, 60);
     assert_eq!(blind.loop_latency_s.unwrap().max, 61.0);
 }
@@ -162,7 +147,7 @@ fn timeouts_shorter_than_service_turn_overload_into_a_retry_storm() {
     assert_conserved(&patient, "patient");
     assert_conserved(&impatient, "impatient");
     assert_eq!(patient.loops_failed, 0);
-    let per_call = |s: &loopcap::model::summary::Summary| s.attempts as f64 / s.calls as f64;
+    let per_call = |s: &Summary| s.attempts as f64 / s.calls as f64;
     assert!(per_call(&patient) < 1.01);
     // The storm: many attempts per call, most loops lost, and the lanes
     // saturated by abandoned work.
@@ -185,36 +170,15 @@ fn timeouts_shorter_than_service_turn_overload_into_a_retry_storm() {
 fn a_timed_out_attempt_keeps_its_provider_slot_until_the_provider_finishes() {
     // One lane, one loop of one call taking 10 s; the client times out after
     // 2 s and retries: the retry must wait behind its own abandoned attempt.
-    let model = r#"
-name = "zombie"
-seed = 1
-duration = "90m"
-
-[[workload]]
-name = "u"
-agent = "a"
-users = 1
-think_time = "1h"
-
-[agents.a]
-steps = 1
-input_tokens = 1
-output_tokens = 0
-
-[capacity]
-kind = "reserved"
-lanes = 1
-time_to_first_token = "10s"
-
-[client]
-max_attempts = 2
-backoff = { kind = "none" }
-timeout = "2s"
-"#;
-    let s = run(model, &[]);
+    let s = run_one_loop(&[
+        "capacity.lanes=1",
+        "capacity.time_to_first_token=\"10s\"",
+        "client={ max_attempts = 2, backoff = { kind = \"none\" }, timeout = \"2s\" }",
+    ]);
     // Attempt 1 at 1 h times out 2 s later; attempt 2 queues behind it,
-    // times out 2 s after that and is served from 10 s: the loop fails with both attempts used,
-    // although the provider completes both (billed: 2 input tokens).
+    // times out 2 s after that and is served from 10 s: the loop fails with
+    // both attempts used, although the provider completes both (billed: 2
+    // input tokens).
     assert_eq!(s.timeouts, 2);
     assert_eq!(s.loops_failed_exhausted, 1);
     assert_eq!(s.input_tokens, 2);
@@ -228,30 +192,10 @@ fn a_completion_frees_its_slot_before_a_retry_due_at_the_same_instant() {
     // instant the first finishes. Completions are handled first, so the retry
     // is admitted: exactly one 429. (Handled the other way round, it would be
     // refused again.)
-    let model = r#"
-name = "tie"
-seed = 1
-duration = "90m"
-
-[[workload]]
-name = "u"
-agent = "a"
-users = 1
-think_time = "1h"
-
-[agents.a]
-steps = 1
-input_tokens = 1
-output_tokens = 0
-fan_out = { every = 1, width = 2 }
-
-[capacity]
-kind = "shared_api"
-max_concurrency = 1
-concurrency_retry_after = "1s"
-time_to_first_token = "1s"
-"#;
-    let s = run(model, &[]);
+    let s = run_one_loop(&[
+        "agents.a.fan_out={ every = 1, width = 2 }",
+        "capacity={ kind = \"shared_api\", max_concurrency = 1, concurrency_retry_after = \"1s\", time_to_first_token = \"1s\" }",
+    ]);
     assert_eq!(s.rate_limited, 1);
     assert_eq!(s.attempts, 3);
     assert_eq!(s.loops_completed, 1);

@@ -49,6 +49,19 @@ pub fn run(text: &str, overrides: &[&str]) -> Summary {
     model::simulate(&spec(text, overrides), false).summary
 }
 
+/// Runs [`BASE`] with a single user whose single loop of one-step calls
+/// starts at t = 1 h (the next would start beyond the 90-minute horizon),
+/// then `overrides`: a scene small enough to predict to the microsecond.
+pub fn run_one_loop(overrides: &[&str]) -> Summary {
+    let one_loop = [
+        "workload.users={ name = \"users\", agent = \"a\", users = 1, think_time = \"1h\" }",
+        "duration=90m",
+        "agents.a.steps=1",
+        "agents.a.input_tokens=1",
+    ];
+    run(BASE, &[&one_loop[..], overrides].concat())
+}
+
 /// Loads a shipped model from `models/`.
 pub fn shipped(name: &str, overrides: &[&str]) -> ModelSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,6 +1,6 @@
 //! Workload and agent-loop behaviour: arrivals, surges, fan-out, tools, deadlines.
 
-use crate::support::{BASE, assert_conserved, run};
+use crate::support::{BASE, assert_conserved, run, run_one_loop};
 
 /// Relative difference.
 fn rel(a: f64, b: f64) -> f64 {
@@ -100,17 +100,12 @@ fn fan_out_fires_parallel_calls_and_joins_them() {
     // One user, one loop at t = 1 h: 4 steps, every 2nd a burst of 5, so
     // 1 + 5 + 1 + 5 = 12 calls, still 4 steps. Every call takes 1 s with no
     // contention, so the loop takes exactly 4 s and peaks at 5 calls at once.
-    let s = run(
-        BASE,
-        &[
-            "workload.users={ name = \"users\", agent = \"a\", users = 1, think_time = \"1h\" }",
-            "duration=90m",
-            "agents.a.steps=4",
-            "agents.a.fan_out={ every = 2, width = 5 }",
-            "capacity.time_to_first_token=\"1s\"",
-            "capacity.lanes=1000",
-        ],
-    );
+    let s = run_one_loop(&[
+        "agents.a.steps=4",
+        "agents.a.fan_out={ every = 2, width = 5 }",
+        "capacity.time_to_first_token=\"1s\"",
+        "capacity.lanes=1000",
+    ]);
     assert_eq!(s.loops_completed, 1);
     assert_eq!(s.steps_per_loop.unwrap().mean, 4.0);
     assert_eq!(s.calls, 12);
