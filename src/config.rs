@@ -13,6 +13,8 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
+
 use crate::model::ModelSpec;
 pub use diagnostic::{Diagnostic, Invalid};
 use locate::{element_label, line_at, line_of};
@@ -57,31 +59,42 @@ pub struct LoadedModel {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Reads, overrides and validates a model.
-pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel, Diagnostic> {
-    let mut table: toml::Table = toml::from_str(&source.text).map_err(|e| Diagnostic {
+/// Parses a source as a TOML table; syntax errors carry their line.
+pub fn parse_toml(source: &Source) -> Result<toml::Table, Diagnostic> {
+    toml::from_str(&source.text).map_err(|e| Diagnostic {
         origin: source.name.clone(),
         line: e.span().map(|span| line_at(&source.text, span.start)),
         path: None,
         message: format!("invalid TOML: {}", e.message().trim()),
-    })?;
-    let mut overridden = Vec::with_capacity(overrides.len());
+    })
+}
+
+/// Reads `table` (from `source`, after `overrides`) into serde type `T`,
+/// locating any error at its line or at the override that caused it.
+pub fn deserialize<T: DeserializeOwned>(
+    source: &Source,
+    table: &toml::Table,
+    overrides: &[Override],
+) -> Result<T, Diagnostic> {
+    serde_path_to_error::deserialize(toml::Value::Table(table.clone()))
+        .map_err(|e| locate(source, overrides, serde_problem(&e, table)))
+}
+
+/// Reads, overrides and validates a model.
+pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel, Diagnostic> {
+    let mut table = parse_toml(source)?;
     for o in overrides {
         o.apply(&mut table)?;
-        overridden.push(o);
     }
-    let locator = Locator {
-        source,
-        overrides: &overridden,
-    };
-    let raw: RawModel = serde_path_to_error::deserialize(toml::Value::Table(table.clone()))
-        .map_err(|e| locator.locate(serde_problem(&e, &table)))?;
+    let raw: RawModel = deserialize(source, &table, overrides)?;
     let mut validator = Validator::new(&table, &source.base_dir);
-    let spec = validator.model(raw).map_err(|e| locator.locate(e))?;
+    let spec = validator
+        .model(raw)
+        .map_err(|e| locate(source, overrides, e))?;
     let warnings = validator
         .into_warnings()
         .into_iter()
-        .map(|w| locator.locate(w))
+        .map(|w| locate(source, overrides, w))
         .collect();
     Ok(LoadedModel {
         spec,
@@ -129,35 +142,28 @@ fn serde_problem(
     Invalid::new(parts.join("."), message)
 }
 
-/// Turns a dotted path into a place: a line of the file, or the `--set` flag that wrote it.
-struct Locator<'a> {
-    source: &'a Source,
-    overrides: &'a [&'a Override],
-}
-
-impl Locator<'_> {
-    fn locate(&self, problem: Invalid) -> Diagnostic {
-        // An override explains a problem at, inside or above what it wrote:
-        // `--set capacity.burst.size=3` creates the unknown `capacity.burst`.
-        let inside = |path: &str, prefix: &str| {
-            path.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
-        };
-        let related =
-            |o: &&&Override| inside(&problem.path, &o.path) || inside(&o.path, &problem.path);
-        if let Some(o) = self.overrides.iter().rev().find(related) {
-            return Diagnostic {
-                origin: o.flag.clone(),
-                line: None,
-                path: Some(problem.path),
-                message: problem.message,
-            };
-        }
-        Diagnostic {
-            origin: self.source.name.clone(),
-            line: line_of(&self.source.text, &problem.path),
+/// Turns a problem at a dotted path into a place: a line of the file, or
+/// the override that wrote it.
+pub fn locate(source: &Source, overrides: &[Override], problem: Invalid) -> Diagnostic {
+    // An override explains a problem at, inside or above what it wrote:
+    // `--set capacity.burst.size=3` creates the unknown `capacity.burst`.
+    let inside = |path: &str, prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    };
+    let related = |o: &&Override| inside(&problem.path, &o.path) || inside(&o.path, &problem.path);
+    if let Some(o) = overrides.iter().rev().find(related) {
+        return Diagnostic {
+            origin: o.flag.clone(),
+            line: None,
             path: Some(problem.path),
             message: problem.message,
-        }
+        };
+    }
+    Diagnostic {
+        origin: source.name.clone(),
+        line: line_of(&source.text, &problem.path),
+        path: Some(problem.path),
+        message: problem.message,
     }
 }

@@ -39,4 +39,6 @@
 pub mod config;
 pub mod engine;
 pub mod model;
+pub mod plot;
 pub mod report;
+pub mod sweep;

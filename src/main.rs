@@ -9,7 +9,10 @@ use clap::{Parser, Subcommand};
 
 use loopcap::config::{self, Diagnostic, LoadedModel, Override, Source};
 use loopcap::model::{self, RunResult};
+use loopcap::plot::{self, timeseries_plot::TimeseriesPlot};
 use loopcap::report::{self, atomic, manifest::Manifest, table, timeseries_csv};
+use loopcap::sweep::experiment::{is_experiment, load_experiment, read_experiment};
+use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 
 #[derive(Parser)]
 #[command(
@@ -41,7 +44,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Validate a model file and print what is wrong with it.
+    /// Run every point of an experiment's grid, with replications, in parallel.
+    Sweep {
+        /// An experiment file (experiments/*.toml).
+        experiment: PathBuf,
+        /// Output directory (default: results/<experiment file name>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Threads to run on (default: one per core). The output is the same for any number.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        /// Finish a sweep that was interrupted, skipping the runs already in runs.csv.
+        #[arg(long)]
+        resume: bool,
+        /// Run only shard K of N disjoint slices of the runs (e.g. 0/4); combine with `loopcap merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Combine the output directories of a sharded sweep into one.
+    Merge {
+        /// The shards' output directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Draw a run's timeseries.csv (written by `run --out`) as timeseries.png and .svg.
+    Plot {
+        timeseries: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Validate a model or experiment file and print what is wrong with it.
     Check { file: PathBuf },
 }
 
@@ -81,6 +115,15 @@ fn main() -> ExitCode {
             out,
             json,
         } => run(&model, seed, &set, out.as_deref(), json),
+        Command::Sweep {
+            experiment,
+            out,
+            threads,
+            resume,
+            shard,
+        } => sweep_command(&experiment, out, threads, resume, shard.as_deref()),
+        Command::Merge { dirs, out } => merge_command(&dirs, &out),
+        Command::Plot { timeseries, out } => plot_command(&timeseries, &out),
         Command::Check { file } => check(&file),
     };
     match result {
@@ -223,7 +266,118 @@ fn write_outputs(
     Ok(())
 }
 
+impl From<SweepError> for Failure {
+    fn from(e: SweepError) -> Self {
+        match e {
+            SweepError::Input(message) => Failure::Input(message),
+            SweepError::Failed(e) => Failure::Runtime(e),
+        }
+    }
+}
+
+fn sweep_command(
+    path: &Path,
+    out: Option<PathBuf>,
+    threads: Option<u16>,
+    resume: bool,
+    shard: Option<&str>,
+) -> Result<(), Failure> {
+    let shard = shard
+        .map(Shard::parse)
+        .transpose()
+        .map_err(|e| Failure::Input(format!("--shard: {e}")))?;
+    let exp = read_experiment(path)?;
+    for warning in &exp.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let out = out.unwrap_or_else(|| {
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
+        Path::new("results").join(stem)
+    });
+    eprintln!(
+        "{}: {} points x {} replications = {} runs -> {}",
+        exp.name,
+        exp.points.len(),
+        exp.replications,
+        exp.runs(),
+        out.display()
+    );
+    let options = SweepOptions {
+        threads: threads.map(usize::from),
+        resume,
+        shard,
+    };
+    let outcome = sweep::run(&exp, &out, &options)?;
+    let mut stdout = io::stdout().lock();
+    writeln!(
+        stdout,
+        "{}: {} runs now, {} in runs.csv",
+        out.display(),
+        outcome.runs_done_now,
+        outcome.runs_in_file
+    )?;
+    if outcome.finished {
+        writeln!(
+            stdout,
+            "wrote runs.csv, points.csv and {} plots",
+            exp.plots.len()
+        )?;
+    } else {
+        writeln!(
+            stdout,
+            "a shard: combine the shards with `loopcap merge DIR... --out DIR`"
+        )?;
+    }
+    Ok(())
+}
+
+fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+    let outcome = sweep::merge(dirs, out)?;
+    writeln!(
+        io::stdout().lock(),
+        "{}: merged {} runs from {} directories",
+        out.display(),
+        outcome.runs_in_file,
+        dirs.len()
+    )?;
+    Ok(())
+}
+
+fn plot_command(timeseries: &Path, out: &Path) -> Result<(), Failure> {
+    let figure = TimeseriesPlot::read(timeseries).map_err(Failure::Input)?;
+    std::fs::create_dir_all(out)?;
+    plot::save(&figure, out, "timeseries")?;
+    writeln!(
+        io::stdout().lock(),
+        "wrote {}",
+        out.join("timeseries.png").display()
+    )?;
+    Ok(())
+}
+
 fn check(path: &Path) -> Result<(), Failure> {
+    let source = Source::read(path)?;
+    if is_experiment(&source) {
+        let exp = load_experiment(source)?;
+        let mut stdout = io::stdout().lock();
+        writeln!(
+            stdout,
+            "{}: ok: experiment \"{}\", {} axes, {} points x {} replications = {} runs, {} plots",
+            exp.source.name,
+            exp.name,
+            exp.axes.len(),
+            exp.points.len(),
+            exp.replications,
+            exp.runs(),
+            exp.plots.len()
+        )?;
+        for warning in &exp.warnings {
+            writeln!(stdout, "warning: {warning}")?;
+        }
+        return Ok(());
+    }
     let (source, loaded) = load(path, None, &[])?;
     let spec = &loaded.spec;
     let capacity = match spec.capacity.lanes() {

@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod manifest;
+pub mod points_csv;
 pub mod table;
 pub mod timeseries_csv;
 

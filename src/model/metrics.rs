@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use super::agent_loop::LoopState;
 use super::capacity::Rejection;
 use super::prices::Prices;
-use super::summary::{ClassSummary, Percentiles, Summary};
+use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
 
@@ -58,6 +58,17 @@ impl Recorder {
         self.max = self.max.max(value);
     }
 
+    /// The values at each of `quantiles`. HDR reports the top of a value's
+    /// bucket, so each is capped at the true maximum.
+    fn quantiles(&self, quantiles: &[f64]) -> Option<Vec<f64>> {
+        (!self.histogram.is_empty()).then(|| {
+            quantiles
+                .iter()
+                .map(|&q| self.histogram.value_at_quantile(q).min(self.max) as f64 / self.scale)
+                .collect()
+        })
+    }
+
     fn merge(&mut self, other: &Recorder) {
         self.histogram
             .add(&other.histogram)
@@ -67,16 +78,12 @@ impl Recorder {
     }
 
     fn percentiles(&self) -> Option<Percentiles> {
+        let q = self.quantiles(&[0.50, 0.95, 0.99])?;
         let n = self.histogram.len();
-        if n == 0 {
-            return None;
-        }
-        // HDR reports the top of a value's bucket; no percentile exceeds the true maximum.
-        let at = |q| self.histogram.value_at_quantile(q).min(self.max) as f64 / self.scale;
         Some(Percentiles {
-            p50: at(0.50),
-            p95: at(0.95),
-            p99: at(0.99),
+            p50: q[0],
+            p95: q[1],
+            p99: q[2],
             max: self.max as f64 / self.scale,
             mean: self.sum as f64 / n as f64 / self.scale,
         })
@@ -386,6 +393,7 @@ impl Metrics {
             loops_failed_too_large: self.loops_too_large,
             loops_per_min: ratio(completions_in_window as f64, window_min).unwrap_or(0.0),
             loop_latency_s: loop_latency.percentiles(),
+            loop_latency_cdf_s: loop_latency.quantiles(&CDF_QUANTILES),
             steps_per_loop: self.steps_per_loop.percentiles(),
             step_latency_s: self.step_latency.percentiles(),
             calls: self.calls,

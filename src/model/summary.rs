@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Percentiles and mean of one metric; `null` in JSON when nothing was recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: f64,
     pub p95: f64,
@@ -14,8 +14,24 @@ pub struct Percentiles {
     pub mean: f64,
 }
 
+/// The quantiles at which `loop_latency_cdf_s` samples the loop-latency distribution.
+pub const CDF_QUANTILES: [f64; 21] = [
+    0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80,
+    0.85, 0.90, 0.95, 0.99, 0.999,
+];
+
+/// How a quantile is named in metric names: `q05`, `q50`, `q99`, `q999`.
+pub fn quantile_name(q: f64) -> String {
+    let permille = (q * 1000.0).round() as u32;
+    if permille.is_multiple_of(10) {
+        format!("q{:02}", permille / 10)
+    } else {
+        format!("q{permille}")
+    }
+}
+
 /// The loop figures of one user class (cohort counts, window throughput).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClassSummary {
     pub loops_started: u64,
     pub loops_completed: u64,
@@ -29,7 +45,7 @@ pub struct ClassSummary {
 /// loops that arrived after warm-up (so started = completed + failed +
 /// in flight, exactly); rates, attempt counts and costs cover the measured
 /// window from warm-up to the horizon.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub model: String,
     pub seed: u64,
@@ -49,6 +65,8 @@ pub struct Summary {
     /// Every loop completed in the window, per simulated minute.
     pub loops_per_min: f64,
     pub loop_latency_s: Option<Percentiles>,
+    /// Loop latency at each of [`CDF_QUANTILES`], for CDF plots.
+    pub loop_latency_cdf_s: Option<Vec<f64>>,
     pub steps_per_loop: Option<Percentiles>,
     pub step_latency_s: Option<Percentiles>,
 
@@ -102,11 +120,136 @@ impl Summary {
         }
     }
 
+    /// Every deterministic metric as (name, value), flattened with dots
+    /// (`loop_latency_s.p99`, `classes.developers.loops_per_min`). The names
+    /// depend only on the model's user classes, never on the values, so they
+    /// make stable CSV columns. Wall-clock fields are left out: they differ
+    /// between reruns.
+    pub fn metrics(&self) -> Vec<(String, Option<f64>)> {
+        let mut m = Metrics(Vec::new());
+        m.count("loops_started", self.loops_started);
+        m.count("loops_completed", self.loops_completed);
+        m.count("loops_failed", self.loops_failed);
+        m.count("loops_in_flight", self.loops_in_flight);
+        m.count("loops_failed_exhausted", self.loops_failed_exhausted);
+        m.count("loops_failed_deadline", self.loops_failed_deadline);
+        m.count("loops_failed_too_large", self.loops_failed_too_large);
+        m.value("loops_per_min", Some(self.loops_per_min));
+        m.percentiles("loop_latency_s", self.loop_latency_s);
+        for (i, q) in CDF_QUANTILES.iter().enumerate() {
+            let value = self.loop_latency_cdf_s.as_ref().map(|v| v[i]);
+            m.value(&format!("loop_latency_cdf_s.{}", quantile_name(*q)), value);
+        }
+        m.percentiles("steps_per_loop", self.steps_per_loop);
+        m.percentiles("step_latency_s", self.step_latency_s);
+        m.count("calls", self.calls);
+        m.count("attempts", self.attempts);
+        m.count("retries", self.retries);
+        m.count("rate_limited", self.rate_limited);
+        m.count("overloaded", self.overloaded);
+        m.count("timeouts", self.timeouts);
+        m.count("queue_rejected", self.queue_rejected);
+        m.count("too_large", self.too_large);
+        m.value("retry_rate", self.retry_rate);
+        m.value("amplification", self.amplification);
+        m.count("peak_in_flight", self.peak_in_flight);
+        m.value("mean_in_flight", Some(self.mean_in_flight));
+        m.value("mean_loops_in_flight", Some(self.mean_loops_in_flight));
+        m.value("lane_utilization", self.lane_utilization);
+        m.percentiles("queue_wait_s", self.queue_wait_s);
+        m.count("input_tokens", self.input_tokens);
+        m.count("output_tokens", self.output_tokens);
+        m.value("cost_usd", Some(self.cost_usd));
+        m.value("loops_per_dollar", self.loops_per_dollar);
+        for (name, c) in &self.classes {
+            let p = format!("classes.{name}");
+            m.count(&format!("{p}.loops_started"), c.loops_started);
+            m.count(&format!("{p}.loops_completed"), c.loops_completed);
+            m.count(&format!("{p}.loops_failed"), c.loops_failed);
+            m.count(&format!("{p}.loops_in_flight"), c.loops_in_flight);
+            m.value(&format!("{p}.loops_per_min"), Some(c.loops_per_min));
+            m.percentiles(&format!("{p}.loop_latency_s"), c.loop_latency_s);
+        }
+        m.count("events", self.events);
+        m.0
+    }
+
+    /// The names [`Summary::metrics`] gives for a model with these user classes.
+    pub fn metric_names<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let summary = Summary {
+            classes: classes
+                .into_iter()
+                .map(|c| (c.to_owned(), ClassSummary::default()))
+                .collect(),
+            ..Summary::default()
+        };
+        summary
+            .metrics()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     /// The same summary labelled with another seed, to compare results alone.
     pub fn with_seed(&self, seed: u64) -> Summary {
         Summary {
             seed,
             ..self.clone()
         }
+    }
+}
+
+/// Builds the flat metric list.
+struct Metrics(Vec<(String, Option<f64>)>);
+
+impl Metrics {
+    fn value(&mut self, name: &str, value: Option<f64>) {
+        self.0.push((name.to_owned(), value));
+    }
+
+    fn count(&mut self, name: &str, value: u64) {
+        self.value(name, Some(value as f64));
+    }
+
+    fn percentiles(&mut self, name: &str, p: Option<Percentiles>) {
+        let fields = [
+            ("p50", p.map(|p| p.p50)),
+            ("p95", p.map(|p| p.p95)),
+            ("p99", p.map(|p| p.p99)),
+            ("max", p.map(|p| p.max)),
+            ("mean", p.map(|p| p.mean)),
+        ];
+        for (field, value) in fields {
+            self.value(&format!("{name}.{field}"), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_do_not_depend_on_values() {
+        let empty = Summary::metric_names(["a", "b"]);
+        let full = Summary {
+            loop_latency_s: Some(Percentiles::default()),
+            loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),
+            classes: ["a", "b"]
+                .map(|c| (c.to_owned(), ClassSummary::default()))
+                .into(),
+            ..Summary::default()
+        };
+        let names: Vec<String> = full.metrics().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, empty);
+        assert!(names.contains(&"loop_latency_cdf_s.q999".to_owned()));
+        assert!(names.contains(&"classes.b.loop_latency_s.p99".to_owned()));
+        assert!(!names.iter().any(|n| n.starts_with("wall")));
+    }
+
+    #[test]
+    fn quantiles_are_named_in_percent_or_permille() {
+        let names: Vec<String> = [0.05, 0.5, 0.99, 0.999].map(quantile_name).into();
+        assert_eq!(names, ["q05", "q50", "q99", "q999"]);
     }
 }

@@ -1,0 +1,138 @@
+//! Plotting behind one small interface: a [`Figure`] is drawn to PNG and SVG.
+//! Text uses an embedded font, so plots render on machines without fonts.
+
+pub mod bar_chart;
+pub mod heatmap;
+pub mod line_chart;
+pub mod timeseries_plot;
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{Context, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::report::atomic;
+
+/// The family name every text style uses; bound to the embedded DejaVu Sans.
+pub const FONT: &str = "sans-serif";
+const FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+/// Figure size in pixels (PNG) and user units (SVG).
+pub const SIZE: (u32, u32) = (1100, 680);
+
+/// Tableau 10: distinct colours that stay readable for most colour-blind readers.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+pub fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Something that draws itself onto any plotters backend.
+pub trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
+            .unwrap_or_else(|_| panic!("the embedded font is a valid TrueType file"));
+    });
+}
+
+/// Draws `figure` to `dir/name.png` and `dir/name.svg`, each atomically.
+pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> anyhow::Result<()> {
+    register_font();
+    let png = dir.join(format!("{name}.png"));
+    let tmp = dir.join(format!("{name}.tmp-{}.png", std::process::id()));
+    let drawn = (|| {
+        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+        figure.draw(&root)?;
+        root.present().map_err(|e| e.to_string())
+    })();
+    if let Err(e) = drawn
+        .map_err(|e| anyhow!(e))
+        .and_then(|()| Ok(std::fs::rename(&tmp, &png)?))
+    {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("drawing {}", png.display()));
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        figure.draw(&root).map_err(|e| anyhow!(e))?;
+        root.present().map_err(|e| anyhow!(e.to_string()))?;
+    }
+    atomic::write_file(&dir.join(format!("{name}.svg")), |w| {
+        w.write_all(svg.as_bytes())
+    })
+    .with_context(|| format!("writing {name}.svg"))
+}
+
+/// A compact tick label: 3 significant digits, k/M suffixes for large values.
+pub fn format_number(v: f64) -> String {
+    let a = v.abs();
+    let (scaled, suffix) = if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e4 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    let digits = if scaled == 0.0 {
+        0
+    } else {
+        (2 - scaled.abs().log10().floor() as i32).clamp(0, 4) as usize
+    };
+    let text = format!("{scaled:.digits$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    };
+    format!("{text}{suffix}")
+}
+
+/// Draws a centred note on an area that has nothing to plot.
+fn no_data<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str) -> Result<(), String> {
+    let (w, h) = area.dim_in_pixel();
+    let style =
+        TextStyle::from((FONT, 20).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ));
+    area.draw_text(
+        &format!("{title}: no data"),
+        &style,
+        (w as i32 / 2, h as i32 / 2),
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(format_number(0.0), "0");
+        assert_eq!(format_number(1234.0), "1234");
+        assert_eq!(format_number(12_345.0), "12.3k");
+        assert_eq!(format_number(2_500_000.0), "2.5M");
+        assert_eq!(format_number(0.012_34), "0.0123");
+        assert_eq!(format_number(3.0), "3");
+    }
+}

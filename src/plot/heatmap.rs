@@ -1,0 +1,186 @@
+//! A metric over two axes, coloured, with the contour where it crosses an SLO.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{FONT, Figure, format_number, no_data};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heatmap {
+    pub title: String,
+    pub subtitle: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_values: Vec<String>,
+    pub y_values: Vec<String>,
+    /// `z[row][column]`: row per y value, column per x value.
+    pub z: Vec<Vec<Option<f64>>>,
+    pub z_label: String,
+    /// Cells above it are outlined from those at or below it.
+    pub slo: Option<f64>,
+}
+
+/// Viridis, sampled at five stops and interpolated (perceptually ordered).
+fn viridis(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = t.clamp(0.0, 1.0) * 4.0;
+    let i = (t.floor() as usize).min(3);
+    let f = t - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+impl Figure for Heatmap {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let values = self
+            .z
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite());
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+        if lo > hi {
+            return no_data(root, &self.title);
+        }
+        let (nx, ny) = (self.x_values.len(), self.y_values.len());
+        let area = root.titled(&self.title, (FONT, 22)).map_err(e)?;
+        let area = area
+            .titled(
+                &self.subtitle,
+                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+            )
+            .map_err(e)?;
+        let (width, _) = area.dim_in_pixel();
+        let (main, legend) = area.split_horizontally(width.saturating_sub(130));
+        let mut chart = ChartBuilder::on(&main)
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(78)
+            .build_cartesian_2d(-0.5..nx as f64 - 0.5, -0.5..ny as f64 - 0.5)
+            .map_err(e)?;
+        let label = |values: &[String], v: f64| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                values.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(nx + 1)
+            .y_labels(ny + 1)
+            .x_label_formatter(&|v| label(&self.x_values, *v))
+            .y_label_formatter(&|v| label(&self.y_values, *v))
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(e)?;
+        let scale = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+        let cells = self.z.iter().enumerate().flat_map(|(r, row)| {
+            row.iter().enumerate().map(move |(c, v)| {
+                let fill = v.map_or(RGBColor(220, 220, 220), |v| viridis(scale(v)));
+                let (x, y) = (c as f64, r as f64);
+                Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], fill.filled())
+            })
+        });
+        chart.draw_series(cells).map_err(e)?;
+        if nx * ny <= 400 {
+            let centre = Pos::new(HPos::Center, VPos::Center);
+            let texts = self.z.iter().enumerate().flat_map(|(r, row)| {
+                row.iter().enumerate().filter_map(move |(c, v)| {
+                    let v = (*v)?;
+                    let ink: &'static RGBColor = if scale(v) > 0.6 { &BLACK } else { &WHITE };
+                    let style = TextStyle::from((FONT, 12).into_font())
+                        .color(ink)
+                        .pos(centre);
+                    Some(Text::new(format_number(v), (c as f64, r as f64), style))
+                })
+            });
+            chart.draw_series(texts).map_err(e)?;
+        }
+        if let Some(slo) = self.slo {
+            // An edge between two cells on opposite sides of the SLO (missing
+            // cells count as above it) is part of the contour.
+            let above = |r: usize, c: usize| self.z[r][c].is_none_or(|v| v > slo);
+            let mut edges = Vec::new();
+            for r in 0..ny {
+                for c in 0..nx {
+                    let (x, y) = (c as f64, r as f64);
+                    if c + 1 < nx && above(r, c) != above(r, c + 1) {
+                        edges.push(vec![(x + 0.5, y - 0.5), (x + 0.5, y + 0.5)]);
+                    }
+                    if r + 1 < ny && above(r, c) != above(r + 1, c) {
+                        edges.push(vec![(x - 0.5, y + 0.5), (x + 0.5, y + 0.5)]);
+                    }
+                }
+            }
+            chart
+                .draw_series(
+                    edges
+                        .into_iter()
+                        .map(|p| PathElement::new(p, RED.stroke_width(4))),
+                )
+                .map_err(e)?;
+        }
+        // The colour scale, low at the bottom.
+        let (_, h) = legend.dim_in_pixel();
+        let (top, bottom) = (30i32, h as i32 - 80);
+        let steps = 60;
+        for i in 0..steps {
+            let y0 = bottom - (bottom - top) * i / steps;
+            let y1 = bottom - (bottom - top) * (i + 1) / steps;
+            let fill = viridis(f64::from(i) / f64::from(steps - 1));
+            legend
+                .draw(&Rectangle::new([(20, y1), (50, y0)], fill.filled()))
+                .map_err(e)?;
+        }
+        let text = TextStyle::from((FONT, 12).into_font());
+        for (value, y) in [(hi, top), (lo, bottom)] {
+            legend
+                .draw_text(&format_number(value), &text, (56, y - 6))
+                .map_err(e)?;
+        }
+        legend
+            .draw_text(&self.z_label, &text, (4, bottom + 14))
+            .map_err(e)?;
+        if let Some(slo) = self.slo {
+            legend
+                .draw_text(
+                    &format!("red: SLO {}", format_number(slo)),
+                    &text.color(&RED),
+                    (4, bottom + 32),
+                )
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viridis_runs_from_purple_to_yellow() {
+        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
+        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
+        assert_eq!(viridis(2.0), viridis(1.0));
+    }
+}

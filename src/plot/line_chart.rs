@@ -1,0 +1,226 @@
+//! Lines with optional confidence bands, on linear or log axes.
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::prelude::*;
+
+use super::{FONT, Figure, color, format_number, no_data};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    None,
+    Circle,
+    Triangle,
+    Cross,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    /// A band around the point, e.g. its 95% confidence interval.
+    pub band: Option<(f64, f64)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub label: String,
+    pub color: usize,
+    pub marker: Marker,
+    pub points: Vec<Point>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineChart {
+    pub title: String,
+    pub subtitle: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub log_x: bool,
+    pub log_y: bool,
+    pub lines: Vec<Line>,
+}
+
+/// The range of `values`, padded; on a log axis only positive values count.
+fn range(values: impl Iterator<Item = f64>, log: bool, from_zero: bool) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo > hi {
+        return None;
+    }
+    Some(if log {
+        // Plotters labels a log axis from its first power of ten: start there.
+        (10f64.powf((lo / 1.05).log10().floor()), hi * 1.4)
+    } else {
+        let lo = if from_zero { lo.min(0.0) } else { lo };
+        let pad = if hi > lo {
+            (hi - lo) * 0.05
+        } else {
+            hi.abs().max(1.0) * 0.1
+        };
+        (if from_zero && lo >= 0.0 { lo } else { lo - pad }, hi + pad)
+    })
+}
+
+impl LineChart {
+    /// Draws into `area` (a whole figure, or one panel of one).
+    pub fn draw_in<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let points = || self.lines.iter().flat_map(|l| l.points.iter());
+        let x = range(points().map(|p| p.x), self.log_x, false);
+        let y = range(
+            points().flat_map(|p| {
+                [
+                    p.y,
+                    p.band.map_or(p.y, |b| b.0),
+                    p.band.map_or(p.y, |b| b.1),
+                ]
+            }),
+            self.log_y,
+            true,
+        );
+        let (Some((x0, x1)), Some((y0, y1))) = (x, y) else {
+            return no_data(area, &self.title);
+        };
+        match (self.log_x, self.log_y) {
+            (false, false) => self.plot(area, x0..x1, y0..y1),
+            (true, false) => self.plot(area, (x0..x1).log_scale(), y0..y1),
+            (false, true) => self.plot(area, x0..x1, (y0..y1).log_scale()),
+            (true, true) => self.plot(area, (x0..x1).log_scale(), (y0..y1).log_scale()),
+        }
+    }
+
+    fn plot<DB, X, Y>(&self, area: &DrawingArea<DB, Shift>, x: X, y: Y) -> Result<(), String>
+    where
+        DB: DrawingBackend,
+        X: AsRangedCoord<Value = f64>,
+        Y: AsRangedCoord<Value = f64>,
+        X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+        Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let area = area.titled(&self.title, (FONT, 22)).map_err(e)?;
+        let area = area
+            .titled(
+                &self.subtitle,
+                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+            )
+            .map_err(e)?;
+        let mut chart = ChartBuilder::on(&area)
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(78)
+            .build_cartesian_2d(x, y)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .x_labels(12)
+            .y_labels(12)
+            .x_label_formatter(&|v| format_number(*v))
+            .y_label_formatter(&|v| format_number(*v))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(205, 205, 205))
+            .draw()
+            .map_err(e)?;
+        let visible = |p: &&Point| (!self.log_x || p.x > 0.0) && (!self.log_y || p.y > 0.0);
+        for line in &self.lines {
+            let c = color(line.color);
+            let band: Vec<(f64, f64, f64)> = line
+                .points
+                .iter()
+                .filter(visible)
+                .filter_map(|p| p.band.map(|(lo, hi)| (p.x, lo, hi)))
+                .filter(|(_, lo, _)| !self.log_y || *lo > 0.0)
+                .collect();
+            if band.len() > 1 {
+                let outline: Vec<(f64, f64)> = band
+                    .iter()
+                    .map(|&(x, _, hi)| (x, hi))
+                    .chain(band.iter().rev().map(|&(x, lo, _)| (x, lo)))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.18).filled())))
+                    .map_err(e)?;
+            }
+            let xy: Vec<(f64, f64)> = line
+                .points
+                .iter()
+                .filter(visible)
+                .map(|p| (p.x, p.y))
+                .collect();
+            let anno = chart
+                .draw_series(LineSeries::new(xy.iter().copied(), c.stroke_width(2)))
+                .map_err(e)?
+                .label(&line.label);
+            // Legend entries are drawn relative to their anchor point.
+            let stroke = move |at: (i32, i32)| {
+                EmptyElement::at(at) + PathElement::new(vec![(0, 0), (22, 0)], c.stroke_width(3))
+            };
+            // The legend shows the line and its marker, which tell p50/p95/p99 apart.
+            match line.marker {
+                Marker::None => {
+                    anno.legend(stroke);
+                }
+                Marker::Circle => {
+                    anno.legend(move |at| stroke(at) + Circle::new((11, 0), 4, c.filled()));
+                    chart
+                        .draw_series(xy.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                        .map_err(e)?;
+                }
+                Marker::Triangle => {
+                    anno.legend(move |at| stroke(at) + TriangleMarker::new((11, 0), 5, c.filled()));
+                    chart
+                        .draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 5, c.filled())))
+                        .map_err(e)?;
+                }
+                Marker::Cross => {
+                    anno.legend(move |at| stroke(at) + Cross::new((11, 0), 4, c.stroke_width(2)));
+                    chart
+                        .draw_series(xy.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))
+                        .map_err(e)?;
+                }
+            }
+        }
+        if self.lines.iter().any(|l| !l.label.is_empty()) {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(160, 160, 160))
+                .label_font((FONT, 13))
+                .draw()
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+}
+
+impl Figure for LineChart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        self.draw_in(root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_pad_and_respect_log_axes() {
+        assert_eq!(
+            range([2.0, 4.0].into_iter(), false, false),
+            Some((1.9, 4.1))
+        );
+        assert_eq!(range([2.0, 4.0].into_iter(), false, true), Some((0.0, 4.2)));
+        let (lo, hi) = range([0.0, 150.0, 1000.0].into_iter(), true, true).unwrap();
+        assert!((lo - 100.0).abs() < 1e-9 && (hi - 1400.0).abs() < 1e-9);
+        assert_eq!(range([f64::NAN].into_iter(), false, false), None);
+    }
+}

@@ -1,0 +1,361 @@
+//! Grid axes: what a sweep varies, their values, and the points they span.
+//!
+//! `[grid]` holds one axis per leaf, under its dotted model path:
+//! a list (`capacity.lanes = [8, 16, 32]`), a range (`workload.developers.users
+//! = { from = 50, to = 1000, steps = 20 }`, optionally `scale = "log"`), or
+//! labelled values (`client.backoff = { values = [...], labels = [...] }`).
+//! The axis `model` lists base model files, to compare whole models.
+
+use crate::config::Invalid;
+use crate::engine::random::splitmix64;
+
+/// The axis that picks the base model file instead of overriding a field.
+pub const MODEL_AXIS: &str = "model";
+/// The most points a grid may span.
+pub const MAX_POINTS: usize = 1_000_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Axis {
+    /// The dotted model path it overrides, or [`MODEL_AXIS`].
+    pub path: String,
+    pub values: Vec<AxisValue>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AxisValue {
+    /// How the value appears in CSV files and plot legends.
+    pub label: String,
+    pub value: toml::Value,
+    /// The value as a number, for axes that can be plotted along x.
+    pub number: Option<f64>,
+}
+
+impl Axis {
+    /// Whether every value is a number, so the axis can be an x axis.
+    pub fn is_numeric(&self) -> bool {
+        self.values.iter().all(|v| v.number.is_some())
+    }
+}
+
+/// How a value is written in CSV files and legends: strings bare, others as TOML.
+pub fn label(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn number(value: &toml::Value) -> Option<f64> {
+    match value {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn plain(value: toml::Value) -> AxisValue {
+    AxisValue {
+        label: label(&value),
+        number: number(&value),
+        value,
+    }
+}
+
+/// The axes of a `[grid]` table, in file order, nested tables flattened into
+/// dotted paths. `prefix` is the path of `table` (empty at the top).
+pub fn axes(table: &toml::Table, prefix: &str, out: &mut Vec<Axis>) -> Result<(), Invalid> {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let values: Vec<AxisValue> = match value {
+            toml::Value::Array(items) => items.iter().cloned().map(plain).collect(),
+            toml::Value::Table(t) if t.contains_key("from") => range(&path, t)?,
+            toml::Value::Table(t) if t.contains_key("values") => labelled(&path, t)?,
+            toml::Value::Table(t) => {
+                axes(t, &path, out)?;
+                continue;
+            }
+            other => {
+                return Err(Invalid::new(
+                    format!("grid.{path}"),
+                    format!(
+                        "an axis needs a list of values, a range {{ from, to, steps }} or {{ values, labels }} (got {other})"
+                    ),
+                ));
+            }
+        };
+        if values.is_empty() {
+            return Err(Invalid::new(
+                format!("grid.{path}"),
+                "an axis needs at least one value",
+            ));
+        }
+        let mut values = values;
+        if path == MODEL_AXIS {
+            if values.iter().any(|v| !v.value.is_str()) {
+                return Err(Invalid::new(
+                    "grid.model",
+                    "the model axis lists model files, as strings",
+                ));
+            }
+            // Label a model by its file name without extension.
+            for v in &mut values {
+                let file = std::path::Path::new(&v.label);
+                if let Some(stem) = file.file_stem() {
+                    v.label = stem.to_string_lossy().into_owned();
+                }
+            }
+        }
+        out.push(Axis { path, values });
+    }
+    Ok(())
+}
+
+fn range(path: &str, t: &toml::Table) -> Result<Vec<AxisValue>, Invalid> {
+    let at = |field: &str| format!("grid.{path}.{field}");
+    if let Some(key) = t
+        .keys()
+        .find(|k| !["from", "to", "steps", "scale"].contains(&k.as_str()))
+    {
+        return Err(Invalid::new(
+            at(key),
+            "a range takes from, to, steps and scale",
+        ));
+    }
+    let bound = |field: &str| {
+        t.get(field).and_then(number).ok_or_else(|| {
+            Invalid::new(at(field), "missing: a range needs numbers `from` and `to`")
+        })
+    };
+    let (from, to) = (bound("from")?, bound("to")?);
+    let steps = match t.get("steps") {
+        Some(toml::Value::Integer(n)) if (1..=100_000).contains(n) => *n as usize,
+        other => {
+            return Err(Invalid::new(
+                at("steps"),
+                format!(
+                    "must be a whole number of values from 1 to 100000 (got {})",
+                    other.map_or("nothing".to_owned(), toml::Value::to_string)
+                ),
+            ));
+        }
+    };
+    let log = match t.get("scale").map(|s| s.as_str()) {
+        None | Some(Some("linear")) => false,
+        Some(Some("log")) => true,
+        Some(_) => return Err(Invalid::new(at("scale"), "must be \"linear\" or \"log\"")),
+    };
+    if log && (from <= 0.0 || to <= 0.0) {
+        return Err(Invalid::new(
+            at("from"),
+            "a log range needs from and to above zero",
+        ));
+    }
+    let integers = matches!(
+        (t.get("from"), t.get("to")),
+        (Some(toml::Value::Integer(_)), Some(toml::Value::Integer(_)))
+    );
+    let values: Vec<f64> = (0..steps)
+        .map(|i| {
+            let f = if steps == 1 {
+                0.0
+            } else {
+                i as f64 / (steps - 1) as f64
+            };
+            if log {
+                (from.ln() + f * (to.ln() - from.ln())).exp()
+            } else {
+                from + f * (to - from)
+            }
+        })
+        .collect();
+    if integers {
+        let rounded: Vec<i64> = values.iter().map(|v| v.round() as i64).collect();
+        if rounded.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Invalid::new(
+                at("steps"),
+                format!("{steps} steps from {from} to {to} repeat whole numbers: use fewer steps"),
+            ));
+        }
+        Ok(rounded
+            .into_iter()
+            .map(|v| plain(toml::Value::Integer(v)))
+            .collect())
+    } else {
+        Ok(values
+            .into_iter()
+            .map(|v| plain(toml::Value::Float(v)))
+            .collect())
+    }
+}
+
+fn labelled(path: &str, t: &toml::Table) -> Result<Vec<AxisValue>, Invalid> {
+    let at = |field: &str| format!("grid.{path}.{field}");
+    if let Some(key) = t
+        .keys()
+        .find(|k| !["values", "labels"].contains(&k.as_str()))
+    {
+        return Err(Invalid::new(
+            at(key),
+            "labelled values take values and labels",
+        ));
+    }
+    let values = t
+        .get("values")
+        .and_then(toml::Value::as_array)
+        .ok_or_else(|| Invalid::new(at("values"), "must be a list"))?;
+    let labels: Vec<String> = match t.get("labels") {
+        None => values.iter().map(label).collect(),
+        Some(toml::Value::Array(l))
+            if l.len() == values.len() && l.iter().all(toml::Value::is_str) =>
+        {
+            l.iter().map(label).collect()
+        }
+        Some(_) => {
+            return Err(Invalid::new(
+                at("labels"),
+                format!("must be a list of {} strings, one per value", values.len()),
+            ));
+        }
+    };
+    Ok(values
+        .iter()
+        .zip(labels)
+        .map(|(v, label)| AxisValue {
+            label,
+            number: number(v),
+            value: v.clone(),
+        })
+        .collect())
+}
+
+/// Every combination of axis values, as value indices per axis: the first
+/// axis varies slowest. Errors if there are more than [`MAX_POINTS`].
+pub fn points(axes: &[Axis]) -> Result<Vec<Vec<usize>>, Invalid> {
+    let total = axes
+        .iter()
+        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+        .filter(|&n| n <= MAX_POINTS)
+        .ok_or_else(|| Invalid::new("grid", format!("spans more than {MAX_POINTS} points")))?;
+    Ok((0..total)
+        .map(|mut index| {
+            let mut coords = vec![0; axes.len()];
+            for (coord, axis) in coords.iter_mut().zip(axes).rev() {
+                *coord = index % axis.values.len();
+                index /= axis.values.len();
+            }
+            coords
+        })
+        .collect())
+}
+
+/// The seed of one run: from the experiment seed and the replication, so
+/// replication r draws the same random streams at every point (common random
+/// numbers), or also from the point when `common_random_numbers` is off.
+/// Never from scheduling. Kept below 2^63 so any run can be replayed with
+/// `loopcap run --seed`.
+pub fn run_seed(seed: u64, point: usize, replication: u32, common_random_numbers: bool) -> u64 {
+    let mut s = splitmix64(seed ^ splitmix64(u64::from(replication) + 1));
+    if !common_random_numbers {
+        s = splitmix64(s ^ splitmix64(point as u64 + 0x5eed));
+    }
+    s >> 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(text: &str) -> Result<Vec<Axis>, Invalid> {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let mut out = Vec::new();
+        axes(&table, "", &mut out).map(|_| out)
+    }
+
+    fn labels(axis: &Axis) -> Vec<&str> {
+        axis.values.iter().map(|v| v.label.as_str()).collect()
+    }
+
+    #[test]
+    fn nested_tables_flatten_into_dotted_axes_in_file_order() {
+        let axes = grid(
+            r#"
+            workload.developers.users = { from = 10, to = 50, steps = 5 }
+            capacity.kind = ["shared_api", "reserved"]
+            "client.max_attempts" = [3, 6]
+            "#,
+        )
+        .unwrap();
+        let paths: Vec<&str> = axes.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "workload.developers.users",
+                "capacity.kind",
+                "client.max_attempts"
+            ]
+        );
+        assert_eq!(labels(&axes[0]), ["10", "20", "30", "40", "50"]);
+        assert_eq!(labels(&axes[1]), ["shared_api", "reserved"]);
+        assert!(axes[0].is_numeric() && !axes[1].is_numeric());
+    }
+
+    #[test]
+    fn ranges_are_linear_or_log_and_integer_when_their_bounds_are() {
+        let a = grid("x = { from = 1.0, to = 2.0, steps = 3 }").unwrap();
+        assert_eq!(labels(&a[0]), ["1.0", "1.5", "2.0"]);
+        let a = grid("x = { from = 10, to = 1000, steps = 3, scale = \"log\" }").unwrap();
+        assert_eq!(labels(&a[0]), ["10", "100", "1000"]);
+        assert!(
+            grid("x = { from = 1, to = 3, steps = 5 }")
+                .unwrap_err()
+                .message
+                .contains("repeat whole numbers")
+        );
+        assert!(grid("x = { from = 0, to = 3, steps = 3, scale = \"log\" }").is_err());
+        assert!(
+            grid("x = { from = 1, to = 3, step = 3 }")
+                .unwrap_err()
+                .path
+                .ends_with(".step")
+        );
+    }
+
+    #[test]
+    fn labelled_values_carry_their_labels() {
+        let a = grid(
+            r#"client.backoff = { values = [{ kind = "none" }, { kind = "constant", delay = "1s" }], labels = ["none", "constant"] }"#,
+        )
+        .unwrap();
+        assert_eq!(a[0].path, "client.backoff");
+        assert_eq!(labels(&a[0]), ["none", "constant"]);
+        assert!(a[0].values[1].value.is_table());
+        assert!(grid(r#"x = { values = [1, 2], labels = ["one"] }"#).is_err());
+    }
+
+    #[test]
+    fn bad_axes_are_named() {
+        assert_eq!(grid("x = 5").unwrap_err().path, "grid.x");
+        assert_eq!(grid("x = []").unwrap_err().path, "grid.x");
+        assert_eq!(grid("model = [1]").unwrap_err().path, "grid.model");
+    }
+
+    #[test]
+    fn points_enumerate_the_product_with_the_first_axis_slowest() {
+        let axes = grid("a = [1, 2]\nb = [\"x\", \"y\", \"z\"]").unwrap();
+        let p = points(&axes).unwrap();
+        assert_eq!(p, [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]);
+        assert_eq!(points(&[]).unwrap(), [Vec::<usize>::new()]);
+    }
+
+    #[test]
+    fn seeds_depend_on_replication_and_optionally_on_the_point() {
+        assert_eq!(run_seed(7, 0, 1, true), run_seed(7, 5, 1, true));
+        assert_ne!(run_seed(7, 0, 1, true), run_seed(7, 0, 2, true));
+        assert_ne!(run_seed(7, 0, 1, false), run_seed(7, 5, 1, false));
+        assert!(run_seed(u64::MAX, 3, 9, false) <= i64::MAX as u64);
+    }
+}
