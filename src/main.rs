@@ -308,6 +308,7 @@ fn sweep_command(
         threads: threads.map(usize::from),
         resume,
         shard,
+        progress: true,
     };
     let outcome = sweep::run(&exp, &out, &options)?;
     let mut stdout = io::stdout().lock();

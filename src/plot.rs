@@ -43,6 +43,11 @@ pub fn color(i: usize) -> RGBColor {
 /// Something that draws itself onto any plotters backend.
 pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+
+    /// Size in pixels (PNG) and user units (SVG).
+    fn size(&self) -> (u32, u32) {
+        SIZE
+    }
 }
 
 fn register_font() {
@@ -59,7 +64,7 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> anyhow::Result<()> 
     let png = dir.join(format!("{name}.png"));
     let tmp = dir.join(format!("{name}.tmp-{}.png", std::process::id()));
     let drawn = (|| {
-        let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+        let root = BitMapBackend::new(&tmp, figure.size()).into_drawing_area();
         figure.draw(&root)?;
         root.present().map_err(|e| e.to_string())
     })();
@@ -72,7 +77,7 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> anyhow::Result<()> 
     }
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
         figure.draw(&root).map_err(|e| anyhow!(e))?;
         root.present().map_err(|e| anyhow!(e.to_string()))?;
     }
@@ -104,6 +109,24 @@ pub fn format_number(v: f64) -> String {
         text
     };
     format!("{text}{suffix}")
+}
+
+/// Draws `title` (and `subtitle`, if any) above the rest of `area`, which it returns.
+fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let area = area.titled(title, (FONT, 22)).map_err(e)?;
+    if subtitle.is_empty() {
+        return Ok(area);
+    }
+    area.titled(
+        subtitle,
+        (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+    )
+    .map_err(e)
 }
 
 /// Draws a centred note on an area that has nothing to plot.

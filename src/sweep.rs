@@ -55,6 +55,8 @@ pub struct SweepOptions {
     /// Finish the sweep already in the output directory.
     pub resume: bool,
     pub shard: Option<Shard>,
+    /// Report progress on stderr.
+    pub progress: bool,
 }
 
 #[derive(Debug)]
@@ -240,7 +242,7 @@ pub fn run(exp: &Experiment, out: &Path, options: &SweepOptions) -> Result<Outco
         .filter(|r| options.shard.is_none_or(|s| s.includes(*r)) && !rows.contains_key(r))
         .collect();
     let journal = Journal::open(&runs_path)?;
-    let progress = Progress::new(todo.len());
+    let progress = options.progress.then(|| Progress::new(todo.len()));
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = options.threads {
         pool = pool.num_threads(threads);
@@ -251,7 +253,9 @@ pub fn run(exp: &Experiment, out: &Path, options: &SweepOptions) -> Result<Outco
             .map(|&r| {
                 let line = run_one(exp, r);
                 journal.append(&line)?;
-                progress.tick();
+                if let Some(p) = &progress {
+                    p.tick();
+                }
                 Ok((r, line))
             })
             .collect::<std::io::Result<Vec<_>>>()

@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FONT, Figure, color, format_number, no_data};
+use super::{FONT, Figure, color, format_number, no_data, titled};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BarGroup {
@@ -38,13 +38,7 @@ impl Figure for BarChart {
         }
         let top = if top > 0.0 { top * 1.12 } else { 1.0 };
         let n = self.categories.len();
-        let area = root.titled(&self.title, (FONT, 22)).map_err(e)?;
-        let area = area
-            .titled(
-                &self.subtitle,
-                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
-            )
-            .map_err(e)?;
+        let area = titled(root, &self.title, &self.subtitle)?;
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(50)

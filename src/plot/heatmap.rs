@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{FONT, Figure, format_number, no_data};
+use super::{FONT, Figure, format_number, no_data, titled};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Heatmap {
@@ -56,13 +56,7 @@ impl Figure for Heatmap {
             return no_data(root, &self.title);
         }
         let (nx, ny) = (self.x_values.len(), self.y_values.len());
-        let area = root.titled(&self.title, (FONT, 22)).map_err(e)?;
-        let area = area
-            .titled(
-                &self.subtitle,
-                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
-            )
-            .map_err(e)?;
+        let area = titled(root, &self.title, &self.subtitle)?;
         let (width, _) = area.dim_in_pixel();
         let (main, legend) = area.split_horizontally(width.saturating_sub(130));
         let mut chart = ChartBuilder::on(&main)

@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
-use super::{FONT, Figure, color, format_number, no_data};
+use super::{FONT, Figure, color, format_number, no_data, titled};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Marker {
@@ -101,13 +101,7 @@ impl LineChart {
         Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        let area = area.titled(&self.title, (FONT, 22)).map_err(e)?;
-        let area = area
-            .titled(
-                &self.subtitle,
-                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
-            )
-            .map_err(e)?;
+        let area = titled(area, &self.title, &self.subtitle)?;
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(50)

@@ -52,57 +52,77 @@ impl TimeseriesPlot {
         }
         let col = |name: &str| column(&header, &rows, name).map_err(|e| format!("{shown}: {e}"));
         let minutes: Vec<f64> = col("time_s")?.iter().map(|t| t / 60.0).collect();
-        let bin = col("bin_s")?[0];
-        let line = |label: &str, name: &str, c: usize| -> Result<Line, String> {
+        let bins = col("bin_s")?;
+        // Counts become per-minute rates over a trailing window of about a
+        // minute, so sparse events read as a rate rather than as spikes.
+        let window = (60.0 / bins[0]).round().max(1.0) as usize;
+        let line = |label: &str, name: &str, c: usize, rate: bool| -> Result<Line, String> {
+            let values = col(name)?;
+            let ys: Vec<f64> = if rate {
+                (0..values.len())
+                    .map(|i| {
+                        let from = (i + 1).saturating_sub(window);
+                        let count: f64 = values[from..=i].iter().sum();
+                        let seconds: f64 = bins[from..=i].iter().sum();
+                        count / seconds * 60.0
+                    })
+                    .collect()
+            } else {
+                values
+            };
             Ok(Line {
                 label: label.to_owned(),
                 color: c,
                 marker: Marker::None,
                 points: minutes
                     .iter()
-                    .zip(col(name)?)
+                    .zip(ys)
                     .map(|(&x, y)| Point { x, y, band: None })
                     .collect(),
             })
         };
-        let panel = |title: &str, y: &str, lines: Vec<Line>| LineChart {
+        let panel = |title: &str, subtitle: &str, y: &str, lines: Vec<Line>| LineChart {
             title: title.to_owned(),
-            subtitle: String::new(),
+            subtitle: subtitle.to_owned(),
             x_label: "simulated time (min)".to_owned(),
             y_label: y.to_owned(),
             log_x: false,
             log_y: false,
             lines,
         };
-        let per_bin = format!("per {bin} s bin");
+        let per_min = "per minute".to_owned();
+        let averaged = format!("trailing {}-bin average", window);
         Ok(TimeseriesPlot {
             panels: [
                 panel(
                     "attempts in flight and waiting",
-                    "attempts (bin mean)",
+                    "",
+                    "attempts (mean over each bin)",
                     vec![
-                        line("in flight at the provider", "in_flight", 0)?,
-                        line("queued for a lane", "queued", 1)?,
-                        line("backing off before a retry", "backing_off", 2)?,
+                        line("in flight at the provider", "in_flight", 0, false)?,
+                        line("queued for a lane", "queued", 1, false)?,
+                        line("backing off before a retry", "backing_off", 2, false)?,
                     ],
                 ),
                 panel(
                     "refusals and retries",
-                    &per_bin,
+                    &averaged,
+                    &per_min,
                     vec![
-                        line("429 rate limited", "rate_limited", 3)?,
-                        line("retries", "retries", 4)?,
-                        line("timeouts", "timeouts", 5)?,
-                        line("529 overloaded", "overloaded", 6)?,
+                        line("429 rate limited", "rate_limited", 3, true)?,
+                        line("retries", "retries", 4, true)?,
+                        line("timeouts", "timeouts", 5, true)?,
+                        line("529 overloaded", "overloaded", 6, true)?,
                     ],
                 ),
                 panel(
                     "loops",
-                    &per_bin,
+                    &averaged,
+                    &per_min,
                     vec![
-                        line("arrived", "arrivals", 7)?,
-                        line("completed", "loops_completed", 2)?,
-                        line("failed", "loops_failed", 3)?,
+                        line("arrived", "arrivals", 7, true)?,
+                        line("completed", "loops_completed", 2, true)?,
+                        line("failed", "loops_failed", 3, true)?,
                     ],
                 ),
             ],
@@ -117,5 +137,9 @@ impl Figure for TimeseriesPlot {
             panel.draw_in(&area)?;
         }
         Ok(())
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (1100, 1050)
     }
 }

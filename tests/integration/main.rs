@@ -5,5 +5,6 @@ mod determinism;
 mod invariants;
 mod retries;
 mod support;
+mod sweep;
 mod theory;
 mod workload;

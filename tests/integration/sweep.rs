@@ -1,0 +1,501 @@
+//! Sweeps: determinism across threads, resume, shard + merge, statistics, plots, errors.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use loopcap::sweep::experiment::{Experiment, read_experiment};
+use loopcap::sweep::{self, Shard, SweepOptions};
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+/// An M/M/c experiment small enough for debug builds: 2 lane counts × 3
+/// arrival rates, every plot kind.
+fn experiment_text(replications: u32) -> String {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mmc.toml");
+    format!(
+        r#"
+name = "test sweep"
+model = "{}"
+seed = 5
+replications = {replications}
+
+[set]
+duration = "10m"
+warmup = "1m"
+
+[grid]
+capacity.lanes = [9, 12]
+workload.customers.arrivals.per_min = {{ from = 300, to = 480, steps = 3 }}
+
+[[plot]]
+kind = "line"
+x = "workload.customers.arrivals.per_min"
+y = "loops_per_min"
+series = "capacity.lanes"
+
+[[plot]]
+kind = "latency"
+x = "workload.customers.arrivals.per_min"
+series = "capacity.lanes"
+
+[[plot]]
+kind = "cdf"
+series = "capacity.lanes"
+
+[[plot]]
+kind = "heatmap"
+x = "capacity.lanes"
+y = "workload.customers.arrivals.per_min"
+z = "queue_wait_s.p99"
+slo = 1.0
+
+[[plot]]
+kind = "bar"
+x = "capacity.lanes"
+y = "queue_wait_s.mean"
+"#,
+        model.display()
+    )
+}
+
+fn write_experiment(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("experiment.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn load(dir: &TempDir, replications: u32) -> Experiment {
+    read_experiment(&write_experiment(
+        dir.path(),
+        &experiment_text(replications),
+    ))
+    .unwrap()
+}
+
+fn sweep(exp: &Experiment, out: &Path, options: SweepOptions) -> sweep::Outcome {
+    sweep::run(exp, out, &options).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+const OUTPUTS: [&str; 3] = ["runs.csv", "points.csv", "manifest.json"];
+
+fn assert_same_outputs(a: &Path, b: &Path) {
+    for name in OUTPUTS {
+        assert_eq!(
+            fs::read(a.join(name)).unwrap(),
+            fs::read(b.join(name)).unwrap(),
+            "{name} differs"
+        );
+    }
+}
+
+#[test]
+fn the_thread_count_does_not_change_a_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = load(&dir, 3);
+    let one = dir.path().join("one");
+    let two = dir.path().join("two");
+    sweep(
+        &exp,
+        &one,
+        SweepOptions {
+            threads: Some(1),
+            ..Default::default()
+        },
+    );
+    sweep(
+        &exp,
+        &two,
+        SweepOptions {
+            threads: Some(2),
+            ..Default::default()
+        },
+    );
+    assert_same_outputs(&one, &two);
+    // Plots are drawn from the same numbers, so they match too.
+    for plot in ["cdf.svg", "cdf.png"] {
+        assert_eq!(
+            fs::read(one.join(plot)).unwrap(),
+            fs::read(two.join(plot)).unwrap(),
+            "{plot}"
+        );
+    }
+    let runs = fs::read_to_string(one.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 6 * 3);
+    assert!(runs.starts_with("run,point,replication,seed,capacity.lanes,workload.customers.arrivals.per_min,loops_started,"));
+}
+
+#[test]
+fn resume_after_an_interruption_gives_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = load(&dir, 3);
+    let whole = dir.path().join("whole");
+    sweep(&exp, &whole, SweepOptions::default());
+
+    // An interrupted sweep: the manifest, the header, some rows in the
+    // order threads finished them, and a row torn by the kill.
+    let cut = dir.path().join("cut");
+    fs::create_dir(&cut).unwrap();
+    fs::copy(whole.join("manifest.json"), cut.join("manifest.json")).unwrap();
+    let runs = fs::read_to_string(whole.join("runs.csv")).unwrap();
+    let lines: Vec<&str> = runs.lines().collect();
+    let partial = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        lines[0],
+        lines[7],
+        lines[2],
+        lines[12],
+        &lines[5][..20]
+    );
+    fs::write(cut.join("runs.csv"), partial).unwrap();
+
+    let outcome = sweep(
+        &exp,
+        &cut,
+        SweepOptions {
+            resume: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        outcome.runs_done_now,
+        18 - 3,
+        "the three complete rows are not rerun"
+    );
+    assert_same_outputs(&whole, &cut);
+}
+
+#[test]
+fn an_existing_sweep_needs_resume_and_the_same_experiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    sweep(&load(&dir, 2), &out, SweepOptions::default());
+    let again = sweep::run(&load(&dir, 2), &out, &SweepOptions::default()).unwrap_err();
+    assert!(format!("{again:?}").contains("add --resume"), "{again:?}");
+    let other = sweep::run(
+        &load(&dir, 3),
+        &out,
+        &SweepOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        format!("{other:?}").contains("another experiment"),
+        "{other:?}"
+    );
+    // Resuming a finished sweep runs nothing and changes nothing.
+    let before = fs::read(out.join("points.csv")).unwrap();
+    let outcome = sweep(
+        &load(&dir, 2),
+        &out,
+        SweepOptions {
+            resume: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(outcome.runs_done_now, 0);
+    assert_eq!(fs::read(out.join("points.csv")).unwrap(), before);
+}
+
+#[test]
+fn shards_merged_equal_the_unsharded_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = load(&dir, 3);
+    let whole = dir.path().join("whole");
+    sweep(&exp, &whole, SweepOptions::default());
+    let shards: Vec<PathBuf> = (0..3)
+        .map(|k| {
+            let out = dir.path().join(format!("shard{k}"));
+            let outcome = sweep(
+                &exp,
+                &out,
+                SweepOptions {
+                    shard: Some(Shard { index: k, count: 3 }),
+                    ..Default::default()
+                },
+            );
+            assert!(!outcome.finished);
+            assert_eq!(outcome.runs_in_file, 6);
+            assert!(
+                !out.join("points.csv").exists(),
+                "a shard alone has no points"
+            );
+            out
+        })
+        .collect();
+    let merged = dir.path().join("merged");
+    sweep::merge(&shards, &merged).unwrap();
+    assert_same_outputs(&whole, &merged);
+    // A missing shard is named, not papered over.
+    let err = sweep::merge(&shards[..2], &dir.path().join("partial")).unwrap_err();
+    assert!(format!("{err:?}").contains("a shard is missing"), "{err:?}");
+}
+
+/// The mean 95% half-width of `metric` over the points in `out`/points.csv.
+fn mean_half_width(out: &Path, metric: &str) -> f64 {
+    let mut reader = csv::Reader::from_path(out.join("points.csv")).unwrap();
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == format!("{metric}.ci95"))
+        .unwrap();
+    let halves: Vec<f64> = reader
+        .records()
+        .map(|r| r.unwrap()[column].parse().unwrap())
+        .collect();
+    halves.iter().sum::<f64>() / halves.len() as f64
+}
+
+#[test]
+fn confidence_intervals_shrink_as_replications_grow() {
+    // The half-width goes as t(n−1)/√n: from n = 4 to n = 16 it should shrink
+    // by about 2.7x (3.18/2 vs 2.13/4). Asking for 1.5x leaves room for the
+    // noise in estimating each standard deviation from a few runs.
+    let dir = tempfile::tempdir().unwrap();
+    let few = dir.path().join("few");
+    let many = dir.path().join("many");
+    sweep(&load(&dir, 4), &few, SweepOptions::default());
+    sweep(&load(&dir, 16), &many, SweepOptions::default());
+    for metric in ["loops_per_min", "queue_wait_s.mean"] {
+        let (h4, h16) = (
+            mean_half_width(&few, metric),
+            mean_half_width(&many, metric),
+        );
+        assert!(
+            h16 * 1.5 < h4,
+            "{metric}: half-width {h4} with 4, {h16} with 16 replications"
+        );
+    }
+}
+
+#[test]
+fn replications_share_random_numbers_across_points() {
+    // Common random numbers: the arrival stream depends on the seed and the
+    // class, not on the lanes, so at equal arrival rates replication r sees
+    // the same arrivals whatever the lane count.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    sweep(&load(&dir, 2), &out, SweepOptions::default());
+    let mut reader = csv::Reader::from_path(out.join("runs.csv")).unwrap();
+    let h = reader.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (lanes, rate, rep, started, seed) = (
+        col("capacity.lanes"),
+        col("workload.customers.arrivals.per_min"),
+        col("replication"),
+        col("loops_started"),
+        col("seed"),
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    for a in &rows {
+        for b in &rows {
+            if a[lanes] != b[lanes] && a[rate] == b[rate] && a[rep] == b[rep] {
+                assert_eq!(a[seed], b[seed]);
+                assert_eq!(a[started], b[started]);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_plot_is_drawn_as_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    sweep(&load(&dir, 2), &out, SweepOptions::default());
+    // Each plot with the least it must draw: polylines for lines (a series
+    // each, plus axes), rectangles for bars (2 lane counts) and heatmap cells
+    // (6 cells plus a 60-step colour scale).
+    for (name, element, at_least) in [
+        (
+            "line-loops_per_min-workload_customers_arrivals_per_min",
+            "<polyline",
+            2,
+        ),
+        (
+            "latency-loop_latency_s-workload_customers_arrivals_per_min",
+            "<polyline",
+            6,
+        ),
+        ("cdf", "<polyline", 2),
+        ("heatmap-queue_wait_s_p99-capacity_lanes", "<rect", 66),
+        ("bar-queue_wait_s_mean-capacity_lanes", "<rect", 2),
+    ] {
+        let png = fs::read(out.join(format!("{name}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is a PNG");
+        assert!(png.len() > 20_000, "{name}.png is only {} bytes", png.len());
+        let svg = fs::read_to_string(out.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"), "{name}.svg");
+        let drawn = svg.matches(element).count();
+        assert!(
+            drawn >= at_least,
+            "{name}.svg has {drawn} {element}, expected at least {at_least}"
+        );
+        assert!(svg.contains("test sweep"), "{name}.svg has its subtitle");
+    }
+    let heatmap =
+        fs::read_to_string(out.join("heatmap-queue_wait_s_p99-capacity_lanes.svg")).unwrap();
+    assert!(heatmap.contains("SLO"), "the heatmap names its SLO contour");
+}
+
+fn loopcap() -> Command {
+    Command::cargo_bin("loopcap").unwrap()
+}
+
+#[test]
+fn the_cli_sweeps_merges_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), &experiment_text(2));
+    loopcap()
+        .arg("check")
+        .arg(&exp)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "ok: experiment \"test sweep\", 2 axes, 6 points x 2 replications = 12 runs, 5 plots",
+        ));
+    let whole = dir.path().join("whole");
+    loopcap()
+        .arg("sweep")
+        .arg(&exp)
+        .arg("--out")
+        .arg(&whole)
+        .args(["--threads", "2"])
+        .assert()
+        .success();
+    for k in 0..2 {
+        loopcap()
+            .arg("sweep")
+            .arg(&exp)
+            .args(["--shard", &format!("{k}/2"), "--out"])
+            .arg(dir.path().join(format!("s{k}")))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("a shard"));
+    }
+    let merged = dir.path().join("merged");
+    loopcap()
+        .arg("merge")
+        .arg(dir.path().join("s0"))
+        .arg(dir.path().join("s1"))
+        .arg("--out")
+        .arg(&merged)
+        .assert()
+        .success();
+    assert_same_outputs(&whole, &merged);
+    loopcap()
+        .arg("sweep")
+        .arg(&exp)
+        .arg("--out")
+        .arg(&whole)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("add --resume"));
+    loopcap()
+        .arg("sweep")
+        .arg(&exp)
+        .args(["--shard", "2/2"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--shard: `2/2` is not a shard"));
+}
+
+#[test]
+fn plot_draws_a_runs_timeseries() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    loopcap()
+        .args(["run"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/research-agent-burst.toml"))
+        .args(["--set", "duration=30m", "--out"])
+        .arg(&run)
+        .assert()
+        .success();
+    loopcap()
+        .arg("plot")
+        .arg(run.join("timeseries.csv"))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let svg = fs::read_to_string(run.join("timeseries.svg")).unwrap();
+    for panel in [
+        "attempts in flight and waiting",
+        "refusals and retries",
+        "429 rate limited",
+        "completed",
+    ] {
+        assert!(svg.contains(panel), "timeseries.svg lacks {panel}");
+    }
+    assert!(fs::metadata(run.join("timeseries.png")).unwrap().len() > 20_000);
+    loopcap()
+        .arg("plot")
+        .arg(run.join("summary.json"))
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .code(2);
+}
+
+/// A bad experiment: exit 2 with `expected` on stderr.
+fn assert_experiment_rejected(text: &str, expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), text);
+    loopcap()
+        .arg("check")
+        .arg(&exp)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(expected));
+}
+
+#[test]
+fn bad_experiments_are_reported_with_line_and_field() {
+    let good = experiment_text(2);
+    // The text starts with a newline: `name` is on line 2, `[grid]` on 11.
+    assert_experiment_rejected(
+        &good.replace("replications = 2", "replications = 2\nreplicas = 3"),
+        "experiment.toml:6: replicas: unknown field `replicas`",
+    );
+    assert_experiment_rejected(
+        &good.replace("replications = 2", "replications = 0"),
+        "experiment.toml:5: replications: must be a whole number from 1 to 10000 (got 0)",
+    );
+    assert_experiment_rejected(
+        &good.replace("capacity.lanes = [9, 12]", "capacity.lanes = []"),
+        "experiment.toml:12: grid.capacity.lanes: an axis needs at least one value",
+    );
+    assert_experiment_rejected(
+        &good.replace("capacity.lanes = [9, 12]", "capacity.lanes = 9"),
+        "grid.capacity.lanes: an axis needs a list of values",
+    );
+    assert_experiment_rejected(
+        &good.replace("capacity.lanes = [9, 12]", "capacity.lanes = [9, 0]"),
+        "experiment.toml:12: grid capacity.lanes = 0: capacity.lanes: must be a whole number from 1 to 1000000 (got 0)",
+    );
+    assert_experiment_rejected(
+        &good.replace("capacity.lanes = [9, 12]", "capacity.lane = [9, 12]"),
+        "grid capacity.lane = 9: capacity.lane: unknown field `lane`",
+    );
+    assert_experiment_rejected(
+        &good.replace("y = \"loops_per_min\"", "y = \"loops_per_hour\""),
+        "plot.0.y: `loops_per_hour` is not a metric",
+    );
+    assert_experiment_rejected(
+        &good.replace(
+            "series = \"capacity.lanes\"\n\n[[plot]]\nkind = \"latency\"",
+            "series = \"lanes\"\n\n[[plot]]\nkind = \"latency\"",
+        ),
+        "plot.0.series: `lanes` is not a grid axis",
+    );
+    assert_experiment_rejected(
+        &good.replace("model = \"", "model = \"nowhere/"),
+        "model: cannot read",
+    );
+    assert_experiment_rejected(
+        &good.replace("duration = \"10m\"", "duration = \"ten minutes\""),
+        "set duration = \"ten minutes\"",
+    );
+}
