@@ -73,6 +73,7 @@ pub struct RawSurge {
 pub struct RawAgent {
     pub steps: RawDist,
     pub input_tokens: RawDist,
+    pub cached_input_share: Option<Number>,
     pub output_tokens: RawDist,
     pub max_output_tokens: Option<Number>,
     pub tool_latency: Option<RawDist>,
@@ -103,6 +104,7 @@ pub struct RawCapacity {
     // shared_api
     pub requests_per_min: Option<Number>,
     pub input_tokens_per_min: Option<Number>,
+    pub cache_reads_count: Option<bool>,
     pub output_tokens_per_min: Option<Number>,
     pub max_concurrency: Option<Number>,
     pub concurrency_retry_after: Option<Duration>,
@@ -127,6 +129,14 @@ pub struct RawClient {
     pub backoff: Option<RawBackoff>,
     pub honor_retry_after: Option<bool>,
     pub timeout: Option<Duration>,
+    pub agent_rate_limit: Option<RawAgentRateLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgentRateLimit {
+    pub per_min: Number,
+    pub burst: Option<Number>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -161,6 +171,7 @@ pub struct RawBackoff {
 #[serde(deny_unknown_fields)]
 pub struct RawPrices {
     pub input_per_mtok: Option<Number>,
+    pub cached_input_per_mtok: Option<Number>,
     pub output_per_mtok: Option<Number>,
     pub per_lane_hour: Option<Number>,
 }

@@ -16,7 +16,7 @@ use crate::engine::SimDuration;
 use crate::model::ModelSpec;
 use crate::model::agent_loop::{AgentProfile, FanOut};
 use crate::model::capacity::CapacitySpec;
-use crate::model::client_policy::{Backoff, ClientPolicy, Jitter};
+use crate::model::client_policy::{AgentRateLimit, Backoff, ClientPolicy, Jitter};
 use crate::model::distribution::{CountDist, Dist, DurationDist, Z_P95, Z_P99};
 use crate::model::prices::Prices;
 use crate::model::reserved::ReservedSpec;
@@ -345,6 +345,16 @@ impl<'a> Validator<'a> {
         };
         let steps = count(self, "steps", &raw.steps)?;
         let input_tokens = count(self, "input_tokens", &raw.input_tokens)?;
+        let cached_input_share = match raw.cached_input_share {
+            None => 0.0,
+            Some(n) if (0.0..=1.0).contains(&n.0) => n.0,
+            Some(n) => {
+                return Err(Invalid::new(
+                    sub(path, "cached_input_share"),
+                    format!("must be a share from 0 to 1 (got {})", n.0),
+                ));
+            }
+        };
         let output_tokens = count(self, "output_tokens", &raw.output_tokens)?;
         let max_output_tokens = raw
             .max_output_tokens
@@ -377,6 +387,7 @@ impl<'a> Validator<'a> {
             name: name.to_owned(),
             steps,
             input_tokens,
+            cached_input_share,
             output_tokens,
             max_output_tokens,
             tool_latency,
@@ -407,6 +418,7 @@ impl<'a> Validator<'a> {
                     &[
                         "requests_per_min",
                         "input_tokens_per_min",
+                        "cache_reads_count",
                         "output_tokens_per_min",
                         "max_concurrency",
                         "concurrency_retry_after",
@@ -423,6 +435,7 @@ impl<'a> Validator<'a> {
                 Ok(CapacitySpec::SharedApi(SharedApiSpec {
                     requests_per_min: limit("requests_per_min", raw.requests_per_min)?,
                     input_tokens_per_min: limit("input_tokens_per_min", raw.input_tokens_per_min)?,
+                    cache_reads_count: raw.cache_reads_count.unwrap_or(true),
                     output_tokens_per_min: limit(
                         "output_tokens_per_min",
                         raw.output_tokens_per_min,
@@ -476,6 +489,19 @@ impl<'a> Validator<'a> {
             timeout: raw
                 .timeout
                 .map(|d| positive_duration("client.timeout", d))
+                .transpose()?,
+            agent_rate_limit: raw
+                .agent_rate_limit
+                .map(|r| {
+                    let path = "client.agent_rate_limit";
+                    let per_min = positive(&sub(path, "per_min"), r.per_min)?;
+                    let burst = r
+                        .burst
+                        .map(|b| whole(&sub(path, "burst"), b, 1, 1_000_000))
+                        .transpose()?
+                        .unwrap_or(1) as u32;
+                    Ok(AgentRateLimit::new(per_min, burst))
+                })
                 .transpose()?,
         })
     }
@@ -546,8 +572,14 @@ impl<'a> Validator<'a> {
                 "applies to reserved capacity only (capacity.kind is \"shared_api\")",
             ));
         }
+        let input_per_mtok = price("input_per_mtok", raw.input_per_mtok)?;
         Ok(Prices {
-            input_per_mtok: price("input_per_mtok", raw.input_per_mtok)?,
+            input_per_mtok,
+            // Without a cache price, cached input costs what other input does.
+            cached_input_per_mtok: match raw.cached_input_per_mtok {
+                Some(n) => non_negative("prices.cached_input_per_mtok", n)?,
+                None => input_per_mtok,
+            },
             output_per_mtok: price("output_per_mtok", raw.output_per_mtok)?,
             per_lane_hour: price("per_lane_hour", raw.per_lane_hour)?,
         })
@@ -569,8 +601,21 @@ impl<'a> Validator<'a> {
             }
             let path = sub("agents", &agent.name);
             if let Some(limit) = api.input_tokens_per_min {
+                // The limit sees only uncached input when cache reads do not count.
+                let counted = if api.cache_reads_count {
+                    1.0
+                } else {
+                    1.0 - agent.cached_input_share
+                };
                 // Counts round to the nearest token, so only draws above limit + 0.5 exceed it.
-                let share = agent.input_tokens.dist().exceedance(limit as f64 + 0.5);
+                let share = if counted > 0.0 {
+                    agent
+                        .input_tokens
+                        .dist()
+                        .exceedance((limit as f64 + 0.5) / counted)
+                } else {
+                    0.0
+                };
                 if share >= TOO_LARGE_WARN_SHARE {
                     self.warnings.push(Invalid::new(
                         sub(&path, "input_tokens"),

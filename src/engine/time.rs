@@ -33,6 +33,11 @@ impl SimTime {
         self.0 as f64 / TICKS_PER_SECOND as f64
     }
 
+    /// This instant moved back by `d`, or zero.
+    pub fn saturating_sub(self, d: SimDuration) -> SimTime {
+        SimTime(self.0.saturating_sub(d.0))
+    }
+
     /// Time elapsed since `earlier`, or zero if `earlier` is later.
     pub fn since(self, earlier: SimTime) -> SimDuration {
         SimDuration(self.0.saturating_sub(earlier.0))

@@ -10,6 +10,8 @@ pub struct AgentProfile {
     /// Steps (LLM calls, or fan-out bursts of calls) per loop, at least one.
     pub steps: CountDist,
     pub input_tokens: CountDist,
+    /// The share of each call's input read from the provider's prompt cache.
+    pub cached_input_share: f64,
     /// Tokens a call produces; capped at `max_output_tokens`.
     pub output_tokens: CountDist,
     /// The `max_tokens` each request sends, which output-token limits reserve.
@@ -37,12 +39,25 @@ impl AgentProfile {
         }
     }
 
-    /// The tokens of one call: (input, output), output capped at `max_output_tokens`.
-    pub fn call_tokens(&self, rng: &mut Stream) -> (u32, u32) {
+    /// The tokens of one call, output capped at `max_output_tokens`.
+    pub fn call_tokens(&self, rng: &mut Stream) -> CallTokens {
         let input = self.input_tokens.sample(rng);
-        let output = self.output_tokens.sample(rng).min(self.max_output_tokens);
-        (input, output)
+        CallTokens {
+            input,
+            cached_input: (f64::from(input) * self.cached_input_share).round() as u32,
+            output: self.output_tokens.sample(rng).min(self.max_output_tokens),
+        }
     }
+}
+
+/// The tokens of one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallTokens {
+    /// All input tokens, cached ones included.
+    pub input: u32,
+    /// Input tokens read from the prompt cache.
+    pub cached_input: u32,
+    pub output: u32,
 }
 
 /// A loop in progress.
@@ -60,6 +75,8 @@ pub struct LoopState {
     pub calls_pending: u32,
     /// Calls of this loop waiting to retry.
     pub calls_backing_off: u32,
+    /// The agent's theoretical arrival time under the client's rate limit.
+    pub throttle_tat: SimTime,
 }
 
 /// One LLM call of a step, across all its attempts.
@@ -67,8 +84,7 @@ pub struct CallState {
     pub loop_key: Key,
     pub attempts: u32,
     pub first_sent_at: SimTime,
-    pub input_tokens: u32,
-    pub output_tokens: u32,
+    pub tokens: CallTokens,
     /// The last retry delay, for decorrelated jitter.
     pub last_delay: SimDuration,
 }
@@ -89,6 +105,7 @@ mod tests {
             name: "a".into(),
             steps: constant(9.0),
             input_tokens: constant(100.0),
+            cached_input_share: 0.25,
             output_tokens: constant(5000.0),
             max_output_tokens: 4096,
             tool_latency: None,
@@ -101,6 +118,10 @@ mod tests {
         let mut rng = RandomStreams::new(1).stream("agent");
         let widths: Vec<u32> = (1..=9).map(|s| agent.calls_in_step(s, &mut rng)).collect();
         assert_eq!(widths, [1, 1, 10, 1, 1, 10, 1, 1, 10]);
-        assert_eq!(agent.call_tokens(&mut rng), (100, 4096));
+        let tokens = agent.call_tokens(&mut rng);
+        assert_eq!(
+            (tokens.input, tokens.cached_input, tokens.output),
+            (100, 25, 4096)
+        );
     }
 }

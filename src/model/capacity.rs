@@ -32,7 +32,10 @@ impl CapacitySpec {
 /// What one attempt asks of capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// All input tokens, cached ones included.
     pub input_tokens: u32,
+    /// Input tokens read from the prompt cache.
+    pub cached_input_tokens: u32,
     /// The request's `max_tokens`: what output-token limits reserve at admission.
     pub max_output_tokens: u32,
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::agent_loop::LoopState;
-use super::capacity::Rejection;
-use super::prices::Prices;
+use super::capacity::{Rejection, Request};
+use super::prices::{Prices, TokenUse};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
@@ -178,13 +178,13 @@ pub struct Metrics {
     calls: u64,
     attempts: u64,
     retries: u64,
+    throttled: u64,
     rate_limited: u64,
     overloaded: u64,
     timeouts: u64,
     queue_rejected: u64,
     too_large: u64,
-    input_tokens: u64,
-    output_tokens: u64,
+    tokens: TokenUse,
     steps_per_loop: Recorder,
     step_latency: Recorder,
     queue_wait: Recorder,
@@ -204,13 +204,13 @@ impl Metrics {
             calls: 0,
             attempts: 0,
             retries: 0,
+            throttled: 0,
             rate_limited: 0,
             overloaded: 0,
             timeouts: 0,
             queue_rejected: 0,
             too_large: 0,
-            input_tokens: 0,
-            output_tokens: 0,
+            tokens: TokenUse::default(),
             steps_per_loop: Recorder::new(1.0),
             step_latency: Recorder::durations(),
             queue_wait: Recorder::durations(),
@@ -264,10 +264,6 @@ impl Metrics {
         class.failed += 1;
     }
 
-    pub fn call_started(&mut self, now: SimTime) {
-        self.calls += u64::from(self.in_window(now));
-    }
-
     pub fn attempt_sent(&mut self, now: SimTime, is_retry: bool) {
         self.tick(now, Counter::Attempts);
         if is_retry {
@@ -276,6 +272,9 @@ impl Metrics {
         if self.in_window(now) {
             self.attempts += 1;
             self.retries += u64::from(is_retry);
+            // A call counts when its first attempt goes out, which a client
+            // throttle may delay past its start.
+            self.calls += u64::from(!is_retry);
         }
     }
 
@@ -292,16 +291,22 @@ impl Metrics {
         }
     }
 
+    /// The client's per-agent rate limit delayed an attempt.
+    pub fn attempt_throttled(&mut self, now: SimTime) {
+        self.throttled += u64::from(self.in_window(now));
+    }
+
     pub fn attempt_timed_out(&mut self, now: SimTime) {
         self.tick(now, Counter::Timeouts);
         self.timeouts += u64::from(self.in_window(now));
     }
 
     /// The provider finished an attempt: its tokens are billed, answered or not.
-    pub fn attempt_billed(&mut self, now: SimTime, input_tokens: u32, output_tokens: u32) {
+    pub fn attempt_billed(&mut self, now: SimTime, request: Request, output_tokens: u32) {
         if self.in_window(now) {
-            self.input_tokens += u64::from(input_tokens);
-            self.output_tokens += u64::from(output_tokens);
+            self.tokens.input += u64::from(request.input_tokens);
+            self.tokens.cached_input += u64::from(request.cached_input_tokens);
+            self.tokens.output += u64::from(output_tokens);
         }
     }
 
@@ -355,9 +360,7 @@ impl Metrics {
         let lane_hours = facts.lanes.map_or(0.0, |lanes| {
             f64::from(lanes) * window.as_secs_f64() / 3600.0
         });
-        let cost_usd = facts
-            .prices
-            .cost_usd(self.input_tokens, self.output_tokens, lane_hours);
+        let cost_usd = facts.prices.cost_usd(self.tokens, lane_hours);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed = self.loops_exhausted + self.loops_deadline + self.loops_too_large;
         let mut loop_latency = Recorder::durations();
@@ -399,6 +402,8 @@ impl Metrics {
             calls: self.calls,
             attempts: self.attempts,
             retries: self.retries,
+            attempts_per_min: ratio(self.attempts as f64, window_min).unwrap_or(0.0),
+            throttled: self.throttled,
             rate_limited: self.rate_limited,
             overloaded: self.overloaded,
             timeouts: self.timeouts,
@@ -413,8 +418,9 @@ impl Metrics {
                 .lanes
                 .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),
             queue_wait_s: self.queue_wait.percentiles(),
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
+            input_tokens: self.tokens.input,
+            cached_input_tokens: self.tokens.cached_input,
+            output_tokens: self.tokens.output,
             cost_usd,
             loops_per_dollar: ratio(completions_in_window as f64, cost_usd),
             classes,

@@ -3,14 +3,27 @@
 #[derive(Clone, Debug, Default)]
 pub struct Prices {
     pub input_per_mtok: f64,
+    /// Input read from the prompt cache (providers charge about a tenth).
+    pub cached_input_per_mtok: f64,
     pub output_per_mtok: f64,
     pub per_lane_hour: f64,
 }
 
+/// Tokens billed over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenUse {
+    /// All input tokens, cached ones included.
+    pub input: u64,
+    pub cached_input: u64,
+    pub output: u64,
+}
+
 impl Prices {
-    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64, lane_hours: f64) -> f64 {
-        input_tokens as f64 / 1e6 * self.input_per_mtok
-            + output_tokens as f64 / 1e6 * self.output_per_mtok
+    pub fn cost_usd(&self, tokens: TokenUse, lane_hours: f64) -> f64 {
+        let per_mtok = |n: u64, price: f64| n as f64 / 1e6 * price;
+        per_mtok(tokens.input - tokens.cached_input, self.input_per_mtok)
+            + per_mtok(tokens.cached_input, self.cached_input_per_mtok)
+            + per_mtok(tokens.output, self.output_per_mtok)
             + lane_hours * self.per_lane_hour
     }
 }
@@ -23,10 +36,16 @@ mod tests {
     fn cost_adds_tokens_and_lane_hours() {
         let p = Prices {
             input_per_mtok: 3.0,
+            cached_input_per_mtok: 0.3,
             output_per_mtok: 15.0,
             per_lane_hour: 2.0,
         };
-        let cost = p.cost_usd(2_000_000, 100_000, 10.0);
-        assert!((cost - (6.0 + 1.5 + 20.0)).abs() < 1e-9);
+        let tokens = TokenUse {
+            input: 2_000_000,
+            cached_input: 1_000_000,
+            output: 100_000,
+        };
+        let cost = p.cost_usd(tokens, 10.0);
+        assert!((cost - (3.0 + 0.3 + 1.5 + 20.0)).abs() < 1e-9);
     }
 }

@@ -11,6 +11,9 @@ use crate::engine::{SimDuration, SimTime, Stream};
 pub struct SharedApiSpec {
     pub requests_per_min: Option<u64>,
     pub input_tokens_per_min: Option<u64>,
+    /// Whether prompt-cache reads count towards `input_tokens_per_min`
+    /// (Anthropic's current models: no; OpenAI: yes).
+    pub cache_reads_count: bool,
     /// Reserved from each request's `max_tokens` at admission and corrected
     /// to the tokens actually produced at completion, as providers do.
     pub output_tokens_per_min: Option<u64>,
@@ -49,6 +52,7 @@ pub struct SharedApi {
     max_concurrency: Option<u32>,
     concurrency_retry_after: SimDuration,
     overload: Option<Overload>,
+    cache_reads_count: bool,
     in_flight: u32,
 }
 
@@ -61,6 +65,7 @@ impl SharedApi {
             max_concurrency: spec.max_concurrency,
             concurrency_retry_after: spec.concurrency_retry_after,
             overload: spec.overload,
+            cache_reads_count: spec.cache_reads_count,
             in_flight: 0,
         }
     }
@@ -105,9 +110,17 @@ impl SharedApi {
 
     /// Each configured bucket with the tokens `request` needs from it.
     fn demands(&mut self, request: Request) -> impl Iterator<Item = (&mut TokenBucket, u64)> {
+        let uncounted = if self.cache_reads_count {
+            0
+        } else {
+            request.cached_input_tokens
+        };
         [
             (self.requests.as_mut(), 1),
-            (self.input_tokens.as_mut(), u64::from(request.input_tokens)),
+            (
+                self.input_tokens.as_mut(),
+                u64::from(request.input_tokens - uncounted),
+            ),
             (
                 self.output_tokens.as_mut(),
                 u64::from(request.max_output_tokens),
@@ -141,6 +154,7 @@ mod tests {
         SharedApiSpec {
             requests_per_min: None,
             input_tokens_per_min: None,
+            cache_reads_count: true,
             output_tokens_per_min: None,
             max_concurrency: None,
             concurrency_retry_after: SimDuration::from_secs(1),
@@ -155,6 +169,7 @@ mod tests {
     fn req(input: u32, max_out: u32) -> Request {
         Request {
             input_tokens: input,
+            cached_input_tokens: 0,
             max_output_tokens: max_out,
         }
     }
@@ -207,6 +222,30 @@ mod tests {
         // A small call still fits: the big one can starve behind small ones.
         assert_eq!(api.offer(t, req(100, 0), &mut rng), Admission::Started);
         assert_eq!(api.in_flight(), 2);
+    }
+
+    #[test]
+    fn cache_reads_count_towards_the_input_limit_only_if_the_provider_says_so() {
+        let cached = Request {
+            input_tokens: 1000,
+            cached_input_tokens: 900,
+            max_output_tokens: 1,
+        };
+        let mut rng = rng();
+        for (count, second) in [(true, false), (false, true)] {
+            let mut api = SharedApi::new(&SharedApiSpec {
+                input_tokens_per_min: Some(1500),
+                cache_reads_count: count,
+                ..spec()
+            });
+            assert_eq!(
+                api.offer(SimTime::ZERO, cached, &mut rng),
+                Admission::Started
+            );
+            // Counted in full, 1000 + 1000 > 1500; uncached only, 100 + 100 fit.
+            let admitted = api.offer(SimTime::ZERO, cached, &mut rng) == Admission::Started;
+            assert_eq!(admitted, second, "cache reads count: {count}");
+        }
     }
 
     #[test]

@@ -70,10 +70,14 @@ pub struct Summary {
     pub steps_per_loop: Option<Percentiles>,
     pub step_latency_s: Option<Percentiles>,
 
-    /// LLM calls started (a fan-out step starts several).
+    /// LLM calls that sent their first attempt (a fan-out step makes several).
     pub calls: u64,
     pub attempts: u64,
     pub retries: u64,
+    /// Attempts per simulated minute: the request rate the provider sees.
+    pub attempts_per_min: f64,
+    /// Attempts the client's per-agent rate limit held back before sending.
+    pub throttled: u64,
     /// HTTP 429s.
     pub rate_limited: u64,
     /// HTTP 529s.
@@ -97,6 +101,8 @@ pub struct Summary {
 
     /// Tokens billed: every attempt the provider finished, abandoned or not.
     pub input_tokens: u64,
+    /// The part of `input_tokens` read from the prompt cache.
+    pub cached_input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
     pub loops_per_dollar: Option<f64>,
@@ -145,6 +151,8 @@ impl Summary {
         m.count("calls", self.calls);
         m.count("attempts", self.attempts);
         m.count("retries", self.retries);
+        m.value("attempts_per_min", Some(self.attempts_per_min));
+        m.count("throttled", self.throttled);
         m.count("rate_limited", self.rate_limited);
         m.count("overloaded", self.overloaded);
         m.count("timeouts", self.timeouts);
@@ -158,6 +166,7 @@ impl Summary {
         m.value("lane_utilization", self.lane_utilization);
         m.percentiles("queue_wait_s", self.queue_wait_s);
         m.count("input_tokens", self.input_tokens);
+        m.count("cached_input_tokens", self.cached_input_tokens);
         m.count("output_tokens", self.output_tokens);
         m.value("cost_usd", Some(self.cost_usd));
         m.value("loops_per_dollar", self.loops_per_dollar);

@@ -9,7 +9,8 @@
 //! 4. `SurgeChanged`, `PhaseSwitched`: arrival rates change before arrivals;
 //! 5. `UserReady`, `LoopArrived`: new loops;
 //! 6. `ToolFinished`: the next step of a running loop;
-//! 7. `RetryDue`: retries last, after every completion at that instant.
+//! 7. `RetryDue`, `ThrottleReleased`: attempts leaving the client's own
+//!    waits, last, after every completion at that instant.
 
 use super::ModelSpec;
 use super::agent_loop::{CallState, LoopState};
@@ -46,6 +47,8 @@ pub enum Event {
     ToolFinished(Key),
     /// A call's backoff is over.
     RetryDue(Key),
+    /// The client's per-agent rate limit lets a call's attempt go.
+    ThrottleReleased(Key),
 }
 
 /// One attempt, from the client's send until the provider is done with it.
@@ -290,6 +293,7 @@ impl<'a> AgentSystem<'a> {
             step_started_at: now,
             calls_pending: 0,
             calls_backing_off: 0,
+            throttle_tat: SimTime::ZERO,
         });
         if let Some(deadline) = agent.deadline {
             cx.schedule_in(deadline, Event::DeadlineReached(key));
@@ -309,16 +313,14 @@ impl<'a> AgentSystem<'a> {
         lp.calls_pending = width;
         lp.step_started_at = now;
         for _ in 0..width {
-            let (input_tokens, output_tokens) = agent.call_tokens(&mut self.streams[c].agent);
+            let tokens = agent.call_tokens(&mut self.streams[c].agent);
             let call = self.calls.insert(CallState {
                 loop_key,
                 attempts: 0,
                 first_sent_at: now,
-                input_tokens,
-                output_tokens,
+                tokens,
                 last_delay: SimDuration::ZERO,
             });
-            self.metrics.call_started(now);
             self.send_attempt(call, cx);
             // A call that can never fit fails the loop at once: stop the burst.
             if self.loops.get(loop_key).is_none() {
@@ -365,7 +367,37 @@ impl<'a> AgentSystem<'a> {
 
     // --- calls and attempts --------------------------------------------
 
+    /// Sends the call's next attempt, once the client's per-agent rate limit allows.
     fn send_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        if let Some(limit) = &self.spec.client.agent_rate_limit {
+            let loop_key = self
+                .calls
+                .get(call_key)
+                .expect("caller checked the call")
+                .loop_key;
+            let lp = self.loops.get_mut(loop_key).expect("a live call's loop");
+            let release = limit.release(now, &mut lp.throttle_tat);
+            if release > now {
+                self.metrics.attempt_throttled(now);
+                cx.schedule_at(release, Event::ThrottleReleased(call_key));
+                return;
+            }
+        }
+        self.offer_attempt(call_key, cx);
+    }
+
+    fn on_throttle_released(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        let loop_key = self.calls.get(call_key).expect("a throttled call").loop_key;
+        if self.loops.get(loop_key).is_none() {
+            self.calls.remove(call_key); // the loop ended while this call waited
+            return;
+        }
+        self.offer_attempt(call_key, cx);
+    }
+
+    /// Offers the call's next attempt to capacity.
+    fn offer_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let call = self
             .calls
@@ -374,7 +406,8 @@ impl<'a> AgentSystem<'a> {
         call.attempts += 1;
         let class = self.loops.get(call.loop_key).expect("live call").class;
         let request = Request {
-            input_tokens: call.input_tokens,
+            input_tokens: call.tokens.input,
+            cached_input_tokens: call.tokens.cached_input,
             max_output_tokens: self.spec.agent_for(class).max_output_tokens,
         };
         self.metrics.attempt_sent(now, call.attempts > 1);
@@ -382,7 +415,7 @@ impl<'a> AgentSystem<'a> {
             call: call_key,
             sent_at: now,
             request,
-            output_tokens: call.output_tokens,
+            output_tokens: call.tokens.output,
             service_started_at: now,
             abandoned: false,
             timeout_scheduled: false,
@@ -439,7 +472,7 @@ impl<'a> AgentSystem<'a> {
             .remove(attempt_key)
             .expect("one finish per attempt");
         self.metrics
-            .attempt_billed(now, attempt.request.input_tokens, attempt.output_tokens);
+            .attempt_billed(now, attempt.request, attempt.output_tokens);
         if let Some(next) = self
             .capacity
             .release(now, attempt.request, attempt.output_tokens)
@@ -561,7 +594,7 @@ impl Model for AgentSystem<'_> {
             Event::SurgeChanged { .. } | Event::PhaseSwitched { .. } => 3,
             Event::UserReady { .. } | Event::LoopArrived { .. } => 4,
             Event::ToolFinished(_) => 5,
-            Event::RetryDue(_) => 6,
+            Event::RetryDue(_) | Event::ThrottleReleased(_) => 6,
         }
     }
 
@@ -576,6 +609,7 @@ impl Model for AgentSystem<'_> {
             Event::LoopArrived { class, generation } => self.on_loop_arrived(class, generation, cx),
             Event::ToolFinished(l) => self.on_tool_finished(l, cx),
             Event::RetryDue(c) => self.on_retry_due(c, cx),
+            Event::ThrottleReleased(c) => self.on_throttle_released(c, cx),
         }
         self.metrics.observe(
             cx.now(),

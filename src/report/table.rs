@@ -76,12 +76,19 @@ pub fn render(summary: &Summary) -> String {
 
     let _ = writeln!(out, "\nattempts");
     line(&mut out, "calls", s.calls);
-    line(&mut out, "attempts", s.attempts);
+    line(
+        &mut out,
+        "attempts",
+        format!("{}  ({:.1} per minute)", s.attempts, s.attempts_per_min),
+    );
     line(
         &mut out,
         "retries",
         format!("{}  (retry rate {})", s.retries, opt(s.retry_rate, 3)),
     );
+    if s.throttled > 0 {
+        line(&mut out, "held by client throttle", s.throttled);
+    }
     line(&mut out, "rate limited (429)", s.rate_limited);
     line(&mut out, "overloaded (529)", s.overloaded);
     line(&mut out, "timeouts", s.timeouts);
@@ -109,7 +116,10 @@ pub fn render(summary: &Summary) -> String {
     line(
         &mut out,
         "tokens billed",
-        format!("{} in, {} out", s.input_tokens, s.output_tokens),
+        format!(
+            "{} in ({} from cache), {} out",
+            s.input_tokens, s.cached_input_tokens, s.output_tokens
+        ),
     );
     line(&mut out, "cost", format!("${:.2}", s.cost_usd));
     line(&mut out, "loops per dollar", opt(s.loops_per_dollar, 2));

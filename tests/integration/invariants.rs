@@ -64,6 +64,12 @@ fn random_model() -> impl Strategy<Value = Vec<String>> {
                 } else {
                     o.push(format!("workload.users.arrivals.per_min={}", rate * 4));
                 }
+                if rate % 3 == 0 {
+                    o.push(format!("client.agent_rate_limit={{ per_min = {}, burst = {} }}", rate + 5, width + 1));
+                }
+                if closed {
+                    o.push("agents.a.cached_input_share=0.7".to_owned());
+                }
                 if timeout > 0 {
                     o.push(format!("client.timeout=\"{}ms\"", timeout * 700));
                 }
@@ -72,7 +78,7 @@ fn random_model() -> impl Strategy<Value = Vec<String>> {
                 }
                 if shared {
                     o.push(format!(
-                        "capacity={{ kind = \"shared_api\", requests_per_min = {rpm}, input_tokens_per_min = 20000, output_tokens_per_min = 30000, max_concurrency = {cap}, overload = {{ threshold = 2, saturation = 10, max_probability = 0.3 }}, time_to_first_token = {{ dist = \"gamma\", shape = 2, mean = \"800ms\" }}, output_tokens_per_s = 50 }}"
+                        "capacity={{ kind = \"shared_api\", requests_per_min = {rpm}, input_tokens_per_min = 20000, cache_reads_count = {honour}, output_tokens_per_min = 30000, max_concurrency = {cap}, overload = {{ threshold = 2, saturation = 10, max_probability = 0.3 }}, time_to_first_token = {{ dist = \"gamma\", shape = 2, mean = \"800ms\" }}, output_tokens_per_s = 50 }}"
                     ));
                 } else {
                     o.push(format!("capacity.lanes={lanes}"));

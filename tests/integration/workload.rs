@@ -226,3 +226,59 @@ fn costs_follow_the_prices() {
         Some(s.loops_per_min * 10.0 / s.cost_usd)
     );
 }
+
+#[test]
+fn cache_reads_are_billed_at_their_price_and_spare_the_input_limit() {
+    // 60 loops/min × 3 calls of 1000 input tokens, 80% of them cache reads:
+    // 180k input tokens a minute, 36k of them uncached, against a limit of 60k.
+    let shared = [
+        "capacity={ kind = \"shared_api\", input_tokens_per_min = 60000, cache_reads_count = false, time_to_first_token = \"1s\" }",
+        "agents.a.input_tokens=1000",
+        "agents.a.cached_input_share=0.8",
+        "prices={ input_per_mtok = 3.0, cached_input_per_mtok = 0.3 }",
+    ];
+    let s = run(BASE, &shared);
+    assert_eq!(s.cached_input_tokens * 10, s.input_tokens * 8);
+    let uncached = (s.input_tokens - s.cached_input_tokens) as f64;
+    let expected = uncached * 3e-6 + s.cached_input_tokens as f64 * 0.3e-6;
+    assert!(
+        (s.cost_usd - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        s.cost_usd
+    );
+    // Only uncached input counts: 36k/min fits under 60k, with the bucket's
+    // minute of headroom absorbing Poisson bursts.
+    assert_eq!(s.rate_limited, 0);
+    // Counting cache reads too, 180k/min against 60k: two calls in three are refused.
+    let mut counted = shared.to_vec();
+    counted.push("capacity.cache_reads_count=true");
+    let c = run(BASE, &counted);
+    assert!(
+        c.rate_limited > c.calls,
+        "{} 429s for {} calls",
+        c.rate_limited,
+        c.calls
+    );
+}
+
+#[test]
+fn the_agent_rate_limit_spaces_an_agents_calls() {
+    // One loop of three steps, each a burst of 4 calls of 1 s, the agent held
+    // to 6 requests a minute (one per 10 s) with a burst of 2. The first two
+    // calls go at once; the allowance is not earned back while the agent keeps
+    // asking, so the other ten go 10 s apart, the last at 100 s: the loop
+    // ends at 101 s.
+    let s = run_one_loop(&[
+        "agents.a.steps=3",
+        "agents.a.fan_out={ every = 1, width = 4 }",
+        "capacity.time_to_first_token=\"1s\"",
+        "capacity.lanes=100",
+        "client.agent_rate_limit={ per_min = 6, burst = 2 }",
+    ]);
+    assert_eq!(s.loop_latency_s.unwrap().max, 101.0);
+    assert_eq!(
+        s.throttled, 10,
+        "all but the first two calls of the loop wait"
+    );
+    assert_eq!(s.peak_in_flight, 2);
+}
