@@ -84,15 +84,58 @@ impl LineChart {
         let (Some((x0, x1)), Some((y0, y1))) = (x, y) else {
             return no_data(area, &self.title);
         };
+        let legend = self.emptiest_corner((x0, x1), (y0, y1));
         match (self.log_x, self.log_y) {
-            (false, false) => self.plot(area, x0..x1, y0..y1),
-            (true, false) => self.plot(area, (x0..x1).log_scale(), y0..y1),
-            (false, true) => self.plot(area, x0..x1, (y0..y1).log_scale()),
-            (true, true) => self.plot(area, (x0..x1).log_scale(), (y0..y1).log_scale()),
+            (false, false) => self.plot(area, x0..x1, y0..y1, legend),
+            (true, false) => self.plot(area, (x0..x1).log_scale(), y0..y1, legend),
+            (false, true) => self.plot(area, x0..x1, (y0..y1).log_scale(), legend),
+            (true, true) => self.plot(area, (x0..x1).log_scale(), (y0..y1).log_scale(), legend),
         }
     }
 
-    fn plot<DB, X, Y>(&self, area: &DrawingArea<DB, Shift>, x: X, y: Y) -> Result<(), String>
+    /// The corner of the plot with the fewest points, for the legend.
+    fn emptiest_corner(&self, x: (f64, f64), y: (f64, f64)) -> SeriesLabelPosition {
+        let at = |v: f64, (lo, hi): (f64, f64), log: bool| {
+            if log {
+                (v.max(f64::MIN_POSITIVE).ln() - lo.ln()) / (hi.ln() - lo.ln())
+            } else {
+                (v - lo) / (hi - lo)
+            }
+        };
+        let points: Vec<(f64, f64)> = self
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .map(|p| (at(p.x, x, self.log_x), at(p.y, y, self.log_y)))
+            .collect();
+        // A legend covers about 40% of the width and 35% of the height.
+        let crowd = |left: bool, top: bool| {
+            points
+                .iter()
+                .filter(|(px, py)| {
+                    (if left { *px < 0.4 } else { *px > 0.6 })
+                        && (if top { *py > 0.65 } else { *py < 0.35 })
+                })
+                .count()
+        };
+        [
+            (SeriesLabelPosition::UpperLeft, crowd(true, true)),
+            (SeriesLabelPosition::UpperRight, crowd(false, true)),
+            (SeriesLabelPosition::LowerRight, crowd(false, false)),
+            (SeriesLabelPosition::LowerLeft, crowd(true, false)),
+        ]
+        .into_iter()
+        .min_by_key(|(_, n)| *n)
+        .map_or(SeriesLabelPosition::UpperLeft, |(corner, _)| corner)
+    }
+
+    fn plot<DB, X, Y>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        x: X,
+        y: Y,
+        legend: SeriesLabelPosition,
+    ) -> Result<(), String>
     where
         DB: DrawingBackend,
         X: AsRangedCoord<Value = f64>,
@@ -184,7 +227,7 @@ impl LineChart {
         if self.lines.iter().any(|l| !l.label.is_empty()) {
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(legend)
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(160, 160, 160))
                 .label_font((FONT, 13))

@@ -40,6 +40,9 @@ struct RawPlot {
     title: Option<String>,
     log_y: Option<bool>,
     slo: Option<Number>,
+    /// A horizontal reference line (line and latency plots), e.g. an ideal.
+    reference: Option<Number>,
+    reference_label: Option<String>,
     /// Values for the axes the plot does not show (default: each axis's first).
     #[serde(default)]
     at: toml::Table,
@@ -77,6 +80,8 @@ pub struct PlotSpec {
     pub series: Option<usize>,
     pub log_y: bool,
     pub slo: Option<f64>,
+    /// A horizontal line at this y, with its legend label.
+    pub reference: Option<(f64, String)>,
     /// The value index of every axis the plot does not show.
     pub fixed: Vec<(usize, usize)>,
 }
@@ -398,6 +403,26 @@ fn plot(
             "only heatmaps draw an SLO contour",
         ));
     }
+    let lines = matches!(raw.kind, PlotKind::Line | PlotKind::Latency);
+    if !lines && raw.reference.is_some() {
+        return Err(Invalid::new(
+            path("reference"),
+            "only line and latency plots draw a reference line",
+        ));
+    }
+    if raw.reference.is_none() && raw.reference_label.is_some() {
+        return Err(Invalid::new(
+            path("reference_label"),
+            "labels a reference: set `reference` too",
+        ));
+    }
+    let reference = raw.reference.map(|r| {
+        let label = raw
+            .reference_label
+            .clone()
+            .unwrap_or_else(|| "reference".to_owned());
+        (r.0, label)
+    });
     let shown: Vec<usize> = [x, y_axis, series].into_iter().flatten().collect();
     if let Some(dup) = shown
         .iter()
@@ -469,6 +494,7 @@ fn plot(
         series,
         log_y: raw.log_y.unwrap_or(raw.kind == PlotKind::Latency),
         slo,
+        reference,
         fixed,
     })
 }

@@ -95,6 +95,24 @@ fn line_points(
         .collect()
 }
 
+/// The plot's reference as a grey line across the x values, if it has one.
+fn reference(exp: &Experiment, spec: &PlotSpec) -> Option<Line> {
+    let (y, label) = spec.reference.clone()?;
+    let xs = exp.axes[spec.x?].values.iter().filter_map(|v| v.number);
+    let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+        (l.min(x), h.max(x))
+    });
+    Some(Line {
+        label,
+        color: GREY,
+        marker: Marker::None,
+        points: [lo, hi].map(|x| Point { x, y, band: None }).into(),
+    })
+}
+
+/// The palette index of grey, kept for reference lines.
+const GREY: usize = 7;
+
 /// Draws one plot into `dir` as `<name>.png` and `<name>.svg`.
 pub fn draw(
     exp: &Experiment,
@@ -113,6 +131,7 @@ pub fn draw(
                     marker: Marker::Circle,
                     points: line_points(exp, points, spec, s, metric),
                 })
+                .chain(reference(exp, spec))
                 .collect();
             let chart = LineChart {
                 title: spec.title.clone(),
@@ -127,7 +146,7 @@ pub fn draw(
         }
         PlotKind::Latency => {
             let prefix = spec.y.as_deref().expect("validated");
-            let mut lines = Vec::new();
+            let mut lines: Vec<Line> = reference(exp, spec).into_iter().collect();
             for (s, label) in series(exp, spec) {
                 for (marker, p) in [
                     (Marker::Circle, "p50"),

@@ -499,3 +499,45 @@ fn bad_experiments_are_reported_with_line_and_field() {
         "set duration = \"ten minutes\"",
     );
 }
+
+#[test]
+fn every_shipped_experiment_checks() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut checked = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            loopcap()
+                .arg("check")
+                .arg(&path)
+                .assert()
+                .success()
+                .stdout(predicate::str::contains(": ok: experiment"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn reference_lines_are_drawn_and_only_where_they_make_sense() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = experiment_text(2).replace(
+        "y = \"loops_per_min\"\nseries = \"capacity.lanes\"",
+        "y = \"loops_per_min\"\nseries = \"capacity.lanes\"\nreference = 400\nreference_label = \"the target\"",
+    );
+    let exp = read_experiment(&write_experiment(dir.path(), &text)).unwrap();
+    let out = dir.path().join("out");
+    sweep(&exp, &out, SweepOptions::default());
+    let svg =
+        fs::read_to_string(out.join("line-loops_per_min-workload_customers_arrivals_per_min.svg"))
+            .unwrap();
+    assert!(svg.contains("the target"));
+    assert_experiment_rejected(
+        &experiment_text(2).replace(
+            "z = \"queue_wait_s.p99\"",
+            "z = \"queue_wait_s.p99\"\nreference = 1",
+        ),
+        "only line and latency plots draw a reference line",
+    );
+}
