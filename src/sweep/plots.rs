@@ -61,6 +61,23 @@ fn subtitle(exp: &Experiment, spec: &PlotSpec, what: &str) -> String {
     s
 }
 
+/// A metric's name with its unit spelled out, read from the naming
+/// convention: `_s` seconds, `_per_min` per minute, `_usd` US dollars.
+fn metric_label(metric: &str) -> String {
+    let base = metric
+        .split('.')
+        .rev()
+        .find(|part| part.ends_with("_s") || part.contains("per_") || part.ends_with("_usd"));
+    let unit = match base {
+        Some(b) if b.ends_with("_s") => "seconds",
+        Some(b) if b.ends_with("per_min") => "per minute",
+        Some(b) if b.ends_with("per_dollar") => "per US dollar",
+        Some(b) if b.ends_with("_usd") => "US dollars",
+        _ => return metric.to_owned(),
+    };
+    format!("{metric} ({unit})")
+}
+
 fn axis_label(exp: &Experiment, axis: Option<usize>) -> String {
     axis.map_or_else(String::new, |a| exp.axes[a].path.clone())
 }
@@ -137,7 +154,7 @@ pub fn draw(
                 title: spec.title.clone(),
                 subtitle: subtitle(exp, spec, "mean, band = 95% CI"),
                 x_label: axis_label(exp, spec.x),
-                y_label: metric.to_owned(),
+                y_label: metric_label(metric),
                 log_x: false,
                 log_y: spec.log_y,
                 lines,
@@ -165,7 +182,7 @@ pub fn draw(
                 title: spec.title.clone(),
                 subtitle: subtitle(exp, spec, "mean of each percentile, band = 95% CI"),
                 x_label: axis_label(exp, spec.x),
-                y_label: format!("{prefix} (log scale)"),
+                y_label: format!("{}, log scale", metric_label(prefix)),
                 log_x: false,
                 log_y: spec.log_y,
                 lines,
@@ -230,7 +247,7 @@ pub fn draw(
                 x_values: labels(x),
                 y_values: labels(y),
                 z,
-                z_label: metric.to_owned(),
+                z_label: metric_label(metric),
                 slo: spec.slo,
             };
             save(&chart, dir, &spec.name)
@@ -255,11 +272,35 @@ pub fn draw(
                 title: spec.title.clone(),
                 subtitle: subtitle(exp, spec, "mean, whiskers = 95% CI"),
                 x_label: axis_label(exp, Some(x)),
-                y_label: metric.to_owned(),
+                y_label: metric_label(metric),
                 categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
                 groups,
             };
             save(&chart, dir, &spec.name)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_spell_out_units() {
+        assert_eq!(
+            metric_label("loop_latency_s.p99"),
+            "loop_latency_s.p99 (seconds)"
+        );
+        assert_eq!(metric_label("loops_per_min"), "loops_per_min (per minute)");
+        assert_eq!(
+            metric_label("classes.big.loops_per_min"),
+            "classes.big.loops_per_min (per minute)"
+        );
+        assert_eq!(metric_label("cost_usd"), "cost_usd (US dollars)");
+        assert_eq!(
+            metric_label("loops_per_dollar"),
+            "loops_per_dollar (per US dollar)"
+        );
+        assert_eq!(metric_label("rate_limited"), "rate_limited");
     }
 }
