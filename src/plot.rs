@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{Context, anyhow};
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use crate::report::atomic;
@@ -127,6 +127,21 @@ fn titled<DB: DrawingBackend>(
         (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
     )
     .map_err(e)
+}
+
+/// Draws the chart's legend, in the house style, at `position`.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 /// Draws a centred note on an area that has nothing to plot.

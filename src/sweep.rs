@@ -178,11 +178,6 @@ pub fn runs_header(exp: &Experiment) -> String {
     )
 }
 
-/// Formats a metric: shortest round-trip decimal, empty when undefined.
-fn cell(value: Option<f64>) -> String {
-    value.map_or_else(String::new, |v| v.to_string())
-}
-
 /// Runs one run and formats its runs.csv row.
 fn run_one(exp: &Experiment, run: usize) -> String {
     let replications = exp.replications as usize;
@@ -202,7 +197,10 @@ fn run_one(exp: &Experiment, run: usize) -> String {
         .iter()
         .zip(&exp.points[point].coords)
         .map(|(a, &v)| a.values[v].label.clone());
-    let metrics = summary.metrics().into_iter().map(|(_, v)| cell(v));
+    let metrics = summary
+        .metrics()
+        .into_iter()
+        .map(|(_, v)| runs_file::cell(v));
     csv_line(ids.into_iter().chain(labels).chain(metrics))
 }
 

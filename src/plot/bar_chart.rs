@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FONT, Figure, color, format_number, no_data, titled};
+use super::{FONT, Figure, color, format_number, legend, no_data, titled};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BarGroup {
@@ -101,14 +101,7 @@ impl Figure for BarChart {
             chart.draw_series(whiskers).map_err(e)?;
         }
         if self.groups.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(160, 160, 160))
-                .label_font((FONT, 13))
-                .draw()
-                .map_err(e)?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }

@@ -225,14 +225,7 @@ impl LineChart {
             }
         }
         if self.lines.iter().any(|l| !l.label.is_empty()) {
-            chart
-                .configure_series_labels()
-                .position(legend)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(160, 160, 160))
-                .label_font((FONT, 13))
-                .draw()
-                .map_err(e)?;
+            super::legend(&mut chart, legend)?;
         }
         Ok(())
     }

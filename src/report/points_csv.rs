@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::sweep::experiment::Experiment;
-use crate::sweep::runs_file::csv_line;
+use crate::sweep::runs_file::{cell, csv_line};
 use crate::sweep::statistics::PointStats;
 
 /// Columns: point, each axis, replications, then per metric `<metric>` (the
@@ -28,8 +28,8 @@ pub fn write(mut w: impl Write, exp: &Experiment, points: &[PointStats]) -> io::
         );
         row.push(p.replications.to_string());
         for (mean, half) in p.mean.iter().zip(&p.ci95) {
-            row.push(mean.map_or_else(String::new, |v| v.to_string()));
-            row.push(half.map_or_else(String::new, |v| v.to_string()));
+            row.push(cell(*mean));
+            row.push(cell(*half));
         }
         writeln!(w, "{}", csv_line(&row))?;
     }

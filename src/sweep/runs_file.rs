@@ -27,6 +27,11 @@ where
     String::from_utf8(bytes).expect("fields are UTF-8")
 }
 
+/// Formats a metric: shortest round-trip decimal, empty when undefined.
+pub fn cell(value: Option<f64>) -> String {
+    value.map_or_else(String::new, |v| v.to_string())
+}
+
 /// The complete rows of the runs.csv at `path` (a torn last line, from a
 /// sweep killed mid-write, is dropped). The header must be `header`.
 pub fn read_rows(path: &Path, header: &str) -> Result<Rows, String> {
