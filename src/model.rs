@@ -1,13 +1,23 @@
 //! The domain: workload, agent loops, capacity kinds, client policy, prices
 //! and metrics, assembled into one simulation of one model.
 
+pub mod adaptive_throttle;
 pub mod agent_loop;
 pub mod capacity;
+pub mod circuit_breaker;
 pub mod client_policy;
+pub mod coordinated_throttle;
 pub mod distribution;
+pub mod fault;
 pub mod metrics;
 pub mod prices;
+pub mod rate_limit;
+pub mod recovery;
 pub mod reserved;
+pub mod resilience;
+pub mod retry_budget;
+pub mod retry_quota;
+pub mod retry_throttle;
 pub mod service_time;
 pub mod shared_api;
 pub mod summary;
@@ -22,7 +32,9 @@ use crate::engine::{SimDuration, SimTime, Simulation};
 use agent_loop::AgentProfile;
 use capacity::CapacitySpec;
 use client_policy::ClientPolicy;
+use fault::Fault;
 use prices::Prices;
+use recovery::RecoveryRule;
 use summary::Summary;
 use system::AgentSystem;
 use timeseries::Timeseries;
@@ -43,6 +55,8 @@ pub struct ModelSpec {
     pub capacity: CapacitySpec,
     pub client: ClientPolicy,
     pub prices: Prices,
+    pub faults: Vec<Fault>,
+    pub recovery: RecoveryRule,
 }
 
 impl ModelSpec {
@@ -62,6 +76,8 @@ pub struct RunResult {
 /// Runs `spec` once with its seed, to its horizon.
 pub fn simulate(spec: &ModelSpec, timeseries: bool) -> RunResult {
     let wall = Instant::now();
+    // Faults need the goodput over time for their verdict.
+    let timeseries = timeseries || !spec.faults.is_empty();
     let mut sim = Simulation::new(AgentSystem::new(spec, timeseries));
     sim.init(|system, cx| system.start(cx));
     let horizon = SimTime::ZERO + spec.duration;

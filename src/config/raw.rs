@@ -27,6 +27,36 @@ pub struct RawModel {
     pub capacity: RawCapacity,
     pub client: Option<RawClient>,
     pub prices: Option<RawPrices>,
+    #[serde(default)]
+    pub fault: Vec<RawFault>,
+    pub recovery: Option<RawRecovery>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Outage,
+    LatencySpike,
+    CapacityDrop,
+    ErrorBurst,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub kind: FaultKind,
+    pub at: Duration,
+    #[serde(rename = "for")]
+    pub duration: Duration,
+    pub factor: Option<Number>,
+    pub probability: Option<Number>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecovery {
+    pub window: Option<Duration>,
+    pub tolerance: Option<Number>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +69,7 @@ pub struct RawUserClass {
     pub arrivals: Option<RawArrivals>,
     #[serde(default)]
     pub surges: Vec<RawSurge>,
+    pub priority: Option<Number>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -130,6 +161,50 @@ pub struct RawClient {
     pub honor_retry_after: Option<bool>,
     pub timeout: Option<Duration>,
     pub agent_rate_limit: Option<RawAgentRateLimit>,
+    #[serde(default)]
+    pub policy: Vec<RawPolicy>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    RetryBudget,
+    RetryThrottle,
+    RetryQuota,
+    AdaptiveThrottle,
+    CircuitBreaker,
+    Coordinated,
+}
+
+/// One resilience policy; which fields it takes depends on `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub kind: PolicyKind,
+    // retry_budget
+    pub budget_percent: Option<Number>,
+    pub min_retry_concurrency: Option<Number>,
+    // retry_throttle
+    pub max_tokens: Option<Number>,
+    pub token_ratio: Option<Number>,
+    // retry_quota
+    pub capacity: Option<Number>,
+    pub retry_cost: Option<Number>,
+    pub timeout_cost: Option<Number>,
+    pub success_increment: Option<Number>,
+    // adaptive_throttle
+    pub k: Option<Number>,
+    pub window: Option<Duration>,
+    // circuit_breaker
+    pub failure_threshold: Option<Number>,
+    pub open_for: Option<Duration>,
+    pub probes: Option<Number>,
+    // coordinated
+    pub requests_per_min: Option<Number>,
+    pub burst: Option<Number>,
+    pub shared_backoff: Option<bool>,
+    pub spend_cap_usd: Option<Number>,
+    pub spend_period: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,18 +8,28 @@ use super::empirical::read_column;
 use super::locate::value_at;
 use super::quantity::{Duration, Number, Quantity, parse_duration};
 use super::raw::{
-    ArrivalProcess, BackoffKind, CapacityKind, DistKind, JitterKind, RawAgent, RawArrivals,
-    RawBackoff, RawCapacity, RawClient, RawDist, RawDistTable, RawModel, RawOverload, RawPrices,
-    RawUserClass,
+    ArrivalProcess, BackoffKind, CapacityKind, DistKind, FaultKind as RawFaultKind, JitterKind,
+    PolicyKind, RawAgent, RawArrivals, RawBackoff, RawCapacity, RawClient, RawDist, RawDistTable,
+    RawFault, RawModel, RawOverload, RawPolicy, RawPrices, RawUserClass,
 };
-use crate::engine::SimDuration;
+use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
+use crate::model::adaptive_throttle::AdaptiveThrottle;
 use crate::model::agent_loop::{AgentProfile, FanOut};
 use crate::model::capacity::CapacitySpec;
-use crate::model::client_policy::{AgentRateLimit, Backoff, ClientPolicy, Jitter};
+use crate::model::circuit_breaker::CircuitBreaker;
+use crate::model::client_policy::{Backoff, ClientPolicy, Jitter};
+use crate::model::coordinated_throttle::{CoordinatedThrottle, SpendCap};
 use crate::model::distribution::{CountDist, Dist, DurationDist, Z_P95, Z_P99};
+use crate::model::fault::{Fault, FaultKind};
 use crate::model::prices::Prices;
+use crate::model::rate_limit::RateLimit;
+use crate::model::recovery::RecoveryRule;
 use crate::model::reserved::ReservedSpec;
+use crate::model::resilience::Policy;
+use crate::model::retry_budget::RetryBudget;
+use crate::model::retry_quota::RetryQuota;
+use crate::model::retry_throttle::RetryThrottle;
 use crate::model::service_time::ServiceTime;
 use crate::model::shared_api::{Overload, SharedApiSpec};
 use crate::model::token_bucket::MAX_PER_MIN;
@@ -212,6 +222,33 @@ impl<'a> Validator<'a> {
 
         let capacity = self.capacity(&raw.capacity)?;
         let client = self.client(raw.client.unwrap_or_default())?;
+        let faults = raw
+            .fault
+            .iter()
+            .enumerate()
+            .map(|(i, f)| self.fault(&format!("fault.{i}"), f))
+            .collect::<Checked<Vec<_>>>()?;
+        let recovery = match raw.recovery {
+            None => RecoveryRule::default(),
+            Some(r) => {
+                let defaults = RecoveryRule::default();
+                RecoveryRule {
+                    window: r.window.map_or(Ok(defaults.window), |w| {
+                        positive_duration("recovery.window", w)
+                    })?,
+                    tolerance: match r.tolerance {
+                        None => defaults.tolerance,
+                        Some(t) if (0.0..1.0).contains(&t.0) => t.0,
+                        Some(t) => {
+                            return Err(Invalid::new(
+                                "recovery.tolerance",
+                                format!("must be a share from 0 up to 1 (got {})", t.0),
+                            ));
+                        }
+                    },
+                }
+            }
+        };
         let prices = self.prices(raw.prices.unwrap_or_default(), &capacity)?;
         self.warn_too_large(&agents, &classes, &capacity);
         Ok(ModelSpec {
@@ -225,6 +262,8 @@ impl<'a> Validator<'a> {
             capacity,
             client,
             prices,
+            faults,
+            recovery,
         })
     }
 
@@ -287,7 +326,7 @@ impl<'a> Validator<'a> {
             .map(|(i, s)| {
                 let p = sub(&sub(path, "surges"), &i.to_string());
                 Ok(Surge {
-                    at: crate::engine::SimTime::ZERO + s.at.0,
+                    at: SimTime::ZERO + s.at.0,
                     duration: positive_duration(&sub(&p, "for"), s.duration)?,
                     factor: non_negative(&sub(&p, "factor"), s.factor)?,
                 })
@@ -298,6 +337,11 @@ impl<'a> Validator<'a> {
             agent,
             population,
             surges,
+            priority: raw
+                .priority
+                .map(|p| whole(&sub(path, "priority"), p, 0, 255))
+                .transpose()?
+                .map_or(0, |p| p as u8),
         })
     }
 
@@ -500,9 +544,228 @@ impl<'a> Validator<'a> {
                         .map(|b| whole(&sub(path, "burst"), b, 1, 1_000_000))
                         .transpose()?
                         .unwrap_or(1) as u32;
-                    Ok(AgentRateLimit::new(per_min, burst))
+                    Ok(RateLimit::new(per_min, burst))
                 })
                 .transpose()?,
+            policies: raw
+                .policy
+                .iter()
+                .enumerate()
+                .map(|(i, p)| self.policy(&format!("client.policy.{i}"), p))
+                .collect::<Checked<Vec<_>>>()?,
+        })
+        .and_then(|client| {
+            let kinds: Vec<&str> = client.policies.iter().map(Policy::kind).collect();
+            match kinds
+                .iter()
+                .enumerate()
+                .find(|(i, k)| kinds[..*i].contains(k))
+            {
+                Some((i, kind)) => Err(Invalid::new(
+                    format!("client.policy.{i}.kind"),
+                    format!("a second {kind} policy: give each kind at most once"),
+                )),
+                None => Ok(client),
+            }
+        })
+    }
+
+    fn policy(&self, path: &str, raw: &RawPolicy) -> Checked<Policy> {
+        let field = |name: &str| sub(path, name);
+        let count = |name: &str, value: Option<Number>, min: u64, default: u64| {
+            value
+                .map(|n| whole(&field(name), n, min, u64::from(u32::MAX)))
+                .transpose()
+                .map(|v| v.unwrap_or(default) as u32)
+        };
+        Ok(match raw.kind {
+            PolicyKind::RetryBudget => {
+                let what = "kind = \"retry_budget\"";
+                self.only(
+                    path,
+                    &["kind", "budget_percent", "min_retry_concurrency"],
+                    what,
+                )?;
+                let percent = required(path, "budget_percent", raw.budget_percent, what)?;
+                if !(percent.0 > 0.0 && percent.0 <= 100.0) {
+                    return Err(Invalid::new(
+                        field("budget_percent"),
+                        format!(
+                            "must be a percentage above 0, up to 100 (got {})",
+                            percent.0
+                        ),
+                    ));
+                }
+                Policy::RetryBudget(RetryBudget {
+                    budget_percent: percent.0,
+                    // Envoy's default floor.
+                    min_retry_concurrency: count(
+                        "min_retry_concurrency",
+                        raw.min_retry_concurrency,
+                        0,
+                        3,
+                    )?,
+                })
+            }
+            PolicyKind::RetryThrottle => {
+                let what = "kind = \"retry_throttle\"";
+                self.only(path, &["kind", "max_tokens", "token_ratio"], what)?;
+                let max = required(path, "max_tokens", raw.max_tokens, what)?;
+                let ratio = required(path, "token_ratio", raw.token_ratio, what)?;
+                Policy::RetryThrottle(RetryThrottle {
+                    max_tokens: positive(&field("max_tokens"), max)?,
+                    token_ratio: positive(&field("token_ratio"), ratio)?,
+                })
+            }
+            PolicyKind::RetryQuota => {
+                self.only(
+                    path,
+                    &[
+                        "kind",
+                        "capacity",
+                        "retry_cost",
+                        "timeout_cost",
+                        "success_increment",
+                    ],
+                    "kind = \"retry_quota\"",
+                )?;
+                let aws = RetryQuota::default();
+                Policy::RetryQuota(RetryQuota {
+                    capacity: count("capacity", raw.capacity, 1, u64::from(aws.capacity))?,
+                    retry_cost: count("retry_cost", raw.retry_cost, 0, u64::from(aws.retry_cost))?,
+                    timeout_cost: count(
+                        "timeout_cost",
+                        raw.timeout_cost,
+                        0,
+                        u64::from(aws.timeout_cost),
+                    )?,
+                    success_increment: count(
+                        "success_increment",
+                        raw.success_increment,
+                        0,
+                        u64::from(aws.success_increment),
+                    )?,
+                })
+            }
+            PolicyKind::AdaptiveThrottle => {
+                self.only(
+                    path,
+                    &["kind", "k", "window"],
+                    "kind = \"adaptive_throttle\"",
+                )?;
+                let k = match raw.k {
+                    None => 2.0,
+                    Some(n) if n.0.is_finite() && n.0 >= 1.0 => n.0,
+                    Some(n) => {
+                        return Err(Invalid::new(
+                            field("k"),
+                            format!("must be >= 1 (got {}; the SRE book uses 2)", n.0),
+                        ));
+                    }
+                };
+                Policy::AdaptiveThrottle(AdaptiveThrottle {
+                    k,
+                    window: raw.window.map_or(Ok(SimDuration::from_secs(120)), |w| {
+                        positive_duration(&field("window"), w)
+                    })?,
+                })
+            }
+            PolicyKind::CircuitBreaker => {
+                self.only(
+                    path,
+                    &["kind", "failure_threshold", "open_for", "probes"],
+                    "kind = \"circuit_breaker\"",
+                )?;
+                Policy::CircuitBreaker(CircuitBreaker {
+                    failure_threshold: count("failure_threshold", raw.failure_threshold, 1, 5)?,
+                    open_for: raw.open_for.map_or(Ok(SimDuration::from_secs(30)), |d| {
+                        positive_duration(&field("open_for"), d)
+                    })?,
+                    probes: count("probes", raw.probes, 1, 1)?,
+                })
+            }
+            PolicyKind::Coordinated => {
+                self.only(
+                    path,
+                    &[
+                        "kind",
+                        "requests_per_min",
+                        "burst",
+                        "shared_backoff",
+                        "spend_cap_usd",
+                        "spend_period",
+                    ],
+                    "kind = \"coordinated\"",
+                )?;
+                let burst = count("burst", raw.burst, 1, 1)?;
+                let rate = raw
+                    .requests_per_min
+                    .map(|n| {
+                        positive(&field("requests_per_min"), n).map(|r| RateLimit::new(r, burst))
+                    })
+                    .transpose()?;
+                if raw.spend_period.is_some() && raw.spend_cap_usd.is_none() {
+                    return Err(Invalid::new(
+                        field("spend_period"),
+                        "is the period of a spend cap: set spend_cap_usd too",
+                    ));
+                }
+                let spend_cap = raw
+                    .spend_cap_usd
+                    .map(|usd| {
+                        Ok(SpendCap {
+                            usd: positive(&field("spend_cap_usd"), usd)?,
+                            period: raw
+                                .spend_period
+                                .map(|p| positive_duration(&field("spend_period"), p))
+                                .transpose()?,
+                        })
+                    })
+                    .transpose()?;
+                Policy::Coordinated(CoordinatedThrottle {
+                    rate,
+                    shared_backoff: raw.shared_backoff.unwrap_or(true),
+                    spend_cap,
+                })
+            }
+        })
+    }
+
+    fn fault(&self, path: &str, raw: &RawFault) -> Checked<Fault> {
+        let field = |name: &str| sub(path, name);
+        let (name, fields): (&str, &[&str]) = match raw.kind {
+            RawFaultKind::Outage => ("outage", &[]),
+            RawFaultKind::LatencySpike => ("latency_spike", &["factor"]),
+            RawFaultKind::CapacityDrop => ("capacity_drop", &["factor"]),
+            RawFaultKind::ErrorBurst => ("error_burst", &["probability"]),
+        };
+        let what = format!("kind = \"{name}\"");
+        self.only(path, &[&["kind", "at", "for"][..], fields].concat(), &what)?;
+        let factor = || -> Checked<f64> {
+            positive(
+                &field("factor"),
+                required(path, "factor", raw.factor, &what)?,
+            )
+        };
+        let kind = match raw.kind {
+            RawFaultKind::Outage => FaultKind::Outage,
+            RawFaultKind::LatencySpike => FaultKind::LatencySpike { factor: factor()? },
+            RawFaultKind::CapacityDrop => FaultKind::CapacityDrop { factor: factor()? },
+            RawFaultKind::ErrorBurst => {
+                let p = required(path, "probability", raw.probability, &what)?.0;
+                if !(p > 0.0 && p <= 1.0) {
+                    return Err(Invalid::new(
+                        field("probability"),
+                        format!("must be a probability in (0, 1] (got {p})"),
+                    ));
+                }
+                FaultKind::ErrorBurst { probability: p }
+            }
+        };
+        Ok(Fault {
+            kind,
+            start: SimTime::ZERO + raw.at.0,
+            duration: positive_duration(&field("for"), raw.duration)?,
         })
     }
 

@@ -2,7 +2,7 @@
 
 /// A handle to a slab entry. A key whose entry was removed never matches a
 /// later occupant of the same slot, so stale events are recognised safely.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     index: u32,
     generation: u32,

@@ -87,6 +87,8 @@ pub struct CallState {
     pub tokens: CallTokens,
     /// The last retry delay, for decorrelated jitter.
     pub last_delay: SimDuration,
+    /// What the retry quota charged for the retry about to go out.
+    pub quota_cost: u32,
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! Capacity that serves attempts: a shared rate-limited API or reserved lanes.
 
+use rand::RngExt;
+
+use super::fault::FaultEffect;
 use super::reserved::{Reserved, ReservedSpec};
 use super::service_time::ServiceTime;
 use super::shared_api::{SharedApi, SharedApiSpec};
@@ -61,6 +64,10 @@ pub enum Rejection {
     QueueFull,
     /// Larger than a token bucket can ever hold: no retry can succeed.
     TooLarge,
+    /// HTTP 503 during an outage.
+    Unavailable,
+    /// HTTP 500 during an error burst.
+    ServerError,
 }
 
 impl Rejection {
@@ -76,17 +83,26 @@ impl Rejection {
     }
 }
 
-/// The run-time state of capacity.
-pub enum Capacity {
+/// The run-time state of capacity, and the faults it currently suffers.
+pub struct Capacity {
+    kind: CapacityKind,
+    effect: FaultEffect,
+}
+
+enum CapacityKind {
     SharedApi(SharedApi),
     Reserved(Reserved),
 }
 
 impl Capacity {
     pub fn new(spec: &CapacitySpec) -> Self {
-        match spec {
-            CapacitySpec::SharedApi(s) => Capacity::SharedApi(SharedApi::new(s)),
-            CapacitySpec::Reserved(r) => Capacity::Reserved(Reserved::new(r)),
+        let kind = match spec {
+            CapacitySpec::SharedApi(s) => CapacityKind::SharedApi(SharedApi::new(s)),
+            CapacitySpec::Reserved(r) => CapacityKind::Reserved(Reserved::new(r)),
+        };
+        Capacity {
+            kind,
+            effect: FaultEffect::NONE,
         }
     }
 
@@ -97,37 +113,62 @@ impl Capacity {
         request: Request,
         rng: &mut Stream,
     ) -> Admission {
-        match self {
-            Capacity::SharedApi(api) => api.offer(now, request, rng),
-            Capacity::Reserved(lanes) => lanes.offer(attempt),
+        if self.effect.outage {
+            return Admission::Rejected(Rejection::Unavailable);
         }
+        let p = self.effect.error_probability;
+        if p > 0.0 && rng.random::<f64>() < p {
+            return Admission::Rejected(Rejection::ServerError);
+        }
+        match &mut self.kind {
+            CapacityKind::SharedApi(api) => api.offer(now, request, rng),
+            CapacityKind::Reserved(lanes) => lanes.offer(attempt),
+        }
+    }
+
+    /// The faults now active changed. Returns the queued attempts that start
+    /// because lanes came back.
+    pub fn set_faults(&mut self, now: SimTime, effect: FaultEffect) -> Vec<Key> {
+        self.effect = effect;
+        match &mut self.kind {
+            CapacityKind::SharedApi(api) => {
+                api.scale(now, effect.capacity_factor);
+                Vec::new()
+            }
+            CapacityKind::Reserved(lanes) => lanes.scale(effect.capacity_factor),
+        }
+    }
+
+    /// How many times longer than usual service takes now.
+    pub fn latency_factor(&self) -> f64 {
+        self.effect.latency_factor
     }
 
     /// An attempt in service has finished after producing `output_tokens`.
     /// Returns the queued attempt, if any, that takes over its lane.
     pub fn release(&mut self, now: SimTime, request: Request, output_tokens: u32) -> Option<Key> {
-        match self {
-            Capacity::SharedApi(api) => {
+        match &mut self.kind {
+            CapacityKind::SharedApi(api) => {
                 api.release(now, request, output_tokens);
                 None
             }
-            Capacity::Reserved(lanes) => lanes.release(),
+            CapacityKind::Reserved(lanes) => lanes.release(),
         }
     }
 
     /// Attempts in service, including those whose client has already given up.
     pub fn in_flight(&self) -> u32 {
-        match self {
-            Capacity::SharedApi(api) => api.in_flight(),
-            Capacity::Reserved(lanes) => lanes.busy(),
+        match &self.kind {
+            CapacityKind::SharedApi(api) => api.in_flight(),
+            CapacityKind::Reserved(lanes) => lanes.busy(),
         }
     }
 
     /// Attempts waiting for a lane.
     pub fn queued(&self) -> u32 {
-        match self {
-            Capacity::SharedApi(_) => 0,
-            Capacity::Reserved(lanes) => lanes.queued(),
+        match &self.kind {
+            CapacityKind::SharedApi(_) => 0,
+            CapacityKind::Reserved(lanes) => lanes.queued(),
         }
     }
 }

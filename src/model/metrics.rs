@@ -7,7 +7,9 @@ use hdrhistogram::Histogram;
 
 use super::agent_loop::LoopState;
 use super::capacity::{Rejection, Request};
+use super::fault::Fault;
 use super::prices::{Prices, TokenUse};
+use super::recovery::{RecoveryRule, verdict};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
@@ -26,6 +28,8 @@ pub enum LoopOutcome {
     Deadline,
     /// A call could never fit a token bucket.
     TooLarge,
+    /// A resilience policy refused a call's retry.
+    RetryDenied,
 }
 
 /// A histogram with an exact mean and maximum.
@@ -165,6 +169,8 @@ pub struct RunFacts<'a> {
     pub classes: Vec<(&'a str, u64)>,
     pub lanes: Option<u32>,
     pub prices: &'a Prices,
+    pub faults: &'a [Fault],
+    pub recovery: RecoveryRule,
     pub events: u64,
     pub wall_s: f64,
 }
@@ -175,6 +181,7 @@ pub struct Metrics {
     loops_exhausted: u64,
     loops_deadline: u64,
     loops_too_large: u64,
+    loops_denied: u64,
     calls: u64,
     attempts: u64,
     retries: u64,
@@ -184,6 +191,10 @@ pub struct Metrics {
     timeouts: u64,
     queue_rejected: u64,
     too_large: u64,
+    unavailable: u64,
+    server_errors: u64,
+    rejected_locally: u64,
+    retries_denied: u64,
     tokens: TokenUse,
     steps_per_loop: Recorder,
     step_latency: Recorder,
@@ -201,6 +212,7 @@ impl Metrics {
             loops_exhausted: 0,
             loops_deadline: 0,
             loops_too_large: 0,
+            loops_denied: 0,
             calls: 0,
             attempts: 0,
             retries: 0,
@@ -210,6 +222,10 @@ impl Metrics {
             timeouts: 0,
             queue_rejected: 0,
             too_large: 0,
+            unavailable: 0,
+            server_errors: 0,
+            rejected_locally: 0,
+            retries_denied: 0,
             tokens: TokenUse::default(),
             steps_per_loop: Recorder::new(1.0),
             step_latency: Recorder::durations(),
@@ -260,6 +276,7 @@ impl Metrics {
             LoopOutcome::Exhausted => self.loops_exhausted += 1,
             LoopOutcome::Deadline => self.loops_deadline += 1,
             LoopOutcome::TooLarge => self.loops_too_large += 1,
+            LoopOutcome::RetryDenied => self.loops_denied += 1,
         }
         class.failed += 1;
     }
@@ -284,11 +301,28 @@ impl Metrics {
             Rejection::Overloaded => (Some(Counter::Overloaded), &mut self.overloaded),
             Rejection::QueueFull => (Some(Counter::QueueRejected), &mut self.queue_rejected),
             Rejection::TooLarge => (None, &mut self.too_large),
+            Rejection::Unavailable => (Some(Counter::Errors), &mut self.unavailable),
+            Rejection::ServerError => (Some(Counter::Errors), &mut self.server_errors),
         };
         *total += u64::from(now >= self.window_start);
         if let Some(counter) = counter {
             self.tick(now, counter);
         }
+    }
+
+    /// The client failed an attempt itself, without sending it.
+    pub fn attempt_rejected_locally(&mut self, now: SimTime, is_retry: bool) {
+        self.tick(now, Counter::RejectedLocally);
+        if self.in_window(now) {
+            self.rejected_locally += 1;
+            self.retries += u64::from(is_retry);
+            self.calls += u64::from(!is_retry);
+        }
+    }
+
+    /// A resilience policy refused a retry.
+    pub fn retry_denied(&mut self, now: SimTime) {
+        self.retries_denied += u64::from(self.in_window(now));
     }
 
     /// The client's per-agent rate limit delayed an attempt.
@@ -362,7 +396,16 @@ impl Metrics {
         });
         let cost_usd = facts.prices.cost_usd(self.tokens, lane_hours);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
-        let loops_failed = self.loops_exhausted + self.loops_deadline + self.loops_too_large;
+        let loops_failed =
+            self.loops_exhausted + self.loops_deadline + self.loops_too_large + self.loops_denied;
+        let faults = match &self.timeseries {
+            Some(ts) => facts
+                .faults
+                .iter()
+                .map(|f| verdict(f, ts.bins(), self.window_start, facts.recovery))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut loop_latency = Recorder::durations();
         let mut classes = BTreeMap::new();
         for (class, (name, in_flight)) in self.classes.iter().zip(&facts.classes) {
@@ -394,6 +437,7 @@ impl Metrics {
             loops_failed_exhausted: self.loops_exhausted,
             loops_failed_deadline: self.loops_deadline,
             loops_failed_too_large: self.loops_too_large,
+            loops_failed_denied: self.loops_denied,
             loops_per_min: ratio(completions_in_window as f64, window_min).unwrap_or(0.0),
             loop_latency_s: loop_latency.percentiles(),
             loop_latency_cdf_s: loop_latency.quantiles(&CDF_QUANTILES),
@@ -409,6 +453,10 @@ impl Metrics {
             timeouts: self.timeouts,
             queue_rejected: self.queue_rejected,
             too_large: self.too_large,
+            unavailable: self.unavailable,
+            server_errors: self.server_errors,
+            rejected_locally: self.rejected_locally,
+            retries_denied: self.retries_denied,
             retry_rate: ratio(self.retries as f64, self.attempts as f64),
             amplification: ratio(self.attempts as f64, completions_in_window as f64),
             peak_in_flight: self.in_flight.peak,
@@ -424,6 +472,7 @@ impl Metrics {
             cost_usd,
             loops_per_dollar: ratio(completions_in_window as f64, cost_usd),
             classes,
+            faults,
             events: facts.events,
             wall_s: facts.wall_s,
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),

@@ -17,6 +17,9 @@ pub struct ReservedSpec {
 /// Lanes and their queue. An attempt keeps its place in the queue and its
 /// lane even after its client times out: the server cannot tell it was abandoned.
 pub struct Reserved {
+    /// Lanes as provisioned.
+    base_lanes: u32,
+    /// Lanes available now (fewer during a capacity drop).
     lanes: u32,
     queue_limit: Option<u32>,
     busy: u32,
@@ -26,6 +29,7 @@ pub struct Reserved {
 impl Reserved {
     pub fn new(spec: &ReservedSpec) -> Self {
         Reserved {
+            base_lanes: spec.lanes,
             lanes: spec.lanes,
             queue_limit: spec.queue_limit,
             busy: 0,
@@ -50,11 +54,32 @@ impl Reserved {
 
     /// A lane came free: the head of the queue, if any, takes it.
     pub fn release(&mut self) -> Option<Key> {
-        let next = self.queue.pop_front();
+        // A lane a capacity drop has taken away is not handed on.
+        let next = if self.busy > self.lanes {
+            None
+        } else {
+            self.queue.pop_front()
+        };
         if next.is_none() {
             self.busy -= 1;
         }
         next
+    }
+
+    /// Scales the lanes by `factor` (at least one lane stays). Attempts in
+    /// service finish on lanes taken away; returns the queued attempts that
+    /// start on lanes given back.
+    pub fn scale(&mut self, factor: f64) -> Vec<Key> {
+        self.lanes = ((f64::from(self.base_lanes) * factor).round() as u32).max(1);
+        let mut started = Vec::new();
+        while self.busy < self.lanes {
+            let Some(next) = self.queue.pop_front() else {
+                break;
+            };
+            self.busy += 1;
+            started.push(next);
+        }
+        started
     }
 
     pub fn busy(&self) -> u32 {
@@ -99,5 +124,30 @@ mod tests {
         assert_eq!(r.release(), None);
         assert_eq!(r.release(), None);
         assert_eq!((r.busy(), r.queued()), (0, 0));
+    }
+
+    #[test]
+    fn a_capacity_drop_takes_lanes_away_as_they_free_and_gives_them_back() {
+        let mut keys = Slab::new();
+        let k: Vec<Key> = (0..6).map(|i| keys.insert(i)).collect();
+        let mut r = Reserved::new(&spec(4, None));
+        for &key in &k {
+            r.offer(key);
+        }
+        assert_eq!((r.busy(), r.queued()), (4, 2));
+        assert!(r.scale(0.5).is_empty(), "two lanes now, four busy");
+        assert_eq!(
+            r.release(),
+            None,
+            "a freed lane above the new count is not reused"
+        );
+        assert_eq!(r.release(), None);
+        assert_eq!(
+            r.release(),
+            Some(k[4]),
+            "two busy of two: the next one goes"
+        );
+        assert_eq!(r.scale(1.0), [k[5]]);
+        assert_eq!((r.busy(), r.queued()), (3, 0));
     }
 }

@@ -4,7 +4,7 @@ use rand::RngExt;
 
 use super::capacity::{Admission, Rejection, Request};
 use super::service_time::ServiceTime;
-use super::token_bucket::TokenBucket;
+use super::token_bucket::{MAX_PER_MIN, TokenBucket};
 use crate::engine::{SimDuration, SimTime, Stream};
 
 #[derive(Clone, Debug)]
@@ -46,6 +46,9 @@ impl Overload {
 }
 
 pub struct SharedApi {
+    /// Limits as provisioned: requests, input and output tokens per minute.
+    base_limits: [Option<u64>; 3],
+    base_concurrency: Option<u32>,
     requests: Option<TokenBucket>,
     input_tokens: Option<TokenBucket>,
     output_tokens: Option<TokenBucket>,
@@ -59,6 +62,12 @@ pub struct SharedApi {
 impl SharedApi {
     pub fn new(spec: &SharedApiSpec) -> Self {
         SharedApi {
+            base_limits: [
+                spec.requests_per_min,
+                spec.input_tokens_per_min,
+                spec.output_tokens_per_min,
+            ],
+            base_concurrency: spec.max_concurrency,
             requests: spec.requests_per_min.map(TokenBucket::new),
             input_tokens: spec.input_tokens_per_min.map(TokenBucket::new),
             output_tokens: spec.output_tokens_per_min.map(TokenBucket::new),
@@ -106,6 +115,25 @@ impl SharedApi {
         }
         self.in_flight += 1;
         Admission::Started
+    }
+
+    /// Scales every limit by `factor` (a capacity drop, or its end); each
+    /// limit stays at least 1.
+    pub fn scale(&mut self, now: SimTime, factor: f64) {
+        let scaled = |limit: u64| ((limit as f64 * factor).round() as u64).clamp(1, MAX_PER_MIN);
+        let buckets = [
+            &mut self.requests,
+            &mut self.input_tokens,
+            &mut self.output_tokens,
+        ];
+        for (bucket, base) in buckets.into_iter().zip(self.base_limits) {
+            if let (Some(bucket), Some(base)) = (bucket, base) {
+                bucket.set_limit(now, scaled(base));
+            }
+        }
+        self.max_concurrency = self
+            .base_concurrency
+            .map(|cap| scaled(u64::from(cap)).min(u64::from(u32::MAX)) as u32);
     }
 
     /// Each configured bucket with the tokens `request` needs from it.
@@ -299,6 +327,26 @@ mod tests {
         );
         api.release(t, req(1, 1), 1);
         assert_eq!(api.offer(t, req(1, 1), &mut rng), Admission::Started);
+    }
+
+    #[test]
+    fn a_capacity_drop_scales_every_limit() {
+        let mut api = SharedApi::new(&SharedApiSpec {
+            requests_per_min: Some(100),
+            max_concurrency: Some(10),
+            ..spec()
+        });
+        let mut rng = rng();
+        api.scale(SimTime::ZERO, 0.2);
+        let admitted = (0..20)
+            .filter(|_| api.offer(SimTime::ZERO, req(1, 1), &mut rng) == Admission::Started)
+            .count();
+        assert_eq!(admitted, 2, "concurrency cap 10 x 0.2");
+        api.scale(SimTime::ZERO, 1.0);
+        assert_eq!(
+            api.offer(SimTime::ZERO, req(1, 1), &mut rng),
+            Admission::Started
+        );
     }
 
     #[test]

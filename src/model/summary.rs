@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::recovery::FaultVerdict;
+
 /// Percentiles and mean of one metric; `null` in JSON when nothing was recorded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -62,6 +64,8 @@ pub struct Summary {
     pub loops_failed_deadline: u64,
     /// Failed because a call was larger than a token bucket can hold.
     pub loops_failed_too_large: u64,
+    /// Failed because a resilience policy refused a needed retry.
+    pub loops_failed_denied: u64,
     /// Every loop completed in the window, per simulated minute.
     pub loops_per_min: f64,
     pub loop_latency_s: Option<Percentiles>,
@@ -86,6 +90,14 @@ pub struct Summary {
     pub queue_rejected: u64,
     /// Attempts refused because they can never fit a token bucket.
     pub too_large: u64,
+    /// HTTP 503s during outages.
+    pub unavailable: u64,
+    /// HTTP 500s during error bursts.
+    pub server_errors: u64,
+    /// Requests the client failed itself: an open circuit, adaptive throttling.
+    pub rejected_locally: u64,
+    /// Retries a budget, throttle or quota refused.
+    pub retries_denied: u64,
     pub retry_rate: Option<f64>,
     /// Attempts per completed loop.
     pub amplification: Option<f64>,
@@ -109,6 +121,8 @@ pub struct Summary {
 
     /// The loop figures of each user class, by name.
     pub classes: BTreeMap<String, ClassSummary>,
+    /// Per fault, in model order: goodput around it and whether it recovered.
+    pub faults: Vec<FaultVerdict>,
 
     pub events: u64,
     pub wall_s: f64,
@@ -140,6 +154,7 @@ impl Summary {
         m.count("loops_failed_exhausted", self.loops_failed_exhausted);
         m.count("loops_failed_deadline", self.loops_failed_deadline);
         m.count("loops_failed_too_large", self.loops_failed_too_large);
+        m.count("loops_failed_denied", self.loops_failed_denied);
         m.value("loops_per_min", Some(self.loops_per_min));
         m.percentiles("loop_latency_s", self.loop_latency_s);
         for (i, q) in CDF_QUANTILES.iter().enumerate() {
@@ -158,6 +173,10 @@ impl Summary {
         m.count("timeouts", self.timeouts);
         m.count("queue_rejected", self.queue_rejected);
         m.count("too_large", self.too_large);
+        m.count("unavailable", self.unavailable);
+        m.count("server_errors", self.server_errors);
+        m.count("rejected_locally", self.rejected_locally);
+        m.count("retries_denied", self.retries_denied);
         m.value("retry_rate", self.retry_rate);
         m.value("amplification", self.amplification);
         m.count("peak_in_flight", self.peak_in_flight);
@@ -179,17 +198,42 @@ impl Summary {
             m.value(&format!("{p}.loops_per_min"), Some(c.loops_per_min));
             m.percentiles(&format!("{p}.loop_latency_s"), c.loop_latency_s);
         }
+        for (i, f) in self.faults.iter().enumerate() {
+            let p = format!("fault.{i}");
+            m.value(
+                &format!("{p}.goodput_before_per_min"),
+                f.goodput_before_per_min,
+            );
+            m.value(
+                &format!("{p}.goodput_during_per_min"),
+                f.goodput_during_per_min,
+            );
+            m.value(
+                &format!("{p}.goodput_after_per_min"),
+                f.goodput_after_per_min,
+            );
+            m.value(
+                &format!("{p}.recovered"),
+                f.recovered.map(|r| f64::from(u8::from(r))),
+            );
+            m.value(&format!("{p}.recovery_s"), f.recovery_s);
+        }
         m.count("events", self.events);
         m.0
     }
 
-    /// The names [`Summary::metrics`] gives for a model with these user classes.
-    pub fn metric_names<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    /// The names [`Summary::metrics`] gives for a model with these user
+    /// classes and this many faults.
+    pub fn metric_names<'a>(
+        classes: impl IntoIterator<Item = &'a str>,
+        faults: usize,
+    ) -> Vec<String> {
         let summary = Summary {
             classes: classes
                 .into_iter()
                 .map(|c| (c.to_owned(), ClassSummary::default()))
                 .collect(),
+            faults: vec![FaultVerdict::default(); faults],
             ..Summary::default()
         };
         summary
@@ -240,7 +284,7 @@ mod tests {
 
     #[test]
     fn metric_names_do_not_depend_on_values() {
-        let empty = Summary::metric_names(["a", "b"]);
+        let empty = Summary::metric_names(["a", "b"], 0);
         let full = Summary {
             loop_latency_s: Some(Percentiles::default()),
             loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),

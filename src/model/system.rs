@@ -6,16 +6,20 @@
 //!    is visible to everything else happening at that instant;
 //! 2. `AttemptTimedOut`: an attempt that finishes exactly at its timeout succeeds;
 //! 3. `DeadlineReached`: likewise, a loop finishing at its deadline completes;
-//! 4. `SurgeChanged`, `PhaseSwitched`: arrival rates change before arrivals;
+//! 4. `SurgeChanged`, `PhaseSwitched`, `FaultChanged`: the world changes
+//!    before new work arrives in it;
 //! 5. `UserReady`, `LoopArrived`: new loops;
 //! 6. `ToolFinished`: the next step of a running loop;
-//! 7. `RetryDue`, `ThrottleReleased`: attempts leaving the client's own
-//!    waits, last, after every completion at that instant.
+//! 7. `RetryDue`, `ThrottleReleased`, `GateOpened`: attempts leaving the
+//!    client's own waits, last, after every completion at that instant.
 
 use super::ModelSpec;
 use super::agent_loop::{CallState, LoopState};
 use super::capacity::{Admission, Capacity, Rejection, Request};
+use super::fault::FaultEffect;
 use super::metrics::{Levels, LoopOutcome, Metrics, RunFacts};
+use super::prices::TokenUse;
+use super::resilience::{InProgress, Resilience};
 use super::summary::Summary;
 use super::timeseries::Timeseries;
 use super::workload::{ClassState, Population, UserState, exponential};
@@ -49,6 +53,29 @@ pub enum Event {
     RetryDue(Key),
     /// The client's per-agent rate limit lets a call's attempt go.
     ThrottleReleased(Key),
+    /// The coordinated throttle's gate lets waiting calls through.
+    GateOpened,
+    /// A fault begins or ends.
+    FaultChanged,
+}
+
+/// How one try of a call failed.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    /// Capacity turned the attempt away.
+    Refused(Rejection),
+    TimedOut,
+    /// The client failed it itself, without sending it.
+    Local,
+}
+
+impl Failure {
+    fn retry_after(self) -> Option<SimDuration> {
+        match self {
+            Failure::Refused(rejection) => rejection.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 /// One attempt, from the client's send until the provider is done with it.
@@ -62,6 +89,9 @@ struct AttemptState {
     abandoned: bool,
     /// A timeout event is already pending.
     timeout_scheduled: bool,
+    is_retry: bool,
+    /// What the retry quota charged for this retry (refunded on success).
+    quota_cost: u32,
 }
 
 /// Per-class random streams: arrivals and think times, and the loops' own draws.
@@ -81,6 +111,12 @@ pub struct AgentSystem<'a> {
     calls: Slab<CallState>,
     attempts: Slab<AttemptState>,
     backing_off: u32,
+    /// Attempts the client is waiting on (sent, not answered or timed out).
+    live_attempts: u32,
+    live_retries: u32,
+    resilience: Resilience,
+    /// A `GateOpened` event is scheduled.
+    gate_pending: bool,
     metrics: Metrics,
 }
 
@@ -105,6 +141,10 @@ impl<'a> AgentSystem<'a> {
             calls: Slab::new(),
             attempts: Slab::new(),
             backing_off: 0,
+            live_attempts: 0,
+            live_retries: 0,
+            resilience: Resilience::new(&spec.client.policies),
+            gate_pending: false,
             metrics: Metrics::new(
                 SimTime::ZERO + spec.warmup,
                 spec.classes.len(),
@@ -139,6 +179,10 @@ impl<'a> AgentSystem<'a> {
                 cx.schedule_at(surge.end(), Event::SurgeChanged { class: c });
             }
         }
+        for fault in &spec.faults {
+            cx.schedule_at(fault.start, Event::FaultChanged);
+            cx.schedule_at(fault.end(), Event::FaultChanged);
+        }
     }
 
     /// Closes the books at the horizon.
@@ -166,6 +210,8 @@ impl<'a> AgentSystem<'a> {
             classes,
             lanes: self.spec.capacity.lanes(),
             prices: &self.spec.prices,
+            faults: &self.spec.faults,
+            recovery: self.spec.recovery,
             events,
             wall_s,
         })
@@ -320,6 +366,7 @@ impl<'a> AgentSystem<'a> {
                 first_sent_at: now,
                 tokens,
                 last_delay: SimDuration::ZERO,
+                quota_cost: 0,
             });
             self.send_attempt(call, cx);
             // A call that can never fit fails the loop at once: stop the burst.
@@ -367,6 +414,16 @@ impl<'a> AgentSystem<'a> {
 
     // --- calls and attempts --------------------------------------------
 
+    /// Removes a waiting call whose loop has ended; says whether it is still live.
+    fn call_is_live(&mut self, call_key: Key) -> bool {
+        let loop_key = self.calls.get(call_key).expect("a waiting call").loop_key;
+        let live = self.loops.get(loop_key).is_some();
+        if !live {
+            self.calls.remove(call_key);
+        }
+        live
+    }
+
     /// Sends the call's next attempt, once the client's per-agent rate limit allows.
     fn send_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
@@ -384,13 +441,64 @@ impl<'a> AgentSystem<'a> {
                 return;
             }
         }
-        self.offer_attempt(call_key, cx);
+        self.pass_gate(call_key, cx);
     }
 
     fn on_throttle_released(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
-        let loop_key = self.calls.get(call_key).expect("a throttled call").loop_key;
-        if self.loops.get(loop_key).is_none() {
-            self.calls.remove(call_key); // the loop ended while this call waited
+        if self.call_is_live(call_key) {
+            self.pass_gate(call_key, cx);
+        }
+    }
+
+    /// Through the coordinated throttle's gate, if there is one: go, or wait there.
+    fn pass_gate(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        if let Some(gate) = &mut self.resilience.gate {
+            let loop_key = self.calls.get(call_key).expect("a live call").loop_key;
+            let class = self.loops.get(loop_key).expect("a live call's loop").class;
+            let priority = self.spec.classes[usize::from(class)].priority;
+            if !gate.request(cx.now(), priority, call_key) {
+                self.schedule_gate(cx);
+                return;
+            }
+        }
+        self.try_attempt(call_key, cx);
+    }
+
+    /// Makes sure the gate wakes when it next opens, if calls wait there.
+    fn schedule_gate(&mut self, cx: &mut Ctx<'_, Self>) {
+        let Some(gate) = &mut self.resilience.gate else {
+            return;
+        };
+        if self.gate_pending || !gate.has_waiting() {
+            return;
+        }
+        // A spend cap without a period never opens again: its calls wait out the run.
+        if let Some(at) = gate.opens_at(cx.now()) {
+            self.gate_pending = true;
+            cx.schedule_at(at, Event::GateOpened);
+        }
+    }
+
+    fn on_gate_opened(&mut self, cx: &mut Ctx<'_, Self>) {
+        self.gate_pending = false;
+        let now = cx.now();
+        while let Some(call) = self.resilience.gate.as_mut().and_then(|g| g.release(now)) {
+            if self.call_is_live(call) {
+                self.try_attempt(call, cx);
+            }
+        }
+        self.schedule_gate(cx);
+    }
+
+    /// The client's own checks (circuit breaker, adaptive throttling), then the provider.
+    fn try_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        if !self.resilience.admit(now, &mut self.client_rng) {
+            let call = self.calls.get_mut(call_key).expect("a live call");
+            call.attempts += 1;
+            self.metrics
+                .attempt_rejected_locally(now, call.attempts > 1);
+            self.attempt_failed(call_key, Failure::Local, cx);
             return;
         }
         self.offer_attempt(call_key, cx);
@@ -404,13 +512,14 @@ impl<'a> AgentSystem<'a> {
             .get_mut(call_key)
             .expect("caller checked the call");
         call.attempts += 1;
+        let is_retry = call.attempts > 1;
         let class = self.loops.get(call.loop_key).expect("live call").class;
         let request = Request {
             input_tokens: call.tokens.input,
             cached_input_tokens: call.tokens.cached_input,
             max_output_tokens: self.spec.agent_for(class).max_output_tokens,
         };
-        self.metrics.attempt_sent(now, call.attempts > 1);
+        self.metrics.attempt_sent(now, is_retry);
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
             sent_at: now,
@@ -419,13 +528,32 @@ impl<'a> AgentSystem<'a> {
             service_started_at: now,
             abandoned: false,
             timeout_scheduled: false,
+            is_retry,
+            quota_cost: std::mem::take(&mut call.quota_cost),
         });
-        match self
+        let admission = self
             .capacity
-            .offer(now, attempt, request, &mut self.capacity_rng)
-        {
+            .offer(now, attempt, request, &mut self.capacity_rng);
+        if let Admission::Rejected(rejection) = admission {
+            self.attempts.remove(attempt);
+            self.metrics.attempt_rejected(now, rejection);
+            if rejection != Rejection::TooLarge {
+                self.resilience.on_failure(now);
+            }
+            if let (Rejection::RateLimited { retry_after }, Some(gate)) =
+                (rejection, &mut self.resilience.gate)
+            {
+                gate.on_rate_limited(now, retry_after);
+            }
+            self.attempt_failed(call_key, Failure::Refused(rejection), cx);
+            return;
+        }
+        self.live_attempts += 1;
+        self.live_retries += u32::from(is_retry);
+        self.resilience.on_accepted(now);
+        match admission {
             Admission::Started => self.start_service(attempt, cx),
-            Admission::Queued => {
+            _ => {
                 if let Some(timeout) = self.spec.client.timeout {
                     self.attempts
                         .get_mut(attempt)
@@ -433,11 +561,6 @@ impl<'a> AgentSystem<'a> {
                         .timeout_scheduled = true;
                     cx.schedule_in(timeout, Event::AttemptTimedOut(attempt));
                 }
-            }
-            Admission::Rejected(rejection) => {
-                self.attempts.remove(attempt);
-                self.metrics.attempt_rejected(now, rejection);
-                self.attempt_failed(call_key, Some(rejection), cx);
             }
         }
     }
@@ -449,11 +572,15 @@ impl<'a> AgentSystem<'a> {
             .get_mut(attempt_key)
             .expect("attempt in capacity");
         attempt.service_started_at = now;
-        let service = self
+        let mut service = self
             .spec
             .capacity
             .service()
             .sample(attempt.output_tokens, &mut self.capacity_rng);
+        let slowdown = self.capacity.latency_factor();
+        if slowdown != 1.0 {
+            service = SimDuration::from_secs_f64(service.as_secs_f64() * slowdown);
+        }
         let finish = now + service;
         cx.schedule_at(finish, Event::AttemptFinished(attempt_key));
         if let Some(timeout) = self.spec.client.timeout {
@@ -465,6 +592,12 @@ impl<'a> AgentSystem<'a> {
         }
     }
 
+    /// The client stops waiting on an attempt: answered or timed out.
+    fn attempt_settled(&mut self, is_retry: bool) {
+        self.live_attempts -= 1;
+        self.live_retries -= u32::from(is_retry);
+    }
+
     fn on_attempt_finished(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let attempt = self
@@ -473,6 +606,14 @@ impl<'a> AgentSystem<'a> {
             .expect("one finish per attempt");
         self.metrics
             .attempt_billed(now, attempt.request, attempt.output_tokens);
+        if let Some(gate) = &mut self.resilience.gate {
+            let tokens = TokenUse {
+                input: u64::from(attempt.request.input_tokens),
+                cached_input: u64::from(attempt.request.cached_input_tokens),
+                output: u64::from(attempt.output_tokens),
+            };
+            gate.on_spend(now, self.spec.prices.cost_usd(tokens, 0.0));
+        }
         if let Some(next) = self
             .capacity
             .release(now, attempt.request, attempt.output_tokens)
@@ -482,6 +623,8 @@ impl<'a> AgentSystem<'a> {
         if attempt.abandoned {
             return;
         }
+        self.attempt_settled(attempt.is_retry);
+        self.resilience.on_success(attempt.quota_cost);
         let call = self
             .calls
             .remove(attempt.call)
@@ -502,7 +645,9 @@ impl<'a> AgentSystem<'a> {
             return; // finished first
         };
         attempt.abandoned = true;
-        let call_key = attempt.call;
+        let (call_key, is_retry) = (attempt.call, attempt.is_retry);
+        self.attempt_settled(is_retry);
+        self.resilience.on_failure(cx.now());
         let loop_key = self
             .calls
             .get(call_key)
@@ -512,16 +657,11 @@ impl<'a> AgentSystem<'a> {
         if self.loops.get(loop_key).is_some() {
             self.metrics.attempt_timed_out(cx.now());
         }
-        self.attempt_failed(call_key, None, cx);
+        self.attempt_failed(call_key, Failure::TimedOut, cx);
     }
 
-    /// An attempt failed: rejected by capacity (`Some`) or timed out (`None`).
-    fn attempt_failed(
-        &mut self,
-        call_key: Key,
-        rejection: Option<Rejection>,
-        cx: &mut Ctx<'_, Self>,
-    ) {
+    /// A try failed: retry it after a backoff, or fail its loop.
+    fn attempt_failed(&mut self, call_key: Key, failure: Failure, cx: &mut Ctx<'_, Self>) {
         let call = self
             .calls
             .get_mut(call_key)
@@ -532,20 +672,36 @@ impl<'a> AgentSystem<'a> {
             return;
         }
         let policy = &self.spec.client;
-        let outcome = match rejection {
-            Some(Rejection::TooLarge) => Some(LoopOutcome::TooLarge),
+        let mut outcome = match failure {
+            Failure::Refused(Rejection::TooLarge) => Some(LoopOutcome::TooLarge),
             _ if call.attempts >= policy.max_attempts => Some(LoopOutcome::Exhausted),
             _ => None,
         };
+        if outcome.is_none() {
+            // The call itself is a request in progress, about to retry.
+            let in_progress = InProgress {
+                requests: self.live_attempts + self.backing_off + 1,
+                retries: self.live_retries + self.backing_off,
+            };
+            match self
+                .resilience
+                .allow_retry(matches!(failure, Failure::TimedOut), in_progress)
+            {
+                Some(cost) => call.quota_cost = cost,
+                None => {
+                    self.metrics.retry_denied(cx.now());
+                    outcome = Some(LoopOutcome::RetryDenied);
+                }
+            }
+        }
         if let Some(outcome) = outcome {
             self.calls.remove(call_key);
             self.end_loop(loop_key, outcome, cx);
             return;
         }
-        let retry_after = rejection.and_then(Rejection::retry_after);
         let delay = policy.retry_delay(
             call.attempts,
-            retry_after,
+            failure.retry_after(),
             &mut call.last_delay,
             &mut self.client_rng,
         );
@@ -572,6 +728,15 @@ impl<'a> AgentSystem<'a> {
         self.send_attempt(call_key, cx);
     }
 
+    /// A fault began or ended: capacity takes on the faults active now.
+    fn on_fault_changed(&mut self, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let effect = FaultEffect::at(&self.spec.faults, now);
+        for attempt in self.capacity.set_faults(now, effect) {
+            self.start_service(attempt, cx);
+        }
+    }
+
     fn on_deadline(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
         if self.loops.get(loop_key).is_some() {
             self.end_loop(loop_key, LoopOutcome::Deadline, cx);
@@ -591,10 +756,10 @@ impl Model for AgentSystem<'_> {
             Event::AttemptFinished(_) => 0,
             Event::AttemptTimedOut(_) => 1,
             Event::DeadlineReached(_) => 2,
-            Event::SurgeChanged { .. } | Event::PhaseSwitched { .. } => 3,
+            Event::SurgeChanged { .. } | Event::PhaseSwitched { .. } | Event::FaultChanged => 3,
             Event::UserReady { .. } | Event::LoopArrived { .. } => 4,
             Event::ToolFinished(_) => 5,
-            Event::RetryDue(_) | Event::ThrottleReleased(_) => 6,
+            Event::RetryDue(_) | Event::ThrottleReleased(_) | Event::GateOpened => 6,
         }
     }
 
@@ -610,6 +775,8 @@ impl Model for AgentSystem<'_> {
             Event::ToolFinished(l) => self.on_tool_finished(l, cx),
             Event::RetryDue(c) => self.on_retry_due(c, cx),
             Event::ThrottleReleased(c) => self.on_throttle_released(c, cx),
+            Event::GateOpened => self.on_gate_opened(cx),
+            Event::FaultChanged => self.on_fault_changed(cx),
         }
         self.metrics.observe(
             cx.now(),

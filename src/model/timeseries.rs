@@ -14,10 +14,14 @@ pub enum Counter {
     Overloaded,
     Timeouts,
     QueueRejected,
+    /// 500s and 503s.
+    Errors,
+    /// Requests the client failed itself (open circuit, adaptive throttling).
+    RejectedLocally,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 9] = [
+    pub const ALL: [Counter; 11] = [
         Counter::Arrivals,
         Counter::LoopsCompleted,
         Counter::LoopsFailed,
@@ -27,6 +31,8 @@ impl Counter {
         Counter::Overloaded,
         Counter::Timeouts,
         Counter::QueueRejected,
+        Counter::Errors,
+        Counter::RejectedLocally,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +46,8 @@ impl Counter {
             Counter::Overloaded => "overloaded",
             Counter::Timeouts => "timeouts",
             Counter::QueueRejected => "queue_rejected",
+            Counter::Errors => "errors",
+            Counter::RejectedLocally => "rejected_locally",
         }
     }
 }

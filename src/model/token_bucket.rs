@@ -47,6 +47,19 @@ impl TokenBucket {
         self.updated_at = self.updated_at.max(now);
     }
 
+    /// Changes the limit to `per_min` from `now` on (e.g. a provider cutting
+    /// capacity): the bucket's size follows, and it holds no more than it can.
+    pub fn set_limit(&mut self, now: SimTime, per_min: u64) {
+        assert!(
+            (1..=MAX_PER_MIN).contains(&per_min),
+            "bucket limit {per_min} out of range"
+        );
+        self.refill(now);
+        self.per_min = per_min;
+        self.capacity = per_min * UNITS_PER_TOKEN;
+        self.level = self.level.min(self.capacity);
+    }
+
     /// Whether `tokens` could ever fit, i.e. do not exceed the bucket's capacity.
     pub fn can_ever_hold(&self, tokens: u64) -> bool {
         tokens <= self.per_min
@@ -150,6 +163,23 @@ mod tests {
         assert!(b.try_take(SimTime::ZERO, 40));
         b.refund(SimTime::ZERO, 90);
         assert!((b.available(SimTime::ZERO) - 100.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_lower_limit_shrinks_the_bucket_and_slows_the_refill() {
+        let mut b = TokenBucket::new(600);
+        b.set_limit(t(0.0), 60);
+        assert!((b.available(t(0.0)) - 60.0).abs() < 1e-12);
+        assert!(b.try_take(t(0.0), 60));
+        assert!(
+            (b.available(t(1.0)) - 1.0).abs() < 1e-12,
+            "one per second now"
+        );
+        b.set_limit(t(1.0), 600);
+        assert!(
+            (b.available(t(2.0)) - 11.0).abs() < 1e-12,
+            "ten per second again"
+        );
     }
 
     #[test]

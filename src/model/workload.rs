@@ -14,6 +14,8 @@ pub struct UserClass {
     pub agent: usize,
     pub population: Population,
     pub surges: Vec<Surge>,
+    /// At a coordinated throttle's gate, higher priorities go first.
+    pub priority: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -175,6 +177,7 @@ mod tests {
             name: "c".into(),
             agent: 0,
             population: Population::Open(Arrivals::Poisson { per_min: 1.0 }),
+            priority: 0,
             surges: vec![
                 Surge {
                     at: SimTime::from_ticks(10),

@@ -47,11 +47,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "time_s,bin_s,arrivals,loops_completed,loops_failed,attempts,retries,rate_limited,overloaded,timeouts,queue_rejected,in_flight,in_flight_max,queued,queued_max,backing_off,backing_off_max,loops_in_flight,loops_in_flight_max"
+            "time_s,bin_s,arrivals,loops_completed,loops_failed,attempts,retries,rate_limited,overloaded,timeouts,queue_rejected,errors,rejected_locally,in_flight,in_flight_max,queued,queued_max,backing_off,backing_off_max,loops_in_flight,loops_in_flight_max"
         );
         assert_eq!(
             lines[1],
-            "0,10,0,0,0,1,0,0,0,0,0,2.0000,2,0.0000,0,1.0000,1,3.0000,3"
+            "0,10,0,0,0,1,0,0,0,0,0,0,0,2.0000,2,0.0000,0,1.0000,1,3.0000,3"
         );
         assert_eq!(lines.len(), 3);
         assert!(lines[2].starts_with("10,5,"));

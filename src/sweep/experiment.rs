@@ -239,20 +239,26 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
         });
     }
 
-    let class_names =
-        |p: &Point| -> Vec<String> { p.spec.classes.iter().map(|c| c.name.clone()).collect() };
-    let classes = class_names(&points[0]);
-    if let Some(p) = points.iter().find(|p| class_names(p) != classes) {
+    let shape = |p: &Point| -> (Vec<String>, usize) {
+        let classes = p.spec.classes.iter().map(|c| c.name.clone()).collect();
+        (classes, p.spec.faults.len())
+    };
+    let (classes, faults) = shape(&points[0]);
+    if let Some(p) = points
+        .iter()
+        .find(|p| shape(p) != (classes.clone(), faults))
+    {
+        let (other, other_faults) = shape(p);
         return Err(located(Invalid::new(
             "grid",
             format!(
-                "every point needs the same user classes, for the same runs.csv columns ({} vs {})",
+                "every point needs the same user classes and number of faults, for the same runs.csv columns ({} and {faults} faults vs {} and {other_faults})",
                 classes.join(", "),
-                class_names(p).join(", ")
+                other.join(", ")
             ),
         )));
     }
-    let metric_names = Summary::metric_names(classes.iter().map(String::as_str));
+    let metric_names = Summary::metric_names(classes.iter().map(String::as_str), faults);
     let plots = raw
         .plot
         .iter()

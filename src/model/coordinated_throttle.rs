@@ -1,0 +1,206 @@
+//! The coordinated client-side throttle that teams running many agents build:
+//! one gate that every agent's requests pass through, with a team-wide rate,
+//! priority tiers, a shared backoff (one 429 pauses every agent) and a spend
+//! cap that pauses every agent once reached. (Each agent's own cap is
+//! `client.agent_rate_limit`.)
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::rate_limit::RateLimit;
+use crate::engine::{Key, SimDuration, SimTime};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CoordinatedThrottle {
+    /// The team's request rate through the gate, if capped.
+    pub rate: Option<RateLimit>,
+    /// A 429's retry-after pauses every agent, not just the one refused.
+    pub shared_backoff: bool,
+    pub spend_cap: Option<SpendCap>,
+}
+
+/// Stop sending once `usd` has been spent, until the period ends (or for good).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpendCap {
+    pub usd: f64,
+    pub period: Option<SimDuration>,
+}
+
+/// The gate's state: waiting calls, by priority (higher first) then arrival.
+pub struct Gate {
+    spec: CoordinatedThrottle,
+    tat: SimTime,
+    paused_until: SimTime,
+    spent: f64,
+    period: u64,
+    queue: BinaryHeap<(u8, Reverse<u64>, Key)>,
+    seq: u64,
+}
+
+impl Gate {
+    pub fn new(spec: CoordinatedThrottle) -> Self {
+        Gate {
+            spec,
+            tat: SimTime::ZERO,
+            paused_until: SimTime::ZERO,
+            spent: 0.0,
+            period: 0,
+            queue: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    fn roll_period(&mut self, now: SimTime) {
+        if let Some(period) = self.spec.spend_cap.and_then(|c| c.period) {
+            let current = now.ticks() / period.ticks().max(1);
+            if current != self.period {
+                self.period = current;
+                self.spent = 0.0;
+            }
+        }
+    }
+
+    /// When the gate next lets a request through (now, if open); `None` if a
+    /// spend cap without a period has closed it for good.
+    pub fn opens_at(&mut self, now: SimTime) -> Option<SimTime> {
+        self.roll_period(now);
+        let mut at = now.max(self.paused_until);
+        if let Some(cap) = self.spec.spend_cap
+            && self.spent >= cap.usd
+        {
+            let period = cap.period?;
+            let next = (self.period + 1) * period.ticks();
+            at = at.max(SimTime::from_ticks(next));
+        }
+        if let Some(rate) = &self.spec.rate {
+            at = at.max(rate.next_slot(self.tat));
+        }
+        Some(at)
+    }
+
+    /// A call wants to send: `true` if it may go now (and takes the slot),
+    /// `false` if it must wait in the queue for [`Gate::release`].
+    pub fn request(&mut self, now: SimTime, priority: u8, call: Key) -> bool {
+        if self.queue.is_empty() && self.opens_at(now) == Some(now) {
+            self.take(now);
+            return true;
+        }
+        self.seq += 1;
+        self.queue.push((priority, Reverse(self.seq), call));
+        false
+    }
+
+    fn take(&mut self, now: SimTime) {
+        if let Some(rate) = &self.spec.rate {
+            rate.release(now, &mut self.tat);
+        }
+    }
+
+    /// The gate is open at `now`: the highest-priority waiting call goes.
+    pub fn release(&mut self, now: SimTime) -> Option<Key> {
+        if self.opens_at(now) != Some(now) {
+            return None;
+        }
+        let (_, _, call) = self.queue.pop()?;
+        self.take(now);
+        Some(call)
+    }
+
+    pub fn has_waiting(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// A 429 told one agent to wait `retry_after`: with a shared backoff, all wait.
+    pub fn on_rate_limited(&mut self, now: SimTime, retry_after: SimDuration) {
+        if self.spec.shared_backoff {
+            self.paused_until = self.paused_until.max(now + retry_after);
+        }
+    }
+
+    /// Money spent on a finished attempt.
+    pub fn on_spend(&mut self, now: SimTime, usd: f64) {
+        self.roll_period(now);
+        self.spent += usd;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Slab;
+
+    fn s(x: u64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_secs(x)
+    }
+
+    fn gate(spec: CoordinatedThrottle) -> (Gate, Vec<Key>) {
+        let mut slab = Slab::new();
+        (Gate::new(spec), (0..6).map(|i| slab.insert(i)).collect())
+    }
+
+    const OPEN: CoordinatedThrottle = CoordinatedThrottle {
+        rate: None,
+        shared_backoff: true,
+        spend_cap: None,
+    };
+
+    #[test]
+    fn waiting_calls_leave_by_priority_then_in_order() {
+        let (mut g, k) = gate(CoordinatedThrottle {
+            rate: Some(RateLimit::new(60.0, 1)),
+            ..OPEN
+        });
+        assert!(g.request(s(0), 0, k[0]), "the first goes at once");
+        assert!(!g.request(s(0), 0, k[1]));
+        assert!(!g.request(s(0), 5, k[2]));
+        assert!(!g.request(s(0), 0, k[3]));
+        assert_eq!(g.opens_at(s(0)), Some(s(1)));
+        assert_eq!(g.release(s(0)), None, "not yet");
+        assert_eq!(g.release(s(1)), Some(k[2]), "the high-priority call first");
+        assert_eq!(g.release(s(2)), Some(k[1]));
+        assert_eq!(g.release(s(3)), Some(k[3]));
+        assert!(!g.has_waiting());
+    }
+
+    #[test]
+    fn one_429_pauses_every_agent() {
+        let (mut g, k) = gate(OPEN);
+        g.on_rate_limited(s(10), SimDuration::from_secs(5));
+        assert!(!g.request(s(12), 0, k[0]));
+        assert_eq!(g.opens_at(s(12)), Some(s(15)));
+        assert_eq!(g.release(s(15)), Some(k[0]));
+        let (mut private, k) = gate(CoordinatedThrottle {
+            shared_backoff: false,
+            ..OPEN
+        });
+        private.on_rate_limited(s(10), SimDuration::from_secs(5));
+        assert!(private.request(s(12), 0, k[0]));
+    }
+
+    #[test]
+    fn the_spend_cap_pauses_everyone_until_the_period_ends() {
+        let (mut g, k) = gate(CoordinatedThrottle {
+            spend_cap: Some(SpendCap {
+                usd: 10.0,
+                period: Some(SimDuration::from_secs(3600)),
+            }),
+            ..OPEN
+        });
+        g.on_spend(s(100), 6.0);
+        assert!(g.request(s(100), 0, k[0]));
+        g.on_spend(s(200), 6.0);
+        assert!(!g.request(s(300), 0, k[1]), "12 of 10 dollars spent");
+        assert_eq!(g.opens_at(s(300)), Some(s(3600)));
+        assert_eq!(g.release(s(3600)), Some(k[1]), "a new period, a new budget");
+        let (mut once, k) = gate(CoordinatedThrottle {
+            spend_cap: Some(SpendCap {
+                usd: 1.0,
+                period: None,
+            }),
+            ..OPEN
+        });
+        once.on_spend(s(0), 2.0);
+        assert!(!once.request(s(1), 0, k[0]));
+        assert_eq!(once.opens_at(s(99_999)), None, "closed for good");
+    }
+}
