@@ -35,6 +35,10 @@ impl Counter {
         Counter::RejectedLocally,
     ];
 
+    pub fn from_name(name: &str) -> Option<Counter> {
+        Counter::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Counter::Arrivals => "arrivals",
@@ -71,6 +75,10 @@ impl Gauge {
         Gauge::BackingOff,
         Gauge::LoopsInFlight,
     ];
+
+    pub fn from_name(name: &str) -> Option<Gauge> {
+        Gauge::ALL.into_iter().find(|g| g.name() == name)
+    }
 
     pub fn name(self) -> &'static str {
         match self {

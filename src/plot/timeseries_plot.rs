@@ -14,6 +14,25 @@ pub struct TimeseriesPlot {
     pub panels: [LineChart; 3],
 }
 
+/// Bins in the trailing window that turns counts into per-minute rates:
+/// about a minute, so sparse events read as a rate rather than as spikes.
+pub fn rate_window(bin_s: f64) -> usize {
+    (60.0 / bin_s).round().max(1.0) as usize
+}
+
+/// Per-bin counts as per-minute rates over a trailing window of about a minute.
+pub fn per_minute(counts: &[f64], bin_s: &[f64]) -> Vec<f64> {
+    let window = bin_s.first().map_or(1, |&b| rate_window(b));
+    (0..counts.len())
+        .map(|i| {
+            let from = (i + 1).saturating_sub(window);
+            let count: f64 = counts[from..=i].iter().sum();
+            let seconds: f64 = bin_s[from..=i].iter().sum();
+            count / seconds * 60.0
+        })
+        .collect()
+}
+
 /// A column of the CSV by name.
 fn column(
     header: &csv::StringRecord,
@@ -53,20 +72,10 @@ impl TimeseriesPlot {
         let col = |name: &str| column(&header, &rows, name).map_err(|e| format!("{shown}: {e}"));
         let minutes: Vec<f64> = col("time_s")?.iter().map(|t| t / 60.0).collect();
         let bins = col("bin_s")?;
-        // Counts become per-minute rates over a trailing window of about a
-        // minute, so sparse events read as a rate rather than as spikes.
-        let window = (60.0 / bins[0]).round().max(1.0) as usize;
         let line = |label: &str, name: &str, c: usize, rate: bool| -> Result<Line, String> {
             let values = col(name)?;
-            let ys: Vec<f64> = if rate {
-                (0..values.len())
-                    .map(|i| {
-                        let from = (i + 1).saturating_sub(window);
-                        let count: f64 = values[from..=i].iter().sum();
-                        let seconds: f64 = bins[from..=i].iter().sum();
-                        count / seconds * 60.0
-                    })
-                    .collect()
+            let ys = if rate {
+                per_minute(&values, &bins)
             } else {
                 values
             };
@@ -91,7 +100,7 @@ impl TimeseriesPlot {
             lines,
         };
         let per_min = "per minute".to_owned();
-        let averaged = format!("trailing {}-bin average", window);
+        let averaged = format!("trailing {}-bin average", rate_window(bins[0]));
         Ok(TimeseriesPlot {
             panels: [
                 panel(

@@ -53,8 +53,11 @@ pub fn render(summary: &Summary) -> String {
             &mut out,
             "failed because",
             format!(
-                "attempts exhausted {}, deadline {}, call too large {}",
-                s.loops_failed_exhausted, s.loops_failed_deadline, s.loops_failed_too_large
+                "attempts exhausted {}, deadline {}, call too large {}, retry denied {}",
+                s.loops_failed_exhausted,
+                s.loops_failed_deadline,
+                s.loops_failed_too_large,
+                s.loops_failed_denied
             ),
         );
     }
@@ -92,6 +95,19 @@ pub fn render(summary: &Summary) -> String {
     line(&mut out, "rate limited (429)", s.rate_limited);
     line(&mut out, "overloaded (529)", s.overloaded);
     line(&mut out, "timeouts", s.timeouts);
+    if s.unavailable + s.server_errors > 0 {
+        line(
+            &mut out,
+            "errors (503, 500)",
+            format!("{}, {}", s.unavailable, s.server_errors),
+        );
+    }
+    if s.rejected_locally > 0 {
+        line(&mut out, "failed by the client", s.rejected_locally);
+    }
+    if s.retries_denied > 0 {
+        line(&mut out, "retries denied", s.retries_denied);
+    }
     if s.queue_rejected > 0 {
         line(&mut out, "queue full", s.queue_rejected);
     }
@@ -110,6 +126,27 @@ pub fn render(summary: &Summary) -> String {
     );
     if let Some(u) = s.lane_utilization {
         line(&mut out, "lane utilization", format!("{:.1}%", u * 100.0));
+    }
+
+    if !s.faults.is_empty() {
+        let _ = writeln!(out, "\nfaults (goodput in loops per minute)");
+        for f in &s.faults {
+            let verdict = match (f.recovered, f.recovery_s) {
+                (Some(true), Some(t)) => format!("recovered {t:.0} s after it ended"),
+                (Some(false), _) => "did not recover".to_owned(),
+                _ => "no goodput before it to recover to".to_owned(),
+            };
+            line(
+                &mut out,
+                &format!("{} {:.0}-{:.0} s", f.kind, f.start_s, f.end_s),
+                format!(
+                    "before {}, during {}, after {}: {verdict}",
+                    opt(f.goodput_before_per_min, 2),
+                    opt(f.goodput_during_per_min, 2),
+                    opt(f.goodput_after_per_min, 2)
+                ),
+            );
+        }
     }
 
     let _ = writeln!(out, "\ncost");

@@ -11,6 +11,7 @@ use crate::config::quantity::Number;
 use crate::config::{self, Diagnostic, Invalid, Override, Source};
 use crate::model::ModelSpec;
 use crate::model::summary::Summary;
+use crate::model::timeseries::{Counter, Gauge};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +64,9 @@ pub enum PlotKind {
     Heatmap,
     /// A metric per value of a (categorical) axis, with 95% CI whiskers.
     Bar,
+    /// A timeseries.csv column over simulated time, one line per series
+    /// value, from each point's first replication run again.
+    Timeseries,
 }
 
 /// A validated plot: axes by index, metrics by name.
@@ -384,6 +388,29 @@ fn plot(
             unused("z", raw.z.is_some(), "cdf")?;
             ("cdf", None, None, None)
         }
+        PlotKind::Timeseries => {
+            unused("x", x.is_some(), "timeseries")?;
+            unused("z", raw.z.is_some(), "timeseries")?;
+            let column = raw
+                .y
+                .clone()
+                .unwrap_or_else(|| "loops_completed".to_owned());
+            if Counter::from_name(&column).is_none() && Gauge::from_name(&column).is_none() {
+                let columns: Vec<&str> = Counter::ALL
+                    .iter()
+                    .map(|c| c.name())
+                    .chain(Gauge::ALL.iter().map(|g| g.name()))
+                    .collect();
+                return Err(Invalid::new(
+                    path("y"),
+                    format!(
+                        "`{column}` is not a timeseries column ({})",
+                        columns.join(", ")
+                    ),
+                ));
+            }
+            ("timeseries", Some(column), None, None)
+        }
         PlotKind::Heatmap => {
             need("x", x.is_some(), "heatmap")?;
             need("y", raw.y.is_some(), "heatmap")?;
@@ -485,6 +512,7 @@ fn plot(
         .clone()
         .unwrap_or_else(|| match (raw.kind, &y, &z) {
             (PlotKind::Cdf, _, _) => "loop latency distribution".to_owned(),
+            (PlotKind::Timeseries, Some(y), _) => format!("{y} over time"),
             (PlotKind::Latency, Some(y), _) => format!("{y} percentiles"),
             (_, Some(y), _) | (_, _, Some(y)) => y.clone(),
             _ => kind_name.to_owned(),

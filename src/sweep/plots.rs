@@ -3,21 +3,28 @@
 use std::path::Path;
 
 use super::experiment::{Experiment, PlotKind, PlotSpec};
+use super::grid;
 use super::statistics::PointStats;
+use crate::model;
 use crate::model::summary::{CDF_QUANTILES, quantile_name};
+use crate::model::timeseries::{Counter, Gauge};
 use crate::plot::bar_chart::{BarChart, BarGroup};
 use crate::plot::heatmap::Heatmap;
 use crate::plot::line_chart::{Line, LineChart, Marker, Point};
 use crate::plot::save;
+use crate::plot::timeseries_plot::per_minute;
+
+/// The index of the point at `coords`.
+fn index(exp: &Experiment, coords: &[usize]) -> usize {
+    exp.axes
+        .iter()
+        .zip(coords)
+        .fold(0, |i, (axis, &c)| i * axis.values.len() + c)
+}
 
 /// The statistics of the point at `coords`.
 fn at<'p>(exp: &Experiment, points: &'p [PointStats], coords: &[usize]) -> &'p PointStats {
-    let index = exp
-        .axes
-        .iter()
-        .zip(coords)
-        .fold(0, |i, (axis, &c)| i * axis.values.len() + c);
-    &points[index]
+    &points[index(exp, coords)]
 }
 
 /// The coordinates with the plot's fixed axes set and `chosen` (axis, value) on top.
@@ -221,6 +228,64 @@ pub fn draw(
                 y_label: "share of loops done within".to_owned(),
                 log_x: true,
                 log_y: false,
+                lines,
+            };
+            save(&chart, dir, &spec.name)
+        }
+        PlotKind::Timeseries => {
+            let column = spec.y.as_deref().expect("validated");
+            let counter = Counter::from_name(column);
+            let lines = series(exp, spec)
+                .into_iter()
+                .map(|(s, label)| {
+                    let c = coords(exp, spec, &[(spec.series, s)]);
+                    let point = index(exp, &c);
+                    let mut model = exp.points[point].spec.clone();
+                    model.seed = grid::run_seed(exp.seed, point, 0, exp.common_random_numbers);
+                    let run = model::simulate(&model, true);
+                    let bins = run.timeseries.expect("asked for").bins().to_vec();
+                    let bin_s: Vec<f64> = bins.iter().map(|b| b.length.as_secs_f64()).collect();
+                    let ys = match (counter, Gauge::from_name(column)) {
+                        (Some(counter), _) => {
+                            let counts: Vec<f64> = bins
+                                .iter()
+                                .map(|b| b.counts[counter as usize] as f64)
+                                .collect();
+                            per_minute(&counts, &bin_s)
+                        }
+                        (None, Some(gauge)) => {
+                            bins.iter().map(|b| b.mean[gauge as usize]).collect()
+                        }
+                        (None, None) => unreachable!("validated"),
+                    };
+                    Line {
+                        label,
+                        color: s,
+                        marker: Marker::None,
+                        points: bins
+                            .iter()
+                            .zip(ys)
+                            .map(|(b, y)| Point {
+                                x: b.start.as_secs_f64() / 60.0,
+                                y,
+                                band: None,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            let unit = if counter.is_some() {
+                "per minute, trailing 1-minute average"
+            } else {
+                "mean over each bin"
+            };
+            let chart = LineChart {
+                title: spec.title.clone(),
+                subtitle: subtitle(exp, spec, "replication 0 of each point, run again"),
+                x_label: "simulated time (min)".to_owned(),
+                y_label: format!("{column} ({unit})"),
+                log_x: false,
+                log_y: spec.log_y,
                 lines,
             };
             save(&chart, dir, &spec.name)
