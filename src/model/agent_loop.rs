@@ -89,6 +89,8 @@ pub struct CallState {
     pub last_delay: SimDuration,
     /// What the retry quota charged for the retry about to go out.
     pub quota_cost: u32,
+    /// What the coordinated throttle's spend cap charged for the attempt about to go out.
+    pub gate_charge: f64,
 }
 
 #[cfg(test)]

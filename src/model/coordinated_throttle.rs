@@ -20,6 +20,9 @@ pub struct CoordinatedThrottle {
 }
 
 /// Stop sending once `usd` has been spent, until the period ends (or for good).
+/// A request is charged its worst-case cost (its `max_tokens` of output) as
+/// it passes the gate, and the charge is corrected to what it really cost
+/// when it finishes, so requests in flight count against the cap.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SpendCap {
     pub usd: f64,
@@ -78,11 +81,12 @@ impl Gate {
         Some(at)
     }
 
-    /// A call wants to send: `true` if it may go now (and takes the slot),
-    /// `false` if it must wait in the queue for [`Gate::release`].
-    pub fn request(&mut self, now: SimTime, priority: u8, call: Key) -> bool {
+    /// A call costing at most `cost` wants to send: `true` if it may go now
+    /// (taking a slot and charging `cost`), `false` if it must wait in the
+    /// queue for [`Gate::release`].
+    pub fn request(&mut self, now: SimTime, priority: u8, call: Key, cost: f64) -> bool {
         if self.queue.is_empty() && self.opens_at(now) == Some(now) {
-            self.take(now);
+            self.take(now, cost);
             return true;
         }
         self.seq += 1;
@@ -90,20 +94,32 @@ impl Gate {
         false
     }
 
-    fn take(&mut self, now: SimTime) {
+    fn take(&mut self, now: SimTime, cost: f64) {
         if let Some(rate) = &self.spec.rate {
             rate.release(now, &mut self.tat);
         }
+        self.on_spend(now, cost);
     }
 
-    /// The gate is open at `now`: the highest-priority waiting call goes.
-    pub fn release(&mut self, now: SimTime) -> Option<Key> {
+    /// The gate is open at `now`: the highest-priority waiting call that is
+    /// still wanted goes, charged its cost. `cost` says what a call costs at
+    /// most, or `None` if it is no longer wanted (its loop ended): such calls
+    /// are dropped without taking a slot.
+    pub fn release(
+        &mut self,
+        now: SimTime,
+        mut cost: impl FnMut(Key) -> Option<f64>,
+    ) -> Option<Key> {
         if self.opens_at(now) != Some(now) {
             return None;
         }
-        let (_, _, call) = self.queue.pop()?;
-        self.take(now);
-        Some(call)
+        while let Some((_, _, call)) = self.queue.pop() {
+            if let Some(cost) = cost(call) {
+                self.take(now, cost);
+                return Some(call);
+            }
+        }
+        None
     }
 
     pub fn has_waiting(&self) -> bool {
@@ -117,7 +133,7 @@ impl Gate {
         }
     }
 
-    /// Money spent on a finished attempt.
+    /// Money charged (or, if negative, given back) against the spend cap.
     pub fn on_spend(&mut self, now: SimTime, usd: f64) {
         self.roll_period(now);
         self.spent += usd;
@@ -150,15 +166,22 @@ mod tests {
             rate: Some(RateLimit::new(60.0, 1)),
             ..OPEN
         });
-        assert!(g.request(s(0), 0, k[0]), "the first goes at once");
-        assert!(!g.request(s(0), 0, k[1]));
-        assert!(!g.request(s(0), 5, k[2]));
-        assert!(!g.request(s(0), 0, k[3]));
+        let any = |_| Some(0.0);
+        assert!(g.request(s(0), 0, k[0], 0.0), "the first goes at once");
+        assert!(!g.request(s(0), 0, k[1], 0.0));
+        assert!(!g.request(s(0), 5, k[2], 0.0));
+        assert!(!g.request(s(0), 0, k[3], 0.0));
+        assert!(!g.request(s(0), 0, k[4], 0.0));
         assert_eq!(g.opens_at(s(0)), Some(s(1)));
-        assert_eq!(g.release(s(0)), None, "not yet");
-        assert_eq!(g.release(s(1)), Some(k[2]), "the high-priority call first");
-        assert_eq!(g.release(s(2)), Some(k[1]));
-        assert_eq!(g.release(s(3)), Some(k[3]));
+        assert_eq!(g.release(s(0), any), None, "not yet");
+        assert_eq!(
+            g.release(s(1), any),
+            Some(k[2]),
+            "the high-priority call first"
+        );
+        // A call no longer wanted is dropped without using the slot.
+        assert_eq!(g.release(s(2), |c| (c != k[1]).then_some(0.0)), Some(k[3]));
+        assert_eq!(g.release(s(3), any), Some(k[4]));
         assert!(!g.has_waiting());
     }
 
@@ -166,15 +189,15 @@ mod tests {
     fn one_429_pauses_every_agent() {
         let (mut g, k) = gate(OPEN);
         g.on_rate_limited(s(10), SimDuration::from_secs(5));
-        assert!(!g.request(s(12), 0, k[0]));
+        assert!(!g.request(s(12), 0, k[0], 0.0));
         assert_eq!(g.opens_at(s(12)), Some(s(15)));
-        assert_eq!(g.release(s(15)), Some(k[0]));
+        assert_eq!(g.release(s(15), |_| Some(0.0)), Some(k[0]));
         let (mut private, k) = gate(CoordinatedThrottle {
             shared_backoff: false,
             ..OPEN
         });
         private.on_rate_limited(s(10), SimDuration::from_secs(5));
-        assert!(private.request(s(12), 0, k[0]));
+        assert!(private.request(s(12), 0, k[0], 0.0));
     }
 
     #[test]
@@ -186,12 +209,23 @@ mod tests {
             }),
             ..OPEN
         });
-        g.on_spend(s(100), 6.0);
-        assert!(g.request(s(100), 0, k[0]));
-        g.on_spend(s(200), 6.0);
-        assert!(!g.request(s(300), 0, k[1]), "12 of 10 dollars spent");
+        assert!(g.request(s(100), 0, k[0], 6.0), "charged 6 of 10 dollars");
+        assert!(
+            g.request(s(150), 0, k[1], 5.0),
+            "11 of 10: this one went, the next waits"
+        );
+        g.on_spend(s(160), -2.0);
+        assert!(
+            g.request(s(170), 0, k[2], 1.0),
+            "a correction gave 2 back: 10 of 10"
+        );
+        assert!(!g.request(s(300), 0, k[3], 1.0));
         assert_eq!(g.opens_at(s(300)), Some(s(3600)));
-        assert_eq!(g.release(s(3600)), Some(k[1]), "a new period, a new budget");
+        assert_eq!(
+            g.release(s(3600), |_| Some(1.0)),
+            Some(k[3]),
+            "a new period, a new budget"
+        );
         let (mut once, k) = gate(CoordinatedThrottle {
             spend_cap: Some(SpendCap {
                 usd: 1.0,
@@ -200,7 +234,7 @@ mod tests {
             ..OPEN
         });
         once.on_spend(s(0), 2.0);
-        assert!(!once.request(s(1), 0, k[0]));
+        assert!(!once.request(s(1), 0, k[0], 0.0));
         assert_eq!(once.opens_at(s(99_999)), None, "closed for good");
     }
 }

@@ -457,7 +457,11 @@ impl Metrics {
             server_errors: self.server_errors,
             rejected_locally: self.rejected_locally,
             retries_denied: self.retries_denied,
-            retry_rate: ratio(self.retries as f64, self.attempts as f64),
+            // Retries over every try: attempts sent plus those the client failed itself.
+            retry_rate: ratio(
+                self.retries as f64,
+                (self.attempts + self.rejected_locally) as f64,
+            ),
             amplification: ratio(self.attempts as f64, completions_in_window as f64),
             peak_in_flight: self.in_flight.peak,
             mean_in_flight,

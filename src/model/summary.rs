@@ -98,6 +98,7 @@ pub struct Summary {
     pub rejected_locally: u64,
     /// Retries a budget, throttle or quota refused.
     pub retries_denied: u64,
+    /// Retries over all tries (attempts sent plus those failed by the client itself).
     pub retry_rate: Option<f64>,
     /// Attempts per completed loop.
     pub amplification: Option<f64>,

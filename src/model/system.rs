@@ -14,7 +14,7 @@
 //!    client's own waits, last, after every completion at that instant.
 
 use super::ModelSpec;
-use super::agent_loop::{CallState, LoopState};
+use super::agent_loop::{CallState, CallTokens, LoopState};
 use super::capacity::{Admission, Capacity, Rejection, Request};
 use super::fault::FaultEffect;
 use super::metrics::{Levels, LoopOutcome, Metrics, RunFacts};
@@ -92,6 +92,8 @@ struct AttemptState {
     is_retry: bool,
     /// What the retry quota charged for this retry (refunded on success).
     quota_cost: u32,
+    /// What the spend cap charged in advance, corrected when it is billed.
+    gate_charge: f64,
 }
 
 /// Per-class random streams: arrivals and think times, and the loops' own draws.
@@ -367,6 +369,7 @@ impl<'a> AgentSystem<'a> {
                 tokens,
                 last_delay: SimDuration::ZERO,
                 quota_cost: 0,
+                gate_charge: 0.0,
             });
             self.send_attempt(call, cx);
             // A call that can never fit fails the loop at once: stop the burst.
@@ -453,13 +456,19 @@ impl<'a> AgentSystem<'a> {
     /// Through the coordinated throttle's gate, if there is one: go, or wait there.
     fn pass_gate(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
         if let Some(gate) = &mut self.resilience.gate {
-            let loop_key = self.calls.get(call_key).expect("a live call").loop_key;
-            let class = self.loops.get(loop_key).expect("a live call's loop").class;
+            let call = self.calls.get_mut(call_key).expect("a live call");
+            let class = self
+                .loops
+                .get(call.loop_key)
+                .expect("a live call's loop")
+                .class;
+            let cost = worst_case_cost(self.spec, class, call.tokens);
             let priority = self.spec.classes[usize::from(class)].priority;
-            if !gate.request(cx.now(), priority, call_key) {
+            if !gate.request(cx.now(), priority, call_key, cost) {
                 self.schedule_gate(cx);
                 return;
             }
+            call.gate_charge = cost;
         }
         self.try_attempt(call_key, cx);
     }
@@ -482,12 +491,33 @@ impl<'a> AgentSystem<'a> {
     fn on_gate_opened(&mut self, cx: &mut Ctx<'_, Self>) {
         self.gate_pending = false;
         let now = cx.now();
-        while let Some(call) = self.resilience.gate.as_mut().and_then(|g| g.release(now)) {
-            if self.call_is_live(call) {
-                self.try_attempt(call, cx);
-            }
+        loop {
+            let (spec, calls, loops) = (self.spec, &mut self.calls, &self.loops);
+            let Some(gate) = &mut self.resilience.gate else {
+                return;
+            };
+            // Calls whose loop ended are dropped, and take no slot.
+            let released = gate.release(now, |key| {
+                let call = calls.get_mut(key)?;
+                let Some(lp) = loops.get(call.loop_key) else {
+                    calls.remove(key);
+                    return None;
+                };
+                call.gate_charge = worst_case_cost(spec, lp.class, call.tokens);
+                Some(call.gate_charge)
+            });
+            let Some(call) = released else { break };
+            self.try_attempt(call, cx);
         }
         self.schedule_gate(cx);
+    }
+
+    /// Gives the spend cap back what it charged for an attempt that cost nothing,
+    /// or corrects the charge to what the attempt really cost.
+    fn settle_gate_charge(&mut self, now: SimTime, charged: f64, cost: f64) {
+        if let Some(gate) = &mut self.resilience.gate {
+            gate.on_spend(now, cost - charged);
+        }
     }
 
     /// The client's own checks (circuit breaker, adaptive throttling), then the provider.
@@ -496,8 +526,10 @@ impl<'a> AgentSystem<'a> {
         if !self.resilience.admit(now, &mut self.client_rng) {
             let call = self.calls.get_mut(call_key).expect("a live call");
             call.attempts += 1;
+            let charged = std::mem::take(&mut call.gate_charge);
             self.metrics
                 .attempt_rejected_locally(now, call.attempts > 1);
+            self.settle_gate_charge(now, charged, 0.0);
             self.attempt_failed(call_key, Failure::Local, cx);
             return;
         }
@@ -530,12 +562,14 @@ impl<'a> AgentSystem<'a> {
             timeout_scheduled: false,
             is_retry,
             quota_cost: std::mem::take(&mut call.quota_cost),
+            gate_charge: std::mem::take(&mut call.gate_charge),
         });
         let admission = self
             .capacity
             .offer(now, attempt, request, &mut self.capacity_rng);
         if let Admission::Rejected(rejection) = admission {
-            self.attempts.remove(attempt);
+            let refused = self.attempts.remove(attempt).expect("just inserted");
+            self.settle_gate_charge(now, refused.gate_charge, 0.0);
             self.metrics.attempt_rejected(now, rejection);
             if rejection != Rejection::TooLarge {
                 self.resilience.on_failure(now);
@@ -606,13 +640,14 @@ impl<'a> AgentSystem<'a> {
             .expect("one finish per attempt");
         self.metrics
             .attempt_billed(now, attempt.request, attempt.output_tokens);
-        if let Some(gate) = &mut self.resilience.gate {
+        if self.resilience.gate.is_some() {
             let tokens = TokenUse {
                 input: u64::from(attempt.request.input_tokens),
                 cached_input: u64::from(attempt.request.cached_input_tokens),
                 output: u64::from(attempt.output_tokens),
             };
-            gate.on_spend(now, self.spec.prices.cost_usd(tokens, 0.0));
+            let cost = self.spec.prices.cost_usd(tokens, 0.0);
+            self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
         if let Some(next) = self
             .capacity
@@ -746,6 +781,16 @@ impl<'a> AgentSystem<'a> {
     fn on_tool_finished(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
         self.start_step(loop_key, cx);
     }
+}
+
+/// What a call can cost at most: its input and its `max_tokens` of output.
+fn worst_case_cost(spec: &ModelSpec, class: u16, tokens: CallTokens) -> f64 {
+    let worst = TokenUse {
+        input: u64::from(tokens.input),
+        cached_input: u64::from(tokens.cached_input),
+        output: u64::from(spec.agent_for(class).max_output_tokens),
+    };
+    spec.prices.cost_usd(worst, 0.0)
 }
 
 impl Model for AgentSystem<'_> {

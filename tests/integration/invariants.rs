@@ -70,6 +70,28 @@ fn random_model() -> impl Strategy<Value = Vec<String>> {
                 if closed {
                     o.push("agents.a.cached_input_share=0.7".to_owned());
                 }
+                // A fault and a resilience policy, picked by the other draws.
+                let fault = [
+                    "kind = \"outage\"",
+                    "kind = \"latency_spike\", factor = 4",
+                    "kind = \"capacity_drop\", factor = 0.3",
+                    "kind = \"error_burst\", probability = 0.4",
+                ][(rate % 4) as usize];
+                o.push(format!("fault=[{{ {fault}, at = \"{}m\", for = \"{}m\" }}]", surge_at + 3, steps));
+                let policy = [
+                    "{ kind = \"retry_budget\", budget_percent = 20 }",
+                    "{ kind = \"retry_throttle\", max_tokens = 10, token_ratio = 0.1 }",
+                    "{ kind = \"retry_quota\" }",
+                    "{ kind = \"adaptive_throttle\", k = 2 }",
+                    "{ kind = \"circuit_breaker\", failure_threshold = 3, open_for = \"5s\", probes = 2 }",
+                    "{ kind = \"coordinated\", requests_per_min = 300, burst = 3, spend_cap_usd = 0.5, spend_period = \"5m\" }",
+                ];
+                o.push(format!(
+                    "client.policy=[{}, {}]",
+                    policy[(lanes % 6) as usize],
+                    policy[((lanes / 6 + 1 + lanes % 6) % 6) as usize]
+                ));
+                o.push("prices={ input_per_mtok = 3.0, output_per_mtok = 15.0 }".to_owned());
                 if timeout > 0 {
                     o.push(format!("client.timeout=\"{}ms\"", timeout * 700));
                 }
@@ -97,10 +119,17 @@ proptest! {
         let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
         let s = run(BASE, &refs);
         prop_assert_eq!(s.loops_started, s.loops_completed + s.loops_failed + s.loops_in_flight);
-        prop_assert_eq!(s.attempts, s.calls + s.retries);
+        prop_assert_eq!(s.attempts + s.rejected_locally, s.calls + s.retries);
         // Every attempt is admitted or refused in one way; refusals never
         // outnumber attempts.
-        prop_assert!(s.rate_limited + s.overloaded + s.queue_rejected + s.too_large <= s.attempts);
+        prop_assert!(
+            s.rate_limited + s.overloaded + s.queue_rejected + s.too_large + s.unavailable + s.server_errors
+                <= s.attempts
+        );
+        prop_assert_eq!(
+            s.loops_failed,
+            s.loops_failed_exhausted + s.loops_failed_deadline + s.loops_failed_too_large + s.loops_failed_denied
+        );
         prop_assert!(s.retry_rate.is_none_or(|r| (0.0..=1.0).contains(&r)));
         if let Some(l) = s.loop_latency_s {
             prop_assert!(l.p50 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.max);
