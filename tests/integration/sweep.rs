@@ -516,7 +516,7 @@ fn every_shipped_experiment_checks() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 7);
 }
 
 #[test]
