@@ -42,3 +42,4 @@ pub mod model;
 pub mod plot;
 pub mod report;
 pub mod sweep;
+pub mod validation;

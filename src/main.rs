@@ -13,6 +13,7 @@ use loopcap::plot::{self, timeseries_plot::TimeseriesPlot};
 use loopcap::report::{self, atomic, manifest::Manifest, table, timeseries_csv};
 use loopcap::sweep::experiment::{is_experiment, load_experiment, read_experiment};
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
+use loopcap::validation;
 
 #[derive(Parser)]
 #[command(
@@ -77,6 +78,8 @@ enum Command {
     },
     /// Validate a model or experiment file and print what is wrong with it.
     Check { file: PathBuf },
+    /// Check the simulator against queueing theory and known results (exit 1 on a failure).
+    Validate,
 }
 
 /// Why the command failed, which decides its exit code.
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Merge { dirs, out } => merge_command(&dirs, &out),
         Command::Plot { timeseries, out } => plot_command(&timeseries, &out),
         Command::Check { file } => check(&file),
+        Command::Validate => validate_command(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -355,6 +359,25 @@ fn plot_command(timeseries: &Path, out: &Path) -> Result<(), Failure> {
         "wrote {}",
         out.join("timeseries.png").display()
     )?;
+    Ok(())
+}
+
+fn validate_command() -> Result<(), Failure> {
+    let outcomes = validation::checks()
+        .iter()
+        .map(|c| c.run())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(validation::table(&outcomes).as_bytes())?;
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    if failed > 0 {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "{failed} of {} checks failed",
+            outcomes.len()
+        )));
+    }
+    writeln!(stdout, "all {} checks passed", outcomes.len())?;
     Ok(())
 }
 

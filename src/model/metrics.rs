@@ -196,6 +196,8 @@ pub struct Metrics {
     rejected_locally: u64,
     retries_denied: u64,
     tokens: TokenUse,
+    /// Answered calls that waited at all before the service that answered them.
+    waited: u64,
     steps_per_loop: Recorder,
     step_latency: Recorder,
     queue_wait: Recorder,
@@ -227,6 +229,7 @@ impl Metrics {
             rejected_locally: 0,
             retries_denied: 0,
             tokens: TokenUse::default(),
+            waited: 0,
             steps_per_loop: Recorder::new(1.0),
             step_latency: Recorder::durations(),
             queue_wait: Recorder::durations(),
@@ -349,6 +352,7 @@ impl Metrics {
     pub fn call_answered(&mut self, now: SimTime, wait: SimDuration) {
         if self.in_window(now) {
             self.queue_wait.record(wait.ticks());
+            self.waited += u64::from(!wait.is_zero());
         }
     }
 
@@ -470,6 +474,7 @@ impl Metrics {
                 .lanes
                 .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),
             queue_wait_s: self.queue_wait.percentiles(),
+            waited_share: ratio(self.waited as f64, self.queue_wait.histogram.len() as f64),
             input_tokens: self.tokens.input,
             cached_input_tokens: self.tokens.cached_input,
             output_tokens: self.tokens.output,

@@ -111,6 +111,8 @@ pub struct Summary {
     pub lane_utilization: Option<f64>,
     /// From a call's first attempt to the start of the service that answered it.
     pub queue_wait_s: Option<Percentiles>,
+    /// The share of answered calls that waited at all (P(wait) in queueing terms).
+    pub waited_share: Option<f64>,
 
     /// Tokens billed: every attempt the provider finished, abandoned or not.
     pub input_tokens: u64,
@@ -185,6 +187,7 @@ impl Summary {
         m.value("mean_loops_in_flight", Some(self.mean_loops_in_flight));
         m.value("lane_utilization", self.lane_utilization);
         m.percentiles("queue_wait_s", self.queue_wait_s);
+        m.value("waited_share", self.waited_share);
         m.count("input_tokens", self.input_tokens);
         m.count("cached_input_tokens", self.cached_input_tokens);
         m.count("output_tokens", self.output_tokens);
