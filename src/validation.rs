@@ -88,6 +88,11 @@ max_attempts = 1
 
 const CODING: &str = include_str!("../models/coding-agents-shared.toml");
 
+/// The M/M/1 mean wait ρ / (μ − λ), rates per second.
+fn mm1_wait(lambda: f64, mu: f64) -> f64 {
+    lambda / mu / (mu - lambda)
+}
+
 fn queue_wait(s: &Summary) -> f64 {
     s.queue_wait_s.map_or(f64::NAN, |q| q.mean)
 }
@@ -111,8 +116,8 @@ pub fn checks() -> Vec<Check> {
     vec![
         Check {
             name: "M/M/1 mean wait, rho = 0.5 (s)",
-            // Wq = ρ / (μ − λ).
-            expected: 0.5 / (1.0 - 0.5),
+            // Wq = ρ / (μ − λ), with λ = 0.5/s and μ = 1/s.
+            expected: mm1_wait(0.5, 1.0),
             criterion: Criterion::Exact,
             model: ONE_CALL_LOOPS,
             overrides: &[],
