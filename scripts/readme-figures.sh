@@ -25,5 +25,7 @@ copy parallel-agents-throttle/line-loops_per_min-workload_agents_users parallel-
 copy retry-policies/bar-attempts-client_backoff retry-policies-attempts
 copy retry-policies/bar-loop_latency_s_max-client_backoff retry-policies-drain
 copy lane-sizing/heatmap-loop_latency_s_p99-capacity_lanes lane-sizing
+copy metastable-retry/goodput-over-time metastable-goodput
+copy metastable-retry/recover-or-stuck metastable-boundary
 copy research-agent-burst/timeseries research-agent-timeseries
 echo "docs/figures: $(ls docs/figures | wc -l) figures"
