@@ -14,6 +14,7 @@
 //!
 //! /// Customers arriving every 2 s to a single server that takes 3 s.
 //! struct Queue { busy_until: SimTime, served: u32 }
+//! #[derive(Clone, Copy)]
 //! enum Event { Arrived }
 //!
 //! impl Model for Queue {

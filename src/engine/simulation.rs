@@ -5,7 +5,8 @@ use super::time::{SimDuration, SimTime};
 
 /// What the engine drives. The engine knows nothing else about the model.
 pub trait Model {
-    type Event;
+    /// Events are small plain values, copied in and out of the queue.
+    type Event: Copy;
 
     /// Orders events due at the same instant: lower ranks are handled first,
     /// and events of equal rank in the order they were scheduled.
@@ -27,11 +28,13 @@ impl<M: Model + ?Sized> Ctx<'_, M> {
     }
 
     /// Schedules `event` at `time`; a time in the past is treated as now.
+    #[inline(always)]
     pub fn schedule_at(&mut self, time: SimTime, event: M::Event) {
         let rank = M::rank(&event);
         self.queue.push(time.max(self.now), rank, event);
     }
 
+    #[inline(always)]
     pub fn schedule_in(&mut self, delay: SimDuration, event: M::Event) {
         self.schedule_at(self.now + delay, event);
     }

@@ -12,11 +12,17 @@ pub struct Key {
 /// memory follows the peak number of live entities, not the total created.
 pub struct Slab<T> {
     slots: Vec<Slot<T>>,
-    free: Vec<u32>,
+    /// The most recently freed slot; free slots chain through `next_free`.
+    free_head: u32,
+    live: usize,
 }
+
+/// Marks the end of the free chain.
+const NONE: u32 = u32::MAX;
 
 struct Slot<T> {
     generation: u32,
+    next_free: u32,
     value: Option<T>,
 }
 
@@ -24,28 +30,35 @@ impl<T> Slab<T> {
     pub fn new() -> Self {
         Slab {
             slots: Vec::new(),
-            free: Vec::new(),
+            free_head: NONE,
+            live: 0,
         }
     }
 
     pub fn insert(&mut self, value: T) -> Key {
-        if let Some(index) = self.free.pop() {
-            let slot = &mut self.slots[index as usize];
+        self.live += 1;
+        if let Some(slot) = self.slots.get_mut(self.free_head as usize) {
+            let index = self.free_head;
+            self.free_head = slot.next_free;
             slot.value = Some(value);
-            Key {
+            return Key {
                 index,
                 generation: slot.generation,
-            }
-        } else {
-            let index = u32::try_from(self.slots.len()).expect("more than 2^32 live entities");
-            self.slots.push(Slot {
-                generation: 0,
-                value: Some(value),
-            });
-            Key {
-                index,
-                generation: 0,
-            }
+            };
+        }
+        // The last index stays free for NONE.
+        let index = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&index| index != NONE)
+            .expect("fewer than 2^32 - 1 live entities");
+        self.slots.push(Slot {
+            generation: 0,
+            next_free: NONE,
+            value: Some(value),
+        });
+        Key {
+            index,
+            generation: 0,
         }
     }
 
@@ -70,13 +83,15 @@ impl<T> Slab<T> {
         }
         let value = slot.value.take()?;
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(key.index);
+        slot.next_free = self.free_head;
+        self.free_head = key.index;
+        self.live -= 1;
         Some(value)
     }
 
     /// Live entries.
     pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.live
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,5 +141,38 @@ mod tests {
         }
         assert!(slab.is_empty());
         assert_eq!(slab.slots.len(), 10);
+    }
+
+    proptest::proptest! {
+        /// Any interleaving of inserts and removes behaves like a map from
+        /// live keys to values, and the slab never holds more slots than its
+        /// peak number of live entries.
+        #[test]
+        fn behaves_like_a_map(ops in proptest::collection::vec(proptest::option::of(0usize..64), 0..400)) {
+            let mut slab = Slab::new();
+            let mut live: Vec<(Key, usize)> = Vec::new();
+            let mut dead: Vec<Key> = Vec::new();
+            let mut peak = 0;
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    // Remove the pick-th live entry, if any.
+                    Some(pick) if !live.is_empty() => {
+                        let (key, value) = live.swap_remove(pick % live.len());
+                        proptest::prop_assert_eq!(slab.remove(key), Some(value));
+                        dead.push(key);
+                    }
+                    _ => live.push((slab.insert(n), n)),
+                }
+                peak = peak.max(live.len());
+                proptest::prop_assert_eq!(slab.len(), live.len());
+                for &(key, value) in &live {
+                    proptest::prop_assert_eq!(slab.get(key), Some(&value));
+                }
+                for &key in &dead {
+                    proptest::prop_assert_eq!(slab.get(key), None);
+                }
+            }
+            proptest::prop_assert!(slab.slots.len() <= peak);
+        }
     }
 }

@@ -44,7 +44,8 @@ impl AgentProfile {
         let input = self.input_tokens.sample(rng);
         CallTokens {
             input,
-            cached_input: (f64::from(input) * self.cached_input_share).round() as u32,
+            // Non-negative: adding a half and truncating rounds, without libm.
+            cached_input: (f64::from(input) * self.cached_input_share + 0.5) as u32,
             output: self.output_tokens.sample(rng).min(self.max_output_tokens),
         }
     }

@@ -237,22 +237,40 @@ impl DurationDist {
 
 /// A distribution of whole counts (steps, tokens): samples round to the nearest integer.
 #[derive(Clone, Debug)]
-pub struct CountDist(Dist);
+pub struct CountDist {
+    dist: Dist,
+    /// The value of a constant distribution, drawn without a call.
+    constant: Option<u32>,
+}
 
 impl CountDist {
     pub fn new(dist: Dist) -> Self {
-        CountDist(dist)
+        let constant = match dist.shape {
+            Shape::Constant(v) => Some(round_count(v.clamp(dist.min, dist.max))),
+            _ => None,
+        };
+        CountDist { dist, constant }
     }
 
-    /// A sample rounded to the nearest whole count, saturating at `u32::MAX`.
+    /// A sample rounded to the nearest whole count (halves up), saturating
+    /// at `u32::MAX`.
     pub fn sample(&self, rng: &mut Stream) -> u32 {
-        // `as` saturates, so a huge heavy-tail draw cannot wrap around.
-        self.0.sample(rng).round() as u32
+        match self.constant {
+            Some(value) => value,
+            None => round_count(self.dist.sample(rng)),
+        }
     }
 
     pub fn dist(&self) -> &Dist {
-        &self.0
+        &self.dist
     }
+}
+
+/// Rounds a non-negative sample to a count. `as` truncates and saturates, so
+/// adding a half rounds without `f64::round`'s libm call, and a huge
+/// heavy-tail draw cannot wrap around.
+fn round_count(x: f64) -> u32 {
+    (x + 0.5) as u32
 }
 
 #[cfg(test)]

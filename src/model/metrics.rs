@@ -3,21 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
-
 use super::agent_loop::LoopState;
 use super::capacity::{Rejection, Request};
 use super::fault::Fault;
+use super::histogram::{Histogram, MAX_VALUE};
 use super::prices::{Prices, TokenUse};
 use super::recovery::{RecoveryRule, verdict};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
-
-/// Three significant digits: percentiles within 0.1% of the exact value.
-const SIGNIFICANT_DIGITS: u8 = 3;
-/// The longest duration a histogram resolves (about 11.6 days); longer ones saturate.
-const MAX_TICKS: u64 = 1_000_000_000_000;
 
 /// How a loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +28,7 @@ pub enum LoopOutcome {
 
 /// A histogram with an exact mean and maximum.
 struct Recorder {
-    histogram: Histogram<u64>,
+    histogram: Histogram,
     sum: u128,
     max: u64,
     /// Divides recorded values to give reported ones (ticks per second for times).
@@ -44,8 +38,7 @@ struct Recorder {
 impl Recorder {
     fn new(scale: f64) -> Self {
         Recorder {
-            histogram: Histogram::new_with_bounds(1, MAX_TICKS, SIGNIFICANT_DIGITS)
-                .expect("valid histogram bounds"),
+            histogram: Histogram::new(),
             sum: 0,
             max: 0,
             scale,
@@ -57,9 +50,9 @@ impl Recorder {
     }
 
     fn record(&mut self, value: u64) {
-        self.histogram.saturating_record(value);
+        self.histogram.record(value);
         self.sum += u128::from(value);
-        self.max = self.max.max(value);
+        self.max = self.max.max(value.min(MAX_VALUE));
     }
 
     /// The values at each of `quantiles`. HDR reports the top of a value's
@@ -74,9 +67,7 @@ impl Recorder {
     }
 
     fn merge(&mut self, other: &Recorder) {
-        self.histogram
-            .add(&other.histogram)
-            .expect("histograms with the same bounds");
+        self.histogram.merge(&other.histogram);
         self.sum += other.sum;
         self.max = self.max.max(other.max);
     }

@@ -1,0 +1,152 @@
+//! A streaming histogram of non-negative integers in fixed memory: exact
+//! below 2,048, then 1,024 buckets per power of two, so any recorded value
+//! is known to within 0.1% (like an HDR histogram with three significant
+//! digits). Recording is a few instructions: it runs several times per
+//! simulated loop.
+
+/// Values below this are counted exactly.
+const EXACT: u64 = 2048;
+/// Buckets per power of two above `EXACT` (2^10: 0.1% resolution).
+const SUB_BITS: u32 = 10;
+const SUB: usize = 1 << SUB_BITS;
+/// Powers of two covered above `EXACT`: up to 2^41 (25 days in µs); larger values saturate.
+const MAGNITUDES: usize = 30;
+const BUCKETS: usize = EXACT as usize + MAGNITUDES * SUB;
+/// The largest value recorded as itself.
+pub const MAX_VALUE: u64 = (1 << (11 + MAGNITUDES)) - 1;
+
+pub struct Histogram {
+    counts: Box<[u64]>,
+    total: u64,
+}
+
+impl Histogram {
+    pub fn new() -> Self {
+        Histogram {
+            counts: vec![0; BUCKETS].into_boxed_slice(),
+            total: 0,
+        }
+    }
+
+    fn index(value: u64) -> usize {
+        let value = value.min(MAX_VALUE);
+        if value < EXACT {
+            return value as usize;
+        }
+        let msb = 63 - value.leading_zeros(); // 11 or more
+        let shift = msb - SUB_BITS;
+        let sub = (value >> shift) as usize; // in [1024, 2048)
+        EXACT as usize + (msb as usize - 11) * SUB + sub - SUB
+    }
+
+    /// The largest value that falls in bucket `index`.
+    fn highest(index: usize) -> u64 {
+        if index < EXACT as usize {
+            return index as u64;
+        }
+        let k = (index - EXACT as usize) / SUB;
+        let sub = (SUB + (index - EXACT as usize) % SUB) as u64;
+        let shift = k as u32 + 1;
+        (sub << shift) + (1 << shift) - 1
+    }
+
+    pub fn record(&mut self, value: u64) {
+        self.counts[Self::index(value)] += 1;
+        self.total += 1;
+    }
+
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The smallest recorded value (to the bucket's top) with at least a
+    /// share `q` of values at or below it.
+    pub fn value_at_quantile(&self, q: f64) -> u64 {
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1));
+        let mut seen = 0;
+        for (index, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Self::highest(index);
+            }
+        }
+        0
+    }
+
+    /// Adds every value recorded in `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+        self.total += other.total;
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn small_values_are_exact() {
+        let mut h = Histogram::new();
+        for v in [0, 1, 5, 2047] {
+            h.record(v);
+        }
+        assert_eq!(h.value_at_quantile(0.25), 0);
+        assert_eq!(h.value_at_quantile(0.5), 1);
+        assert_eq!(h.value_at_quantile(0.75), 5);
+        assert_eq!(h.value_at_quantile(1.0), 2047);
+    }
+
+    #[test]
+    fn quantiles_of_a_uniform_range() {
+        let mut h = Histogram::new();
+        for v in 1..=100_000u64 {
+            h.record(v * 1000);
+        }
+        for q in [0.5, 0.95, 0.99] {
+            let exact = q * 100_000.0 * 1000.0;
+            let got = h.value_at_quantile(q) as f64;
+            assert!(
+                (got - exact).abs() / exact < 1.5e-3,
+                "q {q}: {got} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn merging_adds_counts() {
+        let (mut a, mut b) = (Histogram::new(), Histogram::new());
+        a.record(10);
+        b.record(1_000_000);
+        a.merge(&b);
+        assert_eq!(a.len(), 2);
+        assert_eq!(
+            a.value_at_quantile(1.0),
+            Histogram::highest(Histogram::index(1_000_000))
+        );
+    }
+
+    proptest! {
+        /// Every value lands in a bucket that contains it, no wider than 0.1% of it.
+        #[test]
+        fn buckets_contain_their_values_to_a_tenth_of_a_percent(value in 0u64..MAX_VALUE) {
+            let index = Histogram::index(value);
+            let high = Histogram::highest(index);
+            let low = if index == 0 { 0 } else { Histogram::highest(index - 1) + 1 };
+            prop_assert!(low <= value && value <= high, "{value} in [{low}, {high}]");
+            prop_assert!((high - low) as f64 <= value as f64 / 1000.0 + 1.0);
+        }
+    }
+}
