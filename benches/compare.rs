@@ -1,9 +1,19 @@
-//! Side-by-side speed: the hand-written reference loop, loopcap's engine
-//! alone, loopcap on models/mmc.toml, and loopcap on the coding-agent model.
-//! Each is timed several times and the median reported, with ratios against
-//! the reference measured in the same run (the machine is shared and noisy).
-//! Run with `scripts/bench.sh` (or `cargo bench --bench compare`).
+//! Side-by-side speed on the textbook M/M/c queue (c = 10, λ = 8, μ = 1,
+//! 10^6 customers): the hand-written reference loop, the same queue on
+//! loopcap's engine alone, and `models/mmc.toml` through the full model path;
+//! then the coding-agent model's events and loops per second.
+//!
+//! The machine is shared and noisy, so the three queues take turns, round
+//! after round, and each ratio is the median of the per-round ratios: a busy
+//! spell slows both sides of a ratio rather than one. Run with
+//! `scripts/bench.sh` (or `cargo bench --bench compare`).
+//!
+//! `LOOPCAP_BENCH_ONLY=reference|engine|mmc` runs one queue once and exits,
+//! for instruction counts under callgrind, which stay the same however busy
+//! the machine is.
 
+#[path = "engine_mmc.rs"]
+mod engine_mmc;
 #[path = "reference.rs"]
 mod reference;
 
@@ -14,18 +24,21 @@ use std::time::Instant;
 use loopcap::config::{self, Override, Source};
 use loopcap::model::{self, ModelSpec};
 
-const RUNS: usize = 7;
+const ROUNDS: usize = 9;
 const CUSTOMERS: u64 = 1_000_000;
+const LAMBDA: f64 = 8.0;
+const MU: f64 = 1.0;
+const SERVERS: u32 = 10;
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }
 
-/// Seconds one run of `f` takes.
-fn time_once(f: impl FnOnce()) -> f64 {
+/// Seconds one call of `f` takes; its result is kept from the optimiser.
+fn seconds<T>(f: impl FnOnce() -> T) -> f64 {
     let start = Instant::now();
-    f();
+    black_box(f());
     start.elapsed().as_secs_f64()
 }
 
@@ -42,75 +55,86 @@ fn model(file: &str, overrides: &[&str]) -> ModelSpec {
         .spec
 }
 
+/// One of the queues: its name and a run returning (customers, events).
+type Queue<'a> = (&'a str, Box<dyn Fn() -> (u64, u64) + 'a>);
+
 fn main() {
-    // 10^6 customers at 8 a second: 125,000 s.
+    // 10^6 customers at 8 a second arrive in 125,000 s.
     let mmc = model("mmc.toml", &["duration=125000s", "warmup=0s"]);
-    // One target, run once, for instruction counts under callgrind, which
-    // stay the same however busy the machine is.
-    match std::env::var("LOOPCAP_BENCH_ONLY").as_deref() {
-        Ok("reference") => {
-            black_box(reference::mmc(CUSTOMERS, 8.0, 1.0, 10, 1));
-            return;
-        }
-        Ok("mmc") => {
-            black_box(model::simulate(&mmc, false).summary.events);
-            return;
-        }
-        _ => {}
+    let queues: Vec<Queue> = vec![
+        (
+            "hand-written BinaryHeap loop",
+            Box::new(|| {
+                let (served, _) = reference::mmc(CUSTOMERS, LAMBDA, MU, SERVERS, 1);
+                (served, 2 * served)
+            }),
+        ),
+        (
+            "loopcap engine, hand-written model",
+            Box::new(|| {
+                let (served, events, _) = engine_mmc::mmc(CUSTOMERS, LAMBDA, MU, SERVERS, 1);
+                (served, events)
+            }),
+        ),
+        (
+            "loopcap, models/mmc.toml (full model path)",
+            Box::new(|| {
+                let summary = model::simulate(&mmc, false).summary;
+                (summary.loops_started, summary.events)
+            }),
+        ),
+    ];
+    if let Ok(only) = std::env::var("LOOPCAP_BENCH_ONLY") {
+        let index = ["reference", "engine", "mmc"]
+            .iter()
+            .position(|name| *name == only)
+            .expect("LOOPCAP_BENCH_ONLY is reference, engine or mmc");
+        black_box((queues[index].1)());
+        return;
     }
+
+    let counts: Vec<(u64, u64)> = queues.iter().map(|(_, run)| run()).collect(); // also warms up
+    let mut times = vec![Vec::new(); queues.len()];
+    let mut ratios = vec![Vec::new(); queues.len()];
+    for _ in 0..ROUNDS {
+        let round: Vec<f64> = queues.iter().map(|(_, run)| seconds(run)).collect();
+        for (q, &t) in round.iter().enumerate() {
+            times[q].push(t);
+            ratios[q].push(round[0] / t);
+        }
+    }
+    println!("M/M/10, λ = 8, μ = 1, 10^6 customers; medians of {ROUNDS} rounds");
+    println!(
+        "{:<44} {:>13} {:>13} {:>13}",
+        "system", "customers/s", "events/s", "speed vs ref"
+    );
+    for (q, (name, _)) in queues.iter().enumerate() {
+        let t = median(times[q].clone());
+        let (customers, events) = counts[q];
+        println!(
+            "{:<44} {:>12.2}M {:>12.2}M {:>13.2}",
+            name,
+            customers as f64 / t / 1e6,
+            events as f64 / t / 1e6,
+            median(ratios[q].clone())
+        );
+    }
+
+    // 200 simulated hours of 40 developers' coding agents.
     let coding = model("coding-agents-shared.toml", &["duration=200h"]);
-    // Reference and loopcap alternate, so a busy spell on the shared machine
-    // slows both sides of a ratio rather than one.
-    let mmc_summary = model::simulate(&mmc, false).summary;
-    let mut reference_times = Vec::new();
-    let mut loopcap_times = Vec::new();
-    let mut ratios = Vec::new();
-    for _ in 0..RUNS {
-        let reference = time_once(|| {
-            black_box(reference::mmc(CUSTOMERS, 8.0, 1.0, 10, 1));
-        });
-        let loopcap = time_once(|| {
-            black_box(model::simulate(&mmc, false).summary.loops_completed);
-        });
-        reference_times.push(reference);
-        loopcap_times.push(loopcap);
-        ratios.push(reference / loopcap);
-    }
-    let (reference, loopcap) = (median(reference_times), median(loopcap_times));
-    let coding_summary = model::simulate(&coding, false).summary;
-    let coding_time = median(
-        (0..RUNS)
-            .map(|_| {
-                time_once(|| {
-                    black_box(model::simulate(&coding, false).summary.events);
-                })
-            })
+    let summary = model::simulate(&coding, false).summary;
+    let t = median(
+        (0..ROUNDS)
+            .map(|_| seconds(|| model::simulate(&coding, false).summary.events))
             .collect(),
     );
-    let per_s = |n: f64, t: f64| n / t / 1e6;
+    println!();
     println!(
-        "{:<46} {:>14} {:>14} {:>10}",
-        "system", "customers/s", "events/s", "vs ref"
-    );
-    println!(
-        "{:<46} {:>13.2}M {:>13.2}M {:>10.2}",
-        "hand-written BinaryHeap loop (M/M/10)",
-        per_s(CUSTOMERS as f64, reference),
-        per_s(2.0 * CUSTOMERS as f64, reference),
-        1.0
-    );
-    println!(
-        "{:<46} {:>13.2}M {:>13.2}M {:>10.2}",
-        "loopcap, models/mmc.toml (full model path)",
-        per_s(mmc_summary.loops_started as f64, loopcap),
-        per_s(mmc_summary.events as f64, loopcap),
-        median(ratios)
-    );
-    println!(
-        "{:<46} {:>13.2}M {:>13.2}M {:>10}",
-        "loopcap, coding-agents-shared.toml (loops/s)",
-        per_s(coding_summary.loops_started as f64, coding_time),
-        per_s(coding_summary.events as f64, coding_time),
-        "-"
+        "models/coding-agents-shared.toml, 200 simulated hours: {:.2}M events/s, {:.0} loops/s \
+         ({} events, {} loops per run)",
+        summary.events as f64 / t / 1e6,
+        summary.loops_started as f64 / t,
+        summary.events,
+        summary.loops_started
     );
 }

@@ -214,7 +214,7 @@ fn run(
     if json {
         report::write_summary_json(&mut stdout, &result.summary)?;
     } else {
-        stdout.write_all(table::render(&result.summary).as_bytes())?;
+        stdout.write_all(table::render(&result.summary, table::peak_memory_bytes()).as_bytes())?;
     }
     stdout.flush()?;
     Ok(())

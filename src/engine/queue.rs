@@ -93,17 +93,41 @@ impl<E: Copy> EventQueue<E> {
             if first >= heap.len() {
                 break;
             }
-            let children = &heap[first..(first + ARITY).min(heap.len())];
-            let (mut smallest, mut least) = (0, children[0].key);
-            for (c, child) in children.iter().enumerate().skip(1) {
-                if child.key < least {
-                    (smallest, least) = (c, child.key);
+            let (smallest, least) = match heap.get(first..first + ARITY) {
+                // A full family: a two-round tournament, whose first-round
+                // comparisons do not wait on each other.
+                Some([a, b, c, d]) => {
+                    let (ab, ab_key) = if b.key < a.key {
+                        (1, b.key)
+                    } else {
+                        (0, a.key)
+                    };
+                    let (cd, cd_key) = if d.key < c.key {
+                        (3, d.key)
+                    } else {
+                        (2, c.key)
+                    };
+                    if cd_key < ab_key {
+                        (cd, cd_key)
+                    } else {
+                        (ab, ab_key)
+                    }
                 }
-            }
+                _ => {
+                    let children = &heap[first..];
+                    let (mut smallest, mut least) = (0, children[0].key);
+                    for (c, child) in children.iter().enumerate().skip(1) {
+                        if child.key < least {
+                            (smallest, least) = (c, child.key);
+                        }
+                    }
+                    (smallest, least)
+                }
+            };
             if moving.key <= least {
                 break;
             }
-            heap[i] = children[smallest];
+            heap[i] = heap[first + smallest];
             i = first + smallest;
         }
         heap[i] = moving;

@@ -27,8 +27,9 @@ fn line(out: &mut String, label: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "  {label:<24}{value}");
 }
 
-/// Renders `summary` as an aligned, sectioned table.
-pub fn render(summary: &Summary) -> String {
+/// Renders `summary` as an aligned, sectioned table; `peak_memory_bytes` is
+/// the process's peak resident memory, where the platform tells it.
+pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
     let s = summary;
     let mut out = String::new();
     let _ = writeln!(out, "{} (seed {})", s.model, s.seed);
@@ -172,5 +173,27 @@ pub fn render(summary: &Summary) -> String {
             s.events_per_s / 1e6
         ),
     );
+    if let Some(bytes) = peak_memory_bytes {
+        line(
+            &mut out,
+            "peak memory",
+            format!("{:.1} MiB resident", bytes as f64 / (1024.0 * 1024.0)),
+        );
+    }
     out
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`);
+/// `None` where there is no such file (outside Linux).
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }

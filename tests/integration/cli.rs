@@ -66,6 +66,27 @@ fn run_prints_a_readable_summary() {
         .stdout(predicate::str::contains("M events/s"));
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn run_reports_its_peak_memory() {
+    let output = loopcap()
+        .args(["run"])
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=20m"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mib: f64 = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("peak memory"))
+        .and_then(|rest| rest.trim().strip_suffix("MiB resident"))
+        .and_then(|number| number.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory line in:\n{stdout}"));
+    // A process holds at least its binary's pages; a 20-minute M/M/c run
+    // holds nothing that grows.
+    assert!((0.5..200.0).contains(&mib), "peak memory {mib} MiB");
+}
+
 #[test]
 fn json_summary_has_every_design_key() {
     let out = loopcap()

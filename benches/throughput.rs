@@ -1,0 +1,68 @@
+//! Criterion benches of events per second: the hand-written reference loop,
+//! the same queue on loopcap's engine alone, `models/mmc.toml` through the
+//! full model path, and the coding-agent model. `scripts/bench.sh` prints the
+//! side-by-side ratios; these give criterion's confidence intervals.
+
+#[path = "engine_mmc.rs"]
+mod engine_mmc;
+#[path = "reference.rs"]
+mod reference;
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use loopcap::config::{self, Source};
+use loopcap::model::{self, ModelSpec};
+
+/// Customers per iteration of the hand-written queues: 10^5 at 8 a second.
+const CUSTOMERS: u64 = 100_000;
+
+fn model(file: &str) -> ModelSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(file);
+    config::load_model(&Source::read(&path).unwrap(), &[])
+        .unwrap()
+        .spec
+}
+
+fn mmc_queues(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mmc");
+    group.sample_size(20);
+    // An arrival and a departure per customer.
+    group.throughput(Throughput::Elements(2 * CUSTOMERS));
+    group.bench_function("hand-written reference", |b| {
+        b.iter(|| black_box(reference::mmc(black_box(CUSTOMERS), 8.0, 1.0, 10, 1)))
+    });
+    let (_, engine_events, _) = engine_mmc::mmc(CUSTOMERS, 8.0, 1.0, 10, 1);
+    group.throughput(Throughput::Elements(engine_events));
+    group.bench_function("loopcap engine", |b| {
+        b.iter(|| black_box(engine_mmc::mmc(black_box(CUSTOMERS), 8.0, 1.0, 10, 1)))
+    });
+    let spec = model("mmc.toml");
+    // The event count is fixed by the model and seed: measure it once.
+    group.throughput(Throughput::Elements(
+        model::simulate(&spec, false).summary.events,
+    ));
+    group.bench_function("models/mmc.toml", |b| {
+        b.iter(|| black_box(model::simulate(black_box(&spec), false).summary.events))
+    });
+    group.finish();
+}
+
+fn coding_agents(c: &mut Criterion) {
+    let spec = model("coding-agents-shared.toml");
+    let mut group = c.benchmark_group("coding-agents");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(
+        model::simulate(&spec, false).summary.events,
+    ));
+    group.bench_function("models/coding-agents-shared.toml", |b| {
+        b.iter(|| black_box(model::simulate(black_box(&spec), false).summary.events))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, mmc_queues, coding_agents);
+criterion_main!(benches);
