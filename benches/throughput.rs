@@ -64,5 +64,10 @@ fn coding_agents(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mmc_queues, coding_agents);
+criterion_group! {
+    name = benches;
+    // No plots: their fonts need not exist on a bench machine.
+    config = Criterion::default().without_plots();
+    targets = mmc_queues, coding_agents
+}
 criterion_main!(benches);

@@ -45,19 +45,30 @@ memory coding-agents-shared.toml 8400h
 
 echo
 echo "== 4. sweep of experiments/metastable-retry.toml (432 runs), 5 rounds"
+# Each round times the sweep on one thread, on two, and as two one-thread
+# processes each running half the runs (--shard): the most two cores give
+# this machine at that moment, the ceiling for the two-thread figure.
 now() { date +%s.%N; }
+sweep() { "$bin" sweep experiments/metastable-retry.toml --out "$tmp/sweep-$1" "${@:2}" >/dev/null 2>&1; }
 for round in 1 2 3 4 5; do
-  for threads in 1 2; do
-    start=$(now)
-    "$bin" sweep experiments/metastable-retry.toml --threads "$threads" \
-      --out "$tmp/sweep-$threads-$round" >/dev/null 2>&1
-    awk -v a="$start" -v b="$(now)" 'BEGIN { print b - a }' >>"$tmp/threads-$threads"
-  done
+  a=$(now)
+  sweep "1-$round" --threads 1
+  b=$(now)
+  sweep "2-$round" --threads 2
+  c=$(now)
+  sweep "s0-$round" --threads 1 --shard 0/2 &
+  sweep "s1-$round" --threads 1 --shard 1/2
+  wait
+  d=$(now)
+  awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" \
+    'BEGIN { printf "%.3f %.3f %.3f %.3f %.3f\n", b - a, c - b, d - c, (b - a) / (c - b), (b - a) / (d - c) }' \
+    >>"$tmp/sweeps"
 done
-# Each round's speed-up, then their median: a busy spell on the shared
-# machine slows the rounds it falls in, not the median.
-paste "$tmp/threads-1" "$tmp/threads-2" | awk '{ printf "%.2f\n", $1 / $2 }' >"$tmp/speedups"
+# Medians of each column: a busy spell on the shared machine slows the
+# rounds it falls in, not the medians.
+column() { awk -v k="$1" '{ print $k }' "$tmp/sweeps" | median; }
 cmp -s "$tmp/sweep-1-1/runs.csv" "$tmp/sweep-2-1/runs.csv" && same=identical || same=DIFFERENT
-printf "1 thread %.2f s, 2 threads %.2f s (medians); speed-up %.2fx (median of %s); runs.csv %s\n" \
-  "$(median <"$tmp/threads-1")" "$(median <"$tmp/threads-2")" "$(median <"$tmp/speedups")" \
-  "$(sort -g "$tmp/speedups" | tr '\n' ' ' | sed 's/ $//')" "$same"
+printf "1 thread %.2f s; 2 threads %.2f s, %.2fx (rounds: %s); 2 processes %.2f s, %.2fx\n" \
+  "$(column 1)" "$(column 2)" "$(column 4)" "$(awk '{ printf "%.2f ", $4 }' "$tmp/sweeps" | sed 's/ $//')" \
+  "$(column 3)" "$(column 5)"
+echo "runs.csv on 1 and on 2 threads: $same"

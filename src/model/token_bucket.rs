@@ -74,6 +74,10 @@ impl TokenBucket {
         self.refill(now);
         let need = tokens * UNITS_PER_TOKEN;
         let missing = need.saturating_sub(self.level);
+        if missing == 0 {
+            // The common case, spared a 64-bit division.
+            return Some(SimDuration::ZERO);
+        }
         Some(SimDuration::from_ticks(missing.div_ceil(self.per_min)))
     }
 
