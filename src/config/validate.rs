@@ -75,7 +75,7 @@ fn non_negative(path: &str, n: Number) -> Checked<f64> {
 }
 
 /// A whole number in `min..=max`.
-fn whole(path: &str, n: Number, min: u64, max: u64) -> Checked<u64> {
+pub fn whole(path: &str, n: Number, min: u64, max: u64) -> Checked<u64> {
     let x = n.0;
     if x.fract() == 0.0 && x >= min as f64 && x <= max as f64 {
         return Ok(x as u64);
@@ -89,6 +89,19 @@ fn whole(path: &str, n: Number, min: u64, max: u64) -> Checked<u64> {
         path,
         format!("must be a whole number {range} (got {x})"),
     ))
+}
+
+/// A probability in (0, 1].
+fn probability(path: &str, n: Number) -> Checked<f64> {
+    let p = n.0;
+    if p > 0.0 && p <= 1.0 {
+        Ok(p)
+    } else {
+        Err(Invalid::new(
+            path,
+            format!("must be a probability in (0, 1] (got {p})"),
+        ))
+    }
 }
 
 fn positive_duration(path: &str, d: Duration) -> Checked<SimDuration> {
@@ -752,14 +765,10 @@ impl<'a> Validator<'a> {
             RawFaultKind::LatencySpike => FaultKind::LatencySpike { factor: factor()? },
             RawFaultKind::CapacityDrop => FaultKind::CapacityDrop { factor: factor()? },
             RawFaultKind::ErrorBurst => {
-                let p = required(path, "probability", raw.probability, &what)?.0;
-                if !(p > 0.0 && p <= 1.0) {
-                    return Err(Invalid::new(
-                        field("probability"),
-                        format!("must be a probability in (0, 1] (got {p})"),
-                    ));
+                let p = required(path, "probability", raw.probability, &what)?;
+                FaultKind::ErrorBurst {
+                    probability: probability(&field("probability"), p)?,
                 }
-                FaultKind::ErrorBurst { probability: p }
             }
         };
         Ok(Fault {
@@ -1021,17 +1030,10 @@ fn overload(path: &str, raw: &RawOverload) -> Checked<Overload> {
             format!("must be above threshold ({saturation} <= {threshold})"),
         ));
     }
-    let p = raw.max_probability.0;
-    if !(p > 0.0 && p <= 1.0) {
-        return Err(Invalid::new(
-            sub(path, "max_probability"),
-            format!("must be a probability in (0, 1] (got {p})"),
-        ));
-    }
     Ok(Overload {
         threshold,
         saturation,
-        max_probability: p,
+        max_probability: probability(&sub(path, "max_probability"), raw.max_probability)?,
     })
 }
 

@@ -22,10 +22,12 @@ const BUCKETS: usize = 60;
 pub struct AdaptiveThrottleState {
     spec: AdaptiveThrottle,
     width: u64,
-    /// Per bucket: (bucket number, requests, accepts).
-    ring: [(u64, u64, u64); BUCKETS],
+    /// Per bucket: (requests, accepts); bucket b sits at b % BUCKETS.
+    ring: [(u64, u64); BUCKETS],
+    /// Totals over the ring.
     requests: u64,
     accepts: u64,
+    /// The bucket `now` fell in when last seen.
     current: u64,
 }
 
@@ -34,7 +36,7 @@ impl AdaptiveThrottleState {
         AdaptiveThrottleState {
             spec,
             width: (spec.window.ticks() / BUCKETS as u64).max(1),
-            ring: [(0, 0, 0); BUCKETS],
+            ring: [(0, 0); BUCKETS],
             requests: 0,
             accepts: 0,
             current: 0,
@@ -44,23 +46,22 @@ impl AdaptiveThrottleState {
     /// Drops the buckets that have left the window by `now`.
     fn advance(&mut self, now: SimTime) {
         let bucket = now.ticks() / self.width;
-        if bucket.saturating_sub(self.current) >= BUCKETS as u64 {
-            self.ring = [(0, 0, 0); BUCKETS];
+        if bucket <= self.current {
+            return;
+        }
+        if bucket - self.current >= BUCKETS as u64 {
+            self.ring = [(0, 0); BUCKETS];
             self.requests = 0;
             self.accepts = 0;
         } else {
             for b in self.current + 1..=bucket {
                 let slot = &mut self.ring[(b % BUCKETS as u64) as usize];
-                self.requests -= slot.1;
-                self.accepts -= slot.2;
-                *slot = (b, 0, 0);
+                self.requests -= slot.0;
+                self.accepts -= slot.1;
+                *slot = (0, 0);
             }
         }
-        self.current = self.current.max(bucket);
-        let slot = &mut self.ring[(self.current % BUCKETS as u64) as usize];
-        if slot.0 != self.current {
-            *slot = (self.current, 0, 0);
-        }
+        self.current = bucket;
     }
 
     /// The probability of rejecting the next request locally.
@@ -79,15 +80,14 @@ impl AdaptiveThrottleState {
 
     /// The backend accepted a request.
     pub fn on_accept(&mut self, now: SimTime) {
-        self.advance(now);
         self.count(now, 0, 1);
     }
 
     fn count(&mut self, now: SimTime, requests: u64, accepts: u64) {
         self.advance(now);
         let slot = &mut self.ring[(self.current % BUCKETS as u64) as usize];
-        slot.1 += requests;
-        slot.2 += accepts;
+        slot.0 += requests;
+        slot.1 += accepts;
         self.requests += requests;
         self.accepts += accepts;
     }

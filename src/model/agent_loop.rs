@@ -1,6 +1,6 @@
 //! The agent loop: steps of LLM calls, tool calls between them, fan-out bursts.
 
-use super::distribution::{CountDist, DurationDist};
+use super::distribution::{CountDist, DurationDist, round_count};
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 
 /// How one agent behaves for one user command.
@@ -44,8 +44,7 @@ impl AgentProfile {
         let input = self.input_tokens.sample(rng);
         CallTokens {
             input,
-            // Non-negative: adding a half and truncating rounds, without libm.
-            cached_input: (f64::from(input) * self.cached_input_share + 0.5) as u32,
+            cached_input: round_count(f64::from(input) * self.cached_input_share),
             output: self.output_tokens.sample(rng).min(self.max_output_tokens),
         }
     }

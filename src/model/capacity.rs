@@ -3,6 +3,7 @@
 use rand::RngExt;
 
 use super::fault::FaultEffect;
+use super::prices::TokenUse;
 use super::reserved::{Reserved, ReservedSpec};
 use super::service_time::ServiceTime;
 use super::shared_api::{SharedApi, SharedApiSpec};
@@ -41,6 +42,17 @@ pub struct Request {
     pub cached_input_tokens: u32,
     /// The request's `max_tokens`: what output-token limits reserve at admission.
     pub max_output_tokens: u32,
+}
+
+impl Request {
+    /// The tokens billed for this request when it produced `output_tokens`.
+    pub fn billed(self, output_tokens: u32) -> TokenUse {
+        TokenUse {
+            input: u64::from(self.input_tokens),
+            cached_input: u64::from(self.cached_input_tokens),
+            output: u64::from(output_tokens),
+        }
+    }
 }
 
 /// Capacity's answer to an attempt.

@@ -269,7 +269,7 @@ impl CountDist {
 /// Rounds a non-negative sample to a count. `as` truncates and saturates, so
 /// adding a half rounds without `f64::round`'s libm call, and a huge
 /// heavy-tail draw cannot wrap around.
-fn round_count(x: f64) -> u32 {
+pub fn round_count(x: f64) -> u32 {
     (x + 0.5) as u32
 }
 

@@ -332,9 +332,7 @@ impl Metrics {
     /// The provider finished an attempt: its tokens are billed, answered or not.
     pub fn attempt_billed(&mut self, now: SimTime, request: Request, output_tokens: u32) {
         if self.in_window(now) {
-            self.tokens.input += u64::from(request.input_tokens);
-            self.tokens.cached_input += u64::from(request.cached_input_tokens);
-            self.tokens.output += u64::from(output_tokens);
+            self.tokens += request.billed(output_tokens);
         }
     }
 

@@ -1,5 +1,7 @@
 //! Prices: per million tokens on a shared API, per lane-hour for reserved lanes.
 
+use std::ops::AddAssign;
+
 #[derive(Clone, Debug, Default)]
 pub struct Prices {
     pub input_per_mtok: f64,
@@ -16,6 +18,14 @@ pub struct TokenUse {
     pub input: u64,
     pub cached_input: u64,
     pub output: u64,
+}
+
+impl AddAssign for TokenUse {
+    fn add_assign(&mut self, other: TokenUse) {
+        self.input += other.input;
+        self.cached_input += other.cached_input;
+        self.output += other.output;
+    }
 }
 
 impl Prices {

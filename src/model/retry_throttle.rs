@@ -37,11 +37,6 @@ impl RetryThrottleState {
     pub fn allows_retry(&self) -> bool {
         self.tokens > self.spec.max_tokens / 2.0
     }
-
-    /// The failure rate above which retries stop: r / (1 + r).
-    pub fn threshold(&self) -> f64 {
-        self.spec.token_ratio / (1.0 + self.spec.token_ratio)
-    }
 }
 
 #[cfg(test)]
@@ -68,7 +63,6 @@ mod tests {
         assert!(!t.allows_retry(), "5 is not above 5");
         t.on_success();
         assert!(t.allows_retry(), "5.1 > 5");
-        assert!((t.threshold() - 0.1 / 1.1).abs() < 1e-12);
     }
 
     /// The share of attempts at which a retry would be allowed, over a long

@@ -18,7 +18,6 @@ use super::agent_loop::{CallState, CallTokens, LoopState};
 use super::capacity::{Admission, Capacity, Rejection, Request};
 use super::fault::FaultEffect;
 use super::metrics::{Levels, LoopOutcome, Metrics, RunFacts};
-use super::prices::TokenUse;
 use super::resilience::{InProgress, Resilience};
 use super::summary::Summary;
 use super::timeseries::Timeseries;
@@ -546,11 +545,7 @@ impl<'a> AgentSystem<'a> {
         call.attempts += 1;
         let is_retry = call.attempts > 1;
         let class = self.loops.get(call.loop_key).expect("live call").class;
-        let request = Request {
-            input_tokens: call.tokens.input,
-            cached_input_tokens: call.tokens.cached_input,
-            max_output_tokens: self.spec.agent_for(class).max_output_tokens,
-        };
+        let request = request(self.spec, class, call.tokens);
         self.metrics.attempt_sent(now, is_retry);
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
@@ -641,12 +636,8 @@ impl<'a> AgentSystem<'a> {
         self.metrics
             .attempt_billed(now, attempt.request, attempt.output_tokens);
         if self.resilience.gate.is_some() {
-            let tokens = TokenUse {
-                input: u64::from(attempt.request.input_tokens),
-                cached_input: u64::from(attempt.request.cached_input_tokens),
-                output: u64::from(attempt.output_tokens),
-            };
-            let cost = self.spec.prices.cost_usd(tokens, 0.0);
+            let billed = attempt.request.billed(attempt.output_tokens);
+            let cost = self.spec.prices.cost_usd(billed, 0.0);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
         if let Some(next) = self
@@ -783,14 +774,20 @@ impl<'a> AgentSystem<'a> {
     }
 }
 
+/// What each attempt of a call of `class` asks of capacity.
+fn request(spec: &ModelSpec, class: u16, tokens: CallTokens) -> Request {
+    Request {
+        input_tokens: tokens.input,
+        cached_input_tokens: tokens.cached_input,
+        max_output_tokens: spec.agent_for(class).max_output_tokens,
+    }
+}
+
 /// What a call can cost at most: its input and its `max_tokens` of output.
 fn worst_case_cost(spec: &ModelSpec, class: u16, tokens: CallTokens) -> f64 {
-    let worst = TokenUse {
-        input: u64::from(tokens.input),
-        cached_input: u64::from(tokens.cached_input),
-        output: u64::from(spec.agent_for(class).max_output_tokens),
-    };
-    spec.prices.cost_usd(worst, 0.0)
+    let request = request(spec, class, tokens);
+    spec.prices
+        .cost_usd(request.billed(request.max_output_tokens), 0.0)
 }
 
 impl Model for AgentSystem<'_> {
