@@ -16,13 +16,13 @@
 mod engine_mmc;
 #[path = "reference.rs"]
 mod reference;
+#[path = "shipped.rs"]
+mod shipped;
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Instant;
 
-use loopcap::config::{self, Override, Source};
-use loopcap::model::{self, ModelSpec};
+use loopcap::model;
 
 const ROUNDS: usize = 9;
 const CUSTOMERS: u64 = 1_000_000;
@@ -42,25 +42,12 @@ fn seconds<T>(f: impl FnOnce() -> T) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn model(file: &str, overrides: &[&str]) -> ModelSpec {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(file);
-    let overrides: Vec<Override> = overrides
-        .iter()
-        .map(|o| Override::parse(o).unwrap())
-        .collect();
-    config::load_model(&Source::read(&path).unwrap(), &overrides)
-        .unwrap()
-        .spec
-}
-
 /// One of the queues: its name and a run returning (customers, events).
 type Queue<'a> = (&'a str, Box<dyn Fn() -> (u64, u64) + 'a>);
 
 fn main() {
     // 10^6 customers at 8 a second arrive in 125,000 s.
-    let mmc = model("mmc.toml", &["duration=125000s", "warmup=0s"]);
+    let mmc = shipped::model("mmc.toml", &["duration=125000s", "warmup=0s"]);
     let queues: Vec<Queue> = vec![
         (
             "hand-written BinaryHeap loop",
@@ -121,7 +108,7 @@ fn main() {
     }
 
     // 200 simulated hours of 40 developers' coding agents.
-    let coding = model("coding-agents-shared.toml", &["duration=200h"]);
+    let coding = shipped::model("coding-agents-shared.toml", &["duration=200h"]);
     let summary = model::simulate(&coding, false).summary;
     let t = median(
         (0..ROUNDS)

@@ -7,25 +7,16 @@
 mod engine_mmc;
 #[path = "reference.rs"]
 mod reference;
+#[path = "shipped.rs"]
+mod shipped;
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use loopcap::config::{self, Source};
-use loopcap::model::{self, ModelSpec};
+use loopcap::model;
 
 /// Customers per iteration of the hand-written queues: 10^5 at 8 a second.
 const CUSTOMERS: u64 = 100_000;
-
-fn model(file: &str) -> ModelSpec {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(file);
-    config::load_model(&Source::read(&path).unwrap(), &[])
-        .unwrap()
-        .spec
-}
 
 fn mmc_queues(c: &mut Criterion) {
     let mut group = c.benchmark_group("mmc");
@@ -40,7 +31,7 @@ fn mmc_queues(c: &mut Criterion) {
     group.bench_function("loopcap engine", |b| {
         b.iter(|| black_box(engine_mmc::mmc(black_box(CUSTOMERS), 8.0, 1.0, 10, 1)))
     });
-    let spec = model("mmc.toml");
+    let spec = shipped::model("mmc.toml", &[]);
     // The event count is fixed by the model and seed: measure it once.
     group.throughput(Throughput::Elements(
         model::simulate(&spec, false).summary.events,
@@ -52,7 +43,7 @@ fn mmc_queues(c: &mut Criterion) {
 }
 
 fn coding_agents(c: &mut Criterion) {
-    let spec = model("coding-agents-shared.toml");
+    let spec = shipped::model("coding-agents-shared.toml", &[]);
     let mut group = c.benchmark_group("coding-agents");
     group.sample_size(20);
     group.throughput(Throughput::Elements(

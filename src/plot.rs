@@ -111,6 +111,17 @@ pub fn format_number(v: f64) -> String {
     format!("{text}{suffix}")
 }
 
+/// The tick label of a category axis, whose categories sit at 0, 1, 2, …:
+/// the category's name at its position, nothing between categories.
+fn category_label(categories: &[String], v: f64) -> String {
+    let i = v.round();
+    if (v - i).abs() < 1e-6 && i >= 0.0 {
+        categories.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// Draws `title` (and `subtitle`, if any) above the rest of `area`, which it returns.
 fn titled<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,

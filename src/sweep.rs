@@ -182,26 +182,23 @@ pub fn runs_header(exp: &Experiment) -> String {
 fn run_one(exp: &Experiment, run: usize) -> String {
     let replications = exp.replications as usize;
     let (point, replication) = (run / replications, (run % replications) as u32);
-    let seed = grid::run_seed(exp.seed, point, replication, exp.common_random_numbers);
-    let mut spec = exp.points[point].spec.clone();
-    spec.seed = seed;
+    let spec = exp.run_spec(point, replication);
     let summary = model::simulate(&spec, false).summary;
     let ids = [
         run.to_string(),
         point.to_string(),
         replication.to_string(),
-        seed.to_string(),
+        spec.seed.to_string(),
     ];
-    let labels = exp
-        .axes
-        .iter()
-        .zip(&exp.points[point].coords)
-        .map(|(a, &v)| a.values[v].label.clone());
     let metrics = summary
         .metrics()
         .into_iter()
         .map(|(_, v)| runs_file::cell(v));
-    csv_line(ids.into_iter().chain(labels).chain(metrics))
+    csv_line(
+        ids.into_iter()
+            .chain(exp.point_labels(point))
+            .chain(metrics),
+    )
 }
 
 /// Runs `exp` into `out`.

@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 
 use rayon::prelude::*;
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::config::{self, Override, Source};
 use crate::model::{self, summary::Summary};
+use crate::sweep::statistics::mean_ci;
 
 /// How a measurement is compared with its expectation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -315,11 +315,8 @@ impl Check {
 /// The mean of `values`, the half-width of its 99% Student-t confidence
 /// interval, and whether it meets `expected` by `criterion`.
 pub fn judge(values: &[f64], expected: f64, criterion: Criterion) -> (f64, f64, bool) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    let t = StudentsT::new(0.0, 1.0, n - 1.0).map_or(f64::NAN, |d| d.inverse_cdf(0.995));
-    let half_width = t * sd / n.sqrt();
+    let (mean, half_width) = mean_ci(values, 0.995);
+    let (mean, half_width) = (mean.unwrap_or(f64::NAN), half_width.unwrap_or(f64::NAN));
     let passed = mean.is_finite()
         && match criterion {
             Criterion::Exact => (mean - expected).abs() <= half_width,

@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FONT, Figure, color, format_number, legend, no_data, titled};
+use super::{FONT, Figure, category_label, color, format_number, legend, no_data, titled};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BarGroup {
@@ -45,19 +45,11 @@ impl Figure for BarChart {
             .y_label_area_size(78)
             .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)
             .map_err(e)?;
-        let labels = &self.categories;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n + 1)
-            .x_label_formatter(&|v| {
-                let i = v.round();
-                if (v - i).abs() < 1e-6 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|v| category_label(&self.categories, *v))
             .y_label_formatter(&|v| format_number(*v))
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)

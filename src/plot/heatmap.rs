@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{FONT, Figure, format_number, no_data, titled};
+use super::{FONT, Figure, category_label, format_number, no_data, titled};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Heatmap {
@@ -65,21 +65,13 @@ impl Figure for Heatmap {
             .y_label_area_size(78)
             .build_cartesian_2d(-0.5..nx as f64 - 0.5, -0.5..ny as f64 - 0.5)
             .map_err(e)?;
-        let label = |values: &[String], v: f64| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                values.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
         chart
             .configure_mesh()
             .disable_mesh()
             .x_labels(nx + 1)
             .y_labels(ny + 1)
-            .x_label_formatter(&|v| label(&self.x_values, *v))
-            .y_label_formatter(&|v| label(&self.y_values, *v))
+            .x_label_formatter(&|v| category_label(&self.x_values, *v))
+            .y_label_formatter(&|v| category_label(&self.y_values, *v))
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
             .label_style((FONT, 13))

@@ -20,12 +20,7 @@ pub fn write(mut w: impl Write, exp: &Experiment, points: &[PointStats]) -> io::
     writeln!(w, "{}", csv_line(&header))?;
     for p in points {
         let mut row = vec![p.point.to_string()];
-        row.extend(
-            exp.axes
-                .iter()
-                .zip(&exp.points[p.point].coords)
-                .map(|(a, &v)| a.values[v].label.clone()),
-        );
+        row.extend(exp.point_labels(p.point));
         row.push(p.replications.to_string());
         for (mean, half) in p.mean.iter().zip(&p.ci95) {
             row.push(cell(*mean));

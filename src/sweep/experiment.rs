@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::grid::{self, Axis, MODEL_AXIS};
 use crate::config::locate::line_of;
 use crate::config::quantity::Number;
+use crate::config::validate::whole;
 use crate::config::{self, Diagnostic, Invalid, Override, Source};
 use crate::model::ModelSpec;
 use crate::model::summary::Summary;
@@ -128,6 +129,21 @@ impl Experiment {
     pub fn runs(&self) -> usize {
         self.points.len() * self.replications as usize
     }
+
+    /// The label of each axis's value at `point`, in axis order.
+    pub fn point_labels(&self, point: usize) -> impl Iterator<Item = String> + '_ {
+        self.axes
+            .iter()
+            .zip(&self.points[point].coords)
+            .map(|(axis, &value)| axis.values[value].label.clone())
+    }
+
+    /// The model of one run: its point's model with the run's seed.
+    pub fn run_spec(&self, point: usize, replication: u32) -> ModelSpec {
+        let mut spec = self.points[point].spec.clone();
+        spec.seed = grid::run_seed(self.seed, point, replication, self.common_random_numbers);
+        spec
+    }
 }
 
 /// Whether a TOML file is an experiment (it has a `[grid]`) rather than a model.
@@ -158,15 +174,7 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
     let table = config::parse_toml(&source)?;
     let raw: RawExperiment = config::deserialize(&source, &table, &[])?;
     let located = |e: Invalid| config::locate(&source, &[], e);
-    let replications = match raw.replications.0 {
-        r if r.fract() == 0.0 && (1.0..=10_000.0).contains(&r) => r as u32,
-        r => {
-            return Err(located(Invalid::new(
-                "replications",
-                format!("must be a whole number from 1 to 10000 (got {r})"),
-            )));
-        }
-    };
+    let replications = whole("replications", raw.replications, 1, 10_000).map_err(located)? as u32;
     let mut axes = Vec::new();
     grid::axes(&raw.grid, "", &mut axes).map_err(located)?;
     let coords = grid::points(&axes).map_err(located)?;

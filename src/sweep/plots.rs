@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use super::experiment::{Experiment, PlotKind, PlotSpec};
-use super::grid;
 use super::statistics::PointStats;
 use crate::model;
 use crate::model::summary::{CDF_QUANTILES, quantile_name};
@@ -240,9 +239,7 @@ pub fn draw(
                 .map(|(s, label)| {
                     let c = coords(exp, spec, &[(spec.series, s)]);
                     let point = index(exp, &c);
-                    let mut model = exp.points[point].spec.clone();
-                    model.seed = grid::run_seed(exp.seed, point, 0, exp.common_random_numbers);
-                    let run = model::simulate(&model, true);
+                    let run = model::simulate(&exp.run_spec(point, 0), true);
                     let bins = run.timeseries.expect("asked for").bins().to_vec();
                     let bin_s: Vec<f64> = bins.iter().map(|b| b.length.as_secs_f64()).collect();
                     let ys = match (counter, Gauge::from_name(column)) {

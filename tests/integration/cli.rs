@@ -1,25 +1,14 @@
 //! The command line: outputs, exit codes and error messages.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command as StdCommand, Stdio};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::BASE;
-
-fn loopcap() -> Command {
-    Command::cargo_bin("loopcap").unwrap()
-}
-
-fn model_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name)
-}
+use crate::support::{BASE, loopcap, model_path};
 
 /// Writes `text` as `model.toml` in a fresh directory.
 fn model_file(text: &str) -> (TempDir, PathBuf) {

@@ -1,6 +1,8 @@
 //! Building and running models from inline TOML.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
 
 use loopcap::config::{self, Override, Source};
 use loopcap::model::summary::Summary;
@@ -62,12 +64,21 @@ pub fn run_one_loop(overrides: &[&str]) -> Summary {
     run(BASE, &[&one_loop[..], overrides].concat())
 }
 
+/// The loopcap binary, to run as a command.
+pub fn loopcap() -> Command {
+    Command::cargo_bin("loopcap").unwrap()
+}
+
+/// The path of a shipped model in `models/`.
+pub fn model_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+}
+
 /// Loads a shipped model from `models/`.
 pub fn shipped(name: &str, overrides: &[&str]) -> ModelSpec {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name);
-    let source = Source::read(&path).unwrap();
+    let source = Source::read(&model_path(name)).unwrap();
     let overrides: Vec<Override> = overrides
         .iter()
         .map(|o| Override::parse(o).unwrap())

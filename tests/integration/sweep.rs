@@ -3,16 +3,17 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use loopcap::sweep::experiment::{Experiment, read_experiment};
 use loopcap::sweep::{self, Shard, SweepOptions};
 use predicates::prelude::*;
 use tempfile::TempDir;
 
+use crate::support::{loopcap, model_path};
+
 /// An M/M/c experiment small enough for debug builds: 2 lane counts × 3
 /// arrival rates, every plot kind.
 fn experiment_text(replications: u32) -> String {
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mmc.toml");
+    let model = model_path("mmc.toml");
     format!(
         r#"
 name = "test sweep"
@@ -340,10 +341,6 @@ fn every_plot_is_drawn_as_png_and_svg() {
     assert!(heatmap.contains("SLO"), "the heatmap names its SLO contour");
 }
 
-fn loopcap() -> Command {
-    Command::cargo_bin("loopcap").unwrap()
-}
-
 #[test]
 fn the_cli_sweeps_merges_and_plots() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,7 +405,7 @@ fn plot_draws_a_runs_timeseries() {
     let run = dir.path().join("run");
     loopcap()
         .args(["run"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/research-agent-burst.toml"))
+        .arg(model_path("research-agent-burst.toml"))
         .args(["--set", "duration=30m", "--out"])
         .arg(&run)
         .assert()

@@ -1,39 +1,10 @@
 //! Analytic checks: loopcap against queueing theory, tolerances from replications.
 
 use loopcap::model;
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use loopcap::sweep::statistics::mean_ci;
+use loopcap::validation::erlang_c;
 
 use crate::support::shipped;
-
-/// Erlang C (Kleinrock, Queueing Systems vol. 1, eq. 3.40): the probability
-/// that an arrival waits in an M/M/c queue with offered load `a` = λ/μ.
-fn erlang_c(c: u32, a: f64) -> f64 {
-    let mut term = 1.0; // a^k / k!
-    let mut sum = 0.0;
-    for k in 0..c {
-        sum += term;
-        term *= a / f64::from(k + 1);
-    }
-    let tail = term * f64::from(c) / (f64::from(c) - a); // a^c/c! · c/(c − a)
-    tail / (sum + tail)
-}
-
-/// Mean and half-width of a two-sided confidence interval (Student t).
-fn confidence_interval(xs: &[f64], level: f64) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let t = StudentsT::new(0.0, 1.0, n - 1.0)
-        .unwrap()
-        .inverse_cdf(1.0 - (1.0 - level) / 2.0);
-    (mean, t * (var / n).sqrt())
-}
-
-#[test]
-fn erlang_c_matches_the_textbook_example() {
-    // Four servers, λ = 0.35/min, service 10 min (a = 3.5): P(wait) = 0.738.
-    assert!((erlang_c(4, 3.5) - 0.738).abs() < 5e-4);
-}
 
 #[test]
 fn mmc_mean_queue_wait_matches_erlang_c() {
@@ -51,7 +22,9 @@ fn mmc_mean_queue_wait_matches_erlang_c() {
             s.queue_wait_s.expect("customers waited").mean
         })
         .collect();
-    let (mean, half) = confidence_interval(&waits, 0.999);
+    // The upper 0.9995 quantile of t bounds a two-sided 99.9% interval.
+    let (mean, half) = mean_ci(&waits, 0.9995);
+    let (mean, half) = (mean.unwrap(), half.unwrap());
     assert!(
         (mean - expected_wq).abs() <= half,
         "Wq: simulated {mean:.4} ± {half:.4} s, Erlang C {expected_wq:.4} s"

@@ -1,0 +1,20 @@
+//! The shipped models, as the benches load them.
+
+use std::path::Path;
+
+use loopcap::config::{self, Override, Source};
+use loopcap::model::ModelSpec;
+
+/// `models/<file>` with `--set`-style overrides.
+pub fn model(file: &str, overrides: &[&str]) -> ModelSpec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(file);
+    let overrides: Vec<Override> = overrides
+        .iter()
+        .map(|o| Override::parse(o).unwrap())
+        .collect();
+    config::load_model(&Source::read(&path).unwrap(), &overrides)
+        .unwrap()
+        .spec
+}
