@@ -3,13 +3,23 @@
 //! keys, and validation turns those into a [`ModelSpec`]. Every problem is
 //! reported as `file:line: path: message`.
 
+pub mod agent;
+pub mod capacity;
+pub mod checks;
+pub mod client;
 pub mod diagnostic;
+pub mod distribution;
 pub mod empirical;
+pub mod fault;
+pub mod field_path;
 pub mod locate;
+pub mod model_file;
 pub mod overrides;
+pub mod policy;
+pub mod prices;
 pub mod quantity;
-pub mod raw;
-pub mod validate;
+pub mod tagged;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +28,8 @@ use serde::de::DeserializeOwned;
 use crate::model::ModelSpec;
 pub use diagnostic::{Diagnostic, Invalid};
 use locate::{element_label, line_at, line_of};
+use model_file::RawModel;
 pub use overrides::Override;
-use raw::RawModel;
-use validate::Validator;
 
 /// The text of a model file and where it came from.
 #[derive(Clone, Debug)]
@@ -80,19 +89,19 @@ pub fn deserialize<T: DeserializeOwned>(
         .map_err(|e| locate(source, overrides, serde_problem(&e, table)))
 }
 
-/// Reads, overrides and validates a model.
+/// Reads, overrides and validates a model: serde reads the file into raw
+/// types that reject unknown keys (variant tables wait as [`tagged::Tagged`]),
+/// then each concept's raw type checks itself into the model's values.
 pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel, Diagnostic> {
     let mut table = parse_toml(source)?;
     for o in overrides {
         o.apply(&mut table)?;
     }
     let raw: RawModel = deserialize(source, &table, overrides)?;
-    let mut validator = Validator::new(&table, &source.base_dir);
-    let spec = validator
-        .model(raw)
+    let (spec, warnings) = raw
+        .check(&source.base_dir)
         .map_err(|e| locate(source, overrides, e))?;
-    let warnings = validator
-        .into_warnings()
+    let warnings = warnings
         .into_iter()
         .map(|w| locate(source, overrides, w))
         .collect();
@@ -105,7 +114,7 @@ pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel
 
 /// The dotted path and message of a serde error, with missing fields
 /// pointed at the field itself.
-fn serde_problem(
+pub(crate) fn serde_problem(
     err: &serde_path_to_error::Error<toml::de::Error>,
     table: &toml::Table,
 ) -> Invalid {

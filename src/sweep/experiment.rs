@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::grid::{self, Axis, MODEL_AXIS};
+use crate::config::checks::whole;
+use crate::config::field_path::FieldPath;
 use crate::config::locate::line_of;
 use crate::config::quantity::Number;
-use crate::config::validate::whole;
 use crate::config::{self, Diagnostic, Invalid, Override, Source};
 use crate::model::ModelSpec;
 use crate::model::summary::Summary;
@@ -174,7 +175,13 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
     let table = config::parse_toml(&source)?;
     let raw: RawExperiment = config::deserialize(&source, &table, &[])?;
     let located = |e: Invalid| config::locate(&source, &[], e);
-    let replications = whole("replications", raw.replications, 1, 10_000).map_err(located)? as u32;
+    let replications = whole(
+        &FieldPath::root("replications"),
+        raw.replications,
+        1,
+        10_000,
+    )
+    .map_err(located)? as u32;
     let mut axes = Vec::new();
     grid::axes(&raw.grid, "", &mut axes).map_err(located)?;
     let coords = grid::points(&axes).map_err(located)?;

@@ -383,7 +383,21 @@ fn fields_of_another_variant_are_rejected() {
     assert_rejected(
         &BASE.replace("lanes = 4", "lanes = 4\nrequests_per_min = 100"),
         &[],
-        "model.toml:19: capacity.requests_per_min: not used by kind = \"reserved\"",
+        "model.toml:19: capacity.requests_per_min: unknown field `requests_per_min` for kind = \"reserved\", expected one of `time_to_first_token`, `output_tokens_per_s`, `lanes`, `queue_limit`",
+    );
+    // Inside a variant inside a variant: the field's own path and line.
+    assert_rejected(
+        &BASE.replace(
+            "steps = 3",
+            "steps = { dist = \"lognormal\", median = 3, p98 = 9 }",
+        ),
+        &[],
+        "model.toml:12: agents.a.steps.p98: unknown field `p98` for dist = \"lognormal\"",
+    );
+    assert_rejected(
+        &BASE.replace("steps = 3", "steps = { dist = \"gamma\", mean = 3 }"),
+        &[],
+        "model.toml:12: agents.a.steps.shape: missing: dist = \"gamma\" needs `shape`",
     );
 }
 

@@ -1,0 +1,160 @@
+//! Capacity as written: `kind = "shared_api"` or `kind = "reserved"`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::checks::{Checked, positive, probability, whole};
+use super::diagnostic::Invalid;
+use super::distribution::RawDist;
+use super::field_path::FieldPath;
+use super::quantity::{Duration, Number};
+use super::tagged::Variants;
+use crate::engine::SimDuration;
+use crate::model::capacity::CapacitySpec;
+use crate::model::reserved::ReservedSpec;
+use crate::model::service_time::ServiceTime;
+use crate::model::shared_api::{Overload, SharedApiSpec};
+use crate::model::token_bucket::MAX_PER_MIN;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawCapacity {
+    SharedApi(RawSharedApi),
+    Reserved(RawReserved),
+}
+
+impl Variants for RawCapacity {
+    const TAG: &'static str = "kind";
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSharedApi {
+    time_to_first_token: RawDist,
+    output_tokens_per_s: Option<Number>,
+    requests_per_min: Option<Number>,
+    input_tokens_per_min: Option<Number>,
+    cache_reads_count: Option<bool>,
+    output_tokens_per_min: Option<Number>,
+    max_concurrency: Option<Number>,
+    concurrency_retry_after: Option<Duration>,
+    overload: Option<RawOverload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReserved {
+    time_to_first_token: RawDist,
+    output_tokens_per_s: Option<Number>,
+    lanes: Number,
+    queue_limit: Option<Number>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverload {
+    threshold: Number,
+    saturation: Number,
+    max_probability: Number,
+}
+
+fn service(
+    at: &FieldPath,
+    ttft: &RawDist,
+    tokens_per_s: Option<Number>,
+    base_dir: &Path,
+) -> Checked<ServiceTime> {
+    Ok(ServiceTime {
+        time_to_first_token: ttft.duration(&at.child("time_to_first_token"), base_dir)?,
+        output_tokens_per_s: tokens_per_s
+            .map(|n| positive(&at.child("output_tokens_per_s"), n))
+            .transpose()?,
+    })
+}
+
+/// A whole number of at most `u32::MAX`, at least `min`.
+fn optional_u32(at: &FieldPath, n: Option<Number>, min: u64) -> Checked<Option<u32>> {
+    n.map(|n| whole(at, n, min, u64::from(u32::MAX)).map(|v| v as u32))
+        .transpose()
+}
+
+impl RawCapacity {
+    pub fn check(self, at: &FieldPath, base_dir: &Path) -> Checked<CapacitySpec> {
+        Ok(match self {
+            RawCapacity::SharedApi(raw) => {
+                let limit = |name: &str, value: Option<Number>| {
+                    value
+                        .map(|n| whole(&at.child(name), n, 1, MAX_PER_MIN))
+                        .transpose()
+                };
+                CapacitySpec::SharedApi(SharedApiSpec {
+                    service: service(
+                        at,
+                        &raw.time_to_first_token,
+                        raw.output_tokens_per_s,
+                        base_dir,
+                    )?,
+                    requests_per_min: limit("requests_per_min", raw.requests_per_min)?,
+                    input_tokens_per_min: limit("input_tokens_per_min", raw.input_tokens_per_min)?,
+                    cache_reads_count: raw.cache_reads_count.unwrap_or(true),
+                    output_tokens_per_min: limit(
+                        "output_tokens_per_min",
+                        raw.output_tokens_per_min,
+                    )?,
+                    max_concurrency: optional_u32(
+                        &at.child("max_concurrency"),
+                        raw.max_concurrency,
+                        1,
+                    )?,
+                    concurrency_retry_after: raw
+                        .concurrency_retry_after
+                        .map_or(SimDuration::from_secs(1), |d| d.0),
+                    overload: raw
+                        .overload
+                        .as_ref()
+                        .map(|o| o.check(&at.child("overload")))
+                        .transpose()?,
+                })
+            }
+            RawCapacity::Reserved(raw) => CapacitySpec::Reserved(ReservedSpec {
+                service: service(
+                    at,
+                    &raw.time_to_first_token,
+                    raw.output_tokens_per_s,
+                    base_dir,
+                )?,
+                lanes: whole(&at.child("lanes"), raw.lanes, 1, 1_000_000)? as u32,
+                queue_limit: optional_u32(&at.child("queue_limit"), raw.queue_limit, 0)?,
+            }),
+        })
+    }
+}
+
+impl RawOverload {
+    fn check(&self, at: &FieldPath) -> Checked<Overload> {
+        let threshold = whole(
+            &at.child("threshold"),
+            self.threshold,
+            0,
+            u64::from(u32::MAX),
+        )? as u32;
+        let saturation = whole(
+            &at.child("saturation"),
+            self.saturation,
+            0,
+            u64::from(u32::MAX),
+        )? as u32;
+        if saturation <= threshold {
+            return Err(Invalid::new(
+                at.child("saturation"),
+                format!("must be above threshold ({saturation} <= {threshold})"),
+            ));
+        }
+        Ok(Overload {
+            threshold,
+            saturation,
+            max_probability: probability(&at.child("max_probability"), self.max_probability)?,
+        })
+    }
+}

@@ -1,0 +1,92 @@
+//! The checks on single values that every part of a model file shares:
+//! positive rates, whole numbers in a range, probabilities, durations.
+
+use super::diagnostic::Invalid;
+use super::field_path::FieldPath;
+use super::quantity::{Duration, Number};
+use crate::engine::SimDuration;
+
+/// A validated value, or what is wrong with it and where.
+pub type Checked<T> = Result<T, Invalid>;
+
+pub fn positive(at: &FieldPath, n: Number) -> Checked<f64> {
+    if n.0.is_finite() && n.0 > 0.0 {
+        Ok(n.0)
+    } else {
+        Err(Invalid::new(at, format!("must be > 0 (got {})", n.0)))
+    }
+}
+
+pub fn non_negative(at: &FieldPath, n: Number) -> Checked<f64> {
+    if n.0.is_finite() && n.0 >= 0.0 {
+        Ok(n.0)
+    } else {
+        Err(Invalid::new(at, format!("must be >= 0 (got {})", n.0)))
+    }
+}
+
+/// A whole number in `min..=max`.
+pub fn whole(at: &FieldPath, n: Number, min: u64, max: u64) -> Checked<u64> {
+    let x = n.0;
+    if x.fract() == 0.0 && x >= min as f64 && x <= max as f64 {
+        return Ok(x as u64);
+    }
+    let range = if max == u64::MAX {
+        format!(">= {min}")
+    } else {
+        format!("from {min} to {max}")
+    };
+    Err(Invalid::new(
+        at,
+        format!("must be a whole number {range} (got {x})"),
+    ))
+}
+
+/// A whole number in `min..=u32::MAX`, or `default` when absent.
+pub fn count_or(at: &FieldPath, n: Option<Number>, min: u64, default: u32) -> Checked<u32> {
+    n.map_or(Ok(default), |n| {
+        whole(at, n, min, u64::from(u32::MAX)).map(|v| v as u32)
+    })
+}
+
+/// A probability in (0, 1].
+pub fn probability(at: &FieldPath, n: Number) -> Checked<f64> {
+    let p = n.0;
+    if p > 0.0 && p <= 1.0 {
+        Ok(p)
+    } else {
+        Err(Invalid::new(
+            at,
+            format!("must be a probability in (0, 1] (got {p})"),
+        ))
+    }
+}
+
+/// A number of at least `min`, as for multipliers and ratios.
+pub fn at_least(at: &FieldPath, n: Number, min: f64, hint: &str) -> Checked<f64> {
+    if n.0.is_finite() && n.0 >= min {
+        Ok(n.0)
+    } else {
+        Err(Invalid::new(
+            at,
+            format!("must be >= {min} (got {}{hint})", n.0),
+        ))
+    }
+}
+
+pub fn positive_duration(at: &FieldPath, d: Duration) -> Checked<SimDuration> {
+    if d.0.is_zero() {
+        Err(Invalid::new(at, "must be longer than zero"))
+    } else {
+        Ok(d.0)
+    }
+}
+
+/// An optional duration that must be longer than zero, or `default`.
+pub fn positive_duration_or(
+    at: &FieldPath,
+    d: Option<Duration>,
+    default: SimDuration,
+) -> Checked<SimDuration> {
+    d.map_or(Ok(default), |d| positive_duration(at, d))
+}

@@ -1,0 +1,114 @@
+//! Faults as written (`[[fault]]`, each with a `kind`), and the recovery rule.
+
+use serde::Deserialize;
+
+use super::checks::{Checked, positive, positive_duration, positive_duration_or, probability};
+use super::diagnostic::Invalid;
+use super::field_path::FieldPath;
+use super::quantity::{Duration, Number};
+use super::tagged::Variants;
+use crate::engine::SimTime;
+use crate::model::fault::{Fault, FaultKind};
+use crate::model::recovery::RecoveryRule;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawFault {
+    Outage(RawWindow),
+    LatencySpike(RawScaled),
+    CapacityDrop(RawScaled),
+    ErrorBurst(RawErrorBurst),
+}
+
+impl Variants for RawFault {
+    const TAG: &'static str = "kind";
+}
+
+/// When a fault starts and how long it lasts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    at: Duration,
+    #[serde(rename = "for")]
+    duration: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScaled {
+    at: Duration,
+    #[serde(rename = "for")]
+    duration: Duration,
+    factor: Number,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawErrorBurst {
+    at: Duration,
+    #[serde(rename = "for")]
+    duration: Duration,
+    probability: Number,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecovery {
+    window: Option<Duration>,
+    tolerance: Option<Number>,
+}
+
+impl RawFault {
+    pub fn check(self, at: &FieldPath) -> Checked<Fault> {
+        let factor = |n: Number| positive(&at.child("factor"), n);
+        let (kind, start, duration) = match self {
+            RawFault::Outage(w) => (FaultKind::Outage, w.at, w.duration),
+            RawFault::LatencySpike(s) => (
+                FaultKind::LatencySpike {
+                    factor: factor(s.factor)?,
+                },
+                s.at,
+                s.duration,
+            ),
+            RawFault::CapacityDrop(s) => (
+                FaultKind::CapacityDrop {
+                    factor: factor(s.factor)?,
+                },
+                s.at,
+                s.duration,
+            ),
+            RawFault::ErrorBurst(e) => (
+                FaultKind::ErrorBurst {
+                    probability: probability(&at.child("probability"), e.probability)?,
+                },
+                e.at,
+                e.duration,
+            ),
+        };
+        Ok(Fault {
+            kind,
+            start: SimTime::ZERO + start.0,
+            duration: positive_duration(&at.child("for"), duration)?,
+        })
+    }
+}
+
+impl RawRecovery {
+    pub fn check(&self) -> Checked<RecoveryRule> {
+        let at = FieldPath::root("recovery");
+        let defaults = RecoveryRule::default();
+        Ok(RecoveryRule {
+            window: positive_duration_or(&at.child("window"), self.window, defaults.window)?,
+            tolerance: match self.tolerance {
+                None => defaults.tolerance,
+                Some(t) if (0.0..1.0).contains(&t.0) => t.0,
+                Some(t) => {
+                    return Err(Invalid::new(
+                        at.child("tolerance"),
+                        format!("must be a share from 0 up to 1 (got {})", t.0),
+                    ));
+                }
+            },
+        })
+    }
+}

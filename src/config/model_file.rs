@@ -1,0 +1,172 @@
+//! A model file as written, and the whole-model checks: horizon, warm-up,
+//! names that refer to each other, and calls too large ever to be admitted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::agent::RawAgent;
+use super::capacity::RawCapacity;
+use super::checks::{Checked, positive_duration, positive_duration_or};
+use super::client::RawClient;
+use super::diagnostic::Invalid;
+use super::fault::{RawFault, RawRecovery};
+use super::field_path::FieldPath;
+use super::prices::RawPrices;
+use super::quantity::Duration;
+use super::tagged::Tagged;
+use super::workload::{RawUserClass, check_workload};
+use crate::engine::SimDuration;
+use crate::model::ModelSpec;
+use crate::model::agent_loop::AgentProfile;
+use crate::model::capacity::CapacitySpec;
+use crate::model::recovery::RecoveryRule;
+use crate::model::workload::UserClass;
+
+/// The bin width of `timeseries.csv` when the model does not set one.
+pub const DEFAULT_TIMESERIES_BIN: SimDuration = SimDuration::from_secs(10);
+/// Warn about calls too large for a bucket only when at least this share of
+/// calls is: below it, a run would rarely meet one.
+const TOO_LARGE_WARN_SHARE: f64 = 1e-6;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    name: String,
+    seed: u64,
+    duration: Duration,
+    warmup: Option<Duration>,
+    timeseries_bin: Option<Duration>,
+    workload: Vec<RawUserClass>,
+    agents: BTreeMap<String, RawAgent>,
+    capacity: Tagged<RawCapacity>,
+    client: Option<RawClient>,
+    prices: Option<RawPrices>,
+    #[serde(default)]
+    fault: Vec<Tagged<RawFault>>,
+    recovery: Option<RawRecovery>,
+}
+
+impl RawModel {
+    /// The validated model, and warnings about what would probably spoil a run.
+    pub fn check(self, base_dir: &Path) -> Checked<(ModelSpec, Vec<Invalid>)> {
+        let duration = positive_duration(&FieldPath::root("duration"), self.duration)?;
+        let warmup = self.warmup.map_or(SimDuration::ZERO, |w| w.0);
+        if warmup >= duration {
+            return Err(Invalid::new(
+                "warmup",
+                format!("must be shorter than duration ({warmup} >= {duration})"),
+            ));
+        }
+        let timeseries_bin = positive_duration_or(
+            &FieldPath::root("timeseries_bin"),
+            self.timeseries_bin,
+            DEFAULT_TIMESERIES_BIN,
+        )?;
+        let agent_names: Vec<String> = self.agents.keys().cloned().collect();
+        let agents = self
+            .agents
+            .iter()
+            .map(|(name, agent)| agent.check(name, base_dir))
+            .collect::<Checked<Vec<_>>>()?;
+        let classes = check_workload(&self.workload, &agent_names, base_dir)?;
+        let at = FieldPath::root("capacity");
+        let capacity = self.capacity.read(&at)?.check(&at, base_dir)?;
+        let client = self.client.unwrap_or_default().check()?;
+        let faults = self
+            .fault
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let at = FieldPath::root("fault").child(i);
+                f.read(&at)?.check(&at)
+            })
+            .collect::<Checked<Vec<_>>>()?;
+        let recovery = self
+            .recovery
+            .map_or(Ok(RecoveryRule::default()), |r| r.check())?;
+        let prices = self.prices.unwrap_or_default().check(&capacity)?;
+        let warnings = too_large(&agents, &classes, &capacity);
+        let spec = ModelSpec {
+            name: self.name,
+            seed: self.seed,
+            duration,
+            warmup,
+            timeseries_bin,
+            classes,
+            agents,
+            capacity,
+            client,
+            prices,
+            faults,
+            recovery,
+        };
+        Ok((spec, warnings))
+    }
+}
+
+/// Warnings about calls that a token bucket can never admit.
+fn too_large(
+    agents: &[AgentProfile],
+    classes: &[UserClass],
+    capacity: &CapacitySpec,
+) -> Vec<Invalid> {
+    let mut warnings = Vec::new();
+    let CapacitySpec::SharedApi(api) = capacity else {
+        return warnings;
+    };
+    for (index, agent) in agents.iter().enumerate() {
+        if !classes.iter().any(|c| c.agent == index) {
+            continue;
+        }
+        let at = FieldPath::root("agents").child(&agent.name);
+        if let Some(limit) = api.input_tokens_per_min {
+            // The limit sees only uncached input when cache reads do not count.
+            let counted = if api.cache_reads_count {
+                1.0
+            } else {
+                1.0 - agent.cached_input_share
+            };
+            // Counts round to the nearest token, so only draws above limit + 0.5 exceed it.
+            let share = if counted > 0.0 {
+                agent
+                    .input_tokens
+                    .dist()
+                    .exceedance((limit as f64 + 0.5) / counted)
+            } else {
+                0.0
+            };
+            if share >= TOO_LARGE_WARN_SHARE {
+                warnings.push(Invalid::new(
+                    at.child("input_tokens"),
+                    format!(
+                        "{} of calls ask for more than capacity.input_tokens_per_min ({limit}) and can never be admitted; run fails their loops and counts them as too_large",
+                        share_text(share)
+                    ),
+                ));
+            }
+        }
+        if let Some(limit) = api.output_tokens_per_min
+            && u64::from(agent.max_output_tokens) > limit
+        {
+            warnings.push(Invalid::new(
+                at.child("max_output_tokens"),
+                format!(
+                    "every call reserves {} output tokens, more than capacity.output_tokens_per_min ({limit}) can ever hold: no call can be admitted",
+                    agent.max_output_tokens
+                ),
+            ));
+        }
+    }
+    warnings
+}
+
+/// `0.3%`, or `about 1 in 40000` for small shares.
+fn share_text(share: f64) -> String {
+    if share >= 0.001 {
+        format!("{:.1}%", share * 100.0)
+    } else {
+        format!("about 1 in {:.0}", 1.0 / share)
+    }
+}

@@ -1,0 +1,184 @@
+//! `Tagged`: a table whose tag key (`kind`, `dist`, `process`) picks the
+//! struct its other keys are read into.
+//!
+//! serde's internally tagged enums buffer a table before they read it, which
+//! loses the path (and so the line) of any error inside it. A `Tagged` keeps
+//! the table as TOML when the file is read; `read` then takes the tag first
+//! and reads the rest into that variant's own `deny_unknown_fields` struct
+//! through `serde_path_to_error`, so an unknown, missing or mistyped field
+//! is reported at its own path, and a field of another variant is unknown.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
+
+use super::checks::Checked;
+use super::diagnostic::Invalid;
+use super::field_path::FieldPath;
+use super::serde_problem;
+
+/// The variants a tagged table can hold: an externally tagged serde enum
+/// whose variants are `deny_unknown_fields` structs, one per tag value.
+pub trait Variants: DeserializeOwned {
+    /// The key whose value names the variant.
+    const TAG: &'static str;
+}
+
+/// A table read later as one of `V`'s variants.
+pub struct Tagged<V> {
+    table: toml::Table,
+    variants: PhantomData<V>,
+}
+
+impl<V> Tagged<V> {
+    pub fn new(table: toml::Table) -> Self {
+        Tagged {
+            table,
+            variants: PhantomData,
+        }
+    }
+}
+
+impl<V: Variants> Tagged<V> {
+    /// Reads the table at `at` as the variant its tag names.
+    pub fn read(&self, at: &FieldPath) -> Checked<V> {
+        let tag_path = at.child(V::TAG);
+        let mut rest = self.table.clone();
+        let name = match rest.remove(V::TAG) {
+            Some(toml::Value::String(name)) => name,
+            Some(other) => {
+                return Err(Invalid::new(
+                    tag_path,
+                    format!("must be a string naming the {} (got {other})", V::TAG),
+                ));
+            }
+            None => {
+                return Err(Invalid::new(
+                    tag_path,
+                    format!("missing: this table needs `{}`", V::TAG),
+                ));
+            }
+        };
+        let what = format!("{} = \"{name}\"", V::TAG);
+        let mut wrapped = toml::Table::new();
+        wrapped.insert(name, toml::Value::Table(rest));
+        serde_path_to_error::deserialize(toml::Value::Table(wrapped.clone())).map_err(|e| {
+            let problem = serde_problem(&e, &wrapped);
+            // The first segment is the variant's name, which stands for the tag.
+            let relative = problem.path.split_once('.').map(|(_, rest)| rest);
+            match relative {
+                None => Invalid::new(tag_path, problem.message),
+                Some(field) => Invalid::new(at.child(field), in_variant(&problem, &what)),
+            }
+        })
+    }
+}
+
+/// A serde message about a field, told as what the variant takes.
+fn in_variant(problem: &Invalid, what: &str) -> String {
+    let message = &problem.message;
+    if let Some(rest) = message.strip_prefix("missing: this field is required") {
+        let field = problem.path.rsplit('.').next().unwrap_or_default();
+        return format!("missing: {what} needs `{field}`{rest}");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, rest)) = rest.split_once('`')
+    {
+        return format!("unknown field `{field}` for {what}{rest}");
+    }
+    message.clone()
+}
+
+impl<'de, V> Deserialize<'de> for Tagged<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        toml::Table::deserialize(d).map(Tagged::new)
+    }
+}
+
+impl<V> Clone for Tagged<V> {
+    fn clone(&self) -> Self {
+        Tagged::new(self.table.clone())
+    }
+}
+
+impl<V> fmt::Debug for Tagged<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.table.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    enum Shape {
+        Circle(Circle),
+        Dot(Dot),
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Circle {
+        radius: f64,
+        label: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Dot {}
+
+    impl Variants for Shape {
+        const TAG: &'static str = "kind";
+    }
+
+    fn read(text: &str) -> Checked<Shape> {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        Tagged::<Shape>::new(table).read(&FieldPath::root("shape"))
+    }
+
+    #[test]
+    fn reads_the_variant_the_tag_names() {
+        assert_eq!(
+            read("kind = \"circle\"\nradius = 2.0").unwrap(),
+            Shape::Circle(Circle {
+                radius: 2.0,
+                label: None
+            })
+        );
+        assert_eq!(read("kind = \"dot\"").unwrap(), Shape::Dot(Dot {}));
+    }
+
+    #[test]
+    fn problems_are_reported_at_their_field() {
+        let err = read("kind = \"dot\"\nradius = 2.0").unwrap_err();
+        assert_eq!(err.path, "shape.radius");
+        assert!(
+            err.message
+                .starts_with("unknown field `radius` for kind = \"dot\""),
+            "{}",
+            err.message
+        );
+        let err = read("kind = \"circle\"").unwrap_err();
+        assert_eq!(err.path, "shape.radius");
+        assert_eq!(err.message, "missing: kind = \"circle\" needs `radius`");
+        let err = read("kind = \"circle\"\nradius = \"big\"").unwrap_err();
+        assert_eq!(err.path, "shape.radius");
+        assert!(err.message.contains("invalid type"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_bad_or_missing_tag_is_reported_at_the_tag() {
+        let err = read("kind = \"square\"").unwrap_err();
+        assert_eq!(err.path, "shape.kind");
+        assert_eq!(
+            err.message,
+            "unknown variant `square`, expected `circle` or `dot`"
+        );
+        assert_eq!(read("radius = 1.0").unwrap_err().path, "shape.kind");
+        assert_eq!(read("kind = 3").unwrap_err().path, "shape.kind");
+    }
+}

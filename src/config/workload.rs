@@ -1,0 +1,206 @@
+//! User classes as written: a closed population or open arrivals, surges, priority.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::checks::{Checked, non_negative, positive, positive_duration, whole};
+use super::diagnostic::Invalid;
+use super::distribution::RawDist;
+use super::field_path::FieldPath;
+use super::quantity::{Duration, Number};
+use super::tagged::{Tagged, Variants};
+use crate::engine::SimTime;
+use crate::model::workload::{Arrivals, Population, Surge, UserClass};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserClass {
+    pub name: String,
+    agent: String,
+    users: Option<Number>,
+    think_time: Option<RawDist>,
+    arrivals: Option<Tagged<RawArrivals>>,
+    #[serde(default)]
+    surges: Vec<RawSurge>,
+    priority: Option<Number>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawArrivals {
+    Poisson(RawPoisson),
+    OnOff(RawOnOff),
+}
+
+impl Variants for RawArrivals {
+    const TAG: &'static str = "process";
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoisson {
+    per_min: Number,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnOff {
+    on_per_min: Number,
+    off_per_min: Number,
+    mean_on: Duration,
+    mean_off: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSurge {
+    at: Duration,
+    #[serde(rename = "for")]
+    duration: Duration,
+    factor: Number,
+}
+
+/// Checks every class of `[[workload]]`; `agents` are the agents' names, in order.
+pub fn check_workload(
+    raw: &[RawUserClass],
+    agents: &[String],
+    base_dir: &Path,
+) -> Checked<Vec<UserClass>> {
+    let workload = FieldPath::root("workload");
+    if raw.is_empty() {
+        return Err(Invalid::new(
+            workload,
+            "needs at least one user class ([[workload]] with a name, an agent and users or arrivals)",
+        ));
+    }
+    if raw.len() > usize::from(u16::MAX) {
+        return Err(Invalid::new(workload, "at most 65535 user classes"));
+    }
+    let mut classes: Vec<UserClass> = Vec::with_capacity(raw.len());
+    for (index, class) in raw.iter().enumerate() {
+        let name_path = workload.child(index).child("name");
+        if class.name.is_empty() || class.name.contains('.') {
+            return Err(Invalid::new(
+                name_path,
+                format!(
+                    "must be non-empty and contain no dots (got \"{}\")",
+                    class.name
+                ),
+            ));
+        }
+        if classes.iter().any(|c| c.name == class.name) {
+            return Err(Invalid::new(
+                name_path,
+                format!(
+                    "two user classes are called \"{}\": names must be unique",
+                    class.name
+                ),
+            ));
+        }
+        classes.push(class.check(&workload.child(&class.name), agents, base_dir)?);
+    }
+    Ok(classes)
+}
+
+impl RawUserClass {
+    fn check(&self, at: &FieldPath, agents: &[String], base_dir: &Path) -> Checked<UserClass> {
+        let agent = agents
+            .iter()
+            .position(|a| *a == self.agent)
+            .ok_or_else(|| {
+                Invalid::new(
+                    at.child("agent"),
+                    format!(
+                        "no agent named `{}` (agents defined: {})",
+                        self.agent,
+                        if agents.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            agents.join(", ")
+                        }
+                    ),
+                )
+            })?;
+        let population = match (self.users, &self.arrivals) {
+            (Some(users), None) => {
+                let users = whole(&at.child("users"), users, 0, u64::from(u32::MAX))? as u32;
+                let think = self.think_time.as_ref().ok_or_else(|| {
+                    Invalid::new(
+                        at.child("think_time"),
+                        "missing: a closed population (users = N) needs `think_time`",
+                    )
+                })?;
+                Population::Closed {
+                    users,
+                    think_time: think.duration(&at.child("think_time"), base_dir)?,
+                }
+            }
+            (None, Some(arrivals)) => {
+                if self.think_time.is_some() {
+                    return Err(Invalid::new(
+                        at.child("think_time"),
+                        "only closed populations (users = N) think; open arrivals take no think_time",
+                    ));
+                }
+                let at = at.child("arrivals");
+                Population::Open(arrivals.read(&at)?.check(&at)?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(Invalid::new(
+                    at,
+                    "give either users (a closed population) or arrivals (an open one), not both",
+                ));
+            }
+            (None, None) => {
+                return Err(Invalid::new(
+                    at,
+                    "needs users = N with a think_time (closed population) or arrivals = { process = \"poisson\", per_min = R } (open)",
+                ));
+            }
+        };
+        let surges = self
+            .surges
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.check(&at.child("surges").child(i)))
+            .collect::<Checked<Vec<_>>>()?;
+        Ok(UserClass {
+            name: self.name.clone(),
+            agent,
+            population,
+            surges,
+            priority: self
+                .priority
+                .map(|p| whole(&at.child("priority"), p, 0, 255))
+                .transpose()?
+                .map_or(0, |p| p as u8),
+        })
+    }
+}
+
+impl RawArrivals {
+    fn check(self, at: &FieldPath) -> Checked<Arrivals> {
+        Ok(match self {
+            RawArrivals::Poisson(p) => Arrivals::Poisson {
+                per_min: positive(&at.child("per_min"), p.per_min)?,
+            },
+            RawArrivals::OnOff(o) => Arrivals::OnOff {
+                on_per_min: positive(&at.child("on_per_min"), o.on_per_min)?,
+                off_per_min: non_negative(&at.child("off_per_min"), o.off_per_min)?,
+                mean_on: positive_duration(&at.child("mean_on"), o.mean_on)?,
+                mean_off: positive_duration(&at.child("mean_off"), o.mean_off)?,
+            },
+        })
+    }
+}
+
+impl RawSurge {
+    fn check(&self, at: &FieldPath) -> Checked<Surge> {
+        Ok(Surge {
+            at: SimTime::ZERO + self.at.0,
+            duration: positive_duration(&at.child("for"), self.duration)?,
+            factor: non_negative(&at.child("factor"), self.factor)?,
+        })
+    }
+}
