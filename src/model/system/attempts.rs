@@ -1,0 +1,328 @@
+//! Attempts: sent, admitted or refused by capacity, served, timed out,
+//! and retried after a backoff or given up, failing their loop.
+
+use super::{AgentSystem, Event, request};
+use crate::engine::{Ctx, Key, SimDuration, SimTime};
+use crate::model::capacity::{Admission, Rejection, Request};
+use crate::model::fault::FaultEffect;
+use crate::model::metrics::LoopOutcome;
+use crate::model::resilience::InProgress;
+
+/// How one try of a call failed.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    /// Capacity turned the attempt away.
+    Refused(Rejection),
+    TimedOut,
+    /// The client failed it itself, without sending it.
+    Local,
+}
+
+impl Failure {
+    fn retry_after(self) -> Option<SimDuration> {
+        match self {
+            Failure::Refused(rejection) => rejection.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// One attempt, from the client's send until the provider is done with it.
+pub(super) struct AttemptState {
+    call: Key,
+    sent_at: SimTime,
+    request: Request,
+    output_tokens: u32,
+    service_started_at: SimTime,
+    /// The client timed out; the provider still serves it, to no one.
+    abandoned: bool,
+    /// A timeout event is already pending.
+    timeout_scheduled: bool,
+    is_retry: bool,
+    /// What the retry quota charged for this retry (refunded on success).
+    quota_cost: u32,
+    /// What the spend cap charged in advance, corrected when it is billed.
+    gate_charge: f64,
+}
+
+impl AgentSystem<'_> {
+    /// Removes a waiting call whose loop has ended; says whether it is still live.
+    pub(super) fn call_is_live(&mut self, call_key: Key) -> bool {
+        let loop_key = self.calls.get(call_key).expect("a waiting call").loop_key;
+        let live = self.loops.get(loop_key).is_some();
+        if !live {
+            self.calls.remove(call_key);
+        }
+        live
+    }
+
+    /// Sends the call's next attempt, once the client's per-agent rate limit allows.
+    pub(super) fn send_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        if let Some(limit) = &self.spec.client.agent_rate_limit {
+            let loop_key = self
+                .calls
+                .get(call_key)
+                .expect("caller checked the call")
+                .loop_key;
+            let lp = self.loops.get_mut(loop_key).expect("a live call's loop");
+            let release = limit.release(now, &mut lp.throttle_tat);
+            if release > now {
+                self.metrics.attempt_throttled(now);
+                cx.schedule_at(release, Event::ThrottleReleased(call_key));
+                return;
+            }
+        }
+        self.pass_gate(call_key, cx);
+    }
+
+    pub(super) fn on_throttle_released(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        if self.call_is_live(call_key) {
+            self.pass_gate(call_key, cx);
+        }
+    }
+
+    /// The client's own checks (circuit breaker, adaptive throttling), then the provider.
+    pub(super) fn try_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        if !self.resilience.admit(now, &mut self.client_rng) {
+            let call = self.calls.get_mut(call_key).expect("a live call");
+            call.attempts += 1;
+            let charged = std::mem::take(&mut call.gate_charge);
+            self.metrics
+                .attempt_rejected_locally(now, call.attempts > 1);
+            self.settle_gate_charge(now, charged, 0.0);
+            self.attempt_failed(call_key, Failure::Local, cx);
+            return;
+        }
+        self.offer_attempt(call_key, cx);
+    }
+
+    /// Offers the call's next attempt to capacity.
+    pub(super) fn offer_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let call = self
+            .calls
+            .get_mut(call_key)
+            .expect("caller checked the call");
+        call.attempts += 1;
+        let is_retry = call.attempts > 1;
+        let class = self.loops.get(call.loop_key).expect("live call").class;
+        let request = request(self.spec, class, call.tokens);
+        self.metrics.attempt_sent(now, is_retry);
+        let attempt = self.attempts.insert(AttemptState {
+            call: call_key,
+            sent_at: now,
+            request,
+            output_tokens: call.tokens.output,
+            service_started_at: now,
+            abandoned: false,
+            timeout_scheduled: false,
+            is_retry,
+            quota_cost: std::mem::take(&mut call.quota_cost),
+            gate_charge: std::mem::take(&mut call.gate_charge),
+        });
+        let admission = self
+            .capacity
+            .offer(now, attempt, request, &mut self.capacity_rng);
+        if let Admission::Rejected(rejection) = admission {
+            let refused = self.attempts.remove(attempt).expect("just inserted");
+            self.settle_gate_charge(now, refused.gate_charge, 0.0);
+            self.metrics.attempt_rejected(now, rejection);
+            if rejection != Rejection::TooLarge {
+                self.resilience.on_failure(now);
+            }
+            if let (Rejection::RateLimited { retry_after }, Some(gate)) =
+                (rejection, &mut self.resilience.gate)
+            {
+                gate.on_rate_limited(now, retry_after);
+            }
+            self.attempt_failed(call_key, Failure::Refused(rejection), cx);
+            return;
+        }
+        self.live_attempts += 1;
+        self.live_retries += u32::from(is_retry);
+        self.resilience.on_accepted(now);
+        match admission {
+            Admission::Started => self.start_service(attempt, cx),
+            _ => {
+                if let Some(timeout) = self.spec.client.timeout {
+                    self.attempts
+                        .get_mut(attempt)
+                        .expect("just inserted")
+                        .timeout_scheduled = true;
+                    cx.schedule_in(timeout, Event::AttemptTimedOut(attempt));
+                }
+            }
+        }
+    }
+
+    pub(super) fn start_service(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let attempt = self
+            .attempts
+            .get_mut(attempt_key)
+            .expect("attempt in capacity");
+        attempt.service_started_at = now;
+        let mut service = self
+            .spec
+            .capacity
+            .service()
+            .sample(attempt.output_tokens, &mut self.capacity_rng);
+        let slowdown = self.capacity.latency_factor();
+        if slowdown != 1.0 {
+            service = SimDuration::from_secs_f64(service.as_secs_f64() * slowdown);
+        }
+        let finish = now + service;
+        cx.schedule_at(finish, Event::AttemptFinished(attempt_key));
+        if let Some(timeout) = self.spec.client.timeout {
+            let expiry = attempt.sent_at + timeout;
+            if !attempt.timeout_scheduled && expiry < finish {
+                attempt.timeout_scheduled = true;
+                cx.schedule_at(expiry, Event::AttemptTimedOut(attempt_key));
+            }
+        }
+    }
+
+    /// The client stops waiting on an attempt: answered or timed out.
+    fn attempt_settled(&mut self, is_retry: bool) {
+        self.live_attempts -= 1;
+        self.live_retries -= u32::from(is_retry);
+    }
+
+    pub(super) fn on_attempt_finished(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let attempt = self
+            .attempts
+            .remove(attempt_key)
+            .expect("one finish per attempt");
+        self.metrics
+            .attempt_billed(now, attempt.request, attempt.output_tokens);
+        if self.resilience.gate.is_some() {
+            let billed = attempt.request.billed(attempt.output_tokens);
+            let cost = self.spec.prices.cost_usd(billed, 0.0);
+            self.settle_gate_charge(now, attempt.gate_charge, cost);
+        }
+        if let Some(next) = self
+            .capacity
+            .release(now, attempt.request, attempt.output_tokens)
+        {
+            self.start_service(next, cx);
+        }
+        if attempt.abandoned {
+            return;
+        }
+        self.attempt_settled(attempt.is_retry);
+        self.resilience.on_success(attempt.quota_cost);
+        let call = self
+            .calls
+            .remove(attempt.call)
+            .expect("a live attempt's call");
+        let Some(lp) = self.loops.get_mut(call.loop_key) else {
+            return; // the loop failed meanwhile; the answer goes nowhere
+        };
+        self.metrics
+            .call_answered(now, attempt.service_started_at.since(call.first_sent_at));
+        lp.calls_pending -= 1;
+        if lp.calls_pending == 0 {
+            self.step_done(call.loop_key, cx);
+        }
+    }
+
+    pub(super) fn on_attempt_timed_out(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
+        let Some(attempt) = self.attempts.get_mut(attempt_key) else {
+            return; // finished first
+        };
+        attempt.abandoned = true;
+        let (call_key, is_retry) = (attempt.call, attempt.is_retry);
+        self.attempt_settled(is_retry);
+        self.resilience.on_failure(cx.now());
+        let loop_key = self
+            .calls
+            .get(call_key)
+            .expect("a live attempt's call")
+            .loop_key;
+        // A loop that already ended has no client left to notice the timeout.
+        if self.loops.get(loop_key).is_some() {
+            self.metrics.attempt_timed_out(cx.now());
+        }
+        self.attempt_failed(call_key, Failure::TimedOut, cx);
+    }
+
+    /// A try failed: retry it after a backoff, or fail its loop.
+    fn attempt_failed(&mut self, call_key: Key, failure: Failure, cx: &mut Ctx<'_, Self>) {
+        let call = self
+            .calls
+            .get_mut(call_key)
+            .expect("a failing attempt's call");
+        let loop_key = call.loop_key;
+        if self.loops.get(loop_key).is_none() {
+            self.calls.remove(call_key);
+            return;
+        }
+        let policy = &self.spec.client;
+        let mut outcome = match failure {
+            Failure::Refused(Rejection::TooLarge) => Some(LoopOutcome::TooLarge),
+            _ if call.attempts >= policy.max_attempts => Some(LoopOutcome::Exhausted),
+            _ => None,
+        };
+        if outcome.is_none() {
+            // The call itself is a request in progress, about to retry.
+            let in_progress = InProgress {
+                requests: self.live_attempts + self.backing_off + 1,
+                retries: self.live_retries + self.backing_off,
+            };
+            match self
+                .resilience
+                .allow_retry(matches!(failure, Failure::TimedOut), in_progress)
+            {
+                Some(cost) => call.quota_cost = cost,
+                None => {
+                    self.metrics.retry_denied(cx.now());
+                    outcome = Some(LoopOutcome::RetryDenied);
+                }
+            }
+        }
+        if let Some(outcome) = outcome {
+            self.calls.remove(call_key);
+            self.end_loop(loop_key, outcome, cx);
+            return;
+        }
+        let delay = policy.retry_delay(
+            call.attempts,
+            failure.retry_after(),
+            &mut call.last_delay,
+            &mut self.client_rng,
+        );
+        self.loops
+            .get_mut(loop_key)
+            .expect("checked")
+            .calls_backing_off += 1;
+        self.backing_off += 1;
+        cx.schedule_in(delay, Event::BackoffEnded(call_key));
+    }
+
+    pub(super) fn on_backoff_ended(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        let loop_key = self
+            .calls
+            .get(call_key)
+            .expect("a backing-off call")
+            .loop_key;
+        let Some(lp) = self.loops.get_mut(loop_key) else {
+            self.calls.remove(call_key); // the loop ended while this call waited
+            return;
+        };
+        lp.calls_backing_off -= 1;
+        self.backing_off -= 1;
+        self.send_attempt(call_key, cx);
+    }
+
+    /// A fault began or ended: capacity takes on the faults active now.
+    pub(super) fn on_fault_changed(&mut self, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let effect = FaultEffect::at(&self.spec.faults, now);
+        for attempt in self.capacity.set_faults(now, effect) {
+            self.start_service(attempt, cx);
+        }
+    }
+}

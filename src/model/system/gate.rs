@@ -1,0 +1,84 @@
+//! The coordinated throttle's gate, between the client and the provider:
+//! calls pass it or wait there in priority order, and its spend cap is
+//! charged each call's worst case and settled when the call is billed.
+
+use super::{AgentSystem, Event, request};
+use crate::engine::{Ctx, Key, SimTime};
+use crate::model::ModelSpec;
+use crate::model::agent_loop::CallTokens;
+
+impl AgentSystem<'_> {
+    /// Through the coordinated throttle's gate, if there is one: go, or wait there.
+    pub(super) fn pass_gate(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+        if let Some(gate) = &mut self.resilience.gate {
+            let call = self.calls.get_mut(call_key).expect("a live call");
+            let class = self
+                .loops
+                .get(call.loop_key)
+                .expect("a live call's loop")
+                .class;
+            let cost = worst_case_cost(self.spec, class, call.tokens);
+            let priority = self.spec.classes[usize::from(class)].priority;
+            if !gate.request(cx.now(), priority, call_key, cost) {
+                self.schedule_gate(cx);
+                return;
+            }
+            call.gate_charge = cost;
+        }
+        self.try_attempt(call_key, cx);
+    }
+
+    /// Makes sure the gate wakes when it next opens, if calls wait there.
+    pub(super) fn schedule_gate(&mut self, cx: &mut Ctx<'_, Self>) {
+        let Some(gate) = &mut self.resilience.gate else {
+            return;
+        };
+        if self.gate_pending || !gate.has_waiting() {
+            return;
+        }
+        // A spend cap without a period never opens again: its calls wait out the run.
+        if let Some(at) = gate.opens_at(cx.now()) {
+            self.gate_pending = true;
+            cx.schedule_at(at, Event::GateOpened);
+        }
+    }
+
+    pub(super) fn on_gate_opened(&mut self, cx: &mut Ctx<'_, Self>) {
+        self.gate_pending = false;
+        let now = cx.now();
+        loop {
+            let (spec, calls, loops) = (self.spec, &mut self.calls, &self.loops);
+            let Some(gate) = &mut self.resilience.gate else {
+                return;
+            };
+            // Calls whose loop ended are dropped, and take no slot.
+            let released = gate.release(now, |key| {
+                let call = calls.get_mut(key)?;
+                let Some(lp) = loops.get(call.loop_key) else {
+                    calls.remove(key);
+                    return None;
+                };
+                call.gate_charge = worst_case_cost(spec, lp.class, call.tokens);
+                Some(call.gate_charge)
+            });
+            let Some(call) = released else { break };
+            self.try_attempt(call, cx);
+        }
+        self.schedule_gate(cx);
+    }
+
+    /// Gives the spend cap back what it charged for an attempt that cost nothing,
+    /// or corrects the charge to what the attempt really cost.
+    pub(super) fn settle_gate_charge(&mut self, now: SimTime, charged: f64, cost: f64) {
+        if let Some(gate) = &mut self.resilience.gate {
+            gate.on_spend(now, cost - charged);
+        }
+    }
+}
+
+/// What a call can cost at most: its input and its `max_tokens` of output.
+fn worst_case_cost(spec: &ModelSpec, class: u16, tokens: CallTokens) -> f64 {
+    let request = request(spec, class, tokens);
+    spec.prices
+        .cost_usd(request.billed(request.max_output_tokens), 0.0)
+}

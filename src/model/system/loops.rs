@@ -1,0 +1,111 @@
+//! Agent loops and their steps: a loop starts, runs its steps (each one call
+//! or a fan-out burst, with tool calls between), and ends completed or failed.
+
+use super::{AgentSystem, Event};
+use crate::engine::{Ctx, Key, SimDuration, SimTime};
+use crate::model::agent_loop::{CallState, LoopState};
+use crate::model::metrics::LoopOutcome;
+
+impl AgentSystem<'_> {
+    pub(super) fn start_loop(&mut self, class: u16, user: Option<u32>, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let agent = self.spec.agent_for(class);
+        let steps_total = agent
+            .steps
+            .sample(&mut self.streams[usize::from(class)].agent)
+            .max(1);
+        let in_cohort = self.metrics.loop_arrived(now, class);
+        let key = self.loops.insert(LoopState {
+            class,
+            user,
+            arrived_at: now,
+            in_cohort,
+            steps_total,
+            steps_done: 0,
+            step_started_at: now,
+            calls_pending: 0,
+            calls_backing_off: 0,
+            throttle_tat: SimTime::ZERO,
+        });
+        if let Some(deadline) = agent.deadline {
+            cx.schedule_in(deadline, Event::DeadlineReached(key));
+        }
+        self.start_step(key, cx);
+    }
+
+    pub(super) fn start_step(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let Some(lp) = self.loops.get_mut(loop_key) else {
+            return;
+        };
+        let class = lp.class;
+        let agent = self.spec.agent_for(class);
+        let c = usize::from(class);
+        let width = agent.calls_in_step(lp.steps_done + 1, &mut self.streams[c].agent);
+        lp.calls_pending = width;
+        lp.step_started_at = now;
+        for _ in 0..width {
+            let tokens = agent.call_tokens(&mut self.streams[c].agent);
+            let call = self.calls.insert(CallState {
+                loop_key,
+                attempts: 0,
+                first_sent_at: now,
+                tokens,
+                last_delay: SimDuration::ZERO,
+                quota_cost: 0,
+                gate_charge: 0.0,
+            });
+            self.send_attempt(call, cx);
+            // A call that can never fit fails the loop at once: stop the burst.
+            if self.loops.get(loop_key).is_none() {
+                return;
+            }
+        }
+    }
+
+    pub(super) fn step_done(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
+        let lp = self
+            .loops
+            .get_mut(loop_key)
+            .expect("caller checked the loop");
+        self.metrics
+            .step_completed(now, now.since(lp.step_started_at));
+        lp.steps_done += 1;
+        if lp.steps_done == lp.steps_total {
+            self.end_loop(loop_key, LoopOutcome::Completed, cx);
+            return;
+        }
+        let class = usize::from(lp.class);
+        match &self.spec.agent_for(lp.class).tool_latency {
+            Some(tool) => {
+                let delay = tool.sample(&mut self.streams[class].agent);
+                cx.schedule_in(delay, Event::ToolFinished(loop_key));
+            }
+            None => self.start_step(loop_key, cx),
+        }
+    }
+
+    pub(super) fn end_loop(&mut self, loop_key: Key, outcome: LoopOutcome, cx: &mut Ctx<'_, Self>) {
+        let lp = self
+            .loops
+            .remove(loop_key)
+            .expect("caller checked the loop");
+        // Its calls are cleaned up as their pending events come due.
+        self.backing_off -= lp.calls_backing_off;
+        self.metrics.loop_ended(cx.now(), &lp, outcome);
+        if let Some(user) = lp.user {
+            self.user_loop_ended(lp.class, user, cx);
+        }
+    }
+
+    pub(super) fn on_deadline(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
+        if self.loops.get(loop_key).is_some() {
+            self.end_loop(loop_key, LoopOutcome::Deadline, cx);
+        }
+    }
+
+    pub(super) fn on_tool_finished(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
+        self.start_step(loop_key, cx);
+    }
+}

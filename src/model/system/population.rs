@@ -1,0 +1,108 @@
+//! The population: closed users who think between loops, open arrivals
+//! (Poisson or on/off), and surges that change either.
+
+use super::{AgentSystem, Event};
+use crate::engine::Ctx;
+use crate::model::workload::{Population, UserState, exponential};
+
+impl AgentSystem<'_> {
+    pub(super) fn think(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
+        let c = usize::from(class);
+        let spec = self.spec;
+        let Population::Closed { think_time, .. } = &spec.classes[c].population else {
+            unreachable!("only closed classes have users");
+        };
+        let delay = think_time.sample(&mut self.streams[c].workload);
+        self.classes[c].users[user as usize] = UserState::Thinking;
+        cx.schedule_in(delay, Event::ThinkTimeEnded { class, user });
+    }
+
+    pub(super) fn on_think_time_ended(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
+        let state = &mut self.classes[usize::from(class)];
+        if user >= state.target_users {
+            state.users[user as usize] = UserState::Idle;
+            return;
+        }
+        state.users[user as usize] = UserState::Looping;
+        self.start_loop(class, Some(user), cx);
+    }
+
+    pub(super) fn user_loop_ended(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
+        let state = &mut self.classes[usize::from(class)];
+        if user < state.target_users {
+            self.think(class, user, cx);
+        } else {
+            state.users[user as usize] = UserState::Idle;
+        }
+    }
+
+    pub(super) fn schedule_arrival(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
+        let c = usize::from(class);
+        let spec = self.spec;
+        let Population::Open(arrivals) = &spec.classes[c].population else {
+            return;
+        };
+        let state = &self.classes[c];
+        let per_min = arrivals.per_min(state.on) * state.multiplier;
+        if per_min <= 0.0 {
+            return;
+        }
+        let generation = state.arrival_generation;
+        let delay = exponential(60.0 / per_min, &mut self.streams[c].workload);
+        cx.schedule_in(delay, Event::LoopArrived { class, generation });
+    }
+
+    /// The arrival rate changed: the pending arrival is void, draw a new one.
+    pub(super) fn rate_changed(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
+        let state = &mut self.classes[usize::from(class)];
+        state.arrival_generation = state.arrival_generation.wrapping_add(1);
+        self.schedule_arrival(class, cx);
+    }
+
+    pub(super) fn on_loop_arrived(&mut self, class: u16, generation: u32, cx: &mut Ctx<'_, Self>) {
+        if generation != self.classes[usize::from(class)].arrival_generation {
+            return;
+        }
+        self.start_loop(class, None, cx);
+        self.schedule_arrival(class, cx);
+    }
+
+    pub(super) fn on_phase_switched(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
+        let c = usize::from(class);
+        let spec = self.spec;
+        let Population::Open(arrivals) = &spec.classes[c].population else {
+            return;
+        };
+        let on = !self.classes[c].on;
+        self.classes[c].on = on;
+        if let Some(length) = arrivals.phase_length(on, &mut self.streams[c].workload) {
+            cx.schedule_in(length, Event::PhaseSwitched { class });
+        }
+        self.rate_changed(class, cx);
+    }
+
+    pub(super) fn on_surge_changed(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
+        let c = usize::from(class);
+        let model = self.spec;
+        let spec = &model.classes[c];
+        let multiplier = spec.multiplier(cx.now());
+        self.classes[c].multiplier = multiplier;
+        match spec.population {
+            Population::Open(_) => self.rate_changed(class, cx),
+            Population::Closed { users, .. } => {
+                let target = (f64::from(users) * multiplier).round() as u32;
+                let state = &mut self.classes[c];
+                state.target_users = target;
+                if state.users.len() < target as usize {
+                    state.users.resize(target as usize, UserState::Idle);
+                }
+                // Users above the target retire when their loop or thought ends.
+                for user in 0..target {
+                    if self.classes[c].users[user as usize] == UserState::Idle {
+                        self.think(class, user, cx);
+                    }
+                }
+            }
+        }
+    }
+}
