@@ -37,10 +37,13 @@
 //! [`config`] turns model files into a validated [`model::ModelSpec`];
 //! [`model::simulate`] runs it; [`report`] writes what a run produced.
 
+pub mod atomic_file;
 pub mod config;
+pub mod csv_row;
 pub mod engine;
 pub mod model;
 pub mod plot;
 pub mod report;
+pub mod statistics;
 pub mod sweep;
 pub mod validation;

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use loopcap::atomic_file;
 use loopcap::config::{self, Diagnostic, LoadedModel, Override, Source};
 use loopcap::model::{self, RunResult};
 use loopcap::plot::{self, timeseries_plot::TimeseriesPlot};
-use loopcap::report::{self, atomic, manifest::Manifest, table, timeseries_csv};
+use loopcap::report::{self, manifest::Manifest, table, timeseries_csv};
 use loopcap::sweep::experiment::{is_experiment, load_experiment, read_experiment};
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
@@ -255,15 +256,15 @@ fn write_outputs(
         model_toml: toml::to_string(&loaded.resolved)?,
         rerun: format!("loopcap run {}", dir.join("manifest.json").display()),
     };
-    atomic::write_file(&dir.join("summary.json"), |w| {
+    atomic_file::write_file(&dir.join("summary.json"), |w| {
         report::write_summary_json(w, &result.summary)
     })?;
     if let Some(ts) = &result.timeseries {
-        atomic::write_file(&dir.join("timeseries.csv"), |w| {
+        atomic_file::write_file(&dir.join("timeseries.csv"), |w| {
             timeseries_csv::write_timeseries_csv(w, ts)
         })?;
     }
-    atomic::write_file(&dir.join("manifest.json"), |w| {
+    atomic_file::write_file(&dir.join("manifest.json"), |w| {
         serde_json::to_writer_pretty(&mut *w, &manifest)?;
         writeln!(w)
     })?;

@@ -6,6 +6,7 @@ pub mod heatmap;
 pub mod line_chart;
 pub mod timeseries_plot;
 
+use std::io;
 use std::path::Path;
 use std::sync::Once;
 
@@ -13,7 +14,7 @@ use anyhow::{Context, anyhow};
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
-use crate::report::atomic;
+use crate::atomic_file;
 
 /// The family name every text style uses; bound to the embedded DejaVu Sans.
 pub const FONT: &str = "sans-serif";
@@ -62,26 +63,19 @@ fn register_font() {
 pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> anyhow::Result<()> {
     register_font();
     let png = dir.join(format!("{name}.png"));
-    let tmp = dir.join(format!("{name}.tmp-{}.png", std::process::id()));
-    let drawn = (|| {
-        let root = BitMapBackend::new(&tmp, figure.size()).into_drawing_area();
-        figure.draw(&root)?;
-        root.present().map_err(|e| e.to_string())
-    })();
-    if let Err(e) = drawn
-        .map_err(|e| anyhow!(e))
-        .and_then(|()| Ok(std::fs::rename(&tmp, &png)?))
-    {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("drawing {}", png.display()));
-    }
+    atomic_file::write_with_path(&png, |tmp| {
+        let root = BitMapBackend::new(tmp, figure.size()).into_drawing_area();
+        figure.draw(&root).map_err(io::Error::other)?;
+        root.present().map_err(|e| io::Error::other(e.to_string()))
+    })
+    .with_context(|| format!("drawing {}", png.display()))?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
         figure.draw(&root).map_err(|e| anyhow!(e))?;
         root.present().map_err(|e| anyhow!(e.to_string()))?;
     }
-    atomic::write_file(&dir.join(format!("{name}.svg")), |w| {
+    atomic_file::write_file(&dir.join(format!("{name}.svg")), |w| {
         w.write_all(svg.as_bytes())
     })
     .with_context(|| format!("writing {name}.svg"))

@@ -1,7 +1,6 @@
 //! Writing what runs produced: the summary table, JSON, CSV and the manifest.
 //! Writers are pure functions of results into any `impl Write`.
 
-pub mod atomic;
 pub mod manifest;
 pub mod points_csv;
 pub mod table;

@@ -5,9 +5,9 @@
 pub mod experiment;
 pub mod grid;
 pub mod plots;
+pub mod point_stats;
 pub mod progress;
 pub mod runs_file;
-pub mod statistics;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file;
 use crate::config::{self, Source};
+use crate::csv_row::{cell, csv_line};
 use crate::model;
-use crate::report::{atomic, points_csv};
+use crate::report::points_csv;
 use experiment::{Experiment, load_experiment};
 use progress::Progress;
-use runs_file::{Journal, Rows, csv_line};
+use runs_file::{Journal, Rows};
 
 /// One of `count` disjoint slices of a sweep's runs: run r belongs to shard r mod count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +151,7 @@ impl SweepManifest {
     }
 
     fn write(&self, dir: &Path) -> std::io::Result<()> {
-        atomic::write_file(&dir.join("manifest.json"), |w| {
+        atomic_file::write_file(&dir.join("manifest.json"), |w| {
             serde_json::to_writer_pretty(&mut *w, self)?;
             writeln!(w)
         })
@@ -190,10 +192,7 @@ fn run_one(exp: &Experiment, run: usize) -> String {
         replication.to_string(),
         spec.seed.to_string(),
     ];
-    let metrics = summary
-        .metrics()
-        .into_iter()
-        .map(|(_, v)| runs_file::cell(v));
+    let metrics = summary.metrics().into_iter().map(|(_, v)| cell(v));
     csv_line(
         ids.into_iter()
             .chain(exp.point_labels(point))
@@ -280,8 +279,8 @@ fn finish(exp: &Experiment, out: &Path, rows: &Rows) -> Result<(), SweepError> {
         )));
     }
     runs_file::write_sorted(&out.join("runs.csv"), &runs_header(exp), rows)?;
-    let points = statistics::aggregate(exp, rows).map_err(SweepError::Input)?;
-    atomic::write_file(&out.join("points.csv"), |w| {
+    let points = point_stats::aggregate(exp, rows).map_err(SweepError::Input)?;
+    atomic_file::write_file(&out.join("points.csv"), |w| {
         points_csv::write(w, exp, &points)
     })?;
     for spec in &exp.plots {

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::config::{self, Override, Source};
 use crate::model::{self, summary::Summary};
-use crate::sweep::statistics::mean_ci;
+use crate::statistics::mean_ci;
 
 /// How a measurement is compared with its expectation.
 #[derive(Clone, Copy, Debug, PartialEq)]

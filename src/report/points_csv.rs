@@ -2,9 +2,9 @@
 
 use std::io::{self, Write};
 
+use crate::csv_row::{cell, csv_line};
 use crate::sweep::experiment::Experiment;
-use crate::sweep::runs_file::{cell, csv_line};
-use crate::sweep::statistics::PointStats;
+use crate::sweep::point_stats::PointStats;
 
 /// Columns: point, each axis, replications, then per metric `<metric>` (the
 /// mean over replications) and `<metric>.ci95` (the half-width of its 95%

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::experiment::{Experiment, PlotKind, PlotSpec};
-use super::statistics::PointStats;
+use super::point_stats::PointStats;
 use crate::model;
 use crate::model::summary::{CDF_QUANTILES, quantile_name};
 use crate::model::timeseries::{Counter, Gauge};

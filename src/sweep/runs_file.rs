@@ -9,28 +9,10 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::report::atomic;
+use crate::atomic_file;
 
 /// The rows of a runs.csv, by run index, as their CSV text (no newline).
 pub type Rows = BTreeMap<usize, String>;
-
-/// One CSV line (without its newline) for `fields`.
-pub fn csv_line<I, S>(fields: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<[u8]>,
-{
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(fields).expect("writing to memory");
-    let mut bytes = w.into_inner().expect("writing to memory");
-    bytes.pop(); // the record's newline
-    String::from_utf8(bytes).expect("fields are UTF-8")
-}
-
-/// Formats a metric: shortest round-trip decimal, empty when undefined.
-pub fn cell(value: Option<f64>) -> String {
-    value.map_or_else(String::new, |v| v.to_string())
-}
 
 /// The complete rows of the runs.csv at `path` (a torn last line, from a
 /// sweep killed mid-write, is dropped). The header must be `header`.
@@ -70,7 +52,7 @@ pub fn read_rows(path: &Path, header: &str) -> Result<Rows, String> {
 
 /// Writes `rows` in run order, atomically.
 pub fn write_sorted(path: &Path, header: &str, rows: &Rows) -> io::Result<()> {
-    atomic::write_file(path, |w| {
+    atomic_file::write_file(path, |w| {
         writeln!(w, "{header}")?;
         for line in rows.values() {
             writeln!(w, "{line}")?;
@@ -103,14 +85,6 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_lines_quote_what_needs_quoting() {
-        assert_eq!(
-            csv_line(["1", "a b", "{ kind = \"none\" }", "x,y"]),
-            "1,a b,\"{ kind = \"\"none\"\" }\",\"x,y\""
-        );
-    }
 
     #[test]
     fn reading_drops_a_torn_last_line_and_checks_the_header() {

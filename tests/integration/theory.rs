@@ -1,7 +1,7 @@
 //! Analytic checks: loopcap against queueing theory, tolerances from replications.
 
 use loopcap::model;
-use loopcap::sweep::statistics::mean_ci;
+use loopcap::statistics::mean_ci;
 use loopcap::validation::erlang_c;
 
 use crate::support::shipped;
