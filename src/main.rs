@@ -1,87 +1,25 @@
-//! The `loopcap` command: parse flags, load the model, run it, export the results.
+//! The `loopcap` command: parse flags, load the model, run or sweep it,
+//! export the results.
+
+mod cli;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-use loopcap::atomic_file;
+use cli::{Cli, Command};
+use loopcap::config::experiment::{is_experiment, load_experiment, read_experiment};
 use loopcap::config::{self, Diagnostic, LoadedModel, Override, Source};
-use loopcap::model::{self, RunResult};
-use loopcap::plot::{self, timeseries_plot::TimeseriesPlot};
-use loopcap::report::{self, manifest::Manifest, table, timeseries_csv};
-use loopcap::sweep::experiment::{is_experiment, load_experiment, read_experiment};
+use loopcap::export::{self, ExportError};
+use loopcap::model;
+use loopcap::peak_memory::peak_memory_bytes;
+use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
+use loopcap::report::{self, manifest::Manifest, run_outputs, table};
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
-
-#[derive(Parser)]
-#[command(
-    name = "loopcap",
-    version,
-    about = "Capacity planning for AI-agent workloads by discrete-event simulation"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Simulate one model and print its summary.
-    Run {
-        /// A model file (models/*.toml), or a manifest.json written by `run --out` to rerun it.
-        model: PathBuf,
-        /// Seed for this run, instead of the model's.
-        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
-        seed: Option<i64>,
-        /// Override a model field by dotted path, e.g. --set capacity.lanes=16 (repeatable).
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// Write summary.json, timeseries.csv and manifest.json into this directory.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Print the summary as one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run every point of an experiment's grid, with replications, in parallel.
-    Sweep {
-        /// An experiment file (experiments/*.toml).
-        experiment: PathBuf,
-        /// Output directory (default: results/<experiment file name>).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Threads to run on (default: one per core). The output is the same for any number.
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: Option<u16>,
-        /// Finish a sweep that was interrupted, skipping the runs already in runs.csv.
-        #[arg(long)]
-        resume: bool,
-        /// Run only shard K of N disjoint slices of the runs (e.g. 0/4); combine with `loopcap merge`.
-        #[arg(long, value_name = "K/N")]
-        shard: Option<String>,
-    },
-    /// Combine the output directories of a sharded sweep into one.
-    Merge {
-        /// The shards' output directories.
-        #[arg(required = true)]
-        dirs: Vec<PathBuf>,
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
-    /// Draw a run's timeseries.csv (written by `run --out`) as timeseries.png and .svg.
-    Plot {
-        timeseries: PathBuf,
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
-    /// Validate a model or experiment file and print what is wrong with it.
-    Check { file: PathBuf },
-    /// Check the simulator against queueing theory and known results (exit 1 on a failure).
-    Validate,
-}
 
 /// Why the command failed, which decides its exit code.
 enum Failure {
@@ -94,6 +32,34 @@ enum Failure {
 impl From<Diagnostic> for Failure {
     fn from(d: Diagnostic) -> Self {
         Failure::Input(d.to_string())
+    }
+}
+
+impl From<SweepError> for Failure {
+    fn from(e: SweepError) -> Self {
+        match e {
+            SweepError::Input(message) => Failure::Input(message),
+            io @ SweepError::Io { .. } => Failure::Runtime(io.into()),
+        }
+    }
+}
+
+impl From<PlotError> for Failure {
+    fn from(e: PlotError) -> Self {
+        match e {
+            PlotError::Data(message) => Failure::Input(message),
+            other => Failure::Runtime(other.into()),
+        }
+    }
+}
+
+impl From<ExportError> for Failure {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Rows(message) => Failure::Input(message),
+            ExportError::Plot(plot) => plot.into(),
+            io @ ExportError::Io { .. } => Failure::Runtime(io.into()),
+        }
     }
 }
 
@@ -110,8 +76,7 @@ impl From<io::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Cli::parse().command {
         Command::Run {
             model,
             seed,
@@ -127,7 +92,7 @@ fn main() -> ExitCode {
             shard,
         } => sweep_command(&experiment, out, threads, resume, shard.as_deref()),
         Command::Merge { dirs, out } => merge_command(&dirs, &out),
-        Command::Plot { timeseries, out } => plot_command(&timeseries, &out),
+        Command::Plot { input, out } => plot_command(&input, out.as_deref()),
         Command::Check { file } => check(&file),
         Command::Validate => validate_command(),
     };
@@ -156,23 +121,11 @@ fn read_source(path: &Path) -> Result<Source, Failure> {
     if path.extension().is_none_or(|ext| ext != "json") {
         return Ok(Source::read(path)?);
     }
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::general(&name, format!("cannot read: {e}")))?;
-    let manifest: Manifest = serde_json::from_str(&text)
-        .map_err(|e| Diagnostic::general(&name, format!("not a loopcap manifest: {e}")))?;
-    let version = env!("CARGO_PKG_VERSION");
-    if manifest.loopcap_version != version {
-        eprintln!(
-            "warning: {name} was written by loopcap {}, this is {version}: results may differ",
-            manifest.loopcap_version
-        );
+    let (manifest, warning) = Manifest::read(path)?;
+    if let Some(warning) = warning {
+        eprintln!("warning: {warning}");
     }
-    Ok(Source {
-        name: format!("{name} (model_toml)"),
-        text: manifest.model_toml,
-        base_dir: PathBuf::from(manifest.model_dir),
-    })
+    Ok(manifest.source(&path.display().to_string()))
 }
 
 fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<(Source, LoadedModel), Failure> {
@@ -208,14 +161,15 @@ fn run(
     }
     let result = model::simulate(&loaded.spec, out.is_some());
     if let Some(dir) = out {
-        write_outputs(dir, path, set, &source, &loaded, &result)
+        run_outputs::manifest(dir, path, set, &source, &loaded)
+            .and_then(|m| run_outputs::write(dir, &m, &result))
             .with_context(|| format!("writing results to {}", dir.display()))?;
     }
     let mut stdout = io::stdout().lock();
     if json {
         report::write_summary_json(&mut stdout, &result.summary)?;
     } else {
-        stdout.write_all(table::render(&result.summary, table::peak_memory_bytes()).as_bytes())?;
+        stdout.write_all(table::render(&result.summary, peak_memory_bytes()).as_bytes())?;
     }
     stdout.flush()?;
     Ok(())
@@ -234,50 +188,6 @@ fn check_timeseries_size(loaded: &LoadedModel) -> Result<(), Failure> {
         )));
     }
     Ok(())
-}
-
-fn write_outputs(
-    dir: &Path,
-    model_path: &Path,
-    set: &[String],
-    source: &Source,
-    loaded: &LoadedModel,
-    result: &RunResult,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let model_dir =
-        std::fs::canonicalize(&source.base_dir).unwrap_or_else(|_| source.base_dir.clone());
-    let manifest = Manifest {
-        loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
-        model_file: model_path.display().to_string(),
-        model_dir: model_dir.display().to_string(),
-        seed: loaded.spec.seed,
-        overrides: set.to_vec(),
-        model_toml: toml::to_string(&loaded.resolved)?,
-        rerun: format!("loopcap run {}", dir.join("manifest.json").display()),
-    };
-    atomic_file::write_file(&dir.join("summary.json"), |w| {
-        report::write_summary_json(w, &result.summary)
-    })?;
-    if let Some(ts) = &result.timeseries {
-        atomic_file::write_file(&dir.join("timeseries.csv"), |w| {
-            timeseries_csv::write_timeseries_csv(w, ts)
-        })?;
-    }
-    atomic_file::write_file(&dir.join("manifest.json"), |w| {
-        serde_json::to_writer_pretty(&mut *w, &manifest)?;
-        writeln!(w)
-    })?;
-    Ok(())
-}
-
-impl From<SweepError> for Failure {
-    fn from(e: SweepError) -> Self {
-        match e {
-            SweepError::Input(message) => Failure::Input(message),
-            SweepError::Failed(e) => Failure::Runtime(e),
-        }
-    }
 }
 
 fn sweep_command(
@@ -315,16 +225,17 @@ fn sweep_command(
         shard,
         progress: true,
     };
-    let outcome = sweep::run(&exp, &out, &options)?;
+    let outcome = sweep::run(&exp, &out, &options, Some(&export::keep_timeseries))?;
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,
         "{}: {} runs now, {} in runs.csv",
         out.display(),
         outcome.runs_done_now,
-        outcome.runs_in_file
+        outcome.rows.len()
     )?;
     if outcome.finished {
+        export::sweep_outputs(&exp, &out, &outcome.rows)?;
         writeln!(
             stdout,
             "wrote runs.csv, points.csv and {} plots",
@@ -340,19 +251,38 @@ fn sweep_command(
 }
 
 fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
-    let outcome = sweep::merge(dirs, out)?;
+    let (exp, rows) = sweep::merge(dirs, out)?;
+    export::sweep_outputs(&exp, out, &rows)?;
     writeln!(
         io::stdout().lock(),
         "{}: merged {} runs from {} directories",
         out.display(),
-        outcome.runs_in_file,
+        rows.len(),
         dirs.len()
     )?;
     Ok(())
 }
 
-fn plot_command(timeseries: &Path, out: &Path) -> Result<(), Failure> {
-    let figure = TimeseriesPlot::read(timeseries).map_err(Failure::Input)?;
+fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), Failure> {
+    if input.is_dir() {
+        let (exp, rows) = sweep::read(input)?;
+        let out = out.unwrap_or(input);
+        std::fs::create_dir_all(out)?;
+        sweep_figures::draw_all(&exp, &export::points(&exp, &rows)?, out)?;
+        writeln!(
+            io::stdout().lock(),
+            "{}: drew {} plots",
+            out.display(),
+            exp.plots.len()
+        )?;
+        return Ok(());
+    }
+    let Some(out) = out else {
+        return Err(Failure::Input(
+            "--out DIR: where to draw a timeseries.csv's figure".into(),
+        ));
+    };
+    let figure = TimeseriesPlot::read(input).map_err(Failure::Input)?;
     std::fs::create_dir_all(out)?;
     plot::save(&figure, out, "timeseries")?;
     writeln!(

@@ -9,7 +9,6 @@ pub mod client_policy;
 pub mod coordinated_throttle;
 pub mod distribution;
 pub mod fault;
-pub mod histogram;
 pub mod metrics;
 pub mod prices;
 pub mod rate_limit;

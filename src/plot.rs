@@ -4,13 +4,13 @@
 pub mod bar_chart;
 pub mod heatmap;
 pub mod line_chart;
+pub mod sweep_figures;
 pub mod timeseries_plot;
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use anyhow::{Context, anyhow};
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
@@ -59,8 +59,20 @@ fn register_font() {
     });
 }
 
+/// Why a figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// What the figure is drawn from is missing or malformed.
+    #[error("{0}")]
+    Data(String),
+    #[error("drawing {path}: {message}")]
+    Draw { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
 /// Draws `figure` to `dir/name.png` and `dir/name.svg`, each atomically.
-pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> anyhow::Result<()> {
+pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<(), PlotError> {
     register_font();
     let png = dir.join(format!("{name}.png"));
     atomic_file::write_with_path(&png, |tmp| {
@@ -68,17 +80,25 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> anyhow::Result<()> 
         figure.draw(&root).map_err(io::Error::other)?;
         root.present().map_err(|e| io::Error::other(e.to_string()))
     })
-    .with_context(|| format!("drawing {}", png.display()))?;
+    .map_err(|source| PlotError::Io { path: png, source })?;
+    let svg_path = dir.join(format!("{name}.svg"));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
-        figure.draw(&root).map_err(|e| anyhow!(e))?;
-        root.present().map_err(|e| anyhow!(e.to_string()))?;
+        let drawn = figure
+            .draw(&root)
+            .and_then(|()| root.present().map_err(|e| e.to_string()));
+        drawn.map_err(|message| PlotError::Draw {
+            path: svg_path.clone(),
+            message,
+        })?;
     }
-    atomic_file::write_file(&dir.join(format!("{name}.svg")), |w| {
-        w.write_all(svg.as_bytes())
+    atomic_file::write_file(&svg_path, |w| w.write_all(svg.as_bytes())).map_err(|source| {
+        PlotError::Io {
+            path: svg_path,
+            source,
+        }
     })
-    .with_context(|| format!("writing {name}.svg"))
 }
 
 /// A compact tick label: 3 significant digits, k/M suffixes for large values.

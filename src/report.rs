@@ -3,6 +3,7 @@
 
 pub mod manifest;
 pub mod points_csv;
+pub mod run_outputs;
 pub mod table;
 pub mod timeseries_csv;
 

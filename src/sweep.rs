@@ -1,26 +1,30 @@
 //! Sweeps: every (grid point × replication) run in parallel with rayon,
 //! written so that an interrupted sweep resumes, a sharded one merges, and
 //! the thread count never changes a byte of the output.
+//!
+//! A sweep writes its own state: `manifest.json`, `runs.csv` (the journal of
+//! finished runs) and, when a figure needs them, the time series of each
+//! point's first replication. What is derived from them (`points.csv`, the
+//! figures) is written by `export`, from those files alone.
 
-pub mod experiment;
-pub mod grid;
-pub mod plots;
+pub mod manifest;
 pub mod point_stats;
 pub mod progress;
 pub mod runs_file;
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::atomic_file;
-use crate::config::{self, Source};
+use crate::config::Diagnostic;
+use crate::config::experiment::Experiment;
+use crate::config::plot_spec::Chart;
 use crate::csv_row::{cell, csv_line};
-use crate::model;
-use crate::report::points_csv;
-use experiment::{Experiment, load_experiment};
+use crate::engine::random::derive_seed;
+use crate::model::{self, ModelSpec, timeseries::Timeseries};
+use manifest::SweepManifest;
 use progress::Progress;
 use runs_file::{Journal, Rows};
 
@@ -61,111 +65,74 @@ pub struct SweepOptions {
     pub progress: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// The user asked for something that cannot be done (exit 2).
+    #[error("{0}")]
     Input(String),
-    /// Something failed while running, e.g. writing a file (exit 1).
-    Failed(anyhow::Error),
+    /// A file could not be read or written (exit 1).
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
 }
 
-impl From<std::io::Error> for SweepError {
-    fn from(e: std::io::Error) -> Self {
-        SweepError::Failed(e.into())
+impl SweepError {
+    pub fn io(path: &Path, source: io::Error) -> SweepError {
+        SweepError::Io {
+            path: path.to_owned(),
+            source,
+        }
     }
 }
+
+impl From<Diagnostic> for SweepError {
+    fn from(d: Diagnostic) -> Self {
+        SweepError::Input(d.to_string())
+    }
+}
+
+/// Writes one point's time series to the path given (see [`timeseries_path`]).
+pub type TimeseriesWriter<'a> = &'a (dyn Fn(&Path, &Timeseries) -> io::Result<()> + Sync);
 
 /// What a sweep did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub runs_done_now: usize,
-    pub runs_in_file: usize,
-    /// Whether points.csv and the plots were written (not for a shard).
+    /// Every run's row so far, by run index.
+    pub rows: Rows,
+    /// Whether every run is done (not for a shard).
     pub finished: bool,
 }
 
-/// `manifest.json`: the experiment as run, so that a sweep can be resumed,
-/// merged and reproduced. Identical for every shard of one sweep.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SweepManifest {
-    pub loopcap_version: String,
-    pub experiment: String,
-    pub experiment_file: String,
-    /// Where the experiment's relative paths start, for `merge`.
-    pub experiment_dir: String,
-    pub experiment_toml: String,
-    /// Each base model with the experiment's `[set]` applied.
-    pub base_models: Vec<ResolvedModel>,
-    pub points: usize,
-    pub replications: u32,
-    pub runs: usize,
+/// The seed of one run: from the experiment seed and the replication, so
+/// replication r draws the same random streams at every point (common random
+/// numbers), or also from the point when `common_random_numbers` is off.
+/// Never from scheduling. Kept below 2^63 so any run can be replayed with
+/// `loopcap run --seed`.
+pub fn run_seed(seed: u64, point: usize, replication: u32, common_random_numbers: bool) -> u64 {
+    let mut s = derive_seed(seed, u64::from(replication) + 1);
+    if !common_random_numbers {
+        s = derive_seed(s, point as u64 + 0x5eed);
+    }
+    s >> 1
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ResolvedModel {
-    pub file: String,
-    pub model_toml: String,
+/// The model of one run: its point's model with the run's seed.
+pub fn run_spec(exp: &Experiment, point: usize, replication: u32) -> ModelSpec {
+    let mut spec = exp.points[point].spec.clone();
+    spec.seed = run_seed(exp.seed, point, replication, exp.common_random_numbers);
+    spec
 }
 
-impl SweepManifest {
-    pub fn new(exp: &Experiment) -> Result<SweepManifest, SweepError> {
-        let base_models = exp
-            .base_models
-            .iter()
-            .map(|base| {
-                let mut table = config::parse_toml(&base.source)
-                    .map_err(|d| SweepError::Input(d.to_string()))?;
-                for o in &exp.set {
-                    o.apply(&mut table)
-                        .map_err(|d| SweepError::Input(d.to_string()))?;
-                }
-                Ok(ResolvedModel {
-                    file: base.file.clone(),
-                    model_toml: toml::to_string(&table)
-                        .map_err(|e| SweepError::Failed(e.into()))?,
-                })
-            })
-            .collect::<Result<Vec<_>, SweepError>>()?;
-        let dir =
-            fs::canonicalize(&exp.source.base_dir).unwrap_or_else(|_| exp.source.base_dir.clone());
-        Ok(SweepManifest {
-            loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
-            experiment: exp.name.clone(),
-            experiment_file: exp.source.name.clone(),
-            experiment_dir: dir.display().to_string(),
-            experiment_toml: exp.source.text.clone(),
-            base_models,
-            points: exp.points.len(),
-            replications: exp.replications,
-            runs: exp.runs(),
-        })
-    }
+/// Whether a figure of `exp` draws time series, which the sweep then keeps.
+pub fn keeps_timeseries(exp: &Experiment) -> bool {
+    exp.plots
+        .iter()
+        .any(|p| matches!(p.chart, Chart::Timeseries { .. }))
+}
 
-    fn read(dir: &Path) -> Result<SweepManifest, SweepError> {
-        let path = dir.join("manifest.json");
-        let text = fs::read_to_string(&path)
-            .map_err(|e| SweepError::Input(format!("{}: cannot read: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| {
-            SweepError::Input(format!("{}: not a sweep manifest: {e}", path.display()))
-        })
-    }
-
-    fn write(&self, dir: &Path) -> std::io::Result<()> {
-        atomic_file::write_file(&dir.join("manifest.json"), |w| {
-            serde_json::to_writer_pretty(&mut *w, self)?;
-            writeln!(w)
-        })
-    }
-
-    /// The experiment again, read from the manifest (for `merge`).
-    fn experiment(&self) -> Result<Experiment, SweepError> {
-        load_experiment(Source {
-            name: self.experiment_file.clone(),
-            text: self.experiment_toml.clone(),
-            base_dir: PathBuf::from(&self.experiment_dir),
-        })
-        .map_err(|d| SweepError::Input(d.to_string()))
-    }
+/// Where the time series of `point`'s first replication is kept.
+pub fn timeseries_path(dir: &Path, point: usize) -> PathBuf {
+    dir.join("timeseries").join(format!("point-{point}.csv"))
 }
 
 /// The header of runs.csv: run, point, replication, seed, each axis, each metric.
@@ -180,32 +147,47 @@ pub fn runs_header(exp: &Experiment) -> String {
     )
 }
 
-/// Runs one run and formats its runs.csv row.
-fn run_one(exp: &Experiment, run: usize) -> String {
+/// Runs one run and formats its runs.csv row; the first replication of each
+/// point hands its time series to `keep` first, when given.
+fn run_one(
+    exp: &Experiment,
+    run: usize,
+    out: &Path,
+    keep: Option<TimeseriesWriter<'_>>,
+) -> io::Result<String> {
     let replications = exp.replications as usize;
     let (point, replication) = (run / replications, (run % replications) as u32);
-    let spec = exp.run_spec(point, replication);
-    let summary = model::simulate(&spec, false).summary;
+    let spec = run_spec(exp, point, replication);
+    let keep = keep.filter(|_| replication == 0);
+    let result = model::simulate(&spec, keep.is_some());
+    if let (Some(keep), Some(ts)) = (keep, &result.timeseries) {
+        keep(&timeseries_path(out, point), ts)?;
+    }
     let ids = [
         run.to_string(),
         point.to_string(),
         replication.to_string(),
         spec.seed.to_string(),
     ];
-    let metrics = summary.metrics().into_iter().map(|(_, v)| cell(v));
-    csv_line(
+    let metrics = result.summary.metrics().into_iter().map(|(_, v)| cell(v));
+    Ok(csv_line(
         ids.into_iter()
             .chain(exp.point_labels(point))
             .chain(metrics),
-    )
+    ))
 }
 
-/// Runs `exp` into `out`.
-pub fn run(exp: &Experiment, out: &Path, options: &SweepOptions) -> Result<Outcome, SweepError> {
+/// Runs `exp` into `out`; `keep` writes the time series that figures need
+/// (see [`keeps_timeseries`]).
+pub fn run(
+    exp: &Experiment,
+    out: &Path,
+    options: &SweepOptions,
+    keep: Option<TimeseriesWriter<'_>>,
+) -> Result<Outcome, SweepError> {
     let manifest = SweepManifest::new(exp)?;
     let header = runs_header(exp);
     let runs_path = out.join("runs.csv");
-    fs::create_dir_all(out)?;
     let existing = out.join("manifest.json").exists() || runs_path.exists();
     let mut rows = if existing {
         if !options.resume {
@@ -228,69 +210,79 @@ pub fn run(exp: &Experiment, out: &Path, options: &SweepOptions) -> Result<Outco
     } else {
         Rows::new()
     };
+    let keep = keep.filter(|_| keeps_timeseries(exp));
+    let dirs = [out.to_owned(), out.join("timeseries")];
+    for dir in dirs.iter().take(if keep.is_some() { 2 } else { 1 }) {
+        fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
+    }
     manifest.write(out)?;
     // Start from a clean file: the complete rows so far, in order.
-    runs_file::write_sorted(&runs_path, &header, &rows)?;
+    runs_file::write_sorted(&runs_path, &header, &rows)
+        .map_err(|e| SweepError::io(&runs_path, e))?;
 
     let todo: Vec<usize> = (0..exp.runs())
         .filter(|r| options.shard.is_none_or(|s| s.includes(*r)) && !rows.contains_key(r))
         .collect();
-    let journal = Journal::open(&runs_path)?;
+    let journal = Journal::open(&runs_path).map_err(|e| SweepError::io(&runs_path, e))?;
     let progress = options.progress.then(|| Progress::new(todo.len()));
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = options.threads {
         pool = pool.num_threads(threads);
     }
-    let pool = pool.build().map_err(|e| SweepError::Failed(e.into()))?;
-    let new_rows: Vec<(usize, String)> = pool.install(|| {
-        todo.par_iter()
-            .map(|&r| {
-                let line = run_one(exp, r);
-                journal.append(&line)?;
-                if let Some(p) = &progress {
-                    p.tick();
-                }
-                Ok((r, line))
-            })
-            .collect::<std::io::Result<Vec<_>>>()
-    })?;
+    let pool = pool
+        .build()
+        .map_err(|e| SweepError::Input(format!("--threads: {e}")))?;
+    let new_rows: Vec<(usize, String)> = pool
+        .install(|| {
+            todo.par_iter()
+                .map(|&r| {
+                    // The time series is kept before the row: a row in runs.csv
+                    // means everything of its run is on disk.
+                    let line = run_one(exp, r, out, keep)?;
+                    journal.append(&line)?;
+                    if let Some(p) = &progress {
+                        p.tick();
+                    }
+                    Ok((r, line))
+                })
+                .collect::<io::Result<Vec<_>>>()
+        })
+        .map_err(|e| SweepError::io(out, e))?;
     let runs_done_now = new_rows.len();
     rows.extend(new_rows);
-    let finished = options.shard.is_none();
-    if finished {
-        finish(exp, out, &rows)?;
-    } else {
-        runs_file::write_sorted(&runs_path, &header, &rows)?;
-    }
+    runs_file::write_sorted(&runs_path, &header, &rows)
+        .map_err(|e| SweepError::io(&runs_path, e))?;
     Ok(Outcome {
         runs_done_now,
-        runs_in_file: rows.len(),
-        finished,
+        finished: options.shard.is_none() && complete(exp, &rows).is_ok(),
+        rows,
     })
 }
 
-/// Writes the final runs.csv (in run order), points.csv and the plots.
-fn finish(exp: &Experiment, out: &Path, rows: &Rows) -> Result<(), SweepError> {
-    if rows.len() != exp.runs() {
-        return Err(SweepError::Input(format!(
-            "{} of {} runs are done: the sweep is incomplete",
+/// Checks that `rows` hold every run of `exp`.
+pub fn complete(exp: &Experiment, rows: &Rows) -> Result<(), SweepError> {
+    match (0..exp.runs()).find(|r| !rows.contains_key(r)) {
+        None => Ok(()),
+        Some(missing) => Err(SweepError::Input(format!(
+            "run {missing} has no row ({} of {} runs present): the sweep is unfinished",
             rows.len(),
             exp.runs()
-        )));
+        ))),
     }
-    runs_file::write_sorted(&out.join("runs.csv"), &runs_header(exp), rows)?;
-    let points = point_stats::aggregate(exp, rows).map_err(SweepError::Input)?;
-    atomic_file::write_file(&out.join("points.csv"), |w| {
-        points_csv::write(w, exp, &points)
-    })?;
-    for spec in &exp.plots {
-        plots::draw(exp, &points, spec, out).map_err(SweepError::Failed)?;
-    }
-    Ok(())
 }
 
-/// Combines the outputs of a sharded sweep into what one unsharded run writes.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
+/// A finished sweep in `dir`: its experiment (from the manifest) and rows.
+pub fn read(dir: &Path) -> Result<(Experiment, Rows), SweepError> {
+    let exp = SweepManifest::read(dir)?.experiment()?;
+    let rows = runs_file::read_rows(&dir.join("runs.csv"), &runs_header(&exp))
+        .map_err(SweepError::Input)?;
+    complete(&exp, &rows)?;
+    Ok((exp, rows))
+}
+
+/// Combines the outputs of a sharded sweep into what one unsharded run
+/// writes, before `export`: manifest, runs.csv and the kept time series.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepError> {
     let Some(first) = dirs.first() else {
         return Err(SweepError::Input(
             "merge needs at least one directory".into(),
@@ -314,6 +306,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
     }
     let header = runs_header(&exp);
     let mut rows = Rows::new();
+    let mut kept = Vec::new();
     for dir in dirs {
         for (run, line) in
             runs_file::read_rows(&dir.join("runs.csv"), &header).map_err(SweepError::Input)?
@@ -326,23 +319,34 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
                     "run {run} differs between shards"
                 )));
             }
+            if keeps_timeseries(&exp) && run % exp.replications as usize == 0 {
+                kept.push(timeseries_path(dir, run / exp.replications as usize));
+            }
         }
     }
-    if let Some(missing) = (0..exp.runs()).find(|r| !rows.contains_key(r)) {
-        return Err(SweepError::Input(format!(
-            "run {missing} is in none of the directories ({} of {} runs present): a shard is missing or unfinished",
-            rows.len(),
-            exp.runs()
-        )));
-    }
-    fs::create_dir_all(out)?;
+    complete(&exp, &rows).map_err(|e| {
+        SweepError::Input(format!(
+            "{e}: a shard is missing or unfinished in the directories given"
+        ))
+    })?;
+    fs::create_dir_all(out).map_err(|e| SweepError::io(out, e))?;
     manifest.write(out)?;
-    finish(&exp, out, &rows)?;
-    Ok(Outcome {
-        runs_done_now: 0,
-        runs_in_file: rows.len(),
-        finished: true,
-    })
+    if !kept.is_empty() {
+        let dir = out.join("timeseries");
+        fs::create_dir_all(&dir).map_err(|e| SweepError::io(&dir, e))?;
+    }
+    for from in kept {
+        let to = out
+            .join("timeseries")
+            .join(from.file_name().unwrap_or_default());
+        if from != to {
+            fs::copy(&from, &to).map_err(|e| SweepError::io(&from, e))?;
+        }
+    }
+    let runs_path = out.join("runs.csv");
+    runs_file::write_sorted(&runs_path, &header, &rows)
+        .map_err(|e| SweepError::io(&runs_path, e))?;
+    Ok((exp, rows))
 }
 
 #[cfg(test)]
@@ -358,5 +362,13 @@ mod tests {
         for run in 0..20 {
             assert_eq!(shards.iter().filter(|s| s.includes(run)).count(), 1);
         }
+    }
+
+    #[test]
+    fn seeds_depend_on_replication_and_optionally_on_the_point() {
+        assert_eq!(run_seed(7, 0, 1, true), run_seed(7, 5, 1, true));
+        assert_ne!(run_seed(7, 0, 1, true), run_seed(7, 0, 2, true));
+        assert_ne!(run_seed(7, 0, 1, false), run_seed(7, 5, 1, false));
+        assert!(run_seed(u64::MAX, 3, 9, false) <= i64::MAX as u64);
     }
 }

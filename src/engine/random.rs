@@ -39,8 +39,14 @@ impl RandomStreams {
     }
 }
 
+/// The seed of child `index` of `parent` (e.g. one run of a sweep): the same
+/// pair always gives the same seed, and nearby indices give unrelated ones.
+pub fn derive_seed(parent: u64, index: u64) -> u64 {
+    splitmix64(parent ^ splitmix64(index))
+}
+
 /// FNV-1a, 64-bit: a fixed, documented hash for stream names (unlike std's `Hasher`).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
+fn fnv1a64(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     bytes
@@ -49,7 +55,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// SplitMix64 (Steele, Lea and Flood 2014): spreads nearby seeds far apart.
-pub fn splitmix64(x: u64) -> u64 {
+fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use super::agent_loop::LoopState;
 use super::capacity::{Rejection, Request};
 use super::fault::Fault;
-use super::histogram::{Histogram, MAX_VALUE};
 use super::prices::{Prices, TokenUse};
 use super::recovery::{RecoveryRule, verdict};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
+use crate::histogram::{Histogram, MAX_VALUE};
 
 /// How a loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,6 +7,8 @@ use plotters::prelude::*;
 
 use super::Figure;
 use super::line_chart::{Line, LineChart, Marker, Point};
+use crate::model::timeseries::{Counter, Gauge};
+use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 
 /// Three stacked panels: levels (in flight, queued, backing off), refusals
 /// and retries, and loop outcomes, all against simulated time.
@@ -33,45 +35,13 @@ pub fn per_minute(counts: &[f64], bin_s: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// A column of the CSV by name.
-fn column(
-    header: &csv::StringRecord,
-    rows: &[csv::StringRecord],
-    name: &str,
-) -> Result<Vec<f64>, String> {
-    let i = header
-        .iter()
-        .position(|h| h == name)
-        .ok_or_else(|| format!("no column `{name}`: is this a loopcap timeseries.csv?"))?;
-    rows.iter()
-        .enumerate()
-        .map(|(n, r)| {
-            r.get(i)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| format!("row {}: `{name}` is not a number", n + 2))
-        })
-        .collect()
-}
-
 impl TimeseriesPlot {
+    /// The figure of a run's timeseries.csv.
     pub fn read(path: &Path) -> Result<TimeseriesPlot, String> {
-        let shown = path.display();
-        let mut reader =
-            csv::Reader::from_path(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        let header = reader
-            .headers()
-            .map_err(|e| format!("{shown}: {e}"))?
-            .clone();
-        let rows = reader
-            .records()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{shown}: {e}"))?;
-        if rows.is_empty() {
-            return Err(format!("{shown} has no rows"));
-        }
-        let col = |name: &str| column(&header, &rows, name).map_err(|e| format!("{shown}: {e}"));
-        let minutes: Vec<f64> = col("time_s")?.iter().map(|t| t / 60.0).collect();
-        let bins = col("bin_s")?;
+        let table = TimeseriesTable::read(path)?;
+        let col = |name: &str| table.column(name);
+        let minutes: Vec<f64> = col(TIME_S)?.iter().map(|t| t / 60.0).collect();
+        let bins = col(BIN_S)?;
         let line = |label: &str, name: &str, c: usize, rate: bool| -> Result<Line, String> {
             let values = col(name)?;
             let ys = if rate {
@@ -108,9 +78,19 @@ impl TimeseriesPlot {
                     "",
                     "attempts (mean over each bin)",
                     vec![
-                        line("in flight at the provider", "in_flight", 0, false)?,
-                        line("queued for a lane", "queued", 1, false)?,
-                        line("backing off before a retry", "backing_off", 2, false)?,
+                        line(
+                            "in flight at the provider",
+                            Gauge::InFlight.name(),
+                            0,
+                            false,
+                        )?,
+                        line("queued for a lane", Gauge::Queued.name(), 1, false)?,
+                        line(
+                            "backing off before a retry",
+                            Gauge::BackingOff.name(),
+                            2,
+                            false,
+                        )?,
                     ],
                 ),
                 panel(
@@ -118,10 +98,10 @@ impl TimeseriesPlot {
                     &averaged,
                     &per_min,
                     vec![
-                        line("429 rate limited", "rate_limited", 3, true)?,
-                        line("retries", "retries", 4, true)?,
-                        line("timeouts", "timeouts", 5, true)?,
-                        line("529 overloaded", "overloaded", 6, true)?,
+                        line("429 rate limited", Counter::RateLimited.name(), 3, true)?,
+                        line("retries", Counter::Retries.name(), 4, true)?,
+                        line(Counter::Timeouts.name(), Counter::Timeouts.name(), 5, true)?,
+                        line("529 overloaded", Counter::Overloaded.name(), 6, true)?,
                     ],
                 ),
                 panel(
@@ -129,9 +109,9 @@ impl TimeseriesPlot {
                     &averaged,
                     &per_min,
                     vec![
-                        line("arrived", "arrivals", 7, true)?,
-                        line("completed", "loops_completed", 2, true)?,
-                        line("failed", "loops_failed", 3, true)?,
+                        line("arrived", Counter::Arrivals.name(), 7, true)?,
+                        line("completed", Counter::LoopsCompleted.name(), 2, true)?,
+                        line("failed", Counter::LoopsFailed.name(), 3, true)?,
                     ],
                 ),
             ],

@@ -2,8 +2,8 @@
 
 use std::io::{self, Write};
 
+use crate::config::experiment::Experiment;
 use crate::csv_row::{cell, csv_line};
-use crate::sweep::experiment::Experiment;
 use crate::sweep::point_stats::PointStats;
 
 /// Columns: point, each axis, replications, then per metric `<metric>` (the

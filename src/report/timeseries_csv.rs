@@ -1,6 +1,8 @@
-//! `timeseries.csv`: one row per bin of simulated time.
+//! `timeseries.csv`: one row per bin of simulated time, written from a run's
+//! [`Timeseries`] and read back by figures.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use crate::model::timeseries::{Counter, Gauge, Timeseries};
 
@@ -8,7 +10,7 @@ use crate::model::timeseries::{Counter, Gauge, Timeseries};
 /// time average over the bin and its maximum (`<gauge>_max`).
 pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
-    let mut header = vec!["time_s".to_owned(), "bin_s".to_owned()];
+    let mut header = vec![TIME_S.to_owned(), BIN_S.to_owned()];
     header.extend(Counter::ALL.iter().map(|c| c.name().to_owned()));
     for gauge in Gauge::ALL {
         header.push(gauge.name().to_owned());
@@ -28,6 +30,62 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
         csv.write_record(&row)?;
     }
     csv.flush()
+}
+
+/// The column of each bin's start, in seconds.
+pub const TIME_S: &str = "time_s";
+/// The column of each bin's length, in seconds.
+pub const BIN_S: &str = "bin_s";
+
+/// A timeseries.csv read back: its columns by name.
+pub struct TimeseriesTable {
+    /// Where it was read from, for messages.
+    shown: String,
+    header: Vec<String>,
+    rows: Vec<csv::StringRecord>,
+}
+
+impl TimeseriesTable {
+    pub fn read(path: &Path) -> Result<TimeseriesTable, String> {
+        let shown = path.display().to_string();
+        let mut reader =
+            csv::Reader::from_path(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let header = reader
+            .headers()
+            .map_err(|e| format!("{shown}: {e}"))?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let rows = reader
+            .records()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{shown}: {e}"))?;
+        if rows.is_empty() {
+            return Err(format!("{shown} has no rows"));
+        }
+        Ok(TimeseriesTable {
+            shown,
+            header,
+            rows,
+        })
+    }
+
+    /// The column called `name`, as numbers.
+    pub fn column(&self, name: &str) -> Result<Vec<f64>, String> {
+        let shown = &self.shown;
+        let i = self.header.iter().position(|h| h == name).ok_or_else(|| {
+            format!("{shown}: no column `{name}`: is this a loopcap timeseries.csv?")
+        })?;
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(n, r)| {
+                r.get(i)
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| format!("{shown}: row {}: `{name}` is not a number", n + 2))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -55,5 +113,17 @@ mod tests {
         );
         assert_eq!(lines.len(), 3);
         assert!(lines[2].starts_with("10,5,"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timeseries.csv");
+        std::fs::write(&path, &text).unwrap();
+        let table = TimeseriesTable::read(&path).unwrap();
+        assert_eq!(table.column(BIN_S).unwrap(), [10.0, 5.0]);
+        assert_eq!(table.column(Gauge::LoopsInFlight.name()).unwrap()[0], 3.0);
+        assert!(
+            table
+                .column("nope")
+                .unwrap_err()
+                .contains("no column `nope`")
+        );
     }
 }

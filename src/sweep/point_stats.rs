@@ -1,8 +1,8 @@
 //! `PointStats`: each grid point's metrics, as means and 95% confidence
 //! intervals over its replications.
 
-use super::experiment::Experiment;
 use super::runs_file::Rows;
+use crate::config::experiment::Experiment;
 use crate::statistics::mean_ci;
 
 /// One grid point's metrics over its replications.

@@ -3,7 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use loopcap::sweep::experiment::{Experiment, read_experiment};
+use loopcap::config::experiment::{Experiment, read_experiment};
+use loopcap::export;
 use loopcap::sweep::{self, Shard, SweepOptions};
 use predicates::prelude::*;
 use tempfile::TempDir;
@@ -55,6 +56,11 @@ slo = 1.0
 kind = "bar"
 x = "capacity.lanes"
 y = "queue_wait_s.mean"
+
+[[plot]]
+kind = "timeseries"
+y = "queued"
+series = "capacity.lanes"
 "#,
         model.display()
     )
@@ -74,8 +80,15 @@ fn load(dir: &TempDir, replications: u32) -> Experiment {
     .unwrap()
 }
 
+/// Runs a sweep as `loopcap sweep` does: the runs, then, when all are done,
+/// points.csv and the figures.
 fn sweep(exp: &Experiment, out: &Path, options: SweepOptions) -> sweep::Outcome {
-    sweep::run(exp, out, &options).unwrap_or_else(|e| panic!("{e:?}"))
+    let outcome = sweep::run(exp, out, &options, Some(&export::keep_timeseries))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    if outcome.finished {
+        export::sweep_outputs(exp, out, &outcome.rows).unwrap();
+    }
+    outcome
 }
 
 const OUTPUTS: [&str; 3] = ["runs.csv", "points.csv", "manifest.json"];
@@ -171,7 +184,7 @@ fn an_existing_sweep_needs_resume_and_the_same_experiment() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     sweep(&load(&dir, 2), &out, SweepOptions::default());
-    let again = sweep::run(&load(&dir, 2), &out, &SweepOptions::default()).unwrap_err();
+    let again = sweep::run(&load(&dir, 2), &out, &SweepOptions::default(), None).unwrap_err();
     assert!(format!("{again:?}").contains("add --resume"), "{again:?}");
     let other = sweep::run(
         &load(&dir, 3),
@@ -180,6 +193,7 @@ fn an_existing_sweep_needs_resume_and_the_same_experiment() {
             resume: true,
             ..Default::default()
         },
+        None,
     )
     .unwrap_err();
     assert!(
@@ -218,7 +232,7 @@ fn shards_merged_equal_the_unsharded_sweep() {
                 },
             );
             assert!(!outcome.finished);
-            assert_eq!(outcome.runs_in_file, 6);
+            assert_eq!(outcome.rows.len(), 6);
             assert!(
                 !out.join("points.csv").exists(),
                 "a shard alone has no points"
@@ -227,8 +241,15 @@ fn shards_merged_equal_the_unsharded_sweep() {
         })
         .collect();
     let merged = dir.path().join("merged");
-    sweep::merge(&shards, &merged).unwrap();
+    let (exp, rows) = sweep::merge(&shards, &merged).unwrap();
+    export::sweep_outputs(&exp, &merged, &rows).unwrap();
     assert_same_outputs(&whole, &merged);
+    let figure = "timeseries-queued.svg";
+    assert_eq!(
+        fs::read(whole.join(figure)).unwrap(),
+        fs::read(merged.join(figure)).unwrap(),
+        "the merged sweep's time series figure differs"
+    );
     // A missing shard is named, not papered over.
     let err = sweep::merge(&shards[..2], &dir.path().join("partial")).unwrap_err();
     assert!(format!("{err:?}").contains("a shard is missing"), "{err:?}");
@@ -323,6 +344,7 @@ fn every_plot_is_drawn_as_png_and_svg() {
         ("cdf", "<polyline", 2),
         ("heatmap-queue_wait_s_p99-capacity_lanes", "<rect", 66),
         ("bar-queue_wait_s_mean-capacity_lanes", "<rect", 2),
+        ("timeseries-queued", "<polyline", 2),
     ] {
         let png = fs::read(out.join(format!("{name}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is a PNG");
@@ -351,7 +373,7 @@ fn the_cli_sweeps_merges_and_plots() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "ok: experiment \"test sweep\", 2 axes, 6 points x 2 replications = 12 runs, 5 plots",
+            "ok: experiment \"test sweep\", 2 axes, 6 points x 2 replications = 12 runs, 6 plots",
         ));
     let whole = dir.path().join("whole");
     loopcap()
@@ -517,6 +539,41 @@ fn every_shipped_experiment_checks() {
 }
 
 #[test]
+fn plot_redraws_a_sweeps_figures_from_its_directory_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = load(&dir, 2);
+    let out = dir.path().join("out");
+    sweep(&exp, &out, SweepOptions::default());
+    let figures: Vec<PathBuf> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .collect();
+    assert_eq!(figures.len(), 6, "{figures:?}");
+    let drawn: Vec<Vec<u8>> = figures.iter().map(|f| fs::read(f).unwrap()).collect();
+    for f in &figures {
+        fs::remove_file(f).unwrap();
+    }
+    loopcap()
+        .arg("plot")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("drew 6 plots"));
+    for (f, before) in figures.iter().zip(&drawn) {
+        assert_eq!(&fs::read(f).unwrap(), before, "{} differs", f.display());
+    }
+    // The time series come from the files the sweep kept, not from a rerun.
+    fs::remove_file(out.join("timeseries").join("point-0.csv")).unwrap();
+    loopcap()
+        .arg("plot")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("point-0.csv"));
+}
+
+#[test]
 fn reference_lines_are_drawn_and_only_where_they_make_sense() {
     let dir = tempfile::tempdir().unwrap();
     let text = experiment_text(2).replace(
@@ -535,6 +592,6 @@ fn reference_lines_are_drawn_and_only_where_they_make_sense() {
             "z = \"queue_wait_s.p99\"",
             "z = \"queue_wait_s.p99\"\nreference = 1",
         ),
-        "only line and latency plots draw a reference line",
+        "plot.3.reference: unknown field `reference` for kind = \"heatmap\"",
     );
 }

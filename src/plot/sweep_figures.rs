@@ -1,17 +1,20 @@
-//! The plots an experiment asks for, built from its points' statistics.
+//! The figures an experiment asks for, drawn from a finished sweep's
+//! directory alone: its points' statistics and the time series it kept.
 
 use std::path::Path;
 
-use super::experiment::{Experiment, PlotKind, PlotSpec};
-use super::point_stats::PointStats;
-use crate::model;
+use super::bar_chart::{BarChart, BarGroup};
+use super::heatmap::Heatmap;
+use super::line_chart::{Line, LineChart, Marker, Point};
+use super::timeseries_plot::per_minute;
+use super::{PlotError, save};
+use crate::config::experiment::Experiment;
+use crate::config::plot_spec::{Chart, PlotSpec, Reference};
 use crate::model::summary::{CDF_QUANTILES, quantile_name};
-use crate::model::timeseries::{Counter, Gauge};
-use crate::plot::bar_chart::{BarChart, BarGroup};
-use crate::plot::heatmap::Heatmap;
-use crate::plot::line_chart::{Line, LineChart, Marker, Point};
-use crate::plot::save;
-use crate::plot::timeseries_plot::per_minute;
+use crate::model::timeseries::Counter;
+use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
+use crate::sweep::point_stats::PointStats;
+use crate::sweep::timeseries_path;
 
 /// The index of the point at `coords`.
 fn index(exp: &Experiment, coords: &[usize]) -> usize {
@@ -93,10 +96,9 @@ fn line_points(
     exp: &Experiment,
     points: &[PointStats],
     spec: &PlotSpec,
-    s: usize,
+    (x, s): (usize, usize),
     metric: &str,
 ) -> Vec<Point> {
-    let x = spec.x.expect("validated: line plots have x");
     exp.axes[x]
         .values
         .iter()
@@ -119,9 +121,9 @@ fn line_points(
 }
 
 /// The plot's reference as a grey line across the x values, if it has one.
-fn reference(exp: &Experiment, spec: &PlotSpec) -> Option<Line> {
-    let (y, label) = spec.reference.clone()?;
-    let xs = exp.axes[spec.x?].values.iter().filter_map(|v| v.number);
+fn reference(exp: &Experiment, x: usize, reference: &Option<Reference>) -> Option<Line> {
+    let Reference { y, label } = reference.clone()?;
+    let xs = exp.axes[x].values.iter().filter_map(|v| v.number);
     let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
         (l.min(x), h.max(x))
     });
@@ -136,40 +138,93 @@ fn reference(exp: &Experiment, spec: &PlotSpec) -> Option<Line> {
 /// The palette index of grey, kept for reference lines.
 const GREY: usize = 7;
 
+/// Draws every figure of `exp` into `dir`, the sweep's directory.
+pub fn draw_all(exp: &Experiment, points: &[PointStats], dir: &Path) -> Result<(), PlotError> {
+    exp.plots
+        .iter()
+        .try_for_each(|spec| draw(exp, points, spec, dir))
+}
+
+/// One line per series value of `metric` along axis `x`.
+fn metric_lines(
+    exp: &Experiment,
+    points: &[PointStats],
+    spec: &PlotSpec,
+    x: usize,
+    metric: &str,
+) -> Vec<Line> {
+    series(exp, spec)
+        .into_iter()
+        .map(|(s, label)| Line {
+            label,
+            color: s,
+            marker: Marker::Circle,
+            points: line_points(exp, points, spec, (x, s), metric),
+        })
+        .collect()
+}
+
+/// The time series of one column, kept for the point at `coords`, against minutes.
+fn timeseries_line(
+    exp: &Experiment,
+    dir: &Path,
+    coords: &[usize],
+    column: &str,
+) -> Result<Vec<Point>, PlotError> {
+    let table = TimeseriesTable::read(&timeseries_path(dir, index(exp, coords)))
+        .map_err(PlotError::Data)?;
+    let values = table.column(column).map_err(PlotError::Data)?;
+    let ys = if Counter::from_name(column).is_some() {
+        per_minute(&values, &table.column(BIN_S).map_err(PlotError::Data)?)
+    } else {
+        values
+    };
+    let starts = table.column(TIME_S).map_err(PlotError::Data)?;
+    Ok(starts
+        .iter()
+        .zip(ys)
+        .map(|(t, y)| Point {
+            x: t / 60.0,
+            y,
+            band: None,
+        })
+        .collect())
+}
+
 /// Draws one plot into `dir` as `<name>.png` and `<name>.svg`.
 pub fn draw(
     exp: &Experiment,
     points: &[PointStats],
     spec: &PlotSpec,
     dir: &Path,
-) -> anyhow::Result<()> {
-    match spec.kind {
-        PlotKind::Line => {
-            let metric = spec.y.as_deref().expect("validated");
-            let lines = series(exp, spec)
-                .into_iter()
-                .map(|(s, label)| Line {
-                    label,
-                    color: s,
-                    marker: Marker::Circle,
-                    points: line_points(exp, points, spec, s, metric),
-                })
-                .chain(reference(exp, spec))
-                .collect();
+) -> Result<(), PlotError> {
+    match &spec.chart {
+        Chart::Line {
+            x,
+            metric,
+            log_y,
+            reference: r,
+        } => {
+            let mut lines = metric_lines(exp, points, spec, *x, metric);
+            lines.extend(reference(exp, *x, r));
             let chart = LineChart {
                 title: spec.title.clone(),
                 subtitle: subtitle(exp, spec, "mean, band = 95% CI"),
-                x_label: axis_label(exp, spec.x),
+                x_label: axis_label(exp, Some(*x)),
                 y_label: metric_label(metric),
                 log_x: false,
-                log_y: spec.log_y,
+                log_y: *log_y,
                 lines,
             };
             save(&chart, dir, &spec.name)
         }
-        PlotKind::Latency => {
-            let prefix = spec.y.as_deref().expect("validated");
-            let mut lines: Vec<Line> = reference(exp, spec).into_iter().collect();
+        Chart::Latency {
+            x,
+            prefix,
+            log_y,
+            reference: r,
+        } => {
+            let mut lines: Vec<Line> = reference(exp, *x, r).into_iter().collect();
             for (s, label) in series(exp, spec) {
                 for (marker, p) in [
                     (Marker::Circle, "p50"),
@@ -180,22 +235,22 @@ pub fn draw(
                         label: format!("{label} {p}").trim().to_owned(),
                         color: s,
                         marker,
-                        points: line_points(exp, points, spec, s, &format!("{prefix}.{p}")),
+                        points: line_points(exp, points, spec, (*x, s), &format!("{prefix}.{p}")),
                     });
                 }
             }
             let chart = LineChart {
                 title: spec.title.clone(),
                 subtitle: subtitle(exp, spec, "mean of each percentile, band = 95% CI"),
-                x_label: axis_label(exp, spec.x),
+                x_label: axis_label(exp, Some(*x)),
                 y_label: format!("{}, log scale", metric_label(prefix)),
                 log_x: false,
-                log_y: spec.log_y,
+                log_y: *log_y,
                 lines,
             };
             save(&chart, dir, &spec.name)
         }
-        PlotKind::Cdf => {
+        Chart::Cdf => {
             let lines = series(exp, spec)
                 .into_iter()
                 .map(|(s, label)| {
@@ -231,65 +286,37 @@ pub fn draw(
             };
             save(&chart, dir, &spec.name)
         }
-        PlotKind::Timeseries => {
-            let column = spec.y.as_deref().expect("validated");
-            let counter = Counter::from_name(column);
+        Chart::Timeseries { column, log_y } => {
             let lines = series(exp, spec)
                 .into_iter()
                 .map(|(s, label)| {
                     let c = coords(exp, spec, &[(spec.series, s)]);
-                    let point = index(exp, &c);
-                    let run = model::simulate(&exp.run_spec(point, 0), true);
-                    let bins = run.timeseries.expect("asked for").bins().to_vec();
-                    let bin_s: Vec<f64> = bins.iter().map(|b| b.length.as_secs_f64()).collect();
-                    let ys = match (counter, Gauge::from_name(column)) {
-                        (Some(counter), _) => {
-                            let counts: Vec<f64> = bins
-                                .iter()
-                                .map(|b| b.counts[counter as usize] as f64)
-                                .collect();
-                            per_minute(&counts, &bin_s)
-                        }
-                        (None, Some(gauge)) => {
-                            bins.iter().map(|b| b.mean[gauge as usize]).collect()
-                        }
-                        (None, None) => unreachable!("validated"),
-                    };
-                    Line {
+                    Ok(Line {
                         label,
                         color: s,
                         marker: Marker::None,
-                        points: bins
-                            .iter()
-                            .zip(ys)
-                            .map(|(b, y)| Point {
-                                x: b.start.as_secs_f64() / 60.0,
-                                y,
-                                band: None,
-                            })
-                            .collect(),
-                    }
+                        points: timeseries_line(exp, dir, &c, column)?,
+                    })
                 })
-                .collect();
-            let unit = if counter.is_some() {
+                .collect::<Result<Vec<_>, PlotError>>()?;
+            let unit = if Counter::from_name(column).is_some() {
                 "per minute, trailing 1-minute average"
             } else {
                 "mean over each bin"
             };
             let chart = LineChart {
                 title: spec.title.clone(),
-                subtitle: subtitle(exp, spec, "replication 0 of each point, run again"),
+                subtitle: subtitle(exp, spec, "replication 0 of each point"),
                 x_label: "simulated time (min)".to_owned(),
                 y_label: format!("{column} ({unit})"),
                 log_x: false,
-                log_y: spec.log_y,
+                log_y: *log_y,
                 lines,
             };
             save(&chart, dir, &spec.name)
         }
-        PlotKind::Heatmap => {
-            let (x, y) = (spec.x.expect("validated"), spec.y_axis.expect("validated"));
-            let metric = spec.z.as_deref().expect("validated");
+        Chart::Heatmap { x, y, metric, slo } => {
+            let (x, y) = (*x, *y);
             let z = (0..exp.axes[y].values.len())
                 .map(|yi| {
                     (0..exp.axes[x].values.len())
@@ -310,13 +337,12 @@ pub fn draw(
                 y_values: labels(y),
                 z,
                 z_label: metric_label(metric),
-                slo: spec.slo,
+                slo: *slo,
             };
             save(&chart, dir, &spec.name)
         }
-        PlotKind::Bar => {
-            let x = spec.x.expect("validated");
-            let metric = spec.y.as_deref().expect("validated");
+        Chart::Bar { x, metric } => {
+            let x = *x;
             let groups = series(exp, spec)
                 .into_iter()
                 .map(|(s, label)| BarGroup {

@@ -6,8 +6,8 @@
 //! labelled values (`client.backoff = { values = [...], labels = [...] }`).
 //! The axis `model` lists base model files, to compare whole models.
 
-use crate::config::Invalid;
-use crate::engine::random::splitmix64;
+use super::diagnostic::Invalid;
+use super::field_path::{FieldPath, leaves};
 
 /// The axis that picks the base model file instead of overriding a field.
 pub const MODEL_AXIS: &str = "model";
@@ -61,57 +61,61 @@ fn plain(value: toml::Value) -> AxisValue {
     }
 }
 
+/// Whether a `[grid]` value is an axis rather than a table of further axes.
+fn is_axis(value: &toml::Value) -> bool {
+    value
+        .as_table()
+        .is_none_or(|t| t.contains_key("from") || t.contains_key("values"))
+}
+
 /// The axes of a `[grid]` table, in file order, nested tables flattened into
-/// dotted paths. `prefix` is the path of `table` (empty at the top).
-pub fn axes(table: &toml::Table, prefix: &str, out: &mut Vec<Axis>) -> Result<(), Invalid> {
-    for (key, value) in table {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        let values: Vec<AxisValue> = match value {
-            toml::Value::Array(items) => items.iter().cloned().map(plain).collect(),
-            toml::Value::Table(t) if t.contains_key("from") => range(&path, t)?,
-            toml::Value::Table(t) if t.contains_key("values") => labelled(&path, t)?,
-            toml::Value::Table(t) => {
-                axes(t, &path, out)?;
-                continue;
-            }
-            other => {
-                return Err(Invalid::new(
-                    format!("grid.{path}"),
-                    format!(
-                        "an axis needs a list of values, a range {{ from, to, steps }} or {{ values, labels }} (got {other})"
-                    ),
-                ));
-            }
-        };
-        if values.is_empty() {
+/// dotted paths.
+pub fn axes(grid: &toml::Table) -> Result<Vec<Axis>, Invalid> {
+    leaves(grid, &FieldPath::default(), &is_axis)
+        .into_iter()
+        .map(|(path, value)| axis(path.as_str(), value))
+        .collect()
+}
+
+fn axis(path: &str, value: &toml::Value) -> Result<Axis, Invalid> {
+    let mut values: Vec<AxisValue> = match value {
+        toml::Value::Array(items) => items.iter().cloned().map(plain).collect(),
+        toml::Value::Table(t) if t.contains_key("from") => range(path, t)?,
+        toml::Value::Table(t) => labelled(path, t)?,
+        other => {
             return Err(Invalid::new(
                 format!("grid.{path}"),
-                "an axis needs at least one value",
+                format!(
+                    "an axis needs a list of values, a range {{ from, to, steps }} or {{ values, labels }} (got {other})"
+                ),
             ));
         }
-        let mut values = values;
-        if path == MODEL_AXIS {
-            if values.iter().any(|v| !v.value.is_str()) {
-                return Err(Invalid::new(
-                    "grid.model",
-                    "the model axis lists model files, as strings",
-                ));
-            }
-            // Label a model by its file name without extension.
-            for v in &mut values {
-                let file = std::path::Path::new(&v.label);
-                if let Some(stem) = file.file_stem() {
-                    v.label = stem.to_string_lossy().into_owned();
-                }
+    };
+    if values.is_empty() {
+        return Err(Invalid::new(
+            format!("grid.{path}"),
+            "an axis needs at least one value",
+        ));
+    }
+    if path == MODEL_AXIS {
+        if values.iter().any(|v| !v.value.is_str()) {
+            return Err(Invalid::new(
+                "grid.model",
+                "the model axis lists model files, as strings",
+            ));
+        }
+        // Label a model by its file name without extension.
+        for v in &mut values {
+            let file = std::path::Path::new(&v.label);
+            if let Some(stem) = file.file_stem() {
+                v.label = stem.to_string_lossy().into_owned();
             }
         }
-        out.push(Axis { path, values });
     }
-    Ok(())
+    Ok(Axis {
+        path: path.to_owned(),
+        values,
+    })
 }
 
 fn range(path: &str, t: &toml::Table) -> Result<Vec<AxisValue>, Invalid> {
@@ -252,27 +256,13 @@ pub fn points(axes: &[Axis]) -> Result<Vec<Vec<usize>>, Invalid> {
         .collect())
 }
 
-/// The seed of one run: from the experiment seed and the replication, so
-/// replication r draws the same random streams at every point (common random
-/// numbers), or also from the point when `common_random_numbers` is off.
-/// Never from scheduling. Kept below 2^63 so any run can be replayed with
-/// `loopcap run --seed`.
-pub fn run_seed(seed: u64, point: usize, replication: u32, common_random_numbers: bool) -> u64 {
-    let mut s = splitmix64(seed ^ splitmix64(u64::from(replication) + 1));
-    if !common_random_numbers {
-        s = splitmix64(s ^ splitmix64(point as u64 + 0x5eed));
-    }
-    s >> 1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn grid(text: &str) -> Result<Vec<Axis>, Invalid> {
         let table: toml::Table = toml::from_str(text).unwrap();
-        let mut out = Vec::new();
-        axes(&table, "", &mut out).map(|_| out)
+        axes(&table)
     }
 
     fn labels(axis: &Axis) -> Vec<&str> {
@@ -349,13 +339,5 @@ mod tests {
         let p = points(&axes).unwrap();
         assert_eq!(p, [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]]);
         assert_eq!(points(&[]).unwrap(), [Vec::<usize>::new()]);
-    }
-
-    #[test]
-    fn seeds_depend_on_replication_and_optionally_on_the_point() {
-        assert_eq!(run_seed(7, 0, 1, true), run_seed(7, 5, 1, true));
-        assert_ne!(run_seed(7, 0, 1, true), run_seed(7, 0, 2, true));
-        assert_ne!(run_seed(7, 0, 1, false), run_seed(7, 5, 1, false));
-        assert!(run_seed(u64::MAX, 3, 9, false) <= i64::MAX as u64);
     }
 }

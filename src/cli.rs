@@ -1,0 +1,76 @@
+//! The command line as clap reads it: plain values, turned into real
+//! objects by `main`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "loopcap",
+    version,
+    about = "Capacity planning for AI-agent workloads by discrete-event simulation"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Simulate one model and print its summary.
+    Run {
+        /// A model file (models/*.toml), or a manifest.json written by `run --out` to rerun it.
+        model: PathBuf,
+        /// Seed for this run, instead of the model's.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        seed: Option<i64>,
+        /// Override a model field by dotted path, e.g. --set capacity.lanes=16 (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Write summary.json, timeseries.csv and manifest.json into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Print the summary as one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every point of an experiment's grid, with replications, in parallel.
+    Sweep {
+        /// An experiment file (experiments/*.toml).
+        experiment: PathBuf,
+        /// Output directory (default: results/<experiment file name>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Threads to run on (default: one per core). The output is the same for any number.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        /// Finish a sweep that was interrupted, skipping the runs already in runs.csv.
+        #[arg(long)]
+        resume: bool,
+        /// Run only shard K of N disjoint slices of the runs (e.g. 0/4); combine with `loopcap merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Combine the output directories of a sharded sweep into one.
+    Merge {
+        /// The shards' output directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Draw a run's timeseries.csv (written by `run --out`) as timeseries.png and .svg,
+    /// or redraw every figure of a finished sweep from its directory, without simulating.
+    Plot {
+        /// A timeseries.csv, or a sweep's output directory.
+        input: PathBuf,
+        /// Where to draw (default: the sweep's directory; required for a timeseries.csv).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Validate a model or experiment file and print what is wrong with it.
+    Check { file: PathBuf },
+    /// Check the simulator against queueing theory and known results (exit 1 on a failure).
+    Validate,
+}

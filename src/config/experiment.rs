@@ -1,0 +1,252 @@
+//! Experiment files: a base model, a grid of overrides, replications and plots.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::checks::whole;
+use super::field_path::{FieldPath, leaves};
+use super::grid::{self, Axis, MODEL_AXIS};
+use super::locate::line_of;
+use super::plot_spec::{PlotContext, PlotSpec, RawPlot};
+use super::quantity::Number;
+use super::tagged::Tagged;
+use super::{Diagnostic, Invalid, Override, Source};
+use crate::model::ModelSpec;
+use crate::model::summary::Summary;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: String,
+    /// The base model, relative to the experiment file (or a `model` grid axis).
+    model: Option<String>,
+    seed: u64,
+    replications: Number,
+    common_random_numbers: Option<bool>,
+    /// Overrides applied to every run, as a (nested) table of model fields.
+    #[serde(default)]
+    set: toml::Table,
+    grid: toml::Table,
+    #[serde(default)]
+    plot: Vec<Tagged<RawPlot>>,
+}
+
+/// A base model as the experiment uses it: its file with `[set]` applied.
+#[derive(Clone, Debug)]
+pub struct BaseModel {
+    pub source: Source,
+    pub file: String,
+}
+
+/// One grid point: the value index of every axis, and the model it makes.
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub coords: Vec<usize>,
+    pub spec: ModelSpec,
+}
+
+/// A validated experiment, every point's model validated too.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub name: String,
+    pub source: Source,
+    pub seed: u64,
+    pub replications: u32,
+    pub common_random_numbers: bool,
+    pub axes: Vec<Axis>,
+    pub points: Vec<Point>,
+    pub plots: Vec<PlotSpec>,
+    pub base_models: Vec<BaseModel>,
+    /// The `[set]` overrides, for the manifest.
+    pub set: Vec<Override>,
+    /// The columns of runs.csv after the axes.
+    pub metric_names: Vec<String>,
+    /// Warnings from validating the points' models, each once.
+    pub warnings: Vec<String>,
+}
+
+impl Experiment {
+    pub fn runs(&self) -> usize {
+        self.points.len() * self.replications as usize
+    }
+
+    /// The label of each axis's value at `point`, in axis order.
+    pub fn point_labels(&self, point: usize) -> impl Iterator<Item = String> + '_ {
+        self.axes
+            .iter()
+            .zip(&self.points[point].coords)
+            .map(|(axis, &value)| axis.values[value].label.clone())
+    }
+}
+
+/// Whether a TOML file is an experiment (it has a `[grid]`) rather than a model.
+pub fn is_experiment(source: &Source) -> bool {
+    super::parse_toml(source).is_ok_and(|t| t.contains_key("grid"))
+}
+
+/// `[set]` as overrides: every leaf of the (nested) table, in file order.
+fn set_overrides(table: &toml::Table, source: &Source) -> Vec<Override> {
+    leaves(table, &FieldPath::default(), &|_| false)
+        .into_iter()
+        .map(|(path, leaf)| {
+            let line = line_of(&source.text, &format!("set.{path}")).unwrap_or(0);
+            let flag = format!("{}:{line}: set {path} = {leaf}", source.name);
+            Override::new(path.as_str(), leaf.clone(), flag)
+        })
+        .collect()
+}
+
+pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
+    let table = super::parse_toml(&source)?;
+    let raw: RawExperiment = super::deserialize(&source, &table, &[])?;
+    let located = |e: Invalid| super::locate(&source, &[], e);
+    let replications = whole(
+        &FieldPath::root("replications"),
+        raw.replications,
+        1,
+        10_000,
+    )
+    .map_err(located)? as u32;
+    let axes = grid::axes(&raw.grid).map_err(located)?;
+    let coords = grid::points(&axes).map_err(located)?;
+    let set = set_overrides(&raw.set, &source);
+
+    let model_axis = axes.iter().position(|a| a.path == MODEL_AXIS);
+    let files: Vec<String> = match (&raw.model, model_axis) {
+        (Some(file), None) => vec![file.clone()],
+        (None, Some(a)) => axes[a]
+            .values
+            .iter()
+            .map(|v| {
+                v.value
+                    .as_str()
+                    .expect("model axis values are strings")
+                    .to_owned()
+            })
+            .collect(),
+        (Some(_), Some(_)) => {
+            return Err(located(Invalid::new(
+                "model",
+                "give the base model either here or as a grid axis `model`, not both",
+            )));
+        }
+        (None, None) => {
+            return Err(located(Invalid::new(
+                "model",
+                "missing: the base model file, e.g. model = \"../models/mmc.toml\"",
+            )));
+        }
+    };
+    let base_models = files
+        .iter()
+        .map(|file| {
+            let path: PathBuf = source.base_dir.join(file);
+            let model_source = Source::read(&path).map_err(|d| {
+                located(Invalid::new(
+                    if model_axis.is_some() {
+                        "grid.model"
+                    } else {
+                        "model"
+                    },
+                    d.message,
+                ))
+            })?;
+            Ok(BaseModel {
+                source: model_source,
+                file: file.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, Diagnostic>>()?;
+
+    let mut warnings = BTreeSet::new();
+    let mut points = Vec::with_capacity(coords.len());
+    for coords in coords {
+        let mut overrides = set.clone();
+        let mut base = &base_models[0];
+        for (axis, &value) in axes.iter().zip(&coords) {
+            let v = &axis.values[value];
+            if axis.path == MODEL_AXIS {
+                base = &base_models[value];
+                continue;
+            }
+            let line = line_of(&source.text, &format!("grid.{}", axis.path)).unwrap_or(0);
+            let flag = format!("{}:{line}: grid {} = {}", source.name, axis.path, v.label);
+            overrides.push(Override::new(&axis.path, v.value.clone(), flag));
+        }
+        let loaded = super::load_model(&base.source, &overrides)?;
+        warnings.extend(loaded.warnings.iter().map(ToString::to_string));
+        points.push(Point {
+            coords,
+            spec: loaded.spec,
+        });
+    }
+
+    let shape = |p: &Point| -> (Vec<String>, usize) {
+        let classes = p.spec.classes.iter().map(|c| c.name.clone()).collect();
+        (classes, p.spec.faults.len())
+    };
+    let (classes, faults) = shape(&points[0]);
+    if let Some(p) = points
+        .iter()
+        .find(|p| shape(p) != (classes.clone(), faults))
+    {
+        let (other, other_faults) = shape(p);
+        return Err(located(Invalid::new(
+            "grid",
+            format!(
+                "every point needs the same user classes and number of faults, for the same runs.csv columns ({} and {faults} faults vs {} and {other_faults})",
+                classes.join(", "),
+                other.join(", ")
+            ),
+        )));
+    }
+    let metric_names = Summary::metric_names(classes.iter().map(String::as_str), faults);
+    let plots = raw
+        .plot
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let at = FieldPath::root("plot").child(i);
+            let cx = PlotContext {
+                axes: &axes,
+                metrics: &metric_names,
+            };
+            p.read(&at)?.check(&at, &cx)
+        })
+        .collect::<Result<Vec<_>, Invalid>>()
+        .map_err(located)?;
+    if let Some(dup) = plots
+        .iter()
+        .enumerate()
+        .find(|(i, p)| plots[..*i].iter().any(|q| q.name == p.name))
+    {
+        return Err(located(Invalid::new(
+            format!("plot.{}.name", dup.0),
+            format!(
+                "two plots are called `{}`: give them different names",
+                dup.1.name
+            ),
+        )));
+    }
+    Ok(Experiment {
+        name: raw.name,
+        seed: raw.seed,
+        replications,
+        common_random_numbers: raw.common_random_numbers.unwrap_or(true),
+        axes,
+        points,
+        plots,
+        base_models,
+        set,
+        metric_names,
+        warnings: warnings.into_iter().collect(),
+        source,
+    })
+}
+
+/// Reads and validates the experiment file at `path`.
+pub fn read_experiment(path: &Path) -> Result<Experiment, Diagnostic> {
+    load_experiment(Source::read(path)?)
+}

@@ -1,0 +1,46 @@
+//! The last step of `sweep`, `merge` and `plot DIR`: what a finished sweep's
+//! files imply, `points.csv` and the figures, written from those files alone.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::atomic_file;
+use crate::config::experiment::Experiment;
+use crate::model::timeseries::Timeseries;
+use crate::plot::{PlotError, sweep_figures};
+use crate::report::{points_csv, timeseries_csv};
+use crate::sweep::point_stats::{self, PointStats};
+use crate::sweep::runs_file::Rows;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// runs.csv does not hold what the experiment says it should.
+    #[error("{0}")]
+    Rows(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+/// Each point's statistics, from a finished sweep's rows.
+pub fn points(exp: &Experiment, rows: &Rows) -> Result<Vec<PointStats>, ExportError> {
+    point_stats::aggregate(exp, rows).map_err(ExportError::Rows)
+}
+
+/// Writes `points.csv` and every figure of `exp` into `dir`.
+pub fn sweep_outputs(exp: &Experiment, dir: &Path, rows: &Rows) -> Result<(), ExportError> {
+    let points = points(exp, rows)?;
+    let path = dir.join("points.csv");
+    atomic_file::write_file(&path, |w| points_csv::write(w, exp, &points))
+        .map_err(|source| ExportError::Io { path, source })?;
+    sweep_figures::draw_all(exp, &points, dir)?;
+    Ok(())
+}
+
+/// Keeps a point's time series for its figures (see `sweep::run`).
+pub fn keep_timeseries(path: &Path, timeseries: &Timeseries) -> io::Result<()> {
+    atomic_file::write_file(path, |w| {
+        timeseries_csv::write_timeseries_csv(w, timeseries)
+    })
+}

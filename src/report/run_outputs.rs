@@ -1,0 +1,64 @@
+//! What `run --out DIR` writes: `summary.json`, `timeseries.csv` and
+//! `manifest.json`, each atomically.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::manifest::Manifest;
+use super::timeseries_csv::write_timeseries_csv;
+use super::write_summary_json;
+use crate::atomic_file;
+use crate::config::{LoadedModel, Source};
+use crate::model::RunResult;
+
+/// A file of a run's outputs that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// The manifest of a run of `loaded`, read from `source` (the model file
+/// `model_file`, with the `--set` flags `set`), written into `dir`.
+pub fn manifest(
+    dir: &Path,
+    model_file: &Path,
+    set: &[String],
+    source: &Source,
+    loaded: &LoadedModel,
+) -> Result<Manifest, WriteError> {
+    let model_toml = toml::to_string(&loaded.resolved).map_err(|e| WriteError {
+        path: dir.join("manifest.json"),
+        source: io::Error::other(e),
+    })?;
+    let model_dir = fs::canonicalize(&source.base_dir).unwrap_or_else(|_| source.base_dir.clone());
+    Ok(Manifest {
+        loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_file: model_file.display().to_string(),
+        model_dir: model_dir.display().to_string(),
+        seed: loaded.spec.seed,
+        overrides: set.to_vec(),
+        model_toml,
+        rerun: format!("loopcap run {}", dir.join("manifest.json").display()),
+    })
+}
+
+/// Writes a run's outputs into `dir`.
+pub fn write(dir: &Path, manifest: &Manifest, result: &RunResult) -> Result<(), WriteError> {
+    let at = |path: PathBuf| move |source| WriteError { path, source };
+    fs::create_dir_all(dir).map_err(at(dir.to_owned()))?;
+    let path = dir.join("summary.json");
+    atomic_file::write_file(&path, |w| write_summary_json(w, &result.summary)).map_err(at(path))?;
+    if let Some(ts) = &result.timeseries {
+        let path = dir.join("timeseries.csv");
+        atomic_file::write_file(&path, |w| write_timeseries_csv(w, ts)).map_err(at(path))?;
+    }
+    let path = dir.join("manifest.json");
+    atomic_file::write_file(&path, |w| {
+        serde_json::to_writer_pretty(&mut *w, manifest)?;
+        writeln!(w)
+    })
+    .map_err(at(path))
+}

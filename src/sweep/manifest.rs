@@ -1,0 +1,94 @@
+//! `manifest.json` of a sweep: the experiment as run, so that a sweep can be
+//! resumed, merged, redrawn and reproduced. Identical for every shard.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::SweepError;
+use crate::atomic_file;
+use crate::config::experiment::{Experiment, load_experiment};
+use crate::config::{self, Source};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepManifest {
+    pub loopcap_version: String,
+    pub experiment: String,
+    pub experiment_file: String,
+    /// Where the experiment's relative paths start, for `merge`.
+    pub experiment_dir: String,
+    pub experiment_toml: String,
+    /// Each base model with the experiment's `[set]` applied.
+    pub base_models: Vec<ResolvedModel>,
+    pub points: usize,
+    pub replications: u32,
+    pub runs: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedModel {
+    pub file: String,
+    pub model_toml: String,
+}
+
+impl SweepManifest {
+    pub fn new(exp: &Experiment) -> Result<SweepManifest, SweepError> {
+        let base_models = exp
+            .base_models
+            .iter()
+            .map(|base| {
+                let mut table = config::parse_toml(&base.source)?;
+                for o in &exp.set {
+                    o.apply(&mut table)?;
+                }
+                Ok(ResolvedModel {
+                    file: base.file.clone(),
+                    model_toml: toml::to_string(&table)
+                        .map_err(|e| SweepError::Input(format!("{}: {e}", base.file)))?,
+                })
+            })
+            .collect::<Result<Vec<_>, SweepError>>()?;
+        let dir =
+            fs::canonicalize(&exp.source.base_dir).unwrap_or_else(|_| exp.source.base_dir.clone());
+        Ok(SweepManifest {
+            loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
+            experiment: exp.name.clone(),
+            experiment_file: exp.source.name.clone(),
+            experiment_dir: dir.display().to_string(),
+            experiment_toml: exp.source.text.clone(),
+            base_models,
+            points: exp.points.len(),
+            replications: exp.replications,
+            runs: exp.runs(),
+        })
+    }
+
+    /// The manifest in sweep directory `dir`.
+    pub fn read(dir: &Path) -> Result<SweepManifest, SweepError> {
+        let path = dir.join("manifest.json");
+        let text = fs::read_to_string(&path)
+            .map_err(|e| SweepError::Input(format!("{}: cannot read: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| {
+            SweepError::Input(format!("{}: not a sweep manifest: {e}", path.display()))
+        })
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<(), SweepError> {
+        let path = dir.join("manifest.json");
+        atomic_file::write_file(&path, |w| {
+            serde_json::to_writer_pretty(&mut *w, self)?;
+            writeln!(w)
+        })
+        .map_err(|e| SweepError::io(&path, e))
+    }
+
+    /// The experiment again, read from the manifest (for `merge` and `plot`).
+    pub fn experiment(&self) -> Result<Experiment, SweepError> {
+        Ok(load_experiment(Source {
+            name: self.experiment_file.clone(),
+            text: self.experiment_toml.clone(),
+            base_dir: PathBuf::from(&self.experiment_dir),
+        })?)
+    }
+}
