@@ -125,7 +125,7 @@ fn read_source(path: &Path) -> Result<Source, Failure> {
     if let Some(warning) = warning {
         eprintln!("warning: {warning}");
     }
-    Ok(manifest.source(&path.display().to_string()))
+    Ok(manifest.source(path))
 }
 
 fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<(Source, LoadedModel), Failure> {

@@ -27,9 +27,16 @@ impl<M: Model + ?Sized> Ctx<'_, M> {
         self.now
     }
 
-    /// Schedules `event` at `time`; a time in the past is treated as now.
+    /// Schedules `event` at `time`, which must not be in the past: a model
+    /// that schedules into the past has a bug, which debug builds catch here
+    /// (release builds then treat the time as now).
     #[inline(always)]
     pub fn schedule_at(&mut self, time: SimTime, event: M::Event) {
+        debug_assert!(
+            time >= self.now,
+            "scheduled at {time:?}, before now ({:?})",
+            self.now
+        );
         let rank = M::rank(&event);
         self.queue.push(time.max(self.now), rank, event);
     }
@@ -187,5 +194,15 @@ mod tests {
         assert_eq!(sim.model().seen, [(50, "at-horizon")]);
         assert_eq!(sim.pending(), 1);
         assert_eq!(sim.now(), SimTime::from_ticks(50));
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "before now")]
+    fn scheduling_into_the_past_is_a_bug_debug_builds_catch() {
+        let mut sim = Simulation::new(Recorder { seen: vec![] });
+        sim.init(|_, cx| cx.schedule_at(SimTime::from_ticks(50), Ev::Spawn));
+        sim.run_until(SimTime::from_ticks(50));
+        sim.init(|_, cx| cx.schedule_at(SimTime::from_ticks(10), Ev::Spawn));
     }
 }

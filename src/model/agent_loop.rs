@@ -1,5 +1,6 @@
 //! The agent loop: steps of LLM calls, tool calls between them, fan-out bursts.
 
+use super::coordinated_throttle::Charge;
 use super::distribution::{CountDist, DurationDist, round_count};
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 
@@ -90,7 +91,7 @@ pub struct CallState {
     /// What the retry quota charged for the retry about to go out.
     pub quota_cost: u32,
     /// What the coordinated throttle's spend cap charged for the attempt about to go out.
-    pub gate_charge: f64,
+    pub gate_charge: Charge,
 }
 
 #[cfg(test)]

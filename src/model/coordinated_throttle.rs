@@ -29,6 +29,14 @@ pub struct SpendCap {
     pub period: Option<SimDuration>,
 }
 
+/// What the spend cap charged one call in advance (its worst case), and in
+/// which period, so the correction lands in that period's books.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Charge {
+    pub usd: f64,
+    period: u64,
+}
+
 /// The gate's state: waiting calls, by priority (higher first) then arrival.
 pub struct Gate {
     spec: CoordinatedThrottle,
@@ -81,24 +89,28 @@ impl Gate {
         Some(at)
     }
 
-    /// A call costing at most `cost` wants to send: `true` if it may go now
-    /// (taking a slot and charging `cost`), `false` if it must wait in the
+    /// A call costing at most `cost` wants to send: its charge if it may go
+    /// now (taking a slot and charging `cost`), `None` if it must wait in the
     /// queue for [`Gate::release`].
-    pub fn request(&mut self, now: SimTime, priority: u8, call: Key, cost: f64) -> bool {
+    pub fn request(&mut self, now: SimTime, priority: u8, call: Key, cost: f64) -> Option<Charge> {
         if self.queue.is_empty() && self.opens_at(now) == Some(now) {
-            self.take(now, cost);
-            return true;
+            return Some(self.take(now, cost));
         }
         self.seq += 1;
         self.queue.push((priority, Reverse(self.seq), call));
-        false
+        None
     }
 
-    fn take(&mut self, now: SimTime, cost: f64) {
+    fn take(&mut self, now: SimTime, cost: f64) -> Charge {
         if let Some(rate) = &self.spec.rate {
             rate.release(now, &mut self.tat);
         }
-        self.on_spend(now, cost);
+        self.roll_period(now);
+        self.spent += cost;
+        Charge {
+            usd: cost,
+            period: self.period,
+        }
     }
 
     /// The gate is open at `now`: the highest-priority waiting call that is
@@ -109,14 +121,13 @@ impl Gate {
         &mut self,
         now: SimTime,
         mut cost: impl FnMut(Key) -> Option<f64>,
-    ) -> Option<Key> {
+    ) -> Option<(Key, Charge)> {
         if self.opens_at(now) != Some(now) {
             return None;
         }
         while let Some((_, _, call)) = self.queue.pop() {
             if let Some(cost) = cost(call) {
-                self.take(now, cost);
-                return Some(call);
+                return Some((call, self.take(now, cost)));
             }
         }
         None
@@ -133,10 +144,15 @@ impl Gate {
         }
     }
 
-    /// Money charged (or, if negative, given back) against the spend cap.
-    pub fn on_spend(&mut self, now: SimTime, usd: f64) {
+    /// Corrects `charge` to what its call really cost (nothing, if it never
+    /// reached the provider). A charge from a period that has ended is not
+    /// corrected: that period's books are closed, and the new period's spend
+    /// must not go below what it has charged itself.
+    pub fn settle(&mut self, now: SimTime, charge: Charge, cost: f64) {
         self.roll_period(now);
-        self.spent += usd;
+        if charge.period == self.period {
+            self.spent += cost - charge.usd;
+        }
     }
 }
 
@@ -167,21 +183,28 @@ mod tests {
             ..OPEN
         });
         let any = |_| Some(0.0);
-        assert!(g.request(s(0), 0, k[0], 0.0), "the first goes at once");
-        assert!(!g.request(s(0), 0, k[1], 0.0));
-        assert!(!g.request(s(0), 5, k[2], 0.0));
-        assert!(!g.request(s(0), 0, k[3], 0.0));
-        assert!(!g.request(s(0), 0, k[4], 0.0));
+        assert!(
+            g.request(s(0), 0, k[0], 0.0).is_some(),
+            "the first goes at once"
+        );
+        assert!(g.request(s(0), 0, k[1], 0.0).is_none());
+        assert!(g.request(s(0), 5, k[2], 0.0).is_none());
+        assert!(g.request(s(0), 0, k[3], 0.0).is_none());
+        assert!(g.request(s(0), 0, k[4], 0.0).is_none());
         assert_eq!(g.opens_at(s(0)), Some(s(1)));
         assert_eq!(g.release(s(0), any), None, "not yet");
         assert_eq!(
-            g.release(s(1), any),
+            g.release(s(1), any).map(|(call, _)| call),
             Some(k[2]),
             "the high-priority call first"
         );
         // A call no longer wanted is dropped without using the slot.
-        assert_eq!(g.release(s(2), |c| (c != k[1]).then_some(0.0)), Some(k[3]));
-        assert_eq!(g.release(s(3), any), Some(k[4]));
+        assert_eq!(
+            g.release(s(2), |c| (c != k[1]).then_some(0.0))
+                .map(|(call, _)| call),
+            Some(k[3])
+        );
+        assert_eq!(g.release(s(3), any).map(|(call, _)| call), Some(k[4]));
         assert!(!g.has_waiting());
     }
 
@@ -189,15 +212,18 @@ mod tests {
     fn one_429_pauses_every_agent() {
         let (mut g, k) = gate(OPEN);
         g.on_rate_limited(s(10), SimDuration::from_secs(5));
-        assert!(!g.request(s(12), 0, k[0], 0.0));
+        assert!(g.request(s(12), 0, k[0], 0.0).is_none());
         assert_eq!(g.opens_at(s(12)), Some(s(15)));
-        assert_eq!(g.release(s(15), |_| Some(0.0)), Some(k[0]));
+        assert_eq!(
+            g.release(s(15), |_| Some(0.0)).map(|(call, _)| call),
+            Some(k[0])
+        );
         let (mut private, k) = gate(CoordinatedThrottle {
             shared_backoff: false,
             ..OPEN
         });
         private.on_rate_limited(s(10), SimDuration::from_secs(5));
-        assert!(private.request(s(12), 0, k[0], 0.0));
+        assert!(private.request(s(12), 0, k[0], 0.0).is_some());
     }
 
     #[test]
@@ -209,23 +235,21 @@ mod tests {
             }),
             ..OPEN
         });
-        assert!(g.request(s(100), 0, k[0], 6.0), "charged 6 of 10 dollars");
         assert!(
-            g.request(s(150), 0, k[1], 5.0),
-            "11 of 10: this one went, the next waits"
+            g.request(s(100), 0, k[0], 6.0).is_some(),
+            "charged 6 of 10 dollars"
         );
-        g.on_spend(s(160), -2.0);
+        let second = g.request(s(150), 0, k[1], 5.0);
+        assert!(second.is_some(), "11 of 10: this one went, the next waits");
+        g.settle(s(160), second.unwrap(), 3.0);
         assert!(
-            g.request(s(170), 0, k[2], 1.0),
+            g.request(s(170), 0, k[2], 1.0).is_some(),
             "a correction gave 2 back: 10 of 10"
         );
-        assert!(!g.request(s(300), 0, k[3], 1.0));
+        assert!(g.request(s(300), 0, k[3], 1.0).is_none());
         assert_eq!(g.opens_at(s(300)), Some(s(3600)));
-        assert_eq!(
-            g.release(s(3600), |_| Some(1.0)),
-            Some(k[3]),
-            "a new period, a new budget"
-        );
+        let (call, _) = g.release(s(3600), |_| Some(1.0)).unwrap();
+        assert_eq!(call, k[3], "a new period, a new budget");
         let (mut once, k) = gate(CoordinatedThrottle {
             spend_cap: Some(SpendCap {
                 usd: 1.0,
@@ -233,8 +257,35 @@ mod tests {
             }),
             ..OPEN
         });
-        once.on_spend(s(0), 2.0);
-        assert!(!once.request(s(1), 0, k[0], 0.0));
+        assert!(once.request(s(0), 0, k[0], 2.0).is_some());
+        assert!(once.request(s(1), 0, k[1], 0.0).is_none());
         assert_eq!(once.opens_at(s(99_999)), None, "closed for good");
+    }
+
+    #[test]
+    fn a_charge_from_an_ended_period_is_not_refunded_into_the_next() {
+        let (mut g, k) = gate(CoordinatedThrottle {
+            spend_cap: Some(SpendCap {
+                usd: 10.0,
+                period: Some(SimDuration::from_secs(60)),
+            }),
+            ..OPEN
+        });
+        // A worst case of 9 dollars charged at 50 s; the call is billed 1
+        // dollar at 70 s, in the next period.
+        let early = g.request(s(50), 0, k[0], 9.0).unwrap();
+        let late = g.request(s(65), 0, k[1], 10.0).unwrap();
+        g.settle(s(70), early, 1.0);
+        // The new period has charged itself 10: with the old charge's 8
+        // refunded into it, it would read 2 and let another 8 through.
+        assert!(
+            g.request(s(80), 0, k[2], 8.0).is_none(),
+            "the cap of 10 per period was exceeded"
+        );
+        g.settle(s(90), late, 4.0);
+        let (call, _) = g
+            .release(s(100), |_| Some(5.0))
+            .expect("this period's own correction still counts: 4 + 5 of 10");
+        assert_eq!(call, k[2]);
     }
 }

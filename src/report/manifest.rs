@@ -12,7 +12,9 @@ pub struct Manifest {
     pub loopcap_version: String,
     /// The model file as given on the command line.
     pub model_file: String,
-    /// Where the model's relative paths (empirical CSV files) are resolved.
+    /// Where the model's relative paths (empirical CSV files) are resolved:
+    /// relative to the manifest's own directory where one path leads to the
+    /// other, so a run moved or copied together with its data reruns.
     pub model_dir: String,
     pub seed: u64,
     /// The `--set` flags, in order.
@@ -41,12 +43,45 @@ impl Manifest {
         Ok((manifest, warning))
     }
 
-    /// The model it holds, as a source to load (`name` says where it came from).
-    pub fn source(&self, name: &str) -> Source {
+    /// The model it holds, as a source to load; `path` is the manifest's.
+    pub fn source(&self, path: &Path) -> Source {
+        let manifest_dir = path.parent().unwrap_or(Path::new("."));
         Source {
-            name: format!("{name} (model_toml)"),
+            name: format!("{} (model_toml)", path.display()),
             text: self.model_toml.clone(),
-            base_dir: PathBuf::from(&self.model_dir),
+            base_dir: manifest_dir.join(&self.model_dir),
         }
+    }
+}
+
+/// `target` as a path relative to `base` (both absolute), e.g.
+/// `../../models`; `target` itself when they share no root.
+pub fn relative_path(target: &Path, base: &Path) -> PathBuf {
+    let (t, b): (Vec<_>, Vec<_>) = (target.components().collect(), base.components().collect());
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return target.to_owned();
+    }
+    let mut relative: PathBuf = b[common..].iter().map(|_| "..").collect();
+    relative.extend(&t[common..]);
+    if relative.as_os_str().is_empty() {
+        relative.push(".");
+    }
+    relative
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_to_the_common_root() {
+        let rel = |t: &str, b: &str| relative_path(Path::new(t), Path::new(b));
+        assert_eq!(
+            rel("/w/models", "/w/results/run"),
+            Path::new("../../models")
+        );
+        assert_eq!(rel("/w/models", "/w/models"), Path::new("."));
+        assert_eq!(rel("/w/models/x", "/w"), Path::new("models/x"));
     }
 }

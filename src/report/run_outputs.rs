@@ -5,7 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::manifest::Manifest;
+use super::manifest::{Manifest, relative_path};
 use super::timeseries_csv::write_timeseries_csv;
 use super::write_summary_json;
 use crate::atomic_file;
@@ -33,7 +33,12 @@ pub fn manifest(
         path: dir.join("manifest.json"),
         source: io::Error::other(e),
     })?;
-    let model_dir = fs::canonicalize(&source.base_dir).unwrap_or_else(|_| source.base_dir.clone());
+    let absolute = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    fs::create_dir_all(dir).map_err(|source| WriteError {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let model_dir = relative_path(&absolute(&source.base_dir), &absolute(dir));
     Ok(Manifest {
         loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
         model_file: model_file.display().to_string(),

@@ -178,6 +178,44 @@ fn out_writes_summary_timeseries_and_a_manifest_that_reruns_exactly() {
 }
 
 #[test]
+fn a_manifest_moved_with_its_data_reruns() {
+    // A model reading an empirical CSV beside it, run into results/, then
+    // the whole tree moved: the manifest finds the CSV at its new place.
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("a");
+    fs::create_dir_all(tree.join("models")).unwrap();
+    fs::copy(
+        model_path("../tests/data/tokens.csv"),
+        tree.join("models").join("tokens.csv"),
+    )
+    .unwrap();
+    let text = BASE.replace(
+        "input_tokens = 100",
+        "input_tokens = { dist = \"empirical\", file = \"tokens.csv\", column = \"input_tokens\" }",
+    );
+    fs::write(tree.join("models").join("m.toml"), text).unwrap();
+    let out = tree.join("results").join("run");
+    loopcap()
+        .arg("run")
+        .arg(tree.join("models").join("m.toml"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let manifest: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["model_dir"], "../../models");
+    let moved = dir.path().join("b");
+    fs::rename(&tree, &moved).unwrap();
+    loopcap()
+        .arg("run")
+        .arg(moved.join("results").join("run").join("manifest.json"))
+        .arg("--json")
+        .assert()
+        .success();
+}
+
+#[test]
 fn same_seed_gives_identical_json_and_another_seed_does_not() {
     let run = |seed: &str| {
         let out = loopcap()
@@ -198,7 +236,7 @@ fn same_seed_gives_identical_json_and_another_seed_does_not() {
 
 #[test]
 fn check_accepts_every_shipped_model() {
-    for name in crate::support::SHIPPED {
+    for name in &crate::support::shipped_models() {
         loopcap()
             .arg("check")
             .arg(model_path(name))

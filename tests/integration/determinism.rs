@@ -4,12 +4,12 @@ use std::thread;
 
 use loopcap::model;
 
-use crate::support::{SHIPPED, shipped};
+use crate::support::{shipped, shipped_models};
 
 #[test]
 fn every_shipped_model_reruns_identically_and_depends_on_its_seed() {
-    for name in SHIPPED {
-        let spec = shipped(name, &["duration=40m", "warmup=5m"]);
+    for name in &shipped_models() {
+        let spec = shipped(name, &["duration=65m", "warmup=0s"]);
         let a = model::simulate(&spec, true);
         let b = model::simulate(&spec, true);
         assert_eq!(
@@ -23,7 +23,7 @@ fn every_shipped_model_reruns_identically_and_depends_on_its_seed() {
             "{name} timeseries"
         );
         let other = model::simulate(
-            &shipped(name, &["duration=40m", "warmup=5m", "seed=99"]),
+            &shipped(name, &["duration=65m", "warmup=0s", "seed=99"]),
             false,
         );
         assert_ne!(

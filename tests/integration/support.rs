@@ -86,12 +86,18 @@ pub fn shipped(name: &str, overrides: &[&str]) -> ModelSpec {
     config::load_model(&source, &overrides).unwrap().spec
 }
 
-pub const SHIPPED: [&str; 4] = [
-    "coding-agents-shared.toml",
-    "coding-agents-reserved.toml",
-    "research-agent-burst.toml",
-    "mmc.toml",
-];
+/// The file names of every model in `models/`, sorted.
+pub fn shipped_models() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 8, "models/ holds {names:?}");
+    names
+}
 
 pub fn assert_conserved(s: &Summary, what: &str) {
     assert_eq!(

@@ -182,21 +182,30 @@ fn empirical_distributions_sample_a_csv_column() {
 
 #[test]
 fn a_full_lane_queue_refuses_attempts_and_they_retry() {
-    // One lane, no queue: loops arriving while it is busy are refused; with
-    // one attempt each, every refusal fails its loop.
-    let s = run(
-        BASE,
-        &[
-            "capacity.lanes=1",
-            "capacity.queue_limit=0",
-            "client.max_attempts=1",
-            "agents.a.steps=1",
-        ],
-    );
+    // One lane, no queue: loops arriving while it is busy are refused. With
+    // one attempt each, every refusal fails its loop ...
+    let once = [
+        "capacity.lanes=1",
+        "capacity.queue_limit=0",
+        "client.max_attempts=1",
+        "agents.a.steps=1",
+    ];
+    let s = run(BASE, &once);
     assert!(s.queue_rejected > 0);
+    assert_eq!(s.retries, 0);
     assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
     assert_eq!(s.peak_in_flight, 1);
     assert_conserved(&s, "queue limit");
+    // ... and with six, refusals are retried, so fewer loops fail than
+    // attempts are refused.
+    let again = run(
+        BASE,
+        &[&once[..2], &["client.max_attempts=6", "agents.a.steps=1"]].concat(),
+    );
+    assert!(again.retries > 0 && again.queue_rejected > 0);
+    assert!(again.loops_failed_exhausted < again.queue_rejected);
+    assert!(again.loops_failed_exhausted < s.loops_failed_exhausted);
+    assert_conserved(&again, "queue limit with retries");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use super::{AgentSystem, Event, request};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::capacity::{Admission, Rejection, Request};
+use crate::model::coordinated_throttle::Charge;
 use crate::model::fault::FaultEffect;
 use crate::model::metrics::LoopOutcome;
 use crate::model::resilience::InProgress;
@@ -42,7 +43,7 @@ pub(super) struct AttemptState {
     /// What the retry quota charged for this retry (refunded on success).
     quota_cost: u32,
     /// What the spend cap charged in advance, corrected when it is billed.
-    gate_charge: f64,
+    gate_charge: Charge,
 }
 
 impl AgentSystem<'_> {

@@ -6,6 +6,7 @@ use super::{AgentSystem, Event, request};
 use crate::engine::{Ctx, Key, SimTime};
 use crate::model::ModelSpec;
 use crate::model::agent_loop::CallTokens;
+use crate::model::coordinated_throttle::Charge;
 
 impl AgentSystem<'_> {
     /// Through the coordinated throttle's gate, if there is one: go, or wait there.
@@ -19,11 +20,13 @@ impl AgentSystem<'_> {
                 .class;
             let cost = worst_case_cost(self.spec, class, call.tokens);
             let priority = self.spec.classes[usize::from(class)].priority;
-            if !gate.request(cx.now(), priority, call_key, cost) {
-                self.schedule_gate(cx);
-                return;
+            match gate.request(cx.now(), priority, call_key, cost) {
+                Some(charge) => call.gate_charge = charge,
+                None => {
+                    self.schedule_gate(cx);
+                    return;
+                }
             }
-            call.gate_charge = cost;
         }
         self.try_attempt(call_key, cx);
     }
@@ -53,15 +56,20 @@ impl AgentSystem<'_> {
             };
             // Calls whose loop ended are dropped, and take no slot.
             let released = gate.release(now, |key| {
-                let call = calls.get_mut(key)?;
+                let call = calls.get(key)?;
                 let Some(lp) = loops.get(call.loop_key) else {
                     calls.remove(key);
                     return None;
                 };
-                call.gate_charge = worst_case_cost(spec, lp.class, call.tokens);
-                Some(call.gate_charge)
+                Some(worst_case_cost(spec, lp.class, call.tokens))
             });
-            let Some(call) = released else { break };
+            let Some((call, charge)) = released else {
+                break;
+            };
+            self.calls
+                .get_mut(call)
+                .expect("a released call")
+                .gate_charge = charge;
             self.try_attempt(call, cx);
         }
         self.schedule_gate(cx);
@@ -69,9 +77,9 @@ impl AgentSystem<'_> {
 
     /// Gives the spend cap back what it charged for an attempt that cost nothing,
     /// or corrects the charge to what the attempt really cost.
-    pub(super) fn settle_gate_charge(&mut self, now: SimTime, charged: f64, cost: f64) {
+    pub(super) fn settle_gate_charge(&mut self, now: SimTime, charged: Charge, cost: f64) {
         if let Some(gate) = &mut self.resilience.gate {
-            gate.on_spend(now, cost - charged);
+            gate.settle(now, charged, cost);
         }
     }
 }

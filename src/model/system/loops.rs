@@ -4,6 +4,7 @@
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::agent_loop::{CallState, LoopState};
+use crate::model::coordinated_throttle::Charge;
 use crate::model::metrics::LoopOutcome;
 
 impl AgentSystem<'_> {
@@ -53,7 +54,7 @@ impl AgentSystem<'_> {
                 tokens,
                 last_delay: SimDuration::ZERO,
                 quota_cost: 0,
-                gate_charge: 0.0,
+                gate_charge: Charge::default(),
             });
             self.send_attempt(call, cx);
             // A call that can never fit fails the loop at once: stop the burst.
