@@ -301,7 +301,8 @@ fn validate_command() -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
     let mut stdout = io::stdout().lock();
     stdout.write_all(validation::table(&outcomes).as_bytes())?;
-    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    let failed = outcomes.iter().filter(|o| !o.verdict.passed()).count();
+    stdout.flush()?;
     if failed > 0 {
         return Err(Failure::Runtime(anyhow::anyhow!(
             "{failed} of {} checks failed",

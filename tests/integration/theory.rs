@@ -2,7 +2,8 @@
 
 use loopcap::model;
 use loopcap::statistics::mean_ci;
-use loopcap::validation::erlang_c;
+use loopcap::validation::theory::mmc_wait;
+use loopcap::validation::{self, Criterion, NUDGE, judge};
 
 use crate::support::shipped;
 
@@ -10,7 +11,7 @@ use crate::support::shipped;
 fn mmc_mean_queue_wait_matches_erlang_c() {
     // models/mmc.toml: c = 10, λ = 8/s, μ = 1/s.
     let (c, lambda, mu) = (10, 8.0, 1.0);
-    let expected_wq = erlang_c(c, lambda / mu) / (f64::from(c) * mu - lambda);
+    let expected_wq = mmc_wait(c, lambda, mu);
     // 12 independent replications of 2 simulated hours (about 55k customers
     // each, after 5 minutes of warm-up). A 99.9% t interval from the
     // replication means makes a false alarm a 1-in-1000 event for an
@@ -52,4 +53,41 @@ fn mmc_obeys_littles_law_and_utilisation() {
     let busy = s.mean_in_flight;
     assert!((busy - 8.0).abs() / 8.0 < 0.05, "busy lanes {busy}");
     assert!((s.lane_utilization.unwrap() - 0.8).abs() < 0.04);
+}
+
+/// Every `loopcap validate` check passes, and fails when it should: an exact
+/// or approximate check whose expectation is moved by NUDGE (5%) either way,
+/// and a threshold check run across its threshold.
+#[test]
+fn validate_checks_pass_and_fail_when_their_expectation_is_wrong() {
+    for check in validation::checks() {
+        let outcome = check.run().unwrap();
+        assert!(
+            outcome.verdict.passed(),
+            "{}: {:?}",
+            check.name,
+            outcome.verdict
+        );
+        match check.criterion {
+            Criterion::Exact | Criterion::About(_) => {
+                for factor in [1.0 + NUDGE, 1.0 - NUDGE] {
+                    let nudged = judge(&outcome.values, check.expected * factor, check.criterion);
+                    assert!(
+                        !nudged.passed(),
+                        "{} passes with its expectation x{factor}: {nudged:?}",
+                        check.name
+                    );
+                }
+            }
+            Criterion::AtLeast | Criterion::AtMost => {
+                let across = check.run_across().expect("a threshold check").unwrap();
+                assert!(
+                    !across.verdict.passed(),
+                    "{} passes across its threshold: {:?}",
+                    check.name,
+                    across.verdict
+                );
+            }
+        }
+    }
 }
