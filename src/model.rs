@@ -71,22 +71,65 @@ pub struct RunResult {
     pub summary: Summary,
     /// Recorded only when asked for.
     pub timeseries: Option<Timeseries>,
+    /// What was left in the system at the horizon.
+    pub residue: Residue,
+}
+
+/// What is left in the system at the horizon, counted from the simulator's
+/// state (not from its metrics): all zero, with every bucket full again,
+/// once a run has drained.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Residue {
+    /// Loops still running (of any cohort).
+    pub loops: usize,
+    /// Calls still held, waiting or in progress.
+    pub calls: usize,
+    /// Attempts the provider has not finished.
+    pub attempts: usize,
+    pub in_service: u32,
+    pub queued: u32,
+    pub backing_off: u32,
+    pub waiting_at_gate: bool,
+    pub buckets_full: bool,
+}
+
+impl Residue {
+    /// Nothing left anywhere, and every bucket full.
+    pub fn is_drained(&self) -> bool {
+        *self
+            == Residue {
+                buckets_full: true,
+                ..Residue::default()
+            }
+    }
 }
 
 /// Runs `spec` once with its seed, to its horizon.
 pub fn simulate(spec: &ModelSpec, timeseries: bool) -> RunResult {
+    simulate_observed(spec, timeseries, |_, _| {})
+}
+
+/// [`simulate`], showing `observe` every event as it is handled.
+pub fn simulate_observed(
+    spec: &ModelSpec,
+    timeseries: bool,
+    observe: impl FnMut(SimTime, &system::Event),
+) -> RunResult {
     let wall = Instant::now();
     // Faults need the goodput over time for their verdict.
     let timeseries = timeseries || !spec.faults.is_empty();
     let mut sim = Simulation::new(AgentSystem::new(spec, timeseries));
     sim.init(|system, cx| system.start(cx));
     let horizon = SimTime::ZERO + spec.duration;
-    sim.run_until(horizon);
+    sim.run_until_observed(horizon, observe);
     let events = sim.events();
     let wall_s = wall.elapsed().as_secs_f64();
-    let (summary, timeseries) = sim.into_model().finish(horizon, events, wall_s);
+    let mut system = sim.into_model();
+    let residue = system.residue(horizon);
+    let (summary, timeseries) = system.finish(horizon, events, wall_s);
     RunResult {
         summary,
         timeseries,
+        residue,
     }
 }

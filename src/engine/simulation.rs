@@ -76,7 +76,20 @@ impl<M: Model> Simulation<M> {
 
     /// Handles every event due up to and including `horizon`, then sets the
     /// clock to `horizon`. Events due later stay pending.
+    #[inline]
     pub fn run_until(&mut self, horizon: SimTime) {
+        self.run_until_observed(horizon, |_, _| {});
+    }
+
+    /// [`Simulation::run_until`], showing `observe` each event before it is
+    /// handled: an event log kept outside the model, e.g. to recount what
+    /// the model's own metrics say.
+    #[inline(always)]
+    pub fn run_until_observed(
+        &mut self,
+        horizon: SimTime,
+        mut observe: impl FnMut(SimTime, &M::Event),
+    ) {
         while let Some(time) = self.queue.peek_time() {
             if time > horizon {
                 break;
@@ -84,6 +97,7 @@ impl<M: Model> Simulation<M> {
             let (time, event) = self.queue.pop().expect("peeked");
             self.now = time;
             self.events += 1;
+            observe(time, &event);
             let mut cx = Ctx {
                 now: time,
                 queue: &mut self.queue,

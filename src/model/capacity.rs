@@ -176,6 +176,14 @@ impl Capacity {
         }
     }
 
+    /// Whether every rate limit has refilled to its capacity by `now` (always, for lanes).
+    pub fn buckets_full(&mut self, now: SimTime) -> bool {
+        match &mut self.kind {
+            CapacityKind::SharedApi(api) => api.buckets_full(now),
+            CapacityKind::Reserved(_) => true,
+        }
+    }
+
     /// Attempts waiting for a lane.
     pub fn queued(&self) -> u32 {
         match &self.kind {

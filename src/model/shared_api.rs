@@ -170,6 +170,18 @@ impl SharedApi {
     pub fn in_flight(&self) -> u32 {
         self.in_flight
     }
+
+    /// Whether every token bucket has refilled to its capacity by `now`.
+    pub fn buckets_full(&mut self, now: SimTime) -> bool {
+        [
+            &mut self.requests,
+            &mut self.input_tokens,
+            &mut self.output_tokens,
+        ]
+        .into_iter()
+        .flatten()
+        .all(|b| b.is_full(now))
+    }
 }
 
 #[cfg(test)]

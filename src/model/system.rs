@@ -13,7 +13,6 @@
 //! 7. `BackoffEnded`, `ThrottleReleased`, `GateOpened`: attempts leaving the
 //!    client's own waits, last, after every completion at that instant.
 
-use super::ModelSpec;
 use super::agent_loop::{CallState, CallTokens, LoopState};
 use super::capacity::{Capacity, Request};
 use super::metrics::{Levels, Metrics, RunFacts};
@@ -21,6 +20,7 @@ use super::resilience::Resilience;
 use super::summary::Summary;
 use super::timeseries::Timeseries;
 use super::workload::{ClassState, Population};
+use super::{ModelSpec, Residue};
 use crate::engine::{Ctx, Key, Model, RandomStreams, SimTime, Slab, Stream};
 use attempts::AttemptState;
 
@@ -151,6 +151,25 @@ impl<'a> AgentSystem<'a> {
         for fault in &spec.faults {
             cx.schedule_at(fault.start, Event::FaultChanged);
             cx.schedule_at(fault.end(), Event::FaultChanged);
+        }
+    }
+
+    /// What is left in the system at `now`, counted from its state rather
+    /// than from the metrics.
+    pub fn residue(&mut self, now: SimTime) -> Residue {
+        Residue {
+            loops: self.loops.len(),
+            calls: self.calls.len(),
+            attempts: self.attempts.len(),
+            in_service: self.capacity.in_flight(),
+            queued: self.capacity.queued(),
+            backing_off: self.backing_off,
+            waiting_at_gate: self
+                .resilience
+                .gate
+                .as_ref()
+                .is_some_and(|g| g.has_waiting()),
+            buckets_full: self.capacity.buckets_full(now),
         }
     }
 

@@ -116,6 +116,12 @@ impl TokenBucket {
         self.level as f64 / UNITS_PER_TOKEN as f64
     }
 
+    /// Whether the bucket has refilled to its capacity by `now`.
+    pub fn is_full(&mut self, now: SimTime) -> bool {
+        self.refill(now);
+        self.level == self.capacity
+    }
+
     pub fn per_min(&self) -> u64 {
         self.per_min
     }

@@ -1,10 +1,14 @@
-//! Invariants over shipped and randomly generated models: every started loop
-//! ends completed, failed or still in flight, and no model makes the run panic.
+//! Invariants over shipped and randomly generated models. Some hold by
+//! construction (counters incremented together) and serve as panic fuzzers;
+//! the drain and recount properties can fail: a model stopped and run on
+//! must empty completely, and the metrics must agree with an event log kept
+//! outside the model.
 
-use loopcap::model;
+use loopcap::model::system::Event;
+use loopcap::model::{self, Residue};
 use proptest::prelude::*;
 
-use crate::support::{BASE, assert_conserved, run, shipped, shipped_models};
+use crate::support::{BASE, assert_conserved, run, shipped, shipped_models, spec};
 
 #[test]
 fn shipped_models_conserve_loops() {
@@ -134,5 +138,98 @@ proptest! {
         if let Some(l) = s.loop_latency_s {
             prop_assert!(l.p50 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.max);
         }
+    }
+}
+
+/// `overrides` with arrivals stopped at 20 minutes (a surge of factor 0 that
+/// lasts past the horizon), then `drain` to run on. The spend cap is raised
+/// a hundredfold: at $0.50 per 5 minutes for calls of up to $0.06, a gate
+/// backlog of 20 minutes' arrivals legitimately takes days to clear.
+fn stopped(overrides: &[String], drain: &str) -> Vec<String> {
+    let mut o: Vec<String> = overrides
+        .iter()
+        .map(|o| match o.strip_prefix("workload.users.surges=[") {
+            Some(rest) => format!(
+                "workload.users.surges=[{{ at = \"20m\", for = \"1000h\", factor = 0 }}, {rest}"
+            ),
+            None => o.replace("spend_cap_usd = 0.5,", "spend_cap_usd = 50,"),
+        })
+        .collect();
+    o.push(format!("duration={drain}"));
+    o.push("warmup=0s".to_owned());
+    o
+}
+
+#[test]
+fn a_run_cut_short_has_a_residue_and_a_drained_one_none() {
+    // The residue can fail: the same busy model, stopped while loops run.
+    let busy = [
+        "duration=10m",
+        "warmup=0s",
+        "workload.users.arrivals.per_min=120",
+    ];
+    let cut = model::simulate(&spec(BASE, &busy), false).residue;
+    assert!(cut.loops > 0 && cut.calls > 0, "{cut:?}");
+    assert!(!cut.is_drained());
+    let drained = model::simulate(
+        &spec(
+            BASE,
+            &[
+                &busy[1..],
+                &[
+                    "workload.users.surges=[{ at = \"10m\", for = \"1000h\", factor = 0 }]",
+                    "duration=1h",
+                ],
+            ]
+            .concat(),
+        ),
+        false,
+    )
+    .residue;
+    assert_eq!(
+        drained,
+        Residue {
+            buckets_full: true,
+            ..Residue::default()
+        }
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Stop arrivals and run on: every loop ends, nothing is left in service,
+    /// queued, backing off or at the gate, and every bucket refills. A lost
+    /// wake-up (a call that waits for an event never scheduled) leaves a
+    /// residue here, whatever the counters say.
+    #[test]
+    fn stopped_models_drain_completely(overrides in random_model()) {
+        let o = stopped(&overrides, "5h");
+        let refs: Vec<&str> = o.iter().map(String::as_str).collect();
+        let result = model::simulate(&spec(BASE, &refs), false);
+        prop_assert!(result.residue.is_drained(), "left behind: {:?}", result.residue);
+        let s = &result.summary;
+        prop_assert_eq!(s.loops_in_flight, 0);
+        prop_assert_eq!(s.loops_started, s.loops_completed + s.loops_failed);
+    }
+
+    /// Counters against a recount from the event log: with every call's input
+    /// exactly 100 tokens, the input tokens billed are 100 per attempt the
+    /// provider finished, i.e. per `AttemptFinished` event.
+    #[test]
+    fn billed_tokens_match_the_attempts_the_event_log_saw_finish(overrides in random_model()) {
+        let mut o = overrides.clone();
+        o.push("agents.a.input_tokens=100".to_owned());
+        o.push("agents.a.cached_input_share=0".to_owned());
+        o.push("warmup=0s".to_owned());
+        let refs: Vec<&str> = o.iter().map(String::as_str).collect();
+        let mut finished = 0u64;
+        let result = model::simulate_observed(&spec(BASE, &refs), false, |_, event| {
+            if matches!(event, Event::AttemptFinished(_)) {
+                finished += 1;
+            }
+        });
+        prop_assert_eq!(result.summary.input_tokens, 100 * finished);
+        prop_assert_eq!(result.summary.cached_input_tokens, 0);
     }
 }
