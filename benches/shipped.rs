@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use loopcap::config::{self, Override, Source};
+use loopcap::config::{self, Source};
 use loopcap::model::ModelSpec;
 
 /// `models/<file>` with `--set`-style overrides.
@@ -10,11 +10,7 @@ pub fn model(file: &str, overrides: &[&str]) -> ModelSpec {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("models")
         .join(file);
-    let overrides: Vec<Override> = overrides
-        .iter()
-        .map(|o| Override::parse(o).unwrap())
-        .collect();
-    config::load_model(&Source::read(&path).unwrap(), &overrides)
+    config::load_model_with(&Source::read(&path).unwrap(), overrides)
         .unwrap()
         .spec
 }

@@ -115,6 +115,19 @@ pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel
     })
 }
 
+/// Reads, overrides and validates a model, the overrides given as
+/// `--set` flags (`capacity.lanes=16`).
+pub fn load_model_with(
+    source: &Source,
+    flags: &[impl AsRef<str>],
+) -> Result<LoadedModel, Diagnostic> {
+    let overrides = flags
+        .iter()
+        .map(|f| Override::parse(f.as_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    load_model(source, &overrides)
+}
+
 /// The dotted path and message of a serde error, with missing fields
 /// pointed at the field itself.
 pub(crate) fn serde_problem(

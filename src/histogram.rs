@@ -92,6 +92,50 @@ impl Default for Histogram {
     }
 }
 
+/// The `hdrhistogram` crate's histogram behind the same interface, built with
+/// `--features hdrhistogram` only to measure the own one against it.
+#[cfg(feature = "hdrhistogram")]
+pub mod hdr {
+    use super::MAX_VALUE;
+
+    pub struct Histogram(hdrhistogram::Histogram<u64>);
+
+    impl Histogram {
+        pub fn new() -> Self {
+            Histogram(
+                hdrhistogram::Histogram::new_with_max(MAX_VALUE, 3)
+                    .expect("3 significant digits up to MAX_VALUE is a valid histogram"),
+            )
+        }
+
+        pub fn record(&mut self, value: u64) {
+            self.0.saturating_record(value);
+        }
+
+        pub fn len(&self) -> u64 {
+            self.0.len()
+        }
+
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        pub fn value_at_quantile(&self, q: f64) -> u64 {
+            self.0.value_at_quantile(q)
+        }
+
+        pub fn merge(&mut self, other: &Histogram) {
+            self.0.add(&other.0).expect("histograms of one shape add");
+        }
+    }
+
+    impl Default for Histogram {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 use loopcap::config::experiment::{is_experiment, load_experiment, read_experiment};
-use loopcap::config::{self, Diagnostic, LoadedModel, Override, Source};
+use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
 use loopcap::model;
 use loopcap::peak_memory::peak_memory_bytes;
@@ -22,56 +22,56 @@ use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
 
 /// Why the command failed, which decides its exit code.
-enum Failure {
+enum CommandError {
     /// Bad input: exit 2.
     Input(String),
     /// A failure while running, e.g. an output that cannot be written: exit 1.
     Runtime(anyhow::Error),
 }
 
-impl From<Diagnostic> for Failure {
+impl From<Diagnostic> for CommandError {
     fn from(d: Diagnostic) -> Self {
-        Failure::Input(d.to_string())
+        CommandError::Input(d.to_string())
     }
 }
 
-impl From<SweepError> for Failure {
+impl From<SweepError> for CommandError {
     fn from(e: SweepError) -> Self {
         match e {
-            SweepError::Input(message) => Failure::Input(message),
-            io @ SweepError::Io { .. } => Failure::Runtime(io.into()),
+            SweepError::Input(message) => CommandError::Input(message),
+            io @ SweepError::Io { .. } => CommandError::Runtime(io.into()),
         }
     }
 }
 
-impl From<PlotError> for Failure {
+impl From<PlotError> for CommandError {
     fn from(e: PlotError) -> Self {
         match e {
-            PlotError::Data(message) => Failure::Input(message),
-            other => Failure::Runtime(other.into()),
+            PlotError::Data(message) => CommandError::Input(message),
+            other => CommandError::Runtime(other.into()),
         }
     }
 }
 
-impl From<ExportError> for Failure {
+impl From<ExportError> for CommandError {
     fn from(e: ExportError) -> Self {
         match e {
-            ExportError::Rows(message) => Failure::Input(message),
+            ExportError::Rows(message) => CommandError::Input(message),
             ExportError::Plot(plot) => plot.into(),
-            io @ ExportError::Io { .. } => Failure::Runtime(io.into()),
+            io @ ExportError::Io { .. } => CommandError::Runtime(io.into()),
         }
     }
 }
 
-impl From<anyhow::Error> for Failure {
+impl From<anyhow::Error> for CommandError {
     fn from(e: anyhow::Error) -> Self {
-        Failure::Runtime(e)
+        CommandError::Runtime(e)
     }
 }
 
-impl From<io::Error> for Failure {
+impl From<io::Error> for CommandError {
     fn from(e: io::Error) -> Self {
-        Failure::Runtime(e.into())
+        CommandError::Runtime(e.into())
     }
 }
 
@@ -98,12 +98,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Input(message)) => {
+        Err(CommandError::Input(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
-        Err(Failure::Runtime(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(Failure::Runtime(e)) => {
+        Err(CommandError::Runtime(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(CommandError::Runtime(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
@@ -117,7 +117,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// A model file, or the model embedded in a manifest written by `run --out`.
-fn read_source(path: &Path) -> Result<Source, Failure> {
+fn read_source(path: &Path) -> Result<Source, CommandError> {
     if path.extension().is_none_or(|ext| ext != "json") {
         return Ok(Source::read(path)?);
     }
@@ -128,20 +128,15 @@ fn read_source(path: &Path) -> Result<Source, Failure> {
     Ok(manifest.source(path))
 }
 
-fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<(Source, LoadedModel), Failure> {
+fn load(
+    path: &Path,
+    seed: Option<i64>,
+    set: &[String],
+) -> Result<(Source, LoadedModel), CommandError> {
     let source = read_source(path)?;
-    let mut overrides = set
-        .iter()
-        .map(|s| Override::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(seed) = seed {
-        overrides.push(Override::new(
-            "seed",
-            toml::Value::Integer(seed),
-            format!("--seed {seed}"),
-        ));
-    }
-    let loaded = config::load_model(&source, &overrides)?;
+    let mut flags = set.to_vec();
+    flags.extend(seed.map(|seed| format!("seed={seed}")));
+    let loaded = config::load_model_with(&source, &flags)?;
     Ok((source, loaded))
 }
 
@@ -151,7 +146,7 @@ fn run(
     set: &[String],
     out: Option<&Path>,
     json: bool,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let (source, loaded) = load(path, seed, set)?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
@@ -178,11 +173,11 @@ fn run(
 /// The most bins `timeseries.csv` may have (about 150 MB held while running).
 const MAX_TIMESERIES_BINS: u64 = 1_000_000;
 
-fn check_timeseries_size(loaded: &LoadedModel) -> Result<(), Failure> {
+fn check_timeseries_size(loaded: &LoadedModel) -> Result<(), CommandError> {
     let spec = &loaded.spec;
     let bins = spec.duration.ticks().div_ceil(spec.timeseries_bin.ticks());
     if bins > MAX_TIMESERIES_BINS {
-        return Err(Failure::Input(format!(
+        return Err(CommandError::Input(format!(
             "--out: a {} run in {} bins makes {bins} timeseries rows, more than {MAX_TIMESERIES_BINS}: set a wider timeseries_bin",
             spec.duration, spec.timeseries_bin
         )));
@@ -196,11 +191,11 @@ fn sweep_command(
     threads: Option<u16>,
     resume: bool,
     shard: Option<&str>,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let shard = shard
         .map(Shard::parse)
         .transpose()
-        .map_err(|e| Failure::Input(format!("--shard: {e}")))?;
+        .map_err(|e| CommandError::Input(format!("--shard: {e}")))?;
     let exp = read_experiment(path)?;
     for warning in &exp.warnings {
         eprintln!("warning: {warning}");
@@ -250,7 +245,7 @@ fn sweep_command(
     Ok(())
 }
 
-fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), CommandError> {
     let (exp, rows) = sweep::merge(dirs, out)?;
     export::sweep_outputs(&exp, out, &rows)?;
     writeln!(
@@ -263,7 +258,7 @@ fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), Failure> {
+fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
     if input.is_dir() {
         let (exp, rows) = sweep::read(input)?;
         let out = out.unwrap_or(input);
@@ -278,11 +273,11 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), Failure> {
         return Ok(());
     }
     let Some(out) = out else {
-        return Err(Failure::Input(
+        return Err(CommandError::Input(
             "--out DIR: where to draw a timeseries.csv's figure".into(),
         ));
     };
-    let figure = TimeseriesPlot::read(input).map_err(Failure::Input)?;
+    let figure = TimeseriesPlot::read(input).map_err(CommandError::Input)?;
     std::fs::create_dir_all(out)?;
     plot::save(&figure, out, "timeseries")?;
     writeln!(
@@ -293,18 +288,18 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn validate_command() -> Result<(), Failure> {
+fn validate_command() -> Result<(), CommandError> {
     let outcomes = validation::checks()
         .iter()
         .map(|c| c.run())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
+        .map_err(|e| CommandError::Runtime(anyhow::anyhow!(e)))?;
     let mut stdout = io::stdout().lock();
     stdout.write_all(validation::table(&outcomes).as_bytes())?;
     let failed = outcomes.iter().filter(|o| !o.verdict.passed()).count();
     stdout.flush()?;
     if failed > 0 {
-        return Err(Failure::Runtime(anyhow::anyhow!(
+        return Err(CommandError::Runtime(anyhow::anyhow!(
             "{failed} of {} checks failed",
             outcomes.len()
         )));
@@ -313,7 +308,7 @@ fn validate_command() -> Result<(), Failure> {
     Ok(())
 }
 
-fn check(path: &Path) -> Result<(), Failure> {
+fn check(path: &Path) -> Result<(), CommandError> {
     let source = Source::read(path)?;
     if is_experiment(&source) {
         let exp = load_experiment(source)?;

@@ -95,7 +95,7 @@ pub type TimeseriesWriter<'a> = &'a (dyn Fn(&Path, &Timeseries) -> io::Result<()
 
 /// What a sweep did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
+pub struct SweepOutcome {
     pub runs_done_now: usize,
     /// Every run's row so far, by run index.
     pub rows: Rows,
@@ -184,7 +184,7 @@ pub fn run(
     out: &Path,
     options: &SweepOptions,
     keep: Option<TimeseriesWriter<'_>>,
-) -> Result<Outcome, SweepError> {
+) -> Result<SweepOutcome, SweepError> {
     let manifest = SweepManifest::new(exp)?;
     let header = runs_header(exp);
     let runs_path = out.join("runs.csv");
@@ -252,7 +252,7 @@ pub fn run(
     rows.extend(new_rows);
     runs_file::write_sorted(&runs_path, &header, &rows)
         .map_err(|e| SweepError::io(&runs_path, e))?;
-    Ok(Outcome {
+    Ok(SweepOutcome {
         runs_done_now,
         finished: options.shard.is_none() && complete(exp, &rows).is_ok(),
         rows,

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
-use crate::config::{self, Override, Source};
+use crate::config::{self, Source};
 use crate::engine::random::derive_seed;
 use crate::model::{self, summary::Summary};
 use crate::statistics::mean_ci;
@@ -81,7 +81,7 @@ impl Verdict {
 
 /// One check's outcome.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Outcome {
+pub struct CheckOutcome {
     pub name: &'static str,
     pub expected: f64,
     pub criterion: Criterion,
@@ -92,30 +92,24 @@ pub struct Outcome {
 
 impl Check {
     /// Runs the replications (in parallel) and judges the result.
-    pub fn run(&self) -> Result<Outcome, String> {
+    pub fn run(&self) -> Result<CheckOutcome, String> {
         self.run_with(&[])
     }
 
     /// For a threshold check: the outcome across its threshold, which must
     /// fail; `None` for other checks.
-    pub fn run_across(&self) -> Option<Result<Outcome, String>> {
+    pub fn run_across(&self) -> Option<Result<CheckOutcome, String>> {
         (!self.across.is_empty()).then(|| self.run_with(&self.across))
     }
 
-    fn run_with(&self, extra: &[String]) -> Result<Outcome, String> {
+    fn run_with(&self, extra: &[String]) -> Result<CheckOutcome, String> {
         let source = Source {
             name: format!("validate: {}", self.name),
             text: self.model.to_owned(),
             base_dir: PathBuf::from("."),
         };
-        let overrides = self
-            .overrides
-            .iter()
-            .chain(extra)
-            .map(|o| Override::parse(o))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|d| d.to_string())?;
-        let spec = config::load_model(&source, &overrides)
+        let flags: Vec<&String> = self.overrides.iter().chain(extra).collect();
+        let spec = config::load_model_with(&source, &flags)
             .map_err(|d| d.to_string())?
             .spec;
         let values: Vec<f64> = (1..=self.replications)
@@ -126,7 +120,7 @@ impl Check {
                 (self.measure)(&model::simulate(&spec, false).summary)
             })
             .collect();
-        Ok(Outcome {
+        Ok(CheckOutcome {
             name: self.name,
             expected: self.expected,
             criterion: self.criterion,
@@ -159,7 +153,7 @@ pub fn judge(values: &[f64], expected: f64, criterion: Criterion) -> Verdict {
 }
 
 /// Renders outcomes as an aligned table.
-pub fn table(outcomes: &[Outcome]) -> String {
+pub fn table(outcomes: &[CheckOutcome]) -> String {
     let mut out = format!(
         "{:<58} {:>12} {:>12} {:>22}  {}\n",
         "check", "expected", "measured", "99% CI", "result"

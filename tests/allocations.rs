@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use loopcap::config::{self, Override, Source};
+use loopcap::config::{self, Source};
 use loopcap::model;
 
 struct Counting;
@@ -64,8 +64,9 @@ fn footprint(model: &str, duration: &str) -> Footprint {
         .join("models")
         .join(model);
     let source = Source::read(&path).unwrap();
-    let set = Override::parse(&format!("duration={duration}")).unwrap();
-    let spec = config::load_model(&source, &[set]).unwrap().spec;
+    let spec = config::load_model_with(&source, &[format!("duration={duration}")])
+        .unwrap()
+        .spec;
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let live_before = LIVE.load(Ordering::Relaxed);
     PEAK.store(live_before, Ordering::Relaxed);

@@ -5,24 +5,17 @@ use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use crate::engine::SimDuration;
+use crate::model::bound;
 
 /// A validated value, or what is wrong with it and where.
 pub type Checked<T> = Result<T, Invalid>;
 
 pub fn positive(at: &FieldPath, n: Number) -> Checked<f64> {
-    if n.0.is_finite() && n.0 > 0.0 {
-        Ok(n.0)
-    } else {
-        Err(Invalid::new(at, format!("must be > 0 (got {})", n.0)))
-    }
+    bound::positive(n.0).map_err(|m| Invalid::new(at, m))
 }
 
 pub fn non_negative(at: &FieldPath, n: Number) -> Checked<f64> {
-    if n.0.is_finite() && n.0 >= 0.0 {
-        Ok(n.0)
-    } else {
-        Err(Invalid::new(at, format!("must be >= 0 (got {})", n.0)))
-    }
+    bound::non_negative(n.0).map_err(|m| Invalid::new(at, m))
 }
 
 /// A whole number in `min..=max`.

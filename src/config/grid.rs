@@ -53,7 +53,7 @@ fn number(value: &toml::Value) -> Option<f64> {
     }
 }
 
-fn plain(value: toml::Value) -> AxisValue {
+fn axis_value(value: toml::Value) -> AxisValue {
     AxisValue {
         label: label(&value),
         number: number(&value),
@@ -79,7 +79,7 @@ pub fn axes(grid: &toml::Table) -> Result<Vec<Axis>, Invalid> {
 
 fn axis(path: &str, value: &toml::Value) -> Result<Axis, Invalid> {
     let mut values: Vec<AxisValue> = match value {
-        toml::Value::Array(items) => items.iter().cloned().map(plain).collect(),
+        toml::Value::Array(items) => items.iter().cloned().map(axis_value).collect(),
         toml::Value::Table(t) if t.contains_key("from") => range(path, t)?,
         toml::Value::Table(t) => labelled(path, t)?,
         other => {
@@ -186,12 +186,12 @@ fn range(path: &str, t: &toml::Table) -> Result<Vec<AxisValue>, Invalid> {
         }
         Ok(rounded
             .into_iter()
-            .map(|v| plain(toml::Value::Integer(v)))
+            .map(|v| axis_value(toml::Value::Integer(v)))
             .collect())
     } else {
         Ok(values
             .into_iter()
-            .map(|v| plain(toml::Value::Float(v)))
+            .map(|v| axis_value(toml::Value::Float(v)))
             .collect())
     }
 }

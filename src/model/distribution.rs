@@ -6,6 +6,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 use statrs::distribution::{ContinuousCDF, Gamma as GammaCdf, LogNormal as LogNormalCdf};
 
+use super::bound;
 use crate::engine::{SimDuration, Stream};
 
 /// Standard normal quantile at 0.95 (Φ⁻¹(0.95), to double precision).
@@ -50,20 +51,19 @@ enum Shape {
     Empirical(Arc<[f64]>),
 }
 
+/// `x` if it is positive, else what is wrong with parameter `what`.
 fn positive(what: &str, x: f64) -> Result<f64, String> {
-    if x.is_finite() && x > 0.0 {
-        Ok(x)
-    } else {
-        Err(format!("{what} must be a finite number > 0 (got {x})"))
-    }
+    bound::positive(x).map_err(|m| format!("{what} {m}"))
 }
 
 fn non_negative(what: &str, x: f64) -> Result<f64, String> {
-    if x.is_finite() && x >= 0.0 {
-        Ok(x)
-    } else {
-        Err(format!("{what} must be a finite number >= 0 (got {x})"))
-    }
+    bound::non_negative(x).map_err(|m| format!("{what} {m}"))
+}
+
+/// A draw from the exponential distribution of mean `mean`.
+pub fn exponential_draw(mean: f64, rng: &mut Stream) -> f64 {
+    let draw: f64 = Exp1.sample(rng);
+    mean * draw
 }
 
 impl Dist {
@@ -156,10 +156,7 @@ impl Dist {
     pub fn sample(&self, rng: &mut Stream) -> f64 {
         let x = match &self.shape {
             Shape::Constant(v) => *v,
-            Shape::Exponential { mean } => {
-                let draw: f64 = Exp1.sample(rng);
-                mean * draw
-            }
+            Shape::Exponential { mean } => exponential_draw(*mean, rng),
             Shape::Uniform { low, high } => low + (high - low) * rng.random::<f64>(),
             Shape::LogNormal { mu, sigma } => {
                 let z: f64 = StandardNormal.sample(rng);

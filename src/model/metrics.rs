@@ -11,7 +11,11 @@ use super::recovery::{RecoveryRule, verdict};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
-use crate::histogram::{Histogram, MAX_VALUE};
+#[cfg(not(feature = "hdrhistogram"))]
+use crate::histogram::Histogram;
+use crate::histogram::MAX_VALUE;
+#[cfg(feature = "hdrhistogram")]
+use crate::histogram::hdr::Histogram;
 
 /// How a loop ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -149,7 +149,7 @@ impl Summary {
     /// make stable CSV columns. Wall-clock fields are left out: they differ
     /// between reruns.
     pub fn metrics(&self) -> Vec<(String, Option<f64>)> {
-        let mut m = Metrics(Vec::new());
+        let mut m = MetricList(Vec::new());
         m.count("loops_started", self.loops_started);
         m.count("loops_completed", self.loops_completed);
         m.count("loops_failed", self.loops_failed);
@@ -257,9 +257,9 @@ impl Summary {
 }
 
 /// Builds the flat metric list.
-struct Metrics(Vec<(String, Option<f64>)>);
+struct MetricList(Vec<(String, Option<f64>)>);
 
-impl Metrics {
+impl MetricList {
     fn value(&mut self, name: &str, value: Option<f64>) {
         self.0.push((name.to_owned(), value));
     }
@@ -308,5 +308,91 @@ mod tests {
     fn quantiles_are_named_in_percent_or_permille() {
         let names: Vec<String> = [0.05, 0.5, 0.99, 0.999].map(quantile_name).into();
         assert_eq!(names, ["q05", "q50", "q99", "q999"]);
+    }
+
+    /// The metric list is written by hand beside the serde fields (runs.csv
+    /// names some differently: `fault.0`, `loop_latency_cdf_s.q05`): every
+    /// numeric field of the JSON summary must have a column, apart from the
+    /// run's identity and the wall clock, so a field added to the summary
+    /// cannot silently miss runs.csv.
+    #[test]
+    fn every_numeric_summary_field_is_a_metric() {
+        fn leaves(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        leaves(&format!("{prefix}{k}."), v, out);
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        leaves(&format!("{prefix}{i}."), v, out);
+                    }
+                }
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                    out.push(prefix.trim_end_matches('.').to_owned());
+                }
+                _ => {}
+            }
+        }
+        let full = Summary {
+            loop_latency_s: Some(Percentiles::default()),
+            loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),
+            steps_per_loop: Some(Percentiles::default()),
+            step_latency_s: Some(Percentiles::default()),
+            queue_wait_s: Some(Percentiles::default()),
+            retry_rate: Some(0.0),
+            amplification: Some(0.0),
+            lane_utilization: Some(0.0),
+            waited_share: Some(0.0),
+            loops_per_dollar: Some(0.0),
+            classes: [(
+                "a".to_owned(),
+                ClassSummary {
+                    loop_latency_s: Some(Percentiles::default()),
+                    ..ClassSummary::default()
+                },
+            )]
+            .into(),
+            faults: vec![FaultVerdict {
+                goodput_before_per_min: Some(0.0),
+                goodput_during_per_min: Some(0.0),
+                goodput_after_per_min: Some(0.0),
+                recovered: Some(true),
+                recovery_s: Some(0.0),
+                ..FaultVerdict::default()
+            }],
+            ..Summary::default()
+        };
+        let mut json = Vec::new();
+        leaves("", &serde_json::to_value(&full).unwrap(), &mut json);
+        let names: Vec<String> = full.metrics().into_iter().map(|(n, _)| n).collect();
+        // The run's identity, the fault's own timing (model input), the wall clock.
+        let not_metrics = [
+            "seed",
+            "duration_s",
+            "warmup_s",
+            "faults.0.start_s",
+            "faults.0.end_s",
+            "wall_s",
+            "events_per_s",
+        ];
+        for leaf in json {
+            let column = leaf.replace("faults.", "fault.");
+            let column = match column.strip_prefix("loop_latency_cdf_s.") {
+                Some(i) => format!(
+                    "loop_latency_cdf_s.{}",
+                    quantile_name(CDF_QUANTILES[i.parse::<usize>().unwrap()])
+                ),
+                None => column,
+            };
+            if not_metrics.contains(&leaf.as_str()) {
+                continue;
+            }
+            assert!(
+                names.contains(&column),
+                "summary field `{leaf}` has no runs.csv column"
+            );
+        }
     }
 }

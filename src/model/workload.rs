@@ -1,9 +1,8 @@
 //! User classes: who starts agent loops, and when.
 
 use rand::RngExt;
-use rand_distr::{Distribution, Exp1};
 
-use super::distribution::DurationDist;
+use super::distribution::{DurationDist, exponential_draw};
 use crate::engine::{SimDuration, SimTime, Stream};
 
 /// A group of users with one arrival process and one agent profile.
@@ -123,8 +122,7 @@ impl Arrivals {
 
 /// An exponential delay with the given mean, in seconds.
 pub fn exponential(mean_s: f64, rng: &mut Stream) -> SimDuration {
-    let draw: f64 = Exp1.sample(rng);
-    SimDuration::from_secs_f64(mean_s * draw)
+    SimDuration::from_secs_f64(exponential_draw(mean_s, rng))
 }
 
 /// What a closed-population user is doing.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-use loopcap::config::{self, Override, Source};
+use loopcap::config::{self, Source};
 use loopcap::model::summary::Summary;
 use loopcap::model::{self, ModelSpec};
 
@@ -37,11 +37,7 @@ pub fn spec(text: &str, overrides: &[&str]) -> ModelSpec {
         text: text.into(),
         base_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"),
     };
-    let overrides: Vec<Override> = overrides
-        .iter()
-        .map(|o| Override::parse(o).unwrap())
-        .collect();
-    match config::load_model(&source, &overrides) {
+    match config::load_model_with(&source, overrides) {
         Ok(loaded) => loaded.spec,
         Err(e) => panic!("{e}"),
     }
@@ -79,11 +75,7 @@ pub fn model_path(name: &str) -> PathBuf {
 /// Loads a shipped model from `models/`.
 pub fn shipped(name: &str, overrides: &[&str]) -> ModelSpec {
     let source = Source::read(&model_path(name)).unwrap();
-    let overrides: Vec<Override> = overrides
-        .iter()
-        .map(|o| Override::parse(o).unwrap())
-        .collect();
-    config::load_model(&source, &overrides).unwrap().spec
+    config::load_model_with(&source, overrides).unwrap().spec
 }
 
 /// The file names of every model in `models/`, sorted.

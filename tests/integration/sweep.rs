@@ -82,7 +82,7 @@ fn load(dir: &TempDir, replications: u32) -> Experiment {
 
 /// Runs a sweep as `loopcap sweep` does: the runs, then, when all are done,
 /// points.csv and the figures.
-fn sweep(exp: &Experiment, out: &Path, options: SweepOptions) -> sweep::Outcome {
+fn sweep(exp: &Experiment, out: &Path, options: SweepOptions) -> sweep::SweepOutcome {
     let outcome = sweep::run(exp, out, &options, Some(&export::keep_timeseries))
         .unwrap_or_else(|e| panic!("{e:?}"));
     if outcome.finished {

@@ -11,7 +11,7 @@ use crate::model::resilience::InProgress;
 
 /// How one try of a call failed.
 #[derive(Clone, Copy, Debug)]
-enum Failure {
+enum TryFailure {
     /// Capacity turned the attempt away.
     Refused(Rejection),
     TimedOut,
@@ -19,10 +19,10 @@ enum Failure {
     Local,
 }
 
-impl Failure {
+impl TryFailure {
     fn retry_after(self) -> Option<SimDuration> {
         match self {
-            Failure::Refused(rejection) => rejection.retry_after(),
+            TryFailure::Refused(rejection) => rejection.retry_after(),
             _ => None,
         }
     }
@@ -93,7 +93,7 @@ impl AgentSystem<'_> {
             self.metrics
                 .attempt_rejected_locally(now, call.attempts > 1);
             self.settle_gate_charge(now, charged, 0.0);
-            self.attempt_failed(call_key, Failure::Local, cx);
+            self.attempt_failed(call_key, TryFailure::Local, cx);
             return;
         }
         self.offer_attempt(call_key, cx);
@@ -138,7 +138,7 @@ impl AgentSystem<'_> {
             {
                 gate.on_rate_limited(now, retry_after);
             }
-            self.attempt_failed(call_key, Failure::Refused(rejection), cx);
+            self.attempt_failed(call_key, TryFailure::Refused(rejection), cx);
             return;
         }
         self.live_attempts += 1;
@@ -247,11 +247,11 @@ impl AgentSystem<'_> {
         if self.loops.get(loop_key).is_some() {
             self.metrics.attempt_timed_out(cx.now());
         }
-        self.attempt_failed(call_key, Failure::TimedOut, cx);
+        self.attempt_failed(call_key, TryFailure::TimedOut, cx);
     }
 
     /// A try failed: retry it after a backoff, or fail its loop.
-    fn attempt_failed(&mut self, call_key: Key, failure: Failure, cx: &mut Ctx<'_, Self>) {
+    fn attempt_failed(&mut self, call_key: Key, failure: TryFailure, cx: &mut Ctx<'_, Self>) {
         let call = self
             .calls
             .get_mut(call_key)
@@ -263,7 +263,7 @@ impl AgentSystem<'_> {
         }
         let policy = &self.spec.client;
         let mut outcome = match failure {
-            Failure::Refused(Rejection::TooLarge) => Some(LoopOutcome::TooLarge),
+            TryFailure::Refused(Rejection::TooLarge) => Some(LoopOutcome::TooLarge),
             _ if call.attempts >= policy.max_attempts => Some(LoopOutcome::Exhausted),
             _ => None,
         };
@@ -275,7 +275,7 @@ impl AgentSystem<'_> {
             };
             match self
                 .resilience
-                .allow_retry(matches!(failure, Failure::TimedOut), in_progress)
+                .allow_retry(matches!(failure, TryFailure::TimedOut), in_progress)
             {
                 Some(cost) => call.quota_cost = cost,
                 None => {
