@@ -1,8 +1,15 @@
 //! A streaming histogram of non-negative integers in fixed memory: exact
 //! below 2,048, then 1,024 buckets per power of two, so any recorded value
-//! is known to within 0.1% (like an HDR histogram with three significant
-//! digits). Recording is a few instructions: it runs several times per
-//! simulated loop.
+//! is known to within 0.1% (the layout of an HDR histogram with three
+//! significant digits, and the same quantiles). Recording is a few
+//! instructions: it runs several times per simulated loop.
+//!
+//! Why not the `hdrhistogram` crate: measured against it on
+//! `models/mmc.toml` (`scripts/bench-histogram.sh`, 2026-11-29, 2 cores),
+//! the whole run is 1.17x faster with this one (median of per-round
+//! events/s ratios over 7 interleaved rounds of 200 simulated hours; rounds
+//! 0.94-1.24x) and executes 12% fewer instructions (callgrind, 20 h: 939 M
+//! against 1,069 M), with byte-identical summaries.
 
 /// Values below this are counted exactly.
 const EXACT: u64 = 2048;

@@ -2,6 +2,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FONT, Figure, category_label, format_number, no_data, titled};
@@ -21,21 +22,10 @@ pub struct Heatmap {
     pub slo: Option<f64>,
 }
 
-/// Viridis, sampled at five stops and interpolated (perceptually ordered).
+/// Viridis (plotters' colormap; perceptually ordered, readable in grey and
+/// for most colour-blind readers) at `t`, clamped to [0, 1].
 fn viridis(t: f64) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 5] = [
-        (68.0, 1.0, 84.0),
-        (59.0, 82.0, 139.0),
-        (33.0, 145.0, 140.0),
-        (94.0, 201.0, 98.0),
-        (253.0, 231.0, 37.0),
-    ];
-    let t = t.clamp(0.0, 1.0) * 4.0;
-    let i = (t.floor() as usize).min(3);
-    let f = t - i as f64;
-    let (a, b) = (STOPS[i], STOPS[i + 1]);
-    let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
-    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    ViridisRGB.get_color(t.clamp(0.0, 1.0) as f32)
 }
 
 impl Figure for Heatmap {
@@ -166,7 +156,7 @@ mod tests {
     #[test]
     fn viridis_runs_from_purple_to_yellow() {
         assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
-        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
+        assert_eq!(viridis(1.0), RGBColor(254, 232, 37));
         assert_eq!(viridis(2.0), viridis(1.0));
     }
 }
