@@ -292,8 +292,7 @@ fn validate_command() -> Result<(), CommandError> {
     let outcomes = validation::checks()
         .iter()
         .map(|c| c.run())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CommandError::Runtime(anyhow::anyhow!(e)))?;
+        .collect::<Result<Vec<_>, _>>()?;
     let mut stdout = io::stdout().lock();
     stdout.write_all(validation::table(&outcomes).as_bytes())?;
     let failed = outcomes.iter().filter(|o| !o.verdict.passed()).count();

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
-use crate::config::{self, Source};
+use crate::config::{self, Diagnostic, Source};
 use crate::engine::random::derive_seed;
 use crate::model::{self, summary::Summary};
 use crate::statistics::mean_ci;
@@ -92,26 +92,24 @@ pub struct CheckOutcome {
 
 impl Check {
     /// Runs the replications (in parallel) and judges the result.
-    pub fn run(&self) -> Result<CheckOutcome, String> {
+    pub fn run(&self) -> Result<CheckOutcome, Diagnostic> {
         self.run_with(&[])
     }
 
     /// For a threshold check: the outcome across its threshold, which must
     /// fail; `None` for other checks.
-    pub fn run_across(&self) -> Option<Result<CheckOutcome, String>> {
+    pub fn run_across(&self) -> Option<Result<CheckOutcome, Diagnostic>> {
         (!self.across.is_empty()).then(|| self.run_with(&self.across))
     }
 
-    fn run_with(&self, extra: &[String]) -> Result<CheckOutcome, String> {
+    fn run_with(&self, extra: &[String]) -> Result<CheckOutcome, Diagnostic> {
         let source = Source {
             name: format!("validate: {}", self.name),
             text: self.model.to_owned(),
             base_dir: PathBuf::from("."),
         };
         let flags: Vec<&String> = self.overrides.iter().chain(extra).collect();
-        let spec = config::load_model_with(&source, &flags)
-            .map_err(|d| d.to_string())?
-            .spec;
+        let spec = config::load_model_with(&source, &flags)?.spec;
         let values: Vec<f64> = (1..=self.replications)
             .into_par_iter()
             .map(|r| {

@@ -13,7 +13,7 @@ use super::empirical::read_column;
 use super::field_path::FieldPath;
 use super::quantity::{Number, Quantity, parse_duration};
 use super::tagged::{Tagged, Variants};
-use crate::model::distribution::{CountDist, Dist, DurationDist, Z_P95, Z_P99};
+use crate::model::distribution::{CountDist, Dist, DistError, DurationDist, Z_P95, Z_P99};
 
 /// What a distribution describes, which decides how its parameters are written.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ fn param(at: &FieldPath, q: Quantity, unit: Unit) -> Checked<f64> {
 impl RawDist {
     /// The distribution at `at`; empirical files are read relative to `base_dir`.
     pub fn check(&self, at: &FieldPath, unit: Unit, base_dir: &Path) -> Checked<Dist> {
-        let fail = |message: String| Invalid::new(at, message);
+        let fail = |e: DistError| Invalid::new(at, e.to_string());
         let table = match self {
             RawDist::Constant(q) => return Dist::constant(param(at, *q, unit)?).map_err(fail),
             RawDist::Table(t) => t.read(at)?,
@@ -155,7 +155,7 @@ impl RawDist {
                     (Some(q), None) => Dist::lognormal(median, need("p95", q)?, "p95", Z_P95),
                     (None, Some(q)) => Dist::lognormal(median, need("p99", q)?, "p99", Z_P99),
                     (Some(_), Some(_)) => {
-                        return Err(fail("give one of p95 or p99, not both".into()));
+                        return Err(Invalid::new(at, "give one of p95 or p99, not both"));
                     }
                     (None, None) => {
                         return Err(Invalid::new(
@@ -172,8 +172,9 @@ impl RawDist {
                     (Some(s), None) => need("scale", s)?,
                     (None, Some(m)) => need("mean", m)? / shape,
                     _ => {
-                        return Err(fail(
-                            "dist = \"gamma\" needs `shape` and one of `scale` or `mean`".into(),
+                        return Err(Invalid::new(
+                            at,
+                            "dist = \"gamma\" needs `shape` and one of `scale` or `mean`",
                         ));
                     }
                 };

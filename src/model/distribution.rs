@@ -51,13 +51,51 @@ enum Shape {
     Empirical(Arc<[f64]>),
 }
 
-/// `x` if it is positive, else what is wrong with parameter `what`.
-fn positive(what: &str, x: f64) -> Result<f64, String> {
-    bound::positive(x).map_err(|m| format!("{what} {m}"))
+/// Why a distribution's parameters make no distribution.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DistError {
+    /// A parameter out of its bound, e.g. `mean must be > 0 (got -1)`.
+    #[error("{parameter} {problem}")]
+    OutOfBound {
+        parameter: &'static str,
+        problem: String,
+    },
+    /// Two parameters in the wrong order, e.g. `p99 (10) must be above the median (30)`.
+    #[error("{upper} ({upper_value}) must be {relation} {lower} ({lower_value})")]
+    Order {
+        upper: &'static str,
+        upper_value: f64,
+        relation: &'static str,
+        lower: &'static str,
+        lower_value: f64,
+    },
+    #[error("has no values to sample from")]
+    NoValues,
+    #[error("values must be finite and >= 0 (found {0})")]
+    BadValue(f64),
 }
 
-fn non_negative(what: &str, x: f64) -> Result<f64, String> {
-    bound::non_negative(x).map_err(|m| format!("{what} {m}"))
+/// `x` if it is positive, else what is wrong with parameter `parameter`.
+fn positive(parameter: &'static str, x: f64) -> Result<f64, DistError> {
+    bound::positive(x).map_err(|problem| DistError::OutOfBound { parameter, problem })
+}
+
+fn non_negative(parameter: &'static str, x: f64) -> Result<f64, DistError> {
+    bound::non_negative(x).map_err(|problem| DistError::OutOfBound { parameter, problem })
+}
+
+/// `high` unless it is below `low`.
+fn ordered(high: f64, low: f64) -> Result<(), DistError> {
+    if high < low {
+        return Err(DistError::Order {
+            upper: "max",
+            upper_value: high,
+            relation: ">=",
+            lower: "min",
+            lower_value: low,
+        });
+    }
+    Ok(())
 }
 
 /// A draw from the exponential distribution of mean `mean`.
@@ -75,34 +113,41 @@ impl Dist {
         }
     }
 
-    pub fn constant(value: f64) -> Result<Self, String> {
+    pub fn constant(value: f64) -> Result<Self, DistError> {
         Ok(Self::new(Shape::Constant(non_negative("value", value)?)))
     }
 
-    pub fn exponential(mean: f64) -> Result<Self, String> {
+    pub fn exponential(mean: f64) -> Result<Self, DistError> {
         Ok(Self::new(Shape::Exponential {
             mean: positive("mean", mean)?,
         }))
     }
 
-    pub fn uniform(low: f64, high: f64) -> Result<Self, String> {
+    pub fn uniform(low: f64, high: f64) -> Result<Self, DistError> {
         let low = non_negative("min", low)?;
         let high = non_negative("max", high)?;
-        if high < low {
-            return Err(format!("max ({high}) must be >= min ({low})"));
-        }
+        ordered(high, low)?;
         Ok(Self::new(Shape::Uniform { low, high }))
     }
 
     /// The lognormal with the given median whose quantile at `z` standard
     /// deviations is `upper` (e.g. `z = Z_P99` for a p99).
-    pub fn lognormal(median: f64, upper: f64, upper_name: &str, z: f64) -> Result<Self, String> {
+    pub fn lognormal(
+        median: f64,
+        upper: f64,
+        upper_name: &'static str,
+        z: f64,
+    ) -> Result<Self, DistError> {
         let median = positive("median", median)?;
         let upper = positive(upper_name, upper)?;
         if upper <= median {
-            return Err(format!(
-                "{upper_name} ({upper}) must be above the median ({median})"
-            ));
+            return Err(DistError::Order {
+                upper: upper_name,
+                upper_value: upper,
+                relation: "above",
+                lower: "the median",
+                lower_value: median,
+            });
         }
         Ok(Self::new(Shape::LogNormal {
             mu: median.ln(),
@@ -110,10 +155,13 @@ impl Dist {
         }))
     }
 
-    pub fn gamma(shape: f64, scale: f64) -> Result<Self, String> {
+    pub fn gamma(shape: f64, scale: f64) -> Result<Self, DistError> {
         let shape = positive("shape", shape)?;
         let scale = positive("scale", scale)?;
-        let sampler = rand_distr::Gamma::new(shape, scale).map_err(|e| e.to_string())?;
+        let sampler = rand_distr::Gamma::new(shape, scale).map_err(|e| DistError::OutOfBound {
+            parameter: "shape",
+            problem: e.to_string(),
+        })?;
         Ok(Self::new(Shape::Gamma {
             shape,
             scale,
@@ -121,35 +169,33 @@ impl Dist {
         }))
     }
 
-    pub fn pareto(scale: f64, shape: f64) -> Result<Self, String> {
+    pub fn pareto(scale: f64, shape: f64) -> Result<Self, DistError> {
         Ok(Self::new(Shape::Pareto {
             scale: positive("scale", scale)?,
             shape: positive("shape", shape)?,
         }))
     }
 
-    pub fn empirical(mut values: Vec<f64>) -> Result<Self, String> {
+    pub fn empirical(mut values: Vec<f64>) -> Result<Self, DistError> {
         if values.is_empty() {
-            return Err("has no values to sample from".into());
+            return Err(DistError::NoValues);
         }
-        if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
-            return Err(format!("values must be finite and >= 0 (found {bad})"));
+        if let Some(&bad) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            return Err(DistError::BadValue(bad));
         }
         values.sort_by(f64::total_cmp);
         Ok(Self::new(Shape::Empirical(values.into())))
     }
 
     /// Clamps samples into `[min, max]` (either bound optional).
-    pub fn bounded(mut self, min: Option<f64>, max: Option<f64>) -> Result<Self, String> {
+    pub fn bounded(mut self, min: Option<f64>, max: Option<f64>) -> Result<Self, DistError> {
         if let Some(min) = min {
             self.min = non_negative("min", min)?;
         }
         if let Some(max) = max {
             self.max = non_negative("max", max)?;
         }
-        if self.max < self.min {
-            return Err(format!("max ({}) must be >= min ({})", self.max, self.min));
-        }
+        ordered(self.max, self.min)?;
         Ok(self)
     }
 
@@ -321,9 +367,14 @@ mod tests {
     #[test]
     fn lognormal_rejects_upper_quantile_below_median() {
         let err = Dist::lognormal(100.0, 50.0, "p99", Z_P99).unwrap_err();
-        assert!(
-            err.contains("p99 (50) must be above the median (100)"),
-            "{err}"
+        assert_eq!(err.to_string(), "p99 (50) must be above the median (100)");
+        assert_eq!(
+            Dist::uniform(3.0, 2.0).unwrap_err().to_string(),
+            "max (2) must be >= min (3)"
+        );
+        assert_eq!(
+            Dist::exponential(-1.0).unwrap_err().to_string(),
+            "mean must be > 0 (got -1)"
         );
     }
 
