@@ -9,7 +9,7 @@ use super::checks::whole;
 use super::field_path::{FieldPath, leaves};
 use super::grid::{self, Axis, MODEL_AXIS};
 use super::locate::line_of;
-use super::plot_spec::{PlotContext, PlotSpec, RawPlot};
+use super::plot_spec::{PlotContext, PlotSpec, RawCommon, RawPlot};
 use super::quantity::Number;
 use super::tagged::Tagged;
 use super::{Diagnostic, Invalid, Override, Source};
@@ -213,7 +213,8 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
                 axes: &axes,
                 metrics: &metric_names,
             };
-            p.read(&at)?.check(&at, &cx)
+            let (common, plot) = p.read_with_common(&at, &RawCommon::KEYS)?;
+            plot.check(common, &at, &cx)
         })
         .collect::<Result<Vec<_>, Invalid>>()
         .map_err(located)?;

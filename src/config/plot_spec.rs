@@ -84,14 +84,9 @@ impl Variants for RawPlot {
 pub struct RawLine {
     x: String,
     y: String,
-    series: Option<String>,
     log_y: Option<bool>,
     reference: Option<Number>,
     reference_label: Option<String>,
-    title: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    at: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,25 +95,14 @@ pub struct RawLatency {
     x: String,
     /// The metric prefix (default `loop_latency_s`).
     y: Option<String>,
-    series: Option<String>,
     log_y: Option<bool>,
     reference: Option<Number>,
     reference_label: Option<String>,
-    title: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    at: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCdf {
-    series: Option<String>,
-    title: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    at: toml::Table,
-}
+pub struct RawCdf {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,10 +112,6 @@ pub struct RawHeatmap {
     y: String,
     z: String,
     slo: Option<Number>,
-    title: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    at: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,11 +119,6 @@ pub struct RawHeatmap {
 pub struct RawBar {
     x: String,
     y: String,
-    series: Option<String>,
-    title: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    at: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,12 +126,7 @@ pub struct RawBar {
 pub struct RawTimeseries {
     /// The column (default `loops_completed`).
     y: Option<String>,
-    series: Option<String>,
     log_y: Option<bool>,
-    title: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    at: toml::Table,
 }
 
 /// What a plot's axes and metrics are checked against.
@@ -258,92 +228,68 @@ fn reference(
 }
 
 /// The fields every kind of plot has.
-struct Common {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommon {
+    /// The axis drawn as one line (or bar group) per value.
     series: Option<String>,
     title: Option<String>,
+    /// The file name, without extension.
     name: Option<String>,
+    /// Values for the axes the plot does not show (default: each axis's first).
+    #[serde(default)]
     at: toml::Table,
 }
 
+impl RawCommon {
+    /// The keys read apart from each kind's own.
+    pub const KEYS: [&'static str; 4] = ["series", "title", "name", "at"];
+}
+
 impl RawPlot {
-    pub fn check(self, at: &FieldPath, cx: &PlotContext<'_>) -> Checked<PlotSpec> {
+    pub fn check(
+        self,
+        common: RawCommon,
+        at: &FieldPath,
+        cx: &PlotContext<'_>,
+    ) -> Checked<PlotSpec> {
         let field = |name: &str| at.child(name);
-        let (chart, common) = match self {
-            RawPlot::Line(p) => (
-                Chart::Line {
-                    x: cx.numeric_axis(&field("x"), &p.x)?,
-                    metric: cx.metric(&field("y"), &p.y)?,
-                    log_y: p.log_y.unwrap_or(false),
-                    reference: reference(at, p.reference, p.reference_label)?,
-                },
-                Common {
-                    series: p.series,
-                    title: p.title,
-                    name: p.name,
-                    at: p.at,
-                },
-            ),
-            RawPlot::Latency(p) => (
-                Chart::Latency {
-                    x: cx.numeric_axis(&field("x"), &p.x)?,
-                    prefix: cx.latency_prefix(&field("y"), p.y)?,
-                    log_y: p.log_y.unwrap_or(true),
-                    reference: reference(at, p.reference, p.reference_label)?,
-                },
-                Common {
-                    series: p.series,
-                    title: p.title,
-                    name: p.name,
-                    at: p.at,
-                },
-            ),
-            RawPlot::Cdf(p) => (
-                Chart::Cdf,
-                Common {
-                    series: p.series,
-                    title: p.title,
-                    name: p.name,
-                    at: p.at,
-                },
-            ),
-            RawPlot::Heatmap(p) => (
+        let chart = match self {
+            RawPlot::Line(p) => Chart::Line {
+                x: cx.numeric_axis(&field("x"), &p.x)?,
+                metric: cx.metric(&field("y"), &p.y)?,
+                log_y: p.log_y.unwrap_or(false),
+                reference: reference(at, p.reference, p.reference_label)?,
+            },
+            RawPlot::Latency(p) => Chart::Latency {
+                x: cx.numeric_axis(&field("x"), &p.x)?,
+                prefix: cx.latency_prefix(&field("y"), p.y)?,
+                log_y: p.log_y.unwrap_or(true),
+                reference: reference(at, p.reference, p.reference_label)?,
+            },
+            RawPlot::Cdf(RawCdf {}) => Chart::Cdf,
+            RawPlot::Heatmap(p) => {
+                if common.series.is_some() {
+                    return Err(Invalid::new(
+                        field("series"),
+                        "a heatmap has no series: its y is an axis",
+                    ));
+                }
                 Chart::Heatmap {
                     x: cx.axis(&field("x"), &p.x)?,
                     y: cx.axis(&field("y"), &p.y)?,
                     metric: cx.metric(&field("z"), &p.z)?,
                     slo: p.slo.map(|n| n.0).filter(|s| s.is_finite()),
-                },
-                Common {
-                    series: None,
-                    title: p.title,
-                    name: p.name,
-                    at: p.at,
-                },
-            ),
-            RawPlot::Bar(p) => (
-                Chart::Bar {
-                    x: cx.axis(&field("x"), &p.x)?,
-                    metric: cx.metric(&field("y"), &p.y)?,
-                },
-                Common {
-                    series: p.series,
-                    title: p.title,
-                    name: p.name,
-                    at: p.at,
-                },
-            ),
-            RawPlot::Timeseries(p) => (
-                Chart::Timeseries {
-                    column: timeseries_column(&field("y"), p.y)?,
-                    log_y: p.log_y.unwrap_or(false),
-                },
-                Common {
-                    series: p.series,
-                    title: p.title,
-                    name: p.name,
-                    at: p.at,
-                },
-            ),
+                }
+            }
+            RawPlot::Bar(p) => Chart::Bar {
+                x: cx.axis(&field("x"), &p.x)?,
+                metric: cx.metric(&field("y"), &p.y)?,
+            },
+            RawPlot::Timeseries(p) => Chart::Timeseries {
+                column: timeseries_column(&field("y"), p.y)?,
+                log_y: p.log_y.unwrap_or(false),
+            },
         };
         let series = common
             .series

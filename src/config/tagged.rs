@@ -44,8 +44,31 @@ impl<V> Tagged<V> {
 impl<V: Variants> Tagged<V> {
     /// Reads the table at `at` as the variant its tag names.
     pub fn read(&self, at: &FieldPath) -> Checked<V> {
-        let tag_path = at.child(V::TAG);
+        Self::read_variant(self.table.clone(), at)
+    }
+
+    /// Reads the fields every variant shares (`common`, into `C`) apart
+    /// from the table, and the rest as the variant its tag names.
+    pub fn read_with_common<C: DeserializeOwned>(
+        &self,
+        at: &FieldPath,
+        common: &[&str],
+    ) -> Checked<(C, V)> {
         let mut rest = self.table.clone();
+        let shared: toml::Table = common
+            .iter()
+            .filter_map(|key| rest.remove(*key).map(|v| ((*key).to_owned(), v)))
+            .collect();
+        let shared =
+            serde_path_to_error::deserialize(toml::Value::Table(shared.clone())).map_err(|e| {
+                let problem = serde_problem(&e, &shared);
+                Invalid::new(at.child(&problem.path), problem.message)
+            })?;
+        Ok((shared, Self::read_variant(rest, at)?))
+    }
+
+    fn read_variant(mut rest: toml::Table, at: &FieldPath) -> Checked<V> {
+        let tag_path = at.child(V::TAG);
         let name = match rest.remove(V::TAG) {
             Some(toml::Value::String(name)) => name,
             Some(other) => {
@@ -168,6 +191,28 @@ mod tests {
         let err = read("kind = \"circle\"\nradius = \"big\"").unwrap_err();
         assert_eq!(err.path, "shape.radius");
         assert!(err.message.contains("invalid type"), "{}", err.message);
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Label {
+        label: Option<String>,
+    }
+
+    #[test]
+    fn shared_fields_are_read_apart_from_the_variant() {
+        let table: toml::Table = toml::from_str("kind = \"dot\"\nlabel = \"a\"").unwrap();
+        let at = FieldPath::root("shape");
+        let (shared, dot): (Label, Shape) = Tagged::<Shape>::new(table)
+            .read_with_common(&at, &["label"])
+            .unwrap();
+        assert_eq!(shared.label.as_deref(), Some("a"));
+        assert_eq!(dot, Shape::Dot(Dot {}));
+        let table: toml::Table = toml::from_str("kind = \"dot\"\nlabel = 3").unwrap();
+        let err = Tagged::<Shape>::new(table)
+            .read_with_common::<Label>(&at, &["label"])
+            .unwrap_err();
+        assert_eq!(err.path, "shape.label");
     }
 
     #[test]
