@@ -23,8 +23,10 @@ use super::workload::{ClassState, Population};
 use super::{ModelSpec, Residue};
 use crate::engine::{Ctx, Key, Model, RandomStreams, SimTime, Slab, Stream};
 use attempts::AttemptState;
+use client_load::ClientLoad;
 
 mod attempts;
+mod client_load;
 mod gate;
 mod loops;
 mod population;
@@ -79,10 +81,7 @@ pub struct AgentSystem<'a> {
     loops: Slab<LoopState>,
     calls: Slab<CallState>,
     attempts: Slab<AttemptState>,
-    backing_off: u32,
-    /// Attempts the client is waiting on (sent, not answered or timed out).
-    live_attempts: u32,
-    live_retries: u32,
+    load: ClientLoad,
     resilience: Resilience,
     /// A `GateOpened` event is scheduled.
     gate_pending: bool,
@@ -109,9 +108,7 @@ impl<'a> AgentSystem<'a> {
             loops: Slab::new(),
             calls: Slab::new(),
             attempts: Slab::new(),
-            backing_off: 0,
-            live_attempts: 0,
-            live_retries: 0,
+            load: ClientLoad::default(),
             resilience: Resilience::new(&spec.client.policies),
             gate_pending: false,
             metrics: Metrics::new(
@@ -163,7 +160,7 @@ impl<'a> AgentSystem<'a> {
             attempts: self.attempts.len(),
             in_service: self.capacity.in_flight(),
             queued: self.capacity.queued(),
-            backing_off: self.backing_off,
+            backing_off: self.load.backing_off(),
             waiting_at_gate: self
                 .resilience
                 .gate
@@ -250,7 +247,7 @@ impl Model for AgentSystem<'_> {
             Levels {
                 in_flight: self.capacity.in_flight(),
                 queued: self.capacity.queued(),
-                backing_off: self.backing_off,
+                backing_off: self.load.backing_off(),
                 loops_in_flight: self.loops.len() as u32,
             },
         );

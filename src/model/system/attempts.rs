@@ -7,7 +7,6 @@ use crate::model::capacity::{Admission, Rejection, Request};
 use crate::model::coordinated_throttle::Charge;
 use crate::model::fault::FaultEffect;
 use crate::model::metrics::LoopOutcome;
-use crate::model::resilience::InProgress;
 
 /// How one try of a call failed.
 #[derive(Clone, Copy, Debug)]
@@ -141,8 +140,7 @@ impl AgentSystem<'_> {
             self.attempt_failed(call_key, TryFailure::Refused(rejection), cx);
             return;
         }
-        self.live_attempts += 1;
-        self.live_retries += u32::from(is_retry);
+        self.load.attempt_sent(is_retry);
         self.resilience.on_accepted(now);
         match admission {
             Admission::Started => self.start_service(attempt, cx),
@@ -185,12 +183,6 @@ impl AgentSystem<'_> {
         }
     }
 
-    /// The client stops waiting on an attempt: answered or timed out.
-    fn attempt_settled(&mut self, is_retry: bool) {
-        self.live_attempts -= 1;
-        self.live_retries -= u32::from(is_retry);
-    }
-
     pub(super) fn on_attempt_finished(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let attempt = self
@@ -213,7 +205,7 @@ impl AgentSystem<'_> {
         if attempt.abandoned {
             return;
         }
-        self.attempt_settled(attempt.is_retry);
+        self.load.attempt_settled(attempt.is_retry);
         self.resilience.on_success(attempt.quota_cost);
         let call = self
             .calls
@@ -236,7 +228,7 @@ impl AgentSystem<'_> {
         };
         attempt.abandoned = true;
         let (call_key, is_retry) = (attempt.call, attempt.is_retry);
-        self.attempt_settled(is_retry);
+        self.load.attempt_settled(is_retry);
         self.resilience.on_failure(cx.now());
         let loop_key = self
             .calls
@@ -269,10 +261,7 @@ impl AgentSystem<'_> {
         };
         if outcome.is_none() {
             // The call itself is a request in progress, about to retry.
-            let in_progress = InProgress {
-                requests: self.live_attempts + self.backing_off + 1,
-                retries: self.live_retries + self.backing_off,
-            };
+            let in_progress = self.load.with_retrying_call();
             match self
                 .resilience
                 .allow_retry(matches!(failure, TryFailure::TimedOut), in_progress)
@@ -295,11 +284,8 @@ impl AgentSystem<'_> {
             &mut call.last_delay,
             &mut self.client_rng,
         );
-        self.loops
-            .get_mut(loop_key)
-            .expect("checked")
-            .calls_backing_off += 1;
-        self.backing_off += 1;
+        let lp = self.loops.get_mut(loop_key).expect("checked");
+        self.load.backoff(lp, true);
         cx.schedule_in(delay, Event::BackoffEnded(call_key));
     }
 
@@ -313,8 +299,7 @@ impl AgentSystem<'_> {
             self.calls.remove(call_key); // the loop ended while this call waited
             return;
         };
-        lp.calls_backing_off -= 1;
-        self.backing_off -= 1;
+        self.load.backoff(lp, false);
         self.send_attempt(call_key, cx);
     }
 

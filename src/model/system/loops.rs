@@ -93,7 +93,7 @@ impl AgentSystem<'_> {
             .remove(loop_key)
             .expect("caller checked the loop");
         // Its calls are cleaned up as their pending events come due.
-        self.backing_off -= lp.calls_backing_off;
+        self.load.loop_ended(&lp);
         self.metrics.loop_ended(cx.now(), &lp, outcome);
         if let Some(user) = lp.user {
             self.user_loop_ended(lp.class, user, cx);
