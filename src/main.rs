@@ -324,7 +324,7 @@ fn check(path: &Path) -> Result<(), CommandError> {
             exp.plots.len()
         )?;
         for warning in &exp.warnings {
-            writeln!(stdout, "warning: {warning}")?;
+            eprintln!("warning: {warning}");
         }
         return Ok(());
     }
@@ -345,7 +345,7 @@ fn check(path: &Path) -> Result<(), CommandError> {
         spec.duration
     )?;
     for warning in &loaded.warnings {
-        writeln!(stdout, "warning: {warning}")?;
+        eprintln!("warning: {warning}");
     }
     Ok(())
 }

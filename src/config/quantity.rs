@@ -20,12 +20,21 @@ const UNITS: [(&str, f64); 6] = [
 pub const DURATION_HELP: &str =
     "a number with a unit (us, ms, s, m, h, d), like \"90s\" or \"1.5h\"";
 
+/// The longest duration a model may write, for any field: a century. Far
+/// beyond any planning horizon, and far enough below the clock's limit
+/// (2^64 µs, about 584,000 years) that no sum of durations overflows it.
+pub const MAX_DURATION_DAYS: u64 = 36_500;
+
 /// Parses `"600ms"`, `"2m"`, `"1.5h"`.
 pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     let text = text.trim();
+    // The unit is the trailing letters, so an exponent (`1e3s`) stays in the number.
     let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .ok_or_else(|| format!("`{text}` has no unit: expected {DURATION_HELP}"))?;
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .len();
+    if split == text.len() {
+        return Err(format!("`{text}` has no unit: expected {DURATION_HELP}"));
+    }
     let (number, unit) = text.split_at(split);
     let ticks_per_unit = UNITS
         .iter()
@@ -38,6 +47,12 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
         .map_err(|_| format!("`{text}` is not a duration: expected {DURATION_HELP}"))?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("`{text}` must be a finite duration >= 0"));
+    }
+    let max_ticks = MAX_DURATION_DAYS as f64 * 86_400.0 * TICKS_PER_SECOND as f64;
+    if value * ticks_per_unit > max_ticks {
+        return Err(format!(
+            "`{text}` is longer than the longest duration a model may use, {MAX_DURATION_DAYS}d (a century)"
+        ));
     }
     Ok(SimDuration::from_ticks(
         (value * ticks_per_unit).round() as u64
@@ -152,6 +167,21 @@ mod tests {
         assert_eq!(ticks("1h"), 3_600_000_000);
         assert_eq!(ticks("1d"), 86_400_000_000);
         assert_eq!(ticks(" 3 s "), 3_000_000);
+    }
+
+    #[test]
+    fn durations_beyond_a_century_are_refused() {
+        assert_eq!(
+            parse_duration("36500d").unwrap().ticks(),
+            36_500 * 86_400_000_000
+        );
+        for long in ["36501d", "213503983d", "1e30s", "876001h"] {
+            let err = parse_duration(long).unwrap_err();
+            assert!(
+                err.contains("longer than the longest duration"),
+                "{long}: {err}"
+            );
+        }
     }
 
     #[test]

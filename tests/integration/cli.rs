@@ -254,7 +254,7 @@ fn check_warns_about_calls_no_bucket_can_ever_admit() {
         .arg(&path)
         .assert()
         .success()
-        .stdout(predicate::str::contains("warning").not());
+        .stderr(predicate::str::contains("warning").not());
     let text = BASE.replace(
         "[capacity]\nkind = \"reserved\"\nlanes = 4",
         "[capacity]\nkind = \"shared_api\"\ninput_tokens_per_min = 3000\noutput_tokens_per_min = 1000",
@@ -266,10 +266,15 @@ fn check_warns_about_calls_no_bucket_can_ever_admit() {
         .arg(&path)
         .assert()
         .success()
-        .stdout(predicate::str::contains(
+        .stdout(predicate::str::contains(": ok: "))
+        .stdout(predicate::str::contains("warning").not())
+        .stderr(predicate::str::contains(
+            "warning: ",
+        ))
+        .stderr(predicate::str::contains(
             "model.toml:13: agents.a.input_tokens: 5.6% of calls ask for more than capacity.input_tokens_per_min (3000)",
         ))
-        .stdout(predicate::str::contains(
+        .stderr(predicate::str::contains(
             "agents.a.max_output_tokens: every call reserves 4096 output tokens, more than capacity.output_tokens_per_min (1000)",
         ));
 }
@@ -485,4 +490,24 @@ fn a_timeseries_too_long_to_hold_is_refused_before_running() {
         .code(2)
         .stderr(predicate::str::contains("set a wider timeseries_bin"));
     assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn durations_past_a_century_are_refused_not_run_forever() {
+    // Once, this saturated the clock and the run never ended.
+    loopcap()
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=213503983d"])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--set duration=213503983d: duration: `213503983d` is longer than the longest duration a model may use, 36500d",
+        ));
+    assert_rejected(
+        &BASE.replace("duration = \"10m\"", "duration = \"1e30s\""),
+        &[],
+        "model.toml:4: duration: `1e30s` is longer than the longest duration",
+    );
 }
