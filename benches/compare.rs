@@ -66,7 +66,7 @@ fn main() {
         (
             "loopcap, models/mmc.toml (full model path)",
             Box::new(|| {
-                let summary = model::simulate(&mmc, false).summary;
+                let summary = model::simulate(&mmc, false).unwrap().summary;
                 (summary.loops_started, summary.events)
             }),
         ),
@@ -109,10 +109,10 @@ fn main() {
 
     // 200 simulated hours of 40 developers' coding agents.
     let coding = shipped::model("coding-agents-shared.toml", &["duration=200h"]);
-    let summary = model::simulate(&coding, false).summary;
+    let summary = model::simulate(&coding, false).unwrap().summary;
     let t = median(
         (0..ROUNDS)
-            .map(|_| seconds(|| model::simulate(&coding, false).summary.events))
+            .map(|_| seconds(|| model::simulate(&coding, false).unwrap().summary.events))
             .collect(),
     );
     println!();

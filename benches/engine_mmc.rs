@@ -94,7 +94,7 @@ pub fn mmc(customers: u64, lambda: f64, mu: f64, servers: u32, seed: u64) -> (u6
         let first = Mmc::draw(&mmc.inter, &mut mmc.arrivals);
         cx.schedule_in(first, Event::Arrival);
     });
-    sim.run_until(SimTime::MAX);
+    sim.run_until(SimTime::MAX).unwrap();
     let events = sim.events();
     let mmc = sim.into_model();
     let mean_wait = mmc.total_wait.as_secs_f64() / mmc.served as f64;

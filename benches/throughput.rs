@@ -34,10 +34,17 @@ fn mmc_queues(c: &mut Criterion) {
     let spec = shipped::model("mmc.toml", &[]);
     // The event count is fixed by the model and seed: measure it once.
     group.throughput(Throughput::Elements(
-        model::simulate(&spec, false).summary.events,
+        model::simulate(&spec, false).unwrap().summary.events,
     ));
     group.bench_function("models/mmc.toml", |b| {
-        b.iter(|| black_box(model::simulate(black_box(&spec), false).summary.events))
+        b.iter(|| {
+            black_box(
+                model::simulate(black_box(&spec), false)
+                    .unwrap()
+                    .summary
+                    .events,
+            )
+        })
     });
     group.finish();
 }
@@ -47,10 +54,17 @@ fn coding_agents(c: &mut Criterion) {
     let mut group = c.benchmark_group("coding-agents");
     group.sample_size(20);
     group.throughput(Throughput::Elements(
-        model::simulate(&spec, false).summary.events,
+        model::simulate(&spec, false).unwrap().summary.events,
     ));
     group.bench_function("models/coding-agents-shared.toml", |b| {
-        b.iter(|| black_box(model::simulate(black_box(&spec), false).summary.events))
+        b.iter(|| {
+            black_box(
+                model::simulate(black_box(&spec), false)
+                    .unwrap()
+                    .summary
+                    .events,
+            )
+        })
     });
     group.finish();
 }

@@ -30,7 +30,7 @@
 //!
 //! let mut sim = Simulation::new(Queue { busy_until: SimTime::ZERO, served: 0 });
 //! sim.init(|_, cx| cx.schedule_at(SimTime::ZERO, Event::Arrived));
-//! sim.run_until(SimTime::ZERO + SimDuration::from_secs(10));
+//! sim.run_until(SimTime::ZERO + SimDuration::from_secs(10)).unwrap();
 //! assert_eq!(sim.model().served, 6); // arrivals at 0, 2, 4, 6, 8 and 10 s
 //! ```
 //!

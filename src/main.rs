@@ -39,7 +39,7 @@ impl From<SweepError> for CommandError {
     fn from(e: SweepError) -> Self {
         match e {
             SweepError::Input(message) => CommandError::Input(message),
-            io @ SweepError::Io { .. } => CommandError::Runtime(io.into()),
+            other => CommandError::Runtime(other.into()),
         }
     }
 }
@@ -154,7 +154,8 @@ fn run(
     if out.is_some() {
         check_timeseries_size(&loaded)?;
     }
-    let result = model::simulate(&loaded.spec, out.is_some());
+    let result = model::simulate(&loaded.spec, out.is_some())
+        .map_err(|e| CommandError::Runtime(e.into()))?;
     if let Some(dir) = out {
         run_outputs::manifest(dir, path, set, &source, &loaded)
             .and_then(|m| run_outputs::write(dir, &m, &result))
@@ -292,7 +293,8 @@ fn validate_command() -> Result<(), CommandError> {
     let outcomes = validation::checks()
         .iter()
         .map(|c| c.run())
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CommandError::Runtime(e.into()))?;
     let mut stdout = io::stdout().lock();
     stdout.write_all(validation::table(&outcomes).as_bytes())?;
     let failed = outcomes.iter().filter(|o| !o.verdict.passed()).count();

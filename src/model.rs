@@ -29,7 +29,7 @@ pub mod workload;
 
 use std::time::Instant;
 
-use crate::engine::{SimDuration, SimTime, Simulation};
+use crate::engine::{STALL_EVENTS, SimDuration, SimTime, Simulation, Stalled};
 use agent_loop::AgentProfile;
 use capacity::CapacitySpec;
 use client_policy::ClientPolicy;
@@ -105,32 +105,69 @@ impl Residue {
     }
 }
 
-/// Runs `spec` once with its seed, to its horizon.
-pub fn simulate(spec: &ModelSpec, timeseries: bool) -> RunResult {
-    simulate_observed(spec, timeseries, |_, _| {})
+/// A run that could not reach its horizon.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "the run stopped making progress at t = {at_s} s: {events} events at that instant without the clock moving. A model that restarts work at the same instant forever does this, e.g. users with a think time of 0 whose loops fail at once"
+    )]
+    Stalled { at_s: f64, events: u64 },
 }
 
-/// [`simulate`], showing `observe` every event as it is handled.
-pub fn simulate_observed(
+impl From<Stalled> for RunError {
+    fn from(s: Stalled) -> Self {
+        RunError::Stalled {
+            at_s: s.at.as_secs_f64(),
+            events: s.events,
+        }
+    }
+}
+
+/// How to run a model, beyond the model itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Record the time series (faults record it regardless, for their verdicts).
+    pub timeseries: bool,
+    /// Declare the run stalled after this many events at one instant.
+    pub stall_events: u64,
+}
+
+impl RunOptions {
+    pub fn new(timeseries: bool) -> Self {
+        RunOptions {
+            timeseries,
+            stall_events: STALL_EVENTS,
+        }
+    }
+}
+
+/// Runs `spec` once with its seed, to its horizon.
+pub fn simulate(spec: &ModelSpec, timeseries: bool) -> Result<RunResult, RunError> {
+    simulate_with(spec, RunOptions::new(timeseries), |_, _| {})
+}
+
+/// [`simulate`] with options, showing `observe` every event as it is handled.
+pub fn simulate_with(
     spec: &ModelSpec,
-    timeseries: bool,
+    options: RunOptions,
     observe: impl FnMut(SimTime, &system::Event),
-) -> RunResult {
+) -> Result<RunResult, RunError> {
     let wall = Instant::now();
     // Faults need the goodput over time for their verdict.
-    let timeseries = timeseries || !spec.faults.is_empty();
-    let mut sim = Simulation::new(AgentSystem::new(spec, timeseries));
+    let timeseries = options.timeseries || !spec.faults.is_empty();
+    let mut sim =
+        Simulation::new(AgentSystem::new(spec, timeseries)).stall_after(options.stall_events);
     sim.init(|system, cx| system.start(cx));
     let horizon = SimTime::ZERO + spec.duration;
-    sim.run_until_observed(horizon, observe);
+    sim.run_until_observed(horizon, observe)?;
     let events = sim.events();
     let wall_s = wall.elapsed().as_secs_f64();
     let mut system = sim.into_model();
     let residue = system.residue(horizon);
     let (summary, timeseries) = system.finish(horizon, events, wall_s);
-    RunResult {
+    Ok(RunResult {
         summary,
         timeseries,
         residue,
-    }
+    })
 }

@@ -23,7 +23,7 @@ use crate::config::experiment::Experiment;
 use crate::config::plot_spec::Chart;
 use crate::csv_row::{cell, csv_line};
 use crate::engine::random::derive_seed;
-use crate::model::{self, ModelSpec, timeseries::Timeseries};
+use crate::model::{self, ModelSpec, RunError, timeseries::Timeseries};
 use manifest::SweepManifest;
 use progress::Progress;
 use runs_file::{Journal, Rows};
@@ -73,6 +73,14 @@ pub enum SweepError {
     /// A file could not be read or written (exit 1).
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    /// A run could not reach its horizon (exit 1).
+    #[error("run {run} (point {point}, seed {seed}): {source}")]
+    Run {
+        run: usize,
+        point: usize,
+        seed: u64,
+        source: RunError,
+    },
 }
 
 impl SweepError {
@@ -154,14 +162,20 @@ fn run_one(
     run: usize,
     out: &Path,
     keep: Option<TimeseriesWriter<'_>>,
-) -> io::Result<String> {
+) -> Result<String, SweepError> {
     let replications = exp.replications as usize;
     let (point, replication) = (run / replications, (run % replications) as u32);
     let spec = run_spec(exp, point, replication);
     let keep = keep.filter(|_| replication == 0);
-    let result = model::simulate(&spec, keep.is_some());
+    let result = model::simulate(&spec, keep.is_some()).map_err(|source| SweepError::Run {
+        run,
+        point,
+        seed: spec.seed,
+        source,
+    })?;
     if let (Some(keep), Some(ts)) = (keep, &result.timeseries) {
-        keep(&timeseries_path(out, point), ts)?;
+        let path = timeseries_path(out, point);
+        keep(&path, ts).map_err(|e| SweepError::io(&path, e))?;
     }
     let ids = [
         run.to_string(),
@@ -232,22 +246,22 @@ pub fn run(
     let pool = pool
         .build()
         .map_err(|e| SweepError::Input(format!("--threads: {e}")))?;
-    let new_rows: Vec<(usize, String)> = pool
-        .install(|| {
-            todo.par_iter()
-                .map(|&r| {
-                    // The time series is kept before the row: a row in runs.csv
-                    // means everything of its run is on disk.
-                    let line = run_one(exp, r, out, keep)?;
-                    journal.append(&line)?;
-                    if let Some(p) = &progress {
-                        p.tick();
-                    }
-                    Ok((r, line))
-                })
-                .collect::<io::Result<Vec<_>>>()
-        })
-        .map_err(|e| SweepError::io(out, e))?;
+    let new_rows: Vec<(usize, String)> = pool.install(|| {
+        todo.par_iter()
+            .map(|&r| {
+                // The time series is kept before the row: a row in runs.csv
+                // means everything of its run is on disk.
+                let line = run_one(exp, r, out, keep)?;
+                journal
+                    .append(&line)
+                    .map_err(|e| SweepError::io(&runs_path, e))?;
+                if let Some(p) = &progress {
+                    p.tick();
+                }
+                Ok((r, line))
+            })
+            .collect::<Result<Vec<_>, SweepError>>()
+    })?;
     let runs_done_now = new_rows.len();
     rows.extend(new_rows);
     runs_file::write_sorted(&runs_path, &header, &rows)

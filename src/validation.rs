@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use crate::config::{self, Diagnostic, Source};
 use crate::engine::random::derive_seed;
-use crate::model::{self, summary::Summary};
+use crate::model::{self, RunError, summary::Summary};
 use crate::statistics::mean_ci;
 pub use checks::checks;
 
@@ -43,6 +43,15 @@ pub enum Criterion {
     AtLeast,
     /// ... or at or below it.
     AtMost,
+}
+
+/// A check that could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("a check's model is invalid: {0}")]
+    Model(Diagnostic),
+    #[error("{0}: {1}")]
+    Run(&'static str, RunError),
 }
 
 /// One check's definition.
@@ -92,32 +101,35 @@ pub struct CheckOutcome {
 
 impl Check {
     /// Runs the replications (in parallel) and judges the result.
-    pub fn run(&self) -> Result<CheckOutcome, Diagnostic> {
+    pub fn run(&self) -> Result<CheckOutcome, CheckError> {
         self.run_with(&[])
     }
 
     /// For a threshold check: the outcome across its threshold, which must
     /// fail; `None` for other checks.
-    pub fn run_across(&self) -> Option<Result<CheckOutcome, Diagnostic>> {
+    pub fn run_across(&self) -> Option<Result<CheckOutcome, CheckError>> {
         (!self.across.is_empty()).then(|| self.run_with(&self.across))
     }
 
-    fn run_with(&self, extra: &[String]) -> Result<CheckOutcome, Diagnostic> {
+    fn run_with(&self, extra: &[String]) -> Result<CheckOutcome, CheckError> {
         let source = Source {
             name: format!("validate: {}", self.name),
             text: self.model.to_owned(),
             base_dir: PathBuf::from("."),
         };
         let flags: Vec<&String> = self.overrides.iter().chain(extra).collect();
-        let spec = config::load_model_with(&source, &flags)?.spec;
+        let spec = config::load_model_with(&source, &flags)
+            .map_err(CheckError::Model)?
+            .spec;
         let values: Vec<f64> = (1..=self.replications)
             .into_par_iter()
             .map(|r| {
                 let mut spec = spec.clone();
                 spec.seed = derive_seed(self.seed, r) >> 1;
-                (self.measure)(&model::simulate(&spec, false).summary)
+                model::simulate(&spec, false).map(|run| (self.measure)(&run.summary))
             })
-            .collect();
+            .collect::<Result<_, RunError>>()
+            .map_err(|e| CheckError::Run(self.name, e))?;
         Ok(CheckOutcome {
             name: self.name,
             expected: self.expected,

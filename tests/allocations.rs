@@ -70,7 +70,7 @@ fn footprint(model: &str, duration: &str) -> Footprint {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let live_before = LIVE.load(Ordering::Relaxed);
     PEAK.store(live_before, Ordering::Relaxed);
-    let summary = model::simulate(&spec, false).summary;
+    let summary = model::simulate(&spec, false).unwrap().summary;
     Footprint {
         allocations: ALLOCATIONS.load(Ordering::Relaxed) - before,
         peak_bytes: PEAK.load(Ordering::Relaxed) - live_before,

@@ -22,7 +22,7 @@ use crate::model::ModelSpec;
 use crate::model::agent_loop::AgentProfile;
 use crate::model::capacity::CapacitySpec;
 use crate::model::recovery::RecoveryRule;
-use crate::model::workload::UserClass;
+use crate::model::workload::{Population, UserClass};
 
 /// The bin width of `timeseries.csv` when the model does not set one.
 pub const DEFAULT_TIMESERIES_BIN: SimDuration = SimDuration::from_secs(10);
@@ -87,7 +87,8 @@ impl RawModel {
             .recovery
             .map_or(Ok(RecoveryRule::default()), |r| r.check())?;
         let prices = self.prices.unwrap_or_default().check(&capacity)?;
-        let warnings = too_large(&agents, &classes, &capacity);
+        let mut warnings = too_large(&agents, &classes, &capacity);
+        warnings.extend(thoughtless(&classes));
         let spec = ModelSpec {
             name: self.name,
             seed: self.seed,
@@ -160,6 +161,24 @@ fn too_large(
         }
     }
     warnings
+}
+
+/// Warnings about closed populations whose think time can be 0: a user whose
+/// loop fails at once starts the next at the same instant, and if every try
+/// fails at once the clock never moves (`run` stops such a run).
+fn thoughtless(classes: &[UserClass]) -> Vec<Invalid> {
+    classes
+        .iter()
+        .filter_map(|class| match &class.population {
+            Population::Closed { think_time, .. } if think_time.dist().exceedance(0.0) < 1.0 => {
+                Some(Invalid::new(
+                    FieldPath::root("workload").child(&class.name).child("think_time"),
+                    "can be 0: users whose loops fail at once restart them at the same instant, and if every loop does, simulated time stops (run then stops with an error); give users a moment to think",
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `0.3%`, or `about 1 in 40000` for small shares.

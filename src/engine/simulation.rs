@@ -47,12 +47,28 @@ impl<M: Model + ?Sized> Ctx<'_, M> {
     }
 }
 
+/// The most events handled at one instant before a run is declared stalled:
+/// far more than any burst (a million users each firing a fan-out of ten
+/// at once makes about 10^7), reached in a few seconds by a model that
+/// keeps scheduling work at the same instant forever.
+pub const STALL_EVENTS: u64 = 50_000_000;
+
+/// A run that stopped making progress in simulated time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{events} events at one instant without the clock moving")]
+pub struct Stalled {
+    /// The instant the clock stuck at.
+    pub at: SimTime,
+    pub events: u64,
+}
+
 /// A model plus its clock and pending events.
 pub struct Simulation<M: Model> {
     model: M,
     queue: EventQueue<M::Event>,
     now: SimTime,
     events: u64,
+    stall_events: u64,
 }
 
 impl<M: Model> Simulation<M> {
@@ -62,7 +78,14 @@ impl<M: Model> Simulation<M> {
             queue: EventQueue::new(),
             now: SimTime::ZERO,
             events: 0,
+            stall_events: STALL_EVENTS,
         }
+    }
+
+    /// Declares the run stalled after `events` at one instant instead of [`STALL_EVENTS`].
+    pub fn stall_after(mut self, events: u64) -> Self {
+        self.stall_events = events;
+        self
     }
 
     /// Lets the model schedule its first events before the run starts.
@@ -75,10 +98,12 @@ impl<M: Model> Simulation<M> {
     }
 
     /// Handles every event due up to and including `horizon`, then sets the
-    /// clock to `horizon`. Events due later stay pending.
+    /// clock to `horizon`. Events due later stay pending. Stops early, with
+    /// the clock where it stuck, if more than [`STALL_EVENTS`] (or the
+    /// [`Simulation::stall_after`]) events happen at one instant.
     #[inline]
-    pub fn run_until(&mut self, horizon: SimTime) {
-        self.run_until_observed(horizon, |_, _| {});
+    pub fn run_until(&mut self, horizon: SimTime) -> Result<(), Stalled> {
+        self.run_until_observed(horizon, |_, _| {})
     }
 
     /// [`Simulation::run_until`], showing `observe` each event before it is
@@ -89,12 +114,24 @@ impl<M: Model> Simulation<M> {
         &mut self,
         horizon: SimTime,
         mut observe: impl FnMut(SimTime, &M::Event),
-    ) {
+    ) -> Result<(), Stalled> {
+        let mut at_this_instant = 0u64;
         while let Some(time) = self.queue.peek_time() {
             if time > horizon {
                 break;
             }
             let (time, event) = self.queue.pop().expect("peeked");
+            if time == self.now {
+                at_this_instant += 1;
+                if at_this_instant > self.stall_events {
+                    return Err(Stalled {
+                        at: time,
+                        events: at_this_instant,
+                    });
+                }
+            } else {
+                at_this_instant = 1;
+            }
             self.now = time;
             self.events += 1;
             observe(time, &event);
@@ -105,6 +142,7 @@ impl<M: Model> Simulation<M> {
             self.model.handle(event, &mut cx);
         }
         self.now = self.now.max(horizon);
+        Ok(())
     }
 
     pub fn now(&self) -> SimTime {
@@ -180,7 +218,7 @@ mod tests {
             cx.schedule_at(t, Ev::Completion("done-b"));
             cx.schedule_at(t, Ev::Retry("retry-b"));
         });
-        sim.run_until(SimTime::from_ticks(100));
+        sim.run_until(SimTime::from_ticks(100)).unwrap();
         let labels: Vec<_> = sim.model().seen.iter().map(|&(_, l)| l).collect();
         assert_eq!(
             labels,
@@ -204,7 +242,7 @@ mod tests {
             cx.schedule_at(SimTime::from_ticks(50), Ev::Completion("at-horizon"));
             cx.schedule_at(SimTime::from_ticks(51), Ev::Completion("after"));
         });
-        sim.run_until(SimTime::from_ticks(50));
+        sim.run_until(SimTime::from_ticks(50)).unwrap();
         assert_eq!(sim.model().seen, [(50, "at-horizon")]);
         assert_eq!(sim.pending(), 1);
         assert_eq!(sim.now(), SimTime::from_ticks(50));
@@ -216,7 +254,37 @@ mod tests {
     fn scheduling_into_the_past_is_a_bug_debug_builds_catch() {
         let mut sim = Simulation::new(Recorder { seen: vec![] });
         sim.init(|_, cx| cx.schedule_at(SimTime::from_ticks(50), Ev::Spawn));
-        sim.run_until(SimTime::from_ticks(50));
+        sim.run_until(SimTime::from_ticks(50)).unwrap();
         sim.init(|_, cx| cx.schedule_at(SimTime::from_ticks(10), Ev::Spawn));
+    }
+
+    /// Schedules itself again at the same instant, forever.
+    struct Spinner;
+
+    impl Model for Spinner {
+        type Event = ();
+        fn rank(_: &()) -> u8 {
+            0
+        }
+        fn handle(&mut self, (): (), cx: &mut Ctx<'_, Self>) {
+            cx.schedule_in(SimDuration::ZERO, ());
+        }
+    }
+
+    #[test]
+    fn a_run_stuck_at_one_instant_stops_as_stalled() {
+        let mut sim = Simulation::new(Spinner).stall_after(1000);
+        sim.init(|_, cx| cx.schedule_at(SimTime::from_ticks(7), ()));
+        let stalled = sim.run_until(SimTime::from_ticks(100)).unwrap_err();
+        assert_eq!(stalled.at, SimTime::from_ticks(7));
+        assert_eq!(stalled.events, 1001);
+        // A burst below the limit is no stall.
+        let mut sim = Simulation::new(Recorder { seen: vec![] }).stall_after(3);
+        sim.init(|_, cx| {
+            for _ in 0..3 {
+                cx.schedule_at(SimTime::from_ticks(5), Ev::Completion("c"));
+            }
+        });
+        assert!(sim.run_until(SimTime::from_ticks(10)).is_ok());
     }
 }

@@ -511,3 +511,27 @@ fn durations_past_a_century_are_refused_not_run_forever() {
         "model.toml:4: duration: `1e30s` is longer than the longest duration",
     );
 }
+
+#[test]
+fn check_warns_about_a_think_time_that_can_be_zero() {
+    let text = BASE.replace(
+        "arrivals = { process = \"poisson\", per_min = 60 }",
+        "users = 3\nthink_time = \"0s\"",
+    );
+    let (_dir, path) = model_file(&text);
+    loopcap()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "model.toml:10: workload.users.think_time: can be 0",
+        ));
+    let (_dir, path) = model_file(&text.replace("\"0s\"", "\"1s\""));
+    loopcap()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning").not());
+}

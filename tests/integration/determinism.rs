@@ -10,8 +10,8 @@ use crate::support::{shipped, shipped_models};
 fn every_shipped_model_reruns_identically_and_depends_on_its_seed() {
     for name in &shipped_models() {
         let spec = shipped(name, &["duration=65m", "warmup=0s"]);
-        let a = model::simulate(&spec, true);
-        let b = model::simulate(&spec, true);
+        let a = model::simulate(&spec, true).unwrap();
+        let b = model::simulate(&spec, true).unwrap();
         assert_eq!(
             a.summary.without_wall_clock(),
             b.summary.without_wall_clock(),
@@ -25,7 +25,8 @@ fn every_shipped_model_reruns_identically_and_depends_on_its_seed() {
         let other = model::simulate(
             &shipped(name, &["duration=65m", "warmup=0s", "seed=99"]),
             false,
-        );
+        )
+        .unwrap();
         assert_ne!(
             a.summary.without_wall_clock(),
             other.summary.without_wall_clock().with_seed(a.summary.seed),
@@ -37,10 +38,20 @@ fn every_shipped_model_reruns_identically_and_depends_on_its_seed() {
 #[test]
 fn runs_on_many_threads_at_once_match_a_run_alone() {
     let spec = shipped("coding-agents-shared.toml", &["duration=1h"]);
-    let alone = model::simulate(&spec, false).summary.without_wall_clock();
+    let alone = model::simulate(&spec, false)
+        .unwrap()
+        .summary
+        .without_wall_clock();
     let together: Vec<_> = thread::scope(|scope| {
         let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| model::simulate(&spec, false).summary.without_wall_clock()))
+            .map(|_| {
+                scope.spawn(|| {
+                    model::simulate(&spec, false)
+                        .unwrap()
+                        .summary
+                        .without_wall_clock()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -50,8 +61,14 @@ fn runs_on_many_threads_at_once_match_a_run_alone() {
 #[test]
 fn recording_the_timeseries_does_not_change_the_summary() {
     let spec = shipped("research-agent-burst.toml", &["duration=30m"]);
-    let with = model::simulate(&spec, true).summary.without_wall_clock();
-    let without = model::simulate(&spec, false).summary.without_wall_clock();
+    let with = model::simulate(&spec, true)
+        .unwrap()
+        .summary
+        .without_wall_clock();
+    let without = model::simulate(&spec, false)
+        .unwrap()
+        .summary
+        .without_wall_clock();
     assert_eq!(with, without);
 }
 
@@ -62,11 +79,13 @@ fn changing_the_capacity_does_not_reshuffle_the_workload() {
     let few = model::simulate(
         &shipped("mmc.toml", &["duration=30m", "capacity.lanes=10"]),
         false,
-    );
+    )
+    .unwrap();
     let many = model::simulate(
         &shipped("mmc.toml", &["duration=30m", "capacity.lanes=50"]),
         false,
-    );
+    )
+    .unwrap();
     assert_eq!(few.summary.loops_started, many.summary.loops_started);
     assert_ne!(few.summary.queue_wait_s, many.summary.queue_wait_s);
 }

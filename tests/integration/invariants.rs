@@ -5,7 +5,7 @@
 //! outside the model.
 
 use loopcap::model::system::Event;
-use loopcap::model::{self, Residue};
+use loopcap::model::{self, Residue, RunError, RunOptions};
 use proptest::prelude::*;
 
 use crate::support::{BASE, assert_conserved, run, shipped, shipped_models, spec};
@@ -13,7 +13,9 @@ use crate::support::{BASE, assert_conserved, run, shipped, shipped_models, spec}
 #[test]
 fn shipped_models_conserve_loops() {
     for name in &shipped_models() {
-        let s = model::simulate(&shipped(name, &["duration=1h", "warmup=0s"]), false).summary;
+        let s = model::simulate(&shipped(name, &["duration=1h", "warmup=0s"]), false)
+            .unwrap()
+            .summary;
         assert_conserved(&s, name);
         assert!(s.loops_started > 0, "{name} started nothing");
         assert_eq!(
@@ -168,7 +170,7 @@ fn a_run_cut_short_has_a_residue_and_a_drained_one_none() {
         "warmup=0s",
         "workload.users.arrivals.per_min=120",
     ];
-    let cut = model::simulate(&spec(BASE, &busy), false).residue;
+    let cut = model::simulate(&spec(BASE, &busy), false).unwrap().residue;
     assert!(cut.loops > 0 && cut.calls > 0, "{cut:?}");
     assert!(!cut.is_drained());
     let drained = model::simulate(
@@ -185,6 +187,7 @@ fn a_run_cut_short_has_a_residue_and_a_drained_one_none() {
         ),
         false,
     )
+    .unwrap()
     .residue;
     assert_eq!(
         drained,
@@ -206,7 +209,7 @@ proptest! {
     fn stopped_models_drain_completely(overrides in random_model()) {
         let o = stopped(&overrides, "5h");
         let refs: Vec<&str> = o.iter().map(String::as_str).collect();
-        let result = model::simulate(&spec(BASE, &refs), false);
+        let result = model::simulate(&spec(BASE, &refs), false).unwrap();
         prop_assert!(result.residue.is_drained(), "left behind: {:?}", result.residue);
         let s = &result.summary;
         prop_assert_eq!(s.loops_in_flight, 0);
@@ -224,12 +227,53 @@ proptest! {
         o.push("warmup=0s".to_owned());
         let refs: Vec<&str> = o.iter().map(String::as_str).collect();
         let mut finished = 0u64;
-        let result = model::simulate_observed(&spec(BASE, &refs), false, |_, event| {
+        let result = model::simulate_with(&spec(BASE, &refs), RunOptions::new(false), |_, event| {
             if matches!(event, Event::AttemptFinished(_)) {
                 finished += 1;
             }
-        });
+        }).unwrap();
         prop_assert_eq!(result.summary.input_tokens, 100 * finished);
         prop_assert_eq!(result.summary.cached_input_tokens, 0);
     }
+}
+
+/// A closed population with no think time whose only attempt is refused at
+/// once restarts loops at the same instant forever: the run stops, saying so.
+#[test]
+fn a_model_that_makes_no_progress_in_time_stops_with_a_reason() {
+    let livelock = spec(
+        BASE,
+        &[
+            "workload.users={ name = \"users\", agent = \"a\", users = 5, think_time = \"0s\" }",
+            "capacity={ kind = \"shared_api\", requests_per_min = 1, time_to_first_token = \"1s\" }",
+            "client.max_attempts=1",
+            "agents.a.steps=1",
+        ],
+    );
+    let options = RunOptions {
+        stall_events: 100_000,
+        ..RunOptions::new(false)
+    };
+    let err = model::simulate_with(&livelock, options, |_, _| {})
+        .err()
+        .expect("the run cannot progress");
+    assert_eq!(
+        err,
+        RunError::Stalled {
+            at_s: 0.0,
+            events: 100_001
+        }
+    );
+    assert!(err.to_string().contains("think time of 0"), "{err}");
+    // With a moment of thought, the same model runs to its horizon.
+    let thinking = spec(
+        BASE,
+        &[
+            "workload.users={ name = \"users\", agent = \"a\", users = 5, think_time = \"1s\" }",
+            "capacity={ kind = \"shared_api\", requests_per_min = 1, time_to_first_token = \"1s\" }",
+            "client.max_attempts=1",
+            "agents.a.steps=1",
+        ],
+    );
+    assert!(model::simulate_with(&thinking, options, |_, _| {}).is_ok());
 }

@@ -44,7 +44,9 @@ pub fn spec(text: &str, overrides: &[&str]) -> ModelSpec {
 }
 
 pub fn run(text: &str, overrides: &[&str]) -> Summary {
-    model::simulate(&spec(text, overrides), false).summary
+    model::simulate(&spec(text, overrides), false)
+        .unwrap()
+        .summary
 }
 
 /// Runs [`BASE`] with a single user whose single loop of one-step calls

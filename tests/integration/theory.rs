@@ -19,7 +19,7 @@ fn mmc_mean_queue_wait_matches_erlang_c() {
     let waits: Vec<f64> = (0..12)
         .map(|rep| {
             let spec = shipped("mmc.toml", &[&format!("seed={}", 1000 + rep)]);
-            let s = model::simulate(&spec, false).summary;
+            let s = model::simulate(&spec, false).unwrap().summary;
             s.queue_wait_s.expect("customers waited").mean
         })
         .collect();
@@ -41,7 +41,9 @@ fn mmc_obeys_littles_law_and_utilisation() {
     // L = λW for loops in the system, and busy lanes = λ/μ: both hold for any
     // stable queue. 5% tolerance: one 2 h run has ~55k customers, and the
     // standard error of each time average is well under 1%.
-    let s = model::simulate(&shipped("mmc.toml", &[]), false).summary;
+    let s = model::simulate(&shipped("mmc.toml", &[]), false)
+        .unwrap()
+        .summary;
     let lambda = s.loops_per_min / 60.0;
     let w = s.loop_latency_s.unwrap().mean;
     let l = s.mean_loops_in_flight;
