@@ -17,6 +17,7 @@ use loopcap::export::{self, ExportError};
 use loopcap::model;
 use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
+use loopcap::report::output_dir::{OutputDir, OutputError};
 use loopcap::report::{self, manifest::Manifest, run_outputs, table};
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
@@ -49,6 +50,15 @@ impl From<PlotError> for CommandError {
         match e {
             PlotError::Data(message) => CommandError::Input(message),
             other => CommandError::Runtime(other.into()),
+        }
+    }
+}
+
+impl From<OutputError> for CommandError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            refused @ OutputError::Refused { .. } => CommandError::Input(refused.to_string()),
+            io @ OutputError::Io { .. } => CommandError::Runtime(io.into()),
         }
     }
 }
@@ -151,15 +161,23 @@ fn run(
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
-    if out.is_some() {
-        check_timeseries_size(&loaded)?;
-    }
-    let result = model::simulate(&loaded.spec, out.is_some())
+    // The output directory is checked, locked and staged before the run,
+    // so a run that cannot publish its results never starts.
+    let staged = match out {
+        Some(dir) => {
+            check_timeseries_size(&loaded)?;
+            Some(OutputDir::prepare(dir)?)
+        }
+        None => None,
+    };
+    let result = model::simulate(&loaded.spec, staged.is_some())
         .map_err(|e| CommandError::Runtime(e.into()))?;
-    if let Some(dir) = out {
-        run_outputs::manifest(dir, path, set, &source, &loaded)
-            .and_then(|m| run_outputs::write(dir, &m, &result))
+    if let Some(staged) = staged {
+        let dir = staged.target().to_owned();
+        run_outputs::manifest(&dir, path, set, &source, &loaded)
+            .and_then(|m| run_outputs::write(staged.staging(), &m, &result))
             .with_context(|| format!("writing results to {}", dir.display()))?;
+        staged.publish()?;
     }
     let mut stdout = io::stdout().lock();
     if json {

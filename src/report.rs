@@ -2,6 +2,7 @@
 //! Writers are pure functions of results into any `impl Write`.
 
 pub mod manifest;
+pub mod output_dir;
 pub mod points_csv;
 pub mod run_outputs;
 pub mod table;

@@ -21,7 +21,8 @@ pub struct WriteError {
 }
 
 /// The manifest of a run of `loaded`, read from `source` (the model file
-/// `model_file`, with the `--set` flags `set`), written into `dir`.
+/// `model_file`, with the `--set` flags `set`), published as `dir` (which
+/// may not exist yet; its parent does).
 pub fn manifest(
     dir: &Path,
     model_file: &Path,
@@ -34,11 +35,10 @@ pub fn manifest(
         source: io::Error::other(e),
     })?;
     let absolute = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
-    fs::create_dir_all(dir).map_err(|source| WriteError {
-        path: dir.to_owned(),
-        source,
-    })?;
-    let model_dir = relative_path(&absolute(&source.base_dir), &absolute(dir));
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    let published =
+        absolute(parent.unwrap_or(Path::new("."))).join(dir.file_name().unwrap_or_default());
+    let model_dir = relative_path(&absolute(&source.base_dir), &published);
     Ok(Manifest {
         loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
         model_file: model_file.display().to_string(),
@@ -50,10 +50,9 @@ pub fn manifest(
     })
 }
 
-/// Writes a run's outputs into `dir`.
+/// Writes a run's outputs into `dir`, which exists (see `OutputDir`).
 pub fn write(dir: &Path, manifest: &Manifest, result: &RunResult) -> Result<(), WriteError> {
     let at = |path: PathBuf| move |source| WriteError { path, source };
-    fs::create_dir_all(dir).map_err(at(dir.to_owned()))?;
     let path = dir.join("summary.json");
     atomic_file::write_file(&path, |w| write_summary_json(w, &result.summary)).map_err(at(path))?;
     if let Some(ts) = &result.timeseries {

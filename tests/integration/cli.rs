@@ -445,18 +445,93 @@ fn fields_of_another_variant_are_rejected() {
 }
 
 #[test]
-fn an_unwritable_output_is_a_runtime_failure() {
+fn an_output_that_cannot_be_written_is_refused_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("file");
     fs::write(&blocker, "").unwrap();
+    // 400 simulated hours would take a while: the refusal comes first.
     loopcap()
         .arg("run")
         .arg(model_path("mmc.toml"))
-        .args(["--set", "duration=10m", "--out"])
+        .args(["--set", "duration=400h", "--out"])
         .arg(&blocker)
+        .timeout(std::time::Duration::from_secs(10))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("file: not a directory"));
+    // A directory inside a file cannot be made: a failure while running.
+    loopcap()
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=400h", "--out"])
+        .arg(blocker.join("run"))
+        .timeout(std::time::Duration::from_secs(10))
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("writing results to"));
+        .stderr(predicate::str::contains("file"));
+}
+
+#[test]
+fn run_out_refuses_a_sweep_directory_and_a_second_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    fs::create_dir(&sweep).unwrap();
+    fs::write(sweep.join("runs.csv"), "run\n").unwrap();
+    fs::write(sweep.join("manifest.json"), "{}").unwrap();
+    loopcap()
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .arg("--out")
+        .arg(&sweep)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds a sweep"));
+    assert_eq!(
+        fs::read_to_string(sweep.join("manifest.json")).unwrap(),
+        "{}"
+    );
+    // Another process holds the lock beside the target.
+    let lock = fs::File::create(dir.path().join(".busy.lock")).unwrap();
+    lock.lock().unwrap();
+    loopcap()
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .arg("--out")
+        .arg(dir.path().join("busy"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "another loopcap is writing here now",
+        ));
+    assert!(!dir.path().join("busy").exists());
+}
+
+#[test]
+fn a_second_run_into_one_directory_replaces_the_whole_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for seed in ["3", "4"] {
+        loopcap()
+            .arg("run")
+            .arg(model_path("mmc.toml"))
+            .args(["--set", "duration=10m", "--seed", seed, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+    }
+    let summary: Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["seed"], 4);
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".out.lock", "out"],
+        "no staging directory left behind"
+    );
 }
 
 #[test]
