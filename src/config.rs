@@ -7,6 +7,7 @@ pub mod agent;
 pub mod capacity;
 pub mod checks;
 pub mod client;
+pub mod data_file;
 pub mod diagnostic;
 pub mod distribution;
 pub mod empirical;

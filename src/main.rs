@@ -135,7 +135,7 @@ fn read_source(path: &Path) -> Result<Source, CommandError> {
     if let Some(warning) = warning {
         eprintln!("warning: {warning}");
     }
-    Ok(manifest.source(path))
+    Ok(manifest.source(path)?)
 }
 
 fn load(

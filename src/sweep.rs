@@ -210,11 +210,8 @@ pub fn run(
                 out.display()
             )));
         }
-        if SweepManifest::read(out)? != manifest {
-            return Err(SweepError::Input(format!(
-                "{} holds a sweep of another experiment (or loopcap version): choose another --out",
-                out.display()
-            )));
+        if let Some(why) = SweepManifest::read(out)?.differs_from(&manifest) {
+            return Err(SweepError::Input(format!("{}: {why}", out.display())));
         }
         if runs_path.exists() {
             runs_file::read_rows(&runs_path, &header).map_err(SweepError::Input)?

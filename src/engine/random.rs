@@ -45,8 +45,9 @@ pub fn derive_seed(parent: u64, index: u64) -> u64 {
     splitmix64(parent ^ splitmix64(index))
 }
 
-/// FNV-1a, 64-bit: a fixed, documented hash for stream names (unlike std's `Hasher`).
-fn fnv1a64(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64-bit: a fixed, documented hash (unlike std's `Hasher`), for
+/// stream names and for fingerprints of input files.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     bytes

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::data_file::DataFile;
 use crate::config::{Diagnostic, Source};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,6 +22,9 @@ pub struct Manifest {
     pub overrides: Vec<String>,
     /// The model as run: the file with every override and the seed applied.
     pub model_toml: String,
+    /// The data files it read (empirical CSVs), with their fingerprints.
+    #[serde(default)]
+    pub data_files: Vec<DataFile>,
     /// Reruns this run: `loopcap run` accepts a manifest in place of a model.
     pub rerun: String,
 }
@@ -44,13 +48,18 @@ impl Manifest {
     }
 
     /// The model it holds, as a source to load; `path` is the manifest's.
-    pub fn source(&self, path: &Path) -> Source {
+    /// Refuses when a data file the run read has changed since.
+    pub fn source(&self, path: &Path) -> Result<Source, Diagnostic> {
         let manifest_dir = path.parent().unwrap_or(Path::new("."));
-        Source {
-            name: format!("{} (model_toml)", path.display()),
+        let name = path.display().to_string();
+        let base_dir = manifest_dir.join(&self.model_dir);
+        DataFile::unchanged(&self.data_files, &base_dir)
+            .map_err(|m| Diagnostic::general(&name, m))?;
+        Ok(Source {
+            name: format!("{name} (model_toml)"),
             text: self.model_toml.clone(),
-            base_dir: manifest_dir.join(&self.model_dir),
-        }
+            base_dir,
+        })
     }
 }
 

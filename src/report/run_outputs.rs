@@ -9,6 +9,7 @@ use super::manifest::{Manifest, relative_path};
 use super::timeseries_csv::write_timeseries_csv;
 use super::write_summary_json;
 use crate::atomic_file;
+use crate::config::data_file::DataFile;
 use crate::config::{LoadedModel, Source};
 use crate::model::RunResult;
 
@@ -39,6 +40,11 @@ pub fn manifest(
     let published =
         absolute(parent.unwrap_or(Path::new("."))).join(dir.file_name().unwrap_or_default());
     let model_dir = relative_path(&absolute(&source.base_dir), &published);
+    let data_files =
+        DataFile::all_in(&loaded.resolved, &source.base_dir).map_err(|e| WriteError {
+            path: dir.join("manifest.json"),
+            source: io::Error::other(e),
+        })?;
     Ok(Manifest {
         loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
         model_file: model_file.display().to_string(),
@@ -46,6 +52,7 @@ pub fn manifest(
         seed: loaded.spec.seed,
         overrides: set.to_vec(),
         model_toml,
+        data_files,
         rerun: format!("loopcap run {}", dir.join("manifest.json").display()),
     })
 }

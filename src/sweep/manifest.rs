@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SweepError;
 use crate::atomic_file;
+use crate::config::data_file::DataFile;
 use crate::config::experiment::{Experiment, load_experiment};
 use crate::config::{self, Source};
 
@@ -30,6 +31,10 @@ pub struct SweepManifest {
 pub struct ResolvedModel {
     pub file: String,
     pub model_toml: String,
+    /// The data files it reads (empirical CSVs), with their fingerprints:
+    /// a resume or merge is refused when one changed.
+    #[serde(default)]
+    pub data_files: Vec<DataFile>,
 }
 
 impl SweepManifest {
@@ -46,6 +51,8 @@ impl SweepManifest {
                     file: base.file.clone(),
                     model_toml: toml::to_string(&table)
                         .map_err(|e| SweepError::Input(format!("{}: {e}", base.file)))?,
+                    data_files: DataFile::all_in(&table, &base.source.base_dir)
+                        .map_err(SweepError::Input)?,
                 })
             })
             .collect::<Result<Vec<_>, SweepError>>()?;
@@ -81,6 +88,38 @@ impl SweepManifest {
             writeln!(w)
         })
         .map_err(|e| SweepError::io(&path, e))
+    }
+
+    /// Why `self`, the manifest on disk, is not the sweep `now` would run:
+    /// a data file that changed, or another experiment altogether.
+    pub fn differs_from(&self, now: &SweepManifest) -> Option<String> {
+        if self == now {
+            return None;
+        }
+        let same_but_data = SweepManifest {
+            base_models: now.base_models.clone(),
+            ..self.clone()
+        } == *now;
+        Some(if same_but_data {
+            let changed: Vec<&str> = self
+                .base_models
+                .iter()
+                .zip(&now.base_models)
+                .flat_map(|(a, b)| {
+                    b.data_files
+                        .iter()
+                        .filter(|f| !a.data_files.contains(f))
+                        .map(|f| f.file.as_str())
+                })
+                .collect();
+            format!(
+                "a data file changed since the sweep began ({}): resuming would mix results; restore it or start a new sweep",
+                changed.join(", ")
+            )
+        } else {
+            "holds a sweep of another experiment (or loopcap version): choose another --out"
+                .to_owned()
+        })
     }
 
     /// The experiment again, read from the manifest (for `merge` and `plot`).

@@ -205,14 +205,30 @@ fn a_manifest_moved_with_its_data_reruns() {
     let manifest: Value =
         serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["model_dir"], "../../models");
+    assert_eq!(manifest["data_files"][0]["file"], "tokens.csv");
     let moved = dir.path().join("b");
     fs::rename(&tree, &moved).unwrap();
+    let rerun = moved.join("results").join("run").join("manifest.json");
     loopcap()
         .arg("run")
-        .arg(moved.join("results").join("run").join("manifest.json"))
+        .arg(&rerun)
         .arg("--json")
         .assert()
         .success();
+    // A data file that changed since the run: the rerun is refused.
+    let csv = moved.join("models").join("tokens.csv");
+    let mut text = fs::read_to_string(&csv).unwrap();
+    text.push_str(&text.lines().last().unwrap().to_owned());
+    text.push('\n');
+    fs::write(&csv, text).unwrap();
+    loopcap()
+        .arg("run")
+        .arg(&rerun)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "tokens.csv changed since it was recorded",
+        ));
 }
 
 #[test]

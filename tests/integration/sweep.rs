@@ -595,3 +595,41 @@ fn reference_lines_are_drawn_and_only_where_they_make_sense() {
         "plot.3.reference: unknown field `reference` for kind = \"heatmap\"",
     );
 }
+
+#[test]
+fn resuming_after_a_data_file_changed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        model_path("../tests/data/tokens.csv"),
+        dir.path().join("tokens.csv"),
+    )
+    .unwrap();
+    let model = crate::support::BASE.replace(
+        "input_tokens = 100",
+        "input_tokens = { dist = \"empirical\", file = \"tokens.csv\", column = \"input_tokens\" }",
+    );
+    fs::write(dir.path().join("model.toml"), model).unwrap();
+    let exp = write_experiment(
+        dir.path(),
+        "name = \"data\"\nmodel = \"model.toml\"\nseed = 1\nreplications = 1\n[grid]\ncapacity.lanes = [4, 6]\n",
+    );
+    let out = dir.path().join("out");
+    let half = SweepOptions {
+        shard: Some(Shard { index: 0, count: 2 }),
+        ..Default::default()
+    };
+    sweep(&read_experiment(&exp).unwrap(), &out, half);
+    let csv = dir.path().join("tokens.csv");
+    let text = fs::read_to_string(&csv).unwrap();
+    fs::write(&csv, text.replace('\n', "\n\n")).unwrap();
+    let resume = SweepOptions {
+        resume: true,
+        ..Default::default()
+    };
+    let err = sweep::run(&read_experiment(&exp).unwrap(), &out, &resume, None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a data file changed since the sweep began (tokens.csv)"),
+        "{err}"
+    );
+}
