@@ -218,8 +218,8 @@ fn a_manifest_moved_with_its_data_reruns() {
     // A data file that changed since the run: the rerun is refused.
     let csv = moved.join("models").join("tokens.csv");
     let mut text = fs::read_to_string(&csv).unwrap();
-    text.push_str(&text.lines().last().unwrap().to_owned());
-    text.push('\n');
+    let repeated = format!("{}\n", text.lines().last().unwrap());
+    text.push_str(&repeated);
     fs::write(&csv, text).unwrap();
     loopcap()
         .arg("run")
