@@ -38,7 +38,17 @@ impl RawAgent {
     /// The agent called `name`, at `agents.<name>`.
     pub fn check(&self, name: &str, base_dir: &Path) -> Checked<AgentProfile> {
         let at = FieldPath::root("agents").child(name);
-        let steps = self.steps.count(&at.child("steps"), base_dir)?;
+        if name.is_empty() || name.contains('.') {
+            return Err(Invalid::new(
+                &at,
+                format!(
+                    "an agent's name must be non-empty and contain no dots, so --set can address it (got \"{name}\")"
+                ),
+            ));
+        }
+        let steps = self
+            .steps
+            .count_of_at_least_one(&at.child("steps"), base_dir)?;
         let input_tokens = self
             .input_tokens
             .count(&at.child("input_tokens"), base_dir)?;
@@ -72,7 +82,9 @@ impl RawAgent {
                 let at = at.child("fan_out");
                 Ok(FanOut {
                     every: whole(&at.child("every"), f.every, 1, u64::from(u32::MAX))? as u32,
-                    width: f.width.count(&at.child("width"), base_dir)?,
+                    width: f
+                        .width
+                        .count_of_at_least_one(&at.child("width"), base_dir)?,
                 })
             })
             .transpose()?;

@@ -194,8 +194,28 @@ impl RawDist {
         dist.and_then(|d| d.bounded(min, max)).map_err(fail)
     }
 
+    /// A distribution of counts; a constant count must be whole (other
+    /// distributions' draws are rounded to the nearest whole count).
     pub fn count(&self, at: &FieldPath, base_dir: &Path) -> Checked<CountDist> {
-        self.check(at, Unit::Count, base_dir).map(CountDist::new)
+        let dist = self.check(at, Unit::Count, base_dir)?;
+        if let Some(v) = dist.constant_value().filter(|v| v.fract() != 0.0) {
+            return Err(Invalid::new(
+                at,
+                format!("a count must be a whole number (got {v})"),
+            ));
+        }
+        Ok(CountDist::new(dist))
+    }
+
+    /// A distribution of counts of at least one (steps, calls in a burst):
+    /// a constant below one is an error; draws of other distributions that
+    /// round below one are taken as one, which `check` warns about.
+    pub fn count_of_at_least_one(&self, at: &FieldPath, base_dir: &Path) -> Checked<CountDist> {
+        let count = self.count(at, base_dir)?;
+        match count.dist().constant_value() {
+            Some(v) if v < 1.0 => Err(Invalid::new(at, format!("must be at least 1 (got {v})"))),
+            _ => Ok(count),
+        }
     }
 
     pub fn duration(&self, at: &FieldPath, base_dir: &Path) -> Checked<DurationDist> {

@@ -97,6 +97,21 @@ fn axis(path: &str, value: &toml::Value) -> Result<Axis, Invalid> {
             "an axis needs at least one value",
         ));
     }
+    if let Some((i, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(i, v)| values[..*i].iter().any(|w| w.value == v.value))
+    {
+        return Err(Invalid::new(
+            format!("grid.{path}"),
+            format!(
+                "value {} is listed twice (as values {} and {}): each point must differ",
+                v.label,
+                values.iter().position(|w| w.value == v.value).unwrap_or(0) + 1,
+                i + 1
+            ),
+        ));
+    }
     if path == MODEL_AXIS {
         if values.iter().any(|v| !v.value.is_str()) {
             return Err(Invalid::new(
@@ -111,6 +126,19 @@ fn axis(path: &str, value: &toml::Value) -> Result<Axis, Invalid> {
                 v.label = stem.to_string_lossy().into_owned();
             }
         }
+    }
+    if let Some(v) = values
+        .iter()
+        .enumerate()
+        .find_map(|(i, v)| values[..i].iter().any(|w| w.label == v.label).then_some(v))
+    {
+        return Err(Invalid::new(
+            format!("grid.{path}"),
+            format!(
+                "two values are labelled `{}`: runs.csv and points.csv could not tell their points apart; give them distinct labels",
+                v.label
+            ),
+        ));
     }
     Ok(Axis {
         path: path.to_owned(),
@@ -324,6 +352,29 @@ mod tests {
         assert_eq!(labels(&a[0]), ["none", "constant"]);
         assert!(a[0].values[1].value.is_table());
         assert!(grid(r#"x = { values = [1, 2], labels = ["one"] }"#).is_err());
+    }
+
+    #[test]
+    fn repeated_values_and_labels_are_refused() {
+        let err = grid("x = [1, 2, 1]").unwrap_err();
+        assert!(
+            err.message
+                .contains("value 1 is listed twice (as values 1 and 3)"),
+            "{}",
+            err.message
+        );
+        let err = grid(r#"x = { values = [1, 2], labels = ["a", "a"] }"#).unwrap_err();
+        assert!(
+            err.message.contains("two values are labelled `a`"),
+            "{}",
+            err.message
+        );
+        let err = grid(r#"model = ["a/m.toml", "b/m.toml"]"#).unwrap_err();
+        assert!(
+            err.message.contains("two values are labelled `m`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -89,6 +89,8 @@ impl RawModel {
         let prices = self.prices.unwrap_or_default().check(&capacity)?;
         let mut warnings = too_large(&agents, &classes, &capacity);
         warnings.extend(thoughtless(&classes));
+        warnings.extend(rounded_up(&agents, &classes));
+        warnings.extend(empty(&classes));
         let spec = ModelSpec {
             name: self.name,
             seed: self.seed,
@@ -177,6 +179,53 @@ fn thoughtless(classes: &[UserClass]) -> Vec<Invalid> {
                 ))
             }
             _ => None,
+        })
+        .collect()
+}
+
+/// Warnings about step and burst-width distributions whose draws can round
+/// to 0: such a draw is taken as 1.
+fn rounded_up(agents: &[AgentProfile], classes: &[UserClass]) -> Vec<Invalid> {
+    let mut warnings = Vec::new();
+    for (index, agent) in agents.iter().enumerate() {
+        if !classes.iter().any(|c| c.agent == index) {
+            continue;
+        }
+        let at = FieldPath::root("agents").child(&agent.name);
+        let counts = [
+            (at.child("steps"), Some(&agent.steps)),
+            (
+                at.child("fan_out").child("width"),
+                agent.fan_out.as_ref().map(|f| &f.width),
+            ),
+        ];
+        for (path, count) in counts {
+            // Draws below a half round to 0.
+            let share = count.map_or(0.0, |c| 1.0 - c.dist().exceedance(0.5));
+            if share >= TOO_LARGE_WARN_SHARE {
+                warnings.push(Invalid::new(
+                    path,
+                    format!(
+                        "{} of draws round to 0, and are taken as 1",
+                        share_text(share)
+                    ),
+                ));
+            }
+        }
+    }
+    warnings
+}
+
+/// Warnings about classes that can never start a loop.
+fn empty(classes: &[UserClass]) -> Vec<Invalid> {
+    classes
+        .iter()
+        .filter(|c| matches!(c.population, Population::Closed { users: 0, .. }))
+        .map(|c| {
+            Invalid::new(
+                FieldPath::root("workload").child(&c.name).child("users"),
+                "is 0: this class starts no loops, and a surge multiplies 0 users to 0",
+            )
         })
         .collect()
 }

@@ -219,6 +219,14 @@ impl Dist {
         x.clamp(self.min, self.max)
     }
 
+    /// The value every sample takes, for a constant (after clamping).
+    pub fn constant_value(&self) -> Option<f64> {
+        match self.shape {
+            Shape::Constant(v) => Some(v.clamp(self.min, self.max)),
+            _ => None,
+        }
+    }
+
     /// P(X > x), after clamping: how often a sample exceeds `x`.
     pub fn exceedance(&self, x: f64) -> f64 {
         if x >= self.max {
@@ -288,10 +296,7 @@ pub struct CountDist {
 
 impl CountDist {
     pub fn new(dist: Dist) -> Self {
-        let constant = match dist.shape {
-            Shape::Constant(v) => Some(round_count(v.clamp(dist.min, dist.max))),
-            _ => None,
-        };
+        let constant = dist.constant_value().map(round_count);
         CountDist { dist, constant }
     }
 

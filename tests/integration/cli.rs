@@ -626,3 +626,49 @@ fn check_warns_about_a_think_time_that_can_be_zero() {
         .success()
         .stderr(predicate::str::contains("warning").not());
 }
+
+#[test]
+fn counts_are_not_silently_coerced() {
+    assert_rejected(
+        &BASE.replace("steps = 3", "steps = 0"),
+        &[],
+        "model.toml:12: agents.a.steps: must be at least 1 (got 0)",
+    );
+    assert_rejected(
+        &BASE.replace("steps = 3", "steps = 2.5"),
+        &[],
+        "model.toml:12: agents.a.steps: a count must be a whole number (got 2.5)",
+    );
+    assert_rejected(
+        BASE,
+        &["--set", "agents.a.fan_out={ every = 2, width = 0 }"],
+        "agents.a.fan_out.width: must be at least 1 (got 0)",
+    );
+    assert_rejected(
+        &BASE
+            .replace("[agents.a]", "[agents.\"a.b\"]")
+            .replace("agent = \"a\"", "agent = \"a.b\""),
+        &[],
+        "agents.a.b: an agent's name must be non-empty and contain no dots",
+    );
+    // Distributions whose draws round to 0 are taken as 1, with a warning;
+    // so is a class of no users.
+    let text = BASE
+        .replace("steps = 3", "steps = { dist = \"exponential\", mean = 2 }")
+        .replace(
+            "arrivals = { process = \"poisson\", per_min = 60 }",
+            "users = 0\nthink_time = \"1m\"",
+        );
+    let (_dir, path) = model_file(&text);
+    loopcap()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "agents.a.steps: 22.1% of draws round to 0, and are taken as 1",
+        ))
+        .stderr(predicate::str::contains(
+            "workload.users.users: is 0: this class starts no loops",
+        ));
+}
