@@ -10,7 +10,7 @@ use super::policy::RawPolicy;
 use super::quantity::{Duration, Number};
 use super::tagged::{Tagged, Variants};
 use crate::engine::SimDuration;
-use crate::model::client_policy::{Backoff, ClientPolicy, Jitter};
+use crate::model::client_policy::{Backoff, ClientPolicy, Jitter, RetryAfter};
 use crate::model::rate_limit::RateLimit;
 use crate::model::resilience::Policy;
 
@@ -19,7 +19,9 @@ use crate::model::resilience::Policy;
 pub struct RawClient {
     max_attempts: Option<Number>,
     backoff: Option<Tagged<RawBackoff>>,
+    /// Accepted for older models: true is retry_after = "exact", false "ignore".
     honor_retry_after: Option<bool>,
+    retry_after: Option<RetryAfter>,
     timeout: Option<Duration>,
     agent_rate_limit: Option<RawAgentRateLimit>,
     #[serde(default)]
@@ -102,7 +104,18 @@ impl RawClient {
                 }
                 None => defaults.backoff,
             },
-            honor_retry_after: self.honor_retry_after.unwrap_or(defaults.honor_retry_after),
+            retry_after: match (self.retry_after, self.honor_retry_after) {
+                (Some(_), Some(_)) => {
+                    return Err(Invalid::new(
+                        at.child("honor_retry_after"),
+                        "give retry_after or the older honor_retry_after, not both",
+                    ));
+                }
+                (Some(mode), None) => mode,
+                (None, Some(true)) => RetryAfter::Exact,
+                (None, Some(false)) => RetryAfter::Ignore,
+                (None, None) => defaults.retry_after,
+            },
             timeout: self
                 .timeout
                 .map(|d| positive_duration(&at.child("timeout"), d))

@@ -17,8 +17,8 @@ pub struct ClientPolicy {
     /// Attempts per call, the first included (>= 1).
     pub max_attempts: u32,
     pub backoff: Backoff,
-    /// Wait exactly the provider's retry-after, when it sends one, instead of backing off.
-    pub honor_retry_after: bool,
+    /// What the client does with a provider's retry-after.
+    pub retry_after: RetryAfter,
     /// Per-attempt timeout. A timed-out attempt is retried by the client but
     /// keeps its provider slot until the provider finishes it.
     pub timeout: Option<SimDuration>,
@@ -46,6 +46,38 @@ pub enum Backoff {
     },
 }
 
+/// How a client treats the retry-after a refusal carries (429s, 529s and
+/// full lane queues send one; outages, errors and timeouts do not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryAfter {
+    /// Wait exactly the header's time instead of backing off (a client
+    /// that trusts the provider; loopcap's default).
+    Exact,
+    /// Wait the longer of the backoff and the header's time.
+    AtLeast,
+    /// As the OpenAI and Anthropic Python SDKs: use the header when it asks
+    /// for more than 0 and at most 60 seconds, otherwise back off
+    /// (`_calculate_retry_timeout` in both SDKs' `_base_client.py`).
+    Sdk,
+    /// Back off as if no header came.
+    Ignore,
+}
+
+impl RetryAfter {
+    /// The longest retry-after the SDKs take at its word.
+    pub const SDK_MAX: SimDuration = SimDuration::from_secs(60);
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RetryAfter::Exact => "exact",
+            RetryAfter::AtLeast => "at_least",
+            RetryAfter::Sdk => "sdk",
+            RetryAfter::Ignore => "ignore",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
@@ -68,7 +100,7 @@ impl Default for ClientPolicy {
                 multiplier: 2.0,
                 jitter: Jitter::Full,
             },
-            honor_retry_after: true,
+            retry_after: RetryAfter::Exact,
             timeout: None,
             agent_rate_limit: None,
             policies: Vec::new(),
@@ -87,9 +119,12 @@ impl ClientPolicy {
         previous: &mut SimDuration,
         rng: &mut Stream,
     ) -> SimDuration {
-        let delay = match retry_after {
-            Some(wait) if self.honor_retry_after => wait,
-            _ => self.backoff.delay(failed, *previous, rng),
+        let mut backoff = || self.backoff.delay(failed, *previous, rng);
+        let delay = match (self.retry_after, retry_after) {
+            (RetryAfter::Exact, Some(wait)) => wait,
+            (RetryAfter::AtLeast, Some(wait)) => backoff().max(wait),
+            (RetryAfter::Sdk, Some(wait)) if !wait.is_zero() && wait <= RetryAfter::SDK_MAX => wait,
+            _ => backoff(),
         };
         *previous = delay;
         delay
@@ -149,7 +184,7 @@ mod tests {
                 multiplier: 2.0,
                 jitter,
             },
-            honor_retry_after: false,
+            retry_after: RetryAfter::Ignore,
             timeout: None,
             agent_rate_limit: None,
             policies: Vec::new(),
@@ -214,12 +249,38 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_used_only_when_honoured() {
-        let wait = Some(SimDuration::from_secs(7));
-        let mut honouring = exponential(Jitter::None);
-        honouring.honor_retry_after = true;
-        assert_eq!(delays(&honouring, wait), [7.0; 6]);
-        assert_eq!(delays(&exponential(Jitter::None), wait)[0], 1.0);
+    fn each_retry_after_mode_combines_header_and_backoff_its_way() {
+        // Backoff 1, 2, 4, 8, 10, 10 s (capped); a header of 7 s, then of 90 s.
+        let mode = |retry_after| ClientPolicy {
+            retry_after,
+            ..exponential(Jitter::None)
+        };
+        let seven = Some(SimDuration::from_secs(7));
+        let ninety = Some(SimDuration::from_secs(90));
+        assert_eq!(delays(&mode(RetryAfter::Exact), seven), [7.0; 6]);
+        assert_eq!(delays(&mode(RetryAfter::Exact), ninety), [90.0; 6]);
+        assert_eq!(
+            delays(&mode(RetryAfter::AtLeast), seven),
+            [7.0, 7.0, 7.0, 8.0, 10.0, 10.0]
+        );
+        assert_eq!(delays(&mode(RetryAfter::Sdk), seven), [7.0; 6]);
+        assert_eq!(
+            delays(&mode(RetryAfter::Sdk), ninety),
+            [1.0, 2.0, 4.0, 8.0, 10.0, 10.0],
+            "past 60 s the SDKs back off"
+        );
+        assert_eq!(
+            delays(&mode(RetryAfter::Sdk), Some(SimDuration::ZERO)),
+            [1.0, 2.0, 4.0, 8.0, 10.0, 10.0],
+            "and at 0 s"
+        );
+        assert_eq!(
+            delays(&mode(RetryAfter::Ignore), seven),
+            [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+        );
+        for m in [RetryAfter::Exact, RetryAfter::AtLeast, RetryAfter::Sdk] {
+            assert_eq!(delays(&mode(m), None), [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]);
+        }
     }
 
     #[test]

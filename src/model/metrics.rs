@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::agent_loop::LoopState;
 use super::capacity::{Rejection, Request};
+use super::client_policy::RetryAfter;
 use super::fault::Fault;
 use super::prices::{Prices, TokenUse};
 use super::recovery::{RecoveryRule, verdict};
@@ -166,6 +167,8 @@ pub struct RunFacts<'a> {
     pub prices: &'a Prices,
     pub faults: &'a [Fault],
     pub recovery: RecoveryRule,
+    /// The client's retry-after mode, which moves results a lot under token-bucket pressure.
+    pub retry_after: RetryAfter,
     pub events: u64,
     pub wall_s: f64,
 }
@@ -427,6 +430,7 @@ impl Metrics {
             seed: facts.seed,
             duration_s: horizon.as_secs_f64(),
             warmup_s: self.window_start.as_secs_f64(),
+            retry_after: facts.retry_after.name().to_owned(),
             loops_started: total(|c| c.loops_started),
             loops_completed: total(|c| c.loops_completed),
             loops_failed,

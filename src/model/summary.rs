@@ -53,6 +53,8 @@ pub struct Summary {
     pub seed: u64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// The client's retry-after mode: exact, at_least, sdk or ignore.
+    pub retry_after: String,
 
     pub loops_started: u64,
     pub loops_completed: u64,

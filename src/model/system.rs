@@ -197,6 +197,7 @@ impl<'a> AgentSystem<'a> {
             prices: &self.spec.prices,
             faults: &self.spec.faults,
             recovery: self.spec.recovery,
+            retry_after: self.spec.client.retry_after,
             events,
             wall_s,
         })

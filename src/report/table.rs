@@ -90,6 +90,7 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
         "retries",
         format!("{}  (retry rate {})", s.retries, opt(s.retry_rate, 3)),
     );
+    line(&mut out, "retry-after honoured", &s.retry_after);
     if s.throttled > 0 {
         line(&mut out, "held by client throttle", s.throttled);
     }

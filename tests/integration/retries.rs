@@ -277,3 +277,59 @@ honor_retry_after = true
     );
     assert!(s.rate_limited > s.loops_failed);
 }
+
+/// Two parallel calls of 1 s into a concurrency cap of one whose 429 says
+/// "retry after 90 s", with a constant 5 s backoff, under each mode.
+fn retry_after_mode_scene(mode: &str) -> Summary {
+    run_one_loop(&[
+        "agents.a.fan_out={ every = 1, width = 2 }",
+        "capacity={ kind = \"shared_api\", max_concurrency = 1, concurrency_retry_after = \"90s\", time_to_first_token = \"1s\" }",
+        &format!(
+            "client={{ max_attempts = 5, backoff = {{ kind = \"constant\", delay = \"5s\" }}, retry_after = \"{mode}\" }}"
+        ),
+    ])
+}
+
+#[test]
+fn retry_after_modes_each_do_what_they_say() {
+    let latency = |mode| {
+        let s = retry_after_mode_scene(mode);
+        assert_eq!(s.retry_after, mode);
+        assert_eq!((s.rate_limited, s.attempts), (1, 3), "{mode}");
+        s.loop_latency_s.unwrap().max
+    };
+    // The refused call waits the header's 90 s, then takes 1 s.
+    assert_eq!(latency("exact"), 91.0);
+    // The longer of 5 s and 90 s.
+    assert_eq!(latency("at_least"), 91.0);
+    // The SDKs take a header of at most 60 s as given; past that, they back off.
+    assert_eq!(latency("sdk"), 6.0);
+    assert_eq!(latency("ignore"), 6.0);
+    // The older switch still reads as the two ends.
+    let old =
+        |honour: &str| run(BASE, &[&format!("client.honor_retry_after={honour}")]).retry_after;
+    assert_eq!(old("true"), "exact");
+    assert_eq!(old("false"), "ignore");
+}
+
+#[test]
+fn a_retry_after_within_a_minute_is_taken_as_given_by_the_sdk_mode() {
+    // A bucket of one request a minute tells the refused call to come back in 60 s.
+    let scene = |mode: &str| {
+        run_one_loop(&[
+            "agents.a.fan_out={ every = 1, width = 2 }",
+            "capacity={ kind = \"shared_api\", requests_per_min = 1, time_to_first_token = \"1s\" }",
+            &format!(
+                "client={{ max_attempts = 100, backoff = {{ kind = \"constant\", delay = \"90s\" }}, retry_after = \"{mode}\" }}"
+            ),
+        ])
+        .loop_latency_s
+        .unwrap()
+        .max
+    };
+    // The bucket is back in 60 s: sdk and exact wait it; at_least and ignore wait 90 s.
+    assert_eq!(scene("sdk"), 61.0);
+    assert_eq!(scene("exact"), 61.0);
+    assert_eq!(scene("at_least"), 91.0);
+    assert_eq!(scene("ignore"), 91.0);
+}
