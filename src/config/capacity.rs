@@ -14,7 +14,7 @@ use crate::engine::SimDuration;
 use crate::model::capacity::CapacitySpec;
 use crate::model::reserved::ReservedSpec;
 use crate::model::service_time::ServiceTime;
-use crate::model::shared_api::{Overload, SharedApiSpec};
+use crate::model::shared_api::{Bursts, Overload, SharedApiSpec};
 use crate::model::token_bucket::MAX_PER_MIN;
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +40,16 @@ pub struct RawSharedApi {
     max_concurrency: Option<Number>,
     concurrency_retry_after: Option<Duration>,
     overload: Option<RawOverload>,
+    burst: Option<RawBursts>,
+}
+
+/// What each bucket holds at most, where not one minute's worth.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBursts {
+    requests: Option<Number>,
+    input_tokens: Option<Number>,
+    output_tokens: Option<Number>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +125,16 @@ impl RawCapacity {
                         .as_ref()
                         .map(|o| o.check(&at.child("overload")))
                         .transpose()?,
+                    burst: raw.burst.as_ref().map_or(Ok(Bursts::default()), |b| {
+                        b.check(
+                            &at.child("burst"),
+                            [
+                                raw.requests_per_min.is_some(),
+                                raw.input_tokens_per_min.is_some(),
+                                raw.output_tokens_per_min.is_some(),
+                            ],
+                        )
+                    })?,
                 })
             }
             RawCapacity::Reserved(raw) => CapacitySpec::Reserved(ReservedSpec {
@@ -127,6 +147,34 @@ impl RawCapacity {
                 lanes: whole(&at.child("lanes"), raw.lanes, 1, 1_000_000)? as u32,
                 queue_limit: optional_u32(&at.child("queue_limit"), raw.queue_limit, 0)?,
             }),
+        })
+    }
+}
+
+impl RawBursts {
+    /// The bursts, each for a limit the capacity has (`limits`: requests,
+    /// input tokens, output tokens).
+    fn check(&self, at: &FieldPath, limits: [bool; 3]) -> Checked<Bursts> {
+        let fields = [
+            ("requests", self.requests, "requests_per_min"),
+            ("input_tokens", self.input_tokens, "input_tokens_per_min"),
+            ("output_tokens", self.output_tokens, "output_tokens_per_min"),
+        ];
+        let mut checked = [None; 3];
+        for (i, (name, value, limit)) in fields.into_iter().enumerate() {
+            let Some(n) = value else { continue };
+            if !limits[i] {
+                return Err(Invalid::new(
+                    at.child(name),
+                    format!("is the burst of {limit}, which this capacity does not set"),
+                ));
+            }
+            checked[i] = Some(whole(&at.child(name), n, 1, MAX_PER_MIN)?);
+        }
+        Ok(Bursts {
+            requests: checked[0],
+            input_tokens: checked[1],
+            output_tokens: checked[2],
         })
     }
 }

@@ -124,7 +124,18 @@ fn too_large(
             continue;
         }
         let at = FieldPath::root("agents").child(&agent.name);
-        if let Some(limit) = api.input_tokens_per_min {
+        // A call larger than a bucket's burst can never be admitted.
+        let held_by = |burst: Option<u64>, key: &str| {
+            if burst.is_some() {
+                format!("capacity.burst.{key}")
+            } else {
+                format!("capacity.{key}_per_min")
+            }
+        };
+        if let Some(limit) = api
+            .input_tokens_per_min
+            .map(|r| api.burst.input_tokens.unwrap_or(r))
+        {
             // The limit sees only uncached input when cache reads do not count.
             let counted = if api.cache_reads_count {
                 1.0
@@ -144,20 +155,24 @@ fn too_large(
                 warnings.push(Invalid::new(
                     at.child("input_tokens"),
                     format!(
-                        "{} of calls ask for more than capacity.input_tokens_per_min ({limit}) and can never be admitted; run fails their loops and counts them as too_large",
-                        share_text(share)
+                        "{} of calls ask for more than {} ({limit}) and can never be admitted; run fails their loops and counts them as too_large",
+                        share_text(share),
+                        held_by(api.burst.input_tokens, "input_tokens")
                     ),
                 ));
             }
         }
-        if let Some(limit) = api.output_tokens_per_min
+        if let Some(limit) = api
+            .output_tokens_per_min
+            .map(|r| api.burst.output_tokens.unwrap_or(r))
             && u64::from(agent.max_output_tokens) > limit
         {
             warnings.push(Invalid::new(
                 at.child("max_output_tokens"),
                 format!(
-                    "every call reserves {} output tokens, more than capacity.output_tokens_per_min ({limit}) can ever hold: no call can be admitted",
-                    agent.max_output_tokens
+                    "every call reserves {} output tokens, more than {} ({limit}) can ever hold: no call can be admitted",
+                    agent.max_output_tokens,
+                    held_by(api.burst.output_tokens, "output_tokens")
                 ),
             ));
         }

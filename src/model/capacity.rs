@@ -101,6 +101,9 @@ pub struct Capacity {
     effect: FaultEffect,
 }
 
+// One per run, so its size costs nothing; boxing the larger variant would
+// add a pointer chase to every attempt offered.
+#[allow(clippy::large_enum_variant)]
 enum CapacityKind {
     SharedApi(SharedApi),
     Reserved(Reserved),

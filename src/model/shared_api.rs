@@ -22,7 +22,17 @@ pub struct SharedApiSpec {
     /// a bucket) cannot know when a slot frees up.
     pub concurrency_retry_after: SimDuration,
     pub overload: Option<Overload>,
+    /// What each bucket holds at most, where not one minute's worth.
+    pub burst: Bursts,
     pub service: ServiceTime,
+}
+
+/// The burst capacity of each token bucket; `None` holds one minute's worth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bursts {
+    pub requests: Option<u64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
 }
 
 /// Overload errors (HTTP 529) whose probability rises linearly with attempts
@@ -47,7 +57,8 @@ impl Overload {
 
 pub struct SharedApi {
     /// Limits as provisioned: requests, input and output tokens per minute.
-    base_limits: [Option<u64>; 3],
+    /// Each bucket's rate and burst as specified, before any capacity drop.
+    base_limits: [Option<(u64, u64)>; 3],
     base_concurrency: Option<u32>,
     requests: Option<TokenBucket>,
     input_tokens: Option<TokenBucket>,
@@ -61,16 +72,20 @@ pub struct SharedApi {
 
 impl SharedApi {
     pub fn new(spec: &SharedApiSpec) -> Self {
+        let limit =
+            |per_min: Option<u64>, burst: Option<u64>| per_min.map(|r| (r, burst.unwrap_or(r)));
+        let base_limits = [
+            limit(spec.requests_per_min, spec.burst.requests),
+            limit(spec.input_tokens_per_min, spec.burst.input_tokens),
+            limit(spec.output_tokens_per_min, spec.burst.output_tokens),
+        ];
+        let bucket = |limit: Option<(u64, u64)>| limit.map(|(r, b)| TokenBucket::with_burst(r, b));
         SharedApi {
-            base_limits: [
-                spec.requests_per_min,
-                spec.input_tokens_per_min,
-                spec.output_tokens_per_min,
-            ],
+            base_limits,
             base_concurrency: spec.max_concurrency,
-            requests: spec.requests_per_min.map(TokenBucket::new),
-            input_tokens: spec.input_tokens_per_min.map(TokenBucket::new),
-            output_tokens: spec.output_tokens_per_min.map(TokenBucket::new),
+            requests: bucket(base_limits[0]),
+            input_tokens: bucket(base_limits[1]),
+            output_tokens: bucket(base_limits[2]),
             max_concurrency: spec.max_concurrency,
             concurrency_retry_after: spec.concurrency_retry_after,
             overload: spec.overload,
@@ -128,7 +143,7 @@ impl SharedApi {
         ];
         for (bucket, base) in buckets.into_iter().zip(self.base_limits) {
             if let (Some(bucket), Some(base)) = (bucket, base) {
-                bucket.set_limit(now, scaled(base));
+                bucket.set_limit(now, scaled(base.0), scaled(base.1));
             }
         }
         self.max_concurrency = self
@@ -199,6 +214,7 @@ mod tests {
             max_concurrency: None,
             concurrency_retry_after: SimDuration::from_secs(1),
             overload: None,
+            burst: Bursts::default(),
             service: ServiceTime {
                 time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
                 output_tokens_per_s: None,

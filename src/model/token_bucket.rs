@@ -1,7 +1,8 @@
 //! A token bucket with continuous refill, in exact integer arithmetic.
 //!
-//! A limit of `L` tokens per minute holds at most `L` tokens and refills at
-//! `L` per minute, continuously, as provider rate limiters do. Levels are kept
+//! A limit of `L` tokens per minute refills at `L` per minute, continuously,
+//! as provider rate limiters do, and holds at most its burst: `L` tokens (one
+//! minute's worth) unless the model sets another. Levels are kept
 //! in units of 1/`TICKS_PER_MINUTE` token, so a tick adds exactly `L` units:
 //! no rounding drift however long the run.
 
@@ -17,21 +18,30 @@ pub const MAX_PER_MIN: u64 = 10_000_000_000;
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
     per_min: u64,
+    /// The most tokens it holds.
+    burst: u64,
     capacity: u64,
     level: u64,
     updated_at: SimTime,
 }
 
 impl TokenBucket {
-    /// A full bucket for a limit of `per_min` tokens per minute (1..=`MAX_PER_MIN`).
+    /// A full bucket for a limit of `per_min` tokens per minute, holding one
+    /// minute's worth (both in 1..=`MAX_PER_MIN`).
     pub fn new(per_min: u64) -> Self {
+        Self::with_burst(per_min, per_min)
+    }
+
+    /// A full bucket refilling at `per_min` that holds at most `burst` tokens.
+    pub fn with_burst(per_min: u64, burst: u64) -> Self {
         assert!(
-            (1..=MAX_PER_MIN).contains(&per_min),
-            "bucket limit {per_min} out of range; config validation must reject it"
+            (1..=MAX_PER_MIN).contains(&per_min) && (1..=MAX_PER_MIN).contains(&burst),
+            "bucket limit {per_min} or burst {burst} out of range; config validation must reject it"
         );
-        let capacity = per_min * UNITS_PER_TOKEN;
+        let capacity = burst * UNITS_PER_TOKEN;
         TokenBucket {
             per_min,
+            burst,
             capacity,
             level: capacity,
             updated_at: SimTime::ZERO,
@@ -47,22 +57,23 @@ impl TokenBucket {
         self.updated_at = self.updated_at.max(now);
     }
 
-    /// Changes the limit to `per_min` from `now` on (e.g. a provider cutting
-    /// capacity): the bucket's size follows, and it holds no more than it can.
-    pub fn set_limit(&mut self, now: SimTime, per_min: u64) {
+    /// Changes the rate to `per_min` and the burst to `burst` from `now` on
+    /// (e.g. a provider cutting capacity); it holds no more than it can.
+    pub fn set_limit(&mut self, now: SimTime, per_min: u64, burst: u64) {
         assert!(
-            (1..=MAX_PER_MIN).contains(&per_min),
-            "bucket limit {per_min} out of range"
+            (1..=MAX_PER_MIN).contains(&per_min) && (1..=MAX_PER_MIN).contains(&burst),
+            "bucket limit {per_min} or burst {burst} out of range"
         );
         self.refill(now);
         self.per_min = per_min;
-        self.capacity = per_min * UNITS_PER_TOKEN;
+        self.burst = burst;
+        self.capacity = burst * UNITS_PER_TOKEN;
         self.level = self.level.min(self.capacity);
     }
 
-    /// Whether `tokens` could ever fit, i.e. do not exceed the bucket's capacity.
+    /// Whether `tokens` could ever fit, i.e. do not exceed the bucket's burst.
     pub fn can_ever_hold(&self, tokens: u64) -> bool {
-        tokens <= self.per_min
+        tokens <= self.burst
     }
 
     /// How long until `tokens` are available (zero if they are now), or `None`
@@ -178,14 +189,14 @@ mod tests {
     #[test]
     fn a_lower_limit_shrinks_the_bucket_and_slows_the_refill() {
         let mut b = TokenBucket::new(600);
-        b.set_limit(t(0.0), 60);
+        b.set_limit(t(0.0), 60, 60);
         assert!((b.available(t(0.0)) - 60.0).abs() < 1e-12);
         assert!(b.try_take(t(0.0), 60));
         assert!(
             (b.available(t(1.0)) - 1.0).abs() < 1e-12,
             "one per second now"
         );
-        b.set_limit(t(1.0), 600);
+        b.set_limit(t(1.0), 600, 600);
         assert!(
             (b.available(t(2.0)) - 11.0).abs() < 1e-12,
             "ten per second again"
@@ -245,5 +256,27 @@ mod tests {
                 prop_assert!((0.0..=120.0).contains(&level), "level {level}");
             }
         }
+    }
+
+    #[test]
+    fn a_burst_caps_what_the_bucket_holds_but_not_its_rate() {
+        // 60 a minute, holding at most 5: five at once, then one a second.
+        let mut b = TokenBucket::with_burst(60, 5);
+        assert!(b.can_ever_hold(5) && !b.can_ever_hold(6));
+        for _ in 0..5 {
+            assert!(b.try_take(t(0.0), 1));
+        }
+        assert_eq!(b.wait_for(t(0.0), 1), Some(SimDuration::from_secs(1)));
+        // An hour idle refills it to 5, not 60.
+        assert_eq!(b.available(t(3600.0)), 5.0);
+        assert_eq!(
+            b.wait_for(t(3600.0), 6),
+            None,
+            "more than the burst never fits"
+        );
+        // A burst above a minute's worth holds more than the rate refills in a minute.
+        let mut big = TokenBucket::with_burst(60, 600);
+        assert!(big.try_take(t(0.0), 600));
+        assert_eq!(big.available(t(60.0)), 60.0);
     }
 }

@@ -672,3 +672,29 @@ fn counts_are_not_silently_coerced() {
             "workload.users.users: is 0: this class starts no loops",
         ));
 }
+
+#[test]
+fn a_burst_needs_its_limit_and_bounds_what_can_ever_fit() {
+    let shared = BASE.replace(
+        "[capacity]\nkind = \"reserved\"\nlanes = 4",
+        "[capacity]\nkind = \"shared_api\"\ninput_tokens_per_min = 100000",
+    );
+    assert_rejected(
+        &shared,
+        &["--set", "capacity.burst={ requests = 5 }"],
+        "capacity.burst.requests: is the burst of requests_per_min, which this capacity does not set",
+    );
+    let tight = shared.replace(
+        "input_tokens_per_min = 100000",
+        "input_tokens_per_min = 100000\nburst = { input_tokens = 50 }",
+    );
+    let (_dir, path) = model_file(&tight);
+    loopcap()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "agents.a.input_tokens: 100.0% of calls ask for more than capacity.burst.input_tokens (50)",
+        ));
+}

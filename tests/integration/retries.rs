@@ -333,3 +333,23 @@ fn a_retry_after_within_a_minute_is_taken_as_given_by_the_sdk_mode() {
     assert_eq!(scene("at_least"), 91.0);
     assert_eq!(scene("ignore"), 91.0);
 }
+
+#[test]
+fn a_bucket_burst_caps_how_many_go_at_once() {
+    // 200 callers at once, one attempt each, into 60 requests a minute: a
+    // bucket holding a minute's worth lets 60 in, one holding 5 lets 5 in.
+    let first_hour = |capacity: &str| {
+        run(
+            BURST,
+            &[
+                "duration=61m",
+                "client.max_attempts=1",
+                &format!("capacity={{ kind = \"shared_api\", requests_per_min = 60, time_to_first_token = \"100ms\"{capacity} }}"),
+            ],
+        )
+        .loops_completed
+    };
+    assert_eq!(first_hour(""), 60);
+    assert_eq!(first_hour(", burst = { requests = 5 }"), 5);
+    assert_eq!(first_hour(", burst = { requests = 150 }"), 150);
+}
