@@ -59,6 +59,8 @@ pub struct RawReserved {
     output_tokens_per_s: Option<Number>,
     lanes: Number,
     queue_limit: Option<Number>,
+    /// The retry-after sent with a refusal for a full queue (a gateway's).
+    queue_full_retry_after: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +148,15 @@ impl RawCapacity {
                 )?,
                 lanes: whole(&at.child("lanes"), raw.lanes, 1, 1_000_000)? as u32,
                 queue_limit: optional_u32(&at.child("queue_limit"), raw.queue_limit, 0)?,
+                queue_full_retry_after: match (raw.queue_full_retry_after, raw.queue_limit) {
+                    (Some(_), None) => {
+                        return Err(Invalid::new(
+                            at.child("queue_full_retry_after"),
+                            "is sent when the queue is full: set queue_limit too",
+                        ));
+                    }
+                    (d, _) => d.map(|d| d.0),
+                },
             }),
         })
     }

@@ -72,8 +72,9 @@ pub enum Rejection {
     RateLimited { retry_after: SimDuration },
     /// HTTP 529: the provider is overloaded.
     Overloaded,
-    /// Every lane is busy and the lane queue is full.
-    QueueFull,
+    /// Every lane is busy and the lane queue is full; a gateway in front of
+    /// the lanes may say when to come back.
+    QueueFull { retry_after: Option<SimDuration> },
     /// Larger than a token bucket can ever hold: no retry can succeed.
     TooLarge,
     /// HTTP 503 during an outage.
@@ -90,6 +91,7 @@ impl Rejection {
     pub fn retry_after(self) -> Option<SimDuration> {
         match self {
             Rejection::RateLimited { retry_after } => Some(retry_after),
+            Rejection::QueueFull { retry_after } => retry_after,
             _ => None,
         }
     }

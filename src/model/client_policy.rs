@@ -46,8 +46,9 @@ pub enum Backoff {
     },
 }
 
-/// How a client treats the retry-after a refusal carries (429s, 529s and
-/// full lane queues send one; outages, errors and timeouts do not).
+/// How a client treats the retry-after a refusal carries (429s send one, and
+/// full lane queues with a `queue_full_retry_after`; 529s, outages, errors
+/// and timeouts do not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetryAfter {

@@ -300,7 +300,7 @@ impl Metrics {
         let (counter, total) = match rejection {
             Rejection::RateLimited { .. } => (Some(Counter::RateLimited), &mut self.rate_limited),
             Rejection::Overloaded => (Some(Counter::Overloaded), &mut self.overloaded),
-            Rejection::QueueFull => (Some(Counter::QueueRejected), &mut self.queue_rejected),
+            Rejection::QueueFull { .. } => (Some(Counter::QueueRejected), &mut self.queue_rejected),
             Rejection::TooLarge => (None, &mut self.too_large),
             Rejection::Unavailable => (Some(Counter::Errors), &mut self.unavailable),
             Rejection::ServerError => (Some(Counter::Errors), &mut self.server_errors),

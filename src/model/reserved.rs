@@ -4,13 +4,15 @@ use std::collections::VecDeque;
 
 use super::capacity::{Admission, Rejection};
 use super::service_time::ServiceTime;
-use crate::engine::Key;
+use crate::engine::{Key, SimDuration};
 
 #[derive(Clone, Debug)]
 pub struct ReservedSpec {
     pub lanes: u32,
     /// Most attempts that may wait; beyond it attempts are rejected. `None`: unbounded.
     pub queue_limit: Option<u32>,
+    /// The retry-after a refusal for a full queue carries, if any.
+    pub queue_full_retry_after: Option<SimDuration>,
     pub service: ServiceTime,
 }
 
@@ -22,6 +24,7 @@ pub struct Reserved {
     /// Lanes available now (fewer during a capacity drop).
     lanes: u32,
     queue_limit: Option<u32>,
+    queue_full_retry_after: Option<SimDuration>,
     busy: u32,
     queue: VecDeque<Key>,
 }
@@ -32,6 +35,7 @@ impl Reserved {
             base_lanes: spec.lanes,
             lanes: spec.lanes,
             queue_limit: spec.queue_limit,
+            queue_full_retry_after: spec.queue_full_retry_after,
             busy: 0,
             queue: VecDeque::new(),
         }
@@ -45,7 +49,9 @@ impl Reserved {
             .queue_limit
             .is_some_and(|limit| self.queue.len() >= limit as usize)
         {
-            Admission::Rejected(Rejection::QueueFull)
+            Admission::Rejected(Rejection::QueueFull {
+                retry_after: self.queue_full_retry_after,
+            })
         } else {
             self.queue.push_back(attempt);
             Admission::Queued
@@ -101,6 +107,7 @@ mod tests {
         ReservedSpec {
             lanes,
             queue_limit,
+            queue_full_retry_after: None,
             service: ServiceTime {
                 time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
                 output_tokens_per_s: None,
@@ -117,7 +124,10 @@ mod tests {
         assert_eq!(r.offer(k[1]), Admission::Started);
         assert_eq!(r.offer(k[2]), Admission::Queued);
         assert_eq!(r.offer(k[3]), Admission::Queued);
-        assert_eq!(r.offer(k[4]), Admission::Rejected(Rejection::QueueFull));
+        assert_eq!(
+            r.offer(k[4]),
+            Admission::Rejected(Rejection::QueueFull { retry_after: None })
+        );
         assert_eq!((r.busy(), r.queued()), (2, 2));
         assert_eq!(r.release(), Some(k[2]));
         assert_eq!(r.release(), Some(k[3]));

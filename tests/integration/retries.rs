@@ -353,3 +353,23 @@ fn a_bucket_burst_caps_how_many_go_at_once() {
     assert_eq!(first_hour(", burst = { requests = 5 }"), 5);
     assert_eq!(first_hour(", burst = { requests = 150 }"), 150);
 }
+
+#[test]
+fn a_full_lane_queue_may_say_when_to_come_back() {
+    // Two calls of 1 s into one lane with no queue: the second is refused.
+    // With a gateway's retry-after of 2 s it is back then, not after the
+    // 10 s backoff, and done at 3 s.
+    let scene = |gateway: &str| {
+        let s = run_one_loop(&[
+            "agents.a.fan_out={ every = 1, width = 2 }",
+            &format!(
+                "capacity={{ kind = \"reserved\", lanes = 1, queue_limit = 0{gateway}, time_to_first_token = \"1s\" }}"
+            ),
+            "client={ max_attempts = 3, backoff = { kind = \"constant\", delay = \"10s\" }, retry_after = \"exact\" }",
+        ]);
+        assert_eq!((s.queue_rejected, s.attempts), (1, 3));
+        s.loop_latency_s.unwrap().max
+    };
+    assert_eq!(scene(", queue_full_retry_after = \"2s\""), 3.0);
+    assert_eq!(scene(""), 11.0);
+}
