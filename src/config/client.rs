@@ -10,7 +10,7 @@ use super::policy::RawPolicy;
 use super::quantity::{Duration, Number};
 use super::tagged::{Tagged, Variants};
 use crate::engine::SimDuration;
-use crate::model::client_policy::{Backoff, ClientPolicy, Jitter, RetryAfter};
+use crate::model::client_policy::{Backoff, ClientPolicy, Jitter, OnCallFailure, RetryAfter};
 use crate::model::rate_limit::RateLimit;
 use crate::model::resilience::Policy;
 
@@ -22,6 +22,7 @@ pub struct RawClient {
     /// Accepted for older models: true is retry_after = "exact", false "ignore".
     honor_retry_after: Option<bool>,
     retry_after: Option<RetryAfter>,
+    on_call_failure: Option<OnCallFailure>,
     timeout: Option<Duration>,
     agent_rate_limit: Option<RawAgentRateLimit>,
     #[serde(default)]
@@ -116,6 +117,7 @@ impl RawClient {
                 (None, Some(false)) => RetryAfter::Ignore,
                 (None, None) => defaults.retry_after,
             },
+            on_call_failure: self.on_call_failure.unwrap_or(defaults.on_call_failure),
             timeout: self
                 .timeout
                 .map(|d| positive_duration(&at.child("timeout"), d))

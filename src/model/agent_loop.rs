@@ -2,6 +2,7 @@
 
 use super::coordinated_throttle::Charge;
 use super::distribution::{CountDist, DurationDist, round_count};
+use super::metrics::LoopOutcome;
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 
 /// How one agent behaves for one user command.
@@ -76,6 +77,9 @@ pub struct LoopState {
     pub calls_pending: u32,
     /// Calls of this loop waiting to retry.
     pub calls_backing_off: u32,
+    /// Why the loop fails once the current step's other calls are done (a
+    /// call failed for good, and the agent waits for its siblings).
+    pub failing: Option<LoopOutcome>,
     /// The agent's theoretical arrival time under the client's rate limit.
     pub throttle_tat: SimTime,
 }

@@ -19,6 +19,8 @@ pub struct ClientPolicy {
     pub backoff: Backoff,
     /// What the client does with a provider's retry-after.
     pub retry_after: RetryAfter,
+    /// What a loop does when one call of a step fails for good.
+    pub on_call_failure: OnCallFailure,
     /// Per-attempt timeout. A timed-out attempt is retried by the client but
     /// keeps its provider slot until the provider finishes it.
     pub timeout: Option<SimDuration>,
@@ -44,6 +46,19 @@ pub enum Backoff {
         multiplier: f64,
         jitter: Jitter,
     },
+}
+
+/// What an agent does when one call of a step (a fan-out burst) fails for
+/// good, since frameworks differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCallFailure {
+    /// Fail the loop at once; its other calls are abandoned (a gather that
+    /// raises on the first error).
+    Abandon,
+    /// Let the step's other calls finish, then fail the loop (a gather that
+    /// collects every result first).
+    WaitForSiblings,
 }
 
 /// How a client treats the retry-after a refusal carries (429s send one, and
@@ -102,6 +117,7 @@ impl Default for ClientPolicy {
                 jitter: Jitter::Full,
             },
             retry_after: RetryAfter::Exact,
+            on_call_failure: OnCallFailure::Abandon,
             timeout: None,
             agent_rate_limit: None,
             policies: Vec::new(),
@@ -186,6 +202,7 @@ mod tests {
                 jitter,
             },
             retry_after: RetryAfter::Ignore,
+            on_call_failure: OnCallFailure::Abandon,
             timeout: None,
             agent_rate_limit: None,
             policies: Vec::new(),

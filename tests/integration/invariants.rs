@@ -52,6 +52,10 @@ fn random_model() -> impl Strategy<Value = Vec<String>> {
                     format!("client.max_attempts={attempts}"),
                     format!("client.honor_retry_after={honour}"),
                     format!(
+                        "client.on_call_failure={}",
+                        ["abandon", "wait_for_siblings"][(steps % 2) as usize]
+                    ),
+                    format!(
                         "client.backoff={}",
                         [
                             "{ kind = \"none\" }",

@@ -373,3 +373,38 @@ fn a_full_lane_queue_may_say_when_to_come_back() {
     assert_eq!(scene(", queue_full_retry_after = \"2s\""), 3.0);
     assert_eq!(scene(""), 11.0);
 }
+
+/// A burst of two calls at 1 h into a concurrency cap of one, one attempt
+/// each: the first is served for 30 s, the second refused and out of
+/// attempts. When does the loop fail?
+fn failure_time(on_call_failure: &str) -> f64 {
+    let spec = crate::support::spec(
+        BASE,
+        &[
+            "workload.users={ name = \"users\", agent = \"a\", users = 1, think_time = \"1h\" }",
+            "duration=90m",
+            "agents.a.steps=1",
+            "agents.a.fan_out={ every = 1, width = 2 }",
+            "capacity={ kind = \"shared_api\", max_concurrency = 1, time_to_first_token = \"30s\" }",
+            &format!("client={{ max_attempts = 1, on_call_failure = \"{on_call_failure}\" }}"),
+        ],
+    );
+    let run = loopcap::model::simulate(&spec, true).unwrap();
+    assert_eq!(run.summary.loops_failed_exhausted, 1);
+    assert_eq!(run.summary.loops_completed, 0);
+    let bins = run.timeseries.unwrap();
+    let failed: Vec<f64> = bins
+        .bins()
+        .iter()
+        .filter(|b| b.counts[loopcap::model::timeseries::Counter::LoopsFailed as usize] > 0)
+        .map(|b| b.start.as_secs_f64())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    failed[0]
+}
+
+#[test]
+fn a_failed_call_fails_its_loop_at_once_or_after_its_siblings() {
+    assert_eq!(failure_time("abandon"), 3600.0);
+    assert_eq!(failure_time("wait_for_siblings"), 3630.0);
+}

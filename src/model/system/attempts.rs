@@ -211,15 +211,12 @@ impl AgentSystem<'_> {
             .calls
             .remove(attempt.call)
             .expect("a live attempt's call");
-        let Some(lp) = self.loops.get_mut(call.loop_key) else {
+        if self.loops.get(call.loop_key).is_none() {
             return; // the loop failed meanwhile; the answer goes nowhere
-        };
+        }
         self.metrics
             .call_answered(now, attempt.service_started_at.since(call.first_sent_at));
-        lp.calls_pending -= 1;
-        if lp.calls_pending == 0 {
-            self.step_done(call.loop_key, cx);
-        }
+        self.call_done(call.loop_key, None, cx);
     }
 
     pub(super) fn on_attempt_timed_out(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
@@ -275,7 +272,7 @@ impl AgentSystem<'_> {
         }
         if let Some(outcome) = outcome {
             self.calls.remove(call_key);
-            self.end_loop(loop_key, outcome, cx);
+            self.call_done(loop_key, Some(outcome), cx);
             return;
         }
         let delay = policy.retry_delay(

@@ -4,6 +4,7 @@
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::agent_loop::{CallState, LoopState};
+use crate::model::client_policy::OnCallFailure;
 use crate::model::coordinated_throttle::Charge;
 use crate::model::metrics::LoopOutcome;
 
@@ -26,6 +27,7 @@ impl AgentSystem<'_> {
             step_started_at: now,
             calls_pending: 0,
             calls_backing_off: 0,
+            failing: None,
             throttle_tat: SimTime::ZERO,
         });
         if let Some(deadline) = agent.deadline {
@@ -57,10 +59,39 @@ impl AgentSystem<'_> {
                 gate_charge: Charge::default(),
             });
             self.send_attempt(call, cx);
-            // A call that can never fit fails the loop at once: stop the burst.
+            // A call that failed at once may have ended the loop: stop the burst.
             if self.loops.get(loop_key).is_none() {
                 return;
             }
+        }
+    }
+
+    /// A call of the loop's current step is done: answered (`failure` is
+    /// `None`), or failed for good. A failure ends the loop at once, or,
+    /// when the agent waits for siblings, once the step's other calls are done.
+    pub(super) fn call_done(
+        &mut self,
+        loop_key: Key,
+        failure: Option<LoopOutcome>,
+        cx: &mut Ctx<'_, Self>,
+    ) {
+        let Some(lp) = self.loops.get_mut(loop_key) else {
+            return;
+        };
+        if let Some(outcome) = failure {
+            if self.spec.client.on_call_failure == OnCallFailure::Abandon {
+                self.end_loop(loop_key, outcome, cx);
+                return;
+            }
+            lp.failing.get_or_insert(outcome);
+        }
+        lp.calls_pending -= 1;
+        if lp.calls_pending > 0 {
+            return;
+        }
+        match lp.failing {
+            Some(outcome) => self.end_loop(loop_key, outcome, cx),
+            None => self.step_done(loop_key, cx),
         }
     }
 
