@@ -23,6 +23,7 @@ pub struct RawClient {
     honor_retry_after: Option<bool>,
     retry_after: Option<RetryAfter>,
     on_call_failure: Option<OnCallFailure>,
+    retry_too_large: Option<bool>,
     timeout: Option<Duration>,
     agent_rate_limit: Option<RawAgentRateLimit>,
     #[serde(default)]
@@ -118,6 +119,7 @@ impl RawClient {
                 (None, None) => defaults.retry_after,
             },
             on_call_failure: self.on_call_failure.unwrap_or(defaults.on_call_failure),
+            retry_too_large: self.retry_too_large.unwrap_or(defaults.retry_too_large),
             timeout: self
                 .timeout
                 .map(|d| positive_duration(&at.child("timeout"), d))

@@ -21,6 +21,10 @@ pub struct ClientPolicy {
     pub retry_after: RetryAfter,
     /// What a loop does when one call of a step fails for good.
     pub on_call_failure: OnCallFailure,
+    /// Retry a call too large for a bucket like any refusal, as clients that
+    /// cannot tell that 429 from a rate 429 do (it never succeeds), instead
+    /// of failing its loop at once.
+    pub retry_too_large: bool,
     /// Per-attempt timeout. A timed-out attempt is retried by the client but
     /// keeps its provider slot until the provider finishes it.
     pub timeout: Option<SimDuration>,
@@ -118,6 +122,7 @@ impl Default for ClientPolicy {
             },
             retry_after: RetryAfter::Exact,
             on_call_failure: OnCallFailure::Abandon,
+            retry_too_large: false,
             timeout: None,
             agent_rate_limit: None,
             policies: Vec::new(),
@@ -203,6 +208,7 @@ mod tests {
             },
             retry_after: RetryAfter::Ignore,
             on_call_failure: OnCallFailure::Abandon,
+            retry_too_large: false,
             timeout: None,
             agent_rate_limit: None,
             policies: Vec::new(),

@@ -408,3 +408,26 @@ fn a_failed_call_fails_its_loop_at_once_or_after_its_siblings() {
     assert_eq!(failure_time("abandon"), 3600.0);
     assert_eq!(failure_time("wait_for_siblings"), 3630.0);
 }
+
+#[test]
+fn a_call_too_large_for_its_bucket_fails_at_once_or_is_retried_in_vain() {
+    // 5000 input tokens into a bucket of 1000 a minute: it never fits.
+    let scene = |retry: bool| {
+        run_one_loop(&[
+            "agents.a.input_tokens=5000",
+            "capacity={ kind = \"shared_api\", input_tokens_per_min = 1000, time_to_first_token = \"1s\" }",
+            &format!(
+                "client={{ max_attempts = 3, backoff = {{ kind = \"constant\", delay = \"1s\" }}, retry_too_large = {retry} }}"
+            ),
+        ])
+    };
+    let once = scene(false);
+    assert_eq!((once.attempts, once.too_large), (1, 1));
+    assert_eq!(once.loops_failed_too_large, 1);
+    let in_vain = scene(true);
+    assert_eq!(
+        (in_vain.attempts, in_vain.too_large, in_vain.retries),
+        (3, 3, 2)
+    );
+    assert_eq!(in_vain.loops_failed_exhausted, 1);
+}

@@ -252,7 +252,9 @@ impl AgentSystem<'_> {
         }
         let policy = &self.spec.client;
         let mut outcome = match failure {
-            TryFailure::Refused(Rejection::TooLarge) => Some(LoopOutcome::TooLarge),
+            TryFailure::Refused(Rejection::TooLarge) if !policy.retry_too_large => {
+                Some(LoopOutcome::TooLarge)
+            }
             _ if call.attempts >= policy.max_attempts => Some(LoopOutcome::Exhausted),
             _ => None,
         };
