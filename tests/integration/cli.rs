@@ -40,6 +40,22 @@ fn assert_rejected(text: &str, extra: &[&str], expected: &str) {
     assert!(!out.exists(), "nothing may be written for a bad model");
 }
 
+/// `check` accepts `text`, warning (on stderr) with each of `expected`, or
+/// with nothing when `expected` is empty.
+fn assert_check_warns(text: &str, expected: &[&str]) {
+    let (_dir, path) = model_file(text);
+    let assert = loopcap().arg("check").arg(&path).assert().success();
+    let assert = assert.stdout(predicate::str::contains(": ok: "));
+    if expected.is_empty() {
+        assert.stderr(predicate::str::contains("warning").not());
+        return;
+    }
+    let mut assert = assert.stdout(predicate::str::contains("warning").not());
+    for e in expected {
+        assert = assert.stderr(predicate::str::contains(*e));
+    }
+}
+
 #[test]
 fn run_prints_a_readable_summary() {
     loopcap()
@@ -264,35 +280,19 @@ fn check_accepts_every_shipped_model() {
 
 #[test]
 fn check_warns_about_calls_no_bucket_can_ever_admit() {
-    let (_dir, path) = model_file(BASE);
-    loopcap()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("warning").not());
+    assert_check_warns(BASE, &[]);
     let text = BASE.replace(
         "[capacity]\nkind = \"reserved\"\nlanes = 4",
         "[capacity]\nkind = \"shared_api\"\ninput_tokens_per_min = 3000\noutput_tokens_per_min = 1000",
     )
     .replace("input_tokens = 100", "input_tokens = { dist = \"lognormal\", median = 1000, p99 = 5000 }");
-    let (_dir, path) = model_file(&text);
-    loopcap()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(": ok: "))
-        .stdout(predicate::str::contains("warning").not())
-        .stderr(predicate::str::contains(
-            "warning: ",
-        ))
-        .stderr(predicate::str::contains(
+    assert_check_warns(
+        &text,
+        &[
             "model.toml:13: agents.a.input_tokens: 5.6% of calls ask for more than capacity.input_tokens_per_min (3000)",
-        ))
-        .stderr(predicate::str::contains(
             "agents.a.max_output_tokens: every call reserves 4096 output tokens, more than capacity.output_tokens_per_min (1000)",
-        ));
+        ],
+    );
 }
 
 #[test]
@@ -609,22 +609,11 @@ fn check_warns_about_a_think_time_that_can_be_zero() {
         "arrivals = { process = \"poisson\", per_min = 60 }",
         "users = 3\nthink_time = \"0s\"",
     );
-    let (_dir, path) = model_file(&text);
-    loopcap()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
-            "model.toml:10: workload.users.think_time: can be 0",
-        ));
-    let (_dir, path) = model_file(&text.replace("\"0s\"", "\"1s\""));
-    loopcap()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("warning").not());
+    assert_check_warns(
+        &text,
+        &["model.toml:10: workload.users.think_time: can be 0"],
+    );
+    assert_check_warns(&text.replace("\"0s\"", "\"1s\""), &[]);
 }
 
 #[test]
@@ -659,18 +648,13 @@ fn counts_are_not_silently_coerced() {
             "arrivals = { process = \"poisson\", per_min = 60 }",
             "users = 0\nthink_time = \"1m\"",
         );
-    let (_dir, path) = model_file(&text);
-    loopcap()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
+    assert_check_warns(
+        &text,
+        &[
             "agents.a.steps: 22.1% of draws round to 0, and are taken as 1",
-        ))
-        .stderr(predicate::str::contains(
             "workload.users.users: is 0: this class starts no loops",
-        ));
+        ],
+    );
 }
 
 #[test]
@@ -688,13 +672,10 @@ fn a_burst_needs_its_limit_and_bounds_what_can_ever_fit() {
         "input_tokens_per_min = 100000",
         "input_tokens_per_min = 100000\nburst = { input_tokens = 50 }",
     );
-    let (_dir, path) = model_file(&tight);
-    loopcap()
-        .arg("check")
-        .arg(&path)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
+    assert_check_warns(
+        &tight,
+        &[
             "agents.a.input_tokens: 100.0% of calls ask for more than capacity.burst.input_tokens (50)",
-        ));
+        ],
+    );
 }
