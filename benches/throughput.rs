@@ -13,10 +13,15 @@ mod shipped;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use loopcap::model;
+use loopcap::model::{self, ModelSpec};
 
 /// Customers per iteration of the hand-written queues: 10^5 at 8 a second.
 const CUSTOMERS: u64 = 100_000;
+
+/// Runs `spec` once; the events it handled.
+fn events(spec: &ModelSpec) -> u64 {
+    model::simulate(spec, false).unwrap().summary.events
+}
 
 fn mmc_queues(c: &mut Criterion) {
     let mut group = c.benchmark_group("mmc");
@@ -33,18 +38,9 @@ fn mmc_queues(c: &mut Criterion) {
     });
     let spec = shipped::model("mmc.toml", &[]);
     // The event count is fixed by the model and seed: measure it once.
-    group.throughput(Throughput::Elements(
-        model::simulate(&spec, false).unwrap().summary.events,
-    ));
+    group.throughput(Throughput::Elements(events(&spec)));
     group.bench_function("models/mmc.toml", |b| {
-        b.iter(|| {
-            black_box(
-                model::simulate(black_box(&spec), false)
-                    .unwrap()
-                    .summary
-                    .events,
-            )
-        })
+        b.iter(|| black_box(events(black_box(&spec))))
     });
     group.finish();
 }
@@ -53,18 +49,9 @@ fn coding_agents(c: &mut Criterion) {
     let spec = shipped::model("coding-agents-shared.toml", &[]);
     let mut group = c.benchmark_group("coding-agents");
     group.sample_size(20);
-    group.throughput(Throughput::Elements(
-        model::simulate(&spec, false).unwrap().summary.events,
-    ));
+    group.throughput(Throughput::Elements(events(&spec)));
     group.bench_function("models/coding-agents-shared.toml", |b| {
-        b.iter(|| {
-            black_box(
-                model::simulate(black_box(&spec), false)
-                    .unwrap()
-                    .summary
-                    .events,
-            )
-        })
+        b.iter(|| black_box(events(black_box(&spec))))
     });
     group.finish();
 }
