@@ -214,7 +214,7 @@ pub fn run(
             return Err(SweepError::Input(format!("{}: {why}", out.display())));
         }
         if runs_path.exists() {
-            runs_file::read_rows(&runs_path, &header).map_err(SweepError::Input)?
+            runs_file::read_rows(&runs_path, &header, exp.runs()).map_err(SweepError::Input)?
         } else {
             Rows::new()
         }
@@ -285,7 +285,7 @@ pub fn complete(exp: &Experiment, rows: &Rows) -> Result<(), SweepError> {
 /// A finished sweep in `dir`: its experiment (from the manifest) and rows.
 pub fn read(dir: &Path) -> Result<(Experiment, Rows), SweepError> {
     let exp = SweepManifest::read(dir)?.experiment()?;
-    let rows = runs_file::read_rows(&dir.join("runs.csv"), &runs_header(&exp))
+    let rows = runs_file::read_rows(&dir.join("runs.csv"), &runs_header(&exp), exp.runs())
         .map_err(SweepError::Input)?;
     complete(&exp, &rows)?;
     Ok((exp, rows))
@@ -319,8 +319,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepEr
     let mut rows = Rows::new();
     let mut kept = Vec::new();
     for dir in dirs {
-        for (run, line) in
-            runs_file::read_rows(&dir.join("runs.csv"), &header).map_err(SweepError::Input)?
+        for (run, line) in runs_file::read_rows(&dir.join("runs.csv"), &header, exp.runs())
+            .map_err(SweepError::Input)?
         {
             if rows
                 .insert(run, line.clone())

@@ -15,8 +15,9 @@ use crate::atomic_file;
 pub type Rows = BTreeMap<usize, String>;
 
 /// The complete rows of the runs.csv at `path` (a torn last line, from a
-/// sweep killed mid-write, is dropped). The header must be `header`.
-pub fn read_rows(path: &Path, header: &str) -> Result<Rows, String> {
+/// sweep killed mid-write, is dropped). The header must be `header`, and
+/// every run one of the experiment's `runs`.
+pub fn read_rows(path: &Path, header: &str, runs: usize) -> Result<Rows, String> {
     let text =
         fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
@@ -37,6 +38,14 @@ pub fn read_rows(path: &Path, header: &str) -> Result<Rows, String> {
             .next()
             .and_then(|r| r.parse().ok())
             .ok_or_else(|| format!("{}:{}: not a run row", path.display(), n + 2))?;
+        if run >= runs {
+            return Err(format!(
+                "{}:{}: run {run} is not one of this experiment's {runs} runs (0 to {}): the file is from another sweep",
+                path.display(),
+                n + 2,
+                runs.saturating_sub(1)
+            ));
+        }
         if rows
             .insert(run, line.to_owned())
             .is_some_and(|old| old != line)
@@ -91,10 +100,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.csv");
         fs::write(&path, "run,x\n2,b\n0,a\n1,tor").unwrap();
-        let rows = read_rows(&path, "run,x").unwrap();
+        let rows = read_rows(&path, "run,x", 3).unwrap();
+        let err = read_rows(&path, "run,x", 2).unwrap_err();
+        assert!(err.ends_with("runs.csv:2: run 2 is not one of this experiment's 2 runs (0 to 1): the file is from another sweep"), "{err}");
         assert_eq!(rows.keys().copied().collect::<Vec<_>>(), [0, 2]);
         assert!(
-            read_rows(&path, "run,y")
+            read_rows(&path, "run,y", 3)
                 .unwrap_err()
                 .contains("other columns")
         );
