@@ -316,6 +316,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepEr
         ));
     }
     let header = runs_header(&exp);
+    let keeps = keeps_timeseries(&exp);
     let mut rows = Rows::new();
     let mut kept = Vec::new();
     for dir in dirs {
@@ -330,7 +331,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepEr
                     "run {run} differs between shards"
                 )));
             }
-            if keeps_timeseries(&exp) && run % exp.replications as usize == 0 {
+            if keeps && run % exp.replications as usize == 0 {
                 kept.push(timeseries_path(dir, run / exp.replications as usize));
             }
         }

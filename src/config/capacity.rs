@@ -28,11 +28,17 @@ impl Variants for RawCapacity {
     const TAG: &'static str = "kind";
 }
 
+/// What every kind of capacity takes: how long a call is served.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    time_to_first_token: RawDist,
+    output_tokens_per_s: Option<Number>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSharedApi {
-    time_to_first_token: RawDist,
-    output_tokens_per_s: Option<Number>,
     requests_per_min: Option<Number>,
     input_tokens_per_min: Option<Number>,
     cache_reads_count: Option<bool>,
@@ -55,8 +61,6 @@ struct RawBursts {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawReserved {
-    time_to_first_token: RawDist,
-    output_tokens_per_s: Option<Number>,
     lanes: Number,
     queue_limit: Option<Number>,
     /// The retry-after sent with a refusal for a full queue (a gateway's).
@@ -71,18 +75,18 @@ struct RawOverload {
     max_probability: Number,
 }
 
-fn service(
-    at: &FieldPath,
-    ttft: &RawDist,
-    tokens_per_s: Option<Number>,
-    base_dir: &Path,
-) -> Checked<ServiceTime> {
-    Ok(ServiceTime {
-        time_to_first_token: ttft.duration(&at.child("time_to_first_token"), base_dir)?,
-        output_tokens_per_s: tokens_per_s
-            .map(|n| positive(&at.child("output_tokens_per_s"), n))
-            .transpose()?,
-    })
+impl RawService {
+    fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<ServiceTime> {
+        Ok(ServiceTime {
+            time_to_first_token: self
+                .time_to_first_token
+                .duration(&at.child("time_to_first_token"), base_dir)?,
+            output_tokens_per_s: self
+                .output_tokens_per_s
+                .map(|n| positive(&at.child("output_tokens_per_s"), n))
+                .transpose()?,
+        })
+    }
 }
 
 /// A whole number of at most `u32::MAX`, at least `min`.
@@ -92,7 +96,14 @@ fn optional_u32(at: &FieldPath, n: Option<Number>, min: u64) -> Checked<Option<u
 }
 
 impl RawCapacity {
-    pub fn check(self, at: &FieldPath, base_dir: &Path) -> Checked<CapacitySpec> {
+    /// The capacity at `at`, serving calls as `service` says.
+    pub fn check(
+        self,
+        service: &RawService,
+        at: &FieldPath,
+        base_dir: &Path,
+    ) -> Checked<CapacitySpec> {
+        let service = service.check(at, base_dir)?;
         Ok(match self {
             RawCapacity::SharedApi(raw) => {
                 let limit = |name: &str, value: Option<Number>| {
@@ -101,12 +112,7 @@ impl RawCapacity {
                         .transpose()
                 };
                 CapacitySpec::SharedApi(SharedApiSpec {
-                    service: service(
-                        at,
-                        &raw.time_to_first_token,
-                        raw.output_tokens_per_s,
-                        base_dir,
-                    )?,
+                    service,
                     requests_per_min: limit("requests_per_min", raw.requests_per_min)?,
                     input_tokens_per_min: limit("input_tokens_per_min", raw.input_tokens_per_min)?,
                     cache_reads_count: raw.cache_reads_count.unwrap_or(true),
@@ -140,12 +146,7 @@ impl RawCapacity {
                 })
             }
             RawCapacity::Reserved(raw) => CapacitySpec::Reserved(ReservedSpec {
-                service: service(
-                    at,
-                    &raw.time_to_first_token,
-                    raw.output_tokens_per_s,
-                    base_dir,
-                )?,
+                service,
                 lanes: whole(&at.child("lanes"), raw.lanes, 1, 1_000_000)? as u32,
                 queue_limit: optional_u32(&at.child("queue_limit"), raw.queue_limit, 0)?,
                 queue_full_retry_after: match (raw.queue_full_retry_after, raw.queue_limit) {

@@ -213,7 +213,7 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
                 axes: &axes,
                 metrics: &metric_names,
             };
-            let (common, plot) = p.read_with_common(&at, &RawCommon::KEYS)?;
+            let (common, plot) = p.read_with_common::<RawCommon>(&at)?;
             plot.check(common, &at, &cx)
         })
         .collect::<Result<Vec<_>, Invalid>>()

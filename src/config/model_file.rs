@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::agent::RawAgent;
-use super::capacity::RawCapacity;
+use super::capacity::{RawCapacity, RawService};
 use super::checks::{Checked, positive_duration, positive_duration_or};
 use super::client::RawClient;
 use super::diagnostic::Invalid;
@@ -72,7 +72,8 @@ impl RawModel {
             .collect::<Checked<Vec<_>>>()?;
         let classes = check_workload(&self.workload, &agent_names, base_dir)?;
         let at = FieldPath::root("capacity");
-        let capacity = self.capacity.read(&at)?.check(&at, base_dir)?;
+        let (service, capacity) = self.capacity.read_with_common::<RawService>(&at)?;
+        let capacity = capacity.check(&service, &at, base_dir)?;
         let client = self.client.unwrap_or_default().check()?;
         let faults = self
             .fault

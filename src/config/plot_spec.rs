@@ -241,11 +241,6 @@ pub struct RawCommon {
     at: toml::Table,
 }
 
-impl RawCommon {
-    /// The keys read apart from each kind's own.
-    pub const KEYS: [&'static str; 4] = ["series", "title", "name", "at"];
-}
-
 impl RawPlot {
     pub fn check(
         self,

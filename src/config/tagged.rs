@@ -44,18 +44,14 @@ impl<V> Tagged<V> {
 impl<V: Variants> Tagged<V> {
     /// Reads the table at `at` as the variant its tag names.
     pub fn read(&self, at: &FieldPath) -> Checked<V> {
-        Self::read_variant(self.table.clone(), at)
+        Self::read_variant(self.table.clone(), at, &[])
     }
 
-    /// Reads the fields every variant shares (`common`, into `C`) apart
-    /// from the table, and the rest as the variant its tag names.
-    pub fn read_with_common<C: DeserializeOwned>(
-        &self,
-        at: &FieldPath,
-        common: &[&str],
-    ) -> Checked<(C, V)> {
+    /// Reads the fields every variant shares (those of the struct `C`)
+    /// apart from the table, and the rest as the variant its tag names.
+    pub fn read_with_common<C: DeserializeOwned>(&self, at: &FieldPath) -> Checked<(C, V)> {
         let mut rest = self.table.clone();
-        let shared: toml::Table = common
+        let shared: toml::Table = field_names::<C>()
             .iter()
             .filter_map(|key| rest.remove(*key).map(|v| ((*key).to_owned(), v)))
             .collect();
@@ -64,10 +60,12 @@ impl<V: Variants> Tagged<V> {
                 let problem = serde_problem(&e, &shared);
                 Invalid::new(at.child(&problem.path), problem.message)
             })?;
-        Ok((shared, Self::read_variant(rest, at)?))
+        Ok((shared, Self::read_variant(rest, at, field_names::<C>())?))
     }
 
-    fn read_variant(mut rest: toml::Table, at: &FieldPath) -> Checked<V> {
+    /// Reads `rest` as the variant its tag names; `shared` are the keys read
+    /// apart, which an unknown field's message lists too.
+    fn read_variant(mut rest: toml::Table, at: &FieldPath, shared: &[&str]) -> Checked<V> {
         let tag_path = at.child(V::TAG);
         let name = match rest.remove(V::TAG) {
             Some(toml::Value::String(name)) => name,
@@ -93,14 +91,73 @@ impl<V: Variants> Tagged<V> {
             let relative = problem.path.split_once('.').map(|(_, rest)| rest);
             match relative {
                 None => Invalid::new(tag_path, problem.message),
-                Some(field) => Invalid::new(at.child(field), in_variant(&problem, &what)),
+                Some(field) => Invalid::new(at.child(field), in_variant(&problem, &what, shared)),
             }
         })
     }
 }
 
+/// The field names of the serde struct `T`, as its derived `Deserialize`
+/// declares them (empty for anything but a struct): the keys of a shared
+/// part, read from the type rather than kept in a list beside it.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    match T::deserialize(FieldProbe) {
+        Err(Probe::Fields(fields)) => fields,
+        _ => &[],
+    }
+}
+
+/// A deserializer that only asks a struct for its field names.
+struct FieldProbe;
+
+#[derive(Debug)]
+enum Probe {
+    Fields(&'static [&'static str]),
+    NotAStruct,
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("only a struct's field names are read")
+    }
+}
+
+impl std::error::Error for Probe {}
+
+impl serde::de::Error for Probe {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Probe::NotAStruct
+    }
+}
+
+impl<'de> Deserializer<'de> for FieldProbe {
+    type Error = Probe;
+
+    fn deserialize_any<W: serde::de::Visitor<'de>>(self, _: W) -> Result<W::Value, Probe> {
+        Err(Probe::NotAStruct)
+    }
+
+    fn deserialize_struct<W: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: W,
+    ) -> Result<W::Value, Probe> {
+        Err(Probe::Fields(fields))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
 /// A serde message about a field, told as what the variant takes.
-fn in_variant(problem: &Invalid, what: &str) -> String {
+/// An unknown field's message lists every key the table takes: the shared
+/// ones (read apart) first, then the variant's own, which serde names as
+/// "expected `a`", "expected one of `a`, `b`" or "there are no fields".
+fn in_variant(problem: &Invalid, what: &str, shared: &[&str]) -> String {
     let message = &problem.message;
     if let Some(rest) = message.strip_prefix("missing: this field is required") {
         let field = problem.path.rsplit('.').next().unwrap_or_default();
@@ -109,7 +166,21 @@ fn in_variant(problem: &Invalid, what: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some((field, rest)) = rest.split_once('`')
     {
-        return format!("unknown field `{field}` for {what}{rest}");
+        if shared.is_empty() {
+            return format!("unknown field `{field}` for {what}{rest}");
+        }
+        // Serde's list: the backquoted names after the field's own.
+        let own = rest.split('`').skip(1).step_by(2);
+        let all: Vec<String> = shared
+            .iter()
+            .copied()
+            .chain(own)
+            .map(|k| format!("`{k}`"))
+            .collect();
+        return format!(
+            "unknown field `{field}` for {what}, expected one of {}",
+            all.join(", ")
+        );
     }
     message.clone()
 }
@@ -200,17 +271,32 @@ mod tests {
     }
 
     #[test]
+    fn field_names_come_from_the_struct() {
+        assert_eq!(field_names::<Circle>(), ["radius", "label"]);
+        assert_eq!(field_names::<Dot>(), [] as [&str; 0]);
+        assert_eq!(field_names::<Shape>(), [] as [&str; 0], "an enum has none");
+    }
+
+    #[test]
     fn shared_fields_are_read_apart_from_the_variant() {
         let table: toml::Table = toml::from_str("kind = \"dot\"\nlabel = \"a\"").unwrap();
         let at = FieldPath::root("shape");
-        let (shared, dot): (Label, Shape) = Tagged::<Shape>::new(table)
-            .read_with_common(&at, &["label"])
-            .unwrap();
+        let (shared, dot): (Label, Shape) =
+            Tagged::<Shape>::new(table).read_with_common(&at).unwrap();
         assert_eq!(shared.label.as_deref(), Some("a"));
         assert_eq!(dot, Shape::Dot(Dot {}));
+        let table: toml::Table = toml::from_str("kind = \"dot\"\nrim = 2").unwrap();
+        let err = Tagged::<Shape>::new(table)
+            .read_with_common::<Label>(&at)
+            .unwrap_err();
+        assert_eq!(err.path, "shape.rim");
+        assert_eq!(
+            err.message,
+            "unknown field `rim` for kind = \"dot\", expected one of `label`"
+        );
         let table: toml::Table = toml::from_str("kind = \"dot\"\nlabel = 3").unwrap();
         let err = Tagged::<Shape>::new(table)
-            .read_with_common::<Label>(&at, &["label"])
+            .read_with_common::<Label>(&at)
             .unwrap_err();
         assert_eq!(err.path, "shape.label");
     }
