@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use loopcap::bytes::Bytes;
+use loopcap::model::MEMORY_LIMIT;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +36,10 @@ pub enum Command {
         /// Print the summary as one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
+        /// estimated to need more is refused, and a run whose state outgrows it stops.
+        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+        memory_limit: Bytes,
     },
     /// Run every point of an experiment's grid, with replications, in parallel.
     Sweep {
@@ -51,6 +57,10 @@ pub enum Command {
         /// Run only shard K of N disjoint slices of the runs (e.g. 0/4); combine with `loopcap merge`.
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// The most memory each run may hold (e.g. 512MiB, 16GiB): a model
+        /// estimated to need more is refused, and a run whose state outgrows it stops.
+        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+        memory_limit: Bytes,
     },
     /// Combine the output directories of a sharded sweep into one.
     Merge {
@@ -70,7 +80,13 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Validate a model or experiment file and print what is wrong with it.
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
+        /// estimated to need more is reported as refused.
+        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+        memory_limit: Bytes,
+    },
     /// Check the simulator against queueing theory and known results (exit 1 on a failure).
     Validate,
 }

@@ -16,6 +16,7 @@ pub mod fault;
 pub mod field_path;
 pub mod grid;
 pub mod locate;
+pub mod memory;
 pub mod model_file;
 pub mod overrides;
 pub mod plot_spec;
@@ -32,6 +33,7 @@ use serde::de::DeserializeOwned;
 use crate::model::ModelSpec;
 pub use diagnostic::{Diagnostic, Invalid};
 use locate::{element_label, line_at, line_of};
+use memory::Memory;
 use model_file::RawModel;
 pub use overrides::Override;
 
@@ -70,6 +72,8 @@ pub struct LoadedModel {
     pub resolved: toml::Table,
     /// Problems that do not stop a run but probably spoil it.
     pub warnings: Vec<Diagnostic>,
+    /// The memory a run needs at least.
+    pub memory: Memory,
 }
 
 /// Parses a source as a TOML table; syntax errors carry their line.
@@ -109,10 +113,12 @@ pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel
         .into_iter()
         .map(|w| locate(source, overrides, w))
         .collect();
+    let memory = Memory::of(&spec, source, overrides);
     Ok(LoadedModel {
         spec,
         resolved: table,
         warnings,
+        memory,
     })
 }
 

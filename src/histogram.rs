@@ -28,6 +28,9 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// What one histogram holds: its buckets.
+    pub const BYTES: usize = BUCKETS * size_of::<u64>();
+
     pub fn new() -> Self {
         Histogram {
             counts: vec![0; BUCKETS].into_boxed_slice(),
@@ -108,6 +111,9 @@ pub mod hdr {
     pub struct Histogram(hdrhistogram::Histogram<u64>);
 
     impl Histogram {
+        /// The own histogram's size: the same layout.
+        pub const BYTES: usize = super::Histogram::BYTES;
+
         pub fn new() -> Self {
             Histogram(
                 hdrhistogram::Histogram::new_with_max(MAX_VALUE, 3)

@@ -38,6 +38,7 @@
 //! [`model::simulate`] runs it; [`report`] writes what a run produced.
 
 pub mod atomic_file;
+pub mod bytes;
 pub mod config;
 pub mod csv_row;
 pub mod engine;

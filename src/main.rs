@@ -11,10 +11,11 @@ use anyhow::Context;
 use clap::Parser;
 
 use cli::{Cli, Command};
+use loopcap::bytes::Bytes;
 use loopcap::config::experiment::{is_experiment, load_experiment, read_experiment};
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
-use loopcap::model;
+use loopcap::model::{self, RunOptions};
 use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
 use loopcap::report::output_dir::{OutputDir, OutputError};
@@ -93,17 +94,30 @@ fn main() -> ExitCode {
             set,
             out,
             json,
-        } => run(&model, seed, &set, out.as_deref(), json),
+            memory_limit,
+        } => run(&model, seed, &set, out.as_deref(), json, memory_limit),
         Command::Sweep {
             experiment,
             out,
             threads,
             resume,
             shard,
-        } => sweep_command(&experiment, out, threads, resume, shard.as_deref()),
+            memory_limit,
+        } => sweep_command(
+            &experiment,
+            out,
+            SweepOptions {
+                threads: threads.map(usize::from),
+                resume,
+                shard: None,
+                progress: true,
+                memory_limit,
+            },
+            shard.as_deref(),
+        ),
         Command::Merge { dirs, out } => merge_command(&dirs, &out),
         Command::Plot { input, out } => plot_command(&input, out.as_deref()),
-        Command::Check { file } => check(&file),
+        Command::Check { file, memory_limit } => check(&file, memory_limit),
         Command::Validate => validate_command(),
     };
     match result {
@@ -156,11 +170,13 @@ fn run(
     set: &[String],
     out: Option<&Path>,
     json: bool,
+    memory_limit: Bytes,
 ) -> Result<(), CommandError> {
     let (source, loaded) = load(path, seed, set)?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
+    loaded.memory.fits(memory_limit)?;
     // The output directory is checked, locked and staged before the run,
     // so a run that cannot publish its results never starts.
     let staged = match out {
@@ -170,7 +186,11 @@ fn run(
         }
         None => None,
     };
-    let result = model::simulate(&loaded.spec, staged.is_some())
+    let options = RunOptions {
+        memory_limit,
+        ..RunOptions::new(staged.is_some())
+    };
+    let result = model::simulate_with(&loaded.spec, options, |_, _| {})
         .map_err(|e| CommandError::Runtime(e.into()))?;
     if let Some(staged) = staged {
         let dir = staged.target().to_owned();
@@ -207,17 +227,19 @@ fn check_timeseries_size(loaded: &LoadedModel) -> Result<(), CommandError> {
 fn sweep_command(
     path: &Path,
     out: Option<PathBuf>,
-    threads: Option<u16>,
-    resume: bool,
+    mut options: SweepOptions,
     shard: Option<&str>,
 ) -> Result<(), CommandError> {
-    let shard = shard
+    options.shard = shard
         .map(Shard::parse)
         .transpose()
         .map_err(|e| CommandError::Input(format!("--shard: {e}")))?;
     let exp = read_experiment(path)?;
     for warning in &exp.warnings {
         eprintln!("warning: {warning}");
+    }
+    for point in &exp.points {
+        point.memory.fits(options.memory_limit)?;
     }
     let out = out.unwrap_or_else(|| {
         let stem = path
@@ -233,12 +255,6 @@ fn sweep_command(
         exp.runs(),
         out.display()
     );
-    let options = SweepOptions {
-        threads: threads.map(usize::from),
-        resume,
-        shard,
-        progress: true,
-    };
     let outcome = sweep::run(&exp, &out, &options, Some(&export::keep_timeseries))?;
     let mut stdout = io::stdout().lock();
     writeln!(
@@ -327,21 +343,26 @@ fn validate_command() -> Result<(), CommandError> {
     Ok(())
 }
 
-fn check(path: &Path) -> Result<(), CommandError> {
+fn check(path: &Path, memory_limit: Bytes) -> Result<(), CommandError> {
     let source = Source::read(path)?;
     if is_experiment(&source) {
         let exp = load_experiment(source)?;
+        for point in &exp.points {
+            point.memory.fits(memory_limit)?;
+        }
+        let most = exp.points.iter().map(|p| p.memory.bytes).max();
         let mut stdout = io::stdout().lock();
         writeln!(
             stdout,
-            "{}: ok: experiment \"{}\", {} axes, {} points x {} replications = {} runs, {} plots",
+            "{}: ok: experiment \"{}\", {} axes, {} points x {} replications = {} runs, {} plots, at least {} of memory per run",
             exp.source.name,
             exp.name,
             exp.axes.len(),
             exp.points.len(),
             exp.replications,
             exp.runs(),
-            exp.plots.len()
+            exp.plots.len(),
+            most.unwrap_or(Bytes(0)),
         )?;
         for warning in &exp.warnings {
             eprintln!("warning: {warning}");
@@ -349,6 +370,7 @@ fn check(path: &Path) -> Result<(), CommandError> {
         return Ok(());
     }
     let (source, loaded) = load(path, None, &[])?;
+    loaded.memory.fits(memory_limit)?;
     let spec = &loaded.spec;
     let capacity = match spec.capacity.lanes() {
         Some(lanes) => format!("reserved, {lanes} lanes"),
@@ -357,12 +379,13 @@ fn check(path: &Path) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,
-        "{}: ok: \"{}\", {} user class(es), {} agent(s), capacity {capacity}, {} simulated",
+        "{}: ok: \"{}\", {} user class(es), {} agent(s), capacity {capacity}, {} simulated, at least {} of memory",
         source.name,
         spec.name,
         spec.classes.len(),
         spec.agents.len(),
-        spec.duration
+        spec.duration,
+        loaded.memory.bytes
     )?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");

@@ -10,6 +10,7 @@ pub mod client_policy;
 pub mod coordinated_throttle;
 pub mod distribution;
 pub mod fault;
+pub mod footprint;
 pub mod metrics;
 pub mod prices;
 pub mod rate_limit;
@@ -29,7 +30,8 @@ pub mod workload;
 
 use std::time::Instant;
 
-use crate::engine::{STALL_EVENTS, SimDuration, SimTime, Simulation, Stalled};
+use crate::bytes::Bytes;
+use crate::engine::{STALL_EVENTS, SimDuration, SimTime, Simulation, Stopped};
 use agent_loop::AgentProfile;
 use capacity::CapacitySpec;
 use client_policy::ClientPolicy;
@@ -112,31 +114,50 @@ pub enum RunError {
         "the run stopped making progress at t = {at_s} s: {events} events at that instant without the clock moving. A model that restarts work at the same instant forever does this, e.g. users with a think time of 0 whose loops fail at once"
     )]
     Stalled { at_s: f64, events: u64 },
+    #[error("{}", over_memory(*.at_s, *.bytes, *.limit, .residue, *.pending_events))]
+    OverMemory {
+        at_s: f64,
+        bytes: Bytes,
+        limit: Bytes,
+        /// What the state held when the run stopped.
+        residue: Residue,
+        pending_events: usize,
+    },
 }
 
-impl From<Stalled> for RunError {
-    fn from(s: Stalled) -> Self {
-        RunError::Stalled {
-            at_s: s.at.as_secs_f64(),
-            events: s.events,
-        }
-    }
+fn over_memory(at_s: f64, bytes: Bytes, limit: Bytes, held: &Residue, events: usize) -> String {
+    let cause = if held.queued as usize >= held.attempts / 2 && held.queued > 0 {
+        "Most of it is the lane queue, which grows without bound: the load offered exceeds the lanes. Set capacity.queue_limit, add lanes or lower the load"
+    } else {
+        "Lower the load or shorten the run, or raise the limit with --memory-limit if the machine has the memory"
+    };
+    format!(
+        "the run was stopped at t = {at_s} s, its state ({bytes}) over the memory limit of {limit}: {} loops, {} calls and {} attempts live, {} attempts queued for a lane, {events} events pending. {cause}",
+        held.loops, held.calls, held.attempts, held.queued
+    )
 }
 
 /// How to run a model, beyond the model itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunOptions {
-    /// Record the time series (faults record it regardless, for their verdicts).
+    /// Record the time series.
     pub timeseries: bool,
     /// Declare the run stalled after this many events at one instant.
     pub stall_events: u64,
+    /// Stop the run when its state holds more than this many bytes.
+    pub memory_limit: Bytes,
 }
+
+/// The state a run may hold unless told otherwise: far above any shipped
+/// model (a few MiB), below what a small machine has.
+pub const MEMORY_LIMIT: Bytes = Bytes(4 << 30);
 
 impl RunOptions {
     pub fn new(timeseries: bool) -> Self {
         RunOptions {
             timeseries,
             stall_events: STALL_EVENTS,
+            memory_limit: MEMORY_LIMIT,
         }
     }
 }
@@ -153,13 +174,30 @@ pub fn simulate_with(
     observe: impl FnMut(SimTime, &system::Event),
 ) -> Result<RunResult, RunError> {
     let wall = Instant::now();
-    // Faults need the goodput over time for their verdict.
-    let timeseries = options.timeseries || !spec.faults.is_empty();
-    let mut sim =
-        Simulation::new(AgentSystem::new(spec, timeseries)).stall_after(options.stall_events);
+    let mut sim = Simulation::new(AgentSystem::new(spec, options.timeseries))
+        .stall_after(options.stall_events)
+        .memory_limit(usize::try_from(options.memory_limit.0).unwrap_or(usize::MAX));
     sim.init(|system, cx| system.start(cx));
     let horizon = SimTime::ZERO + spec.duration;
-    sim.run_until_observed(horizon, observe)?;
+    match sim.run_until_observed(horizon, observe) {
+        Ok(()) => {}
+        Err(Stopped::Stalled { at, events }) => {
+            return Err(RunError::Stalled {
+                at_s: at.as_secs_f64(),
+                events,
+            });
+        }
+        Err(Stopped::OverMemory { at, bytes }) => {
+            let pending_events = sim.pending();
+            return Err(RunError::OverMemory {
+                at_s: at.as_secs_f64(),
+                bytes: Bytes(bytes as u64),
+                limit: options.memory_limit,
+                residue: sim.model_mut().residue(at),
+                pending_events,
+            });
+        }
+    }
     let events = sim.events();
     let wall_s = wall.elapsed().as_secs_f64();
     let mut system = sim.into_model();

@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::bytes::Bytes;
 use crate::config::Diagnostic;
 use crate::config::experiment::Experiment;
 use crate::config::plot_spec::Chart;
 use crate::csv_row::{cell, csv_line};
 use crate::engine::random::derive_seed;
-use crate::model::{self, ModelSpec, RunError, timeseries::Timeseries};
+use crate::model::{self, MEMORY_LIMIT, ModelSpec, RunError, RunOptions, timeseries::Timeseries};
 use manifest::SweepManifest;
 use progress::Progress;
 use runs_file::{Journal, Rows};
@@ -54,7 +55,7 @@ impl Shard {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct SweepOptions {
     /// Threads to run on (default: rayon's, one per core).
     pub threads: Option<usize>,
@@ -63,6 +64,20 @@ pub struct SweepOptions {
     pub shard: Option<Shard>,
     /// Report progress on stderr.
     pub progress: bool,
+    /// The most state each run may hold.
+    pub memory_limit: Bytes,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            threads: None,
+            resume: false,
+            shard: None,
+            progress: false,
+            memory_limit: MEMORY_LIMIT,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,18 +176,24 @@ fn run_one(
     exp: &Experiment,
     run: usize,
     out: &Path,
+    memory_limit: Bytes,
     keep: Option<TimeseriesWriter<'_>>,
 ) -> Result<String, SweepError> {
     let replications = exp.replications as usize;
     let (point, replication) = (run / replications, (run % replications) as u32);
     let spec = run_spec(exp, point, replication);
     let keep = keep.filter(|_| replication == 0);
-    let result = model::simulate(&spec, keep.is_some()).map_err(|source| SweepError::Run {
-        run,
-        point,
-        seed: spec.seed,
-        source,
-    })?;
+    let options = RunOptions {
+        memory_limit,
+        ..RunOptions::new(keep.is_some())
+    };
+    let result =
+        model::simulate_with(&spec, options, |_, _| {}).map_err(|source| SweepError::Run {
+            run,
+            point,
+            seed: spec.seed,
+            source,
+        })?;
     if let (Some(keep), Some(ts)) = (keep, &result.timeseries) {
         let path = timeseries_path(out, point);
         keep(&path, ts).map_err(|e| SweepError::io(&path, e))?;
@@ -248,7 +269,7 @@ pub fn run(
             .map(|&r| {
                 // The time series is kept before the row: a row in runs.csv
                 // means everything of its run is on disk.
-                let line = run_one(exp, r, out, keep)?;
+                let line = run_one(exp, r, out, options.memory_limit, keep)?;
                 journal
                     .append(&line)
                     .map_err(|e| SweepError::io(&runs_path, e))?;

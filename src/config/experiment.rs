@@ -9,6 +9,7 @@ use super::checks::whole;
 use super::field_path::{FieldPath, leaves};
 use super::grid::{self, Axis, MODEL_AXIS};
 use super::locate::line_of;
+use super::memory::Memory;
 use super::plot_spec::{PlotContext, PlotSpec, RawCommon, RawPlot};
 use super::quantity::Number;
 use super::tagged::Tagged;
@@ -45,6 +46,7 @@ pub struct BaseModel {
 pub struct Point {
     pub coords: Vec<usize>,
     pub spec: ModelSpec,
+    pub memory: Memory,
 }
 
 /// A validated experiment, every point's model validated too.
@@ -180,6 +182,7 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
         points.push(Point {
             coords,
             spec: loaded.spec,
+            memory: loaded.memory,
         });
     }
 

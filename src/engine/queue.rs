@@ -28,6 +28,14 @@ struct Entry<E> {
 }
 
 impl<E: Copy> EventQueue<E> {
+    /// What one pending event holds.
+    pub const BYTES_PER_EVENT: usize = size_of::<Entry<E>>();
+
+    /// Bytes the pending events hold.
+    pub fn bytes(&self) -> usize {
+        self.heap.len() * Self::BYTES_PER_EVENT
+    }
+
     pub fn new() -> Self {
         EventQueue {
             heap: Vec::new(),

@@ -14,6 +14,12 @@ pub trait Model {
 
     /// Reacts to one event; new events are scheduled through `cx`.
     fn handle(&mut self, event: Self::Event, cx: &mut Ctx<'_, Self>);
+
+    /// Bytes of the model's state that grow as a run goes (entities,
+    /// queues), held against [`Simulation::memory_limit`].
+    fn state_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// The model's view of the engine while it handles an event.
@@ -53,13 +59,23 @@ impl<M: Model + ?Sized> Ctx<'_, M> {
 /// keeps scheduling work at the same instant forever.
 pub const STALL_EVENTS: u64 = 50_000_000;
 
-/// A run that stopped making progress in simulated time.
+/// The memory limit is checked once per this many events: often enough
+/// that state cannot outgrow it by much, rarely enough to cost nothing.
+pub const MEMORY_CHECK_EVERY: u64 = 4096;
+
+/// Why a run stopped before its horizon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{events} events at one instant without the clock moving")]
-pub struct Stalled {
-    /// The instant the clock stuck at.
-    pub at: SimTime,
-    pub events: u64,
+pub enum Stopped {
+    /// The run stopped making progress in simulated time.
+    #[error("{events} events at one instant without the clock moving")]
+    Stalled {
+        /// The instant the clock stuck at.
+        at: SimTime,
+        events: u64,
+    },
+    /// The pending events and the model's state outgrew the memory limit.
+    #[error("state of {bytes} bytes at {at:?}, over the memory limit")]
+    OverMemory { at: SimTime, bytes: usize },
 }
 
 /// A model plus its clock and pending events.
@@ -69,6 +85,7 @@ pub struct Simulation<M: Model> {
     now: SimTime,
     events: u64,
     stall_events: u64,
+    memory_limit: usize,
 }
 
 impl<M: Model> Simulation<M> {
@@ -79,6 +96,7 @@ impl<M: Model> Simulation<M> {
             now: SimTime::ZERO,
             events: 0,
             stall_events: STALL_EVENTS,
+            memory_limit: usize::MAX,
         }
     }
 
@@ -86,6 +104,19 @@ impl<M: Model> Simulation<M> {
     pub fn stall_after(mut self, events: u64) -> Self {
         self.stall_events = events;
         self
+    }
+
+    /// Stops the run when its pending events and the model's
+    /// [`Model::state_bytes`] hold more than `bytes` (checked every
+    /// [`MEMORY_CHECK_EVERY`] events; no limit by default).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// The bytes held against the memory limit now.
+    pub fn state_bytes(&self) -> usize {
+        self.queue.bytes() + self.model.state_bytes()
     }
 
     /// Lets the model schedule its first events before the run starts.
@@ -102,7 +133,7 @@ impl<M: Model> Simulation<M> {
     /// the clock where it stuck, if more than [`STALL_EVENTS`] (or the
     /// [`Simulation::stall_after`]) events happen at one instant.
     #[inline]
-    pub fn run_until(&mut self, horizon: SimTime) -> Result<(), Stalled> {
+    pub fn run_until(&mut self, horizon: SimTime) -> Result<(), Stopped> {
         self.run_until_observed(horizon, |_, _| {})
     }
 
@@ -114,7 +145,7 @@ impl<M: Model> Simulation<M> {
         &mut self,
         horizon: SimTime,
         mut observe: impl FnMut(SimTime, &M::Event),
-    ) -> Result<(), Stalled> {
+    ) -> Result<(), Stopped> {
         let mut at_this_instant = 0u64;
         while let Some(time) = self.queue.peek_time() {
             if time > horizon {
@@ -124,7 +155,7 @@ impl<M: Model> Simulation<M> {
             if time == self.now {
                 at_this_instant += 1;
                 if at_this_instant > self.stall_events {
-                    return Err(Stalled {
+                    return Err(Stopped::Stalled {
                         at: time,
                         events: at_this_instant,
                     });
@@ -140,6 +171,12 @@ impl<M: Model> Simulation<M> {
                 queue: &mut self.queue,
             };
             self.model.handle(event, &mut cx);
+            if self.events.is_multiple_of(MEMORY_CHECK_EVERY) {
+                let bytes = self.state_bytes();
+                if bytes > self.memory_limit {
+                    return Err(Stopped::OverMemory { at: time, bytes });
+                }
+            }
         }
         self.now = self.now.max(horizon);
         Ok(())
@@ -161,6 +198,10 @@ impl<M: Model> Simulation<M> {
 
     pub fn model(&self) -> &M {
         &self.model
+    }
+
+    pub fn model_mut(&mut self) -> &mut M {
+        &mut self.model
     }
 
     pub fn into_model(self) -> M {
@@ -276,8 +317,13 @@ mod tests {
         let mut sim = Simulation::new(Spinner).stall_after(1000);
         sim.init(|_, cx| cx.schedule_at(SimTime::from_ticks(7), ()));
         let stalled = sim.run_until(SimTime::from_ticks(100)).unwrap_err();
-        assert_eq!(stalled.at, SimTime::from_ticks(7));
-        assert_eq!(stalled.events, 1001);
+        assert_eq!(
+            stalled,
+            Stopped::Stalled {
+                at: SimTime::from_ticks(7),
+                events: 1001
+            }
+        );
         // A burst below the limit is no stall.
         let mut sim = Simulation::new(Recorder { seen: vec![] }).stall_after(3);
         sim.init(|_, cx| {
@@ -286,5 +332,40 @@ mod tests {
             }
         });
         assert!(sim.run_until(SimTime::from_ticks(10)).is_ok());
+    }
+
+    /// Adds one event per event: the queue grows by one every time.
+    struct Doubler;
+
+    impl Model for Doubler {
+        type Event = ();
+        fn rank(_: &()) -> u8 {
+            0
+        }
+        fn handle(&mut self, (): (), cx: &mut Ctx<'_, Self>) {
+            cx.schedule_in(SimDuration::from_ticks(1), ());
+            cx.schedule_in(SimDuration::from_ticks(1), ());
+        }
+    }
+
+    #[test]
+    fn a_run_whose_queue_outgrows_the_memory_limit_stops_there() {
+        let entry = EventQueue::<()>::BYTES_PER_EVENT;
+        // After n events, n + 1 are pending; the first check after 10,000
+        // are pending is at event 12,288, the third multiple of 4,096.
+        let mut sim = Simulation::new(Doubler).memory_limit(10_000 * entry);
+        sim.init(|_, cx| cx.schedule_at(SimTime::ZERO, ()));
+        let stopped = sim.run_until(SimTime::from_ticks(1 << 40)).unwrap_err();
+        let Stopped::OverMemory { bytes, .. } = stopped else {
+            panic!("{stopped:?}");
+        };
+        assert_eq!(sim.events(), 3 * MEMORY_CHECK_EVERY);
+        assert_eq!(bytes, (3 * 4096 + 1) * entry);
+        assert_eq!(bytes, sim.state_bytes());
+        // Without a limit the same run goes on.
+        let mut sim = Simulation::new(Doubler);
+        sim.init(|_, cx| cx.schedule_at(SimTime::ZERO, ()));
+        sim.run_until(SimTime::from_ticks(12)).unwrap();
+        assert_eq!(sim.pending(), 1 << 13);
     }
 }

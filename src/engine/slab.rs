@@ -27,6 +27,14 @@ struct Slot<T> {
 }
 
 impl<T> Slab<T> {
+    /// What one slot holds.
+    pub const BYTES_PER_ENTRY: usize = size_of::<Slot<T>>();
+
+    /// Bytes the slots hold: as many as the most entries live at once.
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * Self::BYTES_PER_ENTRY
+    }
+
     pub fn new() -> Self {
         Slab {
             slots: Vec::new(),

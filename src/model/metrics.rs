@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use super::ModelSpec;
 use super::agent_loop::LoopState;
-use super::capacity::{Rejection, Request};
+use super::capacity::{CapacitySpec, Rejection, Request};
 use super::client_policy::RetryAfter;
-use super::fault::Fault;
 use super::prices::{Prices, TokenUse};
-use super::recovery::{RecoveryRule, verdict};
+use super::recovery::{FaultWatch, FaultWatches};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
@@ -126,6 +126,38 @@ impl WindowGauge {
     }
 }
 
+/// Does the lane queue settle? Its length at the middle of the measured
+/// window, the least it fell to after, and its length now: a queue that
+/// never empties in the second half and ends longer than at the middle is
+/// growing, and without a queue limit nothing stops it.
+struct QueueTrend {
+    middle: SimTime,
+    at_middle: Option<u64>,
+    least_after: u64,
+    level: u64,
+    /// A queue limit stops it growing.
+    limited: bool,
+}
+
+impl QueueTrend {
+    fn set(&mut self, now: SimTime, level: u64) {
+        if now >= self.middle {
+            let at_middle = *self.at_middle.get_or_insert(self.level);
+            self.least_after = self.least_after.min(at_middle).min(level);
+        }
+        self.level = level;
+    }
+
+    /// Growth per minute over the second half, and whether it grows without bound.
+    fn verdict(&self, horizon: SimTime) -> (f64, bool) {
+        let at_middle = self.at_middle.unwrap_or(self.level);
+        let half_min = horizon.since(self.middle).as_secs_f64() / 60.0;
+        let growth = (self.level as f64 - at_middle as f64) / half_min.max(f64::MIN_POSITIVE);
+        let growing = self.least_after > 0 && self.level > at_middle;
+        (growth, growing && !self.limited)
+    }
+}
+
 /// Levels observed after every event.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Levels {
@@ -136,6 +168,9 @@ pub struct Levels {
 }
 
 /// Loop counts and latency of one user class.
+/// What one user class's metrics hold: nearly all of it its loop-latency histogram.
+pub const CLASS_METRICS_BYTES: usize = size_of::<ClassMetrics>() + Histogram::BYTES;
+
 struct ClassMetrics {
     started: u64,
     completed: u64,
@@ -165,8 +200,6 @@ pub struct RunFacts<'a> {
     pub classes: Vec<(&'a str, u64)>,
     pub lanes: Option<u32>,
     pub prices: &'a Prices,
-    pub faults: &'a [Fault],
-    pub recovery: RecoveryRule,
     /// The client's retry-after mode, which moves results a lot under token-bucket pressure.
     pub retry_after: RetryAfter,
     pub events: u64,
@@ -201,14 +234,27 @@ pub struct Metrics {
     queue_wait: Recorder,
     in_flight: WindowGauge,
     loops_in_flight: WindowGauge,
+    /// Reserved capacity only.
+    lane_queue: Option<QueueTrend>,
     timeseries: Option<Timeseries>,
+    /// Goodput per bin, folded into each fault's verdict as bins close.
+    faults: Option<Timeseries<FaultWatches>>,
 }
 
 impl Metrics {
-    pub fn new(window_start: SimTime, classes: usize, timeseries_bin: Option<SimDuration>) -> Self {
+    /// The metrics of a run of `spec`, with its time series if `timeseries`.
+    pub fn new(spec: &ModelSpec, timeseries: bool) -> Self {
+        let window_start = SimTime::ZERO + spec.warmup;
+        let watches: Vec<_> = spec
+            .faults
+            .iter()
+            .map(|f| FaultWatch::new(*f, window_start, spec.recovery))
+            .collect();
         Metrics {
             window_start,
-            classes: (0..classes).map(|_| ClassMetrics::new()).collect(),
+            classes: (0..spec.classes.len())
+                .map(|_| ClassMetrics::new())
+                .collect(),
             loops_exhausted: 0,
             loops_deadline: 0,
             loops_too_large: 0,
@@ -233,7 +279,22 @@ impl Metrics {
             queue_wait: Recorder::durations(),
             in_flight: WindowGauge::new(),
             loops_in_flight: WindowGauge::new(),
-            timeseries: timeseries_bin.map(Timeseries::new),
+            lane_queue: match &spec.capacity {
+                CapacitySpec::Reserved(r) => Some(QueueTrend {
+                    middle: window_start
+                        + SimDuration::from_ticks(
+                            (spec.duration.ticks() - spec.warmup.ticks()) / 2,
+                        ),
+                    at_middle: None,
+                    least_after: u64::MAX,
+                    level: 0,
+                    limited: r.queue_limit.is_some(),
+                }),
+                CapacitySpec::SharedApi(_) => None,
+            },
+            timeseries: timeseries.then(|| Timeseries::new(spec.timeseries_bin)),
+            faults: (!watches.is_empty())
+                .then(|| Timeseries::with_sink(spec.timeseries_bin, FaultWatches(watches))),
         }
     }
 
@@ -259,6 +320,9 @@ impl Metrics {
         let in_window = u64::from(self.in_window(now));
         if outcome == LoopOutcome::Completed {
             self.tick(now, Counter::LoopsCompleted);
+            if let Some(goodput) = &mut self.faults {
+                goodput.count(now, Counter::LoopsCompleted);
+            }
             self.classes[usize::from(lp.class)].completions_in_window += in_window;
         } else {
             self.tick(now, Counter::LoopsFailed);
@@ -365,6 +429,9 @@ impl Metrics {
             .set(now, u64::from(levels.in_flight), window_start);
         self.loops_in_flight
             .set(now, u64::from(levels.loops_in_flight), window_start);
+        if let Some(queue) = &mut self.lane_queue {
+            queue.set(now, u64::from(levels.queued));
+        }
         if let Some(ts) = &mut self.timeseries {
             ts.observe(
                 now,
@@ -398,14 +465,16 @@ impl Metrics {
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed =
             self.loops_exhausted + self.loops_deadline + self.loops_too_large + self.loops_denied;
-        let faults = match &self.timeseries {
-            Some(ts) => facts
-                .faults
+        let faults = self.faults.take().map_or_else(Vec::new, |mut goodput| {
+            goodput.finish(horizon);
+            goodput
+                .into_sink()
+                .0
                 .iter()
-                .map(|f| verdict(f, ts.bins(), self.window_start, facts.recovery))
-                .collect(),
-            None => Vec::new(),
-        };
+                .map(FaultWatch::verdict)
+                .collect()
+        });
+        let lane_queue = self.lane_queue.as_ref().map(|q| q.verdict(horizon));
         let mut loop_latency = Recorder::durations();
         let mut classes = BTreeMap::new();
         for (class, (name, in_flight)) in self.classes.iter().zip(&facts.classes) {
@@ -467,6 +536,8 @@ impl Metrics {
             peak_in_flight: self.in_flight.peak,
             mean_in_flight,
             mean_loops_in_flight: self.loops_in_flight.mean(window),
+            lane_queue_growth_per_min: lane_queue.map(|(growth, _)| growth),
+            lane_queue_unbounded: lane_queue.map(|(_, unbounded)| unbounded),
             lane_utilization: facts
                 .lanes
                 .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),

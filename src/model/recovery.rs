@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::fault::Fault;
-use super::timeseries::{Bin, Counter};
+use std::collections::VecDeque;
+
+use super::timeseries::{Bin, BinSink, Counter};
 use crate::engine::{SimDuration, SimTime};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,58 +48,141 @@ pub struct FaultVerdict {
     pub recovery_s: Option<f64>,
 }
 
-/// Loops completed per minute over the bins that start in [from, to).
-fn goodput(bins: &[Bin], from: SimTime, to: SimTime) -> Option<f64> {
-    let (loops, ticks) = bins
-        .iter()
-        .filter(|b| b.start >= from && b.start < to)
-        .fold((0u64, 0u64), |(n, t), b| {
-            (
-                n + b.counts[Counter::LoopsCompleted as usize],
-                t + b.length.ticks(),
-            )
-        });
-    (ticks > 0).then(|| loops as f64 / (SimDuration::from_ticks(ticks).as_secs_f64() / 60.0))
+/// Loops completed and ticks over a run of bins.
+#[derive(Clone, Copy, Debug, Default)]
+struct Goodput {
+    loops: u64,
+    ticks: u64,
 }
 
-/// The verdict on `fault`, from the run's bins; `measured_from` is where
-/// warm-up ends.
-pub fn verdict(
-    fault: &Fault,
-    bins: &[Bin],
-    measured_from: SimTime,
+impl Goodput {
+    fn add(&mut self, bin: &Bin) {
+        self.loops += bin.counts[Counter::LoopsCompleted as usize];
+        self.ticks += bin.length.ticks();
+    }
+
+    fn remove(&mut self, bin: &Bin) {
+        self.loops -= bin.counts[Counter::LoopsCompleted as usize];
+        self.ticks -= bin.length.ticks();
+    }
+
+    /// Loops completed per minute; `None` over no time.
+    fn per_min(self) -> Option<f64> {
+        (self.ticks > 0)
+            .then(|| self.loops as f64 / (SimDuration::from_ticks(self.ticks).as_secs_f64() / 60.0))
+    }
+}
+
+/// One fault's verdict, worked out bin by bin as the run goes: memory
+/// stays flat in the horizon (the bins of one recovery window at most).
+#[derive(Clone, Debug)]
+pub struct FaultWatch {
+    fault: Fault,
     rule: RecoveryRule,
-) -> FaultVerdict {
-    let (start, end) = (fault.start, fault.end());
-    let horizon = bins.last().map_or(SimTime::ZERO, |b| b.start + b.length);
-    let baseline_from = if measured_from < start {
-        measured_from
-    } else {
-        SimTime::ZERO
-    };
-    let before = goodput(bins, baseline_from, start).filter(|g| *g > 0.0);
-    let mut verdict = FaultVerdict {
-        kind: fault.kind.name().to_owned(),
-        start_s: start.as_secs_f64(),
-        end_s: end.as_secs_f64(),
-        goodput_before_per_min: before,
-        goodput_during_per_min: goodput(bins, start, end),
-        goodput_after_per_min: goodput(bins, end, horizon),
-        recovered: None,
-        recovery_s: None,
-    };
-    let Some(before) = before else {
-        return verdict;
-    };
-    let target = before * (1.0 - rule.tolerance);
-    let recovered_at = bins
-        .iter()
-        .map(|b| b.start)
-        .filter(|&s| s >= end && s + rule.window <= horizon)
-        .find(|&s| goodput(bins, s, s + rule.window).is_some_and(|g| g >= target));
-    verdict.recovered = Some(recovered_at.is_some());
-    verdict.recovery_s = recovered_at.map(|s| s.since(end).as_secs_f64());
-    verdict
+    /// Where goodput before the fault is measured from: the end of warm-up,
+    /// or the start when the fault begins during warm-up.
+    baseline_from: SimTime,
+    before: Goodput,
+    during: Goodput,
+    after: Goodput,
+    /// The bins after the fault not yet ruled out as the start of the
+    /// first recovered window, and their total.
+    candidates: VecDeque<Bin>,
+    in_candidates: Goodput,
+    recovered_at: Option<SimTime>,
+}
+
+impl FaultWatch {
+    /// Watches `fault`; `measured_from` is where warm-up ends.
+    pub fn new(fault: Fault, measured_from: SimTime, rule: RecoveryRule) -> Self {
+        FaultWatch {
+            fault,
+            rule,
+            baseline_from: if measured_from < fault.start {
+                measured_from
+            } else {
+                SimTime::ZERO
+            },
+            before: Goodput::default(),
+            during: Goodput::default(),
+            after: Goodput::default(),
+            candidates: VecDeque::new(),
+            in_candidates: Goodput::default(),
+            recovered_at: None,
+        }
+    }
+
+    /// Goodput before the fault, if any loops completed then.
+    fn baseline(&self) -> Option<f64> {
+        self.before.per_min().filter(|g| *g > 0.0)
+    }
+
+    fn take(&mut self, bin: &Bin) {
+        let (start, end) = (self.fault.start, self.fault.end());
+        if bin.start < start {
+            if bin.start >= self.baseline_from {
+                self.before.add(bin);
+            }
+            return;
+        }
+        if bin.start < end {
+            self.during.add(bin);
+            return;
+        }
+        self.after.add(bin);
+        // Every bin before the fault has closed, so the baseline is final.
+        let Some(target) = self.baseline().map(|b| b * (1.0 - self.rule.tolerance)) else {
+            return;
+        };
+        if self.recovered_at.is_some() {
+            return;
+        }
+        self.candidates.push_back(bin.clone());
+        self.in_candidates.add(bin);
+        // The window starting at the oldest candidate is whole once a bin
+        // ends at or after its end; the candidates then are its bins.
+        let closed_to = bin.start + bin.length;
+        while let Some(first) = self.candidates.front() {
+            if first.start + self.rule.window > closed_to {
+                break;
+            }
+            if self.in_candidates.per_min().is_some_and(|g| g >= target) {
+                self.recovered_at = Some(first.start);
+                self.candidates.clear();
+                break;
+            }
+            let first = self.candidates.pop_front().expect("a front");
+            self.in_candidates.remove(&first);
+        }
+    }
+
+    pub fn verdict(&self) -> FaultVerdict {
+        let before = self.baseline();
+        FaultVerdict {
+            kind: self.fault.kind.name().to_owned(),
+            start_s: self.fault.start.as_secs_f64(),
+            end_s: self.fault.end().as_secs_f64(),
+            goodput_before_per_min: before,
+            goodput_during_per_min: self.during.per_min(),
+            goodput_after_per_min: self.after.per_min(),
+            recovered: before.map(|_| self.recovered_at.is_some()),
+            recovery_s: self
+                .recovered_at
+                .map(|s| s.since(self.fault.end()).as_secs_f64()),
+        }
+    }
+}
+
+/// Every fault's watch, fed the run's bins as they close.
+#[derive(Clone, Debug, Default)]
+pub struct FaultWatches(pub Vec<FaultWatch>);
+
+impl BinSink for FaultWatches {
+    fn take(&mut self, bin: Bin) {
+        for watch in &mut self.0 {
+            watch.take(&bin);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +190,62 @@ mod tests {
     use super::*;
     use crate::model::fault::FaultKind;
     use crate::model::timeseries::Timeseries;
+    use proptest::prelude::*;
+
+    /// The verdict worked out from all the bins at once, as the definition
+    /// in this module's header reads: the oracle for [`FaultWatch`].
+    fn verdict_from_all(
+        fault: &Fault,
+        bins: &[Bin],
+        measured_from: SimTime,
+        rule: RecoveryRule,
+    ) -> FaultVerdict {
+        let goodput = |from: SimTime, to: SimTime| {
+            let mut g = Goodput::default();
+            for b in bins.iter().filter(|b| b.start >= from && b.start < to) {
+                g.add(b);
+            }
+            g.per_min()
+        };
+        let (start, end) = (fault.start, fault.end());
+        let horizon = bins.last().map_or(SimTime::ZERO, |b| b.start + b.length);
+        let from = if measured_from < start {
+            measured_from
+        } else {
+            SimTime::ZERO
+        };
+        let before = goodput(from, start).filter(|g| *g > 0.0);
+        let recovered_at = before.and_then(|before| {
+            let target = before * (1.0 - rule.tolerance);
+            bins.iter()
+                .map(|b| b.start)
+                .filter(|&s| s >= end && s + rule.window <= horizon)
+                .find(|&s| goodput(s, s + rule.window).is_some_and(|g| g >= target))
+        });
+        FaultVerdict {
+            kind: fault.kind.name().to_owned(),
+            start_s: start.as_secs_f64(),
+            end_s: end.as_secs_f64(),
+            goodput_before_per_min: before,
+            goodput_during_per_min: goodput(start, end),
+            goodput_after_per_min: goodput(end, horizon),
+            recovered: before.map(|_| recovered_at.is_some()),
+            recovery_s: recovered_at.map(|s| s.since(end).as_secs_f64()),
+        }
+    }
+
+    fn verdict(
+        fault: &Fault,
+        bins: &[Bin],
+        measured_from: SimTime,
+        rule: RecoveryRule,
+    ) -> FaultVerdict {
+        let mut watch = FaultWatch::new(*fault, measured_from, rule);
+        for bin in bins {
+            watch.take(bin);
+        }
+        watch.verdict()
+    }
 
     /// Bins of one minute with `per_min[i]` completions in minute i.
     fn bins(per_min: &[u64]) -> Vec<Bin> {
@@ -160,5 +301,37 @@ mod tests {
         let b = bins(&[0, 0, 10, 10, 10, 10]);
         let v = verdict(&outage(0, 1), &b, SimTime::ZERO, RULE);
         assert_eq!(v.recovered, None);
+    }
+
+    proptest! {
+        /// Bin by bin gives the verdict all the bins at once give, for any
+        /// goodput, fault, warm-up and window (bins of 60 s, the last one
+        /// shorter when the horizon is not a whole minute).
+        #[test]
+        fn the_running_verdict_is_the_verdict_of_all_bins(
+            per_min in proptest::collection::vec(0u64..12, 1..40),
+            last_s in 1u64..=60,
+            at_min in 0u64..30,
+            for_min in 1u64..10,
+            warmup_min in 0u64..10,
+            window_min in 1u64..8,
+            tolerance in 0.0f64..0.5,
+        ) {
+            let mut ts = Timeseries::new(SimDuration::from_secs(60));
+            for (minute, &n) in per_min.iter().enumerate() {
+                for _ in 0..n {
+                    ts.count(SimTime::ZERO + SimDuration::from_secs(minute as u64 * 60), Counter::LoopsCompleted);
+                }
+            }
+            let horizon = (per_min.len() as u64 - 1) * 60 + last_s;
+            ts.finish(SimTime::ZERO + SimDuration::from_secs(horizon));
+            let rule = RecoveryRule { window: SimDuration::from_secs(window_min * 60), tolerance };
+            let warmup = SimTime::ZERO + SimDuration::from_secs(warmup_min * 60);
+            let fault = outage(at_min, for_min);
+            prop_assert_eq!(
+                verdict(&fault, ts.bins(), warmup, rule),
+                verdict_from_all(&fault, ts.bins(), warmup, rule)
+            );
+        }
     }
 }

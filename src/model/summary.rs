@@ -111,6 +111,13 @@ pub struct Summary {
     pub mean_loops_in_flight: f64,
     /// Reserved capacity only: mean busy lanes / lanes.
     pub lane_utilization: Option<f64>,
+    /// Reserved capacity only: how much longer the lane queue got per
+    /// minute over the second half of the measured window.
+    pub lane_queue_growth_per_min: Option<f64>,
+    /// Reserved capacity only: the lane queue never emptied in the second
+    /// half, ended longer than at the middle and has no limit: the load
+    /// offered exceeds the lanes, and the figures describe a transient.
+    pub lane_queue_unbounded: Option<bool>,
     /// From a call's first attempt to the start of the service that answered it.
     pub queue_wait_s: Option<Percentiles>,
     /// The share of answered calls that waited at all (P(wait) in queueing terms).
@@ -188,6 +195,11 @@ impl Summary {
         m.value("mean_in_flight", Some(self.mean_in_flight));
         m.value("mean_loops_in_flight", Some(self.mean_loops_in_flight));
         m.value("lane_utilization", self.lane_utilization);
+        m.value("lane_queue_growth_per_min", self.lane_queue_growth_per_min);
+        m.value(
+            "lane_queue_unbounded",
+            self.lane_queue_unbounded.map(|u| f64::from(u8::from(u))),
+        );
         m.percentiles("queue_wait_s", self.queue_wait_s);
         m.value("waited_share", self.waited_share);
         m.count("input_tokens", self.input_tokens);
@@ -346,6 +358,8 @@ mod tests {
             retry_rate: Some(0.0),
             amplification: Some(0.0),
             lane_utilization: Some(0.0),
+            lane_queue_growth_per_min: Some(0.0),
+            lane_queue_unbounded: Some(false),
             waited_share: Some(0.0),
             loops_per_dollar: Some(0.0),
             classes: [(

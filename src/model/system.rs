@@ -15,13 +15,13 @@
 
 use super::agent_loop::{CallState, CallTokens, LoopState};
 use super::capacity::{Capacity, Request};
-use super::metrics::{Levels, Metrics, RunFacts};
+use super::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
 use super::resilience::Resilience;
 use super::summary::Summary;
 use super::timeseries::Timeseries;
 use super::workload::{ClassState, Population};
 use super::{ModelSpec, Residue};
-use crate::engine::{Ctx, Key, Model, RandomStreams, SimTime, Slab, Stream};
+use crate::engine::{Ctx, EventQueue, Key, Model, RandomStreams, SimTime, Slab, Stream};
 use attempts::AttemptState;
 use client_load::ClientLoad;
 
@@ -66,6 +66,17 @@ pub enum Event {
 }
 
 /// Per-class random streams: arrivals and think times, and the loops' own draws.
+/// Bytes one pending event holds.
+pub const EVENT_BYTES: usize = EventQueue::<Event>::BYTES_PER_EVENT;
+/// Bytes a running loop holds, beside its calls.
+pub const LOOP_BYTES: usize = Slab::<LoopState>::BYTES_PER_ENTRY;
+/// Bytes a call in progress holds: the call, its attempt and its pending event.
+pub const CALL_BYTES: usize =
+    Slab::<CallState>::BYTES_PER_ENTRY + Slab::<AttemptState>::BYTES_PER_ENTRY + EVENT_BYTES;
+/// Bytes one user class holds: its metrics, state and random streams.
+pub const CLASS_BYTES: usize =
+    CLASS_METRICS_BYTES + size_of::<ClassState>() + size_of::<ClassStreams>();
+
 struct ClassStreams {
     workload: Stream,
     agent: Stream,
@@ -111,11 +122,7 @@ impl<'a> AgentSystem<'a> {
             load: ClientLoad::default(),
             resilience: Resilience::new(&spec.client.policies),
             gate_pending: false,
-            metrics: Metrics::new(
-                SimTime::ZERO + spec.warmup,
-                spec.classes.len(),
-                timeseries.then_some(spec.timeseries_bin),
-            ),
+            metrics: Metrics::new(spec, timeseries),
         }
     }
 
@@ -195,8 +202,6 @@ impl<'a> AgentSystem<'a> {
             classes,
             lanes: self.spec.capacity.lanes(),
             prices: &self.spec.prices,
-            faults: &self.spec.faults,
-            recovery: self.spec.recovery,
             retry_after: self.spec.client.retry_after,
             events,
             wall_s,
@@ -252,5 +257,12 @@ impl Model for AgentSystem<'_> {
                 loops_in_flight: self.loops.len() as u32,
             },
         );
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.loops.bytes()
+            + self.calls.bytes()
+            + self.attempts.bytes()
+            + self.capacity.queued() as usize * size_of::<Key>()
     }
 }

@@ -104,10 +104,22 @@ pub struct Bin {
     pub max: [u64; GAUGES],
 }
 
+/// Where a [`Timeseries`] puts the bins it closes: kept in a `Vec`, or
+/// folded into running figures so memory stays flat in the horizon.
+pub trait BinSink {
+    fn take(&mut self, bin: Bin);
+}
+
+impl BinSink for Vec<Bin> {
+    fn take(&mut self, bin: Bin) {
+        self.push(bin);
+    }
+}
+
 /// Fixed-width bins from time zero to the horizon (warm-up included).
-pub struct Timeseries {
+pub struct Timeseries<S = Vec<Bin>> {
     width: SimDuration,
-    bins: Vec<Bin>,
+    sink: S,
     start: SimTime,
     counts: [u64; COUNTERS],
     levels: [u64; GAUGES],
@@ -118,11 +130,22 @@ pub struct Timeseries {
 }
 
 impl Timeseries {
+    /// A series that keeps every bin.
     pub fn new(width: SimDuration) -> Self {
+        Timeseries::with_sink(width, Vec::new())
+    }
+
+    pub fn bins(&self) -> &[Bin] {
+        &self.sink
+    }
+}
+
+impl<S: BinSink> Timeseries<S> {
+    pub fn with_sink(width: SimDuration, sink: S) -> Self {
         assert!(!width.is_zero(), "bin width must be positive");
         Timeseries {
             width,
-            bins: Vec::new(),
+            sink,
             start: SimTime::ZERO,
             counts: [0; COUNTERS],
             levels: [0; GAUGES],
@@ -151,7 +174,7 @@ impl Timeseries {
         self.integrate(end);
         let length = end.since(self.start);
         let ticks = length.ticks().max(1) as f64;
-        self.bins.push(Bin {
+        self.sink.take(Bin {
             start: self.start,
             length,
             counts: self.counts,
@@ -187,8 +210,8 @@ impl Timeseries {
         }
     }
 
-    pub fn bins(&self) -> &[Bin] {
-        &self.bins
+    pub fn into_sink(self) -> S {
+        self.sink
     }
 }
 

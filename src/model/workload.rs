@@ -91,6 +91,23 @@ impl Arrivals {
         }
     }
 
+    /// The long-run arrival rate per minute: on/off processes spend
+    /// mean_on / (mean_on + mean_off) of the time on.
+    pub fn mean_per_min(&self) -> f64 {
+        match *self {
+            Arrivals::Poisson { per_min } => per_min,
+            Arrivals::OnOff {
+                on_per_min,
+                off_per_min,
+                mean_on,
+                mean_off,
+            } => {
+                let (on, off) = (mean_on.as_secs_f64(), mean_off.as_secs_f64());
+                (on_per_min * on + off_per_min * off) / (on + off)
+            }
+        }
+    }
+
     /// Draws the initial on/off phase from the stationary distribution
     /// (on with probability mean_on / (mean_on + mean_off)).
     pub fn initial_phase(&self, rng: &mut Stream) -> bool {

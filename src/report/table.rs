@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::bytes::Bytes;
 use crate::model::summary::{Percentiles, Summary};
 
 fn opt(x: Option<f64>, decimals: usize) -> String {
@@ -129,6 +130,16 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
     if let Some(u) = s.lane_utilization {
         line(&mut out, "lane utilization", format!("{:.1}%", u * 100.0));
     }
+    if s.lane_queue_unbounded == Some(true) {
+        line(
+            &mut out,
+            "UNSTABLE",
+            format!(
+                "the lane queue grows without bound ({:+.1} per minute, never empty in the second half): the load offered exceeds the lanes, so these figures describe a transient, not a steady state",
+                s.lane_queue_growth_per_min.unwrap_or(0.0)
+            ),
+        );
+    }
 
     if !s.faults.is_empty() {
         let _ = writeln!(out, "\nfaults (goodput in loops per minute)");
@@ -178,7 +189,7 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
         line(
             &mut out,
             "peak memory",
-            format!("{:.1} MiB resident", bytes as f64 / (1024.0 * 1024.0)),
+            format!("{} resident", Bytes(bytes)),
         );
     }
     out

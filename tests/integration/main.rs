@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod invariants;
+mod limits;
 mod resilience;
 mod retries;
 mod support;

@@ -1,0 +1,277 @@
+//! How much memory a run of a model needs at least, worked out from the
+//! model before running it, so that a model that cannot fit is refused
+//! rather than left to exhaust the machine.
+//!
+//! The estimate counts what grows with the model: every user class's
+//! metrics; every user of a closed population (a pending event each, and a
+//! running loop for the share of time a user is not thinking); the loops an
+//! open arrival process keeps running (Little's law: arrivals per second
+//! times how long a loop takes without waiting); and the largest fan-out
+//! step one loop plausibly draws. Surges multiply users and arrival rates,
+//! and overlapping surges multiply each other. Loop times are those of a
+//! loop that never waits (medians of steps, time to first token, decoding
+//! and tool time), so a loop that queues or backs off holds its memory
+//! longer. Measured against the heap real runs take at their peak
+//! (`tests/allocations.rs`), the estimate is of the right size: runs took
+//! 0.9x to 2.5x of it, the excess being slabs and the event heap growing by
+//! doubling. A run whose state outgrows the limit anyway stops cleanly.
+
+use super::ModelSpec;
+use super::agent_loop::AgentProfile;
+use super::capacity::CapacitySpec;
+use super::distribution::Dist;
+use super::system::{CALL_BYTES, CLASS_BYTES, EVENT_BYTES, LOOP_BYTES};
+use super::workload::{Population, Surge, UserClass};
+use crate::engine::{Key, SimTime};
+
+/// The part of a model an estimated need comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// How many user classes there are.
+    Classes,
+    /// A closed population's users.
+    Users { class: usize },
+    /// A open class's arrival rate.
+    Arrivals { class: usize },
+    /// A class's surges, multiplying its users or arrival rate.
+    Surges { class: usize },
+    /// An agent's fan-out width.
+    FanOut { agent: usize },
+    /// Reserved lanes too few for the open arrivals, with no queue limit.
+    LaneQueue,
+}
+
+/// Memory one part of a model needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Need {
+    pub cause: Cause,
+    pub bytes: f64,
+    /// What holds it, in words: "2000000 users, 30% of the time in a loop".
+    pub what: String,
+}
+
+/// Draws of a fan-out width above this one come about once in this many
+/// steps: the largest step the estimate expects a run to meet.
+const RARE_STEP: f64 = 1e6;
+
+/// The memory a run of `spec` needs at least, part by part.
+pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
+    let mut needs = vec![Need {
+        cause: Cause::Classes,
+        bytes: (spec.classes.len() * CLASS_BYTES) as f64,
+        what: format!("{} user classes", spec.classes.len()),
+    }];
+    for (index, class) in spec.classes.iter().enumerate() {
+        let agent = &spec.agents[class.agent];
+        let loop_s = unqueued_loop_s(spec, agent);
+        let loop_bytes =
+            (LOOP_BYTES + EVENT_BYTES) as f64 + calls_per_step(agent) * CALL_BYTES as f64;
+        let surge = peak_multiplier(&class.surges);
+        let surged = |cause| {
+            if surge > 1.0 {
+                Cause::Surges { class: index }
+            } else {
+                cause
+            }
+        };
+        let of_surges = if surge > 1.0 {
+            format!(" (surges multiply it by up to {surge})")
+        } else {
+            String::new()
+        };
+        match &class.population {
+            Population::Closed { users, think_time } => {
+                let users = f64::from(*users) * surge;
+                let think_s = median(think_time.dist());
+                let busy = if loop_s + think_s > 0.0 {
+                    loop_s / (loop_s + think_s)
+                } else {
+                    1.0
+                };
+                needs.push(Need {
+                    cause: surged(Cause::Users { class: index }),
+                    bytes: users * (EVENT_BYTES as f64 + busy * loop_bytes),
+                    what: format!(
+                        "{users} users of {}{of_surges}, in a loop {:.0}% of the time,",
+                        class.name,
+                        busy * 100.0
+                    ),
+                });
+            }
+            Population::Open(arrivals) => {
+                let per_s = peak_rate(class) / 60.0;
+                let loops = per_s * loop_s;
+                needs.push(Need {
+                    cause: surged(Cause::Arrivals { class: index }),
+                    bytes: loops * loop_bytes + EVENT_BYTES as f64,
+                    what: format!(
+                        "{loops:.0} loops of {} running at once ({:.3} arrivals/s{of_surges}, {loop_s:.1} s each without waiting)",
+                        class.name,
+                        arrivals.per_min(true) * surge / 60.0,
+                    ),
+                });
+            }
+        }
+    }
+    needs.extend(lane_queue(spec));
+    for (index, agent) in spec.agents.iter().enumerate() {
+        if let Some(fan_out) = &agent.fan_out {
+            let width = quantile(fan_out.width.dist(), 1.0 - 1.0 / RARE_STEP)
+                .round()
+                .min(f64::from(u32::MAX));
+            needs.push(Need {
+                cause: Cause::FanOut { agent: index },
+                bytes: width * CALL_BYTES as f64,
+                what: format!(
+                    "one step of {width} parallel calls of agent {}{}",
+                    agent.name,
+                    if fan_out.width.dist().constant_value().is_some() {
+                        ""
+                    } else {
+                        " (a width one step in a million exceeds)"
+                    }
+                ),
+            });
+        }
+    }
+    needs
+}
+
+/// The lane queue at the horizon when open arrivals offer more calls than
+/// the lanes serve and no queue limit stops it: it grows by the difference
+/// for the whole run (surges aside), each queued call holding its loop.
+fn lane_queue(spec: &ModelSpec) -> Option<Need> {
+    let CapacitySpec::Reserved(reserved) = &spec.capacity else {
+        return None;
+    };
+    if reserved.queue_limit.is_some() {
+        return None;
+    }
+    // Calls offered per second, and lanes they keep busy.
+    let (mut calls_per_s, mut busy_lanes, mut loop_bytes) = (0.0, 0.0, 0.0f64);
+    for class in &spec.classes {
+        if let Population::Open(arrivals) = &class.population {
+            let agent = &spec.agents[class.agent];
+            let calls = arrivals.mean_per_min() / 60.0
+                * median(agent.steps.dist()).max(1.0)
+                * calls_per_step(agent);
+            calls_per_s += calls;
+            busy_lanes += calls * call_s(spec, agent);
+            loop_bytes = loop_bytes.max(per_loop_bytes(agent));
+        }
+    }
+    let lanes = f64::from(reserved.lanes);
+    // Lanes serve calls at the offered calls' mean pace.
+    let growth = calls_per_s * (1.0 - lanes / busy_lanes);
+    (growth > 0.0).then(|| {
+        let queued = growth * spec.duration.as_secs_f64();
+        Need {
+            cause: Cause::LaneQueue,
+            bytes: queued * (loop_bytes + size_of::<Key>() as f64),
+            what: format!(
+                "a lane queue growing by {growth:.1} calls/s to {queued:.0} by the horizon (an offered load of {:.2}x the {} lanes, and no queue_limit)",
+                busy_lanes / lanes,
+                reserved.lanes
+            ),
+        }
+    })
+}
+
+/// The largest product of the factors of surges active at once.
+fn peak_multiplier(surges: &[Surge]) -> f64 {
+    surges
+        .iter()
+        .map(|s| product_at(surges, s.at))
+        .fold(1.0, f64::max)
+}
+
+fn product_at(surges: &[Surge], t: SimTime) -> f64 {
+    surges
+        .iter()
+        .filter(|s| s.is_active(t))
+        .map(|s| s.factor)
+        .product()
+}
+
+/// A class's highest arrival rate per minute, surges included.
+fn peak_rate(class: &UserClass) -> f64 {
+    match &class.population {
+        Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(&class.surges),
+        Population::Closed { .. } => 0.0,
+    }
+}
+
+/// What a running loop of `agent` holds: itself, its pending event and
+/// its calls in progress.
+fn per_loop_bytes(agent: &AgentProfile) -> f64 {
+    (LOOP_BYTES + EVENT_BYTES) as f64 + calls_per_step(agent) * CALL_BYTES as f64
+}
+
+/// Calls a step makes on average: one, or a fan-out's median width every
+/// `every` steps.
+fn calls_per_step(agent: &AgentProfile) -> f64 {
+    agent.fan_out.as_ref().map_or(1.0, |f| {
+        let every = f64::from(f.every);
+        (median(f.width.dist()).max(1.0) + every - 1.0) / every
+    })
+}
+
+/// How long a typical loop of `agent` runs when it never waits: its median
+/// steps, each a median time to first token plus median decoding, with
+/// median tool time between them; capped by its deadline.
+fn unqueued_loop_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
+    let steps = median(agent.steps.dist()).max(1.0);
+    let service = spec.capacity.service();
+    let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
+        median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
+    });
+    let call_s = median(service.time_to_first_token.dist()) + decode_s;
+    let tool_s = agent
+        .tool_latency
+        .as_ref()
+        .map_or(0.0, |t| median(t.dist()));
+    let loop_s = steps * call_s + (steps - 1.0) * tool_s;
+    agent
+        .deadline
+        .map_or(loop_s, |d| loop_s.min(d.as_secs_f64()))
+}
+
+/// How long a typical call of `agent` takes in service: median time to
+/// first token plus median decoding.
+fn call_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
+    let service = spec.capacity.service();
+    let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
+        median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
+    });
+    median(service.time_to_first_token.dist()) + decode_s
+}
+
+fn median(dist: &Dist) -> f64 {
+    quantile(dist, 0.5)
+}
+
+/// The `p`-quantile of `dist`: the least x with P(X > x) <= 1 - p, found
+/// by bisection on its exceedance.
+fn quantile(dist: &Dist, p: f64) -> f64 {
+    let tail = 1.0 - p;
+    let mut high = 1.0;
+    while dist.exceedance(high) > tail {
+        if high > 1e300 {
+            return f64::INFINITY;
+        }
+        high *= 2.0;
+    }
+    let mut low = 0.0;
+    if dist.exceedance(low) <= tail {
+        return 0.0;
+    }
+    for _ in 0..100 {
+        let mid = 0.5 * (low + high);
+        if dist.exceedance(mid) > tail {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    high
+}

@@ -1,0 +1,217 @@
+//! No model runs the machine out of memory: what cannot fit is refused
+//! before it runs (exit 2, naming the field), and a run whose state
+//! outgrows the limit anyway stops cleanly (exit 1, naming the cause).
+
+use predicates::prelude::*;
+
+use loopcap::bytes::Bytes;
+use loopcap::model::{self, RunError, RunOptions};
+
+use crate::support::{BASE, loopcap, model_path, run, spec};
+
+/// `loopcap run` and `loopcap check` of a shipped model with `set` both
+/// refuse it with exit 2, and the message names `field` and the limit.
+fn refused(model: &str, set: &[String], field: &str) {
+    let flags: Vec<String> = set
+        .iter()
+        .flat_map(|s| ["--set".to_owned(), s.clone()])
+        .collect();
+    loopcap()
+        .arg("run")
+        .arg(model_path(model))
+        .args(&flags)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "{field}: the model needs at least about"
+        )))
+        .stderr(predicate::str::contains("more than the limit of 4.0 GiB"));
+}
+
+#[test]
+fn models_too_large_for_memory_are_refused_before_running_naming_the_field() {
+    let one = |s: &str| vec![s.to_owned()];
+    refused(
+        "coding-agents-shared.toml",
+        &one("workload.developers.users=1e9"),
+        "workload.developers.users",
+    );
+    refused(
+        "coding-agents-shared.toml",
+        &one(r#"workload.developers.surges=[{ at = "1h", for = "1h", factor = 1e9 }]"#),
+        "workload.developers.surges",
+    );
+    // 40 overlapping surges of x2 multiply to 2^40.
+    let surges = (0..40)
+        .map(|i| format!(r#"{{ at = "{}m", for = "2h", factor = 2 }}"#, i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    refused(
+        "coding-agents-shared.toml",
+        &[format!("workload.developers.surges=[{surges}]")],
+        "workload.developers.surges",
+    );
+    refused(
+        "research-agent-burst.toml",
+        &one("workload.analysts.arrivals.per_min=1e9"),
+        "workload.analysts.arrivals",
+    );
+    refused(
+        "research-agent-burst.toml",
+        &one("agents.research.fan_out.width=1e9"),
+        "agents.research.fan_out.width",
+    );
+    refused(
+        "research-agent-burst.toml",
+        &one(r#"agents.research.fan_out.width={ dist = "pareto", scale = 2, shape = 0.5 }"#),
+        "agents.research.fan_out.width",
+    );
+    // Reserved lanes offered far more than they serve, with no queue limit.
+    refused(
+        "mmc.toml",
+        &one("workload.customers.arrivals.per_min=1e9"),
+        "capacity.lanes",
+    );
+}
+
+#[test]
+fn twenty_thousand_classes_are_refused_and_check_says_so() {
+    let mut text = BASE.replace("[[workload]]", "[[workload_]]");
+    for c in 0..20_000 {
+        text.push_str(&format!(
+            "[[workload]]\nname = \"c{c}\"\nagent = \"a\"\narrivals = {{ process = \"poisson\", per_min = 0.01 }}\n"
+        ));
+    }
+    // The first table is renamed away: drop it.
+    let text = text.replacen("[[workload_]]\nname = \"users\"\nagent = \"a\"\narrivals = { process = \"poisson\", per_min = 60 }\n", "", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("classes.toml");
+    std::fs::write(&path, text).unwrap();
+    loopcap()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("classes.toml:"))
+        .stderr(predicate::str::contains(
+            "workload: the model needs at least about",
+        ))
+        .stderr(predicate::str::contains("20000 user classes"));
+    // A limit raised far enough lets it through.
+    loopcap()
+        .args(["check", "--memory-limit", "16GiB"])
+        .arg(&path)
+        .assert()
+        .success();
+}
+
+#[test]
+fn check_reports_the_estimate_and_the_limit_flag_moves_the_verdict() {
+    let model = model_path("coding-agents-shared.toml");
+    loopcap()
+        .arg("check")
+        .arg(&model)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("of memory"));
+    // 40 users need about 260 KiB (nearly all the class's latency histogram).
+    loopcap()
+        .args(["check", "--memory-limit", "128KiB"])
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("more than the limit of 128.0 KiB"));
+    loopcap()
+        .args(["run", "--memory-limit", "lots"])
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--memory-limit"));
+}
+
+/// M/M/10 offered 1.3x what its lanes serve: the estimate, which works
+/// with median service times (0.69 s for a mean of 1 s), sees 0.9x and lets
+/// it run, so only the run itself can find the queue outgrowing the limit.
+const OVERLOADED: [&str; 2] = ["workload.customers.arrivals.per_min=780", "duration=1000h"];
+
+#[test]
+fn a_run_whose_lane_queue_outgrows_the_limit_stops_cleanly_and_says_why() {
+    let model = model_path("mmc.toml");
+    let mut cmd = loopcap();
+    cmd.args(["run", "--memory-limit", "16MiB"]).arg(&model);
+    for s in OVERLOADED {
+        cmd.args(["--set", s]);
+    }
+    cmd.assert()
+        .code(1)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(
+            "over the memory limit of 16.0 MiB",
+        ))
+        .stderr(predicate::str::contains(
+            "the lane queue, which grows without bound",
+        ));
+}
+
+#[test]
+fn the_state_at_the_stop_is_the_simulators_own_count() {
+    let text = std::fs::read_to_string(model_path("mmc.toml")).unwrap();
+    let spec = spec(&text, &OVERLOADED);
+    let options = RunOptions {
+        memory_limit: Bytes(16 << 20),
+        ..RunOptions::new(false)
+    };
+    let err = model::simulate_with(&spec, options, |_, _| {})
+        .err()
+        .expect("stopped");
+    let RunError::OverMemory {
+        bytes,
+        limit,
+        residue,
+        at_s,
+        ..
+    } = err
+    else {
+        panic!("{err}");
+    };
+    assert!(bytes > limit && limit == Bytes(16 << 20));
+    // Ten lanes busy, the rest queued: every live attempt is in one or the other.
+    assert_eq!(residue.in_service, 10);
+    assert_eq!(residue.queued as usize, residue.attempts - 10);
+    // The queue grows by about 3 calls a second (13/s offered, 10/s served).
+    let expected_s = f64::from(residue.queued) / 3.0;
+    assert!(
+        (at_s - expected_s).abs() < 0.1 * expected_s,
+        "{at_s} s, {residue:?}"
+    );
+}
+
+#[test]
+fn a_lane_queue_that_grows_without_bound_is_called_unstable() {
+    let base = ["duration=4h", "capacity.lanes=4", "agents.a.steps=1"];
+    // One call a loop, of 0.5 s mean: 60 loops/min keep half a lane busy.
+    let verdict = |set: &[&str]| {
+        let s = run(BASE, &[&base[..], set].concat());
+        (s.lane_queue_unbounded, s.lane_queue_growth_per_min.unwrap())
+    };
+    // Offered 1.25x the lanes: 10 calls/s in, 8/s out, 120 a minute more.
+    let (unbounded, growth) = verdict(&["workload.users.arrivals.per_min=600"]);
+    assert_eq!(unbounded, Some(true));
+    // The change over the 2 h second half has a spread of about 3% (a random
+    // walk of 10 + 8 steps a second); 8% is well outside it.
+    assert!((growth - 120.0).abs() < 0.08 * 120.0, "{growth} per minute");
+    // 0.9x: it empties now and then, and is not called unbounded.
+    assert_eq!(
+        verdict(&["workload.users.arrivals.per_min=432"]).0,
+        Some(false)
+    );
+    // A queue limit bounds it, however overloaded.
+    assert_eq!(
+        verdict(&[
+            "workload.users.arrivals.per_min=200",
+            "capacity.queue_limit=50"
+        ])
+        .0,
+        Some(false)
+    );
+}
