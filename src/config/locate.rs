@@ -65,16 +65,28 @@ pub fn line_of(text: &str, path: &str) -> Option<usize> {
     let root = DeTable::parse(text).ok()?;
     let mut table: &DeTable<'_> = root.get_ref();
     let mut found = None;
-    let mut segments = path.split('.').filter(|s| !s.is_empty()).peekable();
-    while let Some(segment) = segments.next() {
-        let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref() == segment) else {
+    let parts: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+    let mut segments = parts.iter().copied().enumerate().peekable();
+    while let Some((at, _)) = segments.next() {
+        // A quoted key may hold dots (`"capacity.lanes" = [...]` in a grid):
+        // the longest run of the remaining segments that is a key wins.
+        let Some((key, value, len)) = (1..=parts.len() - at).rev().find_map(|len| {
+            let joined = parts[at..at + len].join(".");
+            table
+                .iter()
+                .find(|(k, _)| k.get_ref() == joined.as_str())
+                .map(|(k, v)| (k, v, len))
+        }) else {
             break;
         };
+        for _ in 1..len {
+            segments.next();
+        }
         found = Some(key.span().start);
         let mut value = value;
         // Arrays of tables: the next segment picks an element.
         if let DeValue::Array(items) = value.get_ref() {
-            let Some(label) = segments.next() else {
+            let Some((_, label)) = segments.next() else {
                 break;
             };
             let names = items.iter().map(|item| match item.get_ref() {
@@ -131,6 +143,14 @@ kind = \"reserved\"
         assert_eq!(line_of(TEXT, "capacity.lanes"), Some(11));
         assert_eq!(line_of(TEXT, "workload.nobody.users"), Some(3));
         assert_eq!(line_of(TEXT, "nowhere"), None);
+    }
+
+    #[test]
+    fn quoted_keys_with_dots_are_found_whole() {
+        let grid = "[grid]\nseed = [1]\n\"capacity.lanes\" = [1, 2]\n";
+        assert_eq!(line_of(grid, "grid.capacity.lanes"), Some(3));
+        assert_eq!(line_of(grid, "grid.seed"), Some(2));
+        assert_eq!(line_of(grid, "grid.capacity.kind"), Some(1));
     }
 
     #[test]

@@ -215,3 +215,30 @@ fn a_lane_queue_that_grows_without_bound_is_called_unstable() {
         Some(false)
     );
 }
+
+#[test]
+fn a_sweep_with_one_point_too_large_runs_nothing_and_names_the_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("exp.toml");
+    std::fs::write(
+        &exp,
+        format!(
+            "name = \"one too large\"\nmodel = \"{}\"\nseed = 1\nreplications = 2\n\n[grid]\n\"workload.developers.users\" = [10, 1e9]\n",
+            model_path("coding-agents-shared.toml").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    for command in ["check", "sweep"] {
+        let mut cmd = loopcap();
+        cmd.arg(command).arg(&exp);
+        if command == "sweep" {
+            cmd.arg("--out").arg(&out);
+        }
+        cmd.assert()
+            .code(2)
+            .stderr(predicate::str::contains("exp.toml:7: grid workload.developers.users = 1000000000"))
+            .stderr(predicate::str::contains("the model needs at least about"));
+    }
+    assert!(!out.exists(), "a refused sweep wrote {}", out.display());
+}
