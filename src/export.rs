@@ -28,14 +28,18 @@ pub fn points(exp: &Experiment, rows: &Rows) -> Result<Vec<PointStats>, ExportEr
     point_stats::aggregate(exp, rows).map_err(ExportError::Rows)
 }
 
-/// Writes `points.csv` and every figure of `exp` into `dir`.
-pub fn sweep_outputs(exp: &Experiment, dir: &Path, rows: &Rows) -> Result<(), ExportError> {
+/// Writes `points.csv` and every figure of `exp` into `dir`; returns the
+/// figures' warnings.
+pub fn sweep_outputs(
+    exp: &Experiment,
+    dir: &Path,
+    rows: &Rows,
+) -> Result<Vec<String>, ExportError> {
     let points = points(exp, rows)?;
     let path = dir.join("points.csv");
     atomic_file::write_file(&path, |w| points_csv::write(w, exp, &points))
         .map_err(|source| ExportError::Io { path, source })?;
-    sweep_figures::draw_all(exp, &points, dir)?;
-    Ok(())
+    Ok(sweep_figures::draw_all(exp, &points, dir, dir)?)
 }
 
 /// Keeps a point's time series for its figures (see `sweep::run`).

@@ -140,15 +140,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
+fn warn(warnings: impl IntoIterator<Item = impl std::fmt::Display>) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
 /// A model file, or the model embedded in a manifest written by `run --out`.
 fn read_source(path: &Path) -> Result<Source, CommandError> {
     if path.extension().is_none_or(|ext| ext != "json") {
         return Ok(Source::read(path)?);
     }
     let (manifest, warning) = Manifest::read(path)?;
-    if let Some(warning) = warning {
-        eprintln!("warning: {warning}");
-    }
+    warn(warning);
     Ok(manifest.source(path)?)
 }
 
@@ -173,9 +177,7 @@ fn run(
     memory_limit: Bytes,
 ) -> Result<(), CommandError> {
     let (source, loaded) = load(path, seed, set)?;
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
+    warn(&loaded.warnings);
     loaded.memory.fits(memory_limit)?;
     // The output directory is checked, locked and staged before the run,
     // so a run that cannot publish its results never starts.
@@ -235,9 +237,7 @@ fn sweep_command(
         .transpose()
         .map_err(|e| CommandError::Input(format!("--shard: {e}")))?;
     let exp = read_experiment(path)?;
-    for warning in &exp.warnings {
-        eprintln!("warning: {warning}");
-    }
+    warn(&exp.warnings);
     for point in &exp.points {
         point.memory.fits(options.memory_limit)?;
     }
@@ -265,7 +265,7 @@ fn sweep_command(
         outcome.rows.len()
     )?;
     if outcome.finished {
-        export::sweep_outputs(&exp, &out, &outcome.rows)?;
+        warn(export::sweep_outputs(&exp, &out, &outcome.rows)?);
         writeln!(
             stdout,
             "wrote runs.csv, points.csv and {} plots",
@@ -282,7 +282,7 @@ fn sweep_command(
 
 fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), CommandError> {
     let (exp, rows) = sweep::merge(dirs, out)?;
-    export::sweep_outputs(&exp, out, &rows)?;
+    warn(export::sweep_outputs(&exp, out, &rows)?);
     writeln!(
         io::stdout().lock(),
         "{}: merged {} runs from {} directories",
@@ -298,7 +298,12 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
         let (exp, rows) = sweep::read(input)?;
         let out = out.unwrap_or(input);
         std::fs::create_dir_all(out)?;
-        sweep_figures::draw_all(&exp, &export::points(&exp, &rows)?, out)?;
+        warn(sweep_figures::draw_all(
+            &exp,
+            &export::points(&exp, &rows)?,
+            input,
+            out,
+        )?);
         writeln!(
             io::stdout().lock(),
             "{}: drew {} plots",
@@ -364,9 +369,7 @@ fn check(path: &Path, memory_limit: Bytes) -> Result<(), CommandError> {
             exp.plots.len(),
             most.unwrap_or(Bytes(0)),
         )?;
-        for warning in &exp.warnings {
-            eprintln!("warning: {warning}");
-        }
+        warn(&exp.warnings);
         return Ok(());
     }
     let (source, loaded) = load(path, None, &[])?;
@@ -387,8 +390,6 @@ fn check(path: &Path, memory_limit: Bytes) -> Result<(), CommandError> {
         spec.duration,
         loaded.memory.bytes
     )?;
-    for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
-    }
+    warn(&loaded.warnings);
     Ok(())
 }

@@ -138,11 +138,54 @@ fn reference(exp: &Experiment, x: usize, reference: &Option<Reference>) -> Optio
 /// The palette index of grey, kept for reference lines.
 const GREY: usize = 7;
 
-/// Draws every figure of `exp` into `dir`, the sweep's directory.
-pub fn draw_all(exp: &Experiment, points: &[PointStats], dir: &Path) -> Result<(), PlotError> {
-    exp.plots
+/// Draws every figure of `exp` into `out`, reading the time series the
+/// sweep kept in `sweep` (its directory, which `out` usually is). A mean
+/// that is not a finite number (NaN or infinite, from a hand-edited or
+/// corrupt runs.csv) is drawn as a gap, not as a value; the warnings
+/// returned say which metrics had such cells.
+pub fn draw_all(
+    exp: &Experiment,
+    points: &[PointStats],
+    sweep: &Path,
+    out: &Path,
+) -> Result<Vec<String>, PlotError> {
+    let (points, warnings) = finite(exp, points);
+    for spec in &exp.plots {
+        draw(exp, &points, spec, sweep, out)?;
+    }
+    Ok(warnings)
+}
+
+/// `points` with every non-finite mean (and its interval) left out, and a
+/// warning per metric that had any.
+fn finite(exp: &Experiment, points: &[PointStats]) -> (Vec<PointStats>, Vec<String>) {
+    let mut left_out = vec![0usize; exp.metric_names.len()];
+    let points = points
         .iter()
-        .try_for_each(|spec| draw(exp, points, spec, dir))
+        .map(|p| {
+            let mut p = p.clone();
+            for (m, (mean, ci)) in p.mean.iter_mut().zip(&mut p.ci95).enumerate() {
+                if mean.is_some_and(|v| !v.is_finite()) {
+                    left_out[m] += 1;
+                    (*mean, *ci) = (None, None);
+                }
+            }
+            p
+        })
+        .collect();
+    let warnings = exp
+        .metric_names
+        .iter()
+        .zip(left_out)
+        .filter(|(_, n)| *n > 0)
+        .map(|(metric, n)| {
+            format!(
+                "{metric}: {n} of {} points have a mean that is not a finite number (NaN or infinite), drawn as gaps",
+                exp.points.len()
+            )
+        })
+        .collect();
+    (points, warnings)
 }
 
 /// One line per series value of `metric` along axis `x`.
@@ -191,12 +234,14 @@ fn timeseries_line(
         .collect())
 }
 
-/// Draws one plot into `dir` as `<name>.png` and `<name>.svg`.
+/// Draws one plot into `out` as `<name>.png` and `<name>.svg`, reading kept
+/// time series from `sweep`.
 pub fn draw(
     exp: &Experiment,
     points: &[PointStats],
     spec: &PlotSpec,
-    dir: &Path,
+    sweep: &Path,
+    out: &Path,
 ) -> Result<(), PlotError> {
     match &spec.chart {
         Chart::Line {
@@ -216,7 +261,7 @@ pub fn draw(
                 log_y: *log_y,
                 lines,
             };
-            save(&chart, dir, &spec.name)
+            save(&chart, out, &spec.name)
         }
         Chart::Latency {
             x,
@@ -248,7 +293,7 @@ pub fn draw(
                 log_y: *log_y,
                 lines,
             };
-            save(&chart, dir, &spec.name)
+            save(&chart, out, &spec.name)
         }
         Chart::Cdf => {
             let lines = series(exp, spec)
@@ -284,7 +329,7 @@ pub fn draw(
                 log_y: false,
                 lines,
             };
-            save(&chart, dir, &spec.name)
+            save(&chart, out, &spec.name)
         }
         Chart::Timeseries { column, log_y } => {
             let lines = series(exp, spec)
@@ -295,7 +340,7 @@ pub fn draw(
                         label,
                         color: s,
                         marker: Marker::None,
-                        points: timeseries_line(exp, dir, &c, column)?,
+                        points: timeseries_line(exp, sweep, &c, column)?,
                     })
                 })
                 .collect::<Result<Vec<_>, PlotError>>()?;
@@ -313,7 +358,7 @@ pub fn draw(
                 log_y: *log_y,
                 lines,
             };
-            save(&chart, dir, &spec.name)
+            save(&chart, out, &spec.name)
         }
         Chart::Heatmap { x, y, metric, slo } => {
             let (x, y) = (*x, *y);
@@ -339,7 +384,7 @@ pub fn draw(
                 z_label: metric_label(metric),
                 slo: *slo,
             };
-            save(&chart, dir, &spec.name)
+            save(&chart, out, &spec.name)
         }
         Chart::Bar { x, metric } => {
             let x = *x;
@@ -364,7 +409,7 @@ pub fn draw(
                 categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
                 groups,
             };
-            save(&chart, dir, &spec.name)
+            save(&chart, out, &spec.name)
         }
     }
 }

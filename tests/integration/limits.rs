@@ -237,7 +237,9 @@ fn a_sweep_with_one_point_too_large_runs_nothing_and_names_the_point() {
         }
         cmd.assert()
             .code(2)
-            .stderr(predicate::str::contains("exp.toml:7: grid workload.developers.users = 1000000000"))
+            .stderr(predicate::str::contains(
+                "exp.toml:7: grid workload.developers.users = 1000000000",
+            ))
             .stderr(predicate::str::contains("the model needs at least about"));
     }
     assert!(!out.exists(), "a refused sweep wrote {}", out.display());

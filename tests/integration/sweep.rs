@@ -633,3 +633,67 @@ fn resuming_after_a_data_file_changed_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn plot_draws_nan_and_infinite_means_as_gaps_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = load(&dir, 2);
+    let out = dir.path().join("out");
+    sweep(&exp, &out, SweepOptions::default());
+    let runs = fs::read_to_string(out.join("runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let cells = [
+        (column("loops_per_min"), "NaN"),
+        (column("queue_wait_s.p99"), "inf"),
+    ];
+    // Point 0's runs (0 and 1) with `odd` in the plotted cells, or with them empty.
+    let edited = |odd: bool| -> String {
+        let mut text = String::new();
+        for (n, line) in runs.lines().enumerate() {
+            let mut fields: Vec<String> = line.split(',').map(str::to_owned).collect();
+            if n == 1 || n == 2 {
+                for (c, value) in cells {
+                    fields[c] = if odd { value.to_owned() } else { String::new() };
+                }
+            }
+            text.push_str(&fields.join(","));
+            text.push('\n');
+        }
+        text
+    };
+    fs::write(out.join("runs.csv"), edited(true)).unwrap();
+    let odd = dir.path().join("odd");
+    loopcap()
+        .arg("plot")
+        .arg(&out)
+        .arg("--out")
+        .arg(&odd)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "warning: loops_per_min: 1 of 6 points have a mean that is not a finite number (NaN or infinite), drawn as gaps",
+        ))
+        .stderr(predicate::str::contains("warning: queue_wait_s.p99: 1 of 6"));
+    fs::write(out.join("runs.csv"), edited(false)).unwrap();
+    let missing = dir.path().join("missing");
+    loopcap()
+        .arg("plot")
+        .arg(&out)
+        .arg("--out")
+        .arg(&missing)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning").not());
+    // A NaN or infinite mean is drawn exactly as a point with no value.
+    for figure in [
+        "line-loops_per_min-workload_customers_arrivals_per_min.svg",
+        "heatmap-queue_wait_s_p99-capacity_lanes.svg",
+    ] {
+        assert_eq!(
+            fs::read(odd.join(figure)).unwrap(),
+            fs::read(missing.join(figure)).unwrap(),
+            "{figure}"
+        );
+    }
+}
