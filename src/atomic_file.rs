@@ -21,6 +21,18 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Creates the directory `path` and its parents, if missing; an existing
+/// file there is an error that says so, not "File exists".
+pub fn create_dir(path: &Path) -> io::Result<()> {
+    if path.exists() && !path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "exists and is not a directory",
+        ));
+    }
+    std::fs::create_dir_all(path)
+}
+
 /// Writes `path` through `fill`; on any error the temporary file is removed
 /// and `path` is left as it was.
 pub fn write_file(

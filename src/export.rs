@@ -17,8 +17,8 @@ pub enum ExportError {
     /// runs.csv does not hold what the experiment says it should.
     #[error("{0}")]
     Rows(String),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error(transparent)]
     Plot(#[from] PlotError),
 }
@@ -38,7 +38,7 @@ pub fn sweep_outputs(
     let points = points(exp, rows)?;
     let path = dir.join("points.csv");
     atomic_file::write_file(&path, |w| points_csv::write(w, exp, &points))
-        .map_err(|source| ExportError::Io { path, source })?;
+        .map_err(|error| ExportError::Io { path, error })?;
     Ok(sweep_figures::draw_all(exp, &points, dir, dir)?)
 }
 

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use cli::{Cli, Command};
+use loopcap::atomic_file;
 use loopcap::bytes::Bytes;
 use loopcap::config::experiment::{is_experiment, load_experiment, read_experiment};
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
@@ -41,6 +42,10 @@ impl From<SweepError> for CommandError {
     fn from(e: SweepError) -> Self {
         match e {
             SweepError::Input(message) => CommandError::Input(message),
+            // An --out that names a file.
+            not_a_dir @ SweepError::Io { .. } if not_a_dir.is_not_a_directory() => {
+                CommandError::Input(not_a_dir.to_string())
+            }
             other => CommandError::Runtime(other.into()),
         }
     }
@@ -297,7 +302,7 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
     if input.is_dir() {
         let (exp, rows) = sweep::read(input)?;
         let out = out.unwrap_or(input);
-        std::fs::create_dir_all(out)?;
+        out_dir(out)?;
         warn(sweep_figures::draw_all(
             &exp,
             &export::points(&exp, &rows)?,
@@ -318,7 +323,7 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
         ));
     };
     let figure = TimeseriesPlot::read(input).map_err(CommandError::Input)?;
-    std::fs::create_dir_all(out)?;
+    out_dir(out)?;
     plot::save(&figure, out, "timeseries")?;
     writeln!(
         io::stdout().lock(),
@@ -326,6 +331,18 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
         out.join("timeseries.png").display()
     )?;
     Ok(())
+}
+
+/// Creates `--out` for figures, naming it in any error.
+fn out_dir(out: &Path) -> Result<(), CommandError> {
+    atomic_file::create_dir(out).map_err(|e| {
+        let message = format!("--out {}: {e}", out.display());
+        if e.kind() == io::ErrorKind::NotADirectory {
+            CommandError::Input(message)
+        } else {
+            CommandError::Runtime(anyhow::anyhow!(message))
+        }
+    })
 }
 
 fn validate_command() -> Result<(), CommandError> {

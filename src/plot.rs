@@ -67,8 +67,8 @@ pub enum PlotError {
     Data(String),
     #[error("drawing {path}: {message}")]
     Draw { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
 }
 
 /// Draws `figure` to `dir/name.png` and `dir/name.svg`, each atomically.
@@ -80,7 +80,7 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<(), PlotErro
         figure.draw(&root).map_err(io::Error::other)?;
         root.present().map_err(|e| io::Error::other(e.to_string()))
     })
-    .map_err(|source| PlotError::Io { path: png, source })?;
+    .map_err(|error| PlotError::Io { path: png, error })?;
     let svg_path = dir.join(format!("{name}.svg"));
     let mut svg = String::new();
     {
@@ -93,10 +93,10 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<(), PlotErro
             message,
         })?;
     }
-    atomic_file::write_file(&svg_path, |w| w.write_all(svg.as_bytes())).map_err(|source| {
+    atomic_file::write_file(&svg_path, |w| w.write_all(svg.as_bytes())).map_err(|error| {
         PlotError::Io {
             path: svg_path,
-            source,
+            error,
         }
     })
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::atomic_file;
 use crate::bytes::Bytes;
 use crate::config::Diagnostic;
 use crate::config::experiment::Experiment;
@@ -86,23 +87,28 @@ pub enum SweepError {
     #[error("{0}")]
     Input(String),
     /// A file could not be read or written (exit 1).
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     /// A run could not reach its horizon (exit 1).
-    #[error("run {run} (point {point}, seed {seed}): {source}")]
+    #[error("run {run} (point {point}, seed {seed}): {error}")]
     Run {
         run: usize,
         point: usize,
         seed: u64,
-        source: RunError,
+        error: RunError,
     },
 }
 
 impl SweepError {
-    pub fn io(path: &Path, source: io::Error) -> SweepError {
+    /// A path that should be a directory is a file.
+    pub fn is_not_a_directory(&self) -> bool {
+        matches!(self, SweepError::Io { error, .. } if error.kind() == io::ErrorKind::NotADirectory)
+    }
+
+    pub fn io(path: &Path, error: io::Error) -> SweepError {
         SweepError::Io {
             path: path.to_owned(),
-            source,
+            error,
         }
     }
 }
@@ -188,11 +194,11 @@ fn run_one(
         ..RunOptions::new(keep.is_some())
     };
     let result =
-        model::simulate_with(&spec, options, |_, _| {}).map_err(|source| SweepError::Run {
+        model::simulate_with(&spec, options, |_, _| {}).map_err(|error| SweepError::Run {
             run,
             point,
             seed: spec.seed,
-            source,
+            error,
         })?;
     if let (Some(keep), Some(ts)) = (keep, &result.timeseries) {
         let path = timeseries_path(out, point);
@@ -245,7 +251,7 @@ pub fn run(
     let keep = keep.filter(|_| keeps_timeseries(exp));
     let dirs = [out.to_owned(), out.join("timeseries")];
     for dir in dirs.iter().take(if keep.is_some() { 2 } else { 1 }) {
-        fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
+        atomic_file::create_dir(dir).map_err(|e| SweepError::io(dir, e))?;
     }
     manifest.write(out)?;
     // Start from a clean file: the complete rows so far, in order.
@@ -362,7 +368,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepEr
             "{e}: a shard is missing or unfinished in the directories given"
         ))
     })?;
-    fs::create_dir_all(out).map_err(|e| SweepError::io(out, e))?;
+    atomic_file::create_dir(out).map_err(|e| SweepError::io(out, e))?;
     manifest.write(out)?;
     if !kept.is_empty() {
         let dir = out.join("timeseries");

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
+use crate::atomic_file;
+
 /// Why outputs cannot be written to a directory.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -22,14 +24,14 @@ pub enum OutputError {
     #[error("{path}: {message}")]
     Refused { path: PathBuf, message: String },
     /// A file could not be read or written (exit 1).
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io {
+    move |error| OutputError::Io {
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -66,16 +68,22 @@ impl OutputDir {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(io_at(parent))?;
+        atomic_file::create_dir(parent).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotADirectory {
+                refuse(&format!("{} {e}", parent.display()))
+            } else {
+                io_at(parent)(e)
+            }
+        })?;
         let lock_path = parent.join(format!(".{name}.lock"));
         let lock = File::create(&lock_path).map_err(io_at(&lock_path))?;
         lock.try_lock().map_err(|e| match e {
             fs::TryLockError::WouldBlock => {
                 refuse("another loopcap is writing here now: wait for it, or choose another --out")
             }
-            fs::TryLockError::Error(source) => OutputError::Io {
+            fs::TryLockError::Error(error) => OutputError::Io {
                 path: lock_path.clone(),
-                source,
+                error,
             },
         })?;
         let staging = tempfile::Builder::new()

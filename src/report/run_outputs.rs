@@ -15,10 +15,10 @@ use crate::model::RunResult;
 
 /// A file of a run's outputs that could not be written.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {source}")]
+#[error("{path}: {error}")]
 pub struct WriteError {
     pub path: PathBuf,
-    pub source: io::Error,
+    pub error: io::Error,
 }
 
 /// The manifest of a run of `loaded`, read from `source` (the model file
@@ -33,7 +33,7 @@ pub fn manifest(
 ) -> Result<Manifest, WriteError> {
     let model_toml = toml::to_string(&loaded.resolved).map_err(|e| WriteError {
         path: dir.join("manifest.json"),
-        source: io::Error::other(e),
+        error: io::Error::other(e),
     })?;
     let absolute = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
@@ -43,7 +43,7 @@ pub fn manifest(
     let data_files =
         DataFile::all_in(&loaded.resolved, &source.base_dir).map_err(|e| WriteError {
             path: dir.join("manifest.json"),
-            source: io::Error::other(e),
+            error: io::Error::other(e),
         })?;
     Ok(Manifest {
         loopcap_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -59,7 +59,7 @@ pub fn manifest(
 
 /// Writes a run's outputs into `dir`, which exists (see `OutputDir`).
 pub fn write(dir: &Path, manifest: &Manifest, result: &RunResult) -> Result<(), WriteError> {
-    let at = |path: PathBuf| move |source| WriteError { path, source };
+    let at = |path: PathBuf| move |error| WriteError { path, error };
     let path = dir.join("summary.json");
     atomic_file::write_file(&path, |w| write_summary_json(w, &result.summary)).map_err(at(path))?;
     if let Some(ts) = &result.timeseries {

@@ -697,3 +697,41 @@ fn plot_draws_nan_and_infinite_means_as_gaps_and_says_so() {
         );
     }
 }
+
+#[test]
+fn an_out_that_names_a_file_is_refused_by_every_command_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = load(&dir, 1);
+    let out = dir.path().join("out");
+    sweep(&exp, &out, SweepOptions::default());
+    let file = dir.path().join("a-file");
+    fs::write(&file, "not a directory").unwrap();
+    let experiment = dir.path().join("experiment.toml");
+    let model = model_path("mmc.toml");
+    let commands: [Vec<&std::ffi::OsStr>; 4] = [
+        vec!["sweep".as_ref(), experiment.as_os_str()],
+        vec!["merge".as_ref(), out.as_os_str()],
+        vec!["plot".as_ref(), out.as_os_str()],
+        vec!["run".as_ref(), model.as_os_str()],
+    ];
+    for args in commands {
+        loopcap()
+            .args(&args)
+            .arg("--out")
+            .arg(&file)
+            .assert()
+            .code(2)
+            .stderr(
+                predicate::str::contains(format!(
+                    "{}: exists and is not a directory",
+                    file.display()
+                ))
+                .or(predicate::str::contains(format!(
+                    "{}: not a directory",
+                    file.display()
+                ))),
+            )
+            .stderr(predicate::str::contains("os error").not());
+    }
+    assert_eq!(fs::read_to_string(&file).unwrap(), "not a directory");
+}
