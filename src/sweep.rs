@@ -28,7 +28,7 @@ use crate::engine::random::derive_seed;
 use crate::model::{self, MEMORY_LIMIT, ModelSpec, RunError, RunOptions, timeseries::Timeseries};
 use manifest::SweepManifest;
 use progress::Progress;
-use runs_file::{Journal, Rows};
+use runs_file::{ID_COLUMNS, Journal, Rows, first_metric};
 
 /// One of `count` disjoint slices of a sweep's runs: run r belongs to shard r mod count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,7 +166,7 @@ pub fn timeseries_path(dir: &Path, point: usize) -> PathBuf {
 
 /// The header of runs.csv: run, point, replication, seed, each axis, each metric.
 pub fn runs_header(exp: &Experiment) -> String {
-    let fixed = ["run", "point", "replication", "seed"].map(String::from);
+    let fixed = ID_COLUMNS.map(String::from);
     let axes = exp.axes.iter().map(|a| a.path.clone());
     csv_line(
         fixed
@@ -241,7 +241,13 @@ pub fn run(
             return Err(SweepError::Input(format!("{}: {why}", out.display())));
         }
         if runs_path.exists() {
-            runs_file::read_rows(&runs_path, &header, exp.runs()).map_err(SweepError::Input)?
+            runs_file::read_rows(
+                &runs_path,
+                &header,
+                exp.runs(),
+                first_metric(exp.axes.len()),
+            )
+            .map_err(SweepError::Input)?
         } else {
             Rows::new()
         }
@@ -312,8 +318,13 @@ pub fn complete(exp: &Experiment, rows: &Rows) -> Result<(), SweepError> {
 /// A finished sweep in `dir`: its experiment (from the manifest) and rows.
 pub fn read(dir: &Path) -> Result<(Experiment, Rows), SweepError> {
     let exp = SweepManifest::read(dir)?.experiment()?;
-    let rows = runs_file::read_rows(&dir.join("runs.csv"), &runs_header(&exp), exp.runs())
-        .map_err(SweepError::Input)?;
+    let rows = runs_file::read_rows(
+        &dir.join("runs.csv"),
+        &runs_header(&exp),
+        exp.runs(),
+        first_metric(exp.axes.len()),
+    )
+    .map_err(SweepError::Input)?;
     complete(&exp, &rows)?;
     Ok((exp, rows))
 }
@@ -347,8 +358,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepEr
     let mut rows = Rows::new();
     let mut kept = Vec::new();
     for dir in dirs {
-        for (run, line) in runs_file::read_rows(&dir.join("runs.csv"), &header, exp.runs())
-            .map_err(SweepError::Input)?
+        for (run, line) in runs_file::read_rows(
+            &dir.join("runs.csv"),
+            &header,
+            exp.runs(),
+            first_metric(exp.axes.len()),
+        )
+        .map_err(SweepError::Input)?
         {
             if rows
                 .insert(run, line.clone())

@@ -1,7 +1,7 @@
 //! `PointStats`: each grid point's metrics, as means and 95% confidence
 //! intervals over its replications.
 
-use super::runs_file::Rows;
+use super::runs_file::{Rows, first_metric};
 use crate::config::experiment::Experiment;
 use crate::statistics::mean_ci;
 
@@ -31,7 +31,7 @@ impl PointStats {
 /// their text, so a resumed or merged sweep computes exactly the same).
 pub fn aggregate(exp: &Experiment, rows: &Rows) -> Result<Vec<PointStats>, String> {
     let metrics = exp.metric_names.len();
-    let offset = 4 + exp.axes.len();
+    let offset = first_metric(exp.axes.len());
     let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); metrics]; exp.points.len()];
     let mut counts = vec![0usize; exp.points.len()];
     for (run, line) in rows {

@@ -14,10 +14,25 @@ use crate::atomic_file;
 /// The rows of a runs.csv, by run index, as their CSV text (no newline).
 pub type Rows = BTreeMap<usize, String>;
 
+/// The columns that identify a run, first in every row.
+pub const ID_COLUMNS: [&str; 4] = ["run", "point", "replication", "seed"];
+
+/// The index of the first metric column: after the run's identity and one
+/// column per grid axis.
+pub fn first_metric(axes: usize) -> usize {
+    ID_COLUMNS.len() + axes
+}
+
 /// The complete rows of the runs.csv at `path` (a torn last line, from a
-/// sweep killed mid-write, is dropped). The header must be `header`, and
-/// every run one of the experiment's `runs`.
-pub fn read_rows(path: &Path, header: &str, runs: usize) -> Result<Rows, String> {
+/// sweep killed mid-write, is dropped). The header must be `header`, every
+/// run one of the experiment's `runs`, and every cell from column
+/// `first_metric` on empty or a number.
+pub fn read_rows(
+    path: &Path,
+    header: &str,
+    runs: usize,
+    first_metric: usize,
+) -> Result<Rows, String> {
     let text =
         fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
@@ -31,18 +46,31 @@ pub fn read_rows(path: &Path, header: &str, runs: usize) -> Result<Rows, String>
             ));
         }
     }
+    let names: Vec<&str> = header.split(',').collect();
     let mut rows = Rows::new();
     for (n, line) in lines.enumerate() {
+        let at = format!("{}:{}", path.display(), n + 2);
+        let record = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes())
+            .records()
+            .next()
+            .and_then(Result::ok)
+            .filter(|r| r.len() == names.len())
+            .ok_or_else(|| format!("{at}: not a row of {} columns", names.len()))?;
+        for (cell, name) in record.iter().zip(&names).skip(first_metric) {
+            if !cell.is_empty() && cell.parse::<f64>().is_err() {
+                return Err(format!("{at}: column {name}: `{cell}` is not a number"));
+            }
+        }
         let run = line
             .split(',')
             .next()
             .and_then(|r| r.parse().ok())
-            .ok_or_else(|| format!("{}:{}: not a run row", path.display(), n + 2))?;
+            .ok_or_else(|| format!("{at}: not a run row"))?;
         if run >= runs {
             return Err(format!(
-                "{}:{}: run {run} is not one of this experiment's {runs} runs (0 to {}): the file is from another sweep",
-                path.display(),
-                n + 2,
+                "{at}: run {run} is not one of this experiment's {runs} runs (0 to {}): the file is from another sweep",
                 runs.saturating_sub(1)
             ));
         }
@@ -100,17 +128,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.csv");
         fs::write(&path, "run,x\n2,b\n0,a\n1,tor").unwrap();
-        let rows = read_rows(&path, "run,x", 3).unwrap();
-        let err = read_rows(&path, "run,x", 2).unwrap_err();
+        let rows = read_rows(&path, "run,x", 3, 2).unwrap();
+        let err = read_rows(&path, "run,x", 2, 2).unwrap_err();
         assert!(err.ends_with("runs.csv:2: run 2 is not one of this experiment's 2 runs (0 to 1): the file is from another sweep"), "{err}");
         assert_eq!(rows.keys().copied().collect::<Vec<_>>(), [0, 2]);
         assert!(
-            read_rows(&path, "run,y", 3)
+            read_rows(&path, "run,y", 3, 2)
                 .unwrap_err()
                 .contains("other columns")
         );
         write_sorted(&path, "run,x", &rows).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "run,x\n0,a\n2,b\n");
+    }
+
+    #[test]
+    fn a_cell_that_is_not_a_number_is_named_with_its_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.csv");
+        fs::write(&path, "run,label,m\n0,\"a, b\",1.5\n1,c,\n2,d,NOTANUMBER\n").unwrap();
+        let err = read_rows(&path, "run,label,m", 3, 2).unwrap_err();
+        assert!(
+            err.ends_with("runs.csv:4: column m: `NOTANUMBER` is not a number"),
+            "{err}"
+        );
+        fs::write(&path, "run,label,m\n0,a\n").unwrap();
+        let err = read_rows(&path, "run,label,m", 3, 2).unwrap_err();
+        assert!(err.ends_with("runs.csv:2: not a row of 3 columns"), "{err}");
+        // NaN and infinities are numbers: figures draw them as gaps.
+        fs::write(&path, "run,label,m\n0,a,NaN\n1,b,inf\n").unwrap();
+        assert_eq!(read_rows(&path, "run,label,m", 3, 2).unwrap().len(), 2);
     }
 
     #[test]
