@@ -74,6 +74,25 @@ pub struct LoadedModel {
     pub warnings: Vec<Diagnostic>,
     /// The memory a run needs at least.
     pub memory: Memory,
+    /// Why the run's time series is too long to write, if it is.
+    pub timeseries_too_long: Option<Diagnostic>,
+}
+
+/// The most bins a written time series may have (about 150 MB held while running).
+pub const MAX_TIMESERIES_BINS: u64 = 1_000_000;
+
+/// Why a run of `spec` makes too many time-series rows to write, if it does.
+fn timeseries_too_long(spec: &ModelSpec) -> Option<Invalid> {
+    let bins = spec.duration.ticks().div_ceil(spec.timeseries_bin.ticks());
+    (bins > MAX_TIMESERIES_BINS).then(|| {
+        Invalid::new(
+            "timeseries_bin",
+            format!(
+                "a {} run in bins of {} makes {bins} time-series rows, more than the {MAX_TIMESERIES_BINS} a written time series may have: set a wider timeseries_bin",
+                spec.duration, spec.timeseries_bin
+            ),
+        )
+    })
 }
 
 /// Parses a source as a TOML table; syntax errors carry their line.
@@ -114,11 +133,14 @@ pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel
         .map(|w| locate(source, overrides, w))
         .collect();
     let memory = Memory::of(&spec, source, overrides);
+    let timeseries_too_long =
+        timeseries_too_long(&spec).map(|problem| locate(source, overrides, problem));
     Ok(LoadedModel {
         spec,
         resolved: table,
         warnings,
         memory,
+        timeseries_too_long,
     })
 }
 

@@ -188,7 +188,9 @@ fn run(
     // so a run that cannot publish its results never starts.
     let staged = match out {
         Some(dir) => {
-            check_timeseries_size(&loaded)?;
+            if let Some(too_long) = &loaded.timeseries_too_long {
+                return Err(too_long.clone().into());
+            }
             Some(OutputDir::prepare(dir)?)
         }
         None => None,
@@ -216,21 +218,6 @@ fn run(
     Ok(())
 }
 
-/// The most bins `timeseries.csv` may have (about 150 MB held while running).
-const MAX_TIMESERIES_BINS: u64 = 1_000_000;
-
-fn check_timeseries_size(loaded: &LoadedModel) -> Result<(), CommandError> {
-    let spec = &loaded.spec;
-    let bins = spec.duration.ticks().div_ceil(spec.timeseries_bin.ticks());
-    if bins > MAX_TIMESERIES_BINS {
-        return Err(CommandError::Input(format!(
-            "--out: a {} run in {} bins makes {bins} timeseries rows, more than {MAX_TIMESERIES_BINS}: set a wider timeseries_bin",
-            spec.duration, spec.timeseries_bin
-        )));
-    }
-    Ok(())
-}
-
 fn sweep_command(
     path: &Path,
     out: Option<PathBuf>,
@@ -245,6 +232,11 @@ fn sweep_command(
     warn(&exp.warnings);
     for point in &exp.points {
         point.memory.fits(options.memory_limit)?;
+        if let Some(too_long) = point.timeseries_too_long.as_ref() {
+            if sweep::keeps_timeseries(&exp) {
+                return Err(too_long.clone().into());
+            }
+        }
     }
     let out = out.unwrap_or_else(|| {
         let stem = path

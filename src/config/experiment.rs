@@ -47,6 +47,8 @@ pub struct Point {
     pub coords: Vec<usize>,
     pub spec: ModelSpec,
     pub memory: Memory,
+    /// Why the point's time series is too long to keep for a figure, if it is.
+    pub timeseries_too_long: Option<Diagnostic>,
 }
 
 /// A validated experiment, every point's model validated too.
@@ -183,6 +185,7 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
             coords,
             spec: loaded.spec,
             memory: loaded.memory,
+            timeseries_too_long: loaded.timeseries_too_long,
         });
     }
 

@@ -579,8 +579,20 @@ fn a_timeseries_too_long_to_hold_is_refused_before_running() {
         .arg(dir.path().join("out"))
         .assert()
         .code(2)
+        .stderr(predicate::str::contains("mmc.toml: timeseries_bin: a 365d run in bins of"))
         .stderr(predicate::str::contains("set a wider timeseries_bin"));
     assert!(!dir.path().join("out").exists());
+    // A bin set on the command line is blamed there.
+    loopcap()
+        .arg("run")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=400h", "--set", "timeseries_bin=1s", "--out"])
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: --set timeseries_bin=1s: timeseries_bin: a 400h run in bins of 1s makes 1440000",
+        ));
 }
 
 #[test]
