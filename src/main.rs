@@ -232,10 +232,10 @@ fn sweep_command(
     warn(&exp.warnings);
     for point in &exp.points {
         point.memory.fits(options.memory_limit)?;
-        if let Some(too_long) = point.timeseries_too_long.as_ref() {
-            if sweep::keeps_timeseries(&exp) {
-                return Err(too_long.clone().into());
-            }
+        if let Some(too_long) = point.timeseries_too_long.as_ref()
+            && sweep::keeps_timeseries(&exp)
+        {
+            return Err(too_long.clone().into());
         }
     }
     let out = out.unwrap_or_else(|| {
