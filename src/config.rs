@@ -185,7 +185,7 @@ pub(crate) fn serde_problem(
             Segment::Unknown => parts.push("?".into()),
         }
     }
-    let message = err.inner().message().trim().to_owned();
+    let message = plain_words(err.inner().message().trim());
     if let Some(field) = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.strip_suffix('`'))
@@ -194,6 +194,24 @@ pub(crate) fn serde_problem(
         return Invalid::new(parts.join("."), "missing: this field is required");
     }
     Invalid::new(parts.join("."), message)
+}
+
+/// serde's words for TOML shapes, in TOML's: a map or a struct (named after
+/// the type that reads it) is a table, a sequence a list.
+fn plain_words(message: &str) -> String {
+    let mut out = message
+        .replace("expected a map", "expected a table")
+        .replace("expected a sequence", "expected a list")
+        .replace("invalid type: map", "invalid type: table")
+        .replace("invalid type: sequence", "invalid type: list");
+    while let Some(at) = out.find("expected struct ") {
+        let name_start = at + "expected struct ".len();
+        let name_end = out[name_start..]
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .map_or(out.len(), |i| name_start + i);
+        out.replace_range(at..name_end, "expected a table");
+    }
+    out
 }
 
 /// Turns a problem at a dotted path into a place: a line of the file, or

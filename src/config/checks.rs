@@ -20,9 +20,14 @@ pub fn non_negative(at: &FieldPath, n: Number) -> Checked<f64> {
 
 /// A whole number in `min..=max`.
 pub fn whole(at: &FieldPath, n: Number, min: u64, max: u64) -> Checked<u64> {
-    let x = n.0;
-    if x.fract() == 0.0 && x >= min as f64 && x <= max as f64 {
-        return Ok(x as u64);
+    let exact = match n.1 {
+        Some(integer) => u64::try_from(integer).ok(),
+        None => Some(n.0)
+            .filter(|x| x.fract() == 0.0 && *x >= 0.0)
+            .map(|x| x as u64),
+    };
+    if let Some(x) = exact.filter(|x| (min..=max).contains(x)) {
+        return Ok(x);
     }
     let range = if max == u64::MAX {
         format!(">= {min}")
@@ -31,8 +36,17 @@ pub fn whole(at: &FieldPath, n: Number, min: u64, max: u64) -> Checked<u64> {
     };
     Err(Invalid::new(
         at,
-        format!("must be a whole number {range} (got {x})"),
+        format!("must be a whole number {range} (got {n})"),
     ))
+}
+
+/// The largest seed: seeds are TOML integers (and `--seed` values), which
+/// are signed 64-bit.
+pub const MAX_SEED: u64 = i64::MAX as u64;
+
+/// A seed: a whole number from 0 to [`MAX_SEED`].
+pub fn seed(at: &FieldPath, n: Number) -> Checked<u64> {
+    whole(at, n, 0, MAX_SEED)
 }
 
 /// A whole number in `min..=u32::MAX`, or `default` when absent.
@@ -62,7 +76,7 @@ pub fn at_least(at: &FieldPath, n: Number, min: f64, hint: &str) -> Checked<f64>
     } else {
         Err(Invalid::new(
             at,
-            format!("must be >= {min} (got {}{hint})", n.0),
+            format!("must be >= {min} (got {n}{hint})"),
         ))
     }
 }

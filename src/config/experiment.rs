@@ -23,7 +23,7 @@ struct RawExperiment {
     name: String,
     /// The base model, relative to the experiment file (or a `model` grid axis).
     model: Option<String>,
-    seed: u64,
+    seed: Number,
     replications: Number,
     common_random_numbers: Option<bool>,
     /// Overrides applied to every run, as a (nested) table of model fields.
@@ -239,7 +239,7 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
     }
     Ok(Experiment {
         name: raw.name,
-        seed: raw.seed,
+        seed: super::checks::seed(&FieldPath::root("seed"), raw.seed).map_err(located)?,
         replications,
         common_random_numbers: raw.common_random_numbers.unwrap_or(true),
         axes,

@@ -8,13 +8,13 @@ use serde::Deserialize;
 
 use super::agent::RawAgent;
 use super::capacity::{RawCapacity, RawService};
-use super::checks::{Checked, positive_duration, positive_duration_or};
+use super::checks::{self, Checked, positive_duration, positive_duration_or};
 use super::client::RawClient;
 use super::diagnostic::Invalid;
 use super::fault::{RawFault, RawRecovery};
 use super::field_path::FieldPath;
 use super::prices::RawPrices;
-use super::quantity::Duration;
+use super::quantity::{Duration, Number};
 use super::tagged::Tagged;
 use super::workload::{RawUserClass, check_workload};
 use crate::engine::SimDuration;
@@ -34,7 +34,7 @@ const TOO_LARGE_WARN_SHARE: f64 = 1e-6;
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     name: String,
-    seed: u64,
+    seed: Number,
     duration: Duration,
     warmup: Option<Duration>,
     timeseries_bin: Option<Duration>,
@@ -94,7 +94,7 @@ impl RawModel {
         warnings.extend(empty(&classes));
         let spec = ModelSpec {
             name: self.name,
-            seed: self.seed,
+            seed: checks::seed(&FieldPath::root("seed"), self.seed)?,
             duration,
             warmup,
             timeseries_bin,

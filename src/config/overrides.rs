@@ -29,10 +29,21 @@ impl Override {
                 format!("`{path}` is not a dotted path like capacity.lanes"),
             ));
         }
-        let value = toml::from_str::<toml::Table>(&format!("v = {text}"))
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {text}"))
             .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(text.trim().to_owned()));
+            .and_then(|mut t| t.remove("v"));
+        let digits = text.trim().trim_start_matches(['+', '-']);
+        if parsed.is_none() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Diagnostic::general(
+                &flag,
+                format!(
+                    "{} is too large for an integer: at most {}",
+                    text.trim(),
+                    i64::MAX
+                ),
+            ));
+        }
+        let value = parsed.unwrap_or_else(|| toml::Value::String(text.trim().to_owned()));
         Ok(Override {
             path: path.to_owned(),
             value,
@@ -60,6 +71,15 @@ impl Override {
         let mut here = root;
         let mut i = 0;
         while i < parents.len() {
+            let index_next = segments[i + 1].parse::<usize>().is_ok();
+            if index_next && !here.contains_key(parents[i]) {
+                return Err(error(format!(
+                    "the model has no `{}` list to pick element {} of: give the whole list, e.g. --set '{}=[{{ ... }}]'",
+                    segments[..=i].join("."),
+                    segments[i + 1],
+                    segments[..=i].join(".")
+                )));
+            }
             let mut value = here
                 .entry(parents[i])
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -161,5 +181,23 @@ mod tests {
         );
         assert!(Override::parse("capacity.lanes").is_err());
         assert!(Override::parse("capacity..lanes=1").is_err());
+        // An element of a list the model does not have (once, the schema
+        // said "invalid type: map, expected a sequence").
+        let err = set("fault.0.for=1m").unwrap_err();
+        assert_eq!(
+            err.message,
+            "the model has no `fault` list to pick element 0 of: give the whole list, e.g. --set 'fault=[{ ... }]'"
+        );
+    }
+
+    #[test]
+    fn integers_too_large_for_toml_are_refused_not_taken_as_text() {
+        let err = Override::parse("seed=9223372036854775808").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--set seed=9223372036854775808: 9223372036854775808 is too large for an integer: at most 9223372036854775807"
+        );
+        let t = set("seed=9223372036854775807").unwrap();
+        assert_eq!(t["seed"], toml::Value::Integer(i64::MAX));
     }
 }

@@ -59,9 +59,20 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     ))
 }
 
-/// A number, integer or float, as TOML writes it.
+/// A number, integer or float, as TOML writes it: its value, and the
+/// integer itself when it was one (an `f64` cannot hold every `i64`, and
+/// messages echo what was written).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Number(pub f64);
+pub struct Number(pub f64, pub Option<i64>);
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(integer) => write!(f, "{integer}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
 
 /// A duration written as a string with a unit.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -127,15 +138,31 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
+struct NumberVisitor;
+
+impl Visitor<'_> for NumberVisitor {
+    type Value = Number;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+        Ok(Number(v as f64, Some(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+        Ok(Number(v as f64, i64::try_from(v).ok()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+        Ok(Number(v, None))
+    }
+}
+
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match d.deserialize_any(QuantityVisitor {
-            expecting: "a number",
-            strings: false,
-        })? {
-            Quantity::Number(x) => Ok(Number(x)),
-            Quantity::Duration(_) => unreachable!("strings are refused above"),
-        }
+        d.deserialize_any(NumberVisitor)
     }
 }
 

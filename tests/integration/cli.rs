@@ -475,7 +475,7 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("file: not a directory"));
-    // A directory inside a file cannot be made: a failure while running.
+    // A directory inside a file cannot be made: bad input too.
     loopcap()
         .arg("run")
         .arg(model_path("mmc.toml"))
@@ -483,8 +483,8 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
         .arg(blocker.join("run"))
         .timeout(std::time::Duration::from_secs(10))
         .assert()
-        .code(1)
-        .stderr(predicate::str::contains("file"));
+        .code(2)
+        .stderr(predicate::str::contains("file exists and is not a directory"));
 }
 
 #[test]
@@ -579,7 +579,9 @@ fn a_timeseries_too_long_to_hold_is_refused_before_running() {
         .arg(dir.path().join("out"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("mmc.toml: timeseries_bin: a 365d run in bins of"))
+        .stderr(predicate::str::contains(
+            "mmc.toml: timeseries_bin: a 365d run in bins of",
+        ))
         .stderr(predicate::str::contains("set a wider timeseries_bin"));
     assert!(!dir.path().join("out").exists());
     // A bin set on the command line is blamed there.
@@ -689,5 +691,43 @@ fn a_burst_needs_its_limit_and_bounds_what_can_ever_fit() {
         &[
             "agents.a.input_tokens: 100.0% of calls ask for more than capacity.burst.input_tokens (50)",
         ],
+    );
+}
+
+#[test]
+fn errors_echo_what_was_written_in_plain_words() {
+    // Integers are echoed as written, not through a float (9223372036854776000).
+    assert_rejected(
+        BASE,
+        &["--set", "capacity.lanes=9223372036854775807"],
+        "capacity.lanes: must be a whole number from 1 to 1000000 (got 9223372036854775807)",
+    );
+    // Seeds go up to i64::MAX, and the error says so in words.
+    assert_rejected(
+        BASE,
+        &["--set", "seed=-1"],
+        "seed: must be a whole number from 0 to 9223372036854775807 (got -1)",
+    );
+    assert_rejected(
+        BASE,
+        &["--set", "seed=9223372036854775808"],
+        "9223372036854775808 is too large for an integer: at most 9223372036854775807",
+    );
+    // A list element on a model without the list.
+    assert_rejected(
+        BASE,
+        &["--set", "fault.0.for=1m"],
+        "--set fault.0.for=1m: the model has no `fault` list to pick element 0 of",
+    );
+    // Serde's type names and words stay inside.
+    assert_rejected(
+        BASE,
+        &["--set", "agents.a=5"],
+        "agents.a: invalid type: integer `5`, expected a table",
+    );
+    assert_rejected(
+        BASE,
+        &["--set", "workload=5"],
+        "workload: invalid type: integer `5`, expected a list",
     );
 }
