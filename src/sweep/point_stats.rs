@@ -1,7 +1,7 @@
 //! `PointStats`: each grid point's metrics, as means and 95% confidence
 //! intervals over its replications.
 
-use super::runs_file::{Rows, first_metric};
+use super::runs_file::{Rows, cells, first_metric};
 use crate::config::experiment::Experiment;
 use crate::statistics::mean_ci;
 
@@ -35,19 +35,12 @@ pub fn aggregate(exp: &Experiment, rows: &Rows) -> Result<Vec<PointStats>, Strin
     let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); metrics]; exp.points.len()];
     let mut counts = vec![0usize; exp.points.len()];
     for (run, line) in rows {
-        let record = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(line.as_bytes())
-            .records()
-            .next()
-            .and_then(Result::ok)
-            .filter(|r| r.len() == offset + metrics)
-            .ok_or_else(|| {
-                format!(
-                    "run {run}: the row does not have {} columns",
-                    offset + metrics
-                )
-            })?;
+        let record = cells(line, offset + metrics).ok_or_else(|| {
+            format!(
+                "run {run}: the row does not have {} columns",
+                offset + metrics
+            )
+        })?;
         let point: usize = record[1]
             .parse()
             .ok()

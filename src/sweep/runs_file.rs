@@ -23,6 +23,17 @@ pub fn first_metric(axes: usize) -> usize {
     ID_COLUMNS.len() + axes
 }
 
+/// The cells of one runs.csv row, if it has `columns` of them.
+pub fn cells(line: &str, columns: usize) -> Option<csv::StringRecord> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.as_bytes())
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .filter(|r| r.len() == columns)
+}
+
 /// The complete rows of the runs.csv at `path` (a torn last line, from a
 /// sweep killed mid-write, is dropped). The header must be `header`, every
 /// run one of the experiment's `runs`, and every cell from column
@@ -50,13 +61,7 @@ pub fn read_rows(
     let mut rows = Rows::new();
     for (n, line) in lines.enumerate() {
         let at = format!("{}:{}", path.display(), n + 2);
-        let record = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(line.as_bytes())
-            .records()
-            .next()
-            .and_then(Result::ok)
-            .filter(|r| r.len() == names.len())
+        let record = cells(line, names.len())
             .ok_or_else(|| format!("{at}: not a row of {} columns", names.len()))?;
         for (cell, name) in record.iter().zip(&names).skip(first_metric) {
             if !cell.is_empty() && cell.parse::<f64>().is_err() {

@@ -484,7 +484,9 @@ fn an_output_that_cannot_be_written_is_refused_before_the_run() {
         .timeout(std::time::Duration::from_secs(10))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("file exists and is not a directory"));
+        .stderr(predicate::str::contains(
+            "file exists and is not a directory",
+        ));
 }
 
 #[test]
