@@ -26,6 +26,7 @@ pub mod summary;
 pub mod system;
 pub mod timeseries;
 pub mod token_bucket;
+pub mod window;
 pub mod workload;
 
 use std::time::Instant;
@@ -60,6 +61,9 @@ pub struct ModelSpec {
     pub prices: Prices,
     pub faults: Vec<Fault>,
     pub recovery: RecoveryRule,
+    /// The `[[window]]`s the model names (surge and fault windows come on
+    /// their own: see [`window::windows`]).
+    pub windows: Vec<window::Window>,
 }
 
 impl ModelSpec {

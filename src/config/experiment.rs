@@ -16,6 +16,7 @@ use super::tagged::Tagged;
 use super::{Diagnostic, Invalid, Override, Source};
 use crate::model::ModelSpec;
 use crate::model::summary::Summary;
+use crate::model::window::windows;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -189,26 +190,37 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
         });
     }
 
-    let shape = |p: &Point| -> (Vec<String>, usize) {
+    // What decides runs.csv's columns: user classes, faults and windows.
+    let shape = |p: &Point| -> (Vec<String>, usize, Vec<String>) {
         let classes = p.spec.classes.iter().map(|c| c.name.clone()).collect();
-        (classes, p.spec.faults.len())
+        let windows = windows(&p.spec).into_iter().map(|w| w.name).collect();
+        (classes, p.spec.faults.len(), windows)
     };
-    let (classes, faults) = shape(&points[0]);
-    if let Some(p) = points
-        .iter()
-        .find(|p| shape(p) != (classes.clone(), faults))
-    {
-        let (other, other_faults) = shape(p);
+    let first = shape(&points[0]);
+    if let Some(p) = points.iter().find(|p| shape(p) != first) {
+        let other = shape(p);
+        let describe = |(classes, faults, windows): &(Vec<String>, usize, Vec<String>)| {
+            format!(
+                "classes {}, {faults} faults, windows {}",
+                classes.join(", "),
+                windows.join(", ")
+            )
+        };
         return Err(located(Invalid::new(
             "grid",
             format!(
-                "every point needs the same user classes and number of faults, for the same runs.csv columns ({} and {faults} faults vs {} and {other_faults})",
-                classes.join(", "),
-                other.join(", ")
+                "every point needs the same user classes, number of faults and windows (surges included), for the same runs.csv columns ({} vs {})",
+                describe(&first),
+                describe(&other)
             ),
         )));
     }
-    let metric_names = Summary::metric_names(classes.iter().map(String::as_str), faults);
+    let (classes, faults, window_names) = first;
+    let metric_names = Summary::metric_names(
+        classes.iter().map(String::as_str),
+        faults,
+        window_names.iter().map(String::as_str),
+    );
     let plots = raw
         .plot
         .iter()

@@ -17,11 +17,12 @@ use super::prices::RawPrices;
 use super::quantity::{Duration, Number};
 use super::tagged::Tagged;
 use super::workload::{RawUserClass, check_workload};
-use crate::engine::SimDuration;
+use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
 use crate::model::agent_loop::AgentProfile;
 use crate::model::capacity::CapacitySpec;
 use crate::model::recovery::RecoveryRule;
+use crate::model::window::{Window, WindowKind, windows};
 use crate::model::workload::{Population, UserClass};
 
 /// The bin width of `timeseries.csv` when the model does not set one.
@@ -46,6 +47,56 @@ pub struct RawModel {
     #[serde(default)]
     fault: Vec<Tagged<RawFault>>,
     recovery: Option<RawRecovery>,
+    #[serde(default)]
+    window: Vec<RawWindow>,
+}
+
+/// A `[[window]]`: a stretch of time the summary reports on its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    name: String,
+    at: Duration,
+    #[serde(rename = "for")]
+    duration: Duration,
+}
+
+/// The named windows, each starting before the horizon, with a name unique
+/// among every window (surges' and faults' included) that can address it.
+fn check_windows(raw: &[RawWindow], spec: &ModelSpec) -> Checked<Vec<Window>> {
+    let mut taken: Vec<String> = windows(spec).into_iter().map(|w| w.name).collect();
+    let mut named = Vec::with_capacity(raw.len());
+    for (i, w) in raw.iter().enumerate() {
+        let at = FieldPath::root("window").child(i);
+        if w.name.is_empty() || w.name.contains(['.', ',']) || taken.contains(&w.name) {
+            return Err(Invalid::new(
+                at.child("name"),
+                format!(
+                    "must be non-empty, without dots or commas, and unlike every other window's (got \"{}\"; taken: {})",
+                    w.name,
+                    taken.join(", ")
+                ),
+            ));
+        }
+        let duration = positive_duration(&at.child("for"), w.duration)?;
+        if w.at.0 >= spec.duration {
+            return Err(Invalid::new(
+                at.child("at"),
+                format!(
+                    "starts at or after the horizon ({} >= {})",
+                    w.at.0, spec.duration
+                ),
+            ));
+        }
+        taken.push(w.name.clone());
+        named.push(Window {
+            name: w.name.clone(),
+            kind: WindowKind::Named,
+            start: SimTime::ZERO + w.at.0,
+            end: SimTime::ZERO + w.at.0 + duration,
+        });
+    }
+    Ok(named)
 }
 
 impl RawModel {
@@ -92,7 +143,7 @@ impl RawModel {
         warnings.extend(thoughtless(&classes));
         warnings.extend(rounded_up(&agents, &classes));
         warnings.extend(empty(&classes));
-        let spec = ModelSpec {
+        let mut spec = ModelSpec {
             name: self.name,
             seed: checks::seed(&FieldPath::root("seed"), self.seed)?,
             duration,
@@ -105,7 +156,9 @@ impl RawModel {
             prices,
             faults,
             recovery,
+            windows: Vec::new(),
         };
+        spec.windows = check_windows(&self.window, &spec)?;
         Ok((spec, warnings))
     }
 }

@@ -11,6 +11,7 @@ use super::prices::{Prices, TokenUse};
 use super::recovery::{FaultWatch, FaultWatches};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
+use super::window::{Window, WindowSummary, windows};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
 #[cfg(not(feature = "hdrhistogram"))]
 use crate::histogram::Histogram;
@@ -158,6 +159,69 @@ impl QueueTrend {
     }
 }
 
+/// The figures of one window (see [`super::window`]).
+struct WindowMetrics {
+    window: Window,
+    /// Timeseries counters, of what happened inside the window.
+    counts: [u64; Counter::ALL.len()],
+    /// Of the loops that arrived in the window, followed to their end.
+    completed: u64,
+    failed: u64,
+    latency: Recorder,
+    peak_in_flight: u64,
+    tokens: TokenUse,
+}
+
+impl WindowMetrics {
+    fn new(window: Window) -> Self {
+        WindowMetrics {
+            window,
+            counts: [0; Counter::ALL.len()],
+            completed: 0,
+            failed: 0,
+            latency: Recorder::durations(),
+            peak_in_flight: 0,
+            tokens: TokenUse::default(),
+        }
+    }
+
+    fn summary(&self, prices: &Prices, lanes: Option<u32>) -> WindowSummary {
+        let w = &self.window;
+        let length = w.end.since(w.start.min(w.end));
+        let count = |c: Counter| self.counts[c as usize];
+        let ended = self.completed + self.failed;
+        let tries = count(Counter::Attempts) + count(Counter::RejectedLocally);
+        let lane_hours = lanes.map_or(0.0, |l| f64::from(l) * length.as_secs_f64() / 3600.0);
+        WindowSummary {
+            name: w.name.clone(),
+            kind: w.kind.name().to_owned(),
+            start_s: w.start.as_secs_f64(),
+            end_s: w.end.as_secs_f64(),
+            loops_started: count(Counter::Arrivals),
+            loops_completed: self.completed,
+            loops_failed: self.failed,
+            loops_failed_share: failed_share(self.failed, ended),
+            loops_per_min: if length.is_zero() {
+                0.0
+            } else {
+                count(Counter::LoopsCompleted) as f64 / (length.as_secs_f64() / 60.0)
+            },
+            loop_latency_s: self.latency.percentiles(),
+            attempts: count(Counter::Attempts),
+            retries: count(Counter::Retries),
+            rate_limited: count(Counter::RateLimited),
+            retry_rate: (tries > 0).then(|| count(Counter::Retries) as f64 / tries as f64),
+            peak_in_flight: self.peak_in_flight,
+            cost_usd: prices.cost_usd(self.tokens, lane_hours),
+        }
+    }
+}
+
+/// failed / ended, when any ended.
+fn failed_share(failed: u64, ended: u64) -> Option<f64> {
+    (ended > 0).then(|| failed as f64 / ended as f64)
+}
+
 /// Levels observed after every event.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Levels {
@@ -239,6 +303,7 @@ pub struct Metrics {
     timeseries: Option<Timeseries>,
     /// Goodput per bin, folded into each fault's verdict as bins close.
     faults: Option<Timeseries<FaultWatches>>,
+    windows: Vec<WindowMetrics>,
 }
 
 impl Metrics {
@@ -295,6 +360,7 @@ impl Metrics {
             timeseries: timeseries.then(|| Timeseries::new(spec.timeseries_bin)),
             faults: (!watches.is_empty())
                 .then(|| Timeseries::with_sink(spec.timeseries_bin, FaultWatches(watches))),
+            windows: windows(spec).into_iter().map(WindowMetrics::new).collect(),
         }
     }
 
@@ -305,6 +371,9 @@ impl Metrics {
     fn tick(&mut self, now: SimTime, counter: Counter) {
         if let Some(ts) = &mut self.timeseries {
             ts.count(now, counter);
+        }
+        for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
+            w.counts[counter as usize] += 1;
         }
     }
 
@@ -327,6 +396,19 @@ impl Metrics {
         } else {
             self.tick(now, Counter::LoopsFailed);
         }
+        let latency = now.since(lp.arrived_at).ticks();
+        for w in self
+            .windows
+            .iter_mut()
+            .filter(|w| w.window.contains(lp.arrived_at))
+        {
+            if outcome == LoopOutcome::Completed {
+                w.completed += 1;
+                w.latency.record(latency);
+            } else {
+                w.failed += 1;
+            }
+        }
         if !lp.in_cohort {
             return;
         }
@@ -334,7 +416,7 @@ impl Metrics {
         match outcome {
             LoopOutcome::Completed => {
                 class.completed += 1;
-                class.latency.record(now.since(lp.arrived_at).ticks());
+                class.latency.record(latency);
                 self.steps_per_loop.record(u64::from(lp.steps_done));
                 return;
             }
@@ -402,8 +484,12 @@ impl Metrics {
 
     /// The provider finished an attempt: its tokens are billed, answered or not.
     pub fn attempt_billed(&mut self, now: SimTime, request: Request, output_tokens: u32) {
+        let billed = request.billed(output_tokens);
         if self.in_window(now) {
-            self.tokens += request.billed(output_tokens);
+            self.tokens += billed;
+        }
+        for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
+            w.tokens += billed;
         }
     }
 
@@ -431,6 +517,9 @@ impl Metrics {
             .set(now, u64::from(levels.loops_in_flight), window_start);
         if let Some(queue) = &mut self.lane_queue {
             queue.set(now, u64::from(levels.queued));
+        }
+        for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
+            w.peak_in_flight = w.peak_in_flight.max(u64::from(levels.in_flight));
         }
         if let Some(ts) = &mut self.timeseries {
             ts.observe(
@@ -486,6 +575,7 @@ impl Metrics {
                     loops_completed: class.completed,
                     loops_failed: class.failed,
                     loops_in_flight: *in_flight,
+                    loops_failed_share: failed_share(class.failed, class.completed + class.failed),
                     loops_per_min: ratio(class.completions_in_window as f64, window_min)
                         .unwrap_or(0.0),
                     loop_latency_s: class.latency.percentiles(),
@@ -508,6 +598,10 @@ impl Metrics {
             loops_failed_deadline: self.loops_deadline,
             loops_failed_too_large: self.loops_too_large,
             loops_failed_denied: self.loops_denied,
+            loops_failed_share: failed_share(
+                loops_failed,
+                total(|c| c.loops_completed) + loops_failed,
+            ),
             loops_per_min: ratio(completions_in_window as f64, window_min).unwrap_or(0.0),
             loop_latency_s: loop_latency.percentiles(),
             loop_latency_cdf_s: loop_latency.quantiles(&CDF_QUANTILES),
@@ -550,6 +644,11 @@ impl Metrics {
             loops_per_dollar: ratio(completions_in_window as f64, cost_usd),
             classes,
             faults,
+            windows: self
+                .windows
+                .iter()
+                .map(|w| w.summary(facts.prices, facts.lanes))
+                .collect(),
             events: facts.events,
             wall_s: facts.wall_s,
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),

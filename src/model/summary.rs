@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::recovery::FaultVerdict;
+use super::window::WindowSummary;
 
 /// Percentiles and mean of one metric; `null` in JSON when nothing was recorded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,8 @@ pub struct ClassSummary {
     pub loops_completed: u64,
     pub loops_failed: u64,
     pub loops_in_flight: u64,
+    /// failed / (completed + failed).
+    pub loops_failed_share: Option<f64>,
     pub loops_per_min: f64,
     pub loop_latency_s: Option<Percentiles>,
 }
@@ -68,6 +71,9 @@ pub struct Summary {
     pub loops_failed_too_large: u64,
     /// Failed because a resilience policy refused a needed retry.
     pub loops_failed_denied: u64,
+    /// failed / (completed + failed): the loops that ended, and how many of
+    /// them failed. Read latency beside it.
+    pub loops_failed_share: Option<f64>,
     /// Every loop completed in the window, per simulated minute.
     pub loops_per_min: f64,
     pub loop_latency_s: Option<Percentiles>,
@@ -135,6 +141,8 @@ pub struct Summary {
     pub classes: BTreeMap<String, ClassSummary>,
     /// Per fault, in model order: goodput around it and whether it recovered.
     pub faults: Vec<FaultVerdict>,
+    /// Per window (surges, faults, then named ones): what happened in it.
+    pub windows: Vec<WindowSummary>,
 
     pub events: u64,
     pub wall_s: f64,
@@ -167,6 +175,7 @@ impl Summary {
         m.count("loops_failed_deadline", self.loops_failed_deadline);
         m.count("loops_failed_too_large", self.loops_failed_too_large);
         m.count("loops_failed_denied", self.loops_failed_denied);
+        m.value("loops_failed_share", self.loops_failed_share);
         m.value("loops_per_min", Some(self.loops_per_min));
         m.percentiles("loop_latency_s", self.loop_latency_s);
         for (i, q) in CDF_QUANTILES.iter().enumerate() {
@@ -213,6 +222,7 @@ impl Summary {
             m.count(&format!("{p}.loops_completed"), c.loops_completed);
             m.count(&format!("{p}.loops_failed"), c.loops_failed);
             m.count(&format!("{p}.loops_in_flight"), c.loops_in_flight);
+            m.value(&format!("{p}.loops_failed_share"), c.loops_failed_share);
             m.value(&format!("{p}.loops_per_min"), Some(c.loops_per_min));
             m.percentiles(&format!("{p}.loop_latency_s"), c.loop_latency_s);
         }
@@ -236,15 +246,31 @@ impl Summary {
             );
             m.value(&format!("{p}.recovery_s"), f.recovery_s);
         }
+        for w in &self.windows {
+            let p = format!("windows.{}", w.name);
+            m.count(&format!("{p}.loops_started"), w.loops_started);
+            m.count(&format!("{p}.loops_completed"), w.loops_completed);
+            m.count(&format!("{p}.loops_failed"), w.loops_failed);
+            m.value(&format!("{p}.loops_failed_share"), w.loops_failed_share);
+            m.value(&format!("{p}.loops_per_min"), Some(w.loops_per_min));
+            m.percentiles(&format!("{p}.loop_latency_s"), w.loop_latency_s);
+            m.count(&format!("{p}.attempts"), w.attempts);
+            m.count(&format!("{p}.retries"), w.retries);
+            m.count(&format!("{p}.rate_limited"), w.rate_limited);
+            m.value(&format!("{p}.retry_rate"), w.retry_rate);
+            m.count(&format!("{p}.peak_in_flight"), w.peak_in_flight);
+            m.value(&format!("{p}.cost_usd"), Some(w.cost_usd));
+        }
         m.count("events", self.events);
         m.0
     }
 
     /// The names [`Summary::metrics`] gives for a model with these user
-    /// classes and this many faults.
+    /// classes, this many faults and these windows.
     pub fn metric_names<'a>(
         classes: impl IntoIterator<Item = &'a str>,
         faults: usize,
+        windows: impl IntoIterator<Item = &'a str>,
     ) -> Vec<String> {
         let summary = Summary {
             classes: classes
@@ -252,6 +278,13 @@ impl Summary {
                 .map(|c| (c.to_owned(), ClassSummary::default()))
                 .collect(),
             faults: vec![FaultVerdict::default(); faults],
+            windows: windows
+                .into_iter()
+                .map(|name| WindowSummary {
+                    name: name.to_owned(),
+                    ..WindowSummary::default()
+                })
+                .collect(),
             ..Summary::default()
         };
         summary
@@ -302,17 +335,23 @@ mod tests {
 
     #[test]
     fn metric_names_do_not_depend_on_values() {
-        let empty = Summary::metric_names(["a", "b"], 0);
+        let empty = Summary::metric_names(["a", "b"], 0, ["w"]);
         let full = Summary {
             loop_latency_s: Some(Percentiles::default()),
             loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),
             classes: ["a", "b"]
                 .map(|c| (c.to_owned(), ClassSummary::default()))
                 .into(),
+            windows: vec![WindowSummary {
+                name: "w".into(),
+                loop_latency_s: Some(Percentiles::default()),
+                ..WindowSummary::default()
+            }],
             ..Summary::default()
         };
         let names: Vec<String> = full.metrics().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, empty);
+        assert!(names.contains(&"windows.w.loop_latency_s.p99".to_owned()));
         assert!(names.contains(&"loop_latency_cdf_s.q999".to_owned()));
         assert!(names.contains(&"classes.b.loop_latency_s.p99".to_owned()));
         assert!(!names.iter().any(|n| n.starts_with("wall")));
@@ -362,14 +401,23 @@ mod tests {
             lane_queue_unbounded: Some(false),
             waited_share: Some(0.0),
             loops_per_dollar: Some(0.0),
+            loops_failed_share: Some(0.0),
             classes: [(
                 "a".to_owned(),
                 ClassSummary {
                     loop_latency_s: Some(Percentiles::default()),
+                    loops_failed_share: Some(0.0),
                     ..ClassSummary::default()
                 },
             )]
             .into(),
+            windows: vec![WindowSummary {
+                name: "w".into(),
+                loops_failed_share: Some(0.0),
+                loop_latency_s: Some(Percentiles::default()),
+                retry_rate: Some(0.0),
+                ..WindowSummary::default()
+            }],
             faults: vec![FaultVerdict {
                 goodput_before_per_min: Some(0.0),
                 goodput_during_per_min: Some(0.0),
@@ -390,11 +438,15 @@ mod tests {
             "warmup_s",
             "faults.0.start_s",
             "faults.0.end_s",
+            "windows.0.start_s",
+            "windows.0.end_s",
             "wall_s",
             "events_per_s",
         ];
         for leaf in json {
-            let column = leaf.replace("faults.", "fault.");
+            let column = leaf
+                .replace("faults.", "fault.")
+                .replace("windows.0.", "windows.w.");
             let column = match column.strip_prefix("loop_latency_cdf_s.") {
                 Some(i) => format!(
                     "loop_latency_cdf_s.{}",

@@ -53,6 +53,11 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
     if s.loops_failed > 0 {
         line(
             &mut out,
+            "failed share",
+            format!("{}%", opt(s.loops_failed_share.map(|f| f * 100.0), 1)),
+        );
+        line(
+            &mut out,
             "failed because",
             format!(
                 "attempts exhausted {}, deadline {}, call too large {}, retry denied {}",
@@ -139,6 +144,47 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
                 s.lane_queue_growth_per_min.unwrap_or(0.0)
             ),
         );
+    }
+
+    if !s.windows.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nwindows (loops started in each, followed to their end; the rest inside it)"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<24}{:>14}{:>9}{:>8}{:>10}{:>10}{:>10}{:>9}{:>8}{:>7}{:>10}",
+            "window",
+            "from-to s",
+            "started",
+            "failed",
+            "loops/min",
+            "p50 s",
+            "p99 s",
+            "attempts",
+            "429s",
+            "peak",
+            "cost"
+        );
+        for w in &s.windows {
+            let p = |f: fn(&Percentiles) -> f64| opt(w.loop_latency_s.as_ref().map(f), 1);
+            let _ = writeln!(
+                out,
+                "  {:<24}{:>14}{:>9}{:>8}{:>10.2}{:>10}{:>10}{:>9}{:>8}{:>7}{:>10}",
+                w.name,
+                format!("{:.0}-{:.0}", w.start_s, w.end_s),
+                w.loops_started,
+                w.loops_failed_share
+                    .map_or_else(|| "-".to_owned(), |f| format!("{:.1}%", f * 100.0)),
+                w.loops_per_min,
+                p(|p| p.p50),
+                p(|p| p.p99),
+                w.attempts,
+                w.rate_limited,
+                w.peak_in_flight,
+                format!("${:.2}", w.cost_usd)
+            );
+        }
     }
 
     if !s.faults.is_empty() {

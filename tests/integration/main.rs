@@ -9,4 +9,5 @@ mod retries;
 mod support;
 mod sweep;
 mod theory;
+mod windows;
 mod workload;
