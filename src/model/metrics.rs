@@ -372,6 +372,10 @@ impl Metrics {
         if let Some(ts) = &mut self.timeseries {
             ts.count(now, counter);
         }
+        self.window_tick(now, counter);
+    }
+
+    fn window_tick(&mut self, now: SimTime, counter: Counter) {
         for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
             w.counts[counter as usize] += 1;
         }
@@ -387,8 +391,12 @@ impl Metrics {
 
     pub fn loop_ended(&mut self, now: SimTime, lp: &LoopState, outcome: LoopOutcome) {
         let in_window = u64::from(self.in_window(now));
+        let latency = now.since(lp.arrived_at).ticks();
         if outcome == LoopOutcome::Completed {
-            self.tick(now, Counter::LoopsCompleted);
+            if let Some(ts) = &mut self.timeseries {
+                ts.loop_completed(now, latency);
+            }
+            self.window_tick(now, Counter::LoopsCompleted);
             if let Some(goodput) = &mut self.faults {
                 goodput.count(now, Counter::LoopsCompleted);
             }
@@ -396,7 +404,6 @@ impl Metrics {
         } else {
             self.tick(now, Counter::LoopsFailed);
         }
-        let latency = now.since(lp.arrived_at).ticks();
         for w in self
             .windows
             .iter_mut()

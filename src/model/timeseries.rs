@@ -102,6 +102,15 @@ pub struct Bin {
     /// Time-averaged level of each gauge over the bin.
     pub mean: [f64; GAUGES],
     pub max: [u64; GAUGES],
+    /// The p50 and p99 latency of the loops completed in the bin, in ticks
+    /// (nearest rank: exact order statistics), if any completed.
+    pub loop_latency: Option<(u64, u64)>,
+}
+
+/// The nearest-rank `q`-quantile of `sorted`: the value at rank ⌈q·n⌉.
+fn nearest_rank(sorted: &[u64], q: f64) -> u64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Where a [`Timeseries`] puts the bins it closes: kept in a `Vec`, or
@@ -127,6 +136,9 @@ pub struct Timeseries<S = Vec<Bin>> {
     area: [u128; GAUGES],
     max: [u64; GAUGES],
     last: SimTime,
+    /// Latencies of the loops completed in the open bin: as many as one bin
+    /// holds, so memory stays flat in the horizon.
+    latencies: Vec<u64>,
 }
 
 impl Timeseries {
@@ -152,6 +164,7 @@ impl<S: BinSink> Timeseries<S> {
             area: [0; GAUGES],
             max: [0; GAUGES],
             last: SimTime::ZERO,
+            latencies: Vec::new(),
         }
     }
 
@@ -174,12 +187,21 @@ impl<S: BinSink> Timeseries<S> {
         self.integrate(end);
         let length = end.since(self.start);
         let ticks = length.ticks().max(1) as f64;
+        self.latencies.sort_unstable();
+        let loop_latency = (!self.latencies.is_empty()).then(|| {
+            (
+                nearest_rank(&self.latencies, 0.5),
+                nearest_rank(&self.latencies, 0.99),
+            )
+        });
+        self.latencies.clear();
         self.sink.take(Bin {
             start: self.start,
             length,
             counts: self.counts,
             mean: self.area.map(|a| a as f64 / ticks),
             max: self.max,
+            loop_latency,
         });
         self.start = end;
         self.counts = [0; COUNTERS];
@@ -190,6 +212,12 @@ impl<S: BinSink> Timeseries<S> {
     pub fn count(&mut self, now: SimTime, counter: Counter) {
         self.roll(now);
         self.counts[counter as usize] += 1;
+    }
+
+    /// A loop completed at `now` after `latency` ticks.
+    pub fn loop_completed(&mut self, now: SimTime, latency: u64) {
+        self.count(now, Counter::LoopsCompleted);
+        self.latencies.push(latency);
     }
 
     /// Records the gauge levels holding from `now` on.
@@ -244,6 +272,25 @@ mod tests {
         assert_eq!(bins[1].mean[Gauge::InFlight as usize], 0.0);
         assert_eq!(bins[1].max[Gauge::InFlight as usize], 0);
         assert_eq!(bins[2].length, SimDuration::from_secs(5));
+    }
+
+    #[test]
+    fn each_bin_has_the_exact_p50_and_p99_of_the_loops_it_completed() {
+        let mut ts = Timeseries::new(SimDuration::from_secs(10));
+        // Bin 0: latencies 100, 99, ..., 1 (in any order); bin 1: none; bin 2: one.
+        for latency in (1..=100).rev() {
+            ts.loop_completed(secs(3), latency);
+        }
+        ts.loop_completed(secs(25), 7);
+        ts.finish(secs(30));
+        let bins = ts.bins();
+        // Nearest rank: the 50th and the 99th of 100.
+        assert_eq!(bins[0].loop_latency, Some((50, 99)));
+        assert_eq!(bins[0].counts[Counter::LoopsCompleted as usize], 100);
+        assert_eq!(bins[1].loop_latency, None);
+        assert_eq!(bins[2].loop_latency, Some((7, 7)));
+        assert_eq!(nearest_rank(&[1, 2, 3], 0.5), 2);
+        assert_eq!(nearest_rank(&[1, 2], 0.5), 1);
     }
 
     #[test]

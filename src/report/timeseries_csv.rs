@@ -4,10 +4,12 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::engine::SimDuration;
 use crate::model::timeseries::{Counter, Gauge, Timeseries};
 
-/// Columns: bin start (s), bin length (s), each counter, then each gauge's
-/// time average over the bin and its maximum (`<gauge>_max`).
+/// Columns: bin start (s), bin length (s), each counter, each gauge's
+/// time average over the bin and its maximum (`<gauge>_max`), then the p50
+/// and p99 latency of the loops completed in the bin (empty if none).
 pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     let mut header = vec![TIME_S.to_owned(), BIN_S.to_owned()];
@@ -16,6 +18,7 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
         header.push(gauge.name().to_owned());
         header.push(format!("{}_max", gauge.name()));
     }
+    header.extend(LOOP_LATENCY.map(String::from));
     csv.write_record(&header)?;
     for bin in timeseries.bins() {
         let mut row = vec![
@@ -27,10 +30,18 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
             row.push(format!("{mean:.4}"));
             row.push(max.to_string());
         }
+        let seconds = |ticks: u64| SimDuration::from_ticks(ticks).as_secs_f64().to_string();
+        match bin.loop_latency {
+            Some((p50, p99)) => row.extend([seconds(p50), seconds(p99)]),
+            None => row.extend([String::new(), String::new()]),
+        }
         csv.write_record(&row)?;
     }
     csv.flush()
 }
+
+/// The columns of the p50 and p99 latency of the loops completed in each bin.
+pub const LOOP_LATENCY: [&str; 2] = ["loop_latency_p50_s", "loop_latency_p99_s"];
 
 /// The column of each bin's start, in seconds.
 pub const TIME_S: &str = "time_s";
@@ -91,13 +102,14 @@ impl TimeseriesTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{SimDuration, SimTime};
+    use crate::engine::SimTime;
 
     #[test]
     fn writes_a_header_and_one_row_per_bin() {
         let mut ts = Timeseries::new(SimDuration::from_secs(10));
         ts.count(SimTime::ZERO, Counter::Attempts);
         ts.observe(SimTime::ZERO, [2, 0, 1, 3]);
+        ts.loop_completed(SimTime::ZERO + SimDuration::from_secs(12), 2_500_000);
         ts.finish(SimTime::ZERO + SimDuration::from_secs(15));
         let mut out = Vec::new();
         write_timeseries_csv(&mut out, &ts).unwrap();
@@ -105,14 +117,15 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "time_s,bin_s,arrivals,loops_completed,loops_failed,attempts,retries,rate_limited,overloaded,timeouts,queue_rejected,errors,rejected_locally,in_flight,in_flight_max,queued,queued_max,backing_off,backing_off_max,loops_in_flight,loops_in_flight_max"
+            "time_s,bin_s,arrivals,loops_completed,loops_failed,attempts,retries,rate_limited,overloaded,timeouts,queue_rejected,errors,rejected_locally,in_flight,in_flight_max,queued,queued_max,backing_off,backing_off_max,loops_in_flight,loops_in_flight_max,loop_latency_p50_s,loop_latency_p99_s"
         );
         assert_eq!(
             lines[1],
-            "0,10,0,0,0,1,0,0,0,0,0,0,0,2.0000,2,0.0000,0,1.0000,1,3.0000,3"
+            "0,10,0,0,0,1,0,0,0,0,0,0,0,2.0000,2,0.0000,0,1.0000,1,3.0000,3,,"
         );
         assert_eq!(lines.len(), 3);
-        assert!(lines[2].starts_with("10,5,"));
+        assert!(lines[2].starts_with("10,5,0,1,"));
+        assert!(lines[2].ends_with(",2.5,2.5"), "{}", lines[2]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("timeseries.csv");
         std::fs::write(&path, &text).unwrap();
