@@ -10,8 +10,8 @@
 # turn about in this one session, as medians, since the machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=target/release/loopcap
+cargo build --profile dist --quiet
+bin=target/dist/loopcap
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

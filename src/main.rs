@@ -167,6 +167,12 @@ fn load(
     set: &[String],
 ) -> Result<(Source, LoadedModel), CommandError> {
     let source = read_source(path)?;
+    if is_experiment(&source) {
+        return Err(CommandError::Input(format!(
+            "{}: this is an experiment, not a model (it has a `grid` or `replications`): run it with `loopcap sweep`",
+            source.name
+        )));
+    }
     let mut flags = set.to_vec();
     flags.extend(seed.map(|seed| format!("seed={seed}")));
     let loaded = config::load_model_with(&source, &flags)?;

@@ -30,6 +30,8 @@ struct RawExperiment {
     /// Overrides applied to every run, as a (nested) table of model fields.
     #[serde(default)]
     set: toml::Table,
+    /// No grid: one point, the base model, replicated.
+    #[serde(default)]
     grid: toml::Table,
     #[serde(default)]
     plot: Vec<Tagged<RawPlot>>,
@@ -86,9 +88,11 @@ impl Experiment {
     }
 }
 
-/// Whether a TOML file is an experiment (it has a `[grid]`) rather than a model.
+/// Whether a TOML file is an experiment (it has a `[grid]` or
+/// `replications`, which no model has) rather than a model.
 pub fn is_experiment(source: &Source) -> bool {
-    super::parse_toml(source).is_ok_and(|t| t.contains_key("grid"))
+    super::parse_toml(source)
+        .is_ok_and(|t| t.contains_key("grid") || t.contains_key("replications"))
 }
 
 /// `[set]` as overrides: every leaf of the (nested) table, in file order.
@@ -267,5 +271,12 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
 
 /// Reads and validates the experiment file at `path`.
 pub fn read_experiment(path: &Path) -> Result<Experiment, Diagnostic> {
-    load_experiment(Source::read(path)?)
+    let source = Source::read(path)?;
+    if !is_experiment(&source) {
+        return Err(Diagnostic::general(
+            &source.name,
+            "this is a model file, not an experiment (no `grid` or `replications`): run it with `loopcap run`",
+        ));
+    }
+    load_experiment(source)
 }

@@ -733,3 +733,54 @@ fn errors_echo_what_was_written_in_plain_words() {
         "workload: invalid type: integer `5`, expected a list",
     );
 }
+
+#[test]
+fn the_wrong_kind_of_file_says_which_command_takes_it() {
+    loopcap()
+        .arg("run")
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("experiments")
+                .join("lane-sizing.toml"),
+        )
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "this is an experiment, not a model (it has a `grid` or `replications`): run it with `loopcap sweep`",
+        ));
+    loopcap()
+        .arg("sweep")
+        .arg(model_path("mmc.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "this is a model file, not an experiment (no `grid` or `replications`): run it with `loopcap run`",
+        ));
+}
+
+#[test]
+fn an_experiment_without_a_grid_replicates_its_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("reps.toml");
+    fs::write(
+        &exp,
+        format!(
+            "name = \"reps\"\nmodel = \"{}\"\nseed = 3\nreplications = 3\n[set]\nduration = \"10m\"\nwarmup = \"1m\"\n",
+            model_path("mmc.toml").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    loopcap()
+        .arg("sweep")
+        .arg(&exp)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let runs = fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 4, "{runs}");
+    let points = fs::read_to_string(out.join("points.csv")).unwrap();
+    assert_eq!(points.lines().count(), 2);
+    assert!(points.lines().nth(1).unwrap().starts_with("0,3,"));
+}
