@@ -57,6 +57,19 @@ pub enum Command {
         /// Run only shard K of N disjoint slices of the runs (e.g. 0/4); combine with `loopcap merge`.
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// Override a field of every point's model, after the experiment's [set] (repeatable);
+        /// workloads are addressed by name, e.g. --set workload.developers.users=80.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// The experiment's seed, instead of the file's.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        seed: Option<i64>,
+        /// Replications per point, instead of the file's.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        replications: Option<u32>,
+        /// Replace the sweep already in --out (only a sweep's directory is replaced).
+        #[arg(long, conflicts_with = "resume")]
+        force: bool,
         /// The most memory each run may hold (e.g. 512MiB, 16GiB): a model
         /// estimated to need more is refused, and a run whose state outgrows it stops.
         #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]

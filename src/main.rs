@@ -13,7 +13,9 @@ use clap::Parser;
 use cli::{Cli, Command};
 use loopcap::atomic_file;
 use loopcap::bytes::Bytes;
-use loopcap::config::experiment::{is_experiment, load_experiment, read_experiment};
+use loopcap::config::experiment::{
+    ExperimentFlags, is_experiment, load_experiment, read_experiment_with,
+};
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
 use loopcap::model::{self, RunOptions};
@@ -108,6 +110,10 @@ fn main() -> ExitCode {
             resume,
             shard,
             memory_limit,
+            set,
+            seed,
+            replications,
+            force,
         } => sweep_command(
             &experiment,
             out,
@@ -119,6 +125,12 @@ fn main() -> ExitCode {
                 memory_limit,
             },
             shard.as_deref(),
+            ExperimentFlags {
+                set,
+                seed: seed.map(|s| s as u64),
+                replications,
+            },
+            force,
         ),
         Command::Merge { dirs, out } => merge_command(&dirs, &out),
         Command::Plot { input, out } => plot_command(&input, out.as_deref()),
@@ -229,12 +241,14 @@ fn sweep_command(
     out: Option<PathBuf>,
     mut options: SweepOptions,
     shard: Option<&str>,
+    flags: ExperimentFlags,
+    force: bool,
 ) -> Result<(), CommandError> {
     options.shard = shard
         .map(Shard::parse)
         .transpose()
         .map_err(|e| CommandError::Input(format!("--shard: {e}")))?;
-    let exp = read_experiment(path)?;
+    let exp = read_experiment_with(path, flags)?;
     warn(&exp.warnings);
     for point in &exp.points {
         point.memory.fits(options.memory_limit)?;
@@ -250,6 +264,9 @@ fn sweep_command(
             .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
         Path::new("results").join(stem)
     });
+    if force {
+        replace_sweep(&out)?;
+    }
     eprintln!(
         "{}: {} points x {} replications = {} runs -> {}",
         exp.name,
@@ -280,6 +297,23 @@ fn sweep_command(
             "a shard: combine the shards with `loopcap merge DIR... --out DIR`"
         )?;
     }
+    Ok(())
+}
+
+/// Removes the sweep in `out` for `--force`; refuses any other directory.
+fn replace_sweep(out: &Path) -> Result<(), CommandError> {
+    if !out.exists() {
+        return Ok(());
+    }
+    let is_sweep = out.join("manifest.json").exists() && out.join("runs.csv").exists();
+    if !is_sweep {
+        return Err(CommandError::Input(format!(
+            "{}: --force replaces only a sweep's directory (with manifest.json and runs.csv), and this is not one",
+            out.display()
+        )));
+    }
+    std::fs::remove_dir_all(out)
+        .with_context(|| format!("removing the sweep in {}", out.display()))?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::checks::whole;
 use super::field_path::{FieldPath, leaves};
@@ -55,6 +55,20 @@ pub struct Point {
 }
 
 /// A validated experiment, every point's model validated too.
+/// What the command line changes in an experiment: `--set` overrides of
+/// every point (after the file's `[set]`), and another seed or number of
+/// replications. Kept in the sweep's manifest, so the sweep can be resumed,
+/// merged and redrawn as run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentFlags {
+    #[serde(default)]
+    pub set: Vec<String>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub replications: Option<u32>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Experiment {
     pub name: String,
@@ -72,6 +86,7 @@ pub struct Experiment {
     pub metric_names: Vec<String>,
     /// Warnings from validating the points' models, each once.
     pub warnings: Vec<String>,
+    pub flags: ExperimentFlags,
 }
 
 impl Experiment {
@@ -108,19 +123,39 @@ fn set_overrides(table: &toml::Table, source: &Source) -> Vec<Override> {
 }
 
 pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
+    load_experiment_with(source, ExperimentFlags::default())
+}
+
+/// [`load_experiment`], changed by command-line `flags`.
+pub fn load_experiment_with(
+    source: Source,
+    flags: ExperimentFlags,
+) -> Result<Experiment, Diagnostic> {
     let table = super::parse_toml(&source)?;
     let raw: RawExperiment = super::deserialize(&source, &table, &[])?;
     let located = |e: Invalid| super::locate(&source, &[], e);
-    let replications = whole(
-        &FieldPath::root("replications"),
-        raw.replications,
-        1,
-        10_000,
-    )
-    .map_err(located)? as u32;
+    let replications = match flags.replications {
+        Some(n) => whole(
+            &FieldPath::root("replications"),
+            Number(f64::from(n), Some(i64::from(n))),
+            1,
+            10_000,
+        )
+        .map_err(|e| Diagnostic::general("--replications", e.message))?,
+        None => whole(
+            &FieldPath::root("replications"),
+            raw.replications,
+            1,
+            10_000,
+        )
+        .map_err(located)?,
+    } as u32;
     let axes = grid::axes(&raw.grid).map_err(located)?;
     let coords = grid::points(&axes).map_err(located)?;
-    let set = set_overrides(&raw.set, &source);
+    let mut set = set_overrides(&raw.set, &source);
+    for flag in &flags.set {
+        set.push(Override::parse(flag)?);
+    }
 
     let model_axis = axes.iter().position(|a| a.path == MODEL_AXIS);
     let files: Vec<String> = match (&raw.model, model_axis) {
@@ -255,7 +290,10 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
     }
     Ok(Experiment {
         name: raw.name,
-        seed: super::checks::seed(&FieldPath::root("seed"), raw.seed).map_err(located)?,
+        seed: match flags.seed {
+            Some(seed) => seed,
+            None => super::checks::seed(&FieldPath::root("seed"), raw.seed).map_err(located)?,
+        },
         replications,
         common_random_numbers: raw.common_random_numbers.unwrap_or(true),
         axes,
@@ -266,11 +304,17 @@ pub fn load_experiment(source: Source) -> Result<Experiment, Diagnostic> {
         metric_names,
         warnings: warnings.into_iter().collect(),
         source,
+        flags,
     })
 }
 
 /// Reads and validates the experiment file at `path`.
 pub fn read_experiment(path: &Path) -> Result<Experiment, Diagnostic> {
+    read_experiment_with(path, ExperimentFlags::default())
+}
+
+/// [`read_experiment`], changed by command-line `flags`.
+pub fn read_experiment_with(path: &Path, flags: ExperimentFlags) -> Result<Experiment, Diagnostic> {
     let source = Source::read(path)?;
     if !is_experiment(&source) {
         return Err(Diagnostic::general(
@@ -278,5 +322,5 @@ pub fn read_experiment(path: &Path) -> Result<Experiment, Diagnostic> {
             "this is a model file, not an experiment (no `grid` or `replications`): run it with `loopcap run`",
         ));
     }
-    load_experiment(source)
+    load_experiment_with(source, flags)
 }

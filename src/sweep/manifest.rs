@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::SweepError;
 use crate::atomic_file;
 use crate::config::data_file::DataFile;
-use crate::config::experiment::{Experiment, load_experiment};
+use crate::config::experiment::{Experiment, ExperimentFlags, load_experiment_with};
 use crate::config::{self, Source};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,6 +25,9 @@ pub struct SweepManifest {
     pub points: usize,
     pub replications: u32,
     pub runs: usize,
+    /// What the command line changed.
+    #[serde(default)]
+    pub flags: ExperimentFlags,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +71,7 @@ impl SweepManifest {
             points: exp.points.len(),
             replications: exp.replications,
             runs: exp.runs(),
+            flags: exp.flags.clone(),
         })
     }
 
@@ -124,10 +128,13 @@ impl SweepManifest {
 
     /// The experiment again, read from the manifest (for `merge` and `plot`).
     pub fn experiment(&self) -> Result<Experiment, SweepError> {
-        Ok(load_experiment(Source {
-            name: self.experiment_file.clone(),
-            text: self.experiment_toml.clone(),
-            base_dir: PathBuf::from(&self.experiment_dir),
-        })?)
+        Ok(load_experiment_with(
+            Source {
+                name: self.experiment_file.clone(),
+                text: self.experiment_toml.clone(),
+                base_dir: PathBuf::from(&self.experiment_dir),
+            },
+            self.flags.clone(),
+        )?)
     }
 }

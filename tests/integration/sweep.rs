@@ -735,3 +735,95 @@ fn an_out_that_names_a_file_is_refused_by_every_command_with_its_path() {
     }
     assert_eq!(fs::read_to_string(&file).unwrap(), "not a directory");
 }
+
+#[test]
+fn sweep_flags_change_the_experiment_and_are_kept_for_resume_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_experiment(dir.path(), &experiment_text(3));
+    let out = dir.path().join("out");
+    let flags = [
+        "--set",
+        "duration=5m",
+        "--seed",
+        "11",
+        "--replications",
+        "1",
+    ];
+    loopcap()
+        .arg("sweep")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .args(flags)
+        .assert()
+        .success();
+    let runs = fs::read_to_string(out.join("runs.csv")).unwrap();
+    // 6 points, one replication each.
+    assert_eq!(runs.lines().count(), 7);
+    // The same sweep without the flags gives other results: the flags took.
+    let plain = dir.path().join("plain");
+    loopcap()
+        .arg("sweep")
+        .arg(&path)
+        .args([
+            "--out".as_ref(),
+            plain.as_os_str(),
+            "--replications".as_ref(),
+            "1".as_ref(),
+        ])
+        .assert()
+        .success();
+    assert_ne!(fs::read_to_string(plain.join("runs.csv")).unwrap(), runs);
+    // The manifest keeps them: resuming with them is the same sweep, and the
+    // figures redraw.
+    loopcap()
+        .arg("sweep")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .args(flags)
+        .arg("--resume")
+        .assert()
+        .success();
+    loopcap().arg("plot").arg(&out).assert().success();
+    // Resuming without them is another experiment.
+    loopcap()
+        .arg("sweep")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .arg("--resume")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("another experiment"));
+    // --force replaces the sweep, and only a sweep.
+    loopcap()
+        .arg("sweep")
+        .arg(&path)
+        .args([
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--replications".as_ref(),
+            "1".as_ref(),
+            "--force".as_ref(),
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        fs::read_to_string(out.join("runs.csv")).unwrap(),
+        fs::read_to_string(plain.join("runs.csv")).unwrap()
+    );
+    let other = dir.path().join("other");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("keep.txt"), "mine").unwrap();
+    loopcap()
+        .arg("sweep")
+        .arg(&path)
+        .args(["--out".as_ref(), other.as_os_str(), "--force".as_ref()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--force replaces only a sweep's directory",
+        ));
+    assert_eq!(fs::read_to_string(other.join("keep.txt")).unwrap(), "mine");
+}
