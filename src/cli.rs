@@ -36,6 +36,11 @@ pub enum Command {
         /// Print the summary as one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Run N replications (seeds derived from the model's, in parallel) and print each
+        /// metric's mean and the half-width of its 95% confidence interval.
+        #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "out",
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        replications: u32,
         /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
         /// estimated to need more is refused, and a run whose state outgrows it stops.
         #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]

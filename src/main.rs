@@ -22,7 +22,7 @@ use loopcap::model::{self, RunOptions};
 use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
 use loopcap::report::output_dir::{OutputDir, OutputError};
-use loopcap::report::{self, manifest::Manifest, run_outputs, table};
+use loopcap::report::{self, manifest::Manifest, replicated, run_outputs, table};
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
 
@@ -99,9 +99,21 @@ fn main() -> ExitCode {
             model,
             seed,
             set,
+            out: _,
+            json,
+            memory_limit,
+            replications,
+        } if replications > 1 => {
+            run_replicated(&model, seed, &set, json, replications, memory_limit)
+        }
+        Command::Run {
+            model,
+            seed,
+            set,
             out,
             json,
             memory_limit,
+            replications: _,
         } => run(&model, seed, &set, out.as_deref(), json, memory_limit),
         Command::Sweep {
             experiment,
@@ -231,6 +243,31 @@ fn run(
         report::write_summary_json(&mut stdout, &result.summary)?;
     } else {
         stdout.write_all(table::render(&result.summary, peak_memory_bytes()).as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `run --replications N`: each metric's mean and 95% interval.
+fn run_replicated(
+    path: &Path,
+    seed: Option<i64>,
+    set: &[String],
+    json: bool,
+    replications: u32,
+    memory_limit: Bytes,
+) -> Result<(), CommandError> {
+    let (_, loaded) = load(path, seed, set)?;
+    warn(&loaded.warnings);
+    loaded.memory.fits(memory_limit)?;
+    let summaries = sweep::replicate(&loaded.spec, replications, memory_limit)?;
+    let stats = replicated::stats(&summaries);
+    let mut stdout = io::stdout().lock();
+    if json {
+        replicated::write_json(&mut stdout, &stats)?;
+    } else {
+        let seeds: Vec<u64> = summaries.iter().map(|s| s.seed).collect();
+        stdout.write_all(replicated::render(&loaded.spec.name, &seeds, &stats).as_bytes())?;
     }
     stdout.flush()?;
     Ok(())

@@ -4,6 +4,7 @@
 pub mod manifest;
 pub mod output_dir;
 pub mod points_csv;
+pub mod replicated;
 pub mod run_outputs;
 pub mod table;
 pub mod timeseries_csv;

@@ -25,6 +25,7 @@ use crate::config::experiment::Experiment;
 use crate::config::plot_spec::Chart;
 use crate::csv_row::{cell, csv_line};
 use crate::engine::random::derive_seed;
+use crate::model::summary::Summary;
 use crate::model::{self, MEMORY_LIMIT, ModelSpec, RunError, RunOptions, timeseries::Timeseries};
 use manifest::SweepManifest;
 use progress::Progress;
@@ -143,6 +144,35 @@ pub fn run_seed(seed: u64, point: usize, replication: u32, common_random_numbers
         s = derive_seed(s, point as u64 + 0x5eed);
     }
     s >> 1
+}
+
+/// `spec` run `replications` times in parallel, each with the seed a sweep
+/// of this one model would give it (one point, common random numbers), so
+/// replication r reruns with `loopcap run --seed <its seed>`. In seed order.
+pub fn replicate(
+    spec: &ModelSpec,
+    replications: u32,
+    memory_limit: Bytes,
+) -> Result<Vec<Summary>, SweepError> {
+    (0..replications)
+        .into_par_iter()
+        .map(|replication| {
+            let mut spec = spec.clone();
+            spec.seed = run_seed(spec.seed, 0, replication, true);
+            let options = RunOptions {
+                memory_limit,
+                ..RunOptions::new(false)
+            };
+            model::simulate_with(&spec, options, |_, _| {})
+                .map(|r| r.summary)
+                .map_err(|error| SweepError::Run {
+                    run: replication as usize,
+                    point: 0,
+                    seed: spec.seed,
+                    error,
+                })
+        })
+        .collect()
 }
 
 /// The model of one run: its point's model with the run's seed.

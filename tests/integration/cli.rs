@@ -784,3 +784,61 @@ fn an_experiment_without_a_grid_replicates_its_model() {
     assert_eq!(points.lines().count(), 2);
     assert!(points.lines().nth(1).unwrap().starts_with("0,3,"));
 }
+
+#[test]
+fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
+    let model = model_path("mmc.toml");
+    let output = loopcap()
+        .arg("run")
+        .arg(&model)
+        .args(["--set", "duration=20m", "--replications", "3"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(output).unwrap();
+    let seeds: Vec<String> = text
+        .split("(seeds ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(seeds.len(), 3, "{text}");
+    // Rerun each named seed alone and average by hand.
+    let completed: Vec<f64> = seeds
+        .iter()
+        .map(|seed| {
+            let out = loopcap()
+                .arg("run")
+                .arg(&model)
+                .args(["--set", "duration=20m", "--json", "--seed", seed])
+                .output()
+                .unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["loops_completed"].as_f64().unwrap()
+        })
+        .collect();
+    let mean = completed.iter().sum::<f64>() / 3.0;
+    let json = loopcap()
+        .arg("run")
+        .arg(&model)
+        .args(["--set", "duration=20m", "--replications", "3", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!((v["loops_completed"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    assert!(v["loops_completed"]["ci95"].as_f64().unwrap() > 0.0);
+    assert!(v["loop_latency_s.p99"]["mean"].as_f64().is_some());
+    // One replication set cannot be written as one run's outputs.
+    loopcap()
+        .arg("run")
+        .arg(&model)
+        .args(["--replications", "3", "--out", "x"])
+        .assert()
+        .code(2);
+}
