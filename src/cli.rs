@@ -21,13 +21,20 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Simulate one model and print its summary.
+    #[command(after_help = "Examples:
+  loopcap run models/coding-agents-shared.toml
+  loopcap run models/coding-agents-shared.toml --set workload.developers.users=80 --json
+  loopcap run models/mmc.toml --replications 10
+  loopcap run models/metastable.toml --out results/metastable
+  loopcap run results/metastable/manifest.json      # rerun exactly")]
     Run {
         /// A model file (models/*.toml), or a manifest.json written by `run --out` to rerun it.
         model: PathBuf,
         /// Seed for this run, instead of the model's.
         #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
         seed: Option<i64>,
-        /// Override a model field by dotted path, e.g. --set capacity.lanes=16 (repeatable).
+        /// Override a model field by dotted path, e.g. --set capacity.lanes=16 (repeatable);
+        /// workloads are addressed by name: --set workload.developers.users=80.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
         /// Write summary.json, timeseries.csv and manifest.json into this directory.
@@ -47,6 +54,11 @@ pub enum Command {
         memory_limit: Bytes,
     },
     /// Run every point of an experiment's grid, with replications, in parallel.
+    #[command(after_help = "Examples:
+  loopcap sweep experiments/lane-sizing.toml
+  loopcap sweep experiments/lane-sizing.toml --replications 10 --force
+  loopcap sweep experiments/lane-sizing.toml --set duration=8h --out results/long
+  loopcap sweep experiments/lane-sizing.toml --shard 0/4 --out shard0   # then loopcap merge")]
     Sweep {
         /// An experiment file (experiments/*.toml).
         experiment: PathBuf,
@@ -81,15 +93,21 @@ pub enum Command {
         memory_limit: Bytes,
     },
     /// Combine the output directories of a sharded sweep into one.
+    #[command(after_help = "Example:
+  loopcap merge shard0 shard1 shard2 shard3 --out results/lane-sizing")]
     Merge {
         /// The shards' output directories.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// The merged sweep's directory: runs.csv, points.csv, the figures and the manifest.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
     /// Draw a run's timeseries.csv (written by `run --out`) as timeseries.png and .svg,
     /// or redraw every figure of a finished sweep from its directory, without simulating.
+    #[command(after_help = "Examples:
+  loopcap plot results/metastable/timeseries.csv --out figures
+  loopcap plot results/lane-sizing")]
     Plot {
         /// A timeseries.csv, or a sweep's output directory.
         input: PathBuf,
@@ -98,7 +116,11 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Validate a model or experiment file and print what is wrong with it.
+    #[command(after_help = "Examples:
+  loopcap check models/coding-agents-shared.toml
+  loopcap check experiments/lane-sizing.toml")]
     Check {
+        /// A model (models/*.toml) or an experiment (experiments/*.toml).
         file: PathBuf,
         /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
         /// estimated to need more is reported as refused.

@@ -842,3 +842,27 @@ fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn every_subcommand_explains_every_flag_and_argument() {
+    for command in ["run", "sweep", "merge", "plot", "check", "validate"] {
+        let help = loopcap().args([command, "--help"]).output().unwrap();
+        let text = String::from_utf8(help.stdout).unwrap();
+        // clap lists each argument and option on its own line; one without a
+        // description is a line holding only the flag or its value name.
+        for line in text.lines().map(str::trim) {
+            let bare = (line.starts_with('-') || line.starts_with('<') || line.starts_with('['))
+                && !line.contains("  ");
+            assert!(
+                !bare,
+                "`{command} --help`: `{line}` has no description\n{text}"
+            );
+        }
+        if command != "validate" {
+            assert!(
+                text.contains("Example"),
+                "`{command} --help` has no example"
+            );
+        }
+    }
+}
