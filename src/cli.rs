@@ -26,10 +26,16 @@ pub enum Command {
   loopcap run models/coding-agents-shared.toml --set workload.developers.users=80 --json
   loopcap run models/mmc.toml --replications 10
   loopcap run models/metastable.toml --out results/metastable
-  loopcap run results/metastable/manifest.json      # rerun exactly")]
+  loopcap run results/metastable/manifest.json      # rerun exactly
+  loopcap run results/lane-sizing --run 17          # rerun one row of a sweep's runs.csv")]
     Run {
-        /// A model file (models/*.toml), or a manifest.json written by `run --out` to rerun it.
+        /// A model file (models/*.toml), a manifest.json written by `run --out` to rerun it,
+        /// or a sweep's directory with --run K.
         model: PathBuf,
+        /// Rerun run K of the sweep in MODEL (a sweep's directory): the row of runs.csv
+        /// whose `run` is K, exactly.
+        #[arg(long = "run", value_name = "K", conflicts_with_all = ["seed", "set", "out", "replications"])]
+        sweep_run: Option<usize>,
         /// Seed for this run, instead of the model's.
         #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
         seed: Option<i64>,

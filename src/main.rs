@@ -97,12 +97,19 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Run {
             model,
+            sweep_run: Some(run),
+            json,
+            ..
+        } => rerun_sweep_run(&model, run, json),
+        Command::Run {
+            model,
             seed,
             set,
             out: _,
             json,
             memory_limit,
             replications,
+            sweep_run: None,
         } if replications > 1 => {
             run_replicated(&model, seed, &set, json, replications, memory_limit)
         }
@@ -114,6 +121,7 @@ fn main() -> ExitCode {
             json,
             memory_limit,
             replications: _,
+            sweep_run: None,
         } => run(&model, seed, &set, out.as_deref(), json, memory_limit),
         Command::Sweep {
             experiment,
@@ -238,6 +246,29 @@ fn run(
             .with_context(|| format!("writing results to {}", dir.display()))?;
         staged.publish()?;
     }
+    let mut stdout = io::stdout().lock();
+    if json {
+        report::write_summary_json(&mut stdout, &result.summary)?;
+    } else {
+        stdout.write_all(table::render(&result.summary, peak_memory_bytes()).as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `run SWEEP_DIR --run K`: run K of a sweep, as its row of runs.csv has it.
+fn rerun_sweep_run(dir: &Path, run: usize, json: bool) -> Result<(), CommandError> {
+    let (exp, _) = sweep::read(dir)?;
+    if run >= exp.runs() {
+        return Err(CommandError::Input(format!(
+            "--run {run}: {} has runs 0 to {}",
+            dir.display(),
+            exp.runs() - 1
+        )));
+    }
+    let replications = exp.replications as usize;
+    let spec = sweep::run_spec(&exp, run / replications, (run % replications) as u32);
+    let result = model::simulate(&spec, false).map_err(|e| CommandError::Runtime(e.into()))?;
     let mut stdout = io::stdout().lock();
     if json {
         report::write_summary_json(&mut stdout, &result.summary)?;

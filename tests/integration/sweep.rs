@@ -827,3 +827,42 @@ fn sweep_flags_change_the_experiment_and_are_kept_for_resume_and_plot() {
         ));
     assert_eq!(fs::read_to_string(other.join("keep.txt")).unwrap(), "mine");
 }
+
+#[test]
+fn any_row_of_runs_csv_reruns_exactly_with_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = load(&dir, 2);
+    let out = dir.path().join("out");
+    sweep(&exp, &out, SweepOptions::default());
+    let runs = fs::read_to_string(out.join("runs.csv")).unwrap();
+    let header: Vec<&str> = runs.lines().next().unwrap().split(',').collect();
+    for run in [0usize, 3, 11] {
+        let row: Vec<&str> = runs.lines().nth(run + 1).unwrap().split(',').collect();
+        assert_eq!(row[0], run.to_string());
+        let json = loopcap()
+            .arg("run")
+            .arg(&out)
+            .args(["--run", &run.to_string(), "--json"])
+            .output()
+            .unwrap();
+        let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(summary["seed"].to_string(), row[3], "run {run}: seed");
+        // Every top-level number of the rerun's summary equals its column.
+        let mut compared = 0;
+        for (name, cell) in header.iter().zip(&row) {
+            if let Some(value) = summary.get(*name).and_then(serde_json::Value::as_f64) {
+                let recorded: f64 = cell.parse().unwrap();
+                assert_eq!(value, recorded, "run {run}: {name}");
+                compared += 1;
+            }
+        }
+        assert!(compared > 20, "{compared}");
+    }
+    loopcap()
+        .arg("run")
+        .arg(&out)
+        .args(["--run", "12"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has runs 0 to 11"));
+}
