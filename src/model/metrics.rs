@@ -128,13 +128,13 @@ impl WindowGauge {
 }
 
 /// Does the lane queue settle? Its length at the middle of the measured
-/// window, the least it fell to after, and its length now: a queue that
-/// never empties in the second half and ends longer than at the middle is
+/// window, whether it emptied after, and its length now: a queue that never
+/// empties in the second half and ends longer than at the middle is
 /// growing, and without a queue limit nothing stops it.
 struct QueueTrend {
     middle: SimTime,
     at_middle: Option<u64>,
-    least_after: u64,
+    emptied_after: bool,
     level: u64,
     /// A queue limit stops it growing.
     limited: bool,
@@ -143,8 +143,11 @@ struct QueueTrend {
 impl QueueTrend {
     fn set(&mut self, now: SimTime, level: u64) {
         if now >= self.middle {
-            let at_middle = *self.at_middle.get_or_insert(self.level);
-            self.least_after = self.least_after.min(at_middle).min(level);
+            if self.at_middle.is_none() {
+                self.at_middle = Some(self.level);
+                self.emptied_after = self.level == 0;
+            }
+            self.emptied_after |= level == 0;
         }
         self.level = level;
     }
@@ -154,7 +157,7 @@ impl QueueTrend {
         let at_middle = self.at_middle.unwrap_or(self.level);
         let half_min = horizon.since(self.middle).as_secs_f64() / 60.0;
         let growth = (self.level as f64 - at_middle as f64) / half_min.max(f64::MIN_POSITIVE);
-        let growing = self.least_after > 0 && self.level > at_middle;
+        let growing = !self.emptied_after && self.level > at_middle;
         (growth, growing && !self.limited)
     }
 }
@@ -351,7 +354,7 @@ impl Metrics {
                             (spec.duration.ticks() - spec.warmup.ticks()) / 2,
                         ),
                     at_middle: None,
-                    least_after: u64::MAX,
+                    emptied_after: false,
                     level: 0,
                     limited: r.queue_limit.is_some(),
                 }),
@@ -376,6 +379,9 @@ impl Metrics {
     }
 
     fn window_tick(&mut self, now: SimTime, counter: Counter) {
+        if self.windows.is_empty() {
+            return;
+        }
         for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
             w.counts[counter as usize] += 1;
         }
