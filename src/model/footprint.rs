@@ -21,8 +21,8 @@ use super::agent_loop::AgentProfile;
 use super::capacity::CapacitySpec;
 use super::distribution::Dist;
 use super::system::{CALL_BYTES, CLASS_BYTES, EVENT_BYTES, LOOP_BYTES};
-use super::workload::{Population, Surge, UserClass};
-use crate::engine::{Key, SimTime};
+use super::workload::{Population, UserClass};
+use crate::engine::Key;
 
 /// The part of a model an estimated need comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
         let loop_s = unqueued_loop_s(spec, agent);
         let loop_bytes =
             (LOOP_BYTES + EVENT_BYTES) as f64 + calls_per_step(agent) * CALL_BYTES as f64;
-        let surge = peak_multiplier(&class.surges);
+        let surge = peak_multiplier(class);
         let surged = |cause| {
             if surge > 1.0 {
                 Cause::Surges { class: index }
@@ -178,25 +178,18 @@ fn lane_queue(spec: &ModelSpec) -> Option<Need> {
 }
 
 /// The largest product of the factors of surges active at once.
-fn peak_multiplier(surges: &[Surge]) -> f64 {
-    surges
+fn peak_multiplier(class: &UserClass) -> f64 {
+    class
+        .surges
         .iter()
-        .map(|s| product_at(surges, s.at))
+        .map(|s| class.multiplier(s.at))
         .fold(1.0, f64::max)
-}
-
-fn product_at(surges: &[Surge], t: SimTime) -> f64 {
-    surges
-        .iter()
-        .filter(|s| s.is_active(t))
-        .map(|s| s.factor)
-        .product()
 }
 
 /// A class's highest arrival rate per minute, surges included.
 fn peak_rate(class: &UserClass) -> f64 {
     match &class.population {
-        Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(&class.surges),
+        Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class),
         Population::Closed { .. } => 0.0,
     }
 }
