@@ -281,3 +281,44 @@ fn a_model_that_makes_no_progress_in_time_stops_with_a_reason() {
     );
     assert!(model::simulate_with(&thinking, options, |_, _| {}).is_ok());
 }
+
+/// Found by `stopped_models_drain_completely` on 2026-11-29 (CI), and present
+/// before that session's changes too (bbc3095 leaves the same 191 loops):
+/// with a coordinated gate, a client timeout and a concurrency-capped shared
+/// API, a drained run keeps loops waiting at the gate and one attempt in
+/// service: a lost wake-up. Without the timeout, or without the gate, it
+/// drains. Ignored until fixed, so the known failure is on record rather
+/// than left to the random search; `cargo test -- --ignored` shows it.
+#[test]
+#[ignore = "known bug: lost wake-up at the coordinated gate with client timeouts"]
+fn a_gate_with_timeouts_drains() {
+    let found: Vec<String> = [
+        "duration=20m",
+        "warmup=2m",
+        "agents.a.steps={ dist = \"uniform\", min = 1, max = 5 }",
+        "agents.a.input_tokens={ dist = \"lognormal\", median = 500, p99 = 4000 }",
+        "agents.a.output_tokens={ dist = \"exponential\", mean = 50 }",
+        "agents.a.fan_out={ every = 1, width = 1 }",
+        "client.max_attempts=6",
+        "client.honor_retry_after=false",
+        "client.on_call_failure=wait_for_siblings",
+        "client.backoff={ kind = \"none\" }",
+        "workload.users.surges=[{ at = \"0m\", for = \"3m\", factor = 1.4014835694664691 }]",
+        "workload.users.arrivals.per_min=132",
+        "client.agent_rate_limit={ per_min = 38, burst = 1 }",
+        "fault=[{ kind = \"latency_spike\", factor = 4, at = \"3m\", for = \"5m\" }]",
+        "client.policy=[{ kind = \"adaptive_throttle\", k = 2 }, { kind = \"coordinated\", requests_per_min = 300, burst = 3, spend_cap_usd = 0.5, spend_period = \"5m\" }]",
+        "client.timeout=\"2100ms\"",
+        "capacity={ kind = \"shared_api\", requests_per_min = 50, input_tokens_per_min = 20000, cache_reads_count = false, output_tokens_per_min = 30000, max_concurrency = 4, overload = { threshold = 2, saturation = 10, max_probability = 0.3 }, time_to_first_token = { dist = \"gamma\", shape = 2, mean = \"800ms\" }, output_tokens_per_s = 50 }",
+    ]
+    .map(String::from)
+    .into();
+    let o = stopped(&found, "5h");
+    let refs: Vec<&str> = o.iter().map(String::as_str).collect();
+    let result = model::simulate(&spec(BASE, &refs), false).unwrap();
+    assert!(
+        result.residue.is_drained(),
+        "left behind: {:?}",
+        result.residue
+    );
+}
