@@ -18,6 +18,7 @@ use loopcap::config::experiment::{
 };
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
+use loopcap::model::summary::Summary;
 use loopcap::model::{self, RunOptions};
 use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
@@ -246,11 +247,16 @@ fn run(
             .with_context(|| format!("writing results to {}", dir.display()))?;
         staged.publish()?;
     }
+    print_summary(&result.summary, json)
+}
+
+/// Prints a run's summary as the table, or as JSON.
+fn print_summary(summary: &Summary, json: bool) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
     if json {
-        report::write_summary_json(&mut stdout, &result.summary)?;
+        report::write_summary_json(&mut stdout, summary)?;
     } else {
-        stdout.write_all(table::render(&result.summary, peak_memory_bytes()).as_bytes())?;
+        stdout.write_all(table::render(summary, peak_memory_bytes()).as_bytes())?;
     }
     stdout.flush()?;
     Ok(())
@@ -269,14 +275,7 @@ fn rerun_sweep_run(dir: &Path, run: usize, json: bool) -> Result<(), CommandErro
     let replications = exp.replications as usize;
     let spec = sweep::run_spec(&exp, run / replications, (run % replications) as u32);
     let result = model::simulate(&spec, false).map_err(|e| CommandError::Runtime(e.into()))?;
-    let mut stdout = io::stdout().lock();
-    if json {
-        report::write_summary_json(&mut stdout, &result.summary)?;
-    } else {
-        stdout.write_all(table::render(&result.summary, peak_memory_bytes()).as_bytes())?;
-    }
-    stdout.flush()?;
-    Ok(())
+    print_summary(&result.summary, json)
 }
 
 /// `run --replications N`: each metric's mean and 95% interval.
