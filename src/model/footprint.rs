@@ -64,8 +64,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
     for (index, class) in spec.classes.iter().enumerate() {
         let agent = &spec.agents[class.agent];
         let loop_s = unqueued_loop_s(spec, agent);
-        let loop_bytes =
-            (LOOP_BYTES + EVENT_BYTES) as f64 + calls_per_step(agent) * CALL_BYTES as f64;
+        let loop_bytes = per_loop_bytes(agent);
         let surge = peak_multiplier(class);
         let surged = |cause| {
             if surge > 1.0 {
@@ -98,16 +97,15 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                     ),
                 });
             }
-            Population::Open(arrivals) => {
+            Population::Open(_) => {
                 let per_s = peak_rate(class) / 60.0;
                 let loops = per_s * loop_s;
                 needs.push(Need {
                     cause: surged(Cause::Arrivals { class: index }),
                     bytes: loops * loop_bytes + EVENT_BYTES as f64,
                     what: format!(
-                        "{loops:.0} loops of {} running at once ({:.3} arrivals/s{of_surges}, {loop_s:.1} s each without waiting)",
+                        "{loops:.0} loops of {} running at once ({per_s:.3} arrivals/s{of_surges}, {loop_s:.1} s each without waiting)",
                         class.name,
-                        arrivals.per_min(true) * surge / 60.0,
                     ),
                 });
             }
