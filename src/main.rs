@@ -212,6 +212,20 @@ fn load(
     Ok((source, loaded))
 }
 
+/// A model to run: loaded, its warnings shown, and its memory estimate
+/// held against the limit.
+fn load_to_run(
+    path: &Path,
+    seed: Option<i64>,
+    set: &[String],
+    memory_limit: Bytes,
+) -> Result<(Source, LoadedModel), CommandError> {
+    let (source, loaded) = load(path, seed, set)?;
+    warn(&loaded.warnings);
+    loaded.memory.fits(memory_limit)?;
+    Ok((source, loaded))
+}
+
 fn run(
     path: &Path,
     seed: Option<i64>,
@@ -220,9 +234,7 @@ fn run(
     json: bool,
     memory_limit: Bytes,
 ) -> Result<(), CommandError> {
-    let (source, loaded) = load(path, seed, set)?;
-    warn(&loaded.warnings);
-    loaded.memory.fits(memory_limit)?;
+    let (source, loaded) = load_to_run(path, seed, set, memory_limit)?;
     // The output directory is checked, locked and staged before the run,
     // so a run that cannot publish its results never starts.
     let staged = match out {
@@ -287,9 +299,7 @@ fn run_replicated(
     replications: u32,
     memory_limit: Bytes,
 ) -> Result<(), CommandError> {
-    let (_, loaded) = load(path, seed, set)?;
-    warn(&loaded.warnings);
-    loaded.memory.fits(memory_limit)?;
+    let (_, loaded) = load_to_run(path, seed, set, memory_limit)?;
     let summaries = sweep::replicate(&loaded.spec, replications, memory_limit)?;
     let stats = replicated::stats(&summaries);
     let mut stdout = io::stdout().lock();
