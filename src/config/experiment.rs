@@ -207,8 +207,8 @@ pub fn load_experiment_with(
     let mut warnings = BTreeSet::new();
     let mut points = Vec::with_capacity(coords.len());
     for coords in coords {
-        let mut overrides = set.clone();
         let mut base = &base_models[0];
+        let mut replaced = Vec::new();
         for (axis, &value) in axes.iter().zip(&coords) {
             let v = &axis.values[value];
             if axis.path == MODEL_AXIS {
@@ -216,9 +216,23 @@ pub fn load_experiment_with(
                 continue;
             }
             let line = line_of(&source.text, &format!("grid.{}", axis.path)).unwrap_or(0);
-            let flag = format!("{}:{line}: grid {} = {}", source.name, axis.path, v.label);
-            overrides.push(Override::new(&axis.path, v.value.clone(), flag));
+            for (path, value) in grid::replacements(axis, v) {
+                let flag = if path == axis.path {
+                    format!("{}:{line}: grid {path} = {}", source.name, v.label)
+                } else {
+                    format!(
+                        "{}:{line}: grid {} = {}: {path}",
+                        source.name, axis.path, v.label
+                    )
+                };
+                replaced.push(Override::new(path, value.clone(), flag));
+            }
         }
+        // Whole tables first, so an axis of a field inside one (a plan's
+        // `capacity` and `capacity.lanes`) changes the table the point has.
+        replaced.sort_by_key(|o| o.path.split('.').count());
+        let mut overrides = set.clone();
+        overrides.extend(replaced);
         let loaded = super::load_model(&base.source, &overrides)?;
         warnings.extend(loaded.warnings.iter().map(ToString::to_string));
         points.push(Point {

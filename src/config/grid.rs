@@ -4,7 +4,11 @@
 //! a list (`capacity.lanes = [8, 16, 32]`), a range (`workload.developers.users
 //! = { from = 50, to = 1000, steps = 20 }`, optionally `scale = "log"`), or
 //! labelled values (`client.backoff = { values = [...], labels = [...] }`).
-//! The axis `model` lists base model files, to compare whole models.
+//! The axis `model` lists base model files, to compare whole models. The
+//! axis `plan` lists labelled alternatives, each a table of model paths whose
+//! values replace the model's whole value there (`{ capacity = { kind =
+//! "reserved", lanes = 16, ... }, prices = { per_lane_hour = 4.0 } }`), to
+//! compare alternatives that differ in several tables at once, across kinds.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +17,8 @@ use super::field_path::{FieldPath, leaves};
 
 /// The axis that picks the base model file instead of overriding a field.
 pub const MODEL_AXIS: &str = "model";
+/// The axis whose values each replace several model paths at once.
+pub const PLAN_AXIS: &str = "plan";
 /// The most points a grid may span. Every point is validated and its
 /// memory estimated before any run (about 60 µs and 3.4 KB a point), so
 /// `check` answers in seconds; a grid this size already takes hours to run.
@@ -127,6 +133,9 @@ fn axis(path: &str, value: &toml::Value) -> Result<Axis, Invalid> {
             }
         }
     }
+    if path == PLAN_AXIS {
+        check_plans(value, &values)?;
+    }
     if let Some((_, i)) = first_repeat(values.iter().map(|v| v.label.as_str())) {
         let v = &values[i];
         return Err(Invalid::new(
@@ -141,6 +150,43 @@ fn axis(path: &str, value: &toml::Value) -> Result<Axis, Invalid> {
         path: path.to_owned(),
         values,
     })
+}
+
+/// Plans are labelled tables of model paths.
+fn check_plans(axis: &toml::Value, values: &[AxisValue]) -> Result<(), Invalid> {
+    let example = "e.g. plan = { values = [{ capacity = { ... }, prices = { ... } }, ...], labels = [\"shared\", \"16 lanes\"] }";
+    if !axis.as_table().is_some_and(|t| t.contains_key("labels")) {
+        return Err(Invalid::new(
+            "grid.plan",
+            format!("plans need labels, one per plan: {example}"),
+        ));
+    }
+    for (i, v) in values.iter().enumerate() {
+        if !v.value.is_table() {
+            return Err(Invalid::new(
+                format!("grid.plan.values.{i}"),
+                format!(
+                    "a plan is a table of the model paths it replaces (got {}): {example}",
+                    v.value
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The overrides one axis value stands for: the value at the axis's path,
+/// or, for a plan, each of its paths replaced by its value.
+pub fn replacements<'a>(
+    axis: &'a Axis,
+    value: &'a AxisValue,
+) -> Box<dyn Iterator<Item = (&'a str, &'a toml::Value)> + 'a> {
+    match &value.value {
+        toml::Value::Table(plan) if axis.path == PLAN_AXIS => {
+            Box::new(plan.iter().map(|(path, v)| (path.as_str(), v)))
+        }
+        v => Box::new(std::iter::once((axis.path.as_str(), v))),
+    }
 }
 
 fn range(path: &str, t: &toml::Table) -> Result<Vec<AxisValue>, Invalid> {

@@ -535,7 +535,7 @@ fn every_shipped_experiment_checks() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 7);
+    assert_eq!(checked, 8);
 }
 
 #[test]
@@ -865,4 +865,95 @@ fn any_row_of_runs_csv_reruns_exactly_with_one_command() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("has runs 0 to 11"));
+}
+
+/// Plans replace whole tables, across kinds: a shared tier with token prices
+/// beside reserved lanes with a lane price, on one base model. A field axis
+/// inside a replaced table applies to the plan's table, whatever the order
+/// of the axes in the file.
+#[test]
+fn plans_replace_whole_tables_across_capacity_kinds() {
+    use loopcap::model::capacity::CapacitySpec;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+name = "plans"
+model = "{}"
+seed = 1
+replications = 1
+
+[grid]
+"capacity.time_to_first_token" = ["2s", "3s"]
+plan = {{ labels = ["base", "shared", "reserved"], values = [
+  {{}},
+  {{ capacity = {{ kind = "shared_api", requests_per_min = 600, time_to_first_token = "1s" }}, prices = {{ input_per_mtok = 3.0 }} }},
+  {{ capacity = {{ kind = "reserved", lanes = 3, time_to_first_token = "1s" }}, prices = {{ per_lane_hour = 4.0 }} }},
+] }}
+"#,
+        model_path("mmc.toml").display()
+    );
+    let exp = read_experiment(&write_experiment(dir.path(), &text)).unwrap();
+    let described: Vec<(String, String, f64, f64)> = exp
+        .points
+        .iter()
+        .map(|p| {
+            let kind = match &p.spec.capacity {
+                CapacitySpec::SharedApi(_) => "shared".to_owned(),
+                CapacitySpec::Reserved(r) => format!("{} lanes", r.lanes),
+            };
+            let ttft = p
+                .spec
+                .capacity
+                .service()
+                .time_to_first_token
+                .dist()
+                .constant_value()
+                .unwrap();
+            (
+                kind,
+                format!("{:.0}s", ttft),
+                p.spec.prices.input_per_mtok,
+                p.spec.prices.per_lane_hour,
+            )
+        })
+        .collect();
+    let row = |k: &str, t: &str, i: f64, l: f64| (k.to_owned(), t.to_owned(), i, l);
+    assert_eq!(
+        described,
+        [
+            row("10 lanes", "2s", 0.0, 0.0),
+            row("shared", "2s", 3.0, 0.0),
+            row("3 lanes", "2s", 0.0, 4.0),
+            row("10 lanes", "3s", 0.0, 0.0),
+            row("shared", "3s", 3.0, 0.0),
+            row("3 lanes", "3s", 0.0, 4.0),
+        ]
+    );
+    assert_eq!(exp.point_labels(2).collect::<Vec<_>>(), ["2s", "reserved"]);
+}
+
+#[test]
+fn plans_need_labels_and_tables() {
+    let good = experiment_text(1);
+    assert_experiment_rejected(
+        &good.replace(
+            "capacity.lanes = [9, 12]",
+            "plan = { values = [{ capacity = { kind = \"reserved\", lanes = 2 } }] }",
+        ),
+        "experiment.toml:12: grid.plan: plans need labels, one per plan",
+    );
+    assert_experiment_rejected(
+        &good.replace(
+            "capacity.lanes = [9, 12]",
+            "plan = { values = [{}, 16], labels = [\"base\", \"16\"] }",
+        ),
+        "grid.plan.values.1: a plan is a table of the model paths it replaces (got 16)",
+    );
+    assert_experiment_rejected(
+        &good.replace(
+            "capacity.lanes = [9, 12]",
+            "plan = { values = [{}, { capacity = { kind = \"shared_api\", lanes = 2 } }], labels = [\"base\", \"odd\"] }",
+        ),
+        "grid plan = odd: capacity: ",
+    );
 }
