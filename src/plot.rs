@@ -71,6 +71,39 @@ pub enum PlotError {
     Io { path: PathBuf, error: io::Error },
 }
 
+/// Two figures, one above the other: a latency figure and the failed
+/// share of the same points beneath it.
+struct Stacked<'a, A, B> {
+    top: &'a A,
+    bottom: &'a B,
+}
+
+/// The height of the lower panel of a [`Stacked`] figure.
+const LOWER_PANEL: u32 = 400;
+
+impl<A: Figure, B: Figure> Figure for Stacked<'_, A, B> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let (top, bottom) = root.split_vertically(self.top.size().1);
+        self.top.draw(&top)?;
+        self.bottom.draw(&bottom)
+    }
+
+    fn size(&self) -> (u32, u32) {
+        let (width, height) = self.top.size();
+        (width, height + LOWER_PANEL)
+    }
+}
+
+/// Draws `top` with `bottom` beneath it, as one figure, like [`save`].
+pub fn save_stacked(
+    top: &impl Figure,
+    bottom: &impl Figure,
+    dir: &Path,
+    name: &str,
+) -> Result<(), PlotError> {
+    save(&Stacked { top, bottom }, dir, name)
+}
+
 /// Draws `figure` to `dir/name.png` and `dir/name.svg`, each atomically.
 pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<(), PlotError> {
     register_font();

@@ -22,6 +22,27 @@ pub struct Heatmap {
     pub slo: Option<f64>,
 }
 
+/// The colour bar's column, in pixels, and the characters of its label that
+/// fit on one line of it at 12 px.
+const LEGEND_WIDTH: u32 = 150;
+const LABEL_CHARS: usize = 20;
+
+/// `text` in lines of at most `width` characters, broken between words (a
+/// longer word gets a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
+}
+
 /// Viridis (plotters' colormap; perceptually ordered, readable in grey and
 /// for most colour-blind readers) at `t`, clamped to [0, 1].
 fn viridis(t: f64) -> RGBColor {
@@ -48,7 +69,7 @@ impl Figure for Heatmap {
         let (nx, ny) = (self.x_values.len(), self.y_values.len());
         let area = titled(root, &self.title, &self.subtitle)?;
         let (width, _) = area.dim_in_pixel();
-        let (main, legend) = area.split_horizontally(width.saturating_sub(130));
+        let (main, legend) = area.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
         let mut chart = ChartBuilder::on(&main)
             .margin(12)
             .x_label_area_size(50)
@@ -133,15 +154,18 @@ impl Figure for Heatmap {
                 .draw_text(&format_number(value), &text, (56, y - 6))
                 .map_err(e)?;
         }
-        legend
-            .draw_text(&self.z_label, &text, (4, bottom + 14))
-            .map_err(e)?;
+        // The label, wrapped to the colour bar's column so none is cut off.
+        let mut y = bottom + 14;
+        for line in wrap(&self.z_label, LABEL_CHARS) {
+            legend.draw_text(&line, &text, (4, y)).map_err(e)?;
+            y += 15;
+        }
         if let Some(slo) = self.slo {
             legend
                 .draw_text(
                     &format!("red: SLO {}", format_number(slo)),
                     &text.color(&RED),
-                    (4, bottom + 32),
+                    (4, y + 4),
                 )
                 .map_err(e)?;
         }
@@ -152,6 +176,16 @@ impl Figure for Heatmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_bar_labels_wrap_between_words() {
+        assert_eq!(
+            wrap("p99 loop latency (s), window surge-developers-1", 20),
+            ["p99 loop latency", "(s), window", "surge-developers-1"]
+        );
+        assert_eq!(wrap("lane utilization", 20), ["lane utilization"]);
+        assert!(wrap("", 20).is_empty());
+    }
 
     #[test]
     fn viridis_runs_from_purple_to_yellow() {

@@ -14,6 +14,15 @@ pub enum Marker {
     Cross,
 }
 
+/// How a line is stroked: p50, p95 and p99 of one series differ by dash
+/// (and shade), so they read apart in grey print and without the markers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
     pub x: f64,
@@ -27,7 +36,53 @@ pub struct Line {
     pub label: String,
     pub color: usize,
     pub marker: Marker,
+    pub dash: Dash,
+    /// How much of the colour to use, towards white: 1 is the full colour.
+    pub shade: f64,
     pub points: Vec<Point>,
+}
+
+impl Line {
+    /// A solid line in full colour, without markers.
+    pub fn new(label: String, color: usize, points: Vec<Point>) -> Line {
+        Line {
+            label,
+            color,
+            marker: Marker::None,
+            dash: Dash::Solid,
+            shade: 1.0,
+            points,
+        }
+    }
+
+    pub fn marked(self, marker: Marker) -> Line {
+        Line { marker, ..self }
+    }
+
+    pub fn styled(self, dash: Dash, shade: f64) -> Line {
+        Line {
+            dash,
+            shade,
+            ..self
+        }
+    }
+
+    fn rgb(&self) -> RGBColor {
+        let RGBColor(r, g, b) = color(self.color);
+        let towards_white =
+            |c: u8| (f64::from(c) * self.shade + 255.0 * (1.0 - self.shade)).round() as u8;
+        RGBColor(towards_white(r), towards_white(g), towards_white(b))
+    }
+}
+
+/// A stretch of the x axis shaded behind the lines: the warm-up, a surge, a fault.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub from: f64,
+    pub to: f64,
+    /// The legend entry; spans with the same label share one.
+    pub label: String,
+    pub color: RGBColor,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +94,7 @@ pub struct LineChart {
     pub log_x: bool,
     pub log_y: bool,
     pub lines: Vec<Line>,
+    pub spans: Vec<Span>,
 }
 
 /// The range of `values`, padded; on a log axis only positive values count.
@@ -85,11 +141,12 @@ impl LineChart {
             return no_data(area, &self.title);
         };
         let legend = self.emptiest_corner((x0, x1), (y0, y1));
+        let ys = (y0, y1);
         match (self.log_x, self.log_y) {
-            (false, false) => self.plot(area, x0..x1, y0..y1, legend),
-            (true, false) => self.plot(area, (x0..x1).log_scale(), y0..y1, legend),
-            (false, true) => self.plot(area, x0..x1, (y0..y1).log_scale(), legend),
-            (true, true) => self.plot(area, (x0..x1).log_scale(), (y0..y1).log_scale(), legend),
+            (false, false) => self.plot(area, x0..x1, y0..y1, ys, legend),
+            (true, false) => self.plot(area, (x0..x1).log_scale(), y0..y1, ys, legend),
+            (false, true) => self.plot(area, x0..x1, (y0..y1).log_scale(), ys, legend),
+            (true, true) => self.plot(area, (x0..x1).log_scale(), (y0..y1).log_scale(), ys, legend),
         }
     }
 
@@ -134,6 +191,7 @@ impl LineChart {
         area: &DrawingArea<DB, Shift>,
         x: X,
         y: Y,
+        (y0, y1): (f64, f64),
         legend: SeriesLabelPosition,
     ) -> Result<(), String>
     where
@@ -165,9 +223,26 @@ impl LineChart {
             .bold_line_style(RGBColor(205, 205, 205))
             .draw()
             .map_err(e)?;
+        let mut labelled: Vec<&str> = Vec::new();
+        for span in &self.spans {
+            let fill = span.color.mix(0.13).filled();
+            let drawn = chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(span.from, y0), (span.to, y1)],
+                    fill,
+                )))
+                .map_err(e)?;
+            if !labelled.contains(&span.label.as_str()) {
+                labelled.push(&span.label);
+                let c = span.color;
+                drawn.label(&span.label).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 22, y + 6)], c.mix(0.3).filled())
+                });
+            }
+        }
         let visible = |p: &&Point| (!self.log_x || p.x > 0.0) && (!self.log_y || p.y > 0.0);
         for line in &self.lines {
-            let c = color(line.color);
+            let c = line.rgb();
             let band: Vec<(f64, f64, f64)> = line
                 .points
                 .iter()
@@ -191,13 +266,33 @@ impl LineChart {
                 .filter(visible)
                 .map(|p| (p.x, p.y))
                 .collect();
-            let anno = chart
-                .draw_series(LineSeries::new(xy.iter().copied(), c.stroke_width(2)))
-                .map_err(e)?
-                .label(&line.label);
-            // Legend entries are drawn relative to their anchor point.
+            let points = xy.iter().copied();
+            let anno = match line.dash {
+                Dash::Solid => chart.draw_series(LineSeries::new(points, c.stroke_width(2))),
+                Dash::Dashed => {
+                    chart.draw_series(DashedLineSeries::new(points, 10, 6, c.stroke_width(2)))
+                }
+                Dash::Dotted => {
+                    chart.draw_series(DashedLineSeries::new(points, 2, 4, c.stroke_width(2)))
+                }
+            }
+            .map_err(e)?
+            .label(&line.label);
+            // Legend entries are drawn relative to their anchor point, dashed as their line.
+            // Four strokes of the line's dash (a solid line's meet).
+            let dashes: [(i32, i32); 4] = match line.dash {
+                Dash::Solid => [(0, 6), (6, 12), (12, 18), (18, 22)],
+                Dash::Dashed => [(0, 8), (14, 22), (14, 22), (14, 22)],
+                Dash::Dotted => [(0, 3), (6, 9), (12, 15), (18, 21)],
+            };
             let stroke = move |at: (i32, i32)| {
-                EmptyElement::at(at) + PathElement::new(vec![(0, 0), (22, 0)], c.stroke_width(3))
+                let dash =
+                    |(a, b): (i32, i32)| PathElement::new(vec![(a, 0), (b, 0)], c.stroke_width(3));
+                EmptyElement::at(at)
+                    + dash(dashes[0])
+                    + dash(dashes[1])
+                    + dash(dashes[2])
+                    + dash(dashes[3])
             };
             // The legend shows the line and its marker, which tell p50/p95/p99 apart.
             match line.marker {

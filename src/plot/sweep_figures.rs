@@ -5,13 +5,15 @@ use std::path::Path;
 
 use super::bar_chart::{BarChart, BarGroup};
 use super::heatmap::Heatmap;
-use super::line_chart::{Line, LineChart, Marker, Point};
-use super::timeseries_plot::per_minute;
-use super::{PlotError, save};
+use super::line_chart::{Dash, Line, LineChart, Marker, Point, Span};
+use super::timeseries_plot::{per_minute, shaded_spans};
+use super::{PlotError, save, save_stacked};
 use crate::config::experiment::Experiment;
 use crate::config::plot_spec::{Chart, PlotSpec, Reference};
+use crate::model::ModelSpec;
 use crate::model::summary::{CDF_QUANTILES, quantile_name};
 use crate::model::timeseries::Counter;
+use crate::model::window::windows;
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 use crate::sweep::point_stats::PointStats;
 use crate::sweep::timeseries_path;
@@ -70,26 +72,103 @@ fn subtitle(exp: &Experiment, spec: &PlotSpec, what: &str) -> String {
     s
 }
 
-/// A metric's name with its unit spelled out, read from the naming
-/// convention: `_s` seconds, `_per_min` per minute, `_usd` US dollars.
-fn metric_label(metric: &str) -> String {
-    let base = metric
-        .split('.')
-        .rev()
-        .find(|part| part.ends_with("_s") || part.contains("per_") || part.ends_with("_usd"));
-    let unit = match base {
-        Some(b) if b.ends_with("_s") => "seconds",
-        Some(b) if b.ends_with("per_min") => "per minute",
-        Some(b) if b.ends_with("per_dollar") => "per US dollar",
-        Some(b) if b.ends_with("_usd") => "US dollars",
-        _ => return metric.to_owned(),
+/// A metric's name in words, its unit spelled out and its scope last, read
+/// from the naming convention (`_s` seconds, `_per_min` per minute, `_usd`
+/// US dollars; `classes.C.`, `windows.W.`, `faults.N.` scopes; a trailing
+/// `p99`, `max` or `mean` statistic): `windows.surge-a-1.loop_latency_s.p99`
+/// is "p99 loop latency (s), window surge-a-1".
+pub fn metric_label(metric: &str) -> String {
+    let mut parts: Vec<&str> = metric.split('.').collect();
+    let scope = match parts.as_slice() {
+        ["classes", name, ..] => Some(format!("class {name}")),
+        ["windows", name, ..] => Some(format!("window {name}")),
+        ["faults", n, ..] => Some(format!("fault {n}")),
+        _ => None,
     };
-    format!("{metric} ({unit})")
+    if scope.is_some() && parts.len() > 2 {
+        parts.drain(..2);
+    }
+    let stat = match parts.last() {
+        Some(&last) if parts.len() > 1 && is_statistic(last) => parts.pop(),
+        _ => None,
+    };
+    let base = parts.join(" ");
+    let (base, unit) = if let Some(b) = base.strip_suffix("_usd") {
+        (b.to_owned(), " (US$)")
+    } else if let Some(b) = base.strip_suffix("_s") {
+        (b.to_owned(), " (s)")
+    } else {
+        (base, "")
+    };
+    let words = base
+        .replace("per_min", "per minute")
+        .replace("per_dollar", "per US dollar")
+        .replace('_', " ");
+    let mut label = match stat {
+        Some(stat) => format!("{stat} {words}{unit}"),
+        None => format!("{words}{unit}"),
+    };
+    if let Some(scope) = scope {
+        label.push_str(&format!(", {scope}"));
+    }
+    label
+}
+
+fn is_statistic(part: &str) -> bool {
+    matches!(part, "max" | "mean" | "min")
+        || part
+            .strip_prefix('p')
+            .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+}
+
+/// An axis's path in words: `workload.developers.users` is "users
+/// (developers)", `capacity.max_concurrency` "max concurrency".
+pub fn axis_path_label(path: &str) -> String {
+    let words = |p: &str| p.replace("per_min", "per minute").replace(['_', '.'], " ");
+    match path.split_once('.') {
+        Some(("workload", rest)) => match rest.split_once('.') {
+            Some((class, field)) => format!("{} ({class})", words(field)),
+            None => words(rest),
+        },
+        Some(("capacity" | "agents", rest)) => words(rest),
+        _ => words(path),
+    }
 }
 
 fn axis_label(exp: &Experiment, axis: Option<usize>) -> String {
-    axis.map_or_else(String::new, |a| exp.axes[a].path.clone())
+    axis.map_or_else(String::new, |a| axis_path_label(&exp.axes[a].path))
 }
+
+/// Whether a metric is a latency or a drain time, which describes only the
+/// loops that completed, so its figure needs the failed share beside it.
+fn is_latency(metric: &str) -> bool {
+    metric
+        .split('.')
+        .any(|part| part.contains("latency") || part.contains("wait"))
+}
+
+/// The failed share of the loops a latency metric describes: the same
+/// class's or window's, or the whole run's.
+fn failed_share_of(exp: &Experiment, metric: &str) -> Option<String> {
+    if !is_latency(metric) {
+        return None;
+    }
+    let parts: Vec<&str> = metric.split('.').collect();
+    let scope = parts
+        .iter()
+        .position(|p| p.contains("latency") || p.contains("wait"))
+        .map_or(&parts[..0], |i| &parts[..i]);
+    let share = scope
+        .iter()
+        .chain(std::iter::once(&"loops_failed_share"))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(".");
+    exp.metric_names.contains(&share).then_some(share)
+}
+
+/// The failed-share panel's title.
+const FAILED_TITLE: &str = "share of loops failed (latency counts only those completed)";
 
 /// Points of `metric` along the x axis for one series value, with CI bands.
 fn line_points(
@@ -127,12 +206,11 @@ fn reference(exp: &Experiment, x: usize, reference: &Option<Reference>) -> Optio
     let (lo, hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
         (l.min(x), h.max(x))
     });
-    Some(Line {
+    Some(Line::new(
         label,
-        color: GREY,
-        marker: Marker::None,
-        points: [lo, hi].map(|x| Point { x, y, band: None }).into(),
-    })
+        GREY,
+        [lo, hi].map(|x| Point { x, y, band: None }).into(),
+    ))
 }
 
 /// The palette index of grey, kept for reference lines.
@@ -198,11 +276,9 @@ fn metric_lines(
 ) -> Vec<Line> {
     series(exp, spec)
         .into_iter()
-        .map(|(s, label)| Line {
-            label,
-            color: s,
-            marker: Marker::Circle,
-            points: line_points(exp, points, spec, (x, s), metric),
+        .map(|(s, label)| {
+            Line::new(label, s, line_points(exp, points, spec, (x, s), metric))
+                .marked(Marker::Circle)
         })
         .collect()
 }
@@ -235,7 +311,9 @@ fn timeseries_line(
 }
 
 /// Draws one plot into `out` as `<name>.png` and `<name>.svg`, reading kept
-/// time series from `sweep`.
+/// time series from `sweep`. A latency figure gets a second panel beneath
+/// it: the failed share of the same points, so a policy that fails work
+/// cannot look best by its survivors' latency.
 pub fn draw(
     exp: &Experiment,
     points: &[PointStats],
@@ -243,6 +321,26 @@ pub fn draw(
     sweep: &Path,
     out: &Path,
 ) -> Result<(), PlotError> {
+    let line_chart = |subtitle: &str, x: Option<usize>, y_label: String, log_y, lines| LineChart {
+        title: spec.title.clone(),
+        subtitle: self::subtitle(exp, spec, subtitle),
+        x_label: axis_label(exp, x),
+        y_label,
+        log_x: false,
+        log_y,
+        lines,
+        spans: Vec::new(),
+    };
+    let failures_along = |x: usize, share: &str| LineChart {
+        title: FAILED_TITLE.to_owned(),
+        ..line_chart(
+            "mean, band = 95% CI",
+            Some(x),
+            metric_label(share),
+            false,
+            metric_lines(exp, points, spec, x, share),
+        )
+    };
     match &spec.chart {
         Chart::Line {
             x,
@@ -252,16 +350,17 @@ pub fn draw(
         } => {
             let mut lines = metric_lines(exp, points, spec, *x, metric);
             lines.extend(reference(exp, *x, r));
-            let chart = LineChart {
-                title: spec.title.clone(),
-                subtitle: subtitle(exp, spec, "mean, band = 95% CI"),
-                x_label: axis_label(exp, Some(*x)),
-                y_label: metric_label(metric),
-                log_x: false,
-                log_y: *log_y,
+            let chart = line_chart(
+                "mean, band = 95% CI",
+                Some(*x),
+                metric_label(metric),
+                *log_y,
                 lines,
-            };
-            save(&chart, out, &spec.name)
+            );
+            match failed_share_of(exp, metric) {
+                Some(share) => save_stacked(&chart, &failures_along(*x, &share), out, &spec.name),
+                None => save(&chart, out, &spec.name),
+            }
         }
         Chart::Latency {
             x,
@@ -271,29 +370,34 @@ pub fn draw(
         } => {
             let mut lines: Vec<Line> = reference(exp, *x, r).into_iter().collect();
             for (s, label) in series(exp, spec) {
-                for (marker, p) in [
-                    (Marker::Circle, "p50"),
-                    (Marker::Triangle, "p95"),
-                    (Marker::Cross, "p99"),
+                for (marker, dash, shade, p) in [
+                    (Marker::Circle, Dash::Dotted, 0.55, "p50"),
+                    (Marker::Triangle, Dash::Dashed, 0.8, "p95"),
+                    (Marker::Cross, Dash::Solid, 1.0, "p99"),
                 ] {
-                    lines.push(Line {
-                        label: format!("{label} {p}").trim().to_owned(),
-                        color: s,
-                        marker,
-                        points: line_points(exp, points, spec, (*x, s), &format!("{prefix}.{p}")),
-                    });
+                    let points = line_points(exp, points, spec, (*x, s), &format!("{prefix}.{p}"));
+                    lines.push(
+                        Line::new(format!("{label} {p}").trim().to_owned(), s, points)
+                            .marked(marker)
+                            .styled(dash, shade),
+                    );
                 }
             }
-            let chart = LineChart {
-                title: spec.title.clone(),
-                subtitle: subtitle(exp, spec, "mean of each percentile, band = 95% CI"),
-                x_label: axis_label(exp, Some(*x)),
-                y_label: format!("{}, log scale", metric_label(prefix)),
-                log_x: false,
-                log_y: *log_y,
-                lines,
+            let y_label = match log_y {
+                true => format!("{}, log scale", metric_label(prefix)),
+                false => metric_label(prefix),
             };
-            save(&chart, out, &spec.name)
+            let chart = line_chart(
+                "mean of each percentile, band = 95% CI",
+                Some(*x),
+                y_label,
+                *log_y,
+                lines,
+            );
+            match failed_share_of(exp, prefix) {
+                Some(share) => save_stacked(&chart, &failures_along(*x, &share), out, &spec.name),
+                None => save(&chart, out, &spec.name),
+            }
         }
         Chart::Cdf => {
             let lines = series(exp, spec)
@@ -312,36 +416,59 @@ pub fn draw(
                             })
                         })
                         .collect();
-                    Line {
-                        label,
-                        color: s,
-                        marker: Marker::Circle,
-                        points,
-                    }
+                    Line::new(label, s, points).marked(Marker::Circle)
                 })
                 .collect();
             let chart = LineChart {
-                title: spec.title.clone(),
-                subtitle: subtitle(exp, spec, "quantiles averaged over replications"),
                 x_label: "loop latency (s, log scale)".to_owned(),
-                y_label: "share of loops done within".to_owned(),
                 log_x: true,
-                log_y: false,
-                lines,
+                ..line_chart(
+                    "quantiles averaged over replications",
+                    None,
+                    "share of loops done within".to_owned(),
+                    false,
+                    lines,
+                )
             };
-            save(&chart, out, &spec.name)
+            // The failed share of each series, as bars beside the curves.
+            let failures = BarChart {
+                title: FAILED_TITLE.to_owned(),
+                subtitle: self::subtitle(exp, spec, "mean, whiskers = 95% CI"),
+                x_label: spec
+                    .series
+                    .map_or_else(String::new, |a| axis_label(exp, Some(a))),
+                y_label: metric_label(FAILED_SHARE),
+                categories: series(exp, spec).into_iter().map(|(_, l)| l).collect(),
+                groups: vec![BarGroup {
+                    label: String::new(),
+                    values: series(exp, spec)
+                        .into_iter()
+                        .map(|(s, _)| {
+                            let c = coords(exp, spec, &[(spec.series, s)]);
+                            let (mean, half) = at(exp, points, &c).get(exp, FAILED_SHARE);
+                            mean.map(|m| (m, half))
+                        })
+                        .collect(),
+                }],
+            };
+            save_stacked(&chart, &failures, out, &spec.name)
         }
         Chart::Timeseries { column, log_y } => {
+            let mut spans = Vec::new();
             let lines = series(exp, spec)
                 .into_iter()
                 .map(|(s, label)| {
                     let c = coords(exp, spec, &[(spec.series, s)]);
-                    Ok(Line {
+                    for span in model_spans(&exp.points[index(exp, &c)].spec) {
+                        if !spans.contains(&span) {
+                            spans.push(span);
+                        }
+                    }
+                    Ok(Line::new(
                         label,
-                        color: s,
-                        marker: Marker::None,
-                        points: timeseries_line(exp, sweep, &c, column)?,
-                    })
+                        s,
+                        timeseries_line(exp, sweep, &c, column)?,
+                    ))
                 })
                 .collect::<Result<Vec<_>, PlotError>>()?;
             let unit = if Counter::from_name(column).is_some() {
@@ -350,68 +477,109 @@ pub fn draw(
                 "mean over each bin"
             };
             let chart = LineChart {
-                title: spec.title.clone(),
-                subtitle: subtitle(exp, spec, "replication 0 of each point"),
                 x_label: "simulated time (min)".to_owned(),
-                y_label: format!("{column} ({unit})"),
-                log_x: false,
-                log_y: *log_y,
-                lines,
+                spans,
+                ..line_chart(
+                    "replication 0 of each point",
+                    None,
+                    format!("{} ({unit})", column.replace('_', " ")),
+                    *log_y,
+                    lines,
+                )
             };
             save(&chart, out, &spec.name)
         }
         Chart::Heatmap { x, y, metric, slo } => {
             let (x, y) = (*x, *y);
-            let z = (0..exp.axes[y].values.len())
-                .map(|yi| {
-                    (0..exp.axes[x].values.len())
-                        .map(|xi| {
-                            let c = coords(exp, spec, &[(Some(x), xi), (Some(y), yi)]);
-                            at(exp, points, &c).get(exp, metric).0
-                        })
-                        .collect()
-                })
-                .collect();
-            let labels = |a: usize| exp.axes[a].values.iter().map(|v| v.label.clone()).collect();
-            let chart = Heatmap {
-                title: spec.title.clone(),
-                subtitle: subtitle(exp, spec, "mean per cell"),
-                x_label: axis_label(exp, Some(x)),
-                y_label: axis_label(exp, Some(y)),
-                x_values: labels(x),
-                y_values: labels(y),
-                z,
-                z_label: metric_label(metric),
-                slo: *slo,
+            let heatmap = |metric: &str, title: String, slo: Option<f64>| {
+                let z = (0..exp.axes[y].values.len())
+                    .map(|yi| {
+                        (0..exp.axes[x].values.len())
+                            .map(|xi| {
+                                let c = coords(exp, spec, &[(Some(x), xi), (Some(y), yi)]);
+                                at(exp, points, &c).get(exp, metric).0
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let labels =
+                    |a: usize| exp.axes[a].values.iter().map(|v| v.label.clone()).collect();
+                Heatmap {
+                    title,
+                    subtitle: self::subtitle(exp, spec, "mean per cell"),
+                    x_label: axis_label(exp, Some(x)),
+                    y_label: axis_label(exp, Some(y)),
+                    x_values: labels(x),
+                    y_values: labels(y),
+                    z,
+                    z_label: metric_label(metric),
+                    slo,
+                }
             };
-            save(&chart, out, &spec.name)
+            let chart = heatmap(metric, spec.title.clone(), *slo);
+            match failed_share_of(exp, metric) {
+                Some(share) => save_stacked(
+                    &chart,
+                    &heatmap(&share, FAILED_TITLE.to_owned(), None),
+                    out,
+                    &spec.name,
+                ),
+                None => save(&chart, out, &spec.name),
+            }
         }
         Chart::Bar { x, metric } => {
             let x = *x;
-            let groups = series(exp, spec)
-                .into_iter()
-                .map(|(s, label)| BarGroup {
-                    label,
-                    values: (0..exp.axes[x].values.len())
-                        .map(|xi| {
-                            let c = coords(exp, spec, &[(Some(x), xi), (spec.series, s)]);
-                            let (mean, half) = at(exp, points, &c).get(exp, metric);
-                            mean.map(|m| (m, half))
-                        })
-                        .collect(),
-                })
-                .collect();
-            let chart = BarChart {
-                title: spec.title.clone(),
-                subtitle: subtitle(exp, spec, "mean, whiskers = 95% CI"),
+            let bars = |metric: &str, title: String| BarChart {
+                title,
+                subtitle: self::subtitle(exp, spec, "mean, whiskers = 95% CI"),
                 x_label: axis_label(exp, Some(x)),
                 y_label: metric_label(metric),
                 categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
-                groups,
+                groups: series(exp, spec)
+                    .into_iter()
+                    .map(|(s, label)| BarGroup {
+                        label,
+                        values: (0..exp.axes[x].values.len())
+                            .map(|xi| {
+                                let c = coords(exp, spec, &[(Some(x), xi), (spec.series, s)]);
+                                let (mean, half) = at(exp, points, &c).get(exp, metric);
+                                mean.map(|m| (m, half))
+                            })
+                            .collect(),
+                    })
+                    .collect(),
             };
-            save(&chart, out, &spec.name)
+            let chart = bars(metric, spec.title.clone());
+            match failed_share_of(exp, metric) {
+                Some(share) => save_stacked(
+                    &chart,
+                    &bars(&share, FAILED_TITLE.to_owned()),
+                    out,
+                    &spec.name,
+                ),
+                None => save(&chart, out, &spec.name),
+            }
         }
     }
+}
+
+/// The whole run's failed share, beside the loop-latency distribution.
+const FAILED_SHARE: &str = "loops_failed_share";
+
+/// The stretches of a model's time line a time-series plot shades.
+fn model_spans(spec: &ModelSpec) -> Vec<Span> {
+    let windows = windows(spec);
+    shaded_spans(
+        spec.warmup.as_secs_f64(),
+        windows.iter().map(|w| {
+            (
+                w.kind.name(),
+                w.name.as_str(),
+                w.start.as_secs_f64(),
+                w.end.as_secs_f64(),
+            )
+        }),
+    )
 }
 
 #[cfg(test)]
@@ -419,21 +587,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metric_labels_spell_out_units() {
-        assert_eq!(
-            metric_label("loop_latency_s.p99"),
-            "loop_latency_s.p99 (seconds)"
-        );
-        assert_eq!(metric_label("loops_per_min"), "loops_per_min (per minute)");
+    fn metric_labels_are_words_with_units_and_scope() {
+        assert_eq!(metric_label("loop_latency_s.p99"), "p99 loop latency (s)");
+        assert_eq!(metric_label("loops_per_min"), "loops per minute");
         assert_eq!(
             metric_label("classes.big.loops_per_min"),
-            "classes.big.loops_per_min (per minute)"
+            "loops per minute, class big"
         );
-        assert_eq!(metric_label("cost_usd"), "cost_usd (US dollars)");
         assert_eq!(
-            metric_label("loops_per_dollar"),
-            "loops_per_dollar (per US dollar)"
+            metric_label("windows.surge-a-1.loop_latency_s.p99"),
+            "p99 loop latency (s), window surge-a-1"
         );
-        assert_eq!(metric_label("rate_limited"), "rate_limited");
+        assert_eq!(metric_label("queue_wait_s.mean"), "mean queue wait (s)");
+        assert_eq!(metric_label("cost_usd"), "cost (US$)");
+        assert_eq!(metric_label("loops_per_dollar"), "loops per US dollar");
+        assert_eq!(
+            metric_label("loop_latency_cdf_s.p99_9"),
+            "p99_9 loop latency cdf (s)"
+        );
+        assert_eq!(metric_label("rate_limited"), "rate limited");
+    }
+
+    #[test]
+    fn axis_labels_are_words() {
+        assert_eq!(
+            axis_path_label("workload.developers.users"),
+            "users (developers)"
+        );
+        assert_eq!(
+            axis_path_label("workload.customers.arrivals.per_min"),
+            "arrivals per minute (customers)"
+        );
+        assert_eq!(
+            axis_path_label("capacity.max_concurrency"),
+            "max concurrency"
+        );
+        assert_eq!(axis_path_label("client.backoff"), "client backoff");
+        assert_eq!(axis_path_label("plan"), "plan");
     }
 }

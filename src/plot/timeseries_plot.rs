@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::Figure;
-use super::line_chart::{Line, LineChart, Marker, Point};
+use super::line_chart::{Line, LineChart, Point, Span};
 use crate::model::timeseries::{Counter, Gauge};
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 
@@ -14,6 +14,71 @@ use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 /// and retries, and loop outcomes, all against simulated time.
 pub struct TimeseriesPlot {
     pub panels: [LineChart; 3],
+}
+
+/// The shaded stretches of a run's time line, in minutes: the warm-up (not
+/// measured) and each window, as (kind, name, start s, end s), coloured by kind.
+pub fn shaded_spans<'a>(
+    warmup_s: f64,
+    windows: impl Iterator<Item = (&'a str, &'a str, f64, f64)>,
+) -> Vec<Span> {
+    let warmup = (warmup_s > 0.0).then(|| Span {
+        from: 0.0,
+        to: warmup_s / 60.0,
+        label: "warm-up (not measured)".to_owned(),
+        color: RGBColor(127, 127, 127),
+    });
+    let windows = windows.map(|(kind, name, start, end)| {
+        let (label, color) = match kind {
+            "surge" => ("surge".to_owned(), RGBColor(255, 127, 14)),
+            "fault" => ("fault".to_owned(), RGBColor(214, 39, 40)),
+            _ => (format!("window {name}"), RGBColor(31, 119, 180)),
+        };
+        Span {
+            from: start / 60.0,
+            to: end / 60.0,
+            label,
+            color,
+        }
+    });
+    warmup.into_iter().chain(windows).collect()
+}
+
+/// The shaded stretches of the run whose summary.json sits beside its
+/// timeseries.csv; none if it has none (a time series kept on its own).
+fn run_spans(timeseries: &Path) -> Result<Vec<Span>, String> {
+    let path = timeseries.with_file_name("summary.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let summary: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let number = |v: &serde_json::Value, key: &str| v.get(key).and_then(serde_json::Value::as_f64);
+    let windows: Vec<(String, String, f64, f64)> = summary
+        .get("windows")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|w| {
+            let field = |key: &str| {
+                w.get(key)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            };
+            Some((
+                field("kind")?,
+                field("name")?,
+                number(w, "start_s")?,
+                number(w, "end_s")?,
+            ))
+        })
+        .collect();
+    Ok(shaded_spans(
+        number(&summary, "warmup_s").unwrap_or(0.0),
+        windows
+            .iter()
+            .map(|(kind, name, start, end)| (kind.as_str(), name.as_str(), *start, *end)),
+    ))
 }
 
 /// Bins in the trailing window that turns counts into per-minute rates:
@@ -49,17 +114,14 @@ impl TimeseriesPlot {
             } else {
                 values
             };
-            Ok(Line {
-                label: label.to_owned(),
-                color: c,
-                marker: Marker::None,
-                points: minutes
-                    .iter()
-                    .zip(ys)
-                    .map(|(&x, y)| Point { x, y, band: None })
-                    .collect(),
-            })
+            let points = minutes
+                .iter()
+                .zip(ys)
+                .map(|(&x, y)| Point { x, y, band: None })
+                .collect();
+            Ok(Line::new(label.to_owned(), c, points))
         };
+        let spans = run_spans(path)?;
         let panel = |title: &str, subtitle: &str, y: &str, lines: Vec<Line>| LineChart {
             title: title.to_owned(),
             subtitle: subtitle.to_owned(),
@@ -68,6 +130,7 @@ impl TimeseriesPlot {
             log_x: false,
             log_y: false,
             lines,
+            spans: spans.clone(),
         };
         let per_min = "per minute".to_owned();
         let averaged = format!("trailing {}-bin average", rate_window(bins[0]));

@@ -358,9 +358,48 @@ fn every_plot_is_drawn_as_png_and_svg() {
         );
         assert!(svg.contains("test sweep"), "{name}.svg has its subtitle");
     }
-    let heatmap =
-        fs::read_to_string(out.join("heatmap-queue_wait_s_p99-capacity_lanes.svg")).unwrap();
+    let svg = |name: &str| fs::read_to_string(out.join(format!("{name}.svg"))).unwrap();
+    let heatmap = svg("heatmap-queue_wait_s_p99-capacity_lanes");
     assert!(heatmap.contains("SLO"), "the heatmap names its SLO contour");
+    // Latency and wait figures have the failed share beneath them, in a
+    // taller figure; the others do not.
+    for (name, stacked) in [
+        (
+            "line-loops_per_min-workload_customers_arrivals_per_min",
+            false,
+        ),
+        (
+            "latency-loop_latency_s-workload_customers_arrivals_per_min",
+            true,
+        ),
+        ("cdf", true),
+        ("heatmap-queue_wait_s_p99-capacity_lanes", true),
+        ("bar-queue_wait_s_mean-capacity_lanes", true),
+        ("timeseries-queued", false),
+    ] {
+        let svg = svg(name);
+        let height = if stacked { 1080 } else { 680 };
+        assert!(
+            svg.starts_with(&format!("<svg width=\"1100\" height=\"{height}\"")),
+            "{name}: {}",
+            &svg[..60]
+        );
+        assert_eq!(
+            svg.contains("share of loops failed"),
+            stacked,
+            "{name}: the failed-share panel"
+        );
+    }
+    // p50, p95 and p99 differ by shade as well as dash: the first series'
+    // colour (#1F77B4) towards white, at 0.55 and 0.8 of it.
+    let latency = svg("latency-loop_latency_s-workload_customers_arrivals_per_min");
+    for shade in ["#84B4D6", "#4C92C3", "#1F77B4"] {
+        assert!(latency.contains(&format!("stroke=\"{shade}\"")), "{shade}");
+    }
+    // Axes are labelled in words, and the warm-up is shaded over time.
+    assert!(latency.contains("arrivals per minute (customers)"));
+    assert!(!latency.contains("workload.customers"));
+    assert!(svg("timeseries-queued").contains("warm-up (not measured)"));
 }
 
 #[test]
@@ -445,9 +484,11 @@ fn plot_draws_a_runs_timeseries() {
         "refusals and retries",
         "429 rate limited",
         "completed",
+        "warm-up (not measured)",
     ] {
         assert!(svg.contains(panel), "timeseries.svg lacks {panel}");
     }
+    assert!(!svg.contains(">fault<"), "no fault to shade");
     assert!(fs::metadata(run.join("timeseries.png")).unwrap().len() > 20_000);
     loopcap()
         .arg("plot")
