@@ -28,4 +28,5 @@ copy lane-sizing/heatmap-loop_latency_s_p99-capacity_lanes lane-sizing
 copy metastable-retry/goodput-over-time metastable-goodput
 copy metastable-retry/recover-or-stuck metastable-boundary
 copy research-agent-burst/timeseries research-agent-timeseries
+copy surge-shared-vs-reserved/bar-windows_surge-developers-1_loop_latency_s_p99-plan surge-shared-vs-reserved-p99
 echo "docs/figures: $(ls docs/figures | wc -l) figures"
