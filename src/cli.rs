@@ -135,4 +135,13 @@ pub enum Command {
     },
     /// Check the simulator against queueing theory and known results (exit 1 on a failure).
     Validate,
+    /// Print a shell completion script for loopcap's commands and flags.
+    #[command(after_help = "Examples:
+  loopcap completions bash > ~/.local/share/bash-completion/completions/loopcap
+  loopcap completions zsh > ~/.zfunc/_loopcap
+  loopcap completions fish > ~/.config/fish/completions/loopcap.fish")]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }

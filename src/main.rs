@@ -157,6 +157,7 @@ fn main() -> ExitCode {
         Command::Plot { input, out } => plot_command(&input, out.as_deref()),
         Command::Check { file, memory_limit } => check(&file, memory_limit),
         Command::Validate => validate_command(),
+        Command::Completions { shell } => completions(shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,6 +171,16 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Prints the completion script, written whole and then sent, so a closed
+/// stdout is an error like any other command's rather than a panic.
+fn completions(shell: clap_complete::Shell) -> Result<(), CommandError> {
+    let mut script = Vec::new();
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cli, "loopcap", &mut script);
+    io::stdout().lock().write_all(&script)?;
+    Ok(())
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

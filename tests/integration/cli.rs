@@ -845,7 +845,15 @@ fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
 
 #[test]
 fn every_subcommand_explains_every_flag_and_argument() {
-    for command in ["run", "sweep", "merge", "plot", "check", "validate"] {
+    for command in [
+        "run",
+        "sweep",
+        "merge",
+        "plot",
+        "check",
+        "validate",
+        "completions",
+    ] {
         let help = loopcap().args([command, "--help"]).output().unwrap();
         let text = String::from_utf8(help.stdout).unwrap();
         // clap lists each argument and option on its own line; one without a
@@ -865,4 +873,32 @@ fn every_subcommand_explains_every_flag_and_argument() {
             );
         }
     }
+}
+
+#[test]
+fn completions_cover_every_command_and_flag_in_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = loopcap().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in [
+            "run",
+            "sweep",
+            "merge",
+            "plot",
+            "check",
+            "validate",
+            "replications",
+            "memory-limit",
+            "resume",
+            "shard",
+        ] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    loopcap()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("possible values: bash"));
 }
