@@ -135,6 +135,27 @@ pub enum Command {
     },
     /// Check the simulator against queueing theory and known results (exit 1 on a failure).
     Validate,
+    /// Two results side by side: each metric of A and B, B − A, and for replicated
+    /// results whether the difference is significant (its 95% interval excludes 0).
+    #[command(
+        after_help = "A side is a run's directory (run --out) or a sweep's point, SWEEP_DIR:K
+(K is the `point` column of points.csv). Points of one sweep share their
+seeds, so their difference is judged replication by replication (paired);
+otherwise by Welch's interval.
+
+Examples:
+  loopcap compare results/surge:0 results/surge:3
+  loopcap compare results/before results/after --json"
+    )]
+    Compare {
+        /// The baseline: a run's directory, or SWEEP_DIR:K.
+        a: String,
+        /// The alternative: a run's directory, or SWEEP_DIR:K.
+        b: String,
+        /// Print `{metric: {a, b, diff, relative, significant}}` as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script for loopcap's commands and flags.
     #[command(after_help = "Examples:
   loopcap completions bash > ~/.local/share/bash-completion/completions/loopcap

@@ -23,7 +23,7 @@ use loopcap::model::{self, RunOptions};
 use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
 use loopcap::report::output_dir::{OutputDir, OutputError};
-use loopcap::report::{self, manifest::Manifest, replicated, run_outputs, table};
+use loopcap::report::{self, compare, manifest::Manifest, replicated, run_outputs, table};
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
 
@@ -157,6 +157,7 @@ fn main() -> ExitCode {
         Command::Plot { input, out } => plot_command(&input, out.as_deref()),
         Command::Check { file, memory_limit } => check(&file, memory_limit),
         Command::Validate => validate_command(),
+        Command::Compare { a, b, json } => compare_command(&a, &b, json),
         Command::Completions { shell } => completions(shell),
     };
     match result {
@@ -171,6 +172,21 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `compare A B`: each metric of two results, their difference and its significance.
+fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
+    let a = compare::read_side(a).map_err(CommandError::Input)?;
+    let b = compare::read_side(b).map_err(CommandError::Input)?;
+    let (pairing, rows) = compare::compare(&a, &b);
+    let mut stdout = io::stdout().lock();
+    if json {
+        compare::write_json(&mut stdout, &rows)?;
+    } else {
+        stdout.write_all(compare::render(&a, &b, pairing, &rows).as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
 /// Prints the completion script, written whole and then sent, so a closed

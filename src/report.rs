@@ -1,6 +1,7 @@
 //! Writing what runs produced: the summary table, JSON, CSV and the manifest.
 //! Writers are pure functions of results into any `impl Write`.
 
+pub mod compare;
 pub mod manifest;
 pub mod output_dir;
 pub mod points_csv;

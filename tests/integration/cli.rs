@@ -852,6 +852,7 @@ fn every_subcommand_explains_every_flag_and_argument() {
         "plot",
         "check",
         "validate",
+        "compare",
         "completions",
     ] {
         let help = loopcap().args([command, "--help"]).output().unwrap();

@@ -998,3 +998,113 @@ fn plans_need_labels_and_tables() {
         "grid plan = odd: capacity: ",
     );
 }
+
+/// `compare` against a recount from runs.csv: points of one sweep share
+/// their seeds, so B − A is the mean of the per-replication differences,
+/// with the paired t interval (t(0.975, 2) = 4.302653 for 3 replications).
+#[test]
+fn compare_pairs_the_replications_of_two_points_and_judges_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    sweep(&load(&dir, 3), &out, SweepOptions::default());
+    let runs = fs::read_to_string(out.join("runs.csv")).unwrap();
+    let mut lines = runs.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let values = |point: &str, metric: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r[col("point")] == point)
+            .map(|r| r[col(metric)].parse().unwrap())
+            .collect()
+    };
+    let compare = |a: &str, b: &str| -> serde_json::Value {
+        let side = |s: &str| format!("{}:{s}", out.display());
+        let output = loopcap()
+            .args(["compare", &side(a), &side(b), "--json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    // Point 2 has 9 lanes and point 5 has 12, at 480 arrivals/min.
+    let metric = "queue_wait_s.mean";
+    let v = compare("2", "5");
+    let d: Vec<f64> = values("5", metric)
+        .iter()
+        .zip(values("2", metric))
+        .map(|(b, a)| b - a)
+        .collect();
+    let mean = d.iter().sum::<f64>() / 3.0;
+    let s = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    let half = 4.302_653 * s / 3f64.sqrt();
+    let got = &v[metric];
+    assert!((got["diff"]["mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    assert!((got["diff"]["ci95"].as_f64().unwrap() - half).abs() < 1e-6);
+    assert_eq!(got["significant"], serde_json::json!(mean.abs() > half));
+    assert_eq!(got["significant"], true, "3 more lanes cut the wait: {got}");
+    // A point against itself: no difference, none significant.
+    let same = compare("1", "1");
+    for (metric, row) in same.as_object().unwrap() {
+        assert_ne!(row["significant"], true, "{metric}: {row}");
+        if let Some(d) = row["diff"]["mean"].as_f64() {
+            assert_eq!(d, 0.0, "{metric}");
+        }
+    }
+    // Points that do not exist, or a sweep without a point, are refused.
+    loopcap()
+        .args([
+            "compare",
+            &format!("{}:6", out.display()),
+            &format!("{}:0", out.display()),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has points 0 to 5 (got 6)"));
+    loopcap()
+        .arg("compare")
+        .arg(&out)
+        .arg(format!("{}:0", out.display()))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the sweep has 6 points: name one"));
+    loopcap()
+        .args(["compare", "nowhere", "nowhere:1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("neither a run's directory"));
+}
+
+/// Two runs with different seeds: B − A of their summaries, no interval.
+#[test]
+fn compare_two_runs_gives_the_difference_without_an_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = |seed: &str| -> serde_json::Value {
+        let out = dir.path().join(seed);
+        loopcap()
+            .arg("run")
+            .arg(model_path("mmc.toml"))
+            .args(["--set", "duration=10m", "--seed", seed, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (summary("1"), summary("2"));
+    let side = |seed: &str| dir.path().join(seed).display().to_string();
+    let output = loopcap()
+        .args(["compare", &side("1"), &side("2"), "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let completed = &v["loops_completed"];
+    let expected = b["loops_completed"].as_f64().unwrap() - a["loops_completed"].as_f64().unwrap();
+    assert_eq!(completed["diff"]["mean"].as_f64().unwrap(), expected);
+    assert!(completed["diff"]["ci95"].is_null() && completed["significant"].is_null());
+    let table = loopcap()
+        .args(["compare", &side("1"), &side("2")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains("one run on a side"), "{text}");
+}
