@@ -1,15 +1,37 @@
 #!/usr/bin/env bash
-# Regenerates docs/figures (the README's plots) from the shipped experiments
-# and models; takes a few seconds after the build.
+# Regenerates docs/figures (the README's plots) and docs/results (each
+# shipped experiment's points.csv, which the README's numbers are checked
+# against by tests/integration/readme.rs) from the shipped experiments and
+# models; takes a few seconds after the build.
+#
+# --check regenerates the sweeps and fails if any points.csv differs from
+# docs/results, without touching the repository: CI runs it, so the README's
+# numbers cannot drift from what the code computes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=target/release/loopcap
 out=results/readme
 rm -rf "$out"
-mkdir -p docs/figures
 for experiment in experiments/*.toml; do
-  "$bin" sweep "$experiment" --out "$out/$(basename "$experiment" .toml)" 2>/dev/null
+  "$bin" sweep "$experiment" --out "$out/$(basename "$experiment" .toml)" 2>/dev/null >/dev/null
+done
+if [[ "${1:-}" == "--check" ]]; then
+  status=0
+  for experiment in experiments/*.toml; do
+    name=$(basename "$experiment" .toml)
+    if ! cmp -s "$out/$name/points.csv" "docs/results/$name.csv"; then
+      echo "docs/results/$name.csv differs from what $experiment gives now: run scripts/readme-figures.sh and update the README's numbers" >&2
+      status=1
+    fi
+  done
+  [[ $status == 0 ]] && echo "docs/results: every experiment's points.csv is as committed"
+  exit $status
+fi
+mkdir -p docs/figures docs/results
+for experiment in experiments/*.toml; do
+  name=$(basename "$experiment" .toml)
+  cp "$out/$name/points.csv" "docs/results/$name.csv"
 done
 "$bin" run models/research-agent-burst.toml --out "$out/research-agent-burst" >/dev/null
 "$bin" plot "$out/research-agent-burst/timeseries.csv" --out "$out/research-agent-burst" >/dev/null

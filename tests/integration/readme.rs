@@ -1,0 +1,414 @@
+//! The README cannot drift: its commands run, its printed output is what
+//! the command prints, and every number its prose quotes is checked
+//! against where it comes from (docs/readme-numbers.toml says where).
+//!
+//! Sweep numbers are checked against docs/results/<experiment>.csv, the
+//! points.csv files `scripts/readme-figures.sh` writes; CI runs that script
+//! with `--check`, which fails if the code no longer gives those files.
+//! Run numbers are checked by running the command here.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::support::loopcap;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn readme() -> String {
+    fs::read_to_string(root().join("README.md")).unwrap()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Numbers {
+    run: Vec<RunNumbers>,
+    sweep: Vec<SweepNumbers>,
+}
+
+/// Numbers from `loopcap run ARGS --json`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunNumbers {
+    args: Vec<String>,
+    claims: Vec<Claim>,
+}
+
+/// Numbers from a shipped experiment's points.csv.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepNumbers {
+    experiment: String,
+    claims: Vec<Claim>,
+}
+
+/// A passage of the README and the metric its number comes from: the last
+/// number of the passage, or with a `±` the one before it (and the one
+/// after it the half-width of the 95% interval).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Claim {
+    text: String,
+    metric: String,
+    /// The point (axis labels, as points.csv has them); sweeps only.
+    #[serde(default)]
+    at: BTreeMap<String, String>,
+    /// A factor the metric is multiplied by first.
+    scale: Option<f64>,
+    /// The number is 1 / metric.
+    #[serde(default)]
+    inverse: bool,
+}
+
+impl Claim {
+    /// The quoted value from the metric's.
+    fn value(&self, metric: Option<f64>) -> Option<f64> {
+        let v = metric? * self.scale.unwrap_or(1.0);
+        Some(if self.inverse { 1.0 / v } else { v })
+    }
+}
+
+/// A number as the README writes it: its text, decimals, thousands
+/// separators and whether it is a percentage.
+#[derive(Debug)]
+struct Written {
+    text: String,
+    decimals: usize,
+    grouped: bool,
+    percent: bool,
+}
+
+/// The numbers in `text`, in order.
+fn numbers(text: &str) -> Vec<Written> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_alphanumeric());
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len()
+            && (chars[j].is_ascii_digit()
+                || ((chars[j] == ',' || chars[j] == '.')
+                    && chars.get(j + 1).is_some_and(char::is_ascii_digit)))
+        {
+            j += 1;
+        }
+        let number: String = chars[i..j].iter().collect();
+        out.push(Written {
+            decimals: number.split_once('.').map_or(0, |(_, d)| d.len()),
+            grouped: number.contains(','),
+            percent: chars.get(j) == Some(&'%'),
+            text: number,
+        });
+        i = j;
+    }
+    out
+}
+
+/// `value` written as `like` is.
+fn write_like(value: f64, like: &Written) -> String {
+    let value = if like.percent { value * 100.0 } else { value };
+    let plain = format!("{value:.*}", like.decimals);
+    if !like.grouped {
+        return plain;
+    }
+    let (int, frac) = plain
+        .split_once('.')
+        .map_or((plain.as_str(), None), |(i, f)| (i, Some(f)));
+    let digits: Vec<char> = int.chars().collect();
+    let mut grouped = String::new();
+    for (k, d) in digits.iter().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(*d);
+    }
+    match frac {
+        Some(f) => format!("{grouped}.{f}"),
+        None => grouped,
+    }
+}
+
+/// Checks one claim against `value` (and `half`, its interval), returning
+/// what is wrong, if anything.
+fn check(claim: &Claim, value: Option<f64>, half: Option<f64>, readme: &str) -> Option<String> {
+    if !readme.contains(&claim.text) {
+        return Some(format!("`{}` is not in the README", claim.text));
+    }
+    let (quoted, interval) = match claim.text.split_once('±') {
+        Some((before, after)) => (numbers(before).pop(), numbers(after).into_iter().next()),
+        None => (numbers(&claim.text).pop(), None),
+    };
+    let Some(quoted) = quoted else {
+        return Some(format!("`{}` quotes no number", claim.text));
+    };
+    let Some(value) = value else {
+        return Some(format!("`{}`: {} has no value", claim.text, claim.metric));
+    };
+    let mut wrong = Vec::new();
+    if write_like(value, &quoted) != quoted.text {
+        wrong.push(format!(
+            "{} is {}",
+            claim.metric,
+            write_like(value, &quoted)
+        ));
+    }
+    if claim.text.contains('±') {
+        match (&interval, half) {
+            (Some(w), Some(h)) if write_like(h, w) != w.text => {
+                wrong.push(format!("its 95% half-width is {}", write_like(h, w)));
+            }
+            (Some(_), Some(_)) => {}
+            _ => wrong.push("a ± with no interval".to_owned()),
+        }
+    }
+    (!wrong.is_empty()).then(|| format!("`{}`: {}", claim.text, wrong.join(", ")))
+}
+
+fn numbers_file() -> Numbers {
+    let text = fs::read_to_string(root().join("docs/readme-numbers.toml")).unwrap();
+    toml::from_str(&text).unwrap_or_else(|e| panic!("docs/readme-numbers.toml: {e}"))
+}
+
+#[test]
+fn numbers_are_read_as_the_readme_writes_them() {
+    let n = numbers("1,090 ± 89 s, 16.9% ± 5.8%, p99 and 0.0474; x2");
+    let texts: Vec<&str> = n.iter().map(|w| w.text.as_str()).collect();
+    assert_eq!(texts, ["1,090", "89", "16.9", "5.8", "0.0474"]);
+    assert_eq!(write_like(1089.6, &n[0]), "1,090");
+    assert_eq!(write_like(0.1694, &n[2]), "16.9");
+    assert_eq!(write_like(0.0474, &n[4]), "0.0474");
+    assert_eq!(write_like(1234567.0, &n[0]), "1,234,567");
+    // A nudge that changes the written digits is caught.
+    let claim = Claim {
+        text: "16.9% ± 5.8%".to_owned(),
+        metric: "m".to_owned(),
+        at: BTreeMap::new(),
+        scale: None,
+        inverse: false,
+    };
+    let readme = "it fails 16.9% ± 5.8% of the time";
+    assert_eq!(check(&claim, Some(0.1694), Some(0.058), readme), None);
+    assert!(check(&claim, Some(0.1724), Some(0.058), readme).is_some());
+    assert!(check(&claim, Some(0.1694), Some(0.061), readme).is_some());
+    assert!(check(&claim, Some(0.1694), None, readme).is_some());
+}
+
+#[test]
+fn every_sweep_number_in_the_readme_is_its_experiments_result() {
+    let readme = readme();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for sweep in numbers_file().sweep {
+        let path = root().join(format!("docs/results/{}.csv", sweep.experiment));
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let col = |name: &str| header.iter().position(|h| h == name);
+        for claim in &sweep.claims {
+            let matching: Vec<&csv::StringRecord> = rows
+                .iter()
+                .filter(|r| {
+                    claim
+                        .at
+                        .iter()
+                        .all(|(axis, label)| col(axis).is_some_and(|c| &r[c] == label))
+                })
+                .collect();
+            let [row] = matching.as_slice() else {
+                wrong.push(format!(
+                    "{}: `{}`: {:?} picks {} points, not one",
+                    sweep.experiment,
+                    claim.text,
+                    claim.at,
+                    matching.len()
+                ));
+                continue;
+            };
+            let cell = |name: &str| col(name).and_then(|c| row[c].parse::<f64>().ok());
+            let half = cell(&format!("{}.ci95", claim.metric));
+            if let Some(w) = check(claim, claim.value(cell(&claim.metric)), half, &readme) {
+                wrong.push(format!("{}: {w}", sweep.experiment));
+            }
+            checked += 1;
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked >= 30, "only {checked} numbers checked");
+}
+
+#[test]
+fn every_run_number_in_the_readme_is_what_the_run_prints() {
+    let readme = readme();
+    let mut wrong = Vec::new();
+    for run in numbers_file().run {
+        let out = loopcap()
+            .current_dir(root())
+            .arg("run")
+            .args(&run.args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{:?}: {out:?}", run.args);
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for claim in &run.claims {
+            let value = claim
+                .metric
+                .split('.')
+                .try_fold(&summary, |v, key| match v {
+                    Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+                    _ => v.get(key),
+                })
+                .and_then(Value::as_f64);
+            if let Some(w) = check(claim, claim.value(value), None, &readme) {
+                wrong.push(format!("{:?}: {w}", run.args));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The concrete commands of the README's code blocks and inline code:
+/// `cargo run --release -- ...` (continued by `\` in blocks, wrapped across
+/// lines inline), as argument lists.
+fn readme_commands(readme: &str) -> Vec<Vec<String>> {
+    const PREFIX: &str = "cargo run --release -- ";
+    let mut commands = Vec::new();
+    let mut prose = String::new();
+    let mut in_block = false;
+    for line in readme.replace("\\\n", " ").lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        if in_block {
+            if let Some(rest) = line.trim().strip_prefix(PREFIX) {
+                commands.push(shell_words(rest.split(" # ").next().unwrap_or(rest)));
+            }
+        } else {
+            prose.push_str(line);
+            prose.push('\n');
+        }
+    }
+    for code in prose.split('`').skip(1).step_by(2) {
+        let flat = code.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(rest) = flat.strip_prefix(PREFIX) {
+            commands.push(shell_words(rest));
+        }
+    }
+    commands
+}
+
+/// Splits a command line as a POSIX shell would, for the quoting the README uses.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// Every concrete command in the README works: runs run (their `--out`
+/// moved to a temporary directory), sweeps' experiments check (a sweep of
+/// a shipped experiment takes too long in a debug build; the figures
+/// script runs them all).
+#[test]
+fn every_readme_command_works() {
+    let commands = readme_commands(&readme());
+    assert!(commands.len() >= 6, "{commands:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for (i, args) in commands.iter().enumerate() {
+        let has_placeholder = args.iter().any(|a| a.contains('<') || a.contains("..."));
+        if has_placeholder {
+            continue;
+        }
+        let mut args = args.clone();
+        if let Some(k) = args.iter().position(|a| a == "--out") {
+            args[k + 1] = dir.path().join(i.to_string()).display().to_string();
+        }
+        let run = match args[0].as_str() {
+            "sweep" => vec!["check".to_owned(), args[1].clone()],
+            _ => args.clone(),
+        };
+        let out = loopcap().current_dir(root()).args(&run).output().unwrap();
+        assert!(
+            out.status.success(),
+            "README command `{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The summary the README prints under "Set-up" is what that command
+/// prints: every line shown, in order (`...` stands for lines left out).
+#[test]
+fn the_readme_summary_is_what_the_run_prints() {
+    let readme = readme();
+    let after = readme
+        .split_once("The first prints a summary like this one")
+        .expect("the set-up example")
+        .1;
+    let block = after.split("```").nth(1).unwrap().trim_matches('\n');
+    let out = loopcap()
+        .current_dir(root())
+        .args(["run", "models/coding-agents-shared.toml"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let mut lines = printed.lines();
+    for shown in block.lines().filter(|l| l.trim() != "...") {
+        assert!(
+            lines.any(|l| l == shown),
+            "the README shows `{shown}`, which the run does not print (in that order):\n{printed}"
+        );
+    }
+}
+
+#[test]
+fn commands_are_found_and_split_as_a_shell_would() {
+    assert_eq!(
+        shell_words(r#"run m.toml --set 'a=[{ at = "2h" }]' --json"#),
+        ["run", "m.toml", "--set", r#"a=[{ at = "2h" }]"#, "--json"]
+    );
+    let found = readme_commands(
+        "```\ncargo run --release -- run a.toml \\\n    --set x=1   # note\n```\nand `cargo run --release -- run\nb.toml` inline",
+    );
+    assert_eq!(
+        found,
+        [vec!["run", "a.toml", "--set", "x=1"], vec!["run", "b.toml"]]
+    );
+    assert!(Path::new(&root().join("docs/readme-numbers.toml")).is_file());
+}
