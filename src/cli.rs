@@ -18,6 +18,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The files `loopcap schema` describes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum SchemaKind {
+    Model,
+    Experiment,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Simulate one model and print its summary.
@@ -155,6 +162,19 @@ Examples:
         /// Print `{metric: {a, b, diff, relative, significant}}` as JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the JSON Schema of model or experiment files, for editors to complete and
+    /// check them (their shape; `check` validates the rest).
+    #[command(after_help = "Examples:
+  loopcap schema model > model.schema.json
+  loopcap schema experiment > experiment.schema.json
+
+With taplo (and the Even Better TOML editor extension), a .taplo.toml rule
+with include = [\"models/*.toml\"] and schema.path = \"model.schema.json\"
+applies it to the shipped models.")]
+    Schema {
+        /// Which file the schema describes.
+        kind: SchemaKind,
     },
     /// Print a shell completion script for loopcap's commands and flags.
     #[command(after_help = "Examples:

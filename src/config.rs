@@ -23,6 +23,7 @@ pub mod plot_spec;
 pub mod policy;
 pub mod prices;
 pub mod quantity;
+pub mod schema;
 pub mod tagged;
 pub mod workload;
 

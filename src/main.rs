@@ -10,12 +10,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, SchemaKind};
 use loopcap::atomic_file;
 use loopcap::bytes::Bytes;
 use loopcap::config::experiment::{
     ExperimentFlags, is_experiment, load_experiment, read_experiment_with,
 };
+use loopcap::config::schema::{self, FileKind};
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
 use loopcap::model::summary::Summary;
@@ -158,6 +159,7 @@ fn main() -> ExitCode {
         Command::Check { file, memory_limit } => check(&file, memory_limit),
         Command::Validate => validate_command(),
         Command::Compare { a, b, json } => compare_command(&a, &b, json),
+        Command::Schema { kind } => schema_command(kind),
         Command::Completions { shell } => completions(shell),
     };
     match result {
@@ -186,6 +188,18 @@ fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
         stdout.write_all(compare::render(&a, &b, pairing, &rows).as_bytes())?;
     }
     stdout.flush()?;
+    Ok(())
+}
+
+/// `schema KIND`: the JSON Schema of model or experiment files.
+fn schema_command(kind: SchemaKind) -> Result<(), CommandError> {
+    let kind = match kind {
+        SchemaKind::Model => FileKind::Model,
+        SchemaKind::Experiment => FileKind::Experiment,
+    };
+    let mut stdout = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &schema::schema(kind)).map_err(io::Error::from)?;
+    writeln!(stdout)?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use crate::model::agent_loop::{AgentProfile, FanOut};
 /// The `max_tokens` of each request when the agent does not set one.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAgent {
     steps: RawDist,
@@ -27,7 +27,7 @@ pub struct RawAgent {
     deadline: Option<Duration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawFanOut {
     every: Number,

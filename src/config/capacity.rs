@@ -17,7 +17,7 @@ use crate::model::service_time::ServiceTime;
 use crate::model::shared_api::{Bursts, Overload, SharedApiSpec};
 use crate::model::token_bucket::MAX_PER_MIN;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawCapacity {
     SharedApi(RawSharedApi),
@@ -26,17 +26,18 @@ pub enum RawCapacity {
 
 impl Variants for RawCapacity {
     const TAG: &'static str = "kind";
+    type Common = RawService;
 }
 
 /// What every kind of capacity takes: how long a call is served.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     time_to_first_token: RawDist,
     output_tokens_per_s: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSharedApi {
     requests_per_min: Option<Number>,
@@ -50,7 +51,7 @@ pub struct RawSharedApi {
 }
 
 /// What each bucket holds at most, where not one minute's worth.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawBursts {
     requests: Option<Number>,
@@ -58,7 +59,7 @@ struct RawBursts {
     output_tokens: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawReserved {
     lanes: Number,
@@ -67,7 +68,7 @@ pub struct RawReserved {
     queue_full_retry_after: Option<Duration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawOverload {
     threshold: Number,

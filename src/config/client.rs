@@ -14,7 +14,7 @@ use crate::model::client_policy::{Backoff, ClientPolicy, Jitter, OnCallFailure, 
 use crate::model::rate_limit::RateLimit;
 use crate::model::resilience::Policy;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
     max_attempts: Option<Number>,
@@ -30,14 +30,14 @@ pub struct RawClient {
     policy: Vec<Tagged<RawPolicy>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAgentRateLimit {
     per_min: Number,
     burst: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawBackoff {
     None(RawNoBackoff),
@@ -47,20 +47,21 @@ pub enum RawBackoff {
 
 impl Variants for RawBackoff {
     const TAG: &'static str = "kind";
+    type Common = super::tagged::NoCommon;
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawNoBackoff {}
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConstantBackoff {
     delay: Duration,
     jitter: Option<Jitter>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExponentialBackoff {
     base: Duration,

@@ -31,7 +31,7 @@ pub enum RawDist {
 }
 
 /// `min` and `max` clamp any distribution (uniform's are its range).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawDistTable {
     Constant(RawConstant),
@@ -45,9 +45,10 @@ pub enum RawDistTable {
 
 impl Variants for RawDistTable {
     const TAG: &'static str = "dist";
+    type Common = super::tagged::NoCommon;
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConstant {
     value: Quantity,
@@ -55,7 +56,7 @@ pub struct RawConstant {
     max: Option<Quantity>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExponential {
     mean: Quantity,
@@ -63,14 +64,14 @@ pub struct RawExponential {
     max: Option<Quantity>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUniform {
     min: Quantity,
     max: Quantity,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLognormal {
     median: Quantity,
@@ -80,7 +81,7 @@ pub struct RawLognormal {
     max: Option<Quantity>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawGamma {
     shape: Number,
@@ -90,7 +91,7 @@ pub struct RawGamma {
     max: Option<Quantity>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPareto {
     /// The minimum.
@@ -100,7 +101,7 @@ pub struct RawPareto {
     max: Option<Quantity>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEmpirical {
     /// A CSV file, relative to the model file.
@@ -253,6 +254,22 @@ impl RawEmpirical {
         let values = read_column(&base_dir.join(&self.file), &self.column)
             .map_err(|m| Invalid::new(at.child("file"), m))?;
         Ok(values.into_iter().map(|v| v * seconds_per_value).collect())
+    }
+}
+
+impl schemars::JsonSchema for RawDist {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Distribution".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "a distribution table like { dist = \"exponential\", mean = \"90s\" }, or a constant",
+            "anyOf": [
+                <Quantity as schemars::JsonSchema>::json_schema(generator),
+                <Tagged<RawDistTable> as schemars::JsonSchema>::json_schema(generator),
+            ],
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use super::field_path::{FieldPath, leaves};
 use super::grid::{self, Axis, MODEL_AXIS};
 use super::locate::line_of;
 use super::memory::Memory;
-use super::plot_spec::{PlotContext, PlotSpec, RawCommon, RawPlot};
+use super::plot_spec::{PlotContext, PlotSpec, RawPlot};
 use super::quantity::Number;
 use super::tagged::Tagged;
 use super::{Diagnostic, Invalid, Override, Source};
@@ -18,9 +18,9 @@ use crate::model::ModelSpec;
 use crate::model::summary::Summary;
 use crate::model::window::windows;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawExperiment {
+pub(crate) struct RawExperiment {
     name: String,
     /// The base model, relative to the experiment file (or a `model` grid axis).
     model: Option<String>,
@@ -29,9 +29,11 @@ struct RawExperiment {
     common_random_numbers: Option<bool>,
     /// Overrides applied to every run, as a (nested) table of model fields.
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     set: toml::Table,
     /// No grid: one point, the base model, replicated.
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     grid: toml::Table,
     #[serde(default)]
     plot: Vec<Tagged<RawPlot>>,
@@ -284,7 +286,7 @@ pub fn load_experiment_with(
                 axes: &axes,
                 metrics: &metric_names,
             };
-            let (common, plot) = p.read_with_common::<RawCommon>(&at)?;
+            let (common, plot) = p.read_with_common(&at)?;
             plot.check(common, &at, &cx)
         })
         .collect::<Result<Vec<_>, Invalid>>()

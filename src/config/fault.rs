@@ -11,7 +11,7 @@ use crate::engine::SimTime;
 use crate::model::fault::{Fault, FaultKind};
 use crate::model::recovery::RecoveryRule;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawFault {
     Outage(RawWindow),
@@ -22,10 +22,11 @@ pub enum RawFault {
 
 impl Variants for RawFault {
     const TAG: &'static str = "kind";
+    type Common = super::tagged::NoCommon;
 }
 
 /// When a fault starts and how long it lasts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWindow {
     at: Duration,
@@ -33,7 +34,7 @@ pub struct RawWindow {
     duration: Duration,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScaled {
     at: Duration,
@@ -42,7 +43,7 @@ pub struct RawScaled {
     factor: Number,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawErrorBurst {
     at: Duration,
@@ -51,7 +52,7 @@ pub struct RawErrorBurst {
     probability: Number,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecovery {
     window: Option<Duration>,

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::agent::RawAgent;
-use super::capacity::{RawCapacity, RawService};
+use super::capacity::RawCapacity;
 use super::checks::{self, Checked, positive_duration, positive_duration_or};
 use super::client::RawClient;
 use super::diagnostic::Invalid;
@@ -31,7 +31,7 @@ pub const DEFAULT_TIMESERIES_BIN: SimDuration = SimDuration::from_secs(10);
 /// calls is: below it, a run would rarely meet one.
 const TOO_LARGE_WARN_SHARE: f64 = 1e-6;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     name: String,
@@ -52,7 +52,7 @@ pub struct RawModel {
 }
 
 /// A `[[window]]`: a stretch of time the summary reports on its own.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawWindow {
     name: String,
@@ -123,7 +123,7 @@ impl RawModel {
             .collect::<Checked<Vec<_>>>()?;
         let classes = check_workload(&self.workload, &agent_names, base_dir)?;
         let at = FieldPath::root("capacity");
-        let (service, capacity) = self.capacity.read_with_common::<RawService>(&at)?;
+        let (service, capacity) = self.capacity.read_with_common(&at)?;
         let capacity = capacity.check(&service, &at, base_dir)?;
         let client = self.client.unwrap_or_default().check()?;
         let faults = self

@@ -64,7 +64,7 @@ pub struct Reference {
     pub label: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawPlot {
     Line(RawLine),
@@ -77,9 +77,10 @@ pub enum RawPlot {
 
 impl Variants for RawPlot {
     const TAG: &'static str = "kind";
+    type Common = RawCommon;
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLine {
     x: String,
@@ -89,7 +90,7 @@ pub struct RawLine {
     reference_label: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLatency {
     x: String,
@@ -100,11 +101,11 @@ pub struct RawLatency {
     reference_label: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCdf {}
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeatmap {
     x: String,
@@ -114,14 +115,14 @@ pub struct RawHeatmap {
     slo: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBar {
     x: String,
     y: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTimeseries {
     /// The column (default `loops_completed`).
@@ -228,7 +229,7 @@ fn reference(
 }
 
 /// The fields every kind of plot has.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCommon {
     /// The axis drawn as one line (or bar group) per value.
@@ -238,6 +239,7 @@ pub struct RawCommon {
     name: Option<String>,
     /// Values for the axes the plot does not show (default: each axis's first).
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     at: toml::Table,
 }
 

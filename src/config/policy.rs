@@ -19,7 +19,7 @@ use crate::model::retry_budget::RetryBudget;
 use crate::model::retry_quota::RetryQuota;
 use crate::model::retry_throttle::RetryThrottle;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawPolicy {
     RetryBudget(RawRetryBudget),
@@ -32,23 +32,24 @@ pub enum RawPolicy {
 
 impl Variants for RawPolicy {
     const TAG: &'static str = "kind";
+    type Common = super::tagged::NoCommon;
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryBudget {
     budget_percent: Number,
     min_retry_concurrency: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryThrottle {
     max_tokens: Number,
     token_ratio: Number,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRetryQuota {
     capacity: Option<Number>,
@@ -57,14 +58,14 @@ pub struct RawRetryQuota {
     success_increment: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdaptiveThrottle {
     k: Option<Number>,
     window: Option<Duration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCircuitBreaker {
     failure_threshold: Option<Number>,
@@ -72,7 +73,7 @@ pub struct RawCircuitBreaker {
     probes: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCoordinated {
     requests_per_min: Option<Number>,

@@ -9,7 +9,7 @@ use super::quantity::Number;
 use crate::model::capacity::CapacitySpec;
 use crate::model::prices::Prices;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPrices {
     input_per_mtok: Option<Number>,

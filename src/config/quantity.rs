@@ -180,6 +180,58 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
+/// A duration's pattern: a number and one of [`UNITS`], spaces allowed.
+const DURATION_PATTERN: &str = r"^\s*[0-9][0-9.eE+-]*\s*(us|ms|s|m|h|d)\s*$";
+
+impl schemars::JsonSchema for Number {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Number".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "number" })
+    }
+}
+
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": DURATION_HELP,
+        })
+    }
+}
+
+impl schemars::JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "a number, or a duration with a unit like \"90s\"",
+            "anyOf": [{ "type": "number" }, Duration::json_schema(generator)],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

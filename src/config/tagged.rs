@@ -11,8 +11,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
+use serde_json::{Map, Value};
 
 use super::checks::Checked;
 use super::diagnostic::Invalid;
@@ -21,10 +23,18 @@ use super::serde_problem;
 
 /// The variants a tagged table can hold: an externally tagged serde enum
 /// whose variants are `deny_unknown_fields` structs, one per tag value.
-pub trait Variants: DeserializeOwned {
+pub trait Variants: DeserializeOwned + JsonSchema {
     /// The key whose value names the variant.
     const TAG: &'static str;
+    /// The fields every variant shares, read apart by
+    /// [`Tagged::read_with_common`]; [`NoCommon`] if there are none.
+    type Common: DeserializeOwned + JsonSchema;
 }
+
+/// No fields shared by every variant.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoCommon {}
 
 /// A table read later as one of `V`'s variants.
 pub struct Tagged<V> {
@@ -47,11 +57,11 @@ impl<V: Variants> Tagged<V> {
         Self::read_variant(self.table.clone(), at, &[])
     }
 
-    /// Reads the fields every variant shares (those of the struct `C`)
-    /// apart from the table, and the rest as the variant its tag names.
-    pub fn read_with_common<C: DeserializeOwned>(&self, at: &FieldPath) -> Checked<(C, V)> {
+    /// Reads the fields every variant shares (those of `V::Common`) apart
+    /// from the table, and the rest as the variant its tag names.
+    pub fn read_with_common(&self, at: &FieldPath) -> Checked<(V::Common, V)> {
         let mut rest = self.table.clone();
-        let shared: toml::Table = field_names::<C>()
+        let shared: toml::Table = field_names::<V::Common>()
             .iter()
             .filter_map(|key| rest.remove(*key).map(|v| ((*key).to_owned(), v)))
             .collect();
@@ -60,7 +70,10 @@ impl<V: Variants> Tagged<V> {
                 let problem = serde_problem(&e, &shared);
                 Invalid::new(at.child(&problem.path), problem.message)
             })?;
-        Ok((shared, Self::read_variant(rest, at, field_names::<C>())?))
+        Ok((
+            shared,
+            Self::read_variant(rest, at, field_names::<V::Common>())?,
+        ))
     }
 
     /// Reads `rest` as the variant its tag names; `shared` are the keys read
@@ -191,6 +204,63 @@ impl<'de, V> Deserialize<'de> for Tagged<V> {
     }
 }
 
+/// A tagged table's schema: one object per variant, its tag a constant and
+/// its fields those of the variant's struct (and the shared ones), so an
+/// editor completes the fields the chosen `kind` has.
+impl<V: Variants> JsonSchema for Tagged<V> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("{}ByTag", V::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let externally_tagged = V::json_schema(generator);
+        let common = generator.subschema_for::<V::Common>();
+        let common = resolve(generator, common.as_value());
+        let variants = externally_tagged
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let variants: Vec<Value> = variants
+            .iter()
+            .filter_map(|variant| {
+                let (tag, inner) = variant.get("properties")?.as_object()?.iter().next()?;
+                let mut inner = resolve(generator, inner);
+                let object = inner.as_object_mut()?;
+                let properties = object
+                    .entry("properties")
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()?;
+                properties.insert(V::TAG.to_owned(), serde_json::json!({ "const": tag }));
+                if let Some(common) = common.get("properties").and_then(Value::as_object) {
+                    for (key, schema) in common {
+                        properties.insert(key.clone(), schema.clone());
+                    }
+                }
+                let required = object
+                    .entry("required")
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                    .as_array_mut()?;
+                required.insert(0, Value::String(V::TAG.to_owned()));
+                Some(inner)
+            })
+            .collect();
+        schemars::json_schema!({ "type": "object", "oneOf": variants })
+    }
+}
+
+/// `schema` with a `$ref` to one of the generator's definitions replaced by
+/// a copy of that definition.
+fn resolve(generator: &SchemaGenerator, schema: &Value) -> Value {
+    schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|name| generator.definitions().get(name))
+        .unwrap_or(schema)
+        .clone()
+}
+
 impl<V> Clone for Tagged<V> {
     fn clone(&self) -> Self {
         Tagged::new(self.table.clone())
@@ -207,26 +277,27 @@ impl<V> fmt::Debug for Tagged<V> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, JsonSchema)]
     #[serde(rename_all = "snake_case")]
     enum Shape {
         Circle(Circle),
         Dot(Dot),
     }
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Circle {
         radius: f64,
         label: Option<String>,
     }
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Dot {}
 
     impl Variants for Shape {
         const TAG: &'static str = "kind";
+        type Common = Label;
     }
 
     fn read(text: &str) -> Checked<Shape> {
@@ -264,7 +335,7 @@ mod tests {
         assert!(err.message.contains("invalid type"), "{}", err.message);
     }
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Label {
         label: Option<String>,
@@ -287,7 +358,7 @@ mod tests {
         assert_eq!(dot, Shape::Dot(Dot {}));
         let table: toml::Table = toml::from_str("kind = \"dot\"\nrim = 2").unwrap();
         let err = Tagged::<Shape>::new(table)
-            .read_with_common::<Label>(&at)
+            .read_with_common(&at)
             .unwrap_err();
         assert_eq!(err.path, "shape.rim");
         assert_eq!(
@@ -296,7 +367,7 @@ mod tests {
         );
         let table: toml::Table = toml::from_str("kind = \"dot\"\nlabel = 3").unwrap();
         let err = Tagged::<Shape>::new(table)
-            .read_with_common::<Label>(&at)
+            .read_with_common(&at)
             .unwrap_err();
         assert_eq!(err.path, "shape.label");
     }
@@ -311,5 +382,28 @@ mod tests {
         );
         assert_eq!(read("radius = 1.0").unwrap_err().path, "shape.kind");
         assert_eq!(read("kind = 3").unwrap_err().path, "shape.kind");
+    }
+
+    #[test]
+    fn the_schema_has_a_table_per_kind_with_its_own_and_the_shared_fields() {
+        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<Tagged<Shape>>();
+        let variants = schema.get("oneOf").and_then(Value::as_array).unwrap();
+        let fields = |v: &Value| -> Vec<String> {
+            v["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(variants.len(), 2);
+        assert_eq!(variants[0]["properties"]["kind"]["const"], "circle");
+        assert_eq!(fields(&variants[0]), ["kind", "label", "radius"]);
+        assert_eq!(
+            variants[0]["required"],
+            serde_json::json!(["kind", "radius"])
+        );
+        assert_eq!(variants[0]["additionalProperties"], false);
+        assert_eq!(fields(&variants[1]), ["kind", "label"]);
     }
 }

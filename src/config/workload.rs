@@ -13,7 +13,7 @@ use super::tagged::{Tagged, Variants};
 use crate::engine::SimTime;
 use crate::model::workload::{Arrivals, Population, Surge, UserClass};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawUserClass {
     pub name: String,
@@ -26,7 +26,7 @@ pub struct RawUserClass {
     priority: Option<Number>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawArrivals {
     Poisson(RawPoisson),
@@ -35,15 +35,16 @@ pub enum RawArrivals {
 
 impl Variants for RawArrivals {
     const TAG: &'static str = "process";
+    type Common = super::tagged::NoCommon;
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPoisson {
     per_min: Number,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOnOff {
     on_per_min: Number,
@@ -52,7 +53,7 @@ pub struct RawOnOff {
     mean_off: Duration,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSurge {
     at: Duration,

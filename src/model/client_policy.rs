@@ -54,7 +54,7 @@ pub enum Backoff {
 
 /// What an agent does when one call of a step (a fan-out burst) fails for
 /// good, since frameworks differ.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnCallFailure {
     /// Fail the loop at once; its other calls are abandoned (a gather that
@@ -68,7 +68,7 @@ pub enum OnCallFailure {
 /// How a client treats the retry-after a refusal carries (429s send one, and
 /// full lane queues with a `queue_full_retry_after`; 529s, outages, errors
 /// and timeouts do not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RetryAfter {
     /// Wait exactly the header's time instead of backing off (a client
@@ -98,7 +98,7 @@ impl RetryAfter {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
     None,

@@ -853,6 +853,7 @@ fn every_subcommand_explains_every_flag_and_argument() {
         "check",
         "validate",
         "compare",
+        "schema",
         "completions",
     ] {
         let help = loopcap().args([command, "--help"]).output().unwrap();

@@ -7,6 +7,7 @@ mod limits;
 mod readme;
 mod resilience;
 mod retries;
+mod schema;
 mod support;
 mod sweep;
 mod theory;
