@@ -9,7 +9,7 @@ use super::field_path::FieldPath;
 use super::grid::{self, Axis};
 use super::quantity::Number;
 use super::tagged::Variants;
-use crate::model::timeseries::{Counter, Gauge};
+use crate::model::timeseries::{Counter, Gauge, LOOP_LATENCY};
 
 /// A validated plot: what it draws, and where the axes it does not show stand.
 #[derive(Clone, Debug, PartialEq)]
@@ -193,14 +193,15 @@ impl PlotContext<'_> {
 
 fn timeseries_column(at: &FieldPath, column: Option<String>) -> Checked<String> {
     let column = column.unwrap_or_else(|| Counter::LoopsCompleted.name().to_owned());
-    if Counter::from_name(&column).is_some() || Gauge::from_name(&column).is_some() {
-        return Ok(column);
-    }
     let columns: Vec<&str> = Counter::ALL
         .iter()
         .map(|c| c.name())
         .chain(Gauge::ALL.iter().map(|g| g.name()))
+        .chain(LOOP_LATENCY)
         .collect();
+    if columns.contains(&column.as_str()) {
+        return Ok(column);
+    }
     Err(Invalid::new(
         at,
         format!(

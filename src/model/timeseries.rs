@@ -2,6 +2,9 @@
 
 use crate::engine::{SimDuration, SimTime};
 
+/// The columns of the p50 and p99 latency of the loops completed in each bin.
+pub const LOOP_LATENCY: [&str; 2] = ["loop_latency_p50_s", "loop_latency_p99_s"];
+
 /// Events counted per bin.
 #[derive(Clone, Copy, Debug)]
 pub enum Counter {

@@ -454,40 +454,51 @@ pub fn draw(
             save_stacked(&chart, &failures, out, &spec.name)
         }
         Chart::Timeseries { column, log_y } => {
-            let mut spans = Vec::new();
-            let lines = series(exp, spec)
-                .into_iter()
-                .map(|(s, label)| {
-                    let c = coords(exp, spec, &[(spec.series, s)]);
-                    for span in model_spans(&exp.points[index(exp, &c)].spec) {
-                        if !spans.contains(&span) {
-                            spans.push(span);
+            let over_time = |column: &str, log_y: bool| -> Result<LineChart, PlotError> {
+                let mut spans = Vec::new();
+                let lines = series(exp, spec)
+                    .into_iter()
+                    .map(|(s, label)| {
+                        let c = coords(exp, spec, &[(spec.series, s)]);
+                        for span in model_spans(&exp.points[index(exp, &c)].spec) {
+                            if !spans.contains(&span) {
+                                spans.push(span);
+                            }
                         }
-                    }
-                    Ok(Line::new(
-                        label,
-                        s,
-                        timeseries_line(exp, sweep, &c, column)?,
-                    ))
+                        Ok(Line::new(
+                            label,
+                            s,
+                            timeseries_line(exp, sweep, &c, column)?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, PlotError>>()?;
+                let unit = if Counter::from_name(column).is_some() {
+                    "per minute, trailing 1-minute average"
+                } else {
+                    "mean over each bin"
+                };
+                Ok(LineChart {
+                    x_label: "simulated time (min)".to_owned(),
+                    spans,
+                    ..line_chart(
+                        "replication 0 of each point",
+                        None,
+                        format!("{} ({unit})", column.replace('_', " ")),
+                        log_y,
+                        lines,
+                    )
                 })
-                .collect::<Result<Vec<_>, PlotError>>()?;
-            let unit = if Counter::from_name(column).is_some() {
-                "per minute, trailing 1-minute average"
+            };
+            let chart = over_time(column, *log_y)?;
+            if is_latency(column) {
+                let failed = LineChart {
+                    title: "loops failed (latency counts only those completed)".to_owned(),
+                    ..over_time(Counter::LoopsFailed.name(), false)?
+                };
+                save_stacked(&chart, &failed, out, &spec.name)
             } else {
-                "mean over each bin"
-            };
-            let chart = LineChart {
-                x_label: "simulated time (min)".to_owned(),
-                spans,
-                ..line_chart(
-                    "replication 0 of each point",
-                    None,
-                    format!("{} ({unit})", column.replace('_', " ")),
-                    *log_y,
-                    lines,
-                )
-            };
-            save(&chart, out, &spec.name)
+                save(&chart, out, &spec.name)
+            }
         }
         Chart::Heatmap { x, y, metric, slo } => {
             let (x, y) = (*x, *y);

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::engine::SimDuration;
-use crate::model::timeseries::{Counter, Gauge, Timeseries};
+use crate::model::timeseries::{Counter, Gauge, LOOP_LATENCY, Timeseries};
 
 /// Columns: bin start (s), bin length (s), each counter, each gauge's
 /// time average over the bin and its maximum (`<gauge>_max`), then the p50
@@ -39,9 +39,6 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
     }
     csv.flush()
 }
-
-/// The columns of the p50 and p99 latency of the loops completed in each bin.
-pub const LOOP_LATENCY: [&str; 2] = ["loop_latency_p50_s", "loop_latency_p99_s"];
 
 /// The column of each bin's start, in seconds.
 pub const TIME_S: &str = "time_s";

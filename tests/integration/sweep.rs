@@ -61,6 +61,11 @@ y = "queue_wait_s.mean"
 kind = "timeseries"
 y = "queued"
 series = "capacity.lanes"
+
+[[plot]]
+kind = "timeseries"
+y = "loop_latency_p99_s"
+series = "capacity.lanes"
 "#,
         model.display()
     )
@@ -376,6 +381,7 @@ fn every_plot_is_drawn_as_png_and_svg() {
         ("heatmap-queue_wait_s_p99-capacity_lanes", true),
         ("bar-queue_wait_s_mean-capacity_lanes", true),
         ("timeseries-queued", false),
+        ("timeseries-loop_latency_p99_s", true),
     ] {
         let svg = svg(name);
         let height = if stacked { 1080 } else { 680 };
@@ -385,7 +391,7 @@ fn every_plot_is_drawn_as_png_and_svg() {
             &svg[..60]
         );
         assert_eq!(
-            svg.contains("share of loops failed"),
+            svg.contains("(latency counts only those completed)"),
             stacked,
             "{name}: the failed-share panel"
         );
@@ -412,7 +418,7 @@ fn the_cli_sweeps_merges_and_plots() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "ok: experiment \"test sweep\", 2 axes, 6 points x 2 replications = 12 runs, 6 plots",
+            "ok: experiment \"test sweep\", 2 axes, 6 points x 2 replications = 12 runs, 7 plots",
         ));
     let whole = dir.path().join("whole");
     loopcap()
@@ -590,7 +596,7 @@ fn plot_redraws_a_sweeps_figures_from_its_directory_alone() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "svg"))
         .collect();
-    assert_eq!(figures.len(), 6, "{figures:?}");
+    assert_eq!(figures.len(), 7, "{figures:?}");
     let drawn: Vec<Vec<u8>> = figures.iter().map(|f| fs::read(f).unwrap()).collect();
     for f in &figures {
         fs::remove_file(f).unwrap();
@@ -600,7 +606,7 @@ fn plot_redraws_a_sweeps_figures_from_its_directory_alone() {
         .arg(&out)
         .assert()
         .success()
-        .stdout(predicate::str::contains("drew 6 plots"));
+        .stdout(predicate::str::contains("drew 7 plots"));
     for (f, before) in figures.iter().zip(&drawn) {
         assert_eq!(&fs::read(f).unwrap(), before, "{} differs", f.display());
     }
