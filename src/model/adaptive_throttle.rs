@@ -2,6 +2,13 @@
 //! ch. 21 "Handling Overload"): each client rejects requests locally with
 //! probability max(0, (requests − K·accepts) / (requests + 1)), counted over
 //! a sliding window, so the backend sees about K times what it accepts.
+//!
+//! An accept is a request the client got an answer to. A refusal, an error
+//! and the client's own timeout all count against it, as gRPC's adaptive
+//! throttler counts them (grpc-java's RLS client calls
+//! `registerBackendResponse(true)`, throttled, on any error, a deadline
+//! exceeded included): a request that waits in a queue past the client's
+//! timeout tells the client nothing was accepted.
 
 use rand::RngExt;
 
@@ -78,7 +85,7 @@ impl AdaptiveThrottleState {
         !(p > 0.0 && rng.random::<f64>() < p)
     }
 
-    /// The backend accepted a request.
+    /// The backend answered a request.
     pub fn on_accept(&mut self, now: SimTime) {
         self.count(now, 0, 1);
     }

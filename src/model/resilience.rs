@@ -100,15 +100,11 @@ impl Resilience {
         }
     }
 
-    /// The provider accepted a request (admitted or queued it).
-    pub fn on_accepted(&mut self, now: SimTime) {
+    /// A request was answered at `now`; `quota_cost` is what its retry was charged.
+    pub fn on_success(&mut self, now: SimTime, quota_cost: u32) {
         if let Some(adaptive) = &mut self.adaptive {
             adaptive.on_accept(now);
         }
-    }
-
-    /// A request was answered; `quota_cost` is what its retry was charged.
-    pub fn on_success(&mut self, quota_cost: u32) {
         if let Some(t) = &mut self.throttle {
             t.on_success();
         }

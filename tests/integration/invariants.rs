@@ -288,12 +288,14 @@ fn a_model_that_makes_no_progress_in_time_stops_with_a_reason() {
 
 /// Found by `stopped_models_drain_completely` on 2026-11-29, when it drained
 /// for 5 h, and first taken for a lost wake-up: it is a retry storm that
-/// outlasts 5 h. Input tokens per minute bind at about 22 calls a minute, a
+/// outlasted 5 h. Input tokens per minute bind at about 22 calls a minute, a
 /// 2.1 s timeout abandons attempts the provider still serves (the mean
 /// service is 1.8 s, four times that in the latency spike), each 429 pauses
 /// every agent at the gate, and 2,700 loops of up to 5 steps retry each call
-/// up to 6 times. Still busy at 5 h, it drains by itself before 6 h: the drain
-/// horizon above is long for models like this one.
+/// up to 6 times. It drained between 5 h and 6 h while the adaptive throttle
+/// counted a timed-out attempt as accepted; counting it against (as gRPC
+/// does), the throttle sheds the storm and it drains between 1 h and 2 h.
+/// Either way the drain horizon above is long for models like this one.
 #[test]
 fn a_retry_storm_behind_the_gate_drains_slowly_but_completely() {
     let found: Vec<String> = [
@@ -322,7 +324,7 @@ fn a_retry_storm_behind_the_gate_drains_slowly_but_completely() {
         let refs: Vec<&str> = o.iter().map(String::as_str).collect();
         model::simulate(&spec(BASE, &refs), false).unwrap().residue
     };
-    let busy = residue("5h");
+    let busy = residue("1h");
     assert!(busy.loops > 100 && busy.attempts > 0, "{busy:?}");
     let drained = residue(DRAIN);
     assert!(drained.is_drained(), "left behind: {drained:?}");

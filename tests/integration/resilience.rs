@@ -126,6 +126,32 @@ fn naive_retries_stay_stuck_and_a_retry_budget_or_adaptive_throttling_recovers()
     }
 }
 
+/// A 20 s outage is too short for its 503s to raise adaptive throttling's
+/// rejection rate before the herd fills the queue past the timeout. Timed-out
+/// attempts count against accepts (as gRPC's throttler counts a deadline
+/// exceeded), so the throttle then sheds load and the lanes recover; counted
+/// as accepted because the lanes queued them, it stayed stuck (goodput 0.66
+/// loops/min after the outage, before 2026-11-29).
+#[test]
+fn adaptive_throttling_counts_timeouts_against_accepts_and_recovers_from_a_short_outage() {
+    let spec = shipped(
+        "metastable.toml",
+        &[
+            "client.policy=[{ kind = \"adaptive_throttle\", k = 2 }]",
+            "fault.0.for=20s",
+        ],
+    );
+    let s = model::simulate(&spec, false).unwrap().summary;
+    let v = &s.faults[0];
+    assert_eq!(v.recovered, Some(true), "{v:?}");
+    assert!(v.goodput_after_per_min.unwrap() > 0.9 * v.goodput_before_per_min.unwrap());
+    // The naive client is stuck after the same outage: the outage matters.
+    let naive = model::simulate(&shipped("metastable.toml", &["fault.0.for=20s"]), false)
+        .unwrap()
+        .summary;
+    assert_eq!(naive.faults[0].recovered, Some(false));
+}
+
 #[test]
 fn a_retry_budget_bounds_retries_by_requests_in_progress() {
     // Naive retries after the outage make most attempts retries; with a

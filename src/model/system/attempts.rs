@@ -141,7 +141,6 @@ impl AgentSystem<'_> {
             return;
         }
         self.load.attempt_sent(is_retry);
-        self.resilience.on_accepted(now);
         match admission {
             Admission::Started => self.start_service(attempt, cx),
             _ => {
@@ -206,7 +205,7 @@ impl AgentSystem<'_> {
             return;
         }
         self.load.attempt_settled(attempt.is_retry);
-        self.resilience.on_success(attempt.quota_cost);
+        self.resilience.on_success(now, attempt.quota_cost);
         let call = self
             .calls
             .remove(attempt.call)
