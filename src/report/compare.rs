@@ -346,13 +346,8 @@ pub fn render(a: &Side, b: &Side, pairing: Pairing, rows: &[Row]) -> String {
 }
 
 /// `{"metric": {a, b, diff, relative, significant}, ...}`, in table order.
-pub fn write_json(mut w: impl Write, rows: &[Row]) -> io::Result<()> {
-    let mut map = serde_json::Map::new();
-    for r in rows {
-        map.insert(r.metric.clone(), serde_json::to_value(r)?);
-    }
-    serde_json::to_writer_pretty(&mut w, &map)?;
-    writeln!(w)
+pub fn write_json(w: impl Write, rows: &[Row]) -> io::Result<()> {
+    super::write_named_json(w, rows.iter().map(|r| (r.metric.as_str(), r)))
 }
 
 #[cfg(test)]

@@ -67,13 +67,8 @@ pub fn render(model: &str, seeds: &[u64], stats: &[MetricStats]) -> String {
 }
 
 /// `{"metric": {"mean": m, "ci95": h}, ...}` in summary order.
-pub fn write_json(mut w: impl Write, stats: &[MetricStats]) -> io::Result<()> {
-    let mut map = serde_json::Map::new();
-    for s in stats {
-        map.insert(s.name.clone(), serde_json::to_value(s)?);
-    }
-    serde_json::to_writer_pretty(&mut w, &map)?;
-    writeln!(w)
+pub fn write_json(w: impl Write, stats: &[MetricStats]) -> io::Result<()> {
+    super::write_named_json(w, stats.iter().map(|s| (s.name.as_str(), s)))
 }
 
 #[cfg(test)]

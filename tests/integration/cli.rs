@@ -843,19 +843,36 @@ fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
         .code(2);
 }
 
+/// Every subcommand of `loopcap`.
+const SUBCOMMANDS: [&str; 9] = [
+    "run",
+    "sweep",
+    "merge",
+    "plot",
+    "check",
+    "validate",
+    "compare",
+    "schema",
+    "completions",
+];
+
 #[test]
 fn every_subcommand_explains_every_flag_and_argument() {
-    for command in [
-        "run",
-        "sweep",
-        "merge",
-        "plot",
-        "check",
-        "validate",
-        "compare",
-        "schema",
-        "completions",
-    ] {
+    // clap lists the subcommands under "Commands:"; every one is here.
+    let help = loopcap().arg("--help").output().unwrap();
+    let text = String::from_utf8(help.stdout).unwrap();
+    let listed: Vec<&str> = text
+        .split_once("Commands:")
+        .unwrap()
+        .1
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert_eq!(listed, SUBCOMMANDS);
+    for command in SUBCOMMANDS {
         let help = loopcap().args([command, "--help"]).output().unwrap();
         let text = String::from_utf8(help.stdout).unwrap();
         // clap lists each argument and option on its own line; one without a
@@ -883,18 +900,8 @@ fn completions_cover_every_command_and_flag_in_each_shell() {
         let out = loopcap().args(["completions", shell]).output().unwrap();
         assert!(out.status.success(), "{shell}");
         let script = String::from_utf8(out.stdout).unwrap();
-        for word in [
-            "run",
-            "sweep",
-            "merge",
-            "plot",
-            "check",
-            "validate",
-            "replications",
-            "memory-limit",
-            "resume",
-            "shard",
-        ] {
+        let flags = ["replications", "memory-limit", "resume", "shard"];
+        for word in SUBCOMMANDS.iter().chain(&flags) {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
     }
