@@ -294,7 +294,7 @@ impl LineChart {
                     + dash(dashes[2])
                     + dash(dashes[3])
             };
-            // The legend shows the line and its marker, which tell p50/p95/p99 apart.
+            // The legend shows the line, its dash and its marker, which tell p50/p95/p99 apart.
             match line.marker {
                 Marker::None => {
                     anno.legend(stroke);
