@@ -542,9 +542,17 @@ fn check(path: &Path, memory_limit: Bytes) -> Result<(), CommandError> {
     let (source, loaded) = load(path, None, &[])?;
     loaded.memory.fits(memory_limit)?;
     let spec = &loaded.spec;
-    let capacity = match spec.capacity.lanes() {
+    let describe = |capacity: &loopcap::model::capacity::CapacitySpec| match capacity.lanes() {
         Some(lanes) => format!("reserved, {lanes} lanes"),
         None => "shared_api".to_owned(),
+    };
+    let capacity = match spec.pools.as_slice() {
+        [only] if !spec.reports_pools => describe(&only.capacity),
+        pools => pools
+            .iter()
+            .map(|p| format!("{}: {}", p.name, describe(&p.capacity)))
+            .collect::<Vec<_>>()
+            .join("; "),
     };
     let mut stdout = io::stdout().lock();
     writeln!(

@@ -12,6 +12,7 @@ pub mod distribution;
 pub mod fault;
 pub mod footprint;
 pub mod metrics;
+pub mod pool;
 pub mod prices;
 pub mod rate_limit;
 pub mod recovery;
@@ -34,10 +35,9 @@ use std::time::Instant;
 use crate::bytes::Bytes;
 use crate::engine::{STALL_EVENTS, SimDuration, SimTime, Simulation, Stopped};
 use agent_loop::AgentProfile;
-use capacity::CapacitySpec;
 use client_policy::ClientPolicy;
 use fault::Fault;
-use prices::Prices;
+use pool::{PoolSpec, Router};
 use recovery::RecoveryRule;
 use summary::Summary;
 use system::AgentSystem;
@@ -56,9 +56,12 @@ pub struct ModelSpec {
     pub timeseries_bin: SimDuration,
     pub classes: Vec<UserClass>,
     pub agents: Vec<AgentProfile>,
-    pub capacity: CapacitySpec,
+    /// At least one; a model written with `[capacity]` has one.
+    pub pools: Vec<PoolSpec>,
+    pub router: Router,
+    /// Whether the model declares `[[pool]]`s, so the summary reports each.
+    pub reports_pools: bool,
     pub client: ClientPolicy,
-    pub prices: Prices,
     pub faults: Vec<Fault>,
     pub recovery: RecoveryRule,
     /// The `[[window]]`s the model names (surge and fault windows come on
@@ -67,6 +70,23 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// The pool attempts are offered first.
+    pub fn first_pool(&self) -> &PoolSpec {
+        match &self.router {
+            Router::Only => &self.pools[0],
+            Router::Spillover { order, .. } => &self.pools[order[0]],
+        }
+    }
+
+    /// The pool that takes what no other can: the only one, or the last a
+    /// spillover router offers to.
+    pub fn last_pool(&self) -> &PoolSpec {
+        match &self.router {
+            Router::Only => &self.pools[0],
+            Router::Spillover { order, .. } => &self.pools[order[order.len() - 1]],
+        }
+    }
+
     /// The agent profile that user class `class` runs.
     pub fn agent_for(&self, class: u16) -> &AgentProfile {
         &self.agents[self.classes[usize::from(class)].agent]

@@ -39,6 +39,28 @@ pub(crate) struct RawExperiment {
     plot: Vec<Tagged<RawPlot>>,
 }
 
+/// What decides a point's runs.csv columns.
+#[derive(PartialEq)]
+struct Shape {
+    classes: Vec<String>,
+    faults: usize,
+    windows: Vec<String>,
+    pools: Vec<String>,
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "classes {}, {} faults, windows {}, pools {}",
+            self.classes.join(", "),
+            self.faults,
+            self.windows.join(", "),
+            self.pools.join(", ")
+        )
+    }
+}
+
 /// A base model as the experiment uses it: its file with `[set]` applied.
 #[derive(Clone, Debug)]
 pub struct BaseModel {
@@ -245,36 +267,35 @@ pub fn load_experiment_with(
         });
     }
 
-    // What decides runs.csv's columns: user classes, faults and windows.
-    let shape = |p: &Point| -> (Vec<String>, usize, Vec<String>) {
-        let classes = p.spec.classes.iter().map(|c| c.name.clone()).collect();
-        let windows = windows(&p.spec).into_iter().map(|w| w.name).collect();
-        (classes, p.spec.faults.len(), windows)
+    // What decides runs.csv's columns: user classes, faults, windows and
+    // the pools a model reports.
+    let shape = |p: &Point| -> Shape {
+        Shape {
+            classes: p.spec.classes.iter().map(|c| c.name.clone()).collect(),
+            faults: p.spec.faults.len(),
+            windows: windows(&p.spec).into_iter().map(|w| w.name).collect(),
+            pools: match p.spec.reports_pools {
+                true => p.spec.pools.iter().map(|p| p.name.clone()).collect(),
+                false => Vec::new(),
+            },
+        }
     };
     let first = shape(&points[0]);
     if let Some(p) = points.iter().find(|p| shape(p) != first) {
-        let other = shape(p);
-        let describe = |(classes, faults, windows): &(Vec<String>, usize, Vec<String>)| {
-            format!(
-                "classes {}, {faults} faults, windows {}",
-                classes.join(", "),
-                windows.join(", ")
-            )
-        };
         return Err(located(Invalid::new(
             "grid",
             format!(
-                "every point needs the same user classes, number of faults and windows (surges included), for the same runs.csv columns ({} vs {})",
-                describe(&first),
-                describe(&other)
+                "every point needs the same user classes, number of faults, windows (surges included) and pools, for the same runs.csv columns ({} vs {})",
+                first,
+                shape(p)
             ),
         )));
     }
-    let (classes, faults, window_names) = first;
     let metric_names = Summary::metric_names(
-        classes.iter().map(String::as_str),
-        faults,
-        window_names.iter().map(String::as_str),
+        first.classes.iter().map(String::as_str),
+        first.faults,
+        first.windows.iter().map(String::as_str),
+        first.pools.iter().map(String::as_str),
     );
     let plots = raw
         .plot

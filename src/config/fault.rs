@@ -22,7 +22,36 @@ pub enum RawFault {
 
 impl Variants for RawFault {
     const TAG: &'static str = "kind";
-    type Common = super::tagged::NoCommon;
+    type Common = RawFaultTarget;
+}
+
+/// The pool a fault hits, by name; every pool when left out.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFaultTarget {
+    pool: Option<String>,
+}
+
+impl RawFaultTarget {
+    /// The index of the pool it names, among `pools`.
+    pub fn check(&self, at: &FieldPath, pools: &[String]) -> Checked<Option<usize>> {
+        let Some(name) = &self.pool else {
+            return Ok(None);
+        };
+        pools
+            .iter()
+            .position(|p| p == name)
+            .map(Some)
+            .ok_or_else(|| {
+                Invalid::new(
+                    at.child("pool"),
+                    format!(
+                        "no pool is called `{name}`: the model's pools are {}",
+                        pools.join(", ")
+                    ),
+                )
+            })
+    }
 }
 
 /// When a fault starts and how long it lasts.
@@ -60,7 +89,7 @@ pub struct RawRecovery {
 }
 
 impl RawFault {
-    pub fn check(self, at: &FieldPath) -> Checked<Fault> {
+    pub fn check(self, at: &FieldPath, pool: Option<usize>) -> Checked<Fault> {
         let factor = |n: Number| positive(&at.child("factor"), n);
         let (kind, start, duration) = match self {
             RawFault::Outage(w) => (FaultKind::Outage, w.at, w.duration),
@@ -90,6 +119,7 @@ impl RawFault {
             kind,
             start: SimTime::ZERO + start.0,
             duration: positive_duration(&at.child("for"), duration)?,
+            pool,
         })
     }
 }

@@ -19,16 +19,15 @@ pub struct RawPrices {
 }
 
 impl RawPrices {
-    /// The prices, of which `per_lane_hour` only for reserved capacity.
-    pub fn check(&self, capacity: &CapacitySpec) -> Checked<Prices> {
-        let at = FieldPath::root("prices");
+    /// The prices at `at`, of which `per_lane_hour` only for reserved capacity.
+    pub fn check(&self, at: &FieldPath, capacity: &CapacitySpec) -> Checked<Prices> {
         let price = |name: &str, value: Option<Number>| {
             value.map(|n| non_negative(&at.child(name), n)).transpose()
         };
         if self.per_lane_hour.is_some() && capacity.lanes().is_none() {
             return Err(Invalid::new(
                 at.child("per_lane_hour"),
-                "applies to reserved capacity only (capacity.kind is \"shared_api\")",
+                "applies to reserved capacity only (its capacity's kind is \"shared_api\")",
             ));
         }
         let input_per_mtok = price("input_per_mtok", self.input_per_mtok)?.unwrap_or_default();

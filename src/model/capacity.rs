@@ -24,6 +24,14 @@ impl CapacitySpec {
         }
     }
 
+    /// The kind's name, as model files write it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CapacitySpec::SharedApi(_) => "shared_api",
+            CapacitySpec::Reserved(_) => "reserved",
+        }
+    }
+
     /// Lanes, for reserved capacity.
     pub fn lanes(&self) -> Option<u32> {
         match self {
@@ -141,6 +149,18 @@ impl Capacity {
             CapacityKind::SharedApi(api) => api.offer(now, request, rng),
             CapacityKind::Reserved(lanes) => lanes.offer(attempt),
         }
+    }
+
+    /// Whether it can take `request` now, for a spillover router: not in an
+    /// outage, and a shared API's limits all pass it or a reserved pool has
+    /// a free lane (or fewer than `queue_up_to` attempts queued). Error
+    /// bursts and overload refusals are drawn only when the attempt is offered.
+    pub fn can_take_now(&mut self, now: SimTime, request: Request, queue_up_to: u32) -> bool {
+        !self.effect.outage
+            && match &mut self.kind {
+                CapacityKind::SharedApi(api) => api.would_admit(now, request),
+                CapacityKind::Reserved(lanes) => lanes.has_room(queue_up_to),
+            }
     }
 
     /// The faults now active changed. Returns the queued attempts that start

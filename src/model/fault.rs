@@ -30,6 +30,8 @@ pub struct Fault {
     pub kind: FaultKind,
     pub start: SimTime,
     pub duration: SimDuration,
+    /// The pool it hits; `None`: every pool.
+    pub pool: Option<usize>,
 }
 
 impl Fault {
@@ -61,10 +63,12 @@ impl FaultEffect {
 
     /// The effect of every fault active at `now`: factors multiply, and
     /// independent error bursts combine as 1 − Π(1 − p).
-    pub fn at(faults: &[Fault], now: SimTime) -> FaultEffect {
+    /// The effect on pool `pool` of the faults active at `now`.
+    pub fn at(faults: &[Fault], now: SimTime, pool: usize) -> FaultEffect {
         let mut effect = FaultEffect::NONE;
         let mut survive = 1.0;
-        for fault in faults.iter().filter(|f| f.is_active(now)) {
+        let hits = |f: &&Fault| f.is_active(now) && f.pool.is_none_or(|p| p == pool);
+        for fault in faults.iter().filter(hits) {
             match fault.kind {
                 FaultKind::Outage => effect.outage = true,
                 FaultKind::LatencySpike { factor } => effect.latency_factor *= factor,
@@ -86,6 +90,7 @@ mod tests {
             kind,
             start: SimTime::ZERO + SimDuration::from_secs(start),
             duration: SimDuration::from_secs(secs),
+            pool: None,
         }
     }
 
@@ -98,7 +103,7 @@ mod tests {
             fault(FaultKind::ErrorBurst { probability: 0.5 }, 15, 1),
             fault(FaultKind::Outage, 30, 5),
         ];
-        let at = |s| FaultEffect::at(&faults, SimTime::ZERO + SimDuration::from_secs(s));
+        let at = |s| FaultEffect::at(&faults, SimTime::ZERO + SimDuration::from_secs(s), 0);
         assert_eq!(at(5), FaultEffect::NONE);
         assert_eq!(at(12).latency_factor, 3.0);
         let both = at(15);

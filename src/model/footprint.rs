@@ -139,7 +139,8 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
 /// the lanes serve and no queue limit stops it: it grows by the difference
 /// for the whole run (surges aside), each queued call holding its loop.
 fn lane_queue(spec: &ModelSpec) -> Option<Need> {
-    let CapacitySpec::Reserved(reserved) = &spec.capacity else {
+    // Other pools hold at most their `queue_up_to`; the last one takes the rest.
+    let CapacitySpec::Reserved(reserved) = &spec.last_pool().capacity else {
         return None;
     };
     if reserved.queue_limit.is_some() {
@@ -212,7 +213,7 @@ fn calls_per_step(agent: &AgentProfile) -> f64 {
 /// median tool time between them; capped by its deadline.
 fn unqueued_loop_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
     let steps = median(agent.steps.dist()).max(1.0);
-    let service = spec.capacity.service();
+    let service = spec.first_pool().capacity.service();
     let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
         median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
     });
@@ -230,7 +231,7 @@ fn unqueued_loop_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
 /// How long a typical call of `agent` takes in service: median time to
 /// first token plus median decoding.
 fn call_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
-    let service = spec.capacity.service();
+    let service = spec.first_pool().capacity.service();
     let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
         median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
     });

@@ -7,7 +7,8 @@ use super::ModelSpec;
 use super::agent_loop::LoopState;
 use super::capacity::{CapacitySpec, Rejection, Request};
 use super::client_policy::RetryAfter;
-use super::prices::{Prices, TokenUse};
+use super::pool::{PoolSpec, PoolSummary};
+use super::prices::TokenUse;
 use super::recovery::{FaultWatch, FaultWatches};
 use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
@@ -172,11 +173,12 @@ struct WindowMetrics {
     failed: u64,
     latency: Recorder,
     peak_in_flight: u64,
-    tokens: TokenUse,
+    /// Tokens billed inside the window, per pool.
+    tokens: Vec<TokenUse>,
 }
 
 impl WindowMetrics {
-    fn new(window: Window) -> Self {
+    fn new(window: Window, pools: usize) -> Self {
         WindowMetrics {
             window,
             counts: [0; Counter::ALL.len()],
@@ -184,17 +186,16 @@ impl WindowMetrics {
             failed: 0,
             latency: Recorder::durations(),
             peak_in_flight: 0,
-            tokens: TokenUse::default(),
+            tokens: vec![TokenUse::default(); pools],
         }
     }
 
-    fn summary(&self, prices: &Prices, lanes: Option<u32>) -> WindowSummary {
+    fn summary(&self, pools: &[PoolSpec]) -> WindowSummary {
         let w = &self.window;
         let length = w.end.since(w.start.min(w.end));
         let count = |c: Counter| self.counts[c as usize];
         let ended = self.completed + self.failed;
         let tries = count(Counter::Attempts) + count(Counter::RejectedLocally);
-        let lane_hours = lanes.map_or(0.0, |l| f64::from(l) * length.as_secs_f64() / 3600.0);
         WindowSummary {
             name: w.name.clone(),
             kind: w.kind.name().to_owned(),
@@ -215,7 +216,73 @@ impl WindowMetrics {
             rate_limited: count(Counter::RateLimited),
             retry_rate: (tries > 0).then(|| count(Counter::Retries) as f64 / tries as f64),
             peak_in_flight: self.peak_in_flight,
-            cost_usd: prices.cost_usd(self.tokens, lane_hours),
+            cost_usd: pools_cost_usd(pools, &self.tokens, length),
+        }
+    }
+}
+
+/// What `tokens` (billed per pool) and each reserved pool's lanes over
+/// `length` cost, at each pool's prices.
+fn pools_cost_usd(pools: &[PoolSpec], tokens: &[TokenUse], length: SimDuration) -> f64 {
+    pools
+        .iter()
+        .zip(tokens)
+        .map(|(pool, &tokens)| {
+            let lane_hours = pool
+                .capacity
+                .lanes()
+                .map_or(0.0, |l| f64::from(l) * length.as_secs_f64() / 3600.0);
+            pool.prices.cost_usd(tokens, lane_hours)
+        })
+        .sum()
+}
+
+/// One pool's counts over the measured window.
+struct PoolMetrics {
+    attempts: u64,
+    served: u64,
+    /// Refusals, by [`refusal_index`].
+    refused: [u64; 6],
+    tokens: TokenUse,
+    in_flight: WindowGauge,
+}
+
+/// Where a refusal is counted in [`PoolMetrics::refused`].
+fn refusal_index(rejection: Rejection) -> usize {
+    match rejection {
+        Rejection::RateLimited { .. } => 0,
+        Rejection::Overloaded => 1,
+        Rejection::QueueFull { .. } => 2,
+        Rejection::TooLarge => 3,
+        Rejection::Unavailable => 4,
+        Rejection::ServerError => 5,
+    }
+}
+
+impl PoolMetrics {
+    fn summary(&self, pool: &PoolSpec, window: SimDuration, cost_usd: f64) -> PoolSummary {
+        let mean_in_flight = self.in_flight.mean(window);
+        let units = match &pool.capacity {
+            CapacitySpec::Reserved(r) => Some(r.lanes),
+            CapacitySpec::SharedApi(api) => api.max_concurrency,
+        };
+        PoolSummary {
+            name: pool.name.clone(),
+            kind: pool.capacity.kind().to_owned(),
+            attempts: self.attempts,
+            served: self.served,
+            rate_limited: self.refused[0],
+            overloaded: self.refused[1],
+            queue_rejected: self.refused[2],
+            too_large: self.refused[3],
+            unavailable: self.refused[4],
+            server_errors: self.refused[5],
+            mean_in_flight,
+            busy_share: units.map(|u| mean_in_flight / f64::from(u.max(1))),
+            input_tokens: self.tokens.input,
+            cached_input_tokens: self.tokens.cached_input,
+            output_tokens: self.tokens.output,
+            cost_usd,
         }
     }
 }
@@ -265,8 +332,9 @@ pub struct RunFacts<'a> {
     pub horizon: SimTime,
     /// Per class, in model order: its name and its cohort loops still running.
     pub classes: Vec<(&'a str, u64)>,
-    pub lanes: Option<u32>,
-    pub prices: &'a Prices,
+    pub pools: &'a [PoolSpec],
+    /// Whether the summary reports each pool.
+    pub report_pools: bool,
     /// The client's retry-after mode, which moves results a lot under token-bucket pressure.
     pub retry_after: RetryAfter,
     pub events: u64,
@@ -294,6 +362,8 @@ pub struct Metrics {
     rejected_locally: u64,
     retries_denied: u64,
     tokens: TokenUse,
+    /// Per pool of the model.
+    pools: Vec<PoolMetrics>,
     /// Answered calls that waited at all before the service that answered them.
     waited: u64,
     steps_per_loop: Recorder,
@@ -341,13 +411,26 @@ impl Metrics {
             rejected_locally: 0,
             retries_denied: 0,
             tokens: TokenUse::default(),
+            pools: spec
+                .pools
+                .iter()
+                .map(|_| PoolMetrics {
+                    attempts: 0,
+                    served: 0,
+                    refused: [0; 6],
+                    tokens: TokenUse::default(),
+                    in_flight: WindowGauge::new(),
+                })
+                .collect(),
             waited: 0,
             steps_per_loop: Recorder::new(1.0),
             step_latency: Recorder::durations(),
             queue_wait: Recorder::durations(),
             in_flight: WindowGauge::new(),
             loops_in_flight: WindowGauge::new(),
-            lane_queue: match &spec.capacity {
+            // Only the last pool's queue can grow without bound: the others
+            // hold at most what the router lets them queue.
+            lane_queue: match &spec.last_pool().capacity {
                 CapacitySpec::Reserved(r) => Some(QueueTrend {
                     middle: window_start
                         + SimDuration::from_ticks(
@@ -363,7 +446,10 @@ impl Metrics {
             timeseries: timeseries.then(|| Timeseries::new(spec.timeseries_bin)),
             faults: (!watches.is_empty())
                 .then(|| Timeseries::with_sink(spec.timeseries_bin, FaultWatches(watches))),
-            windows: windows(spec).into_iter().map(WindowMetrics::new).collect(),
+            windows: windows(spec)
+                .into_iter()
+                .map(|w| WindowMetrics::new(w, spec.pools.len()))
+                .collect(),
         }
     }
 
@@ -455,7 +541,13 @@ impl Metrics {
         }
     }
 
-    pub fn attempt_rejected(&mut self, now: SimTime, rejection: Rejection) {
+    /// The router sent an attempt to `pool`.
+    pub fn pool_offered(&mut self, now: SimTime, pool: usize) {
+        self.pools[pool].attempts += u64::from(self.in_window(now));
+    }
+
+    pub fn attempt_rejected(&mut self, now: SimTime, pool: usize, rejection: Rejection) {
+        self.pools[pool].refused[refusal_index(rejection)] += u64::from(self.in_window(now));
         let (counter, total) = match rejection {
             Rejection::RateLimited { .. } => (Some(Counter::RateLimited), &mut self.rate_limited),
             Rejection::Overloaded => (Some(Counter::Overloaded), &mut self.overloaded),
@@ -496,14 +588,30 @@ impl Metrics {
     }
 
     /// The provider finished an attempt: its tokens are billed, answered or not.
-    pub fn attempt_billed(&mut self, now: SimTime, request: Request, output_tokens: u32) {
+    pub fn attempt_billed(
+        &mut self,
+        now: SimTime,
+        pool: usize,
+        request: Request,
+        output_tokens: u32,
+    ) {
         let billed = request.billed(output_tokens);
         if self.in_window(now) {
             self.tokens += billed;
+            self.pools[pool].tokens += billed;
+            self.pools[pool].served += 1;
         }
         for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
-            w.tokens += billed;
+            w.tokens[pool] += billed;
         }
+    }
+
+    /// Records pool `pool`'s attempts in service from `now` on.
+    pub fn observe_pool(&mut self, now: SimTime, pool: usize, in_flight: u32) {
+        let start = self.window_start;
+        self.pools[pool]
+            .in_flight
+            .set(now, u64::from(in_flight), start);
     }
 
     /// A call was answered; `wait` ran from its first attempt to the start of
@@ -560,10 +668,8 @@ impl Metrics {
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
         let mean_in_flight = self.in_flight.mean(window);
-        let lane_hours = facts.lanes.map_or(0.0, |lanes| {
-            f64::from(lanes) * window.as_secs_f64() / 3600.0
-        });
-        let cost_usd = facts.prices.cost_usd(self.tokens, lane_hours);
+        let pool_tokens: Vec<TokenUse> = self.pools.iter().map(|p| p.tokens).collect();
+        let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed =
             self.loops_exhausted + self.loops_deadline + self.loops_too_large + self.loops_denied;
@@ -645,9 +751,13 @@ impl Metrics {
             mean_loops_in_flight: self.loops_in_flight.mean(window),
             lane_queue_growth_per_min: lane_queue.map(|(growth, _)| growth),
             lane_queue_unbounded: lane_queue.map(|(_, unbounded)| unbounded),
-            lane_utilization: facts
-                .lanes
-                .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),
+            lane_utilization: match facts.pools {
+                [only] => only
+                    .capacity
+                    .lanes()
+                    .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),
+                _ => None,
+            },
             queue_wait_s: self.queue_wait.percentiles(),
             waited_share: ratio(self.waited as f64, self.queue_wait.histogram.len() as f64),
             input_tokens: self.tokens.input,
@@ -660,8 +770,22 @@ impl Metrics {
             windows: self
                 .windows
                 .iter()
-                .map(|w| w.summary(facts.prices, facts.lanes))
+                .map(|w| w.summary(facts.pools))
                 .collect(),
+            pools: match facts.report_pools {
+                false => Vec::new(),
+                true => self
+                    .pools
+                    .iter_mut()
+                    .zip(facts.pools)
+                    .map(|(p, spec)| {
+                        let level = p.in_flight.level;
+                        p.in_flight.set(horizon, level, self.window_start);
+                        let cost = pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window);
+                        p.summary(spec, window, cost)
+                    })
+                    .collect(),
+            },
             events: facts.events,
             wall_s: facts.wall_s,
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),

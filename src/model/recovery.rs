@@ -267,6 +267,7 @@ mod tests {
             kind: FaultKind::Outage,
             start: SimTime::ZERO + SimDuration::from_secs(at_min * 60),
             duration: SimDuration::from_secs(for_min * 60),
+            pool: None,
         }
     }
 

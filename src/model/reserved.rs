@@ -58,6 +58,11 @@ impl Reserved {
         }
     }
 
+    /// Whether a lane is free, or fewer than `queue_up_to` attempts wait.
+    pub fn has_room(&self, queue_up_to: u32) -> bool {
+        self.busy < self.lanes || self.queue.len() < queue_up_to as usize
+    }
+
     /// A lane came free: the head of the queue, if any, takes it.
     pub fn release(&mut self) -> Option<Key> {
         // A lane a capacity drop has taken away is not handed on.

@@ -132,6 +132,16 @@ impl SharedApi {
         Admission::Started
     }
 
+    /// Whether `request` would pass every limit now (no overload refusal is
+    /// drawn, and nothing is taken): concurrency below its cap and every
+    /// bucket holding the tokens.
+    pub fn would_admit(&mut self, now: SimTime, request: Request) -> bool {
+        self.max_concurrency.is_none_or(|cap| self.in_flight < cap)
+            && self
+                .demands(request)
+                .all(|(bucket, tokens)| bucket.wait_for(now, tokens) == Some(SimDuration::ZERO))
+    }
+
     /// Scales every limit by `factor` (a capacity drop, or its end); each
     /// limit stays at least 1.
     pub fn scale(&mut self, now: SimTime, factor: f64) {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::pool::PoolSummary;
 use super::recovery::FaultVerdict;
 use super::window::WindowSummary;
 
@@ -143,6 +144,9 @@ pub struct Summary {
     pub faults: Vec<FaultVerdict>,
     /// Per window (surges, faults, then named ones): what happened in it.
     pub windows: Vec<WindowSummary>,
+    /// Per `[[pool]]` of a model that declares them, in model order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PoolSummary>,
 
     pub events: u64,
     pub wall_s: f64,
@@ -261,16 +265,37 @@ impl Summary {
             m.count(&format!("{p}.peak_in_flight"), w.peak_in_flight);
             m.value(&format!("{p}.cost_usd"), Some(w.cost_usd));
         }
+        for pool in &self.pools {
+            let p = format!("pools.{}", pool.name);
+            m.count(&format!("{p}.attempts"), pool.attempts);
+            m.count(&format!("{p}.served"), pool.served);
+            m.count(&format!("{p}.rate_limited"), pool.rate_limited);
+            m.count(&format!("{p}.overloaded"), pool.overloaded);
+            m.count(&format!("{p}.queue_rejected"), pool.queue_rejected);
+            m.count(&format!("{p}.too_large"), pool.too_large);
+            m.count(&format!("{p}.unavailable"), pool.unavailable);
+            m.count(&format!("{p}.server_errors"), pool.server_errors);
+            m.value(&format!("{p}.mean_in_flight"), Some(pool.mean_in_flight));
+            m.value(&format!("{p}.busy_share"), pool.busy_share);
+            m.count(&format!("{p}.input_tokens"), pool.input_tokens);
+            m.count(
+                &format!("{p}.cached_input_tokens"),
+                pool.cached_input_tokens,
+            );
+            m.count(&format!("{p}.output_tokens"), pool.output_tokens);
+            m.value(&format!("{p}.cost_usd"), Some(pool.cost_usd));
+        }
         m.count("events", self.events);
         m.0
     }
 
     /// The names [`Summary::metrics`] gives for a model with these user
-    /// classes, this many faults and these windows.
+    /// classes, this many faults, these windows and these reported pools.
     pub fn metric_names<'a>(
         classes: impl IntoIterator<Item = &'a str>,
         faults: usize,
         windows: impl IntoIterator<Item = &'a str>,
+        pools: impl IntoIterator<Item = &'a str>,
     ) -> Vec<String> {
         let summary = Summary {
             classes: classes
@@ -283,6 +308,13 @@ impl Summary {
                 .map(|name| WindowSummary {
                     name: name.to_owned(),
                     ..WindowSummary::default()
+                })
+                .collect(),
+            pools: pools
+                .into_iter()
+                .map(|name| PoolSummary {
+                    name: name.to_owned(),
+                    ..PoolSummary::default()
                 })
                 .collect(),
             ..Summary::default()
@@ -335,7 +367,7 @@ mod tests {
 
     #[test]
     fn metric_names_do_not_depend_on_values() {
-        let empty = Summary::metric_names(["a", "b"], 0, ["w"]);
+        let empty = Summary::metric_names(["a", "b"], 0, ["w"], ["p"]);
         let full = Summary {
             loop_latency_s: Some(Percentiles::default()),
             loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),
@@ -346,6 +378,11 @@ mod tests {
                 name: "w".into(),
                 loop_latency_s: Some(Percentiles::default()),
                 ..WindowSummary::default()
+            }],
+            pools: vec![PoolSummary {
+                name: "p".into(),
+                busy_share: Some(0.5),
+                ..PoolSummary::default()
             }],
             ..Summary::default()
         };

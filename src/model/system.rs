@@ -88,7 +88,8 @@ pub struct AgentSystem<'a> {
     streams: Vec<ClassStreams>,
     client_rng: Stream,
     capacity_rng: Stream,
-    capacity: Capacity,
+    /// One per pool of the model, in its order.
+    pools: Vec<Capacity>,
     loops: Slab<LoopState>,
     calls: Slab<CallState>,
     attempts: Slab<AttemptState>,
@@ -115,7 +116,11 @@ impl<'a> AgentSystem<'a> {
                 .collect(),
             client_rng: random.stream("client"),
             capacity_rng: random.stream("capacity"),
-            capacity: Capacity::new(&spec.capacity),
+            pools: spec
+                .pools
+                .iter()
+                .map(|p| Capacity::new(&p.capacity))
+                .collect(),
             loops: Slab::new(),
             calls: Slab::new(),
             attempts: Slab::new(),
@@ -165,16 +170,26 @@ impl<'a> AgentSystem<'a> {
             loops: self.loops.len(),
             calls: self.calls.len(),
             attempts: self.attempts.len(),
-            in_service: self.capacity.in_flight(),
-            queued: self.capacity.queued(),
+            in_service: self.in_flight(),
+            queued: self.queued(),
             backing_off: self.load.backing_off(),
             waiting_at_gate: self
                 .resilience
                 .gate
                 .as_ref()
                 .is_some_and(|g| g.has_waiting()),
-            buckets_full: self.capacity.buckets_full(now),
+            buckets_full: self.pools.iter_mut().all(|p| p.buckets_full(now)),
         }
+    }
+
+    /// Attempts in service, over every pool.
+    fn in_flight(&self) -> u32 {
+        self.pools.iter().map(Capacity::in_flight).sum()
+    }
+
+    /// Attempts waiting for a lane, over every pool.
+    fn queued(&self) -> u32 {
+        self.pools.iter().map(Capacity::queued).sum()
     }
 
     /// Closes the books at the horizon.
@@ -200,8 +215,8 @@ impl<'a> AgentSystem<'a> {
             seed: self.spec.seed,
             horizon,
             classes,
-            lanes: self.spec.capacity.lanes(),
-            prices: &self.spec.prices,
+            pools: &self.spec.pools,
+            report_pools: self.spec.reports_pools,
             retry_after: self.spec.client.retry_after,
             events,
             wall_s,
@@ -251,18 +266,23 @@ impl Model for AgentSystem<'_> {
         self.metrics.observe(
             cx.now(),
             Levels {
-                in_flight: self.capacity.in_flight(),
-                queued: self.capacity.queued(),
+                in_flight: self.in_flight(),
+                queued: self.queued(),
                 backing_off: self.load.backing_off(),
                 loops_in_flight: self.loops.len() as u32,
             },
         );
+        if self.spec.reports_pools {
+            for (i, pool) in self.pools.iter().enumerate() {
+                self.metrics.observe_pool(cx.now(), i, pool.in_flight());
+            }
+        }
     }
 
     fn state_bytes(&self) -> usize {
         self.loops.bytes()
             + self.calls.bytes()
             + self.attempts.bytes()
-            + self.capacity.queued() as usize * size_of::<Key>()
+            + self.queued() as usize * size_of::<Key>()
     }
 }

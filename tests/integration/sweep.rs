@@ -944,12 +944,11 @@ plan = {{ labels = ["base", "shared", "reserved"], values = [
         .points
         .iter()
         .map(|p| {
-            let kind = match &p.spec.capacity {
+            let kind = match &p.spec.pools[0].capacity {
                 CapacitySpec::SharedApi(_) => "shared".to_owned(),
                 CapacitySpec::Reserved(r) => format!("{} lanes", r.lanes),
             };
-            let ttft = p
-                .spec
+            let ttft = p.spec.pools[0]
                 .capacity
                 .service()
                 .time_to_first_token
@@ -959,8 +958,8 @@ plan = {{ labels = ["base", "shared", "reserved"], values = [
             (
                 kind,
                 format!("{:.0}s", ttft),
-                p.spec.prices.input_per_mtok,
-                p.spec.prices.per_lane_hour,
+                p.spec.pools[0].prices.input_per_mtok,
+                p.spec.pools[0].prices.per_lane_hour,
             )
         })
         .collect();

@@ -3,10 +3,11 @@
 
 use super::{AgentSystem, Event, request};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
-use crate::model::capacity::{Admission, Rejection, Request};
+use crate::model::capacity::{Admission, Capacity, Rejection, Request};
 use crate::model::coordinated_throttle::Charge;
 use crate::model::fault::FaultEffect;
 use crate::model::metrics::LoopOutcome;
+use crate::model::pool::Router;
 
 /// How one try of a call failed.
 #[derive(Clone, Copy, Debug)]
@@ -30,6 +31,8 @@ impl TryFailure {
 /// One attempt, from the client's send until the provider is done with it.
 pub(super) struct AttemptState {
     call: Key,
+    /// The pool the router sent it to.
+    pool: usize,
     sent_at: SimTime,
     request: Request,
     output_tokens: u32,
@@ -110,8 +113,10 @@ impl AgentSystem<'_> {
         let class = self.loops.get(call.loop_key).expect("live call").class;
         let request = request(self.spec, class, call.tokens);
         self.metrics.attempt_sent(now, is_retry);
+        let pool = route(&self.spec.router, &mut self.pools, now, request);
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
+            pool,
             sent_at: now,
             request,
             output_tokens: call.tokens.output,
@@ -122,13 +127,12 @@ impl AgentSystem<'_> {
             quota_cost: std::mem::take(&mut call.quota_cost),
             gate_charge: std::mem::take(&mut call.gate_charge),
         });
-        let admission = self
-            .capacity
-            .offer(now, attempt, request, &mut self.capacity_rng);
+        let admission = self.pools[pool].offer(now, attempt, request, &mut self.capacity_rng);
+        self.metrics.pool_offered(now, pool);
         if let Admission::Rejected(rejection) = admission {
             let refused = self.attempts.remove(attempt).expect("just inserted");
             self.settle_gate_charge(now, refused.gate_charge, 0.0);
-            self.metrics.attempt_rejected(now, rejection);
+            self.metrics.attempt_rejected(now, pool, rejection);
             if rejection != Rejection::TooLarge {
                 self.resilience.on_failure(now);
             }
@@ -162,12 +166,12 @@ impl AgentSystem<'_> {
             .get_mut(attempt_key)
             .expect("attempt in capacity");
         attempt.service_started_at = now;
-        let mut service = self
-            .spec
+        let pool = attempt.pool;
+        let mut service = self.spec.pools[pool]
             .capacity
             .service()
             .sample(attempt.output_tokens, &mut self.capacity_rng);
-        let slowdown = self.capacity.latency_factor();
+        let slowdown = self.pools[pool].latency_factor();
         if slowdown != 1.0 {
             service = SimDuration::from_secs_f64(service.as_secs_f64() * slowdown);
         }
@@ -188,17 +192,15 @@ impl AgentSystem<'_> {
             .attempts
             .remove(attempt_key)
             .expect("one finish per attempt");
+        let pool = attempt.pool;
         self.metrics
-            .attempt_billed(now, attempt.request, attempt.output_tokens);
+            .attempt_billed(now, pool, attempt.request, attempt.output_tokens);
         if self.resilience.gate.is_some() {
             let billed = attempt.request.billed(attempt.output_tokens);
-            let cost = self.spec.prices.cost_usd(billed, 0.0);
+            let cost = self.spec.pools[pool].prices.cost_usd(billed, 0.0);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
-        if let Some(next) = self
-            .capacity
-            .release(now, attempt.request, attempt.output_tokens)
-        {
+        if let Some(next) = self.pools[pool].release(now, attempt.request, attempt.output_tokens) {
             self.start_service(next, cx);
         }
         if attempt.abandoned {
@@ -304,9 +306,25 @@ impl AgentSystem<'_> {
     /// A fault began or ended: capacity takes on the faults active now.
     pub(super) fn on_fault_changed(&mut self, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
-        let effect = FaultEffect::at(&self.spec.faults, now);
-        for attempt in self.capacity.set_faults(now, effect) {
-            self.start_service(attempt, cx);
+        for pool in 0..self.pools.len() {
+            let effect = FaultEffect::at(&self.spec.faults, now, pool);
+            for attempt in self.pools[pool].set_faults(now, effect) {
+                self.start_service(attempt, cx);
+            }
+        }
+    }
+}
+
+/// The pool `router` sends an attempt asking `request` to at `now`.
+fn route(router: &Router, pools: &mut [Capacity], now: SimTime, request: Request) -> usize {
+    match router {
+        Router::Only => 0,
+        Router::Spillover { order, queue_up_to } => {
+            let (last, rest) = order.split_last().expect("a router has pools");
+            rest.iter()
+                .zip(queue_up_to)
+                .find(|&(&p, &up_to)| pools[p].can_take_now(now, request, up_to))
+                .map_or(*last, |(&p, _)| p)
         }
     }
 }

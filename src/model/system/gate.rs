@@ -84,9 +84,13 @@ impl AgentSystem<'_> {
     }
 }
 
-/// What a call can cost at most: its input and its `max_tokens` of output.
+/// What a call can cost at most: its input and its `max_tokens` of output,
+/// at the dearest pool's prices (the router picks the pool after the gate).
 fn worst_case_cost(spec: &ModelSpec, class: u16, tokens: CallTokens) -> f64 {
     let request = request(spec, class, tokens);
-    spec.prices
-        .cost_usd(request.billed(request.max_output_tokens), 0.0)
+    let billed = request.billed(request.max_output_tokens);
+    spec.pools
+        .iter()
+        .map(|p| p.prices.cost_usd(billed, 0.0))
+        .fold(0.0, f64::max)
 }
