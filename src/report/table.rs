@@ -187,6 +187,39 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
         }
     }
 
+    if !s.pools.is_empty() {
+        let _ = writeln!(
+            out,
+            "\npools (attempts the router sent each, after warm-up)"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<16}{:<12}{:>10}{:>10}{:>10}{:>10}{:>8}{:>12}",
+            "pool", "kind", "attempts", "served", "refused", "in flight", "busy", "cost"
+        );
+        for p in &s.pools {
+            let refused = p.rate_limited
+                + p.overloaded
+                + p.queue_rejected
+                + p.too_large
+                + p.unavailable
+                + p.server_errors;
+            let _ = writeln!(
+                out,
+                "  {:<16}{:<12}{:>10}{:>10}{:>10}{:>10.2}{:>8}{:>12}",
+                p.name,
+                p.kind,
+                p.attempts,
+                p.served,
+                refused,
+                p.mean_in_flight,
+                p.busy_share
+                    .map_or_else(|| "-".to_owned(), |b| format!("{:.1}%", b * 100.0)),
+                format!("${:.2}", p.cost_usd)
+            );
+        }
+    }
+
     if !s.faults.is_empty() {
         let _ = writeln!(out, "\nfaults (goodput in loops per minute)");
         for f in &s.faults {

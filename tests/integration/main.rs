@@ -4,6 +4,7 @@ mod cli;
 mod determinism;
 mod invariants;
 mod limits;
+mod pools;
 mod readme;
 mod resilience;
 mod retries;

@@ -1,0 +1,245 @@
+//! Capacity pools behind a spillover router: a one-pool model is the same
+//! model, attempts spill in order, totals add up across pools, faults hit
+//! the pool they name, and bad routing is an error at its line.
+
+use std::fs;
+
+use loopcap::model::{self, summary::Summary};
+
+use crate::support::{loopcap, shipped, spec};
+
+/// A reserved base of `lanes` lanes spilling to a shared API, with prices
+/// on each, under open arrivals of one-call loops.
+fn hybrid(lanes: u32, per_min: u32, extra: &str) -> String {
+    format!(
+        r#"
+name = "hybrid"
+seed = 3
+duration = "1h"
+warmup = "5m"
+
+[[workload]]
+name = "users"
+agent = "a"
+arrivals = {{ process = "poisson", per_min = {per_min} }}
+
+[agents.a]
+steps = 1
+input_tokens = 1000
+output_tokens = 100
+
+[[pool]]
+name = "lanes"
+capacity = {{ kind = "reserved", lanes = {lanes}, time_to_first_token = {{ dist = "exponential", mean = "2s" }} }}
+prices = {{ per_lane_hour = 4.0 }}
+
+[[pool]]
+name = "shared"
+capacity = {{ kind = "shared_api", requests_per_min = 100000, time_to_first_token = {{ dist = "exponential", mean = "2s" }} }}
+prices = {{ input_per_mtok = 3.0, output_per_mtok = 15.0 }}
+
+[router]
+kind = "spillover"
+order = ["lanes", "shared"]
+{extra}
+"#
+    )
+}
+
+fn run(text: &str, overrides: &[&str]) -> Summary {
+    model::simulate(&spec(text, overrides), false)
+        .unwrap()
+        .summary
+}
+
+/// models/mmc.toml written with its capacity as the one `[[pool]]`: the
+/// same summary, byte for byte, but for the pool it adds.
+#[test]
+fn a_model_with_one_pool_is_the_model_without_pools() {
+    let plain = model::simulate(&shipped("mmc.toml", &["duration=20m"]), false)
+        .unwrap()
+        .summary;
+    let text = fs::read_to_string(crate::support::model_path("mmc.toml"))
+        .unwrap()
+        .replace("[capacity]", "[[pool]]\nname = \"lanes\"\n[pool.capacity]");
+    let pooled = run(&text, &["duration=20m"]);
+    assert_eq!(pooled.pools.len(), 1);
+    assert_eq!(pooled.pools[0].attempts, plain.attempts);
+    let without = Summary {
+        pools: Vec::new(),
+        ..pooled.clone()
+    };
+    let json = |s: &Summary| serde_json::to_string(&s.without_wall_clock()).unwrap();
+    assert_eq!(json(&without), json(&plain));
+}
+
+/// Erlang's loss formula B(c, a): the share of Poisson arrivals that find
+/// all c servers busy when a Erlangs are offered.
+fn erlang_b(c: u32, a: f64) -> f64 {
+    (1..=c).fold(1.0, |b, k| a * b / (f64::from(k) + a * b))
+}
+
+/// Lanes that spill when all are busy are an Erlang loss system (M/M/c/c):
+/// the share of calls that spill is B(c, a) and the lanes' busy share is
+/// a(1 - B)/c. Totals are recounted from the pools: attempts, tokens and
+/// the cost at each pool's own prices.
+#[test]
+fn attempts_spill_in_order_and_every_total_adds_up_across_pools() {
+    assert!((erlang_b(4, 20.0) - 0.810_931).abs() < 1e-6);
+    // 4 lanes of exponential 2 s calls. At 12 calls a minute (0.4 Erlang)
+    // B = 0.0007: about 0.5 of the ~660 calls spill. At 600 a minute
+    // (20 Erlangs) B = 0.8109 and the lanes are 94.53% busy. Over ~33,000
+    // calls the standard errors are about 0.004 on each share; the
+    // tolerance of 0.015 is 3.5 of them, and about half the gap a 3% nudge
+    // of either expectation (0.024-0.028) opens.
+    let light = run(&hybrid(4, 12, ""), &[]);
+    assert!(light.pools[1].attempts <= 3, "{:?}", light.pools[1]);
+    let heavy = run(&hybrid(4, 600, ""), &[]);
+    let b = erlang_b(4, 20.0);
+    let spilled = heavy.pools[1].attempts as f64 / heavy.attempts as f64;
+    assert!((spilled - b).abs() < 0.015, "spilled {spilled} vs B {b}");
+    let busy = heavy.pools[0].busy_share.unwrap();
+    assert!((busy - 20.0 * (1.0 - b) / 4.0).abs() < 0.015, "busy {busy}");
+    for s in [&light, &heavy] {
+        let sum =
+            |f: fn(&loopcap::model::pool::PoolSummary) -> u64| s.pools.iter().map(f).sum::<u64>();
+        assert_eq!(sum(|p| p.attempts), s.attempts);
+        assert_eq!(sum(|p| p.input_tokens), s.input_tokens);
+        assert_eq!(sum(|p| p.output_tokens), s.output_tokens);
+        // Reserved lanes never refuse here (no queue limit) and never queue:
+        // a call that finds every lane busy goes to the shared pool.
+        assert_eq!(s.pools[0].served, s.pools[0].attempts);
+        assert_eq!(s.queue_wait_s.map(|q| q.max), Some(0.0));
+        // The cost at each pool's prices, worked out here from its tokens.
+        let measured_h = 55.0 / 60.0;
+        let shared = &s.pools[1];
+        let shared_cost =
+            (shared.input_tokens as f64 * 3.0 + shared.output_tokens as f64 * 15.0) / 1e6;
+        let expected = 4.0 * 4.0 * measured_h + shared_cost;
+        assert!(
+            (s.cost_usd - expected).abs() < 1e-9,
+            "{} vs {expected}",
+            s.cost_usd
+        );
+    }
+}
+
+/// `queue_up_to` lets calls wait for a lane before they spill: the lanes
+/// take more, calls wait, and the shared pool takes less. At 3.3 Erlangs on
+/// 4 lanes, B = 0.243 spill without waiting; with 8 places to wait
+/// (M/M/4/12) the share that finds them full is under 0.03.
+#[test]
+fn a_queue_allowance_keeps_calls_on_the_lanes_longer() {
+    let spill = run(&hybrid(4, 100, ""), &[]);
+    let wait = run(&hybrid(4, 100, "queue_up_to = { lanes = 8 }"), &[]);
+    assert!(wait.pools[0].attempts > spill.pools[0].attempts);
+    assert!(
+        wait.pools[1].attempts * 5 < spill.pools[1].attempts,
+        "{} vs {}",
+        wait.pools[1].attempts,
+        spill.pools[1].attempts
+    );
+    assert!(wait.queue_wait_s.unwrap().max > 0.0);
+}
+
+/// An outage of the lanes sends every call to the shared pool while it
+/// lasts, and no call meets the outage's 503s.
+#[test]
+fn a_fault_hits_only_the_pool_it_names() {
+    let outage = "[[fault]]\nkind = \"outage\"\npool = \"lanes\"\nat = \"10m\"\nfor = \"50m\"";
+    let healthy = run(&hybrid(4, 60, ""), &[]);
+    let s = run(&hybrid(4, 60, outage), &[]);
+    assert_eq!(s.unavailable, 0, "the router steers around the outage");
+    assert!(s.pools[0].attempts < healthy.pools[0].attempts / 5);
+    assert!(s.pools[1].attempts > healthy.pools[1].attempts * 5);
+    assert_eq!(s.loops_failed, 0);
+}
+
+#[test]
+fn bad_pools_and_routers_are_refused_at_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = hybrid(4, 60, "");
+    for (from, to, expected) in [
+        (
+            "order = [\"lanes\", \"shared\"]",
+            "order = [\"lanes\", \"spot\"]",
+            "model.toml:29: router.order.1: no pool is called `spot`: the pools are lanes, shared",
+        ),
+        (
+            "order = [\"lanes\", \"shared\"]",
+            "order = [\"lanes\"]",
+            "router.order: pool `shared` is not in the order, so no attempt could reach it",
+        ),
+        (
+            "order = [\"lanes\", \"shared\"]",
+            "order = [\"lanes\", \"shared\", \"lanes\"]",
+            "router.order.2: `lanes` is listed twice",
+        ),
+        (
+            "name = \"shared\"",
+            "name = \"lanes\"",
+            "pool.1.name: must be non-empty, without dots or commas, and unlike every other pool's",
+        ),
+        (
+            "[router]\nkind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            "",
+            "router: missing: 2 pools need a router",
+        ),
+        (
+            "order = [\"lanes\", \"shared\"]",
+            "order = [\"lanes\", \"shared\"]\nqueue_up_to = { shared = 3 }",
+            "router.queue_up_to.shared: names a pool before the last in `order`",
+        ),
+        (
+            "[router]",
+            "[[fault]]\nkind = \"outage\"\npool = \"spot\"\nat = \"1m\"\nfor = \"1m\"\n\n[router]",
+            "fault.0.pool: no pool is called `spot`",
+        ),
+        (
+            "[router]",
+            "[capacity]\nkind = \"reserved\"\nlanes = 1\ntime_to_first_token = \"1s\"\n\n[router]",
+            "capacity: give either one `[capacity]` or `[[pool]]`s, not both",
+        ),
+        (
+            "[router]",
+            "[prices]\ninput_per_mtok = 1.0\n\n[router]",
+            "prices: with `[[pool]]`s each pool has its own `prices`",
+        ),
+        (
+            "prices = { input_per_mtok = 3.0, output_per_mtok = 15.0 }",
+            "prices = { per_lane_hour = 1.0 }",
+            "pool.1.prices.per_lane_hour: applies to reserved capacity only",
+        ),
+    ] {
+        assert!(good.contains(from), "{from}");
+        let file = dir.path().join("model.toml");
+        fs::write(&file, good.replacen(from, to, 1)).unwrap();
+        let out = loopcap().arg("check").arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "`{to}`");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(expected), "`{to}`: {stderr}");
+    }
+}
+
+#[test]
+fn the_table_shows_each_pool_and_check_lists_them() {
+    let model = crate::support::model_path("hybrid-spillover.toml");
+    let out = loopcap()
+        .arg("run")
+        .arg(&model)
+        .args(["--set", "duration=1h", "--set", "warmup=10m"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let pools = table.split_once("\npools (").expect("a pools section").1;
+    for row in ["lanes           reserved", "tier2           shared_api"] {
+        assert!(pools.contains(row), "{row}:\n{pools}");
+    }
+    let check = loopcap().arg("check").arg(&model).output().unwrap();
+    let text = String::from_utf8(check.stdout).unwrap();
+    assert!(
+        text.contains("capacity lanes: reserved, 8 lanes; tier2: shared_api"),
+        "{text}"
+    );
+}
