@@ -333,8 +333,6 @@ pub struct RunFacts<'a> {
     /// Per class, in model order: its name and its cohort loops still running.
     pub classes: Vec<(&'a str, u64)>,
     pub pools: &'a [PoolSpec],
-    /// Whether the summary reports each pool.
-    pub report_pools: bool,
     /// The client's retry-after mode, which moves results a lot under token-bucket pressure.
     pub retry_after: RetryAfter,
     pub events: u64,
@@ -362,7 +360,8 @@ pub struct Metrics {
     rejected_locally: u64,
     retries_denied: u64,
     tokens: TokenUse,
-    /// Per pool of the model.
+    /// Per pool of a model that reports its pools; none otherwise (its one
+    /// pool's figures are the totals).
     pools: Vec<PoolMetrics>,
     /// Answered calls that waited at all before the service that answered them.
     waited: u64,
@@ -414,6 +413,7 @@ impl Metrics {
             pools: spec
                 .pools
                 .iter()
+                .filter(|_| spec.reports_pools)
                 .map(|_| PoolMetrics {
                     attempts: 0,
                     served: 0,
@@ -543,11 +543,17 @@ impl Metrics {
 
     /// The router sent an attempt to `pool`.
     pub fn pool_offered(&mut self, now: SimTime, pool: usize) {
-        self.pools[pool].attempts += u64::from(self.in_window(now));
+        let counted = u64::from(self.in_window(now));
+        if let Some(p) = self.pools.get_mut(pool) {
+            p.attempts += counted;
+        }
     }
 
     pub fn attempt_rejected(&mut self, now: SimTime, pool: usize, rejection: Rejection) {
-        self.pools[pool].refused[refusal_index(rejection)] += u64::from(self.in_window(now));
+        let counted = u64::from(self.in_window(now));
+        if let Some(p) = self.pools.get_mut(pool) {
+            p.refused[refusal_index(rejection)] += counted;
+        }
         let (counter, total) = match rejection {
             Rejection::RateLimited { .. } => (Some(Counter::RateLimited), &mut self.rate_limited),
             Rejection::Overloaded => (Some(Counter::Overloaded), &mut self.overloaded),
@@ -598,8 +604,10 @@ impl Metrics {
         let billed = request.billed(output_tokens);
         if self.in_window(now) {
             self.tokens += billed;
-            self.pools[pool].tokens += billed;
-            self.pools[pool].served += 1;
+            if let Some(p) = self.pools.get_mut(pool) {
+                p.tokens += billed;
+                p.served += 1;
+            }
         }
         for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
             w.tokens[pool] += billed;
@@ -668,7 +676,10 @@ impl Metrics {
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
         let mean_in_flight = self.in_flight.mean(window);
-        let pool_tokens: Vec<TokenUse> = self.pools.iter().map(|p| p.tokens).collect();
+        let pool_tokens: Vec<TokenUse> = match self.pools.as_slice() {
+            [] => vec![self.tokens],
+            pools => pools.iter().map(|p| p.tokens).collect(),
+        };
         let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed =
@@ -772,20 +783,17 @@ impl Metrics {
                 .iter()
                 .map(|w| w.summary(facts.pools))
                 .collect(),
-            pools: match facts.report_pools {
-                false => Vec::new(),
-                true => self
-                    .pools
-                    .iter_mut()
-                    .zip(facts.pools)
-                    .map(|(p, spec)| {
-                        let level = p.in_flight.level;
-                        p.in_flight.set(horizon, level, self.window_start);
-                        let cost = pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window);
-                        p.summary(spec, window, cost)
-                    })
-                    .collect(),
-            },
+            pools: self
+                .pools
+                .iter_mut()
+                .zip(facts.pools)
+                .map(|(p, spec)| {
+                    let level = p.in_flight.level;
+                    p.in_flight.set(horizon, level, self.window_start);
+                    let cost = pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window);
+                    p.summary(spec, window, cost)
+                })
+                .collect(),
             events: facts.events,
             wall_s: facts.wall_s,
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),

@@ -182,14 +182,21 @@ impl<'a> AgentSystem<'a> {
         }
     }
 
-    /// Attempts in service, over every pool.
+    /// Attempts in service, over every pool (read after every event: one
+    /// pool is read directly).
     fn in_flight(&self) -> u32 {
-        self.pools.iter().map(Capacity::in_flight).sum()
+        match self.pools.as_slice() {
+            [only] => only.in_flight(),
+            pools => pools.iter().map(Capacity::in_flight).sum(),
+        }
     }
 
     /// Attempts waiting for a lane, over every pool.
     fn queued(&self) -> u32 {
-        self.pools.iter().map(Capacity::queued).sum()
+        match self.pools.as_slice() {
+            [only] => only.queued(),
+            pools => pools.iter().map(Capacity::queued).sum(),
+        }
     }
 
     /// Closes the books at the horizon.
@@ -216,7 +223,6 @@ impl<'a> AgentSystem<'a> {
             horizon,
             classes,
             pools: &self.spec.pools,
-            report_pools: self.spec.reports_pools,
             retry_after: self.spec.client.retry_after,
             events,
             wall_s,
