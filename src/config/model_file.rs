@@ -185,18 +185,6 @@ impl RawModel {
         let recovery = self
             .recovery
             .map_or(Ok(RecoveryRule::default()), |r| r.check())?;
-        let reports_pools = !self.pool.is_empty();
-        let mut spec_pools = pools;
-        let last = match &router {
-            Router::Only => 0,
-            Router::Spillover { order, .. } => order[order.len() - 1],
-        };
-        // Calls too large for the last pool's buckets are refused for good.
-        let mut warnings = too_large(&agents, &classes, &spec_pools[last].capacity);
-        spec_pools.shrink_to_fit();
-        warnings.extend(thoughtless(&classes));
-        warnings.extend(rounded_up(&agents, &classes));
-        warnings.extend(empty(&classes));
         let mut spec = ModelSpec {
             name: self.name,
             seed: checks::seed(&FieldPath::root("seed"), self.seed)?,
@@ -205,15 +193,20 @@ impl RawModel {
             timeseries_bin,
             classes,
             agents,
-            pools: spec_pools,
+            pools,
             router,
-            reports_pools,
+            reports_pools: !self.pool.is_empty(),
             client,
             faults,
             recovery,
             windows: Vec::new(),
         };
         spec.windows = check_windows(&self.window, &spec)?;
+        // Calls too large for the last pool's buckets are refused for good.
+        let mut warnings = too_large(&spec.agents, &spec.classes, &spec.last_pool().capacity);
+        warnings.extend(thoughtless(&spec.classes));
+        warnings.extend(rounded_up(&spec.agents, &spec.classes));
+        warnings.extend(empty(&spec.classes));
         Ok((spec, warnings))
     }
 }
