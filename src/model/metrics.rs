@@ -562,7 +562,7 @@ impl Metrics {
             Rejection::Unavailable => (Some(Counter::Errors), &mut self.unavailable),
             Rejection::ServerError => (Some(Counter::Errors), &mut self.server_errors),
         };
-        *total += u64::from(now >= self.window_start);
+        *total += counted;
         if let Some(counter) = counter {
             self.tick(now, counter);
         }

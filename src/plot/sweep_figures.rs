@@ -100,10 +100,7 @@ pub fn metric_label(metric: &str) -> String {
     } else {
         (base, "")
     };
-    let words = base
-        .replace("per_min", "per minute")
-        .replace("per_dollar", "per US dollar")
-        .replace('_', " ");
+    let words = in_words(&base);
     let mut label = match stat {
         Some(stat) => format!("{stat} {words}{unit}"),
         None => format!("{words}{unit}"),
@@ -124,15 +121,21 @@ fn is_statistic(part: &str) -> bool {
 /// An axis's path in words: `workload.developers.users` is "users
 /// (developers)", `capacity.max_concurrency` "max concurrency".
 pub fn axis_path_label(path: &str) -> String {
-    let words = |p: &str| p.replace("per_min", "per minute").replace(['_', '.'], " ");
     match path.split_once('.') {
         Some(("workload", rest)) => match rest.split_once('.') {
-            Some((class, field)) => format!("{} ({class})", words(field)),
-            None => words(rest),
+            Some((class, field)) => format!("{} ({class})", in_words(field)),
+            None => in_words(rest),
         },
-        Some(("capacity" | "agents", rest)) => words(rest),
-        _ => words(path),
+        Some(("capacity" | "agents", rest)) => in_words(rest),
+        _ => in_words(path),
     }
+}
+
+/// A name in words: rates spelled out, underscores and dots as spaces.
+fn in_words(name: &str) -> String {
+    name.replace("per_min", "per minute")
+        .replace("per_dollar", "per US dollar")
+        .replace(['_', '.'], " ")
 }
 
 fn axis_label(exp: &Experiment, axis: Option<usize>) -> String {
@@ -142,22 +145,21 @@ fn axis_label(exp: &Experiment, axis: Option<usize>) -> String {
 /// Whether a metric is a latency or a drain time, which describes only the
 /// loops that completed, so its figure needs the failed share beside it.
 fn is_latency(metric: &str) -> bool {
+    latency_part(metric).is_some()
+}
+
+/// Which dotted part of `metric` names a latency or a wait, if one does.
+fn latency_part(metric: &str) -> Option<usize> {
     metric
         .split('.')
-        .any(|part| part.contains("latency") || part.contains("wait"))
+        .position(|part| part.contains("latency") || part.contains("wait"))
 }
 
 /// The failed share of the loops a latency metric describes: the same
 /// class's or window's, or the whole run's.
 fn failed_share_of(exp: &Experiment, metric: &str) -> Option<String> {
-    if !is_latency(metric) {
-        return None;
-    }
     let parts: Vec<&str> = metric.split('.').collect();
-    let scope = parts
-        .iter()
-        .position(|p| p.contains("latency") || p.contains("wait"))
-        .map_or(&parts[..0], |i| &parts[..i]);
+    let scope = &parts[..latency_part(metric)?];
     let share = scope
         .iter()
         .chain(std::iter::once(&"loops_failed_share"))
