@@ -51,33 +51,29 @@ fn run_spans(timeseries: &Path) -> Result<Vec<Span>, String> {
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Vec::new());
     };
-    let summary: serde_json::Value =
+    // Only what the shading needs, so a summary of any version will do.
+    #[derive(serde::Deserialize)]
+    struct Times {
+        #[serde(default)]
+        warmup_s: f64,
+        #[serde(default)]
+        windows: Vec<WindowTimes>,
+    }
+    #[derive(serde::Deserialize)]
+    struct WindowTimes {
+        kind: String,
+        name: String,
+        start_s: f64,
+        end_s: f64,
+    }
+    let times: Times =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let number = |v: &serde_json::Value, key: &str| v.get(key).and_then(serde_json::Value::as_f64);
-    let windows: Vec<(String, String, f64, f64)> = summary
-        .get("windows")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|w| {
-            let field = |key: &str| {
-                w.get(key)
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned)
-            };
-            Some((
-                field("kind")?,
-                field("name")?,
-                number(w, "start_s")?,
-                number(w, "end_s")?,
-            ))
-        })
-        .collect();
     Ok(shaded_spans(
-        number(&summary, "warmup_s").unwrap_or(0.0),
-        windows
+        times.warmup_s,
+        times
+            .windows
             .iter()
-            .map(|(kind, name, start, end)| (kind.as_str(), name.as_str(), *start, *end)),
+            .map(|w| (w.kind.as_str(), w.name.as_str(), w.start_s, w.end_s)),
     ))
 }
 
