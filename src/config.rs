@@ -21,6 +21,7 @@ pub mod model_file;
 pub mod overrides;
 pub mod plot_spec;
 pub mod policy;
+pub mod pools;
 pub mod prices;
 pub mod quantity;
 pub mod schema;

@@ -58,7 +58,10 @@ pub struct ModelSpec {
     pub agents: Vec<AgentProfile>,
     /// At least one; a model written with `[capacity]` has one.
     pub pools: Vec<PoolSpec>,
-    pub router: Router,
+    /// The distinct routers; a model written with `[capacity]` has one.
+    pub routers: Vec<Router>,
+    /// Per user class, an index into `routers`.
+    pub router_of: Vec<usize>,
     /// Whether the model declares `[[pool]]`s, so the summary reports each.
     pub reports_pools: bool,
     pub client: ClientPolicy,
@@ -70,21 +73,25 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// The pool attempts are offered first.
-    pub fn first_pool(&self) -> &PoolSpec {
-        match &self.router {
-            Router::Only => &self.pools[0],
-            Router::Spillover { order, .. } => &self.pools[order[0]],
-        }
+    /// The router of user class `class`.
+    pub fn router_for(&self, class: usize) -> &Router {
+        &self.routers[self.router_of[class]]
     }
 
-    /// The pool that takes what no other can: the only one, or the last a
-    /// spillover router offers to.
-    pub fn last_pool(&self) -> &PoolSpec {
-        match &self.router {
-            Router::Only => &self.pools[0],
-            Router::Spillover { order, .. } => &self.pools[order[order.len() - 1]],
-        }
+    /// The pool user class `class`'s attempts go to first, or most often.
+    pub fn entry_pool(&self, class: usize) -> &PoolSpec {
+        &self.pools[self.router_for(class).entry()]
+    }
+
+    /// The pool that takes what no other can, when every class's router
+    /// has the same one: the only pool, or the last a spillover offers to.
+    pub fn last_pool(&self) -> Option<&PoolSpec> {
+        let mut last = self
+            .router_of
+            .iter()
+            .map(|&r| self.routers[r].last_resort());
+        let first = last.next().flatten()?;
+        last.all(|p| p == Some(first)).then(|| &self.pools[first])
     }
 
     /// The agent profile that user class `class` runs.

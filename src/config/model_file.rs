@@ -13,16 +13,15 @@ use super::client::RawClient;
 use super::diagnostic::Invalid;
 use super::fault::{RawFault, RawRecovery};
 use super::field_path::FieldPath;
+use super::pools::{RawPool, RawRouter, RawRouting};
 use super::prices::RawPrices;
 use super::quantity::{Duration, Number};
-use super::tagged::{Tagged, Variants};
+use super::tagged::Tagged;
 use super::workload::{RawUserClass, check_workload};
 use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
 use crate::model::agent_loop::AgentProfile;
 use crate::model::capacity::CapacitySpec;
-use crate::model::pool::{PoolSpec, Router};
-use crate::model::prices::Prices;
 use crate::model::recovery::RecoveryRule;
 use crate::model::window::{Window, WindowKind, windows};
 use crate::model::workload::{Population, UserClass};
@@ -52,43 +51,14 @@ pub struct RawModel {
     #[serde(default)]
     pool: Vec<RawPool>,
     router: Option<Tagged<RawRouter>>,
+    /// Routers of classes that do not use `[router]`, by class name.
+    #[serde(default)]
+    class_router: BTreeMap<String, Tagged<RawRouter>>,
     #[serde(default)]
     fault: Vec<Tagged<RawFault>>,
     recovery: Option<RawRecovery>,
     #[serde(default)]
     window: Vec<RawWindow>,
-}
-
-/// A `[[pool]]`: capacity of any kind, with its own prices.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawPool {
-    name: String,
-    capacity: Tagged<RawCapacity>,
-    prices: Option<RawPrices>,
-}
-
-/// `[router]`: how attempts are spread over the pools.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-enum RawRouter {
-    Spillover(RawSpillover),
-}
-
-impl Variants for RawRouter {
-    const TAG: &'static str = "kind";
-    type Common = super::tagged::NoCommon;
-}
-
-/// Every pool, in the order attempts are offered to them.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct RawSpillover {
-    order: Vec<String>,
-    /// Per reserved pool (not the last): how many attempts its lane queue
-    /// may hold and still take more (default 0: only a free lane).
-    #[serde(default)]
-    queue_up_to: BTreeMap<String, Number>,
 }
 
 /// A `[[window]]`: a stretch of time the summary reports on its own.
@@ -162,15 +132,17 @@ impl RawModel {
             .map(|(name, agent)| agent.check(name, base_dir))
             .collect::<Checked<Vec<_>>>()?;
         let classes = check_workload(&self.workload, &agent_names, base_dir)?;
-        let (pools, router) = check_pools(
-            self.capacity.as_ref(),
-            self.prices.as_ref(),
-            &self.pool,
-            self.router.as_ref(),
-            base_dir,
-        )?;
+        let class_names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+        let routing = RawRouting {
+            capacity: self.capacity.as_ref(),
+            prices: self.prices.as_ref(),
+            pools: &self.pool,
+            router: self.router.as_ref(),
+            class_routers: &self.class_router,
+        }
+        .check(&class_names, base_dir)?;
         let client = self.client.unwrap_or_default().check()?;
-        let pool_names: Vec<String> = pools.iter().map(|p| p.name.clone()).collect();
+        let pool_names: Vec<String> = routing.pools.iter().map(|p| p.name.clone()).collect();
         let faults = self
             .fault
             .iter()
@@ -193,8 +165,9 @@ impl RawModel {
             timeseries_bin,
             classes,
             agents,
-            pools,
-            router,
+            pools: routing.pools,
+            routers: routing.routers,
+            router_of: routing.router_of,
             reports_pools: !self.pool.is_empty(),
             client,
             faults,
@@ -202,169 +175,16 @@ impl RawModel {
             windows: Vec::new(),
         };
         spec.windows = check_windows(&self.window, &spec)?;
-        // Calls too large for the last pool's buckets are refused for good.
-        let mut warnings = too_large(&spec.agents, &spec.classes, &spec.last_pool().capacity);
+        // Calls too large for the buckets of the pool that takes what the
+        // others cannot are refused for good.
+        let mut warnings = spec.last_pool().map_or_else(Vec::new, |p| {
+            too_large(&spec.agents, &spec.classes, &p.capacity)
+        });
         warnings.extend(thoughtless(&spec.classes));
         warnings.extend(rounded_up(&spec.agents, &spec.classes));
         warnings.extend(empty(&spec.classes));
         Ok((spec, warnings))
     }
-}
-
-/// The model's pools and router: one pool named `capacity` from
-/// `[capacity]` and `[prices]`, or the `[[pool]]`s behind a `[router]` (which
-/// a single pool may leave out).
-fn check_pools(
-    capacity: Option<&Tagged<RawCapacity>>,
-    prices: Option<&RawPrices>,
-    raw: &[RawPool],
-    router: Option<&Tagged<RawRouter>>,
-    base_dir: &Path,
-) -> Checked<(Vec<PoolSpec>, Router)> {
-    // The capacity at `at` and the prices at `prices_at`.
-    let read = |at: FieldPath,
-                prices_at: FieldPath,
-                capacity: &Tagged<RawCapacity>,
-                prices: Option<&RawPrices>| {
-        let (service, kind) = capacity.read_with_common(&at)?;
-        let capacity = kind.check(&service, &at, base_dir)?;
-        let prices = prices.map_or(Ok(Prices::default()), |p| p.check(&prices_at, &capacity))?;
-        Ok::<_, Invalid>((capacity, prices))
-    };
-    match (capacity, raw.is_empty()) {
-        (Some(capacity), true) => {
-            if router.is_some() {
-                return Err(Invalid::new(
-                    "router",
-                    "a router spreads attempts over `[[pool]]`s; this model has one `[capacity]`",
-                ));
-            }
-            let (capacity, prices) = read(
-                FieldPath::root("capacity"),
-                FieldPath::root("prices"),
-                capacity,
-                prices,
-            )?;
-            let name = "capacity".to_owned();
-            return Ok((
-                vec![PoolSpec {
-                    name,
-                    capacity,
-                    prices,
-                }],
-                Router::Only,
-            ));
-        }
-        (Some(_), false) => {
-            return Err(Invalid::new(
-                "capacity",
-                "give either one `[capacity]` or `[[pool]]`s, not both",
-            ));
-        }
-        (None, true) => {
-            return Err(Invalid::new(
-                "capacity",
-                "missing: a `[capacity]` table (or `[[pool]]`s with a `[router]`)",
-            ));
-        }
-        (None, false) => {}
-    }
-    if prices.is_some() {
-        return Err(Invalid::new(
-            "prices",
-            "with `[[pool]]`s each pool has its own `prices`: move these into the pools",
-        ));
-    }
-    let mut pools: Vec<PoolSpec> = Vec::with_capacity(raw.len());
-    for (i, p) in raw.iter().enumerate() {
-        let at = FieldPath::root("pool").child(i);
-        if p.name.is_empty()
-            || p.name.contains(['.', ','])
-            || pools.iter().any(|q| q.name == p.name)
-        {
-            return Err(Invalid::new(
-                at.child("name"),
-                format!(
-                    "must be non-empty, without dots or commas, and unlike every other pool's (got \"{}\")",
-                    p.name
-                ),
-            ));
-        }
-        let (capacity, prices) = read(
-            at.child("capacity"),
-            at.child("prices"),
-            &p.capacity,
-            p.prices.as_ref(),
-        )?;
-        pools.push(PoolSpec {
-            name: p.name.clone(),
-            capacity,
-            prices,
-        });
-    }
-    let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
-    let Some(router) = router else {
-        if pools.len() == 1 {
-            return Ok((pools, Router::Only));
-        }
-        return Err(Invalid::new(
-            "router",
-            format!(
-                "missing: {} pools need a router, e.g. [router] kind = \"spillover\", order = [\"{}\"]",
-                pools.len(),
-                names.join("\", \"")
-            ),
-        ));
-    };
-    let at = FieldPath::root("router");
-    let RawRouter::Spillover(spill) = router.read(&at)?;
-    let mut order = Vec::with_capacity(spill.order.len());
-    for (i, name) in spill.order.iter().enumerate() {
-        let Some(p) = names.iter().position(|n| n == name) else {
-            return Err(Invalid::new(
-                at.child("order").child(i),
-                format!(
-                    "no pool is called `{name}`: the pools are {}",
-                    names.join(", ")
-                ),
-            ));
-        };
-        if order.contains(&p) {
-            return Err(Invalid::new(
-                at.child("order").child(i),
-                format!("`{name}` is listed twice: each pool is offered attempts once"),
-            ));
-        }
-        order.push(p);
-    }
-    if let Some(missing) = names.iter().enumerate().find(|(p, _)| !order.contains(p)) {
-        return Err(Invalid::new(
-            at.child("order"),
-            format!(
-                "pool `{}` is not in the order, so no attempt could reach it: list every pool",
-                missing.1
-            ),
-        ));
-    }
-    let mut queue_up_to = vec![0; order.len()];
-    for (name, n) in &spill.queue_up_to {
-        let field = at.child("queue_up_to").child(name);
-        let position = order.iter().position(|&p| names[p] == name.as_str());
-        let Some(i) = position.filter(|&i| i + 1 < order.len()) else {
-            return Err(Invalid::new(
-                field,
-                "names a pool before the last in `order`: the last takes every attempt the others cannot",
-            ));
-        };
-        if pools[order[i]].capacity.lanes().is_none() {
-            return Err(Invalid::new(
-                field,
-                "applies to reserved pools only: a shared API has no lane queue",
-            ));
-        }
-        queue_up_to[i] = checks::whole(&field, *n, 0, u64::from(u32::MAX))? as u32;
-    }
-    Ok((pools, Router::Spillover { order, queue_up_to }))
 }
 
 /// Warnings about calls that a token bucket can never admit.

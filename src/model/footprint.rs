@@ -63,7 +63,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
     }];
     for (index, class) in spec.classes.iter().enumerate() {
         let agent = &spec.agents[class.agent];
-        let loop_s = unqueued_loop_s(spec, agent);
+        let loop_s = unqueued_loop_s(spec, index, agent);
         let loop_bytes = per_loop_bytes(agent);
         let surge = peak_multiplier(class);
         let surged = |cause| {
@@ -140,7 +140,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
 /// for the whole run (surges aside), each queued call holding its loop.
 fn lane_queue(spec: &ModelSpec) -> Option<Need> {
     // Other pools hold at most their `queue_up_to`; the last one takes the rest.
-    let CapacitySpec::Reserved(reserved) = &spec.last_pool().capacity else {
+    let CapacitySpec::Reserved(reserved) = &spec.last_pool()?.capacity else {
         return None;
     };
     if reserved.queue_limit.is_some() {
@@ -148,14 +148,14 @@ fn lane_queue(spec: &ModelSpec) -> Option<Need> {
     }
     // Calls offered per second, and lanes they keep busy.
     let (mut calls_per_s, mut busy_lanes, mut loop_bytes) = (0.0, 0.0, 0.0f64);
-    for class in &spec.classes {
+    for (index, class) in spec.classes.iter().enumerate() {
         if let Population::Open(arrivals) = &class.population {
             let agent = &spec.agents[class.agent];
             let calls = arrivals.mean_per_min() / 60.0
                 * median(agent.steps.dist()).max(1.0)
                 * calls_per_step(agent);
             calls_per_s += calls;
-            busy_lanes += calls * call_s(spec, agent);
+            busy_lanes += calls * call_s(spec, index, agent);
             loop_bytes = loop_bytes.max(per_loop_bytes(agent));
         }
     }
@@ -211,13 +211,9 @@ fn calls_per_step(agent: &AgentProfile) -> f64 {
 /// How long a typical loop of `agent` runs when it never waits: its median
 /// steps, each a median time to first token plus median decoding, with
 /// median tool time between them; capped by its deadline.
-fn unqueued_loop_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
+fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
     let steps = median(agent.steps.dist()).max(1.0);
-    let service = spec.first_pool().capacity.service();
-    let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
-        median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
-    });
-    let call_s = median(service.time_to_first_token.dist()) + decode_s;
+    let call_s = call_s(spec, class, agent);
     let tool_s = agent
         .tool_latency
         .as_ref()
@@ -228,10 +224,11 @@ fn unqueued_loop_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
         .map_or(loop_s, |d| loop_s.min(d.as_secs_f64()))
 }
 
-/// How long a typical call of `agent` takes in service: median time to
-/// first token plus median decoding.
-fn call_s(spec: &ModelSpec, agent: &AgentProfile) -> f64 {
-    let service = spec.first_pool().capacity.service();
+/// How long a typical call of `agent` (run by user class `class`) takes in
+/// service at the pool its attempts go to first: median time to first token
+/// plus median decoding.
+fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
+    let service = spec.entry_pool(class).capacity.service();
     let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
         median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
     });

@@ -243,6 +243,8 @@ struct PoolMetrics {
     served: u64,
     /// Refusals, by [`refusal_index`].
     refused: [u64; 6],
+    timed_out: u64,
+    cool_downs: u64,
     tokens: TokenUse,
     in_flight: WindowGauge,
 }
@@ -277,6 +279,8 @@ impl PoolMetrics {
             too_large: self.refused[3],
             unavailable: self.refused[4],
             server_errors: self.refused[5],
+            timed_out: self.timed_out,
+            cool_downs: self.cool_downs,
             mean_in_flight,
             busy_share: units.map(|u| mean_in_flight / f64::from(u.max(1))),
             input_tokens: self.tokens.input,
@@ -418,6 +422,8 @@ impl Metrics {
                     attempts: 0,
                     served: 0,
                     refused: [0; 6],
+                    timed_out: 0,
+                    cool_downs: 0,
                     tokens: TokenUse::default(),
                     in_flight: WindowGauge::new(),
                 })
@@ -430,8 +436,8 @@ impl Metrics {
             loops_in_flight: WindowGauge::new(),
             // Only the last pool's queue can grow without bound: the others
             // hold at most what the router lets them queue.
-            lane_queue: match &spec.last_pool().capacity {
-                CapacitySpec::Reserved(r) => Some(QueueTrend {
+            lane_queue: match spec.last_pool().map(|p| &p.capacity) {
+                Some(CapacitySpec::Reserved(r)) => Some(QueueTrend {
                     middle: window_start
                         + SimDuration::from_ticks(
                             (spec.duration.ticks() - spec.warmup.ticks()) / 2,
@@ -441,7 +447,7 @@ impl Metrics {
                     level: 0,
                     limited: r.queue_limit.is_some(),
                 }),
-                CapacitySpec::SharedApi(_) => None,
+                _ => None,
             },
             timeseries: timeseries.then(|| Timeseries::new(spec.timeseries_bin)),
             faults: (!watches.is_empty())
@@ -588,9 +594,21 @@ impl Metrics {
         self.throttled += u64::from(self.in_window(now));
     }
 
-    pub fn attempt_timed_out(&mut self, now: SimTime) {
+    pub fn attempt_timed_out(&mut self, now: SimTime, pool: usize) {
         self.tick(now, Counter::Timeouts);
-        self.timeouts += u64::from(self.in_window(now));
+        let counted = u64::from(self.in_window(now));
+        self.timeouts += counted;
+        if let Some(p) = self.pools.get_mut(pool) {
+            p.timed_out += counted;
+        }
+    }
+
+    /// A failover router started cooling `pool` down.
+    pub fn cool_down_started(&mut self, now: SimTime, pool: usize) {
+        let counted = u64::from(self.in_window(now));
+        if let Some(p) = self.pools.get_mut(pool) {
+            p.cool_downs += counted;
+        }
     }
 
     /// The provider finished an attempt: its tokens are billed, answered or not.

@@ -1,14 +1,23 @@
 //! Capacity pools and the router that picks one per attempt.
 //!
 //! A model with one `[capacity]` has one pool, and every attempt goes there.
-//! With `[[pool]]`s, a spillover router offers each attempt to the pools in
-//! order: the first that can take it now ([`super::capacity::Capacity::can_take_now`])
-//! gets it, and the last pool takes whatever the others could not.
+//! With `[[pool]]`s, each user class has a router (the model's `[router]`,
+//! or its own in `[class_router]`):
+//! - `spillover` offers each attempt to the pools in order: the first that
+//!   can take it now ([`super::capacity::Capacity::can_take_now`]) gets it,
+//!   and the last pool takes whatever the others could not;
+//! - `failover` sends every attempt to its primary, except while the
+//!   primary cools down after failing; then to its fallback;
+//! - `weighted` draws each attempt's pool with fixed shares;
+//! - `single` sends every attempt to one pool.
+
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::capacity::CapacitySpec;
+use super::capacity::{CapacitySpec, Rejection};
 use super::prices::Prices;
+use crate::engine::{SimDuration, SimTime};
 
 /// One pool: capacity of any kind, with its own prices.
 #[derive(Clone, Debug)]
@@ -18,11 +27,13 @@ pub struct PoolSpec {
     pub prices: Prices,
 }
 
-/// How attempts are spread over the pools (indices into the model's pools).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How one class's attempts are spread over the pools (indices into the
+/// model's pools).
+#[derive(Clone, Debug, PartialEq)]
 pub enum Router {
-    /// Every attempt to pool 0: a model with one `[capacity]`.
-    Only,
+    /// Every attempt to one pool: a model with one `[capacity]`, or a class
+    /// routed to one pool.
+    Single(usize),
     /// The first of `order` that can take the attempt now, else the last.
     /// `queue_up_to[i]` is how many attempts pool `order[i]`'s lane queue
     /// may hold and still take more (reserved pools; 0: only a free lane).
@@ -30,6 +41,158 @@ pub enum Router {
         order: Vec<usize>,
         queue_up_to: Vec<u32>,
     },
+    /// Every attempt to `primary`, except while it cools down after
+    /// failing: then to `fallback`.
+    Failover(Failover),
+    /// Each attempt to pool `pools[i]` with probability `shares[i]`.
+    Weighted { pools: Vec<usize>, shares: Vec<f64> },
+}
+
+/// A primary pool and the fallback that takes its traffic while it cools
+/// down, as LLM gateways' fallback and cool-down settings do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failover {
+    pub primary: usize,
+    pub fallback: usize,
+    /// The failures of the primary that count towards a cool-down.
+    pub on: Vec<FailureKind>,
+    /// How many such failures within a minute the primary may have before
+    /// it cools down (0: the first failure does it).
+    pub allowed_fails: u32,
+    pub cool_down: SimDuration,
+}
+
+/// A way an attempt fails at a pool, as a failover router's `on` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    RateLimited,
+    Overloaded,
+    QueueFull,
+    Unavailable,
+    ServerError,
+    Timeout,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::RateLimited,
+        FailureKind::Overloaded,
+        FailureKind::QueueFull,
+        FailureKind::Unavailable,
+        FailureKind::ServerError,
+        FailureKind::Timeout,
+    ];
+
+    /// The name model files give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::RateLimited => "rate_limited",
+            FailureKind::Overloaded => "overloaded",
+            FailureKind::QueueFull => "queue_full",
+            FailureKind::Unavailable => "unavailable",
+            FailureKind::ServerError => "server_error",
+            FailureKind::Timeout => "timeout",
+        }
+    }
+
+    /// The kind of a refusal; `None` for one no retry can fix (too large).
+    pub fn of(rejection: Rejection) -> Option<FailureKind> {
+        match rejection {
+            Rejection::RateLimited { .. } => Some(FailureKind::RateLimited),
+            Rejection::Overloaded => Some(FailureKind::Overloaded),
+            Rejection::QueueFull { .. } => Some(FailureKind::QueueFull),
+            Rejection::Unavailable => Some(FailureKind::Unavailable),
+            Rejection::ServerError => Some(FailureKind::ServerError),
+            Rejection::TooLarge => None,
+        }
+    }
+}
+
+impl Router {
+    /// The pool attempts go to first, or most often.
+    pub fn entry(&self) -> usize {
+        match self {
+            Router::Single(p) => *p,
+            Router::Spillover { order, .. } => order[0],
+            Router::Failover(f) => f.primary,
+            Router::Weighted { pools, shares } => {
+                let heaviest = (0..pools.len())
+                    .max_by(|&a, &b| shares[a].total_cmp(&shares[b]).then(b.cmp(&a)))
+                    .expect("a router has pools");
+                pools[heaviest]
+            }
+        }
+    }
+
+    /// The pool that takes whatever the others cannot, when there is one.
+    pub fn last_resort(&self) -> Option<usize> {
+        match self {
+            Router::Single(p) => Some(*p),
+            Router::Spillover { order, .. } => order.last().copied(),
+            Router::Failover(_) | Router::Weighted { .. } => None,
+        }
+    }
+
+    /// Every pool it can send an attempt to.
+    pub fn pools(&self) -> Vec<usize> {
+        match self {
+            Router::Single(p) => vec![*p],
+            Router::Spillover { order, .. } => order.clone(),
+            Router::Failover(f) => vec![f.primary, f.fallback],
+            Router::Weighted { pools, .. } => pools.clone(),
+        }
+    }
+}
+
+/// A failover router's state: its primary's recent failures and cool-down.
+#[derive(Clone, Debug, Default)]
+pub struct FailoverState {
+    /// When the primary's cool-down ends.
+    cool_until: SimTime,
+    /// Failures counted towards the next cool-down, oldest first.
+    recent: VecDeque<SimTime>,
+}
+
+/// The window `allowed_fails` counts failures in, as gateways count them.
+const FAILURE_WINDOW: SimDuration = SimDuration::from_secs(60);
+
+impl FailoverState {
+    /// The pool the next attempt goes to at `now`.
+    pub fn pick(&self, failover: &Failover, now: SimTime) -> usize {
+        if now < self.cool_until {
+            failover.fallback
+        } else {
+            failover.primary
+        }
+    }
+
+    /// An attempt at `pool` failed as `kind` at `now`. Returns whether the
+    /// primary started cooling down.
+    pub fn failed(
+        &mut self,
+        failover: &Failover,
+        pool: usize,
+        kind: FailureKind,
+        now: SimTime,
+    ) -> bool {
+        if pool != failover.primary || !failover.on.contains(&kind) || now < self.cool_until {
+            return false;
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|&t| now.since(t) >= FAILURE_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        if self.recent.len() as u64 > u64::from(failover.allowed_fails) {
+            self.recent.clear();
+            self.cool_until = now + failover.cool_down;
+            return true;
+        }
+        false
+    }
 }
 
 /// One pool's figures over the measured window, as the summary reports them.
@@ -47,6 +210,10 @@ pub struct PoolSummary {
     pub too_large: u64,
     pub unavailable: u64,
     pub server_errors: u64,
+    /// Attempts whose client timed out while the pool held them.
+    pub timed_out: u64,
+    /// Cool-downs a failover router started on it.
+    pub cool_downs: u64,
     /// Time-averaged attempts in service.
     pub mean_in_flight: f64,
     /// Mean busy lanes / lanes, or mean in flight / `max_concurrency`.
@@ -55,4 +222,50 @@ pub struct PoolSummary {
     pub cached_input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> SimTime {
+        SimTime::ZERO + SimDuration::from_secs(s)
+    }
+
+    fn failover(on: Vec<FailureKind>, allowed_fails: u32) -> Failover {
+        Failover {
+            primary: 0,
+            fallback: 1,
+            on,
+            allowed_fails,
+            cool_down: SimDuration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn only_the_primarys_listed_failures_start_a_cool_down_that_ends_on_time() {
+        let f = failover(vec![FailureKind::Timeout], 0);
+        let mut state = FailoverState::default();
+        assert!(!state.failed(&f, 0, FailureKind::RateLimited, at(1)));
+        assert!(!state.failed(&f, 1, FailureKind::Timeout, at(2)));
+        assert_eq!(state.pick(&f, at(3)), 0);
+        assert!(state.failed(&f, 0, FailureKind::Timeout, at(10)));
+        assert_eq!(state.pick(&f, at(10)), 1);
+        assert_eq!(state.pick(&f, at(39)), 1);
+        assert_eq!(state.pick(&f, at(40)), 0);
+    }
+
+    /// `allowed_fails` failures within a minute are tolerated; older ones
+    /// no longer count.
+    #[test]
+    fn allowed_fails_count_within_a_minute() {
+        let f = failover(FailureKind::ALL.to_vec(), 2);
+        let mut state = FailoverState::default();
+        assert!(!state.failed(&f, 0, FailureKind::Overloaded, at(0)));
+        assert!(!state.failed(&f, 0, FailureKind::Overloaded, at(30)));
+        // The first has aged out: two in the minute, still tolerated.
+        assert!(!state.failed(&f, 0, FailureKind::Overloaded, at(60)));
+        assert!(state.failed(&f, 0, FailureKind::Overloaded, at(61)));
+        assert_eq!(state.pick(&f, at(61)), 1);
+    }
 }

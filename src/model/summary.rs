@@ -275,6 +275,8 @@ impl Summary {
             m.count(&format!("{p}.too_large"), pool.too_large);
             m.count(&format!("{p}.unavailable"), pool.unavailable);
             m.count(&format!("{p}.server_errors"), pool.server_errors);
+            m.count(&format!("{p}.timed_out"), pool.timed_out);
+            m.count(&format!("{p}.cool_downs"), pool.cool_downs);
             m.value(&format!("{p}.mean_in_flight"), Some(pool.mean_in_flight));
             m.value(&format!("{p}.busy_share"), pool.busy_share);
             m.count(&format!("{p}.input_tokens"), pool.input_tokens);

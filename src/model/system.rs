@@ -16,6 +16,7 @@
 use super::agent_loop::{CallState, CallTokens, LoopState};
 use super::capacity::{Capacity, Request};
 use super::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
+use super::pool::FailoverState;
 use super::resilience::Resilience;
 use super::summary::Summary;
 use super::timeseries::Timeseries;
@@ -77,6 +78,13 @@ pub const CALL_BYTES: usize =
 pub const CLASS_BYTES: usize =
     CLASS_METRICS_BYTES + size_of::<ClassState>() + size_of::<ClassStreams>();
 
+/// What a router keeps between attempts: a failover router's cool-down,
+/// a weighted router's draws.
+struct RouterState {
+    failover: FailoverState,
+    rng: Stream,
+}
+
 struct ClassStreams {
     workload: Stream,
     agent: Stream,
@@ -90,6 +98,8 @@ pub struct AgentSystem<'a> {
     capacity_rng: Stream,
     /// One per pool of the model, in its order.
     pools: Vec<Capacity>,
+    /// Per router of the model.
+    routers: Vec<RouterState>,
     loops: Slab<LoopState>,
     calls: Slab<CallState>,
     attempts: Slab<AttemptState>,
@@ -120,6 +130,12 @@ impl<'a> AgentSystem<'a> {
                 .pools
                 .iter()
                 .map(|p| Capacity::new(&p.capacity))
+                .collect(),
+            routers: (0..spec.routers.len())
+                .map(|r| RouterState {
+                    failover: FailoverState::default(),
+                    rng: random.stream(&format!("router/{r}")),
+                })
                 .collect(),
             loops: Slab::new(),
             calls: Slab::new(),

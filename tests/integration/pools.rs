@@ -1,6 +1,7 @@
-//! Capacity pools behind a spillover router: a one-pool model is the same
-//! model, attempts spill in order, totals add up across pools, faults hit
-//! the pool they name, and bad routing is an error at its line.
+//! Capacity pools behind routers: a one-pool model is the same model,
+//! attempts spill in order, fail over and come back after a cool-down, split
+//! by weight, follow their class's router; totals add up across pools,
+//! faults hit the pool they name, and bad routing is an error at its line.
 
 use std::fs;
 
@@ -172,7 +173,42 @@ fn bad_pools_and_routers_are_refused_at_their_line() {
         (
             "order = [\"lanes\", \"shared\"]",
             "order = [\"lanes\"]",
-            "router.order: pool `shared` is not in the order, so no attempt could reach it",
+            "model.toml:23: pool.1.name: no user class's router sends attempts to pool `shared`",
+        ),
+        (
+            "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            "kind = \"failover\"\nprimary = \"lanes\"\nfallback = \"lanes\"\ncool_down = \"1m\"",
+            "router.fallback: `lanes` is also the primary: a pool cannot fail over to itself",
+        ),
+        (
+            "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            "kind = \"failover\"\nprimary = \"lanes\"\nfallback = \"shared\"\ncool_down = \"1m\"\non = [\"timeout\", \"529\"]",
+            "router.on.1: unknown failure `529`: allowed are rate_limited, overloaded, queue_full, unavailable, server_error, timeout",
+        ),
+        (
+            "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            "kind = \"failover\"\nprimary = \"lanes\"\nfallback = \"shared\"",
+            "router.cool_down: missing: kind = \"failover\" needs `cool_down`",
+        ),
+        (
+            "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            "kind = \"weighted\"\nweights = { lanes = 7, spot = 3 }",
+            "router.weights.spot: no pool is called `spot`",
+        ),
+        (
+            "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            "kind = \"weighted\"\nweights = { lanes = 7, shared = 0 }",
+            "router.weights.shared: must be > 0 (got 0)",
+        ),
+        (
+            "[router]",
+            "[class_router.admins]\nkind = \"single\"\npool = \"lanes\"\n\n[router]",
+            "class_router.admins: no user class is called `admins`: the classes are users",
+        ),
+        (
+            "[router]",
+            "[class_router.users]\nkind = \"single\"\npool = \"shared\"\n\n[router]",
+            "router: every user class has its own router in `[class_router]`, so no class uses this one",
         ),
         (
             "order = [\"lanes\", \"shared\"]",
@@ -246,4 +282,116 @@ fn the_table_shows_each_pool_and_check_lists_them() {
         text.contains("capacity lanes: reserved, 8 lanes; tier2: shared_api"),
         "{text}"
     );
+}
+
+/// A primary shared API with an outage from 10 to 20 minutes, failing over
+/// to a second provider for `cool_down` after each failure counted.
+fn failover(per_min: u32, router_extra: &str) -> String {
+    hybrid(4, per_min, "")
+        .replace(
+            "kind = \"reserved\", lanes = 4,",
+            "kind = \"shared_api\", requests_per_min = 100000,",
+        )
+        .replace("prices = { per_lane_hour = 4.0 }", "prices = { input_per_mtok = 1.0 }")
+        .replace(
+            "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            &format!(
+                "kind = \"failover\"\nprimary = \"lanes\"\nfallback = \"shared\"\ncool_down = \"1m\"\n{router_extra}\n\n[[fault]]\nkind = \"outage\"\npool = \"lanes\"\nat = \"10m\"\nfor = \"10m\""
+            ),
+        )
+}
+
+/// Each failure the primary counts starts a one-minute cool-down; the first
+/// attempt after it meets the outage again. So the ten minutes of outage
+/// hold about 600 / 61 ~ 10 cool-downs (one attempt a second), each begun by
+/// one 503 (`allowed_fails = 2`: by three). The fallback takes the traffic
+/// of the outage plus the last cool-down, about 600 to 660 attempts plus
+/// retries, and the primary gets the rest back: no loop fails.
+#[test]
+fn failover_moves_traffic_while_the_primary_cools_down_and_brings_it_back() {
+    let s = run(&failover(60, ""), &[]);
+    let (primary, fallback) = (&s.pools[0], &s.pools[1]);
+    assert!((9..=11).contains(&primary.cool_downs), "{primary:?}");
+    assert_eq!(primary.unavailable, primary.cool_downs);
+    assert_eq!(fallback.cool_downs, 0);
+    // Every 503 was retried on the fallback, alongside the new calls there.
+    assert!(
+        (590..=680).contains(&(fallback.attempts - primary.unavailable)),
+        "{fallback:?}"
+    );
+    assert_eq!(s.loops_failed, 0);
+    assert_eq!(primary.attempts + fallback.attempts, s.attempts);
+    // Only a third failure within a minute starts a cool-down.
+    let tolerant = run(&failover(60, "allowed_fails = 2"), &[]);
+    let p = &tolerant.pools[0];
+    assert!((9..=11).contains(&p.cool_downs), "{p:?}");
+    assert_eq!(p.unavailable, 3 * p.cool_downs);
+    // Failures not listed in `on` leave the primary in place: every call in
+    // the outage meets a 503 there, and the fallback sees nothing.
+    let deaf = run(&failover(60, "on = [\"rate_limited\", \"timeout\"]"), &[]);
+    assert_eq!(deaf.pools[1].attempts, 0);
+    assert!(deaf.pools[0].unavailable > 600, "{:?}", deaf.pools[0]);
+}
+
+/// A 70/30 split of 600 calls a minute for 55 minutes: over ~33,000
+/// attempts the share's standard error is 0.0025; the tolerance of 0.01 is
+/// 4 of them, and half the gap a 3% nudge (0.7 -> 0.721) opens.
+#[test]
+fn a_weighted_router_splits_attempts_by_weight() {
+    let text = hybrid(400, 600, "").replace(
+        "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+        "kind = \"weighted\"\nweights = { lanes = 7, shared = 3 }",
+    );
+    let s = run(&text, &[]);
+    let share = s.pools[0].attempts as f64 / s.attempts as f64;
+    assert!(s.attempts > 30_000);
+    assert!((share - 0.7).abs() < 0.01, "{share}");
+}
+
+/// A class with a router of its own: the default router sends `users` to
+/// the lanes only, `nightly` goes to the shared pool only, so each pool's
+/// attempts are its class's loops (one call each, never refused).
+#[test]
+fn each_class_follows_its_own_router() {
+    let text = hybrid(400, 60, "")
+        .replace(
+            "kind = \"spillover\"\norder = [\"lanes\", \"shared\"]",
+            "kind = \"single\"\npool = \"lanes\"\n\n[class_router.nightly]\nkind = \"single\"\npool = \"shared\"",
+        )
+        .replace(
+            "[agents.a]",
+            "[[workload]]\nname = \"nightly\"\nagent = \"a\"\narrivals = { process = \"poisson\", per_min = 20 }\n\n[agents.a]",
+        );
+    let s = run(&text, &[]);
+    let started = |name: &str| s.classes[name].loops_started;
+    assert_eq!(s.pools[0].attempts, started("users"));
+    assert_eq!(s.pools[1].attempts, started("nightly"));
+    assert!(started("nightly") > 900);
+}
+
+/// Routed models sweep to the same bytes on one thread and on two.
+#[test]
+fn routed_sweeps_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("model.toml"), failover(60, "")).unwrap();
+    fs::write(
+        dir.path().join("exp.toml"),
+        "name = \"f\"\nmodel = \"model.toml\"\nseed = 1\nreplications = 2\n\n[set]\nduration = \"30m\"\n\n[grid]\n\"router.cool_down\" = [\"10s\", \"1m\", \"5m\"]\n",
+    )
+    .unwrap();
+    let runs = |threads: &str| {
+        let out = dir.path().join(format!("out{threads}"));
+        let status = loopcap()
+            .arg("sweep")
+            .arg(dir.path().join("exp.toml"))
+            .args(["--threads", threads, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        fs::read_to_string(out.join("runs.csv")).unwrap()
+    };
+    let one = runs("1");
+    assert!(one.contains("pools.shared.cool_downs"));
+    assert_eq!(one, runs("2"));
 }

@@ -1,13 +1,14 @@
 //! Attempts: sent, admitted or refused by capacity, served, timed out,
 //! and retried after a backoff or given up, failing their loop.
 
-use super::{AgentSystem, Event, request};
+use super::{AgentSystem, Event, RouterState, request};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::capacity::{Admission, Capacity, Rejection, Request};
 use crate::model::coordinated_throttle::Charge;
 use crate::model::fault::FaultEffect;
 use crate::model::metrics::LoopOutcome;
-use crate::model::pool::Router;
+use crate::model::pool::{FailureKind, Router};
+use rand::RngExt;
 
 /// How one try of a call failed.
 #[derive(Clone, Copy, Debug)]
@@ -113,7 +114,14 @@ impl AgentSystem<'_> {
         let class = self.loops.get(call.loop_key).expect("live call").class;
         let request = request(self.spec, class, call.tokens);
         self.metrics.attempt_sent(now, is_retry);
-        let pool = route(&self.spec.router, &mut self.pools, now, request);
+        let router = self.spec.router_of[usize::from(class)];
+        let pool = route(
+            &self.spec.routers[router],
+            &mut self.routers[router],
+            &mut self.pools,
+            now,
+            request,
+        );
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
             pool,
@@ -133,8 +141,9 @@ impl AgentSystem<'_> {
             let refused = self.attempts.remove(attempt).expect("just inserted");
             self.settle_gate_charge(now, refused.gate_charge, 0.0);
             self.metrics.attempt_rejected(now, pool, rejection);
-            if rejection != Rejection::TooLarge {
+            if let Some(kind) = FailureKind::of(rejection) {
                 self.resilience.on_failure(now);
+                self.pool_failed(router, pool, kind, now);
             }
             if let (Rejection::RateLimited { retry_after }, Some(gate)) =
                 (rejection, &mut self.resilience.gate)
@@ -225,7 +234,7 @@ impl AgentSystem<'_> {
             return; // finished first
         };
         attempt.abandoned = true;
-        let (call_key, is_retry) = (attempt.call, attempt.is_retry);
+        let (call_key, is_retry, pool) = (attempt.call, attempt.is_retry, attempt.pool);
         self.load.attempt_settled(is_retry);
         self.resilience.on_failure(cx.now());
         let loop_key = self
@@ -234,8 +243,10 @@ impl AgentSystem<'_> {
             .expect("a live attempt's call")
             .loop_key;
         // A loop that already ended has no client left to notice the timeout.
-        if self.loops.get(loop_key).is_some() {
-            self.metrics.attempt_timed_out(cx.now());
+        if let Some(lp) = self.loops.get(loop_key) {
+            let router = self.spec.router_of[usize::from(lp.class)];
+            self.metrics.attempt_timed_out(cx.now(), pool);
+            self.pool_failed(router, pool, FailureKind::Timeout, cx.now());
         }
         self.attempt_failed(call_key, TryFailure::TimedOut, cx);
     }
@@ -315,16 +326,47 @@ impl AgentSystem<'_> {
     }
 }
 
-/// The pool `router` sends an attempt asking `request` to at `now`.
-fn route(router: &Router, pools: &mut [Capacity], now: SimTime, request: Request) -> usize {
+/// The pool `router` (in state `state`) sends an attempt asking `request` to at `now`.
+fn route(
+    router: &Router,
+    state: &mut RouterState,
+    pools: &mut [Capacity],
+    now: SimTime,
+    request: Request,
+) -> usize {
     match router {
-        Router::Only => 0,
+        Router::Single(pool) => *pool,
         Router::Spillover { order, queue_up_to } => {
             let (last, rest) = order.split_last().expect("a router has pools");
             rest.iter()
                 .zip(queue_up_to)
                 .find(|&(&p, &up_to)| pools[p].can_take_now(now, request, up_to))
                 .map_or(*last, |(&p, _)| p)
+        }
+        Router::Failover(failover) => state.failover.pick(failover, now),
+        Router::Weighted { pools, shares } => {
+            let mut u = state.rng.random::<f64>();
+            let (last, rest) = pools.split_last().expect("a router has pools");
+            for (&pool, &share) in rest.iter().zip(shares) {
+                if u < share {
+                    return pool;
+                }
+                u -= share;
+            }
+            *last
+        }
+    }
+}
+
+impl AgentSystem<'_> {
+    /// An attempt that router `router` sent to `pool` failed as `kind`.
+    fn pool_failed(&mut self, router: usize, pool: usize, kind: FailureKind, now: SimTime) {
+        if let Router::Failover(failover) = &self.spec.routers[router]
+            && self.routers[router]
+                .failover
+                .failed(failover, pool, kind, now)
+        {
+            self.metrics.cool_down_started(now, pool);
         }
     }
 }

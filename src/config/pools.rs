@@ -1,0 +1,413 @@
+//! Pools and routers as written: `[capacity]` and `[prices]` for one pool,
+//! or `[[pool]]`s behind a `[router]`, with `[class_router.NAME]` for a
+//! class routed its own way.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::capacity::RawCapacity;
+use super::checks::{self, Checked, positive, positive_duration};
+use super::diagnostic::Invalid;
+use super::field_path::FieldPath;
+use super::prices::RawPrices;
+use super::quantity::{Duration, Number};
+use super::tagged::{NoCommon, Tagged, Variants};
+use crate::model::pool::{Failover, FailureKind, PoolSpec, Router};
+use crate::model::prices::Prices;
+
+/// A `[[pool]]`: capacity of any kind, with its own prices.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    name: String,
+    capacity: Tagged<RawCapacity>,
+    prices: Option<RawPrices>,
+}
+
+/// `[router]` or `[class_router.NAME]`: how attempts are spread over the pools.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRouter {
+    Single(RawSingle),
+    Spillover(RawSpillover),
+    Failover(RawFailover),
+    Weighted(RawWeighted),
+}
+
+impl Variants for RawRouter {
+    const TAG: &'static str = "kind";
+    type Common = NoCommon;
+}
+
+/// Every attempt to one pool.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSingle {
+    pool: String,
+}
+
+/// Pools in the order attempts are offered to them.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpillover {
+    order: Vec<String>,
+    /// Per reserved pool (not the last): how many attempts its lane queue
+    /// may hold and still take more (default 0: only a free lane).
+    #[serde(default)]
+    queue_up_to: BTreeMap<String, Number>,
+}
+
+/// A primary pool, and a fallback while the primary cools down.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailover {
+    primary: String,
+    fallback: String,
+    /// The failures that count: rate_limited, overloaded, queue_full,
+    /// unavailable, server_error, timeout (default: all of them).
+    on: Option<Vec<String>>,
+    /// Failures within a minute the primary may have before it cools down.
+    allowed_fails: Option<Number>,
+    cool_down: Duration,
+}
+
+/// Fixed shares of the attempts, by pool name.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeighted {
+    weights: BTreeMap<String, Number>,
+}
+
+/// The model's pools, its routers and which router each class uses.
+pub struct Routing {
+    pub pools: Vec<PoolSpec>,
+    pub routers: Vec<Router>,
+    /// Per class, an index into `routers`.
+    pub router_of: Vec<usize>,
+}
+
+/// What a model file says about capacity, pools and routing.
+pub struct RawRouting<'a> {
+    pub capacity: Option<&'a Tagged<RawCapacity>>,
+    pub prices: Option<&'a RawPrices>,
+    pub pools: &'a [RawPool],
+    pub router: Option<&'a Tagged<RawRouter>>,
+    pub class_routers: &'a BTreeMap<String, Tagged<RawRouter>>,
+}
+
+impl RawRouting<'_> {
+    /// The model's pools and routers: one pool named `capacity` from
+    /// `[capacity]` and `[prices]`, or the `[[pool]]`s behind a `[router]`
+    /// (which a single pool may leave out) and the classes' own routers.
+    pub fn check(&self, classes: &[String], base_dir: &Path) -> Checked<Routing> {
+        let pools = self.pools(base_dir)?;
+        if self.pools.is_empty() {
+            return Ok(Routing {
+                pools,
+                routers: vec![Router::Single(0)],
+                router_of: vec![0; classes.len()],
+            });
+        }
+        let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+        let mut routers = Vec::new();
+        let mut router_of = vec![None; classes.len()];
+        for (class, raw) in self.class_routers {
+            let at = FieldPath::root("class_router").child(class);
+            let Some(c) = classes.iter().position(|n| n == class) else {
+                return Err(Invalid::new(
+                    at,
+                    format!(
+                        "no user class is called `{class}`: the classes are {}",
+                        classes.join(", ")
+                    ),
+                ));
+            };
+            router_of[c] = Some(routers.len());
+            routers.push(check_router(raw, &at, &pools, &names)?);
+        }
+        let unrouted = router_of.iter().any(Option::is_none);
+        match (self.router, unrouted) {
+            (Some(raw), true) => {
+                let default = routers.len();
+                routers.push(check_router(
+                    raw,
+                    &FieldPath::root("router"),
+                    &pools,
+                    &names,
+                )?);
+                for r in router_of.iter_mut().filter(|r| r.is_none()) {
+                    *r = Some(default);
+                }
+            }
+            (Some(_), false) => {
+                return Err(Invalid::new(
+                    "router",
+                    "every user class has its own router in `[class_router]`, so no class uses this one: remove it",
+                ));
+            }
+            (None, true) if pools.len() == 1 => {
+                routers.push(Router::Single(0));
+                let default = routers.len() - 1;
+                for r in router_of.iter_mut().filter(|r| r.is_none()) {
+                    *r = Some(default);
+                }
+            }
+            (None, true) => {
+                return Err(Invalid::new(
+                    "router",
+                    format!(
+                        "missing: {} pools need a router, e.g. [router] kind = \"spillover\", order = [\"{}\"]",
+                        pools.len(),
+                        names.join("\", \"")
+                    ),
+                ));
+            }
+            (None, false) => {}
+        }
+        let router_of: Vec<usize> = router_of.into_iter().map(|r| r.expect("set")).collect();
+        if let Some(unreached) = names
+            .iter()
+            .enumerate()
+            .find(|&(p, _)| !router_of.iter().any(|&r| routers[r].pools().contains(&p)))
+        {
+            return Err(Invalid::new(
+                FieldPath::root("pool").child(unreached.0).child("name"),
+                format!(
+                    "no user class's router sends attempts to pool `{}`: add it to a router, or remove it",
+                    unreached.1
+                ),
+            ));
+        }
+        Ok(Routing {
+            pools,
+            routers,
+            router_of,
+        })
+    }
+
+    fn pools(&self, base_dir: &Path) -> Checked<Vec<PoolSpec>> {
+        // The capacity at `at` and the prices at `prices_at`.
+        let read = |at: FieldPath,
+                    prices_at: FieldPath,
+                    capacity: &Tagged<RawCapacity>,
+                    prices: Option<&RawPrices>| {
+            let (service, kind) = capacity.read_with_common(&at)?;
+            let capacity = kind.check(&service, &at, base_dir)?;
+            let prices =
+                prices.map_or(Ok(Prices::default()), |p| p.check(&prices_at, &capacity))?;
+            Ok::<_, Invalid>((capacity, prices))
+        };
+        match (self.capacity, self.pools.is_empty()) {
+            (Some(capacity), true) => {
+                if self.router.is_some() || !self.class_routers.is_empty() {
+                    return Err(Invalid::new(
+                        if self.router.is_some() {
+                            "router"
+                        } else {
+                            "class_router"
+                        },
+                        "a router spreads attempts over `[[pool]]`s; this model has one `[capacity]`",
+                    ));
+                }
+                let (capacity, prices) = read(
+                    FieldPath::root("capacity"),
+                    FieldPath::root("prices"),
+                    capacity,
+                    self.prices,
+                )?;
+                return Ok(vec![PoolSpec {
+                    name: "capacity".to_owned(),
+                    capacity,
+                    prices,
+                }]);
+            }
+            (Some(_), false) => {
+                return Err(Invalid::new(
+                    "capacity",
+                    "give either one `[capacity]` or `[[pool]]`s, not both",
+                ));
+            }
+            (None, true) => {
+                return Err(Invalid::new(
+                    "capacity",
+                    "missing: a `[capacity]` table (or `[[pool]]`s with a `[router]`)",
+                ));
+            }
+            (None, false) => {}
+        }
+        if self.prices.is_some() {
+            return Err(Invalid::new(
+                "prices",
+                "with `[[pool]]`s each pool has its own `prices`: move these into the pools",
+            ));
+        }
+        let mut pools: Vec<PoolSpec> = Vec::with_capacity(self.pools.len());
+        for (i, p) in self.pools.iter().enumerate() {
+            let at = FieldPath::root("pool").child(i);
+            if p.name.is_empty()
+                || p.name.contains(['.', ','])
+                || pools.iter().any(|q| q.name == p.name)
+            {
+                return Err(Invalid::new(
+                    at.child("name"),
+                    format!(
+                        "must be non-empty, without dots or commas, and unlike every other pool's (got \"{}\")",
+                        p.name
+                    ),
+                ));
+            }
+            let (capacity, prices) = read(
+                at.child("capacity"),
+                at.child("prices"),
+                &p.capacity,
+                p.prices.as_ref(),
+            )?;
+            pools.push(PoolSpec {
+                name: p.name.clone(),
+                capacity,
+                prices,
+            });
+        }
+        Ok(pools)
+    }
+}
+
+/// The pool named `name`, for the field at `at`.
+fn pool_named(at: &FieldPath, name: &str, names: &[&str]) -> Checked<usize> {
+    names.iter().position(|n| *n == name).ok_or_else(|| {
+        Invalid::new(
+            at.clone(),
+            format!(
+                "no pool is called `{name}`: the pools are {}",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+fn check_router(
+    raw: &Tagged<RawRouter>,
+    at: &FieldPath,
+    pools: &[PoolSpec],
+    names: &[&str],
+) -> Checked<Router> {
+    Ok(match raw.read(at)? {
+        RawRouter::Single(single) => {
+            Router::Single(pool_named(&at.child("pool"), &single.pool, names)?)
+        }
+        RawRouter::Spillover(spill) => check_spillover(&spill, at, pools, names)?,
+        RawRouter::Failover(f) => {
+            let primary = pool_named(&at.child("primary"), &f.primary, names)?;
+            let fallback = pool_named(&at.child("fallback"), &f.fallback, names)?;
+            if fallback == primary {
+                return Err(Invalid::new(
+                    at.child("fallback"),
+                    format!(
+                        "`{}` is also the primary: a pool cannot fail over to itself",
+                        f.fallback
+                    ),
+                ));
+            }
+            let on = match &f.on {
+                None => FailureKind::ALL.to_vec(),
+                Some(kinds) => kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        FailureKind::ALL
+                            .into_iter()
+                            .find(|k| k.name() == name)
+                            .ok_or_else(|| {
+                                Invalid::new(
+                                    at.child("on").child(i),
+                                    format!(
+                                        "unknown failure `{name}`: allowed are {}",
+                                        FailureKind::ALL.map(FailureKind::name).join(", ")
+                                    ),
+                                )
+                            })
+                    })
+                    .collect::<Checked<Vec<_>>>()?,
+            };
+            let allowed_fails = f
+                .allowed_fails
+                .map(|n| checks::whole(&at.child("allowed_fails"), n, 0, u64::from(u32::MAX)))
+                .transpose()?
+                .unwrap_or(0) as u32;
+            Router::Failover(Failover {
+                primary,
+                fallback,
+                on,
+                allowed_fails,
+                cool_down: positive_duration(&at.child("cool_down"), f.cool_down)?,
+            })
+        }
+        RawRouter::Weighted(w) => {
+            if w.weights.len() < 2 {
+                return Err(Invalid::new(
+                    at.child("weights"),
+                    "give at least two pools' weights (for one pool, use kind = \"single\")",
+                ));
+            }
+            let mut chosen = Vec::with_capacity(w.weights.len());
+            let mut weights = Vec::with_capacity(w.weights.len());
+            for (name, weight) in &w.weights {
+                let field = at.child("weights").child(name);
+                chosen.push(pool_named(&field, name, names)?);
+                weights.push(positive(&field, *weight)?);
+            }
+            let total: f64 = weights.iter().sum();
+            Router::Weighted {
+                pools: chosen,
+                shares: weights.iter().map(|w| w / total).collect(),
+            }
+        }
+    })
+}
+
+fn check_spillover(
+    spill: &RawSpillover,
+    at: &FieldPath,
+    pools: &[PoolSpec],
+    names: &[&str],
+) -> Checked<Router> {
+    let mut order = Vec::with_capacity(spill.order.len());
+    for (i, name) in spill.order.iter().enumerate() {
+        let field = at.child("order").child(i);
+        let p = pool_named(&field, name, names)?;
+        if order.contains(&p) {
+            return Err(Invalid::new(
+                field,
+                format!("`{name}` is listed twice: each pool is offered attempts once"),
+            ));
+        }
+        order.push(p);
+    }
+    if order.is_empty() {
+        return Err(Invalid::new(
+            at.child("order"),
+            "must name at least one pool",
+        ));
+    }
+    let mut queue_up_to = vec![0; order.len()];
+    for (name, n) in &spill.queue_up_to {
+        let field = at.child("queue_up_to").child(name);
+        let position = order.iter().position(|&p| names[p] == name.as_str());
+        let Some(i) = position.filter(|&i| i + 1 < order.len()) else {
+            return Err(Invalid::new(
+                field,
+                "names a pool before the last in `order`: the last takes every attempt the others cannot",
+            ));
+        };
+        if pools[order[i]].capacity.lanes().is_none() {
+            return Err(Invalid::new(
+                field,
+                "applies to reserved pools only: a shared API has no lane queue",
+            ));
+        }
+        queue_up_to[i] = checks::whole(&field, *n, 0, u64::from(u32::MAX))? as u32;
+    }
+    Ok(Router::Spillover { order, queue_up_to })
+}
