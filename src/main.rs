@@ -544,7 +544,7 @@ fn check(path: &Path, memory_limit: Bytes) -> Result<(), CommandError> {
     let spec = &loaded.spec;
     let describe = |capacity: &loopcap::model::capacity::CapacitySpec| match capacity.lanes() {
         Some(lanes) => format!("reserved, {lanes} lanes"),
-        None => "shared_api".to_owned(),
+        None => capacity.kind().to_owned(),
     };
     let capacity = match spec.pools.as_slice() {
         [only] if !spec.reports_pools => describe(&only.capacity),

@@ -3,6 +3,7 @@
 
 pub mod adaptive_throttle;
 pub mod agent_loop;
+pub mod batch;
 pub mod bound;
 pub mod capacity;
 pub mod circuit_breaker;

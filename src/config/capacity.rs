@@ -1,16 +1,17 @@
-//! Capacity as written: `kind = "shared_api"` or `kind = "reserved"`.
+//! Capacity as written: `kind = "shared_api"`, `"reserved"` or `"batch"`.
 
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::checks::{Checked, positive, probability, whole};
+use super::checks::{Checked, positive, positive_duration, probability, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use super::tagged::Variants;
 use crate::engine::SimDuration;
+use crate::model::batch::BatchSpec;
 use crate::model::capacity::CapacitySpec;
 use crate::model::reserved::ReservedSpec;
 use crate::model::service_time::ServiceTime;
@@ -22,6 +23,7 @@ use crate::model::token_bucket::MAX_PER_MIN;
 pub enum RawCapacity {
     SharedApi(RawSharedApi),
     Reserved(RawReserved),
+    Batch(RawBatch),
 }
 
 impl Variants for RawCapacity {
@@ -29,11 +31,12 @@ impl Variants for RawCapacity {
     type Common = RawService;
 }
 
-/// What every kind of capacity takes: how long a call is served.
+/// How long a call is served: required by every kind but `batch`, whose
+/// calls finish when their batch does.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
-    time_to_first_token: RawDist,
+    time_to_first_token: Option<RawDist>,
     output_tokens_per_s: Option<Number>,
 }
 
@@ -68,6 +71,25 @@ pub struct RawReserved {
     queue_full_retry_after: Option<Duration>,
 }
 
+/// A Batch API: calls collected into batches that complete after a latency.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatch {
+    /// From a batch's submission to its results.
+    latency: RawDist,
+    /// How long a batch collects calls before it is submitted.
+    collect_for: Duration,
+    /// Calls per batch at most (default 50,000, OpenAI's limit).
+    max_requests_per_batch: Option<Number>,
+    /// Batches open or in progress at once, at most (default: no limit).
+    max_batches_in_progress: Option<Number>,
+    /// Input tokens of every call in batches open or in progress, at most
+    /// (the provider's enqueued-token limit; default: no limit).
+    max_queued_tokens: Option<Number>,
+    /// A batch not done this long after submission expires (default 24h).
+    completion_window: Option<Duration>,
+}
+
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawOverload {
@@ -78,9 +100,14 @@ struct RawOverload {
 
 impl RawService {
     fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<ServiceTime> {
+        let Some(first_token) = &self.time_to_first_token else {
+            return Err(Invalid::new(
+                at.child("time_to_first_token"),
+                "missing: how long until a call's first token",
+            ));
+        };
         Ok(ServiceTime {
-            time_to_first_token: self
-                .time_to_first_token
+            time_to_first_token: first_token
                 .duration(&at.child("time_to_first_token"), base_dir)?,
             output_tokens_per_s: self
                 .output_tokens_per_s
@@ -104,6 +131,21 @@ impl RawCapacity {
         at: &FieldPath,
         base_dir: &Path,
     ) -> Checked<CapacitySpec> {
+        if let RawCapacity::Batch(raw) = self {
+            if let Some(field) = [
+                ("time_to_first_token", service.time_to_first_token.is_some()),
+                ("output_tokens_per_s", service.output_tokens_per_s.is_some()),
+            ]
+            .iter()
+            .find_map(|&(name, given)| given.then_some(name))
+            {
+                return Err(Invalid::new(
+                    at.child(field),
+                    "does not apply to kind = \"batch\": a batch's calls finish together, `latency` after it is submitted",
+                ));
+            }
+            return raw.check(at, base_dir);
+        }
         let service = service.check(at, base_dir)?;
         Ok(match self {
             RawCapacity::SharedApi(raw) => {
@@ -160,7 +202,38 @@ impl RawCapacity {
                     (d, _) => d.map(|d| d.0),
                 },
             }),
+            RawCapacity::Batch(_) => unreachable!("read above"),
         })
+    }
+}
+
+impl RawBatch {
+    fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<CapacitySpec> {
+        let completion_window = self
+            .completion_window
+            .map_or(Ok(SimDuration::from_secs(24 * 3600)), |d| {
+                positive_duration(&at.child("completion_window"), d)
+            })?;
+        Ok(CapacitySpec::Batch(BatchSpec {
+            latency: self.latency.duration(&at.child("latency"), base_dir)?,
+            collect_for: positive_duration(&at.child("collect_for"), self.collect_for)?,
+            max_requests: optional_u32(
+                &at.child("max_requests_per_batch"),
+                self.max_requests_per_batch,
+                1,
+            )?
+            .unwrap_or(50_000),
+            max_in_progress: optional_u32(
+                &at.child("max_batches_in_progress"),
+                self.max_batches_in_progress,
+                1,
+            )?,
+            max_queued_tokens: self
+                .max_queued_tokens
+                .map(|n| whole(&at.child("max_queued_tokens"), n, 1, u64::MAX >> 1))
+                .transpose()?,
+            completion_window,
+        }))
     }
 }
 

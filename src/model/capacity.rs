@@ -1,7 +1,9 @@
-//! Capacity that serves attempts: a shared rate-limited API or reserved lanes.
+//! Capacity that serves attempts: a shared rate-limited API, reserved lanes
+//! or a Batch API.
 
 use rand::RngExt;
 
+use super::batch::{Batch, BatchSpec};
 use super::fault::FaultEffect;
 use super::prices::TokenUse;
 use super::reserved::{Reserved, ReservedSpec};
@@ -14,13 +16,17 @@ use crate::engine::{Key, SimDuration, SimTime, Stream};
 pub enum CapacitySpec {
     SharedApi(SharedApiSpec),
     Reserved(ReservedSpec),
+    Batch(BatchSpec),
 }
 
 impl CapacitySpec {
-    pub fn service(&self) -> &ServiceTime {
+    /// How long one attempt is served; `None` for a Batch API, whose calls
+    /// finish when their batch does.
+    pub fn service(&self) -> Option<&ServiceTime> {
         match self {
-            CapacitySpec::SharedApi(s) => &s.service,
-            CapacitySpec::Reserved(r) => &r.service,
+            CapacitySpec::SharedApi(s) => Some(&s.service),
+            CapacitySpec::Reserved(r) => Some(&r.service),
+            CapacitySpec::Batch(_) => None,
         }
     }
 
@@ -29,14 +35,15 @@ impl CapacitySpec {
         match self {
             CapacitySpec::SharedApi(_) => "shared_api",
             CapacitySpec::Reserved(_) => "reserved",
+            CapacitySpec::Batch(_) => "batch",
         }
     }
 
     /// Lanes, for reserved capacity.
     pub fn lanes(&self) -> Option<u32> {
         match self {
-            CapacitySpec::SharedApi(_) => None,
             CapacitySpec::Reserved(r) => Some(r.lanes),
+            CapacitySpec::SharedApi(_) | CapacitySpec::Batch(_) => None,
         }
     }
 }
@@ -70,6 +77,13 @@ pub enum Admission {
     Started,
     /// Waiting for a lane; it starts when [`Capacity::release`] hands it out.
     Queued,
+    /// Collected into a Batch API's open batch `batch`, which this attempt
+    /// `opened`, and which is due now when `full`.
+    Batched {
+        batch: u32,
+        opened: bool,
+        full: bool,
+    },
     Rejected(Rejection),
 }
 
@@ -117,6 +131,7 @@ pub struct Capacity {
 enum CapacityKind {
     SharedApi(SharedApi),
     Reserved(Reserved),
+    Batch(Batch),
 }
 
 impl Capacity {
@@ -124,6 +139,7 @@ impl Capacity {
         let kind = match spec {
             CapacitySpec::SharedApi(s) => CapacityKind::SharedApi(SharedApi::new(s)),
             CapacitySpec::Reserved(r) => CapacityKind::Reserved(Reserved::new(r)),
+            CapacitySpec::Batch(b) => CapacityKind::Batch(Batch::new(b)),
         };
         Capacity {
             kind,
@@ -148,18 +164,21 @@ impl Capacity {
         match &mut self.kind {
             CapacityKind::SharedApi(api) => api.offer(now, request, rng),
             CapacityKind::Reserved(lanes) => lanes.offer(attempt),
+            CapacityKind::Batch(batch) => batch.offer(attempt, request),
         }
     }
 
     /// Whether it can take `request` now, for a spillover router: not in an
     /// outage, and a shared API's limits all pass it or a reserved pool has
-    /// a free lane (or fewer than `queue_up_to` attempts queued). Error
+    /// a free lane (or fewer than `queue_up_to` attempts queued), or a Batch
+    /// API's limits let the call join a batch. Error
     /// bursts and overload refusals are drawn only when the attempt is offered.
     pub fn can_take_now(&mut self, now: SimTime, request: Request, queue_up_to: u32) -> bool {
         !self.effect.outage
             && match &mut self.kind {
                 CapacityKind::SharedApi(api) => api.would_admit(now, request),
                 CapacityKind::Reserved(lanes) => lanes.has_room(queue_up_to),
+                CapacityKind::Batch(batch) => batch.has_room(request),
             }
     }
 
@@ -173,6 +192,8 @@ impl Capacity {
                 Vec::new()
             }
             CapacityKind::Reserved(lanes) => lanes.scale(effect.capacity_factor),
+            // A Batch API's limits are the account's; a drop does not change them.
+            CapacityKind::Batch(_) => Vec::new(),
         }
     }
 
@@ -190,6 +211,10 @@ impl Capacity {
                 None
             }
             CapacityKind::Reserved(lanes) => lanes.release(),
+            CapacityKind::Batch(batch) => {
+                batch.release(request);
+                None
+            }
         }
     }
 
@@ -198,6 +223,7 @@ impl Capacity {
         match &self.kind {
             CapacityKind::SharedApi(api) => api.in_flight(),
             CapacityKind::Reserved(lanes) => lanes.busy(),
+            CapacityKind::Batch(batch) => batch.in_flight(),
         }
     }
 
@@ -205,15 +231,24 @@ impl Capacity {
     pub fn buckets_full(&mut self, now: SimTime) -> bool {
         match &mut self.kind {
             CapacityKind::SharedApi(api) => api.buckets_full(now),
-            CapacityKind::Reserved(_) => true,
+            CapacityKind::Reserved(_) | CapacityKind::Batch(_) => true,
         }
     }
 
-    /// Attempts waiting for a lane.
+    /// Attempts waiting for a lane, or collected into an open batch.
     pub fn queued(&self) -> u32 {
         match &self.kind {
             CapacityKind::SharedApi(_) => 0,
             CapacityKind::Reserved(lanes) => lanes.queued(),
+            CapacityKind::Batch(batch) => batch.queued(),
+        }
+    }
+
+    /// The Batch API, for a pool of that kind.
+    pub fn batch(&mut self) -> Option<&mut Batch> {
+        match &mut self.kind {
+            CapacityKind::Batch(batch) => Some(batch),
+            _ => None,
         }
     }
 }

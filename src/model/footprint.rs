@@ -226,9 +226,17 @@ fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 
 
 /// How long a typical call of `agent` (run by user class `class`) takes in
 /// service at the pool its attempts go to first: median time to first token
-/// plus median decoding.
+/// plus median decoding (for a Batch API, median collection and latency).
 fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
-    let service = spec.entry_pool(class).capacity.service();
+    let service = match &spec.entry_pool(class).capacity {
+        // Half a collection, then the batch.
+        CapacitySpec::Batch(batch) => {
+            return batch.collect_for.as_secs_f64() / 2.0 + median(batch.latency.dist());
+        }
+        capacity => capacity
+            .service()
+            .expect("every other kind has a service time"),
+    };
     let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
         median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
     });

@@ -244,6 +244,7 @@ struct PoolMetrics {
     /// Refusals, by [`refusal_index`].
     refused: [u64; 6],
     timed_out: u64,
+    expired: u64,
     cool_downs: u64,
     tokens: TokenUse,
     in_flight: WindowGauge,
@@ -267,6 +268,7 @@ impl PoolMetrics {
         let units = match &pool.capacity {
             CapacitySpec::Reserved(r) => Some(r.lanes),
             CapacitySpec::SharedApi(api) => api.max_concurrency,
+            CapacitySpec::Batch(_) => None,
         };
         PoolSummary {
             name: pool.name.clone(),
@@ -280,6 +282,7 @@ impl PoolMetrics {
             unavailable: self.refused[4],
             server_errors: self.refused[5],
             timed_out: self.timed_out,
+            expired: self.expired,
             cool_downs: self.cool_downs,
             mean_in_flight,
             busy_share: units.map(|u| mean_in_flight / f64::from(u.max(1))),
@@ -357,6 +360,7 @@ pub struct Metrics {
     rate_limited: u64,
     overloaded: u64,
     timeouts: u64,
+    expired: u64,
     queue_rejected: u64,
     too_large: u64,
     unavailable: u64,
@@ -407,6 +411,7 @@ impl Metrics {
             rate_limited: 0,
             overloaded: 0,
             timeouts: 0,
+            expired: 0,
             queue_rejected: 0,
             too_large: 0,
             unavailable: 0,
@@ -423,6 +428,7 @@ impl Metrics {
                     served: 0,
                     refused: [0; 6],
                     timed_out: 0,
+                    expired: 0,
                     cool_downs: 0,
                     tokens: TokenUse::default(),
                     in_flight: WindowGauge::new(),
@@ -603,6 +609,15 @@ impl Metrics {
         }
     }
 
+    /// A Batch API call in `pool` expired unanswered.
+    pub fn attempt_expired(&mut self, now: SimTime, pool: usize) {
+        let counted = u64::from(self.in_window(now));
+        self.expired += counted;
+        if let Some(p) = self.pools.get_mut(pool) {
+            p.expired += counted;
+        }
+    }
+
     /// A failover router started cooling `pool` down.
     pub fn cool_down_started(&mut self, now: SimTime, pool: usize) {
         let counted = u64::from(self.in_window(now));
@@ -763,6 +778,7 @@ impl Metrics {
             rate_limited: self.rate_limited,
             overloaded: self.overloaded,
             timeouts: self.timeouts,
+            expired: self.expired,
             queue_rejected: self.queue_rejected,
             too_large: self.too_large,
             unavailable: self.unavailable,

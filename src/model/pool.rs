@@ -71,16 +71,19 @@ pub enum FailureKind {
     Unavailable,
     ServerError,
     Timeout,
+    /// A Batch API's batch expired before it reached the call.
+    Expired,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 6] = [
+    pub const ALL: [FailureKind; 7] = [
         FailureKind::RateLimited,
         FailureKind::Overloaded,
         FailureKind::QueueFull,
         FailureKind::Unavailable,
         FailureKind::ServerError,
         FailureKind::Timeout,
+        FailureKind::Expired,
     ];
 
     /// The name model files give it.
@@ -92,6 +95,7 @@ impl FailureKind {
             FailureKind::Unavailable => "unavailable",
             FailureKind::ServerError => "server_error",
             FailureKind::Timeout => "timeout",
+            FailureKind::Expired => "expired",
         }
     }
 
@@ -212,6 +216,8 @@ pub struct PoolSummary {
     pub server_errors: u64,
     /// Attempts whose client timed out while the pool held them.
     pub timed_out: u64,
+    /// Batch API calls whose batch expired before reaching them.
+    pub expired: u64,
     /// Cool-downs a failover router started on it.
     pub cool_downs: u64,
     /// Time-averaged attempts in service.

@@ -96,6 +96,8 @@ pub struct Summary {
     /// HTTP 529s.
     pub overloaded: u64,
     pub timeouts: u64,
+    /// Batch API calls whose batch expired before it reached them.
+    pub expired: u64,
     pub queue_rejected: u64,
     /// Attempts refused because they can never fit a token bucket.
     pub too_large: u64,
@@ -196,6 +198,7 @@ impl Summary {
         m.count("rate_limited", self.rate_limited);
         m.count("overloaded", self.overloaded);
         m.count("timeouts", self.timeouts);
+        m.count("expired", self.expired);
         m.count("queue_rejected", self.queue_rejected);
         m.count("too_large", self.too_large);
         m.count("unavailable", self.unavailable);
@@ -276,6 +279,7 @@ impl Summary {
             m.count(&format!("{p}.unavailable"), pool.unavailable);
             m.count(&format!("{p}.server_errors"), pool.server_errors);
             m.count(&format!("{p}.timed_out"), pool.timed_out);
+            m.count(&format!("{p}.expired"), pool.expired);
             m.count(&format!("{p}.cool_downs"), pool.cool_downs);
             m.value(&format!("{p}.mean_in_flight"), Some(pool.mean_in_flight));
             m.value(&format!("{p}.busy_share"), pool.busy_share);

@@ -2,16 +2,17 @@
 //! calls, calls make attempts on capacity, failed attempts back off and retry.
 //!
 //! Events due at the same instant are handled in this order (then FIFO):
-//! 1. `AttemptFinished`: completions first, so a freed slot, lane or refund
-//!    is visible to everything else happening at that instant;
+//! 1. `AttemptFinished`, `BatchDone`: completions first, so a freed slot,
+//!    lane or refund is visible to everything else happening at that instant;
 //! 2. `AttemptTimedOut`: an attempt that finishes exactly at its timeout succeeds;
 //! 3. `DeadlineReached`: likewise, a loop finishing at its deadline completes;
 //! 4. `SurgeChanged`, `PhaseSwitched`, `FaultChanged`: the world changes
 //!    before new work arrives in it;
 //! 5. `ThinkTimeEnded`, `LoopArrived`: new loops;
 //! 6. `ToolFinished`: the next step of a running loop;
-//! 7. `BackoffEnded`, `ThrottleReleased`, `GateOpened`: attempts leaving the
-//!    client's own waits, last, after every completion at that instant.
+//! 7. `BackoffEnded`, `ThrottleReleased`, `GateOpened`, `BatchClosed`:
+//!    attempts leaving the client's own waits, last, after every completion
+//!    at that instant (so a call arriving as a batch closes joins it).
 
 use super::agent_loop::{CallState, CallTokens, LoopState};
 use super::capacity::{Capacity, Request};
@@ -27,6 +28,7 @@ use attempts::AttemptState;
 use client_load::ClientLoad;
 
 mod attempts;
+mod batches;
 mod client_load;
 mod gate;
 mod loops;
@@ -64,6 +66,17 @@ pub enum Event {
     GateOpened,
     /// A fault begins or ends.
     FaultChanged,
+    /// A Batch API pool's batch has collected long enough: submit it.
+    BatchClosed {
+        pool: u16,
+        batch: u32,
+    },
+    /// A submitted batch is done, or expired.
+    BatchDone {
+        pool: u16,
+        batch: u32,
+        expired: bool,
+    },
 }
 
 /// Per-class random streams: arrivals and think times, and the loops' own draws.
@@ -260,13 +273,16 @@ impl Model for AgentSystem<'_> {
 
     fn rank(event: &Event) -> u8 {
         match event {
-            Event::AttemptFinished(_) => 0,
+            Event::AttemptFinished(_) | Event::BatchDone { .. } => 0,
             Event::AttemptTimedOut(_) => 1,
             Event::DeadlineReached(_) => 2,
             Event::SurgeChanged { .. } | Event::PhaseSwitched { .. } | Event::FaultChanged => 3,
             Event::ThinkTimeEnded { .. } | Event::LoopArrived { .. } => 4,
             Event::ToolFinished(_) => 5,
-            Event::BackoffEnded(_) | Event::ThrottleReleased(_) | Event::GateOpened => 6,
+            Event::BackoffEnded(_)
+            | Event::ThrottleReleased(_)
+            | Event::GateOpened
+            | Event::BatchClosed { .. } => 6,
         }
     }
 
@@ -284,6 +300,12 @@ impl Model for AgentSystem<'_> {
             Event::ThrottleReleased(c) => self.on_throttle_released(c, cx),
             Event::GateOpened => self.on_gate_opened(cx),
             Event::FaultChanged => self.on_fault_changed(cx),
+            Event::BatchClosed { pool, batch } => self.submit_batch(usize::from(pool), batch, cx),
+            Event::BatchDone {
+                pool,
+                batch,
+                expired,
+            } => self.on_batch_done(usize::from(pool), batch, expired, cx),
         }
         self.metrics.observe(
             cx.now(),

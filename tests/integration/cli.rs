@@ -336,7 +336,7 @@ fn wrong_types_are_reported_with_what_is_expected() {
     assert_rejected(
         &BASE.replace("kind = \"reserved\"", "kind = \"dedicated\""),
         &[],
-        "model.toml:17: capacity.kind: unknown variant `dedicated`, expected `shared_api` or `reserved`",
+        "model.toml:17: capacity.kind: unknown variant `dedicated`, expected one of `shared_api`, `reserved`, `batch`",
     );
 }
 

@@ -395,3 +395,144 @@ fn routed_sweeps_do_not_depend_on_the_thread_count() {
     assert!(one.contains("pools.shared.cool_downs"));
     assert_eq!(one, runs("2"));
 }
+
+/// One-call loops on a Batch API alone: `extra` goes into its capacity
+/// table, `client` into `[client]`.
+fn batch_only(per_min: u32, extra: &str, client: &str) -> String {
+    format!(
+        r#"
+name = "batch"
+seed = 5
+duration = "10h"
+warmup = "30m"
+
+[[workload]]
+name = "nightly"
+agent = "review"
+arrivals = {{ process = "poisson", per_min = {per_min} }}
+
+[agents.review]
+steps = 1
+input_tokens = {{ dist = "lognormal", median = 20000, p99 = 80000 }}
+cached_input_share = 0.5
+output_tokens = {{ dist = "lognormal", median = 800, p99 = 4000 }}
+
+[capacity]
+kind = "batch"
+latency = "10m"
+collect_for = "5m"
+{extra}
+
+[prices]
+input_per_mtok = 1.5
+cached_input_per_mtok = 0.15
+output_per_mtok = 7.5
+
+[client]
+{client}
+"#
+    )
+}
+
+/// A call waits for its batch to close (up to `collect_for`, 5 minutes)
+/// and then the batch's 10 minutes: every loop takes 10 to 15 minutes, and
+/// with a batch opened by the first call after the last closed, the wait is
+/// close to uniform, so the median is 12.5 minutes (the histogram's
+/// resolution and ~5,000 loops keep it within 10 s; 3% off, 22 s, fails).
+/// The client's one-minute timeout does not apply to polled batches. The
+/// cost is the tokens at the batch prices, recounted here.
+#[test]
+fn batch_calls_finish_with_their_batch_at_batch_prices() {
+    let s = run(&batch_only(10, "", "timeout = \"1m\""), &[]);
+    let l = s.loop_latency_s.unwrap();
+    assert!(s.loops_completed > 5_000);
+    // The 5% quantile: 15 s into the 5-minute wait.
+    let fifth = s.loop_latency_cdf_s.as_ref().unwrap()[0];
+    assert!((600.0..630.0).contains(&fifth), "{fifth}");
+    assert!(l.max <= 900.0 + 1.0, "{l:?}");
+    assert!((l.p50 - 750.0).abs() < 10.0, "{l:?}");
+    assert!((l.mean - 750.0).abs() < 10.0, "{l:?}");
+    assert_eq!((s.timeouts, s.loops_failed, s.expired), (0, 0, 0));
+    let uncached = (s.input_tokens - s.cached_input_tokens) as f64;
+    let cost =
+        (uncached * 1.5 + s.cached_input_tokens as f64 * 0.15 + s.output_tokens as f64 * 7.5) / 1e6;
+    assert!((s.cost_usd - cost).abs() < 1e-6, "{} vs {cost}", s.cost_usd);
+    assert!(s.cost_usd > 0.0);
+}
+
+/// A full batch goes at once: 10 calls a minute fill a batch of 5 in about
+/// 30 s, so no loop waits the 5-minute collection.
+#[test]
+fn a_full_batch_is_submitted_at_once() {
+    let s = run(&batch_only(10, "max_requests_per_batch = 5", ""), &[]);
+    let l = s.loop_latency_s.unwrap();
+    assert!(l.max < 600.0 + 180.0, "{l:?}");
+    assert!(l.p50 < 600.0 + 40.0, "{l:?}");
+}
+
+/// A batch that would take longer than its completion window expires at
+/// the window: its calls fail unanswered and nothing is billed.
+#[test]
+fn an_expired_batch_fails_its_calls_unbilled() {
+    let s = run(
+        &batch_only(2, "completion_window = \"8m\"", "max_attempts = 1"),
+        &["warmup=0s"],
+    );
+    assert_eq!(s.loops_completed, 0);
+    assert!(s.expired > 500, "{}", s.expired);
+    // Every call expired but those still in a batch at the horizon.
+    assert_eq!(s.expired + s.loops_in_flight, s.attempts);
+    assert_eq!(s.loops_failed_exhausted, s.loops_failed);
+    assert_eq!((s.input_tokens, s.cost_usd), (0, 0.0));
+}
+
+/// With one batch at a time (an open batch counts), a batch takes calls for
+/// its 5 minutes of collection and then none for its 10 minutes of work: a
+/// third of one-try calls get in, two thirds are refused. Over ~38 cycles
+/// of ~900 calls, cycle edges move the share by well under 0.01; the
+/// tolerance is 0.02, and a 10% nudge (to 0.367) fails.
+#[test]
+fn batch_limits_refuse_calls_as_queue_full() {
+    let s = run(
+        &batch_only(60, "max_batches_in_progress = 1", "max_attempts = 1"),
+        &[],
+    );
+    let taken = 1.0 - s.queue_rejected as f64 / s.attempts as f64;
+    assert!((taken - 1.0 / 3.0).abs() < 0.02, "{taken}");
+    assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
+}
+
+/// Interactive calls on a shared API, a nightly class on batch, routed per
+/// class; batch-only options are refused elsewhere and the batch refuses
+/// the service-time fields of other kinds.
+#[test]
+fn batch_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = batch_only(10, "", "");
+    for (from, to, expected) in [
+        (
+            "latency = \"10m\"",
+            "latency = \"10m\"\ntime_to_first_token = \"1s\"",
+            "capacity.time_to_first_token: does not apply to kind = \"batch\"",
+        ),
+        (
+            "collect_for = \"5m\"",
+            "collect_for = \"0s\"",
+            "capacity.collect_for: must be longer than zero",
+        ),
+        (
+            "collect_for = \"5m\"",
+            "collect_for = \"5m\"\nmax_requests_per_batch = 0",
+            "capacity.max_requests_per_batch",
+        ),
+        ("latency = \"10m\"\n", "", "capacity.latency: missing"),
+    ] {
+        assert!(good.contains(from), "{from}");
+        let file = dir.path().join("model.toml");
+        fs::write(&file, good.replacen(from, to, 1)).unwrap();
+        let out = loopcap().arg("check").arg(&file).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "`{to}`");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(expected), "`{to}`: {stderr}");
+    }
+}

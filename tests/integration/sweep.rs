@@ -947,10 +947,12 @@ plan = {{ labels = ["base", "shared", "reserved"], values = [
             let kind = match &p.spec.pools[0].capacity {
                 CapacitySpec::SharedApi(_) => "shared".to_owned(),
                 CapacitySpec::Reserved(r) => format!("{} lanes", r.lanes),
+                CapacitySpec::Batch(_) => unreachable!("no batch in this grid"),
             };
             let ttft = p.spec.pools[0]
                 .capacity
                 .service()
+                .unwrap()
                 .time_to_first_token
                 .dist()
                 .constant_value()

@@ -12,10 +12,12 @@ use rand::RngExt;
 
 /// How one try of a call failed.
 #[derive(Clone, Copy, Debug)]
-enum TryFailure {
+pub(super) enum TryFailure {
     /// Capacity turned the attempt away.
     Refused(Rejection),
     TimedOut,
+    /// Its batch expired before reaching it.
+    Expired,
     /// The client failed it itself, without sending it.
     Local,
 }
@@ -31,22 +33,22 @@ impl TryFailure {
 
 /// One attempt, from the client's send until the provider is done with it.
 pub(super) struct AttemptState {
-    call: Key,
+    pub(super) call: Key,
     /// The pool the router sent it to.
-    pool: usize,
+    pub(super) pool: usize,
     sent_at: SimTime,
-    request: Request,
+    pub(super) request: Request,
     output_tokens: u32,
-    service_started_at: SimTime,
+    pub(super) service_started_at: SimTime,
     /// The client timed out; the provider still serves it, to no one.
-    abandoned: bool,
+    pub(super) abandoned: bool,
     /// A timeout event is already pending.
     timeout_scheduled: bool,
-    is_retry: bool,
+    pub(super) is_retry: bool,
     /// What the retry quota charged for this retry (refunded on success).
     quota_cost: u32,
     /// What the spend cap charged in advance, corrected when it is billed.
-    gate_charge: Charge,
+    pub(super) gate_charge: Charge,
 }
 
 impl AgentSystem<'_> {
@@ -156,6 +158,12 @@ impl AgentSystem<'_> {
         self.load.attempt_sent(is_retry);
         match admission {
             Admission::Started => self.start_service(attempt, cx),
+            // The client polls for a batch's results: no request timeout.
+            Admission::Batched {
+                batch,
+                opened,
+                full,
+            } => self.batched(pool, batch, opened, full, cx),
             _ => {
                 if let Some(timeout) = self.spec.client.timeout {
                     self.attempts
@@ -179,6 +187,7 @@ impl AgentSystem<'_> {
         let mut service = self.spec.pools[pool]
             .capacity
             .service()
+            .expect("batch calls start with their batch")
             .sample(attempt.output_tokens, &mut self.capacity_rng);
         let slowdown = self.pools[pool].latency_factor();
         if slowdown != 1.0 {
@@ -252,7 +261,12 @@ impl AgentSystem<'_> {
     }
 
     /// A try failed: retry it after a backoff, or fail its loop.
-    fn attempt_failed(&mut self, call_key: Key, failure: TryFailure, cx: &mut Ctx<'_, Self>) {
+    pub(super) fn attempt_failed(
+        &mut self,
+        call_key: Key,
+        failure: TryFailure,
+        cx: &mut Ctx<'_, Self>,
+    ) {
         let call = self
             .calls
             .get_mut(call_key)
@@ -360,7 +374,13 @@ fn route(
 
 impl AgentSystem<'_> {
     /// An attempt that router `router` sent to `pool` failed as `kind`.
-    fn pool_failed(&mut self, router: usize, pool: usize, kind: FailureKind, now: SimTime) {
+    pub(super) fn pool_failed(
+        &mut self,
+        router: usize,
+        pool: usize,
+        kind: FailureKind,
+        now: SimTime,
+    ) {
         if let Router::Failover(failover) = &self.spec.routers[router]
             && self.routers[router]
                 .failover
