@@ -455,7 +455,15 @@ impl Metrics {
                 }),
                 _ => None,
             },
-            timeseries: timeseries.then(|| Timeseries::new(spec.timeseries_bin)),
+            timeseries: timeseries.then(|| {
+                let pools = if spec.reports_pools {
+                    &spec.pools[..]
+                } else {
+                    &[]
+                };
+                Timeseries::new(spec.timeseries_bin)
+                    .with_pools(pools.iter().map(|p| p.name.clone()))
+            }),
             faults: (!watches.is_empty())
                 .then(|| Timeseries::with_sink(spec.timeseries_bin, FaultWatches(watches))),
             windows: windows(spec)
@@ -553,11 +561,14 @@ impl Metrics {
         }
     }
 
-    /// The router sent an attempt to `pool`.
-    pub fn pool_offered(&mut self, now: SimTime, pool: usize) {
+    /// The router sent an attempt to `pool`, which `refused` it or not.
+    pub fn pool_offered(&mut self, now: SimTime, pool: usize, refused: bool) {
         let counted = u64::from(self.in_window(now));
         if let Some(p) = self.pools.get_mut(pool) {
             p.attempts += counted;
+            if let Some(ts) = &mut self.timeseries {
+                ts.pool_offered(now, pool, refused);
+            }
         }
     }
 
@@ -653,6 +664,9 @@ impl Metrics {
         self.pools[pool]
             .in_flight
             .set(now, u64::from(in_flight), start);
+        if let Some(ts) = &mut self.timeseries {
+            ts.observe_pool(now, pool, u64::from(in_flight));
+        }
     }
 
     /// A call was answered; `wait` ran from its first attempt to the start of

@@ -108,6 +108,29 @@ pub struct Bin {
     /// The p50 and p99 latency of the loops completed in the bin, in ticks
     /// (nearest rank: exact order statistics), if any completed.
     pub loop_latency: Option<(u64, u64)>,
+    /// Per pool, for models that report pools.
+    pub pools: Vec<PoolBin>,
+}
+
+/// One pool's figures in a bin.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PoolBin {
+    /// Attempts the router sent it.
+    pub attempts: u64,
+    /// Of those, refused.
+    pub refused: u64,
+    /// Time-averaged attempts in service.
+    pub in_flight: f64,
+}
+
+/// One pool's counts and level in the open bin.
+#[derive(Clone, Debug, Default)]
+struct PoolTrack {
+    name: String,
+    attempts: u64,
+    refused: u64,
+    level: u64,
+    area: u128,
 }
 
 /// The nearest-rank `q`-quantile of `sorted`: the value at rank ⌈q·n⌉.
@@ -142,6 +165,7 @@ pub struct Timeseries<S = Vec<Bin>> {
     /// Latencies of the loops completed in the open bin: as many as one bin
     /// holds, so memory stays flat in the horizon.
     latencies: Vec<u64>,
+    pools: Vec<PoolTrack>,
 }
 
 impl Timeseries {
@@ -152,6 +176,11 @@ impl Timeseries {
 
     pub fn bins(&self) -> &[Bin] {
         &self.sink
+    }
+
+    /// The names of the pools each bin reports on.
+    pub fn pool_names(&self) -> impl Iterator<Item = &str> {
+        self.pools.iter().map(|p| p.name.as_str())
     }
 }
 
@@ -168,13 +197,29 @@ impl<S: BinSink> Timeseries<S> {
             max: [0; GAUGES],
             last: SimTime::ZERO,
             latencies: Vec::new(),
+            pools: Vec::new(),
         }
+    }
+
+    /// Reports on these pools too, in this order.
+    pub fn with_pools(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.pools = names
+            .into_iter()
+            .map(|name| PoolTrack {
+                name,
+                ..PoolTrack::default()
+            })
+            .collect();
+        self
     }
 
     fn integrate(&mut self, to: SimTime) {
         let dt = u128::from(to.since(self.last).ticks());
         for (area, level) in self.area.iter_mut().zip(self.levels) {
             *area += u128::from(level) * dt;
+        }
+        for pool in &mut self.pools {
+            pool.area += u128::from(pool.level) * dt;
         }
         self.last = to;
     }
@@ -205,6 +250,15 @@ impl<S: BinSink> Timeseries<S> {
             mean: self.area.map(|a| a as f64 / ticks),
             max: self.max,
             loop_latency,
+            pools: self
+                .pools
+                .iter_mut()
+                .map(|p| PoolBin {
+                    attempts: std::mem::take(&mut p.attempts),
+                    refused: std::mem::take(&mut p.refused),
+                    in_flight: std::mem::take(&mut p.area) as f64 / ticks,
+                })
+                .collect(),
         });
         self.start = end;
         self.counts = [0; COUNTERS];
@@ -231,6 +285,21 @@ impl<S: BinSink> Timeseries<S> {
         for (max, level) in self.max.iter_mut().zip(levels) {
             *max = (*max).max(level);
         }
+    }
+
+    /// The router sent an attempt to `pool`; `refused` if it turned it away.
+    pub fn pool_offered(&mut self, now: SimTime, pool: usize, refused: bool) {
+        self.roll(now);
+        let p = &mut self.pools[pool];
+        p.attempts += 1;
+        p.refused += u64::from(refused);
+    }
+
+    /// Records `pool`'s attempts in service from `now` on.
+    pub fn observe_pool(&mut self, now: SimTime, pool: usize, in_flight: u64) {
+        self.roll(now);
+        self.integrate(now);
+        self.pools[pool].level = in_flight;
     }
 
     /// Closes the remaining bins up to `horizon` (the last may be shorter).
@@ -294,6 +363,30 @@ mod tests {
         assert_eq!(bins[2].loop_latency, Some((7, 7)));
         assert_eq!(nearest_rank(&[1, 2, 3], 0.5), 2);
         assert_eq!(nearest_rank(&[1, 2], 0.5), 1);
+    }
+
+    #[test]
+    fn pools_have_their_own_counts_and_time_averaged_levels() {
+        let mut ts = Timeseries::new(SimDuration::from_secs(10))
+            .with_pools(["a".to_owned(), "b".to_owned()]);
+        ts.observe(secs(0), [0; GAUGES]);
+        ts.pool_offered(secs(1), 0, false);
+        ts.observe_pool(secs(1), 0, 2);
+        ts.pool_offered(secs(2), 1, true);
+        // Pool a: 2 in flight from 1 s to 6 s, then 1 until 15 s.
+        ts.observe_pool(secs(6), 0, 1);
+        ts.finish(secs(15));
+        let bins = ts.bins();
+        let a = |b: usize| bins[b].pools[0];
+        assert_eq!((a(0).attempts, a(0).refused), (1, 0));
+        assert_eq!(
+            (bins[0].pools[1].attempts, bins[0].pools[1].refused),
+            (1, 1)
+        );
+        assert_eq!(a(0).in_flight, (2.0 * 5.0 + 4.0) / 10.0);
+        assert_eq!(a(1).in_flight, 1.0);
+        assert_eq!(a(1).attempts, 0);
+        assert_eq!(ts.pool_names().collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]

@@ -8,8 +8,10 @@ use crate::engine::SimDuration;
 use crate::model::timeseries::{Counter, Gauge, LOOP_LATENCY, Timeseries};
 
 /// Columns: bin start (s), bin length (s), each counter, each gauge's
-/// time average over the bin and its maximum (`<gauge>_max`), then the p50
-/// and p99 latency of the loops completed in the bin (empty if none).
+/// time average over the bin and its maximum (`<gauge>_max`), the p50 and
+/// p99 latency of the loops completed in the bin (empty if none), then for
+/// models with pools, per pool: `pools.<name>.attempts`, `.refused` and
+/// `.in_flight` (time-averaged).
 pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     let mut header = vec![TIME_S.to_owned(), BIN_S.to_owned()];
@@ -19,6 +21,11 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
         header.push(format!("{}_max", gauge.name()));
     }
     header.extend(LOOP_LATENCY.map(String::from));
+    for pool in timeseries.pool_names() {
+        for column in ["attempts", "refused", "in_flight"] {
+            header.push(format!("pools.{pool}.{column}"));
+        }
+    }
     csv.write_record(&header)?;
     for bin in timeseries.bins() {
         let mut row = vec![
@@ -34,6 +41,11 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
         match bin.loop_latency {
             Some((p50, p99)) => row.extend([seconds(p50), seconds(p99)]),
             None => row.extend([String::new(), String::new()]),
+        }
+        for pool in &bin.pools {
+            row.push(pool.attempts.to_string());
+            row.push(pool.refused.to_string());
+            row.push(format!("{:.4}", pool.in_flight));
         }
         csv.write_record(&row)?;
     }

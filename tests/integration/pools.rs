@@ -536,3 +536,58 @@ fn batch_options_are_checked() {
         assert!(stderr.contains(expected), "`{to}`: {stderr}");
     }
 }
+
+/// timeseries.csv has each pool's attempts, refusals and time-averaged
+/// level per bin; over the bins after warm-up they add up to the pool's
+/// figures in the summary (counted apart, from the run's own window).
+#[test]
+fn timeseries_has_columns_per_pool_that_add_up_to_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.toml");
+    fs::write(&model, hybrid(4, 300, "")).unwrap();
+    let out = dir.path().join("out");
+    let status = loopcap()
+        .arg("run")
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let summary: Summary =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let mut csv = csv::Reader::from_path(out.join("timeseries.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name} in {header:?}"))
+    };
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    // Bins of 10 s from time zero: the warm-up's 5 minutes are the first 30.
+    let measured = &rows[30..];
+    let value = |row: &csv::StringRecord, name: &str| row[column(name)].parse::<f64>().unwrap();
+    for pool in &summary.pools {
+        let p = format!("pools.{}", pool.name);
+        let attempts: f64 = measured
+            .iter()
+            .map(|r| value(r, &format!("{p}.attempts")))
+            .sum();
+        assert_eq!(attempts as u64, pool.attempts, "{p}");
+        let mean = measured
+            .iter()
+            .map(|r| value(r, &format!("{p}.in_flight")))
+            .sum::<f64>()
+            / measured.len() as f64;
+        assert!(
+            (mean - pool.mean_in_flight).abs() < 1e-3,
+            "{p}: {mean} vs {pool:?}"
+        );
+    }
+    let refused: f64 = measured
+        .iter()
+        .map(|r| value(r, "pools.shared.refused"))
+        .sum();
+    assert_eq!(refused, 0.0);
+}

@@ -138,7 +138,8 @@ impl AgentSystem<'_> {
             gate_charge: std::mem::take(&mut call.gate_charge),
         });
         let admission = self.pools[pool].offer(now, attempt, request, &mut self.capacity_rng);
-        self.metrics.pool_offered(now, pool);
+        self.metrics
+            .pool_offered(now, pool, matches!(admission, Admission::Rejected(_)));
         if let Admission::Rejected(rejection) = admission {
             let refused = self.attempts.remove(attempt).expect("just inserted");
             self.settle_gate_charge(now, refused.gate_charge, 0.0);
