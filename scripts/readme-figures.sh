@@ -51,4 +51,8 @@ copy metastable-retry/goodput-over-time metastable-goodput
 copy metastable-retry/recover-or-stuck metastable-boundary
 copy research-agent-burst/timeseries research-agent-timeseries
 copy surge-shared-vs-reserved/bar-windows_surge-developers-1_loop_latency_s_p99-plan surge-shared-vs-reserved-p99
+copy hybrid-sizing/line-cost_per_loop_usd-workload_developers_users hybrid-sizing-cost
+copy hybrid-sizing/line-loop_latency_s_p99-workload_developers_users hybrid-sizing-p99
+copy batch-offload/bar-classes_developers_loop_latency_s_p99-plan batch-offload-developers
+copy batch-offload/bar-cost_usd-plan batch-offload-cost
 echo "docs/figures: $(ls docs/figures | wc -l) figures"

@@ -12,6 +12,7 @@ pub mod point_stats;
 pub mod progress;
 pub mod runs_file;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -240,7 +241,12 @@ fn run_one(
         replication.to_string(),
         spec.seed.to_string(),
     ];
-    let metrics = result.summary.metrics().into_iter().map(|(_, v)| cell(v));
+    // By name: a point without one of the sweep's pools leaves its cells empty.
+    let mut values: HashMap<String, Option<f64>> = result.summary.metrics().into_iter().collect();
+    let metrics = exp
+        .metric_names
+        .iter()
+        .map(|name| cell(values.remove(name).flatten()));
     Ok(csv_line(
         ids.into_iter()
             .chain(exp.point_labels(point))

@@ -45,18 +45,16 @@ struct Shape {
     classes: Vec<String>,
     faults: usize,
     windows: Vec<String>,
-    pools: Vec<String>,
 }
 
 impl std::fmt::Display for Shape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "classes {}, {} faults, windows {}, pools {}",
+            "classes {}, {} faults, windows {}",
             self.classes.join(", "),
             self.faults,
-            self.windows.join(", "),
-            self.pools.join(", ")
+            self.windows.join(", ")
         )
     }
 }
@@ -274,10 +272,6 @@ pub fn load_experiment_with(
             classes: p.spec.classes.iter().map(|c| c.name.clone()).collect(),
             faults: p.spec.faults.len(),
             windows: windows(&p.spec).into_iter().map(|w| w.name).collect(),
-            pools: match p.spec.reports_pools {
-                true => p.spec.pools.iter().map(|p| p.name.clone()).collect(),
-                false => Vec::new(),
-            },
         }
     };
     let first = shape(&points[0]);
@@ -285,17 +279,27 @@ pub fn load_experiment_with(
         return Err(located(Invalid::new(
             "grid",
             format!(
-                "every point needs the same user classes, number of faults, windows (surges included) and pools, for the same runs.csv columns ({} vs {})",
+                "every point needs the same user classes, number of faults and windows (surges included), for the same runs.csv columns ({} vs {})",
                 first,
                 shape(p)
             ),
         )));
     }
+    // Plans may bring their own pools: runs.csv has every point's, in the
+    // order points first name them, empty where a point has no such pool.
+    let mut pools: Vec<&str> = Vec::new();
+    for p in points.iter().filter(|p| p.spec.reports_pools) {
+        for pool in &p.spec.pools {
+            if !pools.contains(&pool.name.as_str()) {
+                pools.push(&pool.name);
+            }
+        }
+    }
     let metric_names = Summary::metric_names(
         first.classes.iter().map(String::as_str),
         first.faults,
         first.windows.iter().map(String::as_str),
-        first.pools.iter().map(String::as_str),
+        pools,
     );
     let plots = raw
         .plot

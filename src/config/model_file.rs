@@ -24,7 +24,7 @@ use crate::model::agent_loop::AgentProfile;
 use crate::model::capacity::CapacitySpec;
 use crate::model::recovery::RecoveryRule;
 use crate::model::window::{Window, WindowKind, windows};
-use crate::model::workload::{Population, UserClass};
+use crate::model::workload::{Arrivals, Population, UserClass};
 
 /// The bin width of `timeseries.csv` when the model does not set one.
 pub const DEFAULT_TIMESERIES_BIN: SimDuration = SimDuration::from_secs(10);
@@ -313,11 +313,20 @@ fn rounded_up(agents: &[AgentProfile], classes: &[UserClass]) -> Vec<Invalid> {
 fn empty(classes: &[UserClass]) -> Vec<Invalid> {
     classes
         .iter()
-        .filter(|c| matches!(c.population, Population::Closed { users: 0, .. }))
-        .map(|c| {
+        .filter_map(|c| {
+            let at = FieldPath::root("workload").child(&c.name);
+            match &c.population {
+                Population::Closed { users: 0, .. } => Some(at.child("users")),
+                Population::Open(Arrivals::Poisson { per_min }) if *per_min == 0.0 => {
+                    Some(at.child("arrivals").child("per_min"))
+                }
+                _ => None,
+            }
+        })
+        .map(|at| {
             Invalid::new(
-                FieldPath::root("workload").child(&c.name).child("users"),
-                "is 0: this class starts no loops, and a surge multiplies 0 users to 0",
+                at,
+                "is 0: this class starts no loops, and a surge multiplies 0 by 0",
             )
         })
         .collect()

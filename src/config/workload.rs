@@ -184,7 +184,7 @@ impl RawArrivals {
     fn check(self, at: &FieldPath) -> Checked<Arrivals> {
         Ok(match self {
             RawArrivals::Poisson(p) => Arrivals::Poisson {
-                per_min: positive(&at.child("per_min"), p.per_min)?,
+                per_min: non_negative(&at.child("per_min"), p.per_min)?,
             },
             RawArrivals::OnOff(o) => Arrivals::OnOff {
                 on_per_min: positive(&at.child("on_per_min"), o.on_per_min)?,

@@ -824,6 +824,7 @@ impl Metrics {
             output_tokens: self.tokens.output,
             cost_usd,
             loops_per_dollar: ratio(completions_in_window as f64, cost_usd),
+            cost_per_loop_usd: ratio(cost_usd, completions_in_window as f64),
             classes,
             faults,
             windows: self

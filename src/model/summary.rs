@@ -139,6 +139,8 @@ pub struct Summary {
     pub output_tokens: u64,
     pub cost_usd: f64,
     pub loops_per_dollar: Option<f64>,
+    /// The measured window's cost over the loops completed in it.
+    pub cost_per_loop_usd: Option<f64>,
 
     /// The loop figures of each user class, by name.
     pub classes: BTreeMap<String, ClassSummary>,
@@ -223,6 +225,7 @@ impl Summary {
         m.count("output_tokens", self.output_tokens);
         m.value("cost_usd", Some(self.cost_usd));
         m.value("loops_per_dollar", self.loops_per_dollar);
+        m.value("cost_per_loop_usd", self.cost_per_loop_usd);
         for (name, c) in &self.classes {
             let p = format!("classes.{name}");
             m.count(&format!("{p}.loops_started"), c.loops_started);

@@ -84,6 +84,28 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
     percentile_row(&mut out, "queue wait", s.queue_wait_s, 2);
     percentile_row(&mut out, "steps per loop", s.steps_per_loop, 1);
 
+    if s.classes.len() > 1 {
+        let _ = writeln!(out, "\nclasses (loops started after warm-up)");
+        let _ = writeln!(
+            out,
+            "  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            "class", "started", "failed", "loops/min", "p50 s", "p99 s"
+        );
+        for (name, c) in &s.classes {
+            let latency = |f: fn(&Percentiles) -> f64| opt(c.loop_latency_s.as_ref().map(f), 1);
+            let _ = writeln!(
+                out,
+                "  {:<16}{:>10}{:>10}{:>10.2}{:>10}{:>10}",
+                name,
+                c.loops_started,
+                format!("{}%", opt(c.loops_failed_share.map(|f| f * 100.0), 1)),
+                c.loops_per_min,
+                latency(|p| p.p50),
+                latency(|p| p.p99),
+            );
+        }
+    }
+
     let _ = writeln!(out, "\nattempts");
     line(&mut out, "calls", s.calls);
     line(
@@ -252,6 +274,12 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
     );
     line(&mut out, "cost", format!("${:.2}", s.cost_usd));
     line(&mut out, "loops per dollar", opt(s.loops_per_dollar, 2));
+    line(
+        &mut out,
+        "cost per loop",
+        s.cost_per_loop_usd
+            .map_or_else(|| "-".to_owned(), |c| format!("${c:.3}")),
+    );
 
     let _ = writeln!(out, "\nengine");
     line(

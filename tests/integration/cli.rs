@@ -345,12 +345,13 @@ fn negative_and_zero_rates_are_rejected() {
     assert_rejected(
         &BASE.replace("per_min = 60", "per_min = -5"),
         &[],
-        "model.toml:9: workload.users.arrivals.per_min: must be > 0 (got -5)",
+        "model.toml:9: workload.users.arrivals.per_min: must be >= 0 (got -5)",
     );
-    assert_rejected(
+    // No arrivals at all is a class that starts nothing: allowed (a sweep
+    // may start a rate at 0), with a warning.
+    assert_check_warns(
         &BASE.replace("per_min = 60", "per_min = 0"),
-        &[],
-        "workload.users.arrivals.per_min: must be > 0 (got 0)",
+        &["workload.users.arrivals.per_min: is 0: this class starts no loops"],
     );
     assert_rejected(
         &BASE.replace("lanes = 4", "lanes = 0"),
