@@ -245,6 +245,91 @@ proptest! {
     }
 }
 
+/// [`BASE`] without its capacity: [`random_routed_model`] brings pools.
+fn pooled_base() -> String {
+    BASE.split("[capacity]").next().unwrap().to_owned()
+}
+
+/// [`random_model`]'s draws on pools behind a router of each kind: its
+/// lanes and shared API become pools beside a Batch API with tight limits
+/// and a completion window that some batches miss, and its fault hits the
+/// lanes or every pool.
+fn random_routed_model() -> impl Strategy<Value = Vec<String>> {
+    (random_model(), 0usize..4, 0usize..2).prop_map(|(overrides, router, fault_pool)| {
+        let mut shared = "{ kind = \"shared_api\", requests_per_min = 200, max_concurrency = 3, time_to_first_token = \"1s\" }".to_owned();
+        let mut lanes = 3;
+        let mut o: Vec<String> = Vec::new();
+        for x in overrides {
+            if let Some(table) = x.strip_prefix("capacity=") {
+                shared = table.to_owned();
+            } else if let Some(n) = x.strip_prefix("capacity.lanes=") {
+                lanes = n.parse().unwrap();
+            } else if let Some(rest) = x.strip_prefix("fault=[{ ") {
+                let pool = ["", "pool = \"lanes\", "][fault_pool];
+                o.push(format!("fault=[{{ {pool}{rest}"));
+            } else if !x.starts_with("capacity.") && !x.starts_with("prices=") {
+                o.push(x);
+            }
+        }
+        let lanes_pool = format!(
+            "{{ name = \"lanes\", capacity = {{ kind = \"reserved\", lanes = {lanes}, queue_limit = {}, time_to_first_token = {{ dist = \"exponential\", mean = \"500ms\" }} }}, prices = {{ per_lane_hour = 2.0 }} }}",
+            lanes * 2
+        );
+        let shared_pool = format!(
+            "{{ name = \"shared\", capacity = {shared}, prices = {{ input_per_mtok = 3.0, output_per_mtok = 15.0 }} }}"
+        );
+        let batch_pool = "{ name = \"batch\", capacity = { kind = \"batch\", latency = { dist = \"exponential\", mean = \"20s\" }, collect_for = \"5s\", max_requests_per_batch = 8, max_batches_in_progress = 2, max_queued_tokens = 20000, completion_window = \"40s\" }, prices = { input_per_mtok = 1.5, output_per_mtok = 7.5 } }";
+        let (pools, router) = [
+            (
+                format!("[{lanes_pool}, {batch_pool}, {shared_pool}]"),
+                "{ kind = \"spillover\", order = [\"lanes\", \"batch\", \"shared\"], queue_up_to = { lanes = 1 } }",
+            ),
+            (
+                format!("[{shared_pool}, {lanes_pool}]"),
+                "{ kind = \"failover\", primary = \"shared\", fallback = \"lanes\", allowed_fails = 1, cool_down = \"20s\" }",
+            ),
+            (
+                format!("[{lanes_pool}, {shared_pool}, {batch_pool}]"),
+                "{ kind = \"weighted\", weights = { lanes = 2, shared = 2, batch = 1 } }",
+            ),
+            (
+                format!("[{lanes_pool}, {batch_pool}]"),
+                "{ kind = \"failover\", primary = \"batch\", fallback = \"lanes\", cool_down = \"1m\" }",
+            ),
+        ][router]
+            .clone();
+        o.push(format!("pool={pools}"));
+        o.push(format!("router={router}"));
+        o
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Routed models drain too, and every attempt, token and dollar of the
+    /// run is one pool's: the totals are recounted from the pools.
+    #[test]
+    fn routed_models_drain_and_add_up_across_pools(overrides in random_routed_model()) {
+        let base = pooled_base();
+        let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
+        let s = run(&base, &refs);
+        let sum = |f: fn(&loopcap::model::pool::PoolSummary) -> u64| s.pools.iter().map(f).sum::<u64>();
+        prop_assert_eq!(sum(|p| p.attempts), s.attempts);
+        prop_assert_eq!(sum(|p| p.input_tokens), s.input_tokens);
+        prop_assert_eq!(sum(|p| p.output_tokens), s.output_tokens);
+        prop_assert_eq!(sum(|p| p.expired), s.expired);
+        prop_assert_eq!(sum(|p| p.timed_out), s.timeouts);
+        let cost: f64 = s.pools.iter().map(|p| p.cost_usd).sum();
+        prop_assert!((cost - s.cost_usd).abs() < 1e-9 * s.cost_usd.max(1.0));
+        let o = stopped(&overrides, DRAIN);
+        let refs: Vec<&str> = o.iter().map(String::as_str).collect();
+        let result = model::simulate(&spec(&base, &refs), false).unwrap();
+        prop_assert!(result.residue.is_drained(), "left behind: {:?}", result.residue);
+        prop_assert_eq!(result.summary.loops_in_flight, 0);
+    }
+}
+
 /// A closed population with no think time whose only attempt is refused at
 /// once restarts loops at the same instant forever: the run stops, saying so.
 #[test]

@@ -591,3 +591,44 @@ fn timeseries_has_columns_per_pool_that_add_up_to_the_summary() {
         .sum();
     assert_eq!(refused, 0.0);
 }
+
+/// Plans may bring different pools: runs.csv has every point's pools, and
+/// a point without one leaves that pool's cells empty (not zero).
+#[test]
+fn plans_with_different_pools_share_one_runs_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("model.toml"), hybrid(4, 60, "")).unwrap();
+    fs::write(
+        dir.path().join("exp.toml"),
+        r#"name = "p"
+model = "model.toml"
+seed = 1
+replications = 1
+
+[set]
+duration = "20m"
+
+[grid.plan]
+labels = ["hybrid", "shared only"]
+values = [{}, { pool = [{ name = "shared", capacity = { kind = "shared_api", requests_per_min = 100000, time_to_first_token = "1s" } }], router = { kind = "single", pool = "shared" } }]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let status = loopcap()
+        .arg("sweep")
+        .arg(dir.path().join("exp.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let mut csv = csv::Reader::from_path(out.join("runs.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    let (lanes, shared) = (at("pools.lanes.attempts"), at("pools.shared.attempts"));
+    assert!(rows[0][lanes].parse::<u64>().unwrap() > 0);
+    assert_eq!(&rows[1][lanes], "");
+    assert_eq!(rows[1][shared], rows[1][at("attempts")]);
+}
