@@ -117,13 +117,16 @@ impl AgentSystem<'_> {
         let request = request(self.spec, class, call.tokens);
         self.metrics.attempt_sent(now, is_retry);
         let router = self.spec.router_of[usize::from(class)];
-        let pool = route(
-            &self.spec.routers[router],
-            &mut self.routers[router],
-            &mut self.pools,
-            now,
-            request,
-        );
+        let pool = match &self.spec.routers[router] {
+            Router::Single(pool) => *pool,
+            spread => route(
+                spread,
+                &mut self.routers[router],
+                &mut self.pools,
+                now,
+                request,
+            ),
+        };
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
             pool,
@@ -205,6 +208,8 @@ impl AgentSystem<'_> {
         }
     }
 
+    // Inlined into both callers: the event loop's is the hottest path.
+    #[inline(always)]
     pub(super) fn on_attempt_finished(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let attempt = self
@@ -341,7 +346,9 @@ impl AgentSystem<'_> {
     }
 }
 
-/// The pool `router` (in state `state`) sends an attempt asking `request` to at `now`.
+/// The pool `router` (in state `state`) sends an attempt asking `request` to
+/// at `now` (kept out of line: a single pool is picked by the caller).
+#[inline(never)]
 fn route(
     router: &Router,
     state: &mut RouterState,
