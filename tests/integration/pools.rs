@@ -160,9 +160,21 @@ fn a_fault_hits_only_the_pool_it_names() {
     assert_eq!(s.loops_failed, 0);
 }
 
+/// `good` with `from` replaced by `to` is refused by `check` with exit 2
+/// and a message holding `expected`.
+fn assert_refused(good: &str, from: &str, to: &str, expected: &str) {
+    assert!(good.contains(from), "{from}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.toml");
+    fs::write(&file, good.replacen(from, to, 1)).unwrap();
+    let out = loopcap().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "`{to}`");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(expected), "`{to}`: {stderr}");
+}
+
 #[test]
 fn bad_pools_and_routers_are_refused_at_their_line() {
-    let dir = tempfile::tempdir().unwrap();
     let good = hybrid(4, 60, "");
     for (from, to, expected) in [
         (
@@ -251,13 +263,7 @@ fn bad_pools_and_routers_are_refused_at_their_line() {
             "pool.1.prices.per_lane_hour: applies to reserved capacity only",
         ),
     ] {
-        assert!(good.contains(from), "{from}");
-        let file = dir.path().join("model.toml");
-        fs::write(&file, good.replacen(from, to, 1)).unwrap();
-        let out = loopcap().arg("check").arg(&file).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "`{to}`");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(stderr.contains(expected), "`{to}`: {stderr}");
+        assert_refused(&good, from, to, expected);
     }
 }
 
@@ -507,7 +513,6 @@ fn batch_limits_refuse_calls_as_queue_full() {
 /// the service-time fields of other kinds.
 #[test]
 fn batch_options_are_checked() {
-    let dir = tempfile::tempdir().unwrap();
     let good = batch_only(10, "", "");
     for (from, to, expected) in [
         (
@@ -527,13 +532,7 @@ fn batch_options_are_checked() {
         ),
         ("latency = \"10m\"\n", "", "capacity.latency: missing"),
     ] {
-        assert!(good.contains(from), "{from}");
-        let file = dir.path().join("model.toml");
-        fs::write(&file, good.replacen(from, to, 1)).unwrap();
-        let out = loopcap().arg("check").arg(&file).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "`{to}`");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(stderr.contains(expected), "`{to}`: {stderr}");
+        assert_refused(&good, from, to, expected);
     }
 }
 
