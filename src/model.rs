@@ -22,6 +22,7 @@ pub mod resilience;
 pub mod retry_budget;
 pub mod retry_quota;
 pub mod retry_throttle;
+pub mod self_hosted;
 pub mod service_time;
 pub mod shared_api;
 pub mod summary;

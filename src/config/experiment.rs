@@ -15,6 +15,7 @@ use super::quantity::Number;
 use super::tagged::Tagged;
 use super::{Diagnostic, Invalid, Override, Source};
 use crate::model::ModelSpec;
+use crate::model::capacity::CapacitySpec;
 use crate::model::summary::Summary;
 use crate::model::window::windows;
 
@@ -287,11 +288,13 @@ pub fn load_experiment_with(
     }
     // Plans may bring their own pools: runs.csv has every point's, in the
     // order points first name them, empty where a point has no such pool.
-    let mut pools: Vec<&str> = Vec::new();
+    let mut pools: Vec<(&str, bool)> = Vec::new();
     for p in points.iter().filter(|p| p.spec.reports_pools) {
         for pool in &p.spec.pools {
-            if !pools.contains(&pool.name.as_str()) {
-                pools.push(&pool.name);
+            let hosted = matches!(pool.capacity, CapacitySpec::SelfHosted(_));
+            match pools.iter_mut().find(|(name, _)| *name == pool.name) {
+                Some((_, h)) => *h |= hosted,
+                None => pools.push((&pool.name, hosted)),
             }
         }
     }

@@ -157,6 +157,12 @@ impl RawModel {
         let recovery = self
             .recovery
             .map_or(Ok(RecoveryRule::default()), |r| r.check())?;
+        // A self-hosted pool has figures of its own to report.
+        let reports_pools = !self.pool.is_empty()
+            || routing
+                .pools
+                .iter()
+                .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_)));
         let mut spec = ModelSpec {
             name: self.name,
             seed: checks::seed(&FieldPath::root("seed"), self.seed)?,
@@ -168,7 +174,7 @@ impl RawModel {
             pools: routing.pools,
             routers: routing.routers,
             router_of: routing.router_of,
-            reports_pools: !self.pool.is_empty(),
+            reports_pools,
             client,
             faults,
             recovery,

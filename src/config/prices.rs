@@ -16,19 +16,41 @@ pub struct RawPrices {
     cached_input_per_mtok: Option<Number>,
     output_per_mtok: Option<Number>,
     per_lane_hour: Option<Number>,
+    /// Self-hosted pools: per replica alive, loading included.
+    per_replica_hour: Option<Number>,
 }
 
 impl RawPrices {
-    /// The prices at `at`, of which `per_lane_hour` only for reserved capacity.
+    /// The prices at `at`, of which `per_lane_hour` only for reserved
+    /// capacity and `per_replica_hour` only for self-hosted replicas.
     pub fn check(&self, at: &FieldPath, capacity: &CapacitySpec) -> Checked<Prices> {
         let price = |name: &str, value: Option<Number>| {
             value.map(|n| non_negative(&at.child(name), n)).transpose()
         };
-        if self.per_lane_hour.is_some() && capacity.lanes().is_none() {
-            return Err(Invalid::new(
-                at.child("per_lane_hour"),
-                "applies to reserved capacity only (its capacity's kind is \"shared_api\")",
-            ));
+        let hosted = matches!(capacity, CapacitySpec::SelfHosted(_));
+        for (name, given, applies, what) in [
+            (
+                "per_lane_hour",
+                self.per_lane_hour.is_some(),
+                capacity.lanes().is_some(),
+                "reserved",
+            ),
+            (
+                "per_replica_hour",
+                self.per_replica_hour.is_some(),
+                hosted,
+                "self_hosted",
+            ),
+        ] {
+            if given && !applies {
+                return Err(Invalid::new(
+                    at.child(name),
+                    format!(
+                        "applies to {what} capacity only (its capacity's kind is \"{}\")",
+                        capacity.kind()
+                    ),
+                ));
+            }
         }
         let input_per_mtok = price("input_per_mtok", self.input_per_mtok)?.unwrap_or_default();
         Ok(Prices {
@@ -37,7 +59,10 @@ impl RawPrices {
             cached_input_per_mtok: price("cached_input_per_mtok", self.cached_input_per_mtok)?
                 .unwrap_or(input_per_mtok),
             output_per_mtok: price("output_per_mtok", self.output_per_mtok)?.unwrap_or_default(),
-            per_lane_hour: price("per_lane_hour", self.per_lane_hour)?.unwrap_or_default(),
+            // A lane-hour or a replica-hour: what the capacity bills by the hour.
+            per_unit_hour: price("per_lane_hour", self.per_lane_hour)?
+                .or(price("per_replica_hour", self.per_replica_hour)?)
+                .unwrap_or_default(),
         })
     }
 }

@@ -82,6 +82,8 @@ pub struct LoopState {
     pub failing: Option<LoopOutcome>,
     /// The agent's theoretical arrival time under the client's rate limit.
     pub throttle_tat: SimTime,
+    /// One of its calls waited for a self-hosted replica still loading.
+    pub cold: bool,
 }
 
 /// One LLM call of a step, across all its attempts.

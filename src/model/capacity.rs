@@ -7,6 +7,7 @@ use super::batch::{Batch, BatchSpec};
 use super::fault::FaultEffect;
 use super::prices::TokenUse;
 use super::reserved::{Reserved, ReservedSpec};
+use super::self_hosted::{SelfHosted, SelfHostedSpec};
 use super::service_time::ServiceTime;
 use super::shared_api::{SharedApi, SharedApiSpec};
 use crate::engine::{Key, SimDuration, SimTime, Stream};
@@ -17,6 +18,7 @@ pub enum CapacitySpec {
     SharedApi(SharedApiSpec),
     Reserved(ReservedSpec),
     Batch(BatchSpec),
+    SelfHosted(SelfHostedSpec),
 }
 
 impl CapacitySpec {
@@ -26,7 +28,7 @@ impl CapacitySpec {
         match self {
             CapacitySpec::SharedApi(s) => Some(&s.service),
             CapacitySpec::Reserved(r) => Some(&r.service),
-            CapacitySpec::Batch(_) => None,
+            CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => None,
         }
     }
 
@@ -36,6 +38,7 @@ impl CapacitySpec {
             CapacitySpec::SharedApi(_) => "shared_api",
             CapacitySpec::Reserved(_) => "reserved",
             CapacitySpec::Batch(_) => "batch",
+            CapacitySpec::SelfHosted(_) => "self_hosted",
         }
     }
 
@@ -43,7 +46,9 @@ impl CapacitySpec {
     pub fn lanes(&self) -> Option<u32> {
         match self {
             CapacitySpec::Reserved(r) => Some(r.lanes),
-            CapacitySpec::SharedApi(_) | CapacitySpec::Batch(_) => None,
+            CapacitySpec::SharedApi(_) | CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => {
+                None
+            }
         }
     }
 }
@@ -132,14 +137,17 @@ enum CapacityKind {
     SharedApi(SharedApi),
     Reserved(Reserved),
     Batch(Batch),
+    SelfHosted(SelfHosted),
 }
 
 impl Capacity {
-    pub fn new(spec: &CapacitySpec) -> Self {
+    /// Capacity as `spec` describes it; what it measures itself counts from `warmup`.
+    pub fn new(spec: &CapacitySpec, warmup: SimTime) -> Self {
         let kind = match spec {
             CapacitySpec::SharedApi(s) => CapacityKind::SharedApi(SharedApi::new(s)),
             CapacitySpec::Reserved(r) => CapacityKind::Reserved(Reserved::new(r)),
             CapacitySpec::Batch(b) => CapacityKind::Batch(Batch::new(b)),
+            CapacitySpec::SelfHosted(h) => CapacityKind::SelfHosted(SelfHosted::new(h, warmup)),
         };
         Capacity {
             kind,
@@ -147,11 +155,13 @@ impl Capacity {
         }
     }
 
+    /// Offers an attempt asking `request` that will produce `output_tokens`.
     pub fn offer(
         &mut self,
         now: SimTime,
         attempt: Key,
         request: Request,
+        output_tokens: u32,
         rng: &mut Stream,
     ) -> Admission {
         if self.effect.outage {
@@ -165,6 +175,7 @@ impl Capacity {
             CapacityKind::SharedApi(api) => api.offer(now, request, rng),
             CapacityKind::Reserved(lanes) => lanes.offer(attempt),
             CapacityKind::Batch(batch) => batch.offer(attempt, request),
+            CapacityKind::SelfHosted(fleet) => fleet.offer(now, attempt, request, output_tokens),
         }
     }
 
@@ -179,6 +190,7 @@ impl Capacity {
                 CapacityKind::SharedApi(api) => api.would_admit(now, request),
                 CapacityKind::Reserved(lanes) => lanes.has_room(queue_up_to),
                 CapacityKind::Batch(batch) => batch.has_room(request),
+                CapacityKind::SelfHosted(fleet) => fleet.has_room(request),
             }
     }
 
@@ -194,6 +206,10 @@ impl Capacity {
             CapacityKind::Reserved(lanes) => lanes.scale(effect.capacity_factor),
             // A Batch API's limits are the account's; a drop does not change them.
             CapacityKind::Batch(_) => Vec::new(),
+            CapacityKind::SelfHosted(fleet) => {
+                fleet.set_faults(now, effect.latency_factor, effect.capacity_factor);
+                Vec::new()
+            }
         }
     }
 
@@ -215,6 +231,8 @@ impl Capacity {
                 batch.release(request);
                 None
             }
+            // Its replicas let their sequences go themselves.
+            CapacityKind::SelfHosted(_) => None,
         }
     }
 
@@ -224,6 +242,7 @@ impl Capacity {
             CapacityKind::SharedApi(api) => api.in_flight(),
             CapacityKind::Reserved(lanes) => lanes.busy(),
             CapacityKind::Batch(batch) => batch.in_flight(),
+            CapacityKind::SelfHosted(fleet) => fleet.in_flight(),
         }
     }
 
@@ -231,7 +250,7 @@ impl Capacity {
     pub fn buckets_full(&mut self, now: SimTime) -> bool {
         match &mut self.kind {
             CapacityKind::SharedApi(api) => api.buckets_full(now),
-            CapacityKind::Reserved(_) | CapacityKind::Batch(_) => true,
+            _ => true,
         }
     }
 
@@ -241,6 +260,23 @@ impl Capacity {
             CapacityKind::SharedApi(_) => 0,
             CapacityKind::Reserved(lanes) => lanes.queued(),
             CapacityKind::Batch(batch) => batch.queued(),
+            CapacityKind::SelfHosted(fleet) => fleet.queued(),
+        }
+    }
+
+    /// The self-hosted fleet, for a pool of that kind.
+    pub fn self_hosted(&mut self) -> Option<&mut SelfHosted> {
+        match &mut self.kind {
+            CapacityKind::SelfHosted(fleet) => Some(fleet),
+            _ => None,
+        }
+    }
+
+    /// Replicas starting or warm, for a self-hosted pool.
+    pub fn replicas(&self) -> Option<u32> {
+        match &self.kind {
+            CapacityKind::SelfHosted(fleet) => Some(fleet.alive()),
+            _ => None,
         }
     }
 

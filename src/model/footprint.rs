@@ -226,12 +226,19 @@ fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 
 
 /// How long a typical call of `agent` (run by user class `class`) takes in
 /// service at the pool its attempts go to first: median time to first token
-/// plus median decoding (for a Batch API, median collection and latency).
+/// plus median decoding (for a Batch API, median collection and latency;
+/// for self-hosted replicas, prefill and decoding alone).
 fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
     let service = match &spec.entry_pool(class).capacity {
         // Half a collection, then the batch.
         CapacitySpec::Batch(batch) => {
             return batch.collect_for.as_secs_f64() / 2.0 + median(batch.latency.dist());
+        }
+        // Prefill, then decoding alone.
+        CapacitySpec::SelfHosted(fleet) => {
+            let input = median(agent.input_tokens.dist()) * (1.0 - agent.cached_input_share);
+            let output = median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens));
+            return input / fleet.prefill_tokens_per_s + output * fleet.decode.iteration_s(1);
         }
         capacity => capacity
             .service()

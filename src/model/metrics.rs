@@ -7,10 +7,11 @@ use super::ModelSpec;
 use super::agent_loop::LoopState;
 use super::capacity::{CapacitySpec, Rejection, Request};
 use super::client_policy::RetryAfter;
-use super::pool::{PoolSpec, PoolSummary};
+use super::pool::{PoolSpec, PoolSummary, SelfHostedSummary};
 use super::prices::TokenUse;
 use super::recovery::{FaultWatch, FaultWatches};
-use super::summary::{CDF_QUANTILES, ClassSummary, Percentiles, Summary};
+use super::self_hosted::ReplicaStats;
+use super::summary::{CDF_QUANTILES, ClassSummary, LoopGroupSummary, Percentiles, Summary};
 use super::timeseries::{Counter, Timeseries};
 use super::window::{Window, WindowSummary, windows};
 use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
@@ -175,6 +176,8 @@ struct WindowMetrics {
     peak_in_flight: u64,
     /// Tokens billed inside the window, per pool.
     tokens: Vec<TokenUse>,
+    /// Self-hosted replicas alive inside the window, in replica-seconds, per pool.
+    replica_seconds: Vec<f64>,
 }
 
 impl WindowMetrics {
@@ -187,6 +190,7 @@ impl WindowMetrics {
             latency: Recorder::durations(),
             peak_in_flight: 0,
             tokens: vec![TokenUse::default(); pools],
+            replica_seconds: vec![0.0; pools],
         }
     }
 
@@ -216,23 +220,33 @@ impl WindowMetrics {
             rate_limited: count(Counter::RateLimited),
             retry_rate: (tries > 0).then(|| count(Counter::Retries) as f64 / tries as f64),
             peak_in_flight: self.peak_in_flight,
-            cost_usd: pools_cost_usd(pools, &self.tokens, length),
+            cost_usd: pools_cost_usd(pools, &self.tokens, length, &self.replica_seconds),
         }
     }
 }
 
-/// What `tokens` (billed per pool) and each reserved pool's lanes over
-/// `length` cost, at each pool's prices.
-fn pools_cost_usd(pools: &[PoolSpec], tokens: &[TokenUse], length: SimDuration) -> f64 {
+/// What `tokens` (billed per pool), each reserved pool's lanes over
+/// `length` and each self-hosted pool's `replica_seconds` cost, at each
+/// pool's prices.
+fn pools_cost_usd(
+    pools: &[PoolSpec],
+    tokens: &[TokenUse],
+    length: SimDuration,
+    replica_seconds: &[f64],
+) -> f64 {
     pools
         .iter()
         .zip(tokens)
-        .map(|(pool, &tokens)| {
-            let lane_hours = pool
-                .capacity
-                .lanes()
-                .map_or(0.0, |l| f64::from(l) * length.as_secs_f64() / 3600.0);
-            pool.prices.cost_usd(tokens, lane_hours)
+        .enumerate()
+        .map(|(i, (pool, &tokens))| {
+            let unit_hours = match &pool.capacity {
+                CapacitySpec::Reserved(r) => f64::from(r.lanes) * length.as_secs_f64() / 3600.0,
+                CapacitySpec::SelfHosted(_) => {
+                    replica_seconds.get(i).copied().unwrap_or(0.0) / 3600.0
+                }
+                _ => 0.0,
+            };
+            pool.prices.cost_usd(tokens, unit_hours)
         })
         .sum()
 }
@@ -248,6 +262,9 @@ struct PoolMetrics {
     cool_downs: u64,
     tokens: TokenUse,
     in_flight: WindowGauge,
+    /// Self-hosted pools: replicas alive, and time to first token.
+    replicas: WindowGauge,
+    first_token: Option<Recorder>,
 }
 
 /// Where a refusal is counted in [`PoolMetrics::refused`].
@@ -268,7 +285,7 @@ impl PoolMetrics {
         let units = match &pool.capacity {
             CapacitySpec::Reserved(r) => Some(r.lanes),
             CapacitySpec::SharedApi(api) => api.max_concurrency,
-            CapacitySpec::Batch(_) => None,
+            CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => None,
         };
         PoolSummary {
             name: pool.name.clone(),
@@ -290,7 +307,53 @@ impl PoolMetrics {
             cached_input_tokens: self.tokens.cached_input,
             output_tokens: self.tokens.output,
             cost_usd,
+            self_hosted: None,
         }
+    }
+}
+
+/// A self-hosted pool's figures: `p`'s counts, its fleet's `stats`, and
+/// the `replica_seconds` alive over the measured `window`.
+fn hosted_summary(
+    p: &PoolMetrics,
+    stats: &ReplicaStats,
+    replica_seconds: f64,
+    window: SimDuration,
+) -> SelfHostedSummary {
+    let window_s = window.as_secs_f64();
+    let decoding: f64 = stats.batch_seconds.iter().skip(1).sum();
+    let mean_batch = (decoding > 0.0).then(|| {
+        stats
+            .batch_seconds
+            .iter()
+            .enumerate()
+            .map(|(b, s)| b as f64 * s)
+            .sum::<f64>()
+            / decoding
+    });
+    // The least batch size with at least 95% of decoding time at or below it.
+    let p95_batch = (decoding > 0.0).then(|| {
+        let mut below = 0.0;
+        stats
+            .batch_seconds
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|&(_, s)| {
+                below += s;
+                below >= 0.95 * decoding
+            })
+            .map_or(0.0, |(b, _)| b as f64)
+    });
+    SelfHostedSummary {
+        mean_replicas: replica_seconds / window_s.max(f64::MIN_POSITIVE),
+        replica_hours: replica_seconds / 3600.0,
+        cold_starts: stats.cold_starts,
+        mean_batch,
+        p95_batch,
+        output_tokens_per_s: p.tokens.output as f64 / window_s.max(f64::MIN_POSITIVE),
+        time_to_first_token_s: p.first_token.as_ref().and_then(Recorder::percentiles),
+        kv_cache_utilization: (stats.kv_offered > 0.0).then(|| stats.kv_held / stats.kv_offered),
     }
 }
 
@@ -321,6 +384,21 @@ struct ClassMetrics {
 }
 
 impl ClassMetrics {
+    /// Its figures as a group of loops, over a window of `window_min` minutes.
+    fn group_summary(&self, window_min: f64) -> LoopGroupSummary {
+        LoopGroupSummary {
+            loops_completed: self.completed,
+            loops_failed: self.failed,
+            loops_failed_share: failed_share(self.failed, self.completed + self.failed),
+            loops_per_min: if window_min > 0.0 {
+                self.completions_in_window as f64 / window_min
+            } else {
+                0.0
+            },
+            loop_latency_s: self.latency.percentiles(),
+        }
+    }
+
     fn new() -> Self {
         ClassMetrics {
             started: 0,
@@ -340,6 +418,8 @@ pub struct RunFacts<'a> {
     /// Per class, in model order: its name and its cohort loops still running.
     pub classes: Vec<(&'a str, u64)>,
     pub pools: &'a [PoolSpec],
+    /// Per pool: a self-hosted pool's own figures.
+    pub replica_stats: Vec<Option<ReplicaStats>>,
     /// The client's retry-after mode, which moves results a lot under token-bucket pressure.
     pub retry_after: RetryAfter,
     pub events: u64,
@@ -384,6 +464,8 @@ pub struct Metrics {
     /// Goodput per bin, folded into each fault's verdict as bins close.
     faults: Option<Timeseries<FaultWatches>>,
     windows: Vec<WindowMetrics>,
+    /// Models with self-hosted pools: warm loops, then cold ones.
+    warmth: Option<Box<[ClassMetrics; 2]>>,
 }
 
 impl Metrics {
@@ -423,7 +505,7 @@ impl Metrics {
                 .pools
                 .iter()
                 .filter(|_| spec.reports_pools)
-                .map(|_| PoolMetrics {
+                .map(|p| PoolMetrics {
                     attempts: 0,
                     served: 0,
                     refused: [0; 6],
@@ -432,6 +514,9 @@ impl Metrics {
                     cool_downs: 0,
                     tokens: TokenUse::default(),
                     in_flight: WindowGauge::new(),
+                    replicas: WindowGauge::new(),
+                    first_token: matches!(p.capacity, CapacitySpec::SelfHosted(_))
+                        .then(Recorder::durations),
                 })
                 .collect(),
             waited: 0,
@@ -461,8 +546,12 @@ impl Metrics {
                 } else {
                     &[]
                 };
-                Timeseries::new(spec.timeseries_bin)
-                    .with_pools(pools.iter().map(|p| p.name.clone()))
+                Timeseries::new(spec.timeseries_bin).with_pools(pools.iter().map(|p| {
+                    (
+                        p.name.clone(),
+                        matches!(p.capacity, CapacitySpec::SelfHosted(_)),
+                    )
+                }))
             }),
             faults: (!watches.is_empty())
                 .then(|| Timeseries::with_sink(spec.timeseries_bin, FaultWatches(watches))),
@@ -470,6 +559,11 @@ impl Metrics {
                 .into_iter()
                 .map(|w| WindowMetrics::new(w, spec.pools.len()))
                 .collect(),
+            warmth: spec
+                .pools
+                .iter()
+                .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_)))
+                .then(|| Box::new([ClassMetrics::new(), ClassMetrics::new()])),
         }
     }
 
@@ -526,6 +620,20 @@ impl Metrics {
                 w.latency.record(latency);
             } else {
                 w.failed += 1;
+            }
+        }
+        if let Some(groups) = &mut self.warmth {
+            let group = &mut groups[usize::from(lp.cold)];
+            if outcome == LoopOutcome::Completed {
+                group.completions_in_window += in_window;
+            }
+            if lp.in_cohort {
+                if outcome == LoopOutcome::Completed {
+                    group.completed += 1;
+                    group.latency.record(latency);
+                } else {
+                    group.failed += 1;
+                }
             }
         }
         if !lp.in_cohort {
@@ -659,13 +767,43 @@ impl Metrics {
     }
 
     /// Records pool `pool`'s attempts in service from `now` on.
-    pub fn observe_pool(&mut self, now: SimTime, pool: usize, in_flight: u32) {
+    /// Pool `pool` holds `in_flight` attempts from `now` on, and, if it is
+    /// self-hosted, `replicas` replicas alive.
+    pub fn observe_pool(
+        &mut self,
+        now: SimTime,
+        pool: usize,
+        in_flight: u32,
+        replicas: Option<u32>,
+    ) {
         let start = self.window_start;
-        self.pools[pool]
-            .in_flight
-            .set(now, u64::from(in_flight), start);
+        let p = &mut self.pools[pool];
+        p.in_flight.set(now, u64::from(in_flight), start);
+        if let Some(alive) = replicas {
+            let (level, last) = (p.replicas.level, p.replicas.last);
+            for w in &mut self.windows {
+                let (from, to) = (last.max(w.window.start), now.min(w.window.end));
+                if to > from {
+                    w.replica_seconds[pool] += level as f64 * to.since(from).as_secs_f64();
+                }
+            }
+            p.replicas.set(now, u64::from(alive), start);
+        }
         if let Some(ts) = &mut self.timeseries {
-            ts.observe_pool(now, pool, u64::from(in_flight));
+            ts.observe_pool(now, pool, u64::from(in_flight), replicas);
+        }
+    }
+
+    /// An attempt on self-hosted pool `pool` had its first token `after` it was sent.
+    pub fn first_token(&mut self, now: SimTime, pool: usize, after: SimDuration) {
+        let counted = self.in_window(now);
+        if let Some(ttft) = self
+            .pools
+            .get_mut(pool)
+            .and_then(|p| p.first_token.as_mut())
+            && counted
+        {
+            ttft.record(after.ticks());
         }
     }
 
@@ -720,6 +858,19 @@ impl Metrics {
         if let Some(ts) = &mut self.timeseries {
             ts.finish(horizon);
         }
+        // Replicas alive up to the horizon, in the run and in each window.
+        for (pool, stats) in facts.replica_stats.iter().enumerate() {
+            if stats.is_some() {
+                let p = &self.pools[pool];
+                let (in_flight, alive) = (p.in_flight.level as u32, p.replicas.level as u32);
+                self.observe_pool(horizon, pool, in_flight, Some(alive));
+            }
+        }
+        let replica_seconds: Vec<f64> = self
+            .pools
+            .iter()
+            .map(|p| p.replicas.area as f64 / TICKS_PER_SECOND as f64)
+            .collect();
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
         let mean_in_flight = self.in_flight.mean(window);
@@ -727,7 +878,7 @@ impl Metrics {
             [] => vec![self.tokens],
             pools => pools.iter().map(|p| p.tokens).collect(),
         };
-        let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window);
+        let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window, &replica_seconds);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed =
             self.loops_exhausted + self.loops_deadline + self.loops_too_large + self.loops_denied;
@@ -836,13 +987,22 @@ impl Metrics {
                 .pools
                 .iter_mut()
                 .zip(facts.pools)
-                .map(|(p, spec)| {
+                .zip(&facts.replica_stats)
+                .zip(&replica_seconds)
+                .map(|(((p, spec), stats), &seconds)| {
                     let level = p.in_flight.level;
                     p.in_flight.set(horizon, level, self.window_start);
-                    let cost = pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window);
-                    p.summary(spec, window, cost)
+                    let cost =
+                        pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window, &[seconds]);
+                    let mut summary = p.summary(spec, window, cost);
+                    summary.self_hosted = stats
+                        .as_ref()
+                        .map(|stats| hosted_summary(p, stats, seconds, window));
+                    summary
                 })
                 .collect(),
+            warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
+            cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
             events: facts.events,
             wall_s: facts.wall_s,
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),

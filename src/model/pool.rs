@@ -228,6 +228,29 @@ pub struct PoolSummary {
     pub cached_input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
+    /// Self-hosted pools only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_hosted: Option<SelfHostedSummary>,
+}
+
+/// A self-hosted pool's replicas over the measured window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SelfHostedSummary {
+    /// Time-averaged replicas alive (loading or warm).
+    pub mean_replicas: f64,
+    /// Replica-hours alive: what `per_replica_hour` bills.
+    pub replica_hours: f64,
+    /// Replicas the autoscaler started.
+    pub cold_starts: u64,
+    /// Sequences decoding together, time-weighted over decoding replicas.
+    pub mean_batch: Option<f64>,
+    pub p95_batch: Option<f64>,
+    /// Output tokens billed per second of the window.
+    pub output_tokens_per_s: f64,
+    /// From an attempt's send to its first token (queue, prefills before it, its own).
+    pub time_to_first_token_s: Option<super::summary::Percentiles>,
+    /// KV-cache tokens held over those warm replicas offer, time-averaged.
+    pub kv_cache_utilization: Option<f64>,
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Prices: per million tokens on a shared API, per lane-hour for reserved lanes.
+//! Prices: per million tokens, per lane-hour for reserved lanes, per
+//! replica-hour for self-hosted replicas.
 
 use std::ops::AddAssign;
 
@@ -8,7 +9,8 @@ pub struct Prices {
     /// Input read from the prompt cache (providers charge about a tenth).
     pub cached_input_per_mtok: f64,
     pub output_per_mtok: f64,
-    pub per_lane_hour: f64,
+    /// Per lane-hour of reserved lanes, or per replica-hour of self-hosted replicas.
+    pub per_unit_hour: f64,
 }
 
 /// Tokens billed over a run.
@@ -29,12 +31,12 @@ impl AddAssign for TokenUse {
 }
 
 impl Prices {
-    pub fn cost_usd(&self, tokens: TokenUse, lane_hours: f64) -> f64 {
+    pub fn cost_usd(&self, tokens: TokenUse, unit_hours: f64) -> f64 {
         let per_mtok = |n: u64, price: f64| n as f64 / 1e6 * price;
         per_mtok(tokens.input - tokens.cached_input, self.input_per_mtok)
             + per_mtok(tokens.cached_input, self.cached_input_per_mtok)
             + per_mtok(tokens.output, self.output_per_mtok)
-            + lane_hours * self.per_lane_hour
+            + unit_hours * self.per_unit_hour
     }
 }
 
@@ -48,7 +50,7 @@ mod tests {
             input_per_mtok: 3.0,
             cached_input_per_mtok: 0.3,
             output_per_mtok: 15.0,
-            per_lane_hour: 2.0,
+            per_unit_hour: 2.0,
         };
         let tokens = TokenUse {
             input: 2_000_000,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::pool::PoolSummary;
+use super::pool::{PoolSummary, SelfHostedSummary};
 use super::recovery::FaultVerdict;
 use super::window::WindowSummary;
 
@@ -43,6 +43,17 @@ pub struct ClassSummary {
     pub loops_in_flight: u64,
     /// failed / (completed + failed).
     pub loops_failed_share: Option<f64>,
+    pub loops_per_min: f64,
+    pub loop_latency_s: Option<Percentiles>,
+}
+
+/// Loops of the cohort that ended, grouped by something that happened to them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopGroupSummary {
+    pub loops_completed: u64,
+    pub loops_failed: u64,
+    pub loops_failed_share: Option<f64>,
+    /// Completed in the measured window, per minute.
     pub loops_per_min: f64,
     pub loop_latency_s: Option<Percentiles>,
 }
@@ -151,6 +162,12 @@ pub struct Summary {
     /// Per `[[pool]]` of a model that declares them, in model order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<PoolSummary>,
+    /// Models with self-hosted pools: loops none of whose calls waited for
+    /// a replica still loading, and loops one of whose calls did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_loops: Option<LoopGroupSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_loops: Option<LoopGroupSummary>,
 
     pub events: u64,
     pub wall_s: f64,
@@ -293,19 +310,57 @@ impl Summary {
             );
             m.count(&format!("{p}.output_tokens"), pool.output_tokens);
             m.value(&format!("{p}.cost_usd"), Some(pool.cost_usd));
+            if let Some(h) = &pool.self_hosted {
+                m.value(&format!("{p}.mean_replicas"), Some(h.mean_replicas));
+                m.value(&format!("{p}.replica_hours"), Some(h.replica_hours));
+                m.count(&format!("{p}.cold_starts"), h.cold_starts);
+                m.value(&format!("{p}.mean_batch"), h.mean_batch);
+                m.value(&format!("{p}.p95_batch"), h.p95_batch);
+                m.value(
+                    &format!("{p}.output_tokens_per_s"),
+                    Some(h.output_tokens_per_s),
+                );
+                m.percentiles(
+                    &format!("{p}.time_to_first_token_s"),
+                    h.time_to_first_token_s,
+                );
+                m.value(&format!("{p}.kv_cache_utilization"), h.kv_cache_utilization);
+            }
+        }
+        for (name, group) in [
+            ("warm_loops", &self.warm_loops),
+            ("cold_loops", &self.cold_loops),
+        ] {
+            if let Some(g) = group {
+                m.count(&format!("{name}.loops_completed"), g.loops_completed);
+                m.count(&format!("{name}.loops_failed"), g.loops_failed);
+                m.value(&format!("{name}.loops_failed_share"), g.loops_failed_share);
+                m.value(&format!("{name}.loops_per_min"), Some(g.loops_per_min));
+                m.percentiles(&format!("{name}.loop_latency_s"), g.loop_latency_s);
+            }
         }
         m.count("events", self.events);
         m.0
     }
 
     /// The names [`Summary::metrics`] gives for a model with these user
-    /// classes, this many faults, these windows and these reported pools.
+    /// classes, this many faults, these windows and these reported pools
+    /// (each named, and whether it is self-hosted).
     pub fn metric_names<'a>(
         classes: impl IntoIterator<Item = &'a str>,
         faults: usize,
         windows: impl IntoIterator<Item = &'a str>,
-        pools: impl IntoIterator<Item = &'a str>,
+        pools: impl IntoIterator<Item = (&'a str, bool)>,
     ) -> Vec<String> {
+        let pools: Vec<PoolSummary> = pools
+            .into_iter()
+            .map(|(name, self_hosted)| PoolSummary {
+                name: name.to_owned(),
+                self_hosted: self_hosted.then(SelfHostedSummary::default),
+                ..PoolSummary::default()
+            })
+            .collect();
+        let hosted = pools.iter().any(|p| p.self_hosted.is_some());
         let summary = Summary {
             classes: classes
                 .into_iter()
@@ -319,13 +374,9 @@ impl Summary {
                     ..WindowSummary::default()
                 })
                 .collect(),
-            pools: pools
-                .into_iter()
-                .map(|name| PoolSummary {
-                    name: name.to_owned(),
-                    ..PoolSummary::default()
-                })
-                .collect(),
+            pools,
+            warm_loops: hosted.then(LoopGroupSummary::default),
+            cold_loops: hosted.then(LoopGroupSummary::default),
             ..Summary::default()
         };
         summary
@@ -376,7 +427,7 @@ mod tests {
 
     #[test]
     fn metric_names_do_not_depend_on_values() {
-        let empty = Summary::metric_names(["a", "b"], 0, ["w"], ["p"]);
+        let empty = Summary::metric_names(["a", "b"], 0, ["w"], [("p", false)]);
         let full = Summary {
             loop_latency_s: Some(Percentiles::default()),
             loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),

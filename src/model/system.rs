@@ -2,11 +2,11 @@
 //! calls, calls make attempts on capacity, failed attempts back off and retry.
 //!
 //! Events due at the same instant are handled in this order (then FIFO):
-//! 1. `AttemptFinished`, `BatchDone`: completions first, so a freed slot,
+//! 1. `AttemptFinished`, `BatchDone`, `ReplicaWake`: completions first, so a freed slot,
 //!    lane or refund is visible to everything else happening at that instant;
 //! 2. `AttemptTimedOut`: an attempt that finishes exactly at its timeout succeeds;
 //! 3. `DeadlineReached`: likewise, a loop finishing at its deadline completes;
-//! 4. `SurgeChanged`, `PhaseSwitched`, `FaultChanged`: the world changes
+//! 4. `SurgeChanged`, `PhaseSwitched`, `FaultChanged`, `Autoscale`: the world changes
 //!    before new work arrives in it;
 //! 5. `ThinkTimeEnded`, `LoopArrived`: new loops;
 //! 6. `ToolFinished`: the next step of a running loop;
@@ -15,10 +15,11 @@
 //!    at that instant (so a call arriving as a batch closes joins it).
 
 use super::agent_loop::{CallState, CallTokens, LoopState};
-use super::capacity::{Capacity, Request};
+use super::capacity::{Capacity, CapacitySpec, Request};
 use super::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
 use super::pool::FailoverState;
 use super::resilience::Resilience;
+use super::self_hosted::SelfHostedSpec;
 use super::summary::Summary;
 use super::timeseries::Timeseries;
 use super::workload::{ClassState, Population};
@@ -33,6 +34,7 @@ mod client_load;
 mod gate;
 mod loops;
 mod population;
+mod replicas;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Event {
@@ -76,6 +78,16 @@ pub enum Event {
         pool: u16,
         batch: u32,
         expired: bool,
+    },
+    /// A self-hosted replica's next event: a prefill or decode ends, or it is warm.
+    ReplicaWake {
+        pool: u16,
+        replica: u16,
+        generation: u32,
+    },
+    /// A self-hosted pool's autoscaler decides.
+    Autoscale {
+        pool: u16,
     },
 }
 
@@ -142,7 +154,7 @@ impl<'a> AgentSystem<'a> {
             pools: spec
                 .pools
                 .iter()
-                .map(|p| Capacity::new(&p.capacity))
+                .map(|p| Capacity::new(&p.capacity, SimTime::ZERO + spec.warmup))
                 .collect(),
             routers: (0..spec.routers.len())
                 .map(|r| RouterState {
@@ -190,6 +202,15 @@ impl<'a> AgentSystem<'a> {
             cx.schedule_at(fault.start, Event::FaultChanged);
             cx.schedule_at(fault.end(), Event::FaultChanged);
         }
+        for (pool, p) in spec.pools.iter().enumerate() {
+            if let CapacitySpec::SelfHosted(SelfHostedSpec {
+                autoscale: Some(scale),
+                ..
+            }) = &p.capacity
+            {
+                cx.schedule_in(scale.interval, Event::Autoscale { pool: pool as u16 });
+            }
+        }
     }
 
     /// What is left in the system at `now`, counted from its state rather
@@ -230,7 +251,7 @@ impl<'a> AgentSystem<'a> {
 
     /// Closes the books at the horizon.
     pub fn finish(
-        self,
+        mut self,
         horizon: SimTime,
         events: u64,
         wall_s: f64,
@@ -246,7 +267,13 @@ impl<'a> AgentSystem<'a> {
             .zip(in_flight)
             .map(|(c, n)| (c.name.as_str(), n))
             .collect();
+        let replica_stats = self
+            .pools
+            .iter_mut()
+            .map(|p| p.self_hosted().map(|fleet| fleet.stats(horizon).clone()))
+            .collect();
         self.metrics.finish(&RunFacts {
+            replica_stats,
             model: &self.spec.name,
             seed: self.spec.seed,
             horizon,
@@ -273,10 +300,13 @@ impl Model for AgentSystem<'_> {
 
     fn rank(event: &Event) -> u8 {
         match event {
-            Event::AttemptFinished(_) | Event::BatchDone { .. } => 0,
+            Event::AttemptFinished(_) | Event::BatchDone { .. } | Event::ReplicaWake { .. } => 0,
             Event::AttemptTimedOut(_) => 1,
             Event::DeadlineReached(_) => 2,
-            Event::SurgeChanged { .. } | Event::PhaseSwitched { .. } | Event::FaultChanged => 3,
+            Event::SurgeChanged { .. }
+            | Event::PhaseSwitched { .. }
+            | Event::FaultChanged
+            | Event::Autoscale { .. } => 3,
             Event::ThinkTimeEnded { .. } | Event::LoopArrived { .. } => 4,
             Event::ToolFinished(_) => 5,
             Event::BackoffEnded(_)
@@ -306,6 +336,12 @@ impl Model for AgentSystem<'_> {
                 batch,
                 expired,
             } => self.on_batch_done(usize::from(pool), batch, expired, cx),
+            Event::ReplicaWake {
+                pool,
+                replica,
+                generation,
+            } => self.on_replica_wake(usize::from(pool), replica, generation, cx),
+            Event::Autoscale { pool } => self.on_autoscale(usize::from(pool), cx),
         }
         self.metrics.observe(
             cx.now(),
@@ -318,7 +354,8 @@ impl Model for AgentSystem<'_> {
         );
         if self.spec.reports_pools {
             for (i, pool) in self.pools.iter().enumerate() {
-                self.metrics.observe_pool(cx.now(), i, pool.in_flight());
+                self.metrics
+                    .observe_pool(cx.now(), i, pool.in_flight(), pool.replicas());
             }
         }
     }

@@ -121,6 +121,8 @@ pub struct PoolBin {
     pub refused: u64,
     /// Time-averaged attempts in service.
     pub in_flight: f64,
+    /// Self-hosted pools: time-averaged replicas alive.
+    pub replicas: Option<f64>,
 }
 
 /// One pool's counts and level in the open bin.
@@ -131,6 +133,8 @@ struct PoolTrack {
     refused: u64,
     level: u64,
     area: u128,
+    /// Self-hosted pools: replicas alive, and their area in the open bin.
+    replicas: Option<(u64, u128)>,
 }
 
 /// The nearest-rank `q`-quantile of `sorted`: the value at rank ⌈q·n⌉.
@@ -178,9 +182,11 @@ impl Timeseries {
         &self.sink
     }
 
-    /// The names of the pools each bin reports on.
-    pub fn pool_names(&self) -> impl Iterator<Item = &str> {
-        self.pools.iter().map(|p| p.name.as_str())
+    /// The pools each bin reports on: each name, and whether it is self-hosted.
+    pub fn pool_names(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.pools
+            .iter()
+            .map(|p| (p.name.as_str(), p.replicas.is_some()))
     }
 }
 
@@ -201,12 +207,14 @@ impl<S: BinSink> Timeseries<S> {
         }
     }
 
-    /// Reports on these pools too, in this order.
-    pub fn with_pools(mut self, names: impl IntoIterator<Item = String>) -> Self {
-        self.pools = names
+    /// Reports on these pools too, in this order: each named, and whether
+    /// it is self-hosted (its replicas are reported too).
+    pub fn with_pools(mut self, pools: impl IntoIterator<Item = (String, bool)>) -> Self {
+        self.pools = pools
             .into_iter()
-            .map(|name| PoolTrack {
+            .map(|(name, hosted)| PoolTrack {
                 name,
+                replicas: hosted.then_some((0, 0)),
                 ..PoolTrack::default()
             })
             .collect();
@@ -220,6 +228,9 @@ impl<S: BinSink> Timeseries<S> {
         }
         for pool in &mut self.pools {
             pool.area += u128::from(pool.level) * dt;
+            if let Some((level, area)) = &mut pool.replicas {
+                *area += u128::from(*level) * dt;
+            }
         }
         self.last = to;
     }
@@ -257,6 +268,10 @@ impl<S: BinSink> Timeseries<S> {
                     attempts: std::mem::take(&mut p.attempts),
                     refused: std::mem::take(&mut p.refused),
                     in_flight: std::mem::take(&mut p.area) as f64 / ticks,
+                    replicas: p
+                        .replicas
+                        .as_mut()
+                        .map(|(_, area)| std::mem::take(area) as f64 / ticks),
                 })
                 .collect(),
         });
@@ -295,11 +310,22 @@ impl<S: BinSink> Timeseries<S> {
         p.refused += u64::from(refused);
     }
 
-    /// Records `pool`'s attempts in service from `now` on.
-    pub fn observe_pool(&mut self, now: SimTime, pool: usize, in_flight: u64) {
+    /// Records `pool`'s attempts in service (and replicas alive, if it is
+    /// self-hosted) from `now` on.
+    pub fn observe_pool(
+        &mut self,
+        now: SimTime,
+        pool: usize,
+        in_flight: u64,
+        replicas: Option<u32>,
+    ) {
         self.roll(now);
         self.integrate(now);
-        self.pools[pool].level = in_flight;
+        let p = &mut self.pools[pool];
+        p.level = in_flight;
+        if let (Some((level, _)), Some(alive)) = (&mut p.replicas, replicas) {
+            *level = u64::from(alive);
+        }
     }
 
     /// Closes the remaining bins up to `horizon` (the last may be shorter).
@@ -368,13 +394,14 @@ mod tests {
     #[test]
     fn pools_have_their_own_counts_and_time_averaged_levels() {
         let mut ts = Timeseries::new(SimDuration::from_secs(10))
-            .with_pools(["a".to_owned(), "b".to_owned()]);
+            .with_pools([("a".to_owned(), false), ("b".to_owned(), true)]);
         ts.observe(secs(0), [0; GAUGES]);
         ts.pool_offered(secs(1), 0, false);
-        ts.observe_pool(secs(1), 0, 2);
+        ts.observe_pool(secs(1), 0, 2, None);
+        ts.observe_pool(secs(1), 1, 0, Some(3));
         ts.pool_offered(secs(2), 1, true);
         // Pool a: 2 in flight from 1 s to 6 s, then 1 until 15 s.
-        ts.observe_pool(secs(6), 0, 1);
+        ts.observe_pool(secs(6), 0, 1, None);
         ts.finish(secs(15));
         let bins = ts.bins();
         let a = |b: usize| bins[b].pools[0];
@@ -386,7 +413,12 @@ mod tests {
         assert_eq!(a(0).in_flight, (2.0 * 5.0 + 4.0) / 10.0);
         assert_eq!(a(1).in_flight, 1.0);
         assert_eq!(a(1).attempts, 0);
-        assert_eq!(ts.pool_names().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(bins[0].pools[1].replicas, Some(3.0 * 9.0 / 10.0));
+        assert_eq!(bins[0].pools[0].replicas, None);
+        assert_eq!(
+            ts.pool_names().collect::<Vec<_>>(),
+            [("a", false), ("b", true)]
+        );
     }
 
     #[test]

@@ -240,6 +240,41 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
                 format!("${:.2}", p.cost_usd)
             );
         }
+        for p in &s.pools {
+            let Some(h) = &p.self_hosted else { continue };
+            let ttft = |f: fn(&Percentiles) -> f64| opt(h.time_to_first_token_s.as_ref().map(f), 2);
+            let _ = writeln!(
+                out,
+                "  {}: {:.2} replicas on average ({:.2} replica-hours, {} cold starts); batch mean {} / p95 {}; {:.1} output tokens/s; first token p50 {} s / p99 {} s; KV cache {}% used",
+                p.name,
+                h.mean_replicas,
+                h.replica_hours,
+                h.cold_starts,
+                opt(h.mean_batch, 1),
+                opt(h.p95_batch, 0),
+                h.output_tokens_per_s,
+                ttft(|t| t.p50),
+                ttft(|t| t.p99),
+                opt(h.kv_cache_utilization.map(|u| u * 100.0), 1),
+            );
+        }
+    }
+    for (label, group) in [("warm loops", &s.warm_loops), ("cold loops", &s.cold_loops)] {
+        if let Some(g) = group {
+            let latency = |f: fn(&Percentiles) -> f64| opt(g.loop_latency_s.as_ref().map(f), 1);
+            line(
+                &mut out,
+                label,
+                format!(
+                    "{} completed ({:.2}/min), {} failed; latency p50 {} s / p99 {} s",
+                    g.loops_completed,
+                    g.loops_per_min,
+                    g.loops_failed,
+                    latency(|p| p.p50),
+                    latency(|p| p.p99),
+                ),
+            );
+        }
     }
 
     if !s.faults.is_empty() {

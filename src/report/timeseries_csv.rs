@@ -11,7 +11,8 @@ use crate::model::timeseries::{Counter, Gauge, LOOP_LATENCY, Timeseries};
 /// time average over the bin and its maximum (`<gauge>_max`), the p50 and
 /// p99 latency of the loops completed in the bin (empty if none), then for
 /// models with pools, per pool: `pools.<name>.attempts`, `.refused` and
-/// `.in_flight` (time-averaged).
+/// `.in_flight` (time-averaged), and for self-hosted pools `.replicas`
+/// (time-averaged replicas alive).
 pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     let mut header = vec![TIME_S.to_owned(), BIN_S.to_owned()];
@@ -21,9 +22,12 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
         header.push(format!("{}_max", gauge.name()));
     }
     header.extend(LOOP_LATENCY.map(String::from));
-    for pool in timeseries.pool_names() {
+    for (pool, hosted) in timeseries.pool_names() {
         for column in ["attempts", "refused", "in_flight"] {
             header.push(format!("pools.{pool}.{column}"));
+        }
+        if hosted {
+            header.push(format!("pools.{pool}.replicas"));
         }
     }
     csv.write_record(&header)?;
@@ -46,6 +50,9 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
             row.push(pool.attempts.to_string());
             row.push(pool.refused.to_string());
             row.push(format!("{:.4}", pool.in_flight));
+            if let Some(replicas) = pool.replicas {
+                row.push(format!("{replicas:.4}"));
+            }
         }
         csv.write_record(&row)?;
     }

@@ -947,7 +947,9 @@ plan = {{ labels = ["base", "shared", "reserved"], values = [
             let kind = match &p.spec.pools[0].capacity {
                 CapacitySpec::SharedApi(_) => "shared".to_owned(),
                 CapacitySpec::Reserved(r) => format!("{} lanes", r.lanes),
-                CapacitySpec::Batch(_) => unreachable!("no batch in this grid"),
+                CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => {
+                    unreachable!("neither is in this grid")
+                }
             };
             let ttft = p.spec.pools[0]
                 .capacity
@@ -961,7 +963,7 @@ plan = {{ labels = ["base", "shared", "reserved"], values = [
                 kind,
                 format!("{:.0}s", ttft),
                 p.spec.pools[0].prices.input_per_mtok,
-                p.spec.pools[0].prices.per_lane_hour,
+                p.spec.pools[0].prices.per_unit_hour,
             )
         })
         .collect();

@@ -36,7 +36,7 @@ pub(super) struct AttemptState {
     pub(super) call: Key,
     /// The pool the router sent it to.
     pub(super) pool: usize,
-    sent_at: SimTime,
+    pub(super) sent_at: SimTime,
     pub(super) request: Request,
     output_tokens: u32,
     pub(super) service_started_at: SimTime,
@@ -140,7 +140,14 @@ impl AgentSystem<'_> {
             quota_cost: std::mem::take(&mut call.quota_cost),
             gate_charge: std::mem::take(&mut call.gate_charge),
         });
-        let admission = self.pools[pool].offer(now, attempt, request, &mut self.capacity_rng);
+        let admission = self.pools[pool].offer(
+            now,
+            attempt,
+            request,
+            call.tokens.output,
+            &mut self.capacity_rng,
+        );
+        self.replica_events(pool, cx);
         self.metrics
             .pool_offered(now, pool, matches!(admission, Admission::Rejected(_)));
         if let Admission::Rejected(rejection) = admission {
@@ -342,6 +349,7 @@ impl AgentSystem<'_> {
             for attempt in self.pools[pool].set_faults(now, effect) {
                 self.start_service(attempt, cx);
             }
+            self.replica_events(pool, cx);
         }
     }
 }

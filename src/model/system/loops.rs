@@ -29,6 +29,7 @@ impl AgentSystem<'_> {
             calls_backing_off: 0,
             failing: None,
             throttle_tat: SimTime::ZERO,
+            cold: false,
         });
         if let Some(deadline) = agent.deadline {
             cx.schedule_in(deadline, Event::DeadlineReached(key));

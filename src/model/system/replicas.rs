@@ -1,0 +1,70 @@
+//! Self-hosted pools: replicas' wake-ups (prefills and decodes ending,
+//! cold starts done) and the autoscaler's decisions.
+
+use super::{AgentSystem, Event};
+use crate::engine::Ctx;
+
+impl AgentSystem<'_> {
+    /// Schedules the wake-ups a self-hosted pool asked for, and starts the
+    /// service of the attempts whose prefill began.
+    #[inline]
+    pub(super) fn replica_events(&mut self, pool: usize, cx: &mut Ctx<'_, Self>) {
+        let Some(fleet) = self.pools[pool].self_hosted() else {
+            return;
+        };
+        let now = cx.now();
+        for wake in fleet.take_wakes() {
+            cx.schedule_at(
+                wake.at,
+                Event::ReplicaWake {
+                    pool: pool as u16,
+                    replica: wake.replica,
+                    generation: wake.generation,
+                },
+            );
+        }
+        for key in fleet.take_started() {
+            self.attempts
+                .get_mut(key)
+                .expect("an attempt on a replica")
+                .service_started_at = now;
+        }
+    }
+
+    pub(super) fn on_replica_wake(
+        &mut self,
+        pool: usize,
+        replica: u16,
+        generation: u32,
+        cx: &mut Ctx<'_, Self>,
+    ) {
+        let now = cx.now();
+        let woken = self.pools[pool]
+            .self_hosted()
+            .expect("a self-hosted pool")
+            .wake(now, replica, generation);
+        self.replica_events(pool, cx);
+        for (key, cold) in woken.first_tokens {
+            let attempt = self.attempts.get(key).expect("an attempt on a replica");
+            self.metrics
+                .first_token(now, pool, now.since(attempt.sent_at));
+            if cold {
+                let call = self.calls.get(attempt.call).expect("an attempt's call");
+                if let Some(lp) = self.loops.get_mut(call.loop_key) {
+                    lp.cold = true;
+                }
+            }
+        }
+        for key in woken.finished {
+            self.on_attempt_finished(key, cx);
+        }
+    }
+
+    pub(super) fn on_autoscale(&mut self, pool: usize, cx: &mut Ctx<'_, Self>) {
+        let fleet = self.pools[pool].self_hosted().expect("a self-hosted pool");
+        if let Some(next) = fleet.autoscale(cx.now(), &mut self.capacity_rng) {
+            cx.schedule_at(next, Event::Autoscale { pool: pool as u16 });
+        }
+        self.replica_events(pool, cx);
+    }
+}
