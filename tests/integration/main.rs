@@ -9,6 +9,7 @@ mod readme;
 mod resilience;
 mod retries;
 mod schema;
+mod self_hosted;
 mod support;
 mod sweep;
 mod theory;

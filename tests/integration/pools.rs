@@ -162,7 +162,7 @@ fn a_fault_hits_only_the_pool_it_names() {
 
 /// `good` with `from` replaced by `to` is refused by `check` with exit 2
 /// and a message holding `expected`.
-fn assert_refused(good: &str, from: &str, to: &str, expected: &str) {
+pub fn assert_refused(good: &str, from: &str, to: &str, expected: &str) {
     assert!(good.contains(from), "{from}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("model.toml");

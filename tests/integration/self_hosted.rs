@@ -1,0 +1,232 @@
+//! Self-hosted replicas: a batch of one at a constant per-token speed is a
+//! reserved lane; autoscaling, cold starts and warm/cold loops; prices by
+//! the replica-hour; bad configurations refused at their line.
+
+use std::fs;
+
+use loopcap::model::{self, summary::Summary};
+
+use crate::support::{loopcap, spec};
+
+/// One-call loops of exponential output (mean 200 tokens) at `per_min`,
+/// one input token each, on `capacity`.
+fn model_with(per_min: u32, capacity: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "self-hosted"
+seed = 11
+duration = "2h"
+warmup = "10m"
+
+[[workload]]
+name = "users"
+agent = "a"
+arrivals = {{ process = "poisson", per_min = {per_min} }}
+
+[agents.a]
+steps = 1
+input_tokens = 1
+output_tokens = {{ dist = "exponential", mean = 200 }}
+max_output_tokens = 4096
+
+[capacity]
+{capacity}
+{extra}
+"#
+    )
+}
+
+fn run(text: &str, overrides: &[&str]) -> Summary {
+    model::simulate(&spec(text, overrides), false)
+        .unwrap()
+        .summary
+}
+
+/// Replicas serving one sequence at a time at 50 tokens/s, whose prefill of
+/// the one input token takes one token's time, serve each call in
+/// output / 50 s: three of them are three reserved lanes at 50 tokens/s.
+/// The same arrivals and output draws give the same loops, and latencies
+/// equal to a microsecond per token of rounding.
+#[test]
+fn a_batch_of_one_at_a_constant_speed_is_a_reserved_lane() {
+    let lanes = run(
+        &model_with(
+            40,
+            "kind = \"reserved\"\nlanes = 3\ntime_to_first_token = \"0s\"\noutput_tokens_per_s = 50",
+            "",
+        ),
+        &[],
+    );
+    let replicas = run(
+        &model_with(
+            40,
+            "kind = \"self_hosted\"\nreplicas = 3\nmax_sequences = 1\nkv_cache_tokens = 10000\nprefill_tokens_per_s = 50\ndecode_iteration = { base = \"20ms\", per_sequence = \"0s\" }",
+            "",
+        ),
+        &[],
+    );
+    assert_eq!(replicas.loops_completed, lanes.loops_completed);
+    assert!(lanes.loops_completed > 4_000);
+    let (a, b) = (
+        lanes.loop_latency_s.unwrap(),
+        replicas.loop_latency_s.unwrap(),
+    );
+    for (x, y) in [
+        (a.p50, b.p50),
+        (a.p99, b.p99),
+        (a.mean, b.mean),
+        (a.max, b.max),
+    ] {
+        assert!((x - y).abs() < 0.01, "{a:?} vs {b:?}");
+    }
+    let (qa, qb) = (lanes.queue_wait_s.unwrap(), replicas.queue_wait_s.unwrap());
+    assert!((qa.mean - qb.mean).abs() < 0.01, "{qa:?} vs {qb:?}");
+    assert!(qa.mean > 1.0, "the lanes are busy enough to queue: {qa:?}");
+}
+
+const AUTOSCALED: &str = "kind = \"self_hosted\"\nmin_replicas = 1\nmax_replicas = 6\nmax_sequences = 4\nkv_cache_tokens = 100000\nprefill_tokens_per_s = 5000\ndecode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }, { batch = 4, tokens_per_s = 160 }]\nautoscale = { metric = \"queue\", target = 1, interval = \"15s\", window = \"30s\", idle_for = \"5m\" }\ncold_start = \"3m\"";
+
+/// A surge into an autoscaled fleet: it starts replicas, the loops that
+/// waited for one still loading are cold and slower than the warm ones,
+/// and the fleet is billed by the replica-hour it was up, recounted here
+/// from the summary's replica-hours.
+#[test]
+fn a_surge_starts_replicas_whose_cold_starts_slow_the_loops_that_wait() {
+    let surge = "[[workload.surges]]\nat = \"40m\"\nfor = \"20m\"\nfactor = 4";
+    let text = model_with(30, AUTOSCALED, "")
+        .replace("[agents.a]", &format!("{surge}\n\n[agents.a]"))
+        + "\n[prices]\nper_replica_hour = 3.0\n";
+    let s = run(&text, &[]);
+    let pool = &s.pools[0];
+    let hosted = pool.self_hosted.as_ref().unwrap();
+    assert!(hosted.cold_starts >= 2, "{hosted:?}");
+    assert!(
+        hosted.mean_replicas > 1.0 && hosted.mean_replicas < 6.0,
+        "{hosted:?}"
+    );
+    assert!((s.cost_usd - 3.0 * hosted.replica_hours).abs() < 1e-9);
+    let (warm, cold) = (s.warm_loops.clone().unwrap(), s.cold_loops.clone().unwrap());
+    assert!(cold.loops_completed > 0 && warm.loops_completed > 0);
+    assert_eq!(
+        warm.loops_completed + cold.loops_completed,
+        s.loops_completed,
+        "every completed loop is warm or cold"
+    );
+    let (w, c) = (warm.loop_latency_s.unwrap(), cold.loop_latency_s.unwrap());
+    assert!(c.mean > w.mean, "cold {c:?} vs warm {w:?}");
+    assert!(hosted.mean_batch.unwrap() >= 1.0 && hosted.p95_batch.unwrap() <= 4.0);
+    let kv = hosted.kv_cache_utilization.unwrap();
+    assert!(kv > 0.0 && kv < 1.0, "{kv}");
+    // Output tokens per second are the billed output over the window.
+    assert!((hosted.output_tokens_per_s - pool.output_tokens as f64 / 6600.0).abs() < 1e-9);
+}
+
+/// timeseries.csv has the fleet's replicas per bin: one before the surge,
+/// more during it.
+#[test]
+fn timeseries_shows_the_replicas_over_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let surge = "[[workload.surges]]\nat = \"40m\"\nfor = \"20m\"\nfactor = 4";
+    let text =
+        model_with(10, AUTOSCALED, "").replace("[agents.a]", &format!("{surge}\n\n[agents.a]"));
+    fs::write(dir.path().join("model.toml"), text).unwrap();
+    let out = dir.path().join("out");
+    let status = loopcap()
+        .arg("run")
+        .arg(dir.path().join("model.toml"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let mut csv = csv::Reader::from_path(out.join("timeseries.csv")).unwrap();
+    let at = csv
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "pools.capacity.replicas")
+        .unwrap();
+    let replicas: Vec<f64> = csv
+        .records()
+        .map(|r| r.unwrap()[at].parse().unwrap())
+        .collect();
+    // 10 s bins: 30 minutes in, one replica; 50 minutes in, several.
+    assert_eq!(replicas[180], 1.0);
+    assert!(replicas[300] > 1.0, "{}", replicas[300]);
+}
+
+/// An autoscaled sweep is the same on one thread and on two.
+#[test]
+fn autoscaled_sweeps_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("model.toml"),
+        model_with(60, AUTOSCALED, ""),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("exp.toml"),
+        "name = \"a\"\nmodel = \"model.toml\"\nseed = 1\nreplications = 2\n\n[set]\nduration = \"30m\"\n\n[grid]\n\"capacity.max_sequences\" = [1, 4, 16]\n",
+    )
+    .unwrap();
+    let runs = |threads: &str| {
+        let out = dir.path().join(format!("out{threads}"));
+        let status = loopcap()
+            .arg("sweep")
+            .arg(dir.path().join("exp.toml"))
+            .args(["--threads", threads, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        fs::read_to_string(out.join("runs.csv")).unwrap()
+    };
+    let one = runs("1");
+    assert!(one.contains("pools.capacity.cold_starts") && one.contains("cold_loops.loops_per_min"));
+    assert_eq!(one, runs("2"));
+}
+
+#[test]
+fn bad_self_hosted_configs_are_refused_at_their_line() {
+    let good = model_with(30, AUTOSCALED, "");
+    for (from, to, expected) in [
+        (
+            "max_replicas = 6",
+            "max_replicas = 0",
+            "capacity.max_replicas: must be a whole number from 1",
+        ),
+        (
+            "min_replicas = 1\nmax_replicas = 6",
+            "min_replicas = 4\nmax_replicas = 2",
+            "model.toml:21: capacity.max_replicas: must be at least min_replicas (2 < 4)",
+        ),
+        (
+            "{ batch = 4, tokens_per_s = 160 }",
+            "{ batch = 1, tokens_per_s = 160 }",
+            "capacity.decode_tokens_per_s.1.batch: batches must increase (1 after 1)",
+        ),
+        (
+            "{ batch = 4, tokens_per_s = 160 }",
+            "{ batch = 4, tokens_per_s = 0 }",
+            "capacity.decode_tokens_per_s.1.tokens_per_s: must be > 0",
+        ),
+        ("cold_start = \"3m\"", "", "capacity.cold_start: missing"),
+        (
+            "min_replicas = 1\n",
+            "replicas = 1\n",
+            "capacity.replicas: with `autoscale`, give min_replicas and max_replicas instead",
+        ),
+        (
+            "prefill_tokens_per_s = 5000",
+            "prefill_tokens_per_s = 5000\ntime_to_first_token = \"1s\"",
+            "capacity.time_to_first_token: does not apply to kind = \"self_hosted\"",
+        ),
+        (
+            "metric = \"queue\"",
+            "metric = \"gpu\"",
+            "capacity.autoscale.metric: unknown metric `gpu`: allowed are queue, in_flight",
+        ),
+    ] {
+        crate::pools::assert_refused(&good, from, to, expected);
+    }
+}
