@@ -145,8 +145,9 @@ pub struct RawAutoscale {
     /// How often it decides (default 15s) and over how long it averages (default 1m).
     interval: Option<Duration>,
     window: Option<Duration>,
-    /// How long a replica is idle before it may stop (default 5m).
-    idle_for: Option<Duration>,
+    /// How long the fleet must be larger than it needs before the surplus
+    /// drains and stops (default 5m).
+    scale_down_after: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -422,7 +423,9 @@ impl RawSelfHosted {
                     target: positive(&field.child("target"), a.target)?,
                     interval: duration("interval", a.interval, 15)?,
                     window: duration("window", a.window, 60)?,
-                    idle_for: a.idle_for.map_or(SimDuration::from_secs(300), |d| d.0),
+                    scale_down_after: a
+                        .scale_down_after
+                        .map_or(SimDuration::from_secs(300), |d| d.0),
                 })
             })
             .transpose()?;

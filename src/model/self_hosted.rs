@@ -85,8 +85,10 @@ pub struct Autoscale {
     pub interval: SimDuration,
     /// The metric is averaged over the samples of this long.
     pub window: SimDuration,
-    /// A replica idle this long may stop (never one serving).
-    pub idle_for: SimDuration,
+    /// How long the fleet must be larger than it needs before the excess
+    /// replicas are drained: they take no new sequences and stop once
+    /// their last one is done (Kubernetes' scale-down stabilization window).
+    pub scale_down_after: SimDuration,
 }
 
 #[derive(Clone, Debug)]
@@ -181,8 +183,8 @@ struct Replica {
     decoding_input: u64,
     decoding_start_v: f64,
     kv_reserved: u64,
-    /// Since when it has had nothing to do.
-    idle_since: SimTime,
+    /// Scaled down: it takes no new sequences and stops when empty.
+    draining: bool,
     /// Its pending wake-up's number: older ones are stale.
     generation: u32,
     /// A capacity drop holds it: it takes nothing new.
@@ -203,7 +205,7 @@ impl Replica {
             decoding_input: 0,
             decoding_start_v: 0.0,
             kv_reserved: 0,
-            idle_since: now,
+            draining: false,
             generation: 0,
             held: false,
         }
@@ -272,6 +274,8 @@ pub struct SelfHosted {
     started: Vec<Key>,
     /// The autoscaler's recent samples of its metric per replica.
     samples: VecDeque<f64>,
+    /// Since when the autoscaler has wanted fewer replicas than it has.
+    surplus_since: Option<SimTime>,
     /// Statistics from `measure_from` on, integrated up to `stats_at`.
     measure_from: SimTime,
     stats_at: SimTime,
@@ -294,6 +298,7 @@ impl SelfHosted {
             wakes: Vec::new(),
             started: Vec::new(),
             samples: VecDeque::new(),
+            surplus_since: None,
             measure_from,
             stats_at: SimTime::ZERO,
             stats: ReplicaStats {
@@ -402,6 +407,7 @@ impl SelfHosted {
             let r = &self.replicas[i];
             r.state == ReplicaState::Warm
                 && !r.held
+                && !r.draining
                 && r.sequences() < self.spec.max_sequences
                 && r.kv_reserved + reserved <= self.spec.kv_cache_tokens
         };
@@ -482,7 +488,6 @@ impl SelfHosted {
             ReplicaState::Stopped => return woken,
             ReplicaState::Starting => {
                 r.state = ReplicaState::Warm;
-                r.idle_since = now;
             }
             ReplicaState::Warm if r.prefill.is_empty() => {
                 // Every sequence whose mark the clock reached is done (a
@@ -523,8 +528,8 @@ impl SelfHosted {
                 }
             }
         }
-        if r.is_idle() {
-            r.idle_since = now;
+        if r.draining && r.is_idle() {
+            r.state = ReplicaState::Stopped;
         }
         self.reschedule(i, now);
         self.dispatch(now);
@@ -590,12 +595,17 @@ impl SelfHosted {
     pub fn autoscale(&mut self, now: SimTime, rng: &mut Stream) -> Option<SimTime> {
         let scale = self.spec.autoscale.clone()?;
         self.integrate(now);
-        let alive = self.alive().max(1);
+        // The fleet serving: replicas loading or warm, not draining.
+        let serving = self
+            .replicas
+            .iter()
+            .filter(|r| r.is_alive() && !r.draining)
+            .count() as u32;
         let waiting = self.queue.len() as f64;
         let value = match scale.metric {
             ScaleMetric::Queue => waiting,
             ScaleMetric::InFlight => waiting + f64::from(self.in_flight()),
-        } / f64::from(alive);
+        } / f64::from(serving.max(1));
         self.samples.push_back(value);
         let keep = (scale.window.ticks() / scale.interval.ticks()).max(1) as usize;
         while self.samples.len() > keep {
@@ -603,28 +613,48 @@ impl SelfHosted {
         }
         let mean = self.samples.iter().sum::<f64>() / self.samples.len() as f64;
         // As Kubernetes' horizontal autoscaler: replicas × metric / target.
-        let desired = ((f64::from(alive) * mean / scale.target).ceil() as u32)
+        let desired = ((f64::from(serving.max(1)) * mean / scale.target).ceil() as u32)
             .clamp(self.spec.min_replicas, self.spec.max_replicas);
-        if desired > alive {
-            for _ in alive..desired {
+        if desired >= serving {
+            self.surplus_since = None;
+        }
+        if desired > serving {
+            let mut missing = desired - serving;
+            // A draining replica is warm: take it back before starting one.
+            for i in 0..self.replicas.len() {
+                let r = &mut self.replicas[i];
+                if missing > 0 && r.is_alive() && r.draining {
+                    r.draining = false;
+                    missing -= 1;
+                }
+            }
+            for _ in 0..missing {
                 self.start_replica(now, rng);
             }
-        } else if desired < alive {
-            let mut stop = alive - desired;
-            for i in (0..self.replicas.len()).rev() {
-                let r = &self.replicas[i];
-                if stop == 0 {
-                    break;
-                }
-                if r.state == ReplicaState::Warm
-                    && r.is_idle()
-                    && now.since(r.idle_since) >= scale.idle_for
-                {
+            self.dispatch(now);
+        } else if desired < serving {
+            let since = *self.surplus_since.get_or_insert(now);
+            if now.since(since) >= scale.scale_down_after {
+                self.surplus_since = None;
+                for _ in desired..serving {
+                    // The least loaded warm replica (the last on a tie) drains.
+                    let Some(i) = (0..self.replicas.len())
+                        .rev()
+                        .filter(|&i| {
+                            let r = &self.replicas[i];
+                            r.state == ReplicaState::Warm && !r.draining
+                        })
+                        .min_by_key(|&i| self.replicas[i].sequences())
+                    else {
+                        break;
+                    };
                     self.advance(i, now);
                     let r = &mut self.replicas[i];
-                    r.state = ReplicaState::Stopped;
-                    r.generation = r.generation.wrapping_add(1);
-                    stop -= 1;
+                    r.draining = true;
+                    if r.is_idle() {
+                        r.state = ReplicaState::Stopped;
+                        r.generation = r.generation.wrapping_add(1);
+                    }
                 }
             }
         }
@@ -841,7 +871,7 @@ mod tests {
                 target: 1.0,
                 interval: SimDuration::from_secs(10),
                 window: SimDuration::from_secs(10),
-                idle_for: SimDuration::from_secs(60),
+                scale_down_after: SimDuration::from_secs(60),
             }),
             cold_start: Some(DurationDist::new(Dist::constant(cold_start_s).unwrap())),
             ..spec(1, 1, 100_000)
@@ -875,10 +905,11 @@ mod tests {
         assert_eq!(fleet.stats(secs(130.0)).cold_starts, 2);
     }
 
-    /// Scale-down stops only replicas idle for `idle_for`; one serving a
-    /// sequence stays up whatever the metric says.
+    /// Scale-down waits `scale_down_after` of surplus, then drains the
+    /// least loaded replicas: they take nothing new and stop when empty, so
+    /// no sequence is ever dropped.
     #[test]
-    fn scale_down_never_stops_a_replica_that_serves() {
+    fn scale_down_drains_replicas_and_never_drops_a_sequence() {
         let mut keys = Slab::new();
         let mut rng = RandomStreams::new(1).stream("t");
         let spec = SelfHostedSpec {
@@ -889,13 +920,33 @@ mod tests {
         // Replica 0 (least loaded, lowest index) takes a long call.
         fleet.offer(secs(0.0), keys.insert(()), request(100, 100), 100_000);
         fleet.autoscale(secs(30.0), &mut rng);
-        assert_eq!(fleet.alive(), 3, "nobody idle for a minute yet");
-        fleet.autoscale(secs(60.0), &mut rng);
-        assert_eq!(fleet.alive(), 1, "the two idle ones stop");
+        assert_eq!(fleet.alive(), 3, "no minute of surplus yet");
+        fleet.autoscale(secs(90.0), &mut rng);
+        assert_eq!(fleet.alive(), 1, "the two idle ones stop at once");
         assert_eq!(fleet.replicas[0].state, ReplicaState::Warm);
         assert_eq!(fleet.in_flight(), 1);
         fleet.autoscale(secs(600.0), &mut rng);
         assert_eq!(fleet.alive(), 1, "never below min_replicas");
+        // A serving replica asked to drain finishes its sequence first.
+        let mut fleet = SelfHosted::new(
+            &SelfHostedSpec {
+                min_replicas: 1,
+                initial_replicas: 2,
+                ..autoscaled(30.0)
+            },
+            SimTime::ZERO,
+        );
+        let arrivals: Vec<_> = (0..2)
+            .map(|_| (secs(0.0), request(100, 100), 5_000))
+            .collect();
+        for (at, req, output) in &arrivals {
+            fleet.offer(*at, keys.insert(()), *req, *output);
+        }
+        fleet.autoscale(secs(10.0), &mut rng);
+        fleet.autoscale(secs(80.0), &mut rng);
+        assert_eq!(fleet.alive(), 2, "both still serve");
+        assert_eq!(fleet.replicas.iter().filter(|r| r.draining).count(), 1);
+        assert_eq!(fleet.in_flight(), 2);
     }
 
     #[test]

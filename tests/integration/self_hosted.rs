@@ -84,7 +84,7 @@ fn a_batch_of_one_at_a_constant_speed_is_a_reserved_lane() {
     assert!(qa.mean > 1.0, "the lanes are busy enough to queue: {qa:?}");
 }
 
-const AUTOSCALED: &str = "kind = \"self_hosted\"\nmin_replicas = 1\nmax_replicas = 6\nmax_sequences = 4\nkv_cache_tokens = 100000\nprefill_tokens_per_s = 5000\ndecode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }, { batch = 4, tokens_per_s = 160 }]\nautoscale = { metric = \"queue\", target = 1, interval = \"15s\", window = \"30s\", idle_for = \"5m\" }\ncold_start = \"3m\"";
+const AUTOSCALED: &str = "kind = \"self_hosted\"\nmin_replicas = 1\nmax_replicas = 6\nmax_sequences = 4\nkv_cache_tokens = 100000\nprefill_tokens_per_s = 5000\ndecode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }, { batch = 4, tokens_per_s = 160 }]\nautoscale = { metric = \"queue\", target = 1, interval = \"15s\", window = \"30s\", scale_down_after = \"5m\" }\ncold_start = \"3m\"";
 
 /// A surge into an autoscaled fleet: it starts replicas, the loops that
 /// waited for one still loading are cold and slower than the warm ones,
