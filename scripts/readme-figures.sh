@@ -55,4 +55,7 @@ copy hybrid-sizing/line-cost_per_loop_usd-workload_developers_users hybrid-sizin
 copy hybrid-sizing/line-loop_latency_s_p99-workload_developers_users hybrid-sizing-p99
 copy batch-offload/bar-classes_developers_loop_latency_s_p99-plan batch-offload-developers
 copy batch-offload/bar-cost_usd-plan batch-offload-cost
+copy batch-size-tradeoff/line-pools_capacity_output_tokens_per_s-workload_clients_users batch-size-throughput
+copy batch-size-tradeoff/line-loop_latency_s_p50-workload_clients_users batch-size-latency
+copy autoscale-cold-start/bar-windows_surge-developers-1_loop_latency_s_p99-plan autoscale-cold-start-p99
 echo "docs/figures: $(ls docs/figures | wc -l) figures"
