@@ -252,10 +252,11 @@ fn pooled_base() -> String {
 
 /// [`random_model`]'s draws on pools behind a router of each kind: its
 /// lanes and shared API become pools beside a Batch API with tight limits
-/// and a completion window that some batches miss, and its fault hits the
-/// lanes or every pool.
+/// and a completion window that some batches miss, or beside autoscaled
+/// self-hosted replicas with a small KV cache, and its fault hits the lanes
+/// or every pool.
 fn random_routed_model() -> impl Strategy<Value = Vec<String>> {
-    (random_model(), 0usize..4, 0usize..2).prop_map(|(overrides, router, fault_pool)| {
+    (random_model(), 0usize..5, 0usize..2).prop_map(|(overrides, router, fault_pool)| {
         let mut shared = "{ kind = \"shared_api\", requests_per_min = 200, max_concurrency = 3, time_to_first_token = \"1s\" }".to_owned();
         let mut lanes = 3;
         let mut o: Vec<String> = Vec::new();
@@ -279,6 +280,10 @@ fn random_routed_model() -> impl Strategy<Value = Vec<String>> {
             "{{ name = \"shared\", capacity = {shared}, prices = {{ input_per_mtok = 3.0, output_per_mtok = 15.0 }} }}"
         );
         let batch_pool = "{ name = \"batch\", capacity = { kind = \"batch\", latency = { dist = \"exponential\", mean = \"20s\" }, collect_for = \"5s\", max_requests_per_batch = 8, max_batches_in_progress = 2, max_queued_tokens = 20000, completion_window = \"40s\" }, prices = { input_per_mtok = 1.5, output_per_mtok = 7.5 } }";
+        let hosted_pool = format!(
+            "{{ name = \"hosted\", capacity = {{ kind = \"self_hosted\", min_replicas = 1, max_replicas = {}, max_sequences = 4, kv_cache_tokens = 9000, prefill_tokens_per_s = 2000, decode_tokens_per_s = [{{ batch = 1, tokens_per_s = 40 }}, {{ batch = 4, tokens_per_s = 120 }}], queue_limit = 3, autoscale = {{ metric = \"in_flight\", target = 2, interval = \"10s\", window = \"30s\", scale_down_after = \"1m\" }}, cold_start = {{ dist = \"exponential\", mean = \"20s\" }} }}, prices = {{ per_replica_hour = 1.0 }} }}",
+            lanes.min(4)
+        );
         let (pools, router) = [
             (
                 format!("[{lanes_pool}, {batch_pool}, {shared_pool}]"),
@@ -295,6 +300,10 @@ fn random_routed_model() -> impl Strategy<Value = Vec<String>> {
             (
                 format!("[{lanes_pool}, {batch_pool}]"),
                 "{ kind = \"failover\", primary = \"batch\", fallback = \"lanes\", cool_down = \"1m\" }",
+            ),
+            (
+                format!("[{lanes_pool}, {hosted_pool}, {shared_pool}]"),
+                "{ kind = \"spillover\", order = [\"hosted\", \"lanes\", \"shared\"] }",
             ),
         ][router]
             .clone();

@@ -230,3 +230,27 @@ fn bad_self_hosted_configs_are_refused_at_their_line() {
         crate::pools::assert_refused(&good, from, to, expected);
     }
 }
+
+/// Self-hosted first, spilling to a shared API when no replica has room:
+/// the replicas never queue a call (a call they cannot start goes on), the
+/// API takes the overflow, and both are billed.
+#[test]
+fn a_full_fleet_spills_to_a_shared_api() {
+    let pools = "[[pool]]\nname = \"fleet\"\ncapacity = { kind = \"self_hosted\", replicas = 2, max_sequences = 2, kv_cache_tokens = 100000, prefill_tokens_per_s = 5000, decode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }, { batch = 2, tokens_per_s = 90 }] }\nprices = { per_replica_hour = 2.0 }\n\n[[pool]]\nname = \"api\"\ncapacity = { kind = \"shared_api\", requests_per_min = 100000, time_to_first_token = \"200ms\", output_tokens_per_s = 100 }\nprices = { output_per_mtok = 1.0 }\n\n[router]\nkind = \"spillover\"\norder = [\"fleet\", \"api\"]";
+    let text = model_with(60, "", "").replace("[capacity]\n", "") + pools;
+    let s = run(&text, &[]);
+    let (fleet, api) = (&s.pools[0], &s.pools[1]);
+    assert!(
+        api.attempts > 1_000 && fleet.attempts > 1_000,
+        "{fleet:?} {api:?}"
+    );
+    assert_eq!(
+        s.queue_wait_s.unwrap().max,
+        0.0,
+        "nothing waits for a replica"
+    );
+    let hosted = fleet.self_hosted.as_ref().unwrap();
+    assert!(hosted.p95_batch.unwrap() <= 2.0);
+    let cost = 2.0 * hosted.replica_hours + api.output_tokens as f64 / 1e6;
+    assert!((s.cost_usd - cost).abs() < 1e-9, "{} vs {cost}", s.cost_usd);
+}
