@@ -809,6 +809,7 @@ impl Metrics {
 
     /// A call was answered; `wait` ran from its first attempt to the start of
     /// the service that answered it.
+    #[inline]
     pub fn call_answered(&mut self, now: SimTime, wait: SimDuration) {
         if self.in_window(now) {
             self.queue_wait.record(wait.ticks());

@@ -125,6 +125,8 @@ pub struct AgentSystem<'a> {
     pools: Vec<Capacity>,
     /// Per router of the model.
     routers: Vec<RouterState>,
+    /// The model has a self-hosted pool, whose wake-ups need scheduling.
+    hosted: bool,
     loops: Slab<LoopState>,
     calls: Slab<CallState>,
     attempts: Slab<AttemptState>,
@@ -156,6 +158,10 @@ impl<'a> AgentSystem<'a> {
                 .iter()
                 .map(|p| Capacity::new(&p.capacity, SimTime::ZERO + spec.warmup))
                 .collect(),
+            hosted: spec
+                .pools
+                .iter()
+                .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_))),
             routers: (0..spec.routers.len())
                 .map(|r| RouterState {
                     failover: FailoverState::default(),

@@ -147,7 +147,9 @@ impl AgentSystem<'_> {
             call.tokens.output,
             &mut self.capacity_rng,
         );
-        self.replica_events(pool, cx);
+        if self.hosted {
+            self.replica_events(pool, cx);
+        }
         self.metrics
             .pool_offered(now, pool, matches!(admission, Admission::Rejected(_)));
         if let Admission::Rejected(rejection) = admission {
