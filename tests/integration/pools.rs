@@ -7,7 +7,7 @@ use std::fs;
 
 use loopcap::model::{self, summary::Summary};
 
-use crate::support::{loopcap, shipped, spec};
+use crate::support::{loopcap, run, shipped};
 
 /// A reserved base of `lanes` lanes spilling to a shared API, with prices
 /// on each, under open arrivals of one-call loops.
@@ -45,12 +45,6 @@ order = ["lanes", "shared"]
 {extra}
 "#
     )
-}
-
-fn run(text: &str, overrides: &[&str]) -> Summary {
-    model::simulate(&spec(text, overrides), false)
-        .unwrap()
-        .summary
 }
 
 /// models/mmc.toml written with its capacity as the one `[[pool]]`: the

@@ -4,9 +4,7 @@
 
 use std::fs;
 
-use loopcap::model::{self, summary::Summary};
-
-use crate::support::{loopcap, spec};
+use crate::support::{loopcap, run};
 
 /// One-call loops of exponential output (mean 200 tokens) at `per_min`,
 /// one input token each, on `capacity`.
@@ -34,12 +32,6 @@ max_output_tokens = 4096
 {extra}
 "#
     )
-}
-
-fn run(text: &str, overrides: &[&str]) -> Summary {
-    model::simulate(&spec(text, overrides), false)
-        .unwrap()
-        .summary
 }
 
 /// Replicas serving one sequence at a time at 50 tokens/s, whose prefill of
