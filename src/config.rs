@@ -26,6 +26,7 @@ pub mod prices;
 pub mod quantity;
 pub mod schema;
 pub mod tagged;
+pub mod trace;
 pub mod workload;
 
 use std::path::{Path, PathBuf};

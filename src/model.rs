@@ -29,6 +29,7 @@ pub mod summary;
 pub mod system;
 pub mod timeseries;
 pub mod token_bucket;
+pub mod trace;
 pub mod window;
 pub mod workload;
 
@@ -147,6 +148,9 @@ pub enum RunError {
         "the run stopped making progress at t = {at_s} s: {events} events at that instant without the clock moving. A model that restarts work at the same instant forever does this, e.g. users with a think time of 0 whose loops fail at once"
     )]
     Stalled { at_s: f64, events: u64 },
+    /// A trace replayed by a class could not be read to the end of its window.
+    #[error("{0}")]
+    Trace(String),
     #[error("{}", over_memory(*.at_s, *.bytes, *.limit, .residue, *.pending_events))]
     OverMemory {
         at_s: f64,
@@ -230,6 +234,9 @@ pub fn simulate_with(
                 pending_events,
             });
         }
+    }
+    if let Some(e) = sim.model_mut().trace_error() {
+        return Err(RunError::Trace(e.message.clone()));
     }
     let events = sim.events();
     let wall_s = wall.elapsed().as_secs_f64();

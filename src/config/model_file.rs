@@ -189,6 +189,7 @@ impl RawModel {
         warnings.extend(thoughtless(&spec.classes));
         warnings.extend(rounded_up(&spec.agents, &spec.classes));
         warnings.extend(empty(&spec.classes));
+        warnings.extend(skipped_rows(&spec.classes));
         Ok((spec, warnings))
     }
 }
@@ -316,6 +317,23 @@ fn rounded_up(agents: &[AgentProfile], classes: &[UserClass]) -> Vec<Invalid> {
 }
 
 /// Warnings about classes that can never start a loop.
+/// Warnings about trace rows skipped as bad.
+fn skipped_rows(classes: &[UserClass]) -> Vec<Invalid> {
+    classes
+        .iter()
+        .filter_map(|c| match &c.population {
+            Population::Trace(t) if t.skipped_rows > 0 => Some(Invalid::new(
+                FieldPath::root("workload").child(&c.name).child("trace"),
+                format!(
+                    "{} bad rows of {} are skipped (bad_rows = \"skip\")",
+                    t.skipped_rows, t.shown
+                ),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 fn empty(classes: &[UserClass]) -> Vec<Invalid> {
     classes
         .iter()

@@ -10,6 +10,7 @@ use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use super::tagged::{Tagged, Variants};
+use super::trace::RawTrace;
 use crate::engine::SimTime;
 use crate::model::workload::{Arrivals, Population, Surge, UserClass};
 
@@ -21,6 +22,8 @@ pub struct RawUserClass {
     users: Option<Number>,
     think_time: Option<RawDist>,
     arrivals: Option<Tagged<RawArrivals>>,
+    /// A recorded trace replayed instead of users or arrivals.
+    trace: Option<RawTrace>,
     #[serde(default)]
     surges: Vec<RawSurge>,
     priority: Option<Number>,
@@ -123,6 +126,33 @@ impl RawUserClass {
                     ),
                 )
             })?;
+        if let Some(trace) = &self.trace {
+            if let Some(field) = [
+                ("users", self.users.is_some()),
+                ("arrivals", self.arrivals.is_some()),
+                ("think_time", self.think_time.is_some()),
+                ("surges", !self.surges.is_empty()),
+            ]
+            .iter()
+            .find_map(|&(name, given)| given.then_some(name))
+            {
+                return Err(Invalid::new(
+                    at.child(field),
+                    "does not go with `trace`: a trace's calls arrive as recorded (use trace.speed to replay it faster)",
+                ));
+            }
+            return Ok(UserClass {
+                name: self.name.clone(),
+                agent,
+                population: Population::Trace(trace.check(&at.child("trace"), base_dir)?),
+                surges: Vec::new(),
+                priority: self
+                    .priority
+                    .map(|p| whole(&at.child("priority"), p, 0, 255))
+                    .transpose()?
+                    .map_or(0, |p| p as u8),
+            });
+        }
         let population = match (self.users, &self.arrivals) {
             (Some(users), None) => {
                 let users = whole(&at.child("users"), users, 0, u64::from(u32::MAX))? as u32;

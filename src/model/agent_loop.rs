@@ -84,6 +84,8 @@ pub struct LoopState {
     pub throttle_tat: SimTime,
     /// One of its calls waited for a self-hosted replica still loading.
     pub cold: bool,
+    /// A replayed trace's call: its one step's tokens as recorded.
+    pub recorded: Option<CallTokens>,
 }
 
 /// One LLM call of a step, across all its attempts.

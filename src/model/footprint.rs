@@ -97,7 +97,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                     ),
                 });
             }
-            Population::Open(_) => {
+            Population::Open(_) | Population::Trace(_) => {
                 let per_s = peak_rate(class) / 60.0;
                 let loops = per_s * loop_s;
                 needs.push(Need {
@@ -189,6 +189,8 @@ fn peak_multiplier(class: &UserClass) -> f64 {
 fn peak_rate(class: &UserClass) -> f64 {
     match &class.population {
         Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class),
+        // A trace's rate over its window (its bursts are not in the estimate).
+        Population::Trace(trace) => trace.per_min,
         Population::Closed { .. } => 0.0,
     }
 }

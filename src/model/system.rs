@@ -22,6 +22,7 @@ use super::resilience::Resilience;
 use super::self_hosted::SelfHostedSpec;
 use super::summary::Summary;
 use super::timeseries::Timeseries;
+use super::trace::{TraceError, TraceReader, TraceRecord};
 use super::workload::{ClassState, Population};
 use super::{ModelSpec, Residue};
 use crate::engine::{Ctx, EventQueue, Key, Model, RandomStreams, SimTime, Slab, Stream};
@@ -110,6 +111,12 @@ struct RouterState {
     rng: Stream,
 }
 
+/// A trace being replayed: its reader, and the row whose arrival is scheduled.
+struct TraceFeed {
+    reader: TraceReader,
+    next: Option<TraceRecord>,
+}
+
 struct ClassStreams {
     workload: Stream,
     agent: Stream,
@@ -127,6 +134,10 @@ pub struct AgentSystem<'a> {
     routers: Vec<RouterState>,
     /// The model has a self-hosted pool, whose wake-ups need scheduling.
     hosted: bool,
+    /// Per class replaying a trace: its reader and the row arriving next.
+    traces: Vec<Option<TraceFeed>>,
+    /// A trace that could not be read while the run went on.
+    trace_error: Option<TraceError>,
     loops: Slab<LoopState>,
     calls: Slab<CallState>,
     attempts: Slab<AttemptState>,
@@ -162,6 +173,8 @@ impl<'a> AgentSystem<'a> {
                 .pools
                 .iter()
                 .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_))),
+            traces: spec.classes.iter().map(|_| None).collect(),
+            trace_error: None,
             routers: (0..spec.routers.len())
                 .map(|r| RouterState {
                     failover: FailoverState::default(),
@@ -198,6 +211,13 @@ impl<'a> AgentSystem<'a> {
                     }
                     self.schedule_arrival(c, cx);
                 }
+                Population::Trace(trace) => match TraceReader::open(trace) {
+                    Ok(reader) => {
+                        self.traces[index] = Some(TraceFeed { reader, next: None });
+                        self.schedule_arrival(c, cx);
+                    }
+                    Err(e) => self.trace_error = Some(e),
+                },
             }
             for surge in &class.surges {
                 cx.schedule_at(surge.at, Event::SurgeChanged { class: c });
@@ -217,6 +237,11 @@ impl<'a> AgentSystem<'a> {
                 cx.schedule_in(scale.interval, Event::Autoscale { pool: pool as u16 });
             }
         }
+    }
+
+    /// Why a trace could not be replayed to its end, if one could not.
+    pub fn trace_error(&self) -> Option<&TraceError> {
+        self.trace_error.as_ref()
     }
 
     /// What is left in the system at `now`, counted from its state rather

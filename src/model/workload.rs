@@ -3,6 +3,7 @@
 use rand::RngExt;
 
 use super::distribution::{DurationDist, exponential_draw};
+use super::trace::TraceSpec;
 use crate::engine::{SimDuration, SimTime, Stream};
 
 /// A group of users with one arrival process and one agent profile.
@@ -26,6 +27,8 @@ pub enum Population {
     },
     /// Loops arriving regardless of how many are already running.
     Open(Arrivals),
+    /// A recorded trace: each row one call, arriving at its recorded time.
+    Trace(TraceSpec),
 }
 
 #[derive(Clone, Debug)]
@@ -169,7 +172,7 @@ impl ClassState {
     pub fn new(class: &UserClass) -> Self {
         let users = match class.population {
             Population::Closed { users, .. } => users,
-            Population::Open(_) => 0,
+            Population::Open(_) | Population::Trace(_) => 0,
         };
         ClassState {
             multiplier: 1.0,

@@ -13,5 +13,6 @@ mod self_hosted;
 mod support;
 mod sweep;
 mod theory;
+mod traces;
 mod windows;
 mod workload;

@@ -3,19 +3,30 @@
 
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
-use crate::model::agent_loop::{CallState, LoopState};
+use crate::model::agent_loop::{CallState, CallTokens, LoopState};
 use crate::model::client_policy::OnCallFailure;
 use crate::model::coordinated_throttle::Charge;
 use crate::model::metrics::LoopOutcome;
 
 impl AgentSystem<'_> {
-    pub(super) fn start_loop(&mut self, class: u16, user: Option<u32>, cx: &mut Ctx<'_, Self>) {
+    /// Starts a loop of user class `class` (by `user` of a closed
+    /// population), of one call with `recorded` tokens if it replays a trace.
+    pub(super) fn start_loop(
+        &mut self,
+        class: u16,
+        user: Option<u32>,
+        recorded: Option<CallTokens>,
+        cx: &mut Ctx<'_, Self>,
+    ) {
         let now = cx.now();
         let agent = self.spec.agent_for(class);
-        let steps_total = agent
-            .steps
-            .sample(&mut self.streams[usize::from(class)].agent)
-            .max(1);
+        let steps_total = match recorded {
+            Some(_) => 1,
+            None => agent
+                .steps
+                .sample(&mut self.streams[usize::from(class)].agent)
+                .max(1),
+        };
         let in_cohort = self.metrics.loop_arrived(now, class);
         let key = self.loops.insert(LoopState {
             class,
@@ -30,6 +41,7 @@ impl AgentSystem<'_> {
             failing: None,
             throttle_tat: SimTime::ZERO,
             cold: false,
+            recorded,
         });
         if let Some(deadline) = agent.deadline {
             cx.schedule_in(deadline, Event::DeadlineReached(key));
@@ -45,11 +57,15 @@ impl AgentSystem<'_> {
         let class = lp.class;
         let agent = self.spec.agent_for(class);
         let c = usize::from(class);
-        let width = agent.calls_in_step(lp.steps_done + 1, &mut self.streams[c].agent);
+        let recorded = lp.recorded;
+        let width = match recorded {
+            Some(_) => 1,
+            None => agent.calls_in_step(lp.steps_done + 1, &mut self.streams[c].agent),
+        };
         lp.calls_pending = width;
         lp.step_started_at = now;
         for _ in 0..width {
-            let tokens = agent.call_tokens(&mut self.streams[c].agent);
+            let tokens = recorded.unwrap_or_else(|| agent.call_tokens(&mut self.streams[c].agent));
             let call = self.calls.insert(CallState {
                 loop_key,
                 attempts: 0,

@@ -3,6 +3,7 @@
 
 use super::{AgentSystem, Event};
 use crate::engine::Ctx;
+use crate::model::agent_loop::CallTokens;
 use crate::model::workload::{Population, UserState, exponential};
 
 impl AgentSystem<'_> {
@@ -24,7 +25,7 @@ impl AgentSystem<'_> {
             return;
         }
         state.users[user as usize] = UserState::Looping;
-        self.start_loop(class, Some(user), cx);
+        self.start_loop(class, Some(user), None, cx);
     }
 
     pub(super) fn user_loop_ended(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
@@ -38,6 +39,22 @@ impl AgentSystem<'_> {
 
     pub(super) fn schedule_arrival(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
         let c = usize::from(class);
+        if let Some(feed) = &mut self.traces[c] {
+            // The trace's next row, at its recorded time.
+            match feed.reader.next_record() {
+                Ok(Some(record)) => {
+                    feed.next = Some(record);
+                    let generation = self.classes[c].arrival_generation;
+                    cx.schedule_at(
+                        record.at.max(cx.now()),
+                        Event::LoopArrived { class, generation },
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => self.trace_error = Some(e),
+            }
+            return;
+        }
         let spec = self.spec;
         let Population::Open(arrivals) = &spec.classes[c].population else {
             return;
@@ -63,7 +80,19 @@ impl AgentSystem<'_> {
         if generation != self.classes[usize::from(class)].arrival_generation {
             return;
         }
-        self.start_loop(class, None, cx);
+        let recorded = self.traces[usize::from(class)]
+            .as_mut()
+            .and_then(|feed| feed.next.take());
+        self.start_loop(
+            class,
+            None,
+            recorded.map(|r| CallTokens {
+                input: r.input,
+                cached_input: r.cached_input,
+                output: r.output,
+            }),
+            cx,
+        );
         self.schedule_arrival(class, cx);
     }
 
@@ -89,6 +118,8 @@ impl AgentSystem<'_> {
         self.classes[c].multiplier = multiplier;
         match spec.population {
             Population::Open(_) => self.rate_changed(class, cx),
+            // A trace's rate is its recording (and `speed`): it takes no surges.
+            Population::Trace(_) => {}
             Population::Closed { users, .. } => {
                 let target = (f64::from(users) * multiplier).round() as u32;
                 let state = &mut self.classes[c];

@@ -1,0 +1,143 @@
+//! A workload class's `trace = { ... }` as written, checked by reading the
+//! whole file once, row by row.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::checks::{Checked, positive};
+use super::diagnostic::Invalid;
+use super::field_path::FieldPath;
+use super::quantity::{Duration, Number};
+use crate::model::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrace {
+    /// The trace file, relative to the model file.
+    file: String,
+    /// "azure", "burstgpt" or "csv" (with `columns`).
+    format: String,
+    /// Replay this many times faster than recorded (default 1).
+    speed: Option<Number>,
+    /// The window replayed: from this long after the first row ...
+    from: Option<Duration>,
+    /// ... for this long of the recording (default: to its end).
+    #[serde(rename = "for")]
+    length: Option<Duration>,
+    /// "error" (default): a bad row is an error; "skip": it is skipped and counted.
+    bad_rows: Option<String>,
+    columns: Option<RawTraceColumns>,
+}
+
+/// For `format = "csv"`: the header names of the fields.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraceColumns {
+    time: String,
+    /// "s", "ms", "us" (offsets) or "datetime" (`YYYY-MM-DD HH:MM:SS.ffffff`).
+    time_unit: String,
+    input: String,
+    output: String,
+    cached_input: Option<String>,
+}
+
+impl RawTrace {
+    pub fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<TraceSpec> {
+        let columns = match (self.format.as_str(), &self.columns) {
+            ("azure", None) => TraceColumns::azure(),
+            ("burstgpt", None) => TraceColumns::burstgpt(),
+            ("csv", Some(c)) => c.check(&at.child("columns"))?,
+            ("csv", None) => {
+                return Err(Invalid::new(
+                    at.child("columns"),
+                    "missing: format = \"csv\" needs columns = { time, time_unit, input, output }",
+                ));
+            }
+            ("azure" | "burstgpt", Some(_)) => {
+                return Err(Invalid::new(
+                    at.child("columns"),
+                    format!(
+                        "format = \"{}\" names its own columns; columns go with format = \"csv\"",
+                        self.format
+                    ),
+                ));
+            }
+            (other, _) => {
+                return Err(Invalid::new(
+                    at.child("format"),
+                    format!("unknown format `{other}`: allowed are azure, burstgpt, csv"),
+                ));
+            }
+        };
+        let skip_bad_rows = match self.bad_rows.as_deref() {
+            None | Some("error") => false,
+            Some("skip") => true,
+            Some(other) => {
+                return Err(Invalid::new(
+                    at.child("bad_rows"),
+                    format!("unknown choice `{other}`: allowed are error, skip"),
+                ));
+            }
+        };
+        let micros = |d: Option<Duration>| d.map(|d| d.0.ticks() as i64);
+        let mut spec = TraceSpec {
+            path: base_dir.join(&self.file),
+            shown: self.file.clone(),
+            columns,
+            speed: self
+                .speed
+                .map_or(Ok(1.0), |s| positive(&at.child("speed"), s))?,
+            from_us: micros(self.from).unwrap_or(0),
+            until_us: micros(self.length).map(|l| micros(self.from).unwrap_or(0) + l),
+            skip_bad_rows,
+            skipped_rows: 0,
+            per_min: 0.0,
+        };
+        // Read it all once: every bad row is found now, not in a run.
+        let file = at.child("file");
+        let mut reader =
+            TraceReader::open(&spec).map_err(|e| Invalid::new(file.clone(), e.message))?;
+        let (mut rows, mut last) = (0u64, 0.0f64);
+        while let Some(record) = reader
+            .next_record()
+            .map_err(|e| Invalid::new(file.clone(), e.message))?
+        {
+            rows += 1;
+            last = record.at.as_secs_f64();
+        }
+        if rows == 0 {
+            return Err(Invalid::new(
+                file,
+                format!("{}: no rows in the window replayed", self.file),
+            ));
+        }
+        spec.skipped_rows = reader.skipped;
+        spec.per_min = rows as f64 / (last / 60.0).max(1.0);
+        Ok(spec)
+    }
+}
+
+impl RawTraceColumns {
+    fn check(&self, at: &FieldPath) -> Checked<TraceColumns> {
+        let time_unit = match self.time_unit.as_str() {
+            "s" => TimeUnit::Seconds,
+            "ms" => TimeUnit::Millis,
+            "us" => TimeUnit::Micros,
+            "datetime" => TimeUnit::DateTime,
+            other => {
+                return Err(Invalid::new(
+                    at.child("time_unit"),
+                    format!("unknown unit `{other}`: allowed are s, ms, us, datetime"),
+                ));
+            }
+        };
+        Ok(TraceColumns {
+            time: self.time.clone(),
+            time_unit,
+            input: self.input.clone(),
+            output: self.output.clone(),
+            cached_input: self.cached_input.clone(),
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! Request traces replayed: the Azure code trace's arrivals, bin by bin,
+//! and its token totals, recounted here from the CSV; `speed` and the
+//! window scale and cut arrival times exactly; bad rows are errors at
+//! their line, or skipped and counted.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use loopcap::model;
+
+use crate::support::{loopcap, spec};
+
+fn azure_code() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv")
+}
+
+/// A class replaying `trace` (a TOML inline table) on an API that limits
+/// nothing, one call per row.
+fn replay(trace: &str, duration: &str) -> String {
+    format!(
+        r#"
+name = "replay"
+seed = 1
+duration = "{duration}"
+
+[[workload]]
+name = "requests"
+agent = "a"
+trace = {trace}
+
+[agents.a]
+steps = 1
+input_tokens = 1
+output_tokens = 1
+max_output_tokens = 8192
+
+[capacity]
+kind = "shared_api"
+time_to_first_token = "1s"
+"#
+    )
+}
+
+/// Each row's seconds since the first row, and its tokens, read here with
+/// a parser of the trace's own (one day, `HH:MM:SS.fffffff`).
+fn rows() -> Vec<(f64, u64, u64)> {
+    let text = fs::read_to_string(azure_code()).unwrap();
+    let mut out: Vec<(f64, u64, u64)> = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let clock = f[0].split(' ').nth(1).unwrap();
+        let hms: Vec<f64> = clock.split(':').map(|x| x.parse().unwrap()).collect();
+        let s = hms[0] * 3600.0 + hms[1] * 60.0 + hms[2];
+        out.push((s, f[1].parse().unwrap(), f[2].parse().unwrap()));
+    }
+    let first = out[0].0;
+    out.iter().map(|&(s, i, o)| (s - first, i, o)).collect()
+}
+
+fn arrivals_per_bin(text: &str, bins: usize) -> Vec<u64> {
+    let result = model::simulate(&spec(text, &[]), true).unwrap();
+    let ts = result.timeseries.unwrap();
+    let at = loopcap::model::timeseries::Counter::Arrivals as usize;
+    ts.bins().iter().take(bins).map(|b| b.counts[at]).collect()
+}
+
+/// With nothing to wait for, every row is one loop arriving at its time:
+/// arrivals per 10 s bin and the token totals are the trace's exactly.
+#[test]
+fn the_azure_code_trace_replays_bin_by_bin_with_its_tokens() {
+    let rows = rows();
+    let file = azure_code().display().to_string();
+    let text = replay(
+        &format!("{{ file = \"{file}\", format = \"azure\" }}"),
+        "1h",
+    );
+    let bins = 3436 / 10 + 1;
+    let mut expected = vec![0u64; bins];
+    for &(s, _, _) in &rows {
+        expected[(s / 10.0) as usize] += 1;
+    }
+    assert_eq!(arrivals_per_bin(&text, bins), expected);
+    let s = model::simulate(&spec(&text, &[]), false).unwrap().summary;
+    assert_eq!(s.loops_started, rows.len() as u64);
+    assert_eq!(s.loops_completed, rows.len() as u64);
+    assert_eq!(s.input_tokens, rows.iter().map(|r| r.1).sum::<u64>());
+    assert_eq!(s.output_tokens, rows.iter().map(|r| r.2).sum::<u64>());
+}
+
+/// Twice as fast, a 10 s bin holds what two did; a window from 10 minutes
+/// for 20 replays exactly the rows recorded in it.
+#[test]
+fn speed_and_window_scale_and_cut_arrival_times_exactly() {
+    let file = azure_code().display().to_string();
+    let once = arrivals_per_bin(
+        &replay(
+            &format!("{{ file = \"{file}\", format = \"azure\" }}"),
+            "1h",
+        ),
+        340,
+    );
+    let twice = arrivals_per_bin(
+        &replay(
+            &format!("{{ file = \"{file}\", format = \"azure\", speed = 2 }}"),
+            "30m",
+        ),
+        170,
+    );
+    for (k, n) in twice.iter().enumerate() {
+        assert_eq!(*n, once[2 * k] + once[2 * k + 1], "bin {k}");
+    }
+    let window = replay(
+        &format!("{{ file = \"{file}\", format = \"azure\", from = \"10m\", for = \"20m\" }}"),
+        "1h",
+    );
+    let s = model::simulate(&spec(&window, &[]), false).unwrap().summary;
+    let inside = rows()
+        .iter()
+        .filter(|r| (600.0..1800.0).contains(&r.0))
+        .count();
+    assert_eq!(s.loops_started, inside as u64);
+}
+
+/// A CSV with its own columns; a bad row is an error at its line, or with
+/// bad_rows = "skip" skipped and counted by `check`.
+#[test]
+fn bad_rows_are_errors_at_their_line_or_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("t.csv"),
+        "ms,in,out\n0,100,10\n500,200,20\n400,300,30\n900,-4,40\n1000,50,5\n",
+    )
+    .unwrap();
+    let trace = "{ file = \"t.csv\", format = \"csv\", columns = { time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\" } }";
+    let model = dir.path().join("model.toml");
+    fs::write(&model, replay(trace, "1m")).unwrap();
+    let out = loopcap().arg("check").arg(&model).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("workload.requests.trace.file: t.csv:4: time goes backwards"),
+        "{stderr}"
+    );
+    let skipping = trace.replace("format = \"csv\"", "format = \"csv\", bad_rows = \"skip\"");
+    fs::write(&model, replay(&skipping, "1m")).unwrap();
+    let out = loopcap().arg("check").arg(&model).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("2 bad rows of t.csv are skipped"),
+        "{stderr}"
+    );
+    let out = loopcap()
+        .args(["run", "--json"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    let s: loopcap::model::summary::Summary = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((s.loops_started, s.input_tokens), (3, 350));
+}
