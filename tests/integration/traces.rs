@@ -159,3 +159,32 @@ fn bad_rows_are_errors_at_their_line_or_skipped_and_counted() {
     let s: loopcap::model::summary::Summary = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((s.loops_started, s.input_tokens), (3, 350));
 }
+
+/// BurstGPT's columns are found by name, whatever their order, and its
+/// seconds are taken to the microsecond.
+#[test]
+fn a_burstgpt_file_replays_by_its_column_names() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("b.csv"),
+        "Timestamp,Session ID,Model,Request tokens,Response tokens,Total tokens,Log Type\n\
+         5.0,1,ChatGPT,472,18,490,Conversation log\n\
+         5.25,1,GPT-4,1014,0,1014,Conversation log\n\
+         65.5,2,ChatGPT,90,30,120,API log\n",
+    )
+    .unwrap();
+    let text = replay("{ file = \"b.csv\", format = \"burstgpt\" }", "5m");
+    let source = loopcap::config::Source {
+        name: "m.toml".into(),
+        text,
+        base_dir: dir.path().to_path_buf(),
+    };
+    let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
+        .unwrap()
+        .spec;
+    let s = model::simulate(&spec, false).unwrap().summary;
+    assert_eq!(
+        (s.loops_completed, s.input_tokens, s.output_tokens),
+        (3, 1576, 48)
+    );
+}
