@@ -58,4 +58,6 @@ copy batch-offload/bar-cost_usd-plan batch-offload-cost
 copy batch-size-tradeoff/line-pools_capacity_output_tokens_per_s-workload_clients_users batch-size-throughput
 copy batch-size-tradeoff/line-loop_latency_s_p50-workload_clients_users batch-size-latency
 copy autoscale-cold-start/bar-windows_surge-developers-1_loop_latency_s_p99-plan autoscale-cold-start-p99
+copy azure-code-replay/bar-loops_failed_share-plan azure-code-replay-failed
+copy azure-code-replay/bar-loop_latency_s_p99-plan azure-code-replay-p99
 echo "docs/figures: $(ls docs/figures | wc -l) figures"
