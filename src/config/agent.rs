@@ -9,7 +9,7 @@ use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
-use crate::model::agent_loop::{AgentProfile, FanOut};
+use crate::model::agent_loop::{AgentProfile, ContextGrowth, FanOut};
 
 /// The `max_tokens` of each request when the agent does not set one.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
@@ -25,6 +25,16 @@ pub struct RawAgent {
     tool_latency: Option<RawDist>,
     fan_out: Option<RawFanOut>,
     deadline: Option<Duration>,
+    /// Tokens each step after the first adds to every later call's input.
+    context_growth: Option<RawContextGrowth>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawContextGrowth {
+    per_step: RawDist,
+    /// The share of the grown context read from the prompt cache (default 1).
+    cached_share: Option<Number>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -52,16 +62,9 @@ impl RawAgent {
         let input_tokens = self
             .input_tokens
             .count(&at.child("input_tokens"), base_dir)?;
-        let cached_input_share = match self.cached_input_share {
-            None => 0.0,
-            Some(n) if (0.0..=1.0).contains(&n.0) => n.0,
-            Some(n) => {
-                return Err(Invalid::new(
-                    at.child("cached_input_share"),
-                    format!("must be a share from 0 to 1 (got {})", n.0),
-                ));
-            }
-        };
+        let cached_input_share = self
+            .cached_input_share
+            .map_or(Ok(0.0), |n| share(&at.child("cached_input_share"), n))?;
         let output_tokens = self
             .output_tokens
             .count(&at.child("output_tokens"), base_dir)?;
@@ -92,8 +95,22 @@ impl RawAgent {
             .deadline
             .map(|d| positive_duration(&at.child("deadline"), d))
             .transpose()?;
+        let context_growth = self
+            .context_growth
+            .as_ref()
+            .map(|g| {
+                let at = at.child("context_growth");
+                Ok(ContextGrowth {
+                    per_step: g.per_step.count(&at.child("per_step"), base_dir)?,
+                    cached_share: g
+                        .cached_share
+                        .map_or(Ok(1.0), |n| share(&at.child("cached_share"), n))?,
+                })
+            })
+            .transpose()?;
         Ok(AgentProfile {
             name: name.to_owned(),
+            context_growth,
             steps,
             input_tokens,
             cached_input_share,
@@ -103,5 +120,17 @@ impl RawAgent {
             fan_out,
             deadline,
         })
+    }
+}
+
+/// A share from 0 to 1.
+fn share(at: &FieldPath, n: Number) -> Checked<f64> {
+    if (0.0..=1.0).contains(&n.0) {
+        Ok(n.0)
+    } else {
+        Err(Invalid::new(
+            at.clone(),
+            format!("must be a share from 0 to 1 (got {})", n.0),
+        ))
     }
 }

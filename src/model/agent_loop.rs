@@ -23,6 +23,18 @@ pub struct AgentProfile {
     pub fan_out: Option<FanOut>,
     /// A loop still running this long after it arrived fails.
     pub deadline: Option<SimDuration>,
+    /// The context a loop accumulates: tokens each step after the first
+    /// adds to the input of every later call.
+    pub context_growth: Option<ContextGrowth>,
+}
+
+/// Input that grows step by step, as an agent's context accumulates.
+#[derive(Clone, Debug)]
+pub struct ContextGrowth {
+    /// Tokens added before each step after the first.
+    pub per_step: CountDist,
+    /// The share of the accumulated context read from the prompt cache.
+    pub cached_share: f64,
 }
 
 /// Every `every`-th step is a burst of `width` parallel calls, joined before the loop goes on.
@@ -42,11 +54,17 @@ impl AgentProfile {
     }
 
     /// The tokens of one call, output capped at `max_output_tokens`.
-    pub fn call_tokens(&self, rng: &mut Stream) -> CallTokens {
+    /// A call's tokens, in a loop whose context has grown by `context` tokens.
+    pub fn call_tokens(&self, context: u32, rng: &mut Stream) -> CallTokens {
         let input = self.input_tokens.sample(rng);
+        let context_cached = self
+            .context_growth
+            .as_ref()
+            .map_or(0, |g| round_count(f64::from(context) * g.cached_share));
         CallTokens {
-            input,
-            cached_input: round_count(f64::from(input) * self.cached_input_share),
+            input: input.saturating_add(context),
+            cached_input: round_count(f64::from(input) * self.cached_input_share)
+                .saturating_add(context_cached),
             output: self.output_tokens.sample(rng).min(self.max_output_tokens),
         }
     }
@@ -86,6 +104,8 @@ pub struct LoopState {
     pub cold: bool,
     /// A replayed trace's call: its one step's tokens as recorded.
     pub recorded: Option<CallTokens>,
+    /// Tokens its context has grown by since its first step.
+    pub context: u32,
 }
 
 /// One LLM call of a step, across all its attempts.
@@ -127,11 +147,12 @@ mod tests {
                 width: constant(10.0),
             }),
             deadline: None,
+            context_growth: None,
         };
         let mut rng = RandomStreams::new(1).stream("agent");
         let widths: Vec<u32> = (1..=9).map(|s| agent.calls_in_step(s, &mut rng)).collect();
         assert_eq!(widths, [1, 1, 10, 1, 1, 10, 1, 1, 10]);
-        let tokens = agent.call_tokens(&mut rng);
+        let tokens = agent.call_tokens(0, &mut rng);
         assert_eq!(
             (tokens.input, tokens.cached_input, tokens.output),
             (100, 25, 4096)

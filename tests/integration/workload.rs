@@ -291,3 +291,25 @@ fn the_agent_rate_limit_spaces_an_agents_calls() {
     );
     assert_eq!(s.peak_in_flight, 2);
 }
+
+/// An agent's context grows step by step: with 100 tokens of fresh input a
+/// call and 50 more of context each step after the first, half of it from
+/// the cache, a three-step loop sends 100, 150 and 200 input tokens, of
+/// which 0, 25 and 50 are cached. With arrivals stopped and the run long
+/// enough for every loop to finish, the totals are exactly that per loop.
+#[test]
+fn context_grows_step_by_step_into_every_later_call() {
+    let s = crate::support::run(
+        crate::support::BASE,
+        &[
+            "agents.a.context_growth={ per_step = 50, cached_share = 0.5 }",
+            "workload.users.surges=[{ at = \"10m\", for = \"1000h\", factor = 0 }]",
+            "duration=2h",
+        ],
+    );
+    assert!(s.loops_started > 300);
+    assert_eq!(s.loops_completed, s.loops_started);
+    assert_eq!(s.attempts, 3 * s.loops_started);
+    assert_eq!(s.input_tokens, 450 * s.loops_started);
+    assert_eq!(s.cached_input_tokens, 75 * s.loops_started);
+}

@@ -42,6 +42,7 @@ impl AgentSystem<'_> {
             throttle_tat: SimTime::ZERO,
             cold: false,
             recorded,
+            context: 0,
         });
         if let Some(deadline) = agent.deadline {
             cx.schedule_in(deadline, Event::DeadlineReached(key));
@@ -57,7 +58,14 @@ impl AgentSystem<'_> {
         let class = lp.class;
         let agent = self.spec.agent_for(class);
         let c = usize::from(class);
-        let recorded = lp.recorded;
+        if lp.steps_done > 0
+            && let Some(growth) = &agent.context_growth
+        {
+            lp.context = lp
+                .context
+                .saturating_add(growth.per_step.sample(&mut self.streams[c].agent));
+        }
+        let (recorded, context) = (lp.recorded, lp.context);
         let width = match recorded {
             Some(_) => 1,
             None => agent.calls_in_step(lp.steps_done + 1, &mut self.streams[c].agent),
@@ -65,7 +73,8 @@ impl AgentSystem<'_> {
         lp.calls_pending = width;
         lp.step_started_at = now;
         for _ in 0..width {
-            let tokens = recorded.unwrap_or_else(|| agent.call_tokens(&mut self.streams[c].agent));
+            let tokens =
+                recorded.unwrap_or_else(|| agent.call_tokens(context, &mut self.streams[c].agent));
             let call = self.calls.insert(CallState {
                 loop_key,
                 attempts: 0,
