@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::checks::{Checked, positive_duration, whole};
+use super::checks::{Checked, positive_duration, share, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
@@ -120,17 +120,5 @@ impl RawAgent {
             fan_out,
             deadline,
         })
-    }
-}
-
-/// A share from 0 to 1.
-fn share(at: &FieldPath, n: Number) -> Checked<f64> {
-    if (0.0..=1.0).contains(&n.0) {
-        Ok(n.0)
-    } else {
-        Err(Invalid::new(
-            at.clone(),
-            format!("must be a share from 0 to 1 (got {})", n.0),
-        ))
     }
 }

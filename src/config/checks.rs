@@ -57,6 +57,18 @@ pub fn count_or(at: &FieldPath, n: Option<Number>, min: u64, default: u32) -> Ch
 }
 
 /// A probability in (0, 1].
+/// A share from 0 to 1, both included.
+pub fn share(at: &FieldPath, n: Number) -> Checked<f64> {
+    if (0.0..=1.0).contains(&n.0) {
+        Ok(n.0)
+    } else {
+        Err(Invalid::new(
+            at,
+            format!("must be a share from 0 to 1 (got {})", n.0),
+        ))
+    }
+}
+
 pub fn probability(at: &FieldPath, n: Number) -> Checked<f64> {
     let p = n.0;
     if p > 0.0 && p <= 1.0 {

@@ -372,28 +372,11 @@ fn each_class_follows_its_own_router() {
 /// Routed models sweep to the same bytes on one thread and on two.
 #[test]
 fn routed_sweeps_do_not_depend_on_the_thread_count() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("model.toml"), failover(60, "")).unwrap();
-    fs::write(
-        dir.path().join("exp.toml"),
+    let runs = crate::support::runs_on_one_and_two_threads(
+        &failover(60, ""),
         "name = \"f\"\nmodel = \"model.toml\"\nseed = 1\nreplications = 2\n\n[set]\nduration = \"30m\"\n\n[grid]\n\"router.cool_down\" = [\"10s\", \"1m\", \"5m\"]\n",
-    )
-    .unwrap();
-    let runs = |threads: &str| {
-        let out = dir.path().join(format!("out{threads}"));
-        let status = loopcap()
-            .arg("sweep")
-            .arg(dir.path().join("exp.toml"))
-            .args(["--threads", threads, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "{status:?}");
-        fs::read_to_string(out.join("runs.csv")).unwrap()
-    };
-    let one = runs("1");
-    assert!(one.contains("pools.shared.cool_downs"));
-    assert_eq!(one, runs("2"));
+    );
+    assert!(runs.contains("pools.shared.cool_downs"));
 }
 
 /// One-call loops on a Batch API alone: `extra` goes into its capacity

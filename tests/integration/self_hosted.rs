@@ -150,32 +150,13 @@ fn timeseries_shows_the_replicas_over_time() {
 /// An autoscaled sweep is the same on one thread and on two.
 #[test]
 fn autoscaled_sweeps_do_not_depend_on_the_thread_count() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("model.toml"),
-        model_with(60, AUTOSCALED, ""),
-    )
-    .unwrap();
-    fs::write(
-        dir.path().join("exp.toml"),
+    let runs = crate::support::runs_on_one_and_two_threads(
+        &model_with(60, AUTOSCALED, ""),
         "name = \"a\"\nmodel = \"model.toml\"\nseed = 1\nreplications = 2\n\n[set]\nduration = \"30m\"\n\n[grid]\n\"capacity.max_sequences\" = [1, 4, 16]\n",
-    )
-    .unwrap();
-    let runs = |threads: &str| {
-        let out = dir.path().join(format!("out{threads}"));
-        let status = loopcap()
-            .arg("sweep")
-            .arg(dir.path().join("exp.toml"))
-            .args(["--threads", threads, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "{status:?}");
-        fs::read_to_string(out.join("runs.csv")).unwrap()
-    };
-    let one = runs("1");
-    assert!(one.contains("pools.capacity.cold_starts") && one.contains("cold_loops.loops_per_min"));
-    assert_eq!(one, runs("2"));
+    );
+    assert!(
+        runs.contains("pools.capacity.cold_starts") && runs.contains("cold_loops.loops_per_min")
+    );
 }
 
 #[test]

@@ -104,3 +104,27 @@ pub fn assert_conserved(s: &Summary, what: &str) {
         s.loops_in_flight
     );
 }
+
+/// Sweeps `experiment` (whose `model` is `model.toml`) over `model` on one
+/// thread and on two, asserts the two runs.csv are the same bytes, and
+/// returns it.
+pub fn runs_on_one_and_two_threads(model: &str, experiment: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("model.toml"), model).unwrap();
+    std::fs::write(dir.path().join("exp.toml"), experiment).unwrap();
+    let runs = |threads: &str| {
+        let out = dir.path().join(format!("out{threads}"));
+        let status = loopcap()
+            .arg("sweep")
+            .arg(dir.path().join("exp.toml"))
+            .args(["--threads", threads, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        std::fs::read_to_string(out.join("runs.csv")).unwrap()
+    };
+    let one = runs("1");
+    assert_eq!(one, runs("2"), "runs.csv differs between 1 and 2 threads");
+    one
+}
