@@ -176,8 +176,9 @@ struct WindowMetrics {
     peak_in_flight: u64,
     /// Tokens billed inside the window, per pool.
     tokens: Vec<TokenUse>,
-    /// Self-hosted replicas alive inside the window, in replica-seconds, per pool.
-    replica_seconds: Vec<f64>,
+    /// Self-hosted replicas alive inside the window, in replica-ticks (exact,
+    /// like the run's own gauge), per pool.
+    replica_ticks: Vec<u128>,
 }
 
 impl WindowMetrics {
@@ -190,7 +191,7 @@ impl WindowMetrics {
             latency: Recorder::durations(),
             peak_in_flight: 0,
             tokens: vec![TokenUse::default(); pools],
-            replica_seconds: vec![0.0; pools],
+            replica_ticks: vec![0; pools],
         }
     }
 
@@ -220,7 +221,16 @@ impl WindowMetrics {
             rate_limited: count(Counter::RateLimited),
             retry_rate: (tries > 0).then(|| count(Counter::Retries) as f64 / tries as f64),
             peak_in_flight: self.peak_in_flight,
-            cost_usd: pools_cost_usd(pools, &self.tokens, length, &self.replica_seconds),
+            cost_usd: pools_cost_usd(
+                pools,
+                &self.tokens,
+                length,
+                &self
+                    .replica_ticks
+                    .iter()
+                    .map(|&t| t as f64 / TICKS_PER_SECOND as f64)
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
 }
@@ -779,19 +789,29 @@ impl Metrics {
         let start = self.window_start;
         let p = &mut self.pools[pool];
         p.in_flight.set(now, u64::from(in_flight), start);
-        if let Some(alive) = replicas {
-            let (level, last) = (p.replicas.level, p.replicas.last);
-            for w in &mut self.windows {
-                let (from, to) = (last.max(w.window.start), now.min(w.window.end));
-                if to > from {
-                    w.replica_seconds[pool] += level as f64 * to.since(from).as_secs_f64();
-                }
-            }
-            p.replicas.set(now, u64::from(alive), start);
+        // Replica counts change rarely: they are integrated when they do.
+        if let Some(alive) = replicas
+            && u64::from(alive) != p.replicas.level
+        {
+            self.replicas_to(now, pool, alive);
         }
         if let Some(ts) = &mut self.timeseries {
             ts.observe_pool(now, pool, u64::from(in_flight), replicas);
         }
+    }
+
+    /// Integrates self-hosted pool `pool`'s replicas up to `now`, in the run
+    /// and in each window, and holds `alive` from then on.
+    fn replicas_to(&mut self, now: SimTime, pool: usize, alive: u32) {
+        let p = &mut self.pools[pool];
+        let (level, last) = (p.replicas.level, p.replicas.last);
+        for w in &mut self.windows {
+            let (from, to) = (last.max(w.window.start), now.min(w.window.end));
+            if to > from {
+                w.replica_ticks[pool] += u128::from(level) * u128::from(to.since(from).ticks());
+            }
+        }
+        p.replicas.set(now, u64::from(alive), self.window_start);
     }
 
     /// An attempt on self-hosted pool `pool` had its first token `after` it was sent.
@@ -862,9 +882,8 @@ impl Metrics {
         // Replicas alive up to the horizon, in the run and in each window.
         for (pool, stats) in facts.replica_stats.iter().enumerate() {
             if stats.is_some() {
-                let p = &self.pools[pool];
-                let (in_flight, alive) = (p.in_flight.level as u32, p.replicas.level as u32);
-                self.observe_pool(horizon, pool, in_flight, Some(alive));
+                let alive = self.pools[pool].replicas.level as u32;
+                self.replicas_to(horizon, pool, alive);
             }
         }
         let replica_seconds: Vec<f64> = self
