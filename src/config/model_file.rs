@@ -321,15 +321,18 @@ fn rounded_up(agents: &[AgentProfile], classes: &[UserClass]) -> Vec<Invalid> {
 fn skipped_rows(classes: &[UserClass]) -> Vec<Invalid> {
     classes
         .iter()
-        .filter_map(|c| match &c.population {
-            Population::Trace(t) if t.skipped_rows > 0 => Some(Invalid::new(
-                FieldPath::root("workload").child(&c.name).child("trace"),
-                format!(
-                    "{} bad rows of {} are skipped (bad_rows = \"skip\")",
-                    t.skipped_rows, t.shown
-                ),
-            )),
-            _ => None,
+        .filter_map(|c| {
+            let (skipped, shown) = match &c.population {
+                Population::Trace(t) => (t.skipped_rows, &t.shown),
+                Population::Sessions(s) => (s.skipped_rows, &s.shown),
+                _ => return None,
+            };
+            (skipped > 0).then(|| {
+                Invalid::new(
+                    FieldPath::root("workload").child(&c.name).child("trace"),
+                    format!("{skipped} bad rows of {shown} are skipped (bad_rows = \"skip\")"),
+                )
+            })
         })
         .collect()
 }

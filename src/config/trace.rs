@@ -9,14 +9,16 @@ use super::checks::{Checked, positive};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
+use crate::model::sessions::{read_csv_sessions, read_tracelab};
 use crate::model::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
+use crate::model::workload::Population;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrace {
     /// The trace file, relative to the model file.
     file: String,
-    /// "azure", "burstgpt" or "csv" (with `columns`).
+    /// "azure", "burstgpt", "tracelab" (agent sessions) or "csv" (with `columns`).
     format: String,
     /// Replay this many times faster than recorded (default 1).
     speed: Option<Number>,
@@ -40,12 +42,19 @@ pub struct RawTraceColumns {
     input: String,
     output: String,
     cached_input: Option<String>,
+    /// Rows sharing this column's value form one agent loop.
+    session: Option<String>,
+    /// Each call's recorded response time (in `time_unit`; seconds for
+    /// datetimes), taken off the gap to its session's next call.
+    latency: Option<String>,
 }
 
 impl RawTrace {
-    pub fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<TraceSpec> {
+    /// The class's population: a request trace streamed as it replays, or
+    /// sessions (TraceLab's, or a trace with a session column) read now.
+    pub fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<Population> {
         let columns = match (self.format.as_str(), &self.columns) {
-            ("azure", None) => TraceColumns::azure(),
+            ("azure" | "tracelab", None) => TraceColumns::azure(),
             ("burstgpt", None) => TraceColumns::burstgpt(),
             ("csv", Some(c)) => c.check(&at.child("columns"))?,
             ("csv", None) => {
@@ -54,7 +63,7 @@ impl RawTrace {
                     "missing: format = \"csv\" needs columns = { time, time_unit, input, output }",
                 ));
             }
-            ("azure" | "burstgpt", Some(_)) => {
+            ("azure" | "burstgpt" | "tracelab", Some(_)) => {
                 return Err(Invalid::new(
                     at.child("columns"),
                     format!(
@@ -66,7 +75,7 @@ impl RawTrace {
             (other, _) => {
                 return Err(Invalid::new(
                     at.child("format"),
-                    format!("unknown format `{other}`: allowed are azure, burstgpt, csv"),
+                    format!("unknown format `{other}`: allowed are azure, burstgpt, tracelab, csv"),
                 ));
             }
         };
@@ -94,8 +103,23 @@ impl RawTrace {
             skipped_rows: 0,
             per_min: 0.0,
         };
-        // Read it all once: every bad row is found now, not in a run.
         let file = at.child("file");
+        let sessions = match self.format.as_str() {
+            "tracelab" => Some(read_tracelab(&spec)),
+            _ if spec.columns.session.is_some() => Some(read_csv_sessions(&spec)),
+            _ => None,
+        };
+        if let Some(sessions) = sessions {
+            let sessions = sessions.map_err(|e| Invalid::new(file.clone(), e.message))?;
+            if sessions.sessions.is_empty() {
+                return Err(Invalid::new(
+                    file,
+                    format!("{}: no sessions start in the window replayed", self.file),
+                ));
+            }
+            return Ok(Population::Sessions(sessions));
+        }
+        // Read it all once: every bad row is found now, not in a run.
         let mut reader =
             TraceReader::open(&spec).map_err(|e| Invalid::new(file.clone(), e.message))?;
         let (mut rows, mut last) = (0u64, 0.0f64);
@@ -114,7 +138,7 @@ impl RawTrace {
         }
         spec.skipped_rows = reader.skipped;
         spec.per_min = rows as f64 / (last / 60.0).max(1.0);
-        Ok(spec)
+        Ok(Population::Trace(spec))
     }
 }
 
@@ -138,6 +162,8 @@ impl RawTraceColumns {
             input: self.input.clone(),
             output: self.output.clone(),
             cached_input: self.cached_input.clone(),
+            session: self.session.clone(),
+            latency: self.latency.clone(),
         })
     }
 }

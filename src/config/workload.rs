@@ -144,7 +144,7 @@ impl RawUserClass {
             return Ok(UserClass {
                 name: self.name.clone(),
                 agent,
-                population: Population::Trace(trace.check(&at.child("trace"), base_dir)?),
+                population: trace.check(&at.child("trace"), base_dir)?,
                 surges: Vec::new(),
                 priority: self
                     .priority

@@ -80,6 +80,16 @@ pub struct CallTokens {
     pub output: u32,
 }
 
+/// What a replayed trace fixes of a loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// One call with its recorded tokens (a request trace's row).
+    Call(CallTokens),
+    /// Request `request` of recorded session `session`: its rounds' tokens
+    /// and the tool time after each.
+    Request { session: u32, request: u32 },
+}
+
 /// A loop in progress.
 pub struct LoopState {
     pub class: u16,
@@ -102,8 +112,8 @@ pub struct LoopState {
     pub throttle_tat: SimTime,
     /// One of its calls waited for a self-hosted replica still loading.
     pub cold: bool,
-    /// A replayed trace's call: its one step's tokens as recorded.
-    pub recorded: Option<CallTokens>,
+    /// What a replayed trace fixes of it: its steps and tokens.
+    pub script: Option<Script>,
     /// Tokens its context has grown by since its first step.
     pub context: u32,
 }

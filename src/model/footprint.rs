@@ -20,6 +20,7 @@ use super::ModelSpec;
 use super::agent_loop::AgentProfile;
 use super::capacity::CapacitySpec;
 use super::distribution::Dist;
+use super::sessions::RecordedRound;
 use super::system::{CALL_BYTES, CLASS_BYTES, EVENT_BYTES, LOOP_BYTES};
 use super::workload::{Population, UserClass};
 use crate::engine::Key;
@@ -94,6 +95,24 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                         "{users} users of {}{of_surges}, in a loop {:.0}% of the time,",
                         class.name,
                         busy * 100.0
+                    ),
+                });
+            }
+            Population::Sessions(trace) => {
+                let rounds: usize = trace
+                    .sessions
+                    .iter()
+                    .flat_map(|s| &s.requests)
+                    .map(|r| r.rounds.len())
+                    .sum();
+                let sessions = trace.sessions.len();
+                needs.push(Need {
+                    cause: Cause::Arrivals { class: index },
+                    bytes: sessions as f64 * (loop_bytes + EVENT_BYTES as f64)
+                        + (rounds * size_of::<RecordedRound>()) as f64,
+                    what: format!(
+                        "{sessions} recorded sessions of {} ({rounds} rounds) held in memory, each at most one loop at a time,",
+                        class.name
                     ),
                 });
             }
@@ -191,7 +210,7 @@ fn peak_rate(class: &UserClass) -> f64 {
         Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class),
         // A trace's rate over its window (its bursts are not in the estimate).
         Population::Trace(trace) => trace.per_min,
-        Population::Closed { .. } => 0.0,
+        Population::Closed { .. } | Population::Sessions(_) => 0.0,
     }
 }
 

@@ -8,7 +8,7 @@
 //! 3. `DeadlineReached`: likewise, a loop finishing at its deadline completes;
 //! 4. `SurgeChanged`, `PhaseSwitched`, `FaultChanged`, `Autoscale`: the world changes
 //!    before new work arrives in it;
-//! 5. `ThinkTimeEnded`, `LoopArrived`: new loops;
+//! 5. `ThinkTimeEnded`, `LoopArrived`, `RequestDue`: new loops;
 //! 6. `ToolFinished`: the next step of a running loop;
 //! 7. `BackoffEnded`, `ThrottleReleased`, `GateOpened`, `BatchClosed`:
 //!    attempts leaving the client's own waits, last, after every completion
@@ -58,6 +58,12 @@ pub enum Event {
     LoopArrived {
         class: u16,
         generation: u32,
+    },
+    /// A recorded session's request starts.
+    RequestDue {
+        class: u16,
+        session: u32,
+        request: u32,
     },
     /// The tool call after a step is done.
     ToolFinished(Key),
@@ -218,6 +224,7 @@ impl<'a> AgentSystem<'a> {
                     }
                     Err(e) => self.trace_error = Some(e),
                 },
+                Population::Sessions(_) => self.schedule_session(c, 0, cx),
             }
             for surge in &class.surges {
                 cx.schedule_at(surge.at, Event::SurgeChanged { class: c });
@@ -338,7 +345,9 @@ impl Model for AgentSystem<'_> {
             | Event::PhaseSwitched { .. }
             | Event::FaultChanged
             | Event::Autoscale { .. } => 3,
-            Event::ThinkTimeEnded { .. } | Event::LoopArrived { .. } => 4,
+            Event::ThinkTimeEnded { .. } | Event::LoopArrived { .. } | Event::RequestDue { .. } => {
+                4
+            }
             Event::ToolFinished(_) => 5,
             Event::BackoffEnded(_)
             | Event::ThrottleReleased(_)
@@ -356,6 +365,11 @@ impl Model for AgentSystem<'_> {
             Event::PhaseSwitched { class } => self.on_phase_switched(class, cx),
             Event::ThinkTimeEnded { class, user } => self.on_think_time_ended(class, user, cx),
             Event::LoopArrived { class, generation } => self.on_loop_arrived(class, generation, cx),
+            Event::RequestDue {
+                class,
+                session,
+                request,
+            } => self.on_request_due(class, session, request, cx),
             Event::ToolFinished(l) => self.on_tool_finished(l, cx),
             Event::BackoffEnded(c) => self.on_backoff_ended(c, cx),
             Event::ThrottleReleased(c) => self.on_throttle_released(c, cx),

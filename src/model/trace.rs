@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;
 
+use super::agent_loop::CallTokens;
 use crate::engine::{SimDuration, SimTime};
 
 /// How a time column is written.
@@ -32,6 +33,11 @@ pub struct TraceColumns {
     pub input: String,
     pub output: String,
     pub cached_input: Option<String>,
+    /// Rows sharing a session id form one agent loop.
+    pub session: Option<String>,
+    /// Each call's recorded response time (in `time_unit`, seconds for
+    /// datetimes): taken off the gap to the session's next call.
+    pub latency: Option<String>,
 }
 
 impl TraceColumns {
@@ -42,6 +48,8 @@ impl TraceColumns {
             input: "ContextTokens".to_owned(),
             output: "GeneratedTokens".to_owned(),
             cached_input: None,
+            session: None,
+            latency: None,
         }
     }
 
@@ -52,6 +60,8 @@ impl TraceColumns {
             input: "Request tokens".to_owned(),
             output: "Response tokens".to_owned(),
             cached_input: None,
+            session: None,
+            latency: None,
         }
     }
 }
@@ -85,6 +95,16 @@ pub struct TraceRecord {
     pub output: u32,
 }
 
+impl TraceRecord {
+    pub fn tokens(&self) -> CallTokens {
+        CallTokens {
+            input: self.input,
+            cached_input: self.cached_input,
+            output: self.output,
+        }
+    }
+}
+
 /// A bad row, or a file that cannot be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceError {
@@ -96,8 +116,11 @@ pub struct TraceError {
 pub struct TraceReader {
     spec: TraceSpec,
     rows: csv::StringRecordsIntoIter<BufReader<File>>,
-    /// Column indices: time, input, output, cached input.
-    index: [Option<usize>; 4],
+    /// Column indices: time, input, output, cached input, session, latency.
+    index: [Option<usize>; 6],
+    /// The last row's session id and recorded latency (µs), when the trace has them.
+    session: String,
+    latency_us: i64,
     /// The first row's time, and the last row's, in microseconds.
     first_us: Option<i64>,
     last_us: i64,
@@ -120,12 +143,14 @@ impl TraceReader {
             .clone();
         let find = |name: &str| header.iter().position(|h| h.trim() == name);
         let c = &spec.columns;
-        let mut index = [None; 4];
+        let mut index = [None; 6];
         for (slot, name) in [
             (0, Some(&c.time)),
             (1, Some(&c.input)),
             (2, Some(&c.output)),
             (3, c.cached_input.as_ref()),
+            (4, c.session.as_ref()),
+            (5, c.latency.as_ref()),
         ] {
             let Some(name) = name else { continue };
             index[slot] = Some(find(name).ok_or_else(|| {
@@ -139,6 +164,8 @@ impl TraceReader {
             spec: spec.clone(),
             rows: reader.into_records(),
             index,
+            session: String::new(),
+            latency_us: 0,
             first_us: None,
             last_us: i64::MIN,
             skipped: 0,
@@ -183,6 +210,16 @@ impl TraceReader {
         }
     }
 
+    /// The session id of the row last read (empty without a session column).
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    /// The recorded latency of the row last read, in µs (0 without a latency column).
+    pub fn latency_us(&self) -> i64 {
+        self.latency_us
+    }
+
     /// A row's time in microseconds and its call (time not yet placed).
     fn parse(&mut self, row: &csv::StringRecord) -> Result<(i64, TraceRecord), String> {
         let field = |slot: usize, name: &str| -> Result<&str, String> {
@@ -215,6 +252,19 @@ impl TraceReader {
             }
             None => 0,
         };
+        if let Some(name) = &c.session {
+            let id = field(4, name)?.to_owned();
+            self.session = id;
+        }
+        if let Some(name) = &c.latency {
+            let text = field(5, name)?;
+            let unit = match c.time_unit {
+                TimeUnit::DateTime => TimeUnit::Seconds,
+                unit => unit,
+            };
+            self.latency_us = parse_time(text, unit)
+                .ok_or_else(|| format!("`{name}` must be a time, at least 0 (got {text:?})"))?;
+        }
         if time_us < self.last_us {
             return Err(format!(
                 "time goes backwards ({time_text:?} is before the row above)"
@@ -249,7 +299,7 @@ fn parse_time(text: &str, unit: TimeUnit) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fraction]` as microseconds since 1970 (UTC).
-fn parse_datetime(text: &str) -> Option<i64> {
+pub fn parse_datetime(text: &str) -> Option<i64> {
     let (date, time) = text.split_once([' ', 'T'])?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);

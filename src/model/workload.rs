@@ -3,6 +3,7 @@
 use rand::RngExt;
 
 use super::distribution::{DurationDist, exponential_draw};
+use super::sessions::SessionTrace;
 use super::trace::TraceSpec;
 use crate::engine::{SimDuration, SimTime, Stream};
 
@@ -29,6 +30,9 @@ pub enum Population {
     Open(Arrivals),
     /// A recorded trace: each row one call, arriving at its recorded time.
     Trace(TraceSpec),
+    /// Recorded sessions: each request a loop of recorded rounds, the
+    /// user's recorded think time between requests.
+    Sessions(SessionTrace),
 }
 
 #[derive(Clone, Debug)]
@@ -172,7 +176,7 @@ impl ClassState {
     pub fn new(class: &UserClass) -> Self {
         let users = match class.population {
             Population::Closed { users, .. } => users,
-            Population::Open(_) | Population::Trace(_) => 0,
+            Population::Open(_) | Population::Trace(_) | Population::Sessions(_) => 0,
         };
         ClassState {
             multiplier: 1.0,

@@ -188,3 +188,181 @@ fn a_burstgpt_file_replays_by_its_column_names() {
         (3, 1576, 48)
     );
 }
+
+fn tracelab_example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/traces/tracelab-example/round_trace.jsonl")
+}
+
+/// The example's requests recounted here from the JSON: each request's
+/// rounds as (output tokens, longest tool call in s), and the input and
+/// cached tokens of all rounds. A request starts at a user message.
+fn tracelab_requests() -> (Vec<Vec<(f64, f64)>>, u64, u64) {
+    let text = fs::read_to_string(tracelab_example()).unwrap();
+    let (mut requests, mut input, mut cached) = (Vec::<Vec<(f64, f64)>>::new(), 0, 0);
+    for line in text.lines() {
+        let round: serde_json::Value = serde_json::from_str(line).unwrap();
+        let events = round["timing_events"].as_array().unwrap();
+        if events.iter().any(|e| e["event_type"] == "user_message") {
+            requests.push(Vec::new());
+        }
+        let tool_ms = round["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tool_wall_latency_ms"].as_f64().unwrap())
+            .fold(0.0, f64::max);
+        input += round["input_tokens_total"].as_u64().unwrap();
+        cached += round["prefix_tokens"].as_u64().unwrap();
+        let output = round["output_tokens"].as_f64().unwrap();
+        requests
+            .last_mut()
+            .unwrap()
+            .push((output, tool_ms / 1000.0));
+    }
+    (requests, input, cached)
+}
+
+/// TraceLab's example, replayed on lanes that answer in 1 s + output / 100
+/// tokens/s: each request is one loop of its recorded rounds with the
+/// longest tool call after each round but the last, so each loop's
+/// latency is known to the microsecond. Mean and max latency, rounds and
+/// tokens equal the recount. The two sessions start 72 days apart.
+#[test]
+fn tracelab_sessions_replay_each_requests_rounds_and_tokens_exactly() {
+    let (requests, input, cached) = tracelab_requests();
+    let latency: Vec<f64> = requests
+        .iter()
+        .map(|rounds| {
+            let service: f64 = rounds.iter().map(|r| 1.0 + r.0 / 100.0).sum();
+            let tools: f64 = rounds[..rounds.len() - 1].iter().map(|r| r.1).sum();
+            service + tools
+        })
+        .collect();
+    let file = tracelab_example().display().to_string();
+    let text = replay(
+        &format!("{{ file = \"{file}\", format = \"tracelab\" }}"),
+        "80d",
+    )
+    .replace(
+        "kind = \"shared_api\"",
+        "kind = \"reserved\"\nlanes = 4\noutput_tokens_per_s = 100",
+    );
+    let s = model::simulate(&spec(&text, &[]), false).unwrap().summary;
+    let rounds: usize = requests.iter().map(Vec::len).sum();
+    let output: f64 = requests.iter().flatten().map(|r| r.0).sum();
+    assert_eq!(
+        (s.loops_completed, s.calls, s.attempts),
+        (requests.len() as u64, rounds as u64, rounds as u64)
+    );
+    assert_eq!(
+        (
+            s.input_tokens,
+            s.cached_input_tokens,
+            s.output_tokens as f64
+        ),
+        (input, cached, output)
+    );
+    let mean = latency.iter().sum::<f64>() / latency.len() as f64;
+    let max = latency.iter().copied().fold(0.0, f64::max);
+    assert!(
+        (s.loop_latency_s.unwrap().mean - mean).abs() < 1e-3,
+        "{mean}"
+    );
+    assert!((s.loop_latency_s.unwrap().max - max).abs() < 1e-3, "{max}");
+    assert_eq!(s.steps_per_loop.unwrap().max, 5.0);
+    // Over the first 30 days only the Codex session (3 requests) starts;
+    // at speed 2 the Claude session starts within 40 days as well.
+    let window = text.replace(
+        "format = \"tracelab\"",
+        "format = \"tracelab\", for = \"30d\"",
+    );
+    let s = model::simulate(&spec(&window, &[]), false).unwrap().summary;
+    assert_eq!(s.loops_completed, 3);
+    let fast = text.replace("format = \"tracelab\"", "format = \"tracelab\", speed = 2");
+    assert_eq!(
+        model::simulate(&spec(&fast, &["duration=40d"]), false)
+            .unwrap()
+            .summary
+            .loops_completed,
+        5
+    );
+    assert_eq!(
+        model::simulate(&spec(&text, &["duration=40d"]), false)
+            .unwrap()
+            .summary
+            .loops_completed,
+        3
+    );
+}
+
+/// Rows sharing a session id are one loop: calls in recorded order, the
+/// gap to the next call less the recorded latency as tool time.
+#[test]
+fn a_csv_session_column_makes_loops_with_recorded_tool_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // Session a: calls at 0, 10 and 30 s, each 2 s recorded; b: one call at 5 s.
+    fs::write(
+        dir.path().join("s.csv"),
+        "t,sid,in,out,lat\n0,a,100,0,2\n5,b,10,0,1\n10,a,200,0,2\n30,a,300,0,2\n",
+    )
+    .unwrap();
+    let trace = "{ file = \"s.csv\", format = \"csv\", columns = { time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\", session = \"sid\", latency = \"lat\" } }";
+    let text = replay(trace, "10m");
+    let source = loopcap::config::Source {
+        name: "m.toml".into(),
+        text,
+        base_dir: dir.path().to_path_buf(),
+    };
+    let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
+        .unwrap()
+        .spec;
+    let s = model::simulate(&spec, false).unwrap().summary;
+    assert_eq!((s.loops_completed, s.calls, s.input_tokens), (2, 4, 610));
+    // Loop a: three 1 s calls and tool times of 10 - 2 and 20 - 2 s.
+    assert!(
+        (s.loop_latency_s.unwrap().max - 29.0).abs() < 1e-6,
+        "{:?}",
+        s.loop_latency_s
+    );
+    assert!((s.loop_latency_s.unwrap().mean - 15.0).abs() < 1e-6);
+}
+
+/// A TraceLab round whose cached prefix exceeds its input is an error at
+/// its line; with bad_rows = "skip" the line is skipped and counted.
+#[test]
+fn a_bad_tracelab_round_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(tracelab_example()).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[2] = lines[2].replacen("\"prefix_tokens\":35738", "\"prefix_tokens\":99999", 1);
+    fs::write(dir.path().join("r.jsonl"), lines.join("\n")).unwrap();
+    let model = dir.path().join("model.toml");
+    fs::write(
+        &model,
+        replay("{ file = \"r.jsonl\", format = \"tracelab\" }", "80d"),
+    )
+    .unwrap();
+    let out = loopcap().arg("check").arg(&model).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("r.jsonl:3: `prefix_tokens` (99999) is more than `input_tokens_total`"),
+        "{stderr}"
+    );
+    fs::write(
+        &model,
+        replay(
+            "{ file = \"r.jsonl\", format = \"tracelab\", bad_rows = \"skip\" }",
+            "80d",
+        ),
+    )
+    .unwrap();
+    let out = loopcap().arg("check").arg(&model).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("1 bad rows of r.jsonl are skipped")
+    );
+}

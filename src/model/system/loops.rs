@@ -3,25 +3,28 @@
 
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
-use crate::model::agent_loop::{CallState, CallTokens, LoopState};
+use crate::model::agent_loop::{CallState, LoopState, Script};
 use crate::model::client_policy::OnCallFailure;
 use crate::model::coordinated_throttle::Charge;
 use crate::model::metrics::LoopOutcome;
 
 impl AgentSystem<'_> {
     /// Starts a loop of user class `class` (by `user` of a closed
-    /// population), of one call with `recorded` tokens if it replays a trace.
+    /// population), its steps and tokens fixed by `script` if it replays a trace.
     pub(super) fn start_loop(
         &mut self,
         class: u16,
         user: Option<u32>,
-        recorded: Option<CallTokens>,
+        script: Option<Script>,
         cx: &mut Ctx<'_, Self>,
     ) {
         let now = cx.now();
         let agent = self.spec.agent_for(class);
-        let steps_total = match recorded {
-            Some(_) => 1,
+        let steps_total = match script {
+            Some(Script::Call(_)) => 1,
+            Some(Script::Request { session, request }) => {
+                self.recorded(class, session, request).rounds.len() as u32
+            }
             None => agent
                 .steps
                 .sample(&mut self.streams[usize::from(class)].agent)
@@ -41,7 +44,7 @@ impl AgentSystem<'_> {
             failing: None,
             throttle_tat: SimTime::ZERO,
             cold: false,
-            recorded,
+            script,
             context: 0,
         });
         if let Some(deadline) = agent.deadline {
@@ -65,16 +68,21 @@ impl AgentSystem<'_> {
                 .context
                 .saturating_add(growth.per_step.sample(&mut self.streams[c].agent));
         }
-        let (recorded, context) = (lp.recorded, lp.context);
-        let width = match recorded {
+        let (script, context, step) = (lp.script, lp.context, lp.steps_done);
+        let width = match script {
             Some(_) => 1,
-            None => agent.calls_in_step(lp.steps_done + 1, &mut self.streams[c].agent),
+            None => agent.calls_in_step(step + 1, &mut self.streams[c].agent),
         };
         lp.calls_pending = width;
         lp.step_started_at = now;
         for _ in 0..width {
-            let tokens =
-                recorded.unwrap_or_else(|| agent.call_tokens(context, &mut self.streams[c].agent));
+            let tokens = match script {
+                Some(Script::Call(tokens)) => tokens,
+                Some(Script::Request { session, request }) => {
+                    self.recorded(class, session, request).rounds[step as usize].tokens
+                }
+                None => agent.call_tokens(context, &mut self.streams[c].agent),
+            };
             let call = self.calls.insert(CallState {
                 loop_key,
                 attempts: 0,
@@ -134,13 +142,18 @@ impl AgentSystem<'_> {
             self.end_loop(loop_key, LoopOutcome::Completed, cx);
             return;
         }
-        let class = usize::from(lp.class);
-        match &self.spec.agent_for(lp.class).tool_latency {
-            Some(tool) => {
-                let delay = tool.sample(&mut self.streams[class].agent);
-                cx.schedule_in(delay, Event::ToolFinished(loop_key));
+        let (class, script, round) = (lp.class, lp.script, lp.steps_done as usize - 1);
+        let delay = match (script, &self.spec.agent_for(class).tool_latency) {
+            (Some(Script::Request { session, request }), _) => {
+                self.recorded(class, session, request).rounds[round].tool_after
             }
-            None => self.start_step(loop_key, cx),
+            (_, Some(tool)) => tool.sample(&mut self.streams[usize::from(class)].agent),
+            (_, None) => SimDuration::ZERO,
+        };
+        if delay > SimDuration::ZERO {
+            cx.schedule_in(delay, Event::ToolFinished(loop_key));
+        } else {
+            self.start_step(loop_key, cx);
         }
     }
 
@@ -152,7 +165,9 @@ impl AgentSystem<'_> {
         // Its calls are cleaned up as their pending events come due.
         self.load.loop_ended(&lp);
         self.metrics.loop_ended(cx.now(), &lp, outcome);
-        if let Some(user) = lp.user {
+        if let Some(Script::Request { session, request }) = lp.script {
+            self.request_ended(lp.class, session, request, cx);
+        } else if let Some(user) = lp.user {
             self.user_loop_ended(lp.class, user, cx);
         }
     }

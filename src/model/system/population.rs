@@ -3,7 +3,9 @@
 
 use super::{AgentSystem, Event};
 use crate::engine::Ctx;
-use crate::model::agent_loop::CallTokens;
+use crate::model::ModelSpec;
+use crate::model::agent_loop::Script;
+use crate::model::sessions::RecordedRequest;
 use crate::model::workload::{Population, UserState, exponential};
 
 impl AgentSystem<'_> {
@@ -83,16 +85,7 @@ impl AgentSystem<'_> {
         let recorded = self.traces[usize::from(class)]
             .as_mut()
             .and_then(|feed| feed.next.take());
-        self.start_loop(
-            class,
-            None,
-            recorded.map(|r| CallTokens {
-                input: r.input,
-                cached_input: r.cached_input,
-                output: r.output,
-            }),
-            cx,
-        );
+        self.start_loop(class, None, recorded.map(|r| Script::Call(r.tokens())), cx);
         self.schedule_arrival(class, cx);
     }
 
@@ -119,7 +112,7 @@ impl AgentSystem<'_> {
         match spec.population {
             Population::Open(_) => self.rate_changed(class, cx),
             // A trace's rate is its recording (and `speed`): it takes no surges.
-            Population::Trace(_) => {}
+            Population::Trace(_) | Population::Sessions(_) => {}
             Population::Closed { users, .. } => {
                 let target = (f64::from(users) * multiplier).round() as u32;
                 let state = &mut self.classes[c];
@@ -134,6 +127,75 @@ impl AgentSystem<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// A recorded session's request is due: its loop starts (and, for a
+    /// session's first request, the next session's start is scheduled).
+    pub(super) fn on_request_due(
+        &mut self,
+        class: u16,
+        session: u32,
+        request: u32,
+        cx: &mut Ctx<'_, Self>,
+    ) {
+        if request == 0 {
+            self.schedule_session(class, session + 1, cx);
+        }
+        self.start_loop(class, None, Some(Script::Request { session, request }), cx);
+    }
+
+    /// Schedules the start of session `session` of class `class`, if there is one.
+    pub(super) fn schedule_session(&mut self, class: u16, session: u32, cx: &mut Ctx<'_, Self>) {
+        let Population::Sessions(trace) = &self.spec.classes[usize::from(class)].population else {
+            unreachable!("only session classes start sessions");
+        };
+        if let Some(s) = trace.sessions.get(session as usize) {
+            let request = 0;
+            cx.schedule_at(
+                s.start.max(cx.now()),
+                Event::RequestDue {
+                    class,
+                    session,
+                    request,
+                },
+            );
+        }
+    }
+
+    /// A recorded request's loop ended: the user thinks, then sends the next.
+    pub(super) fn request_ended(
+        &mut self,
+        class: u16,
+        session: u32,
+        request: u32,
+        cx: &mut Ctx<'_, Self>,
+    ) {
+        let Population::Sessions(trace) = &self.spec.classes[usize::from(class)].population else {
+            unreachable!("only session classes replay requests");
+        };
+        let requests = &trace.sessions[session as usize].requests;
+        if let Some(next) = requests.get(request as usize + 1) {
+            let request = request + 1;
+            cx.schedule_in(
+                next.think_before,
+                Event::RequestDue {
+                    class,
+                    session,
+                    request,
+                },
+            );
+        }
+    }
+}
+
+impl<'a> AgentSystem<'a> {
+    /// Request `request` of recorded session `session` of class `class`.
+    pub(super) fn recorded(&self, class: u16, session: u32, request: u32) -> &'a RecordedRequest {
+        let spec: &'a ModelSpec = self.spec;
+        match &spec.classes[usize::from(class)].population {
+            Population::Sessions(trace) => trace.request(session, request),
+            _ => unreachable!("only session classes replay requests"),
         }
     }
 }

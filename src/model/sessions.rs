@@ -1,0 +1,341 @@
+//! Recorded agent sessions: each a user's requests, each request an agent
+//! loop of recorded rounds with the tool time after each, and the user's
+//! think time before each request after the first.
+//!
+//! Two sources: TraceLab's round-trace JSONL of real Claude Code and Codex
+//! sessions (`format = "tracelab"`), and a request trace whose rows carry a
+//! session column (the rows of one session are one loop; the recorded gap
+//! between two of its calls, less the earlier call's recorded latency if
+//! the trace has one, is the tool time between them). Sessions are held in
+//! memory: about 24 bytes a round.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::agent_loop::CallTokens;
+use super::trace::{TraceError, TraceReader, TraceSpec, parse_datetime};
+use crate::engine::{SimDuration, SimTime};
+
+/// The sessions of a trace, in order of their start.
+#[derive(Clone, Debug)]
+pub struct SessionTrace {
+    /// The file as the model names it, for messages.
+    pub shown: String,
+    pub sessions: Arc<[RecordedSession]>,
+    /// Lines skipped as bad (`bad_rows = "skip"`).
+    pub skipped_rows: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedSession {
+    /// When its first request arrives in the simulation (over `speed`).
+    pub start: SimTime,
+    pub requests: Vec<RecordedRequest>,
+}
+
+/// One user request: one agent loop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    /// The user's think time after the previous request ended (zero for the first).
+    pub think_before: SimDuration,
+    pub rounds: Vec<RecordedRound>,
+}
+
+/// One LLM call of a request, and the tool time after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordedRound {
+    pub tokens: CallTokens,
+    /// The round's tool calls, run in parallel: the longest of them (zero
+    /// after the request's last round).
+    pub tool_after: SimDuration,
+}
+
+impl SessionTrace {
+    /// Rounds per minute over the window the sessions start in (for the memory estimate).
+    pub fn per_min(&self) -> f64 {
+        let rounds: usize = self
+            .sessions
+            .iter()
+            .flat_map(|s| &s.requests)
+            .map(|r| r.rounds.len())
+            .sum();
+        let last = self.sessions.last().map_or(0.0, |s| s.start.as_secs_f64());
+        rounds as f64 / (last / 60.0).max(1.0)
+    }
+
+    pub fn request(&self, session: u32, request: u32) -> &RecordedRequest {
+        &self.sessions[session as usize].requests[request as usize]
+    }
+}
+
+/// Sessions that start in a window of the trace (in microseconds from the
+/// first session's start), placed at their offsets over `speed`.
+struct Window {
+    from_us: i64,
+    until_us: Option<i64>,
+    speed: f64,
+}
+
+impl Window {
+    fn of(spec: &TraceSpec) -> Self {
+        Window {
+            from_us: spec.from_us,
+            until_us: spec.until_us,
+            speed: spec.speed,
+        }
+    }
+
+    /// Sessions started at `starts` (absolute microseconds), in start order,
+    /// kept when in the window.
+    fn place(&self, mut sessions: Vec<(i64, Vec<RecordedRequest>)>) -> Vec<RecordedSession> {
+        sessions.sort_by_key(|(start, _)| *start);
+        let Some(first) = sessions.first().map(|(start, _)| *start) else {
+            return Vec::new();
+        };
+        sessions
+            .into_iter()
+            .filter_map(|(start, requests)| {
+                let offset = start - first;
+                let inside = offset >= self.from_us && self.until_us.is_none_or(|u| offset < u);
+                inside.then(|| RecordedSession {
+                    start: SimTime::ZERO
+                        + SimDuration::from_ticks(
+                            ((offset - self.from_us) as f64 / self.speed).round() as u64,
+                        ),
+                    requests,
+                })
+            })
+            .collect()
+    }
+}
+
+fn micros(us: i64) -> SimDuration {
+    SimDuration::from_ticks(us.max(0) as u64)
+}
+
+/// A row of a session in a request trace: its time and recorded latency (µs).
+struct CsvCall {
+    at: i64,
+    latency: i64,
+    tokens: CallTokens,
+}
+
+/// A request trace with a session column: each session's rows, in order,
+/// are one loop.
+pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
+    // Read the whole file; the window applies to sessions' starts.
+    let all = TraceSpec {
+        from_us: 0,
+        until_us: None,
+        speed: 1.0,
+        ..spec.clone()
+    };
+    let mut reader_all = TraceReader::open(&all)?;
+    let mut index: HashMap<String, usize> = HashMap::new();
+    // Per session: its start, and its rows.
+    let mut rows: Vec<(i64, Vec<CsvCall>)> = Vec::new();
+    while let Some(record) = reader_all.next_record()? {
+        let at = record.at.ticks() as i64;
+        let session = reader_all.session().to_owned();
+        let i = *index.entry(session).or_insert_with(|| {
+            rows.push((at, Vec::new()));
+            rows.len() - 1
+        });
+        rows[i].1.push(CsvCall {
+            at,
+            latency: reader_all.latency_us(),
+            tokens: record.tokens(),
+        });
+    }
+    let sessions = rows
+        .into_iter()
+        .map(|(start, calls)| {
+            let rounds = calls
+                .iter()
+                .enumerate()
+                .map(|(k, call)| RecordedRound {
+                    tokens: call.tokens,
+                    tool_after: calls.get(k + 1).map_or(SimDuration::ZERO, |next| {
+                        micros(next.at - call.at - call.latency)
+                    }),
+                })
+                .collect();
+            let request = RecordedRequest {
+                think_before: SimDuration::ZERO,
+                rounds,
+            };
+            (start, vec![request])
+        })
+        .collect();
+    Ok(SessionTrace {
+        shown: spec.shown.clone(),
+        sessions: Window::of(spec).place(sessions).into(),
+        skipped_rows: reader_all.skipped,
+    })
+}
+
+/// The fields of a TraceLab round that replay uses.
+#[derive(Deserialize)]
+struct Round {
+    session_id: String,
+    round_index: u32,
+    input_tokens_total: u32,
+    prefix_tokens: u32,
+    output_tokens: u32,
+    timing_events: Vec<TimingEvent>,
+    #[serde(default)]
+    tools: Vec<Tool>,
+}
+
+#[derive(Deserialize)]
+struct TimingEvent {
+    event_type: String,
+    timestamp: String,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    emitted_at: Option<String>,
+    result_at: Option<String>,
+    tool_wall_latency_ms: Option<f64>,
+}
+
+/// A round as replay sees it: its tokens, whether a user message starts
+/// it, its first and last event (µs) and its longest tool call.
+struct ParsedRound {
+    index: u32,
+    tokens: CallTokens,
+    user_message: bool,
+    first_us: i64,
+    last_us: i64,
+    tool_us: i64,
+}
+
+fn timestamp(text: &str) -> Result<i64, String> {
+    parse_datetime(text.trim_end_matches('Z'))
+        .ok_or_else(|| format!("`{text}` is not an ISO-8601 timestamp"))
+}
+
+fn parse_round(line: &str) -> Result<(String, ParsedRound), String> {
+    let round: Round = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if round.prefix_tokens > round.input_tokens_total {
+        return Err(format!(
+            "`prefix_tokens` ({}) is more than `input_tokens_total` ({})",
+            round.prefix_tokens, round.input_tokens_total
+        ));
+    }
+    let mut times = Vec::with_capacity(round.timing_events.len());
+    for event in &round.timing_events {
+        times.push(timestamp(&event.timestamp)?);
+    }
+    let (Some(&first_us), Some(&last_us)) = (times.iter().min(), times.iter().max()) else {
+        return Err("`timing_events` is empty: the round has no time".to_owned());
+    };
+    let mut tool_us = 0i64;
+    for tool in &round.tools {
+        let wall = match (tool.tool_wall_latency_ms, &tool.emitted_at, &tool.result_at) {
+            (Some(ms), _, _) if ms.is_finite() && ms >= 0.0 => (ms * 1000.0).round() as i64,
+            (Some(ms), _, _) => {
+                return Err(format!(
+                    "`tool_wall_latency_ms` must be a time, at least 0 (got {ms})"
+                ));
+            }
+            (None, Some(emitted), Some(result)) => timestamp(result)? - timestamp(emitted)?,
+            (None, ..) => 0,
+        };
+        tool_us = tool_us.max(wall);
+    }
+    let parsed = ParsedRound {
+        index: round.round_index,
+        tokens: CallTokens {
+            input: round.input_tokens_total,
+            cached_input: round.prefix_tokens,
+            output: round.output_tokens,
+        },
+        user_message: round
+            .timing_events
+            .iter()
+            .any(|e| e.event_type == "user_message"),
+        first_us,
+        last_us,
+        tool_us,
+    };
+    Ok((round.session_id, parsed))
+}
+
+/// TraceLab's round trace: a request starts at a round with a user message;
+/// the think time before it runs from the previous request's last event.
+pub fn read_tracelab(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
+    let fail = |what: String| TraceError {
+        message: format!("{}: {what}", spec.shown),
+    };
+    let file = File::open(&spec.path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut sessions: Vec<Vec<ParsedRound>> = Vec::new();
+    let mut skipped = 0u64;
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| fail(format!("cannot read it: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_round(&line) {
+            Ok((session, round)) => {
+                let i = *index.entry(session).or_insert_with(|| {
+                    sessions.push(Vec::new());
+                    sessions.len() - 1
+                });
+                sessions[i].push(round);
+            }
+            Err(_) if spec.skip_bad_rows => skipped += 1,
+            Err(what) => {
+                return Err(TraceError {
+                    message: format!("{}:{}: {what}", spec.shown, n + 1),
+                });
+            }
+        }
+    }
+    let sessions = sessions
+        .into_iter()
+        .map(|mut rounds| {
+            rounds.sort_by_key(|r| r.index);
+            session_requests(&rounds)
+        })
+        .collect();
+    Ok(SessionTrace {
+        shown: spec.shown.clone(),
+        sessions: Window::of(spec).place(sessions).into(),
+        skipped_rows: skipped,
+    })
+}
+
+/// A session's start and requests, from its rounds in order.
+fn session_requests(rounds: &[ParsedRound]) -> (i64, Vec<RecordedRequest>) {
+    let mut requests: Vec<RecordedRequest> = Vec::new();
+    let mut previous_end: Option<i64> = None;
+    let start = rounds[0].first_us;
+    for (k, round) in rounds.iter().enumerate() {
+        if k == 0 || round.user_message {
+            requests.push(RecordedRequest {
+                think_before: previous_end
+                    .map_or(SimDuration::ZERO, |end| micros(round.first_us - end)),
+                rounds: Vec::new(),
+            });
+        }
+        let last_of_request = rounds.get(k + 1).is_none_or(|next| next.user_message);
+        let request = requests.last_mut().expect("a request was opened");
+        request.rounds.push(RecordedRound {
+            tokens: round.tokens,
+            tool_after: if last_of_request {
+                SimDuration::ZERO
+            } else {
+                micros(round.tool_us)
+            },
+        });
+        previous_end = Some(round.last_us);
+    }
+    (start, requests)
+}
