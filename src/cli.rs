@@ -163,6 +163,38 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Fit a model to a trace: its arrival process (or users and think time),
+    /// steps, tokens, context growth and tool latency, each a distribution
+    /// chosen by its KS distance or the trace's own values in a CSV beside the
+    /// model; prints each quantity in the trace and in the written model.
+    #[command(
+        after_help = "Formats: azure, burstgpt, tracelab, csv (with --columns).
+
+Examples:
+  loopcap fit ../shared/data/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv --format azure --out fitted.toml
+  loopcap fit round_trace.jsonl --format tracelab --out models/tracelab-fitted.toml
+  loopcap fit calls.csv --format csv --columns 'time = \"ts\", time_unit = \"ms\", input = \"in\", output = \"out\"' --out m.toml"
+    )]
+    Fit {
+        /// The trace file.
+        trace: PathBuf,
+        /// azure, burstgpt, tracelab or csv.
+        #[arg(long)]
+        format: String,
+        /// For --format csv: the inside of the trace's `columns = { ... }` table.
+        #[arg(long, value_name = "TOML")]
+        columns: Option<String>,
+        /// The model file to write (empirical CSVs go beside it).
+        #[arg(long, value_name = "MODEL")]
+        out: PathBuf,
+        /// Runs of the written model over the trace's span, for the report.
+        #[arg(long, value_name = "N", default_value_t = 100,
+              value_parser = clap::value_parser!(u32).range(2..=10_000))]
+        replications: u32,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the JSON Schema of model or experiment files, for editors to complete and
     /// check them (their shape; `check` validates the rest).
     #[command(after_help = "Examples:

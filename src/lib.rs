@@ -43,6 +43,7 @@ pub mod config;
 pub mod csv_row;
 pub mod engine;
 pub mod export;
+pub mod fit;
 pub mod histogram;
 pub mod model;
 pub mod peak_memory;

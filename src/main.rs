@@ -19,6 +19,7 @@ use loopcap::config::experiment::{
 use loopcap::config::schema::{self, FileKind};
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
+use loopcap::fit;
 use loopcap::model::summary::Summary;
 use loopcap::model::{self, RunOptions};
 use loopcap::peak_memory::peak_memory_bytes;
@@ -159,6 +160,21 @@ fn main() -> ExitCode {
         Command::Check { file, memory_limit } => check(&file, memory_limit),
         Command::Validate => validate_command(),
         Command::Compare { a, b, json } => compare_command(&a, &b, json),
+        Command::Fit {
+            trace,
+            format,
+            columns,
+            out,
+            replications,
+            json,
+        } => fit_command(
+            &trace,
+            &format,
+            columns.as_deref(),
+            &out,
+            replications,
+            json,
+        ),
         Command::Schema { kind } => schema_command(kind),
         Command::Completions { shell } => completions(shell),
     };
@@ -186,6 +202,63 @@ fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
         compare::write_json(&mut stdout, &rows)?;
     } else {
         stdout.write_all(compare::render(&a, &b, pairing, &rows).as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `fit TRACE`: writes the fitted model (and its empirical CSVs), reads it
+/// back as `check` would, runs it over the trace's span and prints the report.
+fn fit_command(
+    trace: &Path,
+    format: &str,
+    columns: Option<&str>,
+    out: &Path,
+    replications: u32,
+    json: bool,
+) -> Result<(), CommandError> {
+    let shown = trace.display().to_string();
+    let population = fit::read_trace(&shown, format, columns).map_err(CommandError::Input)?;
+    let obs = fit::observe(&population).map_err(CommandError::Input)?;
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .ok_or_else(|| CommandError::Input(format!("--out {}: not a file name", out.display())))?;
+    let columns_flag = columns.map_or(String::new(), |c| format!(" --columns '{c}'"));
+    let comment = format!(
+        "Fitted by loopcap {} from the trace {shown}:\n  loopcap fit {shown} --format {format}{columns_flag} --out {}\n{} calls in {} loops over {:.0} s. The capacity below is not in the trace.",
+        env!("CARGO_PKG_VERSION"),
+        out.display(),
+        obs.calls,
+        obs.loops,
+        obs.span_s
+    );
+    let fitted = fit::fit(&obs, &stem, &comment);
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    for (name, values) in &fitted.files {
+        atomic_file::write_file(&dir.join(name), |w| {
+            writeln!(w, "value")?;
+            for v in values {
+                writeln!(w, "{v}")?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+    }
+    atomic_file::write_file(out, |w| w.write_all(fitted.model.as_bytes()))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let (_, loaded) = load(out, None, &[])?;
+    let report = fit::report::report(&shown, &loaded.spec, &obs, &fitted, replications)
+        .map_err(|e| CommandError::Runtime(anyhow::anyhow!(e)))?;
+    let mut stdout = io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut stdout, &report).map_err(io::Error::from)?;
+        writeln!(stdout)?;
+    } else {
+        stdout.write_all(report.table().as_bytes())?;
     }
     stdout.flush()?;
     Ok(())

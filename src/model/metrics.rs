@@ -387,6 +387,8 @@ pub const CLASS_METRICS_BYTES: usize = size_of::<ClassMetrics>() + Histogram::BY
 
 struct ClassMetrics {
     started: u64,
+    /// The gaps between the cohort's loop starts.
+    gaps: Gaps,
     completed: u64,
     failed: u64,
     completions_in_window: u64,
@@ -412,11 +414,39 @@ impl ClassMetrics {
     fn new() -> Self {
         ClassMetrics {
             started: 0,
+            gaps: Gaps::default(),
             completed: 0,
             failed: 0,
             completions_in_window: 0,
             latency: Recorder::durations(),
         }
+    }
+}
+
+/// The mean and variance of the gaps between arrivals (Welford's method).
+#[derive(Default)]
+struct Gaps {
+    last: Option<SimTime>,
+    count: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Gaps {
+    fn arrival(&mut self, now: SimTime) {
+        if let Some(last) = self.last.replace(now) {
+            let gap = now.since(last).as_secs_f64();
+            self.count += 1;
+            let delta = gap - self.mean;
+            self.mean += delta / self.count as f64;
+            self.m2 += delta * (gap - self.mean);
+        }
+    }
+
+    /// Standard deviation over mean (population variance), with at least two gaps.
+    fn cv(&self) -> Option<f64> {
+        (self.count >= 2 && self.mean > 0.0)
+            .then(|| (self.m2 / self.count as f64).sqrt() / self.mean)
     }
 }
 
@@ -601,7 +631,11 @@ impl Metrics {
     pub fn loop_arrived(&mut self, now: SimTime, class: u16) -> bool {
         self.tick(now, Counter::Arrivals);
         let in_cohort = self.in_window(now);
-        self.classes[usize::from(class)].started += u64::from(in_cohort);
+        if in_cohort {
+            let class = &mut self.classes[usize::from(class)];
+            class.started += 1;
+            class.gaps.arrival(now);
+        }
         in_cohort
     }
 
@@ -927,6 +961,8 @@ impl Metrics {
                     loops_per_min: ratio(class.completions_in_window as f64, window_min)
                         .unwrap_or(0.0),
                     loop_latency_s: class.latency.percentiles(),
+                    arrivals_per_min: ratio(class.started as f64, window_min).unwrap_or(0.0),
+                    interarrival_cv: class.gaps.cv(),
                 },
             );
         }

@@ -43,6 +43,8 @@ pub struct RecordedRequest {
     /// The user's think time after the previous request ended (zero for the first).
     pub think_before: SimDuration,
     pub rounds: Vec<RecordedRound>,
+    /// How long it took as recorded, from its first call to its last answer.
+    pub recorded: SimDuration,
 }
 
 /// One LLM call of a request, and the tool time after it.
@@ -164,9 +166,11 @@ pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
                     }),
                 })
                 .collect();
+            let (first, last) = (&calls[0], &calls[calls.len() - 1]);
             let request = RecordedRequest {
                 think_before: SimDuration::ZERO,
                 rounds,
+                recorded: micros(last.at + last.latency - first.at),
             };
             (start, vec![request])
         })
@@ -316,14 +320,16 @@ pub fn read_tracelab(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
 fn session_requests(rounds: &[ParsedRound]) -> (i64, Vec<RecordedRequest>) {
     let mut requests: Vec<RecordedRequest> = Vec::new();
     let mut previous_end: Option<i64> = None;
-    let start = rounds[0].first_us;
+    let (start, mut request_start) = (rounds[0].first_us, rounds[0].first_us);
     for (k, round) in rounds.iter().enumerate() {
         if k == 0 || round.user_message {
             requests.push(RecordedRequest {
                 think_before: previous_end
                     .map_or(SimDuration::ZERO, |end| micros(round.first_us - end)),
                 rounds: Vec::new(),
+                recorded: SimDuration::ZERO,
             });
+            request_start = round.first_us;
         }
         let last_of_request = rounds.get(k + 1).is_none_or(|next| next.user_message);
         let request = requests.last_mut().expect("a request was opened");
@@ -335,6 +341,7 @@ fn session_requests(rounds: &[ParsedRound]) -> (i64, Vec<RecordedRequest>) {
                 micros(round.tool_us)
             },
         });
+        request.recorded = micros(round.last_us - request_start);
         previous_end = Some(round.last_us);
     }
     (start, requests)

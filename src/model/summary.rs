@@ -45,6 +45,13 @@ pub struct ClassSummary {
     pub loops_failed_share: Option<f64>,
     pub loops_per_min: f64,
     pub loop_latency_s: Option<Percentiles>,
+    /// Loops started per minute of the measured window: the offered load.
+    #[serde(default)]
+    pub arrivals_per_min: f64,
+    /// The coefficient of variation of the times between loop starts (1
+    /// for Poisson arrivals, above for bursts); none with fewer than two gaps.
+    #[serde(default)]
+    pub interarrival_cv: Option<f64>,
 }
 
 /// Loops of the cohort that ended, grouped by something that happened to them.
@@ -252,6 +259,8 @@ impl Summary {
             m.value(&format!("{p}.loops_failed_share"), c.loops_failed_share);
             m.value(&format!("{p}.loops_per_min"), Some(c.loops_per_min));
             m.percentiles(&format!("{p}.loop_latency_s"), c.loop_latency_s);
+            m.value(&format!("{p}.arrivals_per_min"), Some(c.arrivals_per_min));
+            m.value(&format!("{p}.interarrival_cv"), c.interarrival_cv);
         }
         for (i, f) in self.faults.iter().enumerate() {
             let p = format!("fault.{i}");
@@ -504,6 +513,7 @@ mod tests {
                 ClassSummary {
                     loop_latency_s: Some(Percentiles::default()),
                     loops_failed_share: Some(0.0),
+                    interarrival_cv: Some(0.0),
                     ..ClassSummary::default()
                 },
             )]

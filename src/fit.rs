@@ -1,0 +1,324 @@
+//! `loopcap fit`: a model fitted to a trace. A request trace gives an open
+//! class (its arrival process) of one-call loops with the trace's input and
+//! output tokens and cached share; an agent-session trace (TraceLab's, or
+//! one with a session column) gives closed users with the trace's think
+//! time, steps per loop, tokens, context growth and tool latency. Each
+//! quantity is a parametric distribution chosen by its KS distance, or the
+//! trace's own values written in a CSV beside the model.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::field_path::FieldPath;
+use crate::config::trace::RawTrace;
+use crate::model::sessions::SessionTrace;
+use crate::model::trace::{TraceReader, TraceSpec};
+use crate::model::workload::Population;
+
+pub mod arrivals;
+pub mod dists;
+pub mod report;
+
+use arrivals::ArrivalFit;
+use dists::{Kind, QuantityFit, number};
+
+/// A model fitted to sessions runs at most this long (8 hours).
+const SESSION_DURATION_S: f64 = 8.0 * 3600.0;
+
+/// A trace's observed quantities.
+pub struct Observations {
+    pub calls: usize,
+    /// Loops: requests of sessions, or calls of a request trace.
+    pub loops: usize,
+    /// From the first call to the last, in seconds.
+    pub span_s: f64,
+    /// Gaps between a request trace's calls (empty for sessions).
+    pub gaps: Vec<f64>,
+    /// Closed users: the mean number of sessions in progress, at least 1.
+    pub users: Option<u32>,
+    pub quantities: Vec<Observed>,
+    /// The cached share of the (first) calls' input.
+    pub cached_input_share: f64,
+    /// The cached share of the context a loop's steps add.
+    pub context_cached_share: Option<f64>,
+}
+
+/// One quantity's values as recorded.
+pub struct Observed {
+    /// The model field it fits, e.g. `input_tokens` or `think_time`.
+    pub name: &'static str,
+    pub kind: Kind,
+    pub values: Vec<f64>,
+}
+
+/// A fitted model: its text, and the empirical CSVs it reads (file name and values).
+pub struct Fitted {
+    pub model: String,
+    pub files: Vec<(String, Vec<f64>)>,
+    pub arrivals: Option<ArrivalFit>,
+    pub fits: Vec<(&'static str, QuantityFit)>,
+}
+
+/// The trace's population as `check` reads it: `columns` is the inside of
+/// a `columns = { ... }` table, for `format = "csv"`.
+pub fn read_trace(file: &str, format: &str, columns: Option<&str>) -> Result<Population, String> {
+    let text = format!(
+        "file = {}\nformat = {}\n{}",
+        toml_string(file),
+        toml_string(format),
+        columns.map_or(String::new(), |c| format!("columns = {{ {c} }}"))
+    );
+    let raw: RawTrace = toml::from_str(&text).map_err(|e| format!("--columns: {}", e.message()))?;
+    raw.check(&FieldPath::root("trace"), Path::new("."))
+        .map_err(|e| format!("{}: {}", e.path, e.message))
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Everything the trace records, read in one pass.
+pub fn observe(population: &Population) -> Result<Observations, String> {
+    match population {
+        Population::Trace(spec) => observe_requests(spec),
+        Population::Sessions(sessions) => Ok(observe_sessions(sessions)),
+        _ => unreachable!("a trace reads as a trace or sessions"),
+    }
+}
+
+fn observe_requests(spec: &TraceSpec) -> Result<Observations, String> {
+    let mut reader = TraceReader::open(spec).map_err(|e| e.message)?;
+    let (mut times, mut input, mut output) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cached, mut all_input) = (0u64, 0u64);
+    while let Some(r) = reader.next_record().map_err(|e| e.message)? {
+        times.push(r.at.as_secs_f64());
+        input.push(f64::from(r.input));
+        output.push(f64::from(r.output));
+        cached += u64::from(r.cached_input);
+        all_input += u64::from(r.input);
+    }
+    if times.len() < 3 {
+        return Err(format!(
+            "{}: {} rows: a fit needs at least 3",
+            spec.shown,
+            times.len()
+        ));
+    }
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    Ok(Observations {
+        calls: times.len(),
+        loops: times.len(),
+        span_s: times[times.len() - 1] - times[0],
+        gaps,
+        users: None,
+        quantities: vec![
+            Observed {
+                name: "input_tokens",
+                kind: Kind::Count,
+                values: input,
+            },
+            Observed {
+                name: "output_tokens",
+                kind: Kind::Count,
+                values: output,
+            },
+        ],
+        cached_input_share: share(cached, all_input),
+        context_cached_share: None,
+    })
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn observe_sessions(trace: &SessionTrace) -> Observations {
+    let (mut steps, mut first_input, mut output) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut growth, mut tools, mut think) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut first_cached, mut first_all) = (0u64, 0u64);
+    let (mut grown_cached, mut grown) = (0i64, 0i64);
+    let (mut busy_s, mut end_s, mut calls) = (0.0, 0.0f64, 0usize);
+    for session in trace.sessions.iter() {
+        let mut at = session.start.as_secs_f64();
+        for (r, request) in session.requests.iter().enumerate() {
+            if r > 0 {
+                think.push(request.think_before.as_secs_f64());
+            }
+            at += request.think_before.as_secs_f64() + request.recorded.as_secs_f64();
+            busy_s += request.think_before.as_secs_f64() + request.recorded.as_secs_f64();
+            let rounds = &request.rounds;
+            calls += rounds.len();
+            steps.push(rounds.len() as f64);
+            let first = rounds[0].tokens;
+            first_input.push(f64::from(first.input));
+            first_cached += u64::from(first.cached_input);
+            first_all += u64::from(first.input);
+            for (k, round) in rounds.iter().enumerate() {
+                output.push(f64::from(round.tokens.output));
+                if k + 1 < rounds.len() {
+                    tools.push(round.tool_after.as_secs_f64());
+                }
+                if k > 0 {
+                    let previous = rounds[k - 1].tokens;
+                    let added = i64::from(round.tokens.input) - i64::from(previous.input);
+                    growth.push(added.max(0) as f64);
+                    grown += i64::from(round.tokens.input) - i64::from(first.input);
+                    grown_cached +=
+                        i64::from(round.tokens.cached_input) - i64::from(first.cached_input);
+                }
+            }
+        }
+        end_s = end_s.max(at);
+    }
+    let start_s = trace.sessions[0].start.as_secs_f64();
+    let span_s = end_s - start_s;
+    let users = ((busy_s / span_s.max(1e-9)).round() as u32).max(1);
+    let mut quantities = vec![
+        Observed {
+            name: "steps",
+            kind: Kind::Count,
+            values: steps,
+        },
+        Observed {
+            name: "input_tokens",
+            kind: Kind::Count,
+            values: first_input,
+        },
+        Observed {
+            name: "output_tokens",
+            kind: Kind::Count,
+            values: output,
+        },
+    ];
+    let optional = [
+        ("context_growth", Kind::Count, growth),
+        ("tool_latency", Kind::Seconds, tools),
+        ("think_time", Kind::Seconds, think),
+    ];
+    for (name, kind, values) in optional {
+        if !values.is_empty() {
+            quantities.push(Observed { name, kind, values });
+        }
+    }
+    Observations {
+        calls,
+        loops: trace.sessions.iter().map(|s| s.requests.len()).sum(),
+        span_s,
+        gaps: Vec::new(),
+        users: Some(users),
+        quantities,
+        cached_input_share: share(first_cached, first_all),
+        context_cached_share: (grown > 0)
+            .then(|| (grown_cached as f64 / grown as f64).clamp(0.0, 1.0)),
+    }
+}
+
+/// The fitted model for `obs`; `stem` names its empirical CSVs
+/// (`<stem>.<quantity>.csv`); `comment` heads the file.
+pub fn fit(obs: &Observations, stem: &str, comment: &str) -> Fitted {
+    let mut files = Vec::new();
+    let mut fits = Vec::new();
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    for q in &obs.quantities {
+        let fit = dists::fit(&q.values, q.kind);
+        let file = format!("{stem}.{}.csv", q.name);
+        fields.push((q.name, fit.chosen.toml(q.kind, &file)));
+        if matches!(fit.chosen, dists::Candidate::Empirical { .. }) {
+            files.push((file, fit.empirical.clone()));
+        }
+        fits.push((q.name, fit));
+    }
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| text.clone())
+    };
+    let arrivals = (!obs.gaps.is_empty()).then(|| arrivals::fit(&obs.gaps));
+    let max_output = obs
+        .quantities
+        .iter()
+        .find(|q| q.name == "output_tokens")
+        .map_or(1.0, |q| q.values.iter().copied().fold(1.0, f64::max));
+    let mut text = String::new();
+    for line in comment.lines() {
+        text.push_str(&format!("# {line}\n"));
+    }
+    // Sessions' users run for a working day, however long the recording.
+    let duration = match obs.users {
+        Some(_) => obs.span_s.min(SESSION_DURATION_S),
+        None => obs.span_s,
+    };
+    text.push_str(&format!(
+        "name = \"fitted: {stem}\"\nseed = 1\nduration = \"{}s\"\n\n[[workload]]\n",
+        number(duration.ceil().max(60.0))
+    ));
+    match (&arrivals, obs.users) {
+        (Some(process), _) => {
+            text.push_str(&format!(
+                "name = \"requests\"\nagent = \"fitted\"\narrivals = {}\n",
+                process.toml()
+            ));
+        }
+        (None, users) => {
+            text.push_str(&format!(
+                "name = \"users\"\nagent = \"fitted\"\nusers = {}\nthink_time = {}\n",
+                users.unwrap_or(1),
+                field("think_time").unwrap_or_else(|| format!("\"{}s\"", number(obs.span_s)))
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "\n[agents.fitted]\nsteps = {}\ninput_tokens = {}\ncached_input_share = {}\noutput_tokens = {}\nmax_output_tokens = {}\n",
+        field("steps").unwrap_or_else(|| "1".to_owned()),
+        field("input_tokens").expect("every trace has input tokens"),
+        number(obs.cached_input_share),
+        field("output_tokens").expect("every trace has output tokens"),
+        max_output
+    ));
+    if let Some(tools) = field("tool_latency") {
+        text.push_str(&format!("tool_latency = {tools}\n"));
+    }
+    if let (Some(growth), Some(cached)) = (field("context_growth"), obs.context_cached_share) {
+        text.push_str(&format!(
+            "context_growth = {{ per_step = {growth}, cached_share = {} }}\n",
+            number(cached)
+        ));
+    }
+    text.push_str(
+        "\n# Not in the trace: the capacity it ran on. Replace it with yours.\n[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"\noutput_tokens_per_s = 60\n",
+    );
+    Fitted {
+        model: text,
+        files,
+        arrivals,
+        fits,
+    }
+}
+
+/// Per quantity, its values and fit, for the report.
+#[derive(Serialize)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub mean: f64,
+}
+
+impl Quantiles {
+    pub fn of(values: &[f64]) -> Quantiles {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Quantiles {
+            p50: dists::quantile(&sorted, 0.5),
+            p90: dists::quantile(&sorted, 0.9),
+            p99: dists::quantile(&sorted, 0.99),
+            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
+        }
+    }
+}

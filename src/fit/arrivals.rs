@@ -1,0 +1,246 @@
+//! A trace's arrival process: Poisson when its inter-arrival CV is near 1,
+//! else an on/off process (a two-state MMPP with no arrivals while off)
+//! cut from the trace at a burst threshold: gaps at least that long are
+//! off periods, the rest fall inside bursts. Of the thresholds at the
+//! gaps' quantiles, the one whose process has the trace's CV is taken,
+//! and the on rate is set so the long-run rate is the trace's exactly.
+
+use serde::Serialize;
+
+/// Inter-arrival CVs within this of 1 are taken as Poisson.
+pub const POISSON_CV_TOLERANCE: f64 = 0.2;
+/// Burst thresholds tried: these quantiles of the gaps.
+const THRESHOLD_QUANTILES: [f64; 15] = [
+    0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 0.998, 0.999,
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "process", rename_all = "snake_case")]
+pub enum ArrivalFit {
+    Poisson {
+        per_min: f64,
+    },
+    OnOff {
+        on_per_min: f64,
+        mean_on_s: f64,
+        mean_off_s: f64,
+        /// Gaps at least this long were taken as off periods.
+        threshold_s: f64,
+    },
+}
+
+/// The mean rate per minute and the CV of `gaps` (seconds).
+pub fn rate_and_cv(gaps: &[f64]) -> (f64, f64) {
+    let n = gaps.len() as f64;
+    let mean = gaps.iter().sum::<f64>() / n;
+    let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / n;
+    (60.0 / mean, var.sqrt() / mean)
+}
+
+/// Fits the arrival process of inter-arrival `gaps` (seconds, at least two).
+pub fn fit(gaps: &[f64]) -> ArrivalFit {
+    let (per_min, cv) = rate_and_cv(gaps);
+    if cv <= 1.0 + POISSON_CV_TOLERANCE {
+        return ArrivalFit::Poisson { per_min };
+    }
+    let mut sorted = gaps.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rate = per_min / 60.0;
+    THRESHOLD_QUANTILES
+        .iter()
+        .filter_map(|&q| {
+            let threshold = sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)];
+            on_off_at(gaps, threshold, rate)
+        })
+        .min_by(|a, b| (a.cv() - cv).abs().total_cmp(&(b.cv() - cv).abs()))
+        .unwrap_or(ArrivalFit::Poisson { per_min })
+}
+
+/// The on/off process with gaps of at least `threshold` as off periods,
+/// its long-run rate `rate` per second.
+fn on_off_at(gaps: &[f64], threshold: f64, rate: f64) -> Option<ArrivalFit> {
+    let (long, short): (Vec<f64>, Vec<f64>) = gaps.iter().partition(|&&g| g >= threshold);
+    let (on_time, off_gaps) = (short.iter().sum::<f64>(), long.iter().sum::<f64>());
+    if long.len() < 2 || short.len() < 2 || on_time <= 0.0 {
+        return None;
+    }
+    let cycles = long.len() as f64;
+    let burst_rate = short.len() as f64 / on_time;
+    // A long gap is an off period and then the wait for the burst's first arrival.
+    let mean_off = (off_gaps / cycles - 1.0 / burst_rate).max(threshold / 2.0);
+    let mean_on = on_time / cycles;
+    Some(ArrivalFit::OnOff {
+        on_per_min: 60.0 * rate * (mean_on + mean_off) / mean_on,
+        mean_on_s: mean_on,
+        mean_off_s: mean_off,
+        threshold_s: threshold,
+    })
+}
+
+impl ArrivalFit {
+    /// The stationary inter-arrival CV: 1 for Poisson; for on/off with on
+    /// rate λ, leaving rates a = 1/mean_on, b = 1/mean_off, from the
+    /// moments of its phase-type inter-arrival time (starting on, with
+    /// D0 = [[−(a+λ), a], [b, −b]]): CV² = 2(b(a+b) + a(a+b+λ))/(a+b)² − 1.
+    pub fn cv(&self) -> f64 {
+        match *self {
+            ArrivalFit::Poisson { .. } => 1.0,
+            ArrivalFit::OnOff {
+                on_per_min,
+                mean_on_s,
+                mean_off_s,
+                ..
+            } => {
+                let (a, b, l) = (1.0 / mean_on_s, 1.0 / mean_off_s, on_per_min / 60.0);
+                (2.0 * (b * (a + b) + a * (a + b + l)) / (a + b).powi(2) - 1.0).sqrt()
+            }
+        }
+    }
+
+    /// P(gap > t): e^(r1 t)(−λ − r2) − e^(r2 t)(−λ − r1), over r1 − r2,
+    /// with r1 > r2 the eigenvalues of D0.
+    pub fn gap_survival(&self, t: f64) -> f64 {
+        match *self {
+            ArrivalFit::Poisson { per_min } => (-per_min / 60.0 * t).exp(),
+            ArrivalFit::OnOff {
+                on_per_min,
+                mean_on_s,
+                mean_off_s,
+                ..
+            } => {
+                let (a, b, l) = (1.0 / mean_on_s, 1.0 / mean_off_s, on_per_min / 60.0);
+                let trace = -(a + l + b);
+                let det = l * b;
+                let root = (trace * trace - 4.0 * det).sqrt();
+                let (r1, r2) = ((trace + root) / 2.0, (trace - root) / 2.0);
+                ((r1 * t).exp() * (-l - r2) - (r2 * t).exp() * (-l - r1)) / (r1 - r2)
+            }
+        }
+    }
+
+    /// The KS distance between sorted gaps and the process's gap distribution.
+    pub fn ks(&self, sorted_gaps: &[f64]) -> f64 {
+        let n = sorted_gaps.len() as f64;
+        sorted_gaps
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| {
+                let f = 1.0 - self.gap_survival(g);
+                (f - i as f64 / n).abs().max((f - (i + 1) as f64 / n).abs())
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Its `arrivals = { ... }` table.
+    pub fn toml(&self) -> String {
+        use super::dists::number;
+        match *self {
+            ArrivalFit::Poisson { per_min } => {
+                format!("{{ process = \"poisson\", per_min = {} }}", number(per_min))
+            }
+            ArrivalFit::OnOff {
+                on_per_min,
+                mean_on_s,
+                mean_off_s,
+                ..
+            } => format!(
+                "{{ process = \"on_off\", on_per_min = {}, off_per_min = 0, mean_on = \"{}s\", mean_off = \"{}s\" }}",
+                number(on_per_min),
+                number(mean_on_s),
+                number(mean_off_s)
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RandomStreams;
+    use crate::model::distribution::exponential_draw;
+
+    /// Gaps of an on/off process drawn here: exponential off periods with
+    /// no arrivals, Poisson arrivals while on.
+    fn on_off_gaps(on_rate: f64, mean_on: f64, mean_off: f64, n: usize) -> Vec<f64> {
+        let mut rng = RandomStreams::new(5).stream("gaps");
+        let (mut t, mut last, mut gaps) = (0.0, 0.0, Vec::with_capacity(n));
+        while gaps.len() < n {
+            let on_end = t + exponential_draw(mean_on, &mut rng);
+            loop {
+                let next = t + exponential_draw(1.0 / on_rate, &mut rng);
+                if next > on_end {
+                    break;
+                }
+                t = next;
+                gaps.push(t - last);
+                last = t;
+            }
+            t = on_end + exponential_draw(mean_off, &mut rng);
+        }
+        gaps
+    }
+
+    /// The analytic CV agrees with the CV of 400,000 drawn gaps (within
+    /// 3%), and is 1 with no off periods; the gap survival function starts
+    /// at 1 and has the process's mean as its integral.
+    #[test]
+    fn the_on_off_cv_and_survival_match_drawn_gaps() {
+        let process = ArrivalFit::OnOff {
+            on_per_min: 600.0,
+            mean_on_s: 20.0,
+            mean_off_s: 40.0,
+            threshold_s: 1.0,
+        };
+        let gaps = on_off_gaps(10.0, 20.0, 40.0, 400_000);
+        let (per_min, cv) = rate_and_cv(&gaps);
+        assert!(
+            (cv / process.cv() - 1.0).abs() < 0.03,
+            "{cv} vs {}",
+            process.cv()
+        );
+        assert!((per_min / 200.0 - 1.0).abs() < 0.03, "{per_min}");
+        assert!((process.gap_survival(0.0) - 1.0).abs() < 1e-12);
+        let dt = 0.001;
+        let mean: f64 = (0..2_000_000)
+            .map(|k| process.gap_survival(k as f64 * dt) * dt)
+            .sum();
+        assert!((mean - 0.3).abs() < 1e-3, "{mean}");
+        let mut sorted = gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert!(process.ks(&sorted) < 0.01, "{}", process.ks(&sorted));
+        let nearly_always_on = ArrivalFit::OnOff {
+            on_per_min: 600.0,
+            mean_on_s: 1e9,
+            mean_off_s: 1.0,
+            threshold_s: 1.0,
+        };
+        assert!((nearly_always_on.cv() - 1.0).abs() < 1e-6);
+    }
+
+    /// Drawn on/off gaps are fitted as on/off with their CV (within 10%)
+    /// and exactly their rate; Poisson gaps as Poisson.
+    #[test]
+    fn bursty_gaps_fit_on_off_and_poisson_gaps_fit_poisson() {
+        let gaps = on_off_gaps(10.0, 20.0, 40.0, 100_000);
+        let (per_min, cv) = rate_and_cv(&gaps);
+        let fitted = fit(&gaps);
+        let ArrivalFit::OnOff {
+            on_per_min,
+            mean_on_s,
+            mean_off_s,
+            ..
+        } = fitted
+        else {
+            panic!("{fitted:?}");
+        };
+        let mean_rate = on_per_min * mean_on_s / (mean_on_s + mean_off_s);
+        assert!((mean_rate / per_min - 1.0).abs() < 1e-9);
+        assert!(
+            (fitted.cv() / cv - 1.0).abs() < 0.1,
+            "{} vs {cv}",
+            fitted.cv()
+        );
+        let poisson = on_off_gaps(10.0, 1e12, 1.0, 50_000);
+        assert!(matches!(fit(&poisson), ArrivalFit::Poisson { .. }));
+    }
+}

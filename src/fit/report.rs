@@ -1,0 +1,256 @@
+//! The fit report: each quantity's quantiles in the trace and in the
+//! written model, the candidates' KS distances, and the arrival rate and
+//! inter-arrival CV of the written model run over the trace's span.
+
+use std::fmt::Write as _;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::arrivals::{ArrivalFit, rate_and_cv};
+use super::dists::{Candidate, Scored};
+use super::{Fitted, Observations, Quantiles};
+use crate::engine::RandomStreams;
+use crate::model::workload::Population;
+use crate::model::{ModelSpec, simulate};
+use crate::statistics::mean_ci;
+
+/// Draws per quantity for the model's quantiles.
+const DRAWS: usize = 100_000;
+
+#[derive(Serialize)]
+pub struct FitReport {
+    pub trace: String,
+    pub calls: usize,
+    pub loops: usize,
+    pub span_s: f64,
+    pub users: Option<u32>,
+    pub cached_input_share: f64,
+    pub arrivals: Option<ArrivalReport>,
+    /// The written model run `replications` times over the trace's span.
+    pub replications: u32,
+    /// Loops started per minute: in the trace, and in the model (mean and 95% half-width).
+    pub loops_per_min: Compared,
+    pub quantities: Vec<QuantityReport>,
+}
+
+#[derive(Serialize)]
+pub struct Compared {
+    pub trace: f64,
+    pub model: f64,
+    pub model_ci: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct ArrivalReport {
+    #[serde(flatten)]
+    pub fit: ArrivalFit,
+    /// The fitted process's stationary inter-arrival CV.
+    pub process_cv: f64,
+    /// KS distance between the trace's gaps and the process's.
+    pub ks: f64,
+    /// Inter-arrival CV in the trace, and per run of the model over the trace's span.
+    pub interarrival_cv: Compared,
+}
+
+#[derive(Serialize)]
+pub struct QuantityReport {
+    pub name: &'static str,
+    pub values: usize,
+    pub chosen: Candidate,
+    pub candidates: Vec<Scored>,
+    pub trace: Quantiles,
+    pub model: Quantiles,
+}
+
+/// Runs the written model (`spec`, read back from its file) and compares it with `obs`.
+pub fn report(
+    trace: &str,
+    spec: &ModelSpec,
+    obs: &Observations,
+    fitted: &Fitted,
+    replications: u32,
+) -> Result<FitReport, String> {
+    let runs: Vec<(f64, Option<f64>)> = (1..=u64::from(replications))
+        .into_par_iter()
+        .map(|seed| {
+            let mut spec = spec.clone();
+            spec.seed = seed;
+            let summary = simulate(&spec, false).map_err(|e| e.to_string())?.summary;
+            let class = summary
+                .classes
+                .values()
+                .next()
+                .expect("a fitted model has one class");
+            Ok((class.arrivals_per_min, class.interarrival_cv))
+        })
+        .collect::<Result<_, String>>()?;
+    let rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
+    let cvs: Vec<f64> = runs.iter().filter_map(|r| r.1).collect();
+    let compared = |trace: f64, xs: &[f64]| {
+        let (mean, ci) = mean_ci(xs, 0.975);
+        Compared {
+            trace,
+            model: mean.unwrap_or(0.0),
+            model_ci: ci,
+        }
+    };
+    let arrivals = fitted.arrivals.as_ref().map(|fit| {
+        let mut sorted = obs.gaps.clone();
+        sorted.sort_by(f64::total_cmp);
+        ArrivalReport {
+            fit: fit.clone(),
+            process_cv: fit.cv(),
+            ks: fit.ks(&sorted),
+            interarrival_cv: compared(rate_and_cv(&obs.gaps).1, &cvs),
+        }
+    });
+    let trace_rate = obs.loops as f64 / (obs.span_s / 60.0).max(f64::MIN_POSITIVE);
+    let quantities = obs
+        .quantities
+        .iter()
+        .zip(&fitted.fits)
+        .map(|(q, (_, fit))| QuantityReport {
+            name: q.name,
+            values: q.values.len(),
+            chosen: fit.chosen.clone(),
+            candidates: fit.candidates.clone(),
+            trace: Quantiles::of(&q.values),
+            model: Quantiles::of(&draws(spec, q.name)),
+        })
+        .collect();
+    Ok(FitReport {
+        trace: trace.to_owned(),
+        calls: obs.calls,
+        loops: obs.loops,
+        span_s: obs.span_s,
+        users: obs.users,
+        cached_input_share: obs.cached_input_share,
+        arrivals,
+        replications,
+        loops_per_min: compared(trace_rate, &rates),
+        quantities,
+    })
+}
+
+/// Draws of quantity `name` from the model as read back.
+fn draws(spec: &ModelSpec, name: &str) -> Vec<f64> {
+    let mut rng = RandomStreams::new(1).stream(name);
+    let agent = &spec.agents[0];
+    let count = |d: &crate::model::distribution::CountDist, rng: &mut _| f64::from(d.sample(rng));
+    (0..DRAWS)
+        .map(|_| match name {
+            "steps" => count(&agent.steps, &mut rng),
+            "input_tokens" => count(&agent.input_tokens, &mut rng),
+            "output_tokens" => count(&agent.output_tokens, &mut rng),
+            "context_growth" => count(
+                &agent.context_growth.as_ref().expect("fitted").per_step,
+                &mut rng,
+            ),
+            "tool_latency" => agent
+                .tool_latency
+                .as_ref()
+                .expect("fitted")
+                .sample(&mut rng)
+                .as_secs_f64(),
+            "think_time" => match &spec.classes[0].population {
+                Population::Closed { think_time, .. } => think_time.sample(&mut rng).as_secs_f64(),
+                _ => unreachable!("think time is fitted for closed users"),
+            },
+            other => unreachable!("no quantity {other}"),
+        })
+        .collect()
+}
+
+impl FitReport {
+    /// The report as a table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}: {} calls in {} loops over {:.0} s",
+            self.trace, self.calls, self.loops, self.span_s
+        );
+        let ci = |c: &Compared| c.model_ci.map_or(String::new(), |h| format!(" ± {h:.2}"));
+        let _ = writeln!(
+            out,
+            "\n{:<22}{:>12}{:>22}   (model: {} runs over the trace's span)",
+            "", "trace", "model", self.replications
+        );
+        let row = |out: &mut String, what: &str, c: &Compared| {
+            let _ = writeln!(
+                out,
+                "{what:<22}{:>12.2}{:>22}",
+                c.trace,
+                format!("{:.2}{}", c.model, ci(c))
+            );
+        };
+        row(&mut out, "loops/min", &self.loops_per_min);
+        if let Some(a) = &self.arrivals {
+            row(&mut out, "inter-arrival CV", &a.interarrival_cv);
+            let process = match &a.fit {
+                ArrivalFit::Poisson { per_min } => format!("Poisson, {per_min:.2}/min"),
+                ArrivalFit::OnOff {
+                    on_per_min,
+                    mean_on_s,
+                    mean_off_s,
+                    threshold_s,
+                } => format!(
+                    "on/off: {on_per_min:.1}/min for {mean_on_s:.1} s, none for {mean_off_s:.1} s (gaps over {threshold_s:.3} s are off)"
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "arrivals: {process}; its CV {:.2}, KS distance of its gaps {:.3}",
+                a.process_cv, a.ks
+            );
+        }
+        if let Some(users) = self.users {
+            let _ = writeln!(out, "users: {users} (sessions in progress on average)");
+        }
+        let _ = writeln!(
+            out,
+            "cached share of input: {:.3}\n\n{:<16}{:<14}{:>7}  {:>30}  {:>30}",
+            self.cached_input_share,
+            "quantity",
+            "fit",
+            "KS",
+            "trace p50 / p90 / p99",
+            "model p50 / p90 / p99"
+        );
+        for q in &self.quantities {
+            let ks = q
+                .candidates
+                .iter()
+                .find(|c| c.candidate == q.chosen)
+                .map_or("-".to_owned(), |c| format!("{:.3}", c.ks));
+            let name = match q.chosen {
+                Candidate::Constant { .. } => "constant",
+                Candidate::Exponential { .. } => "exponential",
+                Candidate::Lognormal { .. } => "lognormal",
+                Candidate::Gamma { .. } => "gamma",
+                Candidate::Empirical { .. } => "empirical",
+            };
+            let three = |x: &Quantiles| format!("{} / {} / {}", sig(x.p50), sig(x.p90), sig(x.p99));
+            let _ = writeln!(
+                out,
+                "{:<16}{:<14}{:>7}  {:>30}  {:>30}",
+                q.name,
+                name,
+                ks,
+                three(&q.trace),
+                three(&q.model)
+            );
+        }
+        out
+    }
+}
+
+/// Four significant digits.
+fn sig(x: f64) -> f64 {
+    if x == 0.0 {
+        return 0.0;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
+}
