@@ -168,7 +168,7 @@ mod tests {
             let on_end = t + exponential_draw(mean_on, &mut rng);
             loop {
                 let next = t + exponential_draw(1.0 / on_rate, &mut rng);
-                if next > on_end {
+                if next > on_end || gaps.len() == n {
                     break;
                 }
                 t = next;

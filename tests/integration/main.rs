@@ -2,6 +2,7 @@
 
 mod cli;
 mod determinism;
+mod fit;
 mod invariants;
 mod limits;
 mod pools;

@@ -366,3 +366,38 @@ fn a_bad_tracelab_round_is_an_error_at_its_line() {
             .contains("1 bad rows of r.jsonl are skipped")
     );
 }
+
+/// A sweep replaying the TraceLab sessions into tight request limits (429s,
+/// jittered retries) gives the same runs.csv on one and two threads.
+#[test]
+fn a_session_replay_sweep_is_the_same_on_one_and_two_threads() {
+    let file = tracelab_example().display().to_string();
+    let model = replay(
+        &format!("{{ file = \"{file}\", format = \"tracelab\" }}"),
+        "80d",
+    )
+    .replace(
+        "time_to_first_token = \"1s\"",
+        "time_to_first_token = { dist = \"exponential\", mean = \"2s\" }\nrequests_per_min = 1\n\n[client]\nmax_attempts = 3\nbackoff = { kind = \"exponential\", base = \"1s\", cap = \"10s\", jitter = \"full\" }",
+    );
+    let experiment = r#"
+name = "sessions into request limits"
+model = "model.toml"
+seed = 3
+replications = 2
+
+[grid]
+"capacity.requests_per_min" = [1, 2, 1000]
+"#;
+    let runs = crate::support::runs_on_one_and_two_threads(&model, experiment);
+    let mut reader = csv::Reader::from_reader(runs.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let limited: Vec<f64> = rows
+        .iter()
+        .map(|r| r[col("rate_limited")].parse().unwrap())
+        .collect();
+    assert!(limited.iter().any(|&n| n > 0.0), "{limited:?}");
+    assert!(limited.iter().any(|&n| n == 0.0), "{limited:?}");
+}

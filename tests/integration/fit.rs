@@ -1,0 +1,306 @@
+//! `loopcap fit`: the fitted Azure code trace, run over the trace's span,
+//! has its rate, inter-arrival CV and token quantiles (recounted here from
+//! the CSV); the conversation trace fits as Poisson; the shipped
+//! models/tracelab-fitted.toml is what `fit` writes from the example.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::loopcap;
+
+fn trace(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/traces")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `loopcap fit TRACE --format FORMAT --json` into `dir`, and its report.
+fn fit(trace: &str, format: &str, out: &Path, replications: &str) -> Value {
+    let output = loopcap()
+        .args([
+            "fit",
+            trace,
+            "--format",
+            format,
+            "--json",
+            "--replications",
+            replications,
+        ])
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The trace's times (s from the first row) and tokens, read here.
+fn azure(name: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let text = fs::read_to_string(trace(name)).unwrap();
+    let (mut t, mut input, mut output) = (Vec::new(), Vec::new(), Vec::new());
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let clock = f[0].split(' ').nth(1).unwrap();
+        let hms: Vec<f64> = clock.split(':').map(|x| x.parse().unwrap()).collect();
+        t.push(hms[0] * 3600.0 + hms[1] * 60.0 + hms[2]);
+        input.push(f[1].parse().unwrap());
+        output.push(f[2].parse().unwrap());
+    }
+    (t, input, output)
+}
+
+fn nearest_rank(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+fn within(a: f64, b: f64, share: f64) -> bool {
+    (a - b).abs() <= share * b.abs()
+}
+
+/// The Azure code trace (inter-arrival CV 13) fits as on/off. The written
+/// model, run 300 times over the trace's 57 minutes, starts loops at the
+/// trace's rate within 2% (its 95% interval is narrower than that, so a
+/// 3% error would be seen) and with its inter-arrival CV within 20%; its
+/// input and output tokens have the trace's p50 and p99 within 5%.
+#[test]
+fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("azure-code.toml");
+    let file = trace("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv");
+    let report = fit(&file, "azure", &out, "300");
+    let (t, input, output) = azure("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv");
+    let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
+    let rate = t.len() as f64 / ((t[t.len() - 1] - t[0]) / 60.0);
+    let (trace_rate, trace_cv) = (rate, sd / mean);
+    assert!(trace_cv > 13.0, "{trace_cv}");
+
+    let loops = &report["loops_per_min"];
+    assert!(within(loops["trace"].as_f64().unwrap(), trace_rate, 1e-6));
+    let model_rate = loops["model"].as_f64().unwrap();
+    assert!(within(model_rate, trace_rate, 0.02), "{loops}");
+    assert!(
+        loops["model_ci"].as_f64().unwrap() < 0.02 * trace_rate,
+        "{loops}"
+    );
+    // A 3% error either way would fail the check.
+    for nudged in [0.97, 1.03] {
+        assert!(!within(model_rate, nudged * trace_rate, 0.02), "{loops}");
+    }
+
+    let arrivals = &report["arrivals"];
+    assert_eq!(arrivals["process"], "on_off");
+    let cv = &arrivals["interarrival_cv"];
+    assert!(
+        within(cv["trace"].as_f64().unwrap(), trace_cv, 1e-6),
+        "{cv}"
+    );
+    assert!(within(cv["model"].as_f64().unwrap(), trace_cv, 0.2), "{cv}");
+
+    for (q, values) in report["quantities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([&input, &output])
+    {
+        for p in ["p50", "p99"] {
+            let level = if p == "p50" { 0.5 } else { 0.99 };
+            let recount = nearest_rank(values, level);
+            assert_eq!(q["trace"][p].as_f64().unwrap(), recount, "{}", q["name"]);
+            let model = q["model"][p].as_f64().unwrap();
+            assert!(
+                within(model, recount, 0.05),
+                "{} {p}: {model} vs {recount}",
+                q["name"]
+            );
+        }
+    }
+    // The written model passes check.
+    let check = loopcap().arg("check").arg(&out).output().unwrap();
+    assert!(check.status.success(), "{check:?}");
+    let text = fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("# Fitted by loopcap"), "{text}");
+    assert!(text.contains("process = \"on_off\""), "{text}");
+}
+
+/// The conversation trace (CV 1.09) fits as Poisson at its rate.
+#[test]
+fn the_azure_conversation_trace_fits_as_poisson() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = trace("azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv");
+    let report = fit(&file, "azure", &dir.path().join("conv.toml"), "20");
+    assert_eq!(report["arrivals"]["process"], "poisson");
+    let cv = &report["arrivals"]["interarrival_cv"];
+    assert!(within(
+        cv["model"].as_f64().unwrap(),
+        cv["trace"].as_f64().unwrap(),
+        0.2
+    ));
+}
+
+/// models/tracelab-fitted.toml and its CSVs are what `fit` writes from the
+/// TraceLab example today (comments aside); the steps it fits are the
+/// example's requests' rounds.
+#[test]
+fn the_shipped_tracelab_fit_is_what_fit_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tracelab-fitted.toml");
+    let report = fit(
+        &trace("tracelab-example/round_trace.jsonl"),
+        "tracelab",
+        &out,
+        "2",
+    );
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let body = |text: String| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        body(fs::read_to_string(&out).unwrap()),
+        body(fs::read_to_string(models.join("tracelab-fitted.toml")).unwrap())
+    );
+    let mut csvs = 0;
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name.to_string_lossy().ends_with(".csv") {
+            csvs += 1;
+            assert_eq!(
+                fs::read_to_string(dir.path().join(&name)).unwrap(),
+                fs::read_to_string(models.join(&name)).unwrap(),
+                "{name:?}"
+            );
+        }
+    }
+    assert_eq!(csvs, 6);
+    // Requests of 5, 5, 5, 2 and 2 rounds (a user message starts one).
+    let steps = &report["quantities"][0];
+    assert_eq!(steps["name"], "steps");
+    assert_eq!(steps["values"], 5);
+    assert_eq!(
+        (
+            steps["trace"]["p50"].as_f64(),
+            steps["trace"]["mean"].as_f64()
+        ),
+        (Some(5.0), Some(3.8))
+    );
+    assert_eq!(report["calls"], 19);
+}
+
+/// Unknown formats and a csv without columns are input errors (exit 2).
+#[test]
+fn bad_fit_input_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.toml");
+    let file = trace("tracelab-example/round_trace.jsonl");
+    for (format, expected) in [
+        (
+            "parquet",
+            "unknown format `parquet`: allowed are azure, burstgpt, tracelab, csv",
+        ),
+        ("csv", "format = \"csv\" needs columns"),
+    ] {
+        let output = loopcap()
+            .args(["fit", &file, "--format", format, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!out.exists());
+    }
+}
+
+/// The README's fit example is what the command prints: every line of the
+/// block after it.
+#[test]
+fn the_readme_fit_report_is_what_fit_prints() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let command = "--format azure --out fitted.toml --replications 300\n```\n";
+    let after = &readme[readme.find(command).expect("the README's fit command") + command.len()..];
+    let shown = after.split("```").nth(1).unwrap().trim_matches('\n');
+    let dir = tempfile::tempdir().unwrap();
+    let output = loopcap()
+        .args([
+            "fit",
+            &trace("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv"),
+        ])
+        .args(["--format", "azure", "--replications", "300", "--out"])
+        .arg(dir.path().join("fitted.toml"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(output.stdout).unwrap();
+    for line in shown.lines() {
+        assert!(
+            printed.contains(line),
+            "README shows `{line}`, fit prints:\n{printed}"
+        );
+    }
+}
+
+/// A csv trace with its own columns fits through --columns: without a
+/// session column as one-call loops, with one as closed users whose steps
+/// are the sessions' calls.
+#[test]
+fn a_csv_trace_fits_through_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("ms,sid,in,out\n");
+    for i in 0..60u32 {
+        // Six sessions of ten calls, each call 2 s after the last.
+        let (session, call) = (i / 10, i % 10);
+        let at = session * 1000 + call * 2000;
+        text.push_str(&format!("{at},s{session},{},{}\n", 100 + 7 * i, 10 + i % 5));
+    }
+    // Rows are in time order.
+    let mut rows: Vec<&str> = text.lines().skip(1).collect();
+    rows.sort_by_key(|r| r.split(',').next().unwrap().parse::<u32>().unwrap());
+    let csv = dir.path().join("t.csv");
+    fs::write(&csv, format!("ms,sid,in,out\n{}\n", rows.join("\n"))).unwrap();
+    let columns = "time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\"";
+    let fit_with = |columns: &str, out: &str| {
+        let output = loopcap()
+            .arg("fit")
+            .arg(&csv)
+            .args([
+                "--format",
+                "csv",
+                "--columns",
+                columns,
+                "--json",
+                "--replications",
+                "2",
+            ])
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let model = fs::read_to_string(dir.path().join(out)).unwrap();
+        (report, model)
+    };
+    let (report, model) = fit_with(columns, "calls.toml");
+    assert_eq!(report["calls"], 60);
+    assert!(model.contains("arrivals = { process ="), "{model}");
+    assert!(model.contains("steps = 1\n"), "{model}");
+    let (report, model) = fit_with(&format!("{columns}, session = \"sid\""), "sessions.toml");
+    assert_eq!(
+        (report["calls"].as_u64(), report["loops"].as_u64()),
+        (Some(60), Some(6))
+    );
+    assert!(model.contains("users = "), "{model}");
+    assert!(model.contains("steps = 10\n"), "{model}");
+    // Tool time between a session's calls is the recorded 2 s gap.
+    assert!(model.contains("tool_latency = \"2s\""), "{model}");
+}
