@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::field_path::FieldPath;
 use crate::config::trace::RawTrace;
-use crate::model::sessions::SessionTrace;
+use crate::model::sessions::{SessionTrace, read_csv_sessions};
 use crate::model::trace::{TraceReader, TraceSpec};
 use crate::model::workload::Population;
 
@@ -81,6 +81,9 @@ fn toml_string(s: &str) -> String {
 /// Everything the trace records, read in one pass.
 pub fn observe(population: &Population) -> Result<Observations, String> {
     match population {
+        Population::Trace(spec) if spec.sessions.is_some() => Ok(observe_sessions(
+            &read_csv_sessions(spec).map_err(|e| e.message)?,
+        )),
         Population::Trace(spec) => observe_requests(spec),
         Population::Sessions(sessions) => Ok(observe_sessions(sessions)),
         _ => unreachable!("a trace reads as a trace or sessions"),

@@ -24,6 +24,7 @@ pub mod retry_quota;
 pub mod retry_throttle;
 pub mod self_hosted;
 pub mod service_time;
+pub mod session_stream;
 pub mod sessions;
 pub mod shared_api;
 pub mod summary;

@@ -1,7 +1,9 @@
 //! A workload class's `trace = { ... }` as written, checked by reading the
 //! whole file once, row by row.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -9,7 +11,8 @@ use super::checks::{Checked, positive};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
-use crate::model::sessions::{read_csv_sessions, read_tracelab};
+use crate::model::session_stream::session_key;
+use crate::model::sessions::read_tracelab;
 use crate::model::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
 use crate::model::workload::Population;
 
@@ -102,15 +105,12 @@ impl RawTrace {
             skip_bad_rows,
             skipped_rows: 0,
             per_min: 0.0,
+            sessions: None,
         };
         let file = at.child("file");
-        let sessions = match self.format.as_str() {
-            "tracelab" => Some(read_tracelab(&spec)),
-            _ if spec.columns.session.is_some() => Some(read_csv_sessions(&spec)),
-            _ => None,
-        };
-        if let Some(sessions) = sessions {
-            let sessions = sessions.map_err(|e| Invalid::new(file.clone(), e.message))?;
+        if self.format == "tracelab" {
+            let sessions =
+                read_tracelab(&spec).map_err(|e| Invalid::new(file.clone(), e.message))?;
             if sessions.sessions.is_empty() {
                 return Err(Invalid::new(
                     file,
@@ -118,6 +118,9 @@ impl RawTrace {
                 ));
             }
             return Ok(Population::Sessions(sessions));
+        }
+        if spec.columns.session.is_some() {
+            return count_sessions(spec, &self.file, file);
         }
         // Read it all once: every bad row is found now, not in a run.
         let mut reader =
@@ -140,6 +143,46 @@ impl RawTrace {
         spec.per_min = rows as f64 / (last / 60.0).max(1.0);
         Ok(Population::Trace(spec))
     }
+}
+
+/// A trace with a session column: reads the whole file once, counting each
+/// session's rows (replay needs them to know when a session ends) and the
+/// sessions that start in the window.
+fn count_sessions(mut spec: TraceSpec, name: &str, file: FieldPath) -> Checked<Population> {
+    let whole = TraceSpec {
+        from_us: 0,
+        until_us: None,
+        speed: 1.0,
+        ..spec.clone()
+    };
+    let mut reader =
+        TraceReader::open(&whole).map_err(|e| Invalid::new(file.clone(), e.message))?;
+    let mut counts: HashMap<u64, u32> = HashMap::new();
+    let (mut starting, mut last) = (0u64, 0i64);
+    while let Some(record) = reader
+        .next_record()
+        .map_err(|e| Invalid::new(file.clone(), e.message))?
+    {
+        let offset = record.at.ticks() as i64;
+        let count = counts.entry(session_key(reader.session())).or_insert(0);
+        *count += 1;
+        let inside = offset >= spec.from_us && spec.until_us.is_none_or(|u| offset < u);
+        if *count == 1 && inside {
+            starting += 1;
+            last = offset - spec.from_us;
+        }
+    }
+    if starting == 0 {
+        return Err(Invalid::new(
+            file,
+            format!("{name}: no sessions start in the window replayed"),
+        ));
+    }
+    spec.skipped_rows = reader.skipped;
+    let rows: u64 = counts.values().map(|&n| u64::from(n)).sum();
+    spec.per_min = rows as f64 / (last as f64 / spec.speed / 60e6).max(1.0);
+    spec.sessions = Some(Arc::new(counts));
+    Ok(Population::Trace(spec))
 }
 
 impl RawTraceColumns {

@@ -71,7 +71,7 @@ impl AgentProfile {
 }
 
 /// The tokens of one call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallTokens {
     /// All input tokens, cached ones included.
     pub input: u32,
@@ -88,6 +88,9 @@ pub enum Script {
     /// Request `request` of recorded session `session`: its rounds' tokens
     /// and the tool time after each.
     Request { session: u32, request: u32 },
+    /// The session in slot `slot` of a request trace with a session column,
+    /// its calls read as the loop makes them.
+    Stream { slot: u32 },
 }
 
 /// A loop in progress.

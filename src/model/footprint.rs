@@ -22,6 +22,7 @@ use super::capacity::CapacitySpec;
 use super::distribution::Dist;
 use super::sessions::RecordedRound;
 use super::system::{CALL_BYTES, CLASS_BYTES, EVENT_BYTES, LOOP_BYTES};
+use super::trace::TraceSpec;
 use super::workload::{Population, UserClass};
 use crate::engine::Key;
 
@@ -127,6 +128,21 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                         class.name,
                     ),
                 });
+                if let Population::Trace(TraceSpec {
+                    sessions: Some(counts),
+                    ..
+                }) = &class.population
+                {
+                    needs.push(Need {
+                        cause: Cause::Arrivals { class: index },
+                        bytes: (counts.len() * SESSION_COUNT_BYTES) as f64,
+                        what: format!(
+                            "the row counts of {}'s {} recorded sessions",
+                            class.name,
+                            counts.len()
+                        ),
+                    });
+                }
             }
         }
     }
@@ -213,6 +229,9 @@ fn peak_rate(class: &UserClass) -> f64 {
         Population::Closed { .. } | Population::Sessions(_) => 0.0,
     }
 }
+
+/// A session's row count in a hash map: key, count and the map's spare room.
+const SESSION_COUNT_BYTES: usize = 32;
 
 /// What a running loop of `agent` holds: itself, its pending event and
 /// its calls in progress.

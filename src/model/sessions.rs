@@ -2,12 +2,10 @@
 //! loop of recorded rounds with the tool time after each, and the user's
 //! think time before each request after the first.
 //!
-//! Two sources: TraceLab's round-trace JSONL of real Claude Code and Codex
-//! sessions (`format = "tracelab"`), and a request trace whose rows carry a
-//! session column (the rows of one session are one loop; the recorded gap
-//! between two of its calls, less the earlier call's recorded latency if
-//! the trace has one, is the tool time between them). Sessions are held in
-//! memory: about 24 bytes a round.
+//! TraceLab's round-trace JSONL of real Claude Code and Codex sessions
+//! (`format = "tracelab"`) is read whole and held in memory, about 24
+//! bytes a round. (A request trace with a session column replays as it is
+//! read: see `session_stream`; `fit` reads one whole into this form.)
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,7 +15,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::agent_loop::CallTokens;
-use super::trace::{TraceError, TraceReader, TraceSpec, parse_datetime};
+use super::session_stream::SessionStream;
+use super::trace::{TraceError, TraceSpec, parse_datetime};
 use crate::engine::{SimDuration, SimTime};
 
 /// The sessions of a trace, in order of their start.
@@ -119,66 +118,42 @@ fn micros(us: i64) -> SimDuration {
     SimDuration::from_ticks(us.max(0) as u64)
 }
 
-/// A row of a session in a request trace: its time and recorded latency (µs).
-struct CsvCall {
-    at: i64,
-    latency: i64,
-    tokens: CallTokens,
-}
-
-/// A request trace with a session column: each session's rows, in order,
-/// are one loop.
+/// A request trace with a session column, read whole (for `fit`): each
+/// session one request, its rows as the stream replays them.
 pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
-    // Read the whole file; the window applies to sessions' starts.
-    let all = TraceSpec {
-        from_us: 0,
-        until_us: None,
-        speed: 1.0,
-        ..spec.clone()
-    };
-    let mut reader_all = TraceReader::open(&all)?;
-    let mut index: HashMap<String, usize> = HashMap::new();
-    // Per session: its start, and its rows.
-    let mut rows: Vec<(i64, Vec<CsvCall>)> = Vec::new();
-    while let Some(record) = reader_all.next_record()? {
-        let at = record.at.ticks() as i64;
-        let session = reader_all.session().to_owned();
-        let i = *index.entry(session).or_insert_with(|| {
-            rows.push((at, Vec::new()));
-            rows.len() - 1
-        });
-        rows[i].1.push(CsvCall {
-            at,
-            latency: reader_all.latency_us(),
-            tokens: record.tokens(),
-        });
-    }
-    let sessions = rows
-        .into_iter()
-        .map(|(start, calls)| {
-            let rounds = calls
-                .iter()
-                .enumerate()
-                .map(|(k, call)| RecordedRound {
-                    tokens: call.tokens,
-                    tool_after: calls.get(k + 1).map_or(SimDuration::ZERO, |next| {
-                        micros(next.at - call.at - call.latency)
-                    }),
-                })
-                .collect();
-            let (first, last) = (&calls[0], &calls[calls.len() - 1]);
-            let request = RecordedRequest {
+    let counts = spec
+        .sessions
+        .clone()
+        .expect("a trace with a session column");
+    let mut stream = SessionStream::open(spec, counts)?;
+    let mut sessions = Vec::new();
+    while let Some((slot, start)) = stream.next_start()? {
+        let calls = stream.calls(slot);
+        let mut rounds = Vec::with_capacity(calls as usize);
+        for k in 0..calls {
+            let tokens = stream.take_call(slot)?;
+            let tool_after = if k + 1 < calls {
+                stream.tool_time(slot)?
+            } else {
+                SimDuration::ZERO
+            };
+            rounds.push(RecordedRound { tokens, tool_after });
+        }
+        let recorded = stream.recorded(slot);
+        stream.close(slot);
+        sessions.push(RecordedSession {
+            start,
+            requests: vec![RecordedRequest {
                 think_before: SimDuration::ZERO,
                 rounds,
-                recorded: micros(last.at + last.latency - first.at),
-            };
-            (start, vec![request])
-        })
-        .collect();
+                recorded,
+            }],
+        });
+    }
     Ok(SessionTrace {
         shown: spec.shown.clone(),
-        sessions: Window::of(spec).place(sessions).into(),
-        skipped_rows: reader_all.skipped,
+        sessions: sessions.into(),
+        skipped_rows: spec.skipped_rows,
     })
 }
 

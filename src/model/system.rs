@@ -20,6 +20,7 @@ use super::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
 use super::pool::FailoverState;
 use super::resilience::Resilience;
 use super::self_hosted::SelfHostedSpec;
+use super::session_stream::SessionStream;
 use super::summary::Summary;
 use super::timeseries::Timeseries;
 use super::trace::{TraceError, TraceReader, TraceRecord};
@@ -118,9 +119,13 @@ struct RouterState {
 }
 
 /// A trace being replayed: its reader, and the row whose arrival is scheduled.
-struct TraceFeed {
-    reader: TraceReader,
-    next: Option<TraceRecord>,
+/// A class's trace as it is read: one call a row, or sessions.
+enum TraceFeed {
+    Calls {
+        reader: TraceReader,
+        next: Option<TraceRecord>,
+    },
+    Sessions(SessionStream),
 }
 
 struct ClassStreams {
@@ -217,13 +222,22 @@ impl<'a> AgentSystem<'a> {
                     }
                     self.schedule_arrival(c, cx);
                 }
-                Population::Trace(trace) => match TraceReader::open(trace) {
-                    Ok(reader) => {
-                        self.traces[index] = Some(TraceFeed { reader, next: None });
-                        self.schedule_arrival(c, cx);
+                Population::Trace(trace) => {
+                    let feed = match &trace.sessions {
+                        Some(counts) => {
+                            SessionStream::open(trace, counts.clone()).map(TraceFeed::Sessions)
+                        }
+                        None => TraceReader::open(trace)
+                            .map(|reader| TraceFeed::Calls { reader, next: None }),
+                    };
+                    match feed {
+                        Ok(feed) => {
+                            self.traces[index] = Some(feed);
+                            self.schedule_arrival(c, cx);
+                        }
+                        Err(e) => self.trace_error = Some(e),
                     }
-                    Err(e) => self.trace_error = Some(e),
-                },
+                }
                 Population::Sessions(_) => self.schedule_session(c, 0, cx),
             }
             for surge in &class.surges {

@@ -13,6 +13,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use super::agent_loop::CallTokens;
+use super::session_stream::SessionCounts;
 use crate::engine::{SimDuration, SimTime};
 
 /// How a time column is written.
@@ -83,6 +84,8 @@ pub struct TraceSpec {
     pub skipped_rows: u64,
     /// Calls per simulated minute over the window (for the memory estimate).
     pub per_min: f64,
+    /// With a session column: each session's rows, counted by `check`.
+    pub sessions: Option<SessionCounts>,
 }
 
 /// One recorded call.
@@ -208,6 +211,11 @@ impl TraceReader {
                 }
             }
         }
+    }
+
+    /// The file as the model names it.
+    pub fn shown(&self) -> &str {
+        &self.spec.shown
     }
 
     /// The session id of the row last read (empty without a session column).

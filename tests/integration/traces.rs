@@ -401,3 +401,46 @@ replications = 2
     assert!(limited.iter().any(|&n| n > 0.0), "{limited:?}");
     assert!(limited.contains(&0.0), "{limited:?}");
 }
+
+/// Sessions interleave in the file and replay as they are read: a session
+/// whose loop fails at its first call (too large for the bucket) has its
+/// later rows skipped while the other runs on; the window picks sessions
+/// by their start, and a session that starts inside it runs past its end.
+#[test]
+fn streamed_sessions_skip_a_failed_loops_rows_and_window_by_start() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("s.csv"),
+        "t,sid,in,out\n0,a,5000,0\n5,b,10,0\n10,a,10,0\n15,b,20,0\n20,c,30,0\n25,b,40,0\n30,a,50,0\n",
+    )
+    .unwrap();
+    let run = |window: &str| {
+        let trace = format!(
+            "{{ file = \"s.csv\", format = \"csv\"{window}, columns = {{ time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\", session = \"sid\" }} }}"
+        );
+        let text = replay(&trace, "10m").replace(
+            "kind = \"shared_api\"",
+            "kind = \"shared_api\"\ninput_tokens_per_min = 1000",
+        );
+        let source = loopcap::config::Source {
+            name: "m.toml".into(),
+            text,
+            base_dir: dir.path().to_path_buf(),
+        };
+        let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
+            .unwrap()
+            .spec;
+        model::simulate(&spec, false).unwrap().summary
+    };
+    let s = run("");
+    // a fails at once (5,000 tokens into a 1,000-token bucket); b's three
+    // calls and c's one complete.
+    assert_eq!(
+        (s.loops_started, s.loops_completed, s.loops_failed),
+        (3, 2, 1)
+    );
+    assert_eq!((s.calls, s.too_large, s.input_tokens), (5, 1, 100));
+    // From 4 s for 10 s only b starts; its calls at 15 and 25 s still replay.
+    let s = run(", from = \"4s\", for = \"10s\"");
+    assert_eq!((s.loops_started, s.calls, s.input_tokens), (1, 3, 70));
+}

@@ -3,7 +3,7 @@
 
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
-use crate::model::agent_loop::{CallState, LoopState, Script};
+use crate::model::agent_loop::{CallState, CallTokens, LoopState, Script};
 use crate::model::client_policy::OnCallFailure;
 use crate::model::coordinated_throttle::Charge;
 use crate::model::metrics::LoopOutcome;
@@ -25,6 +25,7 @@ impl AgentSystem<'_> {
             Some(Script::Request { session, request }) => {
                 self.recorded(class, session, request).rounds.len() as u32
             }
+            Some(Script::Stream { slot }) => self.stream(class).calls(slot),
             None => agent
                 .steps
                 .sample(&mut self.streams[usize::from(class)].agent)
@@ -81,6 +82,13 @@ impl AgentSystem<'_> {
                 Some(Script::Request { session, request }) => {
                     self.recorded(class, session, request).rounds[step as usize].tokens
                 }
+                Some(Script::Stream { slot }) => match self.stream(class).take_call(slot) {
+                    Ok(tokens) => tokens,
+                    Err(e) => {
+                        self.trace_error = Some(e);
+                        CallTokens::default()
+                    }
+                },
                 None => agent.call_tokens(context, &mut self.streams[c].agent),
             };
             let call = self.calls.insert(CallState {
@@ -147,6 +155,13 @@ impl AgentSystem<'_> {
             (Some(Script::Request { session, request }), _) => {
                 self.recorded(class, session, request).rounds[round].tool_after
             }
+            (Some(Script::Stream { slot }), _) => match self.stream(class).tool_time(slot) {
+                Ok(delay) => delay,
+                Err(e) => {
+                    self.trace_error = Some(e);
+                    SimDuration::ZERO
+                }
+            },
             (_, Some(tool)) => tool.sample(&mut self.streams[usize::from(class)].agent),
             (_, None) => SimDuration::ZERO,
         };
@@ -165,10 +180,13 @@ impl AgentSystem<'_> {
         // Its calls are cleaned up as their pending events come due.
         self.load.loop_ended(&lp);
         self.metrics.loop_ended(cx.now(), &lp, outcome);
-        if let Some(Script::Request { session, request }) = lp.script {
-            self.request_ended(lp.class, session, request, cx);
-        } else if let Some(user) = lp.user {
-            self.user_loop_ended(lp.class, user, cx);
+        match (lp.script, lp.user) {
+            (Some(Script::Request { session, request }), _) => {
+                self.request_ended(lp.class, session, request, cx);
+            }
+            (Some(Script::Stream { slot }), _) => self.stream(lp.class).close(slot),
+            (_, Some(user)) => self.user_loop_ended(lp.class, user, cx),
+            _ => {}
         }
     }
 

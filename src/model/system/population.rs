@@ -1,10 +1,11 @@
 //! The population: closed users who think between loops, open arrivals
 //! (Poisson or on/off), and surges that change either.
 
-use super::{AgentSystem, Event};
+use super::{AgentSystem, Event, TraceFeed};
 use crate::engine::Ctx;
 use crate::model::ModelSpec;
 use crate::model::agent_loop::Script;
+use crate::model::session_stream::SessionStream;
 use crate::model::sessions::RecordedRequest;
 use crate::model::workload::{Population, UserState, exponential};
 
@@ -41,21 +42,43 @@ impl AgentSystem<'_> {
 
     pub(super) fn schedule_arrival(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
         let c = usize::from(class);
-        if let Some(feed) = &mut self.traces[c] {
+        match &mut self.traces[c] {
             // The trace's next row, at its recorded time.
-            match feed.reader.next_record() {
-                Ok(Some(record)) => {
-                    feed.next = Some(record);
-                    let generation = self.classes[c].arrival_generation;
-                    cx.schedule_at(
-                        record.at.max(cx.now()),
-                        Event::LoopArrived { class, generation },
-                    );
+            Some(TraceFeed::Calls { reader, next }) => {
+                match reader.next_record() {
+                    Ok(Some(record)) => {
+                        *next = Some(record);
+                        let generation = self.classes[c].arrival_generation;
+                        cx.schedule_at(
+                            record.at.max(cx.now()),
+                            Event::LoopArrived { class, generation },
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.trace_error = Some(e),
                 }
-                Ok(None) => {}
-                Err(e) => self.trace_error = Some(e),
+                return;
             }
-            return;
+            // The next session to start, at its first row's time.
+            Some(TraceFeed::Sessions(stream)) => {
+                match stream.next_start() {
+                    Ok(Some((session, at))) => {
+                        let request = 0;
+                        cx.schedule_at(
+                            at.max(cx.now()),
+                            Event::RequestDue {
+                                class,
+                                session,
+                                request,
+                            },
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.trace_error = Some(e),
+                }
+                return;
+            }
+            None => {}
         }
         let spec = self.spec;
         let Population::Open(arrivals) = &spec.classes[c].population else {
@@ -82,9 +105,10 @@ impl AgentSystem<'_> {
         if generation != self.classes[usize::from(class)].arrival_generation {
             return;
         }
-        let recorded = self.traces[usize::from(class)]
-            .as_mut()
-            .and_then(|feed| feed.next.take());
+        let recorded = match &mut self.traces[usize::from(class)] {
+            Some(TraceFeed::Calls { next, .. }) => next.take(),
+            _ => None,
+        };
         self.start_loop(class, None, recorded.map(|r| Script::Call(r.tokens())), cx);
         self.schedule_arrival(class, cx);
     }
@@ -132,6 +156,7 @@ impl AgentSystem<'_> {
 
     /// A recorded session's request is due: its loop starts (and, for a
     /// session's first request, the next session's start is scheduled).
+    /// A streamed session (`session` is its slot) is one request.
     pub(super) fn on_request_due(
         &mut self,
         class: u16,
@@ -139,10 +164,23 @@ impl AgentSystem<'_> {
         request: u32,
         cx: &mut Ctx<'_, Self>,
     ) {
+        if let Population::Trace(_) = self.spec.classes[usize::from(class)].population {
+            self.start_loop(class, None, Some(Script::Stream { slot: session }), cx);
+            self.schedule_arrival(class, cx);
+            return;
+        }
         if request == 0 {
             self.schedule_session(class, session + 1, cx);
         }
         self.start_loop(class, None, Some(Script::Request { session, request }), cx);
+    }
+
+    /// The session stream of class `class`, a trace with a session column.
+    pub(super) fn stream(&mut self, class: u16) -> &mut SessionStream {
+        match &mut self.traces[usize::from(class)] {
+            Some(TraceFeed::Sessions(stream)) => stream,
+            _ => unreachable!("only a trace with a session column streams sessions"),
+        }
     }
 
     /// Schedules the start of session `session` of class `class`, if there is one.
