@@ -78,43 +78,45 @@ fn on_off_at(gaps: &[f64], threshold: f64, rate: f64) -> Option<ArrivalFit> {
 }
 
 impl ArrivalFit {
-    /// The stationary inter-arrival CV: 1 for Poisson; for on/off with on
-    /// rate λ, leaving rates a = 1/mean_on, b = 1/mean_off, from the
-    /// moments of its phase-type inter-arrival time (starting on, with
-    /// D0 = [[−(a+λ), a], [b, −b]]): CV² = 2(b(a+b) + a(a+b+λ))/(a+b)² − 1.
-    pub fn cv(&self) -> f64 {
+    /// An on/off process's rates per second: leaving on (a = 1/mean_on),
+    /// leaving off (b = 1/mean_off), and arriving while on (λ).
+    fn on_off_rates(&self) -> Option<(f64, f64, f64)> {
         match *self {
-            ArrivalFit::Poisson { .. } => 1.0,
+            ArrivalFit::Poisson { .. } => None,
             ArrivalFit::OnOff {
                 on_per_min,
                 mean_on_s,
                 mean_off_s,
                 ..
-            } => {
-                let (a, b, l) = (1.0 / mean_on_s, 1.0 / mean_off_s, on_per_min / 60.0);
+            } => Some((1.0 / mean_on_s, 1.0 / mean_off_s, on_per_min / 60.0)),
+        }
+    }
+
+    /// The stationary inter-arrival CV: 1 for Poisson; for on/off, from the
+    /// moments of its phase-type inter-arrival time (starting on, with
+    /// D0 = [[−(a+λ), a], [b, −b]]): CV² = 2(b(a+b) + a(a+b+λ))/(a+b)² − 1.
+    pub fn cv(&self) -> f64 {
+        match self.on_off_rates() {
+            None => 1.0,
+            Some((a, b, l)) => {
                 (2.0 * (b * (a + b) + a * (a + b + l)) / (a + b).powi(2) - 1.0).sqrt()
             }
         }
     }
 
-    /// P(gap > t): e^(r1 t)(−λ − r2) − e^(r2 t)(−λ − r1), over r1 − r2,
-    /// with r1 > r2 the eigenvalues of D0.
+    /// P(gap > t): for on/off, e^(r1 t)(−λ − r2) − e^(r2 t)(−λ − r1), over
+    /// r1 − r2, with r1 > r2 the eigenvalues of D0.
     pub fn gap_survival(&self, t: f64) -> f64 {
-        match *self {
-            ArrivalFit::Poisson { per_min } => (-per_min / 60.0 * t).exp(),
-            ArrivalFit::OnOff {
-                on_per_min,
-                mean_on_s,
-                mean_off_s,
-                ..
-            } => {
-                let (a, b, l) = (1.0 / mean_on_s, 1.0 / mean_off_s, on_per_min / 60.0);
+        match (self, self.on_off_rates()) {
+            (ArrivalFit::Poisson { per_min }, _) => (-per_min / 60.0 * t).exp(),
+            (_, Some((a, b, l))) => {
                 let trace = -(a + l + b);
                 let det = l * b;
                 let root = (trace * trace - 4.0 * det).sqrt();
                 let (r1, r2) = ((trace + root) / 2.0, (trace - root) / 2.0);
                 ((r1 * t).exp() * (-l - r2) - (r2 * t).exp() * (-l - r1)) / (r1 - r2)
             }
+            (_, None) => unreachable!("only Poisson has no on/off rates"),
         }
     }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::loopcap;
+use crate::traces::{azure_code, rows};
 
 fn trace(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,21 +39,6 @@ fn fit(trace: &str, format: &str, out: &Path, replications: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// The trace's times (s from the first row) and tokens, read here.
-fn azure(name: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let text = fs::read_to_string(trace(name)).unwrap();
-    let (mut t, mut input, mut output) = (Vec::new(), Vec::new(), Vec::new());
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let clock = f[0].split(' ').nth(1).unwrap();
-        let hms: Vec<f64> = clock.split(':').map(|x| x.parse().unwrap()).collect();
-        t.push(hms[0] * 3600.0 + hms[1] * 60.0 + hms[2]);
-        input.push(f[1].parse().unwrap());
-        output.push(f[2].parse().unwrap());
-    }
-    (t, input, output)
-}
-
 fn nearest_rank(values: &[f64], q: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -72,9 +58,12 @@ fn within(a: f64, b: f64, share: f64) -> bool {
 fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("azure-code.toml");
-    let file = trace("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv");
-    let report = fit(&file, "azure", &out, "300");
-    let (t, input, output) = azure("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv");
+    let report = fit(&azure_code().display().to_string(), "azure", &out, "300");
+    // The trace read by the replay test's own parser.
+    let rows = rows();
+    let t: Vec<f64> = rows.iter().map(|r| r.0).collect();
+    let input: Vec<f64> = rows.iter().map(|r| r.1 as f64).collect();
+    let output: Vec<f64> = rows.iter().map(|r| r.2 as f64).collect();
     let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
     let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
     let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();

@@ -10,7 +10,7 @@ use loopcap::model;
 
 use crate::support::{loopcap, spec};
 
-fn azure_code() -> PathBuf {
+pub fn azure_code() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv")
 }
@@ -44,7 +44,7 @@ time_to_first_token = "1s"
 
 /// Each row's seconds since the first row, and its tokens, read here with
 /// a parser of the trace's own (one day, `HH:MM:SS.fffffff`).
-fn rows() -> Vec<(f64, u64, u64)> {
+pub fn rows() -> Vec<(f64, u64, u64)> {
     let text = fs::read_to_string(azure_code()).unwrap();
     let mut out: Vec<(f64, u64, u64)> = Vec::new();
     for line in text.lines().skip(1) {
@@ -56,6 +56,28 @@ fn rows() -> Vec<(f64, u64, u64)> {
     }
     let first = out[0].0;
     out.iter().map(|&(s, i, o)| (s - first, i, o)).collect()
+}
+
+/// `text` as a model file in `dir` (its traces relative to it), run once.
+fn run_in(dir: &Path, text: String) -> loopcap::model::summary::Summary {
+    let source = loopcap::config::Source {
+        name: "m.toml".into(),
+        text,
+        base_dir: dir.to_path_buf(),
+    };
+    let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
+        .unwrap()
+        .spec;
+    model::simulate(&spec, false).unwrap().summary
+}
+
+/// `loopcap check` of `text` written as a model file in `dir`: its exit
+/// code and what it printed on stderr.
+fn check_in(dir: &Path, text: &str) -> (Option<i32>, String) {
+    let model = dir.join("model.toml");
+    fs::write(&model, text).unwrap();
+    let out = loopcap().arg("check").arg(&model).output().unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
 }
 
 fn arrivals_per_bin(text: &str, bins: usize) -> Vec<u64> {
@@ -133,24 +155,20 @@ fn bad_rows_are_errors_at_their_line_or_skipped_and_counted() {
     )
     .unwrap();
     let trace = "{ file = \"t.csv\", format = \"csv\", columns = { time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\" } }";
-    let model = dir.path().join("model.toml");
-    fs::write(&model, replay(trace, "1m")).unwrap();
-    let out = loopcap().arg("check").arg(&model).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (code, stderr) = check_in(dir.path(), &replay(trace, "1m"));
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("workload.requests.trace.file: t.csv:4: time goes backwards"),
         "{stderr}"
     );
     let skipping = trace.replace("format = \"csv\"", "format = \"csv\", bad_rows = \"skip\"");
-    fs::write(&model, replay(&skipping, "1m")).unwrap();
-    let out = loopcap().arg("check").arg(&model).output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (code, stderr) = check_in(dir.path(), &replay(&skipping, "1m"));
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("2 bad rows of t.csv are skipped"),
         "{stderr}"
     );
+    let model = dir.path().join("model.toml");
     let out = loopcap()
         .args(["run", "--json"])
         .arg(&model)
@@ -174,15 +192,7 @@ fn a_burstgpt_file_replays_by_its_column_names() {
     )
     .unwrap();
     let text = replay("{ file = \"b.csv\", format = \"burstgpt\" }", "5m");
-    let source = loopcap::config::Source {
-        name: "m.toml".into(),
-        text,
-        base_dir: dir.path().to_path_buf(),
-    };
-    let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
-        .unwrap()
-        .spec;
-    let s = model::simulate(&spec, false).unwrap().summary;
+    let s = run_in(dir.path(), text);
     assert_eq!(
         (s.loops_completed, s.input_tokens, s.output_tokens),
         (3, 1576, 48)
@@ -309,15 +319,7 @@ fn a_csv_session_column_makes_loops_with_recorded_tool_time() {
     .unwrap();
     let trace = "{ file = \"s.csv\", format = \"csv\", columns = { time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\", session = \"sid\", latency = \"lat\" } }";
     let text = replay(trace, "10m");
-    let source = loopcap::config::Source {
-        name: "m.toml".into(),
-        text,
-        base_dir: dir.path().to_path_buf(),
-    };
-    let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
-        .unwrap()
-        .spec;
-    let s = model::simulate(&spec, false).unwrap().summary;
+    let s = run_in(dir.path(), text);
     assert_eq!((s.loops_completed, s.calls, s.input_tokens), (2, 4, 610));
     // Loop a: three 1 s calls and tool times of 10 - 2 and 20 - 2 s.
     assert!(
@@ -337,33 +339,21 @@ fn a_bad_tracelab_round_is_an_error_at_its_line() {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     lines[2] = lines[2].replacen("\"prefix_tokens\":35738", "\"prefix_tokens\":99999", 1);
     fs::write(dir.path().join("r.jsonl"), lines.join("\n")).unwrap();
-    let model = dir.path().join("model.toml");
-    fs::write(
-        &model,
-        replay("{ file = \"r.jsonl\", format = \"tracelab\" }", "80d"),
-    )
-    .unwrap();
-    let out = loopcap().arg("check").arg(&model).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
+    let (code, stderr) = check_in(
+        dir.path(),
+        &replay("{ file = \"r.jsonl\", format = \"tracelab\" }", "80d"),
+    );
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("r.jsonl:3: `prefix_tokens` (99999) is more than `input_tokens_total`"),
         "{stderr}"
     );
-    fs::write(
-        &model,
-        replay(
-            "{ file = \"r.jsonl\", format = \"tracelab\", bad_rows = \"skip\" }",
-            "80d",
-        ),
-    )
-    .unwrap();
-    let out = loopcap().arg("check").arg(&model).output().unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let skipping = "{ file = \"r.jsonl\", format = \"tracelab\", bad_rows = \"skip\" }";
+    let (code, stderr) = check_in(dir.path(), &replay(skipping, "80d"));
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("1 bad rows of r.jsonl are skipped")
+        stderr.contains("1 bad rows of r.jsonl are skipped"),
+        "{stderr}"
     );
 }
 
@@ -422,15 +412,7 @@ fn streamed_sessions_skip_a_failed_loops_rows_and_window_by_start() {
             "kind = \"shared_api\"",
             "kind = \"shared_api\"\ninput_tokens_per_min = 1000",
         );
-        let source = loopcap::config::Source {
-            name: "m.toml".into(),
-            text,
-            base_dir: dir.path().to_path_buf(),
-        };
-        let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
-            .unwrap()
-            .spec;
-        model::simulate(&spec, false).unwrap().summary
+        run_in(dir.path(), text)
     };
     let s = run("");
     // a fails at once (5,000 tokens into a 1,000-token bucket); b's three
