@@ -149,14 +149,8 @@ impl RawTrace {
 /// session's rows (replay needs them to know when a session ends) and the
 /// sessions that start in the window.
 fn count_sessions(mut spec: TraceSpec, name: &str, file: FieldPath) -> Checked<Population> {
-    let whole = TraceSpec {
-        from_us: 0,
-        until_us: None,
-        speed: 1.0,
-        ..spec.clone()
-    };
     let mut reader =
-        TraceReader::open(&whole).map_err(|e| Invalid::new(file.clone(), e.message))?;
+        TraceReader::open(&spec.whole()).map_err(|e| Invalid::new(file.clone(), e.message))?;
     let mut counts: HashMap<u64, u32> = HashMap::new();
     let (mut starting, mut last) = (0u64, 0i64);
     while let Some(record) = reader
@@ -166,8 +160,7 @@ fn count_sessions(mut spec: TraceSpec, name: &str, file: FieldPath) -> Checked<P
         let offset = record.at.ticks() as i64;
         let count = counts.entry(session_key(reader.session())).or_insert(0);
         *count += 1;
-        let inside = offset >= spec.from_us && spec.until_us.is_none_or(|u| offset < u);
-        if *count == 1 && inside {
+        if *count == 1 && spec.in_window(offset) {
             starting += 1;
             last = offset - spec.from_us;
         }

@@ -54,9 +54,8 @@ struct Open {
 pub struct SessionStream {
     reader: TraceReader,
     counts: SessionCounts,
-    from_us: i64,
-    until_us: Option<i64>,
-    speed: f64,
+    /// The trace as the model gives it: its window and speed.
+    spec: Box<TraceSpec>,
     /// Open sessions by key, and their slots.
     open: HashMap<u64, u32>,
     slots: Vec<Option<Open>>,
@@ -70,18 +69,10 @@ pub struct SessionStream {
 impl SessionStream {
     /// Reads `spec`'s file from its first row; `counts` are its sessions' rows.
     pub fn open(spec: &TraceSpec, counts: SessionCounts) -> Result<Self, TraceError> {
-        let whole = TraceSpec {
-            from_us: 0,
-            until_us: None,
-            speed: 1.0,
-            ..spec.clone()
-        };
         Ok(SessionStream {
-            reader: TraceReader::open(&whole)?,
+            reader: TraceReader::open(&spec.whole())?,
             counts,
-            from_us: spec.from_us,
-            until_us: spec.until_us,
-            speed: spec.speed,
+            spec: Box::new(spec.clone()),
             open: HashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -112,18 +103,13 @@ impl SessionStream {
             }
         } else {
             let total = self.counts.get(&key).copied().unwrap_or(1);
-            let offset = row.at_us;
-            let inside = offset >= self.from_us && self.until_us.is_none_or(|u| offset < u);
-            if !inside {
+            if !self.spec.in_window(row.at_us) {
                 if total > 1 {
                     self.skipping.insert(key, total - 1);
                 }
                 return Ok(true);
             }
-            let start = SimTime::ZERO
-                + SimDuration::from_ticks(
-                    ((offset - self.from_us) as f64 / self.speed).round() as u64
-                );
+            let start = self.spec.place(row.at_us);
             let open = Open {
                 key,
                 start,

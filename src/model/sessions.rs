@@ -56,62 +56,26 @@ pub struct RecordedRound {
 }
 
 impl SessionTrace {
-    /// Rounds per minute over the window the sessions start in (for the memory estimate).
-    pub fn per_min(&self) -> f64 {
-        let rounds: usize = self
-            .sessions
-            .iter()
-            .flat_map(|s| &s.requests)
-            .map(|r| r.rounds.len())
-            .sum();
-        let last = self.sessions.last().map_or(0.0, |s| s.start.as_secs_f64());
-        rounds as f64 / (last / 60.0).max(1.0)
-    }
-
     pub fn request(&self, session: u32, request: u32) -> &RecordedRequest {
         &self.sessions[session as usize].requests[request as usize]
     }
 }
 
-/// Sessions that start in a window of the trace (in microseconds from the
-/// first session's start), placed at their offsets over `speed`.
-struct Window {
-    from_us: i64,
-    until_us: Option<i64>,
-    speed: f64,
-}
-
-impl Window {
-    fn of(spec: &TraceSpec) -> Self {
-        Window {
-            from_us: spec.from_us,
-            until_us: spec.until_us,
-            speed: spec.speed,
-        }
-    }
-
-    /// Sessions started at `starts` (absolute microseconds), in start order,
-    /// kept when in the window.
-    fn place(&self, mut sessions: Vec<(i64, Vec<RecordedRequest>)>) -> Vec<RecordedSession> {
-        sessions.sort_by_key(|(start, _)| *start);
-        let Some(first) = sessions.first().map(|(start, _)| *start) else {
-            return Vec::new();
-        };
-        sessions
-            .into_iter()
-            .filter_map(|(start, requests)| {
-                let offset = start - first;
-                let inside = offset >= self.from_us && self.until_us.is_none_or(|u| offset < u);
-                inside.then(|| RecordedSession {
-                    start: SimTime::ZERO
-                        + SimDuration::from_ticks(
-                            ((offset - self.from_us) as f64 / self.speed).round() as u64,
-                        ),
-                    requests,
-                })
-            })
-            .collect()
-    }
+/// Sessions that start in `spec`'s window, by their absolute start (µs),
+/// placed at their offsets from the first session's start.
+fn place(spec: &TraceSpec, mut sessions: Vec<(i64, Vec<RecordedRequest>)>) -> Vec<RecordedSession> {
+    sessions.sort_by_key(|(start, _)| *start);
+    let Some(first) = sessions.first().map(|(start, _)| *start) else {
+        return Vec::new();
+    };
+    sessions
+        .into_iter()
+        .filter(|(start, _)| spec.in_window(start - first))
+        .map(|(start, requests)| RecordedSession {
+            start: spec.place(start - first),
+            requests,
+        })
+        .collect()
 }
 
 fn micros(us: i64) -> SimDuration {
@@ -286,7 +250,7 @@ pub fn read_tracelab(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
         .collect();
     Ok(SessionTrace {
         shown: spec.shown.clone(),
-        sessions: Window::of(spec).place(sessions).into(),
+        sessions: place(spec, sessions).into(),
         skipped_rows: skipped,
     })
 }

@@ -88,6 +88,30 @@ pub struct TraceSpec {
     pub sessions: Option<SessionCounts>,
 }
 
+impl TraceSpec {
+    /// The same trace, all of it, at its recorded pace.
+    pub fn whole(&self) -> TraceSpec {
+        TraceSpec {
+            from_us: 0,
+            until_us: None,
+            speed: 1.0,
+            ..self.clone()
+        }
+    }
+
+    /// Whether a row `offset_us` from the trace's first row is in the window replayed.
+    pub fn in_window(&self, offset_us: i64) -> bool {
+        offset_us >= self.from_us && self.until_us.is_none_or(|until| offset_us < until)
+    }
+
+    /// When a row `offset_us` from the trace's first row arrives in the
+    /// simulation: its offset in the window, over `speed`.
+    pub fn place(&self, offset_us: i64) -> SimTime {
+        let since_from = (offset_us - self.from_us) as f64 / self.speed;
+        SimTime::ZERO + SimDuration::from_ticks(since_from.round() as u64)
+    }
+}
+
 /// One recorded call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceRecord {
@@ -193,11 +217,10 @@ impl TraceReader {
                     if offset < self.spec.from_us {
                         continue;
                     }
-                    if self.spec.until_us.is_some_and(|until| offset >= until) {
+                    if !self.spec.in_window(offset) {
                         return Ok(None);
                     }
-                    let since_from = (offset - self.spec.from_us) as f64 / self.spec.speed;
-                    record.at = SimTime::ZERO + SimDuration::from_ticks(since_from.round() as u64);
+                    record.at = self.spec.place(offset);
                     return Ok(Some(record));
                 }
                 Err(what) if self.spec.skip_bad_rows => {
