@@ -163,6 +163,54 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// The least value of one capacity axis (lanes, replicas, a rate limit) that meets
+    /// every service-level objective, each met only with its whole 95% interval.
+    #[command(
+        after_help = "An SLO bounds any summary metric (the names `run --json` and runs.csv
+use, windows and classes included): METRIC <= VALUE or METRIC >= VALUE.
+Metrics in seconds take durations (25m), shares percentages (1%).
+
+The search gallops up from LO, then bisects, assuming more capacity is never
+worse, and warns where a probe's metric says otherwise. Every probe runs the
+same seeds. The model with unlimited capacity is the floor: an SLO it misses
+cannot be met by any capacity, and the command says so.
+
+Exit status: 0 with an answer, 3 when no value in the range meets every SLO,
+2 for bad input.
+
+Examples:
+  loopcap size models/coding-agents-reserved.toml --slo 'loop_latency_s.p99 <= 25m' --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64
+  loopcap size models/mmc.toml --slo 'queue_wait_s.mean <= 0.1' --over capacity.lanes=8..64 --json"
+    )]
+    Size {
+        /// A model file (models/*.toml).
+        model: PathBuf,
+        /// An objective, METRIC <= VALUE or METRIC >= VALUE (repeatable, at least one).
+        #[arg(long = "slo", value_name = "SLO", required = true)]
+        slo: Vec<String>,
+        /// The capacity axis and its range, e.g. capacity.lanes=1..256 (whole numbers).
+        #[arg(long, value_name = "PATH=LO..HI")]
+        over: String,
+        /// Replications of each probe.
+        #[arg(long, value_name = "N", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(2..=10_000))]
+        replications: u32,
+        /// Override a field of the model before sizing (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// The model's seed, instead of the file's.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+        seed: Option<i64>,
+        /// Threads to run on (default: one per core). The answer is the same for any number.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: Option<u16>,
+        /// Print `{answer, axis, slos, floor, probes, warnings, explanations}` as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The most memory one run may hold (e.g. 512MiB, 16GiB).
+        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+        memory_limit: Bytes,
+    },
     /// Fit a model to a trace: its arrival process (or users and think time),
     /// steps, tokens, context growth and tool latency, each a distribution
     /// chosen by its KS distance or the trace's own values in a CSV beside the

@@ -49,6 +49,7 @@ pub mod model;
 pub mod peak_memory;
 pub mod plot;
 pub mod report;
+pub mod sizing;
 pub mod statistics;
 pub mod sweep;
 pub mod validation;

@@ -26,6 +26,7 @@ use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
 use loopcap::report::output_dir::{OutputDir, OutputError};
 use loopcap::report::{self, compare, manifest::Manifest, replicated, run_outputs, table};
+use loopcap::sizing;
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
 
@@ -35,6 +36,8 @@ enum CommandError {
     Input(String),
     /// A failure while running, e.g. an output that cannot be written: exit 1.
     Runtime(anyhow::Error),
+    /// `size` found no value that meets every SLO (and said why): exit 3.
+    NoAnswer,
 }
 
 impl From<Diagnostic> for CommandError {
@@ -160,6 +163,29 @@ fn main() -> ExitCode {
         Command::Check { file, memory_limit } => check(&file, memory_limit),
         Command::Validate => validate_command(),
         Command::Compare { a, b, json } => compare_command(&a, &b, json),
+        Command::Size {
+            model,
+            slo,
+            over,
+            replications,
+            set,
+            seed,
+            threads,
+            json,
+            memory_limit,
+        } => size_command(
+            &model,
+            &SizeFlags {
+                slos: slo,
+                over,
+                replications,
+                set,
+                seed,
+                threads,
+                json,
+                memory_limit,
+            },
+        ),
         Command::Fit {
             trace,
             format,
@@ -184,6 +210,7 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
+        Err(CommandError::NoAnswer) => ExitCode::from(3),
         Err(CommandError::Runtime(e)) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(CommandError::Runtime(e)) => {
             eprintln!("error: {e:#}");
@@ -205,6 +232,121 @@ fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// What `size` was asked.
+struct SizeFlags {
+    slos: Vec<String>,
+    over: String,
+    replications: u32,
+    set: Vec<String>,
+    seed: Option<i64>,
+    threads: Option<u16>,
+    json: bool,
+    memory_limit: Bytes,
+}
+
+/// `--over PATH=LO..HI`.
+fn parse_over(text: &str) -> Result<(String, i64, i64), String> {
+    let bad = || {
+        format!(
+            "--over {text}: expected PATH=LO..HI with whole numbers, e.g. capacity.lanes=1..256"
+        )
+    };
+    let (path, range) = text.split_once('=').ok_or_else(bad)?;
+    let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
+    let (lo, hi): (i64, i64) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if lo > hi {
+        return Err(format!("--over {text}: LO ({lo}) is above HI ({hi})"));
+    }
+    Ok((path.trim().to_owned(), lo, hi))
+}
+
+/// `size MODEL --slo ... --over PATH=LO..HI`: the floor on unlimited
+/// capacity, then the search, each probe its replications in parallel.
+fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
+    let (axis, lo, hi) = parse_over(&flags.over).map_err(CommandError::Input)?;
+    let (_, base) = load_to_run(path, flags.seed, &flags.set, flags.memory_limit)?;
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = flags.threads {
+        pool = pool.num_threads(usize::from(threads));
+    }
+    let pool = pool
+        .build()
+        .map_err(|e| CommandError::Input(format!("--threads: {e}")))?;
+    let replicate = |spec: &model::ModelSpec| -> Result<Vec<Summary>, CommandError> {
+        Ok(pool.install(|| sweep::replicate(spec, flags.replications, flags.memory_limit))?)
+    };
+    let floor_runs = replicate(&base.spec.with_unlimited_capacity())?;
+    let names: Vec<String> = floor_runs[0]
+        .metrics()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let slos = flags
+        .slos
+        .iter()
+        .map(|text| sizing::Slo::parse(text, &names))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CommandError::Input)?;
+    let floor = sizing::judge(i64::MIN, &floor_runs, &slos);
+    // An SLO the floor misses is out of every capacity's reach: no search.
+    let unreachable = sizing::Search {
+        answer: None,
+        probes: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let search = if floor.met {
+        sizing::search(lo, hi, &slos, |value| {
+            let mut set = flags.set.clone();
+            set.push(format!("{axis}={value}"));
+            let (_, loaded) = load_to_run(path, flags.seed, &set, flags.memory_limit)?;
+            Ok::<_, CommandError>(sizing::judge(value, &replicate(&loaded.spec)?, &slos))
+        })?
+    } else {
+        unreachable
+    };
+    let explanations = sizing::explain(&slos, &floor, &search, &axis, hi);
+    let mut stdout = io::stdout().lock();
+    if flags.json {
+        let answer = serde_json::json!({
+            "answer": search.answer,
+            "axis": axis,
+            "range": [lo, hi],
+            "replications": flags.replications,
+            "slos": slos,
+            "floor": floor.verdicts,
+            "probes": search.probes,
+            "warnings": search.warnings,
+            "explanations": explanations,
+        });
+        serde_json::to_writer_pretty(&mut stdout, &answer).map_err(io::Error::from)?;
+        writeln!(stdout)?;
+    } else {
+        let table = sizing::render(&axis, &slos, Some(&floor), &search, flags.replications);
+        stdout.write_all(table.as_bytes())?;
+        match search.answer {
+            Some(v) => writeln!(
+                stdout,
+                "\nanswer: {axis} = {v}, the least value in {lo}..{hi} that meets every SLO"
+            )?,
+            None => writeln!(stdout, "\nno value of {axis} in {lo}..{hi} meets every SLO")?,
+        }
+        for line in &explanations {
+            writeln!(stdout, "  {line}")?;
+        }
+    }
+    stdout.flush()?;
+    for w in &search.warnings {
+        eprintln!("warning: {w}");
+    }
+    match search.answer {
+        Some(_) => Ok(()),
+        None => Err(CommandError::NoAnswer),
+    }
 }
 
 /// `fit TRACE`: writes the fitted model (and its empirical CSVs), reads it

@@ -40,10 +40,12 @@ use std::time::Instant;
 use crate::bytes::Bytes;
 use crate::engine::{STALL_EVENTS, SimDuration, SimTime, Simulation, Stopped};
 use agent_loop::AgentProfile;
+use capacity::CapacitySpec;
 use client_policy::ClientPolicy;
 use fault::Fault;
 use pool::{PoolSpec, Router};
 use recovery::RecoveryRule;
+use shared_api::SharedApiSpec;
 use summary::Summary;
 use system::AgentSystem;
 use timeseries::Timeseries;
@@ -97,6 +99,24 @@ impl ModelSpec {
             .map(|&r| self.routers[r].last_resort());
         let first = last.next().flatten()?;
         last.all(|p| p == Some(first)).then(|| &self.pools[first])
+    }
+
+    /// The same model on capacity that never limits or queues: each
+    /// shared API without its limits and overload errors, reserved lanes
+    /// as such an API with the lanes' service time. Batch APIs and
+    /// self-hosted fleets, whose service depends on how they are filled,
+    /// stay as they are. The workload's own figures: a floor no capacity beats.
+    pub fn with_unlimited_capacity(&self) -> ModelSpec {
+        let mut spec = self.clone();
+        for pool in &mut spec.pools {
+            let service = match &pool.capacity {
+                CapacitySpec::SharedApi(s) => s.service.clone(),
+                CapacitySpec::Reserved(r) => r.service.clone(),
+                CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => continue,
+            };
+            pool.capacity = CapacitySpec::SharedApi(SharedApiSpec::unlimited(service));
+        }
+        spec
     }
 
     /// The agent profile that user class `class` runs.

@@ -27,6 +27,23 @@ pub struct SharedApiSpec {
     pub service: ServiceTime,
 }
 
+impl SharedApiSpec {
+    /// An API with no limits and no overload errors, serving at `service`.
+    pub fn unlimited(service: ServiceTime) -> Self {
+        SharedApiSpec {
+            requests_per_min: None,
+            input_tokens_per_min: None,
+            cache_reads_count: false,
+            output_tokens_per_min: None,
+            max_concurrency: None,
+            concurrency_retry_after: SimDuration::ZERO,
+            overload: None,
+            burst: Bursts::default(),
+            service,
+        }
+    }
+}
+
 /// The burst capacity of each token bucket; `None` holds one minute's worth.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bursts {

@@ -845,7 +845,7 @@ fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
 }
 
 /// Every subcommand of `loopcap`.
-const SUBCOMMANDS: [&str; 10] = [
+const SUBCOMMANDS: [&str; 11] = [
     "run",
     "sweep",
     "merge",
@@ -853,6 +853,7 @@ const SUBCOMMANDS: [&str; 10] = [
     "check",
     "validate",
     "compare",
+    "size",
     "fit",
     "schema",
     "completions",

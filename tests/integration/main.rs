@@ -11,6 +11,7 @@ mod resilience;
 mod retries;
 mod schema;
 mod self_hosted;
+mod sizing;
 mod support;
 mod sweep;
 mod theory;

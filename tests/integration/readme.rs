@@ -363,8 +363,10 @@ fn every_readme_command_works() {
             _ => args.clone(),
         };
         let out = loopcap().current_dir(root()).args(&run).output().unwrap();
+        // `size` exits 3 when no capacity meets the SLOs, as documented.
+        let no_answer = args[0] == "size" && out.status.code() == Some(3);
         assert!(
-            out.status.success(),
+            out.status.success() || no_answer,
             "README command `{}` failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr)

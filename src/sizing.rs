@@ -1,0 +1,464 @@
+//! `loopcap size`: the least value of one capacity axis that meets every
+//! service-level objective, with confidence. An SLO is a bound on a
+//! summary metric; it is met only when the whole 95% interval of the
+//! metric's mean over the replications is on the right side of the bound.
+//! The search gallops up from the bottom of the range (1, 2, 4, ... above
+//! it) until a probe meets every SLO, then bisects between that probe and
+//! the last that did not, assuming more capacity is never worse; the
+//! probes it makes check that assumption. Every probe runs the same seeds
+//! (common random numbers), its replications in parallel.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::config::quantity::parse_duration;
+use crate::model::summary::Summary;
+use crate::report::replicated::{MetricStats, stats};
+
+/// Which side of the bound is good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    /// The metric must be at most the bound (latency, failures, cost).
+    #[serde(rename = "<=")]
+    AtMost,
+    /// The metric must be at least the bound (throughput, loops per dollar).
+    #[serde(rename = ">=")]
+    AtLeast,
+}
+
+/// One objective: `metric <= bound` or `metric >= bound`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Slo {
+    pub metric: String,
+    pub direction: Direction,
+    pub bound: f64,
+    /// As written, for messages.
+    pub text: String,
+}
+
+impl Slo {
+    /// Parses `metric <= value` (or `>=`, `<`, `>`). `metrics` are the
+    /// names the summary has; a duration bound of a metric in seconds
+    /// (`..._s`) may carry a unit (`25m`), and a share a percent sign.
+    pub fn parse(text: &str, metrics: &[String]) -> Result<Slo, String> {
+        let (at, direction, width) = ["<=", ">=", "<", ">"]
+            .iter()
+            .find_map(|op| {
+                text.find(op).map(|at| {
+                    let direction = if op.starts_with('<') {
+                        Direction::AtMost
+                    } else {
+                        Direction::AtLeast
+                    };
+                    (at, direction, op.len())
+                })
+            })
+            .ok_or_else(|| {
+                format!("--slo '{text}': expected METRIC <= VALUE or METRIC >= VALUE")
+            })?;
+        let metric = text[..at].trim().to_owned();
+        let value = text[at + width..].trim();
+        if !metrics.contains(&metric) {
+            return Err(format!(
+                "--slo '{text}': unknown metric `{metric}`; the model's metrics are: {}",
+                metrics.join(", ")
+            ));
+        }
+        let bound = parse_bound(&metric, value).ok_or_else(|| {
+            format!(
+                "--slo '{text}': `{value}` is not a number{}",
+                unit_hint(&metric)
+            )
+        })?;
+        Ok(Slo {
+            metric,
+            direction,
+            bound,
+            text: text.trim().to_owned(),
+        })
+    }
+
+    /// Whether a metric's mean ± half-width meets this SLO with confidence.
+    pub fn met_by(&self, mean: Option<f64>, half: Option<f64>) -> bool {
+        let Some(mean) = mean else { return false };
+        let half = half.unwrap_or(0.0);
+        match self.direction {
+            Direction::AtMost => mean + half <= self.bound,
+            Direction::AtLeast => mean - half >= self.bound,
+        }
+    }
+}
+
+/// Metrics in seconds take durations; others plain numbers or percentages.
+fn is_seconds(metric: &str) -> bool {
+    metric.ends_with("_s") || metric.contains("_s.")
+}
+
+fn unit_hint(metric: &str) -> &'static str {
+    if is_seconds(metric) {
+        " or a duration such as 25m or 1500s"
+    } else {
+        " (a share may be written as a percentage, e.g. 1%)"
+    }
+}
+
+fn parse_bound(metric: &str, value: &str) -> Option<f64> {
+    if let Ok(x) = value.parse::<f64>() {
+        return x.is_finite().then_some(x);
+    }
+    if is_seconds(metric) {
+        return parse_duration(value).ok().map(|d| d.as_secs_f64());
+    }
+    let percent = value.strip_suffix('%')?.trim().parse::<f64>().ok()?;
+    percent.is_finite().then_some(percent / 100.0)
+}
+
+/// One SLO's metric at a probe.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub metric: String,
+    pub mean: Option<f64>,
+    pub ci95: Option<f64>,
+    pub met: bool,
+}
+
+/// What every SLO's metric was over one probe's replications.
+#[derive(Clone, Debug, Serialize)]
+pub struct Probe {
+    pub value: i64,
+    pub verdicts: Vec<Verdict>,
+    /// Every SLO met.
+    pub met: bool,
+}
+
+/// Judges `summaries` (one per replication) against `slos`.
+pub fn judge(value: i64, summaries: &[Summary], slos: &[Slo]) -> Probe {
+    let all = stats(summaries);
+    let verdicts: Vec<Verdict> = slos
+        .iter()
+        .map(|slo| {
+            let m = all.iter().find(|m| m.name == slo.metric);
+            let (mean, ci95) = m.map_or((None, None), |m: &MetricStats| (m.mean, m.ci95));
+            Verdict {
+                metric: slo.metric.clone(),
+                mean,
+                ci95,
+                met: slo.met_by(mean, ci95),
+            }
+        })
+        .collect();
+    Probe {
+        value,
+        met: verdicts.iter().all(|v| v.met),
+        verdicts,
+    }
+}
+
+/// A finished search.
+#[derive(Clone, Debug, Serialize)]
+pub struct Search {
+    /// The least value that meets every SLO; `None` when none in the range does.
+    pub answer: Option<i64>,
+    /// In the order they ran.
+    pub probes: Vec<Probe>,
+    /// Probes that contradict "more is never worse".
+    pub warnings: Vec<String>,
+}
+
+/// Gallops up from `lo` (lo, lo+1, lo+2, lo+4, ..., hi) to the first probe
+/// that meets every SLO, then bisects down to the least such value.
+pub fn search<E>(
+    lo: i64,
+    hi: i64,
+    slos: &[Slo],
+    mut probe: impl FnMut(i64) -> Result<Probe, E>,
+) -> Result<Search, E> {
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut run = |v: i64, probes: &mut Vec<Probe>| -> Result<bool, E> {
+        let p = probe(v)?;
+        let met = p.met;
+        probes.push(p);
+        Ok(met)
+    };
+    let answer = if run(lo, &mut probes)? {
+        Some(lo)
+    } else {
+        let (mut missed, mut step) = (lo, 1i64);
+        let mut found = None;
+        while missed < hi {
+            let v = lo.saturating_add(step).min(hi);
+            if run(v, &mut probes)? {
+                found = Some(v);
+                break;
+            }
+            missed = v;
+            step = step.saturating_mul(2);
+        }
+        match found {
+            Some(mut met) => {
+                while met - missed > 1 {
+                    let mid = missed + (met - missed) / 2;
+                    if run(mid, &mut probes)? {
+                        met = mid;
+                    } else {
+                        missed = mid;
+                    }
+                }
+                Some(met)
+            }
+            None => None,
+        }
+    };
+    let warnings = monotonicity_warnings(&probes, slos);
+    Ok(Search {
+        answer,
+        probes,
+        warnings,
+    })
+}
+
+/// Where an SLO met at one probe is missed at a larger one: the axis is
+/// not monotone there, so the answer may not be the least value. (A
+/// metric may move the wrong way where another SLO fails anyway, as the
+/// latency of the few loops that survive a starved capacity does; only a
+/// verdict that flips is reported.)
+fn monotonicity_warnings(probes: &[Probe], slos: &[Slo]) -> Vec<String> {
+    let mut sorted: Vec<&Probe> = probes.iter().collect();
+    sorted.sort_by_key(|p| p.value);
+    let mut warnings = Vec::new();
+    for (i, slo) in slos.iter().enumerate() {
+        let met = |p: &Probe| p.verdicts.get(i).is_some_and(|v| v.met);
+        let Some(low) = sorted.iter().find(|p| met(p)) else {
+            continue;
+        };
+        if let Some(high) = sorted.iter().find(|p| p.value > low.value && !met(p)) {
+            warnings.push(format!(
+                "not monotone: {} is met at {} but not at {}; the answer may not be the least value",
+                slo.text, low.value, high.value
+            ));
+        }
+    }
+    warnings
+}
+
+/// Why there is no answer: each SLO the floor (the model on unlimited
+/// capacity) misses, which no capacity can meet; else the SLOs the top of
+/// the range still misses.
+pub fn explain(slos: &[Slo], floor: &Probe, search: &Search, axis: &str, hi: i64) -> Vec<String> {
+    if search.answer.is_some() {
+        return Vec::new();
+    }
+    let side = |slo: &Slo| match slo.direction {
+        Direction::AtMost => "below",
+        Direction::AtLeast => "above",
+    };
+    let shown = |v: &Verdict| match (v.mean, v.ci95) {
+        (Some(m), Some(h)) => format!("{} ± {}", short(m), short(h)),
+        (Some(m), None) => short(m),
+        _ => "undefined (no loop completed)".to_owned(),
+    };
+    let unreachable: Vec<String> = slos
+        .iter()
+        .zip(&floor.verdicts)
+        .filter(|(_, v)| !v.met)
+        .map(|(slo, v)| {
+            format!(
+                "{} is {} this workload's own {} of {} with unlimited capacity: no capacity meets it",
+                slo.text,
+                side(slo),
+                slo.metric,
+                shown(v)
+            )
+        })
+        .collect();
+    if !unreachable.is_empty() {
+        return unreachable;
+    }
+    let top = search.probes.iter().find(|p| p.value == hi);
+    slos.iter()
+        .enumerate()
+        .filter_map(|(i, slo)| {
+            let v = top?.verdicts.get(i)?;
+            (!v.met).then(|| {
+                format!(
+                    "even {axis} = {hi} misses {} ({}), which unlimited capacity meets: widen the range",
+                    slo.text,
+                    shown(v)
+                )
+            })
+        })
+        .collect()
+}
+
+/// The search as a table: the SLOs, the floor, each probe, the answer.
+pub fn render(
+    axis: &str,
+    slos: &[Slo],
+    floor: Option<&Probe>,
+    search: &Search,
+    replications: u32,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "sizing {axis}: each probe {replications} replications, SLOs met only with their whole 95% interval"
+    );
+    let cell = |v: &Verdict| match (v.mean, v.ci95) {
+        (Some(m), Some(h)) => format!(
+            "{} ± {}{}",
+            short(m),
+            short(h),
+            if v.met { "" } else { " ✗" }
+        ),
+        (Some(m), None) => format!("{}{}", short(m), if v.met { "" } else { " ✗" }),
+        _ => "- ✗".to_owned(),
+    };
+    let _ = write!(out, "\n{:>14}", "value");
+    for slo in slos {
+        let _ = write!(out, "  {:>26}", slo.text);
+    }
+    let _ = writeln!(out);
+    let mut row = |label: String, p: &Probe| {
+        let _ = write!(out, "{label:>14}");
+        for v in &p.verdicts {
+            let _ = write!(out, "  {:>26}", cell(v));
+        }
+        let _ = writeln!(out, "  {}", if p.met { "meets" } else { "misses" });
+    };
+    if let Some(floor) = floor {
+        row("unlimited".to_owned(), floor);
+    }
+    let mut sorted: Vec<&Probe> = search.probes.iter().collect();
+    sorted.sort_by_key(|p| p.value);
+    for p in sorted {
+        row(p.value.to_string(), p);
+    }
+    out
+}
+
+/// Four significant digits, without trailing zeros.
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{x:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["loop_latency_s.p99", "loops_failed_share", "loops_per_min"]
+            .map(str::to_owned)
+            .to_vec()
+    }
+
+    #[test]
+    fn slos_parse_with_units_and_directions() {
+        let slo = Slo::parse("loop_latency_s.p99 <= 25m", &names()).unwrap();
+        assert_eq!((slo.direction, slo.bound), (Direction::AtMost, 1500.0));
+        let slo = Slo::parse("loops_failed_share<=1%", &names()).unwrap();
+        assert_eq!(slo.bound, 0.01);
+        let slo = Slo::parse("loops_per_min >= 2.5", &names()).unwrap();
+        assert_eq!((slo.direction, slo.bound), (Direction::AtLeast, 2.5));
+        let e = Slo::parse("p99 <= 3", &names()).unwrap_err();
+        assert!(
+            e.contains("unknown metric `p99`") && e.contains("loops_per_min"),
+            "{e}"
+        );
+        let e = Slo::parse("loops_per_min = 3", &names()).unwrap_err();
+        assert!(e.contains("expected METRIC <= VALUE"), "{e}");
+        let e = Slo::parse("loops_per_min >= fast", &names()).unwrap_err();
+        assert!(e.contains("`fast` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn a_bound_is_met_only_by_the_whole_interval() {
+        let slo = Slo::parse("loops_failed_share <= 0.01", &names()).unwrap();
+        assert!(slo.met_by(Some(0.008), Some(0.002)));
+        assert!(!slo.met_by(Some(0.008), Some(0.0021)));
+        assert!(!slo.met_by(None, None));
+        let slo = Slo::parse("loops_per_min >= 2", &names()).unwrap();
+        assert!(slo.met_by(Some(2.5), Some(0.5)));
+        assert!(!slo.met_by(Some(2.5), Some(0.6)));
+    }
+
+    fn threshold(at: i64) -> impl FnMut(i64) -> Result<Probe, ()> {
+        move |value| {
+            Ok(Probe {
+                value,
+                verdicts: Vec::new(),
+                met: value >= at,
+            })
+        }
+    }
+
+    /// Galloping then bisection finds every threshold in 1..=300 exactly,
+    /// in at most 2·log2(range) + 2 probes.
+    #[test]
+    fn the_search_finds_the_least_value_that_meets() {
+        for at in 1..=300 {
+            let s = search(1, 300, &[], threshold(at)).unwrap();
+            assert_eq!(s.answer, Some(at), "threshold {at}");
+            assert!(
+                s.probes.len() <= 2 * 9 + 2,
+                "{at}: {} probes",
+                s.probes.len()
+            );
+            assert!(s.warnings.is_empty());
+        }
+        assert_eq!(search(1, 300, &[], threshold(301)).unwrap().answer, None);
+    }
+
+    /// An SLO met at a probe and missed at a larger one is reported.
+    #[test]
+    fn a_verdict_that_flips_with_more_capacity_is_warned_about() {
+        let slos = vec![
+            Slo::parse("loop_latency_s.p99 <= 4", &names()).unwrap(),
+            Slo::parse("loops_per_min >= 1", &names()).unwrap(),
+        ];
+        // p99 is 3 at 2 lanes, 8 at 3 and 4, 3 from 5; throughput 0 below 3.
+        // The probes: 1, 2, 3 (miss), 5 (meets), then 4 (miss).
+        let metrics = |v: i64| {
+            let p99 = match v {
+                1 => 10.0,
+                3 | 4 => 8.0,
+                _ => 3.0,
+            };
+            [p99, if v < 3 { 0.0 } else { 5.0 }]
+        };
+        let s = search(1, 64, &slos, |value| {
+            let verdicts: Vec<Verdict> = slos
+                .iter()
+                .zip(metrics(value))
+                .map(|(slo, m)| Verdict {
+                    metric: slo.metric.clone(),
+                    mean: Some(m),
+                    ci95: Some(0.5),
+                    met: slo.met_by(Some(m), Some(0.5)),
+                })
+                .collect();
+            Ok::<_, ()>(Probe {
+                value,
+                met: verdicts.iter().all(|v| v.met),
+                verdicts,
+            })
+        })
+        .unwrap();
+        assert_eq!(s.answer, Some(5));
+        assert_eq!(
+            s.warnings,
+            [
+                "not monotone: loop_latency_s.p99 <= 4 is met at 2 but not at 3; the answer may not be the least value"
+            ]
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! `loopcap size`: on the M/M/c queue the least number of lanes whose mean
+//! wait (Erlang C) or P(wait) meets a bound, at several loads; an SLO the
+//! workload misses on unlimited capacity is explained, with exit 3; the
+//! answer is the same on one and two threads; bad SLOs are input errors.
+
+use serde_json::Value;
+
+use loopcap::validation::theory::{erlang_c, mmc_wait};
+
+use crate::support::{loopcap, model_path};
+
+/// `loopcap size models/mmc.toml ARGS --json`: its exit code and answer.
+fn size(args: &[&str]) -> (Option<i32>, Value) {
+    let out = loopcap()
+        .arg("size")
+        .arg(model_path("mmc.toml"))
+        .args(["--json", "--set", "duration=20m"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), json)
+}
+
+/// The least stable c (above the load) up to 64 with `f(c)` at most `bound`.
+fn least(load: f64, bound: f64, f: impl Fn(u32) -> f64) -> i64 {
+    i64::from((load as u32 + 1..=64).find(|&c| f(c) <= bound).unwrap())
+}
+
+/// At 4, 8 and 12 arrivals a second (1 s mean service), bounds halfway (in
+/// ratio) between the mean waits of consecutive lane counts, so 10
+/// replications of 15 measured minutes (their intervals within about 20%)
+/// cannot straddle them: `size` answers the least c by Erlang C.
+#[test]
+fn size_finds_the_erlang_c_answer_at_several_loads() {
+    for per_s in [4.0, 8.0, 12.0] {
+        let wait = |c: u32| mmc_wait(c, per_s, 1.0);
+        let c0 = (per_s as u32) + 2;
+        let bound = (wait(c0) * wait(c0 + 1)).sqrt();
+        let expected = least(per_s, bound, wait);
+        assert_eq!(expected, i64::from(c0 + 1));
+        let rate = format!("workload.customers.arrivals.per_min={}", per_s * 60.0);
+        let slo = format!("queue_wait_s.mean <= {bound}");
+        let (code, json) = size(&[
+            "--set",
+            &rate,
+            "--slo",
+            &slo,
+            "--over",
+            "capacity.lanes=1..64",
+        ]);
+        assert_eq!(code, Some(0), "{json}");
+        assert_eq!(json["answer"], expected, "{per_s}/s: {json}");
+        // And P(wait) (waited_share) against Erlang C itself.
+        let p = |c: u32| erlang_c(c, per_s);
+        let bound = (p(c0) * p(c0 + 1)).sqrt();
+        let slo = format!("waited_share <= {bound}");
+        let (_, json) = size(&[
+            "--set",
+            &rate,
+            "--slo",
+            &slo,
+            "--over",
+            "capacity.lanes=1..64",
+        ]);
+        assert_eq!(json["answer"], least(per_s, bound, p), "{per_s}/s: {json}");
+    }
+}
+
+/// A p99 below what the workload takes with unlimited capacity cannot be
+/// met: exit 3, and the explanation names the floor.
+#[test]
+fn an_unreachable_slo_is_explained() {
+    let (code, json) = size(&[
+        "--slo",
+        "loop_latency_s.p99 <= 2s",
+        "--over",
+        "capacity.lanes=8..16",
+    ]);
+    assert_eq!(code, Some(3));
+    assert_eq!(json["answer"], Value::Null);
+    let why = json["explanations"][0].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "loop_latency_s.p99 <= 2s is below this workload's own loop_latency_s.p99 of 4."
+        ) && why.ends_with("with unlimited capacity: no capacity meets it"),
+        "{why}"
+    );
+    // Reachable, but not within the range: widen it.
+    let (code, json) = size(&[
+        "--slo",
+        "queue_wait_s.mean <= 0.05",
+        "--over",
+        "capacity.lanes=8..10",
+    ]);
+    assert_eq!(code, Some(3));
+    let why = json["explanations"][0].as_str().unwrap();
+    assert!(why.starts_with("even capacity.lanes = 10 misses"), "{why}");
+}
+
+/// The same probes and answer on one thread and on two.
+#[test]
+fn size_is_the_same_on_one_and_two_threads() {
+    let args = [
+        "--slo",
+        "queue_wait_s.mean <= 0.1",
+        "--over",
+        "capacity.lanes=1..64",
+    ];
+    let one = size(&[&args[..], &["--threads", "1"]].concat());
+    let two = size(&[&args[..], &["--threads", "2"]].concat());
+    assert_eq!(one, two);
+}
+
+/// An unknown metric lists the metrics there are; a bad range or SLO is exit 2.
+#[test]
+fn bad_slos_and_ranges_are_input_errors() {
+    for (args, expected) in [
+        (
+            ["--slo", "p99 <= 3", "--over", "capacity.lanes=1..8"],
+            "unknown metric `p99`; the model's metrics are: loops_started",
+        ),
+        (
+            [
+                "--slo",
+                "loops_per_min = 3",
+                "--over",
+                "capacity.lanes=1..8",
+            ],
+            "expected METRIC <= VALUE",
+        ),
+        (
+            [
+                "--slo",
+                "loops_per_min >= 3",
+                "--over",
+                "capacity.lanes=8..1",
+            ],
+            "LO (8) is above HI (1)",
+        ),
+        (
+            ["--slo", "loops_per_min >= 3", "--over", "capacity.lanes"],
+            "expected PATH=LO..HI",
+        ),
+    ] {
+        let out = loopcap()
+            .arg("size")
+            .arg(model_path("mmc.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+/// The README's two worked answers are what `size` prints: each line of
+/// the block after each command.
+#[test]
+fn the_readme_sizing_examples_are_what_size_prints() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    for p99 in ["25m", "15m"] {
+        let command = format!(
+            "--slo 'loop_latency_s.p99 <= {p99}' --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64\n```\n"
+        );
+        let at = readme.find(&command).expect("the README's size command") + command.len();
+        let shown = readme[at..].split("```").nth(1).unwrap().trim_matches('\n');
+        let out = loopcap()
+            .arg("size")
+            .arg(model_path("coding-agents-reserved.toml"))
+            .args(["--slo", &format!("loop_latency_s.p99 <= {p99}")])
+            .args([
+                "--slo",
+                "loops_failed_share <= 1%",
+                "--over",
+                "capacity.lanes=1..64",
+            ])
+            .output()
+            .unwrap();
+        let printed = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(shown, printed.trim_end_matches('\n'));
+    }
+}
