@@ -171,7 +171,7 @@ use, windows and classes included): METRIC <= VALUE or METRIC >= VALUE.
 Metrics in seconds take durations (25m), shares percentages (1%).
 
 The search gallops up from LO, then bisects, assuming more capacity is never
-worse, and warns where a probe's metric says otherwise. Every probe runs the
+worse (and more users never better), and warns where a probe says otherwise. Every probe runs the
 same seeds. The model with unlimited capacity is the floor: an SLO it misses
 cannot be met by any capacity, and the command says so.
 
@@ -188,9 +188,19 @@ Examples:
         /// An objective, METRIC <= VALUE or METRIC >= VALUE (repeatable, at least one).
         #[arg(long = "slo", value_name = "SLO", required = true)]
         slo: Vec<String>,
-        /// The capacity axis and its range, e.g. capacity.lanes=1..256 (whole numbers).
-        #[arg(long, value_name = "PATH=LO..HI")]
-        over: String,
+        /// The capacity axis and its range, e.g. capacity.lanes=1..256 (whole numbers):
+        /// finds the least value that meets every SLO.
+        #[arg(
+            long,
+            value_name = "PATH=LO..HI",
+            required_unless_present = "max_users",
+            conflicts_with = "max_users"
+        )]
+        over: Option<String>,
+        /// A population and its range, e.g. workload.developers.users=1..1000 (default
+        /// range 1..100000): finds the most users the capacity serves within the SLOs.
+        #[arg(long, value_name = "PATH[=LO..HI]")]
+        max_users: Option<String>,
         /// Replications of each probe.
         #[arg(long, value_name = "N", default_value_t = 10,
               value_parser = clap::value_parser!(u32).range(2..=10_000))]

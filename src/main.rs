@@ -167,6 +167,7 @@ fn main() -> ExitCode {
             model,
             slo,
             over,
+            max_users,
             replications,
             set,
             seed,
@@ -177,7 +178,11 @@ fn main() -> ExitCode {
             &model,
             &SizeFlags {
                 slos: slo,
-                over,
+                axis: match (over, max_users) {
+                    (Some(over), _) => (over, sizing::Goal::LeastMeeting),
+                    (None, Some(users)) => (users, sizing::Goal::MostMeeting),
+                    (None, None) => unreachable!("clap requires --over or --max-users"),
+                },
                 replications,
                 set,
                 seed,
@@ -237,7 +242,8 @@ fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
 /// What `size` was asked.
 struct SizeFlags {
     slos: Vec<String>,
-    over: String,
+    /// `--over` or `--max-users` as given, and what it looks for.
+    axis: (String, sizing::Goal),
     replications: u32,
     set: Vec<String>,
     seed: Option<i64>,
@@ -246,30 +252,45 @@ struct SizeFlags {
     memory_limit: Bytes,
 }
 
-/// `--over PATH=LO..HI`.
-fn parse_over(text: &str) -> Result<(String, i64, i64), String> {
+/// `--over PATH=LO..HI`, or `--max-users PATH[=LO..HI]` (by default 1..100000).
+fn parse_axis(text: &str, goal: sizing::Goal) -> Result<(String, i64, i64), String> {
+    let flag = match goal {
+        sizing::Goal::LeastMeeting => "--over",
+        sizing::Goal::MostMeeting => "--max-users",
+    };
     let bad = || {
         format!(
-            "--over {text}: expected PATH=LO..HI with whole numbers, e.g. capacity.lanes=1..256"
+            "{flag} {text}: expected PATH=LO..HI with whole numbers, e.g. capacity.lanes=1..256"
         )
     };
-    let (path, range) = text.split_once('=').ok_or_else(bad)?;
+    let (path, range) = match (text.split_once('='), goal) {
+        (Some(split), _) => split,
+        (None, sizing::Goal::MostMeeting) => (text, "1..100000"),
+        (None, sizing::Goal::LeastMeeting) => return Err(bad()),
+    };
     let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
     let (lo, hi): (i64, i64) = (
         lo.trim().parse().map_err(|_| bad())?,
         hi.trim().parse().map_err(|_| bad())?,
     );
     if lo > hi {
-        return Err(format!("--over {text}: LO ({lo}) is above HI ({hi})"));
+        return Err(format!("{flag} {text}: LO ({lo}) is above HI ({hi})"));
     }
     Ok((path.trim().to_owned(), lo, hi))
 }
 
-/// `size MODEL --slo ... --over PATH=LO..HI`: the floor on unlimited
-/// capacity, then the search, each probe its replications in parallel.
+/// `size MODEL --slo ... --over PATH=LO..HI` (or `--max-users PATH`): the
+/// floor on unlimited capacity, then the search, each probe its replications
+/// in parallel.
 fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
-    let (axis, lo, hi) = parse_over(&flags.over).map_err(CommandError::Input)?;
-    let (_, base) = load_to_run(path, flags.seed, &flags.set, flags.memory_limit)?;
+    let goal = flags.axis.1;
+    let (axis, lo, hi) = parse_axis(&flags.axis.0, goal).map_err(CommandError::Input)?;
+    // The floor: for a population, its least value on unlimited capacity.
+    let mut base_set = flags.set.clone();
+    if goal == sizing::Goal::MostMeeting {
+        base_set.push(format!("{axis}={lo}"));
+    }
+    let (_, base) = load_to_run(path, flags.seed, &base_set, flags.memory_limit)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(threads) = flags.threads {
         pool = pool.num_threads(usize::from(threads));
@@ -300,7 +321,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         warnings: Vec::new(),
     };
     let search = if floor.met {
-        sizing::search(lo, hi, &slos, |value| {
+        sizing::search(lo, hi, goal, &slos, |value| {
             let mut set = flags.set.clone();
             set.push(format!("{axis}={value}"));
             let (_, loaded) = load_to_run(path, flags.seed, &set, flags.memory_limit)?;
@@ -309,12 +330,13 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     } else {
         unreachable
     };
-    let explanations = sizing::explain(&slos, &floor, &search, &axis, hi);
+    let explanations = sizing::explain(&slos, &floor, &search, &axis, (goal, lo, hi));
     let mut stdout = io::stdout().lock();
     if flags.json {
         let answer = serde_json::json!({
             "answer": search.answer,
             "axis": axis,
+            "goal": goal,
             "range": [lo, hi],
             "replications": flags.replications,
             "slos": slos,
@@ -328,10 +350,14 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     } else {
         let table = sizing::render(&axis, &slos, Some(&floor), &search, flags.replications);
         stdout.write_all(table.as_bytes())?;
+        let which = match goal {
+            sizing::Goal::LeastMeeting => "least",
+            sizing::Goal::MostMeeting => "largest",
+        };
         match search.answer {
             Some(v) => writeln!(
                 stdout,
-                "\nanswer: {axis} = {v}, the least value in {lo}..{hi} that meets every SLO"
+                "\nanswer: {axis} = {v}, the {which} value in {lo}..{hi} that meets every SLO"
             )?,
             None => writeln!(stdout, "\nno value of {axis} in {lo}..{hi} meets every SLO")?,
         }

@@ -166,51 +166,77 @@ pub struct Search {
     pub warnings: Vec<String>,
 }
 
+/// What a search looks for along its axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// The least value that meets every SLO (capacity: more is never worse).
+    LeastMeeting,
+    /// The largest value that still meets every SLO (users: more are never better).
+    MostMeeting,
+}
+
+impl Goal {
+    /// Whether a probe is past the boundary the search looks for.
+    fn past(self, met: bool) -> bool {
+        match self {
+            Goal::LeastMeeting => met,
+            Goal::MostMeeting => !met,
+        }
+    }
+}
+
 /// Gallops up from `lo` (lo, lo+1, lo+2, lo+4, ..., hi) to the first probe
-/// that meets every SLO, then bisects down to the least such value.
+/// past the boundary (meeting every SLO for [`Goal::LeastMeeting`], missing
+/// one for [`Goal::MostMeeting`]), then bisects down to the first value
+/// past it: the answer, or for `MostMeeting` the value below it.
 pub fn search<E>(
     lo: i64,
     hi: i64,
+    goal: Goal,
     slos: &[Slo],
     mut probe: impl FnMut(i64) -> Result<Probe, E>,
 ) -> Result<Search, E> {
     let mut probes: Vec<Probe> = Vec::new();
-    let mut run = |v: i64, probes: &mut Vec<Probe>| -> Result<bool, E> {
+    let mut past = |v: i64, probes: &mut Vec<Probe>| -> Result<bool, E> {
         let p = probe(v)?;
-        let met = p.met;
+        let past = goal.past(p.met);
         probes.push(p);
-        Ok(met)
+        Ok(past)
     };
-    let answer = if run(lo, &mut probes)? {
+    // The least value past the boundary, if any in the range.
+    let first_past = if past(lo, &mut probes)? {
         Some(lo)
     } else {
-        let (mut missed, mut step) = (lo, 1i64);
+        let (mut before, mut step) = (lo, 1i64);
         let mut found = None;
-        while missed < hi {
+        while before < hi {
             let v = lo.saturating_add(step).min(hi);
-            if run(v, &mut probes)? {
+            if past(v, &mut probes)? {
                 found = Some(v);
                 break;
             }
-            missed = v;
+            before = v;
             step = step.saturating_mul(2);
         }
-        match found {
-            Some(mut met) => {
-                while met - missed > 1 {
-                    let mid = missed + (met - missed) / 2;
-                    if run(mid, &mut probes)? {
-                        met = mid;
-                    } else {
-                        missed = mid;
-                    }
+        if let Some(mut after) = found {
+            while after - before > 1 {
+                let mid = before + (after - before) / 2;
+                if past(mid, &mut probes)? {
+                    after = mid;
+                } else {
+                    before = mid;
                 }
-                Some(met)
             }
-            None => None,
         }
+        found.map(|_| before + 1)
     };
-    let warnings = monotonicity_warnings(&probes, slos);
+    let answer = match (goal, first_past) {
+        (Goal::LeastMeeting, first) => first,
+        (Goal::MostMeeting, Some(first)) => (first > lo).then_some(first - 1),
+        (Goal::MostMeeting, None) => Some(hi),
+    };
+    let warnings = monotonicity_warnings(&probes, slos, goal);
     Ok(Search {
         answer,
         probes,
@@ -218,24 +244,33 @@ pub fn search<E>(
     })
 }
 
-/// Where an SLO met at one probe is missed at a larger one: the axis is
-/// not monotone there, so the answer may not be the least value. (A
-/// metric may move the wrong way where another SLO fails anyway, as the
-/// latency of the few loops that survive a starved capacity does; only a
-/// verdict that flips is reported.)
-fn monotonicity_warnings(probes: &[Probe], slos: &[Slo]) -> Vec<String> {
+/// Where an SLO's verdict goes the wrong way along the axis (met at one
+/// probe and missed at a larger one when looking for the least value
+/// that meets; the reverse when looking for the largest): the axis is not
+/// monotone there, so the answer may not be the boundary. (A metric may
+/// move the wrong way where another SLO fails anyway, as the latency of
+/// the few loops that survive a starved capacity does; only a verdict that
+/// flips is reported.)
+fn monotonicity_warnings(probes: &[Probe], slos: &[Slo], goal: Goal) -> Vec<String> {
     let mut sorted: Vec<&Probe> = probes.iter().collect();
     sorted.sort_by_key(|p| p.value);
     let mut warnings = Vec::new();
     for (i, slo) in slos.iter().enumerate() {
         let met = |p: &Probe| p.verdicts.get(i).is_some_and(|v| v.met);
-        let Some(low) = sorted.iter().find(|p| met(p)) else {
+        let Some(low) = sorted.iter().find(|p| goal.past(met(p))) else {
             continue;
         };
-        if let Some(high) = sorted.iter().find(|p| p.value > low.value && !met(p)) {
+        if let Some(high) = sorted
+            .iter()
+            .find(|p| p.value > low.value && !goal.past(met(p)))
+        {
+            let (at, not_at) = match goal {
+                Goal::LeastMeeting => (low.value, high.value),
+                Goal::MostMeeting => (high.value, low.value),
+            };
             warnings.push(format!(
-                "not monotone: {} is met at {} but not at {}; the answer may not be the least value",
-                slo.text, low.value, high.value
+                "not monotone: {} is met at {at} but not at {not_at}; the answer may not be the boundary",
+                slo.text
             ));
         }
     }
@@ -243,9 +278,16 @@ fn monotonicity_warnings(probes: &[Probe], slos: &[Slo]) -> Vec<String> {
 }
 
 /// Why there is no answer: each SLO the floor (the model on unlimited
-/// capacity) misses, which no capacity can meet; else the SLOs the top of
-/// the range still misses.
-pub fn explain(slos: &[Slo], floor: &Probe, search: &Search, axis: &str, hi: i64) -> Vec<String> {
+/// capacity) misses, which no capacity can meet; else the SLOs the end of
+/// the range nearest the answer (the top for the least value that meets,
+/// the bottom for the largest) still misses.
+pub fn explain(
+    slos: &[Slo],
+    floor: &Probe,
+    search: &Search,
+    axis: &str,
+    (goal, lo, hi): (Goal, i64, i64),
+) -> Vec<String> {
     if search.answer.is_some() {
         return Vec::new();
     }
@@ -275,14 +317,21 @@ pub fn explain(slos: &[Slo], floor: &Probe, search: &Search, axis: &str, hi: i64
     if !unreachable.is_empty() {
         return unreachable;
     }
-    let top = search.probes.iter().find(|p| p.value == hi);
+    let (end, advice) = match goal {
+        Goal::LeastMeeting => (hi, "widen the range"),
+        Goal::MostMeeting => (
+            lo,
+            "even the smallest population is too many for this capacity",
+        ),
+    };
+    let probe = search.probes.iter().find(|p| p.value == end);
     slos.iter()
         .enumerate()
         .filter_map(|(i, slo)| {
-            let v = top?.verdicts.get(i)?;
+            let v = probe?.verdicts.get(i)?;
             (!v.met).then(|| {
                 format!(
-                    "even {axis} = {hi} misses {} ({}), which unlimited capacity meets: widen the range",
+                    "even {axis} = {end} misses {} ({}), which unlimited capacity meets: {advice}",
                     slo.text,
                     shown(v)
                 )
@@ -406,7 +455,7 @@ mod tests {
     #[test]
     fn the_search_finds_the_least_value_that_meets() {
         for at in 1..=300 {
-            let s = search(1, 300, &[], threshold(at)).unwrap();
+            let s = search(1, 300, Goal::LeastMeeting, &[], threshold(at)).unwrap();
             assert_eq!(s.answer, Some(at), "threshold {at}");
             assert!(
                 s.probes.len() <= 2 * 9 + 2,
@@ -415,7 +464,12 @@ mod tests {
             );
             assert!(s.warnings.is_empty());
         }
-        assert_eq!(search(1, 300, &[], threshold(301)).unwrap().answer, None);
+        assert_eq!(
+            search(1, 300, Goal::LeastMeeting, &[], threshold(301))
+                .unwrap()
+                .answer,
+            None
+        );
     }
 
     /// An SLO met at a probe and missed at a larger one is reported.
@@ -435,7 +489,7 @@ mod tests {
             };
             [p99, if v < 3 { 0.0 } else { 5.0 }]
         };
-        let s = search(1, 64, &slos, |value| {
+        let s = search(1, 64, Goal::LeastMeeting, &slos, |value| {
             let verdicts: Vec<Verdict> = slos
                 .iter()
                 .zip(metrics(value))
@@ -457,8 +511,33 @@ mod tests {
         assert_eq!(
             s.warnings,
             [
-                "not monotone: loop_latency_s.p99 <= 4 is met at 2 but not at 3; the answer may not be the least value"
+                "not monotone: loop_latency_s.p99 <= 4 is met at 2 but not at 3; the answer may not be the boundary"
             ]
+        );
+    }
+
+    /// Looking for the largest value that meets finds every threshold too,
+    /// and none when even the bottom misses.
+    #[test]
+    fn the_search_finds_the_largest_value_that_meets() {
+        let below = |at: i64| {
+            move |value| {
+                Ok::<_, ()>(Probe {
+                    value,
+                    verdicts: Vec::new(),
+                    met: value <= at,
+                })
+            }
+        };
+        for at in 1..=300 {
+            let s = search(1, 300, Goal::MostMeeting, &[], below(at)).unwrap();
+            assert_eq!(s.answer, Some(at), "threshold {at}");
+        }
+        assert_eq!(
+            search(1, 300, Goal::MostMeeting, &[], below(0))
+                .unwrap()
+                .answer,
+            None
         );
     }
 }

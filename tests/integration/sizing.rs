@@ -186,3 +186,87 @@ fn the_readme_sizing_examples_are_what_size_prints() {
         assert_eq!(shown, printed.trim_end_matches('\n'));
     }
 }
+
+/// `--max-users` on the machine-repairman queue (users thinking 60 s on
+/// average, 2 lanes of 10 s mean service): the largest population whose
+/// mean response time, solved exactly, meets a bound halfway (in ratio)
+/// between two consecutive populations' responses.
+#[test]
+fn max_users_finds_the_machine_repairman_answer() {
+    let response = |n: u32| loopcap::validation::theory::closed_queue(n, 60.0, 2, 10.0).1;
+    let n0 = 16;
+    let bound = (response(n0) * response(n0 + 1)).sqrt();
+    let expected = (1..=64).rev().find(|&n| response(n) <= bound).unwrap();
+    assert_eq!(expected, n0);
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("closed.toml");
+    std::fs::write(
+        &model,
+        r#"
+name = "machine repairman"
+seed = 5
+duration = "6h"
+warmup = "30m"
+
+[[workload]]
+name = "users"
+agent = "a"
+users = 1
+think_time = { dist = "exponential", mean = "60s" }
+
+[agents.a]
+steps = 1
+input_tokens = 1
+output_tokens = 0
+
+[capacity]
+kind = "reserved"
+lanes = 2
+time_to_first_token = { dist = "exponential", mean = "10s" }
+
+[client]
+max_attempts = 1
+"#,
+    )
+    .unwrap();
+    let out = loopcap()
+        .arg("size")
+        .arg(&model)
+        .args([
+            "--json",
+            "--slo",
+            &format!("loop_latency_s.mean <= {bound}"),
+        ])
+        .args(["--max-users", "workload.users.users=1..64"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["answer"], expected, "{json}");
+    assert_eq!(json["goal"], "most_meeting");
+}
+
+/// The README's headroom figure is what `--max-users` answers.
+#[test]
+fn the_readme_headroom_is_what_max_users_answers() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let out = loopcap()
+        .arg("size")
+        .arg(model_path("coding-agents-reserved.toml"))
+        .args(["--json", "--slo", "loop_latency_s.p99 <= 25m"])
+        .args(["--slo", "loops_failed_share <= 1%"])
+        .args(["--max-users", "workload.developers.users"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = json["answer"].as_i64().unwrap();
+    assert!(
+        readme.contains(&format!(
+            "16 lanes serve {answer} developers; at {}",
+            answer + 1
+        )),
+        "the README's headroom is not {answer}"
+    );
+}
