@@ -193,14 +193,18 @@ Examples:
         #[arg(
             long,
             value_name = "PATH=LO..HI",
-            required_unless_present = "max_users",
-            conflicts_with = "max_users"
+            required_unless_present_any = ["max_users", "plans"],
+            conflicts_with_all = ["max_users", "plans"]
         )]
         over: Option<String>,
         /// A population and its range, e.g. workload.developers.users=1..1000 (default
         /// range 1..100000): finds the most users the capacity serves within the SLOs.
-        #[arg(long, value_name = "PATH[=LO..HI]")]
+        #[arg(long, value_name = "PATH[=LO..HI]", conflicts_with = "plans")]
         max_users: Option<String>,
+        /// A plans file of named alternatives (plans/*.toml): each judged against the
+        /// SLOs with its cost; names the cheapest that meets them.
+        #[arg(long, value_name = "FILE")]
+        plans: Option<PathBuf>,
         /// Replications of each probe.
         #[arg(long, value_name = "N", default_value_t = 10,
               value_parser = clap::value_parser!(u32).range(2..=10_000))]

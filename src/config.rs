@@ -19,6 +19,7 @@ pub mod locate;
 pub mod memory;
 pub mod model_file;
 pub mod overrides;
+pub mod plans;
 pub mod plot_spec;
 pub mod policy;
 pub mod pools;

@@ -168,6 +168,33 @@ fn main() -> ExitCode {
             slo,
             over,
             max_users,
+            plans: Some(plans),
+            replications,
+            set,
+            seed,
+            threads,
+            json,
+            memory_limit,
+        } if over.is_none() && max_users.is_none() => plans_command(
+            &model,
+            &plans,
+            &SizeFlags {
+                slos: slo,
+                axis: (String::new(), sizing::Goal::LeastMeeting),
+                replications,
+                set,
+                seed,
+                threads,
+                json,
+                memory_limit,
+            },
+        ),
+        Command::Size {
+            model,
+            slo,
+            over,
+            max_users,
+            plans: _,
             replications,
             set,
             seed,
@@ -279,29 +306,45 @@ fn parse_axis(text: &str, goal: sizing::Goal) -> Result<(String, i64, i64), Stri
     Ok((path.trim().to_owned(), lo, hi))
 }
 
-/// `size MODEL --slo ... --over PATH=LO..HI` (or `--max-users PATH`): the
-/// floor on unlimited capacity, then the search, each probe its replications
-/// in parallel.
-fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
-    let goal = flags.axis.1;
-    let (axis, lo, hi) = parse_axis(&flags.axis.0, goal).map_err(CommandError::Input)?;
-    // The floor: for a population, its least value on unlimited capacity.
-    let mut base_set = flags.set.clone();
-    if goal == sizing::Goal::MostMeeting {
-        base_set.push(format!("{axis}={lo}"));
+/// Runs a probe's replications on `--threads` threads.
+struct Replicator {
+    pool: rayon::ThreadPool,
+    replications: u32,
+    memory_limit: Bytes,
+}
+
+impl Replicator {
+    fn new(flags: &SizeFlags) -> Result<Self, CommandError> {
+        let mut pool = rayon::ThreadPoolBuilder::new();
+        if let Some(threads) = flags.threads {
+            pool = pool.num_threads(usize::from(threads));
+        }
+        let pool = pool
+            .build()
+            .map_err(|e| CommandError::Input(format!("--threads: {e}")))?;
+        Ok(Replicator {
+            pool,
+            replications: flags.replications,
+            memory_limit: flags.memory_limit,
+        })
     }
-    let (_, base) = load_to_run(path, flags.seed, &base_set, flags.memory_limit)?;
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = flags.threads {
-        pool = pool.num_threads(usize::from(threads));
+
+    fn run(&self, spec: &model::ModelSpec) -> Result<Vec<Summary>, CommandError> {
+        let runs = self
+            .pool
+            .install(|| sweep::replicate(spec, self.replications, self.memory_limit))?;
+        Ok(runs)
     }
-    let pool = pool
-        .build()
-        .map_err(|e| CommandError::Input(format!("--threads: {e}")))?;
-    let replicate = |spec: &model::ModelSpec| -> Result<Vec<Summary>, CommandError> {
-        Ok(pool.install(|| sweep::replicate(spec, flags.replications, flags.memory_limit))?)
-    };
-    let floor_runs = replicate(&base.spec.with_unlimited_capacity())?;
+}
+
+/// The SLOs, read against the metrics `base` reports, and the floor: `base`
+/// on unlimited capacity, judged against them.
+fn slos_and_floor(
+    base: &model::ModelSpec,
+    flags: &SizeFlags,
+    replicator: &Replicator,
+) -> Result<(Vec<sizing::Slo>, sizing::Probe), CommandError> {
+    let floor_runs = replicator.run(&base.with_unlimited_capacity())?;
     let names: Vec<String> = floor_runs[0]
         .metrics()
         .into_iter()
@@ -314,6 +357,113 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(CommandError::Input)?;
     let floor = sizing::judge(i64::MIN, &floor_runs, &slos);
+    Ok((slos, floor))
+}
+
+/// `size MODEL --slo ... --plans FILE`: every plan judged with its cost,
+/// and the cheapest that meets every SLO.
+fn plans_command(path: &Path, plans: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
+    let (_, plans) = config::plans::read_plans(plans)?;
+    let (source, base) = load_to_run(path, flags.seed, &flags.set, flags.memory_limit)?;
+    let replicator = Replicator::new(flags)?;
+    let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
+    let mut base_overrides = flags
+        .set
+        .iter()
+        .map(|f| config::overrides::Override::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    base_overrides.extend(flags.seed.map(|seed| {
+        config::overrides::Override::new(
+            "seed",
+            toml::Value::Integer(seed),
+            format!("--seed {seed}"),
+        )
+    }));
+    let mut results = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        let mut overrides = base_overrides.clone();
+        overrides.extend(plan.overrides.iter().cloned());
+        let loaded = config::load_model(&source, &overrides)?;
+        warn(&loaded.warnings);
+        loaded.memory.fits(flags.memory_limit)?;
+        let runs = replicator.run(&loaded.spec)?;
+        results.push(sizing::judge_plan(&plan.name, &runs, &slos));
+    }
+    let best = sizing::cheapest(&results);
+    let explanations = if best.is_some() {
+        Vec::new()
+    } else {
+        let none = sizing::Search {
+            answer: None,
+            probes: Vec::new(),
+            warnings: Vec::new(),
+        };
+        sizing::explain(
+            &slos,
+            &floor,
+            &none,
+            "plan",
+            (sizing::Goal::LeastMeeting, 0, 0),
+        )
+    };
+    let mut stdout = io::stdout().lock();
+    if flags.json {
+        let answer = serde_json::json!({
+            "answer": best.map(|p| &p.name),
+            "replications": flags.replications,
+            "slos": slos,
+            "floor": floor.verdicts,
+            "plans": results,
+            "explanations": explanations,
+        });
+        serde_json::to_writer_pretty(&mut stdout, &answer).map_err(io::Error::from)?;
+        writeln!(stdout)?;
+    } else {
+        let table = sizing::render_plans(&slos, &floor, &results, flags.replications);
+        stdout.write_all(table.as_bytes())?;
+        match best {
+            Some(p) => writeln!(
+                stdout,
+                "\nanswer: {}, the cheapest plan that meets every SLO (${}/hour)",
+                p.name,
+                p.cost_per_hour_usd
+                    .0
+                    .map_or("-".to_owned(), |c| format!("{c:.2}"))
+            )?,
+            None => writeln!(stdout, "\nno plan meets every SLO")?,
+        }
+        if best.is_none() && explanations.is_empty() {
+            writeln!(
+                stdout,
+                "  unlimited capacity meets every SLO: a plan with more capacity than these would"
+            )?;
+        }
+        for line in &explanations {
+            writeln!(stdout, "  {line}")?;
+        }
+    }
+    stdout.flush()?;
+    match best {
+        Some(_) => Ok(()),
+        None => Err(CommandError::NoAnswer),
+    }
+}
+
+/// `size MODEL --slo ... --over PATH=LO..HI` (or `--max-users PATH`): the
+/// floor on unlimited capacity, then the search, each probe its replications
+/// in parallel.
+fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
+    let goal = flags.axis.1;
+    let (axis, lo, hi) = parse_axis(&flags.axis.0, goal).map_err(CommandError::Input)?;
+    // The floor: for a population, its least value on unlimited capacity.
+    let mut base_set = flags.set.clone();
+    if goal == sizing::Goal::MostMeeting {
+        base_set.push(format!("{axis}={lo}"));
+    }
+    let (_, base) = load_to_run(path, flags.seed, &base_set, flags.memory_limit)?;
+    let replicator = Replicator::new(flags)?;
+    let replicate = |spec: &model::ModelSpec| replicator.run(spec);
+    let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
     // An SLO the floor misses is out of every capacity's reach: no search.
     let unreachable = sizing::Search {
         answer: None,

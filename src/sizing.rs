@@ -340,6 +340,111 @@ pub fn explain(
         .collect()
 }
 
+/// One named alternative judged against the SLOs, with what it costs.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanResult {
+    pub name: String,
+    pub verdicts: Vec<Verdict>,
+    pub met: bool,
+    /// Mean and 95% half-width over the replications.
+    pub cost_per_hour_usd: (Option<f64>, Option<f64>),
+    pub cost_per_loop_usd: (Option<f64>, Option<f64>),
+    pub loops_per_dollar: (Option<f64>, Option<f64>),
+}
+
+/// Judges one plan's `summaries` (one per replication) against `slos`.
+pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult {
+    let probe = judge(0, summaries, slos);
+    let all = stats(summaries);
+    let metric = |name: &str| {
+        all.iter()
+            .find(|m| m.name == name)
+            .map_or((None, None), |m| (m.mean, m.ci95))
+    };
+    // Every replication measures the same window.
+    let hours = summaries
+        .first()
+        .map_or(0.0, |s| (s.duration_s - s.warmup_s) / 3600.0);
+    let (cost, cost_ci) = metric("cost_usd");
+    let per_hour = |x: Option<f64>| x.filter(|_| hours > 0.0).map(|x| x / hours);
+    PlanResult {
+        name: name.to_owned(),
+        verdicts: probe.verdicts,
+        met: probe.met,
+        cost_per_hour_usd: (per_hour(cost), per_hour(cost_ci)),
+        cost_per_loop_usd: metric("cost_per_loop_usd"),
+        loops_per_dollar: metric("loops_per_dollar"),
+    }
+}
+
+/// The plan that meets every SLO at the least cost per hour.
+pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {
+    plans.iter().filter(|p| p.met).min_by(|a, b| {
+        let cost = |p: &PlanResult| p.cost_per_hour_usd.0.unwrap_or(f64::INFINITY);
+        cost(a).total_cmp(&cost(b))
+    })
+}
+
+/// The plans as a table: cost, each SLO's metric, the verdict.
+pub fn render_plans(
+    slos: &[Slo],
+    floor: &Probe,
+    plans: &[PlanResult],
+    replications: u32,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plans: each {replications} replications, SLOs met only with their whole 95% interval"
+    );
+    // A half-width of rounding noise (a fixed price) shows as none.
+    let pair = |(m, h): (Option<f64>, Option<f64>)| match (m, h) {
+        (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
+        (Some(m), _) => short(m),
+        _ => "-".to_owned(),
+    };
+    let _ = write!(
+        out,
+        "\n{:<20}{:>20}{:>22}{:>20}",
+        "plan", "$/hour", "$/loop", "loops/$"
+    );
+    for slo in slos {
+        let _ = write!(out, "  {:>26}", slo.text);
+    }
+    let _ = writeln!(out);
+    let verdict = |v: &Verdict| {
+        format!(
+            "{}{}",
+            pair((v.mean, v.ci95)),
+            if v.met { "" } else { " ✗" }
+        )
+    };
+    let _ = write!(
+        out,
+        "{:<20}{:>20}{:>22}{:>20}",
+        "unlimited capacity", "", "", ""
+    );
+    for v in &floor.verdicts {
+        let _ = write!(out, "  {:>26}", verdict(v));
+    }
+    let _ = writeln!(out);
+    for p in plans {
+        let _ = write!(
+            out,
+            "{:<20}{:>20}{:>22}{:>20}",
+            p.name,
+            pair(p.cost_per_hour_usd),
+            pair(p.cost_per_loop_usd),
+            pair(p.loops_per_dollar)
+        );
+        for v in &p.verdicts {
+            let _ = write!(out, "  {:>26}", verdict(v));
+        }
+        let _ = writeln!(out, "  {}", if p.met { "meets" } else { "misses" });
+    }
+    out
+}
+
 /// The search as a table: the SLOs, the floor, each probe, the answer.
 pub fn render(
     axis: &str,

@@ -270,3 +270,100 @@ fn the_readme_headroom_is_what_max_users_answers() {
         "the README's headroom is not {answer}"
     );
 }
+
+/// Plans of 9 to 12 lanes at $1 a lane-hour on the M/M/c queue: the
+/// cheapest that meets a mean wait of 0.1 s is the Erlang C answer, 11
+/// lanes, and each plan costs its lanes an hour.
+#[test]
+fn the_cheapest_plan_that_meets_is_the_erlang_c_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans.toml");
+    let mut text = String::new();
+    for lanes in [12, 9, 11, 10] {
+        text.push_str(&format!(
+            "[[plan]]\nname = \"{lanes} lanes\"\nset = {{ \"capacity.lanes\" = {lanes}, prices = {{ per_lane_hour = 1.0 }} }}\n\n"
+        ));
+    }
+    std::fs::write(&plans, text).unwrap();
+    let expected = least(8.0, 0.1, |c| mmc_wait(c, 8.0, 1.0));
+    assert_eq!(expected, 11);
+    let (code, json) = size(&[
+        "--slo",
+        "queue_wait_s.mean <= 0.1",
+        "--plans",
+        plans.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["answer"], "11 lanes", "{json}");
+    for plan in json["plans"].as_array().unwrap() {
+        let lanes: f64 = plan["name"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(plan["cost_per_hour_usd"][0].as_f64(), Some(lanes), "{plan}");
+        assert_eq!(plan["met"], lanes >= 11.0, "{plan}");
+    }
+}
+
+/// Two plans of one name, or a plan without `set`, are errors at their line.
+#[test]
+fn bad_plans_files_are_input_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans.toml");
+    for (text, expected) in [
+        (
+            "[[plan]]\nname = \"a\"\nset = {}\n\n[[plan]]\nname = \"a\"\nset = {}\n",
+            ":6: plan.name: `a` names two plans",
+        ),
+        ("[[plan]]\nname = \"a\"\n", ":1: missing field `set`"),
+        (
+            "[[plan]]\nname = \"a\"\nset = { \"capacity.lanes\" = \"many\" }\n",
+            "plan \"a\": capacity.lanes",
+        ),
+    ] {
+        std::fs::write(&plans, text).unwrap();
+        let out = loopcap()
+            .arg("size")
+            .arg(model_path("mmc.toml"))
+            .args(["--slo", "queue_wait_s.mean <= 0.1", "--plans"])
+            .arg(&plans)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+/// The README's plans table is what `size --plans` prints.
+#[test]
+fn the_readme_plans_example_is_what_size_prints() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let command = "--slo 'loop_latency_s.p99 <= 25m' --slo 'loops_failed_share <= 1%'\n```\n";
+    let at = readme.find(command).expect("the README's plans command") + command.len();
+    let shown = readme[at..].split("```").nth(1).unwrap().trim_matches('\n');
+    let out = loopcap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "size",
+            "models/hybrid-spillover.toml",
+            "--plans",
+            "plans/coding-agents.toml",
+        ])
+        .args([
+            "--slo",
+            "loop_latency_s.p99 <= 25m",
+            "--slo",
+            "loops_failed_share <= 1%",
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(shown, printed.trim_end_matches('\n'));
+}
