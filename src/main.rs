@@ -390,21 +390,9 @@ fn plans_command(path: &Path, plans: &Path, flags: &SizeFlags) -> Result<(), Com
         results.push(sizing::judge_plan(&plan.name, &runs, &slos));
     }
     let best = sizing::cheapest(&results);
-    let explanations = if best.is_some() {
-        Vec::new()
-    } else {
-        let none = sizing::Search {
-            answer: None,
-            probes: Vec::new(),
-            warnings: Vec::new(),
-        };
-        sizing::explain(
-            &slos,
-            &floor,
-            &none,
-            "plan",
-            (sizing::Goal::LeastMeeting, 0, 0),
-        )
+    let explanations = match best {
+        Some(_) => Vec::new(),
+        None => sizing::explain_plans(&slos, &floor),
     };
     let mut stdout = io::stdout().lock();
     if flags.json {
@@ -431,12 +419,6 @@ fn plans_command(path: &Path, plans: &Path, flags: &SizeFlags) -> Result<(), Com
                     .map_or("-".to_owned(), |c| format!("{c:.2}"))
             )?,
             None => writeln!(stdout, "\nno plan meets every SLO")?,
-        }
-        if best.is_none() && explanations.is_empty() {
-            writeln!(
-                stdout,
-                "  unlimited capacity meets every SLO: a plan with more capacity than these would"
-            )?;
         }
         for line in &explanations {
             writeln!(stdout, "  {line}")?;

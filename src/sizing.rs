@@ -277,31 +277,14 @@ fn monotonicity_warnings(probes: &[Probe], slos: &[Slo], goal: Goal) -> Vec<Stri
     warnings
 }
 
-/// Why there is no answer: each SLO the floor (the model on unlimited
-/// capacity) misses, which no capacity can meet; else the SLOs the end of
-/// the range nearest the answer (the top for the least value that meets,
-/// the bottom for the largest) still misses.
-pub fn explain(
-    slos: &[Slo],
-    floor: &Probe,
-    search: &Search,
-    axis: &str,
-    (goal, lo, hi): (Goal, i64, i64),
-) -> Vec<String> {
-    if search.answer.is_some() {
-        return Vec::new();
-    }
+/// Each SLO the floor (the model on unlimited capacity) misses, which no
+/// capacity can meet, as a sentence.
+pub fn beyond_the_floor(slos: &[Slo], floor: &Probe) -> Vec<String> {
     let side = |slo: &Slo| match slo.direction {
         Direction::AtMost => "below",
         Direction::AtLeast => "above",
     };
-    let shown = |v: &Verdict| match (v.mean, v.ci95) {
-        (Some(m), Some(h)) => format!("{} ± {}", short(m), short(h)),
-        (Some(m), None) => short(m),
-        _ => "undefined (no loop completed)".to_owned(),
-    };
-    let unreachable: Vec<String> = slos
-        .iter()
+    slos.iter()
         .zip(&floor.verdicts)
         .filter(|(_, v)| !v.met)
         .map(|(slo, v)| {
@@ -313,7 +296,32 @@ pub fn explain(
                 shown(v)
             )
         })
-        .collect();
+        .collect()
+}
+
+/// A verdict's metric as mean ± half-width.
+fn shown(v: &Verdict) -> String {
+    match (v.mean, v.ci95) {
+        (Some(m), Some(h)) => format!("{} ± {}", short(m), short(h)),
+        (Some(m), None) => short(m),
+        _ => "undefined (no loop completed)".to_owned(),
+    }
+}
+
+/// Why a search has no answer: the SLOs beyond the floor; else those the
+/// end of the range nearest the answer (the top for the least value that
+/// meets, the bottom for the largest) still misses.
+pub fn explain(
+    slos: &[Slo],
+    floor: &Probe,
+    search: &Search,
+    axis: &str,
+    (goal, lo, hi): (Goal, i64, i64),
+) -> Vec<String> {
+    if search.answer.is_some() {
+        return Vec::new();
+    }
+    let unreachable = beyond_the_floor(slos, floor);
     if !unreachable.is_empty() {
         return unreachable;
     }
@@ -338,6 +346,20 @@ pub fn explain(
             })
         })
         .collect()
+}
+
+/// Why no plan meets every SLO: the SLOs beyond the floor, or that the
+/// floor meets them all, so more capacity than any plan has would.
+pub fn explain_plans(slos: &[Slo], floor: &Probe) -> Vec<String> {
+    let unreachable = beyond_the_floor(slos, floor);
+    if unreachable.is_empty() {
+        vec![
+            "unlimited capacity meets every SLO: a plan with more capacity than these would"
+                .to_owned(),
+        ]
+    } else {
+        unreachable
+    }
 }
 
 /// One named alternative judged against the SLOs, with what it costs.

@@ -307,6 +307,24 @@ fn the_cheapest_plan_that_meets_is_the_erlang_c_answer() {
         assert_eq!(plan["cost_per_hour_usd"][0].as_f64(), Some(lanes), "{plan}");
         assert_eq!(plan["met"], lanes >= 11.0, "{plan}");
     }
+    // With only 9 and 10 lanes on offer none meets, though more lanes would.
+    let text = std::fs::read_to_string(&plans).unwrap();
+    let few: Vec<&str> = text
+        .split("\n\n")
+        .filter(|p| p.contains("= 9") || p.contains("= 10"))
+        .collect();
+    std::fs::write(&plans, few.join("\n\n")).unwrap();
+    let (code, json) = size(&[
+        "--slo",
+        "queue_wait_s.mean <= 0.1",
+        "--plans",
+        plans.to_str().unwrap(),
+    ]);
+    assert_eq!((code, &json["answer"]), (Some(3), &Value::Null), "{json}");
+    assert_eq!(
+        json["explanations"][0],
+        "unlimited capacity meets every SLO: a plan with more capacity than these would"
+    );
 }
 
 /// Two plans of one name, or a plan without `set`, are errors at their line.
