@@ -169,6 +169,7 @@ fn main() -> ExitCode {
             over,
             max_users,
             plans: Some(plans),
+            out: _,
             replications,
             set,
             seed,
@@ -180,6 +181,7 @@ fn main() -> ExitCode {
             &plans,
             &SizeFlags {
                 slos: slo,
+                out: None,
                 axis: (String::new(), sizing::Goal::LeastMeeting),
                 replications,
                 set,
@@ -195,6 +197,7 @@ fn main() -> ExitCode {
             over,
             max_users,
             plans: _,
+            out,
             replications,
             set,
             seed,
@@ -205,6 +208,7 @@ fn main() -> ExitCode {
             &model,
             &SizeFlags {
                 slos: slo,
+                out,
                 axis: match (over, max_users) {
                     (Some(over), _) => (over, sizing::Goal::LeastMeeting),
                     (None, Some(users)) => (users, sizing::Goal::MostMeeting),
@@ -269,6 +273,7 @@ fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
 /// What `size` was asked.
 struct SizeFlags {
     slos: Vec<String>,
+    out: Option<PathBuf>,
     /// `--over` or `--max-users` as given, and what it looks for.
     axis: (String, sizing::Goal),
     replications: u32,
@@ -358,6 +363,38 @@ fn slos_and_floor(
         .map_err(CommandError::Input)?;
     let floor = sizing::judge(i64::MIN, &floor_runs, &slos);
     Ok((slos, floor))
+}
+
+/// What reruns a search exactly: the command, its inputs and the version.
+fn size_manifest(path: &Path, flags: &SizeFlags) -> serde_json::Value {
+    let flag = match flags.axis.1 {
+        sizing::Goal::LeastMeeting => "--over",
+        sizing::Goal::MostMeeting => "--max-users",
+    };
+    let mut command = format!("loopcap size {}", path.display());
+    for slo in &flags.slos {
+        command.push_str(&format!(" --slo '{slo}'"));
+    }
+    command.push_str(&format!(
+        " {flag} {} --replications {}",
+        flags.axis.0, flags.replications
+    ));
+    for set in &flags.set {
+        command.push_str(&format!(" --set '{set}'"));
+    }
+    if let Some(seed) = flags.seed {
+        command.push_str(&format!(" --seed {seed}"));
+    }
+    serde_json::json!({
+        "loopcap": env!("CARGO_PKG_VERSION"),
+        "command": command,
+        "model": path.display().to_string(),
+        "slos": flags.slos,
+        "axis": flags.axis.0,
+        "replications": flags.replications,
+        "set": flags.set,
+        "seed": flags.seed,
+    })
 }
 
 /// `size MODEL --slo ... --plans FILE`: every plan judged with its cost,
@@ -452,16 +489,53 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         probes: Vec::new(),
         warnings: Vec::new(),
     };
+    let mut journal = match &flags.out {
+        Some(dir) => Some(
+            sizing::journal::Journal::open(dir, &size_manifest(path, flags), &slos)
+                .map_err(CommandError::Input)?,
+        ),
+        None => None,
+    };
     let search = if floor.met {
         sizing::search(lo, hi, goal, &slos, |value| {
+            if let Some(done) = journal.as_ref().and_then(|j| j.done(value)) {
+                return Ok(done);
+            }
             let mut set = flags.set.clone();
             set.push(format!("{axis}={value}"));
             let (_, loaded) = load_to_run(path, flags.seed, &set, flags.memory_limit)?;
-            Ok::<_, CommandError>(sizing::judge(value, &replicate(&loaded.spec)?, &slos))
+            let probe = sizing::judge(value, &replicate(&loaded.spec)?, &slos);
+            if let Some(journal) = &mut journal {
+                journal
+                    .record(&probe)
+                    .context("cannot append to sizing.csv")?;
+            }
+            Ok::<_, CommandError>(probe)
         })?
     } else {
         unreachable
     };
+    if let (Some(journal), Some(dir)) = (&journal, &flags.out) {
+        journal.finish().context("cannot write sizing.csv")?;
+        let series: Vec<plot::sizing_figure::SloSeries<'_>> = slos
+            .iter()
+            .enumerate()
+            .map(|(i, slo)| plot::sizing_figure::SloSeries {
+                metric: &slo.metric,
+                text: &slo.text,
+                bound: slo.bound,
+                points: search
+                    .probes
+                    .iter()
+                    .filter_map(|p| {
+                        let v = p.verdicts.get(i)?;
+                        Some((p.value, v.mean?, v.ci95.unwrap_or(0.0)))
+                    })
+                    .collect(),
+            })
+            .collect();
+        plot::sizing_figure::draw(dir, &axis, &series, search.answer)?;
+    }
     let explanations = sizing::explain(&slos, &floor, &search, &axis, (goal, lo, hi));
     let mut stdout = io::stdout().lock();
     if flags.json {

@@ -4,6 +4,7 @@
 pub mod bar_chart;
 pub mod heatmap;
 pub mod line_chart;
+pub mod sizing_figure;
 pub mod sweep_figures;
 pub mod timeseries_plot;
 

@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::quantity::parse_duration;
+
+pub mod journal;
 use crate::model::summary::Summary;
 use crate::report::replicated::{MetricStats, stats};
 
@@ -135,23 +137,35 @@ pub struct Probe {
 /// Judges `summaries` (one per replication) against `slos`.
 pub fn judge(value: i64, summaries: &[Summary], slos: &[Slo]) -> Probe {
     let all = stats(summaries);
-    let verdicts: Vec<Verdict> = slos
+    let means: Vec<(Option<f64>, Option<f64>)> = slos
         .iter()
         .map(|slo| {
-            let m = all.iter().find(|m| m.name == slo.metric);
-            let (mean, ci95) = m.map_or((None, None), |m: &MetricStats| (m.mean, m.ci95));
-            Verdict {
+            all.iter()
+                .find(|m| m.name == slo.metric)
+                .map_or((None, None), |m: &MetricStats| (m.mean, m.ci95))
+        })
+        .collect();
+    Probe::of(value, slos, &means)
+}
+
+impl Probe {
+    /// The probe at `value` whose SLO metrics had these means and half-widths.
+    pub fn of(value: i64, slos: &[Slo], means: &[(Option<f64>, Option<f64>)]) -> Probe {
+        let verdicts: Vec<Verdict> = slos
+            .iter()
+            .zip(means)
+            .map(|(slo, &(mean, ci95))| Verdict {
                 metric: slo.metric.clone(),
                 mean,
                 ci95,
                 met: slo.met_by(mean, ci95),
-            }
-        })
-        .collect();
-    Probe {
-        value,
-        met: verdicts.iter().all(|v| v.met),
-        verdicts,
+            })
+            .collect();
+        Probe {
+            value,
+            met: verdicts.iter().all(|v| v.met),
+            verdicts,
+        }
     }
 }
 

@@ -385,3 +385,75 @@ fn the_readme_plans_example_is_what_size_prints() {
     let printed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(shown, printed.trim_end_matches('\n'));
 }
+
+/// `--out` journals each probe; a search killed part-way and run again
+/// takes the probes already in sizing.csv (a sentinel planted in one shows
+/// through), drops a line cut short, runs the rest and ends with the same
+/// answer and the same other rows. Another search into the directory is refused.
+#[test]
+fn an_interrupted_search_resumes_from_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sizing");
+    let args = |out: &std::path::Path| {
+        let mut a: Vec<String> = [
+            "--slo",
+            "queue_wait_s.mean <= 0.1",
+            "--over",
+            "capacity.lanes=1..64",
+            "--out",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        a.push(out.display().to_string());
+        a
+    };
+    let run = |args: &[String]| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        size(&refs)
+    };
+    let (code, first) = run(&args(&out));
+    assert_eq!(code, Some(0));
+    let journal = std::fs::read_to_string(out.join("sizing.csv")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    assert_eq!(lines.len(), 1 + first["probes"].as_array().unwrap().len());
+    assert!(out.join("sizing-queue_wait_s-mean.svg").exists());
+    // Keep the header and the first two probes (value 1 with a sentinel
+    // mean), and half of the third; then run again.
+    let sentinel = lines[1].replacen(",false,", ",false,123456.5,", 1);
+    let sentinel: String = {
+        let cells: Vec<&str> = sentinel.split(',').collect();
+        [cells[0], cells[1], cells[2], cells[4]].join(",")
+    };
+    let cut = format!(
+        "{}\n{sentinel}\n{}\n{}",
+        lines[0],
+        lines[2],
+        &lines[3][..lines[3].len() / 2]
+    );
+    std::fs::write(out.join("sizing.csv"), cut).unwrap();
+    let (code, again) = run(&args(&out));
+    assert_eq!(code, Some(0));
+    assert_eq!(again["answer"], first["answer"]);
+    let resumed = std::fs::read_to_string(out.join("sizing.csv")).unwrap();
+    let resumed: Vec<&str> = resumed.lines().collect();
+    assert_eq!(resumed.len(), lines.len());
+    assert!(resumed[1].contains("123456.5"), "{}", resumed[1]);
+    assert_eq!(resumed[2..], lines[2..]);
+    // Another search into the same directory is refused.
+    let mut other = args(&out);
+    other[1] = "queue_wait_s.mean <= 0.2".to_owned();
+    let refs: Vec<&str> = other.iter().map(String::as_str).collect();
+    let output = loopcap()
+        .arg("size")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "duration=20m"])
+        .args(&refs)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("holds another sizing")
+    );
+}

@@ -1,0 +1,109 @@
+//! `size --out`: each SLO's metric against the axis, one figure an SLO:
+//! the probes' means with their 95% intervals, the bound as a grey line
+//! and the answer as a dashed vertical line.
+
+use std::path::Path;
+
+use super::line_chart::{Dash, Line, LineChart, Marker, Point};
+use super::sweep_figures::{axis_path_label, metric_label};
+use super::{PlotError, save};
+
+/// The palette index of grey, for the bound.
+const GREY: usize = 7;
+
+/// One SLO's metric over the probes.
+pub struct SloSeries<'a> {
+    pub metric: &'a str,
+    /// The SLO as written.
+    pub text: &'a str,
+    pub bound: f64,
+    /// Each probe's value, and its metric's mean and 95% half-width.
+    pub points: Vec<(i64, f64, f64)>,
+}
+
+/// Draws `sizing-<metric>.png` and `.svg` in `dir` for each SLO; returns
+/// the names drawn.
+pub fn draw(
+    dir: &Path,
+    axis: &str,
+    series: &[SloSeries<'_>],
+    answer: Option<i64>,
+) -> Result<Vec<String>, PlotError> {
+    let values = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0 as f64));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
+        (l.min(x), h.max(x))
+    });
+    if lo > hi {
+        return Ok(Vec::new());
+    }
+    let mut names = Vec::new();
+    for slo in series {
+        let mut points: Vec<Point> = slo
+            .points
+            .iter()
+            .map(|&(value, mean, half)| Point {
+                x: value as f64,
+                y: mean,
+                band: Some((mean - half, mean + half)),
+            })
+            .collect();
+        points.sort_by(|a, b| a.x.total_cmp(&b.x));
+        let (y_lo, y_hi) = points
+            .iter()
+            .flat_map(|p| [p.band.map_or(p.y, |b| b.0), p.band.map_or(p.y, |b| b.1)])
+            .chain([slo.bound])
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
+                (l.min(y), h.max(y))
+            });
+        let mut lines = vec![
+            Line::new("probes (95% interval)".to_owned(), 0, points).marked(Marker::Circle),
+            Line::new(
+                format!("bound: {}", slo.text),
+                GREY,
+                [lo, hi]
+                    .map(|x| Point {
+                        x,
+                        y: slo.bound,
+                        band: None,
+                    })
+                    .into(),
+            ),
+        ];
+        if let Some(answer) = answer {
+            lines.push(
+                Line::new(
+                    format!("answer: {answer}"),
+                    3,
+                    [y_lo, y_hi]
+                        .map(|y| Point {
+                            x: answer as f64,
+                            y,
+                            band: None,
+                        })
+                        .into(),
+                )
+                .styled(Dash::Dashed, 1.0),
+            );
+        }
+        let chart = LineChart {
+            title: format!(
+                "{} against {}",
+                metric_label(slo.metric),
+                axis_path_label(axis)
+            ),
+            subtitle: format!("SLO {}; each probe's mean and 95% interval", slo.text),
+            x_label: axis_path_label(axis),
+            y_label: metric_label(slo.metric),
+            log_x: false,
+            log_y: false,
+            lines,
+            spans: Vec::new(),
+        };
+        let name = format!("sizing-{}", slo.metric.replace('.', "-"));
+        save(&chart, dir, &name)?;
+        names.push(name);
+    }
+    Ok(names)
+}

@@ -1,0 +1,163 @@
+//! `size --out DIR`: the manifest of the search (what reruns it exactly)
+//! and `sizing.csv`, each probe's SLO metrics with their intervals,
+//! appended as each probe finishes. A search run again into the same
+//! directory with the same manifest takes the probes already there instead
+//! of running them (every probe runs the same seeds, so they are what it
+//! would get); a last line cut short by a kill is dropped.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::{Probe, Slo};
+use crate::atomic_file;
+
+pub struct Journal {
+    path: PathBuf,
+    slos: Vec<Slo>,
+    done: HashMap<i64, Probe>,
+    file: File,
+}
+
+fn header(slos: &[Slo]) -> String {
+    let mut h = String::from("value,met");
+    for slo in slos {
+        h.push_str(&format!(",{0},{0}.ci95", slo.metric));
+    }
+    h
+}
+
+fn row(probe: &Probe) -> String {
+    let cell = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
+    let mut r = format!("{},{}", probe.value, probe.met);
+    for v in &probe.verdicts {
+        r.push_str(&format!(",{},{}", cell(v.mean), cell(v.ci95)));
+    }
+    r
+}
+
+/// A journal line as a probe; `None` for a line cut short or unreadable.
+fn parse(line: &str, slos: &[Slo]) -> Option<Probe> {
+    let cells: Vec<&str> = line.split(',').collect();
+    if cells.len() != 2 + 2 * slos.len() {
+        return None;
+    }
+    let value: i64 = cells[0].parse().ok()?;
+    let number = |c: &str| -> Option<Option<f64>> {
+        if c.is_empty() {
+            Some(None)
+        } else {
+            c.parse().ok().map(Some)
+        }
+    };
+    let means = cells[2..]
+        .chunks(2)
+        .map(|pair| Some((number(pair[0])?, number(pair[1])?)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Probe::of(value, slos, &means))
+}
+
+impl Journal {
+    /// Opens `dir` for a search described by `manifest`: a new directory
+    /// (or one without a manifest) starts empty; one with this manifest
+    /// resumes; one with another is refused.
+    pub fn open(dir: &Path, manifest: &serde_json::Value, slos: &[Slo]) -> Result<Journal, String> {
+        let shown = dir.display();
+        atomic_file::create_dir(dir).map_err(|e| format!("--out {shown}: {e}"))?;
+        let manifest_path = dir.join("manifest.json");
+        let path = dir.join("sizing.csv");
+        let text = serde_json::to_string_pretty(manifest).expect("a JSON value");
+        let mut done = HashMap::new();
+        match std::fs::read_to_string(&manifest_path) {
+            Ok(existing) if existing.trim() == text.trim() => {
+                let journal = std::fs::read_to_string(&path).unwrap_or_default();
+                let mut lines = journal.lines();
+                if lines.next() == Some(header(slos).as_str()) {
+                    for probe in lines.filter_map(|l| parse(l, slos)) {
+                        done.insert(probe.value, probe);
+                    }
+                }
+            }
+            Ok(_) => {
+                return Err(format!(
+                    "--out {shown} holds another sizing (its manifest.json differs): choose another directory or remove it"
+                ));
+            }
+            Err(_) => {}
+        }
+        atomic_file::write_file(&manifest_path, |w| writeln!(w, "{text}"))
+            .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+        // The journal again, from the probes kept: a cut line is gone.
+        let mut kept: Vec<&Probe> = done.values().collect();
+        kept.sort_by_key(|p| p.value);
+        atomic_file::write_file(&path, |w| {
+            writeln!(w, "{}", header(slos))?;
+            for p in kept {
+                writeln!(w, "{}", row(p))?;
+            }
+            Ok(())
+        })
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(Journal {
+            path,
+            slos: slos.to_vec(),
+            done,
+            file,
+        })
+    }
+
+    /// The probe at `value` from an earlier run into this directory.
+    pub fn done(&self, value: i64) -> Option<Probe> {
+        self.done.get(&value).cloned()
+    }
+
+    /// Appends a finished probe.
+    pub fn record(&mut self, probe: &Probe) -> io::Result<()> {
+        writeln!(self.file, "{}", row(probe))?;
+        self.file.sync_data()?;
+        self.done.insert(probe.value, probe.clone());
+        Ok(())
+    }
+
+    /// Rewrites sizing.csv with every probe in order of value.
+    pub fn finish(&self) -> io::Result<()> {
+        let mut all: Vec<&Probe> = self.done.values().collect();
+        all.sort_by_key(|p| p.value);
+        atomic_file::write_file(&self.path, |w| {
+            writeln!(w, "{}", header(&self.slos))?;
+            for p in all {
+                writeln!(w, "{}", row(p))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_reads_back_as_its_probe_and_a_cut_row_not_at_all() {
+        let names = ["loop_latency_s.p99".to_owned(), "loops_per_min".to_owned()];
+        let slos = vec![
+            Slo::parse("loop_latency_s.p99 <= 10", &names).unwrap(),
+            Slo::parse("loops_per_min >= 1", &names).unwrap(),
+        ];
+        let probe = Probe::of(7, &slos, &[(Some(8.25), Some(1.5)), (None, None)]);
+        let line = row(&probe);
+        assert_eq!(line, "7,false,8.25,1.5,,");
+        let back = parse(&line, &slos).unwrap();
+        assert_eq!(
+            (back.value, back.met, back.verdicts[0].mean),
+            (7, false, Some(8.25))
+        );
+        assert!(parse("7,false,8.25", &slos).is_none());
+        assert!(parse("7,false,8.2x,1.5,,", &slos).is_none());
+    }
+}
