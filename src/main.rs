@@ -361,6 +361,9 @@ fn slos_and_floor(
         .map(|text| sizing::Slo::parse(text, &names))
         .collect::<Result<Vec<_>, _>>()
         .map_err(CommandError::Input)?;
+    for warning in slos.iter().filter_map(sizing::Slo::direction_warning) {
+        eprintln!("warning: {warning}");
+    }
     let floor = sizing::judge(i64::MIN, &floor_runs, &slos);
     Ok((slos, floor))
 }

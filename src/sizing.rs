@@ -92,6 +92,73 @@ impl Slo {
     }
 }
 
+/// Which way a metric is better, when it has one: lower for latencies,
+/// waits, failures, refusals, retries and cost; higher for throughput,
+/// loops per dollar and recovery goodput. Counts of loops started or
+/// tokens, utilisation and the like have none.
+pub fn better(metric: &str) -> Option<Direction> {
+    // The metric's name without its statistic (p99, q50, mean, max).
+    let statistic = |p: &str| {
+        matches!(p, "mean" | "max")
+            || (p.len() > 1
+                && (p.starts_with('p') || p.starts_with('q'))
+                && p[1..].bytes().all(|b| b.is_ascii_digit()))
+    };
+    let last = metric.rsplit('.').find(|p| !statistic(p))?;
+    let lower = last.ends_with("_s")
+        || last.starts_with("loops_failed")
+        || last.ends_with("_usd")
+        || matches!(
+            last,
+            "retries"
+                | "retry_rate"
+                | "amplification"
+                | "rate_limited"
+                | "overloaded"
+                | "timeouts"
+                | "expired"
+                | "queue_rejected"
+                | "too_large"
+                | "unavailable"
+                | "server_errors"
+                | "rejected_locally"
+                | "retries_denied"
+                | "waited_share"
+                | "cold_starts"
+        );
+    let higher = matches!(
+        last,
+        "loops_per_min"
+            | "loops_completed"
+            | "loops_per_dollar"
+            | "goodput_during_per_min"
+            | "goodput_after_per_min"
+    );
+    match (lower, higher) {
+        (true, _) => Some(Direction::AtMost),
+        (_, true) => Some(Direction::AtLeast),
+        _ => None,
+    }
+}
+
+impl Slo {
+    /// A warning when the SLO bounds its metric from the side that is worse
+    /// (a failure share at least 1%, say): likely a mistyped comparison.
+    pub fn direction_warning(&self) -> Option<String> {
+        let better = better(&self.metric)?;
+        (better != self.direction).then(|| {
+            let (way, op) = match better {
+                Direction::AtMost => ("lower", "<="),
+                Direction::AtLeast => ("higher", ">="),
+            };
+            format!(
+                "--slo '{}': {} is better {way}; did you mean {} {op} ...?",
+                self.text, self.metric, self.metric
+            )
+        })
+    }
+}
+
 /// Metrics in seconds take durations; others plain numbers or percentages.
 fn is_seconds(metric: &str) -> bool {
     metric.ends_with("_s") || metric.contains("_s.")
@@ -568,6 +635,33 @@ mod tests {
         assert!(e.contains("expected METRIC <= VALUE"), "{e}");
         let e = Slo::parse("loops_per_min >= fast", &names()).unwrap_err();
         assert!(e.contains("`fast` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn each_metric_says_which_way_is_better() {
+        assert_eq!(better("loop_latency_s.p99"), Some(Direction::AtMost));
+        assert_eq!(
+            better("windows.surge-developers-1.loop_latency_s.p99"),
+            Some(Direction::AtMost)
+        );
+        assert_eq!(better("loops_failed_share"), Some(Direction::AtMost));
+        assert_eq!(better("cost_per_loop_usd"), Some(Direction::AtMost));
+        assert_eq!(better("classes.a.loops_per_min"), Some(Direction::AtLeast));
+        assert_eq!(better("loops_per_dollar"), Some(Direction::AtLeast));
+        assert_eq!(better("loop_latency_cdf_s.q50"), Some(Direction::AtMost));
+        assert_eq!(better("loops_started"), None);
+        let names = names();
+        let wrong = Slo::parse("loops_failed_share >= 1%", &names).unwrap();
+        assert_eq!(
+            wrong.direction_warning().unwrap(),
+            "--slo 'loops_failed_share >= 1%': loops_failed_share is better lower; did you mean loops_failed_share <= ...?"
+        );
+        assert!(
+            Slo::parse("loops_per_min >= 2", &names)
+                .unwrap()
+                .direction_warning()
+                .is_none()
+        );
     }
 
     #[test]
