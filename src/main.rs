@@ -520,13 +520,13 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     };
     if let (Some(journal), Some(dir)) = (&journal, &flags.out) {
         journal.finish().context("cannot write sizing.csv")?;
-        let series: Vec<plot::sizing_figure::SloSeries<'_>> = slos
+        let mut series: Vec<plot::sizing_figure::SloSeries<'_>> = slos
             .iter()
             .enumerate()
             .map(|(i, slo)| plot::sizing_figure::SloSeries {
                 metric: &slo.metric,
                 text: &slo.text,
-                bound: slo.bound,
+                bound: Some(slo.bound),
                 points: search
                     .probes
                     .iter()
@@ -537,6 +537,20 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
                     .collect(),
             })
             .collect();
+        let cost = plot::sizing_figure::SloSeries {
+            metric: "cost_per_hour_usd",
+            text: "what the capacity costs an hour",
+            bound: None,
+            points: search
+                .probes
+                .iter()
+                .filter_map(|p| {
+                    let (mean, half) = p.cost_per_hour_usd;
+                    Some((p.value, mean?, half.unwrap_or(0.0)))
+                })
+                .collect(),
+        };
+        series.extend((cost.points.iter().any(|p| p.1 > 0.0)).then_some(cost));
         plot::sizing_figure::draw(dir, &axis, &series, search.answer)?;
     }
     let explanations = sizing::explain(&slos, &floor, &search, &axis, (goal, lo, hi));

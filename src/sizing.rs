@@ -199,25 +199,39 @@ pub struct Probe {
     pub verdicts: Vec<Verdict>,
     /// Every SLO met.
     pub met: bool,
+    /// What the capacity costs an hour of the measured window: mean and
+    /// 95% half-width over the replications.
+    pub cost_per_hour_usd: (Option<f64>, Option<f64>),
 }
 
 /// Judges `summaries` (one per replication) against `slos`.
 pub fn judge(value: i64, summaries: &[Summary], slos: &[Slo]) -> Probe {
     let all = stats(summaries);
-    let means: Vec<(Option<f64>, Option<f64>)> = slos
-        .iter()
-        .map(|slo| {
-            all.iter()
-                .find(|m| m.name == slo.metric)
-                .map_or((None, None), |m: &MetricStats| (m.mean, m.ci95))
-        })
-        .collect();
-    Probe::of(value, slos, &means)
+    let metric = |name: &str| {
+        all.iter()
+            .find(|m| m.name == name)
+            .map_or((None, None), |m: &MetricStats| (m.mean, m.ci95))
+    };
+    let means: Vec<(Option<f64>, Option<f64>)> =
+        slos.iter().map(|slo| metric(&slo.metric)).collect();
+    // Every replication measures the same window.
+    let hours = summaries
+        .first()
+        .map_or(0.0, |s| (s.duration_s - s.warmup_s) / 3600.0);
+    let per_hour = |x: Option<f64>| x.filter(|_| hours > 0.0).map(|x| x / hours);
+    let (cost, cost_ci) = metric("cost_usd");
+    Probe::of(value, slos, &means, (per_hour(cost), per_hour(cost_ci)))
 }
 
 impl Probe {
-    /// The probe at `value` whose SLO metrics had these means and half-widths.
-    pub fn of(value: i64, slos: &[Slo], means: &[(Option<f64>, Option<f64>)]) -> Probe {
+    /// The probe at `value` whose SLO metrics had these means and
+    /// half-widths, at this cost an hour.
+    pub fn of(
+        value: i64,
+        slos: &[Slo],
+        means: &[(Option<f64>, Option<f64>)],
+        cost_per_hour_usd: (Option<f64>, Option<f64>),
+    ) -> Probe {
         let verdicts: Vec<Verdict> = slos
             .iter()
             .zip(means)
@@ -232,6 +246,7 @@ impl Probe {
             value,
             met: verdicts.iter().all(|v| v.met),
             verdicts,
+            cost_per_hour_usd,
         }
     }
 }
@@ -464,17 +479,11 @@ pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult
             .find(|m| m.name == name)
             .map_or((None, None), |m| (m.mean, m.ci95))
     };
-    // Every replication measures the same window.
-    let hours = summaries
-        .first()
-        .map_or(0.0, |s| (s.duration_s - s.warmup_s) / 3600.0);
-    let (cost, cost_ci) = metric("cost_usd");
-    let per_hour = |x: Option<f64>| x.filter(|_| hours > 0.0).map(|x| x / hours);
     PlanResult {
         name: name.to_owned(),
         verdicts: probe.verdicts,
         met: probe.met,
-        cost_per_hour_usd: (per_hour(cost), per_hour(cost_ci)),
+        cost_per_hour_usd: probe.cost_per_hour_usd,
         cost_per_loop_usd: metric("cost_per_loop_usd"),
         loops_per_dollar: metric("loops_per_dollar"),
     }
@@ -571,25 +580,36 @@ pub fn render(
         (Some(m), None) => format!("{}{}", short(m), if v.met { "" } else { " ✗" }),
         _ => "- ✗".to_owned(),
     };
-    let _ = write!(out, "\n{:>14}", "value");
+    let _ = write!(out, "\n{:>14}{:>20}", "value", "$/hour");
     for slo in slos {
         let _ = write!(out, "  {:>26}", slo.text);
     }
     let _ = writeln!(out);
-    let mut row = |label: String, p: &Probe| {
-        let _ = write!(out, "{label:>14}");
+    let cost = |(m, h): (Option<f64>, Option<f64>)| match (m, h) {
+        (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
+        (Some(m), _) => short(m),
+        _ => "-".to_owned(),
+    };
+    // The floor's capacity is not one anyone sells: it has no cost.
+    let mut row = |label: String, p: &Probe, priced: bool| {
+        let price = if priced {
+            cost(p.cost_per_hour_usd)
+        } else {
+            "-".to_owned()
+        };
+        let _ = write!(out, "{label:>14}{price:>20}");
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", cell(v));
         }
         let _ = writeln!(out, "  {}", if p.met { "meets" } else { "misses" });
     };
     if let Some(floor) = floor {
-        row("unlimited".to_owned(), floor);
+        row("unlimited".to_owned(), floor, false);
     }
     let mut sorted: Vec<&Probe> = search.probes.iter().collect();
     sorted.sort_by_key(|p| p.value);
     for p in sorted {
-        row(p.value.to_string(), p);
+        row(p.value.to_string(), p, true);
     }
     out
 }
@@ -681,6 +701,7 @@ mod tests {
                 value,
                 verdicts: Vec::new(),
                 met: value >= at,
+                cost_per_hour_usd: (None, None),
             })
         }
     }
@@ -739,6 +760,7 @@ mod tests {
                 value,
                 met: verdicts.iter().all(|v| v.met),
                 verdicts,
+                cost_per_hour_usd: (None, None),
             })
         })
         .unwrap();
@@ -761,6 +783,7 @@ mod tests {
                     value,
                     verdicts: Vec::new(),
                     met: value <= at,
+                    cost_per_hour_usd: (None, None),
                 })
             }
         };

@@ -1,6 +1,6 @@
 //! `size --out`: each SLO's metric against the axis, one figure an SLO:
 //! the probes' means with their 95% intervals, the bound as a grey line
-//! and the answer as a dashed vertical line.
+//! and the answer as a dashed vertical line; and the capacity's cost.
 
 use std::path::Path;
 
@@ -14,9 +14,10 @@ const GREY: usize = 7;
 /// One SLO's metric over the probes.
 pub struct SloSeries<'a> {
     pub metric: &'a str,
-    /// The SLO as written.
+    /// The SLO as written (or what the metric is, without one).
     pub text: &'a str,
-    pub bound: f64,
+    /// The SLO's bound; none for a metric shown beside them (cost).
+    pub bound: Option<f64>,
     /// Each probe's value, and its metric's mean and 95% half-width.
     pub points: Vec<(i64, f64, f64)>,
 }
@@ -53,24 +54,25 @@ pub fn draw(
         let (y_lo, y_hi) = points
             .iter()
             .flat_map(|p| [p.band.map_or(p.y, |b| b.0), p.band.map_or(p.y, |b| b.1)])
-            .chain([slo.bound])
+            .chain(slo.bound)
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
                 (l.min(y), h.max(y))
             });
-        let mut lines = vec![
-            Line::new("probes (95% interval)".to_owned(), 0, points).marked(Marker::Circle),
-            Line::new(
+        let mut lines =
+            vec![Line::new("probes (95% interval)".to_owned(), 0, points).marked(Marker::Circle)];
+        if let Some(bound) = slo.bound {
+            lines.push(Line::new(
                 format!("bound: {}", slo.text),
                 GREY,
                 [lo, hi]
                     .map(|x| Point {
                         x,
-                        y: slo.bound,
+                        y: bound,
                         band: None,
                     })
                     .into(),
-            ),
-        ];
+            ));
+        }
         if let Some(answer) = answer {
             lines.push(
                 Line::new(
@@ -93,7 +95,10 @@ pub fn draw(
                 metric_label(slo.metric),
                 axis_path_label(axis)
             ),
-            subtitle: format!("SLO {}; each probe's mean and 95% interval", slo.text),
+            subtitle: match slo.bound {
+                Some(_) => format!("SLO {}; each probe's mean and 95% interval", slo.text),
+                None => format!("{}; each probe's mean and 95% interval", slo.text),
+            },
             x_label: axis_path_label(axis),
             y_label: metric_label(slo.metric),
             log_x: false,

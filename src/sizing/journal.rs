@@ -25,6 +25,7 @@ fn header(slos: &[Slo]) -> String {
     for slo in slos {
         h.push_str(&format!(",{0},{0}.ci95", slo.metric));
     }
+    h.push_str(",cost_per_hour_usd,cost_per_hour_usd.ci95");
     h
 }
 
@@ -34,13 +35,15 @@ fn row(probe: &Probe) -> String {
     for v in &probe.verdicts {
         r.push_str(&format!(",{},{}", cell(v.mean), cell(v.ci95)));
     }
+    let (cost, cost_ci) = probe.cost_per_hour_usd;
+    r.push_str(&format!(",{},{}", cell(cost), cell(cost_ci)));
     r
 }
 
 /// A journal line as a probe; `None` for a line cut short or unreadable.
 fn parse(line: &str, slos: &[Slo]) -> Option<Probe> {
     let cells: Vec<&str> = line.split(',').collect();
-    if cells.len() != 2 + 2 * slos.len() {
+    if cells.len() != 4 + 2 * slos.len() {
         return None;
     }
     let value: i64 = cells[0].parse().ok()?;
@@ -51,11 +54,12 @@ fn parse(line: &str, slos: &[Slo]) -> Option<Probe> {
             c.parse().ok().map(Some)
         }
     };
-    let means = cells[2..]
+    let mut means = cells[2..]
         .chunks(2)
         .map(|pair| Some((number(pair[0])?, number(pair[1])?)))
         .collect::<Option<Vec<_>>>()?;
-    Some(Probe::of(value, slos, &means))
+    let cost = means.pop()?;
+    Some(Probe::of(value, slos, &means, cost))
 }
 
 impl Journal {
@@ -149,15 +153,25 @@ mod tests {
             Slo::parse("loop_latency_s.p99 <= 10", &names).unwrap(),
             Slo::parse("loops_per_min >= 1", &names).unwrap(),
         ];
-        let probe = Probe::of(7, &slos, &[(Some(8.25), Some(1.5)), (None, None)]);
+        let probe = Probe::of(
+            7,
+            &slos,
+            &[(Some(8.25), Some(1.5)), (None, None)],
+            (Some(28.0), None),
+        );
         let line = row(&probe);
-        assert_eq!(line, "7,false,8.25,1.5,,");
+        assert_eq!(line, "7,false,8.25,1.5,,,28,");
         let back = parse(&line, &slos).unwrap();
         assert_eq!(
-            (back.value, back.met, back.verdicts[0].mean),
-            (7, false, Some(8.25))
+            (
+                back.value,
+                back.met,
+                back.verdicts[0].mean,
+                back.cost_per_hour_usd
+            ),
+            (7, false, Some(8.25), (Some(28.0), None))
         );
         assert!(parse("7,false,8.25", &slos).is_none());
-        assert!(parse("7,false,8.2x,1.5,,", &slos).is_none());
+        assert!(parse("7,false,8.2x,1.5,,,28,", &slos).is_none());
     }
 }

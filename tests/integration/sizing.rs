@@ -417,13 +417,13 @@ fn an_interrupted_search_resumes_from_its_journal() {
     let lines: Vec<&str> = journal.lines().collect();
     assert_eq!(lines.len(), 1 + first["probes"].as_array().unwrap().len());
     assert!(out.join("sizing-queue_wait_s-mean.svg").exists());
+    // mmc.toml prices nothing: no cost figure.
+    assert!(!out.join("sizing-cost_per_hour_usd.svg").exists());
     // Keep the header and the first two probes (value 1 with a sentinel
     // mean), and half of the third; then run again.
-    let sentinel = lines[1].replacen(",false,", ",false,123456.5,", 1);
-    let sentinel: String = {
-        let cells: Vec<&str> = sentinel.split(',').collect();
-        [cells[0], cells[1], cells[2], cells[4]].join(",")
-    };
+    let mut cells: Vec<&str> = lines[1].split(',').collect();
+    cells[2] = "123456.5";
+    let sentinel = cells.join(",");
     let cut = format!(
         "{}\n{sentinel}\n{}\n{}",
         lines[0],
@@ -456,4 +456,37 @@ fn an_interrupted_search_resumes_from_its_journal() {
             .unwrap()
             .contains("holds another sizing")
     );
+}
+
+/// With lanes priced, sizing.csv carries each probe's cost an hour (its
+/// lanes times the price, exactly) and a cost figure is drawn.
+#[test]
+fn a_priced_search_records_and_draws_its_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("priced");
+    let (code, _) = size(&[
+        "--set",
+        "prices.per_lane_hour=2.5",
+        "--slo",
+        "queue_wait_s.mean <= 0.1",
+        "--over",
+        "capacity.lanes=1..64",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(out.join("sizing-cost_per_hour_usd.svg").exists());
+    let journal = std::fs::read_to_string(out.join("sizing.csv")).unwrap();
+    let mut lines = journal.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let cost = header
+        .iter()
+        .position(|h| *h == "cost_per_hour_usd")
+        .unwrap();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let lanes: f64 = cells[0].parse().unwrap();
+        let per_hour: f64 = cells[cost].parse().unwrap();
+        assert!((per_hour - 2.5 * lanes).abs() < 1e-9, "{line}");
+    }
 }
