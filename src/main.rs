@@ -168,35 +168,7 @@ fn main() -> ExitCode {
             slo,
             over,
             max_users,
-            plans: Some(plans),
-            out: _,
-            replications,
-            set,
-            seed,
-            threads,
-            json,
-            memory_limit,
-        } if over.is_none() && max_users.is_none() => plans_command(
-            &model,
-            &plans,
-            &SizeFlags {
-                slos: slo,
-                out: None,
-                axis: (String::new(), sizing::Goal::LeastMeeting),
-                replications,
-                set,
-                seed,
-                threads,
-                json,
-                memory_limit,
-            },
-        ),
-        Command::Size {
-            model,
-            slo,
-            over,
-            max_users,
-            plans: _,
+            plans,
             out,
             replications,
             set,
@@ -204,15 +176,14 @@ fn main() -> ExitCode {
             threads,
             json,
             memory_limit,
-        } => size_command(
-            &model,
-            &SizeFlags {
+        } => {
+            let flags = SizeFlags {
                 slos: slo,
                 out,
                 axis: match (over, max_users) {
-                    (Some(over), _) => (over, sizing::Goal::LeastMeeting),
-                    (None, Some(users)) => (users, sizing::Goal::MostMeeting),
-                    (None, None) => unreachable!("clap requires --over or --max-users"),
+                    (Some(over), _) => Some((over, sizing::Goal::LeastMeeting)),
+                    (None, Some(users)) => Some((users, sizing::Goal::MostMeeting)),
+                    (None, None) => None,
                 },
                 replications,
                 set,
@@ -220,8 +191,12 @@ fn main() -> ExitCode {
                 threads,
                 json,
                 memory_limit,
-            },
-        ),
+            };
+            match plans {
+                Some(plans) => plans_command(&model, &plans, &flags),
+                None => size_command(&model, &flags),
+            }
+        }
         Command::Fit {
             trace,
             format,
@@ -274,8 +249,8 @@ fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
 struct SizeFlags {
     slos: Vec<String>,
     out: Option<PathBuf>,
-    /// `--over` or `--max-users` as given, and what it looks for.
-    axis: (String, sizing::Goal),
+    /// `--over` or `--max-users` as given, and what it looks for (none with `--plans`).
+    axis: Option<(String, sizing::Goal)>,
     replications: u32,
     set: Vec<String>,
     seed: Option<i64>,
@@ -286,10 +261,7 @@ struct SizeFlags {
 
 /// `--over PATH=LO..HI`, or `--max-users PATH[=LO..HI]` (by default 1..100000).
 fn parse_axis(text: &str, goal: sizing::Goal) -> Result<(String, i64, i64), String> {
-    let flag = match goal {
-        sizing::Goal::LeastMeeting => "--over",
-        sizing::Goal::MostMeeting => "--max-users",
-    };
+    let flag = axis_flag(goal);
     let bad = || {
         format!(
             "{flag} {text}: expected PATH=LO..HI with whole numbers, e.g. capacity.lanes=1..256"
@@ -368,19 +340,28 @@ fn slos_and_floor(
     Ok((slos, floor))
 }
 
-/// What reruns a search exactly: the command, its inputs and the version.
-fn size_manifest(path: &Path, flags: &SizeFlags) -> serde_json::Value {
-    let flag = match flags.axis.1 {
+/// The flag that asks a search for `goal`.
+fn axis_flag(goal: sizing::Goal) -> &'static str {
+    match goal {
         sizing::Goal::LeastMeeting => "--over",
         sizing::Goal::MostMeeting => "--max-users",
-    };
+    }
+}
+
+/// What reruns a search exactly: the command, its inputs and the version.
+fn size_manifest(
+    path: &Path,
+    flags: &SizeFlags,
+    (axis, goal): (&str, sizing::Goal),
+) -> serde_json::Value {
+    let flag = axis_flag(goal);
     let mut command = format!("loopcap size {}", path.display());
     for slo in &flags.slos {
         command.push_str(&format!(" --slo '{slo}'"));
     }
     command.push_str(&format!(
-        " {flag} {} --replications {}",
-        flags.axis.0, flags.replications
+        " {flag} {axis} --replications {}",
+        flags.replications
     ));
     for set in &flags.set {
         command.push_str(&format!(" --set '{set}'"));
@@ -393,7 +374,7 @@ fn size_manifest(path: &Path, flags: &SizeFlags) -> serde_json::Value {
         "command": command,
         "model": path.display().to_string(),
         "slos": flags.slos,
-        "axis": flags.axis.0,
+        "axis": axis,
         "replications": flags.replications,
         "set": flags.set,
         "seed": flags.seed,
@@ -475,8 +456,11 @@ fn plans_command(path: &Path, plans: &Path, flags: &SizeFlags) -> Result<(), Com
 /// floor on unlimited capacity, then the search, each probe its replications
 /// in parallel.
 fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
-    let goal = flags.axis.1;
-    let (axis, lo, hi) = parse_axis(&flags.axis.0, goal).map_err(CommandError::Input)?;
+    let (axis_text, goal) = flags
+        .axis
+        .clone()
+        .expect("clap asks for --over, --max-users or --plans");
+    let (axis, lo, hi) = parse_axis(&axis_text, goal).map_err(CommandError::Input)?;
     // The floor: for a population, its least value on unlimited capacity.
     let mut base_set = flags.set.clone();
     if goal == sizing::Goal::MostMeeting {
@@ -494,8 +478,12 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     };
     let mut journal = match &flags.out {
         Some(dir) => Some(
-            sizing::journal::Journal::open(dir, &size_manifest(path, flags), &slos)
-                .map_err(CommandError::Input)?,
+            sizing::journal::Journal::open(
+                dir,
+                &size_manifest(path, flags, (&axis_text, goal)),
+                &slos,
+            )
+            .map_err(CommandError::Input)?,
         ),
         None => None,
     };

@@ -9,6 +9,21 @@ use loopcap::validation::theory::{erlang_c, mmc_wait};
 
 use crate::support::{loopcap, model_path};
 
+/// The README's code block after the one ending in `command_tail`.
+fn readme_block_after(command_tail: &str) -> String {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let command = format!("{command_tail}\n```\n");
+    let at = readme.find(&command).expect("the README's command") + command.len();
+    readme[at..]
+        .split("```")
+        .nth(1)
+        .unwrap()
+        .trim_matches('\n')
+        .to_owned()
+}
+
 /// `loopcap size models/mmc.toml ARGS --json`: its exit code and answer.
 fn size(args: &[&str]) -> (Option<i32>, Value) {
     let out = loopcap()
@@ -161,15 +176,10 @@ fn bad_slos_and_ranges_are_input_errors() {
 /// the block after each command.
 #[test]
 fn the_readme_sizing_examples_are_what_size_prints() {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
     for p99 in ["25m", "15m"] {
-        let command = format!(
-            "--slo 'loop_latency_s.p99 <= {p99}' --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64\n```\n"
-        );
-        let at = readme.find(&command).expect("the README's size command") + command.len();
-        let shown = readme[at..].split("```").nth(1).unwrap().trim_matches('\n');
+        let shown = readme_block_after(&format!(
+            "--slo 'loop_latency_s.p99 <= {p99}' --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64"
+        ));
         let out = loopcap()
             .arg("size")
             .arg(model_path("coding-agents-reserved.toml"))
@@ -360,12 +370,8 @@ fn bad_plans_files_are_input_errors() {
 /// The README's plans table is what `size --plans` prints.
 #[test]
 fn the_readme_plans_example_is_what_size_prints() {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
-    let command = "--slo 'loop_latency_s.p99 <= 25m' --slo 'loops_failed_share <= 1%'\n```\n";
-    let at = readme.find(command).expect("the README's plans command") + command.len();
-    let shown = readme[at..].split("```").nth(1).unwrap().trim_matches('\n');
+    let shown =
+        readme_block_after("--slo 'loop_latency_s.p99 <= 25m' --slo 'loops_failed_share <= 1%'");
     let out = loopcap()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
