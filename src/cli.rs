@@ -218,10 +218,11 @@ Examples:
         /// Threads to run on (default: one per core). The answer is the same for any number.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
-        /// Write sizing.csv (each probe's SLO metrics and intervals, appended as it
-        /// finishes), a figure per SLO and manifest.json here; a search run again into
-        /// the same directory with the same flags resumes, taking the probes already done.
-        #[arg(long, value_name = "DIR", conflicts_with = "plans")]
+        /// Write sizing.csv (each probe's or plan's SLO metrics and intervals, and its
+        /// cost), manifest.json and, for a search, a figure per SLO here; a search run
+        /// again into the same directory with the same flags resumes, taking the
+        /// probes already done.
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Print `{answer, axis, slos, floor, probes, warnings, explanations}` as JSON.
         #[arg(long)]

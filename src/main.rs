@@ -348,21 +348,14 @@ fn axis_flag(goal: sizing::Goal) -> &'static str {
     }
 }
 
-/// What reruns a search exactly: the command, its inputs and the version.
-fn size_manifest(
-    path: &Path,
-    flags: &SizeFlags,
-    (axis, goal): (&str, sizing::Goal),
-) -> serde_json::Value {
-    let flag = axis_flag(goal);
+/// What reruns a sizing exactly: the command, its inputs and the version;
+/// `what` is its `--over`, `--max-users` or `--plans` flag with its value.
+fn size_manifest(path: &Path, flags: &SizeFlags, what: &str) -> serde_json::Value {
     let mut command = format!("loopcap size {}", path.display());
     for slo in &flags.slos {
         command.push_str(&format!(" --slo '{slo}'"));
     }
-    command.push_str(&format!(
-        " {flag} {axis} --replications {}",
-        flags.replications
-    ));
+    command.push_str(&format!(" {what} --replications {}", flags.replications));
     for set in &flags.set {
         command.push_str(&format!(" --set '{set}'"));
     }
@@ -374,7 +367,7 @@ fn size_manifest(
         "command": command,
         "model": path.display().to_string(),
         "slos": flags.slos,
-        "axis": axis,
+        "search": what,
         "replications": flags.replications,
         "set": flags.set,
         "seed": flags.seed,
@@ -383,8 +376,8 @@ fn size_manifest(
 
 /// `size MODEL --slo ... --plans FILE`: every plan judged with its cost,
 /// and the cheapest that meets every SLO.
-fn plans_command(path: &Path, plans: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
-    let (_, plans) = config::plans::read_plans(plans)?;
+fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
+    let (_, plans) = config::plans::read_plans(plans_file)?;
     let (source, base) = load_to_run(path, flags.seed, &flags.set, flags.memory_limit)?;
     let replicator = Replicator::new(flags)?;
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
@@ -411,6 +404,20 @@ fn plans_command(path: &Path, plans: &Path, flags: &SizeFlags) -> Result<(), Com
         results.push(sizing::judge_plan(&plan.name, &runs, &slos));
     }
     let best = sizing::cheapest(&results);
+    if let Some(dir) = &flags.out {
+        let manifest = size_manifest(path, flags, &format!("--plans {}", plans_file.display()));
+        atomic_file::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let written = atomic_file::write_file(&dir.join("manifest.json"), |w| {
+            serde_json::to_writer_pretty(&mut *w, &manifest)?;
+            writeln!(w)
+        })
+        .and_then(|()| {
+            atomic_file::write_file(&dir.join("sizing.csv"), |w| {
+                w.write_all(sizing::plans_csv(&slos, &results).as_bytes())
+            })
+        });
+        written.with_context(|| format!("cannot write into {}", dir.display()))?;
+    }
     let explanations = match best {
         Some(_) => Vec::new(),
         None => sizing::explain_plans(&slos, &floor),
@@ -480,7 +487,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         Some(dir) => Some(
             sizing::journal::Journal::open(
                 dir,
-                &size_manifest(path, flags, (&axis_text, goal)),
+                &size_manifest(path, flags, &format!("{} {axis_text}", axis_flag(goal))),
                 &slos,
             )
             .map_err(CommandError::Input)?,

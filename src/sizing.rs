@@ -489,6 +489,30 @@ pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult
     }
 }
 
+/// The plans as sizing.csv: name, verdict, each SLO metric and the costs,
+/// each with its 95% half-width.
+pub fn plans_csv(slos: &[Slo], plans: &[PlanResult]) -> String {
+    let cell = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
+    let mut out = String::from("plan,met");
+    for name in slos.iter().map(|s| s.metric.as_str()).chain([
+        "cost_per_hour_usd",
+        "cost_per_loop_usd",
+        "loops_per_dollar",
+    ]) {
+        out.push_str(&format!(",{name},{name}.ci95"));
+    }
+    out.push('\n');
+    for p in plans {
+        out.push_str(&format!("\"{}\",{}", p.name.replace('"', "\"\""), p.met));
+        let costs = [p.cost_per_hour_usd, p.cost_per_loop_usd, p.loops_per_dollar];
+        for (mean, half) in p.verdicts.iter().map(|v| (v.mean, v.ci95)).chain(costs) {
+            out.push_str(&format!(",{},{}", cell(mean), cell(half)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The plan that meets every SLO at the least cost per hour.
 pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {
     plans.iter().filter(|p| p.met).min_by(|a, b| {

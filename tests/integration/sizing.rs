@@ -297,14 +297,35 @@ fn the_cheapest_plan_that_meets_is_the_erlang_c_answer() {
     std::fs::write(&plans, text).unwrap();
     let expected = least(8.0, 0.1, |c| mmc_wait(c, 8.0, 1.0));
     assert_eq!(expected, 11);
+    let out = dir.path().join("out");
     let (code, json) = size(&[
         "--slo",
         "queue_wait_s.mean <= 0.1",
         "--plans",
         plans.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0), "{json}");
     assert_eq!(json["answer"], "11 lanes", "{json}");
+    // sizing.csv has each plan as the JSON has it.
+    let csv = std::fs::read_to_string(out.join("sizing.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        rows[0],
+        "plan,met,queue_wait_s.mean,queue_wait_s.mean.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_loop_usd,cost_per_loop_usd.ci95,loops_per_dollar,loops_per_dollar.ci95"
+    );
+    assert_eq!(rows.len(), 5);
+    for (row, plan) in rows[1..].iter().zip(json["plans"].as_array().unwrap()) {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[0], format!("\"{}\"", plan["name"].as_str().unwrap()));
+        assert_eq!(
+            cells[2].parse::<f64>().ok(),
+            plan["verdicts"][0]["mean"].as_f64()
+        );
+    }
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("--plans"), "{manifest}");
     for plan in json["plans"].as_array().unwrap() {
         let lanes: f64 = plan["name"]
             .as_str()
