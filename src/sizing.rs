@@ -13,10 +13,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::quantity::parse_duration;
-
-pub mod journal;
 use crate::model::summary::Summary;
 use crate::report::replicated::{MetricStats, stats};
+
+pub mod journal;
 
 /// Which side of the bound is good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
