@@ -18,9 +18,36 @@ pub fn cell(value: Option<f64>) -> String {
     value.map_or_else(String::new, |v| v.to_string())
 }
 
+/// `x` with at least `digits` significant digits, its whole part never
+/// rounded, without trailing zeros: 1234.5678 to 6 digits is 1234.57, to
+/// 4 digits 1235; 0.000123456 to 4 digits is 0.0001235.
+pub fn significant(x: f64, digits: i32) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (digits - 1 - x.abs().log10().floor() as i32).clamp(0, 17) as usize;
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_keep_their_significant_digits() {
+        assert_eq!(significant(1234.5678, 6), "1234.57");
+        assert_eq!(significant(1234.5678, 4), "1235");
+        assert_eq!(significant(42883.0, 4), "42883");
+        assert_eq!(significant(0.000123456789, 6), "0.000123457");
+        assert_eq!(significant(0.187, 4), "0.187");
+        assert_eq!(significant(3.0, 6), "3");
+        assert_eq!(significant(0.0, 4), "0");
+    }
 
     #[test]
     fn csv_lines_quote_what_needs_quoting() {

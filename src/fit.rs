@@ -147,13 +147,13 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
     let (mut grown_cached, mut grown) = (0i64, 0i64);
     let (mut busy_s, mut end_s, mut calls) = (0.0, 0.0f64, 0usize);
     for session in trace.sessions.iter() {
-        let mut at = session.start.as_secs_f64();
+        // How long the user was at it: thinking, or waiting for a request.
+        let mut session_s = 0.0;
         for (r, request) in session.requests.iter().enumerate() {
             if r > 0 {
                 think.push(request.think_before.as_secs_f64());
             }
-            at += request.think_before.as_secs_f64() + request.recorded.as_secs_f64();
-            busy_s += request.think_before.as_secs_f64() + request.recorded.as_secs_f64();
+            session_s += request.think_before.as_secs_f64() + request.recorded.as_secs_f64();
             let rounds = &request.rounds;
             calls += rounds.len();
             steps.push(rounds.len() as f64);
@@ -176,7 +176,8 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
                 }
             }
         }
-        end_s = end_s.max(at);
+        busy_s += session_s;
+        end_s = end_s.max(session.start.as_secs_f64() + session_s);
     }
     let start_s = trace.sessions[0].start.as_secs_f64();
     let span_s = end_s - start_s;

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::quantity::parse_duration;
+use crate::csv_row::significant;
 use crate::model::summary::Summary;
 use crate::report::replicated::{MetricStats, stats};
 
@@ -206,20 +207,26 @@ pub struct Probe {
 
 /// Judges `summaries` (one per replication) against `slos`.
 pub fn judge(value: i64, summaries: &[Summary], slos: &[Slo]) -> Probe {
-    let all = stats(summaries);
-    let metric = |name: &str| {
-        all.iter()
-            .find(|m| m.name == name)
-            .map_or((None, None), |m: &MetricStats| (m.mean, m.ci95))
-    };
+    judged(value, &stats(summaries), summaries, slos)
+}
+
+/// A metric's mean and 95% half-width among `all`.
+fn metric(all: &[MetricStats], name: &str) -> (Option<f64>, Option<f64>) {
+    all.iter()
+        .find(|m| m.name == name)
+        .map_or((None, None), |m| (m.mean, m.ci95))
+}
+
+/// [`judge`], given the statistics `all` of `summaries`.
+fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) -> Probe {
     let means: Vec<(Option<f64>, Option<f64>)> =
-        slos.iter().map(|slo| metric(&slo.metric)).collect();
+        slos.iter().map(|slo| metric(all, &slo.metric)).collect();
     // Every replication measures the same window.
     let hours = summaries
         .first()
         .map_or(0.0, |s| (s.duration_s - s.warmup_s) / 3600.0);
     let per_hour = |x: Option<f64>| x.filter(|_| hours > 0.0).map(|x| x / hours);
-    let (cost, cost_ci) = metric("cost_usd");
+    let (cost, cost_ci) = metric(all, "cost_usd");
     Probe::of(value, slos, &means, (per_hour(cost), per_hour(cost_ci)))
 }
 
@@ -472,20 +479,15 @@ pub struct PlanResult {
 
 /// Judges one plan's `summaries` (one per replication) against `slos`.
 pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult {
-    let probe = judge(0, summaries, slos);
     let all = stats(summaries);
-    let metric = |name: &str| {
-        all.iter()
-            .find(|m| m.name == name)
-            .map_or((None, None), |m| (m.mean, m.ci95))
-    };
+    let probe = judged(0, &all, summaries, slos);
     PlanResult {
         name: name.to_owned(),
         verdicts: probe.verdicts,
         met: probe.met,
         cost_per_hour_usd: probe.cost_per_hour_usd,
-        cost_per_loop_usd: metric("cost_per_loop_usd"),
-        loops_per_dollar: metric("loops_per_dollar"),
+        cost_per_loop_usd: metric(&all, "cost_per_loop_usd"),
+        loops_per_dollar: metric(&all, "loops_per_dollar"),
     }
 }
 
@@ -521,6 +523,16 @@ pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {
     })
 }
 
+/// A cost (or a plan's metric) as mean ± half-width; a half-width of
+/// rounding noise (a fixed price) shows as none.
+fn priced_cell((m, h): (Option<f64>, Option<f64>)) -> String {
+    match (m, h) {
+        (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
+        (Some(m), _) => short(m),
+        _ => "-".to_owned(),
+    }
+}
+
 /// The plans as a table: cost, each SLO's metric, the verdict.
 pub fn render_plans(
     slos: &[Slo],
@@ -533,12 +545,6 @@ pub fn render_plans(
         out,
         "plans: each {replications} replications, SLOs met only with their whole 95% interval"
     );
-    // A half-width of rounding noise (a fixed price) shows as none.
-    let pair = |(m, h): (Option<f64>, Option<f64>)| match (m, h) {
-        (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
-        (Some(m), _) => short(m),
-        _ => "-".to_owned(),
-    };
     let _ = write!(
         out,
         "\n{:<20}{:>20}{:>22}{:>20}",
@@ -551,7 +557,7 @@ pub fn render_plans(
     let verdict = |v: &Verdict| {
         format!(
             "{}{}",
-            pair((v.mean, v.ci95)),
+            priced_cell((v.mean, v.ci95)),
             if v.met { "" } else { " ✗" }
         )
     };
@@ -569,9 +575,9 @@ pub fn render_plans(
             out,
             "{:<20}{:>20}{:>22}{:>20}",
             p.name,
-            pair(p.cost_per_hour_usd),
-            pair(p.cost_per_loop_usd),
-            pair(p.loops_per_dollar)
+            priced_cell(p.cost_per_hour_usd),
+            priced_cell(p.cost_per_loop_usd),
+            priced_cell(p.loops_per_dollar)
         );
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", verdict(v));
@@ -609,15 +615,10 @@ pub fn render(
         let _ = write!(out, "  {:>26}", slo.text);
     }
     let _ = writeln!(out);
-    let cost = |(m, h): (Option<f64>, Option<f64>)| match (m, h) {
-        (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
-        (Some(m), _) => short(m),
-        _ => "-".to_owned(),
-    };
     // The floor's capacity is not one anyone sells: it has no cost.
     let mut row = |label: String, p: &Probe, priced: bool| {
         let price = if priced {
-            cost(p.cost_per_hour_usd)
+            priced_cell(p.cost_per_hour_usd)
         } else {
             "-".to_owned()
         };
@@ -640,16 +641,7 @@ pub fn render(
 
 /// Four significant digits, without trailing zeros.
 fn short(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
-    let text = format!("{x:.digits$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        text
-    }
+    significant(x, 4)
 }
 
 #[cfg(test)]

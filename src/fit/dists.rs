@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::csv_row::significant;
 use crate::model::distribution::{Dist, Z_P99};
 
 /// A parametric fit is written only within this KS distance of the trace.
@@ -182,19 +183,7 @@ impl Candidate {
 
 /// A number as TOML writes it, to six significant digits.
 pub fn number(x: f64) -> String {
-    let text = format!("{:.*}", significant_decimals(x), x);
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        text
-    }
-}
-
-fn significant_decimals(x: f64) -> usize {
-    if x == 0.0 || !x.is_finite() {
-        return 1;
-    }
-    (5 - x.abs().log10().floor() as i64).clamp(0, 9) as usize
+    significant(x, 6)
 }
 
 /// A count as a number, seconds as a duration string.

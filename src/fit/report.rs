@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::arrivals::{ArrivalFit, rate_and_cv};
 use super::dists::{Candidate, Scored};
 use super::{Fitted, Observations, Quantiles};
+use crate::csv_row::significant;
 use crate::engine::RandomStreams;
 use crate::model::workload::Population;
 use crate::model::{ModelSpec, simulate};
@@ -233,7 +234,14 @@ impl FitReport {
                 Candidate::Gamma { .. } => "gamma",
                 Candidate::Empirical { .. } => "empirical",
             };
-            let three = |x: &Quantiles| format!("{} / {} / {}", sig(x.p50), sig(x.p90), sig(x.p99));
+            let three = |x: &Quantiles| {
+                format!(
+                    "{} / {} / {}",
+                    significant(x.p50, 4),
+                    significant(x.p90, 4),
+                    significant(x.p99, 4)
+                )
+            };
             let _ = writeln!(
                 out,
                 "{:<16}{:<14}{:>7}  {:>30}  {:>30}",
@@ -268,15 +276,6 @@ fn two_sample_ks(a: &[f64], b: &[f64]) -> f64 {
         d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
     }
     d
-}
-
-/// Four significant digits.
-fn sig(x: f64) -> f64 {
-    if x == 0.0 {
-        return 0.0;
-    }
-    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
-    (x * scale).round() / scale
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::agent_loop::CallTokens;
-use super::trace::{TraceError, TraceReader, TraceSpec};
+use super::trace::{TraceError, TraceReader, TraceSpec, micros};
 use crate::engine::{SimDuration, SimTime};
 
 /// A session id as the counts key it: a 64-bit hash (collisions among a
@@ -172,7 +172,7 @@ impl SessionStream {
         let open = self.session(slot);
         let (current, next) = (open.current.expect("a call was taken"), open.rows[0]);
         let gap = next.at_us - current.at_us - current.latency_us;
-        Ok(SimDuration::from_ticks(gap.max(0) as u64))
+        Ok(micros(gap))
     }
 
     /// Reads ahead until session `slot` has a row waiting (it has one unread).
@@ -194,7 +194,7 @@ impl SessionStream {
     pub fn recorded(&self, slot: u32) -> SimDuration {
         let open = self.session(slot);
         let current = open.current.expect("a call was taken");
-        SimDuration::from_ticks((current.at_us + current.latency_us - open.first_us).max(0) as u64)
+        micros(current.at_us + current.latency_us - open.first_us)
     }
 
     /// Session `slot`'s loop ended: rows of it still to come are skipped.

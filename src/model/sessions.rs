@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::agent_loop::CallTokens;
 use super::session_stream::SessionStream;
-use super::trace::{TraceError, TraceSpec, parse_datetime};
+use super::trace::{TraceError, TraceSpec, micros, parse_datetime};
 use crate::engine::{SimDuration, SimTime};
 
 /// The sessions of a trace, in order of their start.
@@ -76,10 +76,6 @@ fn place(spec: &TraceSpec, mut sessions: Vec<(i64, Vec<RecordedRequest>)>) -> Ve
             requests,
         })
         .collect()
-}
-
-fn micros(us: i64) -> SimDuration {
-    SimDuration::from_ticks(us.max(0) as u64)
 }
 
 /// A request trace with a session column, read whole (for `fit`): each

@@ -314,6 +314,11 @@ impl TraceReader {
     }
 }
 
+/// A span of `us` microseconds, none if negative.
+pub fn micros(us: i64) -> SimDuration {
+    SimDuration::from_ticks(us.max(0) as u64)
+}
+
 /// A time as `unit` writes it, in microseconds.
 fn parse_time(text: &str, unit: TimeUnit) -> Option<i64> {
     let number = || {

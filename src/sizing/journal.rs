@@ -62,6 +62,19 @@ fn parse(line: &str, slos: &[Slo]) -> Option<Probe> {
     Some(Probe::of(value, slos, &means, cost))
 }
 
+/// Writes `probes` to `path` as sizing.csv, in order of value.
+fn write_sorted(path: &Path, slos: &[Slo], probes: &HashMap<i64, Probe>) -> io::Result<()> {
+    let mut sorted: Vec<&Probe> = probes.values().collect();
+    sorted.sort_by_key(|p| p.value);
+    atomic_file::write_file(path, |w| {
+        writeln!(w, "{}", header(slos))?;
+        for p in sorted {
+            writeln!(w, "{}", row(p))?;
+        }
+        Ok(())
+    })
+}
+
 impl Journal {
     /// Opens `dir` for a search described by `manifest`: a new directory
     /// (or one without a manifest) starts empty; one with this manifest
@@ -93,16 +106,8 @@ impl Journal {
         atomic_file::write_file(&manifest_path, |w| writeln!(w, "{text}"))
             .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
         // The journal again, from the probes kept: a cut line is gone.
-        let mut kept: Vec<&Probe> = done.values().collect();
-        kept.sort_by_key(|p| p.value);
-        atomic_file::write_file(&path, |w| {
-            writeln!(w, "{}", header(slos))?;
-            for p in kept {
-                writeln!(w, "{}", row(p))?;
-            }
-            Ok(())
-        })
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_sorted(&path, slos, &done)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
@@ -130,15 +135,7 @@ impl Journal {
 
     /// Rewrites sizing.csv with every probe in order of value.
     pub fn finish(&self) -> io::Result<()> {
-        let mut all: Vec<&Probe> = self.done.values().collect();
-        all.sort_by_key(|p| p.value);
-        atomic_file::write_file(&self.path, |w| {
-            writeln!(w, "{}", header(&self.slos))?;
-            for p in all {
-                writeln!(w, "{}", row(p))?;
-            }
-            Ok(())
-        })
+        write_sorted(&self.path, &self.slos, &self.done)
     }
 }
 

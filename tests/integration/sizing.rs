@@ -24,6 +24,22 @@ fn readme_block_after(command_tail: &str) -> String {
         .to_owned()
 }
 
+/// The README's block after the command ending in `command_tail` is what
+/// `loopcap size ARGS`, run from the repository, prints.
+fn assert_the_readme_shows(command_tail: &str, args: &[&str]) {
+    let out = loopcap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("size")
+        .args(args)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        readme_block_after(command_tail),
+        printed.trim_end_matches('\n')
+    );
+}
+
 /// `loopcap size models/mmc.toml ARGS --json`: its exit code and answer.
 fn size(args: &[&str]) -> (Option<i32>, Value) {
     let out = loopcap()
@@ -177,23 +193,21 @@ fn bad_slos_and_ranges_are_input_errors() {
 #[test]
 fn the_readme_sizing_examples_are_what_size_prints() {
     for p99 in ["25m", "15m"] {
-        let shown = readme_block_after(&format!(
-            "--slo 'loop_latency_s.p99 <= {p99}' --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64"
-        ));
-        let out = loopcap()
-            .arg("size")
-            .arg(model_path("coding-agents-reserved.toml"))
-            .args(["--slo", &format!("loop_latency_s.p99 <= {p99}")])
-            .args([
-                "--slo",
-                "loops_failed_share <= 1%",
-                "--over",
-                "capacity.lanes=1..64",
-            ])
-            .output()
-            .unwrap();
-        let printed = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(shown, printed.trim_end_matches('\n'));
+        let slo = format!("loop_latency_s.p99 <= {p99}");
+        let failed = [
+            "--slo",
+            "loops_failed_share <= 1%",
+            "--over",
+            "capacity.lanes=1..64",
+        ];
+        assert_the_readme_shows(
+            &format!("--slo '{slo}' --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64"),
+            &[
+                &["models/coding-agents-reserved.toml", "--slo", &slo][..],
+                &failed,
+            ]
+            .concat(),
+        );
     }
 }
 
@@ -391,26 +405,18 @@ fn bad_plans_files_are_input_errors() {
 /// The README's plans table is what `size --plans` prints.
 #[test]
 fn the_readme_plans_example_is_what_size_prints() {
-    let shown =
-        readme_block_after("--slo 'loop_latency_s.p99 <= 25m' --slo 'loops_failed_share <= 1%'");
-    let out = loopcap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "size",
+    assert_the_readme_shows(
+        "--slo 'loop_latency_s.p99 <= 25m' --slo 'loops_failed_share <= 1%'",
+        &[
             "models/hybrid-spillover.toml",
             "--plans",
             "plans/coding-agents.toml",
-        ])
-        .args([
             "--slo",
             "loop_latency_s.p99 <= 25m",
             "--slo",
             "loops_failed_share <= 1%",
-        ])
-        .output()
-        .unwrap();
-    let printed = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(shown, printed.trim_end_matches('\n'));
+        ],
+    );
 }
 
 /// `--out` journals each probe; a search killed part-way and run again

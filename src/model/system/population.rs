@@ -6,7 +6,7 @@ use crate::engine::Ctx;
 use crate::model::ModelSpec;
 use crate::model::agent_loop::Script;
 use crate::model::session_stream::SessionStream;
-use crate::model::sessions::RecordedRequest;
+use crate::model::sessions::{RecordedRequest, SessionTrace};
 use crate::model::workload::{Population, UserState, exponential};
 
 impl AgentSystem<'_> {
@@ -185,10 +185,7 @@ impl AgentSystem<'_> {
 
     /// Schedules the start of session `session` of class `class`, if there is one.
     pub(super) fn schedule_session(&mut self, class: u16, session: u32, cx: &mut Ctx<'_, Self>) {
-        let Population::Sessions(trace) = &self.spec.classes[usize::from(class)].population else {
-            unreachable!("only session classes start sessions");
-        };
-        if let Some(s) = trace.sessions.get(session as usize) {
+        if let Some(s) = self.sessions(class).sessions.get(session as usize) {
             let request = 0;
             cx.schedule_at(
                 s.start.max(cx.now()),
@@ -209,10 +206,7 @@ impl AgentSystem<'_> {
         request: u32,
         cx: &mut Ctx<'_, Self>,
     ) {
-        let Population::Sessions(trace) = &self.spec.classes[usize::from(class)].population else {
-            unreachable!("only session classes replay requests");
-        };
-        let requests = &trace.sessions[session as usize].requests;
+        let requests = &self.sessions(class).sessions[session as usize].requests;
         if let Some(next) = requests.get(request as usize + 1) {
             let request = request + 1;
             cx.schedule_in(
@@ -230,10 +224,15 @@ impl AgentSystem<'_> {
 impl<'a> AgentSystem<'a> {
     /// Request `request` of recorded session `session` of class `class`.
     pub(super) fn recorded(&self, class: u16, session: u32, request: u32) -> &'a RecordedRequest {
+        self.sessions(class).request(session, request)
+    }
+
+    /// The recorded sessions class `class` replays.
+    fn sessions(&self, class: u16) -> &'a SessionTrace {
         let spec: &'a ModelSpec = self.spec;
         match &spec.classes[usize::from(class)].population {
-            Population::Sessions(trace) => trace.request(session, request),
-            _ => unreachable!("only session classes replay requests"),
+            Population::Sessions(trace) => trace,
+            _ => unreachable!("only session classes replay recorded sessions"),
         }
     }
 }
