@@ -263,6 +263,20 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Write one self-contained HTML page for a run (`run --out`), a sweep or a
+    /// sizing (`size --out`) directory: what was simulated, the results with
+    /// failures beside latency, every figure inline, and a sizing's answer with
+    /// its evidence. Readable offline; attach it to a ticket.
+    #[command(after_help = "Examples:
+  loopcap report results/metastable
+  loopcap report results/lane-sizing --out lane-sizing.html")]
+    Report {
+        /// The output directory of `run --out`, `sweep` or `size --out`.
+        dir: PathBuf,
+        /// The page to write (default: DIR/report.html).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Print the JSON Schema of model or experiment files, for editors to complete and
     /// check them (their shape; `check` validates the rest).
     #[command(after_help = "Examples:

@@ -45,6 +45,7 @@ pub mod engine;
 pub mod export;
 pub mod fit;
 pub mod histogram;
+pub mod html_report;
 pub mod model;
 pub mod peak_memory;
 pub mod plot;

@@ -20,6 +20,7 @@ use loopcap::config::schema::{self, FileKind};
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
 use loopcap::fit;
+use loopcap::html_report;
 use loopcap::model::summary::Summary;
 use loopcap::model::{self, RunOptions};
 use loopcap::peak_memory::peak_memory_bytes;
@@ -212,6 +213,7 @@ fn main() -> ExitCode {
             replications,
             json,
         ),
+        Command::Report { dir, out } => report_command(&dir, out.as_deref()),
         Command::Schema { kind } => schema_command(kind),
         Command::Completions { shell } => completions(shell),
     };
@@ -350,7 +352,12 @@ fn axis_flag(goal: sizing::Goal) -> &'static str {
 
 /// What reruns a sizing exactly: the command, its inputs and the version;
 /// `what` is its `--over`, `--max-users` or `--plans` flag with its value.
-fn size_manifest(path: &Path, flags: &SizeFlags, what: &str) -> serde_json::Value {
+fn size_manifest(
+    path: &Path,
+    model_toml: &str,
+    flags: &SizeFlags,
+    what: &str,
+) -> serde_json::Value {
     let mut command = format!("loopcap size {}", path.display());
     for slo in &flags.slos {
         command.push_str(&format!(" --slo '{slo}'"));
@@ -366,12 +373,56 @@ fn size_manifest(path: &Path, flags: &SizeFlags, what: &str) -> serde_json::Valu
         "loopcap": env!("CARGO_PKG_VERSION"),
         "command": command,
         "model": path.display().to_string(),
+        "model_toml": model_toml,
         "slos": flags.slos,
         "search": what,
         "replications": flags.replications,
         "set": flags.set,
         "seed": flags.seed,
     })
+}
+
+/// `value` pretty-printed into `path`, atomically.
+fn write_json(path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
+    atomic_file::write_file(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        writeln!(w)
+    })
+}
+
+/// What `size --out` draws: each SLO's metric, and the cost an hour when
+/// there is one, over `rows` (a probe's value or a plan's index, its
+/// verdicts and its cost an hour).
+fn sizing_series<'a>(
+    slos: &'a [sizing::Slo],
+    rows: impl Iterator<Item = (i64, &'a [sizing::Verdict], sizing::Interval)> + Clone,
+) -> Vec<plot::sizing_figure::SloSeries<'a>> {
+    let mut series: Vec<_> = slos
+        .iter()
+        .enumerate()
+        .map(|(i, slo)| plot::sizing_figure::SloSeries {
+            metric: &slo.metric,
+            text: &slo.text,
+            bound: Some(slo.bound),
+            points: rows
+                .clone()
+                .filter_map(|(value, verdicts, _)| {
+                    let v = verdicts.get(i)?;
+                    Some((value, v.mean?, v.ci95.unwrap_or(0.0)))
+                })
+                .collect(),
+        })
+        .collect();
+    let cost = plot::sizing_figure::SloSeries {
+        metric: "cost_per_hour_usd",
+        text: "what the capacity costs an hour",
+        bound: None,
+        points: rows
+            .filter_map(|(value, _, (mean, half))| Some((value, mean?, half.unwrap_or(0.0))))
+            .collect(),
+    };
+    series.extend((cost.points.iter().any(|p| p.1 > 0.0)).then_some(cost));
+    series
 }
 
 /// `size MODEL --slo ... --plans FILE`: every plan judged with its cost,
@@ -404,50 +455,52 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         results.push(sizing::judge_plan(&plan.name, &runs, &slos));
     }
     let best = sizing::cheapest(&results);
-    if let Some(dir) = &flags.out {
-        let manifest = size_manifest(path, flags, &format!("--plans {}", plans_file.display()));
-        atomic_file::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let written = atomic_file::write_file(&dir.join("manifest.json"), |w| {
-            serde_json::to_writer_pretty(&mut *w, &manifest)?;
-            writeln!(w)
-        })
-        .and_then(|()| {
-            atomic_file::write_file(&dir.join("sizing.csv"), |w| {
-                w.write_all(sizing::plans_csv(&slos, &results).as_bytes())
-            })
-        });
-        written.with_context(|| format!("cannot write into {}", dir.display()))?;
-    }
     let explanations = match best {
         Some(_) => Vec::new(),
         None => sizing::explain_plans(&slos, &floor),
     };
+    let answer = sizing::Answer {
+        kind: sizing::AnswerKind::Plans {
+            answer: best.map(|p| p.name.clone()),
+            plans: results.clone(),
+        },
+        replications: flags.replications,
+        slos: slos.clone(),
+        floor: floor.verdicts.clone(),
+        explanations: explanations.clone(),
+    };
+    if let Some(dir) = &flags.out {
+        let manifest = size_manifest(
+            path,
+            &source.text,
+            flags,
+            &format!("--plans {}", plans_file.display()),
+        );
+        atomic_file::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let written = write_json(&dir.join("manifest.json"), &manifest)
+            .and_then(|()| {
+                atomic_file::write_file(&dir.join("sizing.csv"), |w| {
+                    w.write_all(sizing::plans_csv(&slos, &results).as_bytes())
+                })
+            })
+            .and_then(|()| write_json(&dir.join(sizing::RESULT_FILE), &answer));
+        written.with_context(|| format!("cannot write into {}", dir.display()))?;
+        let rows = results
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as i64, p.verdicts.as_slice(), p.cost_per_hour_usd));
+        let names: Vec<String> = results.iter().map(|p| p.name.clone()).collect();
+        let best_index = best.and_then(|b| results.iter().position(|p| p.name == b.name));
+        plot::sizing_figure::draw_plans(dir, &names, &sizing_series(&slos, rows), best_index)?;
+    }
     let mut stdout = io::stdout().lock();
     if flags.json {
-        let answer = serde_json::json!({
-            "answer": best.map(|p| &p.name),
-            "replications": flags.replications,
-            "slos": slos,
-            "floor": floor.verdicts,
-            "plans": results,
-            "explanations": explanations,
-        });
         serde_json::to_writer_pretty(&mut stdout, &answer).map_err(io::Error::from)?;
         writeln!(stdout)?;
     } else {
         let table = sizing::render_plans(&slos, &floor, &results, flags.replications);
         stdout.write_all(table.as_bytes())?;
-        match best {
-            Some(p) => writeln!(
-                stdout,
-                "\nanswer: {}, the cheapest plan that meets every SLO (${}/hour)",
-                p.name,
-                p.cost_per_hour_usd
-                    .0
-                    .map_or("-".to_owned(), |c| format!("{c:.2}"))
-            )?,
-            None => writeln!(stdout, "\nno plan meets every SLO")?,
-        }
+        writeln!(stdout, "\n{}", answer.sentence())?;
         for line in &explanations {
             writeln!(stdout, "  {line}")?;
         }
@@ -473,7 +526,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     if goal == sizing::Goal::MostMeeting {
         base_set.push(format!("{axis}={lo}"));
     }
-    let (_, base) = load_to_run(path, flags.seed, &base_set, flags.memory_limit)?;
+    let (source, base) = load_to_run(path, flags.seed, &base_set, flags.memory_limit)?;
     let replicator = Replicator::new(flags)?;
     let replicate = |spec: &model::ModelSpec| replicator.run(spec);
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
@@ -487,7 +540,12 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         Some(dir) => Some(
             sizing::journal::Journal::open(
                 dir,
-                &size_manifest(path, flags, &format!("{} {axis_text}", axis_flag(goal))),
+                &size_manifest(
+                    path,
+                    &source.text,
+                    flags,
+                    &format!("{} {axis_text}", axis_flag(goal)),
+                ),
                 &slos,
             )
             .map_err(CommandError::Input)?,
@@ -515,70 +573,40 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     };
     if let (Some(journal), Some(dir)) = (&journal, &flags.out) {
         journal.finish().context("cannot write sizing.csv")?;
-        let mut series: Vec<plot::sizing_figure::SloSeries<'_>> = slos
+        let rows = search
+            .probes
             .iter()
-            .enumerate()
-            .map(|(i, slo)| plot::sizing_figure::SloSeries {
-                metric: &slo.metric,
-                text: &slo.text,
-                bound: Some(slo.bound),
-                points: search
-                    .probes
-                    .iter()
-                    .filter_map(|p| {
-                        let v = p.verdicts.get(i)?;
-                        Some((p.value, v.mean?, v.ci95.unwrap_or(0.0)))
-                    })
-                    .collect(),
-            })
-            .collect();
-        let cost = plot::sizing_figure::SloSeries {
-            metric: "cost_per_hour_usd",
-            text: "what the capacity costs an hour",
-            bound: None,
-            points: search
-                .probes
-                .iter()
-                .filter_map(|p| {
-                    let (mean, half) = p.cost_per_hour_usd;
-                    Some((p.value, mean?, half.unwrap_or(0.0)))
-                })
-                .collect(),
-        };
-        series.extend((cost.points.iter().any(|p| p.1 > 0.0)).then_some(cost));
+            .map(|p| (p.value, p.verdicts.as_slice(), p.cost_per_hour_usd));
+        let series = sizing_series(&slos, rows);
         plot::sizing_figure::draw(dir, &axis, &series, search.answer)?;
     }
     let explanations = sizing::explain(&slos, &floor, &search, &axis, (goal, lo, hi));
+    let answer = sizing::Answer {
+        kind: sizing::AnswerKind::Search {
+            answer: search.answer,
+            axis: axis.clone(),
+            goal,
+            range: [lo, hi],
+            probes: search.probes.clone(),
+            warnings: search.warnings.clone(),
+        },
+        replications: flags.replications,
+        slos: slos.clone(),
+        floor: floor.verdicts.clone(),
+        explanations: explanations.clone(),
+    };
+    if let Some(dir) = &flags.out {
+        write_json(&dir.join(sizing::RESULT_FILE), &answer)
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
+    }
     let mut stdout = io::stdout().lock();
     if flags.json {
-        let answer = serde_json::json!({
-            "answer": search.answer,
-            "axis": axis,
-            "goal": goal,
-            "range": [lo, hi],
-            "replications": flags.replications,
-            "slos": slos,
-            "floor": floor.verdicts,
-            "probes": search.probes,
-            "warnings": search.warnings,
-            "explanations": explanations,
-        });
         serde_json::to_writer_pretty(&mut stdout, &answer).map_err(io::Error::from)?;
         writeln!(stdout)?;
     } else {
         let table = sizing::render(&axis, &slos, Some(&floor), &search, flags.replications);
         stdout.write_all(table.as_bytes())?;
-        let which = match goal {
-            sizing::Goal::LeastMeeting => "least",
-            sizing::Goal::MostMeeting => "largest",
-        };
-        match search.answer {
-            Some(v) => writeln!(
-                stdout,
-                "\nanswer: {axis} = {v}, the {which} value in {lo}..{hi} that meets every SLO"
-            )?,
-            None => writeln!(stdout, "\nno value of {axis} in {lo}..{hi} meets every SLO")?,
-        }
+        writeln!(stdout, "\n{}", answer.sentence())?;
         for line in &explanations {
             writeln!(stdout, "  {line}")?;
         }
@@ -647,6 +675,16 @@ fn fit_command(
         stdout.write_all(report.table().as_bytes())?;
     }
     stdout.flush()?;
+    Ok(())
+}
+
+/// `report DIR`: the directory's page, written atomically.
+fn report_command(dir: &Path, out: Option<&Path>) -> Result<(), CommandError> {
+    let html = html_report::render(dir).map_err(CommandError::Input)?;
+    let path = out.map_or_else(|| html_report::default_path(dir), Path::to_path_buf);
+    atomic_file::write_file(&path, |w| w.write_all(html.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(io::stdout().lock(), "wrote {}", path.display())?;
     Ok(())
 }
 

@@ -116,23 +116,28 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<(), PlotErro
     })
     .map_err(|error| PlotError::Io { path: png, error })?;
     let svg_path = dir.join(format!("{name}.svg"));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
-        let drawn = figure
-            .draw(&root)
-            .and_then(|()| root.present().map_err(|e| e.to_string()));
-        drawn.map_err(|message| PlotError::Draw {
-            path: svg_path.clone(),
-            message,
-        })?;
-    }
+    let svg = svg(figure).map_err(|message| PlotError::Draw {
+        path: svg_path.clone(),
+        message,
+    })?;
     atomic_file::write_file(&svg_path, |w| w.write_all(svg.as_bytes())).map_err(|error| {
         PlotError::Io {
             path: svg_path,
             error,
         }
     })
+}
+
+/// `figure` as the text of one SVG document.
+pub fn svg(figure: &impl Figure) -> Result<String, String> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
+        figure.draw(&root)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
 }
 
 /// A compact tick label: 3 significant digits, k/M suffixes for large values.

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::quantity::parse_duration;
 use crate::csv_row::significant;
@@ -20,7 +20,7 @@ use crate::report::replicated::{MetricStats, stats};
 pub mod journal;
 
 /// Which side of the bound is good.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Direction {
     /// The metric must be at most the bound (latency, failures, cost).
     #[serde(rename = "<=")]
@@ -30,8 +30,87 @@ pub enum Direction {
     AtLeast,
 }
 
+/// What `size --out` writes beside sizing.csv: the answer and its
+/// evidence, as `--json` prints them.
+pub const RESULT_FILE: &str = "result.json";
+
+/// What `size` answers, as `--json` prints it and `--out` keeps it in
+/// [`RESULT_FILE`]: the SLOs, the floor, and the search or the plans.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Answer {
+    #[serde(flatten)]
+    pub kind: AnswerKind,
+    pub replications: u32,
+    pub slos: Vec<Slo>,
+    /// Each SLO on unlimited capacity.
+    pub floor: Vec<Verdict>,
+    /// Why there is no answer, if there is none.
+    pub explanations: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AnswerKind {
+    /// `--over` or `--max-users`: the value found, `None` when none meets.
+    Search {
+        answer: Option<i64>,
+        axis: String,
+        goal: Goal,
+        range: [i64; 2],
+        probes: Vec<Probe>,
+        warnings: Vec<String>,
+    },
+    /// `--plans`: the cheapest plan that meets, `None` when none does.
+    Plans {
+        answer: Option<String>,
+        plans: Vec<PlanResult>,
+    },
+}
+
+impl Answer {
+    /// The answer in one line, as `size` ends its table with it.
+    pub fn sentence(&self) -> String {
+        match &self.kind {
+            AnswerKind::Search {
+                answer,
+                axis,
+                goal,
+                range: [lo, hi],
+                ..
+            } => {
+                let which = match goal {
+                    Goal::LeastMeeting => "least",
+                    Goal::MostMeeting => "largest",
+                };
+                match answer {
+                    Some(v) => format!(
+                        "answer: {axis} = {v}, the {which} value in {lo}..{hi} that meets every SLO"
+                    ),
+                    None => format!("no value of {axis} in {lo}..{hi} meets every SLO"),
+                }
+            }
+            AnswerKind::Plans { answer, plans } => {
+                match plans.iter().find(|p| Some(&p.name) == answer.as_ref()) {
+                    Some(p) => format!(
+                        "answer: {}, the cheapest plan that meets every SLO (${}/hour)",
+                        p.name,
+                        p.cost_per_hour_usd
+                            .0
+                            .map_or("-".to_owned(), |c| format!("{c:.2}"))
+                    ),
+                    None => "no plan meets every SLO".to_owned(),
+                }
+            }
+        }
+    }
+}
+
+/// A metric's mean and 95% half-width over the replications, either
+/// undefined where no replication defines it.
+pub type Interval = (Option<f64>, Option<f64>);
+
 /// One objective: `metric <= bound` or `metric >= bound`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Slo {
     pub metric: String,
     pub direction: Direction,
@@ -185,7 +264,7 @@ fn parse_bound(metric: &str, value: &str) -> Option<f64> {
 }
 
 /// One SLO's metric at a probe.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Verdict {
     pub metric: String,
     pub mean: Option<f64>,
@@ -194,7 +273,7 @@ pub struct Verdict {
 }
 
 /// What every SLO's metric was over one probe's replications.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Probe {
     pub value: i64,
     pub verdicts: Vec<Verdict>,
@@ -202,7 +281,7 @@ pub struct Probe {
     pub met: bool,
     /// What the capacity costs an hour of the measured window: mean and
     /// 95% half-width over the replications.
-    pub cost_per_hour_usd: (Option<f64>, Option<f64>),
+    pub cost_per_hour_usd: Interval,
 }
 
 /// Judges `summaries` (one per replication) against `slos`.
@@ -211,7 +290,7 @@ pub fn judge(value: i64, summaries: &[Summary], slos: &[Slo]) -> Probe {
 }
 
 /// A metric's mean and 95% half-width among `all`.
-fn metric(all: &[MetricStats], name: &str) -> (Option<f64>, Option<f64>) {
+fn metric(all: &[MetricStats], name: &str) -> Interval {
     all.iter()
         .find(|m| m.name == name)
         .map_or((None, None), |m| (m.mean, m.ci95))
@@ -219,8 +298,7 @@ fn metric(all: &[MetricStats], name: &str) -> (Option<f64>, Option<f64>) {
 
 /// [`judge`], given the statistics `all` of `summaries`.
 fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) -> Probe {
-    let means: Vec<(Option<f64>, Option<f64>)> =
-        slos.iter().map(|slo| metric(all, &slo.metric)).collect();
+    let means: Vec<Interval> = slos.iter().map(|slo| metric(all, &slo.metric)).collect();
     // Every replication measures the same window.
     let hours = summaries
         .first()
@@ -233,12 +311,7 @@ fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) 
 impl Probe {
     /// The probe at `value` whose SLO metrics had these means and
     /// half-widths, at this cost an hour.
-    pub fn of(
-        value: i64,
-        slos: &[Slo],
-        means: &[(Option<f64>, Option<f64>)],
-        cost_per_hour_usd: (Option<f64>, Option<f64>),
-    ) -> Probe {
+    pub fn of(value: i64, slos: &[Slo], means: &[Interval], cost_per_hour_usd: Interval) -> Probe {
         let verdicts: Vec<Verdict> = slos
             .iter()
             .zip(means)
@@ -270,7 +343,7 @@ pub struct Search {
 }
 
 /// What a search looks for along its axis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Goal {
     /// The least value that meets every SLO (capacity: more is never worse).
@@ -466,15 +539,15 @@ pub fn explain_plans(slos: &[Slo], floor: &Probe) -> Vec<String> {
 }
 
 /// One named alternative judged against the SLOs, with what it costs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlanResult {
     pub name: String,
     pub verdicts: Vec<Verdict>,
     pub met: bool,
     /// Mean and 95% half-width over the replications.
-    pub cost_per_hour_usd: (Option<f64>, Option<f64>),
-    pub cost_per_loop_usd: (Option<f64>, Option<f64>),
-    pub loops_per_dollar: (Option<f64>, Option<f64>),
+    pub cost_per_hour_usd: Interval,
+    pub cost_per_loop_usd: Interval,
+    pub loops_per_dollar: Interval,
 }
 
 /// Judges one plan's `summaries` (one per replication) against `slos`.
@@ -525,7 +598,7 @@ pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {
 
 /// A cost (or a plan's metric) as mean ± half-width; a half-width of
 /// rounding noise (a fixed price) shows as none.
-fn priced_cell((m, h): (Option<f64>, Option<f64>)) -> String {
+fn priced_cell((m, h): Interval) -> String {
     match (m, h) {
         (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
         (Some(m), _) => short(m),

@@ -20,6 +20,8 @@ pub struct BarChart {
     pub y_label: String,
     pub categories: Vec<String>,
     pub groups: Vec<BarGroup>,
+    /// A horizontal reference line across the bars (an SLO's bound), and its legend.
+    pub bound: Option<(f64, String)>,
 }
 
 impl Figure for BarChart {
@@ -32,7 +34,9 @@ impl Figure for BarChart {
             .flat_map(|g| g.values.iter().flatten())
             .map(|(v, half)| v + half.unwrap_or(0.0))
             .filter(|v| v.is_finite());
-        let top = tops.fold(f64::NEG_INFINITY, f64::max);
+        let top = tops
+            .chain(self.bound.as_ref().map(|b| b.0))
+            .fold(f64::NEG_INFINITY, f64::max);
         if !top.is_finite() {
             return no_data(root, &self.title);
         }
@@ -68,11 +72,12 @@ impl Figure for BarChart {
                     Rectangle::new([(left(i), 0.0), (left(i) + width * 0.92, h)], c.filled())
                 })
             });
-            chart
-                .draw_series(bars)
-                .map_err(e)?
-                .label(&group.label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+            let drawn = chart.draw_series(bars).map_err(e)?;
+            if !group.label.is_empty() {
+                drawn.label(&group.label).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled())
+                });
+            }
             let whiskers = group.values.iter().enumerate().filter_map(|(i, v)| {
                 let (h, half) = (*v)?;
                 let half = half?;
@@ -92,7 +97,20 @@ impl Figure for BarChart {
             });
             chart.draw_series(whiskers).map_err(e)?;
         }
-        if self.groups.len() > 1 {
+        if let Some((y, label)) = &self.bound {
+            let grey = RGBColor(90, 90, 90);
+            chart
+                .draw_series([PathElement::new(
+                    vec![(-0.5, *y), (n as f64 - 0.5, *y)],
+                    grey.stroke_width(2),
+                )])
+                .map_err(e)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], grey.stroke_width(2))
+                });
+        }
+        if self.groups.len() > 1 || self.bound.is_some() {
             legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())

@@ -1,9 +1,11 @@
 //! `size --out`: each SLO's metric against the axis, one figure an SLO:
 //! the probes' means with their 95% intervals, the bound as a grey line
 //! and the answer as a dashed vertical line; and the capacity's cost.
+//! For `--plans`, the same as bars, one a plan, the answer's label starred.
 
 use std::path::Path;
 
+use super::bar_chart::{BarChart, BarGroup};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point};
 use super::sweep_figures::{axis_path_label, metric_label};
 use super::{PlotError, save};
@@ -18,8 +20,14 @@ pub struct SloSeries<'a> {
     pub text: &'a str,
     /// The SLO's bound; none for a metric shown beside them (cost).
     pub bound: Option<f64>,
-    /// Each probe's value, and its metric's mean and 95% half-width.
+    /// Each probe's value (with `--plans`, the plan's index), and its
+    /// metric's mean and 95% half-width.
     pub points: Vec<(i64, f64, f64)>,
+}
+
+/// The file a series is drawn to, without extension.
+pub fn file_name(metric: &str) -> String {
+    format!("sizing-{}", metric.replace('.', "-"))
 }
 
 /// Draws `sizing-<metric>.png` and `.svg` in `dir` for each SLO; returns
@@ -106,7 +114,57 @@ pub fn draw(
             lines,
             spans: Vec::new(),
         };
-        let name = format!("sizing-{}", slo.metric.replace('.', "-"));
+        let name = file_name(slo.metric);
+        save(&chart, dir, &name)?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Draws `sizing-<metric>.png` and `.svg` in `dir` for each series over
+/// the `plans` (by index), the cheapest that meets (`answer`) starred;
+/// returns the names drawn.
+pub fn draw_plans(
+    dir: &Path,
+    plans: &[String],
+    series: &[SloSeries<'_>],
+    answer: Option<usize>,
+) -> Result<Vec<String>, PlotError> {
+    let categories: Vec<String> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, name)| match answer == Some(i) {
+            true => format!("★ {name}"),
+            false => name.clone(),
+        })
+        .collect();
+    let mut names = Vec::new();
+    for slo in series {
+        let mut values = vec![None; plans.len()];
+        for &(i, mean, half) in &slo.points {
+            if let Some(v) = usize::try_from(i).ok().and_then(|i| values.get_mut(i)) {
+                *v = Some((mean, Some(half)));
+            }
+        }
+        let chart = BarChart {
+            title: format!("{} of each plan", metric_label(slo.metric)),
+            subtitle: match slo.bound {
+                Some(_) => format!(
+                    "SLO {}; mean, whiskers = 95% interval; ★ the cheapest plan that meets every SLO",
+                    slo.text
+                ),
+                None => format!("{}; mean, whiskers = 95% interval", slo.text),
+            },
+            x_label: "plan".to_owned(),
+            y_label: metric_label(slo.metric),
+            categories: categories.clone(),
+            groups: vec![BarGroup {
+                label: String::new(),
+                values,
+            }],
+            bound: slo.bound.map(|b| (b, format!("bound: {}", slo.text))),
+        };
+        let name = file_name(slo.metric);
         save(&chart, dir, &name)?;
         names.push(name);
     }

@@ -441,6 +441,7 @@ pub fn draw(
                     .map_or_else(String::new, |a| axis_label(exp, Some(a))),
                 y_label: metric_label(FAILED_SHARE),
                 categories: series(exp, spec).into_iter().map(|(_, l)| l).collect(),
+                bound: None,
                 groups: vec![BarGroup {
                     label: String::new(),
                     values: series(exp, spec)
@@ -548,6 +549,7 @@ pub fn draw(
                 x_label: axis_label(exp, Some(x)),
                 y_label: metric_label(metric),
                 categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
+                bound: None,
                 groups: series(exp, spec)
                     .into_iter()
                     .map(|(s, label)| BarGroup {

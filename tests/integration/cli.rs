@@ -845,7 +845,7 @@ fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
 }
 
 /// Every subcommand of `loopcap`.
-const SUBCOMMANDS: [&str; 11] = [
+const SUBCOMMANDS: [&str; 12] = [
     "run",
     "sweep",
     "merge",
@@ -855,6 +855,7 @@ const SUBCOMMANDS: [&str; 11] = [
     "compare",
     "size",
     "fit",
+    "report",
     "schema",
     "completions",
 ];

@@ -7,6 +7,7 @@ mod invariants;
 mod limits;
 mod pools;
 mod readme;
+mod report;
 mod resilience;
 mod retries;
 mod schema;

@@ -341,22 +341,38 @@ fn shell_words(line: &str) -> Vec<String> {
 }
 
 /// Every concrete command in the README works: runs run (their `--out`
-/// moved to a temporary directory), sweeps' experiments check (a sweep of
-/// a shipped experiment takes too long in a debug build; the figures
-/// script runs them all).
+/// moved to a temporary directory, where a later `report` of the same
+/// directory finds it), sweeps' experiments check (a sweep of a shipped
+/// experiment takes too long in a debug build; the figures script runs
+/// them all).
 #[test]
 fn every_readme_command_works() {
     let commands = readme_commands(&readme());
     assert!(commands.len() >= 6, "{commands:?}");
     let dir = tempfile::tempdir().unwrap();
+    let mut moved = BTreeMap::new();
     for (i, args) in commands.iter().enumerate() {
-        let has_placeholder = args.iter().any(|a| a.contains('<') || a.contains("..."));
+        // `<name>` or `...` stand for what the reader fills in (`<=` is an SLO's).
+        let has_placeholder = args.iter().any(|a| {
+            a.contains("...")
+                || a.match_indices('<')
+                    .any(|(i, _)| a[i + 1..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        });
         if has_placeholder {
             continue;
         }
         let mut args = args.clone();
         if let Some(k) = args.iter().position(|a| a == "--out") {
-            args[k + 1] = dir.path().join(i.to_string()).display().to_string();
+            let to = dir.path().join(i.to_string()).display().to_string();
+            moved.insert(args[k + 1].clone(), to.clone());
+            args[k + 1] = to;
+        }
+        if args[0] == "report" {
+            let from = &args[1];
+            args[1] = moved
+                .get(from)
+                .unwrap_or_else(|| panic!("README: `report {from}` before a command writes it"))
+                .clone();
         }
         let run = match args[0].as_str() {
             "sweep" => vec!["check".to_owned(), args[1].clone()],

@@ -1,0 +1,186 @@
+//! The page of a sizing (`size --out DIR`): the answer from result.json
+//! with its evidence, every probe or plan judged against each SLO, the
+//! figures, and what was sized from manifest.json.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::page::{Cell, Page, Row};
+use crate::plot::sizing_figure;
+use crate::sizing::{self, Answer, AnswerKind, Direction, Verdict};
+
+/// One row's SLO cells: each metric with its interval and verdict.
+fn verdict_cells(verdicts: &[Verdict]) -> impl Iterator<Item = Cell> + '_ {
+    verdicts
+        .iter()
+        .map(|v| Cell::interval(&v.metric, (v.mean, v.ci95)).judged(v.met))
+}
+
+fn met(met: bool) -> Cell {
+    Cell::text(if met { "meets" } else { "misses" })
+}
+
+pub fn render(dir: &Path) -> Result<String, String> {
+    let manifest: Value = super::read_json(&dir.join("manifest.json"))?;
+    let result_path = dir.join(sizing::RESULT_FILE);
+    if !result_path.is_file() {
+        return Err(format!(
+            "{}: no {}: the sizing did not finish (rerun its command into the same directory to resume it)",
+            dir.display(),
+            sizing::RESULT_FILE
+        ));
+    }
+    let answer: Answer = super::read_json(&result_path)?;
+    let text = |key: &str| {
+        manifest
+            .get(key)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .unwrap_or_default()
+    };
+    let mut page = Page::new();
+
+    page.heading("Recommendation");
+    let found = match &answer.kind {
+        AnswerKind::Search { answer, .. } => answer.is_some(),
+        AnswerKind::Plans { answer, .. } => answer.is_some(),
+    };
+    page.identified(
+        "answer",
+        if found { "answer" } else { "answer none" },
+        &answer.sentence(),
+    );
+    page.list(&answer.explanations);
+    if let AnswerKind::Search { warnings, .. } = &answer.kind {
+        for w in warnings {
+            page.paragraph("warning", &format!("warning: {w}"));
+        }
+    }
+    page.paragraph(
+        "note",
+        &format!(
+            "An SLO is met only when the whole 95% interval of its metric's mean over {} replications is on its good side. \"unlimited\" is the workload on limitless capacity: a bound it misses no capacity meets.",
+            answer.replications
+        ),
+    );
+    let rows: Vec<Row> = answer
+        .slos
+        .iter()
+        .map(|slo| {
+            let better = match sizing::better(&slo.metric) {
+                Some(Direction::AtMost) => "lower is better",
+                Some(Direction::AtLeast) => "higher is better",
+                None => "neither way is better",
+            };
+            Row {
+                key: slo.metric.clone(),
+                cells: vec![
+                    Cell::text(&slo.text),
+                    Cell::text(&slo.metric),
+                    Cell::text(better),
+                ],
+            }
+        })
+        .collect();
+    page.table("slos", &["SLO", "metric", "direction"], &rows);
+
+    page.heading("Evidence");
+    let slo_names = answer.slos.iter().map(|s| s.text.as_str());
+    let floor = Row {
+        key: "floor".to_owned(),
+        cells: [
+            Cell::text("unlimited"),
+            met(answer.floor.iter().all(|v| v.met)),
+        ]
+        .into_iter()
+        .chain(verdict_cells(&answer.floor))
+        .collect(),
+    };
+    match &answer.kind {
+        AnswerKind::Search { axis, probes, .. } => {
+            let mut probes: Vec<_> = probes.iter().collect();
+            probes.sort_by_key(|p| p.value);
+            let rows = [floor].into_iter().chain(probes.iter().map(|p| {
+                Row {
+                    key: format!("value:{}", p.value),
+                    cells: [Cell::text(p.value.to_string()), met(p.met)]
+                        .into_iter()
+                        .chain(verdict_cells(&p.verdicts))
+                        .chain([Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd)])
+                        .collect(),
+                }
+            }));
+            let header: Vec<&str> = [axis.as_str(), "verdict"]
+                .into_iter()
+                .chain(slo_names)
+                .chain(["$/hour"])
+                .collect();
+            page.table("probes", &header, &rows.collect::<Vec<_>>());
+        }
+        AnswerKind::Plans { plans, .. } => {
+            let rows = [floor].into_iter().chain(plans.iter().map(|p| {
+                Row {
+                    key: format!("plan:{}", p.name),
+                    cells: [Cell::text(&p.name), met(p.met)]
+                        .into_iter()
+                        .chain(verdict_cells(&p.verdicts))
+                        .chain([
+                            Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd),
+                            Cell::interval("cost_per_loop_usd", p.cost_per_loop_usd),
+                            Cell::interval("loops_per_dollar", p.loops_per_dollar),
+                        ])
+                        .collect(),
+                }
+            }));
+            let header: Vec<&str> = ["plan", "verdict"]
+                .into_iter()
+                .chain(slo_names)
+                .chain(["$/hour", "$/loop", "loops/$"])
+                .collect();
+            page.table("plans", &header, &rows.collect::<Vec<_>>());
+        }
+    }
+    let slo_figures: Vec<String> = answer
+        .slos
+        .iter()
+        .map(|s| sizing_figure::file_name(&s.metric))
+        .collect();
+    super::figures(&mut page, dir, &slo_figures)?;
+
+    page.heading("What was sized");
+    let mut meta = vec![
+        ("kind".to_owned(), "sizing".to_owned()),
+        ("model file".to_owned(), text("model")),
+        ("search".to_owned(), text("search")),
+        ("replications".to_owned(), answer.replications.to_string()),
+        (
+            "seed".to_owned(),
+            match manifest.get("seed") {
+                Some(Value::Number(n)) => n.to_string(),
+                _ => "the model's own".to_owned(),
+            },
+        ),
+        ("loopcap".to_owned(), text("loopcap")),
+        ("rerun".to_owned(), text("command")),
+    ];
+    let set = manifest.get("set").and_then(Value::as_array);
+    if let Some(set) = set.filter(|s| !s.is_empty()) {
+        let set: Vec<&str> = set.iter().filter_map(Value::as_str).collect();
+        meta.insert(3, ("overrides".to_owned(), set.join(" ")));
+    }
+    page.pairs("meta", &meta);
+    let model_toml = text("model_toml");
+    if !model_toml.is_empty() {
+        super::model_brief(&mut page, "model", &model_toml);
+        page.folded("The model (TOML)", &model_toml);
+    }
+    let model_name = model_toml
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("name")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| text("model"));
+    Ok(page.finish(
+        &format!("Sizing: {model_name}"),
+        &format!("loopcap sizing report, from {}", dir.display()),
+    ))
+}

@@ -1,0 +1,245 @@
+//! The page of a sweep: manifest.json, points.csv (each point's metrics,
+//! mean and 95% half-width over its replications) and the figures.
+
+use std::path::Path;
+
+use super::page::{Cell, Page, Row};
+use crate::sweep::manifest::SweepManifest;
+
+/// The metrics every point shows, where points.csv has them: failures
+/// beside latency, then throughput and cost.
+const KEY_METRICS: [(&str, &str); 7] = [
+    ("loops_failed_share", "failed share"),
+    ("loop_latency_s.p50", "p50 s"),
+    ("loop_latency_s.p99", "p99 s"),
+    ("loops_per_min", "loops/min"),
+    ("retry_rate", "retry rate"),
+    ("cost_per_loop_usd", "$/loop"),
+    ("loops_per_dollar", "loops/$"),
+];
+
+/// Each window's metrics beside the window.
+const WINDOW_METRICS: [(&str, &str); 4] = [
+    ("loops_started", "started"),
+    ("loops_failed_share", "failed share"),
+    ("loop_latency_s.p99", "p99 s"),
+    ("loops_per_min", "loops/min"),
+];
+
+/// points.csv: its header and rows, as text.
+pub struct Points {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Points {
+    pub fn read(path: &Path) -> Result<Points, String> {
+        let shown = || path.display().to_string();
+        let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", shown()))?;
+        let header = reader
+            .headers()
+            .map_err(|e| format!("{}: {e}", shown()))?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let rows = reader
+            .records()
+            .map(|r| {
+                r.map(|r| r.iter().map(str::to_owned).collect())
+                    .map_err(|e| format!("{}: {e}", shown()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Points { header, rows })
+    }
+
+    fn column(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// Row `row`'s metric `name` and its 95% half-width, if the file has them.
+    fn interval(&self, row: usize, name: &str) -> Option<(Option<f64>, Option<f64>)> {
+        let value = |col: Option<usize>| {
+            col.and_then(|c| self.rows[row].get(c))
+                .and_then(|v| v.parse().ok())
+        };
+        let column = self.column(name)?;
+        Some((
+            value(Some(column)),
+            value(self.column(&format!("{name}.ci95"))),
+        ))
+    }
+
+    /// The grid's axes: the columns between `point` and `replications`.
+    fn axes(&self) -> &[String] {
+        let end = self.column("replications").unwrap_or(1);
+        &self.header[1.min(end)..end]
+    }
+
+    /// The windows whose metrics the file has, in column order.
+    fn windows(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .header
+            .iter()
+            .filter_map(|h| {
+                h.strip_prefix("windows.")?
+                    .strip_suffix(".loops_failed_share")
+            })
+            .collect();
+        names.dedup();
+        names
+    }
+}
+
+pub fn render(dir: &Path) -> Result<String, String> {
+    let manifest = SweepManifest::read(dir).map_err(|e| e.to_string())?;
+    let points_path = dir.join("points.csv");
+    if !points_path.is_file() {
+        return Err(format!(
+            "{}: no points.csv: the sweep is not finished or its shards are not merged (`loopcap merge`)",
+            dir.display()
+        ));
+    }
+    let points = Points::read(&points_path)?;
+    let experiment: toml::Table = manifest.experiment_toml.parse().unwrap_or_default();
+    let seed = manifest
+        .flags
+        .seed
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| {
+            experiment
+                .get("seed")
+                .map_or("the models' own".to_owned(), toml::Value::to_string)
+        });
+    let mut page = Page::new();
+    page.heading("What was simulated");
+    let mut meta = vec![
+        ("kind".to_owned(), "sweep".to_owned()),
+        (
+            "experiment file".to_owned(),
+            manifest.experiment_file.clone(),
+        ),
+        ("seed".to_owned(), seed),
+        (
+            "runs".to_owned(),
+            format!(
+                "{} points x {} replications = {}",
+                manifest.points, manifest.replications, manifest.runs
+            ),
+        ),
+        ("loopcap".to_owned(), manifest.loopcap_version.clone()),
+        ("rerun".to_owned(), rerun(&manifest)),
+    ];
+    if !manifest.flags.set.is_empty() {
+        meta.insert(3, ("overrides".to_owned(), manifest.flags.set.join(" ")));
+    }
+    page.pairs("meta", &meta);
+    for (i, base) in manifest.base_models.iter().enumerate() {
+        page.paragraph("note", &format!("Base model {}", base.file));
+        super::model_brief(&mut page, &format!("model-{i}"), &base.model_toml);
+    }
+
+    let axes = points.axes();
+    let axis_cells = |row: usize| -> Vec<Cell> {
+        [Cell::text(&points.rows[row][0])]
+            .into_iter()
+            .chain((1..=axes.len()).map(|c| Cell::text(&points.rows[row][c])))
+            .collect()
+    };
+    let first: Vec<&str> = ["point"]
+        .into_iter()
+        .chain(axes.iter().map(String::as_str))
+        .collect();
+
+    page.heading("Each point: failures beside latency");
+    page.paragraph(
+        "note",
+        &format!(
+            "Mean ± 95% half-width over the {} replications of each point.",
+            manifest.replications
+        ),
+    );
+    let shown: Vec<(&str, &str)> = KEY_METRICS
+        .iter()
+        .copied()
+        .filter(|(m, _)| points.column(m).is_some())
+        .collect();
+    let rows: Vec<Row> =
+        (0..points.rows.len())
+            .map(|r| Row {
+                key: format!("point:{r}"),
+                cells: axis_cells(r)
+                    .into_iter()
+                    .chain(shown.iter().map(|(m, _)| {
+                        Cell::interval(m, points.interval(r, m).unwrap_or((None, None)))
+                    }))
+                    .collect(),
+            })
+            .collect();
+    let header: Vec<&str> = first
+        .iter()
+        .copied()
+        .chain(shown.iter().map(|c| c.1))
+        .collect();
+    page.table("points", &header, &rows);
+
+    let windows = points.windows();
+    if !windows.is_empty() {
+        page.heading("Each window of each point");
+        page.paragraph(
+            "note",
+            "A window's loops are those that started in it, followed to their end.",
+        );
+        let mut rows = Vec::new();
+        for r in 0..points.rows.len() {
+            for window in &windows {
+                let metrics = WINDOW_METRICS.iter().filter_map(|(m, _)| {
+                    let name = format!("windows.{window}.{m}");
+                    points.interval(r, &name).map(|v| Cell::interval(&name, v))
+                });
+                rows.push(Row {
+                    key: format!("point:{r}"),
+                    cells: axis_cells(r)
+                        .into_iter()
+                        .chain([Cell::text(*window)])
+                        .chain(metrics)
+                        .collect(),
+                });
+            }
+        }
+        let header: Vec<&str> = first
+            .iter()
+            .copied()
+            .chain(["window"])
+            .chain(WINDOW_METRICS.iter().map(|c| c.1))
+            .collect();
+        page.table("windows", &header, &rows);
+    }
+
+    page.heading("Figures");
+    if super::figures(&mut page, dir, &[])? == 0 {
+        page.paragraph(
+            "note",
+            "(no figures in this directory: `loopcap plot DIR` draws them)",
+        );
+    }
+    page.folded("The experiment (TOML)", &manifest.experiment_toml);
+    Ok(page.finish(
+        &manifest.experiment,
+        &format!("loopcap sweep report, from {}", dir.display()),
+    ))
+}
+
+/// The sweep's command, with what its command line changed.
+fn rerun(manifest: &SweepManifest) -> String {
+    let mut command = format!("loopcap sweep {}", manifest.experiment_file);
+    for set in &manifest.flags.set {
+        command.push_str(&format!(" --set '{set}'"));
+    }
+    if let Some(seed) = manifest.flags.seed {
+        command.push_str(&format!(" --seed {seed}"));
+    }
+    if let Some(r) = manifest.flags.replications {
+        command.push_str(&format!(" --replications {r}"));
+    }
+    command
+}

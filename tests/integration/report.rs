@@ -1,0 +1,555 @@
+//! `loopcap report DIR`: the page parses (as XML, stricter than HTML),
+//! every figure in the directory is inline, and every number on the page
+//! is the one in the directory's files (to the 4 significant digits shown).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::support::{loopcap, model_path};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs `loopcap` with `args`, asserting it succeeds; its stdout.
+fn ok(args: &[&str]) -> String {
+    let out = loopcap().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `report DIR`, and the page it wrote.
+fn report(dir: &Path) -> String {
+    let stdout = ok(&["report", dir.to_str().unwrap()]);
+    let page = dir.join("report.html");
+    assert_eq!(stdout.trim(), format!("wrote {}", page.display()));
+    std::fs::read_to_string(page).unwrap()
+}
+
+fn parse(html: &str) -> roxmltree::Document<'_> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    roxmltree::Document::parse_with_options(html, options)
+        .unwrap_or_else(|e| panic!("the report is not well-formed: {e}"))
+}
+
+/// A metric cell: its row's key, its metric, and the text shown.
+struct Shown {
+    row: String,
+    metric: String,
+    text: String,
+}
+
+/// Every metric cell of table `id`.
+fn metric_cells(doc: &roxmltree::Document<'_>, id: &str) -> Vec<Shown> {
+    let table = doc
+        .descendants()
+        .find(|n| n.has_tag_name("table") && n.attribute("id") == Some(id))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    table
+        .descendants()
+        .filter(|n| n.has_tag_name("td"))
+        .filter_map(|td| {
+            Some(Shown {
+                row: td.parent()?.attribute("data-row")?.to_owned(),
+                metric: td.attribute("data-metric")?.to_owned(),
+                text: td.text().unwrap_or("").to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// `1,262 ± 65.47 ✓` as (1262, Some(65.47)); `–` as none.
+fn read_shown(text: &str) -> Option<(f64, Option<f64>)> {
+    let text = text.trim_end_matches(['✓', '✗']).trim().replace(',', "");
+    if text == "–" {
+        return None;
+    }
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    };
+    Some(match text.split_once('±') {
+        Some((v, h)) => (number(v), Some(number(h))),
+        None => (number(&text), None),
+    })
+}
+
+/// `shown` is `truth` to the 4 significant digits shown (a whole part of
+/// more digits is rounded to the unit, within the same relative 5e-4).
+fn agrees(shown: f64, truth: f64) -> bool {
+    (shown - truth).abs() <= 5e-4 * truth.abs() * (1.0 + 1e-9)
+}
+
+/// Checks one cell against the file's value and half-width.
+fn check(cell: &Shown, value: Option<f64>, ci95: Option<f64>) {
+    let what = format!("{} {} shows {:?}", cell.row, cell.metric, cell.text);
+    match (read_shown(&cell.text), value) {
+        (None, None) => {}
+        (Some((v, h)), Some(truth)) => {
+            assert!(agrees(v, truth), "{what}, the file has {truth}");
+            match (h, ci95) {
+                (Some(h), Some(t)) => assert!(agrees(h, t), "{what}, the file's ci95 is {t}"),
+                // A half-width of rounding noise is not shown.
+                (None, Some(t)) => assert!(t <= 1e-9 * truth.abs(), "{what}, ci95 {t} missing"),
+                (None, None) => {}
+                (Some(_), None) => panic!("{what}, but the file has no interval"),
+            }
+        }
+        (shown, truth) => panic!("{what} ({shown:?}), the file has {truth:?}"),
+    }
+}
+
+fn at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(object, |v, key| v.get(key))
+}
+
+/// The figures on the page, by id, each holding an `<svg>`.
+fn figures(doc: &roxmltree::Document<'_>) -> BTreeSet<String> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("figure"))
+        .map(|f| {
+            let id = f.attribute("id").unwrap().to_owned();
+            assert!(
+                f.children().any(|c| c.tag_name().name() == "svg"),
+                "figure {id} has no svg"
+            );
+            id
+        })
+        .collect()
+}
+
+/// The `.svg` files in `dir`, without extension.
+fn svg_files(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".svg").map(str::to_owned)
+        })
+        .collect()
+}
+
+fn text_of(doc: &roxmltree::Document<'_>, id: &str) -> String {
+    doc.descendants()
+        .find(|n| n.attribute("id") == Some(id))
+        .and_then(|n| n.text())
+        .unwrap_or_else(|| panic!("no #{id}"))
+        .to_owned()
+}
+
+/// The value of the row named `name` of the two-column table `id`.
+fn pair(doc: &roxmltree::Document<'_>, id: &str, name: &str) -> String {
+    let cells: Vec<_> = metric_free_rows(doc, id)
+        .into_iter()
+        .filter(|(k, _)| k == name)
+        .collect();
+    assert_eq!(cells.len(), 1, "#{id} row {name}");
+    cells[0].1.clone()
+}
+
+fn metric_free_rows(doc: &roxmltree::Document<'_>, id: &str) -> Vec<(String, String)> {
+    let table = doc
+        .descendants()
+        .find(|n| n.has_tag_name("table") && n.attribute("id") == Some(id))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    table
+        .children()
+        .filter(|n| n.has_tag_name("tr") && n.attribute("data-row").is_some())
+        .map(|tr| {
+            let tds: Vec<_> = tr.children().filter(|c| c.has_tag_name("td")).collect();
+            (
+                tr.attribute("data-row").unwrap().to_owned(),
+                tds.get(1).and_then(|t| t.text()).unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // One fault window and two pools: every table of a run's page.
+    ok(&[
+        "run",
+        model_path("failover.toml").to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let html = report(&dir);
+    let doc = parse(&html);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(pair(&doc, "meta", "seed"), manifest["seed"].to_string());
+    assert_eq!(pair(&doc, "meta", "loopcap"), manifest["loopcap_version"]);
+    assert_eq!(pair(&doc, "meta", "rerun"), manifest["rerun"]);
+    assert!(pair(&doc, "model", "pool anthropic").contains("requests_per_min 1000"));
+
+    // Each row's object in summary.json.
+    let named = |list: &str, name: &str| -> Value {
+        summary[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap_or_else(|| panic!("no {list} {name}"))
+            .clone()
+    };
+    let row_object = |row: &str| -> Value {
+        match row.split_once(':') {
+            None => summary.clone(),
+            Some(("class", name)) => summary["classes"][name].clone(),
+            Some(("window", name)) => named("windows", name),
+            Some(("pool", name)) => named("pools", name),
+            Some(("fault", i)) => summary["faults"][i.parse::<usize>().unwrap()].clone(),
+            other => panic!("row {other:?}"),
+        }
+    };
+    let mut seen = BTreeMap::<String, BTreeSet<String>>::new();
+    for table in ["outcomes", "attempts", "pools", "faults"] {
+        for cell in metric_cells(&doc, table) {
+            let value = at(&row_object(&cell.row), &cell.metric).and_then(Value::as_f64);
+            check(&cell, value, None);
+            seen.entry(cell.row.clone())
+                .or_default()
+                .insert(cell.metric.clone());
+        }
+    }
+    // Failures beside latency, for the run and for the fault's window.
+    for row in ["run", "window:fault-1"] {
+        for metric in [
+            "loops_failed",
+            "loops_failed_share",
+            "loop_latency_s.p99",
+            "loops_per_min",
+        ] {
+            assert!(seen[row].contains(metric), "{row} {metric}: {seen:?}");
+        }
+    }
+    for row in ["pool:anthropic", "pool:openai", "fault:0"] {
+        assert!(seen.contains_key(row), "{row}: {seen:?}");
+    }
+    for metric in [
+        "attempts",
+        "retries",
+        "rate_limited",
+        "cost_usd",
+        "loops_per_dollar",
+    ] {
+        assert!(seen["run"].contains(metric), "{metric}");
+    }
+    assert_eq!(figures(&doc), BTreeSet::from(["timeseries".to_owned()]));
+}
+
+#[test]
+fn a_sweep_report_holds_every_figure_and_the_points_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    ok(&[
+        "sweep",
+        repo("experiments/surge-shared-vs-reserved.toml")
+            .to_str()
+            .unwrap(),
+        "--replications",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let html = report(&dir);
+    let doc = parse(&html);
+    let svgs = svg_files(&dir);
+    assert!(svgs.len() >= 4, "{svgs:?}");
+    assert_eq!(figures(&doc), svgs);
+
+    let mut points = csv::Reader::from_path(dir.join("points.csv")).unwrap();
+    let header: Vec<String> = points
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows: Vec<Vec<String>> = points
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let value = |row: usize, column: &str| -> Option<f64> {
+        let c = header.iter().position(|h| h == column)?;
+        rows[row][c].parse().ok()
+    };
+    let mut checked = BTreeSet::new();
+    for table in ["points", "windows"] {
+        for cell in metric_cells(&doc, table) {
+            let row: usize = cell.row.strip_prefix("point:").unwrap().parse().unwrap();
+            check(
+                &cell,
+                value(row, &cell.metric),
+                value(row, &format!("{}.ci95", cell.metric)),
+            );
+            checked.insert((row, cell.metric.clone()));
+        }
+    }
+    for row in 0..rows.len() {
+        for metric in [
+            "loops_failed_share",
+            "loop_latency_s.p99",
+            "loops_per_min",
+            "windows.surge-developers-1.loops_failed_share",
+            "windows.surge-developers-1.loop_latency_s.p99",
+        ] {
+            assert!(
+                checked.contains(&(row, metric.to_owned())),
+                "{row} {metric}"
+            );
+        }
+    }
+    assert_eq!(pair(&doc, "meta", "runs"), "5 points x 3 replications = 15");
+}
+
+/// `size ... --out DIR`: its answer line, and the page of DIR.
+fn sized(dir: &Path, args: &[&str]) -> (String, String) {
+    let mut all = vec!["size"];
+    all.extend(args);
+    all.extend(["--out", dir.to_str().unwrap()]);
+    let stdout = ok(&all);
+    let answer = stdout
+        .lines()
+        .find(|l| l.starts_with("answer: "))
+        .unwrap_or_else(|| panic!("no answer in {stdout}"))
+        .to_owned();
+    (answer, report(dir))
+}
+
+fn sizing_csv(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(dir.join("sizing.csv")).unwrap();
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn a_sizing_report_shows_the_answer_and_every_probe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("size");
+    let model = model_path("coding-agents-reserved.toml");
+    let (answer, html) = sized(
+        &dir,
+        &[
+            model.to_str().unwrap(),
+            "--slo",
+            "loop_latency_s.p99 <= 25m",
+            "--slo",
+            "loops_failed_share <= 1%",
+            "--over",
+            "capacity.lanes=1..64",
+            "--replications",
+            "4",
+        ],
+    );
+    let doc = parse(&html);
+    assert_eq!(text_of(&doc, "answer"), answer);
+    let (header, rows) = sizing_csv(&dir);
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let cells = metric_cells(&doc, "probes");
+    let mut rows_seen = BTreeSet::new();
+    for cell in &cells {
+        if cell.row == "floor" {
+            continue;
+        }
+        let value = cell.row.strip_prefix("value:").unwrap();
+        let row = rows
+            .iter()
+            .find(|r| r[0] == value)
+            .unwrap_or_else(|| panic!("probe {value} not in sizing.csv"));
+        let number = |c: Option<usize>| c.and_then(|c| row[c].parse::<f64>().ok());
+        check(
+            cell,
+            number(column(&cell.metric)),
+            number(column(&format!("{}.ci95", cell.metric))),
+        );
+        rows_seen.insert(value.to_owned());
+    }
+    assert_eq!(
+        rows_seen.len(),
+        rows.len(),
+        "every probe of sizing.csv is shown"
+    );
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    let floor: Vec<&Shown> = cells.iter().filter(|c| c.row == "floor").collect();
+    assert_eq!(floor.len(), 2);
+    for (cell, truth) in floor.iter().zip(result["floor"].as_array().unwrap()) {
+        assert_eq!(cell.metric, truth["metric"]);
+        check(cell, truth["mean"].as_f64(), truth["ci95"].as_f64());
+    }
+    let mut expected = svg_files(&dir);
+    assert!(
+        expected.contains("sizing-loop_latency_s-p99"),
+        "{expected:?}"
+    );
+    assert!(expected.remove("sizing-cost_per_hour_usd"));
+    assert_eq!(figures(&doc).len(), expected.len() + 1);
+    assert!(pair(&doc, "meta", "rerun").starts_with("loopcap size "));
+}
+
+#[test]
+fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("plans");
+    let model = model_path("hybrid-spillover.toml");
+    let plans = repo("plans/coding-agents.toml");
+    let (answer, html) = sized(
+        &dir,
+        &[
+            model.to_str().unwrap(),
+            "--slo",
+            "loop_latency_s.p99 <= 25m",
+            "--slo",
+            "loops_failed_share <= 1%",
+            "--plans",
+            plans.to_str().unwrap(),
+            "--replications",
+            "3",
+        ],
+    );
+    let doc = parse(&html);
+    assert_eq!(text_of(&doc, "answer"), answer);
+    let (header, rows) = sizing_csv(&dir);
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let mut plans_seen = BTreeSet::new();
+    for cell in metric_cells(&doc, "plans") {
+        let Some(plan) = cell.row.strip_prefix("plan:") else {
+            continue;
+        };
+        let row = rows.iter().find(|r| r[0] == plan).unwrap();
+        let number = |c: Option<usize>| c.and_then(|c| row[c].parse::<f64>().ok());
+        check(
+            &cell,
+            number(column(&cell.metric)),
+            number(column(&format!("{}.ci95", cell.metric))),
+        );
+        plans_seen.insert((plan.to_owned(), cell.metric.clone()));
+    }
+    for row in &rows {
+        for metric in [
+            "cost_per_hour_usd",
+            "cost_per_loop_usd",
+            "loops_per_dollar",
+            "loop_latency_s.p99",
+        ] {
+            assert!(
+                plans_seen.contains(&(row[0].clone(), metric.to_owned())),
+                "{} {metric}",
+                row[0]
+            );
+        }
+    }
+    assert_eq!(figures(&doc), svg_files(&dir));
+}
+
+#[test]
+fn a_directory_that_is_not_an_output_is_an_input_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing");
+    let out = loopcap()
+        .args(["report", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+
+    let out = loopcap()
+        .args(["report", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no summary.json, runs.csv or sizing.csv"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("report.html").exists());
+
+    // A sizing cut short has its journal but no answer yet.
+    std::fs::write(tmp.path().join("sizing.csv"), "value,met\n").unwrap();
+    std::fs::write(tmp.path().join("manifest.json"), "{}\n").unwrap();
+    let out = loopcap()
+        .args(["report", tmp.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the sizing did not finish"));
+}
+
+/// The page in a real browser: every figure and table survives Chromium's
+/// parser. Skipped, with a message, where no browser is installed.
+#[test]
+fn a_report_renders_in_a_headless_browser() {
+    let Some(browser) = [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ]
+    .into_iter()
+    .find(|b| {
+        std::process::Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        eprintln!("skipped: no headless browser (chromium, google-chrome) on this machine");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("size");
+    let model = model_path("coding-agents-reserved.toml");
+    let (answer, html) = sized(
+        &dir,
+        &[
+            model.to_str().unwrap(),
+            "--slo",
+            "loops_failed_share <= 1%",
+            "--over",
+            "capacity.lanes=1..64",
+            "--replications",
+            "3",
+        ],
+    );
+    let doc = parse(&html);
+    let out = std::process::Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", dir.join("report.html").display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let count = |text: &str, what: &str| text.matches(what).count();
+    assert_eq!(count(&dom, "<svg"), count(&html, "<svg"));
+    assert_eq!(count(&dom, "<svg"), figures(&doc).len());
+    assert_eq!(count(&dom, "<table"), count(&html, "<table"));
+    assert!(dom.contains(&answer), "{answer}");
+}
