@@ -470,12 +470,16 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         explanations: explanations.clone(),
     };
     if let Some(dir) = &flags.out {
-        let manifest = size_manifest(
+        let mut manifest = size_manifest(
             path,
             &source.text,
             flags,
             &format!("--plans {}", plans_file.display()),
         );
+        // The plans as compared, their stated assumptions included.
+        let plans_toml = std::fs::read_to_string(plans_file)
+            .with_context(|| format!("cannot read {}", plans_file.display()))?;
+        manifest["plans_toml"] = serde_json::Value::String(plans_toml);
         atomic_file::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let written = write_json(&dir.join("manifest.json"), &manifest)
             .and_then(|()| {

@@ -140,6 +140,10 @@ pub fn render(dir: &Path) -> Result<String, String> {
             page.table("plans", &header, &rows.collect::<Vec<_>>());
         }
     }
+    let plans_toml = text("plans_toml");
+    if !plans_toml.is_empty() {
+        plans(&mut page, &plans_toml);
+    }
     let slo_figures: Vec<String> = answer
         .slos
         .iter()
@@ -183,4 +187,30 @@ pub fn render(dir: &Path) -> Result<String, String> {
         &format!("Sizing: {model_name}"),
         &format!("loopcap sizing report, from {}", dir.display()),
     ))
+}
+
+/// The plans compared: what each replaces in the model, and the file
+/// whole (its comments state the plans' assumptions).
+fn plans(page: &mut Page, plans_toml: &str) {
+    let table: toml::Table = plans_toml.parse().unwrap_or_default();
+    let rows: Vec<Row> = table
+        .get("plan")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|plan| {
+            let name = plan.get("name").and_then(toml::Value::as_str).unwrap_or("");
+            let set = match plan.get("set").map(super::inline) {
+                Some(set) if set != "{}" => set,
+                _ => "nothing: the model as it is".to_owned(),
+            };
+            Row {
+                key: format!("plan:{name}"),
+                cells: vec![Cell::text(name), Cell::text(set)],
+            }
+        })
+        .collect();
+    page.paragraph("note", "Each plan replaces these parts of the model:");
+    page.table("plan-sets", &["plan", "what it sets"], &rows);
+    page.folded("The plans file (TOML)", plans_toml);
 }

@@ -464,6 +464,14 @@ fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
         }
     }
     assert_eq!(figures(&doc), svg_files(&dir));
+    // What each plan sets, so the page says what was compared.
+    let sets = metric_free_rows(&doc, "plan-sets");
+    let named: Vec<String> = rows.iter().map(|r| format!("plan:{}", r[0])).collect();
+    assert_eq!(
+        sets.iter().map(|s| &s.0).collect::<Vec<_>>(),
+        named.iter().collect::<Vec<_>>()
+    );
+    assert!(sets[2].1.contains("lanes 8"), "{:?}", sets[2]);
 }
 
 #[test]
