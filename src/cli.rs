@@ -215,7 +215,8 @@ Examples:
         /// The model's seed, instead of the file's.
         #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
         seed: Option<i64>,
-        /// Threads to run on (default: one per core). The answer is the same for any number.
+        /// Threads to run on (default: one per core); past the replications, probes the
+        /// search may want next run ahead. The answer is the same for any number.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
         /// Write sizing.csv (each probe's or plan's SLO metrics and intervals, and its

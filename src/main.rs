@@ -30,6 +30,7 @@ use loopcap::report::{self, compare, manifest::Manifest, replicated, run_outputs
 use loopcap::sizing;
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
+use rayon::prelude::*;
 
 /// Why the command failed, which decides its exit code.
 enum CommandError {
@@ -314,6 +315,28 @@ impl Replicator {
             .install(|| sweep::replicate(spec, self.replications, self.memory_limit))?;
         Ok(runs)
     }
+
+    /// Every spec's replications, all side by side.
+    fn run_all<'a>(
+        &self,
+        specs: impl Iterator<Item = &'a model::ModelSpec>,
+    ) -> Result<Vec<Vec<Summary>>, CommandError> {
+        let specs: Vec<_> = specs.collect();
+        let runs = self.pool.install(|| {
+            specs
+                .par_iter()
+                .map(|spec| sweep::replicate(spec, self.replications, self.memory_limit))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(runs)
+    }
+
+    /// How many probes a search runs at once: as many as keep the threads
+    /// busy with every probe's replications (1 when the replications alone
+    /// fill them).
+    fn width(&self) -> usize {
+        (self.pool.current_num_threads() / self.replications.max(1) as usize).max(1)
+    }
 }
 
 /// The SLOs, read against the metrics `base` reports, and the floor: `base`
@@ -532,7 +555,6 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     }
     let (source, base) = load_to_run(path, flags.seed, &base_set, flags.memory_limit)?;
     let replicator = Replicator::new(flags)?;
-    let replicate = |spec: &model::ModelSpec| replicator.run(spec);
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
     // An SLO the floor misses is out of every capacity's reach: no search.
     let unreachable = sizing::Search {
@@ -557,26 +579,39 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         None => None,
     };
     let search = if floor.met {
-        sizing::search(lo, hi, goal, &slos, |value| {
-            if let Some(done) = journal.as_ref().and_then(|j| j.done(value)) {
-                return Ok(done);
+        sizing::search((lo, hi), goal, &slos, replicator.width(), |values| {
+            let mut probes = Vec::with_capacity(values.len());
+            let mut specs = Vec::new();
+            for &value in values {
+                match journal.as_ref().and_then(|j| j.done(value)) {
+                    Some(done) => probes.push(done),
+                    None => {
+                        let mut set = flags.set.clone();
+                        set.push(format!("{axis}={value}"));
+                        let (_, loaded) = load_to_run(path, flags.seed, &set, flags.memory_limit)?;
+                        specs.push((value, loaded.spec));
+                    }
+                }
             }
-            let mut set = flags.set.clone();
-            set.push(format!("{axis}={value}"));
-            let (_, loaded) = load_to_run(path, flags.seed, &set, flags.memory_limit)?;
-            let probe = sizing::judge(value, &replicate(&loaded.spec)?, &slos);
-            if let Some(journal) = &mut journal {
-                journal
-                    .record(&probe)
-                    .context("cannot append to sizing.csv")?;
+            let runs = replicator.run_all(specs.iter().map(|(_, spec)| spec))?;
+            for ((value, _), runs) in specs.iter().zip(runs) {
+                let probe = sizing::judge(*value, &runs, &slos);
+                if let Some(journal) = &mut journal {
+                    journal
+                        .record(&probe)
+                        .context("cannot append to sizing.csv")?;
+                }
+                probes.push(probe);
             }
-            Ok::<_, CommandError>(probe)
+            Ok::<_, CommandError>(probes)
         })?
     } else {
         unreachable
     };
     if let (Some(journal), Some(dir)) = (&journal, &flags.out) {
-        journal.finish().context("cannot write sizing.csv")?;
+        journal
+            .finish(&search.probes)
+            .context("cannot write sizing.csv")?;
         let rows = search
             .probes
             .iter()

@@ -3,7 +3,8 @@
 //! appended as each probe finishes. A search run again into the same
 //! directory with the same manifest takes the probes already there instead
 //! of running them (every probe runs the same seeds, so they are what it
-//! would get); a last line cut short by a kill is dropped.
+//! would get, including those probed ahead); a last line cut short by a
+//! kill is dropped.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -63,8 +64,12 @@ fn parse(line: &str, slos: &[Slo]) -> Option<Probe> {
 }
 
 /// Writes `probes` to `path` as sizing.csv, in order of value.
-fn write_sorted(path: &Path, slos: &[Slo], probes: &HashMap<i64, Probe>) -> io::Result<()> {
-    let mut sorted: Vec<&Probe> = probes.values().collect();
+fn write_sorted<'a>(
+    path: &Path,
+    slos: &[Slo],
+    probes: impl Iterator<Item = &'a Probe>,
+) -> io::Result<()> {
+    let mut sorted: Vec<&Probe> = probes.collect();
     sorted.sort_by_key(|p| p.value);
     atomic_file::write_file(path, |w| {
         writeln!(w, "{}", header(slos))?;
@@ -106,7 +111,7 @@ impl Journal {
         atomic_file::write_file(&manifest_path, |w| writeln!(w, "{text}"))
             .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
         // The journal again, from the probes kept: a cut line is gone.
-        write_sorted(&path, slos, &done)
+        write_sorted(&path, slos, done.values())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         let file = OpenOptions::new()
             .append(true)
@@ -133,9 +138,11 @@ impl Journal {
         Ok(())
     }
 
-    /// Rewrites sizing.csv with every probe in order of value.
-    pub fn finish(&self) -> io::Result<()> {
-        write_sorted(&self.path, &self.slos, &self.done)
+    /// Rewrites sizing.csv with the search's `probes` in order of value
+    /// (those probed ahead that the search did not take are left out, so
+    /// the file is the same however many probes ran at once).
+    pub fn finish(&self, probes: &[Probe]) -> io::Result<()> {
+        write_sorted(&self.path, &self.slos, probes.iter())
     }
 }
 

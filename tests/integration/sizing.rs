@@ -131,18 +131,34 @@ fn an_unreachable_slo_is_explained() {
     assert!(why.starts_with("even capacity.lanes = 10 misses"), "{why}");
 }
 
-/// The same probes and answer on one thread and on two.
+/// The same probes and answer, and the same sizing.csv, on any number of
+/// threads: on 1 (one probe at a time), on 2, and on 8 with 2 replications
+/// a probe, where 4 probes run at once, ahead of the search.
 #[test]
-fn size_is_the_same_on_one_and_two_threads() {
-    let args = [
-        "--slo",
-        "queue_wait_s.mean <= 0.1",
-        "--over",
-        "capacity.lanes=1..64",
-    ];
-    let one = size(&[&args[..], &["--threads", "1"]].concat());
-    let two = size(&[&args[..], &["--threads", "2"]].concat());
-    assert_eq!(one, two);
+fn size_is_the_same_on_any_number_of_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |threads: &str| {
+        let out = tmp.path().join(threads);
+        let result = size(&[
+            "--slo",
+            "queue_wait_s.mean <= 0.1",
+            "--over",
+            "capacity.lanes=1..64",
+            "--replications",
+            "2",
+            "--threads",
+            threads,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        (result, std::fs::read_to_string(out.join("sizing.csv")).unwrap())
+    };
+    let one = run("1");
+    assert_eq!(one.0.0, Some(0));
+    assert!(one.0.1["probes"].as_array().unwrap().len() >= 6, "{}", one.0.1);
+    for threads in ["2", "8"] {
+        assert_eq!(run(threads), one, "{threads} threads");
+    }
 }
 
 /// An unknown metric lists the metrics there are; a bad range or SLO is exit 2.
