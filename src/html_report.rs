@@ -193,7 +193,7 @@ lanes = 2
         model_brief(&mut page, "model", toml);
         let html = page.finish("t", "s");
         for row in [
-            "<td>run</td><td>duration 1h, seed 7</td>",
+            "<td>run</td><td>seed 7, duration 1h</td>",
             "<td>workload devs</td><td>{users 4, think_time {dist exponential, mean 10s}}</td>",
             "<td>agents.coding</td><td>{steps 3}</td>",
             "<td>capacity</td><td>{kind reserved, lanes 2}</td>",
