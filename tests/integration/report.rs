@@ -48,12 +48,15 @@ struct Shown {
     text: String,
 }
 
+fn table<'a, 'i>(doc: &'a roxmltree::Document<'i>, id: &str) -> roxmltree::Node<'a, 'i> {
+    doc.descendants()
+        .find(|n| n.has_tag_name("table") && n.attribute("id") == Some(id))
+        .unwrap_or_else(|| panic!("no table {id}"))
+}
+
 /// Every metric cell of table `id`.
 fn metric_cells(doc: &roxmltree::Document<'_>, id: &str) -> Vec<Shown> {
-    let table = doc
-        .descendants()
-        .find(|n| n.has_tag_name("table") && n.attribute("id") == Some(id))
-        .unwrap_or_else(|| panic!("no table {id}"));
+    let table = table(doc, id);
     table
         .descendants()
         .filter(|n| n.has_tag_name("td"))
@@ -149,7 +152,7 @@ fn text_of(doc: &roxmltree::Document<'_>, id: &str) -> String {
 
 /// The value of the row named `name` of the two-column table `id`.
 fn pair(doc: &roxmltree::Document<'_>, id: &str, name: &str) -> String {
-    let cells: Vec<_> = metric_free_rows(doc, id)
+    let cells: Vec<_> = text_rows(doc, id)
         .into_iter()
         .filter(|(k, _)| k == name)
         .collect();
@@ -157,11 +160,9 @@ fn pair(doc: &roxmltree::Document<'_>, id: &str, name: &str) -> String {
     cells[0].1.clone()
 }
 
-fn metric_free_rows(doc: &roxmltree::Document<'_>, id: &str) -> Vec<(String, String)> {
-    let table = doc
-        .descendants()
-        .find(|n| n.has_tag_name("table") && n.attribute("id") == Some(id))
-        .unwrap_or_else(|| panic!("no table {id}"));
+/// Each row of table `id`: its key and its second cell's text.
+fn text_rows(doc: &roxmltree::Document<'_>, id: &str) -> Vec<(String, String)> {
+    let table = table(doc, id);
     table
         .children()
         .filter(|n| n.has_tag_name("tr") && n.attribute("data-row").is_some())
@@ -331,8 +332,9 @@ fn sized(dir: &Path, args: &[&str]) -> (String, String) {
     (answer, report(dir))
 }
 
-fn sizing_csv(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut reader = csv::Reader::from_path(dir.join("sizing.csv")).unwrap();
+/// A CSV file's header and rows, as text.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
     let header = reader
         .headers()
         .unwrap()
@@ -346,28 +348,34 @@ fn sizing_csv(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// `size` of the coding agents' lanes in 1..64 for `slos` into `dir`.
+fn size_lanes(dir: &Path, slos: &[&str], replications: &str) -> (String, String) {
+    let model = model_path("coding-agents-reserved.toml");
+    let mut args = vec![model.to_str().unwrap()];
+    for slo in slos {
+        args.extend(["--slo", slo]);
+    }
+    args.extend([
+        "--over",
+        "capacity.lanes=1..64",
+        "--replications",
+        replications,
+    ]);
+    sized(dir, &args)
+}
+
 #[test]
 fn a_sizing_report_shows_the_answer_and_every_probe() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("size");
-    let model = model_path("coding-agents-reserved.toml");
-    let (answer, html) = sized(
+    let (answer, html) = size_lanes(
         &dir,
-        &[
-            model.to_str().unwrap(),
-            "--slo",
-            "loop_latency_s.p99 <= 25m",
-            "--slo",
-            "loops_failed_share <= 1%",
-            "--over",
-            "capacity.lanes=1..64",
-            "--replications",
-            "4",
-        ],
+        &["loop_latency_s.p99 <= 25m", "loops_failed_share <= 1%"],
+        "4",
     );
     let doc = parse(&html);
     assert_eq!(text_of(&doc, "answer"), answer);
-    let (header, rows) = sizing_csv(&dir);
+    let (header, rows) = read_csv(&dir.join("sizing.csv"));
     let column = |name: &str| header.iter().position(|h| h == name);
     let cells = metric_cells(&doc, "probes");
     let mut rows_seen = BTreeSet::new();
@@ -433,7 +441,7 @@ fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
     );
     let doc = parse(&html);
     assert_eq!(text_of(&doc, "answer"), answer);
-    let (header, rows) = sizing_csv(&dir);
+    let (header, rows) = read_csv(&dir.join("sizing.csv"));
     let column = |name: &str| header.iter().position(|h| h == name);
     let mut plans_seen = BTreeSet::new();
     for cell in metric_cells(&doc, "plans") {
@@ -465,7 +473,7 @@ fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
     }
     assert_eq!(figures(&doc), svg_files(&dir));
     // What each plan sets, so the page says what was compared.
-    let sets = metric_free_rows(&doc, "plan-sets");
+    let sets = text_rows(&doc, "plan-sets");
     let named: Vec<String> = rows.iter().map(|r| format!("plan:{}", r[0])).collect();
     assert_eq!(
         sets.iter().map(|s| &s.0).collect::<Vec<_>>(),
@@ -530,19 +538,7 @@ fn a_report_renders_in_a_headless_browser() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("size");
-    let model = model_path("coding-agents-reserved.toml");
-    let (answer, html) = sized(
-        &dir,
-        &[
-            model.to_str().unwrap(),
-            "--slo",
-            "loops_failed_share <= 1%",
-            "--over",
-            "capacity.lanes=1..64",
-            "--replications",
-            "3",
-        ],
-    );
+    let (answer, html) = size_lanes(&dir, &["loops_failed_share <= 1%"], "3");
     let doc = parse(&html);
     let out = std::process::Command::new(browser)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])

@@ -151,11 +151,18 @@ fn size_is_the_same_on_any_number_of_threads() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        (result, std::fs::read_to_string(out.join("sizing.csv")).unwrap())
+        (
+            result,
+            std::fs::read_to_string(out.join("sizing.csv")).unwrap(),
+        )
     };
     let one = run("1");
     assert_eq!(one.0.0, Some(0));
-    assert!(one.0.1["probes"].as_array().unwrap().len() >= 6, "{}", one.0.1);
+    assert!(
+        one.0.1["probes"].as_array().unwrap().len() >= 6,
+        "{}",
+        one.0.1
+    );
     for threads in ["2", "8"] {
         assert_eq!(run(threads), one, "{threads} threads");
     }
