@@ -60,4 +60,5 @@ copy batch-size-tradeoff/line-loop_latency_s_p50-workload_clients_users batch-si
 copy autoscale-cold-start/bar-windows_surge-developers-1_loop_latency_s_p99-plan autoscale-cold-start-p99
 copy azure-code-replay/bar-loops_failed_share-plan azure-code-replay-failed
 copy azure-code-replay/bar-loop_latency_s_p99-plan azure-code-replay-p99
+copy cache-ttl/bar-cost_per_loop_usd-workload_developers_think_time_mean cache-ttl-cost
 echo "docs/figures: $(ls docs/figures | wc -l) figures"

@@ -15,6 +15,7 @@ pub mod footprint;
 pub mod metrics;
 pub mod pool;
 pub mod prices;
+pub mod prompt_cache;
 pub mod rate_limit;
 pub mod recovery;
 pub mod reserved;

@@ -40,6 +40,16 @@ impl Variants for RawCapacity {
 pub struct RawService {
     time_to_first_token: Option<RawDist>,
     output_tokens_per_s: Option<Number>,
+    /// Uncached input tokens prefilled per second: a prompt's tokens not
+    /// read from the prompt cache add to its time to first token
+    /// (`self_hosted`: required; `batch`: does not apply).
+    prefill_tokens_per_s: Option<Number>,
+    /// How long the provider's prompt cache keeps a session's prefix after
+    /// its last use (e.g. "5m", "1h"): a call whose session last reached
+    /// this capacity longer ago writes its cached part (billed at
+    /// `cache_write_per_mtok`, prefilled) instead of reading it. Default:
+    /// the cache never expires and is never written.
+    cache_ttl: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -107,8 +117,6 @@ pub struct RawSelfHosted {
     max_sequences: Number,
     /// KV-cache tokens per replica.
     kv_cache_tokens: Number,
-    /// Uncached input tokens a replica prefills per second.
-    prefill_tokens_per_s: Number,
     /// Measured aggregate decode speed at batch sizes, or ...
     decode_tokens_per_s: Option<Vec<RawDecodePoint>>,
     /// ... how long one decode iteration takes.
@@ -169,6 +177,10 @@ impl RawService {
         Ok(ServiceTime {
             time_to_first_token: first_token
                 .duration(&at.child("time_to_first_token"), base_dir)?,
+            prefill_tokens_per_s: self
+                .prefill_tokens_per_s
+                .map(|n| positive(&at.child("prefill_tokens_per_s"), n))
+                .transpose()?,
             output_tokens_per_s: self
                 .output_tokens_per_s
                 .map(|n| positive(&at.child("output_tokens_per_s"), n))
@@ -192,9 +204,15 @@ impl RawCapacity {
         base_dir: &Path,
     ) -> Checked<CapacitySpec> {
         if matches!(self, RawCapacity::Batch(_) | RawCapacity::SelfHosted(_)) {
+            let batch = matches!(self, RawCapacity::Batch(_));
             if let Some(field) = [
                 ("time_to_first_token", service.time_to_first_token.is_some()),
                 ("output_tokens_per_s", service.output_tokens_per_s.is_some()),
+                (
+                    "prefill_tokens_per_s",
+                    batch && service.prefill_tokens_per_s.is_some(),
+                ),
+                ("cache_ttl", service.cache_ttl.is_some()),
             ]
             .iter()
             .find_map(|&(name, given)| given.then_some(name))
@@ -213,9 +231,18 @@ impl RawCapacity {
             }
             match self {
                 RawCapacity::Batch(raw) => return raw.check(at, base_dir),
-                RawCapacity::SelfHosted(raw) => return raw.check(at, base_dir),
+                RawCapacity::SelfHosted(raw) => {
+                    return raw.check(service.prefill_tokens_per_s, at, base_dir);
+                }
                 _ => {}
             }
+        }
+        let cache_ttl = service.cache_ttl.map(|d| d.0);
+        if cache_ttl.is_some_and(|d| d.is_zero()) {
+            return Err(Invalid::new(
+                at.child("cache_ttl"),
+                "must be longer than 0s (leave it out for a cache that never expires)",
+            ));
         }
         let service = service.check(at, base_dir)?;
         Ok(match self {
@@ -227,6 +254,7 @@ impl RawCapacity {
                 };
                 CapacitySpec::SharedApi(SharedApiSpec {
                     service,
+                    cache_ttl,
                     requests_per_min: limit("requests_per_min", raw.requests_per_min)?,
                     input_tokens_per_min: limit("input_tokens_per_min", raw.input_tokens_per_min)?,
                     cache_reads_count: raw.cache_reads_count.unwrap_or(true),
@@ -261,6 +289,7 @@ impl RawCapacity {
             }
             RawCapacity::Reserved(raw) => CapacitySpec::Reserved(ReservedSpec {
                 service,
+                cache_ttl,
                 lanes: whole(&at.child("lanes"), raw.lanes, 1, 1_000_000)? as u32,
                 queue_limit: optional_u32(&at.child("queue_limit"), raw.queue_limit, 0)?,
                 queue_full_retry_after: match (raw.queue_full_retry_after, raw.queue_limit) {
@@ -279,7 +308,12 @@ impl RawCapacity {
 }
 
 impl RawSelfHosted {
-    fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<CapacitySpec> {
+    fn check(
+        &self,
+        prefill_tokens_per_s: Option<Number>,
+        at: &FieldPath,
+        base_dir: &Path,
+    ) -> Checked<CapacitySpec> {
         let count = |name: &str, n: Option<Number>| optional_u32(&at.child(name), n, 1);
         let (min_replicas, max_replicas) = match (&self.autoscale, self.replicas) {
             (None, Some(n)) => {
@@ -456,7 +490,12 @@ impl RawSelfHosted {
             )?,
             prefill_tokens_per_s: positive(
                 &at.child("prefill_tokens_per_s"),
-                self.prefill_tokens_per_s,
+                prefill_tokens_per_s.ok_or_else(|| {
+                    Invalid::new(
+                        at.child("prefill_tokens_per_s"),
+                        "missing: uncached input tokens a replica prefills per second",
+                    )
+                })?,
             )?,
             decode,
             routing,

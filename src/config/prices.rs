@@ -14,6 +14,9 @@ use crate::model::prices::Prices;
 pub struct RawPrices {
     input_per_mtok: Option<Number>,
     cached_input_per_mtok: Option<Number>,
+    /// Input written to the prompt cache (with a capacity's `cache_ttl`;
+    /// default: the input price).
+    cache_write_per_mtok: Option<Number>,
     output_per_mtok: Option<Number>,
     per_lane_hour: Option<Number>,
     /// Self-hosted pools: per replica alive, loading included.
@@ -57,6 +60,8 @@ impl RawPrices {
             input_per_mtok,
             // Without a cache price, cached input costs what other input does.
             cached_input_per_mtok: price("cached_input_per_mtok", self.cached_input_per_mtok)?
+                .unwrap_or(input_per_mtok),
+            cache_write_per_mtok: price("cache_write_per_mtok", self.cache_write_per_mtok)?
                 .unwrap_or(input_per_mtok),
             output_per_mtok: price("output_per_mtok", self.output_per_mtok)?.unwrap_or_default(),
             // A lane-hour or a replica-hour: what the capacity bills by the hour.

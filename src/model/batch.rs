@@ -183,6 +183,7 @@ mod tests {
         Request {
             input_tokens: tokens,
             cached_input_tokens: 0,
+            cache_write_tokens: 0,
             max_output_tokens: 100,
         }
     }

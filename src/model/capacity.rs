@@ -32,6 +32,16 @@ impl CapacitySpec {
         }
     }
 
+    /// How long the prompt cache keeps a session's prefix after its last
+    /// use; `None` where it never expires (or there is none to model).
+    pub fn cache_ttl(&self) -> Option<SimDuration> {
+        match self {
+            CapacitySpec::SharedApi(s) => s.cache_ttl,
+            CapacitySpec::Reserved(r) => r.cache_ttl,
+            CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => None,
+        }
+    }
+
     /// The kind's name, as model files write it.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -60,16 +70,25 @@ pub struct Request {
     pub input_tokens: u32,
     /// Input tokens read from the prompt cache.
     pub cached_input_tokens: u32,
+    /// Input tokens written to the prompt cache (a cacheable prefix the
+    /// cache did not hold): billed at the cache-write price, prefilled.
+    pub cache_write_tokens: u32,
     /// The request's `max_tokens`: what output-token limits reserve at admission.
     pub max_output_tokens: u32,
 }
 
 impl Request {
+    /// The input tokens the provider prefills: all but cache reads.
+    pub fn uncached_input(self) -> u32 {
+        self.input_tokens - self.cached_input_tokens
+    }
+
     /// The tokens billed for this request when it produced `output_tokens`.
     pub fn billed(self, output_tokens: u32) -> TokenUse {
         TokenUse {
             input: u64::from(self.input_tokens),
             cached_input: u64::from(self.cached_input_tokens),
+            cache_write: u64::from(self.cache_write_tokens),
             output: u64::from(output_tokens),
         }
     }

@@ -226,6 +226,7 @@ pub struct PoolSummary {
     pub busy_share: Option<f64>,
     pub input_tokens: u64,
     pub cached_input_tokens: u64,
+    pub cache_write_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
     /// Self-hosted pools only.

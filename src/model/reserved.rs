@@ -14,6 +14,9 @@ pub struct ReservedSpec {
     /// The retry-after a refusal for a full queue carries, if any.
     pub queue_full_retry_after: Option<SimDuration>,
     pub service: ServiceTime,
+    /// How long the prompt cache keeps a session's prefix after its last
+    /// use; `None`: it never expires.
+    pub cache_ttl: Option<SimDuration>,
 }
 
 /// Lanes and their queue. An attempt keeps its place in the queue and its
@@ -115,8 +118,10 @@ mod tests {
             queue_full_retry_after: None,
             service: ServiceTime {
                 time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
+                prefill_tokens_per_s: None,
                 output_tokens_per_s: None,
             },
+            cache_ttl: None,
         }
     }
 

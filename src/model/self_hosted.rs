@@ -383,7 +383,7 @@ impl SelfHosted {
         self.queue.push_back(Sequence {
             attempt,
             input: request.input_tokens,
-            uncached: request.input_tokens - request.cached_input_tokens,
+            uncached: request.uncached_input(),
             output,
             reserved,
             arrived: now,
@@ -737,6 +737,7 @@ mod tests {
         Request {
             input_tokens: input,
             cached_input_tokens: 0,
+            cache_write_tokens: 0,
             max_output_tokens: max_output,
         }
     }

@@ -25,6 +25,9 @@ pub struct SharedApiSpec {
     /// What each bucket holds at most, where not one minute's worth.
     pub burst: Bursts,
     pub service: ServiceTime,
+    /// How long the prompt cache keeps a session's prefix after its last
+    /// use; `None`: it never expires.
+    pub cache_ttl: Option<SimDuration>,
 }
 
 impl SharedApiSpec {
@@ -40,6 +43,7 @@ impl SharedApiSpec {
             overload: None,
             burst: Bursts::default(),
             service,
+            cache_ttl: None,
         }
     }
 }
@@ -244,8 +248,10 @@ mod tests {
             burst: Bursts::default(),
             service: ServiceTime {
                 time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
+                prefill_tokens_per_s: None,
                 output_tokens_per_s: None,
             },
+            cache_ttl: None,
         }
     }
 
@@ -253,6 +259,7 @@ mod tests {
         Request {
             input_tokens: input,
             cached_input_tokens: 0,
+            cache_write_tokens: 0,
             max_output_tokens: max_out,
         }
     }
@@ -312,6 +319,7 @@ mod tests {
         let cached = Request {
             input_tokens: 1000,
             cached_input_tokens: 900,
+            cache_write_tokens: 0,
             max_output_tokens: 1,
         };
         let mut rng = rng();

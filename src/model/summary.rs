@@ -154,6 +154,9 @@ pub struct Summary {
     pub input_tokens: u64,
     /// The part of `input_tokens` read from the prompt cache.
     pub cached_input_tokens: u64,
+    /// The part of `input_tokens` written to the prompt cache (a pool with
+    /// `cache_ttl` whose cache no longer held the session's prefix).
+    pub cache_write_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
     pub loops_per_dollar: Option<f64>,
@@ -246,6 +249,7 @@ impl Summary {
         m.value("waited_share", self.waited_share);
         m.count("input_tokens", self.input_tokens);
         m.count("cached_input_tokens", self.cached_input_tokens);
+        m.count("cache_write_tokens", self.cache_write_tokens);
         m.count("output_tokens", self.output_tokens);
         m.value("cost_usd", Some(self.cost_usd));
         m.value("loops_per_dollar", self.loops_per_dollar);
@@ -317,6 +321,7 @@ impl Summary {
                 &format!("{p}.cached_input_tokens"),
                 pool.cached_input_tokens,
             );
+            m.count(&format!("{p}.cache_write_tokens"), pool.cache_write_tokens);
             m.count(&format!("{p}.output_tokens"), pool.output_tokens);
             m.value(&format!("{p}.cost_usd"), Some(pool.cost_usd));
             if let Some(h) = &pool.self_hosted {

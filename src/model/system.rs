@@ -18,6 +18,7 @@ use super::agent_loop::{CallState, CallTokens, LoopState};
 use super::capacity::{Capacity, CapacitySpec, Request};
 use super::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
 use super::pool::FailoverState;
+use super::prompt_cache::PromptCaches;
 use super::resilience::Resilience;
 use super::self_hosted::SelfHostedSpec;
 use super::session_stream::SessionStream;
@@ -26,7 +27,9 @@ use super::timeseries::Timeseries;
 use super::trace::{TraceError, TraceReader, TraceRecord};
 use super::workload::{ClassState, Population};
 use super::{ModelSpec, Residue};
-use crate::engine::{Ctx, EventQueue, Key, Model, RandomStreams, SimTime, Slab, Stream};
+use crate::engine::{
+    Ctx, EventQueue, Key, Model, RandomStreams, SimDuration, SimTime, Slab, Stream,
+};
 use attempts::AttemptState;
 use client_load::ClientLoad;
 
@@ -156,6 +159,9 @@ pub struct AgentSystem<'a> {
     resilience: Resilience,
     /// A `GateOpened` event is scheduled.
     gate_pending: bool,
+    /// Each pool's prompt-cache TTL, if any pool has one.
+    cache_ttls: Option<Vec<Option<SimDuration>>>,
+    prompt_caches: PromptCaches,
     metrics: Metrics,
 }
 
@@ -198,6 +204,12 @@ impl<'a> AgentSystem<'a> {
             load: ClientLoad::default(),
             resilience: Resilience::new(&spec.client.policies),
             gate_pending: false,
+            cache_ttls: spec
+                .pools
+                .iter()
+                .any(|p| p.capacity.cache_ttl().is_some())
+                .then(|| spec.pools.iter().map(|p| p.capacity.cache_ttl()).collect()),
+            prompt_caches: PromptCaches::default(),
             metrics: Metrics::new(spec, timeseries),
         }
     }
@@ -343,6 +355,7 @@ fn request(spec: &ModelSpec, class: u16, tokens: CallTokens) -> Request {
     Request {
         input_tokens: tokens.input,
         cached_input_tokens: tokens.cached_input,
+        cache_write_tokens: 0,
         max_output_tokens: spec.agent_for(class).max_output_tokens,
     }
 }

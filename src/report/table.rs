@@ -302,10 +302,16 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
     line(
         &mut out,
         "tokens billed",
-        format!(
-            "{} in ({} from cache), {} out",
-            s.input_tokens, s.cached_input_tokens, s.output_tokens
-        ),
+        match s.cache_write_tokens {
+            0 => format!(
+                "{} in ({} from cache), {} out",
+                s.input_tokens, s.cached_input_tokens, s.output_tokens
+            ),
+            written => format!(
+                "{} in ({} from cache, {written} written to it), {} out",
+                s.input_tokens, s.cached_input_tokens, s.output_tokens
+            ),
+        },
     );
     line(&mut out, "cost", format!("${:.2}", s.cost_usd));
     line(&mut out, "loops per dollar", opt(s.loops_per_dollar, 2));

@@ -6,6 +6,7 @@ mod fit;
 mod invariants;
 mod limits;
 mod pools;
+mod prompt_cache;
 mod readme;
 mod report;
 mod resilience;

@@ -43,6 +43,19 @@ pub fn spec(text: &str, overrides: &[&str]) -> ModelSpec {
     }
 }
 
+/// The error [`BASE`] with `overrides` is refused with.
+pub fn load_error(overrides: &[&str]) -> String {
+    let source = Source {
+        name: "test.toml".into(),
+        text: BASE.into(),
+        base_dir: ".".into(),
+    };
+    match config::load_model_with(&source, overrides) {
+        Ok(_) => panic!("{overrides:?} was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
 pub fn run(text: &str, overrides: &[&str]) -> Summary {
     model::simulate(&spec(text, overrides), false)
         .unwrap()

@@ -1,7 +1,6 @@
 //! Windows: surges, faults and named stretches of time reported on their own.
 
-use crate::support::{BASE, run, spec};
-use loopcap::config::{Source, load_model_with};
+use crate::support::{BASE, load_error, run, spec};
 
 /// BASE on a shared API tight enough to refuse and retry, with warm-up.
 fn pressed(extra: &[&str]) -> loopcap::model::summary::Summary {
@@ -71,15 +70,6 @@ fn surges_and_faults_get_windows_of_their_own_that_split_the_run() {
         surge.loops_failed_share > s.loops_failed_share,
         "{surge:?} vs {s:?}"
     );
-}
-
-fn load_error(extra: &[&str]) -> String {
-    let source = Source {
-        name: "test.toml".into(),
-        text: BASE.into(),
-        base_dir: ".".into(),
-    };
-    load_model_with(&source, extra).unwrap_err().to_string()
 }
 
 #[test]

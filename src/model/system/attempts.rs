@@ -8,6 +8,7 @@ use crate::model::coordinated_throttle::Charge;
 use crate::model::fault::FaultEffect;
 use crate::model::metrics::LoopOutcome;
 use crate::model::pool::{FailureKind, Router};
+use crate::model::prompt_cache::Session;
 use rand::RngExt;
 
 /// How one try of a call failed.
@@ -113,7 +114,8 @@ impl AgentSystem<'_> {
             .expect("caller checked the call");
         call.attempts += 1;
         let is_retry = call.attempts > 1;
-        let class = self.loops.get(call.loop_key).expect("live call").class;
+        let lp = self.loops.get(call.loop_key).expect("live call");
+        let class = lp.class;
         let request = request(self.spec, class, call.tokens);
         self.metrics.attempt_sent(now, is_retry);
         let router = self.spec.router_of[usize::from(class)];
@@ -126,6 +128,16 @@ impl AgentSystem<'_> {
                 now,
                 request,
             ),
+        };
+        // A pool whose prompt cache expires: the session's prefix read or written.
+        let cached = self
+            .cache_ttls
+            .as_ref()
+            .and_then(|ttls| ttls[pool])
+            .map(|ttl| (Session::of(lp, call.loop_key), ttl));
+        let request = match cached {
+            Some((session, _)) => self.prompt_caches.request(session, pool, now, request),
+            None => request,
         };
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
@@ -152,6 +164,10 @@ impl AgentSystem<'_> {
         }
         self.metrics
             .pool_offered(now, pool, matches!(admission, Admission::Rejected(_)));
+        if let (Some((session, ttl)), false) = (cached, matches!(admission, Admission::Rejected(_)))
+        {
+            self.prompt_caches.used(session, pool, ttl, now, request);
+        }
         if let Admission::Rejected(rejection) = admission {
             let refused = self.attempts.remove(attempt).expect("just inserted");
             self.settle_gate_charge(now, refused.gate_charge, 0.0);
@@ -201,7 +217,11 @@ impl AgentSystem<'_> {
             .capacity
             .service()
             .expect("batch calls start with their batch")
-            .sample(attempt.output_tokens, &mut self.capacity_rng);
+            .sample(
+                attempt.request.uncached_input(),
+                attempt.output_tokens,
+                &mut self.capacity_rng,
+            );
         let slowdown = self.pools[pool].latency_factor();
         if slowdown != 1.0 {
             service = SimDuration::from_secs_f64(service.as_secs_f64() * slowdown);

@@ -7,6 +7,7 @@ use crate::model::agent_loop::{CallState, CallTokens, LoopState, Script};
 use crate::model::client_policy::OnCallFailure;
 use crate::model::coordinated_throttle::Charge;
 use crate::model::metrics::LoopOutcome;
+use crate::model::prompt_cache::Session;
 
 impl AgentSystem<'_> {
     /// Starts a loop of user class `class` (by `user` of a closed
@@ -179,6 +180,11 @@ impl AgentSystem<'_> {
             .expect("caller checked the loop");
         // Its calls are cleaned up as their pending events come due.
         self.load.loop_ended(&lp);
+        if self.cache_ttls.is_some()
+            && let own @ Session::Loop(_) = Session::of(&lp, loop_key)
+        {
+            self.prompt_caches.forget(own, self.spec.pools.len());
+        }
         self.metrics.loop_ended(cx.now(), &lp, outcome);
         match (lp.script, lp.user) {
             (Some(Script::Request { session, request }), _) => {
