@@ -15,6 +15,7 @@ pub mod experiment;
 pub mod fault;
 pub mod field_path;
 pub mod grid;
+pub mod llm;
 pub mod locate;
 pub mod memory;
 pub mod model_file;

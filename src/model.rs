@@ -5,6 +5,7 @@ pub mod adaptive_throttle;
 pub mod agent_loop;
 pub mod batch;
 pub mod bound;
+pub mod by_model;
 pub mod capacity;
 pub mod circuit_breaker;
 pub mod client_policy;
@@ -12,6 +13,7 @@ pub mod coordinated_throttle;
 pub mod distribution;
 pub mod fault;
 pub mod footprint;
+pub mod llm;
 pub mod metrics;
 pub mod pool;
 pub mod prices;
@@ -44,6 +46,7 @@ use agent_loop::AgentProfile;
 use capacity::CapacitySpec;
 use client_policy::ClientPolicy;
 use fault::Fault;
+use llm::Llm;
 use pool::{PoolSpec, Router};
 use recovery::RecoveryRule;
 use shared_api::SharedApiSpec;
@@ -64,12 +67,18 @@ pub struct ModelSpec {
     pub timeseries_bin: SimDuration,
     pub classes: Vec<UserClass>,
     pub agents: Vec<AgentProfile>,
+    /// The LLMs the agents call: those of `[models]`, or one unnamed.
+    pub models: Vec<Llm>,
+    /// Whether the model declares `[models]`, so the summary reports each.
+    pub reports_models: bool,
     /// At least one; a model written with `[capacity]` has one.
     pub pools: Vec<PoolSpec>,
     /// The distinct routers; a model written with `[capacity]` has one.
     pub routers: Vec<Router>,
-    /// Per user class, an index into `routers`.
-    pub router_of: Vec<usize>,
+    /// Per user class and model, an index into `routers` (the class's
+    /// router over the pools serving the model; none for a model the
+    /// class's agent never calls).
+    pub router_of: Vec<Vec<Option<usize>>>,
     /// Whether the model declares `[[pool]]`s, so the summary reports each.
     pub reports_pools: bool,
     pub client: ClientPolicy,
@@ -81,23 +90,37 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// The router of user class `class`.
-    pub fn router_for(&self, class: usize) -> &Router {
-        &self.routers[self.router_of[class]]
+    /// The router of user class `class`'s calls to model `model`.
+    pub fn router_of(&self, class: u16, model: u16) -> usize {
+        self.router_of[usize::from(class)][usize::from(model)]
+            .expect("a class's agent calls only the models it has routers for")
     }
 
-    /// The pool user class `class`'s attempts go to first, or most often.
+    /// The routers of every class and model a class's agent calls.
+    fn used_routers(&self) -> impl Iterator<Item = &Router> {
+        self.router_of
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|&r| &self.routers[r])
+    }
+
+    /// The pool user class `class`'s attempts go to first, or most often
+    /// (for its first model, when it calls several).
     pub fn entry_pool(&self, class: usize) -> &PoolSpec {
-        &self.pools[self.router_for(class).entry()]
+        let router = self.router_of[class]
+            .iter()
+            .flatten()
+            .next()
+            .expect("a class's agent calls a model");
+        &self.pools[self.routers[*router].entry()]
     }
 
     /// The pool that takes what no other can, when every class's router
-    /// has the same one: the only pool, or the last a spillover offers to.
+    /// (for every model) has the same one: the only pool, or the last a
+    /// spillover offers to.
     pub fn last_pool(&self) -> Option<&PoolSpec> {
-        let mut last = self
-            .router_of
-            .iter()
-            .map(|&r| self.routers[r].last_resort());
+        let mut last = self.used_routers().map(Router::last_resort);
         let first = last.next().flatten()?;
         last.all(|p| p == Some(first)).then(|| &self.pools[first])
     }

@@ -1,15 +1,17 @@
 //! Agents as written: steps, tokens, tool calls, fan-out, deadline.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::checks::{Checked, positive_duration, share, whole};
+use super::checks::{Checked, positive, positive_duration, share, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use crate::model::agent_loop::{AgentProfile, ContextGrowth, FanOut};
+use crate::model::llm::{Choice, ModelMix};
 
 /// The `max_tokens` of each request when the agent does not set one.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
@@ -27,6 +29,22 @@ pub struct RawAgent {
     deadline: Option<Duration>,
     /// Tokens each step after the first adds to every later call's input.
     context_growth: Option<RawContextGrowth>,
+    /// The model of `[models]` its steps call (default: the only one).
+    model: Option<String>,
+    /// Which model each step calls, by position, by kind or by share.
+    model_mix: Option<RawModelMix>,
+}
+
+/// `model_mix`: the first and last step and every fan-out step may name
+/// their model; other steps call `model`, or one drawn by `shares`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawModelMix {
+    first: Option<String>,
+    last: Option<String>,
+    fan_out: Option<String>,
+    /// Each model's share of the other steps, e.g. { opus = 0.6, haiku = 0.4 }.
+    shares: Option<BTreeMap<String, Number>>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -45,8 +63,9 @@ struct RawFanOut {
 }
 
 impl RawAgent {
-    /// The agent called `name`, at `agents.<name>`.
-    pub fn check(&self, name: &str, base_dir: &Path) -> Checked<AgentProfile> {
+    /// The agent called `name`, at `agents.<name>`, calling the `models`
+    /// of `[models]` (none: one unnamed model).
+    pub fn check(&self, name: &str, models: &[String], base_dir: &Path) -> Checked<AgentProfile> {
         let at = FieldPath::root("agents").child(name);
         if name.is_empty() || name.contains('.') {
             return Err(Invalid::new(
@@ -108,8 +127,10 @@ impl RawAgent {
                 })
             })
             .transpose()?;
+        let mix = self.mix(&at, models)?;
         Ok(AgentProfile {
             name: name.to_owned(),
+            mix,
             context_growth,
             steps,
             input_tokens,
@@ -119,6 +140,86 @@ impl RawAgent {
             tool_latency,
             fan_out,
             deadline,
+        })
+    }
+}
+
+impl RawAgent {
+    /// Which model each step calls.
+    fn mix(&self, at: &FieldPath, models: &[String]) -> Checked<ModelMix> {
+        let named = |field: &str, name: &str| -> Checked<u16> {
+            if models.is_empty() {
+                return Err(Invalid::new(
+                    at.child(field),
+                    format!("names model `{name}`, but the model declares no `[models]`"),
+                ));
+            }
+            models
+                .iter()
+                .position(|m| m == name)
+                .map(|m| m as u16)
+                .ok_or_else(|| {
+                    Invalid::new(
+                        at.child(field),
+                        format!(
+                            "no model is called `{name}`: the models are {}",
+                            models.join(", ")
+                        ),
+                    )
+                })
+        };
+        let mix = self.model_mix.as_ref();
+        let position = |field: &str, name: Option<&String>| {
+            name.map(|n| named(&format!("model_mix.{field}"), n))
+                .transpose()
+        };
+        let other = match (&self.model, mix.and_then(|m| m.shares.as_ref())) {
+            (Some(_), Some(_)) => {
+                return Err(Invalid::new(
+                    at.child("model_mix").child("shares"),
+                    "give either `model` or `model_mix.shares` for the steps the mix does not name, not both",
+                ));
+            }
+            (Some(model), None) => Choice::One(named("model", model)?),
+            (None, Some(shares)) => {
+                let at = at.child("model_mix").child("shares");
+                let mut weighted = Vec::with_capacity(shares.len());
+                for (name, &share) in shares {
+                    let m = named(&format!("model_mix.shares.{name}"), name)?;
+                    weighted.push((m, positive(&at.child(name), share)?));
+                }
+                let total: f64 = weighted.iter().map(|w| w.1).sum();
+                let mut cumulative = 0.0;
+                let mut choice: Vec<(u16, f64)> = weighted
+                    .into_iter()
+                    .map(|(m, w)| {
+                        cumulative += w / total;
+                        (m, cumulative)
+                    })
+                    .collect();
+                match choice.as_mut_slice() {
+                    [] => return Err(Invalid::new(at, "must give at least one model a share")),
+                    [.., last] => last.1 = 1.0,
+                }
+                Choice::Shares(choice)
+            }
+            (None, None) if models.len() <= 1 => Choice::One(0),
+            (None, None) => {
+                return Err(Invalid::new(
+                    at.child("model"),
+                    format!(
+                        "missing: the model declares {} models ({}): name the one the agent's steps call, or give `model_mix.shares`",
+                        models.len(),
+                        models.join(", ")
+                    ),
+                ));
+            }
+        };
+        Ok(ModelMix {
+            first: position("first", mix.and_then(|m| m.first.as_ref()))?,
+            last: position("last", mix.and_then(|m| m.last.as_ref()))?,
+            fan_out: position("fan_out", mix.and_then(|m| m.fan_out.as_ref()))?,
+            other,
         })
     }
 }

@@ -298,11 +298,21 @@ pub fn load_experiment_with(
             }
         }
     }
+    // Each model any point reports, in the order points first name them.
+    let mut models: Vec<&str> = Vec::new();
+    for p in points.iter().filter(|p| p.spec.reports_models) {
+        for m in &p.spec.models {
+            if !models.contains(&m.name.as_str()) {
+                models.push(&m.name);
+            }
+        }
+    }
     let metric_names = Summary::metric_names(
         first.classes.iter().map(String::as_str),
         first.faults,
         first.windows.iter().map(String::as_str),
         pools,
+        models,
     );
     let plots = raw
         .plot

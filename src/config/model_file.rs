@@ -13,7 +13,8 @@ use super::client::RawClient;
 use super::diagnostic::Invalid;
 use super::fault::{RawFault, RawRecovery};
 use super::field_path::FieldPath;
-use super::pools::{RawPool, RawRouter, RawRouting};
+use super::llm::RawLlm;
+use super::pools::{Calls, RawPool, RawRouter, RawRouting};
 use super::prices::RawPrices;
 use super::quantity::{Duration, Number};
 use super::tagged::Tagged;
@@ -22,6 +23,7 @@ use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
 use crate::model::agent_loop::AgentProfile;
 use crate::model::capacity::CapacitySpec;
+use crate::model::llm::Llm;
 use crate::model::recovery::RecoveryRule;
 use crate::model::window::{Window, WindowKind, windows};
 use crate::model::workload::{Arrivals, Population, UserClass};
@@ -42,6 +44,9 @@ pub struct RawModel {
     timeseries_bin: Option<Duration>,
     workload: Vec<RawUserClass>,
     agents: BTreeMap<String, RawAgent>,
+    /// The LLMs the agents call, by name (default: one unnamed model).
+    #[serde(default)]
+    models: BTreeMap<String, RawLlm>,
     /// The one capacity of a model without `[[pool]]`s.
     capacity: Option<Tagged<RawCapacity>>,
     client: Option<RawClient>,
@@ -126,13 +131,27 @@ impl RawModel {
             DEFAULT_TIMESERIES_BIN,
         )?;
         let agent_names: Vec<String> = self.agents.keys().cloned().collect();
+        let model_names: Vec<String> = self.models.keys().cloned().collect();
+        let models = match self.models.is_empty() {
+            true => vec![Llm {
+                name: "model".to_owned(),
+                input_tokens: None,
+                output_tokens: None,
+            }],
+            false => self
+                .models
+                .iter()
+                .map(|(name, m)| m.check(name, base_dir))
+                .collect::<Checked<Vec<_>>>()?,
+        };
         let agents = self
             .agents
             .iter()
-            .map(|(name, agent)| agent.check(name, base_dir))
+            .map(|(name, agent)| agent.check(name, &model_names, base_dir))
             .collect::<Checked<Vec<_>>>()?;
         let classes = check_workload(&self.workload, &agent_names, base_dir)?;
         let class_names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+        let every_model: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
         let routing = RawRouting {
             capacity: self.capacity.as_ref(),
             prices: self.prices.as_ref(),
@@ -140,7 +159,21 @@ impl RawModel {
             router: self.router.as_ref(),
             class_routers: &self.class_router,
         }
-        .check(&class_names, base_dir)?;
+        .check(
+            &Calls {
+                models: &every_model,
+                classes: &class_names,
+                agents: classes
+                    .iter()
+                    .map(|c| agent_names[c.agent].as_str())
+                    .collect(),
+                class_models: classes
+                    .iter()
+                    .map(|c| agents[c.agent].mix.models())
+                    .collect(),
+            },
+            base_dir,
+        )?;
         let client = self.client.unwrap_or_default().check()?;
         let pool_names: Vec<String> = routing.pools.iter().map(|p| p.name.clone()).collect();
         let faults = self
@@ -171,6 +204,8 @@ impl RawModel {
             timeseries_bin,
             classes,
             agents,
+            reports_models: !self.models.is_empty(),
+            models,
             pools: routing.pools,
             routers: routing.routers,
             router_of: routing.router_of,

@@ -24,6 +24,9 @@ pub struct RawPool {
     name: String,
     capacity: Tagged<RawCapacity>,
     prices: Option<RawPrices>,
+    /// The models of `[models]` it serves (default: every one), each with
+    /// this pool's limits and prices, as providers set both per model.
+    models: Option<Vec<String>>,
 }
 
 /// `[router]` or `[class_router.NAME]`: how attempts are spread over the pools.
@@ -84,8 +87,18 @@ pub struct RawWeighted {
 pub struct Routing {
     pub pools: Vec<PoolSpec>,
     pub routers: Vec<Router>,
-    /// Per class, an index into `routers`.
-    pub router_of: Vec<usize>,
+    /// Per class and model, an index into `routers` (none for a model the
+    /// class's agent never calls).
+    pub router_of: Vec<Vec<Option<usize>>>,
+}
+
+/// Who calls which model: the models' names, and per user class (with
+/// its agent's name) the models its agent calls.
+pub struct Calls<'a> {
+    pub models: &'a [String],
+    pub classes: &'a [String],
+    pub agents: Vec<&'a str>,
+    pub class_models: Vec<Vec<u16>>,
 }
 
 /// What a model file says about capacity, pools and routing.
@@ -101,16 +114,44 @@ impl RawRouting<'_> {
     /// The model's pools and routers: one pool named `capacity` from
     /// `[capacity]` and `[prices]`, or the `[[pool]]`s behind a `[router]`
     /// (which a single pool may leave out) and the classes' own routers.
-    pub fn check(&self, classes: &[String], base_dir: &Path) -> Checked<Routing> {
-        let pools = self.pools(base_dir)?;
+    ///
+    /// Each class's router is restricted, for each model its agent calls,
+    /// to the pools serving that model. Without a router, pools that each
+    /// serve their own models need none: each model goes to its pool.
+    pub fn check(&self, calls: &Calls<'_>, base_dir: &Path) -> Checked<Routing> {
+        let classes = calls.classes;
+        let pools = self.pools(calls.models, base_dir)?;
         if self.pools.is_empty() {
+            let n = calls.models.len();
             return Ok(Routing {
                 pools,
                 routers: vec![Router::Single(0)],
-                router_of: vec![0; classes.len()],
+                router_of: calls
+                    .class_models
+                    .iter()
+                    .map(|used| {
+                        (0..n as u16)
+                            .map(|m| used.contains(&m).then_some(0))
+                            .collect()
+                    })
+                    .collect(),
             });
         }
         let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+        for (c, used) in calls.class_models.iter().enumerate() {
+            if let Some(&m) = used
+                .iter()
+                .find(|&&m| !pools.iter().any(|p| p.models.contains(&m)))
+            {
+                return Err(Invalid::new(
+                    FieldPath::root("agents").child(calls.agents[c]),
+                    format!(
+                        "calls model `{}`, which no pool serves: list it in a pool's `models`",
+                        calls.models[usize::from(m)]
+                    ),
+                ));
+            }
+        }
         let mut routers = Vec::new();
         let mut router_of = vec![None; classes.len()];
         for (class, raw) in self.class_routers {
@@ -128,9 +169,11 @@ impl RawRouting<'_> {
             routers.push(check_router(raw, &at, &pools, &names)?);
         }
         let unrouted = router_of.iter().any(Option::is_none);
+        let mut default_router = None;
         match (self.router, unrouted) {
             (Some(raw), true) => {
                 let default = routers.len();
+                default_router = Some(default);
                 routers.push(check_router(
                     raw,
                     &FieldPath::root("router"),
@@ -154,6 +197,8 @@ impl RawRouting<'_> {
                     *r = Some(default);
                 }
             }
+            // Each model to the one pool that serves it: no router needed.
+            (None, true) if calls.models.len() > 1 && by_model(&pools, calls).is_some() => {}
             (None, true) => {
                 return Err(Invalid::new(
                     "router",
@@ -166,12 +211,14 @@ impl RawRouting<'_> {
             }
             (None, false) => {}
         }
-        let router_of: Vec<usize> = router_of.into_iter().map(|r| r.expect("set")).collect();
-        if let Some(unreached) = names
-            .iter()
-            .enumerate()
-            .find(|&(p, _)| !router_of.iter().any(|&r| routers[r].pools().contains(&p)))
-        {
+        let router_of = per_model(&router_of, &mut routers, &pools, calls, default_router)?;
+        if let Some(unreached) = names.iter().enumerate().find(|&(p, _)| {
+            !router_of
+                .iter()
+                .flatten()
+                .flatten()
+                .any(|&r| routers[r].pools().contains(&p))
+        }) {
             return Err(Invalid::new(
                 FieldPath::root("pool").child(unreached.0).child("name"),
                 format!(
@@ -187,7 +234,8 @@ impl RawRouting<'_> {
         })
     }
 
-    fn pools(&self, base_dir: &Path) -> Checked<Vec<PoolSpec>> {
+    fn pools(&self, models: &[String], base_dir: &Path) -> Checked<Vec<PoolSpec>> {
+        let every: Vec<u16> = (0..models.len() as u16).collect();
         // The capacity at `at` and the prices at `prices_at`.
         let read = |at: FieldPath,
                     prices_at: FieldPath,
@@ -221,6 +269,7 @@ impl RawRouting<'_> {
                     name: "capacity".to_owned(),
                     capacity,
                     prices,
+                    models: every,
                 }]);
             }
             (Some(_), false) => {
@@ -264,14 +313,105 @@ impl RawRouting<'_> {
                 &p.capacity,
                 p.prices.as_ref(),
             )?;
+            let served = match &p.models {
+                None => every.clone(),
+                Some(names) => {
+                    let at = at.child("models");
+                    let mut served = Vec::with_capacity(names.len());
+                    for name in names {
+                        let m = models.iter().position(|n| n == name).ok_or_else(|| {
+                            Invalid::new(
+                                at.clone(),
+                                match models {
+                                    [_] => format!(
+                                        "no model is called `{name}`: declare the models in `[models]`"
+                                    ),
+                                    _ => format!(
+                                        "no model is called `{name}`: the models are {}",
+                                        models.join(", ")
+                                    ),
+                                },
+                            )
+                        })?;
+                        served.push(m as u16);
+                    }
+                    if served.is_empty() {
+                        return Err(Invalid::new(at, "must name at least one model"));
+                    }
+                    served
+                }
+            };
             pools.push(PoolSpec {
                 name: p.name.clone(),
                 capacity,
                 prices,
+                models: served,
             });
         }
         Ok(pools)
     }
+}
+
+/// Per model, the one pool serving it, when each model has exactly one.
+fn by_model(pools: &[PoolSpec], calls: &Calls<'_>) -> Option<Vec<usize>> {
+    (0..calls.models.len() as u16)
+        .map(|m| {
+            let serving: Vec<usize> = (0..pools.len())
+                .filter(|&p| pools[p].models.contains(&m))
+                .collect();
+            match serving.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Per class and model its agent calls, the router over the pools serving
+/// the model: the class's router restricted to them (`None` for a class
+/// whose models each go to their own pool).
+fn per_model(
+    class_router: &[Option<usize>],
+    routers: &mut Vec<Router>,
+    pools: &[PoolSpec],
+    calls: &Calls<'_>,
+    default_router: Option<usize>,
+) -> Checked<Vec<Vec<Option<usize>>>> {
+    let own = by_model(pools, calls);
+    let mut table = Vec::with_capacity(class_router.len());
+    for (c, used) in calls.class_models.iter().enumerate() {
+        let mut row = vec![None; calls.models.len()];
+        for &m in used {
+            let serves = |p: usize| pools[p].models.contains(&m);
+            let router = match class_router[c] {
+                Some(r) => routers[r].restricted(serves).ok_or_else(|| {
+                    let at = match default_router {
+                        Some(d) if d == r => FieldPath::root("router"),
+                        _ => FieldPath::root("class_router").child(&calls.classes[c]),
+                    };
+                    Invalid::new(
+                        at,
+                        format!(
+                            "sends attempts to no pool serving model `{}`, which agent `{}` calls: add one, or list the model in a pool's `models`",
+                            calls.models[usize::from(m)],
+                            calls.agents[c]
+                        ),
+                    )
+                })?,
+                None => Router::Single(own.as_ref().expect("checked by the caller")[usize::from(m)]),
+            };
+            let index = match routers.iter().position(|r| *r == router) {
+                Some(i) => i,
+                None => {
+                    routers.push(router);
+                    routers.len() - 1
+                }
+            };
+            row[usize::from(m)] = Some(index);
+        }
+        table.push(row);
+    }
+    Ok(table)
 }
 
 /// The pool named `name`, for the field at `at`.

@@ -2,6 +2,7 @@
 
 use super::coordinated_throttle::Charge;
 use super::distribution::{CountDist, DurationDist, round_count};
+use super::llm::{Llm, ModelMix};
 use super::metrics::LoopOutcome;
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 
@@ -26,6 +27,8 @@ pub struct AgentProfile {
     /// The context a loop accumulates: tokens each step after the first
     /// adds to the input of every later call.
     pub context_growth: Option<ContextGrowth>,
+    /// Which model each step calls.
+    pub mix: ModelMix,
 }
 
 /// Input that grows step by step, as an agent's context accumulates.
@@ -45,18 +48,30 @@ pub struct FanOut {
 }
 
 impl AgentProfile {
+    /// Whether step `step` (1-based) is a fan-out burst: every `every`-th.
+    pub fn fans_out(&self, step: u32) -> bool {
+        self.fan_out
+            .as_ref()
+            .is_some_and(|f| step.is_multiple_of(f.every))
+    }
+
     /// Calls in step `step` (1-based): the fan-out width on every `every`-th step, else one.
     pub fn calls_in_step(&self, step: u32, rng: &mut Stream) -> u32 {
         match &self.fan_out {
-            Some(f) if step.is_multiple_of(f.every) => f.width.sample(rng).max(1),
+            Some(f) if self.fans_out(step) => f.width.sample(rng).max(1),
             _ => 1,
         }
     }
 
-    /// The tokens of one call, output capped at `max_output_tokens`.
-    /// A call's tokens, in a loop whose context has grown by `context` tokens.
-    pub fn call_tokens(&self, context: u32, rng: &mut Stream) -> CallTokens {
-        let input = self.input_tokens.sample(rng);
+    /// The tokens of one call to `llm` (its own token distributions where
+    /// it has them, else the agent's), in a loop whose context has grown by
+    /// `context` tokens, output capped at `max_output_tokens`.
+    pub fn call_tokens(&self, llm: &Llm, context: u32, rng: &mut Stream) -> CallTokens {
+        let input = llm
+            .input_tokens
+            .as_ref()
+            .unwrap_or(&self.input_tokens)
+            .sample(rng);
         let context_cached = self
             .context_growth
             .as_ref()
@@ -65,7 +80,12 @@ impl AgentProfile {
             input: input.saturating_add(context),
             cached_input: round_count(f64::from(input) * self.cached_input_share)
                 .saturating_add(context_cached),
-            output: self.output_tokens.sample(rng).min(self.max_output_tokens),
+            output: llm
+                .output_tokens
+                .as_ref()
+                .unwrap_or(&self.output_tokens)
+                .sample(rng)
+                .min(self.max_output_tokens),
         }
     }
 }
@@ -124,6 +144,8 @@ pub struct LoopState {
 /// One LLM call of a step, across all its attempts.
 pub struct CallState {
     pub loop_key: Key,
+    /// The model it calls.
+    pub model: u16,
     pub attempts: u32,
     pub first_sent_at: SimTime,
     pub tokens: CallTokens,
@@ -161,11 +183,17 @@ mod tests {
             }),
             deadline: None,
             context_growth: None,
+            mix: ModelMix::single(0),
         };
         let mut rng = RandomStreams::new(1).stream("agent");
         let widths: Vec<u32> = (1..=9).map(|s| agent.calls_in_step(s, &mut rng)).collect();
         assert_eq!(widths, [1, 1, 10, 1, 1, 10, 1, 1, 10]);
-        let tokens = agent.call_tokens(0, &mut rng);
+        let llm = Llm {
+            name: "m".into(),
+            input_tokens: None,
+            output_tokens: None,
+        };
+        let tokens = agent.call_tokens(&llm, 0, &mut rng);
         assert_eq!(
             (tokens.input, tokens.cached_input, tokens.output),
             (100, 25, 4096)

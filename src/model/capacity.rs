@@ -9,7 +9,7 @@ use super::prices::TokenUse;
 use super::reserved::{Reserved, ReservedSpec};
 use super::self_hosted::{SelfHosted, SelfHostedSpec};
 use super::service_time::ServiceTime;
-use super::shared_api::{SharedApi, SharedApiSpec};
+use super::shared_api::{Limit, SharedApi, SharedApiSpec};
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 
 /// The validated description of capacity, shared by every run of a model.
@@ -115,7 +115,11 @@ pub enum Admission {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
     /// HTTP 429: over a rate or concurrency limit; the provider says when to come back.
-    RateLimited { retry_after: SimDuration },
+    RateLimited {
+        retry_after: SimDuration,
+        /// The limit with the longest wait: the one that binds.
+        limit: Limit,
+    },
     /// HTTP 529: the provider is overloaded.
     Overloaded,
     /// Every lane is busy and the lane queue is full; a gateway in front of
@@ -136,7 +140,7 @@ impl Rejection {
 
     pub fn retry_after(self) -> Option<SimDuration> {
         match self {
-            Rejection::RateLimited { retry_after } => Some(retry_after),
+            Rejection::RateLimited { retry_after, .. } => Some(retry_after),
             Rejection::QueueFull { retry_after } => retry_after,
             _ => None,
         }

@@ -1,6 +1,8 @@
 //! Metrics collection in streaming structures: counters, HDR histograms and
 //! time-weighted gauges, so memory stays flat however long the horizon.
 
+use super::by_model::ModelTally;
+use super::llm::Llm;
 use std::collections::BTreeMap;
 
 use super::ModelSpec;
@@ -459,6 +461,8 @@ pub struct RunFacts<'a> {
     /// Per class, in model order: its name and its cohort loops still running.
     pub classes: Vec<(&'a str, u64)>,
     pub pools: &'a [PoolSpec],
+    /// The models' names, when the model reports each.
+    pub models: &'a [Llm],
     /// Per pool: a self-hosted pool's own figures.
     pub replica_stats: Vec<Option<ReplicaStats>>,
     /// The client's retry-after mode, which moves results a lot under token-bucket pressure.
@@ -492,6 +496,8 @@ pub struct Metrics {
     /// Per pool of a model that reports its pools; none otherwise (its one
     /// pool's figures are the totals).
     pools: Vec<PoolMetrics>,
+    /// Per model of a model that declares `[models]`; none otherwise.
+    models: Vec<ModelTally>,
     /// Answered calls that waited at all before the service that answered them.
     waited: u64,
     steps_per_loop: Recorder,
@@ -542,6 +548,12 @@ impl Metrics {
             rejected_locally: 0,
             retries_denied: 0,
             tokens: TokenUse::default(),
+            models: spec
+                .models
+                .iter()
+                .filter(|_| spec.reports_models)
+                .map(|_| ModelTally::new(spec.pools.len()))
+                .collect(),
             pools: spec
                 .pools
                 .iter()
@@ -714,9 +726,14 @@ impl Metrics {
         }
     }
 
-    /// The router sent an attempt to `pool`, which `refused` it or not.
-    pub fn pool_offered(&mut self, now: SimTime, pool: usize, refused: bool) {
+    /// The router sent an attempt for `model` to `pool`, which `refused` it or not.
+    pub fn pool_offered(&mut self, now: SimTime, pool: usize, model: u16, refused: bool) {
         let counted = u64::from(self.in_window(now));
+        if counted > 0
+            && let Some(m) = self.models.get_mut(usize::from(model))
+        {
+            m.sent();
+        }
         if let Some(p) = self.pools.get_mut(pool) {
             p.attempts += counted;
             if let Some(ts) = &mut self.timeseries {
@@ -725,8 +742,19 @@ impl Metrics {
         }
     }
 
-    pub fn attempt_rejected(&mut self, now: SimTime, pool: usize, rejection: Rejection) {
+    pub fn attempt_rejected(
+        &mut self,
+        now: SimTime,
+        pool: usize,
+        model: u16,
+        rejection: Rejection,
+    ) {
         let counted = u64::from(self.in_window(now));
+        if let (Rejection::RateLimited { limit, .. }, Some(m), 1) =
+            (rejection, self.models.get_mut(usize::from(model)), counted)
+        {
+            m.rate_limited(now, limit);
+        }
         if let Some(p) = self.pools.get_mut(pool) {
             p.refused[refusal_index(rejection)] += counted;
         }
@@ -795,12 +823,16 @@ impl Metrics {
         &mut self,
         now: SimTime,
         pool: usize,
+        model: u16,
         request: Request,
         output_tokens: u32,
     ) {
         let billed = request.billed(output_tokens);
         if self.in_window(now) {
             self.tokens += billed;
+            if let Some(m) = self.models.get_mut(usize::from(model)) {
+                m.billed(pool, billed);
+            }
             if let Some(p) = self.pools.get_mut(pool) {
                 p.tokens += billed;
                 p.served += 1;
@@ -1040,6 +1072,12 @@ impl Metrics {
                 .windows
                 .iter()
                 .map(|w| w.summary(facts.pools))
+                .collect(),
+            by_model: self
+                .models
+                .iter()
+                .zip(facts.models)
+                .map(|(tally, llm)| tally.summary(&llm.name, facts.pools))
                 .collect(),
             pools: self
                 .pools

@@ -25,6 +25,8 @@ pub struct PoolSpec {
     pub name: String,
     pub capacity: CapacitySpec,
     pub prices: Prices,
+    /// The models it serves (indices into the model's `models`), in order.
+    pub models: Vec<u16>,
 }
 
 /// How one class's attempts are spread over the pools (indices into the
@@ -135,6 +137,52 @@ impl Router {
             Router::Spillover { order, .. } => order.last().copied(),
             Router::Failover(_) | Router::Weighted { .. } => None,
         }
+    }
+
+    /// The same router over only the pools `keep` accepts (those serving
+    /// one model): a spillover keeps their order, weights are renormalised,
+    /// a failover with one pool left sends everything there. `None` when
+    /// it keeps no pool.
+    pub fn restricted(&self, keep: impl Fn(usize) -> bool) -> Option<Router> {
+        Some(match self {
+            Router::Single(p) => Router::Single(keep(*p).then_some(*p)?),
+            Router::Spillover { order, queue_up_to } => {
+                let (order, queue_up_to): (Vec<usize>, Vec<u32>) = order
+                    .iter()
+                    .zip(queue_up_to)
+                    .filter(|&(&p, _)| keep(p))
+                    .map(|(&p, &q)| (p, q))
+                    .unzip();
+                match order.as_slice() {
+                    [] => return None,
+                    [only] => Router::Single(*only),
+                    _ => Router::Spillover { order, queue_up_to },
+                }
+            }
+            Router::Failover(f) => match (keep(f.primary), keep(f.fallback)) {
+                (true, true) => Router::Failover(f.clone()),
+                (true, false) => Router::Single(f.primary),
+                (false, true) => Router::Single(f.fallback),
+                (false, false) => return None,
+            },
+            Router::Weighted { pools, shares } => {
+                let (pools, shares): (Vec<usize>, Vec<f64>) = pools
+                    .iter()
+                    .zip(shares)
+                    .filter(|&(&p, _)| keep(p))
+                    .map(|(&p, &s)| (p, s))
+                    .unzip();
+                let total: f64 = shares.iter().sum();
+                match pools.as_slice() {
+                    [] => return None,
+                    [only] => Router::Single(*only),
+                    _ => Router::Weighted {
+                        pools,
+                        shares: shares.iter().map(|s| s / total).collect(),
+                    },
+                }
+            }
+        })
     }
 
     /// Every pool it can send an attempt to.

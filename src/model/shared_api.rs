@@ -56,6 +56,34 @@ pub struct Bursts {
     pub output_tokens: Option<u64>,
 }
 
+/// A limit of a shared API, as a 429 names the one that refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Requests,
+    InputTokens,
+    OutputTokens,
+    Concurrency,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 4] = [
+        Limit::Requests,
+        Limit::InputTokens,
+        Limit::OutputTokens,
+        Limit::Concurrency,
+    ];
+
+    /// The setting's name in a model file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Requests => "requests_per_min",
+            Limit::InputTokens => "input_tokens_per_min",
+            Limit::OutputTokens => "output_tokens_per_min",
+            Limit::Concurrency => "max_concurrency",
+        }
+    }
+}
+
 /// Overload errors (HTTP 529) whose probability rises linearly with attempts
 /// in flight: zero at `threshold`, `max_probability` at `saturation` and above.
 #[derive(Clone, Copy, Debug)]
@@ -117,24 +145,27 @@ impl SharedApi {
 
     /// Admission is all-or-nothing: an attempt takes from every bucket or from
     /// none, so a large call can wait behind a stream of small ones.
+    /// A refusal names the limit with the longest wait: the one binding.
     pub fn offer(&mut self, now: SimTime, request: Request, rng: &mut Stream) -> Admission {
         let mut retry_after = SimDuration::ZERO;
+        let mut limit = Limit::Concurrency;
         if self
             .max_concurrency
             .is_some_and(|cap| self.in_flight >= cap)
         {
             retry_after = self.concurrency_retry_after;
         }
-        for (bucket, tokens) in self.demands(request) {
+        for (which, bucket, tokens) in self.demands(request) {
             match bucket.wait_for(now, tokens) {
                 None => return Admission::Rejected(Rejection::TooLarge),
-                Some(wait) => retry_after = retry_after.max(wait),
+                Some(wait) if wait > retry_after => (retry_after, limit) = (wait, which),
+                Some(_) => {}
             }
         }
         if !retry_after.is_zero() {
-            return Admission::Rejected(Rejection::RateLimited { retry_after });
+            return Admission::Rejected(Rejection::RateLimited { retry_after, limit });
         }
-        for (bucket, tokens) in self.demands(request) {
+        for (_, bucket, tokens) in self.demands(request) {
             bucket.take(now, tokens);
         }
         // The limiter has admitted the request; an overloaded server may still
@@ -160,7 +191,7 @@ impl SharedApi {
         self.max_concurrency.is_none_or(|cap| self.in_flight < cap)
             && self
                 .demands(request)
-                .all(|(bucket, tokens)| bucket.wait_for(now, tokens) == Some(SimDuration::ZERO))
+                .all(|(_, bucket, tokens)| bucket.wait_for(now, tokens) == Some(SimDuration::ZERO))
     }
 
     /// Scales every limit by `factor` (a capacity drop, or its end); each
@@ -182,26 +213,31 @@ impl SharedApi {
             .map(|cap| scaled(u64::from(cap)).min(u64::from(u32::MAX)) as u32);
     }
 
-    /// Each configured bucket with the tokens `request` needs from it.
-    fn demands(&mut self, request: Request) -> impl Iterator<Item = (&mut TokenBucket, u64)> {
+    /// Each configured bucket, its limit and the tokens `request` needs from it.
+    fn demands(
+        &mut self,
+        request: Request,
+    ) -> impl Iterator<Item = (Limit, &mut TokenBucket, u64)> {
         let uncounted = if self.cache_reads_count {
             0
         } else {
             request.cached_input_tokens
         };
         [
-            (self.requests.as_mut(), 1),
+            (Limit::Requests, self.requests.as_mut(), 1),
             (
+                Limit::InputTokens,
                 self.input_tokens.as_mut(),
                 u64::from(request.input_tokens - uncounted),
             ),
             (
+                Limit::OutputTokens,
                 self.output_tokens.as_mut(),
                 u64::from(request.max_output_tokens),
             ),
         ]
         .into_iter()
-        .filter_map(|(bucket, tokens)| bucket.map(|b| (b, tokens)))
+        .filter_map(|(limit, bucket, tokens)| bucket.map(|b| (limit, b, tokens)))
     }
 
     /// Frees the concurrency slot and returns the unused output reservation.
@@ -287,7 +323,8 @@ mod tests {
         assert_eq!(
             api.offer(SimTime::ZERO, req(1, 1), &mut rng),
             Admission::Rejected(Rejection::RateLimited {
-                retry_after: SimDuration::from_secs(30)
+                retry_after: SimDuration::from_secs(30),
+                limit: Limit::Requests,
             })
         );
     }
@@ -306,7 +343,8 @@ mod tests {
         assert_eq!(
             api.offer(t, req(200, 0), &mut rng),
             Admission::Rejected(Rejection::RateLimited {
-                retry_after: SimDuration::from_secs(6)
+                retry_after: SimDuration::from_secs(6),
+                limit: Limit::InputTokens,
             })
         );
         // A small call still fits: the big one can starve behind small ones.
@@ -385,7 +423,8 @@ mod tests {
         assert_eq!(
             api.offer(t, req(1, 1), &mut rng),
             Admission::Rejected(Rejection::RateLimited {
-                retry_after: SimDuration::from_secs(1)
+                retry_after: SimDuration::from_secs(1),
+                limit: Limit::Concurrency,
             })
         );
         api.release(t, req(1, 1), 1);

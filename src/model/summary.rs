@@ -1,5 +1,6 @@
 //! The result of one run: the summary metrics named in DESIGN.md, and a few more.
 
+use super::by_model::ModelSummary;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -172,6 +173,9 @@ pub struct Summary {
     /// Per `[[pool]]` of a model that declares them, in model order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<PoolSummary>,
+    /// Per model of a model that declares `[models]`, in name order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_model: Vec<ModelSummary>,
     /// Models with self-hosted pools: loops none of whose calls waited for
     /// a replica still loading, and loops one of whose calls did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,18 +357,42 @@ impl Summary {
                 m.percentiles(&format!("{name}.loop_latency_s"), g.loop_latency_s);
             }
         }
+        for model in &self.by_model {
+            let p = format!("by_model.{}", model.name);
+            m.count(&format!("{p}.attempts"), model.attempts);
+            m.count(&format!("{p}.rate_limited"), model.rate_limited);
+            let by = model.rate_limited_by;
+            for (limit, n) in [
+                ("requests_per_min", by.requests_per_min),
+                ("input_tokens_per_min", by.input_tokens_per_min),
+                ("output_tokens_per_min", by.output_tokens_per_min),
+                ("max_concurrency", by.max_concurrency),
+            ] {
+                m.count(&format!("{p}.rate_limited_by.{limit}"), n);
+            }
+            m.value(&format!("{p}.first_limit_s"), model.first_limit_s);
+            m.count(&format!("{p}.input_tokens"), model.input_tokens);
+            m.count(
+                &format!("{p}.cached_input_tokens"),
+                model.cached_input_tokens,
+            );
+            m.count(&format!("{p}.cache_write_tokens"), model.cache_write_tokens);
+            m.count(&format!("{p}.output_tokens"), model.output_tokens);
+            m.value(&format!("{p}.cost_usd"), Some(model.cost_usd));
+        }
         m.count("events", self.events);
         m.0
     }
 
     /// The names [`Summary::metrics`] gives for a model with these user
-    /// classes, this many faults, these windows and these reported pools
-    /// (each named, and whether it is self-hosted).
+    /// classes, this many faults, these windows, these reported pools
+    /// (each named, and whether it is self-hosted) and these reported models.
     pub fn metric_names<'a>(
         classes: impl IntoIterator<Item = &'a str>,
         faults: usize,
         windows: impl IntoIterator<Item = &'a str>,
         pools: impl IntoIterator<Item = (&'a str, bool)>,
+        models: impl IntoIterator<Item = &'a str>,
     ) -> Vec<String> {
         let pools: Vec<PoolSummary> = pools
             .into_iter()
@@ -389,6 +417,13 @@ impl Summary {
                 })
                 .collect(),
             pools,
+            by_model: models
+                .into_iter()
+                .map(|name| ModelSummary {
+                    name: name.to_owned(),
+                    ..ModelSummary::default()
+                })
+                .collect(),
             warm_loops: hosted.then(LoopGroupSummary::default),
             cold_loops: hosted.then(LoopGroupSummary::default),
             ..Summary::default()
@@ -441,7 +476,7 @@ mod tests {
 
     #[test]
     fn metric_names_do_not_depend_on_values() {
-        let empty = Summary::metric_names(["a", "b"], 0, ["w"], [("p", false)]);
+        let empty = Summary::metric_names(["a", "b"], 0, ["w"], [("p", false)], ["m"]);
         let full = Summary {
             loop_latency_s: Some(Percentiles::default()),
             loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),
@@ -458,10 +493,17 @@ mod tests {
                 busy_share: Some(0.5),
                 ..PoolSummary::default()
             }],
+            by_model: vec![ModelSummary {
+                name: "m".into(),
+                first_limit: Some("requests_per_min".into()),
+                first_limit_s: Some(12.0),
+                ..ModelSummary::default()
+            }],
             ..Summary::default()
         };
         let names: Vec<String> = full.metrics().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, empty);
+        assert!(names.contains(&"by_model.m.rate_limited_by.input_tokens_per_min".to_owned()));
         assert!(names.contains(&"windows.w.loop_latency_s.p99".to_owned()));
         assert!(names.contains(&"loop_latency_cdf_s.q999".to_owned()));
         assert!(names.contains(&"classes.b.loop_latency_s.p99".to_owned()));

@@ -343,6 +343,7 @@ impl<'a> AgentSystem<'a> {
             horizon,
             classes,
             pools: &self.spec.pools,
+            models: &self.spec.models,
             retry_after: self.spec.client.retry_after,
             events,
             wall_s,

@@ -259,6 +259,43 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             );
         }
     }
+    if !s.by_model.is_empty() {
+        let _ = writeln!(out, "\nmodels (after warm-up)");
+        let _ = writeln!(
+            out,
+            "  {:<16}{:>10}{:>8}  {:<34}{:>14}{:>12}{:>12}",
+            "model", "attempts", "429s", "first 429 (limit, s)", "input tokens", "output", "cost"
+        );
+        for m in &s.by_model {
+            let first = match (&m.first_limit, m.first_limit_s) {
+                (Some(limit), Some(t)) => format!("{limit} at {t:.0}"),
+                _ => "-".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<16}{:>10}{:>8}  {:<34}{:>14}{:>12}{:>12}",
+                m.name,
+                m.attempts,
+                m.rate_limited,
+                first,
+                m.input_tokens,
+                m.output_tokens,
+                format!("${:.2}", m.cost_usd)
+            );
+        }
+        let first = s
+            .by_model
+            .iter()
+            .filter_map(|m| Some((m.first_limit_s?, m.first_limit.as_deref()?, &m.name)))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((t, limit, model)) = first {
+            line(
+                &mut out,
+                "bound first",
+                format!("{model}'s {limit}, at {t:.0} s"),
+            );
+        }
+    }
     for (label, group) in [("warm loops", &s.warm_loops), ("cold loops", &s.cold_loops)] {
         if let Some(g) = group {
             let latency = |f: fn(&Percentiles) -> f64| opt(g.loop_latency_s.as_ref().map(f), 1);

@@ -5,6 +5,7 @@ mod determinism;
 mod fit;
 mod invariants;
 mod limits;
+mod model_mix;
 mod pools;
 mod prompt_cache;
 mod readme;

@@ -45,9 +45,14 @@ pub fn spec(text: &str, overrides: &[&str]) -> ModelSpec {
 
 /// The error [`BASE`] with `overrides` is refused with.
 pub fn load_error(overrides: &[&str]) -> String {
+    load_error_of(BASE, overrides)
+}
+
+/// The error model `text` with `overrides` is refused with.
+pub fn load_error_of(text: &str, overrides: &[&str]) -> String {
     let source = Source {
         name: "test.toml".into(),
-        text: BASE.into(),
+        text: text.into(),
         base_dir: ".".into(),
     };
     match config::load_model_with(&source, overrides) {

@@ -37,6 +37,8 @@ pub(super) struct AttemptState {
     pub(super) call: Key,
     /// The pool the router sent it to.
     pub(super) pool: usize,
+    /// The model it calls.
+    model: u16,
     pub(super) sent_at: SimTime,
     pub(super) request: Request,
     output_tokens: u32,
@@ -118,7 +120,7 @@ impl AgentSystem<'_> {
         let class = lp.class;
         let request = request(self.spec, class, call.tokens);
         self.metrics.attempt_sent(now, is_retry);
-        let router = self.spec.router_of[usize::from(class)];
+        let router = self.spec.router_of(class, call.model);
         let pool = match &self.spec.routers[router] {
             Router::Single(pool) => *pool,
             spread => route(
@@ -139,9 +141,11 @@ impl AgentSystem<'_> {
             Some((session, _)) => self.prompt_caches.request(session, pool, now, request),
             None => request,
         };
+        let model = call.model;
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
             pool,
+            model,
             sent_at: now,
             request,
             output_tokens: call.tokens.output,
@@ -162,8 +166,12 @@ impl AgentSystem<'_> {
         if self.hosted {
             self.replica_events(pool, cx);
         }
-        self.metrics
-            .pool_offered(now, pool, matches!(admission, Admission::Rejected(_)));
+        self.metrics.pool_offered(
+            now,
+            pool,
+            model,
+            matches!(admission, Admission::Rejected(_)),
+        );
         if let (Some((session, ttl)), false) = (cached, matches!(admission, Admission::Rejected(_)))
         {
             self.prompt_caches.used(session, pool, ttl, now, request);
@@ -171,12 +179,13 @@ impl AgentSystem<'_> {
         if let Admission::Rejected(rejection) = admission {
             let refused = self.attempts.remove(attempt).expect("just inserted");
             self.settle_gate_charge(now, refused.gate_charge, 0.0);
-            self.metrics.attempt_rejected(now, pool, rejection);
+            self.metrics
+                .attempt_rejected(now, pool, refused.model, rejection);
             if let Some(kind) = FailureKind::of(rejection) {
                 self.resilience.on_failure(now);
                 self.pool_failed(router, pool, kind, now);
             }
-            if let (Rejection::RateLimited { retry_after }, Some(gate)) =
+            if let (Rejection::RateLimited { retry_after, .. }, Some(gate)) =
                 (rejection, &mut self.resilience.gate)
             {
                 gate.on_rate_limited(now, retry_after);
@@ -246,8 +255,13 @@ impl AgentSystem<'_> {
             .remove(attempt_key)
             .expect("one finish per attempt");
         let pool = attempt.pool;
-        self.metrics
-            .attempt_billed(now, pool, attempt.request, attempt.output_tokens);
+        self.metrics.attempt_billed(
+            now,
+            pool,
+            attempt.model,
+            attempt.request,
+            attempt.output_tokens,
+        );
         if self.resilience.gate.is_some() {
             let billed = attempt.request.billed(attempt.output_tokens);
             let cost = self.spec.pools[pool].prices.cost_usd(billed, 0.0);
@@ -281,14 +295,10 @@ impl AgentSystem<'_> {
         let (call_key, is_retry, pool) = (attempt.call, attempt.is_retry, attempt.pool);
         self.load.attempt_settled(is_retry);
         self.resilience.on_failure(cx.now());
-        let loop_key = self
-            .calls
-            .get(call_key)
-            .expect("a live attempt's call")
-            .loop_key;
+        let call = self.calls.get(call_key).expect("a live attempt's call");
         // A loop that already ended has no client left to notice the timeout.
-        if let Some(lp) = self.loops.get(loop_key) {
-            let router = self.spec.router_of[usize::from(lp.class)];
+        if let Some(lp) = self.loops.get(call.loop_key) {
+            let router = self.spec.router_of(lp.class, call.model);
             self.metrics.attempt_timed_out(cx.now(), pool);
             self.pool_failed(router, pool, FailureKind::Timeout, cx.now());
         }

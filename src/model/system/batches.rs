@@ -86,13 +86,9 @@ impl AgentSystem<'_> {
         self.metrics.attempt_expired(now, pool);
         self.load.attempt_settled(attempt.is_retry);
         self.resilience.on_failure(now);
-        let loop_key = self
-            .calls
-            .get(attempt.call)
-            .expect("a live attempt's call")
-            .loop_key;
-        if let Some(lp) = self.loops.get(loop_key) {
-            let router = self.spec.router_of[usize::from(lp.class)];
+        let call = self.calls.get(attempt.call).expect("a live attempt's call");
+        if let Some(lp) = self.loops.get(call.loop_key) {
+            let router = self.spec.router_of(lp.class, call.model);
             self.pool_failed(router, pool, FailureKind::Expired, now);
         }
         self.attempt_failed(attempt.call, TryFailure::Expired, cx);

@@ -70,11 +70,18 @@ impl AgentSystem<'_> {
                 .context
                 .saturating_add(growth.per_step.sample(&mut self.streams[c].agent));
         }
-        let (script, context, step) = (lp.script, lp.context, lp.steps_done);
+        let (script, context, step, steps) = (lp.script, lp.context, lp.steps_done, lp.steps_total);
         let width = match script {
             Some(_) => 1,
             None => agent.calls_in_step(step + 1, &mut self.streams[c].agent),
         };
+        let model = agent.mix.model(
+            step + 1,
+            steps,
+            script.is_none() && agent.fans_out(step + 1),
+            &mut self.streams[c].agent,
+        );
+        let llm = &self.spec.models[usize::from(model)];
         lp.calls_pending = width;
         lp.step_started_at = now;
         for _ in 0..width {
@@ -90,10 +97,11 @@ impl AgentSystem<'_> {
                         CallTokens::default()
                     }
                 },
-                None => agent.call_tokens(context, &mut self.streams[c].agent),
+                None => agent.call_tokens(llm, context, &mut self.streams[c].agent),
             };
             let call = self.calls.insert(CallState {
                 loop_key,
+                model,
                 attempts: 0,
                 first_sent_at: now,
                 tokens,
