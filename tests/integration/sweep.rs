@@ -582,7 +582,7 @@ fn every_shipped_experiment_checks() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 13);
+    assert_eq!(checked, 15);
 }
 
 #[test]
