@@ -1,4 +1,5 @@
-//! The provider's prompt cache, with a time to live, per session and pool.
+//! The provider's prompt cache, with a time to live, per session, pool
+//! and model (a provider caches each model's prefixes apart).
 //!
 //! A session is a conversation whose calls share a prompt prefix: a
 //! closed-population user (each loop continues the user's conversation), a
@@ -59,26 +60,23 @@ struct Entry {
     expires_at: SimTime,
 }
 
-/// Every session's prefix at every pool with a TTL.
+/// Where a prefix is cached: a session's, at a pool, for a model.
+type Place = (Session, usize, u16);
+
+/// Every session's prefix at every pool with a TTL, for each model.
 #[derive(Debug, Default)]
 pub struct PromptCaches {
-    entries: HashMap<(Session, usize), Entry>,
+    entries: HashMap<Place, Entry>,
 }
 
 impl PromptCaches {
     /// `request` as a pool whose cache keeps prefixes for a TTL sees it
     /// from `session` at `now`: its cached part read when the prefix is
     /// there, else written.
-    pub fn request(
-        &self,
-        session: Session,
-        pool: usize,
-        now: SimTime,
-        request: Request,
-    ) -> Request {
+    pub fn request(&self, place: Place, now: SimTime, request: Request) -> Request {
         let held = self
             .entries
-            .get(&(session, pool))
+            .get(&place)
             .is_some_and(|e| e.written_at < now && now <= e.expires_at);
         if held {
             request
@@ -93,18 +91,11 @@ impl PromptCaches {
 
     /// Pool `pool` took `request` (as [`PromptCaches::request`] made it) at
     /// `now`: the session's prefix is there for `ttl` from now.
-    pub fn used(
-        &mut self,
-        session: Session,
-        pool: usize,
-        ttl: SimDuration,
-        now: SimTime,
-        request: Request,
-    ) {
+    pub fn used(&mut self, place: Place, ttl: SimDuration, now: SimTime, request: Request) {
         if request.cached_input_tokens == 0 && request.cache_write_tokens == 0 {
             return; // nothing cacheable
         }
-        let entry = self.entries.entry((session, pool)).or_insert(Entry {
+        let entry = self.entries.entry(place).or_insert(Entry {
             written_at: now,
             expires_at: now,
         });
@@ -115,9 +106,11 @@ impl PromptCaches {
     }
 
     /// A loop that was its own session ended: its prefixes go.
-    pub fn forget(&mut self, session: Session, pools: usize) {
+    pub fn forget(&mut self, session: Session, pools: usize, models: usize) {
         for pool in 0..pools {
-            self.entries.remove(&(session, pool));
+            for model in 0..models as u16 {
+                self.entries.remove(&(session, pool, model));
+            }
         }
     }
 }
@@ -139,8 +132,8 @@ mod tests {
 
     /// Sends CALL from `session` at `t` and has the pool take it.
     fn send(caches: &mut PromptCaches, session: Session, t: u64) -> Request {
-        let r = caches.request(session, 0, at(t), CALL);
-        caches.used(session, 0, SimDuration::from_secs(300), at(t), r);
+        let r = caches.request((session, 0, 0), at(t), CALL);
+        caches.used((session, 0, 0), SimDuration::from_secs(300), at(t), r);
         r
     }
 
@@ -174,11 +167,11 @@ mod tests {
         // Asked but never taken (a 429): the next call still misses.
         let late = Session::User { class: 1, user: 1 };
         assert_eq!(
-            caches.request(late, 0, at(7), CALL).cache_write_tokens,
+            caches.request((late, 0, 0), at(7), CALL).cache_write_tokens,
             9_000
         );
         assert_eq!(send(&mut caches, late, 8).cache_write_tokens, 9_000);
-        caches.forget(late, 1);
+        caches.forget(late, 1, 1);
         assert_eq!(send(&mut caches, late, 9).cache_write_tokens, 9_000);
     }
 }

@@ -216,3 +216,34 @@ capacity = { kind = "reserved", lanes = 1, time_to_first_token = "1s" }
         "{e}"
     );
 }
+
+/// A provider caches each model's prefixes apart: on one pool serving both
+/// models, a loop's first call to each model writes its prefix (90% of its
+/// input), and a later call to the same model reads it.
+#[test]
+fn each_model_has_its_own_prompt_cache() {
+    let one_pool = r#"
+[[pool]]
+name = "both"
+capacity = { kind = "reserved", lanes = 4, time_to_first_token = "1s", cache_ttl = "5m" }
+"#;
+    let s = run(
+        &two_models(one_pool),
+        &[
+            "workload.users={ name = \"users\", agent = \"a\", users = 1, think_time = \"1h\" }",
+            "duration=90m",
+            "agents.a.cached_input_share=0.9",
+            "agents.a.model_mix={ first = \"opus\", shares = { haiku = 1 } }",
+        ],
+    );
+    let (opus, haiku) = (model(&s, "opus"), model(&s, "haiku"));
+    assert_eq!((opus.attempts, haiku.attempts), (1, 2));
+    assert_eq!(
+        (opus.cache_write_tokens, opus.cached_input_tokens),
+        (9_000, 0)
+    );
+    assert_eq!(
+        (haiku.cache_write_tokens, haiku.cached_input_tokens),
+        (1_800, 1_800)
+    );
+}

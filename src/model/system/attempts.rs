@@ -136,9 +136,9 @@ impl AgentSystem<'_> {
             .cache_ttls
             .as_ref()
             .and_then(|ttls| ttls[pool])
-            .map(|ttl| (Session::of(lp, call.loop_key), ttl));
+            .map(|ttl| ((Session::of(lp, call.loop_key), pool, call.model), ttl));
         let request = match cached {
-            Some((session, _)) => self.prompt_caches.request(session, pool, now, request),
+            Some((place, _)) => self.prompt_caches.request(place, now, request),
             None => request,
         };
         let model = call.model;
@@ -172,9 +172,8 @@ impl AgentSystem<'_> {
             model,
             matches!(admission, Admission::Rejected(_)),
         );
-        if let (Some((session, ttl)), false) = (cached, matches!(admission, Admission::Rejected(_)))
-        {
-            self.prompt_caches.used(session, pool, ttl, now, request);
+        if let (Some((place, ttl)), false) = (cached, matches!(admission, Admission::Rejected(_))) {
+            self.prompt_caches.used(place, ttl, now, request);
         }
         if let Admission::Rejected(rejection) = admission {
             let refused = self.attempts.remove(attempt).expect("just inserted");

@@ -191,7 +191,8 @@ impl AgentSystem<'_> {
         if self.cache_ttls.is_some()
             && let own @ Session::Loop(_) = Session::of(&lp, loop_key)
         {
-            self.prompt_caches.forget(own, self.spec.pools.len());
+            self.prompt_caches
+                .forget(own, self.spec.pools.len(), self.spec.models.len());
         }
         self.metrics.loop_ended(cx.now(), &lp, outcome);
         match (lp.script, lp.user) {
