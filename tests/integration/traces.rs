@@ -426,3 +426,45 @@ fn streamed_sessions_skip_a_failed_loops_rows_and_window_by_start() {
     let s = run(", from = \"4s\", for = \"10s\"");
     assert_eq!((s.loops_started, s.calls, s.input_tokens), (1, 3, 70));
 }
+
+/// A recorded session is one prompt-cache session: with a cache that never
+/// runs out within the run, only each session's first round writes its
+/// recorded prefix and every later round reads its own; with a cache that
+/// expires between any two rounds, every round writes. Recounted from the
+/// JSON by session id.
+#[test]
+fn tracelab_sessions_keep_their_prompt_cache_across_requests() {
+    let text = fs::read_to_string(tracelab_example()).unwrap();
+    let (mut first_prefixes, mut all_prefixes) = (0, 0);
+    let mut seen = Vec::new();
+    for line in text.lines() {
+        let round: serde_json::Value = serde_json::from_str(line).unwrap();
+        let prefix = round["prefix_tokens"].as_u64().unwrap();
+        all_prefixes += prefix;
+        let session = round["session_id"].as_str().unwrap().to_owned();
+        if !seen.contains(&session) {
+            first_prefixes += prefix;
+            seen.push(session);
+        }
+    }
+    assert_eq!(seen.len(), 2);
+    let file = tracelab_example().display().to_string();
+    let model = replay(
+        &format!("{{ file = \"{file}\", format = \"tracelab\" }}"),
+        "80d",
+    );
+    let run = |ttl: &str| {
+        let s = model::simulate(
+            &spec(&model, &[&format!("capacity.cache_ttl=\"{ttl}\"")]),
+            false,
+        )
+        .unwrap()
+        .summary;
+        (s.cache_write_tokens, s.cached_input_tokens)
+    };
+    assert_eq!(
+        run("2000h"),
+        (first_prefixes, all_prefixes - first_prefixes)
+    );
+    assert_eq!(run("1ms"), (all_prefixes, 0));
+}
