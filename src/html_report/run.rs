@@ -61,6 +61,25 @@ const POOLS: [(&str, &str); 9] = [
     ("cost_usd", "cost (USD)"),
 ];
 
+const MODELS: [(&str, &str); 10] = [
+    ("attempts", "attempts"),
+    ("rate_limited", "429s"),
+    ("rate_limited_by.requests_per_min", "by requests/min"),
+    (
+        "rate_limited_by.input_tokens_per_min",
+        "by input tokens/min",
+    ),
+    (
+        "rate_limited_by.output_tokens_per_min",
+        "by output tokens/min",
+    ),
+    ("first_limit_s", "first 429 at s"),
+    ("input_tokens", "input tokens"),
+    ("cache_write_tokens", "written to cache"),
+    ("output_tokens", "output tokens"),
+    ("cost_usd", "cost (USD)"),
+];
+
 const FAULTS: [(&str, &str); 5] = [
     ("start_s", "from s"),
     ("end_s", "to s"),
@@ -191,6 +210,37 @@ pub fn render(dir: &Path) -> Result<String, String> {
             })
             .collect();
         page.table("pools", &header(&["pool", "kind"], &POOLS), &rows);
+    }
+
+    let models = list(&summary, "by_model");
+    if !models.is_empty() {
+        page.heading("Models");
+        page.paragraph(
+            "note",
+            "Each model's calls under its own limits and prices; a 429 is counted against the limit with the longest wait.",
+        );
+        let rows: Vec<Row> = models
+            .iter()
+            .map(|model| {
+                let name = model.get("name").and_then(Value::as_str).unwrap_or("");
+                let first = model
+                    .get("first_limit")
+                    .and_then(Value::as_str)
+                    .unwrap_or("none");
+                Row {
+                    key: format!("model:{name}"),
+                    cells: [Cell::text(name), Cell::text(first)]
+                        .into_iter()
+                        .chain(metric_cells(model, &MODELS))
+                        .collect(),
+                }
+            })
+            .collect();
+        page.table(
+            "models",
+            &header(&["model", "first limit to refuse"], &MODELS),
+            &rows,
+        );
     }
 
     let faults = list(&summary, "faults");

@@ -254,6 +254,41 @@ fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
     assert_eq!(figures(&doc), BTreeSet::from(["timeseries".to_owned()]));
 }
 
+/// A model mix's page shows each model's 429s, tokens and cost as
+/// summary.json has them.
+#[test]
+fn a_run_report_shows_each_model_of_a_mix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mix");
+    ok(&[
+        "run",
+        model_path("coding-agents-model-mix.toml").to_str().unwrap(),
+        "--set",
+        "workload.developers.users=160",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let doc_text = report(&dir);
+    let doc = parse(&doc_text);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let models = summary["by_model"].as_array().unwrap();
+    let mut rows = BTreeSet::new();
+    for cell in metric_cells(&doc, "models") {
+        let name = cell.row.strip_prefix("model:").unwrap();
+        let model = models.iter().find(|m| m["name"] == name).unwrap();
+        check(&cell, at(model, &cell.metric).and_then(Value::as_f64), None);
+        rows.insert(name.to_owned());
+    }
+    assert_eq!(
+        rows,
+        BTreeSet::from(["haiku".to_owned(), "opus".to_owned()])
+    );
+    let haiku = models.iter().find(|m| m["name"] == "haiku").unwrap();
+    assert!(haiku["rate_limited"].as_u64().unwrap() > 0, "{haiku}");
+    assert_eq!(text_rows(&doc, "models")[0].1, haiku["first_limit"]);
+}
+
 #[test]
 fn a_sweep_report_holds_every_figure_and_the_points_numbers() {
     let tmp = tempfile::tempdir().unwrap();
