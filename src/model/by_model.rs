@@ -31,6 +31,19 @@ pub struct ByLimit {
     pub max_concurrency: u64,
 }
 
+impl ByLimit {
+    /// Each limit's name and count, in [`Limit::ALL`]'s order.
+    pub fn named(&self) -> [(&'static str, u64); 4] {
+        let counts = [
+            self.requests_per_min,
+            self.input_tokens_per_min,
+            self.output_tokens_per_min,
+            self.max_concurrency,
+        ];
+        std::array::from_fn(|i| (Limit::ALL[i].name(), counts[i]))
+    }
+}
+
 /// One model's figures in the summary.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {

@@ -361,13 +361,7 @@ impl Summary {
             let p = format!("by_model.{}", model.name);
             m.count(&format!("{p}.attempts"), model.attempts);
             m.count(&format!("{p}.rate_limited"), model.rate_limited);
-            let by = model.rate_limited_by;
-            for (limit, n) in [
-                ("requests_per_min", by.requests_per_min),
-                ("input_tokens_per_min", by.input_tokens_per_min),
-                ("output_tokens_per_min", by.output_tokens_per_min),
-                ("max_concurrency", by.max_concurrency),
-            ] {
+            for (limit, n) in model.rate_limited_by.named() {
                 m.count(&format!("{p}.rate_limited_by.{limit}"), n);
             }
             m.value(&format!("{p}.first_limit_s"), model.first_limit_s);
