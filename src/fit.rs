@@ -70,7 +70,7 @@ pub fn read_trace(file: &str, format: &str, columns: Option<&str>) -> Result<Pop
         columns.map_or(String::new(), |c| format!("columns = {{ {c} }}"))
     );
     let raw: RawTrace = toml::from_str(&text).map_err(|e| format!("--columns: {}", e.message()))?;
-    raw.check(&FieldPath::root("trace"), Path::new("."))
+    raw.check(&FieldPath::root("trace"), Path::new("."), &[])
         .map_err(|e| format!("{}: {}", e.path, e.message))
 }
 

@@ -149,7 +149,7 @@ impl RawModel {
             .iter()
             .map(|(name, agent)| agent.check(name, &model_names, base_dir))
             .collect::<Checked<Vec<_>>>()?;
-        let classes = check_workload(&self.workload, &agent_names, base_dir)?;
+        let classes = check_workload(&self.workload, &agent_names, &model_names, base_dir)?;
         let class_names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
         let every_model: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
         let routing = RawRouting {
@@ -169,7 +169,15 @@ impl RawModel {
                     .collect(),
                 class_models: classes
                     .iter()
-                    .map(|c| agents[c.agent].mix.models())
+                    .map(|c| {
+                        let mut used = agents[c.agent].mix.models();
+                        if let Population::Sessions(trace) = &c.population {
+                            used.extend(trace.models());
+                            used.sort_unstable();
+                            used.dedup();
+                        }
+                        used
+                    })
                     .collect(),
             },
             base_dir,

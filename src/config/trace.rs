@@ -1,6 +1,7 @@
 //! A workload class's `trace = { ... }` as written, checked by reading the
 //! whole file once, row by row.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub struct RawTrace {
     /// "error" (default): a bad row is an error; "skip": it is skipped and counted.
     bad_rows: Option<String>,
     columns: Option<RawTraceColumns>,
+    /// TraceLab: which model of `[models]` each recorded model name's rounds
+    /// call, e.g. { "claude-opus-4-8" = "opus" } (others follow the agent's mix).
+    models: Option<BTreeMap<String, String>>,
 }
 
 /// For `format = "csv"`: the header names of the fields.
@@ -53,9 +57,43 @@ pub struct RawTraceColumns {
 }
 
 impl RawTrace {
+    /// The `models` table: each recorded name with the model it calls.
+    fn recorded_models(&self, at: &FieldPath, models: &[String]) -> Checked<Vec<(String, u16)>> {
+        let Some(table) = &self.models else {
+            return Ok(Vec::new());
+        };
+        let at = at.child("models");
+        if self.format != "tracelab" {
+            return Err(Invalid::new(
+                at,
+                "goes with format = \"tracelab\", whose rounds name their model",
+            ));
+        }
+        table
+            .iter()
+            .map(|(recorded, name)| {
+                let m = models.iter().position(|n| n == name).ok_or_else(|| {
+                    Invalid::new(
+                        at.child(recorded),
+                        match models {
+                            [] => format!(
+                                "names model `{name}`, but the model declares no `[models]`"
+                            ),
+                            _ => format!(
+                                "no model is called `{name}`: the models are {}",
+                                models.join(", ")
+                            ),
+                        },
+                    )
+                })?;
+                Ok((recorded.clone(), m as u16))
+            })
+            .collect()
+    }
+
     /// The class's population: a request trace streamed as it replays, or
     /// sessions (TraceLab's, or a trace with a session column) read now.
-    pub fn check(&self, at: &FieldPath, base_dir: &Path) -> Checked<Population> {
+    pub fn check(&self, at: &FieldPath, base_dir: &Path, models: &[String]) -> Checked<Population> {
         let columns = match (self.format.as_str(), &self.columns) {
             ("azure" | "tracelab", None) => TraceColumns::azure(),
             ("burstgpt", None) => TraceColumns::burstgpt(),
@@ -106,6 +144,7 @@ impl RawTrace {
             skipped_rows: 0,
             per_min: 0.0,
             sessions: None,
+            models: self.recorded_models(at, models)?,
         };
         let file = at.child("file");
         if self.format == "tracelab" {

@@ -69,6 +69,7 @@ struct RawSurge {
 pub fn check_workload(
     raw: &[RawUserClass],
     agents: &[String],
+    models: &[String],
     base_dir: &Path,
 ) -> Checked<Vec<UserClass>> {
     let workload = FieldPath::root("workload");
@@ -102,13 +103,19 @@ pub fn check_workload(
                 ),
             ));
         }
-        classes.push(class.check(&workload.child(&class.name), agents, base_dir)?);
+        classes.push(class.check(&workload.child(&class.name), agents, models, base_dir)?);
     }
     Ok(classes)
 }
 
 impl RawUserClass {
-    fn check(&self, at: &FieldPath, agents: &[String], base_dir: &Path) -> Checked<UserClass> {
+    fn check(
+        &self,
+        at: &FieldPath,
+        agents: &[String],
+        models: &[String],
+        base_dir: &Path,
+    ) -> Checked<UserClass> {
         let agent = agents
             .iter()
             .position(|a| *a == self.agent)
@@ -144,7 +151,7 @@ impl RawUserClass {
             return Ok(UserClass {
                 name: self.name.clone(),
                 agent,
-                population: trace.check(&at.child("trace"), base_dir)?,
+                population: trace.check(&at.child("trace"), base_dir, models)?,
                 surges: Vec::new(),
                 priority: self
                     .priority

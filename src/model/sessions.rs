@@ -50,12 +50,28 @@ pub struct RecordedRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordedRound {
     pub tokens: CallTokens,
+    /// The model it calls, where the trace's `models` maps its recorded one.
+    pub model: Option<u16>,
     /// The round's tool calls, run in parallel: the longest of them (zero
     /// after the request's last round).
     pub tool_after: SimDuration,
 }
 
 impl SessionTrace {
+    /// The models of `[models]` its rounds call, where its `models` maps them.
+    pub fn models(&self) -> Vec<u16> {
+        let mut used: Vec<u16> = self
+            .sessions
+            .iter()
+            .flat_map(|s| &s.requests)
+            .flat_map(|r| &r.rounds)
+            .filter_map(|r| r.model)
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        used
+    }
+
     pub fn request(&self, session: u32, request: u32) -> &RecordedRequest {
         &self.sessions[session as usize].requests[request as usize]
     }
@@ -97,7 +113,11 @@ pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
             } else {
                 SimDuration::ZERO
             };
-            rounds.push(RecordedRound { tokens, tool_after });
+            rounds.push(RecordedRound {
+                tokens,
+                model: None,
+                tool_after,
+            });
         }
         let recorded = stream.recorded(slot);
         stream.close(slot);
@@ -125,6 +145,8 @@ struct Round {
     input_tokens_total: u32,
     prefix_tokens: u32,
     output_tokens: u32,
+    #[serde(default)]
+    model: Option<String>,
     timing_events: Vec<TimingEvent>,
     #[serde(default)]
     tools: Vec<Tool>,
@@ -148,6 +170,8 @@ struct Tool {
 struct ParsedRound {
     index: u32,
     tokens: CallTokens,
+    /// The model of `[models]` its recorded model maps to, if any.
+    model: Option<u16>,
     user_message: bool,
     first_us: i64,
     last_us: i64,
@@ -159,7 +183,7 @@ fn timestamp(text: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("`{text}` is not an ISO-8601 timestamp"))
 }
 
-fn parse_round(line: &str) -> Result<(String, ParsedRound), String> {
+fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRound), String> {
     let round: Round = serde_json::from_str(line).map_err(|e| e.to_string())?;
     if round.prefix_tokens > round.input_tokens_total {
         return Err(format!(
@@ -188,8 +212,14 @@ fn parse_round(line: &str) -> Result<(String, ParsedRound), String> {
         };
         tool_us = tool_us.max(wall);
     }
+    let model = round
+        .model
+        .as_ref()
+        .and_then(|name| models.iter().find(|(n, _)| n == name))
+        .map(|&(_, m)| m);
     let parsed = ParsedRound {
         index: round.round_index,
+        model,
         tokens: CallTokens {
             input: round.input_tokens_total,
             cached_input: round.prefix_tokens,
@@ -221,7 +251,7 @@ pub fn read_tracelab(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
         if line.trim().is_empty() {
             continue;
         }
-        match parse_round(&line) {
+        match parse_round(&line, &spec.models) {
             Ok((session, round)) => {
                 let i = *index.entry(session).or_insert_with(|| {
                     sessions.push(Vec::new());
@@ -270,6 +300,7 @@ fn session_requests(rounds: &[ParsedRound]) -> (i64, Vec<RecordedRequest>) {
         let request = requests.last_mut().expect("a request was opened");
         request.rounds.push(RecordedRound {
             tokens: round.tokens,
+            model: round.model,
             tool_after: if last_of_request {
                 SimDuration::ZERO
             } else {

@@ -3,6 +3,7 @@
 //! window scale and cut arrival times exactly; bad rows are errors at
 //! their line, or skipped and counted.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -467,4 +468,74 @@ fn tracelab_sessions_keep_their_prompt_cache_across_requests() {
         (first_prefixes, all_prefixes - first_prefixes)
     );
     assert_eq!(run("1ms"), (all_prefixes, 0));
+}
+
+/// A TraceLab round calls the model its recorded model maps to: the
+/// example's Claude rounds go to the `opus` pool and its Codex rounds to
+/// the `gpt` pool, each with the rounds and input tokens recounted from
+/// the JSON by model.
+#[test]
+fn tracelab_rounds_call_the_models_the_trace_maps_them_to() {
+    let text = fs::read_to_string(tracelab_example()).unwrap();
+    let mut by_model: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for line in text.lines() {
+        let round: serde_json::Value = serde_json::from_str(line).unwrap();
+        let entry = by_model
+            .entry(round["model"].as_str().unwrap().to_owned())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += round["input_tokens_total"].as_u64().unwrap();
+    }
+    let file = tracelab_example().display().to_string();
+    let mapping = "models = { \"claude-opus-4-8\" = \"opus\", \"gpt-5.4\" = \"gpt\" }";
+    let (before, _) = replay(
+        &format!("{{ file = \"{file}\", format = \"tracelab\", {mapping} }}"),
+        "80d",
+    )
+    .split_once("[capacity]")
+    .map(|(b, a)| (b.to_owned(), a.to_owned()))
+    .unwrap();
+    let model = format!(
+        r#"{before}
+[models.opus]
+[models.gpt]
+
+[[pool]]
+name = "opus"
+models = ["opus"]
+capacity = {{ kind = "reserved", lanes = 2, time_to_first_token = "1s" }}
+
+[[pool]]
+name = "gpt"
+models = ["gpt"]
+capacity = {{ kind = "reserved", lanes = 2, time_to_first_token = "1s" }}
+"#
+    );
+    // Steps the trace does not map follow the agent's model.
+    let s = model::simulate(&spec(&model, &["agents.a.model=\"gpt\""]), false)
+        .unwrap()
+        .summary;
+    let got = |name: &str| {
+        let m = s.by_model.iter().find(|m| m.name == name).unwrap();
+        (m.attempts, m.input_tokens)
+    };
+    assert_eq!(got("opus"), by_model["claude-opus-4-8"]);
+    assert_eq!(got("gpt"), by_model["gpt-5.4"]);
+    assert_eq!(s.pools[0].attempts, by_model["claude-opus-4-8"].0);
+
+    let bad = model.replace("\"gpt-5.4\" = \"gpt\"", "\"gpt-5.4\" = \"o3\"");
+    let e = loopcap::config::load_model_with(
+        &loopcap::config::Source {
+            name: "m.toml".into(),
+            text: bad,
+            base_dir: ".".into(),
+        },
+        &["agents.a.model=\"gpt\""],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("workload.requests.trace.models.gpt-5.4: no model is called `o3`: the models are gpt, opus"),
+        "{e}"
+    );
 }

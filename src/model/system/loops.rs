@@ -75,15 +75,25 @@ impl AgentSystem<'_> {
             Some(_) => 1,
             None => agent.calls_in_step(step + 1, &mut self.streams[c].agent),
         };
-        let model = agent.mix.model(
-            step + 1,
-            steps,
-            script.is_none() && agent.fans_out(step + 1),
-            &mut self.streams[c].agent,
-        );
-        let llm = &self.spec.models[usize::from(model)];
         lp.calls_pending = width;
         lp.step_started_at = now;
+        // A recorded round whose model the trace maps calls it; any other
+        // step the model the agent's mix gives it.
+        let recorded = match script {
+            Some(Script::Request { session, request }) => {
+                self.recorded(class, session, request).rounds[step as usize].model
+            }
+            _ => None,
+        };
+        let model = recorded.unwrap_or_else(|| {
+            agent.mix.model(
+                step + 1,
+                steps,
+                script.is_none() && agent.fans_out(step + 1),
+                &mut self.streams[c].agent,
+            )
+        });
+        let llm = &self.spec.models[usize::from(model)];
         for _ in 0..width {
             let tokens = match script {
                 Some(Script::Call(tokens)) => tokens,
