@@ -144,12 +144,12 @@ impl RawTrace {
             skipped_rows: 0,
             per_min: 0.0,
             sessions: None,
-            models: self.recorded_models(at, models)?,
         };
+        let recorded_models = self.recorded_models(at, models)?;
         let file = at.child("file");
         if self.format == "tracelab" {
-            let sessions =
-                read_tracelab(&spec).map_err(|e| Invalid::new(file.clone(), e.message))?;
+            let sessions = read_tracelab(&spec, &recorded_models)
+                .map_err(|e| Invalid::new(file.clone(), e.message))?;
             if sessions.sessions.is_empty() {
                 return Err(Invalid::new(
                     file,

@@ -238,7 +238,11 @@ fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRo
 
 /// TraceLab's round trace: a request starts at a round with a user message;
 /// the think time before it runs from the previous request's last event.
-pub fn read_tracelab(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
+/// `models` maps the trace's model names to those of `[models]` its rounds call.
+pub fn read_tracelab(
+    spec: &TraceSpec,
+    models: &[(String, u16)],
+) -> Result<SessionTrace, TraceError> {
     let fail = |what: String| TraceError {
         message: format!("{}: {what}", spec.shown),
     };
@@ -251,7 +255,7 @@ pub fn read_tracelab(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
         if line.trim().is_empty() {
             continue;
         }
-        match parse_round(&line, &spec.models) {
+        match parse_round(&line, models) {
             Ok((session, round)) => {
                 let i = *index.entry(session).or_insert_with(|| {
                     sessions.push(Vec::new());

@@ -86,9 +86,6 @@ pub struct TraceSpec {
     pub per_min: f64,
     /// With a session column: each session's rows, counted by `check`.
     pub sessions: Option<SessionCounts>,
-    /// TraceLab: the trace's model names, each with the model of `[models]`
-    /// its rounds call (a round of any other model follows the agent's mix).
-    pub models: Vec<(String, u16)>,
 }
 
 impl TraceSpec {
