@@ -146,6 +146,8 @@ pub struct CallState {
     pub loop_key: Key,
     /// The model it calls.
     pub model: u16,
+    /// The router its attempts take: its class's, for its model.
+    pub router: usize,
     pub attempts: u32,
     pub first_sent_at: SimTime,
     pub tokens: CallTokens,

@@ -52,13 +52,20 @@ impl ModelMix {
 
     /// The model of step `step` (1-based) of `steps`, a fan-out step or not;
     /// a draw from `rng` only for a step whose model goes by shares.
+    #[inline]
     pub fn model(&self, step: u32, steps: u32, fan_out: bool, rng: &mut Stream) -> u16 {
-        let named = [
-            (fan_out, self.fan_out),
-            (step == 1, self.first),
-            (step == steps, self.last),
-        ];
-        if let Some(m) = named.iter().find_map(|&(applies, m)| m.filter(|_| applies)) {
+        if let (None, None, None, Choice::One(m)) =
+            (self.first, self.last, self.fan_out, &self.other)
+        {
+            return *m; // every step on one model: the common case
+        }
+        if let Some(m) = self.fan_out.filter(|_| fan_out) {
+            return m;
+        }
+        if let Some(m) = self.first.filter(|_| step == 1) {
+            return m;
+        }
+        if let Some(m) = self.last.filter(|_| step == steps) {
             return m;
         }
         match &self.other {

@@ -727,6 +727,7 @@ impl Metrics {
     }
 
     /// The router sent an attempt for `model` to `pool`, which `refused` it or not.
+    #[inline]
     pub fn pool_offered(&mut self, now: SimTime, pool: usize, model: u16, refused: bool) {
         let counted = u64::from(self.in_window(now));
         if counted > 0
@@ -819,6 +820,7 @@ impl Metrics {
     }
 
     /// The provider finished an attempt: its tokens are billed, answered or not.
+    #[inline]
     pub fn attempt_billed(
         &mut self,
         now: SimTime,

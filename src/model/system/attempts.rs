@@ -120,7 +120,7 @@ impl AgentSystem<'_> {
         let class = lp.class;
         let request = request(self.spec, class, call.tokens);
         self.metrics.attempt_sent(now, is_retry);
-        let router = self.spec.router_of(class, call.model);
+        let router = call.router;
         let pool = match &self.spec.routers[router] {
             Router::Single(pool) => *pool,
             spread => route(
@@ -296,8 +296,8 @@ impl AgentSystem<'_> {
         self.resilience.on_failure(cx.now());
         let call = self.calls.get(call_key).expect("a live attempt's call");
         // A loop that already ended has no client left to notice the timeout.
-        if let Some(lp) = self.loops.get(call.loop_key) {
-            let router = self.spec.router_of(lp.class, call.model);
+        if self.loops.get(call.loop_key).is_some() {
+            let router = call.router;
             self.metrics.attempt_timed_out(cx.now(), pool);
             self.pool_failed(router, pool, FailureKind::Timeout, cx.now());
         }

@@ -87,8 +87,8 @@ impl AgentSystem<'_> {
         self.load.attempt_settled(attempt.is_retry);
         self.resilience.on_failure(now);
         let call = self.calls.get(attempt.call).expect("a live attempt's call");
-        if let Some(lp) = self.loops.get(call.loop_key) {
-            let router = self.spec.router_of(lp.class, call.model);
+        if self.loops.get(call.loop_key).is_some() {
+            let router = call.router;
             self.pool_failed(router, pool, FailureKind::Expired, now);
         }
         self.attempt_failed(attempt.call, TryFailure::Expired, cx);

@@ -94,6 +94,7 @@ impl AgentSystem<'_> {
             )
         });
         let llm = &self.spec.models[usize::from(model)];
+        let router = self.spec.router_of(class, model);
         for _ in 0..width {
             let tokens = match script {
                 Some(Script::Call(tokens)) => tokens,
@@ -112,6 +113,7 @@ impl AgentSystem<'_> {
             let call = self.calls.insert(CallState {
                 loop_key,
                 model,
+                router,
                 attempts: 0,
                 first_sent_at: now,
                 tokens,
