@@ -406,11 +406,8 @@ fn size_manifest(
 }
 
 /// `value` pretty-printed into `path`, atomically.
-fn write_json(path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
-    atomic_file::write_file(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, value)?;
-        writeln!(w)
-    })
+fn write_json_file(path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
+    atomic_file::write_file(path, |w| report::write_json(w, value))
 }
 
 /// What `size --out` draws: each SLO's metric, and the cost an hour when
@@ -504,13 +501,13 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
             .with_context(|| format!("cannot read {}", plans_file.display()))?;
         manifest["plans_toml"] = serde_json::Value::String(plans_toml);
         atomic_file::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let written = write_json(&dir.join("manifest.json"), &manifest)
+        let written = write_json_file(&dir.join("manifest.json"), &manifest)
             .and_then(|()| {
                 atomic_file::write_file(&dir.join("sizing.csv"), |w| {
                     w.write_all(sizing::plans_csv(&slos, &results).as_bytes())
                 })
             })
-            .and_then(|()| write_json(&dir.join(sizing::RESULT_FILE), &answer));
+            .and_then(|()| write_json_file(&dir.join(sizing::RESULT_FILE), &answer));
         written.with_context(|| format!("cannot write into {}", dir.display()))?;
         let rows = results
             .iter()
@@ -522,8 +519,7 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
     }
     let mut stdout = io::stdout().lock();
     if flags.json {
-        serde_json::to_writer_pretty(&mut stdout, &answer).map_err(io::Error::from)?;
-        writeln!(stdout)?;
+        report::write_json(&mut stdout, &answer)?;
     } else {
         let table = sizing::render_plans(&slos, &floor, &results, flags.replications);
         stdout.write_all(table.as_bytes())?;
@@ -635,13 +631,12 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         explanations: explanations.clone(),
     };
     if let Some(dir) = &flags.out {
-        write_json(&dir.join(sizing::RESULT_FILE), &answer)
+        write_json_file(&dir.join(sizing::RESULT_FILE), &answer)
             .with_context(|| format!("cannot write into {}", dir.display()))?;
     }
     let mut stdout = io::stdout().lock();
     if flags.json {
-        serde_json::to_writer_pretty(&mut stdout, &answer).map_err(io::Error::from)?;
-        writeln!(stdout)?;
+        report::write_json(&mut stdout, &answer)?;
     } else {
         let table = sizing::render(&axis, &slos, Some(&floor), &search, flags.replications);
         stdout.write_all(table.as_bytes())?;
@@ -704,14 +699,13 @@ fn fit_command(
     atomic_file::write_file(out, |w| w.write_all(fitted.model.as_bytes()))
         .with_context(|| format!("cannot write {}", out.display()))?;
     let (_, loaded) = load(out, None, &[])?;
-    let report = fit::report::report(&shown, &loaded.spec, &obs, &fitted, replications)
+    let fit_report = fit::report::report(&shown, &loaded.spec, &obs, &fitted, replications)
         .map_err(|e| CommandError::Runtime(anyhow::anyhow!(e)))?;
     let mut stdout = io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut stdout, &report).map_err(io::Error::from)?;
-        writeln!(stdout)?;
+        report::write_json(&mut stdout, &fit_report)?;
     } else {
-        stdout.write_all(report.table().as_bytes())?;
+        stdout.write_all(fit_report.table().as_bytes())?;
     }
     stdout.flush()?;
     Ok(())
@@ -734,8 +728,7 @@ fn schema_command(kind: SchemaKind) -> Result<(), CommandError> {
         SchemaKind::Experiment => FileKind::Experiment,
     };
     let mut stdout = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &schema::schema(kind)).map_err(io::Error::from)?;
-    writeln!(stdout)?;
+    report::write_json(&mut stdout, &schema::schema(kind))?;
     Ok(())
 }
 
@@ -843,7 +836,7 @@ fn run(
 fn print_summary(summary: &Summary, json: bool) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
     if json {
-        report::write_summary_json(&mut stdout, summary)?;
+        report::write_json(&mut stdout, summary)?;
     } else {
         stdout.write_all(table::render(summary, peak_memory_bytes()).as_bytes())?;
     }

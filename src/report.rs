@@ -14,24 +14,22 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::model::summary::Summary;
-
-/// The summary as one pretty-printed JSON object, newline-terminated.
-pub fn write_summary_json(mut w: impl Write, summary: &Summary) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut w, summary)?;
+/// `value` as pretty-printed JSON, newline-terminated: how every JSON file
+/// and `--json` output is written.
+pub fn write_json(mut w: impl Write, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, value)?;
     writeln!(w)
 }
 
 /// `{"name": value, ...}` in the order given, pretty-printed and
 /// newline-terminated: one metric a key.
 pub fn write_named_json<'a, T: Serialize + 'a>(
-    mut w: impl Write,
+    w: impl Write,
     named: impl IntoIterator<Item = (&'a str, &'a T)>,
 ) -> io::Result<()> {
     let mut map = serde_json::Map::new();
     for (name, value) in named {
         map.insert(name.to_owned(), serde_json::to_value(value)?);
     }
-    serde_json::to_writer_pretty(&mut w, &map)?;
-    writeln!(w)
+    write_json(w, &map)
 }

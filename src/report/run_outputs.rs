@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{Manifest, relative_path};
 use super::timeseries_csv::write_timeseries_csv;
-use super::write_summary_json;
+use super::write_json;
 use crate::atomic_file;
 use crate::config::data_file::DataFile;
 use crate::config::{LoadedModel, Source};
@@ -61,15 +61,11 @@ pub fn manifest(
 pub fn write(dir: &Path, manifest: &Manifest, result: &RunResult) -> Result<(), WriteError> {
     let at = |path: PathBuf| move |error| WriteError { path, error };
     let path = dir.join("summary.json");
-    atomic_file::write_file(&path, |w| write_summary_json(w, &result.summary)).map_err(at(path))?;
+    atomic_file::write_file(&path, |w| write_json(w, &result.summary)).map_err(at(path))?;
     if let Some(ts) = &result.timeseries {
         let path = dir.join("timeseries.csv");
         atomic_file::write_file(&path, |w| write_timeseries_csv(w, ts)).map_err(at(path))?;
     }
     let path = dir.join("manifest.json");
-    atomic_file::write_file(&path, |w| {
-        serde_json::to_writer_pretty(&mut *w, manifest)?;
-        writeln!(w)
-    })
-    .map_err(at(path))
+    atomic_file::write_file(&path, |w| write_json(w, manifest)).map_err(at(path))
 }

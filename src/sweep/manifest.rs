@@ -11,6 +11,7 @@ use crate::atomic_file;
 use crate::config::data_file::DataFile;
 use crate::config::experiment::{Experiment, ExperimentFlags, load_experiment_with};
 use crate::config::{self, Source};
+use crate::report::write_json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepManifest {
@@ -87,11 +88,8 @@ impl SweepManifest {
 
     pub fn write(&self, dir: &Path) -> Result<(), SweepError> {
         let path = dir.join("manifest.json");
-        atomic_file::write_file(&path, |w| {
-            serde_json::to_writer_pretty(&mut *w, self)?;
-            writeln!(w)
-        })
-        .map_err(|e| SweepError::io(&path, e))
+        atomic_file::write_file(&path, |w| write_json(w, self))
+            .map_err(|e| SweepError::io(&path, e))
     }
 
     /// Why `self`, the manifest on disk, is not the sweep `now` would run:
