@@ -144,44 +144,47 @@ impl Router {
     /// a failover with one pool left sends everything there. `None` when
     /// it keeps no pool.
     pub fn restricted(&self, keep: impl Fn(usize) -> bool) -> Option<Router> {
+        // The pools kept, each with its setting, in order; one left is a
+        // single pool whatever the kind.
+        fn kept<T: Copy>(
+            pools: &[usize],
+            with: &[T],
+            keep: impl Fn(usize) -> bool,
+        ) -> Result<(Vec<usize>, Vec<T>), Option<Router>> {
+            let (pools, with): (Vec<usize>, Vec<T>) = pools
+                .iter()
+                .zip(with)
+                .filter(|&(&p, _)| keep(p))
+                .map(|(&p, &v)| (p, v))
+                .unzip();
+            match pools.as_slice() {
+                [] => Err(None),
+                [only] => Err(Some(Router::Single(*only))),
+                _ => Ok((pools, with)),
+            }
+        }
         Some(match self {
             Router::Single(p) => Router::Single(keep(*p).then_some(*p)?),
-            Router::Spillover { order, queue_up_to } => {
-                let (order, queue_up_to): (Vec<usize>, Vec<u32>) = order
-                    .iter()
-                    .zip(queue_up_to)
-                    .filter(|&(&p, _)| keep(p))
-                    .map(|(&p, &q)| (p, q))
-                    .unzip();
-                match order.as_slice() {
-                    [] => return None,
-                    [only] => Router::Single(*only),
-                    _ => Router::Spillover { order, queue_up_to },
-                }
-            }
+            Router::Spillover { order, queue_up_to } => match kept(order, queue_up_to, keep) {
+                Ok((order, queue_up_to)) => Router::Spillover { order, queue_up_to },
+                Err(fewer) => return fewer,
+            },
             Router::Failover(f) => match (keep(f.primary), keep(f.fallback)) {
                 (true, true) => Router::Failover(f.clone()),
                 (true, false) => Router::Single(f.primary),
                 (false, true) => Router::Single(f.fallback),
                 (false, false) => return None,
             },
-            Router::Weighted { pools, shares } => {
-                let (pools, shares): (Vec<usize>, Vec<f64>) = pools
-                    .iter()
-                    .zip(shares)
-                    .filter(|&(&p, _)| keep(p))
-                    .map(|(&p, &s)| (p, s))
-                    .unzip();
-                let total: f64 = shares.iter().sum();
-                match pools.as_slice() {
-                    [] => return None,
-                    [only] => Router::Single(*only),
-                    _ => Router::Weighted {
+            Router::Weighted { pools, shares } => match kept(pools, shares, keep) {
+                Ok((pools, shares)) => {
+                    let total: f64 = shares.iter().sum();
+                    Router::Weighted {
                         pools,
                         shares: shares.iter().map(|s| s / total).collect(),
-                    },
+                    }
                 }
-            }
+                Err(fewer) => return fewer,
+            },
         })
     }
 
@@ -345,5 +348,46 @@ mod tests {
         assert!(!state.failed(&f, 0, FailureKind::Overloaded, at(60)));
         assert!(state.failed(&f, 0, FailureKind::Overloaded, at(61)));
         assert_eq!(state.pick(&f, at(61)), 1);
+    }
+
+    /// A router over the pools serving one model: the rest drop out, a
+    /// spillover keeping its order and queue allowances, weights
+    /// renormalised, one pool left a single pool, none left no router.
+    #[test]
+    fn a_router_restricted_to_some_pools_keeps_their_order_and_weights() {
+        let spill = Router::Spillover {
+            order: vec![2, 0, 1],
+            queue_up_to: vec![5, 6, 0],
+        };
+        assert_eq!(
+            spill.restricted(|p| p != 0),
+            Some(Router::Spillover {
+                order: vec![2, 1],
+                queue_up_to: vec![5, 0]
+            })
+        );
+        assert_eq!(spill.restricted(|p| p == 0), Some(Router::Single(0)));
+        assert_eq!(spill.restricted(|_| false), None);
+        assert_eq!(spill.restricted(|_| true), Some(spill.clone()));
+        let weighted = Router::Weighted {
+            pools: vec![0, 1, 2],
+            shares: vec![0.5, 0.3, 0.2],
+        };
+        let Some(Router::Weighted { pools, shares }) = weighted.restricted(|p| p != 1) else {
+            panic!("two pools stay weighted");
+        };
+        assert_eq!(pools, [0, 2]);
+        assert!((shares[0] - 0.5 / 0.7).abs() < 1e-12 && (shares[1] - 0.2 / 0.7).abs() < 1e-12);
+        assert_eq!(weighted.restricted(|p| p == 2), Some(Router::Single(2)));
+        let f = Router::Failover(failover(Vec::new(), 0));
+        assert_eq!(f.restricted(|_| true), Some(f.clone()));
+        assert_eq!(f.restricted(|p| p == 1), Some(Router::Single(1)));
+        assert_eq!(f.restricted(|p| p == 0), Some(Router::Single(0)));
+        assert_eq!(f.restricted(|_| false), None);
+        assert_eq!(
+            Router::Single(3).restricted(|p| p == 3),
+            Some(Router::Single(3))
+        );
+        assert_eq!(Router::Single(3).restricted(|_| false), None);
     }
 }
