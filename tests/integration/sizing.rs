@@ -168,6 +168,19 @@ fn size_is_the_same_on_any_number_of_threads() {
     }
 }
 
+/// `size` of models/mmc.toml with `args` is an input error (exit 2) saying `expected`.
+fn assert_refused(args: &[&str], expected: &str) {
+    let out = loopcap()
+        .arg("size")
+        .arg(model_path("mmc.toml"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
 /// An unknown metric lists the metrics there are; a bad range or SLO is exit 2.
 #[test]
 fn bad_slos_and_ranges_are_input_errors() {
@@ -199,15 +212,7 @@ fn bad_slos_and_ranges_are_input_errors() {
             "expected PATH=LO..HI",
         ),
     ] {
-        let out = loopcap()
-            .arg("size")
-            .arg(model_path("mmc.toml"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(stderr.contains(expected), "{stderr}");
+        assert_refused(&args, expected);
     }
 }
 
@@ -412,16 +417,11 @@ fn bad_plans_files_are_input_errors() {
         ),
     ] {
         std::fs::write(&plans, text).unwrap();
-        let out = loopcap()
-            .arg("size")
-            .arg(model_path("mmc.toml"))
-            .args(["--slo", "queue_wait_s.mean <= 0.1", "--plans"])
-            .arg(&plans)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{text}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(stderr.contains(expected), "{stderr}");
+        let plans = plans.to_str().unwrap();
+        assert_refused(
+            &["--slo", "queue_wait_s.mean <= 0.1", "--plans", plans],
+            expected,
+        );
     }
 }
 
