@@ -10,5 +10,5 @@ pub mod time;
 pub use queue::EventQueue;
 pub use random::{RandomStreams, Stream};
 pub use simulation::{Ctx, MEMORY_CHECK_EVERY, Model, STALL_EVENTS, Simulation, Stopped};
-pub use slab::{Key, Slab};
+pub use slab::{Key, Place, Slab};
 pub use time::{SimDuration, SimTime, TICKS_PER_MINUTE, TICKS_PER_SECOND};

@@ -197,15 +197,16 @@ fn the_estimate_before_a_run_is_a_floor_near_its_peak() {
         ),
         ("classes", classes),
     ];
-    // Slabs and the event heap grow by doubling, and a run holds about
-    // 1.3 MB of fixed histograms, so a run takes up to ~2.5x the estimate;
-    // the fan-out case counts its widest step on top of typical loops, so
-    // it may take a little less. A need left out or counted twice falls outside.
+    // Slabs grow by doubling (the event queue by chunks of 256 events),
+    // and a run holds about 1.3 MB of fixed histograms, so a run takes up
+    // to ~2.5x the estimate; the fan-out case counts its widest step on
+    // top of typical loops, so it may take less (0.74 of it). A need left
+    // out or counted twice falls outside.
     for (name, model) in cases {
         let estimate = model.memory.bytes.0 as f64;
         let peak = measure(&model.spec).peak_bytes as f64;
         assert!(
-            (0.8..3.0).contains(&(peak / estimate)),
+            (0.7..3.0).contains(&(peak / estimate)),
             "{name}: estimated {estimate} bytes, the run took {peak} at its peak"
         );
     }

@@ -15,6 +15,11 @@ pub trait Model {
     /// Reacts to one event; new events are scheduled through `cx`.
     fn handle(&mut self, event: Self::Event, cx: &mut Ctx<'_, Self>);
 
+    /// Told the event to be handled after the current one (if nothing
+    /// earlier is scheduled meanwhile), so it can start loading its state.
+    #[inline(always)]
+    fn prefetch(&self, _next: &Self::Event) {}
+
     /// Bytes of the model's state that grow as a run goes (entities,
     /// queues), held against [`Simulation::memory_limit`].
     fn state_bytes(&self) -> usize {
@@ -147,11 +152,7 @@ impl<M: Model> Simulation<M> {
         mut observe: impl FnMut(SimTime, &M::Event),
     ) -> Result<(), Stopped> {
         let mut at_this_instant = 0u64;
-        while let Some(time) = self.queue.peek_time() {
-            if time > horizon {
-                break;
-            }
-            let (time, event) = self.queue.pop().expect("peeked");
+        while let Some((time, event)) = self.queue.pop_due(horizon) {
             if time == self.now {
                 at_this_instant += 1;
                 if at_this_instant > self.stall_events {
@@ -166,6 +167,9 @@ impl<M: Model> Simulation<M> {
             self.now = time;
             self.events += 1;
             observe(time, &event);
+            if let Some(next) = self.queue.peek() {
+                self.model.prefetch(next);
+            }
             let mut cx = Ctx {
                 now: time,
                 queue: &mut self.queue,

@@ -28,7 +28,7 @@ use super::trace::{TraceError, TraceReader, TraceRecord};
 use super::workload::{ClassState, Population};
 use super::{ModelSpec, Residue};
 use crate::engine::{
-    Ctx, EventQueue, Key, Model, RandomStreams, SimDuration, SimTime, Slab, Stream,
+    Ctx, EventQueue, Key, Model, Place, RandomStreams, SimDuration, SimTime, Slab, Stream,
 };
 use attempts::AttemptState;
 use client_load::ClientLoad;
@@ -41,10 +41,35 @@ mod loops;
 mod population;
 mod replicas;
 
+/// An attempt, and where its call and the call's loop are kept: an event
+/// about the attempt reads all three, and has them fetched ahead.
+#[derive(Clone, Copy, Debug)]
+pub struct AttemptRef {
+    pub key: Key,
+    call: Place,
+    owner: Place,
+}
+
+/// A call, and where its loop is kept.
+#[derive(Clone, Copy, Debug)]
+pub struct CallRef {
+    pub key: Key,
+    owner: Place,
+}
+
+impl CallRef {
+    fn new(key: Key, loop_key: Key) -> Self {
+        CallRef {
+            key,
+            owner: loop_key.place(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum Event {
-    AttemptFinished(Key),
-    AttemptTimedOut(Key),
+    AttemptFinished(AttemptRef),
+    AttemptTimedOut(AttemptRef),
     /// A loop's deadline.
     DeadlineReached(Key),
     SurgeChanged {
@@ -72,9 +97,9 @@ pub enum Event {
     /// The tool call after a step is done.
     ToolFinished(Key),
     /// A call's backoff is over.
-    BackoffEnded(Key),
+    BackoffEnded(CallRef),
     /// The client's per-agent rate limit lets a call's attempt go.
-    ThrottleReleased(Key),
+    ThrottleReleased(CallRef),
     /// The coordinated throttle's gate lets waiting calls through.
     GateOpened,
     /// A fault begins or ends.
@@ -386,8 +411,8 @@ impl Model for AgentSystem<'_> {
 
     fn handle(&mut self, event: Event, cx: &mut Ctx<'_, Self>) {
         match event {
-            Event::AttemptFinished(a) => self.on_attempt_finished(a, cx),
-            Event::AttemptTimedOut(a) => self.on_attempt_timed_out(a, cx),
+            Event::AttemptFinished(a) => self.on_attempt_finished(a.key, cx),
+            Event::AttemptTimedOut(a) => self.on_attempt_timed_out(a.key, cx),
             Event::DeadlineReached(l) => self.on_deadline(l, cx),
             Event::SurgeChanged { class } => self.on_surge_changed(class, cx),
             Event::PhaseSwitched { class } => self.on_phase_switched(class, cx),
@@ -399,8 +424,8 @@ impl Model for AgentSystem<'_> {
                 request,
             } => self.on_request_due(class, session, request, cx),
             Event::ToolFinished(l) => self.on_tool_finished(l, cx),
-            Event::BackoffEnded(c) => self.on_backoff_ended(c, cx),
-            Event::ThrottleReleased(c) => self.on_throttle_released(c, cx),
+            Event::BackoffEnded(c) => self.on_backoff_ended(c.key, cx),
+            Event::ThrottleReleased(c) => self.on_throttle_released(c.key, cx),
             Event::GateOpened => self.on_gate_opened(cx),
             Event::FaultChanged => self.on_fault_changed(cx),
             Event::BatchClosed { pool, batch } => self.submit_batch(usize::from(pool), batch, cx),
@@ -430,6 +455,26 @@ impl Model for AgentSystem<'_> {
                 self.metrics
                     .observe_pool(cx.now(), i, pool.in_flight(), pool.replicas());
             }
+        }
+    }
+
+    /// Fetches the attempt, call and loop the next event will read: with
+    /// 10^5 users they are far out of cache, and fetched while the current
+    /// event is handled they cost little.
+    #[inline(always)]
+    fn prefetch(&self, next: &Event) {
+        match *next {
+            Event::AttemptFinished(a) | Event::AttemptTimedOut(a) => {
+                self.attempts.prefetch(a.key.place());
+                self.calls.prefetch(a.call);
+                self.loops.prefetch(a.owner);
+            }
+            Event::DeadlineReached(l) | Event::ToolFinished(l) => self.loops.prefetch(l.place()),
+            Event::BackoffEnded(c) | Event::ThrottleReleased(c) => {
+                self.calls.prefetch(c.key.place());
+                self.loops.prefetch(c.owner);
+            }
+            _ => {}
         }
     }
 

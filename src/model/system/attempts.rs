@@ -1,8 +1,8 @@
 //! Attempts: sent, admitted or refused by capacity, served, timed out,
 //! and retried after a backoff or given up, failing their loop.
 
-use super::{AgentSystem, Event, RouterState, request};
-use crate::engine::{Ctx, Key, SimDuration, SimTime};
+use super::{AgentSystem, AttemptRef, CallRef, Event, RouterState, request};
+use crate::engine::{Ctx, Key, Place, SimDuration, SimTime};
 use crate::model::capacity::{Admission, Capacity, Rejection, Request};
 use crate::model::coordinated_throttle::Charge;
 use crate::model::fault::FaultEffect;
@@ -35,6 +35,8 @@ impl TryFailure {
 /// One attempt, from the client's send until the provider is done with it.
 pub(super) struct AttemptState {
     pub(super) call: Key,
+    /// Where the call's loop is kept.
+    owner: Place,
     /// The pool the router sent it to.
     pub(super) pool: usize,
     /// The model it calls.
@@ -52,6 +54,17 @@ pub(super) struct AttemptState {
     quota_cost: u32,
     /// What the spend cap charged in advance, corrected when it is billed.
     pub(super) gate_charge: Charge,
+}
+
+impl AttemptState {
+    /// This attempt, kept at `key`, and where its call and loop are.
+    fn at(&self, key: Key) -> AttemptRef {
+        AttemptRef {
+            key,
+            call: self.call.place(),
+            owner: self.owner,
+        }
+    }
 }
 
 impl AgentSystem<'_> {
@@ -78,7 +91,10 @@ impl AgentSystem<'_> {
             let release = limit.release(now, &mut lp.throttle_tat);
             if release > now {
                 self.metrics.attempt_throttled(now);
-                cx.schedule_at(release, Event::ThrottleReleased(call_key));
+                cx.schedule_at(
+                    release,
+                    Event::ThrottleReleased(CallRef::new(call_key, loop_key)),
+                );
                 return;
             }
         }
@@ -144,6 +160,7 @@ impl AgentSystem<'_> {
         let model = call.model;
         let attempt = self.attempts.insert(AttemptState {
             call: call_key,
+            owner: call.loop_key.place(),
             pool,
             model,
             sent_at: now,
@@ -203,11 +220,10 @@ impl AgentSystem<'_> {
             } => self.batched(pool, batch, opened, full, cx),
             _ => {
                 if let Some(timeout) = self.spec.client.timeout {
-                    self.attempts
-                        .get_mut(attempt)
-                        .expect("just inserted")
-                        .timeout_scheduled = true;
-                    cx.schedule_in(timeout, Event::AttemptTimedOut(attempt));
+                    let state = self.attempts.get_mut(attempt).expect("just inserted");
+                    state.timeout_scheduled = true;
+                    let at = state.at(attempt);
+                    cx.schedule_in(timeout, Event::AttemptTimedOut(at));
                 }
             }
         }
@@ -235,12 +251,13 @@ impl AgentSystem<'_> {
             service = SimDuration::from_secs_f64(service.as_secs_f64() * slowdown);
         }
         let finish = now + service;
-        cx.schedule_at(finish, Event::AttemptFinished(attempt_key));
+        let at = attempt.at(attempt_key);
+        cx.schedule_at(finish, Event::AttemptFinished(at));
         if let Some(timeout) = self.spec.client.timeout {
             let expiry = attempt.sent_at + timeout;
             if !attempt.timeout_scheduled && expiry < finish {
                 attempt.timeout_scheduled = true;
-                cx.schedule_at(expiry, Event::AttemptTimedOut(attempt_key));
+                cx.schedule_at(expiry, Event::AttemptTimedOut(at));
             }
         }
     }
@@ -355,7 +372,7 @@ impl AgentSystem<'_> {
         );
         let lp = self.loops.get_mut(loop_key).expect("checked");
         self.load.backoff(lp, true);
-        cx.schedule_in(delay, Event::BackoffEnded(call_key));
+        cx.schedule_in(delay, Event::BackoffEnded(CallRef::new(call_key, loop_key)));
     }
 
     pub(super) fn on_backoff_ended(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
