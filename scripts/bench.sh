@@ -5,8 +5,10 @@
 #      and the coding-agent model's events and loops per second;
 #   2. SimPy on the same queue (benches/simpy_mmc.py), if it is installed;
 #   3. peak resident memory at 10^6 and 10^8 events;
-#   4. a sweep of 432 runs on one thread and on two.
-# Takes about four minutes after the build. Ratios come from runs taken
+#   4. a sweep of 432 runs on one thread and on two;
+#   5. events/s as the population grows from 10^3 to 10^6 users
+#      (benches/population.rs), and each size's peak memory.
+# Takes about ten minutes after the build. Ratios come from runs taken
 # turn about in this one session, as medians, since the machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,3 +74,20 @@ printf "1 thread %.2f s; 2 threads %.2f s, %.2fx (rounds: %s); 2 processes %.2f 
   "$(column 1)" "$(column 2)" "$(column 4)" "$(awk '{ printf "%.2f ", $4 }' "$tmp/sweeps" | sed 's/ $//')" \
   "$(column 3)" "$(column 5)"
 echo "runs.csv on 1 and on 2 threads: $same"
+
+echo
+echo "== 5. population: models/coding-agents-reserved.toml, 10^3 to 10^6 users, a lane each"
+cargo bench --quiet --bench population 2>/dev/null | grep -A5 '^models/coding-agents-reserved'
+echo "peak memory of the whole process, one simulated hour from the start:"
+for users in 1000 10000 100000 1000000; do
+  "$bin" run models/coding-agents-reserved.toml --set "workload.developers.users=$users" \
+    --set "capacity.lanes=$users" --set duration=1h --set warmup=0s |
+    awk -v u="$users" '/^  events/ { e = $2 } /peak memory/ { printf "%10d users %12d events %9s MiB\n", u, e, $3 }' |
+    tee -a "$tmp/population"
+done
+awk 'NR == 1 { u0 = $1; m0 = $5 } END { printf "%.0f bytes a user (10^3 to 10^6 users)\n", ($5 - m0) * 1048576 / ($1 - u0) }' \
+  "$tmp/population"
+printf "and flat in the horizon: 100,000 users for 4 hours: "
+"$bin" run models/coding-agents-reserved.toml --set workload.developers.users=100000 \
+  --set capacity.lanes=100000 --set duration=4h --set warmup=0s |
+  awk '/^  events/ { e = $2 } /peak memory/ { printf "%d events, %s MiB\n", e, $3 }'

@@ -1,21 +1,28 @@
-//! The future-event list: a radix heap ordered by (time, rank), first in
-//! first out among events due at the same instant with the same rank.
+//! The future-event list: events ordered by (time, rank), first in first out
+//! among events due at the same instant with the same rank.
 //!
-//! A run's clock only moves forward, so every event scheduled is due no
-//! earlier than the last one taken, and a radix heap fits: bucket `i` holds
-//! the events whose key first differs from the last key taken at bit `i`.
-//! Scheduling appends to a bucket; taking the earliest, when no event is
-//! known to be due at the last key, scans the lowest bucket once for its
-//! least key and deals its events out to lower buckets, in order. Each pass
-//! reads and writes memory in order, where a binary or 4-ary heap pays a
-//! cache miss at every level once it outgrows the cache, so a run with 10^5
-//! pending events spends about as long here per event as one with 10^2 (see
+//! Two parts. The near end is a small 4-ary heap, keyed by (time, rank,
+//! insertion order): a model with a few hundred events pending lives there
+//! whole, as cheap as a heap can be. The far end is a radix heap: a run's
+//! clock only moves forward, so bucket `i` holds the events whose key first
+//! differs from `last`, the least key taken from the buckets, at bit `i`.
+//! Scheduling there appends to a bucket; when the heap runs dry, the lowest
+//! bucket either moves into it (with the next buckets, while they total at
+//! most [`NEAR`] events) or, when larger, is dealt out to lower buckets in
+//! order. Both passes read and write memory in order, where a heap of 10^5
+//! events pays a cache miss at every level, so a run with 10^5 pending
+//! events spends about as long here per event as one with 10^3 (see
 //! `benches/population.rs`).
 //!
-//! Ties need no insertion counter: events with equal keys are always in the
-//! same bucket, and every bucket keeps the order events reached it in.
+//! Every event in the heap is due before every event in the buckets.
+//! Buckets need no insertion counter for ties: events with equal keys are
+//! always in the same bucket, and every bucket keeps the order events reach
+//! it in, which the heap's counter takes over when they move there.
+
+mod heap;
 
 use super::time::SimTime;
+use heap::Heap;
 
 /// Bits of a key below the time, holding the rank.
 const RANK_BITS: u32 = 8;
@@ -27,11 +34,22 @@ const LATEST: u64 = (1 << (64 - RANK_BITS)) - 1;
 const BUCKETS: usize = 64;
 /// Events a chunk of a bucket holds (8 KiB of 32-byte events).
 const CHUNK: usize = 256;
+/// The most events the lowest buckets may hold to move into the heap.
+const NEAR: usize = 256;
+/// Events in the heap beyond which those later than `last` go back to the
+/// buckets (a model whose pending events keep growing).
+const SPILL: usize = 4 * NEAR;
 
 /// Pending events, popped earliest first. Events due at the same instant pop
 /// by ascending rank, and events of equal rank in the order they were pushed
 /// (FIFO), so a run never depends on the queue's internals.
 pub struct EventQueue<E> {
+    /// Events due before any in the buckets, keyed `key << 64 | order`:
+    /// those keyed at or below `last`, or in a bucket below `near_below`.
+    near: Heap<E>,
+    near_below: usize,
+    /// Insertion order for the heap's keys.
+    next_order: u64,
     /// Bucket `i` holds the events whose key's highest bit differing from
     /// `last` is bit `i` (all of them are later than `last`), in chunks.
     buckets: [Vec<Chunk<E>>; BUCKETS],
@@ -40,16 +58,10 @@ pub struct EventQueue<E> {
     /// Emptied chunks, for any bucket to reuse: the buckets' room follows
     /// the events pending, wherever they are, and never allocates once warm.
     free: Vec<Chunk<E>>,
-    /// The key of the events in `due`: the least key taken from the buckets.
+    /// The least key taken from the buckets.
     last: u64,
-    /// Events keyed `last`, in the order they came, from `next_due` on.
-    due: Vec<Entry<E>>,
-    next_due: usize,
-    /// Events keyed below `last`, latest first: scheduled at the current
-    /// instant with a lower rank than the event being handled. They are
-    /// due before anything else, and rare.
-    early: Vec<Entry<E>>,
-    len: usize,
+    /// Events in the buckets.
+    far: usize,
 }
 
 /// Up to [`CHUNK`] events, in the order they came.
@@ -62,10 +74,9 @@ struct Entry<E> {
     event: E,
 }
 
-impl<E> Entry<E> {
-    fn time(&self) -> SimTime {
-        SimTime::from_ticks(self.key >> RANK_BITS)
-    }
+/// The time a key holds.
+fn time_of(key: u64) -> SimTime {
+    SimTime::from_ticks(key >> RANK_BITS)
 }
 
 /// The bucket of `key` relative to `last`, which it must differ from.
@@ -74,59 +85,81 @@ fn bucket(key: u64, last: u64) -> usize {
     (BUCKETS - 1) - (key ^ last).leading_zeros() as usize
 }
 
-/// Appends `entry` to `bucket`, in a fresh chunk (a free one if any) when
-/// its last is full.
-#[inline(always)]
-fn append<E>(bucket: &mut Vec<Chunk<E>>, free: &mut Vec<Chunk<E>>, entry: Entry<E>) {
-    match bucket.last_mut() {
-        Some(chunk) if chunk.len() < CHUNK => chunk.push(entry),
-        _ => {
-            let mut chunk = free.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
-            chunk.push(entry);
-            bucket.push(chunk);
-        }
-    }
+/// Events in a bucket: every chunk but its last is full.
+fn count<E>(bucket: &[Chunk<E>]) -> usize {
+    bucket
+        .last()
+        .map_or(0, |chunk| (bucket.len() - 1) * CHUNK + chunk.len())
 }
 
 impl<E: Copy> EventQueue<E> {
-    /// What one pending event holds.
+    /// What one pending event holds in the buckets, where most of them are
+    /// once there are many (the heap's few hold 48 bytes each).
     pub const BYTES_PER_EVENT: usize = size_of::<Entry<E>>();
 
     /// Bytes the pending events hold.
     pub fn bytes(&self) -> usize {
-        self.len * Self::BYTES_PER_EVENT
+        self.len() * Self::BYTES_PER_EVENT
     }
 
     pub fn new() -> Self {
         EventQueue {
+            near: Heap::new(),
+            near_below: 0,
+            next_order: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
             occupied: 0,
             free: Vec::new(),
             last: 0,
-            due: Vec::new(),
-            next_due: 0,
-            early: Vec::new(),
-            len: 0,
+            far: 0,
         }
     }
 
     /// Adds `event` due at `time`. `rank` orders events due at the same instant.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, time: SimTime, rank: u8, event: E) {
         let key = (time.ticks().min(LATEST) << RANK_BITS) | u64::from(rank);
-        let entry = Entry { key, event };
-        self.len += 1;
-        if key > self.last {
-            let b = bucket(key, self.last);
-            append(&mut self.buckets[b], &mut self.free, entry);
-            self.occupied |= 1 << b;
-        } else if key == self.last {
-            self.due.push(entry);
-        } else {
-            // Behind those of equal key already waiting, which pop first.
-            let at = self.early.partition_point(|e| e.key > key);
-            self.early.insert(at, entry);
+        if self.place(Entry { key, event }) && self.near.len() > SPILL && self.near_below > 0 {
+            self.spill();
         }
+    }
+
+    /// Puts `entry` in the heap or in its bucket; true for the heap.
+    #[inline(always)]
+    fn place(&mut self, entry: Entry<E>) -> bool {
+        if entry.key > self.last {
+            let b = bucket(entry.key, self.last);
+            if b >= self.near_below {
+                self.append(b, entry);
+                return false;
+            }
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        self.near.push(
+            (u128::from(entry.key) << 64) | u128::from(order),
+            entry.event,
+        );
+        true
+    }
+
+    /// Appends `entry` to bucket `b`.
+    #[inline(always)]
+    fn append(&mut self, b: usize, entry: Entry<E>) {
+        self.far += 1;
+        self.occupied |= 1 << b;
+        match self.buckets[b].last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(entry),
+            _ => self.append_chunk(b, entry),
+        }
+    }
+
+    /// Appends `entry` to bucket `b` in a fresh chunk, a free one if any.
+    #[inline(never)]
+    fn append_chunk(&mut self, b: usize, entry: Entry<E>) {
+        let mut chunk = self.free.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+        chunk.push(entry);
+        self.buckets[b].push(chunk);
     }
 
     /// Removes and returns the earliest event.
@@ -138,78 +171,103 @@ impl<E: Copy> EventQueue<E> {
     /// Removes and returns the earliest event if it is due at or before `horizon`.
     #[inline]
     pub fn pop_due(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
-        let entry = if let Some(&early) = self.early.last() {
-            if early.time() > horizon {
-                return None;
-            }
-            self.early.pop();
-            early
-        } else {
-            let &due = self.earliest()?;
-            if due.time() > horizon {
-                return None;
-            }
-            self.next_due += 1;
-            due
-        };
-        self.len -= 1;
-        Some((entry.time(), entry.event))
+        if self.near.is_empty() && !self.refill() {
+            return None;
+        }
+        let time = time_of((self.near.peek()?.key >> 64) as u64);
+        if time > horizon {
+            return None;
+        }
+        let entry = self.near.pop()?;
+        Some((time, entry.event))
     }
 
     /// The earliest event, if any.
     #[inline]
     pub fn peek(&mut self) -> Option<&E> {
-        if !self.early.is_empty() {
-            return self.early.last().map(|e| &e.event);
+        if self.near.is_empty() && !self.refill() {
+            return None;
         }
-        self.earliest().map(|e| &e.event)
+        self.near.peek().map(|entry| &entry.event)
     }
 
-    /// The earliest event outside `early`: the next in `due`, refilled from
-    /// the lowest bucket when it has run out.
-    #[inline]
-    fn earliest(&mut self) -> Option<&Entry<E>> {
-        if self.next_due == self.due.len() {
-            self.due.clear();
-            self.next_due = 0;
-            if self.occupied == 0 {
-                return None;
-            }
-            let b = self.occupied.trailing_zeros() as usize;
-            self.occupied &= !(1 << b);
-            let mut taken = std::mem::take(&mut self.buckets[b]);
-            self.last = taken
-                .iter()
-                .flatten()
-                .map(|e| e.key)
-                .min()
-                .expect("occupied");
-            // Every event of bucket `b` agrees with `last` above bit `b`,
-            // so each lands in `due` or a lower bucket, in the order it had.
-            for mut chunk in taken.drain(..) {
-                for entry in chunk.drain(..) {
-                    if entry.key == self.last {
-                        self.due.push(entry);
-                    } else {
-                        let to = bucket(entry.key, self.last);
-                        append(&mut self.buckets[to], &mut self.free, entry);
-                        self.occupied |= 1 << to;
-                    }
-                }
-                self.free.push(chunk);
-            }
-            // The emptied bucket keeps its list's room (a pointer a chunk).
-            self.buckets[b] = taken;
+    /// Moves the earliest events from the buckets into the empty heap;
+    /// false when there are none.
+    fn refill(&mut self) -> bool {
+        if self.occupied == 0 {
+            return false;
         }
-        self.due.get(self.next_due)
+        let b = self.occupied.trailing_zeros() as usize;
+        let mut taken = std::mem::take(&mut self.buckets[b]);
+        self.occupied &= !(1 << b);
+        self.last = taken
+            .iter()
+            .flatten()
+            .map(|e| e.key)
+            .min()
+            .expect("occupied");
+        // Bucket `b` and the next ones while they hold few events go to the
+        // heap whole; a larger bucket is dealt out, to the heap (the events
+        // keyed `last`) and to lower buckets.
+        let mut near = count(&taken);
+        self.near_below = 0;
+        if near <= NEAR {
+            self.near_below = b + 1;
+            while self.near_below < BUCKETS {
+                let next = count(&self.buckets[self.near_below]);
+                if near + next > NEAR {
+                    break;
+                }
+                near += next;
+                self.near_below += 1;
+            }
+        }
+        self.deal(&mut taken);
+        self.buckets[b] = taken;
+        for later in b + 1..self.near_below {
+            if self.occupied & (1 << later) != 0 {
+                self.occupied &= !(1 << later);
+                let mut taken = std::mem::take(&mut self.buckets[later]);
+                self.deal(&mut taken);
+                self.buckets[later] = taken;
+            }
+        }
+        true
+    }
+
+    /// Places each event of a bucket anew, in the order they came, and
+    /// frees its chunks. The bucket's list keeps its room (a pointer a chunk).
+    fn deal(&mut self, bucket: &mut Vec<Chunk<E>>) {
+        self.far -= count(bucket);
+        for mut chunk in bucket.drain(..) {
+            for entry in chunk.drain(..) {
+                self.place(entry);
+            }
+            self.free.push(chunk);
+        }
+    }
+
+    /// Sends the heap's events later than `last` back to the buckets, in
+    /// (key, order) order so that ties keep theirs.
+    #[cold]
+    fn spill(&mut self) {
+        let mut spilled: Vec<_> = self.near.drain().collect();
+        spilled.sort_unstable_by_key(|entry| entry.key);
+        self.near_below = 0;
+        for entry in spilled {
+            self.place(Entry {
+                key: (entry.key >> 64) as u64,
+                event: entry.event,
+            });
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.near.len() + self.far
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 }
 
@@ -290,6 +348,46 @@ mod tests {
         prop_oneof![Just(0u64), 0u64..8, 0u64..1 << 20, 0u64..1 << 45]
     }
 
+    /// Events to push: a few as a rule, sometimes more than the heap holds
+    /// before it spills, or than the buckets hold before they are dealt out.
+    fn batch(least: usize) -> impl proptest::strategy::Strategy<Value = Vec<(u64, u8)>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            20 => proptest::collection::vec((delay(), 0u8..4), least..6),
+            1 => proptest::collection::vec((delay(), 0u8..4), least..3 * SPILL),
+        ]
+    }
+
+    #[test]
+    fn a_heap_grown_past_its_bound_spills_to_the_buckets_in_order() {
+        let mut q = EventQueue::new();
+        let t = |ticks| SimTime::from_ticks(ticks);
+        q.push(t(1), 0, 0);
+        q.push(t(9), 0, 1);
+        assert_eq!(q.pop().map(|(_, e)| e), Some(0));
+        // Everything pending fits the heap: every later event goes there.
+        assert_eq!(q.near_below, BUCKETS);
+        // Pairs of events at one instant and rank, far and near, alternating.
+        let pairs = SPILL as u64;
+        for i in 0..pairs {
+            let at = if i % 2 == 0 { 1_000_000 + i } else { 5 + i };
+            q.push(t(at), 1, 2 + 2 * i as usize);
+            q.push(t(at), 1, 3 + 2 * i as usize);
+        }
+        assert_eq!(q.near_below, 0, "spilled");
+        let mut expected: Vec<(u64, usize)> = (0..pairs)
+            .flat_map(|i| {
+                let at = if i % 2 == 0 { 1_000_000 + i } else { 5 + i };
+                [(at, 2 + 2 * i as usize), (at, 3 + 2 * i as usize)]
+            })
+            .chain([(9, 1)])
+            .collect();
+        expected.sort();
+        let popped: Vec<(u64, usize)> =
+            std::iter::from_fn(|| q.pop().map(|(t, e)| (t.ticks(), e))).collect();
+        assert_eq!(popped, expected);
+    }
+
     proptest::proptest! {
         /// As a run uses it: each pop due by a horizon, then pushes at the
         /// popped instant or later (lower ranks at that instant included).
@@ -297,11 +395,8 @@ mod tests {
         /// order), computed independently.
         #[test]
         fn pops_as_a_heap_would_while_the_clock_moves(
-            first in proptest::collection::vec((delay(), 0u8..4), 1..1000),
-            rounds in proptest::collection::vec(
-                (delay(), proptest::collection::vec((delay(), 0u8..4), 0..6)),
-                0..200,
-            ),
+            first in batch(1),
+            rounds in proptest::collection::vec((delay(), batch(0)), 0..200),
         ) {
             use std::cmp::Reverse;
             use std::collections::BinaryHeap;
