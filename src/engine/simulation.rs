@@ -64,6 +64,10 @@ impl<M: Model + ?Sized> Ctx<'_, M> {
 /// keeps scheduling work at the same instant forever.
 pub const STALL_EVENTS: u64 = 50_000_000;
 
+/// Pending events from which the model is shown the next event to fetch
+/// its state ahead ([`Model::prefetch`]): fewer, and its state is in cache.
+pub const PREFETCH_FROM: usize = 4096;
+
 /// The memory limit is checked once per this many events: often enough
 /// that state cannot outgrow it by much, rarely enough to cost nothing.
 pub const MEMORY_CHECK_EVERY: u64 = 4096;
@@ -167,7 +171,10 @@ impl<M: Model> Simulation<M> {
             self.now = time;
             self.events += 1;
             observe(time, &event);
-            if let Some(next) = self.queue.peek() {
+            // With few events pending the model's state is in cache anyway.
+            if self.queue.len() > PREFETCH_FROM
+                && let Some(next) = self.queue.peek()
+            {
                 self.model.prefetch(next);
             }
             let mut cx = Ctx {
