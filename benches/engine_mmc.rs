@@ -1,5 +1,5 @@
 //! The same M/M/c queue as `reference.rs`, written as a model on loopcap's
-//! engine (its event heap, clock, random streams and integer time), without
+//! engine (its event list, clock, random streams and integer time), without
 //! loopcap's agent model: what the engine alone costs over a bare loop.
 
 use std::collections::VecDeque;

@@ -41,7 +41,7 @@ struct Size<'a> {
 }
 
 impl Size<'_> {
-    /// Runs the next window; its events per second of wall time.
+    /// Runs the next window: the wall time it took and the events it handled.
     fn step(&mut self) -> (Duration, u64) {
         let before = self.sim.events();
         let start = Instant::now();

@@ -171,7 +171,7 @@ impl<E: Copy> EventQueue<E> {
     /// Removes and returns the earliest event if it is due at or before `horizon`.
     #[inline]
     pub fn pop_due(&mut self, horizon: SimTime) -> Option<(SimTime, E)> {
-        if self.near.is_empty() && !self.refill() {
+        if !self.ready() {
             return None;
         }
         let time = time_of((self.near.peek()?.key >> 64) as u64);
@@ -185,10 +185,17 @@ impl<E: Copy> EventQueue<E> {
     /// The earliest event, if any.
     #[inline]
     pub fn peek(&mut self) -> Option<&E> {
-        if self.near.is_empty() && !self.refill() {
+        if !self.ready() {
             return None;
         }
         self.near.peek().map(|entry| &entry.event)
+    }
+
+    /// Whether the heap holds the earliest event, refilled if it ran dry;
+    /// false when nothing is pending.
+    #[inline(always)]
+    fn ready(&mut self) -> bool {
+        !self.near.is_empty() || self.refill()
     }
 
     /// Moves the earliest events from the buckets into the empty heap;
@@ -198,9 +205,8 @@ impl<E: Copy> EventQueue<E> {
             return false;
         }
         let b = self.occupied.trailing_zeros() as usize;
-        let mut taken = std::mem::take(&mut self.buckets[b]);
-        self.occupied &= !(1 << b);
-        self.last = taken
+        let lowest = &self.buckets[b];
+        self.last = lowest
             .iter()
             .flatten()
             .map(|e| e.key)
@@ -209,7 +215,7 @@ impl<E: Copy> EventQueue<E> {
         // Bucket `b` and the next ones while they hold few events go to the
         // heap whole; a larger bucket is dealt out, to the heap (the events
         // keyed `last`) and to lower buckets.
-        let mut near = count(&taken);
+        let mut near = count(lowest);
         self.near_below = 0;
         if near <= NEAR {
             self.near_below = b + 1;
@@ -222,14 +228,12 @@ impl<E: Copy> EventQueue<E> {
                 self.near_below += 1;
             }
         }
-        self.deal(&mut taken);
-        self.buckets[b] = taken;
-        for later in b + 1..self.near_below {
-            if self.occupied & (1 << later) != 0 {
-                self.occupied &= !(1 << later);
-                let mut taken = std::mem::take(&mut self.buckets[later]);
+        for dealt in b..self.near_below.max(b + 1) {
+            if self.occupied & (1 << dealt) != 0 {
+                self.occupied &= !(1 << dealt);
+                let mut taken = std::mem::take(&mut self.buckets[dealt]);
                 self.deal(&mut taken);
-                self.buckets[later] = taken;
+                self.buckets[dealt] = taken;
             }
         }
         true
