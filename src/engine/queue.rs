@@ -48,6 +48,10 @@ pub struct EventQueue<E> {
     /// those keyed at or below `last`, or in a bucket below `near_below`.
     near: Heap<E>,
     near_below: usize,
+    /// The latest key the heap takes: `last` with the bits below
+    /// `near_below` set (a key above `last` is in a bucket below
+    /// `near_below` exactly when it shares `last`'s higher bits).
+    near_limit: u64,
     /// Insertion order for the heap's keys.
     next_order: u64,
     /// Bucket `i` holds the events whose key's highest bit differing from
@@ -106,6 +110,7 @@ impl<E: Copy> EventQueue<E> {
         EventQueue {
             near: Heap::new(),
             near_below: 0,
+            near_limit: 0,
             next_order: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
             occupied: 0,
@@ -127,12 +132,9 @@ impl<E: Copy> EventQueue<E> {
     /// Puts `entry` in the heap or in its bucket; true for the heap.
     #[inline(always)]
     fn place(&mut self, entry: Entry<E>) -> bool {
-        if entry.key > self.last {
-            let b = bucket(entry.key, self.last);
-            if b >= self.near_below {
-                self.append(b, entry);
-                return false;
-            }
+        if entry.key > self.near_limit {
+            self.append(bucket(entry.key, self.last), entry);
+            return false;
         }
         let order = self.next_order;
         self.next_order += 1;
@@ -216,19 +218,20 @@ impl<E: Copy> EventQueue<E> {
         // heap whole; a larger bucket is dealt out, to the heap (the events
         // keyed `last`) and to lower buckets.
         let mut near = count(lowest);
-        self.near_below = 0;
+        let mut near_below = 0;
         if near <= NEAR {
-            self.near_below = b + 1;
-            while self.near_below < BUCKETS {
-                let next = count(&self.buckets[self.near_below]);
+            near_below = b + 1;
+            while near_below < BUCKETS {
+                let next = count(&self.buckets[near_below]);
                 if near + next > NEAR {
                     break;
                 }
                 near += next;
-                self.near_below += 1;
+                near_below += 1;
             }
         }
-        for dealt in b..self.near_below.max(b + 1) {
+        self.set_near_below(near_below);
+        for dealt in b..near_below.max(b + 1) {
             if self.occupied & (1 << dealt) != 0 {
                 self.occupied &= !(1 << dealt);
                 let mut taken = std::mem::take(&mut self.buckets[dealt]);
@@ -257,13 +260,22 @@ impl<E: Copy> EventQueue<E> {
     fn spill(&mut self) {
         let mut spilled: Vec<_> = self.near.drain().collect();
         spilled.sort_unstable_by_key(|entry| entry.key);
-        self.near_below = 0;
+        self.set_near_below(0);
         for entry in spilled {
             self.place(Entry {
                 key: (entry.key >> 64) as u64,
                 event: entry.event,
             });
         }
+    }
+
+    /// The heap takes the events in buckets below `near_below` from now on.
+    fn set_near_below(&mut self, near_below: usize) {
+        self.near_below = near_below;
+        self.near_limit = match near_below {
+            BUCKETS => u64::MAX,
+            n => self.last | ((1 << n) - 1),
+        };
     }
 
     pub fn len(&self) -> usize {

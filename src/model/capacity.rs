@@ -260,6 +260,7 @@ impl Capacity {
     }
 
     /// Attempts in service, including those whose client has already given up.
+    #[inline]
     pub fn in_flight(&self) -> u32 {
         match &self.kind {
             CapacityKind::SharedApi(api) => api.in_flight(),
@@ -278,6 +279,7 @@ impl Capacity {
     }
 
     /// Attempts waiting for a lane, or collected into an open batch.
+    #[inline]
     pub fn queued(&self) -> u32 {
         match &self.kind {
             CapacityKind::SharedApi(_) => 0,

@@ -323,6 +323,7 @@ impl<'a> AgentSystem<'a> {
 
     /// Attempts in service, over every pool (read after every event: one
     /// pool is read directly).
+    #[inline]
     fn in_flight(&self) -> u32 {
         match self.pools.as_slice() {
             [only] => only.in_flight(),
@@ -331,6 +332,7 @@ impl<'a> AgentSystem<'a> {
     }
 
     /// Attempts waiting for a lane, over every pool.
+    #[inline]
     fn queued(&self) -> u32 {
         match self.pools.as_slice() {
             [only] => only.queued(),
