@@ -374,6 +374,28 @@ mod tests {
         ]
     }
 
+    proptest::proptest! {
+        /// The one comparison `place` makes is the rule it stands for: a
+        /// key goes to the heap when it is at most `last`, or when the
+        /// highest bit where it differs from `last` is below `near_below`.
+        #[test]
+        fn near_limit_is_the_bucket_rule(
+            last: u64,
+            near_below in 0..=BUCKETS,
+            bits: u64,
+            shift in 0..64u32,
+        ) {
+            // Keys differing from `last` first at any bit, evenly.
+            let key = last ^ (bits >> shift);
+            let mut q = EventQueue::<()>::new();
+            q.last = last;
+            q.set_near_below(near_below);
+            let highest_differing = 63 - (key ^ last).leading_zeros() as usize;
+            let to_heap = key <= last || highest_differing < near_below;
+            proptest::prop_assert_eq!(key <= q.near_limit, to_heap);
+        }
+    }
+
     #[test]
     fn a_heap_grown_past_its_bound_spills_to_the_buckets_in_order() {
         let mut q = EventQueue::new();
