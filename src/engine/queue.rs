@@ -390,8 +390,8 @@ mod tests {
             let mut q = EventQueue::<()>::new();
             q.last = last;
             q.set_near_below(near_below);
-            let highest_differing = 63 - (key ^ last).leading_zeros() as usize;
-            let to_heap = key <= last || highest_differing < near_below;
+            // The highest bit where they differ, for a key above `last`.
+            let to_heap = key <= last || 63 - ((key ^ last).leading_zeros() as usize) < near_below;
             proptest::prop_assert_eq!(key <= q.near_limit, to_heap);
         }
     }
