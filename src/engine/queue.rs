@@ -45,12 +45,12 @@ const SPILL: usize = 4 * NEAR;
 /// (FIFO), so a run never depends on the queue's internals.
 pub struct EventQueue<E> {
     /// Events due before any in the buckets, keyed `key << 64 | order`:
-    /// those keyed at or below `last`, or in a bucket below `near_below`.
+    /// those keyed at or below `near_limit`.
     near: Heap<E>,
-    near_below: usize,
-    /// The latest key the heap takes: `last` with the bits below
-    /// `near_below` set (a key above `last` is in a bucket below
-    /// `near_below` exactly when it shares `last`'s higher bits).
+    /// The latest key the heap takes: `last`, with the bits below bucket
+    /// `b` set while the buckets below `b` go to the heap (a key above
+    /// `last` is in a bucket below `b` exactly when it shares `last`'s
+    /// bits from `b` up). Above `last`, the heap may hold later events.
     near_limit: u64,
     /// Insertion order for the heap's keys.
     next_order: u64,
@@ -109,7 +109,6 @@ impl<E: Copy> EventQueue<E> {
     pub fn new() -> Self {
         EventQueue {
             near: Heap::new(),
-            near_below: 0,
             near_limit: 0,
             next_order: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
@@ -124,7 +123,10 @@ impl<E: Copy> EventQueue<E> {
     #[inline(always)]
     pub fn push(&mut self, time: SimTime, rank: u8, event: E) {
         let key = (time.ticks().min(LATEST) << RANK_BITS) | u64::from(rank);
-        if self.place(Entry { key, event }) && self.near.len() > SPILL && self.near_below > 0 {
+        if self.place(Entry { key, event })
+            && self.near.len() > SPILL
+            && self.near_limit > self.last
+        {
             self.spill();
         }
     }
@@ -230,7 +232,7 @@ impl<E: Copy> EventQueue<E> {
                 near_below += 1;
             }
         }
-        self.set_near_below(near_below);
+        self.heap_below(near_below);
         for dealt in b..near_below.max(b + 1) {
             if self.occupied & (1 << dealt) != 0 {
                 self.occupied &= !(1 << dealt);
@@ -260,7 +262,7 @@ impl<E: Copy> EventQueue<E> {
     fn spill(&mut self) {
         let mut spilled: Vec<_> = self.near.drain().collect();
         spilled.sort_unstable_by_key(|entry| entry.key);
-        self.set_near_below(0);
+        self.heap_below(0);
         for entry in spilled {
             self.place(Entry {
                 key: (entry.key >> 64) as u64,
@@ -269,9 +271,9 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
-    /// The heap takes the events in buckets below `near_below` from now on.
-    fn set_near_below(&mut self, near_below: usize) {
-        self.near_below = near_below;
+    /// The heap takes the events keyed at most `last` and those in buckets
+    /// below `near_below` from now on.
+    fn heap_below(&mut self, near_below: usize) {
         self.near_limit = match near_below {
             BUCKETS => u64::MAX,
             n => self.last | ((1 << n) - 1),
@@ -389,7 +391,7 @@ mod tests {
             let key = last ^ (bits >> shift);
             let mut q = EventQueue::<()>::new();
             q.last = last;
-            q.set_near_below(near_below);
+            q.heap_below(near_below);
             // The highest bit where they differ, for a key above `last`.
             let to_heap = key <= last || 63 - ((key ^ last).leading_zeros() as usize) < near_below;
             proptest::prop_assert_eq!(key <= q.near_limit, to_heap);
@@ -404,7 +406,7 @@ mod tests {
         q.push(t(9), 0, 1);
         assert_eq!(q.pop().map(|(_, e)| e), Some(0));
         // Everything pending fits the heap: every later event goes there.
-        assert_eq!(q.near_below, BUCKETS);
+        assert_eq!(q.near_limit, u64::MAX);
         // Pairs of events at one instant and rank, far and near, alternating.
         let pairs = SPILL as u64;
         for i in 0..pairs {
@@ -412,7 +414,7 @@ mod tests {
             q.push(t(at), 1, 2 + 2 * i as usize);
             q.push(t(at), 1, 3 + 2 * i as usize);
         }
-        assert_eq!(q.near_below, 0, "spilled");
+        assert_eq!(q.near_limit, q.last, "spilled");
         let mut expected: Vec<(u64, usize)> = (0..pairs)
             .flat_map(|i| {
                 let at = if i % 2 == 0 { 1_000_000 + i } else { 5 + i };

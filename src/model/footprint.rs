@@ -14,7 +14,8 @@
 //! longer. Measured against the heap real runs take at their peak
 //! (`tests/allocations.rs`), the estimate is of the right size: runs took
 //! 0.7x to 2.5x of it, the excess being slabs growing by doubling (a
-//! fan-out's widest step, counted on top of typical loops, takes less). A run whose state outgrows the limit anyway stops cleanly.
+//! fan-out's widest step, counted on top of typical loops, takes less). A
+//! run whose state outgrows the limit anyway stops cleanly.
 
 use super::ModelSpec;
 use super::agent_loop::AgentProfile;
