@@ -1,5 +1,6 @@
 //! The agent loop: steps of LLM calls, tool calls between them, fan-out bursts.
 
+use super::capacity::Request;
 use super::coordinated_throttle::Charge;
 use super::distribution::{CountDist, DurationDist, round_count};
 use super::llm::{Llm, ModelMix};
@@ -67,11 +68,31 @@ impl AgentProfile {
     /// it has them, else the agent's), in a loop whose context has grown by
     /// `context` tokens, output capped at `max_output_tokens`.
     pub fn call_tokens(&self, llm: &Llm, context: u32, rng: &mut Stream) -> CallTokens {
-        let input = llm
-            .input_tokens
-            .as_ref()
-            .unwrap_or(&self.input_tokens)
-            .sample(rng);
+        let (input, output) = self.token_dists(llm);
+        let input = input.sample(rng);
+        self.tokens(input, output.sample(rng), context)
+    }
+
+    /// The tokens of every call to `llm`, when they are always the same:
+    /// constant counts, and a context that does not grow.
+    pub fn constant_tokens(&self, llm: &Llm) -> Option<CallTokens> {
+        let (input, output) = self.token_dists(llm);
+        match (input.constant(), output.constant(), &self.context_growth) {
+            (Some(input), Some(output), None) => Some(self.tokens(input, output, 0)),
+            _ => None,
+        }
+    }
+
+    /// The input and output distributions of a call to `llm`.
+    fn token_dists<'a>(&'a self, llm: &'a Llm) -> (&'a CountDist, &'a CountDist) {
+        (
+            llm.input_tokens.as_ref().unwrap_or(&self.input_tokens),
+            llm.output_tokens.as_ref().unwrap_or(&self.output_tokens),
+        )
+    }
+
+    /// The tokens of a call drawing `input` and `output`, after `context` tokens of growth.
+    fn tokens(&self, input: u32, output: u32, context: u32) -> CallTokens {
         let context_cached = self
             .context_growth
             .as_ref()
@@ -80,12 +101,7 @@ impl AgentProfile {
             input: input.saturating_add(context),
             cached_input: round_count(f64::from(input) * self.cached_input_share)
                 .saturating_add(context_cached),
-            output: llm
-                .output_tokens
-                .as_ref()
-                .unwrap_or(&self.output_tokens)
-                .sample(rng)
-                .min(self.max_output_tokens),
+            output: output.min(self.max_output_tokens),
         }
     }
 }
@@ -150,13 +166,42 @@ pub struct CallState {
     pub router: usize,
     pub attempts: u32,
     pub first_sent_at: SimTime,
-    pub tokens: CallTokens,
+    /// What each of its attempts asks of capacity (before a prompt cache
+    /// that expires has its say).
+    pub request: Request,
+    /// Tokens its answer holds.
+    pub output_tokens: u32,
     /// The last retry delay, for decorrelated jitter.
     pub last_delay: SimDuration,
     /// What the retry quota charged for the retry about to go out.
     pub quota_cost: u32,
     /// What the coordinated throttle's spend cap charged for the attempt about to go out.
     pub gate_charge: Charge,
+}
+
+impl CallState {
+    /// A call of the loop at `loop_key`, made at `now`, to `model` through
+    /// `router`, asking `request` and answered with `output_tokens`.
+    pub fn new(
+        loop_key: Key,
+        now: SimTime,
+        (model, router): (u16, usize),
+        request: Request,
+        output_tokens: u32,
+    ) -> Self {
+        CallState {
+            loop_key,
+            model,
+            router,
+            attempts: 0,
+            first_sent_at: now,
+            request,
+            output_tokens,
+            last_delay: SimDuration::ZERO,
+            quota_cost: 0,
+            gate_charge: Charge::default(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -200,5 +245,59 @@ mod tests {
             (tokens.input, tokens.cached_input, tokens.output),
             (100, 25, 4096)
         );
+    }
+
+    #[test]
+    fn constant_tokens_are_what_every_call_draws_and_only_when_nothing_varies() {
+        let agent = AgentProfile {
+            name: "a".into(),
+            steps: constant(3.0),
+            input_tokens: constant(1001.0),
+            cached_input_share: 0.3,
+            output_tokens: constant(5000.0),
+            max_output_tokens: 4096,
+            tool_latency: None,
+            fan_out: None,
+            deadline: None,
+            context_growth: None,
+            mix: ModelMix::single(0),
+        };
+        let own = Llm {
+            name: "own".into(),
+            input_tokens: None,
+            output_tokens: None,
+        };
+        let small = Llm {
+            name: "small".into(),
+            input_tokens: Some(constant(200.0)),
+            output_tokens: Some(constant(50.0)),
+        };
+        let mut rng = RandomStreams::new(1).stream("agent");
+        for llm in [&own, &small] {
+            let fixed = agent.constant_tokens(llm).expect("constant counts");
+            assert_eq!(fixed, agent.call_tokens(llm, 0, &mut rng));
+        }
+        // 1001 in, 300 of them cached (0.3, rounded), output capped at 4096.
+        assert_eq!(
+            agent.constant_tokens(&own),
+            Some(CallTokens {
+                input: 1001,
+                cached_input: 300,
+                output: 4096
+            })
+        );
+        let drawn = Llm {
+            output_tokens: Some(CountDist::new(Dist::exponential(50.0).unwrap())),
+            ..small.clone()
+        };
+        assert_eq!(agent.constant_tokens(&drawn), None);
+        let growing = AgentProfile {
+            context_growth: Some(ContextGrowth {
+                per_step: constant(10.0),
+                cached_share: 1.0,
+            }),
+            ..agent
+        };
+        assert_eq!(growing.constant_tokens(&own), None);
     }
 }

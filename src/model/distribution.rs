@@ -312,6 +312,11 @@ impl CountDist {
     pub fn dist(&self) -> &Dist {
         &self.dist
     }
+
+    /// The one value of a constant distribution.
+    pub fn constant(&self) -> Option<u32> {
+        self.constant
+    }
 }
 
 /// Rounds a non-negative sample to a count. `as` truncates and saturates, so

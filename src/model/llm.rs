@@ -50,14 +50,20 @@ impl ModelMix {
         }
     }
 
+    /// The model every step calls, if every step calls the same one.
+    pub fn only(&self) -> Option<u16> {
+        match (self.first, self.last, self.fan_out, &self.other) {
+            (None, None, None, Choice::One(m)) => Some(*m),
+            _ => None,
+        }
+    }
+
     /// The model of step `step` (1-based) of `steps`, a fan-out step or not;
     /// a draw from `rng` only for a step whose model goes by shares.
     #[inline]
     pub fn model(&self, step: u32, steps: u32, fan_out: bool, rng: &mut Stream) -> u16 {
-        if let (None, None, None, Choice::One(m)) =
-            (self.first, self.last, self.fan_out, &self.other)
-        {
-            return *m; // every step on one model: the common case
+        if let Some(m) = self.only() {
+            return m; // every step on one model: the common case
         }
         if let Some(m) = self.fan_out.filter(|_| fan_out) {
             return m;

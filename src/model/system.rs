@@ -14,7 +14,7 @@
 //!    attempts leaving the client's own waits, last, after every completion
 //!    at that instant (so a call arriving as a batch closes joins it).
 
-use super::agent_loop::{CallState, CallTokens, LoopState};
+use super::agent_loop::{AgentProfile, CallState, CallTokens, LoopState};
 use super::capacity::{Capacity, CapacitySpec, Request};
 use super::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
 use super::pool::FailoverState;
@@ -32,6 +32,7 @@ use crate::engine::{
 };
 use attempts::AttemptState;
 use client_load::ClientLoad;
+use loops::FixedCall;
 
 mod attempts;
 mod batches;
@@ -165,6 +166,8 @@ pub struct AgentSystem<'a> {
     spec: &'a ModelSpec,
     classes: Vec<ClassState>,
     streams: Vec<ClassStreams>,
+    /// Per class: its calls, when they are all alike.
+    fixed_calls: Vec<Option<FixedCall>>,
     client_rng: Stream,
     capacity_rng: Stream,
     /// One per pool of the model, in its order.
@@ -196,6 +199,9 @@ impl<'a> AgentSystem<'a> {
         AgentSystem {
             spec,
             classes: spec.classes.iter().map(ClassState::new).collect(),
+            fixed_calls: (0..spec.classes.len())
+                .map(|c| FixedCall::of(spec, c as u16))
+                .collect(),
             streams: spec
                 .classes
                 .iter()
@@ -378,13 +384,13 @@ impl<'a> AgentSystem<'a> {
     }
 }
 
-/// What each attempt of a call of `class` asks of capacity.
-fn request(spec: &ModelSpec, class: u16, tokens: CallTokens) -> Request {
+/// What each attempt of a call with `tokens` by `agent` asks of capacity.
+fn request(agent: &AgentProfile, tokens: CallTokens) -> Request {
     Request {
         input_tokens: tokens.input,
         cached_input_tokens: tokens.cached_input,
         cache_write_tokens: 0,
-        max_output_tokens: spec.agent_for(class).max_output_tokens,
+        max_output_tokens: agent.max_output_tokens,
     }
 }
 

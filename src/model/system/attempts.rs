@@ -1,7 +1,7 @@
 //! Attempts: sent, admitted or refused by capacity, served, timed out,
 //! and retried after a backoff or given up, failing their loop.
 
-use super::{AgentSystem, AttemptRef, CallRef, Event, RouterState, request};
+use super::{AgentSystem, AttemptRef, CallRef, Event, RouterState};
 use crate::engine::{Ctx, Key, Place, SimDuration, SimTime};
 use crate::model::capacity::{Admission, Capacity, Rejection, Request};
 use crate::model::coordinated_throttle::Charge;
@@ -132,9 +132,7 @@ impl AgentSystem<'_> {
             .expect("caller checked the call");
         call.attempts += 1;
         let is_retry = call.attempts > 1;
-        let lp = self.loops.get(call.loop_key).expect("live call");
-        let class = lp.class;
-        let request = request(self.spec, class, call.tokens);
+        let request = call.request;
         self.metrics.attempt_sent(now, is_retry);
         let router = call.router;
         let pool = match &self.spec.routers[router] {
@@ -152,7 +150,10 @@ impl AgentSystem<'_> {
             .cache_ttls
             .as_ref()
             .and_then(|ttls| ttls[pool])
-            .map(|ttl| ((Session::of(lp, call.loop_key), pool, call.model), ttl));
+            .map(|ttl| {
+                let lp = self.loops.get(call.loop_key).expect("live call");
+                ((Session::of(lp, call.loop_key), pool, call.model), ttl)
+            });
         let request = match cached {
             Some((place, _)) => self.prompt_caches.request(place, now, request),
             None => request,
@@ -165,7 +166,7 @@ impl AgentSystem<'_> {
             model,
             sent_at: now,
             request,
-            output_tokens: call.tokens.output,
+            output_tokens: call.output_tokens,
             service_started_at: now,
             abandoned: false,
             timeout_scheduled: false,
@@ -177,7 +178,7 @@ impl AgentSystem<'_> {
             now,
             attempt,
             request,
-            call.tokens.output,
+            call.output_tokens,
             &mut self.capacity_rng,
         );
         if self.hosted {

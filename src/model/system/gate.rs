@@ -2,10 +2,10 @@
 //! calls pass it or wait there in priority order, and its spend cap is
 //! charged each call's worst case and settled when the call is billed.
 
-use super::{AgentSystem, Event, request};
+use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimTime};
 use crate::model::ModelSpec;
-use crate::model::agent_loop::CallTokens;
+use crate::model::capacity::Request;
 use crate::model::coordinated_throttle::Charge;
 
 impl AgentSystem<'_> {
@@ -18,7 +18,7 @@ impl AgentSystem<'_> {
                 .get(call.loop_key)
                 .expect("a live call's loop")
                 .class;
-            let cost = worst_case_cost(self.spec, class, call.tokens);
+            let cost = worst_case_cost(self.spec, call.request);
             let priority = self.spec.classes[usize::from(class)].priority;
             match gate.request(cx.now(), priority, call_key, cost) {
                 Some(charge) => call.gate_charge = charge,
@@ -57,11 +57,11 @@ impl AgentSystem<'_> {
             // Calls whose loop ended are dropped, and take no slot.
             let released = gate.release(now, |key| {
                 let call = calls.get(key)?;
-                let Some(lp) = loops.get(call.loop_key) else {
+                if loops.get(call.loop_key).is_none() {
                     calls.remove(key);
                     return None;
-                };
-                Some(worst_case_cost(spec, lp.class, call.tokens))
+                }
+                Some(worst_case_cost(spec, call.request))
             });
             let Some((call, charge)) = released else {
                 break;
@@ -84,10 +84,10 @@ impl AgentSystem<'_> {
     }
 }
 
-/// What a call can cost at most: its input and its `max_tokens` of output,
-/// at the dearest pool's prices (the router picks the pool after the gate).
-fn worst_case_cost(spec: &ModelSpec, class: u16, tokens: CallTokens) -> f64 {
-    let request = request(spec, class, tokens);
+/// What a call asking `request` can cost at most: its input and its
+/// `max_tokens` of output, at the dearest pool's prices (the router picks the
+/// pool after the gate).
+fn worst_case_cost(spec: &ModelSpec, request: Request) -> f64 {
     let billed = request.billed(request.max_output_tokens);
     spec.pools
         .iter()

@@ -1,13 +1,49 @@
 //! Agent loops and their steps: a loop starts, runs its steps (each one call
 //! or a fan-out burst, with tool calls between), and ends completed or failed.
 
-use super::{AgentSystem, Event};
+use super::{AgentSystem, Event, request};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
+use crate::model::ModelSpec;
 use crate::model::agent_loop::{CallState, CallTokens, LoopState, Script};
+use crate::model::capacity::Request;
 use crate::model::client_policy::OnCallFailure;
-use crate::model::coordinated_throttle::Charge;
 use crate::model::metrics::LoopOutcome;
 use crate::model::prompt_cache::Session;
+use crate::model::workload::Population;
+
+/// Every call of a class's loops, when they are all alike: one call a step,
+/// to one model, with constant tokens. Worked out once, so that a step of
+/// the common case draws and looks up nothing.
+#[derive(Clone, Copy)]
+pub(super) struct FixedCall {
+    model: u16,
+    router: usize,
+    request: Request,
+    output_tokens: u32,
+}
+
+impl FixedCall {
+    /// The calls of class `class`, if they are all alike (a class replaying
+    /// a trace takes its calls from it).
+    pub(super) fn of(spec: &ModelSpec, class: u16) -> Option<FixedCall> {
+        let c = &spec.classes[usize::from(class)];
+        if !matches!(
+            c.population,
+            Population::Open(_) | Population::Closed { .. }
+        ) {
+            return None;
+        }
+        let agent = spec.agent_for(class);
+        let model = agent.mix.only().filter(|_| agent.fan_out.is_none())?;
+        let tokens = agent.constant_tokens(&spec.models[usize::from(model)])?;
+        Some(FixedCall {
+            model,
+            router: spec.router_of(class, model),
+            request: request(agent, tokens),
+            output_tokens: tokens.output,
+        })
+    }
+}
 
 impl AgentSystem<'_> {
     /// Starts a loop of user class `class` (by `user` of a closed
@@ -61,8 +97,21 @@ impl AgentSystem<'_> {
             return;
         };
         let class = lp.class;
-        let agent = self.spec.agent_for(class);
         let c = usize::from(class);
+        if let (None, Some(fixed)) = (lp.script, self.fixed_calls[c]) {
+            lp.calls_pending = 1;
+            lp.step_started_at = now;
+            let call = self.calls.insert(CallState::new(
+                loop_key,
+                now,
+                (fixed.model, fixed.router),
+                fixed.request,
+                fixed.output_tokens,
+            ));
+            self.send_attempt(call, cx);
+            return;
+        }
+        let agent = self.spec.agent_for(class);
         if lp.steps_done > 0
             && let Some(growth) = &agent.context_growth
         {
@@ -110,17 +159,13 @@ impl AgentSystem<'_> {
                 },
                 None => agent.call_tokens(llm, context, &mut self.streams[c].agent),
             };
-            let call = self.calls.insert(CallState {
+            let call = self.calls.insert(CallState::new(
                 loop_key,
-                model,
-                router,
-                attempts: 0,
-                first_sent_at: now,
-                tokens,
-                last_delay: SimDuration::ZERO,
-                quota_cost: 0,
-                gate_charge: Charge::default(),
-            });
+                now,
+                (model, router),
+                request(agent, tokens),
+                tokens.output,
+            ));
             self.send_attempt(call, cx);
             // A call that failed at once may have ended the loop: stop the burst.
             if self.loops.get(loop_key).is_none() {
