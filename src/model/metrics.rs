@@ -117,7 +117,11 @@ impl WindowGauge {
         if now > window_start {
             let from = self.last.max(window_start);
             self.area += u128::from(self.level) * u128::from(now.since(from).ticks());
-            self.peak = self.peak.max(self.level);
+            // A level set in the window is in the peak already; one set
+            // before it counts from the window's start.
+            if self.last < window_start {
+                self.peak = self.peak.max(self.level);
+            }
         }
         if now >= window_start {
             self.peak = self.peak.max(level);
@@ -913,6 +917,7 @@ impl Metrics {
     }
 
     /// Records the levels holding from `now` on.
+    #[inline]
     pub fn observe(&mut self, now: SimTime, levels: Levels) {
         let window_start = self.window_start;
         self.in_flight
