@@ -11,6 +11,16 @@ use crate::model::pool::{FailureKind, Router};
 use crate::model::prompt_cache::Session;
 use rand::RngExt;
 
+/// The stages on a call's way out that its next attempt has passed, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Passed {
+    Nothing,
+    /// The client's per-agent rate limit.
+    RateLimit,
+    /// The coordinated throttle's gate.
+    Gate,
+}
+
 /// How one try of a call failed.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum TryFailure {
@@ -78,49 +88,70 @@ impl AgentSystem<'_> {
         live
     }
 
-    /// Sends the call's next attempt, once the client's per-agent rate limit allows.
-    pub(super) fn send_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
-        let now = cx.now();
-        if let Some(limit) = &self.spec.client.agent_rate_limit {
-            let loop_key = self
-                .calls
-                .get(call_key)
-                .expect("caller checked the call")
-                .loop_key;
-            let lp = self.loops.get_mut(loop_key).expect("a live call's loop");
-            let release = limit.release(now, &mut lp.throttle_tat);
-            if release > now {
-                self.metrics.attempt_throttled(now);
-                cx.schedule_at(
-                    release,
-                    Event::ThrottleReleased(CallRef::new(call_key, loop_key)),
-                );
-                return;
-            }
+    /// Sends the call's next attempt, through each of the client's stages
+    /// it has not `passed` yet: the per-agent rate limit, the coordinated
+    /// throttle's gate, then the client's own checks (circuit breaker,
+    /// adaptive throttling) and the provider. A stage the model does not
+    /// have costs one test.
+    pub(super) fn send_attempt(&mut self, call_key: Key, passed: Passed, cx: &mut Ctx<'_, Self>) {
+        if passed < Passed::RateLimit
+            && self.spec.client.agent_rate_limit.is_some()
+            && self.rate_limited(call_key, cx)
+        {
+            return;
         }
-        self.pass_gate(call_key, cx);
+        if passed < Passed::Gate && self.resilience.gate.is_some() && !self.pass_gate(call_key, cx)
+        {
+            return;
+        }
+        if !self.resilience.admit(cx.now(), &mut self.client_rng) {
+            self.rejected_locally(call_key, cx);
+            return;
+        }
+        self.offer_attempt(call_key, cx);
+    }
+
+    /// Whether the client's per-agent rate limit holds the call back (it
+    /// then waits for its release).
+    fn rate_limited(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) -> bool {
+        let Some(limit) = &self.spec.client.agent_rate_limit else {
+            return false;
+        };
+        let now = cx.now();
+        let loop_key = self
+            .calls
+            .get(call_key)
+            .expect("caller checked the call")
+            .loop_key;
+        let lp = self.loops.get_mut(loop_key).expect("a live call's loop");
+        let release = limit.release(now, &mut lp.throttle_tat);
+        if release <= now {
+            return false;
+        }
+        self.metrics.attempt_throttled(now);
+        cx.schedule_at(
+            release,
+            Event::ThrottleReleased(CallRef::new(call_key, loop_key)),
+        );
+        true
     }
 
     pub(super) fn on_throttle_released(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
         if self.call_is_live(call_key) {
-            self.pass_gate(call_key, cx);
+            self.send_attempt(call_key, Passed::RateLimit, cx);
         }
     }
 
-    /// The client's own checks (circuit breaker, adaptive throttling), then the provider.
-    pub(super) fn try_attempt(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
+    /// The client failed the attempt itself, without sending it.
+    fn rejected_locally(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
-        if !self.resilience.admit(now, &mut self.client_rng) {
-            let call = self.calls.get_mut(call_key).expect("a live call");
-            call.attempts += 1;
-            let charged = std::mem::take(&mut call.gate_charge);
-            self.metrics
-                .attempt_rejected_locally(now, call.attempts > 1);
-            self.settle_gate_charge(now, charged, 0.0);
-            self.attempt_failed(call_key, TryFailure::Local, cx);
-            return;
-        }
-        self.offer_attempt(call_key, cx);
+        let call = self.calls.get_mut(call_key).expect("a live call");
+        call.attempts += 1;
+        let charged = std::mem::take(&mut call.gate_charge);
+        self.metrics
+            .attempt_rejected_locally(now, call.attempts > 1);
+        self.settle_gate_charge(now, charged, 0.0);
+        self.attempt_failed(call_key, TryFailure::Local, cx);
     }
 
     /// Offers the call's next attempt to capacity.
@@ -387,7 +418,7 @@ impl AgentSystem<'_> {
             return;
         };
         self.load.backoff(lp, false);
-        self.send_attempt(call_key, cx);
+        self.send_attempt(call_key, Passed::Nothing, cx);
     }
 
     /// A fault began or ended: capacity takes on the faults active now.

@@ -2,6 +2,7 @@
 //! calls pass it or wait there in priority order, and its spend cap is
 //! charged each call's worst case and settled when the call is billed.
 
+use super::attempts::Passed;
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimTime};
 use crate::model::ModelSpec;
@@ -9,26 +10,30 @@ use crate::model::capacity::Request;
 use crate::model::coordinated_throttle::Charge;
 
 impl AgentSystem<'_> {
-    /// Through the coordinated throttle's gate, if there is one: go, or wait there.
-    pub(super) fn pass_gate(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) {
-        if let Some(gate) = &mut self.resilience.gate {
-            let call = self.calls.get_mut(call_key).expect("a live call");
-            let class = self
-                .loops
-                .get(call.loop_key)
-                .expect("a live call's loop")
-                .class;
-            let cost = worst_case_cost(self.spec, call.request);
-            let priority = self.spec.classes[usize::from(class)].priority;
-            match gate.request(cx.now(), priority, call_key, cost) {
-                Some(charge) => call.gate_charge = charge,
-                None => {
-                    self.schedule_gate(cx);
-                    return;
-                }
+    /// Whether the call goes through the coordinated throttle's gate now
+    /// (if not, it waits there).
+    pub(super) fn pass_gate(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) -> bool {
+        let Some(gate) = &mut self.resilience.gate else {
+            return true;
+        };
+        let call = self.calls.get_mut(call_key).expect("a live call");
+        let class = self
+            .loops
+            .get(call.loop_key)
+            .expect("a live call's loop")
+            .class;
+        let cost = worst_case_cost(self.spec, call.request);
+        let priority = self.spec.classes[usize::from(class)].priority;
+        match gate.request(cx.now(), priority, call_key, cost) {
+            Some(charge) => {
+                call.gate_charge = charge;
+                true
+            }
+            None => {
+                self.schedule_gate(cx);
+                false
             }
         }
-        self.try_attempt(call_key, cx);
     }
 
     /// Makes sure the gate wakes when it next opens, if calls wait there.
@@ -70,7 +75,7 @@ impl AgentSystem<'_> {
                 .get_mut(call)
                 .expect("a released call")
                 .gate_charge = charge;
-            self.try_attempt(call, cx);
+            self.send_attempt(call, Passed::Gate, cx);
         }
         self.schedule_gate(cx);
     }

@@ -1,6 +1,7 @@
 //! Agent loops and their steps: a loop starts, runs its steps (each one call
 //! or a fan-out burst, with tool calls between), and ends completed or failed.
 
+use super::attempts::Passed;
 use super::{AgentSystem, Event, request};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::ModelSpec;
@@ -108,7 +109,7 @@ impl AgentSystem<'_> {
                 fixed.request,
                 fixed.output_tokens,
             ));
-            self.send_attempt(call, cx);
+            self.send_attempt(call, Passed::Nothing, cx);
             return;
         }
         let agent = self.spec.agent_for(class);
@@ -166,7 +167,7 @@ impl AgentSystem<'_> {
                 request(agent, tokens),
                 tokens.output,
             ));
-            self.send_attempt(call, cx);
+            self.send_attempt(call, Passed::Nothing, cx);
             // A call that failed at once may have ended the loop: stop the burst.
             if self.loops.get(loop_key).is_none() {
                 return;
