@@ -9,6 +9,7 @@ use crate::model::fault::FaultEffect;
 use crate::model::metrics::LoopOutcome;
 use crate::model::pool::{FailureKind, Router};
 use crate::model::prompt_cache::Session;
+use crate::model::rate_limit::RateLimit;
 use rand::RngExt;
 
 /// The stages on a call's way out that its next attempt has passed, in order.
@@ -94,9 +95,10 @@ impl AgentSystem<'_> {
     /// adaptive throttling) and the provider. A stage the model does not
     /// have costs one test.
     pub(super) fn send_attempt(&mut self, call_key: Key, passed: Passed, cx: &mut Ctx<'_, Self>) {
+        let spec = self.spec;
         if passed < Passed::RateLimit
-            && self.spec.client.agent_rate_limit.is_some()
-            && self.rate_limited(call_key, cx)
+            && let Some(limit) = &spec.client.agent_rate_limit
+            && self.rate_limited(limit, call_key, cx)
         {
             return;
         }
@@ -111,12 +113,9 @@ impl AgentSystem<'_> {
         self.offer_attempt(call_key, cx);
     }
 
-    /// Whether the client's per-agent rate limit holds the call back (it
-    /// then waits for its release).
-    fn rate_limited(&mut self, call_key: Key, cx: &mut Ctx<'_, Self>) -> bool {
-        let Some(limit) = &self.spec.client.agent_rate_limit else {
-            return false;
-        };
+    /// Whether the client's per-agent rate limit `limit` holds the call back
+    /// (it then waits for its release).
+    fn rate_limited(&mut self, limit: &RateLimit, call_key: Key, cx: &mut Ctx<'_, Self>) -> bool {
         let now = cx.now();
         let loop_key = self
             .calls
