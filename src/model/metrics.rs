@@ -716,31 +716,34 @@ impl Metrics {
         class.failed += 1;
     }
 
-    pub fn attempt_sent(&mut self, now: SimTime, is_retry: bool) {
+    /// The router sent an attempt (a retry or a call's first) for `model`
+    /// to `pool`, which `refused` it or not.
+    #[inline]
+    pub fn attempt_offered(
+        &mut self,
+        now: SimTime,
+        pool: usize,
+        model: u16,
+        is_retry: bool,
+        refused: bool,
+    ) {
         self.tick(now, Counter::Attempts);
         if is_retry {
             self.tick(now, Counter::Retries);
         }
-        if self.in_window(now) {
+        let counted = self.in_window(now);
+        if counted {
             self.attempts += 1;
             self.retries += u64::from(is_retry);
             // A call counts when its first attempt goes out, which a client
             // throttle may delay past its start.
             self.calls += u64::from(!is_retry);
-        }
-    }
-
-    /// The router sent an attempt for `model` to `pool`, which `refused` it or not.
-    #[inline]
-    pub fn pool_offered(&mut self, now: SimTime, pool: usize, model: u16, refused: bool) {
-        let counted = u64::from(self.in_window(now));
-        if counted > 0
-            && let Some(m) = self.models.get_mut(usize::from(model))
-        {
-            m.sent();
+            if let Some(m) = self.models.get_mut(usize::from(model)) {
+                m.sent();
+            }
         }
         if let Some(p) = self.pools.get_mut(pool) {
-            p.attempts += counted;
+            p.attempts += u64::from(counted);
             if let Some(ts) = &mut self.timeseries {
                 ts.pool_offered(now, pool, refused);
             }

@@ -163,7 +163,6 @@ impl AgentSystem<'_> {
         call.attempts += 1;
         let is_retry = call.attempts > 1;
         let request = call.request;
-        self.metrics.attempt_sent(now, is_retry);
         let router = call.router;
         let pool = match &self.spec.routers[router] {
             Router::Single(pool) => *pool,
@@ -214,10 +213,11 @@ impl AgentSystem<'_> {
         if self.hosted {
             self.replica_events(pool, cx);
         }
-        self.metrics.pool_offered(
+        self.metrics.attempt_offered(
             now,
             pool,
             model,
+            is_retry,
             matches!(admission, Admission::Rejected(_)),
         );
         if let (Some((place, ttl)), false) = (cached, matches!(admission, Admission::Rejected(_))) {
