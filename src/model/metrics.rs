@@ -852,7 +852,6 @@ impl Metrics {
         }
     }
 
-    /// Records pool `pool`'s attempts in service from `now` on.
     /// Pool `pool` holds `in_flight` attempts from `now` on, and, if it is
     /// self-hosted, `replicas` replicas alive.
     pub fn observe_pool(
