@@ -213,14 +213,10 @@ impl AgentSystem<'_> {
         if self.hosted {
             self.replica_events(pool, cx);
         }
-        self.metrics.attempt_offered(
-            now,
-            pool,
-            model,
-            is_retry,
-            matches!(admission, Admission::Rejected(_)),
-        );
-        if let (Some((place, ttl)), false) = (cached, matches!(admission, Admission::Rejected(_))) {
+        let refused = matches!(admission, Admission::Rejected(_));
+        self.metrics
+            .attempt_offered(now, pool, model, is_retry, refused);
+        if let (Some((place, ttl)), false) = (cached, refused) {
             self.prompt_caches.used(place, ttl, now, request);
         }
         if let Admission::Rejected(rejection) = admission {
