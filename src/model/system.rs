@@ -128,7 +128,6 @@ pub enum Event {
     },
 }
 
-/// Per-class random streams: arrivals and think times, and the loops' own draws.
 /// Bytes one pending event holds.
 pub const EVENT_BYTES: usize = EventQueue::<Event>::BYTES_PER_EVENT;
 /// Bytes a running loop holds, beside its calls.
@@ -147,8 +146,8 @@ struct RouterState {
     rng: Stream,
 }
 
-/// A trace being replayed: its reader, and the row whose arrival is scheduled.
-/// A class's trace as it is read: one call a row, or sessions.
+/// A class's trace as it is read: one call a row (its reader, and the row
+/// whose arrival is scheduled), or sessions.
 enum TraceFeed {
     Calls {
         reader: TraceReader,
@@ -157,6 +156,7 @@ enum TraceFeed {
     Sessions(SessionStream),
 }
 
+/// Per-class random streams: arrivals and think times, and the loops' own draws.
 struct ClassStreams {
     workload: Stream,
     agent: Stream,
