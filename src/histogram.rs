@@ -73,18 +73,29 @@ impl Histogram {
         self.total == 0
     }
 
-    /// The smallest recorded value (to the bucket's top) with at least a
-    /// share `q` of values at or below it.
-    pub fn value_at_quantile(&self, q: f64) -> u64 {
-        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1));
+    /// For each of `quantiles` (ascending), the smallest recorded value (to
+    /// the bucket's top) with at least that share of values at or below it:
+    /// one pass over the buckets for them all.
+    pub fn values_at_quantiles(&self, quantiles: &[f64]) -> Vec<u64> {
+        debug_assert!(quantiles.is_sorted(), "quantiles ascend");
+        let mut values = Vec::with_capacity(quantiles.len());
+        let mut wanted = quantiles
+            .iter()
+            .map(|q| ((q * self.total as f64).ceil() as u64).clamp(1, self.total.max(1)))
+            .peekable();
         let mut seen = 0;
         for (index, &count) in self.counts.iter().enumerate() {
             seen += count;
-            if seen >= rank {
-                return Self::highest(index);
+            while wanted.next_if(|&rank| rank <= seen).is_some() {
+                values.push(Self::highest(index));
+            }
+            if wanted.peek().is_none() {
+                break;
             }
         }
-        0
+        // An empty histogram: every quantile is 0.
+        values.resize(quantiles.len(), 0);
+        values
     }
 
     /// Adds every value recorded in `other`.
@@ -133,8 +144,11 @@ pub mod hdr {
             self.0.is_empty()
         }
 
-        pub fn value_at_quantile(&self, q: f64) -> u64 {
-            self.0.value_at_quantile(q)
+        pub fn values_at_quantiles(&self, quantiles: &[f64]) -> Vec<u64> {
+            quantiles
+                .iter()
+                .map(|&q| self.0.value_at_quantile(q))
+                .collect()
         }
 
         pub fn merge(&mut self, other: &Histogram) {
@@ -160,10 +174,10 @@ mod tests {
         for v in [0, 1, 5, 2047] {
             h.record(v);
         }
-        assert_eq!(h.value_at_quantile(0.25), 0);
-        assert_eq!(h.value_at_quantile(0.5), 1);
-        assert_eq!(h.value_at_quantile(0.75), 5);
-        assert_eq!(h.value_at_quantile(1.0), 2047);
+        assert_eq!(
+            h.values_at_quantiles(&[0.25, 0.5, 0.75, 1.0]),
+            [0, 1, 5, 2047]
+        );
     }
 
     #[test]
@@ -172,9 +186,10 @@ mod tests {
         for v in 1..=100_000u64 {
             h.record(v * 1000);
         }
-        for q in [0.5, 0.95, 0.99] {
+        let quantiles = [0.5, 0.95, 0.99];
+        for (q, got) in quantiles.into_iter().zip(h.values_at_quantiles(&quantiles)) {
             let exact = q * 100_000.0 * 1000.0;
-            let got = h.value_at_quantile(q) as f64;
+            let got = got as f64;
             assert!(
                 (got - exact).abs() / exact < 1.5e-3,
                 "q {q}: {got} vs {exact}"
@@ -190,12 +205,36 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.len(), 2);
         assert_eq!(
-            a.value_at_quantile(1.0),
-            Histogram::highest(Histogram::index(1_000_000))
+            a.values_at_quantiles(&[1.0]),
+            [Histogram::highest(Histogram::index(1_000_000))]
         );
     }
 
     proptest! {
+        /// Each quantile of one pass is the bucket top of the value at that
+        /// rank of the sorted values (a recount); an empty histogram gives 0s.
+        #[test]
+        fn one_pass_gives_each_quantile_of_the_sorted_values(
+            mut values in proptest::collection::vec(0u64..1 << 40, 0..300),
+            mut quantiles in proptest::collection::vec(0.0f64..=1.0, 1..25),
+        ) {
+            let mut h = Histogram::new();
+            for &v in &values {
+                h.record(v);
+            }
+            values.sort_unstable();
+            quantiles.sort_by(f64::total_cmp);
+            let expected: Vec<u64> = quantiles
+                .iter()
+                .map(|&q| {
+                    // The rank of the q quantile: at least one, at most all.
+                    let rank = ((q * values.len() as f64).ceil() as usize).max(1);
+                    values.get(rank - 1).map_or(0, |&v| Histogram::highest(Histogram::index(v)))
+                })
+                .collect();
+            prop_assert_eq!(h.values_at_quantiles(&quantiles), expected);
+        }
+
         /// Every value lands in a bucket that contains it, no wider than 0.1% of it.
         #[test]
         fn buckets_contain_their_values_to_a_tenth_of_a_percent(value in 0u64..MAX_VALUE) {

@@ -69,9 +69,10 @@ impl Recorder {
     /// bucket, so each is capped at the true maximum.
     fn quantiles(&self, quantiles: &[f64]) -> Option<Vec<f64>> {
         (!self.histogram.is_empty()).then(|| {
-            quantiles
-                .iter()
-                .map(|&q| self.histogram.value_at_quantile(q).min(self.max) as f64 / self.scale)
+            self.histogram
+                .values_at_quantiles(quantiles)
+                .into_iter()
+                .map(|v| v.min(self.max) as f64 / self.scale)
                 .collect()
         })
     }
