@@ -5,7 +5,7 @@
 #      and the coding-agent model's events and loops per second;
 #   2. SimPy on the same queue (benches/simpy_mmc.py), if it is installed;
 #   3. peak resident memory at 10^6 and 10^8 events;
-#   4. a sweep of 432 runs on one thread and on two;
+#   4. a sweep of 432 runs, and a sizing search, on one thread and on two;
 #   5. events/s as the population grows from 10^3 to 10^6 users
 #      (benches/population.rs), and each size's peak memory.
 # Takes about ten minutes after the build. Ratios come from runs taken
@@ -68,12 +68,35 @@ for round in 1 2 3 4 5; do
 done
 # Medians of each column: a busy spell on the shared machine slows the
 # rounds it falls in, not the medians.
-column() { awk -v k="$1" '{ print $k }' "$tmp/sweeps" | median; }
+column() { awk -v k="$2" '{ print $k }' "$1" | median; }
 cmp -s "$tmp/sweep-1-1/runs.csv" "$tmp/sweep-2-1/runs.csv" && same=identical || same=DIFFERENT
 printf "1 thread %.2f s; 2 threads %.2f s, %.2fx (rounds: %s); 2 processes %.2f s, %.2fx\n" \
-  "$(column 1)" "$(column 2)" "$(column 4)" "$(awk '{ printf "%.2f ", $4 }' "$tmp/sweeps" | sed 's/ $//')" \
-  "$(column 3)" "$(column 5)"
+  "$(column "$tmp/sweeps" 1)" "$(column "$tmp/sweeps" 2)" "$(column "$tmp/sweeps" 4)" "$(awk '{ printf "%.2f ", $4 }' "$tmp/sweeps" | sed 's/ $//')" \
+  "$(column "$tmp/sweeps" 3)" "$(column "$tmp/sweeps" 5)"
 echo "runs.csv on 1 and on 2 threads: $same"
+
+echo
+echo "== 4b. the README's sizing search (7 probes of 10 replications), 5 rounds"
+# Each round times `size` on one thread and on two; a probe's replications
+# run side by side, so two threads should take half the time.
+size() {
+  "$bin" size models/coding-agents-reserved.toml --slo 'loop_latency_s.p99 <= 25m' \
+    --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64 "$@"
+}
+for round in 1 2 3 4 5; do
+  a=$(now)
+  size --threads 1 >"$tmp/size-1"
+  b=$(now)
+  size --threads 2 >"$tmp/size-2"
+  c=$(now)
+  awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN { printf "%.3f %.3f %.3f\n", b - a, c - b, (b - a) / (c - b) }' \
+    >>"$tmp/sizes"
+done
+cmp -s "$tmp/size-1" "$tmp/size-2" && same=identical || same=DIFFERENT
+printf "1 thread %.2f s; 2 threads %.2f s, %.2fx (rounds: %s)\n" \
+  "$(column "$tmp/sizes" 1)" "$(column "$tmp/sizes" 2)" "$(column "$tmp/sizes" 3)" \
+  "$(awk '{ printf "%.2f ", $3 }' "$tmp/sizes" | sed 's/ $//')"
+echo "the table and answer on 1 and on 2 threads: $same"
 
 echo
 echo "== 5. population: models/coding-agents-reserved.toml, 10^3 to 10^6 users, a lane each"
