@@ -72,7 +72,8 @@ done
 column() { awk -v k="$2" '{ print $k }' "$1" | median; }
 cmp -s "$tmp/sweep-1-1/runs.csv" "$tmp/sweep-2-1/runs.csv" && same=identical || same=DIFFERENT
 printf "1 thread %.2f s; 2 threads %.2f s, %.2fx (rounds: %s); 2 processes %.2f s, %.2fx\n" \
-  "$(column "$tmp/sweeps" 1)" "$(column "$tmp/sweeps" 2)" "$(column "$tmp/sweeps" 4)" "$(awk '{ printf "%.2f ", $4 }' "$tmp/sweeps" | sed 's/ $//')" \
+  "$(column "$tmp/sweeps" 1)" "$(column "$tmp/sweeps" 2)" "$(column "$tmp/sweeps" 4)" \
+  "$(awk '{ printf "%.2f ", $4 }' "$tmp/sweeps" | sed 's/ $//')" \
   "$(column "$tmp/sweeps" 3)" "$(column "$tmp/sweeps" 5)"
 echo "runs.csv on 1 and on 2 threads: $same"
 
