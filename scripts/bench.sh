@@ -70,10 +70,12 @@ done
 # Medians of each column: a busy spell on the shared machine slows the
 # rounds it falls in, not the medians.
 column() { awk -v k="$2" '{ print $k }' "$1" | median; }
+# Each round's value of column $2 of file $1, on one line.
+rounds() { awk -v k="$2" '{ printf "%.2f ", $k }' "$1" | sed 's/ $//'; }
 cmp -s "$tmp/sweep-1-1/runs.csv" "$tmp/sweep-2-1/runs.csv" && same=identical || same=DIFFERENT
 printf "1 thread %.2f s; 2 threads %.2f s, %.2fx (rounds: %s); 2 processes %.2f s, %.2fx\n" \
   "$(column "$tmp/sweeps" 1)" "$(column "$tmp/sweeps" 2)" "$(column "$tmp/sweeps" 4)" \
-  "$(awk '{ printf "%.2f ", $4 }' "$tmp/sweeps" | sed 's/ $//')" \
+  "$(rounds "$tmp/sweeps" 4)" \
   "$(column "$tmp/sweeps" 3)" "$(column "$tmp/sweeps" 5)"
 echo "runs.csv on 1 and on 2 threads: $same"
 
@@ -100,7 +102,7 @@ for duration in 4h 35h; do
   cmp -s "$tmp/size-1" "$tmp/size-2" && same=identical || same=DIFFERENT
   printf "duration=%s: 1 thread %.2f s; 2 threads %.2f s, %.2fx (rounds: %s); output on 1 and on 2 threads: %s\n" \
     "$duration" "$(column "$tmp/size-$duration" 1)" "$(column "$tmp/size-$duration" 2)" \
-    "$(column "$tmp/size-$duration" 3)" "$(awk '{ printf "%.2f ", $3 }' "$tmp/size-$duration" | sed 's/ $//')" "$same"
+    "$(column "$tmp/size-$duration" 3)" "$(rounds "$tmp/size-$duration" 3)" "$same"
 done
 
 echo
