@@ -9,13 +9,14 @@
 #   LOOPCAP  path to the loopcap binary, visible from every node (default: loopcap on PATH)
 #   WAIT=1   block until the merge job has finished (sbatch --wait), and fail if it failed
 #
-# Each shard runs on --cpus-per-task CPUs (default 1) and writes OUT_DIR/shards/K;
-# logs go to OUT_DIR/shards/slurm-K.log and OUT_DIR/merge.log. A failed shard
-# can be rerun alone with `loopcap sweep ... --shard K/N --resume`.
+# Each shard runs on --cpus-per-task CPUs (default 1) and writes
+# OUT_DIR.shards/K; logs go to OUT_DIR.shards/slurm-K.log and
+# OUT_DIR.shards/merge.log. A failed shard can be rerun alone with
+# `loopcap sweep ... --shard K/N --resume`.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
-  sed -n '2,15p' "$0" >&2
+  sed -n '2,16p' "$0" >&2
   exit 2
 fi
 experiment=$(realpath "$1")
@@ -27,24 +28,27 @@ loopcap=${LOOPCAP:-$(command -v loopcap || true)}
 loopcap=$(realpath "$loopcap")
 case $shards in ''|*[!0-9]*|0) echo "slurm-sweep: SHARDS must be a positive whole number" >&2; exit 2 ;; esac
 
-mkdir -p "$out/shards"
+# The shards and logs go beside OUT_DIR: merge writes OUT_DIR whole, and
+# refuses a directory that holds files it did not write.
+work="$out.shards"
+mkdir -p "$work"
 # Check the experiment once here, so a bad file fails now rather than in N jobs.
 "$loopcap" check "$experiment" >/dev/null
 
 array=$(sbatch --parsable "$@" \
   --job-name=loopcap-sweep \
   --array="0-$((shards - 1))" \
-  --output="$out/shards/slurm-%a.log" \
-  --wrap="\"$loopcap\" sweep \"$experiment\" --shard \$SLURM_ARRAY_TASK_ID/$shards --resume --threads \${SLURM_CPUS_PER_TASK:-1} --out \"$out/shards/\$SLURM_ARRAY_TASK_ID\"")
+  --output="$work/slurm-%a.log" \
+  --wrap="\"$loopcap\" sweep \"$experiment\" --shard \$SLURM_ARRAY_TASK_ID/$shards --resume --threads \${SLURM_CPUS_PER_TASK:-1} --out \"$work/\$SLURM_ARRAY_TASK_ID\"")
 
 dirs=""
-for k in $(seq 0 $((shards - 1))); do dirs="$dirs \"$out/shards/$k\""; done
+for k in $(seq 0 $((shards - 1))); do dirs="$dirs \"$work/$k\""; done
 wait_flag=()
 [ "${WAIT:-0}" = 1 ] && wait_flag=(--wait)
 merge=$(sbatch --parsable "$@" "${wait_flag[@]}" \
   --job-name=loopcap-merge \
   --dependency="afterok:$array" \
   --kill-on-invalid-dep=yes \
-  --output="$out/merge.log" \
+  --output="$work/merge.log" \
   --wrap="\"$loopcap\" merge $dirs --out \"$out\"")
 echo "shards: job $array (array 0-$((shards - 1))); merge: job $merge; results in $out"

@@ -41,7 +41,7 @@ pub enum Command {
         model: PathBuf,
         /// Rerun run K of the sweep in MODEL (a sweep's directory): the row of runs.csv
         /// whose `run` is K, exactly.
-        #[arg(long = "run", value_name = "K", conflicts_with_all = ["seed", "set", "out", "replications"])]
+        #[arg(long = "run", value_name = "K", conflicts_with_all = ["seed", "set", "out", "force", "replications"])]
         sweep_run: Option<usize>,
         /// Seed for this run, instead of the model's.
         #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
@@ -50,9 +50,13 @@ pub enum Command {
         /// workloads are addressed by name: --set workload.developers.users=80.
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
-        /// Write summary.json, timeseries.csv and manifest.json into this directory.
+        /// Write summary.json, timeseries.csv and manifest.json into this directory
+        /// (a new or empty one, or a run's outputs with --force).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Replace the run's outputs already in --out (only loopcap's files are removed).
+        #[arg(long, requires = "out")]
+        force: bool,
         /// Print the summary as one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -97,7 +101,8 @@ pub enum Command {
         /// Replications per point, instead of the file's.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         replications: Option<u32>,
-        /// Replace the sweep already in --out (only a sweep's directory is replaced).
+        /// Replace the sweep already in --out (only a sweep's directory is replaced, and
+        /// only loopcap's files in it are removed).
         #[arg(long, conflicts_with = "resume")]
         force: bool,
         /// The most memory each run may hold (e.g. 512MiB, 16GiB): a model
@@ -112,9 +117,13 @@ pub enum Command {
         /// The shards' output directories.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// The merged sweep's directory: runs.csv, points.csv, the figures and the manifest.
+        /// The merged sweep's directory: runs.csv, points.csv, the figures and the manifest
+        /// (a new or empty one, or a sweep with --force).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Replace the sweep already in --out.
+        #[arg(long)]
+        force: bool,
     },
     /// Draw a run's timeseries.csv (written by `run --out`) as timeseries.png and .svg,
     /// or redraw every figure of a finished sweep from its directory, without simulating.
@@ -225,6 +234,9 @@ Examples:
         /// probes already done.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Replace the sizing already in --out (only loopcap's files are removed).
+        #[arg(long, requires = "out")]
+        force: bool,
         /// Print `{answer, axis, slos, floor, probes, warnings, explanations}` as JSON.
         #[arg(long)]
         json: bool,

@@ -108,11 +108,20 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, String> {
             times.len()
         ));
     }
+    let span_s = times[times.len() - 1] - times[0];
+    if span_s <= 0.0 {
+        return Err(format!(
+            "{}: all {} rows share one time ({} s): a rate cannot be fitted to a trace that spans no time; give one whose requests are spread over time",
+            spec.shown,
+            times.len(),
+            times[0]
+        ));
+    }
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     Ok(Observations {
         calls: times.len(),
         loops: times.len(),
-        span_s: times[times.len() - 1] - times[0],
+        span_s,
         gaps,
         users: None,
         quantities: vec![

@@ -52,6 +52,13 @@ pub fn render(dir: &Path) -> Result<String, String> {
     }
 }
 
+/// Whether a file that starts with `head` is a page loopcap wrote (which
+/// `report` may write over).
+pub fn is_report(head: &[u8]) -> bool {
+    const GENERATOR: &[u8] = b"<meta name=\"generator\" content=\"loopcap ";
+    head.windows(GENERATOR.len()).any(|w| w == GENERATOR)
+}
+
 /// Where the page goes when `--out` does not say: `DIR/report.html`.
 pub fn default_path(dir: &Path) -> PathBuf {
     dir.join("report.html")

@@ -47,6 +47,7 @@ pub mod fit;
 pub mod histogram;
 pub mod html_report;
 pub mod model;
+pub mod output;
 pub mod peak_memory;
 pub mod plot;
 pub mod report;

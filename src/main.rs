@@ -23,9 +23,13 @@ use loopcap::fit;
 use loopcap::html_report;
 use loopcap::model::summary::Summary;
 use loopcap::model::{self, RunOptions};
+use loopcap::output::file_target::{FileTarget, claim_file};
+use loopcap::output::marker::{self, Kind, Marker};
+use loopcap::output::staged_dir::{Published, StagedDir};
+use loopcap::output::target::{self, Reuse, Target};
+use loopcap::output::{OutputError, io_at};
 use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
-use loopcap::report::output_dir::{OutputDir, OutputError};
 use loopcap::report::{self, compare, manifest::Manifest, replicated, run_outputs, table};
 use loopcap::sizing;
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
             seed,
             set,
             out: _,
+            force: _,
             json,
             memory_limit,
             replications,
@@ -126,11 +131,19 @@ fn main() -> ExitCode {
             seed,
             set,
             out,
+            force,
             json,
             memory_limit,
             replications: _,
             sweep_run: None,
-        } => run(&model, seed, &set, out.as_deref(), json, memory_limit),
+        } => run(
+            &model,
+            seed,
+            &set,
+            out.as_deref().map(|dir| (dir, force)),
+            json,
+            memory_limit,
+        ),
         Command::Sweep {
             experiment,
             out,
@@ -160,7 +173,7 @@ fn main() -> ExitCode {
             },
             force,
         ),
-        Command::Merge { dirs, out } => merge_command(&dirs, &out),
+        Command::Merge { dirs, out, force } => merge_command(&dirs, &out, force),
         Command::Plot { input, out } => plot_command(&input, out.as_deref()),
         Command::Check { file, memory_limit } => check(&file, memory_limit),
         Command::Validate => validate_command(),
@@ -172,6 +185,7 @@ fn main() -> ExitCode {
             max_users,
             plans,
             out,
+            force,
             replications,
             set,
             seed,
@@ -182,6 +196,7 @@ fn main() -> ExitCode {
             let flags = SizeFlags {
                 slos: slo,
                 out,
+                force,
                 axis: match (over, max_users) {
                     (Some(over), _) => Some((over, sizing::Goal::LeastMeeting)),
                     (None, Some(users)) => Some((users, sizing::Goal::MostMeeting)),
@@ -252,6 +267,8 @@ fn compare_command(a: &str, b: &str, json: bool) -> Result<(), CommandError> {
 struct SizeFlags {
     slos: Vec<String>,
     out: Option<PathBuf>,
+    /// Replace the sizing in `out`.
+    force: bool,
     /// `--over` or `--max-users` as given, and what it looks for (none with `--plans`).
     axis: Option<(String, sizing::Goal)>,
     replications: u32,
@@ -450,6 +467,10 @@ fn sizing_series<'a>(
 fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     let (_, plans) = config::plans::read_plans(plans_file)?;
     let (source, base) = load_to_run(path, flags.seed, &flags.set, flags.memory_limit)?;
+    let staged = match &flags.out {
+        Some(dir) => Some(stage_out(dir, Kind::Sizing, flags.force)?),
+        None => None,
+    };
     let replicator = Replicator::new(flags)?;
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
     let mut base_overrides = flags
@@ -489,7 +510,8 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         floor: floor.verdicts.clone(),
         explanations: explanations.clone(),
     };
-    if let Some(dir) = &flags.out {
+    if let Some(staged) = staged {
+        let dir = staged.path();
         let mut manifest = size_manifest(
             path,
             &source.text,
@@ -500,7 +522,6 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         let plans_toml = std::fs::read_to_string(plans_file)
             .with_context(|| format!("cannot read {}", plans_file.display()))?;
         manifest["plans_toml"] = serde_json::Value::String(plans_toml);
-        atomic_file::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let written = write_json_file(&dir.join("manifest.json"), &manifest)
             .and_then(|()| {
                 atomic_file::write_file(&dir.join("sizing.csv"), |w| {
@@ -516,6 +537,7 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         let names: Vec<String> = results.iter().map(|p| p.name.clone()).collect();
         let best_index = best.and_then(|b| results.iter().position(|p| p.name == b.name));
         plot::sizing_figure::draw_plans(dir, &names, &sizing_series(&slos, rows), best_index)?;
+        publish(staged)?;
     }
     let mut stdout = io::stdout().lock();
     if flags.json {
@@ -558,7 +580,24 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         probes: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut journal = match &flags.out {
+    let out = match &flags.out {
+        Some(dir) => {
+            let mut target = claim_out(dir, Kind::Sizing, Reuse::Continue)?;
+            if flags.force {
+                target.clear()?;
+            }
+            let present =
+                marker::files_under(&target.path, &marker::is_bookkeeping).unwrap_or_default();
+            atomic_file::create_dir(&target.path).map_err(io_at(&target.path))?;
+            Marker::writing(Kind::Sizing, present)
+                .write(&target.path)
+                .map_err(io_at(&target.path))?;
+            Some(target)
+        }
+        None => None,
+    };
+    let out_dir = out.as_ref().map(|t| t.path.as_path());
+    let mut journal = match out_dir {
         Some(dir) => Some(
             sizing::journal::Journal::open(
                 dir,
@@ -604,7 +643,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     } else {
         unreachable
     };
-    if let (Some(journal), Some(dir)) = (&journal, &flags.out) {
+    if let (Some(journal), Some(dir)) = (&journal, out_dir) {
         journal
             .finish(&search.probes)
             .context("cannot write sizing.csv")?;
@@ -630,9 +669,10 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         floor: floor.verdicts.clone(),
         explanations: explanations.clone(),
     };
-    if let Some(dir) = &flags.out {
+    if let Some(dir) = out_dir {
         write_json_file(&dir.join(sizing::RESULT_FILE), &answer)
             .with_context(|| format!("cannot write into {}", dir.display()))?;
+        marker::seal_in_place(dir, Kind::Sizing)?;
     }
     let mut stdout = io::stdout().lock();
     if flags.json {
@@ -655,6 +695,9 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     }
 }
 
+/// How a model `fit` wrote begins.
+const FITTED_HEADER: &str = "# Fitted by loopcap";
+
 /// `fit TRACE`: writes the fitted model (and its empirical CSVs), reads it
 /// back as `check` would, runs it over the trace's span and prints the report.
 fn fit_command(
@@ -674,7 +717,8 @@ fn fit_command(
         .ok_or_else(|| CommandError::Input(format!("--out {}: not a file name", out.display())))?;
     let columns_flag = columns.map_or(String::new(), |c| format!(" --columns '{c}'"));
     let comment = format!(
-        "Fitted by loopcap {} from the trace {shown}:\n  loopcap fit {shown} --format {format}{columns_flag} --out {}\n{} calls in {} loops over {:.0} s. The capacity below is not in the trace.",
+        "{} {} from the trace {shown}:\n  loopcap fit {shown} --format {format}{columns_flag} --out {}\n{} calls in {} loops over {:.0} s. The capacity below is not in the trace.",
+        &FITTED_HEADER[2..],
         env!("CARGO_PKG_VERSION"),
         out.display(),
         obs.calls,
@@ -682,12 +726,41 @@ fn fit_command(
         obs.span_s
     );
     let fitted = fit::fit(&obs, &stem, &comment);
-    let dir = out
+    // Each file written is new, or one an earlier fit wrote (a model that
+    // says so, and the CSVs it names); none is the trace.
+    let trace_path = target::resolve(trace)?;
+    let not_the_trace = |path: &Path| -> Result<(), CommandError> {
+        if target::resolve(path)? == trace_path {
+            return Err(CommandError::Input(format!(
+                "--out {}: would write {}, which is the trace being fitted; choose another name",
+                out.display(),
+                path.display()
+            )));
+        }
+        Ok(())
+    };
+    not_the_trace(out)?;
+    let model_target = claim_file(out, &|head| head.starts_with(FITTED_HEADER.as_bytes()))?;
+    let dir = model_target
+        .path
         .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+        .unwrap_or(Path::new("/"))
+        .to_owned();
+    let earlier = std::fs::read_to_string(&model_target.path).unwrap_or_default();
+    let mut targets = vec![];
+    for (name, _) in &fitted.files {
+        not_the_trace(&dir.join(name))?;
+        let named = format!("\"{name}\"");
+        targets.push(claim_file(&dir.join(name), &|_| earlier.contains(&named))?);
+    }
+    // Written aside and read back as `check` would before anything is put
+    // in place: a model that cannot be read is never written.
+    let staging = tempfile::Builder::new()
+        .prefix(".loopcap-fit-")
+        .tempdir_in(&dir)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
     for (name, values) in &fitted.files {
-        atomic_file::write_file(&dir.join(name), |w| {
+        atomic_file::write_file(&staging.path().join(name), |w| {
             writeln!(w, "value")?;
             for v in values {
                 writeln!(w, "{v}")?;
@@ -696,9 +769,25 @@ fn fit_command(
         })
         .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
     }
-    atomic_file::write_file(out, |w| w.write_all(fitted.model.as_bytes()))
+    let staged_model = staging.path().join(out.file_name().unwrap_or_default());
+    atomic_file::write_file(&staged_model, |w| w.write_all(fitted.model.as_bytes()))
         .with_context(|| format!("cannot write {}", out.display()))?;
-    let (_, loaded) = load(out, None, &[])?;
+    let (_, loaded) = load(&staged_model, None, &[]).map_err(|e| match e {
+        CommandError::Input(why) => CommandError::Runtime(anyhow::anyhow!(
+            "the fitted model does not read back ({why}); nothing was written"
+        )),
+        other => other,
+    })?;
+    // The CSVs first, the model that names them last.
+    for ((name, _), target) in fitted.files.iter().zip(&targets) {
+        std::fs::rename(staging.path().join(name), &target.path)
+            .with_context(|| format!("cannot write {}", target.path.display()))?;
+    }
+    std::fs::rename(&staged_model, &model_target.path)
+        .with_context(|| format!("cannot write {}", model_target.path.display()))?;
+    for target in targets.iter().chain([&model_target]) {
+        target.written()?;
+    }
     let fit_report = fit::report::report(&shown, &loaded.spec, &obs, &fitted, replications)
         .map_err(|e| CommandError::Runtime(anyhow::anyhow!(e)))?;
     let mut stdout = io::stdout().lock();
@@ -711,14 +800,26 @@ fn fit_command(
     Ok(())
 }
 
-/// `report DIR`: the directory's page, written atomically.
+/// `report DIR`: the directory's page, written atomically, over nothing
+/// but an earlier page of loopcap's.
 fn report_command(dir: &Path, out: Option<&Path>) -> Result<(), CommandError> {
+    marker::verify(dir)?;
     let html = html_report::render(dir).map_err(CommandError::Input)?;
     let path = out.map_or_else(|| html_report::default_path(dir), Path::to_path_buf);
-    atomic_file::write_file(&path, |w| w.write_all(html.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let target = claim_file(&path, &html_report::is_report)?;
+    write_claimed(&target, |w| w.write_all(html.as_bytes()))?;
     writeln!(io::stdout().lock(), "wrote {}", path.display())?;
     Ok(())
+}
+
+/// Writes a claimed file atomically and records it in its directory's set.
+fn write_claimed(
+    target: &FileTarget,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), CommandError> {
+    atomic_file::write_file(&target.path, fill)
+        .with_context(|| format!("cannot write {}", target.path.display()))?;
+    Ok(target.written()?)
 }
 
 /// `schema KIND`: the JSON Schema of model or experiment files.
@@ -759,6 +860,9 @@ fn read_source(path: &Path) -> Result<Source, CommandError> {
     if path.extension().is_none_or(|ext| ext != "json") {
         return Ok(Source::read(path)?);
     }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        marker::verify(dir)?;
+    }
     let (manifest, warning) = Manifest::read(path)?;
     warn(warning);
     Ok(manifest.source(path)?)
@@ -796,11 +900,40 @@ fn load_to_run(
     Ok((source, loaded))
 }
 
+/// Claims `dir` for outputs of `kind`, saying where a symlink led.
+fn claim_out(dir: &Path, kind: Kind, reuse: Reuse) -> Result<Target, CommandError> {
+    let target = target::claim(dir, kind, reuse)?;
+    if let Some(note) = &target.note {
+        eprintln!("note: {note}");
+    }
+    Ok(target)
+}
+
+/// Stages a set of `kind` for `dir`, to be published whole.
+fn stage_out(dir: &Path, kind: Kind, force: bool) -> Result<StagedDir, CommandError> {
+    let target = claim_out(dir, kind, Reuse::Replace { force })?;
+    Ok(StagedDir::new(target, kind)?)
+}
+
+/// Publishes a staged set, saying where a file that was not loopcap's was kept.
+fn publish(staged: StagedDir) -> Result<(), CommandError> {
+    if let Published::Whole {
+        kept_aside: Some(kept),
+    } = staged.publish()?
+    {
+        warn([format!(
+            "files that loopcap did not write came into the old outputs while it ran; they are kept in {}",
+            kept.display()
+        )]);
+    }
+    Ok(())
+}
+
 fn run(
     path: &Path,
     seed: Option<i64>,
     set: &[String],
-    out: Option<&Path>,
+    out: Option<(&Path, bool)>,
     json: bool,
     memory_limit: Bytes,
 ) -> Result<(), CommandError> {
@@ -808,11 +941,11 @@ fn run(
     // The output directory is checked, locked and staged before the run,
     // so a run that cannot publish its results never starts.
     let staged = match out {
-        Some(dir) => {
+        Some((dir, force)) => {
             if let Some(too_long) = &loaded.timeseries_too_long {
                 return Err(too_long.clone().into());
             }
-            Some(OutputDir::prepare(dir)?)
+            Some(stage_out(dir, Kind::Run, force)?)
         }
         None => None,
     };
@@ -823,11 +956,11 @@ fn run(
     let result = model::simulate_with(&loaded.spec, options, |_, _| {})
         .map_err(|e| CommandError::Runtime(e.into()))?;
     if let Some(staged) = staged {
-        let dir = staged.target().to_owned();
+        let dir = staged.target().path.clone();
         run_outputs::manifest(&dir, path, set, &source, &loaded)
-            .and_then(|m| run_outputs::write(staged.staging(), &m, &result))
+            .and_then(|m| run_outputs::write(staged.path(), &m, &result))
             .with_context(|| format!("writing results to {}", dir.display()))?;
-        staged.publish()?;
+        publish(staged)?;
     }
     print_summary(&result.summary, json)
 }
@@ -911,9 +1044,18 @@ fn sweep_command(
             .map_or_else(|| "sweep".into(), |s| s.to_string_lossy().into_owned());
         Path::new("results").join(stem)
     });
+    let mut target = claim_out(&out, Kind::Sweep, Reuse::Continue)?;
     if force {
-        replace_sweep(&out)?;
+        target.clear()?;
     }
+    let out = target.path.clone();
+    // Marked as being written until every output is in: a reader refuses
+    // it meanwhile, and a later writer knows these files as loopcap's.
+    let present = marker::files_under(&out, &marker::is_bookkeeping).unwrap_or_default();
+    loopcap::atomic_file::create_dir(&out).map_err(io_at(&out))?;
+    Marker::writing(Kind::Sweep, present)
+        .write(&out)
+        .map_err(io_at(&out))?;
     eprintln!(
         "{}: {} points x {} replications = {} runs -> {}",
         exp.name,
@@ -933,12 +1075,14 @@ fn sweep_command(
     )?;
     if outcome.finished {
         warn(export::sweep_outputs(&exp, &out, &outcome.rows)?);
+        marker::seal_in_place(&out, Kind::Sweep)?;
         writeln!(
             stdout,
             "wrote runs.csv, points.csv and {} plots",
             exp.plots.len()
         )?;
     } else {
+        marker::seal_in_place(&out, Kind::Sweep)?;
         writeln!(
             stdout,
             "a shard: combine the shards with `loopcap merge DIR... --out DIR`"
@@ -947,26 +1091,19 @@ fn sweep_command(
     Ok(())
 }
 
-/// Removes the sweep in `out` for `--force`; refuses any other directory.
-fn replace_sweep(out: &Path) -> Result<(), CommandError> {
-    if !out.exists() {
-        return Ok(());
+fn merge_command(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), CommandError> {
+    let staged = stage_out(out, Kind::Sweep, force)?;
+    for dir in dirs {
+        if target::resolve(dir)? == staged.target().path {
+            return Err(CommandError::Input(format!(
+                "--out {}: is one of the shards; merge into a directory of its own",
+                out.display()
+            )));
+        }
     }
-    let is_sweep = out.join("manifest.json").exists() && out.join("runs.csv").exists();
-    if !is_sweep {
-        return Err(CommandError::Input(format!(
-            "{}: --force replaces only a sweep's directory (with manifest.json and runs.csv), and this is not one",
-            out.display()
-        )));
-    }
-    std::fs::remove_dir_all(out)
-        .with_context(|| format!("removing the sweep in {}", out.display()))?;
-    Ok(())
-}
-
-fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), CommandError> {
-    let (exp, rows) = sweep::merge(dirs, out)?;
-    warn(export::sweep_outputs(&exp, out, &rows)?);
+    let (exp, rows) = sweep::merge(dirs, staged.path())?;
+    warn(export::sweep_outputs(&exp, staged.path(), &rows)?);
+    publish(staged)?;
     writeln!(
         io::stdout().lock(),
         "{}: merged {} runs from {} directories",
@@ -980,14 +1117,11 @@ fn merge_command(dirs: &[PathBuf], out: &Path) -> Result<(), CommandError> {
 fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
     if input.is_dir() {
         let (exp, rows) = sweep::read(input)?;
-        let out = out.unwrap_or(input);
-        out_dir(out)?;
-        warn(sweep_figures::draw_all(
-            &exp,
-            &export::points(&exp, &rows)?,
-            input,
-            out,
-        )?);
+        let points = export::points(&exp, &rows)?;
+        let (out, drawn) = draw_into(out.unwrap_or(input), |out| {
+            Ok(sweep_figures::draw_all(&exp, &points, input, out)?)
+        })?;
+        warn(drawn);
         writeln!(
             io::stdout().lock(),
             "{}: drew {} plots",
@@ -1001,9 +1135,11 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
             "--out DIR: where to draw a timeseries.csv's figure".into(),
         ));
     };
+    if let Some(dir) = input.parent().filter(|d| !d.as_os_str().is_empty()) {
+        marker::verify(dir)?;
+    }
     let figure = TimeseriesPlot::read(input).map_err(CommandError::Input)?;
-    out_dir(out)?;
-    plot::save(&figure, out, "timeseries")?;
+    let (out, ()) = draw_into(out, |out| Ok(plot::save(&figure, out, "timeseries")?))?;
     writeln!(
         io::stdout().lock(),
         "wrote {}",
@@ -1012,16 +1148,27 @@ fn plot_command(input: &Path, out: Option<&Path>) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Creates `--out` for figures, naming it in any error.
-fn out_dir(out: &Path) -> Result<(), CommandError> {
-    atomic_file::create_dir(out).map_err(|e| {
-        let message = format!("--out {}: {e}", out.display());
-        if e.kind() == io::ErrorKind::NotADirectory {
-            CommandError::Input(message)
-        } else {
-            CommandError::Runtime(anyhow::anyhow!(message))
-        }
-    })
+/// Draws figures into `out` (a new or empty directory, or one of
+/// loopcap's), through `draw`, and adds the files it wrote to the
+/// directory's set. Returns where it drew, resolved.
+fn draw_into<T>(
+    out: &Path,
+    draw: impl FnOnce(&Path) -> Result<T, CommandError>,
+) -> Result<(PathBuf, T), CommandError> {
+    let target = claim_out(out, Kind::Figures, Reuse::AddTo)?;
+    let dir = target.path.clone();
+    atomic_file::create_dir(&dir).map_err(io_at(&dir))?;
+    let before = marker::snapshot(&dir).map_err(io_at(&dir))?;
+    let drawn = draw(&dir)?;
+    let after = marker::snapshot(&dir).map_err(io_at(&dir))?;
+    let written: Vec<String> = after
+        .into_iter()
+        .filter(|entry| !before.contains(entry))
+        .map(|(name, _)| name)
+        .collect();
+    let kind = target.existing.as_ref().map_or(Kind::Figures, |m| m.kind);
+    marker::add_files(&dir, kind, &written)?;
+    Ok((dir, drawn))
 }
 
 fn validate_command() -> Result<(), CommandError> {

@@ -3,7 +3,6 @@
 
 pub mod compare;
 pub mod manifest;
-pub mod output_dir;
 pub mod points_csv;
 pub mod replicated;
 pub mod run_outputs;

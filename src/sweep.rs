@@ -28,6 +28,7 @@ use crate::csv_row::{cell, csv_line};
 use crate::engine::random::derive_seed;
 use crate::model::summary::Summary;
 use crate::model::{self, MEMORY_LIMIT, ModelSpec, RunError, RunOptions, timeseries::Timeseries};
+use crate::output::{OutputError, marker};
 use manifest::SweepManifest;
 use progress::Progress;
 use runs_file::{ID_COLUMNS, Journal, Rows, first_metric};
@@ -111,6 +112,15 @@ impl SweepError {
         SweepError::Io {
             path: path.to_owned(),
             error,
+        }
+    }
+}
+
+impl From<OutputError> for SweepError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            refused @ OutputError::Refused { .. } => SweepError::Input(refused.to_string()),
+            OutputError::Io { path, error } => SweepError::Io { path, error },
         }
     }
 }
@@ -353,6 +363,7 @@ pub fn complete(exp: &Experiment, rows: &Rows) -> Result<(), SweepError> {
 
 /// A finished sweep in `dir`: its experiment (from the manifest) and rows.
 pub fn read(dir: &Path) -> Result<(Experiment, Rows), SweepError> {
+    marker::verify(dir)?;
     let exp = SweepManifest::read(dir)?.experiment()?;
     let rows = runs_file::read_rows(
         &dir.join("runs.csv"),
@@ -373,6 +384,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepEr
             "merge needs at least one directory".into(),
         ));
     };
+    for dir in dirs {
+        marker::verify(dir)?;
+    }
     let manifest = SweepManifest::read(first)?;
     for dir in &dirs[1..] {
         if SweepManifest::read(dir)? != manifest {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::checks::{Checked, positive, positive_duration, share, whole};
+use super::checks::{self, Checked, positive, positive_duration, share, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
@@ -188,12 +188,13 @@ impl RawAgent {
                     let m = named(&format!("model_mix.shares.{name}"), name)?;
                     weighted.push((m, positive(&at.child(name), share)?));
                 }
-                let total: f64 = weighted.iter().map(|w| w.1).sum();
+                let weights: Vec<f64> = weighted.iter().map(|w| w.1).collect();
                 let mut cumulative = 0.0;
                 let mut choice: Vec<(u16, f64)> = weighted
-                    .into_iter()
-                    .map(|(m, w)| {
-                        cumulative += w / total;
+                    .iter()
+                    .zip(checks::shares(&weights))
+                    .map(|(&(m, _), share)| {
+                        cumulative += share;
                         (m, cumulative)
                     })
                     .collect();

@@ -14,6 +14,16 @@ pub fn positive(at: &FieldPath, n: Number) -> Checked<f64> {
     bound::positive(n.0).map_err(|m| Invalid::new(at, m))
 }
 
+/// Each of `weights` (positive, finite) over their total. The weights are
+/// scaled by the largest first: their plain sum can pass the largest `f64`
+/// (`1.7e308` and `1e307`), which made every share 0 but the last.
+pub fn shares(weights: &[f64]) -> Vec<f64> {
+    let largest = weights.iter().copied().fold(0.0, f64::max);
+    let scaled: Vec<f64> = weights.iter().map(|w| w / largest).collect();
+    let total: f64 = scaled.iter().sum();
+    scaled.iter().map(|w| w / total).collect()
+}
+
 pub fn non_negative(at: &FieldPath, n: Number) -> Checked<f64> {
     bound::non_negative(n.0).map_err(|m| Invalid::new(at, m))
 }
@@ -108,4 +118,17 @@ pub fn positive_duration_or(
     default: SimDuration,
 ) -> Checked<SimDuration> {
     d.map_or(Ok(default), |d| positive_duration(at, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_weights_over_their_total_even_past_f64s_range() {
+        assert_eq!(shares(&[7.0, 3.0]), [0.7, 0.3]);
+        let huge = shares(&[1.7e308, 1e307]);
+        assert!((huge[0] - 17.0 / 18.0).abs() < 1e-12, "{huge:?}");
+        assert!((huge.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::capacity::RawCapacity;
-use super::checks::{self, Checked, positive, positive_duration};
+use super::checks::{self, Checked, positive, positive_duration, shares};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::prices::RawPrices;
@@ -498,10 +498,9 @@ fn check_router(
                 chosen.push(pool_named(&field, name, names)?);
                 weights.push(positive(&field, *weight)?);
             }
-            let total: f64 = weights.iter().sum();
             Router::Weighted {
                 pools: chosen,
-                shares: weights.iter().map(|w| w / total).collect(),
+                shares: shares(&weights),
             }
         }
     })

@@ -33,7 +33,48 @@ pub struct Points {
 }
 
 impl Points {
-    pub fn read(path: &Path) -> Result<Points, String> {
+    /// points.csv at `path`, which must hold `expected` points, one a
+    /// line in order, each with a cell for every column and a number (or
+    /// nothing) in every metric's: a cut or garbled file is refused, not
+    /// drawn as an empty table.
+    pub fn read(path: &Path, expected: usize) -> Result<Points, String> {
+        let points = Points::parse(path)?;
+        let shown = path.display();
+        let metrics_from = match points.column("replications") {
+            Some(c) if points.header.first().is_some_and(|h| h == "point") => c,
+            _ => {
+                return Err(format!(
+                    "{shown}:1: not the header of points.csv (`point`, the axes, `replications`, the metrics): write it again with `loopcap sweep --resume` or `merge`"
+                ));
+            }
+        };
+        if points.rows.len() != expected {
+            return Err(format!(
+                "{shown}: {} points, where the manifest has {expected}: the file is cut or from another sweep",
+                points.rows.len()
+            ));
+        }
+        for (i, row) in points.rows.iter().enumerate() {
+            let line = i + 2;
+            if row.first().map(String::as_str) != Some(&i.to_string()) {
+                return Err(format!(
+                    "{shown}:{line}: expected point {i} (got {:?})",
+                    row.first().map_or("", String::as_str)
+                ));
+            }
+            for (c, cell) in row.iter().enumerate().skip(metrics_from) {
+                if !cell.is_empty() && cell.parse::<f64>().is_err() {
+                    return Err(format!(
+                        "{shown}:{line}: column {}: {cell:?} is not a number",
+                        points.header[c]
+                    ));
+                }
+            }
+        }
+        Ok(points)
+    }
+
+    fn parse(path: &Path) -> Result<Points, String> {
         let shown = || path.display().to_string();
         let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", shown()))?;
         let header = reader
@@ -99,7 +140,7 @@ pub fn render(dir: &Path) -> Result<String, String> {
             dir.display()
         ));
     }
-    let points = Points::read(&points_path)?;
+    let points = Points::read(&points_path, manifest.points)?;
     let experiment: toml::Table = manifest.experiment_toml.parse().unwrap_or_default();
     let seed = manifest
         .flags

@@ -19,6 +19,7 @@ use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::model::summary::Summary;
+use crate::output::marker;
 use crate::statistics::mean_ci;
 use crate::sweep;
 use crate::sweep::runs_file::{cells, first_metric};
@@ -65,6 +66,7 @@ impl Side {
 pub fn read_side(arg: &str) -> Result<Side, String> {
     let path = Path::new(arg);
     if path.join("summary.json").is_file() {
+        marker::verify(path).map_err(|e| e.to_string())?;
         let file = path.join("summary.json");
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;

@@ -103,7 +103,7 @@ impl Journal {
             }
             Ok(_) => {
                 return Err(format!(
-                    "--out {shown} holds another sizing (its manifest.json differs): choose another directory or remove it"
+                    "--out {shown} holds another sizing (its manifest.json differs): add --force to replace it, or choose another directory"
                 ));
             }
             Err(_) => {}

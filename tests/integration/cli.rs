@@ -170,9 +170,19 @@ fn out_writes_summary_timeseries_and_a_manifest_that_reruns_exactly() {
             .unwrap()
             .contains("lanes = 12")
     );
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
     assert_eq!(
-        fs::read_dir(&out).unwrap().count(),
-        3,
+        names,
+        [
+            ".loopcap.json",
+            "manifest.json",
+            "summary.json",
+            "timeseries.csv"
+        ],
         "no temporary files left"
     );
 
@@ -504,13 +514,16 @@ fn run_out_refuses_a_sweep_directory_and_a_second_writer() {
         .arg(&sweep)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("holds a sweep"));
+        .stderr(predicate::str::contains(
+            "holds files loopcap did not write (manifest.json, runs.csv)",
+        ));
     assert_eq!(
         fs::read_to_string(sweep.join("manifest.json")).unwrap(),
         "{}"
     );
     // Another process holds the lock beside the target.
-    let lock = fs::File::create(dir.path().join(".busy.lock")).unwrap();
+    let busy = fs::canonicalize(dir.path()).unwrap().join("busy");
+    let lock = fs::File::create(loopcap::output::lock::lock_path(&busy)).unwrap();
     lock.lock().unwrap();
     loopcap()
         .arg("run")
@@ -533,7 +546,7 @@ fn a_second_run_into_one_directory_replaces_the_whole_set() {
         loopcap()
             .arg("run")
             .arg(model_path("mmc.toml"))
-            .args(["--set", "duration=10m", "--seed", seed, "--out"])
+            .args(["--set", "duration=10m", "--seed", seed, "--force", "--out"])
             .arg(&out)
             .assert()
             .success();
@@ -548,7 +561,7 @@ fn a_second_run_into_one_directory_replaces_the_whole_set() {
     names.sort();
     assert_eq!(
         names,
-        [".out.lock", "out"],
+        [".out.loopcap-lock", "out"],
         "no staging directory left behind"
     );
 }

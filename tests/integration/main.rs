@@ -6,6 +6,7 @@ mod fit;
 mod invariants;
 mod limits;
 mod model_mix;
+mod outputs;
 mod pools;
 mod prompt_cache;
 mod readme;

@@ -346,6 +346,15 @@ fn a_weighted_router_splits_attempts_by_weight() {
     let share = s.pools[0].attempts as f64 / s.attempts as f64;
     assert!(s.attempts > 30_000);
     assert!((share - 0.7).abs() < 0.01, "{share}");
+    // Weights whose sum is past the largest f64 split as their ratio does
+    // (17:1, a share of 0.944), not everything to the last pool.
+    let huge = text.replace(
+        "weights = { lanes = 7, shared = 3 }",
+        "weights = { lanes = 1.7e308, shared = 1e307 }",
+    );
+    let s = run(&huge, &[]);
+    let share = s.pools[0].attempts as f64 / s.attempts as f64;
+    assert!((share - 17.0 / 18.0).abs() < 0.01, "{share}");
 }
 
 /// A class with a router of its own: the default router sends `users` to

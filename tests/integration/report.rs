@@ -551,6 +551,44 @@ fn a_directory_that_is_not_an_output_is_an_input_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("the sizing did not finish"));
 }
 
+/// A sweep whose points.csv is cut or garbled is refused with the line at
+/// fault, never drawn as an empty table: by its fingerprint while the
+/// marker is there, and by the file's own shape without one (a directory
+/// written before markers, or copied without its hidden files).
+#[test]
+fn a_corrupt_points_csv_is_refused_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sweep");
+    ok(&[
+        "sweep",
+        repo("tests/data/small-sweep.toml").to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let points = std::fs::read_to_string(dir.join("points.csv")).unwrap();
+    let lines: Vec<&str> = points.lines().collect();
+    let refused = |text: String, why: &str| {
+        std::fs::write(dir.join("points.csv"), text).unwrap();
+        let out = loopcap()
+            .args(["report", dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{why}: {stderr}");
+    };
+    refused(lines[..3].join("\n"), "points.csv (changed)");
+    std::fs::remove_file(dir.join(".loopcap.json")).unwrap();
+    refused(lines[..3].join("\n"), "2 points, where the manifest has 9");
+    refused("garbage\n".repeat(10), "points.csv:1: not the header");
+    let mut garbled = lines.clone();
+    let bad = garbled[4].replacen(",3,", ",x,", 1);
+    garbled[4] = &bad;
+    refused(garbled.join("\n"), "points.csv:5: column replications");
+    std::fs::write(dir.join("points.csv"), points).unwrap();
+    report(&dir);
+}
+
 /// The page in a real browser: every figure and table survives Chromium's
 /// parser. Skipped, with a message, where no browser is installed.
 #[test]

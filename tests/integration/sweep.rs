@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use loopcap::config::experiment::{Experiment, read_experiment};
 use loopcap::export;
+use loopcap::output::marker::{Kind, seal_in_place};
 use loopcap::sweep::{self, Shard, SweepOptions};
 use predicates::prelude::*;
 use tempfile::TempDir;
@@ -86,13 +87,14 @@ fn load(dir: &TempDir, replications: u32) -> Experiment {
 }
 
 /// Runs a sweep as `loopcap sweep` does: the runs, then, when all are done,
-/// points.csv and the figures.
+/// points.csv and the figures, and the set sealed.
 fn sweep(exp: &Experiment, out: &Path, options: SweepOptions) -> sweep::SweepOutcome {
     let outcome = sweep::run(exp, out, &options, Some(&export::keep_timeseries))
         .unwrap_or_else(|e| panic!("{e:?}"));
     if outcome.finished {
         export::sweep_outputs(exp, out, &outcome.rows).unwrap();
     }
+    seal_in_place(out, Kind::Sweep).unwrap();
     outcome
 }
 
@@ -709,7 +711,10 @@ fn plot_draws_nan_and_infinite_means_as_gaps_and_says_so() {
         }
         text
     };
+    // Sealed again, as a sweep that computed such values would have left it.
+    let reseal = || seal_in_place(&out, Kind::Sweep).unwrap();
     fs::write(out.join("runs.csv"), edited(true)).unwrap();
+    reseal();
     let odd = dir.path().join("odd");
     loopcap()
         .arg("plot")
@@ -723,6 +728,7 @@ fn plot_draws_nan_and_infinite_means_as_gaps_and_says_so() {
         ))
         .stderr(predicate::str::contains("warning: queue_wait_s.p99: 1 of 6"));
     fs::write(out.join("runs.csv"), edited(false)).unwrap();
+    reseal();
     let missing = dir.path().join("missing");
     loopcap()
         .arg("plot")
@@ -870,7 +876,7 @@ fn sweep_flags_change_the_experiment_and_are_kept_for_resume_and_plot() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "--force replaces only a sweep's directory",
+            "holds files loopcap did not write (keep.txt)",
         ));
     assert_eq!(fs::read_to_string(other.join("keep.txt")).unwrap(), "mine");
 }
