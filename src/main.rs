@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use clap::Parser;
 use cli::{Cli, Command, SchemaKind};
 use loopcap::atomic_file;
 use loopcap::bytes::Bytes;
+use loopcap::config::data_file::DataFile;
 use loopcap::config::experiment::{
     ExperimentFlags, is_experiment, load_experiment, read_experiment_with,
 };
@@ -32,6 +34,7 @@ use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
 use loopcap::report::{self, compare, manifest::Manifest, replicated, run_outputs, table};
 use loopcap::sizing;
+use loopcap::sweep::manifest::SweepManifest;
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
 use loopcap::validation;
 use rayon::prelude::*;
@@ -390,14 +393,18 @@ fn axis_flag(goal: sizing::Goal) -> &'static str {
     }
 }
 
-/// What reruns a sizing exactly: the command, its inputs and the version;
-/// `what` is its `--over`, `--max-users` or `--plans` flag with its value.
+/// What reruns a sizing exactly: the command, its inputs (the data files
+/// its models read, `names` relative to the model's directory, with their
+/// fingerprints) and the version; `what` is its `--over`, `--max-users` or
+/// `--plans` flag with its value.
 fn size_manifest(
     path: &Path,
-    model_toml: &str,
+    source: &Source,
+    names: &BTreeSet<String>,
     flags: &SizeFlags,
     what: &str,
-) -> serde_json::Value {
+) -> Result<serde_json::Value, CommandError> {
+    let data_files = DataFile::read_all(names, &source.base_dir).map_err(CommandError::Input)?;
     let mut command = format!("loopcap size {}", path.display());
     for slo in &flags.slos {
         command.push_str(&format!(" --slo '{slo}'"));
@@ -409,17 +416,18 @@ fn size_manifest(
     if let Some(seed) = flags.seed {
         command.push_str(&format!(" --seed {seed}"));
     }
-    serde_json::json!({
+    Ok(serde_json::json!({
         "loopcap": env!("CARGO_PKG_VERSION"),
         "command": command,
         "model": path.display().to_string(),
-        "model_toml": model_toml,
+        "model_toml": source.text,
+        "data_files": data_files,
         "slos": flags.slos,
         "search": what,
         "replications": flags.replications,
         "set": flags.set,
         "seed": flags.seed,
-    })
+    }))
 }
 
 /// `value` pretty-printed into `path`, atomically.
@@ -486,10 +494,12 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         )
     }));
     let mut results = Vec::with_capacity(plans.len());
+    let mut data_files = DataFile::names_in(&base.resolved);
     for plan in &plans {
         let mut overrides = base_overrides.clone();
         overrides.extend(plan.overrides.iter().cloned());
         let loaded = config::load_model(&source, &overrides)?;
+        data_files.extend(DataFile::names_in(&loaded.resolved));
         warn(&loaded.warnings);
         loaded.memory.fits(flags.memory_limit)?;
         let runs = replicator.run(&loaded.spec)?;
@@ -514,10 +524,11 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         let dir = staged.path();
         let mut manifest = size_manifest(
             path,
-            &source.text,
+            &source,
+            &data_files,
             flags,
             &format!("--plans {}", plans_file.display()),
-        );
+        )?;
         // The plans as compared, their stated assumptions included.
         let plans_toml = std::fs::read_to_string(plans_file)
             .with_context(|| format!("cannot read {}", plans_file.display()))?;
@@ -603,10 +614,11 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
                 dir,
                 &size_manifest(
                     path,
-                    &source.text,
+                    &source,
+                    &DataFile::names_in(&base.resolved),
                     flags,
                     &format!("{} {axis_text}", axis_flag(goal)),
-                ),
+                )?,
                 &slos,
             )
             .map_err(CommandError::Input)?,
@@ -980,6 +992,9 @@ fn print_summary(summary: &Summary, json: bool) -> Result<(), CommandError> {
 /// `run SWEEP_DIR --run K`: run K of a sweep, as its row of runs.csv has it.
 fn rerun_sweep_run(dir: &Path, run: usize, json: bool) -> Result<(), CommandError> {
     let (exp, _) = sweep::read(dir)?;
+    if let Some(why) = SweepManifest::read(dir)?.differs_from(&SweepManifest::new(&exp)?) {
+        return Err(CommandError::Input(format!("{}: {why}", dir.display())));
+    }
     if run >= exp.runs() {
         return Err(CommandError::Input(format!(
             "--run {run}: {} has runs 0 to {}",

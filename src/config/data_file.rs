@@ -1,6 +1,7 @@
-//! `DataFile`: a file a model reads (an empirical distribution's CSV),
-//! recorded with a fingerprint of its contents so that a rerun from a
-//! manifest, or a resumed sweep, can tell when it changed.
+//! `DataFile`: a file a model reads (an empirical distribution's CSV, a
+//! trace it replays), recorded with a fingerprint of its contents so that a
+//! rerun from a manifest, a resumed sweep or sizing, or a merge can tell
+//! when it changed.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -31,9 +32,25 @@ impl DataFile {
 
     /// Every data file `model` (a resolved model table) reads, by name.
     pub fn all_in(model: &toml::Table, base_dir: &Path) -> Result<Vec<DataFile>, String> {
+        DataFile::read_all(&DataFile::names_in(model), base_dir)
+    }
+
+    /// The names of the data files `model` reads.
+    pub fn names_in(model: &toml::Table) -> BTreeSet<String> {
         let mut files = BTreeSet::new();
         collect(model, &mut files);
-        files.iter().map(|f| DataFile::read(base_dir, f)).collect()
+        files
+    }
+
+    /// The files named `names` (relative to `base_dir`) as they are now.
+    pub fn read_all<'a>(
+        names: impl IntoIterator<Item = &'a String>,
+        base_dir: &Path,
+    ) -> Result<Vec<DataFile>, String> {
+        names
+            .into_iter()
+            .map(|f| DataFile::read(base_dir, f))
+            .collect()
     }
 
     /// Checks that `recorded` still match the files under `base_dir`.
@@ -53,9 +70,11 @@ impl DataFile {
     }
 }
 
-/// The `file` of every empirical distribution table inside `value`.
+/// The `file` of every empirical distribution and every trace (a table
+/// with a `format`) inside `value`.
 fn collect(table: &toml::Table, out: &mut BTreeSet<String>) {
-    if table.get("dist").and_then(toml::Value::as_str) == Some("empirical")
+    let empirical = table.get("dist").and_then(toml::Value::as_str) == Some("empirical");
+    if (empirical || table.contains_key("format"))
         && let Some(file) = table.get("file").and_then(toml::Value::as_str)
     {
         out.insert(file.to_owned());
@@ -89,12 +108,21 @@ mod tests {
             steps = { dist = "empirical", file = "t.csv", column = "x" }
             [[workload]]
             think_time = { dist = "empirical", file = "t.csv", column = "x", unit = "s" }
+            [[workload]]
+            trace = { file = "trace.csv", format = "azure" }
             "#,
         )
         .unwrap();
+        fs::write(
+            dir.path().join("trace.csv"),
+            "TIMESTAMP
+",
+        )
+        .unwrap();
         let files = DataFile::all_in(&model, dir.path()).unwrap();
-        assert_eq!(files.len(), 1);
+        assert_eq!(files.len(), 2);
         assert_eq!(files[0].file, "t.csv");
+        assert_eq!(files[1].file, "trace.csv");
         assert!(DataFile::unchanged(&files, dir.path()).is_ok());
         fs::write(dir.path().join("t.csv"), "x\n2\n").unwrap();
         let err = DataFile::unchanged(&files, dir.path()).unwrap_err();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::checks::whole;
+use super::data_file::DataFile;
 use super::field_path::{FieldPath, leaves};
 use super::grid::{self, Axis, MODEL_AXIS};
 use super::locate::line_of;
@@ -71,6 +72,11 @@ pub struct BaseModel {
 #[derive(Clone, Debug)]
 pub struct Point {
     pub coords: Vec<usize>,
+    /// Which of the experiment's base models the point changes.
+    pub base: usize,
+    /// The data files its model reads (relative to its base model), a
+    /// grid value's own included.
+    pub data_files: BTreeSet<String>,
     pub spec: ModelSpec,
     pub memory: Memory,
     /// Why the point's time series is too long to keep for a figure, if it is.
@@ -230,12 +236,12 @@ pub fn load_experiment_with(
     let mut warnings = BTreeSet::new();
     let mut points = Vec::with_capacity(coords.len());
     for coords in coords {
-        let mut base = &base_models[0];
+        let mut base_index = 0;
         let mut replaced = Vec::new();
         for (axis, &value) in axes.iter().zip(&coords) {
             let v = &axis.values[value];
             if axis.path == MODEL_AXIS {
-                base = &base_models[value];
+                base_index = value;
                 continue;
             }
             let line = line_of(&source.text, &format!("grid.{}", axis.path)).unwrap_or(0);
@@ -256,10 +262,12 @@ pub fn load_experiment_with(
         replaced.sort_by_key(|o| o.path.split('.').count());
         let mut overrides = set.clone();
         overrides.extend(replaced);
-        let loaded = super::load_model(&base.source, &overrides)?;
+        let loaded = super::load_model(&base_models[base_index].source, &overrides)?;
         warnings.extend(loaded.warnings.iter().map(ToString::to_string));
         points.push(Point {
             coords,
+            base: base_index,
+            data_files: DataFile::names_in(&loaded.resolved),
             spec: loaded.spec,
             memory: loaded.memory,
             timeseries_too_long: loaded.timeseries_too_long,

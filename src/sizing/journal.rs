@@ -80,6 +80,26 @@ fn write_sorted<'a>(
     })
 }
 
+/// The data files whose fingerprints differ between the manifest on disk
+/// and `now`, when nothing else does.
+fn changed_data(existing: &str, now: &serde_json::Value) -> Option<String> {
+    let mut then: serde_json::Value = serde_json::from_str(existing).ok()?;
+    let files = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v["data_files"].as_array().cloned().unwrap_or_default()
+    };
+    let (before, after) = (files(&then), files(now));
+    then["data_files"] = now["data_files"].clone();
+    if then != *now || before == after {
+        return None;
+    }
+    let changed: Vec<&str> = after
+        .iter()
+        .filter(|f| !before.contains(f))
+        .filter_map(|f| f["file"].as_str())
+        .collect();
+    Some(changed.join(", "))
+}
+
 impl Journal {
     /// Opens `dir` for a search described by `manifest`: a new directory
     /// (or one without a manifest) starts empty; one with this manifest
@@ -101,10 +121,15 @@ impl Journal {
                     }
                 }
             }
-            Ok(_) => {
-                return Err(format!(
-                    "--out {shown} holds another sizing (its manifest.json differs): add --force to replace it, or choose another directory"
-                ));
+            Ok(existing) => {
+                return Err(match changed_data(&existing, manifest) {
+                    Some(files) => format!(
+                        "--out {shown}: a data file changed since the sizing began ({files}): resuming would mix results; restore it, or add --force to start again"
+                    ),
+                    None => format!(
+                        "--out {shown} holds another sizing (its manifest.json differs): add --force to replace it, or choose another directory"
+                    ),
+                });
             }
             Err(_) => {}
         }

@@ -46,16 +46,22 @@ impl SweepManifest {
         let base_models = exp
             .base_models
             .iter()
-            .map(|base| {
+            .enumerate()
+            .map(|(i, base)| {
                 let mut table = config::parse_toml(&base.source)?;
                 for o in &exp.set {
                     o.apply(&mut table)?;
+                }
+                // The base's files and those only a grid value names.
+                let mut names = DataFile::names_in(&table);
+                for point in exp.points.iter().filter(|p| p.base == i) {
+                    names.extend(point.data_files.iter().cloned());
                 }
                 Ok(ResolvedModel {
                     file: base.file.clone(),
                     model_toml: toml::to_string(&table)
                         .map_err(|e| SweepError::Input(format!("{}: {e}", base.file)))?,
-                    data_files: DataFile::all_in(&table, &base.source.base_dir)
+                    data_files: DataFile::read_all(&names, &base.source.base_dir)
                         .map_err(SweepError::Input)?,
                 })
             })
@@ -115,7 +121,7 @@ impl SweepManifest {
                 })
                 .collect();
             format!(
-                "a data file changed since the sweep began ({}): resuming would mix results; restore it or start a new sweep",
+                "a data file changed since the sweep began ({}): its runs would not reproduce, and resuming would mix results; restore it or start a new sweep",
                 changed.join(", ")
             )
         } else {

@@ -571,3 +571,147 @@ fn fit_never_writes_over_its_trace_or_a_users_model_and_writes_nothing_it_cannot
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A model replaying `trace.csv` (beside it), and that trace with `rows` rows.
+fn trace_model(dir: &Path, rows: u32) -> PathBuf {
+    let mut text = String::from("ms,in,out\n");
+    for i in 0..rows {
+        text.push_str(&format!("{},100,10\n", i * 600));
+    }
+    fs::write(dir.join("trace.csv"), text).unwrap();
+    fs::write(dir.join("other.csv"), "ms,in,out\n0,1,1\n500,1,1\n").unwrap();
+    let model = dir.join("replay.toml");
+    fs::write(
+        &model,
+        r#"name = "replay"
+seed = 1
+duration = "2m"
+
+[[workload]]
+name = "requests"
+agent = "a"
+trace = { file = "trace.csv", format = "csv", columns = { time = "ms", time_unit = "ms", input = "in", output = "out" } }
+
+[agents.a]
+steps = 1
+input_tokens = 1
+output_tokens = 1
+max_output_tokens = 100
+
+[capacity]
+kind = "reserved"
+lanes = 2
+time_to_first_token = "100ms"
+"#,
+    )
+    .unwrap();
+    model
+}
+
+#[test]
+fn a_trace_is_fingerprinted_and_a_rerun_after_it_changed_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let model = trace_model(root.path(), 100);
+    let out = root.path().join("run");
+    let run = loopcap()
+        .arg("run")
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let rerun = || {
+        loopcap()
+            .arg("run")
+            .arg(out.join("manifest.json"))
+            .output()
+            .unwrap()
+    };
+    assert!(rerun().status.success());
+    // Cut to 39 rows: it reran with 39 loops, silently.
+    trace_model(root.path(), 39);
+    let refused = rerun();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        stderr(&refused).contains("trace.csv changed since it was recorded"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_trace_only_a_grid_value_names_is_fingerprinted_for_resume_and_rerun() {
+    let root = tempfile::tempdir().unwrap();
+    trace_model(root.path(), 100);
+    let experiment = root.path().join("exp.toml");
+    fs::write(
+        &experiment,
+        "name = \"traces\"\nmodel = \"replay.toml\"\nseed = 1\nreplications = 1\n\n[grid]\nworkload.requests.trace.file = [\"trace.csv\", \"other.csv\"]\n",
+    )
+    .unwrap();
+    let out = root.path().join("sweep");
+    let sweep = |extra: &[&str]| {
+        loopcap()
+            .arg("sweep")
+            .arg(&experiment)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = sweep(&["--shard", "0/2"]);
+    assert!(first.status.success(), "{first:?}");
+    let manifest = fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("other.csv"), "{manifest}");
+    fs::write(root.path().join("other.csv"), "ms,in,out\n0,1,1\n").unwrap();
+    let resumed = sweep(&["--resume"]);
+    assert_eq!(resumed.status.code(), Some(2), "{resumed:?}");
+    assert!(
+        stderr(&resumed).contains("a data file changed since the sweep began (other.csv)"),
+        "{}",
+        stderr(&resumed)
+    );
+    let rerun = loopcap()
+        .arg("run")
+        .arg(&out)
+        .args(["--run", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(rerun.status.code(), Some(2), "{rerun:?}");
+}
+
+#[test]
+fn a_sizing_resumed_after_its_trace_changed_is_refused_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let model = trace_model(root.path(), 100);
+    let out = root.path().join("sizing");
+    let size = || {
+        loopcap()
+            .arg("size")
+            .arg(&model)
+            .args([
+                "--slo",
+                "loops_failed_share <= 1%",
+                "--over",
+                "capacity.lanes=1..4",
+                "--replications",
+                "2",
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    assert!(size().status.success());
+    assert!(size().status.success(), "the same sizing resumes");
+    trace_model(root.path(), 39);
+    let refused = size();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        stderr(&refused).contains("a data file changed since the sizing began (trace.csv)"),
+        "{}",
+        stderr(&refused)
+    );
+}
