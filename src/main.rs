@@ -303,7 +303,31 @@ fn parse_axis(text: &str, goal: sizing::Goal) -> Result<(String, i64, i64), Stri
     if lo > hi {
         return Err(format!("{flag} {text}: LO ({lo}) is above HI ({hi})"));
     }
-    Ok((path.trim().to_owned(), lo, hi))
+    let path = path.trim();
+    let parts: Vec<&str> = path.split('.').collect();
+    match goal {
+        sizing::Goal::LeastMeeting
+            if !matches!(
+                parts.as_slice(),
+                ["capacity", _, ..] | ["pool", _, "capacity", _, ..]
+            ) =>
+        {
+            Err(format!(
+                "{flag} {text}: `{path}` is not capacity: --over sizes a field of the capacity, capacity.FIELD (e.g. capacity.lanes, capacity.requests_per_min, capacity.max_replicas) or pool.NAME.capacity.FIELD"
+            ))
+        }
+        sizing::Goal::MostMeeting
+            if !matches!(
+                parts.as_slice(),
+                ["workload", _, "users"] | ["workload", _, "arrivals", "per_min"]
+            ) =>
+        {
+            Err(format!(
+                "{flag} {text}: `{path}` is not a population: --max-users sizes workload.CLASS.users (or an open class's workload.CLASS.arrivals.per_min)"
+            ))
+        }
+        _ => Ok((path.to_owned(), lo, hi)),
+    }
 }
 
 /// Runs a probe's replications on `--threads` threads.
@@ -381,7 +405,7 @@ fn slos_and_floor(
     for warning in slos.iter().filter_map(sizing::Slo::direction_warning) {
         eprintln!("warning: {warning}");
     }
-    let floor = sizing::judge(i64::MIN, &floor_runs, &slos);
+    let floor = sizing::Probe::floor(&floor_runs, &slos);
     Ok((slos, floor))
 }
 
@@ -481,27 +505,23 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
     };
     let replicator = Replicator::new(flags)?;
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
-    let mut base_overrides = flags
-        .set
-        .iter()
-        .map(|f| config::overrides::Override::parse(f))
-        .collect::<Result<Vec<_>, _>>()?;
-    base_overrides.extend(flags.seed.map(|seed| {
-        config::overrides::Override::new(
-            "seed",
-            toml::Value::Integer(seed),
-            format!("--seed {seed}"),
-        )
-    }));
+    let base_overrides = size_overrides(flags)?;
     let mut results = Vec::with_capacity(plans.len());
     let mut data_files = DataFile::names_in(&base.resolved);
     for plan in &plans {
         let mut overrides = base_overrides.clone();
         overrides.extend(plan.overrides.iter().cloned());
+        let in_plan = |d: Diagnostic| {
+            CommandError::Input(format!(
+                "{}: plan `{}`: {d}",
+                plans_file.display(),
+                plan.name
+            ))
+        };
         let loaded = config::load_model(&source, &overrides)?;
         data_files.extend(DataFile::names_in(&loaded.resolved));
         warn(&loaded.warnings);
-        loaded.memory.fits(flags.memory_limit)?;
+        loaded.memory.fits(flags.memory_limit).map_err(in_plan)?;
         let runs = replicator.run(&loaded.spec)?;
         results.push(sizing::judge_plan(&plan.name, &runs, &slos));
     }
@@ -568,6 +588,23 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
     }
 }
 
+/// The overrides `size` applies to every model it runs: `--set`, `--seed`.
+fn size_overrides(flags: &SizeFlags) -> Result<Vec<config::overrides::Override>, CommandError> {
+    let mut overrides = flags
+        .set
+        .iter()
+        .map(|f| config::overrides::Override::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    overrides.extend(flags.seed.map(|seed| {
+        config::overrides::Override::new(
+            "seed",
+            toml::Value::Integer(seed),
+            format!("--seed {seed}"),
+        )
+    }));
+    Ok(overrides)
+}
+
 /// `size MODEL --slo ... --over PATH=LO..HI` (or `--max-users PATH`): the
 /// floor on unlimited capacity, then the search, each probe its replications
 /// in parallel.
@@ -625,6 +662,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         ),
         None => None,
     };
+    let base_overrides = size_overrides(flags)?;
     let search = if floor.met {
         sizing::search((lo, hi), goal, &slos, replicator.width(), |values| {
             let mut probes = Vec::with_capacity(values.len());
@@ -633,9 +671,17 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
                 match journal.as_ref().and_then(|j| j.done(value)) {
                     Some(done) => probes.push(done),
                     None => {
-                        let mut set = flags.set.clone();
-                        set.push(format!("{axis}={value}"));
-                        let (_, loaded) = load_to_run(path, flags.seed, &set, flags.memory_limit)?;
+                        // The model as read once, the probe's value named
+                        // by the flag that asked for it.
+                        let mut overrides = base_overrides.clone();
+                        overrides.push(config::overrides::Override::new(
+                            &axis,
+                            toml::Value::Integer(value),
+                            format!("{} {axis_text} (at {value})", axis_flag(goal)),
+                        ));
+                        let loaded = config::load_model(&source, &overrides)?;
+                        warn(&loaded.warnings);
+                        loaded.memory.fits(flags.memory_limit)?;
                         specs.push((value, loaded.spec));
                     }
                 }

@@ -310,6 +310,21 @@ fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) 
 }
 
 impl Probe {
+    /// The floor, the model on unlimited capacity, judged: an SLO whose
+    /// metric unlimited capacity leaves undefined although loops completed
+    /// (the utilization of lanes it does not have) holds no capacity back,
+    /// and is judged at each probe instead.
+    pub fn floor(summaries: &[Summary], slos: &[Slo]) -> Probe {
+        let mut floor = judge(i64::MIN, summaries, slos);
+        if summaries.iter().any(|s| s.loops_completed > 0) {
+            for v in floor.verdicts.iter_mut().filter(|v| v.mean.is_none()) {
+                v.met = true;
+            }
+            floor.met = floor.verdicts.iter().all(|v| v.met);
+        }
+        floor
+    }
+
     /// The probe at `value` whose SLO metrics had these means and
     /// half-widths, at this cost an hour.
     pub fn of(value: i64, slos: &[Slo], means: &[Interval], cost_per_hour_usd: Interval) -> Probe {
@@ -759,7 +774,7 @@ pub fn render(
             if v.met { "" } else { " ✗" }
         ),
         (Some(m), None) => format!("{}{}", short(m), if v.met { "" } else { " ✗" }),
-        _ => "- ✗".to_owned(),
+        _ => format!("-{}", if v.met { "" } else { " ✗" }),
     };
     let _ = write!(out, "\n{:>14}{:>20}", "value", "$/hour");
     for slo in slos {

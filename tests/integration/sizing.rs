@@ -211,9 +211,53 @@ fn bad_slos_and_ranges_are_input_errors() {
             ["--slo", "loops_per_min >= 3", "--over", "capacity.lanes"],
             "expected PATH=LO..HI",
         ),
+        // Axes that are not capacity (a seed, the name) or not a population.
+        (
+            ["--slo", "loops_per_min >= 3", "--over", "seed=1..5"],
+            "`seed` is not capacity",
+        ),
+        (
+            ["--slo", "loops_per_min >= 3", "--over", "name=1..5"],
+            "`name` is not capacity",
+        ),
+        (
+            [
+                "--slo",
+                "loops_per_min >= 3",
+                "--max-users",
+                "capacity.lanes=1..64",
+            ],
+            "`capacity.lanes` is not a population",
+        ),
+        // A probe's value that is not allowed names the flag, not a --set.
+        (
+            [
+                "--slo",
+                "loops_per_min >= 3",
+                "--over",
+                "capacity.lanes=0..8",
+            ],
+            "--over capacity.lanes=0..8 (at 0): capacity.lanes: must be a whole number from 1",
+        ),
     ] {
         assert_refused(&args, expected);
     }
+}
+
+/// An SLO on a metric unlimited capacity leaves undefined (the utilization
+/// of lanes it does not have) is judged at the probes, not refused at the
+/// floor: M/M/c at 8 erlangs, the utilization is 8 / c, at most 70% from
+/// c = 12 (8/11 = 73% misses even at its interval's edge over 20 minutes).
+#[test]
+fn an_slo_on_lane_utilization_is_sized() {
+    let (code, json) = size(&[
+        "--slo",
+        "lane_utilization <= 70%",
+        "--over",
+        "capacity.lanes=1..64",
+    ]);
+    assert_eq!(code, Some(0), "{json}");
+    assert_eq!(json["answer"], 12, "{json}");
 }
 
 /// The README's two worked answers are what `size` prints: each line of
