@@ -144,6 +144,10 @@ pub enum Command {
     Check {
         /// A model (models/*.toml) or an experiment (experiments/*.toml).
         file: PathBuf,
+        /// Override a field before checking, as `run` and `sweep` would (repeatable),
+        /// e.g. --set workload.developers.users=2000.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
         /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
         /// estimated to need more is reported as refused.
         #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]

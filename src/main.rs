@@ -15,9 +15,7 @@ use cli::{Cli, Command, SchemaKind};
 use loopcap::atomic_file;
 use loopcap::bytes::Bytes;
 use loopcap::config::data_file::DataFile;
-use loopcap::config::experiment::{
-    ExperimentFlags, is_experiment, load_experiment, read_experiment_with,
-};
+use loopcap::config::experiment::{ExperimentFlags, is_experiment, read_experiment_with};
 use loopcap::config::schema::{self, FileKind};
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
@@ -178,7 +176,11 @@ fn main() -> ExitCode {
         ),
         Command::Merge { dirs, out, force } => merge_command(&dirs, &out, force),
         Command::Plot { input, out } => plot_command(&input, out.as_deref()),
-        Command::Check { file, memory_limit } => check(&file, memory_limit),
+        Command::Check {
+            file,
+            set,
+            memory_limit,
+        } => check(&file, &set, memory_limit),
         Command::Validate => validate_command(),
         Command::Compare { a, b, json } => compare_command(&a, &b, json),
         Command::Size {
@@ -1252,10 +1254,16 @@ fn validate_command() -> Result<(), CommandError> {
     Ok(())
 }
 
-fn check(path: &Path, memory_limit: Bytes) -> Result<(), CommandError> {
+fn check(path: &Path, set: &[String], memory_limit: Bytes) -> Result<(), CommandError> {
     let source = Source::read(path)?;
     if is_experiment(&source) {
-        let exp = load_experiment(source)?;
+        let exp = read_experiment_with(
+            path,
+            ExperimentFlags {
+                set: set.to_vec(),
+                ..ExperimentFlags::default()
+            },
+        )?;
         for point in &exp.points {
             point.memory.fits(memory_limit)?;
         }
@@ -1276,7 +1284,7 @@ fn check(path: &Path, memory_limit: Bytes) -> Result<(), CommandError> {
         warn(&exp.warnings);
         return Ok(());
     }
-    let (source, loaded) = load(path, None, &[])?;
+    let (source, loaded) = load(path, None, set)?;
     loaded.memory.fits(memory_limit)?;
     let spec = &loaded.spec;
     let describe = |capacity: &loopcap::model::capacity::CapacitySpec| match capacity.lanes() {

@@ -14,6 +14,17 @@ pub fn positive(at: &FieldPath, n: Number) -> Checked<f64> {
     bound::positive(n.0).map_err(|m| Invalid::new(at, m))
 }
 
+/// A data file's name as the model gives it: not empty.
+pub fn file_name<'a>(at: &FieldPath, name: &'a str) -> Checked<&'a str> {
+    if name.trim().is_empty() {
+        return Err(Invalid::new(
+            at,
+            "must name a file, relative to the model's directory, e.g. \"data.csv\" (got an empty string)",
+        ));
+    }
+    Ok(name)
+}
+
 /// Each of `weights` (positive, finite) over their total. The weights are
 /// scaled by the largest first: their plain sum can pass the largest `f64`
 /// (`1.7e308` and `1e307`), which made every share 0 but the last.

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 
-use super::checks::Checked;
+use super::checks::{Checked, file_name};
 use super::diagnostic::Invalid;
 use super::empirical::read_column;
 use super::field_path::FieldPath;
@@ -228,6 +228,7 @@ impl RawDist {
 impl RawEmpirical {
     /// The column's values, in seconds for durations.
     fn values(&self, at: &FieldPath, unit: Unit, base_dir: &Path) -> Checked<Vec<f64>> {
+        file_name(&at.child("file"), &self.file)?;
         let seconds_per_value = match (unit, &self.unit) {
             (Unit::Duration, Some(u)) => parse_duration(&format!("1{u}"))
                 .map_err(|_| {

@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
+use crate::model::trace::open_data;
+
 /// The values of column `column` (by header name) in the CSV file at `path`.
 /// Blank cells are skipped; anything else that is not a number is an error.
 pub fn read_column(path: &Path, column: &str) -> Result<Vec<f64>, String> {
     let shown = path.display();
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let file = open_data(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut reader = csv::Reader::from_reader(file);
     let headers = reader
         .headers()
         .map_err(|e| format!("cannot read the header of {shown}: {e}"))?

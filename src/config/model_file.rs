@@ -24,6 +24,7 @@ use crate::model::ModelSpec;
 use crate::model::agent_loop::AgentProfile;
 use crate::model::capacity::CapacitySpec;
 use crate::model::llm::Llm;
+use crate::model::pool::PoolSpec;
 use crate::model::recovery::RecoveryRule;
 use crate::model::window::{Window, WindowKind, windows};
 use crate::model::workload::{Arrivals, Population, UserClass};
@@ -33,6 +34,11 @@ pub const DEFAULT_TIMESERIES_BIN: SimDuration = SimDuration::from_secs(10);
 /// Warn about calls too large for a bucket only when at least this share of
 /// calls is: below it, a run would rarely meet one.
 const TOO_LARGE_WARN_SHARE: f64 = 1e-6;
+/// Warn about batches that expire only when at least this share does: a
+/// batch's latency is a distribution whose far tail (1 in 30,000 for the
+/// shipped Batch pool's lognormal past 24 h) is the provider's own risk,
+/// not a mistake in the model.
+const EXPIRY_WARN_SHARE: f64 = 0.01;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -229,6 +235,7 @@ impl RawModel {
         let mut warnings = spec.last_pool().map_or_else(Vec::new, |p| {
             too_large(&spec.agents, &spec.classes, &p.capacity)
         });
+        warnings.extend(expiring(&spec.pools));
         warnings.extend(thoughtless(&spec.classes));
         warnings.extend(rounded_up(&spec.agents, &spec.classes));
         warnings.extend(empty(&spec.classes));
@@ -244,6 +251,17 @@ fn too_large(
     capacity: &CapacitySpec,
 ) -> Vec<Invalid> {
     let mut warnings = Vec::new();
+    if let CapacitySpec::SelfHosted(hosted) = capacity {
+        for agent in agents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| classes.iter().any(|c| c.agent == *i))
+            .map(|(_, a)| a)
+        {
+            warnings.extend(too_large_for_kv(agent, hosted.kv_cache_tokens));
+        }
+        return warnings;
+    }
     let CapacitySpec::SharedApi(api) = capacity else {
         return warnings;
     };
@@ -306,6 +324,64 @@ fn too_large(
         }
     }
     warnings
+}
+
+/// A warning when calls of `agent` can hold more of a replica's KV cache
+/// (input plus `max_output_tokens`) than it has: no replica can take them.
+fn too_large_for_kv(agent: &AgentProfile, kv_cache_tokens: u64) -> Option<Invalid> {
+    let at = FieldPath::root("agents").child(&agent.name);
+    let room = kv_cache_tokens as f64 - f64::from(agent.max_output_tokens);
+    // Counts round to the nearest token: only draws above room + 0.5 exceed it.
+    let share = if room < 1.0 {
+        1.0
+    } else {
+        agent.input_tokens.dist().exceedance(room + 0.5)
+    };
+    (share >= TOO_LARGE_WARN_SHARE).then(|| {
+        Invalid::new(
+            at.child("input_tokens"),
+            format!(
+                "{} would hold more KV cache (input plus max_output_tokens = {}) than a replica has (capacity.kv_cache_tokens = {kv_cache_tokens}) and can never be served; run fails their loops and counts them as too_large",
+                if share >= 1.0 {
+                    "every call".to_owned()
+                } else {
+                    format!("{} of calls", share_text(share))
+                },
+                agent.max_output_tokens
+            ),
+        )
+    })
+}
+
+/// Warnings about batch pools whose batches can take longer than their
+/// completion window: those batches expire, and their calls fail.
+fn expiring(pools: &[PoolSpec]) -> Vec<Invalid> {
+    pools
+        .iter()
+        .filter_map(|pool| {
+            let CapacitySpec::Batch(batch) = &pool.capacity else {
+                return None;
+            };
+            let share = batch
+                .latency
+                .dist()
+                .exceedance(batch.completion_window.as_secs_f64());
+            (share >= EXPIRY_WARN_SHARE).then(|| {
+                Invalid::new(
+                    FieldPath::root("pool").child(&pool.name).child("capacity").child("latency"),
+                    format!(
+                        "{} would take longer than the completion window ({}) and expire, failing every call in them",
+                        if share >= 1.0 {
+                            "every batch".to_owned()
+                        } else {
+                            format!("{} of batches", share_text(share))
+                        },
+                        batch.completion_window
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Warnings about closed populations whose think time can be 0: a user whose

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::checks::{Checked, positive};
+use super::checks::{Checked, file_name, positive};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
@@ -94,6 +94,7 @@ impl RawTrace {
     /// The class's population: a request trace streamed as it replays, or
     /// sessions (TraceLab's, or a trace with a session column) read now.
     pub fn check(&self, at: &FieldPath, base_dir: &Path, models: &[String]) -> Checked<Population> {
+        file_name(&at.child("file"), &self.file)?;
         let columns = match (self.format.as_str(), &self.columns) {
             ("azure" | "tracelab", None) => TraceColumns::azure(),
             ("burstgpt", None) => TraceColumns::burstgpt(),
@@ -173,9 +174,17 @@ impl RawTrace {
             last = record.at.as_secs_f64();
         }
         if rows == 0 {
+            let whole = self.from.is_none() && self.length.is_none();
             return Err(Invalid::new(
                 file,
-                format!("{}: no rows in the window replayed", self.file),
+                if whole && reader.skipped == 0 {
+                    format!(
+                        "{}: a header and no rows: a trace needs at least one request",
+                        self.file
+                    )
+                } else {
+                    format!("{}: no rows in the window replayed", self.file)
+                },
             ));
         }
         spec.skipped_rows = reader.skipped;

@@ -8,7 +8,6 @@
 //! read: see `session_stream`; `fit` reads one whole into this form.)
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use serde::Deserialize;
 
 use super::agent_loop::CallTokens;
 use super::session_stream::SessionStream;
-use super::trace::{TraceError, TraceSpec, micros, parse_datetime};
+use super::trace::{TraceError, TraceSpec, micros, open_data, parse_datetime};
 use crate::engine::{SimDuration, SimTime};
 
 /// The sessions of a trace, in order of their start.
@@ -246,7 +245,7 @@ pub fn read_tracelab(
     let fail = |what: String| TraceError {
         message: format!("{}: {what}", spec.shown),
     };
-    let file = File::open(&spec.path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let file = open_data(&spec.path).map_err(fail)?;
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut sessions: Vec<Vec<ParsedRound>> = Vec::new();
     let mut skipped = 0u64;
@@ -264,6 +263,16 @@ pub fn read_tracelab(
                 sessions[i].push(round);
             }
             Err(_) if spec.skip_bad_rows => skipped += 1,
+            Err(what) if sessions.is_empty() && !line.trim_start().starts_with('{') => {
+                return Err(TraceError {
+                    message: format!(
+                        "{}:{}: not a TraceLab trace, whose lines are JSON objects, one a round (this one starts `{}`; {what}): a CSV trace is format = \"csv\" with its columns, or \"azure\" or \"burstgpt\"",
+                        spec.shown,
+                        n + 1,
+                        line.chars().take(40).collect::<String>()
+                    ),
+                });
+            }
             Err(what) => {
                 return Err(TraceError {
                     message: format!("{}:{}: {what}", spec.shown, n + 1),

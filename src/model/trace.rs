@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::agent_loop::CallTokens;
 use super::session_stream::SessionCounts;
@@ -155,12 +155,29 @@ pub struct TraceReader {
     pub skipped: u64,
 }
 
+/// Opens a file a model reads (a trace, an empirical CSV) at `path`, saying
+/// what is wrong in terms of the file rather than the system's: a directory
+/// (`file = ""` names the model's own), an empty file.
+pub fn open_data(path: &Path) -> Result<File, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if meta.is_dir() {
+        return Err(format!(
+            "{} is a directory: `file` names a file, relative to the model's directory",
+            path.display()
+        ));
+    }
+    if meta.len() == 0 {
+        return Err("the file is empty: it needs a header row and at least one row".into());
+    }
+    File::open(path).map_err(|e| format!("cannot read it: {e}"))
+}
+
 impl TraceReader {
     pub fn open(spec: &TraceSpec) -> Result<TraceReader, TraceError> {
         let fail = |what: String| TraceError {
             message: format!("{}: {what}", spec.shown),
         };
-        let file = File::open(&spec.path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        let file = open_data(&spec.path).map_err(fail)?;
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .from_reader(BufReader::new(file));

@@ -928,3 +928,48 @@ fn completions_cover_every_command_and_flag_in_each_shell() {
         .code(2)
         .stderr(predicate::str::contains("possible values: bash"));
 }
+
+/// `check --set` checks the model as `run --set` would run it, and warns
+/// where calls of a class cannot be served at all: larger than a replica's
+/// KV cache, or in batches that outlast their completion window.
+#[test]
+fn check_takes_set_and_warns_where_every_call_must_fail() {
+    let check = |model: &str, set: &[&str]| {
+        let mut command = loopcap();
+        command.arg("check").arg(model_path(model));
+        for s in set {
+            command.args(["--set", s]);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert!(!check("self-hosted-vllm.toml", &[]).contains("KV cache"));
+    let small_kv = check("self-hosted-vllm.toml", &["capacity.kv_cache_tokens=4000"]);
+    assert!(
+        small_kv.contains(
+            "agents.coding.input_tokens: every call would hold more KV cache (input plus max_output_tokens = 4096) than a replica has (capacity.kv_cache_tokens = 4000)"
+        ),
+        "{small_kv}"
+    );
+    assert!(!check("batch-offload.toml", &[]).contains("expire"));
+    let short = check(
+        "batch-offload.toml",
+        &["pool.batch.capacity.completion_window=1m"],
+    );
+    assert!(
+        short.contains("pool.batch.capacity.latency: 99.7% of batches would take longer than the completion window (1m) and expire"),
+        "{short}"
+    );
+    let refused = loopcap()
+        .arg("check")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "capacity.lanes=0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--set capacity.lanes=0"),
+        "{refused:?}"
+    );
+}

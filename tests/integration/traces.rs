@@ -539,3 +539,53 @@ capacity = {{ kind = "reserved", lanes = 2, time_to_first_token = "1s" }}
         "{e}"
     );
 }
+
+/// What is wrong with a trace file is said in terms of the file: a CSV
+/// given as TraceLab, a name that is empty, a directory, an empty file, a
+/// header with no rows; an empirical column's file likewise.
+#[test]
+fn a_wrong_trace_file_says_what_is_wrong_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("t.csv"), "a,b\n1,2\n").unwrap();
+    fs::write(dir.path().join("empty.csv"), "").unwrap();
+    fs::write(
+        dir.path().join("header.csv"),
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n",
+    )
+    .unwrap();
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    for (trace, expected) in [
+        (
+            "{ file = \"t.csv\", format = \"tracelab\" }",
+            "t.csv:1: not a TraceLab trace, whose lines are JSON objects, one a round (this one starts `a,b`",
+        ),
+        (
+            "{ file = \"\", format = \"azure\" }",
+            "workload.requests.trace.file: must name a file, relative to the model's directory",
+        ),
+        (
+            "{ file = \"sub\", format = \"azure\" }",
+            "sub is a directory: `file` names a file",
+        ),
+        (
+            "{ file = \"empty.csv\", format = \"azure\" }",
+            "empty.csv: the file is empty: it needs a header row and at least one row",
+        ),
+        (
+            "{ file = \"header.csv\", format = \"azure\" }",
+            "header.csv: a header and no rows: a trace needs at least one request",
+        ),
+    ] {
+        let (code, stderr) = check_in(dir.path(), &replay(trace, "1m"));
+        assert_eq!(code, Some(2), "{trace}: {stderr}");
+        assert!(stderr.contains(expected), "{trace}: {stderr}");
+    }
+    let empirical = replay("{ file = \"t.csv\", format = \"tracelab\" }", "1m").replace(
+        "steps = 1\n",
+        "steps = { dist = \"empirical\", file = \"empty.csv\", column = \"value\" }\n",
+    );
+    let (code, stderr) = check_in(dir.path(), &empirical);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("agents.a.steps.file"), "{stderr}");
+    assert!(stderr.contains("the file is empty"), "{stderr}");
+}
