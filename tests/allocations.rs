@@ -196,6 +196,22 @@ fn the_estimate_before_a_run_is_a_floor_near_its_peak() {
             ),
         ),
         ("classes", classes),
+        // 60 loops a minute of 36 calls on 4 one-second lanes: the loops
+        // waiting grow by 0.89 a second (they were counted as 36 calls
+        // each, 35 times too many: the run took 0.05 of the estimate).
+        (
+            "lane queue",
+            loaded(
+                "mmc.toml",
+                &[
+                    "workload.customers.arrivals.per_min=60",
+                    "agents.one-call.steps=36",
+                    "capacity.lanes=4",
+                    "duration=1d",
+                    "warmup=0s",
+                ],
+            ),
+        ),
     ];
     // Slabs grow by doubling (the event queue by chunks of 256 events),
     // and a run holds about 1.3 MB of fixed histograms, so a run takes up

@@ -25,7 +25,12 @@ impl Memory {
             .iter()
             .max_by(|a, b| a.bytes.total_cmp(&b.bytes))
             .expect("user classes are always a need");
-        let message = format!("{} hold about {}", largest.what, bytes(largest.bytes));
+        let message = format!(
+            "{} hold about {}. {}",
+            largest.what,
+            bytes(largest.bytes),
+            largest.advice.as_deref().unwrap_or("Lower it")
+        );
         Memory {
             bytes: bytes(total),
             largest: super::locate(
@@ -44,7 +49,7 @@ impl Memory {
         }
         Err(Diagnostic {
             message: format!(
-                "the model needs at least about {} of memory, more than the limit of {limit}: {}. Lower it, or raise the limit with --memory-limit if the machine has the memory",
+                "the model needs at least about {} of memory, more than the limit of {limit}: {}, or raise the limit with --memory-limit if the machine has the memory",
                 self.bytes, self.largest.message
             ),
             ..self.largest.clone()
@@ -69,7 +74,13 @@ fn path(spec: &ModelSpec, cause: Cause) -> String {
             .child(&spec.agents[agent].name)
             .child("fan_out")
             .child("width"),
-        Cause::LaneQueue => FieldPath::root("capacity").child("lanes"),
+        Cause::LaneQueue => match spec.last_pool() {
+            Some(pool) if spec.reports_pools => FieldPath::root("pool")
+                .child(&pool.name)
+                .child("capacity")
+                .child("lanes"),
+            _ => FieldPath::root("capacity").child("lanes"),
+        },
     }
     .to_string()
 }

@@ -51,6 +51,18 @@ pub struct Need {
     pub bytes: f64,
     /// What holds it, in words: "2000000 users, 30% of the time in a loop".
     pub what: String,
+    /// What to change to need less, when it is not lowering the field.
+    pub advice: Option<String>,
+}
+
+/// `x` as a whole number, or in scientific notation past what a reader
+/// counts digits of.
+fn count(x: f64) -> String {
+    if x.abs() < 1e12 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2e}")
+    }
 }
 
 /// Draws of a fan-out width above this one come about once in this many
@@ -63,6 +75,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
         cause: Cause::Classes,
         bytes: (spec.classes.len() * CLASS_BYTES) as f64,
         what: format!("{} user classes", spec.classes.len()),
+        advice: None,
     }];
     for (index, class) in spec.classes.iter().enumerate() {
         let agent = &spec.agents[class.agent];
@@ -94,10 +107,12 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                     cause: surged(Cause::Users { class: index }),
                     bytes: users * (EVENT_BYTES as f64 + busy * loop_bytes),
                     what: format!(
-                        "{users} users of {}{of_surges}, in a loop {:.0}% of the time,",
+                        "{} users of {}{of_surges}, in a loop {:.0}% of the time,",
+                        count(users),
                         class.name,
                         busy * 100.0
                     ),
+                    advice: None,
                 });
             }
             Population::Sessions(trace) => {
@@ -116,18 +131,25 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                         "{sessions} recorded sessions of {} ({rounds} rounds) held in memory, each at most one loop at a time,",
                         class.name
                     ),
+                    advice: None,
                 });
             }
             Population::Open(_) | Population::Trace(_) => {
                 let per_s = peak_rate(class) / 60.0;
-                let loops = per_s * loop_s;
+                // A loop longer than the run is held until the run ends:
+                // no more run at once than arrive in the whole run.
+                let loops = per_s * loop_s.min(spec.duration.as_secs_f64());
                 needs.push(Need {
                     cause: surged(Cause::Arrivals { class: index }),
                     bytes: loops * loop_bytes + EVENT_BYTES as f64,
                     what: format!(
-                        "{loops:.0} loops of {} running at once ({per_s:.3} arrivals/s{of_surges}, {loop_s:.1} s each without waiting)",
+                        "{} loops of {} running at once ({per_s:.3} arrivals/s{of_surges}, {} s each without waiting, at most the run's {})",
+                        count(loops),
                         class.name,
+                        count(loop_s),
+                        spec.duration
                     ),
+                    advice: None,
                 });
                 if let Population::Trace(TraceSpec {
                     sessions: Some(counts),
@@ -142,6 +164,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                             class.name,
                             counts.len()
                         ),
+                        advice: None,
                     });
                 }
             }
@@ -157,7 +180,8 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                 cause: Cause::FanOut { agent: index },
                 bytes: width * CALL_BYTES as f64,
                 what: format!(
-                    "one step of {width} parallel calls of agent {}{}",
+                    "one step of {} parallel calls of agent {}{}",
+                    count(width),
                     agent.name,
                     if fan_out.width.dist().constant_value().is_some() {
                         ""
@@ -165,6 +189,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                         " (a width one step in a million exceeds)"
                     }
                 ),
+                advice: None,
             });
         }
     }
@@ -172,8 +197,11 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
 }
 
 /// The lane queue at the horizon when open arrivals offer more calls than
-/// the lanes serve and no queue limit stops it: it grows by the difference
-/// for the whole run (surges aside), each queued call holding its loop.
+/// the lanes serve and no queue limit stops it: the loops waiting grow by
+/// the arrivals the lanes cannot finish for the whole run (surges aside).
+/// A loop waits for one step at a time, so it is loops that pile up, each
+/// holding its loop and its step's queued calls, not every call it will
+/// make.
 fn lane_queue(spec: &ModelSpec) -> Option<Need> {
     // Other pools hold at most their `queue_up_to`; the last one takes the rest.
     let CapacitySpec::Reserved(reserved) = &spec.last_pool()?.capacity else {
@@ -183,30 +211,35 @@ fn lane_queue(spec: &ModelSpec) -> Option<Need> {
         return None;
     }
     // Calls offered per second, and lanes they keep busy.
-    let (mut calls_per_s, mut busy_lanes, mut loop_bytes) = (0.0, 0.0, 0.0f64);
+    let (mut loops_per_s, mut busy_lanes, mut waiting_bytes) = (0.0, 0.0, 0.0f64);
     for (index, class) in spec.classes.iter().enumerate() {
         if let Population::Open(arrivals) = &class.population {
             let agent = &spec.agents[class.agent];
-            let calls = arrivals.mean_per_min() / 60.0
-                * median(agent.steps.dist()).max(1.0)
-                * calls_per_step(agent);
-            calls_per_s += calls;
+            let loops = arrivals.mean_per_min() / 60.0;
+            let calls = loops * median(agent.steps.dist()).max(1.0) * calls_per_step(agent);
+            loops_per_s += loops;
             busy_lanes += calls * call_s(spec, index, agent);
-            loop_bytes = loop_bytes.max(per_loop_bytes(agent));
+            waiting_bytes = waiting_bytes
+                .max(per_loop_bytes(agent) + calls_per_step(agent) * size_of::<Key>() as f64);
         }
     }
     let lanes = f64::from(reserved.lanes);
-    // Lanes serve calls at the offered calls' mean pace.
-    let growth = calls_per_s * (1.0 - lanes / busy_lanes);
+    // Lanes finish loops at the offered loops' mean pace.
+    let growth = loops_per_s * (1.0 - lanes / busy_lanes);
     (growth > 0.0).then(|| {
-        let queued = growth * spec.duration.as_secs_f64();
+        let waiting = growth * spec.duration.as_secs_f64();
         Need {
             cause: Cause::LaneQueue,
-            bytes: queued * (loop_bytes + size_of::<Key>() as f64),
+            bytes: waiting * waiting_bytes,
             what: format!(
-                "a lane queue growing by {growth:.1} calls/s to {queued:.0} by the horizon (an offered load of {:.2}x the {} lanes, and no queue_limit)",
+                "loops waiting for a lane, {growth:.2} more a second to {} by the horizon (an offered load of {:.2}x the {} lanes, and no queue_limit),",
+                count(waiting),
                 busy_lanes / lanes,
                 reserved.lanes
+            ),
+            advice: Some(
+                "Raise the lanes past the offered load, set a queue_limit, or shorten the run"
+                    .to_owned(),
             ),
         }
     })

@@ -74,6 +74,51 @@ fn models_too_large_for_memory_are_refused_before_running_naming_the_field() {
     );
 }
 
+/// Where the estimate was pessimistic by orders of magnitude, it is not:
+/// a loop longer than the run (decoding at 10^-300 tokens/s) is held at
+/// most for the run, and loops of many steps waiting for lanes count once
+/// each, not once a step. Where lanes are too few, the error says how many
+/// the offered load needs, not to lower them.
+#[test]
+fn the_estimate_bounds_loops_by_the_run_and_names_the_lanes_an_overload_needs() {
+    let slow = run(BASE, &["capacity.output_tokens_per_s=1e-300"]);
+    assert_eq!(slow.loops_completed, 0);
+    assert!(slow.loops_started > 500, "{}", slow.loops_started);
+    for set in [
+        ["capacity.output_tokens_per_s=1e-300", "duration=10m"],
+        ["agents.a.steps=1e9", "duration=10m"],
+        ["agents.a.steps=36", "duration=30d"],
+    ] {
+        let loaded = loopcap::config::load_model_with(
+            &loopcap::config::Source {
+                name: "base.toml".into(),
+                text: BASE.into(),
+                base_dir: ".".into(),
+            },
+            &set,
+        )
+        .unwrap();
+        assert!(
+            loaded.memory.fits(Bytes(4 << 30)).is_ok(),
+            "{set:?}: {}",
+            loaded.memory.bytes
+        );
+    }
+    loopcap()
+        .arg("check")
+        .arg(model_path("mmc.toml"))
+        .args(["--set", "workload.customers.arrivals.per_min=6000"])
+        .args(["--set", "duration=30d"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "capacity.lanes: the model needs at least about",
+        ))
+        .stderr(predicate::str::contains(
+            "Raise the lanes past the offered load, set a queue_limit, or shorten the run",
+        ));
+}
+
 #[test]
 fn twenty_thousand_classes_are_refused_and_check_says_so() {
     let mut text = BASE.replace("[[workload]]", "[[workload_]]");
