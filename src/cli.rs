@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use loopcap::bytes::Bytes;
 use loopcap::model::MEMORY_LIMIT;
+use loopcap::model::work::EVENT_BUDGET;
 
 #[derive(Parser)]
 #[command(
@@ -69,6 +70,10 @@ pub enum Command {
         /// estimated to need more is refused, and a run whose state outgrows it stops.
         #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
         memory_limit: Bytes,
+        /// The most events one run may be estimated to handle (the default is about a
+        /// minute of work): a model estimated to need more is refused, naming the field.
+        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+        max_events: u64,
     },
     /// Run every point of an experiment's grid, with replications, in parallel.
     #[command(after_help = "Examples:
@@ -109,6 +114,10 @@ pub enum Command {
         /// estimated to need more is refused, and a run whose state outgrows it stops.
         #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
         memory_limit: Bytes,
+        /// The most events one run may be estimated to handle (the default is about a
+        /// minute of work): a model estimated to need more is refused, naming the field.
+        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+        max_events: u64,
     },
     /// Combine the output directories of a sharded sweep into one.
     #[command(after_help = "Example:
@@ -152,6 +161,10 @@ pub enum Command {
         /// estimated to need more is reported as refused.
         #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
         memory_limit: Bytes,
+        /// The most events one run may be estimated to handle (the default is about a
+        /// minute of work): a model estimated to need more is refused, naming the field.
+        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+        max_events: u64,
     },
     /// Check the simulator against queueing theory and known results (exit 1 on a failure).
     Validate,
@@ -247,6 +260,10 @@ Examples:
         /// The most memory one run may hold (e.g. 512MiB, 16GiB).
         #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
         memory_limit: Bytes,
+        /// The most events one run may be estimated to handle (the default is about a
+        /// minute of work): a model estimated to need more is refused, naming the field.
+        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+        max_events: u64,
     },
     /// Fit a model to a trace: its arrival process (or users and think time),
     /// steps, tokens, context growth and tool latency, each a distribution

@@ -29,6 +29,7 @@ pub mod quantity;
 pub mod schema;
 pub mod tagged;
 pub mod trace;
+pub mod work;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ use locate::{element_label, line_at, line_of};
 use memory::Memory;
 use model_file::RawModel;
 pub use overrides::Override;
+use work::Work;
 
 /// The text of a model file and where it came from.
 #[derive(Clone, Debug)]
@@ -79,6 +81,8 @@ pub struct LoadedModel {
     pub warnings: Vec<Diagnostic>,
     /// The memory a run needs at least.
     pub memory: Memory,
+    /// The events a run makes.
+    pub work: Work,
     /// Why the run's time series is too long to write, if it is.
     pub timeseries_too_long: Option<Diagnostic>,
 }
@@ -138,6 +142,7 @@ pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel
         .map(|w| locate(source, overrides, w))
         .collect();
     let memory = Memory::of(&spec, source, overrides);
+    let work = Work::of(&spec, source, overrides);
     let timeseries_too_long =
         timeseries_too_long(&spec).map(|problem| locate(source, overrides, problem));
     Ok(LoadedModel {
@@ -145,6 +150,7 @@ pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel
         resolved: table,
         warnings,
         memory,
+        work,
         timeseries_too_long,
     })
 }

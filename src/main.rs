@@ -16,7 +16,9 @@ use loopcap::atomic_file;
 use loopcap::bytes::Bytes;
 use loopcap::config::data_file::DataFile;
 use loopcap::config::experiment::{ExperimentFlags, is_experiment, read_experiment_with};
+use loopcap::config::memory::Memory;
 use loopcap::config::schema::{self, FileKind};
+use loopcap::config::work::Work;
 use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
 use loopcap::fit;
@@ -122,11 +124,17 @@ fn main() -> ExitCode {
             force: _,
             json,
             memory_limit,
+            max_events,
             replications,
             sweep_run: None,
-        } if replications > 1 => {
-            run_replicated(&model, seed, &set, json, replications, memory_limit)
-        }
+        } if replications > 1 => run_replicated(
+            &model,
+            seed,
+            &set,
+            json,
+            replications,
+            Limits::new(memory_limit, max_events),
+        ),
         Command::Run {
             model,
             seed,
@@ -135,6 +143,7 @@ fn main() -> ExitCode {
             force,
             json,
             memory_limit,
+            max_events,
             replications: _,
             sweep_run: None,
         } => run(
@@ -143,7 +152,7 @@ fn main() -> ExitCode {
             &set,
             out.as_deref().map(|dir| (dir, force)),
             json,
-            memory_limit,
+            Limits::new(memory_limit, max_events),
         ),
         Command::Sweep {
             experiment,
@@ -152,6 +161,7 @@ fn main() -> ExitCode {
             resume,
             shard,
             memory_limit,
+            max_events,
             set,
             seed,
             replications,
@@ -173,6 +183,7 @@ fn main() -> ExitCode {
                 replications,
             },
             force,
+            max_events,
         ),
         Command::Merge { dirs, out, force } => merge_command(&dirs, &out, force),
         Command::Plot { input, out } => plot_command(&input, out.as_deref()),
@@ -180,7 +191,8 @@ fn main() -> ExitCode {
             file,
             set,
             memory_limit,
-        } => check(&file, &set, memory_limit),
+            max_events,
+        } => check(&file, &set, Limits::new(memory_limit, max_events)),
         Command::Validate => validate_command(),
         Command::Compare { a, b, json } => compare_command(&a, &b, json),
         Command::Size {
@@ -197,6 +209,7 @@ fn main() -> ExitCode {
             threads,
             json,
             memory_limit,
+            max_events,
         } => {
             let flags = SizeFlags {
                 slos: slo,
@@ -212,7 +225,7 @@ fn main() -> ExitCode {
                 seed,
                 threads,
                 json,
-                memory_limit,
+                limits: Limits::new(memory_limit, max_events),
             };
             match plans {
                 Some(plans) => plans_command(&model, &plans, &flags),
@@ -281,7 +294,26 @@ struct SizeFlags {
     seed: Option<i64>,
     threads: Option<u16>,
     json: bool,
-    memory_limit: Bytes,
+    limits: Limits,
+}
+
+/// The most a run may take: memory, and events by the estimate.
+#[derive(Clone, Copy)]
+struct Limits {
+    memory: Bytes,
+    events: u64,
+}
+
+impl Limits {
+    fn new(memory: Bytes, events: u64) -> Limits {
+        Limits { memory, events }
+    }
+
+    /// Refuses a model estimated to need more memory or events than allowed.
+    fn admit(&self, memory: &Memory, work: &Work) -> Result<(), Diagnostic> {
+        memory.fits(self.memory)?;
+        work.fits(self.events)
+    }
 }
 
 /// `--over PATH=LO..HI`, or `--max-users PATH[=LO..HI]` (by default 1..100000).
@@ -351,7 +383,7 @@ impl Replicator {
         Ok(Replicator {
             pool,
             replications: flags.replications,
-            memory_limit: flags.memory_limit,
+            memory_limit: flags.limits.memory,
         })
     }
 
@@ -500,7 +532,7 @@ fn sizing_series<'a>(
 /// and the cheapest that meets every SLO.
 fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     let (_, plans) = config::plans::read_plans(plans_file)?;
-    let (source, base) = load_to_run(path, flags.seed, &flags.set, flags.memory_limit)?;
+    let (source, base) = load_to_run(path, flags.seed, &flags.set, flags.limits)?;
     let staged = match &flags.out {
         Some(dir) => Some(stage_out(dir, Kind::Sizing, flags.force)?),
         None => None,
@@ -523,7 +555,10 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         let loaded = config::load_model(&source, &overrides)?;
         data_files.extend(DataFile::names_in(&loaded.resolved));
         warn(&loaded.warnings);
-        loaded.memory.fits(flags.memory_limit).map_err(in_plan)?;
+        flags
+            .limits
+            .admit(&loaded.memory, &loaded.work)
+            .map_err(in_plan)?;
         let runs = replicator.run(&loaded.spec)?;
         results.push(sizing::judge_plan(&plan.name, &runs, &slos));
     }
@@ -621,7 +656,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     if goal == sizing::Goal::MostMeeting {
         base_set.push(format!("{axis}={lo}"));
     }
-    let (source, base) = load_to_run(path, flags.seed, &base_set, flags.memory_limit)?;
+    let (source, base) = load_to_run(path, flags.seed, &base_set, flags.limits)?;
     let replicator = Replicator::new(flags)?;
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
     // An SLO the floor misses is out of every capacity's reach: no search.
@@ -683,7 +718,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
                         ));
                         let loaded = config::load_model(&source, &overrides)?;
                         warn(&loaded.warnings);
-                        loaded.memory.fits(flags.memory_limit)?;
+                        flags.limits.admit(&loaded.memory, &loaded.work)?;
                         specs.push((value, loaded.spec));
                     }
                 }
@@ -946,17 +981,17 @@ fn load(
     Ok((source, loaded))
 }
 
-/// A model to run: loaded, its warnings shown, and its memory estimate
-/// held against the limit.
+/// A model to run: loaded, its warnings shown, and its memory and work
+/// estimates held against the limits.
 fn load_to_run(
     path: &Path,
     seed: Option<i64>,
     set: &[String],
-    memory_limit: Bytes,
+    limits: Limits,
 ) -> Result<(Source, LoadedModel), CommandError> {
     let (source, loaded) = load(path, seed, set)?;
     warn(&loaded.warnings);
-    loaded.memory.fits(memory_limit)?;
+    limits.admit(&loaded.memory, &loaded.work)?;
     Ok((source, loaded))
 }
 
@@ -995,9 +1030,9 @@ fn run(
     set: &[String],
     out: Option<(&Path, bool)>,
     json: bool,
-    memory_limit: Bytes,
+    limits: Limits,
 ) -> Result<(), CommandError> {
-    let (source, loaded) = load_to_run(path, seed, set, memory_limit)?;
+    let (source, loaded) = load_to_run(path, seed, set, limits)?;
     // The output directory is checked, locked and staged before the run,
     // so a run that cannot publish its results never starts.
     let staged = match out {
@@ -1010,7 +1045,7 @@ fn run(
         None => None,
     };
     let options = RunOptions {
-        memory_limit,
+        memory_limit: limits.memory,
         ..RunOptions::new(staged.is_some())
     };
     let result = model::simulate_with(&loaded.spec, options, |_, _| {})
@@ -1063,10 +1098,10 @@ fn run_replicated(
     set: &[String],
     json: bool,
     replications: u32,
-    memory_limit: Bytes,
+    limits: Limits,
 ) -> Result<(), CommandError> {
-    let (_, loaded) = load_to_run(path, seed, set, memory_limit)?;
-    let summaries = sweep::replicate(&loaded.spec, replications, memory_limit)?;
+    let (_, loaded) = load_to_run(path, seed, set, limits)?;
+    let summaries = sweep::replicate(&loaded.spec, replications, limits.memory)?;
     let stats = replicated::stats(&summaries);
     let mut stdout = io::stdout().lock();
     if json {
@@ -1086,7 +1121,9 @@ fn sweep_command(
     shard: Option<&str>,
     flags: ExperimentFlags,
     force: bool,
+    max_events: u64,
 ) -> Result<(), CommandError> {
+    let limits = Limits::new(options.memory_limit, max_events);
     options.shard = shard
         .map(Shard::parse)
         .transpose()
@@ -1094,7 +1131,7 @@ fn sweep_command(
     let exp = read_experiment_with(path, flags)?;
     warn(&exp.warnings);
     for point in &exp.points {
-        point.memory.fits(options.memory_limit)?;
+        limits.admit(&point.memory, &point.work)?;
         if let Some(too_long) = point.timeseries_too_long.as_ref()
             && sweep::keeps_timeseries(&exp)
         {
@@ -1254,7 +1291,7 @@ fn validate_command() -> Result<(), CommandError> {
     Ok(())
 }
 
-fn check(path: &Path, set: &[String], memory_limit: Bytes) -> Result<(), CommandError> {
+fn check(path: &Path, set: &[String], limits: Limits) -> Result<(), CommandError> {
     let source = Source::read(path)?;
     if is_experiment(&source) {
         let exp = read_experiment_with(
@@ -1265,13 +1302,15 @@ fn check(path: &Path, set: &[String], memory_limit: Bytes) -> Result<(), Command
             },
         )?;
         for point in &exp.points {
-            point.memory.fits(memory_limit)?;
+            limits.admit(&point.memory, &point.work)?;
         }
         let most = exp.points.iter().map(|p| p.memory.bytes).max();
+        let events: f64 =
+            exp.points.iter().map(|p| p.work.events).sum::<f64>() * f64::from(exp.replications);
         let mut stdout = io::stdout().lock();
         writeln!(
             stdout,
-            "{}: ok: experiment \"{}\", {} axes, {} points x {} replications = {} runs, {} plots, at least {} of memory per run",
+            "{}: ok: experiment \"{}\", {} axes, {} points x {} replications = {} runs, {} plots, at least {} of memory per run, about {events:.2e} events in all",
             exp.source.name,
             exp.name,
             exp.axes.len(),
@@ -1285,7 +1324,7 @@ fn check(path: &Path, set: &[String], memory_limit: Bytes) -> Result<(), Command
         return Ok(());
     }
     let (source, loaded) = load(path, None, set)?;
-    loaded.memory.fits(memory_limit)?;
+    limits.admit(&loaded.memory, &loaded.work)?;
     let spec = &loaded.spec;
     let describe = |capacity: &loopcap::model::capacity::CapacitySpec| match capacity.lanes() {
         Some(lanes) => format!("reserved, {lanes} lanes"),
@@ -1302,13 +1341,14 @@ fn check(path: &Path, set: &[String], memory_limit: Bytes) -> Result<(), Command
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,
-        "{}: ok: \"{}\", {} user class(es), {} agent(s), capacity {capacity}, {} simulated, at least {} of memory",
+        "{}: ok: \"{}\", {} user class(es), {} agent(s), capacity {capacity}, {} simulated, at least {} of memory, about {:.2e} events",
         source.name,
         spec.name,
         spec.classes.len(),
         spec.agents.len(),
         spec.duration,
-        loaded.memory.bytes
+        loaded.memory.bytes,
+        loaded.work.events
     )?;
     warn(&loaded.warnings);
     Ok(())

@@ -36,6 +36,7 @@ pub mod timeseries;
 pub mod token_bucket;
 pub mod trace;
 pub mod window;
+pub mod work;
 pub mod workload;
 
 use std::time::Instant;
@@ -197,6 +198,15 @@ pub enum RunError {
     /// A trace replayed by a class could not be read to the end of its window.
     #[error("{0}")]
     Trace(String),
+    #[error(
+        "the run was stopped at t = {at_s} s after {events} events, {margin} times the {estimate:.2e} its model was estimated to make: something in it restarts work far faster than a run should, e.g. users who think for a moment and whose loops fail at once, or a timer of a microsecond; `loopcap check` shows the estimate"
+    )]
+    OverEvents {
+        at_s: f64,
+        events: u64,
+        estimate: f64,
+        margin: f64,
+    },
     #[error("{}", over_memory(*.at_s, *.bytes, *.limit, .residue, *.pending_events))]
     OverMemory {
         at_s: f64,
@@ -257,9 +267,11 @@ pub fn simulate_with(
     observe: impl FnMut(SimTime, &system::Event),
 ) -> Result<RunResult, RunError> {
     let wall = Instant::now();
+    let estimate = work::total(&work::estimate(spec));
     let mut sim = Simulation::new(AgentSystem::new(spec, options.timeseries))
         .stall_after(options.stall_events)
-        .memory_limit(usize::try_from(options.memory_limit.0).unwrap_or(usize::MAX));
+        .memory_limit(usize::try_from(options.memory_limit.0).unwrap_or(usize::MAX))
+        .event_limit(work::run_limit(estimate));
     sim.init(|system, cx| system.start(cx));
     let horizon = SimTime::ZERO + spec.duration;
     match sim.run_until_observed(horizon, observe) {
@@ -268,6 +280,14 @@ pub fn simulate_with(
             return Err(RunError::Stalled {
                 at_s: at.as_secs_f64(),
                 events,
+            });
+        }
+        Err(Stopped::OverEvents { at, events }) => {
+            return Err(RunError::OverEvents {
+                at_s: at.as_secs_f64(),
+                events,
+                estimate,
+                margin: work::RUN_MARGIN,
             });
         }
         Err(Stopped::OverMemory { at, bytes }) => {

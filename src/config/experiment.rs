@@ -14,6 +14,7 @@ use super::memory::Memory;
 use super::plot_spec::{PlotContext, PlotSpec, RawPlot};
 use super::quantity::Number;
 use super::tagged::Tagged;
+use super::work::Work;
 use super::{Diagnostic, Invalid, Override, Source};
 use crate::model::ModelSpec;
 use crate::model::capacity::CapacitySpec;
@@ -79,6 +80,7 @@ pub struct Point {
     pub data_files: BTreeSet<String>,
     pub spec: ModelSpec,
     pub memory: Memory,
+    pub work: Work,
     /// Why the point's time series is too long to keep for a figure, if it is.
     pub timeseries_too_long: Option<Diagnostic>,
 }
@@ -270,6 +272,7 @@ pub fn load_experiment_with(
             data_files: DataFile::names_in(&loaded.resolved),
             spec: loaded.spec,
             memory: loaded.memory,
+            work: loaded.work,
             timeseries_too_long: loaded.timeseries_too_long,
         });
     }

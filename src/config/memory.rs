@@ -62,9 +62,19 @@ fn bytes(x: f64) -> Bytes {
     Bytes(x as u64)
 }
 
-/// The model field a need comes from.
-fn path(spec: &ModelSpec, cause: Cause) -> String {
+/// The model field a need or a load comes from.
+pub(super) fn path(spec: &ModelSpec, cause: Cause) -> String {
     let class = |c: usize| FieldPath::root("workload").child(&spec.classes[c].name);
+    // A pool's field: `capacity.X` for a model of one, `pool.NAME.capacity.X`.
+    let pool = |p: usize, field: &str| {
+        let pool = &spec.pools[p];
+        if spec.pools.len() > 1 || pool.name != "capacity" {
+            FieldPath::root("pool").child(&pool.name).child("capacity")
+        } else {
+            FieldPath::root("capacity")
+        }
+        .child(field)
+    };
     match cause {
         Cause::Classes => FieldPath::root("workload"),
         Cause::Users { class: c } => class(c).child("users"),
@@ -75,12 +85,20 @@ fn path(spec: &ModelSpec, cause: Cause) -> String {
             .child("fan_out")
             .child("width"),
         Cause::LaneQueue => match spec.last_pool() {
-            Some(pool) if spec.reports_pools => FieldPath::root("pool")
-                .child(&pool.name)
-                .child("capacity")
-                .child("lanes"),
-            _ => FieldPath::root("capacity").child("lanes"),
+            Some(last) => pool(
+                spec.pools
+                    .iter()
+                    .position(|p| std::ptr::eq(p, last))
+                    .unwrap_or(0),
+                "lanes",
+            ),
+            None => FieldPath::root("capacity").child("lanes"),
         },
+        Cause::ThinkTime { class: c } => class(c).child("think_time"),
+        Cause::Phases { class: c } => class(c).child("arrivals"),
+        Cause::Autoscaler { pool: p } => pool(p, "autoscale").child("interval"),
+        Cause::Replicas { pool: p } => pool(p, "max_replicas"),
+        Cause::Bins => FieldPath::root("timeseries_bin"),
     }
     .to_string()
 }

@@ -85,6 +85,9 @@ pub enum Stopped {
     /// The pending events and the model's state outgrew the memory limit.
     #[error("state of {bytes} bytes at {at:?}, over the memory limit")]
     OverMemory { at: SimTime, bytes: usize },
+    /// The run handled more events than its limit.
+    #[error("{events} events by {at:?}, over the limit")]
+    OverEvents { at: SimTime, events: u64 },
 }
 
 /// A model plus its clock and pending events.
@@ -95,6 +98,7 @@ pub struct Simulation<M: Model> {
     events: u64,
     stall_events: u64,
     memory_limit: usize,
+    event_limit: u64,
 }
 
 impl<M: Model> Simulation<M> {
@@ -106,7 +110,16 @@ impl<M: Model> Simulation<M> {
             events: 0,
             stall_events: STALL_EVENTS,
             memory_limit: usize::MAX,
+            event_limit: u64::MAX,
         }
+    }
+
+    /// Stops the run once it has handled more than `events` (checked with
+    /// the memory limit, every [`MEMORY_CHECK_EVERY`] events; no limit by
+    /// default).
+    pub fn event_limit(mut self, events: u64) -> Self {
+        self.event_limit = events;
+        self
     }
 
     /// Declares the run stalled after `events` at one instant instead of [`STALL_EVENTS`].
@@ -186,6 +199,12 @@ impl<M: Model> Simulation<M> {
                 let bytes = self.state_bytes();
                 if bytes > self.memory_limit {
                     return Err(Stopped::OverMemory { at: time, bytes });
+                }
+                if self.events > self.event_limit {
+                    return Err(Stopped::OverEvents {
+                        at: time,
+                        events: self.events,
+                    });
                 }
             }
         }

@@ -42,6 +42,16 @@ pub enum Cause {
     FanOut { agent: usize },
     /// Reserved lanes too few for the open arrivals, with no queue limit.
     LaneQueue,
+    /// A closed population's think time, which paces its loops.
+    ThinkTime { class: usize },
+    /// An on/off arrival process's phases.
+    Phases { class: usize },
+    /// A self-hosted pool's autoscaler.
+    Autoscaler { pool: usize },
+    /// A self-hosted pool's replicas.
+    Replicas { pool: usize },
+    /// The time-series bins.
+    Bins,
 }
 
 /// Memory one part of a model needs.
@@ -246,7 +256,7 @@ fn lane_queue(spec: &ModelSpec) -> Option<Need> {
 }
 
 /// The largest product of the factors of surges active at once.
-fn peak_multiplier(class: &UserClass) -> f64 {
+pub(super) fn peak_multiplier(class: &UserClass) -> f64 {
     class
         .surges
         .iter()
@@ -255,7 +265,7 @@ fn peak_multiplier(class: &UserClass) -> f64 {
 }
 
 /// A class's highest arrival rate per minute, surges included.
-fn peak_rate(class: &UserClass) -> f64 {
+pub(super) fn peak_rate(class: &UserClass) -> f64 {
     match &class.population {
         Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class),
         // A trace's rate over its window (its bursts are not in the estimate).
@@ -275,7 +285,7 @@ fn per_loop_bytes(agent: &AgentProfile) -> f64 {
 
 /// Calls a step makes on average: one, or a fan-out's median width every
 /// `every` steps.
-fn calls_per_step(agent: &AgentProfile) -> f64 {
+pub(super) fn calls_per_step(agent: &AgentProfile) -> f64 {
     agent.fan_out.as_ref().map_or(1.0, |f| {
         let every = f64::from(f.every);
         (median(f.width.dist()).max(1.0) + every - 1.0) / every
@@ -285,7 +295,7 @@ fn calls_per_step(agent: &AgentProfile) -> f64 {
 /// How long a typical loop of `agent` runs when it never waits: its median
 /// steps, each a median time to first token plus median decoding, with
 /// median tool time between them; capped by its deadline.
-fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
+pub(super) fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
     let steps = median(agent.steps.dist()).max(1.0);
     let call_s = call_s(spec, class, agent);
     let tool_s = agent
@@ -324,7 +334,7 @@ fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
     median(service.time_to_first_token.dist()) + decode_s
 }
 
-fn median(dist: &Dist) -> f64 {
+pub(super) fn median(dist: &Dist) -> f64 {
     quantile(dist, 0.5)
 }
 

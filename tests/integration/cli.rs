@@ -591,7 +591,13 @@ fn a_timeseries_too_long_to_hold_is_refused_before_running() {
     loopcap()
         .arg("run")
         .arg(model_path("mmc.toml"))
-        .args(["--set", "duration=365d", "--out"])
+        .args([
+            "--set",
+            "duration=365d",
+            "--max-events",
+            "10000000000",
+            "--out",
+        ])
         .arg(dir.path().join("out"))
         .assert()
         .code(2)

@@ -289,3 +289,109 @@ fn a_sweep_with_one_point_too_large_runs_nothing_and_names_the_point() {
     }
     assert!(!out.exists(), "a refused sweep wrote {}", out.display());
 }
+
+/// `run` and `check` of a shipped model with `set` both refuse it with
+/// exit 2 for its work, naming `field`.
+fn too_much_work(model: &str, set: &[&str], field: &str) {
+    for command in ["check", "run"] {
+        let mut cmd = loopcap();
+        cmd.arg(command).arg(model_path(model));
+        for s in set {
+            cmd.args(["--set", s]);
+        }
+        cmd.timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "{field}: a run would handle about"
+            )))
+            .stderr(predicate::str::contains(
+                "more than the budget of 300000000 (--max-events)",
+            ));
+    }
+}
+
+/// The models that ran for hours or days although `check` passed them are
+/// refused before running, each naming the field that makes the work.
+#[test]
+fn models_that_would_run_for_hours_are_refused_naming_the_field() {
+    too_much_work(
+        "mmc.toml",
+        &[
+            r#"workload.customers.arrivals={ process = "on_off", on_per_min = 60, off_per_min = 0, mean_on = "1us", mean_off = "1us" }"#,
+        ],
+        "workload.customers.arrivals",
+    );
+    too_much_work(
+        "self-hosted-vllm.toml",
+        &["capacity.autoscale.interval=1us"],
+        "capacity.autoscale.interval",
+    );
+    too_much_work(
+        "self-hosted-vllm.toml",
+        &["capacity.max_replicas=1000000"],
+        "capacity.max_replicas",
+    );
+    too_much_work(
+        "research-agent-burst.toml",
+        &["agents.research.fan_out.width=1000000"],
+        "agents.research.fan_out.width",
+    );
+    too_much_work(
+        "coding-agents-shared.toml",
+        &["workload.developers.users=10000000"],
+        "workload.developers.users",
+    );
+    too_much_work(
+        "metastable.toml",
+        &["timeseries_bin=1ms", "duration=365d"],
+        "timeseries_bin",
+    );
+}
+
+/// Users who think for a microsecond, whose every loop is refused at once,
+/// start a loop a microsecond: no estimate of a loop that runs foresees
+/// it, so `check` passes the model, and the run is stopped once it has
+/// handled 20 times its estimate and 10 million events (it ran 6 * 10^9
+/// loop starts), with exit 1 and why.
+#[test]
+fn a_run_that_outgrows_its_estimated_events_stops_and_says_why() {
+    let set = [
+        r#"workload.users={ name = "users", agent = "a", users = 100, think_time = "1us" }"#,
+        r#"capacity={ kind = "shared_api", requests_per_min = 1, time_to_first_token = "1s" }"#,
+        "client.max_attempts=1",
+    ];
+    let err = match model::simulate(&spec(BASE, &set), false) {
+        Err(e @ RunError::OverEvents { .. }) => e.to_string(),
+        Err(other) => panic!("{other}"),
+        Ok(s) => panic!("ran to the end: {} events", s.summary.events),
+    };
+    assert!(err.contains("its model was estimated to make"), "{err}");
+    let RunError::OverEvents {
+        events, estimate, ..
+    } = model::simulate(&spec(BASE, &set), false).err().unwrap()
+    else {
+        unreachable!()
+    };
+    let limit = loopcap::model::work::run_limit(estimate);
+    assert!(events > limit && events <= limit + 4096, "{events} {limit}");
+}
+
+/// Every shipped model's run makes within a factor of 20 of the events
+/// estimated for it (the run limit's margin), either way: 0.16 (replicas
+/// looked at counted as events) to 6.1 (retries) today.
+#[test]
+fn shipped_models_make_about_the_events_estimated() {
+    for name in crate::support::shipped_models() {
+        let path = model_path(&name);
+        let source = loopcap::config::Source::read(&path).unwrap();
+        let loaded = loopcap::config::load_model_with(&source, &[] as &[&str]).unwrap();
+        let events = model::simulate(&loaded.spec, false).unwrap().summary.events as f64;
+        let ratio = events / loaded.work.events;
+        assert!(
+            (0.05..20.0).contains(&ratio),
+            "{name}: {events} events, {} estimated",
+            loaded.work.events
+        );
+    }
+}
