@@ -99,6 +99,7 @@ pub(super) fn path(spec: &ModelSpec, cause: Cause) -> String {
         Cause::Autoscaler { pool: p } => pool(p, "autoscale").child("interval"),
         Cause::Replicas { pool: p } => pool(p, "max_replicas"),
         Cause::Bins => FieldPath::root("timeseries_bin"),
+        Cause::Windows => FieldPath::root("window"),
     }
     .to_string()
 }

@@ -21,8 +21,11 @@ use super::ModelSpec;
 use super::agent_loop::AgentProfile;
 use super::capacity::CapacitySpec;
 use super::distribution::Dist;
+use super::metrics::WINDOW_METRICS_BYTES;
+use super::self_hosted::REPLICA_BYTES;
 use super::sessions::RecordedRound;
 use super::system::{CALL_BYTES, CLASS_BYTES, EVENT_BYTES, LOOP_BYTES};
+use super::timeseries::Bin;
 use super::trace::TraceSpec;
 use super::workload::{Population, UserClass};
 use crate::engine::Key;
@@ -52,6 +55,8 @@ pub enum Cause {
     Replicas { pool: usize },
     /// The time-series bins.
     Bins,
+    /// The windows: named, and one a surge and a fault.
+    Windows,
 }
 
 /// Memory one part of a model needs.
@@ -181,6 +186,46 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
         }
     }
     needs.extend(lane_queue(spec));
+    let windows = super::window::windows(spec).len();
+    if windows > 0 {
+        needs.push(Need {
+            cause: Cause::Windows,
+            bytes: (windows * WINDOW_METRICS_BYTES) as f64,
+            what: format!(
+                "{windows} windows (named ones, and one a surge and a fault), each with a latency histogram,"
+            ),
+            advice: None,
+        });
+    }
+    if !spec.faults.is_empty() {
+        // A fault's recovery is judged over its bins, one recovery window
+        // of them held at a time.
+        let held = spec.recovery.window.min(spec.duration).as_secs_f64()
+            / spec.timeseries_bin.as_secs_f64().max(1e-6);
+        let bins = spec.faults.len() as f64 * held.ceil();
+        needs.push(Need {
+            cause: Cause::Bins,
+            bytes: bins * size_of::<Bin>() as f64,
+            what: format!(
+                "{} time-series bins held to judge {} faults' recovery ({} each),",
+                count(bins),
+                spec.faults.len(),
+                count(held.ceil())
+            ),
+            advice: None,
+        });
+    }
+    for (index, pool) in spec.pools.iter().enumerate() {
+        if let CapacitySpec::SelfHosted(fleet) = &pool.capacity {
+            let replicas = f64::from(fleet.max_replicas);
+            needs.push(Need {
+                cause: Cause::Replicas { pool: index },
+                bytes: replicas * REPLICA_BYTES as f64,
+                what: format!("{} replicas of {}", count(replicas), pool.name),
+                advice: None,
+            });
+        }
+    }
     for (index, agent) in spec.agents.iter().enumerate() {
         if let Some(fan_out) = &agent.fan_out {
             let width = quantile(fan_out.width.dist(), 1.0 - 1.0 / RARE_STEP)

@@ -393,6 +393,9 @@ pub struct Levels {
 /// What one user class's metrics hold: nearly all of it its loop-latency histogram.
 pub const CLASS_METRICS_BYTES: usize = size_of::<ClassMetrics>() + Histogram::BYTES;
 
+/// Bytes one window's figures hold: its latency histogram, mostly.
+pub const WINDOW_METRICS_BYTES: usize = size_of::<WindowMetrics>() + Histogram::BYTES;
+
 struct ClassMetrics {
     started: u64,
     /// The gaps between the cohort's loop starts.

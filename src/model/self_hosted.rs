@@ -166,6 +166,9 @@ impl Ord for Decoding {
     }
 }
 
+/// Bytes one replica holds before its sequences.
+pub const REPLICA_BYTES: usize = size_of::<Replica>();
+
 struct Replica {
     state: ReplicaState,
     /// Started by the autoscaler (so a sequence waiting for it waited on a
