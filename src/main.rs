@@ -1046,6 +1046,7 @@ fn run(
     };
     let options = RunOptions {
         memory_limit: limits.memory,
+        max_events: limits.events,
         ..RunOptions::new(staged.is_some())
     };
     let result = model::simulate_with(&loaded.spec, options, |_, _| {})

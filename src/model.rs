@@ -239,6 +239,10 @@ pub struct RunOptions {
     pub stall_events: u64,
     /// Stop the run when its state holds more than this many bytes.
     pub memory_limit: Bytes,
+    /// The events a run may be estimated to handle (`--max-events`): a run
+    /// is stopped past [`work::RUN_MARGIN`] times this, or times its own
+    /// estimate (plus [`work::RUN_SLACK`]), whichever comes first.
+    pub max_events: u64,
 }
 
 /// The state a run may hold unless told otherwise: far above any shipped
@@ -251,6 +255,7 @@ impl RunOptions {
             timeseries,
             stall_events: STALL_EVENTS,
             memory_limit: MEMORY_LIMIT,
+            max_events: u64::MAX,
         }
     }
 }
@@ -271,7 +276,10 @@ pub fn simulate_with(
     let mut sim = Simulation::new(AgentSystem::new(spec, options.timeseries))
         .stall_after(options.stall_events)
         .memory_limit(usize::try_from(options.memory_limit.0).unwrap_or(usize::MAX))
-        .event_limit(work::run_limit(estimate));
+        .event_limit(
+            work::run_limit(estimate)
+                .min(options.max_events.saturating_mul(work::RUN_MARGIN as u64)),
+        );
     sim.init(|system, cx| system.start(cx));
     let horizon = SimTime::ZERO + spec.duration;
     match sim.run_until_observed(horizon, observe) {

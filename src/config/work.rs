@@ -60,6 +60,7 @@ impl Work {
 /// `seconds` in the largest unit that keeps it above 1.
 fn duration_text(seconds: f64) -> String {
     match seconds {
+        s if s < 1.0 => "under a second".to_owned(),
         s if s < 120.0 => format!("{s:.0} s"),
         s if s < 7200.0 => format!("{:.0} minutes", s / 60.0),
         s if s < 2.0 * 86400.0 => format!("{:.0} hours", s / 3600.0),
@@ -74,6 +75,7 @@ mod tests {
 
     #[test]
     fn durations_read_in_their_largest_unit() {
+        assert_eq!(duration_text(0.2), "under a second");
         assert_eq!(duration_text(30.0), "30 s");
         assert_eq!(duration_text(600.0), "10 minutes");
         assert_eq!(duration_text(36_000.0), "10 hours");

@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod fit;
+mod fuzz;
 mod invariants;
 mod limits;
 mod model_mix;
