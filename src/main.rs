@@ -1311,7 +1311,7 @@ fn check(path: &Path, set: &[String], limits: Limits) -> Result<(), CommandError
         let mut stdout = io::stdout().lock();
         writeln!(
             stdout,
-            "{}: ok: experiment \"{}\", {} axes, {} points x {} replications = {} runs, {} plots, at least {} of memory per run, about {events:.2e} events in all",
+            "{}: ok: experiment \"{}\", {} axes, {} points x {} replications = {} runs, {} plots, up to {} of memory per run, about {events:.2e} events in all",
             exp.source.name,
             exp.name,
             exp.axes.len(),
@@ -1342,7 +1342,7 @@ fn check(path: &Path, set: &[String], limits: Limits) -> Result<(), CommandError
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,
-        "{}: ok: \"{}\", {} user class(es), {} agent(s), capacity {capacity}, {} simulated, at least {} of memory, about {:.2e} events",
+        "{}: ok: \"{}\", {} user class(es), {} agent(s), capacity {capacity}, {} simulated, up to {} of memory, about {:.2e} events",
         source.name,
         spec.name,
         spec.classes.len(),

@@ -20,7 +20,7 @@ impl Memory {
     /// (or at the override that set it).
     pub fn of(spec: &ModelSpec, source: &Source, overrides: &[Override]) -> Memory {
         let needs = footprint::estimate(spec);
-        let total: f64 = needs.iter().map(|n| n.bytes).sum();
+        let total = footprint::bound(&needs);
         let largest = needs
             .iter()
             .max_by(|a, b| a.bytes.total_cmp(&b.bytes))
@@ -49,7 +49,7 @@ impl Memory {
         }
         Err(Diagnostic {
             message: format!(
-                "the model needs at least about {} of memory, more than the limit of {limit}: {}, or raise the limit with --memory-limit if the machine has the memory",
+                "the model needs up to about {} of memory, more than the limit of {limit}: {}, or raise the limit with --memory-limit if the machine has the memory",
                 self.bytes, self.largest.message
             ),
             ..self.largest.clone()

@@ -23,7 +23,7 @@ fn refused(model: &str, set: &[String], field: &str) {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(format!(
-            "{field}: the model needs at least about"
+            "{field}: the model needs up to about"
         )))
         .stderr(predicate::str::contains("more than the limit of 4.0 GiB"));
 }
@@ -112,7 +112,7 @@ fn the_estimate_bounds_loops_by_the_run_and_names_the_lanes_an_overload_needs() 
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "capacity.lanes: the model needs at least about",
+            "capacity.lanes: the model needs up to about",
         ))
         .stderr(predicate::str::contains(
             "Raise the lanes past the offered load, set a queue_limit, or shorten the run",
@@ -139,7 +139,7 @@ fn twenty_thousand_classes_are_refused_and_check_says_so() {
         .code(2)
         .stderr(predicate::str::contains("classes.toml:"))
         .stderr(predicate::str::contains(
-            "workload: the model needs at least about",
+            "workload: the model needs up to about",
         ))
         .stderr(predicate::str::contains("20000 user classes"));
     // A limit raised far enough lets it through.
@@ -285,7 +285,7 @@ fn a_sweep_with_one_point_too_large_runs_nothing_and_names_the_point() {
             .stderr(predicate::str::contains(
                 "exp.toml:7: grid workload.developers.users = 1000000000",
             ))
-            .stderr(predicate::str::contains("the model needs at least about"));
+            .stderr(predicate::str::contains("the model needs up to about"));
     }
     assert!(!out.exists(), "a refused sweep wrote {}", out.display());
 }
