@@ -100,6 +100,9 @@ pub(super) fn path(spec: &ModelSpec, cause: Cause) -> String {
         Cause::Replicas { pool: p } => pool(p, "max_replicas"),
         Cause::Bins => FieldPath::root("timeseries_bin"),
         Cause::Windows => FieldPath::root("window"),
+        Cause::Steps { agent } => FieldPath::root("agents")
+            .child(&spec.agents[agent].name)
+            .child("steps"),
     }
     .to_string()
 }

@@ -57,6 +57,8 @@ pub enum Cause {
     Bins,
     /// The windows: named, and one a surge and a fault.
     Windows,
+    /// An agent's steps a loop.
+    Steps { agent: usize },
 }
 
 /// Memory one part of a model needs.

@@ -347,6 +347,12 @@ fn models_that_would_run_for_hours_are_refused_naming_the_field() {
         &["timeseries_bin=1ms", "duration=365d"],
         "timeseries_bin",
     );
+    // A median of 6 * 10^30 steps a loop: the steps, not the arrivals.
+    too_much_work(
+        "mmc.toml",
+        &[r#"agents.one-call.steps={ dist = "pareto", scale = 5, shape = 0.01 }"#],
+        "agents.one-call.steps",
+    );
 }
 
 /// Users who think for a microsecond, whose every loop is refused at once,
