@@ -454,6 +454,22 @@ fn a_sweep_and_a_sizing_in_place_are_sealed_and_force_removes_only_loopcaps_file
         stderr(&run_into_sweep).contains("holds a sweep, not a run's outputs"),
         "{run_into_sweep:?}"
     );
+    // And a sweep into a run's directory says so (it advised --resume,
+    // which then failed).
+    let run_dir = root.path().join("run");
+    assert!(run_out(&run_dir, &[]).status.success());
+    let sweep_into_run = loopcap()
+        .arg("sweep")
+        .arg(&experiment)
+        .arg("--out")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert_eq!(sweep_into_run.status.code(), Some(2));
+    assert!(
+        stderr(&sweep_into_run).contains("holds a run's outputs, not a sweep"),
+        "{sweep_into_run:?}"
+    );
     fs::write(out.join("notes.txt"), "mine").unwrap();
     assert_eq!(sweep(&["--force"]).status.code(), Some(2));
     fs::remove_file(out.join("notes.txt")).unwrap();

@@ -459,6 +459,11 @@ fn bad_plans_files_are_input_errors() {
             "[[plan]]\nname = \"a\"\nset = { \"capacity.lanes\" = \"many\" }\n",
             "plan \"a\": capacity.lanes",
         ),
+        // A plan too large names the plan, not only the model.
+        (
+            "[[plan]]\nname = \"huge\"\nset = { \"workload.customers.arrivals.per_min\" = 1e12 }\n",
+            "plans.toml: plan `huge`: ",
+        ),
     ] {
         std::fs::write(&plans, text).unwrap();
         let plans = plans.to_str().unwrap();
