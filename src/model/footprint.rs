@@ -375,7 +375,7 @@ pub(super) fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfi
 /// service at the pool its attempts go to first: median time to first token
 /// plus median decoding (for a Batch API, median collection and latency;
 /// for self-hosted replicas, prefill and decoding alone).
-fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
+pub(super) fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
     let service = match &spec.entry_pool(class).capacity {
         // Half a collection, then the batch.
         CapacitySpec::Batch(batch) => {

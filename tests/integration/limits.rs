@@ -84,9 +84,16 @@ fn the_estimate_bounds_loops_by_the_run_and_names_the_lanes_an_overload_needs() 
     let slow = run(BASE, &["capacity.output_tokens_per_s=1e-300"]);
     assert_eq!(slow.loops_completed, 0);
     assert!(slow.loops_started > 500, "{}", slow.loops_started);
+    // Nor is the work: no loop takes more steps in a run than fit in it
+    // (10^9 steps were refused as 192 TiB, and a median of 6 * 10^30 as
+    // 7.6 * 10^33 events; each runs in a few MB and thousands of events).
     for set in [
         ["capacity.output_tokens_per_s=1e-300", "duration=10m"],
         ["agents.a.steps=1e9", "duration=10m"],
+        [
+            r#"agents.a.steps={ dist = "pareto", scale = 5, shape = 0.01 }"#,
+            "duration=10m",
+        ],
         ["agents.a.steps=36", "duration=30d"],
     ] {
         let loaded = loopcap::config::load_model_with(
@@ -102,6 +109,11 @@ fn the_estimate_bounds_loops_by_the_run_and_names_the_lanes_an_overload_needs() 
             loaded.memory.fits(Bytes(4 << 30)).is_ok(),
             "{set:?}: {}",
             loaded.memory.bytes
+        );
+        assert!(
+            loaded.work.fits(loopcap::model::work::EVENT_BUDGET).is_ok(),
+            "{set:?}: {}",
+            loaded.work.events
         );
     }
     loopcap()
@@ -347,10 +359,15 @@ fn models_that_would_run_for_hours_are_refused_naming_the_field() {
         &["timeseries_bin=1ms", "duration=365d"],
         "timeseries_bin",
     );
-    // A median of 6 * 10^30 steps a loop: the steps, not the arrivals.
+    // A billion steps of a microsecond each for a loop every ten minutes:
+    // the steps make the work, not the arrivals.
     too_much_work(
         "mmc.toml",
-        &[r#"agents.one-call.steps={ dist = "pareto", scale = 5, shape = 0.01 }"#],
+        &[
+            "agents.one-call.steps=1e9",
+            r#"capacity.time_to_first_token="1us""#,
+            "workload.customers.arrivals.per_min=0.1",
+        ],
         "agents.one-call.steps",
     );
 }
