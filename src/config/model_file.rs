@@ -342,11 +342,7 @@ fn too_large_for_kv(agent: &AgentProfile, kv_cache_tokens: u64) -> Option<Invali
             at.child("input_tokens"),
             format!(
                 "{} would hold more KV cache (input plus max_output_tokens = {}) than a replica has (capacity.kv_cache_tokens = {kv_cache_tokens}) and can never be served; run fails their loops and counts them as too_large",
-                if share >= 1.0 {
-                    "every call".to_owned()
-                } else {
-                    format!("{} of calls", share_text(share))
-                },
+                how_many(share, "call", "calls"),
                 agent.max_output_tokens
             ),
         )
@@ -371,11 +367,7 @@ fn expiring(pools: &[PoolSpec]) -> Vec<Invalid> {
                     FieldPath::root("pool").child(&pool.name).child("capacity").child("latency"),
                     format!(
                         "{} would take longer than the completion window ({}) and expire, failing every call in them",
-                        if share >= 1.0 {
-                            "every batch".to_owned()
-                        } else {
-                            format!("{} of batches", share_text(share))
-                        },
+                        how_many(share, "batch", "batches"),
                         batch.completion_window
                     ),
                 )
@@ -479,6 +471,15 @@ fn empty(classes: &[UserClass]) -> Vec<Invalid> {
 }
 
 /// `0.3%`, or `about 1 in 40000` for small shares.
+/// "every call" for a share of 1, else "12.5% of calls".
+fn how_many(share: f64, one: &str, many: &str) -> String {
+    if share >= 1.0 {
+        format!("every {one}")
+    } else {
+        format!("{} of {many}", share_text(share))
+    }
+}
+
 fn share_text(share: f64) -> String {
     if share >= 0.001 {
         format!("{:.1}%", share * 100.0)

@@ -74,7 +74,7 @@ pub struct Need {
 
 /// `x` as a whole number, or in scientific notation past what a reader
 /// counts digits of.
-fn count(x: f64) -> String {
+pub(super) fn count(x: f64) -> String {
     if x.abs() < 1e12 {
         format!("{x:.0}")
     } else {
@@ -149,12 +149,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
                 });
             }
             Population::Sessions(trace) => {
-                let rounds: usize = trace
-                    .sessions
-                    .iter()
-                    .flat_map(|s| &s.requests)
-                    .map(|r| r.rounds.len())
-                    .sum();
+                let rounds = trace.rounds();
                 let sessions = trace.sessions.len();
                 needs.push(Need {
                     cause: Cause::Arrivals { class: index },

@@ -28,6 +28,17 @@ pub struct SessionTrace {
     pub skipped_rows: u64,
 }
 
+impl SessionTrace {
+    /// The rounds of every session: the calls the trace replays.
+    pub fn rounds(&self) -> usize {
+        self.sessions
+            .iter()
+            .flat_map(|s| &s.requests)
+            .map(|r| r.rounds.len())
+            .sum()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedSession {
     /// When its first request arrives in the simulation (over `speed`).

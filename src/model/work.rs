@@ -19,7 +19,7 @@
 use super::ModelSpec;
 use super::capacity::CapacitySpec;
 use super::footprint::{
-    Cause, call_s, calls_per_step, median, peak_multiplier, peak_rate, unqueued_loop_s,
+    Cause, call_s, calls_per_step, count, median, peak_multiplier, peak_rate, unqueued_loop_s,
 };
 use super::workload::{Arrivals, Population};
 
@@ -51,15 +51,6 @@ pub struct Load {
     pub events: f64,
     /// What makes them, in words.
     pub what: String,
-}
-
-/// `x` in a short form: whole below a billion, else scientific.
-fn count(x: f64) -> String {
-    if x.abs() < 1e9 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2e}")
-    }
 }
 
 /// The events a run of `spec` makes, part by part.
@@ -114,12 +105,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Load> {
                 )
             }
             Population::Sessions(trace) => {
-                let rounds: usize = trace
-                    .sessions
-                    .iter()
-                    .flat_map(|s| &s.requests)
-                    .map(|r| r.rounds.len())
-                    .sum();
+                let rounds = trace.rounds();
                 calls += rounds as f64;
                 loads.push(Load {
                     cause: Cause::Arrivals { class: index },

@@ -32,6 +32,17 @@ fn run_out(dir: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+fn sweep_out(experiment: &Path, dir: &Path, extra: &[&str]) -> Output {
+    loopcap()
+        .arg("sweep")
+        .arg(experiment)
+        .arg("--out")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -436,16 +447,7 @@ fn a_sweep_and_a_sizing_in_place_are_sealed_and_force_removes_only_loopcaps_file
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("sweep");
     let experiment = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/small-sweep.toml");
-    let sweep = |extra: &[&str]| {
-        loopcap()
-            .arg("sweep")
-            .arg(&experiment)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let sweep = |extra: &[&str]| sweep_out(&experiment, &out, extra);
     assert!(sweep(&[]).status.success());
     verify(&out).unwrap();
     assert_eq!(Marker::read(&out).unwrap().unwrap().kind, Kind::Sweep);
@@ -458,13 +460,7 @@ fn a_sweep_and_a_sizing_in_place_are_sealed_and_force_removes_only_loopcaps_file
     // which then failed).
     let run_dir = root.path().join("run");
     assert!(run_out(&run_dir, &[]).status.success());
-    let sweep_into_run = loopcap()
-        .arg("sweep")
-        .arg(&experiment)
-        .arg("--out")
-        .arg(&run_dir)
-        .output()
-        .unwrap();
+    let sweep_into_run = sweep_out(&experiment, &run_dir, &[]);
     assert_eq!(sweep_into_run.status.code(), Some(2));
     assert!(
         stderr(&sweep_into_run).contains("holds a run's outputs, not a sweep"),
@@ -667,16 +663,7 @@ fn a_trace_only_a_grid_value_names_is_fingerprinted_for_resume_and_rerun() {
     )
     .unwrap();
     let out = root.path().join("sweep");
-    let sweep = |extra: &[&str]| {
-        loopcap()
-            .arg("sweep")
-            .arg(&experiment)
-            .arg("--out")
-            .arg(&out)
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let sweep = |extra: &[&str]| sweep_out(&experiment, &out, extra);
     let first = sweep(&["--shard", "0/2"]);
     assert!(first.status.success(), "{first:?}");
     let manifest = fs::read_to_string(out.join("manifest.json")).unwrap();
