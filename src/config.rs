@@ -87,8 +87,7 @@ pub struct LoadedModel {
     pub timeseries_too_long: Option<Diagnostic>,
 }
 
-/// The most bins a written time series may have (about 150 MB held while running).
-pub const MAX_TIMESERIES_BINS: u64 = 1_000_000;
+pub use crate::model::timeseries::MAX_TIMESERIES_BINS;
 
 /// Why a run of `spec` makes too many time-series rows to write, if it does.
 fn timeseries_too_long(spec: &ModelSpec) -> Option<Invalid> {

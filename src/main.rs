@@ -309,9 +309,10 @@ impl Limits {
         Limits { memory, events }
     }
 
-    /// Refuses a model estimated to need more memory or events than allowed.
-    fn admit(&self, memory: &Memory, work: &Work) -> Result<(), Diagnostic> {
-        memory.fits(self.memory)?;
+    /// Refuses a model estimated to need more memory (keeping its time
+    /// series or not) or events than allowed.
+    fn admit(&self, memory: &Memory, work: &Work, timeseries: bool) -> Result<(), Diagnostic> {
+        memory.fits(self.memory, timeseries)?;
         work.fits(self.events)
     }
 }
@@ -532,7 +533,7 @@ fn sizing_series<'a>(
 /// and the cheapest that meets every SLO.
 fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     let (_, plans) = config::plans::read_plans(plans_file)?;
-    let (source, base) = load_to_run(path, flags.seed, &flags.set, flags.limits)?;
+    let (source, base) = load_to_run(path, flags.seed, &flags.set, flags.limits, false)?;
     let staged = match &flags.out {
         Some(dir) => Some(stage_out(dir, Kind::Sizing, flags.force)?),
         None => None,
@@ -557,7 +558,7 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
         warn(&loaded.warnings);
         flags
             .limits
-            .admit(&loaded.memory, &loaded.work)
+            .admit(&loaded.memory, &loaded.work, false)
             .map_err(in_plan)?;
         let runs = replicator.run(&loaded.spec)?;
         results.push(sizing::judge_plan(&plan.name, &runs, &slos));
@@ -656,7 +657,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     if goal == sizing::Goal::MostMeeting {
         base_set.push(format!("{axis}={lo}"));
     }
-    let (source, base) = load_to_run(path, flags.seed, &base_set, flags.limits)?;
+    let (source, base) = load_to_run(path, flags.seed, &base_set, flags.limits, false)?;
     let replicator = Replicator::new(flags)?;
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
     // An SLO the floor misses is out of every capacity's reach: no search.
@@ -718,7 +719,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
                         ));
                         let loaded = config::load_model(&source, &overrides)?;
                         warn(&loaded.warnings);
-                        flags.limits.admit(&loaded.memory, &loaded.work)?;
+                        flags.limits.admit(&loaded.memory, &loaded.work, false)?;
                         specs.push((value, loaded.spec));
                     }
                 }
@@ -981,17 +982,18 @@ fn load(
     Ok((source, loaded))
 }
 
-/// A model to run: loaded, its warnings shown, and its memory and work
-/// estimates held against the limits.
+/// A model to run: loaded, its warnings shown, and its memory (keeping
+/// its time series or not) and work estimates held against the limits.
 fn load_to_run(
     path: &Path,
     seed: Option<i64>,
     set: &[String],
     limits: Limits,
+    timeseries: bool,
 ) -> Result<(Source, LoadedModel), CommandError> {
     let (source, loaded) = load(path, seed, set)?;
     warn(&loaded.warnings);
-    limits.admit(&loaded.memory, &loaded.work)?;
+    limits.admit(&loaded.memory, &loaded.work, timeseries)?;
     Ok((source, loaded))
 }
 
@@ -1032,7 +1034,7 @@ fn run(
     json: bool,
     limits: Limits,
 ) -> Result<(), CommandError> {
-    let (source, loaded) = load_to_run(path, seed, set, limits)?;
+    let (source, loaded) = load_to_run(path, seed, set, limits, out.is_some())?;
     // The output directory is checked, locked and staged before the run,
     // so a run that cannot publish its results never starts.
     let staged = match out {
@@ -1101,7 +1103,7 @@ fn run_replicated(
     replications: u32,
     limits: Limits,
 ) -> Result<(), CommandError> {
-    let (_, loaded) = load_to_run(path, seed, set, limits)?;
+    let (_, loaded) = load_to_run(path, seed, set, limits, false)?;
     let summaries = sweep::replicate(&loaded.spec, replications, limits.memory)?;
     let stats = replicated::stats(&summaries);
     let mut stdout = io::stdout().lock();
@@ -1132,7 +1134,7 @@ fn sweep_command(
     let exp = read_experiment_with(path, flags)?;
     warn(&exp.warnings);
     for point in &exp.points {
-        limits.admit(&point.memory, &point.work)?;
+        limits.admit(&point.memory, &point.work, sweep::keeps_timeseries(&exp))?;
         if let Some(too_long) = point.timeseries_too_long.as_ref()
             && sweep::keeps_timeseries(&exp)
         {
@@ -1303,7 +1305,7 @@ fn check(path: &Path, set: &[String], limits: Limits) -> Result<(), CommandError
             },
         )?;
         for point in &exp.points {
-            limits.admit(&point.memory, &point.work)?;
+            limits.admit(&point.memory, &point.work, sweep::keeps_timeseries(&exp))?;
         }
         let most = exp.points.iter().map(|p| p.memory.bytes).max();
         let events: f64 =
@@ -1325,7 +1327,7 @@ fn check(path: &Path, set: &[String], limits: Limits) -> Result<(), CommandError
         return Ok(());
     }
     let (source, loaded) = load(path, None, set)?;
-    limits.admit(&loaded.memory, &loaded.work)?;
+    limits.admit(&loaded.memory, &loaded.work, false)?;
     let spec = &loaded.spec;
     let describe = |capacity: &loopcap::model::capacity::CapacitySpec| match capacity.lanes() {
         Some(lanes) => format!("reserved, {lanes} lanes"),

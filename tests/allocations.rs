@@ -67,14 +67,16 @@ fn footprint(model: &str, duration: &str) -> Footprint {
     let spec = config::load_model_with(&source, &[format!("duration={duration}")])
         .unwrap()
         .spec;
-    measure(&spec)
+    measure(&spec, false)
 }
 
-fn measure(spec: &model::ModelSpec) -> Footprint {
+/// What simulating `spec` cost the heap, keeping its time series (as
+/// `run --out` does) when `timeseries`.
+fn measure(spec: &model::ModelSpec, timeseries: bool) -> Footprint {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let live_before = LIVE.load(Ordering::Relaxed);
     PEAK.store(live_before, Ordering::Relaxed);
-    let summary = model::simulate(spec, false).unwrap().summary;
+    let summary = model::simulate(spec, timeseries).unwrap().summary;
     Footprint {
         allocations: ALLOCATIONS.load(Ordering::Relaxed) - before,
         peak_bytes: PEAK.load(Ordering::Relaxed) - live_before,
@@ -140,7 +142,8 @@ fn loaded(model: &str, set: &[&str]) -> config::LoadedModel {
 
 /// For models whose memory is dominated, in turn, by users, open arrivals,
 /// a fan-out width, user classes, a lane queue, windows, a fault's recovery
-/// bins and replicas, and for every shipped model, the estimate made before
+/// bins, a time series and replicas, and for every shipped model, each run
+/// keeping its time series as `run --out` does, the estimate made before
 /// the run is compared with the heap the run really took at its peak.
 fn the_estimate_before_a_run_bounds_its_peak_closely() {
     let classes = {
@@ -242,6 +245,19 @@ fn the_estimate_before_a_run_bounds_its_peak_closely() {
                 &["timeseries_bin=20ms", "duration=40m", "warmup=0s"],
             ),
         ),
+        // A time series of 360,000 bins of 10 ms, kept as for --out.
+        (
+            "time series",
+            loaded(
+                "mmc.toml",
+                &[
+                    "timeseries_bin=10ms",
+                    "duration=1h",
+                    "warmup=0s",
+                    "workload.customers.arrivals.per_min=60",
+                ],
+            ),
+        ),
         // 5,000 replicas, all warm from the start.
         (
             "replicas",
@@ -276,8 +292,8 @@ fn the_estimate_before_a_run_bounds_its_peak_closely() {
     // times the peak).
     let base = loopcap::model::footprint::FIXED_BYTES;
     for (name, model) in cases {
-        let estimate = model.memory.bytes.0 as f64;
-        let peak = measure(&model.spec).peak_bytes as f64;
+        let estimate = model.memory.with_timeseries.0 as f64;
+        let peak = measure(&model.spec, true).peak_bytes as f64;
         assert!(
             peak <= estimate && estimate <= 4.0 * peak + base,
             "{name}: estimated {estimate} bytes, the run took {peak} at its peak"

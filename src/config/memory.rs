@@ -5,14 +5,20 @@ use super::field_path::FieldPath;
 use super::{Diagnostic, Invalid, Override, Source};
 use crate::bytes::Bytes;
 use crate::model::ModelSpec;
-use crate::model::footprint::{self, Cause};
+use crate::model::footprint::{self, Cause, Need};
 
-/// The memory a run of a model needs at least (see [`footprint`]).
+/// The memory a run of a model holds at most (see [`footprint`]), for a
+/// run that keeps no time series and for one that does (`run --out`, a
+/// sweep drawing figures over time).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Memory {
+    /// Without a kept time series.
     pub bytes: Bytes,
     /// The field behind the largest need, and what that need is.
     pub largest: Diagnostic,
+    /// Keeping the time series.
+    pub with_timeseries: Bytes,
+    largest_with_timeseries: Diagnostic,
 }
 
 impl Memory {
@@ -20,39 +26,58 @@ impl Memory {
     /// (or at the override that set it).
     pub fn of(spec: &ModelSpec, source: &Source, overrides: &[Override]) -> Memory {
         let needs = footprint::estimate(spec);
-        let total = footprint::bound(&needs);
-        let largest = needs
+        let located = |needs: &[Need]| {
+            let largest = needs
+                .iter()
+                .max_by(|a, b| a.bytes.total_cmp(&b.bytes))
+                .expect("user classes are always a need");
+            let message = format!(
+                "{} hold about {}. {}",
+                largest.what,
+                bytes(largest.bytes),
+                largest.advice.as_deref().unwrap_or("Lower it")
+            );
+            (
+                bytes(footprint::bound(needs)),
+                super::locate(
+                    source,
+                    overrides,
+                    Invalid::new(path(spec, largest.cause), message),
+                ),
+            )
+        };
+        let without: Vec<Need> = needs
             .iter()
-            .max_by(|a, b| a.bytes.total_cmp(&b.bytes))
-            .expect("user classes are always a need");
-        let message = format!(
-            "{} hold about {}. {}",
-            largest.what,
-            bytes(largest.bytes),
-            largest.advice.as_deref().unwrap_or("Lower it")
-        );
+            .filter(|n| n.cause != Cause::Timeseries)
+            .cloned()
+            .collect();
+        let (bytes, largest) = located(&without);
+        let (with_timeseries, largest_with_timeseries) = located(&needs);
         Memory {
-            bytes: bytes(total),
-            largest: super::locate(
-                source,
-                overrides,
-                Invalid::new(path(spec, largest.cause), message),
-            ),
+            bytes,
+            largest,
+            with_timeseries,
+            largest_with_timeseries,
         }
     }
 
-    /// Refuses a model that needs more than `limit`, naming the field that
-    /// needs the most.
-    pub fn fits(&self, limit: Bytes) -> Result<(), Diagnostic> {
-        if self.bytes <= limit {
+    /// Refuses a model that needs more than `limit`, keeping its time
+    /// series or not, naming the field that needs the most.
+    pub fn fits(&self, limit: Bytes, timeseries: bool) -> Result<(), Diagnostic> {
+        let (bytes, largest) = if timeseries {
+            (self.with_timeseries, &self.largest_with_timeseries)
+        } else {
+            (self.bytes, &self.largest)
+        };
+        if bytes <= limit {
             return Ok(());
         }
         Err(Diagnostic {
             message: format!(
-                "the model needs up to about {} of memory, more than the limit of {limit}: {}, or raise the limit with --memory-limit if the machine has the memory",
-                self.bytes, self.largest.message
+                "the model needs up to about {bytes} of memory, more than the limit of {limit}: {}, or raise the limit with --memory-limit if the machine has the memory",
+                largest.message
             ),
-            ..self.largest.clone()
+            ..largest.clone()
         })
     }
 }
@@ -98,7 +123,7 @@ pub(super) fn path(spec: &ModelSpec, cause: Cause) -> String {
         Cause::Phases { class: c } => class(c).child("arrivals"),
         Cause::Autoscaler { pool: p } => pool(p, "autoscale").child("interval"),
         Cause::Replicas { pool: p } => pool(p, "max_replicas"),
-        Cause::Bins => FieldPath::root("timeseries_bin"),
+        Cause::Bins | Cause::Timeseries => FieldPath::root("timeseries_bin"),
         Cause::Windows => FieldPath::root("window"),
         Cause::Steps { agent } => FieldPath::root("agents")
             .child(&spec.agents[agent].name)

@@ -25,7 +25,7 @@ use super::metrics::WINDOW_METRICS_BYTES;
 use super::self_hosted::REPLICA_BYTES;
 use super::sessions::RecordedRound;
 use super::system::{CALL_BYTES, CLASS_BYTES, EVENT_BYTES, LOOP_BYTES};
-use super::timeseries::Bin;
+use super::timeseries::{Bin, MAX_TIMESERIES_BINS, PoolBin};
 use super::trace::TraceSpec;
 use super::workload::{Population, UserClass};
 use crate::engine::Key;
@@ -59,6 +59,8 @@ pub enum Cause {
     Windows,
     /// An agent's steps a loop.
     Steps { agent: usize },
+    /// The time series a run keeps for `--out`.
+    Timeseries,
 }
 
 /// Memory one part of a model needs.
@@ -110,6 +112,9 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
         what: format!("{} user classes", spec.classes.len()),
         advice: None,
     }];
+    // Loops completed a second, at most: a time series holds the
+    // latencies of one bin's.
+    let mut loops_per_s = 0.0;
     for (index, class) in spec.classes.iter().enumerate() {
         let agent = &spec.agents[class.agent];
         let loop_s = unqueued_loop_s(spec, index, agent);
@@ -131,6 +136,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
             Population::Closed { users, think_time } => {
                 let users = f64::from(*users) * surge;
                 let think_s = median(think_time.dist());
+                loops_per_s += users / (loop_s + think_s).max(1e-6);
                 let busy = if loop_s + think_s > 0.0 {
                     loop_s / (loop_s + think_s)
                 } else {
@@ -164,6 +170,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
             }
             Population::Open(_) | Population::Trace(_) => {
                 let per_s = peak_rate(class) / 60.0;
+                loops_per_s += per_s;
                 // A loop longer than the run is held until the run ends:
                 // no more run at once than arrive in the whole run.
                 let loops = per_s * loop_s.min(spec.duration.as_secs_f64());
@@ -199,6 +206,29 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
         }
     }
     needs.extend(lane_queue(spec));
+    // The time series a run with `--out` keeps: a bin a `timeseries_bin`,
+    // at most as many as a written series may have (more is refused).
+    let bins = (spec.duration.as_secs_f64() / spec.timeseries_bin.as_secs_f64().max(1e-6))
+        .ceil()
+        .min(MAX_TIMESERIES_BINS as f64);
+    let pool_bins = if spec.reports_pools {
+        spec.pools.len()
+    } else {
+        0
+    };
+    // And the latencies of the loops completed in the open bin.
+    let latencies = loops_per_s * spec.timeseries_bin.min(spec.duration).as_secs_f64();
+    needs.push(Need {
+        cause: Cause::Timeseries,
+        bytes: bins * (size_of::<Bin>() + pool_bins * size_of::<PoolBin>()) as f64
+            + latencies * size_of::<u64>() as f64,
+        what: format!(
+            "a time series of {} bins kept for --out, and the latencies of one bin's {} loops,",
+            count(bins),
+            count(latencies)
+        ),
+        advice: None,
+    });
     let windows = super::window::windows(spec).len();
     if windows > 0 {
         needs.push(Need {

@@ -96,6 +96,9 @@ impl Gauge {
 const COUNTERS: usize = Counter::ALL.len();
 const GAUGES: usize = Gauge::ALL.len();
 
+/// The most bins a written time series may have (about 150 MB held while running).
+pub const MAX_TIMESERIES_BINS: u64 = 1_000_000;
+
 /// One closed bin.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bin {

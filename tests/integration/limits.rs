@@ -106,7 +106,7 @@ fn the_estimate_bounds_loops_by_the_run_and_names_the_lanes_an_overload_needs() 
         )
         .unwrap();
         assert!(
-            loaded.memory.fits(Bytes(4 << 30)).is_ok(),
+            loaded.memory.fits(Bytes(4 << 30), true).is_ok(),
             "{set:?}: {}",
             loaded.memory.bytes
         );
