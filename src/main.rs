@@ -26,7 +26,7 @@ use loopcap::html_report;
 use loopcap::model::summary::Summary;
 use loopcap::model::{self, RunOptions};
 use loopcap::output::file_target::{FileTarget, claim_file};
-use loopcap::output::marker::{self, Kind, Marker};
+use loopcap::output::marker::{self, Kind};
 use loopcap::output::staged_dir::{Published, StagedDir};
 use loopcap::output::target::{self, Reuse, Target};
 use loopcap::output::{OutputError, io_at};
@@ -672,12 +672,6 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
             if flags.force {
                 target.clear()?;
             }
-            let present =
-                marker::files_under(&target.path, &marker::is_bookkeeping).unwrap_or_default();
-            atomic_file::create_dir(&target.path).map_err(io_at(&target.path))?;
-            Marker::writing(Kind::Sizing, present)
-                .write(&target.path)
-                .map_err(io_at(&target.path))?;
             Some(target)
         }
         None => None,
@@ -700,6 +694,10 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         ),
         None => None,
     };
+    // The journal took the directory (or refused it, as it was).
+    if let Some(target) = &out {
+        target.mark_writing(Kind::Sizing)?;
+    }
     let base_overrides = size_overrides(flags)?;
     let search = if floor.met {
         sizing::search((lo, hi), goal, &slos, replicator.width(), |values| {
@@ -1152,13 +1150,7 @@ fn sweep_command(
         target.clear()?;
     }
     let out = target.path.clone();
-    // Marked as being written until every output is in: a reader refuses
-    // it meanwhile, and a later writer knows these files as loopcap's.
-    let present = marker::files_under(&out, &marker::is_bookkeeping).unwrap_or_default();
-    loopcap::atomic_file::create_dir(&out).map_err(io_at(&out))?;
-    Marker::writing(Kind::Sweep, present)
-        .write(&out)
-        .map_err(io_at(&out))?;
+    target.mark_writing(Kind::Sweep)?;
     eprintln!(
         "{}: {} points x {} replications = {} runs -> {}",
         exp.name,
@@ -1167,7 +1159,15 @@ fn sweep_command(
         exp.runs(),
         out.display()
     );
-    let outcome = sweep::run(&exp, &out, &options, Some(&export::keep_timeseries))?;
+    let outcome = match sweep::run(&exp, &out, &options, Some(&export::keep_timeseries)) {
+        // Refused before writing (another experiment, no --resume): the
+        // set there is as it was.
+        Err(refused @ SweepError::Input(_)) => {
+            target.restore()?;
+            return Err(refused.into());
+        }
+        ran => ran?,
+    };
     let mut stdout = io::stdout().lock();
     writeln!(
         stdout,

@@ -252,6 +252,28 @@ pub fn claim(given: &Path, kind: Kind, reuse: Reuse) -> Result<Target, OutputErr
 }
 
 impl Target {
+    /// Marks the directory as being written, by a writer of `kind` that
+    /// writes in place (a sweep, a sizing search): a reader refuses it
+    /// until [`marker::seal_in_place`](super::marker::seal_in_place), and a
+    /// later writer knows the files there as loopcap's.
+    pub fn mark_writing(&self, kind: Kind) -> Result<(), OutputError> {
+        let dir = &self.path;
+        atomic_file::create_dir(dir).map_err(io_at(dir))?;
+        let present = files_under(dir, &is_bookkeeping).map_err(io_at(dir))?;
+        Marker::writing(kind, present)
+            .write(dir)
+            .map_err(io_at(dir))
+    }
+
+    /// Puts back the marker the directory had when claimed, for a writer
+    /// that refused before writing anything.
+    pub fn restore(&self) -> Result<(), OutputError> {
+        match &self.existing {
+            Some(marker) => marker.write(&self.path).map_err(io_at(&self.path)),
+            None => Ok(()),
+        }
+    }
+
     /// Removes the set there now (for `--force`), leaving the directory.
     pub fn clear(&mut self) -> Result<(), OutputError> {
         if let Some(marker) = self.existing.take() {

@@ -451,6 +451,9 @@ fn a_sweep_and_a_sizing_in_place_are_sealed_and_force_removes_only_loopcaps_file
     assert!(sweep(&[]).status.success());
     verify(&out).unwrap();
     assert_eq!(Marker::read(&out).unwrap().unwrap().kind, Kind::Sweep);
+    // A sweep refused before writing (no --resume) leaves the set readable.
+    assert_eq!(sweep(&[]).status.code(), Some(2));
+    verify(&out).unwrap();
     let run_into_sweep = run_out(&out, &["--force"]);
     assert!(
         stderr(&run_into_sweep).contains("holds a sweep, not a run's outputs"),
@@ -489,6 +492,7 @@ fn a_sweep_and_a_sizing_in_place_are_sealed_and_force_removes_only_loopcaps_file
     let other = size(&["--over", "capacity.lanes=8..20"]);
     assert_eq!(other.status.code(), Some(2));
     assert!(stderr(&other).contains("add --force"), "{other:?}");
+    verify(&sizing).unwrap();
     assert!(
         size(&["--over", "capacity.lanes=8..20", "--force"])
             .status
