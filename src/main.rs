@@ -658,6 +658,12 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         base_set.push(format!("{axis}={lo}"));
     }
     let (source, base) = load_to_run(path, flags.seed, &base_set, flags.limits, false)?;
+    // The output directory is claimed before anything runs; replaced
+    // (--force) only once the SLOs are read.
+    let mut out = match &flags.out {
+        Some(dir) => Some(claim_out(dir, Kind::Sizing, Reuse::Continue)?),
+        None => None,
+    };
     let replicator = Replicator::new(flags)?;
     let (slos, floor) = slos_and_floor(&base.spec, flags, &replicator)?;
     // An SLO the floor misses is out of every capacity's reach: no search.
@@ -666,16 +672,9 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
         probes: Vec::new(),
         warnings: Vec::new(),
     };
-    let out = match &flags.out {
-        Some(dir) => {
-            let mut target = claim_out(dir, Kind::Sizing, Reuse::Continue)?;
-            if flags.force {
-                target.clear()?;
-            }
-            Some(target)
-        }
-        None => None,
-    };
+    if let Some(target) = out.as_mut().filter(|_| flags.force) {
+        target.clear()?;
+    }
     let out_dir = out.as_ref().map(|t| t.path.as_path());
     let mut journal = match out_dir {
         Some(dir) => Some(
