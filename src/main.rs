@@ -848,9 +848,12 @@ fn fit_command(
     }
     // Written aside and read back as `check` would before anything is put
     // in place: a model that cannot be read is never written.
+    // Marked as loopcap's staging, so a writer after a kill removes it.
     let staging = tempfile::Builder::new()
-        .prefix(".loopcap-fit-")
+        .prefix(target::INNER_STAGING_PREFIX)
         .tempdir_in(&dir)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    std::fs::write(staging.path().join(marker::STAGING), "")
         .with_context(|| format!("cannot write into {}", dir.display()))?;
     for (name, values) in &fitted.files {
         atomic_file::write_file(&staging.path().join(name), |w| {

@@ -583,7 +583,7 @@ fn fit_never_writes_over_its_trace_or_a_users_model_and_writes_nothing_it_cannot
     let left: Vec<String> = fs::read_dir(root.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.contains(".loopcap-fit-"))
+        .filter(|n| n.contains(".loopcap-staging-"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
