@@ -93,3 +93,19 @@ fn validate_checks_pass_and_fail_when_their_expectation_is_wrong() {
         }
     }
 }
+
+/// The token bucket admits a whole number of tokens: its check fails one
+/// token either side (its band of 2% let 71 pass).
+#[test]
+fn the_token_bucket_check_fails_one_token_off() {
+    let check = validation::checks()
+        .into_iter()
+        .find(|c| c.name.starts_with("token bucket"))
+        .expect("the token-bucket check");
+    let outcome = check.run().unwrap();
+    assert!(outcome.verdict.passed(), "{:?}", outcome.verdict);
+    for off in [-1.0, 1.0] {
+        let nudged = judge(&outcome.values, check.expected + off, check.criterion);
+        assert!(!nudged.passed(), "passes at {}", check.expected + off);
+    }
+}
