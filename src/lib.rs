@@ -46,6 +46,7 @@ pub mod export;
 pub mod fit;
 pub mod histogram;
 pub mod html_report;
+pub mod json;
 pub mod model;
 pub mod output;
 pub mod peak_memory;

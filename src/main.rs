@@ -23,6 +23,7 @@ use loopcap::config::{self, Diagnostic, LoadedModel, Source};
 use loopcap::export::{self, ExportError};
 use loopcap::fit;
 use loopcap::html_report;
+use loopcap::json;
 use loopcap::model::summary::Summary;
 use loopcap::model::{self, RunOptions};
 use loopcap::output::file_target::{FileTarget, claim_file};
@@ -32,7 +33,7 @@ use loopcap::output::target::{self, Reuse, Target};
 use loopcap::output::{OutputError, io_at};
 use loopcap::peak_memory::peak_memory_bytes;
 use loopcap::plot::{self, PlotError, sweep_figures, timeseries_plot::TimeseriesPlot};
-use loopcap::report::{self, compare, manifest::Manifest, replicated, run_outputs, table};
+use loopcap::report::{compare, manifest::Manifest, replicated, run_outputs, table};
 use loopcap::sizing;
 use loopcap::sweep::manifest::SweepManifest;
 use loopcap::sweep::{self, Shard, SweepError, SweepOptions};
@@ -491,7 +492,7 @@ fn size_manifest(
 
 /// `value` pretty-printed into `path`, atomically.
 fn write_json_file(path: &Path, value: &impl serde::Serialize) -> io::Result<()> {
-    atomic_file::write_file(path, |w| report::write_json(w, value))
+    atomic_file::write_file(path, |w| json::write_json(w, value))
 }
 
 /// What `size --out` draws: each SLO's metric, and the cost an hour when
@@ -610,7 +611,7 @@ fn plans_command(path: &Path, plans_file: &Path, flags: &SizeFlags) -> Result<()
     }
     let mut stdout = io::stdout().lock();
     if flags.json {
-        report::write_json(&mut stdout, &answer)?;
+        json::write_json(&mut stdout, &answer)?;
     } else {
         let table = sizing::render_plans(&slos, &floor, &results, flags.replications);
         stdout.write_all(table.as_bytes())?;
@@ -769,7 +770,7 @@ fn size_command(path: &Path, flags: &SizeFlags) -> Result<(), CommandError> {
     }
     let mut stdout = io::stdout().lock();
     if flags.json {
-        report::write_json(&mut stdout, &answer)?;
+        json::write_json(&mut stdout, &answer)?;
     } else {
         let table = sizing::render(&axis, &slos, Some(&floor), &search, flags.replications);
         stdout.write_all(table.as_bytes())?;
@@ -888,7 +889,7 @@ fn fit_command(
         .map_err(|e| CommandError::Runtime(anyhow::anyhow!(e)))?;
     let mut stdout = io::stdout().lock();
     if json {
-        report::write_json(&mut stdout, &fit_report)?;
+        json::write_json(&mut stdout, &fit_report)?;
     } else {
         stdout.write_all(fit_report.table().as_bytes())?;
     }
@@ -925,7 +926,7 @@ fn schema_command(kind: SchemaKind) -> Result<(), CommandError> {
         SchemaKind::Experiment => FileKind::Experiment,
     };
     let mut stdout = io::stdout().lock();
-    report::write_json(&mut stdout, &schema::schema(kind))?;
+    json::write_json(&mut stdout, &schema::schema(kind))?;
     Ok(())
 }
 
@@ -1067,7 +1068,7 @@ fn run(
 fn print_summary(summary: &Summary, json: bool) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
     if json {
-        report::write_json(&mut stdout, summary)?;
+        json::write_json(&mut stdout, summary)?;
     } else {
         stdout.write_all(table::render(summary, peak_memory_bytes()).as_bytes())?;
     }

@@ -1,5 +1,6 @@
-//! Writing what runs produced: the summary table, JSON, CSV and the manifest.
-//! Writers are pure functions of results into any `impl Write`.
+//! Writing what runs produced: the summary table, CSV and the manifest (as
+//! JSON through [`crate::json`]). Writers are pure functions of results into
+//! any `impl Write`.
 
 pub mod compare;
 pub mod manifest;
@@ -8,27 +9,3 @@ pub mod replicated;
 pub mod run_outputs;
 pub mod table;
 pub mod timeseries_csv;
-
-use std::io::{self, Write};
-
-use serde::Serialize;
-
-/// `value` as pretty-printed JSON, newline-terminated: how every JSON file
-/// and `--json` output is written.
-pub fn write_json(mut w: impl Write, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut w, value)?;
-    writeln!(w)
-}
-
-/// `{"name": value, ...}` in the order given, pretty-printed and
-/// newline-terminated: one metric a key.
-pub fn write_named_json<'a, T: Serialize + 'a>(
-    w: impl Write,
-    named: impl IntoIterator<Item = (&'a str, &'a T)>,
-) -> io::Result<()> {
-    let mut map = serde_json::Map::new();
-    for (name, value) in named {
-        map.insert(name.to_owned(), serde_json::to_value(value)?);
-    }
-    write_json(w, &map)
-}

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{OutputError, io_at};
 use crate::atomic_file;
 use crate::engine::random::fnv1a64;
+use crate::json::write_json;
 
 /// The marker's file name, in the directory it describes.
 pub const MARKER: &str = ".loopcap.json";
@@ -174,10 +175,7 @@ impl Marker {
 
     /// Writes the marker into `dir`, atomically.
     pub fn write(&self, dir: &Path) -> io::Result<()> {
-        atomic_file::write_file(&dir.join(MARKER), |w| {
-            serde_json::to_writer_pretty(&mut *w, self)?;
-            writeln!(w)
-        })
+        atomic_file::write_file(&dir.join(MARKER), |w| write_json(w, self))
     }
 
     /// The files of `present` that this marker does not list.

@@ -349,7 +349,7 @@ pub fn render(a: &Side, b: &Side, pairing: Pairing, rows: &[Row]) -> String {
 
 /// `{"metric": {a, b, diff, relative, significant}, ...}`, in table order.
 pub fn write_json(w: impl Write, rows: &[Row]) -> io::Result<()> {
-    super::write_named_json(w, rows.iter().map(|r| (r.metric.as_str(), r)))
+    crate::json::write_named_json(w, rows.iter().map(|r| (r.metric.as_str(), r)))
 }
 
 #[cfg(test)]

@@ -68,7 +68,7 @@ pub fn render(model: &str, seeds: &[u64], stats: &[MetricStats]) -> String {
 
 /// `{"metric": {"mean": m, "ci95": h}, ...}` in summary order.
 pub fn write_json(w: impl Write, stats: &[MetricStats]) -> io::Result<()> {
-    super::write_named_json(w, stats.iter().map(|s| (s.name.as_str(), s)))
+    crate::json::write_named_json(w, stats.iter().map(|s| (s.name.as_str(), s)))
 }
 
 #[cfg(test)]

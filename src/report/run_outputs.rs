@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{Manifest, relative_path};
 use super::timeseries_csv::write_timeseries_csv;
-use super::write_json;
 use crate::atomic_file;
 use crate::config::data_file::DataFile;
 use crate::config::{LoadedModel, Source};
+use crate::json::write_json;
 use crate::model::RunResult;
 
 /// A file of a run's outputs that could not be written.

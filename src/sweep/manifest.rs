@@ -11,7 +11,7 @@ use crate::atomic_file;
 use crate::config::data_file::DataFile;
 use crate::config::experiment::{Experiment, ExperimentFlags, load_experiment_with};
 use crate::config::{self, Source};
-use crate::report::write_json;
+use crate::json::write_json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepManifest {

@@ -1,0 +1,25 @@
+//! JSON as every file and `--json` output writes it: pretty-printed and
+//! newline-terminated. A leaf: it imports nothing of the crate.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// `value` as pretty-printed JSON, newline-terminated.
+pub fn write_json(mut w: impl Write, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, value)?;
+    writeln!(w)
+}
+
+/// `{"name": value, ...}` in the order given, pretty-printed and
+/// newline-terminated: one metric a key.
+pub fn write_named_json<'a, T: Serialize + 'a>(
+    w: impl Write,
+    named: impl IntoIterator<Item = (&'a str, &'a T)>,
+) -> io::Result<()> {
+    let mut map = serde_json::Map::new();
+    for (name, value) in named {
+        map.insert(name.to_owned(), serde_json::to_value(value)?);
+    }
+    write_json(w, &map)
+}
