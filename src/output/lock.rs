@@ -6,7 +6,7 @@
 //! first (see `target::resolve`), so two names for one place (a symlink,
 //! `a/../b`) take the same lock.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::{OutputError, io_at};
@@ -31,7 +31,14 @@ impl Lock {
     /// Locks the output at `resolved`; `shown` is the path as the user gave it.
     pub fn take(resolved: &Path, shown: &Path) -> Result<Lock, OutputError> {
         let path = lock_path(resolved);
-        let file = File::create(&path).map_err(io_at(&path))?;
+        // Opened, never truncated: a file of that name is left as it is.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_at(&path))?;
         file.try_lock().map_err(|e| match e {
             fs::TryLockError::WouldBlock => OutputError::refused(
                 shown,
@@ -59,6 +66,11 @@ mod tests {
         );
         drop(first);
         Lock::take(&out, &out).unwrap();
-        assert!(root.path().join(".out.loopcap-lock").exists());
+        let lock = root.path().join(".out.loopcap-lock");
+        assert!(lock.exists());
+        // Taking the lock never truncates a file of that name.
+        fs::write(&lock, "kept").unwrap();
+        Lock::take(&out, &out).unwrap();
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "kept");
     }
 }
