@@ -15,7 +15,9 @@ use cli::{Cli, Command, SchemaKind};
 use loopcap::atomic_file;
 use loopcap::bytes::Bytes;
 use loopcap::config::data_file::DataFile;
-use loopcap::config::experiment::{ExperimentFlags, is_experiment, read_experiment_with};
+use loopcap::config::experiment::{
+    ExperimentFlags, is_experiment, load_experiment_with, read_experiment_with,
+};
 use loopcap::config::memory::Memory;
 use loopcap::config::schema::{self, FileKind};
 use loopcap::config::work::Work;
@@ -1300,8 +1302,8 @@ fn validate_command() -> Result<(), CommandError> {
 fn check(path: &Path, set: &[String], limits: Limits) -> Result<(), CommandError> {
     let source = Source::read(path)?;
     if is_experiment(&source) {
-        let exp = read_experiment_with(
-            path,
+        let exp = load_experiment_with(
+            source,
             ExperimentFlags {
                 set: set.to_vec(),
                 ..ExperimentFlags::default()

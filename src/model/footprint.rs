@@ -386,14 +386,18 @@ pub(super) fn calls_per_step(agent: &AgentProfile) -> f64 {
 pub(super) fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
     let steps = median(agent.steps.dist()).max(1.0);
     let call_s = call_s(spec, class, agent);
-    let tool_s = agent
-        .tool_latency
-        .as_ref()
-        .map_or(0.0, |t| median(t.dist()));
-    let loop_s = steps * call_s + (steps - 1.0) * tool_s;
+    let loop_s = steps * call_s + (steps - 1.0) * tool_s(agent);
     agent
         .deadline
         .map_or(loop_s, |d| loop_s.min(d.as_secs_f64()))
+}
+
+/// The median tool call of `agent` between two steps (0 without tools).
+pub(super) fn tool_s(agent: &AgentProfile) -> f64 {
+    agent
+        .tool_latency
+        .as_ref()
+        .map_or(0.0, |t| median(t.dist()))
 }
 
 /// How long a typical call of `agent` (run by user class `class`) takes in

@@ -19,7 +19,8 @@
 use super::ModelSpec;
 use super::capacity::CapacitySpec;
 use super::footprint::{
-    Cause, call_s, calls_per_step, count, median, peak_multiplier, peak_rate, unqueued_loop_s,
+    Cause, call_s, calls_per_step, count, median, peak_multiplier, peak_rate, tool_s,
+    unqueued_loop_s,
 };
 use super::workload::{Arrivals, Population};
 
@@ -60,13 +61,9 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Load> {
     let mut calls = 0.0;
     for (index, class) in spec.classes.iter().enumerate() {
         let agent = &spec.agents[class.agent];
-        let tool_s = agent
-            .tool_latency
-            .as_ref()
-            .map_or(0.0, |t| median(t.dist()));
         // No loop takes more steps in the run than fit in it, one after
         // another without waiting.
-        let step_s = (call_s(spec, index, agent) + tool_s).max(1e-6);
+        let step_s = (call_s(spec, index, agent) + tool_s(agent)).max(1e-6);
         let steps = median(agent.steps.dist())
             .max(1.0)
             .min((duration_s / step_s).max(1.0));
