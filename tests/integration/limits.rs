@@ -402,7 +402,7 @@ fn a_run_that_outgrows_its_estimated_events_stops_and_says_why() {
 
 /// Every shipped model's run makes within a factor of 20 of the events
 /// estimated for it (the run limit's margin), either way: 0.16 (replicas
-/// looked at counted as events) to 6.1 (retries) today.
+/// looked at counted as events) to 5.9 (retries) today.
 #[test]
 fn shipped_models_make_about_the_events_estimated() {
     for name in crate::support::shipped_models() {
