@@ -1,12 +1,12 @@
-//! The command line as clap reads it: plain values, turned into real
-//! objects by `main`.
+//! The command line as clap reads it: plain values, one `Args` struct per
+//! subcommand, turned into real objects by its driver ([`crate::command`]).
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
-use loopcap::bytes::Bytes;
-use loopcap::model::MEMORY_LIMIT;
-use loopcap::model::work::EVENT_BUDGET;
+use crate::bytes::Bytes;
+use crate::model::MEMORY_LIMIT;
+use crate::model::work::EVENT_BUDGET;
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -36,136 +36,29 @@ pub enum Command {
   loopcap run models/metastable.toml --out results/metastable
   loopcap run results/metastable/manifest.json      # rerun exactly
   loopcap run results/lane-sizing --run 17          # rerun one row of a sweep's runs.csv")]
-    Run {
-        /// A model file (models/*.toml), a manifest.json written by `run --out` to rerun it,
-        /// or a sweep's directory with --run K.
-        model: PathBuf,
-        /// Rerun run K of the sweep in MODEL (a sweep's directory): the row of runs.csv
-        /// whose `run` is K, exactly.
-        #[arg(long = "run", value_name = "K", conflicts_with_all = ["seed", "set", "out", "force", "replications"])]
-        sweep_run: Option<usize>,
-        /// Seed for this run, instead of the model's.
-        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
-        seed: Option<i64>,
-        /// Override a model field by dotted path, e.g. --set capacity.lanes=16 (repeatable);
-        /// workloads are addressed by name: --set workload.developers.users=80.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// Write summary.json, timeseries.csv and manifest.json into this directory
-        /// (a new or empty one, or a run's outputs with --force).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Replace the run's outputs already in --out (only loopcap's files are removed).
-        #[arg(long, requires = "out")]
-        force: bool,
-        /// Print the summary as one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Run N replications (seeds derived from the model's, in parallel) and print each
-        /// metric's mean and the half-width of its 95% confidence interval.
-        #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "out",
-              value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        replications: u32,
-        /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
-        /// estimated to need more is refused, and a run whose state outgrows it stops.
-        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
-        memory_limit: Bytes,
-        /// The most events one run may be estimated to handle (the default is about a
-        /// minute of work): a model estimated to need more is refused, naming the field.
-        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
-        max_events: u64,
-    },
+    Run(RunArgs),
     /// Run every point of an experiment's grid, with replications, in parallel.
     #[command(after_help = "Examples:
   loopcap sweep experiments/lane-sizing.toml
   loopcap sweep experiments/lane-sizing.toml --replications 10 --force
   loopcap sweep experiments/lane-sizing.toml --set duration=8h --out results/long
   loopcap sweep experiments/lane-sizing.toml --shard 0/4 --out shard0   # then loopcap merge")]
-    Sweep {
-        /// An experiment file (experiments/*.toml).
-        experiment: PathBuf,
-        /// Output directory (default: results/<experiment file name>).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Threads to run on (default: one per core). The output is the same for any number.
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: Option<u16>,
-        /// Finish a sweep that was interrupted, skipping the runs already in runs.csv.
-        #[arg(long)]
-        resume: bool,
-        /// Run only shard K of N disjoint slices of the runs (e.g. 0/4); combine with `loopcap merge`.
-        #[arg(long, value_name = "K/N")]
-        shard: Option<String>,
-        /// Override a field of every point's model, after the experiment's [set] (repeatable);
-        /// workloads are addressed by name, e.g. --set workload.developers.users=80.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// The experiment's seed, instead of the file's.
-        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
-        seed: Option<i64>,
-        /// Replications per point, instead of the file's.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        replications: Option<u32>,
-        /// Replace the sweep already in --out (only a sweep's directory is replaced, and
-        /// only loopcap's files in it are removed).
-        #[arg(long, conflicts_with = "resume")]
-        force: bool,
-        /// The most memory each run may hold (e.g. 512MiB, 16GiB): a model
-        /// estimated to need more is refused, and a run whose state outgrows it stops.
-        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
-        memory_limit: Bytes,
-        /// The most events one run may be estimated to handle (the default is about a
-        /// minute of work): a model estimated to need more is refused, naming the field.
-        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
-        max_events: u64,
-    },
+    Sweep(SweepArgs),
     /// Combine the output directories of a sharded sweep into one.
     #[command(after_help = "Example:
   loopcap merge shard0 shard1 shard2 shard3 --out results/lane-sizing")]
-    Merge {
-        /// The shards' output directories.
-        #[arg(required = true)]
-        dirs: Vec<PathBuf>,
-        /// The merged sweep's directory: runs.csv, points.csv, the figures and the manifest
-        /// (a new or empty one, or a sweep with --force).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-        /// Replace the sweep already in --out.
-        #[arg(long)]
-        force: bool,
-    },
+    Merge(MergeArgs),
     /// Draw a run's timeseries.csv (written by `run --out`) as timeseries.png and .svg,
     /// or redraw every figure of a finished sweep from its directory, without simulating.
     #[command(after_help = "Examples:
   loopcap plot results/metastable/timeseries.csv --out figures
   loopcap plot results/lane-sizing")]
-    Plot {
-        /// A timeseries.csv, or a sweep's output directory.
-        input: PathBuf,
-        /// Where to draw (default: the sweep's directory; required for a timeseries.csv).
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-    },
+    Plot(PlotArgs),
     /// Validate a model or experiment file and print what is wrong with it.
     #[command(after_help = "Examples:
   loopcap check models/coding-agents-shared.toml
   loopcap check experiments/lane-sizing.toml")]
-    Check {
-        /// A model (models/*.toml) or an experiment (experiments/*.toml).
-        file: PathBuf,
-        /// Override a field before checking, as `run` and `sweep` would (repeatable),
-        /// e.g. --set workload.developers.users=2000.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
-        /// estimated to need more is reported as refused.
-        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
-        memory_limit: Bytes,
-        /// The most events one run may be estimated to handle (the default is about a
-        /// minute of work): a model estimated to need more is refused, naming the field.
-        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
-        max_events: u64,
-    },
+    Check(CheckArgs),
     /// Check the simulator against queueing theory and known results (exit 1 on a failure).
     Validate,
     /// Two results side by side: each metric of A and B, B − A, and for replicated
@@ -180,15 +73,7 @@ Examples:
   loopcap compare results/surge:0 results/surge:3
   loopcap compare results/before results/after --json"
     )]
-    Compare {
-        /// The baseline: a run's directory, or SWEEP_DIR:K.
-        a: String,
-        /// The alternative: a run's directory, or SWEEP_DIR:K.
-        b: String,
-        /// Print `{metric: {a, b, diff, relative, significant}}` as JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Compare(CompareArgs),
     /// The least value of one capacity axis (lanes, replicas, a rate limit) that meets
     /// every service-level objective, each met only with its whole 95% interval.
     #[command(
@@ -208,63 +93,7 @@ Examples:
   loopcap size models/coding-agents-reserved.toml --slo 'loop_latency_s.p99 <= 25m' --slo 'loops_failed_share <= 1%' --over capacity.lanes=1..64
   loopcap size models/mmc.toml --slo 'queue_wait_s.mean <= 0.1' --over capacity.lanes=8..64 --json"
     )]
-    Size {
-        /// A model file (models/*.toml).
-        model: PathBuf,
-        /// An objective, METRIC <= VALUE or METRIC >= VALUE (repeatable, at least one).
-        #[arg(long = "slo", value_name = "SLO", required = true)]
-        slo: Vec<String>,
-        /// The capacity axis and its range, e.g. capacity.lanes=1..256 (whole numbers):
-        /// finds the least value that meets every SLO.
-        #[arg(
-            long,
-            value_name = "PATH=LO..HI",
-            required_unless_present_any = ["max_users", "plans"],
-            conflicts_with_all = ["max_users", "plans"]
-        )]
-        over: Option<String>,
-        /// A population and its range, e.g. workload.developers.users=1..1000 (default
-        /// range 1..100000): finds the most users the capacity serves within the SLOs.
-        #[arg(long, value_name = "PATH[=LO..HI]", conflicts_with = "plans")]
-        max_users: Option<String>,
-        /// A plans file of named alternatives (plans/*.toml): each judged against the
-        /// SLOs with its cost; names the cheapest that meets them.
-        #[arg(long, value_name = "FILE")]
-        plans: Option<PathBuf>,
-        /// Replications of each probe.
-        #[arg(long, value_name = "N", default_value_t = 10,
-              value_parser = clap::value_parser!(u32).range(2..=10_000))]
-        replications: u32,
-        /// Override a field of the model before sizing (repeatable).
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// The model's seed, instead of the file's.
-        #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
-        seed: Option<i64>,
-        /// Threads to run on (default: one per core); past the replications, probes the
-        /// search may want next run ahead. The answer is the same for any number.
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        threads: Option<u16>,
-        /// Write sizing.csv (each probe's or plan's SLO metrics and intervals, and its
-        /// cost), manifest.json and, for a search, a figure per SLO here; a search run
-        /// again into the same directory with the same flags resumes, taking the
-        /// probes already done.
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// Replace the sizing already in --out (only loopcap's files are removed).
-        #[arg(long, requires = "out")]
-        force: bool,
-        /// Print `{answer, axis, slos, floor, probes, warnings, explanations}` as JSON.
-        #[arg(long)]
-        json: bool,
-        /// The most memory one run may hold (e.g. 512MiB, 16GiB).
-        #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
-        memory_limit: Bytes,
-        /// The most events one run may be estimated to handle (the default is about a
-        /// minute of work): a model estimated to need more is refused, naming the field.
-        #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
-        max_events: u64,
-    },
+    Size(SizeArgs),
     /// Fit a model to a trace: its arrival process (or users and think time),
     /// steps, tokens, context growth and tool latency, each a distribution
     /// chosen by its KS distance or the trace's own values in a CSV beside the
@@ -277,26 +106,7 @@ Examples:
   loopcap fit round_trace.jsonl --format tracelab --out models/tracelab-fitted.toml
   loopcap fit calls.csv --format csv --columns 'time = \"ts\", time_unit = \"ms\", input = \"in\", output = \"out\"' --out m.toml"
     )]
-    Fit {
-        /// The trace file.
-        trace: PathBuf,
-        /// azure, burstgpt, tracelab or csv.
-        #[arg(long)]
-        format: String,
-        /// For --format csv: the inside of the trace's `columns = { ... }` table.
-        #[arg(long, value_name = "TOML")]
-        columns: Option<String>,
-        /// The model file to write (empirical CSVs go beside it).
-        #[arg(long, value_name = "MODEL")]
-        out: PathBuf,
-        /// Runs of the written model over the trace's span, for the report.
-        #[arg(long, value_name = "N", default_value_t = 100,
-              value_parser = clap::value_parser!(u32).range(2..=10_000))]
-        replications: u32,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Fit(FitArgs),
     /// Write one self-contained HTML page for a run (`run --out`), a sweep or a
     /// sizing (`size --out`) directory: what was simulated, the results with
     /// failures beside latency, every figure inline, and a sizing's answer with
@@ -304,13 +114,7 @@ Examples:
     #[command(after_help = "Examples:
   loopcap report results/metastable
   loopcap report results/lane-sizing --out lane-sizing.html")]
-    Report {
-        /// The output directory of `run --out`, `sweep` or `size --out`.
-        dir: PathBuf,
-        /// The page to write (default: DIR/report.html).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-    },
+    Report(ReportArgs),
     /// Print the JSON Schema of model or experiment files, for editors to complete and
     /// check them (their shape; `check` validates the rest).
     #[command(after_help = "Examples:
@@ -333,4 +137,236 @@ applies it to the shipped models.")]
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+}
+
+/// `loopcap run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// A model file (models/*.toml), a manifest.json written by `run --out` to rerun it,
+    /// or a sweep's directory with --run K.
+    pub model: PathBuf,
+    /// Rerun run K of the sweep in MODEL (a sweep's directory): the row of runs.csv
+    /// whose `run` is K, exactly.
+    #[arg(long = "run", value_name = "K", conflicts_with_all = ["seed", "set", "out", "force", "replications"])]
+    pub sweep_run: Option<usize>,
+    /// Seed for this run, instead of the model's.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub seed: Option<i64>,
+    /// Override a model field by dotted path, e.g. --set capacity.lanes=16 (repeatable);
+    /// workloads are addressed by name: --set workload.developers.users=80.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Write summary.json, timeseries.csv and manifest.json into this directory
+    /// (a new or empty one, or a run's outputs with --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace the run's outputs already in --out (only loopcap's files are removed).
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Print the summary as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Run N replications (seeds derived from the model's, in parallel) and print each
+    /// metric's mean and the half-width of its 95% confidence interval.
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "out",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replications: u32,
+    /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
+    /// estimated to need more is refused, and a run whose state outgrows it stops.
+    #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+    pub memory_limit: Bytes,
+    /// The most events one run may be estimated to handle (the default is about a
+    /// minute of work): a model estimated to need more is refused, naming the field.
+    #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+    pub max_events: u64,
+}
+
+/// `loopcap sweep`.
+#[derive(Args)]
+pub struct SweepArgs {
+    /// An experiment file (experiments/*.toml).
+    pub experiment: PathBuf,
+    /// Output directory (default: results/<experiment file name>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Threads to run on (default: one per core). The output is the same for any number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Finish a sweep that was interrupted, skipping the runs already in runs.csv.
+    #[arg(long)]
+    pub resume: bool,
+    /// Run only shard K of N disjoint slices of the runs (e.g. 0/4); combine with `loopcap merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Override a field of every point's model, after the experiment's [set] (repeatable);
+    /// workloads are addressed by name, e.g. --set workload.developers.users=80.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// The experiment's seed, instead of the file's.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub seed: Option<i64>,
+    /// Replications per point, instead of the file's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replications: Option<u32>,
+    /// Replace the sweep already in --out (only a sweep's directory is replaced, and
+    /// only loopcap's files in it are removed).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
+    /// The most memory each run may hold (e.g. 512MiB, 16GiB): a model
+    /// estimated to need more is refused, and a run whose state outgrows it stops.
+    #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+    pub memory_limit: Bytes,
+    /// The most events one run may be estimated to handle (the default is about a
+    /// minute of work): a model estimated to need more is refused, naming the field.
+    #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+    pub max_events: u64,
+}
+
+/// `loopcap merge`.
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shards' output directories.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// The merged sweep's directory: runs.csv, points.csv, the figures and the manifest
+    /// (a new or empty one, or a sweep with --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace the sweep already in --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `loopcap plot`.
+#[derive(Args)]
+pub struct PlotArgs {
+    /// A timeseries.csv, or a sweep's output directory.
+    pub input: PathBuf,
+    /// Where to draw (default: the sweep's directory; required for a timeseries.csv).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `loopcap check`.
+#[derive(Args)]
+pub struct CheckArgs {
+    /// A model (models/*.toml) or an experiment (experiments/*.toml).
+    pub file: PathBuf,
+    /// Override a field before checking, as `run` and `sweep` would (repeatable),
+    /// e.g. --set workload.developers.users=2000.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model
+    /// estimated to need more is reported as refused.
+    #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+    pub memory_limit: Bytes,
+    /// The most events one run may be estimated to handle (the default is about a
+    /// minute of work): a model estimated to need more is refused, naming the field.
+    #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+    pub max_events: u64,
+}
+
+/// `loopcap compare`.
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The baseline: a run's directory, or SWEEP_DIR:K.
+    pub a: String,
+    /// The alternative: a run's directory, or SWEEP_DIR:K.
+    pub b: String,
+    /// Print `{metric: {a, b, diff, relative, significant}}` as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `loopcap size`.
+#[derive(Args)]
+pub struct SizeArgs {
+    /// A model file (models/*.toml).
+    pub model: PathBuf,
+    /// An objective, METRIC <= VALUE or METRIC >= VALUE (repeatable, at least one).
+    #[arg(long = "slo", value_name = "SLO", required = true)]
+    pub slo: Vec<String>,
+    /// The capacity axis and its range, e.g. capacity.lanes=1..256 (whole numbers):
+    /// finds the least value that meets every SLO.
+    #[arg(
+        long,
+        value_name = "PATH=LO..HI",
+        required_unless_present_any = ["max_users", "plans"],
+        conflicts_with_all = ["max_users", "plans"]
+    )]
+    pub over: Option<String>,
+    /// A population and its range, e.g. workload.developers.users=1..1000 (default
+    /// range 1..100000): finds the most users the capacity serves within the SLOs.
+    #[arg(long, value_name = "PATH[=LO..HI]", conflicts_with = "plans")]
+    pub max_users: Option<String>,
+    /// A plans file of named alternatives (plans/*.toml): each judged against the
+    /// SLOs with its cost; names the cheapest that meets them.
+    #[arg(long, value_name = "FILE")]
+    pub plans: Option<PathBuf>,
+    /// Replications of each probe.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub replications: u32,
+    /// Override a field of the model before sizing (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// The model's seed, instead of the file's.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    pub seed: Option<i64>,
+    /// Threads to run on (default: one per core); past the replications, probes the
+    /// search may want next run ahead. The answer is the same for any number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Write sizing.csv (each probe's or plan's SLO metrics and intervals, and its
+    /// cost), manifest.json and, for a search, a figure per SLO here; a search run
+    /// again into the same directory with the same flags resumes, taking the
+    /// probes already done.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace the sizing already in --out (only loopcap's files are removed).
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Print `{answer, axis, slos, floor, probes, warnings, explanations}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The most memory one run may hold (e.g. 512MiB, 16GiB).
+    #[arg(long, value_name = "BYTES", default_value_t = MEMORY_LIMIT)]
+    pub memory_limit: Bytes,
+    /// The most events one run may be estimated to handle (the default is about a
+    /// minute of work): a model estimated to need more is refused, naming the field.
+    #[arg(long, value_name = "N", default_value_t = EVENT_BUDGET)]
+    pub max_events: u64,
+}
+
+/// `loopcap fit`.
+#[derive(Args)]
+pub struct FitArgs {
+    /// The trace file.
+    pub trace: PathBuf,
+    /// azure, burstgpt, tracelab or csv.
+    #[arg(long)]
+    pub format: String,
+    /// For --format csv: the inside of the trace's `columns = { ... }` table.
+    #[arg(long, value_name = "TOML")]
+    pub columns: Option<String>,
+    /// The model file to write (empirical CSVs go beside it).
+    #[arg(long, value_name = "MODEL")]
+    pub out: PathBuf,
+    /// Runs of the written model over the trace's span, for the report.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub replications: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `loopcap report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The output directory of `run --out`, `sweep` or `size --out`.
+    pub dir: PathBuf,
+    /// The page to write (default: DIR/report.html).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

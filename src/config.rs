@@ -128,7 +128,16 @@ pub fn deserialize<T: DeserializeOwned>(
 /// types that reject unknown keys (variant tables wait as [`tagged::Tagged`]),
 /// then each concept's raw type checks itself into the model's values.
 pub fn load_model(source: &Source, overrides: &[Override]) -> Result<LoadedModel, Diagnostic> {
-    let mut table = parse_toml(source)?;
+    load_parsed(source, parse_toml(source)?, overrides)
+}
+
+/// [`load_model`] of a source already parsed into `table` (by
+/// [`parse_toml`]), for a command that loads one model many times.
+pub fn load_parsed(
+    source: &Source,
+    mut table: toml::Table,
+    overrides: &[Override],
+) -> Result<LoadedModel, Diagnostic> {
     for o in overrides {
         o.apply(&mut table)?;
     }

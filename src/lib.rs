@@ -39,9 +39,12 @@
 
 pub mod atomic_file;
 pub mod bytes;
+pub mod cli;
+pub mod command;
 pub mod config;
 pub mod csv_row;
 pub mod engine;
+pub mod error;
 pub mod export;
 pub mod fit;
 pub mod histogram;

@@ -18,6 +18,7 @@ use crate::csv_row::significant;
 use crate::model::summary::Summary;
 use crate::report::replicated::{MetricStats, stats};
 
+pub mod command;
 pub mod journal;
 
 /// Which side of the bound is good.

@@ -1,0 +1,125 @@
+//! `loopcap fit`: a model fitted to a trace, written beside it only once
+//! it reads back, and run over the trace's span for the report.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::load::load;
+use crate::atomic_file;
+use crate::cli::FitArgs;
+use crate::error::Error;
+use crate::fit;
+use crate::json;
+use crate::output::file_target::claim_file;
+use crate::output::marker;
+use crate::output::target;
+
+/// How a model `fit` wrote begins.
+const FITTED_HEADER: &str = "# Fitted by loopcap";
+
+/// `fit TRACE`: writes the fitted model (and its empirical CSVs), reads it
+/// back as `check` would, runs it over the trace's span and prints the report.
+pub fn fit(args: &FitArgs) -> Result<(), Error> {
+    let (trace, format, columns, out) = (
+        &args.trace,
+        &args.format,
+        args.columns.as_deref(),
+        &args.out,
+    );
+    let shown = trace.display().to_string();
+    let population = fit::read_trace(&shown, format, columns).map_err(Error::Input)?;
+    let obs = fit::observe(&population).map_err(Error::Input)?;
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .ok_or_else(|| Error::input(format!("--out {}: not a file name", out.display())))?;
+    let columns_flag = columns.map_or(String::new(), |c| format!(" --columns '{c}'"));
+    let comment = format!(
+        "{} {} from the trace {shown}:\n  loopcap fit {shown} --format {format}{columns_flag} --out {}\n{} calls in {} loops over {:.0} s. The capacity below is not in the trace.",
+        &FITTED_HEADER[2..],
+        env!("CARGO_PKG_VERSION"),
+        out.display(),
+        obs.calls,
+        obs.loops,
+        obs.span_s
+    );
+    let fitted = fit::fit(&obs, &stem, &comment);
+    // Each file written is new, or one an earlier fit wrote (a model that
+    // says so, and the CSVs it names); none is the trace.
+    let trace_path = target::resolve(trace)?;
+    let not_the_trace = |path: &Path| -> Result<(), Error> {
+        if target::resolve(path)? == trace_path {
+            return Err(Error::input(format!(
+                "--out {}: would write {}, which is the trace being fitted; choose another name",
+                out.display(),
+                path.display()
+            )));
+        }
+        Ok(())
+    };
+    not_the_trace(out)?;
+    let model_target = claim_file(out, &|head| head.starts_with(FITTED_HEADER.as_bytes()))?;
+    let dir = model_target
+        .path
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .to_owned();
+    let earlier = std::fs::read_to_string(&model_target.path).unwrap_or_default();
+    let mut targets = vec![];
+    for (name, _) in &fitted.files {
+        not_the_trace(&dir.join(name))?;
+        let named = format!("\"{name}\"");
+        targets.push(claim_file(&dir.join(name), &|_| earlier.contains(&named))?);
+    }
+    // Written aside and read back as `check` would before anything is put
+    // in place: a model that cannot be read is never written.
+    // Marked as loopcap's staging, so a writer after a kill removes it.
+    let staging = tempfile::Builder::new()
+        .prefix(target::INNER_STAGING_PREFIX)
+        .tempdir_in(&dir)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    std::fs::write(staging.path().join(marker::STAGING), "")
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    for (name, values) in &fitted.files {
+        atomic_file::write_file(&staging.path().join(name), |w| {
+            writeln!(w, "value")?;
+            for v in values {
+                writeln!(w, "{v}")?;
+            }
+            Ok(())
+        })
+        .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+    }
+    let staged_model = staging.path().join(out.file_name().unwrap_or_default());
+    atomic_file::write_file(&staged_model, |w| w.write_all(fitted.model.as_bytes()))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    let loaded = load(&staged_model, None, &[]).map_err(|e| match e {
+        Error::Input(why) => Error::runtime(format!(
+            "the fitted model does not read back ({why}); nothing was written"
+        )),
+        other => other,
+    })?;
+    // The CSVs first, the model that names them last.
+    for ((name, _), target) in fitted.files.iter().zip(&targets) {
+        std::fs::rename(staging.path().join(name), &target.path)
+            .with_context(|| format!("cannot write {}", target.path.display()))?;
+    }
+    std::fs::rename(&staged_model, &model_target.path)
+        .with_context(|| format!("cannot write {}", model_target.path.display()))?;
+    for target in targets.iter().chain([&model_target]) {
+        target.written()?;
+    }
+    let fit_report =
+        fit::report::report(&shown, &loaded.model.spec, &obs, &fitted, args.replications)
+            .map_err(Error::runtime)?;
+    let mut stdout = io::stdout().lock();
+    if args.json {
+        json::write_json(&mut stdout, &fit_report)?;
+    } else {
+        stdout.write_all(fit_report.table().as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}

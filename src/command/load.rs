@@ -1,0 +1,64 @@
+//! Reading the model a command runs: from its file or a run's manifest,
+//! with overrides, and held against the limits. Warnings are returned, not
+//! printed.
+
+use std::path::Path;
+
+use super::Limits;
+use crate::config::experiment::is_experiment;
+use crate::config::{self, LoadedModel, Source};
+use crate::error::Error;
+use crate::output::marker;
+use crate::report::manifest::Manifest;
+
+/// A model read for a command, and what it should be warned about.
+pub struct Loaded {
+    pub source: Source,
+    pub model: LoadedModel,
+    /// The manifest's (a run of another version) and the model's warnings.
+    pub warnings: Vec<String>,
+}
+
+/// A model file, or the model embedded in a manifest written by `run
+/// --out`, with the manifest's warning if it has one.
+fn read_source(path: &Path) -> Result<(Source, Option<String>), Error> {
+    if path.extension().is_none_or(|ext| ext != "json") {
+        return Ok((Source::read(path)?, None));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        marker::verify(dir)?;
+    }
+    let (manifest, warning) = Manifest::read(path)?;
+    Ok((manifest.source(path)?, warning))
+}
+
+/// The model in `path` with `set` (and `seed`) applied.
+pub fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<Loaded, Error> {
+    let (source, warning) = read_source(path)?;
+    if is_experiment(&source) {
+        return Err(Error::input(format!(
+            "{}: this is an experiment, not a model (it has a `grid` or `replications`): run it with `loopcap sweep`",
+            source.name
+        )));
+    }
+    let mut flags = set.to_vec();
+    flags.extend(seed.map(|seed| format!("seed={seed}")));
+    let model = config::load_model_with(&source, &flags)?;
+    let warnings = warning
+        .into_iter()
+        .chain(model.warnings.iter().map(ToString::to_string))
+        .collect();
+    Ok(Loaded {
+        source,
+        model,
+        warnings,
+    })
+}
+
+impl Loaded {
+    /// Holds the model's memory (keeping its time series or not) and work
+    /// estimates against the limits.
+    pub fn admit(&self, limits: Limits, timeseries: bool) -> Result<(), Error> {
+        Ok(limits.admit(&self.model.memory, &self.model.work, timeseries)?)
+    }
+}

@@ -1,0 +1,116 @@
+//! Why a command failed, which decides its exit code: bad input (2), a
+//! failure while running (1), or no answer (3). Every module's error maps
+//! into [`Error`] here, in one place, by what it means.
+
+use std::io;
+
+use crate::config::Diagnostic;
+use crate::export::ExportError;
+use crate::output::OutputError;
+use crate::plot::PlotError;
+use crate::sweep::SweepError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input: a file, flag or directory the user gave (exit 2).
+    #[error("{0}")]
+    Input(String),
+    /// A failure while running, e.g. an output that cannot be written (exit 1).
+    #[error("{0:#}")]
+    Runtime(anyhow::Error),
+    /// `size` found nothing that meets every SLO, and said why (exit 3).
+    #[error("nothing meets every SLO")]
+    NoAnswer,
+}
+
+impl Error {
+    /// Bad input, said in `message`.
+    pub fn input(message: impl Into<String>) -> Error {
+        Error::Input(message.into())
+    }
+
+    /// A failure at run time, said in `message`.
+    pub fn runtime(message: impl std::fmt::Display) -> Error {
+        Error::Runtime(anyhow::anyhow!("{message}"))
+    }
+
+    /// The process's exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Input(_) => 2,
+            Error::Runtime(_) => 1,
+            Error::NoAnswer => 3,
+        }
+    }
+
+    /// A write to a reader that went away (`loopcap run ... | head`): not
+    /// a failure of loopcap's.
+    pub fn is_broken_pipe(&self) -> bool {
+        match self {
+            Error::Runtime(e) => e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<io::Error>())
+                .any(|io| io.kind() == io::ErrorKind::BrokenPipe),
+            _ => false,
+        }
+    }
+}
+
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Self {
+        Error::Input(d.to_string())
+    }
+}
+
+impl From<SweepError> for Error {
+    fn from(e: SweepError) -> Self {
+        match e {
+            SweepError::Input(message) => Error::Input(message),
+            // An --out that names a file.
+            not_a_dir @ SweepError::Io { .. } if not_a_dir.is_not_a_directory() => {
+                Error::Input(not_a_dir.to_string())
+            }
+            other => Error::Runtime(other.into()),
+        }
+    }
+}
+
+impl From<PlotError> for Error {
+    fn from(e: PlotError) -> Self {
+        match e {
+            PlotError::Data(message) => Error::Input(message),
+            other => Error::Runtime(other.into()),
+        }
+    }
+}
+
+impl From<OutputError> for Error {
+    fn from(e: OutputError) -> Self {
+        match e {
+            refused @ OutputError::Refused { .. } => Error::Input(refused.to_string()),
+            io @ OutputError::Io { .. } => Error::Runtime(io.into()),
+        }
+    }
+}
+
+impl From<ExportError> for Error {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::Rows(message) => Error::Input(message),
+            ExportError::Plot(plot) => plot.into(),
+            io @ ExportError::Io { .. } => Error::Runtime(io.into()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Error::Runtime(e)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Runtime(e.into())
+    }
+}

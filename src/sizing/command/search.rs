@@ -1,0 +1,199 @@
+//! `size MODEL --slo ... --over PATH=LO..HI` (or `--max-users PATH`): the
+//! least capacity (or the most users) that meets every SLO, resumable
+//! from its journal in `--out`.
+
+use anyhow::Context;
+
+use super::{
+    BaseModel, Replicator, SizeFlags, print_answer, size_manifest, sizing_series, slos_and_floor,
+    write_json_file,
+};
+use crate::command::outputs::claim_out;
+use crate::command::warn;
+use crate::config::data_file::DataFile;
+use crate::config::overrides::Override;
+use crate::error::Error;
+use crate::output::marker::{self, Kind};
+use crate::output::target::Reuse;
+use crate::plot::sizing_figure;
+use crate::sizing::{
+    Answer, AnswerKind, Goal, RESULT_FILE, Search, explain, journal, judge, render, search,
+};
+
+/// `size MODEL --slo ... --over PATH=LO..HI` (or `--max-users PATH`): the
+/// floor on unlimited capacity, then the search, each probe its replications
+/// in parallel.
+pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(), Error> {
+    let (axis, lo, hi) = parse_axis(axis_text, goal).map_err(Error::Input)?;
+    // The floor: for a population, its least value on unlimited capacity.
+    let base = BaseModel::read(
+        flags,
+        (goal == Goal::MostMeeting).then(|| format!("{axis}={lo}")),
+    )?;
+    // The output directory is claimed before anything runs; replaced
+    // (--force) only once the SLOs are read.
+    let mut out = match &flags.out {
+        Some(dir) => Some(claim_out(dir, Kind::Sizing, Reuse::Continue)?),
+        None => None,
+    };
+    let replicator = Replicator::new(flags)?;
+    let (slos, floor) = slos_and_floor(&base.loaded.spec, flags, &replicator)?;
+    // An SLO the floor misses is out of every capacity's reach: no search.
+    let unreachable = Search {
+        answer: None,
+        probes: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if let Some(target) = out.as_mut().filter(|_| flags.force) {
+        target.clear()?;
+    }
+    let out_dir = out.as_ref().map(|t| t.path.as_path());
+    let mut journal = match out_dir {
+        Some(dir) => Some(
+            journal::Journal::open(
+                dir,
+                &size_manifest(
+                    &base.source,
+                    &DataFile::names_in(&base.loaded.resolved),
+                    flags,
+                    &format!("{} {axis_text}", axis_flag(goal)),
+                )?,
+                &slos,
+            )
+            .map_err(Error::Input)?,
+        ),
+        None => None,
+    };
+    // The journal took the directory (or refused it, as it was).
+    if let Some(target) = &out {
+        target.mark_writing(Kind::Sizing)?;
+    }
+    let search = if floor.met {
+        search((lo, hi), goal, &slos, replicator.width(), |values| {
+            let mut probes = Vec::with_capacity(values.len());
+            let mut specs = Vec::new();
+            for &value in values {
+                match journal.as_ref().and_then(|j| j.done(value)) {
+                    Some(done) => probes.push(done),
+                    None => {
+                        // The model as read once, the probe's value named
+                        // by the flag that asked for it.
+                        let at = Override::new(
+                            &axis,
+                            toml::Value::Integer(value),
+                            format!("{} {axis_text} (at {value})", axis_flag(goal)),
+                        );
+                        let loaded = base.with([at], flags.limits, Error::from)?;
+                        specs.push((value, loaded.spec));
+                    }
+                }
+            }
+            let runs = replicator.run_all(specs.iter().map(|(_, spec)| spec))?;
+            for ((value, _), runs) in specs.iter().zip(runs) {
+                let probe = judge(*value, &runs, &slos);
+                if let Some(journal) = &mut journal {
+                    journal
+                        .record(&probe)
+                        .context("cannot append to sizing.csv")?;
+                }
+                probes.push(probe);
+            }
+            Ok::<_, Error>(probes)
+        })?
+    } else {
+        unreachable
+    };
+    if let (Some(journal), Some(dir)) = (&journal, out_dir) {
+        journal
+            .finish(&search.probes)
+            .context("cannot write sizing.csv")?;
+        let rows = search
+            .probes
+            .iter()
+            .map(|p| (p.value, p.verdicts.as_slice(), p.cost_per_hour_usd));
+        let series = sizing_series(&slos, rows);
+        sizing_figure::draw(dir, &axis, &series, search.answer)?;
+    }
+    let answer = Answer {
+        kind: AnswerKind::Search {
+            answer: search.answer,
+            axis: axis.clone(),
+            goal,
+            range: [lo, hi],
+            probes: search.probes.clone(),
+            warnings: search.warnings.clone(),
+        },
+        replications: flags.replications,
+        slos: slos.clone(),
+        floor: floor.verdicts.clone(),
+        explanations: explain(&slos, &floor, &search, &axis, (goal, lo, hi)),
+    };
+    if let Some(dir) = out_dir {
+        write_json_file(&dir.join(RESULT_FILE), &answer)
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
+        marker::seal_in_place(dir, Kind::Sizing)?;
+    }
+    let table = render(&axis, &slos, Some(&floor), &search, flags.replications);
+    print_answer(&answer, &table, flags)?;
+    warn(&search.warnings);
+    match search.answer {
+        Some(_) => Ok(()),
+        None => Err(Error::NoAnswer),
+    }
+}
+
+/// `--over PATH=LO..HI`, or `--max-users PATH[=LO..HI]` (by default 1..100000).
+fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), String> {
+    let flag = axis_flag(goal);
+    let bad = || {
+        format!(
+            "{flag} {text}: expected PATH=LO..HI with whole numbers, e.g. capacity.lanes=1..256"
+        )
+    };
+    let (path, range) = match (text.split_once('='), goal) {
+        (Some(split), _) => split,
+        (None, Goal::MostMeeting) => (text, "1..100000"),
+        (None, Goal::LeastMeeting) => return Err(bad()),
+    };
+    let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
+    let (lo, hi): (i64, i64) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if lo > hi {
+        return Err(format!("{flag} {text}: LO ({lo}) is above HI ({hi})"));
+    }
+    let path = path.trim();
+    let parts: Vec<&str> = path.split('.').collect();
+    match goal {
+        Goal::LeastMeeting
+            if !matches!(
+                parts.as_slice(),
+                ["capacity", _, ..] | ["pool", _, "capacity", _, ..]
+            ) =>
+        {
+            Err(format!(
+                "{flag} {text}: `{path}` is not capacity: --over sizes a field of the capacity, capacity.FIELD (e.g. capacity.lanes, capacity.requests_per_min, capacity.max_replicas) or pool.NAME.capacity.FIELD"
+            ))
+        }
+        Goal::MostMeeting
+            if !matches!(
+                parts.as_slice(),
+                ["workload", _, "users"] | ["workload", _, "arrivals", "per_min"]
+            ) =>
+        {
+            Err(format!(
+                "{flag} {text}: `{path}` is not a population: --max-users sizes workload.CLASS.users (or an open class's workload.CLASS.arrivals.per_min)"
+            ))
+        }
+        _ => Ok((path.to_owned(), lo, hi)),
+    }
+}
+
+/// The flag that asks a search for `goal`.
+fn axis_flag(goal: Goal) -> &'static str {
+    match goal {
+        Goal::LeastMeeting => "--over",
+        Goal::MostMeeting => "--max-users",
+    }
+}
