@@ -8,9 +8,10 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use super::csv_file::{ProbeWriter, read_probes};
 use super::{Probe, Slo};
 use crate::atomic_file;
 
@@ -18,49 +19,7 @@ pub struct Journal {
     path: PathBuf,
     slos: Vec<Slo>,
     done: HashMap<i64, Probe>,
-    file: File,
-}
-
-fn header(slos: &[Slo]) -> String {
-    let mut h = String::from("value,met");
-    for slo in slos {
-        h.push_str(&format!(",{0},{0}.ci95", slo.metric));
-    }
-    h.push_str(",cost_per_hour_usd,cost_per_hour_usd.ci95");
-    h
-}
-
-fn row(probe: &Probe) -> String {
-    let cell = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
-    let mut r = format!("{},{}", probe.value, probe.met);
-    for v in &probe.verdicts {
-        r.push_str(&format!(",{},{}", cell(v.mean), cell(v.ci95)));
-    }
-    let (cost, cost_ci) = probe.cost_per_hour_usd;
-    r.push_str(&format!(",{},{}", cell(cost), cell(cost_ci)));
-    r
-}
-
-/// A journal line as a probe; `None` for a line cut short or unreadable.
-fn parse(line: &str, slos: &[Slo]) -> Option<Probe> {
-    let cells: Vec<&str> = line.split(',').collect();
-    if cells.len() != 4 + 2 * slos.len() {
-        return None;
-    }
-    let value: i64 = cells[0].parse().ok()?;
-    let number = |c: &str| -> Option<Option<f64>> {
-        if c.is_empty() {
-            Some(None)
-        } else {
-            c.parse().ok().map(Some)
-        }
-    };
-    let mut means = cells[2..]
-        .chunks(2)
-        .map(|pair| Some((number(pair[0])?, number(pair[1])?)))
-        .collect::<Option<Vec<_>>>()?;
-    let cost = means.pop()?;
-    Some(Probe::of(value, slos, &means, cost))
+    file: ProbeWriter<File>,
 }
 
 /// Writes `probes` to `path` as sizing.csv, in order of value.
@@ -72,11 +31,8 @@ fn write_sorted<'a>(
     let mut sorted: Vec<&Probe> = probes.collect();
     sorted.sort_by_key(|p| p.value);
     atomic_file::write_file(path, |w| {
-        writeln!(w, "{}", header(slos))?;
-        for p in sorted {
-            writeln!(w, "{}", row(p))?;
-        }
-        Ok(())
+        let mut out = ProbeWriter::new(w, slos)?;
+        sorted.into_iter().try_for_each(|p| out.write(p))
     })
 }
 
@@ -114,11 +70,8 @@ impl Journal {
         match std::fs::read_to_string(&manifest_path) {
             Ok(existing) if existing.trim() == text.trim() => {
                 let journal = std::fs::read_to_string(&path).unwrap_or_default();
-                let mut lines = journal.lines();
-                if lines.next() == Some(header(slos).as_str()) {
-                    for probe in lines.filter_map(|l| parse(l, slos)) {
-                        done.insert(probe.value, probe);
-                    }
+                for probe in read_probes(&journal, slos) {
+                    done.insert(probe.value, probe);
                 }
             }
             Ok(existing) => {
@@ -146,7 +99,7 @@ impl Journal {
             path,
             slos: slos.to_vec(),
             done,
-            file,
+            file: ProbeWriter::appending(file),
         })
     }
 
@@ -157,8 +110,8 @@ impl Journal {
 
     /// Appends a finished probe.
     pub fn record(&mut self, probe: &Probe) -> io::Result<()> {
-        writeln!(self.file, "{}", row(probe))?;
-        self.file.sync_data()?;
+        self.file.write(probe)?;
+        self.file.get_ref().sync_data()?;
         self.done.insert(probe.value, probe.clone());
         Ok(())
     }
@@ -168,39 +121,5 @@ impl Journal {
     /// the file is the same however many probes ran at once).
     pub fn finish(&self, probes: &[Probe]) -> io::Result<()> {
         write_sorted(&self.path, &self.slos, probes.iter())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_row_reads_back_as_its_probe_and_a_cut_row_not_at_all() {
-        let names = ["loop_latency_s.p99".to_owned(), "loops_per_min".to_owned()];
-        let slos = vec![
-            Slo::parse("loop_latency_s.p99 <= 10", &names).unwrap(),
-            Slo::parse("loops_per_min >= 1", &names).unwrap(),
-        ];
-        let probe = Probe::of(
-            7,
-            &slos,
-            &[(Some(8.25), Some(1.5)), (None, None)],
-            (Some(28.0), None),
-        );
-        let line = row(&probe);
-        assert_eq!(line, "7,false,8.25,1.5,,,28,");
-        let back = parse(&line, &slos).unwrap();
-        assert_eq!(
-            (
-                back.value,
-                back.met,
-                back.verdicts[0].mean,
-                back.cost_per_hour_usd
-            ),
-            (7, false, Some(8.25), (Some(28.0), None))
-        );
-        assert!(parse("7,false,8.25", &slos).is_none());
-        assert!(parse("7,false,8.2x,1.5,,,28,", &slos).is_none());
     }
 }

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::output::marker::Kind;
 use crate::plot::sizing_figure;
 use crate::sizing::{
-    Answer, AnswerKind, RESULT_FILE, cheapest, explain_plans, judge_plan, plans_csv, render_plans,
+    Answer, AnswerKind, RESULT_FILE, cheapest, csv_file, explain_plans, judge_plan, render_plans,
 };
 
 pub(super) fn size(plans_file: &Path, flags: &SizeFlags) -> Result<(), Error> {
@@ -72,7 +72,7 @@ pub(super) fn size(plans_file: &Path, flags: &SizeFlags) -> Result<(), Error> {
         let written = write_json_file(&dir.join("manifest.json"), &manifest)
             .and_then(|()| {
                 atomic_file::write_file(&dir.join("sizing.csv"), |w| {
-                    w.write_all(plans_csv(&slos, &results).as_bytes())
+                    csv_file::write_plans(w, &slos, &results)
                 })
             })
             .and_then(|()| write_json_file(&dir.join(RESULT_FILE), &answer));

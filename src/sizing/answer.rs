@@ -1,0 +1,163 @@
+//! What `size` answers: the value or plan found, the evidence, and why
+//! there is none when there is none.
+
+use serde::{Deserialize, Serialize};
+
+use super::table::short;
+use super::{Direction, Goal, PlanResult, Probe, Search, Slo, Verdict};
+
+/// What `size` answers, as `--json` prints it and `--out` keeps it in
+/// [`RESULT_FILE`]: the SLOs, the floor, and the search or the plans.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Answer {
+    #[serde(flatten)]
+    pub kind: AnswerKind,
+    pub replications: u32,
+    pub slos: Vec<Slo>,
+    /// Each SLO on unlimited capacity.
+    pub floor: Vec<Verdict>,
+    /// Why there is no answer, if there is none.
+    pub explanations: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AnswerKind {
+    /// `--over` or `--max-users`: the value found, `None` when none meets.
+    Search {
+        answer: Option<i64>,
+        axis: String,
+        goal: Goal,
+        range: [i64; 2],
+        probes: Vec<Probe>,
+        warnings: Vec<String>,
+    },
+    /// `--plans`: the cheapest plan that meets, `None` when none does.
+    Plans {
+        answer: Option<String>,
+        plans: Vec<PlanResult>,
+    },
+}
+
+impl Answer {
+    /// The answer in one line, as `size` ends its table with it.
+    pub fn sentence(&self) -> String {
+        match &self.kind {
+            AnswerKind::Search {
+                answer,
+                axis,
+                goal,
+                range: [lo, hi],
+                ..
+            } => {
+                let which = match goal {
+                    Goal::LeastMeeting => "least",
+                    Goal::MostMeeting => "largest",
+                };
+                match answer {
+                    Some(v) => format!(
+                        "answer: {axis} = {v}, the {which} value in {lo}..{hi} that meets every SLO"
+                    ),
+                    None => format!("no value of {axis} in {lo}..{hi} meets every SLO"),
+                }
+            }
+            AnswerKind::Plans { answer, plans } => {
+                match plans.iter().find(|p| Some(&p.name) == answer.as_ref()) {
+                    Some(p) => format!(
+                        "answer: {}, the cheapest plan that meets every SLO (${}/hour)",
+                        p.name,
+                        p.cost_per_hour_usd
+                            .0
+                            .map_or("-".to_owned(), |c| format!("{c:.2}"))
+                    ),
+                    None => "no plan meets every SLO".to_owned(),
+                }
+            }
+        }
+    }
+}
+
+/// Each SLO the floor (the model on unlimited capacity) misses, which no
+/// capacity can meet, as a sentence.
+pub fn beyond_the_floor(slos: &[Slo], floor: &Probe) -> Vec<String> {
+    let side = |slo: &Slo| match slo.direction {
+        Direction::AtMost => "below",
+        Direction::AtLeast => "above",
+    };
+    slos.iter()
+        .zip(&floor.verdicts)
+        .filter(|(_, v)| !v.met)
+        .map(|(slo, v)| {
+            format!(
+                "{} is {} this workload's own {} of {} with unlimited capacity: no capacity meets it",
+                slo.text,
+                side(slo),
+                slo.metric,
+                shown(v)
+            )
+        })
+        .collect()
+}
+
+/// A verdict's metric as mean ± half-width.
+fn shown(v: &Verdict) -> String {
+    match (v.mean, v.ci95) {
+        (Some(m), Some(h)) => format!("{} ± {}", short(m), short(h)),
+        (Some(m), None) => short(m),
+        _ => "undefined (no loop completed)".to_owned(),
+    }
+}
+
+/// Why a search has no answer: the SLOs beyond the floor; else those the
+/// end of the range nearest the answer (the top for the least value that
+/// meets, the bottom for the largest) still misses.
+pub fn explain(
+    slos: &[Slo],
+    floor: &Probe,
+    search: &Search,
+    axis: &str,
+    (goal, lo, hi): (Goal, i64, i64),
+) -> Vec<String> {
+    if search.answer.is_some() {
+        return Vec::new();
+    }
+    let unreachable = beyond_the_floor(slos, floor);
+    if !unreachable.is_empty() {
+        return unreachable;
+    }
+    let (end, advice) = match goal {
+        Goal::LeastMeeting => (hi, "widen the range"),
+        Goal::MostMeeting => (
+            lo,
+            "even the smallest population is too many for this capacity",
+        ),
+    };
+    let probe = search.probes.iter().find(|p| p.value == end);
+    slos.iter()
+        .enumerate()
+        .filter_map(|(i, slo)| {
+            let v = probe?.verdicts.get(i)?;
+            (!v.met).then(|| {
+                format!(
+                    "even {axis} = {end} misses {} ({}), which unlimited capacity meets: {advice}",
+                    slo.text,
+                    shown(v)
+                )
+            })
+        })
+        .collect()
+}
+
+/// Why no plan meets every SLO: the SLOs beyond the floor, or that the
+/// floor meets them all, so more capacity than any plan has would.
+pub fn explain_plans(slos: &[Slo], floor: &Probe) -> Vec<String> {
+    let unreachable = beyond_the_floor(slos, floor);
+    if unreachable.is_empty() {
+        vec![
+            "unlimited capacity meets every SLO: a plan with more capacity than these would"
+                .to_owned(),
+        ]
+    } else {
+        unreachable
+    }
+}

@@ -1,0 +1,179 @@
+//! sizing.csv, through the `csv` crate: a search's probes (value, met, each
+//! SLO's metric and 95% half-width, the cost an hour) or the plans (name,
+//! met, each SLO's metric, then the cost an hour, per loop and loops per
+//! dollar), each number with its half-width, empty where undefined.
+
+use std::io::{self, Write};
+
+use super::{Interval, PlanResult, Probe, Slo};
+
+/// The columns a plan's costs take, after its SLOs' metrics.
+const PLAN_COSTS: [&str; 3] = ["cost_per_hour_usd", "cost_per_loop_usd", "loops_per_dollar"];
+
+/// The column a probe's cost takes, after its SLOs' metrics.
+const PROBE_COST: &str = "cost_per_hour_usd";
+
+/// The header: `first`, `met`, then each SLO's metric and `costs`, each
+/// followed by its `.ci95`.
+fn header<'a>(first: &'a str, slos: &'a [Slo], costs: &'a [&'a str]) -> Vec<String> {
+    let names = slos
+        .iter()
+        .map(|s| s.metric.as_str())
+        .chain(costs.iter().copied());
+    [first.to_owned(), "met".to_owned()]
+        .into_iter()
+        .chain(names.flat_map(|n| [n.to_owned(), format!("{n}.ci95")]))
+        .collect()
+}
+
+/// A row: `first`, `met`, then each interval's mean and half-width.
+fn row(first: String, met: bool, intervals: impl IntoIterator<Item = Interval>) -> Vec<String> {
+    let cell = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
+    [first, met.to_string()]
+        .into_iter()
+        .chain(
+            intervals
+                .into_iter()
+                .flat_map(|(mean, half)| [cell(mean), cell(half)]),
+        )
+        .collect()
+}
+
+fn writer<W: Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new().has_headers(false).from_writer(w)
+}
+
+/// The plans as sizing.csv.
+pub fn write_plans(w: &mut dyn Write, slos: &[Slo], plans: &[PlanResult]) -> io::Result<()> {
+    let mut out = writer(w);
+    out.write_record(header("plan", slos, &PLAN_COSTS))?;
+    for p in plans {
+        let metrics = p.verdicts.iter().map(|v| (v.mean, v.ci95));
+        let costs = [p.cost_per_hour_usd, p.cost_per_loop_usd, p.loops_per_dollar];
+        out.write_record(row(p.name.clone(), p.met, metrics.chain(costs)))?;
+    }
+    out.flush()
+}
+
+/// A search's sizing.csv, header and rows, appended to as probes finish.
+pub struct ProbeWriter<W: Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: Write> ProbeWriter<W> {
+    /// Writes the header for `slos` into `w`.
+    pub fn new(w: W, slos: &[Slo]) -> io::Result<Self> {
+        let mut out = writer(w);
+        out.write_record(probe_header(slos))?;
+        Ok(ProbeWriter { out })
+    }
+
+    /// Appends to `w`, which has the header already.
+    pub fn appending(w: W) -> Self {
+        ProbeWriter { out: writer(w) }
+    }
+
+    /// Writes a probe's row and flushes it.
+    pub fn write(&mut self, probe: &Probe) -> io::Result<()> {
+        let metrics = probe.verdicts.iter().map(|v| (v.mean, v.ci95));
+        let cells = row(
+            probe.value.to_string(),
+            probe.met,
+            metrics.chain([probe.cost_per_hour_usd]),
+        );
+        self.out.write_record(cells)?;
+        self.out.flush()
+    }
+
+    pub fn get_ref(&self) -> &W {
+        self.out.get_ref()
+    }
+}
+
+fn probe_header(slos: &[Slo]) -> Vec<String> {
+    header("value", slos, &[PROBE_COST])
+}
+
+/// The probes of a search's sizing.csv for `slos`: none when its header
+/// is another's; a row cut short or unreadable is left out.
+pub fn read_probes(text: &str, slos: &[Slo]) -> Vec<Probe> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    match reader.headers() {
+        Ok(h) if h.iter().eq(probe_header(slos).iter().map(String::as_str)) => {}
+        _ => return Vec::new(),
+    }
+    reader
+        .records()
+        .filter_map(|r| probe(&r.ok()?, slos))
+        .collect()
+}
+
+/// A row as a probe; `None` for one cut short or unreadable.
+fn probe(cells: &csv::StringRecord, slos: &[Slo]) -> Option<Probe> {
+    if cells.len() != 4 + 2 * slos.len() {
+        return None;
+    }
+    let value: i64 = cells[0].parse().ok()?;
+    let number = |c: &str| -> Option<Option<f64>> {
+        if c.is_empty() {
+            Some(None)
+        } else {
+            c.parse().ok().map(Some)
+        }
+    };
+    let cells: Vec<&str> = cells.iter().skip(2).collect();
+    let mut means = cells
+        .chunks(2)
+        .map(|pair| Some((number(pair[0])?, number(pair[1])?)))
+        .collect::<Option<Vec<_>>>()?;
+    let cost = means.pop()?;
+    Some(Probe::of(value, slos, &means, cost))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slos() -> Vec<Slo> {
+        let names = ["loop_latency_s.p99", "loops_per_min"].map(str::to_owned);
+        vec![
+            Slo::parse("loop_latency_s.p99 <= 10", &names).unwrap(),
+            Slo::parse("loops_per_min >= 1", &names).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn a_row_reads_back_as_its_probe_and_a_cut_row_not_at_all() {
+        let slos = slos();
+        let probe = Probe::of(
+            7,
+            &slos,
+            &[(Some(8.25), Some(1.5)), (None, None)],
+            (Some(28.0), None),
+        );
+        let mut text = Vec::new();
+        ProbeWriter::new(&mut text, &slos)
+            .unwrap()
+            .write(&probe)
+            .unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert_eq!(
+            text,
+            "value,met,loop_latency_s.p99,loop_latency_s.p99.ci95,loops_per_min,loops_per_min.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95\n7,false,8.25,1.5,,,28,\n"
+        );
+        let back = read_probes(&text, &slos);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].value, 7);
+        assert_eq!(back[0].verdicts[0].mean, Some(8.25));
+        assert_eq!(back[0].verdicts[1].mean, None);
+        assert_eq!(back[0].cost_per_hour_usd, (Some(28.0), None));
+        let header = text.lines().next().unwrap();
+        for cut in ["7,false,8.25", "7,false,8.2x,1.5,,,28,"] {
+            assert!(read_probes(&format!("{header}\n{cut}\n"), &slos).is_empty());
+        }
+        // Another search's header: nothing is taken.
+        assert!(read_probes(&text.replacen("value", "lanes", 1), &slos).is_empty());
+    }
+}

@@ -1,0 +1,125 @@
+//! Judging replications against the SLOs: each SLO's verdict at a probe
+//! of the search or at a plan, with what the capacity costs.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Interval, Slo};
+use crate::model::summary::Summary;
+use crate::report::replicated::{MetricStats, stats};
+
+/// One SLO's metric at a probe.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Verdict {
+    pub metric: String,
+    pub mean: Option<f64>,
+    pub ci95: Option<f64>,
+    pub met: bool,
+}
+
+/// What every SLO's metric was over one probe's replications.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Probe {
+    pub value: i64,
+    pub verdicts: Vec<Verdict>,
+    /// Every SLO met.
+    pub met: bool,
+    /// What the capacity costs an hour of the measured window: mean and
+    /// 95% half-width over the replications.
+    pub cost_per_hour_usd: Interval,
+}
+
+/// Judges `summaries` (one per replication) against `slos`.
+pub fn judge(value: i64, summaries: &[Summary], slos: &[Slo]) -> Probe {
+    judged(value, &stats(summaries), summaries, slos)
+}
+
+/// A metric's mean and 95% half-width among `all`.
+fn metric(all: &[MetricStats], name: &str) -> Interval {
+    all.iter()
+        .find(|m| m.name == name)
+        .map_or((None, None), |m| (m.mean, m.ci95))
+}
+
+/// [`judge`], given the statistics `all` of `summaries`.
+fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) -> Probe {
+    let means: Vec<Interval> = slos.iter().map(|slo| metric(all, &slo.metric)).collect();
+    // Every replication measures the same window.
+    let hours = summaries
+        .first()
+        .map_or(0.0, |s| (s.duration_s - s.warmup_s) / 3600.0);
+    let per_hour = |x: Option<f64>| x.filter(|_| hours > 0.0).map(|x| x / hours);
+    let (cost, cost_ci) = metric(all, "cost_usd");
+    Probe::of(value, slos, &means, (per_hour(cost), per_hour(cost_ci)))
+}
+
+impl Probe {
+    /// The floor, the model on unlimited capacity, judged: an SLO whose
+    /// metric unlimited capacity leaves undefined although loops completed
+    /// (the utilization of lanes it does not have) holds no capacity back,
+    /// and is judged at each probe instead.
+    pub fn floor(summaries: &[Summary], slos: &[Slo]) -> Probe {
+        let mut floor = judge(i64::MIN, summaries, slos);
+        if summaries.iter().any(|s| s.loops_completed > 0) {
+            for v in floor.verdicts.iter_mut().filter(|v| v.mean.is_none()) {
+                v.met = true;
+            }
+            floor.met = floor.verdicts.iter().all(|v| v.met);
+        }
+        floor
+    }
+
+    /// The probe at `value` whose SLO metrics had these means and
+    /// half-widths, at this cost an hour.
+    pub fn of(value: i64, slos: &[Slo], means: &[Interval], cost_per_hour_usd: Interval) -> Probe {
+        let verdicts: Vec<Verdict> = slos
+            .iter()
+            .zip(means)
+            .map(|(slo, &(mean, ci95))| Verdict {
+                metric: slo.metric.clone(),
+                mean,
+                ci95,
+                met: slo.met_by(mean, ci95),
+            })
+            .collect();
+        Probe {
+            value,
+            met: verdicts.iter().all(|v| v.met),
+            verdicts,
+            cost_per_hour_usd,
+        }
+    }
+}
+
+/// One named alternative judged against the SLOs, with what it costs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanResult {
+    pub name: String,
+    pub verdicts: Vec<Verdict>,
+    pub met: bool,
+    /// Mean and 95% half-width over the replications.
+    pub cost_per_hour_usd: Interval,
+    pub cost_per_loop_usd: Interval,
+    pub loops_per_dollar: Interval,
+}
+
+/// Judges one plan's `summaries` (one per replication) against `slos`.
+pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult {
+    let all = stats(summaries);
+    let probe = judged(0, &all, summaries, slos);
+    PlanResult {
+        name: name.to_owned(),
+        verdicts: probe.verdicts,
+        met: probe.met,
+        cost_per_hour_usd: probe.cost_per_hour_usd,
+        cost_per_loop_usd: metric(&all, "cost_per_loop_usd"),
+        loops_per_dollar: metric(&all, "loops_per_dollar"),
+    }
+}
+
+/// The plan that meets every SLO at the least cost per hour.
+pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {
+    plans.iter().filter(|p| p.met).min_by(|a, b| {
+        let cost = |p: &PlanResult| p.cost_per_hour_usd.0.unwrap_or(f64::INFINITY);
+        cost(a).total_cmp(&cost(b))
+    })
+}
