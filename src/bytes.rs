@@ -1,5 +1,6 @@
 //! Amounts of memory as people write them: `512MiB`, `4GiB`, `8G`.
 
+use crate::error::BadInput;
 use std::fmt;
 
 const UNITS: [(&str, u64); 4] = [
@@ -23,11 +24,11 @@ impl fmt::Display for Bytes {
 }
 
 impl std::str::FromStr for Bytes {
-    type Err = String;
+    type Err = BadInput;
 
     /// A whole or decimal number with a unit: KiB, MiB, GiB, TiB (or K, M,
     /// G, T, meaning the same powers of 1024), or none for bytes.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, BadInput> {
         let text = text.trim();
         let split = text
             .find(|c: char| c.is_ascii_alphabetic())
@@ -41,15 +42,21 @@ impl std::str::FromStr for Bytes {
                 .find(|(name, _)| unit == *name || unit == &name[..1])
                 .map(|(_, size)| *size)
                 .ok_or_else(|| {
-                    format!("unknown unit `{unit}` in `{text}`: use KiB, MiB, GiB or TiB")
+                    BadInput(format!(
+                        "unknown unit `{unit}` in `{text}`: use KiB, MiB, GiB or TiB"
+                    ))
                 })?
         };
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not an amount of memory, e.g. 512MiB or 8GiB"))?;
+        let value: f64 = number.parse().map_err(|_| {
+            BadInput(format!(
+                "`{text}` is not an amount of memory, e.g. 512MiB or 8GiB"
+            ))
+        })?;
         let bytes = value * size as f64;
         if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
-            return Err(format!("`{text}` must be at least 1 byte and below 16 EiB"));
+            return Err(BadInput(format!(
+                "`{text}` must be at least 1 byte and below 16 EiB"
+            )));
         }
         Ok(Bytes(bytes as u64))
     }
@@ -69,6 +76,7 @@ mod tests {
             "4GB"
                 .parse::<Bytes>()
                 .unwrap_err()
+                .to_string()
                 .contains("unknown unit `GB`")
         );
         assert!("0".parse::<Bytes>().is_err());

@@ -1,116 +1,79 @@
-//! Why a command failed, which decides its exit code: bad input (2), a
-//! failure while running (1), or no answer (3). Every module's error maps
-//! into [`Error`] here, in one place, by what it means.
+//! The errors of the lower floors, each of one kind, so that whoever maps
+//! them to an exit code ([`crate::command::error`]) knows what they mean:
+//! [`BadInput`] is the user's to fix, a [`ReadError`] is either a file that
+//! could not be read or one that does not hold what it should, and a
+//! [`DrawError`] is a figure that could not be drawn. A leaf: it imports
+//! nothing of loopcap's.
 
 use std::io;
+use std::path::{Path, PathBuf};
 
-use crate::config::Diagnostic;
-use crate::export::ExportError;
-use crate::output::OutputError;
-use crate::plot::PlotError;
-use crate::sweep::SweepError;
+/// Bad input, said whole: the file, line, field or flag, what is wrong
+/// and what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
 
+impl BadInput {
+    pub fn new(message: impl Into<String>) -> BadInput {
+        BadInput(message.into())
+    }
+
+    /// The same problem, said after `context` (a file, a flag): `context: message`.
+    pub fn at(self, context: impl std::fmt::Display) -> BadInput {
+        BadInput(format!("{context}: {}", self.0))
+    }
+}
+
+/// Reading a file: it could not be read, or it does not hold what it should.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Bad input: a file, flag or directory the user gave (exit 2).
-    #[error("{0}")]
-    Input(String),
-    /// A failure while running, e.g. an output that cannot be written (exit 1).
-    #[error("{0:#}")]
-    Runtime(anyhow::Error),
-    /// `size` found nothing that meets every SLO, and said why (exit 3).
-    #[error("nothing meets every SLO")]
-    NoAnswer,
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
+    /// What the file holds is not what it should be.
+    #[error(transparent)]
+    Bad(#[from] BadInput),
 }
 
-impl Error {
-    /// Bad input, said in `message`.
-    pub fn input(message: impl Into<String>) -> Error {
-        Error::Input(message.into())
-    }
-
-    /// A failure at run time, said in `message`.
-    pub fn runtime(message: impl std::fmt::Display) -> Error {
-        Error::Runtime(anyhow::anyhow!("{message}"))
-    }
-
-    /// The process's exit code for this error.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Input(_) => 2,
-            Error::Runtime(_) => 1,
-            Error::NoAnswer => 3,
+impl ReadError {
+    /// Maps an I/O error to a [`ReadError::Io`] at `path`.
+    pub fn io(path: &Path) -> impl FnOnce(io::Error) -> ReadError + '_ {
+        move |error| ReadError::Io {
+            path: path.to_owned(),
+            error,
         }
     }
 
-    /// A write to a reader that went away (`loopcap run ... | head`): not
-    /// a failure of loopcap's.
-    pub fn is_broken_pipe(&self) -> bool {
-        match self {
-            Error::Runtime(e) => e
-                .chain()
-                .filter_map(|c| c.downcast_ref::<io::Error>())
-                .any(|io| io.kind() == io::ErrorKind::BrokenPipe),
-            _ => false,
-        }
-    }
-}
-
-impl From<Diagnostic> for Error {
-    fn from(d: Diagnostic) -> Self {
-        Error::Input(d.to_string())
-    }
-}
-
-impl From<SweepError> for Error {
-    fn from(e: SweepError) -> Self {
-        match e {
-            SweepError::Input(message) => Error::Input(message),
-            // An --out that names a file.
-            not_a_dir @ SweepError::Io { .. } if not_a_dir.is_not_a_directory() => {
-                Error::Input(not_a_dir.to_string())
+    /// Maps the `csv` crate's error reading `path`: an I/O error stays one,
+    /// anything else is what the file holds.
+    pub fn csv(path: &Path) -> impl FnOnce(csv::Error) -> ReadError + '_ {
+        move |e| {
+            let message = format!("{}: {e}", path.display());
+            match e.into_kind() {
+                csv::ErrorKind::Io(error) => ReadError::Io {
+                    path: path.to_owned(),
+                    error,
+                },
+                _ => ReadError::bad(message),
             }
-            other => Error::Runtime(other.into()),
         }
     }
-}
 
-impl From<PlotError> for Error {
-    fn from(e: PlotError) -> Self {
-        match e {
-            PlotError::Data(message) => Error::Input(message),
-            other => Error::Runtime(other.into()),
-        }
+    /// What the file holds is wrong, as `message` says.
+    pub fn bad(message: impl Into<String>) -> ReadError {
+        ReadError::Bad(BadInput::new(message))
     }
 }
 
-impl From<OutputError> for Error {
-    fn from(e: OutputError) -> Self {
-        match e {
-            refused @ OutputError::Refused { .. } => Error::Input(refused.to_string()),
-            io @ OutputError::Io { .. } => Error::Runtime(io.into()),
-        }
-    }
-}
+/// A figure that could not be drawn, as the drawing library said.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DrawError(pub String);
 
-impl From<ExportError> for Error {
-    fn from(e: ExportError) -> Self {
-        match e {
-            ExportError::Rows(message) => Error::Input(message),
-            ExportError::Plot(plot) => plot.into(),
-            io @ ExportError::Io { .. } => Error::Runtime(io.into()),
-        }
-    }
-}
-
-impl From<anyhow::Error> for Error {
-    fn from(e: anyhow::Error) -> Self {
-        Error::Runtime(e)
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Self {
-        Error::Runtime(e.into())
+impl DrawError {
+    /// The drawing library's error, said.
+    pub fn of(error: impl std::fmt::Display) -> DrawError {
+        DrawError(error.to_string())
     }
 }

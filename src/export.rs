@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic_file;
 use crate::config::experiment::Experiment;
+use crate::error::BadInput;
 use crate::model::timeseries::Timeseries;
 use crate::plot::{PlotError, sweep_figures};
 use crate::report::{points_csv, timeseries_csv};
@@ -15,8 +16,8 @@ use crate::sweep::runs_file::Rows;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// runs.csv does not hold what the experiment says it should.
-    #[error("{0}")]
-    Rows(String),
+    #[error(transparent)]
+    Rows(#[from] BadInput),
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: io::Error },
     #[error(transparent)]
@@ -25,7 +26,7 @@ pub enum ExportError {
 
 /// Each point's statistics, from a finished sweep's rows.
 pub fn points(exp: &Experiment, rows: &Rows) -> Result<Vec<PointStats>, ExportError> {
-    point_stats::aggregate(exp, rows).map_err(ExportError::Rows)
+    Ok(point_stats::aggregate(exp, rows)?)
 }
 
 /// Writes `points.csv` and every figure of `exp` into `dir`; returns the

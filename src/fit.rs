@@ -20,6 +20,7 @@ pub mod arrivals;
 pub mod dists;
 pub mod report;
 
+use crate::error::BadInput;
 use arrivals::ArrivalFit;
 use dists::{Kind, QuantityFit, number};
 
@@ -62,16 +63,17 @@ pub struct Fitted {
 
 /// The trace's population as `check` reads it: `columns` is the inside of
 /// a `columns = { ... }` table, for `format = "csv"`.
-pub fn read_trace(file: &str, format: &str, columns: Option<&str>) -> Result<Population, String> {
+pub fn read_trace(file: &str, format: &str, columns: Option<&str>) -> Result<Population, BadInput> {
     let text = format!(
         "file = {}\nformat = {}\n{}",
         toml_string(file),
         toml_string(format),
         columns.map_or(String::new(), |c| format!("columns = {{ {c} }}"))
     );
-    let raw: RawTrace = toml::from_str(&text).map_err(|e| format!("--columns: {}", e.message()))?;
+    let raw: RawTrace =
+        toml::from_str(&text).map_err(|e| BadInput(format!("--columns: {}", e.message())))?;
     raw.check(&FieldPath::root("trace"), Path::new("."), &[])
-        .map_err(|e| format!("{}: {}", e.path, e.message))
+        .map_err(|e| BadInput(format!("{}: {}", e.path, e.message)))
 }
 
 fn toml_string(s: &str) -> String {
@@ -79,10 +81,10 @@ fn toml_string(s: &str) -> String {
 }
 
 /// Everything the trace records, read in one pass.
-pub fn observe(population: &Population) -> Result<Observations, String> {
+pub fn observe(population: &Population) -> Result<Observations, BadInput> {
     match population {
         Population::Trace(spec) if spec.sessions.is_some() => Ok(observe_sessions(
-            &read_csv_sessions(spec).map_err(|e| e.message)?,
+            &read_csv_sessions(spec).map_err(|e| BadInput(e.message))?,
         )),
         Population::Trace(spec) => observe_requests(spec),
         Population::Sessions(sessions) => Ok(observe_sessions(sessions)),
@@ -90,11 +92,11 @@ pub fn observe(population: &Population) -> Result<Observations, String> {
     }
 }
 
-fn observe_requests(spec: &TraceSpec) -> Result<Observations, String> {
-    let mut reader = TraceReader::open(spec).map_err(|e| e.message)?;
+fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
+    let mut reader = TraceReader::open(spec).map_err(|e| BadInput(e.message))?;
     let (mut times, mut input, mut output) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cached, mut all_input) = (0u64, 0u64);
-    while let Some(r) = reader.next_record().map_err(|e| e.message)? {
+    while let Some(r) = reader.next_record().map_err(|e| BadInput(e.message))? {
         times.push(r.at.as_secs_f64());
         input.push(f64::from(r.input));
         output.push(f64::from(r.output));
@@ -102,20 +104,20 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, String> {
         all_input += u64::from(r.input);
     }
     if times.len() < 3 {
-        return Err(format!(
+        return Err(BadInput(format!(
             "{}: {} rows: a fit needs at least 3",
             spec.shown,
             times.len()
-        ));
+        )));
     }
     let span_s = times[times.len() - 1] - times[0];
     if span_s <= 0.0 {
-        return Err(format!(
+        return Err(BadInput(format!(
             "{}: all {} rows share one time ({} s): a rate cannot be fitted to a trace that spans no time; give one whose requests are spread over time",
             spec.shown,
             times.len(),
             times[0]
-        ));
+        )));
     }
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     Ok(Observations {

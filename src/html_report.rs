@@ -13,6 +13,24 @@ use std::path::{Path, PathBuf};
 
 use page::{Page, Row};
 
+use crate::error::{BadInput, DrawError, ReadError};
+
+/// Why a page could not be written: a file of the directory could not be
+/// read or holds the wrong thing, or a figure could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Draw(#[from] DrawError),
+}
+
+impl From<BadInput> for ReportError {
+    fn from(e: BadInput) -> Self {
+        ReportError::Read(e.into())
+    }
+}
+
 /// What a directory holds, by the file only that kind writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -23,9 +41,9 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of output directory `dir` is.
-    pub fn of(dir: &Path) -> Result<Kind, String> {
+    pub fn of(dir: &Path) -> Result<Kind, BadInput> {
         if !dir.is_dir() {
-            return Err(format!("{}: not a directory", dir.display()));
+            return Err(BadInput(format!("{}: not a directory", dir.display())));
         }
         let has = |name: &str| dir.join(name).is_file();
         if has("sizing.csv") {
@@ -35,16 +53,16 @@ impl Kind {
         } else if has("summary.json") {
             Ok(Kind::Run)
         } else {
-            Err(format!(
+            Err(BadInput(format!(
                 "{}: not the output of `run --out`, `sweep` or `size --out` (it has no summary.json, runs.csv or sizing.csv)",
                 dir.display()
-            ))
+            )))
         }
     }
 }
 
 /// The page for `dir`: its text, or what in the directory stops it.
-pub fn render(dir: &Path) -> Result<String, String> {
+pub fn render(dir: &Path) -> Result<String, ReportError> {
     match Kind::of(dir)? {
         Kind::Run => run::render(dir),
         Kind::Sweep => sweep::render(dir),
@@ -64,19 +82,20 @@ pub fn default_path(dir: &Path) -> PathBuf {
     dir.join("report.html")
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<String, ReadError> {
+    std::fs::read_to_string(path).map_err(ReadError::io(path))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
-    serde_json::from_str(&read(path)?).map_err(|e| format!("{}: {e}", path.display()))
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ReadError> {
+    serde_json::from_str(&read(path)?)
+        .map_err(|e| ReadError::bad(format!("{}: {e}", path.display())))
 }
 
 /// Every figure already drawn in `dir` (its `.svg` files), inline: those
 /// named in `first` in that order, then the rest by name.
-fn figures(page: &mut Page, dir: &Path, first: &[String]) -> Result<usize, String> {
+fn figures(page: &mut Page, dir: &Path, first: &[String]) -> Result<usize, ReadError> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map_err(ReadError::io(dir))?
         .filter_map(|entry| {
             let name = entry.ok()?.file_name().into_string().ok()?;
             name.strip_suffix(".svg").map(str::to_owned)

@@ -1,21 +1,38 @@
 //! The `loopcap` command: parse the flags, run the subcommand's driver
-//! ([`loopcap::command`]) and turn its error into the exit code.
+//! ([`loopcap::command`], [`loopcap::sizing::command`]) and turn its
+//! error into the exit code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use loopcap::cli::Cli;
-use loopcap::command;
+use loopcap::cli::{Cli, Command};
+use loopcap::command::error::Error;
+use loopcap::command::{check, fit, plot, report, run, schema, sweep, validate};
+use loopcap::sizing;
 
 fn main() -> ExitCode {
-    match command::dispatch(Cli::parse().command) {
+    let result = match Cli::parse().command {
+        Command::Run(args) => run::run(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::Merge(args) => sweep::merge(&args),
+        Command::Plot(args) => plot::plot(&args),
+        Command::Check(args) => check::check(&args),
+        Command::Validate => validate::validate(),
+        Command::Compare(args) => report::compare(&args),
+        Command::Size(args) => sizing::command::size(&args),
+        Command::Fit(args) => fit::fit(&args),
+        Command::Report(args) => report::report(&args),
+        Command::Schema { kind } => schema::schema(kind),
+        Command::Completions { shell } => schema::completions(shell),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // `loopcap run ... | head`: the reader went away, not a failure.
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        // `size` said why nothing meets.
+        Err(Error::NoAnswer) => ExitCode::from(3),
         Err(e) => {
-            if !matches!(e, loopcap::error::Error::NoAnswer) {
-                eprintln!("error: {e}");
-            }
+            eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -24,6 +24,8 @@ pub mod target;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::error::ReadError;
+
 /// Why outputs cannot be written (or read) where they were asked for.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -40,6 +42,15 @@ impl OutputError {
         OutputError::Refused {
             path: path.to_owned(),
             message: message.into(),
+        }
+    }
+}
+
+impl From<OutputError> for ReadError {
+    fn from(e: OutputError) -> Self {
+        match e {
+            OutputError::Io { path, error } => ReadError::Io { path, error },
+            refused @ OutputError::Refused { .. } => ReadError::bad(refused.to_string()),
         }
     }
 }

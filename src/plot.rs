@@ -16,6 +16,7 @@ use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 
 use crate::atomic_file;
+use crate::error::{BadInput, DrawError, ReadError};
 
 /// The family name every text style uses; bound to the embedded DejaVu Sans.
 pub const FONT: &str = "sans-serif";
@@ -44,7 +45,7 @@ pub fn color(i: usize) -> RGBColor {
 
 /// Something that draws itself onto any plotters backend.
 pub trait Figure {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError>;
 
     /// Size in pixels (PNG) and user units (SVG).
     fn size(&self) -> (u32, u32) {
@@ -63,13 +64,19 @@ fn register_font() {
 /// Why a figure could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
-    /// What the figure is drawn from is missing or malformed.
-    #[error("{0}")]
-    Data(String),
-    #[error("drawing {path}: {message}")]
-    Draw { path: PathBuf, message: String },
+    /// What the figure is drawn from could not be read, or is malformed.
+    #[error(transparent)]
+    Data(#[from] ReadError),
+    #[error("drawing {path}: {error}")]
+    Draw { path: PathBuf, error: DrawError },
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: io::Error },
+}
+
+impl From<BadInput> for PlotError {
+    fn from(e: BadInput) -> Self {
+        PlotError::Data(e.into())
+    }
 }
 
 /// Two figures, one above the other: a latency figure and the failed
@@ -83,7 +90,7 @@ struct Stacked<'a, A, B> {
 const LOWER_PANEL: u32 = 400;
 
 impl<A: Figure, B: Figure> Figure for Stacked<'_, A, B> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let (top, bottom) = root.split_vertically(self.top.size().1);
         self.top.draw(&top)?;
         self.bottom.draw(&bottom)
@@ -116,9 +123,9 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<(), PlotErro
     })
     .map_err(|error| PlotError::Io { path: png, error })?;
     let svg_path = dir.join(format!("{name}.svg"));
-    let svg = svg(figure).map_err(|message| PlotError::Draw {
+    let svg = svg(figure).map_err(|error| PlotError::Draw {
         path: svg_path.clone(),
-        message,
+        error,
     })?;
     atomic_file::write_file(&svg_path, |w| w.write_all(svg.as_bytes())).map_err(|error| {
         PlotError::Io {
@@ -129,13 +136,13 @@ pub fn save(figure: &impl Figure, dir: &Path, name: &str) -> Result<(), PlotErro
 }
 
 /// `figure` as the text of one SVG document.
-pub fn svg(figure: &impl Figure) -> Result<String, String> {
+pub fn svg(figure: &impl Figure) -> Result<String, DrawError> {
     register_font();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
         figure.draw(&root)?;
-        root.present().map_err(|e| e.to_string())?;
+        root.present().map_err(DrawError::of)?;
     }
     Ok(svg)
 }
@@ -180,8 +187,8 @@ fn titled<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     subtitle: &str,
-) -> Result<DrawingArea<DB, Shift>, String> {
-    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+) -> Result<DrawingArea<DB, Shift>, DrawError> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
     let area = area.titled(title, (FONT, 22)).map_err(e)?;
     if subtitle.is_empty() {
         return Ok(area);
@@ -197,7 +204,7 @@ fn titled<DB: DrawingBackend>(
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
         .position(position)
@@ -205,11 +212,14 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .border_style(RGBColor(160, 160, 160))
         .label_font((FONT, 13))
         .draw()
-        .map_err(|e| e.to_string())
+        .map_err(DrawError::of)
 }
 
 /// Draws a centred note on an area that has nothing to plot.
-fn no_data<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str) -> Result<(), String> {
+fn no_data<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<(), DrawError> {
     let (w, h) = area.dim_in_pixel();
     let style =
         TextStyle::from((FONT, 20).into_font()).pos(plotters::style::text_anchor::Pos::new(
@@ -221,7 +231,7 @@ fn no_data<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str) -> Re
         &style,
         (w as i32 / 2, h as i32 / 2),
     )
-    .map_err(|e| e.to_string())
+    .map_err(DrawError::of)
 }
 
 #[cfg(test)]

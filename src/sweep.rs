@@ -26,6 +26,7 @@ use crate::config::experiment::Experiment;
 use crate::config::plot_spec::Chart;
 use crate::csv_row::{cell, csv_line};
 use crate::engine::random::derive_seed;
+use crate::error::{BadInput, ReadError};
 use crate::model::summary::Summary;
 use crate::model::{self, MEMORY_LIMIT, ModelSpec, RunError, RunOptions, timeseries::Timeseries};
 use crate::output::{OutputError, marker};
@@ -42,15 +43,15 @@ pub struct Shard {
 
 impl Shard {
     /// Parses `K/N`, with K in 0..N.
-    pub fn parse(text: &str) -> Result<Shard, String> {
+    pub fn parse(text: &str) -> Result<Shard, BadInput> {
         let parsed = text
             .split_once('/')
             .and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
         match parsed {
             Some((index, count)) if index < count => Ok(Shard { index, count }),
-            _ => Err(format!(
+            _ => Err(BadInput(format!(
                 "`{text}` is not a shard K/N with 0 <= K < N, e.g. 0/4"
-            )),
+            ))),
         }
     }
 
@@ -121,6 +122,24 @@ impl From<OutputError> for SweepError {
         match e {
             refused @ OutputError::Refused { .. } => SweepError::Input(refused.to_string()),
             OutputError::Io { path, error } => SweepError::Io { path, error },
+        }
+    }
+}
+
+impl From<SweepError> for ReadError {
+    fn from(e: SweepError) -> Self {
+        match e {
+            SweepError::Io { path, error } => ReadError::Io { path, error },
+            other => ReadError::bad(other.to_string()),
+        }
+    }
+}
+
+impl From<ReadError> for SweepError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Bad(bad) => SweepError::Input(bad.0),
+            ReadError::Io { path, error } => SweepError::Io { path, error },
         }
     }
 }
@@ -292,8 +311,7 @@ pub fn run(
                 &header,
                 exp.runs(),
                 first_metric(exp.axes.len()),
-            )
-            .map_err(SweepError::Input)?
+            )?
         } else {
             Rows::new()
         }
@@ -370,8 +388,7 @@ pub fn read(dir: &Path) -> Result<(Experiment, Rows), SweepError> {
         &runs_header(&exp),
         exp.runs(),
         first_metric(exp.axes.len()),
-    )
-    .map_err(SweepError::Input)?;
+    )?;
     complete(&exp, &rows)?;
     Ok((exp, rows))
 }
@@ -413,9 +430,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(Experiment, Rows), SweepEr
             &header,
             exp.runs(),
             first_metric(exp.axes.len()),
-        )
-        .map_err(SweepError::Input)?
-        {
+        )? {
             if rows
                 .insert(run, line.clone())
                 .is_some_and(|old| old != line)

@@ -9,7 +9,7 @@ use anyhow::Context;
 use super::load::load;
 use crate::atomic_file;
 use crate::cli::FitArgs;
-use crate::error::Error;
+use crate::command::error::Error;
 use crate::fit;
 use crate::json;
 use crate::output::file_target::claim_file;
@@ -29,8 +29,8 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         &args.out,
     );
     let shown = trace.display().to_string();
-    let population = fit::read_trace(&shown, format, columns).map_err(Error::Input)?;
-    let obs = fit::observe(&population).map_err(Error::Input)?;
+    let population = fit::read_trace(&shown, format, columns)?;
+    let obs = fit::observe(&population)?;
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use super::Limits;
+use crate::command::error::Error;
 use crate::config::experiment::is_experiment;
 use crate::config::{self, LoadedModel, Source};
-use crate::error::Error;
 use crate::output::marker;
 use crate::report::manifest::Manifest;
 

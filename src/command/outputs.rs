@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::warn;
 use crate::atomic_file;
-use crate::error::Error;
+use crate::command::error::Error;
 use crate::output::file_target::FileTarget;
 use crate::output::io_at;
 use crate::output::marker::{self, Kind};

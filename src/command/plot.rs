@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use super::outputs::draw_into;
 use super::warn;
 use crate::cli::PlotArgs;
-use crate::error::Error;
+use crate::command::error::Error;
 use crate::export;
 use crate::output::marker;
 use crate::plot::{self, sweep_figures, timeseries_plot::TimeseriesPlot};
@@ -36,7 +36,7 @@ pub fn plot(args: &PlotArgs) -> Result<(), Error> {
     if let Some(dir) = input.parent().filter(|d| !d.as_os_str().is_empty()) {
         marker::verify(dir)?;
     }
-    let figure = TimeseriesPlot::read(input).map_err(Error::Input)?;
+    let figure = TimeseriesPlot::read(input)?;
     let (out, ()) = draw_into(out, |out| Ok(plot::save(&figure, out, "timeseries")?))?;
     writeln!(
         io::stdout().lock(),

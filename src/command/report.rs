@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::outputs::write_claimed;
 use crate::cli::{CompareArgs, ReportArgs};
-use crate::error::Error;
+use crate::command::error::Error;
 use crate::html_report;
 use crate::output::file_target::claim_file;
 use crate::output::marker;
@@ -17,7 +17,7 @@ use crate::report::compare;
 pub fn report(args: &ReportArgs) -> Result<(), Error> {
     let dir = &args.dir;
     marker::verify(dir)?;
-    let html = html_report::render(dir).map_err(Error::Input)?;
+    let html = html_report::render(dir)?;
     let path = args
         .out
         .as_deref()
@@ -30,8 +30,8 @@ pub fn report(args: &ReportArgs) -> Result<(), Error> {
 
 /// `compare A B`: each metric of two results, their difference and its significance.
 pub fn compare(args: &CompareArgs) -> Result<(), Error> {
-    let a = compare::read_side(&args.a).map_err(Error::Input)?;
-    let b = compare::read_side(&args.b).map_err(Error::Input)?;
+    let a = compare::read_side(&args.a)?;
+    let b = compare::read_side(&args.b)?;
     let (pairing, rows) = compare::compare(&a, &b);
     let mut stdout = io::stdout().lock();
     if args.json {

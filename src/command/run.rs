@@ -10,7 +10,7 @@ use super::load::load;
 use super::outputs::{publish, stage_out};
 use super::{Limits, warn};
 use crate::cli::RunArgs;
-use crate::error::Error;
+use crate::command::error::Error;
 use crate::json;
 use crate::model::summary::Summary;
 use crate::model::{self, RunOptions};

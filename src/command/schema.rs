@@ -3,8 +3,8 @@
 use std::io::{self, Write};
 
 use crate::cli::{Cli, SchemaKind};
+use crate::command::error::Error;
 use crate::config::schema::{self, FileKind};
-use crate::error::Error;
 use crate::json;
 
 /// `schema KIND`: the JSON Schema of model or experiment files.

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use crate::error::Error;
+use crate::command::error::Error;
 use crate::validation;
 
 pub fn validate() -> Result<(), Error> {

@@ -11,7 +11,7 @@ use crate::model::bound;
 pub type Checked<T> = Result<T, Invalid>;
 
 pub fn positive(at: &FieldPath, n: Number) -> Checked<f64> {
-    bound::positive(n.0).map_err(|m| Invalid::new(at, m))
+    bound::positive(n.0).map_err(|m| Invalid::new(at, m.0))
 }
 
 /// A data file's name as the model gives it: not empty.
@@ -36,7 +36,7 @@ pub fn shares(weights: &[f64]) -> Vec<f64> {
 }
 
 pub fn non_negative(at: &FieldPath, n: Number) -> Checked<f64> {
-    bound::non_negative(n.0).map_err(|m| Invalid::new(at, m))
+    bound::non_negative(n.0).map_err(|m| Invalid::new(at, m.0))
 }
 
 /// A whole number in `min..=max`.

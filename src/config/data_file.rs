@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::random::fnv1a64;
 
+use crate::error::ReadError;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataFile {
     /// As the model writes it, relative to the model's directory.
@@ -21,9 +23,9 @@ pub struct DataFile {
 
 impl DataFile {
     /// The file `file` (relative to `base_dir`) as it is now.
-    pub fn read(base_dir: &Path, file: &str) -> Result<DataFile, String> {
+    pub fn read(base_dir: &Path, file: &str) -> Result<DataFile, ReadError> {
         let path = base_dir.join(file);
-        let bytes = fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = fs::read(&path).map_err(ReadError::io(&path))?;
         Ok(DataFile {
             file: file.to_owned(),
             fnv1a64: format!("{:016x}", fnv1a64(&bytes)),
@@ -31,7 +33,7 @@ impl DataFile {
     }
 
     /// Every data file `model` (a resolved model table) reads, by name.
-    pub fn all_in(model: &toml::Table, base_dir: &Path) -> Result<Vec<DataFile>, String> {
+    pub fn all_in(model: &toml::Table, base_dir: &Path) -> Result<Vec<DataFile>, ReadError> {
         DataFile::read_all(&DataFile::names_in(model), base_dir)
     }
 
@@ -46,7 +48,7 @@ impl DataFile {
     pub fn read_all<'a>(
         names: impl IntoIterator<Item = &'a String>,
         base_dir: &Path,
-    ) -> Result<Vec<DataFile>, String> {
+    ) -> Result<Vec<DataFile>, ReadError> {
         names
             .into_iter()
             .map(|f| DataFile::read(base_dir, f))
@@ -54,16 +56,16 @@ impl DataFile {
     }
 
     /// Checks that `recorded` still match the files under `base_dir`.
-    pub fn unchanged(recorded: &[DataFile], base_dir: &Path) -> Result<(), String> {
+    pub fn unchanged(recorded: &[DataFile], base_dir: &Path) -> Result<(), ReadError> {
         for file in recorded {
             let now = DataFile::read(base_dir, &file.file)?;
             if now != *file {
-                return Err(format!(
+                return Err(ReadError::bad(format!(
                     "{} changed since it was recorded (fingerprint {} then, {} now): rerunning would mix results; restore the file or run the model afresh",
                     base_dir.join(&file.file).display(),
                     file.fnv1a64,
                     now.fnv1a64
-                ));
+                )));
             }
         }
         Ok(())
@@ -125,7 +127,9 @@ mod tests {
         assert_eq!(files[1].file, "trace.csv");
         assert!(DataFile::unchanged(&files, dir.path()).is_ok());
         fs::write(dir.path().join("t.csv"), "x\n2\n").unwrap();
-        let err = DataFile::unchanged(&files, dir.path()).unwrap_err();
+        let err = DataFile::unchanged(&files, dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t.csv changed since it was recorded"), "{err}");
     }
 }

@@ -253,7 +253,7 @@ impl RawEmpirical {
             (Unit::Count, None) => 1.0,
         };
         let values = read_column(&base_dir.join(&self.file), &self.column)
-            .map_err(|m| Invalid::new(at.child("file"), m))?;
+            .map_err(|m| Invalid::new(at.child("file"), m.0))?;
         Ok(values.into_iter().map(|v| v * seconds_per_value).collect())
     }
 }

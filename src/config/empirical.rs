@@ -2,43 +2,48 @@
 
 use std::path::Path;
 
+use crate::error::BadInput;
 use crate::model::trace::open_data;
 
 /// The values of column `column` (by header name) in the CSV file at `path`.
 /// Blank cells are skipped; anything else that is not a number is an error.
-pub fn read_column(path: &Path, column: &str) -> Result<Vec<f64>, String> {
+pub fn read_column(path: &Path, column: &str) -> Result<Vec<f64>, BadInput> {
     let shown = path.display();
-    let file = open_data(path).map_err(|e| format!("{shown}: {e}"))?;
+    let file = open_data(path).map_err(|e| BadInput(format!("{shown}: {e}")))?;
     let mut reader = csv::Reader::from_reader(file);
     let headers = reader
         .headers()
-        .map_err(|e| format!("cannot read the header of {shown}: {e}"))?
+        .map_err(|e| BadInput(format!("cannot read the header of {shown}: {e}")))?
         .clone();
     let index = headers
         .iter()
         .position(|h| h.trim() == column)
         .ok_or_else(|| {
             let names: Vec<&str> = headers.iter().collect();
-            format!(
+            BadInput(format!(
                 "{shown} has no column `{column}` (its columns: {})",
                 names.join(", ")
-            )
+            ))
         })?;
     let mut values = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let record = record.map_err(|e| BadInput(format!("cannot read {shown}: {e}")))?;
         let line = record.position().map_or(0, |p| p.line());
         let cell = record.get(index).unwrap_or("").trim();
         if cell.is_empty() {
             continue;
         }
-        let value: f64 = cell
-            .parse()
-            .map_err(|_| format!("{shown}:{line}: column `{column}`: `{cell}` is not a number"))?;
+        let value: f64 = cell.parse().map_err(|_| {
+            BadInput(format!(
+                "{shown}:{line}: column `{column}`: `{cell}` is not a number"
+            ))
+        })?;
         values.push(value);
     }
     if values.is_empty() {
-        return Err(format!("column `{column}` of {shown} has no values"));
+        return Err(BadInput(format!(
+            "column `{column}` of {shown} has no values"
+        )));
     }
     Ok(values)
 }
@@ -66,10 +71,11 @@ mod tests {
         assert!(
             read_column(f.path(), "c")
                 .unwrap_err()
+                .to_string()
                 .contains("no column `c` (its columns: a, b)")
         );
         let f = csv("a\n1\nlots\n");
-        let err = read_column(f.path(), "a").unwrap_err();
+        let err = read_column(f.path(), "a").unwrap_err().to_string();
         assert!(
             err.contains(":3: column `a`: `lots` is not a number"),
             "{err}"
@@ -78,11 +84,13 @@ mod tests {
         assert!(
             read_column(f.path(), "a")
                 .unwrap_err()
+                .to_string()
                 .contains("has no values")
         );
         assert!(
             read_column(Path::new("/no/such.csv"), "a")
                 .unwrap_err()
+                .to_string()
                 .contains("cannot read")
         );
     }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::engine::{SimDuration, TICKS_PER_SECOND};
+use crate::error::BadInput;
 
 /// Units a duration string may use, with their length in ticks.
 const UNITS: [(&str, f64); 6] = [
@@ -26,33 +27,40 @@ pub const DURATION_HELP: &str =
 pub const MAX_DURATION_DAYS: u64 = 36_500;
 
 /// Parses `"600ms"`, `"2m"`, `"1.5h"`.
-pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
+pub fn parse_duration(text: &str) -> Result<SimDuration, BadInput> {
     let text = text.trim();
     // The unit is the trailing letters, so an exponent (`1e3s`) stays in the number.
     let split = text
         .trim_end_matches(|c: char| c.is_ascii_alphabetic())
         .len();
     if split == text.len() {
-        return Err(format!("`{text}` has no unit: expected {DURATION_HELP}"));
+        return Err(BadInput(format!(
+            "`{text}` has no unit: expected {DURATION_HELP}"
+        )));
     }
     let (number, unit) = text.split_at(split);
     let ticks_per_unit = UNITS
         .iter()
         .find(|(u, _)| *u == unit.trim())
         .map(|(_, t)| *t)
-        .ok_or_else(|| format!("`{text}`: unknown unit `{unit}`, expected {DURATION_HELP}"))?;
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: expected {DURATION_HELP}"))?;
+        .ok_or_else(|| {
+            BadInput(format!(
+                "`{text}`: unknown unit `{unit}`, expected {DURATION_HELP}"
+            ))
+        })?;
+    let value: f64 = number.trim().parse().map_err(|_| {
+        BadInput(format!(
+            "`{text}` is not a duration: expected {DURATION_HELP}"
+        ))
+    })?;
     if !value.is_finite() || value < 0.0 {
-        return Err(format!("`{text}` must be a finite duration >= 0"));
+        return Err(BadInput(format!("`{text}` must be a finite duration >= 0")));
     }
     let max_ticks = MAX_DURATION_DAYS as f64 * 86_400.0 * TICKS_PER_SECOND as f64;
     if value * ticks_per_unit > max_ticks {
-        return Err(format!(
+        return Err(BadInput(format!(
             "`{text}` is longer than the longest duration a model may use, {MAX_DURATION_DAYS}d (a century)"
-        ));
+        )));
     }
     Ok(SimDuration::from_ticks(
         (value * ticks_per_unit).round() as u64
@@ -255,7 +263,7 @@ mod tests {
             36_500 * 86_400_000_000
         );
         for long in ["36501d", "213503983d", "1e30s", "876001h"] {
-            let err = parse_duration(long).unwrap_err();
+            let err = parse_duration(long).unwrap_err().to_string();
             assert!(
                 err.contains("longer than the longest duration"),
                 "{long}: {err}"
@@ -266,13 +274,19 @@ mod tests {
     #[test]
     fn bad_durations_say_what_is_allowed() {
         for bad in ["90", "5x", "s", "-1s", "1e400s", "fast"] {
-            let err = parse_duration(bad).unwrap_err();
+            let err = parse_duration(bad).unwrap_err().to_string();
             assert!(err.contains(bad.trim()), "{bad}: {err}");
         }
-        assert!(parse_duration("90").unwrap_err().contains("no unit"));
+        assert!(
+            parse_duration("90")
+                .unwrap_err()
+                .to_string()
+                .contains("no unit")
+        );
         assert!(
             parse_duration("5x")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown unit `x`")
         );
     }

@@ -13,7 +13,7 @@ use super::{Fitted, Observations, Quantiles};
 use crate::csv_row::significant;
 use crate::engine::RandomStreams;
 use crate::model::workload::Population;
-use crate::model::{ModelSpec, simulate};
+use crate::model::{ModelSpec, RunError, simulate};
 use crate::statistics::mean_ci;
 
 /// Draws per quantity for the model's quantiles.
@@ -73,13 +73,13 @@ pub fn report(
     obs: &Observations,
     fitted: &Fitted,
     replications: u32,
-) -> Result<FitReport, String> {
+) -> Result<FitReport, RunError> {
     let runs: Vec<(f64, Option<f64>)> = (1..=u64::from(replications))
         .into_par_iter()
         .map(|seed| {
             let mut spec = spec.clone();
             spec.seed = seed;
-            let summary = simulate(&spec, false).map_err(|e| e.to_string())?.summary;
+            let summary = simulate(&spec, false)?.summary;
             let class = summary
                 .classes
                 .values()
@@ -87,7 +87,7 @@ pub fn report(
                 .expect("a fitted model has one class");
             Ok((class.arrivals_per_min, class.interarrival_cv))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, RunError>>()?;
     let rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
     let cvs: Vec<f64> = runs.iter().filter_map(|r| r.1).collect();
     let compared = |trace: f64, xs: &[f64]| {

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::ReportError;
 use super::page::{Cell, Page, Row};
+use crate::error::BadInput;
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
 use crate::report::manifest::Manifest;
 
@@ -108,8 +110,9 @@ fn header<'a>(first: &'a [&'a str], columns: &'a [(&'a str, &'a str)]) -> Vec<&'
         .collect()
 }
 
-pub fn render(dir: &Path) -> Result<String, String> {
-    let (manifest, _) = Manifest::read(&dir.join("manifest.json")).map_err(|d| d.to_string())?;
+pub fn render(dir: &Path) -> Result<String, ReportError> {
+    let (manifest, _) =
+        Manifest::read(&dir.join("manifest.json")).map_err(|d| BadInput(d.to_string()))?;
     let summary: Value = super::read_json(&dir.join("summary.json"))?;
     let num = |key: &str| summary.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     let mut page = Page::new();

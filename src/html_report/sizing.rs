@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::ReportError;
 use super::page::{Cell, Page, Row};
+use crate::error::BadInput;
 use crate::plot::sizing_figure;
 use crate::sizing::{self, Answer, AnswerKind, Direction, Verdict};
 
@@ -21,15 +23,16 @@ fn met(met: bool) -> Cell {
     Cell::text(if met { "meets" } else { "misses" })
 }
 
-pub fn render(dir: &Path) -> Result<String, String> {
+pub fn render(dir: &Path) -> Result<String, ReportError> {
     let manifest: Value = super::read_json(&dir.join("manifest.json"))?;
     let result_path = dir.join(sizing::RESULT_FILE);
     if !result_path.is_file() {
-        return Err(format!(
+        return Err(BadInput(format!(
             "{}: no {}: the sizing did not finish (rerun its command into the same directory to resume it)",
             dir.display(),
             sizing::RESULT_FILE
-        ));
+        ))
+        .into());
     }
     let answer: Answer = super::read_json(&result_path)?;
     let text = |key: &str| {

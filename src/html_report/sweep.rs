@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
+use super::ReportError;
 use super::page::{Cell, Page, Row};
+use crate::error::{BadInput, ReadError};
 use crate::sweep::manifest::SweepManifest;
 
 /// The metrics every point shows, where points.csv has them: failures
@@ -37,49 +39,48 @@ impl Points {
     /// line in order, each with a cell for every column and a number (or
     /// nothing) in every metric's: a cut or garbled file is refused, not
     /// drawn as an empty table.
-    pub fn read(path: &Path, expected: usize) -> Result<Points, String> {
+    pub fn read(path: &Path, expected: usize) -> Result<Points, ReadError> {
         let points = Points::parse(path)?;
         let shown = path.display();
         let metrics_from = match points.column("replications") {
             Some(c) if points.header.first().is_some_and(|h| h == "point") => c,
             _ => {
-                return Err(format!(
+                return Err(ReadError::bad(format!(
                     "{shown}:1: not the header of points.csv (`point`, the axes, `replications`, the metrics): write it again with `loopcap sweep --resume` or `merge`"
-                ));
+                )));
             }
         };
         if points.rows.len() != expected {
-            return Err(format!(
+            return Err(ReadError::bad(format!(
                 "{shown}: {} points, where the manifest has {expected}: the file is cut or from another sweep",
                 points.rows.len()
-            ));
+            )));
         }
         for (i, row) in points.rows.iter().enumerate() {
             let line = i + 2;
             if row.first().map(String::as_str) != Some(&i.to_string()) {
-                return Err(format!(
+                return Err(ReadError::bad(format!(
                     "{shown}:{line}: expected point {i} (got {:?})",
                     row.first().map_or("", String::as_str)
-                ));
+                )));
             }
             for (c, cell) in row.iter().enumerate().skip(metrics_from) {
                 if !cell.is_empty() && cell.parse::<f64>().is_err() {
-                    return Err(format!(
+                    return Err(ReadError::bad(format!(
                         "{shown}:{line}: column {}: {cell:?} is not a number",
                         points.header[c]
-                    ));
+                    )));
                 }
             }
         }
         Ok(points)
     }
 
-    fn parse(path: &Path) -> Result<Points, String> {
-        let shown = || path.display().to_string();
-        let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", shown()))?;
+    fn parse(path: &Path) -> Result<Points, ReadError> {
+        let mut reader = csv::Reader::from_path(path).map_err(ReadError::csv(path))?;
         let header = reader
             .headers()
-            .map_err(|e| format!("{}: {e}", shown()))?
+            .map_err(ReadError::csv(path))?
             .iter()
             .map(str::to_owned)
             .collect();
@@ -87,7 +88,7 @@ impl Points {
             .records()
             .map(|r| {
                 r.map(|r| r.iter().map(str::to_owned).collect())
-                    .map_err(|e| format!("{}: {e}", shown()))
+                    .map_err(ReadError::csv(path))
             })
             .collect::<Result<_, _>>()?;
         Ok(Points { header, rows })
@@ -131,14 +132,15 @@ impl Points {
     }
 }
 
-pub fn render(dir: &Path) -> Result<String, String> {
-    let manifest = SweepManifest::read(dir).map_err(|e| e.to_string())?;
+pub fn render(dir: &Path) -> Result<String, ReportError> {
+    let manifest = SweepManifest::read(dir).map_err(|e| BadInput(e.to_string()))?;
     let points_path = dir.join("points.csv");
     if !points_path.is_file() {
-        return Err(format!(
+        return Err(BadInput(format!(
             "{}: no points.csv: the sweep is not finished or its shards are not merged (`loopcap merge`)",
             dir.display()
-        ));
+        ))
+        .into());
     }
     let points = Points::read(&points_path, manifest.points)?;
     let experiment: toml::Table = manifest.experiment_toml.parse().unwrap_or_default();

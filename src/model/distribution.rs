@@ -77,11 +77,17 @@ pub enum DistError {
 
 /// `x` if it is positive, else what is wrong with parameter `parameter`.
 fn positive(parameter: &'static str, x: f64) -> Result<f64, DistError> {
-    bound::positive(x).map_err(|problem| DistError::OutOfBound { parameter, problem })
+    bound::positive(x).map_err(|problem| DistError::OutOfBound {
+        parameter,
+        problem: problem.0,
+    })
 }
 
 fn non_negative(parameter: &'static str, x: f64) -> Result<f64, DistError> {
-    bound::non_negative(x).map_err(|problem| DistError::OutOfBound { parameter, problem })
+    bound::non_negative(x).map_err(|problem| DistError::OutOfBound {
+        parameter,
+        problem: problem.0,
+    })
 }
 
 /// `high` unless it is below `low`.

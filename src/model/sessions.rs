@@ -17,6 +17,7 @@ use super::agent_loop::CallTokens;
 use super::session_stream::SessionStream;
 use super::trace::{TraceError, TraceSpec, micros, open_data, parse_datetime};
 use crate::engine::{SimDuration, SimTime};
+use crate::error::BadInput;
 
 /// The sessions of a trace, in order of their start.
 #[derive(Clone, Debug)]
@@ -188,34 +189,36 @@ struct ParsedRound {
     tool_us: i64,
 }
 
-fn timestamp(text: &str) -> Result<i64, String> {
+fn timestamp(text: &str) -> Result<i64, BadInput> {
     parse_datetime(text.trim_end_matches('Z'))
-        .ok_or_else(|| format!("`{text}` is not an ISO-8601 timestamp"))
+        .ok_or_else(|| BadInput(format!("`{text}` is not an ISO-8601 timestamp")))
 }
 
-fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRound), String> {
-    let round: Round = serde_json::from_str(line).map_err(|e| e.to_string())?;
+fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRound), BadInput> {
+    let round: Round = serde_json::from_str(line).map_err(|e| BadInput(e.to_string()))?;
     if round.prefix_tokens > round.input_tokens_total {
-        return Err(format!(
+        return Err(BadInput(format!(
             "`prefix_tokens` ({}) is more than `input_tokens_total` ({})",
             round.prefix_tokens, round.input_tokens_total
-        ));
+        )));
     }
     let mut times = Vec::with_capacity(round.timing_events.len());
     for event in &round.timing_events {
         times.push(timestamp(&event.timestamp)?);
     }
     let (Some(&first_us), Some(&last_us)) = (times.iter().min(), times.iter().max()) else {
-        return Err("`timing_events` is empty: the round has no time".to_owned());
+        return Err(BadInput::new(
+            "`timing_events` is empty: the round has no time",
+        ));
     };
     let mut tool_us = 0i64;
     for tool in &round.tools {
         let wall = match (tool.tool_wall_latency_ms, &tool.emitted_at, &tool.result_at) {
             (Some(ms), _, _) if ms.is_finite() && ms >= 0.0 => (ms * 1000.0).round() as i64,
             (Some(ms), _, _) => {
-                return Err(format!(
+                return Err(BadInput(format!(
                     "`tool_wall_latency_ms` must be a time, at least 0 (got {ms})"
-                ));
+                )));
             }
             (None, Some(emitted), Some(result)) => timestamp(result)? - timestamp(emitted)?,
             (None, ..) => 0,
@@ -256,7 +259,7 @@ pub fn read_tracelab(
     let fail = |what: String| TraceError {
         message: format!("{}: {what}", spec.shown),
     };
-    let file = open_data(&spec.path).map_err(fail)?;
+    let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut sessions: Vec<Vec<ParsedRound>> = Vec::new();
     let mut skipped = 0u64;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use super::agent_loop::CallTokens;
 use super::session_stream::SessionCounts;
 use crate::engine::{SimDuration, SimTime};
+use crate::error::BadInput;
 
 /// How a time column is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,18 +159,20 @@ pub struct TraceReader {
 /// Opens a file a model reads (a trace, an empirical CSV) at `path`, saying
 /// what is wrong in terms of the file rather than the system's: a directory
 /// (`file = ""` names the model's own), an empty file.
-pub fn open_data(path: &Path) -> Result<File, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+pub fn open_data(path: &Path) -> Result<File, BadInput> {
+    let meta = std::fs::metadata(path).map_err(|e| BadInput(format!("cannot read it: {e}")))?;
     if meta.is_dir() {
-        return Err(format!(
+        return Err(BadInput(format!(
             "{} is a directory: `file` names a file, relative to the model's directory",
             path.display()
-        ));
+        )));
     }
     if meta.len() == 0 {
-        return Err("the file is empty: it needs a header row and at least one row".into());
+        return Err(BadInput::new(
+            "the file is empty: it needs a header row and at least one row",
+        ));
     }
-    File::open(path).map_err(|e| format!("cannot read it: {e}"))
+    File::open(path).map_err(|e| BadInput(format!("cannot read it: {e}")))
 }
 
 impl TraceReader {
@@ -177,7 +180,7 @@ impl TraceReader {
         let fail = |what: String| TraceError {
             message: format!("{}: {what}", spec.shown),
         };
-        let file = open_data(&spec.path).map_err(fail)?;
+        let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .from_reader(BufReader::new(file));
@@ -227,7 +230,10 @@ impl TraceReader {
                 .ok()
                 .and_then(|r| r.position())
                 .map_or(0, |p| p.line());
-            match row.map_err(|e| e.to_string()).and_then(|r| self.parse(&r)) {
+            match row
+                .map_err(|e| BadInput(e.to_string()))
+                .and_then(|r| self.parse(&r))
+            {
                 Ok((time_us, mut record)) => {
                     let first = *self.first_us.get_or_insert(time_us);
                     let offset = time_us - first;
@@ -269,21 +275,23 @@ impl TraceReader {
     }
 
     /// A row's time in microseconds and its call (time not yet placed).
-    fn parse(&mut self, row: &csv::StringRecord) -> Result<(i64, TraceRecord), String> {
-        let field = |slot: usize, name: &str| -> Result<&str, String> {
+    fn parse(&mut self, row: &csv::StringRecord) -> Result<(i64, TraceRecord), BadInput> {
+        let field = |slot: usize, name: &str| -> Result<&str, BadInput> {
             let i = self.index[slot].expect("a required column");
             row.get(i)
                 .map(str::trim)
-                .ok_or_else(|| format!("no `{name}` field"))
+                .ok_or_else(|| BadInput(format!("no `{name}` field")))
         };
         let c = &self.spec.columns;
         let time_text = field(0, &c.time)?;
         let time_us = parse_time(time_text, c.time_unit)
-            .ok_or_else(|| format!("`{}` is not a time ({time_text:?})", c.time))?;
-        let tokens = |slot: usize, name: &str| -> Result<u32, String> {
+            .ok_or_else(|| BadInput(format!("`{}` is not a time ({time_text:?})", c.time)))?;
+        let tokens = |slot: usize, name: &str| -> Result<u32, BadInput> {
             let text = field(slot, name)?;
             text.parse::<u32>().map_err(|_| {
-                format!("`{name}` must be a whole number of tokens, at least 0 (got {text:?})")
+                BadInput(format!(
+                    "`{name}` must be a whole number of tokens, at least 0 (got {text:?})"
+                ))
             })
         };
         let input = tokens(1, &c.input)?;
@@ -292,9 +300,9 @@ impl TraceReader {
             Some(name) => {
                 let cached = tokens(3, name)?;
                 if cached > input {
-                    return Err(format!(
+                    return Err(BadInput(format!(
                         "`{name}` ({cached}) is more than the input ({input})"
-                    ));
+                    )));
                 }
                 cached
             }
@@ -310,13 +318,16 @@ impl TraceReader {
                 TimeUnit::DateTime => TimeUnit::Seconds,
                 unit => unit,
             };
-            self.latency_us = parse_time(text, unit)
-                .ok_or_else(|| format!("`{name}` must be a time, at least 0 (got {text:?})"))?;
+            self.latency_us = parse_time(text, unit).ok_or_else(|| {
+                BadInput(format!(
+                    "`{name}` must be a time, at least 0 (got {text:?})"
+                ))
+            })?;
         }
         if time_us < self.last_us {
-            return Err(format!(
+            return Err(BadInput(format!(
                 "time goes backwards ({time_text:?} is before the row above)"
-            ));
+            )));
         }
         self.last_us = time_us;
         Ok((

@@ -287,8 +287,8 @@ impl Target {
 mod tests {
     use super::*;
 
-    fn claim_at(dir: &Path, reuse: Reuse) -> Result<Target, String> {
-        claim(dir, Kind::Run, reuse).map_err(|e| e.to_string())
+    fn claim_at(dir: &Path, reuse: Reuse) -> Result<Target, OutputError> {
+        claim(dir, Kind::Run, reuse)
     }
 
     #[test]
@@ -299,7 +299,9 @@ mod tests {
         for i in 0..7 {
             fs::write(dir.join(format!("m{i}.toml")), "").unwrap();
         }
-        let err = claim_at(&dir, Reuse::Replace { force: true }).unwrap_err();
+        let err = claim_at(&dir, Reuse::Replace { force: true })
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("holds files loopcap did not write (m0.toml, m1.toml, m2.toml, m3.toml, m4.toml and 2 more)"),
             "{err}"
@@ -313,10 +315,14 @@ mod tests {
             .write(&out)
             .unwrap();
         claim_at(&out, Reuse::Replace { force: true }).unwrap();
-        let err = claim_at(&out, Reuse::Replace { force: false }).unwrap_err();
+        let err = claim_at(&out, Reuse::Replace { force: false })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("add --force"), "{err}");
         fs::write(out.join("notes.txt"), "mine").unwrap();
-        let err = claim_at(&out, Reuse::Replace { force: true }).unwrap_err();
+        let err = claim_at(&out, Reuse::Replace { force: true })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("(notes.txt)"), "{err}");
         let err = claim(&out, Kind::Sweep, Reuse::Continue).unwrap_err();
         assert!(err.to_string().contains("notes.txt"), "{err}");
@@ -328,7 +334,9 @@ mod tests {
         let out = root.path().join("out");
         fs::create_dir(&out).unwrap();
         Marker::writing(Kind::Sweep, []).write(&out).unwrap();
-        let err = claim_at(&out, Reuse::Replace { force: true }).unwrap_err();
+        let err = claim_at(&out, Reuse::Replace { force: true })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("holds a sweep, not a run's outputs"), "{err}");
         claim(&out, Kind::Figures, Reuse::AddTo).unwrap();
     }
@@ -343,11 +351,15 @@ mod tests {
         let held = claim_at(&link, Reuse::Replace { force: false }).unwrap();
         assert_eq!(held.path, fs::canonicalize(&real).unwrap());
         assert!(held.note.as_deref().unwrap().contains("real"));
-        let err = claim_at(&real, Reuse::Replace { force: false }).unwrap_err();
+        let err = claim_at(&real, Reuse::Replace { force: false })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("another loopcap is writing"), "{err}");
         let dangling = root.path().join("dangling");
         std::os::unix::fs::symlink(root.path().join("nowhere"), &dangling).unwrap();
-        let err = claim_at(&dangling, Reuse::Replace { force: false }).unwrap_err();
+        let err = claim_at(&dangling, Reuse::Replace { force: false })
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("which cannot be reached"), "{err}");
     }
 

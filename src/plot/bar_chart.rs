@@ -5,6 +5,8 @@ use plotters::prelude::*;
 
 use super::{FONT, Figure, category_label, color, format_number, legend, no_data, titled};
 
+use crate::error::DrawError;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct BarGroup {
     pub label: String,
@@ -25,8 +27,8 @@ pub struct BarChart {
 }
 
 impl Figure for BarChart {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
         root.fill(&WHITE).map_err(e)?;
         let tops = self
             .groups

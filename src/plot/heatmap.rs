@@ -7,6 +7,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{FONT, Figure, category_label, format_number, no_data, titled};
 
+use crate::error::DrawError;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Heatmap {
     pub title: String,
@@ -50,8 +52,8 @@ fn viridis(t: f64) -> RGBColor {
 }
 
 impl Figure for Heatmap {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
         root.fill(&WHITE).map_err(e)?;
         let values = self
             .z

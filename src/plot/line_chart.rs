@@ -6,6 +6,8 @@ use plotters::prelude::*;
 
 use super::{FONT, Figure, color, format_number, no_data, titled};
 
+use crate::error::DrawError;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Marker {
     None,
@@ -123,7 +125,10 @@ fn range(values: impl Iterator<Item = f64>, log: bool, from_zero: bool) -> Optio
 
 impl LineChart {
     /// Draws into `area` (a whole figure, or one panel of one).
-    pub fn draw_in<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    pub fn draw_in<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawError> {
         let points = || self.lines.iter().flat_map(|l| l.points.iter());
         let x = range(points().map(|p| p.x), self.log_x, false);
         let y = range(
@@ -193,7 +198,7 @@ impl LineChart {
         y: Y,
         (y0, y1): (f64, f64),
         legend: SeriesLabelPosition,
-    ) -> Result<(), String>
+    ) -> Result<(), DrawError>
     where
         DB: DrawingBackend,
         X: AsRangedCoord<Value = f64>,
@@ -201,7 +206,7 @@ impl LineChart {
         X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
         Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
-        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
         let area = titled(area, &self.title, &self.subtitle)?;
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
@@ -327,8 +332,8 @@ impl LineChart {
 }
 
 impl Figure for LineChart {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+        root.fill(&WHITE).map_err(DrawError::of)?;
         self.draw_in(root)
     }
 }

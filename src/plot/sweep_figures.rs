@@ -292,15 +292,14 @@ fn timeseries_line(
     coords: &[usize],
     column: &str,
 ) -> Result<Vec<Point>, PlotError> {
-    let table = TimeseriesTable::read(&timeseries_path(dir, index(exp, coords)))
-        .map_err(PlotError::Data)?;
-    let values = table.column(column).map_err(PlotError::Data)?;
+    let table = TimeseriesTable::read(&timeseries_path(dir, index(exp, coords)))?;
+    let values = table.column(column)?;
     let ys = if Counter::from_name(column).is_some() {
-        per_minute(&values, &table.column(BIN_S).map_err(PlotError::Data)?)
+        per_minute(&values, &table.column(BIN_S)?)
     } else {
         values
     };
-    let starts = table.column(TIME_S).map_err(PlotError::Data)?;
+    let starts = table.column(TIME_S)?;
     Ok(starts
         .iter()
         .zip(ys)

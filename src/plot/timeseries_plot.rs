@@ -7,6 +7,7 @@ use plotters::prelude::*;
 
 use super::Figure;
 use super::line_chart::{Line, LineChart, Point, Span};
+use crate::error::{BadInput, DrawError, ReadError};
 use crate::model::timeseries::{Counter, Gauge};
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 
@@ -46,7 +47,7 @@ pub fn shaded_spans<'a>(
 
 /// The shaded stretches of the run whose summary.json sits beside its
 /// timeseries.csv; none if it has none (a time series kept on its own).
-fn run_spans(timeseries: &Path) -> Result<Vec<Span>, String> {
+fn run_spans(timeseries: &Path) -> Result<Vec<Span>, ReadError> {
     let path = timeseries.with_file_name("summary.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(Vec::new());
@@ -66,8 +67,8 @@ fn run_spans(timeseries: &Path) -> Result<Vec<Span>, String> {
         start_s: f64,
         end_s: f64,
     }
-    let times: Times =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let times: Times = serde_json::from_str(&text)
+        .map_err(|e| ReadError::bad(format!("{}: {e}", path.display())))?;
     Ok(shaded_spans(
         times.warmup_s,
         times
@@ -98,12 +99,12 @@ pub fn per_minute(counts: &[f64], bin_s: &[f64]) -> Vec<f64> {
 
 impl TimeseriesPlot {
     /// The figure of a run's timeseries.csv.
-    pub fn read(path: &Path) -> Result<TimeseriesPlot, String> {
+    pub fn read(path: &Path) -> Result<TimeseriesPlot, ReadError> {
         let table = TimeseriesTable::read(path)?;
         let col = |name: &str| table.column(name);
         let minutes: Vec<f64> = col(TIME_S)?.iter().map(|t| t / 60.0).collect();
         let bins = col(BIN_S)?;
-        let line = |label: &str, name: &str, c: usize, rate: bool| -> Result<Line, String> {
+        let line = |label: &str, name: &str, c: usize, rate: bool| -> Result<Line, BadInput> {
             let values = col(name)?;
             let ys = if rate {
                 per_minute(&values, &bins)
@@ -179,8 +180,8 @@ impl TimeseriesPlot {
 }
 
 impl Figure for TimeseriesPlot {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
+        root.fill(&WHITE).map_err(DrawError::of)?;
         for (panel, area) in self.panels.iter().zip(root.split_evenly((3, 1))) {
             panel.draw_in(&area)?;
         }

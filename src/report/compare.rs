@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use crate::error::ReadError;
 use crate::model::summary::Summary;
 use crate::output::marker;
 use crate::statistics::mean_ci;
@@ -63,50 +64,51 @@ impl Side {
 
 /// Reads a side: a run's directory (with summary.json), `SWEEP_DIR:K` for
 /// point K of a sweep, or a sweep's directory with a single point.
-pub fn read_side(arg: &str) -> Result<Side, String> {
+pub fn read_side(arg: &str) -> Result<Side, ReadError> {
     let path = Path::new(arg);
     if path.join("summary.json").is_file() {
-        marker::verify(path).map_err(|e| e.to_string())?;
+        marker::verify(path)?;
         let file = path.join("summary.json");
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(&file).map_err(ReadError::io(&file))?;
         let summary: Summary = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a run's summary: {e}", file.display()))?;
+            .map_err(|e| ReadError::bad(format!("{}: not a run's summary: {e}", file.display())))?;
         return Ok(Side::from_summary(arg.to_owned(), &summary));
     }
     let (dir, point) = match arg.rsplit_once(':') {
         Some((dir, k)) if !path.exists() => {
             let k = k.parse::<usize>().map_err(|_| {
-                format!("{arg}: after the `:` comes a point number of the sweep, e.g. {dir}:0")
+                ReadError::bad(format!(
+                    "{arg}: after the `:` comes a point number of the sweep, e.g. {dir}:0"
+                ))
             })?;
             (PathBuf::from(dir), Some(k))
         }
         _ => (path.to_owned(), None),
     };
     if !dir.join("manifest.json").is_file() || !dir.join("runs.csv").is_file() {
-        return Err(format!(
+        return Err(ReadError::bad(format!(
             "{}: neither a run's directory (summary.json) nor a sweep's (manifest.json and runs.csv)",
             dir.display()
-        ));
+        )));
     }
-    let (exp, rows) = sweep::read(&dir).map_err(|e| e.to_string())?;
+    let (exp, rows) = sweep::read(&dir)?;
     let points = exp.points.len();
     let point = match point {
         Some(k) if k < points => k,
         Some(k) => {
-            return Err(format!(
+            return Err(ReadError::bad(format!(
                 "{arg}: {} has points 0 to {} (got {k})",
                 dir.display(),
                 points - 1
-            ));
+            )));
         }
         None if points == 1 => 0,
         None => {
-            return Err(format!(
+            return Err(ReadError::bad(format!(
                 "{}: the sweep has {points} points: name one, e.g. {}:0 (points.csv lists them)",
                 dir.display(),
                 dir.display()
-            ));
+            )));
         }
     };
     let offset = first_metric(exp.axes.len());
@@ -128,13 +130,19 @@ pub fn read_side(arg: &str) -> Result<Side, String> {
     };
     let replications = exp.replications as usize;
     for run in point * replications..(point + 1) * replications {
-        let record = cells(&rows[&run], columns)
-            .ok_or_else(|| format!("{}: run {run} has not {columns} cells", dir.display()))?;
-        side.seeds.push(
-            record[3]
-                .parse()
-                .map_err(|_| format!("{}: run {run}: bad seed `{}`", dir.display(), &record[3]))?,
-        );
+        let record = cells(&rows[&run], columns).ok_or_else(|| {
+            ReadError::bad(format!(
+                "{}: run {run} has not {columns} cells",
+                dir.display()
+            ))
+        })?;
+        side.seeds.push(record[3].parse().map_err(|_| {
+            ReadError::bad(format!(
+                "{}: run {run}: bad seed `{}`",
+                dir.display(),
+                &record[3]
+            ))
+        })?);
         side.runs.push(
             record
                 .iter()

@@ -54,7 +54,7 @@ impl Manifest {
         let name = path.display().to_string();
         let base_dir = manifest_dir.join(&self.model_dir);
         DataFile::unchanged(&self.data_files, &base_dir)
-            .map_err(|m| Diagnostic::general(&name, m))?;
+            .map_err(|m| Diagnostic::general(&name, m.to_string()))?;
         Ok(Source {
             name: format!("{name} (model_toml)"),
             text: self.model_toml.clone(),

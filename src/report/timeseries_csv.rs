@@ -7,6 +7,8 @@ use std::path::Path;
 use crate::engine::SimDuration;
 use crate::model::timeseries::{Counter, Gauge, LOOP_LATENCY, Timeseries};
 
+use crate::error::{BadInput, ReadError};
+
 /// Columns: bin start (s), bin length (s), each counter, each gauge's
 /// time average over the bin and its maximum (`<gauge>_max`), the p50 and
 /// p99 latency of the loops completed in the bin (empty if none), then for
@@ -73,22 +75,21 @@ pub struct TimeseriesTable {
 }
 
 impl TimeseriesTable {
-    pub fn read(path: &Path) -> Result<TimeseriesTable, String> {
+    pub fn read(path: &Path) -> Result<TimeseriesTable, ReadError> {
         let shown = path.display().to_string();
-        let mut reader =
-            csv::Reader::from_path(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let mut reader = csv::Reader::from_path(path).map_err(ReadError::csv(path))?;
         let header = reader
             .headers()
-            .map_err(|e| format!("{shown}: {e}"))?
+            .map_err(ReadError::csv(path))?
             .iter()
             .map(str::to_owned)
             .collect();
         let rows = reader
             .records()
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{shown}: {e}"))?;
+            .map_err(ReadError::csv(path))?;
         if rows.is_empty() {
-            return Err(format!("{shown} has no rows"));
+            return Err(ReadError::bad(format!("{shown} has no rows")));
         }
         Ok(TimeseriesTable {
             shown,
@@ -98,18 +99,20 @@ impl TimeseriesTable {
     }
 
     /// The column called `name`, as numbers.
-    pub fn column(&self, name: &str) -> Result<Vec<f64>, String> {
+    pub fn column(&self, name: &str) -> Result<Vec<f64>, BadInput> {
         let shown = &self.shown;
         let i = self.header.iter().position(|h| h == name).ok_or_else(|| {
-            format!("{shown}: no column `{name}`: is this a loopcap timeseries.csv?")
+            BadInput(format!(
+                "{shown}: no column `{name}`: is this a loopcap timeseries.csv?"
+            ))
         })?;
         self.rows
             .iter()
             .enumerate()
             .map(|(n, r)| {
-                r.get(i)
-                    .and_then(|c| c.parse().ok())
-                    .ok_or_else(|| format!("{shown}: row {}: `{name}` is not a number", n + 2))
+                r.get(i).and_then(|c| c.parse().ok()).ok_or_else(|| {
+                    BadInput(format!("{shown}: row {}: `{name}` is not a number", n + 2))
+                })
             })
             .collect()
     }
@@ -152,6 +155,7 @@ mod tests {
             table
                 .column("nope")
                 .unwrap_err()
+                .to_string()
                 .contains("no column `nope`")
         );
     }

@@ -13,12 +13,12 @@ use super::{Answer, Goal, Interval, Probe, Slo, Verdict};
 use crate::atomic_file;
 use crate::bytes::Bytes;
 use crate::cli::SizeArgs;
+use crate::command::error::Error;
 use crate::command::load::load;
 use crate::command::{Limits, warn};
 use crate::config::data_file::DataFile;
 use crate::config::overrides::Override;
 use crate::config::{self, LoadedModel, Source};
-use crate::error::Error;
 use crate::json;
 use crate::model::ModelSpec;
 use crate::model::summary::Summary;
@@ -195,8 +195,7 @@ fn slos_and_floor(
         .slos
         .iter()
         .map(|text| Slo::parse(text, &names))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Error::Input)?;
+        .collect::<Result<Vec<_>, _>>()?;
     warn(slos.iter().filter_map(Slo::direction_warning));
     let floor = Probe::floor(&floor_runs, &slos);
     Ok((slos, floor))
@@ -212,7 +211,7 @@ fn size_manifest(
     flags: &SizeFlags,
     what: &str,
 ) -> Result<serde_json::Value, Error> {
-    let data_files = DataFile::read_all(names, &source.base_dir).map_err(Error::Input)?;
+    let data_files = DataFile::read_all(names, &source.base_dir)?;
     let path = &flags.model;
     let mut command = format!("loopcap size {}", path.display());
     for slo in &flags.slos {

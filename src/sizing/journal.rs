@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use super::csv_file::{ProbeWriter, read_probes};
 use super::{Probe, Slo};
 use crate::atomic_file;
+use crate::output::{OutputError, io_at};
 
 pub struct Journal {
     path: PathBuf,
@@ -60,9 +61,12 @@ impl Journal {
     /// Opens `dir` for a search described by `manifest`: a new directory
     /// (or one without a manifest) starts empty; one with this manifest
     /// resumes; one with another is refused.
-    pub fn open(dir: &Path, manifest: &serde_json::Value, slos: &[Slo]) -> Result<Journal, String> {
-        let shown = dir.display();
-        atomic_file::create_dir(dir).map_err(|e| format!("--out {shown}: {e}"))?;
+    pub fn open(
+        dir: &Path,
+        manifest: &serde_json::Value,
+        slos: &[Slo],
+    ) -> Result<Journal, OutputError> {
+        atomic_file::create_dir(dir).map_err(io_at(dir))?;
         let manifest_path = dir.join("manifest.json");
         let path = dir.join("sizing.csv");
         let text = serde_json::to_string_pretty(manifest).expect("a JSON value");
@@ -75,26 +79,26 @@ impl Journal {
                 }
             }
             Ok(existing) => {
-                return Err(match changed_data(&existing, manifest) {
-                    Some(files) => format!(
-                        "--out {shown}: a data file changed since the sizing began ({files}): resuming would mix results; restore it, or add --force to start again"
-                    ),
-                    None => format!(
-                        "--out {shown} holds another sizing (its manifest.json differs): add --force to replace it, or choose another directory"
-                    ),
-                });
+                return Err(OutputError::refused(
+                    dir,
+                    match changed_data(&existing, manifest) {
+                        Some(files) => format!(
+                            "a data file changed since the sizing began ({files}): resuming would mix results; restore it, or add --force to start again"
+                        ),
+                        None => "holds another sizing (its manifest.json differs): add --force to replace it, or choose another directory".to_owned(),
+                    },
+                ));
             }
             Err(_) => {}
         }
         atomic_file::write_file(&manifest_path, |w| writeln!(w, "{text}"))
-            .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+            .map_err(io_at(&manifest_path))?;
         // The journal again, from the probes kept: a cut line is gone.
-        write_sorted(&path, slos, done.values())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        write_sorted(&path, slos, done.values()).map_err(io_at(&path))?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(io_at(&path))?;
         Ok(Journal {
             path,
             slos: slos.to_vec(),

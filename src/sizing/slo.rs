@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::quantity::parse_duration;
+use crate::error::BadInput;
 
 /// Which side of the bound is good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ impl Slo {
     /// Parses `metric <= value` (or `>=`, `<`, `>`). `metrics` are the
     /// names the summary has; a duration bound of a metric in seconds
     /// (`..._s`) may carry a unit (`25m`), and a share a percent sign.
-    pub fn parse(text: &str, metrics: &[String]) -> Result<Slo, String> {
+    pub fn parse(text: &str, metrics: &[String]) -> Result<Slo, BadInput> {
         let (at, direction, width) = ["<=", ">=", "<", ">"]
             .iter()
             .find_map(|op| {
@@ -45,21 +46,23 @@ impl Slo {
                 })
             })
             .ok_or_else(|| {
-                format!("--slo '{text}': expected METRIC <= VALUE or METRIC >= VALUE")
+                BadInput(format!(
+                    "--slo '{text}': expected METRIC <= VALUE or METRIC >= VALUE"
+                ))
             })?;
         let metric = text[..at].trim().to_owned();
         let value = text[at + width..].trim();
         if !metrics.contains(&metric) {
-            return Err(format!(
+            return Err(BadInput(format!(
                 "--slo '{text}': unknown metric `{metric}`; the model's metrics are: {}",
                 metrics.join(", ")
-            ));
+            )));
         }
         let bound = parse_bound(&metric, value).ok_or_else(|| {
-            format!(
+            BadInput(format!(
                 "--slo '{text}': `{value}` is not a number{}",
                 unit_hint(&metric)
-            )
+            ))
         })?;
         Ok(Slo {
             metric,
@@ -189,14 +192,18 @@ mod tests {
         assert_eq!(slo.bound, 0.01);
         let slo = Slo::parse("loops_per_min >= 2.5", &names()).unwrap();
         assert_eq!((slo.direction, slo.bound), (Direction::AtLeast, 2.5));
-        let e = Slo::parse("p99 <= 3", &names()).unwrap_err();
+        let e = Slo::parse("p99 <= 3", &names()).unwrap_err().to_string();
         assert!(
             e.contains("unknown metric `p99`") && e.contains("loops_per_min"),
             "{e}"
         );
-        let e = Slo::parse("loops_per_min = 3", &names()).unwrap_err();
+        let e = Slo::parse("loops_per_min = 3", &names())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected METRIC <= VALUE"), "{e}");
-        let e = Slo::parse("loops_per_min >= fast", &names()).unwrap_err();
+        let e = Slo::parse("loops_per_min >= fast", &names())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`fast` is not a number"), "{e}");
     }
 

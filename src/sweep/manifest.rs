@@ -61,8 +61,7 @@ impl SweepManifest {
                     file: base.file.clone(),
                     model_toml: toml::to_string(&table)
                         .map_err(|e| SweepError::Input(format!("{}: {e}", base.file)))?,
-                    data_files: DataFile::read_all(&names, &base.source.base_dir)
-                        .map_err(SweepError::Input)?,
+                    data_files: DataFile::read_all(&names, &base.source.base_dir)?,
                 })
             })
             .collect::<Result<Vec<_>, SweepError>>()?;

@@ -3,6 +3,7 @@
 
 use super::runs_file::{Rows, cells, first_metric};
 use crate::config::experiment::Experiment;
+use crate::error::BadInput;
 use crate::statistics::mean_ci;
 
 /// One grid point's metrics over its replications.
@@ -29,29 +30,29 @@ impl PointStats {
 
 /// Every point's statistics, from the rows of runs.csv (parsed back from
 /// their text, so a resumed or merged sweep computes exactly the same).
-pub fn aggregate(exp: &Experiment, rows: &Rows) -> Result<Vec<PointStats>, String> {
+pub fn aggregate(exp: &Experiment, rows: &Rows) -> Result<Vec<PointStats>, BadInput> {
     let metrics = exp.metric_names.len();
     let offset = first_metric(exp.axes.len());
     let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); metrics]; exp.points.len()];
     let mut counts = vec![0usize; exp.points.len()];
     for (run, line) in rows {
         let record = cells(line, offset + metrics).ok_or_else(|| {
-            format!(
+            BadInput(format!(
                 "run {run}: the row does not have {} columns",
                 offset + metrics
-            )
+            ))
         })?;
         let point: usize = record[1]
             .parse()
             .ok()
             .filter(|p| *p < exp.points.len())
-            .ok_or_else(|| format!("run {run}: bad point `{}`", &record[1]))?;
+            .ok_or_else(|| BadInput(format!("run {run}: bad point `{}`", &record[1])))?;
         counts[point] += 1;
         for (m, cell) in record.iter().skip(offset).enumerate() {
             if !cell.is_empty() {
                 let value = cell
                     .parse()
-                    .map_err(|_| format!("run {run}: `{cell}` is not a number"))?;
+                    .map_err(|_| BadInput(format!("run {run}: `{cell}` is not a number")))?;
                 samples[point][m].push(value);
             }
         }

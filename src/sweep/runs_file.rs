@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use crate::atomic_file;
+use crate::error::ReadError;
 
 /// The rows of a runs.csv, by run index, as their CSV text (no newline).
 pub type Rows = BTreeMap<usize, String>;
@@ -43,18 +44,17 @@ pub fn read_rows(
     header: &str,
     runs: usize,
     first_metric: usize,
-) -> Result<Rows, String> {
-    let text =
-        fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+) -> Result<Rows, ReadError> {
+    let text = fs::read_to_string(path).map_err(ReadError::io(path))?;
     let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
     let mut lines = complete.lines();
     match lines.next() {
         Some(h) if h == header => {}
         _ => {
-            return Err(format!(
+            return Err(ReadError::bad(format!(
                 "{} was written for other columns (another experiment or loopcap version)",
                 path.display()
-            ));
+            )));
         }
     }
     let names: Vec<&str> = header.split(',').collect();
@@ -62,31 +62,33 @@ pub fn read_rows(
     for (n, line) in lines.enumerate() {
         let at = format!("{}:{}", path.display(), n + 2);
         let record = cells(line, names.len())
-            .ok_or_else(|| format!("{at}: not a row of {} columns", names.len()))?;
+            .ok_or_else(|| ReadError::bad(format!("{at}: not a row of {} columns", names.len())))?;
         for (cell, name) in record.iter().zip(&names).skip(first_metric) {
             if !cell.is_empty() && cell.parse::<f64>().is_err() {
-                return Err(format!("{at}: column {name}: `{cell}` is not a number"));
+                return Err(ReadError::bad(format!(
+                    "{at}: column {name}: `{cell}` is not a number"
+                )));
             }
         }
         let run = line
             .split(',')
             .next()
             .and_then(|r| r.parse().ok())
-            .ok_or_else(|| format!("{at}: not a run row"))?;
+            .ok_or_else(|| ReadError::bad(format!("{at}: not a run row")))?;
         if run >= runs {
-            return Err(format!(
+            return Err(ReadError::bad(format!(
                 "{at}: run {run} is not one of this experiment's {runs} runs (0 to {}): the file is from another sweep",
                 runs.saturating_sub(1)
-            ));
+            )));
         }
         if rows
             .insert(run, line.to_owned())
             .is_some_and(|old| old != line)
         {
-            return Err(format!(
+            return Err(ReadError::bad(format!(
                 "{}: run {run} appears twice, with different results",
                 path.display()
-            ));
+            )));
         }
     }
     Ok(rows)
@@ -134,12 +136,13 @@ mod tests {
         let path = dir.path().join("runs.csv");
         fs::write(&path, "run,x\n2,b\n0,a\n1,tor").unwrap();
         let rows = read_rows(&path, "run,x", 3, 2).unwrap();
-        let err = read_rows(&path, "run,x", 2, 2).unwrap_err();
+        let err = read_rows(&path, "run,x", 2, 2).unwrap_err().to_string();
         assert!(err.ends_with("runs.csv:2: run 2 is not one of this experiment's 2 runs (0 to 1): the file is from another sweep"), "{err}");
         assert_eq!(rows.keys().copied().collect::<Vec<_>>(), [0, 2]);
         assert!(
             read_rows(&path, "run,y", 3, 2)
                 .unwrap_err()
+                .to_string()
                 .contains("other columns")
         );
         write_sorted(&path, "run,x", &rows).unwrap();
@@ -151,13 +154,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.csv");
         fs::write(&path, "run,label,m\n0,\"a, b\",1.5\n1,c,\n2,d,NOTANUMBER\n").unwrap();
-        let err = read_rows(&path, "run,label,m", 3, 2).unwrap_err();
+        let err = read_rows(&path, "run,label,m", 3, 2)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.ends_with("runs.csv:4: column m: `NOTANUMBER` is not a number"),
             "{err}"
         );
         fs::write(&path, "run,label,m\n0,a\n").unwrap();
-        let err = read_rows(&path, "run,label,m", 3, 2).unwrap_err();
+        let err = read_rows(&path, "run,label,m", 3, 2)
+            .unwrap_err()
+            .to_string();
         assert!(err.ends_with("runs.csv:2: not a row of 3 columns"), "{err}");
         // NaN and infinities are numbers: figures draw them as gaps.
         fs::write(&path, "run,label,m\n0,a,NaN\n1,b,inf\n").unwrap();

@@ -10,10 +10,10 @@ use super::{
     write_json_file,
 };
 use crate::atomic_file;
+use crate::command::error::Error;
 use crate::command::outputs::{publish, stage_out};
 use crate::config::data_file::DataFile;
 use crate::config::plans::read_plans;
-use crate::error::Error;
 use crate::output::marker::Kind;
 use crate::plot::sizing_figure;
 use crate::sizing::{

@@ -8,11 +8,12 @@ use super::{
     BaseModel, Replicator, SizeFlags, print_answer, size_manifest, sizing_series, slos_and_floor,
     write_json_file,
 };
+use crate::command::error::Error;
 use crate::command::outputs::claim_out;
 use crate::command::warn;
 use crate::config::data_file::DataFile;
 use crate::config::overrides::Override;
-use crate::error::Error;
+use crate::error::BadInput;
 use crate::output::marker::{self, Kind};
 use crate::output::target::Reuse;
 use crate::plot::sizing_figure;
@@ -24,7 +25,7 @@ use crate::sizing::{
 /// floor on unlimited capacity, then the search, each probe its replications
 /// in parallel.
 pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(), Error> {
-    let (axis, lo, hi) = parse_axis(axis_text, goal).map_err(Error::Input)?;
+    let (axis, lo, hi) = parse_axis(axis_text, goal)?;
     // The floor: for a population, its least value on unlimited capacity.
     let base = BaseModel::read(
         flags,
@@ -49,19 +50,16 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
     }
     let out_dir = out.as_ref().map(|t| t.path.as_path());
     let mut journal = match out_dir {
-        Some(dir) => Some(
-            journal::Journal::open(
-                dir,
-                &size_manifest(
-                    &base.source,
-                    &DataFile::names_in(&base.loaded.resolved),
-                    flags,
-                    &format!("{} {axis_text}", axis_flag(goal)),
-                )?,
-                &slos,
-            )
-            .map_err(Error::Input)?,
-        ),
+        Some(dir) => Some(journal::Journal::open(
+            dir,
+            &size_manifest(
+                &base.source,
+                &DataFile::names_in(&base.loaded.resolved),
+                flags,
+                &format!("{} {axis_text}", axis_flag(goal)),
+            )?,
+            &slos,
+        )?),
         None => None,
     };
     // The journal took the directory (or refused it, as it was).
@@ -143,12 +141,12 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
 }
 
 /// `--over PATH=LO..HI`, or `--max-users PATH[=LO..HI]` (by default 1..100000).
-fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), String> {
+fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), BadInput> {
     let flag = axis_flag(goal);
     let bad = || {
-        format!(
+        BadInput(format!(
             "{flag} {text}: expected PATH=LO..HI with whole numbers, e.g. capacity.lanes=1..256"
-        )
+        ))
     };
     let (path, range) = match (text.split_once('='), goal) {
         (Some(split), _) => split,
@@ -161,7 +159,9 @@ fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), String> {
         hi.trim().parse().map_err(|_| bad())?,
     );
     if lo > hi {
-        return Err(format!("{flag} {text}: LO ({lo}) is above HI ({hi})"));
+        return Err(BadInput(format!(
+            "{flag} {text}: LO ({lo}) is above HI ({hi})"
+        )));
     }
     let path = path.trim();
     let parts: Vec<&str> = path.split('.').collect();
@@ -172,9 +172,9 @@ fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), String> {
                 ["capacity", _, ..] | ["pool", _, "capacity", _, ..]
             ) =>
         {
-            Err(format!(
+            Err(BadInput(format!(
                 "{flag} {text}: `{path}` is not capacity: --over sizes a field of the capacity, capacity.FIELD (e.g. capacity.lanes, capacity.requests_per_min, capacity.max_replicas) or pool.NAME.capacity.FIELD"
-            ))
+            )))
         }
         Goal::MostMeeting
             if !matches!(
@@ -182,9 +182,9 @@ fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), String> {
                 ["workload", _, "users"] | ["workload", _, "arrivals", "per_min"]
             ) =>
         {
-            Err(format!(
+            Err(BadInput(format!(
                 "{flag} {text}: `{path}` is not a population: --max-users sizes workload.CLASS.users (or an open class's workload.CLASS.arrivals.per_min)"
-            ))
+            )))
         }
         _ => Ok((path.to_owned(), lo, hi)),
     }
