@@ -3,6 +3,7 @@
 
 pub mod bar_chart;
 pub mod heatmap;
+pub mod labels;
 pub mod line_chart;
 pub mod sizing_figure;
 pub mod sweep_figures;

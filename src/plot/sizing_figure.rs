@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use super::bar_chart::{BarChart, BarGroup};
+use super::labels::{axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point};
-use super::sweep_figures::{axis_path_label, metric_label};
 use super::{PlotError, save};
 
 /// The palette index of grey, for the bound.

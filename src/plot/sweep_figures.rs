@@ -5,9 +5,10 @@ use std::path::Path;
 
 use super::bar_chart::{BarChart, BarGroup};
 use super::heatmap::Heatmap;
+use super::labels::{axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point, Span};
 use super::timeseries_plot::{per_minute, shaded_spans};
-use super::{PlotError, save, save_stacked};
+use super::{Figure, PlotError, save, save_stacked};
 use crate::config::experiment::Experiment;
 use crate::config::plot_spec::{Chart, PlotSpec, Reference};
 use crate::model::ModelSpec;
@@ -58,7 +59,7 @@ fn series(exp: &Experiment, spec: &PlotSpec) -> Vec<(usize, String)> {
     }
 }
 
-fn subtitle(exp: &Experiment, spec: &PlotSpec, what: &str) -> String {
+fn subtitle_of(exp: &Experiment, spec: &PlotSpec, what: &str) -> String {
     let fixed: Vec<String> = spec
         .fixed
         .iter()
@@ -70,72 +71,6 @@ fn subtitle(exp: &Experiment, spec: &PlotSpec, what: &str) -> String {
         s.push_str(&format!("; at {}", fixed.join(", ")));
     }
     s
-}
-
-/// A metric's name in words, its unit spelled out and its scope last, read
-/// from the naming convention (`_s` seconds, `_per_min` per minute, `_usd`
-/// US dollars; `classes.C.`, `windows.W.`, `faults.N.` scopes; a trailing
-/// `p99`, `max` or `mean` statistic): `windows.surge-a-1.loop_latency_s.p99`
-/// is "p99 loop latency (s), window surge-a-1".
-pub fn metric_label(metric: &str) -> String {
-    let mut parts: Vec<&str> = metric.split('.').collect();
-    let scope = match parts.as_slice() {
-        ["classes", name, ..] => Some(format!("class {name}")),
-        ["windows", name, ..] => Some(format!("window {name}")),
-        ["faults", n, ..] => Some(format!("fault {n}")),
-        _ => None,
-    };
-    if scope.is_some() && parts.len() > 2 {
-        parts.drain(..2);
-    }
-    let stat = match parts.last() {
-        Some(&last) if parts.len() > 1 && is_statistic(last) => parts.pop(),
-        _ => None,
-    };
-    let base = parts.join(" ");
-    let (base, unit) = if let Some(b) = base.strip_suffix("_usd") {
-        (b.to_owned(), " (US$)")
-    } else if let Some(b) = base.strip_suffix("_s") {
-        (b.to_owned(), " (s)")
-    } else {
-        (base, "")
-    };
-    let words = in_words(&base);
-    let mut label = match stat {
-        Some(stat) => format!("{stat} {words}{unit}"),
-        None => format!("{words}{unit}"),
-    };
-    if let Some(scope) = scope {
-        label.push_str(&format!(", {scope}"));
-    }
-    label
-}
-
-fn is_statistic(part: &str) -> bool {
-    matches!(part, "max" | "mean" | "min")
-        || part
-            .strip_prefix('p')
-            .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
-}
-
-/// An axis's path in words: `workload.developers.users` is "users
-/// (developers)", `capacity.max_concurrency` "max concurrency".
-pub fn axis_path_label(path: &str) -> String {
-    match path.split_once('.') {
-        Some(("workload", rest)) => match rest.split_once('.') {
-            Some((class, field)) => format!("{} ({class})", in_words(field)),
-            None => in_words(rest),
-        },
-        Some(("capacity" | "agents", rest)) => in_words(rest),
-        _ => in_words(path),
-    }
-}
-
-/// A name in words: rates spelled out, underscores and dots as spaces.
-fn in_words(name: &str) -> String {
-    name.replace("per_min", "per minute")
-        .replace("per_dollar", "per US dollar")
-        .replace(['_', '.'], " ")
 }
 
 fn axis_label(exp: &Experiment, axis: Option<usize>) -> String {
@@ -322,258 +257,312 @@ pub fn draw(
     sweep: &Path,
     out: &Path,
 ) -> Result<(), PlotError> {
-    let line_chart = |subtitle: &str, x: Option<usize>, y_label: String, log_y, lines| LineChart {
-        title: spec.title.clone(),
-        subtitle: self::subtitle(exp, spec, subtitle),
-        x_label: axis_label(exp, x),
-        y_label,
-        log_x: false,
-        log_y,
-        lines,
-        spans: Vec::new(),
-    };
-    let failures_along = |x: usize, share: &str| LineChart {
-        title: FAILED_TITLE.to_owned(),
-        ..line_chart(
-            "mean, band = 95% CI",
-            Some(x),
-            metric_label(share),
-            false,
-            metric_lines(exp, points, spec, x, share),
-        )
+    let figure = Figures {
+        exp,
+        points,
+        spec,
+        sweep,
+        out,
     };
     match &spec.chart {
         Chart::Line {
             x,
             metric,
             log_y,
-            reference: r,
-        } => {
-            let mut lines = metric_lines(exp, points, spec, *x, metric);
-            lines.extend(reference(exp, *x, r));
-            let chart = line_chart(
-                "mean, band = 95% CI",
-                Some(*x),
-                metric_label(metric),
-                *log_y,
-                lines,
-            );
-            match failed_share_of(exp, metric) {
-                Some(share) => save_stacked(&chart, &failures_along(*x, &share), out, &spec.name),
-                None => save(&chart, out, &spec.name),
-            }
-        }
+            reference,
+        } => figure.line(*x, metric, *log_y, reference),
         Chart::Latency {
             x,
             prefix,
             log_y,
-            reference: r,
-        } => {
-            let mut lines: Vec<Line> = reference(exp, *x, r).into_iter().collect();
-            for (s, label) in series(exp, spec) {
-                for (marker, dash, shade, p) in [
-                    (Marker::Circle, Dash::Dotted, 0.55, "p50"),
-                    (Marker::Triangle, Dash::Dashed, 0.8, "p95"),
-                    (Marker::Cross, Dash::Solid, 1.0, "p99"),
-                ] {
-                    let points = line_points(exp, points, spec, (*x, s), &format!("{prefix}.{p}"));
-                    lines.push(
-                        Line::new(format!("{label} {p}").trim().to_owned(), s, points)
-                            .marked(marker)
-                            .styled(dash, shade),
-                    );
-                }
-            }
-            let y_label = match log_y {
-                true => format!("{}, log scale", metric_label(prefix)),
-                false => metric_label(prefix),
-            };
-            let chart = line_chart(
-                "mean of each percentile, band = 95% CI",
-                Some(*x),
-                y_label,
-                *log_y,
-                lines,
-            );
-            match failed_share_of(exp, prefix) {
-                Some(share) => save_stacked(&chart, &failures_along(*x, &share), out, &spec.name),
-                None => save(&chart, out, &spec.name),
+            reference,
+        } => figure.latency(*x, prefix, *log_y, reference),
+        Chart::Cdf => figure.cdf(),
+        Chart::Timeseries { column, log_y } => figure.timeseries(column, *log_y),
+        Chart::Heatmap { x, y, metric, slo } => figure.heatmap(*x, *y, metric, *slo),
+        Chart::Bar { x, metric } => figure.bars(*x, metric),
+    }
+}
+
+/// One plot of a sweep: what it is drawn from and where it goes.
+struct Figures<'a> {
+    exp: &'a Experiment,
+    points: &'a [PointStats],
+    spec: &'a PlotSpec,
+    sweep: &'a Path,
+    out: &'a Path,
+}
+
+impl Figures<'_> {
+    /// Saves `chart`, with `failed` beneath it when its metric has a
+    /// failed share to show.
+    fn save_with(&self, chart: &impl Figure, failed: Option<impl Figure>) -> Result<(), PlotError> {
+        match failed {
+            Some(failed) => save_stacked(chart, &failed, self.out, &self.spec.name),
+            None => save(chart, self.out, &self.spec.name),
+        }
+    }
+
+    /// A line chart in the plot's title and style.
+    fn line_chart(
+        &self,
+        subtitle: &str,
+        x: Option<usize>,
+        y_label: String,
+        log_y: bool,
+        lines: Vec<Line>,
+    ) -> LineChart {
+        LineChart {
+            title: self.spec.title.clone(),
+            subtitle: subtitle_of(self.exp, self.spec, subtitle),
+            x_label: axis_label(self.exp, x),
+            y_label,
+            log_x: false,
+            log_y,
+            lines,
+            spans: Vec::new(),
+        }
+    }
+
+    /// The failed share `share` of each series along axis `x`.
+    fn failures_along(&self, x: usize, share: &str) -> LineChart {
+        LineChart {
+            title: FAILED_TITLE.to_owned(),
+            ..self.line_chart(
+                "mean, band = 95% CI",
+                Some(x),
+                metric_label(share),
+                false,
+                metric_lines(self.exp, self.points, self.spec, x, share),
+            )
+        }
+    }
+
+    fn line(
+        &self,
+        x: usize,
+        metric: &str,
+        log_y: bool,
+        r: &Option<Reference>,
+    ) -> Result<(), PlotError> {
+        let mut lines = metric_lines(self.exp, self.points, self.spec, x, metric);
+        lines.extend(reference(self.exp, x, r));
+        let chart = self.line_chart(
+            "mean, band = 95% CI",
+            Some(x),
+            metric_label(metric),
+            log_y,
+            lines,
+        );
+        let failed = failed_share_of(self.exp, metric).map(|s| self.failures_along(x, &s));
+        self.save_with(&chart, failed)
+    }
+
+    /// p50, p95 and p99 of `prefix` for each series along axis `x`.
+    fn latency(
+        &self,
+        x: usize,
+        prefix: &str,
+        log_y: bool,
+        r: &Option<Reference>,
+    ) -> Result<(), PlotError> {
+        let (exp, spec) = (self.exp, self.spec);
+        let mut lines: Vec<Line> = reference(exp, x, r).into_iter().collect();
+        for (s, label) in series(exp, spec) {
+            for (marker, dash, shade, p) in [
+                (Marker::Circle, Dash::Dotted, 0.55, "p50"),
+                (Marker::Triangle, Dash::Dashed, 0.8, "p95"),
+                (Marker::Cross, Dash::Solid, 1.0, "p99"),
+            ] {
+                let metric = format!("{prefix}.{p}");
+                let points = line_points(exp, self.points, spec, (x, s), &metric);
+                lines.push(
+                    Line::new(format!("{label} {p}").trim().to_owned(), s, points)
+                        .marked(marker)
+                        .styled(dash, shade),
+                );
             }
         }
-        Chart::Cdf => {
-            let lines = series(exp, spec)
-                .into_iter()
-                .map(|(s, label)| {
-                    let stats = at(exp, points, &coords(exp, spec, &[(spec.series, s)]));
-                    let points = CDF_QUANTILES
-                        .iter()
-                        .filter_map(|&q| {
-                            let (mean, _) =
-                                stats.get(exp, &format!("loop_latency_cdf_s.{}", quantile_name(q)));
-                            Some(Point {
-                                x: mean?,
-                                y: q,
-                                band: None,
-                            })
+        let y_label = match log_y {
+            true => format!("{}, log scale", metric_label(prefix)),
+            false => metric_label(prefix),
+        };
+        let chart = self.line_chart(
+            "mean of each percentile, band = 95% CI",
+            Some(x),
+            y_label,
+            log_y,
+            lines,
+        );
+        let failed = failed_share_of(exp, prefix).map(|s| self.failures_along(x, &s));
+        self.save_with(&chart, failed)
+    }
+
+    /// Each series' loop-latency distribution, its failed share beside it.
+    fn cdf(&self) -> Result<(), PlotError> {
+        let (exp, spec, points) = (self.exp, self.spec, self.points);
+        let lines = series(exp, spec)
+            .into_iter()
+            .map(|(s, label)| {
+                let stats = at(exp, points, &coords(exp, spec, &[(spec.series, s)]));
+                let points = CDF_QUANTILES
+                    .iter()
+                    .filter_map(|&q| {
+                        let (mean, _) =
+                            stats.get(exp, &format!("loop_latency_cdf_s.{}", quantile_name(q)));
+                        Some(Point {
+                            x: mean?,
+                            y: q,
+                            band: None,
                         })
-                        .collect();
-                    Line::new(label, s, points).marked(Marker::Circle)
+                    })
+                    .collect();
+                Line::new(label, s, points).marked(Marker::Circle)
+            })
+            .collect();
+        let chart = LineChart {
+            x_label: "loop latency (s, log scale)".to_owned(),
+            log_x: true,
+            ..self.line_chart(
+                "quantiles averaged over replications",
+                None,
+                "share of loops done within".to_owned(),
+                false,
+                lines,
+            )
+        };
+        // The failed share of each series, as bars beside the curves.
+        let failures = BarChart {
+            title: FAILED_TITLE.to_owned(),
+            subtitle: subtitle_of(exp, spec, "mean, whiskers = 95% CI"),
+            x_label: spec
+                .series
+                .map_or_else(String::new, |a| axis_label(exp, Some(a))),
+            y_label: metric_label(FAILED_SHARE),
+            categories: series(exp, spec).into_iter().map(|(_, l)| l).collect(),
+            bound: None,
+            groups: vec![BarGroup {
+                label: String::new(),
+                values: series(exp, spec)
+                    .into_iter()
+                    .map(|(s, _)| {
+                        let c = coords(exp, spec, &[(spec.series, s)]);
+                        let (mean, half) = at(exp, points, &c).get(exp, FAILED_SHARE);
+                        mean.map(|m| (m, half))
+                    })
+                    .collect(),
+            }],
+        };
+        self.save_with(&chart, Some(failures))
+    }
+
+    /// One column of each series' kept time series over simulated time.
+    fn over_time(&self, column: &str, log_y: bool) -> Result<LineChart, PlotError> {
+        let (exp, spec) = (self.exp, self.spec);
+        let mut spans = Vec::new();
+        let lines = series(exp, spec)
+            .into_iter()
+            .map(|(s, label)| {
+                let c = coords(exp, spec, &[(spec.series, s)]);
+                for span in model_spans(&exp.points[index(exp, &c)].spec) {
+                    if !spans.contains(&span) {
+                        spans.push(span);
+                    }
+                }
+                let points = timeseries_line(exp, self.sweep, &c, column)?;
+                Ok(Line::new(label, s, points))
+            })
+            .collect::<Result<Vec<_>, PlotError>>()?;
+        let unit = if Counter::from_name(column).is_some() {
+            "per minute, trailing 1-minute average"
+        } else {
+            "mean over each bin"
+        };
+        Ok(LineChart {
+            x_label: "simulated time (min)".to_owned(),
+            spans,
+            ..self.line_chart(
+                "replication 0 of each point",
+                None,
+                format!("{} ({unit})", column.replace('_', " ")),
+                log_y,
+                lines,
+            )
+        })
+    }
+
+    fn timeseries(&self, column: &str, log_y: bool) -> Result<(), PlotError> {
+        let chart = self.over_time(column, log_y)?;
+        let failed = match is_latency(column) {
+            true => Some(LineChart {
+                title: "loops failed (latency counts only those completed)".to_owned(),
+                ..self.over_time(Counter::LoopsFailed.name(), false)?
+            }),
+            false => None,
+        };
+        self.save_with(&chart, failed)
+    }
+
+    /// `metric` over the grid of axes `x` and `y`, its failed share beneath.
+    fn heatmap(&self, x: usize, y: usize, metric: &str, slo: Option<f64>) -> Result<(), PlotError> {
+        let (exp, spec, points) = (self.exp, self.spec, self.points);
+        let heatmap = |metric: &str, title: String, slo: Option<f64>| {
+            let z = (0..exp.axes[y].values.len())
+                .map(|yi| {
+                    (0..exp.axes[x].values.len())
+                        .map(|xi| {
+                            let c = coords(exp, spec, &[(Some(x), xi), (Some(y), yi)]);
+                            at(exp, points, &c).get(exp, metric).0
+                        })
+                        .collect()
                 })
                 .collect();
-            let chart = LineChart {
-                x_label: "loop latency (s, log scale)".to_owned(),
-                log_x: true,
-                ..line_chart(
-                    "quantiles averaged over replications",
-                    None,
-                    "share of loops done within".to_owned(),
-                    false,
-                    lines,
-                )
-            };
-            // The failed share of each series, as bars beside the curves.
-            let failures = BarChart {
-                title: FAILED_TITLE.to_owned(),
-                subtitle: self::subtitle(exp, spec, "mean, whiskers = 95% CI"),
-                x_label: spec
-                    .series
-                    .map_or_else(String::new, |a| axis_label(exp, Some(a))),
-                y_label: metric_label(FAILED_SHARE),
-                categories: series(exp, spec).into_iter().map(|(_, l)| l).collect(),
-                bound: None,
-                groups: vec![BarGroup {
-                    label: String::new(),
-                    values: series(exp, spec)
-                        .into_iter()
-                        .map(|(s, _)| {
-                            let c = coords(exp, spec, &[(spec.series, s)]);
-                            let (mean, half) = at(exp, points, &c).get(exp, FAILED_SHARE);
+            let labels = |a: usize| exp.axes[a].values.iter().map(|v| v.label.clone()).collect();
+            Heatmap {
+                title,
+                subtitle: subtitle_of(exp, spec, "mean per cell"),
+                x_label: axis_label(exp, Some(x)),
+                y_label: axis_label(exp, Some(y)),
+                x_values: labels(x),
+                y_values: labels(y),
+                z,
+                z_label: metric_label(metric),
+                slo,
+            }
+        };
+        let chart = heatmap(metric, spec.title.clone(), slo);
+        let failed = failed_share_of(exp, metric)
+            .map(|share| heatmap(&share, FAILED_TITLE.to_owned(), None));
+        self.save_with(&chart, failed)
+    }
+
+    /// `metric` at each value of axis `x`, a bar per series, its failed share beneath.
+    fn bars(&self, x: usize, metric: &str) -> Result<(), PlotError> {
+        let (exp, spec, points) = (self.exp, self.spec, self.points);
+        let bars = |metric: &str, title: String| BarChart {
+            title,
+            subtitle: subtitle_of(exp, spec, "mean, whiskers = 95% CI"),
+            x_label: axis_label(exp, Some(x)),
+            y_label: metric_label(metric),
+            categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
+            bound: None,
+            groups: series(exp, spec)
+                .into_iter()
+                .map(|(s, label)| BarGroup {
+                    label,
+                    values: (0..exp.axes[x].values.len())
+                        .map(|xi| {
+                            let c = coords(exp, spec, &[(Some(x), xi), (spec.series, s)]);
+                            let (mean, half) = at(exp, points, &c).get(exp, metric);
                             mean.map(|m| (m, half))
                         })
                         .collect(),
-                }],
-            };
-            save_stacked(&chart, &failures, out, &spec.name)
-        }
-        Chart::Timeseries { column, log_y } => {
-            let over_time = |column: &str, log_y: bool| -> Result<LineChart, PlotError> {
-                let mut spans = Vec::new();
-                let lines = series(exp, spec)
-                    .into_iter()
-                    .map(|(s, label)| {
-                        let c = coords(exp, spec, &[(spec.series, s)]);
-                        for span in model_spans(&exp.points[index(exp, &c)].spec) {
-                            if !spans.contains(&span) {
-                                spans.push(span);
-                            }
-                        }
-                        Ok(Line::new(
-                            label,
-                            s,
-                            timeseries_line(exp, sweep, &c, column)?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, PlotError>>()?;
-                let unit = if Counter::from_name(column).is_some() {
-                    "per minute, trailing 1-minute average"
-                } else {
-                    "mean over each bin"
-                };
-                Ok(LineChart {
-                    x_label: "simulated time (min)".to_owned(),
-                    spans,
-                    ..line_chart(
-                        "replication 0 of each point",
-                        None,
-                        format!("{} ({unit})", column.replace('_', " ")),
-                        log_y,
-                        lines,
-                    )
                 })
-            };
-            let chart = over_time(column, *log_y)?;
-            if is_latency(column) {
-                let failed = LineChart {
-                    title: "loops failed (latency counts only those completed)".to_owned(),
-                    ..over_time(Counter::LoopsFailed.name(), false)?
-                };
-                save_stacked(&chart, &failed, out, &spec.name)
-            } else {
-                save(&chart, out, &spec.name)
-            }
-        }
-        Chart::Heatmap { x, y, metric, slo } => {
-            let (x, y) = (*x, *y);
-            let heatmap = |metric: &str, title: String, slo: Option<f64>| {
-                let z = (0..exp.axes[y].values.len())
-                    .map(|yi| {
-                        (0..exp.axes[x].values.len())
-                            .map(|xi| {
-                                let c = coords(exp, spec, &[(Some(x), xi), (Some(y), yi)]);
-                                at(exp, points, &c).get(exp, metric).0
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let labels =
-                    |a: usize| exp.axes[a].values.iter().map(|v| v.label.clone()).collect();
-                Heatmap {
-                    title,
-                    subtitle: self::subtitle(exp, spec, "mean per cell"),
-                    x_label: axis_label(exp, Some(x)),
-                    y_label: axis_label(exp, Some(y)),
-                    x_values: labels(x),
-                    y_values: labels(y),
-                    z,
-                    z_label: metric_label(metric),
-                    slo,
-                }
-            };
-            let chart = heatmap(metric, spec.title.clone(), *slo);
-            match failed_share_of(exp, metric) {
-                Some(share) => save_stacked(
-                    &chart,
-                    &heatmap(&share, FAILED_TITLE.to_owned(), None),
-                    out,
-                    &spec.name,
-                ),
-                None => save(&chart, out, &spec.name),
-            }
-        }
-        Chart::Bar { x, metric } => {
-            let x = *x;
-            let bars = |metric: &str, title: String| BarChart {
-                title,
-                subtitle: self::subtitle(exp, spec, "mean, whiskers = 95% CI"),
-                x_label: axis_label(exp, Some(x)),
-                y_label: metric_label(metric),
-                categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
-                bound: None,
-                groups: series(exp, spec)
-                    .into_iter()
-                    .map(|(s, label)| BarGroup {
-                        label,
-                        values: (0..exp.axes[x].values.len())
-                            .map(|xi| {
-                                let c = coords(exp, spec, &[(Some(x), xi), (spec.series, s)]);
-                                let (mean, half) = at(exp, points, &c).get(exp, metric);
-                                mean.map(|m| (m, half))
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            };
-            let chart = bars(metric, spec.title.clone());
-            match failed_share_of(exp, metric) {
-                Some(share) => save_stacked(
-                    &chart,
-                    &bars(&share, FAILED_TITLE.to_owned()),
-                    out,
-                    &spec.name,
-                ),
-                None => save(&chart, out, &spec.name),
-            }
-        }
+                .collect(),
+        };
+        let chart = bars(metric, spec.title.clone());
+        let failed = failed_share_of(exp, metric).map(|s| bars(&s, FAILED_TITLE.to_owned()));
+        self.save_with(&chart, failed)
     }
 }
 
@@ -594,49 +583,4 @@ fn model_spans(spec: &ModelSpec) -> Vec<Span> {
             )
         }),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metric_labels_are_words_with_units_and_scope() {
-        assert_eq!(metric_label("loop_latency_s.p99"), "p99 loop latency (s)");
-        assert_eq!(metric_label("loops_per_min"), "loops per minute");
-        assert_eq!(
-            metric_label("classes.big.loops_per_min"),
-            "loops per minute, class big"
-        );
-        assert_eq!(
-            metric_label("windows.surge-a-1.loop_latency_s.p99"),
-            "p99 loop latency (s), window surge-a-1"
-        );
-        assert_eq!(metric_label("queue_wait_s.mean"), "mean queue wait (s)");
-        assert_eq!(metric_label("cost_usd"), "cost (US$)");
-        assert_eq!(metric_label("loops_per_dollar"), "loops per US dollar");
-        assert_eq!(
-            metric_label("loop_latency_cdf_s.p99_9"),
-            "p99_9 loop latency cdf (s)"
-        );
-        assert_eq!(metric_label("rate_limited"), "rate limited");
-    }
-
-    #[test]
-    fn axis_labels_are_words() {
-        assert_eq!(
-            axis_path_label("workload.developers.users"),
-            "users (developers)"
-        );
-        assert_eq!(
-            axis_path_label("workload.customers.arrivals.per_min"),
-            "arrivals per minute (customers)"
-        );
-        assert_eq!(
-            axis_path_label("capacity.max_concurrency"),
-            "max concurrency"
-        );
-        assert_eq!(axis_path_label("client.backoff"), "client backoff");
-        assert_eq!(axis_path_label("plan"), "plan");
-    }
 }
