@@ -33,9 +33,9 @@ mod finish;
 mod groups;
 mod measures;
 
-use groups::*;
 pub use groups::{CLASS_METRICS_BYTES, WINDOW_METRICS_BYTES};
-use measures::*;
+use groups::{ClassMetrics, PoolMetrics, WindowMetrics, refusal_index};
+use measures::{QueueTrend, Recorder, WindowGauge};
 
 /// Levels observed after every event.
 #[derive(Clone, Copy, Debug, Default)]

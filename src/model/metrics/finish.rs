@@ -8,8 +8,8 @@ use crate::model::recovery::FaultWatch;
 use crate::model::summary::{CDF_QUANTILES, ClassSummary, Summary};
 use crate::model::timeseries::Timeseries;
 
-use super::groups::*;
-use super::measures::*;
+use super::groups::{failed_share, hosted_summary, pools_cost_usd};
+use super::measures::Recorder;
 use super::{Metrics, RunFacts};
 
 impl Metrics {

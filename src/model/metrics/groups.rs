@@ -14,7 +14,7 @@ use crate::model::summary::LoopGroupSummary;
 use crate::model::timeseries::Counter;
 use crate::model::window::{Window, WindowSummary};
 
-use super::measures::*;
+use super::measures::{Gaps, Recorder, WindowGauge};
 
 /// The figures of one window (see [`super::window`]).
 pub(super) struct WindowMetrics {
