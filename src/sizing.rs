@@ -24,7 +24,7 @@ pub mod slo;
 pub mod table;
 
 pub use answer::{Answer, AnswerKind, beyond_the_floor, explain, explain_plans};
-pub use judge::{PlanResult, Probe, Verdict, cheapest, judge, judge_plan};
+pub use judge::{Interval, PlanResult, Probe, Verdict, cheapest, judge, judge_plan};
 pub use search::{Goal, Search, search};
 pub use slo::{Direction, Slo, better};
 pub use table::{render, render_plans};
@@ -32,7 +32,3 @@ pub use table::{render, render_plans};
 /// What `size --out` writes beside sizing.csv: the answer and its
 /// evidence, as `--json` prints them.
 pub const RESULT_FILE: &str = "result.json";
-
-/// A metric's mean and 95% half-width over the replications, either
-/// undefined where no replication defines it.
-pub type Interval = (Option<f64>, Option<f64>);

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::judge::{PlanResult, Probe, Verdict};
+use super::search::{Goal, Search};
+use super::slo::{Direction, Slo};
 use super::table::short;
-use super::{Direction, Goal, PlanResult, Probe, Search, Slo, Verdict};
 
 /// What `size` answers, as `--json` prints it and `--out` keeps it in
 /// [`RESULT_FILE`]: the SLOs, the floor, and the search or the plans.

@@ -5,7 +5,8 @@
 
 use std::io::{self, Write};
 
-use super::{Interval, PlanResult, Probe, Slo};
+use super::judge::{Interval, PlanResult, Probe};
+use super::slo::Slo;
 
 /// The columns a plan's costs take, after its SLOs' metrics.
 const PLAN_COSTS: [&str; 3] = ["cost_per_hour_usd", "cost_per_loop_usd", "loops_per_dollar"];

@@ -12,7 +12,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::csv_file::{ProbeWriter, read_probes};
-use super::{Probe, Slo};
+use super::judge::Probe;
+use super::slo::Slo;
 use crate::atomic_file;
 use crate::output::{OutputError, io_at};
 

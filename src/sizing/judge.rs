@@ -3,9 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Interval, Slo};
+use super::slo::Slo;
 use crate::model::summary::Summary;
 use crate::report::replicated::{MetricStats, stats};
+
+/// A metric's mean and 95% half-width over the replications, either
+/// undefined where no replication defines it.
+pub type Interval = (Option<f64>, Option<f64>);
 
 /// One SLO's metric at a probe.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -6,7 +6,8 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Probe, Slo};
+use super::judge::Probe;
+use super::slo::Slo;
 
 /// A finished search.
 #[derive(Clone, Debug, Serialize)]
@@ -210,7 +211,7 @@ fn monotonicity_warnings(probes: &[Probe], slos: &[Slo], goal: Goal) -> Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sizing::{Slo, Verdict};
+    use crate::sizing::judge::Verdict;
 
     fn names() -> Vec<String> {
         ["loop_latency_s.p99", "loops_per_min"]

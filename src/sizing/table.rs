@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::{Interval, PlanResult, Probe, Search, Slo, Verdict};
+use super::judge::{Interval, PlanResult, Probe, Verdict};
+use super::search::Search;
+use super::slo::Slo;
 use crate::csv_row::significant;
 
 /// A cost (or a plan's metric) as mean ± half-width; a half-width of
