@@ -7,7 +7,8 @@ use std::path::Path;
 use super::Limits;
 use crate::command::error::Error;
 use crate::config::experiment::is_experiment;
-use crate::config::{self, LoadedModel, Source};
+use crate::config::overrides::Override;
+use crate::config::{self, Diagnostic, LoadedModel, Source};
 use crate::output::marker;
 use crate::report::manifest::Manifest;
 
@@ -32,8 +33,9 @@ fn read_source(path: &Path) -> Result<(Source, Option<String>), Error> {
     Ok((manifest.source(path)?, warning))
 }
 
-/// The model in `path` with `set` (and `seed`) applied.
-pub fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<Loaded, Error> {
+/// The model source in `path` (a model file or a run's manifest), with
+/// the manifest's warning if it has one; an experiment is refused.
+pub fn read_model(path: &Path) -> Result<(Source, Option<String>), Error> {
     let (source, warning) = read_source(path)?;
     if is_experiment(&source) {
         return Err(Error::input(format!(
@@ -41,21 +43,45 @@ pub fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<Loaded, Er
             source.name
         )));
     }
-    let mut flags = set.to_vec();
-    flags.extend(seed.map(|seed| format!("seed={seed}")));
-    let model = config::load_model_with(&source, &flags)?;
-    let warnings = warning
-        .into_iter()
-        .chain(model.warnings.iter().map(ToString::to_string))
-        .collect();
-    Ok(Loaded {
-        source,
-        model,
-        warnings,
-    })
+    Ok((source, warning))
+}
+
+/// `--set` flags and then `--seed`, as the overrides they are.
+pub fn overrides(seed: Option<i64>, set: &[String]) -> Result<Vec<Override>, Diagnostic> {
+    let mut overrides = set
+        .iter()
+        .map(|f| Override::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    overrides.extend(
+        seed.map(|seed| {
+            Override::new("seed", toml::Value::Integer(seed), format!("--seed {seed}"))
+        }),
+    );
+    Ok(overrides)
+}
+
+/// The model in `path` with `set` (and `seed`) applied.
+pub fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<Loaded, Error> {
+    let (source, warning) = read_model(path)?;
+    let model = config::load_model(&source, &overrides(seed, set)?)?;
+    Ok(Loaded::new(source, model, warning))
 }
 
 impl Loaded {
+    /// `model`, read from `source`, warned about as a manifest's
+    /// `warning` (if any) and the model's own warnings say.
+    pub fn new(source: Source, model: LoadedModel, warning: Option<String>) -> Loaded {
+        let warnings = warning
+            .into_iter()
+            .chain(model.warnings.iter().map(ToString::to_string))
+            .collect();
+        Loaded {
+            source,
+            model,
+            warnings,
+        }
+    }
+
     /// Holds the model's memory (keeping its time series or not) and work
     /// estimates against the limits.
     pub fn admit(&self, limits: Limits, timeseries: bool) -> Result<(), Error> {

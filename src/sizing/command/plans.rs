@@ -5,10 +5,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{
-    BaseModel, Replicator, SizeFlags, print_answer, size_manifest, sizing_series, slos_and_floor,
-    write_json_file,
-};
+use super::base::{BaseModel, Replicator, SizeFlags, slos_and_floor};
+use super::record::{print_answer, size_manifest, sizing_series, write_json_file};
 use crate::atomic_file;
 use crate::command::error::Error;
 use crate::command::outputs::{publish, stage_out};

@@ -4,10 +4,8 @@
 
 use anyhow::Context;
 
-use super::{
-    BaseModel, Replicator, SizeFlags, print_answer, size_manifest, sizing_series, slos_and_floor,
-    write_json_file,
-};
+use super::base::{BaseModel, Replicator, SizeFlags, slos_and_floor};
+use super::record::{print_answer, size_manifest, sizing_series, write_json_file};
 use crate::command::error::Error;
 use crate::command::outputs::claim_out;
 use crate::command::warn;
