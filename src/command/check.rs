@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::load::load;
+use super::load::{load_source, read_source};
 use super::{Limits, warn};
 use crate::bytes::Bytes;
 use crate::cli::CheckArgs;
@@ -20,11 +20,13 @@ pub fn check(args: &CheckArgs) -> Result<(), Error> {
         memory: args.memory_limit,
         events: args.max_events,
     };
-    let source = Source::read(&args.file)?;
+    // Read once: an experiment is checked as one, a model (or a run's
+    // manifest) loaded from what was read.
+    let (source, warning) = read_source(&args.file)?;
     if is_experiment(&source) {
         return check_experiment(source, args, limits);
     }
-    let loaded = load(&args.file, None, &args.set)?;
+    let loaded = load_source(source, warning, None, &args.set)?;
     loaded.admit(limits, false)?;
     let spec = &loaded.model.spec;
     let mut stdout = io::stdout().lock();

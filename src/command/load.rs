@@ -22,7 +22,7 @@ pub struct Loaded {
 
 /// A model file, or the model embedded in a manifest written by `run
 /// --out`, with the manifest's warning if it has one.
-fn read_source(path: &Path) -> Result<(Source, Option<String>), Error> {
+pub fn read_source(path: &Path) -> Result<(Source, Option<String>), Error> {
     if path.extension().is_none_or(|ext| ext != "json") {
         return Ok((Source::read(path)?, None));
     }
@@ -63,6 +63,17 @@ pub fn overrides(seed: Option<i64>, set: &[String]) -> Result<Vec<Override>, Dia
 /// The model in `path` with `set` (and `seed`) applied.
 pub fn load(path: &Path, seed: Option<i64>, set: &[String]) -> Result<Loaded, Error> {
     let (source, warning) = read_model(path)?;
+    load_source(source, warning, seed, set)
+}
+
+/// The model of `source` (read by [`read_source`], with its `warning`)
+/// with `set` (and `seed`) applied.
+pub fn load_source(
+    source: Source,
+    warning: Option<String>,
+    seed: Option<i64>,
+    set: &[String],
+) -> Result<Loaded, Error> {
     let model = config::load_model(&source, &overrides(seed, set)?)?;
     Ok(Loaded::new(source, model, warning))
 }
