@@ -18,11 +18,6 @@ impl BadInput {
     pub fn new(message: impl Into<String>) -> BadInput {
         BadInput(message.into())
     }
-
-    /// The same problem, said after `context` (a file, a flag): `context: message`.
-    pub fn at(self, context: impl std::fmt::Display) -> BadInput {
-        BadInput(format!("{context}: {}", self.0))
-    }
 }
 
 /// Reading a file: it could not be read, or it does not hold what it should.
