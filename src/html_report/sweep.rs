@@ -133,7 +133,7 @@ impl Points {
 }
 
 pub fn render(dir: &Path) -> Result<String, ReportError> {
-    let manifest = SweepManifest::read(dir).map_err(|e| BadInput(e.to_string()))?;
+    let manifest = SweepManifest::read(dir).map_err(ReadError::from)?;
     let points_path = dir.join("points.csv");
     if !points_path.is_file() {
         return Err(BadInput(format!(
