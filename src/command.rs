@@ -1,8 +1,7 @@
 //! Each subcommand's driver: turns the plain values clap read ([`crate::cli`])
 //! into real objects, runs them, and prints what the command prints; and
 //! what drivers share (loading, outputs, limits, the [`error::Error`] that
-//! decides the exit code). The sizing driver lives with sizing
-//! ([`crate::sizing::command`]); `main` dispatches to each.
+//! decides the exit code); `main` dispatches to each.
 
 use crate::bytes::Bytes;
 use crate::config::Diagnostic;
@@ -18,6 +17,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod size;
 pub mod sweep;
 pub mod validate;
 

@@ -10,8 +10,8 @@ use crate::error::BadInput;
 use crate::model::timeseries::Timeseries;
 use crate::plot::{PlotError, sweep_figures};
 use crate::report::{points_csv, timeseries_csv};
-use crate::sweep::point_stats::{self, PointStats};
-use crate::sweep::runs_file::Rows;
+use crate::sweep_dir::point_stats::{self, PointStats};
+use crate::sweep_dir::runs_file::Rows;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

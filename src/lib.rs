@@ -58,4 +58,5 @@ pub mod report;
 pub mod sizing;
 pub mod statistics;
 pub mod sweep;
+pub mod sweep_dir;
 pub mod validation;

@@ -1,14 +1,12 @@
 //! The `loopcap` command: parse the flags, run the subcommand's driver
-//! ([`loopcap::command`], [`loopcap::sizing::command`]) and turn its
-//! error into the exit code.
+//! ([`loopcap::command`]) and turn its error into the exit code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use loopcap::cli::{Cli, Command};
 use loopcap::command::error::Error;
-use loopcap::command::{check, fit, plot, report, run, schema, sweep, validate};
-use loopcap::sizing;
+use loopcap::command::{check, fit, plot, report, run, schema, size, sweep, validate};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
@@ -19,7 +17,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::check(&args),
         Command::Validate => validate::validate(),
         Command::Compare(args) => report::compare(&args),
-        Command::Size(args) => sizing::command::size(&args),
+        Command::Size(args) => size::size(&args),
         Command::Fit(args) => fit::fit(&args),
         Command::Report(args) => report::report(&args),
         Command::Schema { kind } => schema::schema(kind),

@@ -15,7 +15,6 @@
 //! (the driver).
 
 pub mod answer;
-pub mod command;
 pub mod csv_file;
 pub mod journal;
 pub mod judge;

@@ -7,10 +7,7 @@
 //! point's first replication. What is derived from them (`points.csv`, the
 //! figures) is written by `export`, from those files alone.
 
-pub mod manifest;
-pub mod point_stats;
 pub mod progress;
-pub mod runs_file;
 
 use std::collections::HashMap;
 use std::fs;
@@ -30,9 +27,10 @@ use crate::error::{BadInput, ReadError};
 use crate::model::summary::Summary;
 use crate::model::{self, MEMORY_LIMIT, ModelSpec, RunError, RunOptions, timeseries::Timeseries};
 use crate::output::{OutputError, marker};
-use manifest::SweepManifest;
+use crate::sweep_dir::manifest::SweepManifest;
+use crate::sweep_dir::runs_file::{self, Journal, Rows, first_metric};
+use crate::sweep_dir::{complete, runs_header, timeseries_path};
 use progress::Progress;
-use runs_file::{ID_COLUMNS, Journal, Rows, first_metric};
 
 /// One of `count` disjoint slices of a sweep's runs: run r belongs to shard r mod count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,23 +217,6 @@ pub fn keeps_timeseries(exp: &Experiment) -> bool {
         .any(|p| matches!(p.chart, Chart::Timeseries { .. }))
 }
 
-/// Where the time series of `point`'s first replication is kept.
-pub fn timeseries_path(dir: &Path, point: usize) -> PathBuf {
-    dir.join("timeseries").join(format!("point-{point}.csv"))
-}
-
-/// The header of runs.csv: run, point, replication, seed, each axis, each metric.
-pub fn runs_header(exp: &Experiment) -> String {
-    let fixed = ID_COLUMNS.map(String::from);
-    let axes = exp.axes.iter().map(|a| a.path.clone());
-    csv_line(
-        fixed
-            .into_iter()
-            .chain(axes)
-            .chain(exp.metric_names.iter().cloned()),
-    )
-}
-
 /// Runs one run and formats its runs.csv row; the first replication of each
 /// point hands its time series to `keep` first, when given.
 fn run_one(
@@ -365,32 +346,6 @@ pub fn run(
         finished: options.shard.is_none() && complete(exp, &rows).is_ok(),
         rows,
     })
-}
-
-/// Checks that `rows` hold every run of `exp`.
-pub fn complete(exp: &Experiment, rows: &Rows) -> Result<(), SweepError> {
-    match (0..exp.runs()).find(|r| !rows.contains_key(r)) {
-        None => Ok(()),
-        Some(missing) => Err(SweepError::Input(format!(
-            "run {missing} has no row ({} of {} runs present): the sweep is unfinished",
-            rows.len(),
-            exp.runs()
-        ))),
-    }
-}
-
-/// A finished sweep in `dir`: its experiment (from the manifest) and rows.
-pub fn read(dir: &Path) -> Result<(Experiment, Rows), SweepError> {
-    marker::verify(dir)?;
-    let exp = SweepManifest::read(dir)?.experiment()?;
-    let rows = runs_file::read_rows(
-        &dir.join("runs.csv"),
-        &runs_header(&exp),
-        exp.runs(),
-        first_metric(exp.axes.len()),
-    )?;
-    complete(&exp, &rows)?;
-    Ok((exp, rows))
 }
 
 /// Combines the outputs of a sharded sweep into what one unsharded run

@@ -144,7 +144,7 @@ impl From<io::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::runs_file::read_rows;
+    use crate::sweep_dir::runs_file::read_rows;
 
     /// A runs.csv that cannot be read fails the command (exit 1) and one
     /// that holds the wrong thing is bad input (exit 2), through every

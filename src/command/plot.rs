@@ -9,12 +9,12 @@ use crate::command::error::Error;
 use crate::export;
 use crate::output::marker;
 use crate::plot::{self, sweep_figures, timeseries_plot::TimeseriesPlot};
-use crate::sweep;
+use crate::sweep_dir;
 
 pub fn plot(args: &PlotArgs) -> Result<(), Error> {
     let input = &args.input;
     if input.is_dir() {
-        let (exp, rows) = sweep::read(input)?;
+        let (exp, rows) = sweep_dir::read(input)?;
         let points = export::points(&exp, &rows)?;
         let (out, drawn) = draw_into(args.out.as_deref().unwrap_or(input), |out| {
             Ok(sweep_figures::draw_all(&exp, &points, input, out)?)

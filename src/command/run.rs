@@ -17,7 +17,8 @@ use crate::model::{self, RunOptions};
 use crate::output::marker::Kind;
 use crate::peak_memory::peak_memory_bytes;
 use crate::report::{replicated, run_outputs, table};
-use crate::sweep::{self, manifest::SweepManifest};
+use crate::sweep;
+use crate::sweep_dir::{self, manifest::SweepManifest};
 
 pub fn run(args: &RunArgs) -> Result<(), Error> {
     let limits = Limits {
@@ -77,7 +78,7 @@ fn print_summary(summary: &Summary, json: bool) -> Result<(), Error> {
 
 /// `run SWEEP_DIR --run K`: run K of a sweep, as its row of runs.csv has it.
 fn rerun_sweep_run(dir: &Path, run: usize, json: bool) -> Result<(), Error> {
-    let (exp, _) = sweep::read(dir)?;
+    let (exp, _) = sweep_dir::read(dir)?;
     if let Some(why) = SweepManifest::read(dir)?.differs_from(&SweepManifest::new(&exp)?) {
         return Err(Error::input(format!("{}: {why}", dir.display())));
     }

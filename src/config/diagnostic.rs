@@ -54,6 +54,13 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A problem in a file read back (a manifest's model or experiment) is bad input.
+impl From<Diagnostic> for crate::error::ReadError {
+    fn from(d: Diagnostic) -> Self {
+        crate::error::ReadError::bad(d.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

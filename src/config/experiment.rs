@@ -7,15 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use super::checks::whole;
 use super::data_file::DataFile;
+use super::diagnostic::{Diagnostic, Invalid};
 use super::field_path::{FieldPath, leaves};
 use super::grid::{self, Axis, MODEL_AXIS};
 use super::locate::line_of;
 use super::memory::Memory;
+use super::overrides::Override;
 use super::plot_spec::{PlotContext, PlotSpec, RawPlot};
 use super::quantity::Number;
+use super::read::{Source, deserialize, locate, parse_toml};
 use super::tagged::Tagged;
 use super::work::Work;
-use super::{Diagnostic, Invalid, Override, Source};
 use crate::model::ModelSpec;
 use crate::model::capacity::CapacitySpec;
 use crate::model::summary::Summary;
@@ -137,8 +139,7 @@ impl Experiment {
 /// Whether a TOML file is an experiment (it has a `[grid]` or
 /// `replications`, which no model has) rather than a model.
 pub fn is_experiment(source: &Source) -> bool {
-    super::parse_toml(source)
-        .is_ok_and(|t| t.contains_key("grid") || t.contains_key("replications"))
+    parse_toml(source).is_ok_and(|t| t.contains_key("grid") || t.contains_key("replications"))
 }
 
 /// `[set]` as overrides: every leaf of the (nested) table, in file order.
@@ -162,9 +163,9 @@ pub fn load_experiment_with(
     source: Source,
     flags: ExperimentFlags,
 ) -> Result<Experiment, Diagnostic> {
-    let table = super::parse_toml(&source)?;
-    let raw: RawExperiment = super::deserialize(&source, &table, &[])?;
-    let located = |e: Invalid| super::locate(&source, &[], e);
+    let table = parse_toml(&source)?;
+    let raw: RawExperiment = deserialize(&source, &table, &[])?;
+    let located = |e: Invalid| locate(&source, &[], e);
     let replications = match flags.replications {
         Some(n) => whole(
             &FieldPath::root("replications"),

@@ -1,8 +1,10 @@
 //! The memory a model needs, located at the field that needs most of it,
 //! held against the limit a run may use.
 
+use super::diagnostic::{Diagnostic, Invalid};
 use super::field_path::FieldPath;
-use super::{Diagnostic, Invalid, Override, Source};
+use super::overrides::Override;
+use super::read::{Source, locate};
 use crate::bytes::Bytes;
 use crate::model::ModelSpec;
 use crate::model::footprint::{self, Cause, Need};
@@ -39,7 +41,7 @@ impl Memory {
             );
             (
                 bytes(footprint::bound(needs)),
-                super::locate(
+                locate(
                     source,
                     overrides,
                     Invalid::new(path(spec, largest.cause), message),

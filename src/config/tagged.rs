@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::checks::Checked;
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
-use super::serde_problem;
+use super::read::serde_problem;
 
 /// The variants a tagged table can hold: an externally tagged serde enum
 /// whose variants are `deny_unknown_fields` structs, one per tag value.

@@ -1,8 +1,10 @@
 //! The work a model's run is, located at the field behind most of it, held
 //! against the budget of events a run may take (`--max-events`).
 
+use super::diagnostic::{Diagnostic, Invalid};
 use super::memory::path;
-use super::{Diagnostic, Invalid, Override, Source};
+use super::overrides::Override;
+use super::read::{Source, locate};
 use crate::model::ModelSpec;
 use crate::model::work;
 
@@ -34,7 +36,7 @@ impl Work {
             .map_or("duration".to_owned(), |l| path(spec, l.cause));
         Work {
             events,
-            largest: super::locate(source, overrides, Invalid::new(cause, message)),
+            largest: locate(source, overrides, Invalid::new(cause, message)),
         }
     }
 

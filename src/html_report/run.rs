@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::ReportError;
+use super::error::ReportError;
 use super::page::{Cell, Page, Row};
+use super::sections;
 use crate::error::BadInput;
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
 use crate::report::manifest::Manifest;
@@ -113,7 +114,7 @@ fn header<'a>(first: &'a [&'a str], columns: &'a [(&'a str, &'a str)]) -> Vec<&'
 pub fn render(dir: &Path) -> Result<String, ReportError> {
     let (manifest, _) =
         Manifest::read(&dir.join("manifest.json")).map_err(|d| BadInput(d.to_string()))?;
-    let summary: Value = super::read_json(&dir.join("summary.json"))?;
+    let summary: Value = sections::read_json(&dir.join("summary.json"))?;
     let num = |key: &str| summary.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     let mut page = Page::new();
 
@@ -137,7 +138,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         meta.insert(3, ("overrides".to_owned(), manifest.overrides.join(" ")));
     }
     page.pairs("meta", &meta);
-    super::model_brief(&mut page, "model", &manifest.model_toml);
+    sections::model_brief(&mut page, "model", &manifest.model_toml);
 
     page.heading("Loops: failures beside latency");
     page.paragraph(
@@ -278,7 +279,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     }
 
     page.heading("Over time");
-    let drawn = super::figures(&mut page, dir, &[])?;
+    let drawn = sections::figures(&mut page, dir, &[])?;
     let timeseries = dir.join("timeseries.csv");
     if !dir.join("timeseries.svg").is_file() && timeseries.is_file() {
         let figure = TimeseriesPlot::read(&timeseries)?;

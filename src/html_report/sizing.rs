@@ -6,8 +6,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::ReportError;
+use super::error::ReportError;
 use super::page::{Cell, Page, Row};
+use super::sections;
 use crate::error::BadInput;
 use crate::plot::sizing_figure;
 use crate::sizing::{self, Answer, AnswerKind, Direction, Verdict};
@@ -24,7 +25,7 @@ fn met(met: bool) -> Cell {
 }
 
 pub fn render(dir: &Path) -> Result<String, ReportError> {
-    let manifest: Value = super::read_json(&dir.join("manifest.json"))?;
+    let manifest: Value = sections::read_json(&dir.join("manifest.json"))?;
     let result_path = dir.join(sizing::RESULT_FILE);
     if !result_path.is_file() {
         return Err(BadInput(format!(
@@ -34,7 +35,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         ))
         .into());
     }
-    let answer: Answer = super::read_json(&result_path)?;
+    let answer: Answer = sections::read_json(&result_path)?;
     let text = |key: &str| {
         manifest
             .get(key)
@@ -152,7 +153,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         .iter()
         .map(|s| sizing_figure::file_name(&s.metric))
         .collect();
-    super::figures(&mut page, dir, &slo_figures)?;
+    sections::figures(&mut page, dir, &slo_figures)?;
 
     page.heading("What was sized");
     let mut meta = vec![
@@ -178,7 +179,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     page.pairs("meta", &meta);
     let model_toml = text("model_toml");
     if !model_toml.is_empty() {
-        super::model_brief(&mut page, "model", &model_toml);
+        sections::model_brief(&mut page, "model", &model_toml);
         page.folded("The model (TOML)", &model_toml);
     }
     let model_name = model_toml
@@ -203,7 +204,7 @@ fn plans(page: &mut Page, plans_toml: &str) {
         .flatten()
         .map(|plan| {
             let name = plan.get("name").and_then(toml::Value::as_str).unwrap_or("");
-            let set = match plan.get("set").map(super::inline) {
+            let set = match plan.get("set").map(sections::inline) {
                 Some(set) if set != "{}" => set,
                 _ => "nothing: the model as it is".to_owned(),
             };

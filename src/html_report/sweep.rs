@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
-use super::ReportError;
+use super::error::ReportError;
 use super::page::{Cell, Page, Row};
+use super::sections;
 use crate::error::{BadInput, ReadError};
-use crate::sweep::manifest::SweepManifest;
+use crate::sweep_dir::manifest::SweepManifest;
 
 /// The metrics every point shows, where points.csv has them: failures
 /// beside latency, then throughput and cost.
@@ -133,7 +134,7 @@ impl Points {
 }
 
 pub fn render(dir: &Path) -> Result<String, ReportError> {
-    let manifest = SweepManifest::read(dir).map_err(ReadError::from)?;
+    let manifest = SweepManifest::read(dir)?;
     let points_path = dir.join("points.csv");
     if !points_path.is_file() {
         return Err(BadInput(format!(
@@ -178,7 +179,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     page.pairs("meta", &meta);
     for (i, base) in manifest.base_models.iter().enumerate() {
         page.paragraph("note", &format!("Base model {}", base.file));
-        super::model_brief(&mut page, &format!("model-{i}"), &base.model_toml);
+        sections::model_brief(&mut page, &format!("model-{i}"), &base.model_toml);
     }
 
     let axes = points.axes();
@@ -259,7 +260,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     }
 
     page.heading("Figures");
-    if super::figures(&mut page, dir, &[])? == 0 {
+    if sections::figures(&mut page, dir, &[])? == 0 {
         page.paragraph(
             "note",
             "(no figures in this directory: `loopcap plot DIR` draws them)",

@@ -16,8 +16,8 @@ use crate::model::summary::{CDF_QUANTILES, quantile_name};
 use crate::model::timeseries::Counter;
 use crate::model::window::windows;
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
-use crate::sweep::point_stats::PointStats;
-use crate::sweep::timeseries_path;
+use crate::sweep_dir::point_stats::PointStats;
+use crate::sweep_dir::timeseries_path;
 
 /// The index of the point at `coords`.
 fn index(exp: &Experiment, coords: &[usize]) -> usize {

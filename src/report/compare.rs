@@ -22,8 +22,8 @@ use crate::error::ReadError;
 use crate::model::summary::Summary;
 use crate::output::marker;
 use crate::statistics::mean_ci;
-use crate::sweep;
-use crate::sweep::runs_file::{cells, first_metric};
+use crate::sweep_dir;
+use crate::sweep_dir::runs_file::{cells, first_metric};
 
 /// One side of a comparison: its replications' metrics and seeds.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,7 +91,7 @@ pub fn read_side(arg: &str) -> Result<Side, ReadError> {
             dir.display()
         )));
     }
-    let (exp, rows) = sweep::read(&dir)?;
+    let (exp, rows) = sweep_dir::read(&dir)?;
     let points = exp.points.len();
     let point = match point {
         Some(k) if k < points => k,

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use crate::config::experiment::Experiment;
 use crate::csv_row::{cell, csv_line};
-use crate::sweep::point_stats::PointStats;
+use crate::sweep_dir::point_stats::PointStats;
 
 /// Columns: point, each axis, replications, then per metric `<metric>` (the
 /// mean over replications) and `<metric>.ci95` (the half-width of its 95%

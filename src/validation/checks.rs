@@ -1,7 +1,7 @@
 //! The built-in checks, with their expectations worked out from theory.
 
+use super::check::{Check, Criterion};
 use super::theory::{closed_queue, erlang_c, mmc_wait, pollaczek_khinchine_wait};
-use super::{Check, Criterion};
 use crate::model::summary::Summary;
 
 /// Open Poisson arrivals of one-call loops on one lane, one attempt each.

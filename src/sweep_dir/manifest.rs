@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::SweepError;
 use crate::atomic_file;
 use crate::config::data_file::DataFile;
 use crate::config::experiment::{Experiment, ExperimentFlags, load_experiment_with};
 use crate::config::{self, Source};
+use crate::error::ReadError;
 use crate::json::write_json;
+use crate::output::OutputError;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepManifest {
@@ -42,7 +43,7 @@ pub struct ResolvedModel {
 }
 
 impl SweepManifest {
-    pub fn new(exp: &Experiment) -> Result<SweepManifest, SweepError> {
+    pub fn new(exp: &Experiment) -> Result<SweepManifest, ReadError> {
         let base_models = exp
             .base_models
             .iter()
@@ -60,11 +61,11 @@ impl SweepManifest {
                 Ok(ResolvedModel {
                     file: base.file.clone(),
                     model_toml: toml::to_string(&table)
-                        .map_err(|e| SweepError::Input(format!("{}: {e}", base.file)))?,
+                        .map_err(|e| ReadError::bad(format!("{}: {e}", base.file)))?,
                     data_files: DataFile::read_all(&names, &base.source.base_dir)?,
                 })
             })
-            .collect::<Result<Vec<_>, SweepError>>()?;
+            .collect::<Result<Vec<_>, ReadError>>()?;
         let dir =
             fs::canonicalize(&exp.source.base_dir).unwrap_or_else(|_| exp.source.base_dir.clone());
         Ok(SweepManifest {
@@ -82,19 +83,18 @@ impl SweepManifest {
     }
 
     /// The manifest in sweep directory `dir`.
-    pub fn read(dir: &Path) -> Result<SweepManifest, SweepError> {
+    pub fn read(dir: &Path) -> Result<SweepManifest, ReadError> {
         let path = dir.join("manifest.json");
         let text = fs::read_to_string(&path)
-            .map_err(|e| SweepError::Input(format!("{}: cannot read: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| {
-            SweepError::Input(format!("{}: not a sweep manifest: {e}", path.display()))
-        })
+            .map_err(|e| ReadError::bad(format!("{}: cannot read: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| ReadError::bad(format!("{}: not a sweep manifest: {e}", path.display())))
     }
 
-    pub fn write(&self, dir: &Path) -> Result<(), SweepError> {
+    pub fn write(&self, dir: &Path) -> Result<(), OutputError> {
         let path = dir.join("manifest.json");
         atomic_file::write_file(&path, |w| write_json(w, self))
-            .map_err(|e| SweepError::io(&path, e))
+            .map_err(|error| OutputError::Io { path, error })
     }
 
     /// Why `self`, the manifest on disk, is not the sweep `now` would run:
@@ -130,7 +130,7 @@ impl SweepManifest {
     }
 
     /// The experiment again, read from the manifest (for `merge` and `plot`).
-    pub fn experiment(&self) -> Result<Experiment, SweepError> {
+    pub fn experiment(&self) -> Result<Experiment, ReadError> {
         Ok(load_experiment_with(
             Source {
                 name: self.experiment_file.clone(),

@@ -3,10 +3,10 @@
 //! axis ([`search`]) or plans compared ([`plans`]), each probe's
 //! replications in parallel.
 
-use super::search::Goal;
 use crate::cli::SizeArgs;
 use crate::command::Limits;
 use crate::command::error::Error;
+use crate::sizing::search::Goal;
 use base::SizeFlags;
 
 mod base;
