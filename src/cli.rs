@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::bytes::Bytes;
 use crate::model::MEMORY_LIMIT;
-use crate::model::work::EVENT_BUDGET;
+use crate::model::estimate::work::EVENT_BUDGET;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]

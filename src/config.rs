@@ -57,7 +57,7 @@ pub struct LoadedModel {
     pub timeseries_too_long: Option<Diagnostic>,
 }
 
-pub use crate::model::timeseries::MAX_TIMESERIES_BINS;
+pub use crate::model::measure::timeseries::MAX_TIMESERIES_BINS;
 
 /// Why a run of `spec` makes too many time-series rows to write, if it does.
 fn timeseries_too_long(spec: &ModelSpec) -> Option<Invalid> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::atomic_file;
 use crate::config::experiment::Experiment;
 use crate::error::BadInput;
-use crate::model::timeseries::Timeseries;
+use crate::model::measure::timeseries::Timeseries;
 use crate::plot::{PlotError, sweep_figures};
 use crate::report::{points_csv, timeseries_csv};
 use crate::sweep_dir::point_stats::{self, PointStats};

@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use crate::config::field_path::FieldPath;
 use crate::config::trace::RawTrace;
-use crate::model::sessions::{SessionTrace, read_csv_sessions};
-use crate::model::trace::{TraceReader, TraceSpec};
-use crate::model::workload::Population;
+use crate::model::workload::classes::Population;
+use crate::model::workload::sessions::{SessionTrace, read_csv_sessions};
+use crate::model::workload::trace::{TraceReader, TraceSpec};
 
 pub mod arrivals;
 pub mod dists;

@@ -290,7 +290,7 @@ fn the_estimate_before_a_run_bounds_its_peak_closely() {
     // left out (a run took 20,000 windows' 2.7 GB against an estimate of
     // 257 KiB), and a lane queue's loops were counted once a step (20
     // times the peak).
-    let base = loopcap::model::footprint::FIXED_BYTES;
+    let base = loopcap::model::estimate::footprint::FIXED_BYTES;
     for (name, model) in cases {
         let estimate = model.memory.with_timeseries.0 as f64;
         let peak = measure(&model.spec, true).peak_bytes as f64;

@@ -11,8 +11,8 @@ use crate::command::error::Error;
 use crate::config::Source;
 use crate::config::experiment::{ExperimentFlags, is_experiment, load_experiment_with};
 use crate::model::ModelSpec;
-use crate::model::capacity::CapacitySpec;
-use crate::model::pool::PoolSpec;
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::capacity::pool::PoolSpec;
 use crate::sweep;
 
 pub fn check(args: &CheckArgs) -> Result<(), Error> {

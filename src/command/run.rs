@@ -12,7 +12,7 @@ use super::{Limits, warn};
 use crate::cli::RunArgs;
 use crate::command::error::Error;
 use crate::json;
-use crate::model::summary::Summary;
+use crate::model::measure::summary::Summary;
 use crate::model::{self, RunOptions};
 use crate::output::marker::Kind;
 use crate::peak_memory::peak_memory_bytes;

@@ -10,8 +10,8 @@ use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
-use crate::model::agent_loop::{AgentProfile, ContextGrowth, FanOut};
-use crate::model::llm::{Choice, ModelMix};
+use crate::model::workload::agent_loop::{AgentProfile, ContextGrowth, FanOut};
+use crate::model::workload::llm::{Choice, ModelMix};
 
 /// The `max_tokens` of each request when the agent does not set one.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;

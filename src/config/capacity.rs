@@ -11,13 +11,15 @@ use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use super::tagged::Variants;
 use crate::engine::SimDuration;
-use crate::model::batch::BatchSpec;
-use crate::model::capacity::CapacitySpec;
-use crate::model::reserved::ReservedSpec;
-use crate::model::self_hosted::{Autoscale, DecodeSpeed, Routing, ScaleMetric, SelfHostedSpec};
-use crate::model::service_time::ServiceTime;
-use crate::model::shared_api::{Bursts, Overload, SharedApiSpec};
-use crate::model::token_bucket::MAX_PER_MIN;
+use crate::model::capacity::batch::BatchSpec;
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::capacity::reserved::ReservedSpec;
+use crate::model::capacity::self_hosted::{
+    Autoscale, DecodeSpeed, Routing, ScaleMetric, SelfHostedSpec,
+};
+use crate::model::capacity::service_time::ServiceTime;
+use crate::model::capacity::shared_api::{Bursts, Overload, SharedApiSpec};
+use crate::model::capacity::token_bucket::MAX_PER_MIN;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -10,9 +10,9 @@ use super::policy::RawPolicy;
 use super::quantity::{Duration, Number};
 use super::tagged::{Tagged, Variants};
 use crate::engine::SimDuration;
-use crate::model::client_policy::{Backoff, ClientPolicy, Jitter, OnCallFailure, RetryAfter};
-use crate::model::rate_limit::RateLimit;
-use crate::model::resilience::Policy;
+use crate::model::client::policy::{Backoff, ClientPolicy, Jitter, OnCallFailure, RetryAfter};
+use crate::model::client::rate_limit::RateLimit;
+use crate::model::client::resilience::Policy;
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

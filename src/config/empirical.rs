@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::error::BadInput;
-use crate::model::trace::open_data;
+use crate::model::workload::trace::open_data;
 
 /// The values of column `column` (by header name) in the CSV file at `path`.
 /// Blank cells are skipped; anything else that is not a number is an error.

@@ -19,9 +19,8 @@ use super::read::{Source, deserialize, locate, parse_toml};
 use super::tagged::Tagged;
 use super::work::Work;
 use crate::model::ModelSpec;
-use crate::model::capacity::CapacitySpec;
-use crate::model::summary::Summary;
-use crate::model::window::windows;
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::measure::summary::Summary;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -284,7 +283,7 @@ pub fn load_experiment_with(
         Shape {
             classes: p.spec.classes.iter().map(|c| c.name.clone()).collect(),
             faults: p.spec.faults.len(),
-            windows: windows(&p.spec).into_iter().map(|w| w.name).collect(),
+            windows: p.spec.all_windows().into_iter().map(|w| w.name).collect(),
         }
     };
     let first = shape(&points[0]);

@@ -9,7 +9,7 @@ use super::quantity::{Duration, Number};
 use super::tagged::Variants;
 use crate::engine::SimTime;
 use crate::model::fault::{Fault, FaultKind};
-use crate::model::recovery::RecoveryRule;
+use crate::model::measure::recovery::RecoveryRule;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

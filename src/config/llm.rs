@@ -9,7 +9,7 @@ use super::checks::Checked;
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
-use crate::model::llm::Llm;
+use crate::model::workload::llm::Llm;
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

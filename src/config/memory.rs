@@ -7,7 +7,7 @@ use super::overrides::Override;
 use super::read::{Source, locate};
 use crate::bytes::Bytes;
 use crate::model::ModelSpec;
-use crate::model::footprint::{self, Cause, Need};
+use crate::model::estimate::footprint::{self, Cause, Need};
 
 /// The memory a run of a model holds at most (see [`footprint`]), for a
 /// run that keeps no time series and for one that does (`run --out`, a

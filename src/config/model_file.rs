@@ -21,13 +21,13 @@ use super::tagged::Tagged;
 use super::workload::{RawUserClass, check_workload};
 use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
-use crate::model::agent_loop::AgentProfile;
-use crate::model::capacity::CapacitySpec;
-use crate::model::llm::Llm;
-use crate::model::pool::PoolSpec;
-use crate::model::recovery::RecoveryRule;
-use crate::model::window::{Window, WindowKind, windows};
-use crate::model::workload::{Arrivals, Population, UserClass};
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::capacity::pool::PoolSpec;
+use crate::model::measure::recovery::RecoveryRule;
+use crate::model::measure::window::{Window, WindowKind};
+use crate::model::workload::agent_loop::AgentProfile;
+use crate::model::workload::classes::{Arrivals, Population, UserClass};
+use crate::model::workload::llm::Llm;
 
 /// The bin width of `timeseries.csv` when the model does not set one.
 pub const DEFAULT_TIMESERIES_BIN: SimDuration = SimDuration::from_secs(10);
@@ -85,7 +85,7 @@ struct RawWindow {
 /// The named windows, each starting before the horizon, with a name unique
 /// among every window (surges' and faults' included) that can address it.
 fn check_windows(raw: &[RawWindow], spec: &ModelSpec) -> Checked<Vec<Window>> {
-    let mut taken: Vec<String> = windows(spec).into_iter().map(|w| w.name).collect();
+    let mut taken: Vec<String> = spec.all_windows().into_iter().map(|w| w.name).collect();
     let mut named = Vec::with_capacity(raw.len());
     for (i, w) in raw.iter().enumerate() {
         let at = FieldPath::root("window").child(i);

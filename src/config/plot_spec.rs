@@ -9,7 +9,7 @@ use super::field_path::FieldPath;
 use super::grid::{self, Axis};
 use super::quantity::Number;
 use super::tagged::Variants;
-use crate::model::timeseries::{Counter, Gauge, LOOP_LATENCY};
+use crate::model::measure::timeseries::{Counter, Gauge, LOOP_LATENCY};
 
 /// A validated plot: what it draws, and where the axes it does not show stand.
 #[derive(Clone, Debug, PartialEq)]

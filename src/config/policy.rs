@@ -10,14 +10,14 @@ use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use super::tagged::Variants;
 use crate::engine::SimDuration;
-use crate::model::adaptive_throttle::AdaptiveThrottle;
-use crate::model::circuit_breaker::CircuitBreaker;
-use crate::model::coordinated_throttle::{CoordinatedThrottle, SpendCap};
-use crate::model::rate_limit::RateLimit;
-use crate::model::resilience::Policy;
-use crate::model::retry_budget::RetryBudget;
-use crate::model::retry_quota::RetryQuota;
-use crate::model::retry_throttle::RetryThrottle;
+use crate::model::client::adaptive_throttle::AdaptiveThrottle;
+use crate::model::client::circuit_breaker::CircuitBreaker;
+use crate::model::client::coordinated_throttle::{CoordinatedThrottle, SpendCap};
+use crate::model::client::rate_limit::RateLimit;
+use crate::model::client::resilience::Policy;
+use crate::model::client::retry_budget::RetryBudget;
+use crate::model::client::retry_quota::RetryQuota;
+use crate::model::client::retry_throttle::RetryThrottle;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -14,7 +14,7 @@ use super::field_path::FieldPath;
 use super::prices::RawPrices;
 use super::quantity::{Duration, Number};
 use super::tagged::{NoCommon, Tagged, Variants};
-use crate::model::pool::{Failover, FailureKind, PoolSpec, Router};
+use crate::model::capacity::pool::{Failover, FailureKind, PoolSpec, Router};
 use crate::model::prices::Prices;
 
 /// A `[[pool]]`: capacity of any kind, with its own prices.

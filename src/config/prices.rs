@@ -6,7 +6,7 @@ use super::checks::{Checked, non_negative};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::Number;
-use crate::model::capacity::CapacitySpec;
+use crate::model::capacity::kind::CapacitySpec;
 use crate::model::prices::Prices;
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

@@ -12,10 +12,10 @@ use super::checks::{Checked, file_name, positive};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
-use crate::model::session_stream::session_key;
-use crate::model::sessions::read_tracelab;
-use crate::model::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
-use crate::model::workload::Population;
+use crate::model::workload::classes::Population;
+use crate::model::workload::session_stream::session_key;
+use crate::model::workload::sessions::read_tracelab;
+use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,7 +6,7 @@ use super::memory::path;
 use super::overrides::Override;
 use super::read::{Source, locate};
 use crate::model::ModelSpec;
-use crate::model::work;
+use crate::model::estimate::work;
 
 /// The events a run of a model makes (see [`work`]).
 #[derive(Clone, Debug, PartialEq)]

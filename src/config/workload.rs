@@ -12,7 +12,7 @@ use super::quantity::{Duration, Number};
 use super::tagged::{Tagged, Variants};
 use super::trace::RawTrace;
 use crate::engine::SimTime;
-use crate::model::workload::{Arrivals, Population, Surge, UserClass};
+use crate::model::workload::classes::{Arrivals, Population, Surge, UserClass};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,7 +12,7 @@ use super::dists::{Candidate, Scored};
 use super::{Fitted, Observations, Quantiles};
 use crate::csv_row::significant;
 use crate::engine::RandomStreams;
-use crate::model::workload::Population;
+use crate::model::workload::classes::Population;
 use crate::model::{ModelSpec, RunError, simulate};
 use crate::statistics::mean_ci;
 

@@ -6,8 +6,8 @@ use rand::RngExt;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 use statrs::distribution::{ContinuousCDF, Gamma as GammaCdf, LogNormal as LogNormalCdf};
 
-use super::bound;
 use crate::engine::{SimDuration, Stream};
+use crate::model::bound;
 
 /// Standard normal quantile at 0.95 (Φ⁻¹(0.95), to double precision).
 pub const Z_P95: f64 = 1.644_853_626_951_472_2;

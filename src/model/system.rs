@@ -14,25 +14,26 @@
 //!    attempts leaving the client's own waits, last, after every completion
 //!    at that instant (so a call arriving as a batch closes joins it).
 
-use super::agent_loop::{AgentProfile, CallState, CallTokens, LoopState};
-use super::capacity::{Capacity, CapacitySpec, Request};
-use super::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
-use super::pool::FailoverState;
-use super::prompt_cache::PromptCaches;
-use super::resilience::Resilience;
-use super::self_hosted::SelfHostedSpec;
-use super::session_stream::SessionStream;
-use super::summary::Summary;
-use super::timeseries::Timeseries;
-use super::trace::{TraceError, TraceReader, TraceRecord};
-use super::workload::{ClassState, Population};
-use super::{ModelSpec, Residue};
 use crate::engine::{
     Ctx, EventQueue, Key, Model, Place, RandomStreams, SimDuration, SimTime, Slab, Stream,
 };
-use attempts::AttemptState;
+use crate::model::capacity::admission::Request;
+use crate::model::capacity::kind::{Capacity, CapacitySpec};
+use crate::model::capacity::pool::FailoverState;
+use crate::model::capacity::prompt_cache::PromptCaches;
+use crate::model::capacity::self_hosted::SelfHostedSpec;
+use crate::model::client::coordinated_throttle::Charge;
+use crate::model::client::resilience::Resilience;
+use crate::model::measure::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
+use crate::model::measure::summary::Summary;
+use crate::model::measure::timeseries::Timeseries;
+use crate::model::spec::ModelSpec;
+use crate::model::workload::agent_loop::{AgentProfile, CallState, CallTokens, LoopState};
+use crate::model::workload::classes::{ClassState, Population};
+use crate::model::workload::session_stream::SessionStream;
+use crate::model::workload::trace::{TraceError, TraceReader, TraceRecord};
 use client_load::ClientLoad;
-use loops::FixedCall;
+use residue::Residue;
 
 mod attempts;
 mod batches;
@@ -41,6 +42,7 @@ mod gate;
 mod loops;
 mod population;
 mod replicas;
+pub mod residue;
 
 /// An attempt, and where its call and the call's loop are kept: an event
 /// about the attempt reads all three, and has them fetched ahead.
@@ -162,6 +164,41 @@ struct ClassStreams {
     agent: Stream,
 }
 
+/// One attempt, from the client's send until the provider is done with it.
+struct AttemptState {
+    call: Key,
+    /// Where the call's loop is kept.
+    owner: Place,
+    /// The pool the router sent it to.
+    pool: usize,
+    /// The model it calls.
+    model: u16,
+    sent_at: SimTime,
+    request: Request,
+    output_tokens: u32,
+    service_started_at: SimTime,
+    /// The client timed out; the provider still serves it, to no one.
+    abandoned: bool,
+    /// A timeout event is already pending.
+    timeout_scheduled: bool,
+    is_retry: bool,
+    /// What the retry quota charged for this retry (refunded on success).
+    quota_cost: u32,
+    /// What the spend cap charged in advance, corrected when it is billed.
+    gate_charge: Charge,
+}
+
+/// Every call of a class's loops, when they are all alike: one call a step,
+/// to one model, with constant tokens. Worked out once, so that a step of
+/// the common case draws and looks up nothing.
+#[derive(Clone, Copy)]
+struct FixedCall {
+    model: u16,
+    router: usize,
+    request: Request,
+    output_tokens: u32,
+}
+
 pub struct AgentSystem<'a> {
     spec: &'a ModelSpec,
     classes: Vec<ClassState>,
@@ -241,7 +278,7 @@ impl<'a> AgentSystem<'a> {
                 .any(|p| p.capacity.cache_ttl().is_some())
                 .then(|| spec.pools.iter().map(|p| p.capacity.cache_ttl()).collect()),
             prompt_caches: PromptCaches::default(),
-            metrics: Metrics::new(spec, timeseries),
+            metrics: Metrics::new(spec.metrics_setup(), timeseries),
         }
     }
 

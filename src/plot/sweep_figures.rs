@@ -12,9 +12,8 @@ use super::{Figure, PlotError, save, save_stacked};
 use crate::config::experiment::Experiment;
 use crate::config::plot_spec::{Chart, PlotSpec, Reference};
 use crate::model::ModelSpec;
-use crate::model::summary::{CDF_QUANTILES, quantile_name};
-use crate::model::timeseries::Counter;
-use crate::model::window::windows;
+use crate::model::measure::percentiles::{CDF_QUANTILES, quantile_name};
+use crate::model::measure::timeseries::Counter;
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 use crate::sweep_dir::point_stats::PointStats;
 use crate::sweep_dir::timeseries_path;
@@ -571,7 +570,7 @@ const FAILED_SHARE: &str = "loops_failed_share";
 
 /// The stretches of a model's time line a time-series plot shades.
 fn model_spans(spec: &ModelSpec) -> Vec<Span> {
-    let windows = windows(spec);
+    let windows = spec.all_windows();
     shaded_spans(
         spec.warmup.as_secs_f64(),
         windows.iter().map(|w| {

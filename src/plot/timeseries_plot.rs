@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use super::Figure;
 use super::line_chart::{Line, LineChart, Point, Span};
 use crate::error::{BadInput, DrawError, ReadError};
-use crate::model::timeseries::{Counter, Gauge};
+use crate::model::measure::timeseries::{Counter, Gauge};
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 
 /// Three stacked panels: levels (in flight, queued, backing off), refusals

@@ -19,7 +19,7 @@ use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::error::ReadError;
-use crate::model::summary::Summary;
+use crate::model::measure::summary::Summary;
 use crate::output::marker;
 use crate::statistics::mean_ci;
 use crate::sweep_dir;

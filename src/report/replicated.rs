@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::model::summary::Summary;
+use crate::model::measure::summary::Summary;
 use crate::statistics::mean_ci;
 
 /// One metric over the replications that defined it.

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use crate::bytes::Bytes;
-use crate::model::summary::{Percentiles, Summary};
+use crate::model::measure::percentiles::Percentiles;
+use crate::model::measure::summary::Summary;
 
 fn opt(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::engine::SimDuration;
-use crate::model::timeseries::{Counter, Gauge, LOOP_LATENCY, Timeseries};
+use crate::model::measure::timeseries::{Counter, Gauge, LOOP_LATENCY, Timeseries};
 
 use crate::error::{BadInput, ReadError};
 

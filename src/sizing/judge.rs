@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::slo::Slo;
-use crate::model::summary::Summary;
+use crate::model::measure::summary::Summary;
 use crate::report::replicated::{MetricStats, stats};
 
 /// A metric's mean and 95% half-width over the replications, either

@@ -7,7 +7,8 @@ use rayon::prelude::*;
 
 use crate::config::{self, Diagnostic, Source};
 use crate::engine::random::derive_seed;
-use crate::model::{self, RunError, summary::Summary};
+use crate::model::measure::summary::Summary;
+use crate::model::{self, RunError};
 use crate::statistics::mean_ci;
 
 /// The share of its expectation within which every exact or approximate

@@ -2,7 +2,7 @@
 
 use super::check::{Check, Criterion};
 use super::theory::{closed_queue, erlang_c, mmc_wait, pollaczek_khinchine_wait};
-use crate::model::summary::Summary;
+use crate::model::measure::summary::Summary;
 
 /// Open Poisson arrivals of one-call loops on one lane, one attempt each.
 const ONE_CALL_LOOPS: &str = r#"

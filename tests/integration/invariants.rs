@@ -323,7 +323,7 @@ proptest! {
         let base = pooled_base();
         let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
         let s = run(&base, &refs);
-        let sum = |f: fn(&loopcap::model::pool::PoolSummary) -> u64| s.pools.iter().map(f).sum::<u64>();
+        let sum = |f: fn(&loopcap::model::measure::pool_summary::PoolSummary) -> u64| s.pools.iter().map(f).sum::<u64>();
         prop_assert_eq!(sum(|p| p.attempts), s.attempts);
         prop_assert_eq!(sum(|p| p.input_tokens), s.input_tokens);
         prop_assert_eq!(sum(|p| p.output_tokens), s.output_tokens);

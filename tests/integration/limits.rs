@@ -111,7 +111,10 @@ fn the_estimate_bounds_loops_by_the_run_and_names_the_lanes_an_overload_needs() 
             loaded.memory.bytes
         );
         assert!(
-            loaded.work.fits(loopcap::model::work::EVENT_BUDGET).is_ok(),
+            loaded
+                .work
+                .fits(loopcap::model::estimate::work::EVENT_BUDGET)
+                .is_ok(),
             "{set:?}: {}",
             loaded.work.events
         );
@@ -396,7 +399,7 @@ fn a_run_that_outgrows_its_estimated_events_stops_and_says_why() {
     else {
         unreachable!()
     };
-    let limit = loopcap::model::work::run_limit(estimate);
+    let limit = loopcap::model::estimate::work::run_limit(estimate);
     assert!(events > limit && events <= limit + 4096, "{events} {limit}");
 }
 

@@ -5,6 +5,7 @@ mod determinism;
 mod fit;
 mod fuzz;
 mod invariants;
+mod layering;
 mod limits;
 mod model_mix;
 mod outputs;

@@ -2,7 +2,7 @@
 //! model has its own pools, so its own limits and prices; the summary's
 //! `by_model` says what each model saw.
 
-use loopcap::model::summary::Summary;
+use loopcap::model::measure::summary::Summary;
 
 use super::support::{BASE, load_error, load_error_of, run};
 
@@ -52,7 +52,7 @@ fn one_loop(extra: &[&str]) -> Summary {
     mixed(&[&one_loop[..], extra].concat())
 }
 
-fn model<'a>(s: &'a Summary, name: &str) -> &'a loopcap::model::by_model::ModelSummary {
+fn model<'a>(s: &'a Summary, name: &str) -> &'a loopcap::model::measure::by_model::ModelSummary {
     s.by_model
         .iter()
         .find(|m| m.name == name)

@@ -5,7 +5,8 @@
 
 use std::fs;
 
-use loopcap::model::{self, summary::Summary};
+use loopcap::model;
+use loopcap::model::measure::summary::Summary;
 
 use crate::support::{loopcap, run, shipped};
 
@@ -100,8 +101,9 @@ fn attempts_spill_in_order_and_every_total_adds_up_across_pools() {
     let busy = heavy.pools[0].busy_share.unwrap();
     assert!((busy - 20.0 * (1.0 - b) / 4.0).abs() < 0.015, "busy {busy}");
     for s in [&light, &heavy] {
-        let sum =
-            |f: fn(&loopcap::model::pool::PoolSummary) -> u64| s.pools.iter().map(f).sum::<u64>();
+        let sum = |f: fn(&loopcap::model::measure::pool_summary::PoolSummary) -> u64| {
+            s.pools.iter().map(f).sum::<u64>()
+        };
         assert_eq!(sum(|p| p.attempts), s.attempts);
         assert_eq!(sum(|p| p.input_tokens), s.input_tokens);
         assert_eq!(sum(|p| p.output_tokens), s.output_tokens);

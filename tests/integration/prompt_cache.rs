@@ -21,7 +21,7 @@ fn with(extra: &[&str]) -> Vec<String> {
     CALLS.iter().chain(extra).map(|s| (*s).to_owned()).collect()
 }
 
-fn one_loop(extra: &[&str]) -> loopcap::model::summary::Summary {
+fn one_loop(extra: &[&str]) -> loopcap::model::measure::summary::Summary {
     let overrides = with(extra);
     let refs: Vec<&str> = overrides.iter().map(String::as_str).collect();
     run_one_loop(&refs)

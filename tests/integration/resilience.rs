@@ -99,7 +99,7 @@ fn an_error_burst_makes_one_over_one_minus_p_attempts_per_call() {
 }
 
 /// models/metastable.toml with another client policy list.
-fn metastable(policy: &str) -> loopcap::model::summary::Summary {
+fn metastable(policy: &str) -> loopcap::model::measure::summary::Summary {
     let spec = shipped("metastable.toml", &[&format!("client.policy={policy}")]);
     model::simulate(&spec, false).unwrap().summary
 }

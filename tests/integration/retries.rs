@@ -1,6 +1,6 @@
 //! Client retry behaviour: backoff and jitter, timeouts, retry storms, ordering.
 
-use loopcap::model::summary::Summary;
+use loopcap::model::measure::summary::Summary;
 
 use crate::support::{BASE, assert_conserved, run, run_one_loop};
 
@@ -396,7 +396,9 @@ fn failure_time(on_call_failure: &str) -> f64 {
     let failed: Vec<f64> = bins
         .bins()
         .iter()
-        .filter(|b| b.counts[loopcap::model::timeseries::Counter::LoopsFailed as usize] > 0)
+        .filter(|b| {
+            b.counts[loopcap::model::measure::timeseries::Counter::LoopsFailed as usize] > 0
+        })
         .map(|b| b.start.as_secs_f64())
         .collect();
     assert_eq!(failed.len(), 1);

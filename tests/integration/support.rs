@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 use loopcap::config::{self, Source};
-use loopcap::model::summary::Summary;
+use loopcap::model::measure::summary::Summary;
 use loopcap::model::{self, ModelSpec};
 
 /// A small open-workload model on reserved lanes; tests override what they need.

@@ -926,7 +926,7 @@ fn any_row_of_runs_csv_reruns_exactly_with_one_command() {
 /// of the axes in the file.
 #[test]
 fn plans_replace_whole_tables_across_capacity_kinds() {
-    use loopcap::model::capacity::CapacitySpec;
+    use loopcap::model::capacity::kind::CapacitySpec;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"

@@ -60,7 +60,7 @@ pub fn rows() -> Vec<(f64, u64, u64)> {
 }
 
 /// `text` as a model file in `dir` (its traces relative to it), run once.
-fn run_in(dir: &Path, text: String) -> loopcap::model::summary::Summary {
+fn run_in(dir: &Path, text: String) -> loopcap::model::measure::summary::Summary {
     let source = loopcap::config::Source {
         name: "m.toml".into(),
         text,
@@ -84,7 +84,7 @@ fn check_in(dir: &Path, text: &str) -> (Option<i32>, String) {
 fn arrivals_per_bin(text: &str, bins: usize) -> Vec<u64> {
     let result = model::simulate(&spec(text, &[]), true).unwrap();
     let ts = result.timeseries.unwrap();
-    let at = loopcap::model::timeseries::Counter::Arrivals as usize;
+    let at = loopcap::model::measure::timeseries::Counter::Arrivals as usize;
     ts.bins().iter().take(bins).map(|b| b.counts[at]).collect()
 }
 
@@ -175,7 +175,7 @@ fn bad_rows_are_errors_at_their_line_or_skipped_and_counted() {
         .arg(&model)
         .output()
         .unwrap();
-    let s: loopcap::model::summary::Summary = serde_json::from_slice(&out.stdout).unwrap();
+    let s: loopcap::model::measure::summary::Summary = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((s.loops_started, s.input_tokens), (3, 350));
 }
 

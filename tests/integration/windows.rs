@@ -3,7 +3,7 @@
 use crate::support::{BASE, load_error, run, spec};
 
 /// BASE on a shared API tight enough to refuse and retry, with warm-up.
-fn pressed(extra: &[&str]) -> loopcap::model::summary::Summary {
+fn pressed(extra: &[&str]) -> loopcap::model::measure::summary::Summary {
     let shared = [
         "capacity={ kind = \"shared_api\", requests_per_min = 200, time_to_first_token = { dist = \"exponential\", mean = \"2s\" }, max_concurrency = 3 }",
         "client.max_attempts=3",
@@ -92,6 +92,6 @@ fn named_windows_are_checked() {
         BASE,
         &["window=[{ name = \"tail\", at = \"9m\", for = \"1h\" }]"],
     );
-    let all = loopcap::model::window::windows(&spec);
+    let all = spec.all_windows();
     assert_eq!(all[0].end.as_secs_f64(), 600.0);
 }

@@ -12,7 +12,7 @@ use crate::command::{Limits, warn};
 use crate::config::overrides::Override;
 use crate::config::{self, LoadedModel, Source};
 use crate::model::ModelSpec;
-use crate::model::summary::Summary;
+use crate::model::measure::summary::Summary;
 use crate::sizing::judge::Probe;
 use crate::sizing::slo::Slo;
 use crate::sweep;

@@ -1,15 +1,14 @@
 //! Attempts: sent, admitted or refused by capacity, served, timed out,
 //! and retried after a backoff or given up, failing their loop.
 
-use super::{AgentSystem, AttemptRef, CallRef, Event, RouterState};
-use crate::engine::{Ctx, Key, Place, SimDuration, SimTime};
-use crate::model::capacity::{Admission, Capacity, Rejection, Request};
-use crate::model::coordinated_throttle::Charge;
+use super::{AgentSystem, AttemptRef, AttemptState, CallRef, Event, RouterState};
+use crate::engine::{Ctx, Key, SimDuration, SimTime};
+use crate::model::capacity::admission::{Admission, Rejection, Request};
+use crate::model::capacity::kind::Capacity;
+use crate::model::capacity::pool::{FailureKind, Router};
+use crate::model::client::rate_limit::RateLimit;
 use crate::model::fault::FaultEffect;
-use crate::model::metrics::LoopOutcome;
-use crate::model::pool::{FailureKind, Router};
-use crate::model::prompt_cache::Session;
-use crate::model::rate_limit::RateLimit;
+use crate::model::workload::agent_loop::LoopOutcome;
 use rand::RngExt;
 
 /// The stages on a call's way out that its next attempt has passed, in order.
@@ -41,30 +40,6 @@ impl TryFailure {
             _ => None,
         }
     }
-}
-
-/// One attempt, from the client's send until the provider is done with it.
-pub(super) struct AttemptState {
-    pub(super) call: Key,
-    /// Where the call's loop is kept.
-    owner: Place,
-    /// The pool the router sent it to.
-    pub(super) pool: usize,
-    /// The model it calls.
-    model: u16,
-    pub(super) sent_at: SimTime,
-    pub(super) request: Request,
-    output_tokens: u32,
-    pub(super) service_started_at: SimTime,
-    /// The client timed out; the provider still serves it, to no one.
-    pub(super) abandoned: bool,
-    /// A timeout event is already pending.
-    timeout_scheduled: bool,
-    pub(super) is_retry: bool,
-    /// What the retry quota charged for this retry (refunded on success).
-    quota_cost: u32,
-    /// What the spend cap charged in advance, corrected when it is billed.
-    pub(super) gate_charge: Charge,
 }
 
 impl AttemptState {
@@ -181,7 +156,7 @@ impl AgentSystem<'_> {
             .and_then(|ttls| ttls[pool])
             .map(|ttl| {
                 let lp = self.loops.get(call.loop_key).expect("live call");
-                ((Session::of(lp, call.loop_key), pool, call.model), ttl)
+                ((lp.session(call.loop_key), pool, call.model), ttl)
             });
         let request = match cached {
             Some((place, _)) => self.prompt_caches.request(place, now, request),

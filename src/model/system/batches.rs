@@ -4,7 +4,7 @@
 use super::attempts::TryFailure;
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key};
-use crate::model::pool::FailureKind;
+use crate::model::capacity::pool::FailureKind;
 
 impl AgentSystem<'_> {
     /// An attempt joined batch `batch` of pool `pool`: a batch it opened
@@ -94,7 +94,7 @@ impl AgentSystem<'_> {
         self.attempt_failed(attempt.call, TryFailure::Expired, cx);
     }
 
-    fn batch_pool(&mut self, pool: usize) -> &mut crate::model::batch::Batch {
+    fn batch_pool(&mut self, pool: usize) -> &mut crate::model::capacity::batch::Batch {
         self.pools[pool].batch().expect("a batch pool")
     }
 }

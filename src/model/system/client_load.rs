@@ -1,8 +1,8 @@
 //! `ClientLoad`: what the clients have in progress, the figures a retry
 //! budget judges by. Each counter changes in one place: here.
 
-use crate::model::agent_loop::LoopState;
-use crate::model::resilience::InProgress;
+use crate::model::client::resilience::InProgress;
+use crate::model::workload::agent_loop::LoopState;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ClientLoad {

@@ -5,9 +5,9 @@
 use super::attempts::Passed;
 use super::{AgentSystem, Event};
 use crate::engine::{Ctx, Key, SimTime};
-use crate::model::ModelSpec;
-use crate::model::capacity::Request;
-use crate::model::coordinated_throttle::Charge;
+use crate::model::capacity::admission::Request;
+use crate::model::client::coordinated_throttle::Charge;
+use crate::model::spec::ModelSpec;
 
 impl AgentSystem<'_> {
     /// Whether the call goes through the coordinated throttle's gate now

@@ -2,26 +2,14 @@
 //! or a fan-out burst, with tool calls between), and ends completed or failed.
 
 use super::attempts::Passed;
-use super::{AgentSystem, Event, request};
+use super::{AgentSystem, Event, FixedCall, request};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
-use crate::model::ModelSpec;
-use crate::model::agent_loop::{CallState, CallTokens, LoopState, Script};
-use crate::model::capacity::Request;
-use crate::model::client_policy::OnCallFailure;
-use crate::model::metrics::LoopOutcome;
-use crate::model::prompt_cache::Session;
-use crate::model::workload::Population;
-
-/// Every call of a class's loops, when they are all alike: one call a step,
-/// to one model, with constant tokens. Worked out once, so that a step of
-/// the common case draws and looks up nothing.
-#[derive(Clone, Copy)]
-pub(super) struct FixedCall {
-    model: u16,
-    router: usize,
-    request: Request,
-    output_tokens: u32,
-}
+use crate::model::capacity::prompt_cache::Session;
+use crate::model::client::policy::OnCallFailure;
+use crate::model::spec::ModelSpec;
+use crate::model::workload::agent_loop::LoopOutcome;
+use crate::model::workload::agent_loop::{CallState, CallTokens, LoopState, Script};
+use crate::model::workload::classes::Population;
 
 impl FixedCall {
     /// The calls of class `class`, if they are all alike (a class replaying
@@ -247,7 +235,7 @@ impl AgentSystem<'_> {
         // Its calls are cleaned up as their pending events come due.
         self.load.loop_ended(&lp);
         if self.cache_ttls.is_some()
-            && let own @ Session::Loop(_) = Session::of(&lp, loop_key)
+            && let own @ Session::Loop(_) = lp.session(loop_key)
         {
             self.prompt_caches
                 .forget(own, self.spec.pools.len(), self.spec.models.len());

@@ -3,11 +3,11 @@
 
 use super::{AgentSystem, Event, TraceFeed};
 use crate::engine::Ctx;
-use crate::model::ModelSpec;
-use crate::model::agent_loop::Script;
-use crate::model::session_stream::SessionStream;
-use crate::model::sessions::{RecordedRequest, SessionTrace};
-use crate::model::workload::{Population, UserState, exponential};
+use crate::model::spec::ModelSpec;
+use crate::model::workload::agent_loop::Script;
+use crate::model::workload::classes::{Population, UserState, exponential};
+use crate::model::workload::session_stream::SessionStream;
+use crate::model::workload::sessions::{RecordedRequest, SessionTrace};
 
 impl AgentSystem<'_> {
     pub(super) fn think(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {

@@ -1,0 +1,504 @@
+//! Self-hosted replicas: inference servers with continuous batching behind
+//! one queue, optionally autoscaled, with cold starts.
+//!
+//! Each replica serves up to `max_sequences` sequences at once. A sequence
+//! is admitted when its KV-cache reservation (its input plus its
+//! `max_tokens`, as TGI's router plans a batch) fits the replica's budget.
+//! It is first prefilled: its uncached input at `prefill_tokens_per_s`,
+//! one prefill at a time, decoding paused meanwhile (prefill-first
+//! scheduling); the prefill produces its first token. Then it decodes with
+//! every other decoding sequence: an iteration makes one token for each,
+//! and lasts `batch / tokens_per_s(batch)`, so per-sequence speed falls
+//! and aggregate tokens/s rises as the batch grows.
+//!
+//! Decoding is followed in virtual time: every decoding sequence of a
+//! replica advances at the same rate, so the replica keeps one clock of
+//! tokens made per sequence (`v`), and a sequence is done when `v` reaches
+//! its finish mark. Only the replica's next event is scheduled.
+
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+
+use crate::engine::{Key, SimDuration, SimTime, Stream, TICKS_PER_SECOND};
+use crate::model::capacity::admission::{Admission, Rejection, Request};
+
+mod replica;
+mod spec;
+
+pub use replica::REPLICA_BYTES;
+use replica::{Decoding, Replica, ReplicaState, Sequence};
+pub use spec::{Autoscale, DecodeSpeed, Routing, ScaleMetric, SelfHostedSpec};
+
+/// What a replica's wake-up did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Woken {
+    /// Attempts whose first token came (their prefill ended), and whether
+    /// each waited on a cold start.
+    pub first_tokens: Vec<(Key, bool)>,
+    /// Attempts done, in the order they finished.
+    pub finished: Vec<Key>,
+}
+
+/// A wake-up to schedule: replica `replica`, at `at`, numbered `generation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wake {
+    pub replica: u16,
+    pub at: SimTime,
+    pub generation: u32,
+}
+
+/// A pool's figures over the measured window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplicaStats {
+    /// Seconds spent decoding at each batch size, summed over replicas.
+    pub batch_seconds: Vec<f64>,
+    /// KV-cache token-seconds held, and offered by warm replicas.
+    pub kv_held: f64,
+    pub kv_offered: f64,
+    pub cold_starts: u64,
+}
+
+/// The run-time state of a self-hosted pool.
+pub struct SelfHosted {
+    spec: SelfHostedSpec,
+    replicas: Vec<Replica>,
+    queue: VecDeque<Sequence>,
+    next_turn: usize,
+    admitted: u64,
+    slowdown: f64,
+    /// Wake-ups the system has to schedule.
+    wakes: Vec<Wake>,
+    /// Attempts whose prefill began since last asked.
+    started: Vec<Key>,
+    /// The autoscaler's recent samples of its metric per replica.
+    samples: VecDeque<f64>,
+    /// Since when the autoscaler has wanted fewer replicas than it has.
+    surplus_since: Option<SimTime>,
+    /// Statistics from `measure_from` on, integrated up to `stats_at`.
+    measure_from: SimTime,
+    stats_at: SimTime,
+    stats: ReplicaStats,
+}
+
+impl SelfHosted {
+    /// A pool with its initial replicas warm; statistics count from `measure_from`.
+    pub fn new(spec: &SelfHostedSpec, measure_from: SimTime) -> Self {
+        let replicas = (0..spec.initial_replicas)
+            .map(|_| Replica::new(ReplicaState::Warm, SimTime::ZERO, SimTime::ZERO, false))
+            .collect();
+        SelfHosted {
+            spec: spec.clone(),
+            replicas,
+            queue: VecDeque::new(),
+            next_turn: 0,
+            admitted: 0,
+            slowdown: 1.0,
+            wakes: Vec::new(),
+            started: Vec::new(),
+            samples: VecDeque::new(),
+            surplus_since: None,
+            measure_from,
+            stats_at: SimTime::ZERO,
+            stats: ReplicaStats {
+                batch_seconds: vec![0.0; spec.max_sequences as usize + 1],
+                ..ReplicaStats::default()
+            },
+        }
+    }
+
+    /// Seconds of `[from, to)` inside the measured window.
+    fn measured_s(&self, from: SimTime, to: SimTime) -> f64 {
+        let from = from.max(self.measure_from);
+        if to > from {
+            to.since(from).as_secs_f64()
+        } else {
+            0.0
+        }
+    }
+
+    /// Brings the KV cache offered by warm replicas to `now`.
+    fn integrate(&mut self, now: SimTime) {
+        let dt = self.measured_s(self.stats_at, now);
+        if dt > 0.0 {
+            let warm = self
+                .replicas
+                .iter()
+                .filter(|r| r.state == ReplicaState::Warm)
+                .count() as f64;
+            self.stats.kv_offered += warm * self.spec.kv_cache_tokens as f64 * dt;
+        }
+        self.stats_at = now;
+    }
+
+    /// Decode tokens per sequence per second of replica `i` now (0 while
+    /// it prefills or has nothing to decode).
+    fn rate(&self, i: usize) -> f64 {
+        let r = &self.replicas[i];
+        if r.state != ReplicaState::Warm || !r.prefill.is_empty() || r.decoding.is_empty() {
+            0.0
+        } else {
+            1.0 / (self.spec.decode.iteration_s(r.decoding.len() as u32) * self.slowdown)
+        }
+    }
+
+    /// Brings replica `i`'s decode clock and statistics to `now`.
+    fn advance(&mut self, i: usize, now: SimTime) {
+        let rate = self.rate(i);
+        let measured = self.measured_s(self.replicas[i].v_at, now);
+        let r = &mut self.replicas[i];
+        let before = r.kv_held();
+        if rate > 0.0 {
+            r.v += now.since(r.v_at).as_secs_f64() * rate;
+            self.stats.batch_seconds[r.decoding.len()] += measured;
+        }
+        r.v_at = now;
+        // Held tokens grow linearly while decoding: the mean of the ends.
+        self.stats.kv_held += (before + r.kv_held()) / 2.0 * measured;
+    }
+
+    /// Queues a call; refused as too large when no replica's KV cache could
+    /// ever hold it, or as a full queue past `queue_limit`.
+    pub fn offer(
+        &mut self,
+        now: SimTime,
+        attempt: Key,
+        request: Request,
+        output: u32,
+    ) -> Admission {
+        let reserved = SelfHostedSpec::reservation(request);
+        if reserved > self.spec.kv_cache_tokens {
+            return Admission::Rejected(Rejection::TooLarge);
+        }
+        if self
+            .spec
+            .queue_limit
+            .is_some_and(|limit| self.queue.len() >= limit as usize)
+        {
+            return Admission::Rejected(Rejection::QueueFull {
+                retry_after: self.spec.queue_full_retry_after,
+            });
+        }
+        self.queue.push_back(Sequence {
+            attempt,
+            input: request.input_tokens,
+            uncached: request.uncached_input(),
+            output,
+            reserved,
+            arrived: now,
+            cold: false,
+        });
+        self.dispatch(now);
+        Admission::Queued
+    }
+
+    /// Whether a call would go to a replica at once (for a spillover router).
+    pub fn has_room(&self, request: Request) -> bool {
+        self.queue.is_empty()
+            && self
+                .replica_for(SelfHostedSpec::reservation(request))
+                .is_some()
+    }
+
+    /// The replica the routing rule gives a sequence reserving `reserved`.
+    fn replica_for(&self, reserved: u64) -> Option<usize> {
+        let fits = |i: usize| {
+            let r = &self.replicas[i];
+            r.state == ReplicaState::Warm
+                && !r.held
+                && !r.draining
+                && r.sequences() < self.spec.max_sequences
+                && r.kv_reserved + reserved <= self.spec.kv_cache_tokens
+        };
+        let n = self.replicas.len();
+        match self.spec.routing {
+            Routing::LeastLoaded => (0..n)
+                .filter(|&i| fits(i))
+                .min_by_key(|&i| (self.replicas[i].sequences(), i)),
+            Routing::RoundRobin => (0..n).map(|k| (self.next_turn + k) % n).find(|&i| fits(i)),
+        }
+    }
+
+    /// Sends the queue's head to a replica while one has room (FIFO: a head
+    /// that fits nowhere waits, and so does everything behind it).
+    fn dispatch(&mut self, now: SimTime) {
+        while let Some(head) = self.queue.front() {
+            let Some(i) = self.replica_for(head.reserved) else {
+                return;
+            };
+            let mut seq = self.queue.pop_front().expect("a head");
+            self.next_turn = (i + 1) % self.replicas.len();
+            self.advance(i, now);
+            let r = &mut self.replicas[i];
+            seq.cold = r.cold_started && seq.arrived < r.ready_at;
+            r.kv_reserved += seq.reserved;
+            r.prefill.push_back(seq);
+            if r.prefill.len() == 1 {
+                r.prefill_since = now;
+                self.started.push(seq.attempt);
+            }
+            self.reschedule(i, now);
+        }
+    }
+
+    /// Works out replica `i`'s next event and asks for a wake-up then.
+    fn reschedule(&mut self, i: usize, now: SimTime) {
+        let rate = self.rate(i);
+        let r = &mut self.replicas[i];
+        r.generation = r.generation.wrapping_add(1);
+        let at = match r.state {
+            ReplicaState::Stopped => return,
+            ReplicaState::Starting => r.ready_at,
+            ReplicaState::Warm => {
+                if let Some(head) = r.prefill.front() {
+                    r.prefill_since
+                        + SimDuration::from_secs_f64(
+                            f64::from(head.uncached) / self.spec.prefill_tokens_per_s
+                                * self.slowdown,
+                        )
+                } else if let Some(Reverse(first)) = r.decoding.peek() {
+                    // Rounded up to a whole tick, so the clock has reached
+                    // the mark when it wakes.
+                    let ticks = ((first.finish - r.v) / rate * TICKS_PER_SECOND as f64).ceil();
+                    now + SimDuration::from_ticks((ticks.max(0.0) as u64).max(1))
+                } else {
+                    return;
+                }
+            }
+        };
+        self.wakes.push(Wake {
+            replica: i as u16,
+            at: at.max(now),
+            generation: r.generation,
+        });
+    }
+
+    /// Replica `replica`'s wake-up numbered `generation` is due at `now`.
+    pub fn wake(&mut self, now: SimTime, replica: u16, generation: u32) -> Woken {
+        let i = usize::from(replica);
+        let mut woken = Woken::default();
+        if self.replicas[i].generation != generation {
+            return woken;
+        }
+        self.integrate(now);
+        self.advance(i, now);
+        let r = &mut self.replicas[i];
+        match r.state {
+            ReplicaState::Stopped => return woken,
+            ReplicaState::Starting => {
+                r.state = ReplicaState::Warm;
+            }
+            ReplicaState::Warm if r.prefill.is_empty() => {
+                // Every sequence whose mark the clock reached is done (a
+                // hair of rounding allowed).
+                while let Some(&Reverse(d)) = r.decoding.peek() {
+                    if d.finish > r.v + 1e-6 {
+                        break;
+                    }
+                    r.decoding.pop();
+                    r.kv_reserved -= d.reserved;
+                    r.decoding_input -= u64::from(d.input);
+                    r.decoding_start_v -= d.start_v;
+                    woken.finished.push(d.attempt);
+                }
+            }
+            ReplicaState::Warm => {
+                let seq = r.prefill.pop_front().expect("a prefill");
+                woken.first_tokens.push((seq.attempt, seq.cold));
+                if seq.output <= 1 {
+                    r.kv_reserved -= seq.reserved;
+                    woken.finished.push(seq.attempt);
+                } else {
+                    self.admitted += 1;
+                    r.decoding.push(Reverse(Decoding {
+                        finish: r.v + f64::from(seq.output - 1),
+                        order: self.admitted,
+                        attempt: seq.attempt,
+                        input: seq.input,
+                        reserved: seq.reserved,
+                        start_v: r.v,
+                    }));
+                    r.decoding_input += u64::from(seq.input);
+                    r.decoding_start_v += r.v;
+                }
+                if let Some(next) = r.prefill.front() {
+                    r.prefill_since = now;
+                    self.started.push(next.attempt);
+                }
+            }
+        }
+        if r.draining && r.is_idle() {
+            r.state = ReplicaState::Stopped;
+        }
+        self.reschedule(i, now);
+        self.dispatch(now);
+        woken
+    }
+
+    /// Wake-ups to schedule since last asked.
+    pub fn take_wakes(&mut self) -> std::vec::Drain<'_, Wake> {
+        self.wakes.drain(..)
+    }
+
+    /// Attempts whose prefill began since last asked: their service starts.
+    pub fn take_started(&mut self) -> std::vec::Drain<'_, Key> {
+        self.started.drain(..)
+    }
+
+    /// Sequences on replicas (prefilling or decoding).
+    pub fn in_flight(&self) -> u32 {
+        self.replicas.iter().map(Replica::sequences).sum()
+    }
+
+    pub fn queued(&self) -> u32 {
+        self.queue.len() as u32
+    }
+
+    /// Replicas starting or warm.
+    pub fn alive(&self) -> u32 {
+        self.replicas.iter().filter(|r| r.is_alive()).count() as u32
+    }
+
+    /// Faults: prefill and decode take `slowdown` times longer, and only
+    /// `factor` of the live replicas (at least one) take new sequences; the
+    /// others finish what they hold.
+    pub fn set_faults(&mut self, now: SimTime, slowdown: f64, factor: f64) {
+        self.integrate(now);
+        for i in 0..self.replicas.len() {
+            self.advance(i, now);
+        }
+        self.slowdown = slowdown;
+        let alive = self.alive();
+        let allowed = if factor == 1.0 {
+            alive
+        } else {
+            ((f64::from(alive) * factor).round() as u32).max(1)
+        };
+        for (kept, r) in self
+            .replicas
+            .iter_mut()
+            .filter(|r| r.is_alive())
+            .enumerate()
+        {
+            r.held = kept as u32 >= allowed;
+        }
+        for i in 0..self.replicas.len() {
+            self.reschedule(i, now);
+        }
+        self.dispatch(now);
+    }
+
+    /// The autoscaler's decision at `now`: samples its metric, then starts
+    /// replicas (each warm after a cold-start draw) or stops idle ones.
+    /// Returns when it decides next, if it autoscales.
+    pub fn autoscale(&mut self, now: SimTime, rng: &mut Stream) -> Option<SimTime> {
+        let scale = self.spec.autoscale.clone()?;
+        self.integrate(now);
+        // The fleet serving: replicas loading or warm, not draining.
+        let serving = self
+            .replicas
+            .iter()
+            .filter(|r| r.is_alive() && !r.draining)
+            .count() as u32;
+        let waiting = self.queue.len() as f64;
+        let value = match scale.metric {
+            ScaleMetric::Queue => waiting,
+            ScaleMetric::InFlight => waiting + f64::from(self.in_flight()),
+        } / f64::from(serving.max(1));
+        self.samples.push_back(value);
+        let keep = (scale.window.ticks() / scale.interval.ticks()).max(1) as usize;
+        while self.samples.len() > keep {
+            self.samples.pop_front();
+        }
+        let mean = self.samples.iter().sum::<f64>() / self.samples.len() as f64;
+        // As Kubernetes' horizontal autoscaler: replicas × metric / target.
+        let desired = ((f64::from(serving.max(1)) * mean / scale.target).ceil() as u32)
+            .clamp(self.spec.min_replicas, self.spec.max_replicas);
+        if desired >= serving {
+            self.surplus_since = None;
+        }
+        if desired > serving {
+            let mut missing = desired - serving;
+            // A draining replica is warm: take it back before starting one.
+            for i in 0..self.replicas.len() {
+                let r = &mut self.replicas[i];
+                if missing > 0 && r.is_alive() && r.draining {
+                    r.draining = false;
+                    missing -= 1;
+                }
+            }
+            for _ in 0..missing {
+                self.start_replica(now, rng);
+            }
+            self.dispatch(now);
+        } else if desired < serving {
+            let since = *self.surplus_since.get_or_insert(now);
+            if now.since(since) >= scale.scale_down_after {
+                self.surplus_since = None;
+                for _ in desired..serving {
+                    // The least loaded warm replica (the last on a tie) drains.
+                    let Some(i) = (0..self.replicas.len())
+                        .rev()
+                        .filter(|&i| {
+                            let r = &self.replicas[i];
+                            r.state == ReplicaState::Warm && !r.draining
+                        })
+                        .min_by_key(|&i| self.replicas[i].sequences())
+                    else {
+                        break;
+                    };
+                    self.advance(i, now);
+                    let r = &mut self.replicas[i];
+                    r.draining = true;
+                    if r.is_idle() {
+                        r.state = ReplicaState::Stopped;
+                        r.generation = r.generation.wrapping_add(1);
+                    }
+                }
+            }
+        }
+        Some(now + scale.interval)
+    }
+
+    fn start_replica(&mut self, now: SimTime, rng: &mut Stream) {
+        let load = self
+            .spec
+            .cold_start
+            .as_ref()
+            .map_or(SimDuration::ZERO, |d| d.sample(rng));
+        if now >= self.measure_from {
+            self.stats.cold_starts += 1;
+        }
+        let fresh = Replica::new(ReplicaState::Starting, now, now + load, true);
+        let i = match self
+            .replicas
+            .iter()
+            .position(|r| r.state == ReplicaState::Stopped)
+        {
+            Some(i) => {
+                let generation = self.replicas[i].generation;
+                self.replicas[i] = Replica {
+                    generation,
+                    ..fresh
+                };
+                i
+            }
+            None => {
+                self.replicas.push(fresh);
+                self.replicas.len() - 1
+            }
+        };
+        self.reschedule(i, now);
+    }
+
+    /// The figures of the measured window, integrated up to `now`.
+    pub fn stats(&mut self, now: SimTime) -> &ReplicaStats {
+        self.integrate(now);
+        for i in 0..self.replicas.len() {
+            self.advance(i, now);
+        }
+        &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+//! How long capacity takes to serve one attempt: time to first token (with
+//! the prefill of the prompt's uncached part), then decoding.
+
+use crate::engine::{SimDuration, Stream};
+use crate::model::distribution::DurationDist;
+
+/// Service time = time to first token + uncached input tokens / prefill
+/// tokens per second + output tokens / output tokens per second.
+#[derive(Clone, Debug)]
+pub struct ServiceTime {
+    /// Queueing inside the provider (and prefill, without
+    /// `prefill_tokens_per_s`) until the first token streams.
+    pub time_to_first_token: DurationDist,
+    /// Prefill speed: the prompt's uncached tokens (those not read from the
+    /// prompt cache) add to the time to first token. `None`: prefill is in
+    /// `time_to_first_token`.
+    pub prefill_tokens_per_s: Option<f64>,
+    /// Decoding speed. `None` means decoding takes no time, so the whole
+    /// service time is `time_to_first_token` (a plain server, as in `mmc.toml`).
+    pub output_tokens_per_s: Option<f64>,
+}
+
+impl ServiceTime {
+    /// The service time of a call that prefills `uncached_input` tokens and
+    /// produces `output_tokens`.
+    pub fn sample(&self, uncached_input: u32, output_tokens: u32, rng: &mut Stream) -> SimDuration {
+        let first_token = self.time_to_first_token.sample(rng)
+            + self.prefill_tokens_per_s.map_or(SimDuration::ZERO, |tps| {
+                SimDuration::from_secs_f64(f64::from(uncached_input) / tps)
+            });
+        let decoding = self.output_tokens_per_s.map_or(SimDuration::ZERO, |tps| {
+            SimDuration::from_secs_f64(f64::from(output_tokens) / tps)
+        });
+        first_token + decoding
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::RandomStreams;
+    use crate::model::distribution::Dist;
+
+    #[test]
+    fn decoding_adds_output_over_speed_and_prefill_uncached_input_over_its_speed() {
+        let service = ServiceTime {
+            time_to_first_token: DurationDist::new(Dist::constant(0.5).unwrap()),
+            prefill_tokens_per_s: None,
+            output_tokens_per_s: Some(80.0),
+        };
+        let mut rng = RandomStreams::new(1).stream("service");
+        assert_eq!(
+            service.sample(30_000, 200, &mut rng),
+            SimDuration::from_secs_f64(3.0)
+        );
+        let prefilled = ServiceTime {
+            prefill_tokens_per_s: Some(4000.0),
+            ..service.clone()
+        };
+        // 0.5 s + 30,000 / 4,000 s + 200 / 80 s.
+        assert_eq!(
+            prefilled.sample(30_000, 200, &mut rng),
+            SimDuration::from_secs_f64(10.5)
+        );
+        let plain = ServiceTime {
+            output_tokens_per_s: None,
+            ..service
+        };
+        assert_eq!(
+            plain.sample(30_000, 200, &mut rng),
+            SimDuration::from_secs_f64(0.5)
+        );
+    }
+}

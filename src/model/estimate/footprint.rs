@@ -1,0 +1,457 @@
+//! How much memory a run of a model holds at its peak, worked out from the
+//! model before running it, so that a model that cannot fit is refused
+//! rather than left to exhaust the machine.
+//!
+//! The estimate counts what grows with the model: every user class's
+//! metrics; every user of a closed population (a pending event each, and a
+//! running loop for the share of time a user is not thinking); the loops an
+//! open arrival process keeps running (Little's law: arrivals per second
+//! times how long a loop takes without waiting); and the largest fan-out
+//! step one loop plausibly draws. Surges multiply users and arrival rates,
+//! and overlapping surges multiply each other. Loop times are those of a
+//! loop that never waits (medians of steps, time to first token, decoding
+//! and tool time), so a loop that queues or backs off holds its memory
+//! longer. Measured against the heap real runs take at their peak
+//! (`tests/allocations.rs`), the estimate is of the right size: runs took
+//! 0.7x to 2.5x of it, the excess being slabs growing by doubling (a
+//! fan-out's widest step, counted on top of typical loops, takes less). A
+//! run whose state outgrows the limit anyway stops cleanly.
+
+use crate::engine::Key;
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::capacity::self_hosted::REPLICA_BYTES;
+use crate::model::distribution::Dist;
+use crate::model::measure::metrics::WINDOW_METRICS_BYTES;
+use crate::model::measure::timeseries::{Bin, MAX_TIMESERIES_BINS, PoolBin};
+use crate::model::spec::ModelSpec;
+use crate::model::system::{CALL_BYTES, CLASS_BYTES, EVENT_BYTES, LOOP_BYTES};
+use crate::model::workload::agent_loop::AgentProfile;
+use crate::model::workload::classes::{Population, UserClass};
+use crate::model::workload::sessions::RecordedRound;
+use crate::model::workload::trace::TraceSpec;
+
+/// The part of a model an estimated need comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// How many user classes there are.
+    Classes,
+    /// A closed population's users.
+    Users { class: usize },
+    /// A open class's arrival rate.
+    Arrivals { class: usize },
+    /// A class's surges, multiplying its users or arrival rate.
+    Surges { class: usize },
+    /// An agent's fan-out width.
+    FanOut { agent: usize },
+    /// Reserved lanes too few for the open arrivals, with no queue limit.
+    LaneQueue,
+    /// A closed population's think time, which paces its loops.
+    ThinkTime { class: usize },
+    /// An on/off arrival process's phases.
+    Phases { class: usize },
+    /// A self-hosted pool's autoscaler.
+    Autoscaler { pool: usize },
+    /// A self-hosted pool's replicas.
+    Replicas { pool: usize },
+    /// The time-series bins.
+    Bins,
+    /// The windows: named, and one a surge and a fault.
+    Windows,
+    /// An agent's steps a loop.
+    Steps { agent: usize },
+    /// The time series a run keeps for `--out`.
+    Timeseries,
+}
+
+/// Memory one part of a model needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Need {
+    pub cause: Cause,
+    pub bytes: f64,
+    /// What holds it, in words: "2000000 users, 30% of the time in a loop".
+    pub what: String,
+    /// What to change to need less, when it is not lowering the field.
+    pub advice: Option<String>,
+}
+
+/// `x` as a whole number, or in scientific notation past what a reader
+/// counts digits of.
+pub(super) fn count(x: f64) -> String {
+    if x.abs() < 1e12 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
+/// What a run holds beyond the sum of its needs: slabs grow by doubling and
+/// the event list by chunks, so up to about twice their live entries, and
+/// more while a burst is at its peak. Runs measured in
+/// `tests/allocations.rs` held 0.87 to 2.49 times the sum of their needs.
+pub const HEADROOM: f64 = 2.5;
+
+/// What every run holds whatever its model: the run-wide histograms,
+/// random streams and summary (about 1.3 MB measured).
+pub const FIXED_BYTES: f64 = 2.0 * 1024.0 * 1024.0;
+
+/// The most a run whose parts need `needs` holds at its peak: their sum
+/// with [`HEADROOM`], and [`FIXED_BYTES`].
+pub fn bound(needs: &[Need]) -> f64 {
+    HEADROOM * needs.iter().map(|n| n.bytes).sum::<f64>() + FIXED_BYTES
+}
+
+/// Draws of a fan-out width above this one come about once in this many
+/// steps: the largest step the estimate expects a run to meet.
+const RARE_STEP: f64 = 1e6;
+
+/// The memory a run of `spec` needs at least, part by part.
+pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
+    let mut needs = vec![Need {
+        cause: Cause::Classes,
+        bytes: (spec.classes.len() * CLASS_BYTES) as f64,
+        what: format!("{} user classes", spec.classes.len()),
+        advice: None,
+    }];
+    // Loops completed a second, at most: a time series holds the
+    // latencies of one bin's.
+    let mut loops_per_s = 0.0;
+    for (index, class) in spec.classes.iter().enumerate() {
+        let agent = &spec.agents[class.agent];
+        let loop_s = unqueued_loop_s(spec, index, agent);
+        let loop_bytes = per_loop_bytes(agent);
+        let surge = peak_multiplier(class);
+        let surged = |cause| {
+            if surge > 1.0 {
+                Cause::Surges { class: index }
+            } else {
+                cause
+            }
+        };
+        let of_surges = if surge > 1.0 {
+            format!(" (surges multiply it by up to {surge})")
+        } else {
+            String::new()
+        };
+        match &class.population {
+            Population::Closed { users, think_time } => {
+                let users = f64::from(*users) * surge;
+                let think_s = median(think_time.dist());
+                loops_per_s += users / (loop_s + think_s).max(1e-6);
+                let busy = if loop_s + think_s > 0.0 {
+                    loop_s / (loop_s + think_s)
+                } else {
+                    1.0
+                };
+                needs.push(Need {
+                    cause: surged(Cause::Users { class: index }),
+                    bytes: users * (EVENT_BYTES as f64 + busy * loop_bytes),
+                    what: format!(
+                        "{} users of {}{of_surges}, in a loop {:.0}% of the time,",
+                        count(users),
+                        class.name,
+                        busy * 100.0
+                    ),
+                    advice: None,
+                });
+            }
+            Population::Sessions(trace) => {
+                let rounds = trace.rounds();
+                let sessions = trace.sessions.len();
+                needs.push(Need {
+                    cause: Cause::Arrivals { class: index },
+                    bytes: sessions as f64 * (loop_bytes + EVENT_BYTES as f64)
+                        + (rounds * size_of::<RecordedRound>()) as f64,
+                    what: format!(
+                        "{sessions} recorded sessions of {} ({rounds} rounds) held in memory, each at most one loop at a time,",
+                        class.name
+                    ),
+                    advice: None,
+                });
+            }
+            Population::Open(_) | Population::Trace(_) => {
+                let per_s = peak_rate(class) / 60.0;
+                loops_per_s += per_s;
+                // A loop longer than the run is held until the run ends:
+                // no more run at once than arrive in the whole run.
+                let loops = per_s * loop_s.min(spec.duration.as_secs_f64());
+                needs.push(Need {
+                    cause: surged(Cause::Arrivals { class: index }),
+                    bytes: loops * loop_bytes + EVENT_BYTES as f64,
+                    what: format!(
+                        "{} loops of {} running at once ({per_s:.3} arrivals/s{of_surges}, {} s each without waiting, at most the run's {})",
+                        count(loops),
+                        class.name,
+                        count(loop_s),
+                        spec.duration
+                    ),
+                    advice: None,
+                });
+                if let Population::Trace(TraceSpec {
+                    sessions: Some(counts),
+                    ..
+                }) = &class.population
+                {
+                    needs.push(Need {
+                        cause: Cause::Arrivals { class: index },
+                        bytes: (counts.len() * SESSION_COUNT_BYTES) as f64,
+                        what: format!(
+                            "the row counts of {}'s {} recorded sessions",
+                            class.name,
+                            counts.len()
+                        ),
+                        advice: None,
+                    });
+                }
+            }
+        }
+    }
+    needs.extend(lane_queue(spec));
+    // The time series a run with `--out` keeps: a bin a `timeseries_bin`,
+    // at most as many as a written series may have (more is refused).
+    let bins = (spec.duration.as_secs_f64() / spec.timeseries_bin.as_secs_f64().max(1e-6))
+        .ceil()
+        .min(MAX_TIMESERIES_BINS as f64);
+    let pool_bins = if spec.reports_pools {
+        spec.pools.len()
+    } else {
+        0
+    };
+    // And the latencies of the loops completed in the open bin.
+    let latencies = loops_per_s * spec.timeseries_bin.min(spec.duration).as_secs_f64();
+    needs.push(Need {
+        cause: Cause::Timeseries,
+        bytes: bins * (size_of::<Bin>() + pool_bins * size_of::<PoolBin>()) as f64
+            + latencies * size_of::<u64>() as f64,
+        what: format!(
+            "a time series of {} bins kept for --out, and the latencies of one bin's {} loops,",
+            count(bins),
+            count(latencies)
+        ),
+        advice: None,
+    });
+    let windows = spec.all_windows().len();
+    if windows > 0 {
+        needs.push(Need {
+            cause: Cause::Windows,
+            bytes: (windows * WINDOW_METRICS_BYTES) as f64,
+            what: format!(
+                "{windows} windows (named ones, and one a surge and a fault), each with a latency histogram,"
+            ),
+            advice: None,
+        });
+    }
+    if !spec.faults.is_empty() {
+        // A fault's recovery is judged over its bins, one recovery window
+        // of them held at a time.
+        let held = spec.recovery.window.min(spec.duration).as_secs_f64()
+            / spec.timeseries_bin.as_secs_f64().max(1e-6);
+        let bins = spec.faults.len() as f64 * held.ceil();
+        needs.push(Need {
+            cause: Cause::Bins,
+            bytes: bins * size_of::<Bin>() as f64,
+            what: format!(
+                "{} time-series bins held to judge {} faults' recovery ({} each),",
+                count(bins),
+                spec.faults.len(),
+                count(held.ceil())
+            ),
+            advice: None,
+        });
+    }
+    for (index, pool) in spec.pools.iter().enumerate() {
+        if let CapacitySpec::SelfHosted(fleet) = &pool.capacity {
+            let replicas = f64::from(fleet.max_replicas);
+            needs.push(Need {
+                cause: Cause::Replicas { pool: index },
+                bytes: replicas * REPLICA_BYTES as f64,
+                what: format!("{} replicas of {}", count(replicas), pool.name),
+                advice: None,
+            });
+        }
+    }
+    for (index, agent) in spec.agents.iter().enumerate() {
+        if let Some(fan_out) = &agent.fan_out {
+            let width = quantile(fan_out.width.dist(), 1.0 - 1.0 / RARE_STEP)
+                .round()
+                .min(f64::from(u32::MAX));
+            needs.push(Need {
+                cause: Cause::FanOut { agent: index },
+                bytes: width * CALL_BYTES as f64,
+                what: format!(
+                    "one step of {} parallel calls of agent {}{}",
+                    count(width),
+                    agent.name,
+                    if fan_out.width.dist().constant_value().is_some() {
+                        ""
+                    } else {
+                        " (a width one step in a million exceeds)"
+                    }
+                ),
+                advice: None,
+            });
+        }
+    }
+    needs
+}
+
+/// The lane queue at the horizon when open arrivals offer more calls than
+/// the lanes serve and no queue limit stops it: the loops waiting grow by
+/// the arrivals the lanes cannot finish for the whole run (surges aside).
+/// A loop waits for one step at a time, so it is loops that pile up, each
+/// holding its loop and its step's queued calls, not every call it will
+/// make.
+fn lane_queue(spec: &ModelSpec) -> Option<Need> {
+    // Other pools hold at most their `queue_up_to`; the last one takes the rest.
+    let CapacitySpec::Reserved(reserved) = &spec.last_pool()?.capacity else {
+        return None;
+    };
+    if reserved.queue_limit.is_some() {
+        return None;
+    }
+    // Calls offered per second, and lanes they keep busy.
+    let (mut loops_per_s, mut busy_lanes, mut waiting_bytes) = (0.0, 0.0, 0.0f64);
+    for (index, class) in spec.classes.iter().enumerate() {
+        if let Population::Open(arrivals) = &class.population {
+            let agent = &spec.agents[class.agent];
+            let loops = arrivals.mean_per_min() / 60.0;
+            let calls = loops * median(agent.steps.dist()).max(1.0) * calls_per_step(agent);
+            loops_per_s += loops;
+            busy_lanes += calls * call_s(spec, index, agent);
+            waiting_bytes = waiting_bytes
+                .max(per_loop_bytes(agent) + calls_per_step(agent) * size_of::<Key>() as f64);
+        }
+    }
+    let lanes = f64::from(reserved.lanes);
+    // Lanes finish loops at the offered loops' mean pace.
+    let growth = loops_per_s * (1.0 - lanes / busy_lanes);
+    (growth > 0.0).then(|| {
+        let waiting = growth * spec.duration.as_secs_f64();
+        Need {
+            cause: Cause::LaneQueue,
+            bytes: waiting * waiting_bytes,
+            what: format!(
+                "loops waiting for a lane, {growth:.2} more a second to {} by the horizon (an offered load of {:.2}x the {} lanes, and no queue_limit),",
+                count(waiting),
+                busy_lanes / lanes,
+                reserved.lanes
+            ),
+            advice: Some(
+                "Raise the lanes past the offered load, set a queue_limit, or shorten the run"
+                    .to_owned(),
+            ),
+        }
+    })
+}
+
+/// The largest product of the factors of surges active at once.
+pub(super) fn peak_multiplier(class: &UserClass) -> f64 {
+    class
+        .surges
+        .iter()
+        .map(|s| class.multiplier(s.at))
+        .fold(1.0, f64::max)
+}
+
+/// A class's highest arrival rate per minute, surges included.
+pub(super) fn peak_rate(class: &UserClass) -> f64 {
+    match &class.population {
+        Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class),
+        // A trace's rate over its window (its bursts are not in the estimate).
+        Population::Trace(trace) => trace.per_min,
+        Population::Closed { .. } | Population::Sessions(_) => 0.0,
+    }
+}
+
+/// A session's row count in a hash map: key, count and the map's spare room.
+const SESSION_COUNT_BYTES: usize = 32;
+
+/// What a running loop of `agent` holds: itself, its pending event and
+/// its calls in progress.
+fn per_loop_bytes(agent: &AgentProfile) -> f64 {
+    (LOOP_BYTES + EVENT_BYTES) as f64 + calls_per_step(agent) * CALL_BYTES as f64
+}
+
+/// Calls a step makes on average: one, or a fan-out's median width every
+/// `every` steps.
+pub(super) fn calls_per_step(agent: &AgentProfile) -> f64 {
+    agent.fan_out.as_ref().map_or(1.0, |f| {
+        let every = f64::from(f.every);
+        (median(f.width.dist()).max(1.0) + every - 1.0) / every
+    })
+}
+
+/// How long a typical loop of `agent` runs when it never waits: its median
+/// steps, each a median time to first token plus median decoding, with
+/// median tool time between them; capped by its deadline.
+pub(super) fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
+    let steps = median(agent.steps.dist()).max(1.0);
+    let call_s = call_s(spec, class, agent);
+    let loop_s = steps * call_s + (steps - 1.0) * tool_s(agent);
+    agent
+        .deadline
+        .map_or(loop_s, |d| loop_s.min(d.as_secs_f64()))
+}
+
+/// The median tool call of `agent` between two steps (0 without tools).
+pub(super) fn tool_s(agent: &AgentProfile) -> f64 {
+    agent
+        .tool_latency
+        .as_ref()
+        .map_or(0.0, |t| median(t.dist()))
+}
+
+/// How long a typical call of `agent` (run by user class `class`) takes in
+/// service at the pool its attempts go to first: median time to first token
+/// plus median decoding (for a Batch API, median collection and latency;
+/// for self-hosted replicas, prefill and decoding alone).
+pub(super) fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
+    let service = match &spec.entry_pool(class).capacity {
+        // Half a collection, then the batch.
+        CapacitySpec::Batch(batch) => {
+            return batch.collect_for.as_secs_f64() / 2.0 + median(batch.latency.dist());
+        }
+        // Prefill, then decoding alone.
+        CapacitySpec::SelfHosted(fleet) => {
+            let input = median(agent.input_tokens.dist()) * (1.0 - agent.cached_input_share);
+            let output = median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens));
+            return input / fleet.prefill_tokens_per_s + output * fleet.decode.iteration_s(1);
+        }
+        capacity => capacity
+            .service()
+            .expect("every other kind has a service time"),
+    };
+    let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
+        median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
+    });
+    median(service.time_to_first_token.dist()) + decode_s
+}
+
+pub(super) fn median(dist: &Dist) -> f64 {
+    quantile(dist, 0.5)
+}
+
+/// The `p`-quantile of `dist`: the least x with P(X > x) <= 1 - p, found
+/// by bisection on its exceedance.
+fn quantile(dist: &Dist, p: f64) -> f64 {
+    let tail = 1.0 - p;
+    let mut high = 1.0;
+    while dist.exceedance(high) > tail {
+        if high > 1e300 {
+            return f64::INFINITY;
+        }
+        high *= 2.0;
+    }
+    let mut low = 0.0;
+    if dist.exceedance(low) <= tail {
+        return 0.0;
+    }
+    for _ in 0..100 {
+        let mid = 0.5 * (low + high);
+        if dist.exceedance(mid) > tail {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    high
+}

@@ -1,0 +1,256 @@
+//! How much work a run of a model is, worked out from the model before
+//! running it, so that a model that would run for days is refused rather
+//! than left to, and a run that makes far more events than its model
+//! should is stopped.
+//!
+//! Work is counted in events handled: the loops each class starts over the
+//! run (open arrivals at their peak rate; closed users once per think time
+//! and loop; a trace's rows; recorded sessions' rounds), each loop an
+//! arrival plus [`EVENTS_PER_CALL`] for each call of its median steps and
+//! an event for each tool call; an on/off process's phase changes; an
+//! autoscaler's decisions; the time-series bins a fault's recovery is
+//! judged on; and, for self-hosted replicas, a look at every replica for
+//! each call and decision (routing and autoscaling scan the fleet). A run
+//! that handles [`RUN_MARGIN`] times its estimate (plus [`RUN_SLACK`]) is
+//! stopped: e.g. users who think for a microsecond and whose loops fail at
+//! once restart them millions of times a second, which no estimate of a
+//! loop that runs foresees.
+
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::estimate::footprint::{
+    Cause, call_s, calls_per_step, count, median, peak_multiplier, peak_rate, tool_s,
+    unqueued_loop_s,
+};
+use crate::model::spec::ModelSpec;
+use crate::model::workload::classes::{Arrivals, Population};
+
+/// Events a call makes on average: its attempt sent and finished, a retry's
+/// backoff, a decode step. Shipped models make 1.2 to 5.6 events an attempt
+/// (`loopcap run MODEL --json`: `events` / `attempts`), 2.1 at the median.
+pub const EVENTS_PER_CALL: f64 = 2.0;
+
+/// A run is stopped past this many times its estimated events...
+pub const RUN_MARGIN: f64 = 20.0;
+
+/// ... plus this many: a small model's estimate is far below what a run
+/// handles in a second.
+pub const RUN_SLACK: f64 = 1e7;
+
+/// An event's work on one window, as a share of an event's own.
+const WINDOW_SHARE: f64 = 30.0;
+/// A window's summary at the end, in events.
+const WINDOW_SUMMARY: f64 = 1000.0;
+
+/// The events a budget allows unless told otherwise: about a minute of work
+/// on one core (a run handles 3 to 6 million events a second).
+pub const EVENT_BUDGET: u64 = 300_000_000;
+
+/// Events one part of a model makes over a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Load {
+    pub cause: Cause,
+    pub events: f64,
+    /// What makes them, in words.
+    pub what: String,
+}
+
+/// The events a run of `spec` makes, part by part.
+pub fn estimate(spec: &ModelSpec) -> Vec<Load> {
+    let duration_s = spec.duration.as_secs_f64();
+    let mut loads = Vec::new();
+    let mut calls = 0.0;
+    for (index, class) in spec.classes.iter().enumerate() {
+        let agent = &spec.agents[class.agent];
+        // No loop takes more steps in the run than fit in it, one after
+        // another without waiting.
+        let step_s = (call_s(spec, index, agent) + tool_s(agent)).max(1e-6);
+        let steps = median(agent.steps.dist())
+            .max(1.0)
+            .min((duration_s / step_s).max(1.0));
+        let per_step = calls_per_step(agent);
+        let tools = if agent.tool_latency.is_some() {
+            steps - 1.0
+        } else {
+            0.0
+        };
+        // The calls past one a step are a fan-out's.
+        let per_loop = 1.0 + steps * EVENTS_PER_CALL + tools;
+        let fanned = steps * (per_step - 1.0) * EVENTS_PER_CALL;
+        let surge = peak_multiplier(class);
+        let (loops, cause, what) = match &class.population {
+            Population::Closed { users, think_time } => {
+                let users = f64::from(*users) * surge;
+                // A cycle of a microsecond at least: the clock's tick.
+                let cycle_s =
+                    (median(think_time.dist()) + unqueued_loop_s(spec, index, agent)).max(1e-6);
+                let loops = users * duration_s / cycle_s;
+                // Users who start a loop more than once a second are
+                // paced by too short a think time; else there are many.
+                let cause = if cycle_s < 1.0 {
+                    Cause::ThinkTime { class: index }
+                } else {
+                    Cause::Users { class: index }
+                };
+                (
+                    loops,
+                    cause,
+                    format!(
+                        "{} users of {} each starting a loop every {cycle_s:.3} s (think time and loop)",
+                        count(users),
+                        class.name
+                    ),
+                )
+            }
+            Population::Sessions(trace) => {
+                let rounds = trace.rounds();
+                calls += rounds as f64;
+                loads.push(Load {
+                    cause: Cause::Arrivals { class: index },
+                    events: trace.sessions.len() as f64 + rounds as f64 * EVENTS_PER_CALL,
+                    what: format!(
+                        "{} recorded sessions of {} ({rounds} rounds)",
+                        trace.sessions.len(),
+                        class.name
+                    ),
+                });
+                continue;
+            }
+            Population::Open(_) | Population::Trace(_) => {
+                let per_s = peak_rate(class) / 60.0;
+                (
+                    per_s * duration_s,
+                    Cause::Arrivals { class: index },
+                    format!(
+                        "{} loops of {} ({per_s:.3} a second)",
+                        count(per_s * duration_s),
+                        class.name
+                    ),
+                )
+            }
+        };
+        calls += loops * steps * per_step;
+        if fanned > 0.0 {
+            loads.push(Load {
+                cause: Cause::FanOut { agent: class.agent },
+                events: loops * fanned,
+                what: format!(
+                    "the fan-out calls of {}'s {} loops, {fanned:.0} events a loop,",
+                    class.name,
+                    count(loops)
+                ),
+            });
+        }
+        loads.push(Load {
+            // Loops longer than there are of them: their steps make the work.
+            cause: match () {
+                () if per_loop > loops.max(1000.0) => Cause::Steps { agent: class.agent },
+                () if surge > 1.0 => Cause::Surges { class: index },
+                () => cause,
+            },
+            events: loops * per_loop,
+            what: format!("{what}, {} events each,", count(per_loop)),
+        });
+        if let Population::Open(Arrivals::OnOff {
+            mean_on, mean_off, ..
+        }) = &class.population
+        {
+            let cycle_s = (mean_on.as_secs_f64() + mean_off.as_secs_f64()).max(1e-6);
+            loads.push(Load {
+                cause: Cause::Phases { class: index },
+                events: 2.0 * duration_s / cycle_s,
+                what: format!(
+                    "the on/off phases of {}, one change every {:.6} s,",
+                    class.name,
+                    cycle_s / 2.0
+                ),
+            });
+        }
+    }
+    for (index, pool) in spec.pools.iter().enumerate() {
+        let CapacitySpec::SelfHosted(fleet) = &pool.capacity else {
+            continue;
+        };
+        let ticks = fleet
+            .autoscale
+            .as_ref()
+            .map_or(0.0, |a| duration_s / a.interval.as_secs_f64().max(1e-6));
+        let replicas = f64::from(fleet.max_replicas);
+        if ticks > 0.0 {
+            loads.push(Load {
+                cause: Cause::Autoscaler { pool: index },
+                events: ticks * (1.0 + replicas),
+                what: format!(
+                    "{} decisions of {}'s autoscaler, each looking at {} replicas,",
+                    count(ticks),
+                    pool.name,
+                    count(replicas)
+                ),
+            });
+        }
+        loads.push(Load {
+            cause: Cause::Replicas { pool: index },
+            events: calls * replicas,
+            what: format!(
+                "{} replicas of {} looked at for each of {} calls",
+                count(replicas),
+                pool.name,
+                count(calls)
+            ),
+        });
+    }
+    // Every event looks at every window, and each window's figures are
+    // summed up at the end: measured, a window costs an event about a
+    // thirtieth of an event's own work (`run` of models/mmc.toml for 20
+    // minutes with 2,000 windows: 0.25 s against 0.004 s), and its summary
+    // about a thousand events.
+    let windows = spec.all_windows().len() as f64;
+    if windows > 0.0 {
+        let events = total(&loads);
+        loads.push(Load {
+            cause: Cause::Windows,
+            events: events * windows / WINDOW_SHARE + windows * WINDOW_SUMMARY,
+            what: format!(
+                "{} windows, each looked at by every one of about {} events,",
+                count(windows),
+                count(events)
+            ),
+        });
+    }
+    if !spec.faults.is_empty() {
+        let bins = duration_s / spec.timeseries_bin.as_secs_f64().max(1e-6);
+        loads.push(Load {
+            cause: Cause::Bins,
+            events: bins,
+            what: format!(
+                "{} time-series bins a fault's recovery is judged on",
+                count(bins)
+            ),
+        });
+    }
+    loads
+}
+
+/// The events all of `loads` make.
+pub fn total(loads: &[Load]) -> f64 {
+    loads.iter().map(|l| l.events).sum()
+}
+
+/// The events past which a run of a model estimated at `estimate` is
+/// stopped.
+pub fn run_limit(estimate: f64) -> u64 {
+    let limit = RUN_MARGIN * estimate + RUN_SLACK;
+    // `as` saturates: a limit past u64 is none.
+    limit as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_limit_is_a_margin_over_the_estimate_and_saturates() {
+        assert_eq!(run_limit(0.0), 10_000_000);
+        assert_eq!(run_limit(1e6), 30_000_000);
+        assert_eq!(run_limit(f64::INFINITY), u64::MAX);
+    }
+}

@@ -1,0 +1,132 @@
+//! Each model's share of a run, for a model that declares `[models]`: its
+//! attempts, its 429s by the limit that refused them (and which limit
+//! refused first), its tokens and what they cost at the prices of the
+//! pools that served them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::SimTime;
+use crate::model::capacity::admission::Limit;
+use crate::model::capacity::pool::PoolSpec;
+use crate::model::prices::TokenUse;
+
+/// One model's counts over the measured window.
+#[derive(Clone, Debug)]
+pub struct ModelTally {
+    attempts: u64,
+    /// 429s, by [`Limit::ALL`]'s order.
+    rate_limited: [u64; 4],
+    /// When each limit first refused.
+    first_limited: [Option<SimTime>; 4],
+    /// Tokens billed at each pool.
+    tokens: Vec<TokenUse>,
+}
+
+/// A 429 count per limit, by the limit's name in a model file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByLimit {
+    pub requests_per_min: u64,
+    pub input_tokens_per_min: u64,
+    pub output_tokens_per_min: u64,
+    pub max_concurrency: u64,
+}
+
+impl ByLimit {
+    /// Each limit's name and count, in [`Limit::ALL`]'s order.
+    pub fn named(&self) -> [(&'static str, u64); 4] {
+        let counts = [
+            self.requests_per_min,
+            self.input_tokens_per_min,
+            self.output_tokens_per_min,
+            self.max_concurrency,
+        ];
+        std::array::from_fn(|i| (Limit::ALL[i].name(), counts[i]))
+    }
+}
+
+/// One model's figures in the summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub attempts: u64,
+    pub rate_limited: u64,
+    pub rate_limited_by: ByLimit,
+    /// The limit that refused this model first, and when (s).
+    pub first_limit: Option<String>,
+    pub first_limit_s: Option<f64>,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub output_tokens: u64,
+    /// Its tokens at each serving pool's prices (hourly prices of lanes and
+    /// replicas stay with the pools, which models may share).
+    pub cost_usd: f64,
+}
+
+impl ModelTally {
+    pub fn new(pools: usize) -> Self {
+        ModelTally {
+            attempts: 0,
+            rate_limited: [0; 4],
+            first_limited: [None; 4],
+            tokens: vec![TokenUse::default(); pools],
+        }
+    }
+
+    pub fn sent(&mut self) {
+        self.attempts += 1;
+    }
+
+    pub fn rate_limited(&mut self, now: SimTime, limit: Limit) {
+        let i = Limit::ALL
+            .iter()
+            .position(|&l| l == limit)
+            .expect("every limit is in ALL");
+        self.rate_limited[i] += 1;
+        self.first_limited[i].get_or_insert(now);
+    }
+
+    pub fn billed(&mut self, pool: usize, tokens: TokenUse) {
+        self.tokens[pool] += tokens;
+    }
+
+    pub fn summary(&self, name: &str, pools: &[PoolSpec]) -> ModelSummary {
+        let mut total = TokenUse::default();
+        for &t in &self.tokens {
+            total += t;
+        }
+        let cost_usd = self
+            .tokens
+            .iter()
+            .zip(pools)
+            .map(|(&t, p)| p.prices.cost_usd(t, 0.0))
+            .sum();
+        let first = (0..4)
+            .filter_map(|i| self.first_limited[i].map(|t| (t, i)))
+            .min();
+        let [
+            requests_per_min,
+            input_tokens_per_min,
+            output_tokens_per_min,
+            max_concurrency,
+        ] = self.rate_limited;
+        ModelSummary {
+            name: name.to_owned(),
+            attempts: self.attempts,
+            rate_limited: self.rate_limited.iter().sum(),
+            rate_limited_by: ByLimit {
+                requests_per_min,
+                input_tokens_per_min,
+                output_tokens_per_min,
+                max_concurrency,
+            },
+            first_limit: first.map(|(_, i)| Limit::ALL[i].name().to_owned()),
+            first_limit_s: first.map(|(t, _)| t.as_secs_f64()),
+            input_tokens: total.input,
+            cached_input_tokens: total.cached_input,
+            cache_write_tokens: total.cache_write,
+            output_tokens: total.output,
+            cost_usd,
+        }
+    }
+}

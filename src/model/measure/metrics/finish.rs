@@ -1,0 +1,185 @@
+//! Closing the books at the horizon: the summary, and the time series.
+
+use std::collections::BTreeMap;
+
+use crate::engine::TICKS_PER_SECOND;
+use crate::model::measure::percentiles::CDF_QUANTILES;
+use crate::model::measure::recovery::FaultWatch;
+use crate::model::measure::summary::{ClassSummary, Summary};
+use crate::model::measure::timeseries::Timeseries;
+use crate::model::prices::TokenUse;
+
+use super::groups::{failed_share, hosted_summary, pools_cost_usd};
+use super::measures::Recorder;
+use super::{Metrics, RunFacts};
+
+impl Metrics {
+    /// Closes the books at the horizon.
+    pub fn finish(mut self, facts: &RunFacts<'_>) -> (Summary, Option<Timeseries>) {
+        let horizon = facts.horizon;
+        let (in_flight, loops) = (self.in_flight.level, self.loops_in_flight.level);
+        self.in_flight.set(horizon, in_flight, self.window_start);
+        self.loops_in_flight.set(horizon, loops, self.window_start);
+        if let Some(ts) = &mut self.timeseries {
+            ts.finish(horizon);
+        }
+        // Replicas alive up to the horizon, in the run and in each window.
+        for (pool, stats) in facts.replica_stats.iter().enumerate() {
+            if stats.is_some() {
+                let alive = self.pools[pool].replicas.level as u32;
+                self.replicas_to(horizon, pool, alive);
+            }
+        }
+        let replica_seconds: Vec<f64> = self
+            .pools
+            .iter()
+            .map(|p| p.replicas.area as f64 / TICKS_PER_SECOND as f64)
+            .collect();
+        let window = horizon.since(self.window_start);
+        let window_min = window.as_secs_f64() / 60.0;
+        let mean_in_flight = self.in_flight.mean(window);
+        let pool_tokens: Vec<TokenUse> = match self.pools.as_slice() {
+            [] => vec![self.tokens],
+            pools => pools.iter().map(|p| p.tokens).collect(),
+        };
+        let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window, &replica_seconds);
+        let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
+        let loops_failed =
+            self.loops_exhausted + self.loops_deadline + self.loops_too_large + self.loops_denied;
+        let faults = self.faults.take().map_or_else(Vec::new, |mut goodput| {
+            goodput.finish(horizon);
+            goodput
+                .into_sink()
+                .0
+                .iter()
+                .map(FaultWatch::verdict)
+                .collect()
+        });
+        let lane_queue = self.lane_queue.as_ref().map(|q| q.verdict(horizon));
+        let mut loop_latency = Recorder::durations();
+        let mut classes = BTreeMap::new();
+        for (class, (name, in_flight)) in self.classes.iter().zip(&facts.classes) {
+            loop_latency.merge(&class.latency);
+            classes.insert(
+                (*name).to_owned(),
+                ClassSummary {
+                    loops_started: class.started,
+                    loops_completed: class.completed,
+                    loops_failed: class.failed,
+                    loops_in_flight: *in_flight,
+                    loops_failed_share: failed_share(class.failed, class.completed + class.failed),
+                    loops_per_min: ratio(class.completions_in_window as f64, window_min)
+                        .unwrap_or(0.0),
+                    loop_latency_s: class.latency.percentiles(),
+                    arrivals_per_min: ratio(class.started as f64, window_min).unwrap_or(0.0),
+                    interarrival_cv: class.gaps.cv(),
+                },
+            );
+        }
+        let total = |f: fn(&ClassSummary) -> u64| classes.values().map(f).sum::<u64>();
+        let completions_in_window: u64 = self.classes.iter().map(|c| c.completions_in_window).sum();
+        let summary = Summary {
+            model: facts.model.to_owned(),
+            seed: facts.seed,
+            duration_s: horizon.as_secs_f64(),
+            warmup_s: self.window_start.as_secs_f64(),
+            retry_after: facts.retry_after.name().to_owned(),
+            loops_started: total(|c| c.loops_started),
+            loops_completed: total(|c| c.loops_completed),
+            loops_failed,
+            loops_in_flight: total(|c| c.loops_in_flight),
+            loops_failed_exhausted: self.loops_exhausted,
+            loops_failed_deadline: self.loops_deadline,
+            loops_failed_too_large: self.loops_too_large,
+            loops_failed_denied: self.loops_denied,
+            loops_failed_share: failed_share(
+                loops_failed,
+                total(|c| c.loops_completed) + loops_failed,
+            ),
+            loops_per_min: ratio(completions_in_window as f64, window_min).unwrap_or(0.0),
+            loop_latency_s: loop_latency.percentiles(),
+            loop_latency_cdf_s: loop_latency.quantiles(&CDF_QUANTILES),
+            steps_per_loop: self.steps_per_loop.percentiles(),
+            step_latency_s: self.step_latency.percentiles(),
+            calls: self.calls,
+            attempts: self.attempts,
+            retries: self.retries,
+            attempts_per_min: ratio(self.attempts as f64, window_min).unwrap_or(0.0),
+            throttled: self.throttled,
+            rate_limited: self.rate_limited,
+            overloaded: self.overloaded,
+            timeouts: self.timeouts,
+            expired: self.expired,
+            queue_rejected: self.queue_rejected,
+            too_large: self.too_large,
+            unavailable: self.unavailable,
+            server_errors: self.server_errors,
+            rejected_locally: self.rejected_locally,
+            retries_denied: self.retries_denied,
+            // Retries over every try: attempts sent plus those the client failed itself.
+            retry_rate: ratio(
+                self.retries as f64,
+                (self.attempts + self.rejected_locally) as f64,
+            ),
+            amplification: ratio(self.attempts as f64, completions_in_window as f64),
+            peak_in_flight: self.in_flight.peak,
+            mean_in_flight,
+            mean_loops_in_flight: self.loops_in_flight.mean(window),
+            lane_queue_growth_per_min: lane_queue.map(|(growth, _)| growth),
+            lane_queue_unbounded: lane_queue.map(|(_, unbounded)| unbounded),
+            lane_utilization: match facts.pools {
+                [only] => only
+                    .capacity
+                    .lanes()
+                    .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),
+                _ => None,
+            },
+            queue_wait_s: self.queue_wait.percentiles(),
+            waited_share: ratio(self.waited as f64, self.queue_wait.histogram.len() as f64),
+            input_tokens: self.tokens.input,
+            cached_input_tokens: self.tokens.cached_input,
+            cache_write_tokens: self.tokens.cache_write,
+            output_tokens: self.tokens.output,
+            cost_usd,
+            loops_per_dollar: ratio(completions_in_window as f64, cost_usd),
+            cost_per_loop_usd: ratio(cost_usd, completions_in_window as f64),
+            classes,
+            faults,
+            windows: self
+                .windows
+                .iter()
+                .map(|w| w.summary(facts.pools))
+                .collect(),
+            by_model: self
+                .models
+                .iter()
+                .zip(facts.models)
+                .map(|(tally, llm)| tally.summary(&llm.name, facts.pools))
+                .collect(),
+            pools: self
+                .pools
+                .iter_mut()
+                .zip(facts.pools)
+                .zip(&facts.replica_stats)
+                .zip(&replica_seconds)
+                .map(|(((p, spec), stats), &seconds)| {
+                    let level = p.in_flight.level;
+                    p.in_flight.set(horizon, level, self.window_start);
+                    let cost =
+                        pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window, &[seconds]);
+                    let mut summary = p.summary(spec, window, cost);
+                    summary.self_hosted = stats
+                        .as_ref()
+                        .map(|stats| hosted_summary(p, stats, seconds, window));
+                    summary
+                })
+                .collect(),
+            warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
+            cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
+            events: facts.events,
+            wall_s: facts.wall_s,
+            events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),
+        };
+        (summary, self.timeseries)
+    }
+}

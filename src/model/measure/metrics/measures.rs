@@ -1,0 +1,173 @@
+//! The streaming measures metrics are made of: a histogram with exact
+//! mean and maximum, time-weighted gauges, a queue's trend and the gaps
+//! between arrivals.
+
+use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
+#[cfg(not(feature = "hdrhistogram"))]
+use crate::histogram::Histogram;
+use crate::histogram::MAX_VALUE;
+#[cfg(feature = "hdrhistogram")]
+use crate::histogram::hdr::Histogram;
+use crate::model::measure::percentiles::Percentiles;
+
+/// A histogram with an exact mean and maximum.
+pub(super) struct Recorder {
+    pub(super) histogram: Histogram,
+    pub(super) sum: u128,
+    pub(super) max: u64,
+    /// Divides recorded values to give reported ones (ticks per second for times).
+    pub(super) scale: f64,
+}
+
+impl Recorder {
+    pub(super) fn new(scale: f64) -> Self {
+        Recorder {
+            histogram: Histogram::new(),
+            sum: 0,
+            max: 0,
+            scale,
+        }
+    }
+
+    pub(super) fn durations() -> Self {
+        Self::new(TICKS_PER_SECOND as f64)
+    }
+
+    pub(super) fn record(&mut self, value: u64) {
+        self.histogram.record(value);
+        self.sum += u128::from(value);
+        self.max = self.max.max(value.min(MAX_VALUE));
+    }
+
+    /// The values at each of `quantiles`. HDR reports the top of a value's
+    /// bucket, so each is capped at the true maximum.
+    pub(super) fn quantiles(&self, quantiles: &[f64]) -> Option<Vec<f64>> {
+        (!self.histogram.is_empty()).then(|| {
+            self.histogram
+                .values_at_quantiles(quantiles)
+                .into_iter()
+                .map(|v| v.min(self.max) as f64 / self.scale)
+                .collect()
+        })
+    }
+
+    pub(super) fn merge(&mut self, other: &Recorder) {
+        self.histogram.merge(&other.histogram);
+        self.sum += other.sum;
+        self.max = self.max.max(other.max);
+    }
+
+    pub(super) fn percentiles(&self) -> Option<Percentiles> {
+        let q = self.quantiles(&[0.50, 0.95, 0.99])?;
+        let n = self.histogram.len();
+        Some(Percentiles {
+            p50: q[0],
+            p95: q[1],
+            p99: q[2],
+            max: self.max as f64 / self.scale,
+            mean: self.sum as f64 / n as f64 / self.scale,
+        })
+    }
+}
+
+/// The time average and peak of a level over the measured window.
+pub(super) struct WindowGauge {
+    pub(super) level: u64,
+    pub(super) last: SimTime,
+    pub(super) area: u128,
+    pub(super) peak: u64,
+}
+
+impl WindowGauge {
+    pub(super) fn new() -> Self {
+        WindowGauge {
+            level: 0,
+            last: SimTime::ZERO,
+            area: 0,
+            peak: 0,
+        }
+    }
+
+    pub(super) fn set(&mut self, now: SimTime, level: u64, window_start: SimTime) {
+        if now > window_start {
+            let from = self.last.max(window_start);
+            self.area += u128::from(self.level) * u128::from(now.since(from).ticks());
+            // A level set in the window is in the peak already; one set
+            // before it counts from the window's start.
+            if self.last < window_start {
+                self.peak = self.peak.max(self.level);
+            }
+        }
+        if now >= window_start {
+            self.peak = self.peak.max(level);
+        }
+        self.level = level;
+        self.last = now;
+    }
+
+    pub(super) fn mean(&self, window: SimDuration) -> f64 {
+        self.area as f64 / window.ticks().max(1) as f64
+    }
+}
+
+/// Does the lane queue settle? Its length at the middle of the measured
+/// window, whether it emptied after, and its length now: a queue that never
+/// empties in the second half and ends longer than at the middle is
+/// growing, and without a queue limit nothing stops it.
+pub(super) struct QueueTrend {
+    pub(super) middle: SimTime,
+    pub(super) at_middle: Option<u64>,
+    pub(super) emptied_after: bool,
+    pub(super) level: u64,
+    /// A queue limit stops it growing.
+    pub(super) limited: bool,
+}
+
+impl QueueTrend {
+    pub(super) fn set(&mut self, now: SimTime, level: u64) {
+        if now >= self.middle {
+            if self.at_middle.is_none() {
+                self.at_middle = Some(self.level);
+                self.emptied_after = self.level == 0;
+            }
+            self.emptied_after |= level == 0;
+        }
+        self.level = level;
+    }
+
+    /// Growth per minute over the second half, and whether it grows without bound.
+    pub(super) fn verdict(&self, horizon: SimTime) -> (f64, bool) {
+        let at_middle = self.at_middle.unwrap_or(self.level);
+        let half_min = horizon.since(self.middle).as_secs_f64() / 60.0;
+        let growth = (self.level as f64 - at_middle as f64) / half_min.max(f64::MIN_POSITIVE);
+        let growing = !self.emptied_after && self.level > at_middle;
+        (growth, growing && !self.limited)
+    }
+}
+
+/// The mean and variance of the gaps between arrivals (Welford's method).
+#[derive(Default)]
+pub(super) struct Gaps {
+    pub(super) last: Option<SimTime>,
+    pub(super) count: u64,
+    pub(super) mean: f64,
+    pub(super) m2: f64,
+}
+
+impl Gaps {
+    pub(super) fn arrival(&mut self, now: SimTime) {
+        if let Some(last) = self.last.replace(now) {
+            let gap = now.since(last).as_secs_f64();
+            self.count += 1;
+            let delta = gap - self.mean;
+            self.mean += delta / self.count as f64;
+            self.m2 += delta * (gap - self.mean);
+        }
+    }
+
+    /// Standard deviation over mean (population variance), with at least two gaps.
+    pub(super) fn cv(&self) -> Option<f64> {
+        (self.count >= 2 && self.mean > 0.0)
+            .then(|| (self.m2 / self.count as f64).sqrt() / self.mean)
+    }
+}

@@ -1,0 +1,60 @@
+//! One pool's figures over the measured window, as the summary reports them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::measure::percentiles::Percentiles;
+
+/// One pool's figures over the measured window, as the summary reports them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolSummary {
+    pub name: String,
+    pub kind: String,
+    /// Attempts the router sent it.
+    pub attempts: u64,
+    /// Attempts it finished serving (billed, answered or abandoned).
+    pub served: u64,
+    pub rate_limited: u64,
+    pub overloaded: u64,
+    pub queue_rejected: u64,
+    pub too_large: u64,
+    pub unavailable: u64,
+    pub server_errors: u64,
+    /// Attempts whose client timed out while the pool held them.
+    pub timed_out: u64,
+    /// Batch API calls whose batch expired before reaching them.
+    pub expired: u64,
+    /// Cool-downs a failover router started on it.
+    pub cool_downs: u64,
+    /// Time-averaged attempts in service.
+    pub mean_in_flight: f64,
+    /// Mean busy lanes / lanes, or mean in flight / `max_concurrency`.
+    pub busy_share: Option<f64>,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    /// Self-hosted pools only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_hosted: Option<SelfHostedSummary>,
+}
+
+/// A self-hosted pool's replicas over the measured window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SelfHostedSummary {
+    /// Time-averaged replicas alive (loading or warm).
+    pub mean_replicas: f64,
+    /// Replica-hours alive: what `per_replica_hour` bills.
+    pub replica_hours: f64,
+    /// Replicas the autoscaler started.
+    pub cold_starts: u64,
+    /// Sequences decoding together, time-weighted over decoding replicas.
+    pub mean_batch: Option<f64>,
+    pub p95_batch: Option<f64>,
+    /// Output tokens billed per second of the window.
+    pub output_tokens_per_s: f64,
+    /// From an attempt's send to its first token (queue, prefills before it, its own).
+    pub time_to_first_token_s: Option<Percentiles>,
+    /// KV-cache tokens held over those warm replicas offer, time-averaged.
+    pub kv_cache_utilization: Option<f64>,
+}

@@ -1,0 +1,341 @@
+//! Recorded agent sessions: each a user's requests, each request an agent
+//! loop of recorded rounds with the tool time after each, and the user's
+//! think time before each request after the first.
+//!
+//! TraceLab's round-trace JSONL of real Claude Code and Codex sessions
+//! (`format = "tracelab"`) is read whole and held in memory, about 24
+//! bytes a round. (A request trace with a session column replays as it is
+//! read: see `session_stream`; `fit` reads one whole into this form.)
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::engine::{SimDuration, SimTime};
+use crate::error::BadInput;
+use crate::model::workload::agent_loop::CallTokens;
+use crate::model::workload::session_stream::SessionStream;
+use crate::model::workload::trace::{TraceError, TraceSpec, micros, open_data, parse_datetime};
+
+/// The sessions of a trace, in order of their start.
+#[derive(Clone, Debug)]
+pub struct SessionTrace {
+    /// The file as the model names it, for messages.
+    pub shown: String,
+    pub sessions: Arc<[RecordedSession]>,
+    /// Lines skipped as bad (`bad_rows = "skip"`).
+    pub skipped_rows: u64,
+}
+
+impl SessionTrace {
+    /// The rounds of every session: the calls the trace replays.
+    pub fn rounds(&self) -> usize {
+        self.sessions
+            .iter()
+            .flat_map(|s| &s.requests)
+            .map(|r| r.rounds.len())
+            .sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedSession {
+    /// When its first request arrives in the simulation (over `speed`).
+    pub start: SimTime,
+    pub requests: Vec<RecordedRequest>,
+}
+
+/// One user request: one agent loop.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedRequest {
+    /// The user's think time after the previous request ended (zero for the first).
+    pub think_before: SimDuration,
+    pub rounds: Vec<RecordedRound>,
+    /// How long it took as recorded, from its first call to its last answer.
+    pub recorded: SimDuration,
+}
+
+/// One LLM call of a request, and the tool time after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordedRound {
+    pub tokens: CallTokens,
+    /// The model it calls, where the trace's `models` maps its recorded one.
+    pub model: Option<u16>,
+    /// The round's tool calls, run in parallel: the longest of them (zero
+    /// after the request's last round).
+    pub tool_after: SimDuration,
+}
+
+impl SessionTrace {
+    /// The models of `[models]` its rounds call, where its `models` maps them.
+    pub fn models(&self) -> Vec<u16> {
+        let mut used: Vec<u16> = self
+            .sessions
+            .iter()
+            .flat_map(|s| &s.requests)
+            .flat_map(|r| &r.rounds)
+            .filter_map(|r| r.model)
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        used
+    }
+
+    pub fn request(&self, session: u32, request: u32) -> &RecordedRequest {
+        &self.sessions[session as usize].requests[request as usize]
+    }
+}
+
+/// Sessions that start in `spec`'s window, by their absolute start (µs),
+/// placed at their offsets from the first session's start.
+fn place(spec: &TraceSpec, mut sessions: Vec<(i64, Vec<RecordedRequest>)>) -> Vec<RecordedSession> {
+    sessions.sort_by_key(|(start, _)| *start);
+    let Some(first) = sessions.first().map(|(start, _)| *start) else {
+        return Vec::new();
+    };
+    sessions
+        .into_iter()
+        .filter(|(start, _)| spec.in_window(start - first))
+        .map(|(start, requests)| RecordedSession {
+            start: spec.place(start - first),
+            requests,
+        })
+        .collect()
+}
+
+/// A request trace with a session column, read whole (for `fit`): each
+/// session one request, its rows as the stream replays them.
+pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
+    let counts = spec
+        .sessions
+        .clone()
+        .expect("a trace with a session column");
+    let mut stream = SessionStream::open(spec, counts)?;
+    let mut sessions = Vec::new();
+    while let Some((slot, start)) = stream.next_start()? {
+        let calls = stream.calls(slot);
+        let mut rounds = Vec::with_capacity(calls as usize);
+        for k in 0..calls {
+            let tokens = stream.take_call(slot)?;
+            let tool_after = if k + 1 < calls {
+                stream.tool_time(slot)?
+            } else {
+                SimDuration::ZERO
+            };
+            rounds.push(RecordedRound {
+                tokens,
+                model: None,
+                tool_after,
+            });
+        }
+        let recorded = stream.recorded(slot);
+        stream.close(slot);
+        sessions.push(RecordedSession {
+            start,
+            requests: vec![RecordedRequest {
+                think_before: SimDuration::ZERO,
+                rounds,
+                recorded,
+            }],
+        });
+    }
+    Ok(SessionTrace {
+        shown: spec.shown.clone(),
+        sessions: sessions.into(),
+        skipped_rows: spec.skipped_rows,
+    })
+}
+
+/// The fields of a TraceLab round that replay uses.
+#[derive(Deserialize)]
+struct Round {
+    session_id: String,
+    round_index: u32,
+    input_tokens_total: u32,
+    prefix_tokens: u32,
+    output_tokens: u32,
+    #[serde(default)]
+    model: Option<String>,
+    timing_events: Vec<TimingEvent>,
+    #[serde(default)]
+    tools: Vec<Tool>,
+}
+
+#[derive(Deserialize)]
+struct TimingEvent {
+    event_type: String,
+    timestamp: String,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    emitted_at: Option<String>,
+    result_at: Option<String>,
+    tool_wall_latency_ms: Option<f64>,
+}
+
+/// A round as replay sees it: its tokens, whether a user message starts
+/// it, its first and last event (µs) and its longest tool call.
+struct ParsedRound {
+    index: u32,
+    tokens: CallTokens,
+    /// The model of `[models]` its recorded model maps to, if any.
+    model: Option<u16>,
+    user_message: bool,
+    first_us: i64,
+    last_us: i64,
+    tool_us: i64,
+}
+
+fn timestamp(text: &str) -> Result<i64, BadInput> {
+    parse_datetime(text.trim_end_matches('Z'))
+        .ok_or_else(|| BadInput(format!("`{text}` is not an ISO-8601 timestamp")))
+}
+
+fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRound), BadInput> {
+    let round: Round = serde_json::from_str(line).map_err(|e| BadInput(e.to_string()))?;
+    if round.prefix_tokens > round.input_tokens_total {
+        return Err(BadInput(format!(
+            "`prefix_tokens` ({}) is more than `input_tokens_total` ({})",
+            round.prefix_tokens, round.input_tokens_total
+        )));
+    }
+    let mut times = Vec::with_capacity(round.timing_events.len());
+    for event in &round.timing_events {
+        times.push(timestamp(&event.timestamp)?);
+    }
+    let (Some(&first_us), Some(&last_us)) = (times.iter().min(), times.iter().max()) else {
+        return Err(BadInput::new(
+            "`timing_events` is empty: the round has no time",
+        ));
+    };
+    let mut tool_us = 0i64;
+    for tool in &round.tools {
+        let wall = match (tool.tool_wall_latency_ms, &tool.emitted_at, &tool.result_at) {
+            (Some(ms), _, _) if ms.is_finite() && ms >= 0.0 => (ms * 1000.0).round() as i64,
+            (Some(ms), _, _) => {
+                return Err(BadInput(format!(
+                    "`tool_wall_latency_ms` must be a time, at least 0 (got {ms})"
+                )));
+            }
+            (None, Some(emitted), Some(result)) => timestamp(result)? - timestamp(emitted)?,
+            (None, ..) => 0,
+        };
+        tool_us = tool_us.max(wall);
+    }
+    let model = round
+        .model
+        .as_ref()
+        .and_then(|name| models.iter().find(|(n, _)| n == name))
+        .map(|&(_, m)| m);
+    let parsed = ParsedRound {
+        index: round.round_index,
+        model,
+        tokens: CallTokens {
+            input: round.input_tokens_total,
+            cached_input: round.prefix_tokens,
+            output: round.output_tokens,
+        },
+        user_message: round
+            .timing_events
+            .iter()
+            .any(|e| e.event_type == "user_message"),
+        first_us,
+        last_us,
+        tool_us,
+    };
+    Ok((round.session_id, parsed))
+}
+
+/// TraceLab's round trace: a request starts at a round with a user message;
+/// the think time before it runs from the previous request's last event.
+/// `models` maps the trace's model names to those of `[models]` its rounds call.
+pub fn read_tracelab(
+    spec: &TraceSpec,
+    models: &[(String, u16)],
+) -> Result<SessionTrace, TraceError> {
+    let fail = |what: String| TraceError {
+        message: format!("{}: {what}", spec.shown),
+    };
+    let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut sessions: Vec<Vec<ParsedRound>> = Vec::new();
+    let mut skipped = 0u64;
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| fail(format!("cannot read it: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_round(&line, models) {
+            Ok((session, round)) => {
+                let i = *index.entry(session).or_insert_with(|| {
+                    sessions.push(Vec::new());
+                    sessions.len() - 1
+                });
+                sessions[i].push(round);
+            }
+            Err(_) if spec.skip_bad_rows => skipped += 1,
+            Err(what) if sessions.is_empty() && !line.trim_start().starts_with('{') => {
+                return Err(TraceError {
+                    message: format!(
+                        "{}:{}: not a TraceLab trace, whose lines are JSON objects, one a round (this one starts `{}`; {what}): a CSV trace is format = \"csv\" with its columns, or \"azure\" or \"burstgpt\"",
+                        spec.shown,
+                        n + 1,
+                        line.chars().take(40).collect::<String>()
+                    ),
+                });
+            }
+            Err(what) => {
+                return Err(TraceError {
+                    message: format!("{}:{}: {what}", spec.shown, n + 1),
+                });
+            }
+        }
+    }
+    let sessions = sessions
+        .into_iter()
+        .map(|mut rounds| {
+            rounds.sort_by_key(|r| r.index);
+            session_requests(&rounds)
+        })
+        .collect();
+    Ok(SessionTrace {
+        shown: spec.shown.clone(),
+        sessions: place(spec, sessions).into(),
+        skipped_rows: skipped,
+    })
+}
+
+/// A session's start and requests, from its rounds in order.
+fn session_requests(rounds: &[ParsedRound]) -> (i64, Vec<RecordedRequest>) {
+    let mut requests: Vec<RecordedRequest> = Vec::new();
+    let mut previous_end: Option<i64> = None;
+    let (start, mut request_start) = (rounds[0].first_us, rounds[0].first_us);
+    for (k, round) in rounds.iter().enumerate() {
+        if k == 0 || round.user_message {
+            requests.push(RecordedRequest {
+                think_before: previous_end
+                    .map_or(SimDuration::ZERO, |end| micros(round.first_us - end)),
+                rounds: Vec::new(),
+                recorded: SimDuration::ZERO,
+            });
+            request_start = round.first_us;
+        }
+        let last_of_request = rounds.get(k + 1).is_none_or(|next| next.user_message);
+        let request = requests.last_mut().expect("a request was opened");
+        request.rounds.push(RecordedRound {
+            tokens: round.tokens,
+            model: round.model,
+            tool_after: if last_of_request {
+                SimDuration::ZERO
+            } else {
+                micros(round.tool_us)
+            },
+        });
+        request.recorded = micros(round.last_us - request_start);
+        previous_end = Some(round.last_us);
+    }
+    (start, requests)
+}

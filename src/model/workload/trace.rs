@@ -1,0 +1,419 @@
+//! Request traces: recorded calls, each with its time and tokens, read one
+//! row at a time so a trace of any length replays in flat memory.
+//!
+//! Formats: `azure` (the Azure LLM inference traces: `TIMESTAMP` as a
+//! datetime, `ContextTokens`, `GeneratedTokens`), `burstgpt` (`Timestamp`
+//! in seconds, `Request tokens`, `Response tokens`) and `csv` with named
+//! columns. Columns are found by header name. A row's time is taken from
+//! the trace's first row, then divided by `speed`; a window of the trace
+//! (`from`, `until`, in trace time from its first row) can be chosen.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use crate::engine::{SimDuration, SimTime};
+use crate::error::BadInput;
+use crate::model::workload::agent_loop::CallTokens;
+
+/// Rows per session, from `check`'s pass over the whole file.
+pub type SessionCounts = std::sync::Arc<std::collections::HashMap<u64, u32>>;
+
+/// How a time column is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeUnit {
+    Seconds,
+    Millis,
+    Micros,
+    /// `YYYY-MM-DD HH:MM:SS[.fraction]` (or with a `T`), taken as UTC.
+    DateTime,
+}
+
+/// Where a trace's fields are, by header name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceColumns {
+    pub time: String,
+    pub time_unit: TimeUnit,
+    pub input: String,
+    pub output: String,
+    pub cached_input: Option<String>,
+    /// Rows sharing a session id form one agent loop.
+    pub session: Option<String>,
+    /// Each call's recorded response time (in `time_unit`, seconds for
+    /// datetimes): taken off the gap to the session's next call.
+    pub latency: Option<String>,
+}
+
+impl TraceColumns {
+    pub fn azure() -> Self {
+        TraceColumns {
+            time: "TIMESTAMP".to_owned(),
+            time_unit: TimeUnit::DateTime,
+            input: "ContextTokens".to_owned(),
+            output: "GeneratedTokens".to_owned(),
+            cached_input: None,
+            session: None,
+            latency: None,
+        }
+    }
+
+    pub fn burstgpt() -> Self {
+        TraceColumns {
+            time: "Timestamp".to_owned(),
+            time_unit: TimeUnit::Seconds,
+            input: "Request tokens".to_owned(),
+            output: "Response tokens".to_owned(),
+            cached_input: None,
+            session: None,
+            latency: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TraceSpec {
+    pub path: PathBuf,
+    /// The file as the model names it, for messages.
+    pub shown: String,
+    pub columns: TraceColumns,
+    /// Replays this many times faster than recorded.
+    pub speed: f64,
+    /// The window of the trace replayed, in microseconds from its first row.
+    pub from_us: i64,
+    pub until_us: Option<i64>,
+    /// Bad rows are skipped (and counted by `check`) rather than refused.
+    pub skip_bad_rows: bool,
+    /// Rows skipped as bad, counted when the model was read.
+    pub skipped_rows: u64,
+    /// Calls per simulated minute over the window (for the memory estimate).
+    pub per_min: f64,
+    /// With a session column: each session's rows, counted by `check`.
+    pub sessions: Option<SessionCounts>,
+}
+
+impl TraceSpec {
+    /// The same trace, all of it, at its recorded pace.
+    pub fn whole(&self) -> TraceSpec {
+        TraceSpec {
+            from_us: 0,
+            until_us: None,
+            speed: 1.0,
+            ..self.clone()
+        }
+    }
+
+    /// Whether a row `offset_us` from the trace's first row is in the window replayed.
+    pub fn in_window(&self, offset_us: i64) -> bool {
+        offset_us >= self.from_us && self.until_us.is_none_or(|until| offset_us < until)
+    }
+
+    /// When a row `offset_us` from the trace's first row arrives in the
+    /// simulation: its offset in the window, over `speed`.
+    pub fn place(&self, offset_us: i64) -> SimTime {
+        let since_from = (offset_us - self.from_us) as f64 / self.speed;
+        SimTime::ZERO + SimDuration::from_ticks(since_from.round() as u64)
+    }
+}
+
+/// One recorded call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceRecord {
+    /// When it arrives in the simulation: its offset in the window, over `speed`.
+    pub at: SimTime,
+    pub input: u32,
+    pub cached_input: u32,
+    pub output: u32,
+}
+
+impl TraceRecord {
+    pub fn tokens(&self) -> CallTokens {
+        CallTokens {
+            input: self.input,
+            cached_input: self.cached_input,
+            output: self.output,
+        }
+    }
+}
+
+/// A bad row, or a file that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceError {
+    /// `file:line: what`.
+    pub message: String,
+}
+
+/// Reads a trace's rows in order.
+pub struct TraceReader {
+    spec: TraceSpec,
+    rows: csv::StringRecordsIntoIter<BufReader<File>>,
+    /// Column indices: time, input, output, cached input, session, latency.
+    index: [Option<usize>; 6],
+    /// The last row's session id and recorded latency (µs), when the trace has them.
+    session: String,
+    latency_us: i64,
+    /// The first row's time, and the last row's, in microseconds.
+    first_us: Option<i64>,
+    last_us: i64,
+    /// Rows skipped as bad.
+    pub skipped: u64,
+}
+
+/// Opens a file a model reads (a trace, an empirical CSV) at `path`, saying
+/// what is wrong in terms of the file rather than the system's: a directory
+/// (`file = ""` names the model's own), an empty file.
+pub fn open_data(path: &Path) -> Result<File, BadInput> {
+    let meta = std::fs::metadata(path).map_err(|e| BadInput(format!("cannot read it: {e}")))?;
+    if meta.is_dir() {
+        return Err(BadInput(format!(
+            "{} is a directory: `file` names a file, relative to the model's directory",
+            path.display()
+        )));
+    }
+    if meta.len() == 0 {
+        return Err(BadInput::new(
+            "the file is empty: it needs a header row and at least one row",
+        ));
+    }
+    File::open(path).map_err(|e| BadInput(format!("cannot read it: {e}")))
+}
+
+impl TraceReader {
+    pub fn open(spec: &TraceSpec) -> Result<TraceReader, TraceError> {
+        let fail = |what: String| TraceError {
+            message: format!("{}: {what}", spec.shown),
+        };
+        let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(BufReader::new(file));
+        let header = reader
+            .headers()
+            .map_err(|e| fail(format!("no header row: {e}")))?
+            .clone();
+        let find = |name: &str| header.iter().position(|h| h.trim() == name);
+        let c = &spec.columns;
+        let mut index = [None; 6];
+        for (slot, name) in [
+            (0, Some(&c.time)),
+            (1, Some(&c.input)),
+            (2, Some(&c.output)),
+            (3, c.cached_input.as_ref()),
+            (4, c.session.as_ref()),
+            (5, c.latency.as_ref()),
+        ] {
+            let Some(name) = name else { continue };
+            index[slot] = Some(find(name).ok_or_else(|| {
+                fail(format!(
+                    "no column `{name}` in its header (it has {})",
+                    header.iter().collect::<Vec<_>>().join(", ")
+                ))
+            })?);
+        }
+        Ok(TraceReader {
+            spec: spec.clone(),
+            rows: reader.into_records(),
+            index,
+            session: String::new(),
+            latency_us: 0,
+            first_us: None,
+            last_us: i64::MIN,
+            skipped: 0,
+        })
+    }
+
+    /// The next call in the window, or `None` at the end of the window or file.
+    pub fn next_record(&mut self) -> Result<Option<TraceRecord>, TraceError> {
+        loop {
+            let Some(row) = self.rows.next() else {
+                return Ok(None);
+            };
+            let line = row
+                .as_ref()
+                .ok()
+                .and_then(|r| r.position())
+                .map_or(0, |p| p.line());
+            match row
+                .map_err(|e| BadInput(e.to_string()))
+                .and_then(|r| self.parse(&r))
+            {
+                Ok((time_us, mut record)) => {
+                    let first = *self.first_us.get_or_insert(time_us);
+                    let offset = time_us - first;
+                    if offset < self.spec.from_us {
+                        continue;
+                    }
+                    if !self.spec.in_window(offset) {
+                        return Ok(None);
+                    }
+                    record.at = self.spec.place(offset);
+                    return Ok(Some(record));
+                }
+                Err(what) if self.spec.skip_bad_rows => {
+                    let _ = what;
+                    self.skipped += 1;
+                }
+                Err(what) => {
+                    return Err(TraceError {
+                        message: format!("{}:{line}: {what}", self.spec.shown),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The file as the model names it.
+    pub fn shown(&self) -> &str {
+        &self.spec.shown
+    }
+
+    /// The session id of the row last read (empty without a session column).
+    pub fn session(&self) -> &str {
+        &self.session
+    }
+
+    /// The recorded latency of the row last read, in µs (0 without a latency column).
+    pub fn latency_us(&self) -> i64 {
+        self.latency_us
+    }
+
+    /// A row's time in microseconds and its call (time not yet placed).
+    fn parse(&mut self, row: &csv::StringRecord) -> Result<(i64, TraceRecord), BadInput> {
+        let field = |slot: usize, name: &str| -> Result<&str, BadInput> {
+            let i = self.index[slot].expect("a required column");
+            row.get(i)
+                .map(str::trim)
+                .ok_or_else(|| BadInput(format!("no `{name}` field")))
+        };
+        let c = &self.spec.columns;
+        let time_text = field(0, &c.time)?;
+        let time_us = parse_time(time_text, c.time_unit)
+            .ok_or_else(|| BadInput(format!("`{}` is not a time ({time_text:?})", c.time)))?;
+        let tokens = |slot: usize, name: &str| -> Result<u32, BadInput> {
+            let text = field(slot, name)?;
+            text.parse::<u32>().map_err(|_| {
+                BadInput(format!(
+                    "`{name}` must be a whole number of tokens, at least 0 (got {text:?})"
+                ))
+            })
+        };
+        let input = tokens(1, &c.input)?;
+        let output = tokens(2, &c.output)?;
+        let cached_input = match &c.cached_input {
+            Some(name) => {
+                let cached = tokens(3, name)?;
+                if cached > input {
+                    return Err(BadInput(format!(
+                        "`{name}` ({cached}) is more than the input ({input})"
+                    )));
+                }
+                cached
+            }
+            None => 0,
+        };
+        if let Some(name) = &c.session {
+            let id = field(4, name)?.to_owned();
+            self.session = id;
+        }
+        if let Some(name) = &c.latency {
+            let text = field(5, name)?;
+            let unit = match c.time_unit {
+                TimeUnit::DateTime => TimeUnit::Seconds,
+                unit => unit,
+            };
+            self.latency_us = parse_time(text, unit).ok_or_else(|| {
+                BadInput(format!(
+                    "`{name}` must be a time, at least 0 (got {text:?})"
+                ))
+            })?;
+        }
+        if time_us < self.last_us {
+            return Err(BadInput(format!(
+                "time goes backwards ({time_text:?} is before the row above)"
+            )));
+        }
+        self.last_us = time_us;
+        Ok((
+            time_us,
+            TraceRecord {
+                at: SimTime::ZERO,
+                input,
+                cached_input,
+                output,
+            },
+        ))
+    }
+}
+
+/// A span of `us` microseconds, none if negative.
+pub fn micros(us: i64) -> SimDuration {
+    SimDuration::from_ticks(us.max(0) as u64)
+}
+
+/// A time as `unit` writes it, in microseconds.
+fn parse_time(text: &str, unit: TimeUnit) -> Option<i64> {
+    let number = || {
+        text.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    match unit {
+        TimeUnit::Seconds => number().map(|s| (s * 1e6).round() as i64),
+        TimeUnit::Millis => number().map(|ms| (ms * 1e3).round() as i64),
+        TimeUnit::Micros => number().map(|us| us.round() as i64),
+        TimeUnit::DateTime => parse_datetime(text),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fraction]` as microseconds since 1970 (UTC).
+pub fn parse_datetime(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once([' ', 'T'])?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || s > 60 {
+        return None;
+    }
+    if !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    // Microseconds from the first six digits of the fraction.
+    let micros: i64 = format!("{fraction:0<6}")[..6].parse().ok()?;
+    Some(((days_from_civil(y, m, day) * 24 + h) * 60 + min) * 60_000_000 + s * 1_000_000 + micros)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_parse_to_microseconds_since_1970() {
+        assert_eq!(parse_datetime("1970-01-01 00:00:00"), Some(0));
+        assert_eq!(
+            parse_datetime("1970-01-02 00:00:01.5"),
+            Some(86_401_500_000)
+        );
+        // 2023-11-16 is day 19,677 since 1970 (checked with Python's datetime).
+        assert_eq!(
+            parse_datetime("2023-11-16 18:17:03.9799600"),
+            Some(19_677 * 86_400_000_000 + (18 * 3600 + 17 * 60 + 3) * 1_000_000 + 979_960)
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29T12:00:00"),
+            Some(19_782 * 86_400_000_000 + 12 * 3_600_000_000)
+        );
+        assert_eq!(parse_datetime("2023-13-01 00:00:00"), None);
+        assert_eq!(parse_datetime("yesterday"), None);
+    }
+}

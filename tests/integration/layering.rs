@@ -1,0 +1,520 @@
+//! The layering of `src/`, read from the source: no import circle at any
+//! level of the module tree, and the top-level modules in the order the
+//! README's Layout section gives.
+//!
+//! A file depends on another when it names an item of it: in a `use` (a
+//! re-export too) or in a path in code (`crate::…`, `super::…`, `self::…`
+//! or a child module's name). A path resolves to the deepest module it
+//! names, so `use super::Item` in a child depends on its parent even when the
+//! parent only re-exports `Item` from a sibling: children import their
+//! siblings directly. Declaring a module (`mod x;`) is not a dependency.
+//!
+//! At every level of the tree, the nodes are the parent's own file and the
+//! subtree of each child; an edge between two files is an edge between the
+//! nodes holding them. Each level must be free of circles.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+/// A module path from the crate root, e.g. `["model", "capacity"]`.
+type ModPath = Vec<String>;
+
+/// What one file names: the module paths it depends on.
+struct SourceFile {
+    /// The module the file is (inline modules of it map to it).
+    module: ModPath,
+    /// Absolute module paths named, longest first not yet resolved to files.
+    named: Vec<ModPath>,
+    /// Inline modules declared in the file, absolute.
+    inline: Vec<ModPath>,
+}
+
+/// The code of a Rust file with comments, string and char literals blanked
+/// (lengths and newlines kept), so braces and paths are the code's own.
+fn code_only(source: &str) -> String {
+    let bytes = source.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    let blank = |out: &mut Vec<u8>, b: u8| out.push(if b == b'\n' { b'\n' } else { b' ' });
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"//") {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                blank(&mut out, bytes[i]);
+                i += 1;
+            }
+        } else if rest.starts_with(b"/*") {
+            let mut depth = 0;
+            while i < bytes.len() {
+                if bytes[i..].starts_with(b"/*") {
+                    depth += 1;
+                    out.extend_from_slice(b"  ");
+                    i += 2;
+                } else if bytes[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    out.extend_from_slice(b"  ");
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    blank(&mut out, bytes[i]);
+                    i += 1;
+                }
+            }
+        } else if let Some(hashes) = raw_string_start(rest) {
+            let prefix = hashes + 2; // r, hashes, quote
+            out.extend(std::iter::repeat_n(b' ', prefix));
+            i += prefix;
+            let mut close = vec![b'"'];
+            close.extend(std::iter::repeat_n(b'#', hashes));
+            while i < bytes.len() && !bytes[i..].starts_with(&close) {
+                blank(&mut out, bytes[i]);
+                i += 1;
+            }
+            out.extend(std::iter::repeat_n(b' ', close.len()));
+            i += close.len();
+        } else if bytes[i] == b'"' {
+            out.push(b' ');
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                let step = if bytes[i] == b'\\' { 2 } else { 1 };
+                for &b in &bytes[i..(i + step).min(bytes.len())] {
+                    blank(&mut out, b);
+                }
+                i += step;
+            }
+            out.push(b' ');
+            i += 1;
+        } else if bytes[i] == b'\'' && char_literal_len(rest).is_some() {
+            let len = char_literal_len(rest).unwrap_or(1);
+            out.extend(std::iter::repeat_n(b' ', len));
+            i += len;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out.truncate(bytes.len());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `r"`, `r#"`, `br##"`…: the number of hashes of a raw string starting here.
+fn raw_string_start(rest: &[u8]) -> Option<usize> {
+    let rest = rest.strip_prefix(b"b").unwrap_or(rest);
+    let rest = rest.strip_prefix(b"r")?;
+    let hashes = rest.iter().take_while(|&&b| b == b'#').count();
+    (rest.get(hashes) == Some(&b'"')).then_some(hashes)
+}
+
+/// The length of a char literal starting here (`'a'`, `'\n'`, `'\u{1F}'`),
+/// or none for a lifetime.
+fn char_literal_len(rest: &[u8]) -> Option<usize> {
+    let body = rest.get(1..)?;
+    let len = if body.first() == Some(&b'\\') {
+        body.iter().skip(1).position(|&b| b == b'\'')? + 1
+    } else {
+        let ch = std::str::from_utf8(&body[..body.len().min(4)])
+            .ok()
+            .or_else(|| std::str::from_utf8(&body[..1]).ok())?;
+        ch.chars().next()?.len_utf8()
+    };
+    (body.get(len) == Some(&b'\'')).then_some(len + 2)
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The paths of a `use` tree (`a::{b, c::{d, e}}` gives `a::b`, `a::c::d`,
+/// `a::c::e`), each as segments; `self` in a group names the group's path.
+fn use_paths(tree: &str) -> Vec<Vec<String>> {
+    fn expand(prefix: &[String], tree: &str, out: &mut Vec<Vec<String>>) {
+        let tree = tree.trim();
+        if tree.is_empty() {
+            return;
+        }
+        if let Some(open) = tree.find('{') {
+            let head: Vec<String> = tree[..open]
+                .split("::")
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+            let mut path = prefix.to_vec();
+            path.extend(head);
+            let mut depth = 0;
+            let mut start = 0;
+            for (i, ch) in inner.char_indices() {
+                match ch {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        expand(&path, &inner[start..i], out);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            expand(&path, &inner[start..], out);
+        } else {
+            let tree = tree.split(" as ").next().unwrap_or(tree);
+            let mut path = prefix.to_vec();
+            for seg in tree.split("::").map(str::trim) {
+                if seg != "self" || path.is_empty() {
+                    path.push(seg.to_string());
+                }
+            }
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    expand(&[], tree, &mut out);
+    out
+}
+
+/// The module a relative path starts from, or none for a path outside the
+/// crate (`std::…`, another crate's).
+fn absolute(
+    module: &[String],
+    children: &BTreeSet<String>,
+    segments: &[String],
+) -> Option<ModPath> {
+    let (first, rest) = segments.split_first()?;
+    let mut base: ModPath = match first.as_str() {
+        "crate" => Vec::new(),
+        "self" => module.to_vec(),
+        "super" => module[..module.len().checked_sub(1)?].to_vec(),
+        name if children.contains(name) => {
+            let mut base = module.to_vec();
+            base.push(name.to_string());
+            base
+        }
+        _ => return None,
+    };
+    let mut rest = rest;
+    while let Some(("super", tail)) = rest.split_first().map(|(s, t)| (s.as_str(), t)) {
+        base.pop()?;
+        rest = tail;
+    }
+    base.extend(rest.iter().cloned());
+    Some(base)
+}
+
+fn read_file(module: ModPath, source: &str) -> SourceFile {
+    let code = code_only(source);
+    let bytes = code.as_bytes();
+    // Inline modules and their brace depth, to know the module of a path.
+    let mut stack: Vec<(ModPath, usize)> = vec![(module.clone(), 0)];
+    let mut depth = 0usize;
+    let mut children: BTreeMap<ModPath, BTreeSet<String>> = BTreeMap::new();
+    let mut inline = Vec::new();
+    // Declared child modules first: `mod x;` and `mod x {`.
+    {
+        let mut stack: Vec<(ModPath, usize)> = vec![(module.clone(), 0)];
+        let mut depth = 0usize;
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if stack.len() > 1 && stack.last().is_some_and(|(_, d)| *d == depth) {
+                        stack.pop();
+                    }
+                }
+                _ if word_at(bytes, i, "mod") => {
+                    let name_start = skip_space(bytes, i + 3);
+                    let name_end = ident_end(bytes, name_start);
+                    let after = skip_space(bytes, name_end);
+                    let current = stack.last().map(|(m, _)| m.clone()).unwrap_or_default();
+                    let name = code[name_start..name_end].to_string();
+                    children
+                        .entry(current.clone())
+                        .or_default()
+                        .insert(name.clone());
+                    if bytes.get(after) == Some(&b'{') {
+                        let mut path = current;
+                        path.push(name);
+                        inline.push(path.clone());
+                        stack.push((path, depth));
+                    }
+                    i = after;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    let mut named = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let current = stack.last().map(|(m, _)| m.clone()).unwrap_or_default();
+        let kids = children.get(&current).cloned().unwrap_or_default();
+        match bytes[i] {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if stack.len() > 1 && stack.last().is_some_and(|(_, d)| *d == depth) {
+                    stack.pop();
+                }
+            }
+            _ if word_at(bytes, i, "mod") => {
+                let name_start = skip_space(bytes, i + 3);
+                let name_end = ident_end(bytes, name_start);
+                let after = skip_space(bytes, name_end);
+                if bytes.get(after) == Some(&b'{') {
+                    let mut path = current;
+                    path.push(code[name_start..name_end].to_string());
+                    stack.push((path, depth));
+                    depth += 1;
+                    i = after + 1;
+                    continue;
+                }
+            }
+            _ if word_at(bytes, i, "use") => {
+                let end = code[i..].find(';').map_or(code.len(), |e| i + e);
+                for segments in use_paths(&code[i + 3..end]) {
+                    named.extend(absolute(&current, &kids, &segments));
+                }
+                i = end;
+                continue;
+            }
+            b if is_ident(b) && (i == 0 || !is_ident(bytes[i - 1])) => {
+                // A path in code: `a::b::c`.
+                let mut segments = Vec::new();
+                let mut j = i;
+                loop {
+                    let end = ident_end(bytes, j);
+                    if end == j {
+                        break;
+                    }
+                    segments.push(code[j..end].to_string());
+                    if bytes[end..].starts_with(b"::")
+                        && bytes.get(end + 2).is_some_and(|&b| is_ident(b))
+                    {
+                        j = end + 2;
+                    } else {
+                        j = end;
+                        break;
+                    }
+                }
+                if segments.len() > 1 {
+                    named.extend(absolute(&current, &kids, &segments));
+                }
+                i = j.max(i + 1);
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    SourceFile {
+        module,
+        named,
+        inline,
+    }
+}
+
+fn word_at(bytes: &[u8], i: usize, word: &str) -> bool {
+    bytes[i..].starts_with(word.as_bytes())
+        && (i == 0 || !is_ident(bytes[i - 1]))
+        && !bytes.get(i + word.len()).is_some_and(|&b| is_ident(b))
+}
+
+fn skip_space(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+fn ident_end(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i).is_some_and(|&b| is_ident(b)) {
+        i += 1;
+    }
+    i
+}
+
+/// Every file of the library crate by its module path (`main.rs` is the
+/// binary crate, which uses the library from outside).
+fn library_files(src: &Path) -> BTreeMap<ModPath, String> {
+    fn walk(dir: &Path, prefix: &[String], out: &mut BTreeMap<ModPath, String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .expect("src/ is readable")
+            .map(|e| e.expect("a directory entry").path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            if path.is_dir() {
+                let mut inner = prefix.to_vec();
+                inner.push(name);
+                walk(&path, &inner, out);
+            } else if let Some(stem) = name.strip_suffix(".rs") {
+                let mut module = prefix.to_vec();
+                match stem {
+                    "lib" | "main" if prefix.is_empty() => {
+                        if stem == "main" {
+                            continue;
+                        }
+                    }
+                    "mod" => {}
+                    _ => module.push(stem.to_string()),
+                }
+                let text = fs::read_to_string(&path).expect("a source file is readable");
+                out.insert(module, text);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(src, &[], &mut out);
+    out
+}
+
+/// File-to-file dependencies of the library, each with the path that makes it.
+fn dependencies() -> BTreeMap<(ModPath, ModPath), String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let sources = library_files(&src);
+    let files: Vec<SourceFile> = sources
+        .iter()
+        .map(|(module, text)| read_file(module.clone(), text))
+        .collect();
+    // Each module (a file's or an inline one) to the file holding it.
+    let mut holder: BTreeMap<ModPath, ModPath> = BTreeMap::new();
+    for file in &files {
+        holder.insert(file.module.clone(), file.module.clone());
+        for inline in &file.inline {
+            holder.insert(inline.clone(), file.module.clone());
+        }
+    }
+    let mut edges = BTreeMap::new();
+    for file in &files {
+        for named in &file.named {
+            let target = (0..=named.len())
+                .rev()
+                .find_map(|len| holder.get(&named[..len]));
+            if let Some(target) = target
+                && *target != file.module
+            {
+                edges
+                    .entry((file.module.clone(), target.clone()))
+                    .or_insert_with(|| named.join("::"));
+            }
+        }
+    }
+    edges
+}
+
+/// The circles among `nodes` (strongly connected components of more than
+/// one node), each listed by its members.
+fn circles(nodes: &BTreeSet<ModPath>, edges: &BTreeSet<(ModPath, ModPath)>) -> Vec<Vec<ModPath>> {
+    // Reachability closure, fine for the few dozen nodes of one level.
+    let reach = |from: &ModPath| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.clone()];
+        while let Some(node) = todo.pop() {
+            for (a, b) in edges {
+                if *a == node && seen.insert(b.clone()) {
+                    todo.push(b.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reaches: BTreeMap<&ModPath, BTreeSet<ModPath>> =
+        nodes.iter().map(|n| (n, reach(n))).collect();
+    let mut done = BTreeSet::new();
+    let mut out = Vec::new();
+    for node in nodes {
+        if done.contains(node) {
+            continue;
+        }
+        let members: Vec<ModPath> = nodes
+            .iter()
+            .filter(|other| {
+                *other == node || (reaches[node].contains(*other) && reaches[*other].contains(node))
+            })
+            .cloned()
+            .collect();
+        done.extend(members.iter().cloned());
+        if members.len() > 1 {
+            out.push(members);
+        }
+    }
+    out
+}
+
+/// The node of `file` at the level of `parent`: the parent's own file, or
+/// the child subtree holding it; none for a file outside the parent.
+fn node_at(parent: &[String], file: &[String]) -> Option<ModPath> {
+    if !file.starts_with(parent) {
+        return None;
+    }
+    Some(file[..(parent.len() + 1).min(file.len())].to_vec())
+}
+
+fn show(path: &[String]) -> String {
+    if path.is_empty() {
+        "crate".into()
+    } else {
+        path.join("::")
+    }
+}
+
+#[test]
+fn no_import_circle_at_any_level_of_the_module_tree() {
+    let deps = dependencies();
+    let modules: BTreeSet<ModPath> = deps
+        .keys()
+        .flat_map(|(a, b)| [a.clone(), b.clone()])
+        .collect();
+    let parents: BTreeSet<ModPath> = modules
+        .iter()
+        .flat_map(|m| (0..m.len()).map(|len| m[..len].to_vec()))
+        .collect();
+    let mut found = Vec::new();
+    for parent in &parents {
+        let mut edges = BTreeSet::new();
+        let mut why: BTreeMap<(ModPath, ModPath), Vec<String>> = BTreeMap::new();
+        for ((a, b), path) in &deps {
+            if let (Some(na), Some(nb)) = (node_at(parent, a), node_at(parent, b))
+                && na != nb
+            {
+                edges.insert((na.clone(), nb.clone()));
+                why.entry((na, nb))
+                    .or_default()
+                    .push(format!("{} names {path}", show(a)));
+            }
+        }
+        let nodes: BTreeSet<ModPath> = edges
+            .iter()
+            .flat_map(|(a, b)| [a.clone(), b.clone()])
+            .collect();
+        for circle in circles(&nodes, &edges) {
+            let inside: Vec<String> = why
+                .iter()
+                .filter(|((a, b), _)| circle.contains(a) && circle.contains(b))
+                .map(|((a, b), paths)| format!("  {} -> {}: {}", show(a), show(b), paths[0]))
+                .collect();
+            found.push(format!(
+                "under {}: {}\n{}",
+                show(parent),
+                circle
+                    .iter()
+                    .map(|m| show(m))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                inside.join("\n")
+            ));
+        }
+    }
+    assert!(found.is_empty(), "import circles:\n{}", found.join("\n"));
+}
