@@ -12,6 +12,10 @@
 //! At every level of the tree, the nodes are the parent's own file and the
 //! subtree of each child; an edge between two files is an edge between the
 //! nodes holding them. Each level must be free of circles.
+//!
+//! The top-level modules must also keep to the layers the README's Layout
+//! section draws: a module imports only the leaves and modules of layers
+//! below its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -382,7 +386,11 @@ fn library_files(src: &Path) -> BTreeMap<ModPath, String> {
 /// File-to-file dependencies of the library, each with the path that makes it.
 fn dependencies() -> BTreeMap<(ModPath, ModPath), String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let sources = library_files(&src);
+    dependencies_of(&library_files(&src))
+}
+
+/// File-to-file dependencies of `sources` (module path to text).
+fn dependencies_of(sources: &BTreeMap<ModPath, String>) -> BTreeMap<(ModPath, ModPath), String> {
     let files: Vec<SourceFile> = sources
         .iter()
         .map(|(module, text)| read_file(module.clone(), text))
@@ -469,9 +477,8 @@ fn show(path: &[String]) -> String {
     }
 }
 
-#[test]
-fn no_import_circle_at_any_level_of_the_module_tree() {
-    let deps = dependencies();
+/// Each circle at each level of the tree, with the edges that make it.
+fn circles_in(deps: &BTreeMap<(ModPath, ModPath), String>) -> Vec<String> {
     let modules: BTreeSet<ModPath> = deps
         .keys()
         .flat_map(|(a, b)| [a.clone(), b.clone()])
@@ -484,7 +491,7 @@ fn no_import_circle_at_any_level_of_the_module_tree() {
     for parent in &parents {
         let mut edges = BTreeSet::new();
         let mut why: BTreeMap<(ModPath, ModPath), Vec<String>> = BTreeMap::new();
-        for ((a, b), path) in &deps {
+        for ((a, b), path) in deps {
             if let (Some(na), Some(nb)) = (node_at(parent, a), node_at(parent, b))
                 && na != nb
             {
@@ -516,5 +523,120 @@ fn no_import_circle_at_any_level_of_the_module_tree() {
             ));
         }
     }
+    found
+}
+
+#[test]
+fn no_import_circle_at_any_level_of_the_module_tree() {
+    let found = circles_in(&dependencies());
     assert!(found.is_empty(), "import circles:\n{}", found.join("\n"));
+}
+
+fn module(path: &str) -> ModPath {
+    path.split("::")
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_check_finds_a_circle_through_a_parent_and_a_re_export() {
+    // `a` re-exports its child's item and the child names it through `a`:
+    // a circle between a parent and its child, which children avoid by
+    // naming their siblings directly.
+    let sources = |child: &str| -> BTreeMap<ModPath, String> {
+        [
+            ("", "pub mod a;\npub mod b;"),
+            ("a", "mod kid;\nmod other;\npub use other::Thing;\nuse kid::Kid;"),
+            ("a::other", "pub struct Thing;"),
+            ("a::kid", child),
+            ("b", "// crate::a::Thing in a comment is no import\nconst S: &str = \"crate::a::Thing\";"),
+        ]
+        .into_iter()
+        .map(|(m, text)| (module(m), text.to_string()))
+        .collect()
+    };
+    let through_parent = circles_in(&dependencies_of(&sources(
+        "use super::Thing;\npub struct Kid;",
+    )));
+    assert_eq!(through_parent.len(), 1, "{through_parent:?}");
+    assert!(
+        through_parent[0].starts_with("under a: a, a::kid"),
+        "{through_parent:?}"
+    );
+    let in_code = circles_in(&dependencies_of(&sources(
+        "pub struct Kid(crate::a::Thing);",
+    )));
+    assert_eq!(in_code.len(), 1, "{in_code:?}");
+    let direct = circles_in(&dependencies_of(&sources(
+        "use super::other::Thing;\npub struct Kid;",
+    )));
+    assert!(direct.is_empty(), "{direct:?}");
+}
+
+/// The README's layers, bottom first, and its leaves.
+fn readme_layers() -> (Vec<Vec<String>>, BTreeSet<String>) {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md is readable");
+    let layout = &readme[readme.find("## Layout").expect("a Layout section")..];
+    let chain = layout
+        .split_once("Data flows one way: `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .expect("the Layout section draws the layers as `a <- b <- c`")
+        .0;
+    let layers = chain
+        .split(" <- ")
+        .map(|layer| layer.split(", ").map(String::from).collect())
+        .collect();
+    let leaves = layout
+        .split_once("the leaves (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .expect("the Layout section names the leaves")
+        .0
+        .split(", ")
+        .map(|name| name.trim_matches('`').to_string())
+        .collect();
+    (layers, leaves)
+}
+
+#[test]
+fn the_top_level_modules_keep_to_the_readme_layers() {
+    let (layers, leaves) = readme_layers();
+    let rank: BTreeMap<&str, usize> = layers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, layer)| layer.iter().map(move |m| (m.as_str(), i)))
+        .collect();
+    let deps = dependencies();
+    let top: BTreeSet<String> = deps
+        .keys()
+        .flat_map(|(a, b)| [a, b])
+        .filter_map(|m| m.first().cloned())
+        .collect();
+    let unplaced: Vec<&String> = top
+        .iter()
+        .filter(|m| !rank.contains_key(m.as_str()) && !leaves.contains(*m))
+        .collect();
+    assert!(
+        unplaced.is_empty(),
+        "modules the README's layers do not place: {unplaced:?}"
+    );
+    let mut upward = BTreeSet::new();
+    for ((a, b), path) in &deps {
+        let (Some(from), Some(to)) = (a.first(), b.first()) else {
+            continue;
+        };
+        if from == to || leaves.contains(to) {
+            continue;
+        }
+        let allowed = !leaves.contains(from) && rank[to.as_str()] < rank[from.as_str()];
+        if !allowed {
+            upward.insert(format!("{} names {path}", show(a)));
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "imports against the README's layers:\n{}",
+        upward.into_iter().collect::<Vec<_>>().join("\n")
+    );
 }

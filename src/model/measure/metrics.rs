@@ -192,11 +192,7 @@ impl Metrics {
                 _ => None,
             },
             timeseries: timeseries.then(|| {
-                let pools = if spec.reports_pools {
-                    spec.pools
-                } else {
-                    &[]
-                };
+                let pools = if spec.reports_pools { spec.pools } else { &[] };
                 Timeseries::new(spec.timeseries_bin).with_pools(pools.iter().map(|p| {
                     (
                         p.name.clone(),
