@@ -7,88 +7,85 @@ use serde_json::Value;
 
 use super::error::ReportError;
 use super::page::{Cell, Page, Row};
-use super::sections;
+use super::sections::{self, header, texts};
 use crate::error::BadInput;
+use crate::model::measure::catalogue::Scope;
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
 use crate::report::manifest::Manifest;
 
 /// The columns of the outcomes table: loop counts and failures first,
-/// latency of the completed loops beside them.
-pub const OUTCOMES: [(&str, &str); 10] = [
-    ("loops_started", "started"),
-    ("loops_completed", "completed"),
-    ("loops_failed", "failed"),
-    ("loops_failed_share", "failed share"),
-    ("loops_per_min", "loops/min"),
-    ("loop_latency_s.p50", "p50 s"),
-    ("loop_latency_s.p95", "p95 s"),
-    ("loop_latency_s.p99", "p99 s"),
-    ("loop_latency_s.max", "max s"),
-    ("loop_latency_s.mean", "mean s"),
+/// latency of the completed loops beside them (the run's, a class's or a
+/// window's; headed by the catalogue's words for the run).
+pub const OUTCOMES: [&str; 10] = [
+    "loops_started",
+    "loops_completed",
+    "loops_failed",
+    "loops_failed_share",
+    "loops_per_min",
+    "loop_latency_s.p50",
+    "loop_latency_s.p95",
+    "loop_latency_s.p99",
+    "loop_latency_s.max",
+    "loop_latency_s.mean",
 ];
 
 /// The attempts, the capacity and the bill, where the summary has them.
-const ATTEMPTS: [(&str, &str); 21] = [
-    ("calls", "LLM calls"),
-    ("attempts", "attempts (calls and their retries)"),
-    ("retries", "retries"),
-    ("retry_rate", "retry rate (retries / attempts)"),
-    ("amplification", "attempts per completed loop"),
-    ("rate_limited", "rate limited (429)"),
-    ("overloaded", "overloaded (529)"),
-    ("timeouts", "timed out"),
-    ("unavailable", "refused by an outage"),
-    ("rejected_locally", "rejected by the client"),
-    ("peak_in_flight", "peak attempts in service"),
-    ("mean_in_flight", "mean attempts in service"),
-    ("lane_utilization", "lane utilization"),
-    ("queue_wait_s.p99", "queue wait p99 (s)"),
-    ("waited_share", "share of attempts that waited"),
-    ("input_tokens", "input tokens billed"),
-    ("cached_input_tokens", "of them from cache"),
-    ("output_tokens", "output tokens"),
-    ("cost_usd", "cost (USD)"),
-    ("cost_per_loop_usd", "cost per completed loop (USD)"),
-    ("loops_per_dollar", "loops per dollar"),
+const ATTEMPTS: [&str; 21] = [
+    "calls",
+    "attempts",
+    "retries",
+    "retry_rate",
+    "amplification",
+    "rate_limited",
+    "overloaded",
+    "timeouts",
+    "unavailable",
+    "rejected_locally",
+    "peak_in_flight",
+    "mean_in_flight",
+    "lane_utilization",
+    "queue_wait_s.p99",
+    "waited_share",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "cost_per_loop_usd",
+    "loops_per_dollar",
 ];
 
-const POOLS: [(&str, &str); 9] = [
-    ("attempts", "attempts"),
-    ("served", "served"),
-    ("rate_limited", "429s"),
-    ("overloaded", "529s"),
-    ("unavailable", "unavailable"),
-    ("timed_out", "timed out"),
-    ("mean_in_flight", "mean in service"),
-    ("busy_share", "busy share"),
-    ("cost_usd", "cost (USD)"),
+const POOLS: [&str; 9] = [
+    "attempts",
+    "served",
+    "rate_limited",
+    "overloaded",
+    "unavailable",
+    "timed_out",
+    "mean_in_flight",
+    "busy_share",
+    "cost_usd",
 ];
 
-const MODELS: [(&str, &str); 10] = [
-    ("attempts", "attempts"),
-    ("rate_limited", "429s"),
-    ("rate_limited_by.requests_per_min", "by requests/min"),
-    (
-        "rate_limited_by.input_tokens_per_min",
-        "by input tokens/min",
-    ),
-    (
-        "rate_limited_by.output_tokens_per_min",
-        "by output tokens/min",
-    ),
-    ("first_limit_s", "first 429 at s"),
-    ("input_tokens", "input tokens"),
-    ("cache_write_tokens", "written to cache"),
-    ("output_tokens", "output tokens"),
-    ("cost_usd", "cost (USD)"),
+const MODELS: [&str; 10] = [
+    "attempts",
+    "rate_limited",
+    "rate_limited_by.requests_per_min",
+    "rate_limited_by.input_tokens_per_min",
+    "rate_limited_by.output_tokens_per_min",
+    "first_limit_s",
+    "input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "cost_usd",
 ];
 
-const FAULTS: [(&str, &str); 5] = [
-    ("start_s", "from s"),
-    ("end_s", "to s"),
-    ("goodput_before_per_min", "loops/min before"),
-    ("goodput_during_per_min", "during"),
-    ("goodput_after_per_min", "after"),
+/// Where a fault was: its window, not a metric of the run.
+const FAULT_SPAN: [(&str, &str); 2] = [("start_s", "from s"), ("end_s", "to s")];
+
+const FAULTS: [&str; 3] = [
+    "goodput_before_per_min",
+    "goodput_during_per_min",
+    "goodput_after_per_min",
 ];
 
 /// The value at a dotted path (`loop_latency_s.p99`) in a JSON object.
@@ -96,18 +93,10 @@ pub fn at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(object, |v, key| v.get(key))
 }
 
-fn metric_cells(object: &Value, columns: &[(&str, &str)]) -> Vec<Cell> {
+fn metric_cells(object: &Value, columns: &[&str]) -> Vec<Cell> {
     columns
         .iter()
-        .map(|(m, _)| Cell::metric(m, at(object, m).and_then(Value::as_f64)))
-        .collect()
-}
-
-fn header<'a>(first: &'a [&'a str], columns: &'a [(&'a str, &'a str)]) -> Vec<&'a str> {
-    first
-        .iter()
-        .copied()
-        .chain(columns.iter().map(|c| c.1))
+        .map(|m| Cell::metric(m, at(object, m).and_then(Value::as_f64)))
         .collect()
 }
 
@@ -180,16 +169,20 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             .collect(),
         });
     }
-    page.table("outcomes", &header(&[""], &OUTCOMES), &rows);
+    page.table(
+        "outcomes",
+        &texts(&header(&[""], Scope::Run, &OUTCOMES)),
+        &rows,
+    );
 
     page.heading("Attempts, capacity and cost");
     let rows: Vec<Row> = ATTEMPTS
         .iter()
-        .filter(|(m, _)| at(&summary, m).is_some())
-        .map(|&(m, label)| Row {
+        .filter(|m| at(&summary, m).is_some())
+        .map(|&m| Row {
             key: "run".to_owned(),
             cells: vec![
-                Cell::text(label),
+                Cell::text(Scope::Run.short_label(m)),
                 Cell::metric(m, at(&summary, m).and_then(Value::as_f64)),
             ],
         })
@@ -213,7 +206,11 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
                 }
             })
             .collect();
-        page.table("pools", &header(&["pool", "kind"], &POOLS), &rows);
+        page.table(
+            "pools",
+            &texts(&header(&["pool", "kind"], Scope::Pool, &POOLS)),
+            &rows,
+        );
     }
 
     let models = list(&summary, "by_model");
@@ -242,7 +239,11 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             .collect();
         page.table(
             "models",
-            &header(&["model", "first limit to refuse"], &MODELS),
+            &texts(&header(
+                &["model", "first limit to refuse"],
+                Scope::Model,
+                &MODELS,
+            )),
             &rows,
         );
     }
@@ -250,32 +251,38 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     let faults = list(&summary, "faults");
     if !faults.is_empty() {
         page.heading("Faults and recovery");
-        let rows: Vec<Row> = faults
-            .iter()
-            .enumerate()
-            .map(|(i, fault)| {
-                let kind = fault.get("kind").and_then(Value::as_str).unwrap_or("");
-                let recovery = match (
-                    fault.get("recovered").and_then(Value::as_bool),
-                    fault.get("recovery_s").and_then(Value::as_f64),
-                ) {
-                    (Some(true), Some(s)) => format!("recovered {s} s after the fault"),
-                    (Some(true), None) => "recovered".to_owned(),
-                    _ => "not recovered by the end of the run".to_owned(),
-                };
-                Row {
-                    key: format!("fault:{i}"),
-                    cells: [Cell::text(kind)]
-                        .into_iter()
-                        .chain(metric_cells(fault, &FAULTS))
-                        .chain([Cell::text(recovery)])
-                        .collect(),
-                }
-            })
-            .collect();
-        let mut columns = header(&["fault"], &FAULTS);
-        columns.push("recovery");
-        page.table("faults", &columns, &rows);
+        let rows: Vec<Row> =
+            faults
+                .iter()
+                .enumerate()
+                .map(|(i, fault)| {
+                    let kind = fault.get("kind").and_then(Value::as_str).unwrap_or("");
+                    let recovery = match (
+                        fault.get("recovered").and_then(Value::as_bool),
+                        fault.get("recovery_s").and_then(Value::as_f64),
+                    ) {
+                        (Some(true), Some(s)) => format!("recovered {s} s after the fault"),
+                        (Some(true), None) => "recovered".to_owned(),
+                        _ => "not recovered by the end of the run".to_owned(),
+                    };
+                    Row {
+                        key: format!("fault:{i}"),
+                        cells: [Cell::text(kind)]
+                            .into_iter()
+                            .chain(FAULT_SPAN.iter().map(|(m, _)| {
+                                Cell::metric(m, fault.get(*m).and_then(Value::as_f64))
+                            }))
+                            .chain(metric_cells(fault, &FAULTS))
+                            .chain([Cell::text(recovery)])
+                            .collect(),
+                    }
+                })
+                .collect();
+        let mut first = vec!["fault"];
+        first.extend(FAULT_SPAN.map(|(_, label)| label));
+        let mut columns = header(&first, Scope::Fault, &FAULTS);
+        columns.push("recovery".to_owned());
+        page.table("faults", &texts(&columns), &rows);
     }
 
     page.heading("Over time");

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::page::{Cell, Page, Row};
 use crate::error::ReadError;
+use crate::model::measure::catalogue::Scope;
 
 pub(super) fn read(path: &Path) -> Result<String, ReadError> {
     std::fs::read_to_string(path).map_err(ReadError::io(path))
@@ -117,6 +118,21 @@ pub(super) fn inline(v: &toml::Value) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// A table's header: the `first` columns, then each metric of `scope` in
+/// the catalogue's short words.
+pub(super) fn header(first: &[&str], scope: Scope, columns: &[&str]) -> Vec<String> {
+    first
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(columns.iter().map(|c| scope.short_label(c)))
+        .collect()
+}
+
+/// A header as the page takes it.
+pub(super) fn texts(header: &[String]) -> Vec<&str> {
+    header.iter().map(String::as_str).collect()
 }
 
 #[cfg(test)]

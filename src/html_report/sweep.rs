@@ -5,28 +5,29 @@ use std::path::Path;
 
 use super::error::ReportError;
 use super::page::{Cell, Page, Row};
-use super::sections;
+use super::sections::{self, header, texts};
 use crate::error::{BadInput, ReadError};
+use crate::model::measure::catalogue::Scope;
 use crate::sweep_dir::manifest::SweepManifest;
 
 /// The metrics every point shows, where points.csv has them: failures
 /// beside latency, then throughput and cost.
-const KEY_METRICS: [(&str, &str); 7] = [
-    ("loops_failed_share", "failed share"),
-    ("loop_latency_s.p50", "p50 s"),
-    ("loop_latency_s.p99", "p99 s"),
-    ("loops_per_min", "loops/min"),
-    ("retry_rate", "retry rate"),
-    ("cost_per_loop_usd", "$/loop"),
-    ("loops_per_dollar", "loops/$"),
+const KEY_METRICS: [&str; 7] = [
+    "loops_failed_share",
+    "loop_latency_s.p50",
+    "loop_latency_s.p99",
+    "loops_per_min",
+    "retry_rate",
+    "cost_per_loop_usd",
+    "loops_per_dollar",
 ];
 
 /// Each window's metrics beside the window.
-const WINDOW_METRICS: [(&str, &str); 4] = [
-    ("loops_started", "started"),
-    ("loops_failed_share", "failed share"),
-    ("loop_latency_s.p99", "p99 s"),
-    ("loops_per_min", "loops/min"),
+const WINDOW_METRICS: [&str; 4] = [
+    "loops_started",
+    "loops_failed_share",
+    "loop_latency_s.p99",
+    "loops_per_min",
 ];
 
 /// points.csv: its header and rows, as text.
@@ -202,29 +203,25 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             manifest.replications
         ),
     );
-    let shown: Vec<(&str, &str)> = KEY_METRICS
+    let shown: Vec<&str> = KEY_METRICS
         .iter()
         .copied()
-        .filter(|(m, _)| points.column(m).is_some())
+        .filter(|m| points.column(m).is_some())
         .collect();
-    let rows: Vec<Row> =
-        (0..points.rows.len())
-            .map(|r| Row {
-                key: format!("point:{r}"),
-                cells: axis_cells(r)
-                    .into_iter()
-                    .chain(shown.iter().map(|(m, _)| {
-                        Cell::interval(m, points.interval(r, m).unwrap_or((None, None)))
-                    }))
-                    .collect(),
-            })
-            .collect();
-    let header: Vec<&str> = first
-        .iter()
-        .copied()
-        .chain(shown.iter().map(|c| c.1))
+    let rows: Vec<Row> = (0..points.rows.len())
+        .map(|r| Row {
+            key: format!("point:{r}"),
+            cells: axis_cells(r)
+                .into_iter()
+                .chain(
+                    shown
+                        .iter()
+                        .map(|m| Cell::interval(m, points.interval(r, m).unwrap_or((None, None)))),
+                )
+                .collect(),
+        })
         .collect();
-    page.table("points", &header, &rows);
+    page.table("points", &texts(&header(&first, Scope::Run, &shown)), &rows);
 
     let windows = points.windows();
     if !windows.is_empty() {
@@ -236,7 +233,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         let mut rows = Vec::new();
         for r in 0..points.rows.len() {
             for window in &windows {
-                let metrics = WINDOW_METRICS.iter().filter_map(|(m, _)| {
+                let metrics = WINDOW_METRICS.iter().filter_map(|m| {
                     let name = format!("windows.{window}.{m}");
                     points.interval(r, &name).map(|v| Cell::interval(&name, v))
                 });
@@ -250,13 +247,13 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
                 });
             }
         }
-        let header: Vec<&str> = first
-            .iter()
-            .copied()
-            .chain(["window"])
-            .chain(WINDOW_METRICS.iter().map(|c| c.1))
-            .collect();
-        page.table("windows", &header, &rows);
+        let mut columns = first.clone();
+        columns.push("window");
+        page.table(
+            "windows",
+            &texts(&header(&columns, Scope::Window, &WINDOW_METRICS)),
+            &rows,
+        );
     }
 
     page.heading("Figures");

@@ -3,6 +3,7 @@
 //! and the summary.
 
 pub mod by_model;
+pub mod catalogue;
 pub mod metrics;
 pub mod percentiles;
 pub mod pool_summary;

@@ -1,49 +1,13 @@
 //! Metrics and axis paths in words, for figure labels.
 
-/// A metric's name in words, its unit spelled out and its scope last, read
-/// from the naming convention (`_s` seconds, `_per_min` per minute, `_usd`
-/// US dollars; `classes.C.`, `windows.W.`, `faults.N.` scopes; a trailing
-/// `p99`, `max` or `mean` statistic): `windows.surge-a-1.loop_latency_s.p99`
-/// is "p99 loop latency (s), window surge-a-1".
-pub fn metric_label(metric: &str) -> String {
-    let mut parts: Vec<&str> = metric.split('.').collect();
-    let scope = match parts.as_slice() {
-        ["classes", name, ..] => Some(format!("class {name}")),
-        ["windows", name, ..] => Some(format!("window {name}")),
-        ["faults", n, ..] => Some(format!("fault {n}")),
-        _ => None,
-    };
-    if scope.is_some() && parts.len() > 2 {
-        parts.drain(..2);
-    }
-    let stat = match parts.last() {
-        Some(&last) if parts.len() > 1 && is_statistic(last) => parts.pop(),
-        _ => None,
-    };
-    let base = parts.join(" ");
-    let (base, unit) = if let Some(b) = base.strip_suffix("_usd") {
-        (b.to_owned(), " (US$)")
-    } else if let Some(b) = base.strip_suffix("_s") {
-        (b.to_owned(), " (s)")
-    } else {
-        (base, "")
-    };
-    let words = in_words(&base);
-    let mut label = match stat {
-        Some(stat) => format!("{stat} {words}{unit}"),
-        None => format!("{words}{unit}"),
-    };
-    if let Some(scope) = scope {
-        label.push_str(&format!(", {scope}"));
-    }
-    label
-}
+use crate::model::measure::catalogue;
 
-fn is_statistic(part: &str) -> bool {
-    matches!(part, "max" | "mean" | "min")
-        || part
-            .strip_prefix('p')
-            .is_some_and(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+/// A metric's name in words, its unit spelled out and its scope last, as
+/// the catalogue gives them: `windows.surge-a-1.loop_latency_s.p99` is "p99
+/// loop latency (s), window surge-a-1". A name the catalogue does not know
+/// (a column of a newer loopcap's runs.csv) reads as its words.
+pub fn metric_label(metric: &str) -> String {
+    catalogue::find(metric).map_or_else(|| in_words(metric), |named| named.label())
 }
 
 /// An axis's path in words: `workload.developers.users` is "users
@@ -86,9 +50,10 @@ mod tests {
         assert_eq!(metric_label("cost_usd"), "cost (US$)");
         assert_eq!(metric_label("loops_per_dollar"), "loops per US dollar");
         assert_eq!(
-            metric_label("loop_latency_cdf_s.p99_9"),
-            "p99_9 loop latency cdf (s)"
+            metric_label("pools.gpu.time_to_first_token_s.p95"),
+            "p95 time to first token (s), pool gpu"
         );
+        assert_eq!(metric_label("no_such.metric"), "no such metric");
         assert_eq!(metric_label("rate_limited"), "rate limited");
     }
 

@@ -2,6 +2,7 @@
 //! interval of the metric's mean is on its right side; and which way each
 //! metric is better.
 
+use crate::model::measure::catalogue::{self, Better, Unit};
 use serde::{Deserialize, Serialize};
 
 use crate::config::quantity::parse_duration;
@@ -83,52 +84,14 @@ impl Slo {
     }
 }
 
-/// Which way a metric is better, when it has one: lower for latencies,
-/// waits, failures, refusals, retries and cost; higher for throughput,
-/// loops per dollar and recovery goodput. Counts of loops started or
-/// tokens, utilisation and the like have none.
+/// Which way a metric is better, as the catalogue says: lower for
+/// latencies, waits, failures, refusals, retries and cost; higher for
+/// throughput, loops per dollar and recovery goodput. Counts of loops
+/// started or tokens, utilisation and the like have none.
 pub fn better(metric: &str) -> Option<Direction> {
-    // The metric's name without its statistic (p99, q50, mean, max).
-    let statistic = |p: &str| {
-        matches!(p, "mean" | "max")
-            || (p.len() > 1
-                && (p.starts_with('p') || p.starts_with('q'))
-                && p[1..].bytes().all(|b| b.is_ascii_digit()))
-    };
-    let last = metric.rsplit('.').find(|p| !statistic(p))?;
-    let lower = last.ends_with("_s")
-        || last.starts_with("loops_failed")
-        || last.ends_with("_usd")
-        || matches!(
-            last,
-            "retries"
-                | "retry_rate"
-                | "amplification"
-                | "rate_limited"
-                | "overloaded"
-                | "timeouts"
-                | "expired"
-                | "queue_rejected"
-                | "too_large"
-                | "unavailable"
-                | "server_errors"
-                | "rejected_locally"
-                | "retries_denied"
-                | "waited_share"
-                | "cold_starts"
-        );
-    let higher = matches!(
-        last,
-        "loops_per_min"
-            | "loops_completed"
-            | "loops_per_dollar"
-            | "goodput_during_per_min"
-            | "goodput_after_per_min"
-    );
-    match (lower, higher) {
-        (true, _) => Some(Direction::AtMost),
-        (_, true) => Some(Direction::AtLeast),
-        _ => None,
+    match catalogue::find(metric)?.metric.better? {
+        Better::Lower => Some(Direction::AtMost),
+        Better::Higher => Some(Direction::AtLeast),
     }
 }
 
@@ -152,7 +115,7 @@ impl Slo {
 
 /// Metrics in seconds take durations; others plain numbers or percentages.
 fn is_seconds(metric: &str) -> bool {
-    metric.ends_with("_s") || metric.contains("_s.")
+    catalogue::find(metric).is_some_and(|n| n.metric.unit == Unit::Seconds)
 }
 
 fn unit_hint(metric: &str) -> &'static str {

@@ -1,0 +1,822 @@
+//! Every summary metric once: its name, unit, which way is better and its
+//! label, by the scope it is reported in (the run, a class, a window, a
+//! pool, ...). SLO parsing and judging, figure labels and the HTML report's
+//! tables read it; a test holds it to the names [`Summary::metrics`] gives
+//! (runs.csv's columns), both ways.
+//!
+//! [`Summary::metrics`]: crate::model::measure::summary::Summary::metrics
+
+/// What a metric counts or measures, which also says how a value reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Loops, calls, attempts, events.
+    Count,
+    Tokens,
+    /// A time-averaged or peak level (attempts in service, replicas).
+    Level,
+    Seconds,
+    Hours,
+    PerMinute,
+    PerSecond,
+    /// A fraction of a whole, shown as a percentage.
+    Share,
+    /// A ratio of two counts (attempts per loop, a coefficient of variation).
+    Ratio,
+    /// US dollars.
+    Usd,
+    PerDollar,
+    /// 1 for yes, 0 for no.
+    Flag,
+}
+
+impl Unit {
+    /// What a figure's axis label adds after the metric's words.
+    pub fn label_suffix(self) -> &'static str {
+        match self {
+            Unit::Seconds => " (s)",
+            Unit::Usd => " (US$)",
+            _ => "",
+        }
+    }
+}
+
+/// Which way a metric is better; none for counts of work offered, levels
+/// and the like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// What follows a metric's name in a column: nothing, its percentiles
+/// (`p50`, `p95`, `p99`, `max`, `mean`) or the quantiles of its
+/// distribution (`q05` … `q999`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Value,
+    Percentiles,
+    Quantiles,
+}
+
+/// One metric of one scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: Unit,
+    pub better: Option<Better>,
+    /// In words, for figures: "loop latency", "loops per minute".
+    pub label: &'static str,
+    /// In a table under its scope's heading: "p99 s", "429s".
+    pub short: &'static str,
+    pub form: Form,
+}
+
+/// Where a metric is reported, and how its columns are prefixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Run,
+    /// `classes.NAME.`
+    Class,
+    /// `fault.N.`
+    Fault,
+    /// `windows.NAME.`
+    Window,
+    /// `pools.NAME.`
+    Pool,
+    /// `warm_loops.`: loops that met no cold start (self-hosted pools).
+    WarmLoops,
+    /// `cold_loops.`
+    ColdLoops,
+    /// `by_model.NAME.`
+    Model,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 8] = [
+        Scope::Run,
+        Scope::Class,
+        Scope::Fault,
+        Scope::Window,
+        Scope::Pool,
+        Scope::WarmLoops,
+        Scope::ColdLoops,
+        Scope::Model,
+    ];
+
+    /// The first segment of its columns' names, and whether a name follows.
+    fn prefix(self) -> Option<(&'static str, bool)> {
+        match self {
+            Scope::Run => None,
+            Scope::Class => Some(("classes", true)),
+            Scope::Fault => Some(("fault", true)),
+            Scope::Window => Some(("windows", true)),
+            Scope::Pool => Some(("pools", true)),
+            Scope::WarmLoops => Some(("warm_loops", false)),
+            Scope::ColdLoops => Some(("cold_loops", false)),
+            Scope::Model => Some(("by_model", true)),
+        }
+    }
+
+    /// Its metrics, in the order runs.csv gives them.
+    pub fn metrics(self) -> &'static [Metric] {
+        match self {
+            Scope::Run => RUN,
+            Scope::Class => CLASS,
+            Scope::Fault => FAULT,
+            Scope::Window => WINDOW,
+            Scope::Pool => POOL,
+            Scope::WarmLoops | Scope::ColdLoops => LOOP_GROUP,
+            Scope::Model => MODEL,
+        }
+    }
+
+    /// How a figure label names the scope, after the metric.
+    fn in_words(self, owner: &str) -> String {
+        match self {
+            Scope::Run => String::new(),
+            Scope::Class => format!(", class {owner}"),
+            Scope::Fault => format!(", fault {owner}"),
+            Scope::Window => format!(", window {owner}"),
+            Scope::Pool => format!(", pool {owner}"),
+            Scope::WarmLoops => ", warm loops".to_owned(),
+            Scope::ColdLoops => ", cold loops".to_owned(),
+            Scope::Model => format!(", model {owner}"),
+        }
+    }
+}
+
+/// A column's name read against the catalogue: `windows.surge-a-1.loop_latency_s.p99`
+/// is the window metric `loop_latency_s` of window `surge-a-1`, statistic `p99`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Named<'a> {
+    pub metric: &'static Metric,
+    pub scope: Scope,
+    /// The class, window, pool, fault or model it is of.
+    pub owner: &'a str,
+    /// `p99`, `q50`…; none for a value, or for a distribution named whole.
+    pub statistic: Option<&'a str>,
+}
+
+impl Named<'_> {
+    /// The column in words, its unit and scope after: "p99 loop latency (s), window surge-a-1".
+    pub fn label(&self) -> String {
+        let stat = self.statistic.map_or_else(String::new, |s| format!("{s} "));
+        format!(
+            "{stat}{}{}{}",
+            self.metric.label,
+            self.metric.unit.label_suffix(),
+            self.scope.in_words(self.owner)
+        )
+    }
+}
+
+/// The metric a column of runs.csv (or a prefix of one, such as
+/// `loop_latency_s`) names, if any.
+pub fn find(column: &str) -> Option<Named<'_>> {
+    Scope::ALL.into_iter().find_map(|scope| {
+        let (owner, rest) = match scope.prefix() {
+            None => ("", column),
+            Some((first, named)) => {
+                let rest = column.strip_prefix(first)?.strip_prefix('.')?;
+                if named {
+                    rest.split_once('.')?
+                } else {
+                    ("", rest)
+                }
+            }
+        };
+        let (metric, statistic) = scope.find(rest)?;
+        Some(Named {
+            metric,
+            scope,
+            owner,
+            statistic,
+        })
+    })
+}
+
+impl Scope {
+    /// The metric `rest` names in this scope (the column without the
+    /// scope's prefix), and its statistic.
+    pub fn find(self, rest: &str) -> Option<(&'static Metric, Option<&str>)> {
+        let metrics = self.metrics();
+        if let Some(m) = metrics.iter().find(|m| m.name == rest) {
+            return Some((m, None));
+        }
+        let (name, stat) = rest.rsplit_once('.')?;
+        let m = metrics.iter().find(|m| m.name == name)?;
+        let fits = match m.form {
+            Form::Value => false,
+            Form::Percentiles => matches!(stat, "p50" | "p95" | "p99" | "max" | "mean"),
+            Form::Quantiles => {
+                stat.len() > 1
+                    && stat.starts_with('q')
+                    && stat[1..].bytes().all(|b| b.is_ascii_digit())
+            }
+        };
+        fits.then_some((m, Some(stat)))
+    }
+
+    /// How a table headed by this scope names column `rest`: the metric's
+    /// short words, after its statistic (`p99 s`); `rest` itself when the
+    /// catalogue does not know it.
+    pub fn short_label(self, rest: &str) -> String {
+        match self.find(rest) {
+            Some((m, Some(stat))) => format!("{stat} {}", m.short),
+            Some((m, None)) => m.short.to_owned(),
+            None => rest.to_owned(),
+        }
+    }
+}
+
+const fn metric(
+    name: &'static str,
+    unit: Unit,
+    better: Option<Better>,
+    label: &'static str,
+    short: &'static str,
+) -> Metric {
+    Metric {
+        name,
+        unit,
+        better,
+        label,
+        short,
+        form: Form::Value,
+    }
+}
+
+const fn percentiles(
+    name: &'static str,
+    unit: Unit,
+    better: Option<Better>,
+    label: &'static str,
+    short: &'static str,
+) -> Metric {
+    Metric {
+        form: Form::Percentiles,
+        ..metric(name, unit, better, label, short)
+    }
+}
+
+const LOWER: Option<Better> = Some(Better::Lower);
+const HIGHER: Option<Better> = Some(Better::Higher);
+
+use Unit::*;
+
+const RUN: &[Metric] = &[
+    metric("loops_started", Count, None, "loops started", "started"),
+    metric(
+        "loops_completed",
+        Count,
+        HIGHER,
+        "loops completed",
+        "completed",
+    ),
+    metric("loops_failed", Count, LOWER, "loops failed", "failed"),
+    metric(
+        "loops_in_flight",
+        Count,
+        None,
+        "loops in flight",
+        "in flight",
+    ),
+    metric(
+        "loops_failed_exhausted",
+        Count,
+        LOWER,
+        "loops failed exhausted",
+        "attempts exhausted",
+    ),
+    metric(
+        "loops_failed_deadline",
+        Count,
+        LOWER,
+        "loops failed deadline",
+        "deadline",
+    ),
+    metric(
+        "loops_failed_too_large",
+        Count,
+        LOWER,
+        "loops failed too large",
+        "call too large",
+    ),
+    metric(
+        "loops_failed_denied",
+        Count,
+        LOWER,
+        "loops failed denied",
+        "retry denied",
+    ),
+    metric(
+        "loops_failed_share",
+        Share,
+        LOWER,
+        "loops failed share",
+        "failed share",
+    ),
+    metric(
+        "loops_per_min",
+        PerMinute,
+        HIGHER,
+        "loops per minute",
+        "loops/min",
+    ),
+    percentiles("loop_latency_s", Seconds, LOWER, "loop latency", "s"),
+    Metric {
+        form: Form::Quantiles,
+        ..metric(
+            "loop_latency_cdf_s",
+            Seconds,
+            LOWER,
+            "loop latency",
+            "loop latency (s)",
+        )
+    },
+    percentiles("steps_per_loop", Count, None, "steps per loop", "steps"),
+    percentiles(
+        "step_latency_s",
+        Seconds,
+        LOWER,
+        "step latency",
+        "step latency (s)",
+    ),
+    metric("calls", Count, None, "calls", "LLM calls"),
+    metric(
+        "attempts",
+        Count,
+        None,
+        "attempts",
+        "attempts (calls and their retries)",
+    ),
+    metric("retries", Count, LOWER, "retries", "retries"),
+    metric(
+        "attempts_per_min",
+        PerMinute,
+        None,
+        "attempts per minute",
+        "attempts/min",
+    ),
+    metric(
+        "throttled",
+        Count,
+        None,
+        "throttled",
+        "held by the client's throttle",
+    ),
+    metric(
+        "rate_limited",
+        Count,
+        LOWER,
+        "rate limited",
+        "rate limited (429)",
+    ),
+    metric("overloaded", Count, LOWER, "overloaded", "overloaded (529)"),
+    metric("timeouts", Count, LOWER, "timeouts", "timed out"),
+    metric("expired", Count, LOWER, "expired", "expired in a batch"),
+    metric(
+        "queue_rejected",
+        Count,
+        LOWER,
+        "queue rejected",
+        "lane queue full",
+    ),
+    metric("too_large", Count, LOWER, "too large", "too large"),
+    metric(
+        "unavailable",
+        Count,
+        LOWER,
+        "unavailable",
+        "refused by an outage",
+    ),
+    metric(
+        "server_errors",
+        Count,
+        LOWER,
+        "server errors",
+        "server errors (500)",
+    ),
+    metric(
+        "rejected_locally",
+        Count,
+        LOWER,
+        "rejected locally",
+        "rejected by the client",
+    ),
+    metric(
+        "retries_denied",
+        Count,
+        LOWER,
+        "retries denied",
+        "retries denied",
+    ),
+    metric(
+        "retry_rate",
+        Share,
+        LOWER,
+        "retry rate",
+        "retry rate (retries / attempts)",
+    ),
+    metric(
+        "amplification",
+        Ratio,
+        LOWER,
+        "amplification",
+        "attempts per completed loop",
+    ),
+    metric(
+        "peak_in_flight",
+        Level,
+        None,
+        "peak in flight",
+        "peak attempts in service",
+    ),
+    metric(
+        "mean_in_flight",
+        Level,
+        None,
+        "mean in flight",
+        "mean attempts in service",
+    ),
+    metric(
+        "mean_loops_in_flight",
+        Level,
+        None,
+        "mean loops in flight",
+        "mean loops in flight",
+    ),
+    metric(
+        "lane_utilization",
+        Share,
+        None,
+        "lane utilization",
+        "lane utilization",
+    ),
+    metric(
+        "lane_queue_growth_per_min",
+        PerMinute,
+        None,
+        "lane queue growth per minute",
+        "lane queue growth/min",
+    ),
+    metric(
+        "lane_queue_unbounded",
+        Flag,
+        None,
+        "lane queue unbounded",
+        "lane queue unbounded",
+    ),
+    percentiles(
+        "queue_wait_s",
+        Seconds,
+        LOWER,
+        "queue wait",
+        "queue wait (s)",
+    ),
+    metric(
+        "waited_share",
+        Share,
+        LOWER,
+        "waited share",
+        "share of attempts that waited",
+    ),
+    metric(
+        "input_tokens",
+        Tokens,
+        None,
+        "input tokens",
+        "input tokens billed",
+    ),
+    metric(
+        "cached_input_tokens",
+        Tokens,
+        None,
+        "cached input tokens",
+        "of them from cache",
+    ),
+    metric(
+        "cache_write_tokens",
+        Tokens,
+        None,
+        "cache write tokens",
+        "written to cache",
+    ),
+    metric(
+        "output_tokens",
+        Tokens,
+        None,
+        "output tokens",
+        "output tokens",
+    ),
+    metric("cost_usd", Usd, LOWER, "cost", "cost (USD)"),
+    metric(
+        "loops_per_dollar",
+        PerDollar,
+        HIGHER,
+        "loops per US dollar",
+        "loops per dollar",
+    ),
+    metric(
+        "cost_per_loop_usd",
+        Usd,
+        LOWER,
+        "cost per loop",
+        "cost per completed loop (USD)",
+    ),
+    metric("events", Count, None, "events", "events"),
+];
+
+const CLASS: &[Metric] = &[
+    metric("loops_started", Count, None, "loops started", "started"),
+    metric(
+        "loops_completed",
+        Count,
+        HIGHER,
+        "loops completed",
+        "completed",
+    ),
+    metric("loops_failed", Count, LOWER, "loops failed", "failed"),
+    metric(
+        "loops_in_flight",
+        Count,
+        None,
+        "loops in flight",
+        "in flight",
+    ),
+    metric(
+        "loops_failed_share",
+        Share,
+        LOWER,
+        "loops failed share",
+        "failed share",
+    ),
+    metric(
+        "loops_per_min",
+        PerMinute,
+        HIGHER,
+        "loops per minute",
+        "loops/min",
+    ),
+    percentiles("loop_latency_s", Seconds, LOWER, "loop latency", "s"),
+    metric(
+        "arrivals_per_min",
+        PerMinute,
+        None,
+        "arrivals per minute",
+        "arrivals/min",
+    ),
+    metric(
+        "interarrival_cv",
+        Ratio,
+        None,
+        "interarrival cv",
+        "CV of gaps",
+    ),
+];
+
+const FAULT: &[Metric] = &[
+    metric(
+        "goodput_before_per_min",
+        PerMinute,
+        None,
+        "goodput before per minute",
+        "loops/min before",
+    ),
+    metric(
+        "goodput_during_per_min",
+        PerMinute,
+        HIGHER,
+        "goodput during per minute",
+        "during",
+    ),
+    metric(
+        "goodput_after_per_min",
+        PerMinute,
+        HIGHER,
+        "goodput after per minute",
+        "after",
+    ),
+    metric("recovered", Flag, None, "recovered", "recovered"),
+    metric("recovery_s", Seconds, LOWER, "recovery", "recovery s"),
+];
+
+const WINDOW: &[Metric] = &[
+    metric("loops_started", Count, None, "loops started", "started"),
+    metric(
+        "loops_completed",
+        Count,
+        HIGHER,
+        "loops completed",
+        "completed",
+    ),
+    metric("loops_failed", Count, LOWER, "loops failed", "failed"),
+    metric(
+        "loops_failed_share",
+        Share,
+        LOWER,
+        "loops failed share",
+        "failed share",
+    ),
+    metric(
+        "loops_per_min",
+        PerMinute,
+        HIGHER,
+        "loops per minute",
+        "loops/min",
+    ),
+    percentiles("loop_latency_s", Seconds, LOWER, "loop latency", "s"),
+    metric("attempts", Count, None, "attempts", "attempts"),
+    metric("retries", Count, LOWER, "retries", "retries"),
+    metric("rate_limited", Count, LOWER, "rate limited", "429s"),
+    metric("retry_rate", Share, LOWER, "retry rate", "retry rate"),
+    metric(
+        "peak_in_flight",
+        Level,
+        None,
+        "peak in flight",
+        "peak in service",
+    ),
+    metric("cost_usd", Usd, LOWER, "cost", "cost (USD)"),
+];
+
+const POOL: &[Metric] = &[
+    metric("attempts", Count, None, "attempts", "attempts"),
+    metric("served", Count, None, "served", "served"),
+    metric("rate_limited", Count, LOWER, "rate limited", "429s"),
+    metric("overloaded", Count, LOWER, "overloaded", "529s"),
+    metric(
+        "queue_rejected",
+        Count,
+        LOWER,
+        "queue rejected",
+        "queue full",
+    ),
+    metric("too_large", Count, LOWER, "too large", "too large"),
+    metric("unavailable", Count, LOWER, "unavailable", "unavailable"),
+    metric("server_errors", Count, LOWER, "server errors", "500s"),
+    metric("timed_out", Count, LOWER, "timed out", "timed out"),
+    metric("expired", Count, LOWER, "expired", "expired"),
+    metric("cool_downs", Count, None, "cool downs", "cool-downs"),
+    metric(
+        "mean_in_flight",
+        Level,
+        None,
+        "mean in flight",
+        "mean in service",
+    ),
+    metric("busy_share", Share, None, "busy share", "busy share"),
+    metric("input_tokens", Tokens, None, "input tokens", "input tokens"),
+    metric(
+        "cached_input_tokens",
+        Tokens,
+        None,
+        "cached input tokens",
+        "from cache",
+    ),
+    metric(
+        "cache_write_tokens",
+        Tokens,
+        None,
+        "cache write tokens",
+        "written to cache",
+    ),
+    metric(
+        "output_tokens",
+        Tokens,
+        None,
+        "output tokens",
+        "output tokens",
+    ),
+    metric("cost_usd", Usd, LOWER, "cost", "cost (USD)"),
+    metric(
+        "mean_replicas",
+        Level,
+        None,
+        "mean replicas",
+        "mean replicas",
+    ),
+    metric(
+        "replica_hours",
+        Hours,
+        None,
+        "replica hours",
+        "replica-hours",
+    ),
+    metric("cold_starts", Count, LOWER, "cold starts", "cold starts"),
+    metric("mean_batch", Level, None, "mean batch", "mean batch"),
+    metric("p95_batch", Level, None, "p95 batch", "p95 batch"),
+    metric(
+        "output_tokens_per_s",
+        PerSecond,
+        None,
+        "output tokens per second",
+        "output tokens/s",
+    ),
+    percentiles(
+        "time_to_first_token_s",
+        Seconds,
+        LOWER,
+        "time to first token",
+        "time to first token (s)",
+    ),
+    metric(
+        "kv_cache_utilization",
+        Share,
+        None,
+        "kv cache utilization",
+        "KV cache utilization",
+    ),
+];
+
+const LOOP_GROUP: &[Metric] = &[
+    metric(
+        "loops_completed",
+        Count,
+        HIGHER,
+        "loops completed",
+        "completed",
+    ),
+    metric("loops_failed", Count, LOWER, "loops failed", "failed"),
+    metric(
+        "loops_failed_share",
+        Share,
+        LOWER,
+        "loops failed share",
+        "failed share",
+    ),
+    metric(
+        "loops_per_min",
+        PerMinute,
+        HIGHER,
+        "loops per minute",
+        "loops/min",
+    ),
+    percentiles("loop_latency_s", Seconds, LOWER, "loop latency", "s"),
+];
+
+const MODEL: &[Metric] = &[
+    metric("attempts", Count, None, "attempts", "attempts"),
+    metric("rate_limited", Count, LOWER, "rate limited", "429s"),
+    metric(
+        "rate_limited_by.requests_per_min",
+        Count,
+        None,
+        "rate limited by requests per minute",
+        "by requests/min",
+    ),
+    metric(
+        "rate_limited_by.input_tokens_per_min",
+        Count,
+        None,
+        "rate limited by input tokens per minute",
+        "by input tokens/min",
+    ),
+    metric(
+        "rate_limited_by.output_tokens_per_min",
+        Count,
+        None,
+        "rate limited by output tokens per minute",
+        "by output tokens/min",
+    ),
+    metric(
+        "rate_limited_by.max_concurrency",
+        Count,
+        None,
+        "rate limited by max concurrency",
+        "by concurrency",
+    ),
+    metric(
+        "first_limit_s",
+        Seconds,
+        None,
+        "first limit",
+        "first 429 at s",
+    ),
+    metric("input_tokens", Tokens, None, "input tokens", "input tokens"),
+    metric(
+        "cached_input_tokens",
+        Tokens,
+        None,
+        "cached input tokens",
+        "from cache",
+    ),
+    metric(
+        "cache_write_tokens",
+        Tokens,
+        None,
+        "cache write tokens",
+        "written to cache",
+    ),
+    metric(
+        "output_tokens",
+        Tokens,
+        None,
+        "output tokens",
+        "output tokens",
+    ),
+    metric("cost_usd", Usd, LOWER, "cost", "cost (USD)"),
+];
+
+#[cfg(test)]
+mod tests;
