@@ -207,78 +207,83 @@ fn absolute(
     Some(base)
 }
 
-fn read_file(module: ModPath, source: &str) -> SourceFile {
-    let code = code_only(source);
+/// The modules of a file's code: the children each module declares
+/// (`mod x;`, `mod x {`), the inline ones, and where the code changes
+/// module (from this offset on, this module).
+struct Modules {
+    children: BTreeMap<ModPath, BTreeSet<String>>,
+    inline: Vec<ModPath>,
+    changes: Vec<(usize, ModPath)>,
+}
+
+fn modules(code: &str, module: &ModPath) -> Modules {
     let bytes = code.as_bytes();
-    // Inline modules and their brace depth, to know the module of a path.
+    let mut found = Modules {
+        children: BTreeMap::new(),
+        inline: Vec::new(),
+        changes: Vec::new(),
+    };
+    // Inline modules open, with the brace depth outside each.
     let mut stack: Vec<(ModPath, usize)> = vec![(module.clone(), 0)];
     let mut depth = 0usize;
-    let mut children: BTreeMap<ModPath, BTreeSet<String>> = BTreeMap::new();
-    let mut inline = Vec::new();
-    // Declared child modules first: `mod x;` and `mod x {`.
-    {
-        let mut stack: Vec<(ModPath, usize)> = vec![(module.clone(), 0)];
-        let mut depth = 0usize;
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'{' => depth += 1,
-                b'}' => {
-                    depth -= 1;
-                    if stack.len() > 1 && stack.last().is_some_and(|(_, d)| *d == depth) {
-                        stack.pop();
-                    }
-                }
-                _ if word_at(bytes, i, "mod") => {
-                    let name_start = skip_space(bytes, i + 3);
-                    let name_end = ident_end(bytes, name_start);
-                    let after = skip_space(bytes, name_end);
-                    let current = stack.last().map(|(m, _)| m.clone()).unwrap_or_default();
-                    let name = code[name_start..name_end].to_string();
-                    children
-                        .entry(current.clone())
-                        .or_default()
-                        .insert(name.clone());
-                    if bytes.get(after) == Some(&b'{') {
-                        let mut path = current;
-                        path.push(name);
-                        inline.push(path.clone());
-                        stack.push((path, depth));
-                    }
-                    i = after;
-                    continue;
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-    }
-    let mut named = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let current = stack.last().map(|(m, _)| m.clone()).unwrap_or_default();
-        let kids = children.get(&current).cloned().unwrap_or_default();
         match bytes[i] {
             b'{' => depth += 1,
             b'}' => {
                 depth -= 1;
                 if stack.len() > 1 && stack.last().is_some_and(|(_, d)| *d == depth) {
                     stack.pop();
+                    let outer = stack.last().map(|(m, _)| m.clone()).unwrap_or_default();
+                    found.changes.push((i, outer));
                 }
             }
             _ if word_at(bytes, i, "mod") => {
                 let name_start = skip_space(bytes, i + 3);
                 let name_end = ident_end(bytes, name_start);
                 let after = skip_space(bytes, name_end);
+                let current = stack.last().map(|(m, _)| m.clone()).unwrap_or_default();
+                let name = code[name_start..name_end].to_string();
+                found
+                    .children
+                    .entry(current.clone())
+                    .or_default()
+                    .insert(name.clone());
                 if bytes.get(after) == Some(&b'{') {
                     let mut path = current;
-                    path.push(code[name_start..name_end].to_string());
+                    path.push(name);
+                    found.inline.push(path.clone());
+                    found.changes.push((after, path.clone()));
                     stack.push((path, depth));
-                    depth += 1;
-                    i = after + 1;
-                    continue;
                 }
+                i = after;
+                continue;
             }
+            _ => {}
+        }
+        i += 1;
+    }
+    found
+}
+
+fn read_file(module: ModPath, source: &str) -> SourceFile {
+    let code = code_only(source);
+    let bytes = code.as_bytes();
+    let Modules {
+        children,
+        inline,
+        changes,
+    } = modules(&code, &module);
+    let mut changes = changes.into_iter().peekable();
+    let mut current = module.clone();
+    let mut named = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        while let Some((_, m)) = changes.next_if(|(at, _)| *at <= i) {
+            current = m;
+        }
+        let kids = children.get(&current).cloned().unwrap_or_default();
+        match bytes[i] {
             _ if word_at(bytes, i, "use") => {
                 let end = code[i..].find(';').map_or(code.len(), |e| i + e);
                 for segments in use_paths(&code[i + 3..end]) {
