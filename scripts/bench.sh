@@ -2,7 +2,8 @@
 # Prints every figure of the README's Performance section:
 #   1. M/M/10 side by side: the hand-written reference loop, loopcap's engine
 #      alone, models/mmc.toml through the full model path (benches/compare.rs),
-#      and the coding-agent model's events and loops per second;
+#      and the coding-agent model's events and loops per second; (1b) the
+#      model path's instructions per completed customer, under callgrind;
 #   2. SimPy on the same queue (benches/simpy_mmc.py), if it is installed;
 #   3. peak resident memory at 10^6 and 10^8 events;
 #   4. a sweep of 432 runs on one thread and on two, and (4b) the README's
@@ -22,6 +23,21 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "== 1. speed, side by side"
 cargo bench --quiet --bench compare 2>/dev/null | tee "$tmp/compare.txt"
+
+echo
+echo "== 1b. instructions per completed customer: models/mmc.toml for 20 hours, under callgrind"
+# The wall-clock ratio above moves with whatever else the host runs; the
+# instruction count does not.
+if command -v valgrind >/dev/null; then
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    "$bin" run models/mmc.toml --set duration=20h >"$tmp/callgrind-run" 2>"$tmp/callgrind"
+  instructions=$(awk '/Collected :/ { print $NF }' "$tmp/callgrind")
+  customers=$(awk '/^  started/ { print $5 }' "$tmp/callgrind-run")
+  awk -v i="$instructions" -v c="$customers" \
+    'BEGIN { printf "%d instructions for %d completed customers: %.0f a customer\n", i, c, i / c }'
+else
+  echo "skipped: valgrind is not installed"
+fi
 
 echo
 echo "== 2. SimPy on the same queue"

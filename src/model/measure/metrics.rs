@@ -477,7 +477,7 @@ impl Metrics {
                 w.replica_ticks[pool] += u128::from(level) * u128::from(to.since(from).ticks());
             }
         }
-        p.replicas.set(now, u64::from(alive), self.window_start);
+        p.replicas.set_now(now, u64::from(alive), self.window_start);
     }
 
     /// An attempt on self-hosted pool `pool` had its first token `after` it was sent.

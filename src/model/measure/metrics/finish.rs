@@ -17,9 +17,8 @@ impl Metrics {
     /// Closes the books at the horizon.
     pub fn finish(mut self, facts: &RunFacts<'_>) -> (Summary, Option<Timeseries>) {
         let horizon = facts.horizon;
-        let (in_flight, loops) = (self.in_flight.level, self.loops_in_flight.level);
-        self.in_flight.set(horizon, in_flight, self.window_start);
-        self.loops_in_flight.set(horizon, loops, self.window_start);
+        self.in_flight.close(horizon, self.window_start);
+        self.loops_in_flight.close(horizon, self.window_start);
         if let Some(ts) = &mut self.timeseries {
             ts.finish(horizon);
         }
@@ -163,8 +162,7 @@ impl Metrics {
                 .zip(&facts.replica_stats)
                 .zip(&replica_seconds)
                 .map(|(((p, spec), stats), &seconds)| {
-                    let level = p.in_flight.level;
-                    p.in_flight.set(horizon, level, self.window_start);
+                    p.in_flight.close(horizon, self.window_start);
                     let cost =
                         pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window, &[seconds]);
                     let mut summary = p.summary(spec, window, cost);

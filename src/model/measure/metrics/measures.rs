@@ -88,7 +88,38 @@ impl WindowGauge {
         }
     }
 
+    /// The level from `now` on. An unchanged level is integrated later in
+    /// one piece, with the same area and peak, so a set that changes
+    /// nothing costs one comparison; except the first set in the window,
+    /// which brings a level held from before it into the peak.
     pub(super) fn set(&mut self, now: SimTime, level: u64, window_start: SimTime) {
+        if level == self.level && (now < window_start || self.last >= window_start) {
+            return;
+        }
+        self.set_now(now, level, window_start);
+    }
+
+    /// The level from `now` on, integrated up to `now` whether it changed
+    /// or not: for a caller that reads [`WindowGauge::last`] as the instant
+    /// the level was last integrated.
+    pub(super) fn set_now(&mut self, now: SimTime, level: u64, window_start: SimTime) {
+        self.advance(now, window_start);
+        if now >= window_start {
+            self.peak = self.peak.max(level);
+        }
+        self.level = level;
+    }
+
+    /// Integrates the level up to `horizon`: the books closed at the end.
+    pub(super) fn close(&mut self, horizon: SimTime, window_start: SimTime) {
+        let level = self.level;
+        self.advance(horizon, window_start);
+        if horizon >= window_start {
+            self.peak = self.peak.max(level);
+        }
+    }
+
+    fn advance(&mut self, now: SimTime, window_start: SimTime) {
         if now > window_start {
             let from = self.last.max(window_start);
             self.area += u128::from(self.level) * u128::from(now.since(from).ticks());
@@ -98,10 +129,6 @@ impl WindowGauge {
                 self.peak = self.peak.max(self.level);
             }
         }
-        if now >= window_start {
-            self.peak = self.peak.max(level);
-        }
-        self.level = level;
         self.last = now;
     }
 

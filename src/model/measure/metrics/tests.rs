@@ -6,10 +6,36 @@ fn window_gauge_averages_only_after_warmup() {
     let mut g = WindowGauge::new();
     g.set(s(0), 10, s(10)); // 10 during warm-up...
     g.set(s(15), 2, s(10)); // ...and 5 s into the window
-    g.set(s(20), 2, s(10));
+    g.close(s(20), s(10));
     // Window 10..20: 10 for 5 s, 2 for 5 s -> mean 6.
     assert_eq!(g.mean(SimDuration::from_secs(10)), 6.0);
     assert_eq!(g.peak, 10);
+}
+
+#[test]
+fn a_gauge_set_again_to_its_level_gives_the_same_area_and_peak() {
+    // Levels at each second, some repeated, straddling the window's start at
+    // 10 s; the gauge fed every set must agree with one fed only the changes
+    // (integrated in one piece), and with the area summed by hand.
+    let s = |x| SimTime::ZERO + SimDuration::from_secs(x);
+    let levels = [
+        7u64, 7, 3, 3, 3, 9, 9, 9, 9, 9, 9, 9, 2, 2, 5, 5, 5, 0, 0, 4,
+    ];
+    let start = s(10);
+    let mut every = WindowGauge::new();
+    let mut changes = WindowGauge::new();
+    for (t, &level) in levels.iter().enumerate() {
+        every.set_now(s(t as u64), level, start);
+        changes.set(s(t as u64), level, start);
+    }
+    let end = s(levels.len() as u64);
+    every.close(end, start);
+    changes.close(end, start);
+    let by_hand: u64 = levels[10..].iter().sum::<u64>() * SimDuration::from_secs(1).ticks();
+    assert_eq!(every.area, u128::from(by_hand));
+    assert_eq!(changes.area, every.area);
+    // The 9 held from 5 s into the window is its peak.
+    assert_eq!((changes.peak, every.peak), (9, 9));
 }
 
 #[test]
