@@ -24,7 +24,7 @@ mod measures;
 
 pub use groups::{CLASS_METRICS_BYTES, WINDOW_METRICS_BYTES};
 use groups::{ClassMetrics, PoolMetrics, WindowMetrics, refusal_index};
-use measures::{QueueTrend, Recorder, WindowGauge};
+use measures::{Count, Counts, QueueTrend, Recorder, WindowGauge};
 
 /// Levels observed after every event.
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,24 +77,8 @@ pub struct Setup<'a> {
 pub struct Metrics {
     window_start: SimTime,
     classes: Vec<ClassMetrics>,
-    loops_exhausted: u64,
-    loops_deadline: u64,
-    loops_too_large: u64,
-    loops_denied: u64,
-    calls: u64,
-    attempts: u64,
-    retries: u64,
-    throttled: u64,
-    rate_limited: u64,
-    overloaded: u64,
-    timeouts: u64,
-    expired: u64,
-    queue_rejected: u64,
-    too_large: u64,
-    unavailable: u64,
-    server_errors: u64,
-    rejected_locally: u64,
-    retries_denied: u64,
+    /// The run's counts over the measured window.
+    counts: Counts,
     tokens: TokenUse,
     /// Per pool of a model that reports its pools; none otherwise (its one
     /// pool's figures are the totals).
@@ -130,24 +114,7 @@ impl Metrics {
         Metrics {
             window_start,
             classes: (0..spec.classes).map(|_| ClassMetrics::new()).collect(),
-            loops_exhausted: 0,
-            loops_deadline: 0,
-            loops_too_large: 0,
-            loops_denied: 0,
-            calls: 0,
-            attempts: 0,
-            retries: 0,
-            throttled: 0,
-            rate_limited: 0,
-            overloaded: 0,
-            timeouts: 0,
-            expired: 0,
-            queue_rejected: 0,
-            too_large: 0,
-            unavailable: 0,
-            server_errors: 0,
-            rejected_locally: 0,
-            retries_denied: 0,
+            counts: Counts::default(),
             tokens: TokenUse::default(),
             models: (0..spec.reported_models)
                 .map(|_| ModelTally::new(spec.pools.len()))
@@ -299,10 +266,10 @@ impl Metrics {
                 self.steps_per_loop.record(u64::from(lp.steps_done));
                 return;
             }
-            LoopOutcome::Exhausted => self.loops_exhausted += 1,
-            LoopOutcome::Deadline => self.loops_deadline += 1,
-            LoopOutcome::TooLarge => self.loops_too_large += 1,
-            LoopOutcome::RetryDenied => self.loops_denied += 1,
+            LoopOutcome::Exhausted => self.counts[Count::LoopsExhausted] += 1,
+            LoopOutcome::Deadline => self.counts[Count::LoopsDeadline] += 1,
+            LoopOutcome::TooLarge => self.counts[Count::LoopsTooLarge] += 1,
+            LoopOutcome::RetryDenied => self.counts[Count::LoopsDenied] += 1,
         }
         class.failed += 1;
     }
@@ -324,11 +291,11 @@ impl Metrics {
         }
         let counted = self.in_window(now);
         if counted {
-            self.attempts += 1;
-            self.retries += u64::from(is_retry);
+            self.counts[Count::Attempts] += 1;
+            self.counts[Count::Retries] += u64::from(is_retry);
             // A call counts when its first attempt goes out, which a client
             // throttle may delay past its start.
-            self.calls += u64::from(!is_retry);
+            self.counts[Count::Calls] += u64::from(!is_retry);
             if let Some(m) = self.models.get_mut(usize::from(model)) {
                 m.sent();
             }
@@ -357,15 +324,15 @@ impl Metrics {
         if let Some(p) = self.pools.get_mut(pool) {
             p.refused[refusal_index(rejection)] += counted;
         }
-        let (counter, total) = match rejection {
-            Rejection::RateLimited { .. } => (Some(Counter::RateLimited), &mut self.rate_limited),
-            Rejection::Overloaded => (Some(Counter::Overloaded), &mut self.overloaded),
-            Rejection::QueueFull { .. } => (Some(Counter::QueueRejected), &mut self.queue_rejected),
-            Rejection::TooLarge => (None, &mut self.too_large),
-            Rejection::Unavailable => (Some(Counter::Errors), &mut self.unavailable),
-            Rejection::ServerError => (Some(Counter::Errors), &mut self.server_errors),
+        let (counter, count) = match rejection {
+            Rejection::RateLimited { .. } => (Some(Counter::RateLimited), Count::RateLimited),
+            Rejection::Overloaded => (Some(Counter::Overloaded), Count::Overloaded),
+            Rejection::QueueFull { .. } => (Some(Counter::QueueRejected), Count::QueueRejected),
+            Rejection::TooLarge => (None, Count::TooLarge),
+            Rejection::Unavailable => (Some(Counter::Errors), Count::Unavailable),
+            Rejection::ServerError => (Some(Counter::Errors), Count::ServerErrors),
         };
-        *total += counted;
+        self.counts[count] += counted;
         if let Some(counter) = counter {
             self.tick(now, counter);
         }
@@ -375,26 +342,26 @@ impl Metrics {
     pub fn attempt_rejected_locally(&mut self, now: SimTime, is_retry: bool) {
         self.tick(now, Counter::RejectedLocally);
         if self.in_window(now) {
-            self.rejected_locally += 1;
-            self.retries += u64::from(is_retry);
-            self.calls += u64::from(!is_retry);
+            self.counts[Count::RejectedLocally] += 1;
+            self.counts[Count::Retries] += u64::from(is_retry);
+            self.counts[Count::Calls] += u64::from(!is_retry);
         }
     }
 
     /// A resilience policy refused a retry.
     pub fn retry_denied(&mut self, now: SimTime) {
-        self.retries_denied += u64::from(self.in_window(now));
+        self.counts[Count::RetriesDenied] += u64::from(self.in_window(now));
     }
 
     /// The client's per-agent rate limit delayed an attempt.
     pub fn attempt_throttled(&mut self, now: SimTime) {
-        self.throttled += u64::from(self.in_window(now));
+        self.counts[Count::Throttled] += u64::from(self.in_window(now));
     }
 
     pub fn attempt_timed_out(&mut self, now: SimTime, pool: usize) {
         self.tick(now, Counter::Timeouts);
         let counted = u64::from(self.in_window(now));
-        self.timeouts += counted;
+        self.counts[Count::Timeouts] += counted;
         if let Some(p) = self.pools.get_mut(pool) {
             p.timed_out += counted;
         }
@@ -403,7 +370,7 @@ impl Metrics {
     /// A Batch API call in `pool` expired unanswered.
     pub fn attempt_expired(&mut self, now: SimTime, pool: usize) {
         let counted = u64::from(self.in_window(now));
-        self.expired += counted;
+        self.counts[Count::Expired] += counted;
         if let Some(p) = self.pools.get_mut(pool) {
             p.expired += counted;
         }

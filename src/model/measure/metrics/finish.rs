@@ -10,6 +10,7 @@ use crate::model::measure::timeseries::Timeseries;
 use crate::model::prices::TokenUse;
 
 use super::groups::{failed_share, hosted_summary, pools_cost_usd};
+use super::measures::Count;
 use super::measures::Recorder;
 use super::{Metrics, RunFacts};
 
@@ -43,8 +44,7 @@ impl Metrics {
         };
         let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window, &replica_seconds);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
-        let loops_failed =
-            self.loops_exhausted + self.loops_deadline + self.loops_too_large + self.loops_denied;
+        let loops_failed: u64 = Count::LOOPS_FAILED.iter().map(|&c| self.counts[c]).sum();
         let faults = self.faults.take().map_or_else(Vec::new, |mut goodput| {
             goodput.finish(horizon);
             goodput
@@ -87,10 +87,10 @@ impl Metrics {
             loops_completed: total(|c| c.loops_completed),
             loops_failed,
             loops_in_flight: total(|c| c.loops_in_flight),
-            loops_failed_exhausted: self.loops_exhausted,
-            loops_failed_deadline: self.loops_deadline,
-            loops_failed_too_large: self.loops_too_large,
-            loops_failed_denied: self.loops_denied,
+            loops_failed_exhausted: self.counts[Count::LoopsExhausted],
+            loops_failed_deadline: self.counts[Count::LoopsDeadline],
+            loops_failed_too_large: self.counts[Count::LoopsTooLarge],
+            loops_failed_denied: self.counts[Count::LoopsDenied],
             loops_failed_share: failed_share(
                 loops_failed,
                 total(|c| c.loops_completed) + loops_failed,
@@ -100,27 +100,30 @@ impl Metrics {
             loop_latency_cdf_s: loop_latency.quantiles(&CDF_QUANTILES),
             steps_per_loop: self.steps_per_loop.percentiles(),
             step_latency_s: self.step_latency.percentiles(),
-            calls: self.calls,
-            attempts: self.attempts,
-            retries: self.retries,
-            attempts_per_min: ratio(self.attempts as f64, window_min).unwrap_or(0.0),
-            throttled: self.throttled,
-            rate_limited: self.rate_limited,
-            overloaded: self.overloaded,
-            timeouts: self.timeouts,
-            expired: self.expired,
-            queue_rejected: self.queue_rejected,
-            too_large: self.too_large,
-            unavailable: self.unavailable,
-            server_errors: self.server_errors,
-            rejected_locally: self.rejected_locally,
-            retries_denied: self.retries_denied,
+            calls: self.counts[Count::Calls],
+            attempts: self.counts[Count::Attempts],
+            retries: self.counts[Count::Retries],
+            attempts_per_min: ratio(self.counts[Count::Attempts] as f64, window_min).unwrap_or(0.0),
+            throttled: self.counts[Count::Throttled],
+            rate_limited: self.counts[Count::RateLimited],
+            overloaded: self.counts[Count::Overloaded],
+            timeouts: self.counts[Count::Timeouts],
+            expired: self.counts[Count::Expired],
+            queue_rejected: self.counts[Count::QueueRejected],
+            too_large: self.counts[Count::TooLarge],
+            unavailable: self.counts[Count::Unavailable],
+            server_errors: self.counts[Count::ServerErrors],
+            rejected_locally: self.counts[Count::RejectedLocally],
+            retries_denied: self.counts[Count::RetriesDenied],
             // Retries over every try: attempts sent plus those the client failed itself.
             retry_rate: ratio(
-                self.retries as f64,
-                (self.attempts + self.rejected_locally) as f64,
+                self.counts[Count::Retries] as f64,
+                (self.counts[Count::Attempts] + self.counts[Count::RejectedLocally]) as f64,
             ),
-            amplification: ratio(self.attempts as f64, completions_in_window as f64),
+            amplification: ratio(
+                self.counts[Count::Attempts] as f64,
+                completions_in_window as f64,
+            ),
             peak_in_flight: self.in_flight.peak,
             mean_in_flight,
             mean_loops_in_flight: self.loops_in_flight.mean(window),

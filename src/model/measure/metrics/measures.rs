@@ -198,3 +198,55 @@ impl Gaps {
             .then(|| (self.m2 / self.count as f64).sqrt() / self.mean)
     }
 }
+
+/// A count of the run over its measured window: one slot of [`Counts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Count {
+    LoopsExhausted,
+    LoopsDeadline,
+    LoopsTooLarge,
+    LoopsDenied,
+    Calls,
+    Attempts,
+    Retries,
+    Throttled,
+    RateLimited,
+    Overloaded,
+    Timeouts,
+    Expired,
+    QueueRejected,
+    TooLarge,
+    Unavailable,
+    ServerErrors,
+    RejectedLocally,
+    RetriesDenied,
+}
+
+impl Count {
+    const ALL: usize = Count::RetriesDenied as usize + 1;
+
+    /// The loops that failed, by why.
+    pub(super) const LOOPS_FAILED: [Count; 4] = [
+        Count::LoopsExhausted,
+        Count::LoopsDeadline,
+        Count::LoopsTooLarge,
+        Count::LoopsDenied,
+    ];
+}
+
+/// The run's counts, indexed by [`Count`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Counts([u64; Count::ALL]);
+
+impl std::ops::Index<Count> for Counts {
+    type Output = u64;
+    fn index(&self, count: Count) -> &u64 {
+        &self.0[count as usize]
+    }
+}
+
+impl std::ops::IndexMut<Count> for Counts {
+    fn index_mut(&mut self, count: Count) -> &mut u64 {
+        &mut self.0[count as usize]
+    }
+}
