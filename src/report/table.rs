@@ -41,10 +41,44 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
         s.duration_s, s.warmup_s
     );
 
-    let _ = writeln!(out, "loops");
-    line(&mut out, "loops/min", format!("{:.2}", s.loops_per_min));
+    loops(&mut out, s);
+    latency(&mut out, s);
+    classes(&mut out, s);
+    attempts(&mut out, s);
+    windows(&mut out, s);
+    pools(&mut out, s);
+    models(&mut out, s);
+    loop_groups(&mut out, s);
+    faults(&mut out, s);
+    cost(&mut out, s);
+
+    let _ = writeln!(out, "\nengine");
     line(
         &mut out,
+        "events",
+        format!(
+            "{} in {:.3} s ({:.2} M events/s)",
+            s.events,
+            s.wall_s,
+            s.events_per_s / 1e6
+        ),
+    );
+    if let Some(bytes) = peak_memory_bytes {
+        line(
+            &mut out,
+            "peak memory",
+            format!("{} resident", Bytes(bytes)),
+        );
+    }
+    out
+}
+
+/// The loops: how many, how they ended.
+fn loops(out: &mut String, s: &Summary) {
+    let _ = writeln!(out, "loops");
+    line(out, "loops/min", format!("{:.2}", s.loops_per_min));
+    line(
+        out,
         "started",
         format!(
             "{}  = completed {} + failed {} + in flight {}",
@@ -53,12 +87,12 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
     );
     if s.loops_failed > 0 {
         line(
-            &mut out,
+            out,
             "failed share",
             format!("{}%", opt(s.loops_failed_share.map(|f| f * 100.0), 1)),
         );
         line(
-            &mut out,
+            out,
             "failed because",
             format!(
                 "attempts exhausted {}, deadline {}, call too large {}, retry denied {}",
@@ -70,21 +104,27 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
         );
     }
     line(
-        &mut out,
+        out,
         "mean loops in flight",
         format!("{:.2}", s.mean_loops_in_flight),
     );
+}
 
+/// Percentiles of latency and steps.
+fn latency(out: &mut String, s: &Summary) {
     let _ = writeln!(
         out,
         "\n  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "seconds", "p50", "p95", "p99", "max", "mean"
     );
-    percentile_row(&mut out, "loop latency", s.loop_latency_s, 2);
-    percentile_row(&mut out, "step latency", s.step_latency_s, 2);
-    percentile_row(&mut out, "queue wait", s.queue_wait_s, 2);
-    percentile_row(&mut out, "steps per loop", s.steps_per_loop, 1);
+    percentile_row(out, "loop latency", s.loop_latency_s, 2);
+    percentile_row(out, "step latency", s.step_latency_s, 2);
+    percentile_row(out, "queue wait", s.queue_wait_s, 2);
+    percentile_row(out, "steps per loop", s.steps_per_loop, 1);
+}
 
+/// Each class, when there are several.
+fn classes(out: &mut String, s: &Summary) {
     if s.classes.len() > 1 {
         let _ = writeln!(out, "\nclasses (loops started after warm-up)");
         let _ = writeln!(
@@ -106,61 +146,64 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             );
         }
     }
+}
 
+/// Attempts and what refused or failed them.
+fn attempts(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "\nattempts");
-    line(&mut out, "calls", s.calls);
+    line(out, "calls", s.calls);
     line(
-        &mut out,
+        out,
         "attempts",
         format!("{}  ({:.1} per minute)", s.attempts, s.attempts_per_min),
     );
     line(
-        &mut out,
+        out,
         "retries",
         format!("{}  (retry rate {})", s.retries, opt(s.retry_rate, 3)),
     );
-    line(&mut out, "retry-after honoured", &s.retry_after);
+    line(out, "retry-after honoured", &s.retry_after);
     if s.throttled > 0 {
-        line(&mut out, "held by client throttle", s.throttled);
+        line(out, "held by client throttle", s.throttled);
     }
-    line(&mut out, "rate limited (429)", s.rate_limited);
-    line(&mut out, "overloaded (529)", s.overloaded);
-    line(&mut out, "timeouts", s.timeouts);
+    line(out, "rate limited (429)", s.rate_limited);
+    line(out, "overloaded (529)", s.overloaded);
+    line(out, "timeouts", s.timeouts);
     if s.unavailable + s.server_errors > 0 {
         line(
-            &mut out,
+            out,
             "errors (503, 500)",
             format!("{}, {}", s.unavailable, s.server_errors),
         );
     }
     if s.rejected_locally > 0 {
-        line(&mut out, "failed by the client", s.rejected_locally);
+        line(out, "failed by the client", s.rejected_locally);
     }
     if s.retries_denied > 0 {
-        line(&mut out, "retries denied", s.retries_denied);
+        line(out, "retries denied", s.retries_denied);
     }
     if s.queue_rejected > 0 {
-        line(&mut out, "queue full", s.queue_rejected);
+        line(out, "queue full", s.queue_rejected);
     }
     if s.too_large > 0 {
-        line(&mut out, "too large for a bucket", s.too_large);
+        line(out, "too large for a bucket", s.too_large);
     }
     line(
-        &mut out,
+        out,
         "amplification",
         format!("{} attempts per loop", opt(s.amplification, 2)),
     );
     line(
-        &mut out,
+        out,
         "in flight",
         format!("peak {}, mean {:.2}", s.peak_in_flight, s.mean_in_flight),
     );
     if let Some(u) = s.lane_utilization {
-        line(&mut out, "lane utilization", format!("{:.1}%", u * 100.0));
+        line(out, "lane utilization", format!("{:.1}%", u * 100.0));
     }
     if s.lane_queue_unbounded == Some(true) {
         line(
-            &mut out,
+            out,
             "UNSTABLE",
             format!(
                 "the lane queue grows without bound ({:+.1} per minute, never empty in the second half): the load offered exceeds the lanes, so these figures describe a transient, not a steady state",
@@ -168,7 +211,10 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             ),
         );
     }
+}
 
+/// Each window.
+fn windows(out: &mut String, s: &Summary) {
     if !s.windows.is_empty() {
         let _ = writeln!(
             out,
@@ -209,7 +255,10 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             );
         }
     }
+}
 
+/// Each pool, and self-hosted replicas.
+fn pools(out: &mut String, s: &Summary) {
     if !s.pools.is_empty() {
         let _ = writeln!(
             out,
@@ -260,6 +309,10 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             );
         }
     }
+}
+
+/// Each model, and the limit that bound first.
+fn models(out: &mut String, s: &Summary) {
     if !s.by_model.is_empty() {
         let _ = writeln!(out, "\nmodels (after warm-up)");
         let _ = writeln!(
@@ -291,17 +344,21 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             .min_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((t, limit, model)) = first {
             line(
-                &mut out,
+                out,
                 "bound first",
                 format!("{model}'s {limit}, at {t:.0} s"),
             );
         }
     }
+}
+
+/// Warm and cold loops (self-hosted pools).
+fn loop_groups(out: &mut String, s: &Summary) {
     for (label, group) in [("warm loops", &s.warm_loops), ("cold loops", &s.cold_loops)] {
         if let Some(g) = group {
             let latency = |f: fn(&Percentiles) -> f64| opt(g.loop_latency_s.as_ref().map(f), 1);
             line(
-                &mut out,
+                out,
                 label,
                 format!(
                     "{} completed ({:.2}/min), {} failed; latency p50 {} s / p99 {} s",
@@ -314,7 +371,10 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             );
         }
     }
+}
 
+/// Each fault and whether goodput recovered.
+fn faults(out: &mut String, s: &Summary) {
     if !s.faults.is_empty() {
         let _ = writeln!(out, "\nfaults (goodput in loops per minute)");
         for f in &s.faults {
@@ -324,7 +384,7 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
                 _ => "no goodput before it to recover to".to_owned(),
             };
             line(
-                &mut out,
+                out,
                 &format!("{} {:.0}-{:.0} s", f.kind, f.start_s, f.end_s),
                 format!(
                     "before {}, during {}, after {}: {verdict}",
@@ -335,10 +395,13 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             );
         }
     }
+}
 
+/// Tokens and cost.
+fn cost(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "\ncost");
     line(
-        &mut out,
+        out,
         "tokens billed",
         match s.cache_write_tokens {
             0 => format!(
@@ -351,32 +414,12 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
             ),
         },
     );
-    line(&mut out, "cost", format!("${:.2}", s.cost_usd));
-    line(&mut out, "loops per dollar", opt(s.loops_per_dollar, 2));
+    line(out, "cost", format!("${:.2}", s.cost_usd));
+    line(out, "loops per dollar", opt(s.loops_per_dollar, 2));
     line(
-        &mut out,
+        out,
         "cost per loop",
         s.cost_per_loop_usd
             .map_or_else(|| "-".to_owned(), |c| format!("${c:.3}")),
     );
-
-    let _ = writeln!(out, "\nengine");
-    line(
-        &mut out,
-        "events",
-        format!(
-            "{} in {:.3} s ({:.2} M events/s)",
-            s.events,
-            s.wall_s,
-            s.events_per_s / 1e6
-        ),
-    );
-    if let Some(bytes) = peak_memory_bytes {
-        line(
-            &mut out,
-            "peak memory",
-            format!("{} resident", Bytes(bytes)),
-        );
-    }
-    out
 }
