@@ -13,28 +13,15 @@ use super::groups::{failed_share, hosted_summary, pools_cost_usd};
 use super::measures::Count;
 use super::measures::Recorder;
 use super::{Metrics, RunFacts};
+use crate::engine::{SimDuration, SimTime};
+use crate::model::measure::pool_summary::PoolSummary;
+use crate::model::measure::recovery::FaultVerdict;
 
 impl Metrics {
     /// Closes the books at the horizon.
     pub fn finish(mut self, facts: &RunFacts<'_>) -> (Summary, Option<Timeseries>) {
         let horizon = facts.horizon;
-        self.in_flight.close(horizon, self.window_start);
-        self.loops_in_flight.close(horizon, self.window_start);
-        if let Some(ts) = &mut self.timeseries {
-            ts.finish(horizon);
-        }
-        // Replicas alive up to the horizon, in the run and in each window.
-        for (pool, stats) in facts.replica_stats.iter().enumerate() {
-            if stats.is_some() {
-                let alive = self.pools[pool].replicas.level as u32;
-                self.replicas_to(horizon, pool, alive);
-            }
-        }
-        let replica_seconds: Vec<f64> = self
-            .pools
-            .iter()
-            .map(|p| p.replicas.area as f64 / TICKS_PER_SECOND as f64)
-            .collect();
+        let replica_seconds = self.close_levels(facts);
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
         let mean_in_flight = self.in_flight.mean(window);
@@ -45,36 +32,9 @@ impl Metrics {
         let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window, &replica_seconds);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed: u64 = Count::LOOPS_FAILED.iter().map(|&c| self.counts[c]).sum();
-        let faults = self.faults.take().map_or_else(Vec::new, |mut goodput| {
-            goodput.finish(horizon);
-            goodput
-                .into_sink()
-                .0
-                .iter()
-                .map(FaultWatch::verdict)
-                .collect()
-        });
+        let faults = self.fault_verdicts(horizon);
         let lane_queue = self.lane_queue.as_ref().map(|q| q.verdict(horizon));
-        let mut loop_latency = Recorder::durations();
-        let mut classes = BTreeMap::new();
-        for (class, (name, in_flight)) in self.classes.iter().zip(&facts.classes) {
-            loop_latency.merge(&class.latency);
-            classes.insert(
-                (*name).to_owned(),
-                ClassSummary {
-                    loops_started: class.started,
-                    loops_completed: class.completed,
-                    loops_failed: class.failed,
-                    loops_in_flight: *in_flight,
-                    loops_failed_share: failed_share(class.failed, class.completed + class.failed),
-                    loops_per_min: ratio(class.completions_in_window as f64, window_min)
-                        .unwrap_or(0.0),
-                    loop_latency_s: class.latency.percentiles(),
-                    arrivals_per_min: ratio(class.started as f64, window_min).unwrap_or(0.0),
-                    interarrival_cv: class.gaps.cv(),
-                },
-            );
-        }
+        let (classes, loop_latency) = self.class_summaries(facts, window_min);
         let total = |f: fn(&ClassSummary) -> u64| classes.values().map(f).sum::<u64>();
         let completions_in_window: u64 = self.classes.iter().map(|c| c.completions_in_window).sum();
         let summary = Summary {
@@ -158,23 +118,7 @@ impl Metrics {
                 .zip(facts.models)
                 .map(|(tally, llm)| tally.summary(&llm.name, facts.pools))
                 .collect(),
-            pools: self
-                .pools
-                .iter_mut()
-                .zip(facts.pools)
-                .zip(&facts.replica_stats)
-                .zip(&replica_seconds)
-                .map(|(((p, spec), stats), &seconds)| {
-                    p.in_flight.close(horizon, self.window_start);
-                    let cost =
-                        pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window, &[seconds]);
-                    let mut summary = p.summary(spec, window, cost);
-                    summary.self_hosted = stats
-                        .as_ref()
-                        .map(|stats| hosted_summary(p, stats, seconds, window));
-                    summary
-                })
-                .collect(),
+            pools: self.pool_summaries(facts, window, &replica_seconds),
             warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
             cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
             events: facts.events,
@@ -182,5 +126,96 @@ impl Metrics {
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),
         };
         (summary, self.timeseries)
+    }
+
+    /// Integrates the levels up to the horizon, and each pool's replicas:
+    /// the replica-seconds of each pool.
+    fn close_levels(&mut self, facts: &RunFacts<'_>) -> Vec<f64> {
+        let horizon = facts.horizon;
+        self.in_flight.close(horizon, self.window_start);
+        self.loops_in_flight.close(horizon, self.window_start);
+        if let Some(ts) = &mut self.timeseries {
+            ts.finish(horizon);
+        }
+        // Replicas alive up to the horizon, in the run and in each window.
+        for (pool, stats) in facts.replica_stats.iter().enumerate() {
+            if stats.is_some() {
+                let alive = self.pools[pool].replicas.level as u32;
+                self.replicas_to(horizon, pool, alive);
+            }
+        }
+        self.pools
+            .iter()
+            .map(|p| p.replicas.area as f64 / TICKS_PER_SECOND as f64)
+            .collect()
+    }
+
+    /// Each fault's recovery verdict.
+    fn fault_verdicts(&mut self, horizon: SimTime) -> Vec<FaultVerdict> {
+        self.faults.take().map_or_else(Vec::new, |mut goodput| {
+            goodput.finish(horizon);
+            goodput
+                .into_sink()
+                .0
+                .iter()
+                .map(FaultWatch::verdict)
+                .collect()
+        })
+    }
+
+    /// Each class's figures, and the latency of every class's loops together.
+    fn class_summaries(
+        &self,
+        facts: &RunFacts<'_>,
+        window_min: f64,
+    ) -> (BTreeMap<String, ClassSummary>, Recorder) {
+        let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
+        let mut loop_latency = Recorder::durations();
+        let mut classes = BTreeMap::new();
+        for (class, (name, in_flight)) in self.classes.iter().zip(&facts.classes) {
+            loop_latency.merge(&class.latency);
+            classes.insert(
+                (*name).to_owned(),
+                ClassSummary {
+                    loops_started: class.started,
+                    loops_completed: class.completed,
+                    loops_failed: class.failed,
+                    loops_in_flight: *in_flight,
+                    loops_failed_share: failed_share(class.failed, class.completed + class.failed),
+                    loops_per_min: ratio(class.completions_in_window as f64, window_min)
+                        .unwrap_or(0.0),
+                    loop_latency_s: class.latency.percentiles(),
+                    arrivals_per_min: ratio(class.started as f64, window_min).unwrap_or(0.0),
+                    interarrival_cv: class.gaps.cv(),
+                },
+            );
+        }
+        (classes, loop_latency)
+    }
+
+    /// Each reported pool's figures, a self-hosted pool's replicas among them.
+    fn pool_summaries(
+        &mut self,
+        facts: &RunFacts<'_>,
+        window: SimDuration,
+        replica_seconds: &[f64],
+    ) -> Vec<PoolSummary> {
+        let (horizon, window_start) = (facts.horizon, self.window_start);
+        self.pools
+            .iter_mut()
+            .zip(facts.pools)
+            .zip(&facts.replica_stats)
+            .zip(replica_seconds)
+            .map(|(((p, spec), stats), &seconds)| {
+                p.in_flight.close(horizon, window_start);
+                let cost =
+                    pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window, &[seconds]);
+                let mut summary = p.summary(spec, window, cost);
+                summary.self_hosted = stats
+                    .as_ref()
+                    .map(|stats| hosted_summary(p, stats, seconds, window));
+                summary
+            })
+            .collect()
     }
 }
