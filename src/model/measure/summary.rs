@@ -181,175 +181,38 @@ impl Summary {
     /// make stable CSV columns. Wall-clock fields are left out: they differ
     /// between reruns.
     pub fn metrics(&self) -> Vec<(String, Option<f64>)> {
-        let mut m = MetricList(Vec::new());
-        m.count("loops_started", self.loops_started);
-        m.count("loops_completed", self.loops_completed);
-        m.count("loops_failed", self.loops_failed);
-        m.count("loops_in_flight", self.loops_in_flight);
-        m.count("loops_failed_exhausted", self.loops_failed_exhausted);
-        m.count("loops_failed_deadline", self.loops_failed_deadline);
-        m.count("loops_failed_too_large", self.loops_failed_too_large);
-        m.count("loops_failed_denied", self.loops_failed_denied);
-        m.value("loops_failed_share", self.loops_failed_share);
-        m.value("loops_per_min", Some(self.loops_per_min));
-        m.percentiles("loop_latency_s", self.loop_latency_s);
-        for (i, q) in CDF_QUANTILES.iter().enumerate() {
-            let value = self.loop_latency_cdf_s.as_ref().map(|v| v[i]);
-            m.value(&format!("loop_latency_cdf_s.{}", quantile_name(*q)), value);
-        }
-        m.percentiles("steps_per_loop", self.steps_per_loop);
-        m.percentiles("step_latency_s", self.step_latency_s);
-        m.count("calls", self.calls);
-        m.count("attempts", self.attempts);
-        m.count("retries", self.retries);
-        m.value("attempts_per_min", Some(self.attempts_per_min));
-        m.count("throttled", self.throttled);
-        m.count("rate_limited", self.rate_limited);
-        m.count("overloaded", self.overloaded);
-        m.count("timeouts", self.timeouts);
-        m.count("expired", self.expired);
-        m.count("queue_rejected", self.queue_rejected);
-        m.count("too_large", self.too_large);
-        m.count("unavailable", self.unavailable);
-        m.count("server_errors", self.server_errors);
-        m.count("rejected_locally", self.rejected_locally);
-        m.count("retries_denied", self.retries_denied);
-        m.value("retry_rate", self.retry_rate);
-        m.value("amplification", self.amplification);
-        m.count("peak_in_flight", self.peak_in_flight);
-        m.value("mean_in_flight", Some(self.mean_in_flight));
-        m.value("mean_loops_in_flight", Some(self.mean_loops_in_flight));
-        m.value("lane_utilization", self.lane_utilization);
-        m.value("lane_queue_growth_per_min", self.lane_queue_growth_per_min);
-        m.value(
-            "lane_queue_unbounded",
-            self.lane_queue_unbounded.map(|u| f64::from(u8::from(u))),
-        );
-        m.percentiles("queue_wait_s", self.queue_wait_s);
-        m.value("waited_share", self.waited_share);
-        m.count("input_tokens", self.input_tokens);
-        m.count("cached_input_tokens", self.cached_input_tokens);
-        m.count("cache_write_tokens", self.cache_write_tokens);
-        m.count("output_tokens", self.output_tokens);
-        m.value("cost_usd", Some(self.cost_usd));
-        m.value("loops_per_dollar", self.loops_per_dollar);
-        m.value("cost_per_loop_usd", self.cost_per_loop_usd);
+        let mut m = MetricList::default();
+        run_metrics(&mut m, self);
         for (name, c) in &self.classes {
-            let p = format!("classes.{name}");
-            m.count(&format!("{p}.loops_started"), c.loops_started);
-            m.count(&format!("{p}.loops_completed"), c.loops_completed);
-            m.count(&format!("{p}.loops_failed"), c.loops_failed);
-            m.count(&format!("{p}.loops_in_flight"), c.loops_in_flight);
-            m.value(&format!("{p}.loops_failed_share"), c.loops_failed_share);
-            m.value(&format!("{p}.loops_per_min"), Some(c.loops_per_min));
-            m.percentiles(&format!("{p}.loop_latency_s"), c.loop_latency_s);
-            m.value(&format!("{p}.arrivals_per_min"), Some(c.arrivals_per_min));
-            m.value(&format!("{p}.interarrival_cv"), c.interarrival_cv);
+            m.scope(format!("classes.{name}."));
+            class_metrics(&mut m, c);
         }
         for (i, f) in self.faults.iter().enumerate() {
-            let p = format!("fault.{i}");
-            m.value(
-                &format!("{p}.goodput_before_per_min"),
-                f.goodput_before_per_min,
-            );
-            m.value(
-                &format!("{p}.goodput_during_per_min"),
-                f.goodput_during_per_min,
-            );
-            m.value(
-                &format!("{p}.goodput_after_per_min"),
-                f.goodput_after_per_min,
-            );
-            m.value(
-                &format!("{p}.recovered"),
-                f.recovered.map(|r| f64::from(u8::from(r))),
-            );
-            m.value(&format!("{p}.recovery_s"), f.recovery_s);
+            m.scope(format!("fault.{i}."));
+            fault_metrics(&mut m, f);
         }
         for w in &self.windows {
-            let p = format!("windows.{}", w.name);
-            m.count(&format!("{p}.loops_started"), w.loops_started);
-            m.count(&format!("{p}.loops_completed"), w.loops_completed);
-            m.count(&format!("{p}.loops_failed"), w.loops_failed);
-            m.value(&format!("{p}.loops_failed_share"), w.loops_failed_share);
-            m.value(&format!("{p}.loops_per_min"), Some(w.loops_per_min));
-            m.percentiles(&format!("{p}.loop_latency_s"), w.loop_latency_s);
-            m.count(&format!("{p}.attempts"), w.attempts);
-            m.count(&format!("{p}.retries"), w.retries);
-            m.count(&format!("{p}.rate_limited"), w.rate_limited);
-            m.value(&format!("{p}.retry_rate"), w.retry_rate);
-            m.count(&format!("{p}.peak_in_flight"), w.peak_in_flight);
-            m.value(&format!("{p}.cost_usd"), Some(w.cost_usd));
+            m.scope(format!("windows.{}.", w.name));
+            window_metrics(&mut m, w);
         }
         for pool in &self.pools {
-            let p = format!("pools.{}", pool.name);
-            m.count(&format!("{p}.attempts"), pool.attempts);
-            m.count(&format!("{p}.served"), pool.served);
-            m.count(&format!("{p}.rate_limited"), pool.rate_limited);
-            m.count(&format!("{p}.overloaded"), pool.overloaded);
-            m.count(&format!("{p}.queue_rejected"), pool.queue_rejected);
-            m.count(&format!("{p}.too_large"), pool.too_large);
-            m.count(&format!("{p}.unavailable"), pool.unavailable);
-            m.count(&format!("{p}.server_errors"), pool.server_errors);
-            m.count(&format!("{p}.timed_out"), pool.timed_out);
-            m.count(&format!("{p}.expired"), pool.expired);
-            m.count(&format!("{p}.cool_downs"), pool.cool_downs);
-            m.value(&format!("{p}.mean_in_flight"), Some(pool.mean_in_flight));
-            m.value(&format!("{p}.busy_share"), pool.busy_share);
-            m.count(&format!("{p}.input_tokens"), pool.input_tokens);
-            m.count(
-                &format!("{p}.cached_input_tokens"),
-                pool.cached_input_tokens,
-            );
-            m.count(&format!("{p}.cache_write_tokens"), pool.cache_write_tokens);
-            m.count(&format!("{p}.output_tokens"), pool.output_tokens);
-            m.value(&format!("{p}.cost_usd"), Some(pool.cost_usd));
-            if let Some(h) = &pool.self_hosted {
-                m.value(&format!("{p}.mean_replicas"), Some(h.mean_replicas));
-                m.value(&format!("{p}.replica_hours"), Some(h.replica_hours));
-                m.count(&format!("{p}.cold_starts"), h.cold_starts);
-                m.value(&format!("{p}.mean_batch"), h.mean_batch);
-                m.value(&format!("{p}.p95_batch"), h.p95_batch);
-                m.value(
-                    &format!("{p}.output_tokens_per_s"),
-                    Some(h.output_tokens_per_s),
-                );
-                m.percentiles(
-                    &format!("{p}.time_to_first_token_s"),
-                    h.time_to_first_token_s,
-                );
-                m.value(&format!("{p}.kv_cache_utilization"), h.kv_cache_utilization);
-            }
+            m.scope(format!("pools.{}.", pool.name));
+            pool_metrics(&mut m, pool);
         }
         for (name, group) in [
             ("warm_loops", &self.warm_loops),
             ("cold_loops", &self.cold_loops),
         ] {
             if let Some(g) = group {
-                m.count(&format!("{name}.loops_completed"), g.loops_completed);
-                m.count(&format!("{name}.loops_failed"), g.loops_failed);
-                m.value(&format!("{name}.loops_failed_share"), g.loops_failed_share);
-                m.value(&format!("{name}.loops_per_min"), Some(g.loops_per_min));
-                m.percentiles(&format!("{name}.loop_latency_s"), g.loop_latency_s);
+                m.scope(format!("{name}."));
+                group_metrics(&mut m, g);
             }
         }
         for model in &self.by_model {
-            let p = format!("by_model.{}", model.name);
-            m.count(&format!("{p}.attempts"), model.attempts);
-            m.count(&format!("{p}.rate_limited"), model.rate_limited);
-            for (limit, n) in model.rate_limited_by.named() {
-                m.count(&format!("{p}.rate_limited_by.{limit}"), n);
-            }
-            m.value(&format!("{p}.first_limit_s"), model.first_limit_s);
-            m.count(&format!("{p}.input_tokens"), model.input_tokens);
-            m.count(
-                &format!("{p}.cached_input_tokens"),
-                model.cached_input_tokens,
-            );
-            m.count(&format!("{p}.cache_write_tokens"), model.cache_write_tokens);
-            m.count(&format!("{p}.output_tokens"), model.output_tokens);
-            m.value(&format!("{p}.cost_usd"), Some(model.cost_usd));
+            m.scope(format!("by_model.{}.", model.name));
+            model_metrics(&mut m, model);
         }
+        m.scope(String::new());
         m.count("events", self.events);
         m.0
     }
@@ -414,12 +277,18 @@ impl Summary {
     }
 }
 
-/// Builds the flat metric list.
-struct MetricList(Vec<(String, Option<f64>)>);
+/// Builds the flat metric list, each name after the scope being written.
+#[derive(Default)]
+struct MetricList(Vec<(String, Option<f64>)>, String);
 
 impl MetricList {
+    /// Names from now on start with `prefix` (`classes.a.`, or none).
+    fn scope(&mut self, prefix: String) {
+        self.1 = prefix;
+    }
+
     fn value(&mut self, name: &str, value: Option<f64>) {
-        self.0.push((name.to_owned(), value));
+        self.0.push((format!("{}{name}", self.1), value));
     }
 
     fn count(&mut self, name: &str, value: u64) {
@@ -438,6 +307,150 @@ impl MetricList {
             self.value(&format!("{name}.{field}"), value);
         }
     }
+}
+
+/// The run's own metrics, unscoped.
+fn run_metrics(m: &mut MetricList, s: &Summary) {
+    m.count("loops_started", s.loops_started);
+    m.count("loops_completed", s.loops_completed);
+    m.count("loops_failed", s.loops_failed);
+    m.count("loops_in_flight", s.loops_in_flight);
+    m.count("loops_failed_exhausted", s.loops_failed_exhausted);
+    m.count("loops_failed_deadline", s.loops_failed_deadline);
+    m.count("loops_failed_too_large", s.loops_failed_too_large);
+    m.count("loops_failed_denied", s.loops_failed_denied);
+    m.value("loops_failed_share", s.loops_failed_share);
+    m.value("loops_per_min", Some(s.loops_per_min));
+    m.percentiles("loop_latency_s", s.loop_latency_s);
+    for (i, q) in CDF_QUANTILES.iter().enumerate() {
+        let value = s.loop_latency_cdf_s.as_ref().map(|v| v[i]);
+        m.value(&format!("loop_latency_cdf_s.{}", quantile_name(*q)), value);
+    }
+    m.percentiles("steps_per_loop", s.steps_per_loop);
+    m.percentiles("step_latency_s", s.step_latency_s);
+    m.count("calls", s.calls);
+    m.count("attempts", s.attempts);
+    m.count("retries", s.retries);
+    m.value("attempts_per_min", Some(s.attempts_per_min));
+    m.count("throttled", s.throttled);
+    m.count("rate_limited", s.rate_limited);
+    m.count("overloaded", s.overloaded);
+    m.count("timeouts", s.timeouts);
+    m.count("expired", s.expired);
+    m.count("queue_rejected", s.queue_rejected);
+    m.count("too_large", s.too_large);
+    m.count("unavailable", s.unavailable);
+    m.count("server_errors", s.server_errors);
+    m.count("rejected_locally", s.rejected_locally);
+    m.count("retries_denied", s.retries_denied);
+    m.value("retry_rate", s.retry_rate);
+    m.value("amplification", s.amplification);
+    m.count("peak_in_flight", s.peak_in_flight);
+    m.value("mean_in_flight", Some(s.mean_in_flight));
+    m.value("mean_loops_in_flight", Some(s.mean_loops_in_flight));
+    m.value("lane_utilization", s.lane_utilization);
+    m.value("lane_queue_growth_per_min", s.lane_queue_growth_per_min);
+    m.value(
+        "lane_queue_unbounded",
+        s.lane_queue_unbounded.map(|u| f64::from(u8::from(u))),
+    );
+    m.percentiles("queue_wait_s", s.queue_wait_s);
+    m.value("waited_share", s.waited_share);
+    m.count("input_tokens", s.input_tokens);
+    m.count("cached_input_tokens", s.cached_input_tokens);
+    m.count("cache_write_tokens", s.cache_write_tokens);
+    m.count("output_tokens", s.output_tokens);
+    m.value("cost_usd", Some(s.cost_usd));
+    m.value("loops_per_dollar", s.loops_per_dollar);
+    m.value("cost_per_loop_usd", s.cost_per_loop_usd);
+}
+
+fn class_metrics(m: &mut MetricList, c: &ClassSummary) {
+    m.count("loops_started", c.loops_started);
+    m.count("loops_completed", c.loops_completed);
+    m.count("loops_failed", c.loops_failed);
+    m.count("loops_in_flight", c.loops_in_flight);
+    m.value("loops_failed_share", c.loops_failed_share);
+    m.value("loops_per_min", Some(c.loops_per_min));
+    m.percentiles("loop_latency_s", c.loop_latency_s);
+    m.value("arrivals_per_min", Some(c.arrivals_per_min));
+    m.value("interarrival_cv", c.interarrival_cv);
+}
+
+fn fault_metrics(m: &mut MetricList, f: &FaultVerdict) {
+    m.value("goodput_before_per_min", f.goodput_before_per_min);
+    m.value("goodput_during_per_min", f.goodput_during_per_min);
+    m.value("goodput_after_per_min", f.goodput_after_per_min);
+    m.value("recovered", f.recovered.map(|r| f64::from(u8::from(r))));
+    m.value("recovery_s", f.recovery_s);
+}
+
+fn window_metrics(m: &mut MetricList, w: &WindowSummary) {
+    m.count("loops_started", w.loops_started);
+    m.count("loops_completed", w.loops_completed);
+    m.count("loops_failed", w.loops_failed);
+    m.value("loops_failed_share", w.loops_failed_share);
+    m.value("loops_per_min", Some(w.loops_per_min));
+    m.percentiles("loop_latency_s", w.loop_latency_s);
+    m.count("attempts", w.attempts);
+    m.count("retries", w.retries);
+    m.count("rate_limited", w.rate_limited);
+    m.value("retry_rate", w.retry_rate);
+    m.count("peak_in_flight", w.peak_in_flight);
+    m.value("cost_usd", Some(w.cost_usd));
+}
+
+fn pool_metrics(m: &mut MetricList, pool: &PoolSummary) {
+    m.count("attempts", pool.attempts);
+    m.count("served", pool.served);
+    m.count("rate_limited", pool.rate_limited);
+    m.count("overloaded", pool.overloaded);
+    m.count("queue_rejected", pool.queue_rejected);
+    m.count("too_large", pool.too_large);
+    m.count("unavailable", pool.unavailable);
+    m.count("server_errors", pool.server_errors);
+    m.count("timed_out", pool.timed_out);
+    m.count("expired", pool.expired);
+    m.count("cool_downs", pool.cool_downs);
+    m.value("mean_in_flight", Some(pool.mean_in_flight));
+    m.value("busy_share", pool.busy_share);
+    m.count("input_tokens", pool.input_tokens);
+    m.count("cached_input_tokens", pool.cached_input_tokens);
+    m.count("cache_write_tokens", pool.cache_write_tokens);
+    m.count("output_tokens", pool.output_tokens);
+    m.value("cost_usd", Some(pool.cost_usd));
+    if let Some(h) = &pool.self_hosted {
+        m.value("mean_replicas", Some(h.mean_replicas));
+        m.value("replica_hours", Some(h.replica_hours));
+        m.count("cold_starts", h.cold_starts);
+        m.value("mean_batch", h.mean_batch);
+        m.value("p95_batch", h.p95_batch);
+        m.value("output_tokens_per_s", Some(h.output_tokens_per_s));
+        m.percentiles("time_to_first_token_s", h.time_to_first_token_s);
+        m.value("kv_cache_utilization", h.kv_cache_utilization);
+    }
+}
+
+fn group_metrics(m: &mut MetricList, g: &LoopGroupSummary) {
+    m.count("loops_completed", g.loops_completed);
+    m.count("loops_failed", g.loops_failed);
+    m.value("loops_failed_share", g.loops_failed_share);
+    m.value("loops_per_min", Some(g.loops_per_min));
+    m.percentiles("loop_latency_s", g.loop_latency_s);
+}
+
+fn model_metrics(m: &mut MetricList, model: &ModelSummary) {
+    m.count("attempts", model.attempts);
+    m.count("rate_limited", model.rate_limited);
+    for (limit, n) in model.rate_limited_by.named() {
+        m.count(&format!("rate_limited_by.{limit}"), n);
+    }
+    m.value("first_limit_s", model.first_limit_s);
+    m.count("input_tokens", model.input_tokens);
+    m.count("cached_input_tokens", model.cached_input_tokens);
+    m.count("cache_write_tokens", model.cache_write_tokens);
+    m.count("output_tokens", model.output_tokens);
+    m.value("cost_usd", Some(model.cost_usd));
 }
 
 #[cfg(test)]
