@@ -165,22 +165,7 @@ pub fn load_experiment_with(
     let table = parse_toml(&source)?;
     let raw: RawExperiment = deserialize(&source, &table, &[])?;
     let located = |e: Invalid| locate(&source, &[], e);
-    let replications = match flags.replications {
-        Some(n) => whole(
-            &FieldPath::root("replications"),
-            Number(f64::from(n), Some(i64::from(n))),
-            1,
-            10_000,
-        )
-        .map_err(|e| Diagnostic::general("--replications", e.message))?,
-        None => whole(
-            &FieldPath::root("replications"),
-            raw.replications,
-            1,
-            10_000,
-        )
-        .map_err(located)?,
-    } as u32;
+    let replications = replications(&raw, &flags, &source)?;
     let axes = grid::axes(&raw.grid).map_err(located)?;
     let coords = grid::points(&axes).map_err(located)?;
     let mut set = set_overrides(&raw.set, &source);
@@ -188,143 +173,11 @@ pub fn load_experiment_with(
         set.push(Override::parse(flag)?);
     }
 
-    let model_axis = axes.iter().position(|a| a.path == MODEL_AXIS);
-    let files: Vec<String> = match (&raw.model, model_axis) {
-        (Some(file), None) => vec![file.clone()],
-        (None, Some(a)) => axes[a]
-            .values
-            .iter()
-            .map(|v| {
-                v.value
-                    .as_str()
-                    .expect("model axis values are strings")
-                    .to_owned()
-            })
-            .collect(),
-        (Some(_), Some(_)) => {
-            return Err(located(Invalid::new(
-                "model",
-                "give the base model either here or as a grid axis `model`, not both",
-            )));
-        }
-        (None, None) => {
-            return Err(located(Invalid::new(
-                "model",
-                "missing: the base model file, e.g. model = \"../models/mmc.toml\"",
-            )));
-        }
-    };
-    let base_models = files
-        .iter()
-        .map(|file| {
-            let path: PathBuf = source.base_dir.join(file);
-            let model_source = Source::read(&path).map_err(|d| {
-                located(Invalid::new(
-                    if model_axis.is_some() {
-                        "grid.model"
-                    } else {
-                        "model"
-                    },
-                    d.message,
-                ))
-            })?;
-            Ok(BaseModel {
-                source: model_source,
-                file: file.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, Diagnostic>>()?;
+    let base_models = base_models(&raw, &axes, &source)?;
 
-    let mut warnings = BTreeSet::new();
-    let mut points = Vec::with_capacity(coords.len());
-    for coords in coords {
-        let mut base_index = 0;
-        let mut replaced = Vec::new();
-        for (axis, &value) in axes.iter().zip(&coords) {
-            let v = &axis.values[value];
-            if axis.path == MODEL_AXIS {
-                base_index = value;
-                continue;
-            }
-            let line = line_of(&source.text, &format!("grid.{}", axis.path)).unwrap_or(0);
-            for (path, value) in grid::replacements(axis, v) {
-                let flag = if path == axis.path {
-                    format!("{}:{line}: grid {path} = {}", source.name, v.label)
-                } else {
-                    format!(
-                        "{}:{line}: grid {} = {}: {path}",
-                        source.name, axis.path, v.label
-                    )
-                };
-                replaced.push(Override::new(path, value.clone(), flag));
-            }
-        }
-        // Whole tables first, so an axis of a field inside one (a plan's
-        // `capacity` and `capacity.lanes`) changes the table the point has.
-        replaced.sort_by_key(|o| o.path.split('.').count());
-        let mut overrides = set.clone();
-        overrides.extend(replaced);
-        let loaded = super::load_model(&base_models[base_index].source, &overrides)?;
-        warnings.extend(loaded.warnings.iter().map(ToString::to_string));
-        points.push(Point {
-            coords,
-            base: base_index,
-            data_files: DataFile::names_in(&loaded.resolved),
-            spec: loaded.spec,
-            memory: loaded.memory,
-            work: loaded.work,
-            timeseries_too_long: loaded.timeseries_too_long,
-        });
-    }
+    let (points, warnings) = points(&source, &axes, coords, &set, &base_models)?;
 
-    // What decides runs.csv's columns: user classes, faults, windows and
-    // the pools a model reports.
-    let shape = |p: &Point| -> Shape {
-        Shape {
-            classes: p.spec.classes.iter().map(|c| c.name.clone()).collect(),
-            faults: p.spec.faults.len(),
-            windows: p.spec.all_windows().into_iter().map(|w| w.name).collect(),
-        }
-    };
-    let first = shape(&points[0]);
-    if let Some(p) = points.iter().find(|p| shape(p) != first) {
-        return Err(located(Invalid::new(
-            "grid",
-            format!(
-                "every point needs the same user classes, number of faults and windows (surges included), for the same runs.csv columns ({} vs {})",
-                first,
-                shape(p)
-            ),
-        )));
-    }
-    // Plans may bring their own pools: runs.csv has every point's, in the
-    // order points first name them, empty where a point has no such pool.
-    let mut pools: Vec<(&str, bool)> = Vec::new();
-    for p in points.iter().filter(|p| p.spec.reports_pools) {
-        for pool in &p.spec.pools {
-            let hosted = matches!(pool.capacity, CapacitySpec::SelfHosted(_));
-            match pools.iter_mut().find(|(name, _)| *name == pool.name) {
-                Some((_, h)) => *h |= hosted,
-                None => pools.push((&pool.name, hosted)),
-            }
-        }
-    }
-    // Each model any point reports, in the order points first name them.
-    let mut models: Vec<&str> = Vec::new();
-    for p in points.iter().filter(|p| p.spec.reports_models) {
-        for m in &p.spec.models {
-            if !models.contains(&m.name.as_str()) {
-                models.push(&m.name);
-            }
-        }
-    }
-    let metric_names = Summary::metric_names(
-        first.classes.iter().map(String::as_str),
-        first.faults,
-        first.windows.iter().map(String::as_str),
-        pools,
-        models,
-    );
+    let metric_names = metric_names(&points).map_err(located)?;
     let plots = raw
         .plot
         .iter()
@@ -371,6 +224,183 @@ pub fn load_experiment_with(
         source,
         flags,
     })
+}
+
+/// The replications, from `--replications` or the file.
+fn replications(
+    raw: &RawExperiment,
+    flags: &ExperimentFlags,
+    source: &Source,
+) -> Result<u32, Diagnostic> {
+    let path = FieldPath::root("replications");
+    let n = match flags.replications {
+        Some(n) => whole(&path, Number(f64::from(n), Some(i64::from(n))), 1, 10_000)
+            .map_err(|e| Diagnostic::general("--replications", e.message))?,
+        None => whole(&path, raw.replications, 1, 10_000).map_err(|e| locate(source, &[], e))?,
+    };
+    Ok(n as u32)
+}
+
+/// The base models: the file `model` names, or each value of the grid's
+/// `model` axis.
+fn base_models(
+    raw: &RawExperiment,
+    axes: &[Axis],
+    source: &Source,
+) -> Result<Vec<BaseModel>, Diagnostic> {
+    let located = |e: Invalid| locate(source, &[], e);
+    let model_axis = axes.iter().position(|a| a.path == MODEL_AXIS);
+    let files: Vec<String> = match (&raw.model, model_axis) {
+        (Some(file), None) => vec![file.clone()],
+        (None, Some(a)) => axes[a]
+            .values
+            .iter()
+            .map(|v| {
+                v.value
+                    .as_str()
+                    .expect("model axis values are strings")
+                    .to_owned()
+            })
+            .collect(),
+        (Some(_), Some(_)) => {
+            return Err(located(Invalid::new(
+                "model",
+                "give the base model either here or as a grid axis `model`, not both",
+            )));
+        }
+        (None, None) => {
+            return Err(located(Invalid::new(
+                "model",
+                "missing: the base model file, e.g. model = \"../models/mmc.toml\"",
+            )));
+        }
+    };
+    files
+        .iter()
+        .map(|file| {
+            let path: PathBuf = source.base_dir.join(file);
+            let model_source = Source::read(&path).map_err(|d| {
+                located(Invalid::new(
+                    if model_axis.is_some() {
+                        "grid.model"
+                    } else {
+                        "model"
+                    },
+                    d.message,
+                ))
+            })?;
+            Ok(BaseModel {
+                source: model_source,
+                file: file.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, Diagnostic>>()
+}
+
+/// Each point of the grid, loaded: its base model with the experiment's
+/// `set` and the point's values; and every warning the loads gave.
+fn points(
+    source: &Source,
+    axes: &[Axis],
+    coords: Vec<Vec<usize>>,
+    set: &[Override],
+    base_models: &[BaseModel],
+) -> Result<(Vec<Point>, BTreeSet<String>), Diagnostic> {
+    let mut warnings = BTreeSet::new();
+    let mut points = Vec::with_capacity(coords.len());
+    for coords in coords {
+        let mut base_index = 0;
+        let mut replaced = Vec::new();
+        for (axis, &value) in axes.iter().zip(&coords) {
+            let v = &axis.values[value];
+            if axis.path == MODEL_AXIS {
+                base_index = value;
+                continue;
+            }
+            let line = line_of(&source.text, &format!("grid.{}", axis.path)).unwrap_or(0);
+            for (path, value) in grid::replacements(axis, v) {
+                let flag = if path == axis.path {
+                    format!("{}:{line}: grid {path} = {}", source.name, v.label)
+                } else {
+                    format!(
+                        "{}:{line}: grid {} = {}: {path}",
+                        source.name, axis.path, v.label
+                    )
+                };
+                replaced.push(Override::new(path, value.clone(), flag));
+            }
+        }
+        // Whole tables first, so an axis of a field inside one (a plan's
+        // `capacity` and `capacity.lanes`) changes the table the point has.
+        replaced.sort_by_key(|o| o.path.split('.').count());
+        let mut overrides = set.to_vec();
+        overrides.extend(replaced);
+        let loaded = super::load_model(&base_models[base_index].source, &overrides)?;
+        warnings.extend(loaded.warnings.iter().map(ToString::to_string));
+        points.push(Point {
+            coords,
+            base: base_index,
+            data_files: DataFile::names_in(&loaded.resolved),
+            spec: loaded.spec,
+            memory: loaded.memory,
+            work: loaded.work,
+            timeseries_too_long: loaded.timeseries_too_long,
+        });
+    }
+    Ok((points, warnings))
+}
+
+/// runs.csv's metric columns: the same for every point, which must share
+/// their user classes, faults and windows; every point's pools and models.
+fn metric_names(points: &[Point]) -> Result<Vec<String>, Invalid> {
+    // What decides runs.csv's columns: user classes, faults, windows and
+    // the pools a model reports.
+    let shape = |p: &Point| -> Shape {
+        Shape {
+            classes: p.spec.classes.iter().map(|c| c.name.clone()).collect(),
+            faults: p.spec.faults.len(),
+            windows: p.spec.all_windows().into_iter().map(|w| w.name).collect(),
+        }
+    };
+    let first = shape(&points[0]);
+    if let Some(p) = points.iter().find(|p| shape(p) != first) {
+        return Err(Invalid::new(
+            "grid",
+            format!(
+                "every point needs the same user classes, number of faults and windows (surges included), for the same runs.csv columns ({} vs {})",
+                first,
+                shape(p)
+            ),
+        ));
+    }
+    // Plans may bring their own pools: runs.csv has every point's, in the
+    // order points first name them, empty where a point has no such pool.
+    let mut pools: Vec<(&str, bool)> = Vec::new();
+    for p in points.iter().filter(|p| p.spec.reports_pools) {
+        for pool in &p.spec.pools {
+            let hosted = matches!(pool.capacity, CapacitySpec::SelfHosted(_));
+            match pools.iter_mut().find(|(name, _)| *name == pool.name) {
+                Some((_, h)) => *h |= hosted,
+                None => pools.push((&pool.name, hosted)),
+            }
+        }
+    }
+    // Each model any point reports, in the order points first name them.
+    let mut models: Vec<&str> = Vec::new();
+    for p in points.iter().filter(|p| p.spec.reports_models) {
+        for m in &p.spec.models {
+            if !models.contains(&m.name.as_str()) {
+                models.push(&m.name);
+            }
+        }
+    }
+    Ok(Summary::metric_names(
+        first.classes.iter().map(String::as_str),
+        first.faults,
+        first.windows.iter().map(String::as_str),
+        pools,
+        models,
+    ))
 }
 
 /// Reads and validates the experiment file at `path`.

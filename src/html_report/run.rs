@@ -104,9 +104,35 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     let (manifest, _) =
         Manifest::read(&dir.join("manifest.json")).map_err(|d| BadInput(d.to_string()))?;
     let summary: Value = sections::read_json(&dir.join("summary.json"))?;
-    let num = |key: &str| summary.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     let mut page = Page::new();
 
+    simulated(&mut page, &manifest, &summary);
+    outcomes(&mut page, &summary);
+    attempts(&mut page, &summary);
+    pools(&mut page, &summary);
+    models(&mut page, &summary);
+    faults(&mut page, &summary);
+    page.heading("Over time");
+    let drawn = sections::figures(&mut page, dir, &[])?;
+    let timeseries = dir.join("timeseries.csv");
+    if !dir.join("timeseries.svg").is_file() && timeseries.is_file() {
+        let figure = TimeseriesPlot::read(&timeseries)?;
+        page.figure(
+            "timeseries",
+            "timeseries.csv: levels, refusals and retries, and loop outcomes against simulated time",
+            &plot::svg(&figure)?,
+        );
+    } else if drawn == 0 {
+        page.paragraph("note", "(no timeseries.csv in this directory)");
+    }
+    page.folded("The model as run (TOML)", &manifest.model_toml);
+    let name = summary.get("model").and_then(Value::as_str).unwrap_or("");
+    Ok(page.finish(name, &format!("loopcap run report, from {}", dir.display())))
+}
+
+/// What was simulated: the model, its seed and how it was run.
+fn simulated(page: &mut Page, manifest: &Manifest, summary: &Value) {
+    let num = |key: &str| summary.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     page.heading("What was simulated");
     let mut meta = vec![
         ("kind".to_owned(), "one run".to_owned()),
@@ -127,8 +153,11 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         meta.insert(3, ("overrides".to_owned(), manifest.overrides.join(" ")));
     }
     page.pairs("meta", &meta);
-    sections::model_brief(&mut page, "model", &manifest.model_toml);
+    sections::model_brief(page, "model", &manifest.model_toml);
+}
 
+/// Loops of the run, of each class and of each window: failures beside latency.
+fn outcomes(page: &mut Page, summary: &Value) {
     page.heading("Loops: failures beside latency");
     page.paragraph(
         "note",
@@ -138,7 +167,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         key: "run".to_owned(),
         cells: [Cell::text("whole run")]
             .into_iter()
-            .chain(metric_cells(&summary, &OUTCOMES))
+            .chain(metric_cells(summary, &OUTCOMES))
             .collect(),
     }];
     let classes = summary.get("classes").and_then(Value::as_object);
@@ -153,7 +182,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             });
         }
     }
-    for window in list(&summary, "windows") {
+    for window in list(summary, "windows") {
         let name = window.get("name").and_then(Value::as_str).unwrap_or("");
         let kind = window.get("kind").and_then(Value::as_str).unwrap_or("");
         let span = |k: &str| window.get(k).and_then(Value::as_f64).unwrap_or(0.0) / 60.0;
@@ -174,22 +203,28 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         &texts(&header(&[""], Scope::Run, &OUTCOMES)),
         &rows,
     );
+}
 
+/// The attempts, the capacity and the bill.
+fn attempts(page: &mut Page, summary: &Value) {
     page.heading("Attempts, capacity and cost");
     let rows: Vec<Row> = ATTEMPTS
         .iter()
-        .filter(|m| at(&summary, m).is_some())
+        .filter(|m| at(summary, m).is_some())
         .map(|&m| Row {
             key: "run".to_owned(),
             cells: vec![
                 Cell::text(Scope::Run.short_label(m)),
-                Cell::metric(m, at(&summary, m).and_then(Value::as_f64)),
+                Cell::metric(m, at(summary, m).and_then(Value::as_f64)),
             ],
         })
         .collect();
     page.table("attempts", &["", "value"], &rows);
+}
 
-    let pools = list(&summary, "pools");
+/// Each pool, when the model reports them.
+fn pools(page: &mut Page, summary: &Value) {
+    let pools = list(summary, "pools");
     if !pools.is_empty() {
         page.heading("Pools");
         let rows: Vec<Row> = pools
@@ -212,8 +247,11 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             &rows,
         );
     }
+}
 
-    let models = list(&summary, "by_model");
+/// Each model, when the model declares several.
+fn models(page: &mut Page, summary: &Value) {
+    let models = list(summary, "by_model");
     if !models.is_empty() {
         page.heading("Models");
         page.paragraph(
@@ -247,8 +285,11 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             &rows,
         );
     }
+}
 
-    let faults = list(&summary, "faults");
+/// Each fault and whether goodput recovered.
+fn faults(page: &mut Page, summary: &Value) {
+    let faults = list(summary, "faults");
     if !faults.is_empty() {
         page.heading("Faults and recovery");
         let rows: Vec<Row> =
@@ -284,23 +325,6 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         columns.push("recovery".to_owned());
         page.table("faults", &texts(&columns), &rows);
     }
-
-    page.heading("Over time");
-    let drawn = sections::figures(&mut page, dir, &[])?;
-    let timeseries = dir.join("timeseries.csv");
-    if !dir.join("timeseries.svg").is_file() && timeseries.is_file() {
-        let figure = TimeseriesPlot::read(&timeseries)?;
-        page.figure(
-            "timeseries",
-            "timeseries.csv: levels, refusals and retries, and loop outcomes against simulated time",
-            &plot::svg(&figure)?,
-        );
-    } else if drawn == 0 {
-        page.paragraph("note", "(no timeseries.csv in this directory)");
-    }
-    page.folded("The model as run (TOML)", &manifest.model_toml);
-    let name = summary.get("model").and_then(Value::as_str).unwrap_or("");
-    Ok(page.finish(name, &format!("loopcap run report, from {}", dir.display())))
 }
 
 /// The array at `key`, or none.
