@@ -28,6 +28,7 @@ pub mod prices;
 pub mod quantity;
 pub mod read;
 pub mod schema;
+pub mod self_hosted;
 pub mod tagged;
 pub mod trace;
 pub mod work;

@@ -4,19 +4,17 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::checks::{Checked, positive, positive_duration, probability, whole};
+use super::checks::{Checked, optional_u32, positive, positive_duration, probability, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
+use super::self_hosted::RawSelfHosted;
 use super::tagged::Variants;
 use crate::engine::SimDuration;
 use crate::model::capacity::batch::BatchSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::reserved::ReservedSpec;
-use crate::model::capacity::self_hosted::{
-    Autoscale, DecodeSpeed, Routing, ScaleMetric, SelfHostedSpec,
-};
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::{Bursts, Overload, SharedApiSpec};
 use crate::model::capacity::token_bucket::MAX_PER_MIN;
@@ -104,62 +102,6 @@ pub struct RawBatch {
     completion_window: Option<Duration>,
 }
 
-/// Replicas of an inference server with continuous batching.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawSelfHosted {
-    /// A fixed number of replicas (without `autoscale`).
-    replicas: Option<Number>,
-    /// With `autoscale`: the fewest and most replicas, and how many are
-    /// warm at the start (default `min_replicas`).
-    min_replicas: Option<Number>,
-    max_replicas: Option<Number>,
-    initial_replicas: Option<Number>,
-    /// Sequences a replica serves at once (vLLM's `max_num_seqs`).
-    max_sequences: Number,
-    /// KV-cache tokens per replica.
-    kv_cache_tokens: Number,
-    /// Measured aggregate decode speed at batch sizes, or ...
-    decode_tokens_per_s: Option<Vec<RawDecodePoint>>,
-    /// ... how long one decode iteration takes.
-    decode_iteration: Option<RawDecodeIteration>,
-    /// "least_loaded" (default) or "round_robin".
-    routing: Option<String>,
-    queue_limit: Option<Number>,
-    queue_full_retry_after: Option<Duration>,
-    autoscale: Option<RawAutoscale>,
-    /// Model load time of a replica the autoscaler starts.
-    cold_start: Option<RawDist>,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawDecodePoint {
-    batch: Number,
-    tokens_per_s: Number,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawDecodeIteration {
-    base: Duration,
-    per_sequence: Duration,
-}
-
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawAutoscale {
-    /// "queue" (waiting sequences per replica) or "in_flight" (waiting or served).
-    metric: String,
-    target: Number,
-    /// How often it decides (default 15s) and over how long it averages (default 1m).
-    interval: Option<Duration>,
-    window: Option<Duration>,
-    /// How long the fleet must be larger than it needs before the surplus
-    /// drains and stops (default 5m).
-    scale_down_after: Option<Duration>,
-}
-
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawOverload {
@@ -189,12 +131,6 @@ impl RawService {
                 .transpose()?,
         })
     }
-}
-
-/// A whole number of at most `u32::MAX`, at least `min`.
-fn optional_u32(at: &FieldPath, n: Option<Number>, min: u64) -> Checked<Option<u32>> {
-    n.map(|n| whole(at, n, min, u64::from(u32::MAX)).map(|v| v as u32))
-        .transpose()
 }
 
 impl RawCapacity {
@@ -306,210 +242,6 @@ impl RawCapacity {
             }),
             RawCapacity::Batch(_) | RawCapacity::SelfHosted(_) => unreachable!("read above"),
         })
-    }
-}
-
-impl RawSelfHosted {
-    fn check(
-        &self,
-        prefill_tokens_per_s: Option<Number>,
-        at: &FieldPath,
-        base_dir: &Path,
-    ) -> Checked<CapacitySpec> {
-        let count = |name: &str, n: Option<Number>| optional_u32(&at.child(name), n, 1);
-        let (min_replicas, max_replicas) = match (&self.autoscale, self.replicas) {
-            (None, Some(n)) => {
-                if let Some(name) = [
-                    ("min_replicas", self.min_replicas),
-                    ("max_replicas", self.max_replicas),
-                    ("initial_replicas", self.initial_replicas),
-                ]
-                .iter()
-                .find_map(|(name, v)| v.is_some().then_some(*name))
-                {
-                    return Err(Invalid::new(
-                        at.child(name),
-                        "goes with `autoscale`; without it `replicas` is the fleet",
-                    ));
-                }
-                let n = count("replicas", Some(n))?.expect("given");
-                (n, n)
-            }
-            (Some(_), None) => {
-                let min = count("min_replicas", self.min_replicas)?.ok_or_else(|| {
-                    Invalid::new(
-                        at.child("min_replicas"),
-                        "missing: `autoscale` needs min_replicas and max_replicas",
-                    )
-                })?;
-                let max = count("max_replicas", self.max_replicas)?.ok_or_else(|| {
-                    Invalid::new(
-                        at.child("max_replicas"),
-                        "missing: `autoscale` needs min_replicas and max_replicas",
-                    )
-                })?;
-                if max < min {
-                    return Err(Invalid::new(
-                        at.child("max_replicas"),
-                        format!("must be at least min_replicas ({max} < {min})"),
-                    ));
-                }
-                (min, max)
-            }
-            (None, None) => {
-                return Err(Invalid::new(
-                    at.child("replicas"),
-                    "missing: how many replicas (or min_replicas and max_replicas with `autoscale`)",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(Invalid::new(
-                    at.child("replicas"),
-                    "with `autoscale`, give min_replicas and max_replicas instead",
-                ));
-            }
-        };
-        let initial_replicas =
-            count("initial_replicas", self.initial_replicas)?.unwrap_or(min_replicas);
-        if !(min_replicas..=max_replicas).contains(&initial_replicas) {
-            return Err(Invalid::new(
-                at.child("initial_replicas"),
-                format!(
-                    "must be from min_replicas to max_replicas ({min_replicas} to {max_replicas}; got {initial_replicas})"
-                ),
-            ));
-        }
-        let decode = match (&self.decode_tokens_per_s, &self.decode_iteration) {
-            (Some(points), None) => {
-                let field = at.child("decode_tokens_per_s");
-                if points.is_empty() {
-                    return Err(Invalid::new(
-                        field,
-                        "needs at least one { batch, tokens_per_s } point",
-                    ));
-                }
-                let mut checked: Vec<(f64, f64)> = Vec::with_capacity(points.len());
-                for (i, p) in points.iter().enumerate() {
-                    let batch = whole(
-                        &field.child(i).child("batch"),
-                        p.batch,
-                        1,
-                        u64::from(u32::MAX),
-                    )? as f64;
-                    let tokens_per_s =
-                        positive(&field.child(i).child("tokens_per_s"), p.tokens_per_s)?;
-                    if let Some(&(last, _)) = checked.last()
-                        && batch <= last
-                    {
-                        return Err(Invalid::new(
-                            field.child(i).child("batch"),
-                            format!("batches must increase ({batch} after {last})"),
-                        ));
-                    }
-                    checked.push((batch, tokens_per_s));
-                }
-                DecodeSpeed::Table(checked)
-            }
-            (None, Some(it)) => {
-                let field = at.child("decode_iteration");
-                DecodeSpeed::Linear {
-                    base_s: positive_duration(&field.child("base"), it.base)?.as_secs_f64(),
-                    per_sequence_s: it.per_sequence.0.as_secs_f64(),
-                }
-            }
-            _ => {
-                return Err(Invalid::new(
-                    at.child("decode_tokens_per_s"),
-                    "give the decode speed as decode_tokens_per_s = [{ batch, tokens_per_s }, ...] or decode_iteration = { base, per_sequence }, one of the two",
-                ));
-            }
-        };
-        let routing = match self.routing.as_deref() {
-            None | Some("least_loaded") => Routing::LeastLoaded,
-            Some("round_robin") => Routing::RoundRobin,
-            Some(other) => {
-                return Err(Invalid::new(
-                    at.child("routing"),
-                    format!("unknown routing `{other}`: allowed are least_loaded, round_robin"),
-                ));
-            }
-        };
-        let autoscale = self
-            .autoscale
-            .as_ref()
-            .map(|a| {
-                let field = at.child("autoscale");
-                let metric = match a.metric.as_str() {
-                    "queue" => ScaleMetric::Queue,
-                    "in_flight" => ScaleMetric::InFlight,
-                    other => {
-                        return Err(Invalid::new(
-                            field.child("metric"),
-                            format!("unknown metric `{other}`: allowed are queue, in_flight"),
-                        ));
-                    }
-                };
-                let duration = |name: &str, d: Option<Duration>, default: u64| {
-                    d.map_or(Ok(SimDuration::from_secs(default)), |d| {
-                        positive_duration(&field.child(name), d)
-                    })
-                };
-                Ok(Autoscale {
-                    metric,
-                    target: positive(&field.child("target"), a.target)?,
-                    interval: duration("interval", a.interval, 15)?,
-                    window: duration("window", a.window, 60)?,
-                    scale_down_after: a
-                        .scale_down_after
-                        .map_or(SimDuration::from_secs(300), |d| d.0),
-                })
-            })
-            .transpose()?;
-        if autoscale.is_some() && self.cold_start.is_none() {
-            return Err(Invalid::new(
-                at.child("cold_start"),
-                "missing: how long a replica the autoscaler starts takes to load its model",
-            ));
-        }
-        let queue_limit = optional_u32(&at.child("queue_limit"), self.queue_limit, 0)?;
-        if self.queue_full_retry_after.is_some() && queue_limit.is_none() {
-            return Err(Invalid::new(
-                at.child("queue_full_retry_after"),
-                "is sent when the queue is full: set queue_limit too",
-            ));
-        }
-        Ok(CapacitySpec::SelfHosted(SelfHostedSpec {
-            min_replicas,
-            max_replicas,
-            initial_replicas,
-            max_sequences: whole(&at.child("max_sequences"), self.max_sequences, 1, 100_000)?
-                as u32,
-            kv_cache_tokens: whole(
-                &at.child("kv_cache_tokens"),
-                self.kv_cache_tokens,
-                1,
-                u64::MAX >> 1,
-            )?,
-            prefill_tokens_per_s: positive(
-                &at.child("prefill_tokens_per_s"),
-                prefill_tokens_per_s.ok_or_else(|| {
-                    Invalid::new(
-                        at.child("prefill_tokens_per_s"),
-                        "missing: uncached input tokens a replica prefills per second",
-                    )
-                })?,
-            )?,
-            decode,
-            routing,
-            queue_limit,
-            queue_full_retry_after: self.queue_full_retry_after.map(|d| d.0),
-            autoscale,
-            cold_start: self
-                .cold_start
-                .as_ref()
-                .map(|d| d.duration(&at.child("cold_start"), base_dir))
-                .transpose()?,
-        }))
     }
 }
 

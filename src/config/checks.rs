@@ -131,6 +131,12 @@ pub fn positive_duration_or(
     d.map_or(Ok(default), |d| positive_duration(at, d))
 }
 
+/// A whole number of at most `u32::MAX`, at least `min`.
+pub fn optional_u32(at: &FieldPath, n: Option<Number>, min: u64) -> Checked<Option<u32>> {
+    n.map(|n| whole(at, n, min, u64::from(u32::MAX)).map(|v| v as u32))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
