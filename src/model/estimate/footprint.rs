@@ -112,6 +112,19 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
         what: format!("{} user classes", spec.classes.len()),
         advice: None,
     }];
+    let loops_per_s = population(spec, &mut needs);
+    needs.extend(lane_queue(spec));
+    needs.push(timeseries(spec, loops_per_s));
+    needs.extend(windows(spec));
+    needs.extend(fault_bins(spec));
+    needs.extend(replicas(spec));
+    needs.extend(fan_outs(spec));
+    needs
+}
+
+/// Each class's users or loops at once; adds their needs to `needs` and
+/// gives the loops completed a second, at most.
+fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
     // Loops completed a second, at most: a time series holds the
     // latencies of one bin's.
     let mut loops_per_s = 0.0;
@@ -205,7 +218,11 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
             }
         }
     }
-    needs.extend(lane_queue(spec));
+    loops_per_s
+}
+
+/// The time series a run with `--out` keeps, and one bin's latencies.
+fn timeseries(spec: &ModelSpec, loops_per_s: f64) -> Need {
     // The time series a run with `--out` keeps: a bin a `timeseries_bin`,
     // at most as many as a written series may have (more is refused).
     let bins = (spec.duration.as_secs_f64() / spec.timeseries_bin.as_secs_f64().max(1e-6))
@@ -218,7 +235,7 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
     };
     // And the latencies of the loops completed in the open bin.
     let latencies = loops_per_s * spec.timeseries_bin.min(spec.duration).as_secs_f64();
-    needs.push(Need {
+    Need {
         cause: Cause::Timeseries,
         bytes: bins * (size_of::<Bin>() + pool_bins * size_of::<PoolBin>()) as f64
             + latencies * size_of::<u64>() as f64,
@@ -228,36 +245,48 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
             count(latencies)
         ),
         advice: None,
-    });
+    }
+}
+
+/// Each window's metrics.
+fn windows(spec: &ModelSpec) -> Option<Need> {
     let windows = spec.all_windows().len();
-    if windows > 0 {
-        needs.push(Need {
+    (windows > 0).then(|| Need {
             cause: Cause::Windows,
             bytes: (windows * WINDOW_METRICS_BYTES) as f64,
             what: format!(
                 "{windows} windows (named ones, and one a surge and a fault), each with a latency histogram,"
             ),
             advice: None,
-        });
+        })
+}
+
+/// The bins held to judge each fault's recovery.
+fn fault_bins(spec: &ModelSpec) -> Option<Need> {
+    if spec.faults.is_empty() {
+        return None;
     }
-    if !spec.faults.is_empty() {
-        // A fault's recovery is judged over its bins, one recovery window
-        // of them held at a time.
-        let held = spec.recovery.window.min(spec.duration).as_secs_f64()
-            / spec.timeseries_bin.as_secs_f64().max(1e-6);
-        let bins = spec.faults.len() as f64 * held.ceil();
-        needs.push(Need {
-            cause: Cause::Bins,
-            bytes: bins * size_of::<Bin>() as f64,
-            what: format!(
-                "{} time-series bins held to judge {} faults' recovery ({} each),",
-                count(bins),
-                spec.faults.len(),
-                count(held.ceil())
-            ),
-            advice: None,
-        });
-    }
+    // A fault's recovery is judged over its bins, one recovery window
+    // of them held at a time.
+    let held = spec.recovery.window.min(spec.duration).as_secs_f64()
+        / spec.timeseries_bin.as_secs_f64().max(1e-6);
+    let bins = spec.faults.len() as f64 * held.ceil();
+    Some(Need {
+        cause: Cause::Bins,
+        bytes: bins * size_of::<Bin>() as f64,
+        what: format!(
+            "{} time-series bins held to judge {} faults' recovery ({} each),",
+            count(bins),
+            spec.faults.len(),
+            count(held.ceil())
+        ),
+        advice: None,
+    })
+}
+
+/// Each self-hosted fleet's replicas, at its largest.
+fn replicas(spec: &ModelSpec) -> Vec<Need> {
+    let mut needs = Vec::new();
     for (index, pool) in spec.pools.iter().enumerate() {
         if let CapacitySpec::SelfHosted(fleet) = &pool.capacity {
             let replicas = f64::from(fleet.max_replicas);
@@ -269,6 +298,12 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Need> {
             });
         }
     }
+    needs
+}
+
+/// Each fan-out step's calls, at the widest step a run meets.
+fn fan_outs(spec: &ModelSpec) -> Vec<Need> {
+    let mut needs = Vec::new();
     for (index, agent) in spec.agents.iter().enumerate() {
         if let Some(fan_out) = &agent.fan_out {
             let width = quantile(fan_out.width.dist(), 1.0 - 1.0 / RARE_STEP)
