@@ -59,113 +59,158 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Load> {
     let duration_s = spec.duration.as_secs_f64();
     let mut loads = Vec::new();
     let mut calls = 0.0;
-    for (index, class) in spec.classes.iter().enumerate() {
-        let agent = &spec.agents[class.agent];
-        // No loop takes more steps in the run than fit in it, one after
-        // another without waiting.
-        let step_s = (call_s(spec, index, agent) + tool_s(agent)).max(1e-6);
-        let steps = median(agent.steps.dist())
-            .max(1.0)
-            .min((duration_s / step_s).max(1.0));
-        let per_step = calls_per_step(agent);
-        let tools = if agent.tool_latency.is_some() {
-            steps - 1.0
-        } else {
-            0.0
-        };
-        // The calls past one a step are a fan-out's.
-        let per_loop = 1.0 + steps * EVENTS_PER_CALL + tools;
-        let fanned = steps * (per_step - 1.0) * EVENTS_PER_CALL;
-        let surge = peak_multiplier(class);
-        let (loops, cause, what) = match &class.population {
-            Population::Closed { users, think_time } => {
-                let users = f64::from(*users) * surge;
-                // A cycle of a microsecond at least: the clock's tick.
-                let cycle_s =
-                    (median(think_time.dist()) + unqueued_loop_s(spec, index, agent)).max(1e-6);
-                let loops = users * duration_s / cycle_s;
-                // Users who start a loop more than once a second are
-                // paced by too short a think time; else there are many.
-                let cause = if cycle_s < 1.0 {
-                    Cause::ThinkTime { class: index }
-                } else {
-                    Cause::Users { class: index }
-                };
-                (
-                    loops,
-                    cause,
-                    format!(
-                        "{} users of {} each starting a loop every {cycle_s:.3} s (think time and loop)",
-                        count(users),
-                        class.name
-                    ),
-                )
-            }
-            Population::Sessions(trace) => {
-                let rounds = trace.rounds();
-                calls += rounds as f64;
-                loads.push(Load {
-                    cause: Cause::Arrivals { class: index },
-                    events: trace.sessions.len() as f64 + rounds as f64 * EVENTS_PER_CALL,
-                    what: format!(
-                        "{} recorded sessions of {} ({rounds} rounds)",
-                        trace.sessions.len(),
-                        class.name
-                    ),
-                });
-                continue;
-            }
-            Population::Open(_) | Population::Trace(_) => {
-                let per_s = peak_rate(class) / 60.0;
-                (
-                    per_s * duration_s,
-                    Cause::Arrivals { class: index },
-                    format!(
-                        "{} loops of {} ({per_s:.3} a second)",
-                        count(per_s * duration_s),
-                        class.name
-                    ),
-                )
-            }
-        };
-        calls += loops * steps * per_step;
-        if fanned > 0.0 {
-            loads.push(Load {
-                cause: Cause::FanOut { agent: class.agent },
-                events: loops * fanned,
-                what: format!(
-                    "the fan-out calls of {}'s {} loops, {fanned:.0} events a loop,",
-                    class.name,
-                    count(loops)
-                ),
-            });
-        }
-        loads.push(Load {
-            // Loops longer than there are of them: their steps make the work.
-            cause: match () {
-                () if per_loop > loops.max(1000.0) => Cause::Steps { agent: class.agent },
-                () if surge > 1.0 => Cause::Surges { class: index },
-                () => cause,
-            },
-            events: loops * per_loop,
-            what: format!("{what}, {} events each,", count(per_loop)),
-        });
-        if let Population::Open(Arrivals::OnOff {
-            mean_on, mean_off, ..
-        }) = &class.population
-        {
-            let cycle_s = (mean_on.as_secs_f64() + mean_off.as_secs_f64()).max(1e-6);
-            loads.push(Load {
-                cause: Cause::Phases { class: index },
-                events: 2.0 * duration_s / cycle_s,
-                what: format!(
-                    "the on/off phases of {}, one change every {:.6} s,",
-                    class.name,
-                    cycle_s / 2.0
-                ),
-            });
-        }
+    for index in 0..spec.classes.len() {
+        calls += class_loads(spec, index, &mut loads);
     }
+    fleet_loads(spec, calls, &mut loads);
+    // Every event looks at every window, and each window's figures are
+    // summed up at the end: measured, a window costs an event about a
+    // thirtieth of an event's own work (`run` of models/mmc.toml for 20
+    // minutes with 2,000 windows: 0.25 s against 0.004 s), and its summary
+    // about a thousand events.
+    let windows = spec.all_windows().len() as f64;
+    if windows > 0.0 {
+        let events = total(&loads);
+        loads.push(Load {
+            cause: Cause::Windows,
+            events: events * windows / WINDOW_SHARE + windows * WINDOW_SUMMARY,
+            what: format!(
+                "{} windows, each looked at by every one of about {} events,",
+                count(windows),
+                count(events)
+            ),
+        });
+    }
+    if !spec.faults.is_empty() {
+        let bins = duration_s / spec.timeseries_bin.as_secs_f64().max(1e-6);
+        loads.push(Load {
+            cause: Cause::Bins,
+            events: bins,
+            what: format!(
+                "{} time-series bins a fault's recovery is judged on",
+                count(bins)
+            ),
+        });
+    }
+    loads
+}
+
+/// The events of user class `index`'s loops (and fan-outs and phases),
+/// added to `loads`; gives the calls its loops make.
+fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
+    let class = &spec.classes[index];
+    let duration_s = spec.duration.as_secs_f64();
+    let agent = &spec.agents[class.agent];
+    // No loop takes more steps in the run than fit in it, one after
+    // another without waiting.
+    let step_s = (call_s(spec, index, agent) + tool_s(agent)).max(1e-6);
+    let steps = median(agent.steps.dist())
+        .max(1.0)
+        .min((duration_s / step_s).max(1.0));
+    let per_step = calls_per_step(agent);
+    let tools = if agent.tool_latency.is_some() {
+        steps - 1.0
+    } else {
+        0.0
+    };
+    // The calls past one a step are a fan-out's.
+    let per_loop = 1.0 + steps * EVENTS_PER_CALL + tools;
+    let fanned = steps * (per_step - 1.0) * EVENTS_PER_CALL;
+    let surge = peak_multiplier(class);
+    let (loops, cause, what) = match &class.population {
+        Population::Closed { users, think_time } => {
+            let users = f64::from(*users) * surge;
+            // A cycle of a microsecond at least: the clock's tick.
+            let cycle_s =
+                (median(think_time.dist()) + unqueued_loop_s(spec, index, agent)).max(1e-6);
+            let loops = users * duration_s / cycle_s;
+            // Users who start a loop more than once a second are
+            // paced by too short a think time; else there are many.
+            let cause = if cycle_s < 1.0 {
+                Cause::ThinkTime { class: index }
+            } else {
+                Cause::Users { class: index }
+            };
+            (
+                loops,
+                cause,
+                format!(
+                    "{} users of {} each starting a loop every {cycle_s:.3} s (think time and loop)",
+                    count(users),
+                    class.name
+                ),
+            )
+        }
+        Population::Sessions(trace) => {
+            let rounds = trace.rounds();
+            loads.push(Load {
+                cause: Cause::Arrivals { class: index },
+                events: trace.sessions.len() as f64 + rounds as f64 * EVENTS_PER_CALL,
+                what: format!(
+                    "{} recorded sessions of {} ({rounds} rounds)",
+                    trace.sessions.len(),
+                    class.name
+                ),
+            });
+            return rounds as f64;
+        }
+        Population::Open(_) | Population::Trace(_) => {
+            let per_s = peak_rate(class) / 60.0;
+            (
+                per_s * duration_s,
+                Cause::Arrivals { class: index },
+                format!(
+                    "{} loops of {} ({per_s:.3} a second)",
+                    count(per_s * duration_s),
+                    class.name
+                ),
+            )
+        }
+    };
+    let calls = loops * steps * per_step;
+    if fanned > 0.0 {
+        loads.push(Load {
+            cause: Cause::FanOut { agent: class.agent },
+            events: loops * fanned,
+            what: format!(
+                "the fan-out calls of {}'s {} loops, {fanned:.0} events a loop,",
+                class.name,
+                count(loops)
+            ),
+        });
+    }
+    loads.push(Load {
+        // Loops longer than there are of them: their steps make the work.
+        cause: match () {
+            () if per_loop > loops.max(1000.0) => Cause::Steps { agent: class.agent },
+            () if surge > 1.0 => Cause::Surges { class: index },
+            () => cause,
+        },
+        events: loops * per_loop,
+        what: format!("{what}, {} events each,", count(per_loop)),
+    });
+    if let Population::Open(Arrivals::OnOff {
+        mean_on, mean_off, ..
+    }) = &class.population
+    {
+        let cycle_s = (mean_on.as_secs_f64() + mean_off.as_secs_f64()).max(1e-6);
+        loads.push(Load {
+            cause: Cause::Phases { class: index },
+            events: 2.0 * duration_s / cycle_s,
+            what: format!(
+                "the on/off phases of {}, one change every {:.6} s,",
+                class.name,
+                cycle_s / 2.0
+            ),
+        });
+    }
+    calls
+}
+
+/// The events of each self-hosted fleet: its autoscaler's decisions, and
+/// its replicas looked at for each of the run's `calls`.
+fn fleet_loads(spec: &ModelSpec, calls: f64, loads: &mut Vec<Load>) {
+    let duration_s = spec.duration.as_secs_f64();
     for (index, pool) in spec.pools.iter().enumerate() {
         let CapacitySpec::SelfHosted(fleet) = &pool.capacity else {
             continue;
@@ -198,36 +243,6 @@ pub fn estimate(spec: &ModelSpec) -> Vec<Load> {
             ),
         });
     }
-    // Every event looks at every window, and each window's figures are
-    // summed up at the end: measured, a window costs an event about a
-    // thirtieth of an event's own work (`run` of models/mmc.toml for 20
-    // minutes with 2,000 windows: 0.25 s against 0.004 s), and its summary
-    // about a thousand events.
-    let windows = spec.all_windows().len() as f64;
-    if windows > 0.0 {
-        let events = total(&loads);
-        loads.push(Load {
-            cause: Cause::Windows,
-            events: events * windows / WINDOW_SHARE + windows * WINDOW_SUMMARY,
-            what: format!(
-                "{} windows, each looked at by every one of about {} events,",
-                count(windows),
-                count(events)
-            ),
-        });
-    }
-    if !spec.faults.is_empty() {
-        let bins = duration_s / spec.timeseries_bin.as_secs_f64().max(1e-6);
-        loads.push(Load {
-            cause: Cause::Bins,
-            events: bins,
-            what: format!(
-                "{} time-series bins a fault's recovery is judged on",
-                count(bins)
-            ),
-        });
-    }
-    loads
 }
 
 /// The events all of `loads` make.
