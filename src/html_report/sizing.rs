@@ -36,14 +36,50 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         .into());
     }
     let answer: Answer = sections::read_json(&result_path)?;
-    let text = |key: &str| {
-        manifest
-            .get(key)
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-            .unwrap_or_default()
-    };
+    let text = |key: &str| manifest_text(&manifest, key);
     let mut page = Page::new();
 
+    recommendation(&mut page, &answer);
+    evidence(&mut page, &answer);
+    let plans_toml = text("plans_toml");
+    if !plans_toml.is_empty() {
+        plans(&mut page, &plans_toml);
+    }
+    let slo_figures: Vec<String> = answer
+        .slos
+        .iter()
+        .map(|s| sizing_figure::file_name(&s.metric))
+        .collect();
+    sections::figures(&mut page, dir, &slo_figures)?;
+
+    what_was_sized(&mut page, &answer, &manifest);
+    let model_toml = text("model_toml");
+    if !model_toml.is_empty() {
+        sections::model_brief(&mut page, "model", &model_toml);
+        page.folded("The model (TOML)", &model_toml);
+    }
+    let model_name = model_toml
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|t| t.get("name")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| text("model"));
+    Ok(page.finish(
+        &format!("Sizing: {model_name}"),
+        &format!("loopcap sizing report, from {}", dir.display()),
+    ))
+}
+
+/// The manifest's value at `key` as text: a string as it is, anything else
+/// as JSON, nothing as empty.
+fn manifest_text(manifest: &Value, key: &str) -> String {
+    manifest
+        .get(key)
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .unwrap_or_default()
+}
+
+/// What to buy, or why nothing does, and the SLOs it was judged against.
+fn recommendation(page: &mut Page, answer: &Answer) {
     page.heading("Recommendation");
     let found = match &answer.kind {
         AnswerKind::Search { answer, .. } => answer.is_some(),
@@ -87,7 +123,10 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         })
         .collect();
     page.table("slos", &["SLO", "metric", "direction"], &rows);
+}
 
+/// Every probe or plan beside the floor, each SLO's interval and the cost.
+fn evidence(page: &mut Page, answer: &Answer) {
     page.heading("Evidence");
     let slo_names = answer.slos.iter().map(|s| s.text.as_str());
     let floor = Row {
@@ -144,17 +183,11 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             page.table("plans", &header, &rows.collect::<Vec<_>>());
         }
     }
-    let plans_toml = text("plans_toml");
-    if !plans_toml.is_empty() {
-        plans(&mut page, &plans_toml);
-    }
-    let slo_figures: Vec<String> = answer
-        .slos
-        .iter()
-        .map(|s| sizing_figure::file_name(&s.metric))
-        .collect();
-    sections::figures(&mut page, dir, &slo_figures)?;
+}
 
+/// How the sizing was run: model file, search, replications, seed, command.
+fn what_was_sized(page: &mut Page, answer: &Answer, manifest: &Value) {
+    let text = |key: &str| manifest_text(manifest, key);
     page.heading("What was sized");
     let mut meta = vec![
         ("kind".to_owned(), "sizing".to_owned()),
@@ -177,20 +210,6 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         meta.insert(3, ("overrides".to_owned(), set.join(" ")));
     }
     page.pairs("meta", &meta);
-    let model_toml = text("model_toml");
-    if !model_toml.is_empty() {
-        sections::model_brief(&mut page, "model", &model_toml);
-        page.folded("The model (TOML)", &model_toml);
-    }
-    let model_name = model_toml
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|t| t.get("name")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| text("model"));
-    Ok(page.finish(
-        &format!("Sizing: {model_name}"),
-        &format!("loopcap sizing report, from {}", dir.display()),
-    ))
 }
 
 /// The plans compared: what each replaces in the model, and the file
