@@ -145,6 +145,27 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         .into());
     }
     let points = Points::read(&points_path, manifest.points)?;
+    let mut page = Page::new();
+    simulated(&mut page, &manifest);
+    each_point(&mut page, &points, manifest.replications);
+    each_window(&mut page, &points);
+
+    page.heading("Figures");
+    if sections::figures(&mut page, dir, &[])? == 0 {
+        page.paragraph(
+            "note",
+            "(no figures in this directory: `loopcap plot DIR` draws them)",
+        );
+    }
+    page.folded("The experiment (TOML)", &manifest.experiment_toml);
+    Ok(page.finish(
+        &manifest.experiment,
+        &format!("loopcap sweep report, from {}", dir.display()),
+    ))
+}
+
+/// What was simulated: the experiment, its seed, runs and base models.
+fn simulated(page: &mut Page, manifest: &SweepManifest) {
     let experiment: toml::Table = manifest.experiment_toml.parse().unwrap_or_default();
     let seed = manifest
         .flags
@@ -155,7 +176,6 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
                 .get("seed")
                 .map_or("the models' own".to_owned(), toml::Value::to_string)
         });
-    let mut page = Page::new();
     page.heading("What was simulated");
     let mut meta = vec![
         ("kind".to_owned(), "sweep".to_owned()),
@@ -172,7 +192,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             ),
         ),
         ("loopcap".to_owned(), manifest.loopcap_version.clone()),
-        ("rerun".to_owned(), rerun(&manifest)),
+        ("rerun".to_owned(), rerun(manifest)),
     ];
     if !manifest.flags.set.is_empty() {
         meta.insert(3, ("overrides".to_owned(), manifest.flags.set.join(" ")));
@@ -180,27 +200,34 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     page.pairs("meta", &meta);
     for (i, base) in manifest.base_models.iter().enumerate() {
         page.paragraph("note", &format!("Base model {}", base.file));
-        sections::model_brief(&mut page, &format!("model-{i}"), &base.model_toml);
+        sections::model_brief(page, &format!("model-{i}"), &base.model_toml);
     }
+}
 
-    let axes = points.axes();
-    let axis_cells = |row: usize| -> Vec<Cell> {
-        [Cell::text(&points.rows[row][0])]
-            .into_iter()
-            .chain((1..=axes.len()).map(|c| Cell::text(&points.rows[row][c])))
-            .collect()
-    };
-    let first: Vec<&str> = ["point"]
+/// A point's first cells: its number and its value on each axis.
+fn axis_cells(points: &Points, row: usize) -> Vec<Cell> {
+    [Cell::text(&points.rows[row][0])]
         .into_iter()
-        .chain(axes.iter().map(String::as_str))
-        .collect();
+        .chain((1..=points.axes().len()).map(|c| Cell::text(&points.rows[row][c])))
+        .collect()
+}
 
+/// The columns naming a point: "point", then each axis.
+fn point_columns(points: &Points) -> Vec<&str> {
+    ["point"]
+        .into_iter()
+        .chain(points.axes().iter().map(String::as_str))
+        .collect()
+}
+
+/// Each point's key metrics, mean ± half-width over its replications.
+fn each_point(page: &mut Page, points: &Points, replications: u32) {
     page.heading("Each point: failures beside latency");
     page.paragraph(
         "note",
         &format!(
             "Mean ± 95% half-width over the {} replications of each point.",
-            manifest.replications
+            replications
         ),
     );
     let shown: Vec<&str> = KEY_METRICS
@@ -211,7 +238,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     let rows: Vec<Row> = (0..points.rows.len())
         .map(|r| Row {
             key: format!("point:{r}"),
-            cells: axis_cells(r)
+            cells: axis_cells(points, r)
                 .into_iter()
                 .chain(
                     shown
@@ -221,8 +248,15 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
                 .collect(),
         })
         .collect();
-    page.table("points", &texts(&header(&first, Scope::Run, &shown)), &rows);
+    page.table(
+        "points",
+        &texts(&header(&point_columns(points), Scope::Run, &shown)),
+        &rows,
+    );
+}
 
+/// Each window of each point.
+fn each_window(page: &mut Page, points: &Points) {
     let windows = points.windows();
     if !windows.is_empty() {
         page.heading("Each window of each point");
@@ -239,7 +273,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
                 });
                 rows.push(Row {
                     key: format!("point:{r}"),
-                    cells: axis_cells(r)
+                    cells: axis_cells(points, r)
                         .into_iter()
                         .chain([Cell::text(*window)])
                         .chain(metrics)
@@ -247,7 +281,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
                 });
             }
         }
-        let mut columns = first.clone();
+        let mut columns = point_columns(points);
         columns.push("window");
         page.table(
             "windows",
@@ -255,19 +289,6 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
             &rows,
         );
     }
-
-    page.heading("Figures");
-    if sections::figures(&mut page, dir, &[])? == 0 {
-        page.paragraph(
-            "note",
-            "(no figures in this directory: `loopcap plot DIR` draws them)",
-        );
-    }
-    page.folded("The experiment (TOML)", &manifest.experiment_toml);
-    Ok(page.finish(
-        &manifest.experiment,
-        &format!("loopcap sweep report, from {}", dir.display()),
-    ))
 }
 
 /// The sweep's command, with what its command line changed.
