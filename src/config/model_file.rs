@@ -23,6 +23,7 @@ use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
+use crate::model::fault::Fault;
 use crate::model::measure::recovery::RecoveryRule;
 use crate::model::measure::window::{Window, WindowKind};
 use crate::model::workload::agent_loop::AgentProfile;
@@ -166,41 +167,12 @@ impl RawModel {
             class_routers: &self.class_router,
         }
         .check(
-            &Calls {
-                models: &every_model,
-                classes: &class_names,
-                agents: classes
-                    .iter()
-                    .map(|c| agent_names[c.agent].as_str())
-                    .collect(),
-                class_models: classes
-                    .iter()
-                    .map(|c| {
-                        let mut used = agents[c.agent].mix.models();
-                        if let Population::Sessions(trace) = &c.population {
-                            used.extend(trace.models());
-                            used.sort_unstable();
-                            used.dedup();
-                        }
-                        used
-                    })
-                    .collect(),
-            },
+            &calls(&every_model, &class_names, &agent_names, &classes, &agents),
             base_dir,
         )?;
         let client = self.client.unwrap_or_default().check()?;
         let pool_names: Vec<String> = routing.pools.iter().map(|p| p.name.clone()).collect();
-        let faults = self
-            .fault
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let at = FieldPath::root("fault").child(i);
-                let (target, fault) = f.read_with_common(&at)?;
-                let pool = target.check(&at, &pool_names)?;
-                fault.check(&at, pool)
-            })
-            .collect::<Checked<Vec<_>>>()?;
+        let faults = check_faults(&self.fault, &pool_names)?;
         let recovery = self
             .recovery
             .map_or(Ok(RecoveryRule::default()), |r| r.check())?;
@@ -230,18 +202,67 @@ impl RawModel {
             windows: Vec::new(),
         };
         spec.windows = check_windows(&self.window, &spec)?;
-        // Calls too large for the buckets of the pool that takes what the
-        // others cannot are refused for good.
-        let mut warnings = spec.last_pool().map_or_else(Vec::new, |p| {
-            too_large(&spec.agents, &spec.classes, &p.capacity)
-        });
-        warnings.extend(expiring(&spec.pools));
-        warnings.extend(thoughtless(&spec.classes));
-        warnings.extend(rounded_up(&spec.agents, &spec.classes));
-        warnings.extend(empty(&spec.classes));
-        warnings.extend(skipped_rows(&spec.classes));
+        let warnings = warnings(&spec);
         Ok((spec, warnings))
     }
+}
+
+/// The faults, each with the pool it targets.
+fn check_faults(raw: &[Tagged<RawFault>], pool_names: &[String]) -> Checked<Vec<Fault>> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let at = FieldPath::root("fault").child(i);
+            let (target, fault) = f.read_with_common(&at)?;
+            let pool = target.check(&at, pool_names)?;
+            fault.check(&at, pool)
+        })
+        .collect::<Checked<Vec<_>>>()
+}
+
+/// Who calls which model: what the routers are checked against.
+fn calls<'a>(
+    models: &'a [String],
+    classes: &'a [String],
+    agent_names: &'a [String],
+    checked: &[UserClass],
+    agents: &[AgentProfile],
+) -> Calls<'a> {
+    Calls {
+        models,
+        classes,
+        agents: checked
+            .iter()
+            .map(|c| agent_names[c.agent].as_str())
+            .collect(),
+        class_models: checked
+            .iter()
+            .map(|c| {
+                let mut used = agents[c.agent].mix.models();
+                if let Population::Sessions(trace) = &c.population {
+                    used.extend(trace.models());
+                    used.sort_unstable();
+                    used.dedup();
+                }
+                used
+            })
+            .collect(),
+    }
+}
+
+/// What does not stop a run but probably spoils it.
+fn warnings(spec: &ModelSpec) -> Vec<Invalid> {
+    // Calls too large for the buckets of the pool that takes what the
+    // others cannot are refused for good.
+    let mut warnings = spec.last_pool().map_or_else(Vec::new, |p| {
+        too_large(&spec.agents, &spec.classes, &p.capacity)
+    });
+    warnings.extend(expiring(&spec.pools));
+    warnings.extend(thoughtless(&spec.classes));
+    warnings.extend(rounded_up(&spec.agents, &spec.classes));
+    warnings.extend(empty(&spec.classes));
+    warnings.extend(skipped_rows(&spec.classes));
+    warnings
 }
 
 /// Warnings about calls that a token bucket can never admit.
