@@ -16,7 +16,8 @@ use crate::output::marker::{self, Kind};
 use crate::output::target::Reuse;
 use crate::plot::sizing_figure;
 use crate::sizing::{
-    Answer, AnswerKind, Goal, RESULT_FILE, Search, explain, journal, judge, render, search,
+    Answer, AnswerKind, Goal, Probe, RESULT_FILE, Search, Slo, explain, journal, judge, render,
+    search,
 };
 
 /// `size MODEL --slo ... --over PATH=LO..HI` (or `--max-users PATH`): the
@@ -66,35 +67,22 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
     }
     let search = if floor.met {
         search((lo, hi), goal, &slos, replicator.width(), |values| {
-            let mut probes = Vec::with_capacity(values.len());
-            let mut specs = Vec::new();
-            for &value in values {
-                match journal.as_ref().and_then(|j| j.done(value)) {
-                    Some(done) => probes.push(done),
-                    None => {
-                        // The model as read once, the probe's value named
-                        // by the flag that asked for it.
-                        let at = Override::new(
-                            &axis,
-                            toml::Value::Integer(value),
-                            format!("{} {axis_text} (at {value})", axis_flag(goal)),
-                        );
-                        let loaded = base.with([at], flags.limits, Error::from)?;
-                        specs.push((value, loaded.spec));
-                    }
-                }
-            }
-            let runs = replicator.run_all(specs.iter().map(|(_, spec)| spec))?;
-            for ((value, _), runs) in specs.iter().zip(runs) {
-                let probe = judge(*value, &runs, &slos);
-                if let Some(journal) = &mut journal {
-                    journal
-                        .record(&probe)
-                        .context("cannot append to sizing.csv")?;
-                }
-                probes.push(probe);
-            }
-            Ok::<_, Error>(probes)
+            let at = |value| {
+                Override::new(
+                    &axis,
+                    toml::Value::Integer(value),
+                    format!("{} {axis_text} (at {value})", axis_flag(goal)),
+                )
+            };
+            probe_values(
+                values,
+                at,
+                &base,
+                flags,
+                &replicator,
+                &slos,
+                journal.as_mut(),
+            )
         })?
     } else {
         unreachable
@@ -136,6 +124,44 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
         Some(_) => Ok(()),
         None => Err(Error::NoAnswer),
     }
+}
+
+/// The probes at `values`: those the journal holds as they were, the rest
+/// run (the model read once, the probe's value set by `at`), judged and
+/// journalled.
+fn probe_values(
+    values: &[i64],
+    at: impl Fn(i64) -> Override,
+    base: &BaseModel,
+    flags: &SizeFlags,
+    replicator: &Replicator,
+    slos: &[Slo],
+    mut journal: Option<&mut journal::Journal>,
+) -> Result<Vec<Probe>, Error> {
+    let mut probes = Vec::with_capacity(values.len());
+    let mut specs = Vec::new();
+    for &value in values {
+        match journal.as_ref().and_then(|j| j.done(value)) {
+            Some(done) => probes.push(done),
+            None => {
+                // The model as read once, the probe's value named
+                // by the flag that asked for it.
+                let loaded = base.with([at(value)], flags.limits, Error::from)?;
+                specs.push((value, loaded.spec));
+            }
+        }
+    }
+    let runs = replicator.run_all(specs.iter().map(|(_, spec)| spec))?;
+    for ((value, _), runs) in specs.iter().zip(runs) {
+        let probe = judge(*value, &runs, slos);
+        if let Some(journal) = journal.as_mut() {
+            journal
+                .record(&probe)
+                .context("cannot append to sizing.csv")?;
+        }
+        probes.push(probe);
+    }
+    Ok(probes)
 }
 
 /// `--over PATH=LO..HI`, or `--max-users PATH[=LO..HI]` (by default 1..100000).
