@@ -138,36 +138,8 @@ impl RawRouting<'_> {
             });
         }
         let names = PoolNames::new(&pools);
-        for (c, used) in calls.class_models.iter().enumerate() {
-            if let Some(&m) = used
-                .iter()
-                .find(|&&m| !pools.iter().any(|p| p.models.contains(&m)))
-            {
-                return Err(Invalid::new(
-                    FieldPath::root("agents").child(calls.agents[c]),
-                    format!(
-                        "calls model `{}`, which no pool serves: list it in a pool's `models`",
-                        calls.models[usize::from(m)]
-                    ),
-                ));
-            }
-        }
-        let mut routers = Vec::new();
-        let mut router_of = vec![None; classes.len()];
-        for (class, raw) in self.class_routers {
-            let at = FieldPath::root("class_router").child(class);
-            let Some(c) = classes.iter().position(|n| n == class) else {
-                return Err(Invalid::new(
-                    at,
-                    format!(
-                        "no user class is called `{class}`: the classes are {}",
-                        classes.join(", ")
-                    ),
-                ));
-            };
-            router_of[c] = Some(routers.len());
-            routers.push(check_router(raw, &at, &pools, &names)?);
-        }
+        every_model_served(calls, &pools)?;
+        let (mut routers, mut router_of) = self.class_routers(classes, &pools, &names)?;
         let unrouted = router_of.iter().any(Option::is_none);
         let mut default_router = None;
         match (self.router, unrouted) {
@@ -212,28 +184,39 @@ impl RawRouting<'_> {
             (None, false) => {}
         }
         let router_of = per_model(&router_of, &mut routers, &pools, calls, default_router)?;
-        // Once over the routers in use, not once a pool.
-        let used: HashSet<usize> = router_of.iter().flatten().flatten().copied().collect();
-        let reached: HashSet<usize> = used.iter().flat_map(|&r| routers[r].pools()).collect();
-        if let Some(unreached) = names
-            .names
-            .iter()
-            .enumerate()
-            .find(|&(p, _)| !reached.contains(&p))
-        {
-            return Err(Invalid::new(
-                FieldPath::root("pool").child(unreached.0).child("name"),
-                format!(
-                    "no user class's router sends attempts to pool `{}`: add it to a router, or remove it",
-                    unreached.1
-                ),
-            ));
-        }
+        every_pool_reached(&names, &routers, &router_of)?;
         Ok(Routing {
             pools,
             routers,
             router_of,
         })
+    }
+
+    /// The classes' own routers (`[class_router]`), and which class has
+    /// which (none yet for a class without one).
+    fn class_routers(
+        &self,
+        classes: &[String],
+        pools: &[PoolSpec],
+        names: &PoolNames,
+    ) -> Checked<(Vec<Router>, Vec<Option<usize>>)> {
+        let mut routers = Vec::new();
+        let mut router_of = vec![None; classes.len()];
+        for (class, raw) in self.class_routers {
+            let at = FieldPath::root("class_router").child(class);
+            let Some(c) = classes.iter().position(|n| n == class) else {
+                return Err(Invalid::new(
+                    at,
+                    format!(
+                        "no user class is called `{class}`: the classes are {}",
+                        classes.join(", ")
+                    ),
+                ));
+            };
+            router_of[c] = Some(routers.len());
+            routers.push(check_router(raw, &at, pools, names)?);
+        }
+        Ok((routers, router_of))
     }
 
     fn pools(&self, models: &[String], base_dir: &Path) -> Checked<Vec<PoolSpec>> {
@@ -441,6 +424,51 @@ fn pool_named(at: &FieldPath, name: &str, names: &PoolNames) -> Checked<usize> {
             ),
         )
     })
+}
+
+/// Every model a class's agent calls is served by some pool.
+fn every_model_served(calls: &Calls<'_>, pools: &[PoolSpec]) -> Checked<()> {
+    for (c, used) in calls.class_models.iter().enumerate() {
+        if let Some(&m) = used
+            .iter()
+            .find(|&&m| !pools.iter().any(|p| p.models.contains(&m)))
+        {
+            return Err(Invalid::new(
+                FieldPath::root("agents").child(calls.agents[c]),
+                format!(
+                    "calls model `{}`, which no pool serves: list it in a pool's `models`",
+                    calls.models[usize::from(m)]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Some class's router sends attempts to every pool.
+fn every_pool_reached(
+    names: &PoolNames,
+    routers: &[Router],
+    router_of: &[Vec<Option<usize>>],
+) -> Checked<()> {
+    // Once over the routers in use, not once a pool.
+    let used: HashSet<usize> = router_of.iter().flatten().flatten().copied().collect();
+    let reached: HashSet<usize> = used.iter().flat_map(|&r| routers[r].pools()).collect();
+    if let Some(unreached) = names
+        .names
+        .iter()
+        .enumerate()
+        .find(|&(p, _)| !reached.contains(&p))
+    {
+        return Err(Invalid::new(
+            FieldPath::root("pool").child(unreached.0).child("name"),
+            format!(
+                "no user class's router sends attempts to pool `{}`: add it to a router, or remove it",
+                unreached.1
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_router(
