@@ -116,23 +116,7 @@ impl RawUserClass {
         models: &[String],
         base_dir: &Path,
     ) -> Checked<UserClass> {
-        let agent = agents
-            .iter()
-            .position(|a| *a == self.agent)
-            .ok_or_else(|| {
-                Invalid::new(
-                    at.child("agent"),
-                    format!(
-                        "no agent named `{}` (agents defined: {})",
-                        self.agent,
-                        if agents.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            agents.join(", ")
-                        }
-                    ),
-                )
-            })?;
+        let agent = self.agent_index(at, agents)?;
         if let Some(trace) = &self.trace {
             if let Some(field) = [
                 ("users", self.users.is_some()),
@@ -153,14 +137,54 @@ impl RawUserClass {
                 agent,
                 population: trace.check(&at.child("trace"), base_dir, models)?,
                 surges: Vec::new(),
-                priority: self
-                    .priority
-                    .map(|p| whole(&at.child("priority"), p, 0, 255))
-                    .transpose()?
-                    .map_or(0, |p| p as u8),
+                priority: self.priority(at)?,
             });
         }
-        let population = match (self.users, &self.arrivals) {
+        let population = self.population(at, base_dir)?;
+        let surges = self
+            .surges
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.check(&at.child("surges").child(i)))
+            .collect::<Checked<Vec<_>>>()?;
+        Ok(UserClass {
+            name: self.name.clone(),
+            agent,
+            population,
+            surges,
+            priority: self.priority(at)?,
+        })
+    }
+    /// Its agent's index among `agents`.
+    fn agent_index(&self, at: &FieldPath, agents: &[String]) -> Checked<usize> {
+        agents.iter().position(|a| *a == self.agent).ok_or_else(|| {
+            Invalid::new(
+                at.child("agent"),
+                format!(
+                    "no agent named `{}` (agents defined: {})",
+                    self.agent,
+                    if agents.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        agents.join(", ")
+                    }
+                ),
+            )
+        })
+    }
+
+    /// Its priority at a coordinated throttle (0 unless given).
+    fn priority(&self, at: &FieldPath) -> Checked<u8> {
+        Ok(self
+            .priority
+            .map(|p| whole(&at.child("priority"), p, 0, 255))
+            .transpose()?
+            .map_or(0, |p| p as u8))
+    }
+
+    /// A closed population (users who think between loops) or open arrivals.
+    fn population(&self, at: &FieldPath, base_dir: &Path) -> Checked<Population> {
+        Ok(match (self.users, &self.arrivals) {
             (Some(users), None) => {
                 let users = whole(&at.child("users"), users, 0, u64::from(u32::MAX))? as u32;
                 let think = self.think_time.as_ref().ok_or_else(|| {
@@ -196,23 +220,6 @@ impl RawUserClass {
                     "needs users = N with a think_time (closed population) or arrivals = { process = \"poisson\", per_min = R } (open)",
                 ));
             }
-        };
-        let surges = self
-            .surges
-            .iter()
-            .enumerate()
-            .map(|(i, s)| s.check(&at.child("surges").child(i)))
-            .collect::<Checked<Vec<_>>>()?;
-        Ok(UserClass {
-            name: self.name.clone(),
-            agent,
-            population,
-            surges,
-            priority: self
-                .priority
-                .map(|p| whole(&at.child("priority"), p, 0, 255))
-                .transpose()?
-                .map_or(0, |p| p as u8),
         })
     }
 }
