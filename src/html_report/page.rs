@@ -166,17 +166,17 @@ impl Page {
                 cells: vec![Cell::text(k), Cell::text(v)],
             })
             .collect();
-        self.table(id, &[], &rows);
+        self.table(id, &[] as &[&str], &rows);
     }
 
     /// A table: `<table id>` with a header row (if any) and one `<tr
     /// data-row>` a row, each metric cell `<td data-metric>`.
-    pub fn table(&mut self, id: &str, header: &[&str], rows: &[Row]) {
+    pub fn table(&mut self, id: &str, header: &[impl AsRef<str>], rows: &[Row]) {
         let _ = writeln!(self.body, "<table id=\"{id}\">");
         if !header.is_empty() {
             self.body.push_str("<tr>");
             for h in header {
-                let _ = write!(self.body, "<th>{}</th>", escape(h));
+                let _ = write!(self.body, "<th>{}</th>", escape(h.as_ref()));
             }
             self.body.push_str("</tr>\n");
         }

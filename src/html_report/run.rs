@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::error::ReportError;
 use super::page::{Cell, Page, Row};
-use super::sections::{self, header, texts};
+use super::sections::{self, header};
 use crate::error::BadInput;
 use crate::model::measure::catalogue::Scope;
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
@@ -198,11 +198,7 @@ fn outcomes(page: &mut Page, summary: &Value) {
             .collect(),
         });
     }
-    page.table(
-        "outcomes",
-        &texts(&header(&[""], Scope::Run, &OUTCOMES)),
-        &rows,
-    );
+    page.table("outcomes", &header(&[""], Scope::Run, &OUTCOMES), &rows);
 }
 
 /// The attempts, the capacity and the bill.
@@ -243,7 +239,7 @@ fn pools(page: &mut Page, summary: &Value) {
             .collect();
         page.table(
             "pools",
-            &texts(&header(&["pool", "kind"], Scope::Pool, &POOLS)),
+            &header(&["pool", "kind"], Scope::Pool, &POOLS),
             &rows,
         );
     }
@@ -277,11 +273,7 @@ fn models(page: &mut Page, summary: &Value) {
             .collect();
         page.table(
             "models",
-            &texts(&header(
-                &["model", "first limit to refuse"],
-                Scope::Model,
-                &MODELS,
-            )),
+            &header(&["model", "first limit to refuse"], Scope::Model, &MODELS),
             &rows,
         );
     }
@@ -323,7 +315,7 @@ fn faults(page: &mut Page, summary: &Value) {
         first.extend(FAULT_SPAN.map(|(_, label)| label));
         let mut columns = header(&first, Scope::Fault, &FAULTS);
         columns.push("recovery".to_owned());
-        page.table("faults", &texts(&columns), &rows);
+        page.table("faults", &columns, &rows);
     }
 }
 

@@ -92,7 +92,7 @@ pub(super) fn model_brief(page: &mut Page, id: &str, model_toml: &str) {
             cells: vec![Cell::text(k), Cell::text(v)],
         })
         .collect();
-    page.table(id, &[], &rows);
+    page.table(id, &[] as &[&str], &rows);
 }
 
 fn is_table_array(v: &toml::Value) -> bool {
@@ -128,11 +128,6 @@ pub(super) fn header(first: &[&str], scope: Scope, columns: &[&str]) -> Vec<Stri
         .map(|f| (*f).to_owned())
         .chain(columns.iter().map(|c| scope.short_label(c)))
         .collect()
-}
-
-/// A header as the page takes it.
-pub(super) fn texts(header: &[String]) -> Vec<&str> {
-    header.iter().map(String::as_str).collect()
 }
 
 #[cfg(test)]

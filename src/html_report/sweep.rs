@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::error::ReportError;
 use super::page::{Cell, Page, Row};
-use super::sections::{self, header, texts};
+use super::sections::{self, header};
 use crate::error::{BadInput, ReadError};
 use crate::model::measure::catalogue::Scope;
 use crate::sweep_dir::manifest::SweepManifest;
@@ -250,7 +250,7 @@ fn each_point(page: &mut Page, points: &Points, replications: u32) {
         .collect();
     page.table(
         "points",
-        &texts(&header(&point_columns(points), Scope::Run, &shown)),
+        &header(&point_columns(points), Scope::Run, &shown),
         &rows,
     );
 }
@@ -285,7 +285,7 @@ fn each_window(page: &mut Page, points: &Points) {
         columns.push("window");
         page.table(
             "windows",
-            &texts(&header(&columns, Scope::Window, &WINDOW_METRICS)),
+            &header(&columns, Scope::Window, &WINDOW_METRICS),
             &rows,
         );
     }
