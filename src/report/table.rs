@@ -1,60 +1,135 @@
-//! The human-readable summary that `loopcap run` prints.
+//! The human-readable summary that `loopcap run` prints. Every figure is
+//! named in the metric catalogue's words, and the table notes each metric
+//! it names: a test holds it to the catalogue, both ways.
 
-use std::fmt::Write as _;
+use std::fmt::{Display, Write as _};
 
 use crate::bytes::Bytes;
+use crate::model::measure::catalogue::Scope;
 use crate::model::measure::percentiles::Percentiles;
-use crate::model::measure::summary::Summary;
+use crate::model::measure::summary::{LoopGroupSummary, Summary};
+
+/// The text being written, and the metrics it has named.
+struct Table {
+    out: String,
+    /// Each metric named, by scope: its catalogue name, or the column
+    /// itself when the catalogue does not know it.
+    named: Vec<(Scope, String)>,
+}
+
+impl Table {
+    /// Notes `column` (a metric's name, with its statistic if any) of `scope` as shown.
+    fn note(&mut self, scope: Scope, column: &str) {
+        let name = scope.find(column).map_or(column, |(m, _)| m.name);
+        self.named.push((scope, name.to_owned()));
+    }
+
+    /// The catalogue's short words for `column` of `scope`: "p99 s", "429s".
+    fn words(&mut self, scope: Scope, column: &str) -> String {
+        self.note(scope, column);
+        scope.short_label(column)
+    }
+
+    /// The catalogue's words in full for metric `name`: "loop latency".
+    fn label(&mut self, scope: Scope, name: &str) -> String {
+        self.note(scope, name);
+        scope
+            .find(name)
+            .map_or_else(|| name.to_owned(), |(m, _)| m.label.to_owned())
+    }
+
+    /// `words value, words value, ...` for `(column, value)` pairs of `scope`.
+    fn pairs(&mut self, scope: Scope, pairs: &[(&str, String)]) -> String {
+        pairs
+            .iter()
+            .map(|(column, value)| format!("{} {value}", self.words(scope, column)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn heading(&mut self, text: &str) {
+        let _ = writeln!(self.out, "\n{text}");
+    }
+
+    fn line(&mut self, label: &str, value: impl Display) {
+        let _ = writeln!(self.out, "  {label:<24}{value}");
+    }
+
+    /// A line for run metric `name`.
+    fn run_line(&mut self, name: &str, value: impl Display) {
+        let label = self.words(Scope::Run, name);
+        self.line(&label, value);
+    }
+
+    /// Rows under a header, the first `left` columns aligned left and the
+    /// rest right, two spaces before each column as wide as its widest cell.
+    fn grid(&mut self, left: usize, header: Vec<String>, rows: Vec<Vec<String>>) {
+        let widths: Vec<usize> = (0..header.len())
+            .map(|c| {
+                std::iter::once(&header)
+                    .chain(&rows)
+                    .map(|row| row[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in std::iter::once(&header).chain(&rows) {
+            let mut text = String::new();
+            for (c, (cell, width)) in row.iter().zip(&widths).enumerate() {
+                if c < left {
+                    let _ = write!(text, "  {cell:<width$}");
+                } else {
+                    let _ = write!(text, "  {cell:>width$}");
+                }
+            }
+            let _ = writeln!(self.out, "{}", text.trim_end());
+        }
+    }
+}
 
 fn opt(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
 }
 
-fn percentile_row(out: &mut String, label: &str, p: Option<Percentiles>, decimals: usize) {
-    let cells: Vec<String> = match p {
-        Some(p) => [p.p50, p.p95, p.p99, p.max, p.mean]
-            .iter()
-            .map(|v| format!("{v:.decimals$}"))
-            .collect(),
-        None => vec!["-".to_owned(); 5],
-    };
-    let _ = writeln!(
-        out,
-        "  {label:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        cells[0], cells[1], cells[2], cells[3], cells[4]
-    );
+/// A share as a percentage, to a tenth.
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
 }
 
-fn line(out: &mut String, label: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "  {label:<24}{value}");
+fn usd(x: f64) -> String {
+    format!("{x:.2}")
 }
 
 /// Renders `summary` as an aligned, sectioned table; `peak_memory_bytes` is
 /// the process's peak resident memory, where the platform tells it.
 pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
-    let s = summary;
-    let mut out = String::new();
-    let _ = writeln!(out, "{} (seed {})", s.model, s.seed);
+    noted(summary, peak_memory_bytes).out
+}
+
+/// The table, with the metrics it named.
+fn noted(s: &Summary, peak_memory_bytes: Option<u64>) -> Table {
+    let mut t = Table {
+        out: String::new(),
+        named: Vec::new(),
+    };
+    let _ = writeln!(t.out, "{} (seed {})", s.model, s.seed);
     let _ = writeln!(
-        out,
-        "simulated {} s, measured after {} s of warm-up\n",
+        t.out,
+        "simulated {} s, measured after {} s of warm-up",
         s.duration_s, s.warmup_s
     );
-
-    loops(&mut out, s);
-    latency(&mut out, s);
-    classes(&mut out, s);
-    attempts(&mut out, s);
-    windows(&mut out, s);
-    pools(&mut out, s);
-    models(&mut out, s);
-    loop_groups(&mut out, s);
-    faults(&mut out, s);
-    cost(&mut out, s);
-
-    let _ = writeln!(out, "\nengine");
-    line(
-        &mut out,
+    loops(&mut t, s);
+    latency(&mut t, s);
+    classes(&mut t, s);
+    attempts(&mut t, s);
+    windows(&mut t, s);
+    pools(&mut t, s);
+    models(&mut t, s);
+    loop_groups(&mut t, s);
+    faults(&mut t, s);
+    cost(&mut t, s);
+    t.heading("engine");
+    t.run_line(
         "events",
         format!(
             "{} in {:.3} s ({:.2} M events/s)",
@@ -64,149 +139,176 @@ pub fn render(summary: &Summary, peak_memory_bytes: Option<u64>) -> String {
         ),
     );
     if let Some(bytes) = peak_memory_bytes {
-        line(
-            &mut out,
-            "peak memory",
-            format!("{} resident", Bytes(bytes)),
-        );
+        t.line("peak memory", format!("{} resident", Bytes(bytes)));
     }
-    out
+    t
 }
 
 /// The loops: how many, how they ended.
-fn loops(out: &mut String, s: &Summary) {
-    let _ = writeln!(out, "loops");
-    line(out, "loops/min", format!("{:.2}", s.loops_per_min));
-    line(
-        out,
-        "started",
-        format!(
-            "{}  = completed {} + failed {} + in flight {}",
-            s.loops_started, s.loops_completed, s.loops_failed, s.loops_in_flight
-        ),
+fn loops(t: &mut Table, s: &Summary) {
+    t.heading("loops");
+    t.run_line("loops_per_min", format!("{:.2}", s.loops_per_min));
+    let ended = t.pairs(
+        Scope::Run,
+        &[
+            ("loops_completed", s.loops_completed.to_string()),
+            ("loops_failed", s.loops_failed.to_string()),
+            ("loops_in_flight", s.loops_in_flight.to_string()),
+        ],
+    );
+    t.run_line(
+        "loops_started",
+        format!("{}  = {}", s.loops_started, ended.replace(", ", " + ")),
     );
     if s.loops_failed > 0 {
-        line(
-            out,
-            "failed share",
-            format!("{}%", opt(s.loops_failed_share.map(|f| f * 100.0), 1)),
+        t.run_line("loops_failed_share", pct(s.loops_failed_share));
+        let why = t.pairs(
+            Scope::Run,
+            &[
+                (
+                    "loops_failed_exhausted",
+                    s.loops_failed_exhausted.to_string(),
+                ),
+                ("loops_failed_deadline", s.loops_failed_deadline.to_string()),
+                (
+                    "loops_failed_too_large",
+                    s.loops_failed_too_large.to_string(),
+                ),
+                ("loops_failed_denied", s.loops_failed_denied.to_string()),
+            ],
         );
-        line(
-            out,
-            "failed because",
-            format!(
-                "attempts exhausted {}, deadline {}, call too large {}, retry denied {}",
-                s.loops_failed_exhausted,
-                s.loops_failed_deadline,
-                s.loops_failed_too_large,
-                s.loops_failed_denied
-            ),
-        );
+        t.line("failed because", why);
     }
-    line(
-        out,
-        "mean loops in flight",
+    t.run_line(
+        "mean_loops_in_flight",
         format!("{:.2}", s.mean_loops_in_flight),
     );
 }
 
 /// Percentiles of latency and steps.
-fn latency(out: &mut String, s: &Summary) {
+fn latency(t: &mut Table, s: &Summary) {
+    let rows = [
+        ("loop_latency_s", s.loop_latency_s, 2),
+        ("step_latency_s", s.step_latency_s, 2),
+        ("queue_wait_s", s.queue_wait_s, 2),
+        ("steps_per_loop", s.steps_per_loop, 1),
+    ];
     let _ = writeln!(
-        out,
+        t.out,
         "\n  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "seconds", "p50", "p95", "p99", "max", "mean"
     );
-    percentile_row(out, "loop latency", s.loop_latency_s, 2);
-    percentile_row(out, "step latency", s.step_latency_s, 2);
-    percentile_row(out, "queue wait", s.queue_wait_s, 2);
-    percentile_row(out, "steps per loop", s.steps_per_loop, 1);
+    for (name, p, decimals) in rows {
+        let label = t.label(Scope::Run, name);
+        let cells: Vec<String> = match p {
+            Some(p) => [p.p50, p.p95, p.p99, p.max, p.mean]
+                .iter()
+                .map(|v| format!("{v:.decimals$}"))
+                .collect(),
+            None => vec!["-".to_owned(); 5],
+        };
+        let _ = writeln!(
+            t.out,
+            "  {label:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            cells[0], cells[1], cells[2], cells[3], cells[4]
+        );
+    }
 }
 
 /// Each class, when there are several.
-fn classes(out: &mut String, s: &Summary) {
-    if s.classes.len() > 1 {
-        let _ = writeln!(out, "\nclasses (loops started after warm-up)");
-        let _ = writeln!(
-            out,
-            "  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}",
-            "class", "started", "failed", "loops/min", "p50 s", "p99 s"
-        );
-        for (name, c) in &s.classes {
+fn classes(t: &mut Table, s: &Summary) {
+    if s.classes.len() < 2 {
+        return;
+    }
+    t.heading("classes (loops started after warm-up)");
+    let columns = [
+        "loops_started",
+        "loops_failed_share",
+        "loops_per_min",
+        "loop_latency_s.p50",
+        "loop_latency_s.p99",
+        "arrivals_per_min",
+        "interarrival_cv",
+    ];
+    let header = header(t, "class", Scope::Class, &columns);
+    let rows = s
+        .classes
+        .iter()
+        .map(|(name, c)| {
             let latency = |f: fn(&Percentiles) -> f64| opt(c.loop_latency_s.as_ref().map(f), 1);
-            let _ = writeln!(
-                out,
-                "  {:<16}{:>10}{:>10}{:>10.2}{:>10}{:>10}",
-                name,
-                c.loops_started,
-                format!("{}%", opt(c.loops_failed_share.map(|f| f * 100.0), 1)),
-                c.loops_per_min,
+            vec![
+                name.clone(),
+                c.loops_started.to_string(),
+                pct(c.loops_failed_share),
+                format!("{:.2}", c.loops_per_min),
                 latency(|p| p.p50),
                 latency(|p| p.p99),
-            );
-        }
-    }
+                format!("{:.2}", c.arrivals_per_min),
+                opt(c.interarrival_cv, 2),
+            ]
+        })
+        .collect();
+    t.grid(1, header, rows);
+}
+
+/// A table's header: `first`, then the catalogue's words for each of `columns` of `scope`.
+fn header(t: &mut Table, first: &str, scope: Scope, columns: &[&str]) -> Vec<String> {
+    std::iter::once(first.to_owned())
+        .chain(columns.iter().map(|c| t.words(scope, c)))
+        .collect()
 }
 
 /// Attempts and what refused or failed them.
-fn attempts(out: &mut String, s: &Summary) {
-    let _ = writeln!(out, "\nattempts");
-    line(out, "calls", s.calls);
-    line(
-        out,
+fn attempts(t: &mut Table, s: &Summary) {
+    t.heading("attempts");
+    t.run_line("calls", s.calls);
+    let per_min = t.words(Scope::Run, "attempts_per_min");
+    t.run_line(
         "attempts",
-        format!("{}  ({:.1} per minute)", s.attempts, s.attempts_per_min),
+        format!("{}  ({:.1} {per_min})", s.attempts, s.attempts_per_min),
     );
-    line(
-        out,
+    let rate = t.words(Scope::Run, "retry_rate");
+    t.run_line(
         "retries",
-        format!("{}  (retry rate {})", s.retries, opt(s.retry_rate, 3)),
+        format!("{}  ({rate} {})", s.retries, opt(s.retry_rate, 3)),
     );
-    line(out, "retry-after honoured", &s.retry_after);
-    if s.throttled > 0 {
-        line(out, "held by client throttle", s.throttled);
+    t.line("retry-after honoured", &s.retry_after);
+    for (name, count, always) in [
+        ("throttled", s.throttled, false),
+        ("rate_limited", s.rate_limited, true),
+        ("overloaded", s.overloaded, true),
+        ("timeouts", s.timeouts, true),
+        ("unavailable", s.unavailable, false),
+        ("server_errors", s.server_errors, false),
+        ("expired", s.expired, false),
+        ("rejected_locally", s.rejected_locally, false),
+        ("retries_denied", s.retries_denied, false),
+        ("queue_rejected", s.queue_rejected, false),
+        ("too_large", s.too_large, false),
+    ] {
+        if always || count > 0 {
+            t.run_line(name, count);
+        }
     }
-    line(out, "rate limited (429)", s.rate_limited);
-    line(out, "overloaded (529)", s.overloaded);
-    line(out, "timeouts", s.timeouts);
-    if s.unavailable + s.server_errors > 0 {
-        line(
-            out,
-            "errors (503, 500)",
-            format!("{}, {}", s.unavailable, s.server_errors),
-        );
-    }
-    if s.rejected_locally > 0 {
-        line(out, "failed by the client", s.rejected_locally);
-    }
-    if s.retries_denied > 0 {
-        line(out, "retries denied", s.retries_denied);
-    }
-    if s.queue_rejected > 0 {
-        line(out, "queue full", s.queue_rejected);
-    }
-    if s.too_large > 0 {
-        line(out, "too large for a bucket", s.too_large);
-    }
-    line(
-        out,
+    t.run_line(
         "amplification",
         format!("{} attempts per loop", opt(s.amplification, 2)),
     );
-    line(
-        out,
-        "in flight",
-        format!("peak {}, mean {:.2}", s.peak_in_flight, s.mean_in_flight),
-    );
+    t.run_line("peak_in_flight", s.peak_in_flight);
+    t.run_line("mean_in_flight", format!("{:.2}", s.mean_in_flight));
     if let Some(u) = s.lane_utilization {
-        line(out, "lane utilization", format!("{:.1}%", u * 100.0));
+        t.run_line("lane_utilization", pct(Some(u)));
+    }
+    if let Some(w) = s.waited_share {
+        t.run_line("waited_share", pct(Some(w)));
     }
     if s.lane_queue_unbounded == Some(true) {
-        line(
-            out,
+        let unbounded = t.words(Scope::Run, "lane_queue_unbounded");
+        let growth = t.words(Scope::Run, "lane_queue_growth_per_min");
+        t.line(
             "UNSTABLE",
             format!(
-                "the lane queue grows without bound ({:+.1} per minute, never empty in the second half): the load offered exceeds the lanes, so these figures describe a transient, not a steady state",
+                "{unbounded} ({growth} {:+.1}, never empty in the second half): the load offered exceeds the lanes, so these figures describe a transient, not a steady state",
                 s.lane_queue_growth_per_min.unwrap_or(0.0)
             ),
         );
@@ -214,212 +316,265 @@ fn attempts(out: &mut String, s: &Summary) {
 }
 
 /// Each window.
-fn windows(out: &mut String, s: &Summary) {
-    if !s.windows.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nwindows (loops started in each, followed to their end; the rest inside it)"
-        );
-        let _ = writeln!(
-            out,
-            "  {:<24}{:>14}{:>9}{:>8}{:>10}{:>10}{:>10}{:>9}{:>8}{:>7}{:>10}",
-            "window",
-            "from-to s",
-            "started",
-            "failed",
-            "loops/min",
-            "p50 s",
-            "p99 s",
-            "attempts",
-            "429s",
-            "peak",
-            "cost"
-        );
-        for w in &s.windows {
+fn windows(t: &mut Table, s: &Summary) {
+    if s.windows.is_empty() {
+        return;
+    }
+    t.heading("windows (loops started in each, followed to their end; the rest inside it)");
+    let columns = [
+        "loops_started",
+        "loops_failed_share",
+        "loops_per_min",
+        "loop_latency_s.p50",
+        "loop_latency_s.p99",
+        "attempts",
+        "retries",
+        "rate_limited",
+        "peak_in_flight",
+        "cost_usd",
+    ];
+    let mut header = header(t, "window", Scope::Window, &columns);
+    header.insert(1, "from-to s".to_owned());
+    let rows = s
+        .windows
+        .iter()
+        .map(|w| {
             let p = |f: fn(&Percentiles) -> f64| opt(w.loop_latency_s.as_ref().map(f), 1);
-            let _ = writeln!(
-                out,
-                "  {:<24}{:>14}{:>9}{:>8}{:>10.2}{:>10}{:>10}{:>9}{:>8}{:>7}{:>10}",
-                w.name,
+            vec![
+                w.name.clone(),
                 format!("{:.0}-{:.0}", w.start_s, w.end_s),
-                w.loops_started,
-                w.loops_failed_share
-                    .map_or_else(|| "-".to_owned(), |f| format!("{:.1}%", f * 100.0)),
-                w.loops_per_min,
+                w.loops_started.to_string(),
+                pct(w.loops_failed_share),
+                format!("{:.2}", w.loops_per_min),
                 p(|p| p.p50),
                 p(|p| p.p99),
-                w.attempts,
-                w.rate_limited,
-                w.peak_in_flight,
-                format!("${:.2}", w.cost_usd)
-            );
+                w.attempts.to_string(),
+                w.retries.to_string(),
+                w.rate_limited.to_string(),
+                w.peak_in_flight.to_string(),
+                usd(w.cost_usd),
+            ]
+        })
+        .collect();
+    t.grid(1, header, rows);
+}
+
+/// Each pool, what it refused, and self-hosted replicas.
+fn pools(t: &mut Table, s: &Summary) {
+    if s.pools.is_empty() {
+        return;
+    }
+    t.heading("pools (attempts the router sent each, after warm-up)");
+    let columns = [
+        "attempts",
+        "served",
+        "mean_in_flight",
+        "busy_share",
+        "cost_usd",
+    ];
+    let mut header = header(t, "pool", Scope::Pool, &columns);
+    header.insert(1, "kind".to_owned());
+    let rows = s
+        .pools
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.kind.clone(),
+                p.attempts.to_string(),
+                p.served.to_string(),
+                format!("{:.2}", p.mean_in_flight),
+                pct(p.busy_share),
+                usd(p.cost_usd),
+            ]
+        })
+        .collect();
+    t.grid(2, header, rows);
+    for p in &s.pools {
+        let failures: Vec<(&str, String)> = [
+            ("rate_limited", p.rate_limited),
+            ("overloaded", p.overloaded),
+            ("queue_rejected", p.queue_rejected),
+            ("too_large", p.too_large),
+            ("unavailable", p.unavailable),
+            ("server_errors", p.server_errors),
+            ("timed_out", p.timed_out),
+            ("expired", p.expired),
+            ("cool_downs", p.cool_downs),
+        ]
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .map(|(name, n)| (name, n.to_string()))
+        .collect();
+        if !failures.is_empty() {
+            let listed = t.pairs(Scope::Pool, &failures);
+            let _ = writeln!(t.out, "  {}: {listed}", p.name);
         }
+    }
+    for p in &s.pools {
+        let Some(h) = &p.self_hosted else { continue };
+        let ttft = |f: fn(&Percentiles) -> f64| opt(h.time_to_first_token_s.as_ref().map(f), 2);
+        let listed = t.pairs(
+            Scope::Pool,
+            &[
+                ("mean_replicas", format!("{:.2}", h.mean_replicas)),
+                ("replica_hours", format!("{:.2}", h.replica_hours)),
+                ("cold_starts", h.cold_starts.to_string()),
+                ("mean_batch", opt(h.mean_batch, 1)),
+                ("p95_batch", opt(h.p95_batch, 0)),
+                (
+                    "output_tokens_per_s",
+                    format!("{:.1}", h.output_tokens_per_s),
+                ),
+                ("time_to_first_token_s.p50", ttft(|t| t.p50)),
+                ("time_to_first_token_s.p99", ttft(|t| t.p99)),
+                ("kv_cache_utilization", pct(h.kv_cache_utilization)),
+            ],
+        );
+        let _ = writeln!(t.out, "  {}: {listed}", p.name);
     }
 }
 
-/// Each pool, and self-hosted replicas.
-fn pools(out: &mut String, s: &Summary) {
-    if !s.pools.is_empty() {
-        let _ = writeln!(
-            out,
-            "\npools (attempts the router sent each, after warm-up)"
-        );
-        let _ = writeln!(
-            out,
-            "  {:<16}{:<12}{:>10}{:>10}{:>10}{:>10}{:>8}{:>12}",
-            "pool", "kind", "attempts", "served", "refused", "in flight", "busy", "cost"
-        );
-        for p in &s.pools {
-            let refused = p.rate_limited
-                + p.overloaded
-                + p.queue_rejected
-                + p.too_large
-                + p.unavailable
-                + p.server_errors;
-            let _ = writeln!(
-                out,
-                "  {:<16}{:<12}{:>10}{:>10}{:>10}{:>10.2}{:>8}{:>12}",
-                p.name,
-                p.kind,
-                p.attempts,
-                p.served,
-                refused,
-                p.mean_in_flight,
-                p.busy_share
-                    .map_or_else(|| "-".to_owned(), |b| format!("{:.1}%", b * 100.0)),
-                format!("${:.2}", p.cost_usd)
-            );
-        }
-        for p in &s.pools {
-            let Some(h) = &p.self_hosted else { continue };
-            let ttft = |f: fn(&Percentiles) -> f64| opt(h.time_to_first_token_s.as_ref().map(f), 2);
-            let _ = writeln!(
-                out,
-                "  {}: {:.2} replicas on average ({:.2} replica-hours, {} cold starts); batch mean {} / p95 {}; {:.1} output tokens/s; first token p50 {} s / p99 {} s; KV cache {}% used",
-                p.name,
-                h.mean_replicas,
-                h.replica_hours,
-                h.cold_starts,
-                opt(h.mean_batch, 1),
-                opt(h.p95_batch, 0),
-                h.output_tokens_per_s,
-                ttft(|t| t.p50),
-                ttft(|t| t.p99),
-                opt(h.kv_cache_utilization.map(|u| u * 100.0), 1),
-            );
-        }
+/// Each model, the limits that refused it, and the limit that bound first.
+fn models(t: &mut Table, s: &Summary) {
+    if s.by_model.is_empty() {
+        return;
     }
-}
-
-/// Each model, and the limit that bound first.
-fn models(out: &mut String, s: &Summary) {
-    if !s.by_model.is_empty() {
-        let _ = writeln!(out, "\nmodels (after warm-up)");
-        let _ = writeln!(
-            out,
-            "  {:<16}{:>10}{:>8}  {:<34}{:>14}{:>12}{:>12}",
-            "model", "attempts", "429s", "first 429 (limit, s)", "input tokens", "output", "cost"
-        );
-        for m in &s.by_model {
+    t.heading("models (after warm-up)");
+    let columns = [
+        "attempts",
+        "rate_limited",
+        "first_limit_s",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    ];
+    let header = header(t, "model", Scope::Model, &columns);
+    let rows = s
+        .by_model
+        .iter()
+        .map(|m| {
             let first = match (&m.first_limit, m.first_limit_s) {
                 (Some(limit), Some(t)) => format!("{limit} at {t:.0}"),
                 _ => "-".to_owned(),
             };
-            let _ = writeln!(
-                out,
-                "  {:<16}{:>10}{:>8}  {:<34}{:>14}{:>12}{:>12}",
-                m.name,
-                m.attempts,
-                m.rate_limited,
+            vec![
+                m.name.clone(),
+                m.attempts.to_string(),
+                m.rate_limited.to_string(),
                 first,
-                m.input_tokens,
-                m.output_tokens,
-                format!("${:.2}", m.cost_usd)
-            );
-        }
-        let first = s
-            .by_model
-            .iter()
-            .filter_map(|m| Some((m.first_limit_s?, m.first_limit.as_deref()?, &m.name)))
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((t, limit, model)) = first {
-            line(
-                out,
-                "bound first",
-                format!("{model}'s {limit}, at {t:.0} s"),
-            );
-        }
+                m.input_tokens.to_string(),
+                m.output_tokens.to_string(),
+                usd(m.cost_usd),
+            ]
+        })
+        .collect();
+    t.grid(1, header, rows);
+    for m in s.by_model.iter().filter(|m| m.rate_limited > 0) {
+        let by = &m.rate_limited_by;
+        let listed = t.pairs(
+            Scope::Model,
+            &[
+                (
+                    "rate_limited_by.requests_per_min",
+                    by.requests_per_min.to_string(),
+                ),
+                (
+                    "rate_limited_by.input_tokens_per_min",
+                    by.input_tokens_per_min.to_string(),
+                ),
+                (
+                    "rate_limited_by.output_tokens_per_min",
+                    by.output_tokens_per_min.to_string(),
+                ),
+                (
+                    "rate_limited_by.max_concurrency",
+                    by.max_concurrency.to_string(),
+                ),
+            ],
+        );
+        let _ = writeln!(t.out, "  {} 429s: {listed}", m.name);
+    }
+    let first = s
+        .by_model
+        .iter()
+        .filter_map(|m| Some((m.first_limit_s?, m.first_limit.as_deref()?, &m.name)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((at, limit, model)) = first {
+        t.line("bound first", format!("{model}'s {limit}, at {at:.0} s"));
     }
 }
 
 /// Warm and cold loops (self-hosted pools).
-fn loop_groups(out: &mut String, s: &Summary) {
-    for (label, group) in [("warm loops", &s.warm_loops), ("cold loops", &s.cold_loops)] {
+fn loop_groups(t: &mut Table, s: &Summary) {
+    for (scope, label, group) in [
+        (Scope::WarmLoops, "warm loops", &s.warm_loops),
+        (Scope::ColdLoops, "cold loops", &s.cold_loops),
+    ] {
         if let Some(g) = group {
-            let latency = |f: fn(&Percentiles) -> f64| opt(g.loop_latency_s.as_ref().map(f), 1);
-            line(
-                out,
-                label,
-                format!(
-                    "{} completed ({:.2}/min), {} failed; latency p50 {} s / p99 {} s",
-                    g.loops_completed,
-                    g.loops_per_min,
-                    g.loops_failed,
-                    latency(|p| p.p50),
-                    latency(|p| p.p99),
-                ),
-            );
+            let listed = loop_group(t, scope, g);
+            t.line(label, listed);
         }
     }
 }
 
+fn loop_group(t: &mut Table, scope: Scope, g: &LoopGroupSummary) -> String {
+    let latency = |f: fn(&Percentiles) -> f64| opt(g.loop_latency_s.as_ref().map(f), 1);
+    t.pairs(
+        scope,
+        &[
+            ("loops_completed", g.loops_completed.to_string()),
+            ("loops_per_min", format!("{:.2}", g.loops_per_min)),
+            ("loops_failed", g.loops_failed.to_string()),
+            ("loops_failed_share", pct(g.loops_failed_share)),
+            ("loop_latency_s.p50", latency(|p| p.p50)),
+            ("loop_latency_s.p99", latency(|p| p.p99)),
+        ],
+    )
+}
+
 /// Each fault and whether goodput recovered.
-fn faults(out: &mut String, s: &Summary) {
-    if !s.faults.is_empty() {
-        let _ = writeln!(out, "\nfaults (goodput in loops per minute)");
-        for f in &s.faults {
-            let verdict = match (f.recovered, f.recovery_s) {
-                (Some(true), Some(t)) => format!("recovered {t:.0} s after it ended"),
-                (Some(false), _) => "did not recover".to_owned(),
-                _ => "no goodput before it to recover to".to_owned(),
-            };
-            line(
-                out,
-                &format!("{} {:.0}-{:.0} s", f.kind, f.start_s, f.end_s),
-                format!(
-                    "before {}, during {}, after {}: {verdict}",
-                    opt(f.goodput_before_per_min, 2),
-                    opt(f.goodput_during_per_min, 2),
-                    opt(f.goodput_after_per_min, 2)
-                ),
-            );
-        }
+fn faults(t: &mut Table, s: &Summary) {
+    if s.faults.is_empty() {
+        return;
+    }
+    t.heading("faults (goodput in loops per minute)");
+    for f in &s.faults {
+        let goodput = t.pairs(
+            Scope::Fault,
+            &[
+                ("goodput_before_per_min", opt(f.goodput_before_per_min, 2)),
+                ("goodput_during_per_min", opt(f.goodput_during_per_min, 2)),
+                ("goodput_after_per_min", opt(f.goodput_after_per_min, 2)),
+            ],
+        );
+        let recovered = t.words(Scope::Fault, "recovered");
+        let recovery = t.label(Scope::Fault, "recovery_s");
+        let verdict = match (f.recovered, f.recovery_s) {
+            (Some(true), Some(at)) => format!("{recovered} ({recovery} {at:.0} s after it ended)"),
+            (Some(false), _) => format!("not {recovered}"),
+            _ => "no goodput before it to recover to".to_owned(),
+        };
+        t.line(
+            &format!("{} {:.0}-{:.0} s", f.kind, f.start_s, f.end_s),
+            format!("{goodput}: {verdict}"),
+        );
     }
 }
 
 /// Tokens and cost.
-fn cost(out: &mut String, s: &Summary) {
-    let _ = writeln!(out, "\ncost");
-    line(
-        out,
-        "tokens billed",
-        match s.cache_write_tokens {
-            0 => format!(
-                "{} in ({} from cache), {} out",
-                s.input_tokens, s.cached_input_tokens, s.output_tokens
-            ),
-            written => format!(
-                "{} in ({} from cache, {written} written to it), {} out",
-                s.input_tokens, s.cached_input_tokens, s.output_tokens
-            ),
-        },
-    );
-    line(out, "cost", format!("${:.2}", s.cost_usd));
-    line(out, "loops per dollar", opt(s.loops_per_dollar, 2));
-    line(
-        out,
-        "cost per loop",
-        s.cost_per_loop_usd
-            .map_or_else(|| "-".to_owned(), |c| format!("${c:.3}")),
-    );
+fn cost(t: &mut Table, s: &Summary) {
+    t.heading("cost");
+    t.run_line("input_tokens", s.input_tokens);
+    t.run_line("cached_input_tokens", s.cached_input_tokens);
+    if s.cache_write_tokens > 0 {
+        t.run_line("cache_write_tokens", s.cache_write_tokens);
+    }
+    t.run_line("output_tokens", s.output_tokens);
+    t.run_line("cost_usd", usd(s.cost_usd));
+    t.run_line("loops_per_dollar", opt(s.loops_per_dollar, 2));
+    t.run_line("cost_per_loop_usd", opt(s.cost_per_loop_usd, 3));
 }
+
+#[cfg(test)]
+mod tests;

@@ -275,7 +275,7 @@ fn the_table_shows_each_pool_and_check_lists_them() {
     assert!(out.status.success());
     let table = String::from_utf8(out.stdout).unwrap();
     let pools = table.split_once("\npools (").expect("a pools section").1;
-    for row in ["lanes           reserved", "tier2           shared_api"] {
+    for row in ["lanes  reserved", "tier2  shared_api"] {
         assert!(pools.contains(row), "{row}:\n{pools}");
     }
     let check = loopcap().arg("check").arg(&model).output().unwrap();
