@@ -9,13 +9,13 @@ use super::error::ReportError;
 use super::page::{Cell, Page, Row};
 use super::sections::{self, header};
 use crate::error::BadInput;
-use crate::model::measure::catalogue::Scope;
+use crate::model::measure::catalogue::{Form, Scope, Unit};
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
 use crate::report::manifest::Manifest;
 
 /// The columns of the outcomes table: loop counts and failures first,
-/// latency of the completed loops beside them (the run's, a class's or a
-/// window's; headed by the catalogue's words for the run).
+/// latency of the completed loops beside them (the run's, a class's, a
+/// window's or a warm or cold group's; headed by the catalogue's words for the run).
 pub const OUTCOMES: [&str; 10] = [
     "loops_started",
     "loops_completed",
@@ -29,64 +29,97 @@ pub const OUTCOMES: [&str; 10] = [
     "loop_latency_s.mean",
 ];
 
-/// The attempts, the capacity and the bill, where the summary has them.
-const ATTEMPTS: [&str; 21] = [
-    "calls",
-    "attempts",
-    "retries",
-    "retry_rate",
-    "amplification",
-    "rate_limited",
-    "overloaded",
-    "timeouts",
-    "unavailable",
-    "rejected_locally",
-    "peak_in_flight",
-    "mean_in_flight",
-    "lane_utilization",
+/// How the run's loops ended, beyond completed and failed: still running,
+/// and each reason a loop failed for.
+const LOOP_ENDS: [&str; 5] = [
+    "loops_in_flight",
+    "loops_failed_exhausted",
+    "loops_failed_deadline",
+    "loops_failed_too_large",
+    "loops_failed_denied",
+];
+
+/// Percentiles the attempts table shows beside the run's other figures.
+const RUN_PERCENTILES: [&str; 3] = [
     "queue_wait_s.p99",
-    "waited_share",
-    "input_tokens",
-    "cached_input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "cost_per_loop_usd",
-    "loops_per_dollar",
+    "step_latency_s.p99",
+    "steps_per_loop.mean",
 ];
 
-const POOLS: [&str; 9] = [
-    "attempts",
-    "served",
+/// A pool's refusals and failures, in a table of their own.
+const POOL_FAILURES: [&str; 9] = [
     "rate_limited",
     "overloaded",
+    "queue_rejected",
+    "too_large",
     "unavailable",
+    "server_errors",
     "timed_out",
-    "mean_in_flight",
-    "busy_share",
-    "cost_usd",
+    "expired",
+    "cool_downs",
 ];
 
-const MODELS: [&str; 10] = [
-    "attempts",
-    "rate_limited",
-    "rate_limited_by.requests_per_min",
-    "rate_limited_by.input_tokens_per_min",
-    "rate_limited_by.output_tokens_per_min",
-    "first_limit_s",
-    "input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "cost_usd",
+/// A self-hosted pool's replicas, in a table of their own.
+const REPLICAS: [&str; 10] = [
+    "mean_replicas",
+    "replica_hours",
+    "cold_starts",
+    "mean_batch",
+    "p95_batch",
+    "output_tokens_per_s",
+    "time_to_first_token_s.p50",
+    "time_to_first_token_s.p99",
+    "time_to_first_token_s.max",
+    "kv_cache_utilization",
 ];
 
 /// Where a fault was: its window, not a metric of the run.
 const FAULT_SPAN: [(&str, &str); 2] = [("start_s", "from s"), ("end_s", "to s")];
 
-const FAULTS: [&str; 3] = [
-    "goodput_before_per_min",
-    "goodput_during_per_min",
-    "goodput_after_per_min",
-];
+/// What the recovery column says in words.
+const RECOVERY: [&str; 2] = ["recovered", "recovery_s"];
+
+/// The catalogue's single-valued metrics of `scope` that none of `elsewhere` shows.
+fn values_of(scope: Scope, elsewhere: &[&[&str]]) -> Vec<&'static str> {
+    scope
+        .metrics()
+        .iter()
+        .filter(|m| m.form == Form::Value)
+        .map(|m| m.name)
+        .filter(|name| !elsewhere.iter().any(|list| list.contains(name)))
+        .collect()
+}
+
+/// The run's figures beside its loops: every single value of the
+/// catalogue's run scope the outcomes table does not hold, and a few percentiles.
+fn attempt_columns() -> Vec<&'static str> {
+    let mut columns = values_of(Scope::Run, &[&OUTCOMES, &LOOP_ENDS]);
+    columns.extend(RUN_PERCENTILES);
+    columns
+}
+
+/// The tables' columns of each scope, for the test that holds the page to the catalogue.
+#[cfg(test)]
+fn columns(scope: Scope) -> Vec<&'static str> {
+    match scope {
+        Scope::Run => [&OUTCOMES[..], &LOOP_ENDS, &attempt_columns()].concat(),
+        Scope::Class => [&OUTCOMES[..], &values_of(Scope::Class, &[&OUTCOMES])].concat(),
+        Scope::Window => [&OUTCOMES[..], &values_of(Scope::Window, &[&OUTCOMES])].concat(),
+        // A group of loops has no count of its own of those started.
+        Scope::WarmLoops | Scope::ColdLoops => OUTCOMES
+            .into_iter()
+            .filter(|c| scope.find(c).is_some())
+            .collect(),
+        Scope::Pool => [
+            &values_of(Scope::Pool, &[&POOL_FAILURES, &REPLICAS])[..],
+            &POOL_FAILURES,
+            &REPLICAS,
+        ]
+        .concat(),
+        Scope::Model => values_of(Scope::Model, &[]),
+        Scope::Fault => [&values_of(Scope::Fault, &[&RECOVERY])[..], &RECOVERY].concat(),
+    }
+}
 
 /// The value at a dotted path (`loop_latency_s.p99`) in a JSON object.
 pub fn at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
@@ -156,93 +189,186 @@ fn simulated(page: &mut Page, manifest: &Manifest, summary: &Value) {
     sections::model_brief(page, "model", &manifest.model_toml);
 }
 
-/// Loops of the run, of each class and of each window: failures beside latency.
+/// Loops of the run, of each class, window and warm or cold group:
+/// failures beside latency.
 fn outcomes(page: &mut Page, summary: &Value) {
     page.heading("Loops: failures beside latency");
     page.paragraph(
         "note",
         "Loops counted after the warm-up; a window's loops are those that started in it, followed to their end. Latency is of the loops that completed; the failed share says how many did not. One run has no confidence intervals: a sweep with replications, or `size`, gives them.",
     );
-    let mut rows = vec![Row {
-        key: "run".to_owned(),
-        cells: [Cell::text("whole run")]
+    let row = |key: String, label: String, object: &Value| Row {
+        key,
+        cells: [Cell::text(label)]
             .into_iter()
-            .chain(metric_cells(summary, &OUTCOMES))
+            .chain(metric_cells(object, &OUTCOMES))
             .collect(),
-    }];
-    let classes = summary.get("classes").and_then(Value::as_object);
-    if classes.is_some_and(|c| c.len() > 1) {
-        for (name, class) in classes.into_iter().flatten() {
-            rows.push(Row {
-                key: format!("class:{name}"),
-                cells: [Cell::text(format!("class {name}"))]
-                    .into_iter()
-                    .chain(metric_cells(class, &OUTCOMES))
-                    .collect(),
-            });
-        }
+    };
+    let mut rows = vec![row("run".to_owned(), "whole run".to_owned(), summary)];
+    for (name, class) in classes(summary) {
+        rows.push(row(format!("class:{name}"), format!("class {name}"), class));
     }
     for window in list(summary, "windows") {
         let name = window.get("name").and_then(Value::as_str).unwrap_or("");
         let kind = window.get("kind").and_then(Value::as_str).unwrap_or("");
         let span = |k: &str| window.get(k).and_then(Value::as_f64).unwrap_or(0.0) / 60.0;
-        rows.push(Row {
-            key: format!("window:{name}"),
-            cells: [Cell::text(format!(
-                "{kind} {name}, minute {} to {}",
-                span("start_s"),
-                span("end_s")
-            ))]
-            .into_iter()
-            .chain(metric_cells(window, &OUTCOMES))
-            .collect(),
-        });
+        let label = format!(
+            "{kind} {name}, minute {} to {}",
+            span("start_s"),
+            span("end_s")
+        );
+        rows.push(row(format!("window:{name}"), label, window));
+    }
+    for group in ["warm_loops", "cold_loops"] {
+        if let Some(object) = summary.get(group).filter(|g| g.is_object()) {
+            rows.push(row(
+                format!("group:{group}"),
+                group.replace('_', " "),
+                object,
+            ));
+        }
     }
     page.table("outcomes", &header(&[""], Scope::Run, &OUTCOMES), &rows);
+    let ends = Row {
+        key: "run".to_owned(),
+        cells: [Cell::text("whole run")]
+            .into_iter()
+            .chain(metric_cells(summary, &LOOP_ENDS))
+            .collect(),
+    };
+    page.table(
+        "ends",
+        &header(&["loops not completed"], Scope::Run, &LOOP_ENDS),
+        &[ends],
+    );
+    load(page, summary);
+    window_attempts(page, summary);
 }
 
-/// The attempts, the capacity and the bill.
+/// The classes, when there are several, in name order.
+fn classes(summary: &Value) -> Vec<(&String, &Value)> {
+    match summary.get("classes").and_then(Value::as_object) {
+        Some(classes) if classes.len() > 1 => classes.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The load each class offered.
+fn load(page: &mut Page, summary: &Value) {
+    let classes = classes(summary);
+    if classes.is_empty() {
+        return;
+    }
+    let columns = values_of(Scope::Class, &[&OUTCOMES]);
+    let rows: Vec<Row> = classes
+        .into_iter()
+        .map(|(name, class)| Row {
+            key: format!("class:{name}"),
+            cells: [Cell::text(name)]
+                .into_iter()
+                .chain(metric_cells(class, &columns))
+                .collect(),
+        })
+        .collect();
+    page.table(
+        "classes",
+        &header(&["class"], Scope::Class, &columns),
+        &rows,
+    );
+}
+
+/// Each window's attempts, refusals and bill.
+fn window_attempts(page: &mut Page, summary: &Value) {
+    let windows = list(summary, "windows");
+    if windows.is_empty() {
+        return;
+    }
+    let columns = values_of(Scope::Window, &[&OUTCOMES]);
+    let rows: Vec<Row> = windows
+        .iter()
+        .map(|window| {
+            let name = window.get("name").and_then(Value::as_str).unwrap_or("");
+            Row {
+                key: format!("window:{name}"),
+                cells: [Cell::text(name)]
+                    .into_iter()
+                    .chain(metric_cells(window, &columns))
+                    .collect(),
+            }
+        })
+        .collect();
+    page.table(
+        "windows",
+        &header(&["window"], Scope::Window, &columns),
+        &rows,
+    );
+}
+
+/// The attempts, the capacity and the bill: counts of what did not happen
+/// and figures that do not apply are left out, except the usual refusals,
+/// whose zero is news.
 fn attempts(page: &mut Page, summary: &Value) {
     page.heading("Attempts, capacity and cost");
-    let rows: Vec<Row> = ATTEMPTS
-        .iter()
-        .filter(|m| at(summary, m).is_some())
-        .map(|&m| Row {
+    let rows: Vec<Row> = attempt_columns()
+        .into_iter()
+        .filter_map(|m| Some((m, at(summary, m).filter(|v| !v.is_null())?)))
+        .filter(|&(m, value)| {
+            let count = Scope::Run
+                .find(m)
+                .is_some_and(|(c, _)| c.unit == Unit::Count);
+            let usual = ["retries", "rate_limited", "overloaded", "timeouts"].contains(&m);
+            !(count && !usual && value.as_f64() == Some(0.0))
+        })
+        .map(|(m, value)| Row {
             key: "run".to_owned(),
             cells: vec![
                 Cell::text(Scope::Run.short_label(m)),
-                Cell::metric(m, at(summary, m).and_then(Value::as_f64)),
+                match value.as_bool() {
+                    Some(flag) => Cell::text(if flag { "yes" } else { "no" }),
+                    None => Cell::metric(m, value.as_f64()),
+                },
             ],
         })
         .collect();
     page.table("attempts", &["", "value"], &rows);
 }
 
-/// Each pool, when the model reports them.
+/// Each pool, when the model reports them: its work and bill, its
+/// refusals and failures, and a self-hosted pool's replicas.
 fn pools(page: &mut Page, summary: &Value) {
     let pools = list(summary, "pools");
-    if !pools.is_empty() {
-        page.heading("Pools");
+    if pools.is_empty() {
+        return;
+    }
+    page.heading("Pools");
+    let main = values_of(Scope::Pool, &[&POOL_FAILURES, &REPLICAS]);
+    let table = |page: &mut Page, id: &str, columns: &[&str], hosted_only: bool| {
         let rows: Vec<Row> = pools
             .iter()
+            .filter(|pool| !hosted_only || pool.get("self_hosted").is_some_and(Value::is_object))
             .map(|pool| {
                 let name = pool.get("name").and_then(Value::as_str).unwrap_or("");
                 let kind = pool.get("kind").and_then(Value::as_str).unwrap_or("");
+                let figures = pool
+                    .get("self_hosted")
+                    .filter(|_| hosted_only)
+                    .unwrap_or(pool);
                 Row {
-                    key: format!("pool:{name}"),
+                    key: format!("{}:{name}", if hosted_only { "replicas" } else { "pool" }),
                     cells: [Cell::text(name), Cell::text(kind)]
                         .into_iter()
-                        .chain(metric_cells(pool, &POOLS))
+                        .chain(metric_cells(figures, columns))
                         .collect(),
                 }
             })
             .collect();
-        page.table(
-            "pools",
-            &header(&["pool", "kind"], Scope::Pool, &POOLS),
-            &rows,
-        );
-    }
+        if !rows.is_empty() {
+            page.table(id, &header(&["pool", "kind"], Scope::Pool, columns), &rows);
+        }
+    };
+    table(page, "pools", &main, false);
+    table(page, "pool-failures", &POOL_FAILURES, false);
+    table(page, "replicas", &REPLICAS, true);
 }
 
 /// Each model, when the model declares several.
@@ -254,6 +380,7 @@ fn models(page: &mut Page, summary: &Value) {
             "note",
             "Each model's calls under its own limits and prices; a 429 is counted against the limit with the longest wait.",
         );
+        let columns = values_of(Scope::Model, &[]);
         let rows: Vec<Row> = models
             .iter()
             .map(|model| {
@@ -266,14 +393,14 @@ fn models(page: &mut Page, summary: &Value) {
                     key: format!("model:{name}"),
                     cells: [Cell::text(name), Cell::text(first)]
                         .into_iter()
-                        .chain(metric_cells(model, &MODELS))
+                        .chain(metric_cells(model, &columns))
                         .collect(),
                 }
             })
             .collect();
         page.table(
             "models",
-            &header(&["model", "first limit to refuse"], Scope::Model, &MODELS),
+            &header(&["model", "first limit to refuse"], Scope::Model, &columns),
             &rows,
         );
     }
@@ -282,41 +409,45 @@ fn models(page: &mut Page, summary: &Value) {
 /// Each fault and whether goodput recovered.
 fn faults(page: &mut Page, summary: &Value) {
     let faults = list(summary, "faults");
-    if !faults.is_empty() {
-        page.heading("Faults and recovery");
-        let rows: Vec<Row> =
-            faults
-                .iter()
-                .enumerate()
-                .map(|(i, fault)| {
-                    let kind = fault.get("kind").and_then(Value::as_str).unwrap_or("");
-                    let recovery = match (
-                        fault.get("recovered").and_then(Value::as_bool),
-                        fault.get("recovery_s").and_then(Value::as_f64),
-                    ) {
-                        (Some(true), Some(s)) => format!("recovered {s} s after the fault"),
-                        (Some(true), None) => "recovered".to_owned(),
-                        _ => "not recovered by the end of the run".to_owned(),
-                    };
-                    Row {
-                        key: format!("fault:{i}"),
-                        cells: [Cell::text(kind)]
-                            .into_iter()
-                            .chain(FAULT_SPAN.iter().map(|(m, _)| {
-                                Cell::metric(m, fault.get(*m).and_then(Value::as_f64))
-                            }))
-                            .chain(metric_cells(fault, &FAULTS))
-                            .chain([Cell::text(recovery)])
-                            .collect(),
-                    }
-                })
-                .collect();
-        let mut first = vec!["fault"];
-        first.extend(FAULT_SPAN.map(|(_, label)| label));
-        let mut columns = header(&first, Scope::Fault, &FAULTS);
-        columns.push("recovery".to_owned());
-        page.table("faults", &columns, &rows);
+    if faults.is_empty() {
+        return;
     }
+    page.heading("Faults and recovery");
+    let goodput = values_of(Scope::Fault, &[&RECOVERY]);
+    let rows: Vec<Row> = faults
+        .iter()
+        .enumerate()
+        .map(|(i, fault)| {
+            let kind = fault.get("kind").and_then(Value::as_str).unwrap_or("");
+            let [recovered, recovery_s] = RECOVERY.map(|m| fault.get(m));
+            let recovery = match (
+                recovered.and_then(Value::as_bool),
+                recovery_s.and_then(Value::as_f64),
+            ) {
+                (Some(true), Some(s)) => format!("recovered {s} s after the fault"),
+                (Some(true), None) => "recovered".to_owned(),
+                _ => "not recovered by the end of the run".to_owned(),
+            };
+            Row {
+                key: format!("fault:{i}"),
+                cells: [Cell::text(kind)]
+                    .into_iter()
+                    .chain(
+                        FAULT_SPAN
+                            .iter()
+                            .map(|(m, _)| Cell::metric(m, fault.get(*m).and_then(Value::as_f64))),
+                    )
+                    .chain(metric_cells(fault, &goodput))
+                    .chain([Cell::text(recovery)])
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut first = vec!["fault"];
+    first.extend(FAULT_SPAN.map(|(_, label)| label));
+    let mut columns = header(&first, Scope::Fault, &goodput);
+    columns.push("recovery".to_owned());
+    page.table("faults", &columns, &rows);
 }
 
 /// The array at `key`, or none.
@@ -326,3 +457,6 @@ fn list<'a>(object: &'a Value, key: &str) -> &'a [Value] {
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
+
+#[cfg(test)]
+mod tests;

@@ -170,6 +170,33 @@ mod tests {
         assert!(e.contains("`fast` is not a number"), "{e}");
     }
 
+    /// Every column of a summary with every part can be bounded, a
+    /// duration only where the catalogue's unit is seconds, and a bound
+    /// the wrong way round is warned of only where the catalogue says
+    /// which way is better.
+    #[test]
+    fn every_summary_metric_takes_an_slo_as_its_catalogue_entry_says() {
+        use crate::model::measure::summary::Summary;
+        let columns =
+            Summary::metric_names(["a", "b"], 2, ["w"], [("p", true), ("q", false)], ["m"]);
+        let mut seconds = 0;
+        for column in &columns {
+            let entry = catalogue::find(column).expect("the catalogue's test holds this");
+            let slo = Slo::parse(&format!("{column} >= 1"), &columns).unwrap();
+            assert_eq!(slo.bound, 1.0, "{column}");
+            let in_seconds = entry.metric.unit == Unit::Seconds;
+            let timed = Slo::parse(&format!("{column} >= 2m"), &columns);
+            assert_eq!(timed.is_ok(), in_seconds, "{column} with a duration");
+            seconds += usize::from(in_seconds);
+            assert_eq!(
+                slo.direction_warning().is_some(),
+                entry.metric.better == Some(Better::Lower),
+                "{column}"
+            );
+        }
+        assert!(seconds > 10, "{seconds} columns in seconds");
+    }
+
     #[test]
     fn each_metric_says_which_way_is_better() {
         assert_eq!(better("loop_latency_s.p99"), Some(Direction::AtMost));

@@ -214,12 +214,21 @@ fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
             Some(("class", name)) => summary["classes"][name].clone(),
             Some(("window", name)) => named("windows", name),
             Some(("pool", name)) => named("pools", name),
+            Some(("replicas", name)) => named("pools", name)["self_hosted"].clone(),
+            Some(("group", name)) => summary[name].clone(),
             Some(("fault", i)) => summary["faults"][i.parse::<usize>().unwrap()].clone(),
             other => panic!("row {other:?}"),
         }
     };
     let mut seen = BTreeMap::<String, BTreeSet<String>>::new();
-    for table in ["outcomes", "attempts", "pools", "faults"] {
+    for table in [
+        "outcomes",
+        "windows",
+        "attempts",
+        "pools",
+        "pool-failures",
+        "faults",
+    ] {
         for cell in metric_cells(&doc, table) {
             let value = at(&row_object(&cell.row), &cell.metric).and_then(Value::as_f64);
             check(&cell, value, None);
@@ -287,6 +296,41 @@ fn a_run_report_shows_each_model_of_a_mix() {
     let haiku = models.iter().find(|m| m["name"] == "haiku").unwrap();
     assert!(haiku["rate_limited"].as_u64().unwrap() > 0, "{haiku}");
     assert_eq!(text_rows(&doc, "models")[0].1, haiku["first_limit"]);
+}
+
+/// A self-hosted run's page shows the pool's replicas and the warm and
+/// cold loops as summary.json has them.
+#[test]
+fn a_self_hosted_run_report_shows_its_replicas_and_warm_and_cold_loops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hosted");
+    ok(&[
+        "run",
+        model_path("self-hosted-vllm.toml").to_str().unwrap(),
+        "--set",
+        "duration=1h",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let doc_text = report(&dir);
+    let doc = parse(&doc_text);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let hosted = &summary["pools"][0]["self_hosted"];
+    let replicas = metric_cells(&doc, "replicas");
+    assert!(replicas.len() >= 8, "{} replica cells", replicas.len());
+    for cell in &replicas {
+        check(cell, at(hosted, &cell.metric).and_then(Value::as_f64), None);
+    }
+    let groups: Vec<Shown> = metric_cells(&doc, "outcomes")
+        .into_iter()
+        .filter(|c| c.row.starts_with("group:"))
+        .collect();
+    assert!(groups.iter().any(|c| c.row == "group:cold_loops"));
+    for cell in &groups {
+        let group = &summary[cell.row.strip_prefix("group:").unwrap()];
+        check(cell, at(group, &cell.metric).and_then(Value::as_f64), None);
+    }
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Every summary metric once: its name, unit, which way is better and its
-//! label, by the scope it is reported in (the run, a class, a window, a
-//! pool, ...). SLO parsing and judging, figure labels and the HTML report's
-//! tables read it; a test holds it to the names [`Summary::metrics`] gives
-//! (runs.csv's columns), both ways.
+//! words, by the scope it is reported in (the run, a class, a window, a
+//! pool, ...). The terminal table, the HTML report's tables, SLO parsing
+//! and judging, and figure labels read it. Tests hold it, both ways, to the
+//! names [`Summary::metrics`] gives (runs.csv's columns), to the terminal
+//! table and to the run page (each shows every entry or says why not), and
+//! to the SLOs every column takes.
 //!
 //! [`Summary::metrics`]: crate::model::measure::summary::Summary::metrics
 
@@ -268,7 +270,7 @@ use Unit::*;
 #[rustfmt::skip]
 const LOOPS_COMPLETED: Metric = metric("loops_completed", Count, HIGHER, "loops completed", "completed");
 #[rustfmt::skip]
-const LOOPS_IN_FLIGHT: Metric = metric("loops_in_flight", Count, None, "loops in flight", "in flight");
+const LOOPS_IN_FLIGHT: Metric = metric("loops_in_flight", Count, None, "loops in flight", "in flight at the end");
 #[rustfmt::skip]
 const LOOPS_FAILED_SHARE: Metric = metric("loops_failed_share", Share, LOWER, "loops failed share", "failed share");
 #[rustfmt::skip]
