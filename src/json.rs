@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
+use serde_json::Value;
 
 /// `value` as pretty-printed JSON, newline-terminated.
 pub fn write_json(mut w: impl Write, value: &(impl Serialize + ?Sized)) -> io::Result<()> {
@@ -22,4 +23,9 @@ pub fn write_named_json<'a, T: Serialize + 'a>(
         map.insert(name.to_owned(), serde_json::to_value(value)?);
     }
     write_json(w, &map)
+}
+
+/// The value at a dotted path (`loop_latency_s.p99`) in a JSON object.
+pub fn at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(object, |v, key| v.get(key))
 }

@@ -9,6 +9,7 @@ use super::error::ReportError;
 use super::page::{Cell, Page, Row};
 use super::sections::{self, header};
 use crate::error::BadInput;
+use crate::json::at;
 use crate::model::measure::catalogue::{Form, Scope, Unit};
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
 use crate::report::manifest::Manifest;
@@ -119,11 +120,6 @@ fn columns(scope: Scope) -> Vec<&'static str> {
         Scope::Model => values_of(Scope::Model, &[]),
         Scope::Fault => [&values_of(Scope::Fault, &[&RECOVERY])[..], &RECOVERY].concat(),
     }
-}
-
-/// The value at a dotted path (`loop_latency_s.p99`) in a JSON object.
-pub fn at<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(object, |v, key| v.get(key))
 }
 
 fn metric_cells(object: &Value, columns: &[&str]) -> Vec<Cell> {

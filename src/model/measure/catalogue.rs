@@ -1,10 +1,10 @@
 //! Every summary metric once: its name, unit, which way is better and its
 //! words, by the scope it is reported in (the run, a class, a window, a
-//! pool, ...). The terminal table, the HTML report's tables, SLO parsing
-//! and judging, and figure labels read it. Tests hold it, both ways, to the
-//! names [`Summary::metrics`] gives (runs.csv's columns), to the terminal
-//! table and to the run page (each shows every entry or says why not), and
-//! to the SLOs every column takes.
+//! pool, ...). runs.csv's columns ([`Summary::metrics`]), the terminal
+//! table, the HTML report's tables, SLO parsing and judging, and figure
+//! labels read it. Tests hold it, both ways, to the summary's fields, to
+//! the terminal table and to the run page (each shows every entry or says
+//! why not), and to the SLOs every column takes.
 //!
 //! [`Summary::metrics`]: crate::model::measure::summary::Summary::metrics
 
@@ -49,6 +49,9 @@ pub enum Better {
     Lower,
     Higher,
 }
+
+/// The statistics a metric of [`Form::Percentiles`] has, in order.
+pub const PERCENTILE_FIELDS: [&str; 5] = ["p50", "p95", "p99", "max", "mean"];
 
 /// What follows a metric's name in a column: nothing, its percentiles
 /// (`p50`, `p95`, `p99`, `max`, `mean`) or the quantiles of its
@@ -106,7 +109,7 @@ impl Scope {
     ];
 
     /// The first segment of its columns' names, and whether a name follows.
-    fn prefix(self) -> Option<(&'static str, bool)> {
+    pub fn prefix(self) -> Option<(&'static str, bool)> {
         match self {
             Scope::Run => None,
             Scope::Class => Some(("classes", true)),
@@ -209,7 +212,7 @@ impl Scope {
         let m = metrics.iter().find(|m| m.name == name)?;
         let fits = match m.form {
             Form::Value => false,
-            Form::Percentiles => matches!(stat, "p50" | "p95" | "p99" | "max" | "mean"),
+            Form::Percentiles => PERCENTILE_FIELDS.contains(&stat),
             Form::Quantiles => {
                 stat.len() > 1
                     && stat.starts_with('q')

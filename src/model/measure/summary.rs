@@ -9,7 +9,10 @@ use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::recovery::FaultVerdict;
 use crate::model::measure::window::WindowSummary;
 
+use crate::json::at;
+use crate::model::measure::catalogue::{Form, Metric, PERCENTILE_FIELDS, Scope};
 use crate::model::measure::percentiles::{CDF_QUANTILES, Percentiles, quantile_name};
+use serde_json::Value;
 
 /// The loop figures of one user class (cohort counts, window throughput).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -179,42 +182,48 @@ impl Summary {
     /// (`loop_latency_s.p99`, `classes.developers.loops_per_min`). The names
     /// depend only on the model's user classes, never on the values, so they
     /// make stable CSV columns. Wall-clock fields are left out: they differ
-    /// between reruns.
+    /// between reruns. The catalogue says which metrics, in which order;
+    /// each is read from the part of the summary summary.json holds it in.
     pub fn metrics(&self) -> Vec<(String, Option<f64>)> {
-        let mut m = MetricList::default();
-        run_metrics(&mut m, self);
+        let mut columns = Vec::new();
+        let mut add = |scope: Scope, prefix: String, object: Value| {
+            for metric in scope.metrics() {
+                // The engine's count closes the list, after every scope.
+                if !(scope == Scope::Run && metric.name == "events") {
+                    push_columns(&mut columns, &prefix, metric, &object);
+                }
+            }
+        };
+        add(Scope::Run, String::new(), json(self));
         for (name, c) in &self.classes {
-            m.scope(format!("classes.{name}."));
-            class_metrics(&mut m, c);
+            add(Scope::Class, format!("classes.{name}."), json(c));
         }
         for (i, f) in self.faults.iter().enumerate() {
-            m.scope(format!("fault.{i}."));
-            fault_metrics(&mut m, f);
+            add(Scope::Fault, format!("fault.{i}."), json(f));
         }
         for w in &self.windows {
-            m.scope(format!("windows.{}.", w.name));
-            window_metrics(&mut m, w);
+            add(Scope::Window, format!("windows.{}.", w.name), json(w));
         }
         for pool in &self.pools {
-            m.scope(format!("pools.{}.", pool.name));
-            pool_metrics(&mut m, pool);
+            add(Scope::Pool, format!("pools.{}.", pool.name), json(pool));
         }
-        for (name, group) in [
-            ("warm_loops", &self.warm_loops),
-            ("cold_loops", &self.cold_loops),
+        for (scope, name, group) in [
+            (Scope::WarmLoops, "warm_loops", &self.warm_loops),
+            (Scope::ColdLoops, "cold_loops", &self.cold_loops),
         ] {
             if let Some(g) = group {
-                m.scope(format!("{name}."));
-                group_metrics(&mut m, g);
+                add(scope, format!("{name}."), json(g));
             }
         }
         for model in &self.by_model {
-            m.scope(format!("by_model.{}.", model.name));
-            model_metrics(&mut m, model);
+            add(
+                Scope::Model,
+                format!("by_model.{}.", model.name),
+                json(model),
+            );
         }
-        m.scope(String::new());
-        m.count("events", self.events);
-        m.0
+        columns.push(("events".to_owned(), Some(self.events as f64)));
+        columns
     }
 
     /// The names [`Summary::metrics`] gives for a model with these user
@@ -277,180 +286,48 @@ impl Summary {
     }
 }
 
-/// Builds the flat metric list, each name after the scope being written.
-#[derive(Default)]
-struct MetricList(Vec<(String, Option<f64>)>, String);
+/// A part of a summary as the JSON object summary.json holds.
+fn json(part: &impl Serialize) -> Value {
+    serde_json::to_value(part).expect("a summary is plain data")
+}
 
-impl MetricList {
-    /// Names from now on start with `prefix` (`classes.a.`, or none).
-    fn scope(&mut self, prefix: String) {
-        self.1 = prefix;
-    }
-
-    fn value(&mut self, name: &str, value: Option<f64>) {
-        self.0.push((format!("{}{name}", self.1), value));
-    }
-
-    fn count(&mut self, name: &str, value: u64) {
-        self.value(name, Some(value as f64));
-    }
-
-    fn percentiles(&mut self, name: &str, p: Option<Percentiles>) {
-        let fields = [
-            ("p50", p.map(|p| p.p50)),
-            ("p95", p.map(|p| p.p95)),
-            ("p99", p.map(|p| p.p99)),
-            ("max", p.map(|p| p.max)),
-            ("mean", p.map(|p| p.mean)),
-        ];
-        for (field, value) in fields {
-            self.value(&format!("{name}.{field}"), value);
+/// The columns of `metric` with names after `prefix`, read from `object`
+/// (or its `self_hosted` part): none when neither holds it, as a pool
+/// that is not self-hosted has no replicas.
+fn push_columns(
+    columns: &mut Vec<(String, Option<f64>)>,
+    prefix: &str,
+    metric: &Metric,
+    object: &Value,
+) {
+    let Some(value) =
+        at(object, metric.name).or_else(|| at(object.get("self_hosted")?, metric.name))
+    else {
+        return;
+    };
+    let number = |v: Option<&Value>| {
+        v.and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_bool().map(|b| f64::from(u8::from(b))))
+        })
+    };
+    let name = format!("{prefix}{}", metric.name);
+    match metric.form {
+        Form::Value => columns.push((name, number(Some(value)))),
+        Form::Percentiles => {
+            for field in PERCENTILE_FIELDS {
+                columns.push((format!("{name}.{field}"), number(value.get(field))));
+            }
+        }
+        Form::Quantiles => {
+            for (i, q) in CDF_QUANTILES.iter().enumerate() {
+                columns.push((
+                    format!("{name}.{}", quantile_name(*q)),
+                    number(value.get(i)),
+                ));
+            }
         }
     }
-}
-
-/// The run's own metrics, unscoped.
-fn run_metrics(m: &mut MetricList, s: &Summary) {
-    m.count("loops_started", s.loops_started);
-    m.count("loops_completed", s.loops_completed);
-    m.count("loops_failed", s.loops_failed);
-    m.count("loops_in_flight", s.loops_in_flight);
-    m.count("loops_failed_exhausted", s.loops_failed_exhausted);
-    m.count("loops_failed_deadline", s.loops_failed_deadline);
-    m.count("loops_failed_too_large", s.loops_failed_too_large);
-    m.count("loops_failed_denied", s.loops_failed_denied);
-    m.value("loops_failed_share", s.loops_failed_share);
-    m.value("loops_per_min", Some(s.loops_per_min));
-    m.percentiles("loop_latency_s", s.loop_latency_s);
-    for (i, q) in CDF_QUANTILES.iter().enumerate() {
-        let value = s.loop_latency_cdf_s.as_ref().map(|v| v[i]);
-        m.value(&format!("loop_latency_cdf_s.{}", quantile_name(*q)), value);
-    }
-    m.percentiles("steps_per_loop", s.steps_per_loop);
-    m.percentiles("step_latency_s", s.step_latency_s);
-    m.count("calls", s.calls);
-    m.count("attempts", s.attempts);
-    m.count("retries", s.retries);
-    m.value("attempts_per_min", Some(s.attempts_per_min));
-    m.count("throttled", s.throttled);
-    m.count("rate_limited", s.rate_limited);
-    m.count("overloaded", s.overloaded);
-    m.count("timeouts", s.timeouts);
-    m.count("expired", s.expired);
-    m.count("queue_rejected", s.queue_rejected);
-    m.count("too_large", s.too_large);
-    m.count("unavailable", s.unavailable);
-    m.count("server_errors", s.server_errors);
-    m.count("rejected_locally", s.rejected_locally);
-    m.count("retries_denied", s.retries_denied);
-    m.value("retry_rate", s.retry_rate);
-    m.value("amplification", s.amplification);
-    m.count("peak_in_flight", s.peak_in_flight);
-    m.value("mean_in_flight", Some(s.mean_in_flight));
-    m.value("mean_loops_in_flight", Some(s.mean_loops_in_flight));
-    m.value("lane_utilization", s.lane_utilization);
-    m.value("lane_queue_growth_per_min", s.lane_queue_growth_per_min);
-    m.value(
-        "lane_queue_unbounded",
-        s.lane_queue_unbounded.map(|u| f64::from(u8::from(u))),
-    );
-    m.percentiles("queue_wait_s", s.queue_wait_s);
-    m.value("waited_share", s.waited_share);
-    m.count("input_tokens", s.input_tokens);
-    m.count("cached_input_tokens", s.cached_input_tokens);
-    m.count("cache_write_tokens", s.cache_write_tokens);
-    m.count("output_tokens", s.output_tokens);
-    m.value("cost_usd", Some(s.cost_usd));
-    m.value("loops_per_dollar", s.loops_per_dollar);
-    m.value("cost_per_loop_usd", s.cost_per_loop_usd);
-}
-
-fn class_metrics(m: &mut MetricList, c: &ClassSummary) {
-    m.count("loops_started", c.loops_started);
-    m.count("loops_completed", c.loops_completed);
-    m.count("loops_failed", c.loops_failed);
-    m.count("loops_in_flight", c.loops_in_flight);
-    m.value("loops_failed_share", c.loops_failed_share);
-    m.value("loops_per_min", Some(c.loops_per_min));
-    m.percentiles("loop_latency_s", c.loop_latency_s);
-    m.value("arrivals_per_min", Some(c.arrivals_per_min));
-    m.value("interarrival_cv", c.interarrival_cv);
-}
-
-fn fault_metrics(m: &mut MetricList, f: &FaultVerdict) {
-    m.value("goodput_before_per_min", f.goodput_before_per_min);
-    m.value("goodput_during_per_min", f.goodput_during_per_min);
-    m.value("goodput_after_per_min", f.goodput_after_per_min);
-    m.value("recovered", f.recovered.map(|r| f64::from(u8::from(r))));
-    m.value("recovery_s", f.recovery_s);
-}
-
-fn window_metrics(m: &mut MetricList, w: &WindowSummary) {
-    m.count("loops_started", w.loops_started);
-    m.count("loops_completed", w.loops_completed);
-    m.count("loops_failed", w.loops_failed);
-    m.value("loops_failed_share", w.loops_failed_share);
-    m.value("loops_per_min", Some(w.loops_per_min));
-    m.percentiles("loop_latency_s", w.loop_latency_s);
-    m.count("attempts", w.attempts);
-    m.count("retries", w.retries);
-    m.count("rate_limited", w.rate_limited);
-    m.value("retry_rate", w.retry_rate);
-    m.count("peak_in_flight", w.peak_in_flight);
-    m.value("cost_usd", Some(w.cost_usd));
-}
-
-fn pool_metrics(m: &mut MetricList, pool: &PoolSummary) {
-    m.count("attempts", pool.attempts);
-    m.count("served", pool.served);
-    m.count("rate_limited", pool.rate_limited);
-    m.count("overloaded", pool.overloaded);
-    m.count("queue_rejected", pool.queue_rejected);
-    m.count("too_large", pool.too_large);
-    m.count("unavailable", pool.unavailable);
-    m.count("server_errors", pool.server_errors);
-    m.count("timed_out", pool.timed_out);
-    m.count("expired", pool.expired);
-    m.count("cool_downs", pool.cool_downs);
-    m.value("mean_in_flight", Some(pool.mean_in_flight));
-    m.value("busy_share", pool.busy_share);
-    m.count("input_tokens", pool.input_tokens);
-    m.count("cached_input_tokens", pool.cached_input_tokens);
-    m.count("cache_write_tokens", pool.cache_write_tokens);
-    m.count("output_tokens", pool.output_tokens);
-    m.value("cost_usd", Some(pool.cost_usd));
-    if let Some(h) = &pool.self_hosted {
-        m.value("mean_replicas", Some(h.mean_replicas));
-        m.value("replica_hours", Some(h.replica_hours));
-        m.count("cold_starts", h.cold_starts);
-        m.value("mean_batch", h.mean_batch);
-        m.value("p95_batch", h.p95_batch);
-        m.value("output_tokens_per_s", Some(h.output_tokens_per_s));
-        m.percentiles("time_to_first_token_s", h.time_to_first_token_s);
-        m.value("kv_cache_utilization", h.kv_cache_utilization);
-    }
-}
-
-fn group_metrics(m: &mut MetricList, g: &LoopGroupSummary) {
-    m.count("loops_completed", g.loops_completed);
-    m.count("loops_failed", g.loops_failed);
-    m.value("loops_failed_share", g.loops_failed_share);
-    m.value("loops_per_min", Some(g.loops_per_min));
-    m.percentiles("loop_latency_s", g.loop_latency_s);
-}
-
-fn model_metrics(m: &mut MetricList, model: &ModelSummary) {
-    m.count("attempts", model.attempts);
-    m.count("rate_limited", model.rate_limited);
-    for (limit, n) in model.rate_limited_by.named() {
-        m.count(&format!("rate_limited_by.{limit}"), n);
-    }
-    m.value("first_limit_s", model.first_limit_s);
-    m.count("input_tokens", model.input_tokens);
-    m.count("cached_input_tokens", model.cached_input_tokens);
-    m.count("cache_write_tokens", model.cache_write_tokens);
-    m.count("output_tokens", model.output_tokens);
-    m.value("cost_usd", Some(model.cost_usd));
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::measure::catalogue::find;
 
 #[test]
 fn metric_names_do_not_depend_on_values() {
@@ -142,4 +143,68 @@ fn every_numeric_summary_field_is_a_metric() {
             "summary field `{leaf}` has no runs.csv column"
         );
     }
+}
+
+/// Every column of a summary with every part: two classes, two faults, a
+/// window, a self-hosted pool and another, and a reported model.
+fn every_column() -> Vec<String> {
+    Summary::metric_names(["a", "b"], 2, ["w"], [("p", true), ("q", false)], ["m"])
+}
+
+/// The columns a catalogue entry stands for, in scope `scope` of `owner`.
+fn columns_of(scope: Scope, owner: &str, m: &Metric) -> Vec<String> {
+    let prefix = match scope.prefix() {
+        None => String::new(),
+        Some((first, true)) => format!("{first}.{owner}."),
+        Some((first, false)) => format!("{first}."),
+    };
+    let name = format!("{prefix}{}", m.name);
+    match m.form {
+        Form::Value => vec![name],
+        Form::Percentiles => PERCENTILE_FIELDS.map(|s| format!("{name}.{s}")).to_vec(),
+        Form::Quantiles => CDF_QUANTILES
+            .iter()
+            .map(|&q| format!("{name}.{}", quantile_name(q)))
+            .collect(),
+    }
+}
+
+#[test]
+fn every_summary_column_is_catalogued_and_every_entry_is_a_column_in_order() {
+    let columns = every_column();
+    for column in &columns {
+        assert!(find(column).is_some(), "{column} is not in the catalogue");
+    }
+    // Rebuilt from the catalogue alone, scope by scope in runs.csv's order,
+    // the columns are the summary's, in the same order.
+    let owners = |scope: Scope| -> Vec<&str> {
+        match scope {
+            Scope::Class => vec!["a", "b"],
+            Scope::Fault => vec!["0", "1"],
+            Scope::Window => vec!["w"],
+            Scope::Pool => vec!["p", "q"],
+            Scope::Model => vec!["m"],
+            Scope::Run | Scope::WarmLoops | Scope::ColdLoops => vec![""],
+        }
+    };
+    let mut rebuilt = Vec::new();
+    for scope in Scope::ALL {
+        for owner in owners(scope) {
+            for m in scope.metrics() {
+                // Only a self-hosted pool has replica figures.
+                let hosted_only = scope == Scope::Pool
+                    && Scope::Pool
+                        .metrics()
+                        .iter()
+                        .position(|p| p.name == "mean_replicas")
+                        <= Scope::Pool.metrics().iter().position(|p| p.name == m.name);
+                if hosted_only && owner == "q" || (scope == Scope::Run && m.name == "events") {
+                    continue;
+                }
+                rebuilt.extend(columns_of(scope, owner, m));
+            }
+        }
+    }
+    rebuilt.push("events".to_owned());
+    assert_eq!(rebuilt, columns);
 }
