@@ -55,19 +55,9 @@ impl Figure for Heatmap {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
         root.fill(&WHITE).map_err(e)?;
-        let values = self
-            .z
-            .iter()
-            .flatten()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite());
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-            (l.min(v), h.max(v))
-        });
-        if lo > hi {
+        let Some((lo, hi)) = self.value_range() else {
             return no_data(root, &self.title);
-        }
+        };
         let (nx, ny) = (self.x_values.len(), self.y_values.len());
         let area = titled(root, &self.title, &self.subtitle)?;
         let (width, _) = area.dim_in_pixel();
@@ -115,30 +105,63 @@ impl Figure for Heatmap {
             chart.draw_series(texts).map_err(e)?;
         }
         if let Some(slo) = self.slo {
-            // An edge between two cells on opposite sides of the SLO (missing
-            // cells count as above it) is part of the contour.
-            let above = |r: usize, c: usize| self.z[r][c].is_none_or(|v| v > slo);
-            let mut edges = Vec::new();
-            for r in 0..ny {
-                for c in 0..nx {
-                    let (x, y) = (c as f64, r as f64);
-                    if c + 1 < nx && above(r, c) != above(r, c + 1) {
-                        edges.push(vec![(x + 0.5, y - 0.5), (x + 0.5, y + 0.5)]);
-                    }
-                    if r + 1 < ny && above(r, c) != above(r + 1, c) {
-                        edges.push(vec![(x - 0.5, y + 0.5), (x + 0.5, y + 0.5)]);
-                    }
-                }
-            }
             chart
                 .draw_series(
-                    edges
+                    self.contour(slo)
                         .into_iter()
                         .map(|p| PathElement::new(p, RED.stroke_width(4))),
                 )
                 .map_err(e)?;
         }
-        // The colour scale, low at the bottom.
+        self.draw_scale(&legend, (lo, hi))?;
+        Ok(())
+    }
+}
+
+impl Heatmap {
+    /// The least and greatest finite value, if any.
+    fn value_range(&self) -> Option<(f64, f64)> {
+        let values = self
+            .z
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite());
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+        (lo <= hi).then_some((lo, hi))
+    }
+
+    /// The SLO's contour: each edge between two cells on opposite sides of
+    /// `slo` (missing cells count as above it), as a segment in cell units.
+    fn contour(&self, slo: f64) -> Vec<Vec<(f64, f64)>> {
+        let (nx, ny) = (self.x_values.len(), self.y_values.len());
+        let above = |r: usize, c: usize| self.z[r][c].is_none_or(|v| v > slo);
+        let mut edges = Vec::new();
+        for r in 0..ny {
+            for c in 0..nx {
+                let (x, y) = (c as f64, r as f64);
+                if c + 1 < nx && above(r, c) != above(r, c + 1) {
+                    edges.push(vec![(x + 0.5, y - 0.5), (x + 0.5, y + 0.5)]);
+                }
+                if r + 1 < ny && above(r, c) != above(r + 1, c) {
+                    edges.push(vec![(x - 0.5, y + 0.5), (x + 0.5, y + 0.5)]);
+                }
+            }
+        }
+        edges
+    }
+
+    /// The colour scale from `lo` (at the bottom) to `hi`, the value's
+    /// label wrapped under it and the SLO's colour.
+    fn draw_scale<DB: DrawingBackend>(
+        &self,
+        legend: &DrawingArea<DB, Shift>,
+        (lo, hi): (f64, f64),
+    ) -> Result<(), DrawError> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
         let (_, h) = legend.dim_in_pixel();
         let (top, bottom) = (30i32, h as i32 - 80);
         let steps = 60;
@@ -187,6 +210,29 @@ mod tests {
         );
         assert_eq!(wrap("lane utilization", 20), ["lane utilization"]);
         assert!(wrap("", 20).is_empty());
+    }
+
+    #[test]
+    fn the_contour_parts_cells_above_the_slo_from_the_rest() {
+        let map = Heatmap {
+            title: String::new(),
+            subtitle: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            x_values: vec!["a".into(), "b".into()],
+            y_values: vec!["1".into(), "2".into()],
+            // Row 0: below then above; row 1: below then missing (above).
+            z: vec![vec![Some(1.0), Some(3.0)], vec![Some(2.0), None]],
+            z_label: String::new(),
+            slo: Some(2.0),
+        };
+        assert_eq!(map.value_range(), Some((1.0, 3.0)));
+        assert_eq!(
+            map.contour(2.0),
+            [vec![(0.5, -0.5), (0.5, 0.5)], vec![(0.5, 0.5), (0.5, 1.5)]]
+        );
+        // Everything above a low SLO: no edge at all.
+        assert!(map.contour(0.5).is_empty());
     }
 
     #[test]

@@ -228,6 +228,28 @@ impl LineChart {
             .bold_line_style(RGBColor(205, 205, 205))
             .draw()
             .map_err(e)?;
+        self.draw_spans(&mut chart, (y0, y1))?;
+        for line in &self.lines {
+            self.draw_band(&mut chart, line)?;
+            self.draw_line(&mut chart, line)?;
+        }
+        if self.lines.iter().any(|l| !l.label.is_empty()) {
+            super::legend(&mut chart, legend)?;
+        }
+        Ok(())
+    }
+
+    /// The shaded spans behind the lines, each label once in the legend.
+    fn draw_spans<
+        'a,
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64>,
+        Y: Ranged<ValueType = f64>,
+    >(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        (y0, y1): (f64, f64),
+    ) -> Result<(), DrawError> {
         let mut labelled: Vec<&str> = Vec::new();
         for span in &self.spans {
             let fill = span.color.mix(0.13).filled();
@@ -236,7 +258,7 @@ impl LineChart {
                     [(span.from, y0), (span.to, y1)],
                     fill,
                 )))
-                .map_err(e)?;
+                .map_err(DrawError::of)?;
             if !labelled.contains(&span.label.as_str()) {
                 labelled.push(&span.label);
                 let c = span.color;
@@ -245,87 +267,118 @@ impl LineChart {
                 });
             }
         }
-        let visible = |p: &&Point| (!self.log_x || p.x > 0.0) && (!self.log_y || p.y > 0.0);
-        for line in &self.lines {
-            let c = line.rgb();
-            let band: Vec<(f64, f64, f64)> = line
-                .points
+        Ok(())
+    }
+
+    /// Whether `p` can be drawn on the axes (a log axis has no place for 0 or less).
+    fn visible(&self, p: &Point) -> bool {
+        (!self.log_x || p.x > 0.0) && (!self.log_y || p.y > 0.0)
+    }
+
+    /// The line's confidence band, shaded, where its points have one.
+    fn draw_band<
+        'a,
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64>,
+        Y: Ranged<ValueType = f64>,
+    >(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        line: &Line,
+    ) -> Result<(), DrawError> {
+        let band: Vec<(f64, f64, f64)> = line
+            .points
+            .iter()
+            .filter(|p| self.visible(p))
+            .filter_map(|p| p.band.map(|(lo, hi)| (p.x, lo, hi)))
+            .filter(|(_, lo, _)| !self.log_y || *lo > 0.0)
+            .collect();
+        if band.len() > 1 {
+            let outline: Vec<(f64, f64)> = band
                 .iter()
-                .filter(visible)
-                .filter_map(|p| p.band.map(|(lo, hi)| (p.x, lo, hi)))
-                .filter(|(_, lo, _)| !self.log_y || *lo > 0.0)
+                .map(|&(x, _, hi)| (x, hi))
+                .chain(band.iter().rev().map(|&(x, lo, _)| (x, lo)))
                 .collect();
-            if band.len() > 1 {
-                let outline: Vec<(f64, f64)> = band
-                    .iter()
-                    .map(|&(x, _, hi)| (x, hi))
-                    .chain(band.iter().rev().map(|&(x, lo, _)| (x, lo)))
-                    .collect();
-                chart
-                    .draw_series(std::iter::once(Polygon::new(outline, c.mix(0.18).filled())))
-                    .map_err(e)?;
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    line.rgb().mix(0.18).filled(),
+                )))
+                .map_err(DrawError::of)?;
+        }
+        Ok(())
+    }
+
+    /// The line in its dash, its markers, and its legend entry showing both.
+    fn draw_line<
+        'a,
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64>,
+        Y: Ranged<ValueType = f64>,
+    >(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        line: &Line,
+    ) -> Result<(), DrawError> {
+        let e = DrawError::of;
+        let c = line.rgb();
+        let xy: Vec<(f64, f64)> = line
+            .points
+            .iter()
+            .filter(|p| self.visible(p))
+            .map(|p| (p.x, p.y))
+            .collect();
+        let points = xy.iter().copied();
+        let anno = match line.dash {
+            Dash::Solid => chart.draw_series(LineSeries::new(points, c.stroke_width(2))),
+            Dash::Dashed => {
+                chart.draw_series(DashedLineSeries::new(points, 10, 6, c.stroke_width(2)))
             }
-            let xy: Vec<(f64, f64)> = line
-                .points
-                .iter()
-                .filter(visible)
-                .map(|p| (p.x, p.y))
-                .collect();
-            let points = xy.iter().copied();
-            let anno = match line.dash {
-                Dash::Solid => chart.draw_series(LineSeries::new(points, c.stroke_width(2))),
-                Dash::Dashed => {
-                    chart.draw_series(DashedLineSeries::new(points, 10, 6, c.stroke_width(2)))
-                }
-                Dash::Dotted => {
-                    chart.draw_series(DashedLineSeries::new(points, 2, 4, c.stroke_width(2)))
-                }
-            }
-            .map_err(e)?
-            .label(&line.label);
-            // Legend entries are drawn relative to their anchor point, dashed as their line.
-            // Four strokes of the line's dash (a solid line's meet).
-            let dashes: [(i32, i32); 4] = match line.dash {
-                Dash::Solid => [(0, 6), (6, 12), (12, 18), (18, 22)],
-                Dash::Dashed => [(0, 8), (14, 22), (14, 22), (14, 22)],
-                Dash::Dotted => [(0, 3), (6, 9), (12, 15), (18, 21)],
-            };
-            let stroke = move |at: (i32, i32)| {
-                let dash =
-                    |(a, b): (i32, i32)| PathElement::new(vec![(a, 0), (b, 0)], c.stroke_width(3));
-                EmptyElement::at(at)
-                    + dash(dashes[0])
-                    + dash(dashes[1])
-                    + dash(dashes[2])
-                    + dash(dashes[3])
-            };
-            // The legend shows the line, its dash and its marker, which tell p50/p95/p99 apart.
-            match line.marker {
-                Marker::None => {
-                    anno.legend(stroke);
-                }
-                Marker::Circle => {
-                    anno.legend(move |at| stroke(at) + Circle::new((11, 0), 4, c.filled()));
-                    chart
-                        .draw_series(xy.iter().map(|&p| Circle::new(p, 4, c.filled())))
-                        .map_err(e)?;
-                }
-                Marker::Triangle => {
-                    anno.legend(move |at| stroke(at) + TriangleMarker::new((11, 0), 5, c.filled()));
-                    chart
-                        .draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 5, c.filled())))
-                        .map_err(e)?;
-                }
-                Marker::Cross => {
-                    anno.legend(move |at| stroke(at) + Cross::new((11, 0), 4, c.stroke_width(2)));
-                    chart
-                        .draw_series(xy.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))
-                        .map_err(e)?;
-                }
+            Dash::Dotted => {
+                chart.draw_series(DashedLineSeries::new(points, 2, 4, c.stroke_width(2)))
             }
         }
-        if self.lines.iter().any(|l| !l.label.is_empty()) {
-            super::legend(&mut chart, legend)?;
+        .map_err(e)?
+        .label(&line.label);
+        // Legend entries are drawn relative to their anchor point, dashed as their line.
+        // Four strokes of the line's dash (a solid line's meet).
+        let dashes: [(i32, i32); 4] = match line.dash {
+            Dash::Solid => [(0, 6), (6, 12), (12, 18), (18, 22)],
+            Dash::Dashed => [(0, 8), (14, 22), (14, 22), (14, 22)],
+            Dash::Dotted => [(0, 3), (6, 9), (12, 15), (18, 21)],
+        };
+        let stroke = move |at: (i32, i32)| {
+            let dash =
+                |(a, b): (i32, i32)| PathElement::new(vec![(a, 0), (b, 0)], c.stroke_width(3));
+            EmptyElement::at(at)
+                + dash(dashes[0])
+                + dash(dashes[1])
+                + dash(dashes[2])
+                + dash(dashes[3])
+        };
+        // The legend shows the line, its dash and its marker, which tell p50/p95/p99 apart.
+        match line.marker {
+            Marker::None => {
+                anno.legend(stroke);
+            }
+            Marker::Circle => {
+                anno.legend(move |at| stroke(at) + Circle::new((11, 0), 4, c.filled()));
+                chart
+                    .draw_series(xy.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                    .map_err(e)?;
+            }
+            Marker::Triangle => {
+                anno.legend(move |at| stroke(at) + TriangleMarker::new((11, 0), 5, c.filled()));
+                chart
+                    .draw_series(xy.iter().map(|&p| TriangleMarker::new(p, 5, c.filled())))
+                    .map_err(e)?;
+            }
+            Marker::Cross => {
+                anno.legend(move |at| stroke(at) + Cross::new((11, 0), 4, c.stroke_width(2)));
+                chart
+                    .draw_series(xy.iter().map(|&p| Cross::new(p, 4, c.stroke_width(2))))
+                    .map_err(e)?;
+            }
         }
         Ok(())
     }

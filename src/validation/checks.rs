@@ -76,11 +76,26 @@ const CLOSED: [&str; 5] = [
     "warmup=1h",
 ];
 
+/// Every check, each against its own theory: open queues, a closed
+/// queue, the token bucket, and retries with the client's policies.
 pub fn checks() -> Vec<Check> {
-    let (closed_x, closed_r) = closed_queue(14, 60.0, 2, 10.0);
-    // Uniform service on [0.5, 1.5] s: E[S] = 1, E[S²] = 1 + 1/12.
-    let uniform_wait = pollaczek_khinchine_wait(0.7, 1.0, 1.0 + 1.0 / 12.0);
-    let check = |name, expected, criterion, overrides: Vec<String>, replications, seed| Check {
+    [open_queues(), closed_queue_checks(), limits_and_retries()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// A check of the one-call-loop model with `overrides`, measuring the mean
+/// queue wait unless it says otherwise.
+fn check(
+    name: &'static str,
+    expected: f64,
+    criterion: Criterion,
+    overrides: Vec<String>,
+    replications: u64,
+    seed: u64,
+) -> Check {
+    Check {
         name,
         expected,
         criterion,
@@ -90,7 +105,13 @@ pub fn checks() -> Vec<Check> {
         seed,
         measure: queue_wait,
         across: Vec::new(),
-    };
+    }
+}
+
+/// Open queues against Erlang C and Pollaczek-Khinchine.
+fn open_queues() -> Vec<Check> {
+    // Uniform service on [0.5, 1.5] s: E[S] = 1, E[S²] = 1 + 1/12.
+    let uniform_wait = pollaczek_khinchine_wait(0.7, 1.0, 1.0 + 1.0 / 12.0);
     vec![
         check(
             "M/M/1 mean wait, rho = 0.5 (s)",
@@ -155,6 +176,13 @@ pub fn checks() -> Vec<Check> {
             20,
             106,
         ),
+    ]
+}
+
+/// A closed population of 14 against the machine-repair model's exact solution.
+fn closed_queue_checks() -> Vec<Check> {
+    let (closed_x, closed_r) = closed_queue(14, 60.0, 2, 10.0);
+    vec![
         Check {
             measure: loop_latency,
             ..check(
@@ -177,6 +205,12 @@ pub fn checks() -> Vec<Check> {
                 108,
             )
         },
+    ]
+}
+
+/// The token bucket's admissions, and retries under the client's policies.
+fn limits_and_retries() -> Vec<Check> {
+    vec![
         Check {
             // A full bucket of 60 refilling at 1/s, polled every 100 ms by
             // a backlog of retries: in a window W shorter than a refill it
