@@ -27,6 +27,7 @@ pub mod pools;
 pub mod prices;
 pub mod quantity;
 pub mod read;
+pub mod router;
 pub mod schema;
 pub mod self_hosted;
 pub mod tagged;

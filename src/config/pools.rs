@@ -1,20 +1,21 @@
-//! Pools and routers as written: `[capacity]` and `[prices]` for one pool,
-//! or `[[pool]]`s behind a `[router]`, with `[class_router.NAME]` for a
-//! class routed its own way.
+//! Pools as written: `[capacity]` and `[prices]` for one pool, or
+//! `[[pool]]`s behind a `[router]`, with `[class_router.NAME]` for a class
+//! routed its own way (the routers themselves are in `router`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::capacity::RawCapacity;
-use super::checks::{self, Checked, positive, positive_duration, shares};
+use super::checks::Checked;
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::prices::RawPrices;
-use super::quantity::{Duration, Number};
-use super::tagged::{NoCommon, Tagged, Variants};
-use crate::model::capacity::pool::{Failover, FailureKind, PoolSpec, Router};
+use super::router::{PoolNames, RawRouter, check_router};
+use super::tagged::Tagged;
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::capacity::pool::{PoolSpec, Router};
 use crate::model::prices::Prices;
 
 /// A `[[pool]]`: capacity of any kind, with its own prices.
@@ -27,60 +28,6 @@ pub struct RawPool {
     /// The models of `[models]` it serves (default: every one), each with
     /// this pool's limits and prices, as providers set both per model.
     models: Option<Vec<String>>,
-}
-
-/// `[router]` or `[class_router.NAME]`: how attempts are spread over the pools.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RawRouter {
-    Single(RawSingle),
-    Spillover(RawSpillover),
-    Failover(RawFailover),
-    Weighted(RawWeighted),
-}
-
-impl Variants for RawRouter {
-    const TAG: &'static str = "kind";
-    type Common = NoCommon;
-}
-
-/// Every attempt to one pool.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawSingle {
-    pool: String,
-}
-
-/// Pools in the order attempts are offered to them.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawSpillover {
-    order: Vec<String>,
-    /// Per reserved pool (not the last): how many attempts its lane queue
-    /// may hold and still take more (default 0: only a free lane).
-    #[serde(default)]
-    queue_up_to: BTreeMap<String, Number>,
-}
-
-/// A primary pool, and a fallback while the primary cools down.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawFailover {
-    primary: String,
-    fallback: String,
-    /// The failures that count: rate_limited, overloaded, queue_full,
-    /// unavailable, server_error, timeout (default: all of them).
-    on: Option<Vec<String>>,
-    /// Failures within a minute the primary may have before it cools down.
-    allowed_fails: Option<Number>,
-    cool_down: Duration,
-}
-
-/// Fixed shares of the attempts, by pool name.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawWeighted {
-    weights: BTreeMap<String, Number>,
 }
 
 /// The model's pools, its routers and which router each class uses.
@@ -221,56 +168,59 @@ impl RawRouting<'_> {
 
     fn pools(&self, models: &[String], base_dir: &Path) -> Checked<Vec<PoolSpec>> {
         let every: Vec<u16> = (0..models.len() as u16).collect();
-        // The capacity at `at` and the prices at `prices_at`.
-        let read = |at: FieldPath,
-                    prices_at: FieldPath,
-                    capacity: &Tagged<RawCapacity>,
-                    prices: Option<&RawPrices>| {
-            let (service, kind) = capacity.read_with_common(&at)?;
-            let capacity = kind.check(&service, &at, base_dir)?;
-            let prices =
-                prices.map_or(Ok(Prices::default()), |p| p.check(&prices_at, &capacity))?;
-            Ok::<_, Invalid>((capacity, prices))
-        };
         match (self.capacity, self.pools.is_empty()) {
-            (Some(capacity), true) => {
-                if self.router.is_some() || !self.class_routers.is_empty() {
-                    return Err(Invalid::new(
-                        if self.router.is_some() {
-                            "router"
-                        } else {
-                            "class_router"
-                        },
-                        "a router spreads attempts over `[[pool]]`s; this model has one `[capacity]`",
-                    ));
-                }
-                let (capacity, prices) = read(
-                    FieldPath::root("capacity"),
-                    FieldPath::root("prices"),
-                    capacity,
-                    self.prices,
-                )?;
-                return Ok(vec![PoolSpec {
-                    name: "capacity".to_owned(),
-                    capacity,
-                    prices,
-                    models: every,
-                }]);
-            }
-            (Some(_), false) => {
-                return Err(Invalid::new(
-                    "capacity",
-                    "give either one `[capacity]` or `[[pool]]`s, not both",
-                ));
-            }
-            (None, true) => {
-                return Err(Invalid::new(
-                    "capacity",
-                    "missing: a `[capacity]` table (or `[[pool]]`s with a `[router]`)",
-                ));
-            }
-            (None, false) => {}
+            (Some(capacity), true) => self.single(capacity, every, base_dir),
+            (Some(_), false) => Err(Invalid::new(
+                "capacity",
+                "give either one `[capacity]` or `[[pool]]`s, not both",
+            )),
+            (None, true) => Err(Invalid::new(
+                "capacity",
+                "missing: a `[capacity]` table (or `[[pool]]`s with a `[router]`)",
+            )),
+            (None, false) => self.pool_list(models, &every, base_dir),
         }
+    }
+
+    /// The one pool of a model with a `[capacity]`, serving every model.
+    fn single(
+        &self,
+        capacity: &Tagged<RawCapacity>,
+        every: Vec<u16>,
+        base_dir: &Path,
+    ) -> Checked<Vec<PoolSpec>> {
+        if self.router.is_some() || !self.class_routers.is_empty() {
+            return Err(Invalid::new(
+                if self.router.is_some() {
+                    "router"
+                } else {
+                    "class_router"
+                },
+                "a router spreads attempts over `[[pool]]`s; this model has one `[capacity]`",
+            ));
+        }
+        let (capacity, prices) = read_pool(
+            (FieldPath::root("capacity"), FieldPath::root("prices")),
+            capacity,
+            self.prices,
+            base_dir,
+        )?;
+        Ok(vec![PoolSpec {
+            name: "capacity".to_owned(),
+            capacity,
+            prices,
+            models: every,
+        }])
+    }
+
+    /// The `[[pool]]`s, each named apart from the others and serving the
+    /// models it names (every model if it names none).
+    fn pool_list(
+        &self,
+        models: &[String],
+        every: &[u16],
+        base_dir: &Path,
+    ) -> Checked<Vec<PoolSpec>> {
         if self.prices.is_some() {
             return Err(Invalid::new(
                 "prices",
@@ -290,39 +240,15 @@ impl RawRouting<'_> {
                     ),
                 ));
             }
-            let (capacity, prices) = read(
-                at.child("capacity"),
-                at.child("prices"),
+            let (capacity, prices) = read_pool(
+                (at.child("capacity"), at.child("prices")),
                 &p.capacity,
                 p.prices.as_ref(),
+                base_dir,
             )?;
             let served = match &p.models {
-                None => every.clone(),
-                Some(names) => {
-                    let at = at.child("models");
-                    let mut served = Vec::with_capacity(names.len());
-                    for name in names {
-                        let m = models.iter().position(|n| n == name).ok_or_else(|| {
-                            Invalid::new(
-                                at.clone(),
-                                match models {
-                                    [_] => format!(
-                                        "no model is called `{name}`: declare the models in `[models]`"
-                                    ),
-                                    _ => format!(
-                                        "no model is called `{name}`: the models are {}",
-                                        models.join(", ")
-                                    ),
-                                },
-                            )
-                        })?;
-                        served.push(m as u16);
-                    }
-                    if served.is_empty() {
-                        return Err(Invalid::new(at, "must name at least one model"));
-                    }
-                    served
-                }
+                None => every.to_vec(),
+                Some(names) => served(names, models, at.child("models"))?,
             };
             pools.push(PoolSpec {
                 name: p.name.clone(),
@@ -333,6 +259,43 @@ impl RawRouting<'_> {
         }
         Ok(pools)
     }
+}
+
+/// A pool's capacity (at the first path) and prices (at the second).
+fn read_pool(
+    (at, prices_at): (FieldPath, FieldPath),
+    capacity: &Tagged<RawCapacity>,
+    prices: Option<&RawPrices>,
+    base_dir: &Path,
+) -> Checked<(CapacitySpec, Prices)> {
+    let (service, kind) = capacity.read_with_common(&at)?;
+    let capacity = kind.check(&service, &at, base_dir)?;
+    let prices = prices.map_or(Ok(Prices::default()), |p| p.check(&prices_at, &capacity))?;
+    Ok((capacity, prices))
+}
+
+/// The indices of the models `names` (a pool's `models`, at `at`) among `models`.
+fn served(names: &[String], models: &[String], at: FieldPath) -> Checked<Vec<u16>> {
+    let mut served = Vec::with_capacity(names.len());
+    for name in names {
+        let m = models.iter().position(|n| n == name).ok_or_else(|| {
+            Invalid::new(
+                at.clone(),
+                match models {
+                    [_] => format!("no model is called `{name}`: declare the models in `[models]`"),
+                    _ => format!(
+                        "no model is called `{name}`: the models are {}",
+                        models.join(", ")
+                    ),
+                },
+            )
+        })?;
+        served.push(m as u16);
+    }
+    if served.is_empty() {
+        return Err(Invalid::new(at, "must name at least one model"));
+    }
+    Ok(served)
 }
 
 /// Per model, the one pool serving it, when each model has exactly one.
@@ -397,35 +360,6 @@ fn per_model(
     Ok(table)
 }
 
-/// The pool named `name`, for the field at `at`.
-/// The pools' names, in order, and each name's index: a look-up per name
-/// (a list searched for every name a router gives made `check` quadratic:
-/// 59 s for 10^5 pools).
-struct PoolNames<'a> {
-    names: Vec<&'a str>,
-    index: HashMap<&'a str, usize>,
-}
-
-impl<'a> PoolNames<'a> {
-    fn new(pools: &'a [PoolSpec]) -> Self {
-        let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
-        let index = names.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-        PoolNames { names, index }
-    }
-}
-
-fn pool_named(at: &FieldPath, name: &str, names: &PoolNames) -> Checked<usize> {
-    names.index.get(name).copied().ok_or_else(|| {
-        Invalid::new(
-            at.clone(),
-            format!(
-                "no pool is called `{name}`: the pools are {}",
-                names.names.join(", ")
-            ),
-        )
-    })
-}
-
 /// Every model a class's agent calls is served by some pool.
 fn every_model_served(calls: &Calls<'_>, pools: &[PoolSpec]) -> Checked<()> {
     for (c, used) in calls.class_models.iter().enumerate() {
@@ -469,129 +403,4 @@ fn every_pool_reached(
         ));
     }
     Ok(())
-}
-
-fn check_router(
-    raw: &Tagged<RawRouter>,
-    at: &FieldPath,
-    pools: &[PoolSpec],
-    names: &PoolNames,
-) -> Checked<Router> {
-    Ok(match raw.read(at)? {
-        RawRouter::Single(single) => {
-            Router::Single(pool_named(&at.child("pool"), &single.pool, names)?)
-        }
-        RawRouter::Spillover(spill) => check_spillover(&spill, at, pools, names)?,
-        RawRouter::Failover(f) => {
-            let primary = pool_named(&at.child("primary"), &f.primary, names)?;
-            let fallback = pool_named(&at.child("fallback"), &f.fallback, names)?;
-            if fallback == primary {
-                return Err(Invalid::new(
-                    at.child("fallback"),
-                    format!(
-                        "`{}` is also the primary: a pool cannot fail over to itself",
-                        f.fallback
-                    ),
-                ));
-            }
-            let on = match &f.on {
-                None => FailureKind::ALL.to_vec(),
-                Some(kinds) => kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, name)| {
-                        FailureKind::ALL
-                            .into_iter()
-                            .find(|k| k.name() == name)
-                            .ok_or_else(|| {
-                                Invalid::new(
-                                    at.child("on").child(i),
-                                    format!(
-                                        "unknown failure `{name}`: allowed are {}",
-                                        FailureKind::ALL.map(FailureKind::name).join(", ")
-                                    ),
-                                )
-                            })
-                    })
-                    .collect::<Checked<Vec<_>>>()?,
-            };
-            let allowed_fails = f
-                .allowed_fails
-                .map(|n| checks::whole(&at.child("allowed_fails"), n, 0, u64::from(u32::MAX)))
-                .transpose()?
-                .unwrap_or(0) as u32;
-            Router::Failover(Failover {
-                primary,
-                fallback,
-                on,
-                allowed_fails,
-                cool_down: positive_duration(&at.child("cool_down"), f.cool_down)?,
-            })
-        }
-        RawRouter::Weighted(w) => {
-            if w.weights.len() < 2 {
-                return Err(Invalid::new(
-                    at.child("weights"),
-                    "give at least two pools' weights (for one pool, use kind = \"single\")",
-                ));
-            }
-            let mut chosen = Vec::with_capacity(w.weights.len());
-            let mut weights = Vec::with_capacity(w.weights.len());
-            for (name, weight) in &w.weights {
-                let field = at.child("weights").child(name);
-                chosen.push(pool_named(&field, name, names)?);
-                weights.push(positive(&field, *weight)?);
-            }
-            Router::Weighted {
-                pools: chosen,
-                shares: shares(&weights),
-            }
-        }
-    })
-}
-
-fn check_spillover(
-    spill: &RawSpillover,
-    at: &FieldPath,
-    pools: &[PoolSpec],
-    names: &PoolNames,
-) -> Checked<Router> {
-    let mut order = Vec::with_capacity(spill.order.len());
-    let mut listed = HashSet::new();
-    for (i, name) in spill.order.iter().enumerate() {
-        let field = at.child("order").child(i);
-        let p = pool_named(&field, name, names)?;
-        if !listed.insert(p) {
-            return Err(Invalid::new(
-                field,
-                format!("`{name}` is listed twice: each pool is offered attempts once"),
-            ));
-        }
-        order.push(p);
-    }
-    if order.is_empty() {
-        return Err(Invalid::new(
-            at.child("order"),
-            "must name at least one pool",
-        ));
-    }
-    let mut queue_up_to = vec![0; order.len()];
-    for (name, n) in &spill.queue_up_to {
-        let field = at.child("queue_up_to").child(name);
-        let position = order.iter().position(|&p| names.names[p] == name.as_str());
-        let Some(i) = position.filter(|&i| i + 1 < order.len()) else {
-            return Err(Invalid::new(
-                field,
-                "names a pool before the last in `order`: the last takes every attempt the others cannot",
-            ));
-        };
-        if pools[order[i]].capacity.lanes().is_none() {
-            return Err(Invalid::new(
-                field,
-                "applies to reserved pools only: a shared API has no lane queue",
-            ));
-        }
-        queue_up_to[i] = checks::whole(&field, *n, 0, u64::from(u32::MAX))? as u32;
-    }
-    Ok(Router::Spillover { order, queue_up_to })
 }
