@@ -16,7 +16,9 @@
 //! once restart them millions of times a second, which no estimate of a
 //! loop that runs foresees.
 
+use crate::engine::SimDuration;
 use crate::model::capacity::kind::CapacitySpec;
+use crate::model::distribution::DurationDist;
 use crate::model::estimate::footprint::{
     Cause, call_s, calls_per_step, count, median, peak_multiplier, peak_rate, tool_s,
     unqueued_loop_s,
@@ -119,27 +121,7 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
     let surge = peak_multiplier(class);
     let (loops, cause, what) = match &class.population {
         Population::Closed { users, think_time } => {
-            let users = f64::from(*users) * surge;
-            // A cycle of a microsecond at least: the clock's tick.
-            let cycle_s =
-                (median(think_time.dist()) + unqueued_loop_s(spec, index, agent)).max(1e-6);
-            let loops = users * duration_s / cycle_s;
-            // Users who start a loop more than once a second are
-            // paced by too short a think time; else there are many.
-            let cause = if cycle_s < 1.0 {
-                Cause::ThinkTime { class: index }
-            } else {
-                Cause::Users { class: index }
-            };
-            (
-                loops,
-                cause,
-                format!(
-                    "{} users of {} each starting a loop every {cycle_s:.3} s (think time and loop)",
-                    count(users),
-                    class.name
-                ),
-            )
+            closed_loops(spec, index, f64::from(*users) * surge, think_time)
         }
         Population::Sessions(trace) => {
             let rounds = trace.rounds();
@@ -193,18 +175,56 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
         mean_on, mean_off, ..
     }) = &class.population
     {
-        let cycle_s = (mean_on.as_secs_f64() + mean_off.as_secs_f64()).max(1e-6);
-        loads.push(Load {
-            cause: Cause::Phases { class: index },
-            events: 2.0 * duration_s / cycle_s,
-            what: format!(
-                "the on/off phases of {}, one change every {:.6} s,",
-                class.name,
-                cycle_s / 2.0
-            ),
-        });
+        loads.push(phase_load(spec, index, (*mean_on, *mean_off)));
     }
     calls
+}
+
+/// The loops `users` of closed class `index` start in the run, thinking
+/// `think_time` between loops; what paces them, and the load in words.
+fn closed_loops(
+    spec: &ModelSpec,
+    index: usize,
+    users: f64,
+    think_time: &DurationDist,
+) -> (f64, Cause, String) {
+    let class = &spec.classes[index];
+    let agent = &spec.agents[class.agent];
+    // A cycle of a microsecond at least: the clock's tick.
+    let cycle_s = (median(think_time.dist()) + unqueued_loop_s(spec, index, agent)).max(1e-6);
+    let loops = users * spec.duration.as_secs_f64() / cycle_s;
+    // Users who start a loop more than once a second are paced by too
+    // short a think time; else there are many.
+    let cause = if cycle_s < 1.0 {
+        Cause::ThinkTime { class: index }
+    } else {
+        Cause::Users { class: index }
+    };
+    let what = format!(
+        "{} users of {} each starting a loop every {cycle_s:.3} s (think time and loop)",
+        count(users),
+        class.name
+    );
+    (loops, cause, what)
+}
+
+/// The phase changes of on/off class `index`, whose phases last `mean_on`
+/// and `mean_off` on average.
+fn phase_load(
+    spec: &ModelSpec,
+    index: usize,
+    (mean_on, mean_off): (SimDuration, SimDuration),
+) -> Load {
+    let cycle_s = (mean_on.as_secs_f64() + mean_off.as_secs_f64()).max(1e-6);
+    Load {
+        cause: Cause::Phases { class: index },
+        events: 2.0 * spec.duration.as_secs_f64() / cycle_s,
+        what: format!(
+            "the on/off phases of {}, one change every {:.6} s,",
+            spec.classes[index].name,
+            cycle_s / 2.0
+        ),
+    }
 }
 
 /// The events of each self-hosted fleet: its autoscaler's decisions, and
