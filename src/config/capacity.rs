@@ -141,39 +141,18 @@ impl RawCapacity {
         at: &FieldPath,
         base_dir: &Path,
     ) -> Checked<CapacitySpec> {
-        if matches!(self, RawCapacity::Batch(_) | RawCapacity::SelfHosted(_)) {
-            let batch = matches!(self, RawCapacity::Batch(_));
-            if let Some(field) = [
-                ("time_to_first_token", service.time_to_first_token.is_some()),
-                ("output_tokens_per_s", service.output_tokens_per_s.is_some()),
-                (
-                    "prefill_tokens_per_s",
-                    batch && service.prefill_tokens_per_s.is_some(),
-                ),
-                ("cache_ttl", service.cache_ttl.is_some()),
-            ]
-            .iter()
-            .find_map(|&(name, given)| given.then_some(name))
-            {
-                return Err(Invalid::new(
-                    at.child(field),
-                    match self {
-                        RawCapacity::Batch(_) => {
-                            "does not apply to kind = \"batch\": a batch's calls finish together, `latency` after it is submitted"
-                        }
-                        _ => {
-                            "does not apply to kind = \"self_hosted\": prefill and decode speeds make the service time"
-                        }
-                    },
-                ));
-            }
-            match self {
-                RawCapacity::Batch(raw) => return raw.check(at, base_dir),
-                RawCapacity::SelfHosted(raw) => {
-                    return raw.check(service.prefill_tokens_per_s, at, base_dir);
-                }
-                _ => {}
-            }
+        if let Some(field) = self.service_field_out_of_place(service) {
+            return Err(Invalid::new(
+                at.child(field),
+                match self {
+                    RawCapacity::Batch(_) => {
+                        "does not apply to kind = \"batch\": a batch's calls finish together, `latency` after it is submitted"
+                    }
+                    _ => {
+                        "does not apply to kind = \"self_hosted\": prefill and decode speeds make the service time"
+                    }
+                },
+            ));
         }
         let cache_ttl = service.cache_ttl.map(|d| d.0);
         if cache_ttl.is_some_and(|d| d.is_zero()) {
@@ -182,66 +161,101 @@ impl RawCapacity {
                 "must be longer than 0s (leave it out for a cache that never expires)",
             ));
         }
-        let service = service.check(at, base_dir)?;
-        Ok(match self {
-            RawCapacity::SharedApi(raw) => {
-                let limit = |name: &str, value: Option<Number>| {
-                    value
-                        .map(|n| whole(&at.child(name), n, 1, MAX_PER_MIN))
-                        .transpose()
-                };
-                CapacitySpec::SharedApi(SharedApiSpec {
-                    service,
-                    cache_ttl,
-                    requests_per_min: limit("requests_per_min", raw.requests_per_min)?,
-                    input_tokens_per_min: limit("input_tokens_per_min", raw.input_tokens_per_min)?,
-                    cache_reads_count: raw.cache_reads_count.unwrap_or(true),
-                    output_tokens_per_min: limit(
-                        "output_tokens_per_min",
-                        raw.output_tokens_per_min,
-                    )?,
-                    max_concurrency: optional_u32(
-                        &at.child("max_concurrency"),
-                        raw.max_concurrency,
-                        1,
-                    )?,
-                    concurrency_retry_after: raw
-                        .concurrency_retry_after
-                        .map_or(SimDuration::from_secs(1), |d| d.0),
-                    overload: raw
-                        .overload
-                        .as_ref()
-                        .map(|o| o.check(&at.child("overload")))
-                        .transpose()?,
-                    burst: raw.burst.as_ref().map_or(Ok(Bursts::default()), |b| {
-                        b.check(
-                            &at.child("burst"),
-                            [
-                                raw.requests_per_min.is_some(),
-                                raw.input_tokens_per_min.is_some(),
-                                raw.output_tokens_per_min.is_some(),
-                            ],
-                        )
-                    })?,
-                })
-            }
-            RawCapacity::Reserved(raw) => CapacitySpec::Reserved(ReservedSpec {
-                service,
-                cache_ttl,
-                lanes: whole(&at.child("lanes"), raw.lanes, 1, 1_000_000)? as u32,
-                queue_limit: optional_u32(&at.child("queue_limit"), raw.queue_limit, 0)?,
-                queue_full_retry_after: match (raw.queue_full_retry_after, raw.queue_limit) {
-                    (Some(_), None) => {
-                        return Err(Invalid::new(
-                            at.child("queue_full_retry_after"),
-                            "is sent when the queue is full: set queue_limit too",
-                        ));
-                    }
-                    (d, _) => d.map(|d| d.0),
-                },
-            }),
-            RawCapacity::Batch(_) | RawCapacity::SelfHosted(_) => unreachable!("read above"),
-        })
+        match self {
+            RawCapacity::Batch(raw) => raw.check(at, base_dir),
+            RawCapacity::SelfHosted(raw) => raw.check(service.prefill_tokens_per_s, at, base_dir),
+            RawCapacity::SharedApi(raw) => raw.check(service.check(at, base_dir)?, cache_ttl, at),
+            RawCapacity::Reserved(raw) => raw.check(service.check(at, base_dir)?, cache_ttl, at),
+        }
+    }
+
+    /// A service field that a batch or a self-hosted pool has no use for,
+    /// if one is given: their own settings make their service times.
+    fn service_field_out_of_place(&self, service: &RawService) -> Option<&'static str> {
+        let batch = matches!(self, RawCapacity::Batch(_));
+        if !batch && !matches!(self, RawCapacity::SelfHosted(_)) {
+            return None;
+        }
+        [
+            ("time_to_first_token", service.time_to_first_token.is_some()),
+            ("output_tokens_per_s", service.output_tokens_per_s.is_some()),
+            (
+                "prefill_tokens_per_s",
+                batch && service.prefill_tokens_per_s.is_some(),
+            ),
+            ("cache_ttl", service.cache_ttl.is_some()),
+        ]
+        .iter()
+        .find_map(|&(name, given)| given.then_some(name))
+    }
+}
+
+impl RawSharedApi {
+    /// A shared API's limits, in whole units a minute, and how it refuses.
+    fn check(
+        &self,
+        service: ServiceTime,
+        cache_ttl: Option<SimDuration>,
+        at: &FieldPath,
+    ) -> Checked<CapacitySpec> {
+        let limit = |name: &str, value: Option<Number>| {
+            value
+                .map(|n| whole(&at.child(name), n, 1, MAX_PER_MIN))
+                .transpose()
+        };
+        Ok(CapacitySpec::SharedApi(SharedApiSpec {
+            service,
+            cache_ttl,
+            requests_per_min: limit("requests_per_min", self.requests_per_min)?,
+            input_tokens_per_min: limit("input_tokens_per_min", self.input_tokens_per_min)?,
+            cache_reads_count: self.cache_reads_count.unwrap_or(true),
+            output_tokens_per_min: limit("output_tokens_per_min", self.output_tokens_per_min)?,
+            max_concurrency: optional_u32(&at.child("max_concurrency"), self.max_concurrency, 1)?,
+            concurrency_retry_after: self
+                .concurrency_retry_after
+                .map_or(SimDuration::from_secs(1), |d| d.0),
+            overload: self
+                .overload
+                .as_ref()
+                .map(|o| o.check(&at.child("overload")))
+                .transpose()?,
+            burst: self.burst.as_ref().map_or(Ok(Bursts::default()), |b| {
+                b.check(
+                    &at.child("burst"),
+                    [
+                        self.requests_per_min.is_some(),
+                        self.input_tokens_per_min.is_some(),
+                        self.output_tokens_per_min.is_some(),
+                    ],
+                )
+            })?,
+        }))
+    }
+}
+
+impl RawReserved {
+    /// Reserved lanes and their queue.
+    fn check(
+        &self,
+        service: ServiceTime,
+        cache_ttl: Option<SimDuration>,
+        at: &FieldPath,
+    ) -> Checked<CapacitySpec> {
+        Ok(CapacitySpec::Reserved(ReservedSpec {
+            service,
+            cache_ttl,
+            lanes: whole(&at.child("lanes"), self.lanes, 1, 1_000_000)? as u32,
+            queue_limit: optional_u32(&at.child("queue_limit"), self.queue_limit, 0)?,
+            queue_full_retry_after: match (self.queue_full_retry_after, self.queue_limit) {
+                (Some(_), None) => {
+                    return Err(Invalid::new(
+                        at.child("queue_full_retry_after"),
+                        "is sent when the queue is full: set queue_limit too",
+                    ));
+                }
+                (d, _) => d.map(|d| d.0),
+            },
+        }))
     }
 }
 
