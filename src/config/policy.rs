@@ -87,48 +87,12 @@ impl RawPolicy {
     pub fn check(self, at: &FieldPath) -> Checked<Policy> {
         let field = |name: &str| at.child(name);
         Ok(match self {
-            RawPolicy::RetryBudget(raw) => {
-                let percent = raw.budget_percent.0;
-                if !(percent > 0.0 && percent <= 100.0) {
-                    return Err(Invalid::new(
-                        field("budget_percent"),
-                        format!("must be a percentage above 0, up to 100 (got {percent})"),
-                    ));
-                }
-                Policy::RetryBudget(RetryBudget {
-                    budget_percent: percent,
-                    // Envoy's default floor.
-                    min_retry_concurrency: count_or(
-                        &field("min_retry_concurrency"),
-                        raw.min_retry_concurrency,
-                        0,
-                        3,
-                    )?,
-                })
-            }
+            RawPolicy::RetryBudget(raw) => raw.check(at)?,
             RawPolicy::RetryThrottle(raw) => Policy::RetryThrottle(RetryThrottle {
                 max_tokens: positive(&field("max_tokens"), raw.max_tokens)?,
                 token_ratio: positive(&field("token_ratio"), raw.token_ratio)?,
             }),
-            RawPolicy::RetryQuota(raw) => {
-                let aws = RetryQuota::default();
-                Policy::RetryQuota(RetryQuota {
-                    capacity: count_or(&field("capacity"), raw.capacity, 1, aws.capacity)?,
-                    retry_cost: count_or(&field("retry_cost"), raw.retry_cost, 0, aws.retry_cost)?,
-                    timeout_cost: count_or(
-                        &field("timeout_cost"),
-                        raw.timeout_cost,
-                        0,
-                        aws.timeout_cost,
-                    )?,
-                    success_increment: count_or(
-                        &field("success_increment"),
-                        raw.success_increment,
-                        0,
-                        aws.success_increment,
-                    )?,
-                })
-            }
+            RawPolicy::RetryQuota(raw) => raw.check(at)?,
             RawPolicy::AdaptiveThrottle(raw) => Policy::AdaptiveThrottle(AdaptiveThrottle {
                 k: raw.k.map_or(Ok(2.0), |k| {
                     at_least(&field("k"), k, 1.0, "; the SRE book uses 2")
@@ -153,38 +117,90 @@ impl RawPolicy {
                 )?,
                 probes: count_or(&field("probes"), raw.probes, 1, 1)?,
             }),
-            RawPolicy::Coordinated(raw) => {
-                let burst = count_or(&field("burst"), raw.burst, 1, 1)?;
-                let rate = raw
-                    .requests_per_min
-                    .map(|n| {
-                        positive(&field("requests_per_min"), n).map(|r| RateLimit::new(r, burst))
-                    })
-                    .transpose()?;
-                if raw.spend_period.is_some() && raw.spend_cap_usd.is_none() {
-                    return Err(Invalid::new(
-                        field("spend_period"),
-                        "is the period of a spend cap: set spend_cap_usd too",
-                    ));
-                }
-                let spend_cap = raw
-                    .spend_cap_usd
-                    .map(|usd| {
-                        Ok(SpendCap {
-                            usd: positive(&field("spend_cap_usd"), usd)?,
-                            period: raw
-                                .spend_period
-                                .map(|p| positive_duration(&field("spend_period"), p))
-                                .transpose()?,
-                        })
-                    })
-                    .transpose()?;
-                Policy::Coordinated(CoordinatedThrottle {
-                    rate,
-                    shared_backoff: raw.shared_backoff.unwrap_or(true),
-                    spend_cap,
-                })
-            }
+            RawPolicy::Coordinated(raw) => raw.check(at)?,
         })
+    }
+}
+
+impl RawRetryBudget {
+    /// A retry budget: retries as a percentage of requests in progress, above a floor.
+    fn check(&self, at: &FieldPath) -> Checked<Policy> {
+        let field = |name: &str| at.child(name);
+        let percent = self.budget_percent.0;
+        if !(percent > 0.0 && percent <= 100.0) {
+            return Err(Invalid::new(
+                field("budget_percent"),
+                format!("must be a percentage above 0, up to 100 (got {percent})"),
+            ));
+        }
+        Ok(Policy::RetryBudget(RetryBudget {
+            budget_percent: percent,
+            // Envoy's default floor.
+            min_retry_concurrency: count_or(
+                &field("min_retry_concurrency"),
+                self.min_retry_concurrency,
+                0,
+                3,
+            )?,
+        }))
+    }
+}
+
+impl RawRetryQuota {
+    /// A retry quota, AWS's defaults where not given.
+    fn check(&self, at: &FieldPath) -> Checked<Policy> {
+        let field = |name: &str| at.child(name);
+        let aws = RetryQuota::default();
+        Ok(Policy::RetryQuota(RetryQuota {
+            capacity: count_or(&field("capacity"), self.capacity, 1, aws.capacity)?,
+            retry_cost: count_or(&field("retry_cost"), self.retry_cost, 0, aws.retry_cost)?,
+            timeout_cost: count_or(
+                &field("timeout_cost"),
+                self.timeout_cost,
+                0,
+                aws.timeout_cost,
+            )?,
+            success_increment: count_or(
+                &field("success_increment"),
+                self.success_increment,
+                0,
+                aws.success_increment,
+            )?,
+        }))
+    }
+}
+
+impl RawCoordinated {
+    /// A coordinated throttle: a shared rate, a shared backoff and a spend cap.
+    fn check(&self, at: &FieldPath) -> Checked<Policy> {
+        let field = |name: &str| at.child(name);
+        let burst = count_or(&field("burst"), self.burst, 1, 1)?;
+        let rate = self
+            .requests_per_min
+            .map(|n| positive(&field("requests_per_min"), n).map(|r| RateLimit::new(r, burst)))
+            .transpose()?;
+        if self.spend_period.is_some() && self.spend_cap_usd.is_none() {
+            return Err(Invalid::new(
+                field("spend_period"),
+                "is the period of a spend cap: set spend_cap_usd too",
+            ));
+        }
+        let spend_cap = self
+            .spend_cap_usd
+            .map(|usd| {
+                Ok(SpendCap {
+                    usd: positive(&field("spend_cap_usd"), usd)?,
+                    period: self
+                        .spend_period
+                        .map(|p| positive_duration(&field("spend_period"), p))
+                        .transpose()?,
+                })
+            })
+            .transpose()?;
+        Ok(Policy::Coordinated(CoordinatedThrottle {
+            rate,
+            shared_backoff: self.shared_backoff.unwrap_or(true),
+            spend_cap,
+        }))
     }
 }
