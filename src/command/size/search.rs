@@ -2,6 +2,8 @@
 //! least capacity (or the most users) that meets every SLO, resumable
 //! from its journal in `--out`.
 
+use std::path::Path;
+
 use anyhow::Context;
 
 use super::base::{BaseModel, Replicator, SizeFlags, slos_and_floor};
@@ -49,16 +51,7 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
     }
     let out_dir = out.as_ref().map(|t| t.path.as_path());
     let mut journal = match out_dir {
-        Some(dir) => Some(journal::Journal::open(
-            dir,
-            &size_manifest(
-                &base.source,
-                &DataFile::names_in(&base.loaded.resolved),
-                flags,
-                &format!("{} {axis_text}", axis_flag(goal)),
-            )?,
-            &slos,
-        )?),
+        Some(dir) => Some(open_journal(dir, &base, flags, &slos, (goal, axis_text))?),
         None => None,
     };
     // The journal took the directory (or refused it, as it was).
@@ -87,17 +80,6 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
     } else {
         unreachable
     };
-    if let (Some(journal), Some(dir)) = (&journal, out_dir) {
-        journal
-            .finish(&search.probes)
-            .context("cannot write sizing.csv")?;
-        let rows = search
-            .probes
-            .iter()
-            .map(|p| (p.value, p.verdicts.as_slice(), p.cost_per_hour_usd));
-        let series = sizing_series(&slos, rows);
-        sizing_figure::draw(dir, &axis, &series, search.answer)?;
-    }
     let answer = Answer {
         kind: AnswerKind::Search {
             answer: search.answer,
@@ -112,10 +94,8 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
         floor: floor.verdicts.clone(),
         explanations: explain(&slos, &floor, &search, &axis, (goal, lo, hi)),
     };
-    if let Some(dir) = out_dir {
-        write_json_file(&dir.join(RESULT_FILE), &answer)
-            .with_context(|| format!("cannot write into {}", dir.display()))?;
-        marker::seal_in_place(dir, Kind::Sizing)?;
+    if let (Some(journal), Some(dir)) = (&journal, out_dir) {
+        record(dir, journal, &answer, &search, &axis)?;
     }
     let table = render(&axis, &slos, Some(&floor), &search, flags.replications);
     print_answer(&answer, &table, flags)?;
@@ -124,6 +104,48 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
         Some(_) => Ok(()),
         None => Err(Error::NoAnswer),
     }
+}
+
+/// The journal of a search into `dir`, with the manifest of the search
+/// `axis_text` (along `goal`) of `base` against `slos`.
+fn open_journal(
+    dir: &Path,
+    base: &BaseModel,
+    flags: &SizeFlags,
+    slos: &[Slo],
+    (goal, axis_text): (Goal, &str),
+) -> Result<journal::Journal, Error> {
+    let manifest = size_manifest(
+        &base.source,
+        &DataFile::names_in(&base.loaded.resolved),
+        flags,
+        &format!("{} {axis_text}", axis_flag(goal)),
+    )?;
+    Ok(journal::Journal::open(dir, &manifest, slos)?)
+}
+
+/// Writes a finished search into `dir`: its probes (sizing.csv), their
+/// figure, and the answer (result.json), sealed.
+fn record(
+    dir: &Path,
+    journal: &journal::Journal,
+    answer: &Answer,
+    search: &Search,
+    axis: &str,
+) -> Result<(), Error> {
+    journal
+        .finish(&search.probes)
+        .context("cannot write sizing.csv")?;
+    let rows = search
+        .probes
+        .iter()
+        .map(|p| (p.value, p.verdicts.as_slice(), p.cost_per_hour_usd));
+    let series = sizing_series(&answer.slos, rows);
+    sizing_figure::draw(dir, axis, &series, search.answer)?;
+    write_json_file(&dir.join(RESULT_FILE), answer)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    marker::seal_in_place(dir, Kind::Sizing)?;
+    Ok(())
 }
 
 /// The probes at `values`: those the journal holds as they were, the rest
