@@ -2,17 +2,17 @@
 //! it reads back, and run over the trace's span for the report.
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::load::load;
+use super::load::{Loaded, load};
 use crate::atomic_file;
 use crate::cli::FitArgs;
 use crate::command::error::Error;
-use crate::fit;
+use crate::fit::{self, Fitted};
 use crate::json;
-use crate::output::file_target::claim_file;
+use crate::output::file_target::{FileTarget, claim_file};
 use crate::output::marker;
 use crate::output::target;
 
@@ -46,71 +46,8 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         obs.span_s
     );
     let fitted = fit::fit(&obs, &stem, &comment);
-    // Each file written is new, or one an earlier fit wrote (a model that
-    // says so, and the CSVs it names); none is the trace.
-    let trace_path = target::resolve(trace)?;
-    let not_the_trace = |path: &Path| -> Result<(), Error> {
-        if target::resolve(path)? == trace_path {
-            return Err(Error::input(format!(
-                "--out {}: would write {}, which is the trace being fitted; choose another name",
-                out.display(),
-                path.display()
-            )));
-        }
-        Ok(())
-    };
-    not_the_trace(out)?;
-    let model_target = claim_file(out, &|head| head.starts_with(FITTED_HEADER.as_bytes()))?;
-    let dir = model_target
-        .path
-        .parent()
-        .unwrap_or(Path::new("/"))
-        .to_owned();
-    let earlier = std::fs::read_to_string(&model_target.path).unwrap_or_default();
-    let mut targets = vec![];
-    for (name, _) in &fitted.files {
-        not_the_trace(&dir.join(name))?;
-        let named = format!("\"{name}\"");
-        targets.push(claim_file(&dir.join(name), &|_| earlier.contains(&named))?);
-    }
-    // Written aside and read back as `check` would before anything is put
-    // in place: a model that cannot be read is never written.
-    // Marked as loopcap's staging, so a writer after a kill removes it.
-    let staging = tempfile::Builder::new()
-        .prefix(target::INNER_STAGING_PREFIX)
-        .tempdir_in(&dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    std::fs::write(staging.path().join(marker::STAGING), "")
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    for (name, values) in &fitted.files {
-        atomic_file::write_file(&staging.path().join(name), |w| {
-            writeln!(w, "value")?;
-            for v in values {
-                writeln!(w, "{v}")?;
-            }
-            Ok(())
-        })
-        .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
-    }
-    let staged_model = staging.path().join(out.file_name().unwrap_or_default());
-    atomic_file::write_file(&staged_model, |w| w.write_all(fitted.model.as_bytes()))
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    let loaded = load(&staged_model, None, &[]).map_err(|e| match e {
-        Error::Input(why) => Error::runtime(format!(
-            "the fitted model does not read back ({why}); nothing was written"
-        )),
-        other => other,
-    })?;
-    // The CSVs first, the model that names them last.
-    for ((name, _), target) in fitted.files.iter().zip(&targets) {
-        std::fs::rename(staging.path().join(name), &target.path)
-            .with_context(|| format!("cannot write {}", target.path.display()))?;
-    }
-    std::fs::rename(&staged_model, &model_target.path)
-        .with_context(|| format!("cannot write {}", model_target.path.display()))?;
-    for target in targets.iter().chain([&model_target]) {
-        target.written()?;
-    }
+    let claimed = Claimed::new(trace, out, &fitted)?;
+    let loaded = claimed.write(&fitted, out)?;
     let fit_report =
         fit::report::report(&shown, &loaded.model.spec, &obs, &fitted, args.replications)
             .map_err(Error::runtime)?;
@@ -122,4 +59,86 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// The files a fit writes, claimed: the model, and beside it (in `dir`)
+/// the CSVs it names.
+struct Claimed {
+    model: FileTarget,
+    files: Vec<FileTarget>,
+    dir: PathBuf,
+}
+
+impl Claimed {
+    /// Claims `out` and the CSVs of `fitted` beside it: each new, or one an
+    /// earlier fit wrote (a model that says so, and the CSVs it names);
+    /// none is the `trace`.
+    fn new(trace: &Path, out: &Path, fitted: &Fitted) -> Result<Claimed, Error> {
+        let trace_path = target::resolve(trace)?;
+        let not_the_trace = |path: &Path| -> Result<(), Error> {
+            if target::resolve(path)? == trace_path {
+                return Err(Error::input(format!(
+                    "--out {}: would write {}, which is the trace being fitted; choose another name",
+                    out.display(),
+                    path.display()
+                )));
+            }
+            Ok(())
+        };
+        not_the_trace(out)?;
+        let model = claim_file(out, &|head| head.starts_with(FITTED_HEADER.as_bytes()))?;
+        let dir = model.path.parent().unwrap_or(Path::new("/")).to_owned();
+        let earlier = std::fs::read_to_string(&model.path).unwrap_or_default();
+        let mut files = vec![];
+        for (name, _) in &fitted.files {
+            not_the_trace(&dir.join(name))?;
+            let named = format!("\"{name}\"");
+            files.push(claim_file(&dir.join(name), &|_| earlier.contains(&named))?);
+        }
+        Ok(Claimed { model, files, dir })
+    }
+
+    /// Writes `fitted` aside and reads it back as `check` would before
+    /// anything is put in place (a model that cannot be read is never
+    /// written), then puts the CSVs in place, and the model that names
+    /// them last. The model as read.
+    fn write(self, fitted: &Fitted, out: &Path) -> Result<Loaded, Error> {
+        let dir = &self.dir;
+        // Marked as loopcap's staging, so a writer after a kill removes it.
+        let staging = tempfile::Builder::new()
+            .prefix(target::INNER_STAGING_PREFIX)
+            .tempdir_in(dir)
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
+        std::fs::write(staging.path().join(marker::STAGING), "")
+            .with_context(|| format!("cannot write into {}", dir.display()))?;
+        for (name, values) in &fitted.files {
+            atomic_file::write_file(&staging.path().join(name), |w| {
+                writeln!(w, "value")?;
+                for v in values {
+                    writeln!(w, "{v}")?;
+                }
+                Ok(())
+            })
+            .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+        }
+        let staged_model = staging.path().join(out.file_name().unwrap_or_default());
+        atomic_file::write_file(&staged_model, |w| w.write_all(fitted.model.as_bytes()))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        let loaded = load(&staged_model, None, &[]).map_err(|e| match e {
+            Error::Input(why) => Error::runtime(format!(
+                "the fitted model does not read back ({why}); nothing was written"
+            )),
+            other => other,
+        })?;
+        for ((name, _), target) in fitted.files.iter().zip(&self.files) {
+            std::fs::rename(staging.path().join(name), &target.path)
+                .with_context(|| format!("cannot write {}", target.path.display()))?;
+        }
+        std::fs::rename(&staged_model, &self.model.path)
+            .with_context(|| format!("cannot write {}", self.model.path.display()))?;
+        for target in self.files.iter().chain([&self.model]) {
+            target.written()?;
+        }
+        Ok(loaded)
+    }
 }
