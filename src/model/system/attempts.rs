@@ -195,20 +195,7 @@ impl AgentSystem<'_> {
             self.prompt_caches.used(place, ttl, now, request);
         }
         if let Admission::Rejected(rejection) = admission {
-            let refused = self.attempts.remove(attempt).expect("just inserted");
-            self.settle_gate_charge(now, refused.gate_charge, 0.0);
-            self.metrics
-                .attempt_rejected(now, pool, refused.model, rejection);
-            if let Some(kind) = FailureKind::of(rejection) {
-                self.resilience.on_failure(now);
-                self.pool_failed(router, pool, kind, now);
-            }
-            if let (Rejection::RateLimited { retry_after, .. }, Some(gate)) =
-                (rejection, &mut self.resilience.gate)
-            {
-                gate.on_rate_limited(now, retry_after);
-            }
-            self.attempt_failed(call_key, TryFailure::Refused(rejection), cx);
+            self.refused(attempt, (call_key, router), rejection, cx);
             return;
         }
         self.load.attempt_sent(is_retry);
@@ -229,6 +216,35 @@ impl AgentSystem<'_> {
                 }
             }
         }
+    }
+
+    /// Capacity refused the attempt at `attempt_key`, of the call at
+    /// `call_key` sent through `router`: the client counts the failure and
+    /// retries or gives up.
+    #[inline(never)]
+    fn refused(
+        &mut self,
+        attempt_key: Key,
+        (call_key, router): (Key, usize),
+        rejection: Rejection,
+        cx: &mut Ctx<'_, Self>,
+    ) {
+        let now = cx.now();
+        let refused = self.attempts.remove(attempt_key).expect("just inserted");
+        let pool = refused.pool;
+        self.settle_gate_charge(now, refused.gate_charge, 0.0);
+        self.metrics
+            .attempt_rejected(now, pool, refused.model, rejection);
+        if let Some(kind) = FailureKind::of(rejection) {
+            self.resilience.on_failure(now);
+            self.pool_failed(router, pool, kind, now);
+        }
+        if let (Rejection::RateLimited { retry_after, .. }, Some(gate)) =
+            (rejection, &mut self.resilience.gate)
+        {
+            gate.on_rate_limited(now, retry_after);
+        }
+        self.attempt_failed(call_key, TryFailure::Refused(rejection), cx);
     }
 
     pub(super) fn start_service(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
