@@ -65,6 +65,15 @@ impl Slo {
                 unit_hint(&metric)
             ))
         })?;
+        // A share is a fraction, so a bare 1 reads as 100%: written
+        // without its `%`, it is far more likely 1% meant.
+        if is_share(&metric) && bound >= 1.0 && !value.ends_with('%') {
+            return Err(BadInput(format!(
+                "--slo '{text}': {metric} is a share, a fraction of 1, so `{value}` reads as {}%; write {value}% for {value} in a hundred, or {}% if that is meant",
+                bound * 100.0,
+                bound * 100.0
+            )));
+        }
         Ok(Slo {
             metric,
             direction,
@@ -111,6 +120,11 @@ impl Slo {
             )
         })
     }
+}
+
+/// Shares are fractions of 1, and may be written as percentages.
+fn is_share(metric: &str) -> bool {
+    catalogue::find(metric).is_some_and(|n| n.metric.unit == Unit::Share)
 }
 
 /// Metrics in seconds take durations; others plain numbers or percentages.
@@ -160,6 +174,31 @@ mod tests {
             e.contains("unknown metric `p99`") && e.contains("loops_per_min"),
             "{e}"
         );
+        // A share written without its `%`: 1 or more is refused, naming both readings.
+        for bare in ["1", "5", "1.0"] {
+            let e = Slo::parse(&format!("loops_failed_share <= {bare}"), &names())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("write {bare}% for")), "{e}");
+            assert!(e.contains("% if that is meant"), "{e}");
+        }
+        assert_eq!(
+            Slo::parse("loops_failed_share <= 0.01", &names())
+                .unwrap()
+                .bound,
+            0.01
+        );
+        assert_eq!(
+            Slo::parse("loops_failed_share <= 100%", &names())
+                .unwrap()
+                .bound,
+            1.0
+        );
+        // Not a share: a plain 5 stays 5.
+        assert_eq!(
+            Slo::parse("loops_per_min >= 5", &names()).unwrap().bound,
+            5.0
+        );
         let e = Slo::parse("loops_per_min = 3", &names())
             .unwrap_err()
             .to_string();
@@ -182,8 +221,8 @@ mod tests {
         let mut seconds = 0;
         for column in &columns {
             let entry = catalogue::find(column).expect("the catalogue's test holds this");
-            let slo = Slo::parse(&format!("{column} >= 1"), &columns).unwrap();
-            assert_eq!(slo.bound, 1.0, "{column}");
+            let slo = Slo::parse(&format!("{column} >= 0.5"), &columns).unwrap();
+            assert_eq!(slo.bound, 0.5, "{column}");
             let in_seconds = entry.metric.unit == Unit::Seconds;
             let timed = Slo::parse(&format!("{column} >= 2m"), &columns);
             assert_eq!(timed.is_ok(), in_seconds, "{column} with a duration");

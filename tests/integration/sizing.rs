@@ -229,6 +229,16 @@ fn bad_slos_and_ranges_are_input_errors() {
             ],
             "`capacity.lanes` is not a population",
         ),
+        // A share's bound without its `%`: 1 reads as 100%, which is refused.
+        (
+            [
+                "--slo",
+                "loops_failed_share <= 1",
+                "--over",
+                "capacity.lanes=1..8",
+            ],
+            "reads as 100%; write 1% for 1 in a hundred, or 100% if that is meant",
+        ),
         // A probe's value that is not allowed names the flag, not a --set.
         (
             [
