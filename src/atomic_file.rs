@@ -7,7 +7,27 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+/// A temporary file (`mode` 0o666) or directory (0o777) created as a
+/// plain one would be, with the mode the umask gives (0o644 and 0o755 under
+/// the usual 022): once renamed into place it is the output, and a
+/// temporary's own mode (the owner's alone) would make a report served
+/// from a shared folder unreadable.
+pub fn temporary<'a, 'b>(mode: u32) -> tempfile::Builder<'a, 'b> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
+}
+
+/// The mode of a file [`temporary`] creates.
+pub const FILE_MODE: u32 = 0o666;
+/// The mode of a directory [`temporary`] creates.
+pub const DIR_MODE: u32 = 0o777;
 
 /// The directory `path` lives in (`.` for a bare file name).
 fn parent(path: &Path) -> PathBuf {
@@ -40,7 +60,7 @@ pub fn write_file(
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = parent(path);
-    let tmp = NamedTempFile::new_in(&dir)?;
+    let tmp = temporary(FILE_MODE).tempfile_in(&dir)?;
     let mut w = BufWriter::new(tmp);
     fill(&mut w)?;
     let tmp = w.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -59,7 +79,7 @@ pub fn write_with_path(path: &Path, draw: impl FnOnce(&Path) -> io::Result<()>) 
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
+    let tmp = temporary(FILE_MODE)
         .prefix(".loopcap-")
         .suffix(&suffix)
         .tempfile_in(&dir)?;

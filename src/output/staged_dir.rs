@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
+use crate::atomic_file;
+
 use super::marker::{Kind, Marker, STAGING, files_under, is_bookkeeping};
 use super::target::{INNER_STAGING_PREFIX, Target, remove_set, staging_prefix};
 use super::{OutputError, io_at};
@@ -85,7 +87,7 @@ impl StagedDir {
             let parent = target.path.parent().unwrap_or(Path::new("/")).to_owned();
             (parent, staging_prefix(&target.path))
         };
-        let staging = tempfile::Builder::new()
+        let staging = atomic_file::temporary(atomic_file::DIR_MODE)
             .prefix(&prefix)
             .tempdir_in(&place)
             .map_err(io_at(&place))?;

@@ -722,3 +722,34 @@ fn a_sizing_resumed_after_its_trace_changed_is_refused_naming_it() {
         stderr(&refused)
     );
 }
+
+/// Outputs get the mode the umask gives, as any file a program writes:
+/// under umask 027 a run's directory is 0750 and its files 0640, a sweep's
+/// report 0640 (a temporary's 0600 would make a report served from a shared
+/// folder unreadable; 0644 regardless of the umask would ignore the user's).
+#[cfg(unix)]
+#[test]
+fn outputs_take_the_mode_the_umask_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let bin = assert_cmd::cargo::cargo_bin("loopcap");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"umask 027 && "$0" run "$1" --set duration=10m --out "$2" >/dev/null && "$0" report "$2" >/dev/null"#)
+        .arg(&bin)
+        .arg(model_path("mmc.toml"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o750, "the run's directory");
+    let mut files = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o640, "{}", path.display());
+        files += 1;
+    }
+    assert!(files >= 5, "{files} files, report.html among them");
+}
