@@ -606,3 +606,95 @@ fn a_priced_search_records_and_draws_its_cost() {
         assert!((per_hour - 2.5 * lanes).abs() < 1e-9, "{line}");
     }
 }
+
+/// `--plans --out` into a directory holding another sizing (a search, with
+/// its report beside it) refuses it and leaves it as it was; with --force
+/// it replaces the whole set: never the new answer beside the old report.
+#[test]
+fn plans_into_another_sizing_are_refused_and_with_force_replace_it_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sized");
+    let out_arg = out.to_str().unwrap();
+    let slo = ["--slo", "queue_wait_s.mean <= 0.1s"];
+    let (code, _) = size(&[
+        slo[0],
+        slo[1],
+        "--over",
+        "capacity.lanes=9..16",
+        "--out",
+        out_arg,
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(
+        loopcap()
+            .args(["report", out_arg])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let snapshot = |dir: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(&out);
+    assert!(before.iter().any(|(name, _)| name == "report.html"));
+    let plans = tmp.path().join("plans.toml");
+    std::fs::write(
+        &plans,
+        "[[plan]]\nname = \"ten\"\nset = { \"capacity.lanes\" = 10 }\n\n[[plan]]\nname = \"twelve\"\nset = { \"capacity.lanes\" = 12 }\n",
+    )
+    .unwrap();
+    let plans_arg = plans.to_str().unwrap();
+    let refused = loopcap()
+        .arg("size")
+        .arg(model_path("mmc.toml"))
+        .args([
+            "--set",
+            "duration=20m",
+            slo[0],
+            slo[1],
+            "--plans",
+            plans_arg,
+            "--out",
+            out_arg,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("add --force to replace them"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(snapshot(&out), before, "the refused directory is as it was");
+    let (code, answer) = size(&[
+        slo[0], slo[1], "--plans", plans_arg, "--out", out_arg, "--force",
+    ]);
+    assert_eq!(code, Some(0));
+    assert_eq!(answer["answer"], "twelve", "{answer}");
+    let after = snapshot(&out);
+    assert!(
+        after.iter().all(|(name, _)| name != "report.html"),
+        "the old report went with its sizing"
+    );
+    let result: Value = serde_json::from_slice(
+        &after
+            .iter()
+            .find(|(name, _)| name == "result.json")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(result["answer"], "twelve");
+}
