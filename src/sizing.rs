@@ -23,7 +23,7 @@ pub mod slo;
 pub mod table;
 
 pub use answer::{Answer, AnswerKind, beyond_the_floor, explain, explain_plans};
-pub use judge::{Interval, PlanResult, Probe, Verdict, cheapest, judge, judge_plan};
+pub use judge::{Interval, PlanResult, Probe, Verdict, cheapest, judge, judge_plan, outcome};
 pub use search::{Goal, Search, search};
 pub use slo::{Direction, Slo, better};
 pub use table::{render, render_plans};

@@ -55,8 +55,17 @@ pub enum Cell {
         metric: String,
         value: Option<f64>,
         ci95: Option<f64>,
-        met: Option<bool>,
+        met: Option<Judged>,
     },
+}
+
+/// A metric's verdict against its SLO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judged {
+    Met,
+    Missed,
+    /// Missed, with an interval that straddles the bound.
+    Borderline,
 }
 
 impl Cell {
@@ -82,9 +91,9 @@ impl Cell {
         }
     }
 
-    pub fn judged(mut self, met: bool) -> Cell {
-        if let Cell::Metric { met: m, .. } = &mut self {
-            *m = Some(met);
+    pub fn judged(mut self, judged: Judged) -> Cell {
+        if let Cell::Metric { met, .. } = &mut self {
+            *met = Some(judged);
         }
         self
     }
@@ -210,8 +219,9 @@ impl Page {
                     (None, _) => "–".to_owned(),
                 };
                 let (class, mark) = match met {
-                    Some(false) => ("num miss", " ✗"),
-                    Some(true) => ("num", " ✓"),
+                    Some(Judged::Missed) => ("num miss", " ✗"),
+                    Some(Judged::Borderline) => ("num miss", " ✗?"),
+                    Some(Judged::Met) => ("num", " ✓"),
                     None => ("num", ""),
                 };
                 let _ = write!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::error::ReportError;
-use super::page::{Cell, Page, Row};
+use super::page::{Cell, Judged, Page, Row};
 use super::sections;
 use crate::error::BadInput;
 use crate::plot::sizing_figure;
@@ -15,13 +15,19 @@ use crate::sizing::{self, Answer, AnswerKind, Direction, Verdict};
 
 /// One row's SLO cells: each metric with its interval and verdict.
 fn verdict_cells(verdicts: &[Verdict]) -> impl Iterator<Item = Cell> + '_ {
-    verdicts
-        .iter()
-        .map(|v| Cell::interval(&v.metric, (v.mean, v.ci95)).judged(v.met))
+    verdicts.iter().map(|v| {
+        let judged = match (v.met, v.borderline) {
+            (true, _) => Judged::Met,
+            (false, true) => Judged::Borderline,
+            (false, false) => Judged::Missed,
+        };
+        Cell::interval(&v.metric, (v.mean, v.ci95)).judged(judged)
+    })
 }
 
-fn met(met: bool) -> Cell {
-    Cell::text(if met { "meets" } else { "misses" })
+/// A row's word: it meets every SLO, misses one, or is borderline.
+fn met(verdicts: &[Verdict], met: bool) -> Cell {
+    Cell::text(sizing::outcome(verdicts, met))
 }
 
 pub fn render(dir: &Path) -> Result<String, ReportError> {
@@ -133,7 +139,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
         key: "floor".to_owned(),
         cells: [
             Cell::text("unlimited"),
-            met(answer.floor.iter().all(|v| v.met)),
+            met(&answer.floor, answer.floor.iter().all(|v| v.met)),
         ]
         .into_iter()
         .chain(verdict_cells(&answer.floor))
@@ -146,7 +152,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
             let rows = [floor].into_iter().chain(probes.iter().map(|p| {
                 Row {
                     key: format!("value:{}", p.value),
-                    cells: [Cell::text(p.value.to_string()), met(p.met)]
+                    cells: [Cell::text(p.value.to_string()), met(&p.verdicts, p.met)]
                         .into_iter()
                         .chain(verdict_cells(&p.verdicts))
                         .chain([Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd)])
@@ -164,7 +170,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
             let rows = [floor].into_iter().chain(plans.iter().map(|p| {
                 Row {
                     key: format!("plan:{}", p.name),
-                    cells: [Cell::text(&p.name), met(p.met)]
+                    cells: [Cell::text(&p.name), met(&p.verdicts, p.met)]
                         .into_iter()
                         .chain(verdict_cells(&p.verdicts))
                         .chain([

@@ -18,6 +18,34 @@ pub struct Verdict {
     pub mean: Option<f64>,
     pub ci95: Option<f64>,
     pub met: bool,
+    /// Missed with a 95% interval that straddles the bound: more
+    /// replications may meet it, or miss it for sure.
+    #[serde(default)]
+    pub borderline: bool,
+}
+
+impl Verdict {
+    /// `slo` judged on a metric's `mean` and 95% half-width `ci95`.
+    pub fn of(slo: &Slo, mean: Option<f64>, ci95: Option<f64>) -> Verdict {
+        let met = slo.met_by(mean, ci95);
+        Verdict {
+            metric: slo.metric.clone(),
+            mean,
+            ci95,
+            met,
+            borderline: !met && slo.straddled_by(mean, ci95),
+        }
+    }
+}
+
+/// A probe's or plan's word: it meets every SLO, misses one for sure, or
+/// misses only by intervals that straddle their bounds.
+pub fn outcome(verdicts: &[Verdict], met: bool) -> &'static str {
+    match met {
+        true => "meets",
+        false if verdicts.iter().all(|v| v.met || v.borderline) => "borderline",
+        false => "misses",
+    }
 }
 
 /// What every SLO's metric was over one probe's replications.
@@ -78,12 +106,7 @@ impl Probe {
         let verdicts: Vec<Verdict> = slos
             .iter()
             .zip(means)
-            .map(|(slo, &(mean, ci95))| Verdict {
-                metric: slo.metric.clone(),
-                mean,
-                ci95,
-                met: slo.met_by(mean, ci95),
-            })
+            .map(|(slo, &(mean, ci95))| Verdict::of(slo, mean, ci95))
             .collect();
         Probe {
             value,
@@ -126,4 +149,33 @@ pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {
         let cost = |p: &PlanResult| p.cost_per_hour_usd.0.unwrap_or(f64::INFINITY);
         cost(a).total_cmp(&cost(b))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A miss whose interval holds the bound is borderline, on either side
+    /// of it and either direction; a clear miss, a hit, or a figure without
+    /// an interval is not.
+    #[test]
+    fn a_miss_whose_interval_holds_the_bound_is_borderline() {
+        let names = ["loops_failed_share", "loops_per_min"].map(str::to_owned);
+        let at_most = Slo::parse("loops_failed_share <= 0.01", &names).unwrap();
+        let verdict = |slo: &Slo, mean: f64, half: Option<f64>| {
+            let v = Verdict::of(slo, Some(mean), half);
+            (v.met, v.borderline)
+        };
+        // Mean above the bound, interval reaching below it; mean below, interval above.
+        assert_eq!(verdict(&at_most, 0.011, Some(0.002)), (false, true));
+        assert_eq!(verdict(&at_most, 0.009, Some(0.002)), (false, true));
+        assert_eq!(verdict(&at_most, 0.0125, Some(0.002)), (false, false));
+        assert_eq!(verdict(&at_most, 0.007, Some(0.002)), (true, false));
+        assert_eq!(verdict(&at_most, 0.011, None), (false, false));
+        let at_least = Slo::parse("loops_per_min >= 2", &names).unwrap();
+        assert_eq!(verdict(&at_least, 2.1, Some(0.2)), (false, true));
+        assert_eq!(verdict(&at_least, 1.9, Some(0.2)), (false, true));
+        assert_eq!(verdict(&at_least, 1.7, Some(0.2)), (false, false));
+        assert_eq!(verdict(&at_least, 2.3, Some(0.2)), (true, false));
+    }
 }

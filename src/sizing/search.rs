@@ -285,12 +285,7 @@ mod tests {
                 let verdicts: Vec<Verdict> = slos
                     .iter()
                     .zip(metrics(value))
-                    .map(|(slo, m)| Verdict {
-                        metric: slo.metric.clone(),
-                        mean: Some(m),
-                        ci95: Some(0.5),
-                        met: slo.met_by(Some(m), Some(0.5)),
-                    })
+                    .map(|(slo, m)| Verdict::of(slo, Some(m), Some(0.5)))
                     .collect();
                 Ok::<_, ()>(Probe {
                     value,

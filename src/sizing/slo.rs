@@ -91,6 +91,17 @@ impl Slo {
             Direction::AtLeast => mean - half >= self.bound,
         }
     }
+
+    /// Whether a metric's 95% interval, mean ± half-width, holds the bound
+    /// (a bound on its edge included): the verdict could go either way.
+    pub fn straddled_by(&self, mean: Option<f64>, half: Option<f64>) -> bool {
+        match (mean, half) {
+            (Some(mean), Some(half)) if half > 0.0 => {
+                mean - half <= self.bound && self.bound <= mean + half
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Which way a metric is better, as the catalogue says: lower for

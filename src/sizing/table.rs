@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::judge::{Interval, PlanResult, Probe, Verdict};
+use super::judge::{Interval, PlanResult, Probe, Verdict, outcome};
 use super::search::Search;
 use super::slo::Slo;
 use crate::csv_row::significant;
@@ -14,6 +14,27 @@ fn priced_cell((m, h): Interval) -> String {
         (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
         (Some(m), _) => short(m),
         _ => "-".to_owned(),
+    }
+}
+
+/// What follows a verdict's figure: nothing when met, ✗ when missed, ✗?
+/// when missed with an interval that straddles the bound.
+fn mark(v: &Verdict) -> &'static str {
+    match (v.met, v.borderline) {
+        (true, _) => "",
+        (false, true) => " ✗?",
+        (false, false) => " ✗",
+    }
+}
+
+/// The line under a table with a borderline verdict, if any: what ✗? means.
+fn borderline_note(out: &mut String, verdicts: &[&Verdict], replications: u32) {
+    if verdicts.iter().any(|v| v.borderline) {
+        let _ = writeln!(
+            out,
+            "✗? borderline: missed, but its 95% interval straddles the bound, so more replications may meet it; add replications (now {replications}, e.g. --replications {}) to settle it",
+            replications * 3
+        );
     }
 }
 
@@ -38,13 +59,7 @@ pub fn render_plans(
         let _ = write!(out, "  {:>26}", slo.text);
     }
     let _ = writeln!(out);
-    let verdict = |v: &Verdict| {
-        format!(
-            "{}{}",
-            priced_cell((v.mean, v.ci95)),
-            if v.met { "" } else { " ✗" }
-        )
-    };
+    let verdict = |v: &Verdict| format!("{}{}", priced_cell((v.mean, v.ci95)), mark(v));
     let _ = write!(
         out,
         "{:<20}{:>20}{:>22}{:>20}",
@@ -66,8 +81,10 @@ pub fn render_plans(
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", verdict(v));
         }
-        let _ = writeln!(out, "  {}", if p.met { "meets" } else { "misses" });
+        let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met));
     }
+    let verdicts: Vec<&Verdict> = plans.iter().flat_map(|p| &p.verdicts).collect();
+    borderline_note(&mut out, &verdicts, replications);
     out
 }
 
@@ -85,14 +102,9 @@ pub fn render(
         "sizing {axis}: each probe {replications} replications, SLOs met only with their whole 95% interval"
     );
     let cell = |v: &Verdict| match (v.mean, v.ci95) {
-        (Some(m), Some(h)) => format!(
-            "{} ± {}{}",
-            short(m),
-            short(h),
-            if v.met { "" } else { " ✗" }
-        ),
-        (Some(m), None) => format!("{}{}", short(m), if v.met { "" } else { " ✗" }),
-        _ => format!("-{}", if v.met { "" } else { " ✗" }),
+        (Some(m), Some(h)) => format!("{} ± {}{}", short(m), short(h), mark(v)),
+        (Some(m), None) => format!("{}{}", short(m), mark(v)),
+        _ => format!("-{}", mark(v)),
     };
     let _ = write!(out, "\n{:>14}{:>20}", "value", "$/hour");
     for slo in slos {
@@ -110,20 +122,60 @@ pub fn render(
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", cell(v));
         }
-        let _ = writeln!(out, "  {}", if p.met { "meets" } else { "misses" });
+        let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met));
     };
     if let Some(floor) = floor {
         row("unlimited".to_owned(), floor, false);
     }
     let mut sorted: Vec<&Probe> = search.probes.iter().collect();
     sorted.sort_by_key(|p| p.value);
-    for p in sorted {
+    for &p in &sorted {
         row(p.value.to_string(), p, true);
     }
+    let verdicts: Vec<&Verdict> = floor
+        .into_iter()
+        .chain(sorted)
+        .flat_map(|p| &p.verdicts)
+        .collect();
+    borderline_note(&mut out, &verdicts, replications);
     out
 }
 
 /// Four significant digits, without trailing zeros.
 pub(super) fn short(x: f64) -> String {
     significant(x, 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_borderline_probe_is_marked_and_explained_and_a_clear_miss_is_not() {
+        let names = ["loops_failed_share".to_owned()];
+        let slos = [Slo::parse("loops_failed_share <= 1%", &names).unwrap()];
+        let probe =
+            |value, mean, half| Probe::of(value, &slos, &[(Some(mean), Some(half))], (None, None));
+        let floor = probe(i64::MIN, 0.0, 0.0);
+        let clear = Search {
+            answer: Some(3),
+            probes: vec![probe(2, 0.05, 0.01), probe(3, 0.005, 0.001)],
+            warnings: Vec::new(),
+        };
+        let text = render("capacity.lanes", &slos, Some(&floor), &clear, 10);
+        assert!(text.contains("misses") && !text.contains("✗?"), "{text}");
+        assert!(!text.contains("borderline"), "{text}");
+        let close = Search {
+            answer: Some(3),
+            probes: vec![probe(2, 0.011, 0.002), probe(3, 0.005, 0.001)],
+            warnings: Vec::new(),
+        };
+        let text = render("capacity.lanes", &slos, Some(&floor), &close, 10);
+        assert!(text.contains(" ✗?  borderline"), "{text}");
+        assert!(
+            text.contains("✗? borderline: missed, but its 95% interval straddles the bound")
+                && text.contains("--replications 30"),
+            "{text}"
+        );
+    }
 }

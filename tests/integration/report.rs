@@ -72,7 +72,10 @@ fn metric_cells(doc: &roxmltree::Document<'_>, id: &str) -> Vec<Shown> {
 
 /// `1,262 ± 65.47 ✓` as (1262, Some(65.47)); `–` as none.
 fn read_shown(text: &str) -> Option<(f64, Option<f64>)> {
-    let text = text.trim_end_matches(['✓', '✗']).trim().replace(',', "");
+    let text = text
+        .trim_end_matches(['✓', '✗', '?'])
+        .trim()
+        .replace(',', "");
     if text == "–" {
         return None;
     }
