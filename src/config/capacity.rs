@@ -129,6 +129,7 @@ impl RawService {
                 .output_tokens_per_s
                 .map(|n| positive(&at.child("output_tokens_per_s"), n))
                 .transpose()?,
+            prefill_makes_first_token: false,
         })
     }
 }

@@ -3,8 +3,10 @@
 use crate::engine::{SimDuration, SimTime};
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::{PoolSpec, Router};
+use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::SharedApiSpec;
 use crate::model::client::policy::ClientPolicy;
+use crate::model::distribution::{Dist, DurationDist};
 use crate::model::fault::Fault;
 use crate::model::measure::metrics::Setup;
 use crate::model::measure::recovery::RecoveryRule;
@@ -85,16 +87,27 @@ impl ModelSpec {
 
     /// The same model on capacity that never limits or queues: each
     /// shared API without its limits and overload errors, reserved lanes
-    /// as such an API with the lanes' service time. Batch APIs and
-    /// self-hosted fleets, whose service depends on how they are filled,
-    /// stay as they are. The workload's own figures: a floor no capacity beats.
+    /// as such an API with the lanes' service time, and a self-hosted
+    /// fleet as such an API serving each call as a warm replica alone
+    /// with it would (its prefill, then decoding at a batch of one): as
+    /// many replicas as calls, none ever loading. Batch APIs, whose service
+    /// is their batches' latency, stay as they are. The workload's own
+    /// figures: a floor no capacity beats.
     pub fn with_unlimited_capacity(&self) -> ModelSpec {
         let mut spec = self.clone();
         for pool in &mut spec.pools {
             let service = match &pool.capacity {
                 CapacitySpec::SharedApi(s) => s.service.clone(),
                 CapacitySpec::Reserved(r) => r.service.clone(),
-                CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => continue,
+                CapacitySpec::SelfHosted(h) => ServiceTime {
+                    time_to_first_token: DurationDist::new(
+                        Dist::constant(0.0).expect("0 is a constant"),
+                    ),
+                    prefill_tokens_per_s: Some(h.prefill_tokens_per_s),
+                    output_tokens_per_s: Some(1.0 / h.decode.iteration_s(1)),
+                    prefill_makes_first_token: true,
+                },
+                CapacitySpec::Batch(_) => continue,
             };
             pool.capacity = CapacitySpec::SharedApi(SharedApiSpec::unlimited(service));
         }

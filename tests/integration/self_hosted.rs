@@ -243,3 +243,41 @@ fn a_full_fleet_spills_to_a_shared_api() {
     let cost = 2.0 * hosted.replica_hours + api.output_tokens as f64 / 1e6;
     assert!((s.cost_usd - cost).abs() < 1e-9, "{} vs {cost}", s.cost_usd);
 }
+
+/// `size`'s floor for a self-hosted pool (its unlimited row) serves each
+/// call as a warm replica alone with it would, whatever the fleet: the
+/// floor of an autoscaled fleet (one replica at first, cold starts) takes
+/// as long, to a millisecond, as 60 warm replicas under the same light
+/// arrivals (a call almost never shares a replica), and the autoscaled
+/// fleet itself is slower. Nothing beats the floor.
+#[test]
+fn the_floor_of_a_self_hosted_pool_is_a_warm_replica_alone_with_each_call() {
+    let decode = "decode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }, { batch = 4, tokens_per_s = 160 }]";
+    let fleet = format!(
+        "kind = \"self_hosted\"\nreplicas = 60\nmax_sequences = 4\nkv_cache_tokens = 100000\nprefill_tokens_per_s = 5000\n{decode}"
+    );
+    let summary = |spec: &loopcap::model::spec::ModelSpec| {
+        loopcap::model::simulate(spec, false).unwrap().summary
+    };
+    let autoscaled = spec(&model_with(40, AUTOSCALED, ""), &[]);
+    let floor = summary(&autoscaled.with_unlimited_capacity());
+    let warm = summary(&spec(&model_with(40, &fleet, ""), &[]));
+    let slow = summary(&autoscaled);
+    assert!(floor.loops_completed > 4_000);
+    assert_eq!(floor.loops_completed, warm.loops_completed);
+    let (f, w, a) = (
+        floor.loop_latency_s.unwrap(),
+        warm.loop_latency_s.unwrap(),
+        slow.loop_latency_s.unwrap(),
+    );
+    for (x, y) in [(f.p50, w.p50), (f.p99, w.p99), (f.mean, w.mean)] {
+        assert!(
+            x <= y + 1e-5 && y - x < 1e-3,
+            "floor {f:?} vs warm fleet {w:?}"
+        );
+    }
+    assert!(
+        f.mean < a.mean && f.p99 < a.p99,
+        "floor {f:?} vs autoscaled {a:?}"
+    );
+}

@@ -698,3 +698,36 @@ fn plans_into_another_sizing_are_refused_and_with_force_replace_it_whole() {
     .unwrap();
     assert_eq!(result["answer"], "twelve");
 }
+
+/// The floor of a self-hosted pool is a fleet that never queues nor loads,
+/// not the base model's own: 200 developers on a fleet capped at 2 replicas
+/// miss a 1% failure bound, yet 3 replicas meet it, and `size` says so
+/// (it used to call the SLO beyond every capacity, exit 3).
+#[test]
+fn a_self_hosted_pool_is_sized_against_a_true_unlimited_floor() {
+    let out = loopcap()
+        .arg("size")
+        .arg(model_path("self-hosted-vllm.toml"))
+        .args([
+            "--json",
+            "--set",
+            "workload.developers.users=200",
+            "--set",
+            "capacity.max_replicas=2",
+            "--slo",
+            "loops_failed_share <= 1%",
+            "--over",
+            "capacity.max_replicas=2..16",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["answer"], 3, "{answer}");
+    assert_eq!(answer["floor"][0]["met"], true, "{answer}");
+}

@@ -18,6 +18,10 @@ pub struct ServiceTime {
     /// Decoding speed. `None` means decoding takes no time, so the whole
     /// service time is `time_to_first_token` (a plain server, as in `mmc.toml`).
     pub output_tokens_per_s: Option<f64>,
+    /// The prefill makes the first output token, so decoding makes the
+    /// rest: a self-hosted server alone with a call (the floor of a
+    /// self-hosted pool). An API's `output_tokens_per_s` paces them all.
+    pub prefill_makes_first_token: bool,
 }
 
 impl ServiceTime {
@@ -28,8 +32,9 @@ impl ServiceTime {
             + self.prefill_tokens_per_s.map_or(SimDuration::ZERO, |tps| {
                 SimDuration::from_secs_f64(f64::from(uncached_input) / tps)
             });
+        let decoded = output_tokens.saturating_sub(u32::from(self.prefill_makes_first_token));
         let decoding = self.output_tokens_per_s.map_or(SimDuration::ZERO, |tps| {
-            SimDuration::from_secs_f64(f64::from(output_tokens) / tps)
+            SimDuration::from_secs_f64(f64::from(decoded) / tps)
         });
         first_token + decoding
     }
@@ -47,6 +52,7 @@ mod tests {
             time_to_first_token: DurationDist::new(Dist::constant(0.5).unwrap()),
             prefill_tokens_per_s: None,
             output_tokens_per_s: Some(80.0),
+            prefill_makes_first_token: false,
         };
         let mut rng = RandomStreams::new(1).stream("service");
         assert_eq!(

@@ -258,6 +258,7 @@ mod tests {
                 time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
                 prefill_tokens_per_s: None,
                 output_tokens_per_s: None,
+                prefill_makes_first_token: false,
             },
             cache_ttl: None,
         }
