@@ -90,13 +90,14 @@ impl ModelSpec {
     /// as such an API with the lanes' service time, and a self-hosted
     /// fleet as such an API serving each call as a warm replica alone
     /// with it would (its prefill, then decoding at a batch of one): as
-    /// many replicas as calls, none ever loading. Batch APIs, whose service
-    /// is their batches' latency, stay as they are. The workload's own
-    /// figures: a floor no capacity beats.
+    /// many replicas as calls, none ever loading. A Batch API keeps its
+    /// batches' latency and collection, without its caps on batches or
+    /// tokens in progress. The workload's own figures: a floor no capacity
+    /// beats.
     pub fn with_unlimited_capacity(&self) -> ModelSpec {
         let mut spec = self.clone();
         for pool in &mut spec.pools {
-            let service = match &pool.capacity {
+            let service = match &mut pool.capacity {
                 CapacitySpec::SharedApi(s) => s.service.clone(),
                 CapacitySpec::Reserved(r) => r.service.clone(),
                 CapacitySpec::SelfHosted(h) => ServiceTime {
@@ -107,7 +108,11 @@ impl ModelSpec {
                     output_tokens_per_s: Some(1.0 / h.decode.iteration_s(1)),
                     prefill_makes_first_token: true,
                 },
-                CapacitySpec::Batch(_) => continue,
+                CapacitySpec::Batch(b) => {
+                    b.max_in_progress = None;
+                    b.max_queued_tokens = None;
+                    continue;
+                }
             };
             pool.capacity = CapacitySpec::SharedApi(SharedApiSpec::unlimited(service));
         }

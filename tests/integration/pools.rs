@@ -496,6 +496,35 @@ fn batch_limits_refuse_calls_as_queue_full() {
     assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
 }
 
+/// `size`'s floor for a Batch API lifts its caps on batches in progress:
+/// where one batch at a time refuses two thirds of the calls, the floor
+/// refuses none, and it is the same Batch API with no cap at all, loop for
+/// loop.
+#[test]
+fn the_floor_of_a_batch_api_has_no_cap_on_batches_in_progress() {
+    let capped = crate::support::spec(
+        &batch_only(60, "max_batches_in_progress = 1", "max_attempts = 1"),
+        &[],
+    );
+    let floor = loopcap::model::simulate(&capped.with_unlimited_capacity(), false)
+        .unwrap()
+        .summary;
+    let uncapped = run(&batch_only(60, "", "max_attempts = 1"), &[]);
+    assert!(
+        run(
+            &batch_only(60, "max_batches_in_progress = 1", "max_attempts = 1"),
+            &[]
+        )
+        .queue_rejected
+            > 1000
+    );
+    assert_eq!(floor.queue_rejected, 0);
+    assert_eq!(
+        (floor.loops_completed, floor.loop_latency_s),
+        (uncapped.loops_completed, uncapped.loop_latency_s)
+    );
+}
+
 /// Interactive calls on a shared API, a nightly class on batch, routed per
 /// class; batch-only options are refused elsewhere and the batch refuses
 /// the service-time fields of other kinds.
