@@ -18,16 +18,59 @@ const UNITS: [(&str, f64); 6] = [
     ("d", 86_400.0 * TICKS_PER_SECOND as f64),
 ];
 
-pub const DURATION_HELP: &str =
-    "a number with a unit (us, ms, s, m, h, d), like \"90s\" or \"1.5h\"";
+pub const DURATION_HELP: &str = "a number with a unit (us, ms, s, m, h, d), like \"90s\" or \"1.5h\", or several, like \"1h30m\"";
 
 /// The longest duration a model may write, for any field: a century. Far
 /// beyond any planning horizon, and far enough below the clock's limit
 /// (2^64 µs, about 584,000 years) that no sum of durations overflows it.
 pub const MAX_DURATION_DAYS: u64 = 36_500;
 
-/// Parses `"600ms"`, `"2m"`, `"1.5h"`.
+/// Parses `"600ms"`, `"2m"`, `"1.5h"`, and sums of them written together:
+/// `"1h30m"`, `"2d 12h"`.
 pub fn parse_duration(text: &str) -> Result<SimDuration, BadInput> {
+    let parts = compound_parts(text.trim());
+    if parts.len() < 2 {
+        return parse_one_duration(text);
+    }
+    let mut total = SimDuration::ZERO;
+    for part in &parts {
+        let d = parse_one_duration(part)
+            .map_err(|e| BadInput(format!("`{}`: {}", text.trim(), e.0)))?;
+        total = total + d;
+    }
+    let max = SimDuration::from_secs(MAX_DURATION_DAYS * 86_400);
+    if total > max {
+        return Err(BadInput(format!(
+            "`{}` is longer than the longest duration a model may use, {MAX_DURATION_DAYS}d (a century)",
+            text.trim()
+        )));
+    }
+    Ok(total)
+}
+
+/// `text` cut after each unit that a number follows: `"1h30m"` into
+/// `"1h"` and `"30m"` (an exponent, as in `"1e3s"`, is part of its number).
+fn compound_parts(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in 1..bytes.len() {
+        let (before, here) = (bytes[i - 1], bytes[i]);
+        let exponent = matches!(before, b'e' | b'E')
+            && i >= 2
+            && (bytes[i - 2].is_ascii_digit() || bytes[i - 2] == b'.');
+        if before.is_ascii_alphabetic() && !exponent && (here.is_ascii_digit() || here == b' ') {
+            parts.push(text[start..i].trim());
+            start = i;
+        }
+    }
+    parts.push(text[start..].trim());
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// Parses one number with its unit.
+fn parse_one_duration(text: &str) -> Result<SimDuration, BadInput> {
     let text = text.trim();
     // The unit is the trailing letters, so an exponent (`1e3s`) stays in the number.
     let split = text
@@ -254,6 +297,27 @@ mod tests {
         assert_eq!(ticks("1h"), 3_600_000_000);
         assert_eq!(ticks("1d"), 86_400_000_000);
         assert_eq!(ticks(" 3 s "), 3_000_000);
+    }
+
+    #[test]
+    fn durations_written_together_add_up() {
+        let ticks = |s| parse_duration(s).unwrap().ticks();
+        assert_eq!(ticks("1h30m"), 5_400_000_000);
+        assert_eq!(ticks("1h 30m"), 5_400_000_000);
+        assert_eq!(ticks("2d12h"), 216_000_000_000);
+        assert_eq!(ticks("1m30.5s"), 90_500_000);
+        assert_eq!(ticks("1s500ms"), 1_500_000);
+        // An exponent is part of its number, not a unit.
+        assert_eq!(ticks("1e3s"), 1_000_000_000);
+        assert_eq!(ticks("1h1e3s"), 4_600_000_000);
+        for (bad, says) in [
+            ("1h30", "`1h30`: `30` has no unit"),
+            ("1h30x", "unknown unit `x`"),
+            ("36500d1h", "longer than the longest duration"),
+        ] {
+            let err = parse_duration(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]
