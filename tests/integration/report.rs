@@ -179,21 +179,32 @@ fn text_rows(doc: &roxmltree::Document<'_>, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
+/// Runs shipped model `model` with `sets` into a new directory and
+/// reports it: the directory (kept while the first is held), the page and
+/// summary.json.
+fn reported_run(model: &str, sets: &[&str]) -> (tempfile::TempDir, PathBuf, String, Value) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    // One fault window and two pools: every table of a run's page.
-    ok(&[
-        "run",
-        model_path("failover.toml").to_str().unwrap(),
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let mut args = vec![
+        "run".to_owned(),
+        model_path(model).to_str().unwrap().to_owned(),
+    ];
+    for set in sets {
+        args.extend(["--set".to_owned(), (*set).to_owned()]);
+    }
+    args.extend(["--out".to_owned(), dir.to_str().unwrap().to_owned()]);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let html = report(&dir);
-    let doc = parse(&html);
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    (tmp, dir, html, summary)
+}
+
+#[test]
+fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
+    // One fault window and two pools: every table of a run's page.
+    let (_tmp, dir, html, summary) = reported_run("failover.toml", &[]);
+    let doc = parse(&html);
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(pair(&doc, "meta", "seed"), manifest["seed"].to_string());
@@ -270,20 +281,11 @@ fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
 /// summary.json has them.
 #[test]
 fn a_run_report_shows_each_model_of_a_mix() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("mix");
-    ok(&[
-        "run",
-        model_path("coding-agents-model-mix.toml").to_str().unwrap(),
-        "--set",
-        "workload.developers.users=160",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let doc_text = report(&dir);
-    let doc = parse(&doc_text);
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let (_tmp, _, html, summary) = reported_run(
+        "coding-agents-model-mix.toml",
+        &["workload.developers.users=160"],
+    );
+    let doc = parse(&html);
     let models = summary["by_model"].as_array().unwrap();
     let mut rows = BTreeSet::new();
     for cell in metric_cells(&doc, "models") {
@@ -305,20 +307,8 @@ fn a_run_report_shows_each_model_of_a_mix() {
 /// cold loops as summary.json has them.
 #[test]
 fn a_self_hosted_run_report_shows_its_replicas_and_warm_and_cold_loops() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("hosted");
-    ok(&[
-        "run",
-        model_path("self-hosted-vllm.toml").to_str().unwrap(),
-        "--set",
-        "duration=1h",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
-    let doc_text = report(&dir);
-    let doc = parse(&doc_text);
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let (_tmp, _, html, summary) = reported_run("self-hosted-vllm.toml", &["duration=1h"]);
+    let doc = parse(&html);
     let hosted = &summary["pools"][0]["self_hosted"];
     let replicas = metric_cells(&doc, "replicas");
     assert!(replicas.len() >= 8, "{} replica cells", replicas.len());
