@@ -91,35 +91,43 @@ fn values_of(scope: Scope, elsewhere: &[&[&str]]) -> Vec<&'static str> {
         .collect()
 }
 
-/// The run's figures beside its loops: every single value of the
-/// catalogue's run scope the outcomes table does not hold, and a few percentiles.
-fn attempt_columns() -> Vec<&'static str> {
-    let mut columns = values_of(Scope::Run, &[&OUTCOMES, &LOOP_ENDS]);
-    columns.extend(RUN_PERCENTILES);
-    columns
+/// The single values of `scope` its own table shows (beside the outcomes
+/// table's, the failures' and the replicas' tables): the run's attempts,
+/// capacity and bill with a few percentiles, a class's load, a window's
+/// attempts and bill, a pool's work and bill, a model's figures, a
+/// fault's goodput. Rendering and the test that holds the page to the
+/// catalogue both read it.
+fn own_columns(scope: Scope) -> Vec<&'static str> {
+    match scope {
+        Scope::Run => {
+            let mut columns = values_of(Scope::Run, &[&OUTCOMES, &LOOP_ENDS]);
+            columns.extend(RUN_PERCENTILES);
+            columns
+        }
+        Scope::Class | Scope::Window => values_of(scope, &[&OUTCOMES]),
+        Scope::Pool => values_of(scope, &[&POOL_FAILURES, &REPLICAS]),
+        Scope::Fault => values_of(scope, &[&RECOVERY]),
+        Scope::Model => values_of(scope, &[]),
+        Scope::WarmLoops | Scope::ColdLoops => Vec::new(),
+    }
 }
 
-/// The tables' columns of each scope, for the test that holds the page to the catalogue.
+/// Every column the page shows of each scope.
 #[cfg(test)]
 fn columns(scope: Scope) -> Vec<&'static str> {
-    match scope {
-        Scope::Run => [&OUTCOMES[..], &LOOP_ENDS, &attempt_columns()].concat(),
-        Scope::Class => [&OUTCOMES[..], &values_of(Scope::Class, &[&OUTCOMES])].concat(),
-        Scope::Window => [&OUTCOMES[..], &values_of(Scope::Window, &[&OUTCOMES])].concat(),
+    let shared: Vec<&str> = match scope {
+        Scope::Run => [&OUTCOMES[..], &LOOP_ENDS].concat(),
+        Scope::Class | Scope::Window => OUTCOMES.to_vec(),
         // A group of loops has no count of its own of those started.
         Scope::WarmLoops | Scope::ColdLoops => OUTCOMES
             .into_iter()
             .filter(|c| scope.find(c).is_some())
             .collect(),
-        Scope::Pool => [
-            &values_of(Scope::Pool, &[&POOL_FAILURES, &REPLICAS])[..],
-            &POOL_FAILURES,
-            &REPLICAS,
-        ]
-        .concat(),
-        Scope::Model => values_of(Scope::Model, &[]),
-        Scope::Fault => [&values_of(Scope::Fault, &[&RECOVERY])[..], &RECOVERY].concat(),
-    }
+        Scope::Pool => [&POOL_FAILURES[..], &REPLICAS].concat(),
+        Scope::Fault => RECOVERY.to_vec(),
+        Scope::Model => Vec::new(),
+    };
+    [shared, own_columns(scope)].concat()
 }
 
 fn metric_cells(object: &Value, columns: &[&str]) -> Vec<Cell> {
@@ -255,7 +263,7 @@ fn load(page: &mut Page, summary: &Value) {
     if classes.is_empty() {
         return;
     }
-    let columns = values_of(Scope::Class, &[&OUTCOMES]);
+    let columns = own_columns(Scope::Class);
     let rows: Vec<Row> = classes
         .into_iter()
         .map(|(name, class)| Row {
@@ -279,7 +287,7 @@ fn window_attempts(page: &mut Page, summary: &Value) {
     if windows.is_empty() {
         return;
     }
-    let columns = values_of(Scope::Window, &[&OUTCOMES]);
+    let columns = own_columns(Scope::Window);
     let rows: Vec<Row> = windows
         .iter()
         .map(|window| {
@@ -305,7 +313,7 @@ fn window_attempts(page: &mut Page, summary: &Value) {
 /// whose zero is news.
 fn attempts(page: &mut Page, summary: &Value) {
     page.heading("Attempts, capacity and cost");
-    let rows: Vec<Row> = attempt_columns()
+    let rows: Vec<Row> = own_columns(Scope::Run)
         .into_iter()
         .filter_map(|m| Some((m, at(summary, m).filter(|v| !v.is_null())?)))
         .filter(|&(m, value)| {
@@ -337,7 +345,7 @@ fn pools(page: &mut Page, summary: &Value) {
         return;
     }
     page.heading("Pools");
-    let main = values_of(Scope::Pool, &[&POOL_FAILURES, &REPLICAS]);
+    let main = own_columns(Scope::Pool);
     let table = |page: &mut Page, id: &str, columns: &[&str], hosted_only: bool| {
         let rows: Vec<Row> = pools
             .iter()
@@ -376,7 +384,7 @@ fn models(page: &mut Page, summary: &Value) {
             "note",
             "Each model's calls under its own limits and prices; a 429 is counted against the limit with the longest wait.",
         );
-        let columns = values_of(Scope::Model, &[]);
+        let columns = own_columns(Scope::Model);
         let rows: Vec<Row> = models
             .iter()
             .map(|model| {
@@ -409,7 +417,7 @@ fn faults(page: &mut Page, summary: &Value) {
         return;
     }
     page.heading("Faults and recovery");
-    let goodput = values_of(Scope::Fault, &[&RECOVERY]);
+    let goodput = own_columns(Scope::Fault);
     let rows: Vec<Row> = faults
         .iter()
         .enumerate()
