@@ -16,7 +16,7 @@ use super::field_path::FieldPath;
 use super::llm::RawLlm;
 use super::pools::{Calls, RawPool, RawRouting};
 use super::prices::RawPrices;
-use super::quantity::{Duration, Number};
+use super::quantity::{Duration, Number, parse_week_time};
 use super::router::RawRouter;
 use super::tagged::Tagged;
 use super::workload::{RawUserClass, check_workload};
@@ -47,6 +47,9 @@ const EXPIRY_WARN_SHARE: f64 = 0.01;
 pub struct RawModel {
     name: String,
     seed: Number,
+    /// When the run starts in the week: `"Mon 08:00"`, or `"08:00"` on a
+    /// Monday (default: Monday 00:00). Classes' profiles follow this clock.
+    start: Option<String>,
     duration: Duration,
     warmup: Option<Duration>,
     timeseries_bin: Option<Duration>,
@@ -157,7 +160,12 @@ impl RawModel {
             .iter()
             .map(|(name, agent)| agent.check(name, &model_names, base_dir))
             .collect::<Checked<Vec<_>>>()?;
-        let classes = check_workload(&self.workload, &agent_names, &model_names, base_dir)?;
+        let start = self
+            .start
+            .as_deref()
+            .map_or(Ok(SimDuration::ZERO), parse_week_time)
+            .map_err(|e| Invalid::new("start", e.0))?;
+        let classes = check_workload(&self.workload, &agent_names, &model_names, base_dir, start)?;
         let class_names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
         let every_model: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
         let routing = RawRouting {

@@ -110,6 +110,43 @@ fn parse_one_duration(text: &str) -> Result<SimDuration, BadInput> {
     ))
 }
 
+/// Parses a time of day, `"HH:MM"` (00:00 to 23:59): its distance from midnight.
+pub fn parse_clock(text: &str) -> Result<SimDuration, BadInput> {
+    let bad = || {
+        BadInput(format!(
+            "`{text}` is not a time of day: expected HH:MM, like \"09:30\""
+        ))
+    };
+    let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (u64, u64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 || text.trim().len() != 5 {
+        return Err(bad());
+    }
+    Ok(SimDuration::from_secs(h * 3600 + m * 60))
+}
+
+/// The days of the week, from Monday, as a start time names them.
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// Parses a time in the week, `"Tue 10:00"` (or `"10:00"`, a Monday): its
+/// distance from Monday 00:00.
+pub fn parse_week_time(text: &str) -> Result<SimDuration, BadInput> {
+    let text = text.trim();
+    let (day, clock) = match text.split_once(' ') {
+        Some((day, clock)) => {
+            let index = DAYS.iter().position(|d| *d == day).ok_or_else(|| {
+                BadInput(format!(
+                    "`{text}`: unknown day `{day}`, expected one of {}",
+                    DAYS.join(", ")
+                ))
+            })?;
+            (index as u64, clock)
+        }
+        None => (0, text),
+    };
+    Ok(SimDuration::from_secs(day * 86_400) + parse_clock(clock)?)
+}
+
 /// A number, integer or float, as TOML writes it: its value, and the
 /// integer itself when it was one (an `f64` cannot hold every `i64`, and
 /// messages echo what was written).

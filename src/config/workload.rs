@@ -8,11 +8,11 @@ use super::checks::{Checked, non_negative, positive, positive_duration, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
-use super::quantity::{Duration, Number};
+use super::quantity::{Duration, Number, parse_clock};
 use super::tagged::{Tagged, Variants};
 use super::trace::RawTrace;
-use crate::engine::SimTime;
-use crate::model::workload::classes::{Arrivals, Population, Surge, UserClass};
+use crate::engine::{SimDuration, SimTime};
+use crate::model::workload::classes::{Arrivals, Population, Profile, Surge, UserClass};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +26,46 @@ pub struct RawUserClass {
     trace: Option<RawTrace>,
     #[serde(default)]
     surges: Vec<RawSurge>,
+    /// The load's shape over the day and week.
+    profile: Option<RawProfile>,
     priority: Option<Number>,
+}
+
+/// `profile = { hours = { "00:00" = 0.05, "09:00" = 1, ... }, weekend = 0.1 }`:
+/// a factor on the users or rate from each time of day until the next,
+/// times `weekend` on Saturdays and Sundays.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    hours: std::collections::BTreeMap<String, Number>,
+    weekend: Option<Number>,
+}
+
+impl RawProfile {
+    /// The profile, with the run's t = 0 at `start` in the week.
+    fn check(&self, at: &FieldPath, start: SimDuration) -> Checked<Profile> {
+        if self.hours.is_empty() {
+            return Err(Invalid::new(
+                at.child("hours"),
+                "give at least one time of day and its factor, like { \"09:00\" = 1 }",
+            ));
+        }
+        let mut hours = Vec::with_capacity(self.hours.len());
+        for (time, factor) in &self.hours {
+            let field = at.child("hours").child(time);
+            let from = parse_clock(time).map_err(|e| Invalid::new(&field, e.0))?;
+            hours.push((from, non_negative(&field, *factor)?));
+        }
+        hours.sort_by_key(|&(from, _)| from);
+        let weekend = self
+            .weekend
+            .map_or(Ok(1.0), |w| non_negative(&at.child("weekend"), w))?;
+        Ok(Profile {
+            hours,
+            weekend,
+            start,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -71,6 +110,7 @@ pub fn check_workload(
     agents: &[String],
     models: &[String],
     base_dir: &Path,
+    start: SimDuration,
 ) -> Checked<Vec<UserClass>> {
     let workload = FieldPath::root("workload");
     if raw.is_empty() {
@@ -103,7 +143,12 @@ pub fn check_workload(
                 ),
             ));
         }
-        classes.push(class.check(&workload.child(&class.name), agents, models, base_dir)?);
+        classes.push(class.check(
+            &workload.child(&class.name),
+            agents,
+            models,
+            (base_dir, start),
+        )?);
     }
     Ok(classes)
 }
@@ -114,7 +159,7 @@ impl RawUserClass {
         at: &FieldPath,
         agents: &[String],
         models: &[String],
-        base_dir: &Path,
+        (base_dir, start): (&Path, SimDuration),
     ) -> Checked<UserClass> {
         let agent = self.agent_index(at, agents)?;
         if let Some(trace) = &self.trace {
@@ -123,6 +168,7 @@ impl RawUserClass {
                 ("arrivals", self.arrivals.is_some()),
                 ("think_time", self.think_time.is_some()),
                 ("surges", !self.surges.is_empty()),
+                ("profile", self.profile.is_some()),
             ]
             .iter()
             .find_map(|&(name, given)| given.then_some(name))
@@ -137,6 +183,7 @@ impl RawUserClass {
                 agent,
                 population: trace.check(&at.child("trace"), base_dir, models)?,
                 surges: Vec::new(),
+                profile: None,
                 priority: self.priority(at)?,
             });
         }
@@ -147,11 +194,17 @@ impl RawUserClass {
             .enumerate()
             .map(|(i, s)| s.check(&at.child("surges").child(i)))
             .collect::<Checked<Vec<_>>>()?;
+        let profile = self
+            .profile
+            .as_ref()
+            .map(|p| p.check(&at.child("profile"), start))
+            .transpose()?;
         Ok(UserClass {
             name: self.name.clone(),
             agent,
             population,
             surges,
+            profile,
             priority: self.priority(at)?,
         })
     }

@@ -288,8 +288,9 @@ impl<'a> AgentSystem<'a> {
         for (index, class) in spec.classes.iter().enumerate() {
             let c = index as u16;
             match &class.population {
-                Population::Closed { users, .. } => {
-                    for user in 0..*users {
+                // A profile may start the day with fewer users than the class has.
+                Population::Closed { .. } => {
+                    for user in 0..self.classes[index].target_users {
                         self.think(c, user, cx);
                     }
                 }
@@ -323,6 +324,11 @@ impl<'a> AgentSystem<'a> {
             for surge in &class.surges {
                 cx.schedule_at(surge.at, Event::SurgeChanged { class: c });
                 cx.schedule_at(surge.end(), Event::SurgeChanged { class: c });
+            }
+            if let Some(profile) = &class.profile {
+                for at in profile.changes(SimTime::ZERO + spec.duration) {
+                    cx.schedule_at(at, Event::SurgeChanged { class: c });
+                }
             }
         }
         for fault in &spec.faults {

@@ -313,3 +313,96 @@ fn context_grows_step_by_step_into_every_later_call() {
     assert_eq!(s.input_tokens, 450 * s.loops_started);
     assert_eq!(s.cached_input_tokens, 75 * s.loops_started);
 }
+
+/// Loops started in the model's windows `night` (the first 12 h) and `day`
+/// (the next 12 h) of BASE with `overrides`, at ample lanes.
+fn halves(overrides: &[&str]) -> (f64, f64) {
+    let halves = "window=[{ name = \"night\", at = \"0s\", for = \"12h\" }, { name = \"day\", at = \"12h\", for = \"12h\" }]";
+    let s = run(
+        BASE,
+        &[
+            &["duration=24h", "warmup=0s", "capacity.lanes=300", halves][..],
+            overrides,
+        ]
+        .concat(),
+    );
+    let started = |name: &str| {
+        s.windows
+            .iter()
+            .find(|w| w.name == name)
+            .unwrap()
+            .loops_started as f64
+    };
+    (started("night"), started("day"))
+}
+
+/// A daily profile scales the arrival rate by the clock: 60/min at 0.25
+/// from midnight and at 1 from noon give 10,800 and 43,200 loops in the
+/// two halves of a day (Poisson sd 1.0% and 0.5%; tolerance 4%, and 10%
+/// off the expectation fails).
+#[test]
+fn a_daily_profile_scales_the_arrival_rate_by_the_clock() {
+    let (night, day) =
+        halves(&["workload.users.profile={ hours = { \"00:00\" = 0.25, \"12:00\" = 1 } }"]);
+    assert!(rel(night, 10_800.0) < 0.04, "night {night}");
+    assert!(rel(day, 43_200.0) < 0.04, "day {day}");
+    assert!(rel(night, 10_800.0 * 1.1) > 0.04 && rel(day, 43_200.0 * 1.1) > 0.04);
+}
+
+/// The weekend factor applies on Saturdays and Sundays of the model's
+/// clock: from Friday noon, the first 12 h at 1 and the next (Saturday) at
+/// 0.5 give 43,200 and 21,600 loops.
+#[test]
+fn a_weekend_factor_follows_the_models_start() {
+    let (friday, saturday) = halves(&[
+        "start=\"Fri 12:00\"",
+        "workload.users.profile={ hours = { \"00:00\" = 1 }, weekend = 0.5 }",
+    ]);
+    assert!(rel(friday, 43_200.0) < 0.04, "friday {friday}");
+    assert!(rel(saturday, 21_600.0) < 0.04, "saturday {saturday}");
+}
+
+/// A profile scales a closed population as a surge does: 200 users at 0.1
+/// from midnight and 1 from noon, uncongested, start ten times the loops
+/// in the afternoon (about 27,000 against 270,000; tolerance 3%).
+#[test]
+fn a_daily_profile_scales_a_closed_population() {
+    let (night, day) = halves(&[
+        "workload.users={ name = \"users\", agent = \"a\", users = 200, think_time = { dist = \"exponential\", mean = \"30s\" }, profile = { hours = { \"00:00\" = 0.1, \"12:00\" = 1 } } }",
+    ]);
+    assert!(rel(day / night, 10.0) < 0.03, "{day} / {night}");
+}
+
+/// A bad start or profile is refused at its field, saying what is allowed.
+#[test]
+fn bad_profiles_and_starts_are_refused_at_their_field() {
+    for (set, expected) in [
+        (
+            "start=\"Funday 10:00\"",
+            "start: `Funday 10:00`: unknown day `Funday`, expected one of Mon, Tue",
+        ),
+        (
+            "start=\"10h\"",
+            "start: `10h` is not a time of day: expected HH:MM",
+        ),
+        (
+            "workload.users.profile={ hours = { \"25:00\" = 1 } }",
+            "workload.users.profile.hours.25:00: `25:00` is not a time of day",
+        ),
+        (
+            "workload.users.profile={ hours = {} }",
+            "workload.users.profile.hours: give at least one time of day",
+        ),
+        (
+            "workload.users.profile={ hours = { \"09:00\" = -1 } }",
+            "workload.users.profile.hours.09:00",
+        ),
+        (
+            "workload.users.profile={ hours = { \"09:00\" = 1 }, weekend = -0.5 }",
+            "workload.users.profile.weekend",
+        ),
+    ] {
+        let e = crate::support::load_error(&[set]);
+        assert!(e.contains(expected), "{set}: {e}");
+    }
+}

@@ -17,7 +17,7 @@
 //! fan-out's widest step, counted on top of typical loops, takes less). A
 //! run whose state outgrows the limit anyway stops cleanly.
 
-use crate::engine::Key;
+use crate::engine::{Key, SimTime};
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::self_hosted::REPLICA_BYTES;
 use crate::model::distribution::Dist;
@@ -132,7 +132,7 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
         let agent = &spec.agents[class.agent];
         let loop_s = unqueued_loop_s(spec, index, agent);
         let loop_bytes = per_loop_bytes(agent);
-        let surge = peak_multiplier(class);
+        let surge = peak_multiplier(class, SimTime::ZERO + spec.duration);
         let surged = |cause| {
             if surge > 1.0 {
                 Cause::Surges { class: index }
@@ -182,7 +182,7 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
                 });
             }
             Population::Open(_) | Population::Trace(_) => {
-                let per_s = peak_rate(class) / 60.0;
+                let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
                 loops_per_s += per_s;
                 // A loop longer than the run is held until the run ends:
                 // no more run at once than arrive in the whole run.
@@ -378,19 +378,24 @@ fn lane_queue(spec: &ModelSpec) -> Option<Need> {
     })
 }
 
-/// The largest product of the factors of surges active at once.
-pub(super) fn peak_multiplier(class: &UserClass) -> f64 {
+/// The largest factor on a class's load before `horizon`: the product of
+/// the surges active at once, and its profile's.
+pub(super) fn peak_multiplier(class: &UserClass, horizon: SimTime) -> f64 {
+    let profile = class.profile.iter().flat_map(|p| p.changes(horizon));
     class
         .surges
         .iter()
-        .map(|s| class.multiplier(s.at))
+        .map(|s| s.at)
+        .chain(profile)
+        .chain([SimTime::ZERO])
+        .map(|at| class.multiplier(at))
         .fold(1.0, f64::max)
 }
 
-/// A class's highest arrival rate per minute, surges included.
-pub(super) fn peak_rate(class: &UserClass) -> f64 {
+/// A class's highest arrival rate per minute, surges and profile included.
+pub(super) fn peak_rate(class: &UserClass, horizon: SimTime) -> f64 {
     match &class.population {
-        Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class),
+        Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class, horizon),
         // A trace's rate over its window (its bursts are not in the estimate).
         Population::Trace(trace) => trace.per_min,
         Population::Closed { .. } | Population::Sessions(_) => 0.0,

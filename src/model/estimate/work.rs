@@ -16,7 +16,7 @@
 //! once restart them millions of times a second, which no estimate of a
 //! loop that runs foresees.
 
-use crate::engine::SimDuration;
+use crate::engine::{SimDuration, SimTime};
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::distribution::DurationDist;
 use crate::model::estimate::footprint::{
@@ -118,7 +118,7 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
     // The calls past one a step are a fan-out's.
     let per_loop = 1.0 + steps * EVENTS_PER_CALL + tools;
     let fanned = steps * (per_step - 1.0) * EVENTS_PER_CALL;
-    let surge = peak_multiplier(class);
+    let surge = peak_multiplier(class, SimTime::ZERO + spec.duration);
     let (loops, cause, what) = match &class.population {
         Population::Closed { users, think_time } => {
             closed_loops(spec, index, f64::from(*users) * surge, think_time)
@@ -137,7 +137,7 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
             return rounds as f64;
         }
         Population::Open(_) | Population::Trace(_) => {
-            let per_s = peak_rate(class) / 60.0;
+            let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
             (
                 per_s * duration_s,
                 Cause::Arrivals { class: index },

@@ -15,8 +15,69 @@ pub struct UserClass {
     pub agent: usize,
     pub population: Population,
     pub surges: Vec<Surge>,
+    /// The shape of its load over the day and week, if it has one.
+    pub profile: Option<Profile>,
     /// At a coordinated throttle's gate, higher priorities go first.
     pub priority: u8,
+}
+
+/// A class's load over the clock: a factor on its users or its rate from
+/// each time of day to the next, another on Saturdays and Sundays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    /// (time of day, factor from then on), ascending; the last holds past
+    /// midnight until the first.
+    pub hours: Vec<(SimDuration, f64)>,
+    /// The factor's own factor on Saturdays and Sundays.
+    pub weekend: f64,
+    /// Where the run's t = 0 falls in the week, from Monday 00:00.
+    pub start: SimDuration,
+}
+
+const DAY: SimDuration = SimDuration::from_secs(86_400);
+
+impl Profile {
+    /// The run's `now` as (day of the week from Monday = 0, time of day).
+    fn clock(&self, now: SimTime) -> (u64, SimDuration) {
+        let since_monday = now.since(SimTime::ZERO).ticks() + self.start.ticks();
+        let (day, tick) = (since_monday / DAY.ticks(), since_monday % DAY.ticks());
+        (day % 7, SimDuration::from_ticks(tick))
+    }
+
+    /// The factor at `now`.
+    pub fn factor(&self, now: SimTime) -> f64 {
+        let (day, time) = self.clock(now);
+        let step = self
+            .hours
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= time)
+            .or(self.hours.last())
+            .map_or(1.0, |&(_, f)| f);
+        if day >= 5 { step * self.weekend } else { step }
+    }
+
+    /// Every instant in (0, `horizon`) at which the factor may change: each
+    /// day's step times, and midnight (when the weekend begins or ends).
+    pub fn changes(&self, horizon: SimTime) -> Vec<SimTime> {
+        let (day, end) = (DAY.ticks(), horizon.since(SimTime::ZERO).ticks());
+        // The time of day at t = 0: the clock counts from the midnight before it.
+        let into_day = self.start.ticks() % day;
+        let mut at = Vec::new();
+        let mut midnight = 0;
+        while midnight < end + into_day {
+            for offset in self.hours.iter().map(|(from, _)| from.ticks()).chain([0]) {
+                let clock = midnight + offset;
+                if clock > into_day && clock - into_day < end {
+                    at.push(SimTime::from_ticks(clock - into_day));
+                }
+            }
+            midnight += day;
+        }
+        at.sort_unstable();
+        at.dedup();
+        at
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -70,13 +131,18 @@ impl Surge {
 }
 
 impl UserClass {
-    /// The product of the factors of the surges active at `now`.
+    /// The product of the factors of the surges active at `now`, and of
+    /// the profile's at that time of day.
     pub fn multiplier(&self, now: SimTime) -> f64 {
-        self.surges
+        let surges: f64 = self
+            .surges
             .iter()
             .filter(|s| s.is_active(now))
             .map(|s| s.factor)
-            .product()
+            .product();
+        self.profile
+            .as_ref()
+            .map_or(surges, |p| surges * p.factor(now))
     }
 }
 
@@ -178,11 +244,16 @@ impl ClassState {
             Population::Closed { users, .. } => users,
             Population::Open(_) | Population::Trace(_) | Population::Sessions(_) => 0,
         };
+        // A profile shapes the load from the start; surges come as events.
+        let multiplier = class
+            .profile
+            .as_ref()
+            .map_or(1.0, |p| p.factor(SimTime::ZERO));
         ClassState {
-            multiplier: 1.0,
+            multiplier,
             on: true,
             arrival_generation: 0,
-            target_users: users,
+            target_users: (f64::from(users) * multiplier).round() as u32,
             users: vec![UserState::Idle; users as usize],
         }
     }
@@ -212,12 +283,68 @@ mod tests {
                     factor: 3.0,
                 },
             ],
+            profile: None,
         };
         let m = |t| class.multiplier(SimTime::from_ticks(t));
         assert_eq!(
             [m(9), m(10), m(15), m(20), m(25)],
             [1.0, 2.0, 6.0, 3.0, 1.0]
         );
+    }
+
+    fn hours(h: f64) -> SimDuration {
+        SimDuration::from_secs_f64(h * 3600.0)
+    }
+
+    /// A working day (0.1 at night, 1 from 09:00, 0.5 over lunch, 0.2 from
+    /// 18:00) at half on weekends, the run starting on Friday at 16:00.
+    fn working_day() -> Profile {
+        Profile {
+            hours: vec![
+                (hours(9.0), 1.0),
+                (hours(12.0), 0.5),
+                (hours(13.0), 1.0),
+                (hours(18.0), 0.2),
+                (hours(21.0), 0.1),
+            ],
+            weekend: 0.5,
+            start: hours(4.0 * 24.0 + 16.0),
+        }
+    }
+
+    #[test]
+    fn a_profile_follows_the_clock_from_the_runs_start() {
+        let p = working_day();
+        let at = |h: f64| p.factor(SimTime::ZERO + hours(h));
+        // Friday 16:00, 18:00, 21:00; before 09:00 the last step (21:00) holds.
+        assert_eq!([at(0.0), at(2.0), at(5.0)], [1.0, 0.2, 0.1]);
+        // Saturday 10:00 and 12:30 and Sunday 10:00 at half; Monday 08:54
+        // at night's 0.1, 09:00 whole again.
+        assert_eq!([at(18.0), at(20.5), at(42.0)], [0.5, 0.25, 0.5]);
+        assert_eq!(at(2.0 * 24.0 + 16.9), 0.1);
+        assert_eq!(at(2.0 * 24.0 + 17.0), 1.0);
+    }
+
+    #[test]
+    fn a_profile_changes_at_each_step_and_midnight_within_the_run() {
+        let p = working_day();
+        let changes: Vec<f64> = p
+            .changes(SimTime::ZERO + hours(24.0))
+            .iter()
+            .map(|t| t.since(SimTime::ZERO).as_secs_f64() / 3600.0)
+            .collect();
+        // Friday 18:00 and 21:00, midnight, Saturday 09:00 and 12:00, 13:00.
+        assert_eq!(changes, [2.0, 5.0, 8.0, 17.0, 20.0, 21.0]);
+        // Between two changes the factor is constant; across each it may move.
+        let instants: Vec<SimTime> = [SimTime::ZERO]
+            .into_iter()
+            .chain(p.changes(SimTime::ZERO + hours(24.0 * 9.0)))
+            .collect();
+        for pair in instants.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let before = SimTime::from_ticks(b.since(SimTime::ZERO).ticks() - 1);
+            assert_eq!(p.factor(a), p.factor(before), "{a:?} to {b:?}");
+        }
     }
 
     #[test]
