@@ -16,7 +16,7 @@ use super::field_path::FieldPath;
 use super::llm::RawLlm;
 use super::pools::{Calls, RawPool, RawRouting};
 use super::prices::RawPrices;
-use super::quantity::{Duration, Number, parse_week_time};
+use super::quantity::{At, Duration, Number, parse_week_time};
 use super::router::RawRouter;
 use super::tagged::Tagged;
 use super::workload::{RawUserClass, check_workload};
@@ -82,14 +82,14 @@ pub struct RawModel {
 #[serde(deny_unknown_fields)]
 struct RawWindow {
     name: String,
-    at: Duration,
+    at: At,
     #[serde(rename = "for")]
     duration: Duration,
 }
 
 /// The named windows, each starting before the horizon, with a name unique
 /// among every window (surges' and faults' included) that can address it.
-fn check_windows(raw: &[RawWindow], spec: &ModelSpec) -> Checked<Vec<Window>> {
+fn check_windows(raw: &[RawWindow], spec: &ModelSpec, start: SimDuration) -> Checked<Vec<Window>> {
     let mut taken: Vec<String> = spec.all_windows().into_iter().map(|w| w.name).collect();
     let mut named = Vec::with_capacity(raw.len());
     for (i, w) in raw.iter().enumerate() {
@@ -105,12 +105,13 @@ fn check_windows(raw: &[RawWindow], spec: &ModelSpec) -> Checked<Vec<Window>> {
             ));
         }
         let duration = positive_duration(&at.child("for"), w.duration)?;
-        if w.at.0 >= spec.duration {
+        let from = w.at.after(start);
+        if from >= spec.duration {
             return Err(Invalid::new(
                 at.child("at"),
                 format!(
-                    "starts at or after the horizon ({} >= {})",
-                    w.at.0, spec.duration
+                    "starts at or after the horizon ({from} >= {})",
+                    spec.duration
                 ),
             ));
         }
@@ -118,8 +119,8 @@ fn check_windows(raw: &[RawWindow], spec: &ModelSpec) -> Checked<Vec<Window>> {
         named.push(Window {
             name: w.name.clone(),
             kind: WindowKind::Named,
-            start: SimTime::ZERO + w.at.0,
-            end: SimTime::ZERO + w.at.0 + duration,
+            start: SimTime::ZERO + from,
+            end: SimTime::ZERO + from + duration,
         });
     }
     Ok(named)
@@ -210,7 +211,7 @@ impl RawModel {
             recovery,
             windows: Vec::new(),
         };
-        spec.windows = check_windows(&self.window, &spec)?;
+        spec.windows = check_windows(&self.window, &spec, start)?;
         let warnings = warnings(&spec);
         Ok((spec, warnings))
     }

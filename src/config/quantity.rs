@@ -147,6 +147,73 @@ pub fn parse_week_time(text: &str) -> Result<SimDuration, BadInput> {
     Ok(SimDuration::from_secs(day * 86_400) + parse_clock(clock)?)
 }
 
+/// When something starts: a duration after the run's start (`"2h"`), or
+/// a clock time, `"10:00"` (the first at or after the start) or
+/// `"Tue 10:00"` (the first such day and time).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum At {
+    After(SimDuration),
+    /// A time of day, from midnight.
+    Daily(SimDuration),
+    /// A time in the week, from Monday 00:00.
+    Weekly(SimDuration),
+}
+
+impl At {
+    /// Its distance from the run's t = 0, which falls at `start` in the week.
+    pub fn after(self, start: SimDuration) -> SimDuration {
+        let next = |period: u64, point: SimDuration| {
+            let now = start.ticks() % period;
+            SimDuration::from_ticks((point.ticks() + period - now) % period)
+        };
+        match self {
+            At::After(d) => d,
+            At::Daily(time) => next(SimDuration::from_secs(86_400).ticks(), time),
+            At::Weekly(time) => next(SimDuration::from_secs(7 * 86_400).ticks(), time),
+        }
+    }
+
+    fn parse(text: &str) -> Result<At, BadInput> {
+        if !text.contains(':') {
+            return parse_duration(text).map(At::After);
+        }
+        if text.trim().contains(' ') {
+            parse_week_time(text).map(At::Weekly)
+        } else {
+            parse_clock(text).map(At::Daily)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for At {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        At::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for At {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "At".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": format!("{DURATION_PATTERN}|{CLOCK_PATTERN}"),
+            "description": "a duration after the start, like \"2h\", or a clock time, like \"10:00\" or \"Tue 10:00\"",
+        })
+    }
+}
+
+/// A clock time's pattern: an optional day, then HH:MM.
+const CLOCK_PATTERN: &str =
+    r"^\s*((Mon|Tue|Wed|Thu|Fri|Sat|Sun) )?([01][0-9]|2[0-3]):[0-5][0-9]\s*$";
+
 /// A number, integer or float, as TOML writes it: its value, and the
 /// integer itself when it was one (an `f64` cannot hold every `i64`, and
 /// messages echo what was written).
@@ -268,8 +335,8 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
-/// A duration's pattern: a number and one of [`UNITS`], spaces allowed.
-const DURATION_PATTERN: &str = r"^\s*[0-9][0-9.eE+-]*\s*(us|ms|s|m|h|d)\s*$";
+/// A duration's pattern: numbers each with one of [`UNITS`], spaces allowed.
+const DURATION_PATTERN: &str = r"^(\s*[0-9][0-9.eE+-]*\s*(us|ms|s|m|h|d))+\s*$";
 
 impl schemars::JsonSchema for Number {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -334,6 +401,29 @@ mod tests {
         assert_eq!(ticks("1h"), 3_600_000_000);
         assert_eq!(ticks("1d"), 86_400_000_000);
         assert_eq!(ticks(" 3 s "), 3_000_000);
+    }
+
+    #[test]
+    fn a_start_is_a_duration_or_the_next_clock_time() {
+        let hours = |h: u64| SimDuration::from_secs(h * 3600);
+        // The run starts on a Friday at 12:00.
+        let start = parse_week_time("Fri 12:00").unwrap();
+        assert_eq!(start, hours(4 * 24 + 12));
+        let after = |text: &str| At::parse(text).unwrap().after(start);
+        assert_eq!(after("2h"), hours(2));
+        assert_eq!(after("13:00"), hours(1));
+        assert_eq!(after("12:00"), hours(0));
+        assert_eq!(after("10:00"), hours(22));
+        assert_eq!(after("Sat 00:00"), hours(12));
+        assert_eq!(after("Mon 09:00"), hours(2 * 24 + 21));
+        assert_eq!(after("Fri 11:00"), hours(7 * 24 - 1));
+        assert_eq!(
+            At::parse("10:00").unwrap().after(SimDuration::ZERO),
+            hours(10)
+        );
+        for bad in ["24:00", "Tue 9:5", "Someday 10:00", "10:00:00"] {
+            assert!(At::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

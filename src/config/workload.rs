@@ -8,7 +8,7 @@ use super::checks::{Checked, non_negative, positive, positive_duration, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
-use super::quantity::{Duration, Number, parse_clock};
+use super::quantity::{At, Duration, Number, parse_clock};
 use super::tagged::{Tagged, Variants};
 use super::trace::RawTrace;
 use crate::engine::{SimDuration, SimTime};
@@ -98,7 +98,7 @@ pub struct RawOnOff {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSurge {
-    at: Duration,
+    at: At,
     #[serde(rename = "for")]
     duration: Duration,
     factor: Number,
@@ -192,7 +192,7 @@ impl RawUserClass {
             .surges
             .iter()
             .enumerate()
-            .map(|(i, s)| s.check(&at.child("surges").child(i)))
+            .map(|(i, s)| s.check(&at.child("surges").child(i), start))
             .collect::<Checked<Vec<_>>>()?;
         let profile = self
             .profile
@@ -294,9 +294,10 @@ impl RawArrivals {
 }
 
 impl RawSurge {
-    fn check(&self, at: &FieldPath) -> Checked<Surge> {
+    /// The surge, on a clock whose t = 0 falls at `start` in the week.
+    fn check(&self, at: &FieldPath, start: SimDuration) -> Checked<Surge> {
         Ok(Surge {
-            at: SimTime::ZERO + self.at.0,
+            at: SimTime::ZERO + self.at.after(start),
             duration: positive_duration(&at.child("for"), self.duration)?,
             factor: non_negative(&at.child("factor"), self.factor)?,
         })

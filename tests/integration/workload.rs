@@ -406,3 +406,37 @@ fn bad_profiles_and_starts_are_refused_at_their_field() {
         assert!(e.contains(expected), "{set}: {e}");
     }
 }
+
+/// Surges and windows may start at a clock time: from Friday 12:00, a
+/// window at "Sat 00:00" is one 12 h in and a surge at "14:00" one 2 h in,
+/// as their offsets would place them.
+#[test]
+fn surges_and_windows_take_clock_times() {
+    let clock = crate::support::spec(
+        BASE,
+        &[
+            "start=\"Fri 12:00\"",
+            "duration=24h",
+            "window=[{ name = \"saturday\", at = \"Sat 00:00\", for = \"6h\" }]",
+            "workload.users.surges=[{ at = \"14:00\", for = \"1h\", factor = 2 }]",
+        ],
+    );
+    let offsets = crate::support::spec(
+        BASE,
+        &[
+            "duration=24h",
+            "window=[{ name = \"saturday\", at = \"12h\", for = \"6h\" }]",
+            "workload.users.surges=[{ at = \"2h\", for = \"1h\", factor = 2 }]",
+        ],
+    );
+    assert_eq!(clock.windows, offsets.windows);
+    let span = |s: &loopcap::model::workload::classes::Surge| (s.at, s.end(), s.factor);
+    assert_eq!(
+        clock.classes[0].surges.iter().map(span).collect::<Vec<_>>(),
+        offsets.classes[0]
+            .surges
+            .iter()
+            .map(span)
+            .collect::<Vec<_>>()
+    );
+}
