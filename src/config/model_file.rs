@@ -193,6 +193,7 @@ impl RawModel {
                 .iter()
                 .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_)));
         let mut spec = ModelSpec {
+            start: self.start.is_some().then_some(start),
             name: self.name,
             seed: checks::seed(&FieldPath::root("seed"), self.seed)?,
             duration,

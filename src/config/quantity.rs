@@ -7,6 +7,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::engine::{SimDuration, TICKS_PER_SECOND};
 use crate::error::BadInput;
+use crate::model::workload::classes::DAYS;
 
 /// Units a duration string may use, with their length in ticks.
 const UNITS: [(&str, f64); 6] = [
@@ -124,9 +125,6 @@ pub fn parse_clock(text: &str) -> Result<SimDuration, BadInput> {
     }
     Ok(SimDuration::from_secs(h * 3600 + m * 60))
 }
-
-/// The days of the week, from Monday, as a start time names them.
-const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 /// Parses a time in the week, `"Tue 10:00"` (or `"10:00"`, a Monday): its
 /// distance from Monday 00:00.

@@ -20,6 +20,9 @@ use crate::model::workload::llm::Llm;
 pub struct ModelSpec {
     pub name: String,
     pub seed: u64,
+    /// Where t = 0 falls in the week, from Monday 00:00, when the model
+    /// names its start: outputs then show clock times.
+    pub start: Option<SimDuration>,
     /// The horizon: the run ends here, loops still running are counted as in flight.
     pub duration: SimDuration,
     /// Excluded from the summary (but not from the timeseries).

@@ -416,6 +416,7 @@ impl<'a> AgentSystem<'a> {
             replica_stats,
             model: &self.spec.name,
             seed: self.spec.seed,
+            start: self.spec.start,
             horizon,
             classes,
             pools: &self.spec.pools,

@@ -5,9 +5,11 @@
 use std::fmt::{Display, Write as _};
 
 use crate::bytes::Bytes;
+use crate::engine::SimDuration;
 use crate::model::measure::catalogue::Scope;
 use crate::model::measure::percentiles::Percentiles;
 use crate::model::measure::summary::{LoopGroupSummary, Summary};
+use crate::model::workload::classes::week_time;
 
 /// The text being written, and the metrics it has named.
 struct Table {
@@ -96,6 +98,11 @@ fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
 }
 
+/// The clock time `offset_s` after a start `start_s` into the week.
+fn clock(start_s: f64, offset_s: f64) -> String {
+    week_time(SimDuration::from_secs_f64(start_s + offset_s))
+}
+
 fn usd(x: f64) -> String {
     format!("{x:.2}")
 }
@@ -113,9 +120,12 @@ fn noted(s: &Summary, peak_memory_bytes: Option<u64>) -> Table {
         named: Vec::new(),
     };
     let _ = writeln!(t.out, "{} (seed {})", s.model, s.seed);
+    let from = s.start_in_week_s.map_or(String::new(), |start| {
+        format!(" from {}", clock(start, 0.0))
+    });
     let _ = writeln!(
         t.out,
-        "simulated {} s, measured after {} s of warm-up",
+        "simulated {} s{from}, measured after {} s of warm-up",
         s.duration_s, s.warmup_s
     );
     loops(&mut t, s);
@@ -334,7 +344,15 @@ fn windows(t: &mut Table, s: &Summary) {
         "cost_usd",
     ];
     let mut header = header(t, "window", Scope::Window, &columns);
-    header.insert(1, "from-to s".to_owned());
+    header.insert(
+        1,
+        if s.start_in_week_s.is_some() {
+            "from-to"
+        } else {
+            "from-to s"
+        }
+        .to_owned(),
+    );
     let rows = s
         .windows
         .iter()
@@ -342,7 +360,10 @@ fn windows(t: &mut Table, s: &Summary) {
             let p = |f: fn(&Percentiles) -> f64| opt(w.loop_latency_s.as_ref().map(f), 1);
             vec![
                 w.name.clone(),
-                format!("{:.0}-{:.0}", w.start_s, w.end_s),
+                match s.start_in_week_s {
+                    Some(start) => format!("{}-{}", clock(start, w.start_s), clock(start, w.end_s)),
+                    None => format!("{:.0}-{:.0}", w.start_s, w.end_s),
+                },
                 w.loops_started.to_string(),
                 pct(w.loops_failed_share),
                 format!("{:.2}", w.loops_per_min),

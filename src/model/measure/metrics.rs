@@ -39,6 +39,8 @@ pub struct Levels {
 pub struct RunFacts<'a> {
     pub model: &'a str,
     pub seed: u64,
+    /// Where t = 0 falls in the week, when the model names its start.
+    pub start: Option<SimDuration>,
     pub horizon: SimTime,
     /// Per class, in model order: its name and its cohort loops still running.
     pub classes: Vec<(&'a str, u64)>,

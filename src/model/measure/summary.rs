@@ -55,6 +55,10 @@ pub struct Summary {
     pub seed: u64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// Where the run's t = 0 falls in the week, in seconds from Monday
+    /// 00:00, when the model names its start (`start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_in_week_s: Option<f64>,
     /// The client's retry-after mode: exact, at_least, sdk or ignore.
     pub retry_after: String,
 

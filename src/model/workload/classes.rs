@@ -36,6 +36,21 @@ pub struct Profile {
 
 const DAY: SimDuration = SimDuration::from_secs(86_400);
 
+/// The days of the week, from Monday, as clock times name them.
+pub const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// A time in the week, `at` from Monday 00:00 (weeks wrap), as `"Tue 10:00"`.
+pub fn week_time(at: SimDuration) -> String {
+    let minutes = at.ticks() / SimDuration::from_secs(60).ticks();
+    let (day, minute) = ((minutes / (24 * 60)) % 7, minutes % (24 * 60));
+    format!(
+        "{} {:02}:{:02}",
+        DAYS[day as usize],
+        minute / 60,
+        minute % 60
+    )
+}
+
 impl Profile {
     /// The run's `now` as (day of the week from Monday = 0, time of day).
     fn clock(&self, now: SimTime) -> (u64, SimDuration) {
@@ -310,6 +325,13 @@ mod tests {
             weekend: 0.5,
             start: hours(4.0 * 24.0 + 16.0),
         }
+    }
+
+    #[test]
+    fn a_time_in_the_week_reads_as_its_day_and_clock() {
+        assert_eq!(week_time(SimDuration::ZERO), "Mon 00:00");
+        assert_eq!(week_time(hours(4.0 * 24.0 + 12.5)), "Fri 12:30");
+        assert_eq!(week_time(hours(7.0 * 24.0 + 9.0)), "Mon 09:00");
     }
 
     #[test]

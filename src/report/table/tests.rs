@@ -268,3 +268,30 @@ fn a_grid_aligns_each_column_to_its_widest_cell() {
         "  name             n\n  a            12345\n  longer name      7\n"
     );
 }
+
+#[test]
+fn a_model_with_a_start_shows_clock_times() {
+    let summary = Summary {
+        duration_s: 86_400.0,
+        start_in_week_s: Some((4.0 * 24.0 + 12.0) * 3600.0),
+        windows: vec![WindowSummary {
+            name: "saturday".to_owned(),
+            start_s: 12.0 * 3600.0,
+            end_s: 18.0 * 3600.0,
+            ..WindowSummary::default()
+        }],
+        ..Summary::default()
+    };
+    let text = render(&summary, None);
+    assert!(text.contains("simulated 86400 s from Fri 12:00,"), "{text}");
+    assert!(text.contains("saturday  Sat 00:00-Sat 06:00"), "{text}");
+    // Without a start: offsets in seconds, as before.
+    let offsets = render(
+        &Summary {
+            start_in_week_s: None,
+            ..summary
+        },
+        None,
+    );
+    assert!(offsets.contains("43200-64800"), "{offsets}");
+}

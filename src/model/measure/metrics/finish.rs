@@ -43,6 +43,7 @@ impl Metrics {
             duration_s: horizon.as_secs_f64(),
             warmup_s: self.window_start.as_secs_f64(),
             retry_after: facts.retry_after.name().to_owned(),
+            start_in_week_s: facts.start.map(|s| s.as_secs_f64()),
             loops_started: total(|c| c.loops_started),
             loops_completed: total(|c| c.loops_completed),
             loops_failed,
