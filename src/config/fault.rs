@@ -5,9 +5,9 @@ use serde::Deserialize;
 use super::checks::{Checked, positive, positive_duration, positive_duration_or, probability};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
-use super::quantity::{Duration, Number};
+use super::quantity::{At, Duration, Number};
 use super::tagged::Variants;
-use crate::engine::SimTime;
+use crate::engine::{SimDuration, SimTime};
 use crate::model::fault::{Fault, FaultKind};
 use crate::model::measure::recovery::RecoveryRule;
 
@@ -58,7 +58,7 @@ impl RawFaultTarget {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWindow {
-    at: Duration,
+    at: At,
     #[serde(rename = "for")]
     duration: Duration,
 }
@@ -66,7 +66,7 @@ pub struct RawWindow {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScaled {
-    at: Duration,
+    at: At,
     #[serde(rename = "for")]
     duration: Duration,
     factor: Number,
@@ -75,7 +75,7 @@ pub struct RawScaled {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawErrorBurst {
-    at: Duration,
+    at: At,
     #[serde(rename = "for")]
     duration: Duration,
     probability: Number,
@@ -89,9 +89,10 @@ pub struct RawRecovery {
 }
 
 impl RawFault {
-    pub fn check(self, at: &FieldPath, pool: Option<usize>) -> Checked<Fault> {
+    /// The fault, on a clock whose t = 0 falls at `start` in the week.
+    pub fn check(self, at: &FieldPath, pool: Option<usize>, start: SimDuration) -> Checked<Fault> {
         let factor = |n: Number| positive(&at.child("factor"), n);
-        let (kind, start, duration) = match self {
+        let (kind, begins, duration) = match self {
             RawFault::Outage(w) => (FaultKind::Outage, w.at, w.duration),
             RawFault::LatencySpike(s) => (
                 FaultKind::LatencySpike {
@@ -117,7 +118,7 @@ impl RawFault {
         };
         Ok(Fault {
             kind,
-            start: SimTime::ZERO + start.0,
+            start: SimTime::ZERO + begins.after(start),
             duration: positive_duration(&at.child("for"), duration)?,
             pool,
         })

@@ -182,7 +182,7 @@ impl RawModel {
         )?;
         let client = self.client.unwrap_or_default().check()?;
         let pool_names: Vec<String> = routing.pools.iter().map(|p| p.name.clone()).collect();
-        let faults = check_faults(&self.fault, &pool_names)?;
+        let faults = check_faults(&self.fault, &pool_names, start)?;
         let recovery = self
             .recovery
             .map_or(Ok(RecoveryRule::default()), |r| r.check())?;
@@ -219,14 +219,18 @@ impl RawModel {
 }
 
 /// The faults, each with the pool it targets.
-fn check_faults(raw: &[Tagged<RawFault>], pool_names: &[String]) -> Checked<Vec<Fault>> {
+fn check_faults(
+    raw: &[Tagged<RawFault>],
+    pool_names: &[String],
+    start: SimDuration,
+) -> Checked<Vec<Fault>> {
     raw.iter()
         .enumerate()
         .map(|(i, f)| {
             let at = FieldPath::root("fault").child(i);
             let (target, fault) = f.read_with_common(&at)?;
             let pool = target.check(&at, pool_names)?;
-            fault.check(&at, pool)
+            fault.check(&at, pool, start)
         })
         .collect::<Checked<Vec<_>>>()
 }

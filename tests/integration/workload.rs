@@ -407,11 +407,12 @@ fn bad_profiles_and_starts_are_refused_at_their_field() {
     }
 }
 
-/// Surges and windows may start at a clock time: from Friday 12:00, a
-/// window at "Sat 00:00" is one 12 h in and a surge at "14:00" one 2 h in,
-/// as their offsets would place them.
+/// Surges, windows and faults may start at a clock time: from Friday
+/// 12:00, a window at "Sat 00:00" is one 12 h in, a surge at "14:00" one
+/// 2 h in and an outage at "Sat 02:00" one 14 h in, as their offsets
+/// would place them.
 #[test]
-fn surges_and_windows_take_clock_times() {
+fn surges_windows_and_faults_take_clock_times() {
     let clock = crate::support::spec(
         BASE,
         &[
@@ -419,6 +420,7 @@ fn surges_and_windows_take_clock_times() {
             "duration=24h",
             "window=[{ name = \"saturday\", at = \"Sat 00:00\", for = \"6h\" }]",
             "workload.users.surges=[{ at = \"14:00\", for = \"1h\", factor = 2 }]",
+            "fault=[{ kind = \"outage\", at = \"Sat 02:00\", for = \"10m\" }]",
         ],
     );
     let offsets = crate::support::spec(
@@ -427,6 +429,7 @@ fn surges_and_windows_take_clock_times() {
             "duration=24h",
             "window=[{ name = \"saturday\", at = \"12h\", for = \"6h\" }]",
             "workload.users.surges=[{ at = \"2h\", for = \"1h\", factor = 2 }]",
+            "fault=[{ kind = \"outage\", at = \"14h\", for = \"10m\" }]",
         ],
     );
     assert_eq!(clock.windows, offsets.windows);
