@@ -259,53 +259,40 @@ fn classes(summary: &Value) -> Vec<(&String, &Value)> {
 
 /// The load each class offered.
 fn load(page: &mut Page, summary: &Value) {
-    let classes = classes(summary);
-    if classes.is_empty() {
-        return;
-    }
-    let columns = own_columns(Scope::Class);
-    let rows: Vec<Row> = classes
+    let classes = classes(summary)
         .into_iter()
-        .map(|(name, class)| Row {
-            key: format!("class:{name}"),
-            cells: [Cell::text(name)]
-                .into_iter()
-                .chain(metric_cells(class, &columns))
-                .collect(),
-        })
+        .map(|(name, class)| (name.as_str(), class))
         .collect();
-    page.table(
-        "classes",
-        &header(&["class"], Scope::Class, &columns),
-        &rows,
-    );
+    own_table(page, Scope::Class, ("classes", "class"), classes);
 }
 
 /// Each window's attempts, refusals and bill.
 fn window_attempts(page: &mut Page, summary: &Value) {
-    let windows = list(summary, "windows");
-    if windows.is_empty() {
+    let windows = list(summary, "windows")
+        .iter()
+        .map(|w| (w.get("name").and_then(Value::as_str).unwrap_or(""), w))
+        .collect();
+    own_table(page, Scope::Window, ("windows", "window"), windows);
+}
+
+/// Table `id` of `parts` of `scope` (each a `kind` named as given), with
+/// the scope's own columns; none when there are no parts.
+fn own_table(page: &mut Page, scope: Scope, (id, kind): (&str, &str), parts: Vec<(&str, &Value)>) {
+    if parts.is_empty() {
         return;
     }
-    let columns = own_columns(Scope::Window);
-    let rows: Vec<Row> = windows
-        .iter()
-        .map(|window| {
-            let name = window.get("name").and_then(Value::as_str).unwrap_or("");
-            Row {
-                key: format!("window:{name}"),
-                cells: [Cell::text(name)]
-                    .into_iter()
-                    .chain(metric_cells(window, &columns))
-                    .collect(),
-            }
+    let columns = own_columns(scope);
+    let rows: Vec<Row> = parts
+        .into_iter()
+        .map(|(name, object)| Row {
+            key: format!("{kind}:{name}"),
+            cells: [Cell::text(name)]
+                .into_iter()
+                .chain(metric_cells(object, &columns))
+                .collect(),
         })
         .collect();
-    page.table(
-        "windows",
-        &header(&["window"], Scope::Window, &columns),
-        &rows,
-    );
+    page.table(id, &header(&[kind], scope, &columns), &rows);
 }
 
 /// The attempts, the capacity and the bill: counts of what did not happen
