@@ -189,41 +189,55 @@ impl Summary {
     /// between reruns. The catalogue says which metrics, in which order;
     /// each is read from the part of the summary summary.json holds it in.
     pub fn metrics(&self) -> Vec<(String, Option<f64>)> {
+        // Serialised once: each scope reads its part of the whole.
+        let whole = json(self);
         let mut columns = Vec::new();
-        let mut add = |scope: Scope, prefix: String, object: Value| {
+        let mut add = |scope: Scope, prefix: String, object: &Value| {
             for metric in scope.metrics() {
                 // The engine's count closes the list, after every scope.
                 if !(scope == Scope::Run && metric.name == "events") {
-                    push_columns(&mut columns, &prefix, metric, &object);
+                    push_columns(&mut columns, &prefix, metric, object);
                 }
             }
         };
-        add(Scope::Run, String::new(), json(self));
-        for (name, c) in &self.classes {
-            add(Scope::Class, format!("classes.{name}."), json(c));
+        add(Scope::Run, String::new(), &whole);
+        for name in self.classes.keys() {
+            add(
+                Scope::Class,
+                format!("classes.{name}."),
+                &whole["classes"][name],
+            );
         }
-        for (i, f) in self.faults.iter().enumerate() {
-            add(Scope::Fault, format!("fault.{i}."), json(f));
+        for i in 0..self.faults.len() {
+            add(Scope::Fault, format!("fault.{i}."), &whole["faults"][i]);
         }
-        for w in &self.windows {
-            add(Scope::Window, format!("windows.{}.", w.name), json(w));
+        for (i, w) in self.windows.iter().enumerate() {
+            add(
+                Scope::Window,
+                format!("windows.{}.", w.name),
+                &whole["windows"][i],
+            );
         }
-        for pool in &self.pools {
-            add(Scope::Pool, format!("pools.{}.", pool.name), json(pool));
+        for (i, pool) in self.pools.iter().enumerate() {
+            add(
+                Scope::Pool,
+                format!("pools.{}.", pool.name),
+                &whole["pools"][i],
+            );
         }
         for (scope, name, group) in [
             (Scope::WarmLoops, "warm_loops", &self.warm_loops),
             (Scope::ColdLoops, "cold_loops", &self.cold_loops),
         ] {
-            if let Some(g) = group {
-                add(scope, format!("{name}."), json(g));
+            if group.is_some() {
+                add(scope, format!("{name}."), &whole[name]);
             }
         }
-        for model in &self.by_model {
+        for (i, model) in self.by_model.iter().enumerate() {
             add(
                 Scope::Model,
                 format!("by_model.{}.", model.name),
-                json(model),
+                &whole["by_model"][i],
             );
         }
         columns.push(("events".to_owned(), Some(self.events as f64)));
