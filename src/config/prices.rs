@@ -21,6 +21,8 @@ pub struct RawPrices {
     per_lane_hour: Option<Number>,
     /// Self-hosted pools: per replica alive, loading included.
     per_replica_hour: Option<Number>,
+    /// A flat fee a month, whatever the use (a plan's, a commitment's).
+    per_month: Option<Number>,
 }
 
 impl RawPrices {
@@ -68,6 +70,7 @@ impl RawPrices {
             per_unit_hour: price("per_lane_hour", self.per_lane_hour)?
                 .or(price("per_replica_hour", self.per_replica_hour)?)
                 .unwrap_or_default(),
+            per_month: price("per_month", self.per_month)?.unwrap_or_default(),
         })
     }
 }

@@ -322,6 +322,9 @@ fn attempts(page: &mut Page, summary: &Value) {
         })
         .collect();
     page.table("attempts", &["", "value"], &rows);
+    if let Some(basis) = summary.get("month_basis").and_then(Value::as_str) {
+        page.paragraph("note", &format!("The month's bill counts {basis}."));
+    }
 }
 
 /// Each pool, when the model reports them: its work and bill, its
@@ -358,6 +361,15 @@ fn pools(page: &mut Page, summary: &Value) {
         }
     };
     table(page, "pools", &main, false);
+    let billing: Vec<String> = pools
+        .iter()
+        .filter_map(|pool| {
+            let name = pool.get("name").and_then(Value::as_str)?;
+            let rule = pool.get("billing").and_then(Value::as_str)?;
+            Some(format!("{name} is billed {rule}."))
+        })
+        .collect();
+    page.list(&billing);
     table(page, "pool-failures", &POOL_FAILURES, false);
     table(page, "replicas", &REPLICAS, true);
 }

@@ -2,6 +2,7 @@
 //! windows of time, the recovery verdict after faults, each model's share,
 //! and the summary.
 
+pub mod bill;
 pub mod by_model;
 pub mod catalogue;
 pub mod metrics;

@@ -3,6 +3,11 @@
 
 use std::ops::AddAssign;
 
+/// Hours in a billing month: 365 × 24 / 12, the month of cloud price
+/// lists (AWS Pricing Calculator, "730 hours in a month"; Azure pricing
+/// calculator, "730 hours per month"; read 2026-12).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
 #[derive(Clone, Debug, Default)]
 pub struct Prices {
     pub input_per_mtok: f64,
@@ -14,6 +19,8 @@ pub struct Prices {
     pub output_per_mtok: f64,
     /// Per lane-hour of reserved lanes, or per replica-hour of self-hosted replicas.
     pub per_unit_hour: f64,
+    /// A flat fee a month (a plan's or a commitment's), whatever the use.
+    pub per_month: f64,
 }
 
 /// Tokens billed over a run.
@@ -38,7 +45,14 @@ impl AddAssign for TokenUse {
 }
 
 impl Prices {
-    pub fn cost_usd(&self, tokens: TokenUse, unit_hours: f64) -> f64 {
+    /// What `tokens` and `unit_hours` of lanes or replicas cost over a
+    /// window of `window_hours`, the flat fee's share of it included.
+    pub fn cost_usd(&self, tokens: TokenUse, unit_hours: f64, window_hours: f64) -> f64 {
+        self.use_usd(tokens, unit_hours) + self.per_month * window_hours / HOURS_PER_MONTH
+    }
+
+    /// What `tokens` and `unit_hours` of lanes or replicas cost.
+    pub fn use_usd(&self, tokens: TokenUse, unit_hours: f64) -> f64 {
         let per_mtok = |n: u64, price: f64| n as f64 / 1e6 * price;
         per_mtok(
             tokens.input - tokens.cached_input - tokens.cache_write,
@@ -62,6 +76,7 @@ mod tests {
             cache_write_per_mtok: 3.75,
             output_per_mtok: 15.0,
             per_unit_hour: 2.0,
+            per_month: 0.0,
         };
         let tokens = TokenUse {
             input: 2_000_000,
@@ -69,7 +84,7 @@ mod tests {
             cache_write: 0,
             output: 100_000,
         };
-        let cost = p.cost_usd(tokens, 10.0);
+        let cost = p.use_usd(tokens, 10.0);
         assert!((cost - (3.0 + 0.3 + 1.5 + 20.0)).abs() < 1e-9);
         // 4M input: 1M read, 2M written, 1M neither.
         let written = TokenUse {
@@ -78,7 +93,7 @@ mod tests {
             cache_write: 2_000_000,
             output: 0,
         };
-        let cost = p.cost_usd(written, 0.0);
+        let cost = p.use_usd(written, 0.0);
         assert!((cost - (3.0 + 0.3 + 7.5)).abs() < 1e-9, "{cost}");
     }
 }

@@ -392,6 +392,8 @@ fn pools(t: &mut Table, s: &Summary) {
         "mean_in_flight",
         "busy_share",
         "cost_usd",
+        "cost_per_month_usd",
+        "committed_per_month_usd",
     ];
     let mut header = header(t, "pool", Scope::Pool, &columns);
     header.insert(1, "kind".to_owned());
@@ -407,10 +409,15 @@ fn pools(t: &mut Table, s: &Summary) {
                 format!("{:.2}", p.mean_in_flight),
                 pct(p.busy_share),
                 usd(p.cost_usd),
+                usd(p.cost_per_month_usd),
+                usd(p.committed_per_month_usd),
             ]
         })
         .collect();
     t.grid(2, header, rows);
+    for p in &s.pools {
+        t.line(&format!("{} billed", p.name), &p.billing);
+    }
     for p in &s.pools {
         let failures: Vec<(&str, String)> = [
             ("rate_limited", p.rate_limited),
@@ -595,6 +602,16 @@ fn cost(t: &mut Table, s: &Summary) {
     t.run_line("cost_usd", usd(s.cost_usd));
     t.run_line("loops_per_dollar", opt(s.loops_per_dollar, 2));
     t.run_line("cost_per_loop_usd", opt(s.cost_per_loop_usd, 3));
+    let committed = t.words(Scope::Run, "committed_per_month_usd");
+    t.run_line(
+        "cost_per_month_usd",
+        format!(
+            "{} ({committed} {})",
+            usd(s.cost_per_month_usd),
+            usd(s.committed_per_month_usd)
+        ),
+    );
+    t.line("month reckoned from", &s.month_basis);
 }
 
 #[cfg(test)]

@@ -113,6 +113,18 @@ fn a_surge_starts_replicas_whose_cold_starts_slow_the_loops_that_wait() {
         s.cost_usd,
         3.0 * replica_s / 3600.0
     );
+    // A month: the one committed replica all 730 hours, the replicas the
+    // autoscaler added as the window used them, times 730 / its hours.
+    let window_h = (s.duration_s - s.warmup_s) / 3600.0;
+    let added_h = replica_s / 3600.0 - window_h;
+    assert!(added_h > 0.0);
+    let month = 3.0 * 730.0 + 3.0 * added_h * 730.0 / window_h;
+    assert!(
+        (s.cost_per_month_usd - month).abs() < 1e-9 * month,
+        "{} vs {month}",
+        s.cost_per_month_usd
+    );
+    assert_eq!(s.committed_per_month_usd, 3.0 * 730.0);
     let (warm, cold) = (s.warm_loops.clone().unwrap(), s.cold_loops.clone().unwrap());
     assert!(cold.loops_completed > 0 && warm.loops_completed > 0);
     assert_eq!(

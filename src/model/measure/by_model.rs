@@ -99,7 +99,7 @@ impl ModelTally {
             .tokens
             .iter()
             .zip(pools)
-            .map(|(&t, p)| p.prices.cost_usd(t, 0.0))
+            .map(|(&t, p)| p.prices.use_usd(t, 0.0))
             .sum();
         let first = (0..4)
             .filter_map(|i| self.first_limited[i].map(|t| (t, i)))

@@ -299,6 +299,11 @@ const ATTEMPTS: Metric = metric("attempts", Count, None, "attempts", "attempts")
 const COST: Metric = metric("cost_usd", Usd, LOWER, "cost", "cost (USD)");
 
 #[rustfmt::skip]
+const COST_PER_MONTH: Metric = metric("cost_per_month_usd", Usd, LOWER, "cost per month", "cost a month (USD)");
+#[rustfmt::skip]
+const COMMITTED_PER_MONTH: Metric = metric("committed_per_month_usd", Usd, None, "committed cost per month", "of it committed");
+
+#[rustfmt::skip]
 const RUN: &[Metric] = &[
     LOOPS_STARTED,
     LOOPS_COMPLETED,
@@ -349,6 +354,8 @@ const RUN: &[Metric] = &[
     COST,
     metric("loops_per_dollar", PerDollar, HIGHER, "loops per US dollar", "loops per dollar"),
     metric("cost_per_loop_usd", Usd, LOWER, "cost per loop", "cost per loop (USD)"),
+    COST_PER_MONTH,
+    COMMITTED_PER_MONTH,
     metric("events", Count, None, "events", "events"),
 ];
 
@@ -410,6 +417,8 @@ const POOL: &[Metric] = &[
     CACHE_WRITE_TOKENS,
     OUTPUT_TOKENS,
     COST,
+    COST_PER_MONTH,
+    COMMITTED_PER_MONTH,
     metric("mean_replicas", Level, None, "mean replicas", "mean replicas"),
     metric("replica_hours", Hours, None, "replica hours", "replica-hours"),
     metric("cold_starts", Count, LOWER, "cold starts", "cold starts"),

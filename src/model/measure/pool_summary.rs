@@ -34,6 +34,14 @@ pub struct PoolSummary {
     pub cache_write_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
+    /// Its month's bill, and the part of it billed whatever the use.
+    #[serde(default)]
+    pub cost_per_month_usd: f64,
+    #[serde(default)]
+    pub committed_per_month_usd: f64,
+    /// How it is billed, in words.
+    #[serde(default)]
+    pub billing: String,
     /// Self-hosted pools only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_hosted: Option<SelfHostedSummary>,

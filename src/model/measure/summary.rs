@@ -146,6 +146,16 @@ pub struct Summary {
     pub loops_per_dollar: Option<f64>,
     /// The measured window's cost over the loops completed in it.
     pub cost_per_loop_usd: Option<f64>,
+    /// A month's bill: capacity that exists billed all month, use scaled
+    /// from the measured window (see `month_basis`).
+    #[serde(default)]
+    pub cost_per_month_usd: f64,
+    /// The part of `cost_per_month_usd` billed whatever the use.
+    #[serde(default)]
+    pub committed_per_month_usd: f64,
+    /// What a month's use is reckoned from, in words.
+    #[serde(default)]
+    pub month_basis: String,
 
     /// The loop figures of each user class, by name.
     pub classes: BTreeMap<String, ClassSummary>,

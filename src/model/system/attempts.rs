@@ -298,7 +298,7 @@ impl AgentSystem<'_> {
         );
         if self.resilience.gate.is_some() {
             let billed = attempt.request.billed(attempt.output_tokens);
-            let cost = self.spec.pools[pool].prices.cost_usd(billed, 0.0);
+            let cost = self.spec.pools[pool].prices.use_usd(billed, 0.0);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
         if let Some(next) = self.pools[pool].release(now, attempt.request, attempt.output_tokens) {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::engine::TICKS_PER_SECOND;
+use crate::model::measure::bill::{self, Bill};
 use crate::model::measure::percentiles::CDF_QUANTILES;
 use crate::model::measure::recovery::FaultWatch;
 use crate::model::measure::summary::{ClassSummary, Summary};
@@ -30,6 +31,16 @@ impl Metrics {
             pools => pools.iter().map(|p| p.tokens).collect(),
         };
         let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window, &replica_seconds);
+        let months: Vec<Bill> = facts
+            .pools
+            .iter()
+            .zip(&pool_tokens)
+            .enumerate()
+            .map(|(i, (pool, &tokens))| {
+                let seconds = replica_seconds.get(i).copied().unwrap_or(0.0);
+                bill::month(pool, tokens, seconds, window)
+            })
+            .collect();
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed: u64 = Count::LOOPS_FAILED.iter().map(|&c| self.counts[c]).sum();
         let faults = self.fault_verdicts(horizon);
@@ -106,6 +117,9 @@ impl Metrics {
             cost_usd,
             loops_per_dollar: ratio(completions_in_window as f64, cost_usd),
             cost_per_loop_usd: ratio(cost_usd, completions_in_window as f64),
+            cost_per_month_usd: months.iter().map(|b| b.total_usd).sum(),
+            committed_per_month_usd: months.iter().map(|b| b.committed_usd).sum(),
+            month_basis: bill::basis(window),
             classes,
             faults,
             windows: self
@@ -119,7 +133,7 @@ impl Metrics {
                 .zip(facts.models)
                 .map(|(tally, llm)| tally.summary(&llm.name, facts.pools))
                 .collect(),
-            pools: self.pool_summaries(facts, window, &replica_seconds),
+            pools: self.pool_summaries(facts, window, &replica_seconds, &months),
             warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
             cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
             events: facts.events,
@@ -200,6 +214,7 @@ impl Metrics {
         facts: &RunFacts<'_>,
         window: SimDuration,
         replica_seconds: &[f64],
+        months: &[Bill],
     ) -> Vec<PoolSummary> {
         let (horizon, window_start) = (facts.horizon, self.window_start);
         self.pools
@@ -207,11 +222,12 @@ impl Metrics {
             .zip(facts.pools)
             .zip(&facts.replica_stats)
             .zip(replica_seconds)
-            .map(|(((p, spec), stats), &seconds)| {
+            .zip(months)
+            .map(|((((p, spec), stats), &seconds), &month)| {
                 p.in_flight.close(horizon, window_start);
                 let cost =
                     pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window, &[seconds]);
-                let mut summary = p.summary(spec, window, cost);
+                let mut summary = p.summary(spec, window, cost, month);
                 summary.self_hosted = stats
                     .as_ref()
                     .map(|stats| hosted_summary(p, stats, seconds, window));

@@ -10,6 +10,7 @@ use crate::model::capacity::admission::Rejection;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
 use crate::model::capacity::self_hosted::ReplicaStats;
+use crate::model::measure::bill::{self, Bill};
 use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::summary::LoopGroupSummary;
 use crate::model::measure::timeseries::Counter;
@@ -110,7 +111,8 @@ pub(super) fn pools_cost_usd(
                 }
                 _ => 0.0,
             };
-            pool.prices.cost_usd(tokens, unit_hours)
+            pool.prices
+                .cost_usd(tokens, unit_hours, length.as_secs_f64() / 3600.0)
         })
         .sum()
 }
@@ -149,6 +151,7 @@ impl PoolMetrics {
         pool: &PoolSpec,
         window: SimDuration,
         cost_usd: f64,
+        month: Bill,
     ) -> PoolSummary {
         let mean_in_flight = self.in_flight.mean(window);
         let units = match &pool.capacity {
@@ -177,6 +180,9 @@ impl PoolMetrics {
             cache_write_tokens: self.tokens.cache_write,
             output_tokens: self.tokens.output,
             cost_usd,
+            cost_per_month_usd: month.total_usd,
+            committed_per_month_usd: month.committed_usd,
+            billing: bill::rule(pool),
             self_hosted: None,
         }
     }
