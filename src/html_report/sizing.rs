@@ -155,14 +155,17 @@ fn evidence(page: &mut Page, answer: &Answer) {
                     cells: [Cell::text(p.value.to_string()), met(&p.verdicts, p.met)]
                         .into_iter()
                         .chain(verdict_cells(&p.verdicts))
-                        .chain([Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd)])
+                        .chain([
+                            Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd),
+                            Cell::interval("cost_per_month_usd", p.cost_per_month_usd),
+                        ])
                         .collect(),
                 }
             }));
             let header: Vec<&str> = [axis.as_str(), "verdict"]
                 .into_iter()
                 .chain(slo_names)
-                .chain(["$/hour"])
+                .chain(["$/hour", "$/month"])
                 .collect();
             page.table("probes", &header, &rows.collect::<Vec<_>>());
         }
@@ -175,6 +178,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
                         .chain(verdict_cells(&p.verdicts))
                         .chain([
                             Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd),
+                            Cell::interval("cost_per_month_usd", p.cost_per_month_usd),
                             Cell::interval("cost_per_loop_usd", p.cost_per_loop_usd),
                             Cell::interval("loops_per_dollar", p.loops_per_dollar),
                         ])
@@ -184,7 +188,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
             let header: Vec<&str> = ["plan", "verdict"]
                 .into_iter()
                 .chain(slo_names)
-                .chain(["$/hour", "$/loop", "loops/$"])
+                .chain(["$/hour", "$/month", "$/loop", "loops/$"])
                 .collect();
             page.table("plans", &header, &rows.collect::<Vec<_>>());
         }

@@ -65,13 +65,15 @@ impl Answer {
             }
             AnswerKind::Plans { answer, plans } => {
                 match plans.iter().find(|p| Some(&p.name) == answer.as_ref()) {
-                    Some(p) => format!(
-                        "answer: {}, the cheapest plan that meets every SLO (${}/hour)",
-                        p.name,
-                        p.cost_per_hour_usd
-                            .0
-                            .map_or("-".to_owned(), |c| format!("{c:.2}"))
-                    ),
+                    Some(p) => {
+                        let usd = |x: Option<f64>| x.map_or("-".to_owned(), |c| format!("{c:.2}"));
+                        format!(
+                            "answer: {}, the cheapest plan a month that meets every SLO (${}/month, ${}/hour)",
+                            p.name,
+                            usd(p.cost_per_month_usd.0),
+                            usd(p.cost_per_hour_usd.0)
+                        )
+                    }
                     None => "no plan meets every SLO".to_owned(),
                 }
             }

@@ -1,18 +1,24 @@
 //! sizing.csv, through the `csv` crate: a search's probes (value, met, each
-//! SLO's metric and 95% half-width, the cost an hour) or the plans (name,
-//! met, each SLO's metric, then the cost an hour, per loop and loops per
-//! dollar), each number with its half-width, empty where undefined.
+//! SLO's metric and 95% half-width, the cost an hour and a month) or the
+//! plans (name, met, each SLO's metric, then the cost an hour, a month,
+//! per loop and loops per dollar), each number with its half-width, empty
+//! where undefined.
 
 use std::io::{self, Write};
 
-use super::judge::{Interval, PlanResult, Probe};
+use super::judge::{Costs, Interval, PlanResult, Probe};
 use super::slo::Slo;
 
 /// The columns a plan's costs take, after its SLOs' metrics.
-const PLAN_COSTS: [&str; 3] = ["cost_per_hour_usd", "cost_per_loop_usd", "loops_per_dollar"];
+const PLAN_COSTS: [&str; 4] = [
+    "cost_per_hour_usd",
+    "cost_per_month_usd",
+    "cost_per_loop_usd",
+    "loops_per_dollar",
+];
 
-/// The column a probe's cost takes, after its SLOs' metrics.
-const PROBE_COST: &str = "cost_per_hour_usd";
+/// The columns a probe's costs take, after its SLOs' metrics.
+const PROBE_COSTS: [&str; 2] = ["cost_per_hour_usd", "cost_per_month_usd"];
 
 /// The header: `first`, `met`, then each SLO's metric and `costs`, each
 /// followed by its `.ci95`.
@@ -50,7 +56,12 @@ pub fn write_plans(w: &mut dyn Write, slos: &[Slo], plans: &[PlanResult]) -> io:
     out.write_record(header("plan", slos, &PLAN_COSTS))?;
     for p in plans {
         let metrics = p.verdicts.iter().map(|v| (v.mean, v.ci95));
-        let costs = [p.cost_per_hour_usd, p.cost_per_loop_usd, p.loops_per_dollar];
+        let costs = [
+            p.cost_per_hour_usd,
+            p.cost_per_month_usd,
+            p.cost_per_loop_usd,
+            p.loops_per_dollar,
+        ];
         out.write_record(row(p.name.clone(), p.met, metrics.chain(costs)))?;
     }
     out.flush()
@@ -80,7 +91,7 @@ impl<W: Write> ProbeWriter<W> {
         let cells = row(
             probe.value.to_string(),
             probe.met,
-            metrics.chain([probe.cost_per_hour_usd]),
+            metrics.chain([probe.cost_per_hour_usd, probe.cost_per_month_usd]),
         );
         self.out.write_record(cells)?;
         self.out.flush()
@@ -92,7 +103,7 @@ impl<W: Write> ProbeWriter<W> {
 }
 
 fn probe_header(slos: &[Slo]) -> Vec<String> {
-    header("value", slos, &[PROBE_COST])
+    header("value", slos, &PROBE_COSTS)
 }
 
 /// The probes of a search's sizing.csv for `slos`: none when its header
@@ -113,7 +124,7 @@ pub fn read_probes(text: &str, slos: &[Slo]) -> Vec<Probe> {
 
 /// A row as a probe; `None` for one cut short or unreadable.
 fn probe(cells: &csv::StringRecord, slos: &[Slo]) -> Option<Probe> {
-    if cells.len() != 4 + 2 * slos.len() {
+    if cells.len() != 2 + 2 * (slos.len() + PROBE_COSTS.len()) {
         return None;
     }
     let value: i64 = cells[0].parse().ok()?;
@@ -129,8 +140,17 @@ fn probe(cells: &csv::StringRecord, slos: &[Slo]) -> Option<Probe> {
         .chunks(2)
         .map(|pair| Some((number(pair[0])?, number(pair[1])?)))
         .collect::<Option<Vec<_>>>()?;
-    let cost = means.pop()?;
-    Some(Probe::of(value, slos, &means, cost))
+    let per_month = means.pop()?;
+    let per_hour = means.pop()?;
+    Some(Probe::of(
+        value,
+        slos,
+        &means,
+        Costs {
+            per_hour,
+            per_month,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -152,7 +172,10 @@ mod tests {
             7,
             &slos,
             &[(Some(8.25), Some(1.5)), (None, None)],
-            (Some(28.0), None),
+            Costs {
+                per_hour: (Some(28.0), None),
+                per_month: (Some(20440.0), Some(2.5)),
+            },
         );
         let mut text = Vec::new();
         ProbeWriter::new(&mut text, &slos)
@@ -162,7 +185,7 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert_eq!(
             text,
-            "value,met,loop_latency_s.p99,loop_latency_s.p99.ci95,loops_per_min,loops_per_min.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95\n7,false,8.25,1.5,,,28,\n"
+            "value,met,loop_latency_s.p99,loop_latency_s.p99.ci95,loops_per_min,loops_per_min.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_month_usd,cost_per_month_usd.ci95\n7,false,8.25,1.5,,,28,,20440,2.5\n"
         );
         let back = read_probes(&text, &slos);
         assert_eq!(back.len(), 1);
@@ -170,8 +193,9 @@ mod tests {
         assert_eq!(back[0].verdicts[0].mean, Some(8.25));
         assert_eq!(back[0].verdicts[1].mean, None);
         assert_eq!(back[0].cost_per_hour_usd, (Some(28.0), None));
+        assert_eq!(back[0].cost_per_month_usd, (Some(20440.0), Some(2.5)));
         let header = text.lines().next().unwrap();
-        for cut in ["7,false,8.25", "7,false,8.2x,1.5,,,28,"] {
+        for cut in ["7,false,8.25", "7,false,8.2x,1.5,,,28,,20440,2.5"] {
             assert!(read_probes(&format!("{header}\n{cut}\n"), &slos).is_empty());
         }
         // Another search's header: nothing is taken.

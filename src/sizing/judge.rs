@@ -58,6 +58,14 @@ pub struct Probe {
     /// What the capacity costs an hour of the measured window: mean and
     /// 95% half-width over the replications.
     pub cost_per_hour_usd: Interval,
+    /// What it costs a month (committed capacity all month, use scaled).
+    #[serde(default = "undefined")]
+    pub cost_per_month_usd: Interval,
+}
+
+/// An interval no replication defined: what files written before a field was kept read as.
+fn undefined() -> Interval {
+    (None, None)
 }
 
 /// Judges `summaries` (one per replication) against `slos`.
@@ -81,7 +89,11 @@ fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) 
         .map_or(0.0, |s| (s.duration_s - s.warmup_s) / 3600.0);
     let per_hour = |x: Option<f64>| x.filter(|_| hours > 0.0).map(|x| x / hours);
     let (cost, cost_ci) = metric(all, "cost_usd");
-    Probe::of(value, slos, &means, (per_hour(cost), per_hour(cost_ci)))
+    let costs = Costs {
+        per_hour: (per_hour(cost), per_hour(cost_ci)),
+        per_month: metric(all, "cost_per_month_usd"),
+    };
+    Probe::of(value, slos, &means, costs)
 }
 
 impl Probe {
@@ -101,8 +113,8 @@ impl Probe {
     }
 
     /// The probe at `value` whose SLO metrics had these means and
-    /// half-widths, at this cost an hour.
-    pub fn of(value: i64, slos: &[Slo], means: &[Interval], cost_per_hour_usd: Interval) -> Probe {
+    /// half-widths, at these costs.
+    pub fn of(value: i64, slos: &[Slo], means: &[Interval], costs: Costs) -> Probe {
         let verdicts: Vec<Verdict> = slos
             .iter()
             .zip(means)
@@ -112,9 +124,17 @@ impl Probe {
             value,
             met: verdicts.iter().all(|v| v.met),
             verdicts,
-            cost_per_hour_usd,
+            cost_per_hour_usd: costs.per_hour,
+            cost_per_month_usd: costs.per_month,
         }
     }
+}
+
+/// What a probe's or plan's capacity costs, mean and 95% half-width.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Costs {
+    pub per_hour: Interval,
+    pub per_month: Interval,
 }
 
 /// One named alternative judged against the SLOs, with what it costs.
@@ -125,6 +145,8 @@ pub struct PlanResult {
     pub met: bool,
     /// Mean and 95% half-width over the replications.
     pub cost_per_hour_usd: Interval,
+    #[serde(default = "undefined")]
+    pub cost_per_month_usd: Interval,
     pub cost_per_loop_usd: Interval,
     pub loops_per_dollar: Interval,
 }
@@ -138,15 +160,17 @@ pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult
         verdicts: probe.verdicts,
         met: probe.met,
         cost_per_hour_usd: probe.cost_per_hour_usd,
+        cost_per_month_usd: probe.cost_per_month_usd,
         cost_per_loop_usd: metric(&all, "cost_per_loop_usd"),
         loops_per_dollar: metric(&all, "loops_per_dollar"),
     }
 }
 
-/// The plan that meets every SLO at the least cost per hour.
+/// The plan that meets every SLO at the least cost a month (the first
+/// of those that cost the same).
 pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {
     plans.iter().filter(|p| p.met).min_by(|a, b| {
-        let cost = |p: &PlanResult| p.cost_per_hour_usd.0.unwrap_or(f64::INFINITY);
+        let cost = |p: &PlanResult| p.cost_per_month_usd.0.unwrap_or(f64::INFINITY);
         cost(a).total_cmp(&cost(b))
     })
 }

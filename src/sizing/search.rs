@@ -233,6 +233,7 @@ mod tests {
                 verdicts: Vec::new(),
                 met: value >= at,
                 cost_per_hour_usd: (None, None),
+                cost_per_month_usd: (None, None),
             })
         })
     }
@@ -292,6 +293,7 @@ mod tests {
                     met: verdicts.iter().all(|v| v.met),
                     verdicts,
                     cost_per_hour_usd: (None, None),
+                    cost_per_month_usd: (None, None),
                 })
             }),
         )
@@ -316,6 +318,7 @@ mod tests {
                     verdicts: Vec::new(),
                     met: value <= at,
                     cost_per_hour_usd: (None, None),
+                    cost_per_month_usd: (None, None),
                 })
             })
         };
@@ -354,6 +357,7 @@ mod tests {
                                     verdicts: Vec::new(),
                                     met: met(value),
                                     cost_per_hour_usd: (None, None),
+                                    cost_per_month_usd: (None, None),
                                 })
                                 .collect(),
                         )

@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+#[cfg(test)]
+use super::judge::Costs;
 use super::judge::{Interval, PlanResult, Probe, Verdict, outcome};
 use super::search::Search;
 use super::slo::Slo;
@@ -52,8 +54,8 @@ pub fn render_plans(
     );
     let _ = write!(
         out,
-        "\n{:<20}{:>20}{:>22}{:>20}",
-        "plan", "$/hour", "$/loop", "loops/$"
+        "\n{:<20}{:>20}{:>22}{:>22}{:>20}",
+        "plan", "$/hour", "$/month", "$/loop", "loops/$"
     );
     for slo in slos {
         let _ = write!(out, "  {:>26}", slo.text);
@@ -62,8 +64,8 @@ pub fn render_plans(
     let verdict = |v: &Verdict| format!("{}{}", priced_cell((v.mean, v.ci95)), mark(v));
     let _ = write!(
         out,
-        "{:<20}{:>20}{:>22}{:>20}",
-        "unlimited capacity", "", "", ""
+        "{:<20}{:>20}{:>22}{:>22}{:>20}",
+        "unlimited capacity", "", "", "", ""
     );
     for v in &floor.verdicts {
         let _ = write!(out, "  {:>26}", verdict(v));
@@ -72,9 +74,10 @@ pub fn render_plans(
     for p in plans {
         let _ = write!(
             out,
-            "{:<20}{:>20}{:>22}{:>20}",
+            "{:<20}{:>20}{:>22}{:>22}{:>20}",
             p.name,
             priced_cell(p.cost_per_hour_usd),
+            priced_cell(p.cost_per_month_usd),
             priced_cell(p.cost_per_loop_usd),
             priced_cell(p.loops_per_dollar)
         );
@@ -106,19 +109,22 @@ pub fn render(
         (Some(m), None) => format!("{}{}", short(m), mark(v)),
         _ => format!("-{}", mark(v)),
     };
-    let _ = write!(out, "\n{:>14}{:>20}", "value", "$/hour");
+    let _ = write!(out, "\n{:>14}{:>20}{:>22}", "value", "$/hour", "$/month");
     for slo in slos {
         let _ = write!(out, "  {:>26}", slo.text);
     }
     let _ = writeln!(out);
     // The floor's capacity is not one anyone sells: it has no cost.
     let mut row = |label: String, p: &Probe, priced: bool| {
-        let price = if priced {
-            priced_cell(p.cost_per_hour_usd)
+        let (hour, month) = if priced {
+            (
+                priced_cell(p.cost_per_hour_usd),
+                priced_cell(p.cost_per_month_usd),
+            )
         } else {
-            "-".to_owned()
+            ("-".to_owned(), "-".to_owned())
         };
-        let _ = write!(out, "{label:>14}{price:>20}");
+        let _ = write!(out, "{label:>14}{hour:>20}{month:>22}");
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", cell(v));
         }
@@ -154,8 +160,9 @@ mod tests {
     fn a_borderline_probe_is_marked_and_explained_and_a_clear_miss_is_not() {
         let names = ["loops_failed_share".to_owned()];
         let slos = [Slo::parse("loops_failed_share <= 1%", &names).unwrap()];
-        let probe =
-            |value, mean, half| Probe::of(value, &slos, &[(Some(mean), Some(half))], (None, None));
+        let probe = |value, mean, half| {
+            Probe::of(value, &slos, &[(Some(mean), Some(half))], Costs::default())
+        };
         let floor = probe(i64::MIN, 0.0, 0.0);
         let clear = Search {
             answer: Some(3),

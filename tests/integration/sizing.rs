@@ -409,7 +409,7 @@ fn the_cheapest_plan_that_meets_is_the_erlang_c_answer() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],
-        "plan,met,queue_wait_s.mean,queue_wait_s.mean.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_loop_usd,cost_per_loop_usd.ci95,loops_per_dollar,loops_per_dollar.ci95"
+        "plan,met,queue_wait_s.mean,queue_wait_s.mean.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_month_usd,cost_per_month_usd.ci95,cost_per_loop_usd,cost_per_loop_usd.ci95,loops_per_dollar,loops_per_dollar.ci95"
     );
     assert_eq!(rows.len(), 5);
     for (row, plan) in rows[1..].iter().zip(json["plans"].as_array().unwrap()) {
