@@ -286,15 +286,26 @@ pub struct SizeArgs {
     /// An objective, METRIC <= VALUE or METRIC >= VALUE (repeatable, at least one).
     #[arg(long = "slo", value_name = "SLO", required = true)]
     pub slo: Vec<String>,
-    /// The capacity axis and its range, e.g. capacity.lanes=1..256 (whole numbers):
-    /// finds the least value that meets every SLO.
+    /// A capacity axis and its range, e.g. capacity.lanes=1..256 (whole numbers):
+    /// alone, finds the least value that meets every SLO. Repeatable: with
+    /// several (or --cheapest), finds the setting of every axis that meets
+    /// every SLO at least cost a month; ranges may step (8..64 step 8) or
+    /// list values (8,16,32).
     #[arg(
         long,
         value_name = "PATH=LO..HI",
         required_unless_present_any = ["max_users", "plans"],
         conflicts_with_all = ["max_users", "plans"]
     )]
-    pub over: Option<String>,
+    pub over: Vec<String>,
+    /// With --over: the setting that meets every SLO at least cost a month
+    /// (the default with several --over), not the least capacity.
+    #[arg(long, requires = "over", conflicts_with = "minimize")]
+    pub cheapest: bool,
+    /// With --over: the setting that meets every SLO with the least of this
+    /// metric (e.g. loop_latency_s.p99), every setting run.
+    #[arg(long, value_name = "METRIC", requires = "over")]
+    pub minimize: Option<String>,
     /// A population and its range, e.g. workload.developers.users=1..1000 (default
     /// range 1..100000): finds the most users the capacity serves within the SLOs.
     #[arg(long, value_name = "PATH[=LO..HI]", conflicts_with = "plans")]

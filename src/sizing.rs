@@ -2,6 +2,8 @@
 //! service-level objective, with confidence. An SLO is a bound on a
 //! summary metric; it is met only when the whole 95% interval of the
 //! metric's mean over the replications is on the right side of the bound.
+//! With several axes (or `--cheapest`, `--minimize`), [`grid`] finds
+//! the setting of every axis that meets every SLO at least cost a month.
 //! The search gallops up from the bottom of the range (1, 2, 4, ... above
 //! it) until a probe meets every SLO, then bisects between that probe and
 //! the last that did not, assuming more capacity is never worse; the
@@ -16,6 +18,7 @@
 
 pub mod answer;
 pub mod csv_file;
+pub mod grid;
 pub mod journal;
 pub mod judge;
 pub mod search;
@@ -23,10 +26,12 @@ pub mod slo;
 pub mod table;
 
 pub use answer::{Answer, AnswerKind, beyond_the_floor, explain, explain_plans};
-pub use judge::{Interval, PlanResult, Probe, Verdict, cheapest, judge, judge_plan, outcome};
+pub use judge::{
+    Interval, PlanResult, Probe, Verdict, cheapest, judge, judge_plan, judge_with, outcome,
+};
 pub use search::{Goal, Search, search};
 pub use slo::{Direction, Slo, better};
-pub use table::{render, render_plans};
+pub use table::{render, render_grid, render_plans, skipped_sentence};
 
 /// What `size --out` writes beside sizing.csv: the answer and its
 /// evidence, as `--json` prints them.

@@ -1,15 +1,18 @@
 //! The `size` driver: the flags turned into a sizing, the model read and
 //! parsed once, the floor on unlimited capacity, then a search along one
-//! axis ([`search`]) or plans compared ([`plans`]), each probe's
+//! axis ([`search`]), the cheapest setting of several ([`grid`]) or plans
+//! compared ([`plans`]), each probe's
 //! replications in parallel.
 
 use crate::cli::SizeArgs;
 use crate::command::Limits;
 use crate::command::error::Error;
+use crate::sizing::grid::Objective;
 use crate::sizing::search::Goal;
 use base::SizeFlags;
 
 mod base;
+mod grid;
 mod plans;
 mod record;
 mod search;
@@ -31,11 +34,16 @@ pub fn size(args: &SizeArgs) -> Result<(), Error> {
             events: args.max_events,
         },
     };
-    match (&args.over, &args.max_users, &args.plans) {
+    let objective = match &args.minimize {
+        Some(metric) => Some(Objective::Metric(metric.clone())),
+        None => (args.cheapest || args.over.len() > 1).then_some(Objective::Cost),
+    };
+    match (args.over.as_slice(), &args.max_users, &args.plans) {
         (_, _, Some(plans)) => plans::size(plans, &flags),
-        (Some(over), _, _) => search::size(over, Goal::LeastMeeting, &flags),
-        (None, Some(users), None) => search::size(users, Goal::MostMeeting, &flags),
-        (None, None, None) => Err(Error::input(
+        ([one], _, _) if objective.is_none() => search::size(one, Goal::LeastMeeting, &flags),
+        ([_, ..], _, _) => grid::size(&args.over, objective.unwrap_or(Objective::Cost), &flags),
+        ([], Some(users), None) => search::size(users, Goal::MostMeeting, &flags),
+        ([], None, None) => Err(Error::input(
             "size: --over, --max-users or --plans says what to size",
         )),
     }

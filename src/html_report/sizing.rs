@@ -11,7 +11,7 @@ use super::page::{Cell, Judged, Page, Row};
 use super::sections;
 use crate::error::BadInput;
 use crate::plot::sizing_figure;
-use crate::sizing::{self, Answer, AnswerKind, Direction, Verdict};
+use crate::sizing::{self, Answer, AnswerKind, Direction, Verdict, skipped_sentence};
 
 /// One row's SLO cells: each metric with its interval and verdict.
 fn verdict_cells(verdicts: &[Verdict]) -> impl Iterator<Item = Cell> + '_ {
@@ -90,6 +90,7 @@ fn recommendation(page: &mut Page, answer: &Answer) {
     let found = match &answer.kind {
         AnswerKind::Search { answer, .. } => answer.is_some(),
         AnswerKind::Plans { answer, .. } => answer.is_some(),
+        AnswerKind::Grid { answer, .. } => answer.is_some(),
     };
     page.identified(
         "answer",
@@ -191,6 +192,58 @@ fn evidence(page: &mut Page, answer: &Answer) {
                 .chain(["$/hour", "$/month", "$/loop", "loops/$"])
                 .collect();
             page.table("plans", &header, &rows.collect::<Vec<_>>());
+        }
+        AnswerKind::Grid {
+            axes,
+            points,
+            skipped,
+            ..
+        } => {
+            // The floor's one label cell, and an empty one under each other axis.
+            let mut floor = floor;
+            let blanks = (1..axes.len()).map(|_| Cell::text(""));
+            floor.cells.splice(1..1, blanks);
+            let rows = [floor].into_iter().chain(points.iter().map(|p| {
+                let setting: Vec<String> = p.setting.iter().map(i64::to_string).collect();
+                Row {
+                    key: format!("setting:{}", setting.join(",")),
+                    cells: setting
+                        .iter()
+                        .map(Cell::text)
+                        .chain([met(&p.verdicts, p.met)])
+                        .chain(verdict_cells(&p.verdicts))
+                        .chain([
+                            Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd),
+                            Cell::interval("cost_per_month_usd", p.cost_per_month_usd),
+                            Cell::metric(
+                                "committed_per_month_usd",
+                                Some(p.committed_per_month_usd),
+                            ),
+                        ])
+                        .collect(),
+                }
+            }));
+            let header: Vec<&str> = axes
+                .iter()
+                .map(|a| a.path.as_str())
+                .chain(["verdict"])
+                .chain(slo_names)
+                .chain(["$/hour", "$/month", "committed $/month"])
+                .collect();
+            page.paragraph(
+                "note",
+                "The settings run, in the order they ran: by what they commit to a month, least first.",
+            );
+            page.table("settings", &header, &rows.collect::<Vec<_>>());
+            if !skipped.is_empty() {
+                page.paragraph(
+                    "note",
+                    &skipped_sentence(
+                        skipped.len(),
+                        skipped.iter().map(|s| s.committed_per_month_usd),
+                    ),
+                );
+            }
         }
     }
 }

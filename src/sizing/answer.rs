@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::judge::{PlanResult, Probe, Verdict};
+use std::collections::BTreeMap;
+
+use super::grid::{Axis, Point, Skipped};
+use super::judge::{Interval, PlanResult, Probe, Verdict};
 use super::search::{Goal, Search};
 use super::slo::{Direction, Slo};
 use super::table::short;
@@ -38,6 +41,19 @@ pub enum AnswerKind {
     Plans {
         answer: Option<String>,
         plans: Vec<PlanResult>,
+    },
+    /// Several `--over`, `--cheapest` or `--minimize`: each axis's value
+    /// at the setting that meets every SLO with the least `minimize`.
+    Grid {
+        answer: Option<BTreeMap<String, i64>>,
+        /// The answer's cost a month, mean and 95% half-width.
+        cost_per_month_usd: Interval,
+        minimize: String,
+        axes: Vec<Axis>,
+        /// The settings run, in the order they ran.
+        points: Vec<Point>,
+        /// Settings whose committed cost alone was above the answer's.
+        skipped: Vec<Skipped>,
     },
 }
 
@@ -75,6 +91,44 @@ impl Answer {
                         )
                     }
                     None => "no plan meets every SLO".to_owned(),
+                }
+            }
+            AnswerKind::Grid {
+                answer,
+                cost_per_month_usd,
+                minimize,
+                axes,
+                points,
+                ..
+            } => {
+                let Some(answer) = answer else {
+                    return "no setting of the ranges meets every SLO".to_owned();
+                };
+                let setting: Vec<String> = axes
+                    .iter()
+                    .filter_map(|a| Some(format!("{} = {}", a.path, answer.get(&a.path)?)))
+                    .collect();
+                let usd = |x: Option<f64>| x.map_or("-".to_owned(), |c| format!("{c:.2}"));
+                let month = usd(cost_per_month_usd.0);
+                if minimize == "cost_per_month_usd" {
+                    format!(
+                        "answer: {}, the cheapest setting a month that meets every SLO (${month}/month)",
+                        setting.join(", ")
+                    )
+                } else {
+                    let value = points
+                        .iter()
+                        .find(|p| {
+                            axes.iter()
+                                .zip(&p.setting)
+                                .all(|(a, v)| answer.get(&a.path) == Some(v))
+                        })
+                        .and_then(|p| p.objective.0)
+                        .map_or("-".to_owned(), short);
+                    format!(
+                        "answer: {}, the setting with the least {minimize} ({value}) that meets every SLO (${month}/month)",
+                        setting.join(", ")
+                    )
                 }
             }
         }

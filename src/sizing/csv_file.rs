@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+use super::grid::{Axis, Point};
 use super::judge::{Costs, Interval, PlanResult, Probe};
 use super::slo::Slo;
 
@@ -63,6 +64,36 @@ pub fn write_plans(w: &mut dyn Write, slos: &[Slo], plans: &[PlanResult]) -> io:
             p.loops_per_dollar,
         ];
         out.write_record(row(p.name.clone(), p.met, metrics.chain(costs)))?;
+    }
+    out.flush()
+}
+
+/// A grid search's settings run as sizing.csv, in the order they ran: each
+/// axis's value, met, each SLO's metric and the costs (with half-widths),
+/// then what the setting commits to a month.
+pub fn write_grid(
+    w: &mut dyn Write,
+    axes: &[Axis],
+    slos: &[Slo],
+    points: &[Point],
+) -> io::Result<()> {
+    let mut out = writer(w);
+    // The header's first cell is the probe's value: the axes take its place.
+    let tail = header("", slos, &PROBE_COSTS).into_iter().skip(1);
+    let paths = axes.iter().map(|a| a.path.clone());
+    let committed = "committed_per_month_usd".to_owned();
+    out.write_record(paths.chain(tail).chain([committed]))?;
+    for p in points {
+        let metrics = p.verdicts.iter().map(|v| (v.mean, v.ci95));
+        let costs = [p.cost_per_hour_usd, p.cost_per_month_usd];
+        let mut cells: Vec<String> = p.setting.iter().map(i64::to_string).collect();
+        cells.extend(
+            row(String::new(), p.met, metrics.chain(costs))
+                .into_iter()
+                .skip(1),
+        );
+        cells.push(p.committed_per_month_usd.to_string());
+        out.write_record(cells)?;
     }
     out.flush()
 }

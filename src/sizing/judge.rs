@@ -166,6 +166,13 @@ pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult
     }
 }
 
+/// Judges one setting's `summaries` (one per replication) against
+/// `slos`, with the mean and half-width of metric `objective`.
+pub fn judge_with(summaries: &[Summary], slos: &[Slo], objective: &str) -> (Probe, Interval) {
+    let all = stats(summaries);
+    (judged(0, &all, summaries, slos), metric(&all, objective))
+}
+
 /// The plan that meets every SLO at the least cost a month (the first
 /// of those that cost the same).
 pub fn cheapest(plans: &[PlanResult]) -> Option<&PlanResult> {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::grid::{Axis, GridSearch};
 #[cfg(test)]
 use super::judge::Costs;
 use super::judge::{Interval, PlanResult, Probe, Verdict, outcome};
@@ -143,6 +144,82 @@ pub fn render(
         .chain(sorted)
         .flat_map(|p| &p.verdicts)
         .collect();
+    borderline_note(&mut out, &verdicts, replications);
+    out
+}
+
+/// What the settings a grid search did not run say: how many, and the
+/// least of their `committed` costs a month, each above the answer's cost.
+pub fn skipped_sentence(count: usize, committed: impl Iterator<Item = f64>) -> String {
+    let least = committed.fold(f64::INFINITY, f64::min);
+    format!(
+        "{count} settings not run: what each commits to a month alone (${least:.2} or more) is above the answer's whole cost, so none can be cheaper"
+    )
+}
+
+/// A grid search as a table: each axis's value, the costs, each SLO's
+/// metric and the verdict, for the floor and each setting in the order
+/// they ran; then the settings not run.
+pub fn render_grid(
+    axes: &[Axis],
+    slos: &[Slo],
+    floor: &Probe,
+    search: &GridSearch,
+    replications: u32,
+) -> String {
+    let mut out = String::new();
+    let paths: Vec<&str> = axes.iter().map(|a| a.path.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "sizing {}: each setting {replications} replications, SLOs met only with their whole 95% interval; settings run by what they commit to a month, least first",
+        paths.join(" × ")
+    );
+    let widths: Vec<usize> = paths.iter().map(|p| p.len().max(9) + 2).collect();
+    let _ = writeln!(out);
+    for (p, w) in paths.iter().zip(&widths) {
+        let _ = write!(out, "{p:>w$}");
+    }
+    let _ = write!(out, "{:>20}{:>22}", "$/hour", "$/month");
+    for slo in slos {
+        let _ = write!(out, "  {:>26}", slo.text);
+    }
+    let _ = writeln!(out);
+    let cell = |v: &Verdict| format!("{}{}", priced_cell((v.mean, v.ci95)), mark(v));
+    let mut row =
+        |labels: Vec<String>, costs: (String, String), verdicts: &[Verdict], met: bool| {
+            for (l, w) in labels.iter().zip(&widths) {
+                let _ = write!(out, "{l:>w$}");
+            }
+            let _ = write!(out, "{:>20}{:>22}", costs.0, costs.1);
+            for v in verdicts {
+                let _ = write!(out, "  {:>26}", cell(v));
+            }
+            let _ = writeln!(out, "  {}", outcome(verdicts, met));
+        };
+    let mut unlimited = vec![String::new(); axes.len()];
+    unlimited[0] = "unlimited".to_owned();
+    row(
+        unlimited,
+        ("-".into(), "-".into()),
+        &floor.verdicts,
+        floor.met,
+    );
+    for p in &search.points {
+        row(
+            p.setting.iter().map(i64::to_string).collect(),
+            (
+                priced_cell(p.cost_per_hour_usd),
+                priced_cell(p.cost_per_month_usd),
+            ),
+            &p.verdicts,
+            p.met,
+        );
+    }
+    if !search.skipped.is_empty() {
+        let committed = search.skipped.iter().map(|s| s.committed_per_month_usd);
+        let _ = writeln!(out, "{}", skipped_sentence(search.skipped.len(), committed));
+    }
+    let verdicts: Vec<&Verdict> = search.points.iter().flat_map(|p| &p.verdicts).collect();
     borderline_note(&mut out, &verdicts, replications);
     out
 }

@@ -554,6 +554,67 @@ fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
     assert!(sets[2].1.contains("lanes 8"), "{:?}", sets[2]);
 }
 
+/// A grid search's page: the answer as `size` printed it, each setting
+/// run with its SLO metrics and costs as sizing.csv has them, and the
+/// figures it drew.
+#[test]
+fn a_grid_report_shows_each_setting_run_and_the_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("grid");
+    let model = model_path("hybrid-spillover.toml");
+    let (answer, html) = sized(
+        &dir,
+        &[
+            model.to_str().unwrap(),
+            "--slo",
+            "loops_failed_share <= 1%",
+            "--over",
+            "pool.lanes.capacity.lanes=2..8 step 3",
+            "--over",
+            "pool.tier2.capacity.input_tokens_per_min=60000,450000",
+            "--set",
+            "duration=1h",
+            "--replications",
+            "3",
+        ],
+    );
+    let doc = parse(&html);
+    assert_eq!(text_of(&doc, "answer"), answer);
+    let (header, rows) = read_csv(&dir.join("sizing.csv"));
+    assert_eq!(
+        header[..3],
+        [
+            "pool.lanes.capacity.lanes",
+            "pool.tier2.capacity.input_tokens_per_min",
+            "met"
+        ]
+    );
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let mut seen = BTreeSet::new();
+    for cell in metric_cells(&doc, "settings") {
+        let Some(setting) = cell.row.strip_prefix("setting:") else {
+            continue;
+        };
+        let row = rows
+            .iter()
+            .find(|r| format!("{},{}", r[0], r[1]) == setting)
+            .unwrap_or_else(|| panic!("setting {setting} not in sizing.csv"));
+        let number = |c: Option<usize>| c.and_then(|c| row[c].parse::<f64>().ok());
+        check(
+            &cell,
+            number(column(&cell.metric)),
+            number(column(&format!("{}.ci95", cell.metric))),
+        );
+        seen.insert(setting.to_owned());
+    }
+    assert_eq!(
+        seen.len(),
+        rows.len(),
+        "every setting of sizing.csv is shown"
+    );
+    assert_eq!(figures(&doc), svg_files(&dir));
+}
+
 #[test]
 fn a_directory_that_is_not_an_output_is_an_input_error() {
     let tmp = tempfile::tempdir().unwrap();

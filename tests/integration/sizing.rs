@@ -731,3 +731,128 @@ fn a_self_hosted_pool_is_sized_against_a_true_unlimited_floor() {
     assert_eq!(answer["answer"], 3, "{answer}");
     assert_eq!(answer["floor"][0]["met"], true, "{answer}");
 }
+
+/// `size` over the hybrid model's lanes and its shared tier's input limit,
+/// with lanes at $12 an hour, as JSON on `threads`.
+fn hybrid_grid(objective: &[&str], threads: &str) -> Value {
+    let out = loopcap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "size",
+            "models/hybrid-spillover.toml",
+            "--slo",
+            "loop_latency_s.p99 <= 25m",
+            "--slo",
+            "loops_failed_share <= 1%",
+            "--over",
+            "pool.lanes.capacity.lanes=2..16 step 2",
+            "--over",
+            "pool.tier2.capacity.input_tokens_per_min=60000,120000,450000",
+            "--set",
+            "duration=2h",
+            "--set",
+            "pool.lanes.prices.per_lane_hour=12",
+            "--replications",
+            "4",
+            "--json",
+            "--threads",
+            threads,
+        ])
+        .args(objective)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `--cheapest` over two axes answers what trying every setting answers:
+/// `--minimize cost_per_month_usd` has no bound and runs all 24 settings,
+/// and the cheapest of them that meets every SLO is found here from its
+/// points. The bounded search skips some settings by their committed cost
+/// alone, every one of them committing more than the answer costs, and
+/// runs the same settings on one thread and on two.
+#[test]
+fn the_cheapest_setting_of_two_axes_is_what_trying_every_setting_finds() {
+    let every = hybrid_grid(&["--minimize", "cost_per_month_usd"], "2");
+    let points = every["points"].as_array().unwrap();
+    assert_eq!(points.len(), 8 * 3);
+    let cost = |p: &Value| p["cost_per_month_usd"][0].as_f64().unwrap();
+    let cheapest = points
+        .iter()
+        .filter(|p| p["met"] == true)
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .unwrap();
+    let expected = cheapest["setting"].clone();
+    let bounded = hybrid_grid(&["--cheapest"], "2");
+    let answer = &bounded["answer"];
+    assert_eq!(
+        serde_json::json!([
+            answer["pool.lanes.capacity.lanes"],
+            answer["pool.tier2.capacity.input_tokens_per_min"]
+        ]),
+        expected,
+        "{bounded}"
+    );
+    assert_eq!(
+        bounded["cost_per_month_usd"][0].as_f64(),
+        Some(cost(cheapest))
+    );
+    let skipped = bounded["skipped"].as_array().unwrap();
+    assert!(!skipped.is_empty());
+    assert_eq!(
+        bounded["points"].as_array().unwrap().len() + skipped.len(),
+        24
+    );
+    for s in skipped {
+        assert!(s["committed_per_month_usd"].as_f64().unwrap() > cost(cheapest));
+    }
+    assert_eq!(hybrid_grid(&["--cheapest"], "1"), bounded);
+}
+
+/// Bad grids are refused before anything runs, saying what is allowed.
+#[test]
+fn bad_grids_are_refused_with_exit_2() {
+    for (args, expected) in [
+        (
+            &[
+                "--over",
+                "capacity.lanes=1..4",
+                "--over",
+                "capacity.lanes=2..3",
+            ][..],
+            "`capacity.lanes` is already an axis",
+        ),
+        (
+            &[
+                "--over",
+                "capacity.lanes=1..4",
+                "--minimize",
+                "loops_per_min",
+            ],
+            "higher is better for loops per minute",
+        ),
+        (
+            &["--over", "capacity.lanes=1..4", "--minimize", "latency"],
+            "not a metric of the summary",
+        ),
+        (
+            &["--over", "capacity.lanes=1..4 step x", "--cheapest"],
+            "`x` is not a whole number",
+        ),
+        (
+            &["--over", "workload.customers.users=1..4", "--cheapest"],
+            "is not capacity",
+        ),
+    ] {
+        let out = loopcap()
+            .arg("size")
+            .arg(model_path("mmc.toml"))
+            .args(["--slo", "queue_wait_s.mean <= 0.1"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -210,29 +210,32 @@ fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), BadInput> {
         )));
     }
     let path = path.trim();
-    let parts: Vec<&str> = path.split('.').collect();
     match goal {
-        Goal::LeastMeeting
-            if !matches!(
-                parts.as_slice(),
-                ["capacity", _, ..] | ["pool", _, "capacity", _, ..]
-            ) =>
-        {
-            Err(BadInput(format!(
-                "{flag} {text}: `{path}` is not capacity: --over sizes a field of the capacity, capacity.FIELD (e.g. capacity.lanes, capacity.requests_per_min, capacity.max_replicas) or pool.NAME.capacity.FIELD"
-            )))
-        }
-        Goal::MostMeeting
-            if !matches!(
-                parts.as_slice(),
-                ["workload", _, "users"] | ["workload", _, "arrivals", "per_min"]
-            ) =>
-        {
-            Err(BadInput(format!(
-                "{flag} {text}: `{path}` is not a population: --max-users sizes workload.CLASS.users (or an open class's workload.CLASS.arrivals.per_min)"
-            )))
-        }
-        _ => Ok((path.to_owned(), lo, hi)),
+        Goal::LeastMeeting => capacity_path(flag, text, path)?,
+        Goal::MostMeeting => population_path(flag, text, path)?,
+    }
+    Ok((path.to_owned(), lo, hi))
+}
+
+/// `path` (from `flag text`) is a field of the capacity, or refused.
+pub(super) fn capacity_path(flag: &str, text: &str, path: &str) -> Result<(), BadInput> {
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.as_slice() {
+        ["capacity", _, ..] | ["pool", _, "capacity", _, ..] => Ok(()),
+        _ => Err(BadInput(format!(
+            "{flag} {text}: `{path}` is not capacity: --over sizes a field of the capacity, capacity.FIELD (e.g. capacity.lanes, capacity.requests_per_min, capacity.max_replicas) or pool.NAME.capacity.FIELD"
+        ))),
+    }
+}
+
+/// `path` (from `flag text`) is a population, or refused.
+fn population_path(flag: &str, text: &str, path: &str) -> Result<(), BadInput> {
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.as_slice() {
+        ["workload", _, "users"] | ["workload", _, "arrivals", "per_min"] => Ok(()),
+        _ => Err(BadInput(format!(
+            "{flag} {text}: `{path}` is not a population: --max-users sizes workload.CLASS.users (or an open class's workload.CLASS.arrivals.per_min)"
+        ))),
     }
 }
 

@@ -1,0 +1,196 @@
+//! `size MODEL --slo ... --over A --over B [--cheapest | --minimize METRIC]`:
+//! the setting of every axis that meets every SLO at the least cost a
+//! month (or least METRIC), exact over the grid ([`crate::sizing::grid`]).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+
+use super::base::{BaseModel, Replicator, SizeFlags, slos_and_floor};
+use super::record::{print_answer, size_manifest, sizing_series, write_json_file};
+use super::search::capacity_path;
+use crate::atomic_file;
+use crate::command::error::Error;
+use crate::command::outputs::{publish, stage_out};
+use crate::config::data_file::DataFile;
+use crate::config::overrides::Override;
+use crate::error::BadInput;
+use crate::model::ModelSpec;
+use crate::model::measure::bill;
+use crate::model::measure::catalogue::{self, Better};
+use crate::output::marker::Kind;
+use crate::plot::sizing_figure;
+use crate::sizing::grid::{self, Axis, GridSearch, Objective, Point};
+use crate::sizing::{
+    Answer, AnswerKind, RESULT_FILE, csv_file, explain_plans, judge_with, render_grid,
+};
+
+/// `--over` (each of `axes_text`) searched for the setting that meets every
+/// SLO with the least `objective`.
+pub(super) fn size(
+    axes_text: &[String],
+    objective: Objective,
+    flags: &SizeFlags,
+) -> Result<(), Error> {
+    let axes = parse_axes(axes_text)?;
+    check_objective(&objective)?;
+    let base = BaseModel::read(flags, None)?;
+    let staged = match &flags.out {
+        Some(dir) => Some(stage_out(dir, Kind::Sizing, flags.force)?),
+        None => None,
+    };
+    let replicator = Replicator::new(flags)?;
+    let (slos, floor) = slos_and_floor(&base.loaded.spec, flags, &replicator)?;
+    let at = |setting: &[i64]| {
+        axes.iter()
+            .zip(axes_text)
+            .zip(setting)
+            .map(|((axis, text), &v)| {
+                let origin = format!("--over {text} (at {v})");
+                Override::new(&axis.path, toml::Value::Integer(v), origin)
+            })
+            .collect::<Vec<_>>()
+    };
+    // What each setting commits to a month: known from the model alone.
+    let mut data_files = DataFile::names_in(&base.loaded.resolved);
+    let mut settings = Vec::new();
+    for setting in grid::settings(&axes) {
+        let loaded = base.with(at(&setting), flags.limits, Error::from)?;
+        data_files.extend(DataFile::names_in(&loaded.resolved));
+        settings.push((setting, committed(&loaded.spec)));
+    }
+    let search = if floor.met {
+        grid::cheapest(settings, &objective, |batch| {
+            let specs = batch
+                .iter()
+                .map(|(s, _)| Ok(base.with(at(s), flags.limits, Error::from)?.spec))
+                .collect::<Result<Vec<_>, Error>>()?;
+            let runs = replicator.run_all(specs.iter())?;
+            Ok::<_, Error>(
+                batch
+                    .iter()
+                    .zip(runs)
+                    .map(|((setting, committed), runs)| {
+                        let (probe, value) = judge_with(&runs, &slos, objective.metric());
+                        Point::of(setting.clone(), *committed, probe, value)
+                    })
+                    .collect(),
+            )
+        })?
+    } else {
+        GridSearch {
+            points: Vec::new(),
+            answer: None,
+            skipped: Vec::new(),
+        }
+    };
+    let best = search.answer.map(|i| &search.points[i]);
+    let answer = Answer {
+        kind: AnswerKind::Grid {
+            answer: best.map(|p| {
+                let paths = axes.iter().map(|a| a.path.clone());
+                paths
+                    .zip(p.setting.iter().copied())
+                    .collect::<BTreeMap<_, _>>()
+            }),
+            cost_per_month_usd: best.map_or((None, None), |p| p.cost_per_month_usd),
+            minimize: objective.metric().to_owned(),
+            axes: axes.clone(),
+            points: search.points.clone(),
+            skipped: search.skipped.clone(),
+        },
+        replications: flags.replications,
+        slos: slos.clone(),
+        floor: floor.verdicts.clone(),
+        explanations: match best {
+            Some(_) => Vec::new(),
+            None => explain_plans(&slos, &floor)
+                .into_iter()
+                .map(|line| {
+                    line.replace(
+                        "a plan with more capacity than these",
+                        "a setting beyond these ranges",
+                    )
+                })
+                .collect(),
+        },
+    };
+    if let Some(staged) = staged {
+        let dir = staged.path();
+        let what: Vec<String> = axes_text.iter().map(|t| format!("--over '{t}'")).collect();
+        let what = match &objective {
+            Objective::Cost => format!("{} --cheapest", what.join(" ")),
+            Objective::Metric(m) => format!("{} --minimize {m}", what.join(" ")),
+        };
+        let manifest = size_manifest(&base.source, &data_files, flags, &what)?;
+        let written = write_json_file(&dir.join("manifest.json"), &manifest)
+            .and_then(|()| {
+                atomic_file::write_file(&dir.join("sizing.csv"), |w| {
+                    csv_file::write_grid(w, &axes, &slos, &search.points)
+                })
+            })
+            .and_then(|()| write_json_file(&dir.join(RESULT_FILE), &answer));
+        written.with_context(|| format!("cannot write into {}", dir.display()))?;
+        let names: Vec<String> = search
+            .points
+            .iter()
+            .map(|p| {
+                let values: Vec<String> = p.setting.iter().map(i64::to_string).collect();
+                values.join(" / ")
+            })
+            .collect();
+        let rows = search
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as i64, p.verdicts.as_slice(), p.cost_per_hour_usd));
+        sizing_figure::draw_plans(dir, &names, &sizing_series(&slos, rows), search.answer)?;
+        publish(staged)?;
+    }
+    let table = render_grid(&axes, &slos, &floor, &search, flags.replications);
+    print_answer(&answer, &table, flags)?;
+    match best {
+        Some(_) => Ok(()),
+        None => Err(Error::NoAnswer),
+    }
+}
+
+/// Each `--over`, a capacity field, no two the same.
+fn parse_axes(texts: &[String]) -> Result<Vec<Axis>, BadInput> {
+    let mut axes: Vec<Axis> = Vec::new();
+    for text in texts {
+        let axis = grid::parse_axis("--over", text)?;
+        capacity_path("--over", text, &axis.path)?;
+        if axes.iter().any(|a| a.path == axis.path) {
+            return Err(BadInput(format!(
+                "--over {text}: `{}` is already an axis: give each path once",
+                axis.path
+            )));
+        }
+        axes.push(axis);
+    }
+    Ok(axes)
+}
+
+/// A metric to minimise must be one the summary reports and one for
+/// which lower is better.
+fn check_objective(objective: &Objective) -> Result<(), BadInput> {
+    let Objective::Metric(name) = objective else {
+        return Ok(());
+    };
+    match catalogue::find(name) {
+        None => Err(BadInput(format!(
+            "--minimize {name}: not a metric of the summary (e.g. cost_per_month_usd, loop_latency_s.p99, windows.NAME.loops_failed_share)"
+        ))),
+        Some(named) if named.metric.better == Some(Better::Higher) => Err(BadInput(format!(
+            "--minimize {name}: higher is better for {}: minimising it would pick the worst setting",
+            named.metric.label
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// What `spec`'s pools commit to a month, whatever their use.
+fn committed(spec: &ModelSpec) -> f64 {
+    spec.pools.iter().map(bill::committed_per_month).sum()
+}
