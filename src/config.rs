@@ -4,6 +4,7 @@
 //! reported as `file:line: path: message`.
 
 pub mod agent;
+pub mod axis;
 pub mod capacity;
 pub mod checks;
 pub mod client;

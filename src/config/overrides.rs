@@ -63,8 +63,19 @@ impl Override {
     /// Writes the value into `root`, creating missing tables on the way (so
     /// `client.timeout` works on a model without a `[client]` table); the
     /// model's schema then rejects any path it does not have. Elements of
-    /// arrays of tables must exist.
+    /// arrays of tables must exist. A whole `pool` list replaces a
+    /// model's one `[capacity]` (and its `[prices]`), and a whole
+    /// `capacity` a model's `[[pool]]`s (and its `[router]`): the model's
+    /// capacity is what was set.
     pub fn apply(&self, root: &mut toml::Table) -> Result<(), Diagnostic> {
+        let replaced: &[&str] = match self.path.as_str() {
+            "pool" if root.contains_key("capacity") => &["capacity", "prices"],
+            "capacity" if root.contains_key("pool") => &["pool", "router"],
+            _ => &[],
+        };
+        for key in replaced {
+            root.remove(*key);
+        }
         let segments: Vec<&str> = self.path.split('.').collect();
         let (last, parents) = segments.split_last().expect("non-empty path");
         let error = |message: String| Diagnostic::general(&self.flag, message);

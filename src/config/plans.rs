@@ -7,11 +7,22 @@
 //! name = "16 reserved lanes"
 //! set = { pool = [{ name = "lanes", capacity = { kind = "reserved", lanes = 16 } }] }
 //! ```
+//!
+//! Pools several plans share are named once, under `[pools.NAME]`, and a
+//! plan takes them by name (`pools = ["lanes", "tier4"]`: the model's
+//! pools become these; one pool is routed to alone, several spill over in
+//! the order given unless the plan sets a `router`). A plan with `over`
+//! is a template: one plan per setting of its ranges (`over = {
+//! "pool.lanes.capacity.lanes" = "16..64 step 8" }`, or a list of whole
+//! numbers), its name's `{lanes}` (a path's last part, or the whole path)
+//! replaced by each value.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
+use super::axis::{self, Axis};
 use super::diagnostic::Diagnostic;
 use super::overrides::Override;
 
@@ -20,6 +31,9 @@ use super::overrides::Override;
 struct RawPlans {
     /// What the alternatives are for.
     name: Option<String>,
+    /// Pools plans take by name: each a `[[pool]]` table without its name.
+    #[serde(default)]
+    pools: BTreeMap<String, toml::Table>,
     plan: Vec<RawPlan>,
 }
 
@@ -28,7 +42,12 @@ struct RawPlans {
 struct RawPlan {
     name: String,
     /// Model paths and the values that replace them; `{}` is the model as it is.
-    set: toml::Table,
+    set: Option<toml::Table>,
+    /// Named pools that become the model's pools, in order.
+    pools: Option<Vec<String>>,
+    /// Model paths and the whole numbers each takes: one plan per setting.
+    #[serde(default)]
+    over: toml::Table,
 }
 
 /// One alternative: its name and the overrides it applies, whole tables first.
@@ -72,31 +91,158 @@ pub fn read_plans(path: &Path) -> Result<(Option<String>, Vec<Plan>), Diagnostic
     for plan in raw.plan {
         let same = plans.iter().filter(|p| p.name == plan.name).count();
         let line = line_of(&plan.name, same);
-        if plans.iter().any(|p| p.name == plan.name) {
-            return Err(Diagnostic {
-                origin: shown.clone(),
-                line: Some(line),
-                path: Some("plan.name".to_owned()),
-                message: format!("`{}` names two plans: each needs its own name", plan.name),
-            });
+        let at = |path: &str, message: String| Diagnostic {
+            origin: shown.clone(),
+            line: Some(line),
+            path: Some(path.to_owned()),
+            message,
+        };
+        if plan.set.is_none() && plan.pools.is_none() && plan.over.is_empty() {
+            return Err(at(
+                "plan",
+                "says nothing: give `set` (`set = {}` is the model as it is), `pools` or `over`"
+                    .to_owned(),
+            ));
         }
-        let mut overrides: Vec<Override> = plan
-            .set
+        let mut set = plan.set.clone().unwrap_or_default();
+        if let Some(names) = &plan.pools {
+            set.extend(named_pools(names, &raw.pools, &set).map_err(|m| at("plan.pools", m))?);
+        }
+        let axes = plan
+            .over
             .iter()
-            .map(|(key, value)| {
-                Override::new(
-                    key,
-                    value.clone(),
-                    format!("{shown}:{line}: plan \"{}\": {key}", plan.name),
-                )
+            .map(|(path, values)| {
+                template_axis(path, values).map_err(|m| at(&format!("plan.over.{path}"), m))
             })
-            .collect();
-        // Whole tables first, so a field inside one changes the plan's table.
-        overrides.sort_by_key(|o| o.path.split('.').count());
-        plans.push(Plan {
-            name: plan.name,
-            overrides,
-        });
+            .collect::<Result<Vec<Axis>, _>>()?;
+        for setting in axis::settings(&axes) {
+            let name = named(&plan.name, &axes, &setting).map_err(|m| at("plan.name", m))?;
+            if plans.iter().any(|p| p.name == name) {
+                return Err(at(
+                    "plan.name",
+                    format!("`{name}` names two plans: each needs its own name"),
+                ));
+            }
+            let origin = |key: &str| format!("{shown}:{line}: plan \"{name}\": {key}");
+            let mut overrides: Vec<Override> = set
+                .iter()
+                .map(|(key, value)| Override::new(key, value.clone(), origin(key)))
+                .chain(axes.iter().zip(&setting).map(|(axis, &v)| {
+                    Override::new(&axis.path, toml::Value::Integer(v), origin(&axis.path))
+                }))
+                .collect();
+            // Whole tables first, so a field inside one changes the plan's table.
+            overrides.sort_by_key(|o| o.path.split('.').count());
+            plans.push(Plan { name, overrides });
+        }
     }
     Ok((raw.name, plans))
+}
+
+/// The `pool` list (and, unless `set` has one, the `router`) that the
+/// named pools `names` make.
+fn named_pools(
+    names: &[String],
+    pools: &BTreeMap<String, toml::Table>,
+    set: &toml::Table,
+) -> Result<toml::Table, String> {
+    let mut list = Vec::new();
+    for name in names {
+        let Some(pool) = pools.get(name) else {
+            let known: Vec<&str> = pools.keys().map(String::as_str).collect();
+            return Err(format!(
+                "no pool named `{name}` under [pools] (it has: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        };
+        let mut pool = pool.clone();
+        pool.insert("name".to_owned(), toml::Value::String(name.clone()));
+        list.push(toml::Value::Table(pool));
+    }
+    let mut out = toml::Table::new();
+    out.insert("pool".to_owned(), toml::Value::Array(list));
+    if !set.contains_key("router") {
+        let router = match names {
+            [] => return Err("names no pool: give at least one".to_owned()),
+            [one] => toml::toml! { kind = "single" }
+                .into_iter()
+                .chain([("pool".to_owned(), toml::Value::String(one.clone()))])
+                .collect(),
+            several => toml::toml! { kind = "spillover" }
+                .into_iter()
+                .chain([(
+                    "order".to_owned(),
+                    toml::Value::Array(several.iter().cloned().map(toml::Value::String).collect()),
+                )])
+                .collect(),
+        };
+        out.insert("router".to_owned(), toml::Value::Table(router));
+    }
+    Ok(out)
+}
+
+/// A template's axis: `values` a range as `--over` takes it, or a list of
+/// whole numbers.
+fn template_axis(path: &str, values: &toml::Value) -> Result<Axis, String> {
+    match values {
+        toml::Value::String(range) => {
+            axis::parse_axis("over", &format!("{path}={range}")).map_err(|e| e.0)
+        }
+        toml::Value::Array(list) => {
+            let values = list
+                .iter()
+                .map(|v| {
+                    v.as_integer()
+                        .ok_or_else(|| format!("`{v}` is not a whole number"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Axis {
+                path: path.to_owned(),
+                values,
+            })
+        }
+        other => Err(format!(
+            "`{other}`: expected a range (\"16..64 step 8\") or a list of whole numbers"
+        )),
+    }
+}
+
+/// A template's `name` at `setting`: each `{part}` (an axis path's last
+/// part, or its whole path) replaced by its value; without any, the
+/// values follow the name.
+fn named(name: &str, axes: &[Axis], setting: &[i64]) -> Result<String, String> {
+    if axes.is_empty() {
+        return Ok(name.to_owned());
+    }
+    let mut out = name.to_owned();
+    let mut replaced = false;
+    for (axis, v) in axes.iter().zip(setting) {
+        let last = axis.path.rsplit('.').next().unwrap_or(&axis.path);
+        for key in [format!("{{{}}}", axis.path), format!("{{{last}}}")] {
+            if out.contains(&key) {
+                out = out.replace(&key, &v.to_string());
+                replaced = true;
+            }
+        }
+    }
+    if let Some(open) = out.find('{').filter(|&i| out[i..].contains('}')) {
+        let close = open + out[open..].find('}').unwrap_or(0);
+        return Err(format!(
+            "`{}` names no axis of the plan's `over`",
+            &out[open..=close]
+        ));
+    }
+    if !replaced {
+        let values: Vec<String> = axes
+            .iter()
+            .zip(setting)
+            .map(|(a, v)| format!("{} = {v}", a.path.rsplit('.').next().unwrap_or(&a.path)))
+            .collect();
+        out = format!("{out} ({})", values.join(", "));
+    }
+    Ok(out)
 }

@@ -49,7 +49,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     evidence(&mut page, &answer);
     let plans_toml = text("plans_toml");
     if !plans_toml.is_empty() {
-        plans(&mut page, &plans_toml);
+        plans(&mut page, &manifest, &plans_toml);
     }
     let slo_figures: Vec<String> = answer
         .slos
@@ -275,27 +275,47 @@ fn what_was_sized(page: &mut Page, answer: &Answer, manifest: &Value) {
     page.pairs("meta", &meta);
 }
 
-/// The plans compared: what each replaces in the model, and the file
-/// whole (its comments state the plans' assumptions).
-fn plans(page: &mut Page, plans_toml: &str) {
-    let table: toml::Table = plans_toml.parse().unwrap_or_default();
-    let rows: Vec<Row> = table
-        .get("plan")
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|plan| {
-            let name = plan.get("name").and_then(toml::Value::as_str).unwrap_or("");
-            let set = match plan.get("set").map(sections::inline) {
-                Some(set) if set != "{}" => set,
-                _ => "nothing: the model as it is".to_owned(),
-            };
-            Row {
-                key: format!("plan:{name}"),
-                cells: vec![Cell::text(name), Cell::text(set)],
-            }
-        })
-        .collect();
+/// The plans compared: what each replaces in the model (as the manifest
+/// lists them, a template's one by one; from the file for a manifest
+/// written before it did), and the file whole (its comments state the
+/// plans' assumptions).
+fn plans(page: &mut Page, manifest: &Value, plans_toml: &str) {
+    let row = |name: &str, set: String| Row {
+        key: format!("plan:{name}"),
+        cells: vec![
+            Cell::text(name),
+            Cell::text(match set.as_str() {
+                "" | "{}" => "nothing: the model as it is".to_owned(),
+                _ => set,
+            }),
+        ],
+    };
+    let rows: Vec<Row> = match manifest.get("plans").and_then(Value::as_array) {
+        Some(listed) => listed
+            .iter()
+            .map(|plan| {
+                let name = plan.get("name").and_then(Value::as_str).unwrap_or("");
+                let set = plan.get("set").and_then(Value::as_str).unwrap_or("");
+                row(name, set.to_owned())
+            })
+            .collect(),
+        None => {
+            let table: toml::Table = plans_toml.parse().unwrap_or_default();
+            table
+                .get("plan")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|plan| {
+                    let name = plan.get("name").and_then(toml::Value::as_str).unwrap_or("");
+                    row(
+                        name,
+                        plan.get("set").map(sections::inline).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        }
+    };
     page.paragraph("note", "Each plan replaces these parts of the model:");
     page.table("plan-sets", &["plan", "what it sets"], &rows);
     page.folded("The plans file (TOML)", plans_toml);

@@ -17,18 +17,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::judge::{Interval, Probe, Verdict};
-use crate::error::BadInput;
+pub use crate::config::axis::{Axis, parse_axis, settings};
 
 /// How many settings run side by side: fixed, so that which settings run
 /// does not depend on the thread count.
 pub const BATCH: usize = 4;
-
-/// One axis: a model path and the values it takes, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Axis {
-    pub path: String,
-    pub values: Vec<i64>,
-}
 
 /// What the search minimises among the settings that meet every SLO.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,21 +93,6 @@ pub struct GridSearch {
     pub skipped: Vec<Skipped>,
 }
 
-/// Every setting of `axes`, the first axis slowest.
-pub fn settings(axes: &[Axis]) -> Vec<Vec<i64>> {
-    axes.iter().fold(vec![Vec::new()], |done, axis| {
-        done.iter()
-            .flat_map(|head| {
-                axis.values.iter().map(move |&v| {
-                    let mut s = head.clone();
-                    s.push(v);
-                    s
-                })
-            })
-            .collect()
-    })
-}
-
 /// The setting that meets every SLO with the least `objective` (the first
 /// in run order among equals) among `settings`, each with its committed
 /// cost a month; `run` judges a batch of settings.
@@ -163,56 +141,6 @@ pub fn cheapest<E>(
         points,
         answer,
         skipped,
-    })
-}
-
-/// `PATH=LO..HI`, `PATH=LO..HI step S` or `PATH=A,B,C` (whole numbers):
-/// the axis `flag` names.
-pub fn parse_axis(flag: &str, text: &str) -> Result<Axis, BadInput> {
-    let bad = |why: &str| {
-        BadInput(format!(
-            "{flag} {text}: {why}: expected PATH=LO..HI, PATH=LO..HI step S or PATH=A,B,C with whole numbers, e.g. capacity.lanes=8..64 step 8"
-        ))
-    };
-    let (path, range) = text.split_once('=').ok_or_else(|| bad("no `=`"))?;
-    let number = |s: &str| {
-        s.trim()
-            .parse::<i64>()
-            .map_err(|_| bad(&format!("`{}` is not a whole number", s.trim())))
-    };
-    let values: Vec<i64> = match range.split_once("..") {
-        Some((lo, rest)) => {
-            let (hi, step) = match rest.split_once("step") {
-                Some((hi, step)) => (hi, number(step)?),
-                None => (rest, 1),
-            };
-            let (lo, hi) = (number(lo)?, number(hi)?);
-            if lo > hi {
-                return Err(bad(&format!("LO ({lo}) is above HI ({hi})")));
-            }
-            if step < 1 {
-                return Err(bad(&format!("step {step} is not a positive whole number")));
-            }
-            let mut values: Vec<i64> = (lo..=hi).step_by(step as usize).collect();
-            // The top of the range is always tried.
-            if values.last() != Some(&hi) {
-                values.push(hi);
-            }
-            values
-        }
-        None => {
-            let mut values = range
-                .split(',')
-                .map(number)
-                .collect::<Result<Vec<_>, _>>()?;
-            values.sort_unstable();
-            values.dedup();
-            values
-        }
-    };
-    Ok(Axis {
-        path: path.trim().to_owned(),
-        values,
     })
 }
 

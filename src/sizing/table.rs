@@ -55,7 +55,7 @@ pub fn render_plans(
     );
     let _ = write!(
         out,
-        "\n{:<20}{:>20}{:>22}{:>22}{:>20}",
+        "\n{:<20}  {:>18}  {:>20}  {:>22}  {:>18}",
         "plan", "$/hour", "$/month", "$/loop", "loops/$"
     );
     for slo in slos {
@@ -65,7 +65,7 @@ pub fn render_plans(
     let verdict = |v: &Verdict| format!("{}{}", priced_cell((v.mean, v.ci95)), mark(v));
     let _ = write!(
         out,
-        "{:<20}{:>20}{:>22}{:>22}{:>20}",
+        "{:<20}  {:>18}  {:>20}  {:>22}  {:>18}",
         "unlimited capacity", "", "", "", ""
     );
     for v in &floor.verdicts {
@@ -75,7 +75,7 @@ pub fn render_plans(
     for p in plans {
         let _ = write!(
             out,
-            "{:<20}{:>20}{:>22}{:>22}{:>20}",
+            "{:<20}  {:>18}  {:>20}  {:>22}  {:>18}",
             p.name,
             priced_cell(p.cost_per_hour_usd),
             priced_cell(p.cost_per_month_usd),

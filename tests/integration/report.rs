@@ -551,7 +551,7 @@ fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
         sets.iter().map(|s| &s.0).collect::<Vec<_>>(),
         named.iter().collect::<Vec<_>>()
     );
-    assert!(sets[2].1.contains("lanes 8"), "{:?}", sets[2]);
+    assert!(sets[2].1.contains("lanes = 8,"), "{:?}", sets[2]);
 }
 
 /// A grid search's page: the answer as `size` printed it, each setting

@@ -455,6 +455,44 @@ fn the_cheapest_plan_that_meets_is_the_erlang_c_answer() {
     );
 }
 
+/// Named pools and a template of plans: `[pools.lanes]` taken by a plan
+/// whose `over` ranges its lanes over 9..12 gives the plans written out
+/// by hand one by one (on the model's own `[capacity]`), figure for
+/// figure, and the same answer.
+#[test]
+fn a_template_over_named_pools_is_the_plans_it_stands_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hand, template) = (
+        dir.path().join("hand.toml"),
+        dir.path().join("template.toml"),
+    );
+    let mut text = String::new();
+    for lanes in 9..=12 {
+        text.push_str(&format!(
+            "[[plan]]\nname = \"{lanes} lanes\"\nset = {{ \"capacity.lanes\" = {lanes}, prices = {{ per_lane_hour = 1.0 }} }}\n\n"
+        ));
+    }
+    std::fs::write(&hand, text).unwrap();
+    std::fs::write(
+        &template,
+        "[pools.lanes]\ncapacity = { kind = \"reserved\", lanes = 1, time_to_first_token = { dist = \"exponential\", mean = \"1s\" } }\nprices = { per_lane_hour = 1.0 }\n\n[[plan]]\nname = \"{lanes} lanes\"\npools = [\"lanes\"]\nover = { \"pool.lanes.capacity.lanes\" = \"9..12\" }\n",
+    )
+    .unwrap();
+    let sized = |plans: &std::path::Path| {
+        size(&[
+            "--slo",
+            "queue_wait_s.mean <= 0.1",
+            "--plans",
+            plans.to_str().unwrap(),
+        ])
+    };
+    let (by_hand, from_template) = (sized(&hand), sized(&template));
+    assert_eq!(by_hand.0, Some(0));
+    assert_eq!(from_template, by_hand);
+    assert_eq!(from_template.1["answer"], "11 lanes");
+    assert_eq!(from_template.1["plans"].as_array().unwrap().len(), 4);
+}
+
 /// Two plans of one name, or a plan without `set`, are errors at their line.
 #[test]
 fn bad_plans_files_are_input_errors() {
@@ -465,7 +503,26 @@ fn bad_plans_files_are_input_errors() {
             "[[plan]]\nname = \"a\"\nset = {}\n\n[[plan]]\nname = \"a\"\nset = {}\n",
             ":6: plan.name: `a` names two plans",
         ),
-        ("[[plan]]\nname = \"a\"\n", ":1: missing field `set`"),
+        (
+            "[[plan]]\nname = \"a\"\n",
+            ":2: plan: says nothing: give `set` (`set = {}` is the model as it is), `pools` or `over`",
+        ),
+        (
+            "[[plan]]\nname = \"a\"\npools = [\"lanes\"]\n",
+            "plan.pools: no pool named `lanes` under [pools] (it has: none)",
+        ),
+        (
+            "[pools.lanes]\ncapacity = { kind = \"reserved\", lanes = 2 }\n\n[[plan]]\nname = \"{lane} lanes\"\npools = [\"lanes\"]\nover = { \"pool.lanes.capacity.lanes\" = \"1..4\" }\n",
+            "plan.name: `{lane}` names no axis of the plan's `over`",
+        ),
+        (
+            "[[plan]]\nname = \"a\"\nover = { \"capacity.lanes\" = \"4..1\" }\n",
+            "plan.over.capacity.lanes: over capacity.lanes=4..1: LO (4) is above HI (1)",
+        ),
+        (
+            "[[plan]]\nname = \"a\"\nover = { \"capacity.lanes\" = 3 }\n",
+            "expected a range (\"16..64 step 8\") or a list of whole numbers",
+        ),
         (
             "[[plan]]\nname = \"a\"\nset = { \"capacity.lanes\" = \"many\" }\n",
             "plan \"a\": capacity.lanes",

@@ -67,6 +67,18 @@ pub(super) fn size(plans_file: &Path, flags: &SizeFlags) -> Result<(), Error> {
         let plans_toml = std::fs::read_to_string(plans_file)
             .with_context(|| format!("cannot read {}", plans_file.display()))?;
         manifest["plans_toml"] = serde_json::Value::String(plans_toml);
+        // Each plan as compared, a template's one by one: what it sets.
+        manifest["plans"] = plans
+            .iter()
+            .map(|plan| {
+                let sets: Vec<String> = plan
+                    .overrides
+                    .iter()
+                    .map(|o| format!("{} = {}", o.path, o.value))
+                    .collect();
+                serde_json::json!({ "name": plan.name, "set": sets.join(", ") })
+            })
+            .collect();
         let written = write_json_file(&dir.join("manifest.json"), &manifest)
             .and_then(|()| {
                 atomic_file::write_file(&dir.join("sizing.csv"), |w| {
