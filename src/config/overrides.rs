@@ -167,6 +167,35 @@ mod tests {
         );
     }
 
+    /// A whole pool list replaces the one capacity and its prices; a
+    /// whole capacity replaces the pools and their router; a field of
+    /// either replaces nothing.
+    #[test]
+    fn a_whole_pool_list_or_capacity_replaces_the_other() {
+        let mut t = model();
+        t.insert("prices".into(), toml::Value::Table(toml::Table::new()));
+        Override::parse("pool=[{ name = \"a\" }]")
+            .unwrap()
+            .apply(&mut t)
+            .unwrap();
+        assert!(
+            !t.contains_key("capacity") && !t.contains_key("prices"),
+            "{t}"
+        );
+        t.insert("router".into(), toml::Value::Table(toml::Table::new()));
+        Override::parse("pool.a.capacity.lanes=2")
+            .unwrap()
+            .apply(&mut t)
+            .unwrap();
+        assert!(t.contains_key("router"), "{t}");
+        Override::parse("capacity={ kind = \"reserved\" }")
+            .unwrap()
+            .apply(&mut t)
+            .unwrap();
+        assert!(!t.contains_key("pool") && !t.contains_key("router"), "{t}");
+        assert!(set("capacity.lanes=3").unwrap().contains_key("capacity"));
+    }
+
     #[test]
     fn array_elements_are_named_or_indexed() {
         let t = set("workload.developers.users=20").unwrap();
