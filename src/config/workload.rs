@@ -39,6 +39,31 @@ pub struct RawUserClass {
 struct RawProfile {
     hours: std::collections::BTreeMap<String, Number>,
     weekend: Option<Number>,
+    /// The class's own clock against the model's, "+HH:MM" or "-HH:MM":
+    /// with "-06:00" its 09:00 is 15:00 on the model's clock, and its
+    /// weekend starts at Saturday 06:00 there. Default: the model's clock.
+    time_zone: Option<String>,
+}
+
+/// A clock's offset from the model's, `"+05:30"` or `"-06:00"`, in
+/// seconds (negative behind).
+fn parse_offset(text: &str) -> Result<i64, String> {
+    let bad = || {
+        format!(
+            "`{text}` is not a clock offset: expected +HH:MM or -HH:MM, like \"-06:00\" or \"+05:30\""
+        )
+    };
+    let (sign, rest) = match text.trim().split_at_checked(1) {
+        Some(("+", rest)) => (1, rest),
+        Some(("-", rest)) => (-1, rest),
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 14 || m > 59 || rest.len() != 5 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
 }
 
 impl RawProfile {
@@ -60,10 +85,17 @@ impl RawProfile {
         let weekend = self
             .weekend
             .map_or(Ok(1.0), |w| non_negative(&at.child("weekend"), w))?;
+        // The class's clock at the run's t = 0, within the week.
+        let offset = match &self.time_zone {
+            Some(text) => parse_offset(text).map_err(|e| Invalid::new(at.child("time_zone"), e))?,
+            None => 0,
+        };
+        let week = 7 * 86_400;
+        let local = (start.as_secs_f64().round() as i64 + offset).rem_euclid(week);
         Ok(Profile {
             hours,
             weekend,
-            start,
+            start: SimDuration::from_secs(local as u64),
         })
     }
 }

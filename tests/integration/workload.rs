@@ -362,6 +362,21 @@ fn a_weekend_factor_follows_the_models_start() {
     assert!(rel(saturday, 21_600.0) < 0.04, "saturday {saturday}");
 }
 
+/// A class in another time zone follows its own clock, weekend included:
+/// three hours behind a model starting Monday 00:00, its clock starts at
+/// Sunday 21:00, so the model's first 12 hours are its Sunday's last 3 at
+/// 1 × 0.5 and 9 night hours at 0.25 (3.75 factor-hours: 13,500 loops at
+/// 60 a minute), the next 12 its 09:00–21:00 (0.25 until noon, then 1:
+/// 9.75, 35,100 loops). Poisson sd under 1%; tolerance 4%.
+#[test]
+fn a_class_in_another_time_zone_follows_its_own_clock() {
+    let (night, day) = halves(&[
+        "workload.users.profile={ hours = { \"00:00\" = 0.25, \"12:00\" = 1 }, weekend = 0.5, time_zone = \"-03:00\" }",
+    ]);
+    assert!(rel(night, 13_500.0) < 0.04, "night {night}");
+    assert!(rel(day, 35_100.0) < 0.04, "day {day}");
+}
+
 /// A profile scales a closed population as a surge does: 200 users at 0.1
 /// from midnight and 1 from noon, uncongested, start ten times the loops
 /// in the afternoon (about 27,000 against 270,000; tolerance 3%).
@@ -400,6 +415,10 @@ fn bad_profiles_and_starts_are_refused_at_their_field() {
         (
             "workload.users.profile={ hours = { \"09:00\" = 1 }, weekend = -0.5 }",
             "workload.users.profile.weekend",
+        ),
+        (
+            "workload.users.profile={ hours = { \"09:00\" = 1 }, time_zone = \"UTC-6\" }",
+            "workload.users.profile.time_zone: `UTC-6` is not a clock offset: expected +HH:MM or -HH:MM",
         ),
     ] {
         let e = crate::support::load_error(&[set]);
