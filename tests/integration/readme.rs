@@ -29,6 +29,17 @@ fn readme() -> String {
 struct Numbers {
     run: Vec<RunNumbers>,
     sweep: Vec<SweepNumbers>,
+    size: Vec<SizeNumbers>,
+}
+
+/// Numbers from `loopcap size ARGS --json`: a metric's path in its
+/// answer, a list's element named by its `name` (`plans.48 lanes.cost_per_month_usd`);
+/// an interval's mean, with its half-width for a claim with a `±`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SizeNumbers {
+    args: Vec<String>,
+    claims: Vec<Claim>,
 }
 
 /// Numbers from `loopcap run ARGS --json`.
@@ -261,16 +272,51 @@ fn every_run_number_in_the_readme_is_what_the_run_prints() {
         assert!(out.status.success(), "{:?}: {out:?}", run.args);
         let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
         for claim in &run.claims {
-            let value = claim
-                .metric
-                .split('.')
-                .try_fold(&summary, |v, key| match v {
-                    Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-                    _ => v.get(key),
-                })
-                .and_then(Value::as_f64);
+            let value = at_path(&summary, &claim.metric).and_then(Value::as_f64);
             if let Some(w) = check(claim, claim.value(value), None, &readme) {
                 wrong.push(format!("{:?}: {w}", run.args));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The value at `path` in `json`: each segment a field, or in a list the
+/// element at that index or with that `name`.
+fn at_path<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(json, |v, key| match v {
+        Value::Array(items) => match key.parse::<usize>() {
+            Ok(i) => items.get(i),
+            Err(_) => items.iter().find(|item| item["name"] == key),
+        },
+        _ => v.get(key),
+    })
+}
+
+#[test]
+fn every_size_number_in_the_readme_is_what_size_answers() {
+    let readme = readme();
+    let mut wrong = Vec::new();
+    let sizes = numbers_file().size;
+    assert!(!sizes.is_empty());
+    for size in sizes {
+        let out = loopcap()
+            .current_dir(root())
+            .arg("size")
+            .args(&size.args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{:?}: {e}: {out:?}", size.args));
+        for claim in &size.claims {
+            let found = at_path(&answer, &claim.metric);
+            let (value, half) = match found {
+                Some(Value::Array(pair)) => (pair[0].as_f64(), pair[1].as_f64()),
+                other => (other.and_then(Value::as_f64), None),
+            };
+            if let Some(w) = check(claim, claim.value(value), half, &readme) {
+                wrong.push(format!("{:?}: {w}", size.args));
             }
         }
     }

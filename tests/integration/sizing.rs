@@ -542,6 +542,25 @@ fn bad_plans_files_are_input_errors() {
     }
 }
 
+/// The README's working week, by the month, is what `size --plans` prints.
+#[test]
+fn the_readme_working_week_is_what_size_prints() {
+    assert_the_readme_shows(
+        "--slo 'windows.overlap.loops_failed_share <= 1%' --replications 3",
+        &[
+            "models/working-week.toml",
+            "--plans",
+            "plans/working-week.toml",
+            "--slo",
+            "windows.overlap.loop_latency_s.p99 <= 25m",
+            "--slo",
+            "windows.overlap.loops_failed_share <= 1%",
+            "--replications",
+            "3",
+        ],
+    );
+}
+
 /// The README's plans table is what `size --plans` prints.
 #[test]
 fn the_readme_plans_example_is_what_size_prints() {
