@@ -4,12 +4,12 @@ use std::thread;
 
 use loopcap::model;
 
-use crate::support::{shipped, shipped_models};
+use crate::support::{BUSY_START, shipped, shipped_models};
 
 #[test]
 fn every_shipped_model_reruns_identically_and_depends_on_its_seed() {
     for name in &shipped_models() {
-        let spec = shipped(name, &["duration=65m", "warmup=0s"]);
+        let spec = shipped(name, &["duration=65m", "warmup=0s", BUSY_START]);
         let a = model::simulate(&spec, true).unwrap();
         let b = model::simulate(&spec, true).unwrap();
         assert_eq!(
@@ -23,7 +23,7 @@ fn every_shipped_model_reruns_identically_and_depends_on_its_seed() {
             "{name} timeseries"
         );
         let other = model::simulate(
-            &shipped(name, &["duration=65m", "warmup=0s", "seed=99"]),
+            &shipped(name, &["duration=65m", "warmup=0s", "seed=99", BUSY_START]),
             false,
         )
         .unwrap();

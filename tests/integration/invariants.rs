@@ -8,14 +8,17 @@ use loopcap::model::system::Event;
 use loopcap::model::{self, Residue, RunError, RunOptions};
 use proptest::prelude::*;
 
-use crate::support::{BASE, assert_conserved, run, shipped, shipped_models, spec};
+use crate::support::{BASE, BUSY_START, assert_conserved, run, shipped, shipped_models, spec};
 
 #[test]
 fn shipped_models_conserve_loops() {
     for name in &shipped_models() {
-        let s = model::simulate(&shipped(name, &["duration=1h", "warmup=0s"]), false)
-            .unwrap()
-            .summary;
+        let s = model::simulate(
+            &shipped(name, &["duration=1h", "warmup=0s", BUSY_START]),
+            false,
+        )
+        .unwrap()
+        .summary;
         assert_conserved(&s, name);
         assert!(s.loops_started > 0, "{name} started nothing");
         assert_eq!(
