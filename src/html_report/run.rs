@@ -8,9 +8,11 @@ use serde_json::Value;
 use super::error::ReportError;
 use super::page::{Cell, Page, Row};
 use super::sections::{self, header};
+use crate::engine::SimDuration;
 use crate::error::BadInput;
 use crate::json::at;
 use crate::model::measure::catalogue::{Form, Scope, Unit};
+use crate::model::workload::classes::week_time;
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
 use crate::report::manifest::Manifest;
 
@@ -215,11 +217,16 @@ fn outcomes(page: &mut Page, summary: &Value) {
     for window in list(summary, "windows") {
         let name = window.get("name").and_then(Value::as_str).unwrap_or("");
         let kind = window.get("kind").and_then(Value::as_str).unwrap_or("");
-        let span = |k: &str| window.get(k).and_then(Value::as_f64).unwrap_or(0.0) / 60.0;
+        let span = |k: &str| window.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        let clock = summary.get("start_in_week_s").and_then(Value::as_f64);
+        let when = |s: f64| match clock {
+            Some(start) => week_time(SimDuration::from_secs_f64(start + s)),
+            None => format!("minute {}", s / 60.0),
+        };
         let label = format!(
-            "{kind} {name}, minute {} to {}",
-            span("start_s"),
-            span("end_s")
+            "{kind} {name}, {} to {}",
+            when(span("start_s")),
+            when(span("end_s"))
         );
         rows.push(row(format!("window:{name}"), label, window));
     }

@@ -6,7 +6,9 @@ use plotters::prelude::*;
 
 use super::{FONT, Figure, color, format_number, no_data, titled};
 
+use crate::engine::SimDuration;
 use crate::error::DrawError;
+use crate::model::workload::classes::week_time;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Marker {
@@ -97,6 +99,50 @@ pub struct LineChart {
     pub log_y: bool,
     pub lines: Vec<Line>,
     pub spans: Vec<Span>,
+    /// An x axis of minutes from this many seconds into the week (from
+    /// Monday 00:00): its ticks fall on whole clock hours and read as
+    /// clock times ("Tue 15:00"). None: the numbers themselves.
+    pub x_clock: Option<f64>,
+}
+
+/// A linear axis whose ticks are given.
+struct Ticked {
+    range: std::ops::Range<f64>,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for Ticked {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        plotters::coord::types::RangedCoordf64::from(self.range.clone()).map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.range.clone()
+    }
+}
+
+/// Tick positions (minutes from the start of an x axis whose 0 is
+/// `start_s` into the week) on the whole clock steps of the smallest of
+/// 15 minutes, 30 minutes, 1, 3, 6 or 12 hours or a day that gives at
+/// most 10 ticks over `x0..x1`.
+fn clock_ticks(start_s: f64, (x0, x1): (f64, f64)) -> Vec<f64> {
+    let start_min = start_s / 60.0;
+    let step = [15.0, 30.0, 60.0, 180.0, 360.0, 720.0, 1440.0]
+        .into_iter()
+        .find(|step| (x1 - x0) / step < 10.0)
+        .unwrap_or(1440.0 * ((x1 - x0) / 14400.0).ceil());
+    let first = ((start_min + x0) / step).ceil() * step - start_min;
+    (0..)
+        .map(|i| first + i as f64 * step)
+        .take_while(|&x| x <= x1)
+        .collect()
 }
 
 /// The range of `values`, padded; on a log axis only positive values count.
@@ -148,7 +194,17 @@ impl LineChart {
         let legend = self.emptiest_corner((x0, x1), (y0, y1));
         let ys = (y0, y1);
         match (self.log_x, self.log_y) {
-            (false, false) => self.plot(area, x0..x1, y0..y1, ys, legend),
+            (false, false) => match self.x_clock {
+                Some(start) => {
+                    let ticks = clock_ticks(start, (x0, x1));
+                    let x = Ticked {
+                        range: x0..x1,
+                        ticks,
+                    };
+                    self.plot(area, x, y0..y1, ys, legend)
+                }
+                None => self.plot(area, x0..x1, y0..y1, ys, legend),
+            },
             (true, false) => self.plot(area, (x0..x1).log_scale(), y0..y1, ys, legend),
             (false, true) => self.plot(area, x0..x1, (y0..y1).log_scale(), ys, legend),
             (true, true) => self.plot(area, (x0..x1).log_scale(), (y0..y1).log_scale(), ys, legend),
@@ -220,7 +276,10 @@ impl LineChart {
             .y_desc(&self.y_label)
             .x_labels(12)
             .y_labels(12)
-            .x_label_formatter(&|v| format_number(*v))
+            .x_label_formatter(&|v| match self.x_clock {
+                Some(start) => week_time(SimDuration::from_secs_f64(start + v * 60.0)),
+                None => format_number(*v),
+            })
             .y_label_formatter(&|v| format_number(*v))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
@@ -405,5 +464,30 @@ mod tests {
         let (lo, hi) = range([0.0, 150.0, 1000.0].into_iter(), true, true).unwrap();
         assert!((lo - 100.0).abs() < 1e-9 && (hi - 1400.0).abs() < 1e-9);
         assert_eq!(range([f64::NAN].into_iter(), false, false), None);
+    }
+
+    /// Ticks fall on whole clock steps: ten hours from Monday 08:00 get
+    /// 09:00, 12:00, 15:00 and 18:00 (hourly would be eleven); a week from
+    /// Monday 00:00 gets each midnight; a week from Tuesday 15:00 starts
+    /// at Wednesday 00:00, 540 minutes in.
+    #[test]
+    fn clock_ticks_fall_on_whole_clock_steps() {
+        assert_eq!(
+            clock_ticks(8.0 * 3600.0, (0.0, 600.0)),
+            vec![60.0, 240.0, 420.0, 600.0]
+        );
+        let week = clock_ticks(0.0, (0.0, 7.0 * 1440.0));
+        assert_eq!(week, (0..=7).map(|d| d as f64 * 1440.0).collect::<Vec<_>>());
+        let from_tuesday = clock_ticks((24.0 + 15.0) * 3600.0, (0.0, 7.0 * 1440.0));
+        assert_eq!(from_tuesday[0], 540.0);
+        let labels: Vec<String> = from_tuesday
+            .iter()
+            .map(|m| {
+                week_time(SimDuration::from_secs_f64(
+                    (24.0 + 15.0) * 3600.0 + m * 60.0,
+                ))
+            })
+            .collect();
+        assert_eq!(labels[..2], ["Wed 00:00", "Thu 00:00"]);
     }
 }

@@ -113,6 +113,7 @@ pub fn draw(
             log_y: false,
             lines,
             spans: Vec::new(),
+            x_clock: None,
         };
         let name = file_name(slo.metric);
         save(&chart, dir, &name)?;

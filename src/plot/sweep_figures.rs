@@ -320,6 +320,7 @@ impl Figures<'_> {
             log_y,
             lines,
             spans: Vec::new(),
+            x_clock: None,
         }
     }
 

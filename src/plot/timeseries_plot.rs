@@ -46,19 +46,22 @@ pub fn shaded_spans<'a>(
 }
 
 /// The shaded stretches of the run whose summary.json sits beside its
-/// timeseries.csv; none if it has none (a time series kept on its own).
-fn run_spans(timeseries: &Path) -> Result<Vec<Span>, ReadError> {
+/// timeseries.csv, and where its t = 0 falls in the week if the model has
+/// a clock; none if it has no summary (a time series kept on its own).
+fn run_times(timeseries: &Path) -> Result<(Vec<Span>, Option<f64>), ReadError> {
     let path = timeseries.with_file_name("summary.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
-    // Only what the shading needs, so a summary of any version will do.
+    // Only what the shading and the clock need, so a summary of any version will do.
     #[derive(serde::Deserialize)]
     struct Times {
         #[serde(default)]
         warmup_s: f64,
         #[serde(default)]
         windows: Vec<WindowTimes>,
+        #[serde(default)]
+        start_in_week_s: Option<f64>,
     }
     #[derive(serde::Deserialize)]
     struct WindowTimes {
@@ -69,13 +72,14 @@ fn run_spans(timeseries: &Path) -> Result<Vec<Span>, ReadError> {
     }
     let times: Times = serde_json::from_str(&text)
         .map_err(|e| ReadError::bad(format!("{}: {e}", path.display())))?;
-    Ok(shaded_spans(
+    let spans = shaded_spans(
         times.warmup_s,
         times
             .windows
             .iter()
             .map(|w| (w.kind.as_str(), w.name.as_str(), w.start_s, w.end_s)),
-    ))
+    );
+    Ok((spans, times.start_in_week_s))
 }
 
 /// Bins in the trailing window that turns counts into per-minute rates:
@@ -118,11 +122,16 @@ impl TimeseriesPlot {
                 .collect();
             Ok(Line::new(label.to_owned(), c, points))
         };
-        let spans = run_spans(path)?;
+        let (spans, clock) = run_times(path)?;
+        let x_label = match clock {
+            Some(_) => "the model's clock",
+            None => "simulated time (min)",
+        };
         let panel = |title: &str, subtitle: &str, y: &str, lines: Vec<Line>| LineChart {
             title: title.to_owned(),
             subtitle: subtitle.to_owned(),
-            x_label: "simulated time (min)".to_owned(),
+            x_label: x_label.to_owned(),
+            x_clock: clock,
             y_label: y.to_owned(),
             log_x: false,
             log_y: false,

@@ -4,8 +4,9 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::engine::SimDuration;
+use crate::engine::{SimDuration, SimTime};
 use crate::model::measure::timeseries::{Counter, Gauge, LOOP_LATENCY, Timeseries};
+use crate::model::workload::classes::week_time;
 
 use crate::error::{BadInput, ReadError};
 
@@ -14,7 +15,8 @@ use crate::error::{BadInput, ReadError};
 /// p99 latency of the loops completed in the bin (empty if none), then for
 /// models with pools, per pool: `pools.<name>.attempts`, `.refused` and
 /// `.in_flight` (time-averaged), and for self-hosted pools `.replicas`
-/// (time-averaged replicas alive).
+/// (time-averaged replicas alive); last, for a model with a clock, each
+/// bin's start as a clock time (`clock`, "Tue 15:05").
 pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
     let mut header = vec![TIME_S.to_owned(), BIN_S.to_owned()];
@@ -31,6 +33,10 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
         if hosted {
             header.push(format!("pools.{pool}.replicas"));
         }
+    }
+    let clock = timeseries.clock();
+    if clock.is_some() {
+        header.push(CLOCK.to_owned());
     }
     csv.write_record(&header)?;
     for bin in timeseries.bins() {
@@ -56,6 +62,9 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
                 row.push(format!("{replicas:.4}"));
             }
         }
+        if let Some(start) = clock {
+            row.push(week_time(start + bin.start.since(SimTime::ZERO)));
+        }
         csv.write_record(&row)?;
     }
     csv.flush()
@@ -63,6 +72,8 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
 
 /// The column of each bin's start, in seconds.
 pub const TIME_S: &str = "time_s";
+/// The column of each bin's start as a clock time, for a model with a clock.
+pub const CLOCK: &str = "clock";
 /// The column of each bin's length, in seconds.
 pub const BIN_S: &str = "bin_s";
 

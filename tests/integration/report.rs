@@ -200,6 +200,60 @@ fn reported_run(model: &str, sets: &[&str]) -> (tempfile::TempDir, PathBuf, Stri
     (tmp, dir, html, summary)
 }
 
+/// A model with a clock draws its time series against it: two days from
+/// Monday 00:00 are ticked at each 06:00, 12:00, 18:00 and midnight; a
+/// model without one against simulated minutes. The page says how its
+/// month is reckoned.
+#[test]
+fn a_run_with_a_clock_draws_its_time_series_in_clock_times() {
+    let (_tmp, dir, html, summary) = reported_run("working-week.toml", &["duration=48h"]);
+    assert_eq!(summary["start_in_week_s"], 0.0);
+    // timeseries.csv gives each bin's start as a clock time too.
+    let (header, rows) = read_csv(&dir.join("timeseries.csv"));
+    assert_eq!(header.last().unwrap(), "clock");
+    let at = |time_s: &str| {
+        rows.iter()
+            .find(|r| r[0] == time_s)
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        [at("0"), at("54000"), at("172500")],
+        ["Mon 00:00", "Mon 15:00", "Tue 23:55"]
+    );
+    let doc = parse(&html);
+    let texts: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text") || n.has_tag_name("p"))
+        .map(|n| n.text().unwrap_or("").trim().to_owned())
+        .collect();
+    for tick in [
+        "Mon 06:00",
+        "Mon 12:00",
+        "Tue 00:00",
+        "Tue 18:00",
+        "Wed 00:00",
+    ] {
+        assert!(texts.iter().any(|t| t == tick), "no tick {tick}");
+    }
+    assert!(texts.iter().any(|t| t == "the model's clock"));
+    // The window's row names its clock times.
+    assert!(
+        html.contains("window overlap, Tue 15:00 to Tue 18:00"),
+        "no window row"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("The month's bill counts use over 2 measured day(s)")),
+        "no basis"
+    );
+    let (_tmp, _, html, _) = reported_run("mmc.toml", &["duration=20m"]);
+    assert!(html.contains("simulated time (min)") && !html.contains("Mon 00:00"));
+}
+
 #[test]
 fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
     // One fault window and two pools: every table of a run's page.

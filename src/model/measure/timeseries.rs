@@ -173,9 +173,21 @@ pub struct Timeseries<S = Vec<Bin>> {
     /// holds, so memory stays flat in the horizon.
     latencies: Vec<u64>,
     pools: Vec<PoolTrack>,
+    /// Where t = 0 falls in the week, when the model names its start.
+    clock: Option<SimDuration>,
 }
 
 impl Timeseries {
+    /// Where t = 0 falls in the week (from Monday 00:00), if the model has a clock.
+    pub fn clock(&self) -> Option<SimDuration> {
+        self.clock
+    }
+
+    /// Sets where t = 0 falls in the week.
+    pub fn set_clock(&mut self, start: Option<SimDuration>) {
+        self.clock = start;
+    }
+
     /// A series that keeps every bin.
     pub fn new(width: SimDuration) -> Self {
         Timeseries::with_sink(width, Vec::new())
@@ -207,6 +219,7 @@ impl<S: BinSink> Timeseries<S> {
             last: SimTime::ZERO,
             latencies: Vec::new(),
             pools: Vec::new(),
+            clock: None,
         }
     }
 

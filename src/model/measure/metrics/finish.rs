@@ -151,6 +151,7 @@ impl Metrics {
         self.loops_in_flight.close(horizon, self.window_start);
         if let Some(ts) = &mut self.timeseries {
             ts.finish(horizon);
+            ts.set_clock(facts.start);
         }
         // Replicas alive up to the horizon, in the run and in each window.
         for (pool, stats) in facts.replica_stats.iter().enumerate() {
