@@ -12,7 +12,7 @@ use super::quantity::{At, Duration, Number, parse_clock};
 use super::tagged::{Tagged, Variants};
 use super::trace::RawTrace;
 use crate::engine::{SimDuration, SimTime};
-use crate::model::workload::classes::{Arrivals, Population, Profile, Surge, UserClass};
+use crate::model::workload::classes::{Arrivals, DAYS, Population, Profile, Surge, UserClass};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,12 +33,17 @@ pub struct RawUserClass {
 
 /// `profile = { hours = { "00:00" = 0.05, "09:00" = 1, ... }, weekend = 0.1 }`:
 /// a factor on the users or rate from each time of day until the next,
-/// times `weekend` on Saturdays and Sundays.
+/// times `weekend` on Saturdays and Sundays, or a factor for any day
+/// (`days = { Fri = 0.8, Sat = 0.1, Sun = 0.05 }`).
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     hours: std::collections::BTreeMap<String, Number>,
     weekend: Option<Number>,
+    /// A factor for each day named (Mon ... Sun; default 1, or `weekend`
+    /// on Saturdays and Sundays).
+    #[serde(default)]
+    days: std::collections::BTreeMap<String, Number>,
     /// The class's own clock against the model's, "+HH:MM" or "-HH:MM":
     /// with "-06:00" its 09:00 is 15:00 on the model's clock, and its
     /// weekend starts at Saturday 06:00 there. Default: the model's clock.
@@ -85,6 +90,23 @@ impl RawProfile {
         let weekend = self
             .weekend
             .map_or(Ok(1.0), |w| non_negative(&at.child("weekend"), w))?;
+        let mut days = [1.0, 1.0, 1.0, 1.0, 1.0, weekend, weekend];
+        for (day, factor) in &self.days {
+            let field = at.child("days").child(day);
+            let Some(i) = DAYS.iter().position(|d| d == day) else {
+                return Err(Invalid::new(
+                    &field,
+                    format!("unknown day `{day}`, expected one of {}", DAYS.join(", ")),
+                ));
+            };
+            if i >= 5 && self.weekend.is_some() {
+                return Err(Invalid::new(
+                    &field,
+                    "`weekend` already gives Saturday's and Sunday's factor: give one or the other",
+                ));
+            }
+            days[i] = non_negative(&field, *factor)?;
+        }
         // The class's clock at the run's t = 0, within the week.
         let offset = match &self.time_zone {
             Some(text) => parse_offset(text).map_err(|e| Invalid::new(at.child("time_zone"), e))?,
@@ -94,7 +116,7 @@ impl RawProfile {
         let local = (start.as_secs_f64().round() as i64 + offset).rem_euclid(week);
         Ok(Profile {
             hours,
-            weekend,
+            days,
             start: SimDuration::from_secs(local as u64),
         })
     }

@@ -362,6 +362,19 @@ fn a_weekend_factor_follows_the_models_start() {
     assert!(rel(saturday, 21_600.0) < 0.04, "saturday {saturday}");
 }
 
+/// A factor for any day of the week: from Friday noon, Friday's 12 hours
+/// at 0.5 and Saturday's at 0.25 start 21,600 and 10,800 loops (Poisson
+/// sd under 1%; tolerance 4%).
+#[test]
+fn each_day_of_the_week_may_have_its_own_factor() {
+    let (friday, saturday) = halves(&[
+        "start=\"Fri 12:00\"",
+        "workload.users.profile={ hours = { \"00:00\" = 1 }, days = { Fri = 0.5, Sat = 0.25 } }",
+    ]);
+    assert!(rel(friday, 21_600.0) < 0.04, "friday {friday}");
+    assert!(rel(saturday, 10_800.0) < 0.04, "saturday {saturday}");
+}
+
 /// A class in another time zone follows its own clock, weekend included:
 /// three hours behind a model starting Monday 00:00, its clock starts at
 /// Sunday 21:00, so the model's first 12 hours are its Sunday's last 3 at
@@ -415,6 +428,14 @@ fn bad_profiles_and_starts_are_refused_at_their_field() {
         (
             "workload.users.profile={ hours = { \"09:00\" = 1 }, weekend = -0.5 }",
             "workload.users.profile.weekend",
+        ),
+        (
+            "workload.users.profile={ hours = { \"09:00\" = 1 }, days = { Friday = 0.5 } }",
+            "workload.users.profile.days.Friday: unknown day `Friday`, expected one of Mon, Tue",
+        ),
+        (
+            "workload.users.profile={ hours = { \"09:00\" = 1 }, weekend = 0.1, days = { Sun = 0 } }",
+            "workload.users.profile.days.Sun: `weekend` already gives Saturday's and Sunday's factor",
         ),
         (
             "workload.users.profile={ hours = { \"09:00\" = 1 }, time_zone = \"UTC-6\" }",

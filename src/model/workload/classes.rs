@@ -22,14 +22,14 @@ pub struct UserClass {
 }
 
 /// A class's load over the clock: a factor on its users or its rate from
-/// each time of day to the next, another on Saturdays and Sundays.
+/// each time of day to the next, times a factor for each day of the week.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     /// (time of day, factor from then on), ascending; the last holds past
     /// midnight until the first.
     pub hours: Vec<(SimDuration, f64)>,
-    /// The factor's own factor on Saturdays and Sundays.
-    pub weekend: f64,
+    /// The factor's own factor on each day, from Monday.
+    pub days: [f64; 7],
     /// Where the run's t = 0 falls in the week, from Monday 00:00.
     pub start: SimDuration,
 }
@@ -69,11 +69,11 @@ impl Profile {
             .find(|(from, _)| *from <= time)
             .or(self.hours.last())
             .map_or(1.0, |&(_, f)| f);
-        if day >= 5 { step * self.weekend } else { step }
+        step * self.days[day as usize]
     }
 
     /// Every instant in (0, `horizon`) at which the factor may change: each
-    /// day's step times, and midnight (when the weekend begins or ends).
+    /// day's step times, and midnight (when the day's factor changes).
     pub fn changes(&self, horizon: SimTime) -> Vec<SimTime> {
         let (day, end) = (DAY.ticks(), horizon.since(SimTime::ZERO).ticks());
         // The time of day at t = 0: the clock counts from the midnight before it.
@@ -322,7 +322,7 @@ mod tests {
                 (hours(18.0), 0.2),
                 (hours(21.0), 0.1),
             ],
-            weekend: 0.5,
+            days: [1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5],
             start: hours(4.0 * 24.0 + 16.0),
         }
     }
