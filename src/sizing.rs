@@ -25,7 +25,7 @@ pub mod search;
 pub mod slo;
 pub mod table;
 
-pub use answer::{Answer, AnswerKind, beyond_the_floor, explain, explain_plans};
+pub use answer::{Answer, AnswerKind, explain};
 pub use judge::{
     Interval, PlanResult, Probe, Verdict, cheapest, judge, judge_plan, judge_with, outcome,
 };

@@ -58,6 +58,28 @@ pub enum AnswerKind {
 }
 
 impl Answer {
+    /// The answer of a comparison of plans or settings, `kind`, judged on
+    /// `slos` with the `floor`; when none meets (`found` false), why:
+    /// `beyond`, more capacity than any alternative has, would.
+    pub fn of_comparison(
+        kind: AnswerKind,
+        found: bool,
+        replications: u32,
+        (slos, floor): (&[Slo], &Probe),
+        beyond: &str,
+    ) -> Answer {
+        Answer {
+            kind,
+            replications,
+            slos: slos.to_vec(),
+            floor: floor.verdicts.clone(),
+            explanations: match found {
+                true => Vec::new(),
+                false => explain_plans(slos, floor, beyond),
+            },
+        }
+    }
+
     /// The answer in one line, as `size` ends its table with it.
     pub fn sentence(&self) -> String {
         match &self.kind {
@@ -137,7 +159,7 @@ impl Answer {
 
 /// Each SLO the floor (the model on unlimited capacity) misses, which no
 /// capacity can meet, as a sentence.
-pub fn beyond_the_floor(slos: &[Slo], floor: &Probe) -> Vec<String> {
+fn beyond_the_floor(slos: &[Slo], floor: &Probe) -> Vec<String> {
     let side = |slo: &Slo| match slo.direction {
         Direction::AtMost => "below",
         Direction::AtLeast => "above",
@@ -206,15 +228,15 @@ pub fn explain(
         .collect()
 }
 
-/// Why no plan meets every SLO: the SLOs beyond the floor, or that the
-/// floor meets them all, so more capacity than any plan has would.
-pub fn explain_plans(slos: &[Slo], floor: &Probe) -> Vec<String> {
+/// Why no plan (or setting) meets every SLO: the SLOs beyond the floor,
+/// or that the floor meets them all, so `beyond` (more capacity than any
+/// alternative has) would.
+fn explain_plans(slos: &[Slo], floor: &Probe, beyond: &str) -> Vec<String> {
     let unreachable = beyond_the_floor(slos, floor);
     if unreachable.is_empty() {
-        vec![
-            "unlimited capacity meets every SLO: a plan with more capacity than these would"
-                .to_owned(),
-        ]
+        vec![format!(
+            "unlimited capacity meets every SLO: {beyond} would"
+        )]
     } else {
         unreachable
     }

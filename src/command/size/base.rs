@@ -8,11 +8,14 @@ use std::path::PathBuf;
 use crate::bytes::Bytes;
 use crate::command::error::Error;
 use crate::command::load::{self, Loaded, read_model};
+use crate::command::outputs::stage_out;
 use crate::command::{Limits, warn};
 use crate::config::overrides::Override;
 use crate::config::{self, LoadedModel, Source};
 use crate::model::ModelSpec;
 use crate::model::measure::summary::Summary;
+use crate::output::marker::Kind;
+use crate::output::staged_dir::StagedDir;
 use crate::sizing::judge::Probe;
 use crate::sizing::slo::Slo;
 use crate::sweep;
@@ -158,4 +161,34 @@ pub(super) fn slos_and_floor(
     warn(slos.iter().filter_map(Slo::direction_warning));
     let floor = Probe::floor(&floor_runs, &slos);
     Ok((slos, floor))
+}
+
+/// What a sizing that compares settings or plans starts from: the model
+/// read once, the output directory staged, the replicator, the SLOs and
+/// the floor.
+pub(super) struct Comparison {
+    pub(super) base: BaseModel,
+    pub(super) staged: Option<StagedDir>,
+    pub(super) replicator: Replicator,
+    pub(super) slos: Vec<Slo>,
+    pub(super) floor: Probe,
+}
+
+impl Comparison {
+    pub(super) fn start(flags: &SizeFlags) -> Result<Comparison, Error> {
+        let base = BaseModel::read(flags, None)?;
+        let staged = match &flags.out {
+            Some(dir) => Some(stage_out(dir, Kind::Sizing, flags.force)?),
+            None => None,
+        };
+        let replicator = Replicator::new(flags)?;
+        let (slos, floor) = slos_and_floor(&base.loaded.spec, flags, &replicator)?;
+        Ok(Comparison {
+            base,
+            staged,
+            replicator,
+            slos,
+            floor,
+        })
+    }
 }

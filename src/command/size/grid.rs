@@ -4,26 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
-
-use super::base::{BaseModel, Replicator, SizeFlags, slos_and_floor};
-use super::record::{print_answer, size_manifest, sizing_series, write_json_file};
+use super::base::{Comparison, SizeFlags};
+use super::record::{print_answer, record_comparison, size_manifest};
 use super::search::capacity_path;
-use crate::atomic_file;
 use crate::command::error::Error;
-use crate::command::outputs::{publish, stage_out};
 use crate::config::data_file::DataFile;
 use crate::config::overrides::Override;
 use crate::error::BadInput;
 use crate::model::ModelSpec;
 use crate::model::measure::bill;
 use crate::model::measure::catalogue::{self, Better};
-use crate::output::marker::Kind;
-use crate::plot::sizing_figure;
 use crate::sizing::grid::{self, Axis, GridSearch, Objective, Point};
-use crate::sizing::{
-    Answer, AnswerKind, RESULT_FILE, csv_file, explain_plans, judge_with, render_grid,
-};
+use crate::sizing::{Answer, AnswerKind, csv_file, judge_with, render_grid};
 
 /// `--over` (each of `axes_text`) searched for the setting that meets every
 /// SLO with the least `objective`.
@@ -34,13 +26,13 @@ pub(super) fn size(
 ) -> Result<(), Error> {
     let axes = parse_axes(axes_text)?;
     check_objective(&objective)?;
-    let base = BaseModel::read(flags, None)?;
-    let staged = match &flags.out {
-        Some(dir) => Some(stage_out(dir, Kind::Sizing, flags.force)?),
-        None => None,
-    };
-    let replicator = Replicator::new(flags)?;
-    let (slos, floor) = slos_and_floor(&base.loaded.spec, flags, &replicator)?;
+    let Comparison {
+        base,
+        staged,
+        replicator,
+        slos,
+        floor,
+    } = Comparison::start(flags)?;
     let at = |setting: &[i64]| {
         axes.iter()
             .zip(axes_text)
@@ -85,74 +77,56 @@ pub(super) fn size(
         }
     };
     let best = search.answer.map(|i| &search.points[i]);
-    let answer = Answer {
-        kind: AnswerKind::Grid {
-            answer: best.map(|p| {
-                let paths = axes.iter().map(|a| a.path.clone());
-                paths
-                    .zip(p.setting.iter().copied())
-                    .collect::<BTreeMap<_, _>>()
-            }),
-            cost_per_month_usd: best.map_or((None, None), |p| p.cost_per_month_usd),
-            minimize: objective.metric().to_owned(),
-            axes: axes.clone(),
-            points: search.points.clone(),
-            skipped: search.skipped.clone(),
-        },
-        replications: flags.replications,
-        slos: slos.clone(),
-        floor: floor.verdicts.clone(),
-        explanations: match best {
-            Some(_) => Vec::new(),
-            None => explain_plans(&slos, &floor)
-                .into_iter()
-                .map(|line| {
-                    line.replace(
-                        "a plan with more capacity than these",
-                        "a setting beyond these ranges",
-                    )
-                })
-                .collect(),
-        },
+    let kind = AnswerKind::Grid {
+        answer: best.map(|p| {
+            let paths = axes.iter().map(|a| a.path.clone());
+            paths
+                .zip(p.setting.iter().copied())
+                .collect::<BTreeMap<_, _>>()
+        }),
+        cost_per_month_usd: best.map_or((None, None), |p| p.cost_per_month_usd),
+        minimize: objective.metric().to_owned(),
+        axes: axes.clone(),
+        points: search.points.clone(),
+        skipped: search.skipped.clone(),
     };
+    let answer = Answer::of_comparison(
+        kind,
+        best.is_some(),
+        flags.replications,
+        (&slos, &floor),
+        "a setting beyond these ranges",
+    );
     if let Some(staged) = staged {
-        let dir = staged.path();
         let what: Vec<String> = axes_text.iter().map(|t| format!("--over '{t}'")).collect();
         let what = match &objective {
             Objective::Cost => format!("{} --cheapest", what.join(" ")),
             Objective::Metric(m) => format!("{} --minimize {m}", what.join(" ")),
         };
         let manifest = size_manifest(&base.source, &data_files, flags, &what)?;
-        let written = write_json_file(&dir.join("manifest.json"), &manifest)
-            .and_then(|()| {
-                atomic_file::write_file(&dir.join("sizing.csv"), |w| {
-                    csv_file::write_grid(w, &axes, &slos, &search.points)
-                })
-            })
-            .and_then(|()| write_json_file(&dir.join(RESULT_FILE), &answer));
-        written.with_context(|| format!("cannot write into {}", dir.display()))?;
-        let names: Vec<String> = search
+        let alternatives: Vec<_> = search
             .points
             .iter()
             .map(|p| {
                 let values: Vec<String> = p.setting.iter().map(i64::to_string).collect();
-                values.join(" / ")
+                (
+                    values.join(" / "),
+                    p.verdicts.as_slice(),
+                    p.cost_per_hour_usd,
+                )
             })
             .collect();
-        let rows = search
-            .points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as i64, p.verdicts.as_slice(), p.cost_per_hour_usd));
-        sizing_figure::draw_plans(dir, &names, &sizing_series(&slos, rows), search.answer)?;
-        publish(staged)?;
+        record_comparison(
+            staged,
+            &manifest,
+            |w| csv_file::write_grid(w, &axes, &slos, &search.points),
+            &answer,
+            &alternatives,
+            search.answer,
+        )?;
     }
     let table = render_grid(&axes, &slos, &floor, &search, flags.replications);
-    print_answer(&answer, &table, flags)?;
-    match best {
-        Some(_) => Ok(()),
-        None => Err(Error::NoAnswer),
-    }
+    print_answer(&answer, &table, flags, (best.is_some(), &[]))
 }
 
 /// Each `--over`, a capacity field, no two the same.

@@ -5,28 +5,22 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::base::{BaseModel, Replicator, SizeFlags, slos_and_floor};
-use super::record::{print_answer, size_manifest, sizing_series, write_json_file};
-use crate::atomic_file;
+use super::base::{Comparison, SizeFlags};
+use super::record::{print_answer, record_comparison, size_manifest};
 use crate::command::error::Error;
-use crate::command::outputs::{publish, stage_out};
 use crate::config::data_file::DataFile;
 use crate::config::plans::read_plans;
-use crate::output::marker::Kind;
-use crate::plot::sizing_figure;
-use crate::sizing::{
-    Answer, AnswerKind, RESULT_FILE, cheapest, csv_file, explain_plans, judge_plan, render_plans,
-};
+use crate::sizing::{Answer, AnswerKind, cheapest, csv_file, judge_plan, render_plans};
 
 pub(super) fn size(plans_file: &Path, flags: &SizeFlags) -> Result<(), Error> {
     let (_, plans) = read_plans(plans_file)?;
-    let base = BaseModel::read(flags, None)?;
-    let staged = match &flags.out {
-        Some(dir) => Some(stage_out(dir, Kind::Sizing, flags.force)?),
-        None => None,
-    };
-    let replicator = Replicator::new(flags)?;
-    let (slos, floor) = slos_and_floor(&base.loaded.spec, flags, &replicator)?;
+    let Comparison {
+        base,
+        staged,
+        replicator,
+        slos,
+        floor,
+    } = Comparison::start(flags)?;
     let mut results = Vec::with_capacity(plans.len());
     let mut data_files = DataFile::names_in(&base.loaded.resolved);
     for plan in &plans {
@@ -42,21 +36,18 @@ pub(super) fn size(plans_file: &Path, flags: &SizeFlags) -> Result<(), Error> {
         results.push(judge_plan(&plan.name, &runs, &slos));
     }
     let best = cheapest(&results);
-    let answer = Answer {
-        kind: AnswerKind::Plans {
-            answer: best.map(|p| p.name.clone()),
-            plans: results.clone(),
-        },
-        replications: flags.replications,
-        slos: slos.clone(),
-        floor: floor.verdicts.clone(),
-        explanations: match best {
-            Some(_) => Vec::new(),
-            None => explain_plans(&slos, &floor),
-        },
+    let kind = AnswerKind::Plans {
+        answer: best.map(|p| p.name.clone()),
+        plans: results.clone(),
     };
+    let answer = Answer::of_comparison(
+        kind,
+        best.is_some(),
+        flags.replications,
+        (&slos, &floor),
+        "a plan with more capacity than these",
+    );
     if let Some(staged) = staged {
-        let dir = staged.path();
         let mut manifest = size_manifest(
             &base.source,
             &data_files,
@@ -79,27 +70,20 @@ pub(super) fn size(plans_file: &Path, flags: &SizeFlags) -> Result<(), Error> {
                 serde_json::json!({ "name": plan.name, "set": sets.join(", ") })
             })
             .collect();
-        let written = write_json_file(&dir.join("manifest.json"), &manifest)
-            .and_then(|()| {
-                atomic_file::write_file(&dir.join("sizing.csv"), |w| {
-                    csv_file::write_plans(w, &slos, &results)
-                })
-            })
-            .and_then(|()| write_json_file(&dir.join(RESULT_FILE), &answer));
-        written.with_context(|| format!("cannot write into {}", dir.display()))?;
-        let rows = results
+        let alternatives: Vec<_> = results
             .iter()
-            .enumerate()
-            .map(|(i, p)| (i as i64, p.verdicts.as_slice(), p.cost_per_hour_usd));
-        let names: Vec<String> = results.iter().map(|p| p.name.clone()).collect();
+            .map(|p| (p.name.clone(), p.verdicts.as_slice(), p.cost_per_hour_usd))
+            .collect();
         let best_index = best.and_then(|b| results.iter().position(|p| p.name == b.name));
-        sizing_figure::draw_plans(dir, &names, &sizing_series(&slos, rows), best_index)?;
-        publish(staged)?;
+        record_comparison(
+            staged,
+            &manifest,
+            |w| csv_file::write_plans(w, &slos, &results),
+            &answer,
+            &alternatives,
+            best_index,
+        )?;
     }
     let table = render_plans(&slos, &floor, &results, flags.replications);
-    print_answer(&answer, &table, flags)?;
-    match best {
-        Some(_) => Ok(()),
-        None => Err(Error::NoAnswer),
-    }
+    print_answer(&answer, &table, flags, (best.is_some(), &[]))
 }

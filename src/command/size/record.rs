@@ -5,13 +5,20 @@ use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::Path;
 
+use anyhow::Context;
+
 use super::base::SizeFlags;
 use crate::atomic_file;
 use crate::command::error::Error;
+use crate::command::outputs::publish;
+use crate::command::warn;
 use crate::config::Source;
 use crate::config::data_file::DataFile;
 use crate::json;
+use crate::output::staged_dir::StagedDir;
+use crate::plot::sizing_figure;
 use crate::plot::sizing_figure::SloSeries;
+use crate::sizing::RESULT_FILE;
 use crate::sizing::answer::Answer;
 use crate::sizing::judge::{Interval, Verdict};
 use crate::sizing::slo::Slo;
@@ -93,9 +100,43 @@ pub(super) fn sizing_series<'a>(
     series
 }
 
+/// A comparison's outputs written into its staged directory, then
+/// published: `manifest`, sizing.csv (by `write_csv`), the answer, and a
+/// bar figure of each SLO's metric (and the cost an hour) over the
+/// alternatives, each a name, its verdicts and its cost an hour, the
+/// `best` starred.
+pub(super) fn record_comparison(
+    staged: StagedDir,
+    manifest: &serde_json::Value,
+    write_csv: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    answer: &Answer,
+    alternatives: &[(String, &[Verdict], Interval)],
+    best: Option<usize>,
+) -> Result<(), Error> {
+    let dir = staged.path();
+    let written = write_json_file(&dir.join("manifest.json"), manifest)
+        .and_then(|()| atomic_file::write_file(&dir.join("sizing.csv"), write_csv))
+        .and_then(|()| write_json_file(&dir.join(RESULT_FILE), answer));
+    written.with_context(|| format!("cannot write into {}", dir.display()))?;
+    let names: Vec<String> = alternatives.iter().map(|a| a.0.clone()).collect();
+    let rows = alternatives
+        .iter()
+        .enumerate()
+        .map(|(i, (_, verdicts, cost))| (i as i64, *verdicts, *cost));
+    sizing_figure::draw_plans(dir, &names, &sizing_series(&answer.slos, rows), best)?;
+    publish(staged)?;
+    Ok(())
+}
+
 /// Prints the answer: as JSON, or `table` then the answer's sentence and
-/// why there is none. `Err(NoAnswer)` when there is none.
-pub(super) fn print_answer(answer: &Answer, table: &str, flags: &SizeFlags) -> Result<(), Error> {
+/// why there is none; then `warnings` on stderr. `Err(NoAnswer)` when
+/// there is none (`found` false).
+pub(super) fn print_answer(
+    answer: &Answer,
+    table: &str,
+    flags: &SizeFlags,
+    (found, warnings): (bool, &[String]),
+) -> Result<(), Error> {
     let mut stdout = io::stdout().lock();
     if flags.json {
         json::write_json(&mut stdout, answer)?;
@@ -107,5 +148,9 @@ pub(super) fn print_answer(answer: &Answer, table: &str, flags: &SizeFlags) -> R
         }
     }
     stdout.flush()?;
-    Ok(())
+    warn(warnings);
+    match found {
+        true => Ok(()),
+        false => Err(Error::NoAnswer),
+    }
 }

@@ -10,7 +10,6 @@ use super::base::{BaseModel, Replicator, SizeFlags, slos_and_floor};
 use super::record::{print_answer, size_manifest, sizing_series, write_json_file};
 use crate::command::error::Error;
 use crate::command::outputs::claim_out;
-use crate::command::warn;
 use crate::config::data_file::DataFile;
 use crate::config::overrides::Override;
 use crate::error::BadInput;
@@ -98,12 +97,8 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
         record(dir, journal, &answer, &search, &axis)?;
     }
     let table = render(&axis, &slos, Some(&floor), &search, flags.replications);
-    print_answer(&answer, &table, flags)?;
-    warn(&search.warnings);
-    match search.answer {
-        Some(_) => Ok(()),
-        None => Err(Error::NoAnswer),
-    }
+    let found = search.answer.is_some();
+    print_answer(&answer, &table, flags, (found, &search.warnings))
 }
 
 /// The journal of a search into `dir`, with the manifest of the search
