@@ -98,6 +98,13 @@ fn recommendation(page: &mut Page, answer: &Answer) {
         &answer.sentence(),
     );
     page.list(&answer.explanations);
+    if !answer.as_cheap.is_empty() {
+        page.paragraph(
+            "note",
+            "As cheap within the 95% intervals of their cost a month (add replications to tell them apart):",
+        );
+        page.list(&answer.as_cheap);
+    }
     if let AnswerKind::Search { warnings, .. } = &answer.kind {
         for w in warnings {
             page.paragraph("warning", &format!("warning: {w}"));

@@ -23,6 +23,12 @@ pub struct Answer {
     pub floor: Vec<Verdict>,
     /// Why there is no answer, if there is none.
     pub explanations: Vec<String>,
+    /// Other plans or settings that meet every SLO at a cost a month whose
+    /// 95% interval overlaps the answer's: as cheap as far as the
+    /// replications can tell (of a grid, among the settings run: one whose
+    /// commitment alone is above the answer's mean cost was not).
+    #[serde(default)]
+    pub as_cheap: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -68,6 +74,7 @@ impl Answer {
         (slos, floor): (&[Slo], &Probe),
         beyond: &str,
     ) -> Answer {
+        let as_cheap = as_cheap(&kind);
         Answer {
             kind,
             replications,
@@ -77,6 +84,7 @@ impl Answer {
                 true => Vec::new(),
                 false => explain_plans(slos, floor, beyond),
             },
+            as_cheap,
         }
     }
 
@@ -155,6 +163,59 @@ impl Answer {
             }
         }
     }
+}
+
+/// The alternatives of a comparison that meet every SLO at a cost a month
+/// whose 95% interval overlaps the answer's, each as "name: $cost ± half".
+fn as_cheap(kind: &AnswerKind) -> Vec<String> {
+    let (answer, costs): (Option<usize>, Vec<(String, bool, Interval)>) = match kind {
+        AnswerKind::Plans { answer, plans } => (
+            plans.iter().position(|p| Some(&p.name) == answer.as_ref()),
+            plans
+                .iter()
+                .map(|p| (p.name.clone(), p.met, p.cost_per_month_usd))
+                .collect(),
+        ),
+        AnswerKind::Grid {
+            answer,
+            axes,
+            points,
+            ..
+        } => (
+            answer.as_ref().and_then(|answer| {
+                points.iter().position(|p| {
+                    axes.iter()
+                        .zip(&p.setting)
+                        .all(|(a, v)| answer.get(&a.path) == Some(v))
+                })
+            }),
+            points
+                .iter()
+                .map(|p| {
+                    let setting: Vec<String> = axes
+                        .iter()
+                        .zip(&p.setting)
+                        .map(|(a, v)| format!("{} = {v}", a.path))
+                        .collect();
+                    (setting.join(", "), p.met, p.cost_per_month_usd)
+                })
+                .collect(),
+        ),
+        AnswerKind::Search { .. } => return Vec::new(),
+    };
+    let Some((_, _, (Some(best), best_half))) = answer.map(|i| &costs[i]) else {
+        return Vec::new();
+    };
+    costs
+        .iter()
+        .enumerate()
+        .filter(|&(i, (_, met, _))| *met && Some(i) != answer)
+        .filter_map(|(_, (name, _, (mean, half)))| {
+            let (mean, half) = (mean.as_ref()?, half.unwrap_or(0.0));
+            ((mean - best).abs() <= half + best_half.unwrap_or(0.0))
+                .then(|| format!("{name}: ${} ± {} a month", short(*mean), short(half)))
+        })
+        .collect()
 }
 
 /// Each SLO the floor (the model on unlimited capacity) misses, which no
@@ -239,5 +300,44 @@ fn explain_plans(slos: &[Slo], floor: &Probe, beyond: &str) -> Vec<String> {
         )]
     } else {
         unreachable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str, met: bool, cost: f64, half: f64) -> PlanResult {
+        PlanResult {
+            name: name.to_owned(),
+            verdicts: Vec::new(),
+            met,
+            cost_per_hour_usd: (None, None),
+            cost_per_month_usd: (Some(cost), Some(half)),
+            cost_per_loop_usd: (None, None),
+            loops_per_dollar: (None, None),
+        }
+    }
+
+    /// A plan that meets, whose interval overlaps the answer's, is as
+    /// cheap as far as the replications tell (8 apart, half-widths 5 + 4);
+    /// one further off (20 apart, 5 + 5) or one that misses is not.
+    #[test]
+    fn plans_whose_cost_interval_overlaps_the_answers_are_as_cheap() {
+        let kind = AnswerKind::Plans {
+            answer: Some("a".to_owned()),
+            plans: vec![
+                plan("a", true, 100.0, 5.0),
+                plan("b", true, 108.0, 4.0),
+                plan("c", true, 120.0, 5.0),
+                plan("d", false, 101.0, 1.0),
+            ],
+        };
+        assert_eq!(as_cheap(&kind), ["b: $108 ± 4 a month"]);
+        let apart = AnswerKind::Plans {
+            answer: Some("a".to_owned()),
+            plans: vec![plan("a", true, 100.0, 5.0), plan("b", true, 109.5, 4.0)],
+        };
+        assert!(as_cheap(&apart).is_empty());
     }
 }

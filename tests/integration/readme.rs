@@ -281,16 +281,31 @@ fn every_run_number_in_the_readme_is_what_the_run_prints() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
-/// The value at `path` in `json`: each segment a field, or in a list the
+/// The value at `path` in `json`: each segment a field (or several
+/// segments one dotted field, as `size` names an axis), or in a list the
 /// element at that index or with that `name`.
 fn at_path<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(json, |v, key| match v {
-        Value::Array(items) => match key.parse::<usize>() {
-            Ok(i) => items.get(i),
-            Err(_) => items.iter().find(|item| item["name"] == key),
-        },
-        _ => v.get(key),
-    })
+    let segments: Vec<&str> = path.split('.').collect();
+    let mut here = json;
+    let mut i = 0;
+    while i < segments.len() {
+        let key = segments[i];
+        here = match here {
+            Value::Array(items) => match key.parse::<usize>() {
+                Ok(n) => items.get(n)?,
+                Err(_) => items.iter().find(|item| item["name"] == key)?,
+            },
+            _ => {
+                // The shortest run of segments that names a field.
+                let (j, v) = (i..segments.len())
+                    .find_map(|j| Some((j, here.get(segments[i..=j].join("."))?)))?;
+                i = j;
+                v
+            }
+        };
+        i += 1;
+    }
+    Some(here)
 }
 
 #[test]

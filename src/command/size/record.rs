@@ -146,6 +146,15 @@ pub(super) fn print_answer(
         for line in &answer.explanations {
             writeln!(stdout, "  {line}")?;
         }
+        if !answer.as_cheap.is_empty() {
+            writeln!(
+                stdout,
+                "  as cheap within the 95% intervals (add replications to tell them apart):"
+            )?;
+            for line in &answer.as_cheap {
+                writeln!(stdout, "    {line}")?;
+            }
+        }
     }
     stdout.flush()?;
     warn(warnings);

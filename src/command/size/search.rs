@@ -92,6 +92,7 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
         slos: slos.clone(),
         floor: floor.verdicts.clone(),
         explanations: explain(&slos, &floor, &search, &axis, (goal, lo, hi)),
+        as_cheap: Vec::new(),
     };
     if let (Some(journal), Some(dir)) = (&journal, out_dir) {
         record(dir, journal, &answer, &search, &axis)?;
