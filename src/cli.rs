@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::bytes::Bytes;
+use crate::config::trace::TRACE_FORMATS;
 use crate::model::MEMORY_LIMIT;
 use crate::model::estimate::work::EVENT_BUDGET;
 use clap::{Args, Parser, Subcommand};
@@ -355,7 +356,7 @@ pub struct FitArgs {
     /// The trace file.
     pub trace: PathBuf,
     /// azure, burstgpt, tracelab or csv.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TRACE_FORMATS))]
     pub format: String,
     /// For --format csv: the inside of the trace's `columns = { ... }` table.
     #[arg(long, value_name = "TOML")]

@@ -17,6 +17,9 @@ use crate::model::workload::session_stream::session_key;
 use crate::model::workload::sessions::read_tracelab;
 use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
 
+/// The formats a trace may be read in (`format = ...`, `fit --format`).
+pub const TRACE_FORMATS: [&str; 4] = ["azure", "burstgpt", "tracelab", "csv"];
+
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrace {
@@ -117,7 +120,10 @@ impl RawTrace {
             (other, _) => {
                 return Err(Invalid::new(
                     at.child("format"),
-                    format!("unknown format `{other}`: allowed are azure, burstgpt, tracelab, csv"),
+                    format!(
+                        "unknown format `{other}`: allowed are {}",
+                        TRACE_FORMATS.join(", ")
+                    ),
                 ));
             }
         };

@@ -927,6 +927,20 @@ fn completions_cover_every_command_and_flag_in_each_shell() {
         for word in SUBCOMMANDS.iter().chain(&flags) {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
+        // Enumerated values are offered: fit's formats, schema's kinds and
+        // (but in fish, whose script clap_complete writes without a
+        // positional argument's values) the shells.
+        let mut enumerated = vec!["azure burstgpt tracelab csv", "model experiment"];
+        if shell != "fish" {
+            enumerated.push("bash elvish fish");
+        }
+        for values in enumerated {
+            let listed = values.split(' ').all(|v| script.contains(v));
+            assert!(listed, "{shell} completion lacks the values {values}");
+        }
+        if shell == "bash" {
+            assert!(script.contains("--format)\n                    COMPREPLY=($(compgen -W \"azure burstgpt tracelab csv\""), "bash does not offer fit's formats after --format");
+        }
     }
     loopcap()
         .args(["completions", "tcsh"])

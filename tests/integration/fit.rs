@@ -194,7 +194,7 @@ fn bad_fit_input_is_an_error() {
     for (format, expected) in [
         (
             "parquet",
-            "unknown format `parquet`: allowed are azure, burstgpt, tracelab, csv",
+            "invalid value 'parquet' for '--format <FORMAT>'\n  [possible values: azure, burstgpt, tracelab, csv]",
         ),
         ("csv", "format = \"csv\" needs columns"),
     ] {
