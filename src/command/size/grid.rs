@@ -43,21 +43,29 @@ pub(super) fn size(
             })
             .collect::<Vec<_>>()
     };
-    // What each setting commits to a month: known from the model alone.
+    // Each setting loaded once (its warnings shown once): what it commits
+    // to a month, known from the model alone, and the spec it runs.
     let mut data_files = DataFile::names_in(&base.loaded.resolved);
     let mut settings = Vec::new();
+    let mut specs = BTreeMap::new();
     for setting in grid::settings(&axes) {
         let loaded = base.with(at(&setting), flags.limits, Error::from)?;
         data_files.extend(DataFile::names_in(&loaded.resolved));
-        settings.push((setting, committed(&loaded.spec)));
+        settings.push((setting.clone(), committed(&loaded.spec)));
+        specs.insert(setting, loaded.spec);
     }
     let search = if floor.met {
         grid::cheapest(settings, &objective, |batch| {
-            let specs = batch
+            // Settings are distinct and each runs once: its spec is not needed after.
+            let run: Vec<_> = batch
                 .iter()
-                .map(|(s, _)| Ok(base.with(at(s), flags.limits, Error::from)?.spec))
-                .collect::<Result<Vec<_>, Error>>()?;
-            let runs = replicator.run_all(specs.iter())?;
+                .map(|(s, _)| {
+                    specs
+                        .remove(s)
+                        .expect("each setting is loaded once and runs once")
+                })
+                .collect();
+            let runs = replicator.run_all(run.iter())?;
             Ok::<_, Error>(
                 batch
                     .iter()
