@@ -50,8 +50,8 @@ struct RawProfile {
     time_zone: Option<String>,
 }
 
-/// A clock's offset from the model's, `"+05:30"` or `"-06:00"`, in
-/// seconds (negative behind).
+/// A clock's offset from the model's, `"+05:30"` or `"-06:00"` (at most
+/// 14:59 either way), in ticks (negative behind).
 fn parse_offset(text: &str) -> Result<i64, String> {
     let bad = || {
         format!(
@@ -63,12 +63,11 @@ fn parse_offset(text: &str) -> Result<i64, String> {
         Some(("-", rest)) => (-1, rest),
         _ => return Err(bad()),
     };
-    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
-    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if h > 14 || m > 59 || rest.len() != 5 {
-        return Err(bad());
-    }
-    Ok(sign * (h * 3600 + m * 60))
+    let offset = parse_clock(rest)
+        .ok()
+        .filter(|o| rest.len() == 5 && *o < SimDuration::from_secs(15 * 3600))
+        .ok_or_else(bad)?;
+    Ok(sign * offset.ticks() as i64)
 }
 
 impl RawProfile {
@@ -112,12 +111,12 @@ impl RawProfile {
             Some(text) => parse_offset(text).map_err(|e| Invalid::new(at.child("time_zone"), e))?,
             None => 0,
         };
-        let week = 7 * 86_400;
-        let local = (start.as_secs_f64().round() as i64 + offset).rem_euclid(week);
+        let week = SimDuration::from_secs(7 * 86_400).ticks() as i64;
+        let local = (start.ticks() as i64 + offset).rem_euclid(week);
         Ok(Profile {
             hours,
             days,
-            start: SimDuration::from_secs(local as u64),
+            start: SimDuration::from_ticks(local as u64),
         })
     }
 }

@@ -146,14 +146,8 @@ impl Answer {
                         setting.join(", ")
                     )
                 } else {
-                    let value = points
-                        .iter()
-                        .find(|p| {
-                            axes.iter()
-                                .zip(&p.setting)
-                                .all(|(a, v)| answer.get(&a.path) == Some(v))
-                        })
-                        .and_then(|p| p.objective.0)
+                    let value = answer_point(answer, axes, points)
+                        .and_then(|i| points[i].objective.0)
                         .map_or("-".to_owned(), short);
                     format!(
                         "answer: {}, the setting with the least {minimize} ({value}) that meets every SLO (${month}/month)",
@@ -163,6 +157,15 @@ impl Answer {
             }
         }
     }
+}
+
+/// Which of a grid search's `points` its `answer` (axis path → value) is.
+fn answer_point(answer: &BTreeMap<String, i64>, axes: &[Axis], points: &[Point]) -> Option<usize> {
+    points.iter().position(|p| {
+        axes.iter()
+            .zip(&p.setting)
+            .all(|(a, v)| answer.get(&a.path) == Some(v))
+    })
 }
 
 /// The alternatives of a comparison that meet every SLO at a cost a month
@@ -182,13 +185,9 @@ fn as_cheap(kind: &AnswerKind) -> Vec<String> {
             points,
             ..
         } => (
-            answer.as_ref().and_then(|answer| {
-                points.iter().position(|p| {
-                    axes.iter()
-                        .zip(&p.setting)
-                        .all(|(a, v)| answer.get(&a.path) == Some(v))
-                })
-            }),
+            answer
+                .as_ref()
+                .and_then(|answer| answer_point(answer, axes, points)),
             points
                 .iter()
                 .map(|p| {
