@@ -1,11 +1,7 @@
 //! The month's bill: committed capacity all month whatever the load, use
 //! by the measured window scaled to a 730-hour month.
 
-use crate::support::{BASE, run};
-
-fn rel(a: f64, b: f64) -> f64 {
-    (a - b).abs() / b
-}
+use crate::support::{BASE, rel, run};
 
 /// A working week (09:00–18:00 on weekdays, nothing else) measured for a
 /// whole week: 20 lanes at $2 an hour are billed 730 hours whatever the

@@ -30,6 +30,11 @@ lanes = 4
 time_to_first_token = { dist = "exponential", mean = "500ms" }
 "#;
 
+/// How far `a` is from `b`, relative to `b`.
+pub fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b
+}
+
 /// Validates `text` with `--set`-style overrides, panicking with the diagnostic on error.
 pub fn spec(text: &str, overrides: &[&str]) -> ModelSpec {
     let source = Source {

@@ -1,11 +1,8 @@
 //! Workload and agent-loop behaviour: arrivals, surges, fan-out, tools, deadlines.
 
-use crate::support::{BASE, assert_conserved, run, run_one_loop};
+use crate::support::{BASE, assert_conserved, rel, run, run_one_loop};
 
 /// Relative difference.
-fn rel(a: f64, b: f64) -> f64 {
-    (a - b).abs() / b
-}
 
 #[test]
 fn poisson_arrivals_come_at_their_rate() {
