@@ -21,24 +21,31 @@ const PLAN_COSTS: [&str; 4] = [
 /// The columns a probe's costs take, after its SLOs' metrics.
 const PROBE_COSTS: [&str; 2] = ["cost_per_hour_usd", "cost_per_month_usd"];
 
-/// The header: `first`, `met`, then each SLO's metric and `costs`, each
-/// followed by its `.ci95`.
-fn header<'a>(first: &'a str, slos: &'a [Slo], costs: &'a [&'a str]) -> Vec<String> {
+/// The header: the `first` columns, `met`, then each SLO's metric and
+/// `costs`, each followed by its `.ci95`.
+fn header(first: impl IntoIterator<Item = String>, slos: &[Slo], costs: &[&str]) -> Vec<String> {
     let names = slos
         .iter()
         .map(|s| s.metric.as_str())
         .chain(costs.iter().copied());
-    [first.to_owned(), "met".to_owned()]
+    first
         .into_iter()
+        .chain(["met".to_owned()])
         .chain(names.flat_map(|n| [n.to_owned(), format!("{n}.ci95")]))
         .collect()
 }
 
-/// A row: `first`, `met`, then each interval's mean and half-width.
-fn row(first: String, met: bool, intervals: impl IntoIterator<Item = Interval>) -> Vec<String> {
+/// A row: the `first` cells (a probe's value, a plan's name, a setting's
+/// values), `met`, then each interval's mean and half-width.
+fn row(
+    first: impl IntoIterator<Item = String>,
+    met: bool,
+    intervals: impl IntoIterator<Item = Interval>,
+) -> Vec<String> {
     let cell = |x: Option<f64>| x.map_or(String::new(), |x| x.to_string());
-    [first, met.to_string()]
+    first
         .into_iter()
+        .chain([met.to_string()])
         .chain(
             intervals
                 .into_iter()
@@ -54,7 +61,7 @@ fn writer<W: Write>(w: W) -> csv::Writer<W> {
 /// The plans as sizing.csv.
 pub fn write_plans(w: &mut dyn Write, slos: &[Slo], plans: &[PlanResult]) -> io::Result<()> {
     let mut out = writer(w);
-    out.write_record(header("plan", slos, &PLAN_COSTS))?;
+    out.write_record(header(["plan".to_owned()], slos, &PLAN_COSTS))?;
     for p in plans {
         let metrics = p.verdicts.iter().map(|v| (v.mean, v.ci95));
         let costs = [
@@ -63,7 +70,7 @@ pub fn write_plans(w: &mut dyn Write, slos: &[Slo], plans: &[PlanResult]) -> io:
             p.cost_per_loop_usd,
             p.loops_per_dollar,
         ];
-        out.write_record(row(p.name.clone(), p.met, metrics.chain(costs)))?;
+        out.write_record(row([p.name.clone()], p.met, metrics.chain(costs)))?;
     }
     out.flush()
 }
@@ -78,20 +85,15 @@ pub fn write_grid(
     points: &[Point],
 ) -> io::Result<()> {
     let mut out = writer(w);
-    // The header's first cell is the probe's value: the axes take its place.
-    let tail = header("", slos, &PROBE_COSTS).into_iter().skip(1);
     let paths = axes.iter().map(|a| a.path.clone());
-    let committed = "committed_per_month_usd".to_owned();
-    out.write_record(paths.chain(tail).chain([committed]))?;
+    let mut columns = header(paths, slos, &PROBE_COSTS);
+    columns.push("committed_per_month_usd".to_owned());
+    out.write_record(columns)?;
     for p in points {
         let metrics = p.verdicts.iter().map(|v| (v.mean, v.ci95));
         let costs = [p.cost_per_hour_usd, p.cost_per_month_usd];
-        let mut cells: Vec<String> = p.setting.iter().map(i64::to_string).collect();
-        cells.extend(
-            row(String::new(), p.met, metrics.chain(costs))
-                .into_iter()
-                .skip(1),
-        );
+        let setting = p.setting.iter().map(i64::to_string);
+        let mut cells = row(setting, p.met, metrics.chain(costs));
         cells.push(p.committed_per_month_usd.to_string());
         out.write_record(cells)?;
     }
@@ -120,7 +122,7 @@ impl<W: Write> ProbeWriter<W> {
     pub fn write(&mut self, probe: &Probe) -> io::Result<()> {
         let metrics = probe.verdicts.iter().map(|v| (v.mean, v.ci95));
         let cells = row(
-            probe.value.to_string(),
+            [probe.value.to_string()],
             probe.met,
             metrics.chain([probe.cost_per_hour_usd, probe.cost_per_month_usd]),
         );
@@ -134,7 +136,7 @@ impl<W: Write> ProbeWriter<W> {
 }
 
 fn probe_header(slos: &[Slo]) -> Vec<String> {
-    header("value", slos, &PROBE_COSTS)
+    header(["value".to_owned()], slos, &PROBE_COSTS)
 }
 
 /// The probes of a search's sizing.csv for `slos`: none when its header
