@@ -214,15 +214,16 @@ fn outcomes(page: &mut Page, summary: &Value) {
     for (name, class) in classes(summary) {
         rows.push(row(format!("class:{name}"), format!("class {name}"), class));
     }
+    // A window's ends as clock times where the model has a clock.
+    let clock = summary.get("start_in_week_s").and_then(Value::as_f64);
+    let when = |s: f64| match clock {
+        Some(start) => week_time(SimDuration::from_secs_f64(start + s)),
+        None => format!("minute {}", s / 60.0),
+    };
     for window in list(summary, "windows") {
         let name = window.get("name").and_then(Value::as_str).unwrap_or("");
         let kind = window.get("kind").and_then(Value::as_str).unwrap_or("");
         let span = |k: &str| window.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        let clock = summary.get("start_in_week_s").and_then(Value::as_f64);
-        let when = |s: f64| match clock {
-            Some(start) => week_time(SimDuration::from_secs_f64(start + s)),
-            None => format!("minute {}", s / 60.0),
-        };
         let label = format!(
             "{kind} {name}, {} to {}",
             when(span("start_s")),
