@@ -9,3 +9,4 @@ pub mod replicated;
 pub mod run_outputs;
 pub mod table;
 pub mod timeseries_csv;
+pub mod verdict;

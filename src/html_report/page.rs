@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::csv_row::significant;
+use crate::report::verdict::group_thousands;
 
 /// `text` safe inside an element or a double-quoted attribute.
 pub fn escape(text: &str) -> String {
@@ -32,13 +33,7 @@ pub fn number(x: f64) -> String {
     if whole.len() <= 4 || !whole.bytes().all(|b| b.is_ascii_digit()) {
         return text;
     }
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
+    let grouped = group_thousands(whole);
     if fraction.is_empty() {
         format!("{sign}{grouped}")
     } else {
@@ -107,6 +102,8 @@ pub struct Row {
 
 /// The page being written.
 pub struct Page {
+    /// What the page comes to, first on it: a sentence and its notes.
+    verdict: String,
     body: String,
 }
 
@@ -119,6 +116,9 @@ th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #eee; vertical-align: t
 th { text-align: left; background: #f5f5f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.miss { color: #b00; font-weight: bold; }
+p.verdict { font-size: 1.3em; font-weight: 600; margin: 0 0 0.4em; padding: 0.6em 0.9em; background: #eef6ee; border-left: 4px solid #2a2; }
+p.verdict.missed { background: #fbeeee; border-left-color: #b22; }
+ul.verdict-notes { margin: 0 0 1em; }
 p.answer { font-size: 1.2em; padding: 0.6em 0.9em; background: #eef6ee; border-left: 4px solid #2a2; }
 p.none { background: #fbeeee; border-left-color: #b22; }
 p.warning { color: #8a5a00; }
@@ -132,7 +132,25 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 impl Page {
     pub fn new() -> Page {
         Page {
+            verdict: String::new(),
             body: String::new(),
+        }
+    }
+
+    /// The page's verdict: `headline` (drawn as met or `missed`) and its
+    /// notes, the first text of the page whatever is written before or after.
+    pub fn verdict(&mut self, headline: &str, missed: bool, notes: &[String]) {
+        let class = if missed { "verdict missed" } else { "verdict" };
+        self.verdict = format!(
+            "<p class=\"{class}\" id=\"verdict\">{}</p>\n",
+            escape(headline)
+        );
+        if !notes.is_empty() {
+            self.verdict.push_str("<ul class=\"verdict-notes\">\n");
+            for note in notes {
+                let _ = writeln!(self.verdict, "<li>{}</li>", escape(note));
+            }
+            self.verdict.push_str("</ul>\n");
         }
     }
 
@@ -266,9 +284,10 @@ impl Page {
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
              <meta name=\"generator\" content=\"loopcap {}\"/>\n\
              <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-             <h1>{}</h1>\n<p class=\"note\">{}</p>\n{}</body>\n</html>\n",
+             {}<h1>{}</h1>\n<p class=\"note\">{}</p>\n{}</body>\n</html>\n",
             env!("CARGO_PKG_VERSION"),
             escape(title),
+            self.verdict,
             escape(title),
             escape(subtitle),
             self.body

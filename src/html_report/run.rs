@@ -12,9 +12,11 @@ use crate::engine::SimDuration;
 use crate::error::BadInput;
 use crate::json::at;
 use crate::model::measure::catalogue::{Form, Scope, Unit};
+use crate::model::measure::summary::Summary;
 use crate::model::workload::classes::week_time;
 use crate::plot::{self, timeseries_plot::TimeseriesPlot};
 use crate::report::manifest::Manifest;
+use crate::report::verdict;
 
 /// The columns of the outcomes table: loop counts and failures first,
 /// latency of the completed loops beside them (the run's, a class's, a
@@ -144,6 +146,14 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         Manifest::read(&dir.join("manifest.json")).map_err(|d| BadInput(d.to_string()))?;
     let summary: Value = sections::read_json(&dir.join("summary.json"))?;
     let mut page = Page::new();
+    let run: Summary = serde_json::from_value(summary.clone()).map_err(|e| {
+        BadInput(format!(
+            "{}: not a run's summary: {e}",
+            dir.join("summary.json").display()
+        ))
+    })?;
+    let verdict = verdict::of_run(&run);
+    page.verdict(&verdict.headline, run.loops_failed > 0, &verdict.notes);
 
     simulated(&mut page, &manifest, &summary);
     outcomes(&mut page, &summary);

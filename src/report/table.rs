@@ -2,7 +2,7 @@
 //! named in the metric catalogue's words, and the table notes each metric
 //! it names: a test holds it to the catalogue, both ways.
 
-use std::fmt::{Display, Write as _};
+use std::fmt::Write as _;
 
 use crate::bytes::Bytes;
 use crate::engine::SimDuration;
@@ -10,101 +10,12 @@ use crate::model::measure::catalogue::Scope;
 use crate::model::measure::percentiles::Percentiles;
 use crate::model::measure::summary::{LoopGroupSummary, Summary};
 use crate::model::workload::classes::week_time;
-
-/// The text being written, and the metrics it has named.
-struct Table {
-    out: String,
-    /// Each metric named, by scope: its catalogue name, or the column
-    /// itself when the catalogue does not know it.
-    named: Vec<(Scope, String)>,
-}
-
-impl Table {
-    /// Notes `column` (a metric's name, with its statistic if any) of `scope` as shown.
-    fn note(&mut self, scope: Scope, column: &str) {
-        let name = scope.find(column).map_or(column, |(m, _)| m.name);
-        self.named.push((scope, name.to_owned()));
-    }
-
-    /// The catalogue's short words for `column` of `scope`: "p99 s", "429s".
-    fn words(&mut self, scope: Scope, column: &str) -> String {
-        self.note(scope, column);
-        scope.short_label(column)
-    }
-
-    /// The catalogue's words in full for metric `name`: "loop latency".
-    fn label(&mut self, scope: Scope, name: &str) -> String {
-        self.note(scope, name);
-        scope
-            .find(name)
-            .map_or_else(|| name.to_owned(), |(m, _)| m.label.to_owned())
-    }
-
-    /// `words value, words value, ...` for `(column, value)` pairs of `scope`.
-    fn pairs(&mut self, scope: Scope, pairs: &[(&str, String)]) -> String {
-        pairs
-            .iter()
-            .map(|(column, value)| format!("{} {value}", self.words(scope, column)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    fn heading(&mut self, text: &str) {
-        let _ = writeln!(self.out, "\n{text}");
-    }
-
-    fn line(&mut self, label: &str, value: impl Display) {
-        let _ = writeln!(self.out, "  {label:<24}{value}");
-    }
-
-    /// A line for run metric `name`.
-    fn run_line(&mut self, name: &str, value: impl Display) {
-        let label = self.words(Scope::Run, name);
-        self.line(&label, value);
-    }
-
-    /// Rows under a header, the first `left` columns aligned left and the
-    /// rest right, two spaces before each column as wide as its widest cell.
-    fn grid(&mut self, left: usize, header: Vec<String>, rows: Vec<Vec<String>>) {
-        let widths: Vec<usize> = (0..header.len())
-            .map(|c| {
-                std::iter::once(&header)
-                    .chain(&rows)
-                    .map(|row| row[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in std::iter::once(&header).chain(&rows) {
-            let mut text = String::new();
-            for (c, (cell, width)) in row.iter().zip(&widths).enumerate() {
-                if c < left {
-                    let _ = write!(text, "  {cell:<width$}");
-                } else {
-                    let _ = write!(text, "  {cell:>width$}");
-                }
-            }
-            let _ = writeln!(self.out, "{}", text.trim_end());
-        }
-    }
-}
-
-fn opt(x: Option<f64>, decimals: usize) -> String {
-    x.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
-}
-
-/// A share as a percentage, to a tenth.
-fn pct(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
-}
+use crate::report::verdict;
+use writer::{Table, header, opt, pct, usd};
 
 /// The clock time `offset_s` after a start `start_s` into the week.
 fn clock(start_s: f64, offset_s: f64) -> String {
     week_time(SimDuration::from_secs_f64(start_s + offset_s))
-}
-
-fn usd(x: f64) -> String {
-    format!("{x:.2}")
 }
 
 /// Renders `summary` as an aligned, sectioned table; `peak_memory_bytes` is
@@ -120,6 +31,7 @@ fn noted(s: &Summary, peak_memory_bytes: Option<u64>) -> Table {
         named: Vec::new(),
     };
     let _ = writeln!(t.out, "{} (seed {})", s.model, s.seed);
+    t.out.push_str(&verdict::of_run(s).text());
     let from = s.start_in_week_s.map_or(String::new(), |start| {
         format!(" from {}", clock(start, 0.0))
     });
@@ -133,8 +45,8 @@ fn noted(s: &Summary, peak_memory_bytes: Option<u64>) -> Table {
     classes(&mut t, s);
     attempts(&mut t, s);
     windows(&mut t, s);
-    pools(&mut t, s);
-    models(&mut t, s);
+    pools::pools(&mut t, s);
+    pools::models(&mut t, s);
     loop_groups(&mut t, s);
     faults(&mut t, s);
     cost(&mut t, s);
@@ -261,13 +173,6 @@ fn classes(t: &mut Table, s: &Summary) {
     t.grid(1, header, rows);
 }
 
-/// A table's header: `first`, then the catalogue's words for each of `columns` of `scope`.
-fn header(t: &mut Table, first: &str, scope: Scope, columns: &[&str]) -> Vec<String> {
-    std::iter::once(first.to_owned())
-        .chain(columns.iter().map(|c| t.words(scope, c)))
-        .collect()
-}
-
 /// Attempts and what refused or failed them.
 fn attempts(t: &mut Table, s: &Summary) {
     t.heading("attempts");
@@ -300,6 +205,8 @@ fn attempts(t: &mut Table, s: &Summary) {
             t.run_line(name, count);
         }
     }
+    let first = (s.first_limit.as_deref(), s.first_limit_s);
+    pools::limits(t, Scope::Run, "run", &s.rate_limited_by, first);
     t.run_line(
         "amplification",
         format!("{} attempts per loop", opt(s.amplification, 2)),
@@ -378,159 +285,6 @@ fn windows(t: &mut Table, s: &Summary) {
         })
         .collect();
     t.grid(1, header, rows);
-}
-
-/// Each pool, what it refused, and self-hosted replicas.
-fn pools(t: &mut Table, s: &Summary) {
-    if s.pools.is_empty() {
-        return;
-    }
-    t.heading("pools (attempts the router sent each, after warm-up)");
-    let columns = [
-        "attempts",
-        "served",
-        "mean_in_flight",
-        "busy_share",
-        "cost_usd",
-        "cost_per_month_usd",
-        "committed_per_month_usd",
-    ];
-    let mut header = header(t, "pool", Scope::Pool, &columns);
-    header.insert(1, "kind".to_owned());
-    let rows = s
-        .pools
-        .iter()
-        .map(|p| {
-            vec![
-                p.name.clone(),
-                p.kind.clone(),
-                p.attempts.to_string(),
-                p.served.to_string(),
-                format!("{:.2}", p.mean_in_flight),
-                pct(p.busy_share),
-                usd(p.cost_usd),
-                usd(p.cost_per_month_usd),
-                usd(p.committed_per_month_usd),
-            ]
-        })
-        .collect();
-    t.grid(2, header, rows);
-    for p in &s.pools {
-        t.line(&format!("{} billed", p.name), &p.billing);
-    }
-    for p in &s.pools {
-        let failures: Vec<(&str, String)> = [
-            ("rate_limited", p.rate_limited),
-            ("overloaded", p.overloaded),
-            ("queue_rejected", p.queue_rejected),
-            ("too_large", p.too_large),
-            ("unavailable", p.unavailable),
-            ("server_errors", p.server_errors),
-            ("timed_out", p.timed_out),
-            ("expired", p.expired),
-            ("cool_downs", p.cool_downs),
-        ]
-        .into_iter()
-        .filter(|&(_, n)| n > 0)
-        .map(|(name, n)| (name, n.to_string()))
-        .collect();
-        if !failures.is_empty() {
-            let listed = t.pairs(Scope::Pool, &failures);
-            let _ = writeln!(t.out, "  {}: {listed}", p.name);
-        }
-    }
-    for p in &s.pools {
-        let Some(h) = &p.self_hosted else { continue };
-        let ttft = |f: fn(&Percentiles) -> f64| opt(h.time_to_first_token_s.as_ref().map(f), 2);
-        let listed = t.pairs(
-            Scope::Pool,
-            &[
-                ("mean_replicas", format!("{:.2}", h.mean_replicas)),
-                ("replica_hours", format!("{:.2}", h.replica_hours)),
-                ("cold_starts", h.cold_starts.to_string()),
-                ("mean_batch", opt(h.mean_batch, 1)),
-                ("p95_batch", opt(h.p95_batch, 0)),
-                (
-                    "output_tokens_per_s",
-                    format!("{:.1}", h.output_tokens_per_s),
-                ),
-                ("time_to_first_token_s.p50", ttft(|t| t.p50)),
-                ("time_to_first_token_s.p99", ttft(|t| t.p99)),
-                ("kv_cache_utilization", pct(h.kv_cache_utilization)),
-            ],
-        );
-        let _ = writeln!(t.out, "  {}: {listed}", p.name);
-    }
-}
-
-/// Each model, the limits that refused it, and the limit that bound first.
-fn models(t: &mut Table, s: &Summary) {
-    if s.by_model.is_empty() {
-        return;
-    }
-    t.heading("models (after warm-up)");
-    let columns = [
-        "attempts",
-        "rate_limited",
-        "first_limit_s",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-    ];
-    let header = header(t, "model", Scope::Model, &columns);
-    let rows = s
-        .by_model
-        .iter()
-        .map(|m| {
-            let first = match (&m.first_limit, m.first_limit_s) {
-                (Some(limit), Some(t)) => format!("{limit} at {t:.0}"),
-                _ => "-".to_owned(),
-            };
-            vec![
-                m.name.clone(),
-                m.attempts.to_string(),
-                m.rate_limited.to_string(),
-                first,
-                m.input_tokens.to_string(),
-                m.output_tokens.to_string(),
-                usd(m.cost_usd),
-            ]
-        })
-        .collect();
-    t.grid(1, header, rows);
-    for m in s.by_model.iter().filter(|m| m.rate_limited > 0) {
-        let by = &m.rate_limited_by;
-        let listed = t.pairs(
-            Scope::Model,
-            &[
-                (
-                    "rate_limited_by.requests_per_min",
-                    by.requests_per_min.to_string(),
-                ),
-                (
-                    "rate_limited_by.input_tokens_per_min",
-                    by.input_tokens_per_min.to_string(),
-                ),
-                (
-                    "rate_limited_by.output_tokens_per_min",
-                    by.output_tokens_per_min.to_string(),
-                ),
-                (
-                    "rate_limited_by.max_concurrency",
-                    by.max_concurrency.to_string(),
-                ),
-            ],
-        );
-        let _ = writeln!(t.out, "  {} 429s: {listed}", m.name);
-    }
-    let first = s
-        .by_model
-        .iter()
-        .filter_map(|m| Some((m.first_limit_s?, m.first_limit.as_deref()?, &m.name)))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
-    if let Some((at, limit, model)) = first {
-        t.line("bound first", format!("{model}'s {limit}, at {at:.0} s"));
-    }
 }
 
 /// Warm and cold loops (self-hosted pools).
@@ -614,5 +368,7 @@ fn cost(t: &mut Table, s: &Summary) {
     t.line("month reckoned from", &s.month_basis);
 }
 
+mod pools;
 #[cfg(test)]
 mod tests;
+mod writer;

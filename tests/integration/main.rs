@@ -23,5 +23,6 @@ mod support;
 mod sweep;
 mod theory;
 mod traces;
+mod verdict;
 mod windows;
 mod workload;

@@ -41,6 +41,20 @@ fn parse(html: &str) -> roxmltree::Document<'_> {
         .unwrap_or_else(|e| panic!("the report is not well-formed: {e}"))
 }
 
+/// The first text of the page's body, as a reader meets it.
+fn first_text(doc: &roxmltree::Document<'_>) -> String {
+    let body = doc
+        .descendants()
+        .find(|n| n.has_tag_name("body"))
+        .expect("a body");
+    body.descendants()
+        .filter(|n| n.is_text())
+        .map(|n| n.text().unwrap_or("").trim())
+        .find(|t| !t.is_empty())
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// A metric cell: its row's key, its metric, and the text shown.
 struct Shown {
     row: String,
@@ -259,6 +273,11 @@ fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
     // One fault window and two pools: every table of a run's page.
     let (_tmp, dir, html, summary) = reported_run("failover.toml", &[]);
     let doc = parse(&html);
+    // The page opens with the verdict the terminal opens with.
+    let printed = ok(&["run", model_path("failover.toml").to_str().unwrap()]);
+    let headline = printed.lines().nth(1).unwrap();
+    assert!(headline.contains("of loops fail"), "{headline}");
+    assert_eq!(first_text(&doc), headline);
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(pair(&doc, "meta", "seed"), manifest["seed"].to_string());

@@ -1,7 +1,7 @@
 //! Each model's share of a run, for a model that declares `[models]`: its
 //! attempts, its 429s by the limit that refused them (and which limit
 //! refused first), its tokens and what they cost at the prices of the
-//! pools that served them.
+//! pools that served them. A pool's 429s are tallied by limit the same way.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,14 +10,62 @@ use crate::model::capacity::admission::Limit;
 use crate::model::capacity::pool::PoolSpec;
 use crate::model::prices::TokenUse;
 
+/// 429s by the limit that refused them over the measured window, and when
+/// each limit first refused, warm-up included (a limit that binds during
+/// warm-up binds from then).
+#[derive(Clone, Debug, Default)]
+pub struct LimitTally {
+    /// 429s in the window, by [`Limit::ALL`]'s order.
+    counts: [u64; 4],
+    /// When each limit first refused.
+    first: [Option<SimTime>; 4],
+}
+
+impl LimitTally {
+    /// A 429 from `limit` at `now`, `counted` when in the measured window.
+    pub fn record(&mut self, now: SimTime, limit: Limit, counted: bool) {
+        let i = Limit::ALL
+            .iter()
+            .position(|&l| l == limit)
+            .expect("every limit is in ALL");
+        self.counts[i] += u64::from(counted);
+        self.first[i].get_or_insert(now);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    pub fn by_limit(&self) -> ByLimit {
+        let [
+            requests_per_min,
+            input_tokens_per_min,
+            output_tokens_per_min,
+            max_concurrency,
+        ] = self.counts;
+        ByLimit {
+            requests_per_min,
+            input_tokens_per_min,
+            output_tokens_per_min,
+            max_concurrency,
+        }
+    }
+
+    /// The limit that refused first, by its name in a model file, and when (s).
+    pub fn first(&self) -> (Option<String>, Option<f64>) {
+        let first = (0..4).filter_map(|i| self.first[i].map(|t| (t, i))).min();
+        (
+            first.map(|(_, i)| Limit::ALL[i].name().to_owned()),
+            first.map(|(t, _)| t.as_secs_f64()),
+        )
+    }
+}
+
 /// One model's counts over the measured window.
 #[derive(Clone, Debug)]
 pub struct ModelTally {
     attempts: u64,
-    /// 429s, by [`Limit::ALL`]'s order.
-    rate_limited: [u64; 4],
-    /// When each limit first refused.
-    first_limited: [Option<SimTime>; 4],
+    rate_limited: LimitTally,
     /// Tokens billed at each pool.
     tokens: Vec<TokenUse>,
 }
@@ -67,8 +115,7 @@ impl ModelTally {
     pub fn new(pools: usize) -> Self {
         ModelTally {
             attempts: 0,
-            rate_limited: [0; 4],
-            first_limited: [None; 4],
+            rate_limited: LimitTally::default(),
             tokens: vec![TokenUse::default(); pools],
         }
     }
@@ -77,13 +124,8 @@ impl ModelTally {
         self.attempts += 1;
     }
 
-    pub fn rate_limited(&mut self, now: SimTime, limit: Limit) {
-        let i = Limit::ALL
-            .iter()
-            .position(|&l| l == limit)
-            .expect("every limit is in ALL");
-        self.rate_limited[i] += 1;
-        self.first_limited[i].get_or_insert(now);
+    pub fn rate_limited(&mut self, now: SimTime, limit: Limit, counted: bool) {
+        self.rate_limited.record(now, limit, counted);
     }
 
     pub fn billed(&mut self, pool: usize, tokens: TokenUse) {
@@ -101,27 +143,14 @@ impl ModelTally {
             .zip(pools)
             .map(|(&t, p)| p.prices.use_usd(t, 0.0))
             .sum();
-        let first = (0..4)
-            .filter_map(|i| self.first_limited[i].map(|t| (t, i)))
-            .min();
-        let [
-            requests_per_min,
-            input_tokens_per_min,
-            output_tokens_per_min,
-            max_concurrency,
-        ] = self.rate_limited;
+        let (first_limit, first_limit_s) = self.rate_limited.first();
         ModelSummary {
             name: name.to_owned(),
             attempts: self.attempts,
-            rate_limited: self.rate_limited.iter().sum(),
-            rate_limited_by: ByLimit {
-                requests_per_min,
-                input_tokens_per_min,
-                output_tokens_per_min,
-                max_concurrency,
-            },
-            first_limit: first.map(|(_, i)| Limit::ALL[i].name().to_owned()),
-            first_limit_s: first.map(|(t, _)| t.as_secs_f64()),
+            rate_limited: self.rate_limited.total(),
+            rate_limited_by: self.rate_limited.by_limit(),
+            first_limit,
+            first_limit_s,
             input_tokens: total.input,
             cached_input_tokens: total.cached_input,
             cache_write_tokens: total.cache_write,

@@ -328,6 +328,11 @@ const RUN: &[Metric] = &[
     metric("attempts_per_min", PerMinute, None, "attempts per minute", "attempts/min"),
     metric("throttled", Count, None, "throttled", "held by client throttle"),
     metric("rate_limited", Count, LOWER, "rate limited", "rate limited (429)"),
+    BY_REQUESTS,
+    BY_INPUT_TOKENS,
+    BY_OUTPUT_TOKENS,
+    BY_CONCURRENCY,
+    FIRST_LIMIT,
     metric("overloaded", Count, LOWER, "overloaded", "overloaded (529)"),
     metric("timeouts", Count, LOWER, "timeouts", "timeouts"),
     metric("expired", Count, LOWER, "expired", "expired in a batch"),
@@ -397,11 +402,29 @@ const WINDOW: &[Metric] = &[
     COST,
 ];
 
+// A pool's or a model's 429s by the limit that refused them, and when the
+// first limit refused: the limit that binds.
+#[rustfmt::skip]
+const BY_REQUESTS: Metric = metric("rate_limited_by.requests_per_min", Count, None, "rate limited by requests per minute", "by requests/min");
+#[rustfmt::skip]
+const BY_INPUT_TOKENS: Metric = metric("rate_limited_by.input_tokens_per_min", Count, None, "rate limited by input tokens per minute", "by input tokens/min");
+#[rustfmt::skip]
+const BY_OUTPUT_TOKENS: Metric = metric("rate_limited_by.output_tokens_per_min", Count, None, "rate limited by output tokens per minute", "by output tokens/min");
+#[rustfmt::skip]
+const BY_CONCURRENCY: Metric = metric("rate_limited_by.max_concurrency", Count, None, "rate limited by max concurrency", "by concurrency");
+#[rustfmt::skip]
+const FIRST_LIMIT: Metric = metric("first_limit_s", Seconds, None, "first limit", "first 429 at s");
+
 #[rustfmt::skip]
 const POOL: &[Metric] = &[
     ATTEMPTS,
     metric("served", Count, None, "served", "served"),
     RATE_LIMITED_429S,
+    BY_REQUESTS,
+    BY_INPUT_TOKENS,
+    BY_OUTPUT_TOKENS,
+    BY_CONCURRENCY,
+    FIRST_LIMIT,
     metric("overloaded", Count, LOWER, "overloaded", "529s"),
     metric("queue_rejected", Count, LOWER, "queue rejected", "queue full"),
     metric("too_large", Count, LOWER, "too large", "too large"),
@@ -422,6 +445,8 @@ const POOL: &[Metric] = &[
     metric("mean_replicas", Level, None, "mean replicas", "mean replicas"),
     metric("replica_hours", Hours, None, "replica hours", "replica-hours"),
     metric("cold_starts", Count, LOWER, "cold starts", "cold starts"),
+    metric("min_replicas", Count, None, "replica floor", "min replicas"),
+    metric("max_replicas", Count, None, "replica cap", "max replicas"),
     metric("mean_batch", Level, None, "mean batch", "mean batch"),
     metric("p95_batch", Level, None, "p95 batch", "p95 batch"),
     metric("output_tokens_per_s", PerSecond, None, "output tokens per second", "output tokens/s"),
@@ -442,11 +467,11 @@ const LOOP_GROUP: &[Metric] = &[
 const MODEL: &[Metric] = &[
     ATTEMPTS,
     RATE_LIMITED_429S,
-    metric("rate_limited_by.requests_per_min", Count, None, "rate limited by requests per minute", "by requests/min"),
-    metric("rate_limited_by.input_tokens_per_min", Count, None, "rate limited by input tokens per minute", "by input tokens/min"),
-    metric("rate_limited_by.output_tokens_per_min", Count, None, "rate limited by output tokens per minute", "by output tokens/min"),
-    metric("rate_limited_by.max_concurrency", Count, None, "rate limited by max concurrency", "by concurrency"),
-    metric("first_limit_s", Seconds, None, "first limit", "first 429 at s"),
+    BY_REQUESTS,
+    BY_INPUT_TOKENS,
+    BY_OUTPUT_TOKENS,
+    BY_CONCURRENCY,
+    FIRST_LIMIT,
     metric("input_tokens", Tokens, None, "input tokens", "input tokens"),
     CACHED_INPUT_TOKENS,
     CACHE_WRITE_TOKENS,

@@ -1,7 +1,7 @@
 //! Metrics collection in streaming structures: counters, HDR histograms and
 //! time-weighted gauges, so memory stays flat however long the horizon.
 
-use crate::model::measure::by_model::ModelTally;
+use crate::model::measure::by_model::{LimitTally, ModelTally};
 use crate::model::workload::llm::Llm;
 
 use crate::engine::{SimDuration, SimTime};
@@ -87,6 +87,8 @@ pub struct Metrics {
     pools: Vec<PoolMetrics>,
     /// Per model of a model that declares `[models]`; none otherwise.
     models: Vec<ModelTally>,
+    /// The run's 429s, by the limit that refused them.
+    limits: LimitTally,
     /// Answered calls that waited at all before the service that answered them.
     waited: u64,
     steps_per_loop: Recorder,
@@ -121,6 +123,7 @@ impl Metrics {
             models: (0..spec.reported_models)
                 .map(|_| ModelTally::new(spec.pools.len()))
                 .collect(),
+            limits: LimitTally::default(),
             pools: spec
                 .pools
                 .iter()
@@ -129,6 +132,7 @@ impl Metrics {
                     attempts: 0,
                     served: 0,
                     refused: [0; 6],
+                    limits: LimitTally::default(),
                     timed_out: 0,
                     expired: 0,
                     cool_downs: 0,
@@ -318,10 +322,15 @@ impl Metrics {
         rejection: Rejection,
     ) {
         let counted = u64::from(self.in_window(now));
-        if let (Rejection::RateLimited { limit, .. }, Some(m), 1) =
-            (rejection, self.models.get_mut(usize::from(model)), counted)
-        {
-            m.rate_limited(now, limit);
+        if let Rejection::RateLimited { limit, .. } = rejection {
+            let counted = counted == 1;
+            self.limits.record(now, limit, counted);
+            if let Some(m) = self.models.get_mut(usize::from(model)) {
+                m.rate_limited(now, limit, counted);
+            }
+            if let Some(p) = self.pools.get_mut(pool) {
+                p.limits.record(now, limit, counted);
+            }
         }
         if let Some(p) = self.pools.get_mut(pool) {
             p.refused[refusal_index(rejection)] += counted;

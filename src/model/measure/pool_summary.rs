@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::measure::by_model::ByLimit;
 use crate::model::measure::percentiles::Percentiles;
 
 /// One pool's figures over the measured window, as the summary reports them.
@@ -14,6 +15,14 @@ pub struct PoolSummary {
     /// Attempts it finished serving (billed, answered or abandoned).
     pub served: u64,
     pub rate_limited: u64,
+    /// Its 429s by the limit that refused them, and the limit that refused
+    /// first and when (s): the limit that binds.
+    #[serde(default)]
+    pub rate_limited_by: ByLimit,
+    #[serde(default)]
+    pub first_limit: Option<String>,
+    #[serde(default)]
+    pub first_limit_s: Option<f64>,
     pub overloaded: u64,
     pub queue_rejected: u64,
     pub too_large: u64,
@@ -56,6 +65,11 @@ pub struct SelfHostedSummary {
     pub replica_hours: f64,
     /// Replicas the autoscaler started.
     pub cold_starts: u64,
+    /// The fleet's floor and cap (equal for a fixed fleet).
+    #[serde(default)]
+    pub min_replicas: u32,
+    #[serde(default)]
+    pub max_replicas: u32,
     /// Sequences decoding together, time-weighted over decoding replicas.
     pub mean_batch: Option<f64>,
     pub p95_batch: Option<f64>,

@@ -102,10 +102,19 @@ fn everything() -> Summary {
         loops_per_min: 1.0,
         loop_latency_s: percentiles(),
     };
+    let every_limit = ByLimit {
+        requests_per_min: 1,
+        input_tokens_per_min: 1,
+        output_tokens_per_min: 1,
+        max_concurrency: 1,
+    };
     let pool = |name: &str, hosted: bool| PoolSummary {
         name: name.to_owned(),
         kind: "reserved".to_owned(),
-        rate_limited: 1,
+        rate_limited: 4,
+        rate_limited_by: every_limit,
+        first_limit: Some("max_concurrency".to_owned()),
+        first_limit_s: Some(30.0),
         overloaded: 1,
         queue_rejected: 1,
         too_large: 1,
@@ -126,7 +135,10 @@ fn everything() -> Summary {
         loops_failed: 1,
         loops_failed_share: Some(1.0 / 3.0),
         throttled: 1,
-        rate_limited: 1,
+        rate_limited: 4,
+        rate_limited_by: every_limit,
+        first_limit: Some("requests_per_min".to_owned()),
+        first_limit_s: Some(90.0),
         unavailable: 1,
         server_errors: 1,
         expired: 1,
@@ -156,12 +168,7 @@ fn everything() -> Summary {
         by_model: vec![ModelSummary {
             name: "m".to_owned(),
             rate_limited: 4,
-            rate_limited_by: ByLimit {
-                requests_per_min: 1,
-                input_tokens_per_min: 1,
-                output_tokens_per_min: 1,
-                max_concurrency: 1,
-            },
+            rate_limited_by: every_limit,
             first_limit: Some("requests_per_min".to_owned()),
             first_limit_s: Some(90.0),
             ..ModelSummary::default()

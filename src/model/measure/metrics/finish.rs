@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::engine::TICKS_PER_SECOND;
+use crate::model::capacity::kind::CapacitySpec;
 use crate::model::measure::bill::{self, Bill};
 use crate::model::measure::percentiles::CDF_QUANTILES;
 use crate::model::measure::recovery::FaultWatch;
@@ -26,6 +27,7 @@ impl Metrics {
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
         let mean_in_flight = self.in_flight.mean(window);
+        let (first_limit, first_limit_s) = self.limits.first();
         let pool_tokens: Vec<TokenUse> = match self.pools.as_slice() {
             [] => vec![self.tokens],
             pools => pools.iter().map(|p| p.tokens).collect(),
@@ -78,6 +80,9 @@ impl Metrics {
             attempts_per_min: ratio(self.counts[Count::Attempts] as f64, window_min).unwrap_or(0.0),
             throttled: self.counts[Count::Throttled],
             rate_limited: self.counts[Count::RateLimited],
+            rate_limited_by: self.limits.by_limit(),
+            first_limit,
+            first_limit_s,
             overloaded: self.counts[Count::Overloaded],
             timeouts: self.counts[Count::Timeouts],
             expired: self.counts[Count::Expired],
@@ -229,9 +234,12 @@ impl Metrics {
                 let cost =
                     pools_cost_usd(std::slice::from_ref(spec), &[p.tokens], window, &[seconds]);
                 let mut summary = p.summary(spec, window, cost, month);
-                summary.self_hosted = stats
-                    .as_ref()
-                    .map(|stats| hosted_summary(p, stats, seconds, window));
+                summary.self_hosted = match (stats, &spec.capacity) {
+                    (Some(stats), CapacitySpec::SelfHosted(hosted)) => {
+                        Some(hosted_summary(p, hosted, stats, seconds, window))
+                    }
+                    _ => None,
+                };
                 summary
             })
             .collect()

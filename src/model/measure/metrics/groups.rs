@@ -9,8 +9,9 @@ use crate::histogram::hdr::Histogram;
 use crate::model::capacity::admission::Rejection;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
-use crate::model::capacity::self_hosted::ReplicaStats;
+use crate::model::capacity::self_hosted::{ReplicaStats, SelfHostedSpec};
 use crate::model::measure::bill::{self, Bill};
+use crate::model::measure::by_model::LimitTally;
 use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::summary::LoopGroupSummary;
 use crate::model::measure::timeseries::Counter;
@@ -123,6 +124,8 @@ pub(super) struct PoolMetrics {
     pub(super) served: u64,
     /// Refusals, by [`refusal_index`].
     pub(super) refused: [u64; 6],
+    /// Its 429s, by the limit that refused them.
+    pub(super) limits: LimitTally,
     pub(super) timed_out: u64,
     pub(super) expired: u64,
     pub(super) cool_downs: u64,
@@ -159,12 +162,16 @@ impl PoolMetrics {
             CapacitySpec::SharedApi(api) => api.max_concurrency,
             CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => None,
         };
+        let (first_limit, first_limit_s) = self.limits.first();
         PoolSummary {
             name: pool.name.clone(),
             kind: pool.capacity.kind().to_owned(),
             attempts: self.attempts,
             served: self.served,
             rate_limited: self.refused[0],
+            rate_limited_by: self.limits.by_limit(),
+            first_limit,
+            first_limit_s,
             overloaded: self.refused[1],
             queue_rejected: self.refused[2],
             too_large: self.refused[3],
@@ -192,6 +199,7 @@ impl PoolMetrics {
 /// the `replica_seconds` alive over the measured `window`.
 pub(super) fn hosted_summary(
     p: &PoolMetrics,
+    spec: &SelfHostedSpec,
     stats: &ReplicaStats,
     replica_seconds: f64,
     window: SimDuration,
@@ -225,6 +233,8 @@ pub(super) fn hosted_summary(
         mean_replicas: replica_seconds / window_s.max(f64::MIN_POSITIVE),
         replica_hours: replica_seconds / 3600.0,
         cold_starts: stats.cold_starts,
+        min_replicas: spec.min_replicas,
+        max_replicas: spec.max_replicas,
         mean_batch,
         p95_batch,
         output_tokens_per_s: p.tokens.output as f64 / window_s.max(f64::MIN_POSITIVE),

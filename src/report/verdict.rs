@@ -1,0 +1,388 @@
+//! A run's verdict: one plain sentence of what happened, with the figures
+//! it rests on, then what a planner would miss in the numbers (the limit
+//! that binds on each shared pool, a p99 of the few loops that survived,
+//! an autoscaler that flaps, the worst window). The terminal summary and
+//! the run's page both open with it.
+
+use crate::engine::SimDuration;
+use crate::model::measure::by_model::ByLimit;
+use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
+use crate::model::measure::summary::Summary;
+use crate::model::workload::classes::week_time;
+
+/// Failed shares above this make the p99 of loop latency a survivors' p99:
+/// more than 1% of loops have no latency, so the 99th percentile of all
+/// loops is a failure.
+const SURVIVORS: f64 = 0.01;
+
+/// Replicas an autoscaler may start per replica of headroom (cap minus
+/// floor) per day before it is said to flap: a working day scales up and
+/// down once, a lunch dip once more.
+const STARTS_PER_HEADROOM_PER_DAY: f64 = 2.0;
+
+/// What a run came to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// What happened, in one sentence.
+    pub headline: String,
+    /// What the headline's figures do not show by themselves.
+    pub notes: Vec<String>,
+}
+
+impl Verdict {
+    /// The verdict as the terminal prints it: the sentence, then each note
+    /// on its own line.
+    pub fn text(&self) -> String {
+        let mut out = format!("{}\n", self.headline);
+        for note in &self.notes {
+            out.push_str(&format!("  - {note}\n"));
+        }
+        out
+    }
+}
+
+/// The verdict of the run `s` summarises.
+pub fn of_run(s: &Summary) -> Verdict {
+    let mut notes = Vec::new();
+    let limits = binding_limits(s);
+    let headline = headline(s, limits.first());
+    // The headline names the first limit to bind; a note adds what it
+    // does not say.
+    notes.extend(
+        limits
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| *i > 0 || l.most().0 != l.first)
+            .map(|(_, l)| l.sentence(s)),
+    );
+    notes.extend(survivors(s));
+    notes.extend(s.pools.iter().filter_map(|p| flapping(p, s)));
+    if s.lane_queue_unbounded == Some(true) {
+        notes.push(format!(
+            "The lanes' queue grows by {:.1} a minute and is never empty in the run's second half: the load exceeds the lanes, so these figures describe a transient, not a steady state.",
+            s.lane_queue_growth_per_min.unwrap_or(0.0)
+        ));
+    }
+    notes.extend(worst_window(s));
+    Verdict { headline, notes }
+}
+
+/// The opening sentence: how many loops failed and why, or that all
+/// completed; throughput, the p99 and the month's bill.
+fn headline(s: &Summary, binding: Option<&Binding>) -> String {
+    let ended = s.loops_completed + s.loops_failed;
+    if ended == 0 {
+        return format!(
+            "No loop ended in the measured window ({} still running at the end).",
+            s.loops_in_flight
+        );
+    }
+    let p99 = s
+        .loop_latency_s
+        .as_ref()
+        .map(|p| format!(", p99 {}", seconds(p.p99)));
+    let month = (s.cost_per_month_usd > 0.0)
+        .then(|| format!(", {} a month", dollars(s.cost_per_month_usd)));
+    let figures = format!(
+        "{} loops/min{}{}",
+        count(s.loops_per_min),
+        p99.unwrap_or_default(),
+        month.unwrap_or_default()
+    );
+    if s.loops_failed == 0 {
+        return format!("Every loop completed: {figures}.");
+    }
+    let share = s.loops_failed as f64 / ended as f64;
+    let cause = binding.map_or_else(
+        || refused_most(s).unwrap_or_default(),
+        |b| format!(": {}", b.short(s)),
+    );
+    format!(
+        "{} of loops fail ({} of {}, {}){cause}; those that complete: {figures}.",
+        percent(share),
+        s.loops_failed,
+        ended,
+        failed_because(s)
+    )
+}
+
+/// Why the failed loops failed, largest reason first.
+fn failed_because(s: &Summary) -> String {
+    let mut reasons = [
+        (s.loops_failed_exhausted, "retries exhausted"),
+        (s.loops_failed_deadline, "past their deadline"),
+        (s.loops_failed_too_large, "too large for a limit"),
+        (s.loops_failed_denied, "retries denied"),
+    ];
+    reasons.sort_by_key(|&(n, _)| std::cmp::Reverse(n));
+    reasons
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What refused most attempts, when no rate limit did.
+fn refused_most(s: &Summary) -> Option<String> {
+    [
+        (s.overloaded, "overloaded (529)"),
+        (s.timeouts, "timed out"),
+        (s.queue_rejected, "refused as the lane queue was full"),
+        (s.unavailable, "refused as unavailable"),
+        (s.server_errors, "failed with a server error"),
+        (s.expired, "expired in a batch"),
+        (s.too_large, "too large for a bucket"),
+    ]
+    .into_iter()
+    .filter(|&(n, _)| n > 0)
+    .max_by_key(|&(n, _)| n)
+    .map(|(n, what)| format!(": {n} attempts {what}"))
+}
+
+/// A shared pool's 429s: the limit that refused first and the one that
+/// refused most.
+struct Binding<'a> {
+    /// The pool's name, or none for a model's only pool.
+    pool: Option<&'a str>,
+    by: &'a ByLimit,
+    first: &'a str,
+    first_s: f64,
+}
+
+/// A limit's name in a planner's words.
+fn limit_words(limit: &str) -> &str {
+    match limit {
+        "requests_per_min" => "requests/min",
+        "input_tokens_per_min" => "input tokens/min",
+        "output_tokens_per_min" => "output tokens/min",
+        "max_concurrency" => "concurrency",
+        other => other,
+    }
+}
+
+impl Binding<'_> {
+    fn total(&self) -> u64 {
+        self.by.named().iter().map(|&(_, n)| n).sum()
+    }
+
+    /// `input tokens/min on tier2 binds from minute 3`.
+    fn short(&self, s: &Summary) -> String {
+        let on = self.pool.map_or(String::new(), |p| format!(" on {p}"));
+        format!(
+            "{}{on} binds from {}",
+            limit_words(self.first),
+            when(s, self.first_s)
+        )
+    }
+
+    /// The limit that refused most, and how many times.
+    fn most(&self) -> (&'static str, u64) {
+        self.by
+            .named()
+            .into_iter()
+            .max_by_key(|&(_, n)| n)
+            .expect("four limits")
+    }
+
+    /// The limit that binds first and the one that refuses most, with counts.
+    fn sentence(&self, s: &Summary) -> String {
+        let total = self.total();
+        let (most, most_n) = self.most();
+        let who = self
+            .pool
+            .map_or_else(|| "The pool".to_owned(), |p| format!("Pool {p}"));
+        let first = limit_words(self.first);
+        let share = percent(most_n as f64 / total.max(1) as f64);
+        if most == self.first {
+            format!(
+                "{who}: {first} binds first, from {}, and refuses most ({share} of its {total} 429s).",
+                when(s, self.first_s)
+            )
+        } else {
+            format!(
+                "{who}: {first} binds first, from {}; {} refuses most ({share} of its {total} 429s).",
+                when(s, self.first_s),
+                limit_words(most)
+            )
+        }
+    }
+}
+
+fn binding<'a>(
+    pool: Option<&'a str>,
+    by: &'a ByLimit,
+    first: &'a Option<String>,
+    first_s: Option<f64>,
+) -> Option<Binding<'a>> {
+    Some(Binding {
+        pool,
+        by,
+        first: first.as_deref()?,
+        first_s: first_s?,
+    })
+}
+
+/// Each shared pool that returned 429s, the earliest to bind first; the
+/// run's own tally when the model has one pool.
+fn binding_limits(s: &Summary) -> Vec<Binding<'_>> {
+    let mut found: Vec<Binding<'_>> = if s.pools.is_empty() {
+        binding(None, &s.rate_limited_by, &s.first_limit, s.first_limit_s)
+            .into_iter()
+            .collect()
+    } else {
+        s.pools
+            .iter()
+            .filter_map(|p: &PoolSummary| {
+                binding(
+                    Some(&p.name),
+                    &p.rate_limited_by,
+                    &p.first_limit,
+                    p.first_limit_s,
+                )
+            })
+            .collect()
+    };
+    // A limit that refused only during warm-up does not bind in the window.
+    found.retain(|b| b.total() > 0);
+    found.sort_by(|a, b| a.first_s.total_cmp(&b.first_s));
+    found
+}
+
+/// The survivors' p99: latency that looks good because the loops that
+/// would have been slow failed instead.
+fn survivors(s: &Summary) -> Option<String> {
+    let share = s.loops_failed_share?;
+    let p99 = s.loop_latency_s.as_ref()?.p99;
+    (share > SURVIVORS).then(|| {
+        format!(
+            "The p99 of {} is a survivors' p99: it counts only the {} of loops that completed; with {} failing, the p99 of all loops is a failure.",
+            seconds(p99),
+            percent(1.0 - share),
+            percent(share)
+        )
+    })
+}
+
+/// A self-hosted pool whose autoscaler starts replicas far more often than
+/// its headroom and the days measured call for.
+fn flapping(p: &PoolSummary, s: &Summary) -> Option<String> {
+    let h: &SelfHostedSummary = p.self_hosted.as_ref()?;
+    let headroom = h.max_replicas.saturating_sub(h.min_replicas);
+    let window_s = s.duration_s - s.warmup_s;
+    let days = (window_s / 86_400.0).ceil().max(1.0);
+    let allowed = STARTS_PER_HEADROOM_PER_DAY * f64::from(headroom) * days;
+    (headroom > 0 && h.cold_starts as f64 > allowed).then(|| {
+        format!(
+            "The autoscaler of pool {} flaps: it started {} replicas in {} against a cap of {} ({:.1} starts per replica of headroom a day), each paying its cold start; lengthen its scale_down_after or window.",
+            p.name,
+            h.cold_starts,
+            span(window_s),
+            h.max_replicas,
+            h.cold_starts as f64 / f64::from(headroom) / days
+        )
+    })
+}
+
+/// The window whose loops failed most, when it is worse than the run.
+fn worst_window(s: &Summary) -> Option<String> {
+    let run = s.loops_failed_share.unwrap_or(0.0);
+    let w = s
+        .windows
+        .iter()
+        .filter(|w| w.loops_failed_share.is_some_and(|f| f > run))
+        .max_by(|a, b| {
+            a.loops_failed_share
+                .unwrap_or(0.0)
+                .total_cmp(&b.loops_failed_share.unwrap_or(0.0))
+        })?;
+    let p99 = w
+        .loop_latency_s
+        .as_ref()
+        .map_or(String::new(), |p| format!(", p99 {}", seconds(p.p99)));
+    Some(format!(
+        "Worst window: {} ({} to {}), {} of loops fail{p99}.",
+        w.name,
+        when(s, w.start_s),
+        when(s, w.end_s),
+        percent(w.loops_failed_share.unwrap_or(0.0))
+    ))
+}
+
+/// A time of the run: its clock time when the model has a start, else
+/// how far into the run.
+fn when(s: &Summary, at_s: f64) -> String {
+    match s.start_in_week_s {
+        Some(start) => week_time(SimDuration::from_secs_f64(start + at_s)),
+        None if at_s < 120.0 => format!("{at_s:.0} s"),
+        None if at_s < 7200.0 => format!("minute {:.0}", (at_s / 60.0).floor()),
+        None => format!("hour {:.1}", at_s / 3600.0),
+    }
+}
+
+/// A length of time in its largest sensible unit.
+fn span(s: f64) -> String {
+    match s {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s if s < 2.0 * 86_400.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
+}
+
+/// A latency: seconds below two minutes, then minutes, then hours.
+pub fn seconds(s: f64) -> String {
+    match s {
+        s if s < 10.0 => format!("{s:.2} s"),
+        s if s < 120.0 => format!("{s:.1} s"),
+        s if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        s => format!("{:.1} h", s / 3600.0),
+    }
+}
+
+/// A share as a percentage with the digits that tell it from 0% and 100%.
+pub fn percent(x: f64) -> String {
+    let p = x * 100.0;
+    match p {
+        p if p == 0.0 || p == 100.0 || (10.0..=90.0).contains(&p) => format!("{p:.0}%"),
+        p if !(0.1..=99.9).contains(&p) => format!("{p:.2}%"),
+        p => format!("{p:.1}%"),
+    }
+}
+
+/// A count or rate, grouped in thousands, to a tenth below 100.
+fn count(x: f64) -> String {
+    if x < 100.0 {
+        format!("{x:.1}")
+    } else {
+        grouped(x.round() as u64)
+    }
+}
+
+/// Dollars: cents below $100, whole dollars grouped in thousands above.
+pub fn dollars(x: f64) -> String {
+    if x < 100.0 {
+        format!("${x:.2}")
+    } else {
+        format!("${}", grouped(x.round() as u64))
+    }
+}
+
+fn grouped(n: u64) -> String {
+    group_thousands(&n.to_string())
+}
+
+/// A string of digits with a comma between each group of three from the right.
+pub fn group_thousands(digits: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
