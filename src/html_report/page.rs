@@ -119,8 +119,6 @@ td.miss { color: #b00; font-weight: bold; }
 p.verdict { font-size: 1.3em; font-weight: 600; margin: 0 0 0.4em; padding: 0.6em 0.9em; background: #eef6ee; border-left: 4px solid #2a2; }
 p.verdict.missed { background: #fbeeee; border-left-color: #b22; }
 ul.verdict-notes { margin: 0 0 1em; }
-p.answer { font-size: 1.2em; padding: 0.6em 0.9em; background: #eef6ee; border-left: 4px solid #2a2; }
-p.none { background: #fbeeee; border-left-color: #b22; }
 p.warning { color: #8a5a00; }
 figure { margin: 1.2em 0; }
 figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
@@ -165,15 +163,6 @@ impl Page {
             c => format!(" class=\"{c}\""),
         };
         let _ = writeln!(self.body, "<p{class}>{}</p>", escape(text));
-    }
-
-    /// A paragraph with an id, so the page can be checked by it.
-    pub fn identified(&mut self, id: &str, class: &str, text: &str) {
-        let _ = writeln!(
-            self.body,
-            "<p id=\"{id}\" class=\"{class}\">{}</p>",
-            escape(text)
-        );
     }
 
     pub fn list(&mut self, items: &[String]) {

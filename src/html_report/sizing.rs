@@ -86,18 +86,13 @@ fn manifest_text(manifest: &Value, key: &str) -> String {
 
 /// What to buy, or why nothing does, and the SLOs it was judged against.
 fn recommendation(page: &mut Page, answer: &Answer) {
-    page.heading("Recommendation");
     let found = match &answer.kind {
         AnswerKind::Search { answer, .. } => answer.is_some(),
         AnswerKind::Plans { answer, .. } => answer.is_some(),
         AnswerKind::Grid { answer, .. } => answer.is_some(),
     };
-    page.identified(
-        "answer",
-        if found { "answer" } else { "answer none" },
-        &answer.sentence(),
-    );
-    page.list(&answer.explanations);
+    page.verdict(&answer.sentence(), !found, &answer.explanations);
+    page.heading("Recommendation");
     if !answer.as_cheap.is_empty() {
         page.paragraph(
             "note",

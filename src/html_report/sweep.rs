@@ -8,6 +8,7 @@ use super::page::{Cell, Page, Row};
 use super::sections::{self, header};
 use crate::error::{BadInput, ReadError};
 use crate::model::measure::catalogue::Scope;
+use crate::report::verdict::{percent, seconds};
 use crate::sweep_dir::manifest::SweepManifest;
 
 /// The metrics every point shows, where points.csv has them: failures
@@ -146,6 +147,8 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     }
     let points = Points::read(&points_path, manifest.points)?;
     let mut page = Page::new();
+    let (headline, missed, notes) = verdict(&points);
+    page.verdict(&headline, missed, &notes);
     simulated(&mut page, &manifest);
     each_point(&mut page, &points, manifest.replications);
     each_window(&mut page, &points);
@@ -162,6 +165,69 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         &manifest.experiment,
         &format!("loopcap sweep report, from {}", dir.display()),
     ))
+}
+
+/// The sweep in one sentence: how many points complete every loop, and
+/// the worst point's failed share and p99; a note names the point with
+/// the best p99 among those that fail no loop. Whether any point fails.
+fn verdict(points: &Points) -> (String, bool, Vec<String>) {
+    let mean = |row, metric| points.interval(row, metric).and_then(|(v, _)| v);
+    let setting = |row: usize| {
+        let axes = points.axes();
+        axes.iter()
+            .zip(&points.rows[row][1..=axes.len()])
+            .map(|(a, v)| format!("{a} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let n = points.rows.len();
+    let failed: Vec<f64> = (0..n)
+        .map(|r| mean(r, "loops_failed_share").unwrap_or(0.0))
+        .collect();
+    let p99 = |row| mean(row, "loop_latency_s.p99");
+    let clean: Vec<usize> = (0..n).filter(|&r| failed[r] == 0.0).collect();
+    let best = clean
+        .iter()
+        .filter_map(|&r| Some((p99(r)?, r)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let best_note = best.map(|(p, r)| {
+        format!(
+            "The lowest p99 of a point that fails no loop: {}, at {}.",
+            seconds(p),
+            setting(r)
+        )
+    });
+    let Some(worst) = (0..n)
+        .filter(|&r| failed[r] > 0.0)
+        .max_by(|&a, &b| failed[a].total_cmp(&failed[b]))
+    else {
+        let range = (0..n)
+            .filter_map(p99)
+            .fold(None, |acc: Option<(f64, f64)>, p| {
+                Some(acc.map_or((p, p), |(lo, hi)| (lo.min(p), hi.max(p))))
+            });
+        let spread = range.map_or(String::new(), |(lo, hi)| {
+            format!("; p99 from {} to {}", seconds(lo), seconds(hi))
+        });
+        return (
+            format!("Every point completes every loop ({n} points){spread}."),
+            false,
+            best_note.into_iter().collect(),
+        );
+    };
+    let survivors = p99(worst).map_or(String::new(), |p| {
+        format!(", p99 {} of those that complete", seconds(p))
+    });
+    (
+        format!(
+            "{} of {n} points complete every loop; the worst, {}, fails {} of loops{survivors}.",
+            clean.len(),
+            setting(worst),
+            percent(failed[worst])
+        ),
+        true,
+        best_note.into_iter().collect(),
+    )
 }
 
 /// What was simulated: the experiment, its seed, runs and base models.

@@ -10,6 +10,7 @@ use super::judge::{Interval, PlanResult, Probe, Verdict};
 use super::search::{Goal, Search};
 use super::slo::{Direction, Slo};
 use super::table::short;
+use crate::report::verdict::dollars;
 
 /// What `size` answers, as `--json` prints it and `--out` keeps it in
 /// [`RESULT_FILE`]: the SLOs, the floor, and the search or the plans.
@@ -88,39 +89,49 @@ impl Answer {
         }
     }
 
-    /// The answer in one line, as `size` ends its table with it.
+    /// The answer in one sentence, first in what `size` prints and on its
+    /// page: what to buy, what it costs an hour and a month, and the SLOs
+    /// it meets; or that nothing in the range does.
     pub fn sentence(&self) -> String {
+        let slos = self.slos_text();
         match &self.kind {
             AnswerKind::Search {
                 answer,
                 axis,
                 goal,
                 range: [lo, hi],
+                probes,
                 ..
             } => {
                 let which = match goal {
                     Goal::LeastMeeting => "least",
                     Goal::MostMeeting => "largest",
                 };
-                match answer {
-                    Some(v) => format!(
-                        "answer: {axis} = {v}, the {which} value in {lo}..{hi} that meets every SLO"
-                    ),
-                    None => format!("no value of {axis} in {lo}..{hi} meets every SLO"),
-                }
+                let Some(v) = answer else {
+                    return format!("Nothing in {axis} = {lo}..{hi} meets {slos}.");
+                };
+                let costs = probes
+                    .iter()
+                    .find(|p| p.value == *v)
+                    .map_or(String::new(), |p| {
+                        costs(p.cost_per_hour_usd, p.cost_per_month_usd)
+                    });
+                format!(
+                    "{} {axis} = {v}{costs}: the {which} value in {lo}..{hi} that meets {slos}.",
+                    match goal {
+                        Goal::LeastMeeting => "Buy",
+                        Goal::MostMeeting => "Serve up to",
+                    }
+                )
             }
             AnswerKind::Plans { answer, plans } => {
                 match plans.iter().find(|p| Some(&p.name) == answer.as_ref()) {
-                    Some(p) => {
-                        let usd = |x: Option<f64>| x.map_or("-".to_owned(), |c| format!("{c:.2}"));
-                        format!(
-                            "answer: {}, the cheapest plan a month that meets every SLO (${}/month, ${}/hour)",
-                            p.name,
-                            usd(p.cost_per_month_usd.0),
-                            usd(p.cost_per_hour_usd.0)
-                        )
-                    }
-                    None => "no plan meets every SLO".to_owned(),
+                    Some(p) => format!(
+                        "Buy {}{}: the cheapest plan a month that meets {slos}.",
+                        p.name,
+                        costs(p.cost_per_hour_usd, p.cost_per_month_usd)
+                    ),
+                    None => format!("No plan meets {slos}."),
                 }
             }
             AnswerKind::Grid {
@@ -132,30 +143,57 @@ impl Answer {
                 ..
             } => {
                 let Some(answer) = answer else {
-                    return "no setting of the ranges meets every SLO".to_owned();
+                    return format!("No setting of the ranges meets {slos}.");
                 };
                 let setting: Vec<String> = axes
                     .iter()
                     .filter_map(|a| Some(format!("{} = {}", a.path, answer.get(&a.path)?)))
                     .collect();
-                let usd = |x: Option<f64>| x.map_or("-".to_owned(), |c| format!("{c:.2}"));
-                let month = usd(cost_per_month_usd.0);
+                let point = answer_point(answer, axes, points).map(|i| &points[i]);
+                let costs = point.map_or_else(
+                    || costs((None, None), *cost_per_month_usd),
+                    |p| costs(p.cost_per_hour_usd, p.cost_per_month_usd),
+                );
                 if minimize == "cost_per_month_usd" {
                     format!(
-                        "answer: {}, the cheapest setting a month that meets every SLO (${month}/month)",
+                        "Buy {}{costs}: the cheapest setting a month that meets {slos}.",
                         setting.join(", ")
                     )
                 } else {
-                    let value = answer_point(answer, axes, points)
-                        .and_then(|i| points[i].objective.0)
+                    let value = point
+                        .and_then(|p| p.objective.0)
                         .map_or("-".to_owned(), short);
                     format!(
-                        "answer: {}, the setting with the least {minimize} ({value}) that meets every SLO (${month}/month)",
+                        "Buy {}{costs}: the setting with the least {minimize} ({value}) that meets {slos}.",
                         setting.join(", ")
                     )
                 }
             }
         }
+    }
+
+    /// The SLOs in words: `p99 <= 25m and failed <= 1%`, or `every SLO`.
+    fn slos_text(&self) -> String {
+        match self.slos.as_slice() {
+            [] => "every SLO".to_owned(),
+            slos => slos
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" and "),
+        }
+    }
+}
+
+/// ` ($3.29/hour, $2,400/month)`: the means of what a plan costs, those known.
+fn costs(hour: Interval, month: Interval) -> String {
+    let known: Vec<String> = [(hour.0, "hour"), (month.0, "month")]
+        .into_iter()
+        .filter_map(|(x, per)| Some(format!("{}/{per}", dollars(x?))))
+        .collect();
+    match known.as_slice() {
+        [] => String::new(),
+        _ => format!(" ({})", known.join(", ")),
     }
 }
 

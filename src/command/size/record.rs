@@ -128,8 +128,8 @@ pub(super) fn record_comparison(
     Ok(())
 }
 
-/// Prints the answer: as JSON, or `table` then the answer's sentence and
-/// why there is none; then `warnings` on stderr. `Err(NoAnswer)` when
+/// Prints the answer: as JSON, or the answer's sentence and why there is
+/// none, then `table`; then `warnings` on stderr. `Err(NoAnswer)` when
 /// there is none (`found` false).
 pub(super) fn print_answer(
     answer: &Answer,
@@ -141,8 +141,7 @@ pub(super) fn print_answer(
     if flags.json {
         json::write_json(&mut stdout, answer)?;
     } else {
-        stdout.write_all(table.as_bytes())?;
-        writeln!(stdout, "\n{}", answer.sentence())?;
+        writeln!(stdout, "{}", answer.sentence())?;
         for line in &answer.explanations {
             writeln!(stdout, "  {line}")?;
         }
@@ -155,6 +154,8 @@ pub(super) fn print_answer(
                 writeln!(stdout, "    {line}")?;
             }
         }
+        writeln!(stdout)?;
+        stdout.write_all(table.as_bytes())?;
     }
     stdout.flush()?;
     warn(warnings);
