@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::csv_row::significant;
+use crate::model::measure::catalogue::{self, Unit};
 use crate::report::verdict::group_thousands;
 
 /// `text` safe inside an element or a double-quoted attribute.
@@ -217,12 +218,17 @@ impl Page {
                 ci95,
                 met,
             } => {
+                // A share reads as a percentage.
+                let (scale, unit) = match catalogue::find(metric) {
+                    Some(named) if named.metric.unit == Unit::Share => (100.0, "%"),
+                    _ => (1.0, ""),
+                };
                 // A half-width of rounding noise (a fixed price) shows as none.
                 let shown = match (value, ci95) {
                     (Some(v), Some(h)) if *h > 1e-9 * v.abs() => {
-                        format!("{} ± {}", number(*v), number(*h))
+                        format!("{}{unit} ± {}{unit}", number(v * scale), number(h * scale))
                     }
-                    (Some(v), _) => number(*v),
+                    (Some(v), _) => format!("{}{unit}", number(v * scale)),
                     (None, _) => "–".to_owned(),
                 };
                 let (class, mark) = match met {

@@ -93,10 +93,14 @@ fn read_shown(text: &str) -> Option<(f64, Option<f64>)> {
     if text == "–" {
         return None;
     }
+    // A share is shown as a percentage.
     let number = |s: &str| {
-        s.trim()
+        let s = s.trim();
+        let (digits, scale) = s.strip_suffix('%').map_or((s, 1.0), |d| (d, 100.0));
+        digits
             .parse::<f64>()
             .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+            / scale
     };
     Some(match text.split_once('±') {
         Some((v, h)) => (number(v), Some(number(h))),
@@ -311,6 +315,10 @@ fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
         for cell in metric_cells(&doc, table) {
             let value = at(&row_object(&cell.row), &cell.metric).and_then(Value::as_f64);
             check(&cell, value, None);
+            // Shares read as percentages.
+            if cell.metric.ends_with("_share") && value.is_some() {
+                assert!(cell.text.ends_with('%'), "{} {}", cell.metric, cell.text);
+            }
             seen.entry(cell.row.clone())
                 .or_default()
                 .insert(cell.metric.clone());
