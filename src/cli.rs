@@ -168,8 +168,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
     /// Run N replications (seeds derived from the model's, in parallel) and print each
-    /// metric's mean and the half-width of its 95% confidence interval.
-    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "out",
+    /// metric's mean and the half-width of its 95% confidence interval (with --out:
+    /// replications.json, summaries.json and manifest.json, for `report`).
+    #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub replications: u32,
     /// The most memory one run may hold (e.g. 512MiB, 16GiB): a model

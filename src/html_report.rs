@@ -6,6 +6,7 @@
 
 mod error;
 mod page;
+mod replicated;
 mod run;
 mod sections;
 mod sizing;
@@ -14,12 +15,15 @@ mod sweep;
 use std::path::{Path, PathBuf};
 
 use crate::error::BadInput;
+use crate::report::run_outputs::REPLICATIONS_FILE;
 pub use error::ReportError;
 
 /// What a directory holds, by the file only that kind writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Run,
+    /// `run --replications N --out`.
+    Replicated,
     Sweep,
     Sizing,
 }
@@ -35,11 +39,13 @@ impl Kind {
             Ok(Kind::Sizing)
         } else if has("runs.csv") {
             Ok(Kind::Sweep)
+        } else if has(REPLICATIONS_FILE) {
+            Ok(Kind::Replicated)
         } else if has("summary.json") {
             Ok(Kind::Run)
         } else {
             Err(BadInput(format!(
-                "{}: not the output of `run --out`, `sweep` or `size --out` (it has no summary.json, runs.csv or sizing.csv)",
+                "{}: not the output of `run --out`, `sweep` or `size --out` (it has no summary.json, replications.json, runs.csv or sizing.csv)",
                 dir.display()
             )))
         }
@@ -50,6 +56,7 @@ impl Kind {
 pub fn render(dir: &Path) -> Result<String, ReportError> {
     match Kind::of(dir)? {
         Kind::Run => run::render(dir),
+        Kind::Replicated => replicated::render(dir),
         Kind::Sweep => sweep::render(dir),
         Kind::Sizing => sizing::render(dir),
     }

@@ -95,13 +95,25 @@ fn rerun_sweep_run(dir: &Path, run: usize, json: bool) -> Result<(), Error> {
     print_summary(&result.summary, json)
 }
 
-/// `run --replications N`: each metric's mean and 95% interval.
+/// `run --replications N`: each metric's mean and 95% interval, kept in
+/// `--out` for `report`.
 fn run_replicated(args: &RunArgs, limits: Limits) -> Result<(), Error> {
     let loaded = load(&args.model, args.seed, &args.set)?;
     warn(&loaded.warnings);
     loaded.admit(limits, false)?;
+    let staged = match &args.out {
+        Some(dir) => Some(stage_out(dir, Kind::Run, args.force)?),
+        None => None,
+    };
     let summaries = sweep::replicate(&loaded.model.spec, args.replications, limits.memory)?;
     let stats = replicated::stats(&summaries);
+    if let Some(staged) = staged {
+        let dir = staged.target().path.clone();
+        run_outputs::manifest(&dir, &args.model, &args.set, &loaded.source, &loaded.model)
+            .and_then(|m| run_outputs::write_replicated(staged.path(), m, &summaries, &stats))
+            .with_context(|| format!("writing results to {}", dir.display()))?;
+        publish(staged)?;
+    }
     let mut stdout = io::stdout().lock();
     if args.json {
         replicated::write_json(&mut stdout, &stats)?;

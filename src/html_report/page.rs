@@ -5,9 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::csv_row::significant;
 use crate::model::measure::catalogue::{self, Unit};
-use crate::report::verdict::group_thousands;
+pub use crate::report::verdict::number;
 
 /// `text` safe inside an element or a double-quoted attribute.
 pub fn escape(text: &str) -> String {
@@ -23,23 +22,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// A metric as the report shows it: 4 significant digits, the whole part
-/// never rounded and grouped in thousands (1,262 · 0.001115 · 353,459,359).
-pub fn number(x: f64) -> String {
-    let text = significant(x, 4);
-    let (sign, digits) = text.strip_prefix('-').map_or(("", &*text), |d| ("-", d));
-    let (whole, fraction) = digits.split_once('.').map_or((digits, ""), |(w, f)| (w, f));
-    if whole.len() <= 4 || !whole.bytes().all(|b| b.is_ascii_digit()) {
-        return text;
-    }
-    let grouped = group_thousands(whole);
-    if fraction.is_empty() {
-        format!("{sign}{grouped}")
-    } else {
-        format!("{sign}{grouped}.{fraction}")
-    }
 }
 
 /// One cell of a table.

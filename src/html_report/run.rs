@@ -155,7 +155,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     let verdict = verdict::of_run(&run);
     page.verdict(&verdict.headline, run.loops_failed > 0, &verdict.notes);
 
-    simulated(&mut page, &manifest, &summary);
+    simulated(&mut page, &manifest, &summary, "one run");
     outcomes(&mut page, &summary);
     attempts(&mut page, &summary);
     pools(&mut page, &summary);
@@ -179,12 +179,13 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     Ok(page.finish(name, &format!("loopcap run report, from {}", dir.display())))
 }
 
-/// What was simulated: the model, its seed and how it was run.
-fn simulated(page: &mut Page, manifest: &Manifest, summary: &Value) {
+/// What was simulated: the model, its seed and how it was run (`kind`:
+/// one run, or its replications).
+pub(super) fn simulated(page: &mut Page, manifest: &Manifest, summary: &Value, kind: &str) {
     let num = |key: &str| summary.get(key).and_then(Value::as_f64).unwrap_or(0.0);
     page.heading("What was simulated");
     let mut meta = vec![
-        ("kind".to_owned(), "one run".to_owned()),
+        ("kind".to_owned(), kind.to_owned()),
         ("model file".to_owned(), manifest.model_file.clone()),
         ("seed".to_owned(), manifest.seed.to_string()),
         (

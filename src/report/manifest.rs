@@ -27,6 +27,17 @@ pub struct Manifest {
     pub data_files: Vec<DataFile>,
     /// Reruns this run: `loopcap run` accepts a manifest in place of a model.
     pub rerun: String,
+    /// Replications of the run (`run --replications N --out`), when more than one.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub replications: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Manifest {

@@ -1,13 +1,17 @@
-//! What `loopcap run --replications N` prints: each metric's mean over the
-//! replications with the half-width of its 95% confidence interval, since
-//! one seed's p99 says little about the next.
+//! What `loopcap run --replications N` prints and keeps: each metric's mean
+//! over the replications with the half-width of its 95% confidence
+//! interval, since one seed's p99 says little about the next; grouped as
+//! the single run's table is, shares in %, after the verdict.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::model::measure::catalogue::{self, Form, Named, Scope, Unit};
 use crate::model::measure::summary::Summary;
+use crate::report::verdict;
 use crate::statistics::mean_ci;
 
 /// One metric over the replications that defined it.
@@ -41,12 +45,98 @@ pub fn stats(summaries: &[Summary]) -> Vec<MetricStats> {
         .collect()
 }
 
-/// A table: the model, the seeds, then a metric a line.
+/// The metrics of one scope and owner (the run, a window, a pool, ...),
+/// in summary order: what the single run's table shows under one heading.
+pub struct Group<'a> {
+    /// "run", "window surge-1", "pool tier2".
+    pub heading: String,
+    pub metrics: Vec<(Named<'a>, &'a MetricStats)>,
+}
+
+/// `stats` grouped by scope and owner, in summary order, leaving out the
+/// latency distributions' quantiles (their percentiles are there), metrics
+/// no replication defined or that are zero in every one (but the failed
+/// shares), and the class of a model with one.
+pub fn groups(stats: &[MetricStats]) -> Vec<Group<'_>> {
+    let named: Vec<(Named<'_>, &MetricStats)> = stats
+        .iter()
+        .filter_map(|s| Some((catalogue::find(&s.name)?, s)))
+        .collect();
+    // One class is the run: its figures are the run's.
+    let classes: BTreeSet<&str> = named
+        .iter()
+        .filter(|(n, _)| n.scope == Scope::Class)
+        .map(|(n, _)| n.owner)
+        .collect();
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for (named, s) in named {
+        let nothing = s.mean == Some(0.0) && s.ci95.is_none_or(|h| h == 0.0);
+        if s.mean.is_none()
+            || named.metric.form == Form::Quantiles
+            || (nothing && named.metric.name != "loops_failed_share")
+            || (named.scope == Scope::Class && classes.len() < 2)
+        {
+            continue;
+        }
+        let heading = heading(named.scope, named.owner);
+        match groups.iter_mut().find(|g| g.heading == heading) {
+            Some(g) => g.metrics.push((named, s)),
+            None => groups.push(Group {
+                heading,
+                metrics: vec![(named, s)],
+            }),
+        }
+    }
+    groups
+}
+
+fn heading(scope: Scope, owner: &str) -> String {
+    match scope {
+        Scope::Run => "run".to_owned(),
+        Scope::Class => format!("class {owner}"),
+        Scope::Fault => format!("fault {owner}"),
+        Scope::Window => format!("window {owner}"),
+        Scope::Pool => format!("pool {owner}"),
+        Scope::WarmLoops => "warm loops".to_owned(),
+        Scope::ColdLoops => "cold loops".to_owned(),
+        Scope::Model => format!("model {owner}"),
+    }
+}
+
+/// A metric's words: its statistic, then its label ("p99 loop latency").
+pub fn words(named: &Named<'_>) -> String {
+    match named.statistic {
+        Some(stat) => format!("{stat} {}", named.metric.label),
+        None => named.metric.label.to_owned(),
+    }
+}
+
+/// A mean and its interval as a reader takes them: shares in %, seconds,
+/// dollars; four significant digits.
+pub fn interval(unit: Unit, mean: Option<f64>, ci95: Option<f64>) -> String {
+    let Some(mean) = mean else {
+        return "-".to_owned();
+    };
+    let (scale, before, after) = match unit {
+        Unit::Share => (100.0, "", "%"),
+        Unit::Seconds => (1.0, "", " s"),
+        Unit::Usd => (1.0, "$", ""),
+        _ => (1.0, "", ""),
+    };
+    let shown = |x: f64| format!("{before}{}{after}", verdict::number(x * scale));
+    match ci95 {
+        Some(h) if h > 1e-9 * mean.abs() => format!("{} ± {}", shown(mean), shown(h)),
+        _ => shown(mean),
+    }
+}
+
+/// The table: the model, the seeds, the verdict, then each group's
+/// metrics, a mean ± half-width a line.
 pub fn render(model: &str, seeds: &[u64], stats: &[MetricStats]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{model}: {} replications (seeds {}), mean ± half-width of the 95% CI\n",
+        "{model}: {} replications (seeds {}), each figure the mean ± the half-width of its 95% interval",
         seeds.len(),
         seeds
             .iter()
@@ -54,14 +144,17 @@ pub fn render(model: &str, seeds: &[u64], stats: &[MetricStats]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let width = stats.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    for s in stats {
-        let cell = match (s.mean, s.ci95) {
-            (Some(mean), Some(ci)) => format!("{mean:>14.4} ± {ci:.4}"),
-            (Some(mean), None) => format!("{mean:>14.4}"),
-            _ => format!("{:>14}", "-"),
-        };
-        let _ = writeln!(out, "  {:<width$}  {cell}", s.name);
+    out.push_str(&verdict::of_replications(stats).text());
+    for group in groups(stats) {
+        let _ = writeln!(out, "\n{}", group.heading);
+        for (named, s) in &group.metrics {
+            let _ = writeln!(
+                out,
+                "  {:<36}{}",
+                words(named),
+                interval(named.metric.unit, s.mean, s.ci95)
+            );
+        }
     }
     out
 }
@@ -98,6 +191,9 @@ mod tests {
         write_json(&mut json, &stats).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(value["loops_completed"]["mean"], 4.0);
-        assert!(render("m", &[1, 2, 3], &stats).contains("4.0000 ± 4.9683"));
+        let table = render("m", &[1, 2, 3], &stats);
+        assert!(table.contains("\nrun\n"), "{table}");
+        assert!(table.contains("  loops completed  "), "{table}");
+        assert!(table.contains("4 ± 4.968\n"), "{table}");
     }
 }

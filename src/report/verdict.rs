@@ -4,11 +4,13 @@
 //! an autoscaler that flaps, the worst window). The terminal summary and
 //! the run's page both open with it.
 
+use crate::csv_row::significant;
 use crate::engine::SimDuration;
 use crate::model::measure::by_model::ByLimit;
 use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::summary::Summary;
 use crate::model::workload::classes::week_time;
+use crate::report::replicated::MetricStats;
 
 /// Failed shares above this make the p99 of loop latency a survivors' p99:
 /// more than 1% of loops have no latency, so the 99th percentile of all
@@ -64,6 +66,52 @@ pub fn of_run(s: &Summary) -> Verdict {
         ));
     }
     notes.extend(worst_window(s));
+    Verdict { headline, notes }
+}
+
+/// The verdict of replications of one run, from each metric's mean and
+/// 95% half-width: the failed share, throughput, p99 and month's bill,
+/// and whether the p99 is a survivors' one.
+pub fn of_replications(stats: &[MetricStats]) -> Verdict {
+    let get = |name: &str| {
+        stats
+            .iter()
+            .find(|s| s.name == name)
+            .map_or((None, None), |s| (s.mean, s.ci95))
+    };
+    let pm = |(m, h): (Option<f64>, Option<f64>), show: fn(f64) -> String| {
+        m.map(|m| match h {
+            Some(h) if h > 0.0 => format!("{} ± {}", show(m), show(h)),
+            _ => show(m),
+        })
+    };
+    let failed = get("loops_failed_share");
+    let figures: Vec<String> = [
+        pm(get("loops_per_min"), count).map(|x| format!("{x} loops/min")),
+        match get("loop_latency_s.p99") {
+            (Some(m), Some(h)) if h > 0.0 => Some(format!("p99 {}", seconds_interval(m, h))),
+            (m, _) => m.map(|m| format!("p99 {}", seconds(m))),
+        },
+        pm(get("cost_per_month_usd"), dollars)
+            .filter(|_| get("cost_per_month_usd").0 > Some(0.0))
+            .map(|x| format!("{x} a month")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let headline = match failed.0 {
+        None => "No loop ended in the measured window of any replication.".to_owned(),
+        Some(0.0) => format!("Every loop completed: {}.", figures.join(", ")),
+        Some(_) => format!(
+            "{} of loops fail; those that complete: {}.",
+            pm(failed, percent).unwrap_or_default(),
+            figures.join(", ")
+        ),
+    };
+    let notes = match (failed.0, get("loop_latency_s.p99").0) {
+        (Some(share), Some(p99)) => survivors_note(share, p99).into_iter().collect(),
+        _ => Vec::new(),
+    };
     Verdict { headline, notes }
 }
 
@@ -252,8 +300,12 @@ fn binding_limits(s: &Summary) -> Vec<Binding<'_>> {
 /// The survivors' p99: latency that looks good because the loops that
 /// would have been slow failed instead.
 fn survivors(s: &Summary) -> Option<String> {
-    let share = s.loops_failed_share?;
-    let p99 = s.loop_latency_s.as_ref()?.p99;
+    survivors_note(s.loops_failed_share?, s.loop_latency_s.as_ref()?.p99)
+}
+
+/// The note on a p99 of `p99` when `share` of loops failed, if more than
+/// one in a hundred did.
+fn survivors_note(share: f64, p99: f64) -> Option<String> {
     (share > SURVIVORS).then(|| {
         format!(
             "The p99 of {} is a survivors' p99: it counts only the {} of loops that completed; with {} failing, the p99 of all loops is a failure.",
@@ -340,6 +392,21 @@ pub fn seconds(s: f64) -> String {
     }
 }
 
+/// A latency and its half-width, both in the latency's unit.
+fn seconds_interval(mean: f64, half: f64) -> String {
+    let (scale, unit) = match mean {
+        m if m < 120.0 => (1.0, "s"),
+        m if m < 7200.0 => (60.0, "min"),
+        _ => (3600.0, "h"),
+    };
+    let decimals = if mean < 10.0 { 2 } else { 1 };
+    format!(
+        "{:.decimals$} ± {:.decimals$} {unit}",
+        mean / scale,
+        half / scale
+    )
+}
+
 /// A share as a percentage with the digits that tell it from 0% and 100%.
 pub fn percent(x: f64) -> String {
     let p = x * 100.0;
@@ -365,6 +432,23 @@ pub fn dollars(x: f64) -> String {
         format!("${x:.2}")
     } else {
         format!("${}", grouped(x.round() as u64))
+    }
+}
+
+/// A metric as the report shows it: 4 significant digits, the whole part
+/// never rounded and grouped in thousands (1,262 · 0.001115 · 353,459,359).
+pub fn number(x: f64) -> String {
+    let text = significant(x, 4);
+    let (sign, digits) = text.strip_prefix('-').map_or(("", &*text), |d| ("-", d));
+    let (whole, fraction) = digits.split_once('.').map_or((digits, ""), |(w, f)| (w, f));
+    if whole.len() <= 4 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return text;
+    }
+    let grouped = group_thousands(whole);
+    if fraction.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{fraction}")
     }
 }
 

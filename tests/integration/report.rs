@@ -481,6 +481,92 @@ fn a_sweep_report_holds_every_figure_and_the_points_numbers() {
     assert_eq!(pair(&doc, "meta", "runs"), "5 points x 3 replications = 15");
 }
 
+/// `run --replications 4 --out DIR` keeps every replication's summary and
+/// each metric's interval; its page opens with the verdict the terminal
+/// prints and shows each figure with its interval, as replications.json
+/// has them; rerunning its manifest gives the same bytes.
+#[test]
+fn a_replicated_run_report_shows_each_figure_with_its_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("replicated");
+    let model = model_path("research-agent-burst.toml");
+    let run = |out: &Path| {
+        ok(&[
+            "run",
+            model.to_str().unwrap(),
+            "--set",
+            "duration=2h",
+            "--replications",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let printed = run(&dir);
+    let html = report(&dir);
+    let doc = parse(&html);
+    assert_eq!(first_text(&doc), printed.lines().nth(1).unwrap());
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    let intervals = read("replications.json");
+    let summaries = read("summaries.json");
+    // The seeds printed are the summaries kept, in order.
+    let seeds: Vec<String> = summaries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seed"].to_string())
+        .collect();
+    assert_eq!(seeds.len(), 4);
+    assert!(printed.contains(&format!("(seeds {})", seeds.join(", "))));
+    let mut shown = 0;
+    let groups: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("id").filter(|id| id.starts_with("group-")))
+        .collect();
+    assert_eq!(groups[0], "group-run", "{groups:?}");
+    for table in groups {
+        for cell in metric_cells(&doc, table) {
+            let of = &intervals[&cell.metric];
+            check(&cell, of["mean"].as_f64(), of["ci95"].as_f64());
+            shown += 1;
+        }
+    }
+    assert!(shown > 20, "{shown} cells");
+    // An independent recount of one interval: the failed share's mean.
+    let shares: Vec<f64> = summaries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["loops_failed_share"].as_f64().unwrap())
+        .collect();
+    let mean = shares.iter().sum::<f64>() / 4.0;
+    assert!((intervals["loops_failed_share"]["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    // The manifest reruns all four replications, to the same bytes.
+    let manifest = read("manifest.json");
+    assert!(
+        manifest["rerun"]
+            .as_str()
+            .unwrap()
+            .ends_with(" --replications 4"),
+        "{manifest}"
+    );
+    let again = tmp.path().join("again");
+    ok(&[
+        "run",
+        dir.join("manifest.json").to_str().unwrap(),
+        "--replications",
+        "4",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    for file in ["replications.json", "summaries.json"] {
+        let bytes = |d: &Path| std::fs::read_to_string(d.join(file)).unwrap();
+        assert!(bytes(&dir) == bytes(&again), "{file} differs");
+    }
+}
+
 /// `size ... --out DIR`: its verdict line, and the page of DIR.
 fn sized(dir: &Path, args: &[&str]) -> (String, String) {
     let mut all = vec!["size"];
