@@ -6,6 +6,7 @@
 
 mod error;
 mod page;
+mod plain;
 mod replicated;
 mod run;
 mod sections;

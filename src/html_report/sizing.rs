@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use super::error::ReportError;
 use super::page::{Cell, Judged, Page, Row};
+use super::plain;
 use super::sections;
 use crate::error::BadInput;
 use crate::plot::sizing_figure;
-use crate::sizing::{self, Answer, AnswerKind, Direction, Verdict, skipped_sentence};
+use crate::sizing::{self, Answer, AnswerKind, Direction, Interval, Verdict, skipped_sentence};
 
 /// One row's SLO cells: each metric with its interval and verdict.
 fn verdict_cells(verdicts: &[Verdict]) -> impl Iterator<Item = Cell> + '_ {
@@ -137,63 +138,95 @@ fn recommendation(page: &mut Page, answer: &Answer) {
 /// Every probe or plan beside the floor, each SLO's interval and the cost.
 fn evidence(page: &mut Page, answer: &Answer) {
     page.heading("Evidence");
-    let slo_names = answer.slos.iter().map(|s| s.text.as_str());
-    let floor = Row {
-        key: "floor".to_owned(),
-        cells: [
-            Cell::text("unlimited"),
-            met(&answer.floor, answer.floor.iter().all(|v| v.met)),
+    page.paragraph(
+        "note",
+        "Cost first, then each SLO's metric with its interval and verdict; the floor is the workload on unlimited capacity.",
+    );
+    let slo_names: Vec<String> = answer.slos.iter().map(|s| s.text.clone()).collect();
+    // A row: its leading cells (the plan, value or setting), its costs a
+    // month and an hour, its verdict and SLO cells, then `after`.
+    let row = |key: String,
+               lead: Vec<Cell>,
+               costs: [Cell; 2],
+               verdicts: &[Verdict],
+               met_all: bool,
+               after: Vec<Cell>| Row {
+        key,
+        cells: lead
+            .into_iter()
+            .chain(costs)
+            .chain([met(verdicts, met_all)])
+            .chain(verdict_cells(verdicts))
+            .chain(after)
+            .collect(),
+    };
+    let costs = |hour: Interval, month: Interval| {
+        [
+            Cell::interval("cost_per_month_usd", month),
+            Cell::interval("cost_per_hour_usd", hour),
         ]
-        .into_iter()
-        .chain(verdict_cells(&answer.floor))
-        .collect(),
+    };
+    let floor = |leads: usize| {
+        let lead = std::iter::once(Cell::text("unlimited"))
+            .chain((1..leads).map(|_| Cell::text("")))
+            .collect();
+        let met_all = answer.floor.iter().all(|v| v.met);
+        row(
+            "floor".to_owned(),
+            lead,
+            [Cell::text(""), Cell::text("")],
+            &answer.floor,
+            met_all,
+            Vec::new(),
+        )
+    };
+    let header = |lead: Vec<&str>, after: &[&str]| -> Vec<String> {
+        lead.into_iter()
+            .chain(["$/month", "$/hour", "verdict"])
+            .map(str::to_owned)
+            .chain(slo_names.iter().cloned())
+            .chain(after.iter().map(|a| (*a).to_owned()))
+            .collect()
     };
     match &answer.kind {
         AnswerKind::Search { axis, probes, .. } => {
             let mut probes: Vec<_> = probes.iter().collect();
             probes.sort_by_key(|p| p.value);
-            let rows = [floor].into_iter().chain(probes.iter().map(|p| {
-                Row {
-                    key: format!("value:{}", p.value),
-                    cells: [Cell::text(p.value.to_string()), met(&p.verdicts, p.met)]
-                        .into_iter()
-                        .chain(verdict_cells(&p.verdicts))
-                        .chain([
-                            Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd),
-                            Cell::interval("cost_per_month_usd", p.cost_per_month_usd),
-                        ])
-                        .collect(),
-                }
+            let rows = [floor(1)].into_iter().chain(probes.iter().map(|p| {
+                row(
+                    format!("value:{}", p.value),
+                    vec![Cell::text(p.value.to_string())],
+                    costs(p.cost_per_hour_usd, p.cost_per_month_usd),
+                    &p.verdicts,
+                    p.met,
+                    Vec::new(),
+                )
             }));
-            let header: Vec<&str> = [axis.as_str(), "verdict"]
-                .into_iter()
-                .chain(slo_names)
-                .chain(["$/hour", "$/month"])
-                .collect();
-            page.table("probes", &header, &rows.collect::<Vec<_>>());
+            page.table(
+                "probes",
+                &header(vec![axis.as_str()], &[]),
+                &rows.collect::<Vec<_>>(),
+            );
         }
         AnswerKind::Plans { plans, .. } => {
-            let rows = [floor].into_iter().chain(plans.iter().map(|p| {
-                Row {
-                    key: format!("plan:{}", p.name),
-                    cells: [Cell::text(&p.name), met(&p.verdicts, p.met)]
-                        .into_iter()
-                        .chain(verdict_cells(&p.verdicts))
-                        .chain([
-                            Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd),
-                            Cell::interval("cost_per_month_usd", p.cost_per_month_usd),
-                            Cell::interval("cost_per_loop_usd", p.cost_per_loop_usd),
-                            Cell::interval("loops_per_dollar", p.loops_per_dollar),
-                        ])
-                        .collect(),
-                }
+            let rows = [floor(1)].into_iter().chain(plans.iter().map(|p| {
+                row(
+                    format!("plan:{}", p.name),
+                    vec![Cell::text(&p.name)],
+                    costs(p.cost_per_hour_usd, p.cost_per_month_usd),
+                    &p.verdicts,
+                    p.met,
+                    vec![
+                        Cell::interval("cost_per_loop_usd", p.cost_per_loop_usd),
+                        Cell::interval("loops_per_dollar", p.loops_per_dollar),
+                    ],
+                )
             }));
-            let header: Vec<&str> = ["plan", "verdict"]
-                .into_iter()
-                .chain(slo_names)
-                .chain(["$/hour", "$/month", "$/loop", "loops/$"])
-                .collect();
-            page.table("plans", &header, &rows.collect::<Vec<_>>());
+            page.table(
+                "plans",
+                &header(vec!["plan"], &["$/loop", "loops/$"]),
+                &rows.collect::<Vec<_>>(),
+            );
         }
         AnswerKind::Grid {
             axes,
@@ -201,42 +234,32 @@ fn evidence(page: &mut Page, answer: &Answer) {
             skipped,
             ..
         } => {
-            // The floor's one label cell, and an empty one under each other axis.
-            let mut floor = floor;
-            let blanks = (1..axes.len()).map(|_| Cell::text(""));
-            floor.cells.splice(1..1, blanks);
-            let rows = [floor].into_iter().chain(points.iter().map(|p| {
-                let setting: Vec<String> = p.setting.iter().map(i64::to_string).collect();
-                Row {
-                    key: format!("setting:{}", setting.join(",")),
-                    cells: setting
-                        .iter()
-                        .map(Cell::text)
-                        .chain([met(&p.verdicts, p.met)])
-                        .chain(verdict_cells(&p.verdicts))
-                        .chain([
-                            Cell::interval("cost_per_hour_usd", p.cost_per_hour_usd),
-                            Cell::interval("cost_per_month_usd", p.cost_per_month_usd),
-                            Cell::metric(
-                                "committed_per_month_usd",
-                                Some(p.committed_per_month_usd),
-                            ),
-                        ])
-                        .collect(),
-                }
-            }));
-            let header: Vec<&str> = axes
-                .iter()
-                .map(|a| a.path.as_str())
-                .chain(["verdict"])
-                .chain(slo_names)
-                .chain(["$/hour", "$/month", "committed $/month"])
-                .collect();
+            let rows = [floor(axes.len())]
+                .into_iter()
+                .chain(points.iter().map(|p| {
+                    let setting: Vec<String> = p.setting.iter().map(i64::to_string).collect();
+                    row(
+                        format!("setting:{}", setting.join(",")),
+                        setting.iter().map(Cell::text).collect(),
+                        costs(p.cost_per_hour_usd, p.cost_per_month_usd),
+                        &p.verdicts,
+                        p.met,
+                        vec![Cell::metric(
+                            "committed_per_month_usd",
+                            Some(p.committed_per_month_usd),
+                        )],
+                    )
+                }));
+            let lead = axes.iter().map(|a| a.path.as_str()).collect();
             page.paragraph(
                 "note",
                 "The settings run, in the order they ran: by what they commit to a month, least first.",
             );
-            page.table("settings", &header, &rows.collect::<Vec<_>>());
+            page.table(
+                "settings",
+                &header(lead, &["committed $/month"]),
+                &rows.collect::<Vec<_>>(),
+            );
             if !skipped.is_empty() {
                 page.paragraph(
                     "note",
@@ -282,13 +305,19 @@ fn what_was_sized(page: &mut Page, answer: &Answer, manifest: &Value) {
 /// written before it did), and the file whole (its comments state the
 /// plans' assumptions).
 fn plans(page: &mut Page, manifest: &Value, plans_toml: &str) {
+    let model = manifest
+        .get("model_toml")
+        .and_then(Value::as_str)
+        .and_then(|m| m.parse::<toml::Table>().ok())
+        .map(|m| plain::capacity_in_words(&m))
+        .unwrap_or_default();
     let row = |name: &str, set: String| Row {
         key: format!("plan:{name}"),
         cells: vec![
             Cell::text(name),
             Cell::text(match set.as_str() {
-                "" | "{}" => "nothing: the model as it is".to_owned(),
-                _ => set,
+                "" | "{}" => format!("the model as it is: {model}"),
+                _ => plain::set_in_words(&set),
             }),
         ],
     };
@@ -318,7 +347,10 @@ fn plans(page: &mut Page, manifest: &Value, plans_toml: &str) {
                 .collect()
         }
     };
-    page.paragraph("note", "Each plan replaces these parts of the model:");
-    page.table("plan-sets", &["plan", "what it sets"], &rows);
+    page.paragraph(
+        "note",
+        "What each plan buys, in words (the plans file below says it in full):",
+    );
+    page.table("plan-sets", &["plan", "what it buys"], &rows);
     page.folded("The plans file (TOML)", plans_toml);
 }

@@ -1,9 +1,11 @@
 //! Grouped bars with 95% confidence whiskers, one group per category.
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{FONT, Figure, category_label, color, format_number, legend, no_data, titled};
+use super::{FONT, Figure, category_label, color, format_number, no_data, titled};
 
 use crate::error::DrawError;
 
@@ -24,7 +26,16 @@ pub struct BarChart {
     pub groups: Vec<BarGroup>,
     /// A horizontal reference line across the bars (an SLO's bound), and its legend.
     pub bound: Option<(f64, String)>,
+    /// Per category, whether it meets what the figure judges: its bar drawn
+    /// green and marked ✓, or red and marked ✗. Empty: no verdicts.
+    pub verdicts: Vec<Option<bool>>,
+    /// The category that is the answer, marked "★ answer" above its bar.
+    pub answer: Option<usize>,
 }
+
+/// A bar that meets, and one that misses.
+const MEETS: RGBColor = RGBColor(44, 160, 44);
+const MISSES: RGBColor = RGBColor(214, 39, 40);
 
 impl Figure for BarChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
@@ -42,7 +53,11 @@ impl Figure for BarChart {
         if !top.is_finite() {
             return no_data(root, &self.title);
         }
-        let top = if top > 0.0 { top * 1.12 } else { 1.0 };
+        // Room above the tallest whisker for the marks and, clear of every
+        // bar, the legend.
+        let legend = self.groups.len() > 1 || self.bound.is_some() || !self.verdicts.is_empty();
+        let headroom = if legend { 1.35 } else { 1.12 };
+        let top = if top > 0.0 { top * headroom } else { 1.0 };
         let n = self.categories.len();
         let area = titled(root, &self.title, &self.subtitle)?;
         let mut chart = ChartBuilder::on(&area)
@@ -69,9 +84,17 @@ impl Figure for BarChart {
         for (g, group) in self.groups.iter().enumerate() {
             let c = color(g);
             let left = |i: usize| i as f64 - 0.4 + g as f64 * width;
+            let fill = |i: usize| match self.verdicts.get(i).copied().flatten() {
+                Some(true) => MEETS,
+                Some(false) => MISSES,
+                None => c,
+            };
             let bars = group.values.iter().enumerate().filter_map(|(i, v)| {
                 v.map(|(h, _)| {
-                    Rectangle::new([(left(i), 0.0), (left(i) + width * 0.92, h)], c.filled())
+                    Rectangle::new(
+                        [(left(i), 0.0), (left(i) + width * 0.92, h)],
+                        fill(i).filled(),
+                    )
                 })
             });
             let drawn = chart.draw_series(bars).map_err(e)?;
@@ -99,6 +122,7 @@ impl Figure for BarChart {
             });
             chart.draw_series(whiskers).map_err(e)?;
         }
+        self.mark(&mut chart, top)?;
         if let Some((y, label)) = &self.bound {
             let grey = RGBColor(90, 90, 90);
             chart
@@ -112,9 +136,90 @@ impl Figure for BarChart {
                     PathElement::new(vec![(x, y), (x + 14, y)], grey.stroke_width(2))
                 });
         }
-        if self.groups.len() > 1 || self.bound.is_some() {
-            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        if legend {
+            super::legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
+    }
+}
+
+impl BarChart {
+    /// Above each bar of the first group: ✓ or ✗ by its verdict, and
+    /// "★ answer" over the answer's; the legend says what the colours mean.
+    fn mark<DB: DrawingBackend>(
+        &self,
+        chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+        top: f64,
+    ) -> Result<(), DrawError> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
+        let Some(group) = self.groups.first() else {
+            return Ok(());
+        };
+        let above = |i: usize| {
+            group
+                .values
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|(h, half)| (i as f64, (h + half.unwrap_or(0.0)).max(0.0) + top * 0.015))
+        };
+        let centred = (FONT, 15)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
+        let marks = self.verdicts.iter().enumerate().filter_map(|(i, v)| {
+            let text = match ((*v)?, self.answer == Some(i)) {
+                (_, true) => "★ answer",
+                (true, false) => "✓",
+                (false, false) => "✗",
+            };
+            Some(Text::new(text, above(i)?, centred.clone()))
+        });
+        chart.draw_series(marks).map_err(e)?;
+        if self.verdicts.iter().any(Option::is_some) {
+            for (label, c) in [("meets (✓)", MEETS), ("misses (✗)", MISSES)] {
+                chart
+                    .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                    .map_err(e)?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled())
+                    });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bars that meet are green and marked ✓, bars that miss red and
+    /// marked ✗, the answer's bar says so; the legend names the colours.
+    #[test]
+    fn pass_and_fail_bars_differ_in_colour_and_mark() {
+        let chart = BarChart {
+            title: "p99 of each plan".to_owned(),
+            subtitle: String::new(),
+            x_label: "plan".to_owned(),
+            y_label: "p99".to_owned(),
+            categories: ["a", "b", "c"].map(str::to_owned).into(),
+            groups: vec![BarGroup {
+                label: String::new(),
+                values: vec![Some((3.0, Some(0.5))), Some((1.0, None)), Some((2.0, None))],
+            }],
+            bound: Some((2.5, "bound".to_owned())),
+            verdicts: vec![Some(false), Some(true), Some(true)],
+            answer: Some(1),
+        };
+        let svg = crate::plot::svg(&chart).unwrap();
+        let fills = |hex: &str| svg.matches(&format!("fill=\"#{hex}\"")).count();
+        // One bar and one legend swatch of each colour, and a second green bar.
+        assert_eq!((fills("D62728"), fills("2CA02C")), (2, 3), "{svg}");
+        for mark in ["✗", "✓", "★ answer", "meets (✓)", "misses (✗)"] {
+            assert!(svg.contains(&format!(">\n{mark}\n</text>")), "no {mark}");
+        }
+        assert_eq!(svg.matches(">\n✓\n</text>").count(), 1);
     }
 }

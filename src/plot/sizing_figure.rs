@@ -20,9 +20,10 @@ pub struct SloSeries<'a> {
     pub text: &'a str,
     /// The SLO's bound; none for a metric shown beside them (cost).
     pub bound: Option<f64>,
-    /// Each probe's value (with `--plans`, the plan's index), and its
-    /// metric's mean and 95% half-width.
-    pub points: Vec<(i64, f64, f64)>,
+    /// Each probe's value (with `--plans`, the plan's index), its
+    /// metric's mean and 95% half-width, and whether it meets: this SLO,
+    /// or every SLO for a metric shown beside them.
+    pub points: Vec<(i64, f64, f64, bool)>,
 }
 
 /// The file a series is drawn to, without extension.
@@ -52,7 +53,7 @@ pub fn draw(
         let mut points: Vec<Point> = slo
             .points
             .iter()
-            .map(|&(value, mean, half)| Point {
+            .map(|&(value, mean, half, _)| Point {
                 x: value as f64,
                 y: mean,
                 band: Some((mean - half, mean + half)),
@@ -142,19 +143,26 @@ pub fn draw_plans(
     let mut names = Vec::new();
     for slo in series {
         let mut values = vec![None; plans.len()];
-        for &(i, mean, half) in &slo.points {
-            if let Some(v) = usize::try_from(i).ok().and_then(|i| values.get_mut(i)) {
-                *v = Some((mean, Some(half)));
+        let mut verdicts = vec![None; plans.len()];
+        for &(i, mean, half, met) in &slo.points {
+            if let Ok(i) = usize::try_from(i)
+                && i < plans.len()
+            {
+                values[i] = Some((mean, Some(half)));
+                verdicts[i] = Some(met);
             }
         }
         let chart = BarChart {
             title: format!("{} of each plan", metric_label(slo.metric)),
             subtitle: match slo.bound {
                 Some(_) => format!(
-                    "SLO {}; mean, whiskers = 95% interval; ★ the cheapest plan that meets every SLO",
+                    "SLO {}; mean, whiskers = 95% interval; green meets it, red misses; ★ the cheapest plan that meets every SLO",
                     slo.text
                 ),
-                None => format!("{}; mean, whiskers = 95% interval", slo.text),
+                None => format!(
+                    "{}; mean, whiskers = 95% interval; green meets every SLO, red misses one",
+                    slo.text
+                ),
             },
             x_label: "plan".to_owned(),
             y_label: metric_label(slo.metric),
@@ -164,6 +172,8 @@ pub fn draw_plans(
                 values,
             }],
             bound: slo.bound.map(|b| (b, format!("bound: {}", slo.text))),
+            verdicts,
+            answer,
         };
         let name = file_name(slo.metric);
         save(&chart, dir, &name)?;

@@ -441,6 +441,8 @@ impl Figures<'_> {
             y_label: metric_label(FAILED_SHARE),
             categories: series(exp, spec).into_iter().map(|(_, l)| l).collect(),
             bound: None,
+            verdicts: Vec::new(),
+            answer: None,
             groups: vec![BarGroup {
                 label: String::new(),
                 values: series(exp, spec)
@@ -546,6 +548,8 @@ impl Figures<'_> {
             y_label: metric_label(metric),
             categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
             bound: None,
+            verdicts: Vec::new(),
+            answer: None,
             groups: series(exp, spec)
                 .into_iter()
                 .map(|(s, label)| BarGroup {

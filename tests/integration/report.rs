@@ -666,7 +666,7 @@ fn a_sizing_report_shows_the_answer_and_every_probe() {
         expected.contains("sizing-loop_latency_s-p99"),
         "{expected:?}"
     );
-    assert!(expected.remove("sizing-cost_per_hour_usd"));
+    assert!(expected.remove("sizing-cost_per_month_usd"));
     assert_eq!(figures(&doc).len(), expected.len() + 1);
     assert!(pair(&doc, "meta", "rerun").starts_with("loopcap size "));
 }
@@ -731,7 +731,20 @@ fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
         sets.iter().map(|s| &s.0).collect::<Vec<_>>(),
         named.iter().collect::<Vec<_>>()
     );
-    assert!(sets[2].1.contains("lanes = 8,"), "{:?}", sets[2]);
+    // In plain words: what the plan buys, at what price.
+    assert_eq!(
+        sets[2].1, "pool lanes: 8 reserved lanes, $4 a lane-hour",
+        "{:?}",
+        sets[2]
+    );
+    let spill = sets.iter().find(|s| s.0 == "plan:8 lanes + spill").unwrap();
+    assert!(
+        spill
+            .1
+            .starts_with("the model as it is: pool lanes: 8 reserved lanes")
+            && spill.1.ends_with("spilling lanes → tier2"),
+        "{spill:?}"
+    );
 }
 
 /// A grid search's page: the answer as `size` printed it, each setting
@@ -813,7 +826,7 @@ fn a_directory_that_is_not_an_output_is_an_input_error() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("no summary.json, runs.csv or sizing.csv"),
+        stderr.contains("no summary.json, replications.json, runs.csv or sizing.csv"),
         "{stderr}"
     );
     assert!(!tmp.path().join("report.html").exists());

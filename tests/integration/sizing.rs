@@ -610,7 +610,7 @@ fn an_interrupted_search_resumes_from_its_journal() {
     assert_eq!(lines.len(), 1 + first["probes"].as_array().unwrap().len());
     assert!(out.join("sizing-queue_wait_s-mean.svg").exists());
     // mmc.toml prices nothing: no cost figure.
-    assert!(!out.join("sizing-cost_per_hour_usd.svg").exists());
+    assert!(!out.join("sizing-cost_per_month_usd.svg").exists());
     // Keep the header and the first two probes (value 1 with a sentinel
     // mean), and half of the third; then run again.
     let mut cells: Vec<&str> = lines[1].split(',').collect();
@@ -667,7 +667,7 @@ fn a_priced_search_records_and_draws_its_cost() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0));
-    assert!(out.join("sizing-cost_per_hour_usd.svg").exists());
+    assert!(out.join("sizing-cost_per_month_usd.svg").exists());
     let journal = std::fs::read_to_string(out.join("sizing.csv")).unwrap();
     let mut lines = journal.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();

@@ -120,7 +120,7 @@ pub(super) fn size(
                 (
                     values.join(" / "),
                     p.verdicts.as_slice(),
-                    p.cost_per_hour_usd,
+                    p.cost_per_month_usd,
                 )
             })
             .collect();

@@ -72,7 +72,7 @@ pub(super) fn size(plans_file: &Path, flags: &SizeFlags) -> Result<(), Error> {
             .collect();
         let alternatives: Vec<_> = results
             .iter()
-            .map(|p| (p.name.clone(), p.verdicts.as_slice(), p.cost_per_hour_usd))
+            .map(|p| (p.name.clone(), p.verdicts.as_slice(), p.cost_per_month_usd))
             .collect();
         let best_index = best.and_then(|b| results.iter().position(|p| p.name == b.name));
         record_comparison(

@@ -65,9 +65,9 @@ pub(super) fn write_json_file(path: &Path, value: &impl serde::Serialize) -> io:
     atomic_file::write_file(path, |w| json::write_json(w, value))
 }
 
-/// What `size --out` draws: each SLO's metric, and the cost an hour when
+/// What `size --out` draws: each SLO's metric, and the cost a month when
 /// there is one, over `rows` (a probe's value or a plan's index, its
-/// verdicts and its cost an hour).
+/// verdicts and its cost a month).
 pub(super) fn sizing_series<'a>(
     slos: &'a [Slo],
     rows: impl Iterator<Item = (i64, &'a [Verdict], Interval)> + Clone,
@@ -83,17 +83,20 @@ pub(super) fn sizing_series<'a>(
                 .clone()
                 .filter_map(|(value, verdicts, _)| {
                     let v = verdicts.get(i)?;
-                    Some((value, v.mean?, v.ci95.unwrap_or(0.0)))
+                    Some((value, v.mean?, v.ci95.unwrap_or(0.0), v.met))
                 })
                 .collect(),
         })
         .collect();
     let cost = SloSeries {
-        metric: "cost_per_hour_usd",
-        text: "what the capacity costs an hour",
+        metric: "cost_per_month_usd",
+        text: "what the capacity costs a month",
         bound: None,
         points: rows
-            .filter_map(|(value, _, (mean, half))| Some((value, mean?, half.unwrap_or(0.0))))
+            .filter_map(|(value, verdicts, (mean, half))| {
+                let met = verdicts.iter().all(|v| v.met);
+                Some((value, mean?, half.unwrap_or(0.0), met))
+            })
             .collect(),
     };
     series.extend((cost.points.iter().any(|p| p.1 > 0.0)).then_some(cost));
@@ -102,8 +105,8 @@ pub(super) fn sizing_series<'a>(
 
 /// A comparison's outputs written into its staged directory, then
 /// published: `manifest`, sizing.csv (by `write_csv`), the answer, and a
-/// bar figure of each SLO's metric (and the cost an hour) over the
-/// alternatives, each a name, its verdicts and its cost an hour, the
+/// bar figure of each SLO's metric (and the cost a month) over the
+/// alternatives, each a name, its verdicts and its cost a month, the
 /// `best` starred.
 pub(super) fn record_comparison(
     staged: StagedDir,

@@ -135,7 +135,7 @@ fn record(
     let rows = search
         .probes
         .iter()
-        .map(|p| (p.value, p.verdicts.as_slice(), p.cost_per_hour_usd));
+        .map(|p| (p.value, p.verdicts.as_slice(), p.cost_per_month_usd));
     let series = sizing_series(&answer.slos, rows);
     sizing_figure::draw(dir, axis, &series, search.answer)?;
     write_json_file(&dir.join(RESULT_FILE), answer)
