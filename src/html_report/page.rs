@@ -95,6 +95,8 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; pa
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.6em 0; display: block; max-width: 100%; overflow-x: auto; }
+tr > :first-child { position: sticky; left: 0; background: #fff; z-index: 1; }
+th:first-child { background: #f5f5f5; }
 th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #eee; vertical-align: top; }
 th { text-align: left; background: #f5f5f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }

@@ -880,11 +880,9 @@ fn a_corrupt_points_csv_is_refused_with_its_line() {
     report(&dir);
 }
 
-/// The page in a real browser: every figure and table survives Chromium's
-/// parser. Skipped, with a message, where no browser is installed.
-#[test]
-fn a_report_renders_in_a_headless_browser() {
-    let Some(browser) = [
+/// A headless browser on this machine, if any.
+fn browser() -> Option<&'static str> {
+    [
         "chromium",
         "chromium-browser",
         "google-chrome",
@@ -896,17 +894,56 @@ fn a_report_renders_in_a_headless_browser() {
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success())
-    }) else {
-        eprintln!("skipped: no headless browser (chromium, google-chrome) on this machine");
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("size");
-    let (answer, html) = size_lanes(&dir, &["loops_failed_share <= 1%"], "3");
-    let doc = parse(&html);
+    })
+}
+
+/// What a page measures in the browser at 1,280 px wide: the document's
+/// width and the window's, the first line of text a reader sees, and each
+/// pair of a figure's texts whose boxes overlap.
+struct Measured {
+    width: u32,
+    viewport: u32,
+    first_line: String,
+    overlaps: Vec<String>,
+    /// The page as Chromium parsed it.
+    dom: String,
+}
+
+/// Loads `page` (a copy, with a script that measures it) in `browser` at
+/// 1,280 x 900 px and reads what the script wrote into the page.
+fn measure(browser: &str, page: &Path) -> Measured {
+    const PROBE: &str = r#"<script>(function () {
+  var out = [document.documentElement.scrollWidth, window.innerWidth,
+             document.body.innerText.trim().split('\n')[0]];
+  document.querySelectorAll('svg').forEach(function (svg, f) {
+    var texts = Array.from(svg.querySelectorAll('text'))
+      .filter(function (t) { return t.textContent.trim() !== ''; })
+      .map(function (t) { return [t.getBoundingClientRect(), t.textContent.trim()]; });
+    for (var i = 0; i < texts.length; i++) for (var j = i + 1; j < texts.length; j++) {
+      var a = texts[i][0], b = texts[j][0];
+      if (a.left < b.right - 0.5 && b.left < a.right - 0.5 &&
+          a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5)
+        out.push('figure ' + f + ': "' + texts[i][1] + '" over "' + texts[j][1] + '"');
+    }
+  });
+  var p = document.createElement('pre');
+  p.id = 'measured';
+  p.textContent = JSON.stringify(out);
+  document.body.appendChild(p);
+})();</script></body>"#;
+    let html = std::fs::read_to_string(page).unwrap();
+    let probed = page.with_file_name("measured.html");
+    std::fs::write(&probed, html.replace("</body>", PROBE)).unwrap();
     let out = std::process::Command::new(browser)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
-        .arg(format!("file://{}", dir.join("report.html").display()))
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,900",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", probed.display()))
         .output()
         .unwrap();
     assert!(
@@ -914,15 +951,100 @@ fn a_report_renders_in_a_headless_browser() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let count = |text: &str, what: &str| text.matches(what).count();
-    assert_eq!(count(&dom, "<svg"), count(&html, "<svg"));
-    assert_eq!(count(&dom, "<svg"), figures(&doc).len());
-    assert_eq!(count(&dom, "<table"), count(&html, "<table"));
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = dom
+        .split("<pre id=\"measured\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the probe wrote nothing into {}", page.display()))
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">");
+    let values: Vec<Value> = serde_json::from_str(&json).unwrap();
+    Measured {
+        width: values[0].as_u64().unwrap() as u32,
+        viewport: values[1].as_u64().unwrap() as u32,
+        first_line: values[2].as_str().unwrap().to_owned(),
+        overlaps: values[3..]
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect(),
+        dom,
+    }
+}
+
+/// Pages in a real browser at 1,280 px: every figure and table survives
+/// Chromium's parser; nothing is wider than the window (a wide table
+/// scrolls inside itself, its first column held in view); the verdict is
+/// the first text a reader sees; no two texts of a figure overlap.
+/// Skipped, with a message, where no browser is installed.
+#[test]
+fn reports_render_in_a_headless_browser_at_1280_px() {
+    let Some(browser) = browser() else {
+        eprintln!("skipped: no headless browser (chromium, google-chrome) on this machine");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let sized = tmp.path().join("size");
+    let (answer, _) = size_lanes(&sized, &["loops_failed_share <= 1%"], "3");
+    let plans = tmp.path().join("plans");
+    ok(&[
+        "size",
+        model_path("hybrid-spillover.toml").to_str().unwrap(),
+        "--plans",
+        repo("plans/coding-agents.toml").to_str().unwrap(),
+        "--slo",
+        "loop_latency_s.p99 <= 25m",
+        "--slo",
+        "loops_failed_share <= 1%",
+        "--replications",
+        "2",
+        "--set",
+        "duration=1h",
+        "--out",
+        plans.to_str().unwrap(),
+    ]);
+    report(&plans);
+    let (_run_tmp, run, _, _) = reported_run("failover.toml", &[]);
+    let sweep = tmp.path().join("sweep");
+    ok(&[
+        "sweep",
+        repo("experiments/surge-shared-vs-reserved.toml")
+            .to_str()
+            .unwrap(),
+        "--replications",
+        "2",
+        "--out",
+        sweep.to_str().unwrap(),
+    ]);
+    report(&sweep);
     // Chromium writes the text back with `<`, `>` and `&` escaped.
     let escaped = answer
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
-    assert!(dom.contains(&escaped), "{answer}");
+    for dir in [&sized, &plans, &run, &sweep] {
+        let page = dir.join("report.html");
+        let measured = measure(browser, &page);
+        assert!(dir != &sized || measured.dom.contains(&escaped), "{answer}");
+        let html = std::fs::read_to_string(&page).unwrap();
+        let doc = parse(&html);
+        assert!(
+            measured.width <= measured.viewport && measured.viewport >= 1_200,
+            "{}: {} px wide in a {} px window",
+            page.display(),
+            measured.width,
+            measured.viewport
+        );
+        assert_eq!(measured.first_line, first_text(&doc), "{}", page.display());
+        assert!(
+            measured.overlaps.is_empty(),
+            "{}: {:?}",
+            page.display(),
+            measured.overlaps
+        );
+        let count = |text: &str, what: &str| text.matches(what).count();
+        assert_eq!(count(&measured.dom, "<svg"), figures(&doc).len());
+        assert_eq!(count(&measured.dom, "<table"), count(&html, "<table"));
+    }
 }
