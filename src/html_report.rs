@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::error::BadInput;
 use crate::report::run_outputs::REPLICATIONS_FILE;
 pub use error::ReportError;
+pub use sweep::verdict_of as sweep_verdict;
 
 /// What a directory holds, by the file only that kind writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

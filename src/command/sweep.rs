@@ -9,6 +9,7 @@ use crate::cli::{MergeArgs, SweepArgs};
 use crate::command::error::Error;
 use crate::config::experiment::{ExperimentFlags, read_experiment_with};
 use crate::export;
+use crate::html_report;
 use crate::output::marker::{self, Kind};
 use crate::output::target::{self, Reuse};
 use crate::sweep::{self, Shard, SweepError, SweepOptions};
@@ -76,6 +77,12 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
         ran => ran?,
     };
     let mut stdout = io::stdout().lock();
+    if outcome.finished {
+        warn(export::sweep_outputs(&exp, &out, &outcome.rows)?);
+        marker::seal_in_place(&out, Kind::Sweep)?;
+        // The verdict first, as the sweep's page opens with it.
+        stdout.write_all(html_report::sweep_verdict(&out)?.text().as_bytes())?;
+    }
     writeln!(
         stdout,
         "{}: {} runs now, {} in runs.csv",
@@ -84,8 +91,6 @@ pub fn sweep(args: &SweepArgs) -> Result<(), Error> {
         outcome.rows.len()
     )?;
     if outcome.finished {
-        warn(export::sweep_outputs(&exp, &out, &outcome.rows)?);
-        marker::seal_in_place(&out, Kind::Sweep)?;
         writeln!(
             stdout,
             "wrote runs.csv, points.csv and {} plots",

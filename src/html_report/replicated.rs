@@ -12,7 +12,6 @@ use crate::error::BadInput;
 use crate::model::measure::summary::Summary;
 use crate::report::manifest::Manifest;
 use crate::report::replicated::{self, Group};
-use crate::report::verdict;
 
 pub fn render(dir: &Path) -> Result<String, ReportError> {
     let (manifest, _) =
@@ -27,7 +26,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     };
     let stats = replicated::stats(&summaries);
     let mut page = Page::new();
-    let v = verdict::of_replications(&stats);
+    let v = replicated::verdict(&stats);
     let failed = stats
         .iter()
         .find(|s| s.name == "loops_failed_share")

@@ -8,7 +8,7 @@ use super::page::{Cell, Page, Row};
 use super::sections::{self, header};
 use crate::error::{BadInput, ReadError};
 use crate::model::measure::catalogue::Scope;
-use crate::report::verdict::{percent, seconds};
+use crate::report::verdict::{Verdict, percent, seconds};
 use crate::sweep_dir::manifest::SweepManifest;
 
 /// The metrics every point shows, where points.csv has them: failures
@@ -135,7 +135,8 @@ impl Points {
     }
 }
 
-pub fn render(dir: &Path) -> Result<String, ReportError> {
+/// A finished sweep's manifest and points.csv.
+fn read(dir: &Path) -> Result<(SweepManifest, Points), ReportError> {
     let manifest = SweepManifest::read(dir)?;
     let points_path = dir.join("points.csv");
     if !points_path.is_file() {
@@ -146,9 +147,19 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
         .into());
     }
     let points = Points::read(&points_path, manifest.points)?;
+    Ok((manifest, points))
+}
+
+/// The verdict of the finished sweep in `dir`, as its page opens with it.
+pub fn verdict_of(dir: &Path) -> Result<Verdict, ReportError> {
+    Ok(verdict(&read(dir)?.1).0)
+}
+
+pub fn render(dir: &Path) -> Result<String, ReportError> {
+    let (manifest, points) = read(dir)?;
     let mut page = Page::new();
-    let (headline, missed, notes) = verdict(&points);
-    page.verdict(&headline, missed, &notes);
+    let (v, missed) = verdict(&points);
+    page.verdict(&v.headline, missed, &v.notes);
     simulated(&mut page, &manifest);
     each_point(&mut page, &points, manifest.replications);
     each_window(&mut page, &points);
@@ -170,7 +181,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
 /// The sweep in one sentence: how many points complete every loop, and
 /// the worst point's failed share and p99; a note names the point with
 /// the best p99 among those that fail no loop. Whether any point fails.
-fn verdict(points: &Points) -> (String, bool, Vec<String>) {
+fn verdict(points: &Points) -> (Verdict, bool) {
     let mean = |row, metric| points.interval(row, metric).and_then(|(v, _)| v);
     let setting = |row: usize| {
         let axes = points.axes();
@@ -209,25 +220,21 @@ fn verdict(points: &Points) -> (String, bool, Vec<String>) {
         let spread = range.map_or(String::new(), |(lo, hi)| {
             format!("; p99 from {} to {}", seconds(lo), seconds(hi))
         });
-        return (
-            format!("Every point completes every loop ({n} points){spread}."),
-            false,
-            best_note.into_iter().collect(),
-        );
+        let headline = format!("Every point completes every loop ({n} points){spread}.");
+        let notes = best_note.into_iter().collect();
+        return (Verdict { headline, notes }, false);
     };
     let survivors = p99(worst).map_or(String::new(), |p| {
         format!(", p99 {} of those that complete", seconds(p))
     });
-    (
-        format!(
-            "{} of {n} points complete every loop; the worst, {}, fails {} of loops{survivors}.",
-            clean.len(),
-            setting(worst),
-            percent(failed[worst])
-        ),
-        true,
-        best_note.into_iter().collect(),
-    )
+    let headline = format!(
+        "{} of {n} points complete every loop; the worst, {}, fails {} of loops{survivors}.",
+        clean.len(),
+        setting(worst),
+        percent(failed[worst])
+    );
+    let notes = best_note.into_iter().collect();
+    (Verdict { headline, notes }, true)
 }
 
 /// What was simulated: the experiment, its seed, runs and base models.

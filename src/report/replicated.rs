@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::model::measure::catalogue::{self, Form, Named, Scope, Unit};
 use crate::model::measure::summary::Summary;
-use crate::report::verdict;
+use crate::report::verdict::{
+    self, Verdict, count, dollars, percent, seconds, seconds_interval, survivors_note,
+};
 use crate::statistics::mean_ci;
 
 /// One metric over the replications that defined it.
@@ -144,7 +146,7 @@ pub fn render(model: &str, seeds: &[u64], stats: &[MetricStats]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    out.push_str(&verdict::of_replications(stats).text());
+    out.push_str(&verdict(stats).text());
     for group in groups(stats) {
         let _ = writeln!(out, "\n{}", group.heading);
         for (named, s) in &group.metrics {
@@ -157,6 +159,52 @@ pub fn render(model: &str, seeds: &[u64], stats: &[MetricStats]) -> String {
         }
     }
     out
+}
+
+/// The verdict of replications of one run, from each metric's mean and
+/// 95% half-width: the failed share, throughput, p99 and month's bill,
+/// and whether the p99 is a survivors' one.
+pub fn verdict(stats: &[MetricStats]) -> Verdict {
+    let get = |name: &str| {
+        stats
+            .iter()
+            .find(|s| s.name == name)
+            .map_or((None, None), |s| (s.mean, s.ci95))
+    };
+    let pm = |(m, h): (Option<f64>, Option<f64>), show: fn(f64) -> String| {
+        m.map(|m| match h {
+            Some(h) if h > 0.0 => format!("{} ± {}", show(m), show(h)),
+            _ => show(m),
+        })
+    };
+    let failed = get("loops_failed_share");
+    let figures: Vec<String> = [
+        pm(get("loops_per_min"), count).map(|x| format!("{x} loops/min")),
+        match get("loop_latency_s.p99") {
+            (Some(m), Some(h)) if h > 0.0 => Some(format!("p99 {}", seconds_interval(m, h))),
+            (m, _) => m.map(|m| format!("p99 {}", seconds(m))),
+        },
+        pm(get("cost_per_month_usd"), dollars)
+            .filter(|_| get("cost_per_month_usd").0 > Some(0.0))
+            .map(|x| format!("{x} a month")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let headline = match failed.0 {
+        None => "No loop ended in the measured window of any replication.".to_owned(),
+        Some(0.0) => format!("Every loop completed: {}.", figures.join(", ")),
+        Some(_) => format!(
+            "{} of loops fail; those that complete: {}.",
+            pm(failed, percent).unwrap_or_default(),
+            figures.join(", ")
+        ),
+    };
+    let notes = match (failed.0, get("loop_latency_s.p99").0) {
+        (Some(share), Some(p99)) => survivors_note(share, p99).into_iter().collect(),
+        _ => Vec::new(),
+    };
+    Verdict { headline, notes }
 }
 
 /// `{"metric": {"mean": m, "ci95": h}, ...}` in summary order.

@@ -10,7 +10,6 @@ use crate::model::measure::by_model::ByLimit;
 use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::summary::Summary;
 use crate::model::workload::classes::week_time;
-use crate::report::replicated::MetricStats;
 
 /// Failed shares above this make the p99 of loop latency a survivors' p99:
 /// more than 1% of loops have no latency, so the 99th percentile of all
@@ -66,52 +65,6 @@ pub fn of_run(s: &Summary) -> Verdict {
         ));
     }
     notes.extend(worst_window(s));
-    Verdict { headline, notes }
-}
-
-/// The verdict of replications of one run, from each metric's mean and
-/// 95% half-width: the failed share, throughput, p99 and month's bill,
-/// and whether the p99 is a survivors' one.
-pub fn of_replications(stats: &[MetricStats]) -> Verdict {
-    let get = |name: &str| {
-        stats
-            .iter()
-            .find(|s| s.name == name)
-            .map_or((None, None), |s| (s.mean, s.ci95))
-    };
-    let pm = |(m, h): (Option<f64>, Option<f64>), show: fn(f64) -> String| {
-        m.map(|m| match h {
-            Some(h) if h > 0.0 => format!("{} ± {}", show(m), show(h)),
-            _ => show(m),
-        })
-    };
-    let failed = get("loops_failed_share");
-    let figures: Vec<String> = [
-        pm(get("loops_per_min"), count).map(|x| format!("{x} loops/min")),
-        match get("loop_latency_s.p99") {
-            (Some(m), Some(h)) if h > 0.0 => Some(format!("p99 {}", seconds_interval(m, h))),
-            (m, _) => m.map(|m| format!("p99 {}", seconds(m))),
-        },
-        pm(get("cost_per_month_usd"), dollars)
-            .filter(|_| get("cost_per_month_usd").0 > Some(0.0))
-            .map(|x| format!("{x} a month")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let headline = match failed.0 {
-        None => "No loop ended in the measured window of any replication.".to_owned(),
-        Some(0.0) => format!("Every loop completed: {}.", figures.join(", ")),
-        Some(_) => format!(
-            "{} of loops fail; those that complete: {}.",
-            pm(failed, percent).unwrap_or_default(),
-            figures.join(", ")
-        ),
-    };
-    let notes = match (failed.0, get("loop_latency_s.p99").0) {
-        (Some(share), Some(p99)) => survivors_note(share, p99).into_iter().collect(),
-        _ => Vec::new(),
-    };
     Verdict { headline, notes }
 }
 
@@ -305,7 +258,7 @@ fn survivors(s: &Summary) -> Option<String> {
 
 /// The note on a p99 of `p99` when `share` of loops failed, if more than
 /// one in a hundred did.
-fn survivors_note(share: f64, p99: f64) -> Option<String> {
+pub fn survivors_note(share: f64, p99: f64) -> Option<String> {
     (share > SURVIVORS).then(|| {
         format!(
             "The p99 of {} is a survivors' p99: it counts only the {} of loops that completed; with {} failing, the p99 of all loops is a failure.",
@@ -393,7 +346,7 @@ pub fn seconds(s: f64) -> String {
 }
 
 /// A latency and its half-width, both in the latency's unit.
-fn seconds_interval(mean: f64, half: f64) -> String {
+pub fn seconds_interval(mean: f64, half: f64) -> String {
     let (scale, unit) = match mean {
         m if m < 120.0 => (1.0, "s"),
         m if m < 7200.0 => (60.0, "min"),
@@ -418,7 +371,7 @@ pub fn percent(x: f64) -> String {
 }
 
 /// A count or rate, grouped in thousands, to a tenth below 100.
-fn count(x: f64) -> String {
+pub fn count(x: f64) -> String {
     if x < 100.0 {
         format!("{x:.1}")
     } else {

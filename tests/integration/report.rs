@@ -403,7 +403,7 @@ fn a_self_hosted_run_report_shows_its_replicas_and_warm_and_cold_loops() {
 fn a_sweep_report_holds_every_figure_and_the_points_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("sweep");
-    ok(&[
+    let printed = ok(&[
         "sweep",
         repo("experiments/surge-shared-vs-reserved.toml")
             .to_str()
@@ -415,6 +415,8 @@ fn a_sweep_report_holds_every_figure_and_the_points_numbers() {
     ]);
     let html = report(&dir);
     let doc = parse(&html);
+    // The sweep prints the verdict its page opens with, first.
+    assert_eq!(printed.lines().next().unwrap(), first_text(&doc));
     let svgs = svg_files(&dir);
     assert!(svgs.len() >= 4, "{svgs:?}");
     assert_eq!(figures(&doc), svgs);
