@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints every figure of the README's Performance section:
+# Prints every figure of the guide's Performance chapter (docs/guide/10-performance.md):
 #   1. M/M/10 side by side: the hand-written reference loop, loopcap's engine
 #      alone, models/mmc.toml through the full model path (benches/compare.rs),
 #      and the coding-agent model's events and loops per second; (1b) the

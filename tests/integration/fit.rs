@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::loopcap;
+use crate::support::{documentation, loopcap};
 use crate::traces::{azure_code, rows};
 
 fn trace(name: &str) -> String {
@@ -214,8 +214,7 @@ fn bad_fit_input_is_an_error() {
 /// block after it.
 #[test]
 fn the_readme_fit_report_is_what_fit_prints() {
-    let readme =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = documentation();
     let command = "--format azure --out fitted.toml --replications 300\n```\n";
     let after = &readme[readme.find(command).expect("the README's fit command") + command.len()..];
     let shown = after.split("```").nth(1).unwrap().trim_matches('\n');

@@ -17,6 +17,7 @@
 //! section draws: a module imports only the leaves and modules of layers
 //! below its own.
 
+use crate::support::documentation;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
@@ -581,8 +582,7 @@ fn the_check_finds_a_circle_through_a_parent_and_a_re_export() {
 
 /// The README's layers, bottom first, and its leaves.
 fn readme_layers() -> (Vec<Vec<String>>, BTreeSet<String>) {
-    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md is readable");
+    let readme = documentation();
     let layout = &readme[readme.find("## Layout").expect("a Layout section")..];
     let chain = layout
         .split_once("Data flows one way: `")

@@ -14,14 +14,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::support::loopcap;
+use crate::support::{documentation, loopcap};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The README with the guide it leads to.
 fn readme() -> String {
-    fs::read_to_string(root().join("README.md")).unwrap()
+    documentation()
 }
 
 #[derive(Deserialize)]
@@ -412,7 +413,12 @@ fn every_readme_command_works() {
     assert!(commands.len() >= 6, "{commands:?}");
     let dir = tempfile::tempdir().unwrap();
     let mut moved = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (i, args) in commands.iter().enumerate() {
+        // A command the README and the guide both give runs once.
+        if !seen.insert(args.clone()) {
+            continue;
+        }
         // `<name>` or `...` stand for what the reader fills in (`<=` is an SLO's).
         let has_placeholder = args.iter().any(|a| {
             a.contains("...")
@@ -490,4 +496,137 @@ fn commands_are_found_and_split_as_a_shell_would() {
         [vec!["run", "a.toml", "--set", "x=1"], vec!["run", "b.toml"]]
     );
     assert!(Path::new(&root().join("docs/readme-numbers.toml")).is_file());
+}
+
+/// The README is a front door a newcomer finishes: at most 400 lines, the
+/// rest in the guide it links to; every relative link of the README and
+/// the guide leads to a file there, and every `#anchor` to a heading in it.
+#[test]
+fn the_readme_is_short_and_every_link_leads_somewhere() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(lines <= 400, "the README has {lines} lines");
+    let mut pages = vec![root().join("README.md")];
+    let guide = root().join("docs/guide");
+    pages.extend(fs::read_dir(&guide).unwrap().map(|e| e.unwrap().path()));
+    let slug = |heading: &str| -> String {
+        heading
+            .trim_start_matches('#')
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '-' || *c == ' ' || *c == '_')
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect()
+    };
+    let mut checked = 0;
+    for page in &pages {
+        let text = fs::read_to_string(page).unwrap();
+        let linked = guide.strip_prefix(root()).unwrap();
+        assert!(
+            page.parent() != Some(&root()) || text.contains(&linked.display().to_string()),
+            "the README does not lead to the guide"
+        );
+        for link in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            if link.starts_with("http") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            assert!(
+                target.is_file(),
+                "{}: `{link}` leads nowhere",
+                page.display()
+            );
+            if !anchor.is_empty() {
+                let headings = fs::read_to_string(&target).unwrap();
+                assert!(
+                    headings
+                        .lines()
+                        .filter(|l| l.starts_with('#'))
+                        .any(|h| slug(h) == anchor),
+                    "{}: `{link}`: no such heading",
+                    page.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} links");
+}
+
+/// The tour's printed lines (and the guide's example of a verdict) are
+/// what their commands print, and the answer the tour quotes is the first
+/// line of the sizing the guide shows whole (which `sizing.rs` holds to
+/// what `size` prints).
+#[test]
+fn the_tour_shows_what_its_commands_print() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let tour = readme
+        .split_once("## A five-minute tour")
+        .expect("a tour")
+        .1
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let blocks: Vec<&str> = tour.split("```").skip(1).step_by(2).collect();
+    let printed = |args: &[&str]| {
+        let out = loopcap().current_dir(root()).args(args).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let run = printed(&["run", "models/coding-agents-reserved.toml"]);
+    assert!(run.starts_with(blocks[1].trim_matches('\n')), "{run}");
+    let surge = printed(&[
+        "run",
+        "models/coding-agents-reserved.toml",
+        "--set",
+        "capacity.lanes=8",
+        "--set",
+        "workload.developers.users=80",
+    ]);
+    assert!(
+        surge
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .starts_with(blocks[5].trim_matches('\n')),
+        "{surge}"
+    );
+    // The guide's example of a verdict.
+    let reports = fs::read_to_string(root().join("docs/guide/02-reports.md")).unwrap();
+    let example = reports
+        .split_once("--set duration=30m`) opens:\n\n```\n")
+        .expect("the verdict's example")
+        .1
+        .split("```")
+        .next()
+        .unwrap();
+    let azure = printed(&[
+        "run",
+        "models/azure-code-replay.toml",
+        "--set",
+        "duration=30m",
+    ]);
+    assert!(azure.starts_with(example), "{azure}");
+    let sizing = fs::read_to_string(root().join("docs/guide/07-sizing.md")).unwrap();
+    let whole = sizing
+        .split_once("--over capacity.lanes=1..64\n```\n")
+        .unwrap()
+        .1
+        .split("```")
+        .nth(1)
+        .unwrap();
+    assert_eq!(
+        blocks[3].trim_matches('\n'),
+        whole.trim_start_matches('\n').lines().next().unwrap()
+    );
 }

@@ -7,15 +7,14 @@ use serde_json::Value;
 
 use loopcap::validation::theory::{erlang_c, mmc_wait};
 
-use crate::support::{loopcap, model_path};
+use crate::support::{documentation, loopcap, model_path};
 
-/// The README's code block after the one ending in `command_tail`.
+/// The code block after the last one ending in `command_tail` in the
+/// README and the guide (the README's tour quotes only a line of it).
 fn readme_block_after(command_tail: &str) -> String {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
+    let readme = documentation();
     let command = format!("{command_tail}\n```\n");
-    let at = readme.find(&command).expect("the README's command") + command.len();
+    let at = readme.rfind(&command).expect("the README's command") + command.len();
     readme[at..]
         .split("```")
         .nth(1)
@@ -355,9 +354,7 @@ max_attempts = 1
 /// The README's headroom figure is what `--max-users` answers.
 #[test]
 fn the_readme_headroom_is_what_max_users_answers() {
-    let readme =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-            .unwrap();
+    let readme = documentation();
     let out = loopcap()
         .arg("size")
         .arg(model_path("coding-agents-reserved.toml"))

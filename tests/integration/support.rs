@@ -90,6 +90,23 @@ pub fn loopcap() -> Command {
     Command::cargo_bin("loopcap").unwrap()
 }
 
+/// The README and the guide's chapters (`docs/guide/*.md`, in order) as
+/// one text: every command, output and number in them is tested alike.
+pub fn documentation() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut chapters: Vec<PathBuf> = std::fs::read_dir(root.join("docs/guide"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    chapters.sort();
+    std::iter::once(root.join("README.md"))
+        .chain(chapters)
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The path of a shipped model in `models/`.
 pub fn model_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
