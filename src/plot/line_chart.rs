@@ -103,6 +103,9 @@ pub struct LineChart {
     /// Monday 00:00): its ticks fall on whole clock hours and read as
     /// clock times ("Tue 15:00"). None: the numbers themselves.
     pub x_clock: Option<f64>,
+    /// The x axis's extent, where panels stacked on one time line must share
+    /// it; none: the lines' own.
+    pub x_range: Option<(f64, f64)>,
 }
 
 /// A linear axis whose ticks are given.
@@ -169,6 +172,9 @@ fn range(values: impl Iterator<Item = f64>, log: bool, from_zero: bool) -> Optio
     })
 }
 
+/// Points beyond which a line is dense: drawn one pixel wide.
+const DENSE: usize = 200;
+
 impl LineChart {
     /// Draws into `area` (a whole figure, or one panel of one).
     pub fn draw_in<DB: DrawingBackend>(
@@ -176,7 +182,9 @@ impl LineChart {
         area: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawError> {
         let points = || self.lines.iter().flat_map(|l| l.points.iter());
-        let x = range(points().map(|p| p.x), self.log_x, false);
+        let x = self
+            .x_range
+            .or_else(|| range(points().map(|p| p.x), self.log_x, false));
         let y = range(
             points().flat_map(|p| {
                 [
@@ -388,13 +396,17 @@ impl LineChart {
             .map(|p| (p.x, p.y))
             .collect();
         let points = xy.iter().copied();
+        // A wide polyline's joins are mitred: on a dense, spiky series a
+        // sharp turn draws a spike far past its point, below the axis. Dense
+        // lines are drawn one pixel wide, which has no joins.
+        let width = if xy.len() > DENSE { 1 } else { 2 };
         let anno = match line.dash {
-            Dash::Solid => chart.draw_series(LineSeries::new(points, c.stroke_width(2))),
+            Dash::Solid => chart.draw_series(LineSeries::new(points, c.stroke_width(width))),
             Dash::Dashed => {
-                chart.draw_series(DashedLineSeries::new(points, 10, 6, c.stroke_width(2)))
+                chart.draw_series(DashedLineSeries::new(points, 10, 6, c.stroke_width(width)))
             }
             Dash::Dotted => {
-                chart.draw_series(DashedLineSeries::new(points, 2, 4, c.stroke_width(2)))
+                chart.draw_series(DashedLineSeries::new(points, 2, 4, c.stroke_width(width)))
             }
         }
         .map_err(e)?

@@ -115,6 +115,7 @@ pub fn draw(
             lines,
             spans: Vec::new(),
             x_clock: None,
+            x_range: None,
         };
         let name = file_name(slo.metric);
         save(&chart, dir, &name)?;

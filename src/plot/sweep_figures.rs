@@ -321,6 +321,7 @@ impl Figures<'_> {
             lines,
             spans: Vec::new(),
             x_clock: None,
+            x_range: None,
         }
     }
 

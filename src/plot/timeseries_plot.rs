@@ -11,11 +11,17 @@ use crate::error::{BadInput, DrawError, ReadError};
 use crate::model::measure::timeseries::{Counter, Gauge};
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 
-/// Three stacked panels: levels (in flight, queued, backing off), refusals
-/// and retries, and loop outcomes, all against simulated time.
+/// Stacked panels against simulated (or clock) time: attempts in flight
+/// and waiting, the latency of the loops completed in each bin (p50, p99),
+/// the replicas up of each self-hosted pool, refusals and retries, and loop
+/// outcomes. A line that is zero throughout is left out, and a panel left
+/// with none is not drawn.
 pub struct TimeseriesPlot {
-    pub panels: [LineChart; 3],
+    pub panels: Vec<LineChart>,
 }
+
+/// Height of one panel.
+const PANEL_HEIGHT: u32 = 340;
 
 /// The shaded stretches of a run's time line, in minutes: the warm-up (not
 /// measured) and each window, as (kind, name, start s, end s), coloured by kind.
@@ -45,13 +51,26 @@ pub fn shaded_spans<'a>(
     warmup.into_iter().chain(windows).collect()
 }
 
-/// The shaded stretches of the run whose summary.json sits beside its
-/// timeseries.csv, and where its t = 0 falls in the week if the model has
-/// a clock; none if it has no summary (a time series kept on its own).
-fn run_times(timeseries: &Path) -> Result<(Vec<Span>, Option<f64>), ReadError> {
+/// What the run beside a timeseries.csv says of itself: its shaded
+/// stretches, where its t = 0 falls in the week if the model has a clock,
+/// and what an attempt waits for in its queue.
+struct RunTimes {
+    spans: Vec<Span>,
+    clock: Option<f64>,
+    queued: &'static str,
+}
+
+/// The [`RunTimes`] of the run whose summary.json sits beside its
+/// timeseries.csv; none of them if it has no summary (a time series kept
+/// on its own).
+fn run_times(timeseries: &Path) -> Result<RunTimes, ReadError> {
     let path = timeseries.with_file_name("summary.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok((Vec::new(), None));
+        return Ok(RunTimes {
+            spans: Vec::new(),
+            clock: None,
+            queued: "queued",
+        });
     };
     // Only what the shading and the clock need, so a summary of any version will do.
     #[derive(serde::Deserialize)]
@@ -62,6 +81,14 @@ fn run_times(timeseries: &Path) -> Result<(Vec<Span>, Option<f64>), ReadError> {
         windows: Vec<WindowTimes>,
         #[serde(default)]
         start_in_week_s: Option<f64>,
+        #[serde(default)]
+        lane_utilization: Option<f64>,
+        #[serde(default)]
+        pools: Vec<PoolKind>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PoolKind {
+        kind: String,
     }
     #[derive(serde::Deserialize)]
     struct WindowTimes {
@@ -79,7 +106,19 @@ fn run_times(timeseries: &Path) -> Result<(Vec<Span>, Option<f64>), ReadError> {
             .iter()
             .map(|w| (w.kind.as_str(), w.name.as_str(), w.start_s, w.end_s)),
     );
-    Ok((spans, times.start_in_week_s))
+    let has = |kind: &str| times.pools.iter().any(|p| p.kind == kind);
+    let lanes = has("reserved") || times.lane_utilization.is_some();
+    let queued = match (lanes, has("self_hosted")) {
+        (true, true) => "queued for a lane or a replica",
+        (true, false) => "queued for a lane",
+        (false, true) => "queued for a replica",
+        (false, false) => "queued",
+    };
+    Ok(RunTimes {
+        spans,
+        clock: times.start_in_week_s,
+        queued,
+    })
 }
 
 /// Bins in the trailing window that turns counts into per-minute rates:
@@ -105,85 +144,130 @@ impl TimeseriesPlot {
     /// The figure of a run's timeseries.csv.
     pub fn read(path: &Path) -> Result<TimeseriesPlot, ReadError> {
         let table = TimeseriesTable::read(path)?;
-        let col = |name: &str| table.column(name);
-        let minutes: Vec<f64> = col(TIME_S)?.iter().map(|t| t / 60.0).collect();
-        let bins = col(BIN_S)?;
-        let line = |label: &str, name: &str, c: usize, rate: bool| -> Result<Line, BadInput> {
-            let values = col(name)?;
-            let ys = if rate {
-                per_minute(&values, &bins)
-            } else {
-                values
+        let minutes: Vec<f64> = table.column(TIME_S)?.iter().map(|t| t / 60.0).collect();
+        let bins = table.column(BIN_S)?;
+        // A line of column `name`, `rate` turning counts into per-minute
+        // rates; none when it is zero (or empty) throughout.
+        let line =
+            |label: &str, name: &str, c: usize, rate: bool| -> Result<Option<Line>, BadInput> {
+                let values = table.sparse_column(name)?;
+                let ys: Vec<Option<f64>> = if rate {
+                    let counts: Vec<f64> = values.iter().map(|v| v.unwrap_or(0.0)).collect();
+                    per_minute(&counts, &bins).into_iter().map(Some).collect()
+                } else {
+                    values
+                };
+                let points: Vec<Point> = minutes
+                    .iter()
+                    .zip(ys)
+                    .filter_map(|(&x, y)| {
+                        Some(Point {
+                            x,
+                            y: y?,
+                            band: None,
+                        })
+                    })
+                    .collect();
+                Ok(points
+                    .iter()
+                    .any(|p| p.y != 0.0)
+                    .then(|| Line::new(label.to_owned(), c, points)))
             };
-            let points = minutes
-                .iter()
-                .zip(ys)
-                .map(|(&x, y)| Point { x, y, band: None })
-                .collect();
-            Ok(Line::new(label.to_owned(), c, points))
-        };
-        let (spans, clock) = run_times(path)?;
-        let x_label = match clock {
+        let run = run_times(path)?;
+        // Every panel on the run's whole time line, from its first bin to
+        // the end of its last.
+        let extent = (
+            minutes[0],
+            minutes[minutes.len() - 1] + bins[bins.len() - 1] / 60.0,
+        );
+        let x_label = match run.clock {
             Some(_) => "the model's clock",
             None => "simulated time (min)",
         };
-        let panel = |title: &str, subtitle: &str, y: &str, lines: Vec<Line>| LineChart {
-            title: title.to_owned(),
-            subtitle: subtitle.to_owned(),
-            x_label: x_label.to_owned(),
-            x_clock: clock,
-            y_label: y.to_owned(),
-            log_x: false,
-            log_y: false,
-            lines,
-            spans: spans.clone(),
+        let panel = |title: &str, subtitle: &str, y: &str, lines: Vec<Option<Line>>| {
+            let lines: Vec<Line> = lines.into_iter().flatten().collect();
+            (!lines.is_empty()).then(|| LineChart {
+                title: title.to_owned(),
+                subtitle: subtitle.to_owned(),
+                x_label: x_label.to_owned(),
+                x_clock: run.clock,
+                x_range: Some(extent),
+                y_label: y.to_owned(),
+                log_x: false,
+                log_y: false,
+                lines,
+                spans: run.spans.clone(),
+            })
         };
         let per_min = "per minute".to_owned();
         let averaged = format!("trailing {}-bin average", rate_window(bins[0]));
+        let replicas = table
+            .header()
+            .iter()
+            .filter_map(|h| Some((h.strip_prefix("pools.")?.strip_suffix(".replicas")?, h)))
+            .enumerate()
+            .map(|(i, (pool, column))| line(pool, column, i, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let panels = [
+            panel(
+                "attempts in flight and waiting",
+                "",
+                "attempts (mean over each bin)",
+                vec![
+                    line(
+                        "in flight at the provider",
+                        Gauge::InFlight.name(),
+                        0,
+                        false,
+                    )?,
+                    line(run.queued, Gauge::Queued.name(), 1, false)?,
+                    line(
+                        "backing off before a retry",
+                        Gauge::BackingOff.name(),
+                        2,
+                        false,
+                    )?,
+                ],
+            ),
+            panel(
+                "loop latency",
+                "of the loops completed in each bin; failed loops have none",
+                "seconds",
+                vec![
+                    line("p50", "loop_latency_p50_s", 0, false)?,
+                    line("p99", "loop_latency_p99_s", 3, false)?,
+                ],
+            ),
+            panel(
+                "replicas up",
+                "each self-hosted pool's replicas alive, loading or warm (mean over each bin)",
+                "replicas",
+                replicas,
+            ),
+            panel(
+                "refusals and retries",
+                &averaged,
+                &per_min,
+                vec![
+                    line("429 rate limited", Counter::RateLimited.name(), 3, true)?,
+                    line("retries", Counter::Retries.name(), 4, true)?,
+                    line(Counter::Timeouts.name(), Counter::Timeouts.name(), 5, true)?,
+                    line("529 overloaded", Counter::Overloaded.name(), 6, true)?,
+                ],
+            ),
+            panel(
+                "loops",
+                &averaged,
+                &per_min,
+                vec![
+                    line("arrived", Counter::Arrivals.name(), 7, true)?,
+                    line("completed", Counter::LoopsCompleted.name(), 2, true)?,
+                    line("failed", Counter::LoopsFailed.name(), 3, true)?,
+                ],
+            ),
+        ];
         Ok(TimeseriesPlot {
-            panels: [
-                panel(
-                    "attempts in flight and waiting",
-                    "",
-                    "attempts (mean over each bin)",
-                    vec![
-                        line(
-                            "in flight at the provider",
-                            Gauge::InFlight.name(),
-                            0,
-                            false,
-                        )?,
-                        line("queued for a lane", Gauge::Queued.name(), 1, false)?,
-                        line(
-                            "backing off before a retry",
-                            Gauge::BackingOff.name(),
-                            2,
-                            false,
-                        )?,
-                    ],
-                ),
-                panel(
-                    "refusals and retries",
-                    &averaged,
-                    &per_min,
-                    vec![
-                        line("429 rate limited", Counter::RateLimited.name(), 3, true)?,
-                        line("retries", Counter::Retries.name(), 4, true)?,
-                        line(Counter::Timeouts.name(), Counter::Timeouts.name(), 5, true)?,
-                        line("529 overloaded", Counter::Overloaded.name(), 6, true)?,
-                    ],
-                ),
-                panel(
-                    "loops",
-                    &averaged,
-                    &per_min,
-                    vec![
-                        line("arrived", Counter::Arrivals.name(), 7, true)?,
-                        line("completed", Counter::LoopsCompleted.name(), 2, true)?,
-                        line("failed", Counter::LoopsFailed.name(), 3, true)?,
-                    ],
-                ),
-            ],
+            panels: panels.into_iter().flatten().collect(),
         })
     }
 }
@@ -191,13 +275,14 @@ impl TimeseriesPlot {
 impl Figure for TimeseriesPlot {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
         root.fill(&WHITE).map_err(DrawError::of)?;
-        for (panel, area) in self.panels.iter().zip(root.split_evenly((3, 1))) {
+        let areas = root.split_evenly((self.panels.len().max(1), 1));
+        for (panel, area) in self.panels.iter().zip(areas) {
             panel.draw_in(&area)?;
         }
         Ok(())
     }
 
     fn size(&self) -> (u32, u32) {
-        (1100, 1050)
+        (1100, PANEL_HEIGHT * self.panels.len().max(1) as u32)
     }
 }

@@ -109,8 +109,14 @@ impl TimeseriesTable {
         })
     }
 
-    /// The column called `name`, as numbers.
-    pub fn column(&self, name: &str) -> Result<Vec<f64>, BadInput> {
+    /// The names of the columns, in order.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// The column called `name`, whose empty cells are bins it says nothing
+    /// of (a latency where no loop completed): `None` there.
+    pub fn sparse_column(&self, name: &str) -> Result<Vec<Option<f64>>, BadInput> {
         let shown = &self.shown;
         let i = self.header.iter().position(|h| h == name).ok_or_else(|| {
             BadInput(format!(
@@ -120,9 +126,27 @@ impl TimeseriesTable {
         self.rows
             .iter()
             .enumerate()
-            .map(|(n, r)| {
-                r.get(i).and_then(|c| c.parse().ok()).ok_or_else(|| {
+            .map(|(n, r)| match r.get(i) {
+                None | Some("") => Ok(None),
+                Some(cell) => cell.parse().map(Some).map_err(|_| {
                     BadInput(format!("{shown}: row {}: `{name}` is not a number", n + 2))
+                }),
+            })
+            .collect()
+    }
+
+    /// The column called `name`, as numbers.
+    pub fn column(&self, name: &str) -> Result<Vec<f64>, BadInput> {
+        self.sparse_column(name)?
+            .into_iter()
+            .enumerate()
+            .map(|(n, v)| {
+                v.ok_or_else(|| {
+                    BadInput(format!(
+                        "{}: row {}: `{name}` is not a number",
+                        self.shown,
+                        n + 2
+                    ))
                 })
             })
             .collect()

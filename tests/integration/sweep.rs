@@ -489,6 +489,7 @@ fn plot_draws_a_runs_timeseries() {
     let svg = fs::read_to_string(run.join("timeseries.svg")).unwrap();
     for panel in [
         "attempts in flight and waiting",
+        "loop latency",
         "refusals and retries",
         "429 rate limited",
         "completed",
@@ -497,6 +498,36 @@ fn plot_draws_a_runs_timeseries() {
         assert!(svg.contains(panel), "timeseries.svg lacks {panel}");
     }
     assert!(!svg.contains(">fault<"), "no fault to shade");
+    // No replicas without a self-hosted pool, nothing queued for what it lacks.
+    assert!(!svg.contains("replicas up") && !svg.contains("queued for a"));
+    // A self-hosted pool's replicas have a panel, its queue its own words;
+    // M/M/10 has no refusals or retries, so no panel of them.
+    let words = |model: &str, sets: &[&str]| {
+        let out = dir.path().join(model);
+        let mut run = loopcap();
+        run.arg("run").arg(model_path(model)).arg("--out").arg(&out);
+        for set in sets {
+            run.args(["--set", set]);
+        }
+        run.assert().success();
+        loopcap()
+            .arg("plot")
+            .arg(out.join("timeseries.csv"))
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        fs::read_to_string(out.join("timeseries.svg")).unwrap()
+    };
+    let hosted = words("self-hosted-vllm.toml", &[]);
+    for shown in ["replicas up", "queued for a replica", "p99"] {
+        assert!(
+            hosted.contains(shown),
+            "the self-hosted run's figure lacks {shown}"
+        );
+    }
+    let mmc = words("mmc.toml", &["duration=10m", "warmup=1m"]);
+    assert!(mmc.contains("queued for a lane") && !mmc.contains("refusals and retries"));
     assert!(fs::metadata(run.join("timeseries.png")).unwrap().len() > 20_000);
     loopcap()
         .arg("plot")
