@@ -4,7 +4,7 @@
 
 use std::fs;
 
-use crate::support::{loopcap, run, spec};
+use crate::support::{assert_conserved, loopcap, run, shipped, spec};
 
 /// One-call loops of exponential output (mean 200 tokens) at `per_min`,
 /// one input token each, on `capacity`.
@@ -292,4 +292,25 @@ fn the_floor_of_a_self_hosted_pool_is_a_warm_replica_alone_with_each_call() {
         f.mean < a.mean && f.p99 < a.p99,
         "floor {f:?} vs autoscaled {a:?}"
     );
+}
+
+/// An attempt that timed out keeps its replica busy and may outlive its
+/// call (answered by a later attempt, or failed for good); its first token
+/// on a replica still loading then has no call to mark cold. Every call
+/// times out here (1 ms) and is retried up to 1,000 times, so the fleet
+/// scales up while calls are abandoned: the run ends cleanly and every
+/// loop is accounted for (this stopped with a panic before).
+#[test]
+fn an_abandoned_attempt_on_a_cold_replica_outlives_its_call() {
+    let spec = shipped(
+        "self-hosted-vllm.toml",
+        &[
+            "duration=40m",
+            "client.timeout=\"1ms\"",
+            "client.max_attempts=1000",
+        ],
+    );
+    let s = loopcap::model::simulate(&spec, false).unwrap().summary;
+    assert_conserved(&s, "timed-out attempts on cold replicas");
+    assert!(s.timeouts > 0, "{s:?}");
 }

@@ -48,8 +48,9 @@ impl AgentSystem<'_> {
             let attempt = self.attempts.get(key).expect("an attempt on a replica");
             self.metrics
                 .first_token(now, pool, now.since(attempt.sent_at));
-            if cold {
-                let call = self.calls.get(attempt.call).expect("an attempt's call");
+            // An attempt abandoned after a timeout may outlive its call,
+            // which failed for good or was answered by a later attempt.
+            if cold && let Some(call) = self.calls.get(attempt.call) {
                 if let Some(lp) = self.loops.get_mut(call.loop_key) {
                     lp.cold = true;
                 }
