@@ -50,10 +50,11 @@ impl AgentSystem<'_> {
                 .first_token(now, pool, now.since(attempt.sent_at));
             // An attempt abandoned after a timeout may outlive its call,
             // which failed for good or was answered by a later attempt.
-            if cold && let Some(call) = self.calls.get(attempt.call) {
-                if let Some(lp) = self.loops.get_mut(call.loop_key) {
-                    lp.cold = true;
-                }
+            if cold
+                && let Some(call) = self.calls.get(attempt.call)
+                && let Some(lp) = self.loops.get_mut(call.loop_key)
+            {
+                lp.cold = true;
             }
         }
         for key in woken.finished {
