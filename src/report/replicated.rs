@@ -80,7 +80,7 @@ pub fn groups(stats: &[MetricStats]) -> Vec<Group<'_>> {
         {
             continue;
         }
-        let heading = heading(named.scope, named.owner);
+        let heading = named.scope.heading(named.owner);
         match groups.iter_mut().find(|g| g.heading == heading) {
             Some(g) => g.metrics.push((named, s)),
             None => groups.push(Group {
@@ -90,19 +90,6 @@ pub fn groups(stats: &[MetricStats]) -> Vec<Group<'_>> {
         }
     }
     groups
-}
-
-fn heading(scope: Scope, owner: &str) -> String {
-    match scope {
-        Scope::Run => "run".to_owned(),
-        Scope::Class => format!("class {owner}"),
-        Scope::Fault => format!("fault {owner}"),
-        Scope::Window => format!("window {owner}"),
-        Scope::Pool => format!("pool {owner}"),
-        Scope::WarmLoops => "warm loops".to_owned(),
-        Scope::ColdLoops => "cold loops".to_owned(),
-        Scope::Model => format!("model {owner}"),
-    }
 }
 
 /// A metric's words: its statistic, then its label ("p99 loop latency").

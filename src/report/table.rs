@@ -205,8 +205,7 @@ fn attempts(t: &mut Table, s: &Summary) {
             t.run_line(name, count);
         }
     }
-    let first = (s.first_limit.as_deref(), s.first_limit_s);
-    pools::limits(t, Scope::Run, "run", &s.rate_limited_by, first);
+    pools::limits(t, Scope::Run, "run", &s.refusals);
     t.run_line(
         "amplification",
         format!("{} attempts per loop", opt(s.amplification, 2)),

@@ -6,7 +6,7 @@
 
 use crate::csv_row::significant;
 use crate::engine::SimDuration;
-use crate::model::measure::by_model::ByLimit;
+use crate::model::measure::by_model::{ByLimit, Refusals};
 use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::summary::Summary;
 use crate::model::workload::classes::week_time;
@@ -210,17 +210,12 @@ impl Binding<'_> {
     }
 }
 
-fn binding<'a>(
-    pool: Option<&'a str>,
-    by: &'a ByLimit,
-    first: &'a Option<String>,
-    first_s: Option<f64>,
-) -> Option<Binding<'a>> {
+fn binding<'a>(pool: Option<&'a str>, refusals: &'a Refusals) -> Option<Binding<'a>> {
     Some(Binding {
         pool,
-        by,
-        first: first.as_deref()?,
-        first_s: first_s?,
+        by: &refusals.rate_limited_by,
+        first: refusals.first_limit.as_deref()?,
+        first_s: refusals.first_limit_s?,
     })
 }
 
@@ -228,20 +223,11 @@ fn binding<'a>(
 /// run's own tally when the model has one pool.
 fn binding_limits(s: &Summary) -> Vec<Binding<'_>> {
     let mut found: Vec<Binding<'_>> = if s.pools.is_empty() {
-        binding(None, &s.rate_limited_by, &s.first_limit, s.first_limit_s)
-            .into_iter()
-            .collect()
+        binding(None, &s.refusals).into_iter().collect()
     } else {
         s.pools
             .iter()
-            .filter_map(|p: &PoolSummary| {
-                binding(
-                    Some(&p.name),
-                    &p.rate_limited_by,
-                    &p.first_limit,
-                    p.first_limit_s,
-                )
-            })
+            .filter_map(|p: &PoolSummary| binding(Some(&p.name), &p.refusals))
             .collect()
     };
     // A limit that refused only during warm-up does not bind in the window.

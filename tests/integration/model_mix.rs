@@ -165,10 +165,16 @@ fn each_model_has_its_own_buckets() {
     ]);
     let (opus, haiku) = (model(&s, "opus"), model(&s, "haiku"));
     assert!(opus.rate_limited > 100, "{opus:?}");
-    assert_eq!(opus.rate_limited, opus.rate_limited_by.requests_per_min);
-    assert_eq!(opus.first_limit.as_deref(), Some("requests_per_min"));
+    assert_eq!(
+        opus.rate_limited,
+        opus.refusals.rate_limited_by.requests_per_min
+    );
+    assert_eq!(
+        opus.refusals.first_limit.as_deref(),
+        Some("requests_per_min")
+    );
     assert_eq!(haiku.rate_limited, 0);
-    assert_eq!(haiku.first_limit, None);
+    assert_eq!(haiku.refusals.first_limit, None);
     let served_opus = opus.input_tokens / 10_000;
     assert!(served_opus as f64 <= 40.0 * 30.0 + 40.0, "{served_opus}");
     assert!(served_opus as f64 >= 40.0 * 30.0 * 0.9, "{served_opus}");

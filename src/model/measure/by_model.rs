@@ -36,7 +36,17 @@ impl LimitTally {
         self.counts.iter().sum()
     }
 
-    pub fn by_limit(&self) -> ByLimit {
+    /// The tally as the summary reports it.
+    pub fn refusals(&self) -> Refusals {
+        let (first_limit, first_limit_s) = self.first();
+        Refusals {
+            rate_limited_by: self.by_limit(),
+            first_limit,
+            first_limit_s,
+        }
+    }
+
+    fn by_limit(&self) -> ByLimit {
         let [
             requests_per_min,
             input_tokens_per_min,
@@ -52,7 +62,7 @@ impl LimitTally {
     }
 
     /// The limit that refused first, by its name in a model file, and when (s).
-    pub fn first(&self) -> (Option<String>, Option<f64>) {
+    fn first(&self) -> (Option<String>, Option<f64>) {
         let first = (0..4).filter_map(|i| self.first[i].map(|t| (t, i))).min();
         (
             first.map(|(_, i)| Limit::ALL[i].name().to_owned()),
@@ -92,16 +102,27 @@ impl ByLimit {
     }
 }
 
+/// What a run's, a pool's or a model's 429s say: how many each limit
+/// refused, and which refused first and when (s), warm-up included: the
+/// limit that binds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Refusals {
+    #[serde(default)]
+    pub rate_limited_by: ByLimit,
+    #[serde(default)]
+    pub first_limit: Option<String>,
+    #[serde(default)]
+    pub first_limit_s: Option<f64>,
+}
+
 /// One model's figures in the summary.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
     pub name: String,
     pub attempts: u64,
     pub rate_limited: u64,
-    pub rate_limited_by: ByLimit,
-    /// The limit that refused this model first, and when (s).
-    pub first_limit: Option<String>,
-    pub first_limit_s: Option<f64>,
+    #[serde(flatten)]
+    pub refusals: Refusals,
     pub input_tokens: u64,
     pub cached_input_tokens: u64,
     pub cache_write_tokens: u64,
@@ -143,14 +164,11 @@ impl ModelTally {
             .zip(pools)
             .map(|(&t, p)| p.prices.use_usd(t, 0.0))
             .sum();
-        let (first_limit, first_limit_s) = self.rate_limited.first();
         ModelSummary {
             name: name.to_owned(),
             attempts: self.attempts,
             rate_limited: self.rate_limited.total(),
-            rate_limited_by: self.rate_limited.by_limit(),
-            first_limit,
-            first_limit_s,
+            refusals: self.rate_limited.refusals(),
             input_tokens: total.input,
             cached_input_tokens: total.cached_input,
             cache_write_tokens: total.cache_write,

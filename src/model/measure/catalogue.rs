@@ -135,17 +135,25 @@ impl Scope {
         }
     }
 
+    /// The scope and its `owner` in words: "run", "window surge-1", "pool tier2".
+    pub fn heading(self, owner: &str) -> String {
+        match self {
+            Scope::Run => "run".to_owned(),
+            Scope::Class => format!("class {owner}"),
+            Scope::Fault => format!("fault {owner}"),
+            Scope::Window => format!("window {owner}"),
+            Scope::Pool => format!("pool {owner}"),
+            Scope::WarmLoops => "warm loops".to_owned(),
+            Scope::ColdLoops => "cold loops".to_owned(),
+            Scope::Model => format!("model {owner}"),
+        }
+    }
+
     /// How a figure label names the scope, after the metric.
     fn in_words(self, owner: &str) -> String {
         match self {
             Scope::Run => String::new(),
-            Scope::Class => format!(", class {owner}"),
-            Scope::Fault => format!(", fault {owner}"),
-            Scope::Window => format!(", window {owner}"),
-            Scope::Pool => format!(", pool {owner}"),
-            Scope::WarmLoops => ", warm loops".to_owned(),
-            Scope::ColdLoops => ", cold loops".to_owned(),
-            Scope::Model => format!(", model {owner}"),
+            _ => format!(", {}", self.heading(owner)),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::measure::by_model::ByLimit;
+use crate::model::measure::by_model::Refusals;
 use crate::model::measure::percentiles::Percentiles;
 
 /// One pool's figures over the measured window, as the summary reports them.
@@ -15,14 +15,9 @@ pub struct PoolSummary {
     /// Attempts it finished serving (billed, answered or abandoned).
     pub served: u64,
     pub rate_limited: u64,
-    /// Its 429s by the limit that refused them, and the limit that refused
-    /// first and when (s): the limit that binds.
-    #[serde(default)]
-    pub rate_limited_by: ByLimit,
-    #[serde(default)]
-    pub first_limit: Option<String>,
-    #[serde(default)]
-    pub first_limit_s: Option<f64>,
+    /// Its 429s by limit, and the limit that binds.
+    #[serde(flatten)]
+    pub refusals: Refusals,
     pub overloaded: u64,
     pub queue_rejected: u64,
     pub too_large: u64,

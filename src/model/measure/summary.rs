@@ -1,6 +1,6 @@
 //! The result of one run: the summary metrics named in DESIGN.md, and a few more.
 
-use crate::model::measure::by_model::{ByLimit, ModelSummary};
+use crate::model::measure::by_model::{ModelSummary, Refusals};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -95,14 +95,9 @@ pub struct Summary {
     pub throttled: u64,
     /// HTTP 429s.
     pub rate_limited: u64,
-    /// 429s by the limit that refused them, and the limit that refused
-    /// first and when (s): the limit that binds.
-    #[serde(default)]
-    pub rate_limited_by: ByLimit,
-    #[serde(default)]
-    pub first_limit: Option<String>,
-    #[serde(default)]
-    pub first_limit_s: Option<f64>,
+    /// 429s by limit, and the limit that binds.
+    #[serde(flatten)]
+    pub refusals: Refusals,
     /// HTTP 529s.
     pub overloaded: u64,
     pub timeouts: u64,

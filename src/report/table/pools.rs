@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::writer::{Table, header, opt, pct, usd};
-use crate::model::measure::by_model::ByLimit;
+use crate::model::measure::by_model::Refusals;
 use crate::model::measure::catalogue::Scope;
 use crate::model::measure::percentiles::Percentiles;
 use crate::model::measure::summary::Summary;
@@ -67,8 +67,7 @@ pub(super) fn pools(t: &mut Table, s: &Summary) {
             let listed = t.pairs(Scope::Pool, &failures);
             let _ = writeln!(t.out, "  {}: {listed}", p.name);
         }
-        let first = (p.first_limit.as_deref(), p.first_limit_s);
-        limits(t, Scope::Pool, &p.name, &p.rate_limited_by, first);
+        limits(t, Scope::Pool, &p.name, &p.refusals);
     }
     for p in &s.pools {
         let Some(h) = &p.self_hosted else { continue };
@@ -115,7 +114,7 @@ pub(super) fn models(t: &mut Table, s: &Summary) {
         .by_model
         .iter()
         .map(|m| {
-            let first = match (&m.first_limit, m.first_limit_s) {
+            let first = match (&m.refusals.first_limit, m.refusals.first_limit_s) {
                 (Some(limit), Some(t)) => format!("{limit} at {t:.0}"),
                 _ => "-".to_owned(),
             };
@@ -132,13 +131,15 @@ pub(super) fn models(t: &mut Table, s: &Summary) {
         .collect();
     t.grid(1, header, rows);
     for m in &s.by_model {
-        let first = (m.first_limit.as_deref(), m.first_limit_s);
-        limits(t, Scope::Model, &m.name, &m.rate_limited_by, first);
+        limits(t, Scope::Model, &m.name, &m.refusals);
     }
     let first = s
         .by_model
         .iter()
-        .filter_map(|m| Some((m.first_limit_s?, m.first_limit.as_deref()?, &m.name)))
+        .filter_map(|m| {
+            let r = &m.refusals;
+            Some((r.first_limit_s?, r.first_limit.as_deref()?, &m.name))
+        })
         .min_by(|a, b| a.0.total_cmp(&b.0));
     if let Some((at, limit, model)) = first {
         t.line("bound first", format!("{model}'s {limit}, at {at:.0} s"));
@@ -147,14 +148,9 @@ pub(super) fn models(t: &mut Table, s: &Summary) {
 
 /// `who`'s 429s by the limit that refused them, and the limit that refused
 /// first: the one that binds. Nothing when none refused.
-pub(super) fn limits(
-    t: &mut Table,
-    scope: Scope,
-    who: &str,
-    by: &ByLimit,
-    first: (Option<&str>, Option<f64>),
-) {
-    let counts: Vec<(String, String)> = by
+pub(super) fn limits(t: &mut Table, scope: Scope, who: &str, refusals: &Refusals) {
+    let counts: Vec<(String, String)> = refusals
+        .rate_limited_by
         .named()
         .into_iter()
         .filter(|&(_, n)| n > 0)
@@ -169,7 +165,7 @@ pub(super) fn limits(
         .collect();
     let listed = t.pairs(scope, &pairs);
     t.note(scope, "first_limit_s");
-    let first = match first {
+    let first = match (&refusals.first_limit, refusals.first_limit_s) {
         (Some(limit), Some(at)) => format!("; {limit} first, at {at:.0} s"),
         _ => String::new(),
     };

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::measure::by_model::{ByLimit, ModelSummary};
+use crate::model::measure::by_model::{ByLimit, ModelSummary, Refusals};
 use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::recovery::FaultVerdict;
 use crate::model::measure::summary::ClassSummary;
@@ -112,9 +112,11 @@ fn everything() -> Summary {
         name: name.to_owned(),
         kind: "reserved".to_owned(),
         rate_limited: 4,
-        rate_limited_by: every_limit,
-        first_limit: Some("max_concurrency".to_owned()),
-        first_limit_s: Some(30.0),
+        refusals: Refusals {
+            rate_limited_by: every_limit,
+            first_limit: Some("max_concurrency".to_owned()),
+            first_limit_s: Some(30.0),
+        },
         overloaded: 1,
         queue_rejected: 1,
         too_large: 1,
@@ -136,9 +138,11 @@ fn everything() -> Summary {
         loops_failed_share: Some(1.0 / 3.0),
         throttled: 1,
         rate_limited: 4,
-        rate_limited_by: every_limit,
-        first_limit: Some("requests_per_min".to_owned()),
-        first_limit_s: Some(90.0),
+        refusals: Refusals {
+            rate_limited_by: every_limit,
+            first_limit: Some("requests_per_min".to_owned()),
+            first_limit_s: Some(90.0),
+        },
         unavailable: 1,
         server_errors: 1,
         expired: 1,
@@ -168,9 +172,11 @@ fn everything() -> Summary {
         by_model: vec![ModelSummary {
             name: "m".to_owned(),
             rate_limited: 4,
-            rate_limited_by: every_limit,
-            first_limit: Some("requests_per_min".to_owned()),
-            first_limit_s: Some(90.0),
+            refusals: Refusals {
+                rate_limited_by: every_limit,
+                first_limit: Some("requests_per_min".to_owned()),
+                first_limit_s: Some(90.0),
+            },
             ..ModelSummary::default()
         }],
         warm_loops: Some(group.clone()),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::measure::by_model::Refusals;
 use crate::model::measure::percentiles::Percentiles;
 use crate::model::measure::window::WindowSummary;
 
@@ -31,9 +32,11 @@ fn shared(name: &str, by: ByLimit, first: &str, first_s: f64) -> PoolSummary {
     PoolSummary {
         name: name.to_owned(),
         kind: "shared_api".to_owned(),
-        rate_limited_by: by,
-        first_limit: Some(first.to_owned()),
-        first_limit_s: Some(first_s),
+        refusals: Refusals {
+            rate_limited_by: by,
+            first_limit: Some(first.to_owned()),
+            first_limit_s: Some(first_s),
+        },
         ..PoolSummary::default()
     }
 }
@@ -96,13 +99,15 @@ fn failures_lead_with_their_share_their_reason_and_the_limit_that_binds_first() 
 #[test]
 fn a_limit_that_binds_first_but_refuses_less_gets_a_note_naming_both() {
     let mut s = run(50);
-    s.rate_limited_by = ByLimit {
-        requests_per_min: 1,
-        output_tokens_per_min: 3,
-        ..ByLimit::default()
+    s.refusals = Refusals {
+        rate_limited_by: ByLimit {
+            requests_per_min: 1,
+            output_tokens_per_min: 3,
+            ..ByLimit::default()
+        },
+        first_limit: Some("requests_per_min".to_owned()),
+        first_limit_s: Some(30.0),
     };
-    s.first_limit = Some("requests_per_min".to_owned());
-    s.first_limit_s = Some(30.0);
     let v = of_run(&s);
     assert!(
         v.headline.contains(": requests/min binds from 30 s;"),

@@ -27,7 +27,6 @@ impl Metrics {
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
         let mean_in_flight = self.in_flight.mean(window);
-        let (first_limit, first_limit_s) = self.limits.first();
         let pool_tokens: Vec<TokenUse> = match self.pools.as_slice() {
             [] => vec![self.tokens],
             pools => pools.iter().map(|p| p.tokens).collect(),
@@ -80,9 +79,7 @@ impl Metrics {
             attempts_per_min: ratio(self.counts[Count::Attempts] as f64, window_min).unwrap_or(0.0),
             throttled: self.counts[Count::Throttled],
             rate_limited: self.counts[Count::RateLimited],
-            rate_limited_by: self.limits.by_limit(),
-            first_limit,
-            first_limit_s,
+            refusals: self.limits.refusals(),
             overloaded: self.counts[Count::Overloaded],
             timeouts: self.counts[Count::Timeouts],
             expired: self.counts[Count::Expired],

@@ -162,16 +162,13 @@ impl PoolMetrics {
             CapacitySpec::SharedApi(api) => api.max_concurrency,
             CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => None,
         };
-        let (first_limit, first_limit_s) = self.limits.first();
         PoolSummary {
             name: pool.name.clone(),
             kind: pool.capacity.kind().to_owned(),
             attempts: self.attempts,
             served: self.served,
             rate_limited: self.refused[0],
-            rate_limited_by: self.limits.by_limit(),
-            first_limit,
-            first_limit_s,
+            refusals: self.limits.refusals(),
             overloaded: self.refused[1],
             queue_rejected: self.refused[2],
             too_large: self.refused[3],

@@ -22,8 +22,11 @@ fn metric_names_do_not_depend_on_values() {
         }],
         by_model: vec![ModelSummary {
             name: "m".into(),
-            first_limit: Some("requests_per_min".into()),
-            first_limit_s: Some(12.0),
+            refusals: Refusals {
+                first_limit: Some("requests_per_min".into()),
+                first_limit_s: Some(12.0),
+                ..Refusals::default()
+            },
             ..ModelSummary::default()
         }],
         ..Summary::default()
