@@ -218,3 +218,29 @@ fn shares_keep_the_digits_that_tell_them_from_none_and_all() {
     assert_eq!(dollars(251.4), "$251");
     assert_eq!(dollars(1_234_567.0), "$1,234,567");
 }
+
+/// Without a 429, the headline names what refused most attempts; a lane
+/// queue that never empties gets its note.
+#[test]
+fn without_a_rate_limit_the_refusal_that_counted_most_is_named() {
+    let mut s = run(100);
+    s.overloaded = 40;
+    s.timeouts = 70;
+    s.queue_rejected = 5;
+    let v = of_run(&s);
+    assert!(
+        v.headline.starts_with(
+            "10% of loops fail (100 of 1000, 100 retries exhausted): 70 attempts timed out;"
+        ),
+        "{}",
+        v.headline
+    );
+    s.lane_queue_unbounded = Some(true);
+    s.lane_queue_growth_per_min = Some(2.5);
+    assert!(
+        of_run(&s)
+            .notes
+            .iter()
+            .any(|n| n.starts_with("The lanes' queue grows by 2.5 a minute")),
+    );
+}
