@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use crate::model::measure::catalogue::{self, Unit};
 pub use crate::report::verdict::number;
+use crate::report::verdict::with_interval;
 
 /// `text` safe inside an element or a double-quoted attribute.
 pub fn escape(text: &str) -> String {
@@ -207,14 +208,10 @@ impl Page {
                     Some(named) if named.metric.unit == Unit::Share => (100.0, "%"),
                     _ => (1.0, ""),
                 };
-                // A half-width of rounding noise (a fixed price) shows as none.
-                let shown = match (value, ci95) {
-                    (Some(v), Some(h)) if *h > 1e-9 * v.abs() => {
-                        format!("{}{unit} ± {}{unit}", number(v * scale), number(h * scale))
-                    }
-                    (Some(v), _) => format!("{}{unit}", number(v * scale)),
-                    (None, _) => "–".to_owned(),
-                };
+                let shown = value.map_or_else(
+                    || "–".to_owned(),
+                    |v| with_interval(v, *ci95, |x| format!("{}{unit}", number(x * scale))),
+                );
                 let (class, mark) = match met {
                     Some(Judged::Missed) => ("num miss", " ✗"),
                     Some(Judged::Borderline) => ("num miss", " ✗?"),

@@ -13,6 +13,7 @@ use crate::model::measure::catalogue::{self, Form, Named, Scope, Unit};
 use crate::model::measure::summary::Summary;
 use crate::report::verdict::{
     self, Verdict, count, dollars, percent, seconds, seconds_interval, survivors_note,
+    with_interval,
 };
 use crate::statistics::mean_ci;
 
@@ -112,11 +113,9 @@ pub fn interval(unit: Unit, mean: Option<f64>, ci95: Option<f64>) -> String {
         Unit::Usd => (1.0, "$", ""),
         _ => (1.0, "", ""),
     };
-    let shown = |x: f64| format!("{before}{}{after}", verdict::number(x * scale));
-    match ci95 {
-        Some(h) if h > 1e-9 * mean.abs() => format!("{} ± {}", shown(mean), shown(h)),
-        _ => shown(mean),
-    }
+    with_interval(mean, ci95, |x| {
+        format!("{before}{}{after}", verdict::number(x * scale))
+    })
 }
 
 /// The table: the model, the seeds, the verdict, then each group's
@@ -159,16 +158,15 @@ pub fn verdict(stats: &[MetricStats]) -> Verdict {
             .map_or((None, None), |s| (s.mean, s.ci95))
     };
     let pm = |(m, h): (Option<f64>, Option<f64>), show: fn(f64) -> String| {
-        m.map(|m| match h {
-            Some(h) if h > 0.0 => format!("{} ± {}", show(m), show(h)),
-            _ => show(m),
-        })
+        m.map(|m| with_interval(m, h, show))
     };
     let failed = get("loops_failed_share");
     let figures: Vec<String> = [
         pm(get("loops_per_min"), count).map(|x| format!("{x} loops/min")),
         match get("loop_latency_s.p99") {
-            (Some(m), Some(h)) if h > 0.0 => Some(format!("p99 {}", seconds_interval(m, h))),
+            (Some(m), Some(h)) if h > 1e-9 * m.abs() => {
+                Some(format!("p99 {}", seconds_interval(m, h)))
+            }
             (m, _) => m.map(|m| format!("p99 {}", seconds(m))),
         },
         pm(get("cost_per_month_usd"), dollars)

@@ -7,6 +7,7 @@
 use crate::csv_row::significant;
 use crate::engine::SimDuration;
 use crate::model::measure::by_model::{ByLimit, Refusals};
+use crate::model::measure::catalogue::Scope;
 use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
 use crate::model::measure::summary::Summary;
 use crate::model::workload::classes::week_time;
@@ -151,15 +152,13 @@ struct Binding<'a> {
     first_s: f64,
 }
 
-/// A limit's name in a planner's words.
+/// A limit's name in a planner's words: the catalogue's short words for
+/// its 429s ("by input tokens/min") without the "by".
 fn limit_words(limit: &str) -> &str {
-    match limit {
-        "requests_per_min" => "requests/min",
-        "input_tokens_per_min" => "input tokens/min",
-        "output_tokens_per_min" => "output tokens/min",
-        "max_concurrency" => "concurrency",
-        other => other,
-    }
+    Scope::Run
+        .find(&format!("rate_limited_by.{limit}"))
+        .and_then(|(m, _)| m.short.strip_prefix("by "))
+        .unwrap_or(limit)
 }
 
 impl Binding<'_> {
@@ -321,29 +320,41 @@ fn span(s: f64) -> String {
     }
 }
 
-/// A latency: seconds below two minutes, then minutes, then hours.
-pub fn seconds(s: f64) -> String {
+/// The unit a latency of `s` seconds reads in: seconds below two minutes,
+/// then minutes, then hours; its divisor, its name and its decimals (two
+/// below ten seconds, else one).
+fn latency_unit(s: f64) -> (f64, &'static str, usize) {
+    let decimals = if s < 10.0 { 2 } else { 1 };
     match s {
-        s if s < 10.0 => format!("{s:.2} s"),
-        s if s < 120.0 => format!("{s:.1} s"),
-        s if s < 7200.0 => format!("{:.1} min", s / 60.0),
-        s => format!("{:.1} h", s / 3600.0),
+        s if s < 120.0 => (1.0, "s", decimals),
+        s if s < 7200.0 => (60.0, "min", 1),
+        _ => (3600.0, "h", 1),
     }
+}
+
+/// A latency in its unit: "4.95 s", "20.0 min".
+pub fn seconds(s: f64) -> String {
+    let (scale, unit, decimals) = latency_unit(s);
+    format!("{:.decimals$} {unit}", s / scale)
 }
 
 /// A latency and its half-width, both in the latency's unit.
 pub fn seconds_interval(mean: f64, half: f64) -> String {
-    let (scale, unit) = match mean {
-        m if m < 120.0 => (1.0, "s"),
-        m if m < 7200.0 => (60.0, "min"),
-        _ => (3600.0, "h"),
-    };
-    let decimals = if mean < 10.0 { 2 } else { 1 };
+    let (scale, unit, decimals) = latency_unit(mean);
     format!(
         "{:.decimals$} ± {:.decimals$} {unit}",
         mean / scale,
         half / scale
     )
+}
+
+/// `mean`, and `± half` beside it unless the half-width is rounding noise
+/// (a fixed price's), each shown by `show`.
+pub fn with_interval(mean: f64, half: Option<f64>, show: impl Fn(f64) -> String) -> String {
+    match half {
+        Some(h) if h > 1e-9 * mean.abs() => format!("{} ± {}", show(mean), show(h)),
+        _ => show(mean),
+    }
 }
 
 /// A share as a percentage with the digits that tell it from 0% and 100%.
