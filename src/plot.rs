@@ -13,11 +13,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::atomic_file;
 use crate::error::{BadInput, DrawError, ReadError};
+use crate::model::measure::catalogue;
 
 /// The family name every text style uses; bound to the embedded DejaVu Sans.
 pub const FONT: &str = "sans-serif";
@@ -54,7 +57,7 @@ pub trait Figure {
     }
 }
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
@@ -172,6 +175,32 @@ pub fn format_number(v: f64) -> String {
     format!("{text}{suffix}")
 }
 
+/// How a value axis writes its numbers: as they are, or a share (a
+/// fraction of a whole) as a percentage, so a 1% bound reads "1%".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    Plain,
+    Percent,
+}
+
+impl Scale {
+    /// How `metric`'s values are written: a percentage for a share.
+    pub fn of(metric: &str) -> Scale {
+        match catalogue::is_share(metric) {
+            true => Scale::Percent,
+            false => Scale::Plain,
+        }
+    }
+
+    /// `v` as a tick or cell label.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Scale::Plain => format_number(v),
+            Scale::Percent => format!("{}%", format_number(v * 100.0)),
+        }
+    }
+}
+
 /// The tick label of a category axis, whose categories sit at 0, 1, 2, …:
 /// the category's name at its position, nothing between categories.
 fn category_label(categories: &[String], v: f64) -> String {
@@ -180,6 +209,94 @@ fn category_label(categories: &[String], v: f64) -> String {
         categories.get(i as usize).cloned().unwrap_or_default()
     } else {
         String::new()
+    }
+}
+
+/// `text` in lines that each `fit`, broken between words; a word too long
+/// for a line of its own is broken between characters.
+fn wrap(text: &str, fits: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        if let Some(line) = lines.last_mut() {
+            let longer = format!("{line} {word}");
+            if fits(&longer) {
+                *line = longer;
+                continue;
+            }
+        }
+        let mut piece = String::new();
+        for c in word.chars() {
+            piece.push(c);
+            if !fits(&piece) && piece.chars().count() > 1 {
+                piece.pop();
+                lines.push(std::mem::take(&mut piece));
+                piece.push(c);
+            }
+        }
+        lines.push(piece);
+    }
+    lines
+}
+
+/// A chart's margin and the width of its y labels' area, in pixels.
+const MARGIN: u32 = 12;
+const Y_LABEL_AREA: u32 = 78;
+/// The size of a category's label and its line height, in pixels.
+const LABEL_SIZE: u32 = 13;
+const LINE_HEIGHT: u32 = 16;
+
+/// The names of an x axis whose categories sit at 0, 1, 2, …, each in
+/// lines that fit its slot, so no two overlap however long they are or
+/// however many there are.
+struct CategoryAxis {
+    lines: Vec<Vec<String>>,
+}
+
+impl CategoryAxis {
+    /// `categories` fitted under a chart built on `area` (with [`MARGIN`]
+    /// and [`Y_LABEL_AREA`]).
+    fn fit<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, categories: &[String]) -> Self {
+        let style = TextStyle::from((FONT, LABEL_SIZE).into_font());
+        let (width, _) = area.dim_in_pixel();
+        let plot = f64::from(width.saturating_sub(Y_LABEL_AREA + 2 * MARGIN));
+        // A category's slot, less a gap between neighbours.
+        let slot = plot / categories.len().max(1) as f64 - 8.0;
+        let fits = |line: &str| {
+            area.estimate_text_size(line, &style)
+                .is_ok_and(|(w, _)| f64::from(w) <= slot)
+        };
+        CategoryAxis {
+            lines: categories.iter().map(|c| wrap(c, fits)).collect(),
+        }
+    }
+
+    /// The height of the x labels' area: the longest name's lines and the
+    /// axis's description.
+    fn label_area(&self) -> u32 {
+        let rows = self.lines.iter().map(Vec::len).max().unwrap_or(1);
+        LINE_HEIGHT * rows as u32 + 36
+    }
+
+    /// Draws each name's lines centred under its category, from `y` (the
+    /// bottom of the y axis) down.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+        y: f64,
+    ) -> Result<(), DrawError> {
+        let below = (FONT, LABEL_SIZE)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        let texts = self.lines.iter().enumerate().flat_map(|(i, lines)| {
+            let below = &below;
+            lines.iter().enumerate().map(move |(k, line)| {
+                let down = 10 + LINE_HEIGHT as i32 * k as i32;
+                EmptyElement::at((i as f64, y)) + Text::new(line.clone(), (0, down), below.clone())
+            })
+        });
+        chart.draw_series(texts).map_err(DrawError::of)?;
+        Ok(())
     }
 }
 
@@ -247,5 +364,39 @@ mod tests {
         assert_eq!(format_number(2_500_000.0), "2.5M");
         assert_eq!(format_number(0.012_34), "0.0123");
         assert_eq!(format_number(3.0), "3");
+    }
+
+    #[test]
+    fn labels_wrap_between_words_and_break_words_too_long_for_a_line() {
+        let within = |n: usize| move |line: &str| line.chars().count() <= n;
+        assert_eq!(
+            wrap(
+                "p99 loop latency (s), window surge-developers-1",
+                within(20)
+            ),
+            ["p99 loop latency", "(s), window", "surge-developers-1"]
+        );
+        assert_eq!(wrap("lane utilization", within(20)), ["lane utilization"]);
+        assert!(wrap("", within(20)).is_empty());
+        assert_eq!(
+            wrap("Tier 4 spillover-to-reserved", within(8)),
+            ["Tier 4", "spillove", "r-to-res", "erved"]
+        );
+        // Nothing fits: a character a line, never an empty one.
+        assert_eq!(wrap("ab c", within(0)), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn shares_read_as_percentages_and_other_metrics_as_numbers() {
+        assert_eq!(Scale::of("loops_failed_share"), Scale::Percent);
+        assert_eq!(
+            Scale::of("windows.surge.loops_failed_share"),
+            Scale::Percent
+        );
+        assert_eq!(Scale::of("loop_latency_s.p99"), Scale::Plain);
+        assert_eq!(Scale::of("no_such_metric"), Scale::Plain);
+        assert_eq!(Scale::Percent.format(0.07), "7%");
+        assert_eq!(Scale::Percent.format(0.000_381_9), "0.0382%");
+        assert_eq!(Scale::Plain.format(0.07), "0.07");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::measure::catalogue::{self, Unit};
+use crate::model::measure::catalogue;
 pub use crate::report::verdict::number;
 use crate::report::verdict::with_interval;
 
@@ -204,9 +204,9 @@ impl Page {
                 met,
             } => {
                 // A share reads as a percentage.
-                let (scale, unit) = match catalogue::find(metric) {
-                    Some(named) if named.metric.unit == Unit::Share => (100.0, "%"),
-                    _ => (1.0, ""),
+                let (scale, unit) = match catalogue::is_share(metric) {
+                    true => (100.0, "%"),
+                    false => (1.0, ""),
                 };
                 let shown = value.map_or_else(
                     || "–".to_owned(),

@@ -5,7 +5,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{FONT, Figure, category_label, color, format_number, no_data, titled};
+use super::{CategoryAxis, FONT, Figure, MARGIN, Scale, Y_LABEL_AREA, color, no_data, titled};
 
 use crate::error::DrawError;
 
@@ -22,6 +22,8 @@ pub struct BarChart {
     pub subtitle: String,
     pub x_label: String,
     pub y_label: String,
+    /// How the y axis writes its numbers.
+    pub y_scale: Scale,
     pub categories: Vec<String>,
     pub groups: Vec<BarGroup>,
     /// A horizontal reference line across the bars (an SLO's bound), and its legend.
@@ -60,18 +62,19 @@ impl Figure for BarChart {
         let top = if top > 0.0 { top * headroom } else { 1.0 };
         let n = self.categories.len();
         let area = titled(root, &self.title, &self.subtitle)?;
+        let labels = CategoryAxis::fit(&area, &self.categories);
         let mut chart = ChartBuilder::on(&area)
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(78)
+            .margin(MARGIN)
+            .x_label_area_size(labels.label_area())
+            .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top)
             .map_err(e)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n + 1)
-            .x_label_formatter(&|v| category_label(&self.categories, *v))
-            .y_label_formatter(&|v| format_number(*v))
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|v| self.y_scale.format(*v))
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
             .label_style((FONT, 13))
@@ -122,6 +125,7 @@ impl Figure for BarChart {
             });
             chart.draw_series(whiskers).map_err(e)?;
         }
+        labels.draw(&mut chart, 0.0)?;
         self.mark(&mut chart, top)?;
         if let Some((y, label)) = &self.bound {
             let grey = RGBColor(90, 90, 90);
@@ -204,6 +208,7 @@ mod tests {
             subtitle: String::new(),
             x_label: "plan".to_owned(),
             y_label: "p99".to_owned(),
+            y_scale: Scale::Plain,
             categories: ["a", "b", "c"].map(str::to_owned).into(),
             groups: vec![BarGroup {
                 label: String::new(),
@@ -221,5 +226,47 @@ mod tests {
             assert!(svg.contains(&format!(">\n{mark}\n</text>")), "no {mark}");
         }
         assert_eq!(svg.matches(">\n✓\n</text>").count(), 1);
+    }
+
+    /// Twelve long plan names under twelve bars: each wraps into lines no
+    /// wider than its bar's slot, so neighbours cannot overlap, and its
+    /// lines read back as the name.
+    #[test]
+    fn long_category_labels_wrap_within_their_slots() {
+        let name = |i: usize| format!("plan {i}: shared Tier 4 with 48 reserved lanes as spill");
+        let chart = BarChart {
+            title: String::new(),
+            subtitle: String::new(),
+            x_label: "plan".to_owned(),
+            y_label: String::new(),
+            y_scale: Scale::Plain,
+            categories: (0..12).map(name).collect(),
+            groups: vec![BarGroup {
+                label: String::new(),
+                values: vec![Some((1.0, None)); 12],
+            }],
+            bound: None,
+            verdicts: Vec::new(),
+            answer: None,
+        };
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, crate::plot::SIZE).into_drawing_area();
+        crate::plot::register_font();
+        let lines = CategoryAxis::fit(&root, &chart.categories).lines;
+        let slot = (1100.0 - 78.0 - 24.0) / 12.0 - 8.0;
+        let style = TextStyle::from((FONT, 13).into_font());
+        for (i, lines) in lines.iter().enumerate() {
+            assert!(lines.len() > 1, "{lines:?}");
+            assert_eq!(lines.join(" "), name(i));
+            for line in lines {
+                let (w, _) = root.estimate_text_size(line, &style).unwrap();
+                assert!(f64::from(w) <= slot, "{line}: {w} px in a {slot} px slot");
+            }
+        }
+        // Drawn, every line is a text of the figure.
+        let drawn = crate::plot::svg(&chart).unwrap();
+        for line in &lines[0] {
+            assert!(drawn.contains(&format!(">\n{line}\n</text>")), "no {line}");
+        }
     }
 }

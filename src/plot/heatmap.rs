@@ -5,7 +5,9 @@ use plotters::prelude::*;
 use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{FONT, Figure, category_label, format_number, no_data, titled};
+use super::{
+    CategoryAxis, FONT, Figure, MARGIN, Scale, Y_LABEL_AREA, category_label, no_data, titled, wrap,
+};
 
 use crate::error::DrawError;
 
@@ -20,6 +22,8 @@ pub struct Heatmap {
     /// `z[row][column]`: row per y value, column per x value.
     pub z: Vec<Vec<Option<f64>>>,
     pub z_label: String,
+    /// How the cells and the colour scale write the values.
+    pub z_scale: Scale,
     /// Cells above it are outlined from those at or below it.
     pub slo: Option<f64>,
 }
@@ -28,22 +32,6 @@ pub struct Heatmap {
 /// fit on one line of it at 12 px.
 const LEGEND_WIDTH: u32 = 150;
 const LABEL_CHARS: usize = 20;
-
-/// `text` in lines of at most `width` characters, broken between words (a
-/// longer word gets a line of its own).
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        match lines.last_mut() {
-            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
-                line.push(' ');
-                line.push_str(word);
-            }
-            _ => lines.push(word.to_owned()),
-        }
-    }
-    lines
-}
 
 /// Viridis (plotters' colormap; perceptually ordered, readable in grey and
 /// for most colour-blind readers) at `t`, clamped to [0, 1].
@@ -62,10 +50,11 @@ impl Figure for Heatmap {
         let area = titled(root, &self.title, &self.subtitle)?;
         let (width, _) = area.dim_in_pixel();
         let (main, legend) = area.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+        let x_names = CategoryAxis::fit(&main, &self.x_values);
         let mut chart = ChartBuilder::on(&main)
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(78)
+            .margin(MARGIN)
+            .x_label_area_size(x_names.label_area())
+            .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(-0.5..nx as f64 - 0.5, -0.5..ny as f64 - 0.5)
             .map_err(e)?;
         chart
@@ -73,7 +62,7 @@ impl Figure for Heatmap {
             .disable_mesh()
             .x_labels(nx + 1)
             .y_labels(ny + 1)
-            .x_label_formatter(&|v| category_label(&self.x_values, *v))
+            .x_label_formatter(&|_| String::new())
             .y_label_formatter(&|v| category_label(&self.y_values, *v))
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)
@@ -81,6 +70,7 @@ impl Figure for Heatmap {
             .axis_desc_style((FONT, 15))
             .draw()
             .map_err(e)?;
+        x_names.draw(&mut chart, -0.5)?;
         let scale = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
         let cells = self.z.iter().enumerate().flat_map(|(r, row)| {
             row.iter().enumerate().map(move |(c, v)| {
@@ -99,7 +89,11 @@ impl Figure for Heatmap {
                     let style = TextStyle::from((FONT, 12).into_font())
                         .color(ink)
                         .pos(centre);
-                    Some(Text::new(format_number(v), (c as f64, r as f64), style))
+                    Some(Text::new(
+                        self.z_scale.format(v),
+                        (c as f64, r as f64),
+                        style,
+                    ))
                 })
             });
             chart.draw_series(texts).map_err(e)?;
@@ -176,19 +170,19 @@ impl Heatmap {
         let text = TextStyle::from((FONT, 12).into_font());
         for (value, y) in [(hi, top), (lo, bottom)] {
             legend
-                .draw_text(&format_number(value), &text, (56, y - 6))
+                .draw_text(&self.z_scale.format(value), &text, (56, y - 6))
                 .map_err(e)?;
         }
         // The label, wrapped to the colour bar's column so none is cut off.
         let mut y = bottom + 14;
-        for line in wrap(&self.z_label, LABEL_CHARS) {
+        for line in wrap(&self.z_label, |line| line.chars().count() <= LABEL_CHARS) {
             legend.draw_text(&line, &text, (4, y)).map_err(e)?;
             y += 15;
         }
         if let Some(slo) = self.slo {
             legend
                 .draw_text(
-                    &format!("red: SLO {}", format_number(slo)),
+                    &format!("red: SLO {}", self.z_scale.format(slo)),
                     &text.color(&RED),
                     (4, y + 4),
                 )
@@ -203,16 +197,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn colour_bar_labels_wrap_between_words() {
-        assert_eq!(
-            wrap("p99 loop latency (s), window surge-developers-1", 20),
-            ["p99 loop latency", "(s), window", "surge-developers-1"]
-        );
-        assert_eq!(wrap("lane utilization", 20), ["lane utilization"]);
-        assert!(wrap("", 20).is_empty());
-    }
-
-    #[test]
     fn the_contour_parts_cells_above_the_slo_from_the_rest() {
         let map = Heatmap {
             title: String::new(),
@@ -224,6 +208,7 @@ mod tests {
             // Row 0: below then above; row 1: below then missing (above).
             z: vec![vec![Some(1.0), Some(3.0)], vec![Some(2.0), None]],
             z_label: String::new(),
+            z_scale: Scale::Plain,
             slo: Some(2.0),
         };
         assert_eq!(map.value_range(), Some((1.0, 3.0)));

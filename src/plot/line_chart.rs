@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
-use super::{FONT, Figure, color, format_number, no_data, titled};
+use super::{FONT, Figure, Scale, color, format_number, no_data, titled};
 
 use crate::engine::SimDuration;
 use crate::error::DrawError;
@@ -95,6 +95,8 @@ pub struct LineChart {
     pub subtitle: String,
     pub x_label: String,
     pub y_label: String,
+    /// How the y axis writes its numbers.
+    pub y_scale: Scale,
     pub log_x: bool,
     pub log_y: bool,
     pub lines: Vec<Line>,
@@ -288,7 +290,7 @@ impl LineChart {
                 Some(start) => week_time(SimDuration::from_secs_f64(start + v * 60.0)),
                 None => format_number(*v),
             })
-            .y_label_formatter(&|v| format_number(*v))
+            .y_label_formatter(&|v| self.y_scale.format(*v))
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 15))
             .light_line_style(RGBColor(235, 235, 235))

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::bar_chart::{BarChart, BarGroup};
 use super::labels::{axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point};
-use super::{PlotError, save};
+use super::{PlotError, Scale, save};
 
 /// The palette index of grey, for the bound.
 const GREY: usize = 7;
@@ -110,6 +110,7 @@ pub fn draw(
             },
             x_label: axis_path_label(axis),
             y_label: metric_label(slo.metric),
+            y_scale: Scale::of(slo.metric),
             log_x: false,
             log_y: false,
             lines,
@@ -167,6 +168,7 @@ pub fn draw_plans(
             },
             x_label: "plan".to_owned(),
             y_label: metric_label(slo.metric),
+            y_scale: Scale::of(slo.metric),
             categories: categories.clone(),
             groups: vec![BarGroup {
                 label: String::new(),

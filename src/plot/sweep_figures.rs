@@ -8,7 +8,7 @@ use super::heatmap::Heatmap;
 use super::labels::{axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point, Span};
 use super::timeseries_plot::{per_minute, shaded_spans};
-use super::{Figure, PlotError, save, save_stacked};
+use super::{Figure, PlotError, Scale, save, save_stacked};
 use crate::config::experiment::Experiment;
 use crate::config::plot_spec::{Chart, PlotSpec, Reference};
 use crate::model::ModelSpec;
@@ -307,7 +307,7 @@ impl Figures<'_> {
         &self,
         subtitle: &str,
         x: Option<usize>,
-        y_label: String,
+        (y_label, y_scale): (String, Scale),
         log_y: bool,
         lines: Vec<Line>,
     ) -> LineChart {
@@ -316,6 +316,7 @@ impl Figures<'_> {
             subtitle: subtitle_of(self.exp, self.spec, subtitle),
             x_label: axis_label(self.exp, x),
             y_label,
+            y_scale,
             log_x: false,
             log_y,
             lines,
@@ -332,7 +333,7 @@ impl Figures<'_> {
             ..self.line_chart(
                 "mean, band = 95% CI",
                 Some(x),
-                metric_label(share),
+                (metric_label(share), Scale::of(share)),
                 false,
                 metric_lines(self.exp, self.points, self.spec, x, share),
             )
@@ -351,7 +352,7 @@ impl Figures<'_> {
         let chart = self.line_chart(
             "mean, band = 95% CI",
             Some(x),
-            metric_label(metric),
+            (metric_label(metric), Scale::of(metric)),
             log_y,
             lines,
         );
@@ -391,7 +392,7 @@ impl Figures<'_> {
         let chart = self.line_chart(
             "mean of each percentile, band = 95% CI",
             Some(x),
-            y_label,
+            (y_label, Scale::Plain),
             log_y,
             lines,
         );
@@ -427,7 +428,7 @@ impl Figures<'_> {
             ..self.line_chart(
                 "quantiles averaged over replications",
                 None,
-                "share of loops done within".to_owned(),
+                ("share of loops done within".to_owned(), Scale::Percent),
                 false,
                 lines,
             )
@@ -440,6 +441,7 @@ impl Figures<'_> {
                 .series
                 .map_or_else(String::new, |a| axis_label(exp, Some(a))),
             y_label: metric_label(FAILED_SHARE),
+            y_scale: Scale::Percent,
             categories: series(exp, spec).into_iter().map(|(_, l)| l).collect(),
             bound: None,
             verdicts: Vec::new(),
@@ -487,7 +489,10 @@ impl Figures<'_> {
             ..self.line_chart(
                 "replication 0 of each point",
                 None,
-                format!("{} ({unit})", column.replace('_', " ")),
+                (
+                    format!("{} ({unit})", column.replace('_', " ")),
+                    Scale::Plain,
+                ),
                 log_y,
                 lines,
             )
@@ -530,6 +535,7 @@ impl Figures<'_> {
                 y_values: labels(y),
                 z,
                 z_label: metric_label(metric),
+                z_scale: Scale::of(metric),
                 slo,
             }
         };
@@ -547,6 +553,7 @@ impl Figures<'_> {
             subtitle: subtitle_of(exp, spec, "mean, whiskers = 95% CI"),
             x_label: axis_label(exp, Some(x)),
             y_label: metric_label(metric),
+            y_scale: Scale::of(metric),
             categories: exp.axes[x].values.iter().map(|v| v.label.clone()).collect(),
             bound: None,
             verdicts: Vec::new(),

@@ -5,8 +5,8 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::Figure;
 use super::line_chart::{Line, LineChart, Point, Span};
+use super::{Figure, Scale};
 use crate::error::{BadInput, DrawError, ReadError};
 use crate::model::measure::timeseries::{Counter, Gauge};
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
@@ -193,6 +193,7 @@ impl TimeseriesPlot {
                 x_clock: run.clock,
                 x_range: Some(extent),
                 y_label: y.to_owned(),
+                y_scale: Scale::Plain,
                 log_x: false,
                 log_y: false,
                 lines,

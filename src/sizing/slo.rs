@@ -67,7 +67,7 @@ impl Slo {
         })?;
         // A share is a fraction, so a bare 1 reads as 100%: written
         // without its `%`, it is far more likely 1% meant.
-        if is_share(&metric) && bound >= 1.0 && !value.ends_with('%') {
+        if catalogue::is_share(&metric) && bound >= 1.0 && !value.ends_with('%') {
             return Err(BadInput(format!(
                 "--slo '{text}': {metric} is a share, a fraction of 1, so `{value}` reads as {}%; write {value}% for {value} in a hundred, or {}% if that is meant",
                 bound * 100.0,
@@ -131,11 +131,6 @@ impl Slo {
             )
         })
     }
-}
-
-/// Shares are fractions of 1, and may be written as percentages.
-fn is_share(metric: &str) -> bool {
-    catalogue::find(metric).is_some_and(|n| n.metric.unit == Unit::Share)
 }
 
 /// Metrics in seconds take durations; others plain numbers or percentages.

@@ -183,6 +183,11 @@ impl Named<'_> {
     }
 }
 
+/// Whether a column is a share (a fraction of 1, shown as a percentage).
+pub fn is_share(column: &str) -> bool {
+    find(column).is_some_and(|n| n.metric.unit == Unit::Share)
+}
+
 /// The metric a column of runs.csv (or a prefix of one, such as
 /// `loop_latency_s`) names, if any.
 pub fn find(column: &str) -> Option<Named<'_>> {
