@@ -92,7 +92,7 @@ fn recommendation(page: &mut Page, answer: &Answer) {
         AnswerKind::Plans { answer, .. } => answer.is_some(),
         AnswerKind::Grid { answer, .. } => answer.is_some(),
     };
-    page.verdict(&answer.sentence(), !found, &answer.explanations);
+    page.verdict(&answer.sentence(), !found, &answer.notes());
     page.heading("Recommendation");
     if !answer.as_cheap.is_empty() {
         page.paragraph(

@@ -2,6 +2,10 @@
 
 use crate::model::measure::catalogue;
 
+/// The title of the panel beneath a latency: the failed share of the same
+/// loops, since a latency counts only those that completed.
+pub const FAILED_TITLE: &str = "share of loops failed (latency counts only those completed)";
+
 /// A metric's name in words, its unit spelled out and its scope last, as
 /// the catalogue gives them: `windows.surge-a-1.loop_latency_s.p99` is "p99
 /// loop latency (s), window surge-a-1". A name the catalogue does not know

@@ -5,13 +5,14 @@ use std::path::Path;
 
 use super::bar_chart::{BarChart, BarGroup};
 use super::heatmap::Heatmap;
-use super::labels::{axis_path_label, metric_label};
+use super::labels::{FAILED_TITLE, axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point, Span};
 use super::timeseries_plot::{per_minute, shaded_spans};
 use super::{Figure, PlotError, Scale, save, save_stacked};
 use crate::config::experiment::Experiment;
 use crate::config::plot_spec::{Chart, PlotSpec, Reference};
 use crate::model::ModelSpec;
+use crate::model::measure::catalogue;
 use crate::model::measure::percentiles::{CDF_QUANTILES, quantile_name};
 use crate::model::measure::timeseries::Counter;
 use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
@@ -76,35 +77,11 @@ fn axis_label(exp: &Experiment, axis: Option<usize>) -> String {
     axis.map_or_else(String::new, |a| axis_path_label(&exp.axes[a].path))
 }
 
-/// Whether a metric is a latency or a drain time, which describes only the
-/// loops that completed, so its figure needs the failed share beside it.
-fn is_latency(metric: &str) -> bool {
-    latency_part(metric).is_some()
-}
-
-/// Which dotted part of `metric` names a latency or a wait, if one does.
-fn latency_part(metric: &str) -> Option<usize> {
-    metric
-        .split('.')
-        .position(|part| part.contains("latency") || part.contains("wait"))
-}
-
-/// The failed share of the loops a latency metric describes: the same
-/// class's or window's, or the whole run's.
+/// The failed share of the loops a latency metric describes, where the
+/// sweep kept it.
 fn failed_share_of(exp: &Experiment, metric: &str) -> Option<String> {
-    let parts: Vec<&str> = metric.split('.').collect();
-    let scope = &parts[..latency_part(metric)?];
-    let share = scope
-        .iter()
-        .chain(std::iter::once(&"loops_failed_share"))
-        .copied()
-        .collect::<Vec<_>>()
-        .join(".");
-    exp.metric_names.contains(&share).then_some(share)
+    catalogue::failed_share_beside(metric).filter(|share| exp.metric_names.contains(share))
 }
-
-/// The failed-share panel's title.
-const FAILED_TITLE: &str = "share of loops failed (latency counts only those completed)";
 
 /// Points of `metric` along the x axis for one series value, with CI bands.
 fn line_points(
@@ -501,7 +478,7 @@ impl Figures<'_> {
 
     fn timeseries(&self, column: &str, log_y: bool) -> Result<(), PlotError> {
         let chart = self.over_time(column, log_y)?;
-        let failed = match is_latency(column) {
+        let failed = match catalogue::is_latency(column) {
             true => Some(LineChart {
                 title: "loops failed (latency counts only those completed)".to_owned(),
                 ..self.over_time(Counter::LoopsFailed.name(), false)?

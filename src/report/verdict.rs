@@ -15,7 +15,7 @@ use crate::model::workload::classes::week_time;
 /// Failed shares above this make the p99 of loop latency a survivors' p99:
 /// more than 1% of loops have no latency, so the 99th percentile of all
 /// loops is a failure.
-const SURVIVORS: f64 = 0.01;
+pub const SURVIVORS: f64 = 0.01;
 
 /// Replicas an autoscaler may start per replica of headroom (cap minus
 /// floor) per day before it is said to flap: a working day scales up and

@@ -10,7 +10,7 @@ use super::judge::{Interval, PlanResult, Probe, Verdict};
 use super::search::{Goal, Search};
 use super::slo::{Direction, Slo};
 use super::table::short;
-use crate::report::verdict::dollars;
+use crate::report::verdict::{SURVIVORS, dollars, percent, with_interval};
 
 /// What `size` answers, as `--json` prints it and `--out` keeps it in
 /// [`RESULT_FILE`]: the SLOs, the floor, and the search or the plans.
@@ -168,6 +168,50 @@ impl Answer {
                         setting.join(", ")
                     )
                 }
+            }
+        }
+    }
+
+    /// What the planner reads under the sentence: why nothing meets, or
+    /// for an answer whose latency SLO more than 1% of loops escape by
+    /// failing (and no SLO bounds their share), that it does.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = self.explanations.clone();
+        let verdicts = self.answers_verdicts().unwrap_or_default();
+        for (slo, v) in self.slos.iter().zip(verdicts) {
+            let (Some(share), Some((Some(failed), half))) = (slo.failed_share(), v.failed_share)
+            else {
+                continue;
+            };
+            if failed > SURVIVORS && !self.slos.iter().any(|s| s.metric == share) {
+                notes.push(format!(
+                    "{} of loops fail at this answer: {} counts only those that complete. Bound them too, e.g. --slo '{share} <= 1%'.",
+                    with_interval(failed, half, percent),
+                    slo.text
+                ));
+            }
+        }
+        notes
+    }
+
+    /// The verdicts of the answer's probe, plan or setting, if there is one.
+    fn answers_verdicts(&self) -> Option<&[Verdict]> {
+        match &self.kind {
+            AnswerKind::Search { answer, probes, .. } => probes
+                .iter()
+                .find(|p| Some(p.value) == *answer)
+                .map(|p| p.verdicts.as_slice()),
+            AnswerKind::Plans { answer, plans } => plans
+                .iter()
+                .find(|p| Some(&p.name) == answer.as_ref())
+                .map(|p| p.verdicts.as_slice()),
+            AnswerKind::Grid {
+                answer,
+                axes,
+                points,
+                ..
+            } => {
+                answer_point(answer.as_ref()?, axes, points).map(|i| points[i].verdicts.as_slice())
             }
         }
     }
@@ -376,5 +420,42 @@ mod tests {
             plans: vec![plan("a", true, 100.0, 5.0), plan("b", true, 109.5, 4.0)],
         };
         assert!(as_cheap(&apart).is_empty());
+    }
+
+    /// An answer whose latency SLO more than 1% of loops escape by failing
+    /// says so under its sentence (1.1% fail: a note; 1%: none), unless an
+    /// SLO bounds the failed share; a plan that is not the answer is not read.
+    #[test]
+    fn an_answer_met_by_a_survivors_latency_says_so() {
+        let names = ["loop_latency_s.p99", "loops_failed_share"].map(str::to_owned);
+        let p99 = Slo::parse("loop_latency_s.p99 <= 6", &names).unwrap();
+        let failed = Slo::parse("loops_failed_share <= 5%", &names).unwrap();
+        let answer = |slos: Vec<Slo>, share: f64| {
+            let measured = ((Some(4.0), Some(0.1)), Some((Some(share), Some(0.002))));
+            let mut a = plan("a", true, 100.0, 5.0);
+            a.verdicts = slos.iter().map(|slo| Verdict::of(slo, measured)).collect();
+            let mut b = a.clone();
+            b.name = "b".to_owned();
+            b.verdicts[0].failed_share = Some((Some(0.9), None));
+            Answer {
+                kind: AnswerKind::Plans {
+                    answer: Some("a".to_owned()),
+                    plans: vec![b, a],
+                },
+                replications: 2,
+                slos,
+                floor: Vec::new(),
+                explanations: Vec::new(),
+                as_cheap: Vec::new(),
+            }
+        };
+        assert_eq!(
+            answer(vec![p99.clone()], 0.011).notes(),
+            [
+                "1.1% ± 0.2% of loops fail at this answer: loop_latency_s.p99 <= 6 counts only those that complete. Bound them too, e.g. --slo 'loops_failed_share <= 1%'."
+            ]
+        );
+        assert!(answer(vec![p99.clone()], 0.01).notes().is_empty());
+        assert!(answer(vec![p99, failed], 0.03).notes().is_empty());
     }
 }

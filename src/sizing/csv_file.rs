@@ -1,5 +1,6 @@
 //! sizing.csv, through the `csv` crate: a search's probes (value, met, each
-//! SLO's metric and 95% half-width, the cost an hour and a month) or the
+//! SLO's metric and 95% half-width, and beside a latency the failed share
+//! of the loops it describes, the cost an hour and a month) or the
 //! plans (name, met, each SLO's metric, then the cost an hour, a month,
 //! per loop and loops per dollar), each number with its half-width, empty
 //! where undefined.
@@ -7,7 +8,7 @@
 use std::io::{self, Write};
 
 use super::grid::{Axis, Point};
-use super::judge::{Costs, Interval, PlanResult, Probe};
+use super::judge::{Costs, Interval, Measured, PlanResult, Probe, Verdict};
 use super::slo::Slo;
 
 /// The columns a plan's costs take, after its SLOs' metrics.
@@ -21,18 +22,33 @@ const PLAN_COSTS: [&str; 4] = [
 /// The columns a probe's costs take, after its SLOs' metrics.
 const PROBE_COSTS: [&str; 2] = ["cost_per_hour_usd", "cost_per_month_usd"];
 
-/// The header: the `first` columns, `met`, then each SLO's metric and
-/// `costs`, each followed by its `.ci95`.
+/// The header: the `first` columns, `met`, then each SLO's metric (and
+/// beside a latency its `.loops_failed_share`) and `costs`, each followed
+/// by its `.ci95`.
 fn header(first: impl IntoIterator<Item = String>, slos: &[Slo], costs: &[&str]) -> Vec<String> {
-    let names = slos
-        .iter()
-        .map(|s| s.metric.as_str())
-        .chain(costs.iter().copied());
+    let metrics = slos.iter().flat_map(|s| {
+        let failed = s
+            .failed_share()
+            .map(|_| format!("{}.loops_failed_share", s.metric));
+        std::iter::once(s.metric.clone()).chain(failed)
+    });
+    let names = metrics.chain(costs.iter().map(|&c| c.to_owned()));
     first
         .into_iter()
         .chain(["met".to_owned()])
-        .chain(names.flat_map(|n| [n.to_owned(), format!("{n}.ci95")]))
+        .chain(names.flat_map(|n| {
+            let ci95 = format!("{n}.ci95");
+            [n, ci95]
+        }))
         .collect()
+}
+
+/// The intervals of `verdicts`' cells: each metric's and, beside a
+/// latency, the failed share's.
+fn measured(verdicts: &[Verdict]) -> impl Iterator<Item = Interval> + '_ {
+    verdicts
+        .iter()
+        .flat_map(|v| std::iter::once((v.mean, v.ci95)).chain(v.failed_share))
 }
 
 /// A row: the `first` cells (a probe's value, a plan's name, a setting's
@@ -63,7 +79,7 @@ pub fn write_plans(w: &mut dyn Write, slos: &[Slo], plans: &[PlanResult]) -> io:
     let mut out = writer(w);
     out.write_record(header(["plan".to_owned()], slos, &PLAN_COSTS))?;
     for p in plans {
-        let metrics = p.verdicts.iter().map(|v| (v.mean, v.ci95));
+        let metrics = measured(&p.verdicts);
         let costs = [
             p.cost_per_hour_usd,
             p.cost_per_month_usd,
@@ -90,7 +106,7 @@ pub fn write_grid(
     columns.push("committed_per_month_usd".to_owned());
     out.write_record(columns)?;
     for p in points {
-        let metrics = p.verdicts.iter().map(|v| (v.mean, v.ci95));
+        let metrics = measured(&p.verdicts);
         let costs = [p.cost_per_hour_usd, p.cost_per_month_usd];
         let setting = p.setting.iter().map(i64::to_string);
         let mut cells = row(setting, p.met, metrics.chain(costs));
@@ -120,7 +136,7 @@ impl<W: Write> ProbeWriter<W> {
 
     /// Writes a probe's row and flushes it.
     pub fn write(&mut self, probe: &Probe) -> io::Result<()> {
-        let metrics = probe.verdicts.iter().map(|v| (v.mean, v.ci95));
+        let metrics = measured(&probe.verdicts);
         let cells = row(
             [probe.value.to_string()],
             probe.met,
@@ -157,7 +173,7 @@ pub fn read_probes(text: &str, slos: &[Slo]) -> Vec<Probe> {
 
 /// A row as a probe; `None` for one cut short or unreadable.
 fn probe(cells: &csv::StringRecord, slos: &[Slo]) -> Option<Probe> {
-    if cells.len() != 2 + 2 * (slos.len() + PROBE_COSTS.len()) {
+    if cells.len() != probe_header(slos).len() {
         return None;
     }
     let value: i64 = cells[0].parse().ok()?;
@@ -169,16 +185,26 @@ fn probe(cells: &csv::StringRecord, slos: &[Slo]) -> Option<Probe> {
         }
     };
     let cells: Vec<&str> = cells.iter().skip(2).collect();
-    let mut means = cells
+    let mut intervals = cells
         .chunks(2)
         .map(|pair| Some((number(pair[0])?, number(pair[1])?)))
-        .collect::<Option<Vec<_>>>()?;
-    let per_month = means.pop()?;
-    let per_hour = means.pop()?;
+        .collect::<Option<Vec<Interval>>>()?
+        .into_iter();
+    let mut measured: Vec<Measured> = Vec::with_capacity(slos.len());
+    for slo in slos {
+        let metric = intervals.next()?;
+        let failed = match slo.failed_share() {
+            Some(_) => Some(intervals.next()?),
+            None => None,
+        };
+        measured.push((metric, failed));
+    }
+    let per_hour = intervals.next()?;
+    let per_month = intervals.next()?;
     Some(Probe::of(
         value,
         slos,
-        &means,
+        &measured,
         Costs {
             per_hour,
             per_month,
@@ -204,7 +230,10 @@ mod tests {
         let probe = Probe::of(
             7,
             &slos,
-            &[(Some(8.25), Some(1.5)), (None, None)],
+            &[
+                ((Some(8.25), Some(1.5)), Some((Some(0.125), Some(0.01)))),
+                ((None, None), None),
+            ],
             Costs {
                 per_hour: (Some(28.0), None),
                 per_month: (Some(20440.0), Some(2.5)),
@@ -218,17 +247,28 @@ mod tests {
         let text = String::from_utf8(text).unwrap();
         assert_eq!(
             text,
-            "value,met,loop_latency_s.p99,loop_latency_s.p99.ci95,loops_per_min,loops_per_min.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_month_usd,cost_per_month_usd.ci95\n7,false,8.25,1.5,,,28,,20440,2.5\n"
+            "value,met,loop_latency_s.p99,loop_latency_s.p99.ci95,loop_latency_s.p99.loops_failed_share,loop_latency_s.p99.loops_failed_share.ci95,loops_per_min,loops_per_min.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_month_usd,cost_per_month_usd.ci95\n7,false,8.25,1.5,0.125,0.01,,,28,,20440,2.5\n"
         );
         let back = read_probes(&text, &slos);
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].value, 7);
         assert_eq!(back[0].verdicts[0].mean, Some(8.25));
+        assert_eq!(
+            back[0].verdicts[0].failed_share,
+            Some((Some(0.125), Some(0.01)))
+        );
         assert_eq!(back[0].verdicts[1].mean, None);
+        // A rate has no failed share beside it.
+        assert_eq!(back[0].verdicts[1].failed_share, None);
         assert_eq!(back[0].cost_per_hour_usd, (Some(28.0), None));
         assert_eq!(back[0].cost_per_month_usd, (Some(20440.0), Some(2.5)));
         let header = text.lines().next().unwrap();
-        for cut in ["7,false,8.25", "7,false,8.2x,1.5,,,28,,20440,2.5"] {
+        for cut in [
+            "7,false,8.25",
+            "7,false,8.2x,1.5,0.125,0.01,,,28,,20440,2.5",
+            // A row without the failed share beside the latency.
+            "7,false,8.25,1.5,,,28,,20440,2.5",
+        ] {
             assert!(read_probes(&format!("{header}\n{cut}\n"), &slos).is_empty());
         }
         // Another search's header: nothing is taken.

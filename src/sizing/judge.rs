@@ -11,6 +11,11 @@ use crate::report::replicated::{MetricStats, stats};
 /// undefined where no replication defines it.
 pub type Interval = (Option<f64>, Option<f64>);
 
+/// What replications measured of one SLO's metric: its interval and, for
+/// a latency (which counts only the loops that completed), the interval
+/// of the failed share beside it.
+pub type Measured = (Interval, Option<Interval>);
+
 /// One SLO's metric at a probe.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Verdict {
@@ -22,11 +27,18 @@ pub struct Verdict {
     /// replications may meet it, or miss it for sure.
     #[serde(default)]
     pub borderline: bool,
+    /// For a latency SLO: the share of the loops it describes that failed
+    /// (mean and 95% half-width), which its figure draws beneath it, since
+    /// a latency that looks good may be that of the few loops that survived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_share: Option<Interval>,
 }
 
 impl Verdict {
-    /// `slo` judged on a metric's `mean` and 95% half-width `ci95`.
-    pub fn of(slo: &Slo, mean: Option<f64>, ci95: Option<f64>) -> Verdict {
+    /// `slo` judged on what was `measured` of its metric: a mean and 95%
+    /// half-width, and for a latency the failed share beside it (undefined
+    /// where none was measured).
+    pub fn of(slo: &Slo, ((mean, ci95), failed): Measured) -> Verdict {
         let met = slo.met_by(mean, ci95);
         Verdict {
             metric: slo.metric.clone(),
@@ -34,6 +46,7 @@ impl Verdict {
             ci95,
             met,
             borderline: !met && slo.straddled_by(mean, ci95),
+            failed_share: slo.failed_share().map(|_| failed.unwrap_or((None, None))),
         }
     }
 }
@@ -82,7 +95,13 @@ fn metric(all: &[MetricStats], name: &str) -> Interval {
 
 /// [`judge`], given the statistics `all` of `summaries`.
 fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) -> Probe {
-    let means: Vec<Interval> = slos.iter().map(|slo| metric(all, &slo.metric)).collect();
+    let measured: Vec<Measured> = slos
+        .iter()
+        .map(|slo| {
+            let failed = slo.failed_share().map(|share| metric(all, &share));
+            (metric(all, &slo.metric), failed)
+        })
+        .collect();
     // Every replication measures the same window.
     let hours = summaries
         .first()
@@ -93,7 +112,7 @@ fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) 
         per_hour: (per_hour(cost), per_hour(cost_ci)),
         per_month: metric(all, "cost_per_month_usd"),
     };
-    Probe::of(value, slos, &means, costs)
+    Probe::of(value, slos, &measured, costs)
 }
 
 impl Probe {
@@ -112,13 +131,13 @@ impl Probe {
         floor
     }
 
-    /// The probe at `value` whose SLO metrics had these means and
-    /// half-widths, at these costs.
-    pub fn of(value: i64, slos: &[Slo], means: &[Interval], costs: Costs) -> Probe {
+    /// The probe at `value` where the SLOs' metrics `measured` these, at
+    /// these costs.
+    pub fn of(value: i64, slos: &[Slo], measured: &[Measured], costs: Costs) -> Probe {
         let verdicts: Vec<Verdict> = slos
             .iter()
-            .zip(means)
-            .map(|(slo, &(mean, ci95))| Verdict::of(slo, mean, ci95))
+            .zip(measured)
+            .map(|(slo, &measured)| Verdict::of(slo, measured))
             .collect();
         Probe {
             value,
@@ -194,7 +213,7 @@ mod tests {
         let names = ["loops_failed_share", "loops_per_min"].map(str::to_owned);
         let at_most = Slo::parse("loops_failed_share <= 0.01", &names).unwrap();
         let verdict = |slo: &Slo, mean: f64, half: Option<f64>| {
-            let v = Verdict::of(slo, Some(mean), half);
+            let v = Verdict::of(slo, ((Some(mean), half), None));
             (v.met, v.borderline)
         };
         // Mean above the bound, interval reaching below it; mean below, interval above.

@@ -286,7 +286,7 @@ mod tests {
                 let verdicts: Vec<Verdict> = slos
                     .iter()
                     .zip(metrics(value))
-                    .map(|(slo, m)| Verdict::of(slo, Some(m), Some(0.5)))
+                    .map(|(slo, m)| Verdict::of(slo, ((Some(m), Some(0.5)), None)))
                     .collect();
                 Ok::<_, ()>(Probe {
                     value,

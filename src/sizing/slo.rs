@@ -82,6 +82,12 @@ impl Slo {
         })
     }
 
+    /// The failed share of the loops this SLO's metric describes, when it
+    /// is a latency, which counts only the loops that completed.
+    pub fn failed_share(&self) -> Option<String> {
+        catalogue::failed_share_beside(&self.metric)
+    }
+
     /// Whether a metric's mean ± half-width meets this SLO with confidence.
     pub fn met_by(&self, mean: Option<f64>, half: Option<f64>) -> bool {
         let Some(mean) = mean else { return false };

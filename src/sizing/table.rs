@@ -238,7 +238,12 @@ mod tests {
         let names = ["loops_failed_share".to_owned()];
         let slos = [Slo::parse("loops_failed_share <= 1%", &names).unwrap()];
         let probe = |value, mean, half| {
-            Probe::of(value, &slos, &[(Some(mean), Some(half))], Costs::default())
+            Probe::of(
+                value,
+                &slos,
+                &[((Some(mean), Some(half)), None)],
+                Costs::default(),
+            )
         };
         let floor = probe(i64::MIN, 0.0, 0.0);
         let clear = Search {

@@ -406,7 +406,7 @@ fn the_cheapest_plan_that_meets_is_the_erlang_c_answer() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(
         rows[0],
-        "plan,met,queue_wait_s.mean,queue_wait_s.mean.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_month_usd,cost_per_month_usd.ci95,cost_per_loop_usd,cost_per_loop_usd.ci95,loops_per_dollar,loops_per_dollar.ci95"
+        "plan,met,queue_wait_s.mean,queue_wait_s.mean.ci95,queue_wait_s.mean.loops_failed_share,queue_wait_s.mean.loops_failed_share.ci95,cost_per_hour_usd,cost_per_hour_usd.ci95,cost_per_month_usd,cost_per_month_usd.ci95,cost_per_loop_usd,cost_per_loop_usd.ci95,loops_per_dollar,loops_per_dollar.ci95"
     );
     assert_eq!(rows.len(), 5);
     for (row, plan) in rows[1..].iter().zip(json["plans"].as_array().unwrap()) {
@@ -417,6 +417,12 @@ fn the_cheapest_plan_that_meets_is_the_erlang_c_answer() {
             cells[2].parse::<f64>().ok(),
             plan["verdicts"][0]["mean"].as_f64()
         );
+        // Beside a wait, the failed share of the loops it describes: none here.
+        assert_eq!(
+            cells[4].parse::<f64>().ok(),
+            plan["verdicts"][0]["failed_share"][0].as_f64()
+        );
+        assert_eq!(cells[4], "0");
     }
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("--plans"), "{manifest}");
@@ -537,6 +543,30 @@ fn bad_plans_files_are_input_errors() {
             expected,
         );
     }
+}
+
+/// The guide's survivors' answer is what `size` prints: 12 lanes meet a
+/// p99 bound because almost every loop fails, and the answer says so.
+#[test]
+fn the_guides_survivors_answer_is_what_size_prints() {
+    assert_the_readme_shows(
+        "--slo 'loop_latency_s.p99 <= 6' --over capacity.lanes=1..64",
+        &[
+            "models/mmc.toml",
+            "--set",
+            "duration=20m",
+            "--set",
+            "client.timeout=2s",
+            "--set",
+            "client.max_attempts=2",
+            "--set",
+            "prices.per_lane_hour=2.5",
+            "--slo",
+            "loop_latency_s.p99 <= 6",
+            "--over",
+            "capacity.lanes=1..64",
+        ],
+    );
 }
 
 /// The README's working week, by the month, is what `size --plans` prints.
@@ -664,7 +694,21 @@ fn a_priced_search_records_and_draws_its_cost() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(0));
-    assert!(out.join("sizing-cost_per_month_usd.svg").exists());
+    // A wait counts only the loops that completed: the failed share of the
+    // probes is drawn beneath it, in percent, in a taller figure; the cost
+    // has no panel beneath.
+    let svg = |name: &str| std::fs::read_to_string(out.join(format!("{name}.svg"))).unwrap();
+    let wait = svg("sizing-queue_wait_s-mean");
+    assert!(
+        wait.starts_with("<svg width=\"1100\" height=\"1080\""),
+        "{}",
+        &wait[..60]
+    );
+    assert!(wait.contains("share of loops failed (latency counts only those completed)"));
+    assert!(wait.contains("loops failed share") && wait.contains(">\n0%\n</text>"));
+    let cost = svg("sizing-cost_per_month_usd");
+    assert!(cost.starts_with("<svg width=\"1100\" height=\"680\""));
+    assert!(!cost.contains("latency counts only those completed"));
     let journal = std::fs::read_to_string(out.join("sizing.csv")).unwrap();
     let mut lines = journal.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();

@@ -65,19 +65,21 @@ pub(super) fn write_json_file(path: &Path, value: &impl serde::Serialize) -> io:
     atomic_file::write_file(path, |w| json::write_json(w, value))
 }
 
-/// What `size --out` draws: each SLO's metric, and the cost a month when
+/// What `size --out` draws: each SLO's metric (beneath a latency, the
+/// failed share of the loops it describes), and the cost a month when
 /// there is one, over `rows` (a probe's value or a plan's index, its
 /// verdicts and its cost a month).
 pub(super) fn sizing_series<'a>(
-    slos: &'a [Slo],
+    slos: &[Slo],
     rows: impl Iterator<Item = (i64, &'a [Verdict], Interval)> + Clone,
-) -> Vec<SloSeries<'a>> {
+) -> Vec<SloSeries> {
+    let all_met = |verdicts: &[Verdict]| verdicts.iter().all(|v| v.met);
     let mut series: Vec<_> = slos
         .iter()
         .enumerate()
         .map(|(i, slo)| SloSeries {
-            metric: &slo.metric,
-            text: &slo.text,
+            metric: slo.metric.clone(),
+            text: slo.text.clone(),
             bound: Some(slo.bound),
             points: rows
                 .clone()
@@ -86,18 +88,43 @@ pub(super) fn sizing_series<'a>(
                     Some((value, v.mean?, v.ci95.unwrap_or(0.0), v.met))
                 })
                 .collect(),
+            beneath: slo.failed_share().map(|share| {
+                // The share's own SLO, if one bounds it, judges its bars;
+                // else they say whether the probe meets every SLO.
+                let own = slos.iter().position(|s| s.metric == share);
+                Box::new(SloSeries {
+                    text: own.map_or_else(
+                        || "the share of those loops that failed".to_owned(),
+                        |j| slos[j].text.clone(),
+                    ),
+                    metric: share,
+                    bound: own.map(|j| slos[j].bound),
+                    points: rows
+                        .clone()
+                        .filter_map(|(value, verdicts, _)| {
+                            let (mean, half) = verdicts.get(i)?.failed_share?;
+                            let met = match own {
+                                Some(j) => verdicts.get(j)?.met,
+                                None => all_met(verdicts),
+                            };
+                            Some((value, mean?, half.unwrap_or(0.0), met))
+                        })
+                        .collect(),
+                    beneath: None,
+                })
+            }),
         })
         .collect();
     let cost = SloSeries {
-        metric: "cost_per_month_usd",
-        text: "what the capacity costs a month",
+        metric: "cost_per_month_usd".to_owned(),
+        text: "what the capacity costs a month".to_owned(),
         bound: None,
         points: rows
             .filter_map(|(value, verdicts, (mean, half))| {
-                let met = verdicts.iter().all(|v| v.met);
-                Some((value, mean?, half.unwrap_or(0.0), met))
+                Some((value, mean?, half.unwrap_or(0.0), all_met(verdicts)))
             })
             .collect(),
+        beneath: None,
     };
     series.extend((cost.points.iter().any(|p| p.1 > 0.0)).then_some(cost));
     series
@@ -145,7 +172,7 @@ pub(super) fn print_answer(
         json::write_json(&mut stdout, answer)?;
     } else {
         writeln!(stdout, "{}", answer.sentence())?;
-        for line in &answer.explanations {
+        for line in answer.notes() {
             writeln!(stdout, "  {line}")?;
         }
         if !answer.as_cheap.is_empty() {

@@ -183,6 +183,31 @@ impl Named<'_> {
     }
 }
 
+/// Which dotted part of `metric` names a latency or a wait, if one does.
+fn latency_part(metric: &str) -> Option<usize> {
+    metric
+        .split('.')
+        .position(|part| part.contains("latency") || part.ends_with("wait_s"))
+}
+
+/// Whether a metric (or a time-series column) is a latency or a wait,
+/// which describes only the loops that completed, so it is shown with the
+/// failed share beside it.
+pub fn is_latency(metric: &str) -> bool {
+    latency_part(metric).is_some()
+}
+
+/// The failed share of the loops a latency metric describes, the same
+/// class's or window's or the whole run's; none for another metric, or a
+/// scope that has no failed share (a pool's).
+pub fn failed_share_beside(metric: &str) -> Option<String> {
+    let parts: Vec<&str> = metric.split('.').collect();
+    let mut share = parts[..latency_part(metric)?].to_vec();
+    share.push("loops_failed_share");
+    let share = share.join(".");
+    find(&share).is_some().then_some(share)
+}
+
 /// Whether a column is a share (a fraction of 1, shown as a percentage).
 pub fn is_share(column: &str) -> bool {
     find(column).is_some_and(|n| n.metric.unit == Unit::Share)

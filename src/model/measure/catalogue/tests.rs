@@ -44,3 +44,28 @@ fn a_table_names_a_column_by_its_short_words() {
     assert_eq!(Scope::Run.short_label("rate_limited"), "rate limited (429)");
     assert_eq!(Scope::Fault.short_label("start_s"), "start_s");
 }
+
+#[test]
+fn a_latency_has_the_failed_share_of_the_loops_it_describes_beside_it() {
+    assert_eq!(
+        failed_share_beside("loop_latency_s.p99").as_deref(),
+        Some("loops_failed_share")
+    );
+    assert_eq!(
+        failed_share_beside("windows.surge.loop_latency_s.p99").as_deref(),
+        Some("windows.surge.loops_failed_share")
+    );
+    assert_eq!(
+        failed_share_beside("classes.big.queue_wait_s.mean").as_deref(),
+        Some("classes.big.loops_failed_share")
+    );
+    // A time to first token, a rate: no latency of loops.
+    assert_eq!(
+        failed_share_beside("pools.gpu.time_to_first_token_s.p95"),
+        None
+    );
+    assert_eq!(failed_share_beside("loops_per_min"), None);
+    // A share of attempts that waited is no wait.
+    assert_eq!(failed_share_beside("waited_share"), None);
+    assert!(is_latency("loop_latency_p99_s") && !is_latency("loops_failed"));
+}
