@@ -9,15 +9,30 @@ use super::judge::{Interval, PlanResult, Probe, Verdict, outcome};
 use super::search::Search;
 use super::slo::Slo;
 use crate::csv_row::significant;
+use crate::model::measure::catalogue;
+use crate::report::verdict::with_interval;
 
-/// A cost (or a plan's metric) as mean ± half-width; a half-width of
-/// rounding noise (a fixed price) shows as none.
-fn priced_cell((m, h): Interval) -> String {
-    match (m, h) {
-        (Some(m), Some(h)) if h > 1e-9 * m.abs() => format!("{} ± {}", short(m), short(h)),
-        (Some(m), _) => short(m),
-        _ => "-".to_owned(),
-    }
+/// `metric`'s mean ± 95% half-width: four significant digits, a share in
+/// percent, no ± for a half-width of rounding noise (a fixed price); none
+/// where no replication defined it.
+pub(super) fn measured(metric: &str, (m, h): Interval) -> Option<String> {
+    let m = m?;
+    Some(match catalogue::is_share(metric) {
+        true => with_interval(m, h, |x| format!("{}%", short(100.0 * x))),
+        false => with_interval(m, h, short),
+    })
+}
+
+/// A cost (or a plan's cost per loop, its loops per dollar), `-` where
+/// undefined.
+fn priced_cell(cost: Interval) -> String {
+    measured("cost_usd", cost).unwrap_or_else(|| "-".to_owned())
+}
+
+/// A verdict's metric with its mark.
+fn verdict_cell(v: &Verdict) -> String {
+    let shown = measured(&v.metric, (v.mean, v.ci95)).unwrap_or_else(|| "-".to_owned());
+    format!("{shown}{}", mark(v))
 }
 
 /// What follows a verdict's figure: nothing when met, ✗ when missed, ✗?
@@ -62,14 +77,13 @@ pub fn render_plans(
         let _ = write!(out, "  {:>26}", slo.text);
     }
     let _ = writeln!(out);
-    let verdict = |v: &Verdict| format!("{}{}", priced_cell((v.mean, v.ci95)), mark(v));
     let _ = write!(
         out,
         "{:<20}  {:>18}  {:>20}  {:>22}  {:>18}",
         "unlimited capacity", "", "", "", ""
     );
     for v in &floor.verdicts {
-        let _ = write!(out, "  {:>26}", verdict(v));
+        let _ = write!(out, "  {:>26}", verdict_cell(v));
     }
     let _ = writeln!(out);
     for p in plans {
@@ -83,7 +97,7 @@ pub fn render_plans(
             priced_cell(p.loops_per_dollar)
         );
         for v in &p.verdicts {
-            let _ = write!(out, "  {:>26}", verdict(v));
+            let _ = write!(out, "  {:>26}", verdict_cell(v));
         }
         let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met));
     }
@@ -105,11 +119,6 @@ pub fn render(
         out,
         "sizing {axis}: each probe {replications} replications, SLOs met only with their whole 95% interval"
     );
-    let cell = |v: &Verdict| match (v.mean, v.ci95) {
-        (Some(m), Some(h)) => format!("{} ± {}{}", short(m), short(h), mark(v)),
-        (Some(m), None) => format!("{}{}", short(m), mark(v)),
-        _ => format!("-{}", mark(v)),
-    };
     let _ = write!(out, "\n{:>14}{:>20}{:>22}", "value", "$/hour", "$/month");
     for slo in slos {
         let _ = write!(out, "  {:>26}", slo.text);
@@ -127,7 +136,7 @@ pub fn render(
         };
         let _ = write!(out, "{label:>14}{hour:>20}{month:>22}");
         for v in &p.verdicts {
-            let _ = write!(out, "  {:>26}", cell(v));
+            let _ = write!(out, "  {:>26}", verdict_cell(v));
         }
         let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met));
     };
@@ -184,7 +193,6 @@ pub fn render_grid(
         let _ = write!(out, "  {:>26}", slo.text);
     }
     let _ = writeln!(out);
-    let cell = |v: &Verdict| format!("{}{}", priced_cell((v.mean, v.ci95)), mark(v));
     let mut row =
         |labels: Vec<String>, costs: (String, String), verdicts: &[Verdict], met: bool| {
             for (l, w) in labels.iter().zip(&widths) {
@@ -192,7 +200,7 @@ pub fn render_grid(
             }
             let _ = write!(out, "{:>20}{:>22}", costs.0, costs.1);
             for v in verdicts {
-                let _ = write!(out, "  {:>26}", cell(v));
+                let _ = write!(out, "  {:>26}", verdict_cell(v));
             }
             let _ = writeln!(out, "  {}", outcome(verdicts, met));
         };
