@@ -185,7 +185,7 @@ fn attempts(t: &mut Table, s: &Summary) {
     let rate = t.words(Scope::Run, "retry_rate");
     t.run_line(
         "retries",
-        format!("{}  ({rate} {})", s.retries, opt(s.retry_rate, 3)),
+        format!("{}  ({rate} {})", s.retries, pct(s.retry_rate)),
     );
     t.line("retry-after honoured", &s.retry_after);
     for (name, count, always) in [

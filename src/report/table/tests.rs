@@ -308,3 +308,28 @@ fn a_model_with_a_start_shows_clock_times() {
     );
     assert!(offsets.contains("43200-64800"), "{offsets}");
 }
+
+/// Every share the table writes reads as a percentage: the run's retry
+/// rate, failed share, share of attempts that waited and lane utilization.
+#[test]
+fn shares_are_written_as_percentages() {
+    let s = Summary {
+        retry_rate: Some(0.2537),
+        loops_failed_share: Some(0.0413),
+        waited_share: Some(0.0071),
+        lane_utilization: Some(0.875),
+        loops_started: 10,
+        loops_failed: 1,
+        calls: 7,
+        attempts: 10,
+        retries: 3,
+        ..Summary::default()
+    };
+    let out = render(&s, None);
+    for shown in ["25.4%", "4.1%", "0.7%", "87.5%"] {
+        assert!(out.contains(shown), "no {shown} in\n{out}");
+    }
+    for raw in ["0.254", "0.041", "0.007", "0.875"] {
+        assert!(!out.contains(raw), "{raw} in\n{out}");
+    }
+}
