@@ -1,5 +1,6 @@
 //! Lines with optional confidence bands, on linear or log axes.
 
+use plotters::chart::SeriesAnno;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
@@ -30,6 +31,8 @@ pub enum Dash {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
     pub x: f64,
+    /// Not finite (NaN) where nothing was measured: the line breaks there
+    /// rather than joining its neighbours across the gap.
     pub y: f64,
     /// A band around the point, e.g. its 95% confidence interval.
     pub band: Option<(f64, f64)>,
@@ -344,6 +347,15 @@ impl LineChart {
         (!self.log_x || p.x > 0.0) && (!self.log_y || p.y > 0.0)
     }
 
+    /// The runs of `line`'s visible points between its gaps.
+    fn runs<'l>(&self, line: &'l Line) -> Vec<Vec<&'l Point>> {
+        line.points
+            .split(|p| !p.y.is_finite())
+            .map(|run| run.iter().filter(|p| self.visible(p)).collect::<Vec<_>>())
+            .filter(|run| !run.is_empty())
+            .collect()
+    }
+
     /// The line's confidence band, shaded, where its points have one.
     fn draw_band<
         'a,
@@ -355,10 +367,26 @@ impl LineChart {
         chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
         line: &Line,
     ) -> Result<(), DrawError> {
-        let band: Vec<(f64, f64, f64)> = line
-            .points
+        for run in self.runs(line) {
+            self.draw_band_run(chart, line, &run)?;
+        }
+        Ok(())
+    }
+
+    /// The band over one run of a line's points.
+    fn draw_band_run<
+        'a,
+        DB: DrawingBackend + 'a,
+        X: Ranged<ValueType = f64>,
+        Y: Ranged<ValueType = f64>,
+    >(
+        &self,
+        chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+        line: &Line,
+        run: &[&Point],
+    ) -> Result<(), DrawError> {
+        let band: Vec<(f64, f64, f64)> = run
             .iter()
-            .filter(|p| self.visible(p))
             .filter_map(|p| p.band.map(|(lo, hi)| (p.x, lo, hi)))
             .filter(|(_, lo, _)| !self.log_y || *lo > 0.0)
             .collect();
@@ -391,28 +419,29 @@ impl LineChart {
     ) -> Result<(), DrawError> {
         let e = DrawError::of;
         let c = line.rgb();
-        let xy: Vec<(f64, f64)> = line
-            .points
-            .iter()
-            .filter(|p| self.visible(p))
-            .map(|p| (p.x, p.y))
+        let runs: Vec<Vec<(f64, f64)>> = self
+            .runs(line)
+            .into_iter()
+            .map(|run| run.into_iter().map(|p| (p.x, p.y)).collect())
             .collect();
-        let points = xy.iter().copied();
+        let xy: Vec<(f64, f64)> = runs.concat();
         // A wide polyline's joins are mitred: on a dense, spiky series a
         // sharp turn draws a spike far past its point, below the axis. Dense
         // lines are drawn one pixel wide, which has no joins.
         let width = if xy.len() > DENSE { 1 } else { 2 };
-        let anno = match line.dash {
-            Dash::Solid => chart.draw_series(LineSeries::new(points, c.stroke_width(width))),
-            Dash::Dashed => {
-                chart.draw_series(DashedLineSeries::new(points, 10, 6, c.stroke_width(width)))
-            }
-            Dash::Dotted => {
-                chart.draw_series(DashedLineSeries::new(points, 2, 4, c.stroke_width(width)))
-            }
+        let style = c.stroke_width(width);
+        // Every run after the first unlabelled; the first (or an empty one),
+        // drawn last, carries the legend entry.
+        for run in runs.iter().skip(1) {
+            draw_run(chart, line.dash, run, style)?;
         }
-        .map_err(e)?
-        .label(&line.label);
+        // A run of one point (a value between two gaps) draws no stroke: a dot.
+        let alone = runs.iter().filter(|run| run.len() == 1);
+        chart
+            .draw_series(alone.map(|run| Circle::new(run[0], width + 1, c.filled())))
+            .map_err(e)?;
+        let first = runs.first().map_or(&[][..], Vec::as_slice);
+        let anno = draw_run(chart, line.dash, first, style)?.label(&line.label);
         // Legend entries are drawn relative to their anchor point, dashed as their line.
         // Four strokes of the line's dash (a solid line's meet).
         let dashes: [(i32, i32); 4] = match line.dash {
@@ -455,6 +484,28 @@ impl LineChart {
         }
         Ok(())
     }
+}
+
+/// One run of a line's points, in its dash.
+fn draw_run<
+    'c,
+    'a,
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+>(
+    chart: &'c mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    dash: Dash,
+    run: &[(f64, f64)],
+    style: ShapeStyle,
+) -> Result<&'c mut SeriesAnno<'a, DB>, DrawError> {
+    let points = run.iter().copied();
+    match dash {
+        Dash::Solid => chart.draw_series(LineSeries::new(points, style)),
+        Dash::Dashed => chart.draw_series(DashedLineSeries::new(points, 10, 6, style)),
+        Dash::Dotted => chart.draw_series(DashedLineSeries::new(points, 2, 4, style)),
+    }
+    .map_err(DrawError::of)
 }
 
 impl Figure for LineChart {
@@ -503,5 +554,51 @@ mod tests {
             })
             .collect();
         assert_eq!(labels[..2], ["Wed 00:00", "Thu 00:00"]);
+    }
+
+    /// A line with a bin that has no value breaks there: two polylines, one
+    /// legend entry, the band split too; without the gap it is one of each.
+    /// A lone value is drawn as a dot.
+    #[test]
+    fn a_line_breaks_where_nothing_was_measured() {
+        let chart = |ys: [f64; 5]| LineChart {
+            title: String::new(),
+            subtitle: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            y_scale: Scale::Plain,
+            log_x: false,
+            log_y: false,
+            lines: vec![Line::new(
+                "p99".to_owned(),
+                0,
+                ys.iter()
+                    .enumerate()
+                    .map(|(x, &y)| Point {
+                        x: x as f64,
+                        y,
+                        band: Some((y - 0.5, y + 0.5)),
+                    })
+                    .collect(),
+            )],
+            spans: Vec::new(),
+            x_clock: None,
+            x_range: None,
+        };
+        let count = |ys| {
+            let svg = crate::plot::svg(&chart(ys)).unwrap();
+            let lines = svg
+                .matches(
+                    "<polyline fill=\"none\" opacity=\"1\" stroke=\"#1F77B4\" stroke-width=\"2\"",
+                )
+                .count();
+            let bands = svg.matches("<polygon").count();
+            let dots = svg.matches("<circle").count();
+            (lines, bands, dots, svg.matches(">\np99\n</text>").count())
+        };
+        assert_eq!(count([1.0, 2.0, f64::NAN, 3.0, 2.0]), (2, 2, 0, 1));
+        assert_eq!(count([1.0, 2.0, 2.5, 3.0, 2.0]), (1, 1, 0, 1));
+        // A value alone between gaps is a dot (its stroke would be nothing).
+        assert_eq!(count([1.0, f64::NAN, 3.0, 2.0, f64::NAN]), (2, 1, 1, 1));
     }
 }

@@ -204,11 +204,13 @@ fn timeseries_line(
     column: &str,
 ) -> Result<Vec<Point>, PlotError> {
     let table = TimeseriesTable::read(&timeseries_path(dir, index(exp, coords)))?;
-    let values = table.column(column)?;
+    // A counter's bins are rates per minute; a bin of a level without a
+    // value (a latency where no loop completed) is a gap.
     let ys = if Counter::from_name(column).is_some() {
-        per_minute(&values, &table.column(BIN_S)?)
+        per_minute(&table.column(column)?, &table.column(BIN_S)?)
     } else {
-        values
+        let values = table.sparse_column(column)?;
+        values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()
     };
     let starts = table.column(TIME_S)?;
     Ok(starts

@@ -157,20 +157,19 @@ impl TimeseriesPlot {
                 } else {
                     values
                 };
+                // A bin without a value (no loop completed in it) is a gap.
                 let points: Vec<Point> = minutes
                     .iter()
                     .zip(ys)
-                    .filter_map(|(&x, y)| {
-                        Some(Point {
-                            x,
-                            y: y?,
-                            band: None,
-                        })
+                    .map(|(&x, y)| Point {
+                        x,
+                        y: y.unwrap_or(f64::NAN),
+                        band: None,
                     })
                     .collect();
                 Ok(points
                     .iter()
-                    .any(|p| p.y != 0.0)
+                    .any(|p| p.y.is_finite() && p.y != 0.0)
                     .then(|| Line::new(label.to_owned(), c, points)))
             };
         let run = run_times(path)?;

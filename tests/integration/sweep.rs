@@ -653,6 +653,46 @@ fn plot_redraws_a_sweeps_figures_from_its_directory_alone() {
         .stderr(predicate::str::contains("point-0.csv"));
 }
 
+/// Two arrivals a minute in 10 s bins: most bins see no loop complete and
+/// have no latency. The latency over time breaks at each (many polylines
+/// a series) rather than failing to read the empty cells or joining
+/// across them.
+#[test]
+fn a_latency_over_time_breaks_where_no_loop_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+name = "sparse"
+seed = 5
+model = "{}"
+replications = 1
+
+[set]
+duration = "10m"
+timeseries_bin = "10s"
+workload.customers.arrivals.per_min = 2
+
+[grid]
+capacity.lanes = [1, 2]
+
+[[plot]]
+kind = "timeseries"
+y = "loop_latency_p99_s"
+series = "capacity.lanes"
+"#,
+        model_path("mmc.toml").display()
+    );
+    let exp = read_experiment(&write_experiment(dir.path(), &text)).unwrap();
+    let out = dir.path().join("out");
+    sweep(&exp, &out, SweepOptions::default());
+    let kept = fs::read_to_string(out.join("timeseries").join("point-0.csv")).unwrap();
+    let empty = kept.lines().skip(1).filter(|l| l.ends_with(",,")).count();
+    assert!(empty > 10, "{empty} bins without a latency");
+    let svg = fs::read_to_string(out.join("timeseries-loop_latency_p99_s.svg")).unwrap();
+    let drawn = svg.matches("<polyline").count();
+    assert!(drawn > 10, "{drawn} polylines");
+}
+
 #[test]
 fn reference_lines_are_drawn_and_only_where_they_make_sense() {
     let dir = tempfile::tempdir().unwrap();
