@@ -43,6 +43,10 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The palette indices of what meets an SLO (green) and what misses it (red).
+pub const MEETS: usize = 2;
+pub const MISSES: usize = 3;
+
 pub fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }

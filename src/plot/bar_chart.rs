@@ -5,7 +5,9 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{CategoryAxis, FONT, Figure, MARGIN, Scale, Y_LABEL_AREA, color, no_data, titled};
+use super::{
+    CategoryAxis, FONT, Figure, MARGIN, MEETS, MISSES, Scale, Y_LABEL_AREA, color, no_data, titled,
+};
 
 use crate::error::DrawError;
 
@@ -34,10 +36,6 @@ pub struct BarChart {
     /// The category that is the answer, marked "★ answer" above its bar.
     pub answer: Option<usize>,
 }
-
-/// A bar that meets, and one that misses.
-const MEETS: RGBColor = RGBColor(44, 160, 44);
-const MISSES: RGBColor = RGBColor(214, 39, 40);
 
 impl Figure for BarChart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawError> {
@@ -88,8 +86,8 @@ impl Figure for BarChart {
             let c = color(g);
             let left = |i: usize| i as f64 - 0.4 + g as f64 * width;
             let fill = |i: usize| match self.verdicts.get(i).copied().flatten() {
-                Some(true) => MEETS,
-                Some(false) => MISSES,
+                Some(true) => color(MEETS),
+                Some(false) => color(MISSES),
                 None => c,
             };
             let bars = group.values.iter().enumerate().filter_map(|(i, v)| {
@@ -182,6 +180,7 @@ impl BarChart {
         chart.draw_series(marks).map_err(e)?;
         if self.verdicts.iter().any(Option::is_some) {
             for (label, c) in [("meets (✓)", MEETS), ("misses (✗)", MISSES)] {
+                let c = color(c);
                 chart
                     .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
                     .map_err(e)?

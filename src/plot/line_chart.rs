@@ -26,6 +26,8 @@ pub enum Dash {
     Solid,
     Dashed,
     Dotted,
+    /// No stroke: the markers alone (which probes meet an SLO).
+    None,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -436,7 +438,9 @@ impl LineChart {
             draw_run(chart, line.dash, run, style)?;
         }
         // A run of one point (a value between two gaps) draws no stroke: a dot.
-        let alone = runs.iter().filter(|run| run.len() == 1);
+        let alone = runs
+            .iter()
+            .filter(|run| run.len() == 1 && line.dash != Dash::None);
         chart
             .draw_series(alone.map(|run| Circle::new(run[0], width + 1, c.filled())))
             .map_err(e)?;
@@ -448,6 +452,7 @@ impl LineChart {
             Dash::Solid => [(0, 6), (6, 12), (12, 18), (18, 22)],
             Dash::Dashed => [(0, 8), (14, 22), (14, 22), (14, 22)],
             Dash::Dotted => [(0, 3), (6, 9), (12, 15), (18, 21)],
+            Dash::None => [(0, 0); 4],
         };
         let stroke = move |at: (i32, i32)| {
             let dash =
@@ -504,6 +509,7 @@ fn draw_run<
         Dash::Solid => chart.draw_series(LineSeries::new(points, style)),
         Dash::Dashed => chart.draw_series(DashedLineSeries::new(points, 10, 6, style)),
         Dash::Dotted => chart.draw_series(DashedLineSeries::new(points, 2, 4, style)),
+        Dash::None => chart.draw_series(std::iter::empty::<PathElement<(f64, f64)>>()),
     }
     .map_err(DrawError::of)
 }

@@ -10,9 +10,10 @@ use std::path::Path;
 use super::bar_chart::{BarChart, BarGroup};
 use super::labels::{FAILED_TITLE, axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point};
-use super::{PlotError, Scale, save, save_stacked};
+use super::{MEETS, MISSES, PlotError, Scale, save, save_stacked};
 
-/// The palette index of grey, for the bound.
+/// The palette indices of purple (the answer) and grey (the bound).
+const PURPLE: usize = 4;
 const GREY: usize = 7;
 
 /// One SLO's metric over the probes.
@@ -100,8 +101,30 @@ fn line_chart(slo: &SloSeries, axis: &str, (lo, hi): (f64, f64), answer: Option<
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
             (l.min(y), h.max(y))
         });
-    let mut lines =
-        vec![Line::new("probes (95% interval)".to_owned(), 0, points).marked(Marker::Circle)];
+    let mut lines = vec![Line::new("probes (95% interval)".to_owned(), 0, points)];
+    // Which probes meet, green ✓ circles, and which miss, red ✗ crosses.
+    for (met, label, color, marker) in [
+        (true, "meets (✓)", MEETS, Marker::Circle),
+        (false, "misses (✗)", MISSES, Marker::Cross),
+    ] {
+        let marks: Vec<Point> = slo
+            .points
+            .iter()
+            .filter(|p| p.3 == met)
+            .map(|&(value, mean, _, _)| Point {
+                x: value as f64,
+                y: mean,
+                band: None,
+            })
+            .collect();
+        if !marks.is_empty() {
+            lines.push(
+                Line::new(label.to_owned(), color, marks)
+                    .marked(marker)
+                    .styled(Dash::None, 1.0),
+            );
+        }
+    }
     if let Some(bound) = slo.bound {
         lines.push(Line::new(
             format!("bound: {}", slo.text),
@@ -119,7 +142,7 @@ fn line_chart(slo: &SloSeries, axis: &str, (lo, hi): (f64, f64), answer: Option<
         lines.push(
             Line::new(
                 format!("answer: {answer}"),
-                3,
+                PURPLE,
                 [y_lo, y_hi]
                     .map(|y| Point {
                         x: answer as f64,

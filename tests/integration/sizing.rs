@@ -706,6 +706,13 @@ fn a_priced_search_records_and_draws_its_cost() {
     );
     assert!(wait.contains("share of loops failed (latency counts only those completed)"));
     assert!(wait.contains("loops failed share") && wait.contains(">\n0%\n</text>"));
+    // Probes that meet are green circles, those that miss red crosses, in
+    // both panels: a circle for each probe that meets, and one in each legend.
+    let journal = std::fs::read_to_string(out.join("sizing.csv")).unwrap();
+    let met = journal.lines().filter(|l| l.contains(",true,")).count();
+    assert!(met > 0 && met < journal.lines().count() - 1, "{journal}");
+    assert_eq!(wait.matches("<circle").count(), 2 * met + 2);
+    assert!(wait.contains(">\nmeets (✓)\n</text>") && wait.contains(">\nmisses (✗)\n</text>"));
     let cost = svg("sizing-cost_per_month_usd");
     assert!(cost.starts_with("<svg width=\"1100\" height=\"680\""));
     assert!(!cost.contains("latency counts only those completed"));

@@ -94,7 +94,10 @@ pub(super) fn sizing_series<'a>(
                 let own = slos.iter().position(|s| s.metric == share);
                 Box::new(SloSeries {
                     text: own.map_or_else(
-                        || "the share of those loops that failed".to_owned(),
+                        || {
+                            "the share of those loops that failed; ✓ where every SLO is met"
+                                .to_owned()
+                        },
                         |j| slos[j].text.clone(),
                     ),
                     metric: share,
