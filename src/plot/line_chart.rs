@@ -369,30 +369,16 @@ impl LineChart {
         chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
         line: &Line,
     ) -> Result<(), DrawError> {
+        // One polygon over each run of points between gaps.
         for run in self.runs(line) {
-            self.draw_band_run(chart, line, &run)?;
-        }
-        Ok(())
-    }
-
-    /// The band over one run of a line's points.
-    fn draw_band_run<
-        'a,
-        DB: DrawingBackend + 'a,
-        X: Ranged<ValueType = f64>,
-        Y: Ranged<ValueType = f64>,
-    >(
-        &self,
-        chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-        line: &Line,
-        run: &[&Point],
-    ) -> Result<(), DrawError> {
-        let band: Vec<(f64, f64, f64)> = run
-            .iter()
-            .filter_map(|p| p.band.map(|(lo, hi)| (p.x, lo, hi)))
-            .filter(|(_, lo, _)| !self.log_y || *lo > 0.0)
-            .collect();
-        if band.len() > 1 {
+            let band: Vec<(f64, f64, f64)> = run
+                .iter()
+                .filter_map(|p| p.band.map(|(lo, hi)| (p.x, lo, hi)))
+                .filter(|(_, lo, _)| !self.log_y || *lo > 0.0)
+                .collect();
+            if band.len() < 2 {
+                continue;
+            }
             let outline: Vec<(f64, f64)> = band
                 .iter()
                 .map(|&(x, _, hi)| (x, hi))
