@@ -25,7 +25,17 @@ if [[ "${1:-}" == "--check" ]]; then
       status=1
     fi
   done
-  [[ $status == 0 ]] && echo "docs/results: every experiment's points.csv is as committed"
+  # The guide's `compare` example quotes the differences compare prints
+  # (the B − A column; columns are two or more spaces apart), unsigned.
+  compared=$("$bin" compare "$out/surge-shared-vs-reserved:0" "$out/surge-shared-vs-reserved:3")
+  for metric in loops_failed_share loop_latency_s.p99; do
+    diff=$(grep -F "windows.surge-developers-1.$metric " <<< "$compared" | awk -F '  +' '{ print $5 }')
+    if [[ -z $diff ]] || ! grep -qF "${diff#[+-]}" docs/guide/01-commands.md; then
+      echo "docs/guide/01-commands.md does not quote compare's $metric difference '$diff'" >&2
+      status=1
+    fi
+  done
+  [[ $status == 0 ]] && echo "docs/results: every experiment's points.csv is as committed; the guide's compare example is what compare prints"
   exit $status
 fi
 mkdir -p docs/figures docs/results

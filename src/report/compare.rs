@@ -19,6 +19,7 @@ use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::error::ReadError;
+use crate::model::measure::catalogue;
 use crate::model::measure::summary::Summary;
 use crate::output::marker;
 use crate::statistics::mean_ci;
@@ -285,18 +286,23 @@ fn short(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
-fn cell(e: Option<Estimate>, signed: bool) -> String {
-    match e {
-        None => "-".to_owned(),
-        Some(Estimate { mean, ci95 }) => {
-            let sign = if signed && mean >= 0.0 { "+" } else { "" };
-            let mut s = format!("{sign}{}", short(mean));
-            if let Some(h) = ci95 {
-                let _ = write!(s, " ± {}", short(h));
-            }
-            s
-        }
+/// An estimate as the table shows it: a difference `signed`; a share of
+/// `metric` in percent, and a difference of shares in percentage points.
+fn cell(e: Option<Estimate>, signed: bool, metric: &str) -> String {
+    let Some(Estimate { mean, ci95 }) = e else {
+        return "-".to_owned();
+    };
+    let (scale, unit) = match (catalogue::is_share(metric), signed) {
+        (false, _) => (1.0, ""),
+        (true, false) => (100.0, "%"),
+        (true, true) => (100.0, " pp"),
+    };
+    let sign = if signed && mean >= 0.0 { "+" } else { "" };
+    let mut s = format!("{sign}{}{unit}", short(scale * mean));
+    if let Some(h) = ci95 {
+        let _ = write!(s, " ± {}{unit}", short(scale * h));
     }
+    s
 }
 
 /// The comparison as a table: a line per metric.
@@ -326,9 +332,9 @@ pub fn render(a: &Side, b: &Side, pairing: Pairing, rows: &[Row]) -> String {
         .map(|r| {
             [
                 r.metric.clone(),
-                cell(r.a, false),
-                cell(r.b, false),
-                cell(r.diff, true),
+                cell(r.a, false, &r.metric),
+                cell(r.b, false, &r.metric),
+                cell(r.diff, true, &r.metric),
                 r.relative
                     .map_or_else(String::new, |x| format!("{:+.1}%", 100.0 * x)),
                 match r.significant {
@@ -384,8 +390,21 @@ mod tests {
             mean: 38.1,
             ci95: Some(10.955_6),
         };
-        assert_eq!(cell(Some(diff), true), "+38.10 ± 10.96");
-        assert_eq!(cell(None, true), "-");
+        assert_eq!(cell(Some(diff), true, "loops_per_min"), "+38.10 ± 10.96");
+        assert_eq!(cell(None, true, "loops_per_min"), "-");
+        // A share in percent, a difference of shares in percentage points.
+        let share = Estimate {
+            mean: 0.000_381_9,
+            ci95: Some(0.000_146),
+        };
+        assert_eq!(
+            cell(Some(share), false, "loops_failed_share"),
+            "0.03819% ± 0.01460%"
+        );
+        assert_eq!(
+            cell(Some(share), true, "loops_failed_share"),
+            "+0.03819 pp ± 0.01460 pp"
+        );
     }
 
     #[test]
