@@ -1,8 +1,11 @@
 //! `loopcap fit`: a model fitted to a trace. A request trace gives an open
 //! class (its arrival process) of one-call loops with the trace's input and
 //! output tokens and cached share; an agent-session trace (TraceLab's, or
-//! one with a session column) gives closed users with the trace's think
-//! time, steps per loop, tokens, context growth and tool latency. Each
+//! one with a session column) gives the trace's steps per loop, tokens,
+//! context growth and tool latency, for closed users with the trace's think
+//! time between a session's requests or, where every session is one
+//! request (no think time is recorded), an open stream of sessions fitted
+//! to the gaps between their starts. Each
 //! quantity is a parametric distribution chosen by its KS distance, or the
 //! trace's own values written in a CSV beside the model.
 
@@ -34,8 +37,12 @@ pub struct Observations {
     pub loops: usize,
     /// From the first call to the last, in seconds.
     pub span_s: f64,
-    /// Gaps between a request trace's calls (empty for sessions).
+    /// Gaps between a request trace's calls, or between the starts of
+    /// sessions that arrive as an open stream (empty for closed users).
     pub gaps: Vec<f64>,
+    /// What arrives: `requests`, `sessions` (an open stream of them), or
+    /// `users` (closed).
+    pub class: &'static str,
     /// Closed users: the mean number of sessions in progress, at least 1.
     pub users: Option<u32>,
     pub quantities: Vec<Observed>,
@@ -125,6 +132,7 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
         loops: times.len(),
         span_s,
         gaps,
+        class: "requests",
         users: None,
         quantities: vec![
             Observed {
@@ -192,7 +200,21 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
     }
     let start_s = trace.sessions[0].start.as_secs_f64();
     let span_s = end_s - start_s;
-    let users = ((busy_s / span_s.max(1e-9)).round() as u32).max(1);
+    // Every session one request: no think time is recorded, and closed
+    // users would have to think for the whole trace. The sessions arrive as
+    // an open stream instead, at the gaps between their starts.
+    let mut starts: Vec<f64> = trace
+        .sessions
+        .iter()
+        .map(|s| s.start.as_secs_f64())
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    let open = think.is_empty() && starts.len() >= 3 && starts[starts.len() - 1] > starts[0];
+    let gaps: Vec<f64> = match open {
+        true => starts.windows(2).map(|w| w[1] - w[0]).collect(),
+        false => Vec::new(),
+    };
+    let users = (!open).then(|| ((busy_s / span_s.max(1e-9)).round() as u32).max(1));
     let mut quantities = vec![
         Observed {
             name: "steps",
@@ -224,8 +246,9 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
         calls,
         loops: trace.sessions.iter().map(|s| s.requests.len()).sum(),
         span_s,
-        gaps: Vec::new(),
-        users: Some(users),
+        gaps,
+        class: if open { "sessions" } else { "users" },
+        users,
         quantities,
         cached_input_share: share(first_cached, first_all),
         context_cached_share: (grown > 0)
@@ -276,7 +299,8 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str) -> Fitted {
     match (&arrivals, obs.users) {
         (Some(process), _) => {
             text.push_str(&format!(
-                "name = \"requests\"\nagent = \"fitted\"\narrivals = {}\n",
+                "name = \"{}\"\nagent = \"fitted\"\narrivals = {}\n",
+                obs.class,
                 process.toml()
             ));
         }

@@ -58,6 +58,7 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         stdout.write_all(fit_report.table().as_bytes())?;
     }
     stdout.flush()?;
+    crate::command::warn(&fit_report.warnings);
     Ok(())
 }
 

@@ -19,6 +19,13 @@ use crate::statistics::mean_ci;
 /// Draws per quantity for the model's quantiles.
 const DRAWS: usize = 100_000;
 
+/// A figure of the model this far from the trace's, relative to it, is
+/// warned of.
+const TOLERANCE: f64 = 0.10;
+
+/// Fewer loops than this are too few to fit distributions to.
+const FEW_LOOPS: usize = 30;
+
 #[derive(Serialize)]
 pub struct FitReport {
     pub trace: String,
@@ -26,6 +33,9 @@ pub struct FitReport {
     pub loops: usize,
     pub span_s: f64,
     pub users: Option<u32>,
+    /// What the model's class is: an open stream of the trace's requests
+    /// or sessions, or closed users, in words.
+    pub arrives: String,
     pub cached_input_share: f64,
     pub arrivals: Option<ArrivalReport>,
     /// The written model run `replications` times over the trace's span.
@@ -33,6 +43,9 @@ pub struct FitReport {
     /// Loops started per minute: in the trace, and in the model (mean and 95% half-width).
     pub loops_per_min: Compared,
     pub quantities: Vec<QuantityReport>,
+    /// Each figure of the model more than 10% from the trace's (its
+    /// interval clear of it), and a sample too small to fit.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -126,18 +139,45 @@ pub fn report(
             }
         })
         .collect();
-    Ok(FitReport {
+    let arrives = match (obs.class, obs.users) {
+        ("sessions", _) => "sessions: an open stream fitted to the gaps between their starts (each recorded session is one request, so no think time is recorded)".to_owned(),
+        (_, Some(users)) => format!("closed users: {users}, the sessions in progress on average, thinking between a session's requests as recorded"),
+        _ => "requests: an open stream fitted to the gaps between them".to_owned(),
+    };
+    let mut report = FitReport {
         trace: trace.to_owned(),
         calls: obs.calls,
         loops: obs.loops,
         span_s: obs.span_s,
         users: obs.users,
+        arrives,
         cached_input_share: obs.cached_input_share,
         arrivals,
         replications,
         loops_per_min: compared(trace_rate, &rates),
         quantities,
-    })
+        warnings: Vec::new(),
+    };
+    report.warnings = report.warnings();
+    Ok(report)
+}
+
+impl Compared {
+    /// Whether the model's figure is more than [`TOLERANCE`] from the
+    /// trace's, relative to it, with its 95% interval clear of that band.
+    fn off(&self) -> bool {
+        let band = TOLERANCE * self.trace.abs();
+        let half = self.model_ci.unwrap_or(0.0);
+        (self.model - self.trace).abs() - half > band
+    }
+
+    /// How far the model's figure is from the trace's, relative to it.
+    fn error(&self) -> String {
+        match self.trace {
+            0.0 => "the trace's is 0".to_owned(),
+            t => format!("{:+.0}%", 100.0 * (self.model - t) / t),
+        }
+    }
 }
 
 /// Draws of quantity `name` from the model as read back.
@@ -170,6 +210,50 @@ fn draws(spec: &ModelSpec, name: &str) -> Vec<f64> {
 }
 
 impl FitReport {
+    /// What a planner should not trust in the fit: a sample too small, and
+    /// each figure of the model more than 10% from the trace's (loops per
+    /// minute, inter-arrival CV, a quantity's mean).
+    fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.loops < FEW_LOOPS {
+            warnings.push(format!(
+                "only {} loops in the trace: too few to fit distributions to (at least {FEW_LOOPS}); read the fitted model as a guess",
+                self.loops
+            ));
+        }
+        let mut figures = vec![("loops/min", &self.loops_per_min)];
+        if let Some(a) = &self.arrivals {
+            figures.push(("inter-arrival CV", &a.interarrival_cv));
+        }
+        for (what, c) in figures {
+            if c.off() {
+                warnings.push(format!(
+                    "{what}: the model's {:.3} is {} from the trace's {:.3}, beyond 10%",
+                    c.model,
+                    c.error(),
+                    c.trace
+                ));
+            }
+        }
+        for q in &self.quantities {
+            let mean = Compared {
+                trace: q.trace.mean,
+                model: q.model.mean,
+                model_ci: None,
+            };
+            if mean.off() {
+                warnings.push(format!(
+                    "mean {}: the model's {} is {} from the trace's {}, beyond 10%",
+                    q.name,
+                    significant(mean.model, 4),
+                    mean.error(),
+                    significant(mean.trace, 4)
+                ));
+            }
+        }
+        warnings
+    }
+
     /// The report as a table.
     pub fn table(&self) -> String {
         let mut out = String::new();
@@ -212,9 +296,7 @@ impl FitReport {
                 a.process_cv, a.ks
             );
         }
-        if let Some(users) = self.users {
-            let _ = writeln!(out, "users: {users} (sessions in progress on average)");
-        }
+        let _ = writeln!(out, "arriving: {}", self.arrives);
         let _ = writeln!(
             out,
             "cached share of input: {:.3}\n\n{:<16}{:<14}{:>7}  {:>30}  {:>30}",
@@ -281,6 +363,22 @@ fn two_sample_ks(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A figure is off when it is more than 10% from the trace's with its
+    /// interval clear of the band: 11% off is, 9% is not, 15% ± 6% is not
+    /// (its interval reaches 9%), and the sign does not matter.
+    #[test]
+    fn a_figure_more_than_a_tenth_off_is_warned_of() {
+        let c = |model: f64, ci: Option<f64>| Compared {
+            trace: 100.0,
+            model,
+            model_ci: ci,
+        };
+        assert!(c(111.0, None).off() && c(89.0, Some(0.5)).off());
+        assert!(!c(109.0, None).off() && !c(91.0, Some(0.5)).off());
+        assert!(!c(115.0, Some(6.0)).off() && c(115.0, Some(4.0)).off());
+        assert_eq!(c(111.0, None).error(), "+11%");
+    }
 
     /// Ties are stepped over together; identical samples are at distance 0,
     /// disjoint ones at 1, and {1, 2, 3, 4} against {3, 4, 5, 6} at ½.

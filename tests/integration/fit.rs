@@ -238,8 +238,8 @@ fn the_readme_fit_report_is_what_fit_prints() {
 }
 
 /// A csv trace with its own columns fits through --columns: without a
-/// session column as one-call loops, with one as closed users whose steps
-/// are the sessions' calls.
+/// session column as one-call loops, with one as loops whose steps are the
+/// sessions' calls.
 #[test]
 fn a_csv_trace_fits_through_its_columns() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,8 +287,112 @@ fn a_csv_trace_fits_through_its_columns() {
         (report["calls"].as_u64(), report["loops"].as_u64()),
         (Some(60), Some(6))
     );
-    assert!(model.contains("users = "), "{model}");
+    // Each session is one request: no think time is recorded, so the
+    // sessions arrive as an open stream, not as closed users.
+    assert!(
+        model.contains("name = \"sessions\"\nagent = \"fitted\"\narrivals = { process ="),
+        "{model}"
+    );
+    assert!(!model.contains("users = "), "{model}");
     assert!(model.contains("steps = 10\n"), "{model}");
     // Tool time between a session's calls is the recorded 2 s gap.
     assert!(model.contains("tool_latency = \"2s\""), "{model}");
+}
+
+/// 400 sessions of five calls each, starting as a Poisson stream at 2 a
+/// minute: every session one request, so none records a think time. The
+/// fitted model starts sessions at the trace's rate, recounted here from
+/// the file (sessions over the span), within 5%, its 95% interval over 100
+/// runs narrower than that; fitted as closed users thinking for the whole
+/// span (as before), it started 95% too few.
+#[test]
+fn sessions_of_one_request_arrive_as_an_open_stream_at_the_traces_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let mut uniform = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut t, mut rows) = (0.0f64, Vec::new());
+    for s in 0..400 {
+        t += -30.0 * (1.0 - uniform()).ln();
+        for k in 0..5 {
+            rows.push(((t + 3.0 * f64::from(k)) * 1000.0, s, 1000 + 50 * k));
+        }
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut text = String::from("ms,sid,in,out\n");
+    for (ms, s, input) in &rows {
+        text.push_str(&format!("{},s{s},{input},100\n", ms.round()));
+    }
+    let csv = dir.path().join("sessions.csv");
+    fs::write(&csv, &text).unwrap();
+    let output = loopcap()
+        .arg("fit")
+        .arg(&csv)
+        .args(["--format", "csv", "--columns"])
+        .arg("time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\", session = \"sid\"")
+        .args(["--json", "--replications", "100", "--out"])
+        .arg(dir.path().join("fitted.toml"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The recount: sessions over the trace's span, first call to last.
+    let times: Vec<f64> = rows.iter().map(|r| r.0.round() / 1000.0).collect();
+    let span_min = (times[times.len() - 1] - times[0]) / 60.0;
+    let recount = 400.0 / span_min;
+    let rate = &report["loops_per_min"];
+    assert!(
+        within(rate["trace"].as_f64().unwrap(), recount, 1e-9),
+        "{rate}"
+    );
+    let (model, half) = (
+        rate["model"].as_f64().unwrap(),
+        rate["model_ci"].as_f64().unwrap(),
+    );
+    assert!(half < 0.05 * recount, "{rate}");
+    assert!(within(model, recount, 0.05), "{model} against {recount}");
+    assert!(
+        report["arrives"]
+            .as_str()
+            .unwrap()
+            .starts_with("sessions: an open stream")
+    );
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+}
+
+/// Five requests are too few to fit: the fit says so.
+#[test]
+fn a_trace_too_small_to_fit_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("five.csv");
+    fs::write(
+        &csv,
+        "t,in,out\n0,100,10\n50,120,12\n70,90,9\n200,130,11\n290,100,10\n",
+    )
+    .unwrap();
+    let output = loopcap()
+        .arg("fit")
+        .arg(&csv)
+        .args([
+            "--format",
+            "csv",
+            "--columns",
+            "time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\"",
+            "--out",
+        ])
+        .arg(dir.path().join("five.toml"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "warning: only 5 loops in the trace: too few to fit distributions to (at least 30)"
+        ),
+        "{stderr}"
+    );
 }
