@@ -77,7 +77,54 @@ fn on_off_at(gaps: &[f64], threshold: f64, rate: f64) -> Option<ArrivalFit> {
     })
 }
 
+/// The time scales at which a trace's burstiness is compared with its
+/// fitted process, in seconds: a second, ten, a minute, ten minutes.
+pub const SCALES_S: [f64; 4] = [1.0, 10.0, 60.0, 600.0];
+
+/// Windows a scale needs within the trace's span to be measured there.
+const MIN_WINDOWS: usize = 10;
+
+/// The index of dispersion of counts of arrivals at `times` (seconds, in
+/// order) in consecutive windows of `window` seconds from the first: their
+/// variance over their mean (1 for Poisson at every scale; above 1 for
+/// bursts that scale sees), and the half-width of its 95% interval as a
+/// sample variance's over `n` windows, 1.96 · D · √(2/(n−1)) (counts near
+/// normal; heavier tails widen it). None when the span holds fewer than
+/// 10 windows.
+pub fn dispersion(times: &[f64], window: f64) -> Option<(f64, f64)> {
+    let (first, last) = (*times.first()?, *times.last()?);
+    let windows = ((last - first) / window).floor() as usize;
+    if windows < MIN_WINDOWS {
+        return None;
+    }
+    let mut counts = vec![0.0f64; windows];
+    for &t in times {
+        let w = ((t - first) / window) as usize;
+        if let Some(c) = counts.get_mut(w) {
+            *c += 1.0;
+        }
+    }
+    let n = windows as f64;
+    let mean = counts.iter().sum::<f64>() / n;
+    let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let d = var / mean;
+    (mean > 0.0).then(|| (d, 1.96 * d * (2.0 / (n - 1.0)).sqrt()))
+}
+
 impl ArrivalFit {
+    /// The index of dispersion of counts in windows of `t` seconds: 1 for
+    /// Poisson; for on/off (an MMPP with rates λ on and 0 off, leaving on
+    /// at a and off at b), 1 + 2aλ/(a+b)² (1 − (1 − e^(−(a+b)t))/((a+b)t)).
+    pub fn dispersion(&self, t: f64) -> f64 {
+        match self.on_off_rates() {
+            None => 1.0,
+            Some((a, b, l)) => {
+                let s = a + b;
+                1.0 + 2.0 * a * l / (s * s) * (1.0 - (1.0 - (-s * t).exp()) / (s * t))
+            }
+        }
+    }
+
     /// An on/off process's rates per second: leaving on (a = 1/mean_on),
     /// leaving off (b = 1/mean_off), and arriving while on (λ).
     fn on_off_rates(&self) -> Option<(f64, f64, f64)> {
@@ -180,6 +227,66 @@ mod tests {
             t = on_end + exponential_draw(mean_off, &mut rng);
         }
         gaps
+    }
+
+    /// The analytic index of dispersion agrees with the dispersion of
+    /// counts of 2,000,000 drawn arrivals at each scale: what bursts add
+    /// over Poisson's 1 within 5% (at 10 minutes, 6,666 windows: a relative
+    /// standard error near 2%); a nudge of 10% to the on rate, which moves
+    /// that excess by 10%, is seen at every scale. Poisson's is 1.
+    #[test]
+    fn the_on_off_dispersion_matches_drawn_counts_at_every_scale() {
+        let (on_per_min, mean_on_s, mean_off_s) = (120.0, 20.0, 60.0);
+        let gaps = on_off_gaps(on_per_min / 60.0, mean_on_s, mean_off_s, 2_000_000);
+        let times: Vec<f64> = gaps
+            .iter()
+            .scan(0.0, |t, g| {
+                *t += g;
+                Some(*t)
+            })
+            .collect();
+        let process = ArrivalFit::OnOff {
+            on_per_min,
+            mean_on_s,
+            mean_off_s,
+            threshold_s: 0.0,
+        };
+        let nudged = ArrivalFit::OnOff {
+            on_per_min: on_per_min * 1.1,
+            mean_on_s,
+            mean_off_s,
+            threshold_s: 0.0,
+        };
+        for window in [1.0, 10.0, 60.0, 600.0] {
+            let (drawn, _) = dispersion(&times, window).unwrap();
+            // What bursts add over Poisson's 1, drawn against the formula's.
+            let excess = |d: f64| (drawn - 1.0) / (d - 1.0) - 1.0;
+            let (expected, nudged) = (process.dispersion(window), nudged.dispersion(window));
+            assert!(
+                excess(expected).abs() < 0.05,
+                "{window} s: {drawn} against {expected}"
+            );
+            assert!(
+                excess(nudged).abs() > 0.05,
+                "{window} s: {drawn} against {nudged}"
+            );
+        }
+        assert_eq!(ArrivalFit::Poisson { per_min: 3.0 }.dispersion(60.0), 1.0);
+        // Arrivals at 0, 0.5 | none | 2.25, 2.5, 2.75, 2.875 | 3.25, 3.5 s:
+        // counts 2, 0, 4, 2 a second. Four seconds are too few windows.
+        let block = [0.0, 0.5, 2.25, 2.5, 2.75, 2.875, 3.25, 3.5];
+        assert!(dispersion(&block, 1.0).is_none());
+        // Ten blocks span 39.5 s: 39 whole windows, the last block's final
+        // second (2 arrivals) left out.
+        let many: Vec<f64> = (0..10)
+            .flat_map(|k| block.map(|t| t + 4.0 * f64::from(k)))
+            .collect();
+        let counts: Vec<f64> = [2.0, 0.0, 4.0, 2.0].repeat(10)[..39].to_vec();
+        let mean = counts.iter().sum::<f64>() / 39.0;
+        let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / 38.0;
+        let (d, half) = dispersion(&many, 1.0).unwrap();
+        assert!((d - var / mean).abs() < 1e-12, "{d} against {}", var / mean);
+        assert!((half - 1.96 * d * (2.0f64 / 38.0).sqrt()).abs() < 1e-12);
     }
 
     /// The analytic CV agrees with the CV of 400,000 drawn gaps (within

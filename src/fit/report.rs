@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::arrivals::{ArrivalFit, rate_and_cv};
+use super::arrivals::{ArrivalFit, SCALES_S, dispersion, rate_and_cv};
 use super::dists::{Candidate, Scored};
 use super::{Fitted, Observations, Quantiles};
 use crate::csv_row::significant;
@@ -51,6 +51,10 @@ pub struct FitReport {
 #[derive(Serialize)]
 pub struct Compared {
     pub trace: f64,
+    /// The 95% half-width of the trace's figure, where it is an estimate
+    /// whose noise matters (the dispersion of counts over few windows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_ci: Option<f64>,
     pub model: f64,
     pub model_ci: Option<f64>,
 }
@@ -65,6 +69,17 @@ pub struct ArrivalReport {
     pub ks: f64,
     /// Inter-arrival CV in the trace, and per run of the model over the trace's span.
     pub interarrival_cv: Compared,
+    /// The index of dispersion of counts at each scale the trace spans (10
+    /// windows at least): the trace's, and the written process's exactly.
+    pub dispersion: Vec<Dispersion>,
+}
+
+/// Burstiness at one time scale.
+#[derive(Serialize)]
+pub struct Dispersion {
+    pub window_s: f64,
+    #[serde(flatten)]
+    pub compared: Compared,
 }
 
 #[derive(Serialize)]
@@ -107,6 +122,7 @@ pub fn report(
         let (mean, ci) = mean_ci(xs, 0.975);
         Compared {
             trace,
+            trace_ci: None,
             model: mean.unwrap_or(0.0),
             model_ci: ci,
         }
@@ -114,11 +130,35 @@ pub fn report(
     let arrivals = fitted.arrivals.as_ref().map(|fit| {
         let mut sorted = obs.gaps.clone();
         sorted.sort_by(f64::total_cmp);
+        let times: Vec<f64> = obs
+            .gaps
+            .iter()
+            .scan(0.0, |t, gap| {
+                *t += gap;
+                Some(*t)
+            })
+            .collect();
+        let dispersion = SCALES_S
+            .iter()
+            .filter_map(|&window_s| {
+                let (trace, half) = dispersion(&times, window_s)?;
+                Some(Dispersion {
+                    window_s,
+                    compared: Compared {
+                        trace,
+                        trace_ci: Some(half),
+                        model: fit.dispersion(window_s),
+                        model_ci: None,
+                    },
+                })
+            })
+            .collect();
         ArrivalReport {
             fit: fit.clone(),
             process_cv: fit.cv(),
             ks: fit.ks(&sorted),
             interarrival_cv: compared(rate_and_cv(&obs.gaps).1, &cvs),
+            dispersion,
         }
     });
     let trace_rate = obs.loops as f64 / (obs.span_s / 60.0).max(f64::MIN_POSITIVE);
@@ -162,12 +202,22 @@ pub fn report(
     Ok(report)
 }
 
+impl Dispersion {
+    /// "dispersion at 10 s", "dispersion at 1 min".
+    fn label(&self) -> String {
+        match self.window_s {
+            w if w >= 60.0 => format!("dispersion at {} min", w / 60.0),
+            w => format!("dispersion at {w} s"),
+        }
+    }
+}
+
 impl Compared {
     /// Whether the model's figure is more than [`TOLERANCE`] from the
-    /// trace's, relative to it, with its 95% interval clear of that band.
+    /// trace's, relative to it, with their 95% intervals clear of that band.
     fn off(&self) -> bool {
         let band = TOLERANCE * self.trace.abs();
-        let half = self.model_ci.unwrap_or(0.0);
+        let half = self.model_ci.unwrap_or(0.0) + self.trace_ci.unwrap_or(0.0);
         (self.model - self.trace).abs() - half > band
     }
 
@@ -221,9 +271,12 @@ impl FitReport {
                 self.loops
             ));
         }
-        let mut figures = vec![("loops/min", &self.loops_per_min)];
+        let mut figures = vec![("loops/min".to_owned(), &self.loops_per_min)];
         if let Some(a) = &self.arrivals {
-            figures.push(("inter-arrival CV", &a.interarrival_cv));
+            figures.push(("inter-arrival CV".to_owned(), &a.interarrival_cv));
+            for d in &a.dispersion {
+                figures.push((d.label(), &d.compared));
+            }
         }
         for (what, c) in figures {
             if c.off() {
@@ -238,6 +291,7 @@ impl FitReport {
         for q in &self.quantities {
             let mean = Compared {
                 trace: q.trace.mean,
+                trace_ci: None,
                 model: q.model.mean,
                 model_ci: None,
             };
@@ -279,6 +333,9 @@ impl FitReport {
         row(&mut out, "loops/min", &self.loops_per_min);
         if let Some(a) = &self.arrivals {
             row(&mut out, "inter-arrival CV", &a.interarrival_cv);
+            for d in &a.dispersion {
+                row(&mut out, &d.label(), &d.compared);
+            }
             let process = match &a.fit {
                 ArrivalFit::Poisson { per_min } => format!("Poisson, {per_min:.2}/min"),
                 ArrivalFit::OnOff {
@@ -371,6 +428,7 @@ mod tests {
     fn a_figure_more_than_a_tenth_off_is_warned_of() {
         let c = |model: f64, ci: Option<f64>| Compared {
             trace: 100.0,
+            trace_ci: None,
             model,
             model_ci: ci,
         };

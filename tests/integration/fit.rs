@@ -92,6 +92,39 @@ fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
         "{cv}"
     );
     assert!(within(cv["model"].as_f64().unwrap(), trace_cv, 0.2), "{cv}");
+    // Burstiness by scale, recounted here: arrivals per window of 10 s and
+    // of a minute from the first, their variance over their mean. The
+    // on/off fit has the CV but not the trace's burstiness at 1 s to 1 min,
+    // and the fit says so.
+    let dispersion = &arrivals["dispersion"];
+    for (i, window) in [1.0, 10.0, 60.0].into_iter().enumerate() {
+        let windows = (t[t.len() - 1] / window).floor() as usize;
+        let mut counts = vec![0.0; windows];
+        for &at in &t {
+            if let Some(c) = counts.get_mut((at / window) as usize) {
+                *c += 1.0;
+            }
+        }
+        let mean = counts.iter().sum::<f64>() / windows as f64;
+        let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (windows as f64 - 1.0);
+        let at = &dispersion[i];
+        assert_eq!(at["window_s"].as_f64(), Some(window));
+        assert!(
+            within(at["trace"].as_f64().unwrap(), var / mean, 0.01),
+            "{at} against {}",
+            var / mean
+        );
+    }
+    // The trace spans under 10 windows of 10 minutes: not measured there.
+    assert_eq!(dispersion.as_array().unwrap().len(), 3);
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("dispersion at 1 s: the model's")),
+        "{warnings:?}"
+    );
 
     for (q, values) in report["quantities"]
         .as_array()
@@ -119,7 +152,8 @@ fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
     assert!(text.contains("process = \"on_off\""), "{text}");
 }
 
-/// The conversation trace (CV 1.09) fits as Poisson at its rate.
+/// The conversation trace (CV 1.09) fits as Poisson at its rate, and the
+/// fit warns that its counts are far burstier than Poisson's at a minute.
 #[test]
 fn the_azure_conversation_trace_fits_as_poisson() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,6 +166,17 @@ fn the_azure_conversation_trace_fits_as_poisson() {
         cv["trace"].as_f64().unwrap(),
         0.2
     ));
+    // Its gaps look Poisson but its counts do not: a minute holds far more
+    // variation than Poisson's, and the fit warns of it.
+    let minute = &report["arrivals"]["dispersion"][2];
+    assert_eq!(minute["window_s"].as_f64(), Some(60.0));
+    assert!(minute["trace"].as_f64().unwrap() > 5.0, "{minute}");
+    assert_eq!(minute["model"].as_f64(), Some(1.0));
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("dispersion at 1 min: the model's 1.000"),
+        "{warnings}"
+    );
 }
 
 /// models/tracelab-fitted.toml and its CSVs are what `fit` writes from the
