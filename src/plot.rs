@@ -110,14 +110,25 @@ impl<A: Figure, B: Figure> Figure for Stacked<'_, A, B> {
     }
 }
 
-/// Draws `top` with `bottom` beneath it, as one figure, like [`save`].
-pub fn save_stacked(
+/// Draws `top`, with `beneath` under it as one figure when there is one (a
+/// latency's failed share), like [`save`].
+pub fn save_with(
     top: &impl Figure,
-    bottom: &impl Figure,
+    beneath: Option<impl Figure>,
     dir: &Path,
     name: &str,
 ) -> Result<(), PlotError> {
-    save(&Stacked { top, bottom }, dir, name)
+    match beneath {
+        Some(bottom) => save(
+            &Stacked {
+                top,
+                bottom: &bottom,
+            },
+            dir,
+            name,
+        ),
+        None => save(top, dir, name),
+    }
 }
 
 /// Draws `figure` to `dir/name.png` and `dir/name.svg`, each atomically.

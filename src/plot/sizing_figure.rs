@@ -10,7 +10,7 @@ use std::path::Path;
 use super::bar_chart::{BarChart, BarGroup};
 use super::labels::{FAILED_TITLE, axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point};
-use super::{MEETS, MISSES, PlotError, Scale, save, save_stacked};
+use super::{MEETS, MISSES, PlotError, Scale, save_with};
 
 /// The palette indices of purple (the answer) and grey (the bound).
 const PURPLE: usize = 4;
@@ -35,19 +35,6 @@ pub struct SloSeries {
 /// The file a series is drawn to, without extension.
 pub fn file_name(metric: &str) -> String {
     format!("sizing-{}", metric.replace('.', "-"))
-}
-
-/// Saves `top` as `name`, with `beneath` under it when there is one.
-fn save_with(
-    dir: &Path,
-    name: &str,
-    top: &impl super::Figure,
-    beneath: Option<impl super::Figure>,
-) -> Result<(), PlotError> {
-    match beneath {
-        Some(beneath) => save_stacked(top, &beneath, dir, name),
-        None => save(top, dir, name),
-    }
 }
 
 /// Draws `sizing-<metric>.png` and `.svg` in `dir` for each SLO; returns
@@ -75,7 +62,7 @@ pub fn draw(
             ..line_chart(failed, axis, (lo, hi), answer)
         });
         let name = file_name(&slo.metric);
-        save_with(dir, &name, &chart, beneath)?;
+        save_with(&chart, beneath, dir, &name)?;
         names.push(name);
     }
     Ok(names)
@@ -201,7 +188,7 @@ pub fn draw_plans(
             ..bar_chart(failed, &categories, answer)
         });
         let name = file_name(&slo.metric);
-        save_with(dir, &name, &chart, beneath)?;
+        save_with(&chart, beneath, dir, &name)?;
         names.push(name);
     }
     Ok(names)

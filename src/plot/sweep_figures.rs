@@ -8,7 +8,7 @@ use super::heatmap::Heatmap;
 use super::labels::{FAILED_TITLE, axis_path_label, metric_label};
 use super::line_chart::{Dash, Line, LineChart, Marker, Point, Span};
 use super::timeseries_plot::{per_minute, shaded_spans};
-use super::{Figure, PlotError, Scale, save, save_stacked};
+use super::{Figure, PlotError, Scale, save_with};
 use crate::config::experiment::Experiment;
 use crate::config::plot_spec::{Chart, PlotSpec, Reference};
 use crate::model::ModelSpec;
@@ -83,7 +83,9 @@ fn failed_share_of(exp: &Experiment, metric: &str) -> Option<String> {
     catalogue::failed_share_beside(metric).filter(|share| exp.metric_names.contains(share))
 }
 
-/// Points of `metric` along the x axis for one series value, with CI bands.
+/// Points of `metric` along the x axis for one series value, with CI
+/// bands; where it has no mean (no loop completed there, say), a gap the
+/// line breaks at.
 fn line_points(
     exp: &Experiment,
     points: &[PointStats],
@@ -102,11 +104,18 @@ fn line_points(
                 &coords(exp, spec, &[(Some(x), xi), (spec.series, s)]),
             );
             let (mean, half) = stats.get(exp, metric);
-            let y = mean?;
-            Some(Point {
-                x: xv.number?,
-                y,
-                band: half.map(|h| (y - h, y + h)),
+            let x = xv.number?;
+            Some(match mean {
+                Some(y) => Point {
+                    x,
+                    y,
+                    band: half.map(|h| (y - h, y + h)),
+                },
+                None => Point {
+                    x,
+                    y: f64::NAN,
+                    band: None,
+                },
             })
         })
         .collect()
@@ -275,10 +284,7 @@ impl Figures<'_> {
     /// Saves `chart`, with `failed` beneath it when its metric has a
     /// failed share to show.
     fn save_with(&self, chart: &impl Figure, failed: Option<impl Figure>) -> Result<(), PlotError> {
-        match failed {
-            Some(failed) => save_stacked(chart, &failed, self.out, &self.spec.name),
-            None => save(chart, self.out, &self.spec.name),
-        }
+        save_with(chart, failed, self.out, &self.spec.name)
     }
 
     /// A line chart in the plot's title and style.

@@ -9,7 +9,7 @@ use super::grid::{Axis, Point, Skipped};
 use super::judge::{Interval, PlanResult, Probe, Verdict};
 use super::search::{Goal, Search};
 use super::slo::{Direction, Slo};
-use super::table::{measured, short};
+use super::table::{short, verdict_value};
 use crate::report::verdict::{SURVIVORS, dollars, percent, with_interval};
 
 /// What `size` answers, as `--json` prints it and `--out` keeps it in
@@ -323,8 +323,7 @@ fn beyond_the_floor(slos: &[Slo], floor: &Probe) -> Vec<String> {
 
 /// A verdict's metric as mean ± half-width.
 fn shown(v: &Verdict) -> String {
-    measured(&v.metric, (v.mean, v.ci95))
-        .unwrap_or_else(|| "undefined (no loop completed)".to_owned())
+    verdict_value(v).unwrap_or_else(|| "undefined (no loop completed)".to_owned())
 }
 
 /// Why a search has no answer: the SLOs beyond the floor; else those the

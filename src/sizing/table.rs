@@ -12,26 +12,31 @@ use crate::csv_row::significant;
 use crate::model::measure::catalogue;
 use crate::report::verdict::with_interval;
 
-/// `metric`'s mean ± 95% half-width: four significant digits, a share in
+/// A mean ± 95% half-width: four significant digits, a `share` in
 /// percent, no ± for a half-width of rounding noise (a fixed price); none
 /// where no replication defined it.
-pub(super) fn measured(metric: &str, (m, h): Interval) -> Option<String> {
+fn measured((m, h): Interval, share: bool) -> Option<String> {
     let m = m?;
-    Some(match catalogue::is_share(metric) {
+    Some(match share {
         true => with_interval(m, h, |x| format!("{}%", short(100.0 * x))),
         false => with_interval(m, h, short),
     })
 }
 
+/// A verdict's metric as measured, a share in percent.
+pub(super) fn verdict_value(v: &Verdict) -> Option<String> {
+    measured((v.mean, v.ci95), catalogue::is_share(&v.metric))
+}
+
 /// A cost (or a plan's cost per loop, its loops per dollar), `-` where
 /// undefined.
 fn priced_cell(cost: Interval) -> String {
-    measured("cost_usd", cost).unwrap_or_else(|| "-".to_owned())
+    measured(cost, false).unwrap_or_else(|| "-".to_owned())
 }
 
 /// A verdict's metric with its mark.
 fn verdict_cell(v: &Verdict) -> String {
-    let shown = measured(&v.metric, (v.mean, v.ci95)).unwrap_or_else(|| "-".to_owned());
+    let shown = verdict_value(v).unwrap_or_else(|| "-".to_owned());
     format!("{shown}{}", mark(v))
 }
 
