@@ -39,6 +39,22 @@ fn fit(trace: &str, format: &str, out: &Path, replications: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `loopcap fit CSV --format csv --columns COLUMNS --json --replications
+/// N --out OUT`, which must succeed: its report and what it warned of.
+fn fit_csv(csv: &Path, columns: &str, out: &Path, replications: &str) -> (Value, String) {
+    let output = loopcap()
+        .arg("fit")
+        .arg(csv)
+        .args(["--format", "csv", "--columns", columns, "--json"])
+        .args(["--replications", replications, "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report = serde_json::from_slice(&output.stdout).unwrap();
+    (report, String::from_utf8(output.stderr).unwrap())
+}
+
 fn nearest_rank(values: &[f64], q: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -302,24 +318,7 @@ fn a_csv_trace_fits_through_its_columns() {
     fs::write(&csv, format!("ms,sid,in,out\n{}\n", rows.join("\n"))).unwrap();
     let columns = "time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\"";
     let fit_with = |columns: &str, out: &str| {
-        let output = loopcap()
-            .arg("fit")
-            .arg(&csv)
-            .args([
-                "--format",
-                "csv",
-                "--columns",
-                columns,
-                "--json",
-                "--replications",
-                "2",
-            ])
-            .arg("--out")
-            .arg(dir.path().join(out))
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let (report, _) = fit_csv(&csv, columns, &dir.path().join(out), "2");
         let model = fs::read_to_string(dir.path().join(out)).unwrap();
         (report, model)
     };
@@ -374,17 +373,9 @@ fn sessions_of_one_request_arrive_as_an_open_stream_at_the_traces_rate() {
     }
     let csv = dir.path().join("sessions.csv");
     fs::write(&csv, &text).unwrap();
-    let output = loopcap()
-        .arg("fit")
-        .arg(&csv)
-        .args(["--format", "csv", "--columns"])
-        .arg("time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\", session = \"sid\"")
-        .args(["--json", "--replications", "100", "--out"])
-        .arg(dir.path().join("fitted.toml"))
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let columns =
+        "time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\", session = \"sid\"";
+    let (report, _) = fit_csv(&csv, columns, &dir.path().join("fitted.toml"), "100");
     // The recount: sessions over the trace's span, first call to last.
     let times: Vec<f64> = rows.iter().map(|r| r.0.round() / 1000.0).collect();
     let span_min = (times[times.len() - 1] - times[0]) / 60.0;
@@ -419,25 +410,18 @@ fn a_trace_too_small_to_fit_is_warned_of() {
         "t,in,out\n0,100,10\n50,120,12\n70,90,9\n200,130,11\n290,100,10\n",
     )
     .unwrap();
-    let output = loopcap()
-        .arg("fit")
-        .arg(&csv)
-        .args([
-            "--format",
-            "csv",
-            "--columns",
-            "time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\"",
-            "--out",
-        ])
-        .arg(dir.path().join("five.toml"))
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let columns = "time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\"";
+    let (report, stderr) = fit_csv(&csv, columns, &dir.path().join("five.toml"), "2");
     assert!(
         stderr.contains(
             "warning: only 5 loops in the trace: too few to fit distributions to (at least 30)"
         ),
         "{stderr}"
+    );
+    assert!(
+        report["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("only 5 loops")
     );
 }
