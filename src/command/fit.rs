@@ -18,6 +18,8 @@ use crate::output::target;
 
 /// How a model `fit` wrote begins.
 const FITTED_HEADER: &str = "# Fitted by loopcap";
+/// How the report `fit` writes beside the model begins.
+const REPORT_HEADER: &str = "# loopcap fit: the trace against the fitted model";
 
 /// `fit TRACE`: writes the fitted model (and its empirical CSVs), reads it
 /// back as `check` would, runs it over the trace's span and prints the report.
@@ -36,8 +38,9 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         .map(|s| s.to_string_lossy().into_owned())
         .ok_or_else(|| Error::input(format!("--out {}: not a file name", out.display())))?;
     let columns_flag = columns.map_or(String::new(), |c| format!(" --columns '{c}'"));
+    let report_name = format!("{stem}.fit.txt");
     let comment = format!(
-        "{} {} from the trace {shown}:\n  loopcap fit {shown} --format {format}{columns_flag} --out {}\n{} calls in {} loops over {:.0} s. The capacity below is not in the trace.",
+        "{} {} from the trace {shown}:\n  loopcap fit {shown} --format {format}{columns_flag} --out {}\n{} calls in {} loops over {:.0} s. The capacity below is not in the trace.\nHow well it fits, and its warnings: {report_name}",
         &FITTED_HEADER[2..],
         env!("CARGO_PKG_VERSION"),
         out.display(),
@@ -46,11 +49,22 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         obs.span_s
     );
     let fitted = fit::fit(&obs, &stem, &comment);
-    let claimed = Claimed::new(trace, out, &fitted)?;
-    let loaded = claimed.write(&fitted, out)?;
+    let claimed = Claimed::new(trace, out, &fitted, &report_name)?;
+    let (loaded, report_target) = claimed.write(&fitted, out)?;
     let fit_report =
         fit::report::report(&shown, &loaded.model.spec, &obs, &fitted, args.replications)
             .map_err(Error::runtime)?;
+    // The report beside the model: its table and its warnings.
+    atomic_file::write_file(&report_target.path, |w| {
+        writeln!(w, "{REPORT_HEADER}\n")?;
+        w.write_all(fit_report.table().as_bytes())?;
+        for warning in &fit_report.warnings {
+            writeln!(w, "warning: {warning}")?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", report_target.path.display()))?;
+    report_target.written()?;
     let mut stdout = io::stdout().lock();
     if args.json {
         json::write_json(&mut stdout, &fit_report)?;
@@ -63,18 +77,19 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
 }
 
 /// The files a fit writes, claimed: the model, and beside it (in `dir`)
-/// the CSVs it names.
+/// the CSVs it names and the fit's report.
 struct Claimed {
     model: FileTarget,
     files: Vec<FileTarget>,
+    report: FileTarget,
     dir: PathBuf,
 }
 
 impl Claimed {
-    /// Claims `out` and the CSVs of `fitted` beside it: each new, or one an
-    /// earlier fit wrote (a model that says so, and the CSVs it names);
-    /// none is the `trace`.
-    fn new(trace: &Path, out: &Path, fitted: &Fitted) -> Result<Claimed, Error> {
+    /// Claims `out`, the CSVs of `fitted` and the report `report_name`
+    /// beside it: each new, or one an earlier fit wrote (a model that says
+    /// so, the CSVs it names, a report that says so); none is the `trace`.
+    fn new(trace: &Path, out: &Path, fitted: &Fitted, report_name: &str) -> Result<Claimed, Error> {
         let trace_path = target::resolve(trace)?;
         let not_the_trace = |path: &Path| -> Result<(), Error> {
             if target::resolve(path)? == trace_path {
@@ -96,14 +111,23 @@ impl Claimed {
             let named = format!("\"{name}\"");
             files.push(claim_file(&dir.join(name), &|_| earlier.contains(&named))?);
         }
-        Ok(Claimed { model, files, dir })
+        not_the_trace(&dir.join(report_name))?;
+        let report = claim_file(&dir.join(report_name), &|head| {
+            head.starts_with(REPORT_HEADER.as_bytes())
+        })?;
+        Ok(Claimed {
+            model,
+            files,
+            report,
+            dir,
+        })
     }
 
     /// Writes `fitted` aside and reads it back as `check` would before
     /// anything is put in place (a model that cannot be read is never
     /// written), then puts the CSVs in place, and the model that names
-    /// them last. The model as read.
-    fn write(self, fitted: &Fitted, out: &Path) -> Result<Loaded, Error> {
+    /// them last. The model as read, and the report's claim.
+    fn write(self, fitted: &Fitted, out: &Path) -> Result<(Loaded, FileTarget), Error> {
         let dir = &self.dir;
         // Marked as loopcap's staging, so a writer after a kill removes it.
         let staging = tempfile::Builder::new()
@@ -140,6 +164,6 @@ impl Claimed {
         for target in self.files.iter().chain([&self.model]) {
             target.written()?;
         }
-        Ok(loaded)
+        Ok((loaded, self.report))
     }
 }

@@ -424,4 +424,31 @@ fn a_trace_too_small_to_fit_is_warned_of() {
             .unwrap()
             .starts_with("only 5 loops")
     );
+    // Beside the model, the report: the table and its warnings.
+    let written = fs::read_to_string(dir.path().join("five.fit.txt")).unwrap();
+    assert!(written.starts_with("# loopcap fit: the trace against the fitted model\n"));
+    assert!(written.contains("\nloops/min ") && written.contains("\nwarning: only 5 loops"));
+    let model = fs::read_to_string(dir.path().join("five.toml")).unwrap();
+    assert!(model.contains("its warnings: five.fit.txt"), "{model}");
+    // A file of that name loopcap did not write is left alone, and nothing
+    // of the fit is written.
+    fs::write(dir.path().join("mine.fit.txt"), "my notes\n").unwrap();
+    let output = loopcap()
+        .arg("fit")
+        .arg(&csv)
+        .args(["--format", "csv", "--columns", columns, "--out"])
+        .arg(dir.path().join("mine.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("mine.fit.txt: exists and loopcap did not write it")
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("mine.fit.txt")).unwrap(),
+        "my notes\n"
+    );
+    assert!(!dir.path().join("mine.toml").exists());
 }
