@@ -40,16 +40,52 @@ pub struct Observations {
     /// Gaps between a request trace's calls, or between the starts of
     /// sessions that arrive as an open stream (empty for closed users).
     pub gaps: Vec<f64>,
-    /// What arrives: `requests`, `sessions` (an open stream of them), or
-    /// `users` (closed).
-    pub class: &'static str,
-    /// Closed users: the mean number of sessions in progress, at least 1.
-    pub users: Option<u32>,
+    /// What arrives: an open stream of requests or sessions, or closed users.
+    pub arriving: Arriving,
     pub quantities: Vec<Observed>,
     /// The cached share of the (first) calls' input.
     pub cached_input_share: f64,
     /// The cached share of the context a loop's steps add.
     pub context_cached_share: Option<f64>,
+}
+
+/// What a fitted model's class is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arriving {
+    /// An open stream of a request trace's requests.
+    Requests,
+    /// An open stream of sessions, each one request (none records a think time).
+    Sessions,
+    /// Closed users: the mean number of sessions in progress, at least 1.
+    Users(u32),
+}
+
+impl Arriving {
+    /// Closed users' number; none for an open stream.
+    pub fn users(self) -> Option<u32> {
+        match self {
+            Arriving::Users(n) => Some(n),
+            Arriving::Requests | Arriving::Sessions => None,
+        }
+    }
+
+    /// The fitted class's name.
+    fn name(self) -> &'static str {
+        match self {
+            Arriving::Requests => "requests",
+            Arriving::Sessions => "sessions",
+            Arriving::Users(_) => "users",
+        }
+    }
+
+    /// What arrives, in words, for the report.
+    pub fn words(self) -> String {
+        match self {
+            Arriving::Requests => "requests: an open stream fitted to the gaps between them".to_owned(),
+            Arriving::Sessions => "sessions: an open stream fitted to the gaps between their starts (each recorded session is one request, so no think time is recorded)".to_owned(),
+            Arriving::Users(n) => format!("closed users: {n}, the sessions in progress on average, thinking between a session's requests as recorded"),
+        }
+    }
 }
 
 /// One quantity's values as recorded.
@@ -132,8 +168,7 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
         loops: times.len(),
         span_s,
         gaps,
-        class: "requests",
-        users: None,
+        arriving: Arriving::Requests,
         quantities: vec![
             Observed {
                 name: "input_tokens",
@@ -214,7 +249,10 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
         true => starts.windows(2).map(|w| w[1] - w[0]).collect(),
         false => Vec::new(),
     };
-    let users = (!open).then(|| ((busy_s / span_s.max(1e-9)).round() as u32).max(1));
+    let arriving = match open {
+        true => Arriving::Sessions,
+        false => Arriving::Users(((busy_s / span_s.max(1e-9)).round() as u32).max(1)),
+    };
     let mut quantities = vec![
         Observed {
             name: "steps",
@@ -247,8 +285,7 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
         loops: trace.sessions.iter().map(|s| s.requests.len()).sum(),
         span_s,
         gaps,
-        class: if open { "sessions" } else { "users" },
-        users,
+        arriving,
         quantities,
         cached_input_share: share(first_cached, first_all),
         context_cached_share: (grown > 0)
@@ -288,19 +325,19 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str) -> Fitted {
         text.push_str(&format!("# {line}\n"));
     }
     // Sessions' users run for a working day, however long the recording.
-    let duration = match obs.users {
-        Some(_) => obs.span_s.min(SESSION_DURATION_S),
-        None => obs.span_s,
+    let duration = match obs.arriving {
+        Arriving::Users(_) => obs.span_s.min(SESSION_DURATION_S),
+        Arriving::Requests | Arriving::Sessions => obs.span_s,
     };
     text.push_str(&format!(
         "name = \"fitted: {stem}\"\nseed = 1\nduration = \"{}s\"\n\n[[workload]]\n",
         number(duration.ceil().max(60.0))
     ));
-    match (&arrivals, obs.users) {
+    match (&arrivals, obs.arriving.users()) {
         (Some(process), _) => {
             text.push_str(&format!(
                 "name = \"{}\"\nagent = \"fitted\"\narrivals = {}\n",
-                obs.class,
+                obs.arriving.name(),
                 process.toml()
             ));
         }

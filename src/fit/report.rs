@@ -179,18 +179,13 @@ pub fn report(
             }
         })
         .collect();
-    let arrives = match (obs.class, obs.users) {
-        ("sessions", _) => "sessions: an open stream fitted to the gaps between their starts (each recorded session is one request, so no think time is recorded)".to_owned(),
-        (_, Some(users)) => format!("closed users: {users}, the sessions in progress on average, thinking between a session's requests as recorded"),
-        _ => "requests: an open stream fitted to the gaps between them".to_owned(),
-    };
     let mut report = FitReport {
         trace: trace.to_owned(),
         calls: obs.calls,
         loops: obs.loops,
         span_s: obs.span_s,
-        users: obs.users,
-        arrives,
+        users: obs.arriving.users(),
+        arrives: obs.arriving.words(),
         cached_input_share: obs.cached_input_share,
         arrivals,
         replications,
