@@ -254,7 +254,11 @@ fn calls<'a>(
             .iter()
             .map(|c| {
                 let mut used = agents[c.agent].mix.models();
-                if let Population::Sessions(trace) = &c.population {
+                if let Population::Sessions(trace)
+                | Population::Resampled {
+                    sessions: trace, ..
+                } = &c.population
+                {
                     used.extend(trace.models());
                     used.sort_unstable();
                     used.dedup();
@@ -469,14 +473,15 @@ fn skipped_rows(classes: &[UserClass]) -> Vec<Invalid> {
     classes
         .iter()
         .filter_map(|c| {
-            let (skipped, shown) = match &c.population {
-                Population::Trace(t) => (t.skipped_rows, &t.shown),
-                Population::Sessions(s) => (s.skipped_rows, &s.shown),
+            let (skipped, shown, field) = match &c.population {
+                Population::Trace(t) => (t.skipped_rows, &t.shown, "trace"),
+                Population::Sessions(s) => (s.skipped_rows, &s.shown, "trace"),
+                Population::Resampled { sessions: s, .. } => (s.skipped_rows, &s.shown, "resample"),
                 _ => return None,
             };
             (skipped > 0).then(|| {
                 Invalid::new(
-                    FieldPath::root("workload").child(&c.name).child("trace"),
+                    FieldPath::root("workload").child(&c.name).child(field),
                     format!("{skipped} bad rows of {shown} are skipped (bad_rows = \"skip\")"),
                 )
             })
@@ -491,9 +496,11 @@ fn empty(classes: &[UserClass]) -> Vec<Invalid> {
             let at = FieldPath::root("workload").child(&c.name);
             match &c.population {
                 Population::Closed { users: 0, .. } => Some(at.child("users")),
-                Population::Open(Arrivals::Poisson { per_min }) if *per_min == 0.0 => {
-                    Some(at.child("arrivals").child("per_min"))
-                }
+                Population::Open(Arrivals::Poisson { per_min })
+                | Population::Resampled {
+                    arrivals: Arrivals::Poisson { per_min },
+                    ..
+                } if *per_min == 0.0 => Some(at.child("arrivals").child("per_min")),
                 _ => None,
             }
         })

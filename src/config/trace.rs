@@ -14,7 +14,7 @@ use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use crate::model::workload::classes::Population;
 use crate::model::workload::session_stream::session_key;
-use crate::model::workload::sessions::read_tracelab;
+use crate::model::workload::sessions::{SessionTrace, read_csv_sessions, read_tracelab};
 use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
 
 /// The formats a trace may be read in (`format = ...`, `fit --format`).
@@ -92,6 +92,35 @@ impl RawTrace {
                 Ok((recorded.clone(), m as u16))
             })
             .collect()
+    }
+
+    /// The recorded sessions a class resamples (`resample = { ... }`),
+    /// read whole: TraceLab's, or a csv's with a session column.
+    pub fn sessions(
+        &self,
+        at: &FieldPath,
+        base_dir: &Path,
+        models: &[String],
+    ) -> Checked<SessionTrace> {
+        if self.speed.is_some() {
+            return Err(Invalid::new(
+                at.child("speed"),
+                "does not go with `resample`: the class's arrivals set how often sessions start, and each replays its think and tool times as recorded",
+            ));
+        }
+        match self.check(at, base_dir, models)? {
+            Population::Sessions(sessions) => Ok(sessions),
+            Population::Trace(spec) if spec.sessions.is_some() => {
+                read_csv_sessions(&spec).map_err(|e| Invalid::new(at.child("file"), e.message))
+            }
+            _ => Err(Invalid::new(
+                at,
+                format!(
+                    "{}: a request trace has no sessions to resample; give format = \"tracelab\", or a csv whose columns name a `session`",
+                    self.file
+                ),
+            )),
+        }
     }
 
     /// The class's population: a request trace streamed as it replays, or

@@ -24,6 +24,9 @@ pub struct RawUserClass {
     arrivals: Option<Tagged<RawArrivals>>,
     /// A recorded trace replayed instead of users or arrivals.
     trace: Option<RawTrace>,
+    /// Recorded sessions resampled whole: each of `arrivals` replays one
+    /// drawn at random.
+    resample: Option<RawTrace>,
     #[serde(default)]
     surges: Vec<RawSurge>,
     /// The load's shape over the day and week.
@@ -219,6 +222,7 @@ impl RawUserClass {
             if let Some(field) = [
                 ("users", self.users.is_some()),
                 ("arrivals", self.arrivals.is_some()),
+                ("resample", self.resample.is_some()),
                 ("think_time", self.think_time.is_some()),
                 ("surges", !self.surges.is_empty()),
                 ("profile", self.profile.is_some()),
@@ -240,7 +244,10 @@ impl RawUserClass {
                 priority: self.priority(at)?,
             });
         }
-        let population = self.population(at, base_dir)?;
+        let population = match &self.resample {
+            Some(trace) => self.resampled(at, trace, (base_dir, models))?,
+            None => self.population(at, base_dir)?,
+        };
         let surges = self
             .surges
             .iter()
@@ -286,6 +293,39 @@ impl RawUserClass {
             .map(|p| whole(&at.child("priority"), p, 0, 255))
             .transpose()?
             .map_or(0, |p| p as u8))
+    }
+
+    /// An open stream of sessions resampled from `trace`: `arrivals` says
+    /// how often one starts.
+    fn resampled(
+        &self,
+        at: &FieldPath,
+        trace: &RawTrace,
+        (base_dir, models): (&Path, &[String]),
+    ) -> Checked<Population> {
+        if let Some(field) = [
+            ("users", self.users.is_some()),
+            ("think_time", self.think_time.is_some()),
+        ]
+        .iter()
+        .find_map(|&(name, given)| given.then_some(name))
+        {
+            return Err(Invalid::new(
+                at.child(field),
+                "does not go with `resample`: resampled sessions arrive as an open stream (`arrivals`), and their users think as recorded",
+            ));
+        }
+        let Some(arrivals) = &self.arrivals else {
+            return Err(Invalid::new(
+                at.child("arrivals"),
+                "missing: `resample` needs arrivals = { process = \"poisson\", per_min = R }, how many sessions start a minute",
+            ));
+        };
+        let arrivals_at = at.child("arrivals");
+        Ok(Population::Resampled {
+            arrivals: arrivals.read(&arrivals_at)?.check(&arrivals_at)?,
+            sessions: trace.sessions(&at.child("resample"), base_dir, models)?,
+        })
     }
 
     /// A closed population (users who think between loops) or open arrivals.

@@ -294,7 +294,7 @@ impl<'a> AgentSystem<'a> {
                         self.think(c, user, cx);
                     }
                 }
-                Population::Open(arrivals) => {
+                Population::Open(arrivals) | Population::Resampled { arrivals, .. } => {
                     let rng = &mut self.streams[index].workload;
                     let on = arrivals.initial_phase(rng);
                     self.classes[index].on = on;

@@ -589,3 +589,90 @@ fn a_wrong_trace_file_says_what_is_wrong_with_it() {
     assert!(stderr.contains("agents.a.steps.file"), "{stderr}");
     assert!(stderr.contains("the file is empty"), "{stderr}");
 }
+
+/// A class that resamples a csv's sessions: session a is three calls
+/// (100, 200 and 300 input tokens), b one call of 10. Each arrival
+/// replays one whole, so over the run (arrivals stop for its last ten
+/// minutes, and every session finishes) the counts are tied exactly:
+/// n_a = (calls - loops) / 2 sessions were a's, and the input is
+/// 600 n_a + 10 n_b, recounted from the file's rows. Drawn uniformly,
+/// a's share of 2,400 sessions is ½ within 0.05 (its sd is 0.01).
+#[test]
+fn resampled_sessions_replay_whole_and_uniformly() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("s.csv"),
+        "t,sid,in,out\n0,a,100,0\n5,b,10,0\n10,a,200,0\n30,a,300,0\n",
+    )
+    .unwrap();
+    let text = r#"
+name = "resampled"
+seed = 3
+duration = "60m"
+
+[[workload]]
+name = "sessions"
+agent = "a"
+arrivals = { process = "poisson", per_min = 48 }
+surges = [{ at = "50m", for = "10m", factor = 0 }]
+resample = { file = "s.csv", format = "csv", columns = { time = "t", time_unit = "s", input = "in", output = "out", session = "sid" } }
+
+[agents.a]
+steps = 1
+input_tokens = 1
+output_tokens = 1
+
+[capacity]
+kind = "shared_api"
+time_to_first_token = "1s"
+"#;
+    let s = run_in(dir.path(), text.to_owned());
+    assert_eq!(s.loops_started, s.loops_completed);
+    let (loops, calls) = (s.loops_completed, s.calls);
+    let a = (calls - loops) / 2;
+    assert_eq!(2 * a, calls - loops, "calls {calls}, loops {loops}");
+    assert_eq!(s.input_tokens, 600 * a + 10 * (loops - a));
+    assert!(
+        (loops as f64 - 2400.0).abs() < 5.0 * 2400f64.sqrt(),
+        "{loops}"
+    );
+    let share = a as f64 / loops as f64;
+    assert!((share - 0.5).abs() < 0.05, "a's share {share}");
+}
+
+/// `resample` needs sessions and an arrival rate, and takes no users.
+#[test]
+fn resample_without_sessions_or_arrivals_is_refused_at_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("r.csv"), "t,in,out\n0,1,1\n1,2,2\n").unwrap();
+    let model = |class: &str| {
+        format!(
+            "name = \"m\"\nseed = 1\nduration = \"1h\"\n\n[[workload]]\nname = \"s\"\nagent = \"a\"\n{class}\n\n[agents.a]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\n\n[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"\n"
+        )
+    };
+    let requests = "resample = { file = \"r.csv\", format = \"csv\", columns = { time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\" } }";
+    for (class, field, says) in [
+        (
+            format!("arrivals = {{ process = \"poisson\", per_min = 1 }}\n{requests}"),
+            "workload.s.resample",
+            "a request trace has no sessions to resample",
+        ),
+        (
+            requests.to_owned(),
+            "workload.s.arrivals",
+            "missing: `resample` needs arrivals",
+        ),
+        (
+            format!("users = 3\nthink_time = \"1s\"\n{requests}"),
+            "workload.s.users",
+            "does not go with `resample`",
+        ),
+    ] {
+        let (code, stderr) = check_in(dir.path(), &model(&class));
+        assert_eq!(code, Some(2), "{class}: {stderr}");
+        assert!(
+            stderr.contains(field) && stderr.contains(says),
+            "{class}: {stderr}"
+        );
+    }
+}

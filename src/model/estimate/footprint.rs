@@ -181,6 +181,29 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
                     advice: None,
                 });
             }
+            Population::Resampled {
+                sessions: trace, ..
+            } => {
+                let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
+                let (requests, _, session_s) = trace.mean_session();
+                loops_per_s += per_s * requests;
+                // A session is at most one loop at a time, and holds its
+                // slot while its user thinks.
+                let sessions = per_s * session_s.min(spec.duration.as_secs_f64());
+                needs.push(Need {
+                    cause: surged(Cause::Arrivals { class: index }),
+                    bytes: sessions * (loop_bytes + EVENT_BYTES as f64)
+                        + (trace.rounds() * size_of::<RecordedRound>()) as f64,
+                    what: format!(
+                        "{} resampled sessions of {} at once ({per_s:.3} arrivals/s{of_surges}, {} s each as recorded), and the {} recorded ones held in memory,",
+                        count(sessions),
+                        class.name,
+                        count(session_s),
+                        trace.sessions.len()
+                    ),
+                    advice: None,
+                });
+            }
             Population::Open(_) | Population::Trace(_) => {
                 let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
                 loops_per_s += per_s;
@@ -395,7 +418,9 @@ pub(super) fn peak_multiplier(class: &UserClass, horizon: SimTime) -> f64 {
 /// A class's highest arrival rate per minute, surges and profile included.
 pub(super) fn peak_rate(class: &UserClass, horizon: SimTime) -> f64 {
     match &class.population {
-        Population::Open(arrivals) => arrivals.per_min(true) * peak_multiplier(class, horizon),
+        Population::Open(arrivals) | Population::Resampled { arrivals, .. } => {
+            arrivals.per_min(true) * peak_multiplier(class, horizon)
+        }
         // A trace's rate over its window (its bursts are not in the estimate).
         Population::Trace(trace) => trace.per_min,
         Population::Closed { .. } | Population::Sessions(_) => 0.0,

@@ -16,7 +16,7 @@
 //! once restart them millions of times a second, which no estimate of a
 //! loop that runs foresees.
 
-use crate::engine::{SimDuration, SimTime};
+use crate::engine::SimTime;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::distribution::DurationDist;
 use crate::model::estimate::footprint::{
@@ -136,6 +136,29 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
             });
             return rounds as f64;
         }
+        Population::Resampled {
+            sessions: trace, ..
+        } => {
+            let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
+            let sessions = per_s * duration_s;
+            let (requests, rounds, _) = trace.mean_session();
+            loads.push(Load {
+                cause: if surge > 1.0 {
+                    Cause::Surges { class: index }
+                } else {
+                    Cause::Arrivals { class: index }
+                },
+                events: sessions * (requests + rounds * EVENTS_PER_CALL),
+                what: format!(
+                    "{} sessions of {} ({per_s:.3} a second), resampled from {} recorded ones of {rounds:.1} rounds on average,",
+                    count(sessions),
+                    class.name,
+                    trace.sessions.len()
+                ),
+            });
+            loads.extend(phase_load(spec, index));
+            return sessions * rounds;
+        }
         Population::Open(_) | Population::Trace(_) => {
             let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
             (
@@ -171,12 +194,7 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
         events: loops * per_loop,
         what: format!("{what}, {} events each,", count(per_loop)),
     });
-    if let Population::Open(Arrivals::OnOff {
-        mean_on, mean_off, ..
-    }) = &class.population
-    {
-        loads.push(phase_load(spec, index, (*mean_on, *mean_off)));
-    }
+    loads.extend(phase_load(spec, index));
     calls
 }
 
@@ -210,13 +228,15 @@ fn closed_loops(
 
 /// The phase changes of on/off class `index`, whose phases last `mean_on`
 /// and `mean_off` on average.
-fn phase_load(
-    spec: &ModelSpec,
-    index: usize,
-    (mean_on, mean_off): (SimDuration, SimDuration),
-) -> Load {
+fn phase_load(spec: &ModelSpec, index: usize) -> Option<Load> {
+    let Some(Arrivals::OnOff {
+        mean_on, mean_off, ..
+    }) = spec.classes[index].population.arrivals()
+    else {
+        return None;
+    };
     let cycle_s = (mean_on.as_secs_f64() + mean_off.as_secs_f64()).max(1e-6);
-    Load {
+    Some(Load {
         cause: Cause::Phases { class: index },
         events: 2.0 * spec.duration.as_secs_f64() / cycle_s,
         what: format!(
@@ -224,7 +244,7 @@ fn phase_load(
             spec.classes[index].name,
             cycle_s / 2.0
         ),
-    }
+    })
 }
 
 /// The events of each self-hosted fleet: its autoscaler's decisions, and

@@ -3,11 +3,13 @@
 
 use super::{AgentSystem, Event, TraceFeed};
 use crate::engine::Ctx;
+use crate::model::capacity::prompt_cache::Session;
 use crate::model::spec::ModelSpec;
 use crate::model::workload::agent_loop::Script;
 use crate::model::workload::classes::{Population, UserState, exponential};
 use crate::model::workload::session_stream::SessionStream;
 use crate::model::workload::sessions::{RecordedRequest, SessionTrace};
+use rand::RngExt;
 
 impl AgentSystem<'_> {
     pub(super) fn think(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
@@ -81,7 +83,7 @@ impl AgentSystem<'_> {
             None => {}
         }
         let spec = self.spec;
-        let Population::Open(arrivals) = &spec.classes[c].population else {
+        let Some(arrivals) = spec.classes[c].population.arrivals() else {
             return;
         };
         let state = &self.classes[c];
@@ -105,18 +107,18 @@ impl AgentSystem<'_> {
         if generation != self.classes[usize::from(class)].arrival_generation {
             return;
         }
-        let recorded = match &mut self.traces[usize::from(class)] {
-            Some(TraceFeed::Calls { next, .. }) => next.take(),
-            _ => None,
+        let script = match &mut self.traces[usize::from(class)] {
+            Some(TraceFeed::Calls { next, .. }) => next.take().map(|r| Script::Call(r.tokens())),
+            _ => self.resample(class),
         };
-        self.start_loop(class, None, recorded.map(|r| Script::Call(r.tokens())), cx);
+        self.start_loop(class, None, script, cx);
         self.schedule_arrival(class, cx);
     }
 
     pub(super) fn on_phase_switched(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
         let c = usize::from(class);
         let spec = self.spec;
-        let Population::Open(arrivals) = &spec.classes[c].population else {
+        let Some(arrivals) = spec.classes[c].population.arrivals() else {
             return;
         };
         let on = !self.classes[c].on;
@@ -134,7 +136,7 @@ impl AgentSystem<'_> {
         let multiplier = spec.multiplier(cx.now());
         self.classes[c].multiplier = multiplier;
         match spec.population {
-            Population::Open(_) => self.rate_changed(class, cx),
+            Population::Open(_) | Population::Resampled { .. } => self.rate_changed(class, cx),
             // A trace's rate is its recording (and `speed`): it takes no surges.
             Population::Trace(_) | Population::Sessions(_) => {}
             Population::Closed { users, .. } => {
@@ -198,7 +200,37 @@ impl AgentSystem<'_> {
         }
     }
 
-    /// A recorded request's loop ended: the user thinks, then sends the next.
+    /// A resampling class's next session: one of the recorded sessions
+    /// drawn at random, in a free slot, from its first request; none for
+    /// any other class.
+    fn resample(&mut self, class: u16) -> Option<Script> {
+        let c = usize::from(class);
+        let Population::Resampled { sessions, .. } = &self.spec.classes[c].population else {
+            return None;
+        };
+        let recorded = self.streams[c]
+            .workload
+            .random_range(0..sessions.sessions.len() as u32);
+        let state = &mut self.classes[c];
+        let slot = match state.free_slots.pop() {
+            Some(slot) => {
+                state.resampled[slot as usize] = recorded;
+                slot
+            }
+            None => {
+                state.resampled.push(recorded);
+                state.resampled.len() as u32 - 1
+            }
+        };
+        Some(Script::Request {
+            session: slot,
+            request: 0,
+        })
+    }
+
+    /// A recorded request's loop ended: the user thinks, then sends the
+    /// next. A resampled session's slot is freed after its last request,
+    /// its prompt cache forgotten with it.
     pub(super) fn request_ended(
         &mut self,
         class: u16,
@@ -206,8 +238,12 @@ impl AgentSystem<'_> {
         request: u32,
         cx: &mut Ctx<'_, Self>,
     ) {
-        let requests = &self.sessions(class).sessions[session as usize].requests;
-        if let Some(next) = requests.get(request as usize + 1) {
+        let c = usize::from(class);
+        let (trace, recorded) = self.replayed(class, session);
+        if let Some(next) = trace.sessions[recorded as usize]
+            .requests
+            .get(request as usize + 1)
+        {
             let request = request + 1;
             cx.schedule_in(
                 next.think_before,
@@ -217,21 +253,46 @@ impl AgentSystem<'_> {
                     request,
                 },
             );
+        } else if let Population::Resampled { .. } = self.spec.classes[c].population {
+            self.classes[c].free_slots.push(session);
+            if self.cache_ttls.is_some() {
+                self.prompt_caches.forget(
+                    Session::Recorded { class, session },
+                    self.spec.pools.len(),
+                    self.spec.models.len(),
+                );
+            }
         }
     }
 }
 
 impl<'a> AgentSystem<'a> {
-    /// Request `request` of recorded session `session` of class `class`.
+    /// Request `request` of recorded session `session` of class `class`
+    /// (for a resampling class, of the session in slot `session`).
     pub(super) fn recorded(&self, class: u16, session: u32, request: u32) -> &'a RecordedRequest {
-        self.sessions(class).request(session, request)
+        let (trace, recorded) = self.replayed(class, session);
+        trace.request(recorded, request)
     }
 
-    /// The recorded sessions class `class` replays.
+    /// The recorded sessions class `class` replays, and which of them
+    /// its session `session` is.
+    fn replayed(&self, class: u16, session: u32) -> (&'a SessionTrace, u32) {
+        let c = usize::from(class);
+        let recorded = match self.spec.classes[c].population {
+            Population::Resampled { .. } => self.classes[c].resampled[session as usize],
+            _ => session,
+        };
+        (self.sessions(class), recorded)
+    }
+
+    /// The recorded sessions class `class` replays, in order or resampled.
     fn sessions(&self, class: u16) -> &'a SessionTrace {
         let spec: &'a ModelSpec = self.spec;
         match &spec.classes[usize::from(class)].population {
-            Population::Sessions(trace) => trace,
+            Population::Sessions(trace)
+            | Population::Resampled {
+                sessions: trace, ..
+            } => trace,
             _ => unreachable!("only session classes replay recorded sessions"),
         }
     }

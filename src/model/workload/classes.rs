@@ -109,6 +109,25 @@ pub enum Population {
     /// Recorded sessions: each request a loop of recorded rounds, the
     /// user's recorded think time between requests.
     Sessions(SessionTrace),
+    /// An open stream of sessions, each one of the recorded sessions drawn
+    /// at random (uniformly, with replacement) and replayed whole: its
+    /// requests, their rounds, tool times and think times as recorded, so
+    /// whatever the recording ties together (long sessions' growing
+    /// context, compaction) stays tied.
+    Resampled {
+        arrivals: Arrivals,
+        sessions: SessionTrace,
+    },
+}
+
+impl Population {
+    /// The arrival process of an open stream (of loops or of resampled sessions).
+    pub fn arrivals(&self) -> Option<&Arrivals> {
+        match self {
+            Population::Open(arrivals) | Population::Resampled { arrivals, .. } => Some(arrivals),
+            Population::Closed { .. } | Population::Trace(_) | Population::Sessions(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -251,13 +270,20 @@ pub struct ClassState {
     /// Users with an index below this are active.
     pub target_users: u32,
     pub users: Vec<UserState>,
+    /// A resampling class's sessions in progress: the recorded session each
+    /// slot replays, and the slots free for the next.
+    pub resampled: Vec<u32>,
+    pub free_slots: Vec<u32>,
 }
 
 impl ClassState {
     pub fn new(class: &UserClass) -> Self {
         let users = match class.population {
             Population::Closed { users, .. } => users,
-            Population::Open(_) | Population::Trace(_) | Population::Sessions(_) => 0,
+            Population::Open(_)
+            | Population::Trace(_)
+            | Population::Sessions(_)
+            | Population::Resampled { .. } => 0,
         };
         // A profile shapes the load from the start; surges come as events.
         let multiplier = class
@@ -270,6 +296,8 @@ impl ClassState {
             arrival_generation: 0,
             target_users: (f64::from(users) * multiplier).round() as u32,
             users: vec![UserState::Idle; users as usize],
+            resampled: Vec::new(),
+            free_slots: Vec::new(),
         }
     }
 }

@@ -83,6 +83,24 @@ impl SessionTrace {
         used
     }
 
+    /// The mean recorded session: its requests, its rounds, and its
+    /// length in seconds as recorded (think times and requests).
+    pub fn mean_session(&self) -> (f64, f64, f64) {
+        let n = self.sessions.len().max(1) as f64;
+        let requests = self
+            .sessions
+            .iter()
+            .map(|s| s.requests.len())
+            .sum::<usize>();
+        let seconds: f64 = self
+            .sessions
+            .iter()
+            .flat_map(|s| &s.requests)
+            .map(|r| (r.think_before + r.recorded).as_secs_f64())
+            .sum();
+        (requests as f64 / n, self.rounds() as f64 / n, seconds / n)
+    }
+
     pub fn request(&self, session: u32, request: u32) -> &RecordedRequest {
         &self.sessions[session as usize].requests[request as usize]
     }
