@@ -40,9 +40,14 @@ pub struct Observations {
     /// Gaps between a request trace's calls, or between the starts of
     /// sessions that arrive as an open stream (empty for closed users).
     pub gaps: Vec<f64>,
+    /// Gaps between the starts of loops (requests), in order, as the
+    /// model's runs measure them.
+    pub loop_gaps: Vec<f64>,
     /// What arrives: an open stream of requests or sessions, or closed users.
     pub arriving: Arriving,
     pub quantities: Vec<Observed>,
+    /// Input tokens of every call, cached or not.
+    pub input_tokens: u64,
     /// The cached share of the (first) calls' input.
     pub cached_input_share: f64,
     /// The cached share of the context a loop's steps add.
@@ -82,8 +87,8 @@ impl Arriving {
     pub fn words(self) -> String {
         match self {
             Arriving::Requests => "requests: an open stream fitted to the gaps between them".to_owned(),
-            Arriving::Sessions => "sessions: an open stream fitted to the gaps between their starts (each recorded session is one request, so no think time is recorded)".to_owned(),
-            Arriving::Users(n) => format!("closed users: {n}, the sessions in progress on average, thinking between a session's requests as recorded"),
+            Arriving::Sessions => "sessions: an open stream fitted to the gaps between their starts, each a recorded session drawn at random and replayed whole (resample): its requests, rounds, tokens, tool and think times as recorded".to_owned(),
+            Arriving::Users(n) => format!("closed users: {n}, the sessions in progress on average, thinking between a session's requests as recorded (too few session starts, under 3 apart in time, to fit a stream of sessions to)"),
         }
     }
 }
@@ -94,14 +99,30 @@ pub struct Observed {
     pub name: &'static str,
     pub kind: Kind,
     pub values: Vec<f64>,
+    /// The session of each value (for a session trace; else empty).
+    pub sessions: Vec<u32>,
+}
+
+/// The trace as the fitted model names it, to resample its sessions.
+pub struct TraceSource<'a> {
+    /// The trace's path from the model's directory.
+    pub file: &'a str,
+    /// The same from the directory the model is read back in before it is put in place.
+    pub staged_file: &'a str,
+    pub format: &'a str,
+    /// The inside of `columns = { ... }`, for a csv.
+    pub columns: Option<&'a str>,
 }
 
 /// A fitted model: its text, and the empirical CSVs it reads (file name and values).
 pub struct Fitted {
     pub model: String,
+    /// The model's text as read back from the staging directory.
+    pub staged_model: String,
     pub files: Vec<(String, Vec<f64>)>,
     pub arrivals: Option<ArrivalFit>,
-    pub fits: Vec<(&'static str, QuantityFit)>,
+    /// Each quantity's fit; none where the model resamples the recorded sessions.
+    pub fits: Vec<(&'static str, Option<QuantityFit>)>,
 }
 
 /// The trace's population as `check` reads it: `columns` is the inside of
@@ -167,6 +188,7 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
         calls: times.len(),
         loops: times.len(),
         span_s,
+        loop_gaps: gaps.clone(),
         gaps,
         arriving: Arriving::Requests,
         quantities: vec![
@@ -174,13 +196,16 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
                 name: "input_tokens",
                 kind: Kind::Count,
                 values: input,
+                sessions: Vec::new(),
             },
             Observed {
                 name: "output_tokens",
                 kind: Kind::Count,
                 values: output,
+                sessions: Vec::new(),
             },
         ],
+        input_tokens: all_input,
         cached_input_share: share(cached, all_input),
         context_cached_share: None,
     })
@@ -195,35 +220,44 @@ fn share(part: u64, whole: u64) -> f64 {
 }
 
 fn observe_sessions(trace: &SessionTrace) -> Observations {
-    let (mut steps, mut first_input, mut output) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut growth, mut tools, mut think) = (Vec::new(), Vec::new(), Vec::new());
+    // Each quantity's values, and the session each came from.
+    let mut q: [(Vec<f64>, Vec<u32>); 6] = Default::default();
+    let [steps, first_input, output, growth, tools, think] = &mut q;
     let (mut first_cached, mut first_all) = (0u64, 0u64);
     let (mut grown_cached, mut grown) = (0i64, 0i64);
     let (mut busy_s, mut end_s, mut calls) = (0.0, 0.0f64, 0usize);
-    for session in trace.sessions.iter() {
+    let (mut loop_starts, mut input_tokens) = (Vec::new(), 0u64);
+    for (s, session) in trace.sessions.iter().enumerate() {
+        let push = |(values, sessions): &mut (Vec<f64>, Vec<u32>), value: f64| {
+            values.push(value);
+            sessions.push(s as u32);
+        };
         // How long the user was at it: thinking, or waiting for a request.
         let mut session_s = 0.0;
         for (r, request) in session.requests.iter().enumerate() {
             if r > 0 {
-                think.push(request.think_before.as_secs_f64());
+                push(think, request.think_before.as_secs_f64());
             }
-            session_s += request.think_before.as_secs_f64() + request.recorded.as_secs_f64();
+            session_s += request.think_before.as_secs_f64();
+            loop_starts.push(session.start.as_secs_f64() + session_s);
+            session_s += request.recorded.as_secs_f64();
             let rounds = &request.rounds;
             calls += rounds.len();
-            steps.push(rounds.len() as f64);
+            push(steps, rounds.len() as f64);
             let first = rounds[0].tokens;
-            first_input.push(f64::from(first.input));
+            push(first_input, f64::from(first.input));
             first_cached += u64::from(first.cached_input);
             first_all += u64::from(first.input);
             for (k, round) in rounds.iter().enumerate() {
-                output.push(f64::from(round.tokens.output));
+                input_tokens += u64::from(round.tokens.input);
+                push(output, f64::from(round.tokens.output));
                 if k + 1 < rounds.len() {
-                    tools.push(round.tool_after.as_secs_f64());
+                    push(tools, round.tool_after.as_secs_f64());
                 }
                 if k > 0 {
                     let previous = rounds[k - 1].tokens;
                     let added = i64::from(round.tokens.input) - i64::from(previous.input);
-                    growth.push(added.max(0) as f64);
+                    push(growth, added as f64);
                     grown += i64::from(round.tokens.input) - i64::from(first.input);
                     grown_cached +=
                         i64::from(round.tokens.cached_input) - i64::from(first.cached_input);
@@ -235,40 +269,36 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
     }
     let start_s = trace.sessions[0].start.as_secs_f64();
     let span_s = end_s - start_s;
-    // Every session one request: no think time is recorded, and closed
-    // users would have to think for the whole trace. The sessions arrive as
-    // an open stream instead, at the gaps between their starts.
+    // Sessions whose starts spread over time arrive as an open stream at
+    // the gaps between their starts, each a recorded one resampled whole.
+    // Too few of them, and they are closed users instead.
     let mut starts: Vec<f64> = trace
         .sessions
         .iter()
         .map(|s| s.start.as_secs_f64())
         .collect();
     starts.sort_by(f64::total_cmp);
-    let open = think.is_empty() && starts.len() >= 3 && starts[starts.len() - 1] > starts[0];
+    let open = starts.len() >= 3 && starts[starts.len() - 1] > starts[0];
     let gaps: Vec<f64> = match open {
         true => starts.windows(2).map(|w| w[1] - w[0]).collect(),
         false => Vec::new(),
     };
+    loop_starts.sort_by(f64::total_cmp);
     let arriving = match open {
         true => Arriving::Sessions,
         false => Arriving::Users(((busy_s / span_s.max(1e-9)).round() as u32).max(1)),
     };
+    let [steps, first_input, output, growth, tools, think] = q;
+    let observed = |name, kind, (values, sessions)| Observed {
+        name,
+        kind,
+        values,
+        sessions,
+    };
     let mut quantities = vec![
-        Observed {
-            name: "steps",
-            kind: Kind::Count,
-            values: steps,
-        },
-        Observed {
-            name: "input_tokens",
-            kind: Kind::Count,
-            values: first_input,
-        },
-        Observed {
-            name: "output_tokens",
-            kind: Kind::Count,
-            values: output,
-        },
+        observed("steps", Kind::Count, steps),
+        observed("input_tokens", Kind::Count, first_input),
+        observed("output_tokens", Kind::Count, output),
     ];
     let optional = [
         ("context_growth", Kind::Count, growth),
@@ -276,8 +306,8 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
         ("think_time", Kind::Seconds, think),
     ];
     for (name, kind, values) in optional {
-        if !values.is_empty() {
-            quantities.push(Observed { name, kind, values });
+        if !values.0.is_empty() {
+            quantities.push(observed(name, kind, values));
         }
     }
     Observations {
@@ -285,8 +315,10 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
         loops: trace.sessions.iter().map(|s| s.requests.len()).sum(),
         span_s,
         gaps,
+        loop_gaps: loop_starts.windows(2).map(|w| w[1] - w[0]).collect(),
         arriving,
         quantities,
+        input_tokens,
         cached_input_share: share(first_cached, first_all),
         context_cached_share: (grown > 0)
             .then(|| (grown_cached as f64 / grown as f64).clamp(0.0, 1.0)),
@@ -294,19 +326,31 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
 }
 
 /// The fitted model for `obs`; `stem` names its empirical CSVs
-/// (`<stem>.<quantity>.csv`); `comment` heads the file.
-pub fn fit(obs: &Observations, stem: &str, comment: &str) -> Fitted {
+/// (`<stem>.<quantity>.csv`); `comment` heads the file; sessions that
+/// arrive as an open stream are resampled from `source`.
+pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) -> Fitted {
+    let resample = obs.arriving == Arriving::Sessions;
     let mut files = Vec::new();
     let mut fits = Vec::new();
     let mut fields: Vec<(&str, String)> = Vec::new();
     for q in &obs.quantities {
-        let fit = dists::fit(&q.values, q.kind);
+        if resample {
+            fits.push((q.name, None));
+            continue;
+        }
+        // A count fitted cannot fall below zero: context that compaction
+        // shrank grows by none. (Resampled sessions keep it as recorded.)
+        let values: Vec<f64> = match q.kind {
+            Kind::Count => q.values.iter().map(|v| v.max(0.0)).collect(),
+            Kind::Seconds => q.values.clone(),
+        };
+        let fit = dists::fit(&values, q.kind);
         let file = format!("{stem}.{}.csv", q.name);
         fields.push((q.name, fit.chosen.toml(q.kind, &file)));
         if matches!(fit.chosen, dists::Candidate::Empirical { .. }) {
             files.push((file, fit.empirical.clone()));
         }
-        fits.push((q.name, fit));
+        fits.push((q.name, Some(fit)));
     }
     let field = |name: &str| {
         fields
@@ -320,57 +364,77 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str) -> Fitted {
         .iter()
         .find(|q| q.name == "output_tokens")
         .map_or(1.0, |q| q.values.iter().copied().fold(1.0, f64::max));
-    let mut text = String::new();
+    let mut head = String::new();
     for line in comment.lines() {
-        text.push_str(&format!("# {line}\n"));
+        head.push_str(&format!("# {line}\n"));
     }
     // Sessions' users run for a working day, however long the recording.
     let duration = match obs.arriving {
         Arriving::Users(_) => obs.span_s.min(SESSION_DURATION_S),
         Arriving::Requests | Arriving::Sessions => obs.span_s,
     };
-    text.push_str(&format!(
+    head.push_str(&format!(
         "name = \"fitted: {stem}\"\nseed = 1\nduration = \"{}s\"\n\n[[workload]]\n",
         number(duration.ceil().max(60.0))
     ));
     match (&arrivals, obs.arriving.users()) {
         (Some(process), _) => {
-            text.push_str(&format!(
+            head.push_str(&format!(
                 "name = \"{}\"\nagent = \"fitted\"\narrivals = {}\n",
                 obs.arriving.name(),
                 process.toml()
             ));
         }
         (None, users) => {
-            text.push_str(&format!(
+            head.push_str(&format!(
                 "name = \"users\"\nagent = \"fitted\"\nusers = {}\nthink_time = {}\n",
                 users.unwrap_or(1),
                 field("think_time").unwrap_or_else(|| format!("\"{}s\"", number(obs.span_s)))
             ));
         }
     }
-    text.push_str(&format!(
-        "\n[agents.fitted]\nsteps = {}\ninput_tokens = {}\ncached_input_share = {}\noutput_tokens = {}\nmax_output_tokens = {}\n",
-        field("steps").unwrap_or_else(|| "1".to_owned()),
-        field("input_tokens").expect("every trace has input tokens"),
-        number(obs.cached_input_share),
-        field("output_tokens").expect("every trace has output tokens"),
-        max_output
-    ));
-    if let Some(tools) = field("tool_latency") {
-        text.push_str(&format!("tool_latency = {tools}\n"));
-    }
-    if let (Some(growth), Some(cached)) = (field("context_growth"), obs.context_cached_share) {
-        text.push_str(&format!(
-            "context_growth = {{ per_step = {growth}, cached_share = {} }}\n",
-            number(cached)
+    let mut tail = String::new();
+    if resample {
+        tail.push_str(&format!(
+            "\n# Steps, tokens, tool and think times are the resampled sessions' own; the agent gives max_tokens.\n[agents.fitted]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\nmax_output_tokens = {max_output}\n"
         ));
+    } else {
+        tail.push_str(&format!(
+            "\n[agents.fitted]\nsteps = {}\ninput_tokens = {}\ncached_input_share = {}\noutput_tokens = {}\nmax_output_tokens = {}\n",
+            field("steps").unwrap_or_else(|| "1".to_owned()),
+            field("input_tokens").expect("every trace has input tokens"),
+            number(obs.cached_input_share),
+            field("output_tokens").expect("every trace has output tokens"),
+            max_output
+        ));
+        if let Some(tools) = field("tool_latency") {
+            tail.push_str(&format!("tool_latency = {tools}\n"));
+        }
+        if let (Some(growth), Some(cached)) = (field("context_growth"), obs.context_cached_share) {
+            tail.push_str(&format!(
+                "context_growth = {{ per_step = {growth}, cached_share = {} }}\n",
+                number(cached)
+            ));
+        }
     }
-    text.push_str(
+    tail.push_str(
         "\n# Not in the trace: the capacity it ran on. Replace it with yours.\n[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"\noutput_tokens_per_s = 60\n",
     );
+    // The model, naming the trace as seen from where it is read.
+    let text = |file: &str| match resample {
+        true => format!(
+            "{head}resample = {{ file = {}, format = {}{} }}\n{tail}",
+            toml_string(file),
+            toml_string(source.format),
+            source
+                .columns
+                .map_or(String::new(), |c| format!(", columns = {{ {c} }}"))
+        ),
+        false => format!("{head}{tail}"),
+    };
     Fitted {
-        model: text,
+        model: text(source.file),
+        staged_model: text(source.staged_file),
         files,
         arrivals,
         fits,

@@ -48,7 +48,18 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         obs.loops,
         obs.span_s
     );
-    let fitted = fit::fit(&obs, &stem, &comment);
+    // The trace as the model names it (resampling its sessions): from the
+    // model's directory, and from the staging directory within it.
+    let dir_of = |path: &Path| path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let file = target::relative(&dir_of(&target::resolve(out)?), &target::resolve(trace)?);
+    let staged_file = Path::new("..").join(&file);
+    let source = fit::TraceSource {
+        file: &file.to_string_lossy(),
+        staged_file: &staged_file.to_string_lossy(),
+        format,
+        columns,
+    };
+    let fitted = fit::fit(&obs, &stem, &comment, &source);
     let claimed = Claimed::new(trace, out, &fitted, &report_name)?;
     let (loaded, report_target) = claimed.write(&fitted, out)?;
     let fit_report =
@@ -146,9 +157,22 @@ impl Claimed {
             })
             .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
         }
-        let staged_model = staging.path().join(out.file_name().unwrap_or_default());
-        atomic_file::write_file(&staged_model, |w| w.write_all(fitted.model.as_bytes()))
-            .with_context(|| format!("cannot write {}", out.display()))?;
+        // The model as read back names the trace from the staging
+        // directory; the one put in place, from its own.
+        let name = out.file_name().unwrap_or_default();
+        let (staged_model, model) = (
+            staging.path().join(name),
+            staging
+                .path()
+                .join(format!("{}.final", name.to_string_lossy())),
+        );
+        for (path, text) in [
+            (&staged_model, &fitted.staged_model),
+            (&model, &fitted.model),
+        ] {
+            atomic_file::write_file(path, |w| w.write_all(text.as_bytes()))
+                .with_context(|| format!("cannot write {}", out.display()))?;
+        }
         let loaded = load(&staged_model, None, &[]).map_err(|e| match e {
             Error::Input(why) => Error::runtime(format!(
                 "the fitted model does not read back ({why}); nothing was written"
@@ -159,7 +183,7 @@ impl Claimed {
             std::fs::rename(staging.path().join(name), &target.path)
                 .with_context(|| format!("cannot write {}", target.path.display()))?;
         }
-        std::fs::rename(&staged_model, &self.model.path)
+        std::fs::rename(&model, &self.model.path)
             .with_context(|| format!("cannot write {}", self.model.path.display()))?;
         for target in self.files.iter().chain([&self.model]) {
             target.written()?;

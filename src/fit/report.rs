@@ -9,12 +9,13 @@ use serde::Serialize;
 
 use super::arrivals::{ArrivalFit, SCALES_S, dispersion, rate_and_cv};
 use super::dists::{Candidate, Scored};
-use super::{Fitted, Observations, Quantiles};
+use super::{Fitted, Observations, Observed, Quantiles};
 use crate::csv_row::significant;
 use crate::engine::RandomStreams;
 use crate::model::workload::classes::Population;
 use crate::model::{ModelSpec, RunError, simulate};
 use crate::statistics::mean_ci;
+use rand::RngExt;
 
 /// Draws per quantity for the model's quantiles.
 const DRAWS: usize = 100_000;
@@ -42,6 +43,10 @@ pub struct FitReport {
     pub replications: u32,
     /// Loops started per minute: in the trace, and in the model (mean and 95% half-width).
     pub loops_per_min: Compared,
+    /// Calls per loop, and input tokens per call: in the trace, and in
+    /// the model's runs (its loops' calls, and the input they send).
+    pub steps_per_loop: Compared,
+    pub input_tokens_per_call: Compared,
     pub quantities: Vec<QuantityReport>,
     /// Each figure of the model more than 10% from the trace's (its
     /// interval clear of it), and a sample too small to fit.
@@ -86,7 +91,9 @@ pub struct Dispersion {
 pub struct QuantityReport {
     pub name: &'static str,
     pub values: usize,
-    pub chosen: Candidate,
+    /// The distribution written; none where the model resamples the
+    /// recorded sessions whole.
+    pub chosen: Option<Candidate>,
     pub candidates: Vec<Scored>,
     /// The KS distance between the trace's values and draws from the written model.
     pub ks: f64,
@@ -102,7 +109,7 @@ pub fn report(
     fitted: &Fitted,
     replications: u32,
 ) -> Result<FitReport, RunError> {
-    let runs: Vec<(f64, Option<f64>)> = (1..=u64::from(replications))
+    let runs: Vec<Run> = (1..=u64::from(replications))
         .into_par_iter()
         .map(|seed| {
             let mut spec = spec.clone();
@@ -113,11 +120,18 @@ pub fn report(
                 .values()
                 .next()
                 .expect("a fitted model has one class");
-            Ok((class.arrivals_per_min, class.interarrival_cv))
+            Ok(Run {
+                rate: class.arrivals_per_min,
+                cv: class.interarrival_cv,
+                steps: summary.steps_per_loop.map(|s| s.mean),
+                input_per_call: (summary.calls > 0)
+                    .then(|| summary.input_tokens as f64 / summary.calls as f64),
+            })
         })
         .collect::<Result<_, RunError>>()?;
-    let rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
-    let cvs: Vec<f64> = runs.iter().filter_map(|r| r.1).collect();
+    let of =
+        |figure: fn(&Run) -> Option<f64>| -> Vec<f64> { runs.iter().filter_map(figure).collect() };
+    let (rates, cvs) = (of(|r| Some(r.rate)), of(|r| r.cv));
     let compared = |trace: f64, xs: &[f64]| {
         let (mean, ci) = mean_ci(xs, 0.975);
         Compared {
@@ -157,7 +171,7 @@ pub fn report(
             fit: fit.clone(),
             process_cv: fit.cv(),
             ks: fit.ks(&sorted),
-            interarrival_cv: compared(rate_and_cv(&obs.gaps).1, &cvs),
+            interarrival_cv: compared(rate_and_cv(&obs.loop_gaps).1, &cvs),
             dispersion,
         }
     });
@@ -167,12 +181,15 @@ pub fn report(
         .iter()
         .zip(&fitted.fits)
         .map(|(q, (_, fit))| {
-            let model = draws(spec, q.name);
+            let model = match fit {
+                Some(_) => draws(spec, q.name),
+                None => resampled(q),
+            };
             QuantityReport {
                 name: q.name,
                 values: q.values.len(),
-                chosen: fit.chosen.clone(),
-                candidates: fit.candidates.clone(),
+                chosen: fit.as_ref().map(|f| f.chosen.clone()),
+                candidates: fit.as_ref().map_or(Vec::new(), |f| f.candidates.clone()),
                 ks: two_sample_ks(&q.values, &model),
                 trace: Quantiles::of(&q.values),
                 model: Quantiles::of(&model),
@@ -190,6 +207,11 @@ pub fn report(
         arrivals,
         replications,
         loops_per_min: compared(trace_rate, &rates),
+        steps_per_loop: compared(obs.calls as f64 / obs.loops as f64, &of(|r| r.steps)),
+        input_tokens_per_call: compared(
+            obs.input_tokens as f64 / obs.calls as f64,
+            &of(|r| r.input_per_call),
+        ),
         quantities,
         warnings: Vec::new(),
     };
@@ -223,6 +245,32 @@ impl Compared {
             t => format!("{:+.0}%", 100.0 * (self.model - t) / t),
         }
     }
+}
+
+/// What one run of the written model measured.
+struct Run {
+    rate: f64,
+    cv: Option<f64>,
+    /// Its loops' mean calls.
+    steps: Option<f64>,
+    input_per_call: Option<f64>,
+}
+
+/// Values of quantity `q` as the model draws them, resampling whole
+/// sessions: sessions drawn uniformly, with replacement, until
+/// [`DRAWS`] values are taken.
+fn resampled(q: &Observed) -> Vec<f64> {
+    let sessions = q.sessions.iter().max().map_or(0, |&s| s as usize + 1);
+    let mut of: Vec<Vec<f64>> = vec![Vec::new(); sessions];
+    for (&v, &s) in q.values.iter().zip(&q.sessions) {
+        of[s as usize].push(v);
+    }
+    let mut rng = RandomStreams::new(1).stream(q.name);
+    let mut values = Vec::with_capacity(DRAWS);
+    while values.len() < DRAWS {
+        values.extend(&of[rng.random_range(0..sessions)]);
+    }
+    values
 }
 
 /// Draws of quantity `name` from the model as read back.
@@ -266,7 +314,14 @@ impl FitReport {
                 self.loops
             ));
         }
-        let mut figures = vec![("loops/min".to_owned(), &self.loops_per_min)];
+        let mut figures = vec![
+            ("loops/min".to_owned(), &self.loops_per_min),
+            ("calls per loop".to_owned(), &self.steps_per_loop),
+            (
+                "input tokens per call".to_owned(),
+                &self.input_tokens_per_call,
+            ),
+        ];
         if let Some(a) = &self.arrivals {
             figures.push(("inter-arrival CV".to_owned(), &a.interarrival_cv));
             for d in &a.dispersion {
@@ -326,6 +381,12 @@ impl FitReport {
             );
         };
         row(&mut out, "loops/min", &self.loops_per_min);
+        row(&mut out, "calls per loop", &self.steps_per_loop);
+        row(
+            &mut out,
+            "input tokens per call",
+            &self.input_tokens_per_call,
+        );
         if let Some(a) = &self.arrivals {
             row(&mut out, "inter-arrival CV", &a.interarrival_cv);
             for d in &a.dispersion {
@@ -362,11 +423,12 @@ impl FitReport {
         for q in &self.quantities {
             let ks = format!("{:.3}", q.ks);
             let name = match q.chosen {
-                Candidate::Constant { .. } => "constant",
-                Candidate::Exponential { .. } => "exponential",
-                Candidate::Lognormal { .. } => "lognormal",
-                Candidate::Gamma { .. } => "gamma",
-                Candidate::Empirical { .. } => "empirical",
+                Some(Candidate::Constant { .. }) => "constant",
+                Some(Candidate::Exponential { .. }) => "exponential",
+                Some(Candidate::Lognormal { .. }) => "lognormal",
+                Some(Candidate::Gamma { .. }) => "gamma",
+                Some(Candidate::Empirical { .. }) => "empirical",
+                None => "resampled",
             };
             let three = |x: &Quantiles| {
                 format!(

@@ -59,6 +59,16 @@ fn normalize(path: &Path) -> PathBuf {
 /// `given` as an absolute path without symlinks: the deepest part that
 /// exists is resolved by the system, the rest taken lexically. A link whose
 /// end does not exist is refused.
+/// The way from directory `from` to `to`, both absolute and resolved:
+/// `..` up to where they part, then down to `to`.
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut way: PathBuf = from[shared..].iter().map(|_| "..").collect();
+    way.extend(&to[shared..]);
+    way
+}
+
 pub fn resolve(given: &Path) -> Result<PathBuf, OutputError> {
     let cwd = std::env::current_dir().map_err(io_at(Path::new(".")))?;
     let absolute = normalize(&cwd.join(given));

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{documentation, loopcap};
+use crate::support::{documentation, loopcap, spec};
 use crate::traces::{azure_code, rows};
 
 fn trace(name: &str) -> String {
@@ -331,16 +331,31 @@ fn a_csv_trace_fits_through_its_columns() {
         (report["calls"].as_u64(), report["loops"].as_u64()),
         (Some(60), Some(6))
     );
-    // Each session is one request: no think time is recorded, so the
-    // sessions arrive as an open stream, not as closed users.
+    // The sessions arrive as an open stream, not as closed users, each
+    // one of the trace's (named from the model's directory) replayed whole.
     assert!(
         model.contains("name = \"sessions\"\nagent = \"fitted\"\narrivals = { process ="),
         "{model}"
     );
     assert!(!model.contains("users = "), "{model}");
-    assert!(model.contains("steps = 10\n"), "{model}");
-    // Tool time between a session's calls is the recorded 2 s gap.
-    assert!(model.contains("tool_latency = \"2s\""), "{model}");
+    assert!(
+        model.contains(&format!(
+            "resample = {{ file = \"t.csv\", format = \"csv\", columns = {{ {columns}, session = \"sid\" }} }}\n"
+        )),
+        "{model}"
+    );
+    // Every session is ten calls, 2 s apart: so is every loop of the model.
+    let steps = &report["steps_per_loop"];
+    assert_eq!(
+        (steps["trace"].as_f64(), steps["model"].as_f64()),
+        (Some(10.0), Some(10.0))
+    );
+    let tools = &report["quantities"][4];
+    assert_eq!(
+        (tools["name"].as_str(), tools["chosen"].as_null()),
+        (Some("tool_latency"), Some(()))
+    );
+    assert_eq!(tools["model"]["p99"].as_f64(), Some(2.0));
 }
 
 /// 400 sessions of five calls each, starting as a Poisson stream at 2 a
@@ -398,6 +413,112 @@ fn sessions_of_one_request_arrive_as_an_open_stream_at_the_traces_rate() {
             .starts_with("sessions: an open stream")
     );
     assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+}
+
+/// 300 agent sessions of 1 to 20 calls, the longer ones growing faster
+/// (by 1,000 tokens a call, 2,000 from the fifth, 3,000 from the ninth)
+/// and compacted back to 2,000 every eighth call: the mean input per call
+/// depends on how growth goes with length and on the compaction. The
+/// fitted model resamples the sessions whole, so its runs send the
+/// trace's input per call (recounted here from the rows) within 3%, the
+/// 95% interval over 100 runs narrower than that (a model off by 5%, or
+/// the trace's mean nudged by 5%, fails), and make its calls per loop.
+#[test]
+fn fitted_sessions_keep_growth_with_length_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut uniform = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut t, mut rows) = (0.0f64, Vec::new());
+    for s in 0..300 {
+        t += -30.0 * (1.0 - uniform()).ln();
+        let calls: u32 = [1, 2, 3, 5, 8, 13, 20][(uniform() * 7.0) as usize];
+        let mut input = 1500u64;
+        for k in 0..calls {
+            rows.push(((t + 4.0 * f64::from(k)) * 1000.0, s, input));
+            input += 1000 * (1 + u64::from(k) / 4);
+            if k % 8 == 7 {
+                input = 2000;
+            }
+        }
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut text = String::from("ms,sid,in,out\n");
+    for (ms, s, input) in &rows {
+        text.push_str(&format!("{},s{s},{input},100\n", ms.round()));
+    }
+    let csv = dir.path().join("sessions.csv");
+    fs::write(&csv, &text).unwrap();
+    let columns =
+        "time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\", session = \"sid\"";
+    let (report, _) = fit_csv(&csv, columns, &dir.path().join("fitted.toml"), "100");
+    let recount = rows.iter().map(|r| r.2 as f64).sum::<f64>() / rows.len() as f64;
+    let per_call = &report["input_tokens_per_call"];
+    let (trace, model, half) = (
+        per_call["trace"].as_f64().unwrap(),
+        per_call["model"].as_f64().unwrap(),
+        per_call["model_ci"].as_f64().unwrap(),
+    );
+    assert!(within(trace, recount, 1e-9), "{per_call} against {recount}");
+    assert!(half < 0.03 * recount, "{per_call}");
+    assert!(within(model, recount, 0.03), "{per_call} against {recount}");
+    for nudged in [0.95, 1.05] {
+        assert!(!within(model, nudged * recount, 0.03), "{per_call}");
+    }
+    let steps = &report["steps_per_loop"];
+    assert!(
+        within(
+            steps["model"].as_f64().unwrap(),
+            rows.len() as f64 / 300.0,
+            0.05
+        ),
+        "{steps}"
+    );
+    // The compaction is in the trace's growth as the report gives it.
+    let growth = &report["quantities"][3];
+    assert_eq!(growth["name"], "context_growth");
+    assert!(
+        growth["trace"]["mean"].as_f64().unwrap() < 1500.0,
+        "{growth}"
+    );
+}
+
+/// Resampling TraceLab's example: its two sessions are of two requests
+/// (5 and 5 calls) and of three (5, 2 and 2), so each session that
+/// arrives is a run of 2 loops and 10 calls or of 3 loops and 9 calls,
+/// with their think times between: how many of each the run started
+/// follows from its loops and calls, and its input tokens are theirs
+/// exactly, recounted from the file's rows.
+#[test]
+fn tracelab_sessions_resample_with_their_requests_and_think_times() {
+    let file = trace("tracelab-example/round_trace.jsonl");
+    let (mut claude, mut codex) = (0u64, 0u64);
+    for line in fs::read_to_string(&file).unwrap().lines() {
+        let row: Value = serde_json::from_str(line).unwrap();
+        let input = row["input_tokens_total"].as_u64().unwrap();
+        match row["session_id"].as_str().unwrap().starts_with("claude") {
+            true => claude += input,
+            false => codex += input,
+        }
+    }
+    let model = format!(
+        "name = \"r\"\nseed = 2\nduration = \"2h\"\n\n[[workload]]\nname = \"s\"\nagent = \"a\"\narrivals = {{ process = \"poisson\", per_min = 2 }}\nsurges = [{{ at = \"100m\", for = \"20m\", factor = 0 }}]\nresample = {{ file = {file:?}, format = \"tracelab\" }}\n\n[agents.a]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\n\n[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"\n"
+    );
+    let s = loopcap::model::simulate(&spec(&model, &[]), false)
+        .unwrap()
+        .summary;
+    assert_eq!(s.loops_started, s.loops_completed);
+    // loops = 2a + 3b, calls = 10a + 9b.
+    let (loops, calls) = (s.loops_completed as i64, s.calls as i64);
+    let b = (10 * loops - 2 * calls) / 12;
+    let a = (loops - 3 * b) / 2;
+    assert_eq!((2 * a + 3 * b, 10 * a + 9 * b), (loops, calls));
+    assert!(a > 50 && b > 50, "{a} and {b}");
+    assert_eq!(s.input_tokens, a as u64 * claude + b as u64 * codex);
 }
 
 /// Five requests are too few to fit: the fit says so.
