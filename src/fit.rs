@@ -359,6 +359,10 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) 
             .map(|(_, text)| text.clone())
     };
     let arrivals = (!obs.gaps.is_empty()).then(|| arrivals::fit(&obs.gaps));
+    let gaps_file = format!("{stem}.gaps.csv");
+    if let Some(ArrivalFit::Recorded { gaps, .. }) = &arrivals {
+        files.push((gaps_file.clone(), gaps.to_vec()));
+    }
     let max_output = obs
         .quantities
         .iter()
@@ -382,7 +386,7 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) 
             head.push_str(&format!(
                 "name = \"{}\"\nagent = \"fitted\"\narrivals = {}\n",
                 obs.arriving.name(),
-                process.toml()
+                process.toml(&gaps_file)
             ));
         }
         (None, users) => {

@@ -228,34 +228,51 @@ impl RawDist {
 impl RawEmpirical {
     /// The column's values, in seconds for durations.
     fn values(&self, at: &FieldPath, unit: Unit, base_dir: &Path) -> Checked<Vec<f64>> {
-        file_name(&at.child("file"), &self.file)?;
-        let seconds_per_value = match (unit, &self.unit) {
-            (Unit::Duration, Some(u)) => parse_duration(&format!("1{u}"))
-                .map_err(|_| {
-                    Invalid::new(
-                        at.child("unit"),
-                        format!("unknown unit `{u}`: use us, ms, s, m, h or d"),
-                    )
-                })?
-                .as_secs_f64(),
-            (Unit::Duration, None) => {
-                return Err(Invalid::new(
-                    at.child("unit"),
-                    "missing: an empirical distribution of durations needs the column's unit, e.g. unit = \"ms\"",
-                ));
-            }
-            (Unit::Count, Some(_)) => {
-                return Err(Invalid::new(
-                    at.child("unit"),
-                    "counts have no unit: remove it",
-                ));
-            }
-            (Unit::Count, None) => 1.0,
-        };
-        let values = read_column(&base_dir.join(&self.file), &self.column)
-            .map_err(|m| Invalid::new(at.child("file"), m.0))?;
-        Ok(values.into_iter().map(|v| v * seconds_per_value).collect())
+        column_values(
+            at,
+            (&self.file, &self.column, self.unit.as_deref()),
+            unit,
+            base_dir,
+        )
     }
+}
+
+/// The values of a CSV's column (`file`, `column` and the values' `unit`
+/// as written at `at`), in seconds for durations; the file is read
+/// relative to `base_dir`.
+pub(super) fn column_values(
+    at: &FieldPath,
+    (file, column, given_unit): (&str, &str, Option<&str>),
+    unit: Unit,
+    base_dir: &Path,
+) -> Checked<Vec<f64>> {
+    file_name(&at.child("file"), file)?;
+    let seconds_per_value = match (unit, given_unit) {
+        (Unit::Duration, Some(u)) => parse_duration(&format!("1{u}"))
+            .map_err(|_| {
+                Invalid::new(
+                    at.child("unit"),
+                    format!("unknown unit `{u}`: use us, ms, s, m, h or d"),
+                )
+            })?
+            .as_secs_f64(),
+        (Unit::Duration, None) => {
+            return Err(Invalid::new(
+                at.child("unit"),
+                "missing: an empirical distribution of durations needs the column's unit, e.g. unit = \"ms\"",
+            ));
+        }
+        (Unit::Count, Some(_)) => {
+            return Err(Invalid::new(
+                at.child("unit"),
+                "counts have no unit: remove it",
+            ));
+        }
+        (Unit::Count, None) => 1.0,
+    };
+    let values = read_column(&base_dir.join(file), column)
+        .map_err(|m| Invalid::new(at.child("file"), m.0))?;
+    Ok(values.into_iter().map(|v| v * seconds_per_value).collect())
 }
 
 impl schemars::JsonSchema for RawDist {

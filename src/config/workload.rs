@@ -6,13 +6,15 @@ use serde::Deserialize;
 
 use super::checks::{Checked, non_negative, positive, positive_duration, whole};
 use super::diagnostic::Invalid;
-use super::distribution::RawDist;
+use super::distribution::{RawDist, Unit, column_values};
 use super::field_path::FieldPath;
 use super::quantity::{At, Duration, Number, parse_clock};
 use super::tagged::{Tagged, Variants};
 use super::trace::RawTrace;
 use crate::engine::{SimDuration, SimTime};
-use crate::model::workload::classes::{Arrivals, DAYS, Population, Profile, Surge, UserClass};
+use crate::model::workload::classes::{
+    Arrivals, DAYS, Population, Profile, RecordedGaps, Surge, UserClass,
+};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +131,7 @@ impl RawProfile {
 pub enum RawArrivals {
     Poisson(RawPoisson),
     OnOff(RawOnOff),
+    Recorded(RawRecorded),
 }
 
 impl Variants for RawArrivals {
@@ -149,6 +152,21 @@ pub struct RawOnOff {
     off_per_min: Number,
     mean_on: Duration,
     mean_off: Duration,
+}
+
+/// `{ process = "recorded", file = "gaps.csv", column = "value", unit = "s", block = "10m" }`:
+/// recorded gaps between arrivals, replayed in windows cut at random times.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecorded {
+    /// A CSV file, relative to the model file.
+    file: String,
+    /// The column's header name.
+    column: String,
+    /// The gaps' unit, e.g. "s" or "ms".
+    unit: String,
+    /// How long a window of the recording is replayed before the next is cut.
+    block: Duration,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -323,7 +341,7 @@ impl RawUserClass {
         };
         let arrivals_at = at.child("arrivals");
         Ok(Population::Resampled {
-            arrivals: arrivals.read(&arrivals_at)?.check(&arrivals_at)?,
+            arrivals: arrivals.read(&arrivals_at)?.check(&arrivals_at, base_dir)?,
             sessions: trace.sessions(&at.child("resample"), base_dir, models)?,
         })
     }
@@ -352,7 +370,7 @@ impl RawUserClass {
                     ));
                 }
                 let at = at.child("arrivals");
-                Population::Open(arrivals.read(&at)?.check(&at)?)
+                Population::Open(arrivals.read(&at)?.check(&at, base_dir)?)
             }
             (Some(_), Some(_)) => {
                 return Err(Invalid::new(
@@ -371,8 +389,41 @@ impl RawUserClass {
 }
 
 impl RawArrivals {
-    fn check(self, at: &FieldPath) -> Checked<Arrivals> {
+    /// The process; a file of recorded gaps is read relative to `base_dir`.
+    fn check(self, at: &FieldPath, base_dir: &Path) -> Checked<Arrivals> {
         Ok(match self {
+            RawArrivals::Recorded(r) => {
+                let values = column_values(
+                    at,
+                    (&r.file, &r.column, Some(&r.unit)),
+                    Unit::Duration,
+                    base_dir,
+                )?;
+                if let Some(bad) = values.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                    return Err(Invalid::new(
+                        at.child("file"),
+                        format!("{}: a gap of {bad} s: gaps must be finite and >= 0", r.file),
+                    ));
+                }
+                if values.iter().all(|&v| v <= 0.0) {
+                    return Err(Invalid::new(
+                        at.child("file"),
+                        format!(
+                            "{}: every gap is 0: arrivals need time between them",
+                            r.file
+                        ),
+                    ));
+                }
+                Arrivals::Recorded {
+                    gaps: RecordedGaps::new(
+                        values
+                            .iter()
+                            .map(|&v| SimDuration::from_secs_f64(v))
+                            .collect(),
+                    ),
+                    block: positive_duration(&at.child("block"), r.block)?,
+                }
+            }
             RawArrivals::Poisson(p) => Arrivals::Poisson {
                 per_min: non_negative(&at.child("per_min"), p.per_min)?,
             },

@@ -5,7 +5,12 @@
 //! gaps' quantiles, the one whose process has the trace's CV is taken,
 //! and the on rate is set so the long-run rate is the trace's exactly.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::engine::{RandomStreams, SimDuration};
+use crate::model::workload::classes::{GapCursor, RecordedGaps};
 
 /// Inter-arrival CVs within this of 1 are taken as Poisson.
 pub const POISSON_CV_TOLERANCE: f64 = 0.2;
@@ -27,7 +32,26 @@ pub enum ArrivalFit {
         /// Gaps at least this long were taken as off periods.
         threshold_s: f64,
     },
+    /// The trace's own gaps, replayed in windows of `block_s` cut at random times.
+    Recorded {
+        per_min: f64,
+        block_s: f64,
+        #[serde(skip)]
+        gaps: Arc<[f64]>,
+    },
 }
+
+/// A process's dispersion this far from the trace's at some scale,
+/// relative to it, is beyond what a parametric fit may miss by.
+const DISPERSION_TOLERANCE: f64 = 0.10;
+
+/// Recorded gaps are replayed in windows this many times the longest
+/// scale measured (at most half the trace), so that burstiness at that
+/// scale, and some way beyond it, is the recording's.
+const BLOCK_SCALES: f64 = 30.0;
+
+/// Arrivals drawn to measure a recorded process's dispersion, at most.
+const DRAWN: usize = 2_000_000;
 
 /// The mean rate per minute and the CV of `gaps` (seconds).
 pub fn rate_and_cv(gaps: &[f64]) -> (f64, f64) {
@@ -37,8 +61,57 @@ pub fn rate_and_cv(gaps: &[f64]) -> (f64, f64) {
     (60.0 / mean, var.sqrt() / mean)
 }
 
-/// Fits the arrival process of inter-arrival `gaps` (seconds, at least two).
+/// The arrival process for inter-arrival `gaps` (seconds, at least two):
+/// Poisson or on/off, fitted to the rate and CV, when its index of
+/// dispersion is within 10% of the trace's at every scale the trace
+/// covers (or the trace's 95% interval reaches it); else, when they do
+/// better at the worst scale, the trace's own gaps replayed in windows.
 pub fn fit(gaps: &[f64]) -> ArrivalFit {
+    let parametric = parametric(gaps);
+    let times = arrival_times(gaps);
+    let scales: Vec<(f64, (f64, f64))> = SCALES_S
+        .iter()
+        .filter_map(|&w| Some((w, dispersion(&times, w)?)))
+        .collect();
+    // The largest miss relative to the trace's, less its interval's half-width.
+    let worst = |process: &ArrivalFit, noise: f64| {
+        scales
+            .iter()
+            .map(|&(w, (trace, half))| {
+                ((process.dispersion(w) - trace).abs() - noise * half) / trace
+            })
+            .fold(0.0, f64::max)
+    };
+    let Some(&(longest, _)) = scales.last() else {
+        return parametric;
+    };
+    if worst(&parametric, 1.0) <= DISPERSION_TOLERANCE {
+        return parametric;
+    }
+    let span = times[times.len() - 1] - times[0];
+    let recorded = ArrivalFit::Recorded {
+        per_min: rate_and_cv(gaps).0,
+        block_s: (BLOCK_SCALES * longest).min(span / 2.0),
+        gaps: gaps.into(),
+    };
+    match worst(&recorded, 0.0) < worst(&parametric, 0.0) {
+        true => recorded,
+        false => parametric,
+    }
+}
+
+/// Arrival times from 0 for `gaps`.
+pub fn arrival_times(gaps: &[f64]) -> Vec<f64> {
+    std::iter::once(0.0)
+        .chain(gaps.iter().scan(0.0, |t, g| {
+            *t += g;
+            Some(*t)
+        }))
+        .collect()
+}
+
+/// Poisson or on/off for inter-arrival `gaps`, fitted to their rate and CV.
+pub fn parametric(gaps: &[f64]) -> ArrivalFit {
     let (per_min, cv) = rate_and_cv(gaps);
     if cv <= 1.0 + POISSON_CV_TOLERANCE {
         return ArrivalFit::Poisson { per_min };
@@ -116,6 +189,9 @@ impl ArrivalFit {
     /// Poisson; for on/off (an MMPP with rates λ on and 0 off, leaving on
     /// at a and off at b), 1 + 2aλ/(a+b)² (1 − (1 − e^(−(a+b)t))/((a+b)t)).
     pub fn dispersion(&self, t: f64) -> f64 {
+        if let ArrivalFit::Recorded { .. } = self {
+            return self.drawn_dispersion(t);
+        }
         match self.on_off_rates() {
             None => 1.0,
             Some((a, b, l)) => {
@@ -125,11 +201,39 @@ impl ArrivalFit {
         }
     }
 
+    /// A recorded process's dispersion at `t` seconds, measured on the
+    /// arrivals it replays over 200 windows (or 20 of its own, if longer; at
+    /// most [`DRAWN`] arrivals), drawn as a run draws them.
+    fn drawn_dispersion(&self, t: f64) -> f64 {
+        let ArrivalFit::Recorded {
+            per_min,
+            block_s,
+            gaps,
+        } = self
+        else {
+            unreachable!("only a recorded process is drawn");
+        };
+        let span = (200.0 * t).max(20.0 * block_s);
+        let n = ((span * per_min / 60.0) as usize).clamp(2, DRAWN);
+        let ticks = RecordedGaps::new(
+            gaps.iter()
+                .map(|&g| SimDuration::from_secs_f64(g))
+                .collect(),
+        );
+        let block = SimDuration::from_secs_f64(*block_s);
+        let mut rng = RandomStreams::new(1).stream("recorded arrivals");
+        let mut cursor = GapCursor::default();
+        let drawn: Vec<f64> = (0..n)
+            .map(|_| cursor.next_gap(&ticks, block, &mut rng).as_secs_f64())
+            .collect();
+        dispersion(&arrival_times(&drawn), t).map_or(1.0, |(d, _)| d)
+    }
+
     /// An on/off process's rates per second: leaving on (a = 1/mean_on),
     /// leaving off (b = 1/mean_off), and arriving while on (λ).
     fn on_off_rates(&self) -> Option<(f64, f64, f64)> {
         match *self {
-            ArrivalFit::Poisson { .. } => None,
+            ArrivalFit::Poisson { .. } | ArrivalFit::Recorded { .. } => None,
             ArrivalFit::OnOff {
                 on_per_min,
                 mean_on_s,
@@ -143,6 +247,9 @@ impl ArrivalFit {
     /// moments of its phase-type inter-arrival time (starting on, with
     /// D0 = [[−(a+λ), a], [b, −b]]): CV² = 2(b(a+b) + a(a+b+λ))/(a+b)² − 1.
     pub fn cv(&self) -> f64 {
+        if let ArrivalFit::Recorded { gaps, .. } = self {
+            return rate_and_cv(gaps).1;
+        }
         match self.on_off_rates() {
             None => 1.0,
             Some((a, b, l)) => {
@@ -156,6 +263,9 @@ impl ArrivalFit {
     pub fn gap_survival(&self, t: f64) -> f64 {
         match (self, self.on_off_rates()) {
             (ArrivalFit::Poisson { per_min }, _) => (-per_min / 60.0 * t).exp(),
+            (ArrivalFit::Recorded { gaps, .. }, _) => {
+                gaps.iter().filter(|&&g| g > t).count() as f64 / gaps.len() as f64
+            }
             (_, Some((a, b, l))) => {
                 let trace = -(a + l + b);
                 let det = l * b;
@@ -180,10 +290,14 @@ impl ArrivalFit {
             .fold(0.0, f64::max)
     }
 
-    /// Its `arrivals = { ... }` table.
-    pub fn toml(&self) -> String {
+    /// Its `arrivals = { ... }` table; a recorded process's gaps are in `file`.
+    pub fn toml(&self, file: &str) -> String {
         use super::dists::number;
         match *self {
+            ArrivalFit::Recorded { block_s, .. } => format!(
+                "{{ process = \"recorded\", file = \"{file}\", column = \"value\", unit = \"s\", block = \"{}s\" }}",
+                number(block_s)
+            ),
             ArrivalFit::Poisson { per_min } => {
                 format!("{{ process = \"poisson\", per_min = {} }}", number(per_min))
             }
@@ -332,7 +446,7 @@ mod tests {
     fn bursty_gaps_fit_on_off_and_poisson_gaps_fit_poisson() {
         let gaps = on_off_gaps(10.0, 20.0, 40.0, 100_000);
         let (per_min, cv) = rate_and_cv(&gaps);
-        let fitted = fit(&gaps);
+        let fitted = parametric(&gaps);
         let ArrivalFit::OnOff {
             on_per_min,
             mean_on_s,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::arrivals::{ArrivalFit, SCALES_S, dispersion, rate_and_cv};
+use super::arrivals::{ArrivalFit, SCALES_S, arrival_times, dispersion, rate_and_cv};
 use super::dists::{Candidate, Scored};
 use super::{Fitted, Observations, Observed, Quantiles};
 use crate::csv_row::significant;
@@ -144,14 +144,7 @@ pub fn report(
     let arrivals = fitted.arrivals.as_ref().map(|fit| {
         let mut sorted = obs.gaps.clone();
         sorted.sort_by(f64::total_cmp);
-        let times: Vec<f64> = obs
-            .gaps
-            .iter()
-            .scan(0.0, |t, gap| {
-                *t += gap;
-                Some(*t)
-            })
-            .collect();
+        let times = arrival_times(&obs.gaps);
         let dispersion = SCALES_S
             .iter()
             .filter_map(|&window_s| {
@@ -401,6 +394,10 @@ impl FitReport {
                     threshold_s,
                 } => format!(
                     "on/off: {on_per_min:.1}/min for {mean_on_s:.1} s, none for {mean_off_s:.1} s (gaps over {threshold_s:.3} s are off)"
+                ),
+                ArrivalFit::Recorded { block_s, gaps, .. } => format!(
+                    "recorded: the trace's {} gaps replayed in windows of {block_s:.0} s cut at random times (Poisson or on/off missed its dispersion by over 10%)",
+                    gaps.len()
                 ),
             };
             let _ = writeln!(

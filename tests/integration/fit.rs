@@ -65,7 +65,9 @@ fn within(a: f64, b: f64, share: f64) -> bool {
     (a - b).abs() <= share * b.abs()
 }
 
-/// The Azure code trace (inter-arrival CV 13) fits as on/off. The written
+/// The Azure code trace (inter-arrival CV 13) fits as its own gaps
+/// replayed in blocks: on/off, with its CV, has half its burstiness at a
+/// second. The written gaps are the trace's, recounted. The written
 /// model, run 300 times over the trace's 57 minutes, starts loops at the
 /// trace's rate within 2% (its 95% interval is narrower than that, so a
 /// 3% error would be seen) and with its inter-arrival CV within 20%; its
@@ -101,7 +103,17 @@ fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
     }
 
     let arrivals = &report["arrivals"];
-    assert_eq!(arrivals["process"], "on_off");
+    assert_eq!(arrivals["process"], "recorded");
+    let written: Vec<f64> = fs::read_to_string(dir.path().join("azure-code.gaps.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(written.len(), gaps.len());
+    for (w, g) in written.iter().zip(&gaps) {
+        assert!((w - g).abs() < 1e-6, "{w} against {g}");
+    }
     let cv = &arrivals["interarrival_cv"];
     assert!(
         within(cv["trace"].as_f64().unwrap(), trace_cv, 1e-6),
@@ -110,8 +122,9 @@ fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
     assert!(within(cv["model"].as_f64().unwrap(), trace_cv, 0.2), "{cv}");
     // Burstiness by scale, recounted here: arrivals per window of 10 s and
     // of a minute from the first, their variance over their mean. The
-    // on/off fit has the CV but not the trace's burstiness at 1 s to 1 min,
-    // and the fit says so.
+    // replayed gaps have it within 10% (or the trace's interval): nothing
+    // is warned of. On/off, fitted to the same gaps, misses it by half at
+    // a second.
     let dispersion = &arrivals["dispersion"];
     for (i, window) in [1.0, 10.0, 60.0].into_iter().enumerate() {
         let windows = (t[t.len() - 1] / window).floor() as usize;
@@ -133,13 +146,16 @@ fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
     }
     // The trace spans under 10 windows of 10 minutes: not measured there.
     assert_eq!(dispersion.as_array().unwrap().len(), 3);
-    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+    let second = &dispersion[0];
+    let on_off = loopcap::fit::arrivals::parametric(&gaps);
+    assert!(matches!(
+        on_off,
+        loopcap::fit::arrivals::ArrivalFit::OnOff { .. }
+    ));
     assert!(
-        warnings.iter().any(|w| w
-            .as_str()
-            .unwrap()
-            .starts_with("dispersion at 1 s: the model's")),
-        "{warnings:?}"
+        on_off.dispersion(1.0) < 0.6 * second["trace"].as_f64().unwrap(),
+        "{second}"
     );
 
     for (q, values) in report["quantities"]
@@ -165,34 +181,40 @@ fn the_fitted_azure_code_trace_has_its_rate_cv_and_token_quantiles() {
     assert!(check.status.success(), "{check:?}");
     let text = fs::read_to_string(&out).unwrap();
     assert!(text.starts_with("# Fitted by loopcap"), "{text}");
-    assert!(text.contains("process = \"on_off\""), "{text}");
+    assert!(
+        text.contains("arrivals = { process = \"recorded\", file = \"azure-code.gaps.csv\""),
+        "{text}"
+    );
 }
 
-/// The conversation trace (CV 1.09) fits as Poisson at its rate, and the
-/// fit warns that its counts are far burstier than Poisson's at a minute.
+/// The conversation trace (CV 1.09) looks Poisson by its gaps, but its
+/// counts are 16 times as variable as Poisson's at a minute: it fits as
+/// its own gaps replayed, whose dispersion at a minute is within 10% of
+/// the trace's (Poisson's would be 1), and nothing is warned of.
 #[test]
-fn the_azure_conversation_trace_fits_as_poisson() {
+fn the_azure_conversation_trace_keeps_its_minute_burstiness() {
     let dir = tempfile::tempdir().unwrap();
     let file = trace("azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv");
     let report = fit(&file, "azure", &dir.path().join("conv.toml"), "20");
-    assert_eq!(report["arrivals"]["process"], "poisson");
+    assert_eq!(report["arrivals"]["process"], "recorded");
     let cv = &report["arrivals"]["interarrival_cv"];
     assert!(within(
         cv["model"].as_f64().unwrap(),
         cv["trace"].as_f64().unwrap(),
         0.2
     ));
-    // Its gaps look Poisson but its counts do not: a minute holds far more
-    // variation than Poisson's, and the fit warns of it.
     let minute = &report["arrivals"]["dispersion"][2];
     assert_eq!(minute["window_s"].as_f64(), Some(60.0));
-    assert!(minute["trace"].as_f64().unwrap() > 5.0, "{minute}");
-    assert_eq!(minute["model"].as_f64(), Some(1.0));
-    let warnings = report["warnings"].to_string();
-    assert!(
-        warnings.contains("dispersion at 1 min: the model's 1.000"),
-        "{warnings}"
+    let (trace, model) = (
+        minute["trace"].as_f64().unwrap(),
+        minute["model"].as_f64().unwrap(),
     );
+    assert!(trace > 5.0, "{minute}");
+    assert!(within(model, trace, 0.10), "{minute}");
+    // Poisson, as its CV alone would have it, is 1 at every scale.
+    let parametric = loopcap::fit::arrivals::ArrivalFit::Poisson { per_min: 1.0 };
+    assert!(!within(parametric.dispersion(60.0), trace, 0.5));
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
 }
 
 /// models/tracelab-fitted.toml and its CSVs are what `fit` writes from the

@@ -676,3 +676,42 @@ fn resample_without_sessions_or_arrivals_is_refused_at_its_field() {
         );
     }
 }
+
+/// Recorded arrival gaps must be durations that take time: a negative gap,
+/// or gaps that are all 0, are refused at the file, and a window must be
+/// given.
+#[test]
+fn bad_recorded_gaps_are_refused_at_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("neg.csv"), "value\n1\n-2\n").unwrap();
+    fs::write(dir.path().join("zero.csv"), "value\n0\n0\n").unwrap();
+    let model = |arrivals: &str| {
+        format!(
+            "name = \"m\"\nseed = 1\nduration = \"1h\"\n\n[[workload]]\nname = \"s\"\nagent = \"a\"\narrivals = {arrivals}\n\n[agents.a]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\n\n[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"\n"
+        )
+    };
+    for (arrivals, field, says) in [
+        (
+            "{ process = \"recorded\", file = \"neg.csv\", column = \"value\", unit = \"s\", block = \"1m\" }",
+            "workload.s.arrivals.file",
+            "a gap of -2 s: gaps must be finite and >= 0",
+        ),
+        (
+            "{ process = \"recorded\", file = \"zero.csv\", column = \"value\", unit = \"s\", block = \"1m\" }",
+            "workload.s.arrivals.file",
+            "every gap is 0",
+        ),
+        (
+            "{ process = \"recorded\", file = \"zero.csv\", column = \"value\", unit = \"s\" }",
+            "workload.s.arrivals",
+            "block",
+        ),
+    ] {
+        let (code, stderr) = check_in(dir.path(), &model(arrivals));
+        assert_eq!(code, Some(2), "{arrivals}: {stderr}");
+        assert!(
+            stderr.contains(field) && stderr.contains(says),
+            "{arrivals}: {stderr}"
+        );
+    }
+}

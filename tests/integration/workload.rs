@@ -58,6 +58,29 @@ fn a_surge_multiplies_the_arrival_rate_for_its_window() {
     assert!(rel(ratio, 1.5) < 0.05, "ratio {ratio}");
 }
 
+/// Recorded gaps of 0.5 and 1.5 s (tests/data/gaps.csv: one a second)
+/// replayed in windows of 5 s, doubled by a surge for one hour of two:
+/// 10,800 arrivals. A window holds its 5 s of the recording's arrivals
+/// (4 to 6), so the count is within 2% (its sd is near 0.3%), where the
+/// surge left out (7,200) or applied twice over (14,400) is far outside.
+#[test]
+fn recorded_gaps_replay_at_their_rate_and_a_surge_shortens_them() {
+    let s = run(
+        BASE,
+        &[
+            "workload.users.arrivals={ process = \"recorded\", file = \"data/gaps.csv\", column = \"value\", unit = \"s\", block = \"5s\" }",
+            "duration=2h",
+            "capacity.lanes=50",
+            "workload.users.surges=[{ at = \"30m\", for = \"1h\", factor = 2 }]",
+        ],
+    );
+    assert!(
+        rel(s.loops_started as f64, 10_800.0) < 0.02,
+        "{}",
+        s.loops_started
+    );
+}
+
 #[test]
 fn a_surge_multiplies_a_closed_population() {
     let closed = [

@@ -3,10 +3,11 @@
 
 use super::{AgentSystem, Event, TraceFeed};
 use crate::engine::Ctx;
+use crate::engine::SimDuration;
 use crate::model::capacity::prompt_cache::Session;
 use crate::model::spec::ModelSpec;
 use crate::model::workload::agent_loop::Script;
-use crate::model::workload::classes::{Population, UserState, exponential};
+use crate::model::workload::classes::{Arrivals, Population, UserState, exponential};
 use crate::model::workload::session_stream::SessionStream;
 use crate::model::workload::sessions::{RecordedRequest, SessionTrace};
 use rand::RngExt;
@@ -91,8 +92,16 @@ impl AgentSystem<'_> {
         if per_min <= 0.0 {
             return;
         }
-        let generation = state.arrival_generation;
-        let delay = exponential(60.0 / per_min, &mut self.streams[c].workload);
+        let (generation, multiplier) = (state.arrival_generation, state.multiplier);
+        let rng = &mut self.streams[c].workload;
+        let delay = match arrivals {
+            // A recorded gap, shortened as a surge or the profile raises the rate.
+            Arrivals::Recorded { gaps, block } => {
+                let gap = self.classes[c].gaps.next_gap(gaps, *block, rng);
+                SimDuration::from_secs_f64(gap.as_secs_f64() / multiplier)
+            }
+            _ => exponential(60.0 / per_min, rng),
+        };
         cx.schedule_in(delay, Event::LoopArrived { class, generation });
     }
 
