@@ -362,6 +362,10 @@ pub struct FitArgs {
     /// For --format csv: the inside of the trace's `columns = { ... }` table.
     #[arg(long, value_name = "TOML")]
     pub columns: Option<String>,
+    /// The tick the trace's times are rounded to, e.g. 3s: rows recorded
+    /// at one time are spread over the tick from it.
+    #[arg(long, value_name = "DURATION")]
+    pub tick: Option<String>,
     /// The model file to write (empirical CSVs go beside it).
     #[arg(long, value_name = "MODEL")]
     pub out: PathBuf,

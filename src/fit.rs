@@ -112,6 +112,8 @@ pub struct TraceSource<'a> {
     pub format: &'a str,
     /// The inside of `columns = { ... }`, for a csv.
     pub columns: Option<&'a str>,
+    /// The tick its times are rounded to, as given.
+    pub tick: Option<&'a str>,
 }
 
 /// A fitted model: its text, and the empirical CSVs it reads (file name and values).
@@ -127,15 +129,25 @@ pub struct Fitted {
 
 /// The trace's population as `check` reads it: `columns` is the inside of
 /// a `columns = { ... }` table, for `format = "csv"`.
-pub fn read_trace(file: &str, format: &str, columns: Option<&str>) -> Result<Population, BadInput> {
+pub fn read_trace(
+    file: &str,
+    format: &str,
+    (columns, tick): (Option<&str>, Option<&str>),
+) -> Result<Population, BadInput> {
     let text = format!(
-        "file = {}\nformat = {}\n{}",
+        "file = {}\nformat = {}\n{}{}",
         toml_string(file),
         toml_string(format),
+        tick.map_or(String::new(), |t| format!("tick = {}\n", toml_string(t))),
         columns.map_or(String::new(), |c| format!("columns = {{ {c} }}"))
     );
-    let raw: RawTrace =
-        toml::from_str(&text).map_err(|e| BadInput(format!("--columns: {}", e.message())))?;
+    let raw: RawTrace = toml::from_str(&text).map_err(|e| {
+        let flag = match e.span() {
+            Some(span) if text[..span.start].contains("columns") => "--columns",
+            _ => "--tick",
+        };
+        BadInput(format!("{flag}: {}", e.message()))
+    })?;
     raw.check(&FieldPath::root("trace"), Path::new("."), &[])
         .map_err(|e| BadInput(format!("{}: {}", e.path, e.message)))
 }
@@ -427,9 +439,12 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) 
     // The model, naming the trace as seen from where it is read.
     let text = |file: &str| match resample {
         true => format!(
-            "{head}resample = {{ file = {}, format = {}{} }}\n{tail}",
+            "{head}resample = {{ file = {}, format = {}{}{} }}\n{tail}",
             toml_string(file),
             toml_string(source.format),
+            source
+                .tick
+                .map_or(String::new(), |t| format!(", tick = {}", toml_string(t))),
             source
                 .columns
                 .map_or(String::new(), |c| format!(", columns = {{ {c} }}"))

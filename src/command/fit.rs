@@ -31,13 +31,15 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         &args.out,
     );
     let shown = trace.display().to_string();
-    let population = fit::read_trace(&shown, format, columns)?;
+    let tick = args.tick.as_deref();
+    let population = fit::read_trace(&shown, format, (columns, tick))?;
     let obs = fit::observe(&population)?;
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .ok_or_else(|| Error::input(format!("--out {}: not a file name", out.display())))?;
-    let columns_flag = columns.map_or(String::new(), |c| format!(" --columns '{c}'"));
+    let columns_flag = columns.map_or(String::new(), |c| format!(" --columns '{c}'"))
+        + &tick.map_or(String::new(), |t| format!(" --tick {t}"));
     let report_name = format!("{stem}.fit.txt");
     let comment = format!(
         "{} {} from the trace {shown}:\n  loopcap fit {shown} --format {format}{columns_flag} --out {}\n{} calls in {} loops over {:.0} s. The capacity below is not in the trace.\nHow well it fits, and its warnings: {report_name}",
@@ -58,6 +60,7 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
         staged_file: &staged_file.to_string_lossy(),
         format,
         columns,
+        tick,
     };
     let fitted = fit::fit(&obs, &stem, &comment, &source);
     let claimed = Claimed::new(trace, out, &fitted, &report_name)?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::checks::{Checked, file_name, positive};
+use super::checks::{Checked, file_name, positive, positive_duration};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
@@ -36,6 +36,9 @@ pub struct RawTrace {
     length: Option<Duration>,
     /// "error" (default): a bad row is an error; "skip": it is skipped and counted.
     bad_rows: Option<String>,
+    /// The tick the recorded times are rounded to, e.g. "3s": rows recorded
+    /// at one time are spread over the tick from it.
+    tick: Option<Duration>,
     columns: Option<RawTraceColumns>,
     /// TraceLab: which model of `[models]` each recorded model name's rounds
     /// call, e.g. { "claude-opus-4-8" = "opus" } (others follow the agent's mix).
@@ -92,6 +95,22 @@ impl RawTrace {
                 Ok((recorded.clone(), m as u16))
             })
             .collect()
+    }
+
+    /// The tick in microseconds, if given: positive, and for a trace read
+    /// row by row (TraceLab's events are timed to the millisecond).
+    fn tick(&self, at: &FieldPath) -> Checked<Option<i64>> {
+        let Some(tick) = self.tick else {
+            return Ok(None);
+        };
+        let at = at.child("tick");
+        if self.format == "tracelab" {
+            return Err(Invalid::new(
+                at,
+                "goes with a csv, azure or burstgpt trace, whose times may be rounded; TraceLab's are not",
+            ));
+        }
+        Ok(Some(positive_duration(&at, tick)?.ticks() as i64))
     }
 
     /// The recorded sessions a class resamples (`resample = { ... }`),
@@ -180,6 +199,7 @@ impl RawTrace {
             skipped_rows: 0,
             per_min: 0.0,
             sessions: None,
+            tick_us: self.tick(at)?,
         };
         let recorded_models = self.recorded_models(at, models)?;
         let file = at.child("file");

@@ -543,6 +543,67 @@ fn tracelab_sessions_resample_with_their_requests_and_think_times() {
     assert_eq!(s.input_tokens, a as u64 * claude + b as u64 * codex);
 }
 
+/// Poisson arrivals at 2 a second for 4 hours, their times rounded down
+/// to a 3 s tick: a third of the seconds hold every arrival, so counts
+/// per second are 5 times as variable as Poisson's and most gaps are 0.
+/// With `--tick 3s` the rows of a tick are spread over it, and the trace
+/// is Poisson again: dispersion at 1 s and 10 s within 10% of 1 (their
+/// intervals over 14,400 and 1,440 windows narrower than that), and
+/// fitted as Poisson at its rate. Without the tick it is not.
+#[test]
+fn a_trace_rounded_to_a_tick_is_spread_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = 0x853c_49e6_748f_ea9b_u64;
+    let mut uniform = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let (mut t, mut text) = (0.0f64, String::from("t,in,out\n"));
+    while t < 4.0 * 3600.0 {
+        text.push_str(&format!("{},100,10\n", (t / 3.0).floor() * 3.0));
+        t += -0.5 * (1.0 - uniform()).ln();
+    }
+    let csv = dir.path().join("rounded.csv");
+    fs::write(&csv, &text).unwrap();
+    let columns = "time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\"";
+    let fit_with = |tick: &[&str], out: &str| {
+        let output = loopcap()
+            .arg("fit")
+            .arg(&csv)
+            .args(["--format", "csv", "--columns", columns, "--json"])
+            .args(tick)
+            .args(["--replications", "2", "--out"])
+            .arg(dir.path().join(out))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let spread = fit_with(&["--tick", "3s"], "spread.toml");
+    let arrivals = &spread["arrivals"];
+    assert_eq!(arrivals["process"], "poisson", "{arrivals}");
+    for scale in [0, 1] {
+        let d = &arrivals["dispersion"][scale];
+        let (trace, half) = (
+            d["trace"].as_f64().unwrap(),
+            d["trace_ci"].as_f64().unwrap(),
+        );
+        assert!(half < 0.1 && within(trace, 1.0, 0.1), "{d}");
+    }
+    let rate = spread["loops_per_min"]["trace"].as_f64().unwrap();
+    assert!(within(rate, 120.0, 0.02), "{rate}");
+    let rounded = fit_with(&[], "rounded.toml");
+    let second = rounded["arrivals"]["dispersion"][0]["trace"]
+        .as_f64()
+        .unwrap();
+    assert!(second > 4.0, "{second}");
+    assert_ne!(rounded["arrivals"]["process"], "poisson");
+    let model = fs::read_to_string(dir.path().join("spread.toml")).unwrap();
+    assert!(model.contains("--tick 3s"), "{model}");
+}
+
 /// Five requests are too few to fit: the fit says so.
 #[test]
 fn a_trace_too_small_to_fit_is_warned_of() {

@@ -8,11 +8,14 @@
 //! the trace's first row, then divided by `speed`; a window of the trace
 //! (`from`, `until`, in trace time from its first row) can be chosen.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{SimDuration, SimTime};
+use rand::RngExt;
+
+use crate::engine::{RandomStreams, SimDuration, SimTime};
 use crate::error::BadInput;
 use crate::model::workload::agent_loop::CallTokens;
 
@@ -89,6 +92,9 @@ pub struct TraceSpec {
     pub per_min: f64,
     /// With a session column: each session's rows, counted by `check`.
     pub sessions: Option<SessionCounts>,
+    /// The tick the trace's times are rounded to, in microseconds: rows
+    /// recorded at one time are spread over the tick from it.
+    pub tick_us: Option<i64>,
 }
 
 impl TraceSpec {
@@ -156,6 +162,19 @@ pub struct TraceReader {
     last_us: i64,
     /// Rows skipped as bad.
     pub skipped: u64,
+    /// With a tick: the rows of the tick being read, spread over it, and
+    /// the first row of the next.
+    spread: VecDeque<Row>,
+    ahead: Option<Row>,
+}
+
+/// A row as read: its offset from the trace's first row (µs), and what
+/// the reader says of the row last read (its session and latency).
+struct Row {
+    offset_us: i64,
+    record: TraceRecord,
+    session: String,
+    latency_us: i64,
 }
 
 /// Opens a file a model reads (a trace, an empirical CSV) at `path`, saying
@@ -218,11 +237,80 @@ impl TraceReader {
             first_us: None,
             last_us: i64::MIN,
             skipped: 0,
+            spread: VecDeque::new(),
+            ahead: None,
         })
     }
 
     /// The next call in the window, or `None` at the end of the window or file.
     pub fn next_record(&mut self) -> Result<Option<TraceRecord>, TraceError> {
+        let Some(tick) = self.spec.tick_us else {
+            return Ok(self.next_row()?.map(|(offset, mut record)| {
+                record.at = self.spec.place(offset);
+                record
+            }));
+        };
+        if self.spread.is_empty() {
+            self.spread_tick(tick)?;
+        }
+        Ok(self.spread.pop_front().map(|row| {
+            (self.session, self.latency_us) = (row.session, row.latency_us);
+            TraceRecord {
+                at: self.spec.place(row.offset_us),
+                ..row.record
+            }
+        }))
+    }
+
+    /// Reads the rows recorded at the next time and spreads them over the
+    /// tick from it. Given k arrivals in an interval, a Poisson process's
+    /// times are k uniform draws in order: they are drawn here from the
+    /// recorded time itself, so every run spreads a trace alike.
+    fn spread_tick(&mut self, tick: i64) -> Result<(), TraceError> {
+        let first = match self.ahead.take() {
+            Some(row) => row,
+            None => match self.read_ahead()? {
+                Some(row) => row,
+                None => return Ok(()),
+            },
+        };
+        let at = first.offset_us;
+        self.spread.push_back(first);
+        loop {
+            match self.read_ahead()? {
+                Some(row) if row.offset_us == at => self.spread.push_back(row),
+                other => {
+                    self.ahead = other;
+                    break;
+                }
+            }
+        }
+        let mut rng = RandomStreams::new(at as u64).stream("tick");
+        let mut offsets: Vec<i64> = self
+            .spread
+            .iter()
+            .map(|_| rng.random_range(0..tick))
+            .collect();
+        offsets.sort_unstable();
+        for (row, offset) in self.spread.iter_mut().zip(offsets) {
+            row.offset_us = at + offset;
+        }
+        Ok(())
+    }
+
+    /// The next row in the window, with the reader's word on it.
+    fn read_ahead(&mut self) -> Result<Option<Row>, TraceError> {
+        Ok(self.next_row()?.map(|(offset_us, record)| Row {
+            offset_us,
+            record,
+            session: self.session.clone(),
+            latency_us: self.latency_us,
+        }))
+    }
+
+    /// The next row in the window: its offset from the first row (µs) and
+    /// its call, not yet placed.
+    fn next_row(&mut self) -> Result<Option<(i64, TraceRecord)>, TraceError> {
         loop {
             let Some(row) = self.rows.next() else {
                 return Ok(None);
@@ -236,7 +324,7 @@ impl TraceReader {
                 .map_err(|e| BadInput(e.to_string()))
                 .and_then(|r| self.parse(&r))
             {
-                Ok((time_us, mut record)) => {
+                Ok((time_us, record)) => {
                     let first = *self.first_us.get_or_insert(time_us);
                     let offset = time_us - first;
                     if offset < self.spec.from_us {
@@ -245,8 +333,7 @@ impl TraceReader {
                     if !self.spec.in_window(offset) {
                         return Ok(None);
                     }
-                    record.at = self.spec.place(offset);
-                    return Ok(Some(record));
+                    return Ok(Some((offset, record)));
                 }
                 Err(what) if self.spec.skip_bad_rows => {
                     let _ = what;
