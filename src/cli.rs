@@ -369,6 +369,10 @@ pub struct FitArgs {
     /// The model file to write (empirical CSVs go beside it).
     #[arg(long, value_name = "MODEL")]
     pub out: PathBuf,
+    /// Also run the trace replayed and the fitted model on this model's
+    /// capacity, client and prices, and compare what they do to it.
+    #[arg(long, value_name = "CAPACITY")]
+    pub check: Option<PathBuf>,
     /// Runs of the written model over the trace's span, for the report.
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(2..=10_000))]

@@ -20,6 +20,8 @@ use crate::model::workload::sessions::{SessionTrace, read_csv_sessions};
 use crate::model::workload::trace::{TraceReader, TraceSpec};
 
 pub mod arrivals;
+pub mod check;
+pub mod compared;
 pub mod dists;
 pub mod report;
 

@@ -10,7 +10,7 @@ use super::load::{Loaded, load};
 use crate::atomic_file;
 use crate::cli::FitArgs;
 use crate::command::error::Error;
-use crate::fit::{self, Fitted};
+use crate::fit::{self, Fitted, check};
 use crate::json;
 use crate::output::file_target::{FileTarget, claim_file};
 use crate::output::marker;
@@ -64,10 +64,37 @@ pub fn fit(args: &FitArgs) -> Result<(), Error> {
     };
     let fitted = fit::fit(&obs, &stem, &comment, &source);
     let claimed = Claimed::new(trace, out, &fitted, &report_name)?;
-    let (loaded, report_target) = claimed.write(&fitted, out)?;
-    let fit_report =
+    // The check runs on the model as read back, before anything is put in place.
+    let trace_path = target::resolve(trace)?;
+    let replay = check::Replay {
+        file: &trace_path,
+        format,
+        columns,
+        tick,
+    };
+    let check_staged = |staging: &Path| -> Result<Option<check::CheckReport>, Error> {
+        let Some(capacity) = &args.check else {
+            return Ok(None);
+        };
+        check::check(
+            capacity,
+            (&fitted.staged_model, staging),
+            &replay,
+            args.replications,
+        )
+        .map(Some)
+        .map_err(|e| match e {
+            e @ check::CheckError::Input(_) => Error::input(e.to_string()),
+            check::CheckError::Run(e) => Error::runtime(e),
+        })
+    };
+    let (loaded, report_target, checked) = claimed.write(&fitted, out, check_staged)?;
+    let mut fit_report =
         fit::report::report(&shown, &loaded.model.spec, &obs, &fitted, args.replications)
             .map_err(Error::runtime)?;
+    if let Some(checked) = checked {
+        fit_report = fit_report.checked(checked);
+    }
     // The report beside the model: its table and its warnings.
     atomic_file::write_file(&report_target.path, |w| {
         writeln!(w, "{REPORT_HEADER}\n")?;
@@ -139,9 +166,16 @@ impl Claimed {
 
     /// Writes `fitted` aside and reads it back as `check` would before
     /// anything is put in place (a model that cannot be read is never
-    /// written), then puts the CSVs in place, and the model that names
-    /// them last. The model as read, and the report's claim.
-    fn write(self, fitted: &Fitted, out: &Path) -> Result<(Loaded, FileTarget), Error> {
+    /// written), runs `check` on it there (`--check`: nothing is written
+    /// if it fails), then puts the CSVs in place, and the model that
+    /// names them last. The model as read, the report's claim and what
+    /// `check` gave.
+    fn write<C>(
+        self,
+        fitted: &Fitted,
+        out: &Path,
+        check: impl FnOnce(&Path) -> Result<C, Error>,
+    ) -> Result<(Loaded, FileTarget, C), Error> {
         let dir = &self.dir;
         // Marked as loopcap's staging, so a writer after a kill removes it.
         let staging = tempfile::Builder::new()
@@ -182,6 +216,7 @@ impl Claimed {
             )),
             other => other,
         })?;
+        let checked = check(staging.path())?;
         for ((name, _), target) in fitted.files.iter().zip(&self.files) {
             std::fs::rename(staging.path().join(name), &target.path)
                 .with_context(|| format!("cannot write {}", target.path.display()))?;
@@ -191,6 +226,6 @@ impl Claimed {
         for target in self.files.iter().chain([&self.model]) {
             target.written()?;
         }
-        Ok((loaded, self.report))
+        Ok((loaded, self.report, checked))
     }
 }

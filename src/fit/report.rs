@@ -8,6 +8,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::arrivals::{ArrivalFit, SCALES_S, arrival_times, dispersion, rate_and_cv};
+use super::check::CheckReport;
+use super::compared::Compared;
 use super::dists::{Candidate, Scored};
 use super::{Fitted, Observations, Observed, Quantiles};
 use crate::csv_row::significant;
@@ -19,10 +21,6 @@ use rand::RngExt;
 
 /// Draws per quantity for the model's quantiles.
 const DRAWS: usize = 100_000;
-
-/// A figure of the model this far from the trace's, relative to it, is
-/// warned of.
-const TOLERANCE: f64 = 0.10;
 
 /// Fewer loops than this are too few to fit distributions to.
 const FEW_LOOPS: usize = 30;
@@ -48,20 +46,12 @@ pub struct FitReport {
     pub steps_per_loop: Compared,
     pub input_tokens_per_call: Compared,
     pub quantities: Vec<QuantityReport>,
+    /// The trace replayed and the model run on another model's capacity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckReport>,
     /// Each figure of the model more than 10% from the trace's (its
     /// interval clear of it), and a sample too small to fit.
     pub warnings: Vec<String>,
-}
-
-#[derive(Serialize)]
-pub struct Compared {
-    pub trace: f64,
-    /// The 95% half-width of the trace's figure, where it is an estimate
-    /// whose noise matters (the dispersion of counts over few windows).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_ci: Option<f64>,
-    pub model: f64,
-    pub model_ci: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -206,10 +196,20 @@ pub fn report(
             &of(|r| r.input_per_call),
         ),
         quantities,
+        check: None,
         warnings: Vec::new(),
     };
     report.warnings = report.warnings();
     Ok(report)
+}
+
+impl FitReport {
+    /// The report with `check`'s figures, and their warnings.
+    pub fn checked(mut self, check: CheckReport) -> FitReport {
+        self.check = Some(check);
+        self.warnings = self.warnings();
+        self
+    }
 }
 
 impl Dispersion {
@@ -218,24 +218,6 @@ impl Dispersion {
         match self.window_s {
             w if w >= 60.0 => format!("dispersion at {} min", w / 60.0),
             w => format!("dispersion at {w} s"),
-        }
-    }
-}
-
-impl Compared {
-    /// Whether the model's figure is more than [`TOLERANCE`] from the
-    /// trace's, relative to it, with their 95% intervals clear of that band.
-    fn off(&self) -> bool {
-        let band = TOLERANCE * self.trace.abs();
-        let half = self.model_ci.unwrap_or(0.0) + self.trace_ci.unwrap_or(0.0);
-        (self.model - self.trace).abs() - half > band
-    }
-
-    /// How far the model's figure is from the trace's, relative to it.
-    fn error(&self) -> String {
-        match self.trace {
-            0.0 => "the trace's is 0".to_owned(),
-            t => format!("{:+.0}%", 100.0 * (self.model - t) / t),
         }
     }
 }
@@ -319,6 +301,11 @@ impl FitReport {
             figures.push(("inter-arrival CV".to_owned(), &a.interarrival_cv));
             for d in &a.dispersion {
                 figures.push((d.label(), &d.compared));
+            }
+        }
+        if let Some(check) = &self.check {
+            for f in &check.figures {
+                figures.push((format!("on {}, {}", check.capacity, f.name), &f.compared));
             }
         }
         for (what, c) in figures {
@@ -445,6 +432,23 @@ impl FitReport {
                 three(&q.model)
             );
         }
+        if let Some(check) = &self.check {
+            let _ = writeln!(
+                out,
+                "\non {} ({} runs each):\n{:<22}{:>22}{:>22}",
+                check.capacity, check.replications, "", "trace replayed", "fitted model"
+            );
+            for f in &check.figures {
+                let (what, c) = (f.name, &f.compared);
+                let ci = |ci: Option<f64>| ci.map_or(String::new(), |h| format!(" ± {h:.2}"));
+                let _ = writeln!(
+                    out,
+                    "{what:<22}{:>22}{:>22}",
+                    format!("{:.2}{}", c.trace, ci(c.trace_ci)),
+                    format!("{:.2}{}", c.model, ci(c.model_ci))
+                );
+            }
+        }
         out
     }
 }
@@ -474,23 +478,6 @@ fn two_sample_ks(a: &[f64], b: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A figure is off when it is more than 10% from the trace's with its
-    /// interval clear of the band: 11% off is, 9% is not, 15% ± 6% is not
-    /// (its interval reaches 9%), and the sign does not matter.
-    #[test]
-    fn a_figure_more_than_a_tenth_off_is_warned_of() {
-        let c = |model: f64, ci: Option<f64>| Compared {
-            trace: 100.0,
-            trace_ci: None,
-            model,
-            model_ci: ci,
-        };
-        assert!(c(111.0, None).off() && c(89.0, Some(0.5)).off());
-        assert!(!c(109.0, None).off() && !c(91.0, Some(0.5)).off());
-        assert!(!c(115.0, Some(6.0)).off() && c(115.0, Some(4.0)).off());
-        assert_eq!(c(111.0, None).error(), "+11%");
-    }
 
     /// Ties are stepped over together; identical samples are at distance 0,
     /// disjoint ones at 1, and {1, 2, 3, 4} against {3, 4, 5, 6} at ½.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{documentation, loopcap, spec};
+use crate::support::{documentation, loopcap, spec, uniform};
 use crate::traces::{azure_code, rows};
 
 fn trace(name: &str) -> String {
@@ -53,6 +53,22 @@ fn fit_csv(csv: &Path, columns: &str, out: &Path, replications: &str) -> (Value,
     assert!(output.status.success(), "{output:?}");
     let report = serde_json::from_slice(&output.stdout).unwrap();
     (report, String::from_utf8(output.stderr).unwrap())
+}
+
+/// Session rows (time in ms, session, input tokens; 100 output tokens
+/// each) put in time order, written as a csv in `dir` and fitted with 100
+/// replications: the report.
+fn fit_sessions(dir: &Path, rows: &mut [(f64, u32, u64)]) -> Value {
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut text = String::from("ms,sid,in,out\n");
+    for (ms, s, input) in rows.iter() {
+        text.push_str(&format!("{},s{s},{input},100\n", ms.round()));
+    }
+    let csv = dir.join("sessions.csv");
+    fs::write(&csv, &text).unwrap();
+    let columns =
+        "time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\", session = \"sid\"";
+    fit_csv(&csv, columns, &dir.join("fitted.toml"), "100").0
 }
 
 fn nearest_rank(values: &[f64], q: f64) -> f64 {
@@ -298,7 +314,7 @@ fn bad_fit_input_is_an_error() {
 #[test]
 fn the_readme_fit_report_is_what_fit_prints() {
     let readme = documentation();
-    let command = "--format azure --out fitted.toml --replications 300\n```\n";
+    let command = "--format azure --out fitted.toml --replications 300 --check models/azure-code-replay.toml\n```\n";
     let after = &readme[readme.find(command).expect("the README's fit command") + command.len()..];
     let shown = after.split("```").nth(1).unwrap().trim_matches('\n');
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +323,8 @@ fn the_readme_fit_report_is_what_fit_prints() {
             "fit",
             &trace("azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv"),
         ])
-        .args(["--format", "azure", "--replications", "300", "--out"])
+        .args(["--format", "azure", "--replications", "300"])
+        .args(["--check", "models/azure-code-replay.toml", "--out"])
         .arg(dir.path().join("fitted.toml"))
         .output()
         .unwrap();
@@ -389,30 +406,19 @@ fn a_csv_trace_fits_through_its_columns() {
 #[test]
 fn sessions_of_one_request_arrive_as_an_open_stream_at_the_traces_rate() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-    let mut uniform = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut uniform = uniform(0x2545_f491_4f6c_dd1d_u64);
     let (mut t, mut rows) = (0.0f64, Vec::new());
-    for s in 0..400 {
+    for s in 0..400u32 {
         t += -30.0 * (1.0 - uniform()).ln();
-        for k in 0..5 {
-            rows.push(((t + 3.0 * f64::from(k)) * 1000.0, s, 1000 + 50 * k));
+        for k in 0..5u32 {
+            rows.push((
+                (t + 3.0 * f64::from(k)) * 1000.0,
+                s,
+                u64::from(1000 + 50 * k),
+            ));
         }
     }
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut text = String::from("ms,sid,in,out\n");
-    for (ms, s, input) in &rows {
-        text.push_str(&format!("{},s{s},{input},100\n", ms.round()));
-    }
-    let csv = dir.path().join("sessions.csv");
-    fs::write(&csv, &text).unwrap();
-    let columns =
-        "time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\", session = \"sid\"";
-    let (report, _) = fit_csv(&csv, columns, &dir.path().join("fitted.toml"), "100");
+    let report = fit_sessions(dir.path(), &mut rows);
     // The recount: sessions over the trace's span, first call to last.
     let times: Vec<f64> = rows.iter().map(|r| r.0.round() / 1000.0).collect();
     let span_min = (times[times.len() - 1] - times[0]) / 60.0;
@@ -448,15 +454,9 @@ fn sessions_of_one_request_arrive_as_an_open_stream_at_the_traces_rate() {
 #[test]
 fn fitted_sessions_keep_growth_with_length_and_compaction() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut uniform = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut uniform = uniform(0x9e37_79b9_7f4a_7c15_u64);
     let (mut t, mut rows) = (0.0f64, Vec::new());
-    for s in 0..300 {
+    for s in 0..300u32 {
         t += -30.0 * (1.0 - uniform()).ln();
         let calls: u32 = [1, 2, 3, 5, 8, 13, 20][(uniform() * 7.0) as usize];
         let mut input = 1500u64;
@@ -468,16 +468,7 @@ fn fitted_sessions_keep_growth_with_length_and_compaction() {
             }
         }
     }
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut text = String::from("ms,sid,in,out\n");
-    for (ms, s, input) in &rows {
-        text.push_str(&format!("{},s{s},{input},100\n", ms.round()));
-    }
-    let csv = dir.path().join("sessions.csv");
-    fs::write(&csv, &text).unwrap();
-    let columns =
-        "time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\", session = \"sid\"";
-    let (report, _) = fit_csv(&csv, columns, &dir.path().join("fitted.toml"), "100");
+    let report = fit_sessions(dir.path(), &mut rows);
     let recount = rows.iter().map(|r| r.2 as f64).sum::<f64>() / rows.len() as f64;
     let per_call = &report["input_tokens_per_call"];
     let (trace, model, half) = (
@@ -553,13 +544,7 @@ fn tracelab_sessions_resample_with_their_requests_and_think_times() {
 #[test]
 fn a_trace_rounded_to_a_tick_is_spread_over_it() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = 0x853c_49e6_748f_ea9b_u64;
-    let mut uniform = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut uniform = uniform(0x853c_49e6_748f_ea9b_u64);
     let (mut t, mut text) = (0.0f64, String::from("t,in,out\n"));
     while t < 4.0 * 3600.0 {
         text.push_str(&format!("{},100,10\n", (t / 3.0).floor() * 3.0));
@@ -602,6 +587,93 @@ fn a_trace_rounded_to_a_tick_is_spread_over_it() {
     assert_ne!(rounded["arrivals"]["process"], "poisson");
     let model = fs::read_to_string(dir.path().join("spread.toml")).unwrap();
     assert!(model.contains("--tick 3s"), "{model}");
+}
+
+/// `fit --check` runs the trace replayed and the fitted model on another
+/// model's capacity (models/azure-code-replay.toml: Anthropic Tier 2
+/// limits, 3 attempts). Its replay is the shipped model's own workload
+/// run with the fitted agent over the trace's span: recomputed here from
+/// that model file, seed by seed, it gives the same figures exactly. The
+/// fitted model, whose gaps replay the trace's bursts, fails as many
+/// loops within 10% (an on/off fit failed 6.0% against 8.3%) and peaks
+/// as high within 10% (on/off: 21 against 48), so nothing is warned of.
+#[test]
+fn fit_check_runs_the_replay_and_the_model_on_one_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("code.toml");
+    let capacity = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/azure-code-replay.toml");
+    let output = loopcap()
+        .arg("fit")
+        .arg(azure_code())
+        .args([
+            "--format",
+            "azure",
+            "--json",
+            "--replications",
+            "30",
+            "--check",
+        ])
+        .arg(&capacity)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let figures = report["check"]["figures"].as_array().unwrap();
+    let figure = |name: &str| figures.iter().find(|f| f["name"] == name).unwrap();
+    // The replay, recomputed: the shipped model over the fitted span, with
+    // the fitted agent's max_tokens.
+    let fitted = fs::read_to_string(&out).unwrap();
+    let line = |key: &str| {
+        fitted
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap()
+            .to_owned()
+    };
+    let text = fs::read_to_string(&capacity)
+        .unwrap()
+        .replace("duration = \"1h\"", &line("duration = "))
+        .replace("max_output_tokens = 512", &line("max_output_tokens = "));
+    let (mut failed, mut peaks) = (Vec::new(), Vec::new());
+    for seed in 1..=30u64 {
+        let source = loopcap::config::Source {
+            name: "replay.toml".into(),
+            text: text.replace("seed = 7", &format!("seed = {seed}")),
+            base_dir: capacity.parent().unwrap().to_path_buf(),
+        };
+        let spec = loopcap::config::load_model_with(&source, &[] as &[&str])
+            .unwrap()
+            .spec;
+        let s = loopcap::model::simulate(&spec, false).unwrap().summary;
+        failed.push(100.0 * s.loops_failed_share.unwrap());
+        peaks.push(s.peak_in_flight as f64);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (failed_share, peak) = (figure("loops failed %"), figure("peak in flight"));
+    assert!((failed_share["trace"].as_f64().unwrap() - mean(&failed)).abs() < 1e-9);
+    assert!((peak["trace"].as_f64().unwrap() - mean(&peaks)).abs() < 1e-9);
+    for f in [failed_share, peak] {
+        let (replay, model) = (f["trace"].as_f64().unwrap(), f["model"].as_f64().unwrap());
+        assert!(within(model, replay, 0.10), "{f}");
+    }
+    assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+    // A capacity that cannot be read is bad input, and nothing is written.
+    let output = loopcap()
+        .arg("fit")
+        .arg(azure_code())
+        .args(["--format", "azure", "--check", "missing.toml", "--out"])
+        .arg(dir.path().join("other.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("--check missing.toml: cannot read")
+    );
+    assert!(!dir.path().join("other.toml").exists());
 }
 
 /// Five requests are too few to fit: the fit says so.

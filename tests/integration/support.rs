@@ -174,3 +174,14 @@ pub fn runs_on_one_and_two_threads(model: &str, experiment: &str) -> String {
     assert_eq!(one, runs("2"), "runs.csv differs between 1 and 2 threads");
     one
 }
+
+/// Uniform draws in [0, 1) from a xorshift generator seeded with `state`:
+/// test data drawn independently of loopcap's own generators.
+pub fn uniform(mut state: u64) -> impl FnMut() -> f64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

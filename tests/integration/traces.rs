@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use loopcap::model;
 
-use crate::support::{loopcap, spec};
+use crate::support::{loopcap, spec, uniform};
 
 pub fn azure_code() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -724,16 +724,13 @@ fn bad_recorded_gaps_are_refused_at_their_field() {
 #[test]
 fn a_trace_replays_its_rows_spread_over_their_tick() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut rng, mut t) = (0x2545_f491_4f6c_dd1d_u64, 0.0f64);
+    let (mut uniform, mut t) = (uniform(0x2545_f491_4f6c_dd1d), 0.0f64);
     let mut text = String::from("t,in,out\n");
     let mut rows = 0;
     while t < 3600.0 {
         text.push_str(&format!("{},{rows},1\n", (t / 3.0).floor() * 3.0));
         rows += 1;
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        t += -0.5 * (1.0 - (rng >> 11) as f64 / (1u64 << 53) as f64).ln();
+        t += -0.5 * (1.0 - uniform()).ln();
     }
     fs::write(dir.path().join("r.csv"), text).unwrap();
     let trace = |tick: &str| {
