@@ -50,6 +50,8 @@ pub struct Observations {
     pub quantities: Vec<Observed>,
     /// Input tokens of every call, cached or not.
     pub input_tokens: u64,
+    /// Tokens per unit of the trace's token columns (1 when they count tokens).
+    pub token_scale: f64,
     /// The cached share of the (first) calls' input.
     pub cached_input_share: f64,
     /// The cached share of the context a loop's steps add.
@@ -161,9 +163,10 @@ fn toml_string(s: &str) -> String {
 /// Everything the trace records, read in one pass.
 pub fn observe(population: &Population) -> Result<Observations, BadInput> {
     match population {
-        Population::Trace(spec) if spec.sessions.is_some() => Ok(observe_sessions(
-            &read_csv_sessions(spec).map_err(|e| BadInput(e.message))?,
-        )),
+        Population::Trace(spec) if spec.sessions.is_some() => Ok(Observations {
+            token_scale: spec.columns.token_scale,
+            ..observe_sessions(&read_csv_sessions(spec).map_err(|e| BadInput(e.message))?)
+        }),
         Population::Trace(spec) => observe_requests(spec),
         Population::Sessions(sessions) => Ok(observe_sessions(sessions)),
         _ => unreachable!("a trace reads as a trace or sessions"),
@@ -220,6 +223,7 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
             },
         ],
         input_tokens: all_input,
+        token_scale: spec.columns.token_scale,
         cached_input_share: share(cached, all_input),
         context_cached_share: None,
     })
@@ -333,6 +337,7 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
         arriving,
         quantities,
         input_tokens,
+        token_scale: 1.0,
         cached_input_share: share(first_cached, first_all),
         context_cached_share: (grown > 0)
             .then(|| (grown_cached as f64 / grown as f64).clamp(0.0, 1.0)),

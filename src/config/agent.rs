@@ -10,7 +10,7 @@ use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
-use crate::model::workload::agent_loop::{AgentProfile, ContextGrowth, FanOut};
+use crate::model::workload::agent_loop::{AgentProfile, ContextGrowth, FanOut, ToolCalls};
 use crate::model::workload::llm::{Choice, ModelMix};
 
 /// The `max_tokens` of each request when the agent does not set one.
@@ -25,6 +25,9 @@ pub struct RawAgent {
     output_tokens: RawDist,
     max_output_tokens: Option<Number>,
     tool_latency: Option<RawDist>,
+    /// Several tool calls after a step, each taking a `tool_latency`:
+    /// { per_step = 3, run = "parallel" | "serial" } (default: one call).
+    tool_calls: Option<RawToolCalls>,
     fan_out: Option<RawFanOut>,
     deadline: Option<Duration>,
     /// Tokens each step after the first adds to every later call's input.
@@ -53,6 +56,15 @@ struct RawContextGrowth {
     per_step: RawDist,
     /// The share of the grown context read from the prompt cache (default 1).
     cached_share: Option<Number>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawToolCalls {
+    /// Tool calls after each step but the last (a count, 0 or more).
+    per_step: RawDist,
+    /// "parallel" (default: the longest is the wait) or "serial" (their sum).
+    run: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -97,6 +109,33 @@ impl RawAgent {
             .as_ref()
             .map(|d| d.duration(&at.child("tool_latency"), base_dir))
             .transpose()?;
+        let tool_calls = self
+            .tool_calls
+            .as_ref()
+            .map(|t| {
+                let at = at.child("tool_calls");
+                if tool_latency.is_none() {
+                    return Err(Invalid::new(
+                        &at,
+                        "goes with tool_latency, which each tool call takes",
+                    ));
+                }
+                let serial = match t.run.as_deref() {
+                    None | Some("parallel") => false,
+                    Some("serial") => true,
+                    Some(other) => {
+                        return Err(Invalid::new(
+                            at.child("run"),
+                            format!("unknown choice `{other}`: allowed are parallel, serial"),
+                        ));
+                    }
+                };
+                Ok(ToolCalls {
+                    per_step: t.per_step.count(&at.child("per_step"), base_dir)?,
+                    serial,
+                })
+            })
+            .transpose()?;
         let fan_out = self
             .fan_out
             .as_ref()
@@ -138,6 +177,7 @@ impl RawAgent {
             output_tokens,
             max_output_tokens,
             tool_latency,
+            tool_calls,
             fan_out,
             deadline,
         })

@@ -36,6 +36,10 @@ pub struct FitReport {
     /// or sessions, or closed users, in words.
     pub arrives: String,
     pub cached_input_share: f64,
+    /// Tokens per unit of the trace's token columns, where they count
+    /// something else (characters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_scale: Option<f64>,
     pub arrivals: Option<ArrivalReport>,
     /// The written model run `replications` times over the trace's span.
     pub replications: u32,
@@ -187,6 +191,7 @@ pub fn report(
         users: obs.arriving.users(),
         arrives: obs.arriving.words(),
         cached_input_share: obs.cached_input_share,
+        token_scale: (obs.token_scale != 1.0).then_some(obs.token_scale),
         arrivals,
         replications,
         loops_per_min: compared(trace_rate, &rates),
@@ -394,6 +399,12 @@ impl FitReport {
             );
         }
         let _ = writeln!(out, "arriving: {}", self.arrives);
+        if let Some(scale) = self.token_scale {
+            let _ = writeln!(
+                out,
+                "tokens: the trace's token columns times {scale} (its token_scale), rounded"
+            );
+        }
         let _ = writeln!(
             out,
             "cached share of input: {:.3}\n\n{:<16}{:<14}{:>7}  {:>30}  {:>30}",

@@ -748,3 +748,21 @@ fn a_trace_replays_its_rows_spread_over_their_tick() {
     let spread = cv(", tick = \"3s\"");
     assert!((spread - 1.0).abs() < 0.05, "{spread}");
 }
+
+/// A trace whose token columns count characters takes `token_scale =
+/// 0.25` (four to a token): 1,000 and 999 characters of input are 250
+/// tokens each (249.75 rounded), and 41 and 3 of output are 10 and 1.
+#[test]
+fn token_columns_in_characters_are_scaled_to_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("c.csv"), "t,in,out\n0,1000,41\n1,999,3\n").unwrap();
+    let trace = |scale: &str| {
+        format!(
+            "{{ file = \"c.csv\", format = \"csv\", columns = {{ time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\"{scale} }} }}"
+        )
+    };
+    let s = run_in(dir.path(), replay(&trace(", token_scale = 0.25"), "10m"));
+    assert_eq!((s.input_tokens, s.output_tokens), (500, 11));
+    let s = run_in(dir.path(), replay(&trace(""), "10m"));
+    assert_eq!((s.input_tokens, s.output_tokens), (1999, 44));
+}

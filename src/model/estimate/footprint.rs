@@ -457,12 +457,18 @@ pub(super) fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfi
         .map_or(loop_s, |d| loop_s.min(d.as_secs_f64()))
 }
 
-/// The median tool call of `agent` between two steps (0 without tools).
+/// The median wait for tools between two steps of `agent` (0 without
+/// tools): a median call's, times the median number of calls when they
+/// run one after another.
 pub(super) fn tool_s(agent: &AgentProfile) -> f64 {
-    agent
+    let one = agent
         .tool_latency
         .as_ref()
-        .map_or(0.0, |t| median(t.dist()))
+        .map_or(0.0, |t| median(t.dist()));
+    match &agent.tool_calls {
+        Some(calls) if calls.serial => one * median(calls.per_step.dist()),
+        _ => one,
+    }
 }
 
 /// How long a typical call of `agent` (run by user class `class`) takes in

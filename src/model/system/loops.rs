@@ -206,19 +206,21 @@ impl AgentSystem<'_> {
             return;
         }
         let (class, script, round) = (lp.class, lp.script, lp.steps_done as usize - 1);
-        let delay = match (script, &self.spec.agent_for(class).tool_latency) {
-            (Some(Script::Request { session, request }), _) => {
+        let delay = match script {
+            Some(Script::Request { session, request }) => {
                 self.recorded(class, session, request).rounds[round].tool_after
             }
-            (Some(Script::Stream { slot }), _) => match self.stream(class).tool_time(slot) {
+            Some(Script::Stream { slot }) => match self.stream(class).tool_time(slot) {
                 Ok(delay) => delay,
                 Err(e) => {
                     self.trace_error = Some(e);
                     SimDuration::ZERO
                 }
             },
-            (_, Some(tool)) => tool.sample(&mut self.streams[usize::from(class)].agent),
-            (_, None) => SimDuration::ZERO,
+            _ => self
+                .spec
+                .agent_for(class)
+                .tool_time(&mut self.streams[usize::from(class)].agent),
         };
         if delay > SimDuration::ZERO {
             cx.schedule_in(delay, Event::ToolFinished(loop_key));

@@ -35,6 +35,8 @@ pub struct AgentProfile {
     pub max_output_tokens: u32,
     /// Tool-call time between consecutive steps (none before the first or after the last).
     pub tool_latency: Option<DurationDist>,
+    /// How many tool calls follow a step, and how they run (default: one).
+    pub tool_calls: Option<ToolCalls>,
     pub fan_out: Option<FanOut>,
     /// A loop still running this long after it arrived fails.
     pub deadline: Option<SimDuration>,
@@ -54,6 +56,15 @@ pub struct ContextGrowth {
     pub cached_share: f64,
 }
 
+/// The tool calls after a step (but the last): how many, each with its
+/// own latency, and whether they run one after another or at once.
+#[derive(Clone, Debug)]
+pub struct ToolCalls {
+    pub per_step: CountDist,
+    /// One after another (the wait is their sum); else at once (the longest).
+    pub serial: bool,
+}
+
 /// Every `every`-th step is a burst of `width` parallel calls, joined before the loop goes on.
 #[derive(Clone, Debug)]
 pub struct FanOut {
@@ -62,6 +73,23 @@ pub struct FanOut {
 }
 
 impl AgentProfile {
+    /// How long the loop waits for the tools after a step: none without
+    /// tools; else the step's tool calls' latencies, summed when they run
+    /// one after another, their longest when they run at once.
+    pub fn tool_time(&self, rng: &mut Stream) -> SimDuration {
+        let Some(latency) = &self.tool_latency else {
+            return SimDuration::ZERO;
+        };
+        let Some(calls) = &self.tool_calls else {
+            return latency.sample(rng);
+        };
+        let draws = (0..calls.per_step.sample(rng)).map(|_| latency.sample(rng));
+        match calls.serial {
+            true => draws.fold(SimDuration::ZERO, |a, b| a + b),
+            false => draws.max().unwrap_or(SimDuration::ZERO),
+        }
+    }
+
     /// Whether step `step` (1-based) is a fan-out burst: every `every`-th.
     pub fn fans_out(&self, step: u32) -> bool {
         self.fan_out
@@ -254,6 +282,7 @@ mod tests {
             output_tokens: constant(5000.0),
             max_output_tokens: 4096,
             tool_latency: None,
+            tool_calls: None,
             fan_out: Some(FanOut {
                 every: 3,
                 width: constant(10.0),
@@ -287,6 +316,7 @@ mod tests {
             output_tokens: constant(5000.0),
             max_output_tokens: 4096,
             tool_latency: None,
+            tool_calls: None,
             fan_out: None,
             deadline: None,
             context_growth: None,

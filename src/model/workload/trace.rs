@@ -33,7 +33,7 @@ pub enum TimeUnit {
 }
 
 /// Where a trace's fields are, by header name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TraceColumns {
     pub time: String,
     pub time_unit: TimeUnit,
@@ -45,6 +45,9 @@ pub struct TraceColumns {
     /// Each call's recorded response time (in `time_unit`, seconds for
     /// datetimes): taken off the gap to the session's next call.
     pub latency: Option<String>,
+    /// Tokens per unit the token columns count (1 for tokens; 0.25 for
+    /// characters at four a token), rounded to whole tokens.
+    pub token_scale: f64,
 }
 
 impl TraceColumns {
@@ -57,6 +60,7 @@ impl TraceColumns {
             cached_input: None,
             session: None,
             latency: None,
+            token_scale: 1.0,
         }
     }
 
@@ -69,6 +73,7 @@ impl TraceColumns {
             cached_input: None,
             session: None,
             latency: None,
+            token_scale: 1.0,
         }
     }
 }
@@ -377,10 +382,14 @@ impl TraceReader {
             .ok_or_else(|| BadInput(format!("`{}` is not a time ({time_text:?})", c.time)))?;
         let tokens = |slot: usize, name: &str| -> Result<u32, BadInput> {
             let text = field(slot, name)?;
-            text.parse::<u32>().map_err(|_| {
+            let counted = text.parse::<u32>().map_err(|_| {
                 BadInput(format!(
                     "`{name}` must be a whole number of tokens, at least 0 (got {text:?})"
                 ))
+            })?;
+            Ok(match c.token_scale {
+                1.0 => counted,
+                scale => (f64::from(counted) * scale).round() as u32,
             })
         };
         let input = tokens(1, &c.input)?;
