@@ -51,10 +51,10 @@ pub enum Better {
 }
 
 /// The statistics a metric of [`Form::Percentiles`] has, in order.
-pub const PERCENTILE_FIELDS: [&str; 5] = ["p50", "p95", "p99", "max", "mean"];
+pub const PERCENTILE_FIELDS: [&str; 6] = ["p50", "p90", "p95", "p99", "max", "mean"];
 
 /// What follows a metric's name in a column: nothing, its percentiles
-/// (`p50`, `p95`, `p99`, `max`, `mean`) or the quantiles of its
+/// (`p50`, `p90`, `p95`, `p99`, `max`, `mean`) or the quantiles of its
 /// distribution (`q05` … `q999`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: f64,
+    /// Published latency figures are often p50 and p90.
+    pub p90: f64,
     pub p95: f64,
     pub p99: f64,
     pub max: f64,

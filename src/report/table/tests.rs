@@ -77,6 +77,7 @@ const LEFT_OUT: &[(Scope, &str, &str)] = &[
 fn percentiles() -> Option<Percentiles> {
     Some(Percentiles {
         p50: 1.0,
+        p90: 1.8,
         p95: 2.0,
         p99: 3.0,
         max: 4.0,

@@ -6,6 +6,7 @@ use crate::model::measure::window::WindowSummary;
 fn latency(p99: f64) -> Option<Percentiles> {
     Some(Percentiles {
         p50: p99 / 4.0,
+        p90: p99 / 2.5,
         p95: p99 / 2.0,
         p99,
         max: p99 * 2.0,

@@ -58,12 +58,13 @@ impl Recorder {
     }
 
     pub(super) fn percentiles(&self) -> Option<Percentiles> {
-        let q = self.quantiles(&[0.50, 0.95, 0.99])?;
+        let q = self.quantiles(&[0.50, 0.90, 0.95, 0.99])?;
         let n = self.histogram.len();
         Some(Percentiles {
             p50: q[0],
-            p95: q[1],
-            p99: q[2],
+            p90: q[1],
+            p95: q[2],
+            p99: q[3],
             max: self.max as f64 / self.scale,
             mean: self.sum as f64 / n as f64 / self.scale,
         })
