@@ -13,9 +13,10 @@ use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use crate::model::workload::classes::Population;
-use crate::model::workload::session_stream::session_key;
-use crate::model::workload::sessions::{SessionTrace, read_csv_sessions, read_tracelab};
-use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec};
+use crate::model::workload::sessions::{
+    SessionTrace, read_csv_sessions, read_grouped_sessions, read_tracelab,
+};
+use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec, session_key};
 
 /// The formats a trace may be read in (`format = ...`, `fit --format`).
 pub const TRACE_FORMATS: [&str; 4] = ["azure", "burstgpt", "tracelab", "csv"];
@@ -256,7 +257,7 @@ impl RawTrace {
 /// sessions that start in the window.
 fn count_sessions(mut spec: TraceSpec, name: &str, file: FieldPath) -> Checked<Population> {
     let mut reader =
-        TraceReader::open(&spec.whole()).map_err(|e| Invalid::new(file.clone(), e.message))?;
+        TraceReader::open_any_order(&spec).map_err(|e| Invalid::new(file.clone(), e.message))?;
     let mut counts: HashMap<u64, u32> = HashMap::new();
     let (mut starting, mut last) = (0u64, 0i64);
     while let Some(record) = reader
@@ -270,6 +271,26 @@ fn count_sessions(mut spec: TraceSpec, name: &str, file: FieldPath) -> Checked<P
             starting += 1;
             last = offset - spec.from_us;
         }
+    }
+    if !reader.sorted {
+        // Grouped by session rather than sorted by time: read whole.
+        if spec.tick_us.is_some() {
+            return Err(Invalid::new(
+                file,
+                format!(
+                    "{name}: its rows are not in time order, and `tick` needs them to be (sort it by time)"
+                ),
+            ));
+        }
+        let sessions =
+            read_grouped_sessions(&spec).map_err(|e| Invalid::new(file.clone(), e.message))?;
+        if sessions.sessions.is_empty() {
+            return Err(Invalid::new(
+                file,
+                format!("{name}: no sessions start in the window replayed"),
+            ));
+        }
+        return Ok(Population::Sessions(sessions));
     }
     if starting == 0 {
         return Err(Invalid::new(

@@ -766,3 +766,60 @@ fn token_columns_in_characters_are_scaled_to_tokens() {
     let s = run_in(dir.path(), replay(&trace(""), "10m"));
     assert_eq!((s.input_tokens, s.output_tokens), (1999, 44));
 }
+
+/// A session trace grouped by session (session b's rows, then a's, then
+/// c's) replays as the same rows sorted by time do: the same loops,
+/// calls, tokens and latencies, none dropped. A session whose own rows go
+/// back in time is an error at its line.
+#[test]
+fn a_session_trace_grouped_by_session_replays_as_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "t,sid,in,out,lat\n";
+    let rows = [
+        "0,b,10,0,1",
+        "7,b,20,0,1",
+        "2,a,100,0,2",
+        "12,a,200,0,2",
+        "30,a,300,0,2",
+        "5,c,50,0,1",
+    ];
+    fs::write(
+        dir.path().join("grouped.csv"),
+        format!("{header}{}\n", rows.join("\n")),
+    )
+    .unwrap();
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|r| r.split(',').next().unwrap().parse::<u32>().unwrap());
+    fs::write(
+        dir.path().join("sorted.csv"),
+        format!("{header}{}\n", sorted.join("\n")),
+    )
+    .unwrap();
+    let trace = |file: &str| {
+        format!(
+            "{{ file = \"{file}\", format = \"csv\", columns = {{ time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\", session = \"sid\", latency = \"lat\" }} }}"
+        )
+    };
+    let grouped = run_in(dir.path(), replay(&trace("grouped.csv"), "10m"));
+    let sorted = run_in(dir.path(), replay(&trace("sorted.csv"), "10m"));
+    let figures = |s: &loopcap::model::measure::summary::Summary| {
+        let l = s.loop_latency_s.unwrap();
+        (s.loops_completed, s.calls, s.input_tokens, l.mean, l.max)
+    };
+    assert_eq!(figures(&grouped), figures(&sorted));
+    assert_eq!(
+        (grouped.loops_completed, grouped.calls, grouped.input_tokens),
+        (3, 6, 680)
+    );
+    fs::write(
+        dir.path().join("back.csv"),
+        format!("{header}5,a,1,0,0\n9,b,1,0,0\n3,a,1,0,0\n"),
+    )
+    .unwrap();
+    let (code, stderr) = check_in(dir.path(), &replay(&trace("back.csv"), "10m"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("back.csv:4: time goes backwards within session \"a\""),
+        "{stderr}"
+    );
+}

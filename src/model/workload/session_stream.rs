@@ -7,21 +7,13 @@
 //! until their session's loop takes them. Memory grows with the number of
 //! sessions (their counts) and the rows read ahead, not with the file.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 
 use crate::engine::{SimDuration, SimTime};
 use crate::model::workload::agent_loop::CallTokens;
-use crate::model::workload::trace::{SessionCounts, TraceError, TraceReader, TraceSpec, micros};
-
-/// A session id as the counts key it: a 64-bit hash (collisions among a
-/// million sessions have odds of about 1 in 10^7).
-pub fn session_key(id: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
-}
+use crate::model::workload::trace::{
+    SessionCounts, TraceError, TraceReader, TraceSpec, micros, session_key,
+};
 
 /// One recorded call of a session: its offset from the trace's first row
 /// and recorded latency (µs), and its tokens.

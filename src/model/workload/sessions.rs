@@ -17,7 +17,9 @@ use crate::engine::{SimDuration, SimTime};
 use crate::error::BadInput;
 use crate::model::workload::agent_loop::CallTokens;
 use crate::model::workload::session_stream::SessionStream;
-use crate::model::workload::trace::{TraceError, TraceSpec, micros, open_data, parse_datetime};
+use crate::model::workload::trace::{
+    TraceError, TraceReader, TraceSpec, micros, open_data, parse_datetime, session_key,
+};
 
 /// The sessions of a trace, in order of their start.
 #[derive(Clone, Debug)]
@@ -163,6 +165,59 @@ pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
         shown: spec.shown.clone(),
         sessions: sessions.into(),
         skipped_rows: spec.skipped_rows,
+    })
+}
+
+/// A trace with a session column whose rows are not in time order (grouped
+/// by session, say; each session's rows in order), read whole: each
+/// session one request, as [`read_csv_sessions`] gives a sorted one. The
+/// window and speed apply to sessions' starts, from the earliest.
+pub fn read_grouped_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
+    /// A session's calls: each one's offset and recorded latency (µs), and tokens.
+    type Calls = Vec<(i64, i64, CallTokens)>;
+    let mut reader = TraceReader::open_any_order(spec)?;
+    // Each session: where the file first names it, and its calls.
+    let mut rows: HashMap<u64, (usize, Calls)> = HashMap::new();
+    while let Some((offset, record)) = reader.next_row()? {
+        let next = rows.len();
+        rows.entry(session_key(reader.session()))
+            .or_insert_with(|| (next, Vec::new()))
+            .1
+            .push((offset, reader.latency_us(), record.tokens()));
+    }
+    let mut found: Vec<(usize, Calls)> = rows.into_values().collect();
+    // By start, ties in the order the file names them.
+    found.sort_by_key(|(seen, calls)| (calls[0].0, *seen));
+    let first = found.first().map_or(0, |(_, calls)| calls[0].0);
+    let sessions = found
+        .into_iter()
+        .map(|(_, calls)| calls)
+        .filter(|calls| spec.in_window(calls[0].0 - first))
+        .map(|calls| {
+            let rounds = calls
+                .iter()
+                .zip(calls.iter().skip(1).map(Some).chain([None]))
+                .map(|(&(at, latency, tokens), next)| RecordedRound {
+                    tokens,
+                    model: None,
+                    tool_after: next.map_or(SimDuration::ZERO, |n| micros(n.0 - at - latency)),
+                })
+                .collect();
+            let (last, latency, _) = calls[calls.len() - 1];
+            RecordedSession {
+                start: spec.place(calls[0].0 - first),
+                requests: vec![RecordedRequest {
+                    think_before: SimDuration::ZERO,
+                    rounds,
+                    recorded: micros(last + latency - calls[0].0),
+                }],
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(SessionTrace {
+        shown: spec.shown.clone(),
+        sessions: sessions.into(),
+        skipped_rows: reader.skipped,
     })
 }
 

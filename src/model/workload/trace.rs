@@ -8,8 +8,10 @@
 //! the trace's first row, then divided by `speed`; a window of the trace
 //! (`from`, `until`, in trace time from its first row) can be chosen.
 
-use std::collections::VecDeque;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -153,6 +155,14 @@ pub struct TraceError {
     pub message: String,
 }
 
+/// A session id as the counts key it: a 64-bit hash (collisions among a
+/// million sessions have odds of about 1 in 10^7).
+pub fn session_key(id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 /// Reads a trace's rows in order.
 pub struct TraceReader {
     spec: TraceSpec,
@@ -167,6 +177,11 @@ pub struct TraceReader {
     last_us: i64,
     /// Rows skipped as bad.
     pub skipped: u64,
+    /// A session trace read in any order (grouped by session, say): the
+    /// last time of each session, whose rows must be in time order.
+    by_session: Option<HashMap<u64, i64>>,
+    /// Whether every row so far is at or after the one above.
+    pub sorted: bool,
     /// With a tick: the rows of the tick being read, spread over it, and
     /// the first row of the next.
     spread: VecDeque<Row>,
@@ -242,8 +257,20 @@ impl TraceReader {
             first_us: None,
             last_us: i64::MIN,
             skipped: 0,
+            by_session: None,
+            sorted: true,
             spread: VecDeque::new(),
             ahead: None,
+        })
+    }
+
+    /// A session trace read whole, in any order between sessions (each
+    /// session's rows in time order): rows come with their offsets from
+    /// the first row, before or after it, and no window.
+    pub fn open_any_order(spec: &TraceSpec) -> Result<TraceReader, TraceError> {
+        Ok(TraceReader {
+            by_session: Some(HashMap::new()),
+            ..TraceReader::open(&spec.whole())?
         })
     }
 
@@ -315,7 +342,7 @@ impl TraceReader {
 
     /// The next row in the window: its offset from the first row (µs) and
     /// its call, not yet placed.
-    fn next_row(&mut self) -> Result<Option<(i64, TraceRecord)>, TraceError> {
+    pub fn next_row(&mut self) -> Result<Option<(i64, TraceRecord)>, TraceError> {
         loop {
             let Some(row) = self.rows.next() else {
                 return Ok(None);
@@ -332,11 +359,13 @@ impl TraceReader {
                 Ok((time_us, record)) => {
                     let first = *self.first_us.get_or_insert(time_us);
                     let offset = time_us - first;
-                    if offset < self.spec.from_us {
-                        continue;
-                    }
-                    if !self.spec.in_window(offset) {
-                        return Ok(None);
+                    if self.by_session.is_none() {
+                        if offset < self.spec.from_us {
+                            continue;
+                        }
+                        if !self.spec.in_window(offset) {
+                            return Ok(None);
+                        }
                     }
                     return Ok(Some((offset, record)));
                 }
@@ -422,11 +451,25 @@ impl TraceReader {
                 ))
             })?;
         }
-        if time_us < self.last_us {
-            return Err(BadInput(format!(
-                "time goes backwards ({time_text:?} is before the row above)"
-            )));
+        match &mut self.by_session {
+            None if time_us < self.last_us => {
+                return Err(BadInput(format!(
+                    "time goes backwards ({time_text:?} is before the row above)"
+                )));
+            }
+            None => {}
+            Some(last) => {
+                let last = last.entry(session_key(&self.session)).or_insert(i64::MIN);
+                if time_us < *last {
+                    return Err(BadInput(format!(
+                        "time goes backwards within session {:?} ({time_text:?} is before its row above)",
+                        self.session
+                    )));
+                }
+                *last = time_us;
+            }
         }
+        self.sorted &= time_us >= self.last_us;
         self.last_us = time_us;
         Ok((
             time_us,
