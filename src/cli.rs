@@ -95,12 +95,13 @@ Examples:
   loopcap size models/mmc.toml --slo 'queue_wait_s.mean <= 0.1' --over capacity.lanes=8..64 --json"
     )]
     Size(SizeArgs),
-    /// Fit a model to a trace: its arrival process (or users and think time),
-    /// steps, tokens, context growth and tool latency, each a distribution
-    /// chosen by its KS distance or the trace's own values in a CSV beside the
-    /// model; prints each quantity in the trace and in the written model.
+    /// Fit a model to a trace: its arrival process (fitted, or its own gaps
+    /// replayed), and its sessions resampled whole (or users, steps, tokens,
+    /// context growth and tool latency, each a distribution chosen by its KS
+    /// distance or the trace's own values in a CSV beside the model); prints
+    /// each quantity in the trace and in the written model.
     #[command(
-        after_help = "Formats: azure, burstgpt, tracelab, csv (with --columns).
+        after_help = "Formats: azure, burstgpt, tracelab, otel (OpenTelemetry GenAI spans, OTLP/JSON), csv (with --columns).
 
 Examples:
   loopcap fit ../shared/data/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv --format azure --out fitted.toml
@@ -356,7 +357,7 @@ pub struct SizeArgs {
 pub struct FitArgs {
     /// The trace file.
     pub trace: PathBuf,
-    /// azure, burstgpt, tracelab or csv.
+    /// azure, burstgpt, tracelab, otel or csv.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TRACE_FORMATS))]
     pub format: String,
     /// For --format csv: the inside of the trace's `columns = { ... }` table.

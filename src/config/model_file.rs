@@ -281,6 +281,7 @@ fn warnings(spec: &ModelSpec) -> Vec<Invalid> {
     warnings.extend(rounded_up(&spec.agents, &spec.classes));
     warnings.extend(empty(&spec.classes));
     warnings.extend(skipped_rows(&spec.classes));
+    warnings.extend(failed_calls(&spec.classes));
     warnings
 }
 
@@ -468,6 +469,29 @@ fn rounded_up(agents: &[AgentProfile], classes: &[UserClass]) -> Vec<Invalid> {
 }
 
 /// Warnings about classes that can never start a loop.
+/// Warnings about recorded calls that failed, left out of a replay.
+fn failed_calls(classes: &[UserClass]) -> Vec<Invalid> {
+    classes
+        .iter()
+        .filter_map(|c| {
+            let (Population::Sessions(s) | Population::Resampled { sessions: s, .. }) =
+                &c.population
+            else {
+                return None;
+            };
+            (s.failed_calls > 0).then(|| {
+                Invalid::new(
+                    FieldPath::root("workload").child(&c.name),
+                    format!(
+                        "{} calls of {} failed as recorded (error spans, such as 429s) and are left out: the simulation makes its own failures",
+                        s.failed_calls, s.shown
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Warnings about trace rows skipped as bad.
 fn skipped_rows(classes: &[UserClass]) -> Vec<Invalid> {
     classes

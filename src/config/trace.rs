@@ -13,13 +13,14 @@ use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use crate::model::workload::classes::Population;
+use crate::model::workload::otel::read_otel;
 use crate::model::workload::sessions::{
     SessionTrace, read_csv_sessions, read_grouped_sessions, read_tracelab,
 };
 use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec, session_key};
 
 /// The formats a trace may be read in (`format = ...`, `fit --format`).
-pub const TRACE_FORMATS: [&str; 4] = ["azure", "burstgpt", "tracelab", "csv"];
+pub const TRACE_FORMATS: [&str; 5] = ["azure", "burstgpt", "tracelab", "otel", "csv"];
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -73,10 +74,10 @@ impl RawTrace {
             return Ok(Vec::new());
         };
         let at = at.child("models");
-        if self.format != "tracelab" {
+        if !matches!(self.format.as_str(), "tracelab" | "otel") {
             return Err(Invalid::new(
                 at,
-                "goes with format = \"tracelab\", whose rounds name their model",
+                "goes with format = \"tracelab\" or \"otel\", whose calls name their model",
             ));
         }
         table
@@ -108,10 +109,10 @@ impl RawTrace {
             return Ok(None);
         };
         let at = at.child("tick");
-        if self.format == "tracelab" {
+        if matches!(self.format.as_str(), "tracelab" | "otel") {
             return Err(Invalid::new(
                 at,
-                "goes with a csv, azure or burstgpt trace, whose times may be rounded; TraceLab's are not",
+                "goes with a csv, azure or burstgpt trace, whose times may be rounded; TraceLab's and spans' are not",
             ));
         }
         Ok(Some(positive_duration(&at, tick)?.ticks() as i64))
@@ -151,7 +152,7 @@ impl RawTrace {
     pub fn check(&self, at: &FieldPath, base_dir: &Path, models: &[String]) -> Checked<Population> {
         file_name(&at.child("file"), &self.file)?;
         let columns = match (self.format.as_str(), &self.columns) {
-            ("azure" | "tracelab", None) => TraceColumns::azure(),
+            ("azure" | "tracelab" | "otel", None) => TraceColumns::azure(),
             ("burstgpt", None) => TraceColumns::burstgpt(),
             ("csv", Some(c)) => c.check(&at.child("columns"))?,
             ("csv", None) => {
@@ -160,7 +161,7 @@ impl RawTrace {
                     "missing: format = \"csv\" needs columns = { time, time_unit, input, output }",
                 ));
             }
-            ("azure" | "burstgpt" | "tracelab", Some(_)) => {
+            ("azure" | "burstgpt" | "tracelab" | "otel", Some(_)) => {
                 return Err(Invalid::new(
                     at.child("columns"),
                     format!(
@@ -207,9 +208,12 @@ impl RawTrace {
         };
         let recorded_models = self.recorded_models(at, models)?;
         let file = at.child("file");
-        if self.format == "tracelab" {
-            let sessions = read_tracelab(&spec, &recorded_models)
-                .map_err(|e| Invalid::new(file.clone(), e.message))?;
+        if matches!(self.format.as_str(), "tracelab" | "otel") {
+            let sessions = match self.format.as_str() {
+                "tracelab" => read_tracelab(&spec, &recorded_models),
+                _ => read_otel(&spec, &recorded_models),
+            }
+            .map_err(|e| Invalid::new(file.clone(), e.message))?;
             if sessions.sessions.is_empty() {
                 return Err(Invalid::new(
                     file,

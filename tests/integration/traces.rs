@@ -823,3 +823,47 @@ fn a_session_trace_grouped_by_session_replays_as_sorted() {
         "{stderr}"
     );
 }
+
+/// tests/data/otel-genai.jsonl: OpenTelemetry GenAI spans as an OTLP file
+/// exporter writes them. Conversation conv-1 (gen_ai.conversation.id) is
+/// two invoke_agent requests: calls at 0-2, 5-7 and 10-12 s (gaps of 3 s
+/// each, one an execute_tool span), then 28 s later one at 40-41 s and
+/// a 429 (an error span, skipped). conv-2 (session.id, OpenLLMetry's
+/// prompt/completion token names) is calls at 100-101 and 103-104 s; a
+/// trace with no session id (OpenInference's names) is one call. So 4
+/// loops of 7 calls, 7,800 input tokens (800 cached) and 225 output;
+/// with each call taking 1 s, loops of 9, 1, 4 and 1 s. The flattened
+/// form (one span a line, attributes as a map) replays the same.
+#[test]
+fn opentelemetry_genai_spans_replay_as_sessions() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for file in ["otel-genai.jsonl", "otel-genai-flat.jsonl"] {
+        let trace = format!("{{ file = \"{file}\", format = \"otel\" }}");
+        let s = run_in(&data, replay(&trace, "1h"));
+        assert_eq!(
+            (
+                s.loops_completed,
+                s.calls,
+                s.input_tokens,
+                s.cached_input_tokens,
+                s.output_tokens
+            ),
+            (4, 7, 7800, 800, 225),
+            "{file}"
+        );
+        let latency = s.loop_latency_s.unwrap();
+        assert!(
+            (latency.max - 9.0).abs() < 1e-6 && (latency.mean - 3.75).abs() < 1e-6,
+            "{file}: {latency:?}"
+        );
+    }
+    let (code, stderr) = check_in(
+        &data,
+        &replay("{ file = \"otel-genai.jsonl\", format = \"otel\" }", "1h"),
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 calls of otel-genai.jsonl failed as recorded"),
+        "{stderr}"
+    );
+}

@@ -29,6 +29,9 @@ pub struct SessionTrace {
     pub sessions: Arc<[RecordedSession]>,
     /// Lines skipped as bad (`bad_rows = "skip"`).
     pub skipped_rows: u64,
+    /// Calls recorded as failed (error spans, such as 429s), left out: the
+    /// simulation makes its own failures.
+    pub failed_calls: u64,
 }
 
 impl SessionTrace {
@@ -110,7 +113,10 @@ impl SessionTrace {
 
 /// Sessions that start in `spec`'s window, by their absolute start (µs),
 /// placed at their offsets from the first session's start.
-fn place(spec: &TraceSpec, mut sessions: Vec<(i64, Vec<RecordedRequest>)>) -> Vec<RecordedSession> {
+pub(super) fn place(
+    spec: &TraceSpec,
+    mut sessions: Vec<(i64, Vec<RecordedRequest>)>,
+) -> Vec<RecordedSession> {
     sessions.sort_by_key(|(start, _)| *start);
     let Some(first) = sessions.first().map(|(start, _)| *start) else {
         return Vec::new();
@@ -165,6 +171,7 @@ pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
         shown: spec.shown.clone(),
         sessions: sessions.into(),
         skipped_rows: spec.skipped_rows,
+        failed_calls: 0,
     })
 }
 
@@ -186,14 +193,11 @@ pub fn read_grouped_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceErro
             .push((offset, reader.latency_us(), record.tokens()));
     }
     let mut found: Vec<(usize, Calls)> = rows.into_values().collect();
-    // By start, ties in the order the file names them.
-    found.sort_by_key(|(seen, calls)| (calls[0].0, *seen));
-    let first = found.first().map_or(0, |(_, calls)| calls[0].0);
+    // Ties in start in the order the file names them.
+    found.sort_by_key(|(seen, _)| *seen);
     let sessions = found
         .into_iter()
-        .map(|(_, calls)| calls)
-        .filter(|calls| spec.in_window(calls[0].0 - first))
-        .map(|calls| {
+        .map(|(_, calls)| {
             let rounds = calls
                 .iter()
                 .zip(calls.iter().skip(1).map(Some).chain([None]))
@@ -204,20 +208,20 @@ pub fn read_grouped_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceErro
                 })
                 .collect();
             let (last, latency, _) = calls[calls.len() - 1];
-            RecordedSession {
-                start: spec.place(calls[0].0 - first),
-                requests: vec![RecordedRequest {
-                    think_before: SimDuration::ZERO,
-                    rounds,
-                    recorded: micros(last + latency - calls[0].0),
-                }],
-            }
+            let request = RecordedRequest {
+                think_before: SimDuration::ZERO,
+                rounds,
+                recorded: micros(last + latency - calls[0].0),
+            };
+            (calls[0].0, vec![request])
         })
-        .collect::<Vec<_>>();
+        .collect();
+    let sessions = place(spec, sessions);
     Ok(SessionTrace {
         shown: spec.shown.clone(),
         sessions: sessions.into(),
         skipped_rows: reader.skipped,
+        failed_calls: 0,
     })
 }
 
@@ -378,6 +382,7 @@ pub fn read_tracelab(
         shown: spec.shown.clone(),
         sessions: place(spec, sessions).into(),
         skipped_rows: skipped,
+        failed_calls: 0,
     })
 }
 
