@@ -1,13 +1,14 @@
 //! `loopcap fit`: a model fitted to a trace. A request trace gives an open
-//! class (its arrival process) of one-call loops with the trace's input and
-//! output tokens and cached share; an agent-session trace (TraceLab's, or
-//! one with a session column) gives the trace's steps per loop, tokens,
-//! context growth and tool latency, for closed users with the trace's think
-//! time between a session's requests or, where every session is one
-//! request (no think time is recorded), an open stream of sessions fitted
-//! to the gaps between their starts. Each
-//! quantity is a parametric distribution chosen by its KS distance, or the
-//! trace's own values written in a CSV beside the model.
+//! class (its arrival process, or its own gaps replayed where no process
+//! has its burstiness) of one-call loops with the trace's input and output
+//! tokens and cached share. An agent-session trace (TraceLab's, OpenTelemetry
+//! spans, or one with a session column) gives an open stream of sessions
+//! fitted to the gaps between their starts, each a recorded session
+//! resampled whole; with fewer than three starts apart in time, closed
+//! users instead, with the trace's steps per loop, tokens, context growth,
+//! tool latency and think time. Each quantity so fitted is a parametric
+//! distribution chosen by its KS distance, or the trace's own values
+//! written in a CSV beside the model.
 
 use std::path::Path;
 

@@ -867,3 +867,78 @@ fn opentelemetry_genai_spans_replay_as_sessions() {
         "{stderr}"
     );
 }
+
+/// Spans pretty-printed over many lines read as they do one a line; a
+/// token count that is not one is an error at the line its value starts
+/// on, and a file that is not JSON says so (exit 2, never a panic).
+#[test]
+fn opentelemetry_files_read_pretty_printed_and_refuse_bad_input_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/otel-genai.jsonl");
+    let pretty: String = fs::read_to_string(&data)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let value: serde_json::Value = serde_json::from_str(l).unwrap();
+            serde_json::to_string_pretty(&value).unwrap() + "\n"
+        })
+        .collect();
+    fs::write(dir.path().join("pretty.json"), &pretty).unwrap();
+    let trace = |file: &str| format!("{{ file = \"{file}\", format = \"otel\" }}");
+    let s = run_in(dir.path(), replay(&trace("pretty.json"), "1h"));
+    assert_eq!((s.loops_completed, s.calls, s.input_tokens), (4, 7, 7800));
+    let bad = "{\"name\":\"x\",\"trace_id\":\"t\",\"start_time_unix_nano\":1,\"end_time_unix_nano\":2,\"attributes\":{\"gen_ai.operation.name\":\"chat\",\"gen_ai.usage.input_tokens\":10}}\n\n{\"name\":\"y\",\"trace_id\":\"t\",\"start_time_unix_nano\":3,\"end_time_unix_nano\":4,\"attributes\":{\"gen_ai.operation.name\":\"chat\",\"gen_ai.usage.input_tokens\":-5}}\n";
+    fs::write(dir.path().join("bad.jsonl"), bad).unwrap();
+    let (code, stderr) = check_in(dir.path(), &replay(&trace("bad.jsonl"), "1h"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("bad.jsonl: line 3: `gen_ai.usage.input_tokens` is not a token count (-5)"),
+        "{stderr}"
+    );
+    fs::write(dir.path().join("text.txt"), "time,in,out\n0,1,1\n").unwrap();
+    let (code, stderr) = check_in(dir.path(), &replay(&trace("text.txt"), "1h"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("text.txt: line 1: not OTLP/JSON"),
+        "{stderr}"
+    );
+}
+
+/// The memory estimate counts the lane queue a resampling class builds:
+/// 120 sessions a minute of 2 calls on average, each call 1 s, offer 4
+/// lanes' work. On one lane and no queue limit, 1.5 loops a second more
+/// wait for a day (130,000, over 100 MiB); on ten, none wait.
+#[test]
+fn a_resampling_class_overloading_its_lanes_is_in_the_memory_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("s.csv"),
+        "t,sid,in,out\n0,a,100,0\n1,a,100,0\n2,a,100,0\n3,b,100,0\n",
+    )
+    .unwrap();
+    let model = |lanes: u32| {
+        format!(
+            "name = \"m\"\nseed = 1\nduration = \"24h\"\n\n[[workload]]\nname = \"s\"\nagent = \"a\"\narrivals = {{ process = \"poisson\", per_min = 120 }}\nresample = {{ file = \"s.csv\", format = \"csv\", columns = {{ time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\", session = \"sid\" }} }}\n\n[agents.a]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\n\n[capacity]\nkind = \"reserved\"\nlanes = {lanes}\ntime_to_first_token = \"1s\"\n"
+        )
+    };
+    let mib = |lanes| {
+        let source = loopcap::config::Source {
+            name: "m.toml".into(),
+            text: model(lanes),
+            base_dir: dir.path().to_path_buf(),
+        };
+        let memory = loopcap::config::load_model_with(&source, &[] as &[&str])
+            .unwrap()
+            .memory;
+        (
+            memory.bytes.0 as f64 / (1u64 << 20) as f64,
+            memory.largest.message,
+        )
+    };
+    let ((one, largest), (ten, _)) = (mib(1), mib(10));
+    assert!(
+        one > 100.0 && ten < 10.0,
+        "{one} MiB on one lane, {ten} on ten"
+    );
+    assert!(largest.contains("loops waiting for a lane"), "{largest}");
+}

@@ -369,15 +369,26 @@ fn lane_queue(spec: &ModelSpec) -> Option<Need> {
     // Calls offered per second, and lanes they keep busy.
     let (mut loops_per_s, mut busy_lanes, mut waiting_bytes) = (0.0, 0.0, 0.0f64);
     for (index, class) in spec.classes.iter().enumerate() {
-        if let Population::Open(arrivals) = &class.population {
-            let agent = &spec.agents[class.agent];
-            let loops = arrivals.mean_per_min() / 60.0;
-            let calls = loops * median(agent.steps.dist()).max(1.0) * calls_per_step(agent);
-            loops_per_s += loops;
-            busy_lanes += calls * call_s(spec, index, agent);
-            waiting_bytes = waiting_bytes
-                .max(per_loop_bytes(agent) + calls_per_step(agent) * size_of::<Key>() as f64);
-        }
+        let agent = &spec.agents[class.agent];
+        // Loops a second, and calls a loop: a resampled session's own.
+        let (loops, calls_per_loop) = match &class.population {
+            Population::Open(arrivals) => (
+                arrivals.mean_per_min() / 60.0,
+                median(agent.steps.dist()).max(1.0) * calls_per_step(agent),
+            ),
+            Population::Resampled { arrivals, sessions } => {
+                let (requests, rounds, _) = sessions.mean_session();
+                (
+                    arrivals.mean_per_min() / 60.0 * requests,
+                    rounds / requests.max(1.0),
+                )
+            }
+            _ => continue,
+        };
+        loops_per_s += loops;
+        busy_lanes += loops * calls_per_loop * call_s(spec, index, agent);
+        waiting_bytes = waiting_bytes
+            .max(per_loop_bytes(agent) + calls_per_step(agent) * size_of::<Key>() as f64);
     }
     let lanes = f64::from(reserved.lanes);
     // Lanes finish loops at the offered loops' mean pace.

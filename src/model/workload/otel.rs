@@ -24,7 +24,7 @@
 //! call to the next request's start its user's think time.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::Read as _;
 
 use serde_json::Value;
 
@@ -80,37 +80,40 @@ pub fn read_otel(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     let fail = |what: String| TraceError {
         message: format!("{}: {what}", spec.shown),
     };
-    let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
     let mut text = String::new();
+    open_data(&spec.path)
+        .map_err(|e| fail(e.0))?
+        .read_to_string(&mut text)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
     let mut spans = Vec::new();
     let mut failed_calls = 0u64;
-    let mut first_line = 1;
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| fail(format!("cannot read it: {e}")))?;
-        if text.is_empty() {
-            first_line = n + 1;
-        }
-        text.push_str(&line);
-        text.push('\n');
-        // A value may span lines (a pretty-printed file): read it once it closes.
-        let Ok(value) = serde_json::from_str::<Value>(&text) else {
-            continue;
+    // One JSON value a line, or values over several lines (pretty-printed).
+    let mut values = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
+    // The line each value starts on, counted as the values are read.
+    let (mut line, mut counted) = (1, 0);
+    loop {
+        let offset = values.byte_offset();
+        let rest = &text[offset..];
+        let start = offset + (rest.len() - rest.trim_start().len());
+        line += text[counted..start].matches('\n').count();
+        counted = start;
+        let value = match values.next() {
+            None => break,
+            Some(Ok(value)) => value,
+            Some(Err(e)) => {
+                return Err(fail(format!(
+                    "line {}: not OTLP/JSON ({e}): give spans as an OTLP file exporter or collector writes them",
+                    e.line()
+                )));
+            }
         };
-        text.clear();
-        let at = |what: String| fail(format!("line {first_line}: {what}"));
         for span in spans_of(&value) {
-            match read_span(span).map_err(at)? {
+            match read_span(span).map_err(|what| fail(format!("line {line}: {what}")))? {
                 Read::Span(span) => spans.push(span),
                 Read::Failed => failed_calls += 1,
                 Read::Other => {}
             }
         }
-    }
-    if !text.trim().is_empty() {
-        let e = serde_json::from_str::<Value>(&text).expect_err("an unread value");
-        return Err(fail(format!(
-            "line {first_line}: not OTLP/JSON ({e}): give spans as an OTLP file exporter or collector writes them"
-        )));
     }
     Ok(SessionTrace {
         shown: spec.shown.clone(),
