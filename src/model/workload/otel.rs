@@ -29,7 +29,7 @@ use std::io::Read as _;
 use serde_json::Value;
 
 use super::agent_loop::CallTokens;
-use super::sessions::{RecordedRequest, RecordedRound, SessionTrace, place};
+use super::sessions::{RecordedCall, RecordedRequest, SessionTrace, place};
 use super::trace::{TraceError, TraceSpec, micros, open_data};
 
 /// What the GenAI conventions, and the names older exporters write, call each field.
@@ -295,25 +295,20 @@ fn sessions(spans: Vec<Span>, models: &[(String, u16)]) -> Vec<(i64, Vec<Recorde
                 .filter(|calls| !calls.is_empty())
                 .map(|calls| {
                     let start = calls[0].start_us;
-                    let end = calls.iter().map(|c| c.end_us).max().unwrap_or(start);
                     let think_before = micros(previous_end.map_or(0, |e| start - e));
-                    previous_end = Some(end);
-                    let rounds = calls
-                        .iter()
-                        .zip(calls.iter().skip(1).map(Some).chain([None]))
-                        .map(|(call, next)| RecordedRound {
+                    previous_end = calls.iter().map(|c| c.end_us).max();
+                    let calls: Vec<RecordedCall> = calls
+                        .into_iter()
+                        .map(|call| RecordedCall {
+                            start_us: call.start_us,
+                            end_us: call.end_us,
                             tokens: call.tokens,
-                            model: call.model.as_ref().and_then(|m| {
-                                models.iter().find(|(name, _)| name == m).map(|(_, i)| *i)
+                            model: call.model.and_then(|m| {
+                                models.iter().find(|(name, _)| *name == m).map(|(_, i)| *i)
                             }),
-                            tool_after: micros(next.map_or(0, |n| n.start_us - call.end_us)),
                         })
                         .collect();
-                    RecordedRequest {
-                        think_before,
-                        rounds,
-                        recorded: micros(end - start),
-                    }
+                    RecordedRequest::of_calls(think_before, &calls)
                 })
                 .collect();
             Some((first, recorded))

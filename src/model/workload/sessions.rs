@@ -73,6 +73,40 @@ pub struct RecordedRound {
     pub tool_after: SimDuration,
 }
 
+/// A recorded call as a trace gives it: when it started and ended (µs),
+/// its tokens, and the model it calls where the trace maps one.
+pub(super) struct RecordedCall {
+    pub start_us: i64,
+    pub end_us: i64,
+    pub tokens: CallTokens,
+    pub model: Option<u16>,
+}
+
+impl RecordedRequest {
+    /// The request of `calls`, in order, after a think time: each call a
+    /// round, the gap from its end to the next one's start the tool time
+    /// between them, and the request as long as from its first call's
+    /// start to its last answer.
+    pub(super) fn of_calls(think_before: SimDuration, calls: &[RecordedCall]) -> Self {
+        let start = calls.first().map_or(0, |c| c.start_us);
+        let end = calls.iter().map(|c| c.end_us).max().unwrap_or(start);
+        let rounds = calls
+            .iter()
+            .zip(calls.iter().skip(1).map(Some).chain([None]))
+            .map(|(call, next)| RecordedRound {
+                tokens: call.tokens,
+                model: call.model,
+                tool_after: micros(next.map_or(0, |n| n.start_us - call.end_us)),
+            })
+            .collect();
+        RecordedRequest {
+            think_before,
+            rounds,
+            recorded: micros(end - start),
+        }
+    }
+}
+
 impl SessionTrace {
     /// The models of `[models]` its rounds call, where its `models` maps them.
     pub fn models(&self) -> Vec<u16> {
@@ -180,8 +214,7 @@ pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
 /// session one request, as [`read_csv_sessions`] gives a sorted one. The
 /// window and speed apply to sessions' starts, from the earliest.
 pub fn read_grouped_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
-    /// A session's calls: each one's offset and recorded latency (µs), and tokens.
-    type Calls = Vec<(i64, i64, CallTokens)>;
+    type Calls = Vec<RecordedCall>;
     let mut reader = TraceReader::open_any_order(spec)?;
     // Each session: where the file first names it, and its calls.
     let mut rows: HashMap<u64, (usize, Calls)> = HashMap::new();
@@ -190,7 +223,12 @@ pub fn read_grouped_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceErro
         rows.entry(session_key(reader.session()))
             .or_insert_with(|| (next, Vec::new()))
             .1
-            .push((offset, reader.latency_us(), record.tokens()));
+            .push(RecordedCall {
+                start_us: offset,
+                end_us: offset + reader.latency_us(),
+                tokens: record.tokens(),
+                model: None,
+            });
     }
     let mut found: Vec<(usize, Calls)> = rows.into_values().collect();
     // Ties in start in the order the file names them.
@@ -198,22 +236,11 @@ pub fn read_grouped_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceErro
     let sessions = found
         .into_iter()
         .map(|(_, calls)| {
-            let rounds = calls
-                .iter()
-                .zip(calls.iter().skip(1).map(Some).chain([None]))
-                .map(|(&(at, latency, tokens), next)| RecordedRound {
-                    tokens,
-                    model: None,
-                    tool_after: next.map_or(SimDuration::ZERO, |n| micros(n.0 - at - latency)),
-                })
-                .collect();
-            let (last, latency, _) = calls[calls.len() - 1];
-            let request = RecordedRequest {
-                think_before: SimDuration::ZERO,
-                rounds,
-                recorded: micros(last + latency - calls[0].0),
-            };
-            (calls[0].0, vec![request])
+            let start = calls[0].start_us;
+            (
+                start,
+                vec![RecordedRequest::of_calls(SimDuration::ZERO, &calls)],
+            )
         })
         .collect();
     let sessions = place(spec, sessions);
