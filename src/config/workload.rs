@@ -227,6 +227,13 @@ pub fn check_workload(
     Ok(classes)
 }
 
+/// The first of `fields` (a name, and whether it is given) that is given.
+fn first_given<'a>(fields: &[(&'a str, bool)]) -> Option<&'a str> {
+    fields
+        .iter()
+        .find_map(|&(name, given)| given.then_some(name))
+}
+
 impl RawUserClass {
     fn check(
         &self,
@@ -237,17 +244,14 @@ impl RawUserClass {
     ) -> Checked<UserClass> {
         let agent = self.agent_index(at, agents)?;
         if let Some(trace) = &self.trace {
-            if let Some(field) = [
+            if let Some(field) = first_given(&[
                 ("users", self.users.is_some()),
                 ("arrivals", self.arrivals.is_some()),
                 ("resample", self.resample.is_some()),
                 ("think_time", self.think_time.is_some()),
                 ("surges", !self.surges.is_empty()),
                 ("profile", self.profile.is_some()),
-            ]
-            .iter()
-            .find_map(|&(name, given)| given.then_some(name))
-            {
+            ]) {
                 return Err(Invalid::new(
                     at.child(field),
                     "does not go with `trace`: a trace's calls arrive as recorded (use trace.speed to replay it faster)",
@@ -321,13 +325,10 @@ impl RawUserClass {
         trace: &RawTrace,
         (base_dir, models): (&Path, &[String]),
     ) -> Checked<Population> {
-        if let Some(field) = [
+        if let Some(field) = first_given(&[
             ("users", self.users.is_some()),
             ("think_time", self.think_time.is_some()),
-        ]
-        .iter()
-        .find_map(|&(name, given)| given.then_some(name))
-        {
+        ]) {
             return Err(Invalid::new(
                 at.child(field),
                 "does not go with `resample`: resampled sessions arrive as an open stream (`arrivals`), and their users think as recorded",

@@ -71,6 +71,13 @@ fn fit_sessions(dir: &Path, rows: &mut [(f64, u32, u64)]) -> Value {
     fit_csv(&csv, columns, &dir.join("fitted.toml"), "100").0
 }
 
+/// `loopcap fit ARGS`, which must be refused as bad input (exit 2): what it said.
+fn fit_refused<'a>(args: impl IntoIterator<Item = &'a std::ffi::OsStr>) -> String {
+    let output = loopcap().arg("fit").args(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
 fn nearest_rank(values: &[f64], q: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -297,13 +304,13 @@ fn bad_fit_input_is_an_error() {
         ),
         ("csv", "format = \"csv\" needs columns"),
     ] {
-        let output = loopcap()
-            .args(["fit", &file, "--format", format, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2));
-        let stderr = String::from_utf8(output.stderr).unwrap();
+        let stderr = fit_refused([
+            file.as_ref(),
+            "--format".as_ref(),
+            format.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
         assert!(stderr.contains(expected), "{stderr}");
         assert!(!out.exists());
     }
@@ -660,18 +667,20 @@ fn fit_check_runs_the_replay_and_the_model_on_one_capacity() {
     }
     assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
     // A capacity that cannot be read is bad input, and nothing is written.
-    let output = loopcap()
-        .arg("fit")
-        .arg(azure_code())
-        .args(["--format", "azure", "--check", "missing.toml", "--out"])
-        .arg(dir.path().join("other.toml"))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let other = dir.path().join("other.toml");
+    let code = azure_code();
+    let stderr = fit_refused([
+        code.as_os_str(),
+        "--format".as_ref(),
+        "azure".as_ref(),
+        "--check".as_ref(),
+        "missing.toml".as_ref(),
+        "--out".as_ref(),
+        other.as_os_str(),
+    ]);
     assert!(
-        String::from_utf8(output.stderr)
-            .unwrap()
-            .contains("--check missing.toml: cannot read")
+        stderr.contains("--check missing.toml: cannot read"),
+        "{stderr}"
     );
     assert!(!dir.path().join("other.toml").exists());
 }
@@ -709,18 +718,19 @@ fn a_trace_too_small_to_fit_is_warned_of() {
     // A file of that name loopcap did not write is left alone, and nothing
     // of the fit is written.
     fs::write(dir.path().join("mine.fit.txt"), "my notes\n").unwrap();
-    let output = loopcap()
-        .arg("fit")
-        .arg(&csv)
-        .args(["--format", "csv", "--columns", columns, "--out"])
-        .arg(dir.path().join("mine.toml"))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let mine = dir.path().join("mine.toml");
+    let stderr = fit_refused([
+        csv.as_os_str(),
+        "--format".as_ref(),
+        "csv".as_ref(),
+        "--columns".as_ref(),
+        columns.as_ref(),
+        "--out".as_ref(),
+        mine.as_os_str(),
+    ]);
     assert!(
-        String::from_utf8(output.stderr)
-            .unwrap()
-            .contains("mine.fit.txt: exists and loopcap did not write it")
+        stderr.contains("mine.fit.txt: exists and loopcap did not write it"),
+        "{stderr}"
     );
     assert_eq!(
         fs::read_to_string(dir.path().join("mine.fit.txt")).unwrap(),
