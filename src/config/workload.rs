@@ -23,6 +23,10 @@ pub struct RawUserClass {
     agent: String,
     users: Option<Number>,
     think_time: Option<RawDist>,
+    /// A closed population's users join thinking afresh (as if each had
+    /// just finished a loop) or in their steady state, part-way through a
+    /// think.
+    first_think: Option<FirstThink>,
     arrivals: Option<Tagged<RawArrivals>>,
     /// A recorded trace replayed instead of users or arrivals.
     trace: Option<RawTrace>,
@@ -124,6 +128,19 @@ impl RawProfile {
             start: SimDuration::from_ticks(local as u64),
         })
     }
+}
+
+/// How a closed population's users join (at the start, or as surges and
+/// the profile add them).
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum FirstThink {
+    /// A whole think time, as if each user had just finished a loop (the
+    /// default): users who join together arrive in a burst.
+    Fresh,
+    /// The time left of a think in progress, so that the class arrives at
+    /// its steady rate from the moment its users join.
+    Steady,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -249,6 +266,7 @@ impl RawUserClass {
                 ("arrivals", self.arrivals.is_some()),
                 ("resample", self.resample.is_some()),
                 ("think_time", self.think_time.is_some()),
+                ("first_think", self.first_think.is_some()),
                 ("surges", !self.surges.is_empty()),
                 ("profile", self.profile.is_some()),
             ]) {
@@ -328,6 +346,7 @@ impl RawUserClass {
         if let Some(field) = first_given(&[
             ("users", self.users.is_some()),
             ("think_time", self.think_time.is_some()),
+            ("first_think", self.first_think.is_some()),
         ]) {
             return Err(Invalid::new(
                 at.child(field),
@@ -358,16 +377,32 @@ impl RawUserClass {
                         "missing: a closed population (users = N) needs `think_time`",
                     )
                 })?;
+                let think_time = think.duration(&at.child("think_time"), base_dir)?;
+                let joining = match self.first_think.unwrap_or(FirstThink::Fresh) {
+                    FirstThink::Fresh => None,
+                    FirstThink::Steady => Some(
+                        think_time
+                            .dist()
+                            .residual()
+                            .map_err(|e| Invalid::new(at.child("think_time"), e.to_string()))?,
+                    ),
+                };
                 Population::Closed {
                     users,
-                    think_time: think.duration(&at.child("think_time"), base_dir)?,
+                    think_time,
+                    joining,
                 }
             }
             (None, Some(arrivals)) => {
-                if self.think_time.is_some() {
+                if let Some(field) = first_given(&[
+                    ("think_time", self.think_time.is_some()),
+                    ("first_think", self.first_think.is_some()),
+                ]) {
                     return Err(Invalid::new(
-                        at.child("think_time"),
-                        "only closed populations (users = N) think; open arrivals take no think_time",
+                        at.child(field),
+                        format!(
+                            "only closed populations (users = N) think; open arrivals take no {field}"
+                        ),
                     ));
                 }
                 let at = at.child("arrivals");

@@ -9,6 +9,9 @@ use statrs::distribution::{ContinuousCDF, Gamma as GammaCdf, LogNormal as LogNor
 use crate::engine::{SimDuration, Stream};
 use crate::model::bound;
 
+mod residual;
+pub use residual::Residual;
+
 /// Standard normal quantile at 0.95 (Φ⁻¹(0.95), to double precision).
 pub const Z_P95: f64 = 1.644_853_626_951_472_2;
 /// Standard normal quantile at 0.99 (Φ⁻¹(0.99), to double precision).
@@ -73,6 +76,10 @@ pub enum DistError {
     NoValues,
     #[error("values must be finite and >= 0 (found {0})")]
     BadValue(f64),
+    #[error(
+        "has an infinite mean (a pareto of shape <= 1), so a draw in progress has no steady state: give it a max"
+    )]
+    InfiniteMean,
 }
 
 /// `x` if it is positive, else what is wrong with parameter `parameter`.
@@ -241,7 +248,14 @@ impl Dist {
         if x < self.min {
             return 1.0;
         }
-        match &self.shape {
+        self.shape.exceedance(x)
+    }
+}
+
+impl Shape {
+    /// P(X > x) before any clamping.
+    fn exceedance(&self, x: f64) -> f64 {
+        match self {
             Shape::Constant(v) => f64::from(u8::from(*v > x)),
             Shape::Exponential { mean } => (-x / mean).exp(),
             Shape::Uniform { low, high } => {

@@ -291,7 +291,7 @@ impl<'a> AgentSystem<'a> {
                 // A profile may start the day with fewer users than the class has.
                 Population::Closed { .. } => {
                     for user in 0..self.classes[index].target_users {
-                        self.think(c, user, cx);
+                        self.think(c, user, true, cx);
                     }
                 }
                 Population::Open(arrivals) | Population::Resampled { arrivals, .. } => {

@@ -146,7 +146,9 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
             String::new()
         };
         match &class.population {
-            Population::Closed { users, think_time } => {
+            Population::Closed {
+                users, think_time, ..
+            } => {
                 let users = f64::from(*users) * surge;
                 let think_s = median(think_time.dist());
                 loops_per_s += users / (loop_s + think_s).max(1e-6);

@@ -120,9 +120,9 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
     let fanned = steps * (per_step - 1.0) * EVENTS_PER_CALL;
     let surge = peak_multiplier(class, SimTime::ZERO + spec.duration);
     let (loops, cause, what) = match &class.population {
-        Population::Closed { users, think_time } => {
-            closed_loops(spec, index, f64::from(*users) * surge, think_time)
-        }
+        Population::Closed {
+            users, think_time, ..
+        } => closed_loops(spec, index, f64::from(*users) * surge, think_time),
         Population::Sessions(trace) => {
             let rounds = trace.rounds();
             loads.push(Load {

@@ -13,13 +13,25 @@ use crate::model::workload::sessions::{RecordedRequest, SessionTrace};
 use rand::RngExt;
 
 impl AgentSystem<'_> {
-    pub(super) fn think(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
+    /// User `user` thinks: a whole think time after a loop, or when it
+    /// `joins` (at the start, or as a surge or the profile adds it) the
+    /// time left of a think in progress if the class joins steady.
+    pub(super) fn think(&mut self, class: u16, user: u32, joins: bool, cx: &mut Ctx<'_, Self>) {
         let c = usize::from(class);
         let spec = self.spec;
-        let Population::Closed { think_time, .. } = &spec.classes[c].population else {
+        let Population::Closed {
+            think_time,
+            joining,
+            ..
+        } = &spec.classes[c].population
+        else {
             unreachable!("only closed classes have users");
         };
-        let delay = think_time.sample(&mut self.streams[c].workload);
+        let rng = &mut self.streams[c].workload;
+        let delay = match joining {
+            Some(left) if joins => SimDuration::from_secs_f64(left.sample(rng)),
+            _ => think_time.sample(rng),
+        };
         self.classes[c].users[user as usize] = UserState::Thinking;
         cx.schedule_in(delay, Event::ThinkTimeEnded { class, user });
     }
@@ -37,7 +49,7 @@ impl AgentSystem<'_> {
     pub(super) fn user_loop_ended(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
         let state = &mut self.classes[usize::from(class)];
         if user < state.target_users {
-            self.think(class, user, cx);
+            self.think(class, user, false, cx);
         } else {
             state.users[user as usize] = UserState::Idle;
         }
@@ -158,7 +170,7 @@ impl AgentSystem<'_> {
                 // Users above the target retire when their loop or thought ends.
                 for user in 0..target {
                     if self.classes[c].users[user as usize] == UserState::Idle {
-                        self.think(class, user, cx);
+                        self.think(class, user, true, cx);
                     }
                 }
             }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rand::RngExt;
 
 use crate::engine::{SimDuration, SimTime, Stream};
-use crate::model::distribution::{DurationDist, exponential_draw};
+use crate::model::distribution::{DurationDist, Residual, exponential_draw};
 use crate::model::workload::sessions::SessionTrace;
 use crate::model::workload::trace::TraceSpec;
 
@@ -103,6 +103,10 @@ pub enum Population {
     Closed {
         users: u32,
         think_time: DurationDist,
+        /// For users who join in their steady state (`first_think =
+        /// "steady"`): the time left of a think in progress, their first.
+        /// Otherwise a user joins with a whole think time.
+        joining: Option<Residual>,
     },
     /// Loops arriving regardless of how many are already running.
     Open(Arrivals),
