@@ -24,6 +24,7 @@ use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
+use crate::model::estimate::footprint::mean_unqueued_loop_s;
 use crate::model::fault::Fault;
 use crate::model::measure::recovery::RecoveryRule;
 use crate::model::measure::window::{Window, WindowKind};
@@ -213,8 +214,27 @@ impl RawModel {
             windows: Vec::new(),
         };
         spec.windows = check_windows(&self.window, &spec, start)?;
+        share_mid_loop(&mut spec);
         let warnings = warnings(&spec);
         Ok((spec, warnings))
+    }
+}
+
+/// Users who join a closed population steady are in a loop as often as a
+/// loop takes of their cycle: an unqueued loop's mean against the think
+/// time's.
+fn share_mid_loop(spec: &mut ModelSpec) {
+    for class in 0..spec.classes.len() {
+        let loop_s = mean_unqueued_loop_s(spec, class);
+        if let Population::Closed {
+            think_time,
+            joining: Some(joining),
+            ..
+        } = &mut spec.classes[class].population
+        {
+            let cycle_s = loop_s + think_time.dist().mean();
+            joining.mid_loop = if cycle_s > 0.0 { loop_s / cycle_s } else { 0.0 };
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use super::tagged::{Tagged, Variants};
 use super::trace::RawTrace;
 use crate::engine::{SimDuration, SimTime};
 use crate::model::workload::classes::{
-    Arrivals, DAYS, Population, Profile, RecordedGaps, Surge, UserClass,
+    Arrivals, DAYS, Joining, Population, Profile, RecordedGaps, Surge, UserClass,
 };
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -380,12 +380,14 @@ impl RawUserClass {
                 let think_time = think.duration(&at.child("think_time"), base_dir)?;
                 let joining = match self.first_think.unwrap_or(FirstThink::Fresh) {
                     FirstThink::Fresh => None,
-                    FirstThink::Steady => Some(
-                        think_time
+                    // The share mid-loop is known once the agent and capacity are.
+                    FirstThink::Steady => Some(Joining {
+                        left: think_time
                             .dist()
                             .residual()
                             .map_err(|e| Invalid::new(at.child("think_time"), e.to_string()))?,
-                    ),
+                        mid_loop: 0.0,
+                    }),
                 };
                 Population::Closed {
                     users,

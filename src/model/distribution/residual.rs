@@ -132,9 +132,33 @@ impl Dist {
     /// The time left of a draw of this distribution in progress; an error
     /// when its mean is infinite (then no draw in progress has a steady state).
     pub fn residual(&self) -> Result<Residual, DistError> {
+        self.length().map(Residual)
+    }
+
+    /// The mean (after clamping), infinite for a pareto of shape <= 1
+    /// without a max.
+    pub fn mean(&self) -> f64 {
+        match self.length() {
+            Ok(Length::Fixed(v)) => v,
+            Ok(Length::Recorded { values, running }) => {
+                running.last().copied().unwrap_or(0.0) / values.len() as f64
+            }
+            Ok(Length::Mixture {
+                at_low,
+                from,
+                to,
+                at_high,
+                ..
+            }) => at_low + (to - from) + at_high,
+            Err(_) => f64::INFINITY,
+        }
+    }
+
+    /// The length-biased distribution (see [`Residual`]).
+    fn length(&self) -> Result<Length, DistError> {
         let (low, high) = (self.min, self.max);
         let partial = match &self.shape {
-            Shape::Constant(v) => return Ok(Residual(Length::Fixed(v.clamp(low, high)))),
+            Shape::Constant(v) => return Ok(Length::Fixed(v.clamp(low, high))),
             Shape::Empirical(values) => {
                 let values: Arc<[f64]> = values.iter().map(|v| v.clamp(low, high)).collect();
                 let running = values
@@ -144,7 +168,7 @@ impl Dist {
                         Some(*sum)
                     })
                     .collect();
-                return Ok(Residual(Length::Recorded { values, running }));
+                return Ok(Length::Recorded { values, running });
             }
             Shape::Exponential { mean } => Partial::Gamma {
                 shape: 1.0,
@@ -160,7 +184,7 @@ impl Dist {
             },
             Shape::Uniform { low: a, high: b } if b > a => Partial::Uniform { low: *a, high: *b },
             Shape::Uniform { low: a, .. } => {
-                return Ok(Residual(Length::Fixed(a.clamp(low, high))));
+                return Ok(Length::Fixed(a.clamp(low, high)));
             }
             Shape::Pareto { scale, shape } => {
                 if *shape <= 1.0 && high.is_infinite() {
@@ -173,14 +197,14 @@ impl Dist {
             }
         };
         if low >= high {
-            return Ok(Residual(Length::Fixed(low)));
+            return Ok(Length::Fixed(low));
         }
         let at_high = if high.is_finite() {
             high * self.shape.exceedance(high)
         } else {
             0.0
         };
-        Ok(Residual(Length::Mixture {
+        Ok(Length::Mixture {
             low,
             high,
             at_low: low * (1.0 - self.shape.exceedance(low)),
@@ -188,7 +212,7 @@ impl Dist {
             to: partial.at(high),
             at_high,
             shape: partial,
-        }))
+        })
     }
 }
 
@@ -347,6 +371,25 @@ mod tests {
         let lognormal = Dist::lognormal(10.0, 60.0, "p99", Z_P99).unwrap();
         let (_, expected, _) = tails(&lognormal, 1.0, 9)[1];
         assert!(0.5 - expected > 10.0 * TOL, "P(left > median) {expected}");
+    }
+
+    /// The mean from the partial expectations is the mean of ordinary
+    /// draws: within 2% (the CVs here are at most 1.2, so the standard
+    /// error of 200k draws is under 0.3%), and 5% off fails.
+    #[test]
+    fn the_mean_after_clamping_is_the_mean_of_draws() {
+        for (i, (name, dist)) in cases().into_iter().enumerate() {
+            let mut rng = RandomStreams::new(i as u64).stream("mean");
+            let drawn = (0..N).map(|_| dist.sample(&mut rng)).sum::<f64>() / N as f64;
+            let rel = |m: f64| (m - drawn).abs() / drawn;
+            assert!(
+                rel(dist.mean()) < 0.02,
+                "{name}: {} vs {drawn}",
+                dist.mean()
+            );
+            assert!(rel(1.05 * dist.mean()) > 0.02, "{name}: nudged");
+        }
+        assert_eq!(Dist::pareto(1.0, 0.9).unwrap().mean(), f64::INFINITY);
     }
 
     #[test]

@@ -130,7 +130,7 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
     let mut loops_per_s = 0.0;
     for (index, class) in spec.classes.iter().enumerate() {
         let agent = &spec.agents[class.agent];
-        let loop_s = unqueued_loop_s(spec, index, agent);
+        let loop_s = unqueued_loop_s(spec, index, agent, median);
         let loop_bytes = per_loop_bytes(agent);
         let surge = peak_multiplier(class, SimTime::ZERO + spec.duration);
         let surged = |cause| {
@@ -388,7 +388,7 @@ fn lane_queue(spec: &ModelSpec) -> Option<Need> {
             _ => continue,
         };
         loops_per_s += loops;
-        busy_lanes += loops * calls_per_loop * call_s(spec, index, agent);
+        busy_lanes += loops * calls_per_loop * call_s(spec, index, agent, median);
         waiting_bytes = waiting_bytes
             .max(per_loop_bytes(agent) + calls_per_step(agent) * size_of::<Key>() as f64);
     }
@@ -458,46 +458,58 @@ pub(super) fn calls_per_step(agent: &AgentProfile) -> f64 {
     })
 }
 
-/// How long a typical loop of `agent` runs when it never waits: its median
-/// steps, each a median time to first token plus median decoding, with
-/// median tool time between them; capped by its deadline.
-pub(super) fn unqueued_loop_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
-    let steps = median(agent.steps.dist()).max(1.0);
-    let call_s = call_s(spec, class, agent);
-    let loop_s = steps * call_s + (steps - 1.0) * tool_s(agent);
+/// How long a typical loop of `agent` runs when it never waits: its
+/// typical steps (the median's, say, or the mean's), each a typical time to
+/// first token plus typical decoding, with typical tool time between them;
+/// capped by its deadline.
+pub(super) fn unqueued_loop_s(
+    spec: &ModelSpec,
+    class: usize,
+    agent: &AgentProfile,
+    typical: Typical,
+) -> f64 {
+    let steps = typical(agent.steps.dist()).max(1.0);
+    let call_s = call_s(spec, class, agent, typical);
+    let loop_s = steps * call_s + (steps - 1.0) * tool_s(agent, typical);
     agent
         .deadline
         .map_or(loop_s, |d| loop_s.min(d.as_secs_f64()))
 }
 
-/// The median wait for tools between two steps of `agent` (0 without
-/// tools): a median call's, times the median number of calls when they
+/// The typical wait for tools between two steps of `agent` (0 without
+/// tools): a typical call's, times the typical number of calls when they
 /// run one after another.
-pub(super) fn tool_s(agent: &AgentProfile) -> f64 {
+pub(super) fn tool_s(agent: &AgentProfile, typical: Typical) -> f64 {
     let one = agent
         .tool_latency
         .as_ref()
-        .map_or(0.0, |t| median(t.dist()));
+        .map_or(0.0, |t| typical(t.dist()));
     match &agent.tool_calls {
-        Some(calls) if calls.serial => one * median(calls.per_step.dist()),
+        Some(calls) if calls.serial => one * typical(calls.per_step.dist()),
         _ => one,
     }
 }
 
 /// How long a typical call of `agent` (run by user class `class`) takes in
-/// service at the pool its attempts go to first: median time to first token
-/// plus median decoding (for a Batch API, median collection and latency;
-/// for self-hosted replicas, prefill and decoding alone).
-pub(super) fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f64 {
+/// service at the pool its attempts go to first: typical time to first
+/// token plus typical decoding (for a Batch API, half a collection and a
+/// typical latency; for self-hosted replicas, prefill and decoding alone).
+pub(super) fn call_s(
+    spec: &ModelSpec,
+    class: usize,
+    agent: &AgentProfile,
+    typical: Typical,
+) -> f64 {
     let service = match &spec.entry_pool(class).capacity {
         // Half a collection, then the batch.
         CapacitySpec::Batch(batch) => {
-            return batch.collect_for.as_secs_f64() / 2.0 + median(batch.latency.dist());
+            return batch.collect_for.as_secs_f64() / 2.0 + typical(batch.latency.dist());
         }
         // Prefill, then decoding alone.
         CapacitySpec::SelfHosted(fleet) => {
-            let input = median(agent.input_tokens.dist()) * (1.0 - agent.cached_input_share);
-            let output = median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens));
+            let input = typical(agent.input_tokens.dist()) * (1.0 - agent.cached_input_share);
+            let output =
+                typical(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens));
             return input / fleet.prefill_tokens_per_s + output * fleet.decode.iteration_s(1);
         }
         capacity => capacity
@@ -505,9 +517,21 @@ pub(super) fn call_s(spec: &ModelSpec, class: usize, agent: &AgentProfile) -> f6
             .expect("every other kind has a service time"),
     };
     let decode_s = service.output_tokens_per_s.map_or(0.0, |tps| {
-        median(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
+        typical(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens)) / tps
     });
-    median(service.time_to_first_token.dist()) + decode_s
+    typical(service.time_to_first_token.dist()) + decode_s
+}
+
+/// A statistic of a distribution that stands for its typical value:
+/// [`median`], or [`Dist::mean`].
+pub(super) type Typical = fn(&Dist) -> f64;
+
+/// How long a loop of class `class` runs on average when it never waits
+/// (the means of its steps, service times and tool times; a parallel
+/// tool wait counted as one call's).
+pub fn mean_unqueued_loop_s(spec: &ModelSpec, class: usize) -> f64 {
+    let agent = &spec.agents[spec.classes[class].agent];
+    unqueued_loop_s(spec, class, agent, Dist::mean)
 }
 
 pub(super) fn median(dist: &Dist) -> f64 {

@@ -105,7 +105,7 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
     let agent = &spec.agents[class.agent];
     // No loop takes more steps in the run than fit in it, one after
     // another without waiting.
-    let step_s = (call_s(spec, index, agent) + tool_s(agent)).max(1e-6);
+    let step_s = (call_s(spec, index, agent, median) + tool_s(agent, median)).max(1e-6);
     let steps = median(agent.steps.dist())
         .max(1.0)
         .min((duration_s / step_s).max(1.0));
@@ -209,7 +209,8 @@ fn closed_loops(
     let class = &spec.classes[index];
     let agent = &spec.agents[class.agent];
     // A cycle of a microsecond at least: the clock's tick.
-    let cycle_s = (median(think_time.dist()) + unqueued_loop_s(spec, index, agent)).max(1e-6);
+    let cycle_s =
+        (median(think_time.dist()) + unqueued_loop_s(spec, index, agent, median)).max(1e-6);
     let loops = users * spec.duration.as_secs_f64() / cycle_s;
     // Users who start a loop more than once a second are paced by too
     // short a think time; else there are many.

@@ -29,7 +29,9 @@ impl AgentSystem<'_> {
         };
         let rng = &mut self.streams[c].workload;
         let delay = match joining {
-            Some(left) if joins => SimDuration::from_secs_f64(left.sample(rng)),
+            Some(joining) if joins && rng.random::<f64>() >= joining.mid_loop => {
+                SimDuration::from_secs_f64(joining.left.sample(rng))
+            }
             _ => think_time.sample(rng),
         };
         self.classes[c].users[user as usize] = UserState::Thinking;

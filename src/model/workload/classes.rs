@@ -103,10 +103,9 @@ pub enum Population {
     Closed {
         users: u32,
         think_time: DurationDist,
-        /// For users who join in their steady state (`first_think =
-        /// "steady"`): the time left of a think in progress, their first.
-        /// Otherwise a user joins with a whole think time.
-        joining: Option<Residual>,
+        /// How users who join in their steady state (`first_think =
+        /// "steady"`) start; otherwise a user joins with a whole think time.
+        joining: Option<Joining>,
     },
     /// Loops arriving regardless of how many are already running.
     Open(Arrivals),
@@ -124,6 +123,18 @@ pub enum Population {
         arrivals: Arrivals,
         sessions: SessionTrace,
     },
+}
+
+/// Users joining a closed population in its steady state: some are in a
+/// loop, the rest part-way through a think.
+#[derive(Clone, Debug)]
+pub struct Joining {
+    /// The time left of a think in progress.
+    pub left: Residual,
+    /// The share of users in a loop (a loop's share of a user's cycle,
+    /// from the means of an unqueued loop and of the think time); they
+    /// start with a whole think time, as a user whose loop just ended.
+    pub mid_loop: f64,
 }
 
 impl Population {
