@@ -273,8 +273,14 @@ fn every_run_number_in_the_readme_is_what_the_run_prints() {
         assert!(out.status.success(), "{:?}: {out:?}", run.args);
         let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
         for claim in &run.claims {
-            let value = at_path(&summary, &claim.metric).and_then(Value::as_f64);
-            if let Some(w) = check(claim, claim.value(value), None, &readme) {
+            let found = at_path(&summary, &claim.metric);
+            // With --replications, a metric is a mean and the half-width
+            // of its 95% interval.
+            let (value, half) = match found.and_then(|v| v.get("mean")) {
+                Some(mean) => (mean.as_f64(), found.and_then(|v| v["ci95"].as_f64())),
+                None => (found.and_then(Value::as_f64), None),
+            };
+            if let Some(w) = check(claim, claim.value(value), half, &readme) {
                 wrong.push(format!("{:?}: {w}", run.args));
             }
         }

@@ -109,3 +109,81 @@ fn the_token_bucket_check_fails_one_token_off() {
         assert!(!nudged.passed(), "passes at {}", check.expected + off);
     }
 }
+
+/// models/interactive-coding-agents.toml keeps the headline figures of
+/// TraceLab's dataset it was calibrated on (../shared/data/traces/
+/// tracelab-example/SOURCE.md): a round (one LLM call) of 5.7 s at the
+/// median and 22.2 s at p90, 8.8 steps a request, requests of 4 minutes
+/// on average; and, its users joining steady, it starts loops at the
+/// closed population's steady rate N / (E[Z] + R) after its 30-minute
+/// warm-up, E[Z] the think time's lognormal mean. Over 100 replications
+/// each 95% interval is narrower than its tolerance: 3% for the round
+/// quantiles, the steps and the steady rate, 10% for the request mean
+/// (published as "4 minutes"); each fails when its figure is nudged by
+/// twice its tolerance either way.
+#[test]
+fn the_interactive_model_keeps_tracelabs_headline_figures_at_its_steady_rate() {
+    let runs: Vec<_> = (0..100)
+        .map(|rep| {
+            let spec = shipped(
+                "interactive-coding-agents.toml",
+                &[&format!("seed={}", 100 + rep)],
+            );
+            model::simulate(&spec, false).unwrap().summary
+        })
+        .collect();
+    let of = |f: &dyn Fn(&model::measure::summary::Summary) -> f64| {
+        let xs: Vec<f64> = runs.iter().map(f).collect();
+        let (mean, half) = mean_ci(&xs, 0.975);
+        (mean.unwrap(), half.unwrap())
+    };
+    let sigma = (3.0f64 * 3600.0 / 84.0).ln() / 2.326_347_874_040_841;
+    let think_s = 84.0 * (sigma * sigma / 2.0).exp();
+    let (request_s, _) = of(&|s| s.loop_latency_s.unwrap().mean);
+    let checks = [
+        (
+            "round p50",
+            of(&|s| s.step_latency_s.unwrap().p50),
+            5.7,
+            0.03,
+        ),
+        (
+            "round p90",
+            of(&|s| s.step_latency_s.unwrap().p90),
+            22.2,
+            0.03,
+        ),
+        (
+            "steps a request",
+            of(&|s| s.steps_per_loop.unwrap().mean),
+            8.8,
+            0.03,
+        ),
+        (
+            "request mean",
+            of(&|s| s.loop_latency_s.unwrap().mean),
+            240.0,
+            0.10,
+        ),
+        (
+            "loops a minute",
+            of(&|s| s.loops_per_min),
+            40.0 * 60.0 / (think_s + request_s),
+            0.03,
+        ),
+    ];
+    for (what, (mean, half), expected, tolerance) in checks {
+        assert!(half / mean < tolerance, "{what}: ±{half} is too wide");
+        let off = |e: f64| (mean - e).abs() / e;
+        assert!(
+            off(expected) < tolerance,
+            "{what}: {mean} ± {half}, published {expected}"
+        );
+        for nudge in [1.0 - 2.0 * tolerance, 1.0 + 2.0 * tolerance] {
+            assert!(
+                off(expected * nudge) > tolerance,
+                "{what}: nudged by {nudge}"
+            );
+        }
+    }
+}
