@@ -225,6 +225,16 @@ impl RawModel {
 /// time's.
 fn share_mid_loop(spec: &mut ModelSpec) {
     for class in 0..spec.classes.len() {
+        let joins_steady = matches!(
+            spec.classes[class].population,
+            Population::Closed {
+                joining: Some(_),
+                ..
+            }
+        );
+        if !joins_steady {
+            continue;
+        }
         let loop_s = mean_unqueued_loop_s(spec, class);
         if let Population::Closed {
             think_time,

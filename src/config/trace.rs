@@ -13,6 +13,7 @@ use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use crate::model::workload::classes::Population;
+use crate::model::workload::claude_code::read_claude_code;
 use crate::model::workload::otel::read_otel;
 use crate::model::workload::sessions::{
     SessionTrace, read_csv_sessions, read_grouped_sessions, read_tracelab,
@@ -20,14 +21,25 @@ use crate::model::workload::sessions::{
 use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec, session_key};
 
 /// The formats a trace may be read in (`format = ...`, `fit --format`).
-pub const TRACE_FORMATS: [&str; 5] = ["azure", "burstgpt", "tracelab", "otel", "csv"];
+pub const TRACE_FORMATS: [&str; 6] = [
+    "azure",
+    "burstgpt",
+    "tracelab",
+    "otel",
+    "claude_code",
+    "csv",
+];
+
+/// The formats whose files hold agent sessions, read whole.
+const SESSION_FORMATS: [&str; 3] = ["tracelab", "otel", "claude_code"];
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrace {
     /// The trace file, relative to the model file.
     file: String,
-    /// "azure", "burstgpt", "tracelab" (agent sessions) or "csv" (with `columns`).
+    /// "azure", "burstgpt", "tracelab", "otel" or "claude_code" (agent
+    /// sessions), or "csv" (with `columns`).
     format: String,
     /// Replay this many times faster than recorded (default 1).
     speed: Option<Number>,
@@ -68,16 +80,21 @@ pub struct RawTraceColumns {
 }
 
 impl RawTrace {
+    /// Whether its format is one of agent sessions, read whole.
+    fn holds_sessions(&self) -> bool {
+        SESSION_FORMATS.contains(&self.format.as_str())
+    }
+
     /// The `models` table: each recorded name with the model it calls.
     fn recorded_models(&self, at: &FieldPath, models: &[String]) -> Checked<Vec<(String, u16)>> {
         let Some(table) = &self.models else {
             return Ok(Vec::new());
         };
         let at = at.child("models");
-        if !matches!(self.format.as_str(), "tracelab" | "otel") {
+        if !self.holds_sessions() {
             return Err(Invalid::new(
                 at,
-                "goes with format = \"tracelab\" or \"otel\", whose calls name their model",
+                "goes with format = \"tracelab\", \"otel\" or \"claude_code\", whose calls name their model",
             ));
         }
         table
@@ -109,10 +126,10 @@ impl RawTrace {
             return Ok(None);
         };
         let at = at.child("tick");
-        if matches!(self.format.as_str(), "tracelab" | "otel") {
+        if self.holds_sessions() {
             return Err(Invalid::new(
                 at,
-                "goes with a csv, azure or burstgpt trace, whose times may be rounded; TraceLab's and spans' are not",
+                "goes with a csv, azure or burstgpt trace, whose times may be rounded; sessions' are not",
             ));
         }
         Ok(Some(positive_duration(&at, tick)?.ticks() as i64))
@@ -152,7 +169,8 @@ impl RawTrace {
     pub fn check(&self, at: &FieldPath, base_dir: &Path, models: &[String]) -> Checked<Population> {
         file_name(&at.child("file"), &self.file)?;
         let columns = match (self.format.as_str(), &self.columns) {
-            ("azure" | "tracelab" | "otel", None) => TraceColumns::azure(),
+            ("azure", None) => TraceColumns::azure(),
+            (_, None) if self.holds_sessions() => TraceColumns::azure(),
             ("burstgpt", None) => TraceColumns::burstgpt(),
             ("csv", Some(c)) => c.check(&at.child("columns"))?,
             ("csv", None) => {
@@ -161,7 +179,7 @@ impl RawTrace {
                     "missing: format = \"csv\" needs columns = { time, time_unit, input, output }",
                 ));
             }
-            ("azure" | "burstgpt" | "tracelab" | "otel", Some(_)) => {
+            (format, Some(_)) if format != "csv" && TRACE_FORMATS.contains(&format) => {
                 return Err(Invalid::new(
                     at.child("columns"),
                     format!(
@@ -208,10 +226,11 @@ impl RawTrace {
         };
         let recorded_models = self.recorded_models(at, models)?;
         let file = at.child("file");
-        if matches!(self.format.as_str(), "tracelab" | "otel") {
+        if self.holds_sessions() {
             let sessions = match self.format.as_str() {
                 "tracelab" => read_tracelab(&spec, &recorded_models),
-                _ => read_otel(&spec, &recorded_models),
+                "otel" => read_otel(&spec, &recorded_models),
+                _ => read_claude_code(&spec, &recorded_models),
             }
             .map_err(|e| Invalid::new(file.clone(), e.message))?;
             if sessions.sessions.is_empty() {

@@ -9,8 +9,7 @@ use statrs::distribution::{ContinuousCDF, Gamma as GammaCdf, LogNormal as LogNor
 use crate::engine::{SimDuration, Stream};
 use crate::model::bound;
 
-mod residual;
-pub use residual::Residual;
+pub mod residual;
 
 /// Standard normal quantile at 0.95 (Φ⁻¹(0.95), to double precision).
 pub const Z_P95: f64 = 1.644_853_626_951_472_2;

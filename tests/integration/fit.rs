@@ -300,7 +300,7 @@ fn bad_fit_input_is_an_error() {
     for (format, expected) in [
         (
             "parquet",
-            "invalid value 'parquet' for '--format <FORMAT>'\n  [possible values: azure, burstgpt, tracelab, otel, csv]",
+            "invalid value 'parquet' for '--format <FORMAT>'\n  [possible values: azure, burstgpt, tracelab, otel, claude_code, csv]",
         ),
         ("csv", "format = \"csv\" needs columns"),
     ] {

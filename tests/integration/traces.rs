@@ -942,3 +942,65 @@ fn a_resampling_class_overloading_its_lanes_is_in_the_memory_estimate() {
     );
     assert!(largest.contains("loops waiting for a lane"), "{largest}");
 }
+
+/// tests/data/claude-code.jsonl: Claude Code's own transcripts, two
+/// sessions, made here in its format. Session 1's first request is three
+/// calls (one of two content blocks, whose second line carries the final
+/// usage) with tool results 2 s and 7.5 s after the answers before them;
+/// its second call starts an Explore subagent, whose own thread is two
+/// calls 0.8 s apart; its second request, 60 s later, is an API error
+/// (skipped, counted) and one call. Session 2 is one call. So 4 loops of
+/// 7 calls; input is each call's input plus its cache reads and writes,
+/// 77,065 tokens, 70,100 of them cache reads, and 600 output. With each
+/// call taking 1 s, loops of 12.5, 1, 2.8 and 1 s.
+#[test]
+fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let trace = "{ file = \"claude-code.jsonl\", format = \"claude_code\" }";
+    let s = run_in(&data, replay(trace, "1h"));
+    assert_eq!(
+        (
+            s.loops_completed,
+            s.calls,
+            s.input_tokens,
+            s.cached_input_tokens,
+            s.output_tokens
+        ),
+        (4, 7, 77_065, 70_100, 600)
+    );
+    let latency = s.loop_latency_s.unwrap();
+    assert!(
+        (latency.max - 12.5).abs() < 1e-6 && (latency.mean - 4.325).abs() < 1e-6,
+        "{latency:?}"
+    );
+    let (code, stderr) = check_in(&data, &replay(trace, "1h"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 calls of claude-code.jsonl failed as recorded"),
+        "{stderr}"
+    );
+    // A bad token count is an error at its line; a file that is not JSONL says so.
+    let dir = tempfile::tempdir().unwrap();
+    let text = fs::read_to_string(data.join("claude-code.jsonl")).unwrap();
+    fs::write(
+        dir.path().join("bad.jsonl"),
+        text.replacen("\"output_tokens\": 40", "\"output_tokens\": -4", 1),
+    )
+    .unwrap();
+    fs::write(dir.path().join("text.txt"), "time,in,out\n0,1,1\n").unwrap();
+    for (file, error) in [
+        (
+            "bad.jsonl",
+            "bad.jsonl: line 5: `usage.output_tokens` is not a token count (-4)",
+        ),
+        (
+            "text.txt",
+            "text.txt: line 1: not a Claude Code transcript line",
+        ),
+    ] {
+        let trace = format!("{{ file = \"{file}\", format = \"claude_code\" }}");
+        let (code, stderr) = check_in(dir.path(), &replay(&trace, "1h"));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(error), "{stderr}");
+    }
+}

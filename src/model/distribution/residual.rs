@@ -71,9 +71,9 @@ impl Partial {
     /// E[X; X ≤ x].
     fn at(&self, x: f64) -> f64 {
         match *self {
-            Partial::Gamma { shape, scale } => {
-                shape * scale * biased_gamma(shape, scale).cdf(x.min(f64::MAX))
-            }
+            // statrs's CDF panics where x / scale overflows: all of it is below.
+            Partial::Gamma { shape, scale } if !(x / scale).is_finite() => shape * scale,
+            Partial::Gamma { shape, scale } => shape * scale * biased_gamma(shape, scale).cdf(x),
             Partial::LogNormal { mu, sigma } => {
                 let mean = (mu + sigma * sigma / 2.0).exp();
                 mean * standard_normal().cdf((x.ln() - mu - sigma * sigma) / sigma)
@@ -294,6 +294,7 @@ mod tests {
         let lognormal = || Dist::lognormal(10.0, 60.0, "p99", Z_P99).unwrap();
         vec![
             ("exponential", Dist::exponential(30.0).unwrap()),
+            ("exponential under a second", Dist::exponential(0.5).unwrap()),
             ("gamma", Dist::gamma(2.5, 4.0).unwrap()),
             ("lognormal", lognormal()),
             (

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use rand::RngExt;
 
 use crate::engine::{SimDuration, SimTime, Stream};
-use crate::model::distribution::{DurationDist, Residual, exponential_draw};
+use crate::model::distribution::residual::Residual;
+use crate::model::distribution::{DurationDist, exponential_draw};
 use crate::model::workload::sessions::SessionTrace;
 use crate::model::workload::trace::TraceSpec;
 

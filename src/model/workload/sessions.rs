@@ -293,7 +293,7 @@ struct ParsedRound {
     tool_us: i64,
 }
 
-fn timestamp(text: &str) -> Result<i64, BadInput> {
+pub(super) fn timestamp(text: &str) -> Result<i64, BadInput> {
     parse_datetime(text.trim_end_matches('Z'))
         .ok_or_else(|| BadInput(format!("`{text}` is not an ISO-8601 timestamp")))
 }
