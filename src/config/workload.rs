@@ -335,34 +335,33 @@ impl RawUserClass {
             .map_or(0, |p| p as u8))
     }
 
-    /// An open stream of sessions resampled from `trace`: `arrivals` says
-    /// how often one starts.
+    /// Sessions resampled from `trace`: an open stream of them (`arrivals`
+    /// says how often one starts), or closed users who each replay one
+    /// after another, `think_time` between them.
     fn resampled(
         &self,
         at: &FieldPath,
         trace: &RawTrace,
         (base_dir, models): (&Path, &[String]),
     ) -> Checked<Population> {
-        if let Some(field) = first_given(&[
-            ("users", self.users.is_some()),
-            ("think_time", self.think_time.is_some()),
-            ("first_think", self.first_think.is_some()),
-        ]) {
-            return Err(Invalid::new(
-                at.child(field),
-                "does not go with `resample`: resampled sessions arrive as an open stream (`arrivals`), and their users think as recorded",
-            ));
-        }
-        let Some(arrivals) = &self.arrivals else {
-            return Err(Invalid::new(
-                at.child("arrivals"),
-                "missing: `resample` needs arrivals = { process = \"poisson\", per_min = R }, how many sessions start a minute",
-            ));
-        };
-        let arrivals_at = at.child("arrivals");
-        Ok(Population::Resampled {
-            arrivals: arrivals.read(&arrivals_at)?.check(&arrivals_at, base_dir)?,
-            sessions: trace.sessions(&at.child("resample"), base_dir, models)?,
+        let recorded = trace.sessions(&at.child("resample"), base_dir, models)?;
+        Ok(match self.population(at, base_dir)? {
+            Population::Closed {
+                users,
+                think_time,
+                joining,
+                ..
+            } => Population::Closed {
+                users,
+                think_time,
+                joining,
+                sessions: Some(recorded),
+            },
+            Population::Open(arrivals) => Population::Resampled {
+                arrivals,
+                sessions: recorded,
+            },
+            _ => unreachable!("users or arrivals"),
         })
     }
 
@@ -393,6 +392,7 @@ impl RawUserClass {
                     users,
                     think_time,
                     joining,
+                    sessions: None,
                 }
             }
             (None, Some(arrivals)) => {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use loopcap::model;
 
-use crate::support::{loopcap, spec, uniform};
+use crate::support::{loopcap, rel, spec, uniform};
 
 pub fn azure_code() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -640,17 +640,69 @@ time_to_first_token = "1s"
     assert!((share - 0.5).abs() < 0.05, "a's share {share}");
 }
 
-/// `resample` needs sessions and an arrival rate, and takes no users.
+/// Closed users who resample sessions: 10 users each replay one of the
+/// sessions above (drawn at random), think 60 s, and draw another, until
+/// the last ten minutes (a surge of factor 0 retires them as their
+/// sessions end). Every session is whole, so the counts are tied as for an
+/// open stream; and a user's cycle is 60 s of thinking plus a session
+/// (a's three 1-s calls and its recorded 10 and 20 s between them, or b's
+/// one call), 77 s on average: 10 × 6,600 s / 77 s = 857 sessions, within
+/// 5% (a's share moves it by 1% a sd). An open stream of them at that rate
+/// would not be held to 10 in progress.
+#[test]
+fn closed_users_resample_whole_sessions_one_after_another() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("s.csv"),
+        "t,sid,in,out\n0,a,100,0\n5,b,10,0\n10,a,200,0\n30,a,300,0\n",
+    )
+    .unwrap();
+    let text = r#"
+name = "resampled by users"
+seed = 3
+duration = "2h"
+
+[[workload]]
+name = "sessions"
+agent = "a"
+users = 10
+think_time = "60s"
+surges = [{ at = "110m", for = "10m", factor = 0 }]
+resample = { file = "s.csv", format = "csv", columns = { time = "t", time_unit = "s", input = "in", output = "out", session = "sid" } }
+
+[agents.a]
+steps = 1
+input_tokens = 1
+output_tokens = 1
+
+[capacity]
+kind = "shared_api"
+time_to_first_token = "1s"
+"#;
+    let s = run_in(dir.path(), text.to_owned());
+    assert_eq!(s.loops_started, s.loops_completed);
+    let (loops, calls) = (s.loops_completed, s.calls);
+    let a = (calls - loops) / 2;
+    assert_eq!(2 * a, calls - loops, "calls {calls}, loops {loops}");
+    assert_eq!(s.input_tokens, 600 * a + 10 * (loops - a));
+    let expected = 10.0 * 6600.0 / 77.0;
+    assert!(rel(loops as f64, expected) < 0.05, "{loops} sessions");
+    assert!(s.peak_in_flight <= 10, "{} at once", s.peak_in_flight);
+}
+
+/// `resample` needs sessions, and arrivals or users who think.
 #[test]
 fn resample_without_sessions_or_arrivals_is_refused_at_its_field() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("r.csv"), "t,in,out\n0,1,1\n1,2,2\n").unwrap();
+    fs::write(dir.path().join("s.csv"), "t,sid,in,out\n0,a,1,1\n1,a,2,2\n").unwrap();
     let model = |class: &str| {
         format!(
             "name = \"m\"\nseed = 1\nduration = \"1h\"\n\n[[workload]]\nname = \"s\"\nagent = \"a\"\n{class}\n\n[agents.a]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\n\n[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"\n"
         )
     };
     let requests = "resample = { file = \"r.csv\", format = \"csv\", columns = { time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\" } }";
+    let sessions = "resample = { file = \"s.csv\", format = \"csv\", columns = { time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\", session = \"t\" } }";
     for (class, field, says) in [
         (
             format!("arrivals = {{ process = \"poisson\", per_min = 1 }}\n{requests}"),
@@ -658,14 +710,14 @@ fn resample_without_sessions_or_arrivals_is_refused_at_its_field() {
             "a request trace has no sessions to resample",
         ),
         (
-            requests.to_owned(),
-            "workload.s.arrivals",
-            "missing: `resample` needs arrivals",
+            sessions.to_owned(),
+            "workload.s",
+            "needs users = N with a think_time (closed population) or arrivals",
         ),
         (
-            format!("users = 3\nthink_time = \"1s\"\n{requests}"),
-            "workload.s.users",
-            "does not go with `resample`",
+            format!("users = 3\n{sessions}"),
+            "workload.s.think_time",
+            "missing: a closed population (users = N) needs `think_time`",
         ),
     ] {
         let (code, stderr) = check_in(dir.path(), &model(&class));

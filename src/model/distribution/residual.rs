@@ -294,7 +294,10 @@ mod tests {
         let lognormal = || Dist::lognormal(10.0, 60.0, "p99", Z_P99).unwrap();
         vec![
             ("exponential", Dist::exponential(30.0).unwrap()),
-            ("exponential under a second", Dist::exponential(0.5).unwrap()),
+            (
+                "exponential under a second",
+                Dist::exponential(0.5).unwrap(),
+            ),
             ("gamma", Dist::gamma(2.5, 4.0).unwrap()),
             ("lognormal", lognormal()),
             (

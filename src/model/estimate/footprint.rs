@@ -147,8 +147,24 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
         };
         match &class.population {
             Population::Closed {
-                users, think_time, ..
+                users,
+                think_time,
+                sessions,
+                ..
             } => {
+                // Resampled sessions are held in memory.
+                if let Some(trace) = sessions {
+                    needs.push(Need {
+                        cause: Cause::Users { class: index },
+                        bytes: (trace.rounds() * size_of::<RecordedRound>()) as f64,
+                        what: format!(
+                            "the {} recorded sessions {} resamples, held in memory,",
+                            trace.sessions.len(),
+                            class.name
+                        ),
+                        advice: None,
+                    });
+                }
                 let users = f64::from(*users) * surge;
                 let think_s = median(think_time.dist());
                 loops_per_s += users / (loop_s + think_s).max(1e-6);

@@ -121,6 +121,29 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
     let surge = peak_multiplier(class, SimTime::ZERO + spec.duration);
     let (loops, cause, what) = match &class.population {
         Population::Closed {
+            users,
+            think_time,
+            sessions: Some(trace),
+            ..
+        } => {
+            let users = f64::from(*users) * surge;
+            let (requests, rounds, session_s) = trace.mean_session();
+            let cycle_s = (median(think_time.dist()) + session_s).max(1e-6);
+            let sessions = users * duration_s / cycle_s;
+            loads.push(Load {
+                cause: Cause::Users { class: index },
+                events: sessions * (requests + rounds * EVENTS_PER_CALL),
+                what: format!(
+                    "{} sessions of {}'s {} users, resampled from {} recorded ones of {rounds:.1} rounds on average,",
+                    count(sessions),
+                    class.name,
+                    count(users),
+                    trace.sessions.len()
+                ),
+            });
+            return sessions * rounds;
+        }
+        Population::Closed {
             users, think_time, ..
         } => closed_loops(spec, index, f64::from(*users) * surge, think_time),
         Population::Sessions(trace) => {

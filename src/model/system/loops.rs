@@ -18,7 +18,7 @@ impl FixedCall {
         let c = &spec.classes[usize::from(class)];
         if !matches!(
             c.population,
-            Population::Open(_) | Population::Closed { .. }
+            Population::Open(_) | Population::Closed { sessions: None, .. }
         ) {
             return None;
         }

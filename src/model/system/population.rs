@@ -45,7 +45,8 @@ impl AgentSystem<'_> {
             return;
         }
         state.users[user as usize] = UserState::Looping;
-        self.start_loop(class, Some(user), None, cx);
+        let script = self.resample(class, Some(user));
+        self.start_loop(class, Some(user), script, cx);
     }
 
     pub(super) fn user_loop_ended(&mut self, class: u16, user: u32, cx: &mut Ctx<'_, Self>) {
@@ -132,7 +133,7 @@ impl AgentSystem<'_> {
         }
         let script = match &mut self.traces[usize::from(class)] {
             Some(TraceFeed::Calls { next, .. }) => next.take().map(|r| Script::Call(r.tokens())),
-            _ => self.resample(class),
+            _ => self.resample(class, None),
         };
         self.start_loop(class, None, script, cx);
         self.schedule_arrival(class, cx);
@@ -224,23 +225,36 @@ impl AgentSystem<'_> {
     }
 
     /// A resampling class's next session: one of the recorded sessions
-    /// drawn at random, in a free slot, from its first request; none for
-    /// any other class.
-    fn resample(&mut self, class: u16) -> Option<Script> {
+    /// drawn at random, from its first request, in a free slot (a closed
+    /// population's `user` replays its sessions in its own); none for any
+    /// other class.
+    fn resample(&mut self, class: u16, user: Option<u32>) -> Option<Script> {
         let c = usize::from(class);
-        let Population::Resampled { sessions, .. } = &self.spec.classes[c].population else {
-            return None;
+        let sessions = match &self.spec.classes[c].population {
+            Population::Resampled { sessions, .. }
+            | Population::Closed {
+                sessions: Some(sessions),
+                ..
+            } => sessions,
+            _ => return None,
         };
         let recorded = self.streams[c]
             .workload
             .random_range(0..sessions.sessions.len() as u32);
         let state = &mut self.classes[c];
-        let slot = match state.free_slots.pop() {
-            Some(slot) => {
+        let slot = match (user, state.free_slots.pop()) {
+            (Some(user), _) => {
+                if state.resampled.len() <= user as usize {
+                    state.resampled.resize(user as usize + 1, 0);
+                }
+                state.resampled[user as usize] = recorded;
+                user
+            }
+            (None, Some(slot)) => {
                 state.resampled[slot as usize] = recorded;
                 slot
             }
-            None => {
+            (None, None) => {
                 state.resampled.push(recorded);
                 state.resampled.len() as u32 - 1
             }
@@ -252,8 +266,9 @@ impl AgentSystem<'_> {
     }
 
     /// A recorded request's loop ended: the user thinks, then sends the
-    /// next. A resampled session's slot is freed after its last request,
-    /// its prompt cache forgotten with it.
+    /// next. A resampled session's slot is freed after its last request
+    /// (a closed population's user thinks until its next session), its
+    /// prompt cache forgotten with it.
     pub(super) fn request_ended(
         &mut self,
         class: u16,
@@ -276,8 +291,12 @@ impl AgentSystem<'_> {
                     request,
                 },
             );
-        } else if let Population::Resampled { .. } = self.spec.classes[c].population {
-            self.classes[c].free_slots.push(session);
+        } else if self.resamples(class) {
+            let spec = self.spec;
+            match spec.classes[c].population {
+                Population::Closed { .. } => self.user_loop_ended(class, session, cx),
+                _ => self.classes[c].free_slots.push(session),
+            }
             if self.cache_ttls.is_some() {
                 self.prompt_caches.forget(
                     Session::Recorded { class, session },
@@ -301,11 +320,24 @@ impl<'a> AgentSystem<'a> {
     /// its session `session` is.
     fn replayed(&self, class: u16, session: u32) -> (&'a SessionTrace, u32) {
         let c = usize::from(class);
-        let recorded = match self.spec.classes[c].population {
-            Population::Resampled { .. } => self.classes[c].resampled[session as usize],
-            _ => session,
+        let recorded = if self.resamples(class) {
+            self.classes[c].resampled[session as usize]
+        } else {
+            session
         };
         (self.sessions(class), recorded)
+    }
+
+    /// Whether class `class` draws its sessions from recorded ones.
+    fn resamples(&self, class: u16) -> bool {
+        matches!(
+            self.spec.classes[usize::from(class)].population,
+            Population::Resampled { .. }
+                | Population::Closed {
+                    sessions: Some(_),
+                    ..
+                }
+        )
     }
 
     /// The recorded sessions class `class` replays, in order or resampled.
@@ -315,6 +347,10 @@ impl<'a> AgentSystem<'a> {
             Population::Sessions(trace)
             | Population::Resampled {
                 sessions: trace, ..
+            }
+            | Population::Closed {
+                sessions: Some(trace),
+                ..
             } => trace,
             _ => unreachable!("only session classes replay recorded sessions"),
         }

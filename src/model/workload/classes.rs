@@ -107,6 +107,10 @@ pub enum Population {
         /// How users who join in their steady state (`first_think =
         /// "steady"`) start; otherwise a user joins with a whole think time.
         joining: Option<Joining>,
+        /// Recorded sessions each user replays whole, one drawn at random
+        /// after each think (`resample` with `users`), instead of the agent's
+        /// loops: the think time is then the time between sessions.
+        sessions: Option<SessionTrace>,
     },
     /// Loops arriving regardless of how many are already running.
     Open(Arrivals),
