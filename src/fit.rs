@@ -5,8 +5,9 @@
 //! spans, or one with a session column) gives an open stream of sessions
 //! fitted to the gaps between their starts, each a recorded session
 //! resampled whole; with fewer than three starts apart in time, closed
-//! users instead, with the trace's steps per loop, tokens, context growth,
-//! tool latency and think time. Each quantity so fitted is a parametric
+//! users instead, each resampling sessions one after another, thinking
+//! between them as between a session's requests. Each quantity fitted (a
+//! request trace's tokens, closed users' think time) is a parametric
 //! distribution chosen by its KS distance, or the trace's own values
 //! written in a CSV beside the model.
 
@@ -93,7 +94,7 @@ impl Arriving {
         match self {
             Arriving::Requests => "requests: an open stream fitted to the gaps between them".to_owned(),
             Arriving::Sessions => "sessions: an open stream fitted to the gaps between their starts, each a recorded session drawn at random and replayed whole (resample): its requests, rounds, tokens, tool and think times as recorded".to_owned(),
-            Arriving::Users(n) => format!("closed users: {n}, the sessions in progress on average, thinking between a session's requests as recorded (too few session starts, under 3 apart in time, to fit a stream of sessions to)"),
+            Arriving::Users(n) => format!("closed users: {n}, the sessions in progress on average, each replaying recorded sessions drawn at random one after another (resample), thinking between them as between a session's requests (too few session starts, under 3 apart in time, to fit a stream of sessions to)"),
         }
     }
 }
@@ -349,12 +350,16 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
 /// (`<stem>.<quantity>.csv`); `comment` heads the file; sessions that
 /// arrive as an open stream are resampled from `source`.
 pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) -> Fitted {
-    let resample = obs.arriving == Arriving::Sessions;
+    // Sessions are resampled whole, by an open stream or by closed users;
+    // closed users think between them as between a session's requests,
+    // the one quantity then fitted.
+    let resample = matches!(obs.arriving, Arriving::Sessions | Arriving::Users(_));
     let mut files = Vec::new();
     let mut fits = Vec::new();
     let mut fields: Vec<(&str, String)> = Vec::new();
     for q in &obs.quantities {
-        if resample {
+        let thinks = matches!(obs.arriving, Arriving::Users(_)) && q.name == "think_time";
+        if resample && !thinks {
             fits.push((q.name, None));
             continue;
         }
