@@ -79,6 +79,38 @@ fn recorded_gaps_replay_at_their_rate_and_a_surge_shortens_them() {
     );
 }
 
+/// A surge runs a recorded gap in progress faster rather than starting a
+/// new one: gaps of exactly 60 s (one window of the whole 2 h) under 20
+/// surges of 30 s at ×2, each starting mid-gap, replay 7,200 + 20 × 30 =
+/// 7,800 recorded seconds, 130 arrivals (±1 for where the window is cut).
+/// Starting a new gap at each of the 40 changes, as loopcap did before,
+/// gave 99.
+#[test]
+fn a_surge_speeds_up_the_recorded_gap_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let gaps = dir.path().join("g.csv");
+    std::fs::write(&gaps, format!("value\n{}", "60\n".repeat(200))).unwrap();
+    let arrivals = format!(
+        "workload.users.arrivals={{ process = \"recorded\", file = \"{}\", column = \"value\", unit = \"s\", block = \"3h\" }}",
+        gaps.display()
+    );
+    let surges = format!(
+        "workload.users.surges=[{}]",
+        (0..20)
+            .map(|i| format!(
+                "{{ at = \"{}s\", for = \"30s\", factor = 2 }}",
+                300 * i + 100
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let s = run(
+        BASE,
+        &[&arrivals, &surges, "duration=2h", "capacity.lanes=50"],
+    );
+    assert!(s.loops_started.abs_diff(130) <= 1, "{}", s.loops_started);
+}
+
 #[test]
 fn a_surge_multiplies_a_closed_population() {
     let closed = [

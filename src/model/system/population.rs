@@ -7,7 +7,7 @@ use crate::engine::SimDuration;
 use crate::model::capacity::prompt_cache::Session;
 use crate::model::spec::ModelSpec;
 use crate::model::workload::agent_loop::Script;
-use crate::model::workload::classes::{Arrivals, Population, UserState, exponential};
+use crate::model::workload::classes::{Arrivals, PendingGap, Population, UserState, exponential};
 use crate::model::workload::session_stream::SessionStream;
 use crate::model::workload::sessions::{RecordedRequest, SessionTrace};
 use rand::RngExt;
@@ -112,19 +112,46 @@ impl AgentSystem<'_> {
         let delay = match arrivals {
             // A recorded gap, shortened as a surge or the profile raises the rate.
             Arrivals::Recorded { gaps, block } => {
-                let gap = self.classes[c].gaps.next_gap(gaps, *block, rng);
-                SimDuration::from_secs_f64(gap.as_secs_f64() / multiplier)
+                let state = &mut self.classes[c];
+                let gap = state.gaps.next_gap(gaps, *block, rng).as_secs_f64();
+                state.pending_gap = Some(PendingGap {
+                    since: cx.now(),
+                    left_s: gap,
+                    speed: multiplier,
+                });
+                SimDuration::from_secs_f64(gap / multiplier)
             }
             _ => exponential(60.0 / per_min, rng),
         };
         cx.schedule_in(delay, Event::LoopArrived { class, generation });
     }
 
-    /// The arrival rate changed: the pending arrival is void, draw a new one.
+    /// The arrival rate changed: the pending arrival is void. An
+    /// exponential gap is drawn anew (it is memoryless); a recorded gap in
+    /// progress goes on at the new speed, what is left of it as recorded
+    /// shortened or lengthened, and held while the rate is 0.
     pub(super) fn rate_changed(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
         let state = &mut self.classes[usize::from(class)];
         state.arrival_generation = state.arrival_generation.wrapping_add(1);
-        self.schedule_arrival(class, cx);
+        let Some(gap) = state.pending_gap else {
+            self.schedule_arrival(class, cx);
+            return;
+        };
+        let now = cx.now();
+        let left_s = (gap.left_s - now.since(gap.since).as_secs_f64() * gap.speed).max(0.0);
+        let speed = state.multiplier;
+        state.pending_gap = Some(PendingGap {
+            since: now,
+            left_s,
+            speed,
+        });
+        if speed > 0.0 {
+            let generation = state.arrival_generation;
+            cx.schedule_in(
+                SimDuration::from_secs_f64(left_s / speed),
+                Event::LoopArrived { class, generation },
+            );
+        }
     }
 
     pub(super) fn on_loop_arrived(&mut self, class: u16, generation: u32, cx: &mut Ctx<'_, Self>) {

@@ -393,6 +393,18 @@ pub struct ClassState {
     pub free_slots: Vec<u32>,
     /// Where recorded arrival gaps are replayed from.
     pub gaps: GapCursor,
+    /// The recorded gap in progress, for a class replaying recorded gaps.
+    pub pending_gap: Option<PendingGap>,
+}
+
+/// A recorded gap in progress: how much of it, in the recording's
+/// seconds, was left at `since`, replayed from then at `speed` (the
+/// multiplier: a surge runs the recording's clock faster).
+#[derive(Clone, Copy, Debug)]
+pub struct PendingGap {
+    pub since: SimTime,
+    pub left_s: f64,
+    pub speed: f64,
 }
 
 impl ClassState {
@@ -418,6 +430,7 @@ impl ClassState {
             resampled: Vec::new(),
             free_slots: Vec::new(),
             gaps: GapCursor::default(),
+            pending_gap: None,
         }
     }
 }
