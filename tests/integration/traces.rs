@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use loopcap::model;
+use loopcap::model::measure::summary::Summary;
 
 use crate::support::{loopcap, rel, spec, uniform};
 
@@ -60,7 +61,7 @@ pub fn rows() -> Vec<(f64, u64, u64)> {
 }
 
 /// `text` as a model file in `dir` (its traces relative to it), run once.
-fn run_in(dir: &Path, text: String) -> loopcap::model::measure::summary::Summary {
+fn run_in(dir: &Path, text: String) -> Summary {
     let source = loopcap::config::Source {
         name: "m.toml".into(),
         text,
@@ -590,32 +591,32 @@ fn a_wrong_trace_file_says_what_is_wrong_with_it() {
     assert!(stderr.contains("the file is empty"), "{stderr}");
 }
 
-/// A class that resamples a csv's sessions: session a is three calls
-/// (100, 200 and 300 input tokens), b one call of 10. Each arrival
-/// replays one whole, so over the run (arrivals stop for its last ten
-/// minutes, and every session finishes) the counts are tied exactly:
-/// n_a = (calls - loops) / 2 sessions were a's, and the input is
-/// 600 n_a + 10 n_b, recounted from the file's rows. Drawn uniformly,
-/// a's share of 2,400 sessions is ½ within 0.05 (its sd is 0.01).
-#[test]
-fn resampled_sessions_replay_whole_and_uniformly() {
+/// Runs a class of `population` for `duration` that resamples a csv's
+/// sessions: a is three calls (100, 200 and 300 input tokens, 10 and 20 s
+/// apart), b one call of 10; each call takes 1 s. Every session ends
+/// before the run does (a surge of factor 0 stops new ones for the last
+/// ten minutes), so the counts are tied exactly: n_a = (calls - loops) / 2
+/// sessions were a's, and the input is 600 n_a + 10 n_b, recounted from
+/// the file's rows. Gives the sessions and how many were a's.
+fn resampled(population: &str, duration: &str, stop: &str) -> (u64, u64, Summary) {
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("s.csv"),
         "t,sid,in,out\n0,a,100,0\n5,b,10,0\n10,a,200,0\n30,a,300,0\n",
     )
     .unwrap();
-    let text = r#"
+    let text = format!(
+        r#"
 name = "resampled"
 seed = 3
-duration = "60m"
+duration = "{duration}"
 
 [[workload]]
 name = "sessions"
 agent = "a"
-arrivals = { process = "poisson", per_min = 48 }
-surges = [{ at = "50m", for = "10m", factor = 0 }]
-resample = { file = "s.csv", format = "csv", columns = { time = "t", time_unit = "s", input = "in", output = "out", session = "sid" } }
+{population}
+surges = [{{ at = "{stop}", for = "10m", factor = 0 }}]
+resample = {{ file = "s.csv", format = "csv", columns = {{ time = "t", time_unit = "s", input = "in", output = "out", session = "sid" }} }}
 
 [agents.a]
 steps = 1
@@ -625,13 +626,24 @@ output_tokens = 1
 [capacity]
 kind = "shared_api"
 time_to_first_token = "1s"
-"#;
-    let s = run_in(dir.path(), text.to_owned());
+"#
+    );
+    let s = run_in(dir.path(), text);
     assert_eq!(s.loops_started, s.loops_completed);
     let (loops, calls) = (s.loops_completed, s.calls);
     let a = (calls - loops) / 2;
     assert_eq!(2 * a, calls - loops, "calls {calls}, loops {loops}");
     assert_eq!(s.input_tokens, 600 * a + 10 * (loops - a));
+    (loops, a, s)
+}
+
+/// An open stream of resampled sessions, 48 a minute for 50 minutes:
+/// 2,400 within 5 sd; drawn uniformly, a's share is ½ within 0.05 (its sd
+/// is 0.01).
+#[test]
+fn resampled_sessions_replay_whole_and_uniformly() {
+    let population = "arrivals = { process = \"poisson\", per_min = 48 }";
+    let (loops, a, _) = resampled(population, "60m", "50m");
     assert!(
         (loops as f64 - 2400.0).abs() < 5.0 * 2400f64.sqrt(),
         "{loops}"
@@ -640,51 +652,14 @@ time_to_first_token = "1s"
     assert!((share - 0.5).abs() < 0.05, "a's share {share}");
 }
 
-/// Closed users who resample sessions: 10 users each replay one of the
-/// sessions above (drawn at random), think 60 s, and draw another, until
-/// the last ten minutes (a surge of factor 0 retires them as their
-/// sessions end). Every session is whole, so the counts are tied as for an
-/// open stream; and a user's cycle is 60 s of thinking plus a session
-/// (a's three 1-s calls and its recorded 10 and 20 s between them, or b's
-/// one call), 77 s on average: 10 × 6,600 s / 77 s = 857 sessions, within
-/// 5% (a's share moves it by 1% a sd). An open stream of them at that rate
-/// would not be held to 10 in progress.
+/// Closed users who resample sessions: 10 users each replay one (drawn at
+/// random), think 60 s, and draw another, for 110 minutes. A user's cycle
+/// is 60 s of thinking plus a session (a's 33 s or b's 1 s), 77 s on
+/// average: 10 × 6,600 s / 77 s = 857 sessions, within 5% (a's share
+/// moves it by 1% a sd), and never more than 10 at once.
 #[test]
 fn closed_users_resample_whole_sessions_one_after_another() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("s.csv"),
-        "t,sid,in,out\n0,a,100,0\n5,b,10,0\n10,a,200,0\n30,a,300,0\n",
-    )
-    .unwrap();
-    let text = r#"
-name = "resampled by users"
-seed = 3
-duration = "2h"
-
-[[workload]]
-name = "sessions"
-agent = "a"
-users = 10
-think_time = "60s"
-surges = [{ at = "110m", for = "10m", factor = 0 }]
-resample = { file = "s.csv", format = "csv", columns = { time = "t", time_unit = "s", input = "in", output = "out", session = "sid" } }
-
-[agents.a]
-steps = 1
-input_tokens = 1
-output_tokens = 1
-
-[capacity]
-kind = "shared_api"
-time_to_first_token = "1s"
-"#;
-    let s = run_in(dir.path(), text.to_owned());
-    assert_eq!(s.loops_started, s.loops_completed);
-    let (loops, calls) = (s.loops_completed, s.calls);
-    let a = (calls - loops) / 2;
-    assert_eq!(2 * a, calls - loops, "calls {calls}, loops {loops}");
-    assert_eq!(s.input_tokens, 600 * a + 10 * (loops - a));
+    let (loops, _, s) = resampled("users = 10\nthink_time = \"60s\"", "2h", "110m");
     let expected = 10.0 * 6600.0 / 77.0;
     assert!(rel(loops as f64, expected) < 0.05, "{loops} sessions");
     assert!(s.peak_in_flight <= 10, "{} at once", s.peak_in_flight);

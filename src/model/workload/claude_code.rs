@@ -24,13 +24,12 @@
 //! Think and tool times are the gaps, as for the other session formats.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 
 use serde_json::Value;
 
 use super::agent_loop::CallTokens;
-use super::sessions::{RecordedCall, RecordedRequest, SessionTrace, place, timestamp};
-use super::trace::{TraceError, TraceSpec, micros, open_data};
+use super::sessions::{RecordedCall, RecordedRequest, SessionTrace, json_lines, place, timestamp};
+use super::trace::{TraceError, TraceSpec, micros};
 
 /// What a line of a thread is.
 enum Line {
@@ -62,19 +61,14 @@ pub fn read_claude_code(
     spec: &TraceSpec,
     models: &[(String, u16)],
 ) -> Result<SessionTrace, TraceError> {
-    let fail = |what: String| TraceError {
-        message: format!("{}: {what}", spec.shown),
-    };
-    let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
     let mut threads: HashMap<ThreadKey, Thread> = HashMap::new();
     let mut order = Vec::new();
     let mut failed = std::collections::HashSet::new();
-    for (n, text) in BufReader::new(file).lines().enumerate() {
-        let text = text.map_err(|e| fail(format!("cannot read it: {e}")))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let at = |what: String| fail(format!("line {}: {what}", n + 1));
+    for line in json_lines(spec)? {
+        let (n, text) = line?;
+        let at = |what: String| TraceError {
+            message: format!("{}: line {n}: {what}", spec.shown),
+        };
         let value: Value = serde_json::from_str(&text).map_err(|e| {
             at(format!(
                 "not a Claude Code transcript line ({e}): give the JSONL files under ~/.claude/projects"

@@ -353,6 +353,25 @@ fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRo
     Ok((round.session_id, parsed))
 }
 
+/// The lines of a JSON Lines trace that are not blank, each with its
+/// number from 1.
+pub(super) fn json_lines(
+    spec: &TraceSpec,
+) -> Result<impl Iterator<Item = Result<(usize, String), TraceError>> + '_, TraceError> {
+    let fail = |what: String| TraceError {
+        message: format!("{}: {what}", spec.shown),
+    };
+    let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
+    Ok(BufReader::new(file)
+        .lines()
+        .enumerate()
+        .filter_map(move |(n, line)| match line {
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(Ok((n + 1, line))),
+            Err(e) => Some(Err(fail(format!("cannot read it: {e}")))),
+        }))
+}
+
 /// TraceLab's round trace: a request starts at a round with a user message;
 /// the think time before it runs from the previous request's last event.
 /// `models` maps the trace's model names to those of `[models]` its rounds call.
@@ -360,18 +379,11 @@ pub fn read_tracelab(
     spec: &TraceSpec,
     models: &[(String, u16)],
 ) -> Result<SessionTrace, TraceError> {
-    let fail = |what: String| TraceError {
-        message: format!("{}: {what}", spec.shown),
-    };
-    let file = open_data(&spec.path).map_err(|e| fail(e.0))?;
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut sessions: Vec<Vec<ParsedRound>> = Vec::new();
     let mut skipped = 0u64;
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| fail(format!("cannot read it: {e}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for line in json_lines(spec)? {
+        let (n, line) = line?;
         match parse_round(&line, models) {
             Ok((session, round)) => {
                 let i = *index.entry(session).or_insert_with(|| {
@@ -386,14 +398,14 @@ pub fn read_tracelab(
                     message: format!(
                         "{}:{}: not a TraceLab trace, whose lines are JSON objects, one a round (this one starts `{}`; {what}): a CSV trace is format = \"csv\" with its columns, or \"azure\" or \"burstgpt\"",
                         spec.shown,
-                        n + 1,
+                        n,
                         line.chars().take(40).collect::<String>()
                     ),
                 });
             }
             Err(what) => {
                 return Err(TraceError {
-                    message: format!("{}:{}: {what}", spec.shown, n + 1),
+                    message: format!("{}:{n}: {what}", spec.shown),
                 });
             }
         }
