@@ -221,21 +221,21 @@ impl RawModel {
 }
 
 /// Users who join a closed population steady are in a loop as often as a
-/// loop takes of their cycle: an unqueued loop's mean against the think
-/// time's.
+/// loop takes of their cycle: an unqueued loop's mean (or a resampled
+/// session's, as recorded) against the think time's.
 fn share_mid_loop(spec: &mut ModelSpec) {
     for class in 0..spec.classes.len() {
-        let joins_steady = matches!(
-            spec.classes[class].population,
+        let loop_s = match &spec.classes[class].population {
             Population::Closed {
                 joining: Some(_),
+                sessions: Some(trace),
                 ..
-            }
-        );
-        if !joins_steady {
-            continue;
-        }
-        let loop_s = mean_unqueued_loop_s(spec, class);
+            } => trace.mean_session().2,
+            Population::Closed {
+                joining: Some(_), ..
+            } => mean_unqueued_loop_s(spec, class),
+            _ => continue,
+        };
         if let Population::Closed {
             think_time,
             joining: Some(joining),

@@ -653,13 +653,15 @@ fn resampled_sessions_replay_whole_and_uniformly() {
 }
 
 /// Closed users who resample sessions: 10 users each replay one (drawn at
-/// random), think 60 s, and draw another, for 110 minutes. A user's cycle
-/// is 60 s of thinking plus a session (a's 33 s or b's 1 s), 77 s on
-/// average: 10 × 6,600 s / 77 s = 857 sessions, within 5% (a's share
-/// moves it by 1% a sd), and never more than 10 at once.
+/// random), think 60 s, and draw another, for 110 minutes, joining steady
+/// (15 s of a 75-s cycle in a session as recorded). A user's cycle is 60 s
+/// of thinking plus a session (a's 33 s or b's 1 s), 77 s on average:
+/// 10 × 6,600 s / 77 s = 857 sessions, within 5% (a's share moves it by
+/// 1% a sd), and never more than 10 at once.
 #[test]
 fn closed_users_resample_whole_sessions_one_after_another() {
-    let (loops, _, s) = resampled("users = 10\nthink_time = \"60s\"", "2h", "110m");
+    let users = "users = 10\nthink_time = \"60s\"\nfirst_think = \"steady\"";
+    let (loops, _, s) = resampled(users, "2h", "110m");
     let expected = 10.0 * 6600.0 / 77.0;
     assert!(rel(loops as f64, expected) < 0.05, "{loops} sessions");
     assert!(s.peak_in_flight <= 10, "{} at once", s.peak_in_flight);
