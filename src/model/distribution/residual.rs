@@ -76,7 +76,7 @@ impl Partial {
             Partial::Gamma { shape, scale } => shape * scale * biased_gamma(shape, scale).cdf(x),
             Partial::LogNormal { mu, sigma } => {
                 let mean = (mu + sigma * sigma / 2.0).exp();
-                mean * standard_normal().cdf((x.ln() - mu - sigma * sigma) / sigma)
+                mean * Normal::standard().cdf((x.ln() - mu - sigma * sigma) / sigma)
             }
             Partial::Uniform { low, high } => {
                 let x = x.clamp(low, high);
@@ -104,7 +104,7 @@ impl Partial {
             }
             Partial::LogNormal { mu, sigma } => {
                 let mean = (mu + sigma * sigma / 2.0).exp();
-                (mu + sigma * sigma + sigma * standard_normal().inverse_cdf(partial / mean)).exp()
+                (mu + sigma * sigma + sigma * Normal::standard().inverse_cdf(partial / mean)).exp()
             }
             Partial::Uniform { low, high } => (low * low + 2.0 * (high - low) * partial).sqrt(),
             Partial::Pareto { scale, shape } => {
@@ -122,10 +122,6 @@ impl Partial {
 /// Gamma(shape + 1, scale), the length-biased Gamma(shape, scale).
 fn biased_gamma(shape: f64, scale: f64) -> Gamma {
     Gamma::new(shape + 1.0, 1.0 / scale).expect("shape and scale checked positive")
-}
-
-fn standard_normal() -> Normal {
-    Normal::standard()
 }
 
 impl Dist {

@@ -28,8 +28,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::agent_loop::CallTokens;
-use super::sessions::{RecordedCall, RecordedRequest, SessionTrace, json_lines, place, timestamp};
-use super::trace::{TraceError, TraceSpec, micros};
+use super::sessions::{
+    RecordedCall, RecordedRequest, SessionTrace, json_lines, model_named, place, requests_of,
+    timestamp,
+};
+use super::trace::{TraceError, TraceSpec};
 
 /// What a line of a thread is.
 enum Line {
@@ -48,12 +51,9 @@ enum Line {
 /// A thread's session and agent (empty for the session's main thread).
 type ThreadKey = (String, String);
 
-/// One conversation: a session's main thread or one of its subagents.
-#[derive(Default)]
-struct Thread {
-    /// Its lines, with their times (µs since the epoch).
-    lines: Vec<(i64, Line)>,
-}
+/// One conversation, a session's main thread or one of its subagents:
+/// its lines, with their times (µs since the epoch).
+type Thread = Vec<(i64, Line)>;
 
 /// The sessions of Claude Code transcripts; `models` maps the recorded
 /// model names to the model's.
@@ -87,14 +87,14 @@ pub fn read_claude_code(
         if !threads.contains_key(&thread) {
             order.push(thread.clone());
         }
-        threads.entry(thread).or_default().lines.push((time, line));
+        threads.entry(thread).or_default().push((time, line));
     }
     let sessions = order
         .into_iter()
         .filter_map(|key| {
             let mut thread = threads.remove(&key)?;
             // Stable: the lines of one instant keep the file's order.
-            thread.lines.sort_by_key(|(time, _)| *time);
+            thread.sort_by_key(|(time, _)| *time);
             requests(&thread, models)
         })
         .collect();
@@ -181,11 +181,14 @@ fn is_tool_result(message: Option<&Value>) -> bool {
 /// request a loop of the calls that follow it (a subagent's thread, one
 /// loop), the user's think time before it the gap from the previous
 /// request's last answer.
-fn requests(thread: &Thread, models: &[(String, u16)]) -> Option<(i64, Vec<RecordedRequest>)> {
+fn requests(
+    thread: &[(i64, Line)],
+    models: &[(String, u16)],
+) -> Option<(i64, Vec<RecordedRequest>)> {
     let mut groups: Vec<Vec<RecordedCall>> = vec![Vec::new()];
     let mut last_id: Option<&str> = None;
     let mut before: Option<i64> = None;
-    for (time, line) in &thread.lines {
+    for (time, line) in thread {
         match line {
             Line::Request => {
                 if groups.last().is_some_and(|g| !g.is_empty()) {
@@ -210,9 +213,7 @@ fn requests(thread: &Thread, models: &[(String, u16)]) -> Option<(i64, Vec<Recor
                         start_us: before.unwrap_or(*time),
                         end_us: *time,
                         tokens: *tokens,
-                        model: model.as_ref().and_then(|m| {
-                            models.iter().find(|(name, _)| name == m).map(|(_, i)| *i)
-                        }),
+                        model: model.as_deref().and_then(|m| model_named(models, m)),
                     }),
                 }
                 last_id = Some(id);
@@ -221,15 +222,5 @@ fn requests(thread: &Thread, models: &[(String, u16)]) -> Option<(i64, Vec<Recor
         before = Some(*time);
     }
     let first = groups.iter().flatten().next()?.start_us;
-    let mut previous_end: Option<i64> = None;
-    let recorded = groups
-        .into_iter()
-        .filter(|calls| !calls.is_empty())
-        .map(|calls| {
-            let think_before = micros(previous_end.map_or(0, |e| calls[0].start_us - e));
-            previous_end = calls.iter().map(|c| c.end_us).max();
-            RecordedRequest::of_calls(think_before, &calls)
-        })
-        .collect();
-    Some((first, recorded))
+    Some((first, requests_of(groups)))
 }

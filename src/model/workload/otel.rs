@@ -29,8 +29,10 @@ use std::io::Read as _;
 use serde_json::Value;
 
 use super::agent_loop::CallTokens;
-use super::sessions::{RecordedCall, RecordedRequest, SessionTrace, place};
-use super::trace::{TraceError, TraceSpec, micros, open_data};
+use super::sessions::{
+    RecordedCall, RecordedRequest, SessionTrace, model_named, place, requests_of,
+};
+use super::trace::{TraceError, TraceSpec, open_data};
 
 /// What the GenAI conventions, and the names older exporters write, call each field.
 const OPERATION: [&str; 1] = ["gen_ai.operation.name"];
@@ -289,29 +291,21 @@ fn sessions(spans: Vec<Span>, models: &[(String, u16)]) -> Vec<(i64, Vec<Recorde
                     .unwrap_or(0);
                 groups[r].push(call);
             }
-            let mut previous_end: Option<i64> = None;
-            let recorded = groups
+            let groups = groups
                 .into_iter()
-                .filter(|calls| !calls.is_empty())
                 .map(|calls| {
-                    let start = calls[0].start_us;
-                    let think_before = micros(previous_end.map_or(0, |e| start - e));
-                    previous_end = calls.iter().map(|c| c.end_us).max();
-                    let calls: Vec<RecordedCall> = calls
+                    calls
                         .into_iter()
                         .map(|call| RecordedCall {
                             start_us: call.start_us,
                             end_us: call.end_us,
                             tokens: call.tokens,
-                            model: call.model.and_then(|m| {
-                                models.iter().find(|(name, _)| *name == m).map(|(_, i)| *i)
-                            }),
+                            model: call.model.and_then(|m| model_named(models, &m)),
                         })
-                        .collect();
-                    RecordedRequest::of_calls(think_before, &calls)
+                        .collect()
                 })
                 .collect();
-            Some((first, recorded))
+            Some((first, requests_of(groups)))
         })
         .collect()
 }

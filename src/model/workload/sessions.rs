@@ -107,6 +107,28 @@ impl RecordedRequest {
     }
 }
 
+/// The model of `[models]` a recorded model name calls, where the
+/// trace's `models` table maps it.
+pub(super) fn model_named(models: &[(String, u16)], name: &str) -> Option<u16> {
+    models.iter().find(|(n, _)| n == name).map(|&(_, m)| m)
+}
+
+/// A session's requests, each one group's calls in order (empty groups
+/// left out), the user's think time before each the gap from the previous
+/// request's last answer.
+pub(super) fn requests_of(groups: Vec<Vec<RecordedCall>>) -> Vec<RecordedRequest> {
+    let mut previous_end: Option<i64> = None;
+    groups
+        .into_iter()
+        .filter(|calls| !calls.is_empty())
+        .map(|calls| {
+            let think_before = micros(previous_end.map_or(0, |e| calls[0].start_us - e));
+            previous_end = calls.iter().map(|c| c.end_us).max();
+            RecordedRequest::of_calls(think_before, &calls)
+        })
+        .collect()
+}
+
 impl SessionTrace {
     /// The models of `[models]` its rounds call, where its `models` maps them.
     pub fn models(&self) -> Vec<u16> {
@@ -331,9 +353,8 @@ fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRo
     }
     let model = round
         .model
-        .as_ref()
-        .and_then(|name| models.iter().find(|(n, _)| n == name))
-        .map(|&(_, m)| m);
+        .as_deref()
+        .and_then(|name| model_named(models, name));
     let parsed = ParsedRound {
         index: round.round_index,
         model,
