@@ -73,13 +73,15 @@ fn run_in(dir: &Path, text: String) -> Summary {
     model::simulate(&spec, false).unwrap().summary
 }
 
-/// `loopcap check` of `text` written as a model file in `dir`: its exit
-/// code and what it printed on stderr.
-fn check_in(dir: &Path, text: &str) -> (Option<i32>, String) {
+/// What `loopcap check` prints on stderr for `text` written as a model
+/// file in `dir`, which must exit with `code`.
+fn checked_in(dir: &Path, text: &str, code: i32) -> String {
     let model = dir.join("model.toml");
     fs::write(&model, text).unwrap();
     let out = loopcap().arg("check").arg(&model).output().unwrap();
-    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(code), "{text}\n{stderr}");
+    stderr
 }
 
 fn arrivals_per_bin(text: &str, bins: usize) -> Vec<u64> {
@@ -157,15 +159,13 @@ fn bad_rows_are_errors_at_their_line_or_skipped_and_counted() {
     )
     .unwrap();
     let trace = "{ file = \"t.csv\", format = \"csv\", columns = { time = \"ms\", time_unit = \"ms\", input = \"in\", output = \"out\" } }";
-    let (code, stderr) = check_in(dir.path(), &replay(trace, "1m"));
-    assert_eq!(code, Some(2));
+    let stderr = checked_in(dir.path(), &replay(trace, "1m"), 2);
     assert!(
         stderr.contains("workload.requests.trace.file: t.csv:4: time goes backwards"),
         "{stderr}"
     );
     let skipping = trace.replace("format = \"csv\"", "format = \"csv\", bad_rows = \"skip\"");
-    let (code, stderr) = check_in(dir.path(), &replay(&skipping, "1m"));
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = checked_in(dir.path(), &replay(&skipping, "1m"), 0);
     assert!(
         stderr.contains("2 bad rows of t.csv are skipped"),
         "{stderr}"
@@ -341,18 +341,17 @@ fn a_bad_tracelab_round_is_an_error_at_its_line() {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     lines[2] = lines[2].replacen("\"prefix_tokens\":35738", "\"prefix_tokens\":99999", 1);
     fs::write(dir.path().join("r.jsonl"), lines.join("\n")).unwrap();
-    let (code, stderr) = check_in(
+    let stderr = checked_in(
         dir.path(),
         &replay("{ file = \"r.jsonl\", format = \"tracelab\" }", "80d"),
+        2,
     );
-    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("r.jsonl:3: `prefix_tokens` (99999) is more than `input_tokens_total`"),
         "{stderr}"
     );
     let skipping = "{ file = \"r.jsonl\", format = \"tracelab\", bad_rows = \"skip\" }";
-    let (code, stderr) = check_in(dir.path(), &replay(skipping, "80d"));
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = checked_in(dir.path(), &replay(skipping, "80d"), 0);
     assert!(
         stderr.contains("1 bad rows of r.jsonl are skipped"),
         "{stderr}"
@@ -577,16 +576,14 @@ fn a_wrong_trace_file_says_what_is_wrong_with_it() {
             "header.csv: a header and no rows: a trace needs at least one request",
         ),
     ] {
-        let (code, stderr) = check_in(dir.path(), &replay(trace, "1m"));
-        assert_eq!(code, Some(2), "{trace}: {stderr}");
+        let stderr = checked_in(dir.path(), &replay(trace, "1m"), 2);
         assert!(stderr.contains(expected), "{trace}: {stderr}");
     }
     let empirical = replay("{ file = \"t.csv\", format = \"tracelab\" }", "1m").replace(
         "steps = 1\n",
         "steps = { dist = \"empirical\", file = \"empty.csv\", column = \"value\" }\n",
     );
-    let (code, stderr) = check_in(dir.path(), &empirical);
-    assert_eq!(code, Some(2));
+    let stderr = checked_in(dir.path(), &empirical, 2);
     assert!(stderr.contains("agents.a.steps.file"), "{stderr}");
     assert!(stderr.contains("the file is empty"), "{stderr}");
 }
@@ -697,8 +694,7 @@ fn resample_without_sessions_or_arrivals_is_refused_at_its_field() {
             "missing: a closed population (users = N) needs `think_time`",
         ),
     ] {
-        let (code, stderr) = check_in(dir.path(), &model(&class));
-        assert_eq!(code, Some(2), "{class}: {stderr}");
+        let stderr = checked_in(dir.path(), &model(&class), 2);
         assert!(
             stderr.contains(field) && stderr.contains(says),
             "{class}: {stderr}"
@@ -736,8 +732,7 @@ fn bad_recorded_gaps_are_refused_at_their_field() {
             "block",
         ),
     ] {
-        let (code, stderr) = check_in(dir.path(), &model(arrivals));
-        assert_eq!(code, Some(2), "{arrivals}: {stderr}");
+        let stderr = checked_in(dir.path(), &model(arrivals), 2);
         assert!(
             stderr.contains(field) && stderr.contains(says),
             "{arrivals}: {stderr}"
@@ -845,8 +840,7 @@ fn a_session_trace_grouped_by_session_replays_as_sorted() {
         format!("{header}5,a,1,0,0\n9,b,1,0,0\n3,a,1,0,0\n"),
     )
     .unwrap();
-    let (code, stderr) = check_in(dir.path(), &replay(&trace("back.csv"), "10m"));
-    assert_eq!(code, Some(2));
+    let stderr = checked_in(dir.path(), &replay(&trace("back.csv"), "10m"), 2);
     assert!(
         stderr.contains("back.csv:4: time goes backwards within session \"a\""),
         "{stderr}"
@@ -886,11 +880,11 @@ fn opentelemetry_genai_spans_replay_as_sessions() {
             "{file}: {latency:?}"
         );
     }
-    let (code, stderr) = check_in(
+    let stderr = checked_in(
         &data,
         &replay("{ file = \"otel-genai.jsonl\", format = \"otel\" }", "1h"),
+        0,
     );
-    assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("1 calls of otel-genai.jsonl failed as recorded"),
         "{stderr}"
@@ -918,15 +912,13 @@ fn opentelemetry_files_read_pretty_printed_and_refuse_bad_input_at_its_line() {
     assert_eq!((s.loops_completed, s.calls, s.input_tokens), (4, 7, 7800));
     let bad = "{\"name\":\"x\",\"trace_id\":\"t\",\"start_time_unix_nano\":1,\"end_time_unix_nano\":2,\"attributes\":{\"gen_ai.operation.name\":\"chat\",\"gen_ai.usage.input_tokens\":10}}\n\n{\"name\":\"y\",\"trace_id\":\"t\",\"start_time_unix_nano\":3,\"end_time_unix_nano\":4,\"attributes\":{\"gen_ai.operation.name\":\"chat\",\"gen_ai.usage.input_tokens\":-5}}\n";
     fs::write(dir.path().join("bad.jsonl"), bad).unwrap();
-    let (code, stderr) = check_in(dir.path(), &replay(&trace("bad.jsonl"), "1h"));
-    assert_eq!(code, Some(2));
+    let stderr = checked_in(dir.path(), &replay(&trace("bad.jsonl"), "1h"), 2);
     assert!(
         stderr.contains("bad.jsonl: line 3: `gen_ai.usage.input_tokens` is not a token count (-5)"),
         "{stderr}"
     );
     fs::write(dir.path().join("text.txt"), "time,in,out\n0,1,1\n").unwrap();
-    let (code, stderr) = check_in(dir.path(), &replay(&trace("text.txt"), "1h"));
-    assert_eq!(code, Some(2));
+    let stderr = checked_in(dir.path(), &replay(&trace("text.txt"), "1h"), 2);
     assert!(
         stderr.contains("text.txt: line 1: not OTLP/JSON"),
         "{stderr}"
@@ -1002,8 +994,7 @@ fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops(
         (latency.max - 12.5).abs() < 1e-6 && (latency.mean - 4.325).abs() < 1e-6,
         "{latency:?}"
     );
-    let (code, stderr) = check_in(&data, &replay(trace, "1h"));
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = checked_in(&data, &replay(trace, "1h"), 0);
     assert!(
         stderr.contains("1 calls of claude-code.jsonl failed as recorded"),
         "{stderr}"
@@ -1028,8 +1019,7 @@ fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops(
         ),
     ] {
         let trace = format!("{{ file = \"{file}\", format = \"claude_code\" }}");
-        let (code, stderr) = check_in(dir.path(), &replay(&trace, "1h"));
-        assert_eq!(code, Some(2), "{stderr}");
+        let stderr = checked_in(dir.path(), &replay(&trace, "1h"), 2);
         assert!(stderr.contains(error), "{stderr}");
     }
 }
