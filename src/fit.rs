@@ -39,6 +39,8 @@ pub struct Observations {
     pub calls: usize,
     /// Loops: requests of sessions, or calls of a request trace.
     pub loops: usize,
+    /// Recorded sessions, in a trace of sessions.
+    pub sessions: Option<usize>,
     /// From the first call to the last, in seconds.
     pub span_s: f64,
     /// Gaps between a request trace's calls, or between the starts of
@@ -206,6 +208,7 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
     Ok(Observations {
         calls: times.len(),
         loops: times.len(),
+        sessions: None,
         span_s,
         loop_gaps: gaps.clone(),
         gaps,
@@ -333,6 +336,7 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
     Observations {
         calls,
         loops: trace.sessions.iter().map(|s| s.requests.len()).sum(),
+        sessions: Some(trace.sessions.len()),
         span_s,
         gaps,
         loop_gaps: loop_starts.windows(2).map(|w| w[1] - w[0]).collect(),

@@ -45,6 +45,12 @@ pub struct FitReport {
     pub replications: u32,
     /// Loops started per minute: in the trace, and in the model (mean and 95% half-width).
     pub loops_per_min: Compared,
+    /// For a trace of sessions: sessions started per minute, and loops
+    /// (requests) per session, in the trace and in the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_per_min: Option<Compared>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loops_per_session: Option<Compared>,
     /// Calls per loop, and input tokens per call: in the trace, and in
     /// the model's runs (its loops' calls, and the input they send).
     pub steps_per_loop: Compared,
@@ -116,6 +122,7 @@ pub fn report(
                 .expect("a fitted model has one class");
             Ok(Run {
                 rate: class.arrivals_per_min,
+                sessions: class.sessions_per_min,
                 cv: class.interarrival_cv,
                 steps: summary.steps_per_loop.map(|s| s.mean),
                 input_per_call: (summary.calls > 0)
@@ -162,7 +169,16 @@ pub fn report(
             dispersion,
         }
     });
-    let trace_rate = obs.loops as f64 / (obs.span_s / 60.0).max(f64::MIN_POSITIVE);
+    let per_min = |n: usize| n as f64 / (obs.span_s / 60.0).max(f64::MIN_POSITIVE);
+    let sessions_per_min = obs
+        .sessions
+        .map(|n| compared(per_min(n), &of(|r| r.sessions)));
+    let loops_per_session = obs.sessions.map(|n| {
+        compared(
+            obs.loops as f64 / n as f64,
+            &of(|r| r.sessions.filter(|&s| s > 0.0).map(|s| r.rate / s)),
+        )
+    });
     let quantities = obs
         .quantities
         .iter()
@@ -194,7 +210,9 @@ pub fn report(
         token_scale: (obs.token_scale != 1.0).then_some(obs.token_scale),
         arrivals,
         replications,
-        loops_per_min: compared(trace_rate, &rates),
+        loops_per_min: compared(per_min(obs.loops), &rates),
+        sessions_per_min,
+        loops_per_session,
         steps_per_loop: compared(obs.calls as f64 / obs.loops as f64, &of(|r| r.steps)),
         input_tokens_per_call: compared(
             obs.input_tokens as f64 / obs.calls as f64,
@@ -215,6 +233,16 @@ impl FitReport {
         self.warnings = self.warnings();
         self
     }
+
+    /// The sessions rows, for a trace of sessions.
+    fn session_rows(&self) -> impl Iterator<Item = (&'static str, &Compared)> {
+        [
+            ("sessions/min", &self.sessions_per_min),
+            ("loops per session", &self.loops_per_session),
+        ]
+        .into_iter()
+        .filter_map(|(what, c)| Some((what, c.as_ref()?)))
+    }
 }
 
 impl Dispersion {
@@ -230,6 +258,8 @@ impl Dispersion {
 /// What one run of the written model measured.
 struct Run {
     rate: f64,
+    /// Sessions started per minute, for a model that replays them.
+    sessions: Option<f64>,
     cv: Option<f64>,
     /// Its loops' mean calls.
     steps: Option<f64>,
@@ -302,6 +332,9 @@ impl FitReport {
                 &self.input_tokens_per_call,
             ),
         ];
+        for (what, c) in self.session_rows() {
+            figures.push((what.to_owned(), c));
+        }
         if let Some(a) = &self.arrivals {
             figures.push(("inter-arrival CV".to_owned(), &a.interarrival_cv));
             for d in &a.dispersion {
@@ -366,6 +399,9 @@ impl FitReport {
             );
         };
         row(&mut out, "loops/min", &self.loops_per_min);
+        for (what, c) in self.session_rows() {
+            row(&mut out, what, c);
+        }
         row(&mut out, "calls per loop", &self.steps_per_loop);
         row(
             &mut out,

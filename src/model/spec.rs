@@ -155,7 +155,11 @@ impl ModelSpec {
             warmup: self.warmup,
             duration: self.duration,
             timeseries_bin: self.timeseries_bin,
-            classes: self.classes.len(),
+            replays_sessions: self
+                .classes
+                .iter()
+                .map(|c| c.population.replays_sessions())
+                .collect(),
             pools: &self.pools,
             reports_pools: self.reports_pools,
             reported_models: if self.reports_models {

@@ -150,6 +150,7 @@ fn classes(t: &mut Table, s: &Summary) {
         "loop_latency_s.p50",
         "loop_latency_s.p99",
         "arrivals_per_min",
+        "sessions_per_min",
         "interarrival_cv",
     ];
     let header = header(t, "class", Scope::Class, &columns);
@@ -166,6 +167,7 @@ fn classes(t: &mut Table, s: &Summary) {
                 latency(|p| p.p50),
                 latency(|p| p.p99),
                 format!("{:.2}", c.arrivals_per_min),
+                opt(c.sessions_per_min, 2),
                 opt(c.interarrival_cv, 2),
             ]
         })

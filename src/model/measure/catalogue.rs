@@ -412,6 +412,7 @@ const CLASS: &[Metric] = &[
     LOOPS_PER_MIN,
     LOOP_LATENCY,
     metric("arrivals_per_min", PerMinute, None, "arrivals per minute", "arrivals/min"),
+    metric("sessions_per_min", PerMinute, None, "sessions per minute", "sessions/min"),
     metric("interarrival_cv", Ratio, None, "interarrival cv", "CV of gaps"),
 ];
 

@@ -62,7 +62,9 @@ pub struct Setup<'a> {
     pub warmup: SimDuration,
     pub duration: SimDuration,
     pub timeseries_bin: SimDuration,
-    pub classes: usize,
+    /// Per class, in model order: whether it replays recorded sessions
+    /// (and so counts the sessions it starts).
+    pub replays_sessions: Vec<bool>,
     /// Every pool of the model.
     pub pools: &'a [PoolSpec],
     /// Whether the summary reports each pool.
@@ -117,7 +119,11 @@ impl Metrics {
             .collect();
         Metrics {
             window_start,
-            classes: (0..spec.classes).map(|_| ClassMetrics::new()).collect(),
+            classes: spec
+                .replays_sessions
+                .iter()
+                .map(|&sessions| ClassMetrics::new(sessions))
+                .collect(),
             counts: Counts::default(),
             tokens: TokenUse::default(),
             models: (0..spec.reported_models)
@@ -184,7 +190,7 @@ impl Metrics {
                 .pools
                 .iter()
                 .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_)))
-                .then(|| Box::new([ClassMetrics::new(), ClassMetrics::new()])),
+                .then(|| Box::new([ClassMetrics::new(false), ClassMetrics::new(false)])),
         }
     }
 
@@ -208,14 +214,18 @@ impl Metrics {
         }
     }
 
-    /// Counts an arrival; returns whether the loop belongs to the measured cohort.
-    pub fn loop_arrived(&mut self, now: SimTime, class: u16) -> bool {
+    /// Counts an arrival (the first request of a session if `opens_session`);
+    /// returns whether the loop belongs to the measured cohort.
+    pub fn loop_arrived(&mut self, now: SimTime, class: u16, opens_session: bool) -> bool {
         self.tick(now, Counter::Arrivals);
         let in_cohort = self.in_window(now);
         if in_cohort {
             let class = &mut self.classes[usize::from(class)];
             class.started += 1;
             class.gaps.arrival(now);
+            if let Some(sessions) = class.sessions.as_mut().filter(|_| opens_session) {
+                *sessions += 1;
+            }
         }
         in_cohort
     }

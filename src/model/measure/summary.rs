@@ -28,6 +28,10 @@ pub struct ClassSummary {
     /// Loops started per minute of the measured window: the offered load.
     #[serde(default)]
     pub arrivals_per_min: f64,
+    /// Recorded sessions started per minute of the measured window, for a
+    /// class that replays them (each session one or more loops).
+    #[serde(default)]
+    pub sessions_per_min: Option<f64>,
     /// The coefficient of variation of the times between loop starts (1
     /// for Poisson arrivals, above for bursts); none with fewer than two gaps.
     #[serde(default)]

@@ -57,7 +57,11 @@ impl AgentSystem<'_> {
                 .sample(&mut self.streams[usize::from(class)].agent)
                 .max(1),
         };
-        let in_cohort = self.metrics.loop_arrived(now, class);
+        let opens_session = matches!(
+            script,
+            Some(Script::Request { request: 0, .. } | Script::Stream { .. })
+        );
+        let in_cohort = self.metrics.loop_arrived(now, class, opens_session);
         let key = self.loops.insert(LoopState {
             class,
             user,

@@ -143,6 +143,18 @@ pub struct Joining {
 }
 
 impl Population {
+    /// Whether its loops are the requests of recorded sessions (replayed in
+    /// order, resampled, or streamed from a trace with a session column),
+    /// so that it starts sessions as well as loops.
+    pub fn replays_sessions(&self) -> bool {
+        match self {
+            Population::Sessions(_) | Population::Resampled { .. } => true,
+            Population::Closed { sessions, .. } => sessions.is_some(),
+            Population::Trace(trace) => trace.sessions.is_some(),
+            Population::Open(_) => false,
+        }
+    }
+
     /// The arrival process of an open stream (of loops or of resampled sessions).
     pub fn arrivals(&self) -> Option<&Arrivals> {
         match self {

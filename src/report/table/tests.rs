@@ -94,6 +94,7 @@ fn everything() -> Summary {
         loops_failed_share: Some(0.5),
         loop_latency_s: percentiles(),
         interarrival_cv: Some(1.0),
+        sessions_per_min: Some(1.0),
         ..ClassSummary::default()
     };
     let group = LoopGroupSummary {

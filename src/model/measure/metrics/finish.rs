@@ -204,6 +204,9 @@ impl Metrics {
                         .unwrap_or(0.0),
                     loop_latency_s: class.latency.percentiles(),
                     arrivals_per_min: ratio(class.started as f64, window_min).unwrap_or(0.0),
+                    sessions_per_min: class
+                        .sessions
+                        .map(|n| ratio(n as f64, window_min).unwrap_or(0.0)),
                     interarrival_cv: class.gaps.cv(),
                 },
             );

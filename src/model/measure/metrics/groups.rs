@@ -254,6 +254,9 @@ pub const WINDOW_METRICS_BYTES: usize = size_of::<WindowMetrics>() + Histogram::
 /// Loop counts and latency of one user class.
 pub(super) struct ClassMetrics {
     pub(super) started: u64,
+    /// Sessions started in the measured window, for a class that replays
+    /// recorded sessions.
+    pub(super) sessions: Option<u64>,
     /// The gaps between the cohort's loop starts.
     pub(super) gaps: Gaps,
     pub(super) completed: u64,
@@ -278,9 +281,11 @@ impl ClassMetrics {
         }
     }
 
-    pub(super) fn new() -> Self {
+    /// A class's metrics, counting sessions if it `replays_sessions`.
+    pub(super) fn new(replays_sessions: bool) -> Self {
         ClassMetrics {
             started: 0,
+            sessions: replays_sessions.then_some(0),
             gaps: Gaps::default(),
             completed: 0,
             failed: 0,

@@ -91,6 +91,7 @@ fn every_numeric_summary_field_is_a_metric() {
                 loop_latency_s: Some(Percentiles::default()),
                 loops_failed_share: Some(0.0),
                 interarrival_cv: Some(0.0),
+                sessions_per_min: Some(0.0),
                 ..ClassSummary::default()
             },
         )]
