@@ -117,6 +117,15 @@ Examples:
   loopcap report results/metastable
   loopcap report results/lane-sizing --out lane-sizing.html")]
     Report(ReportArgs),
+    /// List the presets shipped with loopcap (clients as the SDKs retry), or show one
+    /// whole with the source of each number.
+    #[command(after_help = "Examples:
+  loopcap presets
+  loopcap presets anthropic-python
+
+A model takes one as [client] preset = \"anthropic-python\"; any key given
+beside it replaces the preset's.")]
+    Presets(PresetsArgs),
     /// Print the JSON Schema of model or experiment files, for editors to complete and
     /// check them (their shape; `check` validates the rest).
     #[command(after_help = "Examples:
@@ -391,4 +400,11 @@ pub struct ReportArgs {
     /// The page to write (default: DIR/report.html).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `loopcap presets`.
+#[derive(Args)]
+pub struct PresetsArgs {
+    /// The preset to show whole (default: list them all).
+    pub name: Option<String>,
 }

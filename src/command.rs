@@ -14,6 +14,7 @@ pub mod fit;
 pub mod load;
 pub mod outputs;
 pub mod plot;
+pub mod presets;
 pub mod report;
 pub mod run;
 pub mod schema;

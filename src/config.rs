@@ -25,6 +25,7 @@ pub mod plans;
 pub mod plot_spec;
 pub mod policy;
 pub mod pools;
+pub mod presets;
 pub mod prices;
 pub mod quantity;
 pub mod read;

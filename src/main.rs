@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use loopcap::cli::{Cli, Command};
 use loopcap::command::error::Error;
-use loopcap::command::{check, fit, plot, report, run, schema, size, sweep, validate};
+use loopcap::command::{check, fit, plot, presets, report, run, schema, size, sweep, validate};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Size(args) => size::size(&args),
         Command::Fit(args) => fit::fit(&args),
         Command::Report(args) => report::report(&args),
+        Command::Presets(args) => presets::presets(&args),
         Command::Schema { kind } => schema::schema(kind),
         Command::Completions { shell } => schema::completions(shell),
     };

@@ -857,7 +857,7 @@ fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
 }
 
 /// Every subcommand of `loopcap`.
-const SUBCOMMANDS: [&str; 12] = [
+const SUBCOMMANDS: [&str; 13] = [
     "run",
     "sweep",
     "merge",
@@ -868,6 +868,7 @@ const SUBCOMMANDS: [&str; 12] = [
     "size",
     "fit",
     "report",
+    "presets",
     "schema",
     "completions",
 ];

@@ -11,6 +11,7 @@ mod limits;
 mod model_mix;
 mod outputs;
 mod pools;
+mod presets;
 mod prompt_cache;
 mod readme;
 mod report;

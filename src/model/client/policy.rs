@@ -4,7 +4,11 @@
 //! AWS Architecture Blog, 2015: with `temp = min(cap, base * multiplier^n)`,
 //! none sleeps `temp`, full sleeps `uniform(0, temp)`, equal sleeps
 //! `temp/2 + uniform(0, temp/2)`, and decorrelated sleeps
-//! `min(cap, uniform(base, previous * 3))`.
+//! `min(cap, uniform(base, previous * 3))`. The SDKs add two forms: partial
+//! sleeps `temp * (1 - share * uniform(0, 1))` (the Anthropic and OpenAI
+//! SDKs' share of 0.25), added sleeps `temp + uniform(0, max)` (LiteLLM's,
+//! on a retry-after too); and a `min` under the backoff, which full jitter
+//! draws from (tenacity's `wait_random_exponential(min=...)`).
 
 use rand::RngExt;
 
@@ -48,6 +52,9 @@ pub enum Backoff {
         base: SimDuration,
         cap: SimDuration,
         multiplier: f64,
+        /// The shortest delay: `temp` is at least this, and full jitter
+        /// draws from it to `temp`.
+        min: SimDuration,
         jitter: Jitter,
     },
 }
@@ -68,44 +75,45 @@ pub enum OnCallFailure {
 /// How a client treats the retry-after a refusal carries (429s send one, and
 /// full lane queues with a `queue_full_retry_after`; 529s, outages, errors
 /// and timeouts do not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryAfter {
     /// Wait exactly the header's time instead of backing off (a client
     /// that trusts the provider; loopcap's default).
     Exact,
     /// Wait the longer of the backoff and the header's time.
     AtLeast,
-    /// As the OpenAI and Anthropic Python SDKs: use the header when it asks
-    /// for more than 0 and at most 60 seconds, otherwise back off
-    /// (`_calculate_retry_timeout` in both SDKs' `_base_client.py`).
-    Sdk,
+    /// As the SDKs do: use the header when it asks for more than 0 and at
+    /// most this long, otherwise back off (60 s in the Anthropic Python
+    /// SDK, 120 s in the OpenAI Python SDK's `_calculate_retry_timeout`).
+    Capped(SimDuration),
     /// Back off as if no header came.
     Ignore,
 }
 
 impl RetryAfter {
-    /// The longest retry-after the SDKs take at its word.
-    pub const SDK_MAX: SimDuration = SimDuration::from_secs(60);
-
-    pub fn name(self) -> &'static str {
+    /// Its name in the summary: exact, at_least, capped at 60s or ignore.
+    pub fn name(self) -> String {
         match self {
-            RetryAfter::Exact => "exact",
-            RetryAfter::AtLeast => "at_least",
-            RetryAfter::Sdk => "sdk",
-            RetryAfter::Ignore => "ignore",
+            RetryAfter::Exact => "exact".to_owned(),
+            RetryAfter::AtLeast => "at_least".to_owned(),
+            RetryAfter::Capped(max) => format!("capped at {max}"),
+            RetryAfter::Ignore => "ignore".to_owned(),
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Jitter {
     None,
     Full,
     Equal,
     /// Only with exponential backoff: each delay drawn from (base, 3 × previous).
     Decorrelated,
+    /// The delay less up to this share of it, uniformly: `temp * (1 - share * U)`.
+    Partial(f64),
+    /// The delay plus up to this much, uniformly: `temp + max * U`; added
+    /// to a retry-after taken at its word too.
+    Added(SimDuration),
 }
 
 impl Default for ClientPolicy {
@@ -118,6 +126,7 @@ impl Default for ClientPolicy {
                 base: SimDuration::from_secs(1),
                 cap: SimDuration::from_secs(60),
                 multiplier: 2.0,
+                min: SimDuration::ZERO,
                 jitter: Jitter::Full,
             },
             retry_after: RetryAfter::Exact,
@@ -141,12 +150,14 @@ impl ClientPolicy {
         previous: &mut SimDuration,
         rng: &mut Stream,
     ) -> SimDuration {
-        let mut backoff = || self.backoff.delay(failed, *previous, rng);
+        let backoff = |rng: &mut Stream| self.backoff.delay(failed, *previous, rng);
         let delay = match (self.retry_after, retry_after) {
-            (RetryAfter::Exact, Some(wait)) => wait,
-            (RetryAfter::AtLeast, Some(wait)) => backoff().max(wait),
-            (RetryAfter::Sdk, Some(wait)) if !wait.is_zero() && wait <= RetryAfter::SDK_MAX => wait,
-            _ => backoff(),
+            (RetryAfter::Exact, Some(wait)) => self.backoff.jitter().added(wait, rng),
+            (RetryAfter::AtLeast, Some(wait)) => backoff(rng).max(wait),
+            (RetryAfter::Capped(max), Some(wait)) if !wait.is_zero() && wait <= max => {
+                self.backoff.jitter().added(wait, rng)
+            }
+            _ => backoff(rng),
         };
         *previous = delay;
         delay
@@ -157,11 +168,12 @@ impl Backoff {
     fn delay(&self, failed: u32, previous: SimDuration, rng: &mut Stream) -> SimDuration {
         match *self {
             Backoff::None => SimDuration::ZERO,
-            Backoff::Constant { delay, jitter } => jitter.apply(delay.as_secs_f64(), rng),
+            Backoff::Constant { delay, jitter } => jitter.apply(delay.as_secs_f64(), 0.0, rng),
             Backoff::Exponential {
                 base,
                 cap,
                 multiplier,
+                min,
                 jitter,
             } => {
                 let (base, cap) = (base.as_secs_f64(), cap.as_secs_f64());
@@ -172,23 +184,46 @@ impl Backoff {
                     return SimDuration::from_secs_f64(drawn.min(cap));
                 }
                 let exponent = i32::try_from(failed.saturating_sub(1)).unwrap_or(i32::MAX);
-                let temp = (base * multiplier.powi(exponent)).min(cap);
-                jitter.apply(temp, rng)
+                let min = min.as_secs_f64();
+                let temp = (base * multiplier.powi(exponent)).min(cap).max(min);
+                jitter.apply(temp, min, rng)
             }
+        }
+    }
+
+    /// Its jitter (none for no backoff).
+    fn jitter(&self) -> Jitter {
+        match *self {
+            Backoff::None => Jitter::None,
+            Backoff::Constant { jitter, .. } | Backoff::Exponential { jitter, .. } => jitter,
         }
     }
 }
 
 impl Jitter {
-    fn apply(self, temp: f64, rng: &mut Stream) -> SimDuration {
+    /// `temp` jittered; full jitter draws from `min` up.
+    fn apply(self, temp: f64, min: f64, rng: &mut Stream) -> SimDuration {
         let secs = match self {
             // Decorrelated jitter on a constant delay is refused by validation;
             // treat it as no jitter rather than panic.
             Jitter::None | Jitter::Decorrelated => temp,
-            Jitter::Full => temp * rng.random::<f64>(),
+            Jitter::Full => min + (temp - min) * rng.random::<f64>(),
             Jitter::Equal => temp / 2.0 + temp / 2.0 * rng.random::<f64>(),
+            Jitter::Partial(share) => temp * (1.0 - share * rng.random::<f64>()),
+            Jitter::Added(_) => return self.added(SimDuration::from_secs_f64(temp), rng),
         };
         SimDuration::from_secs_f64(secs)
+    }
+
+    /// `wait` with an added jitter's draw added to it (a retry-after taken
+    /// at its word, as LiteLLM adds its jitter); other jitters leave it be.
+    fn added(self, wait: SimDuration, rng: &mut Stream) -> SimDuration {
+        match self {
+            Jitter::Added(max) => {
+                wait + SimDuration::from_secs_f64(max.as_secs_f64() * rng.random::<f64>())
+            }
+            _ => wait,
+        }
     }
 }
 
@@ -204,6 +239,7 @@ mod tests {
                 base: SimDuration::from_secs(1),
                 cap: SimDuration::from_secs(10),
                 multiplier: 2.0,
+                min: SimDuration::ZERO,
                 jitter,
             },
             retry_after: RetryAfter::Ignore,
@@ -287,14 +323,23 @@ mod tests {
             delays(&mode(RetryAfter::AtLeast), seven),
             [7.0, 7.0, 7.0, 8.0, 10.0, 10.0]
         );
-        assert_eq!(delays(&mode(RetryAfter::Sdk), seven), [7.0; 6]);
+        let sdk = RetryAfter::Capped(SimDuration::from_secs(60));
+        assert_eq!(delays(&mode(sdk), seven), [7.0; 6]);
         assert_eq!(
-            delays(&mode(RetryAfter::Sdk), ninety),
+            delays(&mode(sdk), ninety),
             [1.0, 2.0, 4.0, 8.0, 10.0, 10.0],
             "past 60 s the SDKs back off"
         );
         assert_eq!(
-            delays(&mode(RetryAfter::Sdk), Some(SimDuration::ZERO)),
+            delays(
+                &mode(RetryAfter::Capped(SimDuration::from_secs(120))),
+                ninety
+            ),
+            [90.0; 6],
+            "up to 120 s, as the OpenAI Python SDK"
+        );
+        assert_eq!(
+            delays(&mode(sdk), Some(SimDuration::ZERO)),
             [1.0, 2.0, 4.0, 8.0, 10.0, 10.0],
             "and at 0 s"
         );
@@ -302,8 +347,82 @@ mod tests {
             delays(&mode(RetryAfter::Ignore), seven),
             [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
         );
-        for m in [RetryAfter::Exact, RetryAfter::AtLeast, RetryAfter::Sdk] {
+        for m in [RetryAfter::Exact, RetryAfter::AtLeast, sdk] {
             assert_eq!(delays(&mode(m), None), [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]);
+        }
+    }
+
+    /// The SDKs' partial jitter: 0.5 s doubling to 8 s, each less up to a
+    /// quarter of it; 20k draws at the third retry (2 s) have the mean of
+    /// uniform(1.5, 2), 1.75, within 0.01 (its standard error is 0.001; a
+    /// share of 0.2 or 0.3 moves it by 0.05).
+    #[test]
+    fn partial_jitter_takes_up_to_its_share_off() {
+        let sdk = ClientPolicy {
+            backoff: Backoff::Exponential {
+                base: SimDuration::from_secs_f64(0.5),
+                cap: SimDuration::from_secs(8),
+                multiplier: 2.0,
+                min: SimDuration::ZERO,
+                jitter: Jitter::Partial(0.25),
+            },
+            ..exponential(Jitter::None)
+        };
+        let temps = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0];
+        for (d, temp) in delays(&sdk, None).iter().zip(temps) {
+            assert!((0.75 * temp..=temp).contains(d), "{d} vs {temp}");
+        }
+        let mut rng = RandomStreams::new(9).stream("client");
+        let mut previous = SimDuration::ZERO;
+        let n = 20_000;
+        let mean = (0..n)
+            .map(|_| {
+                sdk.retry_delay(3, None, &mut previous, &mut rng)
+                    .as_secs_f64()
+            })
+            .sum::<f64>()
+            / f64::from(n);
+        assert!((mean - 1.75).abs() < 0.01, "mean {mean}");
+    }
+
+    /// LiteLLM's added jitter: up to 0.75 s on the backoff and on a
+    /// retry-after taken at its word; tenacity's `min` is the floor full
+    /// jitter draws from.
+    #[test]
+    fn added_jitter_and_a_floor() {
+        let litellm = ClientPolicy {
+            backoff: Backoff::Exponential {
+                base: SimDuration::from_secs_f64(0.5),
+                cap: SimDuration::from_secs(8),
+                multiplier: 2.0,
+                min: SimDuration::ZERO,
+                jitter: Jitter::Added(SimDuration::from_secs_f64(0.75)),
+            },
+            retry_after: RetryAfter::Capped(SimDuration::from_secs(60)),
+            ..exponential(Jitter::None)
+        };
+        let temps = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0];
+        for (d, temp) in delays(&litellm, None).iter().zip(temps) {
+            assert!((temp..=temp + 0.75).contains(d), "{d} vs {temp}");
+        }
+        for d in delays(&litellm, Some(SimDuration::from_secs(7))) {
+            assert!((7.0..=7.75).contains(&d), "{d}");
+        }
+        let tenacity = ClientPolicy {
+            backoff: Backoff::Exponential {
+                base: SimDuration::from_secs(1),
+                cap: SimDuration::from_secs(60),
+                multiplier: 2.0,
+                min: SimDuration::from_secs(1),
+                jitter: Jitter::Full,
+            },
+            ..exponential(Jitter::None)
+        };
+        let highs = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+        let drawn = delays(&tenacity, None);
+        assert_eq!(drawn[0], 1.0, "uniform(1, 1)");
+        for (d, high) in drawn.iter().zip(highs) {
+            assert!((1.0..=high).contains(d), "{d} vs {high}");
         }
     }
 
