@@ -5,25 +5,38 @@ use std::io::{self, Write};
 
 use crate::cli::PresetsArgs;
 use crate::command::error::Error;
-use crate::config::presets;
+use crate::config::presets::{self, Fills};
 
-/// `presets`: each preset's name and description; `presets NAME`: its
-/// section of the presets file, whole, with the sources of its numbers.
+/// `presets`: each preset's name and description, client presets then
+/// capacity presets; `presets NAME`: its section of its file, whole, with
+/// the sources of its numbers.
 pub fn presets(args: &PresetsArgs) -> Result<(), Error> {
     let text = match &args.name {
         Some(name) => presets::section(name).ok_or_else(|| {
+            let all = [Fills::Client, Fills::Capacity].map(|f| presets::names(f).join(", "));
             Error::Input(format!(
-                "no preset `{name}`; the presets are {}",
-                presets::client_names().join(", ")
+                "no preset `{name}`; the client presets are {}; the capacity presets are {}",
+                all[0], all[1]
             ))
         })?,
         None => {
-            let mut out = String::from(
-                "client presets ([client] preset = \"NAME\"; loopcap presets NAME shows one whole):\n",
-            );
-            for (name, description, _) in presets::client_list() {
-                let _ = writeln!(out, "  {name:<22}{description}");
+            let mut out = String::new();
+            let kinds = [
+                (Fills::Client, "client presets ([client] preset = \"NAME\")"),
+                (
+                    Fills::Capacity,
+                    "capacity presets ([capacity] or a [[pool]]'s capacity: preset = \"NAME\")",
+                ),
+            ];
+            for (fills, heading) in kinds {
+                let _ = writeln!(out, "{heading}:");
+                for (name, file, description) in presets::list(fills) {
+                    let _ = writeln!(out, "  {name:<24}{description} [presets/{file}]");
+                }
             }
+            out.push_str(
+                "loopcap presets NAME shows one whole, with the source of every number.\n",
+            );
             out
         }
     };

@@ -16,7 +16,7 @@ use crate::model::capacity::batch::BatchSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::reserved::ReservedSpec;
 use crate::model::capacity::service_time::ServiceTime;
-use crate::model::capacity::shared_api::{Bursts, Overload, SharedApiSpec};
+use crate::model::capacity::shared_api::{Bursts, Counting, Overload, SharedApiSpec};
 use crate::model::capacity::token_bucket::MAX_PER_MIN;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -38,6 +38,10 @@ impl Variants for RawCapacity {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    /// A capacity preset (`loopcap presets`): a provider's tier, its
+    /// counting rules and its prices, each key given beside it replacing
+    /// the preset's. Taken apart before the table is read.
+    preset: Option<String>,
     time_to_first_token: Option<RawDist>,
     output_tokens_per_s: Option<Number>,
     /// Uncached input tokens prefilled per second: a prompt's tokens not
@@ -57,12 +61,27 @@ pub struct RawService {
 pub struct RawSharedApi {
     requests_per_min: Option<Number>,
     input_tokens_per_min: Option<Number>,
+    /// Whether prompt-cache reads count towards `input_tokens_per_min`
+    /// (Anthropic's current models: no; OpenAI: yes). Unstated, they count,
+    /// with a warning when the model reads from the cache.
     cache_reads_count: Option<bool>,
+    /// Whether prompt-cache writes count towards it (default true).
+    cache_writes_count: Option<bool>,
+    /// Whether a refused request still counts against every limit, as far
+    /// as each holds (OpenAI: yes; default false).
+    failed_requests_count: Option<bool>,
+    /// Whether the output reserved from `max_tokens` returns, down to the
+    /// tokens produced, when a request ends (Anthropic: yes; default true).
+    output_corrected: Option<bool>,
     output_tokens_per_min: Option<Number>,
     max_concurrency: Option<Number>,
     concurrency_retry_after: Option<Duration>,
     overload: Option<RawOverload>,
     burst: Option<RawBursts>,
+    /// Each per-minute limit enforced over this shorter interval: each
+    /// bucket holds that interval's share of its minute (60 requests a
+    /// minute over "1s" hold 1), as Anthropic and OpenAI say they may.
+    enforced_over: Option<Duration>,
 }
 
 /// What each bucket holds at most, where not one minute's worth.
@@ -142,6 +161,13 @@ impl RawCapacity {
         at: &FieldPath,
         base_dir: &Path,
     ) -> Checked<CapacitySpec> {
+        // The pool's preset was taken apart before; one left is a preset's own.
+        if service.preset.is_some() {
+            return Err(Invalid::new(
+                at.child("preset"),
+                "a preset's table cannot name another preset",
+            ));
+        }
         if let Some(field) = self.service_field_out_of_place(service) {
             return Err(Invalid::new(
                 at.child(field),
@@ -209,7 +235,18 @@ impl RawSharedApi {
             cache_ttl,
             requests_per_min: limit("requests_per_min", self.requests_per_min)?,
             input_tokens_per_min: limit("input_tokens_per_min", self.input_tokens_per_min)?,
-            cache_reads_count: self.cache_reads_count.unwrap_or(true),
+            counting: Counting {
+                cache_reads: self.cache_reads_count,
+                cache_writes: self
+                    .cache_writes_count
+                    .unwrap_or(Counting::DEFAULT.cache_writes),
+                refused: self
+                    .failed_requests_count
+                    .unwrap_or(Counting::DEFAULT.refused),
+                output_corrected: self
+                    .output_corrected
+                    .unwrap_or(Counting::DEFAULT.output_corrected),
+            },
             output_tokens_per_min: limit("output_tokens_per_min", self.output_tokens_per_min)?,
             max_concurrency: optional_u32(&at.child("max_concurrency"), self.max_concurrency, 1)?,
             concurrency_retry_after: self
@@ -220,17 +257,44 @@ impl RawSharedApi {
                 .as_ref()
                 .map(|o| o.check(&at.child("overload")))
                 .transpose()?,
-            burst: self.burst.as_ref().map_or(Ok(Bursts::default()), |b| {
-                b.check(
-                    &at.child("burst"),
-                    [
-                        self.requests_per_min.is_some(),
-                        self.input_tokens_per_min.is_some(),
-                        self.output_tokens_per_min.is_some(),
-                    ],
-                )
-            })?,
+            burst: self.bursts(at)?,
         }))
+    }
+
+    /// Each bucket's burst: as given, or each limit's share of a minute
+    /// over `enforced_over` (at least 1), or none.
+    fn bursts(&self, at: &FieldPath) -> Checked<Bursts> {
+        let limits = [
+            self.requests_per_min,
+            self.input_tokens_per_min,
+            self.output_tokens_per_min,
+        ];
+        match (&self.burst, self.enforced_over) {
+            (Some(_), Some(_)) => Err(Invalid::new(
+                at.child("enforced_over"),
+                "give burst or enforced_over, not both: enforced_over sets every bucket's burst",
+            )),
+            (Some(b), None) => b.check(&at.child("burst"), limits.map(|l| l.is_some())),
+            (None, Some(over)) => {
+                let over = positive_duration(&at.child("enforced_over"), over)?;
+                if over > SimDuration::from_secs(60) {
+                    return Err(Invalid::new(
+                        at.child("enforced_over"),
+                        format!("must be at most a minute, the limits' own interval (got {over})"),
+                    ));
+                }
+                let share = over.as_secs_f64() / 60.0;
+                let burst = |limit: Option<Number>| {
+                    limit.map(|l| ((l.0 * share).ceil() as u64).clamp(1, MAX_PER_MIN))
+                };
+                Ok(Bursts {
+                    requests: burst(limits[0]),
+                    input_tokens: burst(limits[1]),
+                    output_tokens: burst(limits[2]),
+                })
+            }
+            (None, None) => Ok(Bursts::default()),
+        }
     }
 }
 

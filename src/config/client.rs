@@ -123,7 +123,7 @@ impl RawClient {
                         at.child("preset"),
                         format!(
                             "no client preset `{name}`; `loopcap presets` lists them: {}",
-                            presets::client_names().join(", ")
+                            presets::names(presets::Fills::Client).join(", ")
                         ),
                     )
                 })?;

@@ -306,6 +306,7 @@ fn warnings(spec: &ModelSpec) -> Vec<Invalid> {
     let mut warnings = spec.last_pool().map_or_else(Vec::new, |p| {
         too_large(&spec.agents, &spec.classes, &p.capacity)
     });
+    warnings.extend(unstated_cache_reads(spec));
     warnings.extend(expiring(&spec.pools));
     warnings.extend(thoughtless(&spec.classes));
     warnings.extend(rounded_up(&spec.agents, &spec.classes));
@@ -354,7 +355,7 @@ fn too_large(
             .map(|r| api.burst.input_tokens.unwrap_or(r))
         {
             // The limit sees only uncached input when cache reads do not count.
-            let counted = if api.cache_reads_count {
+            let counted = if api.counting.cache_reads() {
                 1.0
             } else {
                 1.0 - agent.cached_input_share
@@ -422,6 +423,32 @@ fn too_large_for_kv(agent: &AgentProfile, kv_cache_tokens: u64) -> Option<Invali
 
 /// Warnings about batch pools whose batches can take longer than their
 /// completion window: those batches expire, and their calls fail.
+/// A warning, once, when a shared API with an input limit leaves unstated
+/// whether prompt-cache reads count towards it and the model's calls read
+/// from the cache: providers differ, by a factor of several at coding
+/// agents' hit rates.
+fn unstated_cache_reads(spec: &ModelSpec) -> Option<Invalid> {
+    let reads = spec
+        .classes
+        .iter()
+        .any(|c| spec.agents[c.agent].cached_input_share > 0.0);
+    if !reads {
+        return None;
+    }
+    let pool = spec.pools.iter().find(|p| {
+        matches!(&p.capacity, CapacitySpec::SharedApi(api)
+            if api.counting.cache_reads.is_none() && api.input_tokens_per_min.is_some())
+    })?;
+    let at = match spec.reports_pools {
+        false => FieldPath::root("capacity"),
+        true => FieldPath::root("pool").child(&pool.name).child("capacity"),
+    };
+    Some(Invalid::new(
+        at.child("cache_reads_count"),
+        "unstated, so prompt-cache reads count towards input_tokens_per_min, as OpenAI counts them; Anthropic does not count them for its current models, which lets several times the input through at agents' cache hit rates: say which, or name a preset (loopcap presets)",
+    ))
+}
+
 fn expiring(pools: &[PoolSpec]) -> Vec<Invalid> {
     pools
         .iter()

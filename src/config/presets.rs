@@ -1,53 +1,101 @@
 //! Named presets shipped with loopcap, compiled in from `presets/*.toml`:
-//! clients as the SDKs retry (`presets/clients.toml`). Each holds its
-//! description, its source and the table it fills, which the part of the
-//! model it fills reads (`[client]`: [`super::client`]).
+//! clients as the SDKs retry (`clients.toml`), and providers' capacity with
+//! its counting rules and prices (one file per provider). Each preset holds
+//! its description, its source and the tables it fills, which the parts of
+//! the model they fill read (`[client]`: [`super::client`]; a `[capacity]`
+//! or a pool's: [`super::pools`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// The client presets' file, as shipped.
-pub const CLIENTS_FILE: &str = include_str!("../../presets/clients.toml");
+/// Each presets file as shipped: its name and text.
+pub const FILES: [(&str, &str); 3] = [
+    ("clients.toml", include_str!("../../presets/clients.toml")),
+    (
+        "anthropic.toml",
+        include_str!("../../presets/anthropic.toml"),
+    ),
+    ("openai.toml", include_str!("../../presets/openai.toml")),
+];
 
-/// One client preset as the file holds it.
+/// One preset as its file holds it: a client preset has `client`; a
+/// capacity preset has `capacity` and the `prices` that go with it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClientPreset {
+struct Preset {
     description: String,
     source: String,
-    client: toml::Table,
+    client: Option<toml::Table>,
+    capacity: Option<toml::Table>,
+    prices: Option<toml::Table>,
 }
 
-/// Every client preset, by name.
-fn clients() -> BTreeMap<String, ClientPreset> {
-    toml::from_str(CLIENTS_FILE).expect("presets/clients.toml reads (a test reads every preset)")
+/// What a preset fills.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Fills {
+    Client,
+    Capacity,
 }
 
-/// The `client` table of preset `name`.
-pub fn client_table(name: &str) -> Option<toml::Table> {
-    clients().remove(name).map(|p| p.client)
+/// The presets of file `text`, by name.
+fn read(text: &str) -> BTreeMap<String, Preset> {
+    toml::from_str(text).expect("every presets file reads (a test reads every preset)")
 }
 
-/// The client presets' names, in order.
-pub fn client_names() -> Vec<String> {
-    clients().into_keys().collect()
-}
-
-/// Each client preset's name, description and source.
-pub fn client_list() -> Vec<(String, String, String)> {
-    clients()
-        .into_iter()
-        .map(|(name, p)| (name, p.description, p.source))
+/// Every preset, by name, with its file's name.
+fn all() -> BTreeMap<String, (&'static str, Preset)> {
+    FILES
+        .iter()
+        .flat_map(|(file, text)| read(text).into_iter().map(move |(n, p)| (n, (*file, p))))
         .collect()
 }
 
+/// The presets that fill `what`: their names, in order.
+pub fn names(what: Fills) -> Vec<String> {
+    list(what).into_iter().map(|(name, ..)| name).collect()
+}
+
+/// Each preset that fills `what`: its name, file and description.
+pub fn list(what: Fills) -> Vec<(String, &'static str, String)> {
+    all()
+        .into_iter()
+        .filter(|(_, (_, p))| p.fills() == what)
+        .map(|(name, (file, p))| (name, file, p.description))
+        .collect()
+}
+
+/// The `client` table of client preset `name`.
+pub fn client_table(name: &str) -> Option<toml::Table> {
+    all().remove(name).and_then(|(_, p)| p.client)
+}
+
+/// The `capacity` table of capacity preset `name`, and its `prices`.
+pub fn capacity_tables(name: &str) -> Option<(toml::Table, Option<toml::Table>)> {
+    let (_, p) = all().remove(name)?;
+    Some((p.capacity?, p.prices))
+}
+
+/// The source preset `name` cites.
+pub fn source(name: &str) -> Option<String> {
+    all().remove(name).map(|(_, p)| p.source)
+}
+
+impl Preset {
+    fn fills(&self) -> Fills {
+        match self.client {
+            Some(_) => Fills::Client,
+            None => Fills::Capacity,
+        }
+    }
+}
+
 /// Preset `name`'s section of its file, whole: its description, source and
-/// table, with the comments that cite each number.
+/// tables, with the comments that cite each number.
 pub fn section(name: &str) -> Option<String> {
-    let mut lines = CLIENTS_FILE
-        .lines()
-        .skip_while(|l| *l != format!("[{name}]"));
+    let (file, _) = all().remove(name)?;
+    let text = FILES.iter().find(|(f, _)| *f == file)?.1;
+    let mut lines = text.lines().skip_while(|l| *l != format!("[{name}]"));
     let first = lines.next()?;
     let own = format!("[{name}.");
     let rest = lines.take_while(|l| !l.starts_with('[') || l.starts_with(&own));

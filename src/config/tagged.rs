@@ -52,6 +52,30 @@ impl<V> Tagged<V> {
 }
 
 impl<V: Variants> Tagged<V> {
+    /// The table with its `preset = "NAME"` key replaced by the keys of
+    /// `lookup(NAME)`'s table, each key given beside the preset kept over
+    /// the preset's; the table as it is without one. `lookup` says why
+    /// there is no such preset.
+    pub fn over_preset(
+        &self,
+        at: &FieldPath,
+        lookup: impl FnOnce(&str) -> Result<toml::Table, String>,
+    ) -> Checked<Tagged<V>> {
+        let mut table = self.table.clone();
+        match table.remove("preset") {
+            None => Ok(Tagged::new(table)),
+            Some(toml::Value::String(name)) => {
+                let mut merged = lookup(&name).map_err(|m| Invalid::new(at.child("preset"), m))?;
+                merged.extend(table);
+                Ok(Tagged::new(merged))
+            }
+            Some(other) => Err(Invalid::new(
+                at.child("preset"),
+                format!("must be a string naming a preset (got {other})"),
+            )),
+        }
+    }
+
     /// Reads the table at `at` as the variant its tag names.
     pub fn read(&self, at: &FieldPath) -> Checked<V> {
         Self::read_variant(self.table.clone(), at, &[])

@@ -453,7 +453,7 @@ fn fields_of_another_variant_are_rejected() {
     assert_rejected(
         &BASE.replace("lanes = 4", "lanes = 4\nrequests_per_min = 100"),
         &[],
-        "model.toml:19: capacity.requests_per_min: unknown field `requests_per_min` for kind = \"reserved\", expected one of `time_to_first_token`, `output_tokens_per_s`, `prefill_tokens_per_s`, `cache_ttl`, `lanes`, `queue_limit`",
+        "model.toml:19: capacity.requests_per_min: unknown field `requests_per_min` for kind = \"reserved\", expected one of `preset`, `time_to_first_token`, `output_tokens_per_s`, `prefill_tokens_per_s`, `cache_ttl`, `lanes`, `queue_limit`",
     );
     // Inside a variant inside a variant: the field's own path and line.
     assert_rejected(

@@ -1,13 +1,20 @@
-//! Client presets: each is its SDK's source (the lines read, kept in
-//! `tests/data/sources/`, parsed here rather than trusted), each behaves as
-//! its SDK does with a long retry-after, keys beside a preset replace its
-//! own, and `loopcap presets` lists and shows them.
+//! Presets: each client preset is its SDK's source and each capacity
+//! preset its provider's tables (the lines read, kept in
+//! `tests/data/sources/`, parsed here rather than trusted); each SDK
+//! behaves as it does with a long retry-after; each counting rule admits
+//! what a recount from the event log says it should; keys beside a preset
+//! replace its own; and `loopcap presets` lists and shows them.
 
 use std::fs;
 use std::path::Path;
 
 use loopcap::engine::SimDuration;
+use loopcap::model::capacity::kind::CapacitySpec;
+use loopcap::model::capacity::shared_api::SharedApiSpec;
 use loopcap::model::client::policy::{Backoff, ClientPolicy, Jitter, RetryAfter};
+use loopcap::model::prices::Prices;
+use loopcap::model::system::Event;
+use loopcap::model::{self, RunOptions};
 
 use crate::support::{BASE, load_error, loopcap, run_one_loop, spec};
 
@@ -293,4 +300,271 @@ fn loopcap_presets_lists_and_shows_them() {
     assert_eq!(shown.trim_end(), file[start..end].trim_end());
     let out = loopcap().args(["presets", "boto3"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The shared API and prices a model gets from `capacity = { preset = NAME }`.
+fn capacity_preset(name: &str) -> (SharedApiSpec, Prices) {
+    let s = spec(
+        BASE,
+        &[&format!(
+            "capacity={{ preset = \"{name}\", time_to_first_token = \"1s\" }}"
+        )],
+    );
+    let pool = &s.pools[0];
+    match &pool.capacity {
+        CapacitySpec::SharedApi(api) => (api.clone(), pool.prices.clone()),
+        _ => panic!("{name} is not a shared API"),
+    }
+}
+
+/// The dollar amounts of the pricing row that starts with `model`.
+fn price_row(pricing: &str, model: &str) -> Vec<f64> {
+    let row = pricing
+        .lines()
+        .find(|l| l.starts_with(&format!("| {model} |")))
+        .unwrap_or_else(|| panic!("no row for {model}"));
+    row.split('$')
+        .skip(1)
+        .map(|cell| cell.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Every Anthropic capacity preset is its tier's row of its class's table
+/// (requests, input and output tokens a minute), with cache reads not
+/// counted as the same page says, and its model's list prices (base input,
+/// 5-minute cache writes, cache hits, output).
+#[test]
+fn the_anthropic_presets_are_their_sources() {
+    let (limits, pricing) = (
+        source("anthropic-rate-limits.txt"),
+        source("anthropic-pricing.txt"),
+    );
+    assert!(limits.contains("cache_read_input_tokens do NOT count toward ITPM"));
+    for (class, table, model) in [
+        ("opus", "Opus / Sonnet 4.x", "Claude Opus 4.8"),
+        ("sonnet", "Opus / Sonnet 4.x", "Claude Sonnet 4.6"),
+        ("haiku", "Haiku 4.5", "Claude Haiku 4.5"),
+    ] {
+        let table = limits
+            .split("Rate Limits — ")
+            .find(|t| t.starts_with(table))
+            .unwrap();
+        let prices = price_row(&pricing, model);
+        for tier in 1..=4 {
+            let name = format!("anthropic-tier{tier}-{class}");
+            let row: Vec<Option<u64>> = table
+                .lines()
+                .find(|l| l.starts_with(&format!("Tier {tier} |")))
+                .unwrap()
+                .split('|')
+                .skip(1)
+                .map(|c| Some(c.trim().replace(',', "").parse().unwrap()))
+                .collect();
+            let (api, p) = capacity_preset(&name);
+            let preset = vec![
+                api.requests_per_min,
+                api.input_tokens_per_min,
+                api.output_tokens_per_min,
+            ];
+            assert_eq!(preset, row, "{name}");
+            assert_eq!(api.counting.cache_reads, Some(false), "{name}");
+            assert!(
+                api.counting.cache_writes && api.counting.output_corrected,
+                "{name}"
+            );
+            assert_eq!(
+                [
+                    p.input_per_mtok,
+                    p.cache_write_per_mtok,
+                    p.cached_input_per_mtok,
+                    p.output_per_mtok
+                ],
+                [prices[0], prices[1], prices[3], prices[4]],
+                "{name}"
+            );
+        }
+    }
+}
+
+/// The OpenAI preset: the limits and prices as read, cache reads and
+/// refused requests counted as OpenAI's help article and FAQ say.
+#[test]
+fn the_openai_preset_is_its_source() {
+    let s = source("openai-rate-limits.txt");
+    assert!(s.contains("unsuccessful requests contribute to your per-minute limit"));
+    let (api, p) = capacity_preset("openai-tier4-gpt-4-1");
+    let line = s.lines().find(|l| l.contains("requests/min")).unwrap();
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.replace(',', "").parse().ok())
+        .collect();
+    assert_eq!(
+        (api.requests_per_min, api.input_tokens_per_min),
+        (Some(numbers[0]), Some(numbers[1]))
+    );
+    assert_eq!(api.counting.cache_reads, Some(true));
+    assert!(api.counting.refused);
+    let dollars: Vec<f64> = s
+        .split('$')
+        .skip(1)
+        .map(|d| d.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        [p.input_per_mtok, p.cached_input_per_mtok, p.output_per_mtok],
+        [dollars[0], dollars[1], dollars[2]]
+    );
+}
+
+/// Keys beside a capacity preset replace its own; prices given for the
+/// pool replace its prices whole; a preset naming a preset, or none that
+/// exists, is refused.
+#[test]
+fn keys_beside_a_capacity_preset_replace_its_own() {
+    let s = spec(
+        BASE,
+        &[
+            "capacity={ preset = \"anthropic-tier2-sonnet\", requests_per_min = 77, time_to_first_token = \"1s\" }",
+            "prices={ input_per_mtok = 1.0, output_per_mtok = 2.0 }",
+        ],
+    );
+    let CapacitySpec::SharedApi(api) = &s.pools[0].capacity else {
+        panic!()
+    };
+    assert_eq!(api.requests_per_min, Some(77));
+    assert_eq!(api.input_tokens_per_min, Some(450_000));
+    assert_eq!(
+        (
+            s.pools[0].prices.input_per_mtok,
+            s.pools[0].prices.cache_write_per_mtok
+        ),
+        (1.0, 1.0),
+        "the pool's prices, whole (cache writes at the input price by default)"
+    );
+    let e = load_error(&["capacity={ preset = \"tier9\", time_to_first_token = \"1s\" }"]);
+    assert!(
+        e.contains("capacity.preset") && e.contains("anthropic-tier1-haiku"),
+        "{e}"
+    );
+}
+
+/// Calls of 1,000 input tokens, 900 of them read from the cache, offered
+/// far beyond a limit of 60,000 input tokens a minute: over 20 minutes the
+/// provider admits, by the count of finished attempts in the event log, a
+/// minute's worth of counted tokens a minute (within a bucket's burst and
+/// the calls in flight at the end): 60 calls a minute where cache reads
+/// count, 600 where they do not (Anthropic's rule).
+#[test]
+fn each_cache_reads_rule_admits_what_it_counts() {
+    for (rule, counted) in [("true", 1000.0), ("false", 100.0)] {
+        let model = spec(
+            BASE,
+            &[
+                "duration=20m",
+                "warmup=0s",
+                "agents.a.steps=1",
+                "agents.a.input_tokens=1000",
+                "agents.a.cached_input_share=0.9",
+                "workload.users.arrivals={ process = \"poisson\", per_min = 2000 }",
+                &format!(
+                    "capacity={{ kind = \"shared_api\", input_tokens_per_min = 60000, cache_reads_count = {rule}, time_to_first_token = \"1s\" }}"
+                ),
+                "client.max_attempts=1",
+            ],
+        );
+        let mut finished = 0u64;
+        model::simulate_with(&model, RunOptions::new(false), |_, event| {
+            if matches!(event, Event::AttemptFinished(_)) {
+                finished += 1;
+            }
+        })
+        .unwrap();
+        let admitted = finished as f64 * counted;
+        // 20 minutes of refill and the full bucket at the start, less what
+        // is in flight at the end (a second's worth) and a call's leftover.
+        let most = 60_000.0 * 21.0;
+        assert!(
+            admitted <= most && admitted >= most - 3_000.0,
+            "cache reads count: {rule}: {admitted} counted tokens admitted, at most {most}"
+        );
+    }
+}
+
+/// 30 agents hammering 60 requests a minute, each retrying within half a
+/// second of a refusal: where refused requests count (OpenAI's rule) each
+/// refusal drains what the bucket had refilled, and far fewer calls get in
+/// than the 60 a minute (and the first minute's 60) they get where
+/// refusals do not count; the recount is the event log's finished attempts.
+#[test]
+fn counted_refusals_spend_the_budget() {
+    let admitted = |counted: bool| {
+        let model = spec(
+            BASE,
+            &[
+                "duration=10m",
+                "warmup=0s",
+                "agents.a.steps=1",
+                "workload.users={ name = \"users\", agent = \"a\", users = 30, think_time = \"1s\" }",
+                &format!(
+                    "capacity={{ kind = \"shared_api\", requests_per_min = 60, failed_requests_count = {counted}, time_to_first_token = \"1s\" }}"
+                ),
+                "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"ignore\" }",
+            ],
+        );
+        let mut finished = 0u64;
+        model::simulate_with(&model, RunOptions::new(false), |_, event| {
+            if matches!(event, Event::AttemptFinished(_)) {
+                finished += 1;
+            }
+        })
+        .unwrap();
+        finished
+    };
+    let (plain, counted) = (admitted(false), admitted(true));
+    // Without the rule the bucket admits its 60 a minute and its burst.
+    assert!((600..=661).contains(&plain), "{plain}");
+    assert!(counted < plain / 2, "{counted} against {plain}");
+}
+
+/// A per-minute limit enforced over a second holds a second's share:
+/// 60 requests a minute over "1s" hold 1 (and 90,000 input tokens 1,500),
+/// so of 20 calls at once one gets in where a minute's bucket lets all 20
+/// in. It sets every burst, so giving `burst` too is refused.
+#[test]
+fn a_limit_enforced_over_a_second_holds_a_seconds_share() {
+    let api = |extra: &str| {
+        let s = spec(
+            BASE,
+            &[&format!(
+                "capacity={{ kind = \"shared_api\", requests_per_min = 60, input_tokens_per_min = 90000, time_to_first_token = \"1s\"{extra} }}"
+            )],
+        );
+        match &s.pools[0].capacity {
+            CapacitySpec::SharedApi(api) => api.burst,
+            _ => panic!(),
+        }
+    };
+    let burst = api(", enforced_over = \"1s\"");
+    assert_eq!((burst.requests, burst.input_tokens), (Some(1), Some(1500)));
+    assert_eq!(api("").requests, None);
+    let admitted = |extra: &str| {
+        let s = run_one_loop(&[
+            "agents.a.fan_out={ every = 1, width = 20 }",
+            &format!(
+                "capacity={{ kind = \"shared_api\", requests_per_min = 60, time_to_first_token = \"1s\"{extra} }}"
+            ),
+            "client.max_attempts=1",
+        ]);
+        s.calls - s.rate_limited
+    };
+    assert_eq!(
+        (admitted(", enforced_over = \"1s\""), admitted("")),
+        (1, 20)
+    );
+    let e = load_error(&[
+        "capacity={ kind = \"shared_api\", requests_per_min = 60, enforced_over = \"1s\", burst = { requests = 5 }, time_to_first_token = \"1s\" }",
+    ]);
+    assert!(
+        e.contains("capacity.enforced_over") && e.contains("not both"),
+        "{e}"
+    );
 }

@@ -11,11 +11,10 @@ use crate::model::capacity::token_bucket::{MAX_PER_MIN, TokenBucket};
 pub struct SharedApiSpec {
     pub requests_per_min: Option<u64>,
     pub input_tokens_per_min: Option<u64>,
-    /// Whether prompt-cache reads count towards `input_tokens_per_min`
-    /// (Anthropic's current models: no; OpenAI: yes).
-    pub cache_reads_count: bool,
-    /// Reserved from each request's `max_tokens` at admission and corrected
-    /// to the tokens actually produced at completion, as providers do.
+    /// What counts towards the limits: the provider's rules.
+    pub counting: Counting,
+    /// Reserved from each request's `max_tokens` at admission and, where
+    /// the provider corrects it, returned down to the tokens produced.
     pub output_tokens_per_min: Option<u64>,
     pub max_concurrency: Option<u32>,
     /// The retry-after sent with a 429 for the concurrency cap, which (unlike
@@ -36,7 +35,7 @@ impl SharedApiSpec {
         SharedApiSpec {
             requests_per_min: None,
             input_tokens_per_min: None,
-            cache_reads_count: false,
+            counting: Counting::DEFAULT,
             output_tokens_per_min: None,
             max_concurrency: None,
             concurrency_retry_after: SimDuration::ZERO,
@@ -45,6 +44,40 @@ impl SharedApiSpec {
             service,
             cache_ttl: None,
         }
+    }
+}
+
+/// What a provider counts towards its limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counting {
+    /// Whether prompt-cache reads count towards input tokens per minute
+    /// (Anthropic's current models: no; OpenAI: yes); `None`: the model
+    /// leaves it unstated, and they count.
+    pub cache_reads: Option<bool>,
+    /// Whether prompt-cache writes count towards input tokens per minute
+    /// (Anthropic: yes, with the uncached input).
+    pub cache_writes: bool,
+    /// Whether a refused request still counts, as far as each bucket holds
+    /// (OpenAI: "unsuccessful requests contribute to your per-minute limit").
+    pub refused: bool,
+    /// Whether the output reserved from `max_tokens` is corrected to the
+    /// tokens produced when the request ends (Anthropic: yes).
+    pub output_corrected: bool,
+}
+
+impl Counting {
+    /// Anthropic's rules for its current models, and loopcap's defaults but
+    /// for cache reads, which count unless a model says otherwise.
+    pub const DEFAULT: Counting = Counting {
+        cache_reads: None,
+        cache_writes: true,
+        refused: false,
+        output_corrected: true,
+    };
+
+    /// Whether cache reads count (they do where unstated).
+    pub fn cache_reads(&self) -> bool {
+        self.cache_reads.unwrap_or(true)
     }
 }
 
@@ -87,7 +120,7 @@ pub struct SharedApi {
     max_concurrency: Option<u32>,
     concurrency_retry_after: SimDuration,
     overload: Option<Overload>,
-    cache_reads_count: bool,
+    counting: Counting,
     in_flight: u32,
 }
 
@@ -110,7 +143,7 @@ impl SharedApi {
             max_concurrency: spec.max_concurrency,
             concurrency_retry_after: spec.concurrency_retry_after,
             overload: spec.overload,
-            cache_reads_count: spec.cache_reads_count,
+            counting: spec.counting,
             in_flight: 0,
         }
     }
@@ -135,6 +168,9 @@ impl SharedApi {
             }
         }
         if !retry_after.is_zero() {
+            if self.counting.refused {
+                retry_after = self.count_refused(now, request, retry_after);
+            }
             return Admission::Rejected(Rejection::RateLimited { retry_after, limit });
         }
         for (_, bucket, tokens) in self.demands(request) {
@@ -154,6 +190,24 @@ impl SharedApi {
         }
         self.in_flight += 1;
         Admission::Started
+    }
+
+    /// A refused `request` counted as the provider counts it: each bucket
+    /// gives what it asked for, down to empty. The refusal's retry-after is
+    /// then the wait until the request would fit (at least `retry_after`,
+    /// the concurrency cap's).
+    fn count_refused(
+        &mut self,
+        now: SimTime,
+        request: Request,
+        retry_after: SimDuration,
+    ) -> SimDuration {
+        let mut wait = retry_after;
+        for (_, bucket, tokens) in self.demands(request) {
+            bucket.drain(now, tokens);
+            wait = wait.max(bucket.wait_for(now, tokens).unwrap_or(SimDuration::ZERO));
+        }
+        wait
     }
 
     /// Whether `request` would pass every limit now (no overload refusal is
@@ -190,11 +244,17 @@ impl SharedApi {
         &mut self,
         request: Request,
     ) -> impl Iterator<Item = (Limit, &mut TokenBucket, u64)> {
-        let uncounted = if self.cache_reads_count {
+        let reads = if self.counting.cache_reads() {
             0
         } else {
             request.cached_input_tokens
         };
+        let writes = if self.counting.cache_writes {
+            0
+        } else {
+            request.cache_write_tokens
+        };
+        let uncounted = reads + writes;
         [
             (Limit::Requests, self.requests.as_mut(), 1),
             (
@@ -212,9 +272,13 @@ impl SharedApi {
         .filter_map(|(limit, bucket, tokens)| bucket.map(|b| (limit, b, tokens)))
     }
 
-    /// Frees the concurrency slot and returns the unused output reservation.
+    /// Frees the concurrency slot and returns the unused output reservation
+    /// (where the provider corrects it).
     pub fn release(&mut self, now: SimTime, request: Request, output_tokens: u32) {
         self.in_flight -= 1;
+        if !self.counting.output_corrected {
+            return;
+        }
         if let Some(bucket) = &mut self.output_tokens {
             let unused = request.max_output_tokens.saturating_sub(output_tokens);
             bucket.refund(now, u64::from(unused));
@@ -248,7 +312,10 @@ mod tests {
         SharedApiSpec {
             requests_per_min: None,
             input_tokens_per_min: None,
-            cache_reads_count: true,
+            counting: Counting {
+                cache_reads: Some(true),
+                ..Counting::DEFAULT
+            },
             output_tokens_per_min: None,
             max_concurrency: None,
             concurrency_retry_after: SimDuration::from_secs(1),
@@ -337,7 +404,10 @@ mod tests {
         for (count, second) in [(true, false), (false, true)] {
             let mut api = SharedApi::new(&SharedApiSpec {
                 input_tokens_per_min: Some(1500),
-                cache_reads_count: count,
+                counting: Counting {
+                    cache_reads: Some(count),
+                    ..Counting::DEFAULT
+                },
                 ..spec()
             });
             assert_eq!(
@@ -347,6 +417,68 @@ mod tests {
             // Counted in full, 1000 + 1000 > 1500; uncached only, 100 + 100 fit.
             let admitted = api.offer(SimTime::ZERO, cached, &mut rng) == Admission::Started;
             assert_eq!(admitted, second, "cache reads count: {count}");
+        }
+    }
+
+    /// 1,000 input tokens of which 900 are cache writes, into a limit of
+    /// 1,500: counted (Anthropic's rule) a second one waits; uncounted, the
+    /// 100 others fit again and again.
+    #[test]
+    fn cache_writes_count_unless_the_provider_says_not() {
+        let writing = Request {
+            input_tokens: 1000,
+            cached_input_tokens: 0,
+            cache_write_tokens: 900,
+            max_output_tokens: 1,
+        };
+        let mut rng = rng();
+        for (count, second) in [(true, false), (false, true)] {
+            let mut api = SharedApi::new(&SharedApiSpec {
+                input_tokens_per_min: Some(1500),
+                counting: Counting {
+                    cache_writes: count,
+                    ..Counting::DEFAULT
+                },
+                ..spec()
+            });
+            assert_eq!(
+                api.offer(SimTime::ZERO, writing, &mut rng),
+                Admission::Started
+            );
+            let admitted = api.offer(SimTime::ZERO, writing, &mut rng) == Admission::Started;
+            assert_eq!(admitted, second, "cache writes count: {count}");
+        }
+    }
+
+    /// 60 requests a minute, all 60 taken at 0 s: at 0.5 s half a request
+    /// is back. A refused request that does not count is told to come back
+    /// in 0.5 s and gets in at 1 s; one that counts (OpenAI's rule) empties
+    /// the bucket, is told 1 s, and at 1 s finds only half a request again.
+    #[test]
+    fn a_refused_request_counts_where_the_provider_says_so() {
+        let mut rng = rng();
+        let at = |s: f64| SimTime::ZERO + SimDuration::from_secs_f64(s);
+        for refused in [false, true] {
+            let mut api = SharedApi::new(&SharedApiSpec {
+                requests_per_min: Some(60),
+                counting: Counting {
+                    refused,
+                    ..Counting::DEFAULT
+                },
+                ..spec()
+            });
+            for _ in 0..60 {
+                assert_eq!(api.offer(at(0.0), req(1, 1), &mut rng), Admission::Started);
+            }
+            let told = match api.offer(at(0.5), req(1, 1), &mut rng) {
+                Admission::Rejected(Rejection::RateLimited { retry_after, .. }) => {
+                    retry_after.as_secs_f64()
+                }
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(told, if refused { 1.0 } else { 0.5 });
+            let later = api.offer(at(1.0), req(1, 1), &mut rng) == Admission::Started;
+            assert_eq!(later, !refused, "refused requests count: {refused}");
         }
     }
 
@@ -381,6 +513,21 @@ mod tests {
         // The call produced 100 tokens: 700 come back.
         api.release(t, req(1, 800), 100);
         assert_eq!(api.offer(t, req(1, 900), &mut rng), Admission::Started);
+        // A provider that keeps the whole reservation returns nothing.
+        let mut kept = SharedApi::new(&SharedApiSpec {
+            output_tokens_per_min: Some(1000),
+            counting: Counting {
+                output_corrected: false,
+                ..Counting::DEFAULT
+            },
+            ..spec()
+        });
+        assert_eq!(kept.offer(t, req(1, 800), &mut rng), Admission::Started);
+        kept.release(t, req(1, 800), 100);
+        assert!(matches!(
+            kept.offer(t, req(1, 300), &mut rng),
+            Admission::Rejected(Rejection::RateLimited { .. })
+        ));
     }
 
     #[test]

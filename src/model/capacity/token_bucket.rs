@@ -112,6 +112,13 @@ impl TokenBucket {
         ready
     }
 
+    /// Removes `tokens`, or as many as there are (a refused request that
+    /// the provider counts all the same).
+    pub fn drain(&mut self, now: SimTime, tokens: u64) {
+        self.refill(now);
+        self.level -= (tokens * UNITS_PER_TOKEN).min(self.level);
+    }
+
     /// Returns `tokens` (e.g. an over-reservation), up to the capacity.
     pub fn refund(&mut self, now: SimTime, tokens: u64) {
         self.refill(now);
