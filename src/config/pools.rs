@@ -11,7 +11,7 @@ use super::capacity::RawCapacity;
 use super::checks::Checked;
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
-use super::presets::{self, Fills};
+use super::presets;
 use super::prices::RawPrices;
 use super::router::{PoolNames, RawRouter, check_router};
 use super::tagged::Tagged;
@@ -269,18 +269,9 @@ fn read_pool(
     prices: Option<&RawPrices>,
     base_dir: &Path,
 ) -> Checked<(CapacitySpec, Prices)> {
-    let mut preset_prices = None;
-    let capacity = capacity.over_preset(&at, |name| {
-        let (table, prices) = presets::capacity_tables(name).ok_or_else(|| {
-            format!(
-                "no capacity preset `{name}`; `loopcap presets` lists them: {}",
-                presets::names(Fills::Capacity).join(", ")
-            )
-        })?;
-        preset_prices = prices;
-        Ok(table)
-    })?;
-    let (service, kind) = capacity.read_with_common(&at)?;
+    let (table, preset_prices) = presets::capacity_over(capacity.table())
+        .map_err(|m| Invalid::new(at.child("preset"), m))?;
+    let (service, kind) = Tagged::<RawCapacity>::new(table).read_with_common(&at)?;
     let capacity = kind.check(&service, &at, base_dir)?;
     // Prices given for the pool replace its preset's whole.
     let preset_prices: Option<RawPrices> = preset_prices.map(|table| {

@@ -70,10 +70,28 @@ pub fn client_table(name: &str) -> Option<toml::Table> {
     all().remove(name).and_then(|(_, p)| p.client)
 }
 
-/// The `capacity` table of capacity preset `name`, and its `prices`.
-pub fn capacity_tables(name: &str) -> Option<(toml::Table, Option<toml::Table>)> {
-    let (_, p) = all().remove(name)?;
-    Some((p.capacity?, p.prices))
+/// A capacity table as it reads: where it names a preset (`preset =
+/// "NAME"`), the preset's capacity with the keys given beside it over the
+/// preset's, and the preset's prices; otherwise the table itself. Says why
+/// there is no such preset.
+pub fn capacity_over(table: &toml::Table) -> Result<(toml::Table, Option<toml::Table>), String> {
+    let mut table = table.clone();
+    let name = match table.remove("preset") {
+        None => return Ok((table, None)),
+        Some(toml::Value::String(name)) => name,
+        Some(other) => return Err(format!("must be a string naming a preset (got {other})")),
+    };
+    let preset = all()
+        .remove(&name)
+        .and_then(|(_, p)| Some((p.capacity?, p.prices)));
+    let Some((mut merged, prices)) = preset else {
+        return Err(format!(
+            "no capacity preset `{name}`; `loopcap presets` lists them: {}",
+            names(Fills::Capacity).join(", ")
+        ));
+    };
+    merged.extend(table);
+    Ok((merged, prices))
 }
 
 /// The source preset `name` cites.
@@ -101,4 +119,26 @@ pub fn section(name: &str) -> Option<String> {
     let rest = lines.take_while(|l| !l.starts_with('[') || l.starts_with(&own));
     let text: Vec<&str> = std::iter::once(first).chain(rest).collect();
     Some(text.join("\n").trim_end().to_owned() + "\n")
+}
+
+/// A model's (or a pool's) table with its capacity preset spelled out: the
+/// capacity as it reads, its `preset` kept first to say where it came
+/// from, and the preset's prices where the table gives none.
+pub fn spelled_out(pool: &mut toml::Table) {
+    let Some(toml::Value::Table(capacity)) = pool.get("capacity") else {
+        return;
+    };
+    let Some(name) = capacity.get("preset").cloned() else {
+        return;
+    };
+    let Ok((resolved, prices)) = capacity_over(capacity) else {
+        return;
+    };
+    let mut shown = toml::Table::new();
+    shown.insert("preset".to_owned(), name);
+    shown.extend(resolved);
+    pool.insert("capacity".to_owned(), toml::Value::Table(shown));
+    if let Some(prices) = prices.filter(|_| !pool.contains_key("prices")) {
+        pool.insert("prices".to_owned(), toml::Value::Table(prices));
+    }
 }

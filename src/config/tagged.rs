@@ -52,28 +52,9 @@ impl<V> Tagged<V> {
 }
 
 impl<V: Variants> Tagged<V> {
-    /// The table with its `preset = "NAME"` key replaced by the keys of
-    /// `lookup(NAME)`'s table, each key given beside the preset kept over
-    /// the preset's; the table as it is without one. `lookup` says why
-    /// there is no such preset.
-    pub fn over_preset(
-        &self,
-        at: &FieldPath,
-        lookup: impl FnOnce(&str) -> Result<toml::Table, String>,
-    ) -> Checked<Tagged<V>> {
-        let mut table = self.table.clone();
-        match table.remove("preset") {
-            None => Ok(Tagged::new(table)),
-            Some(toml::Value::String(name)) => {
-                let mut merged = lookup(&name).map_err(|m| Invalid::new(at.child("preset"), m))?;
-                merged.extend(table);
-                Ok(Tagged::new(merged))
-            }
-            Some(other) => Err(Invalid::new(
-                at.child("preset"),
-                format!("must be a string naming a preset (got {other})"),
-            )),
-        }
+    /// The table as written.
+    pub fn table(&self) -> &toml::Table {
+        &self.table
     }
 
     /// Reads the table at `at` as the variant its tag names.
@@ -269,8 +250,33 @@ impl<V: Variants> JsonSchema for Tagged<V> {
                 Some(inner)
             })
             .collect();
+        let mut variants = variants;
+        if let Some(preset) = preset_variant(V::TAG, &common, &variants) {
+            variants.push(preset);
+        }
         schemars::json_schema!({ "type": "object", "oneOf": variants })
     }
+}
+
+/// Where the shared fields have a `preset`: a table that names a preset and
+/// not its tag (the preset has it), with any field of any variant beside it.
+fn preset_variant(tag: &str, common: &Value, variants: &[Value]) -> Option<Value> {
+    let shared = common.get("properties")?.as_object()?;
+    shared.get("preset")?;
+    let mut properties = Map::new();
+    for variant in variants {
+        if let Some(fields) = variant.get("properties").and_then(Value::as_object) {
+            properties.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    properties.extend(shared.iter().map(|(k, v)| (k.clone(), v.clone())));
+    properties.remove(tag);
+    Some(serde_json::json!({
+        "type": "object",
+        "properties": properties,
+        "required": ["preset"],
+        "additionalProperties": false,
+    }))
 }
 
 /// `schema` with a `$ref` to one of the generator's definitions replaced by

@@ -4,6 +4,8 @@
 
 use toml::{Table, Value};
 
+use crate::config::presets;
+
 /// What the TOML table `set` (a plan's `set`) buys, in words: its
 /// capacity as [`capacity_in_words`] says it, then any other key as a
 /// dotted setting. Empty when it sets nothing.
@@ -66,10 +68,19 @@ pub fn set_in_words(set: &str) -> String {
     }
 }
 
-/// A pool's (or a model's) `capacity` and `prices` in words.
+/// A pool's (or a model's) `capacity` and `prices` in words, a preset's
+/// limits and prices among them.
 fn pool_words(pool: &Table) -> String {
+    let mut pool = pool.clone();
+    presets::spelled_out(&mut pool);
     let capacity = pool.get("capacity").and_then(Value::as_table);
     let mut words = capacity.map_or_else(Vec::new, capacity_words);
+    if let Some(name) = capacity
+        .and_then(|c| c.get("preset"))
+        .and_then(Value::as_str)
+    {
+        words.push(format!("preset {name}"));
+    }
     if let Some(prices) = pool.get("prices").and_then(Value::as_table) {
         words.extend(price_words(prices));
     }

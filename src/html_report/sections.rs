@@ -1,6 +1,7 @@
 //! What every page reads and shows: JSON files of the directory, its
 //! figures inline, and the model in brief.
 
+use crate::config::presets;
 use std::path::Path;
 
 use super::page::{Cell, Page, Row};
@@ -48,13 +49,20 @@ pub(super) fn model_brief(page: &mut Page, id: &str, model_toml: &str) {
         "note",
         "The model in brief, as its file sets it (defaults left out):",
     );
-    let Ok(table) = model_toml.parse::<toml::Table>() else {
+    let Ok(mut table) = model_toml.parse::<toml::Table>() else {
         page.paragraph(
             "note",
             "(the model's TOML does not parse; it is shown whole below)",
         );
         return;
     };
+    // Capacity presets spelled out: the limits and prices they set.
+    presets::spelled_out(&mut table);
+    if let Some(toml::Value::Array(pools)) = table.get_mut("pool") {
+        for pool in pools.iter_mut().filter_map(toml::Value::as_table_mut) {
+            presets::spelled_out(pool);
+        }
+    }
     let mut rows = Vec::new();
     let scalars: Vec<String> = table
         .iter()

@@ -161,8 +161,33 @@ fn every_shipped_file_validates_against_its_schema() {
 #[test]
 fn the_schema_refuses_what_check_refuses_for_its_shape() {
     let model_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/coding-agents-shared.toml");
-    let model = fs::read_to_string(&model_file).unwrap();
+    let shipped = fs::read_to_string(&model_file).unwrap();
+    // Its capacity written out, not named by its preset.
+    let model = shipped.replacen(
+        "preset = \"anthropic-tier2-sonnet\"",
+        "kind = \"shared_api\"\nrequests_per_min = 1000",
+        1,
+    );
     let root = schema("model");
+    // Named by its preset, a capacity takes any capacity's fields, but no
+    // other; with both a preset and a kind, the kind's alone.
+    for (to, at) in [
+        (
+            "preset = \"anthropic-tier2-sonnet\"\nseats = 4",
+            "capacity: matches 0 of oneOf",
+        ),
+        (
+            "preset = \"anthropic-tier2-sonnet\"\nkind = \"shared_api\"\nlanes = 4",
+            ".capacity.lanes: not allowed",
+        ),
+    ] {
+        let changed = shipped.replacen("preset = \"anthropic-tier2-sonnet\"", to, 1);
+        let errors = validate(&root, &root, &as_json(&changed), "");
+        assert!(
+            errors.iter().any(|e| e.contains(at)),
+            "`{to}`: expected an error at `{at}`, got {errors:?}"
+        );
+    }
     for (from, to, at) in [
         ("seed = 42", "seed = 42\nseeds = 1", ".seeds: not allowed"),
         (
