@@ -71,6 +71,7 @@ copy autoscale-cold-start/bar-windows_surge-developers-1_loop_latency_s_p99-plan
 copy azure-code-replay/bar-loops_failed_share-plan azure-code-replay-failed
 copy azure-code-replay/bar-loop_latency_s_p99-plan azure-code-replay-p99
 copy cache-ttl/bar-cost_per_loop_usd-workload_developers_think_time_mean cache-ttl-cost
+copy cache-hit-rate/line-loops_failed_share-agents_coding_cached_input_share cache-hit-rate-failed
 copy model-mix-limits/line-by_model_haiku_rate_limited-workload_developers_users model-mix-haiku-429s
 copy model-mix-limits/latency-loop_latency_s-workload_developers_users model-mix-latency
 echo "docs/figures: $(ls docs/figures | wc -l) figures"
