@@ -1,22 +1,27 @@
 //! Named presets shipped with loopcap, compiled in from `presets/*.toml`:
-//! clients as the SDKs retry (`clients.toml`), and providers' capacity with
-//! its counting rules and prices (one file per provider). Each preset holds
-//! its description, its source and the tables it fills, which the parts of
-//! the model they fill read (`[client]`: [`super::client`]; a `[capacity]`
-//! or a pool's: [`super::pools`]).
+//! clients as the SDKs retry (`clients.toml`), providers' capacity with its
+//! counting rules and prices (one file per provider), and self-hosted GPU
+//! profiles (`self-hosted.toml`). Each preset holds its description, its
+//! source and the tables it fills, which the parts of the model they fill
+//! read (`[client]`: [`super::client`]; a `[capacity]` or a pool's:
+//! [`super::pools`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 /// Each presets file as shipped: its name and text.
-pub const FILES: [(&str, &str); 3] = [
+pub const FILES: [(&str, &str); 4] = [
     ("clients.toml", include_str!("../../presets/clients.toml")),
     (
         "anthropic.toml",
         include_str!("../../presets/anthropic.toml"),
     ),
     ("openai.toml", include_str!("../../presets/openai.toml")),
+    (
+        "self-hosted.toml",
+        include_str!("../../presets/self-hosted.toml"),
+    ),
 ];
 
 /// One preset as its file holds it: a client preset has `client`; a

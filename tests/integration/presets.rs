@@ -10,6 +10,7 @@ use std::path::Path;
 
 use loopcap::engine::SimDuration;
 use loopcap::model::capacity::kind::CapacitySpec;
+use loopcap::model::capacity::self_hosted::DecodeSpeed;
 use loopcap::model::capacity::shared_api::SharedApiSpec;
 use loopcap::model::client::policy::{Backoff, ClientPolicy, Jitter, RetryAfter};
 use loopcap::model::prices::Prices;
@@ -567,4 +568,90 @@ fn a_limit_enforced_over_a_second_holds_a_seconds_share() {
         e.contains("capacity.enforced_over") && e.contains("not both"),
         "{e}"
     );
+}
+
+/// The Batch API preset: a batch's size and completion window from the
+/// docs' Batch table, half of Sonnet's prices.
+#[test]
+fn the_batch_preset_is_its_source() {
+    let (s, pricing) = (
+        source("anthropic-batch.txt"),
+        source("anthropic-pricing.txt"),
+    );
+    let row: Vec<u32> = s
+        .lines()
+        .find(|l| l.starts_with("50 |"))
+        .unwrap()
+        .split('|')
+        .filter_map(|c| c.trim().replace(',', "").parse().ok())
+        .collect();
+    let model = spec(
+        BASE,
+        &[
+            "capacity={ preset = \"anthropic-batch-sonnet\", latency = \"1h\", collect_for = \"1m\" }",
+        ],
+    );
+    let CapacitySpec::Batch(batch) = &model.pools[0].capacity else {
+        panic!()
+    };
+    assert_eq!(batch.max_requests, row[2]);
+    assert!(s.contains("within 24 hours"));
+    assert_eq!(batch.completion_window, SimDuration::from_secs(24 * 3600));
+    let discount: f64 = s
+        .split("% discount")
+        .next()
+        .unwrap()
+        .rsplit('\n')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let half = 1.0 - discount / 100.0;
+    let sonnet = price_row(&pricing, "Claude Sonnet 4.6");
+    let p = &model.pools[0].prices;
+    assert_eq!(
+        [p.input_per_mtok, p.cached_input_per_mtok, p.output_per_mtok],
+        [half * sonnet[0], half * sonnet[3], half * sonnet[4]]
+    );
+}
+
+/// The self-hosted preset: decode speeds are the sequences over the
+/// measured time per output token (to the token a second), and the price
+/// as read.
+#[test]
+fn the_self_hosted_preset_is_its_source() {
+    let s = source("vllm-llama-3-1-8b-h100.txt");
+    let model = spec(
+        BASE,
+        &["capacity={ preset = \"vllm-llama-3-1-8b-h100\", replicas = 1 }"],
+    );
+    let CapacitySpec::SelfHosted(hosted) = &model.pools[0].capacity else {
+        panic!()
+    };
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("median time per output token"))
+        .unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let ms: Vec<f64> = words
+        .windows(2)
+        .filter(|w| w[1] == "ms")
+        .map(|w| w[0].parse().unwrap())
+        .collect();
+    let DecodeSpeed::Table(points) = &hosted.decode else {
+        panic!("a table")
+    };
+    for (&(batch, tokens_per_s), ms) in points.iter().zip(&ms) {
+        let measured = batch / (ms / 1000.0);
+        assert!(
+            (tokens_per_s - measured).abs() < 1.0,
+            "{tokens_per_s} tokens/s at {batch} against {measured}"
+        );
+    }
+    assert_eq!(
+        points.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [1.0, 4.0, 16.0]
+    );
+    let p = &model.pools[0].prices;
+    assert_eq!(p.per_unit_hour, value(&s, "$"));
 }

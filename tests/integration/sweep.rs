@@ -615,7 +615,7 @@ fn every_shipped_experiment_checks() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 15);
+    assert_eq!(checked, 16);
 }
 
 #[test]
