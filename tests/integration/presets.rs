@@ -15,7 +15,7 @@ use loopcap::model::capacity::shared_api::SharedApiSpec;
 use loopcap::model::client::policy::{Backoff, ClientPolicy, Jitter, RetryAfter};
 use loopcap::model::prices::Prices;
 use loopcap::model::system::Event;
-use loopcap::model::{self, RunOptions};
+use loopcap::model::{self, ModelSpec, RunOptions};
 
 use crate::support::{BASE, load_error, loopcap, run_one_loop, spec};
 
@@ -448,6 +448,19 @@ fn keys_beside_a_capacity_preset_replace_its_own() {
     );
 }
 
+/// The attempts the provider finished in a run of `model`, counted from
+/// its event log.
+fn finished_attempts(model: &ModelSpec) -> u64 {
+    let mut finished = 0u64;
+    model::simulate_with(model, RunOptions::new(false), |_, event| {
+        if matches!(event, Event::AttemptFinished(_)) {
+            finished += 1;
+        }
+    })
+    .unwrap();
+    finished
+}
+
 /// Calls of 1,000 input tokens, 900 of them read from the cache, offered
 /// far beyond a limit of 60,000 input tokens a minute: over 20 minutes the
 /// provider admits, by the count of finished attempts in the event log, a
@@ -472,14 +485,7 @@ fn each_cache_reads_rule_admits_what_it_counts() {
                 "client.max_attempts=1",
             ],
         );
-        let mut finished = 0u64;
-        model::simulate_with(&model, RunOptions::new(false), |_, event| {
-            if matches!(event, Event::AttemptFinished(_)) {
-                finished += 1;
-            }
-        })
-        .unwrap();
-        let admitted = finished as f64 * counted;
+        let admitted = finished_attempts(&model) as f64 * counted;
         // 20 minutes of refill and the full bucket at the start, less what
         // is in flight at the end (a second's worth) and a call's leftover.
         let most = 60_000.0 * 21.0;
@@ -511,14 +517,7 @@ fn counted_refusals_spend_the_budget() {
                 "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"ignore\" }",
             ],
         );
-        let mut finished = 0u64;
-        model::simulate_with(&model, RunOptions::new(false), |_, event| {
-            if matches!(event, Event::AttemptFinished(_)) {
-                finished += 1;
-            }
-        })
-        .unwrap();
-        finished
+        finished_attempts(&model)
     };
     let (plain, counted) = (admitted(false), admitted(true));
     // Without the rule the bucket admits its 60 a minute and its burst.

@@ -392,6 +392,24 @@ mod tests {
         assert_eq!(api.in_flight(), 2);
     }
 
+    /// Whether a second `request` fits 1,500 input tokens a minute at once
+    /// after a first, under `counting`.
+    fn second_fits(counting: Counting, request: Request) -> bool {
+        let mut rng = rng();
+        let mut api = SharedApi::new(&SharedApiSpec {
+            input_tokens_per_min: Some(1500),
+            counting,
+            ..spec()
+        });
+        assert_eq!(
+            api.offer(SimTime::ZERO, request, &mut rng),
+            Admission::Started
+        );
+        api.offer(SimTime::ZERO, request, &mut rng) == Admission::Started
+    }
+
+    /// 1,000 input tokens of which 900 are cache reads: counted in full,
+    /// 1,000 + 1,000 > 1,500; uncached only, 100 + 100 fit.
     #[test]
     fn cache_reads_count_towards_the_input_limit_only_if_the_provider_says_so() {
         let cached = Request {
@@ -400,29 +418,21 @@ mod tests {
             cache_write_tokens: 0,
             max_output_tokens: 1,
         };
-        let mut rng = rng();
-        for (count, second) in [(true, false), (false, true)] {
-            let mut api = SharedApi::new(&SharedApiSpec {
-                input_tokens_per_min: Some(1500),
-                counting: Counting {
-                    cache_reads: Some(count),
-                    ..Counting::DEFAULT
-                },
-                ..spec()
-            });
+        for count in [true, false] {
+            let counting = Counting {
+                cache_reads: Some(count),
+                ..Counting::DEFAULT
+            };
             assert_eq!(
-                api.offer(SimTime::ZERO, cached, &mut rng),
-                Admission::Started
+                second_fits(counting, cached),
+                !count,
+                "reads count: {count}"
             );
-            // Counted in full, 1000 + 1000 > 1500; uncached only, 100 + 100 fit.
-            let admitted = api.offer(SimTime::ZERO, cached, &mut rng) == Admission::Started;
-            assert_eq!(admitted, second, "cache reads count: {count}");
         }
     }
 
-    /// 1,000 input tokens of which 900 are cache writes, into a limit of
-    /// 1,500: counted (Anthropic's rule) a second one waits; uncounted, the
-    /// 100 others fit again and again.
+    /// 1,000 input tokens of which 900 are cache writes: counted
+    /// (Anthropic's rule) a second one waits; uncounted, it fits.
     #[test]
     fn cache_writes_count_unless_the_provider_says_not() {
         let writing = Request {
@@ -431,22 +441,16 @@ mod tests {
             cache_write_tokens: 900,
             max_output_tokens: 1,
         };
-        let mut rng = rng();
-        for (count, second) in [(true, false), (false, true)] {
-            let mut api = SharedApi::new(&SharedApiSpec {
-                input_tokens_per_min: Some(1500),
-                counting: Counting {
-                    cache_writes: count,
-                    ..Counting::DEFAULT
-                },
-                ..spec()
-            });
+        for count in [true, false] {
+            let counting = Counting {
+                cache_writes: count,
+                ..Counting::DEFAULT
+            };
             assert_eq!(
-                api.offer(SimTime::ZERO, writing, &mut rng),
-                Admission::Started
+                second_fits(counting, writing),
+                !count,
+                "writes count: {count}"
             );
-            let admitted = api.offer(SimTime::ZERO, writing, &mut rng) == Admission::Started;
-            assert_eq!(admitted, second, "cache writes count: {count}");
         }
     }
 
