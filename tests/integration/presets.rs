@@ -654,3 +654,48 @@ fn the_self_hosted_preset_is_its_source() {
     let p = &model.pools[0].prices;
     assert_eq!(p.per_unit_hour, value(&s, "$"));
 }
+
+/// A shared API with an input limit that leaves unstated whether cache
+/// reads count, for calls that read from the cache, is warned of once (at
+/// the key to give); stated, or named by a preset, or with no cache reads,
+/// it is not.
+#[test]
+fn an_unstated_cache_reads_rule_is_warned_of() {
+    let warnings = |overrides: &[&str]| -> Vec<String> {
+        let source = loopcap::config::Source {
+            name: "test.toml".into(),
+            text: BASE.into(),
+            base_dir: ".".into(),
+        };
+        loopcap::config::load_model_with(&source, overrides)
+            .unwrap()
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .filter(|w| w.contains("cache_reads_count"))
+            .collect()
+    };
+    let limit = "capacity={ kind = \"shared_api\", input_tokens_per_min = 900000, time_to_first_token = \"1s\" }";
+    let unstated = warnings(&[limit, "agents.a.cached_input_share=0.9"]);
+    assert_eq!(unstated.len(), 1, "{unstated:?}");
+    assert!(
+        unstated[0].contains("capacity.cache_reads_count"),
+        "{unstated:?}"
+    );
+    assert!(warnings(&[limit, "agents.a.cached_input_share=0"]).is_empty());
+    assert!(
+        warnings(&[
+            limit,
+            "agents.a.cached_input_share=0.9",
+            "capacity.cache_reads_count=true"
+        ])
+        .is_empty()
+    );
+    assert!(
+        warnings(&[
+            "capacity={ preset = \"anthropic-tier4-sonnet\", time_to_first_token = \"1s\" }",
+            "agents.a.cached_input_share=0.9"
+        ])
+        .is_empty()
+    );
+}
