@@ -18,6 +18,7 @@ use crate::model::capacity::reserved::ReservedSpec;
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::{Bursts, Counting, Overload, SharedApiSpec};
 use crate::model::capacity::token_bucket::MAX_PER_MIN;
+use crate::model::distribution::{Dist, DurationDist};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -218,6 +219,28 @@ impl RawCapacity {
 }
 
 impl RawSharedApi {
+    /// An organization's limits over its shared API pools: its buckets and
+    /// counting rules; it serves nothing, so it takes no service time and
+    /// no overload.
+    pub fn check_organization(&self, at: &FieldPath) -> Checked<SharedApiSpec> {
+        if self.overload.is_some() {
+            return Err(Invalid::new(
+                at.child("overload"),
+                "is a server's: an organization's limits refuse calls, its pools' servers overload",
+            ));
+        }
+        let serves_nothing = ServiceTime {
+            time_to_first_token: DurationDist::new(Dist::constant(0.0).expect("0 is a constant")),
+            prefill_tokens_per_s: None,
+            output_tokens_per_s: None,
+            prefill_makes_first_token: false,
+        };
+        match self.check(serves_nothing, None, at)? {
+            CapacitySpec::SharedApi(api) => Ok(api),
+            _ => unreachable!("a shared API's limits check as a shared API"),
+        }
+    }
+
     /// A shared API's limits, in whole units a minute, and how it refuses.
     fn check(
         &self,

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::agent::RawAgent;
-use super::capacity::RawCapacity;
+use super::capacity::{RawCapacity, RawSharedApi};
 use super::checks::{self, Checked, positive_duration, positive_duration_or};
 use super::client::RawClient;
 use super::diagnostic::Invalid;
@@ -61,6 +61,9 @@ pub struct RawModel {
     models: BTreeMap<String, RawLlm>,
     /// The one capacity of a model without `[[pool]]`s.
     capacity: Option<Tagged<RawCapacity>>,
+    /// Limits over every shared API pool together, as an organization's
+    /// over its projects': their buckets, shared, and their counting rules.
+    organization: Option<RawSharedApi>,
     client: Option<RawClient>,
     /// The prices of a model without `[[pool]]`s.
     prices: Option<RawPrices>,
@@ -209,6 +212,11 @@ impl RawModel {
             router_of: routing.router_of,
             reports_pools,
             client,
+            organization: self
+                .organization
+                .as_ref()
+                .map(|o| o.check_organization(&FieldPath::root("organization")))
+                .transpose()?,
             faults,
             recovery,
             windows: Vec::new(),

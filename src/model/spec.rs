@@ -45,6 +45,9 @@ pub struct ModelSpec {
     /// Whether the model declares `[[pool]]`s, so the summary reports each.
     pub reports_pools: bool,
     pub client: ClientPolicy,
+    /// Limits over every shared API pool together (an organization's over
+    /// its projects'); none serves a call.
+    pub organization: Option<SharedApiSpec>,
     pub faults: Vec<Fault>,
     pub recovery: RecoveryRule,
     /// The `[[window]]`s the model names (surge and fault windows come on

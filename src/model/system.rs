@@ -22,6 +22,7 @@ use crate::model::capacity::kind::{Capacity, CapacitySpec};
 use crate::model::capacity::pool::FailoverState;
 use crate::model::capacity::prompt_cache::PromptCaches;
 use crate::model::capacity::self_hosted::SelfHostedSpec;
+use crate::model::capacity::shared_api::SharedApi;
 use crate::model::client::coordinated_throttle::Charge;
 use crate::model::client::resilience::Resilience;
 use crate::model::measure::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
@@ -209,6 +210,8 @@ pub struct AgentSystem<'a> {
     capacity_rng: Stream,
     /// One per pool of the model, in its order.
     pools: Vec<Capacity>,
+    /// The organization's limits over every shared API pool, if the model sets them.
+    organization: Option<SharedApi>,
     /// Per router of the model.
     routers: Vec<RouterState>,
     /// The model has a self-hosted pool, whose wake-ups need scheduling.
@@ -254,6 +257,7 @@ impl<'a> AgentSystem<'a> {
                 .iter()
                 .map(|p| Capacity::new(&p.capacity, SimTime::ZERO + spec.warmup))
                 .collect(),
+            organization: spec.organization.as_ref().map(SharedApi::new),
             hosted: spec
                 .pools
                 .iter()

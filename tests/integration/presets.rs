@@ -699,3 +699,46 @@ fn an_unstated_cache_reads_rule_is_warned_of() {
         .is_empty()
     );
 }
+
+/// Two shared API pools of 60 requests a minute each, calls spread evenly
+/// between them, 30 agents retrying each refusal when told: alone each
+/// pool admits its minute's 60 and 60 a minute after, 1,320 in 10 minutes
+/// together. Under an organization of 60 requests a minute the two admit,
+/// by the event log's finished attempts, what one bucket does: at least
+/// its 10 minutes' refill and at most that and its first minute's 60.
+#[test]
+fn an_organizations_limit_holds_its_pools_together() {
+    let pools = BASE.split("[capacity]").next().unwrap().to_owned()
+        + r#"
+[[pool]]
+name = "a"
+capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
+
+[[pool]]
+name = "b"
+capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
+
+[router]
+kind = "weighted"
+weights = { a = 1, b = 1 }
+"#;
+    let finished = |organization: &str| {
+        let mut overrides = vec![
+            "duration=10m",
+            "warmup=0s",
+            "agents.a.steps=1",
+            "workload.users={ name = \"users\", agent = \"a\", users = 30, think_time = \"1s\" }",
+            "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"exact\" }",
+        ];
+        overrides.extend((!organization.is_empty()).then_some(organization));
+        finished_attempts(&spec(&pools, &overrides))
+    };
+    let alone = finished("");
+    assert!((1_200..=1_320).contains(&alone), "{alone}");
+    let together = finished("organization={ requests_per_min = 60 }");
+    assert!((600..=660).contains(&together), "{together}");
+    let e = load_error(&[
+        "organization={ requests_per_min = 60, overload = { threshold = 1, saturation = 2, max_probability = 0.5 } }",
+    ]);
+    assert!(e.contains("organization.overload"), "{e}");
+}

@@ -2,10 +2,11 @@
 //! and retried after a backoff or given up, failing their loop.
 
 use super::{AgentSystem, AttemptRef, AttemptState, CallRef, Event, RouterState};
-use crate::engine::{Ctx, Key, SimDuration, SimTime};
+use crate::engine::{Ctx, Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
-use crate::model::capacity::kind::Capacity;
+use crate::model::capacity::kind::{Capacity, CapacitySpec};
 use crate::model::capacity::pool::{FailureKind, Router};
+use crate::model::capacity::shared_api::SharedApi;
 use crate::model::client::rate_limit::RateLimit;
 use crate::model::fault::FaultEffect;
 use crate::model::workload::agent_loop::LoopOutcome;
@@ -178,12 +179,12 @@ impl AgentSystem<'_> {
             quota_cost: std::mem::take(&mut call.quota_cost),
             gate_charge: std::mem::take(&mut call.gate_charge),
         });
-        let admission = self.pools[pool].offer(
-            now,
-            attempt,
-            request,
-            call.output_tokens,
+        let shared = matches!(self.spec.pools[pool].capacity, CapacitySpec::SharedApi(_));
+        let admission = admit(
+            self.organization.as_mut().filter(|_| shared),
+            &mut self.pools[pool],
             &mut self.capacity_rng,
+            (now, attempt, request, call.output_tokens),
         );
         if self.hosted {
             self.replica_events(pool, cx);
@@ -300,6 +301,11 @@ impl AgentSystem<'_> {
             let billed = attempt.request.billed(attempt.output_tokens);
             let cost = self.spec.pools[pool].prices.use_usd(billed, 0.0);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
+        }
+        if let (Some(org), CapacitySpec::SharedApi(_)) =
+            (&mut self.organization, &self.spec.pools[pool].capacity)
+        {
+            org.release(now, attempt.request, attempt.output_tokens);
         }
         if let Some(next) = self.pools[pool].release(now, attempt.request, attempt.output_tokens) {
             self.start_service(next, cx);
@@ -422,6 +428,31 @@ impl AgentSystem<'_> {
 
 /// The pool `router` (in state `state`) sends an attempt asking `request` to
 /// at `now` (kept out of line: a single pool is picked by the caller).
+/// Offers `attempt` (at `now`, asking `request`, to produce `output_tokens`)
+/// to `pool`, within the organization's limits `org` where the pool is a
+/// shared API under them: an attempt they refuse never reaches the pool
+/// (and counts against them as their rules say); one the pool admits
+/// counts against them too.
+fn admit(
+    org: Option<&mut SharedApi>,
+    pool: &mut Capacity,
+    rng: &mut Stream,
+    (now, attempt, request, output_tokens): (SimTime, Key, Request, u32),
+) -> Admission {
+    let Some(org) = org else {
+        return pool.offer(now, attempt, request, output_tokens, rng);
+    };
+    if !org.would_admit(now, request) {
+        return org.offer(now, request, rng);
+    }
+    let admission = pool.offer(now, attempt, request, output_tokens, rng);
+    if admission == Admission::Started {
+        let counted = org.offer(now, request, rng);
+        debug_assert_eq!(counted, Admission::Started, "it would admit");
+    }
+    admission
+}
+
 #[inline(never)]
 fn route(
     router: &Router,
