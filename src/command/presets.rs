@@ -7,8 +7,8 @@ use crate::cli::PresetsArgs;
 use crate::command::error::Error;
 use crate::config::presets::{self, Fills};
 
-/// `presets`: each preset's name and description, client presets then
-/// capacity presets; `presets NAME`: its section of its file, whole, with
+/// `presets`: each preset's name, description and source, client presets
+/// then capacity presets; `presets NAME`: its section of its file, whole, with
 /// the sources of its numbers.
 pub fn presets(args: &PresetsArgs) -> Result<(), Error> {
     let text = match &args.name {
@@ -30,8 +30,12 @@ pub fn presets(args: &PresetsArgs) -> Result<(), Error> {
             ];
             for (fills, heading) in kinds {
                 let _ = writeln!(out, "{heading}:");
-                for (name, file, description) in presets::list(fills) {
-                    let _ = writeln!(out, "  {name:<24}{description} [presets/{file}]");
+                for p in presets::list(fills) {
+                    let _ = writeln!(
+                        out,
+                        "  {:<24}{} [presets/{}]\n  {:<24}source: {}",
+                        p.name, p.description, p.file, "", p.source
+                    );
                 }
             }
             out.push_str(

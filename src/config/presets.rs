@@ -58,15 +58,29 @@ fn all() -> BTreeMap<String, (&'static str, Preset)> {
 
 /// The presets that fill `what`: their names, in order.
 pub fn names(what: Fills) -> Vec<String> {
-    list(what).into_iter().map(|(name, ..)| name).collect()
+    list(what).into_iter().map(|p| p.name).collect()
 }
 
-/// Each preset that fills `what`: its name, file and description.
-pub fn list(what: Fills) -> Vec<(String, &'static str, String)> {
+/// One preset as `loopcap presets` lists it.
+pub struct Listed {
+    pub name: String,
+    pub file: &'static str,
+    pub description: String,
+    /// Where its numbers were read.
+    pub source: String,
+}
+
+/// Each preset that fills `what`, in order.
+pub fn list(what: Fills) -> Vec<Listed> {
     all()
         .into_iter()
         .filter(|(_, (_, p))| p.fills() == what)
-        .map(|(name, (file, p))| (name, file, p.description))
+        .map(|(name, (file, p))| Listed {
+            name,
+            file,
+            description: p.description,
+            source: p.source,
+        })
         .collect()
 }
 
@@ -97,11 +111,6 @@ pub fn capacity_over(table: &toml::Table) -> Result<(toml::Table, Option<toml::T
     };
     merged.extend(table);
     Ok((merged, prices))
-}
-
-/// The source preset `name` cites.
-pub fn source(name: &str) -> Option<String> {
-    all().remove(name).map(|(_, p)| p.source)
 }
 
 impl Preset {

@@ -271,7 +271,7 @@ fn keys_beside_a_preset_replace_its_own() {
     assert!(e.contains("only with jitter = \"added\""), "{e}");
 }
 
-/// `loopcap presets` lists every preset with its description; `presets
+/// `loopcap presets` lists every preset with its description and source; `presets
 /// NAME` prints its section of presets/clients.toml whole; an unknown one
 /// is bad input (exit 2).
 #[test]
@@ -291,6 +291,8 @@ fn loopcap_presets_lists_and_shows_them() {
     for name in &names {
         assert!(list.contains(&format!("  {name} ")), "{name} in\n{list}");
     }
+    // Each with the source its numbers were read from.
+    assert!(list.contains("source: github.com/anthropics/anthropic-sdk-python, commit 009b0353"));
     let out = loopcap()
         .args(["presets", "openai-python"])
         .output()
