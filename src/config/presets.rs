@@ -89,6 +89,11 @@ pub fn client_table(name: &str) -> Option<toml::Table> {
     all().remove(name).and_then(|(_, p)| p.client)
 }
 
+/// The `capacity` table of capacity preset `name`.
+pub fn capacity_table(name: &str) -> Option<toml::Table> {
+    all().remove(name).and_then(|(_, p)| p.capacity)
+}
+
 /// A capacity table as it reads: where it names a preset (`preset =
 /// "NAME"`), the preset's capacity with the keys given beside it over the
 /// preset's, and the preset's prices; otherwise the table itself. Says why

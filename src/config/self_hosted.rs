@@ -13,9 +13,14 @@ use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
 use crate::engine::SimDuration;
 use crate::model::capacity::kind::CapacitySpec;
+use super::presets;
 use crate::model::capacity::self_hosted::{
-    Autoscale, DecodeSpeed, Routing, ScaleMetric, SelfHostedSpec,
+    Autoscale, DecodeSpeed, Preemption, PrefillSpeed, Routing, ScaleMetric, Scheduler,
+    SelfHostedSpec,
 };
+
+/// The preset whose scheduler knobs a vLLM replica takes unless given: vLLM's own defaults.
+const VLLM_SERVER: &str = "vllm-server";
 
 /// Replicas of an inference server with continuous batching.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -43,6 +48,25 @@ pub struct RawSelfHosted {
     autoscale: Option<RawAutoscale>,
     /// Model load time of a replica the autoscaler starts.
     cold_start: Option<RawDist>,
+    /// "vllm" (default: vLLM V1's steps, KV blocks taken on demand,
+    /// preemption) or "reserve" (each call reserves input + max_tokens, as TGI).
+    scheduler: Option<String>,
+    /// vLLM's `--block-size` and `--max-num-batched-tokens` (defaults: the
+    /// `vllm-server` preset's, vLLM's own).
+    block_size: Option<Number>,
+    max_num_batched_tokens: Option<Number>,
+    /// "recompute" (default, vLLM V1's only mode) or "swap".
+    preemption: Option<String>,
+    /// Measured prefill speed by the prompt tokens in a step, instead of
+    /// one `prefill_tokens_per_s`.
+    prefill_by_chunk: Option<Vec<RawPrefillPoint>>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrefillPoint {
+    tokens: Number,
+    tokens_per_s: Number,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -57,6 +81,8 @@ pub struct RawDecodePoint {
 pub struct RawDecodeIteration {
     base: Duration,
     per_sequence: Duration,
+    /// Added per token of context the batch attends to (default 0).
+    per_context_token: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -118,16 +144,9 @@ impl RawSelfHosted {
                 1,
                 u64::MAX >> 1,
             )?,
-            prefill_tokens_per_s: positive(
-                &at.child("prefill_tokens_per_s"),
-                prefill_tokens_per_s.ok_or_else(|| {
-                    Invalid::new(
-                        at.child("prefill_tokens_per_s"),
-                        "missing: uncached input tokens a replica prefills per second",
-                    )
-                })?,
-            )?,
+            prefill: self.prefill_speed(prefill_tokens_per_s, at)?,
             decode,
+            scheduler: self.scheduler(at)?,
             routing,
             queue_limit,
             queue_full_retry_after: self.queue_full_retry_after.map(|d| d.0),
@@ -246,6 +265,7 @@ impl RawSelfHosted {
                 DecodeSpeed::Linear {
                     base_s: positive_duration(&field.child("base"), it.base)?.as_secs_f64(),
                     per_sequence_s: it.per_sequence.0.as_secs_f64(),
+                    per_context_token_s: it.per_context_token.map_or(0.0, |d| d.0.as_secs_f64()),
                 }
             }
             _ => {
@@ -254,6 +274,97 @@ impl RawSelfHosted {
                     "give the decode speed as decode_tokens_per_s = [{ batch, tokens_per_s }, ...] or decode_iteration = { base, per_sequence }, one of the two",
                 ));
             }
+        })
+    }
+
+    /// How fast a replica prefills: one speed, or a table by chunk.
+    fn prefill_speed(
+        &self,
+        prefill_tokens_per_s: Option<Number>,
+        at: &FieldPath,
+    ) -> Checked<PrefillSpeed> {
+        match (prefill_tokens_per_s, &self.prefill_by_chunk) {
+            (Some(rate), None) => Ok(PrefillSpeed::Constant(positive(
+                &at.child("prefill_tokens_per_s"),
+                rate,
+            )?)),
+            (None, Some(points)) => {
+                let field = at.child("prefill_by_chunk");
+                if points.is_empty() {
+                    return Err(Invalid::new(
+                        field,
+                        "needs at least one { tokens, tokens_per_s } point",
+                    ));
+                }
+                let mut checked: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+                for (i, p) in points.iter().enumerate() {
+                    let tokens =
+                        whole(&field.child(i).child("tokens"), p.tokens, 1, u64::from(u32::MAX))?
+                            as f64;
+                    let rate = positive(&field.child(i).child("tokens_per_s"), p.tokens_per_s)?;
+                    if let Some(&(last, _)) = checked.last()
+                        && tokens <= last
+                    {
+                        return Err(Invalid::new(
+                            field.child(i).child("tokens"),
+                            format!("chunks must increase ({tokens} after {last})"),
+                        ));
+                    }
+                    checked.push((tokens, rate));
+                }
+                Ok(PrefillSpeed::Table(checked))
+            }
+            (Some(_), Some(_)) => Err(Invalid::new(
+                at.child("prefill_by_chunk"),
+                "give prefill_tokens_per_s or prefill_by_chunk, not both",
+            )),
+            (None, None) => Err(Invalid::new(
+                at.child("prefill_tokens_per_s"),
+                "missing: uncached input tokens a replica prefills per second (or prefill_by_chunk = [{ tokens, tokens_per_s }, ...])",
+            )),
+        }
+    }
+
+    /// How a replica schedules its sequences: vLLM's steps (its knobs
+    /// defaulting to the `vllm-server` preset's) or reservations.
+    fn scheduler(&self, at: &FieldPath) -> Checked<Scheduler> {
+        match self.scheduler.as_deref() {
+            None | Some("vllm") => {}
+            // A preset's vLLM knobs do not apply.
+            Some("reserve") => return Ok(Scheduler::Reserve),
+            Some(other) => {
+                return Err(Invalid::new(
+                    at.child("scheduler"),
+                    format!("unknown scheduler `{other}`: allowed are vllm, reserve"),
+                ));
+            }
+        }
+        let server = presets::capacity_table(VLLM_SERVER)
+            .expect("the vllm-server preset is shipped (a test reads it)");
+        let knob = |name: &str, given: Option<Number>| {
+            let value = given.unwrap_or_else(|| {
+                let default = server
+                    .get(name)
+                    .and_then(toml::Value::as_integer)
+                    .expect("the vllm-server preset sets it (a test reads it)");
+                Number(default as f64, Some(default))
+            });
+            whole(&at.child(name), value, 1, u64::from(u32::MAX)).map(|n| n as u32)
+        };
+        let preemption = match self.preemption.as_deref() {
+            None | Some("recompute") => Preemption::Recompute,
+            Some("swap") => Preemption::Swap,
+            Some(other) => {
+                return Err(Invalid::new(
+                    at.child("preemption"),
+                    format!("unknown preemption `{other}`: allowed are recompute, swap"),
+                ));
+            }
+        };
+        Ok(Scheduler::Vllm {
+            block_size: knob("block_size", self.block_size)?,
+            max_num_batched_tokens: knob("max_num_batched_tokens", self.max_num_batched_tokens)?,
+            preemption,
         })
     }
 

@@ -65,7 +65,7 @@ const POOL_FAILURES: [&str; 9] = [
 ];
 
 /// A self-hosted pool's replicas, in a table of their own.
-const REPLICAS: [&str; 10] = [
+const REPLICAS: [&str; 15] = [
     "mean_replicas",
     "replica_hours",
     "cold_starts",
@@ -73,8 +73,13 @@ const REPLICAS: [&str; 10] = [
     "p95_batch",
     "output_tokens_per_s",
     "time_to_first_token_s.p50",
+    "time_to_first_token_s.p90",
     "time_to_first_token_s.p99",
     "time_to_first_token_s.max",
+    "time_per_output_token_s.p50",
+    "time_per_output_token_s.p90",
+    "time_per_output_token_s.p99",
+    "preemptions",
     "kv_cache_utilization",
 ];
 

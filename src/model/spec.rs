@@ -110,8 +110,8 @@ impl ModelSpec {
                     time_to_first_token: DurationDist::new(
                         Dist::constant(0.0).expect("0 is a constant"),
                     ),
-                    prefill_tokens_per_s: Some(h.prefill_tokens_per_s),
-                    output_tokens_per_s: Some(1.0 / h.decode.iteration_s(1)),
+                    prefill_tokens_per_s: Some(h.lone_prefill_tokens_per_s()),
+                    output_tokens_per_s: Some(1.0 / h.decode.iteration_s(1, 0)),
                     prefill_makes_first_token: true,
                 },
                 CapacitySpec::Batch(b) => {

@@ -1,33 +1,30 @@
 //! Self-hosted replicas: inference servers with continuous batching behind
-//! one queue, optionally autoscaled, with cold starts.
+//! one router, optionally autoscaled, with cold starts.
 //!
-//! Each replica serves up to `max_sequences` sequences at once. A sequence
-//! is admitted when its KV-cache reservation (its input plus its
-//! `max_tokens`, as TGI's router plans a batch) fits the replica's budget.
-//! It is first prefilled: its uncached input at `prefill_tokens_per_s`,
-//! one prefill at a time, decoding paused meanwhile (prefill-first
-//! scheduling); the prefill produces its first token. Then it decodes with
-//! every other decoding sequence: an iteration makes one token for each,
-//! and lasts `batch / tokens_per_s(batch)`, so per-sequence speed falls
-//! and aggregate tokens/s rises as the batch grows.
-//!
-//! Decoding is followed in virtual time: every decoding sequence of a
-//! replica advances at the same rate, so the replica keeps one clock of
-//! tokens made per sequence (`v`), and a sequence is done when `v` reaches
-//! its finish mark. Only the replica's next event is scheduled.
+//! A call goes to the open replica the routing rule picks; when none is
+//! open (all loading, held or draining), it waits in the pool's queue.
+//! Each replica schedules its sequences as its [`Scheduler`] says: in
+//! steps, as vLLM's V1 engine does ([`stepped`], the default), or
+//! reserving each call's whole KV cache at admission, as TGI's router
+//! plans ([`clocked`]), in which case a call waits in the pool's queue
+//! until a replica has room for its reservation.
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 
-use crate::engine::{Key, SimDuration, SimTime, Stream, TICKS_PER_SECOND};
+use crate::engine::{Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 
+mod clocked;
 mod replica;
 mod spec;
+mod stepped;
 
 pub use replica::REPLICA_BYTES;
-use replica::{Decoding, Replica, ReplicaState, Sequence};
-pub use spec::{Autoscale, DecodeSpeed, Routing, ScaleMetric, SelfHostedSpec};
+use replica::{Replica, ReplicaState, Sequence, Work};
+pub use spec::{
+    Autoscale, DecodeSpeed, Preemption, PrefillSpeed, Routing, ScaleMetric, Scheduler,
+    SelfHostedSpec,
+};
 
 /// What a replica's wake-up did.
 #[derive(Debug, Default, PartialEq)]
@@ -37,6 +34,8 @@ pub struct Woken {
     pub first_tokens: Vec<(Key, bool)>,
     /// Attempts done, in the order they finished.
     pub finished: Vec<Key>,
+    /// Seconds per output token after the first of those that made more than one.
+    pub per_token_s: Vec<f64>,
 }
 
 /// A wake-up to schedule: replica `replica`, at `at`, numbered `generation`.
@@ -56,6 +55,8 @@ pub struct ReplicaStats {
     pub kv_held: f64,
     pub kv_offered: f64,
     pub cold_starts: u64,
+    /// Running sequences preempted when KV-cache blocks ran out.
+    pub preemptions: u64,
 }
 
 /// The run-time state of a self-hosted pool.
@@ -84,7 +85,15 @@ impl SelfHosted {
     /// A pool with its initial replicas warm; statistics count from `measure_from`.
     pub fn new(spec: &SelfHostedSpec, measure_from: SimTime) -> Self {
         let replicas = (0..spec.initial_replicas)
-            .map(|_| Replica::new(ReplicaState::Warm, SimTime::ZERO, SimTime::ZERO, false))
+            .map(|_| {
+                Replica::new(
+                    spec,
+                    ReplicaState::Warm,
+                    SimTime::ZERO,
+                    SimTime::ZERO,
+                    false,
+                )
+            })
             .collect();
         SelfHosted {
             spec: spec.clone(),
@@ -130,34 +139,32 @@ impl SelfHosted {
         self.stats_at = now;
     }
 
-    /// Decode tokens per sequence per second of replica `i` now (0 while
-    /// it prefills or has nothing to decode).
+    /// Decode tokens per sequence per second of a reserving replica `i`.
     fn rate(&self, i: usize) -> f64 {
         let r = &self.replicas[i];
-        if r.state != ReplicaState::Warm || !r.prefill.is_empty() || r.decoding.is_empty() {
-            0.0
-        } else {
-            1.0 / (self.spec.decode.iteration_s(r.decoding.len() as u32) * self.slowdown)
+        match &r.work {
+            Work::Clocked(c) => c.rate(&self.spec, self.slowdown, r.state == ReplicaState::Warm),
+            Work::Stepped(_) => 0.0,
         }
     }
 
-    /// Brings replica `i`'s decode clock and statistics to `now`.
+    /// Brings replica `i`'s clock and statistics to `now`.
     fn advance(&mut self, i: usize, now: SimTime) {
         let rate = self.rate(i);
-        let measured = self.measured_s(self.replicas[i].v_at, now);
-        let r = &mut self.replicas[i];
-        let before = r.kv_held();
-        if rate > 0.0 {
-            r.v += now.since(r.v_at).as_secs_f64() * rate;
-            self.stats.batch_seconds[r.decoding.len()] += measured;
+        let since = match &self.replicas[i].work {
+            Work::Clocked(c) => c.since(),
+            Work::Stepped(s) => s.since(),
+        };
+        let measured = self.measured_s(since, now);
+        match &mut self.replicas[i].work {
+            Work::Clocked(c) => c.advance(now, rate, measured, &mut self.stats),
+            Work::Stepped(s) => s.advance(now, measured, &self.spec, &mut self.stats),
         }
-        r.v_at = now;
-        // Held tokens grow linearly while decoding: the mean of the ends.
-        self.stats.kv_held += (before + r.kv_held()) / 2.0 * measured;
     }
 
-    /// Queues a call; refused as too large when no replica's KV cache could
-    /// ever hold it, or as a full queue past `queue_limit`.
+    /// Routes a call; refused as too large when no replica's KV cache
+    /// could ever hold its input and `max_tokens`, or as a full queue
+    /// past `queue_limit` calls waiting.
     pub fn offer(
         &mut self,
         now: SimTime,
@@ -165,49 +172,52 @@ impl SelfHosted {
         request: Request,
         output: u32,
     ) -> Admission {
-        let reserved = SelfHostedSpec::reservation(request);
-        if reserved > self.spec.kv_cache_tokens {
+        let seq = Sequence {
+            attempt,
+            input: request.input_tokens,
+            cached: request.cached_input_tokens,
+            output,
+            max_output: request.max_output_tokens,
+            arrived: now,
+            cold: false,
+        };
+        if !self.spec.could_hold(seq.reserved()) {
             return Admission::Rejected(Rejection::TooLarge);
         }
         if self
             .spec
             .queue_limit
-            .is_some_and(|limit| self.queue.len() >= limit as usize)
+            .is_some_and(|limit| self.queued() >= limit)
         {
             return Admission::Rejected(Rejection::QueueFull {
                 retry_after: self.spec.queue_full_retry_after,
             });
         }
-        self.queue.push_back(Sequence {
-            attempt,
-            input: request.input_tokens,
-            uncached: request.uncached_input(),
-            output,
-            reserved,
-            arrived: now,
-            cold: false,
-        });
+        self.queue.push_back(seq);
         self.dispatch(now);
         Admission::Queued
     }
 
-    /// Whether a call would go to a replica at once (for a spillover router).
+    /// Whether a call would be served at once (for a spillover router).
     pub fn has_room(&self, request: Request) -> bool {
+        let reserved = u64::from(request.input_tokens) + u64::from(request.max_output_tokens);
         self.queue.is_empty()
-            && self
-                .replica_for(SelfHostedSpec::reservation(request))
-                .is_some()
+            && self.replica_for(reserved).is_some_and(|i| match &self.replicas[i].work {
+                Work::Clocked(_) => true,
+                Work::Stepped(s) => s.has_room(&self.spec, request.input_tokens),
+            })
     }
 
-    /// The replica the routing rule gives a sequence reserving `reserved`.
+    /// The replica the routing rule gives a sequence reserving `reserved`:
+    /// an open one, and for a reserving replica one with room for it.
     fn replica_for(&self, reserved: u64) -> Option<usize> {
         let fits = |i: usize| {
             let r = &self.replicas[i];
-            r.state == ReplicaState::Warm
-                && !r.held
-                && !r.draining
-                && r.sequences() < self.spec.max_sequences
-                && r.kv_reserved + reserved <= self.spec.kv_cache_tokens
+            r.open()
+                && match &r.work {
+                    Work::Clocked(c) => c.fits(&self.spec, reserved),
+                    Work::Stepped(_) => true,
+                }
         };
         let n = self.replicas.len();
         match self.spec.routing {
@@ -218,11 +228,11 @@ impl SelfHosted {
         }
     }
 
-    /// Sends the queue's head to a replica while one has room (FIFO: a head
-    /// that fits nowhere waits, and so does everything behind it).
+    /// Sends the queue's head to a replica while one takes it (FIFO: a
+    /// head that fits nowhere waits, and so does everything behind it).
     fn dispatch(&mut self, now: SimTime) {
         while let Some(head) = self.queue.front() {
-            let Some(i) = self.replica_for(head.reserved) else {
+            let Some(i) = self.replica_for(head.reserved()) else {
                 return;
             };
             let mut seq = self.queue.pop_front().expect("a head");
@@ -230,11 +240,15 @@ impl SelfHosted {
             self.advance(i, now);
             let r = &mut self.replicas[i];
             seq.cold = r.cold_started && seq.arrived < r.ready_at;
-            r.kv_reserved += seq.reserved;
-            r.prefill.push_back(seq);
-            if r.prefill.len() == 1 {
-                r.prefill_since = now;
-                self.started.push(seq.attempt);
+            match &mut r.work {
+                Work::Clocked(c) => c.take(seq, now, &mut self.started),
+                Work::Stepped(s) => {
+                    s.take(seq);
+                    // It waits for the end of the step in progress.
+                    if s.stepping() && !s.interrupt(now, &self.spec) {
+                        continue;
+                    }
+                }
             }
             self.reschedule(i, now);
         }
@@ -249,20 +263,14 @@ impl SelfHosted {
             ReplicaState::Stopped => return,
             ReplicaState::Starting => r.ready_at,
             ReplicaState::Warm => {
-                if let Some(head) = r.prefill.front() {
-                    r.prefill_since
-                        + SimDuration::from_secs_f64(
-                            f64::from(head.uncached) / self.spec.prefill_tokens_per_s
-                                * self.slowdown,
-                        )
-                } else if let Some(Reverse(first)) = r.decoding.peek() {
-                    // Rounded up to a whole tick, so the clock has reached
-                    // the mark when it wakes.
-                    let ticks = ((first.finish - r.v) / rate * TICKS_PER_SECOND as f64).ceil();
-                    now + SimDuration::from_ticks((ticks.max(0.0) as u64).max(1))
-                } else {
+                let next = match &r.work {
+                    Work::Clocked(c) => c.next_at(now, rate, &self.spec, self.slowdown),
+                    Work::Stepped(s) => s.next_at(now),
+                };
+                let Some(at) = next else {
                     return;
-                }
+                };
+                at
             }
         };
         self.wakes.push(Wake {
@@ -282,49 +290,20 @@ impl SelfHosted {
         self.integrate(now);
         self.advance(i, now);
         let r = &mut self.replicas[i];
-        match r.state {
-            ReplicaState::Stopped => return woken,
-            ReplicaState::Starting => {
-                r.state = ReplicaState::Warm;
+        match (r.state, &mut r.work) {
+            (ReplicaState::Stopped, _) => return woken,
+            (ReplicaState::Starting, _) => r.state = ReplicaState::Warm,
+            (ReplicaState::Warm, Work::Clocked(c)) => {
+                c.wake(now, &mut self.admitted, &mut self.started, &mut woken);
             }
-            ReplicaState::Warm if r.prefill.is_empty() => {
-                // Every sequence whose mark the clock reached is done (a
-                // hair of rounding allowed).
-                while let Some(&Reverse(d)) = r.decoding.peek() {
-                    if d.finish > r.v + 1e-6 {
-                        break;
-                    }
-                    r.decoding.pop();
-                    r.kv_reserved -= d.reserved;
-                    r.decoding_input -= u64::from(d.input);
-                    r.decoding_start_v -= d.start_v;
-                    woken.finished.push(d.attempt);
-                }
-            }
-            ReplicaState::Warm => {
-                let seq = r.prefill.pop_front().expect("a prefill");
-                woken.first_tokens.push((seq.attempt, seq.cold));
-                if seq.output <= 1 {
-                    r.kv_reserved -= seq.reserved;
-                    woken.finished.push(seq.attempt);
-                } else {
-                    self.admitted += 1;
-                    r.decoding.push(Reverse(Decoding {
-                        finish: r.v + f64::from(seq.output - 1),
-                        order: self.admitted,
-                        attempt: seq.attempt,
-                        input: seq.input,
-                        reserved: seq.reserved,
-                        start_v: r.v,
-                    }));
-                    r.decoding_input += u64::from(seq.input);
-                    r.decoding_start_v += r.v;
-                }
-                if let Some(next) = r.prefill.front() {
-                    r.prefill_since = now;
-                    self.started.push(next.attempt);
-                }
-            }
+            (ReplicaState::Warm, Work::Stepped(s)) => s.wake(
+                now,
+                &self.spec,
+                self.slowdown,
+                (self.measure_from, &mut self.stats),
+                &mut self.started,
+                &mut woken,
+            ),
         }
         if r.draining && r.is_idle() {
             r.state = ReplicaState::Stopped;
@@ -344,13 +323,14 @@ impl SelfHosted {
         self.started.drain(..)
     }
 
-    /// Sequences on replicas (prefilling or decoding).
+    /// Sequences replicas serve (prefilling or decoding).
     pub fn in_flight(&self) -> u32 {
-        self.replicas.iter().map(Replica::sequences).sum()
+        self.replicas.iter().map(Replica::in_service).sum()
     }
 
+    /// Sequences waiting: in the pool's queue, or for a replica's next step.
     pub fn queued(&self) -> u32 {
-        self.queue.len() as u32
+        self.queue.len() as u32 + self.replicas.iter().map(Replica::waiting).sum::<u32>()
     }
 
     /// Replicas starting or warm.
@@ -367,6 +347,11 @@ impl SelfHosted {
             self.advance(i, now);
         }
         self.slowdown = slowdown;
+        for r in &mut self.replicas {
+            if let Work::Stepped(s) = &mut r.work {
+                s.interrupt(now, &self.spec);
+            }
+        }
         let alive = self.alive();
         let allowed = if factor == 1.0 {
             alive
@@ -399,7 +384,7 @@ impl SelfHosted {
             .iter()
             .filter(|r| r.is_alive() && !r.draining)
             .count() as u32;
-        let waiting = self.queue.len() as f64;
+        let waiting = f64::from(self.queued());
         let value = match scale.metric {
             ScaleMetric::Queue => waiting,
             ScaleMetric::InFlight => waiting + f64::from(self.in_flight()),
@@ -468,7 +453,7 @@ impl SelfHosted {
         if now >= self.measure_from {
             self.stats.cold_starts += 1;
         }
-        let fresh = Replica::new(ReplicaState::Starting, now, now + load, true);
+        let fresh = Replica::new(&self.spec, ReplicaState::Starting, now, now + load, true);
         let i = match self
             .replicas
             .iter()

@@ -526,7 +526,8 @@ pub(super) fn call_s(
             let input = typical(agent.input_tokens.dist()) * (1.0 - agent.cached_input_share);
             let output =
                 typical(agent.output_tokens.dist()).min(f64::from(agent.max_output_tokens));
-            return input / fleet.prefill_tokens_per_s + output * fleet.decode.iteration_s(1);
+            return input / fleet.lone_prefill_tokens_per_s()
+                + output * fleet.decode.iteration_s(1, input as u64);
         }
         capacity => capacity
             .service()

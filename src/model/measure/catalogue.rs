@@ -490,6 +490,8 @@ const POOL: &[Metric] = &[
     metric("p95_batch", Level, None, "p95 batch", "p95 batch"),
     metric("output_tokens_per_s", PerSecond, None, "output tokens per second", "output tokens/s"),
     percentiles("time_to_first_token_s", Seconds, LOWER, "time to first token", "time to first token (s)"),
+    percentiles("time_per_output_token_s", Seconds, LOWER, "time per output token", "time per output token (s)"),
+    metric("preemptions", Count, LOWER, "preemptions", "preemptions"),
     metric("kv_cache_utilization", Share, None, "kv cache utilization", "KV cache utilization"),
 ];
 

@@ -147,6 +147,8 @@ impl Metrics {
                     replicas: WindowGauge::new(),
                     first_token: matches!(p.capacity, CapacitySpec::SelfHosted(_))
                         .then(Recorder::durations),
+                    per_token: matches!(p.capacity, CapacitySpec::SelfHosted(_))
+                        .then(Recorder::durations),
                 })
                 .collect(),
             waited: 0,
@@ -478,6 +480,20 @@ impl Metrics {
             && counted
         {
             ttft.record(after.ticks());
+        }
+    }
+
+    /// An attempt on self-hosted pool `pool` made its output tokens after
+    /// the first `per_token_s` seconds apart on average.
+    pub fn per_output_token(&mut self, now: SimTime, pool: usize, per_token_s: f64) {
+        let counted = self.in_window(now);
+        if let Some(tpot) = self
+            .pools
+            .get_mut(pool)
+            .and_then(|p| p.per_token.as_mut())
+            && counted
+        {
+            tpot.record(SimDuration::from_secs_f64(per_token_s).ticks());
         }
     }
 

@@ -72,6 +72,12 @@ pub struct SelfHostedSummary {
     pub output_tokens_per_s: f64,
     /// From an attempt's send to its first token (queue, prefills before it, its own).
     pub time_to_first_token_s: Option<Percentiles>,
+    /// From an attempt's first token to its last, per output token after the first.
+    #[serde(default)]
+    pub time_per_output_token_s: Option<Percentiles>,
+    /// Running sequences preempted when KV-cache blocks ran out.
+    #[serde(default)]
+    pub preemptions: u64,
     /// KV-cache tokens held over those warm replicas offer, time-averaged.
     pub kv_cache_utilization: Option<f64>,
 }

@@ -57,6 +57,9 @@ impl AgentSystem<'_> {
                 lp.cold = true;
             }
         }
+        for per_token_s in woken.per_token_s {
+            self.metrics.per_output_token(now, pool, per_token_s);
+        }
         for key in woken.finished {
             self.on_attempt_finished(key, cx);
         }

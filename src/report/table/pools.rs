@@ -72,6 +72,7 @@ pub(super) fn pools(t: &mut Table, s: &Summary) {
     for p in &s.pools {
         let Some(h) = &p.self_hosted else { continue };
         let ttft = |f: fn(&Percentiles) -> f64| opt(h.time_to_first_token_s.as_ref().map(f), 2);
+        let tpot = |f: fn(&Percentiles) -> f64| opt(h.time_per_output_token_s.as_ref().map(f), 4);
         let listed = t.pairs(
             Scope::Pool,
             &[
@@ -87,7 +88,12 @@ pub(super) fn pools(t: &mut Table, s: &Summary) {
                     format!("{:.1}", h.output_tokens_per_s),
                 ),
                 ("time_to_first_token_s.p50", ttft(|t| t.p50)),
+                ("time_to_first_token_s.p90", ttft(|t| t.p90)),
                 ("time_to_first_token_s.p99", ttft(|t| t.p99)),
+                ("time_per_output_token_s.p50", tpot(|t| t.p50)),
+                ("time_per_output_token_s.p90", tpot(|t| t.p90)),
+                ("time_per_output_token_s.p99", tpot(|t| t.p99)),
+                ("preemptions", h.preemptions.to_string()),
                 ("kv_cache_utilization", pct(h.kv_cache_utilization)),
             ],
         );

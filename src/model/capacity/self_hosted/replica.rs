@@ -1,9 +1,9 @@
-//! One replica of a self-hosted pool: its sequences waiting for prefill
-//! and decoding, and the virtual clock of tokens made per sequence.
+//! One replica of a self-hosted pool: its life (loading, warm, draining,
+//! stopped) and its sequences, scheduled as its [`Scheduler`] says.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-
+use super::clocked::Clocked;
+use super::spec::{Scheduler, SelfHostedSpec};
+use super::stepped::Stepped;
 use crate::engine::{Key, SimTime};
 
 /// A call on its way through the pool.
@@ -11,12 +11,30 @@ use crate::engine::{Key, SimTime};
 pub(super) struct Sequence {
     pub(super) attempt: Key,
     pub(super) input: u32,
-    pub(super) uncached: u32,
+    /// Input tokens its prompt cache holds (not computed again).
+    pub(super) cached: u32,
     pub(super) output: u32,
-    pub(super) reserved: u64,
+    /// The most output tokens it may make (its `max_tokens`).
+    pub(super) max_output: u32,
     pub(super) arrived: SimTime,
     /// It waited for a replica that was still loading when it arrived.
     pub(super) cold: bool,
+}
+
+impl Sequence {
+    pub(super) fn uncached(&self) -> u32 {
+        self.input - self.cached
+    }
+
+    /// What it holds of a replica's KV cache at most: its input plus its `max_tokens`.
+    pub(super) fn reserved(&self) -> u64 {
+        u64::from(self.input) + u64::from(self.max_output)
+    }
+
+    /// Output tokens it makes: what it was asked for, at least one, at most `max_tokens`.
+    pub(super) fn makes(&self) -> u32 {
+        self.output.min(self.max_output).max(1)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,34 +44,10 @@ pub(super) enum ReplicaState {
     Warm,
 }
 
-/// A decoding sequence, ordered by its finish mark (ties by admission).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Decoding {
-    pub(super) finish: f64,
-    pub(super) order: u64,
-    pub(super) attempt: Key,
-    pub(super) input: u32,
-    pub(super) reserved: u64,
-    pub(super) start_v: f64,
-}
-
-impl PartialEq for Decoding {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Decoding {}
-impl PartialOrd for Decoding {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Decoding {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.finish
-            .total_cmp(&other.finish)
-            .then(self.order.cmp(&other.order))
-    }
+/// A replica's sequences, as its scheduler keeps them.
+pub(super) enum Work {
+    Clocked(Clocked),
+    Stepped(Stepped),
 }
 
 /// Bytes one replica holds before its sequences.
@@ -65,17 +59,7 @@ pub(super) struct Replica {
     /// cold start), and when it is or was warm.
     pub(super) cold_started: bool,
     pub(super) ready_at: SimTime,
-    /// Waiting for their prefill; the head prefilling since `prefill_since`.
-    pub(super) prefill: VecDeque<Sequence>,
-    pub(super) prefill_since: SimTime,
-    pub(super) decoding: BinaryHeap<Reverse<Decoding>>,
-    /// Tokens made per decoding sequence since the replica started, as of `v_at`.
-    pub(super) v: f64,
-    pub(super) v_at: SimTime,
-    /// Sums over decoding sequences, for the KV cache they hold.
-    pub(super) decoding_input: u64,
-    pub(super) decoding_start_v: f64,
-    pub(super) kv_reserved: u64,
+    pub(super) work: Work,
     /// Scaled down: it takes no new sequences and stops when empty.
     pub(super) draining: bool,
     /// Its pending wake-up's number: older ones are stale.
@@ -86,45 +70,66 @@ pub(super) struct Replica {
 
 impl Replica {
     pub(super) fn new(
+        spec: &SelfHostedSpec,
         state: ReplicaState,
         now: SimTime,
         ready_at: SimTime,
         cold_started: bool,
     ) -> Self {
+        let work = match spec.scheduler {
+            Scheduler::Reserve => Work::Clocked(Clocked::new(now)),
+            Scheduler::Vllm { block_size, .. } => {
+                Work::Stepped(Stepped::new(spec.kv_cache_tokens / u64::from(block_size), now))
+            }
+        };
         Replica {
             state,
             cold_started,
             ready_at,
-            prefill: VecDeque::new(),
-            prefill_since: now,
-            decoding: BinaryHeap::new(),
-            v: 0.0,
-            v_at: now,
-            decoding_input: 0,
-            decoding_start_v: 0.0,
-            kv_reserved: 0,
+            work,
             draining: false,
             generation: 0,
             held: false,
         }
     }
 
+    /// Sequences it holds: waiting for it, prefilling or decoding.
     pub(super) fn sequences(&self) -> u32 {
-        (self.prefill.len() + self.decoding.len()) as u32
+        match &self.work {
+            Work::Clocked(c) => c.sequences(),
+            Work::Stepped(s) => s.waiting() + s.running(),
+        }
+    }
+
+    /// Sequences it serves (a stepped replica's waiting ones aside).
+    pub(super) fn in_service(&self) -> u32 {
+        match &self.work {
+            Work::Clocked(c) => c.sequences(),
+            Work::Stepped(s) => s.running(),
+        }
+    }
+
+    /// Sequences waiting for it to take them in.
+    pub(super) fn waiting(&self) -> u32 {
+        match &self.work {
+            Work::Clocked(_) => 0,
+            Work::Stepped(s) => s.waiting(),
+        }
     }
 
     pub(super) fn is_idle(&self) -> bool {
-        self.prefill.is_empty() && self.decoding.is_empty()
+        match &self.work {
+            Work::Clocked(c) => c.is_idle(),
+            Work::Stepped(s) => s.is_idle(),
+        }
     }
 
     pub(super) fn is_alive(&self) -> bool {
         self.state != ReplicaState::Stopped
     }
 
-    /// KV-cache tokens held: inputs of sequences past prefill plus every
-    /// token they made.
-    pub(super) fn kv_held(&self) -> f64 {
-        let n = self.decoding.len() as f64;
-        self.decoding_input as f64 + n * (1.0 + self.v) - self.decoding_start_v
+    /// Whether it takes new sequences at all.
+    pub(super) fn open(&self) -> bool {
+        self.state == ReplicaState::Warm && !self.held && !self.draining
     }
 }

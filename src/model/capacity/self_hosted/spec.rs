@@ -2,7 +2,6 @@
 //! autoscaling, as a model file sets them.
 
 use crate::engine::SimDuration;
-use crate::model::capacity::admission::Request;
 use crate::model::distribution::DurationDist;
 
 /// Aggregate decode speed against the number of sequences decoding.
@@ -11,33 +10,103 @@ pub enum DecodeSpeed {
     /// Measured points: (batch, aggregate output tokens/s), batches strictly
     /// increasing from 1; linear between points, flat past the last.
     Table(Vec<(f64, f64)>),
-    /// An iteration takes `base_s + per_sequence_s × batch`.
-    Linear { base_s: f64, per_sequence_s: f64 },
+    /// An iteration takes `base_s + per_sequence_s × batch +
+    /// per_context_token_s × context`, where `context` is the tokens the
+    /// batch's sequences attend to (their KV cache, summed).
+    Linear {
+        base_s: f64,
+        per_sequence_s: f64,
+        per_context_token_s: f64,
+    },
 }
 
 impl DecodeSpeed {
-    /// Seconds one decode iteration takes with `batch` sequences.
-    pub fn iteration_s(&self, batch: u32) -> f64 {
+    /// Seconds one decode iteration takes with `batch` sequences attending
+    /// to `context` tokens in all.
+    pub fn iteration_s(&self, batch: u32, context: u64) -> f64 {
         let b = f64::from(batch.max(1));
         match self {
             DecodeSpeed::Linear {
                 base_s,
                 per_sequence_s,
-            } => base_s + per_sequence_s * b,
-            DecodeSpeed::Table(points) => {
-                let tokens_per_s = match points.iter().position(|&(pb, _)| pb >= b) {
-                    Some(0) => points[0].1,
-                    Some(i) => {
-                        let (b0, t0) = points[i - 1];
-                        let (b1, t1) = points[i];
-                        t0 + (t1 - t0) * (b - b0) / (b1 - b0)
-                    }
-                    None => points[points.len() - 1].1,
-                };
-                b / tokens_per_s
-            }
+                per_context_token_s,
+            } => base_s + per_sequence_s * b + per_context_token_s * context as f64,
+            DecodeSpeed::Table(points) => b / interpolate(points, b),
         }
     }
+}
+
+/// How fast a replica prefills, against the prompt tokens in one step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PrefillSpeed {
+    /// Tokens per second, whatever the chunk.
+    Constant(f64),
+    /// Measured points: (tokens in the step, tokens/s), tokens strictly
+    /// increasing; linear between points, flat beyond the ends.
+    Table(Vec<(f64, f64)>),
+}
+
+impl PrefillSpeed {
+    /// Tokens per second when a step prefills `tokens`.
+    pub fn tokens_per_s(&self, tokens: f64) -> f64 {
+        match self {
+            PrefillSpeed::Constant(rate) => *rate,
+            PrefillSpeed::Table(points) => interpolate(points, tokens),
+        }
+    }
+
+    /// Seconds a step spends prefilling `tokens`.
+    pub fn seconds(&self, tokens: u64) -> f64 {
+        if tokens == 0 {
+            return 0.0;
+        }
+        tokens as f64 / self.tokens_per_s(tokens as f64)
+    }
+}
+
+/// The value at `x` of measured `points` (x strictly increasing): linear
+/// between points, flat beyond the ends.
+fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
+    match points.iter().position(|&(px, _)| px >= x) {
+        Some(0) => points[0].1,
+        Some(i) => {
+            let (x0, y0) = points[i - 1];
+            let (x1, y1) = points[i];
+            y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+        }
+        None => points[points.len() - 1].1,
+    }
+}
+
+/// How a replica decides what runs in each step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduler {
+    /// As vLLM's V1 engine schedules: KV cache in blocks of `block_size`
+    /// tokens taken as a sequence grows; a waiting sequence admitted when
+    /// its next chunk fits; every step runs each running sequence's next
+    /// token and up to `max_num_batched_tokens` tokens in all, prompts in
+    /// chunks; a running sequence preempted (the latest admitted first)
+    /// when blocks run out.
+    Vllm {
+        block_size: u32,
+        max_num_batched_tokens: u32,
+        preemption: Preemption,
+    },
+    /// Each call reserves its input plus `max_tokens` of KV cache when it
+    /// is admitted, as TGI's router plans a batch; one prefill at a time,
+    /// whole, with decoding paused.
+    Reserve,
+}
+
+/// What becomes of a preempted sequence's KV cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preemption {
+    /// Freed: the sequence prefills its prompt and what it made again
+    /// (vLLM V1's only mode).
+    Recompute,
+    /// Copied to host memory and back when it resumes, computing nothing
+    /// again (vLLM V0's `preemption_mode = "swap"`); the copies take no time.
+    Swap,
 }
 
 /// Which warm replica with room takes the queue's head.
@@ -81,8 +150,9 @@ pub struct SelfHostedSpec {
     pub initial_replicas: u32,
     pub max_sequences: u32,
     pub kv_cache_tokens: u64,
-    pub prefill_tokens_per_s: f64,
+    pub prefill: PrefillSpeed,
     pub decode: DecodeSpeed,
+    pub scheduler: Scheduler,
     pub routing: Routing,
     pub queue_limit: Option<u32>,
     pub queue_full_retry_after: Option<SimDuration>,
@@ -92,8 +162,28 @@ pub struct SelfHostedSpec {
 }
 
 impl SelfHostedSpec {
-    /// What a call holds of a replica's KV cache at most.
-    pub fn reservation(request: Request) -> u64 {
-        u64::from(request.input_tokens) + u64::from(request.max_output_tokens)
+    /// Prefill tokens per second of a call alone on a replica: in chunks
+    /// of a step's budget, or whole.
+    pub fn lone_prefill_tokens_per_s(&self) -> f64 {
+        let chunk = match self.scheduler {
+            Scheduler::Vllm {
+                max_num_batched_tokens,
+                ..
+            } => f64::from(max_num_batched_tokens),
+            Scheduler::Reserve => f64::INFINITY,
+        };
+        self.prefill.tokens_per_s(chunk)
+    }
+
+    /// Whether a replica's KV cache could hold a call of `tokens` (its
+    /// input and `max_tokens`) alone: within its tokens, or its whole blocks.
+    pub fn could_hold(&self, tokens: u64) -> bool {
+        match self.scheduler {
+            Scheduler::Reserve => tokens <= self.kv_cache_tokens,
+            Scheduler::Vllm { block_size, .. } => {
+                let block_size = u64::from(block_size);
+                tokens.div_ceil(block_size) <= self.kv_cache_tokens / block_size
+            }
+        }
     }
 }

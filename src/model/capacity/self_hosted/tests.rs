@@ -18,8 +18,9 @@ fn spec(replicas: u32, max_sequences: u32, kv: u64) -> SelfHostedSpec {
         initial_replicas: replicas,
         max_sequences,
         kv_cache_tokens: kv,
-        prefill_tokens_per_s: 10_000.0,
+        prefill: PrefillSpeed::Constant(10_000.0),
         decode: DecodeSpeed::Table(vec![(1.0, 50.0), (8.0, 240.0), (32.0, 480.0)]),
+        scheduler: Scheduler::Reserve,
         routing: Routing::LeastLoaded,
         queue_limit: None,
         queue_full_retry_after: None,
@@ -40,15 +41,27 @@ fn request(input: u32, max_output: u32) -> Request {
 /// Checks what must hold of every replica at every instant.
 fn check(fleet: &SelfHosted) {
     for r in &fleet.replicas {
-        assert!(
-            r.kv_reserved <= fleet.spec.kv_cache_tokens,
-            "KV over budget"
-        );
-        assert!(
-            r.kv_held() <= r.kv_reserved as f64 + 1e-6,
-            "held beyond reserved"
-        );
-        assert!(r.sequences() <= fleet.spec.max_sequences);
+        match (&r.work, fleet.spec.scheduler) {
+            (Work::Clocked(c), _) => {
+                assert!(
+                    c.kv_reserved <= fleet.spec.kv_cache_tokens,
+                    "KV over budget"
+                );
+                assert!(
+                    c.kv_held() <= c.kv_reserved as f64 + 1e-6,
+                    "held beyond reserved"
+                );
+                assert!(r.sequences() <= fleet.spec.max_sequences);
+            }
+            (Work::Stepped(s), Scheduler::Vllm { block_size, .. }) => {
+                // Blocks held, recounted from the sequences, and those
+                // free make the whole cache: none lost, none made up.
+                let blocks = fleet.spec.kv_cache_tokens / u64::from(block_size);
+                assert_eq!(s.used_blocks() + s.free_blocks(), blocks, "blocks leak");
+                assert!(s.running() <= fleet.spec.max_sequences);
+            }
+            (Work::Stepped(_), Scheduler::Reserve) => panic!("a stepped replica reserving"),
+        }
         assert!(r.state == ReplicaState::Warm || r.is_idle());
     }
 }
@@ -115,7 +128,7 @@ fn the_kv_budget_and_batch_limit_hold_and_everything_finishes() {
     let mut fleet = SelfHosted::new(&spec(2, 8, 12_000), SimTime::ZERO);
     let times = drive(&mut fleet, &arrivals);
     assert_eq!(times.len(), arrivals.len());
-    let fastest_token_s = DecodeSpeed::Table(vec![(1.0, 50.0)]).iteration_s(1);
+    let fastest_token_s = DecodeSpeed::Table(vec![(1.0, 50.0)]).iteration_s(1, 0);
     for ((_, (first, done)), (at, req, output)) in times.iter().zip(&arrivals) {
         let prefill = f64::from(req.input_tokens) / 10_000.0;
         assert!(first.since(*at).as_secs_f64() >= prefill - 1e-6);
@@ -197,7 +210,10 @@ fn a_cold_start_delays_service_by_exactly_its_draw() {
     }
     assert_eq!(fleet.take_started().count(), 2, "both start at 130 s");
     assert_eq!(fleet.queued(), 1);
-    assert!(fleet.replicas[1..].iter().all(|r| r.prefill[0].cold));
+    assert!(fleet.replicas[1..].iter().all(|r| match &r.work {
+        Work::Clocked(c) => c.prefill[0].cold,
+        Work::Stepped(_) => false,
+    }));
     assert_eq!(fleet.stats(secs(130.0)).cold_starts, 2);
 }
 
@@ -248,13 +264,21 @@ fn scale_down_drains_replicas_and_never_drops_a_sequence() {
 #[test]
 fn decode_speed_interpolates_between_measured_points() {
     let table = DecodeSpeed::Table(vec![(1.0, 50.0), (8.0, 240.0), (32.0, 480.0)]);
-    assert!((table.iteration_s(1) - 1.0 / 50.0).abs() < 1e-12);
+    // A table ignores the context.
+    assert!((table.iteration_s(1, 9_000) - 1.0 / 50.0).abs() < 1e-12);
     // Halfway from 8 to 32: 360 tokens/s over 20 sequences.
-    assert!((table.iteration_s(20) - 20.0 / 360.0).abs() < 1e-12);
-    assert!((table.iteration_s(64) - 64.0 / 480.0).abs() < 1e-12);
+    assert!((table.iteration_s(20, 0) - 20.0 / 360.0).abs() < 1e-12);
+    assert!((table.iteration_s(64, 0) - 64.0 / 480.0).abs() < 1e-12);
     let linear = DecodeSpeed::Linear {
         base_s: 0.02,
         per_sequence_s: 0.001,
+        per_context_token_s: 1e-6,
     };
-    assert!((linear.iteration_s(10) - 0.03).abs() < 1e-12);
+    // 20 ms + 10 x 1 ms + 5,000 x 1 µs.
+    assert!((linear.iteration_s(10, 5_000) - 0.035).abs() < 1e-12);
+    let prefill = PrefillSpeed::Table(vec![(128.0, 10_200.0), (2_048.0, 24_700.0)]);
+    assert_eq!(prefill.tokens_per_s(64.0), 10_200.0);
+    // A third of the way from 128 to 2,048 tokens.
+    assert!((prefill.tokens_per_s(768.0) - (10_200.0 + 14_500.0 / 3.0)).abs() < 1e-9);
+    assert!((prefill.seconds(4_096) - 4_096.0 / 24_700.0).abs() < 1e-12);
 }

@@ -134,6 +134,8 @@ pub(super) struct PoolMetrics {
     /// Self-hosted pools: replicas alive, and time to first token.
     pub(super) replicas: WindowGauge,
     pub(super) first_token: Option<Recorder>,
+    /// Self-hosted pools: each attempt's time per output token after its first.
+    pub(super) per_token: Option<Recorder>,
 }
 
 /// Where a refusal is counted in [`PoolMetrics::refused`].
@@ -236,6 +238,8 @@ pub(super) fn hosted_summary(
         p95_batch,
         output_tokens_per_s: p.tokens.output as f64 / window_s.max(f64::MIN_POSITIVE),
         time_to_first_token_s: p.first_token.as_ref().and_then(Recorder::percentiles),
+        time_per_output_token_s: p.per_token.as_ref().and_then(Recorder::percentiles),
+        preemptions: stats.preemptions,
         kv_cache_utilization: (stats.kv_offered > 0.0).then(|| stats.kv_held / stats.kv_offered),
     }
 }

@@ -1,0 +1,435 @@
+//! A replica scheduled as vLLM's V1 engine schedules (`vllm/v1/core/sched/
+//! scheduler.py`, `Scheduler.schedule`): in steps, each running every
+//! running sequence's next tokens within a budget of batched tokens.
+//!
+//! At a step's start it first takes the running sequences in the order
+//! they were admitted: each gets its next token (or the next chunk of its
+//! prompt) while the step's budget lasts, and the KV blocks those tokens
+//! need; when blocks run out, the latest admitted running sequence is
+//! preempted (its blocks freed, it waits again first in line) until they
+//! suffice, or the sequence preempts itself. Then, unless a sequence was
+//! preempted, it admits waiting sequences first come first served while
+//! the budget lasts, fewer than `max_sequences` run, and the blocks of
+//! their first chunk are free: a prompt longer than what is left of the
+//! budget is prefilled in chunks over several steps. A sequence makes a
+//! token at the end of a step in which it caught up with its tokens (the
+//! first one ends its prefill); it is done when it has made its output.
+//! Sequences that arrive during a step wait for its end.
+//!
+//! A step lasts the decode iteration of its decoding sequences (by their
+//! number and the tokens they attend to) plus the prefill of its prompt
+//! tokens (by their number).
+//!
+//! Steps that only decode, every running sequence, with nothing waiting
+//! that could be admitted, repeat alike until a sequence is done or its
+//! blocks would run out: such a run of steps is one wake-up, cut short at
+//! the end of the step in progress when a sequence arrives or the speed
+//! changes, so a run gives what its steps one by one give.
+
+use std::collections::VecDeque;
+
+use super::replica::Sequence;
+use super::spec::{Preemption, Scheduler, SelfHostedSpec};
+use super::{ReplicaStats, Woken};
+use crate::engine::{Key, SimDuration, SimTime, TICKS_PER_SECOND};
+
+/// A sequence the replica holds, and how far it got.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    seq: Sequence,
+    /// Output tokens made.
+    made: u32,
+    /// Tokens whose KV cache is computed.
+    computed: u32,
+    /// KV-cache blocks it holds.
+    blocks: u64,
+    /// It caught up with its tokens since it was (re)admitted: it decodes.
+    decoding: bool,
+    /// Its service started (it was scheduled once).
+    started: bool,
+    first_at: SimTime,
+}
+
+impl Held {
+    /// Its tokens: the prompt and what it made.
+    fn tokens(&self) -> u32 {
+        self.seq.input + self.made
+    }
+
+    /// Tokens it has computed when it is admitted: what it kept through a
+    /// swap, else the whole blocks of its cached prompt (at least its last
+    /// token is always computed, as vLLM computes it to sample from).
+    fn resumes_from(&self, block_size: u32) -> u32 {
+        if self.computed > 0 {
+            return self.computed;
+        }
+        let hits = self.seq.cached / block_size * block_size;
+        hits.min(self.tokens() - 1)
+    }
+}
+
+/// The step in progress: when it started and ends, and the tokens it
+/// computes for each of the first running sequences; or a run of
+/// `repeats` decode steps of every running sequence, attending to
+/// `context` tokens at the first and `running` more at each next one.
+struct Step {
+    started: SimTime,
+    ends: SimTime,
+    tokens: Vec<u32>,
+    repeats: u32,
+    context: u64,
+    slowdown: f64,
+}
+
+pub(in crate::model::capacity::self_hosted) struct Stepped {
+    waiting: VecDeque<Held>,
+    /// In the order they were admitted.
+    running: Vec<Held>,
+    free_blocks: u64,
+    step: Option<Step>,
+    /// KV statistics are counted up to here.
+    counted_to: SimTime,
+}
+
+/// Blocks of `block_size` tokens that `tokens` take.
+fn blocks_for(tokens: u32, block_size: u32) -> u64 {
+    u64::from(tokens.div_ceil(block_size))
+}
+
+impl Stepped {
+    pub(super) fn new(blocks: u64, now: SimTime) -> Self {
+        Stepped {
+            waiting: VecDeque::new(),
+            running: Vec::new(),
+            free_blocks: blocks,
+            step: None,
+            counted_to: now,
+        }
+    }
+
+    pub(super) fn waiting(&self) -> u32 {
+        self.waiting.len() as u32
+    }
+
+    pub(super) fn running(&self) -> u32 {
+        self.running.len() as u32
+    }
+
+    pub(super) fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.running.is_empty() && self.step.is_none()
+    }
+
+    /// Whether a step is in progress.
+    pub(super) fn stepping(&self) -> bool {
+        self.step.is_some()
+    }
+
+    /// Blocks in use, recounted from the sequences that hold them.
+    pub(super) fn used_blocks(&self) -> u64 {
+        self.running.iter().map(|h| h.blocks).sum()
+    }
+
+    #[cfg(test)]
+    pub(super) fn free_blocks(&self) -> u64 {
+        self.free_blocks
+    }
+
+    /// Whether a sequence of `input` tokens would be admitted at the next
+    /// step, nothing waiting before it.
+    pub(super) fn has_room(&self, spec: &SelfHostedSpec, input: u32) -> bool {
+        let Scheduler::Vllm { block_size, .. } = spec.scheduler else {
+            return false;
+        };
+        self.waiting.is_empty()
+            && self.running() < spec.max_sequences
+            && blocks_for(input, block_size) <= self.free_blocks
+    }
+
+    /// Takes `seq` in to wait for a step.
+    pub(super) fn take(&mut self, seq: Sequence) {
+        self.waiting.push_back(Held {
+            seq,
+            made: 0,
+            computed: 0,
+            blocks: 0,
+            decoding: false,
+            started: false,
+            first_at: seq.arrived,
+        });
+    }
+
+    /// Counts the KV cache held up to `now`, `measured` seconds of it in the window.
+    pub(super) fn advance(&mut self, now: SimTime, measured: f64, spec: &SelfHostedSpec, stats: &mut ReplicaStats) {
+        if let Scheduler::Vllm { block_size, .. } = spec.scheduler {
+            stats.kv_held += (self.used_blocks() * u64::from(block_size)) as f64 * measured;
+        }
+        self.counted_to = now;
+    }
+
+    /// Since when the KV cache is counted.
+    pub(super) fn since(&self) -> SimTime {
+        self.counted_to
+    }
+
+    /// When it next wakes: at the end of its step, or now to start one.
+    pub(super) fn next_at(&self, now: SimTime) -> Option<SimTime> {
+        match &self.step {
+            Some(step) => Some(step.ends),
+            None if self.waiting.is_empty() && self.running.is_empty() => None,
+            None => Some(now),
+        }
+    }
+
+    /// Cuts a run of decode steps short at the end of the step in
+    /// progress at `now`; says whether its end moved.
+    pub(super) fn interrupt(&mut self, now: SimTime, spec: &SelfHostedSpec) -> bool {
+        let Some(step) = &mut self.step else {
+            return false;
+        };
+        let batch = step.tokens.len() as u32;
+        let mut ends = step.started;
+        for k in 1..step.repeats {
+            let context = step.context + u64::from(k - 1) * u64::from(batch);
+            ends = ends + decode_ticks(spec, batch, context, step.slowdown);
+            if ends > now {
+                step.repeats = k;
+                step.ends = ends;
+                let Scheduler::Vllm { block_size, .. } = spec.scheduler else {
+                    unreachable!("a stepped replica has vLLM's scheduler");
+                };
+                for held in &mut self.running {
+                    let keep = blocks_for(held.computed + k, block_size);
+                    self.free_blocks += held.blocks - keep;
+                    held.blocks = keep;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Its wake-up at `now`: the step in progress ends, then the next one
+    /// starts, if there is work, `slowdown` times slower than the spec's
+    /// speeds (`started` gets the sequences scheduled for the first time;
+    /// `stats` the preemptions and batch sizes from `measure_from` on).
+    pub(super) fn wake(
+        &mut self,
+        now: SimTime,
+        spec: &SelfHostedSpec,
+        slowdown: f64,
+        (measure_from, stats): (SimTime, &mut ReplicaStats),
+        started: &mut Vec<Key>,
+        woken: &mut Woken,
+    ) {
+        if let Some(step) = self.step.take() {
+            let from = step.started.max(measure_from);
+            if now > from {
+                let batch = step.tokens.len().min(stats.batch_seconds.len() - 1);
+                stats.batch_seconds[batch] += now.since(from).as_secs_f64();
+            }
+            self.finish(now, &step.tokens, step.repeats, woken);
+        }
+        self.step = self.schedule(now, spec, slowdown, (measure_from, stats), started);
+    }
+
+    /// The steps ending at `now`, `repeats` alike, each of which computed
+    /// `tokens` for the first running sequences: each that caught up
+    /// makes a token at each; those done leave.
+    fn finish(&mut self, now: SimTime, tokens: &[u32], repeats: u32, woken: &mut Woken) {
+        for (held, &n) in self.running.iter_mut().zip(tokens) {
+            held.computed += n * repeats;
+            if held.computed < held.tokens() {
+                continue; // a chunk of its prompt
+            }
+            held.decoding = true;
+            held.made += repeats;
+            if held.made == 1 {
+                held.first_at = now;
+                woken.first_tokens.push((held.seq.attempt, held.seq.cold));
+            }
+        }
+        let mut freed = 0;
+        self.running.retain(|held| {
+            let done = held.made >= held.seq.makes();
+            if done {
+                freed += held.blocks;
+                woken.finished.push(held.seq.attempt);
+                if held.made > 1 {
+                    woken
+                        .per_token_s
+                        .push(now.since(held.first_at).as_secs_f64() / f64::from(held.made - 1));
+                }
+            }
+            !done
+        });
+        self.free_blocks += freed;
+    }
+
+    /// The step starting at `now`, if there is anything to run.
+    fn schedule(
+        &mut self,
+        now: SimTime,
+        spec: &SelfHostedSpec,
+        slowdown: f64,
+        (measure_from, stats): (SimTime, &mut ReplicaStats),
+        started: &mut Vec<Key>,
+    ) -> Option<Step> {
+        let Scheduler::Vllm {
+            block_size,
+            max_num_batched_tokens,
+            preemption,
+        } = spec.scheduler
+        else {
+            unreachable!("a stepped replica has vLLM's scheduler");
+        };
+        let mut budget = max_num_batched_tokens;
+        let mut tokens = Vec::new();
+        let mut preempted = false;
+        'running: while tokens.len() < self.running.len() && budget > 0 {
+            let i = tokens.len();
+            let n = (self.running[i].tokens() - self.running[i].computed).min(budget);
+            loop {
+                let held = &self.running[i];
+                let need = blocks_for(held.computed + n, block_size) - held.blocks;
+                if need <= self.free_blocks {
+                    self.free_blocks -= need;
+                    self.running[i].blocks += need;
+                    break;
+                }
+                let mut victim = self.running.pop().expect("at least the sequence itself");
+                self.free_blocks += victim.blocks;
+                victim.blocks = 0;
+                if preemption == Preemption::Recompute {
+                    victim.computed = 0;
+                    victim.decoding = false;
+                }
+                self.waiting.push_front(victim);
+                preempted = true;
+                if now >= measure_from {
+                    stats.preemptions += 1;
+                }
+                if self.running.len() == i {
+                    break 'running; // it preempted itself
+                }
+            }
+            tokens.push(n);
+            budget -= n;
+        }
+        while !preempted && budget > 0 && self.running() < spec.max_sequences {
+            let Some(head) = self.waiting.front() else {
+                break;
+            };
+            let from = head.resumes_from(block_size);
+            let n = (head.tokens() - from).min(budget);
+            let need = blocks_for(from + n, block_size);
+            if need > self.free_blocks {
+                break;
+            }
+            let mut held = self.waiting.pop_front().expect("a head");
+            self.free_blocks -= need;
+            held.blocks = need;
+            held.computed = from;
+            if !held.started {
+                held.started = true;
+                started.push(held.seq.attempt);
+            }
+            self.running.push(held);
+            tokens.push(n);
+            budget -= n;
+        }
+        if tokens.is_empty() {
+            return None;
+        }
+        let (mut decodes, mut context, mut prefill) = (0, 0, 0);
+        for (held, &n) in self.running.iter().zip(&tokens) {
+            if held.decoding {
+                decodes += 1;
+                context += u64::from(held.computed) + 1;
+            } else {
+                prefill += u64::from(n);
+            }
+        }
+        let mut repeats = 1;
+        let mut ticks = step_ticks(spec, (decodes, context, prefill), slowdown);
+        // Only decoding, all of them, and no one waiting who could come in
+        // (the blocks free only shrink while they decode): a run.
+        let alike = prefill == 0 && !preempted && tokens.len() == self.running.len();
+        if alike && (self.waiting.is_empty() || budget == 0 || self.running() >= spec.max_sequences || self.head_blocked(block_size, budget)) {
+            repeats = self.run_length(block_size);
+            for held in &mut self.running {
+                let more = blocks_for(held.computed + repeats, block_size) - held.blocks;
+                self.free_blocks -= more;
+                held.blocks += more;
+            }
+            for k in 1..repeats {
+                let later = context + u64::from(k) * u64::from(decodes);
+                ticks += decode_ticks(spec, decodes, later, slowdown).ticks();
+            }
+        }
+        Some(Step {
+            started: now,
+            ends: now + SimDuration::from_ticks(ticks),
+            tokens,
+            repeats,
+            context,
+            slowdown,
+        })
+    }
+
+    /// Whether the waiting head's next chunk (of at most `budget` tokens)
+    /// needs more blocks than are free.
+    fn head_blocked(&self, block_size: u32, budget: u32) -> bool {
+        self.waiting.front().is_some_and(|head| {
+            let from = head.resumes_from(block_size);
+            let n = (head.tokens() - from).min(budget);
+            blocks_for(from + n, block_size) > self.free_blocks
+        })
+    }
+
+    /// How many decode steps of every running sequence (its first step's
+    /// blocks taken) go alike: until the first is done, and no further
+    /// than the free blocks last.
+    fn run_length(&self, block_size: u32) -> u32 {
+        let done = self
+            .running
+            .iter()
+            .map(|h| h.seq.makes() - h.made)
+            .min()
+            .expect("running sequences");
+        let needs = |k: u32| -> u64 {
+            self.running
+                .iter()
+                .map(|h| blocks_for(h.computed + k, block_size) - h.blocks)
+                .sum()
+        };
+        // The longest run whose blocks are free (one step's are).
+        let (mut fits, mut over) = (1, done + 1);
+        while over - fits > 1 {
+            let mid = fits + (over - fits) / 2;
+            if needs(mid) <= self.free_blocks {
+                fits = mid;
+            } else {
+                over = mid;
+            }
+        }
+        fits
+    }
+}
+
+/// Ticks a step of `decodes` decoding sequences attending to `context`
+/// tokens and `prefill` prompt tokens lasts, `slowdown` times slower than
+/// the spec's speeds: at least one.
+fn step_ticks(spec: &SelfHostedSpec, (decodes, context, prefill): (u32, u64, u64), slowdown: f64) -> u64 {
+    let decode_s = if decodes > 0 {
+        spec.decode.iteration_s(decodes, context)
+    } else {
+        0.0
+    };
+    let seconds = (decode_s + spec.prefill.seconds(prefill)) * slowdown;
+    (seconds * TICKS_PER_SECOND as f64).ceil().max(1.0) as u64
+}
+
+/// How long a decode step of `decodes` sequences attending to `context` tokens lasts.
+fn decode_ticks(spec: &SelfHostedSpec, decodes: u32, context: u64, slowdown: f64) -> SimDuration {
+    SimDuration::from_ticks(step_ticks(spec, (decodes, context, 0), slowdown))
+}
