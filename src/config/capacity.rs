@@ -26,7 +26,7 @@ pub enum RawCapacity {
     SharedApi(RawSharedApi),
     Reserved(RawReserved),
     Batch(RawBatch),
-    SelfHosted(RawSelfHosted),
+    SelfHosted(Box<RawSelfHosted>),
 }
 
 impl Variants for RawCapacity {

@@ -10,10 +10,10 @@ use super::checks::{Checked, optional_u32, positive, positive_duration, whole};
 use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
+use super::presets;
 use super::quantity::{Duration, Number};
 use crate::engine::SimDuration;
 use crate::model::capacity::kind::CapacitySpec;
-use super::presets;
 use crate::model::capacity::self_hosted::{
     Autoscale, DecodeSpeed, Preemption, PrefillSpeed, Routing, ScaleMetric, Scheduler,
     SelfHostedSpec,
@@ -298,9 +298,12 @@ impl RawSelfHosted {
                 }
                 let mut checked: Vec<(f64, f64)> = Vec::with_capacity(points.len());
                 for (i, p) in points.iter().enumerate() {
-                    let tokens =
-                        whole(&field.child(i).child("tokens"), p.tokens, 1, u64::from(u32::MAX))?
-                            as f64;
+                    let tokens = whole(
+                        &field.child(i).child("tokens"),
+                        p.tokens,
+                        1,
+                        u64::from(u32::MAX),
+                    )? as f64;
                     let rate = positive(&field.child(i).child("tokens_per_s"), p.tokens_per_s)?;
                     if let Some(&(last, _)) = checked.last()
                         && tokens <= last

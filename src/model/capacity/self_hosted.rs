@@ -15,28 +15,20 @@ use crate::engine::{Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 
 mod clocked;
+mod outcome;
 mod replica;
+mod sequence;
 mod spec;
 mod stepped;
 
+pub use outcome::{ReplicaStats, Woken};
 pub use replica::REPLICA_BYTES;
-use replica::{Replica, ReplicaState, Sequence, Work};
+use replica::{Replica, ReplicaState, Work};
+use sequence::Sequence;
 pub use spec::{
     Autoscale, DecodeSpeed, Preemption, PrefillSpeed, Routing, ScaleMetric, Scheduler,
     SelfHostedSpec,
 };
-
-/// What a replica's wake-up did.
-#[derive(Debug, Default, PartialEq)]
-pub struct Woken {
-    /// Attempts whose first token came (their prefill ended), and whether
-    /// each waited on a cold start.
-    pub first_tokens: Vec<(Key, bool)>,
-    /// Attempts done, in the order they finished.
-    pub finished: Vec<Key>,
-    /// Seconds per output token after the first of those that made more than one.
-    pub per_token_s: Vec<f64>,
-}
 
 /// A wake-up to schedule: replica `replica`, at `at`, numbered `generation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,19 +36,6 @@ pub struct Wake {
     pub replica: u16,
     pub at: SimTime,
     pub generation: u32,
-}
-
-/// A pool's figures over the measured window.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReplicaStats {
-    /// Seconds spent decoding at each batch size, summed over replicas.
-    pub batch_seconds: Vec<f64>,
-    /// KV-cache token-seconds held, and offered by warm replicas.
-    pub kv_held: f64,
-    pub kv_offered: f64,
-    pub cold_starts: u64,
-    /// Running sequences preempted when KV-cache blocks ran out.
-    pub preemptions: u64,
 }
 
 /// The run-time state of a self-hosted pool.
@@ -202,10 +181,12 @@ impl SelfHosted {
     pub fn has_room(&self, request: Request) -> bool {
         let reserved = u64::from(request.input_tokens) + u64::from(request.max_output_tokens);
         self.queue.is_empty()
-            && self.replica_for(reserved).is_some_and(|i| match &self.replicas[i].work {
-                Work::Clocked(_) => true,
-                Work::Stepped(s) => s.has_room(&self.spec, request.input_tokens),
-            })
+            && self
+                .replica_for(reserved)
+                .is_some_and(|i| match &self.replicas[i].work {
+                    Work::Clocked(_) => true,
+                    Work::Stepped(s) => s.has_room(&self.spec, request.input_tokens),
+                })
     }
 
     /// The replica the routing rule gives a sequence reserving `reserved`:

@@ -487,10 +487,7 @@ impl Metrics {
     /// the first `per_token_s` seconds apart on average.
     pub fn per_output_token(&mut self, now: SimTime, pool: usize, per_token_s: f64) {
         let counted = self.in_window(now);
-        if let Some(tpot) = self
-            .pools
-            .get_mut(pool)
-            .and_then(|p| p.per_token.as_mut())
+        if let Some(tpot) = self.pools.get_mut(pool).and_then(|p| p.per_token.as_mut())
             && counted
         {
             tpot.record(SimDuration::from_secs_f64(per_token_s).ticks());

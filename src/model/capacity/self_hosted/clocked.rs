@@ -10,9 +10,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::replica::Sequence;
+use super::outcome::{ReplicaStats, Woken};
+use super::sequence::Sequence;
 use super::spec::SelfHostedSpec;
-use super::{ReplicaStats, Woken};
 use crate::engine::{Key, SimDuration, SimTime, TICKS_PER_SECOND};
 
 /// A decoding sequence, ordered by its finish mark (ties by admission).
@@ -93,8 +93,7 @@ impl Clocked {
 
     /// Whether it has room for a sequence reserving `reserved`.
     pub(super) fn fits(&self, spec: &SelfHostedSpec, reserved: u64) -> bool {
-        self.sequences() < spec.max_sequences
-            && self.kv_reserved + reserved <= spec.kv_cache_tokens
+        self.sequences() < spec.max_sequences && self.kv_reserved + reserved <= spec.kv_cache_tokens
     }
 
     /// Decode tokens per sequence per second now (0 while it prefills or
@@ -153,7 +152,10 @@ impl Clocked {
     ) -> Option<SimTime> {
         if let Some(head) = self.prefill.front() {
             let tokens = u64::from(head.uncached());
-            Some(self.prefill_since + SimDuration::from_secs_f64(spec.prefill.seconds(tokens) * slowdown))
+            Some(
+                self.prefill_since
+                    + SimDuration::from_secs_f64(spec.prefill.seconds(tokens) * slowdown),
+            )
         } else if let Some(Reverse(first)) = self.decoding.peek() {
             // Rounded up to a whole tick, so the clock has reached
             // the mark when it wakes.
@@ -185,7 +187,9 @@ impl Clocked {
                 self.decoding_input -= u64::from(d.input);
                 self.decoding_start_v -= d.start_v;
                 woken.finished.push(d.attempt);
-                woken.per_token_s.push(now.since(d.first_at).as_secs_f64() / f64::from(d.output - 1));
+                woken
+                    .per_token_s
+                    .push(now.since(d.first_at).as_secs_f64() / f64::from(d.output - 1));
             }
             return;
         };

@@ -4,38 +4,7 @@
 use super::clocked::Clocked;
 use super::spec::{Scheduler, SelfHostedSpec};
 use super::stepped::Stepped;
-use crate::engine::{Key, SimTime};
-
-/// A call on its way through the pool.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Sequence {
-    pub(super) attempt: Key,
-    pub(super) input: u32,
-    /// Input tokens its prompt cache holds (not computed again).
-    pub(super) cached: u32,
-    pub(super) output: u32,
-    /// The most output tokens it may make (its `max_tokens`).
-    pub(super) max_output: u32,
-    pub(super) arrived: SimTime,
-    /// It waited for a replica that was still loading when it arrived.
-    pub(super) cold: bool,
-}
-
-impl Sequence {
-    pub(super) fn uncached(&self) -> u32 {
-        self.input - self.cached
-    }
-
-    /// What it holds of a replica's KV cache at most: its input plus its `max_tokens`.
-    pub(super) fn reserved(&self) -> u64 {
-        u64::from(self.input) + u64::from(self.max_output)
-    }
-
-    /// Output tokens it makes: what it was asked for, at least one, at most `max_tokens`.
-    pub(super) fn makes(&self) -> u32 {
-        self.output.min(self.max_output).max(1)
-    }
-}
+use crate::engine::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ReplicaState {
@@ -78,9 +47,10 @@ impl Replica {
     ) -> Self {
         let work = match spec.scheduler {
             Scheduler::Reserve => Work::Clocked(Clocked::new(now)),
-            Scheduler::Vllm { block_size, .. } => {
-                Work::Stepped(Stepped::new(spec.kv_cache_tokens / u64::from(block_size), now))
-            }
+            Scheduler::Vllm { block_size, .. } => Work::Stepped(Stepped::new(
+                spec.kv_cache_tokens / u64::from(block_size),
+                now,
+            )),
         };
         Replica {
             state,

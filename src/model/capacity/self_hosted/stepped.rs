@@ -28,9 +28,9 @@
 
 use std::collections::VecDeque;
 
-use super::replica::Sequence;
+use super::outcome::{ReplicaStats, Woken};
+use super::sequence::Sequence;
 use super::spec::{Preemption, Scheduler, SelfHostedSpec};
-use super::{ReplicaStats, Woken};
 use crate::engine::{Key, SimDuration, SimTime, TICKS_PER_SECOND};
 
 /// A sequence the replica holds, and how far it got.
@@ -89,6 +89,9 @@ pub(in crate::model::capacity::self_hosted) struct Stepped {
     step: Option<Step>,
     /// KV statistics are counted up to here.
     counted_to: SimTime,
+    /// Tests compare runs of decode steps with the steps one by one.
+    #[cfg(test)]
+    pub(super) one_by_one: bool,
 }
 
 /// Blocks of `block_size` tokens that `tokens` take.
@@ -104,6 +107,8 @@ impl Stepped {
             free_blocks: blocks,
             step: None,
             counted_to: now,
+            #[cfg(test)]
+            one_by_one: false,
         }
     }
 
@@ -159,7 +164,13 @@ impl Stepped {
     }
 
     /// Counts the KV cache held up to `now`, `measured` seconds of it in the window.
-    pub(super) fn advance(&mut self, now: SimTime, measured: f64, spec: &SelfHostedSpec, stats: &mut ReplicaStats) {
+    pub(super) fn advance(
+        &mut self,
+        now: SimTime,
+        measured: f64,
+        spec: &SelfHostedSpec,
+        stats: &mut ReplicaStats,
+    ) {
         if let Scheduler::Vllm { block_size, .. } = spec.scheduler {
             stats.kv_held += (self.used_blocks() * u64::from(block_size)) as f64 * measured;
         }
@@ -190,7 +201,7 @@ impl Stepped {
         let mut ends = step.started;
         for k in 1..step.repeats {
             let context = step.context + u64::from(k - 1) * u64::from(batch);
-            ends = ends + decode_ticks(spec, batch, context, step.slowdown);
+            ends += decode_ticks(spec, batch, context, step.slowdown);
             if ends > now {
                 step.repeats = k;
                 step.ends = ends;
@@ -353,8 +364,14 @@ impl Stepped {
         let mut ticks = step_ticks(spec, (decodes, context, prefill), slowdown);
         // Only decoding, all of them, and no one waiting who could come in
         // (the blocks free only shrink while they decode): a run.
-        let alike = prefill == 0 && !preempted && tokens.len() == self.running.len();
-        if alike && (self.waiting.is_empty() || budget == 0 || self.running() >= spec.max_sequences || self.head_blocked(block_size, budget)) {
+        let alike =
+            prefill == 0 && !preempted && tokens.len() == self.running.len() && self.runs_allowed();
+        if alike
+            && (self.waiting.is_empty()
+                || budget == 0
+                || self.running() >= spec.max_sequences
+                || self.head_blocked(block_size, budget))
+        {
             repeats = self.run_length(block_size);
             for held in &mut self.running {
                 let more = blocks_for(held.computed + repeats, block_size) - held.blocks;
@@ -374,6 +391,16 @@ impl Stepped {
             context,
             slowdown,
         })
+    }
+
+    #[cfg(test)]
+    fn runs_allowed(&self) -> bool {
+        !self.one_by_one
+    }
+
+    #[cfg(not(test))]
+    fn runs_allowed(&self) -> bool {
+        true
     }
 
     /// Whether the waiting head's next chunk (of at most `budget` tokens)
@@ -419,14 +446,19 @@ impl Stepped {
 /// Ticks a step of `decodes` decoding sequences attending to `context`
 /// tokens and `prefill` prompt tokens lasts, `slowdown` times slower than
 /// the spec's speeds: at least one.
-fn step_ticks(spec: &SelfHostedSpec, (decodes, context, prefill): (u32, u64, u64), slowdown: f64) -> u64 {
+fn step_ticks(
+    spec: &SelfHostedSpec,
+    (decodes, context, prefill): (u32, u64, u64),
+    slowdown: f64,
+) -> u64 {
     let decode_s = if decodes > 0 {
         spec.decode.iteration_s(decodes, context)
     } else {
         0.0
     };
     let seconds = (decode_s + spec.prefill.seconds(prefill)) * slowdown;
-    (seconds * TICKS_PER_SECOND as f64).ceil().max(1.0) as u64
+    // Up to whole ticks, past a hair of rounding (0.01 + 0.28 s is 290 ms).
+    (seconds * TICKS_PER_SECOND as f64 - 1e-6).ceil().max(1.0) as u64
 }
 
 /// How long a decode step of `decodes` sequences attending to `context` tokens lasts.

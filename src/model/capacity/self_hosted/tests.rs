@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::RngExt;
 
@@ -281,4 +281,186 @@ fn decode_speed_interpolates_between_measured_points() {
     // A third of the way from 128 to 2,048 tokens.
     assert!((prefill.tokens_per_s(768.0) - (10_200.0 + 14_500.0 / 3.0)).abs() < 1e-9);
     assert!((prefill.seconds(4_096) - 4_096.0 / 24_700.0).abs() < 1e-12);
+}
+
+/// Replicas scheduled as vLLM schedules, with steps of `budget` tokens,
+/// blocks of 16, a prefill of 10,000 tokens/s and decode steps of 10 ms
+/// whatever the batch and context.
+fn vllm(replicas: u32, max_sequences: u32, kv: u64, budget: u32) -> SelfHostedSpec {
+    SelfHostedSpec {
+        decode: DecodeSpeed::Linear {
+            base_s: 0.01,
+            per_sequence_s: 0.0,
+            per_context_token_s: 0.0,
+        },
+        scheduler: Scheduler::Vllm {
+            block_size: 16,
+            max_num_batched_tokens: budget,
+            preemption: Preemption::Recompute,
+        },
+        ..spec(replicas, max_sequences, kv)
+    }
+}
+
+fn cached(input: u32, cached: u32, max_output: u32) -> Request {
+    Request {
+        cached_input_tokens: cached,
+        ..request(input, max_output)
+    }
+}
+
+/// A prompt of 2,000 tokens alone, in steps of 512: chunks of 512, 512,
+/// 512 and 464 at 10,000 tokens/s end its prefill 0.2 s after it came,
+/// then each of its 100 other tokens takes a 10 ms step. With 1,000 of
+/// them cached, 62 whole blocks (992 tokens) are not computed again.
+#[test]
+fn a_lone_prompt_prefills_in_chunks_of_the_step_budget_then_makes_a_token_a_step() {
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(&mut fleet, &[(secs(1.0), request(2000, 400), 101)]);
+    assert_eq!(times.values().next(), Some(&(secs(1.2), secs(2.2))));
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(&mut fleet, &[(secs(1.0), cached(2000, 1000, 400), 101)]);
+    assert_eq!(times.values().next(), Some(&(secs(1.1008), secs(2.1008))));
+}
+
+/// A decodes in 10 ms steps from 1.6 ms on; B (1,024 prompt tokens)
+/// comes at 50 ms, mid-step, and waits for the step's end at 51.6 ms.
+/// Then each step runs A's token and 511 of B's prompt (10 ms + 51.1 ms),
+/// twice, then A's token and B's last 2 (10.2 ms): B's first token at
+/// 184.0 ms, its second a step later; A never pauses, and its 999 tokens
+/// after the first take 996 plain steps and those three.
+#[test]
+fn decodes_go_on_while_a_prompt_prefills_and_arrivals_wait_for_the_step() {
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(
+        &mut fleet,
+        &[
+            (secs(0.0), request(16, 1000), 1000),
+            (secs(0.05), request(1024, 1000), 2),
+        ],
+    );
+    let mut it = times.values();
+    let (a, b) = (*it.next().unwrap(), *it.next().unwrap());
+    assert_eq!(b, (secs(0.1840), secs(0.1940)));
+    assert_eq!(a.0, secs(0.0016));
+    assert_eq!(a.1, secs(0.0016 + 9.96 + 2.0 * 0.0611 + 0.0102));
+}
+
+/// Eight calls of 400 tokens that may make 1,000 but make 50: reserving
+/// 1,400 tokens each, a cache of 4,096 runs two at once; taking blocks
+/// as they grow (8 x 29 blocks of 16 at most), it runs all eight in one
+/// batch with nothing preempted. The first starts a step of its own at
+/// once (40 ms); the seven others wait for its end and prefill together
+/// in the next, beside its first decode (10 ms + 280 ms).
+#[test]
+fn kv_taken_on_demand_runs_more_at_once_than_reservations_do() {
+    let arrivals: Vec<_> = (0..8)
+        .map(|_| (secs(0.0), request(400, 1000), 50))
+        .collect();
+    let mut on_demand = SelfHosted::new(&vllm(1, 16, 4096, 8192), SimTime::ZERO);
+    let stepped = drive(&mut on_demand, &arrivals);
+    let firsts: Vec<SimTime> = stepped.values().map(|t| t.0).collect();
+    assert_eq!(firsts[0], secs(0.04));
+    assert!(firsts[1..].iter().all(|&t| t == secs(0.33)), "{firsts:?}");
+    assert_eq!(on_demand.stats(secs(10.0)).preemptions, 0);
+    let reserving = SelfHostedSpec {
+        scheduler: Scheduler::Reserve,
+        ..vllm(1, 16, 4096, 8192)
+    };
+    let reserved = drive(&mut SelfHosted::new(&reserving, SimTime::ZERO), &arrivals);
+    let makespan = |t: &BTreeMap<Key, (SimTime, SimTime)>| t.values().map(|t| t.1).max();
+    assert!(makespan(&stepped) < makespan(&reserved));
+    // Two at a time: the third starts only once one of the first two ended.
+    let firsts: BTreeSet<SimTime> = reserved.values().map(|t| t.0).collect();
+    let first_end = reserved.values().map(|t| t.1).min().unwrap();
+    assert!(firsts.iter().nth(2) >= Some(&first_end), "{firsts:?}");
+    assert!(firsts.iter().nth(1) < Some(&first_end), "{firsts:?}");
+}
+
+/// Two calls of 512 prompt tokens that make 1,000 each, in a cache of
+/// 128 blocks: together they outgrow it, and the later one is preempted
+/// (freed) while the earlier one goes on. Recomputed, it prefills its
+/// prompt and what it made again; swapped, it resumes where it was, so
+/// it ends sooner. With room for both, neither is preempted.
+#[test]
+fn when_blocks_run_out_the_latest_admitted_is_preempted() {
+    let arrivals = [
+        (secs(0.0), request(512, 1000), 1000),
+        (secs(0.001), request(512, 1000), 1000),
+    ];
+    let run = |kv: u64, preemption: Preemption| {
+        let spec = SelfHostedSpec {
+            scheduler: Scheduler::Vllm {
+                block_size: 16,
+                max_num_batched_tokens: 8192,
+                preemption,
+            },
+            ..vllm(1, 8, kv, 8192)
+        };
+        let mut fleet = SelfHosted::new(&spec, SimTime::ZERO);
+        let times: Vec<_> = drive(&mut fleet, &arrivals).into_values().collect();
+        (times, fleet.stats(secs(100.0)).preemptions)
+    };
+    let (roomy, none) = run(100_000, Preemption::Recompute);
+    assert_eq!(none, 0);
+    let (recomputed, preempted) = run(2048, Preemption::Recompute);
+    assert!(preempted >= 1);
+    let (swapped, swaps) = run(2048, Preemption::Swap);
+    assert!(swaps >= 1);
+    // The first admitted is never the one preempted, so it ends as soon
+    // as with room to spare; the second ends later, and later recomputed.
+    for times in [&recomputed, &swapped] {
+        assert_eq!(times[0].1, roomy[0].1);
+        assert!(times[1].1 > roomy[1].1);
+    }
+    assert!(
+        recomputed[1].1 > swapped[1].1,
+        "{recomputed:?} vs {swapped:?}"
+    );
+}
+
+/// Random calls, some cached, into two replicas with a tight KV cache
+/// (preemptions), small steps (chunked prompts) and decode steps that
+/// grow with the batch and its context: blocks are conserved and the
+/// batch limit holds at every event, everything finishes, and runs of
+/// decode steps give each call the first token and end that the steps
+/// one by one give, to the microsecond.
+#[test]
+fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
+    let mut rng = RandomStreams::new(5).stream("t");
+    let mut t = 0.0;
+    let arrivals: Vec<_> = (0..300)
+        .map(|_| {
+            t += rng.random::<f64>() * 0.4;
+            let input = 50 + (rng.random::<f64>() * 3000.0) as u32;
+            let hit = (rng.random::<f64>() * f64::from(input)) as u32;
+            let output = 1 + (rng.random::<f64>() * 400.0) as u32;
+            (secs(t), cached(input, hit, 600), output)
+        })
+        .collect();
+    let spec = SelfHostedSpec {
+        decode: DecodeSpeed::Linear {
+            base_s: 0.008,
+            per_sequence_s: 0.0003,
+            per_context_token_s: 2e-7,
+        },
+        ..vllm(2, 12, 12_000, 256)
+    };
+    let fleet = || SelfHosted::new(&spec, SimTime::ZERO);
+    let mut runs = fleet();
+    let together = drive(&mut runs, &arrivals);
+    let mut steps = fleet();
+    for r in &mut steps.replicas {
+        if let Work::Stepped(s) = &mut r.work {
+            s.one_by_one = true;
+        }
+    }
+    let one_by_one = drive(&mut steps, &arrivals);
+    assert_eq!(together.len(), arrivals.len());
+    assert!(steps.stats(secs(1e4)).preemptions > 0, "the cache is tight");
+    assert_eq!(together, one_by_one);
+    for ((first, _), (at, req, _)) in together.values().zip(&arrivals) {
+        let prefill = f64::from(req.input_tokens - req.cached_input_tokens) / 10_000.0;
+        assert!(first.since(*at).as_secs_f64() >= prefill * 0.99 - 1e-6);
+    }
 }
