@@ -48,7 +48,7 @@ impl Ord for Decoding {
     }
 }
 
-pub(in crate::model::capacity::self_hosted) struct Clocked {
+pub(super) struct Clocked {
     /// Waiting for their prefill; the head prefilling since `prefill_since`.
     pub(super) prefill: VecDeque<Sequence>,
     prefill_since: SimTime,

@@ -81,7 +81,7 @@ struct Step {
     slowdown: f64,
 }
 
-pub(in crate::model::capacity::self_hosted) struct Stepped {
+pub(super) struct Stepped {
     waiting: VecDeque<Held>,
     /// In the order they were admitted.
     running: Vec<Held>,
