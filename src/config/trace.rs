@@ -74,6 +74,9 @@ pub struct RawTraceColumns {
     /// Each call's recorded response time (in `time_unit`; seconds for
     /// datetimes), taken off the gap to its session's next call.
     latency: Option<String>,
+    /// Each call's `max_tokens` (in tokens, whatever token_scale says): what
+    /// a self-hosted replica lets it make and reserves for it.
+    max_tokens: Option<String>,
     /// Tokens per unit the token columns count, when they count something
     /// else: 0.25 for characters at four a token (default 1).
     token_scale: Option<Number>,
@@ -350,6 +353,7 @@ impl RawTraceColumns {
             cached_input: self.cached_input.clone(),
             session: self.session.clone(),
             latency: self.latency.clone(),
+            max_tokens: self.max_tokens.clone(),
             token_scale: self
                 .token_scale
                 .map_or(Ok(1.0), |s| positive(&at.child("token_scale"), s))?,

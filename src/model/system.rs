@@ -438,7 +438,7 @@ fn request(agent: &AgentProfile, tokens: CallTokens) -> Request {
         input_tokens: tokens.input,
         cached_input_tokens: tokens.cached_input,
         cache_write_tokens: 0,
-        max_output_tokens: agent.max_output_tokens,
+        max_output_tokens: tokens.max_output.unwrap_or(agent.max_output_tokens),
     }
 }
 

@@ -1023,3 +1023,43 @@ fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops(
         assert!(stderr.contains(error), "{stderr}");
     }
 }
+
+/// A trace's `max_tokens` column gives each call its own: on a self-hosted
+/// replica whose KV cache holds 5,000 tokens, a row of 100 tokens in that
+/// may make 6,000 is refused as too large (as vLLM refuses a request past
+/// its context), and one that may make 1,000 is served, where the agent's
+/// own 8,192 would refuse both. A row making more than its max_tokens is
+/// an error at its line.
+#[test]
+fn a_max_tokens_column_gives_each_call_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("m.csv"),
+        "t,in,out,max\n0,100,10,6000\n1,100,10,1000\n",
+    )
+    .unwrap();
+    let hosted = "[capacity]\nkind = \"self_hosted\"\nreplicas = 1\nmax_sequences = 4\nkv_cache_tokens = 5000\nprefill_tokens_per_s = 10000\ndecode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }]\n";
+    let model = |max: &str| {
+        let trace = format!(
+            "{{ file = \"m.csv\", format = \"csv\", columns = {{ time = \"t\", time_unit = \"s\", input = \"in\", output = \"out\"{max} }} }}"
+        );
+        let text = replay(&trace, "10m");
+        let shared = &text[text.find("[capacity]").unwrap()..];
+        text.replace(shared, hosted) + "\n[client]\nmax_attempts = 1\n"
+    };
+    let s = run_in(dir.path(), model(", max_tokens = \"max\""));
+    assert_eq!((s.loops_completed, s.loops_failed), (1, 1), "{s:?}");
+    assert_eq!(s.pools[0].too_large, 1);
+    let s = run_in(dir.path(), model(""));
+    assert_eq!((s.loops_completed, s.loops_failed), (0, 2), "{s:?}");
+    fs::write(
+        dir.path().join("m.csv"),
+        "t,in,out,max\n0,100,10,6000\n1,100,10,9\n",
+    )
+    .unwrap();
+    let stderr = checked_in(dir.path(), &model(", max_tokens = \"max\""), 2);
+    assert!(
+        stderr.contains("m.csv:3") && stderr.contains("`max` (9) is less than the output (10)"),
+        "{stderr}"
+    );
+}

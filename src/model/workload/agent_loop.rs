@@ -143,6 +143,7 @@ impl AgentProfile {
             cached_input: round_count(f64::from(input) * self.cached_input_share)
                 .saturating_add(context_cached),
             output: output.min(self.max_output_tokens),
+            max_output: None,
         }
     }
 }
@@ -155,6 +156,8 @@ pub struct CallTokens {
     /// Input tokens read from the prompt cache.
     pub cached_input: u32,
     pub output: u32,
+    /// Its own `max_tokens`, where a trace records it (else the agent's).
+    pub max_output: Option<u32>,
 }
 
 /// What a replayed trace fixes of a loop.
@@ -343,7 +346,8 @@ mod tests {
             Some(CallTokens {
                 input: 1001,
                 cached_input: 300,
-                output: 4096
+                output: 4096,
+                max_output: None,
             })
         );
         let drawn = Llm {

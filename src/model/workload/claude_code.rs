@@ -154,6 +154,7 @@ fn read_line(value: &Value) -> Result<Option<(ThreadKey, i64, Line)>, String> {
                 input,
                 cached_input,
                 output: count("output_tokens")?,
+                max_output: None,
             },
         }
     } else if value.get("isMeta").and_then(Value::as_bool) == Some(true) || is_tool_result(message)

@@ -52,6 +52,8 @@ const CACHE_READ: [&str; 3] = [
     "gen_ai.usage.cache_read_input_tokens",
     "llm.token_count.prompt_details.cache_read",
 ];
+/// The OpenTelemetry GenAI conventions' request attribute, and OpenLLMetry's older name.
+const MAX_TOKENS: [&str; 2] = ["gen_ai.request.max_tokens", "llm.request.max_tokens"];
 const MODEL: [&str; 3] = [
     "gen_ai.request.model",
     "gen_ai.response.model",
@@ -174,8 +176,8 @@ fn read_span(span: &Value) -> Result<Read, String> {
     if kind == Kind::Call && failed {
         return Ok(Read::Failed);
     }
-    let field = |names: [&str; 3]| -> Result<Option<u32>, String> {
-        get(&names)
+    let field = |names: &[&str]| -> Result<Option<u32>, String> {
+        get(names)
             .map(|v| {
                 number(&v)
                     .filter(|x| *x >= 0.0 && x.fract() == 0.0 && *x <= f64::from(u32::MAX))
@@ -200,7 +202,7 @@ fn read_span(span: &Value) -> Result<Read, String> {
         .find_map(|k| span.get(*k).and_then(Value::as_str))
         .unwrap_or_default()
         .to_owned();
-    let input = field(INPUT)?;
+    let input = field(&INPUT)?;
     if kind == Kind::Call && input.is_none() {
         return Err(format!(
             "an LLM call span without input tokens (`{}`)",
@@ -208,7 +210,7 @@ fn read_span(span: &Value) -> Result<Read, String> {
         ));
     }
     let input = input.unwrap_or(0);
-    let cached_input = field(CACHE_READ)?.unwrap_or(0).min(input);
+    let cached_input = field(&CACHE_READ)?.unwrap_or(0).min(input);
     Ok(Read::Span(Span {
         kind,
         session: text(&SESSION).unwrap_or(trace_id),
@@ -217,7 +219,8 @@ fn read_span(span: &Value) -> Result<Read, String> {
         tokens: CallTokens {
             input,
             cached_input,
-            output: field(OUTPUT)?.unwrap_or(0),
+            output: field(&OUTPUT)?.unwrap_or(0),
+            max_output: field(&MAX_TOKENS)?,
         },
         model: text(&MODEL),
     }))

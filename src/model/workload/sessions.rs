@@ -362,6 +362,7 @@ fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRo
             input: round.input_tokens_total,
             cached_input: round.prefix_tokens,
             output: round.output_tokens,
+            max_output: None,
         },
         user_message: round
             .timing_events

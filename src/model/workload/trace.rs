@@ -47,6 +47,8 @@ pub struct TraceColumns {
     /// Each call's recorded response time (in `time_unit`, seconds for
     /// datetimes): taken off the gap to the session's next call.
     pub latency: Option<String>,
+    /// Each call's `max_tokens`, in tokens whatever `token_scale` says.
+    pub max_tokens: Option<String>,
     /// Tokens per unit the token columns count (1 for tokens; 0.25 for
     /// characters at four a token), rounded to whole tokens.
     pub token_scale: f64,
@@ -62,6 +64,7 @@ impl TraceColumns {
             cached_input: None,
             session: None,
             latency: None,
+            max_tokens: None,
             token_scale: 1.0,
         }
     }
@@ -75,6 +78,7 @@ impl TraceColumns {
             cached_input: None,
             session: None,
             latency: None,
+            max_tokens: None,
             token_scale: 1.0,
         }
     }
@@ -136,6 +140,8 @@ pub struct TraceRecord {
     pub input: u32,
     pub cached_input: u32,
     pub output: u32,
+    /// Its `max_tokens`, where the trace records it.
+    pub max_output: Option<u32>,
 }
 
 impl TraceRecord {
@@ -144,6 +150,7 @@ impl TraceRecord {
             input: self.input,
             cached_input: self.cached_input,
             output: self.output,
+            max_output: self.max_output,
         }
     }
 }
@@ -168,7 +175,7 @@ pub struct TraceReader {
     spec: TraceSpec,
     rows: csv::StringRecordsIntoIter<BufReader<File>>,
     /// Column indices: time, input, output, cached input, session, latency.
-    index: [Option<usize>; 6],
+    index: [Option<usize>; 7],
     /// The last row's session id and recorded latency (µs), when the trace has them.
     session: String,
     latency_us: i64,
@@ -231,7 +238,7 @@ impl TraceReader {
             .clone();
         let find = |name: &str| header.iter().position(|h| h.trim() == name);
         let c = &spec.columns;
-        let mut index = [None; 6];
+        let mut index = [None; 7];
         for (slot, name) in [
             (0, Some(&c.time)),
             (1, Some(&c.input)),
@@ -239,6 +246,7 @@ impl TraceReader {
             (3, c.cached_input.as_ref()),
             (4, c.session.as_ref()),
             (5, c.latency.as_ref()),
+            (6, c.max_tokens.as_ref()),
         ] {
             let Some(name) = name else { continue };
             index[slot] = Some(find(name).ok_or_else(|| {
@@ -435,6 +443,28 @@ impl TraceReader {
             }
             None => 0,
         };
+        let max_output = match &c.max_tokens {
+            Some(name) => {
+                let text = field(6, name)?;
+                let max = text
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&m| m >= 1)
+                    .ok_or_else(|| {
+                        BadInput(format!(
+                            "`{name}` must be a whole number of tokens, at least 1 (got {text:?})"
+                        ))
+                    })?;
+                if max < output {
+                    return Err(BadInput(format!(
+                        "`{name}` ({max}) is less than the output ({output}): a call makes at most its max_tokens"
+                    )));
+                }
+                Some(max)
+            }
+            None => None,
+        };
         if let Some(name) = &c.session {
             let id = field(4, name)?.to_owned();
             self.session = id;
@@ -478,6 +508,7 @@ impl TraceReader {
                 input,
                 cached_input,
                 output,
+                max_output,
             },
         ))
     }
