@@ -508,8 +508,12 @@ impl Model for AgentSystem<'_> {
         );
         if self.spec.reports_pools {
             for (i, pool) in self.pools.iter().enumerate() {
-                self.metrics
-                    .observe_pool(cx.now(), i, pool.in_flight(), pool.replicas());
+                self.metrics.observe_pool(
+                    cx.now(),
+                    i,
+                    pool.in_flight(),
+                    pool.fleet_level(cx.now()),
+                );
             }
         }
     }

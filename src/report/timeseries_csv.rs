@@ -15,7 +15,9 @@ use crate::error::{BadInput, ReadError};
 /// p99 latency of the loops completed in the bin (empty if none), then for
 /// models with pools, per pool: `pools.<name>.attempts`, `.refused` and
 /// `.in_flight` (time-averaged), and for self-hosted pools `.replicas`
-/// (time-averaged replicas alive); last, for a model with a clock, each
+/// (time-averaged replicas alive) and `.kv_cache_utilization` (KV-cache
+/// tokens held over those warm replicas offer, time-averaged; empty while
+/// none is warm); last, for a model with a clock, each
 /// bin's start as a clock time (`clock`, "Tue 15:05").
 pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Result<()> {
     let mut csv = csv::Writer::from_writer(w);
@@ -32,6 +34,7 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
         }
         if hosted {
             header.push(format!("pools.{pool}.replicas"));
+            header.push(format!("pools.{pool}.kv_cache_utilization"));
         }
     }
     let clock = timeseries.clock();
@@ -60,6 +63,10 @@ pub fn write_timeseries_csv(w: impl Write, timeseries: &Timeseries) -> io::Resul
             row.push(format!("{:.4}", pool.in_flight));
             if let Some(replicas) = pool.replicas {
                 row.push(format!("{replicas:.4}"));
+                row.push(
+                    pool.kv_cache_utilization
+                        .map_or_else(String::new, |u| format!("{u:.4}")),
+                );
             }
         }
         if let Some(start) = clock {

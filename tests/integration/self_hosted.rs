@@ -367,3 +367,55 @@ fn an_abandoned_attempt_on_a_cold_replica_outlives_its_call() {
     assert_conserved(&s, "timed-out attempts on cold replicas");
     assert!(s.timeouts > 0, "{s:?}");
 }
+
+/// vLLM's replicas in `timeseries.csv`: each bin's KV-cache utilization,
+/// integrated from the blocks held after every event, averages over the
+/// measured window (weighted by the KV cache warm replicas offer in each
+/// bin) to the summary's, which the replicas integrate themselves as
+/// their blocks change: to a part in 1,000 (the file's four decimals).
+#[test]
+fn timeseries_shows_the_kv_cache_over_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/self-hosted-vllm.toml");
+    let status = loopcap()
+        .arg("run")
+        .arg(&model)
+        .args(["--set", "duration=2h", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let expected = summary["pools"][0]["self_hosted"]["kv_cache_utilization"]
+        .as_f64()
+        .unwrap();
+    let warmup = summary["warmup_s"].as_f64().unwrap();
+    assert_eq!(summary["pools"][0]["self_hosted"]["cold_starts"], 0);
+    let mut csv = csv::Reader::from_path(out.join("timeseries.csv")).unwrap();
+    let header = csv.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (time, bin) = (column("time_s"), column("bin_s"));
+    let (kv, replicas) = (
+        column("pools.capacity.kv_cache_utilization"),
+        column("pools.capacity.replicas"),
+    );
+    let (mut held, mut offered) = (0.0, 0.0);
+    for row in csv.records().map(Result::unwrap) {
+        if row[time].parse::<f64>().unwrap() < warmup {
+            continue;
+        }
+        // A fixed floor of 2 warm replicas is offered here (no cold starts
+        // in the first 2 hours), so each bin weighs its replicas alive.
+        let weight = row[bin].parse::<f64>().unwrap() * row[replicas].parse::<f64>().unwrap();
+        held += row[kv].parse::<f64>().unwrap() * weight;
+        offered += weight;
+    }
+    let measured = held / offered;
+    assert!(
+        (measured - expected).abs() < 1e-3 * expected,
+        "{measured} from the bins against {expected}"
+    );
+}

@@ -7,7 +7,7 @@ use crate::engine::{Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::batch::{Batch, BatchSpec};
 use crate::model::capacity::reserved::{Reserved, ReservedSpec};
-use crate::model::capacity::self_hosted::{SelfHosted, SelfHostedSpec};
+use crate::model::capacity::self_hosted::{FleetLevel, SelfHosted, SelfHostedSpec};
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::{SharedApi, SharedApiSpec};
 use crate::model::fault::FaultEffect;
@@ -214,9 +214,10 @@ impl Capacity {
     }
 
     /// Replicas starting or warm, for a self-hosted pool.
-    pub fn replicas(&self) -> Option<u32> {
+    /// A self-hosted pool's replicas and KV cache at `now`.
+    pub fn fleet_level(&self, now: SimTime) -> Option<FleetLevel> {
         match &self.kind {
-            CapacityKind::SelfHosted(fleet) => Some(fleet.alive()),
+            CapacityKind::SelfHosted(fleet) => Some(fleet.level(now)),
             _ => None,
         }
     }

@@ -21,7 +21,7 @@ mod sequence;
 mod spec;
 mod stepped;
 
-pub use outcome::{ReplicaStats, Woken};
+pub use outcome::{FleetLevel, ReplicaStats, Woken};
 pub use replica::REPLICA_BYTES;
 use replica::{Replica, ReplicaState, Work};
 use sequence::Sequence;
@@ -312,6 +312,27 @@ impl SelfHosted {
     /// Sequences waiting: in the pool's queue, or for a replica's next step.
     pub fn queued(&self) -> u32 {
         self.queue.len() as u32 + self.replicas.iter().map(Replica::waiting).sum::<u32>()
+    }
+
+    /// Its replicas and KV cache at `now`.
+    pub fn level(&self, now: SimTime) -> FleetLevel {
+        let mut warm = 0;
+        let mut kv_held = 0.0;
+        for (i, r) in self.replicas.iter().enumerate() {
+            warm += u32::from(r.state == ReplicaState::Warm);
+            kv_held += match (&r.work, self.spec.scheduler) {
+                (Work::Clocked(c), _) => c.kv_held_at(now, self.rate(i)),
+                (Work::Stepped(s), Scheduler::Vllm { block_size, .. }) => {
+                    (s.used_blocks() * u64::from(block_size)) as f64
+                }
+                (Work::Stepped(_), Scheduler::Reserve) => 0.0,
+            };
+        }
+        FleetLevel {
+            alive: self.alive(),
+            kv_held,
+            kv_offered: f64::from(warm) * self.spec.kv_cache_tokens as f64,
+        }
     }
 
     /// Replicas starting or warm.

@@ -8,7 +8,7 @@ use crate::engine::{SimDuration, SimTime};
 use crate::model::capacity::admission::{Rejection, Request};
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
-use crate::model::capacity::self_hosted::ReplicaStats;
+use crate::model::capacity::self_hosted::{FleetLevel, ReplicaStats};
 use crate::model::client::policy::RetryAfter;
 use crate::model::fault::Fault;
 use crate::model::measure::recovery::RecoveryRule;
@@ -434,25 +434,25 @@ impl Metrics {
     }
 
     /// Pool `pool` holds `in_flight` attempts from `now` on, and, if it is
-    /// self-hosted, `replicas` replicas alive.
+    /// self-hosted, its `fleet` of replicas.
     pub fn observe_pool(
         &mut self,
         now: SimTime,
         pool: usize,
         in_flight: u32,
-        replicas: Option<u32>,
+        fleet: Option<FleetLevel>,
     ) {
         let start = self.window_start;
         let p = &mut self.pools[pool];
         p.in_flight.set(now, u64::from(in_flight), start);
         // Replica counts change rarely: they are integrated when they do.
-        if let Some(alive) = replicas
+        if let Some(alive) = fleet.map(|f| f.alive)
             && u64::from(alive) != p.replicas.level
         {
             self.replicas_to(now, pool, alive);
         }
         if let Some(ts) = &mut self.timeseries {
-            ts.observe_pool(now, pool, u64::from(in_flight), replicas);
+            ts.observe_pool(now, pool, u64::from(in_flight), fleet);
         }
     }
 

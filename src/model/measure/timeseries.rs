@@ -1,6 +1,7 @@
 //! Per-bin counts and gauges over simulated time: the picture of a storm.
 
 use crate::engine::{SimDuration, SimTime};
+use crate::model::capacity::self_hosted::FleetLevel;
 
 /// The columns of the p50 and p99 latency of the loops completed in each bin.
 pub const LOOP_LATENCY: [&str; 2] = ["loop_latency_p50_s", "loop_latency_p99_s"];
@@ -126,6 +127,9 @@ pub struct PoolBin {
     pub in_flight: f64,
     /// Self-hosted pools: time-averaged replicas alive.
     pub replicas: Option<f64>,
+    /// Self-hosted pools: KV-cache tokens held over those warm replicas
+    /// offer, time-averaged (none while none is warm).
+    pub kv_cache_utilization: Option<f64>,
 }
 
 /// One pool's counts and level in the open bin.
@@ -138,6 +142,9 @@ struct PoolTrack {
     area: u128,
     /// Self-hosted pools: replicas alive, and their area in the open bin.
     replicas: Option<(u64, u128)>,
+    /// Self-hosted pools: KV-cache tokens held and offered, and their
+    /// areas in the open bin (token-ticks).
+    kv: [(f64, f64); 2],
 }
 
 /// The nearest-rank `q`-quantile of `sorted`: the value at rank ⌈q·n⌉.
@@ -247,6 +254,9 @@ impl<S: BinSink> Timeseries<S> {
             if let Some((level, area)) = &mut pool.replicas {
                 *area += u128::from(*level) * dt;
             }
+            for (level, area) in &mut pool.kv {
+                *area += *level * dt as f64;
+            }
         }
         self.last = to;
     }
@@ -288,6 +298,11 @@ impl<S: BinSink> Timeseries<S> {
                         .replicas
                         .as_mut()
                         .map(|(_, area)| std::mem::take(area) as f64 / ticks),
+                    kv_cache_utilization: {
+                        let [(_, held), (_, offered)] = &mut p.kv;
+                        let (held, offered) = (std::mem::take(held), std::mem::take(offered));
+                        (p.replicas.is_some() && offered > 0.0).then(|| held / offered)
+                    },
                 })
                 .collect(),
         });
@@ -326,21 +341,23 @@ impl<S: BinSink> Timeseries<S> {
         p.refused += u64::from(refused);
     }
 
-    /// Records `pool`'s attempts in service (and replicas alive, if it is
-    /// self-hosted) from `now` on.
+    /// Records `pool`'s attempts in service (and its `fleet` of replicas,
+    /// if it is self-hosted) from `now` on.
     pub fn observe_pool(
         &mut self,
         now: SimTime,
         pool: usize,
         in_flight: u64,
-        replicas: Option<u32>,
+        fleet: Option<FleetLevel>,
     ) {
         self.roll(now);
         self.integrate(now);
         let p = &mut self.pools[pool];
         p.level = in_flight;
-        if let (Some((level, _)), Some(alive)) = (&mut p.replicas, replicas) {
-            *level = u64::from(alive);
+        if let (Some((level, _)), Some(fleet)) = (&mut p.replicas, fleet) {
+            *level = u64::from(fleet.alive);
+            p.kv[0].0 = fleet.kv_held;
+            p.kv[1].0 = fleet.kv_offered;
         }
     }
 
@@ -414,8 +431,16 @@ mod tests {
         ts.observe(secs(0), [0; GAUGES]);
         ts.pool_offered(secs(1), 0, false);
         ts.observe_pool(secs(1), 0, 2, None);
-        ts.observe_pool(secs(1), 1, 0, Some(3));
+        // Pool b: 3 replicas (2 warm, 100 tokens each) from 1 s, holding 50
+        // tokens until 4 s, then 150.
+        let fleet = |kv_held| FleetLevel {
+            alive: 3,
+            kv_held,
+            kv_offered: 200.0,
+        };
+        ts.observe_pool(secs(1), 1, 0, Some(fleet(50.0)));
         ts.pool_offered(secs(2), 1, true);
+        ts.observe_pool(secs(4), 1, 0, Some(fleet(150.0)));
         // Pool a: 2 in flight from 1 s to 6 s, then 1 until 15 s.
         ts.observe_pool(secs(6), 0, 1, None);
         ts.finish(secs(15));
@@ -431,6 +456,13 @@ mod tests {
         assert_eq!(a(1).attempts, 0);
         assert_eq!(bins[0].pools[1].replicas, Some(3.0 * 9.0 / 10.0));
         assert_eq!(bins[0].pools[0].replicas, None);
+        // Held over offered, each integrated over the bin: (50 x 3 + 150 x 6) / (200 x 9).
+        assert_eq!(
+            bins[0].pools[1].kv_cache_utilization,
+            Some((50.0 * 3.0 + 150.0 * 6.0) / (200.0 * 9.0))
+        );
+        assert_eq!(bins[1].pools[1].kv_cache_utilization, Some(0.75));
+        assert_eq!(bins[0].pools[0].kv_cache_utilization, None);
         assert_eq!(
             ts.pool_names().collect::<Vec<_>>(),
             [("a", false), ("b", true)]

@@ -91,6 +91,12 @@ impl Clocked {
         self.decoding_input as f64 + n * (1.0 + self.v) - self.decoding_start_v
     }
 
+    /// KV-cache tokens held at `now`, the clock moving at `rate` since it last moved.
+    pub(super) fn kv_held_at(&self, now: SimTime, rate: f64) -> f64 {
+        let moved = now.since(self.v_at).as_secs_f64() * rate;
+        self.kv_held() + self.decoding.len() as f64 * moved
+    }
+
     /// Whether it has room for a sequence reserving `reserved`.
     pub(super) fn fits(&self, spec: &SelfHostedSpec, reserved: u64) -> bool {
         self.sequences() < spec.max_sequences && self.kv_reserved + reserved <= spec.kv_cache_tokens

@@ -27,3 +27,14 @@ pub struct ReplicaStats {
     /// Running sequences preempted when KV-cache blocks ran out.
     pub preemptions: u64,
 }
+
+/// A pool's replicas and KV cache at an instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FleetLevel {
+    /// Replicas loading or warm.
+    pub alive: u32,
+    /// KV-cache tokens held (blocks in use, or tokens computed), and
+    /// those warm replicas offer.
+    pub kv_held: f64,
+    pub kv_offered: f64,
+}
