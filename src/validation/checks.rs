@@ -164,6 +164,22 @@ fn open_queues() -> Vec<Check> {
             20,
             105,
         ),
+        // vLLM's steps on one replica of one sequence: a 1-token prompt
+        // (20 ms at 50 tokens/s), then 49 decode steps of 20 ms. A call
+        // coming while another runs waits for its last step: 1 s each.
+        check(
+            "vLLM M/D/1 mean wait, 1 sequence, rho = 0.7 (s)",
+            pollaczek_khinchine_wait(0.7, 1.0, 1.0),
+            Criterion::Exact,
+            set(&[
+                "workload.customers.arrivals.per_min=42",
+                "agents.one-call.output_tokens=50",
+                "capacity={ kind = \"self_hosted\", scheduler = \"vllm\", replicas = 1, max_sequences = 1, kv_cache_tokens = 10000, prefill_tokens_per_s = 50, decode_iteration = { base = \"20ms\", per_sequence = \"0s\" } }",
+                "duration=40h",
+            ]),
+            20,
+            107,
+        ),
         check(
             "M/G/1 mean wait, uniform service, rho = 0.7 (s)",
             uniform_wait,
