@@ -15,8 +15,8 @@ use super::quantity::{Duration, Number};
 use crate::engine::SimDuration;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::self_hosted::{
-    Autoscale, DecodeSpeed, Preemption, PrefillSpeed, Routing, ScaleMetric, Scheduler,
-    SelfHostedSpec,
+    Autoscale, DecodeSpeed, Preemption, PrefillSpeed, PrefixCaching, Routing, ScaleMetric,
+    Scheduler, SelfHostedSpec,
 };
 
 /// The preset whose scheduler knobs a vLLM replica takes unless given: vLLM's own defaults.
@@ -57,6 +57,10 @@ pub struct RawSelfHosted {
     max_num_batched_tokens: Option<Number>,
     /// "recompute" (default, vLLM V1's only mode) or "swap".
     preemption: Option<String>,
+    /// "given" (default: each call's cached input, as its agent or trace
+    /// says) or "blocks" (what its session's earlier calls left in the
+    /// replica's cache, least recently used evicted first).
+    prefix_cache: Option<String>,
     /// Measured prefill speed by the prompt tokens in a step, instead of
     /// one `prefill_tokens_per_s`.
     prefill_by_chunk: Option<Vec<RawPrefillPoint>>,
@@ -111,10 +115,13 @@ impl RawSelfHosted {
         let routing = match self.routing.as_deref() {
             None | Some("least_loaded") => Routing::LeastLoaded,
             Some("round_robin") => Routing::RoundRobin,
+            Some("session") => Routing::Session,
             Some(other) => {
                 return Err(Invalid::new(
                     at.child("routing"),
-                    format!("unknown routing `{other}`: allowed are least_loaded, round_robin"),
+                    format!(
+                        "unknown routing `{other}`: allowed are least_loaded, round_robin, session"
+                    ),
                 ));
             }
         };
@@ -364,7 +371,18 @@ impl RawSelfHosted {
                 ));
             }
         };
+        let prefix_cache = match self.prefix_cache.as_deref() {
+            None | Some("given") => PrefixCaching::Given,
+            Some("blocks") => PrefixCaching::Blocks,
+            Some(other) => {
+                return Err(Invalid::new(
+                    at.child("prefix_cache"),
+                    format!("unknown prefix_cache `{other}`: allowed are given, blocks"),
+                ));
+            }
+        };
         Ok(Scheduler::Vllm {
+            prefix_cache,
             block_size: knob("block_size", self.block_size)?,
             max_num_batched_tokens: knob("max_num_batched_tokens", self.max_num_batched_tokens)?,
             preemption,

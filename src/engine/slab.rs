@@ -13,6 +13,11 @@ impl Key {
     pub fn place(self) -> Place {
         Place(self.index)
     }
+
+    /// A number standing for it (its slot and generation), the same in every run.
+    pub fn id(self) -> u64 {
+        u64::from(self.index) << 32 | u64::from(self.generation)
+    }
 }
 
 /// Where an entry is kept, without its generation: enough to fetch the

@@ -65,7 +65,7 @@ const POOL_FAILURES: [&str; 9] = [
 ];
 
 /// A self-hosted pool's replicas, in a table of their own.
-const REPLICAS: [&str; 15] = [
+const REPLICAS: [&str; 16] = [
     "mean_replicas",
     "replica_hours",
     "cold_starts",
@@ -80,6 +80,7 @@ const REPLICAS: [&str; 15] = [
     "time_per_output_token_s.p90",
     "time_per_output_token_s.p99",
     "preemptions",
+    "prefix_cache_hit_share",
     "kv_cache_utilization",
 ];
 

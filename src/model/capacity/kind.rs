@@ -6,6 +6,7 @@ use rand::RngExt;
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::batch::{Batch, BatchSpec};
+use crate::model::capacity::prompt_cache::Session;
 use crate::model::capacity::reserved::{Reserved, ReservedSpec};
 use crate::model::capacity::self_hosted::{FleetLevel, SelfHosted, SelfHostedSpec};
 use crate::model::capacity::service_time::ServiceTime;
@@ -100,7 +101,7 @@ impl Capacity {
         now: SimTime,
         attempt: Key,
         request: Request,
-        output_tokens: u32,
+        (output_tokens, session): (u32, Option<Session>),
         rng: &mut Stream,
     ) -> Admission {
         if self.effect.outage {
@@ -114,7 +115,9 @@ impl Capacity {
             CapacityKind::SharedApi(api) => api.offer(now, request, rng),
             CapacityKind::Reserved(lanes) => lanes.offer(attempt),
             CapacityKind::Batch(batch) => batch.offer(attempt, request),
-            CapacityKind::SelfHosted(fleet) => fleet.offer(now, attempt, request, output_tokens),
+            CapacityKind::SelfHosted(fleet) => {
+                fleet.offer(now, attempt, (request, output_tokens, session))
+            }
         }
     }
 

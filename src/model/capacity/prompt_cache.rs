@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 
+use crate::engine::random::derive_seed;
 use crate::engine::{Key, SimDuration, SimTime};
 use crate::model::capacity::admission::Request;
 
@@ -31,6 +32,18 @@ pub enum Session {
     },
     /// A loop that is its own session (an open arrival's, a trace row's).
     Loop(Key),
+}
+
+impl Session {
+    /// A number standing for it, the same in every run.
+    pub fn id(self) -> u64 {
+        let (kind, a, b) = match self {
+            Session::User { class, user } => (1, u64::from(class), u64::from(user)),
+            Session::Recorded { class, session } => (2, u64::from(class), u64::from(session)),
+            Session::Loop(key) => (3, key.id(), 0),
+        };
+        derive_seed(derive_seed(kind, a), b)
+    }
 }
 
 /// One session's prefix at one pool.

@@ -11,11 +11,14 @@
 
 use std::collections::VecDeque;
 
+use crate::engine::random::derive_seed;
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
+use crate::model::capacity::prompt_cache::Session;
 
 mod clocked;
 mod outcome;
+mod prefix_cache;
 mod replica;
 mod sequence;
 mod spec;
@@ -26,8 +29,8 @@ pub use replica::REPLICA_BYTES;
 use replica::{Replica, ReplicaState, Work};
 use sequence::Sequence;
 pub use spec::{
-    Autoscale, DecodeSpeed, Preemption, PrefillSpeed, Routing, ScaleMetric, Scheduler,
-    SelfHostedSpec,
+    Autoscale, DecodeSpeed, Preemption, PrefillSpeed, PrefixCaching, Routing, ScaleMetric,
+    Scheduler, SelfHostedSpec,
 };
 
 /// A wake-up to schedule: replica `replica`, at `at`, numbered `generation`.
@@ -148,10 +151,10 @@ impl SelfHosted {
         &mut self,
         now: SimTime,
         attempt: Key,
-        request: Request,
-        output: u32,
+        (request, output, session): (Request, u32, Option<Session>),
     ) -> Admission {
         let seq = Sequence {
+            session,
             attempt,
             input: request.input_tokens,
             cached: request.cached_input_tokens,
@@ -182,16 +185,17 @@ impl SelfHosted {
         let reserved = u64::from(request.input_tokens) + u64::from(request.max_output_tokens);
         self.queue.is_empty()
             && self
-                .replica_for(reserved)
+                .replica_for(reserved, None)
                 .is_some_and(|i| match &self.replicas[i].work {
                     Work::Clocked(_) => true,
                     Work::Stepped(s) => s.has_room(&self.spec, request.input_tokens),
                 })
     }
 
-    /// The replica the routing rule gives a sequence reserving `reserved`:
-    /// an open one, and for a reserving replica one with room for it.
-    fn replica_for(&self, reserved: u64) -> Option<usize> {
+    /// The replica the routing rule gives a sequence reserving `reserved`
+    /// and continuing `session`: an open one, and for a reserving replica
+    /// one with room for it.
+    fn replica_for(&self, reserved: u64, session: Option<Session>) -> Option<usize> {
         let fits = |i: usize| {
             let r = &self.replicas[i];
             r.open()
@@ -201,11 +205,23 @@ impl SelfHosted {
                 }
         };
         let n = self.replicas.len();
-        match self.spec.routing {
-            Routing::LeastLoaded => (0..n)
+        let least_loaded = || {
+            (0..n)
                 .filter(|&i| fits(i))
-                .min_by_key(|&i| (self.replicas[i].sequences(), i)),
-            Routing::RoundRobin => (0..n).map(|k| (self.next_turn + k) % n).find(|&i| fits(i)),
+                .min_by_key(|&i| (self.replicas[i].sequences(), i))
+        };
+        match (self.spec.routing, session) {
+            (Routing::LeastLoaded, _) | (Routing::Session, None) => least_loaded(),
+            (Routing::RoundRobin, _) => (0..n).map(|k| (self.next_turn + k) % n).find(|&i| fits(i)),
+            // Rendezvous hashing: the session's highest-scoring replica
+            // among those that take it, so its calls meet its cached
+            // prefix, and a replica started or stopped moves only its share.
+            (Routing::Session, Some(session)) => {
+                let id = session.id();
+                (0..n)
+                    .filter(|&i| fits(i))
+                    .max_by_key(|&i| derive_seed(id, i as u64))
+            }
         }
     }
 
@@ -213,7 +229,7 @@ impl SelfHosted {
     /// head that fits nowhere waits, and so does everything behind it).
     fn dispatch(&mut self, now: SimTime) {
         while let Some(head) = self.queue.front() {
-            let Some(i) = self.replica_for(head.reserved()) else {
+            let Some(i) = self.replica_for(head.reserved(), head.session) else {
                 return;
             };
             let mut seq = self.queue.pop_front().expect("a head");

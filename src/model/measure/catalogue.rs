@@ -492,6 +492,7 @@ const POOL: &[Metric] = &[
     percentiles("time_to_first_token_s", Seconds, LOWER, "time to first token", "time to first token (s)"),
     percentiles("time_per_output_token_s", Seconds, LOWER, "time per output token", "time per output token (s)"),
     metric("preemptions", Count, LOWER, "preemptions", "preemptions"),
+    metric("prefix_cache_hit_share", Share, HIGHER, "prefix cache hit share", "prefix cache hits"),
     metric("kv_cache_utilization", Share, None, "kv cache utilization", "KV cache utilization"),
 ];
 

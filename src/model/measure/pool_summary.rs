@@ -78,6 +78,10 @@ pub struct SelfHostedSummary {
     /// Running sequences preempted when KV-cache blocks ran out.
     #[serde(default)]
     pub preemptions: u64,
+    /// vLLM's replicas: of the prompt tokens calls could have read from the
+    /// prefix cache, the share they did (admissions and recomputes).
+    #[serde(default)]
+    pub prefix_cache_hit_share: Option<f64>,
     /// KV-cache tokens held over those warm replicas offer, time-averaged.
     pub kv_cache_utilization: Option<f64>,
 }

@@ -6,6 +6,7 @@ use crate::engine::{Ctx, Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::kind::{Capacity, CapacitySpec};
 use crate::model::capacity::pool::{FailureKind, Router};
+use crate::model::capacity::prompt_cache::Session;
 use crate::model::capacity::shared_api::SharedApi;
 use crate::model::client::rate_limit::RateLimit;
 use crate::model::fault::FaultEffect;
@@ -180,11 +181,16 @@ impl AgentSystem<'_> {
             gate_charge: std::mem::take(&mut call.gate_charge),
         });
         let shared = matches!(self.spec.pools[pool].capacity, CapacitySpec::SharedApi(_));
+        // A self-hosted replica's prefix cache keeps each session's blocks.
+        let session = self.hosted.then(|| {
+            let lp = self.loops.get(call.loop_key).expect("live call");
+            lp.session(call.loop_key)
+        });
         let admission = admit(
             self.organization.as_mut().filter(|_| shared),
             &mut self.pools[pool],
             &mut self.capacity_rng,
-            (now, attempt, request, call.output_tokens),
+            (now, attempt, request, (call.output_tokens, session)),
         );
         if self.hosted {
             self.replica_events(pool, cx);
@@ -426,26 +432,24 @@ impl AgentSystem<'_> {
     }
 }
 
-/// The pool `router` (in state `state`) sends an attempt asking `request` to
-/// at `now` (kept out of line: a single pool is picked by the caller).
-/// Offers `attempt` (at `now`, asking `request`, to produce `output_tokens`)
-/// to `pool`, within the organization's limits `org` where the pool is a
-/// shared API under them: an attempt they refuse never reaches the pool
-/// (and counts against them as their rules say); one the pool admits
-/// counts against them too.
+/// Offers `attempt` (at `now`, asking `request`, to produce `output_tokens`,
+/// continuing `session`) to `pool`, within the organization's limits `org`
+/// where the pool is a shared API under them: an attempt they refuse never
+/// reaches the pool (and counts against them as their rules say); one the
+/// pool admits counts against them too.
 fn admit(
     org: Option<&mut SharedApi>,
     pool: &mut Capacity,
     rng: &mut Stream,
-    (now, attempt, request, output_tokens): (SimTime, Key, Request, u32),
+    (now, attempt, request, made): (SimTime, Key, Request, (u32, Option<Session>)),
 ) -> Admission {
     let Some(org) = org else {
-        return pool.offer(now, attempt, request, output_tokens, rng);
+        return pool.offer(now, attempt, request, made, rng);
     };
     if !org.would_admit(now, request) {
         return org.offer(now, request, rng);
     }
-    let admission = pool.offer(now, attempt, request, output_tokens, rng);
+    let admission = pool.offer(now, attempt, request, made, rng);
     if admission == Admission::Started {
         let counted = org.offer(now, request, rng);
         debug_assert_eq!(counted, Admission::Started, "it would admit");
@@ -453,6 +457,8 @@ fn admit(
     admission
 }
 
+/// The pool `router` (in state `state`) sends an attempt asking `request` to
+/// at `now` (kept out of line: a single pool is picked by the caller).
 #[inline(never)]
 fn route(
     router: &Router,

@@ -94,6 +94,7 @@ pub(super) fn pools(t: &mut Table, s: &Summary) {
                 ("time_per_output_token_s.p90", tpot(|t| t.p90)),
                 ("time_per_output_token_s.p99", tpot(|t| t.p99)),
                 ("preemptions", h.preemptions.to_string()),
+                ("prefix_cache_hit_share", pct(h.prefix_cache_hit_share)),
                 ("kv_cache_utilization", pct(h.kv_cache_utilization)),
             ],
         );

@@ -26,6 +26,10 @@ pub struct ReplicaStats {
     pub cold_starts: u64,
     /// Running sequences preempted when KV-cache blocks ran out.
     pub preemptions: u64,
+    /// Prompt tokens that could have come from the prefix cache (each
+    /// call's cached input) as calls were admitted, and those that did.
+    pub cacheable_tokens: u64,
+    pub cache_hit_tokens: u64,
 }
 
 /// A pool's replicas and KV cache at an instant.

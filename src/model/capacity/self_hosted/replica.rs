@@ -47,8 +47,13 @@ impl Replica {
     ) -> Self {
         let work = match spec.scheduler {
             Scheduler::Reserve => Work::Clocked(Clocked::new(now)),
-            Scheduler::Vllm { block_size, .. } => Work::Stepped(Stepped::new(
+            Scheduler::Vllm {
+                block_size,
+                prefix_cache,
+                ..
+            } => Work::Stepped(Stepped::new(
                 spec.kv_cache_tokens / u64::from(block_size),
+                prefix_cache,
                 now,
             )),
         };

@@ -1,6 +1,7 @@
 //! A call on a self-hosted pool: what its replica needs to know of it.
 
 use crate::engine::{Key, SimTime};
+use crate::model::capacity::prompt_cache::Session;
 
 /// A call on its way through the pool.
 #[derive(Clone, Copy, Debug)]
@@ -13,6 +14,8 @@ pub(super) struct Sequence {
     /// The most output tokens it may make (its `max_tokens`).
     pub(super) max_output: u32,
     pub(super) arrived: SimTime,
+    /// Whose conversation it continues, for the prefix cache.
+    pub(super) session: Option<Session>,
     /// It waited for a replica that was still loading when it arrived.
     pub(super) cold: bool,
 }

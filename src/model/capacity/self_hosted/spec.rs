@@ -91,11 +91,23 @@ pub enum Scheduler {
         block_size: u32,
         max_num_batched_tokens: u32,
         preemption: Preemption,
+        prefix_cache: PrefixCaching,
     },
     /// Each call reserves its input plus `max_tokens` of KV cache when it
     /// is admitted, as TGI's router plans a batch; one prefill at a time,
     /// whole, with decoding paused.
     Reserve,
+}
+
+/// Which prompt tokens a vLLM replica does not compute again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrefixCaching {
+    /// A call's cached input, as its agent or trace gives it, in whole blocks.
+    Given,
+    /// The whole blocks of its cached input that its session's earlier
+    /// calls left in this replica's cache (least recently used evicted
+    /// first when blocks run out).
+    Blocks,
 }
 
 /// What becomes of a preempted sequence's KV cache.
@@ -116,6 +128,11 @@ pub enum Routing {
     LeastLoaded,
     /// The next in turn after the last one chosen.
     RoundRobin,
+    /// The one the call's session hashes to among those open (rendezvous
+    /// hashing, as vLLM's production-stack router routes by session), so
+    /// a session's calls find the blocks it left; calls of no session go
+    /// to the least loaded.
+    Session,
 }
 
 /// What the autoscaler watches, per replica.

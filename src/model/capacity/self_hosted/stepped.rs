@@ -29,8 +29,9 @@
 use std::collections::VecDeque;
 
 use super::outcome::{ReplicaStats, Woken};
+use super::prefix_cache::PrefixCache;
 use super::sequence::Sequence;
-use super::spec::{Preemption, Scheduler, SelfHostedSpec};
+use super::spec::{Preemption, PrefixCaching, Scheduler, SelfHostedSpec};
 use crate::engine::{Key, SimDuration, SimTime, TICKS_PER_SECOND};
 
 /// A sequence the replica holds, and how far it got.
@@ -56,16 +57,22 @@ impl Held {
         self.seq.input + self.made
     }
 
-    /// Tokens it has computed when it is admitted: what it kept through a
-    /// swap, else the whole blocks of its cached prompt (at least its last
-    /// token is always computed, as vLLM computes it to sample from).
-    fn resumes_from(&self, block_size: u32) -> u32 {
-        if self.computed > 0 {
-            return self.computed;
-        }
-        let hits = self.seq.cached / block_size * block_size;
-        hits.min(self.tokens() - 1)
+    /// The most whole blocks of its prompt it may find cached: those of
+    /// its cached input (at least its last token is always computed, as
+    /// vLLM computes it to sample from).
+    fn cacheable_blocks(&self, block_size: u32) -> u64 {
+        u64::from(self.seq.cached.min(self.tokens() - 1) / block_size)
     }
+}
+
+/// Where a waiting sequence starts when it is admitted: the tokens it has
+/// computed, and the blocks it takes from the prefix cache (its session's,
+/// `taken` in all, of which it `reuses` some and frees the rest).
+#[derive(Clone, Copy)]
+struct Resume {
+    computed: u32,
+    taken: u64,
+    reuses: u64,
 }
 
 /// The step in progress: when it started and ends, and the tokens it
@@ -86,6 +93,8 @@ pub(super) struct Stepped {
     /// In the order they were admitted.
     running: Vec<Held>,
     free_blocks: u64,
+    /// With prefix caching by blocks: the blocks finished calls left.
+    cache: Option<PrefixCache>,
     step: Option<Step>,
     /// KV statistics are counted up to here.
     counted_to: SimTime,
@@ -100,11 +109,12 @@ fn blocks_for(tokens: u32, block_size: u32) -> u64 {
 }
 
 impl Stepped {
-    pub(super) fn new(blocks: u64, now: SimTime) -> Self {
+    pub(super) fn new(blocks: u64, caching: PrefixCaching, now: SimTime) -> Self {
         Stepped {
             waiting: VecDeque::new(),
             running: Vec::new(),
             free_blocks: blocks,
+            cache: (caching == PrefixCaching::Blocks).then(PrefixCache::new),
             step: None,
             counted_to: now,
             #[cfg(test)]
@@ -134,9 +144,14 @@ impl Stepped {
         self.running.iter().map(|h| h.blocks).sum()
     }
 
+    /// Blocks free, and those the prefix cache holds (free once evicted).
     #[cfg(test)]
-    pub(super) fn free_blocks(&self) -> u64 {
-        self.free_blocks
+    pub(super) fn free_blocks(&self) -> (u64, u64) {
+        (self.free_blocks, self.cached_blocks())
+    }
+
+    fn cached_blocks(&self) -> u64 {
+        self.cache.as_ref().map_or(0, PrefixCache::blocks)
     }
 
     /// Whether a sequence of `input` tokens would be admitted at the next
@@ -147,7 +162,7 @@ impl Stepped {
         };
         self.waiting.is_empty()
             && self.running() < spec.max_sequences
-            && blocks_for(input, block_size) <= self.free_blocks
+            && blocks_for(input, block_size) <= self.free_blocks + self.cached_blocks()
     }
 
     /// Takes `seq` in to wait for a step.
@@ -259,21 +274,68 @@ impl Stepped {
                 woken.first_tokens.push((held.seq.attempt, held.seq.cold));
             }
         }
-        let mut freed = 0;
-        self.running.retain(|held| {
-            let done = held.made >= held.seq.makes();
-            if done {
-                freed += held.blocks;
-                woken.finished.push(held.seq.attempt);
-                if held.made > 1 {
-                    woken
-                        .per_token_s
-                        .push(now.since(held.first_at).as_secs_f64() / f64::from(held.made - 1));
-                }
+        let (done, running): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.running)
+            .into_iter()
+            .partition(|held| held.made >= held.seq.makes());
+        self.running = running;
+        for held in done {
+            woken.finished.push(held.seq.attempt);
+            if held.made > 1 {
+                woken
+                    .per_token_s
+                    .push(now.since(held.first_at).as_secs_f64() / f64::from(held.made - 1));
             }
-            !done
-        });
-        self.free_blocks += freed;
+            self.release(&held, held.blocks);
+        }
+    }
+
+    /// Frees `held`'s blocks, of which the prefix cache keeps the first
+    /// `cacheable` (whole blocks of computed tokens) for its session.
+    fn release(&mut self, held: &Held, cacheable: u64) {
+        self.free_blocks += match (&mut self.cache, held.seq.session) {
+            (Some(cache), Some(session)) => {
+                let kept = cacheable.min(held.blocks);
+                held.blocks - kept + cache.leave(session, kept)
+            }
+            _ => held.blocks,
+        };
+    }
+
+    /// Frees cached blocks until `need` are free, if it can.
+    fn make_room(&mut self, need: u64) {
+        if need > self.free_blocks
+            && let Some(cache) = &mut self.cache
+        {
+            self.free_blocks += cache.evict(need - self.free_blocks);
+        }
+    }
+
+    /// Where `held`, waiting, would start if admitted now (without taking
+    /// anything from the prefix cache).
+    fn resume(&self, held: &Held, block_size: u32) -> Resume {
+        if held.computed > 0 {
+            // Swapped out: all it computed comes back.
+            return Resume {
+                computed: held.computed,
+                taken: 0,
+                reuses: 0,
+            };
+        }
+        let cacheable = held.cacheable_blocks(block_size);
+        let (taken, reuses) = match (&self.cache, held.seq.session) {
+            (Some(cache), Some(session)) => {
+                let taken = cache.peek(session);
+                (taken, taken.min(cacheable))
+            }
+            (Some(_), None) => (0, 0),
+            (None, _) => (0, cacheable),
+        };
+        Resume {
+            computed: (reuses * u64::from(block_size)) as u32,
+            taken,
+            // With the cache as given, the cached blocks are taken anew.
+            reuses: if self.cache.is_some() { reuses } else { 0 },
+        }
     }
 
     /// The step starting at `now`, if there is anything to run.
@@ -289,6 +351,7 @@ impl Stepped {
             block_size,
             max_num_batched_tokens,
             preemption,
+            ..
         } = spec.scheduler
         else {
             unreachable!("a stepped replica has vLLM's scheduler");
@@ -302,18 +365,24 @@ impl Stepped {
             loop {
                 let held = &self.running[i];
                 let need = blocks_for(held.computed + n, block_size) - held.blocks;
+                self.make_room(need);
                 if need <= self.free_blocks {
                     self.free_blocks -= need;
                     self.running[i].blocks += need;
                     break;
                 }
                 let mut victim = self.running.pop().expect("at least the sequence itself");
-                self.free_blocks += victim.blocks;
-                victim.blocks = 0;
-                if preemption == Preemption::Recompute {
-                    victim.computed = 0;
-                    victim.decoding = false;
+                match preemption {
+                    // Its whole blocks stay in the prefix cache, if kept.
+                    Preemption::Recompute => {
+                        let whole = u64::from(victim.computed / block_size);
+                        self.release(&victim, whole);
+                        victim.computed = 0;
+                        victim.decoding = false;
+                    }
+                    Preemption::Swap => self.free_blocks += victim.blocks,
                 }
+                victim.blocks = 0;
                 self.waiting.push_front(victim);
                 preempted = true;
                 if now >= measure_from {
@@ -330,16 +399,26 @@ impl Stepped {
             let Some(head) = self.waiting.front() else {
                 break;
             };
-            let from = head.resumes_from(block_size);
-            let n = (head.tokens() - from).min(budget);
-            let need = blocks_for(from + n, block_size);
-            if need > self.free_blocks {
+            let resume = self.resume(head, block_size);
+            let n = (head.tokens() - resume.computed).min(budget);
+            let need = blocks_for(resume.computed + n, block_size) - resume.reuses;
+            if need > self.free_blocks + self.cached_blocks() - resume.reuses {
                 break;
             }
             let mut held = self.waiting.pop_front().expect("a head");
+            if held.computed == 0 && now >= measure_from {
+                let cacheable = held.seq.cached.min(held.tokens() - 1);
+                stats.cacheable_tokens += u64::from(cacheable);
+                stats.cache_hit_tokens += u64::from(resume.computed);
+            }
+            if let (Some(cache), Some(session)) = (&mut self.cache, held.seq.session) {
+                cache.take(session);
+                self.free_blocks += resume.taken - resume.reuses;
+            }
+            self.make_room(need);
             self.free_blocks -= need;
-            held.blocks = need;
-            held.computed = from;
+            held.blocks = resume.reuses + need;
+            held.computed = resume.computed;
             if !held.started {
                 held.started = true;
                 started.push(held.seq.attempt);
@@ -404,12 +483,13 @@ impl Stepped {
     }
 
     /// Whether the waiting head's next chunk (of at most `budget` tokens)
-    /// needs more blocks than are free.
+    /// needs more blocks than are free or cached.
     fn head_blocked(&self, block_size: u32, budget: u32) -> bool {
         self.waiting.front().is_some_and(|head| {
-            let from = head.resumes_from(block_size);
-            let n = (head.tokens() - from).min(budget);
-            blocks_for(from + n, block_size) > self.free_blocks
+            let resume = self.resume(head, block_size);
+            let n = (head.tokens() - resume.computed).min(budget);
+            let need = blocks_for(resume.computed + n, block_size) - resume.reuses;
+            need > self.free_blocks + self.cached_blocks() - resume.reuses
         })
     }
 

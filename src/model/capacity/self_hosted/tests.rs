@@ -4,6 +4,7 @@ use rand::RngExt;
 
 use super::*;
 use crate::engine::{RandomStreams, Slab};
+use crate::model::capacity::prompt_cache::Session;
 use crate::model::distribution::Dist;
 use crate::model::distribution::DurationDist;
 
@@ -57,7 +58,8 @@ fn check(fleet: &SelfHosted) {
                 // Blocks held, recounted from the sequences, and those
                 // free make the whole cache: none lost, none made up.
                 let blocks = fleet.spec.kv_cache_tokens / u64::from(block_size);
-                assert_eq!(s.used_blocks() + s.free_blocks(), blocks, "blocks leak");
+                let (free, cached) = s.free_blocks();
+                assert_eq!(s.used_blocks() + free + cached, blocks, "blocks leak");
                 assert!(s.running() <= fleet.spec.max_sequences);
             }
             (Work::Stepped(_), Scheduler::Reserve) => panic!("a stepped replica reserving"),
@@ -73,6 +75,15 @@ fn check(fleet: &SelfHosted) {
 fn drive(
     fleet: &mut SelfHosted,
     arrivals: &[(SimTime, Request, u32)],
+) -> BTreeMap<Key, (SimTime, SimTime)> {
+    let arrivals: Vec<_> = arrivals.iter().map(|&(t, r, o)| (t, r, o, None)).collect();
+    drive_sessions(fleet, &arrivals)
+}
+
+/// [`drive`], each call continuing a session or none.
+fn drive_sessions(
+    fleet: &mut SelfHosted,
+    arrivals: &[(SimTime, Request, u32, Option<Session>)],
 ) -> BTreeMap<Key, (SimTime, SimTime)> {
     let mut keys = Slab::new();
     let mut wakes: Vec<Wake> = Vec::new();
@@ -97,10 +108,13 @@ fn drive(
                 }
             }
             (_, Some(at)) => {
-                let (_, req, output) = arrivals[next];
+                let (_, req, output, session) = arrivals[next];
                 next += 1;
                 let key = keys.insert(());
-                assert_eq!(fleet.offer(at, key, req, output), Admission::Queued);
+                assert_eq!(
+                    fleet.offer(at, key, (req, output, session)),
+                    Admission::Queued
+                );
             }
             _ => break,
         }
@@ -195,7 +209,11 @@ fn a_cold_start_delays_service_by_exactly_its_draw() {
     let mut rng = RandomStreams::new(1).stream("t");
     let mut fleet = SelfHosted::new(&autoscaled(120.0), SimTime::ZERO);
     for _ in 0..4 {
-        fleet.offer(secs(0.0), keys.insert(()), request(100, 100), 10_000);
+        fleet.offer(
+            secs(0.0),
+            keys.insert(()),
+            (request(100, 100), 10_000, None),
+        );
     }
     fleet.take_started().for_each(drop);
     assert_eq!(fleet.queued(), 3);
@@ -230,7 +248,11 @@ fn scale_down_drains_replicas_and_never_drops_a_sequence() {
     };
     let mut fleet = SelfHosted::new(&spec, SimTime::ZERO);
     // Replica 0 (least loaded, lowest index) takes a long call.
-    fleet.offer(secs(0.0), keys.insert(()), request(100, 100), 100_000);
+    fleet.offer(
+        secs(0.0),
+        keys.insert(()),
+        (request(100, 100), 100_000, None),
+    );
     fleet.autoscale(secs(30.0), &mut rng);
     assert_eq!(fleet.alive(), 3, "no minute of surplus yet");
     fleet.autoscale(secs(90.0), &mut rng);
@@ -252,7 +274,7 @@ fn scale_down_drains_replicas_and_never_drops_a_sequence() {
         .map(|_| (secs(0.0), request(100, 100), 5_000))
         .collect();
     for (at, req, output) in &arrivals {
-        fleet.offer(*at, keys.insert(()), *req, *output);
+        fleet.offer(*at, keys.insert(()), (*req, *output, None));
     }
     fleet.autoscale(secs(10.0), &mut rng);
     fleet.autoscale(secs(80.0), &mut rng);
@@ -297,6 +319,7 @@ fn vllm(replicas: u32, max_sequences: u32, kv: u64, budget: u32) -> SelfHostedSp
             block_size: 16,
             max_num_batched_tokens: budget,
             preemption: Preemption::Recompute,
+            prefix_cache: PrefixCaching::Given,
         },
         ..spec(replicas, max_sequences, kv)
     }
@@ -394,6 +417,7 @@ fn when_blocks_run_out_the_latest_admitted_is_preempted() {
                 block_size: 16,
                 max_num_batched_tokens: 8192,
                 preemption,
+                prefix_cache: PrefixCaching::Given,
             },
             ..vllm(1, 8, kv, 8192)
         };
@@ -463,4 +487,92 @@ fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
         let prefill = f64::from(req.input_tokens - req.cached_input_tokens) / 10_000.0;
         assert!(first.since(*at).as_secs_f64() >= prefill * 0.99 - 1e-6);
     }
+}
+
+fn caching(kv: u64, prefix_cache: PrefixCaching) -> SelfHostedSpec {
+    SelfHostedSpec {
+        scheduler: Scheduler::Vllm {
+            block_size: 16,
+            max_num_batched_tokens: 8192,
+            preemption: Preemption::Recompute,
+            prefix_cache,
+        },
+        ..vllm(1, 8, kv, 8192)
+    }
+}
+
+fn session(n: u32) -> Option<Session> {
+    Some(Session::User { class: 0, user: n })
+}
+
+/// Blocks a session's calls leave behind: A (1,600 prompt tokens, 11
+/// out) leaves 101 blocks; B, its session's next call, reuses the 100
+/// whole blocks of its 1,600 cached tokens and prefills the other 1,600
+/// (first token 0.16 s after it came); C, another session's, finds none
+/// and prefills all 3,200 (0.32 s), where the given rule credits both.
+/// With a cache of 250 blocks, D (another session, 188 blocks) evicts
+/// A's last 39 blocks: B then reuses 62 and prefills 2,208 tokens.
+#[test]
+fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
+    let a = (secs(0.0), request(1600, 400), 11, session(1));
+    let b = (secs(1.0), cached(3200, 1600, 400), 2, session(1));
+    let c = (secs(2.0), cached(3200, 1600, 400), 2, session(2));
+    let run = |spec: SelfHostedSpec, calls: &[(SimTime, Request, u32, Option<Session>)]| {
+        let mut fleet = SelfHosted::new(&spec, SimTime::ZERO);
+        let firsts: Vec<_> = drive_sessions(&mut fleet, calls)
+            .into_values()
+            .map(|t| t.0)
+            .collect();
+        let stats = fleet.stats(secs(10.0));
+        (firsts, (stats.cache_hit_tokens, stats.cacheable_tokens))
+    };
+    let firsts = |spec, calls: &[_]| run(spec, calls).0;
+    let (blocks, hits) = run(caching(100_000, PrefixCaching::Blocks), &[a, b, c]);
+    assert_eq!(blocks, [secs(0.16), secs(1.16), secs(2.32)]);
+    // B read its 1,600 from the cache, C none of its 1,600.
+    assert_eq!(hits, (1600, 3200));
+    let given = firsts(caching(100_000, PrefixCaching::Given), &[a, b, c]);
+    assert_eq!(given, [secs(0.16), secs(1.16), secs(2.16)]);
+    let d = (secs(0.5), request(3000, 400), 2, session(3));
+    let evicted = firsts(caching(4000, PrefixCaching::Blocks), &[a, d, b]);
+    assert_eq!(evicted[2], secs(1.2208), "{evicted:?}");
+}
+
+/// Calls of 20 sessions into a tight cache with prefix caching by blocks:
+/// blocks (free, held, cached) are conserved at every event, everything
+/// finishes, and runs of decode steps give what the steps one by one give.
+#[test]
+fn cached_blocks_are_conserved_and_runs_still_match_the_steps() {
+    let mut rng = RandomStreams::new(9).stream("t");
+    let mut t = 0.0;
+    let arrivals: Vec<_> = (0..300)
+        .map(|_| {
+            t += rng.random::<f64>() * 0.3;
+            let input = 200 + (rng.random::<f64>() * 2500.0) as u32;
+            let hit = (rng.random::<f64>() * f64::from(input)) as u32;
+            let output = 1 + (rng.random::<f64>() * 300.0) as u32;
+            let who = (rng.random::<f64>() * 20.0) as u32;
+            (secs(t), cached(input, hit, 600), output, session(who))
+        })
+        .collect();
+    let spec = SelfHostedSpec {
+        decode: DecodeSpeed::Linear {
+            base_s: 0.008,
+            per_sequence_s: 0.0003,
+            per_context_token_s: 2e-7,
+        },
+        ..caching(12_000, PrefixCaching::Blocks)
+    };
+    let mut runs = SelfHosted::new(&spec, SimTime::ZERO);
+    let together = drive_sessions(&mut runs, &arrivals);
+    let mut steps = SelfHosted::new(&spec, SimTime::ZERO);
+    for r in &mut steps.replicas {
+        if let Work::Stepped(s) = &mut r.work {
+            s.one_by_one = true;
+        }
+    }
+    let one_by_one = drive_sessions(&mut steps, &arrivals);
+    assert_eq!(together.len(), arrivals.len());
+    assert!(steps.stats(secs(1e4)).preemptions > 0, "the cache is tight");
+    assert_eq!(together, one_by_one);
 }

@@ -240,6 +240,8 @@ pub(super) fn hosted_summary(
         time_to_first_token_s: p.first_token.as_ref().and_then(Recorder::percentiles),
         time_per_output_token_s: p.per_token.as_ref().and_then(Recorder::percentiles),
         preemptions: stats.preemptions,
+        prefix_cache_hit_share: (stats.cacheable_tokens > 0)
+            .then(|| stats.cache_hit_tokens as f64 / stats.cacheable_tokens as f64),
         kv_cache_utilization: (stats.kv_offered > 0.0).then(|| stats.kv_held / stats.kv_offered),
     }
 }
