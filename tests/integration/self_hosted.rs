@@ -195,12 +195,14 @@ fn timeseries_shows_the_replicas_over_time() {
     assert!(replicas[300] > 1.0, "{}", replicas[300]);
 }
 
-/// An autoscaled sweep is the same on one thread and on two.
+/// An autoscaled sweep is the same on one thread and on two, its
+/// replicas reserving or scheduled as vLLM schedules (its prefix cache
+/// given or by blocks).
 #[test]
 fn autoscaled_sweeps_do_not_depend_on_the_thread_count() {
     let runs = crate::support::runs_on_one_and_two_threads(
         &model_with(60, AUTOSCALED, ""),
-        "name = \"a\"\nmodel = \"model.toml\"\nseed = 1\nreplications = 2\n\n[set]\nduration = \"30m\"\n\n[grid]\n\"capacity.max_sequences\" = [1, 4, 16]\n",
+        "name = \"a\"\nmodel = \"model.toml\"\nseed = 1\nreplications = 2\n\n[set]\nduration = \"30m\"\n\n[grid]\n\"capacity.max_sequences\" = [1, 4, 16]\n\"capacity.scheduler\" = [\"reserve\", \"vllm\"]\n\"capacity.prefix_cache\" = [\"given\", \"blocks\"]\n",
     );
     assert!(
         runs.contains("pools.capacity.cold_starts") && runs.contains("cold_loops.loops_per_min")
