@@ -237,36 +237,11 @@ impl RawSelfHosted {
     /// How fast a replica decodes: a table by batch, or a linear iteration time.
     fn decode_speed(&self, at: &FieldPath) -> Checked<DecodeSpeed> {
         Ok(match (&self.decode_tokens_per_s, &self.decode_iteration) {
-            (Some(points), None) => {
-                let field = at.child("decode_tokens_per_s");
-                if points.is_empty() {
-                    return Err(Invalid::new(
-                        field,
-                        "needs at least one { batch, tokens_per_s } point",
-                    ));
-                }
-                let mut checked: Vec<(f64, f64)> = Vec::with_capacity(points.len());
-                for (i, p) in points.iter().enumerate() {
-                    let batch = whole(
-                        &field.child(i).child("batch"),
-                        p.batch,
-                        1,
-                        u64::from(u32::MAX),
-                    )? as f64;
-                    let tokens_per_s =
-                        positive(&field.child(i).child("tokens_per_s"), p.tokens_per_s)?;
-                    if let Some(&(last, _)) = checked.last()
-                        && batch <= last
-                    {
-                        return Err(Invalid::new(
-                            field.child(i).child("batch"),
-                            format!("batches must increase ({batch} after {last})"),
-                        ));
-                    }
-                    checked.push((batch, tokens_per_s));
-                }
-                DecodeSpeed::Table(checked)
-            }
+            (Some(points), None) => DecodeSpeed::Table(measured(
+                &at.child("decode_tokens_per_s"),
+                points.iter().map(|p| (p.batch, p.tokens_per_s)),
+                ("batch", "batches"),
+            )?),
             (None, Some(it)) => {
                 let field = at.child("decode_iteration");
                 DecodeSpeed::Linear {
@@ -295,35 +270,11 @@ impl RawSelfHosted {
                 &at.child("prefill_tokens_per_s"),
                 rate,
             )?)),
-            (None, Some(points)) => {
-                let field = at.child("prefill_by_chunk");
-                if points.is_empty() {
-                    return Err(Invalid::new(
-                        field,
-                        "needs at least one { tokens, tokens_per_s } point",
-                    ));
-                }
-                let mut checked: Vec<(f64, f64)> = Vec::with_capacity(points.len());
-                for (i, p) in points.iter().enumerate() {
-                    let tokens = whole(
-                        &field.child(i).child("tokens"),
-                        p.tokens,
-                        1,
-                        u64::from(u32::MAX),
-                    )? as f64;
-                    let rate = positive(&field.child(i).child("tokens_per_s"), p.tokens_per_s)?;
-                    if let Some(&(last, _)) = checked.last()
-                        && tokens <= last
-                    {
-                        return Err(Invalid::new(
-                            field.child(i).child("tokens"),
-                            format!("chunks must increase ({tokens} after {last})"),
-                        ));
-                    }
-                    checked.push((tokens, rate));
-                }
-                Ok(PrefillSpeed::Table(checked))
-            }
+            (None, Some(points)) => Ok(PrefillSpeed::Table(measured(
+                &at.child("prefill_by_chunk"),
+                points.iter().map(|p| (p.tokens, p.tokens_per_s)),
+                ("tokens", "chunks"),
+            )?)),
             (Some(_), Some(_)) => Err(Invalid::new(
                 at.child("prefill_by_chunk"),
                 "give prefill_tokens_per_s or prefill_by_chunk, not both",
@@ -422,4 +373,35 @@ impl RawSelfHosted {
             })
             .transpose()
     }
+}
+
+/// A measured table at `field`: points of `{ <x>, tokens_per_s }`, `x` (as
+/// `names` says it, and in the plural) a whole number from 1, strictly
+/// increasing, and each speed above 0; at least one point.
+fn measured(
+    field: &FieldPath,
+    points: impl ExactSizeIterator<Item = (Number, Number)>,
+    (x, plural): (&str, &str),
+) -> Checked<Vec<(f64, f64)>> {
+    if points.len() == 0 {
+        return Err(Invalid::new(
+            field.clone(),
+            format!("needs at least one {{ {x}, tokens_per_s }} point"),
+        ));
+    }
+    let mut checked: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+    for (i, (at, tokens_per_s)) in points.enumerate() {
+        let at_x = whole(&field.child(i).child(x), at, 1, u64::from(u32::MAX))? as f64;
+        let tokens_per_s = positive(&field.child(i).child("tokens_per_s"), tokens_per_s)?;
+        if let Some(&(last, _)) = checked.last()
+            && at_x <= last
+        {
+            return Err(Invalid::new(
+                field.child(i).child(x),
+                format!("{plural} must increase ({at_x} after {last})"),
+            ));
+        }
+        checked.push((at_x, tokens_per_s));
+    }
+    Ok(checked)
 }

@@ -451,16 +451,9 @@ fn when_blocks_run_out_the_latest_admitted_is_preempted() {
 /// one by one give, to the microsecond.
 #[test]
 fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
-    let mut rng = RandomStreams::new(5).stream("t");
-    let mut t = 0.0;
-    let arrivals: Vec<_> = (0..300)
-        .map(|_| {
-            t += rng.random::<f64>() * 0.4;
-            let input = 50 + (rng.random::<f64>() * 3000.0) as u32;
-            let hit = (rng.random::<f64>() * f64::from(input)) as u32;
-            let output = 1 + (rng.random::<f64>() * 400.0) as u32;
-            (secs(t), cached(input, hit, 600), output)
-        })
+    let arrivals: Vec<_> = random_calls(5, 0.4, 3000, 400)
+        .into_iter()
+        .map(|(t, r, o, _)| (t, r, o))
         .collect();
     let spec = SelfHostedSpec {
         decode: DecodeSpeed::Linear {
@@ -505,6 +498,33 @@ fn session(n: u32) -> Option<Session> {
     Some(Session::User { class: 0, user: n })
 }
 
+/// 300 calls drawn with seed `seed`: gaps up to `gap` s, 50 to 50 +
+/// `input` prompt tokens with a random part cached, 1 to 1 + `output`
+/// tokens out (at most 600), each of one of 20 sessions.
+fn random_calls(
+    seed: u64,
+    gap: f64,
+    input: u32,
+    output: u32,
+) -> Vec<(SimTime, Request, u32, Option<Session>)> {
+    let mut rng = RandomStreams::new(seed).stream("t");
+    let mut t = 0.0;
+    let mut draw = |most: u32| (rng.random::<f64>() * f64::from(most)) as u32;
+    (0..300)
+        .map(|_| {
+            t += f64::from(draw(1000)) / 1000.0 * gap;
+            let tokens = 50 + draw(input);
+            let hit = draw(tokens);
+            (
+                secs(t),
+                cached(tokens, hit, 600),
+                1 + draw(output),
+                session(draw(20)),
+            )
+        })
+        .collect()
+}
+
 /// Blocks a session's calls leave behind: A (1,600 prompt tokens, 11
 /// out) leaves 101 blocks; B, its session's next call, reuses the 100
 /// whole blocks of its 1,600 cached tokens and prefills the other 1,600
@@ -543,18 +563,7 @@ fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
 /// finishes, and runs of decode steps give what the steps one by one give.
 #[test]
 fn cached_blocks_are_conserved_and_runs_still_match_the_steps() {
-    let mut rng = RandomStreams::new(9).stream("t");
-    let mut t = 0.0;
-    let arrivals: Vec<_> = (0..300)
-        .map(|_| {
-            t += rng.random::<f64>() * 0.3;
-            let input = 200 + (rng.random::<f64>() * 2500.0) as u32;
-            let hit = (rng.random::<f64>() * f64::from(input)) as u32;
-            let output = 1 + (rng.random::<f64>() * 300.0) as u32;
-            let who = (rng.random::<f64>() * 20.0) as u32;
-            (secs(t), cached(input, hit, 600), output, session(who))
-        })
-        .collect();
+    let arrivals = random_calls(9, 0.3, 2500, 300);
     let spec = SelfHostedSpec {
         decode: DecodeSpeed::Linear {
             base_s: 0.008,
