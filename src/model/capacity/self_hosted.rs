@@ -140,7 +140,7 @@ impl SelfHosted {
         let measured = self.measured_s(since, now);
         match &mut self.replicas[i].work {
             Work::Clocked(c) => c.advance(now, rate, measured, &mut self.stats),
-            Work::Stepped(s) => s.advance(now, measured, &self.spec, &mut self.stats),
+            Work::Stepped(s) => s.advance(now, measured, &mut self.stats),
         }
     }
 
@@ -336,12 +336,9 @@ impl SelfHosted {
         let mut kv_held = 0.0;
         for (i, r) in self.replicas.iter().enumerate() {
             warm += u32::from(r.state == ReplicaState::Warm);
-            kv_held += match (&r.work, self.spec.scheduler) {
-                (Work::Clocked(c), _) => c.kv_held_at(now, self.rate(i)),
-                (Work::Stepped(s), Scheduler::Vllm { block_size, .. }) => {
-                    (s.used_blocks() * u64::from(block_size)) as f64
-                }
-                (Work::Stepped(_), Scheduler::Reserve) => 0.0,
+            kv_held += match &r.work {
+                Work::Clocked(c) => c.kv_held_at(now, self.rate(i)),
+                Work::Stepped(s) => s.kv_held() as f64,
             };
         }
         FleetLevel {

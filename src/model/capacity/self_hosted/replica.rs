@@ -52,7 +52,8 @@ impl Replica {
                 prefix_cache,
                 ..
             } => Work::Stepped(Stepped::new(
-                spec.kv_cache_tokens / u64::from(block_size),
+                spec.kv_cache_tokens,
+                block_size,
                 prefix_cache,
                 now,
             )),

@@ -89,6 +89,8 @@ struct Step {
 }
 
 pub(super) struct Stepped {
+    /// Tokens a KV-cache block holds.
+    block_size: u32,
     waiting: VecDeque<Held>,
     /// In the order they were admitted.
     running: Vec<Held>,
@@ -109,11 +111,18 @@ fn blocks_for(tokens: u32, block_size: u32) -> u64 {
 }
 
 impl Stepped {
-    pub(super) fn new(blocks: u64, caching: PrefixCaching, now: SimTime) -> Self {
+    /// A replica of `kv_tokens` of KV cache in blocks of `block_size`.
+    pub(super) fn new(
+        kv_tokens: u64,
+        block_size: u32,
+        caching: PrefixCaching,
+        now: SimTime,
+    ) -> Self {
         Stepped {
+            block_size,
             waiting: VecDeque::new(),
             running: Vec::new(),
-            free_blocks: blocks,
+            free_blocks: kv_tokens / u64::from(block_size),
             cache: (caching == PrefixCaching::Blocks).then(PrefixCache::new),
             step: None,
             counted_to: now,
@@ -144,6 +153,11 @@ impl Stepped {
         self.running.iter().map(|h| h.blocks).sum()
     }
 
+    /// KV-cache tokens its blocks in use hold.
+    pub(super) fn kv_held(&self) -> u64 {
+        self.used_blocks() * u64::from(self.block_size)
+    }
+
     /// Blocks free, and those the prefix cache holds (free once evicted).
     #[cfg(test)]
     pub(super) fn free_blocks(&self) -> (u64, u64) {
@@ -157,12 +171,9 @@ impl Stepped {
     /// Whether a sequence of `input` tokens would be admitted at the next
     /// step, nothing waiting before it.
     pub(super) fn has_room(&self, spec: &SelfHostedSpec, input: u32) -> bool {
-        let Scheduler::Vllm { block_size, .. } = spec.scheduler else {
-            return false;
-        };
         self.waiting.is_empty()
             && self.running() < spec.max_sequences
-            && blocks_for(input, block_size) <= self.free_blocks + self.cached_blocks()
+            && blocks_for(input, self.block_size) <= self.free_blocks + self.cached_blocks()
     }
 
     /// Takes `seq` in to wait for a step.
@@ -179,16 +190,8 @@ impl Stepped {
     }
 
     /// Counts the KV cache held up to `now`, `measured` seconds of it in the window.
-    pub(super) fn advance(
-        &mut self,
-        now: SimTime,
-        measured: f64,
-        spec: &SelfHostedSpec,
-        stats: &mut ReplicaStats,
-    ) {
-        if let Scheduler::Vllm { block_size, .. } = spec.scheduler {
-            stats.kv_held += (self.used_blocks() * u64::from(block_size)) as f64 * measured;
-        }
+    pub(super) fn advance(&mut self, now: SimTime, measured: f64, stats: &mut ReplicaStats) {
+        stats.kv_held += self.kv_held() as f64 * measured;
         self.counted_to = now;
     }
 
@@ -220,11 +223,8 @@ impl Stepped {
             if ends > now {
                 step.repeats = k;
                 step.ends = ends;
-                let Scheduler::Vllm { block_size, .. } = spec.scheduler else {
-                    unreachable!("a stepped replica has vLLM's scheduler");
-                };
                 for held in &mut self.running {
-                    let keep = blocks_for(held.computed + k, block_size);
+                    let keep = blocks_for(held.computed + k, self.block_size);
                     self.free_blocks += held.blocks - keep;
                     held.blocks = keep;
                 }
@@ -322,19 +322,20 @@ impl Stepped {
             };
         }
         let cacheable = held.cacheable_blocks(block_size);
-        let (taken, reuses) = match (&self.cache, held.seq.session) {
+        let (hit, taken, reuses) = match (&self.cache, held.seq.session) {
             (Some(cache), Some(session)) => {
                 let taken = cache.peek(session);
-                (taken, taken.min(cacheable))
+                let reuses = taken.min(cacheable);
+                (reuses, taken, reuses)
             }
-            (Some(_), None) => (0, 0),
-            (None, _) => (0, cacheable),
+            (Some(_), None) => (0, 0, 0),
+            // Given: its cached blocks are a hit, held anew.
+            (None, _) => (cacheable, 0, 0),
         };
         Resume {
-            computed: (reuses * u64::from(block_size)) as u32,
+            computed: (hit * u64::from(block_size)) as u32,
             taken,
-            // With the cache as given, the cached blocks are taken anew.
-            reuses: if self.cache.is_some() { reuses } else { 0 },
+            reuses,
         }
     }
 
@@ -347,8 +348,8 @@ impl Stepped {
         (measure_from, stats): (SimTime, &mut ReplicaStats),
         started: &mut Vec<Key>,
     ) -> Option<Step> {
+        let block_size = self.block_size;
         let Scheduler::Vllm {
-            block_size,
             max_num_batched_tokens,
             preemption,
             ..
