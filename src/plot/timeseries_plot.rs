@@ -13,7 +13,8 @@ use crate::report::timeseries_csv::{BIN_S, TIME_S, TimeseriesTable};
 
 /// Stacked panels against simulated (or clock) time: attempts in flight
 /// and waiting, the latency of the loops completed in each bin (p50, p99),
-/// the replicas up of each self-hosted pool, refusals and retries, and loop
+/// the replicas up and KV cache in use of each self-hosted pool, refusals
+/// and retries, and loop
 /// outcomes. A line that is zero throughout is left out, and a panel left
 /// with none is not drawn.
 pub struct TimeseriesPlot {
@@ -183,7 +184,7 @@ impl TimeseriesPlot {
             Some(_) => "the model's clock",
             None => "simulated time (min)",
         };
-        let panel = |title: &str, subtitle: &str, y: &str, lines: Vec<Option<Line>>| {
+        let scaled = |title: &str, subtitle: &str, y: &str, lines: Vec<Option<Line>>, y_scale| {
             let lines: Vec<Line> = lines.into_iter().flatten().collect();
             (!lines.is_empty()).then(|| LineChart {
                 title: title.to_owned(),
@@ -192,22 +193,28 @@ impl TimeseriesPlot {
                 x_clock: run.clock,
                 x_range: Some(extent),
                 y_label: y.to_owned(),
-                y_scale: Scale::Plain,
+                y_scale,
                 log_x: false,
                 log_y: false,
                 lines,
                 spans: run.spans.clone(),
             })
         };
+        let panel = |title: &str, subtitle: &str, y: &str, lines| {
+            scaled(title, subtitle, y, lines, Scale::Plain)
+        };
         let per_min = "per minute".to_owned();
         let averaged = format!("trailing {}-bin average", rate_window(bins[0]));
-        let replicas = table
-            .header()
-            .iter()
-            .filter_map(|h| Some((h.strip_prefix("pools.")?.strip_suffix(".replicas")?, h)))
-            .enumerate()
-            .map(|(i, (pool, column))| line(pool, column, i, false))
-            .collect::<Result<Vec<_>, _>>()?;
+        // A line per self-hosted pool of its columns ending `suffix`.
+        let per_pool = |suffix: &str| {
+            table
+                .header()
+                .iter()
+                .filter_map(|h| Some((h.strip_prefix("pools.")?.strip_suffix(suffix)?, h)))
+                .enumerate()
+                .map(|(i, (pool, column))| line(pool, column, i, false))
+                .collect::<Result<Vec<_>, _>>()
+        };
         let panels = [
             panel(
                 "attempts in flight and waiting",
@@ -242,7 +249,14 @@ impl TimeseriesPlot {
                 "replicas up",
                 "each self-hosted pool's replicas alive, loading or warm (mean over each bin)",
                 "replicas",
-                replicas,
+                per_pool(".replicas")?,
+            ),
+            scaled(
+                "KV cache in use",
+                "each self-hosted pool's KV-cache tokens held over those its warm replicas offer (mean over each bin)",
+                "share of the KV cache",
+                per_pool(".kv_cache_utilization")?,
+                Scale::Percent,
             ),
             panel(
                 "refusals and retries",

@@ -499,7 +499,11 @@ fn plot_draws_a_runs_timeseries() {
     }
     assert!(!svg.contains(">fault<"), "no fault to shade");
     // No replicas without a self-hosted pool, nothing queued for what it lacks.
-    assert!(!svg.contains("replicas up") && !svg.contains("queued for a"));
+    assert!(
+        !svg.contains("replicas up")
+            && !svg.contains("KV cache in use")
+            && !svg.contains("queued for a")
+    );
     // A self-hosted pool's replicas have a panel, its queue its own words;
     // M/M/10 has no refusals or retries, so no panel of them.
     let words = |model: &str, sets: &[&str]| {
@@ -520,7 +524,12 @@ fn plot_draws_a_runs_timeseries() {
         fs::read_to_string(out.join("timeseries.svg")).unwrap()
     };
     let hosted = words("self-hosted-vllm.toml", &[]);
-    for shown in ["replicas up", "queued for a replica", "p99"] {
+    for shown in [
+        "replicas up",
+        "KV cache in use",
+        "queued for a replica",
+        "p99",
+    ] {
         assert!(
             hosted.contains(shown),
             "the self-hosted run's figure lacks {shown}"
