@@ -57,6 +57,9 @@ pub struct RawSelfHosted {
     max_num_batched_tokens: Option<Number>,
     /// "recompute" (default, vLLM V1's only mode) or "swap".
     preemption: Option<String>,
+    /// With preemption = "swap": KV-cache tokens a second the host link
+    /// copies out and back.
+    swap_tokens_per_s: Option<Number>,
     /// "given" (default: each call's cached input, as its agent or trace
     /// says) or "blocks" (what its session's earlier calls left in the
     /// replica's cache, least recently used evicted first).
@@ -314,7 +317,17 @@ impl RawSelfHosted {
         };
         let preemption = match self.preemption.as_deref() {
             None | Some("recompute") => Preemption::Recompute,
-            Some("swap") => Preemption::Swap,
+            Some("swap") => Preemption::Swap {
+                tokens_per_s: positive(
+                    &at.child("swap_tokens_per_s"),
+                    self.swap_tokens_per_s.ok_or_else(|| {
+                        Invalid::new(
+                            at.child("swap_tokens_per_s"),
+                            "missing: with preemption = \"swap\", the KV-cache tokens a second the host link copies out and back",
+                        )
+                    })?,
+                )?,
+            },
             Some(other) => {
                 return Err(Invalid::new(
                     at.child("preemption"),

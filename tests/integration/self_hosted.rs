@@ -256,6 +256,11 @@ fn bad_self_hosted_configs_are_refused_at_their_line() {
         ),
         (
             "scheduler = \"reserve\"",
+            "preemption = \"swap\"",
+            "capacity.swap_tokens_per_s: missing: with preemption = \"swap\"",
+        ),
+        (
+            "scheduler = \"reserve\"",
             "prefix_cache = \"lru\"",
             "capacity.prefix_cache: unknown prefix_cache `lru`: allowed are given, blocks",
         ),

@@ -79,7 +79,7 @@ fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
 }
 
 /// How a replica decides what runs in each step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Scheduler {
     /// As vLLM's V1 engine schedules: KV cache in blocks of `block_size`
     /// tokens taken as a sequence grows; a waiting sequence admitted when
@@ -111,14 +111,16 @@ pub enum PrefixCaching {
 }
 
 /// What becomes of a preempted sequence's KV cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Preemption {
     /// Freed: the sequence prefills its prompt and what it made again
     /// (vLLM V1's only mode).
     Recompute,
     /// Copied to host memory and back when it resumes, computing nothing
-    /// again (vLLM V0's `preemption_mode = "swap"`); the copies take no time.
-    Swap,
+    /// again (vLLM V0's `preemption_mode = "swap"`). Copying its KV
+    /// tokens out and back in at `tokens_per_s` lengthens the steps they
+    /// happen in.
+    Swap { tokens_per_s: f64 },
 }
 
 /// Which warm replica with room takes the queue's head.

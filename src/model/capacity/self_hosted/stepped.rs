@@ -360,6 +360,8 @@ impl Stepped {
         let mut budget = max_num_batched_tokens;
         let mut tokens = Vec::new();
         let mut preempted = false;
+        // KV tokens copied to the host and back in this step.
+        let mut swapped = 0u64;
         'running: while tokens.len() < self.running.len() && budget > 0 {
             let i = tokens.len();
             let n = (self.running[i].tokens() - self.running[i].computed).min(budget);
@@ -381,7 +383,10 @@ impl Stepped {
                         victim.computed = 0;
                         victim.decoding = false;
                     }
-                    Preemption::Swap => self.free_blocks += victim.blocks,
+                    Preemption::Swap { .. } => {
+                        self.free_blocks += victim.blocks;
+                        swapped += u64::from(victim.computed);
+                    }
                 }
                 victim.blocks = 0;
                 self.waiting.push_front(victim);
@@ -407,6 +412,7 @@ impl Stepped {
                 break;
             }
             let mut held = self.waiting.pop_front().expect("a head");
+            swapped += u64::from(held.computed);
             if held.computed == 0 && now >= measure_from {
                 let cacheable = held.seq.cached.min(held.tokens() - 1);
                 stats.cacheable_tokens += u64::from(cacheable);
@@ -444,8 +450,15 @@ impl Stepped {
         let mut ticks = step_ticks(spec, (decodes, context, prefill), slowdown);
         // Only decoding, all of them, and no one waiting who could come in
         // (the blocks free only shrink while they decode): a run.
-        let alike =
-            prefill == 0 && !preempted && tokens.len() == self.running.len() && self.runs_allowed();
+        if let Preemption::Swap { tokens_per_s } = preemption {
+            let copying = swapped as f64 / tokens_per_s * slowdown;
+            ticks += (copying * TICKS_PER_SECOND as f64).ceil() as u64;
+        }
+        let alike = prefill == 0
+            && swapped == 0
+            && !preempted
+            && tokens.len() == self.running.len()
+            && self.runs_allowed();
         if alike
             && (self.waiting.is_empty()
                 || budget == 0

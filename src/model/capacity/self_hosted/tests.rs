@@ -404,7 +404,7 @@ fn kv_taken_on_demand_runs_more_at_once_than_reservations_do() {
 /// 128 blocks: together they outgrow it, and the later one is preempted
 /// (freed) while the earlier one goes on. Recomputed, it prefills its
 /// prompt and what it made again; swapped, it resumes where it was, so
-/// it ends sooner. With room for both, neither is preempted.
+/// it ends sooner, the sooner the faster its KV cache is copied. With room for both, neither is preempted.
 #[test]
 fn when_blocks_run_out_the_latest_admitted_is_preempted() {
     let arrivals = [
@@ -429,12 +429,22 @@ fn when_blocks_run_out_the_latest_admitted_is_preempted() {
     assert_eq!(none, 0);
     let (recomputed, preempted) = run(2048, Preemption::Recompute);
     assert!(preempted >= 1);
-    let (swapped, swaps) = run(2048, Preemption::Swap);
+    let (swapped, swaps) = run(2048, Preemption::Swap { tokens_per_s: 1e6 });
     assert!(swaps >= 1);
+    // Copying over a link a hundred times slower costs the swapped call time.
+    let (slow_link, _) = run(2048, Preemption::Swap { tokens_per_s: 1e4 });
+    assert!(
+        slow_link[1].1 > swapped[1].1,
+        "{slow_link:?} vs {swapped:?}"
+    );
     // The first admitted is never the one preempted, so it ends as soon
-    // as with room to spare; the second ends later, and later recomputed.
+    // as with room to spare (later by the copies, which lengthen its
+    // steps, when the other is swapped); the second ends later, and later
+    // recomputed.
+    assert_eq!(recomputed[0].1, roomy[0].1);
+    let copies = swapped[0].1.since(roomy[0].1).as_secs_f64();
+    assert!(copies > 0.0 && copies < 0.01, "{copies} s of copies");
     for times in [&recomputed, &swapped] {
-        assert_eq!(times[0].1, roomy[0].1);
         assert!(times[1].1 > roomy[1].1);
     }
     assert!(
