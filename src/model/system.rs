@@ -10,9 +10,11 @@
 //!    before new work arrives in it;
 //! 5. `ThinkTimeEnded`, `LoopArrived`, `RequestDue`: new loops;
 //! 6. `ToolFinished`: the next step of a running loop;
-//! 7. `BackoffEnded`, `ThrottleReleased`, `GateOpened`, `BatchClosed`:
-//!    attempts leaving the client's own waits, last, after every completion
-//!    at that instant (so a call arriving as a batch closes joins it).
+//! 7. `BackoffEnded`, `ThrottleReleased`, `GateOpened`, `BatchClosed`,
+//!    `ReplicaStart`: attempts leaving the client's own waits, last, after
+//!    every completion at that instant (so a call arriving as a batch
+//!    closes joins it, and calls sent together to an idle vLLM replica
+//!    share its first step).
 
 use crate::engine::{
     Ctx, EventQueue, Key, Model, Place, RandomStreams, SimDuration, SimTime, Slab, Stream,
@@ -121,6 +123,12 @@ pub enum Event {
     },
     /// A self-hosted replica's next event: a prefill or decode ends, or it is warm.
     ReplicaWake {
+        pool: u16,
+        replica: u16,
+        generation: u32,
+    },
+    /// An idle vLLM replica starts a step with the calls that came.
+    ReplicaStart {
         pool: u16,
         replica: u16,
         generation: u32,
@@ -461,7 +469,8 @@ impl Model for AgentSystem<'_> {
             Event::BackoffEnded(_)
             | Event::ThrottleReleased(_)
             | Event::GateOpened
-            | Event::BatchClosed { .. } => 6,
+            | Event::BatchClosed { .. }
+            | Event::ReplicaStart { .. } => 6,
         }
     }
 
@@ -491,6 +500,11 @@ impl Model for AgentSystem<'_> {
                 expired,
             } => self.on_batch_done(usize::from(pool), batch, expired, cx),
             Event::ReplicaWake {
+                pool,
+                replica,
+                generation,
+            }
+            | Event::ReplicaStart {
                 pool,
                 replica,
                 generation,

@@ -39,6 +39,9 @@ pub struct Wake {
     pub replica: u16,
     pub at: SimTime,
     pub generation: u32,
+    /// An idle vLLM replica starts a step: after every call that arrives
+    /// at this instant, so calls sent together share it.
+    pub starts_step: bool,
 }
 
 /// The run-time state of a self-hosted pool.
@@ -256,6 +259,8 @@ impl SelfHosted {
         let rate = self.rate(i);
         let r = &mut self.replicas[i];
         r.generation = r.generation.wrapping_add(1);
+        let starts_step =
+            r.state == ReplicaState::Warm && matches!(&r.work, Work::Stepped(s) if !s.stepping());
         let at = match r.state {
             ReplicaState::Stopped => return,
             ReplicaState::Starting => r.ready_at,
@@ -274,6 +279,7 @@ impl SelfHosted {
             replica: i as u16,
             at: at.max(now),
             generation: r.generation,
+            starts_step,
         });
     }
 

@@ -14,14 +14,20 @@ impl AgentSystem<'_> {
         };
         let now = cx.now();
         for wake in fleet.take_wakes() {
-            cx.schedule_at(
-                wake.at,
-                Event::ReplicaWake {
-                    pool: pool as u16,
-                    replica: wake.replica,
-                    generation: wake.generation,
+            let (pool, replica, generation) = (pool as u16, wake.replica, wake.generation);
+            let event = match wake.starts_step {
+                true => Event::ReplicaStart {
+                    pool,
+                    replica,
+                    generation,
                 },
-            );
+                false => Event::ReplicaWake {
+                    pool,
+                    replica,
+                    generation,
+                },
+            };
+            cx.schedule_at(wake.at, event);
         }
         for key in fleet.take_started() {
             self.attempts
