@@ -467,32 +467,17 @@ fn when_blocks_run_out_the_latest_admitted_is_preempted() {
 /// one by one give, to the microsecond.
 #[test]
 fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
+    // Each call a session of its own: nothing to reuse.
     let arrivals: Vec<_> = random_calls(5, 0.4, 3000, 400)
         .into_iter()
-        .map(|(t, r, o, _)| (t, r, o))
+        .map(|(t, r, o, _)| (t, r, o, None))
         .collect();
     let spec = SelfHostedSpec {
-        decode: DecodeSpeed::Linear {
-            base_s: 0.008,
-            per_sequence_s: 0.0003,
-            per_context_token_s: 2e-7,
-        },
+        decode: growing_decode(),
         ..vllm(2, 12, 12_000, 256)
     };
-    let fleet = || SelfHosted::new(&spec, SimTime::ZERO);
-    let mut runs = fleet();
-    let together = drive(&mut runs, &arrivals);
-    let mut steps = fleet();
-    for r in &mut steps.replicas {
-        if let Work::Stepped(s) = &mut r.work {
-            s.one_by_one = true;
-        }
-    }
-    let one_by_one = drive(&mut steps, &arrivals);
-    assert_eq!(together.len(), arrivals.len());
-    assert!(steps.stats(secs(1e4)).preemptions > 0, "the cache is tight");
-    assert_eq!(together, one_by_one);
-    for ((first, _), (at, req, _)) in together.values().zip(&arrivals) {
+    let together = runs_match_steps(&spec, &arrivals);
+    for ((first, _), (at, req, ..)) in together.values().zip(&arrivals) {
         let prefill = f64::from(req.input_tokens - req.cached_input_tokens) / 10_000.0;
         assert!(first.since(*at).as_secs_f64() >= prefill * 0.99 - 1e-6);
     }
@@ -581,23 +566,40 @@ fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
 fn cached_blocks_are_conserved_and_runs_still_match_the_steps() {
     let arrivals = random_calls(9, 0.3, 2500, 300);
     let spec = SelfHostedSpec {
-        decode: DecodeSpeed::Linear {
-            base_s: 0.008,
-            per_sequence_s: 0.0003,
-            per_context_token_s: 2e-7,
-        },
+        decode: growing_decode(),
         ..caching(12_000, PrefixCaching::Blocks)
     };
-    let mut runs = SelfHosted::new(&spec, SimTime::ZERO);
-    let together = drive_sessions(&mut runs, &arrivals);
-    let mut steps = SelfHosted::new(&spec, SimTime::ZERO);
+    runs_match_steps(&spec, &arrivals);
+}
+
+/// Decode steps of 8 ms, 0.3 ms more a sequence, 0.2 µs more a token of context.
+fn growing_decode() -> DecodeSpeed {
+    DecodeSpeed::Linear {
+        base_s: 0.008,
+        per_sequence_s: 0.0003,
+        per_context_token_s: 2e-7,
+    }
+}
+
+/// Drives a fleet of `spec` through `arrivals` twice, with runs of decode
+/// steps and with the steps one by one: every call finishes, the cache is
+/// tight enough to preempt, and both give each call the same first token
+/// and end, which it returns.
+fn runs_match_steps(
+    spec: &SelfHostedSpec,
+    arrivals: &[(SimTime, Request, u32, Option<Session>)],
+) -> BTreeMap<Key, (SimTime, SimTime)> {
+    let mut runs = SelfHosted::new(spec, SimTime::ZERO);
+    let together = drive_sessions(&mut runs, arrivals);
+    let mut steps = SelfHosted::new(spec, SimTime::ZERO);
     for r in &mut steps.replicas {
         if let Work::Stepped(s) = &mut r.work {
             s.one_by_one = true;
         }
     }
-    let one_by_one = drive_sessions(&mut steps, &arrivals);
+    let one_by_one = drive_sessions(&mut steps, arrivals);
     assert_eq!(together.len(), arrivals.len());
     assert!(steps.stats(secs(1e4)).preemptions > 0, "the cache is tight");
     assert_eq!(together, one_by_one);
+    together
 }
