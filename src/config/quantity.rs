@@ -333,6 +333,68 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
+/// Units a step cost may use, with their length in seconds.
+const STEP_UNITS: [(&str, f64); 4] = [("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1.0)];
+
+pub const STEP_COST_HELP: &str = "a number with a unit (ns, us, ms, s), like \"6ms\" or \"40ns\"";
+
+/// A step cost's pattern: one number with one of [`STEP_UNITS`].
+const STEP_COST_PATTERN: &str = r"^\s*[0-9][0-9.eE+-]*\s*(ns|us|ms|s)\s*$";
+
+/// A model server's cost per step, per sequence or per token of context:
+/// a short duration kept exact below the clock's microsecond (a token of
+/// context costs nanoseconds), in seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepCost(pub f64);
+
+impl StepCost {
+    pub fn parse(text: &str) -> Result<StepCost, BadInput> {
+        let bad = || BadInput(format!("`{text}`: expected {STEP_COST_HELP}"));
+        let trimmed = text.trim();
+        let split = trimmed
+            .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .len();
+        let (number, unit) = trimmed.split_at(split);
+        let seconds = STEP_UNITS
+            .iter()
+            .find(|(u, _)| *u == unit)
+            .map(|(_, s)| *s)
+            .ok_or_else(bad)?;
+        let value: f64 = number.trim().parse().map_err(|_| bad())?;
+        if !value.is_finite() || value < 0.0 || value * seconds > 3600.0 {
+            return Err(BadInput(format!(
+                "`{text}` must be a duration from 0 to an hour"
+            )));
+        }
+        Ok(StepCost(value * seconds))
+    }
+}
+
+impl<'de> Deserialize<'de> for StepCost {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        StepCost::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for StepCost {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepCost".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": STEP_COST_PATTERN,
+            "description": STEP_COST_HELP,
+        })
+    }
+}
+
 /// A duration's pattern: numbers each with one of [`UNITS`], spaces allowed.
 const DURATION_PATTERN: &str = r"^(\s*[0-9][0-9.eE+-]*\s*(us|ms|s|m|h|d))+\s*$";
 
@@ -421,6 +483,21 @@ mod tests {
         );
         for bad in ["24:00", "Tue 9:5", "Someday 10:00", "10:00:00"] {
             assert!(At::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn step_costs_keep_what_the_clock_cannot() {
+        let seconds = |s| StepCost::parse(s).unwrap().0;
+        // Below the clock's microsecond, exactly as written.
+        assert_eq!(seconds("40ns"), 40e-9);
+        assert_eq!(seconds("0.15ms"), 0.15e-3);
+        assert_eq!(seconds("1.5us"), 1.5e-6);
+        assert_eq!(seconds("6 ms"), 6e-3);
+        assert_eq!(seconds("0.02s"), 0.02);
+        // A duration, not a sum of them, nor anything longer than an hour.
+        for bad in ["40", "2ps", "1h", "1ms2us", "-1ms", "2h", "7200s", "abc"] {
+            assert!(StepCost::parse(bad).is_err(), "{bad}");
         }
     }
 

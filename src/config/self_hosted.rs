@@ -11,7 +11,7 @@ use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::presets;
-use super::quantity::{Duration, Number};
+use super::quantity::{Duration, Number, StepCost};
 use crate::engine::SimDuration;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::self_hosted::{
@@ -86,10 +86,10 @@ pub struct RawDecodePoint {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawDecodeIteration {
-    base: Duration,
-    per_sequence: Duration,
+    base: StepCost,
+    per_sequence: StepCost,
     /// Added per token of context the batch attends to (default 0).
-    per_context_token: Option<Duration>,
+    per_context_token: Option<StepCost>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -248,9 +248,9 @@ impl RawSelfHosted {
             (None, Some(it)) => {
                 let field = at.child("decode_iteration");
                 DecodeSpeed::Linear {
-                    base_s: positive_duration(&field.child("base"), it.base)?.as_secs_f64(),
-                    per_sequence_s: it.per_sequence.0.as_secs_f64(),
-                    per_context_token_s: it.per_context_token.map_or(0.0, |d| d.0.as_secs_f64()),
+                    base_s: positive(&field.child("base"), Number(it.base.0, None))?,
+                    per_sequence_s: it.per_sequence.0,
+                    per_context_token_s: it.per_context_token.map_or(0.0, |d| d.0),
                 }
             }
             _ => {
