@@ -126,6 +126,27 @@ Examples:
 A model takes one as [client] preset = \"anthropic-python\"; any key given
 beside it replaces the preset's.")]
     Presets(PresetsArgs),
+    /// Fit a self-hosted pool to a real vLLM server's own measurements (or a
+    /// published table of its speeds), and say how well it predicts requests
+    /// it was not fitted to.
+    #[command(after_help = "Examples:
+  loopcap calibrate result.json --kv-cache-tokens 41408
+  loopcap calibrate rate-4.json --kv-cache-tokens 41408 --check rate-8.json --check rate-12.json
+  loopcap calibrate requests.csv --kv-cache-tokens 380000 --max-num-batched-tokens 8192
+  loopcap calibrate speeds.csv --profile --kv-cache-tokens 380000
+
+MEASURED is the JSON `vllm bench serve --save-result --save-detailed` writes
+(input_lens, output_lens, ttfts, itls, start_times), or a CSV with a row per
+request: sent_s, first_token_s, last_token_s (seconds), input_tokens,
+output_tokens. With --profile it is a CSV of speeds: phase (decode or
+prefill), batch, context_tokens (blank if not measured), chunk_tokens,
+tokens_per_s.
+
+It prints a [capacity] table to paste into a model, then, run in loopcap on
+the measured requests, the errors of its time to first token, end-to-end
+latency and time per output token: on the later half of MEASURED's requests
+(fitted to the earlier half), or on each --check run (fitted to MEASURED).")]
+    Calibrate(CalibrateArgs),
     /// Print the JSON Schema of model or experiment files, for editors to complete and
     /// check them (their shape; `check` validates the rest).
     #[command(after_help = "Examples:
@@ -400,6 +421,36 @@ pub struct ReportArgs {
     /// The page to write (default: DIR/report.html).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `loopcap calibrate`.
+#[derive(Args)]
+pub struct CalibrateArgs {
+    /// The server's measurements (see below).
+    pub measured: PathBuf,
+    /// The server's KV cache in tokens, as vLLM logs it at start ("GPU KV
+    /// cache size: N tokens").
+    #[arg(long, value_name = "TOKENS")]
+    pub kv_cache_tokens: u64,
+    /// The server's max_num_seqs (default: vLLM's, the vllm-server preset's).
+    #[arg(long, value_name = "N")]
+    pub max_sequences: Option<u32>,
+    /// The server's max_num_batched_tokens (default: vLLM's, the vllm-server preset's).
+    #[arg(long, value_name = "TOKENS")]
+    pub max_num_batched_tokens: Option<u32>,
+    /// The server's block_size (default: vLLM's, the vllm-server preset's).
+    #[arg(long, value_name = "TOKENS")]
+    pub block_size: Option<u32>,
+    /// MEASURED is a table of speeds, not per-request measurements.
+    #[arg(long)]
+    pub profile: bool,
+    /// Another run of the same server to predict and score, fitted to all
+    /// of MEASURED (repeatable).
+    #[arg(long, value_name = "RUN")]
+    pub check: Vec<PathBuf>,
+    /// Print the calibration as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `loopcap presets`.

@@ -8,6 +8,7 @@ use crate::config::Diagnostic;
 use crate::config::memory::Memory;
 use crate::config::work::Work;
 
+pub mod calibrate;
 pub mod check;
 pub mod error;
 pub mod fit;

@@ -39,6 +39,7 @@
 
 pub mod atomic_file;
 pub mod bytes;
+pub mod calibrate;
 pub mod cli;
 pub mod command;
 pub mod config;

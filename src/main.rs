@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use loopcap::cli::{Cli, Command};
 use loopcap::command::error::Error;
-use loopcap::command::{check, fit, plot, presets, report, run, schema, size, sweep, validate};
+use loopcap::command::{
+    calibrate, check, fit, plot, presets, report, run, schema, size, sweep, validate,
+};
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => fit::fit(&args),
         Command::Report(args) => report::report(&args),
         Command::Presets(args) => presets::presets(&args),
+        Command::Calibrate(args) => calibrate::calibrate(&args),
         Command::Schema { kind } => schema::schema(kind),
         Command::Completions { shell } => schema::completions(shell),
     };

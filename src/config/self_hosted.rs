@@ -22,6 +22,16 @@ use crate::model::capacity::self_hosted::{
 /// The preset whose scheduler knobs a vLLM replica takes unless given: vLLM's own defaults.
 const VLLM_SERVER: &str = "vllm-server";
 
+/// vLLM's own default for `name` (block_size, max_num_batched_tokens or
+/// max_sequences), as the `vllm-server` preset gives it.
+pub fn vllm_server_default(name: &str) -> i64 {
+    presets::capacity_table(VLLM_SERVER)
+        .expect("the vllm-server preset is shipped (a test reads it)")
+        .get(name)
+        .and_then(toml::Value::as_integer)
+        .expect("the vllm-server preset sets it (a test reads it)")
+}
+
 /// Replicas of an inference server with continuous batching.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -303,14 +313,9 @@ impl RawSelfHosted {
                 ));
             }
         }
-        let server = presets::capacity_table(VLLM_SERVER)
-            .expect("the vllm-server preset is shipped (a test reads it)");
         let knob = |name: &str, given: Option<Number>| {
             let value = given.unwrap_or_else(|| {
-                let default = server
-                    .get(name)
-                    .and_then(toml::Value::as_integer)
-                    .expect("the vllm-server preset sets it (a test reads it)");
+                let default = vllm_server_default(name);
                 Number(default as f64, Some(default))
             });
             whole(&at.child(name), value, 1, u64::from(u32::MAX)).map(|n| n as u32)

@@ -1,0 +1,323 @@
+//! `loopcap calibrate`: a self-hosted pool fitted to a real vLLM server's
+//! own measurements, and how well it predicts requests it was not fitted to.
+//!
+//! The step costs come from the requests' token times ([`fit`]) or from a
+//! published table of speeds ([`profile`]); the pool they make is then run
+//! in loopcap on the measured requests (sent when they were, with their
+//! prompt and output tokens) and its time to first token, end-to-end
+//! latency and time per output token set beside the measured ones.
+
+pub mod fit;
+pub mod measured;
+pub mod profile;
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::{self, Source};
+use crate::error::ReadError;
+use crate::fit::Quantiles;
+use crate::model::measure::percentiles::Percentiles;
+use crate::model::{RunError, simulate};
+use fit::StepCosts;
+use measured::{Request, Run};
+
+/// What the fitted server was run with, beside its step costs.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Server {
+    pub kv_cache_tokens: u64,
+    pub max_sequences: u32,
+    pub max_num_batched_tokens: u32,
+    pub block_size: u32,
+}
+
+/// Prompt tokens in a step at which the pool's prefill speed is tabled.
+const CHUNKS: [u32; 6] = [16, 64, 256, 1024, 4096, 16384];
+
+impl Server {
+    /// The `[capacity]` table of one replica of this server with `costs`.
+    pub fn pool_table(&self, costs: &StepCosts) -> String {
+        let mut chunks: Vec<u32> = CHUNKS
+            .into_iter()
+            .filter(|&c| c < self.max_num_batched_tokens)
+            .chain([self.max_num_batched_tokens])
+            .collect();
+        chunks.dedup();
+        let prefill = if costs.prefill_step_s == 0.0 {
+            format!(
+                "prefill_tokens_per_s = {}",
+                significant(1.0 / costs.prefill_per_token_s)
+            )
+        } else {
+            let points: Vec<String> = chunks
+                .iter()
+                .map(|&c| {
+                    let tokens = f64::from(c);
+                    format!(
+                        "  {{ tokens = {c}, tokens_per_s = {} }},",
+                        significant(tokens / costs.prefill_s(tokens))
+                    )
+                })
+                .collect();
+            format!("prefill_by_chunk = [\n{}\n]", points.join("\n"))
+        };
+        format!(
+            "[capacity]\nkind = \"self_hosted\"\nscheduler = \"vllm\"\nreplicas = 1\nmax_sequences = {}\nkv_cache_tokens = {}\nmax_num_batched_tokens = {}\nblock_size = {}\ndecode_iteration = {{ base = \"{}\", per_sequence = \"{}\", per_context_token = \"{}\" }}\n{prefill}\n",
+            self.max_sequences,
+            self.kv_cache_tokens,
+            self.max_num_batched_tokens,
+            self.block_size,
+            step_cost(costs.base_s),
+            step_cost(costs.per_sequence_s),
+            step_cost(costs.per_context_token_s),
+        )
+    }
+}
+
+/// Four significant figures.
+fn significant(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return "0".into();
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.digits$}")
+}
+
+/// A step cost in the unit that keeps it readable: "6.012ms", "41.3ns".
+fn step_cost(seconds: f64) -> String {
+    let (value, unit) = match seconds {
+        s if s >= 1e-3 => (s * 1e3, "ms"),
+        s if s >= 1e-6 => (s * 1e6, "us"),
+        s => (s * 1e9, "ns"),
+    };
+    format!("{}{unit}", significant(value))
+}
+
+/// One figure of a scored run, measured and as the pool predicts it.
+#[derive(Debug, Serialize)]
+pub struct Figure {
+    /// "time to first token", "end to end" or "time per output token".
+    pub metric: &'static str,
+    /// mean, p50, p90 or p99.
+    pub stat: &'static str,
+    pub measured_s: f64,
+    pub predicted_s: f64,
+    /// (predicted − measured) / measured, in %.
+    pub error_pct: f64,
+}
+
+/// A run scored: its requests from `from_s` on, replayed against the pool.
+#[derive(Debug, Serialize)]
+pub struct Score {
+    pub run: String,
+    /// Seconds into the run from which requests are scored (the earlier
+    /// ones are replayed too, as load).
+    pub from_s: f64,
+    pub scored_requests: usize,
+    pub figures: Vec<Figure>,
+}
+
+impl Score {
+    /// The median absolute error of a metric's figures, in %.
+    pub fn median_error_pct(&self, metric: &str) -> f64 {
+        let mut errors: Vec<f64> = self
+            .figures
+            .iter()
+            .filter(|f| f.metric == metric)
+            .map(|f| f.error_pct.abs())
+            .collect();
+        errors.sort_by(f64::total_cmp);
+        match errors.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => errors[n / 2],
+            n => (errors[n / 2 - 1] + errors[n / 2]) / 2.0,
+        }
+    }
+}
+
+/// Why a calibration could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The fitted pool does not read as a model (a defect, not the input's).
+    #[error("the calibrated pool does not read back: {0}")]
+    Model(String),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("cannot write the replayed requests: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A metric scored: its measured value for a request, and which requests
+/// loopcap counts after a warm-up ending at `from`.
+struct Metric {
+    name: &'static str,
+    value: fn(&Request) -> Option<f64>,
+    counted: fn(&Request, f64) -> bool,
+}
+
+/// The metrics scored: end to end by when a request was sent, time to
+/// first token by when its first token came, time per output token by
+/// when its last did, as loopcap counts each.
+const METRICS: [Metric; 3] = [
+    Metric {
+        name: "time to first token",
+        value: |r| Some(r.ttft_s()),
+        counted: |r, from| r.first_token_s() >= from,
+    },
+    Metric {
+        name: "end to end",
+        value: |r| Some(r.e2e_s()),
+        counted: |r, from| r.sent_s >= from,
+    },
+    Metric {
+        name: "time per output token",
+        value: Request::tpot_s,
+        counted: |r, from| r.last_token_s() >= from,
+    },
+];
+
+/// Replays `run` against `pool` (a `[capacity]` table) in loopcap and
+/// scores its requests from `from_s` on, each metric counted as loopcap
+/// counts it after its warm-up. `dir` holds the replayed requests.
+pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, CalibrateError> {
+    let trace = dir.join(format!("requests-{}.csv", run.requests.len()));
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(&trace)?);
+    writeln!(csv, "sent_us,input_tokens,output_tokens")?;
+    for r in &run.requests {
+        writeln!(csv, "{},{},{}", (r.sent_s * 1e6).round(), r.input, r.output)?;
+    }
+    csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let longest = run.requests.iter().map(Request::e2e_s).fold(0.0, f64::max);
+    let last_sent = run.requests.last().map_or(0.0, |r| r.sent_s);
+    let max_output = run.requests.iter().map(|r| r.output).max().unwrap_or(1);
+    let text = format!(
+        "name = \"calibrated: {name}\"\nseed = 1\nduration = \"{duration}s\"\nwarmup = \"{from_s}s\"\n\n[[workload]]\nname = \"measured\"\nagent = \"request\"\ntrace = {{ file = \"{file}\", format = \"csv\", columns = {{ time = \"sent_us\", time_unit = \"us\", input = \"input_tokens\", output = \"output_tokens\", max_tokens = \"output_tokens\" }} }}\n\n[agents.request]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\nmax_output_tokens = {max_output}\n\n{pool}\n[client]\nmax_attempts = 1\n",
+        name = run.name.replace(['"', '\\'], "_"),
+        duration = (last_sent + 10.0 * longest + 60.0).ceil(),
+        file = trace.display().to_string().replace('\\', "/"),
+    );
+    let source = Source {
+        name: format!("the pool replaying {}", run.name),
+        text,
+        base_dir: dir.to_owned(),
+    };
+    let table =
+        config::read::parse_toml(&source).map_err(|e| CalibrateError::Model(e.to_string()))?;
+    let spec = config::load_parsed(&source, table, &[])
+        .map_err(|e| CalibrateError::Model(e.to_string()))?
+        .spec;
+    let summary = simulate(&spec, false)?.summary;
+    let hosted = summary
+        .pools
+        .first()
+        .and_then(|p| p.self_hosted.as_ref())
+        .expect("the calibrated pool is self-hosted");
+    let predicted: [Option<&Percentiles>; 3] = [
+        hosted.time_to_first_token_s.as_ref(),
+        summary.loop_latency_s.as_ref(),
+        hosted.time_per_output_token_s.as_ref(),
+    ];
+    let mut figures = vec![];
+    for (metric, predicted) in METRICS.iter().zip(predicted) {
+        let values: Vec<f64> = run
+            .requests
+            .iter()
+            .filter(|r| (metric.counted)(r, from_s))
+            .filter_map(metric.value)
+            .collect();
+        let (Some(predicted), false) = (predicted, values.is_empty()) else {
+            continue;
+        };
+        let measured = Quantiles::of(&values);
+        for (stat, measured_s, predicted_s) in [
+            ("mean", measured.mean, predicted.mean),
+            ("p50", measured.p50, predicted.p50),
+            ("p90", measured.p90, predicted.p90),
+            ("p99", measured.p99, predicted.p99),
+        ] {
+            figures.push(Figure {
+                metric: metric.name,
+                stat,
+                measured_s,
+                predicted_s,
+                error_pct: 100.0 * (predicted_s - measured_s) / measured_s,
+            });
+        }
+    }
+    Ok(Score {
+        run: run.name.clone(),
+        from_s,
+        scored_requests: run.requests.iter().filter(|r| r.sent_s >= from_s).count(),
+        figures,
+    })
+}
+
+/// A calibration: the pool, how it was fitted, and how well it predicts.
+#[derive(Debug, Serialize)]
+pub struct Calibration {
+    pub measured: String,
+    /// Requests answered, and failed ones left out.
+    pub requests: usize,
+    pub failed: usize,
+    pub server: Server,
+    pub costs: StepCosts,
+    /// How the costs were fitted, in words.
+    pub fitted_to: String,
+    pub in_sample_error_pct: f64,
+    /// The `[capacity]` table to paste into a model.
+    pub pool: String,
+    pub scores: Vec<Score>,
+}
+
+impl Calibration {
+    /// The pool, commented, then each score as a table.
+    pub fn text(&self, command: &str) -> String {
+        let mut out = format!(
+            "# Calibrated by loopcap {} from {} ({} requests{}):\n#   {command}\n# {} (in-sample error {:.1}%).\n{}",
+            env!("CARGO_PKG_VERSION"),
+            self.measured,
+            self.requests,
+            if self.failed > 0 {
+                format!("; {} failed, left out", self.failed)
+            } else {
+                String::new()
+            },
+            self.fitted_to,
+            self.in_sample_error_pct,
+            self.pool
+        );
+        for score in &self.scores {
+            let _ = write!(
+                out,
+                "\n{}: the {} requests sent from {:.1} s on, replayed against this pool (every request replayed, as load)\n{:<24}{:>6}{:>12}{:>12}{:>9}\n",
+                score.run,
+                score.scored_requests,
+                score.from_s,
+                "seconds",
+                "",
+                "measured",
+                "predicted",
+                "error"
+            );
+            for f in &score.figures {
+                let _ = writeln!(
+                    out,
+                    "{:<24}{:>6}{:>12.4}{:>12.4}{:>+8.1}%",
+                    f.metric, f.stat, f.measured_s, f.predicted_s, f.error_pct
+                );
+            }
+            let _ = writeln!(
+                out,
+                "median absolute error: time to first token {:.1}%, end to end {:.1}%",
+                score.median_error_pct("time to first token"),
+                score.median_error_pct("end to end")
+            );
+        }
+        out
+    }
+}

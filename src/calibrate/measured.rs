@@ -1,0 +1,234 @@
+//! A real server's own measurements of the requests it served: the JSON
+//! `vllm bench serve --save-result --save-detailed` writes, or a CSV with a
+//! row per request.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{BadInput, ReadError};
+
+/// One request as the client measured it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// When it was sent, in seconds from the run's first request.
+    pub sent_s: f64,
+    /// Prompt tokens.
+    pub input: u64,
+    /// Tokens it made, the first included.
+    pub output: u64,
+    /// When each output token came, in seconds from the run's first
+    /// request: measured, or spread evenly between the first and the last.
+    pub token_s: Vec<f64>,
+}
+
+impl Request {
+    pub fn ttft_s(&self) -> f64 {
+        self.token_s[0] - self.sent_s
+    }
+
+    pub fn e2e_s(&self) -> f64 {
+        self.token_s[self.token_s.len() - 1] - self.sent_s
+    }
+
+    /// Seconds per output token after the first, as vLLM's TPOT.
+    pub fn tpot_s(&self) -> Option<f64> {
+        (self.output > 1).then(|| (self.e2e_s() - self.ttft_s()) / (self.output - 1) as f64)
+    }
+
+    pub fn first_token_s(&self) -> f64 {
+        self.token_s[0]
+    }
+
+    pub fn last_token_s(&self) -> f64 {
+        self.token_s[self.token_s.len() - 1]
+    }
+}
+
+/// The requests of one run, in the order they were sent, and the failed
+/// ones left out.
+#[derive(Debug)]
+pub struct Run {
+    /// How to name it in messages and reports: the path as given.
+    pub name: String,
+    pub requests: Vec<Request>,
+    pub failed: usize,
+}
+
+/// The fields of vLLM's detailed result this reads (serve.py's
+/// `benchmark()` result; `start_times` are `time.perf_counter()` readings).
+#[derive(Deserialize)]
+struct VllmResult {
+    input_lens: Vec<u64>,
+    output_lens: Vec<u64>,
+    ttfts: Vec<f64>,
+    itls: Vec<Vec<f64>>,
+    start_times: Option<Vec<f64>>,
+    #[serde(default)]
+    errors: Vec<Option<String>>,
+}
+
+/// A row of the per-request CSV.
+#[derive(Deserialize)]
+struct CsvRow {
+    sent_s: f64,
+    first_token_s: f64,
+    last_token_s: f64,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+/// Reads the measurements in `path`: vLLM's JSON (by its `.json` name) or
+/// the CSV of `sent_s, first_token_s, last_token_s, input_tokens,
+/// output_tokens` (times in seconds from any origin).
+pub fn read(path: &Path) -> Result<Run, ReadError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(ReadError::io(path))?;
+    let (requests, failed) = if path.extension().is_some_and(|e| e == "json") {
+        from_vllm(&name, &text)?
+    } else {
+        (from_csv(path, &text)?, 0)
+    };
+    if requests.len() < 2 {
+        return Err(ReadError::bad(format!(
+            "{name}: {} request(s) answered; calibrating needs at least 2",
+            requests.len()
+        )));
+    }
+    Ok(Run {
+        name,
+        requests,
+        failed,
+    })
+}
+
+fn from_vllm(name: &str, text: &str) -> Result<(Vec<Request>, usize), BadInput> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let raw: VllmResult = serde_path_to_error::deserialize(de).map_err(|e| {
+        BadInput::new(format!(
+            "{name}: field `{}`: {}; expected the JSON `vllm bench serve --save-result --save-detailed` writes",
+            e.path(),
+            e.inner()
+        ))
+    })?;
+    let Some(start_times) = &raw.start_times else {
+        return Err(BadInput::new(format!(
+            "{name}: no `start_times`: the requests' send times are needed to replay them (vLLM's serve benchmark saves them with --save-detailed in recent versions); or give a CSV of sent_s, first_token_s, last_token_s, input_tokens, output_tokens"
+        )));
+    };
+    let n = raw.input_lens.len();
+    for (field, len) in [
+        ("output_lens", raw.output_lens.len()),
+        ("ttfts", raw.ttfts.len()),
+        ("itls", raw.itls.len()),
+        ("start_times", start_times.len()),
+    ] {
+        if len != n {
+            return Err(BadInput::new(format!(
+                "{name}: field `{field}` has {len} entries, `input_lens` {n}: one per request in each"
+            )));
+        }
+    }
+    let origin = start_times.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut requests = vec![];
+    let mut failed = 0;
+    for (i, &start) in start_times.iter().enumerate() {
+        let error = raw.errors.get(i).and_then(Option::as_deref);
+        let output = raw.output_lens[i];
+        if error.is_some_and(|e| !e.is_empty()) || output == 0 || raw.ttfts[i] <= 0.0 {
+            failed += 1;
+            continue;
+        }
+        let at = |field: &str, why: &str| {
+            BadInput::new(format!("{name}: request {i} (from 0): `{field}` {why}"))
+        };
+        let itls = &raw.itls[i];
+        if itls.iter().any(|x| !x.is_finite() || *x < 0.0) {
+            return Err(at("itls", "holds a negative or non-finite gap"));
+        }
+        let sent_s = start - origin;
+        let first = sent_s + raw.ttfts[i];
+        // Streamed chunks can carry several tokens: then the gaps are not
+        // one a token, and the tokens are spread over the span.
+        let token_s = if itls.len() as u64 + 1 == output {
+            std::iter::once(first)
+                .chain(itls.iter().scan(first, |t, gap| {
+                    *t += gap;
+                    Some(*t)
+                }))
+                .collect()
+        } else {
+            spread(first, first + itls.iter().sum::<f64>(), output)
+        };
+        if !sent_s.is_finite() || !raw.ttfts[i].is_finite() {
+            return Err(at("ttfts", "or `start_times` is not a finite number"));
+        }
+        requests.push(Request {
+            sent_s,
+            input: raw.input_lens[i],
+            output,
+            token_s,
+        });
+    }
+    requests.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));
+    Ok((requests, failed))
+}
+
+fn from_csv(path: &Path, text: &str) -> Result<Vec<Request>, ReadError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut rows = vec![];
+    for (i, row) in reader.deserialize::<CsvRow>().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| {
+            ReadError::bad(format!(
+                "{}: line {line}: {e}; expected columns sent_s, first_token_s, last_token_s (seconds), input_tokens, output_tokens",
+                path.display()
+            ))
+        })?;
+        let bad = |why: &str| ReadError::bad(format!("{}: line {line}: {why}", path.display()));
+        if ![row.sent_s, row.first_token_s, row.last_token_s]
+            .iter()
+            .all(|t| t.is_finite())
+        {
+            return Err(bad("a time is not a finite number"));
+        }
+        if row.first_token_s < row.sent_s || row.last_token_s < row.first_token_s {
+            return Err(bad(
+                "times out of order: sent_s ≤ first_token_s ≤ last_token_s expected",
+            ));
+        }
+        if row.output_tokens == 0 {
+            return Err(bad(
+                "output_tokens is 0: a request answered made at least one",
+            ));
+        }
+        rows.push(row);
+    }
+    let origin = rows.iter().map(|r| r.sent_s).fold(f64::INFINITY, f64::min);
+    let mut requests: Vec<Request> = rows
+        .into_iter()
+        .map(|r| Request {
+            sent_s: r.sent_s - origin,
+            input: r.input_tokens,
+            output: r.output_tokens,
+            token_s: spread(
+                r.first_token_s - origin,
+                r.last_token_s - origin,
+                r.output_tokens,
+            ),
+        })
+        .collect();
+    requests.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));
+    Ok(requests)
+}
+
+/// `count` token times evenly from `first` to `last`.
+fn spread(first: f64, last: f64, count: u64) -> Vec<f64> {
+    if count == 1 {
+        return vec![first];
+    }
+    let gap = (last - first) / (count - 1) as f64;
+    (0..count).map(|k| first + gap * k as f64).collect()
+}

@@ -1,0 +1,147 @@
+//! `loopcap calibrate`: fits a self-hosted pool to a server's measurements
+//! or speeds, scores it on requests it was not fitted to, and prints both.
+
+use std::io::{self, Write};
+
+use crate::calibrate::fit::fit;
+use crate::calibrate::measured::{self, Run};
+use crate::calibrate::profile::fit_profile;
+use crate::calibrate::{CalibrateError, Calibration, Server, score};
+use crate::cli::CalibrateArgs;
+use crate::command::error::Error;
+use crate::config::self_hosted::vllm_server_default;
+use crate::json;
+
+pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
+    let knob = |given: Option<u32>, name: &str| {
+        given.unwrap_or_else(|| u32::try_from(vllm_server_default(name)).unwrap_or(u32::MAX))
+    };
+    let server = Server {
+        kv_cache_tokens: args.kv_cache_tokens,
+        max_sequences: knob(args.max_sequences, "max_sequences"),
+        max_num_batched_tokens: knob(args.max_num_batched_tokens, "max_num_batched_tokens"),
+        block_size: knob(args.block_size, "block_size"),
+    };
+    for (flag, value) in [
+        ("--kv-cache-tokens", server.kv_cache_tokens),
+        ("--max-sequences", u64::from(server.max_sequences)),
+        (
+            "--max-num-batched-tokens",
+            u64::from(server.max_num_batched_tokens),
+        ),
+        ("--block-size", u64::from(server.block_size)),
+    ] {
+        if value == 0 {
+            return Err(Error::input(format!("{flag}: must be at least 1")));
+        }
+    }
+    let shown = args.measured.display().to_string();
+    let budget = server.max_num_batched_tokens;
+    let checks: Vec<Run> = args
+        .check
+        .iter()
+        .map(|path| measured::read(path))
+        .collect::<Result<_, _>>()?;
+    let (costs, fitted_to, in_sample_error_pct, primary) = if args.profile {
+        let (costs, error, rows) = fit_profile(&args.measured, budget)?;
+        (
+            costs,
+            format!("Fitted to the {rows} rows of a profile"),
+            error,
+            None,
+        )
+    } else {
+        let run = measured::read(&args.measured)?;
+        // Held out, unless other runs are scored: the later half.
+        let half = if checks.is_empty() {
+            run.requests.len() / 2
+        } else {
+            run.requests.len()
+        };
+        let fitted = fit(&run.requests, &|i| i < half, budget).ok_or_else(|| {
+            Error::input(format!(
+                "{shown}: its requests cannot tell the step costs apart: it needs requests of more than one token decoding beside different loads, and prompts prefilled while others decode or sent to an idle server"
+            ))
+        })?;
+        let words = format!(
+            "Fitted to the gaps between tokens of {} requests and the first tokens of {} sent to an idle server, {}",
+            fitted.decode_rows,
+            fitted.idle_rows,
+            if checks.is_empty() {
+                "the earlier half of the run"
+            } else {
+                "the whole run"
+            }
+        );
+        (
+            fitted.costs,
+            words,
+            fitted.in_sample_error_pct,
+            Some((run, half)),
+        )
+    };
+    let pool = server.pool_table(&costs);
+    let dir = tempfile::tempdir().map_err(Error::runtime)?;
+    let scored = |run: &Run, from_s: f64| {
+        score(run, from_s, &pool, dir.path()).map_err(|e| match e {
+            CalibrateError::Read(read) => read.into(),
+            other => Error::runtime(other),
+        })
+    };
+    let mut scores = vec![];
+    if let Some((run, half)) = &primary
+        && checks.is_empty()
+    {
+        scores.push(scored(run, run.requests[*half].sent_s)?);
+    }
+    for run in &checks {
+        scores.push(scored(run, 0.0)?);
+    }
+    let (requests, failed) = primary
+        .as_ref()
+        .map_or((0, 0), |(run, _)| (run.requests.len(), run.failed));
+    let calibration = Calibration {
+        measured: shown,
+        requests,
+        failed,
+        server,
+        costs,
+        fitted_to,
+        in_sample_error_pct,
+        pool,
+        scores,
+    };
+    let mut stdout = io::stdout().lock();
+    if args.json {
+        json::write_json(&mut stdout, &calibration)?;
+    } else {
+        stdout.write_all(calibration.text(&command(args)).as_bytes())?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// The command line that makes this calibration again.
+fn command(args: &CalibrateArgs) -> String {
+    let mut line = format!(
+        "loopcap calibrate {} --kv-cache-tokens {}",
+        args.measured.display(),
+        args.kv_cache_tokens
+    );
+    for (flag, value) in [
+        ("--max-sequences", args.max_sequences),
+        ("--max-num-batched-tokens", args.max_num_batched_tokens),
+        ("--block-size", args.block_size),
+    ] {
+        if let Some(value) = value {
+            line += &format!(" {flag} {value}");
+        }
+    }
+    if args.profile {
+        line += " --profile";
+    }
+    for check in &args.check {
+        line += &format!(" --check {}", check.display());
+    }
+    line
+}
