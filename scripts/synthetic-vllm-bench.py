@@ -2,17 +2,22 @@
 """Writes a `vllm bench serve --save-result --save-detailed` JSON from a
 server whose step costs are known, for `loopcap calibrate` to be checked
 against: an implementation of vLLM V1's step loop written apart from
-loopcap's (no KV limit, no preemption, no prefix cache).
+loopcap's (no prefix cache).
 
-Each step runs every decoding request's next token and, in admission order,
-prompt chunks while the step's token budget lasts; waiting requests are
-admitted first come first served while fewer than max_seqs run. A step
+Each step gives every running request, in admission order, the tokens it
+has not computed (one when it decodes; its prompt, or after a preemption
+its prompt and output, in chunks) while the step's token budget lasts,
+taking KV blocks as they grow; when blocks run out, the latest admitted
+request is preempted (its KV freed, recomputed later). Unless one was,
+waiting requests are then admitted first come first served while fewer
+than max_seqs run and their chunk's blocks are free. A step
 lasts base + per_seq * decodes + per_ctx * (tokens the decodes attend to),
 when it decodes, plus c0 + c1 * (prompt tokens), when it prefills. A
 request's first token comes at the end of the step that finishes its
 prompt; each later one at the end of each step after.
 
     python3 scripts/synthetic-vllm-bench.py --rate 8 --requests 600 --seed 1 > run.json
+    python3 scripts/synthetic-vllm-bench.py --rate 8 --kv-tokens 14000 --csv > run.csv
 """
 
 import argparse
@@ -33,6 +38,10 @@ def main():
     p.add_argument("--c1", type=float, default=4e-5)
     p.add_argument("--budget", type=int, default=2048)
     p.add_argument("--max-seqs", type=int, default=256)
+    p.add_argument("--kv-tokens", type=int, default=0, help="KV cache tokens (0: unbounded)")
+    p.add_argument("--block", type=int, default=16)
+    p.add_argument("--csv", action="store_true",
+                   help="a CSV a request a row (sent_s, first_token_s, last_token_s, input_tokens, output_tokens) instead")
     args = p.parse_args()
 
     rng = random.Random(args.seed)
@@ -42,62 +51,90 @@ def main():
         # ShareGPT-like lengths: lognormal prompts and outputs.
         n = max(4, min(8000, int(math.exp(rng.gauss(5.5, 1.0)))))
         m = max(2, min(1500, int(math.exp(rng.gauss(5.0, 0.9)))))
+        if args.kv_tokens:  # as vLLM refuses a request longer than max_model_len
+            n = min(n, args.kv_tokens // 2)
+            m = min(m, args.kv_tokens // 2)
         arrivals.append((t, n, m))
 
-    waiting = list(range(len(arrivals)))  # in arrival order
+    waiting = list(range(len(arrivals)))  # in arrival order; preempted first
     running = []  # request ids in admission order
-    prefilled = [0] * len(arrivals)
+    computed = [0] * len(arrivals)  # tokens whose KV the server holds
     made = [0] * len(arrivals)
+    held = [0] * len(arrivals)  # KV blocks
     tokens = [[] for _ in arrivals]  # times of each output token
-    now = 0.0
+    free = args.kv_tokens // args.block if args.kv_tokens else math.inf
+    blocks = lambda t: -(-t // args.block)
+    known = lambda r: arrivals[r][1] + made[r]
+    now, preemptions = 0.0, 0
     while waiting or running:
         if not running and arrivals[waiting[0]][0] > now:
             now = arrivals[waiting[0]][0]
-        budget = args.budget
-        decodes, context, prefill = 0, 0, 0
-        chunks = {}
-        for r in running:
-            n = arrivals[r][1]
-            if prefilled[r] == n:
-                decodes += 1
-                context += n + made[r]
-                budget -= 1
-        for r in running:
-            n = arrivals[r][1]
-            if prefilled[r] < n and budget > 0:
-                c = min(n - prefilled[r], budget)
-                chunks[r] = c
-                budget -= c
-        while (waiting and arrivals[waiting[0]][0] <= now and budget > 0
-               and len(running) < args.max_seqs):
-            r = waiting.pop(0)
+        budget, scheduled, preempted = args.budget, {}, False
+        i = 0
+        while i < len(running) and budget > 0:
+            r = running[i]
+            step = min(known(r) - computed[r], budget)
+            need = blocks(computed[r] + step) - held[r]
+            while need > free and running[-1] != r:
+                victim = running.pop()
+                free += held[victim]
+                held[victim], computed[victim] = 0, 0
+                scheduled.pop(victim, None)
+                waiting.insert(0, victim)
+                preempted, preemptions = True, preemptions + 1
+            if need > free:  # r itself is the latest: it waits
+                running.pop()
+                free += held[r]
+                held[r], computed[r] = 0, 0
+                waiting.insert(0, r)
+                preempted, preemptions = True, preemptions + 1
+                break
+            free -= need
+            held[r] += need
+            scheduled[r] = step
+            budget -= step
+            i += 1
+        while (not preempted and waiting and arrivals[waiting[0]][0] <= now
+               and budget > 0 and len(running) < args.max_seqs):
+            r = waiting[0]
+            step = min(known(r) - computed[r], budget)
+            need = blocks(step)
+            if need > free:
+                break
+            waiting.pop(0)
             running.append(r)
-            c = min(arrivals[r][1], budget)
-            chunks[r] = c
-            budget -= c
-        prefill = sum(chunks.values())
-        step = 0.0
+            free -= need
+            held[r] += need
+            scheduled[r] = step
+            budget -= step
+        decodes = [r for r, k in scheduled.items() if made[r] > 0 and known(r) - computed[r] == 1]
+        context = sum(computed[r] + 1 for r in decodes)
+        prefill = sum(k for r, k in scheduled.items() if r not in decodes)
+        cost = 0.0
         if decodes:
-            step += args.base + args.per_seq * decodes + args.per_ctx * context
+            cost += args.base + args.per_seq * len(decodes) + args.per_ctx * context
         if prefill:
-            step += args.c0 + args.c1 * prefill
-        now += step
+            cost += args.c0 + args.c1 * prefill
+        now += cost
         still = []
         for r in running:
-            n, m = arrivals[r][1], arrivals[r][2]
-            if prefilled[r] == n:
+            computed[r] += scheduled.get(r, 0)
+            if r in scheduled and computed[r] == known(r):
                 made[r] += 1
                 tokens[r].append(now)
-            elif r in chunks:
-                prefilled[r] += chunks[r]
-                if prefilled[r] == n:
-                    made[r] += 1
-                    tokens[r].append(now)
-            if made[r] < m:
+            if made[r] < arrivals[r][2]:
                 still.append(r)
+            else:
+                free += held[r]
+                held[r] = 0
         running = still
 
     start = 1000.0  # a perf_counter reading, as vLLM records it
+    if args.csv:
+        print("sent_s,first_token_s,last_token_s,input_tokens,output_tokens")
+        for r, (a, n, m) in enumerate(arrivals):
+            print(f"{start + a:.6f},{start + tokens[r][0]:.6f},{start + tokens[r][-1]:.6f},{n},{m}")
+        return
     result = {
         "backend": "vllm",
         "model_id": "synthetic",
@@ -111,6 +148,9 @@ def main():
             "prefill_per_token_s": args.c1,
             "max_num_batched_tokens": args.budget,
             "max_num_seqs": args.max_seqs,
+            "kv_cache_tokens": args.kv_tokens,
+            "block_size": args.block,
+            "preemptions": preemptions,
             "seed": args.seed,
         },
         "input_lens": [n for _, n, _ in arrivals],

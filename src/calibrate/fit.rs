@@ -59,7 +59,8 @@ pub(super) struct Row {
 #[derive(Debug, Serialize)]
 pub struct Fit {
     pub costs: StepCosts,
-    /// Requests whose mean gap between tokens was fitted.
+    /// Gaps between tokens fitted: one a step where tokens were timed one
+    /// by one, one a request (its mean) where only its first and last were.
     pub decode_rows: usize,
     /// Requests sent to an idle server whose first token was fitted.
     pub idle_rows: usize,
@@ -112,90 +113,138 @@ fn chunks(tokens: u64, budget: u32) -> u64 {
     tokens.div_ceil(u64::from(budget)).max(1)
 }
 
-/// One row per fitted request with two tokens or more: its mean gap
-/// between tokens against the mean load of its steps.
+/// Rows of the requests fitted with two tokens or more: one per step when
+/// a request's token times were measured, against the load of the step
+/// and the prompts that finished in it; otherwise one per request, its
+/// mean gap between tokens against the mean load of its steps.
 fn decode_rows(run: &[Request], fitted: &dyn Fn(usize) -> bool, budget: u32) -> Vec<Row> {
-    let load = step_loads(run, fitted);
-    // Prompts done, by when: each request's first token ends its prompt.
-    let mut prompts: Vec<(f64, u64, u64)> = run
-        .iter()
-        .map(|r| (r.first_token_s(), r.input, chunks(r.input, budget)))
-        .collect();
+    let loads = step_loads(run, fitted);
+    // Prompts by when they were done: a request's first token ends its prompt.
+    let mut prompts: Vec<(f64, u64)> = run.iter().map(|r| (r.first_token_s(), r.input)).collect();
     prompts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut tokens_before = vec![0u64; prompts.len() + 1];
-    let mut chunks_before = vec![0u64; prompts.len() + 1];
-    for (i, &(_, tokens, chunks)) in prompts.iter().enumerate() {
-        tokens_before[i + 1] = tokens_before[i] + tokens;
-        chunks_before[i + 1] = chunks_before[i] + chunks;
-    }
-    // Prompts finished after `from`, up to `to`.
-    let finished = |from: f64, to: f64| {
-        let lo = prompts.partition_point(|p| p.0 <= from);
-        let hi = prompts.partition_point(|p| p.0 <= to);
-        (
-            tokens_before[hi] - tokens_before[lo],
-            chunks_before[hi] - chunks_before[lo],
-        )
-    };
-    run.iter()
-        .enumerate()
-        .filter(|&(i, r)| fitted(i) && r.output > 1)
-        .map(|(i, r)| {
-            let steps = (r.output - 1) as f64;
-            let (batch, context) = load[i];
-            let (tokens, prefills) = finished(r.first_token_s(), r.last_token_s());
-            Row {
+    let after = |t: f64| prompts.partition_point(|p| p.0 <= t);
+    let mut rows = vec![];
+    for (i, r) in run.iter().enumerate() {
+        if !fitted(i) || r.output < 2 {
+            continue;
+        }
+        let t = &r.token_s;
+        let steps = t.len() - 1;
+        if r.tokens_measured {
+            // Each prompt in the step whose end is nearest its first
+            // token. A step whose budget prompts may have run out is left
+            // out: a prompt of several chunks (whose earlier chunks, and
+            // the decodes they crowd out, are in steps before), or prompts
+            // and decodes beyond the budget (one may have been split).
+            let (mut tokens, mut prefills) = (vec![0u64; steps], vec![false; steps]);
+            let mut crowded = vec![false; steps];
+            let last_gap = t[steps] - t[steps - 1];
+            for &(done, input) in
+                &prompts[after((t[0] + t[1]) / 2.0)..after(t[steps] + last_gap / 2.0)]
+            {
+                // Step `e` runs from t[e] to t[e + 1], the first end at or after it.
+                let e = t[1..].partition_point(|&x| x < done);
+                let nearest = if e == steps {
+                    steps - 1
+                } else if e > 0 && done - t[e] < t[e + 1] - done {
+                    e - 1
+                } else {
+                    e
+                };
+                tokens[nearest] += input;
+                prefills[nearest] = true;
+                let k = chunks(input, budget) as usize;
+                if k > 1 {
+                    let steps_of_it = nearest.saturating_sub(k)..=(nearest + 1).min(steps - 1);
+                    crowded[steps_of_it].fill(true);
+                }
+            }
+            for (s, &(batch, context)) in loads[i].iter().enumerate() {
+                if crowded[s] || tokens[s] as f64 + batch > f64::from(budget) {
+                    continue;
+                }
+                rows.push(Row {
+                    x: [
+                        1.0,
+                        batch,
+                        context,
+                        f64::from(u8::from(prefills[s])),
+                        tokens[s] as f64,
+                    ],
+                    y: t[s + 1] - t[s],
+                });
+            }
+        } else {
+            let n = steps as f64;
+            let (batch, context) = loads[i]
+                .iter()
+                .fold((0.0, 0.0), |(b, c), &(sb, sc)| (b + sb, c + sc));
+            let done = &prompts[after(t[0])..after(t[steps])];
+            let tokens: u64 = done.iter().map(|p| p.1).sum();
+            let prefills: u64 = done.iter().map(|p| chunks(p.1, budget)).sum();
+            rows.push(Row {
                 x: [
                     1.0,
-                    batch / steps,
-                    context / steps,
-                    (prefills as f64 / steps).min(1.0),
-                    tokens as f64 / steps,
+                    batch / n,
+                    context / n,
+                    (prefills as f64 / n).min(1.0),
+                    tokens as f64 / n,
                 ],
-                y: (r.last_token_s() - r.first_token_s()) / steps,
-            }
-        })
-        .collect()
+                y: (t[steps] - t[0]) / n,
+            });
+        }
+    }
+    rows
 }
 
-/// Per request, the sequences decoding and the context they attend to,
-/// each summed over the steps of its tokens after the first (zero for
-/// requests not fitted): a sweep over every token of the run.
-fn step_loads(run: &[Request], fitted: &dyn Fn(usize) -> bool) -> Vec<(f64, f64)> {
-    // (time, order, change of decoding sequences, change of context,
-    // request asking), changes before asks at one time: a request done at
-    // a step's start is not in it.
-    let mut points: Vec<(f64, u8, i64, i64, usize)> = vec![];
+/// Per request fitted, the sequences decoding and the context they attend
+/// to in each step of its tokens after the first, read halfway through the
+/// step (clocks that read one step's tokens a little apart still agree on
+/// which requests were in it): a sweep over every token of the run.
+fn step_loads(run: &[Request], fitted: &dyn Fn(usize) -> bool) -> Vec<Vec<(f64, f64)>> {
+    // (time, ask, change of decoding sequences, change of context,
+    // request, step), changes before asks at one time.
+    let mut points: Vec<(f64, bool, i64, i64, usize, usize)> = vec![];
     for (i, r) in run.iter().enumerate() {
         let t = &r.token_s;
         if r.output < 2 {
             continue;
         }
         let held = (r.input + 1) as i64;
-        points.push((t[0], 0, 1, held, i));
+        points.push((t[0], false, 1, held, i, 0));
         for &at in &t[1..t.len() - 1] {
-            points.push((at, 0, 0, 1, i));
+            points.push((at, false, 0, 1, i, 0));
         }
-        points.push((t[t.len() - 1], 0, -1, -(held + t.len() as i64 - 2), i));
+        points.push((
+            t[t.len() - 1],
+            false,
+            -1,
+            -(held + t.len() as i64 - 2),
+            i,
+            0,
+        ));
         if fitted(i) {
-            for &at in &t[..t.len() - 1] {
-                points.push((at, 1, 0, 0, i));
+            for (s, pair) in t.windows(2).enumerate() {
+                points.push(((pair[0] + pair[1]) / 2.0, true, 0, 0, i, s));
             }
         }
     }
     points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut load = vec![(0.0, 0.0); run.len()];
+    let mut loads: Vec<Vec<(f64, f64)>> = run
+        .iter()
+        .enumerate()
+        .map(|(i, r)| vec![(0.0, 0.0); if fitted(i) { r.token_s.len() - 1 } else { 0 }])
+        .collect();
     let (mut decoding, mut context) = (0i64, 0i64);
-    for (_, ask, batch, held, i) in points {
-        if ask == 1 {
-            load[i].0 += decoding as f64;
-            load[i].1 += context as f64;
+    for (_, ask, batch, held, i, s) in points {
+        if ask {
+            loads[i][s] = (decoding as f64, context as f64);
         } else {
             decoding += batch;
             context += held;
         }
     }
-    load
+    loads
 }
 
 /// One row per fitted request sent when no other was in flight and

@@ -20,6 +20,8 @@ pub struct Request {
     /// When each output token came, in seconds from the run's first
     /// request: measured, or spread evenly between the first and the last.
     pub token_s: Vec<f64>,
+    /// Whether `token_s` was measured token by token.
+    pub tokens_measured: bool,
 }
 
 impl Request {
@@ -150,7 +152,8 @@ fn from_vllm(name: &str, text: &str) -> Result<(Vec<Request>, usize), BadInput> 
         let first = sent_s + raw.ttfts[i];
         // Streamed chunks can carry several tokens: then the gaps are not
         // one a token, and the tokens are spread over the span.
-        let token_s = if itls.len() as u64 + 1 == output {
+        let tokens_measured = itls.len() as u64 + 1 == output;
+        let token_s = if tokens_measured {
             std::iter::once(first)
                 .chain(itls.iter().scan(first, |t, gap| {
                     *t += gap;
@@ -168,6 +171,7 @@ fn from_vllm(name: &str, text: &str) -> Result<(Vec<Request>, usize), BadInput> 
             input: raw.input_lens[i],
             output,
             token_s,
+            tokens_measured,
         });
     }
     requests.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));
@@ -218,6 +222,7 @@ fn from_csv(path: &Path, text: &str) -> Result<Vec<Request>, ReadError> {
                 r.last_token_s - origin,
                 r.output_tokens,
             ),
+            tokens_measured: false,
         })
         .collect();
     requests.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));

@@ -64,7 +64,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
             ))
         })?;
         let words = format!(
-            "Fitted to the gaps between tokens of {} requests and the first tokens of {} sent to an idle server, {}",
+            "Fitted to {} gaps between tokens and the first tokens of {} requests sent to an idle server, {}",
             fitted.decode_rows,
             fitted.idle_rows,
             if checks.is_empty() {
