@@ -40,6 +40,8 @@ def main():
     p.add_argument("--max-seqs", type=int, default=256)
     p.add_argument("--kv-tokens", type=int, default=0, help="KV cache tokens (0: unbounded)")
     p.add_argument("--block", type=int, default=16)
+    p.add_argument("--output-median", type=float, default=148.0, help="output tokens, median")
+    p.add_argument("--digits", type=int, default=0, help="round times to this many decimals (0: as computed)")
     p.add_argument("--csv", action="store_true",
                    help="a CSV a request a row (sent_s, first_token_s, last_token_s, input_tokens, output_tokens) instead")
     args = p.parse_args()
@@ -50,7 +52,7 @@ def main():
         t += rng.expovariate(args.rate)
         # ShareGPT-like lengths: lognormal prompts and outputs.
         n = max(4, min(8000, int(math.exp(rng.gauss(5.5, 1.0)))))
-        m = max(2, min(1500, int(math.exp(rng.gauss(5.0, 0.9)))))
+        m = max(2, min(1500, int(args.output_median * math.exp(rng.gauss(0.0, 0.9)))))
         if args.kv_tokens:  # as vLLM refuses a request longer than max_model_len
             n = min(n, args.kv_tokens // 2)
             m = min(m, args.kv_tokens // 2)
@@ -135,6 +137,7 @@ def main():
         for r, (a, n, m) in enumerate(arrivals):
             print(f"{start + a:.6f},{start + tokens[r][0]:.6f},{start + tokens[r][-1]:.6f},{n},{m}")
         return
+    r6 = (lambda x: round(x, args.digits)) if args.digits else (lambda x: x)
     result = {
         "backend": "vllm",
         "model_id": "synthetic",
@@ -152,11 +155,12 @@ def main():
             "block_size": args.block,
             "preemptions": preemptions,
             "seed": args.seed,
+            "output_median": args.output_median,
         },
         "input_lens": [n for _, n, _ in arrivals],
         "output_lens": [m for _, _, m in arrivals],
-        "ttfts": [tokens[r][0] - a for r, (a, _, _) in enumerate(arrivals)],
-        "itls": [[b - a for a, b in zip(ts, ts[1:])] for ts in tokens],
+        "ttfts": [r6(tokens[r][0] - a) for r, (a, _, _) in enumerate(arrivals)],
+        "itls": [[r6(b - a) for a, b in zip(ts, ts[1:])] for ts in tokens],
         "start_times": [start + a for a, _, _ in arrivals],
         "errors": ["" for _ in arrivals],
     }

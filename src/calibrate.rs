@@ -34,36 +34,14 @@ pub struct Server {
     pub block_size: u32,
 }
 
-/// Prompt tokens in a step at which the pool's prefill speed is tabled.
-const CHUNKS: [u32; 6] = [16, 64, 256, 1024, 4096, 16384];
-
 impl Server {
     /// The `[capacity]` table of one replica of this server with `costs`.
     pub fn pool_table(&self, costs: &StepCosts) -> String {
-        let mut chunks: Vec<u32> = CHUNKS
-            .into_iter()
-            .filter(|&c| c < self.max_num_batched_tokens)
-            .chain([self.max_num_batched_tokens])
-            .collect();
-        chunks.dedup();
-        let prefill = if costs.prefill_step_s == 0.0 {
-            format!(
-                "prefill_tokens_per_s = {}",
-                significant(1.0 / costs.prefill_per_token_s)
-            )
-        } else {
-            let points: Vec<String> = chunks
-                .iter()
-                .map(|&c| {
-                    let tokens = f64::from(c);
-                    format!(
-                        "  {{ tokens = {c}, tokens_per_s = {} }},",
-                        significant(tokens / costs.prefill_s(tokens))
-                    )
-                })
-                .collect();
-            format!("prefill_by_chunk = [\n{}\n]", points.join("\n"))
-        };
+        let prefill = format!(
+            "prefill_step = {{ base = \"{}\", per_token = \"{}\" }}",
+            step_cost(costs.prefill_step_s),
+            step_cost(costs.prefill_per_token_s)
+        );
         format!(
             "[capacity]\nkind = \"self_hosted\"\nscheduler = \"vllm\"\nreplicas = 1\nmax_sequences = {}\nkv_cache_tokens = {}\nmax_num_batched_tokens = {}\nblock_size = {}\ndecode_iteration = {{ base = \"{}\", per_sequence = \"{}\", per_context_token = \"{}\" }}\n{prefill}\n",
             self.max_sequences,

@@ -77,6 +77,16 @@ pub struct RawSelfHosted {
     /// Measured prefill speed by the prompt tokens in a step, instead of
     /// one `prefill_tokens_per_s`.
     prefill_by_chunk: Option<Vec<RawPrefillPoint>>,
+    /// A step's prefill as a cost, instead: `base` when it prefills, plus
+    /// `per_token` a prompt token.
+    prefill_step: Option<RawPrefillStep>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrefillStep {
+    base: StepCost,
+    per_token: StepCost,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -272,29 +282,47 @@ impl RawSelfHosted {
         })
     }
 
-    /// How fast a replica prefills: one speed, or a table by chunk.
+    /// How fast a replica prefills: one speed, a table by chunk, or a cost a step.
     fn prefill_speed(
         &self,
         prefill_tokens_per_s: Option<Number>,
         at: &FieldPath,
     ) -> Checked<PrefillSpeed> {
-        match (prefill_tokens_per_s, &self.prefill_by_chunk) {
-            (Some(rate), None) => Ok(PrefillSpeed::Constant(positive(
+        let given = [
+            prefill_tokens_per_s.is_some(),
+            self.prefill_by_chunk.is_some(),
+            self.prefill_step.is_some(),
+        ];
+        if given.iter().filter(|&&g| g).count() > 1 {
+            return Err(Invalid::new(
+                at.child("prefill_tokens_per_s"),
+                "give one of prefill_tokens_per_s, prefill_by_chunk and prefill_step",
+            ));
+        }
+        match (
+            prefill_tokens_per_s,
+            &self.prefill_by_chunk,
+            &self.prefill_step,
+        ) {
+            (Some(rate), _, _) => Ok(PrefillSpeed::Constant(positive(
                 &at.child("prefill_tokens_per_s"),
                 rate,
             )?)),
-            (None, Some(points)) => Ok(PrefillSpeed::Table(measured(
+            (_, Some(points), _) => Ok(PrefillSpeed::Table(measured(
                 &at.child("prefill_by_chunk"),
                 points.iter().map(|p| (p.tokens, p.tokens_per_s)),
                 ("tokens", "chunks"),
             )?)),
-            (Some(_), Some(_)) => Err(Invalid::new(
-                at.child("prefill_by_chunk"),
-                "give prefill_tokens_per_s or prefill_by_chunk, not both",
-            )),
-            (None, None) => Err(Invalid::new(
+            (_, _, Some(step)) => Ok(PrefillSpeed::Linear {
+                base_s: step.base.0,
+                per_token_s: positive(
+                    &at.child("prefill_step").child("per_token"),
+                    Number(step.per_token.0, None),
+                )?,
+            }),
+            (None, None, None) => Err(Invalid::new(
                 at.child("prefill_tokens_per_s"),
-                "missing: uncached input tokens a replica prefills per second (or prefill_by_chunk = [{ tokens, tokens_per_s }, ...])",
+                "missing: uncached input tokens a replica prefills per second (or prefill_by_chunk = [{ tokens, tokens_per_s }, ...], or prefill_step = { base, per_token })",
             )),
         }
     }

@@ -44,23 +44,35 @@ pub enum PrefillSpeed {
     /// Measured points: (tokens in the step, tokens/s), tokens strictly
     /// increasing; linear between points, flat beyond the ends.
     Table(Vec<(f64, f64)>),
+    /// A step prefilling `tokens` spends `base_s + per_token_s × tokens` on them.
+    Linear { base_s: f64, per_token_s: f64 },
 }
 
 impl PrefillSpeed {
-    /// Tokens per second when a step prefills `tokens`.
+    /// Tokens per second when a step prefills `tokens` (any number, when
+    /// a prompt is prefilled whole).
     pub fn tokens_per_s(&self, tokens: f64) -> f64 {
         match self {
             PrefillSpeed::Constant(rate) => *rate,
             PrefillSpeed::Table(points) => interpolate(points, tokens),
+            PrefillSpeed::Linear {
+                base_s,
+                per_token_s,
+            } if tokens.is_finite() => tokens / (base_s + per_token_s * tokens),
+            PrefillSpeed::Linear { per_token_s, .. } => 1.0 / per_token_s,
         }
     }
 
     /// Seconds a step spends prefilling `tokens`.
     pub fn seconds(&self, tokens: u64) -> f64 {
-        if tokens == 0 {
-            return 0.0;
+        match self {
+            _ if tokens == 0 => 0.0,
+            PrefillSpeed::Linear {
+                base_s,
+                per_token_s,
+            } => base_s + per_token_s * tokens as f64,
+            _ => tokens as f64 / self.tokens_per_s(tokens as f64),
         }
-        tokens as f64 / self.tokens_per_s(tokens as f64)
     }
 }
 
