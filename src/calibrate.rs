@@ -239,7 +239,7 @@ pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, Ca
 #[derive(Debug, Serialize)]
 pub struct Calibration {
     pub measured: String,
-    /// Requests answered, and failed ones left out.
+    /// Requests answered (none for a profile), and failed ones left out.
     pub requests: usize,
     pub failed: usize,
     pub server: Server,
@@ -256,14 +256,13 @@ impl Calibration {
     /// The pool, commented, then each score as a table.
     pub fn text(&self, command: &str) -> String {
         let mut out = format!(
-            "# Calibrated by loopcap {} from {} ({} requests{}):\n#   {command}\n# {} (in-sample error {:.1}%).\n{}",
+            "# Calibrated by loopcap {} from {} ({}):\n#   {command}\n# {} (in-sample error {:.1}%).\n{}",
             env!("CARGO_PKG_VERSION"),
             self.measured,
-            self.requests,
-            if self.failed > 0 {
-                format!("; {} failed, left out", self.failed)
-            } else {
-                String::new()
+            match (self.requests, self.failed) {
+                (0, _) => "a profile of speeds".to_owned(),
+                (n, 0) => format!("{n} requests"),
+                (n, failed) => format!("{n} requests; {failed} failed, left out"),
             },
             self.fitted_to,
             self.in_sample_error_pct,

@@ -358,3 +358,118 @@ fn solve_free(rows: &[Row], free: &[bool; COSTS]) -> Option<[f64; COSTS]> {
     }
     Some(coefficients)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRUE: [f64; COSTS] = [6e-3, 150e-6, 40e-9, 4e-3, 40e-6];
+
+    /// Rows of varied loads, each measured as `costs` make it.
+    fn rows_of(costs: [f64; COSTS]) -> Vec<Row> {
+        (0..40)
+            .map(|k| {
+                let k = f64::from(k);
+                let x = if k < 30.0 {
+                    [
+                        1.0,
+                        1.0 + k,
+                        900.0 * (1.0 + k) + 7_000.0 * (k % 3.0),
+                        f64::from(k % 4.0 == 0.0),
+                        100.0 * (k % 7.0),
+                    ]
+                } else {
+                    [0.0, 0.0, 0.0, 1.0, 50.0 * k]
+                };
+                Row {
+                    x,
+                    y: dot(&costs, &x),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_measured_without_noise_give_their_costs_back() {
+        let (costs, error) = fit_rows(&rows_of(TRUE), 2048.0).unwrap();
+        let got = [
+            costs.base_s,
+            costs.per_sequence_s,
+            costs.per_context_token_s,
+            costs.prefill_step_s,
+            costs.prefill_per_token_s,
+        ];
+        for (g, t) in got.iter().zip(TRUE) {
+            assert!((g - t).abs() < 1e-9 * t, "{got:?}");
+        }
+        assert!(error < 1e-6, "{error}");
+    }
+
+    #[test]
+    fn a_cost_the_rows_make_negative_is_held_at_zero() {
+        // No cost of context, and a slower step where context is larger:
+        // unconstrained, context gets a negative cost.
+        let mut rows = rows_of([6e-3, 150e-6, 0.0, 4e-3, 40e-6]);
+        for r in rows.iter_mut().filter(|r| r.x[2] > 20_000.0) {
+            r.y *= 0.97;
+        }
+        let (costs, _) = fit_rows(&rows, 2048.0).unwrap();
+        assert_eq!(costs.per_context_token_s, 0.0);
+        assert!(
+            costs.base_s > 0.0 && costs.per_sequence_s > 0.0,
+            "{costs:?}"
+        );
+    }
+
+    #[test]
+    fn rows_that_cannot_tell_decoding_from_prefilling_fit_nothing() {
+        // Only prefills: decoding's costs are never multiplied.
+        let rows: Vec<Row> = rows_of(TRUE)
+            .into_iter()
+            .filter(|r| r.x[0] == 0.0)
+            .collect();
+        assert!(fit_rows(&rows, 2048.0).is_none());
+    }
+
+    /// A request of `input` tokens sent at `sent` whose tokens came at `tokens`.
+    fn request(sent: f64, input: u64, tokens: &[f64]) -> Request {
+        Request {
+            sent_s: sent,
+            input,
+            output: tokens.len() as u64,
+            token_s: tokens.to_vec(),
+            tokens_measured: true,
+        }
+    }
+
+    #[test]
+    fn steps_are_read_off_every_requests_tokens() {
+        // A decodes alone for two 10 ms steps; B's 100-token prompt is
+        // prefilled in the third (first token at 0.045), and both decode
+        // in the fourth and fifth, which end together.
+        let a = request(0.0, 50, &[0.01, 0.02, 0.03, 0.045, 0.06, 0.075]);
+        let b = request(0.031, 100, &[0.045, 0.06, 0.075]);
+        let run = [a, b];
+        let loads = step_loads(&run, &|_| true);
+        // A's steps: alone twice (context 51, 52), alone while B
+        // prefills (53), then beside B (54 + 101, 55 + 102).
+        assert_eq!(
+            loads[0],
+            vec![
+                (1.0, 51.0),
+                (1.0, 52.0),
+                (1.0, 53.0),
+                (2.0, 155.0),
+                (2.0, 157.0)
+            ]
+        );
+        assert_eq!(loads[1], vec![(2.0, 155.0), (2.0, 157.0)]);
+        let rows = decode_rows(&run, &|i| i == 0, 2048);
+        let prefilled: Vec<f64> = rows.iter().map(|r| r.x[4]).collect();
+        assert_eq!(prefilled, [0.0, 0.0, 100.0, 0.0, 0.0]);
+        // B was sent while A ran: not an idle row; A was sent to an idle server.
+        let idle = idle_rows(&run, &|_| true, 2048);
+        assert_eq!(idle.len(), 1);
+        assert_eq!((idle[0].x[4], idle[0].y), (50.0, 0.01));
+    }
+}

@@ -237,3 +237,99 @@ fn spread(first: f64, last: f64, count: u64) -> Vec<f64> {
     let gap = (last - first) / (count - 1) as f64;
     (0..count).map(|k| first + gap * k as f64).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vllm(text: &str) -> Result<(Vec<Request>, usize), String> {
+        from_vllm("run.json", text).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn a_vllm_result_gives_each_answered_request_its_token_times() {
+        let (requests, failed) = vllm(
+            r#"{"input_lens": [10, 20, 30], "output_lens": [3, 0, 4],
+                "ttfts": [0.5, 0.0, 0.25], "itls": [[0.1, 0.2], [], [0.3]],
+                "start_times": [101.0, 100.5, 100.0], "errors": ["", "timed out", null]}"#,
+        )
+        .unwrap();
+        // The failed one is left out; the rest in the order sent, from the first.
+        assert_eq!(failed, 1);
+        assert_eq!(requests.len(), 2);
+        let (third, first) = (&requests[0], &requests[1]);
+        assert_eq!((third.sent_s, third.input), (0.0, 30));
+        assert_eq!((first.sent_s, first.input), (1.0, 10));
+        let close = |a: &[f64], b: &[f64]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12)
+        };
+        assert!(
+            close(&first.token_s, &[1.5, 1.6, 1.8]),
+            "{:?}",
+            first.token_s
+        );
+        assert!(first.tokens_measured);
+        // Three gaps' worth of tokens in one: spread over the span.
+        assert!(
+            close(&third.token_s, &[0.25, 0.35, 0.45, 0.55]),
+            "{:?}",
+            third.token_s
+        );
+        assert!(!third.tokens_measured);
+        assert!(
+            (first.e2e_s() - 0.8).abs() < 1e-12 && (first.tpot_s().unwrap() - 0.15).abs() < 1e-12
+        );
+    }
+
+    #[test]
+    fn a_vllm_result_that_cannot_be_replayed_says_why() {
+        let no_times =
+            vllm(r#"{"input_lens": [1], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#);
+        assert!(no_times.unwrap_err().contains("no `start_times`"));
+        let short = vllm(
+            r#"{"input_lens": [1, 2], "output_lens": [1], "ttfts": [0.1, 0.2], "itls": [[], []], "start_times": [0, 1]}"#,
+        );
+        assert!(
+            short
+                .unwrap_err()
+                .contains("field `output_lens` has 1 entries, `input_lens` 2")
+        );
+        let typed =
+            vllm(r#"{"input_lens": ["ten"], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#);
+        assert!(typed.unwrap_err().contains("field `input_lens[0]`"));
+        let negative = vllm(
+            r#"{"input_lens": [1], "output_lens": [2], "ttfts": [0.1], "itls": [[-0.1]], "start_times": [0]}"#,
+        );
+        assert!(negative.unwrap_err().contains("request 0 (from 0): `itls`"));
+    }
+
+    #[test]
+    fn a_csv_row_spreads_its_tokens_and_a_bad_one_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requests.csv");
+        std::fs::write(
+            &path,
+            "sent_s,first_token_s,last_token_s,input_tokens,output_tokens\n10,10.5,11.5,100,5\n9,9.1,9.1,7,1\n",
+        )
+        .unwrap();
+        let run = read(&path).unwrap();
+        let close = |a: &[f64], b: &[f64]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12)
+        };
+        assert!(close(&run.requests[0].token_s, &[0.1]));
+        assert!(close(
+            &run.requests[1].token_s,
+            &[1.5, 1.75, 2.0, 2.25, 2.5]
+        ));
+        std::fs::write(
+            &path,
+            "sent_s,first_token_s,last_token_s,input_tokens,output_tokens\n10,10.5,11.5,100,5\n9,8,9.1,7,1\n",
+        )
+        .unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("requests.csv: line 3: times out of order"),
+            "{e}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Integration tests, in one binary to keep link time down.
 
 mod bill;
+mod calibrate;
 mod cli;
 mod determinism;
 mod fit;

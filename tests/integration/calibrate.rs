@@ -1,0 +1,210 @@
+//! `loopcap calibrate` against runs of a server whose step costs are
+//! known, made by an implementation of vLLM's step loop written apart from
+//! loopcap's (`scripts/synthetic-vllm-bench.py`; `tests/data/calibrate`
+//! says how each run was made).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::loopcap;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/calibrate")
+        .join(name)
+}
+
+/// `loopcap calibrate ARGS --json`, which must succeed: what it printed.
+fn calibrate(args: &[&str]) -> Value {
+    let output = loopcap()
+        .arg("calibrate")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `loopcap calibrate ARGS`, which must be refused as bad input: what it said.
+fn refused(args: &[&str]) -> String {
+    let output = loopcap().arg("calibrate").args(args).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// The costs the fixture's server ran with, as it recorded them.
+fn true_costs() -> Value {
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("rate-4.json")).unwrap()).unwrap();
+    run["synthetic_step_costs"].clone()
+}
+
+/// Each cost fitted, beside the one the server ran with.
+fn costs_beside_truth(calibration: &Value) -> Vec<(&'static str, f64, f64)> {
+    let truth = true_costs();
+    [
+        ("base_s", "base_s"),
+        ("per_sequence_s", "per_sequence_s"),
+        ("per_context_token_s", "per_context_token_s"),
+        ("prefill_step_s", "prefill_step_s"),
+        ("prefill_per_token_s", "prefill_per_token_s"),
+    ]
+    .into_iter()
+    .map(|(fitted, known)| {
+        (
+            fitted,
+            calibration["costs"][fitted].as_f64().unwrap(),
+            truth[known].as_f64().unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn calibrate_gives_back_the_step_costs_of_a_server_it_did_not_simulate() {
+    let calibration = calibrate(&[
+        data("rate-4.json").to_str().unwrap(),
+        "--kv-cache-tokens",
+        "14000",
+    ]);
+    // The run's times are rounded to 0.1 µs: the costs come back to 0.5%,
+    // and a cost 2% off would not.
+    for (name, fitted, truth) in costs_beside_truth(&calibration) {
+        let off = (fitted - truth).abs() / truth;
+        assert!(off < 0.005, "{name}: fitted {fitted}, the server's {truth}");
+        assert!(
+            (fitted - 1.02 * truth).abs() / truth > 0.005,
+            "{name}: the check has no power"
+        );
+    }
+    // The table to paste says so, in units a reader can check.
+    let pool = calibration["pool"].as_str().unwrap();
+    assert!(pool.contains("decode_iteration = { base = \"6.000ms\", per_sequence = \"150.0us\", per_context_token = \"40.00ns\" }"), "{pool}");
+    assert!(
+        pool.contains("prefill_step = { base = \"4.000ms\", per_token = \"40.00us\" }"),
+        "{pool}"
+    );
+    assert!(
+        pool.contains("kv_cache_tokens = 14000\nmax_num_batched_tokens = 2048\nblock_size = 16"),
+        "{pool}"
+    );
+    // Held out: the later half of the run, replayed with the earlier half as load.
+    let score = &calibration["scores"][0];
+    assert_eq!(score["scored_requests"], 100);
+    assert!(score["from_s"].as_f64().unwrap() > 10.0);
+    assert_eq!(score["figures"].as_array().unwrap().len(), 12);
+}
+
+/// The median absolute error of `metric`'s figures in a score, in %.
+fn median_error(score: &Value, metric: &str) -> f64 {
+    let mut errors: Vec<f64> = score["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["metric"] == metric)
+        .map(|f| f["error_pct"].as_f64().unwrap().abs())
+        .collect();
+    errors.sort_by(f64::total_cmp);
+    (errors[1] + errors[2]) / 2.0
+}
+
+#[test]
+fn a_pool_calibrated_at_one_rate_predicts_a_run_at_twice_it_where_kv_binds() {
+    // The other run: twice the rate, a KV cache of 14,000 tokens, 364
+    // preemptions, a queue of seconds. Replayed against the pool fitted at
+    // the lighter rate, loopcap's vLLM replica gives its latencies to 1%
+    // (TTFT and end to end, the median of mean, p50, p90 and p99).
+    let check = data("rate-8-kv-14000.csv");
+    let score = |kv: &str| {
+        let calibration = calibrate(&[
+            data("rate-4.json").to_str().unwrap(),
+            "--kv-cache-tokens",
+            kv,
+            "--check",
+            check.to_str().unwrap(),
+        ]);
+        calibration["scores"][0].clone()
+    };
+    let right = score("14000");
+    assert_eq!(right["scored_requests"], 600);
+    for metric in ["time to first token", "end to end", "time per output token"] {
+        assert!(median_error(&right, metric) < 1.0, "{metric}: {right}");
+    }
+    // The check has power: the same costs with a KV cache 10% smaller
+    // (preempting more) miss by more than it allows.
+    let wrong = score("12600");
+    assert!(median_error(&wrong, "time to first token") > 1.0, "{wrong}");
+    assert!(median_error(&wrong, "end to end") > 1.0, "{wrong}");
+}
+
+#[test]
+fn a_profile_of_speeds_gives_its_costs() {
+    let truth = true_costs();
+    let cost = |name: &str| truth[name].as_f64().unwrap();
+    let mut profile = String::from("phase,batch,context_tokens,chunk_tokens,tokens_per_s\n");
+    for (batch, context) in [
+        (1.0, 500.0),
+        (8.0, 9_000.0),
+        (32.0, 20_000.0),
+        (32.0, 60_000.0),
+    ] {
+        let step =
+            cost("base_s") + cost("per_sequence_s") * batch + cost("per_context_token_s") * context;
+        profile += &format!("decode,{batch},{context},,{}\n", batch / step);
+    }
+    for chunk in [128.0, 512.0, 2048.0] {
+        let step = cost("prefill_step_s") + cost("prefill_per_token_s") * chunk;
+        profile += &format!("prefill,,,{chunk},{}\n", chunk / step);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("speeds.csv");
+    std::fs::write(&path, &profile).unwrap();
+    let calibration = calibrate(&[
+        path.to_str().unwrap(),
+        "--profile",
+        "--kv-cache-tokens",
+        "14000",
+    ]);
+    for (name, fitted, truth) in costs_beside_truth(&calibration) {
+        assert!(
+            (fitted - truth).abs() < 1e-9 * truth,
+            "{name}: {fitted} against {truth}"
+        );
+    }
+    assert!(calibration["scores"].as_array().unwrap().is_empty());
+    // A row of neither phase is named by its line.
+    std::fs::write(&path, profile.replace("prefill,,,512", "prefil,,,512")).unwrap();
+    let said = refused(&[
+        path.to_str().unwrap(),
+        "--profile",
+        "--kv-cache-tokens",
+        "14000",
+    ]);
+    assert!(
+        said.contains("speeds.csv: line 7: phase `prefil`: expected decode or prefill"),
+        "{said}"
+    );
+}
+
+#[test]
+fn measurements_calibrate_cannot_use_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("result.json");
+    std::fs::write(&json, r#"{"input_lens": [1, 2], "output_lens": [3, 4], "ttfts": [0.1, 0.1], "itls": [[0.01, 0.01], [0.01, 0.01, 0.01]]}"#).unwrap();
+    let said = refused(&[json.to_str().unwrap(), "--kv-cache-tokens", "1000"]);
+    assert!(said.contains("result.json: no `start_times`"), "{said}");
+    // The KV cache is the server's own: it must be given.
+    let said = refused(&[data("rate-4.json").to_str().unwrap()]);
+    assert!(said.contains("--kv-cache-tokens"), "{said}");
+    let said = refused(&[
+        data("rate-4.json").to_str().unwrap(),
+        "--kv-cache-tokens",
+        "0",
+    ]);
+    assert!(
+        said.contains("--kv-cache-tokens: must be at least 1"),
+        "{said}"
+    );
+}
