@@ -18,10 +18,11 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::{self, Source};
+use crate::csv_row::significant;
 use crate::error::ReadError;
-use crate::fit::Quantiles;
 use crate::model::measure::percentiles::Percentiles;
 use crate::model::{RunError, simulate};
+use crate::statistics::Quantiles;
 use fit::StepCosts;
 use measured::{Request, Run};
 
@@ -55,15 +56,6 @@ impl Server {
     }
 }
 
-/// Four significant figures.
-fn significant(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return "0".into();
-    }
-    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
-    format!("{x:.digits$}")
-}
-
 /// A step cost in the unit that keeps it readable: "6.012ms", "41.3ns".
 fn step_cost(seconds: f64) -> String {
     let (value, unit) = match seconds {
@@ -71,7 +63,7 @@ fn step_cost(seconds: f64) -> String {
         s if s >= 1e-6 => (s * 1e6, "us"),
         s => (s * 1e9, "ns"),
     };
-    format!("{}{unit}", significant(value))
+    format!("{}{unit}", significant(value, 4))
 }
 
 /// One figure of a scored run, measured and as the pool predicts it.

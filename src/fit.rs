@@ -13,8 +13,6 @@
 
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::config::field_path::FieldPath;
 use crate::config::trace::RawTrace;
 use crate::model::workload::classes::Population;
@@ -474,27 +472,5 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) 
         files,
         arrivals,
         fits,
-    }
-}
-
-/// Per quantity, its values and fit, for the report.
-#[derive(Serialize)]
-pub struct Quantiles {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub mean: f64,
-}
-
-impl Quantiles {
-    pub fn of(values: &[f64]) -> Quantiles {
-        let mut sorted = values.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        Quantiles {
-            p50: dists::quantile(&sorted, 0.5),
-            p90: dists::quantile(&sorted, 0.9),
-            p99: dists::quantile(&sorted, 0.99),
-            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
-        }
     }
 }

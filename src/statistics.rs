@@ -1,5 +1,7 @@
-//! Confidence intervals over independent replications (Student t).
+//! Confidence intervals over independent replications (Student t), and
+//! quantiles of a sample.
 
+use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Mean and half-width of the two-sided confidence interval of `xs`, a
@@ -20,6 +22,34 @@ pub fn mean_ci(xs: &[f64], q: f64) -> (Option<f64>, Option<f64>) {
         .expect("positive degrees of freedom")
         .inverse_cdf(q);
     (Some(mean), Some(t * (var / n as f64).sqrt()))
+}
+
+/// The `q`-quantile of sorted values (nearest rank).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// A sample's mean and nearest-rank p50, p90 and p99.
+#[derive(Serialize)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub mean: f64,
+}
+
+impl Quantiles {
+    pub fn of(values: &[f64]) -> Quantiles {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Quantiles {
+            p50: quantile(&sorted, 0.5),
+            p90: quantile(&sorted, 0.9),
+            p99: quantile(&sorted, 0.99),
+            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
+        }
+    }
 }
 
 #[cfg(test)]

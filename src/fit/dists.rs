@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::csv_row::significant;
 use crate::model::distribution::{Dist, Z_P99};
+use crate::statistics::quantile;
 
 /// A parametric fit is written only within this KS distance of the trace.
 pub const KS_GOOD_ENOUGH: f64 = 0.05;
@@ -253,12 +254,6 @@ pub fn dist_quantile(dist: &Dist, q: f64, kind: Kind) -> f64 {
         Kind::Count => (high - 0.5).ceil().max(0.0),
         Kind::Seconds => high,
     }
-}
-
-/// The `q`-quantile of sorted values (nearest rank).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 #[cfg(test)]

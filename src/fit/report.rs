@@ -11,11 +11,12 @@ use super::arrivals::{ArrivalFit, SCALES_S, arrival_times, dispersion, rate_and_
 use super::check::CheckReport;
 use super::compared::Compared;
 use super::dists::{Candidate, Scored};
-use super::{Fitted, Observations, Observed, Quantiles};
+use super::{Fitted, Observations, Observed};
 use crate::csv_row::significant;
 use crate::engine::RandomStreams;
 use crate::model::workload::classes::Population;
 use crate::model::{ModelSpec, RunError, simulate};
+use crate::statistics::Quantiles;
 use crate::statistics::mean_ci;
 use rand::RngExt;
 

@@ -81,9 +81,9 @@ fn calibrate_gives_back_the_step_costs_of_a_server_it_did_not_simulate() {
     }
     // The table to paste says so, in units a reader can check.
     let pool = calibration["pool"].as_str().unwrap();
-    assert!(pool.contains("decode_iteration = { base = \"6.000ms\", per_sequence = \"150.0us\", per_context_token = \"40.00ns\" }"), "{pool}");
+    assert!(pool.contains("decode_iteration = { base = \"6ms\", per_sequence = \"150us\", per_context_token = \"40ns\" }"), "{pool}");
     assert!(
-        pool.contains("prefill_step = { base = \"4.000ms\", per_token = \"40.00us\" }"),
+        pool.contains("prefill_step = { base = \"4ms\", per_token = \"40us\" }"),
         "{pool}"
     );
     assert!(
@@ -207,4 +207,33 @@ fn measurements_calibrate_cannot_use_are_refused_with_the_reason() {
         said.contains("--kv-cache-tokens: must be at least 1"),
         "{said}"
     );
+}
+
+#[test]
+fn the_readme_shows_what_calibrate_prints() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let command = "cargo run --release -- calibrate ";
+    let (line, after) = readme
+        .split_once(command)
+        .expect("the README calibrates")
+        .1
+        .split_once("\n```\n\n```\n")
+        .unwrap();
+    let shown = after.split("```").next().unwrap();
+    let output = loopcap()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("calibrate")
+        .args(line.split_whitespace())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(output.stdout).unwrap();
+    // Every line shown, in order (`...` for lines left out).
+    let mut lines = printed.lines();
+    for want in shown.lines().filter(|l| *l != "...") {
+        assert!(
+            lines.any(|l| l == want),
+            "the README shows `{want}`, which calibrate does not print (in that order):\n{printed}"
+        );
+    }
 }
