@@ -40,6 +40,8 @@ def main():
     p.add_argument("--max-seqs", type=int, default=256)
     p.add_argument("--kv-tokens", type=int, default=0, help="KV cache tokens (0: unbounded)")
     p.add_argument("--block", type=int, default=16)
+    p.add_argument("--jitter", type=float, default=0.0,
+                   help="each step's cost times a lognormal factor of this sigma (0: exact)")
     p.add_argument("--output-median", type=float, default=148.0, help="output tokens, median")
     p.add_argument("--digits", type=int, default=0, help="round times to this many decimals (0: as computed)")
     p.add_argument("--csv", action="store_true",
@@ -117,6 +119,8 @@ def main():
             cost += args.base + args.per_seq * len(decodes) + args.per_ctx * context
         if prefill:
             cost += args.c0 + args.c1 * prefill
+        if args.jitter:
+            cost *= math.exp(rng.gauss(0.0, args.jitter))
         now += cost
         still = []
         for r in running:
@@ -156,6 +160,7 @@ def main():
             "preemptions": preemptions,
             "seed": args.seed,
             "output_median": args.output_median,
+            "jitter": args.jitter,
         },
         "input_lens": [n for _, n, _ in arrivals],
         "output_lens": [m for _, _, m in arrivals],

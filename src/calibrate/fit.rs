@@ -95,7 +95,14 @@ pub(super) fn fit_rows(rows: &[Row], chunk: f64) -> Option<(StepCosts, f64)> {
     if rows.is_empty() {
         return None;
     }
-    let coefficients = non_negative_least_squares(&rows)?;
+    // Relative errors, each row weighed by the size the first fit gives
+    // it: weighed by its own measured size, a row measured short would
+    // count for more than one measured long.
+    let first = non_negative_least_squares(&rows, &|r: &Row| r.y)?;
+    let coefficients = non_negative_least_squares(&rows, &|r: &Row| {
+        let fitted = dot(&first, &r.x);
+        if fitted > 0.0 { fitted } else { r.y }
+    })?;
     let costs = StepCosts::from_coefficients(coefficients);
     if costs.base_s + costs.per_sequence_s <= 0.0 || costs.prefill_s(chunk) <= 0.0 {
         return None;
@@ -280,15 +287,18 @@ fn dot(a: &[f64; COSTS], b: &[f64; COSTS]) -> f64 {
 }
 
 /// The coefficients, none negative, least squares over `rows` each
-/// divided by its `y` (relative errors): costs whose unconstrained fit is
-/// negative are held at zero, the most negative first, and the rest
-/// fitted again. None when the rows cannot tell the costs apart.
-fn non_negative_least_squares(rows: &[&Row]) -> Option<[f64; COSTS]> {
+/// divided by its `size`: costs whose unconstrained fit is negative are
+/// held at zero, the most negative first, and the rest fitted again. None
+/// when the rows cannot tell the costs apart.
+fn non_negative_least_squares(rows: &[&Row], size: &dyn Fn(&Row) -> f64) -> Option<[f64; COSTS]> {
     let rows: Vec<Row> = rows
         .iter()
-        .map(|r| Row {
-            x: r.x.map(|v| v / r.y),
-            y: 1.0,
+        .map(|r| {
+            let size = size(r);
+            Row {
+                x: r.x.map(|v| v / size),
+                y: r.y / size,
+            }
         })
         .collect();
     let mut free = [true; COSTS];

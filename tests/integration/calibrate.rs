@@ -140,6 +140,29 @@ fn a_pool_calibrated_at_one_rate_predicts_a_run_at_twice_it_where_kv_binds() {
 }
 
 #[test]
+fn a_pool_calibrated_on_a_noisy_server_predicts_it_where_kv_binds() {
+    // Every step 10% noisy (lognormal): the costs come back less exactly,
+    // the run at twice the rate, its queue growing, to 1.5% all the same.
+    let calibration = calibrate(&[
+        data("rate-4-jitter.json").to_str().unwrap(),
+        "--kv-cache-tokens",
+        "14000",
+        "--check",
+        data("rate-8-kv-14000-jitter.csv").to_str().unwrap(),
+    ]);
+    let score = &calibration["scores"][0];
+    assert!(median_error(score, "time to first token") < 1.5, "{score}");
+    assert!(median_error(score, "end to end") < 1.5, "{score}");
+    assert!(
+        median_error(score, "time per output token") < 4.0,
+        "{score}"
+    );
+    // The noise shows as the fit's own error, not hidden.
+    let error = calibration["in_sample_error_pct"].as_f64().unwrap();
+    assert!((6.0..10.0).contains(&error), "{error}");
+}
+
+#[test]
 fn a_profile_of_speeds_gives_its_costs() {
     let truth = true_costs();
     let cost = |name: &str| truth[name].as_f64().unwrap();
