@@ -145,7 +145,11 @@ tokens_per_s.
 It prints a [capacity] table to paste into a model, then, run in loopcap on
 the measured requests, the errors of its time to first token, end-to-end
 latency and time per output token: on the later half of MEASURED's requests
-(fitted to the earlier half), or on each --check run (fitted to MEASURED).")]
+(fitted to the earlier half), or on each --check run (fitted to MEASURED).
+
+The KV cache is the one vLLM logs at start (\"GPU KV cache size: N
+tokens\"); the other flags default to vLLM's own (loopcap presets
+vllm-server).")]
     Calibrate(CalibrateArgs),
     /// Print the JSON Schema of model or experiment files, for editors to complete and
     /// check them (their shape; `check` validates the rest).
@@ -428,24 +432,22 @@ pub struct ReportArgs {
 pub struct CalibrateArgs {
     /// The server's measurements (see below).
     pub measured: PathBuf,
-    /// The server's KV cache in tokens, as vLLM logs it at start ("GPU KV
-    /// cache size: N tokens").
-    #[arg(long, value_name = "TOKENS")]
+    /// The server's KV cache in tokens.
+    #[arg(long, value_name = "N")]
     pub kv_cache_tokens: u64,
-    /// The server's max_num_seqs (default: vLLM's, the vllm-server preset's).
+    /// Its max_num_seqs (default: vLLM's).
     #[arg(long, value_name = "N")]
     pub max_sequences: Option<u32>,
-    /// The server's max_num_batched_tokens (default: vLLM's, the vllm-server preset's).
-    #[arg(long, value_name = "TOKENS")]
+    /// Its token budget a step (default: vLLM's).
+    #[arg(long, value_name = "N")]
     pub max_num_batched_tokens: Option<u32>,
-    /// The server's block_size (default: vLLM's, the vllm-server preset's).
-    #[arg(long, value_name = "TOKENS")]
+    /// Its block_size (default: vLLM's).
+    #[arg(long, value_name = "N")]
     pub block_size: Option<u32>,
-    /// MEASURED is a table of speeds, not per-request measurements.
+    /// MEASURED is a table of speeds.
     #[arg(long)]
     pub profile: bool,
-    /// Another run of the same server to predict and score, fitted to all
-    /// of MEASURED (repeatable).
+    /// Another run to score (repeatable).
     #[arg(long, value_name = "RUN")]
     pub check: Vec<PathBuf>,
     /// Print the calibration as JSON.

@@ -289,14 +289,14 @@ impl RawSelfHosted {
         at: &FieldPath,
     ) -> Checked<PrefillSpeed> {
         let given = [
-            prefill_tokens_per_s.is_some(),
-            self.prefill_by_chunk.is_some(),
-            self.prefill_step.is_some(),
+            ("prefill_tokens_per_s", prefill_tokens_per_s.is_some()),
+            ("prefill_by_chunk", self.prefill_by_chunk.is_some()),
+            ("prefill_step", self.prefill_step.is_some()),
         ];
-        if given.iter().filter(|&&g| g).count() > 1 {
+        if let Some((second, _)) = given.iter().filter(|g| g.1).nth(1) {
             return Err(Invalid::new(
-                at.child("prefill_tokens_per_s"),
-                "give one of prefill_tokens_per_s, prefill_by_chunk and prefill_step",
+                at.child(second),
+                "give one of prefill_tokens_per_s, prefill_by_chunk and prefill_step, not two",
             ));
         }
         match (

@@ -857,7 +857,7 @@ fn run_with_replications_gives_the_mean_of_the_runs_it_names() {
 }
 
 /// Every subcommand of `loopcap`.
-const SUBCOMMANDS: [&str; 13] = [
+const SUBCOMMANDS: [&str; 14] = [
     "run",
     "sweep",
     "merge",
@@ -869,6 +869,7 @@ const SUBCOMMANDS: [&str; 13] = [
     "fit",
     "report",
     "presets",
+    "calibrate",
     "schema",
     "completions",
 ];

@@ -282,7 +282,17 @@ fn bad_self_hosted_configs_are_refused_at_their_line() {
         (
             "prefill_tokens_per_s = 5000",
             "prefill_tokens_per_s = 5000\nprefill_by_chunk = [{ tokens = 128, tokens_per_s = 5000 }]",
-            "capacity.prefill_by_chunk: give prefill_tokens_per_s or prefill_by_chunk, not both",
+            "capacity.prefill_by_chunk: give one of prefill_tokens_per_s, prefill_by_chunk and prefill_step, not two",
+        ),
+        (
+            "prefill_tokens_per_s = 5000",
+            "prefill_tokens_per_s = 5000\nprefill_step = { base = \"4ms\", per_token = \"40us\" }",
+            "capacity.prefill_step: give one of prefill_tokens_per_s, prefill_by_chunk and prefill_step, not two",
+        ),
+        (
+            "prefill_tokens_per_s = 5000",
+            "prefill_step = { base = \"4ms\", per_token = \"0us\" }",
+            "capacity.prefill_step.per_token",
         ),
         (
             "metric = \"queue\"",

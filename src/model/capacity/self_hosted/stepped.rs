@@ -274,10 +274,12 @@ impl Stepped {
                 woken.first_tokens.push((held.seq.attempt, held.seq.cold));
             }
         }
-        let (done, running): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.running)
-            .into_iter()
-            .partition(|held| held.made >= held.seq.makes());
-        self.running = running;
+        // In admission order, both those done and those still running;
+        // no allocation unless some are done.
+        let done: Vec<Held> = self
+            .running
+            .extract_if(.., |held| held.made >= held.seq.makes())
+            .collect();
         for held in done {
             woken.finished.push(held.seq.attempt);
             if held.made > 1 {
