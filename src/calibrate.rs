@@ -19,7 +19,6 @@ use serde::Serialize;
 
 use crate::config::{self, Source};
 use crate::csv_row::significant;
-use crate::error::ReadError;
 use crate::model::measure::percentiles::Percentiles;
 use crate::model::{RunError, simulate};
 use crate::statistics::Quantiles;
@@ -87,6 +86,9 @@ pub struct Score {
     /// ones are replayed too, as load).
     pub from_s: f64,
     pub scored_requests: usize,
+    /// Requests the pool failed (too large for its KV cache) or had not
+    /// answered when the replay ended: left out of its figures.
+    pub unanswered: u64,
     pub figures: Vec<Figure>,
 }
 
@@ -111,8 +113,6 @@ impl Score {
 /// Why a calibration could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrateError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
     /// The fitted pool does not read as a model (a defect, not the input's).
     #[error("the calibrated pool does not read back: {0}")]
     Model(String),
@@ -223,6 +223,7 @@ pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, Ca
         run: run.name.clone(),
         from_s,
         scored_requests: run.requests.iter().filter(|r| r.sent_s >= from_s).count(),
+        unanswered: summary.loops_failed + summary.loops_in_flight,
         figures,
     })
 }
@@ -286,6 +287,13 @@ impl Calibration {
                 score.median_error_pct("time to first token"),
                 score.median_error_pct("end to end")
             );
+            if score.unanswered > 0 {
+                let _ = writeln!(
+                    out,
+                    "warning: the pool failed or had not answered {} of the requests replayed (too large for its KV cache, or still running at the end); its figures leave them out",
+                    score.unanswered
+                );
+            }
         }
         out
     }

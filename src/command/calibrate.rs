@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use crate::calibrate::fit::fit;
 use crate::calibrate::measured::{self, Run};
 use crate::calibrate::profile::fit_profile;
-use crate::calibrate::{CalibrateError, Calibration, Server, score};
+use crate::calibrate::{Calibration, Server, score};
 use crate::cli::CalibrateArgs;
 use crate::command::error::Error;
 use crate::config::self_hosted::vllm_server_default;
@@ -82,12 +82,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
     };
     let pool = server.pool_table(&costs);
     let dir = tempfile::tempdir().map_err(Error::runtime)?;
-    let scored = |run: &Run, from_s: f64| {
-        score(run, from_s, &pool, dir.path()).map_err(|e| match e {
-            CalibrateError::Read(read) => read.into(),
-            other => Error::runtime(other),
-        })
-    };
+    let scored =
+        |run: &Run, from_s: f64| score(run, from_s, &pool, dir.path()).map_err(Error::runtime);
     let mut scores = vec![];
     if let Some((run, half)) = &primary
         && checks.is_empty()

@@ -260,3 +260,38 @@ fn the_readme_shows_what_calibrate_prints() {
         );
     }
 }
+
+#[test]
+fn requests_the_pool_cannot_hold_are_counted_not_hidden() {
+    // A KV cache of 600 tokens (37 blocks of 16) cannot hold a request
+    // whose prompt and output need more blocks: the pool fails them, and
+    // the score says how many, recounted here from the run itself.
+    let calibration = calibrate(&[
+        data("rate-4.json").to_str().unwrap(),
+        "--kv-cache-tokens",
+        "600",
+    ]);
+    let score = &calibration["scores"][0];
+    let from = score["from_s"].as_f64().unwrap();
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("rate-4.json")).unwrap()).unwrap();
+    let column = |name: &str| -> Vec<f64> {
+        run[name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (sent, input, output) = (
+        column("start_times"),
+        column("input_lens"),
+        column("output_lens"),
+    );
+    let origin = sent.iter().copied().fold(f64::INFINITY, f64::min);
+    let too_large = (0..sent.len())
+        .filter(|&i| sent[i] - origin >= from && ((input[i] + output[i]) / 16.0).ceil() > 37.0)
+        .count();
+    assert!(too_large > 0);
+    assert_eq!(score["unanswered"], too_large);
+}
