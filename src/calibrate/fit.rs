@@ -307,7 +307,13 @@ fn non_negative_least_squares(rows: &[&Row], size: &dyn Fn(&Row) -> f64) -> Opti
         *f = rows.iter().any(|r| r.x[k] != 0.0);
     }
     loop {
-        let solved = solve_free(&rows, &free)?;
+        let Some(solved) = solve_free(&rows, &free) else {
+            // Rows that cannot tell every cost apart (one prompt size
+            // measured, or one context per batch): the cost of a
+            // prefilling step, then of context, is held at zero.
+            free[[3, 2].into_iter().find(|&k| free[k])?] = false;
+            continue;
+        };
         let worst = (0..COSTS)
             .filter(|&k| free[k] && solved[k] < 0.0)
             .min_by(|&a, &b| solved[a].total_cmp(&solved[b]));
@@ -429,6 +435,29 @@ mod tests {
             costs.base_s > 0.0 && costs.per_sequence_s > 0.0,
             "{costs:?}"
         );
+    }
+
+    #[test]
+    fn one_prompt_size_measured_gives_a_constant_prefill_speed() {
+        // Every prefill row of 108 tokens: the step's share and the
+        // token's cannot be told apart, so the step's is held at zero.
+        let mut rows: Vec<Row> = rows_of(TRUE)
+            .into_iter()
+            .filter(|r| r.x[0] == 1.0)
+            .collect();
+        for r in &mut rows {
+            r.x[3] = 0.0;
+            r.x[4] = 0.0;
+            r.y = dot(&TRUE, &r.x);
+        }
+        rows.push(Row {
+            x: [0.0, 0.0, 0.0, 1.0, 108.0],
+            y: 0.02343,
+        });
+        let (costs, _) = fit_rows(&rows, 2048.0).unwrap();
+        assert_eq!(costs.prefill_step_s, 0.0);
+        assert!((costs.prefill_per_token_s - 0.02343 / 108.0).abs() < 1e-12);
+        assert!((costs.base_s - TRUE[0]).abs() < 1e-9 * TRUE[0], "{costs:?}");
     }
 
     #[test]
