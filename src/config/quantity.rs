@@ -70,29 +70,36 @@ fn compound_parts(text: &str) -> Vec<&str> {
     parts
 }
 
-/// Parses one number with its unit.
-fn parse_one_duration(text: &str) -> Result<SimDuration, BadInput> {
-    let text = text.trim();
-    // The unit is the trailing letters, so an exponent (`1e3s`) stays in the number.
+/// `text` split into its number and its unit, the trailing letters (so an
+/// exponent, as in `1e3s`, stays in the number), and the unit's size in
+/// `units` if it is one of them.
+fn number_and_unit<'a>(text: &'a str, units: &[(&str, f64)]) -> (&'a str, &'a str, Option<f64>) {
     let split = text
         .trim_end_matches(|c: char| c.is_ascii_alphabetic())
         .len();
-    if split == text.len() {
+    let (number, unit) = text.split_at(split);
+    let size = units
+        .iter()
+        .find(|(u, _)| *u == unit.trim())
+        .map(|(_, size)| *size);
+    (number.trim(), unit, size)
+}
+
+/// Parses one number with its unit.
+fn parse_one_duration(text: &str) -> Result<SimDuration, BadInput> {
+    let text = text.trim();
+    let (number, unit, ticks_per_unit) = number_and_unit(text, &UNITS);
+    if unit.is_empty() {
         return Err(BadInput(format!(
             "`{text}` has no unit: expected {DURATION_HELP}"
         )));
     }
-    let (number, unit) = text.split_at(split);
-    let ticks_per_unit = UNITS
-        .iter()
-        .find(|(u, _)| *u == unit.trim())
-        .map(|(_, t)| *t)
-        .ok_or_else(|| {
-            BadInput(format!(
-                "`{text}`: unknown unit `{unit}`, expected {DURATION_HELP}"
-            ))
-        })?;
-    let value: f64 = number.trim().parse().map_err(|_| {
+    let ticks_per_unit = ticks_per_unit.ok_or_else(|| {
+        BadInput(format!(
+            "`{text}`: unknown unit `{unit}`, expected {DURATION_HELP}"
+        ))
+    })?;
+    let value: f64 = number.parse().map_err(|_| {
         BadInput(format!(
             "`{text}` is not a duration: expected {DURATION_HELP}"
         ))
@@ -350,17 +357,9 @@ pub struct StepCost(pub f64);
 impl StepCost {
     pub fn parse(text: &str) -> Result<StepCost, BadInput> {
         let bad = || BadInput(format!("`{text}`: expected {STEP_COST_HELP}"));
-        let trimmed = text.trim();
-        let split = trimmed
-            .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-            .len();
-        let (number, unit) = trimmed.split_at(split);
-        let seconds = STEP_UNITS
-            .iter()
-            .find(|(u, _)| *u == unit)
-            .map(|(_, s)| *s)
-            .ok_or_else(bad)?;
-        let value: f64 = number.trim().parse().map_err(|_| bad())?;
+        let (number, _, seconds) = number_and_unit(text.trim(), &STEP_UNITS);
+        let seconds = seconds.ok_or_else(bad)?;
+        let value: f64 = number.parse().map_err(|_| bad())?;
         if !value.is_finite() || value < 0.0 || value * seconds > 3600.0 {
             return Err(BadInput(format!(
                 "`{text}` must be a duration from 0 to an hour"
