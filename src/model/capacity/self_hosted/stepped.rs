@@ -57,11 +57,15 @@ impl Held {
         self.seq.input + self.made
     }
 
-    /// The most whole blocks of its prompt it may find cached: those of
-    /// its cached input (at least its last token is always computed, as
-    /// vLLM computes it to sample from).
+    /// The tokens of its prompt it may find cached: its cached input, but
+    /// not its last token, which vLLM always computes to sample from.
+    fn cacheable_tokens(&self) -> u32 {
+        self.seq.cached.min(self.tokens().saturating_sub(1))
+    }
+
+    /// The most whole blocks of its prompt it may find cached.
     fn cacheable_blocks(&self, block_size: u32) -> u64 {
-        u64::from(self.seq.cached.min(self.tokens() - 1) / block_size)
+        u64::from(self.cacheable_tokens() / block_size)
     }
 }
 
@@ -176,8 +180,13 @@ impl Stepped {
             && blocks_for(input, self.block_size) <= self.free_blocks + self.cached_blocks()
     }
 
-    /// Takes `seq` in to wait for a step.
+    /// Takes `seq` in to wait for a step. An empty prompt (vLLM refuses
+    /// one) is computed as one token, as a tokenizer's start token would be.
     pub(super) fn take(&mut self, seq: Sequence) {
+        let seq = Sequence {
+            input: seq.input.max(1),
+            ..seq
+        };
         self.waiting.push_back(Held {
             seq,
             made: 0,
@@ -416,8 +425,7 @@ impl Stepped {
             let mut held = self.waiting.pop_front().expect("a head");
             swapped += u64::from(held.computed);
             if held.computed == 0 && now >= measure_from {
-                let cacheable = held.seq.cached.min(held.tokens() - 1);
-                stats.cacheable_tokens += u64::from(cacheable);
+                stats.cacheable_tokens += u64::from(held.cacheable_tokens());
                 stats.cache_hit_tokens += u64::from(resume.computed);
             }
             if let (Some(cache), Some(session)) = (&mut self.cache, held.seq.session) {

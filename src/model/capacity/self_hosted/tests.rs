@@ -354,6 +354,16 @@ fn a_lone_prompt_prefills_in_chunks_of_the_step_budget_then_makes_a_token_a_step
     assert_eq!(times.values().next(), Some(&(secs(1.1008), secs(2.1008))));
 }
 
+/// An empty prompt (as a fuzzed model sends; vLLM refuses one) is
+/// computed as one token: 0.1 ms at 10,000 tokens/s, its first token,
+/// then a token a 10 ms step.
+#[test]
+fn an_empty_prompt_is_computed_as_one_token() {
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(&mut fleet, &[(secs(1.0), cached(0, 0, 400), 3)]);
+    assert_eq!(times.values().next(), Some(&(secs(1.0001), secs(1.0201))));
+}
+
 /// A decodes in 10 ms steps from 1.6 ms on; B (1,024 prompt tokens)
 /// comes at 50 ms, mid-step, and waits for the step's end at 51.6 ms.
 /// Then each step runs A's token and 511 of B's prompt (10 ms + 51.1 ms),
