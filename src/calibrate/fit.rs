@@ -129,79 +129,96 @@ fn decode_rows(run: &[Request], fitted: &dyn Fn(usize) -> bool, budget: u32) -> 
     // Prompts by when they were done: a request's first token ends its prompt.
     let mut prompts: Vec<(f64, u64)> = run.iter().map(|r| (r.first_token_s(), r.input)).collect();
     prompts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let after = |t: f64| prompts.partition_point(|p| p.0 <= t);
     let mut rows = vec![];
     for (i, r) in run.iter().enumerate() {
         if !fitted(i) || r.output < 2 {
             continue;
         }
-        let t = &r.token_s;
-        let steps = t.len() - 1;
         if r.tokens_measured {
-            // Each prompt in the step whose end is nearest its first
-            // token. A step whose budget prompts may have run out is left
-            // out: a prompt of several chunks (whose earlier chunks, and
-            // the decodes they crowd out, are in steps before), or prompts
-            // and decodes beyond the budget (one may have been split).
-            let (mut tokens, mut prefills) = (vec![0u64; steps], vec![false; steps]);
-            let mut crowded = vec![false; steps];
-            let last_gap = t[steps] - t[steps - 1];
-            for &(done, input) in
-                &prompts[after((t[0] + t[1]) / 2.0)..after(t[steps] + last_gap / 2.0)]
-            {
-                // Step `e` runs from t[e] to t[e + 1], the first end at or after it.
-                let e = t[1..].partition_point(|&x| x < done);
-                let nearest = if e == steps {
-                    steps - 1
-                } else if e > 0 && done - t[e] < t[e + 1] - done {
-                    e - 1
-                } else {
-                    e
-                };
-                tokens[nearest] += input;
-                prefills[nearest] = true;
-                let k = chunks(input, budget) as usize;
-                if k > 1 {
-                    let steps_of_it = nearest.saturating_sub(k)..=(nearest + 1).min(steps - 1);
-                    crowded[steps_of_it].fill(true);
-                }
-            }
-            for (s, &(batch, context)) in loads[i].iter().enumerate() {
-                if crowded[s] || tokens[s] as f64 + batch > f64::from(budget) {
-                    continue;
-                }
-                rows.push(Row {
-                    x: [
-                        1.0,
-                        batch,
-                        context,
-                        f64::from(u8::from(prefills[s])),
-                        tokens[s] as f64,
-                    ],
-                    y: t[s + 1] - t[s],
-                });
-            }
+            rows.extend(step_rows(r, &loads[i], &prompts, budget));
         } else {
-            let n = steps as f64;
-            let (batch, context) = loads[i]
-                .iter()
-                .fold((0.0, 0.0), |(b, c), &(sb, sc)| (b + sb, c + sc));
-            let done = &prompts[after(t[0])..after(t[steps])];
-            let tokens: u64 = done.iter().map(|p| p.1).sum();
-            let prefills: u64 = done.iter().map(|p| chunks(p.1, budget)).sum();
-            rows.push(Row {
-                x: [
-                    1.0,
-                    batch / n,
-                    context / n,
-                    (prefills as f64 / n).min(1.0),
-                    tokens as f64 / n,
-                ],
-                y: (t[steps] - t[0]) / n,
-            });
+            rows.push(mean_row(r, &loads[i], &prompts, budget));
         }
     }
     rows
+}
+
+/// The prompts of `prompts` (by when they were done) done after `from`, up to `to`.
+fn done_between(prompts: &[(f64, u64)], from: f64, to: f64) -> &[(f64, u64)] {
+    let after = |t: f64| prompts.partition_point(|p| p.0 <= t);
+    &prompts[after(from)..after(to)]
+}
+
+/// A row per step of request `r`, whose tokens were timed one by one,
+/// `loads` its steps' loads: each prompt in the step whose end is nearest
+/// its first token. A step whose budget prompts may have run out is left
+/// out: a prompt of several chunks (whose earlier chunks, and the decodes
+/// they crowd out, are in steps before), or prompts and decodes beyond the
+/// budget (one may have been split).
+fn step_rows(r: &Request, loads: &[(f64, f64)], prompts: &[(f64, u64)], budget: u32) -> Vec<Row> {
+    let t = &r.token_s;
+    let steps = t.len() - 1;
+    let (mut tokens, mut prefills) = (vec![0u64; steps], vec![false; steps]);
+    let mut crowded = vec![false; steps];
+    let last_gap = t[steps] - t[steps - 1];
+    for &(done, input) in done_between(prompts, (t[0] + t[1]) / 2.0, t[steps] + last_gap / 2.0) {
+        // Step `e` runs from t[e] to t[e + 1], the first end at or after it.
+        let e = t[1..].partition_point(|&x| x < done);
+        let nearest = if e == steps {
+            steps - 1
+        } else if e > 0 && done - t[e] < t[e + 1] - done {
+            e - 1
+        } else {
+            e
+        };
+        tokens[nearest] += input;
+        prefills[nearest] = true;
+        let k = chunks(input, budget) as usize;
+        if k > 1 {
+            let steps_of_it = nearest.saturating_sub(k)..=(nearest + 1).min(steps - 1);
+            crowded[steps_of_it].fill(true);
+        }
+    }
+    loads
+        .iter()
+        .enumerate()
+        .filter(|&(s, &(batch, _))| !crowded[s] && tokens[s] as f64 + batch <= f64::from(budget))
+        .map(|(s, &(batch, context))| Row {
+            x: [
+                1.0,
+                batch,
+                context,
+                f64::from(u8::from(prefills[s])),
+                tokens[s] as f64,
+            ],
+            y: t[s + 1] - t[s],
+        })
+        .collect()
+}
+
+/// The row of request `r`, whose first and last tokens alone were timed,
+/// `loads` its steps' loads: its mean gap between tokens against their
+/// mean load and the prompts done while it decoded.
+fn mean_row(r: &Request, loads: &[(f64, f64)], prompts: &[(f64, u64)], budget: u32) -> Row {
+    let t = &r.token_s;
+    let steps = t.len() - 1;
+    let n = steps as f64;
+    let (batch, context) = loads
+        .iter()
+        .fold((0.0, 0.0), |(b, c), &(sb, sc)| (b + sb, c + sc));
+    let done = done_between(prompts, t[0], t[steps]);
+    let tokens: u64 = done.iter().map(|p| p.1).sum();
+    let prefills: u64 = done.iter().map(|p| chunks(p.1, budget)).sum();
+    Row {
+        x: [
+            1.0,
+            batch / n,
+            context / n,
+            (prefills as f64 / n).min(1.0),
+            tokens as f64 / n,
+        ],
+        y: (t[steps] - t[0]) / n,
+    }
 }
 
 /// Per request fitted, the sequences decoding and the context they attend
