@@ -34,6 +34,17 @@ impl DecodeSpeed {
             DecodeSpeed::Table(points) => b / interpolate(points, b),
         }
     }
+
+    /// Whether an iteration's time depends on the context attended to.
+    pub fn reads_context(&self) -> bool {
+        match self {
+            DecodeSpeed::Linear {
+                per_context_token_s,
+                ..
+            } => *per_context_token_s != 0.0,
+            DecodeSpeed::Table(_) => false,
+        }
+    }
 }
 
 /// How fast a replica prefills, against the prompt tokens in one step.

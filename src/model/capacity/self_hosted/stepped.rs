@@ -225,22 +225,32 @@ impl Stepped {
             return false;
         };
         let batch = step.tokens.len() as u32;
-        let mut ends = step.started;
-        for k in 1..step.repeats {
-            let context = step.context + u64::from(k - 1) * u64::from(batch);
-            ends += decode_ticks(spec, batch, context, step.slowdown);
-            if ends > now {
-                step.repeats = k;
-                step.ends = ends;
-                for held in &mut self.running {
-                    let keep = blocks_for(held.computed + k, self.block_size);
-                    self.free_blocks += held.blocks - keep;
-                    held.blocks = keep;
-                }
-                return true;
-            }
+        // The first of its steps to end after `now`, if not its last.
+        let cut = if spec.decode.reads_context() {
+            let mut ends = step.started;
+            (1..step.repeats).find_map(|k| {
+                let context = step.context + u64::from(k - 1) * u64::from(batch);
+                ends += decode_ticks(spec, batch, context, step.slowdown);
+                (ends > now).then_some((k, ends))
+            })
+        } else {
+            // Steps alike: the k-th ends at k of them.
+            let each = decode_ticks(spec, batch, step.context, step.slowdown).ticks();
+            let k = now.since(step.started).ticks() / each + 1;
+            (k < u64::from(step.repeats))
+                .then(|| (k as u32, step.started + SimDuration::from_ticks(k * each)))
+        };
+        let Some((k, ends)) = cut else {
+            return false;
+        };
+        step.repeats = k;
+        step.ends = ends;
+        for held in &mut self.running {
+            let keep = blocks_for(held.computed + k, self.block_size);
+            self.free_blocks += held.blocks - keep;
+            held.blocks = keep;
         }
-        false
+        true
     }
 
     /// Its wake-up at `now`: the step in progress ends, then the next one
@@ -481,9 +491,14 @@ impl Stepped {
                 self.free_blocks -= more;
                 held.blocks += more;
             }
-            for k in 1..repeats {
-                let later = context + u64::from(k) * u64::from(decodes);
-                ticks += decode_ticks(spec, decodes, later, slowdown).ticks();
+            if spec.decode.reads_context() {
+                for k in 1..repeats {
+                    let later = context + u64::from(k) * u64::from(decodes);
+                    ticks += decode_ticks(spec, decodes, later, slowdown).ticks();
+                }
+            } else {
+                // Each later step as long as the first.
+                ticks += u64::from(repeats - 1) * ticks;
             }
         }
         Some(Step {
@@ -562,10 +577,45 @@ fn step_ticks(
     };
     let seconds = (decode_s + spec.prefill.seconds(prefill)) * slowdown;
     // Up to whole ticks, past a hair of rounding (0.01 + 0.28 s is 290 ms).
-    (seconds * TICKS_PER_SECOND as f64 - 1e-6).ceil().max(1.0) as u64
+    whole_ticks(seconds * TICKS_PER_SECOND as f64 - 1e-6)
+}
+
+/// `ticks` rounded up, at least one: `ticks.ceil().max(1.0) as u64`
+/// without a call to libm's `ceil` (x86-64's baseline has no rounding
+/// instruction), which took an eighth of a self-hosted run's time.
+#[inline]
+fn whole_ticks(ticks: f64) -> u64 {
+    // Not above one, or NaN.
+    if ticks.partial_cmp(&1.0) != Some(std::cmp::Ordering::Greater) {
+        return 1;
+    }
+    // Truncated (saturating); below 2^53 the conversion back is exact, and
+    // from there on every f64 is a whole number.
+    let whole = ticks as u64;
+    if (whole as f64) < ticks {
+        whole.saturating_add(1)
+    } else {
+        whole
+    }
 }
 
 /// How long a decode step of `decodes` sequences attending to `context` tokens lasts.
 fn decode_ticks(spec: &SelfHostedSpec, decodes: u32, context: u64, slowdown: f64) -> SimDuration {
     SimDuration::from_ticks(step_ticks(spec, (decodes, context, 0), slowdown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_ticks;
+
+    proptest::proptest! {
+        /// Whatever the value (NaN, infinities, negatives, huge or tiny
+        /// ones, halves and whole numbers), it rounds as libm's `ceil` does.
+        #[test]
+        fn whole_ticks_rounds_up_as_ceil_does(bits: u64, small in -4.0f64..1e7, k in 0u64..1 << 60) {
+            for x in [f64::from_bits(bits), small, k as f64, k as f64 + 0.5, (k as f64).next_up()] {
+                proptest::prop_assert_eq!(whole_ticks(x), x.ceil().max(1.0) as u64, "{}", x);
+            }
+        }
+    }
 }

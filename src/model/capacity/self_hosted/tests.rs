@@ -493,6 +493,23 @@ fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
     }
 }
 
+/// The same when a step's time does not read the context (a measured
+/// table, in fractions of a tick): a run's steps are then alike, and
+/// counted, and cut short, by multiplying one step's time.
+#[test]
+fn runs_of_steps_that_do_not_read_the_context_give_the_steps_one_by_one() {
+    let arrivals: Vec<_> = random_calls(5, 0.4, 3000, 400)
+        .into_iter()
+        .map(|(t, r, o, _)| (t, r, o, None))
+        .collect();
+    let spec = SelfHostedSpec {
+        decode: DecodeSpeed::Table(vec![(1.0, 90.0), (8.0, 500.0), (12.0, 610.0)]),
+        ..vllm(2, 12, 12_000, 256)
+    };
+    assert!(!spec.decode.reads_context());
+    runs_match_steps(&spec, &arrivals);
+}
+
 fn caching(kv: u64, prefix_cache: PrefixCaching) -> SelfHostedSpec {
     SelfHostedSpec {
         scheduler: Scheduler::Vllm {
