@@ -9,8 +9,12 @@
 # numbers cannot drift from what the code computes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=target/release/loopcap
+# LOOPCAP_BIN, if set, is the binary to run (CI's, built by the tests).
+bin=${LOOPCAP_BIN:-}
+if [[ -z $bin ]]; then
+  cargo build --release --quiet
+  bin=target/release/loopcap
+fi
 out=results/readme
 rm -rf "$out"
 for experiment in experiments/*.toml; do

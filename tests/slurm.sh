@@ -5,8 +5,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$root/../shared/tools
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin=$root/target/release/loopcap
+# LOOPCAP_BIN, if set, is the binary to test (CI's, built by the tests).
+bin=${LOOPCAP_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+  bin=$root/target/release/loopcap
+fi
 experiment=$(realpath "$root/tests/data/small-sweep.toml")
 tmp=$(mktemp -d)
 started=0

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::support::{documentation, loopcap};
+use crate::support::{documentation, documented_run, loopcap};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -451,7 +451,7 @@ fn every_readme_command_works() {
             "sweep" => vec!["check".to_owned(), args[1].clone()],
             _ => args.clone(),
         };
-        let out = loopcap().current_dir(root()).args(&run).output().unwrap();
+        let out = documented_run(&run);
         // `size` exits 3 when no capacity meets the SLOs, as documented.
         let no_answer = args[0] == "size" && out.status.code() == Some(3);
         assert!(

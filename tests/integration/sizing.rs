@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use loopcap::validation::theory::{erlang_c, mmc_wait};
 
-use crate::support::{documentation, loopcap, model_path};
+use crate::support::{documentation, documented_run, loopcap, model_path};
 
 /// The code block after the last one ending in `command_tail` in the
 /// README and the guide (the README's tour quotes only a line of it).
@@ -26,13 +26,12 @@ fn readme_block_after(command_tail: &str) -> String {
 /// The README's block after the command ending in `command_tail` is what
 /// `loopcap size ARGS`, run from the repository, prints.
 fn assert_the_readme_shows(command_tail: &str, args: &[&str]) {
-    let out = loopcap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("size")
-        .args(args)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8(out.stdout).unwrap();
+    let args: Vec<String> = std::iter::once("size")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    let out = documented_run(&args);
+    let printed = String::from_utf8(out.stdout.clone()).unwrap();
     assert_eq!(
         readme_block_after(command_tail),
         printed.trim_end_matches('\n')

@@ -1,6 +1,9 @@
 //! Building and running models from inline TOML.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use assert_cmd::Command;
 
@@ -88,6 +91,31 @@ pub fn run_one_loop(overrides: &[&str]) -> Summary {
 /// The loopcap binary, to run as a command.
 pub fn loopcap() -> Command {
     Command::cargo_bin("loopcap").unwrap()
+}
+
+/// What `loopcap ARGS` prints, run in the repository's root once per test
+/// process however many tests ask: the documentation's heaviest commands
+/// (a week of several plans, sized) are checked by more than one test.
+/// Tests asking at once wait for the one run.
+pub fn documented_run(args: &[String]) -> Arc<Output> {
+    type Runs = Mutex<HashMap<Vec<String>, Arc<OnceLock<Arc<Output>>>>>;
+    static RUNS: OnceLock<Runs> = OnceLock::new();
+    let cell = RUNS
+        .get_or_init(Runs::default)
+        .lock()
+        .unwrap()
+        .entry(args.to_vec())
+        .or_default()
+        .clone();
+    cell.get_or_init(|| {
+        let out = loopcap()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .unwrap();
+        Arc::new(out)
+    })
+    .clone()
 }
 
 /// The README and the guide's chapters (`docs/guide/*.md`, in order) as
