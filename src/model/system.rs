@@ -366,12 +366,13 @@ impl<'a> AgentSystem<'a> {
     /// What is left in the system at `now`, counted from its state rather
     /// than from the metrics.
     pub fn residue(&mut self, now: SimTime) -> Residue {
+        let (in_service, queued) = self.pool_load();
         Residue {
             loops: self.loops.len(),
             calls: self.calls.len(),
             attempts: self.attempts.len(),
-            in_service: self.in_flight(),
-            queued: self.queued(),
+            in_service,
+            queued,
             backing_off: self.load.backing_off(),
             waiting_at_gate: self
                 .resilience
@@ -382,22 +383,16 @@ impl<'a> AgentSystem<'a> {
         }
     }
 
-    /// Attempts in service, over every pool (read after every event: one
-    /// pool is read directly).
+    /// Attempts in service and attempts waiting for a lane, over every pool
+    /// (read after every event: one pool is read directly).
     #[inline]
-    fn in_flight(&self) -> u32 {
+    fn pool_load(&self) -> (u32, u32) {
         match self.pools.as_slice() {
-            [only] => only.in_flight(),
-            pools => pools.iter().map(Capacity::in_flight).sum(),
-        }
-    }
-
-    /// Attempts waiting for a lane, over every pool.
-    #[inline]
-    fn queued(&self) -> u32 {
-        match self.pools.as_slice() {
-            [only] => only.queued(),
-            pools => pools.iter().map(Capacity::queued).sum(),
+            [only] => only.load(),
+            pools => pools
+                .iter()
+                .map(Capacity::load)
+                .fold((0, 0), |(a, b), (c, d)| (a + c, b + d)),
         }
     }
 
@@ -511,23 +506,20 @@ impl Model for AgentSystem<'_> {
             } => self.on_replica_wake(usize::from(pool), replica, generation, cx),
             Event::Autoscale { pool } => self.on_autoscale(usize::from(pool), cx),
         }
+        let (in_flight, queued) = self.pool_load();
         self.metrics.observe(
             cx.now(),
             Levels {
-                in_flight: self.in_flight(),
-                queued: self.queued(),
+                in_flight,
+                queued,
                 backing_off: self.load.backing_off(),
                 loops_in_flight: self.loops.len() as u32,
             },
         );
         if self.spec.reports_pools {
             for (i, pool) in self.pools.iter().enumerate() {
-                self.metrics.observe_pool(
-                    cx.now(),
-                    i,
-                    pool.in_flight(),
-                    pool.fleet_level(cx.now()),
-                );
+                self.metrics
+                    .observe_pool(cx.now(), i, pool.load().0, pool.fleet_level(cx.now()));
             }
         }
     }
@@ -556,6 +548,6 @@ impl Model for AgentSystem<'_> {
         self.loops.bytes()
             + self.calls.bytes()
             + self.attempts.bytes()
-            + self.queued() as usize * size_of::<Key>()
+            + self.pool_load().1 as usize * size_of::<Key>()
     }
 }

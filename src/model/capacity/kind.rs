@@ -178,14 +178,16 @@ impl Capacity {
         }
     }
 
-    /// Attempts in service, including those whose client has already given up.
+    /// Its attempts in service (including those whose client has already
+    /// given up), and those waiting for a lane or collected into an open
+    /// batch, read at once.
     #[inline]
-    pub fn in_flight(&self) -> u32 {
+    pub fn load(&self) -> (u32, u32) {
         match &self.kind {
-            CapacityKind::SharedApi(api) => api.in_flight(),
-            CapacityKind::Reserved(lanes) => lanes.busy(),
-            CapacityKind::Batch(batch) => batch.in_flight(),
-            CapacityKind::SelfHosted(fleet) => fleet.in_flight(),
+            CapacityKind::SharedApi(api) => (api.in_flight(), 0),
+            CapacityKind::Reserved(lanes) => (lanes.busy(), lanes.queued()),
+            CapacityKind::Batch(batch) => (batch.in_flight(), batch.queued()),
+            CapacityKind::SelfHosted(fleet) => (fleet.in_flight(), fleet.queued()),
         }
     }
 
@@ -194,17 +196,6 @@ impl Capacity {
         match &mut self.kind {
             CapacityKind::SharedApi(api) => api.buckets_full(now),
             _ => true,
-        }
-    }
-
-    /// Attempts waiting for a lane, or collected into an open batch.
-    #[inline]
-    pub fn queued(&self) -> u32 {
-        match &self.kind {
-            CapacityKind::SharedApi(_) => 0,
-            CapacityKind::Reserved(lanes) => lanes.queued(),
-            CapacityKind::Batch(batch) => batch.queued(),
-            CapacityKind::SelfHosted(fleet) => fleet.queued(),
         }
     }
 

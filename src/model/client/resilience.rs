@@ -77,6 +77,7 @@ impl Resilience {
 
     /// The client's own checks just before a request would go out: an open
     /// circuit fails it fast, adaptive throttling may reject it.
+    #[inline]
     pub fn admit(&mut self, now: SimTime, rng: &mut Stream) -> bool {
         let breaker = self.breaker.as_mut().is_none_or(|b| b.admit(now));
         breaker && self.adaptive.as_mut().is_none_or(|a| a.admit(now, rng))
@@ -101,6 +102,7 @@ impl Resilience {
     }
 
     /// A request was answered at `now`; `quota_cost` is what its retry was charged.
+    #[inline]
     pub fn on_success(&mut self, now: SimTime, quota_cost: u32) {
         if let Some(adaptive) = &mut self.adaptive {
             adaptive.on_accept(now);

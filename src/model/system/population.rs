@@ -5,7 +5,6 @@ use super::{AgentSystem, Event, TraceFeed};
 use crate::engine::Ctx;
 use crate::engine::SimDuration;
 use crate::model::capacity::prompt_cache::Session;
-use crate::model::spec::ModelSpec;
 use crate::model::workload::agent_loop::Script;
 use crate::model::workload::classes::{Arrivals, PendingGap, Population, UserState, exponential};
 use crate::model::workload::session_stream::SessionStream;
@@ -255,19 +254,23 @@ impl AgentSystem<'_> {
     /// drawn at random, from its first request, in a free slot (a closed
     /// population's `user` replays its sessions in its own); none for any
     /// other class.
+    #[inline]
     fn resample(&mut self, class: u16, user: Option<u32>) -> Option<Script> {
-        let c = usize::from(class);
-        let sessions = match &self.spec.classes[c].population {
+        let spec = self.spec;
+        match &spec.classes[usize::from(class)].population {
             Population::Resampled { sessions, .. }
             | Population::Closed {
                 sessions: Some(sessions),
                 ..
-            } => sessions,
-            _ => return None,
-        };
-        let recorded = self.streams[c]
-            .workload
-            .random_range(0..sessions.sessions.len() as u32);
+            } => Some(self.resampled(class, user, sessions.sessions.len() as u32)),
+            _ => None,
+        }
+    }
+
+    /// [`Self::resample`] for a class that resamples `recorded` sessions.
+    fn resampled(&mut self, class: u16, user: Option<u32>, recorded: u32) -> Script {
+        let c = usize::from(class);
+        let recorded = self.streams[c].workload.random_range(0..recorded);
         let state = &mut self.classes[c];
         let slot = match (user, state.free_slots.pop()) {
             (Some(user), _) => {
@@ -286,10 +289,10 @@ impl AgentSystem<'_> {
                 state.resampled.len() as u32 - 1
             }
         };
-        Some(Script::Request {
+        Script::Request {
             session: slot,
             request: 0,
-        })
+        }
     }
 
     /// A recorded request's loop ended: the user thinks, then sends the
@@ -369,7 +372,7 @@ impl<'a> AgentSystem<'a> {
 
     /// The recorded sessions class `class` replays, in order or resampled.
     fn sessions(&self, class: u16) -> &'a SessionTrace {
-        let spec: &'a ModelSpec = self.spec;
+        let spec = self.spec;
         match &spec.classes[usize::from(class)].population {
             Population::Sessions(trace)
             | Population::Resampled {
