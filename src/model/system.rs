@@ -517,9 +517,12 @@ impl Model for AgentSystem<'_> {
             },
         );
         if self.spec.reports_pools {
+            let now = cx.now();
             for (i, pool) in self.pools.iter().enumerate() {
+                let level = || pool.fleet_level(now);
+                let alive = pool.replicas_alive();
                 self.metrics
-                    .observe_pool(cx.now(), i, pool.load().0, pool.fleet_level(cx.now()));
+                    .observe_pool(now, i, (pool.load().0, alive), level);
             }
         }
     }

@@ -207,6 +207,14 @@ impl Capacity {
         }
     }
 
+    /// A self-hosted pool's replicas starting or warm.
+    pub fn replicas_alive(&self) -> Option<u32> {
+        match &self.kind {
+            CapacityKind::SelfHosted(fleet) => Some(fleet.alive()),
+            _ => None,
+        }
+    }
+
     /// Replicas starting or warm, for a self-hosted pool.
     /// A self-hosted pool's replicas and KV cache at `now`.
     pub fn fleet_level(&self, now: SimTime) -> Option<FleetLevel> {

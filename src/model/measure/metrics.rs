@@ -434,25 +434,27 @@ impl Metrics {
     }
 
     /// Pool `pool` holds `in_flight` attempts from `now` on, and, if it is
-    /// self-hosted, its `fleet` of replicas.
+    /// self-hosted, `alive` replicas; `fleet` tells its replicas and KV
+    /// cache whole (summing every running sequence's blocks), read only for
+    /// the time series.
     pub fn observe_pool(
         &mut self,
         now: SimTime,
         pool: usize,
-        in_flight: u32,
-        fleet: Option<FleetLevel>,
+        (in_flight, alive): (u32, Option<u32>),
+        fleet: impl FnOnce() -> Option<FleetLevel>,
     ) {
         let start = self.window_start;
         let p = &mut self.pools[pool];
         p.in_flight.set(now, u64::from(in_flight), start);
         // Replica counts change rarely: they are integrated when they do.
-        if let Some(alive) = fleet.map(|f| f.alive)
+        if let Some(alive) = alive
             && u64::from(alive) != p.replicas.level
         {
             self.replicas_to(now, pool, alive);
         }
         if let Some(ts) = &mut self.timeseries {
-            ts.observe_pool(now, pool, u64::from(in_flight), fleet);
+            ts.observe_pool(now, pool, u64::from(in_flight), fleet());
         }
     }
 
