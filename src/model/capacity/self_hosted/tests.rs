@@ -477,11 +477,7 @@ fn when_blocks_run_out_the_latest_admitted_is_preempted() {
 /// one by one give, to the microsecond.
 #[test]
 fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
-    // Each call a session of its own: nothing to reuse.
-    let arrivals: Vec<_> = random_calls(5, 0.4, 3000, 400)
-        .into_iter()
-        .map(|(t, r, o, _)| (t, r, o, None))
-        .collect();
+    let arrivals = sessionless_calls();
     let spec = SelfHostedSpec {
         decode: growing_decode(),
         ..vllm(2, 12, 12_000, 256)
@@ -498,16 +494,22 @@ fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
 /// counted, and cut short, by multiplying one step's time.
 #[test]
 fn runs_of_steps_that_do_not_read_the_context_give_the_steps_one_by_one() {
-    let arrivals: Vec<_> = random_calls(5, 0.4, 3000, 400)
-        .into_iter()
-        .map(|(t, r, o, _)| (t, r, o, None))
-        .collect();
+    let arrivals = sessionless_calls();
     let spec = SelfHostedSpec {
         decode: DecodeSpeed::Table(vec![(1.0, 90.0), (8.0, 500.0), (12.0, 610.0)]),
         ..vllm(2, 12, 12_000, 256)
     };
     assert!(!spec.decode.reads_context());
     runs_match_steps(&spec, &arrivals);
+}
+
+/// Random calls into the runs-against-steps tests, each a session of its
+/// own: nothing to reuse.
+fn sessionless_calls() -> Vec<(SimTime, Request, u32, Option<Session>)> {
+    random_calls(5, 0.4, 3000, 400)
+        .into_iter()
+        .map(|(t, r, o, _)| (t, r, o, None))
+        .collect()
 }
 
 fn caching(kv: u64, prefix_cache: PrefixCaching) -> SelfHostedSpec {
