@@ -1,7 +1,8 @@
 //! Criterion benches of events per second: the hand-written reference loop,
 //! the same queue on loopcap's engine alone, `models/mmc.toml` through the
-//! full model path, and the coding-agent model. `scripts/bench.sh` prints the
-//! side-by-side ratios; these give criterion's confidence intervals.
+//! full model path, the coding-agent model and a self-hosted vLLM pool.
+//! `scripts/bench.sh` prints the side-by-side ratios; these give
+//! criterion's confidence intervals.
 
 #[path = "engine_mmc.rs"]
 mod engine_mmc;
@@ -56,10 +57,22 @@ fn coding_agents(c: &mut Criterion) {
     group.finish();
 }
 
+/// A self-hosted vLLM pool: most of its events are replicas' steps.
+fn self_hosted(c: &mut Criterion) {
+    let spec = shipped::model("self-hosted-vllm.toml", &[]);
+    let mut group = c.benchmark_group("self-hosted");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(events(&spec)));
+    group.bench_function("models/self-hosted-vllm.toml", |b| {
+        b.iter(|| black_box(events(black_box(&spec))))
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // No plots: their fonts need not exist on a bench machine.
     config = Criterion::default().without_plots();
-    targets = mmc_queues, coding_agents
+    targets = mmc_queues, coding_agents, self_hosted
 }
 criterion_main!(benches);
