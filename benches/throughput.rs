@@ -46,27 +46,25 @@ fn mmc_queues(c: &mut Criterion) {
     group.finish();
 }
 
-fn coding_agents(c: &mut Criterion) {
-    let spec = shipped::model("coding-agents-shared.toml", &[]);
-    let mut group = c.benchmark_group("coding-agents");
+/// A bench group `name` of one shipped model, `models/<file>`, run whole.
+fn shipped_model(c: &mut Criterion, name: &str, file: &str) {
+    let spec = shipped::model(file, &[]);
+    let mut group = c.benchmark_group(name);
     group.sample_size(20);
     group.throughput(Throughput::Elements(events(&spec)));
-    group.bench_function("models/coding-agents-shared.toml", |b| {
+    group.bench_function(format!("models/{file}"), |b| {
         b.iter(|| black_box(events(black_box(&spec))))
     });
     group.finish();
 }
 
+fn coding_agents(c: &mut Criterion) {
+    shipped_model(c, "coding-agents", "coding-agents-shared.toml");
+}
+
 /// A self-hosted vLLM pool: most of its events are replicas' steps.
 fn self_hosted(c: &mut Criterion) {
-    let spec = shipped::model("self-hosted-vllm.toml", &[]);
-    let mut group = c.benchmark_group("self-hosted");
-    group.sample_size(20);
-    group.throughput(Throughput::Elements(events(&spec)));
-    group.bench_function("models/self-hosted-vllm.toml", |b| {
-        b.iter(|| black_box(events(black_box(&spec))))
-    });
-    group.finish();
+    shipped_model(c, "self-hosted", "self-hosted-vllm.toml");
 }
 
 criterion_group! {
