@@ -215,7 +215,6 @@ impl Capacity {
         }
     }
 
-    /// Replicas starting or warm, for a self-hosted pool.
     /// A self-hosted pool's replicas and KV cache at `now`.
     pub fn fleet_level(&self, now: SimTime) -> Option<FleetLevel> {
         match &self.kind {
