@@ -1,12 +1,13 @@
 //! The future-event list: events ordered by (time, rank), first in first out
 //! among events due at the same instant with the same rank.
 //!
-//! Two parts. The near end is a small 4-ary heap, keyed by (time, rank,
-//! insertion order): a model with a few hundred events pending lives there
-//! whole, as cheap as a heap can be. The far end is a radix heap: a run's
+//! Two parts. The near end is a short run kept sorted, keyed by (time,
+//! rank, insertion order): a model with a few dozen events pending lives
+//! there whole, and pops one by reading the end of a vector. The far end
+//! is a radix heap: a run's
 //! clock only moves forward, so bucket `i` holds the events whose key first
 //! differs from `last`, the least key taken from the buckets, at bit `i`.
-//! Scheduling there appends to a bucket; when the heap runs dry, the lowest
+//! Scheduling there appends to a bucket; when the near end runs dry, the lowest
 //! bucket either moves into it (with the next buckets, while they total at
 //! most [`NEAR`] events) or, when larger, is dealt out to lower buckets in
 //! order. Both passes read and write memory in order, where a heap of 10^5
@@ -14,15 +15,15 @@
 //! events spends about as long here per event as one with 10^3 (see
 //! `benches/population.rs`).
 //!
-//! Every event in the heap is due before every event in the buckets.
+//! Every event in the near end is due before every event in the buckets.
 //! Buckets need no insertion counter for ties: events with equal keys are
 //! always in the same bucket, and every bucket keeps the order events reach
-//! it in, which the heap's counter takes over when they move there.
+//! it in, which the near end's counter takes over when they move there.
 
-mod heap;
+mod near;
 
 use super::time::SimTime;
-use heap::Heap;
+use near::Near;
 
 /// Bits of a key below the time, holding the rank.
 const RANK_BITS: u32 = 8;
@@ -34,9 +35,9 @@ const LATEST: u64 = (1 << (64 - RANK_BITS)) - 1;
 const BUCKETS: usize = 64;
 /// Events a chunk of a bucket holds (8 KiB of 32-byte events).
 const CHUNK: usize = 256;
-/// The most events the lowest buckets may hold to move into the heap.
-const NEAR: usize = 256;
-/// Events in the heap beyond which those later than `last` go back to the
+/// The most events the lowest buckets may hold to move into the near end.
+const NEAR: usize = 32;
+/// Events in the near end beyond which those later than `last` go back to the
 /// buckets (a model whose pending events keep growing).
 const SPILL: usize = 4 * NEAR;
 
@@ -46,13 +47,13 @@ const SPILL: usize = 4 * NEAR;
 pub struct EventQueue<E> {
     /// Events due before any in the buckets, keyed `key << 64 | order`:
     /// those keyed at or below `near_limit`.
-    near: Heap<E>,
-    /// The latest key the heap takes: `last`, with the bits below bucket
-    /// `b` set while the buckets below `b` go to the heap (a key above
+    near: Near<E>,
+    /// The latest key the near end takes: `last`, with the bits below bucket
+    /// `b` set while the buckets below `b` go to the near end (a key above
     /// `last` is in a bucket below `b` exactly when it shares `last`'s
-    /// bits from `b` up). Above `last`, the heap may hold later events.
+    /// bits from `b` up). Above `last`, the near end may hold later events.
     near_limit: u64,
-    /// Insertion order for the heap's keys.
+    /// Insertion order for the near end's keys.
     next_order: u64,
     /// Bucket `i` holds the events whose key's highest bit differing from
     /// `last` is bit `i` (all of them are later than `last`), in chunks.
@@ -98,7 +99,7 @@ fn count<E>(bucket: &[Chunk<E>]) -> usize {
 
 impl<E: Copy> EventQueue<E> {
     /// What one pending event holds in the buckets, where most of them are
-    /// once there are many (the heap's few hold 48 bytes each).
+    /// once there are many (the near end's few hold 48 bytes each).
     pub const BYTES_PER_EVENT: usize = size_of::<Entry<E>>();
 
     /// Bytes the pending events hold.
@@ -108,7 +109,7 @@ impl<E: Copy> EventQueue<E> {
 
     pub fn new() -> Self {
         EventQueue {
-            near: Heap::new(),
+            near: Near::new(),
             near_limit: 0,
             next_order: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
@@ -131,20 +132,25 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
-    /// Puts `entry` in the heap or in its bucket; true for the heap.
+    /// Puts `entry` in the near end or in its bucket; true for the near end.
     #[inline(always)]
     fn place(&mut self, entry: Entry<E>) -> bool {
         if entry.key > self.near_limit {
             self.append(bucket(entry.key, self.last), entry);
             return false;
         }
+        let key = self.near_key(entry.key);
+        self.near.push(key, entry.event);
+        true
+    }
+
+    /// The near end's key for an event keyed `key`, ordered after every event
+    /// placed before it.
+    #[inline(always)]
+    fn near_key(&mut self, key: u64) -> u128 {
         let order = self.next_order;
         self.next_order += 1;
-        self.near.push(
-            (u128::from(entry.key) << 64) | u128::from(order),
-            entry.event,
-        );
-        true
+        (u128::from(key) << 64) | u128::from(order)
     }
 
     /// Appends `entry` to bucket `b`.
@@ -195,14 +201,14 @@ impl<E: Copy> EventQueue<E> {
         self.near.peek().map(|entry| &entry.event)
     }
 
-    /// Whether the heap holds the earliest event, refilled if it ran dry;
+    /// Whether the near end holds the earliest event, refilled if it ran dry;
     /// false when nothing is pending.
     #[inline(always)]
     fn ready(&mut self) -> bool {
         !self.near.is_empty() || self.refill()
     }
 
-    /// Moves the earliest events from the buckets into the empty heap;
+    /// Moves the earliest events from the buckets into the empty near end;
     /// false when there are none.
     fn refill(&mut self) -> bool {
         if self.occupied == 0 {
@@ -217,7 +223,7 @@ impl<E: Copy> EventQueue<E> {
             .min()
             .expect("occupied");
         // Bucket `b` and the next ones while they hold few events go to the
-        // heap whole; a larger bucket is dealt out, to the heap (the events
+        // near end whole; a larger bucket is dealt out, to the near end (the events
         // keyed `last`) and to lower buckets.
         let mut near = count(lowest);
         let mut near_below = 0;
@@ -232,7 +238,7 @@ impl<E: Copy> EventQueue<E> {
                 near_below += 1;
             }
         }
-        self.heap_below(near_below);
+        self.near_below(near_below);
         for dealt in b..near_below.max(b + 1) {
             if self.occupied & (1 << dealt) != 0 {
                 self.occupied &= !(1 << dealt);
@@ -241,39 +247,49 @@ impl<E: Copy> EventQueue<E> {
                 self.buckets[dealt] = taken;
             }
         }
+        self.near.sort();
         true
     }
 
     /// Places each event of a bucket anew, in the order they came, and
-    /// frees its chunks. The bucket's list keeps its room (a pointer a chunk).
-    fn deal(&mut self, bucket: &mut Vec<Chunk<E>>) {
-        self.far -= count(bucket);
-        for mut chunk in bucket.drain(..) {
+    /// frees its chunks. The bucket's list keeps its room (a pointer a
+    /// chunk). The near end is sorted once the buckets are dealt.
+    fn deal(&mut self, taken: &mut Vec<Chunk<E>>) {
+        self.far -= count(taken);
+        for mut chunk in taken.drain(..) {
             for entry in chunk.drain(..) {
-                self.place(entry);
+                if entry.key > self.near_limit {
+                    self.append(bucket(entry.key, self.last), entry);
+                } else {
+                    let key = self.near_key(entry.key);
+                    self.near.push_unsorted(key, entry.event);
+                }
             }
             self.free.push(chunk);
         }
     }
 
-    /// Sends the heap's events later than `last` back to the buckets, in
+    /// Sends the near end's events later than `last` back to the buckets, in
     /// (key, order) order so that ties keep theirs.
     #[cold]
     fn spill(&mut self) {
-        let mut spilled: Vec<_> = self.near.drain().collect();
-        spilled.sort_unstable_by_key(|entry| entry.key);
-        self.heap_below(0);
+        self.near_below(0);
+        let spilled: Vec<_> = self.near.split_above(self.near_limit).collect();
         for entry in spilled {
-            self.place(Entry {
-                key: (entry.key >> 64) as u64,
-                event: entry.event,
-            });
+            let key = (entry.key >> 64) as u64;
+            self.append(
+                bucket(key, self.last),
+                Entry {
+                    key,
+                    event: entry.event,
+                },
+            );
         }
     }
 
-    /// The heap takes the events keyed at most `last` and those in buckets
+    /// The near end takes the events keyed at most `last` and those in buckets
     /// below `near_below` from now on.
-    fn heap_below(&mut self, near_below: usize) {
+    fn near_below(&mut self, near_below: usize) {
         self.near_limit = match near_below {
             BUCKETS => u64::MAX,
             n => self.last | ((1 << n) - 1),
@@ -366,7 +382,7 @@ mod tests {
         prop_oneof![Just(0u64), 0u64..8, 0u64..1 << 20, 0u64..1 << 45]
     }
 
-    /// Events to push: a few as a rule, sometimes more than the heap holds
+    /// Events to push: a few as a rule, sometimes more than the near end holds
     /// before it spills, or than the buckets hold before they are dealt out.
     fn batch(least: usize) -> impl proptest::strategy::Strategy<Value = Vec<(u64, u8)>> {
         use proptest::prelude::*;
@@ -378,7 +394,7 @@ mod tests {
 
     proptest::proptest! {
         /// The one comparison `place` makes is the rule it stands for: a
-        /// key goes to the heap when it is at most `last`, or when the
+        /// key goes to the near end when it is at most `last`, or when the
         /// highest bit where it differs from `last` is below `near_below`.
         #[test]
         fn near_limit_is_the_bucket_rule(
@@ -391,7 +407,7 @@ mod tests {
             let key = last ^ (bits >> shift);
             let mut q = EventQueue::<()>::new();
             q.last = last;
-            q.heap_below(near_below);
+            q.near_below(near_below);
             // The highest bit where they differ, for a key above `last`.
             let to_heap = key <= last || 63 - ((key ^ last).leading_zeros() as usize) < near_below;
             proptest::prop_assert_eq!(key <= q.near_limit, to_heap);
@@ -399,13 +415,13 @@ mod tests {
     }
 
     #[test]
-    fn a_heap_grown_past_its_bound_spills_to_the_buckets_in_order() {
+    fn a_near_end_grown_past_its_bound_spills_to_the_buckets_in_order() {
         let mut q = EventQueue::new();
         let t = |ticks| SimTime::from_ticks(ticks);
         q.push(t(1), 0, 0);
         q.push(t(9), 0, 1);
         assert_eq!(q.pop().map(|(_, e)| e), Some(0));
-        // Everything pending fits the heap: every later event goes there.
+        // Everything pending fits the near end: every later event goes there.
         assert_eq!(q.near_limit, u64::MAX);
         // Pairs of events at one instant and rank, far and near, alternating.
         let pairs = SPILL as u64;

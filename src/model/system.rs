@@ -384,15 +384,12 @@ impl<'a> AgentSystem<'a> {
     }
 
     /// Attempts in service and attempts waiting for a lane, over every pool
-    /// (read after every event: one pool is read directly).
-    #[inline]
+    /// (read after every event: one pool is read in line).
+    #[inline(always)]
     fn pool_load(&self) -> (u32, u32) {
         match self.pools.as_slice() {
             [only] => only.load(),
-            pools => pools
-                .iter()
-                .map(Capacity::load)
-                .fold((0, 0), |(a, b), (c, d)| (a + c, b + d)),
+            pools => total_load(pools),
         }
     }
 
@@ -433,6 +430,15 @@ impl<'a> AgentSystem<'a> {
             wall_s,
         })
     }
+}
+
+/// Attempts in service and attempts waiting over `pools`.
+#[inline(never)]
+fn total_load(pools: &[Capacity]) -> (u32, u32) {
+    pools
+        .iter()
+        .map(Capacity::load)
+        .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
 }
 
 /// What each attempt of a call with `tokens` by `agent` asks of capacity.
