@@ -1,14 +1,13 @@
 //! The future-event list: events ordered by (time, rank), first in first out
 //! among events due at the same instant with the same rank.
 //!
-//! Two parts. The near end is a short run kept sorted, keyed by (time,
-//! rank, insertion order): a model with a few dozen events pending lives
-//! there whole, and pops one by reading the end of a vector. The far end
-//! is a radix heap: a run's
+//! Two parts. The near end is a short run kept sorted by (time, rank): a
+//! model with a few dozen events pending lives there whole, and pops one
+//! by reading the end of a vector. The far end is a radix heap: a run's
 //! clock only moves forward, so bucket `i` holds the events whose key first
 //! differs from `last`, the least key taken from the buckets, at bit `i`.
-//! Scheduling there appends to a bucket; when the near end runs dry, the lowest
-//! bucket either moves into it (with the next buckets, while they total at
+//! Scheduling there appends to a bucket; when the near end runs dry, the
+//! lowest bucket either moves into it (with the next buckets, while they total at
 //! most [`NEAR`] events) or, when larger, is dealt out to lower buckets in
 //! order. Both passes read and write memory in order, where a heap of 10^5
 //! events pays a cache miss at every level, so a run with 10^5 pending
@@ -16,9 +15,10 @@
 //! `benches/population.rs`).
 //!
 //! Every event in the near end is due before every event in the buckets.
-//! Buckets need no insertion counter for ties: events with equal keys are
-//! always in the same bucket, and every bucket keeps the order events reach
-//! it in, which the near end's counter takes over when they move there.
+//! Neither needs an insertion counter for ties: events with equal keys are
+//! always in the same bucket, every bucket keeps the order events reach it
+//! in, and the near end keeps that order when they move there and places
+//! a new event after those with its key.
 
 mod near;
 
@@ -45,16 +45,14 @@ const SPILL: usize = 4 * NEAR;
 /// by ascending rank, and events of equal rank in the order they were pushed
 /// (FIFO), so a run never depends on the queue's internals.
 pub struct EventQueue<E> {
-    /// Events due before any in the buckets, keyed `key << 64 | order`:
-    /// those keyed at or below `near_limit`.
+    /// Events due before any in the buckets: those keyed at or below
+    /// `near_limit`.
     near: Near<E>,
     /// The latest key the near end takes: `last`, with the bits below bucket
     /// `b` set while the buckets below `b` go to the near end (a key above
     /// `last` is in a bucket below `b` exactly when it shares `last`'s
     /// bits from `b` up). Above `last`, the near end may hold later events.
     near_limit: u64,
-    /// Insertion order for the near end's keys.
-    next_order: u64,
     /// Bucket `i` holds the events whose key's highest bit differing from
     /// `last` is bit `i` (all of them are later than `last`), in chunks.
     buckets: [Vec<Chunk<E>>; BUCKETS],
@@ -111,7 +109,6 @@ impl<E: Copy> EventQueue<E> {
         EventQueue {
             near: Near::new(),
             near_limit: 0,
-            next_order: 0,
             buckets: std::array::from_fn(|_| Vec::new()),
             occupied: 0,
             free: Vec::new(),
@@ -139,18 +136,8 @@ impl<E: Copy> EventQueue<E> {
             self.append(bucket(entry.key, self.last), entry);
             return false;
         }
-        let key = self.near_key(entry.key);
-        self.near.push(key, entry.event);
+        self.near.push(entry);
         true
-    }
-
-    /// The near end's key for an event keyed `key`, ordered after every event
-    /// placed before it.
-    #[inline(always)]
-    fn near_key(&mut self, key: u64) -> u128 {
-        let order = self.next_order;
-        self.next_order += 1;
-        (u128::from(key) << 64) | u128::from(order)
     }
 
     /// Appends `entry` to bucket `b`.
@@ -184,7 +171,7 @@ impl<E: Copy> EventQueue<E> {
         if !self.ready() {
             return None;
         }
-        let time = time_of((self.near.peek()?.key >> 64) as u64);
+        let time = time_of(self.near.peek()?.key);
         if time > horizon {
             return None;
         }
@@ -261,29 +248,21 @@ impl<E: Copy> EventQueue<E> {
                 if entry.key > self.near_limit {
                     self.append(bucket(entry.key, self.last), entry);
                 } else {
-                    let key = self.near_key(entry.key);
-                    self.near.push_unsorted(key, entry.event);
+                    self.near.push_unsorted(entry);
                 }
             }
             self.free.push(chunk);
         }
     }
 
-    /// Sends the near end's events later than `last` back to the buckets, in
-    /// (key, order) order so that ties keep theirs.
+    /// Sends the near end's events later than `last` back to the buckets,
+    /// earliest first and ties in the order they came, which they keep.
     #[cold]
     fn spill(&mut self) {
         self.near_below(0);
         let spilled: Vec<_> = self.near.split_above(self.near_limit).collect();
         for entry in spilled {
-            let key = (entry.key >> 64) as u64;
-            self.append(
-                bucket(key, self.last),
-                Entry {
-                    key,
-                    event: entry.event,
-                },
-            );
+            self.append(bucket(entry.key, self.last), entry);
         }
     }
 
@@ -516,5 +495,26 @@ mod tests {
         q.push(t, 0, "c");
         assert_eq!(drain(&mut q), ["b", "c"]);
         assert!(q.is_empty());
+    }
+
+    /// Events moved to the near end at once, ties among them interleaved
+    /// with other keys, keep each tie's order: a bucket moved whole, and
+    /// one dealt out (more ties than the near end takes at once).
+    #[test]
+    fn ties_moved_from_a_bucket_keep_their_order() {
+        for n in [NEAR, 8 * NEAR] {
+            let mut q = EventQueue::new();
+            // Every event is later than the empty queue's limit: all go to buckets.
+            let events: Vec<(u64, usize)> = (0..n).map(|i| (5 + (i * 7 % 3) as u64, i)).collect();
+            for &(at, e) in &events {
+                q.push(SimTime::from_ticks(at), 0, e);
+            }
+            assert_eq!(q.far, n);
+            let mut expected = events.clone();
+            expected.sort_by_key(|&(at, _)| at); // stable: ties in push order
+            let popped: Vec<(u64, usize)> =
+                std::iter::from_fn(|| q.pop().map(|(t, e)| (t.ticks(), e))).collect();
+            assert_eq!(popped, expected, "{n} events");
+        }
     }
 }

@@ -1,22 +1,22 @@
 //! The event list's near end: the few earliest events, kept sorted latest
-//! first under unique 128-bit keys, so the earliest is popped off the end.
+//! first, so the earliest is popped off the end.
 //!
 //! A run with a handful of pending events (an M/M/c queue holds about as
 //! many as it has lanes) keeps them all here. Popping is one read; adding
-//! is a search from the earliest end and a short move of the events due before the new
-//! one. Against a 4-ary heap of ten events that is a third of the
-//! instructions an event, and the queue bounds how many it holds (see
-//! `SPILL` in the parent), so the search and the move stay short.
+//! is a search from the earliest end and a short move of the events due
+//! before the new one. Against a 4-ary heap of ten events that is a third
+//! of the instructions an event, and the queue bounds how many it holds
+//! (see `SPILL` in the parent), so the search and the move stay short.
+//!
+//! Events with equal keys need no insertion counter: a new one goes in
+//! front of (so pops after) every one already here with its key, and a
+//! batch sorted at once keeps the order it came in.
+
+use super::Entry;
 
 pub(super) struct Near<E> {
-    /// Latest first.
+    /// Latest first; among equal keys, the last to come first.
     entries: Vec<Entry<E>>,
-}
-
-#[derive(Clone, Copy)]
-pub(super) struct Entry<E> {
-    pub key: u128,
-    pub event: E,
 }
 
 impl<E: Copy> Near<E> {
@@ -34,49 +34,46 @@ impl<E: Copy> Near<E> {
         self.entries.is_empty()
     }
 
-    /// The least entry.
+    /// The earliest entry, first come among equal keys.
     #[inline(always)]
     pub fn peek(&self) -> Option<&Entry<E>> {
         self.entries.last()
     }
 
-    /// Adds an entry keyed `key`, which no entry holds. Its place is
-    /// sought from the earliest end, where new events mostly fall, and
-    /// the move that makes room is as long as that search.
+    /// Adds `entry`, after every entry with its key.
     #[inline]
-    pub fn push(&mut self, key: u128, event: E) {
+    pub fn push(&mut self, entry: Entry<E>) {
         let at = self
             .entries
             .iter()
-            .rposition(|e| e.key > key)
+            .rposition(|e| e.key > entry.key)
             .map_or(0, |later| later + 1);
-        self.entries.insert(at, Entry { key, event });
+        self.entries.insert(at, entry);
     }
 
-    /// Adds an entry keyed `key`, which no entry holds, without sorting:
-    /// [`Near::sort`] must follow before the next read.
-    pub fn push_unsorted(&mut self, key: u128, event: E) {
-        self.entries.push(Entry { key, event });
+    /// Adds `entry` without sorting: [`Near::sort`] must follow before the
+    /// next read.
+    pub fn push_unsorted(&mut self, entry: Entry<E>) {
+        self.entries.push(entry);
     }
 
-    /// Sorts entries added by [`Near::push_unsorted`].
+    /// Sorts the entries added by [`Near::push_unsorted`], those with equal
+    /// keys in the order they came.
     pub fn sort(&mut self) {
-        self.entries
-            .sort_unstable_by_key(|e| std::cmp::Reverse(e.key));
+        self.entries.sort_by_key(|e| e.key);
+        self.entries.reverse();
     }
 
-    /// Removes and returns the least entry.
+    /// Removes and returns the earliest entry.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<Entry<E>> {
         self.entries.pop()
     }
 
-    /// Removes the entries keyed above `limit` (in their `key >> 64`) and
-    /// returns them, least first.
+    /// Removes the entries keyed above `limit` and returns them, earliest
+    /// first and those with equal keys in the order they came.
     pub fn split_above(&mut self, limit: u64) -> impl Iterator<Item = Entry<E>> + '_ {
-        let later = self
-            .entries
-            .partition_point(|e| (e.key >> 64) as u64 > limit);
+        let later = self.entries.partition_point(|e| e.key > limit);
         self.entries.drain(..later).rev()
     }
 }
