@@ -96,8 +96,8 @@ pub struct Metrics {
     steps_per_loop: Recorder,
     step_latency: Recorder,
     queue_wait: Recorder,
-    in_flight: WindowGauge,
-    loops_in_flight: WindowGauge,
+    /// Attempts in flight, then loops in flight.
+    in_flight: WindowGauge<2>,
     /// Reserved capacity only.
     lane_queue: Option<QueueTrend>,
     timeseries: Option<Timeseries>,
@@ -156,7 +156,6 @@ impl Metrics {
             step_latency: Recorder::durations(),
             queue_wait: Recorder::durations(),
             in_flight: WindowGauge::new(),
-            loops_in_flight: WindowGauge::new(),
             // Only the last pool's queue can grow without bound: the others
             // hold at most what the router lets them queue.
             lane_queue: match spec.last_pool.map(|p| &p.capacity) {
@@ -446,10 +445,10 @@ impl Metrics {
     ) {
         let start = self.window_start;
         let p = &mut self.pools[pool];
-        p.in_flight.set(now, u64::from(in_flight), start);
+        p.in_flight.set(now, [u64::from(in_flight)], start);
         // Replica counts change rarely: they are integrated when they do.
         if let Some(alive) = alive
-            && u64::from(alive) != p.replicas.level
+            && u64::from(alive) != p.replicas.level[0]
         {
             self.replicas_to(now, pool, alive);
         }
@@ -462,14 +461,15 @@ impl Metrics {
     /// and in each window, and holds `alive` from then on.
     fn replicas_to(&mut self, now: SimTime, pool: usize, alive: u32) {
         let p = &mut self.pools[pool];
-        let (level, last) = (p.replicas.level, p.replicas.last);
+        let ([level], last) = (p.replicas.level, p.replicas.last);
         for w in &mut self.windows {
             let (from, to) = (last.max(w.window.start), now.min(w.window.end));
             if to > from {
                 w.replica_ticks[pool] += u128::from(level) * u128::from(to.since(from).ticks());
             }
         }
-        p.replicas.set_now(now, u64::from(alive), self.window_start);
+        p.replicas
+            .set_now(now, [u64::from(alive)], self.window_start);
     }
 
     /// An attempt on self-hosted pool `pool` had its first token `after` it was sent.
@@ -516,10 +516,11 @@ impl Metrics {
     #[inline]
     pub fn observe(&mut self, now: SimTime, levels: Levels) {
         let window_start = self.window_start;
-        self.in_flight
-            .set(now, u64::from(levels.in_flight), window_start);
-        self.loops_in_flight
-            .set(now, u64::from(levels.loops_in_flight), window_start);
+        self.in_flight.set(
+            now,
+            [levels.in_flight, levels.loops_in_flight].map(u64::from),
+            window_start,
+        );
         if let Some(queue) = &mut self.lane_queue {
             queue.set(now, u64::from(levels.queued));
         }

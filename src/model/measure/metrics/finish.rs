@@ -26,7 +26,7 @@ impl Metrics {
         let replica_seconds = self.close_levels(facts);
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
-        let mean_in_flight = self.in_flight.mean(window);
+        let [mean_in_flight, mean_loops_in_flight] = self.in_flight.mean(window);
         let pool_tokens: Vec<TokenUse> = match self.pools.as_slice() {
             [] => vec![self.tokens],
             pools => pools.iter().map(|p| p.tokens).collect(),
@@ -98,9 +98,9 @@ impl Metrics {
                 self.counts[Count::Attempts] as f64,
                 completions_in_window as f64,
             ),
-            peak_in_flight: self.in_flight.peak,
+            peak_in_flight: self.in_flight.peak[0],
             mean_in_flight,
-            mean_loops_in_flight: self.loops_in_flight.mean(window),
+            mean_loops_in_flight,
             lane_queue_growth_per_min: lane_queue.map(|(growth, _)| growth),
             lane_queue_unbounded: lane_queue.map(|(_, unbounded)| unbounded),
             lane_utilization: match facts.pools {
@@ -150,7 +150,6 @@ impl Metrics {
     fn close_levels(&mut self, facts: &RunFacts<'_>) -> Vec<f64> {
         let horizon = facts.horizon;
         self.in_flight.close(horizon, self.window_start);
-        self.loops_in_flight.close(horizon, self.window_start);
         if let Some(ts) = &mut self.timeseries {
             ts.finish(horizon);
             ts.set_clock(facts.start);
@@ -158,13 +157,13 @@ impl Metrics {
         // Replicas alive up to the horizon, in the run and in each window.
         for (pool, stats) in facts.replica_stats.iter().enumerate() {
             if stats.is_some() {
-                let alive = self.pools[pool].replicas.level as u32;
+                let alive = self.pools[pool].replicas.level[0] as u32;
                 self.replicas_to(horizon, pool, alive);
             }
         }
         self.pools
             .iter()
-            .map(|p| p.replicas.area as f64 / TICKS_PER_SECOND as f64)
+            .map(|p| p.replicas.area[0] as f64 / TICKS_PER_SECOND as f64)
             .collect()
     }
 

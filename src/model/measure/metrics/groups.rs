@@ -158,7 +158,7 @@ impl PoolMetrics {
         cost_usd: f64,
         month: Bill,
     ) -> PoolSummary {
-        let mean_in_flight = self.in_flight.mean(window);
+        let [mean_in_flight] = self.in_flight.mean(window);
         let units = match &pool.capacity {
             CapacitySpec::Reserved(r) => Some(r.lanes),
             CapacitySpec::SharedApi(api) => api.max_concurrency,

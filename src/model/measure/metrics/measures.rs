@@ -71,70 +71,78 @@ impl Recorder {
     }
 }
 
-/// The time average and peak of a level over the measured window.
-pub(super) struct WindowGauge {
-    pub(super) level: u64,
+/// The time averages and peaks of `N` levels over the measured window,
+/// integrated together: levels that change at the same events (attempts
+/// and loops in flight) share one clock and one test for a change.
+pub(super) struct WindowGauge<const N: usize = 1> {
+    pub(super) level: [u64; N],
     pub(super) last: SimTime,
-    pub(super) area: u128,
-    pub(super) peak: u64,
+    pub(super) area: [u128; N],
+    pub(super) peak: [u64; N],
 }
 
-impl WindowGauge {
+impl<const N: usize> WindowGauge<N> {
     pub(super) fn new() -> Self {
         WindowGauge {
-            level: 0,
+            level: [0; N],
             last: SimTime::ZERO,
-            area: 0,
-            peak: 0,
+            area: [0; N],
+            peak: [0; N],
         }
     }
 
-    /// The level from `now` on. An unchanged level is integrated later in
+    /// The levels from `now` on. Unchanged levels are integrated later in
     /// one piece, with the same area and peak, so a set that changes
     /// nothing costs one comparison; except the first set in the window,
-    /// which brings a level held from before it into the peak.
-    pub(super) fn set(&mut self, now: SimTime, level: u64, window_start: SimTime) {
+    /// which brings levels held from before it into the peak.
+    #[inline]
+    pub(super) fn set(&mut self, now: SimTime, level: [u64; N], window_start: SimTime) {
         if level == self.level && (now < window_start || self.last >= window_start) {
             return;
         }
         self.set_now(now, level, window_start);
     }
 
-    /// The level from `now` on, integrated up to `now` whether it changed
-    /// or not: for a caller that reads [`WindowGauge::last`] as the instant
-    /// the level was last integrated.
-    pub(super) fn set_now(&mut self, now: SimTime, level: u64, window_start: SimTime) {
+    /// The levels from `now` on, integrated up to `now` whether they
+    /// changed or not: for a caller that reads [`WindowGauge::last`] as the
+    /// instant the levels were last integrated.
+    #[inline]
+    pub(super) fn set_now(&mut self, now: SimTime, level: [u64; N], window_start: SimTime) {
         self.advance(now, window_start);
         if now >= window_start {
-            self.peak = self.peak.max(level);
+            for (peak, level) in self.peak.iter_mut().zip(level) {
+                *peak = (*peak).max(level);
+            }
         }
         self.level = level;
     }
 
-    /// Integrates the level up to `horizon`: the books closed at the end.
+    /// Integrates the levels up to `horizon`: the books closed at the end.
     pub(super) fn close(&mut self, horizon: SimTime, window_start: SimTime) {
-        let level = self.level;
-        self.advance(horizon, window_start);
-        if horizon >= window_start {
-            self.peak = self.peak.max(level);
-        }
+        self.set_now(horizon, self.level, window_start);
     }
 
+    #[inline]
     fn advance(&mut self, now: SimTime, window_start: SimTime) {
         if now > window_start {
-            let from = self.last.max(window_start);
-            self.area += u128::from(self.level) * u128::from(now.since(from).ticks());
-            // A level set in the window is in the peak already; one set
-            // before it counts from the window's start.
-            if self.last < window_start {
-                self.peak = self.peak.max(self.level);
+            let held = u128::from(now.since(self.last.max(window_start)).ticks());
+            // Levels set in the window are in the peaks already; those set
+            // before it count from the window's start.
+            let before = self.last < window_start;
+            for i in 0..N {
+                self.area[i] += u128::from(self.level[i]) * held;
+                if before {
+                    self.peak[i] = self.peak[i].max(self.level[i]);
+                }
             }
         }
         self.last = now;
     }
 
-    pub(super) fn mean(&self, window: SimDuration) -> f64 {
-        self.area as f64 / window.ticks().max(1) as f64
+    /// Each level's time average over a window `window` long.
+    pub(super) fn mean(&self, window: SimDuration) -> [f64; N] {
+        self.area
+            .map(|area| area as f64 / window.ticks().max(1) as f64)
     }
 }
 

@@ -4,12 +4,12 @@ use super::*;
 fn window_gauge_averages_only_after_warmup() {
     let s = |x| SimTime::ZERO + SimDuration::from_secs(x);
     let mut g = WindowGauge::new();
-    g.set(s(0), 10, s(10)); // 10 during warm-up...
-    g.set(s(15), 2, s(10)); // ...and 5 s into the window
+    g.set(s(0), [10], s(10)); // 10 during warm-up...
+    g.set(s(15), [2], s(10)); // ...and 5 s into the window
     g.close(s(20), s(10));
     // Window 10..20: 10 for 5 s, 2 for 5 s -> mean 6.
-    assert_eq!(g.mean(SimDuration::from_secs(10)), 6.0);
-    assert_eq!(g.peak, 10);
+    assert_eq!(g.mean(SimDuration::from_secs(10)), [6.0]);
+    assert_eq!(g.peak, [10]);
 }
 
 #[test]
@@ -25,17 +25,50 @@ fn a_gauge_set_again_to_its_level_gives_the_same_area_and_peak() {
     let mut every = WindowGauge::new();
     let mut changes = WindowGauge::new();
     for (t, &level) in levels.iter().enumerate() {
-        every.set_now(s(t as u64), level, start);
-        changes.set(s(t as u64), level, start);
+        every.set_now(s(t as u64), [level], start);
+        changes.set(s(t as u64), [level], start);
     }
     let end = s(levels.len() as u64);
     every.close(end, start);
     changes.close(end, start);
     let by_hand: u64 = levels[10..].iter().sum::<u64>() * SimDuration::from_secs(1).ticks();
-    assert_eq!(every.area, u128::from(by_hand));
+    assert_eq!(every.area, [u128::from(by_hand)]);
     assert_eq!(changes.area, every.area);
     // The 9 held from 5 s into the window is its peak.
-    assert_eq!((changes.peak, every.peak), (9, 9));
+    assert_eq!((changes.peak, every.peak), ([9], [9]));
+}
+
+#[test]
+fn levels_integrated_together_have_the_areas_and_peaks_each_has_alone() {
+    // Two levels that change at different seconds, straddling the window's
+    // start at 10 s: kept together, each must have the area summed by hand
+    // and the peak read off its list, as a gauge of its own does.
+    let s = |x| SimTime::ZERO + SimDuration::from_secs(x);
+    let a = [
+        1u64, 1, 4, 4, 0, 0, 0, 2, 2, 2, 8, 8, 3, 3, 3, 3, 1, 1, 6, 6,
+    ];
+    let b = [
+        5u64, 5, 5, 5, 5, 9, 9, 9, 9, 2, 2, 2, 2, 7, 7, 0, 0, 0, 0, 4,
+    ];
+    let start = s(10);
+    let mut together = WindowGauge::<2>::new();
+    let mut alone = [WindowGauge::new(), WindowGauge::new()];
+    for t in 0..a.len() {
+        together.set(s(t as u64), [a[t], b[t]], start);
+        alone[0].set(s(t as u64), [a[t]], start);
+        alone[1].set(s(t as u64), [b[t]], start);
+    }
+    let end = s(a.len() as u64);
+    together.close(end, start);
+    alone.iter_mut().for_each(|g| g.close(end, start));
+    let second = u128::from(SimDuration::from_secs(1).ticks());
+    let by_hand =
+        |levels: &[u64]| levels[10..].iter().map(|&l| u128::from(l)).sum::<u128>() * second;
+    assert_eq!(together.area, [by_hand(&a), by_hand(&b)]);
+    assert_eq!(together.area, [alone[0].area[0], alone[1].area[0]]);
+    // b's 9 ends before the window; the 2 it holds at the start counts.
+    assert_eq!(together.peak, [8, 7]);
+    assert_eq!(together.peak, [alone[0].peak[0], alone[1].peak[0]]);
 }
 
 #[test]
