@@ -36,11 +36,22 @@ pub struct Slab<T> {
 
 /// Marks the end of the free chain.
 const NONE: u32 = u32::MAX;
+/// Marks a slot in use, in place of its link in the free chain.
+const LIVE: u32 = u32::MAX - 1;
 
+/// A slot keeps its last value when freed (removing an entry moves
+/// nothing), until an insert overwrites it.
 struct Slot<T> {
     generation: u32,
+    /// The next free slot, or [`LIVE`].
     next_free: u32,
-    value: Option<T>,
+    value: T,
+}
+
+impl<T> Slot<T> {
+    fn holds(&self, key: Key) -> bool {
+        self.generation == key.generation && self.next_free == LIVE
+    }
 }
 
 impl<T> Slab<T> {
@@ -65,21 +76,22 @@ impl<T> Slab<T> {
         if let Some(slot) = self.slots.get_mut(self.free_head as usize) {
             let index = self.free_head;
             self.free_head = slot.next_free;
-            slot.value = Some(value);
+            slot.next_free = LIVE;
+            slot.value = value;
             return Key {
                 index,
                 generation: slot.generation,
             };
         }
-        // The last index stays free for NONE.
+        // The last two indices stay free for LIVE and NONE.
         let index = u32::try_from(self.slots.len())
             .ok()
-            .filter(|&index| index != NONE)
-            .expect("fewer than 2^32 - 1 live entities");
+            .filter(|&index| index < LIVE)
+            .expect("fewer than 2^32 - 2 live entities");
         self.slots.push(Slot {
             generation: 0,
-            next_free: NONE,
-            value: Some(value),
+            next_free: LIVE,
+            value,
         });
         Key {
             index,
@@ -90,28 +102,29 @@ impl<T> Slab<T> {
     pub fn get(&self, key: Key) -> Option<&T> {
         self.slots
             .get(key.index as usize)
-            .filter(|slot| slot.generation == key.generation)
-            .and_then(|slot| slot.value.as_ref())
+            .filter(|slot| slot.holds(key))
+            .map(|slot| &slot.value)
     }
 
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         self.slots
             .get_mut(key.index as usize)
-            .filter(|slot| slot.generation == key.generation)
-            .and_then(|slot| slot.value.as_mut())
+            .filter(|slot| slot.holds(key))
+            .map(|slot| &mut slot.value)
     }
 
-    pub fn remove(&mut self, key: Key) -> Option<T> {
-        let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.generation != key.generation {
-            return None;
-        }
-        let value = slot.value.take()?;
+    /// Removes the entry at `key`, and returns it to be read until the
+    /// next insert: the slot is free, its value not yet moved or dropped.
+    pub fn remove(&mut self, key: Key) -> Option<&T> {
+        let slot = self
+            .slots
+            .get_mut(key.index as usize)
+            .filter(|slot| slot.holds(key))?;
         slot.generation = slot.generation.wrapping_add(1);
         slot.next_free = self.free_head;
         self.free_head = key.index;
         self.live -= 1;
-        Some(value)
+        Some(&slot.value)
     }
 
     /// Asks the CPU to start loading the slot at `place`, which an event
@@ -140,7 +153,10 @@ impl<T> Slab<T> {
 
     /// Live entries in slot order.
     pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.slots.iter().filter_map(|slot| slot.value.as_ref())
+        self.slots
+            .iter()
+            .filter(|slot| slot.next_free == LIVE)
+            .map(|slot| &slot.value)
     }
 }
 
@@ -158,7 +174,7 @@ mod tests {
     fn removed_keys_go_stale_when_the_slot_is_reused() {
         let mut slab = Slab::new();
         let a = slab.insert("a");
-        assert_eq!(slab.remove(a), Some("a"));
+        assert_eq!(slab.remove(a), Some(&"a"));
         let b = slab.insert("b");
         assert_eq!(
             slab.get(a),
@@ -198,7 +214,7 @@ mod tests {
                     // Remove the pick-th live entry, if any.
                     Some(pick) if !live.is_empty() => {
                         let (key, value) = live.swap_remove(pick % live.len());
-                        proptest::prop_assert_eq!(slab.remove(key), Some(value));
+                        proptest::prop_assert_eq!(slab.remove(key), Some(&value));
                         dead.push(key);
                     }
                     _ => live.push((slab.insert(n), n)),

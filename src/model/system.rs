@@ -174,6 +174,7 @@ struct ClassStreams {
 }
 
 /// One attempt, from the client's send until the provider is done with it.
+#[derive(Clone, Copy)]
 struct AttemptState {
     call: Key,
     /// Where the call's loop is kept.

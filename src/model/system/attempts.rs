@@ -237,7 +237,7 @@ impl AgentSystem<'_> {
         cx: &mut Ctx<'_, Self>,
     ) {
         let now = cx.now();
-        let refused = self.attempts.remove(attempt_key).expect("just inserted");
+        let refused = *self.attempts.remove(attempt_key).expect("just inserted");
         let pool = refused.pool;
         self.settle_gate_charge(now, refused.gate_charge, 0.0);
         self.metrics
@@ -291,7 +291,7 @@ impl AgentSystem<'_> {
     #[inline(always)]
     pub(super) fn on_attempt_finished(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
-        let attempt = self
+        let attempt = *self
             .attempts
             .remove(attempt_key)
             .expect("one finish per attempt");
@@ -325,12 +325,13 @@ impl AgentSystem<'_> {
             .calls
             .remove(attempt.call)
             .expect("a live attempt's call");
-        if self.loops.get(call.loop_key).is_none() {
+        let (loop_key, first_sent_at) = (call.loop_key, call.first_sent_at);
+        if self.loops.get(loop_key).is_none() {
             return; // the loop failed meanwhile; the answer goes nowhere
         }
         self.metrics
-            .call_answered(now, attempt.service_started_at.since(call.first_sent_at));
-        self.call_done(call.loop_key, None, cx);
+            .call_answered(now, attempt.service_started_at.since(first_sent_at));
+        self.call_done(loop_key, None, cx);
     }
 
     pub(super) fn on_attempt_timed_out(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {

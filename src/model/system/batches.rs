@@ -76,7 +76,7 @@ impl AgentSystem<'_> {
     /// A call whose batch expired: not billed, and failed like a refusal.
     fn attempt_expired(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
-        let attempt = self
+        let attempt = *self
             .attempts
             .remove(attempt_key)
             .expect("one end per attempt");

@@ -239,20 +239,21 @@ impl AgentSystem<'_> {
             .remove(loop_key)
             .expect("caller checked the loop");
         // Its calls are cleaned up as their pending events come due.
-        self.load.loop_ended(&lp);
+        self.load.loop_ended(lp);
         if self.cache_ttls.is_some()
             && let own @ Session::Loop(_) = lp.session(loop_key)
         {
             self.prompt_caches
                 .forget(own, self.spec.pools.len(), self.spec.models.len());
         }
-        self.metrics.loop_ended(cx.now(), &lp, outcome);
-        match (lp.script, lp.user) {
+        self.metrics.loop_ended(cx.now(), lp, outcome);
+        let (class, script, user) = (lp.class, lp.script, lp.user);
+        match (script, user) {
             (Some(Script::Request { session, request }), _) => {
-                self.request_ended(lp.class, session, request, cx);
+                self.request_ended(class, session, request, cx);
             }
-            (Some(Script::Stream { slot }), _) => self.stream(lp.class).close(slot),
-            (_, Some(user)) => self.user_loop_ended(lp.class, user, cx),
+            (Some(Script::Stream { slot }), _) => self.stream(class).close(slot),
+            (_, Some(user)) => self.user_loop_ended(class, user, cx),
             _ => {}
         }
     }
