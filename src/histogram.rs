@@ -62,6 +62,7 @@ impl Histogram {
         (sub << shift) + (1 << shift) - 1
     }
 
+    #[inline(always)]
     pub fn record(&mut self, value: u64) {
         self.counts[Self::index(value)] += 1;
         self.total += 1;

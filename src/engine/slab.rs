@@ -71,6 +71,7 @@ impl<T> Slab<T> {
         }
     }
 
+    #[inline(always)]
     pub fn insert(&mut self, value: T) -> Key {
         self.live += 1;
         if let Some(slot) = self.slots.get_mut(self.free_head as usize) {
@@ -99,6 +100,7 @@ impl<T> Slab<T> {
         }
     }
 
+    #[inline(always)]
     pub fn get(&self, key: Key) -> Option<&T> {
         self.slots
             .get(key.index as usize)
@@ -106,6 +108,7 @@ impl<T> Slab<T> {
             .map(|slot| &slot.value)
     }
 
+    #[inline(always)]
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         self.slots
             .get_mut(key.index as usize)
@@ -115,6 +118,7 @@ impl<T> Slab<T> {
 
     /// Removes the entry at `key`, and returns it to be read until the
     /// next insert: the slot is free, its value not yet moved or dropped.
+    #[inline(always)]
     pub fn remove(&mut self, key: Key) -> Option<&T> {
         let slot = self
             .slots

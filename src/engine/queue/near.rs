@@ -41,7 +41,7 @@ impl<E: Copy> Near<E> {
     }
 
     /// Adds `entry`, after every entry with its key.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, entry: Entry<E>) {
         let at = self
             .entries

@@ -96,6 +96,7 @@ impl Capacity {
     }
 
     /// Offers an attempt asking `request` that will produce `output_tokens`.
+    #[inline(always)]
     pub fn offer(
         &mut self,
         now: SimTime,

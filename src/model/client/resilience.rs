@@ -102,7 +102,7 @@ impl Resilience {
     }
 
     /// A request was answered at `now`; `quota_cost` is what its retry was charged.
-    #[inline]
+    #[inline(always)]
     pub fn on_success(&mut self, now: SimTime, quota_cost: u32) {
         if let Some(adaptive) = &mut self.adaptive {
             adaptive.on_accept(now);

@@ -217,6 +217,7 @@ impl Metrics {
 
     /// Counts an arrival (the first request of a session if `opens_session`);
     /// returns whether the loop belongs to the measured cohort.
+    #[inline(always)]
     pub fn loop_arrived(&mut self, now: SimTime, class: u16, opens_session: bool) -> bool {
         self.tick(now, Counter::Arrivals);
         let in_cohort = self.in_window(now);
@@ -231,6 +232,7 @@ impl Metrics {
         in_cohort
     }
 
+    #[inline(always)]
     pub fn loop_ended(&mut self, now: SimTime, lp: &LoopState, outcome: LoopOutcome) {
         let in_window = u64::from(self.in_window(now));
         let latency = now.since(lp.arrived_at).ticks();
@@ -407,7 +409,7 @@ impl Metrics {
     }
 
     /// The provider finished an attempt: its tokens are billed, answered or not.
-    #[inline]
+    #[inline(always)]
     pub fn attempt_billed(
         &mut self,
         now: SimTime,
@@ -498,7 +500,7 @@ impl Metrics {
 
     /// A call was answered; `wait` ran from its first attempt to the start of
     /// the service that answered it.
-    #[inline]
+    #[inline(always)]
     pub fn call_answered(&mut self, now: SimTime, wait: SimDuration) {
         if self.in_window(now) {
             self.queue_wait.record(wait.ticks());
@@ -506,6 +508,7 @@ impl Metrics {
         }
     }
 
+    #[inline(always)]
     pub fn step_completed(&mut self, now: SimTime, latency: SimDuration) {
         if self.in_window(now) {
             self.step_latency.record(latency.ticks());

@@ -71,6 +71,7 @@ impl AgentSystem<'_> {
     /// throttle's gate, then the client's own checks (circuit breaker,
     /// adaptive throttling) and the provider. A stage the model does not
     /// have costs one test.
+    #[inline(always)]
     pub(super) fn send_attempt(&mut self, call_key: Key, passed: Passed, cx: &mut Ctx<'_, Self>) {
         let spec = self.spec;
         if passed < Passed::RateLimit
@@ -254,6 +255,7 @@ impl AgentSystem<'_> {
         self.attempt_failed(call_key, TryFailure::Refused(rejection), cx);
     }
 
+    #[inline(always)]
     pub(super) fn start_service(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let attempt = self

@@ -37,6 +37,7 @@ impl FixedCall {
 impl AgentSystem<'_> {
     /// Starts a loop of user class `class` (by `user` of a closed
     /// population), its steps and tokens fixed by `script` if it replays a trace.
+    #[inline(always)]
     pub(super) fn start_loop(
         &mut self,
         class: u16,
@@ -84,6 +85,7 @@ impl AgentSystem<'_> {
         self.start_step(key, cx);
     }
 
+    #[inline(always)]
     pub(super) fn start_step(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let Some(lp) = self.loops.get_mut(loop_key) else {
@@ -170,6 +172,7 @@ impl AgentSystem<'_> {
     /// A call of the loop's current step is done: answered (`failure` is
     /// `None`), or failed for good. A failure ends the loop at once, or,
     /// when the agent waits for siblings, once the step's other calls are done.
+    #[inline(always)]
     pub(super) fn call_done(
         &mut self,
         loop_key: Key,
@@ -196,6 +199,7 @@ impl AgentSystem<'_> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn step_done(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let lp = self
@@ -233,6 +237,7 @@ impl AgentSystem<'_> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn end_loop(&mut self, loop_key: Key, outcome: LoopOutcome, cx: &mut Ctx<'_, Self>) {
         let lp = self
             .loops

@@ -57,6 +57,7 @@ impl AgentSystem<'_> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn schedule_arrival(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
         let c = usize::from(class);
         match &mut self.traces[c] {
@@ -254,7 +255,7 @@ impl AgentSystem<'_> {
     /// drawn at random, from its first request, in a free slot (a closed
     /// population's `user` replays its sessions in its own); none for any
     /// other class.
-    #[inline]
+    #[inline(always)]
     fn resample(&mut self, class: u16, user: Option<u32>) -> Option<Script> {
         let spec = self.spec;
         match &spec.classes[usize::from(class)].population {

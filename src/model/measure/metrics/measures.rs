@@ -33,6 +33,7 @@ impl Recorder {
         Self::new(TICKS_PER_SECOND as f64)
     }
 
+    #[inline(always)]
     pub(super) fn record(&mut self, value: u64) {
         self.histogram.record(value);
         self.sum += u128::from(value);
