@@ -62,7 +62,7 @@ impl SimDuration {
         // `as` truncates, saturates and maps NaN to 0: adding a half first
         // rounds any value it does not clamp, without the libm call that
         // `f64::round` costs on the hottest path.
-        SimDuration((secs * TICKS_PER_SECOND as f64 + 0.5) as u64)
+        SimDuration(to_ticks(secs * TICKS_PER_SECOND as f64 + 0.5))
     }
 
     pub const fn ticks(self) -> u64 {
@@ -117,9 +117,52 @@ impl fmt::Display for SimDuration {
     }
 }
 
+/// `x as u64`, through the signed conversion x86-64 has one instruction
+/// for wherever the two agree (below 2^63): the same value for every `x`,
+/// in half the instructions on the hottest path.
+#[inline(always)]
+fn to_ticks(x: f64) -> u64 {
+    if x < 9_223_372_036_854_775_808.0 {
+        (x as i64).max(0) as u64
+    } else {
+        x as u64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The conversion agrees with `as u64` on every bit pattern.
+        #[test]
+        fn ticks_convert_as_the_unsigned_cast_does(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assert_eq!(to_ticks(x), x as u64, "{:e}", x);
+        }
+    }
+
+    #[test]
+    fn ticks_convert_as_the_unsigned_cast_does_at_the_edges() {
+        let two_63 = 9_223_372_036_854_775_808.0_f64;
+        for x in [
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            -1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            two_63,
+            two_63.next_down(),
+            two_63.next_up(),
+            18_446_744_073_709_551_616.0,
+            1e300,
+        ] {
+            assert_eq!(to_ticks(x), x as u64, "{x:e}");
+        }
+    }
 
     #[test]
     fn seconds_round_to_the_nearest_tick() {

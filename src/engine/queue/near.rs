@@ -43,12 +43,15 @@ impl<E: Copy> Near<E> {
     /// Adds `entry`, after every entry with its key.
     #[inline(always)]
     pub fn push(&mut self, entry: Entry<E>) {
-        let at = self
-            .entries
-            .iter()
-            .rposition(|e| e.key > entry.key)
-            .map_or(0, |later| later + 1);
-        self.entries.insert(at, entry);
+        self.entries.push(entry);
+        // From the earliest end, each entry due no later moves up a place.
+        let entries = self.entries.as_mut_slice();
+        let mut at = entries.len() - 1;
+        while at > 0 && entries[at - 1].key <= entry.key {
+            entries[at] = entries[at - 1];
+            at -= 1;
+        }
+        entries[at] = entry;
     }
 
     /// Adds `entry` without sorting: [`Near::sort`] must follow before the
