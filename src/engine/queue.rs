@@ -23,7 +23,7 @@
 mod near;
 
 use super::time::SimTime;
-use near::Near;
+use near::{Entry, Near};
 
 /// Bits of a key below the time, holding the rank.
 const RANK_BITS: u32 = 8;
@@ -69,13 +69,6 @@ pub struct EventQueue<E> {
 
 /// Up to [`CHUNK`] events, in the order they came.
 type Chunk<E> = Vec<Entry<E>>;
-
-#[derive(Clone, Copy)]
-struct Entry<E> {
-    /// Time, then rank, as one integer.
-    key: u64,
-    event: E,
-}
 
 /// The time a key holds.
 fn time_of(key: u64) -> SimTime {

@@ -12,7 +12,13 @@
 //! front of (so pops after) every one already here with its key, and a
 //! batch sorted at once keeps the order it came in.
 
-use super::Entry;
+/// A pending event, here or in a bucket.
+#[derive(Clone, Copy)]
+pub(super) struct Entry<E> {
+    /// Time, then rank, as one integer.
+    pub key: u64,
+    pub event: E,
+}
 
 pub(super) struct Near<E> {
     /// Latest first; among equal keys, the last to come first.
