@@ -7,9 +7,9 @@
 //! clock only moves forward, so bucket `i` holds the events whose key first
 //! differs from `last`, the least key taken from the buckets, at bit `i`.
 //! Scheduling there appends to a bucket; when the near end runs dry, the
-//! lowest bucket either moves into it (with the next buckets, while they total at
-//! most [`NEAR`] events) or, when larger, is dealt out to lower buckets in
-//! order. Both passes read and write memory in order, where a heap of 10^5
+//! lowest bucket either moves into it (with the next buckets, while they
+//! total at most [`NEAR`] events) or, when larger, is dealt out to lower
+//! buckets in order. Both passes read and write memory in order, where a heap of 10^5
 //! events pays a cache miss at every level, so a run with 10^5 pending
 //! events spends about as long here per event as one with 10^3 (see
 //! `benches/population.rs`).
@@ -37,8 +37,8 @@ const BUCKETS: usize = 64;
 const CHUNK: usize = 256;
 /// The most events the lowest buckets may hold to move into the near end.
 const NEAR: usize = 32;
-/// Events in the near end beyond which those later than `last` go back to the
-/// buckets (a model whose pending events keep growing).
+/// Events in the near end beyond which those later than `last` go back to
+/// the buckets (a model whose pending events keep growing).
 const SPILL: usize = 4 * NEAR;
 
 /// Pending events, popped earliest first. Events due at the same instant pop
@@ -89,8 +89,7 @@ fn count<E>(bucket: &[Chunk<E>]) -> usize {
 }
 
 impl<E: Copy> EventQueue<E> {
-    /// What one pending event holds in the buckets, where most of them are
-    /// once there are many (the near end's few hold 48 bytes each).
+    /// What one pending event holds, in the near end or in a bucket.
     pub const BYTES_PER_EVENT: usize = size_of::<Entry<E>>();
 
     /// Bytes the pending events hold.
@@ -181,8 +180,8 @@ impl<E: Copy> EventQueue<E> {
         self.near.peek().map(|entry| &entry.event)
     }
 
-    /// Whether the near end holds the earliest event, refilled if it ran dry;
-    /// false when nothing is pending.
+    /// Whether the near end holds the earliest event, refilled if it ran
+    /// dry; false when nothing is pending.
     #[inline(always)]
     fn ready(&mut self) -> bool {
         !self.near.is_empty() || self.refill()
@@ -203,8 +202,8 @@ impl<E: Copy> EventQueue<E> {
             .min()
             .expect("occupied");
         // Bucket `b` and the next ones while they hold few events go to the
-        // near end whole; a larger bucket is dealt out, to the near end (the events
-        // keyed `last`) and to lower buckets.
+        // near end whole; a larger bucket is dealt out, to the near end (the
+        // events keyed `last`) and to lower buckets.
         let mut near = count(lowest);
         let mut near_below = 0;
         if near <= NEAR {
@@ -259,8 +258,8 @@ impl<E: Copy> EventQueue<E> {
         }
     }
 
-    /// The near end takes the events keyed at most `last` and those in buckets
-    /// below `near_below` from now on.
+    /// The near end takes the events keyed at most `last` and those in
+    /// buckets below `near_below` from now on.
     fn near_below(&mut self, near_below: usize) {
         self.near_limit = match near_below {
             BUCKETS => u64::MAX,
@@ -354,8 +353,9 @@ mod tests {
         prop_oneof![Just(0u64), 0u64..8, 0u64..1 << 20, 0u64..1 << 45]
     }
 
-    /// Events to push: a few as a rule, sometimes more than the near end holds
-    /// before it spills, or than the buckets hold before they are dealt out.
+    /// Events to push: a few as a rule, sometimes more than the near end
+    /// holds before it spills, or than the buckets hold before they are
+    /// dealt out.
     fn batch(least: usize) -> impl proptest::strategy::Strategy<Value = Vec<(u64, u8)>> {
         use proptest::prelude::*;
         prop_oneof![

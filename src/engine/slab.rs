@@ -225,6 +225,12 @@ mod tests {
                 }
                 peak = peak.max(live.len());
                 proptest::prop_assert_eq!(slab.len(), live.len());
+                // Freed slots keep their values, which no read may see.
+                let mut values: Vec<usize> = slab.values().copied().collect();
+                let mut expected: Vec<usize> = live.iter().map(|&(_, v)| v).collect();
+                values.sort_unstable();
+                expected.sort_unstable();
+                proptest::prop_assert_eq!(values, expected);
                 for &(key, value) in &live {
                     proptest::prop_assert_eq!(slab.get(key), Some(&value));
                 }
