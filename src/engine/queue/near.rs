@@ -3,10 +3,12 @@
 //!
 //! A run with a handful of pending events (an M/M/c queue holds about as
 //! many as it has lanes) keeps them all here. Popping is one read; adding
-//! is a search from the earliest end and a short move of the events due
-//! before the new one. Against a 4-ary heap of ten events that is a third
-//! of the instructions an event, and the queue bounds how many it holds
-//! (see `SPILL` in the parent), so the search and the move stay short.
+//! moves the events due no later than the new one up a place, from the
+//! earliest end, as an insertion sort does. Against a 4-ary heap of ten
+//! events that is a third of the instructions an event, and the queue
+//! spills the events later than its limit past `SPILL` (in the parent),
+//! so the moves stay short; ties at that limit stay, and each new one
+//! moves them all.
 //!
 //! Events with equal keys need no insertion counter: a new one goes in
 //! front of (so pops after) every one already here with its key, and a

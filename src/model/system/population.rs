@@ -268,10 +268,11 @@ impl AgentSystem<'_> {
         }
     }
 
-    /// [`Self::resample`] for a class that resamples `recorded` sessions.
-    fn resampled(&mut self, class: u16, user: Option<u32>, recorded: u32) -> Script {
+    /// [`Self::resample`] for a class that resamples from `sessions`
+    /// recorded sessions.
+    fn resampled(&mut self, class: u16, user: Option<u32>, sessions: u32) -> Script {
         let c = usize::from(class);
-        let recorded = self.streams[c].workload.random_range(0..recorded);
+        let recorded = self.streams[c].workload.random_range(0..sessions);
         let state = &mut self.classes[c];
         let slot = match (user, state.free_slots.pop()) {
             (Some(user), _) => {
