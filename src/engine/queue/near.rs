@@ -14,6 +14,8 @@
 //! front of (so pops after) every one already here with its key, and a
 //! batch sorted at once keeps the order it came in.
 
+use std::cell::Cell;
+
 /// A pending event, here or in a bucket.
 #[derive(Clone, Copy)]
 pub(super) struct Entry<E> {
@@ -52,14 +54,18 @@ impl<E: Copy> Near<E> {
     #[inline(always)]
     pub fn push(&mut self, entry: Entry<E>) {
         self.entries.push(entry);
-        // From the earliest end, each entry due no later moves up a place.
-        let entries = self.entries.as_mut_slice();
-        let mut at = entries.len() - 1;
-        while at > 0 && entries[at - 1].key <= entry.key {
-            entries[at] = entries[at - 1];
-            at -= 1;
+        // From the earliest end, each entry due no later moves up a place
+        // (through cells, pair by pair, so no index is checked).
+        let cells = Cell::from_mut(self.entries.as_mut_slice()).as_slice_of_cells();
+        for pair in cells.windows(2).rev() {
+            let earlier = pair[0].get();
+            if earlier.key > entry.key {
+                pair[1].set(entry);
+                return;
+            }
+            pair[1].set(earlier);
         }
-        entries[at] = entry;
+        cells[0].set(entry);
     }
 
     /// Adds `entry` without sorting: [`Near::sort`] must follow before the
