@@ -5,7 +5,8 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     index: u32,
-    generation: u32,
+    /// The slot's stamp while this entry lives in it (odd).
+    stamp: u32,
 }
 
 impl Key {
@@ -14,13 +15,14 @@ impl Key {
         Place(self.index)
     }
 
-    /// A number standing for it (its slot and generation), the same in every run.
+    /// A number standing for it (its slot, and how many entries the slot
+    /// held before), the same in every run.
     pub fn id(self) -> u64 {
-        u64::from(self.index) << 32 | u64::from(self.generation)
+        u64::from(self.index) << 32 | u64::from(self.stamp >> 1)
     }
 }
 
-/// Where an entry is kept, without its generation: enough to fetch the
+/// Where an entry is kept, without its stamp: enough to fetch the
 /// entry ahead of use ([`Slab::prefetch`]), never to read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Place(u32);
@@ -36,21 +38,27 @@ pub struct Slab<T> {
 
 /// Marks the end of the free chain.
 const NONE: u32 = u32::MAX;
-/// Marks a slot in use, in place of its link in the free chain.
-const LIVE: u32 = u32::MAX - 1;
 
 /// A slot keeps its last value when freed (removing an entry moves
 /// nothing), until an insert overwrites it.
 struct Slot<T> {
-    generation: u32,
-    /// The next free slot, or [`LIVE`].
+    /// Counts inserts and removes: odd while an entry lives in the slot,
+    /// so a key matches only while its own entry lives there, in one test.
+    /// (It wraps after 2^31 entries in one slot; a key that old would see
+    /// the slot's occupant then, as any generational index may.)
+    stamp: u32,
+    /// The next free slot, while this one is free.
     next_free: u32,
     value: T,
 }
 
 impl<T> Slot<T> {
     fn holds(&self, key: Key) -> bool {
-        self.generation == key.generation && self.next_free == LIVE
+        self.stamp == key.stamp
+    }
+
+    fn is_live(&self) -> bool {
+        self.stamp & 1 == 1
     }
 }
 
@@ -77,27 +85,24 @@ impl<T> Slab<T> {
         if let Some(slot) = self.slots.get_mut(self.free_head as usize) {
             let index = self.free_head;
             self.free_head = slot.next_free;
-            slot.next_free = LIVE;
+            slot.stamp = slot.stamp.wrapping_add(1);
             slot.value = value;
             return Key {
                 index,
-                generation: slot.generation,
+                stamp: slot.stamp,
             };
         }
-        // The last two indices stay free for LIVE and NONE.
+        // The last index stays free for NONE.
         let index = u32::try_from(self.slots.len())
             .ok()
-            .filter(|&index| index < LIVE)
-            .expect("fewer than 2^32 - 2 live entities");
+            .filter(|&index| index < NONE)
+            .expect("fewer than 2^32 - 1 live entities");
         self.slots.push(Slot {
-            generation: 0,
-            next_free: LIVE,
+            stamp: 1,
+            next_free: NONE,
             value,
         });
-        Key {
-            index,
-            generation: 0,
-        }
+        Key { index, stamp: 1 }
     }
 
     #[inline(always)]
@@ -124,7 +129,7 @@ impl<T> Slab<T> {
             .slots
             .get_mut(key.index as usize)
             .filter(|slot| slot.holds(key))?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.stamp = slot.stamp.wrapping_add(1);
         slot.next_free = self.free_head;
         self.free_head = key.index;
         self.live -= 1;
@@ -159,7 +164,7 @@ impl<T> Slab<T> {
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.slots
             .iter()
-            .filter(|slot| slot.next_free == LIVE)
+            .filter(|slot| slot.is_live())
             .map(|slot| &slot.value)
     }
 }
@@ -188,6 +193,38 @@ mod tests {
         assert_eq!(slab.remove(a), None);
         assert_eq!(slab.get(b), Some(&"b"));
         assert_eq!(slab.len(), 1);
+    }
+
+    #[test]
+    fn a_key_names_its_slot_and_the_entries_the_slot_held_before() {
+        // The ids seed hashes (a session's replica), so they must count
+        // entries, however the slot marks what lives in it.
+        let mut slab = Slab::new();
+        let _first = slab.insert(0);
+        let ids: Vec<u64> = (0..3)
+            .map(|n| {
+                let key = slab.insert(n);
+                slab.remove(key);
+                key.id()
+            })
+            .collect();
+        assert_eq!(ids, [1 << 32, 1 << 32 | 1, 1 << 32 | 2]);
+    }
+
+    #[test]
+    fn a_slot_tells_live_from_free_across_its_stamp_wrapping() {
+        let mut slab = Slab::new();
+        let key = slab.insert("a");
+        slab.remove(key);
+        slab.slots[0].stamp = u32::MAX - 1; // free, one insert from wrapping
+        let last = slab.insert("b");
+        assert_eq!(slab.get(last), Some(&"b"));
+        assert_eq!(slab.values().count(), 1);
+        assert_eq!(slab.remove(last), Some(&"b"));
+        assert_eq!(slab.slots[0].stamp, 0, "wrapped");
+        assert_eq!((slab.get(last), slab.values().count()), (None, 0));
+        let next = slab.insert("c");
+        assert_eq!((slab.get(next), slab.get(last)), (Some(&"c"), None));
     }
 
     #[test]
