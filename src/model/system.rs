@@ -31,7 +31,9 @@ use crate::model::measure::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFa
 use crate::model::measure::summary::Summary;
 use crate::model::measure::timeseries::Timeseries;
 use crate::model::spec::ModelSpec;
-use crate::model::workload::agent_loop::{AgentProfile, CallState, CallTokens, LoopState};
+use crate::model::workload::agent_loop::{
+    AgentProfile, CallState, CallTokens, LoopOutcome, LoopState,
+};
 use crate::model::workload::classes::{ClassState, Population};
 use crate::model::workload::session_stream::SessionStream;
 use crate::model::workload::trace::{TraceError, TraceReader, TraceRecord};
@@ -171,6 +173,15 @@ enum TraceFeed {
 struct ClassStreams {
     workload: Stream,
     agent: Stream,
+}
+
+/// How a call of a loop's current step ended.
+#[derive(Clone, Copy)]
+enum CallDone {
+    /// Answered, after waiting this long for service since its first attempt.
+    Answered { wait: SimDuration },
+    /// Failed for good, failing its loop so.
+    Failed(LoopOutcome),
 }
 
 /// One attempt, from the client's send until the provider is done with it.

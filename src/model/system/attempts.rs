@@ -1,7 +1,7 @@
 //! Attempts: sent, admitted or refused by capacity, served, timed out,
 //! and retried after a backoff or given up, failing their loop.
 
-use super::{AgentSystem, AttemptRef, AttemptState, CallRef, Event, RouterState};
+use super::{AgentSystem, AttemptRef, AttemptState, CallDone, CallRef, Event, RouterState};
 use crate::engine::{Ctx, Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::kind::{Capacity, CapacitySpec};
@@ -327,13 +327,11 @@ impl AgentSystem<'_> {
             .calls
             .remove(attempt.call)
             .expect("a live attempt's call");
-        let (loop_key, first_sent_at) = (call.loop_key, call.first_sent_at);
-        if self.loops.get(loop_key).is_none() {
-            return; // the loop failed meanwhile; the answer goes nowhere
-        }
-        self.metrics
-            .call_answered(now, attempt.service_started_at.since(first_sent_at));
-        self.call_done(loop_key, None, cx);
+        let (loop_key, wait) = (
+            call.loop_key,
+            attempt.service_started_at.since(call.first_sent_at),
+        );
+        self.call_done(loop_key, CallDone::Answered { wait }, cx);
     }
 
     pub(super) fn on_attempt_timed_out(&mut self, attempt_key: Key, cx: &mut Ctx<'_, Self>) {
@@ -394,7 +392,7 @@ impl AgentSystem<'_> {
         }
         if let Some(outcome) = outcome {
             self.calls.remove(call_key);
-            self.call_done(loop_key, Some(outcome), cx);
+            self.call_done(loop_key, CallDone::Failed(outcome), cx);
             return;
         }
         let delay = policy.retry_delay(

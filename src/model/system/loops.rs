@@ -2,7 +2,7 @@
 //! or a fan-out burst, with tool calls between), and ends completed or failed.
 
 use super::attempts::Passed;
-use super::{AgentSystem, Event, FixedCall, request};
+use super::{AgentSystem, CallDone, Event, FixedCall, request};
 use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::capacity::prompt_cache::Session;
 use crate::model::client::policy::OnCallFailure;
@@ -169,43 +169,36 @@ impl AgentSystem<'_> {
         }
     }
 
-    /// A call of the loop's current step is done: answered (`failure` is
-    /// `None`), or failed for good. A failure ends the loop at once, or,
-    /// when the agent waits for siblings, once the step's other calls are done.
+    /// A call of the loop's current step is done: answered after waiting
+    /// `wait` for service, or failed for good. A failure ends the loop at
+    /// once, or, when the agent waits for siblings, once the step's other
+    /// calls are done. The last call of a step completes the step (the
+    /// loop is looked up once for all of it): the loop ends after its last
+    /// step, or its agent calls a tool before the next.
     #[inline(always)]
-    pub(super) fn call_done(
-        &mut self,
-        loop_key: Key,
-        failure: Option<LoopOutcome>,
-        cx: &mut Ctx<'_, Self>,
-    ) {
+    pub(super) fn call_done(&mut self, loop_key: Key, done: CallDone, cx: &mut Ctx<'_, Self>) {
+        let now = cx.now();
         let Some(lp) = self.loops.get_mut(loop_key) else {
-            return;
+            return; // the loop failed meanwhile; the answer goes nowhere
         };
-        if let Some(outcome) = failure {
-            if self.spec.client.on_call_failure == OnCallFailure::Abandon {
-                self.end_loop(loop_key, outcome, cx);
-                return;
+        match done {
+            CallDone::Answered { wait } => self.metrics.call_answered(now, wait),
+            CallDone::Failed(outcome) => {
+                if self.spec.client.on_call_failure == OnCallFailure::Abandon {
+                    self.end_loop(loop_key, outcome, cx);
+                    return;
+                }
+                lp.failing.get_or_insert(outcome);
             }
-            lp.failing.get_or_insert(outcome);
         }
         lp.calls_pending -= 1;
         if lp.calls_pending > 0 {
             return;
         }
-        match lp.failing {
-            Some(outcome) => self.end_loop(loop_key, outcome, cx),
-            None => self.step_done(loop_key, cx),
+        if let Some(outcome) = lp.failing {
+            self.end_loop(loop_key, outcome, cx);
+            return;
         }
-    }
-
-    #[inline(always)]
-    pub(super) fn step_done(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
-        let now = cx.now();
-        let lp = self
-            .loops
-            .get_mut(loop_key)
-            .expect("caller checked the loop");
         self.metrics
             .step_completed(now, now.since(lp.step_started_at));
         lp.steps_done += 1;
