@@ -19,13 +19,17 @@ const SUB: usize = 1 << SUB_BITS;
 /// Powers of two covered above `EXACT`: up to 2^41 (25 days in µs); larger values saturate.
 const MAGNITUDES: usize = 30;
 const BUCKETS: usize = EXACT as usize + MAGNITUDES * SUB;
+// `record` masks indices with `BUCKETS - 1`.
+const _: () = assert!(BUCKETS.is_power_of_two());
 /// Buckets summed at once when looking for a quantile.
 const SKIP: usize = 32;
 /// The largest value recorded as itself.
 pub const MAX_VALUE: u64 = (1 << (11 + MAGNITUDES)) - 1;
 
 pub struct Histogram {
-    counts: Box<[u64]>,
+    /// A fixed-size array, so that an index (always below `BUCKETS`) is
+    /// not checked against a length read at run time.
+    counts: Box<[u64; BUCKETS]>,
     total: u64,
 }
 
@@ -35,7 +39,10 @@ impl Histogram {
 
     pub fn new() -> Self {
         Histogram {
-            counts: vec![0; BUCKETS].into_boxed_slice(),
+            counts: vec![0; BUCKETS]
+                .into_boxed_slice()
+                .try_into()
+                .expect("BUCKETS counts"),
             total: 0,
         }
     }
@@ -47,8 +54,8 @@ impl Histogram {
         }
         let msb = 63 - value.leading_zeros(); // 11 or more
         let shift = msb - SUB_BITS;
-        let sub = (value >> shift) as usize; // in [1024, 2048)
-        EXACT as usize + (msb as usize - 11) * SUB + sub - SUB
+        let sub = (value >> shift) as usize & (SUB - 1); // the bits below the top one
+        EXACT as usize + (msb as usize - 11) * SUB + sub
     }
 
     /// The largest value that falls in bucket `index`.
@@ -64,7 +71,8 @@ impl Histogram {
 
     #[inline(always)]
     pub fn record(&mut self, value: u64) {
-        self.counts[Self::index(value)] += 1;
+        // A mask the index always passes, in place of a bounds check.
+        self.counts[Self::index(value) & (BUCKETS - 1)] += 1;
         self.total += 1;
     }
 

@@ -244,7 +244,6 @@ impl Metrics {
             if let Some(goodput) = &mut self.faults {
                 goodput.count(now, Counter::LoopsCompleted);
             }
-            self.classes[usize::from(lp.class)].completions_in_window += in_window;
         } else {
             self.tick(now, Counter::LoopsFailed);
         }
@@ -274,10 +273,13 @@ impl Metrics {
                 }
             }
         }
+        let class = &mut self.classes[usize::from(lp.class)];
+        if outcome == LoopOutcome::Completed {
+            class.completions_in_window += in_window;
+        }
         if !lp.in_cohort {
             return;
         }
-        let class = &mut self.classes[usize::from(lp.class)];
         match outcome {
             LoopOutcome::Completed => {
                 class.completed += 1;
