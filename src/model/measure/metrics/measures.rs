@@ -98,7 +98,25 @@ impl<const N: usize> WindowGauge<N> {
     /// which brings levels held from before it into the peak.
     #[inline]
     pub(super) fn set(&mut self, now: SimTime, level: [u64; N], window_start: SimTime) {
-        if level == self.level && (now < window_start || self.last >= window_start) {
+        let in_window = self.last >= window_start;
+        if level == self.level && (now < window_start || in_window) {
+            return;
+        }
+        if in_window {
+            // The common case, written out: the levels held since the last
+            // set, all of it inside the window.
+            let held = u128::from(now.ticks() - self.last.ticks());
+            for ((area, peak), (&was, new)) in self
+                .area
+                .iter_mut()
+                .zip(&mut self.peak)
+                .zip(self.level.iter().zip(level))
+            {
+                *area += u128::from(was) * held;
+                *peak = (*peak).max(new);
+            }
+            self.level = level;
+            self.last = now;
             return;
         }
         self.set_now(now, level, window_start);
@@ -161,7 +179,13 @@ pub(super) struct QueueTrend {
 }
 
 impl QueueTrend {
+    /// The queue holds `level` from `now` on. A set that changes nothing is
+    /// skipped: the level it would note at the middle is the one held
+    /// there anyway, and one never noted gives the verdict it would.
     pub(super) fn set(&mut self, now: SimTime, level: u64) {
+        if level == self.level {
+            return;
+        }
         if now >= self.middle {
             if self.at_middle.is_none() {
                 self.at_middle = Some(self.level);

@@ -85,3 +85,35 @@ fn recorder_reports_exact_mean_and_close_percentiles() {
     assert!((p.p99 - 0.99).abs() / 0.99 < 1e-3, "{}", p.p99);
     assert!(Recorder::durations().percentiles().is_none());
 }
+
+#[test]
+fn a_queue_trend_judges_the_second_half_from_the_levels_it_changes_to() {
+    // Levels at each second of a 10 s window (the middle at 5 s), set every
+    // second, repeats included; the growth per minute and whether the
+    // queue grows without bound, worked out by hand from the lists.
+    let s = |x| SimTime::ZERO + SimDuration::from_secs(x);
+    let per_min = |queued: f64| queued / (5.0 / 60.0);
+    let cases: [(&[u64], f64, bool); 4] = [
+        // 3 at the middle, 6 at the end, never empty in between: unbounded.
+        (&[0, 0, 1, 2, 3, 3, 4, 5, 6, 6], per_min(3.0), true),
+        // Holds at 3: no growth.
+        (&[3; 10], 0.0, false),
+        // Empty from before the middle on, never set to anything else.
+        (&[0, 2, 2, 0, 0, 0, 0, 0, 0, 0], 0.0, false),
+        // 5 held into the middle, empties, then ends at 7: growth, bounded.
+        (&[5, 5, 5, 5, 5, 0, 0, 2, 4, 7], per_min(2.0), false),
+    ];
+    for (levels, growth, unbounded) in cases {
+        let mut trend = QueueTrend {
+            middle: s(5),
+            at_middle: None,
+            emptied_after: false,
+            level: 0,
+            limited: false,
+        };
+        for (t, &level) in levels.iter().enumerate() {
+            trend.set(s(t as u64), level);
+        }
+        assert_eq!(trend.verdict(s(10)), (growth, unbounded), "{levels:?}");
+    }
+}
