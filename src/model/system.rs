@@ -34,7 +34,7 @@ use crate::model::spec::ModelSpec;
 use crate::model::workload::agent_loop::{
     AgentProfile, CallState, CallTokens, LoopOutcome, LoopState,
 };
-use crate::model::workload::classes::{ClassState, Population};
+use crate::model::workload::classes::{Arrivals, ClassState, Population};
 use crate::model::workload::session_stream::SessionStream;
 use crate::model::workload::trace::{TraceError, TraceReader, TraceRecord};
 use client_load::ClientLoad;
@@ -226,6 +226,9 @@ pub struct AgentSystem<'a> {
     streams: Vec<ClassStreams>,
     /// Per class: its calls, when they are all alike.
     fixed_calls: Vec<Option<FixedCall>>,
+    /// Per class: the arrivals a minute (before surges) of an open Poisson
+    /// stream, whose arrivals need no trace, session or process looked up.
+    poisson: Vec<Option<f64>>,
     client_rng: Stream,
     capacity_rng: Stream,
     /// One per pool of the model, in its order.
@@ -261,6 +264,14 @@ impl<'a> AgentSystem<'a> {
             classes: spec.classes.iter().map(ClassState::new).collect(),
             fixed_calls: (0..spec.classes.len())
                 .map(|c| FixedCall::of(spec, c as u16))
+                .collect(),
+            poisson: spec
+                .classes
+                .iter()
+                .map(|c| match c.population {
+                    Population::Open(Arrivals::Poisson { per_min }) => Some(per_min),
+                    _ => None,
+                })
                 .collect(),
             streams: spec
                 .classes

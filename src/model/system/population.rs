@@ -60,6 +60,10 @@ impl AgentSystem<'_> {
     #[inline(always)]
     pub(super) fn schedule_arrival(&mut self, class: u16, cx: &mut Ctx<'_, Self>) {
         let c = usize::from(class);
+        if let Some(per_min) = self.poisson[c] {
+            self.schedule_exponential(class, per_min, cx);
+            return;
+        }
         match &mut self.traces[c] {
             // The trace's next row, at its recorded time.
             Some(TraceFeed::Calls { reader, next }) => {
@@ -102,27 +106,41 @@ impl AgentSystem<'_> {
         let Some(arrivals) = spec.classes[c].population.arrivals() else {
             return;
         };
+        let state = &mut self.classes[c];
+        let per_min = arrivals.per_min(state.on);
+        let Arrivals::Recorded { gaps, block } = arrivals else {
+            self.schedule_exponential(class, per_min, cx);
+            return;
+        };
+        let (generation, multiplier) = (state.arrival_generation, state.multiplier);
+        if per_min * multiplier <= 0.0 {
+            return;
+        }
+        // A recorded gap, shortened as a surge or the profile raises the rate.
+        let rng = &mut self.streams[c].workload;
+        let gap = state.gaps.next_gap(gaps, *block, rng).as_secs_f64();
+        state.pending_gap = Some(PendingGap {
+            since: cx.now(),
+            left_s: gap,
+            speed: multiplier,
+        });
+        let delay = SimDuration::from_secs_f64(gap / multiplier);
+        cx.schedule_in(delay, Event::LoopArrived { class, generation });
+    }
+
+    /// Schedules class `class`'s next arrival after an exponential gap, at
+    /// `per_min` arrivals a minute times its surge multiplier (none while
+    /// that is 0).
+    #[inline(always)]
+    fn schedule_exponential(&mut self, class: u16, per_min: f64, cx: &mut Ctx<'_, Self>) {
+        let c = usize::from(class);
         let state = &self.classes[c];
-        let per_min = arrivals.per_min(state.on) * state.multiplier;
+        let per_min = per_min * state.multiplier;
         if per_min <= 0.0 {
             return;
         }
-        let (generation, multiplier) = (state.arrival_generation, state.multiplier);
-        let rng = &mut self.streams[c].workload;
-        let delay = match arrivals {
-            // A recorded gap, shortened as a surge or the profile raises the rate.
-            Arrivals::Recorded { gaps, block } => {
-                let state = &mut self.classes[c];
-                let gap = state.gaps.next_gap(gaps, *block, rng).as_secs_f64();
-                state.pending_gap = Some(PendingGap {
-                    since: cx.now(),
-                    left_s: gap,
-                    speed: multiplier,
-                });
-                SimDuration::from_secs_f64(gap / multiplier)
-            }
-            _ => exponential(60.0 / per_min, rng),
-        };
+        let generation = state.arrival_generation;
+        let delay = exponential(60.0 / per_min, &mut self.streams[c].workload);
         cx.schedule_in(delay, Event::LoopArrived { class, generation });
     }
 
@@ -155,10 +173,12 @@ impl AgentSystem<'_> {
     }
 
     pub(super) fn on_loop_arrived(&mut self, class: u16, generation: u32, cx: &mut Ctx<'_, Self>) {
-        if generation != self.classes[usize::from(class)].arrival_generation {
+        let c = usize::from(class);
+        if generation != self.classes[c].arrival_generation {
             return;
         }
-        let script = match &mut self.traces[usize::from(class)] {
+        let script = match &mut self.traces[c] {
+            _ if self.poisson[c].is_some() => None,
             Some(TraceFeed::Calls { next, .. }) => next.take().map(|r| Script::Call(r.tokens())),
             _ => self.resample(class, None),
         };
