@@ -11,4 +11,4 @@ pub use queue::EventQueue;
 pub use random::{RandomStreams, Stream};
 pub use simulation::{Ctx, MEMORY_CHECK_EVERY, Model, STALL_EVENTS, Simulation, Stopped};
 pub use slab::{Key, Place, Slab};
-pub use time::{SimDuration, SimTime, TICKS_PER_MINUTE, TICKS_PER_SECOND};
+pub use time::{SimDuration, SimTime, TICKS_PER_MINUTE, TICKS_PER_SECOND, as_f64};

@@ -2,7 +2,7 @@
 //! mean and maximum, time-weighted gauges, a queue's trend and the gaps
 //! between arrivals.
 
-use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND};
+use crate::engine::{SimDuration, SimTime, TICKS_PER_SECOND, as_f64};
 #[cfg(not(feature = "hdrhistogram"))]
 use crate::histogram::Histogram;
 use crate::histogram::MAX_VALUE;
@@ -221,7 +221,7 @@ impl Gaps {
             let gap = now.since(last).as_secs_f64();
             self.count += 1;
             let delta = gap - self.mean;
-            self.mean += delta / self.count as f64;
+            self.mean += delta / as_f64(self.count);
             self.m2 += delta * (gap - self.mean);
         }
     }
