@@ -111,6 +111,7 @@ fn ordered(high: f64, low: f64) -> Result<(), DistError> {
 }
 
 /// A draw from the exponential distribution of mean `mean`.
+#[inline(never)]
 pub fn exponential_draw(mean: f64, rng: &mut Stream) -> f64 {
     let draw: f64 = Exp1.sample(rng);
     mean * draw
@@ -211,8 +212,21 @@ impl Dist {
         Ok(self)
     }
 
+    #[inline]
     pub fn sample(&self, rng: &mut Stream) -> f64 {
-        let x = match &self.shape {
+        // The commonest shape is drawn here; the others, whose draws need
+        // many registers, out of line, where they cost only their own calls.
+        let x = match self.shape {
+            Shape::Exponential { mean } => exponential_draw(mean, rng),
+            _ => self.sample_shape(rng),
+        };
+        x.clamp(self.min, self.max)
+    }
+
+    /// A draw of the shape, before clamping.
+    #[inline(never)]
+    fn sample_shape(&self, rng: &mut Stream) -> f64 {
+        match &self.shape {
             Shape::Constant(v) => *v,
             Shape::Exponential { mean } => exponential_draw(*mean, rng),
             Shape::Uniform { low, high } => low + (high - low) * rng.random::<f64>(),
@@ -227,8 +241,7 @@ impl Dist {
                 scale * (1.0 - u).powf(-1.0 / shape)
             }
             Shape::Empirical(values) => values[rng.random_range(0..values.len())],
-        };
-        x.clamp(self.min, self.max)
+        }
     }
 
     /// The value every sample takes, for a constant (after clamping).

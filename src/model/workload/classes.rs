@@ -374,6 +374,7 @@ impl GapCursor {
 }
 
 /// An exponential delay with the given mean, in seconds.
+#[inline]
 pub fn exponential(mean_s: f64, rng: &mut Stream) -> SimDuration {
     SimDuration::from_secs_f64(exponential_draw(mean_s, rng))
 }
