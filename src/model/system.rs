@@ -224,6 +224,8 @@ pub struct AgentSystem<'a> {
     spec: &'a ModelSpec,
     classes: Vec<ClassState>,
     streams: Vec<ClassStreams>,
+    /// Per class: the agent its loops run.
+    agents: Vec<&'a AgentProfile>,
     /// Per class: its calls, when they are all alike.
     fixed_calls: Vec<Option<FixedCall>>,
     /// Per class: the arrivals a minute (before surges) of an open Poisson
@@ -262,6 +264,9 @@ impl<'a> AgentSystem<'a> {
         AgentSystem {
             spec,
             classes: spec.classes.iter().map(ClassState::new).collect(),
+            agents: (0..spec.classes.len())
+                .map(|c| spec.agent_for(c as u16))
+                .collect(),
             fixed_calls: (0..spec.classes.len())
                 .map(|c| FixedCall::of(spec, c as u16))
                 .collect(),

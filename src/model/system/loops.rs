@@ -46,7 +46,7 @@ impl AgentSystem<'_> {
         cx: &mut Ctx<'_, Self>,
     ) {
         let now = cx.now();
-        let agent = self.spec.agent_for(class);
+        let agent = self.agents[usize::from(class)];
         let steps_total = match script {
             Some(Script::Call(_)) => 1,
             Some(Script::Request { session, request }) => {
@@ -106,7 +106,7 @@ impl AgentSystem<'_> {
             self.send_attempt(call, Passed::Nothing, cx);
             return;
         }
-        let agent = self.spec.agent_for(class);
+        let agent = self.agents[usize::from(class)];
         if lp.steps_done > 0
             && let Some(growth) = &agent.context_growth
         {
@@ -218,9 +218,7 @@ impl AgentSystem<'_> {
                     SimDuration::ZERO
                 }
             },
-            _ => self
-                .spec
-                .agent_for(class)
+            _ => self.agents[usize::from(class)]
                 .tool_time(&mut self.streams[usize::from(class)].agent),
         };
         if delay > SimDuration::ZERO {
