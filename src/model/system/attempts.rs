@@ -181,14 +181,15 @@ impl AgentSystem<'_> {
             quota_cost: std::mem::take(&mut call.quota_cost),
             gate_charge: std::mem::take(&mut call.gate_charge),
         });
-        let shared = matches!(self.spec.pools[pool].capacity, CapacitySpec::SharedApi(_));
         // A self-hosted replica's prefix cache keeps each session's blocks.
         let session = self.hosted.then(|| {
             let lp = self.loops.get(call.loop_key).expect("live call");
             lp.session(call.loop_key)
         });
         let admission = admit(
-            self.organization.as_mut().filter(|_| shared),
+            self.organization
+                .as_mut()
+                .filter(|_| matches!(self.spec.pools[pool].capacity, CapacitySpec::SharedApi(_))),
             &mut self.pools[pool],
             &mut self.capacity_rng,
             (now, attempt, request, (call.output_tokens, session)),
@@ -310,8 +311,8 @@ impl AgentSystem<'_> {
             let cost = self.spec.pools[pool].prices.use_usd(billed, 0.0);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
-        if let (Some(org), CapacitySpec::SharedApi(_)) =
-            (&mut self.organization, &self.spec.pools[pool].capacity)
+        if let Some(org) = &mut self.organization
+            && let CapacitySpec::SharedApi(_) = self.spec.pools[pool].capacity
         {
             org.release(now, attempt.request, attempt.output_tokens);
         }
