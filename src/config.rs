@@ -34,6 +34,7 @@ pub mod schema;
 pub mod self_hosted;
 pub mod tagged;
 pub mod trace;
+mod warnings;
 pub mod work;
 pub mod workload;
 
