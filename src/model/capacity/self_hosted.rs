@@ -22,6 +22,7 @@ mod prefix_cache;
 mod replica;
 mod sequence;
 mod spec;
+mod step_time;
 mod stepped;
 
 pub use outcome::{FleetLevel, ReplicaStats, Woken};

@@ -1,0 +1,325 @@
+//! The vLLM scheduler's replicas: chunked prefill in a step budget, KV
+//! blocks taken on demand and preemption, runs of decode steps, and the
+//! prefix cache.
+
+use super::*;
+
+/// Replicas scheduled as vLLM schedules, with steps of `budget` tokens,
+/// blocks of 16, a prefill of 10,000 tokens/s and decode steps of 10 ms
+/// whatever the batch and context.
+fn vllm(replicas: u32, max_sequences: u32, kv: u64, budget: u32) -> SelfHostedSpec {
+    SelfHostedSpec {
+        decode: DecodeSpeed::Linear {
+            base_s: 0.01,
+            per_sequence_s: 0.0,
+            per_context_token_s: 0.0,
+        },
+        scheduler: Scheduler::Vllm {
+            block_size: 16,
+            max_num_batched_tokens: budget,
+            preemption: Preemption::Recompute,
+            prefix_cache: PrefixCaching::Given,
+        },
+        ..spec(replicas, max_sequences, kv)
+    }
+}
+
+fn cached(input: u32, cached: u32, max_output: u32) -> Request {
+    Request {
+        cached_input_tokens: cached,
+        ..request(input, max_output)
+    }
+}
+
+/// A prompt of 2,000 tokens alone, in steps of 512: chunks of 512, 512,
+/// 512 and 464 at 10,000 tokens/s end its prefill 0.2 s after it came,
+/// then each of its 100 other tokens takes a 10 ms step. With 1,000 of
+/// them cached, 62 whole blocks (992 tokens) are not computed again.
+#[test]
+fn a_lone_prompt_prefills_in_chunks_of_the_step_budget_then_makes_a_token_a_step() {
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(&mut fleet, &[(secs(1.0), request(2000, 400), 101)]);
+    assert_eq!(times.values().next(), Some(&(secs(1.2), secs(2.2))));
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(&mut fleet, &[(secs(1.0), cached(2000, 1000, 400), 101)]);
+    assert_eq!(times.values().next(), Some(&(secs(1.1008), secs(2.1008))));
+}
+
+/// An empty prompt (as a fuzzed model sends; vLLM refuses one) is
+/// computed as one token: 0.1 ms at 10,000 tokens/s, its first token,
+/// then a token a 10 ms step.
+#[test]
+fn an_empty_prompt_is_computed_as_one_token() {
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(&mut fleet, &[(secs(1.0), cached(0, 0, 400), 3)]);
+    assert_eq!(times.values().next(), Some(&(secs(1.0001), secs(1.0201))));
+}
+
+/// A decodes in 10 ms steps from 1.6 ms on; B (1,024 prompt tokens)
+/// comes at 50 ms, mid-step, and waits for the step's end at 51.6 ms.
+/// Then each step runs A's token and 511 of B's prompt (10 ms + 51.1 ms),
+/// twice, then A's token and B's last 2 (10.2 ms): B's first token at
+/// 184.0 ms, its second a step later; A never pauses, and its 999 tokens
+/// after the first take 996 plain steps and those three.
+#[test]
+fn decodes_go_on_while_a_prompt_prefills_and_arrivals_wait_for_the_step() {
+    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let times = drive(
+        &mut fleet,
+        &[
+            (secs(0.0), request(16, 1000), 1000),
+            (secs(0.05), request(1024, 1000), 2),
+        ],
+    );
+    let mut it = times.values();
+    let (a, b) = (*it.next().unwrap(), *it.next().unwrap());
+    assert_eq!(b, (secs(0.1840), secs(0.1940)));
+    assert_eq!(a.0, secs(0.0016));
+    assert_eq!(a.1, secs(0.0016 + 9.96 + 2.0 * 0.0611 + 0.0102));
+}
+
+/// Eight calls of 400 tokens that may make 1,000 but make 50: reserving
+/// 1,400 tokens each, a cache of 4,096 runs two at once; taking blocks
+/// as they grow (8 x 29 blocks of 16 at most), it runs all eight in one
+/// batch with nothing preempted: sent together to an idle replica, their
+/// prompts share its first step (3,200 tokens, 320 ms).
+#[test]
+fn kv_taken_on_demand_runs_more_at_once_than_reservations_do() {
+    let arrivals: Vec<_> = (0..8)
+        .map(|_| (secs(0.0), request(400, 1000), 50))
+        .collect();
+    let mut on_demand = SelfHosted::new(&vllm(1, 16, 4096, 8192), SimTime::ZERO);
+    let stepped = drive(&mut on_demand, &arrivals);
+    let firsts: Vec<SimTime> = stepped.values().map(|t| t.0).collect();
+    assert!(firsts.iter().all(|&t| t == secs(0.32)), "{firsts:?}");
+    assert_eq!(on_demand.stats(secs(10.0)).preemptions, 0);
+    let reserving = SelfHostedSpec {
+        scheduler: Scheduler::Reserve,
+        ..vllm(1, 16, 4096, 8192)
+    };
+    let reserved = drive(&mut SelfHosted::new(&reserving, SimTime::ZERO), &arrivals);
+    let makespan = |t: &BTreeMap<Key, (SimTime, SimTime)>| t.values().map(|t| t.1).max();
+    assert!(makespan(&stepped) < makespan(&reserved));
+    // Two at a time: the third starts only once one of the first two ended.
+    let firsts: BTreeSet<SimTime> = reserved.values().map(|t| t.0).collect();
+    let first_end = reserved.values().map(|t| t.1).min().unwrap();
+    assert!(firsts.iter().nth(2) >= Some(&first_end), "{firsts:?}");
+    assert!(firsts.iter().nth(1) < Some(&first_end), "{firsts:?}");
+}
+
+/// Two calls of 512 prompt tokens that make 1,000 each, in a cache of
+/// 128 blocks: together they outgrow it, and the later one is preempted
+/// (freed) while the earlier one goes on. Recomputed, it prefills its
+/// prompt and what it made again; swapped, it resumes where it was, so
+/// it ends sooner, the sooner the faster its KV cache is copied. With room for both, neither is preempted.
+#[test]
+fn when_blocks_run_out_the_latest_admitted_is_preempted() {
+    let arrivals = [
+        (secs(0.0), request(512, 1000), 1000),
+        (secs(0.001), request(512, 1000), 1000),
+    ];
+    let run = |kv: u64, preemption: Preemption| {
+        let spec = SelfHostedSpec {
+            scheduler: Scheduler::Vllm {
+                block_size: 16,
+                max_num_batched_tokens: 8192,
+                preemption,
+                prefix_cache: PrefixCaching::Given,
+            },
+            ..vllm(1, 8, kv, 8192)
+        };
+        let mut fleet = SelfHosted::new(&spec, SimTime::ZERO);
+        let times: Vec<_> = drive(&mut fleet, &arrivals).into_values().collect();
+        (times, fleet.stats(secs(100.0)).preemptions)
+    };
+    let (roomy, none) = run(100_000, Preemption::Recompute);
+    assert_eq!(none, 0);
+    let (recomputed, preempted) = run(2048, Preemption::Recompute);
+    assert!(preempted >= 1);
+    let (swapped, swaps) = run(2048, Preemption::Swap { tokens_per_s: 1e6 });
+    assert!(swaps >= 1);
+    // Copying over a link a hundred times slower costs the swapped call time.
+    let (slow_link, _) = run(2048, Preemption::Swap { tokens_per_s: 1e4 });
+    assert!(
+        slow_link[1].1 > swapped[1].1,
+        "{slow_link:?} vs {swapped:?}"
+    );
+    // The first admitted is never the one preempted, so it ends as soon
+    // as with room to spare (later by the copies, which lengthen its
+    // steps, when the other is swapped); the second ends later, and later
+    // recomputed.
+    assert_eq!(recomputed[0].1, roomy[0].1);
+    let copies = swapped[0].1.since(roomy[0].1).as_secs_f64();
+    assert!(copies > 0.0 && copies < 0.01, "{copies} s of copies");
+    for times in [&recomputed, &swapped] {
+        assert!(times[1].1 > roomy[1].1);
+    }
+    assert!(
+        recomputed[1].1 > swapped[1].1,
+        "{recomputed:?} vs {swapped:?}"
+    );
+}
+
+/// Random calls, some cached, into two replicas with a tight KV cache
+/// (preemptions), small steps (chunked prompts) and decode steps that
+/// grow with the batch and its context: blocks are conserved and the
+/// batch limit holds at every event, everything finishes, and runs of
+/// decode steps give each call the first token and end that the steps
+/// one by one give, to the microsecond.
+#[test]
+fn runs_of_decode_steps_give_what_the_steps_one_by_one_give() {
+    let arrivals = sessionless_calls();
+    let spec = SelfHostedSpec {
+        decode: growing_decode(),
+        ..vllm(2, 12, 12_000, 256)
+    };
+    let together = runs_match_steps(&spec, &arrivals);
+    for ((first, _), (at, req, ..)) in together.values().zip(&arrivals) {
+        let prefill = f64::from(req.input_tokens - req.cached_input_tokens) / 10_000.0;
+        assert!(first.since(*at).as_secs_f64() >= prefill * 0.99 - 1e-6);
+    }
+}
+
+/// The same when a step's time does not read the context (a measured
+/// table, in fractions of a tick): a run's steps are then alike, and
+/// counted, and cut short, by multiplying one step's time.
+#[test]
+fn runs_of_steps_that_do_not_read_the_context_give_the_steps_one_by_one() {
+    let arrivals = sessionless_calls();
+    let spec = SelfHostedSpec {
+        decode: DecodeSpeed::Table(vec![(1.0, 90.0), (8.0, 500.0), (12.0, 610.0)]),
+        ..vllm(2, 12, 12_000, 256)
+    };
+    assert!(!spec.decode.reads_context());
+    runs_match_steps(&spec, &arrivals);
+}
+
+/// Random calls into the runs-against-steps tests, each a session of its
+/// own: nothing to reuse.
+fn sessionless_calls() -> Vec<(SimTime, Request, u32, Option<Session>)> {
+    random_calls(5, 0.4, 3000, 400)
+        .into_iter()
+        .map(|(t, r, o, _)| (t, r, o, None))
+        .collect()
+}
+
+fn caching(kv: u64, prefix_cache: PrefixCaching) -> SelfHostedSpec {
+    SelfHostedSpec {
+        scheduler: Scheduler::Vllm {
+            block_size: 16,
+            max_num_batched_tokens: 8192,
+            preemption: Preemption::Recompute,
+            prefix_cache,
+        },
+        ..vllm(1, 8, kv, 8192)
+    }
+}
+
+fn session(n: u32) -> Option<Session> {
+    Some(Session::User { class: 0, user: n })
+}
+
+/// 300 calls drawn with seed `seed`: gaps up to `gap` s, 50 to 50 +
+/// `input` prompt tokens with a random part cached, 1 to 1 + `output`
+/// tokens out (at most 600), each of one of 20 sessions.
+fn random_calls(
+    seed: u64,
+    gap: f64,
+    input: u32,
+    output: u32,
+) -> Vec<(SimTime, Request, u32, Option<Session>)> {
+    let mut rng = RandomStreams::new(seed).stream("t");
+    let mut t = 0.0;
+    let mut draw = |most: u32| (rng.random::<f64>() * f64::from(most)) as u32;
+    (0..300)
+        .map(|_| {
+            t += f64::from(draw(1000)) / 1000.0 * gap;
+            let tokens = 50 + draw(input);
+            let hit = draw(tokens);
+            (
+                secs(t),
+                cached(tokens, hit, 600),
+                1 + draw(output),
+                session(draw(20)),
+            )
+        })
+        .collect()
+}
+
+/// Blocks a session's calls leave behind: A (1,600 prompt tokens, 11
+/// out) leaves 101 blocks; B, its session's next call, reuses the 100
+/// whole blocks of its 1,600 cached tokens and prefills the other 1,600
+/// (first token 0.16 s after it came); C, another session's, finds none
+/// and prefills all 3,200 (0.32 s), where the given rule credits both.
+/// With a cache of 250 blocks, D (another session, 188 blocks) evicts
+/// A's last 39 blocks: B then reuses 62 and prefills 2,208 tokens.
+#[test]
+fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
+    let a = (secs(0.0), request(1600, 400), 11, session(1));
+    let b = (secs(1.0), cached(3200, 1600, 400), 2, session(1));
+    let c = (secs(2.0), cached(3200, 1600, 400), 2, session(2));
+    let run = |spec: SelfHostedSpec, calls: &[(SimTime, Request, u32, Option<Session>)]| {
+        let mut fleet = SelfHosted::new(&spec, SimTime::ZERO);
+        let firsts: Vec<_> = drive_sessions(&mut fleet, calls)
+            .into_values()
+            .map(|t| t.0)
+            .collect();
+        let stats = fleet.stats(secs(10.0));
+        (firsts, (stats.cache_hit_tokens, stats.cacheable_tokens))
+    };
+    let firsts = |spec, calls: &[_]| run(spec, calls).0;
+    let (blocks, hits) = run(caching(100_000, PrefixCaching::Blocks), &[a, b, c]);
+    assert_eq!(blocks, [secs(0.16), secs(1.16), secs(2.32)]);
+    // B read its 1,600 from the cache, C none of its 1,600.
+    assert_eq!(hits, (1600, 3200));
+    let given = firsts(caching(100_000, PrefixCaching::Given), &[a, b, c]);
+    assert_eq!(given, [secs(0.16), secs(1.16), secs(2.16)]);
+    let d = (secs(0.5), request(3000, 400), 2, session(3));
+    let evicted = firsts(caching(4000, PrefixCaching::Blocks), &[a, d, b]);
+    assert_eq!(evicted[2], secs(1.2208), "{evicted:?}");
+}
+
+/// Calls of 20 sessions into a tight cache with prefix caching by blocks:
+/// blocks (free, held, cached) are conserved at every event, everything
+/// finishes, and runs of decode steps give what the steps one by one give.
+#[test]
+fn cached_blocks_are_conserved_and_runs_still_match_the_steps() {
+    let arrivals = random_calls(9, 0.3, 2500, 300);
+    let spec = SelfHostedSpec {
+        decode: growing_decode(),
+        ..caching(12_000, PrefixCaching::Blocks)
+    };
+    runs_match_steps(&spec, &arrivals);
+}
+
+/// Decode steps of 8 ms, 0.3 ms more a sequence, 0.2 µs more a token of context.
+fn growing_decode() -> DecodeSpeed {
+    DecodeSpeed::Linear {
+        base_s: 0.008,
+        per_sequence_s: 0.0003,
+        per_context_token_s: 2e-7,
+    }
+}
+
+/// Drives a fleet of `spec` through `arrivals` twice, with runs of decode
+/// steps and with the steps one by one: every call finishes, the cache is
+/// tight enough to preempt, and both give each call the same first token
+/// and end, which it returns.
+fn runs_match_steps(
+    spec: &SelfHostedSpec,
+    arrivals: &[(SimTime, Request, u32, Option<Session>)],
+) -> BTreeMap<Key, (SimTime, SimTime)> {
+    let mut runs = SelfHosted::new(spec, SimTime::ZERO);
+    let together = drive_sessions(&mut runs, arrivals);
+    let mut steps = SelfHosted::new(spec, SimTime::ZERO);
+    for r in &mut steps.replicas {
+        if let Work::Stepped(s) = &mut r.work {
+            s.one_by_one = true;
+        }
+    }
+    let one_by_one = drive_sessions(&mut steps, arrivals);
+    assert_eq!(together.len(), arrivals.len());
+    assert!(steps.stats(secs(1e4)).preemptions > 0, "the cache is tight");
+    assert_eq!(together, one_by_one);
+    together
+}
