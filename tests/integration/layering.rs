@@ -15,7 +15,7 @@
 //!
 //! The top-level modules must also keep to the layers the README's Layout
 //! section draws: a module imports only the leaves and modules of layers
-//! below its own.
+//! below its own. And no file of `src/` runs past 600 lines.
 
 use crate::support::documentation;
 use std::collections::{BTreeMap, BTreeSet};
@@ -644,4 +644,21 @@ fn the_top_level_modules_keep_to_the_readme_layers() {
         "imports against the README's layers:\n{}",
         upward.into_iter().collect::<Vec<_>>().join("\n")
     );
+}
+
+#[test]
+fn no_file_in_src_is_over_600_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let main = fs::read_to_string(src.join("main.rs")).expect("src/main.rs is readable");
+    let mut files = library_files(&src);
+    files.insert(vec!["main".to_string()], main);
+    let long: Vec<String> = files
+        .iter()
+        .map(|(module, text)| (show(module), text.lines().count()))
+        .filter(|&(_, lines)| lines > 600)
+        .map(|(module, lines)| format!("{module}: {lines} lines"))
+        .collect();
+    assert!(long.is_empty(), "split these by what they hold: {long:?}");
+    // The walk reads the files it must: the longest is near the limit.
+    assert!(files.values().any(|text| text.lines().count() > 500));
 }
