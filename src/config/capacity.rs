@@ -18,7 +18,6 @@ use crate::model::capacity::reserved::ReservedSpec;
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::{Bursts, Counting, Overload, SharedApiSpec};
 use crate::model::capacity::token_bucket::MAX_PER_MIN;
-use crate::model::distribution::{Dist, DurationDist};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -229,13 +228,7 @@ impl RawSharedApi {
                 "is a server's: an organization's limits refuse calls, its pools' servers overload",
             ));
         }
-        let serves_nothing = ServiceTime {
-            time_to_first_token: DurationDist::new(Dist::constant(0.0).expect("0 is a constant")),
-            prefill_tokens_per_s: None,
-            output_tokens_per_s: None,
-            prefill_makes_first_token: false,
-        };
-        match self.check(serves_nothing, None, at)? {
+        match self.check(ServiceTime::constant(0.0), None, at)? {
             CapacitySpec::SharedApi(api) => Ok(api),
             _ => unreachable!("a shared API's limits check as a shared API"),
         }

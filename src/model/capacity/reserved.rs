@@ -109,19 +109,13 @@ impl Reserved {
 mod tests {
     use super::*;
     use crate::engine::Slab;
-    use crate::model::distribution::{Dist, DurationDist};
 
     fn spec(lanes: u32, queue_limit: Option<u32>) -> ReservedSpec {
         ReservedSpec {
             lanes,
             queue_limit,
             queue_full_retry_after: None,
-            service: ServiceTime {
-                time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
-                prefill_tokens_per_s: None,
-                output_tokens_per_s: None,
-                prefill_makes_first_token: false,
-            },
+            service: ServiceTime::constant(1.0),
             cache_ttl: None,
         }
     }

@@ -2,7 +2,7 @@
 //! the prefill of the prompt's uncached part), then decoding.
 
 use crate::engine::{SimDuration, Stream};
-use crate::model::distribution::DurationDist;
+use crate::model::distribution::{Dist, DurationDist};
 
 /// Service time = time to first token + uncached input tokens / prefill
 /// tokens per second + output tokens / output tokens per second.
@@ -25,6 +25,20 @@ pub struct ServiceTime {
 }
 
 impl ServiceTime {
+    /// `seconds` for every call, whatever it prefills or produces (no
+    /// prefill or decoding speed); `seconds` must be a valid constant
+    /// (finite, not negative), as the literals of its callers are.
+    pub fn constant(seconds: f64) -> Self {
+        ServiceTime {
+            time_to_first_token: DurationDist::new(
+                Dist::constant(seconds).expect("a finite, non-negative constant"),
+            ),
+            prefill_tokens_per_s: None,
+            output_tokens_per_s: None,
+            prefill_makes_first_token: false,
+        }
+    }
+
     /// The service time of a call that prefills `uncached_input` tokens and
     /// produces `output_tokens`.
     pub fn sample(&self, uncached_input: u32, output_tokens: u32, rng: &mut Stream) -> SimDuration {
@@ -44,7 +58,18 @@ impl ServiceTime {
 mod tests {
     use super::*;
     use crate::engine::RandomStreams;
-    use crate::model::distribution::Dist;
+
+    #[test]
+    fn a_constant_service_takes_its_seconds_whatever_the_call() {
+        let service = ServiceTime::constant(1.5);
+        let mut rng = RandomStreams::new(1).stream("service");
+        for (input, output) in [(0, 0), (30_000, 200), (1, 4_096)] {
+            assert_eq!(
+                service.sample(input, output, &mut rng),
+                SimDuration::from_secs_f64(1.5)
+            );
+        }
+    }
 
     #[test]
     fn decoding_adds_output_over_speed_and_prefill_uncached_input_over_its_speed() {

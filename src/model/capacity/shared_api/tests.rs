@@ -1,6 +1,5 @@
 use super::*;
 use crate::engine::RandomStreams;
-use crate::model::distribution::{Dist, DurationDist};
 
 fn spec() -> SharedApiSpec {
     SharedApiSpec {
@@ -15,12 +14,7 @@ fn spec() -> SharedApiSpec {
         concurrency_retry_after: SimDuration::from_secs(1),
         overload: None,
         burst: Bursts::default(),
-        service: ServiceTime {
-            time_to_first_token: DurationDist::new(Dist::constant(1.0).unwrap()),
-            prefill_tokens_per_s: None,
-            output_tokens_per_s: None,
-            prefill_makes_first_token: false,
-        },
+        service: ServiceTime::constant(1.0),
         cache_ttl: None,
     }
 }
