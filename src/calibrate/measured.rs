@@ -242,13 +242,10 @@ fn spread(first: f64, last: f64, count: u64) -> Vec<f64> {
 mod tests {
     use super::*;
 
-    fn vllm(text: &str) -> Result<(Vec<Request>, usize), String> {
-        from_vllm("run.json", text).map_err(|e| e.0)
-    }
-
     #[test]
     fn a_vllm_result_gives_each_answered_request_its_token_times() {
-        let (requests, failed) = vllm(
+        let (requests, failed) = from_vllm(
+            "run.json",
             r#"{"input_lens": [10, 20, 30], "output_lens": [3, 0, 4],
                 "ttfts": [0.5, 0.0, 0.25], "itls": [[0.1, 0.2], [], [0.3]],
                 "start_times": [101.0, 100.5, 100.0], "errors": ["", "timed out", null]}"#,
@@ -283,24 +280,36 @@ mod tests {
 
     #[test]
     fn a_vllm_result_that_cannot_be_replayed_says_why() {
-        let no_times =
-            vllm(r#"{"input_lens": [1], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#);
-        assert!(no_times.unwrap_err().contains("no `start_times`"));
-        let short = vllm(
+        let no_times = from_vllm(
+            "run.json",
+            r#"{"input_lens": [1], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#,
+        );
+        assert!(no_times.unwrap_err().0.contains("no `start_times`"));
+        let short = from_vllm(
+            "run.json",
             r#"{"input_lens": [1, 2], "output_lens": [1], "ttfts": [0.1, 0.2], "itls": [[], []], "start_times": [0, 1]}"#,
         );
         assert!(
             short
                 .unwrap_err()
+                .0
                 .contains("field `output_lens` has 1 entries, `input_lens` 2")
         );
-        let typed =
-            vllm(r#"{"input_lens": ["ten"], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#);
-        assert!(typed.unwrap_err().contains("field `input_lens[0]`"));
-        let negative = vllm(
+        let typed = from_vllm(
+            "run.json",
+            r#"{"input_lens": ["ten"], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#,
+        );
+        assert!(typed.unwrap_err().0.contains("field `input_lens[0]`"));
+        let negative = from_vllm(
+            "run.json",
             r#"{"input_lens": [1], "output_lens": [2], "ttfts": [0.1], "itls": [[-0.1]], "start_times": [0]}"#,
         );
-        assert!(negative.unwrap_err().contains("request 0 (from 0): `itls`"));
+        assert!(
+            negative
+                .unwrap_err()
+                .0
+                .contains("request 0 (from 0): `itls`")
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::axis::{self, Axis};
 use super::diagnostic::Diagnostic;
 use super::overrides::Override;
+use crate::error::BadInput;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,17 +107,17 @@ pub fn read_plans(path: &Path) -> Result<(Option<String>, Vec<Plan>), Diagnostic
         }
         let mut set = plan.set.clone().unwrap_or_default();
         if let Some(names) = &plan.pools {
-            set.extend(named_pools(names, &raw.pools, &set).map_err(|m| at("plan.pools", m))?);
+            set.extend(named_pools(names, &raw.pools, &set).map_err(|m| at("plan.pools", m.0))?);
         }
         let axes = plan
             .over
             .iter()
             .map(|(path, values)| {
-                template_axis(path, values).map_err(|m| at(&format!("plan.over.{path}"), m))
+                template_axis(path, values).map_err(|m| at(&format!("plan.over.{path}"), m.0))
             })
             .collect::<Result<Vec<Axis>, _>>()?;
         for setting in axis::settings(&axes) {
-            let name = named(&plan.name, &axes, &setting).map_err(|m| at("plan.name", m))?;
+            let name = named(&plan.name, &axes, &setting).map_err(|m| at("plan.name", m.0))?;
             if plans.iter().any(|p| p.name == name) {
                 return Err(at(
                     "plan.name",
@@ -145,19 +146,19 @@ fn named_pools(
     names: &[String],
     pools: &BTreeMap<String, toml::Table>,
     set: &toml::Table,
-) -> Result<toml::Table, String> {
+) -> Result<toml::Table, BadInput> {
     let mut list = Vec::new();
     for name in names {
         let Some(pool) = pools.get(name) else {
             let known: Vec<&str> = pools.keys().map(String::as_str).collect();
-            return Err(format!(
+            return Err(BadInput(format!(
                 "no pool named `{name}` under [pools] (it has: {})",
                 if known.is_empty() {
                     "none".to_owned()
                 } else {
                     known.join(", ")
                 }
-            ));
+            )));
         };
         let mut pool = pool.clone();
         pool.insert("name".to_owned(), toml::Value::String(name.clone()));
@@ -167,7 +168,7 @@ fn named_pools(
     out.insert("pool".to_owned(), toml::Value::Array(list));
     if !set.contains_key("router") {
         let router = match names {
-            [] => return Err("names no pool: give at least one".to_owned()),
+            [] => return Err(BadInput::new("names no pool: give at least one")),
             [one] => toml::toml! { kind = "single" }
                 .into_iter()
                 .chain([("pool".to_owned(), toml::Value::String(one.clone()))])
@@ -187,17 +188,15 @@ fn named_pools(
 
 /// A template's axis: `values` a range as `--over` takes it, or a list of
 /// whole numbers.
-fn template_axis(path: &str, values: &toml::Value) -> Result<Axis, String> {
+fn template_axis(path: &str, values: &toml::Value) -> Result<Axis, BadInput> {
     match values {
-        toml::Value::String(range) => {
-            axis::parse_axis("over", &format!("{path}={range}")).map_err(|e| e.0)
-        }
+        toml::Value::String(range) => axis::parse_axis("over", &format!("{path}={range}")),
         toml::Value::Array(list) => {
             let values = list
                 .iter()
                 .map(|v| {
                     v.as_integer()
-                        .ok_or_else(|| format!("`{v}` is not a whole number"))
+                        .ok_or_else(|| BadInput(format!("`{v}` is not a whole number")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Axis {
@@ -205,16 +204,16 @@ fn template_axis(path: &str, values: &toml::Value) -> Result<Axis, String> {
                 values,
             })
         }
-        other => Err(format!(
+        other => Err(BadInput(format!(
             "`{other}`: expected a range (\"16..64 step 8\") or a list of whole numbers"
-        )),
+        ))),
     }
 }
 
 /// A template's `name` at `setting`: each `{part}` (an axis path's last
 /// part, or its whole path) replaced by its value; without any, the
 /// values follow the name.
-fn named(name: &str, axes: &[Axis], setting: &[i64]) -> Result<String, String> {
+fn named(name: &str, axes: &[Axis], setting: &[i64]) -> Result<String, BadInput> {
     if axes.is_empty() {
         return Ok(name.to_owned());
     }
@@ -231,10 +230,10 @@ fn named(name: &str, axes: &[Axis], setting: &[i64]) -> Result<String, String> {
     }
     if let Some(open) = out.find('{').filter(|&i| out[i..].contains('}')) {
         let close = open + out[open..].find('}').unwrap_or(0);
-        return Err(format!(
+        return Err(BadInput(format!(
             "`{}` names no axis of the plan's `over`",
             &out[open..=close]
-        ));
+        )));
     }
     if !replaced {
         let values: Vec<String> = axes

@@ -270,7 +270,7 @@ fn read_pool(
     base_dir: &Path,
 ) -> Checked<(CapacitySpec, Prices)> {
     let (table, preset_prices) = presets::capacity_over(capacity.table())
-        .map_err(|m| Invalid::new(at.child("preset"), m))?;
+        .map_err(|m| Invalid::new(at.child("preset"), m.0))?;
     let (service, kind) = Tagged::<RawCapacity>::new(table).read_with_common(&at)?;
     let capacity = kind.check(&service, &at, base_dir)?;
     // Prices given for the pool replace its preset's whole.

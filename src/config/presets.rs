@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::error::BadInput;
+
 /// Each presets file as shipped: its name and text.
 pub const FILES: [(&str, &str); 4] = [
     ("clients.toml", include_str!("../../presets/clients.toml")),
@@ -98,21 +100,25 @@ pub fn capacity_table(name: &str) -> Option<toml::Table> {
 /// "NAME"`), the preset's capacity with the keys given beside it over the
 /// preset's, and the preset's prices; otherwise the table itself. Says why
 /// there is no such preset.
-pub fn capacity_over(table: &toml::Table) -> Result<(toml::Table, Option<toml::Table>), String> {
+pub fn capacity_over(table: &toml::Table) -> Result<(toml::Table, Option<toml::Table>), BadInput> {
     let mut table = table.clone();
     let name = match table.remove("preset") {
         None => return Ok((table, None)),
         Some(toml::Value::String(name)) => name,
-        Some(other) => return Err(format!("must be a string naming a preset (got {other})")),
+        Some(other) => {
+            return Err(BadInput(format!(
+                "must be a string naming a preset (got {other})"
+            )));
+        }
     };
     let preset = all()
         .remove(&name)
         .and_then(|(_, p)| Some((p.capacity?, p.prices)));
     let Some((mut merged, prices)) = preset else {
-        return Err(format!(
+        return Err(BadInput(format!(
             "no capacity preset `{name}`; `loopcap presets` lists them: {}",
             names(Fills::Capacity).join(", ")
-        ));
+        )));
     };
     merged.extend(table);
     Ok((merged, prices))

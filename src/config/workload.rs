@@ -12,6 +12,7 @@ use super::quantity::{At, Duration, Number, parse_clock};
 use super::tagged::{Tagged, Variants};
 use super::trace::RawTrace;
 use crate::engine::{SimDuration, SimTime};
+use crate::error::BadInput;
 use crate::model::workload::classes::{
     Arrivals, DAYS, Joining, Population, Profile, RecordedGaps, Surge, UserClass,
 };
@@ -61,11 +62,11 @@ struct RawProfile {
 
 /// A clock's offset from the model's, `"+05:30"` or `"-06:00"` (at most
 /// 14:59 either way), in ticks (negative behind).
-fn parse_offset(text: &str) -> Result<i64, String> {
+fn parse_offset(text: &str) -> Result<i64, BadInput> {
     let bad = || {
-        format!(
+        BadInput(format!(
             "`{text}` is not a clock offset: expected +HH:MM or -HH:MM, like \"-06:00\" or \"+05:30\""
-        )
+        ))
     };
     let (sign, rest) = match text.trim().split_at_checked(1) {
         Some(("+", rest)) => (1, rest),
@@ -117,7 +118,9 @@ impl RawProfile {
         }
         // The class's clock at the run's t = 0, within the week.
         let offset = match &self.time_zone {
-            Some(text) => parse_offset(text).map_err(|e| Invalid::new(at.child("time_zone"), e))?,
+            Some(text) => {
+                parse_offset(text).map_err(|e| Invalid::new(at.child("time_zone"), e.0))?
+            }
             None => 0,
         };
         let week = SimDuration::from_secs(7 * 86_400).ticks() as i64;

@@ -15,7 +15,8 @@
 //!
 //! The top-level modules must also keep to the layers the README's Layout
 //! section draws: a module imports only the leaves and modules of layers
-//! below its own. And no file of `src/` runs past 600 lines.
+//! below its own. And no file of `src/` runs past 600 lines, nor returns
+//! an error that is bare text.
 
 use crate::support::documentation;
 use std::collections::{BTreeMap, BTreeSet};
@@ -646,12 +647,18 @@ fn the_top_level_modules_keep_to_the_readme_layers() {
     );
 }
 
-#[test]
-fn no_file_in_src_is_over_600_lines() {
+/// Every file of `src/`, `main.rs` too, by module.
+fn every_src_file() -> BTreeMap<ModPath, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let main = fs::read_to_string(src.join("main.rs")).expect("src/main.rs is readable");
     let mut files = library_files(&src);
     files.insert(vec!["main".to_string()], main);
+    files
+}
+
+#[test]
+fn no_file_in_src_is_over_600_lines() {
+    let files = every_src_file();
     let long: Vec<String> = files
         .iter()
         .map(|(module, text)| (show(module), text.lines().count()))
@@ -661,4 +668,87 @@ fn no_file_in_src_is_over_600_lines() {
     assert!(long.is_empty(), "split these by what they hold: {long:?}");
     // The walk reads the files it must: the longest is near the limit.
     assert!(files.values().any(|text| text.lines().count() > 500));
+}
+
+/// The `Result`s in `code` whose error is bare text (`String`, `&str`, a
+/// boxed `dyn Error`), however the signature is spread over lines; its
+/// comments and literals are blanked first.
+fn text_errors(code: &str) -> Vec<String> {
+    let flat: String = code_only(code).split_whitespace().collect();
+    let mut found = Vec::new();
+    for (start, _) in flat.match_indices("Result<") {
+        let args = &flat[start + "Result<".len()..];
+        let (mut depth, mut commas, mut end) = (1, Vec::new(), args.len());
+        let mut previous = ' ';
+        for (i, c) in args.char_indices() {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                // `->` in a closure's type is no closing bracket.
+                '>' if previous == '-' => {}
+                '>' | ')' | ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i;
+                        break;
+                    }
+                }
+                ',' if depth == 1 => commas.push(i),
+                _ => {}
+            }
+            previous = c;
+        }
+        // A trailing comma ends the list, not an argument.
+        let inner = args[..end].strip_suffix(',').unwrap_or(&args[..end]);
+        let Some(&comma) = commas.iter().rfind(|&&i| i < inner.len()) else {
+            continue;
+        };
+        let error = &inner[comma + 1..];
+        if ["String", "&str", "&'staticstr"].contains(&error) || error.starts_with("Box<dyn") {
+            found.push(format!("Result<{inner}>"));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_error_in_src_is_bare_text() {
+    // Each error is a type that knows whether it is bad input, a failure at
+    // run time or no answer (issue 30), never a message alone.
+    let found: Vec<String> = every_src_file()
+        .iter()
+        .flat_map(|(module, text)| {
+            text_errors(text)
+                .into_iter()
+                .map(move |r| format!("{}: {r}", show(module)))
+        })
+        .collect();
+    assert!(found.is_empty(), "give these a typed error: {found:?}");
+}
+
+#[test]
+fn the_check_finds_a_text_error_however_it_is_written() {
+    let found = text_errors(
+        "fn a() -> Result<u8, String> {}\n\
+         fn b(f: impl Fn() -> u8) -> Result<\n    Vec<(u8, u8)>,\n    &'static str,\n> {}\n\
+         type C = std::result::Result<(), Box<dyn std::error::Error>>;\n\
+         fn d() -> Result<u8, &str> {}",
+    );
+    assert_eq!(
+        found,
+        [
+            "Result<u8,String>",
+            "Result<Vec<(u8,u8)>,&'staticstr>",
+            "Result<(),Box<dyn std::error::Error>>"
+                .replace(' ', "")
+                .as_str(),
+            "Result<u8,&str>",
+        ]
+    );
+    // Typed errors, text as the value, and text in comments or literals pass.
+    let typed = "fn a() -> Result<String, BadInput> {}\n\
+                 fn b() -> io::Result<String> {}\n\
+                 fn c(f: impl Fn(u8) -> Result<u8, Invalid>) {}\n\
+                 // fn d() -> Result<u8, String>\n\
+                 const E: &str = \"Result<u8, String>\";";
+    assert_eq!(text_errors(typed), Vec::<String>::new());
 }

@@ -33,6 +33,7 @@ use super::sessions::{
     timestamp,
 };
 use super::trace::{TraceError, TraceSpec};
+use crate::error::BadInput;
 
 /// What a line of a thread is.
 enum Line {
@@ -74,7 +75,7 @@ pub fn read_claude_code(
                 "not a Claude Code transcript line ({e}): give the JSONL files under ~/.claude/projects"
             ))
         })?;
-        let Some((thread, time, line)) = read_line(&value).map_err(at)? else {
+        let Some((thread, time, line)) = read_line(&value).map_err(|e| at(e.0))? else {
             continue;
         };
         if let Line::Response { id, model, .. } = &line
@@ -108,36 +109,38 @@ pub fn read_claude_code(
 
 /// A line's thread (session and agent), time and meaning; None for lines
 /// that are neither a message nor a response (summaries, snapshots).
-fn read_line(value: &Value) -> Result<Option<(ThreadKey, i64, Line)>, String> {
+fn read_line(value: &Value) -> Result<Option<(ThreadKey, i64, Line)>, BadInput> {
     let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
     if !matches!(kind, "user" | "assistant") {
         return Ok(None);
     }
     let text = |key: &str| value.get(key).and_then(Value::as_str);
-    let session = text("sessionId").ok_or("a message without `sessionId`")?;
+    let session =
+        text("sessionId").ok_or_else(|| BadInput::new("a message without `sessionId`"))?;
     let sidechain = value.get("isSidechain").and_then(Value::as_bool) == Some(true);
     let agent = match (sidechain, text("agentId")) {
         (false, _) => "",
         (true, Some(agent)) => agent,
         (true, None) => "sidechain",
     };
-    let stamp = text("timestamp").ok_or("a message without `timestamp`")?;
-    let time = timestamp(stamp).map_err(|e| e.0)?;
+    let stamp = text("timestamp").ok_or_else(|| BadInput::new("a message without `timestamp`"))?;
+    let time = timestamp(stamp)?;
     let message = value.get("message");
     let line = if kind == "assistant" {
-        let message = message.ok_or("an assistant line without `message`")?;
+        let message =
+            message.ok_or_else(|| BadInput::new("an assistant line without `message`"))?;
         let id = message
             .get("id")
             .and_then(Value::as_str)
-            .ok_or("an assistant message without `id`")?;
+            .ok_or_else(|| BadInput::new("an assistant message without `id`"))?;
         let usage = message.get("usage");
-        let count = |key: &str| -> Result<u32, String> {
+        let count = |key: &str| -> Result<u32, BadInput> {
             match usage.and_then(|u| u.get(key)) {
                 None | Some(Value::Null) => Ok(0),
                 Some(v) => v
                     .as_u64()
                     .and_then(|x| u32::try_from(x).ok())
-                    .ok_or_else(|| format!("`usage.{key}` is not a token count ({v})")),
+                    .ok_or_else(|| BadInput(format!("`usage.{key}` is not a token count ({v})"))),
             }
         };
         let cached_input = count("cache_read_input_tokens")?;

@@ -33,6 +33,7 @@ use super::sessions::{
     RecordedCall, RecordedRequest, SessionTrace, model_named, place, requests_of,
 };
 use super::trace::{TraceError, TraceSpec, open_data};
+use crate::error::BadInput;
 
 /// What the GenAI conventions, and the names older exporters write, call each field.
 const OPERATION: [&str; 1] = ["gen_ai.operation.name"];
@@ -158,7 +159,7 @@ enum Read {
 }
 
 /// A span as a call or a request, a failed call, or another.
-fn read_span(span: &Value) -> Result<Read, String> {
+fn read_span(span: &Value) -> Result<Read, BadInput> {
     let attributes = attributes(span);
     let get = |names: &[&str]| names.iter().find_map(|n| attributes.get(*n).cloned());
     let text = |names: &[&str]| get(names).and_then(|v| string(&v));
@@ -176,17 +177,17 @@ fn read_span(span: &Value) -> Result<Read, String> {
     if kind == Kind::Call && failed {
         return Ok(Read::Failed);
     }
-    let field = |names: &[&str]| -> Result<Option<u32>, String> {
+    let field = |names: &[&str]| -> Result<Option<u32>, BadInput> {
         get(names)
             .map(|v| {
                 number(&v)
                     .filter(|x| *x >= 0.0 && x.fract() == 0.0 && *x <= f64::from(u32::MAX))
                     .map(|x| x as u32)
-                    .ok_or_else(|| format!("`{}` is not a token count ({v})", names[0]))
+                    .ok_or_else(|| BadInput(format!("`{}` is not a token count ({v})", names[0])))
             })
             .transpose()
     };
-    let time = |keys: [&str; 3]| -> Result<i64, String> {
+    let time = |keys: [&str; 3]| -> Result<i64, BadInput> {
         keys.iter()
             .find_map(|k| span.get(*k))
             .and_then(|v| {
@@ -195,7 +196,7 @@ fn read_span(span: &Value) -> Result<Read, String> {
                     .or_else(|| v.as_i64())
             })
             .map(|ns| ns / 1000)
-            .ok_or_else(|| format!("a span without `{}`", keys[0]))
+            .ok_or_else(|| BadInput(format!("a span without `{}`", keys[0])))
     };
     let trace_id = ["traceId", "trace_id", "context.trace_id"]
         .iter()
@@ -204,10 +205,10 @@ fn read_span(span: &Value) -> Result<Read, String> {
         .to_owned();
     let input = field(&INPUT)?;
     if kind == Kind::Call && input.is_none() {
-        return Err(format!(
+        return Err(BadInput(format!(
             "an LLM call span without input tokens (`{}`)",
             INPUT[0]
-        ));
+        )));
     }
     let input = input.unwrap_or(0);
     let cached_input = field(&CACHE_READ)?.unwrap_or(0).min(input);
