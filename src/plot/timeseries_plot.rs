@@ -141,142 +141,178 @@ pub fn per_minute(counts: &[f64], bin_s: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// A timeseries.csv's columns as lines against its bins' start, in minutes.
+struct Columns {
+    table: TimeseriesTable,
+    minutes: Vec<f64>,
+    bins: Vec<f64>,
+}
+
+impl Columns {
+    /// A line of column `name`, `rate` turning counts into per-minute
+    /// rates; none when it is zero (or empty) throughout.
+    fn line(
+        &self,
+        label: &str,
+        name: &str,
+        c: usize,
+        rate: bool,
+    ) -> Result<Option<Line>, BadInput> {
+        let values = self.table.sparse_column(name)?;
+        let ys: Vec<Option<f64>> = if rate {
+            let counts: Vec<f64> = values.iter().map(|v| v.unwrap_or(0.0)).collect();
+            per_minute(&counts, &self.bins)
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            values
+        };
+        // A bin without a value (no loop completed in it) is a gap.
+        let points: Vec<Point> = self
+            .minutes
+            .iter()
+            .zip(ys)
+            .map(|(&x, y)| Point {
+                x,
+                y: y.unwrap_or(f64::NAN),
+                band: None,
+            })
+            .collect();
+        Ok(points
+            .iter()
+            .any(|p| p.y.is_finite() && p.y != 0.0)
+            .then(|| Line::new(label.to_owned(), c, points)))
+    }
+
+    /// A line per self-hosted pool of its columns ending `suffix`.
+    fn per_pool(&self, suffix: &str) -> Result<Vec<Option<Line>>, BadInput> {
+        self.table
+            .header()
+            .iter()
+            .filter_map(|h| Some((h.strip_prefix("pools.")?.strip_suffix(suffix)?, h)))
+            .enumerate()
+            .map(|(i, (pool, column))| self.line(pool, column, i, false))
+            .collect()
+    }
+
+    /// The run's whole time line, from its first bin to the end of its last.
+    fn extent(&self) -> (f64, f64) {
+        let (first, last) = (self.minutes[0], self.minutes[self.minutes.len() - 1]);
+        (first, last + self.bins[self.bins.len() - 1] / 60.0)
+    }
+}
+
+/// What every panel shares: the x axis and the run's shaded stretches.
+struct Frame {
+    run: RunTimes,
+    extent: (f64, f64),
+}
+
+impl Frame {
+    /// A panel of the lines there are, none if there are none.
+    fn panel(
+        &self,
+        (title, subtitle, y_label): (&str, &str, &str),
+        lines: Vec<Option<Line>>,
+        y_scale: Scale,
+    ) -> Option<LineChart> {
+        let lines: Vec<Line> = lines.into_iter().flatten().collect();
+        let x_label = match self.run.clock {
+            Some(_) => "the model's clock",
+            None => "simulated time (min)",
+        };
+        (!lines.is_empty()).then(|| LineChart {
+            title: title.to_owned(),
+            subtitle: subtitle.to_owned(),
+            x_label: x_label.to_owned(),
+            x_clock: self.run.clock,
+            x_range: Some(self.extent),
+            y_label: y_label.to_owned(),
+            y_scale,
+            log_x: false,
+            log_y: false,
+            lines,
+            spans: self.run.spans.clone(),
+        })
+    }
+}
+
 impl TimeseriesPlot {
     /// The figure of a run's timeseries.csv.
     pub fn read(path: &Path) -> Result<TimeseriesPlot, ReadError> {
         let table = TimeseriesTable::read(path)?;
         let minutes: Vec<f64> = table.column(TIME_S)?.iter().map(|t| t / 60.0).collect();
         let bins = table.column(BIN_S)?;
-        // A line of column `name`, `rate` turning counts into per-minute
-        // rates; none when it is zero (or empty) throughout.
-        let line =
-            |label: &str, name: &str, c: usize, rate: bool| -> Result<Option<Line>, BadInput> {
-                let values = table.sparse_column(name)?;
-                let ys: Vec<Option<f64>> = if rate {
-                    let counts: Vec<f64> = values.iter().map(|v| v.unwrap_or(0.0)).collect();
-                    per_minute(&counts, &bins).into_iter().map(Some).collect()
-                } else {
-                    values
-                };
-                // A bin without a value (no loop completed in it) is a gap.
-                let points: Vec<Point> = minutes
-                    .iter()
-                    .zip(ys)
-                    .map(|(&x, y)| Point {
-                        x,
-                        y: y.unwrap_or(f64::NAN),
-                        band: None,
-                    })
-                    .collect();
-                Ok(points
-                    .iter()
-                    .any(|p| p.y.is_finite() && p.y != 0.0)
-                    .then(|| Line::new(label.to_owned(), c, points)))
-            };
-        let run = run_times(path)?;
-        // Every panel on the run's whole time line, from its first bin to
-        // the end of its last.
-        let extent = (
-            minutes[0],
-            minutes[minutes.len() - 1] + bins[bins.len() - 1] / 60.0,
-        );
-        let x_label = match run.clock {
-            Some(_) => "the model's clock",
-            None => "simulated time (min)",
+        let columns = Columns {
+            table,
+            minutes,
+            bins,
         };
-        let scaled = |title: &str, subtitle: &str, y: &str, lines: Vec<Option<Line>>, y_scale| {
-            let lines: Vec<Line> = lines.into_iter().flatten().collect();
-            (!lines.is_empty()).then(|| LineChart {
-                title: title.to_owned(),
-                subtitle: subtitle.to_owned(),
-                x_label: x_label.to_owned(),
-                x_clock: run.clock,
-                x_range: Some(extent),
-                y_label: y.to_owned(),
-                y_scale,
-                log_x: false,
-                log_y: false,
-                lines,
-                spans: run.spans.clone(),
-            })
+        let frame = Frame {
+            run: run_times(path)?,
+            extent: columns.extent(),
         };
-        let panel = |title: &str, subtitle: &str, y: &str, lines| {
-            scaled(title, subtitle, y, lines, Scale::Plain)
-        };
-        let per_min = "per minute".to_owned();
-        let averaged = format!("trailing {}-bin average", rate_window(bins[0]));
-        // A line per self-hosted pool of its columns ending `suffix`.
-        let per_pool = |suffix: &str| {
-            table
-                .header()
-                .iter()
-                .filter_map(|h| Some((h.strip_prefix("pools.")?.strip_suffix(suffix)?, h)))
-                .enumerate()
-                .map(|(i, (pool, column))| line(pool, column, i, false))
-                .collect::<Result<Vec<_>, _>>()
-        };
+        let line = |label: &str, name: &str, c: usize| columns.line(label, name, c, false);
+        let rate = |label: &str, name: &str, c: usize| columns.line(label, name, c, true);
+        let panel = |titles, lines| frame.panel(titles, lines, Scale::Plain);
+        let averaged = format!("trailing {}-bin average", rate_window(columns.bins[0]));
         let panels = [
             panel(
-                "attempts in flight and waiting",
-                "",
-                "attempts (mean over each bin)",
+                (
+                    "attempts in flight and waiting",
+                    "",
+                    "attempts (mean over each bin)",
+                ),
                 vec![
-                    line(
-                        "in flight at the provider",
-                        Gauge::InFlight.name(),
-                        0,
-                        false,
-                    )?,
-                    line(run.queued, Gauge::Queued.name(), 1, false)?,
-                    line(
-                        "backing off before a retry",
-                        Gauge::BackingOff.name(),
-                        2,
-                        false,
-                    )?,
+                    line("in flight at the provider", Gauge::InFlight.name(), 0)?,
+                    line(frame.run.queued, Gauge::Queued.name(), 1)?,
+                    line("backing off before a retry", Gauge::BackingOff.name(), 2)?,
                 ],
             ),
             panel(
-                "loop latency",
-                "of the loops completed in each bin; failed loops have none",
-                "seconds",
+                (
+                    "loop latency",
+                    "of the loops completed in each bin; failed loops have none",
+                    "seconds",
+                ),
                 vec![
-                    line("p50", "loop_latency_p50_s", 0, false)?,
-                    line("p99", "loop_latency_p99_s", 3, false)?,
+                    line("p50", "loop_latency_p50_s", 0)?,
+                    line("p99", "loop_latency_p99_s", 3)?,
                 ],
             ),
             panel(
-                "replicas up",
-                "each self-hosted pool's replicas alive, loading or warm (mean over each bin)",
-                "replicas",
-                per_pool(".replicas")?,
+                (
+                    "replicas up",
+                    "each self-hosted pool's replicas alive, loading or warm (mean over each bin)",
+                    "replicas",
+                ),
+                columns.per_pool(".replicas")?,
             ),
-            scaled(
-                "KV cache in use",
-                "each self-hosted pool's KV-cache tokens held over those its warm replicas offer (mean over each bin)",
-                "share of the KV cache",
-                per_pool(".kv_cache_utilization")?,
+            frame.panel(
+                (
+                    "KV cache in use",
+                    "each self-hosted pool's KV-cache tokens held over those its warm replicas offer (mean over each bin)",
+                    "share of the KV cache",
+                ),
+                columns.per_pool(".kv_cache_utilization")?,
                 Scale::Percent,
             ),
             panel(
-                "refusals and retries",
-                &averaged,
-                &per_min,
+                ("refusals and retries", &averaged, "per minute"),
                 vec![
-                    line("429 rate limited", Counter::RateLimited.name(), 3, true)?,
-                    line("retries", Counter::Retries.name(), 4, true)?,
-                    line(Counter::Timeouts.name(), Counter::Timeouts.name(), 5, true)?,
-                    line("529 overloaded", Counter::Overloaded.name(), 6, true)?,
+                    rate("429 rate limited", Counter::RateLimited.name(), 3)?,
+                    rate("retries", Counter::Retries.name(), 4)?,
+                    rate(Counter::Timeouts.name(), Counter::Timeouts.name(), 5)?,
+                    rate("529 overloaded", Counter::Overloaded.name(), 6)?,
                 ],
             ),
             panel(
-                "loops",
-                &averaged,
-                &per_min,
+                ("loops", &averaged, "per minute"),
                 vec![
-                    line("arrived", Counter::Arrivals.name(), 7, true)?,
-                    line("completed", Counter::LoopsCompleted.name(), 2, true)?,
-                    line("failed", Counter::LoopsFailed.name(), 3, true)?,
+                    rate("arrived", Counter::Arrivals.name(), 7)?,
+                    rate("completed", Counter::LoopsCompleted.name(), 2)?,
+                    rate("failed", Counter::LoopsFailed.name(), 3)?,
                 ],
             ),
         ];
