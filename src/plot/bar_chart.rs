@@ -80,48 +80,8 @@ impl Figure for BarChart {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(e)?;
-        let groups = self.groups.len().max(1) as f64;
-        let width = 0.8 / groups;
-        for (g, group) in self.groups.iter().enumerate() {
-            let c = color(g);
-            let left = |i: usize| i as f64 - 0.4 + g as f64 * width;
-            let fill = |i: usize| match self.verdicts.get(i).copied().flatten() {
-                Some(true) => color(MEETS),
-                Some(false) => color(MISSES),
-                None => c,
-            };
-            let bars = group.values.iter().enumerate().filter_map(|(i, v)| {
-                v.map(|(h, _)| {
-                    Rectangle::new(
-                        [(left(i), 0.0), (left(i) + width * 0.92, h)],
-                        fill(i).filled(),
-                    )
-                })
-            });
-            let drawn = chart.draw_series(bars).map_err(e)?;
-            if !group.label.is_empty() {
-                drawn.label(&group.label).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled())
-                });
-            }
-            let whiskers = group.values.iter().enumerate().filter_map(|(i, v)| {
-                let (h, half) = (*v)?;
-                let half = half?;
-                let mid = left(i) + width * 0.46;
-                let cap = width * 0.2;
-                Some(PathElement::new(
-                    vec![
-                        (mid - cap, h + half),
-                        (mid + cap, h + half),
-                        (mid, h + half),
-                        (mid, (h - half).max(0.0)),
-                        (mid - cap, (h - half).max(0.0)),
-                        (mid + cap, (h - half).max(0.0)),
-                    ],
-                    BLACK.stroke_width(1),
-                ))
-            });
-            chart.draw_series(whiskers).map_err(e)?;
+        for g in 0..self.groups.len() {
+            self.draw_group(&mut chart, g)?;
         }
         labels.draw(&mut chart, 0.0)?;
         self.mark(&mut chart, top)?;
@@ -146,6 +106,58 @@ impl Figure for BarChart {
 }
 
 impl BarChart {
+    /// Group `g`'s bars, each coloured by its verdict if it has one, with
+    /// their whiskers.
+    fn draw_group<DB: DrawingBackend>(
+        &self,
+        chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+        g: usize,
+    ) -> Result<(), DrawError> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| DrawError::of(e);
+        let group = &self.groups[g];
+        let width = 0.8 / self.groups.len() as f64;
+        let c = color(g);
+        let left = |i: usize| i as f64 - 0.4 + g as f64 * width;
+        let fill = |i: usize| match self.verdicts.get(i).copied().flatten() {
+            Some(true) => color(MEETS),
+            Some(false) => color(MISSES),
+            None => c,
+        };
+        let bars = group.values.iter().enumerate().filter_map(|(i, v)| {
+            v.map(|(h, _)| {
+                Rectangle::new(
+                    [(left(i), 0.0), (left(i) + width * 0.92, h)],
+                    fill(i).filled(),
+                )
+            })
+        });
+        let drawn = chart.draw_series(bars).map_err(e)?;
+        if !group.label.is_empty() {
+            drawn
+                .label(&group.label)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+        }
+        let whiskers = group.values.iter().enumerate().filter_map(|(i, v)| {
+            let (h, half) = (*v)?;
+            let half = half?;
+            let mid = left(i) + width * 0.46;
+            let cap = width * 0.2;
+            Some(PathElement::new(
+                vec![
+                    (mid - cap, h + half),
+                    (mid + cap, h + half),
+                    (mid, h + half),
+                    (mid, (h - half).max(0.0)),
+                    (mid - cap, (h - half).max(0.0)),
+                    (mid + cap, (h - half).max(0.0)),
+                ],
+                BLACK.stroke_width(1),
+            ))
+        });
+        chart.draw_series(whiskers).map_err(e)?;
+        Ok(())
+    }
+
     /// Above each bar of the first group: ✓ or ✗ by its verdict, and
     /// "★ answer" over the answer's; the legend says what the colours mean.
     fn mark<DB: DrawingBackend>(
