@@ -12,6 +12,7 @@ use super::plain;
 use super::sections;
 use crate::error::BadInput;
 use crate::plot::sizing_figure;
+use crate::sizing::grid::{Axis, Point, Skipped};
 use crate::sizing::{self, Answer, AnswerKind, Direction, Interval, Verdict, skipped_sentence};
 
 /// One row's SLO cells: each metric with its interval and verdict.
@@ -142,80 +143,36 @@ fn evidence(page: &mut Page, answer: &Answer) {
         "note",
         "Cost first, then each SLO's metric with its interval and verdict; the floor is the workload on unlimited capacity.",
     );
-    let slo_names: Vec<String> = answer.slos.iter().map(|s| s.text.clone()).collect();
-    // A row: its leading cells (the plan, value or setting), its costs a
-    // month and an hour, its verdict and SLO cells, then `after`.
-    let row = |key: String,
-               lead: Vec<Cell>,
-               costs: [Cell; 2],
-               verdicts: &[Verdict],
-               met_all: bool,
-               after: Vec<Cell>| Row {
-        key,
-        cells: lead
-            .into_iter()
-            .chain(costs)
-            .chain([met(verdicts, met_all)])
-            .chain(verdict_cells(verdicts))
-            .chain(after)
-            .collect(),
-    };
-    let costs = |hour: Interval, month: Interval| {
-        [
-            Cell::interval("cost_per_month_usd", month),
-            Cell::interval("cost_per_hour_usd", hour),
-        ]
-    };
-    let floor = |leads: usize| {
-        let lead = std::iter::once(Cell::text("unlimited"))
-            .chain((1..leads).map(|_| Cell::text("")))
-            .collect();
-        let met_all = answer.floor.iter().all(|v| v.met);
-        row(
-            "floor".to_owned(),
-            lead,
-            [Cell::text(""), Cell::text("")],
-            &answer.floor,
-            met_all,
-            Vec::new(),
-        )
-    };
-    let header = |lead: Vec<&str>, after: &[&str]| -> Vec<String> {
-        lead.into_iter()
-            .chain(["$/month", "$/hour", "verdict"])
-            .map(str::to_owned)
-            .chain(slo_names.iter().cloned())
-            .chain(after.iter().map(|a| (*a).to_owned()))
-            .collect()
+    let table = Evidence {
+        answer,
+        slo_names: answer.slos.iter().map(|s| s.text.clone()).collect(),
     };
     match &answer.kind {
         AnswerKind::Search { axis, probes, .. } => {
             let mut probes: Vec<_> = probes.iter().collect();
             probes.sort_by_key(|p| p.value);
-            let rows = [floor(1)].into_iter().chain(probes.iter().map(|p| {
-                row(
+            let rows = [table.floor(1)].into_iter().chain(probes.iter().map(|p| {
+                table.row(
                     format!("value:{}", p.value),
                     vec![Cell::text(p.value.to_string())],
                     costs(p.cost_per_hour_usd, p.cost_per_month_usd),
-                    &p.verdicts,
-                    p.met,
+                    (&p.verdicts, p.met),
                     Vec::new(),
                 )
             }));
             page.table(
                 "probes",
-                &header(vec![axis.as_str()], &[]),
+                &table.header(vec![axis.as_str()], &[]),
                 &rows.collect::<Vec<_>>(),
             );
         }
         AnswerKind::Plans { plans, .. } => {
-            let rows = [floor(1)].into_iter().chain(plans.iter().map(|p| {
-                row(
+            let rows = [table.floor(1)].into_iter().chain(plans.iter().map(|p| {
+                table.row(
                     format!("plan:{}", p.name),
                     vec![Cell::text(&p.name)],
                     costs(p.cost_per_hour_usd, p.cost_per_month_usd),
-                    &p.verdicts,
-                    p.met,
+                    (&p.verdicts, p.met),
                     vec![
                         Cell::interval("cost_per_loop_usd", p.cost_per_loop_usd),
                         Cell::interval("loops_per_dollar", p.loops_per_dollar),
@@ -224,7 +181,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
             }));
             page.table(
                 "plans",
-                &header(vec!["plan"], &["$/loop", "loops/$"]),
+                &table.header(vec!["plan"], &["$/loop", "loops/$"]),
                 &rows.collect::<Vec<_>>(),
             );
         }
@@ -233,44 +190,112 @@ fn evidence(page: &mut Page, answer: &Answer) {
             points,
             skipped,
             ..
-        } => {
-            let rows = [floor(axes.len())]
+        } => table.settings(page, axes, points, skipped),
+    }
+}
+
+/// The evidence table of an answer: a row for each alternative after the
+/// floor's, its costs, verdict and each SLO's cell.
+struct Evidence<'a> {
+    answer: &'a Answer,
+    slo_names: Vec<String>,
+}
+
+impl Evidence<'_> {
+    /// A row: its leading cells (the plan, value or setting), its costs a
+    /// month and an hour, its verdict and SLO cells, then `after`.
+    fn row(
+        &self,
+        key: String,
+        lead: Vec<Cell>,
+        costs: [Cell; 2],
+        (verdicts, met_all): (&[Verdict], bool),
+        after: Vec<Cell>,
+    ) -> Row {
+        Row {
+            key,
+            cells: lead
                 .into_iter()
-                .chain(points.iter().map(|p| {
-                    let setting: Vec<String> = p.setting.iter().map(i64::to_string).collect();
-                    row(
-                        format!("setting:{}", setting.join(",")),
-                        setting.iter().map(Cell::text).collect(),
-                        costs(p.cost_per_hour_usd, p.cost_per_month_usd),
-                        &p.verdicts,
-                        p.met,
-                        vec![Cell::metric(
-                            "committed_per_month_usd",
-                            Some(p.committed_per_month_usd),
-                        )],
-                    )
-                }));
-            let lead = axes.iter().map(|a| a.path.as_str()).collect();
-            page.paragraph(
-                "note",
-                "The settings run, in the order they ran: by what they commit to a month, least first.",
-            );
-            page.table(
-                "settings",
-                &header(lead, &["committed $/month"]),
-                &rows.collect::<Vec<_>>(),
-            );
-            if !skipped.is_empty() {
-                page.paragraph(
-                    "note",
-                    &skipped_sentence(
-                        skipped.len(),
-                        skipped.iter().map(|s| s.committed_per_month_usd),
-                    ),
-                );
-            }
+                .chain(costs)
+                .chain([met(verdicts, met_all)])
+                .chain(verdict_cells(verdicts))
+                .chain(after)
+                .collect(),
         }
     }
+
+    /// The floor's row, with `leads` leading cells.
+    fn floor(&self, leads: usize) -> Row {
+        let lead = std::iter::once(Cell::text("unlimited"))
+            .chain((1..leads).map(|_| Cell::text("")))
+            .collect();
+        let floor = &self.answer.floor;
+        let met_all = floor.iter().all(|v| v.met);
+        let no_cost = [Cell::text(""), Cell::text("")];
+        self.row(
+            "floor".to_owned(),
+            lead,
+            no_cost,
+            (floor, met_all),
+            Vec::new(),
+        )
+    }
+
+    /// The header: the leading columns, costs, verdict, SLOs, then `after`.
+    fn header(&self, lead: Vec<&str>, after: &[&str]) -> Vec<String> {
+        lead.into_iter()
+            .chain(["$/month", "$/hour", "verdict"])
+            .map(str::to_owned)
+            .chain(self.slo_names.iter().cloned())
+            .chain(after.iter().map(|a| (*a).to_owned()))
+            .collect()
+    }
+
+    /// The settings a grid ran, in the order they ran, and those it skipped.
+    fn settings(&self, page: &mut Page, axes: &[Axis], points: &[Point], skipped: &[Skipped]) {
+        let rows = [self.floor(axes.len())]
+            .into_iter()
+            .chain(points.iter().map(|p| {
+                let setting: Vec<String> = p.setting.iter().map(i64::to_string).collect();
+                self.row(
+                    format!("setting:{}", setting.join(",")),
+                    setting.iter().map(Cell::text).collect(),
+                    costs(p.cost_per_hour_usd, p.cost_per_month_usd),
+                    (&p.verdicts, p.met),
+                    vec![Cell::metric(
+                        "committed_per_month_usd",
+                        Some(p.committed_per_month_usd),
+                    )],
+                )
+            }));
+        let lead = axes.iter().map(|a| a.path.as_str()).collect();
+        page.paragraph(
+            "note",
+            "The settings run, in the order they ran: by what they commit to a month, least first.",
+        );
+        page.table(
+            "settings",
+            &self.header(lead, &["committed $/month"]),
+            &rows.collect::<Vec<_>>(),
+        );
+        if !skipped.is_empty() {
+            page.paragraph(
+                "note",
+                &skipped_sentence(
+                    skipped.len(),
+                    skipped.iter().map(|s| s.committed_per_month_usd),
+                ),
+            );
+        }
+    }
+}
+
+/// An alternative's costs a month and an hour, as cells.
+fn costs(hour: Interval, month: Interval) -> [Cell; 2] {
+    [
+        Cell::interval("cost_per_month_usd", month),
+        Cell::interval("cost_per_hour_usd", hour),
+    ]
 }
 
 /// How the sizing was run: model file, search, replications, seed, command.
