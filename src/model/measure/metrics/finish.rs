@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::engine::TICKS_PER_SECOND;
 use crate::model::capacity::kind::CapacitySpec;
+use crate::model::capacity::pool::PoolSpec;
 use crate::model::measure::bill::{self, Bill};
+use crate::model::measure::by_model::ModelSummary;
 use crate::model::measure::percentiles::CDF_QUANTILES;
 use crate::model::measure::recovery::FaultWatch;
 use crate::model::measure::summary::{ClassSummary, Summary};
@@ -27,21 +29,7 @@ impl Metrics {
         let window = horizon.since(self.window_start);
         let window_min = window.as_secs_f64() / 60.0;
         let [mean_in_flight, mean_loops_in_flight] = self.in_flight.mean(window);
-        let pool_tokens: Vec<TokenUse> = match self.pools.as_slice() {
-            [] => vec![self.tokens],
-            pools => pools.iter().map(|p| p.tokens).collect(),
-        };
-        let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window, &replica_seconds);
-        let months: Vec<Bill> = facts
-            .pools
-            .iter()
-            .zip(&pool_tokens)
-            .enumerate()
-            .map(|(i, (pool, &tokens))| {
-                let seconds = replica_seconds.get(i).copied().unwrap_or(0.0);
-                bill::month(pool, tokens, seconds, window)
-            })
-            .collect();
+        let (cost_usd, months) = self.bills(facts, window, &replica_seconds);
         let ratio = |num: f64, den: f64| (den > 0.0).then(|| num / den);
         let loops_failed: u64 = Count::LOOPS_FAILED.iter().map(|&c| self.counts[c]).sum();
         let faults = self.fault_verdicts(horizon);
@@ -103,13 +91,7 @@ impl Metrics {
             mean_loops_in_flight,
             lane_queue_growth_per_min: lane_queue.map(|(growth, _)| growth),
             lane_queue_unbounded: lane_queue.map(|(_, unbounded)| unbounded),
-            lane_utilization: match facts.pools {
-                [only] => only
-                    .capacity
-                    .lanes()
-                    .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),
-                _ => None,
-            },
+            lane_utilization: lane_utilization(facts.pools, mean_in_flight),
             queue_wait_s: self.queue_wait.percentiles(),
             waited_share: ratio(self.waited as f64, self.queue_wait.histogram.len() as f64),
             input_tokens: self.tokens.input,
@@ -129,12 +111,7 @@ impl Metrics {
                 .iter()
                 .map(|w| w.summary(facts.pools))
                 .collect(),
-            by_model: self
-                .models
-                .iter()
-                .zip(facts.models)
-                .map(|(tally, llm)| tally.summary(&llm.name, facts.pools))
-                .collect(),
+            by_model: self.model_summaries(facts),
             pools: self.pool_summaries(facts, window, &replica_seconds, &months),
             warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
             cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
@@ -143,6 +120,40 @@ impl Metrics {
             events_per_s: ratio(facts.events as f64, facts.wall_s).unwrap_or(0.0),
         };
         (summary, self.timeseries)
+    }
+
+    /// The run's cost over the window, and each pool's bill for a month.
+    fn bills(
+        &self,
+        facts: &RunFacts<'_>,
+        window: SimDuration,
+        replica_seconds: &[f64],
+    ) -> (f64, Vec<Bill>) {
+        let pool_tokens: Vec<TokenUse> = match self.pools.as_slice() {
+            [] => vec![self.tokens],
+            pools => pools.iter().map(|p| p.tokens).collect(),
+        };
+        let cost_usd = pools_cost_usd(facts.pools, &pool_tokens, window, replica_seconds);
+        let months = facts
+            .pools
+            .iter()
+            .zip(&pool_tokens)
+            .enumerate()
+            .map(|(i, (pool, &tokens))| {
+                let seconds = replica_seconds.get(i).copied().unwrap_or(0.0);
+                bill::month(pool, tokens, seconds, window)
+            })
+            .collect();
+        (cost_usd, months)
+    }
+
+    /// Each model's calls, tokens and cost.
+    fn model_summaries(&self, facts: &RunFacts<'_>) -> Vec<ModelSummary> {
+        self.models
+            .iter()
+            .zip(facts.models)
+            .map(|(tally, llm)| tally.summary(&llm.name, facts.pools))
+            .collect()
     }
 
     /// Integrates the levels up to the horizon, and each pool's replicas:
@@ -242,5 +253,17 @@ impl Metrics {
                 summary
             })
             .collect()
+    }
+}
+
+/// The share of its lanes a run's one pool kept busy; none for a pool
+/// without lanes, or several pools (each pool's `busy_share` says its own).
+fn lane_utilization(pools: &[PoolSpec], mean_in_flight: f64) -> Option<f64> {
+    match pools {
+        [only] => only
+            .capacity
+            .lanes()
+            .map(|lanes| mean_in_flight / f64::from(lanes.max(1))),
+        _ => None,
     }
 }
