@@ -31,9 +31,11 @@ use std::collections::VecDeque;
 use super::outcome::{ReplicaStats, Woken};
 use super::prefix_cache::PrefixCache;
 use super::sequence::Sequence;
-use super::spec::{Preemption, PrefixCaching, Scheduler, SelfHostedSpec};
-use super::step_time::{decode_ticks, step_ticks};
-use crate::engine::{Key, SimDuration, SimTime, TICKS_PER_SECOND};
+use super::spec::{PrefixCaching, SelfHostedSpec};
+use super::step_time::decode_ticks;
+use crate::engine::{Key, SimDuration, SimTime};
+
+mod schedule;
 
 /// A sequence the replica holds, and how far it got.
 #[derive(Clone, Copy, Debug)]
@@ -359,157 +361,6 @@ impl Stepped {
             taken,
             reuses,
         }
-    }
-
-    /// The step starting at `now`, if there is anything to run.
-    fn schedule(
-        &mut self,
-        now: SimTime,
-        spec: &SelfHostedSpec,
-        slowdown: f64,
-        (measure_from, stats): (SimTime, &mut ReplicaStats),
-        started: &mut Vec<Key>,
-    ) -> Option<Step> {
-        let block_size = self.block_size;
-        let Scheduler::Vllm {
-            max_num_batched_tokens,
-            preemption,
-            ..
-        } = spec.scheduler
-        else {
-            unreachable!("a stepped replica has vLLM's scheduler");
-        };
-        let mut budget = max_num_batched_tokens;
-        let mut tokens = Vec::new();
-        let mut preempted = false;
-        // KV tokens copied to the host and back in this step.
-        let mut swapped = 0u64;
-        'running: while tokens.len() < self.running.len() && budget > 0 {
-            let i = tokens.len();
-            let n = (self.running[i].tokens() - self.running[i].computed).min(budget);
-            loop {
-                let held = &self.running[i];
-                let need = blocks_for(held.computed + n, block_size) - held.blocks;
-                self.make_room(need);
-                if need <= self.free_blocks {
-                    self.free_blocks -= need;
-                    self.running[i].blocks += need;
-                    break;
-                }
-                let mut victim = self.running.pop().expect("at least the sequence itself");
-                match preemption {
-                    // Its whole blocks stay in the prefix cache, if kept.
-                    Preemption::Recompute => {
-                        let whole = u64::from(victim.computed / block_size);
-                        self.release(&victim, whole);
-                        victim.computed = 0;
-                        victim.decoding = false;
-                    }
-                    Preemption::Swap { .. } => {
-                        self.free_blocks += victim.blocks;
-                        swapped += u64::from(victim.computed);
-                    }
-                }
-                victim.blocks = 0;
-                self.waiting.push_front(victim);
-                preempted = true;
-                if now >= measure_from {
-                    stats.preemptions += 1;
-                }
-                if self.running.len() == i {
-                    break 'running; // it preempted itself
-                }
-            }
-            tokens.push(n);
-            budget -= n;
-        }
-        while !preempted && budget > 0 && self.running() < spec.max_sequences {
-            let Some(head) = self.waiting.front() else {
-                break;
-            };
-            let resume = self.resume(head, block_size);
-            let n = (head.tokens() - resume.computed).min(budget);
-            let need = blocks_for(resume.computed + n, block_size) - resume.reuses;
-            if need > self.free_blocks + self.cached_blocks() - resume.reuses {
-                break;
-            }
-            let mut held = self.waiting.pop_front().expect("a head");
-            swapped += u64::from(held.computed);
-            if held.computed == 0 && now >= measure_from {
-                stats.cacheable_tokens += u64::from(held.cacheable_tokens());
-                stats.cache_hit_tokens += u64::from(resume.computed);
-            }
-            if let (Some(cache), Some(session)) = (&mut self.cache, held.seq.session) {
-                cache.take(session);
-                self.free_blocks += resume.taken - resume.reuses;
-            }
-            self.make_room(need);
-            self.free_blocks -= need;
-            held.blocks = resume.reuses + need;
-            held.computed = resume.computed;
-            if !held.started {
-                held.started = true;
-                started.push(held.seq.attempt);
-            }
-            self.running.push(held);
-            tokens.push(n);
-            budget -= n;
-        }
-        if tokens.is_empty() {
-            return None;
-        }
-        let (mut decodes, mut context, mut prefill) = (0, 0, 0);
-        for (held, &n) in self.running.iter().zip(&tokens) {
-            if held.decoding {
-                decodes += 1;
-                context += u64::from(held.computed) + 1;
-            } else {
-                prefill += u64::from(n);
-            }
-        }
-        let mut repeats = 1;
-        let mut ticks = step_ticks(spec, (decodes, context, prefill), slowdown);
-        // Only decoding, all of them, and no one waiting who could come in
-        // (the blocks free only shrink while they decode): a run.
-        if let Preemption::Swap { tokens_per_s } = preemption {
-            let copying = swapped as f64 / tokens_per_s * slowdown;
-            ticks += (copying * TICKS_PER_SECOND as f64).ceil() as u64;
-        }
-        let alike = prefill == 0
-            && swapped == 0
-            && !preempted
-            && tokens.len() == self.running.len()
-            && self.runs_allowed();
-        if alike
-            && (self.waiting.is_empty()
-                || budget == 0
-                || self.running() >= spec.max_sequences
-                || self.head_blocked(block_size, budget))
-        {
-            repeats = self.run_length(block_size);
-            for held in &mut self.running {
-                let more = blocks_for(held.computed + repeats, block_size) - held.blocks;
-                self.free_blocks -= more;
-                held.blocks += more;
-            }
-            if spec.decode.reads_context() {
-                for k in 1..repeats {
-                    let later = context + u64::from(k) * u64::from(decodes);
-                    ticks += decode_ticks(spec, decodes, later, slowdown).ticks();
-                }
-            } else {
-                // Each later step as long as the first.
-                ticks += u64::from(repeats - 1) * ticks;
-            }
-        }
-        Some(Step {
-            started: now,
-            ends: now + SimDuration::from_ticks(ticks),
-            tokens,
-            repeats,
-            context,
-            slowdown,
-        })
     }
 
     #[cfg(test)]
