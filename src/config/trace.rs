@@ -171,36 +171,7 @@ impl RawTrace {
     /// sessions (TraceLab's, or a trace with a session column) read now.
     pub fn check(&self, at: &FieldPath, base_dir: &Path, models: &[String]) -> Checked<Population> {
         file_name(&at.child("file"), &self.file)?;
-        let columns = match (self.format.as_str(), &self.columns) {
-            ("azure", None) => TraceColumns::azure(),
-            (_, None) if self.holds_sessions() => TraceColumns::azure(),
-            ("burstgpt", None) => TraceColumns::burstgpt(),
-            ("csv", Some(c)) => c.check(&at.child("columns"))?,
-            ("csv", None) => {
-                return Err(Invalid::new(
-                    at.child("columns"),
-                    "missing: format = \"csv\" needs columns = { time, time_unit, input, output }",
-                ));
-            }
-            (format, Some(_)) if format != "csv" && TRACE_FORMATS.contains(&format) => {
-                return Err(Invalid::new(
-                    at.child("columns"),
-                    format!(
-                        "format = \"{}\" names its own columns; columns go with format = \"csv\"",
-                        self.format
-                    ),
-                ));
-            }
-            (other, _) => {
-                return Err(Invalid::new(
-                    at.child("format"),
-                    format!(
-                        "unknown format `{other}`: allowed are {}",
-                        TRACE_FORMATS.join(", ")
-                    ),
-                ));
-            }
-        };
+        let columns = self.columns(at)?;
         let skip_bad_rows = match self.bad_rows.as_deref() {
             None | Some("error") => false,
             Some("skip") => true,
@@ -212,7 +183,7 @@ impl RawTrace {
             }
         };
         let micros = |d: Option<Duration>| d.map(|d| d.0.ticks() as i64);
-        let mut spec = TraceSpec {
+        let spec = TraceSpec {
             path: base_dir.join(&self.file),
             shown: self.file.clone(),
             columns,
@@ -247,7 +218,46 @@ impl RawTrace {
         if spec.columns.session.is_some() {
             return count_sessions(spec, &self.file, file);
         }
-        // Read it all once: every bad row is found now, not in a run.
+        self.replay_rows(spec, file)
+    }
+
+    /// The trace's columns: its format's own, or those given for "csv".
+    fn columns(&self, at: &FieldPath) -> Checked<TraceColumns> {
+        Ok(match (self.format.as_str(), &self.columns) {
+            ("azure", None) => TraceColumns::azure(),
+            (_, None) if self.holds_sessions() => TraceColumns::azure(),
+            ("burstgpt", None) => TraceColumns::burstgpt(),
+            ("csv", Some(c)) => c.check(&at.child("columns"))?,
+            ("csv", None) => {
+                return Err(Invalid::new(
+                    at.child("columns"),
+                    "missing: format = \"csv\" needs columns = { time, time_unit, input, output }",
+                ));
+            }
+            (format, Some(_)) if format != "csv" && TRACE_FORMATS.contains(&format) => {
+                return Err(Invalid::new(
+                    at.child("columns"),
+                    format!(
+                        "format = \"{}\" names its own columns; columns go with format = \"csv\"",
+                        self.format
+                    ),
+                ));
+            }
+            (other, _) => {
+                return Err(Invalid::new(
+                    at.child("format"),
+                    format!(
+                        "unknown format `{other}`: allowed are {}",
+                        TRACE_FORMATS.join(", ")
+                    ),
+                ));
+            }
+        })
+    }
+
+    /// A request trace's population, read whole once so that every bad
+    /// row is found now, not in a run; `file` is the trace's field.
+    fn replay_rows(&self, mut spec: TraceSpec, file: FieldPath) -> Checked<Population> {
         let mut reader =
             TraceReader::open(&spec).map_err(|e| Invalid::new(file.clone(), e.message))?;
         let (mut rows, mut last) = (0u64, 0.0f64);

@@ -130,21 +130,35 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
     let mut loops_per_s = 0.0;
     for (index, class) in spec.classes.iter().enumerate() {
         let agent = &spec.agents[class.agent];
-        let loop_s = unqueued_loop_s(spec, index, agent, median);
-        let loop_bytes = per_loop_bytes(agent);
-        let surge = peak_multiplier(class, SimTime::ZERO + spec.duration);
-        let surged = |cause| {
-            if surge > 1.0 {
-                Cause::Surges { class: index }
-            } else {
-                cause
-            }
+        let of = ClassLoad {
+            spec,
+            index,
+            class,
+            loop_s: unqueued_loop_s(spec, index, agent, median),
+            loop_bytes: per_loop_bytes(agent),
+            surge: peak_multiplier(class, SimTime::ZERO + spec.duration),
         };
-        let of_surges = if surge > 1.0 {
-            format!(" (surges multiply it by up to {surge})")
-        } else {
-            String::new()
-        };
+        loops_per_s += of.needs(needs);
+    }
+    loops_per_s
+}
+
+/// One class as its footprint is estimated: its loop's time without
+/// queueing and memory, and its surges' peak factor.
+struct ClassLoad<'a> {
+    spec: &'a ModelSpec,
+    index: usize,
+    class: &'a UserClass,
+    loop_s: f64,
+    loop_bytes: f64,
+    surge: f64,
+}
+
+impl ClassLoad<'_> {
+    /// Pushes what the class holds to `needs`; its loops completed a
+    /// second, at most.
+    fn needs(&self, needs: &mut Vec<Need>) -> f64 {
+        let (index, class) = (self.index, self.class);
         match &class.population {
             Population::Closed {
                 users,
@@ -165,32 +179,14 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
                         advice: None,
                     });
                 }
-                let users = f64::from(*users) * surge;
-                let think_s = median(think_time.dist());
-                loops_per_s += users / (loop_s + think_s).max(1e-6);
-                let busy = if loop_s + think_s > 0.0 {
-                    loop_s / (loop_s + think_s)
-                } else {
-                    1.0
-                };
-                needs.push(Need {
-                    cause: surged(Cause::Users { class: index }),
-                    bytes: users * (EVENT_BYTES as f64 + busy * loop_bytes),
-                    what: format!(
-                        "{} users of {}{of_surges}, in a loop {:.0}% of the time,",
-                        count(users),
-                        class.name,
-                        busy * 100.0
-                    ),
-                    advice: None,
-                });
+                self.users(f64::from(*users), median(think_time.dist()), needs)
             }
             Population::Sessions(trace) => {
                 let rounds = trace.rounds();
                 let sessions = trace.sessions.len();
                 needs.push(Need {
                     cause: Cause::Arrivals { class: index },
-                    bytes: sessions as f64 * (loop_bytes + EVENT_BYTES as f64)
+                    bytes: sessions as f64 * (self.loop_bytes + EVENT_BYTES as f64)
                         + (rounds * size_of::<RecordedRound>()) as f64,
                     what: format!(
                         "{sessions} recorded sessions of {} ({rounds} rounds) held in memory, each at most one loop at a time,",
@@ -198,68 +194,123 @@ fn population(spec: &ModelSpec, needs: &mut Vec<Need>) -> f64 {
                     ),
                     advice: None,
                 });
+                0.0
             }
             Population::Resampled {
                 sessions: trace, ..
             } => {
-                let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
+                let per_s = self.peak_per_s();
                 let (requests, _, session_s) = trace.mean_session();
-                loops_per_s += per_s * requests;
                 // A session is at most one loop at a time, and holds its
                 // slot while its user thinks.
-                let sessions = per_s * session_s.min(spec.duration.as_secs_f64());
+                let sessions = per_s * session_s.min(self.spec.duration.as_secs_f64());
                 needs.push(Need {
-                    cause: surged(Cause::Arrivals { class: index }),
-                    bytes: sessions * (loop_bytes + EVENT_BYTES as f64)
+                    cause: self.surged(Cause::Arrivals { class: index }),
+                    bytes: sessions * (self.loop_bytes + EVENT_BYTES as f64)
                         + (trace.rounds() * size_of::<RecordedRound>()) as f64,
                     what: format!(
-                        "{} resampled sessions of {} at once ({per_s:.3} arrivals/s{of_surges}, {} s each as recorded), and the {} recorded ones held in memory,",
+                        "{} resampled sessions of {} at once ({per_s:.3} arrivals/s{}, {} s each as recorded), and the {} recorded ones held in memory,",
                         count(sessions),
                         class.name,
+                        self.of_surges(),
                         count(session_s),
                         trace.sessions.len()
                     ),
                     advice: None,
                 });
+                per_s * requests
             }
-            Population::Open(_) | Population::Trace(_) => {
-                let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
-                loops_per_s += per_s;
-                // A loop longer than the run is held until the run ends:
-                // no more run at once than arrive in the whole run.
-                let loops = per_s * loop_s.min(spec.duration.as_secs_f64());
-                needs.push(Need {
-                    cause: surged(Cause::Arrivals { class: index }),
-                    bytes: loops * loop_bytes + EVENT_BYTES as f64,
-                    what: format!(
-                        "{} loops of {} running at once ({per_s:.3} arrivals/s{of_surges}, {} s each without waiting, at most the run's {})",
-                        count(loops),
-                        class.name,
-                        count(loop_s),
-                        spec.duration
-                    ),
-                    advice: None,
-                });
-                if let Population::Trace(TraceSpec {
-                    sessions: Some(counts),
-                    ..
-                }) = &class.population
-                {
-                    needs.push(Need {
-                        cause: Cause::Arrivals { class: index },
-                        bytes: (counts.len() * SESSION_COUNT_BYTES) as f64,
-                        what: format!(
-                            "the row counts of {}'s {} recorded sessions",
-                            class.name,
-                            counts.len()
-                        ),
-                        advice: None,
-                    });
-                }
-            }
+            Population::Open(_) | Population::Trace(_) => self.arrivals(needs),
         }
     }
-    loops_per_s
+
+    /// A closed population's users (before surges), thinking `think_s`
+    /// between loops.
+    fn users(&self, users: f64, think_s: f64, needs: &mut Vec<Need>) -> f64 {
+        let users = users * self.surge;
+        let loop_s = self.loop_s;
+        let busy = if loop_s + think_s > 0.0 {
+            loop_s / (loop_s + think_s)
+        } else {
+            1.0
+        };
+        needs.push(Need {
+            cause: self.surged(Cause::Users { class: self.index }),
+            bytes: users * (EVENT_BYTES as f64 + busy * self.loop_bytes),
+            what: format!(
+                "{} users of {}{}, in a loop {:.0}% of the time,",
+                count(users),
+                self.class.name,
+                self.of_surges(),
+                busy * 100.0
+            ),
+            advice: None,
+        });
+        users / (loop_s + think_s).max(1e-6)
+    }
+
+    /// An open stream's (or a trace's) loops running at once, and a
+    /// session trace's row counts.
+    fn arrivals(&self, needs: &mut Vec<Need>) -> f64 {
+        let (index, class) = (self.index, self.class);
+        let per_s = self.peak_per_s();
+        // A loop longer than the run is held until the run ends:
+        // no more run at once than arrive in the whole run.
+        let loops = per_s * self.loop_s.min(self.spec.duration.as_secs_f64());
+        needs.push(Need {
+            cause: self.surged(Cause::Arrivals { class: index }),
+            bytes: loops * self.loop_bytes + EVENT_BYTES as f64,
+            what: format!(
+                "{} loops of {} running at once ({per_s:.3} arrivals/s{}, {} s each without waiting, at most the run's {})",
+                count(loops),
+                class.name,
+                self.of_surges(),
+                count(self.loop_s),
+                self.spec.duration
+            ),
+            advice: None,
+        });
+        if let Population::Trace(TraceSpec {
+            sessions: Some(counts),
+            ..
+        }) = &class.population
+        {
+            needs.push(Need {
+                cause: Cause::Arrivals { class: index },
+                bytes: (counts.len() * SESSION_COUNT_BYTES) as f64,
+                what: format!(
+                    "the row counts of {}'s {} recorded sessions",
+                    class.name,
+                    counts.len()
+                ),
+                advice: None,
+            });
+        }
+        per_s
+    }
+
+    /// The class's arrivals a second at their peak.
+    fn peak_per_s(&self) -> f64 {
+        peak_rate(self.class, SimTime::ZERO + self.spec.duration) / 60.0
+    }
+
+    /// `cause`, or the class's surges when they multiply its load.
+    fn surged(&self, cause: Cause) -> Cause {
+        if self.surge > 1.0 {
+            Cause::Surges { class: self.index }
+        } else {
+            cause
+        }
+    }
+
+    /// What the surges do to the class's load, said after it.
+    fn of_surges(&self) -> String {
+        if self.surge > 1.0 {
+            format!(" (surges multiply it by up to {})", self.surge)
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// The time series a run with `--out` keeps, and one bin's latencies.

@@ -25,6 +25,7 @@ use crate::model::estimate::footprint::{
 };
 use crate::model::spec::ModelSpec;
 use crate::model::workload::classes::{Arrivals, Population};
+use crate::model::workload::sessions::SessionTrace;
 
 /// Events a call makes on average: its attempt sent and finished, a retry's
 /// backoff, a decode step. Shipped models make 1.2 to 5.6 events an attempt
@@ -127,61 +128,15 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
             ..
         } => {
             let users = f64::from(*users) * surge;
-            let (requests, rounds, session_s) = trace.mean_session();
-            let cycle_s = (median(think_time.dist()) + session_s).max(1e-6);
-            let sessions = users * duration_s / cycle_s;
-            loads.push(Load {
-                cause: Cause::Users { class: index },
-                events: sessions * (requests + rounds * EVENTS_PER_CALL),
-                what: format!(
-                    "{} sessions of {}'s {} users, resampled from {} recorded ones of {rounds:.1} rounds on average,",
-                    count(sessions),
-                    class.name,
-                    count(users),
-                    trace.sessions.len()
-                ),
-            });
-            return sessions * rounds;
+            return resampling_users(spec, index, (users, think_time), trace, loads);
         }
         Population::Closed {
             users, think_time, ..
         } => closed_loops(spec, index, f64::from(*users) * surge, think_time),
-        Population::Sessions(trace) => {
-            let rounds = trace.rounds();
-            loads.push(Load {
-                cause: Cause::Arrivals { class: index },
-                events: trace.sessions.len() as f64 + rounds as f64 * EVENTS_PER_CALL,
-                what: format!(
-                    "{} recorded sessions of {} ({rounds} rounds)",
-                    trace.sessions.len(),
-                    class.name
-                ),
-            });
-            return rounds as f64;
-        }
+        Population::Sessions(trace) => return recorded_sessions(spec, index, trace, loads),
         Population::Resampled {
             sessions: trace, ..
-        } => {
-            let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
-            let sessions = per_s * duration_s;
-            let (requests, rounds, _) = trace.mean_session();
-            loads.push(Load {
-                cause: if surge > 1.0 {
-                    Cause::Surges { class: index }
-                } else {
-                    Cause::Arrivals { class: index }
-                },
-                events: sessions * (requests + rounds * EVENTS_PER_CALL),
-                what: format!(
-                    "{} sessions of {} ({per_s:.3} a second), resampled from {} recorded ones of {rounds:.1} rounds on average,",
-                    count(sessions),
-                    class.name,
-                    trace.sessions.len()
-                ),
-            });
-            loads.extend(phase_load(spec, index));
-            return sessions * rounds;
-        }
+        } => return resampled_sessions(spec, (index, surge), trace, loads),
         Population::Open(_) | Population::Trace(_) => {
             let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
             (
@@ -219,6 +174,84 @@ fn class_loads(spec: &ModelSpec, index: usize, loads: &mut Vec<Load>) -> f64 {
     });
     loads.extend(phase_load(spec, index));
     calls
+}
+
+/// The sessions closed class `index`'s `users` (thinking between them)
+/// resample from `trace`, added to `loads`; gives the calls they make.
+fn resampling_users(
+    spec: &ModelSpec,
+    index: usize,
+    (users, think_time): (f64, &DurationDist),
+    trace: &SessionTrace,
+    loads: &mut Vec<Load>,
+) -> f64 {
+    let (requests, rounds, session_s) = trace.mean_session();
+    let cycle_s = (median(think_time.dist()) + session_s).max(1e-6);
+    let sessions = users * spec.duration.as_secs_f64() / cycle_s;
+    loads.push(Load {
+        cause: Cause::Users { class: index },
+        events: sessions * (requests + rounds * EVENTS_PER_CALL),
+        what: format!(
+            "{} sessions of {}'s {} users, resampled from {} recorded ones of {rounds:.1} rounds on average,",
+            count(sessions),
+            spec.classes[index].name,
+            count(users),
+            trace.sessions.len()
+        ),
+    });
+    sessions * rounds
+}
+
+/// Class `index`'s recorded sessions, replayed once, added to `loads`;
+/// gives the calls they make.
+fn recorded_sessions(
+    spec: &ModelSpec,
+    index: usize,
+    trace: &SessionTrace,
+    loads: &mut Vec<Load>,
+) -> f64 {
+    let rounds = trace.rounds();
+    loads.push(Load {
+        cause: Cause::Arrivals { class: index },
+        events: trace.sessions.len() as f64 + rounds as f64 * EVENTS_PER_CALL,
+        what: format!(
+            "{} recorded sessions of {} ({rounds} rounds)",
+            trace.sessions.len(),
+            spec.classes[index].name
+        ),
+    });
+    rounds as f64
+}
+
+/// The sessions class `index` (its surges' peak factor `surge`) resamples
+/// from `trace` as an open stream, added to `loads` with its phases'
+/// events; gives the calls they make.
+fn resampled_sessions(
+    spec: &ModelSpec,
+    (index, surge): (usize, f64),
+    trace: &SessionTrace,
+    loads: &mut Vec<Load>,
+) -> f64 {
+    let class = &spec.classes[index];
+    let per_s = peak_rate(class, SimTime::ZERO + spec.duration) / 60.0;
+    let sessions = per_s * spec.duration.as_secs_f64();
+    let (requests, rounds, _) = trace.mean_session();
+    loads.push(Load {
+        cause: if surge > 1.0 {
+            Cause::Surges { class: index }
+        } else {
+            Cause::Arrivals { class: index }
+        },
+        events: sessions * (requests + rounds * EVENTS_PER_CALL),
+        what: format!(
+            "{} sessions of {} ({per_s:.3} a second), resampled from {} recorded ones of {rounds:.1} rounds on average,",
+            count(sessions),
+            class.name,
+            trace.sessions.len()
+        ),
+    });
+    loads.extend(phase_load(spec, index));
+    sessions * rounds
 }
 
 /// The loops `users` of closed class `index` start in the run, thinking

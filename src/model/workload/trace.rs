@@ -407,33 +407,66 @@ impl TraceReader {
 
     /// A row's time in microseconds and its call (time not yet placed).
     fn parse(&mut self, row: &csv::StringRecord) -> Result<(i64, TraceRecord), BadInput> {
-        let field = |slot: usize, name: &str| -> Result<&str, BadInput> {
-            let i = self.index[slot].expect("a required column");
-            row.get(i)
-                .map(str::trim)
-                .ok_or_else(|| BadInput(format!("no `{name}` field")))
-        };
         let c = &self.spec.columns;
-        let time_text = field(0, &c.time)?;
+        let time_text = self.field(row, 0, &c.time)?;
         let time_us = parse_time(time_text, c.time_unit)
             .ok_or_else(|| BadInput(format!("`{}` is not a time ({time_text:?})", c.time)))?;
-        let tokens = |slot: usize, name: &str| -> Result<u32, BadInput> {
-            let text = field(slot, name)?;
-            let counted = text.parse::<u32>().map_err(|_| {
+        let call = self.call(row)?;
+        if let Some(name) = &c.session {
+            let id = self.field(row, 4, name)?.to_owned();
+            self.session = id;
+        }
+        if let Some(name) = &c.latency {
+            let text = self.field(row, 5, name)?;
+            let unit = match c.time_unit {
+                TimeUnit::DateTime => TimeUnit::Seconds,
+                unit => unit,
+            };
+            self.latency_us = parse_time(text, unit).ok_or_else(|| {
                 BadInput(format!(
-                    "`{name}` must be a whole number of tokens, at least 0 (got {text:?})"
+                    "`{name}` must be a time, at least 0 (got {text:?})"
                 ))
             })?;
-            Ok(match c.token_scale {
-                1.0 => counted,
-                scale => (f64::from(counted) * scale).round() as u32,
-            })
-        };
-        let input = tokens(1, &c.input)?;
-        let output = tokens(2, &c.output)?;
+        }
+        self.keep_order(time_us, time_text)?;
+        Ok((time_us, call))
+    }
+
+    /// Field `slot` of `row`, named `name` in the trace.
+    fn field<'r>(
+        &self,
+        row: &'r csv::StringRecord,
+        slot: usize,
+        name: &str,
+    ) -> Result<&'r str, BadInput> {
+        let i = self.index[slot].expect("a required column");
+        row.get(i)
+            .map(str::trim)
+            .ok_or_else(|| BadInput(format!("no `{name}` field")))
+    }
+
+    /// Field `slot` of `row` as a token count, scaled as the columns say.
+    fn tokens(&self, row: &csv::StringRecord, slot: usize, name: &str) -> Result<u32, BadInput> {
+        let text = self.field(row, slot, name)?;
+        let counted = text.parse::<u32>().map_err(|_| {
+            BadInput(format!(
+                "`{name}` must be a whole number of tokens, at least 0 (got {text:?})"
+            ))
+        })?;
+        Ok(match self.spec.columns.token_scale {
+            1.0 => counted,
+            scale => (f64::from(counted) * scale).round() as u32,
+        })
+    }
+
+    /// A row's call: its input (and of it, cached), output and max tokens.
+    fn call(&self, row: &csv::StringRecord) -> Result<TraceRecord, BadInput> {
+        let c = &self.spec.columns;
+        let input = self.tokens(row, 1, &c.input)?;
+        let output = self.tokens(row, 2, &c.output)?;
         let cached_input = match &c.cached_input {
             Some(name) => {
-                let cached = tokens(3, name)?;
+                let cached = self.tokens(row, 3, name)?;
                 if cached > input {
                     return Err(BadInput(format!(
                         "`{name}` ({cached}) is more than the input ({input})"
@@ -445,7 +478,7 @@ impl TraceReader {
         };
         let max_output = match &c.max_tokens {
             Some(name) => {
-                let text = field(6, name)?;
+                let text = self.field(row, 6, name)?;
                 let max = text
                     .trim()
                     .parse::<u32>()
@@ -465,22 +498,18 @@ impl TraceReader {
             }
             None => None,
         };
-        if let Some(name) = &c.session {
-            let id = field(4, name)?.to_owned();
-            self.session = id;
-        }
-        if let Some(name) = &c.latency {
-            let text = field(5, name)?;
-            let unit = match c.time_unit {
-                TimeUnit::DateTime => TimeUnit::Seconds,
-                unit => unit,
-            };
-            self.latency_us = parse_time(text, unit).ok_or_else(|| {
-                BadInput(format!(
-                    "`{name}` must be a time, at least 0 (got {text:?})"
-                ))
-            })?;
-        }
+        Ok(TraceRecord {
+            at: SimTime::ZERO,
+            input,
+            cached_input,
+            output,
+            max_output,
+        })
+    }
+
+    /// Refuses a row before the one above (within its session, for a
+    /// trace grouped by session), and notes whether the trace is sorted.
+    fn keep_order(&mut self, time_us: i64, time_text: &str) -> Result<(), BadInput> {
         match &mut self.by_session {
             None if time_us < self.last_us => {
                 return Err(BadInput(format!(
@@ -501,16 +530,7 @@ impl TraceReader {
         }
         self.sorted &= time_us >= self.last_us;
         self.last_us = time_us;
-        Ok((
-            time_us,
-            TraceRecord {
-                at: SimTime::ZERO,
-                input,
-                cached_input,
-                output,
-                max_output,
-            },
-        ))
+        Ok(())
     }
 }
 
