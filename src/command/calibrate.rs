@@ -13,28 +13,7 @@ use crate::config::self_hosted::vllm_server_default;
 use crate::json;
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
-    let knob = |given: Option<u32>, name: &str| {
-        given.unwrap_or_else(|| u32::try_from(vllm_server_default(name)).unwrap_or(u32::MAX))
-    };
-    let server = Server {
-        kv_cache_tokens: args.kv_cache_tokens,
-        max_sequences: knob(args.max_sequences, "max_sequences"),
-        max_num_batched_tokens: knob(args.max_num_batched_tokens, "max_num_batched_tokens"),
-        block_size: knob(args.block_size, "block_size"),
-    };
-    for (flag, value) in [
-        ("--kv-cache-tokens", server.kv_cache_tokens),
-        ("--max-sequences", u64::from(server.max_sequences)),
-        (
-            "--max-num-batched-tokens",
-            u64::from(server.max_num_batched_tokens),
-        ),
-        ("--block-size", u64::from(server.block_size)),
-    ] {
-        if value == 0 {
-            return Err(Error::input(format!("{flag}: must be at least 1")));
-        }
-    }
+    let server = server(args)?;
     let shown = args.measured.display().to_string();
     let budget = server.max_num_batched_tokens;
     let checks: Vec<Run> = args
@@ -140,4 +119,32 @@ fn command(args: &CalibrateArgs) -> String {
         line += &format!(" --check {}", check.display());
     }
     line
+}
+
+/// The server measured, as the flags give it (vLLM's defaults otherwise);
+/// each of its sizes at least 1.
+fn server(args: &CalibrateArgs) -> Result<Server, Error> {
+    let knob = |given: Option<u32>, name: &str| {
+        given.unwrap_or_else(|| u32::try_from(vllm_server_default(name)).unwrap_or(u32::MAX))
+    };
+    let server = Server {
+        kv_cache_tokens: args.kv_cache_tokens,
+        max_sequences: knob(args.max_sequences, "max_sequences"),
+        max_num_batched_tokens: knob(args.max_num_batched_tokens, "max_num_batched_tokens"),
+        block_size: knob(args.block_size, "block_size"),
+    };
+    for (flag, value) in [
+        ("--kv-cache-tokens", server.kv_cache_tokens),
+        ("--max-sequences", u64::from(server.max_sequences)),
+        (
+            "--max-num-batched-tokens",
+            u64::from(server.max_num_batched_tokens),
+        ),
+        ("--block-size", u64::from(server.block_size)),
+    ] {
+        if value == 0 {
+            return Err(Error::input(format!("{flag}: must be at least 1")));
+        }
+    }
+    Ok(server)
 }

@@ -109,33 +109,7 @@ impl RawAgent {
             .as_ref()
             .map(|d| d.duration(&at.child("tool_latency"), base_dir))
             .transpose()?;
-        let tool_calls = self
-            .tool_calls
-            .as_ref()
-            .map(|t| {
-                let at = at.child("tool_calls");
-                if tool_latency.is_none() {
-                    return Err(Invalid::new(
-                        &at,
-                        "goes with tool_latency, which each tool call takes",
-                    ));
-                }
-                let serial = match t.run.as_deref() {
-                    None | Some("parallel") => false,
-                    Some("serial") => true,
-                    Some(other) => {
-                        return Err(Invalid::new(
-                            at.child("run"),
-                            format!("unknown choice `{other}`: allowed are parallel, serial"),
-                        ));
-                    }
-                };
-                Ok(ToolCalls {
-                    per_step: t.per_step.count(&at.child("per_step"), base_dir)?,
-                    serial,
-                })
-            })
-            .transpose()?;
+        let tool_calls = self.tool_calls(&at, tool_latency.is_some(), base_dir)?;
         let fan_out = self
             .fan_out
             .as_ref()
@@ -153,19 +127,7 @@ impl RawAgent {
             .deadline
             .map(|d| positive_duration(&at.child("deadline"), d))
             .transpose()?;
-        let context_growth = self
-            .context_growth
-            .as_ref()
-            .map(|g| {
-                let at = at.child("context_growth");
-                Ok(ContextGrowth {
-                    per_step: g.per_step.count(&at.child("per_step"), base_dir)?,
-                    cached_share: g
-                        .cached_share
-                        .map_or(Ok(1.0), |n| share(&at.child("cached_share"), n))?,
-                })
-            })
-            .transpose()?;
+        let context_growth = self.context_growth(&at, base_dir)?;
         let mix = self.mix(&at, models)?;
         Ok(AgentProfile {
             name: name.to_owned(),
@@ -181,6 +143,53 @@ impl RawAgent {
             fan_out,
             deadline,
         })
+    }
+
+    /// The tool calls of each step, which go with a tool latency.
+    fn tool_calls(
+        &self,
+        at: &FieldPath,
+        has_latency: bool,
+        base_dir: &Path,
+    ) -> Checked<Option<ToolCalls>> {
+        let Some(t) = &self.tool_calls else {
+            return Ok(None);
+        };
+        let at = at.child("tool_calls");
+        if !has_latency {
+            return Err(Invalid::new(
+                &at,
+                "goes with tool_latency, which each tool call takes",
+            ));
+        }
+        let serial = match t.run.as_deref() {
+            None | Some("parallel") => false,
+            Some("serial") => true,
+            Some(other) => {
+                return Err(Invalid::new(
+                    at.child("run"),
+                    format!("unknown choice `{other}`: allowed are parallel, serial"),
+                ));
+            }
+        };
+        Ok(Some(ToolCalls {
+            per_step: t.per_step.count(&at.child("per_step"), base_dir)?,
+            serial,
+        }))
+    }
+
+    /// How the context grows each step, and how much of the growth is cached.
+    fn context_growth(&self, at: &FieldPath, base_dir: &Path) -> Checked<Option<ContextGrowth>> {
+        let Some(g) = &self.context_growth else {
+            return Ok(None);
+        };
+        let at = at.child("context_growth");
+        Ok(Some(ContextGrowth {
+            per_step: g.per_step.count(&at.child("per_step"), base_dir)?,
+            cached_share: g
+                .cached_share
+                .map_or(Ok(1.0), |n| share(&at.child("cached_share"), n))?,
+        }))
     }
 }
 

@@ -2,9 +2,9 @@
 //! the setting of every axis that meets every SLO at the least cost a
 //! month (or least METRIC), exact over the grid ([`crate::sizing::grid`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::base::{Comparison, SizeFlags};
+use super::base::{BaseModel, Comparison, SizeFlags};
 use super::record::{print_answer, record_comparison, size_manifest};
 use super::search::capacity_path;
 use crate::command::error::Error;
@@ -33,27 +33,11 @@ pub(super) fn size(
         slos,
         floor,
     } = Comparison::start(flags)?;
-    let at = |setting: &[i64]| {
-        axes.iter()
-            .zip(axes_text)
-            .zip(setting)
-            .map(|((axis, text), &v)| {
-                let origin = format!("--over {text} (at {v})");
-                Override::new(&axis.path, toml::Value::Integer(v), origin)
-            })
-            .collect::<Vec<_>>()
-    };
-    // Each setting loaded once (its warnings shown once): what it commits
-    // to a month, known from the model alone, and the spec it runs.
-    let mut data_files = DataFile::names_in(&base.loaded.resolved);
-    let mut settings = Vec::new();
-    let mut specs = BTreeMap::new();
-    for setting in grid::settings(&axes) {
-        let loaded = base.with(at(&setting), flags.limits, Error::from)?;
-        data_files.extend(DataFile::names_in(&loaded.resolved));
-        settings.push((setting.clone(), committed(&loaded.spec)));
-        specs.insert(setting, loaded.spec);
-    }
+    let Settings {
+        data_files,
+        committed: settings,
+        mut specs,
+    } = load_settings(&base, (&axes, axes_text), flags)?;
     let search = if floor.met {
         grid::cheapest(settings, &objective, |batch| {
             // Settings are distinct and each runs once: its spec is not needed after.
@@ -86,12 +70,7 @@ pub(super) fn size(
     };
     let best = search.answer.map(|i| &search.points[i]);
     let kind = AnswerKind::Grid {
-        answer: best.map(|p| {
-            let paths = axes.iter().map(|a| a.path.clone());
-            paths
-                .zip(p.setting.iter().copied())
-                .collect::<BTreeMap<_, _>>()
-        }),
+        answer: best.map(|p| setting_by_path(&axes, p)),
         cost_per_month_usd: best.map_or((None, None), |p| p.cost_per_month_usd),
         minimize: objective.metric().to_owned(),
         axes: axes.clone(),
@@ -106,12 +85,12 @@ pub(super) fn size(
         "a setting beyond these ranges",
     );
     if let Some(staged) = staged {
-        let what: Vec<String> = axes_text.iter().map(|t| format!("--over '{t}'")).collect();
-        let what = match &objective {
-            Objective::Cost => format!("{} --cheapest", what.join(" ")),
-            Objective::Metric(m) => format!("{} --minimize {m}", what.join(" ")),
-        };
-        let manifest = size_manifest(&base.source, &data_files, flags, &what)?;
+        let manifest = size_manifest(
+            &base.source,
+            &data_files,
+            flags,
+            &asked(axes_text, &objective),
+        )?;
         let alternatives: Vec<_> = search
             .points
             .iter()
@@ -169,6 +148,65 @@ fn check_objective(objective: &Objective) -> Result<(), BadInput> {
             named.metric.label
         ))),
         Some(_) => Ok(()),
+    }
+}
+
+/// The settings of a grid, each loaded once (its warnings shown once).
+struct Settings {
+    /// The data files the settings read.
+    data_files: BTreeSet<String>,
+    /// Each setting and what it commits to a month, known from the model alone.
+    committed: Vec<(Vec<i64>, f64)>,
+    /// The spec each setting runs.
+    specs: BTreeMap<Vec<i64>, ModelSpec>,
+}
+
+/// Loads each setting of `axes` (written `axes_text`) over the base model.
+fn load_settings(
+    base: &BaseModel,
+    (axes, axes_text): (&[Axis], &[String]),
+    flags: &SizeFlags,
+) -> Result<Settings, Error> {
+    let at = |setting: &[i64]| {
+        axes.iter()
+            .zip(axes_text)
+            .zip(setting)
+            .map(|((axis, text), &v)| {
+                let origin = format!("--over {text} (at {v})");
+                Override::new(&axis.path, toml::Value::Integer(v), origin)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut settings = Settings {
+        data_files: DataFile::names_in(&base.loaded.resolved),
+        committed: Vec::new(),
+        specs: BTreeMap::new(),
+    };
+    for setting in grid::settings(axes) {
+        let loaded = base.with(at(&setting), flags.limits, Error::from)?;
+        settings
+            .data_files
+            .extend(DataFile::names_in(&loaded.resolved));
+        settings
+            .committed
+            .push((setting.clone(), committed(&loaded.spec)));
+        settings.specs.insert(setting, loaded.spec);
+    }
+    Ok(settings)
+}
+
+/// A point's setting, each axis's value by its path.
+fn setting_by_path(axes: &[Axis], point: &Point) -> BTreeMap<String, i64> {
+    let paths = axes.iter().map(|a| a.path.clone());
+    paths.zip(point.setting.iter().copied()).collect()
+}
+
+/// What was asked, as the flags said it: `--over '...' --cheapest`.
+fn asked(axes_text: &[String], objective: &Objective) -> String {
+    let over: Vec<String> = axes_text.iter().map(|t| format!("--over '{t}'")).collect();
+    match objective {
+        Objective::Cost => format!("{} --cheapest", over.join(" ")),
+        Objective::Metric(m) => format!("{} --minimize {m}", over.join(" ")),
     }
 }
 
