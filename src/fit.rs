@@ -290,25 +290,8 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
     }
     let start_s = trace.sessions[0].start.as_secs_f64();
     let span_s = end_s - start_s;
-    // Sessions whose starts spread over time arrive as an open stream at
-    // the gaps between their starts, each a recorded one resampled whole.
-    // Too few of them, and they are closed users instead.
-    let mut starts: Vec<f64> = trace
-        .sessions
-        .iter()
-        .map(|s| s.start.as_secs_f64())
-        .collect();
-    starts.sort_by(f64::total_cmp);
-    let open = starts.len() >= 3 && starts[starts.len() - 1] > starts[0];
-    let gaps: Vec<f64> = match open {
-        true => starts.windows(2).map(|w| w[1] - w[0]).collect(),
-        false => Vec::new(),
-    };
+    let (gaps, arriving) = session_arrivals(trace, busy_s / span_s.max(1e-9));
     loop_starts.sort_by(f64::total_cmp);
-    let arriving = match open {
-        true => Arriving::Sessions,
-        false => Arriving::Users(((busy_s / span_s.max(1e-9)).round() as u32).max(1)),
-    };
     let [steps, first_input, output, growth, tools, think] = q;
     let observed = |name, kind, (values, sessions)| Observed {
         name,
@@ -348,6 +331,111 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
     }
 }
 
+/// How recorded sessions arrive, and the gaps between their starts:
+/// sessions whose starts spread over time arrive as an open stream at those
+/// gaps, each a recorded one resampled whole; too few of them, and they are
+/// `busy_users` closed users (the users busy at once on average) instead.
+fn session_arrivals(trace: &SessionTrace, busy_users: f64) -> (Vec<f64>, Arriving) {
+    let mut starts: Vec<f64> = trace
+        .sessions
+        .iter()
+        .map(|s| s.start.as_secs_f64())
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    let open = starts.len() >= 3 && starts[starts.len() - 1] > starts[0];
+    let gaps: Vec<f64> = match open {
+        true => starts.windows(2).map(|w| w[1] - w[0]).collect(),
+        false => Vec::new(),
+    };
+    let arriving = match open {
+        true => Arriving::Sessions,
+        false => Arriving::Users((busy_users.round() as u32).max(1)),
+    };
+    (gaps, arriving)
+}
+
+/// The fitted field `name`'s TOML.
+fn field(fields: &[(&str, String)], name: &str) -> Option<String> {
+    fields
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| text.clone())
+}
+
+/// The fitted model's head: `comment`, its name from `stem`, its
+/// duration, and the workload's arrivals (as fitted, their gaps in
+/// `gaps_file`) or users.
+fn head(
+    obs: &Observations,
+    (stem, comment): (&str, &str),
+    (arrivals, gaps_file): (Option<&ArrivalFit>, &str),
+    fields: &[(&str, String)],
+) -> String {
+    let mut head = String::new();
+    for line in comment.lines() {
+        head.push_str(&format!("# {line}\n"));
+    }
+    // Sessions' users run for a working day, however long the recording.
+    let duration = match obs.arriving {
+        Arriving::Users(_) => obs.span_s.min(SESSION_DURATION_S),
+        Arriving::Requests | Arriving::Sessions => obs.span_s,
+    };
+    head.push_str(&format!(
+        "name = \"fitted: {stem}\"\nseed = 1\nduration = \"{}s\"\n\n[[workload]]\n",
+        number(duration.ceil().max(60.0))
+    ));
+    match (arrivals, obs.arriving.users()) {
+        (Some(process), _) => {
+            head.push_str(&format!(
+                "name = \"{}\"\nagent = \"fitted\"\narrivals = {}\n",
+                obs.arriving.name(),
+                process.toml(gaps_file)
+            ));
+        }
+        (None, users) => {
+            head.push_str(&format!(
+                "name = \"users\"\nagent = \"fitted\"\nusers = {}\nthink_time = {}\n",
+                users.unwrap_or(1),
+                field(fields, "think_time")
+                    .unwrap_or_else(|| format!("\"{}s\"", number(obs.span_s)))
+            ));
+        }
+    }
+    head
+}
+
+/// The fitted agent's table: one call a step for resampled sessions
+/// (theirs are recorded), else each quantity as fitted.
+fn agent(obs: &Observations, resample: bool, max_output: f64, fields: &[(&str, String)]) -> String {
+    let mut tail = String::new();
+    if resample {
+        tail.push_str(&format!(
+            "\n# Steps, tokens, tool and think times are the resampled sessions' own; the agent gives max_tokens.\n[agents.fitted]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\nmax_output_tokens = {max_output}\n"
+        ));
+    } else {
+        tail.push_str(&format!(
+            "\n[agents.fitted]\nsteps = {}\ninput_tokens = {}\ncached_input_share = {}\noutput_tokens = {}\nmax_output_tokens = {}\n",
+            field(fields, "steps").unwrap_or_else(|| "1".to_owned()),
+            field(fields, "input_tokens").expect("every trace has input tokens"),
+            number(obs.cached_input_share),
+            field(fields, "output_tokens").expect("every trace has output tokens"),
+            max_output
+        ));
+        if let Some(tools) = field(fields, "tool_latency") {
+            tail.push_str(&format!("tool_latency = {tools}\n"));
+        }
+        if let (Some(growth), Some(cached)) =
+            (field(fields, "context_growth"), obs.context_cached_share)
+        {
+            tail.push_str(&format!(
+                "context_growth = {{ per_step = {growth}, cached_share = {} }}\n",
+                number(cached)
+            ));
+        }
+    }
+    tail
+}
+
 /// The fitted model for `obs`; `stem` names its empirical CSVs
 /// (`<stem>.<quantity>.csv`); `comment` heads the file; sessions that
 /// arrive as an open stream are resampled from `source`.
@@ -379,12 +467,6 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) 
         }
         fits.push((q.name, Some(fit)));
     }
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, text)| text.clone())
-    };
     let arrivals = (!obs.gaps.is_empty()).then(|| arrivals::fit(&obs.gaps));
     let gaps_file = format!("{stem}.gaps.csv");
     if let Some(ArrivalFit::Recorded { gaps, .. }) = &arrivals {
@@ -395,59 +477,13 @@ pub fn fit(obs: &Observations, stem: &str, comment: &str, source: &TraceSource) 
         .iter()
         .find(|q| q.name == "output_tokens")
         .map_or(1.0, |q| q.values.iter().copied().fold(1.0, f64::max));
-    let mut head = String::new();
-    for line in comment.lines() {
-        head.push_str(&format!("# {line}\n"));
-    }
-    // Sessions' users run for a working day, however long the recording.
-    let duration = match obs.arriving {
-        Arriving::Users(_) => obs.span_s.min(SESSION_DURATION_S),
-        Arriving::Requests | Arriving::Sessions => obs.span_s,
-    };
-    head.push_str(&format!(
-        "name = \"fitted: {stem}\"\nseed = 1\nduration = \"{}s\"\n\n[[workload]]\n",
-        number(duration.ceil().max(60.0))
-    ));
-    match (&arrivals, obs.arriving.users()) {
-        (Some(process), _) => {
-            head.push_str(&format!(
-                "name = \"{}\"\nagent = \"fitted\"\narrivals = {}\n",
-                obs.arriving.name(),
-                process.toml(&gaps_file)
-            ));
-        }
-        (None, users) => {
-            head.push_str(&format!(
-                "name = \"users\"\nagent = \"fitted\"\nusers = {}\nthink_time = {}\n",
-                users.unwrap_or(1),
-                field("think_time").unwrap_or_else(|| format!("\"{}s\"", number(obs.span_s)))
-            ));
-        }
-    }
-    let mut tail = String::new();
-    if resample {
-        tail.push_str(&format!(
-            "\n# Steps, tokens, tool and think times are the resampled sessions' own; the agent gives max_tokens.\n[agents.fitted]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\nmax_output_tokens = {max_output}\n"
-        ));
-    } else {
-        tail.push_str(&format!(
-            "\n[agents.fitted]\nsteps = {}\ninput_tokens = {}\ncached_input_share = {}\noutput_tokens = {}\nmax_output_tokens = {}\n",
-            field("steps").unwrap_or_else(|| "1".to_owned()),
-            field("input_tokens").expect("every trace has input tokens"),
-            number(obs.cached_input_share),
-            field("output_tokens").expect("every trace has output tokens"),
-            max_output
-        ));
-        if let Some(tools) = field("tool_latency") {
-            tail.push_str(&format!("tool_latency = {tools}\n"));
-        }
-        if let (Some(growth), Some(cached)) = (field("context_growth"), obs.context_cached_share) {
-            tail.push_str(&format!(
-                "context_growth = {{ per_step = {growth}, cached_share = {} }}\n",
-                number(cached)
-            ));
-        }
-    }
+    let head = head(
+        obs,
+        (stem, comment),
+        (arrivals.as_ref(), &gaps_file),
+        &fields,
+    );
+    let mut tail = agent(obs, resample, max_output, &fields);
     tail.push_str(
         "\n# Not in the trace: the capacity it ran on. Replace it with yours.\n[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"\noutput_tokens_per_s = 60\n",
     );
