@@ -24,7 +24,7 @@ use super::workload::{RawUserClass, check_workload};
 use crate::engine::{SimDuration, SimTime};
 use crate::model::ModelSpec;
 use crate::model::capacity::kind::CapacitySpec;
-use crate::model::estimate::footprint::mean_unqueued_loop_s;
+use crate::model::estimate::typical::mean_unqueued_loop_s;
 use crate::model::fault::Fault;
 use crate::model::measure::recovery::RecoveryRule;
 use crate::model::measure::window::{Window, WindowKind};

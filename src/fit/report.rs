@@ -110,39 +110,10 @@ pub fn report(
     fitted: &Fitted,
     replications: u32,
 ) -> Result<FitReport, RunError> {
-    let runs: Vec<Run> = (1..=u64::from(replications))
-        .into_par_iter()
-        .map(|seed| {
-            let mut spec = spec.clone();
-            spec.seed = seed;
-            let summary = simulate(&spec, false)?.summary;
-            let class = summary
-                .classes
-                .values()
-                .next()
-                .expect("a fitted model has one class");
-            Ok(Run {
-                rate: class.arrivals_per_min,
-                sessions: class.sessions_per_min,
-                cv: class.interarrival_cv,
-                steps: summary.steps_per_loop.map(|s| s.mean),
-                input_per_call: (summary.calls > 0)
-                    .then(|| summary.input_tokens as f64 / summary.calls as f64),
-            })
-        })
-        .collect::<Result<_, RunError>>()?;
+    let runs = replicate(spec, replications)?;
     let of =
         |figure: fn(&Run) -> Option<f64>| -> Vec<f64> { runs.iter().filter_map(figure).collect() };
     let (rates, cvs) = (of(|r| Some(r.rate)), of(|r| r.cv));
-    let compared = |trace: f64, xs: &[f64]| {
-        let (mean, ci) = mean_ci(xs, 0.975);
-        Compared {
-            trace,
-            trace_ci: None,
-            model: mean.unwrap_or(0.0),
-            model_ci: ci,
-        }
-    };
     let arrivals = fitted.arrivals.as_ref().map(|fit| {
         let mut sorted = obs.gaps.clone();
         sorted.sort_by(f64::total_cmp);
@@ -180,26 +151,7 @@ pub fn report(
             &of(|r| r.sessions.filter(|&s| s > 0.0).map(|s| r.rate / s)),
         )
     });
-    let quantities = obs
-        .quantities
-        .iter()
-        .zip(&fitted.fits)
-        .map(|(q, (_, fit))| {
-            let model = match fit {
-                Some(_) => draws(spec, q.name),
-                None => resampled(q),
-            };
-            QuantityReport {
-                name: q.name,
-                values: q.values.len(),
-                chosen: fit.as_ref().map(|f| f.chosen.clone()),
-                candidates: fit.as_ref().map_or(Vec::new(), |f| f.candidates.clone()),
-                ks: two_sample_ks(&q.values, &model),
-                trace: Quantiles::of(&q.values),
-                model: Quantiles::of(&model),
-            }
-        })
-        .collect();
+    let quantities = quantity_reports(spec, obs, fitted);
     let mut report = FitReport {
         trace: trace.to_owned(),
         calls: obs.calls,
@@ -225,6 +177,68 @@ pub fn report(
     };
     report.warnings = report.warnings();
     Ok(report)
+}
+
+/// The fitted model's `replications` runs, seeds 1 and up, as the report
+/// compares them.
+fn replicate(spec: &ModelSpec, replications: u32) -> Result<Vec<Run>, RunError> {
+    (1..=u64::from(replications))
+        .into_par_iter()
+        .map(|seed| {
+            let mut spec = spec.clone();
+            spec.seed = seed;
+            let summary = simulate(&spec, false)?.summary;
+            let class = summary
+                .classes
+                .values()
+                .next()
+                .expect("a fitted model has one class");
+            Ok(Run {
+                rate: class.arrivals_per_min,
+                sessions: class.sessions_per_min,
+                cv: class.interarrival_cv,
+                steps: summary.steps_per_loop.map(|s| s.mean),
+                input_per_call: (summary.calls > 0)
+                    .then(|| summary.input_tokens as f64 / summary.calls as f64),
+            })
+        })
+        .collect()
+}
+
+/// A figure of the trace beside the mean of the model's runs, `xs`, and
+/// its 95% interval.
+fn compared(trace: f64, xs: &[f64]) -> Compared {
+    let (mean, ci) = mean_ci(xs, 0.975);
+    Compared {
+        trace,
+        trace_ci: None,
+        model: mean.unwrap_or(0.0),
+        model_ci: ci,
+    }
+}
+
+/// Each quantity of the trace beside the model's: its fit's draws, or the
+/// resampled values when the sessions are resampled whole.
+fn quantity_reports(spec: &ModelSpec, obs: &Observations, fitted: &Fitted) -> Vec<QuantityReport> {
+    obs.quantities
+        .iter()
+        .zip(&fitted.fits)
+        .map(|(q, (_, fit))| {
+            let model = match fit {
+                Some(_) => draws(spec, q.name),
+                None => resampled(q),
+            };
+            QuantityReport {
+                name: q.name,
+                values: q.values.len(),
+                chosen: fit.as_ref().map(|f| f.chosen.clone()),
+                candidates: fit.as_ref().map_or(Vec::new(), |f| f.candidates.clone()),
+                ks: two_sample_ks(&q.values, &model),
+                trace: Quantiles::of(&q.values),
+                model: Quantiles::of(&model),
+            }
+        })
+        .collect()
 }
 
 impl FitReport {
@@ -414,21 +428,7 @@ impl FitReport {
             for d in &a.dispersion {
                 row(&mut out, &d.label(), &d.compared);
             }
-            let process = match &a.fit {
-                ArrivalFit::Poisson { per_min } => format!("Poisson, {per_min:.2}/min"),
-                ArrivalFit::OnOff {
-                    on_per_min,
-                    mean_on_s,
-                    mean_off_s,
-                    threshold_s,
-                } => format!(
-                    "on/off: {on_per_min:.1}/min for {mean_on_s:.1} s, none for {mean_off_s:.1} s (gaps over {threshold_s:.3} s are off)"
-                ),
-                ArrivalFit::Recorded { block_s, gaps, .. } => format!(
-                    "recorded: the trace's {} gaps replayed in windows of {block_s:.0} s cut at random times (Poisson or on/off missed its dispersion by over 10%)",
-                    gaps.len()
-                ),
-            };
+            let process = arrival_process(&a.fit);
             let _ = writeln!(
                 out,
                 "arrivals: {process}; its CV {:.2}, KS distance of its gaps {:.3}",
@@ -452,6 +452,30 @@ impl FitReport {
             "trace p50 / p90 / p99",
             "model p50 / p90 / p99"
         );
+        self.quantity_rows(&mut out);
+        if let Some(check) = &self.check {
+            let _ = writeln!(
+                out,
+                "\non {} ({} runs each):\n{:<22}{:>22}{:>22}",
+                check.capacity, check.replications, "", "trace replayed", "fitted model"
+            );
+            for f in &check.figures {
+                let (what, c) = (f.name, &f.compared);
+                let ci = |ci: Option<f64>| ci.map_or(String::new(), |h| format!(" ± {h:.2}"));
+                let _ = writeln!(
+                    out,
+                    "{what:<22}{:>22}{:>22}",
+                    format!("{:.2}{}", c.trace, ci(c.trace_ci)),
+                    format!("{:.2}{}", c.model, ci(c.model_ci))
+                );
+            }
+        }
+        out
+    }
+
+    /// A row for each quantity: its fit, KS distance and quantiles beside
+    /// the model's.
+    fn quantity_rows(&self, out: &mut String) {
         for q in &self.quantities {
             let ks = format!("{:.3}", q.ks);
             let name = match q.chosen {
@@ -480,24 +504,6 @@ impl FitReport {
                 three(&q.model)
             );
         }
-        if let Some(check) = &self.check {
-            let _ = writeln!(
-                out,
-                "\non {} ({} runs each):\n{:<22}{:>22}{:>22}",
-                check.capacity, check.replications, "", "trace replayed", "fitted model"
-            );
-            for f in &check.figures {
-                let (what, c) = (f.name, &f.compared);
-                let ci = |ci: Option<f64>| ci.map_or(String::new(), |h| format!(" ± {h:.2}"));
-                let _ = writeln!(
-                    out,
-                    "{what:<22}{:>22}{:>22}",
-                    format!("{:.2}{}", c.trace, ci(c.trace_ci)),
-                    format!("{:.2}{}", c.model, ci(c.model_ci))
-                );
-            }
-        }
-        out
     }
 }
 
@@ -521,6 +527,25 @@ fn two_sample_ks(a: &[f64], b: &[f64]) -> f64 {
         d = d.max((i as f64 / a.len() as f64 - j as f64 / b.len() as f64).abs());
     }
     d
+}
+
+/// The fitted arrival process, in words.
+fn arrival_process(fit: &ArrivalFit) -> String {
+    match fit {
+        ArrivalFit::Poisson { per_min } => format!("Poisson, {per_min:.2}/min"),
+        ArrivalFit::OnOff {
+            on_per_min,
+            mean_on_s,
+            mean_off_s,
+            threshold_s,
+        } => format!(
+            "on/off: {on_per_min:.1}/min for {mean_on_s:.1} s, none for {mean_off_s:.1} s (gaps over {threshold_s:.3} s are off)"
+        ),
+        ArrivalFit::Recorded { block_s, gaps, .. } => format!(
+            "recorded: the trace's {} gaps replayed in windows of {block_s:.0} s cut at random times (Poisson or on/off missed its dispersion by over 10%)",
+            gaps.len()
+        ),
+    }
 }
 
 #[cfg(test)]

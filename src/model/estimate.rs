@@ -2,4 +2,5 @@
 //! at its peak and the events it makes.
 
 pub mod footprint;
+pub mod typical;
 pub mod work;

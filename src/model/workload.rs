@@ -5,6 +5,7 @@
 pub mod agent_loop;
 pub mod classes;
 pub mod claude_code;
+pub mod datetime;
 pub mod llm;
 pub mod otel;
 pub mod session_stream;

@@ -15,8 +15,8 @@
 //!
 //! The top-level modules must also keep to the layers the README's Layout
 //! section draws: a module imports only the leaves and modules of layers
-//! below its own. And no file of `src/` runs past 600 lines, nor returns
-//! an error that is bare text.
+//! below its own. And no file of `src/` runs past 600 lines, no function
+//! past a screen (100 lines), and none returns an error that is bare text.
 
 use crate::support::documentation;
 use std::collections::{BTreeMap, BTreeSet};
@@ -668,6 +668,96 @@ fn no_file_in_src_is_over_600_lines() {
     assert!(long.is_empty(), "split these by what they hold: {long:?}");
     // The walk reads the files it must: the longest is near the limit.
     assert!(files.values().any(|text| text.lines().count() > 500));
+}
+
+/// Functions longer than one screen: a screen is 100 lines.
+const SCREEN: usize = 100;
+
+/// The functions in `code` and their lines, from `fn` to the closing brace
+/// (comments and literals blanked first, so every brace is the code's).
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let code = code_only(code);
+    let bytes = code.as_bytes();
+    let line_at = |i: usize| code[..i].matches('\n').count();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while let Some(at) = code[i..].find("fn ").map(|k| k + i) {
+        i = at + 3;
+        if at > 0 && is_ident(bytes[at - 1]) {
+            continue;
+        }
+        let name_end = ident_end(bytes, i);
+        if name_end == i {
+            continue;
+        }
+        // The body opens at the first `{` outside brackets; a `;` there
+        // first is a declaration without one.
+        let (mut depth, mut k) = (0i32, name_end);
+        while k < bytes.len() {
+            match bytes[k] {
+                b'(' | b'[' => depth += 1,
+                b')' | b']' => depth -= 1,
+                b'{' | b';' if depth == 0 => break,
+                _ => {}
+            }
+            k += 1;
+        }
+        if bytes.get(k) != Some(&b'{') {
+            continue;
+        }
+        let mut braces = 0;
+        let close = (k..bytes.len()).find(|&j| {
+            match bytes[j] {
+                b'{' => braces += 1,
+                b'}' => braces -= 1,
+                _ => {}
+            }
+            braces == 0
+        });
+        let Some(close) = close else { break };
+        found.push((
+            code[i..name_end].to_owned(),
+            line_at(close) - line_at(at) + 1,
+        ));
+    }
+    found
+}
+
+#[test]
+fn no_function_in_src_is_longer_than_a_screen() {
+    let files = every_src_file();
+    let lengths: Vec<(String, usize)> = files
+        .iter()
+        .flat_map(|(module, text)| {
+            function_lengths(text)
+                .into_iter()
+                .map(move |(name, lines)| (format!("{}::{name}", show(module)), lines))
+        })
+        .collect();
+    let long: Vec<String> = lengths
+        .iter()
+        .filter(|(_, lines)| *lines > SCREEN)
+        .map(|(name, lines)| format!("{name}: {lines} lines"))
+        .collect();
+    assert!(long.is_empty(), "split these by what they do: {long:#?}");
+    // The check reads the functions it must: over a thousand of them.
+    assert!(lengths.len() > 1000, "{} functions read", lengths.len());
+}
+
+#[test]
+fn the_check_measures_a_function_from_fn_to_its_closing_brace() {
+    let code = "pub(crate) fn short(x: [u8; 2]) -> u8 {\n    x[0]\n}\n\
+                trait T {\n    fn declared(&self);\n}\n\
+                fn long() {\n    let s = \"}\";\n    // }\n    if true {\n        g();\n    }\n}\n\
+                fn after() {}\n";
+    assert_eq!(
+        function_lengths(code),
+        [
+            ("short".to_owned(), 3),
+            ("long".to_owned(), 7),
+            ("after".to_owned(), 1),
+        ]
+    );
 }
 
 /// The `Result`s in `code` whose error is bare text (`String`, `&str`, a

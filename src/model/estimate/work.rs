@@ -19,9 +19,9 @@
 use crate::engine::SimTime;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::distribution::DurationDist;
-use crate::model::estimate::footprint::{
-    Cause, call_s, calls_per_step, count, median, peak_multiplier, peak_rate, tool_s,
-    unqueued_loop_s,
+use crate::model::estimate::footprint::{Cause, count};
+use crate::model::estimate::typical::{
+    call_s, calls_per_step, median, peak_multiplier, peak_rate, tool_s, unqueued_loop_s,
 };
 use crate::model::spec::ModelSpec;
 use crate::model::workload::classes::{Arrivals, Population};

@@ -16,9 +16,10 @@ use serde::Deserialize;
 use crate::engine::{SimDuration, SimTime};
 use crate::error::BadInput;
 use crate::model::workload::agent_loop::CallTokens;
+use crate::model::workload::datetime::parse_datetime;
 use crate::model::workload::session_stream::SessionStream;
 use crate::model::workload::trace::{
-    TraceError, TraceReader, TraceSpec, micros, open_data, parse_datetime, session_key,
+    TraceError, TraceReader, TraceSpec, micros, open_data, session_key,
 };
 
 /// The sessions of a trace, in order of their start.
