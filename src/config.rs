@@ -32,6 +32,7 @@ pub mod read;
 pub mod router;
 pub mod schema;
 pub mod self_hosted;
+pub mod shared_limits;
 pub mod tagged;
 pub mod trace;
 mod warnings;

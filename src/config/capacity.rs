@@ -218,14 +218,14 @@ impl RawCapacity {
 }
 
 impl RawSharedApi {
-    /// An organization's limits over its shared API pools: its buckets and
-    /// counting rules; it serves nothing, so it takes no service time and
-    /// no overload.
-    pub fn check_organization(&self, at: &FieldPath) -> Checked<SharedApiSpec> {
+    /// Limits over several shared API pools (an organization's, a
+    /// group's): their buckets and counting rules; they serve nothing, so
+    /// they take no service time and no overload.
+    pub fn check_shared_limits(&self, at: &FieldPath) -> Checked<SharedApiSpec> {
         if self.overload.is_some() {
             return Err(Invalid::new(
                 at.child("overload"),
-                "is a server's: an organization's limits refuse calls, its pools' servers overload",
+                "is a server's: shared limits refuse calls, their pools' servers overload",
             ));
         }
         match self.check(ServiceTime::constant(0.0), None, at)? {

@@ -18,6 +18,7 @@ use super::pools::{Calls, RawPool, RawRouting};
 use super::prices::RawPrices;
 use super::quantity::{At, Duration, Number, parse_week_time};
 use super::router::RawRouter;
+use super::shared_limits::{RawSharedLimits, check_shared_limits};
 use super::tagged::Tagged;
 use super::warnings::warnings;
 use super::workload::{RawUserClass, check_workload};
@@ -56,6 +57,10 @@ pub struct RawModel {
     /// Limits over every shared API pool together, as an organization's
     /// over its projects': their buckets, shared, and their counting rules.
     organization: Option<RawSharedApi>,
+    /// Limits over the shared API pools each names, together (an
+    /// organization's for one model over its projects' pools).
+    #[serde(default)]
+    shared_limits: BTreeMap<String, RawSharedLimits>,
     client: Option<RawClient>,
     /// The prices of a model without `[[pool]]`s.
     prices: Option<RawPrices>,
@@ -188,6 +193,11 @@ impl RawModel {
                 .pools
                 .iter()
                 .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_)));
+        let shared_limits = check_shared_limits(
+            &self.shared_limits,
+            self.organization.as_ref(),
+            &routing.pools,
+        )?;
         let mut spec = ModelSpec {
             start: self.start.is_some().then_some(start),
             name: self.name,
@@ -204,11 +214,7 @@ impl RawModel {
             router_of: routing.router_of,
             reports_pools,
             client,
-            organization: self
-                .organization
-                .as_ref()
-                .map(|o| o.check_organization(&FieldPath::root("organization")))
-                .transpose()?,
+            shared_limits,
             faults,
             recovery,
             windows: Vec::new(),

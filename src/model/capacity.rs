@@ -12,4 +12,5 @@ pub mod reserved;
 pub mod self_hosted;
 pub mod service_time;
 pub mod shared_api;
+pub mod shared_limits;
 pub mod token_bucket;

@@ -5,6 +5,7 @@ use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::{PoolSpec, Router};
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::SharedApiSpec;
+use crate::model::capacity::shared_limits::SharedLimits;
 use crate::model::client::policy::ClientPolicy;
 use crate::model::distribution::{Dist, DurationDist};
 use crate::model::fault::Fault;
@@ -45,9 +46,9 @@ pub struct ModelSpec {
     /// Whether the model declares `[[pool]]`s, so the summary reports each.
     pub reports_pools: bool,
     pub client: ClientPolicy,
-    /// Limits over every shared API pool together (an organization's over
-    /// its projects'); none serves a call.
-    pub organization: Option<SharedApiSpec>,
+    /// Limits over several shared API pools together (the named groups',
+    /// then the organization's over every one); none serves a call.
+    pub shared_limits: Vec<SharedLimits>,
     pub faults: Vec<Fault>,
     pub recovery: RecoveryRule,
     /// The `[[window]]`s the model names (surge and fault windows come on

@@ -24,7 +24,7 @@ use crate::model::capacity::kind::{Capacity, CapacitySpec};
 use crate::model::capacity::pool::FailoverState;
 use crate::model::capacity::prompt_cache::PromptCaches;
 use crate::model::capacity::self_hosted::SelfHostedSpec;
-use crate::model::capacity::shared_api::SharedApi;
+use crate::model::capacity::shared_limits::NestedLimits;
 use crate::model::client::coordinated_throttle::Charge;
 use crate::model::client::resilience::Resilience;
 use crate::model::measure::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFacts};
@@ -235,8 +235,9 @@ pub struct AgentSystem<'a> {
     capacity_rng: Stream,
     /// One per pool of the model, in its order.
     pools: Vec<Capacity>,
-    /// The organization's limits over every shared API pool, if the model sets them.
-    organization: Option<SharedApi>,
+    /// The limits over several shared API pools together, nested over each
+    /// pool's own.
+    shared_limits: NestedLimits,
     /// Per router of the model.
     routers: Vec<RouterState>,
     /// The model has a self-hosted pool, whose wake-ups need scheduling.
@@ -293,7 +294,7 @@ impl<'a> AgentSystem<'a> {
                 .iter()
                 .map(|p| Capacity::new(&p.capacity, SimTime::ZERO + spec.warmup))
                 .collect(),
-            organization: spec.organization.as_ref().map(SharedApi::new),
+            shared_limits: NestedLimits::new(&spec.shared_limits, spec.pools.len()),
             hosted: spec
                 .pools
                 .iter()

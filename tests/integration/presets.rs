@@ -17,7 +17,7 @@ use loopcap::model::prices::Prices;
 use loopcap::model::system::Event;
 use loopcap::model::{self, ModelSpec, RunOptions};
 
-use crate::support::{BASE, load_error, loopcap, run_one_loop, spec};
+use crate::support::{BASE, load_error, load_error_of, loopcap, run_one_loop, spec};
 
 /// The client a model with `client = { preset = NAME }` gets.
 fn preset(name: &str) -> ClientPolicy {
@@ -743,4 +743,90 @@ weights = { a = 1, b = 1 }
         "organization={ requests_per_min = 60, overload = { threshold = 1, saturation = 2, max_probability = 0.5 } }",
     ]);
     assert!(e.contains("organization.overload"), "{e}");
+}
+
+/// Three shared API pools of 60 requests a minute each, calls spread
+/// evenly over them, 45 agents retrying each refusal when told, for 10
+/// minutes. A token bucket of 60 a minute, full at the start, admits at
+/// least its 10 minutes' refill (600) and at most that and its first
+/// minute's 60. Alone each pool serves that. Shared limits of 60 a minute
+/// over `a` and `b` hold the two to one bucket's worth while `c` keeps
+/// its own; an organization of 90 a minute over the three then holds all
+/// three to its bucket, nested over the group's, which still holds `a`
+/// and `b`.
+#[test]
+fn shared_limits_hold_the_pools_they_name_together_under_the_organization() {
+    let pools = BASE.split("[capacity]").next().unwrap().to_owned()
+        + r#"
+[[pool]]
+name = "a"
+capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
+
+[[pool]]
+name = "b"
+capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
+
+[[pool]]
+name = "c"
+capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
+
+[router]
+kind = "weighted"
+weights = { a = 1, b = 1, c = 1 }
+"#;
+    // Attempts served by `a` and `b` together, and by `c`.
+    let served = |limits: &[&str]| {
+        let mut overrides = vec![
+            "duration=10m",
+            "warmup=0s",
+            "agents.a.steps=1",
+            "workload.users={ name = \"users\", agent = \"a\", users = 45, think_time = \"1s\" }",
+            "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"exact\" }",
+        ];
+        overrides.extend(limits);
+        let summary = model::simulate(&spec(&pools, &overrides), false)
+            .unwrap()
+            .summary;
+        let of = |name: &str| {
+            summary
+                .pools
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap()
+                .served
+        };
+        (of("a") + of("b"), of("c"))
+    };
+    let one_bucket = |per_min: u64| per_min * 10..=per_min * 11;
+    let (ab, c) = served(&[]);
+    assert!(
+        one_bucket(120).contains(&ab) && one_bucket(60).contains(&c),
+        "{ab} {c}"
+    );
+    let group = "shared_limits.ab={ pools = [\"a\", \"b\"], limits = { requests_per_min = 60 } }";
+    let (ab, c) = served(&[group]);
+    assert!(
+        one_bucket(60).contains(&ab) && one_bucket(60).contains(&c),
+        "{ab} {c}"
+    );
+    let (ab, c) = served(&[group, "organization={ requests_per_min = 90 }"]);
+    assert!(one_bucket(90).contains(&(ab + c)), "{ab} {c}");
+    assert!(ab <= 660, "{ab}");
+    for (limits, wrong) in [
+        (
+            "shared_limits.ab={ pools = [\"a\", \"x\"], limits = { requests_per_min = 60 } }",
+            "shared_limits.ab.pools: no pool named `x` (the pools: a, b, c)",
+        ),
+        (
+            "shared_limits.ab={ pools = [], limits = { requests_per_min = 60 } }",
+            "shared_limits.ab.pools: names no pool",
+        ),
+        (
+            "shared_limits.ab={ pools = [\"a\", \"a\"], limits = { requests_per_min = 60 } }",
+            "shared_limits.ab.pools: names pool `a` twice",
+        ),
+    ] {
+        let e = load_error_of(&pools, &[limits]);
+        assert!(e.contains(wrong), "{e}");
+    }
 }

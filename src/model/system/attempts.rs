@@ -2,12 +2,10 @@
 //! and retried after a backoff or given up, failing their loop.
 
 use super::{AgentSystem, AttemptRef, AttemptState, CallDone, CallRef, Event, RouterState};
-use crate::engine::{Ctx, Key, SimDuration, SimTime, Stream};
+use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
-use crate::model::capacity::kind::{Capacity, CapacitySpec};
+use crate::model::capacity::kind::Capacity;
 use crate::model::capacity::pool::{FailureKind, Router};
-use crate::model::capacity::prompt_cache::Session;
-use crate::model::capacity::shared_api::SharedApi;
 use crate::model::client::rate_limit::RateLimit;
 use crate::model::fault::FaultEffect;
 use crate::model::workload::agent_loop::LoopOutcome;
@@ -186,10 +184,8 @@ impl AgentSystem<'_> {
             let lp = self.loops.get(call.loop_key).expect("live call");
             lp.session(call.loop_key)
         });
-        let admission = admit(
-            self.organization
-                .as_mut()
-                .filter(|_| matches!(self.spec.pools[pool].capacity, CapacitySpec::SharedApi(_))),
+        let admission = self.shared_limits.admit(
+            pool,
             &mut self.pools[pool],
             &mut self.capacity_rng,
             (now, attempt, request, (call.output_tokens, session)),
@@ -311,11 +307,8 @@ impl AgentSystem<'_> {
             let cost = self.spec.pools[pool].prices.use_usd(billed, 0.0);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
-        if let Some(org) = &mut self.organization
-            && let CapacitySpec::SharedApi(_) = self.spec.pools[pool].capacity
-        {
-            org.release(now, attempt.request, attempt.output_tokens);
-        }
+        self.shared_limits
+            .release(pool, now, attempt.request, attempt.output_tokens);
         if let Some(next) = self.pools[pool].release(now, attempt.request, attempt.output_tokens) {
             self.start_service(next, cx);
         }
@@ -432,31 +425,6 @@ impl AgentSystem<'_> {
             self.replica_events(pool, cx);
         }
     }
-}
-
-/// Offers `attempt` (at `now`, asking `request`, to produce `output_tokens`,
-/// continuing `session`) to `pool`, within the organization's limits `org`
-/// where the pool is a shared API under them: an attempt they refuse never
-/// reaches the pool (and counts against them as their rules say); one the
-/// pool admits counts against them too.
-fn admit(
-    org: Option<&mut SharedApi>,
-    pool: &mut Capacity,
-    rng: &mut Stream,
-    (now, attempt, request, made): (SimTime, Key, Request, (u32, Option<Session>)),
-) -> Admission {
-    let Some(org) = org else {
-        return pool.offer(now, attempt, request, made, rng);
-    };
-    if !org.would_admit(now, request) {
-        return org.offer(now, request, rng);
-    }
-    let admission = pool.offer(now, attempt, request, made, rng);
-    if admission == Admission::Started {
-        let counted = org.offer(now, request, rng);
-        debug_assert_eq!(counted, Admission::Started, "it would admit");
-    }
-    admission
 }
 
 /// The pool `router` (in state `state`) sends an attempt asking `request` to

@@ -1,0 +1,95 @@
+//! Limits over several shared API pools together: `[organization]` over
+//! every one (an organization's over its projects, an account's over its
+//! keys), and `[shared_limits.NAME]` over the pools it names (an
+//! organization's limit for one model over the projects' pools calling
+//! it, a workspace's over its keys). A pool's own limits, its groups' and
+//! the organization's nest: a call passes every one of them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::capacity::RawSharedApi;
+use super::checks::Checked;
+use super::diagnostic::Invalid;
+use super::field_path::FieldPath;
+use crate::model::capacity::kind::CapacitySpec;
+use crate::model::capacity::pool::PoolSpec;
+use crate::model::capacity::shared_limits::SharedLimits;
+
+/// `[shared_limits.NAME]`: the pools held together, and their limits.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSharedLimits {
+    /// The shared API pools the limits hold together, by name.
+    pools: Vec<String>,
+    /// Their limits and counting rules, as a shared API's (no `overload`:
+    /// they serve nothing).
+    limits: RawSharedApi,
+}
+
+/// The model's limits over several pools: each named group's, in name
+/// order, then the organization's over every shared API pool.
+pub fn check_shared_limits(
+    groups: &BTreeMap<String, RawSharedLimits>,
+    organization: Option<&RawSharedApi>,
+    pools: &[PoolSpec],
+) -> Checked<Vec<SharedLimits>> {
+    let mut checked = Vec::with_capacity(groups.len() + 1);
+    for (name, group) in groups {
+        let at = FieldPath::root("shared_limits").child(name);
+        checked.push(SharedLimits {
+            name: name.clone(),
+            limits: group.limits.check_shared_limits(&at.child("limits"))?,
+            pools: pools_named(&group.pools, pools, &at.child("pools"))?,
+        });
+    }
+    if let Some(organization) = organization {
+        checked.push(SharedLimits {
+            name: "organization".to_owned(),
+            limits: organization.check_shared_limits(&FieldPath::root("organization"))?,
+            pools: (0..pools.len())
+                .filter(|&p| shared_api(&pools[p]))
+                .collect(),
+        });
+    }
+    Ok(checked)
+}
+
+fn shared_api(pool: &PoolSpec) -> bool {
+    matches!(pool.capacity, CapacitySpec::SharedApi(_))
+}
+
+/// The indices of the shared API pools `names` (at `at`) among `pools`.
+fn pools_named(names: &[String], pools: &[PoolSpec], at: &FieldPath) -> Checked<Vec<usize>> {
+    if names.is_empty() {
+        return Err(Invalid::new(
+            at,
+            "names no pool: give the shared API pools the limits hold together",
+        ));
+    }
+    let mut indices: Vec<usize> = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(index) = pools.iter().position(|p| &p.name == name) else {
+            let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+            return Err(Invalid::new(
+                at,
+                format!("no pool named `{name}` (the pools: {})", known.join(", ")),
+            ));
+        };
+        if !shared_api(&pools[index]) {
+            return Err(Invalid::new(
+                at,
+                format!(
+                    "pool `{name}` has kind = \"{}\": shared limits hold shared API pools",
+                    pools[index].capacity.kind()
+                ),
+            ));
+        }
+        if indices.contains(&index) {
+            return Err(Invalid::new(at, format!("names pool `{name}` twice")));
+        }
+        indices.push(index);
+    }
+    Ok(indices)
+}
