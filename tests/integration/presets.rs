@@ -702,6 +702,23 @@ fn an_unstated_cache_reads_rule_is_warned_of() {
     );
 }
 
+/// [`BASE`] with its capacity replaced by shared API pools `names`, each
+/// of 60 requests a minute, calls spread evenly over them.
+fn pools_of_60(names: &[&str]) -> String {
+    let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
+    for name in names {
+        model += &format!(
+            "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ kind = \"shared_api\", requests_per_min = 60, time_to_first_token = \"1s\" }}\n"
+        );
+    }
+    let weights: Vec<String> = names.iter().map(|n| format!("{n} = 1")).collect();
+    model
+        + &format!(
+            "\n[router]\nkind = \"weighted\"\nweights = {{ {} }}\n",
+            weights.join(", ")
+        )
+}
+
 /// Two shared API pools of 60 requests a minute each, calls spread evenly
 /// between them, 30 agents retrying each refusal when told: alone each
 /// pool admits its minute's 60 and 60 a minute after, 1,320 in 10 minutes
@@ -710,20 +727,7 @@ fn an_unstated_cache_reads_rule_is_warned_of() {
 /// its 10 minutes' refill and at most that and its first minute's 60.
 #[test]
 fn an_organizations_limit_holds_its_pools_together() {
-    let pools = BASE.split("[capacity]").next().unwrap().to_owned()
-        + r#"
-[[pool]]
-name = "a"
-capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
-
-[[pool]]
-name = "b"
-capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
-
-[router]
-kind = "weighted"
-weights = { a = 1, b = 1 }
-"#;
+    let pools = pools_of_60(&["a", "b"]);
     let finished = |organization: &str| {
         let mut overrides = vec![
             "duration=10m",
@@ -756,24 +760,7 @@ weights = { a = 1, b = 1 }
 /// and `b`.
 #[test]
 fn shared_limits_hold_the_pools_they_name_together_under_the_organization() {
-    let pools = BASE.split("[capacity]").next().unwrap().to_owned()
-        + r#"
-[[pool]]
-name = "a"
-capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
-
-[[pool]]
-name = "b"
-capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
-
-[[pool]]
-name = "c"
-capacity = { kind = "shared_api", requests_per_min = 60, time_to_first_token = "1s" }
-
-[router]
-kind = "weighted"
-weights = { a = 1, b = 1, c = 1 }
-"#;
+    let pools = pools_of_60(&["a", "b", "c"]);
     // Attempts served by `a` and `b` together, and by `c`.
     let served = |limits: &[&str]| {
         let mut overrides = vec![
