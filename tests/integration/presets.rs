@@ -816,4 +816,17 @@ fn shared_limits_hold_the_pools_they_name_together_under_the_organization() {
         let e = load_error_of(&pools, &[limits]);
         assert!(e.contains(wrong), "{e}");
     }
+    let reserved_c = pools.replacen(
+        "name = \"c\"\ncapacity = { kind = \"shared_api\", requests_per_min = 60,",
+        "name = \"c\"\ncapacity = { kind = \"reserved\", lanes = 2,",
+        1,
+    );
+    let e = load_error_of(
+        &reserved_c,
+        &["shared_limits.ac={ pools = [\"a\", \"c\"], limits = { requests_per_min = 60 } }"],
+    );
+    assert!(
+        e.contains("shared_limits.ac.pools: pool `c` has kind = \"reserved\""),
+        "{e}"
+    );
 }
