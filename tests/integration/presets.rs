@@ -719,6 +719,59 @@ fn pools_of_60(names: &[&str]) -> String {
         )
 }
 
+/// A spillover router from pool `a` (600 requests a minute, under shared
+/// limits of 60) to pool `b` (6,000): it asks the shared limits too before
+/// it picks `a`, so the calls past the group's bucket spill to `b` rather
+/// than being refused, and `a` serves what the group's bucket admits, at
+/// least its 10 minutes' refill and at most that and its first minute's 60.
+#[test]
+fn a_spillover_router_spills_what_shared_limits_would_refuse() {
+    let model = BASE.split("[capacity]").next().unwrap().to_owned()
+        + r#"
+[[pool]]
+name = "a"
+capacity = { kind = "shared_api", requests_per_min = 600, time_to_first_token = "1s" }
+
+[[pool]]
+name = "b"
+capacity = { kind = "shared_api", requests_per_min = 6000, time_to_first_token = "1s" }
+
+[router]
+kind = "spillover"
+order = ["a", "b"]
+
+[shared_limits.a-only]
+pools = ["a"]
+limits = { requests_per_min = 60 }
+"#;
+    let summary = model::simulate(
+        &spec(
+            &model,
+            &[
+                "duration=10m",
+                "warmup=0s",
+                "agents.a.steps=1",
+                "workload.users={ name = \"users\", agent = \"a\", users = 30, think_time = \"1s\" }",
+            ],
+        ),
+        false,
+    )
+    .unwrap()
+    .summary;
+    let pool = |name: &str| summary.pools.iter().find(|p| p.name == name).unwrap();
+    assert_eq!(summary.rate_limited, 0);
+    assert!(
+        (600..=660).contains(&pool("a").served),
+        "{}",
+        pool("a").served
+    );
+    assert!(
+        pool("b").served > 3 * pool("a").served,
+        "{}",
+        pool("b").served
+    );
+}
+
 /// Two shared API pools of 60 requests a minute each, calls spread evenly
 /// between them, 30 agents retrying each refusal when told: alone each
 /// pool admits its minute's 60 and 60 a minute after, 1,320 in 10 minutes

@@ -70,6 +70,18 @@ impl NestedLimits {
         admission
     }
 
+    /// Whether every group over pool `p` would admit `request` now
+    /// (nothing is taken): what a spillover router asks before it picks
+    /// the pool.
+    pub fn would_admit(&mut self, p: usize, now: SimTime, request: Request) -> bool {
+        match self.over.get(p) {
+            Some(over) => over
+                .iter()
+                .all(|&g| self.buckets[g].would_admit(now, request)),
+            None => true,
+        }
+    }
+
     /// An attempt at pool `p` that asked `request` ended at `now` having
     /// made `output_tokens`: each group over the pool settles it.
     pub fn release(&mut self, p: usize, now: SimTime, request: Request, output_tokens: u32) {

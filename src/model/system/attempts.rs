@@ -6,6 +6,7 @@ use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::kind::Capacity;
 use crate::model::capacity::pool::{FailureKind, Router};
+use crate::model::capacity::shared_limits::NestedLimits;
 use crate::model::client::rate_limit::RateLimit;
 use crate::model::fault::FaultEffect;
 use crate::model::workload::agent_loop::LoopOutcome;
@@ -145,7 +146,7 @@ impl AgentSystem<'_> {
             spread => route(
                 spread,
                 &mut self.routers[router],
-                &mut self.pools,
+                (&mut self.pools, &mut self.shared_limits),
                 now,
                 request,
             ),
@@ -428,12 +429,14 @@ impl AgentSystem<'_> {
 }
 
 /// The pool `router` (in state `state`) sends an attempt asking `request` to
-/// at `now` (kept out of line: a single pool is picked by the caller).
+/// at `now`, a spillover's first that its own limits and the shared limits
+/// over it would admit (kept out of line: a single pool is picked by the
+/// caller).
 #[inline(never)]
 fn route(
     router: &Router,
     state: &mut RouterState,
-    pools: &mut [Capacity],
+    (pools, limits): (&mut [Capacity], &mut NestedLimits),
     now: SimTime,
     request: Request,
 ) -> usize {
@@ -443,7 +446,10 @@ fn route(
             let (last, rest) = order.split_last().expect("a router has pools");
             rest.iter()
                 .zip(queue_up_to)
-                .find(|&(&p, &up_to)| pools[p].can_take_now(now, request, up_to))
+                .find(|&(&p, &up_to)| {
+                    pools[p].can_take_now(now, request, up_to)
+                        && limits.would_admit(p, now, request)
+                })
                 .map_or(*last, |(&p, _)| p)
         }
         Router::Failover(failover) => state.failover.pick(failover, now),
