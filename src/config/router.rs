@@ -83,7 +83,7 @@ impl<'a> PoolNames<'a> {
 }
 
 /// The pool named `name`, for the field at `at`.
-fn pool_named(at: &FieldPath, name: &str, names: &PoolNames) -> Checked<usize> {
+pub(super) fn pool_named(at: &FieldPath, name: &str, names: &PoolNames) -> Checked<usize> {
     names.index.get(name).copied().ok_or_else(|| {
         Invalid::new(
             at.clone(),

@@ -13,6 +13,7 @@ use super::capacity::RawSharedApi;
 use super::checks::Checked;
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
+use super::router::{PoolNames, pool_named};
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
 use crate::model::capacity::shared_limits::SharedLimits;
@@ -66,15 +67,10 @@ fn pools_named(names: &[String], pools: &[PoolSpec], at: &FieldPath) -> Checked<
             "names no pool: give the shared API pools the limits hold together",
         ));
     }
+    let known = PoolNames::new(pools);
     let mut indices: Vec<usize> = Vec::with_capacity(names.len());
     for name in names {
-        let Some(index) = pools.iter().position(|p| &p.name == name) else {
-            let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
-            return Err(Invalid::new(
-                at,
-                format!("no pool named `{name}` (the pools: {})", known.join(", ")),
-            ));
-        };
+        let index = pool_named(at, name, &known)?;
         if !shared_api(&pools[index]) {
             return Err(Invalid::new(
                 at,

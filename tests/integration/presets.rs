@@ -855,7 +855,7 @@ fn shared_limits_hold_the_pools_they_name_together_under_the_organization() {
     for (limits, wrong) in [
         (
             "shared_limits.ab={ pools = [\"a\", \"x\"], limits = { requests_per_min = 60 } }",
-            "shared_limits.ab.pools: no pool named `x` (the pools: a, b, c)",
+            "shared_limits.ab.pools: no pool is called `x`: the pools are a, b, c",
         ),
         (
             "shared_limits.ab={ pools = [], limits = { requests_per_min = 60 } }",
