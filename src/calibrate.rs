@@ -10,6 +10,7 @@
 pub mod fit;
 pub mod measured;
 pub mod profile;
+pub mod summary;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -20,10 +21,12 @@ use serde::Serialize;
 use crate::config::{self, Source};
 use crate::csv_row::significant;
 use crate::model::measure::percentiles::Percentiles;
+use crate::model::measure::summary::Summary as RunSummary;
 use crate::model::{RunError, simulate};
 use crate::statistics::Quantiles;
 use fit::StepCosts;
 use measured::{Request, Run};
+use summary::Summary;
 
 /// What the fitted server was run with, beside its step costs.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -70,7 +73,7 @@ fn step_cost(seconds: f64) -> String {
 pub struct Figure {
     /// "time to first token", "end to end" or "time per output token".
     pub metric: &'static str,
-    /// mean, p50, p90 or p99.
+    /// mean, p50, p90, p99 or max.
     pub stat: &'static str,
     pub measured_s: f64,
     pub predicted_s: f64,
@@ -95,18 +98,13 @@ pub struct Score {
 impl Score {
     /// The median absolute error of a metric's figures, in %.
     pub fn median_error_pct(&self, metric: &str) -> f64 {
-        let mut errors: Vec<f64> = self
-            .figures
-            .iter()
-            .filter(|f| f.metric == metric)
-            .map(|f| f.error_pct.abs())
-            .collect();
-        errors.sort_by(f64::total_cmp);
-        match errors.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => errors[n / 2],
-            n => (errors[n / 2 - 1] + errors[n / 2]) / 2.0,
-        }
+        median(
+            self.figures
+                .iter()
+                .filter(|f| f.metric == metric)
+                .map(|f| f.error_pct.abs())
+                .collect(),
+        )
     }
 }
 
@@ -151,28 +149,33 @@ const METRICS: [Metric; 3] = [
     },
 ];
 
-/// Replays `run` against `pool` (a `[capacity]` table) in loopcap and
-/// scores its requests from `from_s` on, each metric counted as loopcap
-/// counts it after its warm-up. `dir` holds the replayed requests.
-pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, CalibrateError> {
-    let trace = dir.join(format!("requests-{}.csv", run.requests.len()));
+/// What loopcap made of `requests` (when sent, in seconds; prompt and
+/// output tokens) sent to `pool`, counted after `warmup_s` and run until
+/// `horizon_s`; `dir` holds them as a trace.
+fn replay(
+    name: &str,
+    requests: &[(f64, u64, u64)],
+    warmup_s: f64,
+    horizon_s: f64,
+    pool: &str,
+    dir: &Path,
+) -> Result<RunSummary, CalibrateError> {
+    let trace = dir.join(format!("requests-{}.csv", requests.len()));
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&trace)?);
     writeln!(csv, "sent_us,input_tokens,output_tokens")?;
-    for r in &run.requests {
-        writeln!(csv, "{},{},{}", (r.sent_s * 1e6).round(), r.input, r.output)?;
+    for (sent_s, input, output) in requests {
+        writeln!(csv, "{},{input},{output}", (sent_s * 1e6).round())?;
     }
     csv.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    let longest = run.requests.iter().map(Request::e2e_s).fold(0.0, f64::max);
-    let last_sent = run.requests.last().map_or(0.0, |r| r.sent_s);
-    let max_output = run.requests.iter().map(|r| r.output).max().unwrap_or(1);
+    let max_output = requests.iter().map(|r| r.2).max().unwrap_or(1);
     let text = format!(
-        "name = \"calibrated: {name}\"\nseed = 1\nduration = \"{duration}s\"\nwarmup = \"{from_s}s\"\n\n[[workload]]\nname = \"measured\"\nagent = \"request\"\ntrace = {{ file = \"{file}\", format = \"csv\", columns = {{ time = \"sent_us\", time_unit = \"us\", input = \"input_tokens\", output = \"output_tokens\", max_tokens = \"output_tokens\" }} }}\n\n[agents.request]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\nmax_output_tokens = {max_output}\n\n{pool}\n[client]\nmax_attempts = 1\n",
-        name = run.name.replace(['"', '\\'], "_"),
-        duration = (last_sent + 10.0 * longest + 60.0).ceil(),
+        "name = \"calibrated: {name}\"\nseed = 1\nduration = \"{duration}s\"\nwarmup = \"{warmup_s}s\"\n\n[[workload]]\nname = \"measured\"\nagent = \"request\"\ntrace = {{ file = \"{file}\", format = \"csv\", columns = {{ time = \"sent_us\", time_unit = \"us\", input = \"input_tokens\", output = \"output_tokens\", max_tokens = \"output_tokens\" }} }}\n\n[agents.request]\nsteps = 1\ninput_tokens = 1\noutput_tokens = 1\nmax_output_tokens = {max_output}\n\n{pool}\n[client]\nmax_attempts = 1\n",
+        name = name.replace(['"', '\\'], "_"),
+        duration = horizon_s.ceil(),
         file = trace.display().to_string().replace('\\', "/"),
     );
     let source = Source {
-        name: format!("the pool replaying {}", run.name),
+        name: format!("the pool replaying {name}"),
         text,
         base_dir: dir.to_owned(),
     };
@@ -181,19 +184,63 @@ pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, Ca
     let spec = config::load_parsed(&source, table, &[])
         .map_err(|e| CalibrateError::Model(e.to_string()))?
         .spec;
-    let summary = simulate(&spec, false)?.summary;
+    Ok(simulate(&spec, false)?.summary)
+}
+
+/// loopcap's figures for each metric of [`METRICS`]: time to first token,
+/// end to end, time per output token.
+fn predicted(summary: &RunSummary) -> [Option<&Percentiles>; 3] {
     let hosted = summary
         .pools
         .first()
         .and_then(|p| p.self_hosted.as_ref())
         .expect("the calibrated pool is self-hosted");
-    let predicted: [Option<&Percentiles>; 3] = [
+    [
         hosted.time_to_first_token_s.as_ref(),
         summary.loop_latency_s.as_ref(),
         hosted.time_per_output_token_s.as_ref(),
-    ];
+    ]
+}
+
+/// A figure: `stat` of `metric` measured, beside loopcap's.
+fn figure(
+    metric: &'static str,
+    stat: &'static str,
+    measured_s: f64,
+    predicted: &Percentiles,
+) -> Figure {
+    let predicted_s = match stat {
+        "mean" => predicted.mean,
+        "p50" => predicted.p50,
+        "p90" => predicted.p90,
+        "p99" => predicted.p99,
+        "max" => predicted.max,
+        other => unreachable!("no statistic `{other}` is scored"),
+    };
+    Figure {
+        metric,
+        stat,
+        measured_s,
+        predicted_s,
+        error_pct: 100.0 * (predicted_s - measured_s) / measured_s,
+    }
+}
+
+/// Replays `run` against `pool` (a `[capacity]` table) in loopcap and
+/// scores its requests from `from_s` on, each metric counted as loopcap
+/// counts it after its warm-up. `dir` holds the replayed requests.
+pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, CalibrateError> {
+    let requests: Vec<(f64, u64, u64)> = run
+        .requests
+        .iter()
+        .map(|r| (r.sent_s, r.input, r.output))
+        .collect();
+    let longest = run.requests.iter().map(Request::e2e_s).fold(0.0, f64::max);
+    let last_sent = run.requests.last().map_or(0.0, |r| r.sent_s);
+    let horizon_s = last_sent + 10.0 * longest + 60.0;
+    let summary = replay(&run.name, &requests, from_s, horizon_s, pool, dir)?;
     let mut figures = vec![];
-    for (metric, predicted) in METRICS.iter().zip(predicted) {
+    for (metric, predicted) in METRICS.iter().zip(predicted(&summary)) {
         let values: Vec<f64> = run
             .requests
             .iter()
@@ -204,19 +251,13 @@ pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, Ca
             continue;
         };
         let measured = Quantiles::of(&values);
-        for (stat, measured_s, predicted_s) in [
-            ("mean", measured.mean, predicted.mean),
-            ("p50", measured.p50, predicted.p50),
-            ("p90", measured.p90, predicted.p90),
-            ("p99", measured.p99, predicted.p99),
+        for (stat, measured_s) in [
+            ("mean", measured.mean),
+            ("p50", measured.p50),
+            ("p90", measured.p90),
+            ("p99", measured.p99),
         ] {
-            figures.push(Figure {
-                metric: metric.name,
-                stat,
-                measured_s,
-                predicted_s,
-                error_pct: 100.0 * (predicted_s - measured_s) / measured_s,
-            });
+            figures.push(figure(metric.name, stat, measured_s, predicted));
         }
     }
     Ok(Score {
@@ -224,6 +265,39 @@ pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, Ca
         from_s,
         scored_requests: run.requests.iter().filter(|r| r.sent_s >= from_s).count(),
         unanswered: summary.loops_failed + summary.loops_in_flight,
+        figures,
+    })
+}
+
+/// Replays the run `summary` describes against `pool`, sent as vLLM's
+/// client sent it, and scores each figure it gives; where every request
+/// was sent at once, its duration too, as the longest end to end.
+pub fn score_summary(summary: &Summary, pool: &str, dir: &Path) -> Result<Score, CalibrateError> {
+    let requests = summary.requests();
+    let last_sent = requests.last().map_or(0.0, |r| r.0);
+    let horizon_s = last_sent + 10.0 * summary.duration_s + 60.0;
+    let replayed = replay(&summary.name, &requests, 0.0, horizon_s, pool, dir)?;
+    let predicted = predicted(&replayed);
+    let at_once =
+        summary
+            .request_rate
+            .is_none()
+            .then_some(("end to end", "max", summary.duration_s));
+    let figures = summary
+        .figures
+        .iter()
+        .copied()
+        .chain(at_once)
+        .filter_map(|(metric, stat, measured_s)| {
+            let i = METRICS.iter().position(|m| m.name == metric)?;
+            Some(figure(metric, stat, measured_s, predicted[i]?))
+        })
+        .collect();
+    Ok(Score {
+        run: summary.name.clone(),
+        from_s: 0.0,
+        scored_requests: requests.len(),
+        unanswered: replayed.loops_failed + replayed.loops_in_flight,
         figures,
     })
 }
@@ -283,9 +357,10 @@ impl Calibration {
             }
             let _ = writeln!(
                 out,
-                "median absolute error: time to first token {:.1}%, end to end {:.1}%",
+                "median absolute error: time to first token {:.1}%, end to end {:.1}%, time per output token {:.1}%",
                 score.median_error_pct("time to first token"),
-                score.median_error_pct("end to end")
+                score.median_error_pct("end to end"),
+                score.median_error_pct("time per output token")
             );
             if score.unanswered > 0 {
                 let _ = writeln!(
@@ -295,6 +370,63 @@ impl Calibration {
                 );
             }
         }
+        if self.scores.len() > 1 {
+            out += &self.across_runs();
+        }
         out
+    }
+
+    /// Each run's median absolute error by metric, and their medians.
+    fn across_runs(&self) -> String {
+        const METRICS: [&str; 3] = ["time to first token", "end to end", "time per output token"];
+        let mut out = format!(
+            "\nacross the {} runs scored, the median absolute error of each run's figures\n{:<28}{:>15}{:>12}{:>16}\n",
+            self.scores.len(),
+            "run",
+            "first token",
+            "end to end",
+            "per token"
+        );
+        let row = |out: &mut String, name: &str, errors: [f64; 3]| {
+            let shown = errors.map(|e| {
+                if e.is_nan() {
+                    "-".to_owned()
+                } else {
+                    format!("{e:.1}%")
+                }
+            });
+            let _ = writeln!(
+                out,
+                "{name:<28}{:>15}{:>12}{:>16}",
+                shown[0], shown[1], shown[2]
+            );
+        };
+        for score in &self.scores {
+            let name = Path::new(&score.run)
+                .file_name()
+                .map_or(score.run.clone(), |n| n.to_string_lossy().into_owned());
+            row(&mut out, &name, METRICS.map(|m| score.median_error_pct(m)));
+        }
+        let over_runs = METRICS.map(|m| {
+            let errors: Vec<f64> = self
+                .scores
+                .iter()
+                .map(|s| s.median_error_pct(m))
+                .filter(|e| !e.is_nan())
+                .collect();
+            median(errors)
+        });
+        row(&mut out, "median over the runs", over_runs);
+        out
+    }
+}
+
+/// The median of `values` (NaN if there are none).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }

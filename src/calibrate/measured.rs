@@ -1,11 +1,13 @@
 //! A real server's own measurements of the requests it served: the JSON
 //! `vllm bench serve --save-result --save-detailed` writes, or a CSV with a
-//! row per request.
+//! row per request; or, to be scored only, a run's summary ([`summary`]).
 
 use std::path::Path;
 
 use serde::Deserialize;
+use serde_json::Value;
 
+use super::summary::{self, Summary};
 use crate::error::{BadInput, ReadError};
 
 /// One request as the client measured it.
@@ -80,14 +82,40 @@ struct CsvRow {
     output_tokens: u64,
 }
 
-/// Reads the measurements in `path`: vLLM's JSON (by its `.json` name) or
-/// the CSV of `sent_s, first_token_s, last_token_s, input_tokens,
-/// output_tokens` (times in seconds from any origin).
+/// A measured run: its requests, or only its summary.
+#[derive(Debug)]
+pub enum Measured {
+    Requests(Run),
+    Summary(Summary),
+}
+
+/// Reads the requests measured in `path`, which must have them to be
+/// fitted to.
 pub fn read(path: &Path) -> Result<Run, ReadError> {
+    match read_run(path)? {
+        Measured::Requests(run) => Ok(run),
+        Measured::Summary(summary) => Err(ReadError::bad(format!(
+            "{}: a run's summary, with no request's own times (`ttfts`): it can be scored with --check, but a fit needs the requests (`--save-detailed`) or a --profile",
+            summary.name
+        ))),
+    }
+}
+
+/// Reads the run in `path`: vLLM's JSON (by its `.json` name), detailed or
+/// a summary, or the CSV of `sent_s, first_token_s, last_token_s,
+/// input_tokens, output_tokens` (times in seconds from any origin).
+pub fn read_run(path: &Path) -> Result<Measured, ReadError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(ReadError::io(path))?;
     let (requests, failed) = if path.extension().is_some_and(|e| e == "json") {
-        from_vllm(&name, &text)?
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| ReadError::bad(format!("{name}: not JSON: {e}")))?;
+        match value {
+            Value::Object(object) if summary::is_summary(&object) => {
+                return Ok(Measured::Summary(summary::from_json(&name, object)?));
+            }
+            value => from_vllm(&name, value)?,
+        }
     } else {
         (from_csv(path, &text)?, 0)
     };
@@ -97,16 +125,15 @@ pub fn read(path: &Path) -> Result<Run, ReadError> {
             requests.len()
         )));
     }
-    Ok(Run {
+    Ok(Measured::Requests(Run {
         name,
         requests,
         failed,
-    })
+    }))
 }
 
-fn from_vllm(name: &str, text: &str) -> Result<(Vec<Request>, usize), BadInput> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: VllmResult = serde_path_to_error::deserialize(de).map_err(|e| {
+fn from_vllm(name: &str, value: Value) -> Result<(Vec<Request>, usize), BadInput> {
+    let raw: VllmResult = serde_path_to_error::deserialize(value).map_err(|e| {
         BadInput::new(format!(
             "{name}: field `{}`: {}; expected the JSON `vllm bench serve --save-result --save-detailed` writes",
             e.path(),
@@ -242,13 +269,19 @@ fn spread(first: f64, last: f64, count: u64) -> Vec<f64> {
 mod tests {
     use super::*;
 
+    fn json(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
     #[test]
     fn a_vllm_result_gives_each_answered_request_its_token_times() {
         let (requests, failed) = from_vllm(
             "run.json",
-            r#"{"input_lens": [10, 20, 30], "output_lens": [3, 0, 4],
+            json(
+                r#"{"input_lens": [10, 20, 30], "output_lens": [3, 0, 4],
                 "ttfts": [0.5, 0.0, 0.25], "itls": [[0.1, 0.2], [], [0.3]],
                 "start_times": [101.0, 100.5, 100.0], "errors": ["", "timed out", null]}"#,
+            ),
         )
         .unwrap();
         // The failed one is left out; the rest in the order sent, from the first.
@@ -282,12 +315,14 @@ mod tests {
     fn a_vllm_result_that_cannot_be_replayed_says_why() {
         let no_times = from_vllm(
             "run.json",
-            r#"{"input_lens": [1], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#,
+            json(r#"{"input_lens": [1], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#),
         );
         assert!(no_times.unwrap_err().0.contains("no `start_times`"));
         let short = from_vllm(
             "run.json",
-            r#"{"input_lens": [1, 2], "output_lens": [1], "ttfts": [0.1, 0.2], "itls": [[], []], "start_times": [0, 1]}"#,
+            json(
+                r#"{"input_lens": [1, 2], "output_lens": [1], "ttfts": [0.1, 0.2], "itls": [[], []], "start_times": [0, 1]}"#,
+            ),
         );
         assert!(
             short
@@ -297,12 +332,14 @@ mod tests {
         );
         let typed = from_vllm(
             "run.json",
-            r#"{"input_lens": ["ten"], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#,
+            json(r#"{"input_lens": ["ten"], "output_lens": [1], "ttfts": [0.1], "itls": [[]]}"#),
         );
         assert!(typed.unwrap_err().0.contains("field `input_lens[0]`"));
         let negative = from_vllm(
             "run.json",
-            r#"{"input_lens": [1], "output_lens": [2], "ttfts": [0.1], "itls": [[-0.1]], "start_times": [0]}"#,
+            json(
+                r#"{"input_lens": [1], "output_lens": [2], "ttfts": [0.1], "itls": [[-0.1]], "start_times": [0]}"#,
+            ),
         );
         assert!(
             negative

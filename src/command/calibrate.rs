@@ -4,9 +4,9 @@
 use std::io::{self, Write};
 
 use crate::calibrate::fit::fit;
-use crate::calibrate::measured::{self, Run};
+use crate::calibrate::measured::{self, Measured};
 use crate::calibrate::profile::fit_profile;
-use crate::calibrate::{Calibration, Server, score};
+use crate::calibrate::{Calibration, Server, score, score_summary};
 use crate::cli::CalibrateArgs;
 use crate::command::error::Error;
 use crate::config::self_hosted::vllm_server_default;
@@ -16,10 +16,10 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
     let server = server(args)?;
     let shown = args.measured.display().to_string();
     let budget = server.max_num_batched_tokens;
-    let checks: Vec<Run> = args
+    let checks: Vec<Measured> = args
         .check
         .iter()
-        .map(|path| measured::read(path))
+        .map(|path| measured::read_run(path))
         .collect::<Result<_, _>>()?;
     let (costs, fitted_to, in_sample_error_pct, primary) = if args.profile {
         let (costs, error, rows) = fit_profile(&args.measured, budget)?;
@@ -61,16 +61,20 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
     };
     let pool = server.pool_table(&costs);
     let dir = tempfile::tempdir().map_err(Error::runtime)?;
-    let scored =
-        |run: &Run, from_s: f64| score(run, from_s, &pool, dir.path()).map_err(Error::runtime);
     let mut scores = vec![];
     if let Some((run, half)) = &primary
         && checks.is_empty()
     {
-        scores.push(scored(run, run.requests[*half].sent_s)?);
+        scores.push(
+            score(run, run.requests[*half].sent_s, &pool, dir.path()).map_err(Error::runtime)?,
+        );
     }
-    for run in &checks {
-        scores.push(scored(run, 0.0)?);
+    for check in &checks {
+        let scored = match check {
+            Measured::Requests(run) => score(run, 0.0, &pool, dir.path()),
+            Measured::Summary(summary) => score_summary(summary, &pool, dir.path()),
+        };
+        scores.push(scored.map_err(Error::runtime)?);
     }
     let (requests, failed) = primary
         .as_ref()
