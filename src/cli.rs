@@ -140,11 +140,12 @@ MEASURED is the JSON `vllm bench serve --save-result --save-detailed` writes
 request: sent_s, first_token_s, last_token_s (seconds), input_tokens,
 output_tokens. With --profile it is a CSV of speeds: phase (decode or
 prefill), batch, context_tokens (blank if not measured), chunk_tokens,
-tokens_per_s. A --check RUN may also be the summary `vllm bench serve
---save-result` writes without --save-detailed: its requests are replayed as
-vLLM's client sent them (all at once, or at its request_rate and
-burstiness), its token totals shared out evenly, and its mean, median and
-percentile figures scored.
+tokens_per_s. A --check RUN may also be the summary that
+`vllm bench serve --save-result` writes without --save-detailed: its
+requests are replayed as vLLM's client sent them (all at once, or at its
+request_rate and burstiness), its token totals shared out evenly, and its
+mean, median and percentile figures scored. A --check directory scores
+every .json and .csv run in it.
 
 It prints a [capacity] table to paste into a model, then, run in loopcap on
 the measured requests, the errors of its time to first token, end-to-end
@@ -451,7 +452,7 @@ pub struct CalibrateArgs {
     /// MEASURED is a table of speeds.
     #[arg(long)]
     pub profile: bool,
-    /// Other runs to score (one or more; repeatable).
+    /// Other runs to score, or directories of them (one or more; repeatable).
     #[arg(long, value_name = "RUN", num_args = 1..)]
     pub check: Vec<PathBuf>,
     /// Print the calibration as JSON.

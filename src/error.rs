@@ -55,6 +55,11 @@ impl ReadError {
         }
     }
 
+    /// Whether the file was not there to read.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ReadError::Io { error, .. } if error.kind() == io::ErrorKind::NotFound)
+    }
+
     /// What the file holds is wrong, as `message` says.
     pub fn bad(message: impl Into<String>) -> ReadError {
         ReadError::Bad(BadInput::new(message))

@@ -2,6 +2,7 @@
 //! or speeds, scores it on requests it was not fitted to, and prints both.
 
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use crate::calibrate::fit::fit;
 use crate::calibrate::measured::{self, Measured};
@@ -10,17 +11,19 @@ use crate::calibrate::{Calibration, Server, score, score_summary};
 use crate::cli::CalibrateArgs;
 use crate::command::error::Error;
 use crate::config::self_hosted::vllm_server_default;
+use crate::error::ReadError;
 use crate::json;
 
 pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
     let server = server(args)?;
     let shown = args.measured.display().to_string();
     let budget = server.max_num_batched_tokens;
-    let checks: Vec<Measured> = args
-        .check
-        .iter()
-        .map(|path| measured::read_run(path))
-        .collect::<Result<_, _>>()?;
+    let mut checks: Vec<Measured> = vec![];
+    for path in &args.check {
+        for run in runs_in(path)? {
+            checks.push(measured::read_run(&run)?);
+        }
+    }
     let (costs, fitted_to, in_sample_error_pct, primary) = if args.profile {
         let (costs, error, rows) = fit_profile(&args.measured, budget)?;
         (
@@ -98,6 +101,29 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// The runs `path` names: itself, or, for a directory, each `.json` and
+/// `.csv` file in it, by name.
+fn runs_in(path: &Path) -> Result<Vec<PathBuf>, Error> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut runs = vec![];
+    for entry in std::fs::read_dir(path).map_err(ReadError::io(path))? {
+        let run = entry.map_err(ReadError::io(path))?.path();
+        if run.is_file() && run.extension().is_some_and(|e| e == "json" || e == "csv") {
+            runs.push(run);
+        }
+    }
+    if runs.is_empty() {
+        return Err(Error::input(format!(
+            "--check {}: a directory with no run in it (.json or .csv files)",
+            path.display()
+        )));
+    }
+    runs.sort();
+    Ok(runs)
 }
 
 /// The command line that makes this calibration again.

@@ -96,6 +96,10 @@ impl From<ReadError> for Error {
     fn from(e: ReadError) -> Self {
         match e {
             ReadError::Bad(bad) => bad.into(),
+            // A file named that is not there is the user's to fix.
+            missing @ ReadError::Io { .. } if missing.is_not_found() => {
+                Error::Input(missing.to_string())
+            }
             io @ ReadError::Io { .. } => Error::Runtime(io.into()),
         }
     }

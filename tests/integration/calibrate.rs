@@ -237,27 +237,26 @@ fn the_readme_shows_what_calibrate_prints() {
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let command = "cargo run --release -- calibrate ";
-    let (line, after) = readme
-        .split_once(command)
-        .expect("the README calibrates")
-        .1
-        .split_once("\n```\n\n```\n")
-        .unwrap();
-    let shown = after.split("```").next().unwrap();
-    let output = loopcap()
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("calibrate")
-        .args(line.split_whitespace())
-        .output()
-        .unwrap();
-    let printed = String::from_utf8(output.stdout).unwrap();
-    // Every line shown, in order (`...` for lines left out).
-    let mut lines = printed.lines();
-    for want in shown.lines().filter(|l| *l != "...") {
-        assert!(
-            lines.any(|l| l == want),
-            "the README shows `{want}`, which calibrate does not print (in that order):\n{printed}"
-        );
+    let blocks: Vec<&str> = readme.split(command).skip(1).collect();
+    assert_eq!(blocks.len(), 2, "the README calibrates twice");
+    for block in blocks {
+        let (line, after) = block.split_once("\n```\n\n```\n").unwrap();
+        let shown = after.split("```").next().unwrap();
+        let output = loopcap()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("calibrate")
+            .args(line.split_whitespace())
+            .output()
+            .unwrap();
+        let printed = String::from_utf8(output.stdout).unwrap();
+        // Every line shown, in order (`...` for lines left out).
+        let mut lines = printed.lines();
+        for want in shown.lines().filter(|l| *l != "...") {
+            assert!(
+                lines.any(|l| l == want),
+                "the README shows `{want}`, which calibrate does not print (in that order):\n{printed}"
+            );
+        }
     }
 }
 

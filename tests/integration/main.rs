@@ -15,6 +15,7 @@ mod pools;
 mod presets;
 mod prompt_cache;
 mod readme;
+mod real_vllm;
 mod report;
 mod resilience;
 mod retries;
