@@ -101,7 +101,7 @@ Examples:
     /// distance or the trace's own values in a CSV beside the model); prints
     /// each quantity in the trace and in the written model.
     #[command(
-        after_help = "Formats: azure, burstgpt, tracelab, otel (OpenTelemetry GenAI spans, OTLP/JSON), claude_code (Claude Code's transcripts under ~/.claude/projects), csv (with --columns).
+        after_help = "Formats: azure, burstgpt, tracelab, otel (OpenTelemetry GenAI spans, OTLP/JSON), claude_code (Claude Code's transcripts under ~/.claude/projects), weka (the Weka trace format of SemiAnalysis's cc-traces datasets of Claude Code traffic), csv (with --columns).
 
 Examples:
   loopcap fit ../shared/data/traces/azure-llm-inference-2023/AzureLLMInferenceTrace_code.csv --format azure --out fitted.toml
@@ -396,7 +396,7 @@ pub struct SizeArgs {
 pub struct FitArgs {
     /// The trace file.
     pub trace: PathBuf,
-    /// azure, burstgpt, tracelab, otel, claude_code or csv.
+    /// azure, burstgpt, tracelab, otel, claude_code, weka or csv.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(TRACE_FORMATS))]
     pub format: String,
     /// For --format csv: the inside of the trace's `columns = { ... }` table.

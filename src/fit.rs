@@ -58,6 +58,9 @@ pub struct Observations {
     pub cached_input_share: f64,
     /// The cached share of the context a loop's steps add.
     pub context_cached_share: Option<f64>,
+    /// Whether the trace dates what arrives: a format whose sessions keep
+    /// no start time does not, and its arrivals say nothing of traffic.
+    pub dated: bool,
 }
 
 /// What a fitted model's class is.
@@ -207,6 +210,7 @@ fn observe_requests(spec: &TraceSpec) -> Result<Observations, BadInput> {
         calls: times.len(),
         loops: times.len(),
         sessions: None,
+        dated: true,
         span_s,
         loop_gaps: gaps.clone(),
         gaps,
@@ -318,6 +322,7 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
         calls,
         loops: trace.sessions.iter().map(|s| s.requests.len()).sum(),
         sessions: Some(trace.sessions.len()),
+        dated: trace.dated,
         span_s,
         gaps,
         loop_gaps: loop_starts.windows(2).map(|w| w[1] - w[0]).collect(),

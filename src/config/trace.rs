@@ -19,26 +19,28 @@ use crate::model::workload::sessions::{
     SessionTrace, read_csv_sessions, read_grouped_sessions, read_tracelab,
 };
 use crate::model::workload::trace::{TimeUnit, TraceColumns, TraceReader, TraceSpec, session_key};
+use crate::model::workload::weka::read_weka;
 
 /// The formats a trace may be read in (`format = ...`, `fit --format`).
-pub const TRACE_FORMATS: [&str; 6] = [
+pub const TRACE_FORMATS: [&str; 7] = [
     "azure",
     "burstgpt",
     "tracelab",
     "otel",
     "claude_code",
+    "weka",
     "csv",
 ];
 
 /// The formats whose files hold agent sessions, read whole.
-const SESSION_FORMATS: [&str; 3] = ["tracelab", "otel", "claude_code"];
+const SESSION_FORMATS: [&str; 4] = ["tracelab", "otel", "claude_code", "weka"];
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrace {
     /// The trace file, relative to the model file.
     file: String,
-    /// "azure", "burstgpt", "tracelab", "otel" or "claude_code" (agent
+    /// "azure", "burstgpt", "tracelab", "otel", "claude_code" or "weka" (agent
     /// sessions), or "csv" (with `columns`).
     format: String,
     /// Replay this many times faster than recorded (default 1).
@@ -97,7 +99,7 @@ impl RawTrace {
         if !self.holds_sessions() {
             return Err(Invalid::new(
                 at,
-                "goes with format = \"tracelab\", \"otel\" or \"claude_code\", whose calls name their model",
+                "goes with format = \"tracelab\", \"otel\", \"claude_code\" or \"weka\", whose calls name their model",
             ));
         }
         table
@@ -204,6 +206,7 @@ impl RawTrace {
             let sessions = match self.format.as_str() {
                 "tracelab" => read_tracelab(&spec, &recorded_models),
                 "otel" => read_otel(&spec, &recorded_models),
+                "weka" => read_weka(&spec, &recorded_models),
                 _ => read_claude_code(&spec, &recorded_models),
             }
             .map_err(|e| Invalid::new(file.clone(), e.message))?;

@@ -63,6 +63,9 @@ pub struct FitReport {
     /// Each figure of the model more than 10% from the trace's (its
     /// interval clear of it), and a sample too small to fit.
     pub warnings: Vec<String>,
+    /// Whether the trace dates what arrives (see [`Observations::dated`]).
+    #[serde(skip)]
+    dated: bool,
 }
 
 #[derive(Serialize)]
@@ -174,6 +177,7 @@ pub fn report(
         quantities,
         check: None,
         warnings: Vec::new(),
+        dated: obs.dated,
     };
     report.warnings = report.warnings();
     Ok(report)
@@ -333,6 +337,12 @@ impl FitReport {
     /// minute, inter-arrival CV, a quantity's mean).
     fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        if !self.dated {
+            warnings.push(
+                "the trace keeps no session start times (its sessions all start at its time 0, subagents at their spawn): the fitted arrivals describe the file, not your traffic; set the class's arrivals to the sessions you expect"
+                    .to_owned(),
+            );
+        }
         if self.loops < FEW_LOOPS {
             warnings.push(format!(
                 "only {} loops in the trace: too few to fit distributions to (at least {FEW_LOOPS}); read the fitted model as a guess",

@@ -11,3 +11,4 @@ pub mod otel;
 pub mod session_stream;
 pub mod sessions;
 pub mod trace;
+pub mod weka;

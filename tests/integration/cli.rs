@@ -926,7 +926,7 @@ fn completions_cover_every_command_and_flag_in_each_shell() {
         // (but in fish, whose script clap_complete writes without a
         // positional argument's values) the shells.
         let mut enumerated = vec![
-            "azure burstgpt tracelab otel claude_code csv",
+            "azure burstgpt tracelab otel claude_code weka csv",
             "model experiment",
         ];
         if shell != "fish" {
@@ -937,7 +937,7 @@ fn completions_cover_every_command_and_flag_in_each_shell() {
             assert!(listed, "{shell} completion lacks the values {values}");
         }
         if shell == "bash" {
-            assert!(script.contains("--format)\n                    COMPREPLY=($(compgen -W \"azure burstgpt tracelab otel claude_code csv\""), "bash does not offer fit's formats after --format");
+            assert!(script.contains("--format)\n                    COMPREPLY=($(compgen -W \"azure burstgpt tracelab otel claude_code weka csv\""), "bash does not offer fit's formats after --format");
         }
     }
     loopcap()

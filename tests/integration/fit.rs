@@ -317,7 +317,7 @@ fn bad_fit_input_is_an_error() {
     for (format, expected) in [
         (
             "parquet",
-            "invalid value 'parquet' for '--format <FORMAT>'\n  [possible values: azure, burstgpt, tracelab, otel, claude_code, csv]",
+            "invalid value 'parquet' for '--format <FORMAT>'\n  [possible values: azure, burstgpt, tracelab, otel, claude_code, weka, csv]",
         ),
         ("csv", "format = \"csv\" needs columns"),
     ] {
@@ -617,6 +617,34 @@ fn fitted_claude_code_sessions_keep_their_rate_and_requests() {
             .starts_with("sessions: an open stream"),
         "{report}"
     );
+    assert!(!undated_warning(&report), "{report}");
+}
+
+/// Whether a fit report warns that its trace keeps no start times.
+fn undated_warning(report: &Value) -> bool {
+    report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("keeps no session start times"))
+}
+
+/// A Weka trace's sessions keep no wall-clock start: its calls and
+/// tokens fit (the file's 10 calls, 950 input tokens a call as recounted
+/// in `traces.rs`), but the fit says its arrivals are not traffic.
+#[test]
+fn a_weka_trace_fits_its_calls_and_warns_that_its_arrivals_are_not_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/weka.jsonl");
+    let report = fit(
+        data.to_str().unwrap(),
+        "weka",
+        &dir.path().join("fitted.toml"),
+        "10",
+    );
+    assert_eq!(report["calls"], 10, "{report}");
+    assert_eq!(report["input_tokens_per_call"]["trace"], 950.0, "{report}");
+    assert!(undated_warning(&report), "{report}");
 }
 
 /// Resampling TraceLab's example: its two sessions are of two requests

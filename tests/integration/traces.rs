@@ -1063,3 +1063,131 @@ fn a_max_tokens_column_gives_each_call_its_own() {
         "{stderr}"
     );
 }
+
+/// The prefix-cache recount of a Weka trace file, made here from the raw
+/// JSON: each call's leading blocks already sent in its session (by it or
+/// a subagent, in the order they were sent), times the block size, at most
+/// its input. Returns (calls, input, cached input, output).
+fn weka_recount(text: &str) -> (u64, u64, u64, u64) {
+    fn calls(entries: &[serde_json::Value], out: &mut Vec<serde_json::Value>) {
+        for e in entries {
+            if e["type"] == "subagent" {
+                calls(e["requests"].as_array().unwrap(), out);
+            } else {
+                out.push(e.clone());
+            }
+        }
+    }
+    let (mut n, mut input, mut cached, mut output) = (0, 0, 0, 0);
+    for line in text.lines() {
+        let trace: serde_json::Value = serde_json::from_str(line).unwrap();
+        let block = trace["block_size"].as_u64().unwrap();
+        let mut all = vec![];
+        calls(trace["requests"].as_array().unwrap(), &mut all);
+        all.sort_by(|a, b| {
+            a["t"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["t"].as_f64().unwrap())
+        });
+        let mut seen = std::collections::HashSet::new();
+        for call in &all {
+            let ids: Vec<u64> = call["hash_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect();
+            let hits = ids.iter().take_while(|id| seen.contains(*id)).count() as u64;
+            let this_input = call["in"].as_u64().unwrap();
+            n += 1;
+            input += this_input;
+            cached += (hits * block).min(this_input);
+            output += call["out"].as_u64().unwrap();
+            seen.extend(ids);
+        }
+    }
+    (n, input, cached, output)
+}
+
+/// tests/data/weka.jsonl: two sessions in the Weka trace format of
+/// SemiAnalysis's 2026 cc-traces datasets, made here. Session a: its own
+/// calls at 0, 5 and 20 s (the last ends its turn) and at 80 s, and an
+/// Explore subagent of two calls at 9.5 and 12 s; session b: a streamed
+/// call, a subagent whose second entry is a subagent of its own, and a
+/// last call. So 6 loops of 10 calls; 9,500 input tokens, 5,440 of them
+/// the leading 64-token blocks sent before in their session (subagents
+/// included, a session's blocks not another's; the call at 20 s hits its
+/// first 10 blocks, not the 19 sent before, as its 11th is new), and 340
+/// output. Each call
+/// taking 1 s, the tool times the gaps after each call's `api_time`: loops
+/// of 18.5, 1, 3.5, 7, 1 and 1 s.
+#[test]
+fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let text = fs::read_to_string(data.join("weka.jsonl")).unwrap();
+    assert_eq!(weka_recount(&text), (10, 9_500, 5_440, 340));
+    let trace = "{ file = \"weka.jsonl\", format = \"weka\" }";
+    let s = run_in(&data, replay(trace, "1h"));
+    assert_eq!(
+        (
+            s.loops_completed,
+            s.calls,
+            s.input_tokens,
+            s.cached_input_tokens,
+            s.output_tokens
+        ),
+        (6, 10, 9_500, 5_440, 340)
+    );
+    let latency = s.loop_latency_s.unwrap();
+    assert!(
+        (latency.max - 18.5).abs() < 1e-6 && (latency.mean - 32.0 / 6.0).abs() < 1e-6,
+        "{latency:?}"
+    );
+
+    // One JSON object pretty-printed, or an array of them, reads the same.
+    let dir = tempfile::tempdir().unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    fs::write(
+        dir.path().join("one.json"),
+        serde_json::to_string_pretty(&first).unwrap(),
+    )
+    .unwrap();
+    let s = run_in(
+        dir.path(),
+        replay("{ file = \"one.json\", format = \"weka\" }", "1h"),
+    );
+    assert_eq!(
+        (s.loops_completed, s.calls, s.cached_input_tokens),
+        (3, 6, 4_608)
+    );
+
+    // Bad input says where and what: a token count that is not one, a
+    // scope that is not known, a file that is not a trace (exit 2).
+    fs::write(
+        dir.path().join("bad.jsonl"),
+        text.replacen("\"out\":60", "\"out\":-60", 1),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("scope.jsonl"),
+        text.replacen("\"local\"", "\"galaxy\"", 1),
+    )
+    .unwrap();
+    fs::write(dir.path().join("text.txt"), "time,in,out\n0,1,1\n").unwrap();
+    for (file, error) in [
+        (
+            "bad.jsonl",
+            "bad.jsonl: line 1: not a Weka trace (field `requests[1]`: invalid value: integer `-60`, expected u32",
+        ),
+        (
+            "scope.jsonl",
+            "scope.jsonl: line 1: `hash_id_scope` \"galaxy\": allowed are local, global",
+        ),
+        ("text.txt", "text.txt: line 1: not a Weka trace"),
+    ] {
+        let trace = format!("{{ file = \"{file}\", format = \"weka\" }}");
+        let stderr = checked_in(dir.path(), &replay(&trace, "1h"), 2);
+        assert!(stderr.contains(error), "{stderr}");
+    }
+}

@@ -104,6 +104,7 @@ pub fn read_claude_code(
         sessions: place(spec, sessions).into(),
         skipped_rows: 0,
         failed_calls: failed.len() as u64,
+        dated: true,
     })
 }
 

@@ -125,6 +125,7 @@ pub fn read_otel(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
         sessions: place(spec, sessions(spans, models)).into(),
         skipped_rows: 0,
         failed_calls,
+        dated: true,
     })
 }
 

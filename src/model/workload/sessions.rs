@@ -33,6 +33,9 @@ pub struct SessionTrace {
     /// Calls recorded as failed (error spans, such as 429s), left out: the
     /// simulation makes its own failures.
     pub failed_calls: u64,
+    /// Whether the sessions start at the times they were recorded at (a
+    /// format keeping none starts them all at its time 0).
+    pub dated: bool,
 }
 
 impl SessionTrace {
@@ -229,6 +232,7 @@ pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
         sessions: sessions.into(),
         skipped_rows: spec.skipped_rows,
         failed_calls: 0,
+        dated: true,
     })
 }
 
@@ -272,6 +276,7 @@ pub fn read_grouped_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceErro
         sessions: sessions.into(),
         skipped_rows: reader.skipped,
         failed_calls: 0,
+        dated: true,
     })
 }
 
@@ -445,6 +450,7 @@ pub fn read_tracelab(
         sessions: place(spec, sessions).into(),
         skipped_rows: skipped,
         failed_calls: 0,
+        dated: true,
     })
 }
 

@@ -1,0 +1,236 @@
+//! Agent sessions in the Weka KV-cache-tester trace format (`format =
+//! "weka"`): the form in which SemiAnalysis published its 2026 traces of
+//! Claude Code traffic (the `semianalysisai/cc-traces-weka-*` datasets),
+//! as NVIDIA AIPerf's `weka_trace` loader reads them (ai-dynamo/aiperf,
+//! `src/aiperf/dataset/graph/adapters/weka/trace_models.py`, commit
+//! 58028d5). A file holds one trace (a session) as a JSON object, several
+//! as a JSON array, or one a line (JSONL).
+//!
+//! - A trace is `{ id, models, block_size, hash_id_scope, requests }`.
+//!   Each entry of `requests` is an LLM call (`type` "n", or "s" when
+//!   streamed) with `t` (seconds from the session's start), `model`, `in`
+//!   and `out` (tokens), `hash_ids` (the prompt's blocks of `block_size`
+//!   tokens, equal ids equal text), `api_time` (seconds the call took),
+//!   `stop`; or a subagent (`type` "subagent") spawned at `t`, with its own
+//!   `requests`, nested subagents among them.
+//! - A call's cached input is its prompt's leading blocks already sent
+//!   earlier in the session, by the session or any of its subagents
+//!   (`hash_id_scope` "local": one namespace a trace; "global": one for the
+//!   whole file), at most its input: what a prefix cache that kept every
+//!   block would hit.
+//! - A session's own calls are its loops, each ending at a call that
+//!   stopped with `end_turn` (the turn handed back to the person); a
+//!   subagent's calls are a loop of their own, started at its recorded
+//!   time while its parent waits for it as for a tool (as for
+//!   `claude_code`). Tool and think times are the gaps.
+//! - The traces keep no wall-clock start: every session starts at the
+//!   trace's time 0. Replayed, they start together; resampled
+//!   (`resample`), a class's arrivals start them.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use serde::Deserialize;
+
+use super::agent_loop::CallTokens;
+use super::sessions::{
+    RecordedCall, RecordedRequest, SessionTrace, model_named, place, requests_of,
+};
+use super::trace::{TraceError, TraceSpec, open_data};
+use crate::error::BadInput;
+
+/// One trace: a recorded session.
+#[derive(Deserialize)]
+struct Trace {
+    block_size: u32,
+    hash_id_scope: String,
+    requests: Vec<Entry>,
+}
+
+/// An entry of a trace's or subagent's `requests`.
+#[derive(Deserialize)]
+#[serde(tag = "type")]
+enum Entry {
+    #[serde(rename = "n", alias = "s")]
+    Call(Call),
+    #[serde(rename = "subagent")]
+    Subagent(Subagent),
+}
+
+#[derive(Deserialize)]
+struct Call {
+    t: f64,
+    model: String,
+    #[serde(rename = "in")]
+    input: u32,
+    #[serde(rename = "out")]
+    output: u32,
+    #[serde(default)]
+    hash_ids: Vec<u64>,
+    #[serde(default)]
+    stop: String,
+    api_time: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Subagent {
+    requests: Vec<Entry>,
+}
+
+/// A call placed in its thread: the thread (0 the session's own), its
+/// order in the file, and the call.
+type Placed<'a> = (usize, usize, &'a Call);
+
+/// The sessions of a Weka trace file; `models` maps the recorded model
+/// names to the model's.
+pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTrace, TraceError> {
+    let fail = |what: String| TraceError {
+        message: format!("{}: {what}", spec.shown),
+    };
+    let mut text = String::new();
+    open_data(&spec.path)
+        .map_err(|e| fail(e.0))?
+        .read_to_string(&mut text)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let traces = traces(&text).map_err(|e| fail(e.0))?;
+    let mut seen_globally = HashSet::new();
+    let mut sessions = vec![];
+    for (line, trace) in &traces {
+        let at = |what: String| fail(format!("line {line}: {what}"));
+        if trace.block_size == 0 {
+            return Err(at("`block_size` 0: a block holds at least one token".into()));
+        }
+        let mut local = HashSet::new();
+        let seen = match trace.hash_id_scope.as_str() {
+            "local" => &mut local,
+            "global" => &mut seen_globally,
+            other => {
+                return Err(at(format!(
+                    "`hash_id_scope` \"{other}\": allowed are local, global"
+                )));
+            }
+        };
+        let mut placed = vec![];
+        let mut threads = 1;
+        flatten(&trace.requests, 0, &mut threads, &mut placed);
+        for (_, _, call) in &placed {
+            if !(call.t.is_finite() && call.t >= 0.0) {
+                return Err(at(format!("a call's `t` {}: seconds, at least 0", call.t)));
+            }
+            if call.api_time.is_some_and(|a| !(a.is_finite() && a >= 0.0)) {
+                return Err(at(format!(
+                    "a call's `api_time` {:?}: seconds, at least 0",
+                    call.api_time
+                )));
+            }
+        }
+        // The cache fills in the order the calls were sent, subagents' too.
+        let mut by_time: Vec<&Placed> = placed.iter().collect();
+        by_time.sort_by(|a, b| a.2.t.total_cmp(&b.2.t).then(a.1.cmp(&b.1)));
+        let mut cached = vec![0u32; placed.len()];
+        for &&(_, order, call) in &by_time {
+            let hits = call
+                .hash_ids
+                .iter()
+                .take_while(|id| seen.contains(*id))
+                .count();
+            let tokens = (hits as u64).saturating_mul(u64::from(trace.block_size));
+            cached[order] = tokens.min(u64::from(call.input)) as u32;
+            seen.extend(call.hash_ids.iter().copied());
+        }
+        for thread in 0..threads {
+            let calls: Vec<(&Call, u32)> = placed
+                .iter()
+                .filter(|p| p.0 == thread)
+                .map(|&(_, order, call)| (call, cached[order]))
+                .collect();
+            sessions.extend(session(&calls, thread == 0, models));
+        }
+    }
+    Ok(SessionTrace {
+        shown: spec.shown.clone(),
+        sessions: place(spec, sessions).into(),
+        skipped_rows: 0,
+        failed_calls: 0,
+        dated: false,
+    })
+}
+
+/// The traces of a file, each with the line it starts on: one JSON object,
+/// an array of them, or one a line.
+fn traces(text: &str) -> Result<Vec<(usize, Trace)>, BadInput> {
+    let read = |json: &str, line: usize| -> Result<Trace, BadInput> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            BadInput(format!(
+                "line {line}: not a Weka trace (field `{}`: {}); expected {{ id, models, block_size, hash_id_scope, requests }} as the cc-traces datasets give it",
+                e.path(),
+                e.inner()
+            ))
+        })
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|item| Ok((1, read(&item.to_string(), 1)?)))
+            .collect(),
+        Ok(_) => Ok(vec![(1, read(text, 1)?)]),
+        Err(_) => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(n, l)| Ok((n + 1, read(l, n + 1)?)))
+            .collect(),
+    }
+}
+
+/// Every call of `entries`, in file order, with its thread: `thread` for
+/// the entries' own, a new one for each subagent's.
+fn flatten<'a>(
+    entries: &'a [Entry],
+    thread: usize,
+    threads: &mut usize,
+    placed: &mut Vec<Placed<'a>>,
+) {
+    for entry in entries {
+        match entry {
+            Entry::Call(call) => placed.push((thread, placed.len(), call)),
+            Entry::Subagent(subagent) => {
+                let own = *threads;
+                *threads += 1;
+                flatten(&subagent.requests, own, threads, placed);
+            }
+        }
+    }
+}
+
+/// A thread's calls (with their cached input) as a session starting at
+/// its first call: the session's own split into loops at `end_turn`, a
+/// subagent's one loop.
+fn session(
+    calls: &[(&Call, u32)],
+    own: bool,
+    models: &[(String, u16)],
+) -> Option<(i64, Vec<RecordedRequest>)> {
+    let micros = |s: f64| (s * 1e6).round() as i64;
+    let mut groups: Vec<Vec<RecordedCall>> = vec![vec![]];
+    for &(call, cached_input) in calls {
+        let start_us = micros(call.t);
+        groups.last_mut().expect("a group").push(RecordedCall {
+            start_us,
+            end_us: start_us + micros(call.api_time.unwrap_or(0.0)),
+            tokens: CallTokens {
+                input: call.input,
+                cached_input,
+                output: call.output,
+                max_output: None,
+            },
+            model: model_named(models, &call.model),
+        });
+        if own && call.stop == "end_turn" {
+            groups.push(vec![]);
+        }
+    }
+    let first = groups.iter().flatten().next()?.start_us;
+    Some((first, requests_of(groups)))
+}
