@@ -44,6 +44,10 @@ def main():
                    help="each step's cost times a lognormal factor of this sigma (0: exact)")
     p.add_argument("--output-median", type=float, default=148.0, help="output tokens, median")
     p.add_argument("--digits", type=int, default=0, help="round times to this many decimals (0: as computed)")
+    p.add_argument("--lengths", type=str, default=None,
+                   help="IN,OUT: every prompt IN tokens and every output OUT, as --dataset-name random gives them")
+    p.add_argument("--summary", action="store_true",
+                   help="the summary --save-result writes without --save-detailed (figures in ms) instead")
     p.add_argument("--csv", action="store_true",
                    help="a CSV a request a row (sent_s, first_token_s, last_token_s, input_tokens, output_tokens) instead")
     args = p.parse_args()
@@ -55,6 +59,8 @@ def main():
         # ShareGPT-like lengths: lognormal prompts and outputs.
         n = max(4, min(8000, int(math.exp(rng.gauss(5.5, 1.0)))))
         m = max(2, min(1500, int(args.output_median * math.exp(rng.gauss(0.0, 0.9)))))
+        if args.lengths:
+            n, m = (int(x) for x in args.lengths.split(","))
         if args.kv_tokens:  # as vLLM refuses a request longer than max_model_len
             n = min(n, args.kv_tokens // 2)
             m = min(m, args.kv_tokens // 2)
@@ -141,6 +147,9 @@ def main():
         for r, (a, n, m) in enumerate(arrivals):
             print(f"{start + a:.6f},{start + tokens[r][0]:.6f},{start + tokens[r][-1]:.6f},{n},{m}")
         return
+    if args.summary:
+        print_summary(args, arrivals, tokens)
+        return
     r6 = (lambda x: round(x, args.digits)) if args.digits else (lambda x: x)
     result = {
         "backend": "vllm",
@@ -169,6 +178,41 @@ def main():
         "start_times": [start + a for a, _, _ in arrivals],
         "errors": ["" for _ in arrivals],
     }
+    json.dump(result, __import__("sys").stdout)
+
+
+def percentile(values, q):
+    """numpy.percentile's default (linear between closest ranks), as vLLM's summary takes it."""
+    xs = sorted(values)
+    k = (len(xs) - 1) * q / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def print_summary(args, arrivals, tokens):
+    """The figures vLLM's serve benchmark saves without --save-detailed."""
+    ttft = [tokens[r][0] - a for r, (a, _, _) in enumerate(arrivals)]
+    e2el = [tokens[r][-1] - a for r, (a, _, _) in enumerate(arrivals)]
+    tpot = [(e2el[r] - ttft[r]) / (m - 1) for r, (_, _, m) in enumerate(arrivals) if m > 1]
+    itl = [b - a for ts in tokens for a, b in zip(ts, ts[1:])]
+    result = {
+        "backend": "vllm",
+        "model_id": "synthetic",
+        "num_prompts": args.requests,
+        "request_rate": args.rate,
+        "burstiness": 1.0,
+        "max_concurrency": None,
+        "duration": max(ts[-1] for ts in tokens),
+        "completed": len(arrivals),
+        "total_input_tokens": sum(n for _, n, _ in arrivals),
+        "total_output_tokens": sum(m for _, _, m in arrivals),
+    }
+    for name, values in (("ttft", ttft), ("tpot", tpot), ("itl", itl), ("e2el", e2el)):
+        mean = sum(values) / len(values)
+        result[f"mean_{name}_ms"] = 1e3 * mean
+        result[f"median_{name}_ms"] = 1e3 * percentile(values, 50)
+        result[f"std_{name}_ms"] = 1e3 * math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        result[f"p99_{name}_ms"] = 1e3 * percentile(values, 99)
     json.dump(result, __import__("sys").stdout)
 
 

@@ -79,6 +79,10 @@ pub struct Figure {
     pub predicted_s: f64,
     /// (predicted − measured) / measured, in %.
     pub error_pct: f64,
+    /// Where a run's arrivals are drawn (a summary's at a rate), the
+    /// lowest and highest of the draws, of which `predicted_s` is the mean.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_range_s: Option<[f64; 2]>,
 }
 
 /// A run scored: its requests from `from_s` on, replayed against the pool.
@@ -202,27 +206,35 @@ fn predicted(summary: &RunSummary) -> [Option<&Percentiles>; 3] {
     ]
 }
 
-/// A figure: `stat` of `metric` measured, beside loopcap's.
-fn figure(
-    metric: &'static str,
-    stat: &'static str,
-    measured_s: f64,
-    predicted: &Percentiles,
-) -> Figure {
-    let predicted_s = match stat {
+/// `stat` (mean, p50, p90, p99 or max) of loopcap's `predicted`.
+fn stat_of(predicted: &Percentiles, stat: &str) -> f64 {
+    match stat {
         "mean" => predicted.mean,
         "p50" => predicted.p50,
         "p90" => predicted.p90,
         "p99" => predicted.p99,
         "max" => predicted.max,
         other => unreachable!("no statistic `{other}` is scored"),
-    };
+    }
+}
+
+/// A figure: `stat` of `metric` measured, beside loopcap's (the mean of
+/// its draws, and their range where there were several).
+fn figure((metric, stat): (&'static str, &'static str), measured_s: f64, draws: &[f64]) -> Figure {
+    let predicted_s = draws.iter().sum::<f64>() / draws.len() as f64;
+    let range = |fold: fn(f64, f64) -> f64, from: f64| draws.iter().copied().fold(from, fold);
     Figure {
         metric,
         stat,
         measured_s,
         predicted_s,
         error_pct: 100.0 * (predicted_s - measured_s) / measured_s,
+        predicted_range_s: (draws.len() > 1).then(|| {
+            [
+                range(f64::min, f64::INFINITY),
+                range(f64::max, f64::NEG_INFINITY),
+            ]
+        }),
     }
 }
 
@@ -257,7 +269,8 @@ pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, Ca
             ("p90", measured.p90),
             ("p99", measured.p99),
         ] {
-            figures.push(figure(metric.name, stat, measured_s, predicted));
+            let predicted_s = stat_of(predicted, stat);
+            figures.push(figure((metric.name, stat), measured_s, &[predicted_s]));
         }
     }
     Ok(Score {
@@ -269,35 +282,54 @@ pub fn score(run: &Run, from_s: f64, pool: &str, dir: &Path) -> Result<Score, Ca
     })
 }
 
+/// Arrival draws replayed for a summary sent at a rate: its figures are
+/// one draw of the server's, loopcap's the mean of these.
+pub const SUMMARY_DRAWS: u64 = 20;
+
 /// Replays the run `summary` describes against `pool`, sent as vLLM's
-/// client sent it, and scores each figure it gives; where every request
-/// was sent at once, its duration too, as the longest end to end.
+/// client sent it, and scores each figure it gives; where all were sent
+/// at once, its duration too, as the longest end to end. Sent at a rate,
+/// its arrivals are drawn [`SUMMARY_DRAWS`] times and each figure
+/// predicted is their mean, with their range.
 pub fn score_summary(summary: &Summary, pool: &str, dir: &Path) -> Result<Score, CalibrateError> {
-    let requests = summary.requests();
-    let last_sent = requests.last().map_or(0.0, |r| r.0);
-    let horizon_s = last_sent + 10.0 * summary.duration_s + 60.0;
-    let replayed = replay(&summary.name, &requests, 0.0, horizon_s, pool, dir)?;
-    let predicted = predicted(&replayed);
-    let at_once =
-        summary
-            .request_rate
-            .is_none()
-            .then_some(("end to end", "max", summary.duration_s));
-    let figures = summary
+    let at_once = summary.request_rate.is_none();
+    let draws = if at_once { 1 } else { SUMMARY_DRAWS };
+    let scored: Vec<(&'static str, &'static str, f64, usize)> = summary
         .figures
         .iter()
         .copied()
-        .chain(at_once)
+        .chain(at_once.then_some(("end to end", "max", summary.duration_s)))
         .filter_map(|(metric, stat, measured_s)| {
             let i = METRICS.iter().position(|m| m.name == metric)?;
-            Some(figure(metric, stat, measured_s, predicted[i]?))
+            Some((metric, stat, measured_s, i))
         })
+        .collect();
+    let mut values = vec![Vec::new(); scored.len()];
+    let mut unanswered = 0;
+    for seed in 1..=draws {
+        let requests = summary.requests(seed);
+        let last_sent = requests.last().map_or(0.0, |r| r.0);
+        let horizon_s = last_sent + 10.0 * summary.duration_s + 60.0;
+        let replayed = replay(&summary.name, &requests, 0.0, horizon_s, pool, dir)?;
+        unanswered = u64::max(unanswered, replayed.loops_failed + replayed.loops_in_flight);
+        let predicted = predicted(&replayed);
+        for (k, &(_, stat, _, i)) in scored.iter().enumerate() {
+            if let Some(p) = predicted[i] {
+                values[k].push(stat_of(p, stat));
+            }
+        }
+    }
+    let figures = scored
+        .iter()
+        .zip(&values)
+        .filter(|(_, draws)| !draws.is_empty())
+        .map(|(&(metric, stat, measured_s, _), draws)| figure((metric, stat), measured_s, draws))
         .collect();
     Ok(Score {
         run: summary.name.clone(),
         from_s: 0.0,
-        scored_requests: requests.len(),
-        unanswered: replayed.loops_failed + replayed.loops_in_flight,
+        scored_requests: summary.completed as usize,
+        unanswered,
         figures,
     })
 }
@@ -349,11 +381,15 @@ impl Calibration {
                 "error"
             );
             for f in &score.figures {
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "{:<24}{:>6}{:>12.4}{:>12.4}{:>+8.1}%",
                     f.metric, f.stat, f.measured_s, f.predicted_s, f.error_pct
                 );
+                let _ = match f.predicted_range_s {
+                    Some([low, high]) => writeln!(out, "   draws {low:.4} to {high:.4}"),
+                    None => writeln!(out),
+                };
             }
             let _ = writeln!(
                 out,

@@ -163,15 +163,15 @@ impl Summary {
     /// The requests as vLLM's client sent them: when (seconds from the
     /// first), prompt and output tokens. The totals are shared out evenly,
     /// as the summary keeps no request's own; gaps are drawn as the client
-    /// draws them (gamma, shape `burstiness`, mean 1/rate) from a fixed seed.
-    pub fn requests(&self) -> Vec<(f64, u64, u64)> {
+    /// draws them (gamma, shape `burstiness`, mean 1/rate) from `seed`.
+    pub fn requests(&self, seed: u64) -> Vec<(f64, u64, u64)> {
         let n = self.completed;
         let share = |total: u64, i: u64| total / n + u64::from(i < total % n);
         let gaps = self.request_rate.map(|rate| {
             let shape = self.burstiness;
             Gamma::new(shape, 1.0 / (rate * shape)).expect("a shape and rate above 0")
         });
-        let mut rng = Pcg64::seed_from_u64(1);
+        let mut rng = Pcg64::seed_from_u64(seed);
         let mut sent = 0.0;
         (0..n)
             .map(|i| {
@@ -222,7 +222,7 @@ mod tests {
         // All sent at once; 3,071 prompt tokens over three requests, the
         // remainder to the first.
         assert_eq!(
-            summary.requests(),
+            summary.requests(1),
             vec![(0.0, 1024, 1000), (0.0, 1024, 1000), (0.0, 1023, 1000)]
         );
     }
@@ -234,7 +234,7 @@ mod tests {
             .replace("\"completed\": 3", "\"completed\": 4000")
             .replace("3000", "40000");
         let summary = read(&text).unwrap();
-        let sent: Vec<f64> = summary.requests().iter().map(|r| r.0).collect();
+        let sent: Vec<f64> = summary.requests(1).iter().map(|r| r.0).collect();
         assert_eq!(sent[0], 0.0);
         // 3,999 exponential gaps of mean 0.25 s: their mean within 0.025 s
         // (six standard errors of 0.004).
@@ -244,7 +244,7 @@ mod tests {
         // Burstier sends are more variable: gaps of CV 2 at shape 0.25.
         let bursty = read(&text.replace("\"burstiness\": 1.0", "\"burstiness\": 0.25")).unwrap();
         let gaps: Vec<f64> = bursty
-            .requests()
+            .requests(1)
             .windows(2)
             .map(|w| w[1].0 - w[0].0)
             .collect();
