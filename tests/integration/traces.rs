@@ -964,6 +964,33 @@ fn a_resampling_class_overloading_its_lanes_is_in_the_memory_estimate() {
     assert!(largest.contains("loops waiting for a lane"), "{largest}");
 }
 
+/// The session trace `trace` in `dir`, replayed for an hour with each call
+/// taking 1 s, gives these loops completed, calls, input, cached input and
+/// output tokens, and loops this long at most and on average (s).
+fn assert_replays(
+    dir: &Path,
+    trace: &str,
+    counts: (u64, u64, u64, u64, u64),
+    (max, mean): (f64, f64),
+) {
+    let s = run_in(dir, replay(trace, "1h"));
+    assert_eq!(
+        (
+            s.loops_completed,
+            s.calls,
+            s.input_tokens,
+            s.cached_input_tokens,
+            s.output_tokens
+        ),
+        counts
+    );
+    let latency = s.loop_latency_s.unwrap();
+    assert!(
+        (latency.max - max).abs() < 1e-6 && (latency.mean - mean).abs() < 1e-6,
+        "{latency:?}"
+    );
+}
+
 /// tests/data/claude-code.jsonl: Claude Code's own transcripts, two
 /// sessions, made here in its format. Session 1's first request is three
 /// calls (one of two content blocks, whose second line carries the final
@@ -978,22 +1005,7 @@ fn a_resampling_class_overloading_its_lanes_is_in_the_memory_estimate() {
 fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let trace = "{ file = \"claude-code.jsonl\", format = \"claude_code\" }";
-    let s = run_in(&data, replay(trace, "1h"));
-    assert_eq!(
-        (
-            s.loops_completed,
-            s.calls,
-            s.input_tokens,
-            s.cached_input_tokens,
-            s.output_tokens
-        ),
-        (4, 7, 77_065, 70_100, 600)
-    );
-    let latency = s.loop_latency_s.unwrap();
-    assert!(
-        (latency.max - 12.5).abs() < 1e-6 && (latency.mean - 4.325).abs() < 1e-6,
-        "{latency:?}"
-    );
+    assert_replays(&data, trace, (4, 7, 77_065, 70_100, 600), (12.5, 4.325));
     let stderr = checked_in(&data, &replay(trace, "1h"), 0);
     assert!(
         stderr.contains("1 calls of claude-code.jsonl failed as recorded"),
@@ -1128,22 +1140,7 @@ fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks()
     let text = fs::read_to_string(data.join("weka.jsonl")).unwrap();
     assert_eq!(weka_recount(&text), (10, 9_500, 5_440, 340));
     let trace = "{ file = \"weka.jsonl\", format = \"weka\" }";
-    let s = run_in(&data, replay(trace, "1h"));
-    assert_eq!(
-        (
-            s.loops_completed,
-            s.calls,
-            s.input_tokens,
-            s.cached_input_tokens,
-            s.output_tokens
-        ),
-        (6, 10, 9_500, 5_440, 340)
-    );
-    let latency = s.loop_latency_s.unwrap();
-    assert!(
-        (latency.max - 18.5).abs() < 1e-6 && (latency.mean - 32.0 / 6.0).abs() < 1e-6,
-        "{latency:?}"
-    );
+    assert_replays(&data, trace, (6, 10, 9_500, 5_440, 340), (18.5, 32.0 / 6.0));
 
     // One JSON object pretty-printed, or an array of them, reads the same.
     let dir = tempfile::tempdir().unwrap();

@@ -24,7 +24,6 @@
 //! call to the next request's start its user's think time.
 
 use std::collections::HashMap;
-use std::io::Read as _;
 
 use serde_json::Value;
 
@@ -32,7 +31,7 @@ use super::agent_loop::CallTokens;
 use super::sessions::{
     RecordedCall, RecordedRequest, SessionTrace, model_named, place, requests_of,
 };
-use super::trace::{TraceError, TraceSpec, open_data};
+use super::trace::{TraceError, TraceSpec, read_text};
 use crate::error::BadInput;
 
 /// What the GenAI conventions, and the names older exporters write, call each field.
@@ -85,11 +84,7 @@ pub fn read_otel(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     let fail = |what: String| TraceError {
         message: format!("{}: {what}", spec.shown),
     };
-    let mut text = String::new();
-    open_data(&spec.path)
-        .map_err(|e| fail(e.0))?
-        .read_to_string(&mut text)
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let text = read_text(spec)?;
     let mut spans = Vec::new();
     let mut failed_calls = 0u64;
     // One JSON value a line, or values over several lines (pretty-printed).

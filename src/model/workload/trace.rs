@@ -205,6 +205,21 @@ struct Row {
     latency_us: i64,
 }
 
+/// The whole text of the trace `spec` names, or what kept it from being
+/// read, at the file.
+pub fn read_text(spec: &TraceSpec) -> Result<String, TraceError> {
+    let fail = |what: String| TraceError {
+        message: format!("{}: {what}", spec.shown),
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut open_data(&spec.path).map_err(|e| fail(e.0))?,
+        &mut text,
+    )
+    .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    Ok(text)
+}
+
 /// Opens a file a model reads (a trace, an empirical CSV) at `path`, saying
 /// what is wrong in terms of the file rather than the system's: a directory
 /// (`file = ""` names the model's own), an empty file.

@@ -28,7 +28,6 @@
 //!   (`resample`), a class's arrivals start them.
 
 use std::collections::HashSet;
-use std::io::Read;
 
 use serde::Deserialize;
 
@@ -36,7 +35,7 @@ use super::agent_loop::CallTokens;
 use super::sessions::{
     RecordedCall, RecordedRequest, SessionTrace, model_named, place, requests_of,
 };
-use super::trace::{TraceError, TraceSpec, open_data};
+use super::trace::{TraceError, TraceSpec, read_text};
 use crate::error::BadInput;
 
 /// One trace: a recorded session.
@@ -87,11 +86,7 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     let fail = |what: String| TraceError {
         message: format!("{}: {what}", spec.shown),
     };
-    let mut text = String::new();
-    open_data(&spec.path)
-        .map_err(|e| fail(e.0))?
-        .read_to_string(&mut text)
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let text = read_text(spec)?;
     let traces = traces(&text).map_err(|e| fail(e.0))?;
     let mut seen_globally = HashSet::new();
     let mut sessions = vec![];
