@@ -862,23 +862,7 @@ fn opentelemetry_genai_spans_replay_as_sessions() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     for file in ["otel-genai.jsonl", "otel-genai-flat.jsonl"] {
         let trace = format!("{{ file = \"{file}\", format = \"otel\" }}");
-        let s = run_in(&data, replay(&trace, "1h"));
-        assert_eq!(
-            (
-                s.loops_completed,
-                s.calls,
-                s.input_tokens,
-                s.cached_input_tokens,
-                s.output_tokens
-            ),
-            (4, 7, 7800, 800, 225),
-            "{file}"
-        );
-        let latency = s.loop_latency_s.unwrap();
-        assert!(
-            (latency.max - 9.0).abs() < 1e-6 && (latency.mean - 3.75).abs() < 1e-6,
-            "{file}: {latency:?}"
-        );
+        assert_replays(&data, &trace, (4, 7, 7800, 800, 225), (9.0, 3.75));
     }
     let stderr = checked_in(
         &data,
@@ -982,13 +966,26 @@ fn assert_replays(
             s.cached_input_tokens,
             s.output_tokens
         ),
-        counts
+        counts,
+        "{trace}"
     );
     let latency = s.loop_latency_s.unwrap();
     assert!(
         (latency.max - max).abs() < 1e-6 && (latency.mean - mean).abs() < 1e-6,
-        "{latency:?}"
+        "{trace}: {latency:?}"
     );
+}
+
+/// Each (file, contents, error) written to a fresh directory and replayed
+/// as a trace of `format` is refused (exit 2), saying the error.
+fn assert_refused(format: &str, cases: &[(&str, String, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, contents, error) in cases {
+        fs::write(dir.path().join(file), contents).unwrap();
+        let trace = format!("{{ file = \"{file}\", format = \"{format}\" }}");
+        let stderr = checked_in(dir.path(), &replay(&trace, "1h"), 2);
+        assert!(stderr.contains(error), "{stderr}");
+    }
 }
 
 /// tests/data/claude-code.jsonl: Claude Code's own transcripts, two
@@ -1012,28 +1009,22 @@ fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops(
         "{stderr}"
     );
     // A bad token count is an error at its line; a file that is not JSONL says so.
-    let dir = tempfile::tempdir().unwrap();
     let text = fs::read_to_string(data.join("claude-code.jsonl")).unwrap();
-    fs::write(
-        dir.path().join("bad.jsonl"),
-        text.replacen("\"output_tokens\": 40", "\"output_tokens\": -4", 1),
-    )
-    .unwrap();
-    fs::write(dir.path().join("text.txt"), "time,in,out\n0,1,1\n").unwrap();
-    for (file, error) in [
-        (
-            "bad.jsonl",
-            "bad.jsonl: line 5: `usage.output_tokens` is not a token count (-4)",
-        ),
-        (
-            "text.txt",
-            "text.txt: line 1: not a Claude Code transcript line",
-        ),
-    ] {
-        let trace = format!("{{ file = \"{file}\", format = \"claude_code\" }}");
-        let stderr = checked_in(dir.path(), &replay(&trace, "1h"), 2);
-        assert!(stderr.contains(error), "{stderr}");
-    }
+    assert_refused(
+        "claude_code",
+        &[
+            (
+                "bad.jsonl",
+                text.replacen("\"output_tokens\": 40", "\"output_tokens\": -4", 1),
+                "bad.jsonl: line 5: `usage.output_tokens` is not a token count (-4)",
+            ),
+            (
+                "text.txt",
+                "time,in,out\n0,1,1\n".to_owned(),
+                "text.txt: line 1: not a Claude Code transcript line",
+            ),
+        ],
+    );
 }
 
 /// A trace's `max_tokens` column gives each call its own: on a self-hosted
@@ -1161,30 +1152,24 @@ fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks()
 
     // Bad input says where and what: a token count that is not one, a
     // scope that is not known, a file that is not a trace (exit 2).
-    fs::write(
-        dir.path().join("bad.jsonl"),
-        text.replacen("\"out\":60", "\"out\":-60", 1),
-    )
-    .unwrap();
-    fs::write(
-        dir.path().join("scope.jsonl"),
-        text.replacen("\"local\"", "\"galaxy\"", 1),
-    )
-    .unwrap();
-    fs::write(dir.path().join("text.txt"), "time,in,out\n0,1,1\n").unwrap();
-    for (file, error) in [
-        (
-            "bad.jsonl",
-            "bad.jsonl: line 1: not a Weka trace (field `requests[1]`: invalid value: integer `-60`, expected u32",
-        ),
-        (
-            "scope.jsonl",
-            "scope.jsonl: line 1: `hash_id_scope` \"galaxy\": allowed are local, global",
-        ),
-        ("text.txt", "text.txt: line 1: not a Weka trace"),
-    ] {
-        let trace = format!("{{ file = \"{file}\", format = \"weka\" }}");
-        let stderr = checked_in(dir.path(), &replay(&trace, "1h"), 2);
-        assert!(stderr.contains(error), "{stderr}");
-    }
+    assert_refused(
+        "weka",
+        &[
+            (
+                "bad.jsonl",
+                text.replacen("\"out\":60", "\"out\":-60", 1),
+                "bad.jsonl: line 1: not a Weka trace (field `requests[1]`: invalid value: integer `-60`, expected u32",
+            ),
+            (
+                "scope.jsonl",
+                text.replacen("\"local\"", "\"galaxy\"", 1),
+                "scope.jsonl: line 1: `hash_id_scope` \"galaxy\": allowed are local, global",
+            ),
+            (
+                "text.txt",
+                "time,in,out\n0,1,1\n".to_owned(),
+                "text.txt: line 1: not a Weka trace",
+            ),
+        ],
+    );
 }
