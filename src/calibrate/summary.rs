@@ -47,6 +47,16 @@ fn poisson() -> f64 {
     1.0
 }
 
+/// The most requests a summary's replay sends.
+const MAX_REQUESTS: u64 = 10_000_000;
+
+/// The longest a summary's sends or duration may span, in seconds (about
+/// 116 days; the replay runs ten durations past its last send).
+const MAX_SPAN_S: f64 = 1e7;
+
+/// The gamma shapes of gaps replayed: gaps of CV 10 to 0.1.
+const BURSTINESS: (f64, f64) = (0.01, 100.0);
+
 /// vLLM's name of each latency loopcap predicts, and loopcap's.
 const METRICS: [(&str, &str); 3] = [
     ("ttft", "time to first token"),
@@ -102,11 +112,38 @@ pub fn from_json(name: &str, object: Map<String, Value>) -> Result<Summary, BadI
             "`max_concurrency` {cap}: a client capped in flight cannot be replayed from a summary; score runs made without --max-concurrency"
         )));
     }
-    if !(head.burstiness.is_finite() && head.burstiness > 0.0) {
-        return Err(bad(format!("`burstiness` {}: above 0", head.burstiness)));
+    if !(BURSTINESS.0..=BURSTINESS.1).contains(&head.burstiness) {
+        return Err(bad(format!(
+            "`burstiness` {}: loopcap replays gamma gaps of shape {} to {}",
+            head.burstiness, BURSTINESS.0, BURSTINESS.1
+        )));
     }
-    if head.completed == 0 {
-        return Err(bad("`completed` 0: no request was answered".to_owned()));
+    if let Some(rate) = request_rate
+        && head.completed as f64 / rate > MAX_SPAN_S
+    {
+        return Err(bad(format!(
+            "`request_rate` {rate} for {} requests: their sends would span {:.0} s, and a replay spans at most {MAX_SPAN_S} s",
+            head.completed,
+            head.completed as f64 / rate
+        )));
+    }
+    if head.completed == 0 || head.completed > MAX_REQUESTS {
+        return Err(bad(format!(
+            "`completed` {}: from 1 to {MAX_REQUESTS} requests answered can be replayed",
+            head.completed
+        )));
+    }
+    for (field, total) in [
+        ("total_input_tokens", head.total_input_tokens),
+        ("total_output_tokens", head.total_output_tokens),
+    ] {
+        if total.div_ceil(head.completed) > u64::from(u32::MAX) {
+            return Err(bad(format!(
+                "`{field}` {total} over {} requests: more tokens a request than one can hold ({})",
+                head.completed,
+                u32::MAX
+            )));
+        }
     }
     if head.total_output_tokens < head.completed {
         return Err(bad(format!(
@@ -114,9 +151,9 @@ pub fn from_json(name: &str, object: Map<String, Value>) -> Result<Summary, BadI
             head.total_output_tokens, head.completed
         )));
     }
-    if !(head.duration.is_finite() && head.duration > 0.0) {
+    if !(head.duration.is_finite() && head.duration > 0.0 && head.duration <= MAX_SPAN_S) {
         return Err(bad(format!(
-            "`duration` {}: seconds above 0",
+            "`duration` {}: seconds above 0, at most {MAX_SPAN_S}",
             head.duration
         )));
     }
@@ -270,5 +307,17 @@ mod tests {
         assert!(missing.unwrap_err().0.contains("missing field `duration`"));
         let none = read(&BURST.replace("\"completed\": 3", "\"completed\": 0"));
         assert!(none.unwrap_err().0.contains("`completed` 0"));
+        let huge = read(&BURST.replace("3071", "30000000000"));
+        assert!(
+            huge.unwrap_err()
+                .0
+                .contains("`total_input_tokens` 30000000000 over 3 requests")
+        );
+        let slow = read(&BURST.replace("\"inf\"", "1e-9"));
+        assert!(slow.unwrap_err().0.contains("their sends would span"));
+        let long = read(&BURST.replace("14.31", "1e300"));
+        assert!(long.unwrap_err().0.contains("`duration` 1000000000"));
+        let shape = read(&BURST.replace("\"burstiness\": 1.0", "\"burstiness\": 1e-9"));
+        assert!(shape.unwrap_err().0.contains("`burstiness` 0.000000001"));
     }
 }
