@@ -19,14 +19,14 @@ fn summary(series: &str, prompts: u32) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The profile calibrated on, fitted, and the runs of `series` scored
-/// against it with a KV cache of `kv` tokens.
-fn scored(kv: &str, series: &str) -> Vec<Value> {
+/// The profile calibrated on, fitted, and the runs `checks` (files, or a
+/// series' directory) scored against it with a KV cache of `kv` tokens.
+fn scored(kv: &str, checks: &[&str]) -> Vec<Value> {
     let output = loopcap()
         .arg("calibrate")
         .arg(data("profile.csv"))
         .args(["--profile", "--kv-cache-tokens", kv, "--check"])
-        .arg(data(series))
+        .args(checks.iter().map(|c| data(c)))
         .arg("--json")
         .output()
         .unwrap();
@@ -102,7 +102,7 @@ fn the_profile_is_the_larger_caches_light_runs_and_nothing_else() {
 
 #[test]
 fn real_runs_where_the_kv_cache_binds_are_predicted_from_runs_where_it_did_not() {
-    let scores = scored("93872", "kv-93872");
+    let scores = scored("93872", &["kv-93872"]);
     assert_eq!(scores.len(), 10);
     let mut durations = vec![];
     for score in &scores {
@@ -132,7 +132,7 @@ fn real_runs_where_the_kv_cache_binds_are_predicted_from_runs_where_it_did_not()
     // The check has power: the same pool with the other series' cache,
     // where nothing binds below 227 requests, misses each run from 100
     // requests on by more than 30%.
-    for score in scored("464848", "kv-93872") {
+    for score in scored("464848", &["kv-93872"]) {
         if prompts(&score) >= 100 {
             let duration = error(&score, "end to end", "max");
             assert!(duration < -30.0, "{score}");
@@ -168,4 +168,21 @@ fn a_summary_is_scored_but_not_fitted_to() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let said = String::from_utf8(output.stderr).unwrap();
     assert!(said.contains("a directory with no run in it"), "{said}");
+}
+
+#[test]
+fn the_larger_caches_heavier_runs_are_predicted_too() {
+    // Not fitted to either: 200 and 500 requests on the 464,848-token cache
+    // (500 past max_num_seqs, preempting), their durations within 10%
+    // (measured: 4.7% and 3.9%). At 1,000 requests 76 the server was sent
+    // failed and are not replayed: 19% short, said in the guide.
+    let scores = scored(
+        "464848",
+        &["kv-464848/prompts-0200.json", "kv-464848/prompts-0500.json"],
+    );
+    assert_eq!(scores.len(), 2);
+    for score in &scores {
+        let duration = error(score, "end to end", "max");
+        assert!(duration.abs() < 10.0, "{score}");
+    }
 }
