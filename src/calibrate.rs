@@ -5,7 +5,9 @@
 //! published table of speeds ([`profile`]); the pool they make is then run
 //! in loopcap on the measured requests (sent when they were, with their
 //! prompt and output tokens) and its time to first token, end-to-end
-//! latency and time per output token set beside the measured ones.
+//! latency and time per output token set beside the measured ones. A run
+//! known only by its summary ([`summary`]) is replayed as its client sent
+//! it, and its figures scored.
 
 pub mod fit;
 pub mod measured;
