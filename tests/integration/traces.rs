@@ -1173,3 +1173,51 @@ fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks()
         ],
     );
 }
+
+/// With `hash_id_scope` "global" the file's sessions share one namespace,
+/// filled in the order the calls were sent (every session starting at 0):
+/// session x sends blocks 1, 2 at 0 s and 1, 2, 3 at 5 s; session y sends
+/// 6, 3, 4 at 1 s and 1, 2, 9 at 6 s. So x's second call hits all three
+/// (192 tokens; read in file order, block 3 would come after it, 128) and
+/// y's second two (128): 320 cached, not 256. Each session on its own
+/// ("local"), only x's second call hits, two blocks: 128.
+#[test]
+fn weka_global_scope_shares_blocks_across_sessions_in_the_order_sent() {
+    let call = |t: f64, ids: &str, input: u32, stop: &str| {
+        format!(
+            "{{\"t\":{t},\"type\":\"n\",\"model\":\"m\",\"in\":{input},\"out\":1,\"hash_ids\":[{ids}],\"api_time\":0.5,\"stop\":\"{stop}\"}}"
+        )
+    };
+    let trace = |id: &str, scope: &str, calls: [String; 2]| {
+        format!(
+            "{{\"id\":\"{id}\",\"models\":[\"m\"],\"block_size\":64,\"hash_id_scope\":\"{scope}\",\"requests\":[{}]}}\n",
+            calls.join(",")
+        )
+    };
+    let file = |scope: &str| {
+        trace(
+            "x",
+            scope,
+            [
+                call(0.0, "1,2", 128, "tool_use"),
+                call(5.0, "1,2,3", 192, "end_turn"),
+            ],
+        ) + &trace(
+            "y",
+            scope,
+            [
+                call(1.0, "3,4,5", 192, "tool_use"),
+                call(6.0, "1,2,9", 192, "end_turn"),
+            ],
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (scope, cached) in [("global", 320), ("local", 128)] {
+        fs::write(dir.path().join("w.jsonl"), file(scope)).unwrap();
+        let s = run_in(
+            dir.path(),
+            replay("{ file = \"w.jsonl\", format = \"weka\" }", "1h"),
+        );
+        assert_eq!((s.calls, s.cached_input_tokens), (4, cached), "{scope}");
+    }
+}

@@ -16,8 +16,8 @@
 //! - A call's cached input is its prompt's leading blocks already sent
 //!   earlier in the session, by the session or any of its subagents
 //!   (`hash_id_scope` "local": one namespace a trace; "global": one for the
-//!   whole file), at most its input: what a prefix cache that kept every
-//!   block would hit.
+//!   file's global traces, filled in the order their calls were sent), at
+//!   most its input: what a prefix cache that kept every block would hit.
 //! - A session's own calls are its loops, each ending at a call that
 //!   stopped with `end_turn` (the turn handed back to the person); a
 //!   subagent's calls are a loop of their own, started at its recorded
@@ -88,23 +88,19 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     };
     let text = read_text(spec)?;
     let traces = traces(&text).map_err(|e| fail(e.0))?;
-    let mut seen_globally = HashSet::new();
-    let mut sessions = vec![];
+    // Each trace's calls, flattened, and how many threads it has.
+    let mut flat: Vec<(Vec<Placed>, usize)> = vec![];
     for (line, trace) in &traces {
         let at = |what: String| fail(format!("line {line}: {what}"));
         if trace.block_size == 0 {
             return Err(at("`block_size` 0: a block holds at least one token".into()));
         }
-        let mut local = HashSet::new();
-        let seen = match trace.hash_id_scope.as_str() {
-            "local" => &mut local,
-            "global" => &mut seen_globally,
-            other => {
-                return Err(at(format!(
-                    "`hash_id_scope` \"{other}\": allowed are local, global"
-                )));
-            }
-        };
+        if !matches!(trace.hash_id_scope.as_str(), "local" | "global") {
+            return Err(at(format!(
+                "`hash_id_scope` \"{}\": allowed are local, global",
+                trace.hash_id_scope
+            )));
+        }
         let mut placed = vec![];
         let mut threads = 1;
         flatten(&trace.requests, 0, &mut threads, &mut placed);
@@ -119,25 +115,28 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
                 )));
             }
         }
-        // The cache fills in the order the calls were sent, subagents' too.
-        let mut by_time: Vec<&Placed> = placed.iter().collect();
-        by_time.sort_by(|a, b| a.2.t.total_cmp(&b.2.t).then(a.1.cmp(&b.1)));
-        let mut cached = vec![0u32; placed.len()];
-        for &&(_, order, call) in &by_time {
-            let hits = call
-                .hash_ids
-                .iter()
-                .take_while(|id| seen.contains(*id))
-                .count();
-            let tokens = (hits as u64).saturating_mul(u64::from(trace.block_size));
-            cached[order] = tokens.min(u64::from(call.input)) as u32;
-            seen.extend(call.hash_ids.iter().copied());
+        flat.push((placed, threads));
+    }
+    // The cache fills in the order the calls were sent, subagents' too: a
+    // "local" session's on its own, every "global" one's together (each
+    // session starting at its time 0).
+    let mut cached: Vec<Vec<u32>> = flat.iter().map(|(p, _)| vec![0; p.len()]).collect();
+    let mut global = vec![];
+    for (k, (placed, _)) in flat.iter().enumerate() {
+        let calls = placed.iter().map(|p| (k, p));
+        match traces[k].1.hash_id_scope.as_str() {
+            "global" => global.extend(calls),
+            _ => fill(&mut cached, &traces, calls.collect()),
         }
-        for thread in 0..threads {
+    }
+    fill(&mut cached, &traces, global);
+    let mut sessions = vec![];
+    for (k, (placed, threads)) in flat.iter().enumerate() {
+        for thread in 0..*threads {
             let calls: Vec<(&Call, u32)> = placed
                 .iter()
                 .filter(|p| p.0 == thread)
-                .map(|&(_, order, call)| (call, cached[order]))
+                .map(|&(_, order, call)| (call, cached[k][order]))
                 .collect();
             sessions.extend(session(&calls, thread == 0, models));
         }
@@ -149,6 +148,27 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
         failed_calls: 0,
         dated: false,
     })
+}
+
+/// Each call's cached input (`cached[trace][order]`): its prompt's leading
+/// blocks sent before by any of `calls` (of the traces' `traces`), in the
+/// order they were sent, times its trace's block size, at most its input.
+fn fill(cached: &mut [Vec<u32>], traces: &[(usize, Trace)], mut calls: Vec<(usize, &Placed)>) {
+    calls.sort_by(|a, b| {
+        let (t, u) = (a.1.2.t, b.1.2.t);
+        t.total_cmp(&u).then(a.0.cmp(&b.0)).then(a.1.1.cmp(&b.1.1))
+    });
+    let mut seen = HashSet::new();
+    for (k, &(_, order, call)) in calls {
+        let hits = call
+            .hash_ids
+            .iter()
+            .take_while(|id| seen.contains(*id))
+            .count();
+        let tokens = (hits as u64).saturating_mul(u64::from(traces[k].1.block_size));
+        cached[k][order] = tokens.min(u64::from(call.input)) as u32;
+        seen.extend(call.hash_ids.iter().copied());
+    }
 }
 
 /// The traces of a file, each with the line it starts on: one JSON object,
