@@ -630,8 +630,8 @@ fn undated_warning(report: &Value) -> bool {
 }
 
 /// A Weka trace's sessions keep no wall-clock start: its calls and
-/// tokens fit (the file's 10 calls, 950 input tokens a call as recounted
-/// in `traces.rs`), but the fit says its arrivals are not traffic.
+/// tokens fit (the file's 14 calls, 11,050 input tokens as recounted in
+/// `traces.rs`), but the fit says its arrivals are not traffic.
 #[test]
 fn a_weka_trace_fits_its_calls_and_warns_that_its_arrivals_are_not_traffic() {
     let dir = tempfile::tempdir().unwrap();
@@ -642,8 +642,12 @@ fn a_weka_trace_fits_its_calls_and_warns_that_its_arrivals_are_not_traffic() {
         &dir.path().join("fitted.toml"),
         "10",
     );
-    assert_eq!(report["calls"], 10, "{report}");
-    assert_eq!(report["input_tokens_per_call"]["trace"], 950.0, "{report}");
+    assert_eq!(report["calls"], 14, "{report}");
+    assert_eq!(
+        report["input_tokens_per_call"]["trace"],
+        11_050.0 / 14.0,
+        "{report}"
+    );
     assert!(undated_warning(&report), "{report}");
 }
 

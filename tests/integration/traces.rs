@@ -1113,25 +1113,32 @@ fn weka_recount(text: &str) -> (u64, u64, u64, u64) {
     (n, input, cached, output)
 }
 
-/// tests/data/weka.jsonl: two sessions in the Weka trace format of
+/// tests/data/weka.jsonl: three sessions in the Weka trace format of
 /// SemiAnalysis's 2026 cc-traces datasets, made here. Session a: its own
-/// calls at 0, 5 and 20 s (the last ends its turn) and at 80 s, and an
-/// Explore subagent of two calls at 9.5 and 12 s; session b: a streamed
-/// call, a subagent whose second entry is a subagent of its own, and a
-/// last call. So 6 loops of 10 calls; 9,500 input tokens, 5,440 of them
-/// the leading 64-token blocks sent before in their session (subagents
-/// included, a session's blocks not another's; the call at 20 s hits its
-/// first 10 blocks, not the 19 sent before, as its 11th is new), and 340
-/// output. Each call
-/// taking 1 s, the tool times the gaps after each call's `api_time`: loops
-/// of 18.5, 1, 3.5, 7, 1 and 1 s.
+/// calls at 0, 5 and 20 s (the last ends its turn) and at 80 s, with an
+/// Explore subagent of two calls at 9.5 and 12 s spawned alone and waited
+/// for, so part of the first loop (its last call's `end_turn` ends the
+/// subagent's turn, not the person's); session b: a streamed call, a
+/// subagent whose second entry is a subagent of its own (both waited for,
+/// both in the loop), and a last call; session c: two subagents spawned
+/// together, each a loop of its own. So 6 loops of 14 calls; 11,050 input
+/// tokens, 6,464 of them the leading 64-token blocks sent before in their
+/// session (subagents included, a session's blocks not another's; the call
+/// at 20 s hits its first 10 blocks, not the 19 sent before, as its 11th is
+/// new), and 380 output. Each call taking 1 s, the tool times the gaps
+/// after each call's `api_time`: loops of 18, 1, 8, 5, 1 and 1 s.
 #[test]
 fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let text = fs::read_to_string(data.join("weka.jsonl")).unwrap();
-    assert_eq!(weka_recount(&text), (10, 9_500, 5_440, 340));
+    assert_eq!(weka_recount(&text), (14, 11_050, 6_464, 380));
     let trace = "{ file = \"weka.jsonl\", format = \"weka\" }";
-    assert_replays(&data, trace, (6, 10, 9_500, 5_440, 340), (18.5, 32.0 / 6.0));
+    assert_replays(
+        &data,
+        trace,
+        (6, 14, 11_050, 6_464, 380),
+        (18.0, 34.0 / 6.0),
+    );
 
     // One JSON object pretty-printed, or an array of them, reads the same.
     let dir = tempfile::tempdir().unwrap();
@@ -1147,7 +1154,7 @@ fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks()
     );
     assert_eq!(
         (s.loops_completed, s.calls, s.cached_input_tokens),
-        (3, 6, 4_608)
+        (2, 6, 4_608)
     );
 
     // Bad input says where and what: a token count that is not one, a

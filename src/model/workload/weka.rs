@@ -19,10 +19,13 @@
 //!   file's global traces, filled in the order their calls were sent), at
 //!   most its input: what a prefix cache that kept every block would hit.
 //! - A session's own calls are its loops, each ending at a call that
-//!   stopped with `end_turn` (the turn handed back to the person); a
-//!   subagent's calls are a loop of their own, started at its recorded
-//!   time while its parent waits for it as for a tool (as for
-//!   `claude_code`). Tool and think times are the gaps.
+//!   stopped with `end_turn` (the turn handed back to the person). A
+//!   subagent spawned alone and waited for is part of its parent's loop:
+//!   its calls run in the loop, so the parent waits for them as simulated.
+//!   Subagents spawned together (a run of them before the parent's next
+//!   call), or not waited for (`async_launched`), are loops of their own,
+//!   started at their recorded times while the parent waits as recorded.
+//!   Tool and think times are the gaps.
 //! - The traces keep no wall-clock start: every session starts at the
 //!   trace's time 0. Replayed, they start together; resampled
 //!   (`resample`), a class's arrivals start them.
@@ -73,12 +76,24 @@ struct Call {
 
 #[derive(Deserialize)]
 struct Subagent {
+    /// "completed", or "async_launched" (the parent did not wait).
+    #[serde(default)]
+    status: String,
     requests: Vec<Entry>,
 }
 
-/// A call placed in its thread: the thread (0 the session's own), its
-/// order in the file, and the call.
-type Placed<'a> = (usize, usize, &'a Call);
+/// A call placed in its session.
+struct Placed<'a> {
+    /// Its thread: 0 the session's own, with the subagents it waited for
+    /// one at a time; another, a subagent run beside others or not waited for.
+    thread: usize,
+    /// Its order in the file.
+    order: usize,
+    /// Whether an `end_turn` of it ends a loop: a call of the session's own
+    /// list (a subagent's last answer ends the subagent's turn, not the person's).
+    ends_turns: bool,
+    call: &'a Call,
+}
 
 /// The sessions of a Weka trace file; `models` maps the recorded model
 /// names to the model's.
@@ -103,8 +118,8 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
         }
         let mut placed = vec![];
         let mut threads = 1;
-        flatten(&trace.requests, 0, &mut threads, &mut placed);
-        for (_, _, call) in &placed {
+        flatten(&trace.requests, (0, true), &mut threads, &mut placed);
+        for Placed { call, .. } in &placed {
             if !(call.t.is_finite() && call.t >= 0.0) {
                 return Err(at(format!("a call's `t` {}: seconds, at least 0", call.t)));
             }
@@ -133,12 +148,12 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     let mut sessions = vec![];
     for (k, (placed, threads)) in flat.iter().enumerate() {
         for thread in 0..*threads {
-            let calls: Vec<(&Call, u32)> = placed
+            let calls: Vec<(&Placed, u32)> = placed
                 .iter()
-                .filter(|p| p.0 == thread)
-                .map(|&(_, order, call)| (call, cached[k][order]))
+                .filter(|p| p.thread == thread)
+                .map(|p| (p, cached[k][p.order]))
                 .collect();
-            sessions.extend(session(&calls, thread == 0, models));
+            sessions.extend(session(&calls, models));
         }
     }
     Ok(SessionTrace {
@@ -155,11 +170,13 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
 /// order they were sent, times its trace's block size, at most its input.
 fn fill(cached: &mut [Vec<u32>], traces: &[(usize, Trace)], mut calls: Vec<(usize, &Placed)>) {
     calls.sort_by(|a, b| {
-        let (t, u) = (a.1.2.t, b.1.2.t);
-        t.total_cmp(&u).then(a.0.cmp(&b.0)).then(a.1.1.cmp(&b.1.1))
+        let (t, u) = (a.1.call.t, b.1.call.t);
+        t.total_cmp(&u)
+            .then(a.0.cmp(&b.0))
+            .then(a.1.order.cmp(&b.1.order))
     });
     let mut seen = HashSet::new();
-    for (k, &(_, order, call)) in calls {
+    for (k, &Placed { order, call, .. }) in calls {
         let hits = call
             .hash_ids
             .iter()
@@ -199,37 +216,61 @@ fn traces(text: &str) -> Result<Vec<(usize, Trace)>, BadInput> {
     }
 }
 
-/// Every call of `entries`, in file order, with its thread: `thread` for
-/// the entries' own, a new one for each subagent's.
+/// Every call of `entries`, in file order, in `thread` (`direct`: the
+/// session's own list). A subagent spawned alone and waited for is part of
+/// the thread, as its parent waits for it; subagents spawned together (in
+/// a run before the next call) or not waited for (`async_launched`) each
+/// run in a new thread of their own, beside it.
 fn flatten<'a>(
     entries: &'a [Entry],
-    thread: usize,
+    (thread, direct): (usize, bool),
     threads: &mut usize,
     placed: &mut Vec<Placed<'a>>,
 ) {
-    for entry in entries {
-        match entry {
-            Entry::Call(call) => placed.push((thread, placed.len(), call)),
-            Entry::Subagent(subagent) => {
-                let own = *threads;
-                *threads += 1;
-                flatten(&subagent.requests, own, threads, placed);
+    let mut i = 0;
+    while i < entries.len() {
+        let run = entries[i..]
+            .iter()
+            .take_while(|e| matches!(e, Entry::Subagent(_)))
+            .count();
+        if run == 0 {
+            if let Entry::Call(call) = &entries[i] {
+                placed.push(Placed {
+                    thread,
+                    order: placed.len(),
+                    ends_turns: direct,
+                    call,
+                });
             }
+            i += 1;
+            continue;
         }
+        for entry in &entries[i..i + run] {
+            let Entry::Subagent(subagent) = entry else {
+                continue;
+            };
+            let within = if run == 1 && subagent.status != "async_launched" {
+                thread
+            } else {
+                *threads += 1;
+                *threads - 1
+            };
+            flatten(&subagent.requests, (within, false), threads, placed);
+        }
+        i += run;
     }
 }
 
 /// A thread's calls (with their cached input) as a session starting at
-/// its first call: the session's own split into loops at `end_turn`, a
-/// subagent's one loop.
+/// its first call, split into loops at the session's own `end_turn`s.
 fn session(
-    calls: &[(&Call, u32)],
-    own: bool,
+    calls: &[(&Placed, u32)],
     models: &[(String, u16)],
 ) -> Option<(i64, Vec<RecordedRequest>)> {
     let micros = |s: f64| (s * 1e6).round() as i64;
     let mut groups: Vec<Vec<RecordedCall>> = vec![vec![]];
-    for &(call, cached_input) in calls {
+    for &(placed, cached_input) in calls {
+        let call = placed.call;
         let start_us = micros(call.t);
         groups.last_mut().expect("a group").push(RecordedCall {
             start_us,
@@ -242,7 +283,7 @@ fn session(
             },
             model: model_named(models, &call.model),
         });
-        if own && call.stop == "end_turn" {
+        if placed.ends_turns && call.stop == "end_turn" {
             groups.push(vec![]);
         }
     }
