@@ -17,7 +17,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 /// `loopcap calibrate ARGS --json`, which must succeed: what it printed.
-fn calibrate(args: &[&str]) -> Value {
+pub(crate) fn calibrate(args: &[&str]) -> Value {
     let output = loopcap()
         .arg("calibrate")
         .args(args)
@@ -28,8 +28,18 @@ fn calibrate(args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// A score's figure of `stat` of `metric`.
+pub(crate) fn figure<'a>(score: &'a Value, metric: &str, stat: &str) -> &'a Value {
+    score["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["metric"] == metric && f["stat"] == stat)
+        .unwrap_or_else(|| panic!("no {metric} {stat} in {score}"))
+}
+
 /// `loopcap calibrate ARGS`, which must be refused as bad input: what it said.
-fn refused(args: &[&str]) -> String {
+pub(crate) fn refused(args: &[&str]) -> String {
     let output = loopcap().arg("calibrate").args(args).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     String::from_utf8(output.stderr).unwrap()
@@ -316,15 +326,6 @@ fn summaries_sent_at_a_rate_are_scored_against_the_mean_of_their_draws() {
     ]);
     let scores = calibration["scores"].as_array().unwrap();
     assert_eq!(scores.len(), 20);
-    let figure = |score: &Value, metric: &str, stat: &str| -> Value {
-        score["figures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["metric"] == metric && f["stat"] == stat)
-            .unwrap()
-            .clone()
-    };
     for (metric, stat, key) in [
         ("end to end", "p50", "median_e2el_ms"),
         ("end to end", "mean", "mean_e2el_ms"),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::loopcap;
+use crate::calibrate::{calibrate, figure, refused};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,17 +22,20 @@ fn summary(series: &str, prompts: u32) -> Value {
 /// The profile calibrated on, fitted, and the runs `checks` (files, or a
 /// series' directory) scored against it with a KV cache of `kv` tokens.
 fn scored(kv: &str, checks: &[&str]) -> Vec<Value> {
-    let output = loopcap()
-        .arg("calibrate")
-        .arg(data("profile.csv"))
-        .args(["--profile", "--kv-cache-tokens", kv, "--check"])
-        .args(checks.iter().map(|c| data(c)))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let calibration: Value = serde_json::from_slice(&output.stdout).unwrap();
-    calibration["scores"].as_array().unwrap().clone()
+    let profile = data("profile.csv").display().to_string();
+    let checks: Vec<String> = checks
+        .iter()
+        .map(|c| data(c).display().to_string())
+        .collect();
+    let mut args = vec![
+        profile.as_str(),
+        "--profile",
+        "--kv-cache-tokens",
+        kv,
+        "--check",
+    ];
+    args.extend(checks.iter().map(String::as_str));
+    calibrate(&args)["scores"].as_array().unwrap().clone()
 }
 
 /// The prompts of a scored run, from its file name.
@@ -44,14 +47,7 @@ fn prompts(score: &Value) -> u32 {
 
 /// A score's error for one figure, in %.
 fn error(score: &Value, metric: &str, stat: &str) -> f64 {
-    score["figures"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["metric"] == metric && f["stat"] == stat)
-        .unwrap_or_else(|| panic!("no {metric} {stat} in {score}"))["error_pct"]
-        .as_f64()
-        .unwrap()
+    figure(score, metric, stat)["error_pct"].as_f64().unwrap()
 }
 
 #[test]
@@ -142,15 +138,8 @@ fn real_runs_where_the_kv_cache_binds_are_predicted_from_runs_where_it_did_not()
 
 #[test]
 fn a_summary_is_scored_but_not_fitted_to() {
-    let run = data("kv-93872/prompts-0100.json");
-    let output = loopcap()
-        .arg("calibrate")
-        .arg(&run)
-        .args(["--kv-cache-tokens", "93872"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let said = String::from_utf8(output.stderr).unwrap();
+    let run = data("kv-93872/prompts-0100.json").display().to_string();
+    let said = refused(&[&run, "--kv-cache-tokens", "93872"]);
     assert!(
         said.contains("prompts-0100.json: a run's summary"),
         "{said}"
@@ -158,15 +147,15 @@ fn a_summary_is_scored_but_not_fitted_to() {
     assert!(said.contains("--save-detailed"), "{said}");
 
     let empty = tempfile::tempdir().unwrap();
-    let output = loopcap()
-        .arg("calibrate")
-        .arg(data("profile.csv"))
-        .args(["--profile", "--kv-cache-tokens", "93872", "--check"])
-        .arg(empty.path())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let said = String::from_utf8(output.stderr).unwrap();
+    let profile = data("profile.csv").display().to_string();
+    let said = refused(&[
+        &profile,
+        "--profile",
+        "--kv-cache-tokens",
+        "93872",
+        "--check",
+        empty.path().to_str().unwrap(),
+    ]);
     assert!(said.contains("a directory with no run in it"), "{said}");
 }
 
