@@ -30,10 +30,13 @@ pub fn presets(args: &PresetsArgs) -> Result<(), Error> {
             ];
             for (fills, heading) in kinds {
                 let _ = writeln!(out, "{heading}:");
-                for p in presets::list(fills) {
+                let listed = presets::list(fills);
+                // Names in a column as wide as the longest, two spaces after it.
+                let width = listed.iter().map(|p| p.name.len()).max().unwrap_or(0) + 2;
+                for p in listed {
                     let _ = writeln!(
                         out,
-                        "  {:<24}{} [presets/{}]\n  {:<24}source: {}",
+                        "  {:<width$}{} [presets/{}]\n  {:<width$}source: {}",
                         p.name, p.description, p.file, "", p.source
                     );
                 }

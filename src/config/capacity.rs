@@ -16,13 +16,15 @@ use crate::model::capacity::batch::BatchSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::reserved::ReservedSpec;
 use crate::model::capacity::service_time::ServiceTime;
-use crate::model::capacity::shared_api::{Bursts, Counting, Overload, SharedApiSpec};
+use crate::model::capacity::shared_api::{
+    Admit, Bursts, Counting, Overload, SharedApiSpec, TokensCharged,
+};
 use crate::model::capacity::token_bucket::MAX_PER_MIN;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawCapacity {
-    SharedApi(RawSharedApi),
+    SharedApi(Box<RawSharedApi>),
     Reserved(RawReserved),
     Batch(RawBatch),
     SelfHosted(Box<RawSelfHosted>),
@@ -74,6 +76,30 @@ pub struct RawSharedApi {
     /// tokens produced, when a request ends (Anthropic: yes; default true).
     output_corrected: Option<bool>,
     output_tokens_per_min: Option<Number>,
+    /// Input and output tokens together, a minute (OpenAI's TPM; an Azure
+    /// provisioned deployment's throughput): input counted as for
+    /// `input_tokens_per_min`, plus `max_tokens` at admission, corrected as
+    /// `output_corrected` says.
+    tokens_per_min: Option<Number>,
+    /// How many tokens of `tokens_per_min` each output token counts as
+    /// (Azure provisioned gpt-4.1: 4; default 1).
+    output_token_weight: Option<Number>,
+    /// What `tokens_per_min` charges a request: "input_plus_output"
+    /// (default; Azure provisioned, OpenAI's cookbook) or
+    /// "larger_of_input_and_output" (OpenAI's rate-limit guide).
+    tokens_charged: Option<RawTokensCharged>,
+    /// A provisioned deployment's size in units (Azure's PTUs):
+    /// `tokens_per_min` is `provisioned_units` × `tokens_per_min_per_unit`.
+    provisioned_units: Option<Number>,
+    tokens_per_min_per_unit: Option<Number>,
+    /// The smallest deployment on offer, in units, and the step between
+    /// sizes (Azure global provisioned gpt-4.1: 15 and 5).
+    min_provisioned_units: Option<Number>,
+    provisioned_unit_step: Option<Number>,
+    /// "within_limit" (default): a bucket admits a request when it holds
+    /// all the request asks; "below_limit": while it holds anything, the
+    /// request taking it below empty (Azure provisioned).
+    admit: Option<RawAdmit>,
     max_concurrency: Option<Number>,
     concurrency_retry_after: Option<Duration>,
     overload: Option<RawOverload>,
@@ -91,6 +117,21 @@ struct RawBursts {
     requests: Option<Number>,
     input_tokens: Option<Number>,
     output_tokens: Option<Number>,
+    tokens: Option<Number>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum RawTokensCharged {
+    InputPlusOutput,
+    LargerOfInputAndOutput,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum RawAdmit {
+    WithinLimit,
+    BelowLimit,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -264,6 +305,20 @@ impl RawSharedApi {
                     .unwrap_or(Counting::DEFAULT.output_corrected),
             },
             output_tokens_per_min: limit("output_tokens_per_min", self.output_tokens_per_min)?,
+            tokens_per_min: self.tokens_per_min(at)?,
+            output_token_weight: self
+                .output_token_weight
+                .map(|n| whole(&at.child("output_token_weight"), n, 1, 100))
+                .transpose()?
+                .map_or(1, |w| w as u32),
+            tokens_charged: match self.tokens_charged {
+                None | Some(RawTokensCharged::InputPlusOutput) => TokensCharged::Sum,
+                Some(RawTokensCharged::LargerOfInputAndOutput) => TokensCharged::Larger,
+            },
+            admit: match self.admit {
+                None | Some(RawAdmit::WithinLimit) => Admit::WithinLimit,
+                Some(RawAdmit::BelowLimit) => Admit::BelowLimit,
+            },
             max_concurrency: optional_u32(&at.child("max_concurrency"), self.max_concurrency, 1)?,
             concurrency_retry_after: self
                 .concurrency_retry_after
@@ -277,13 +332,99 @@ impl RawSharedApi {
         }))
     }
 
+    /// The combined limit: as given, or a provisioned deployment's units
+    /// times each unit's tokens, in a size on offer.
+    fn tokens_per_min(&self, at: &FieldPath) -> Checked<Option<u64>> {
+        let units = self
+            .provisioned_units
+            .map(|n| whole(&at.child("provisioned_units"), n, 1, 1_000_000))
+            .transpose()?;
+        let per_unit = self
+            .tokens_per_min_per_unit
+            .map(|n| whole(&at.child("tokens_per_min_per_unit"), n, 1, MAX_PER_MIN))
+            .transpose()?;
+        let given = self
+            .tokens_per_min
+            .map(|n| whole(&at.child("tokens_per_min"), n, 1, MAX_PER_MIN))
+            .transpose()?;
+        let (units, per_unit) = match (units, per_unit, given) {
+            (None, None, given) => return Ok(given),
+            (_, Some(_), Some(_)) => {
+                return Err(Invalid::new(
+                    at.child("tokens_per_min"),
+                    "give tokens_per_min or tokens_per_min_per_unit (with provisioned_units), not both",
+                ));
+            }
+            (Some(_), None, _) => {
+                return Err(Invalid::new(
+                    at.child("tokens_per_min_per_unit"),
+                    "missing: the tokens a minute each provisioned unit gives (a provisioned preset sets it; loopcap presets)",
+                ));
+            }
+            (None, Some(per_unit), None) => {
+                return Err(Invalid::new(
+                    at.child("provisioned_units"),
+                    format!(
+                        "missing: how many units the deployment has, each giving {per_unit} tokens a minute{}",
+                        self.sizes_on_offer()
+                    ),
+                ));
+            }
+            (Some(units), Some(per_unit), None) => (units, per_unit),
+        };
+        let min = self
+            .min_provisioned_units
+            .map(|n| whole(&at.child("min_provisioned_units"), n, 1, 1_000_000))
+            .transpose()?
+            .unwrap_or(1);
+        let step = self
+            .provisioned_unit_step
+            .map(|n| whole(&at.child("provisioned_unit_step"), n, 1, 1_000_000))
+            .transpose()?
+            .unwrap_or(1);
+        if units < min || (units - min) % step != 0 {
+            return Err(Invalid::new(
+                at.child("provisioned_units"),
+                format!(
+                    "{units} units is not a size on offer{}",
+                    self.sizes_on_offer()
+                ),
+            ));
+        }
+        let per_min = units.saturating_mul(per_unit);
+        if per_min > MAX_PER_MIN {
+            return Err(Invalid::new(
+                at.child("provisioned_units"),
+                format!(
+                    "{units} units of {per_unit} tokens a minute are more than loopcap's largest limit ({MAX_PER_MIN})"
+                ),
+            ));
+        }
+        Ok(Some(per_min))
+    }
+
+    /// `: from 15 units in steps of 5 (15, 20, 25, ...)`, where the
+    /// capacity says.
+    fn sizes_on_offer(&self) -> String {
+        let (min, step) = (
+            self.min_provisioned_units.map_or(1.0, |n| n.0),
+            self.provisioned_unit_step.map_or(1.0, |n| n.0),
+        );
+        format!(
+            ": from {min} units in steps of {step} ({min}, {}, {}, ...)",
+            min + step,
+            min + 2.0 * step
+        )
+    }
+
     /// Each bucket's burst: as given, or each limit's share of a minute
     /// over `enforced_over` (at least 1), or none.
     fn bursts(&self, at: &FieldPath) -> Checked<Bursts> {
         let limits = [
-            self.requests_per_min,
-            self.input_tokens_per_min,
-            self.output_tokens_per_min,
+            self.requests_per_min.map(|n| n.0),
+            self.input_tokens_per_min.map(|n| n.0),
+            self.output_tokens_per_min.map(|n| n.0),
+            self.tokens_per_min(at)?.map(|t| t as f64),
         ];
         match (&self.burst, self.enforced_over) {
             (Some(_), Some(_)) => Err(Invalid::new(
@@ -300,13 +441,14 @@ impl RawSharedApi {
                     ));
                 }
                 let share = over.as_secs_f64() / 60.0;
-                let burst = |limit: Option<Number>| {
-                    limit.map(|l| ((l.0 * share).ceil() as u64).clamp(1, MAX_PER_MIN))
+                let burst = |limit: Option<f64>| {
+                    limit.map(|l| ((l * share).ceil() as u64).clamp(1, MAX_PER_MIN))
                 };
                 Ok(Bursts {
                     requests: burst(limits[0]),
                     input_tokens: burst(limits[1]),
                     output_tokens: burst(limits[2]),
+                    tokens: burst(limits[3]),
                 })
             }
             (None, None) => Ok(Bursts::default()),
@@ -372,14 +514,15 @@ impl RawBatch {
 
 impl RawBursts {
     /// The bursts, each for a limit the capacity has (`limits`: requests,
-    /// input tokens, output tokens).
-    fn check(&self, at: &FieldPath, limits: [bool; 3]) -> Checked<Bursts> {
+    /// input tokens, output tokens, tokens).
+    fn check(&self, at: &FieldPath, limits: [bool; 4]) -> Checked<Bursts> {
         let fields = [
             ("requests", self.requests, "requests_per_min"),
             ("input_tokens", self.input_tokens, "input_tokens_per_min"),
             ("output_tokens", self.output_tokens, "output_tokens_per_min"),
+            ("tokens", self.tokens, "tokens_per_min"),
         ];
-        let mut checked = [None; 3];
+        let mut checked = [None; 4];
         for (i, (name, value, limit)) in fields.into_iter().enumerate() {
             let Some(n) = value else { continue };
             if !limits[i] {
@@ -394,6 +537,7 @@ impl RawBursts {
             requests: checked[0],
             input_tokens: checked[1],
             output_tokens: checked[2],
+            tokens: checked[3],
         })
     }
 }

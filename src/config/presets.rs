@@ -13,13 +13,14 @@ use serde::Deserialize;
 use crate::error::BadInput;
 
 /// Each presets file as shipped: its name and text.
-pub const FILES: [(&str, &str); 4] = [
+pub const FILES: [(&str, &str); 5] = [
     ("clients.toml", include_str!("../../presets/clients.toml")),
     (
         "anthropic.toml",
         include_str!("../../presets/anthropic.toml"),
     ),
     ("openai.toml", include_str!("../../presets/openai.toml")),
+    ("azure.toml", include_str!("../../presets/azure.toml")),
     (
         "self-hosted.toml",
         include_str!("../../presets/self-hosted.toml"),

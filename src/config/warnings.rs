@@ -157,7 +157,8 @@ fn unstated_cache_reads(spec: &ModelSpec) -> Option<Invalid> {
     }
     let pool = spec.pools.iter().find(|p| {
         matches!(&p.capacity, CapacitySpec::SharedApi(api)
-            if api.counting.cache_reads.is_none() && api.input_tokens_per_min.is_some())
+            if api.counting.cache_reads.is_none()
+                && (api.input_tokens_per_min.is_some() || api.tokens_per_min.is_some()))
     })?;
     let at = match spec.reports_pools {
         false => FieldPath::root("capacity"),
@@ -165,7 +166,7 @@ fn unstated_cache_reads(spec: &ModelSpec) -> Option<Invalid> {
     };
     Some(Invalid::new(
         at.child("cache_reads_count"),
-        "unstated, so prompt-cache reads count towards input_tokens_per_min, as OpenAI counts them; Anthropic does not count them for its current models, which lets several times the input through at agents' cache hit rates: say which, or name a preset (loopcap presets)",
+        "unstated, so prompt-cache reads count towards input_tokens_per_min (and tokens_per_min), as OpenAI counts them; Anthropic does not count them for its current models, which lets several times the input through at agents' cache hit rates: say which, or name a preset (loopcap presets)",
     ))
 }
 

@@ -115,6 +115,7 @@ fn capacity_words(c: &Table) -> Vec<String> {
                 ("requests_per_min", "requests/min"),
                 ("input_tokens_per_min", "input tokens/min"),
                 ("output_tokens_per_min", "output tokens/min"),
+                ("tokens_per_min", "tokens/min"),
                 ("max_concurrency", "at once"),
             ]));
             words

@@ -182,7 +182,7 @@ impl Binding<'_> {
             .named()
             .into_iter()
             .max_by_key(|&(_, n)| n)
-            .expect("four limits")
+            .expect("every limit")
     }
 
     /// The limit that binds first and the one that refuses most, with counts.

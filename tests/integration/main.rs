@@ -14,6 +14,7 @@ mod outputs;
 mod pools;
 mod presets;
 mod prompt_cache;
+mod provider_presets;
 mod readme;
 mod real_vllm;
 mod report;

@@ -11,7 +11,7 @@ use std::path::Path;
 use loopcap::engine::SimDuration;
 use loopcap::model::capacity::kind::CapacitySpec;
 use loopcap::model::capacity::self_hosted::DecodeSpeed;
-use loopcap::model::capacity::shared_api::SharedApiSpec;
+use loopcap::model::capacity::shared_api::{SharedApiSpec, TokensCharged};
 use loopcap::model::client::policy::{Backoff, ClientPolicy, Jitter, RetryAfter};
 use loopcap::model::prices::Prices;
 use loopcap::model::system::Event;
@@ -25,7 +25,7 @@ fn preset(name: &str) -> ClientPolicy {
 }
 
 /// The lines of an SDK's source as read.
-fn source(file: &str) -> String {
+pub(crate) fn source(file: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/sources")
         .join(file);
@@ -306,7 +306,7 @@ fn loopcap_presets_lists_and_shows_them() {
 }
 
 /// The shared API and prices a model gets from `capacity = { preset = NAME }`.
-fn capacity_preset(name: &str) -> (SharedApiSpec, Prices) {
+pub(crate) fn capacity_preset(name: &str) -> (SharedApiSpec, Prices) {
     let s = spec(
         BASE,
         &[&format!(
@@ -389,12 +389,16 @@ fn the_anthropic_presets_are_their_sources() {
     }
 }
 
-/// The OpenAI preset: the limits and prices as read, cache reads and
-/// refused requests counted as OpenAI's help article and FAQ say.
+/// The OpenAI GPT-4.1 preset: the limits and prices as read; tokens a
+/// minute for input and output together, charged the larger of the two
+/// and not corrected, as the rate-limit guide says; cache reads and
+/// refused requests counted, as OpenAI's help article and FAQ say.
 #[test]
 fn the_openai_preset_is_its_source() {
     let s = source("openai-rate-limits.txt");
     assert!(s.contains("unsuccessful requests contribute to your per-minute limit"));
+    let guide = source("openai-rate-limits-2026.txt");
+    assert!(guide.contains("the maximum of max_tokens and the estimated number of tokens"));
     let (api, p) = capacity_preset("openai-tier4-gpt-4-1");
     let line = s.lines().find(|l| l.contains("requests/min")).unwrap();
     let numbers: Vec<u64> = line
@@ -402,9 +406,15 @@ fn the_openai_preset_is_its_source() {
         .filter_map(|w| w.replace(',', "").parse().ok())
         .collect();
     assert_eq!(
-        (api.requests_per_min, api.input_tokens_per_min),
-        (Some(numbers[0]), Some(numbers[1]))
+        (
+            api.requests_per_min,
+            api.tokens_per_min,
+            api.input_tokens_per_min
+        ),
+        (Some(numbers[0]), Some(numbers[1]), None)
     );
+    assert_eq!(api.tokens_charged, TokensCharged::Larger);
+    assert!(!api.counting.output_corrected);
     assert_eq!(api.counting.cache_reads, Some(true));
     assert!(api.counting.refused);
     let dollars: Vec<f64> = s
@@ -452,7 +462,7 @@ fn keys_beside_a_capacity_preset_replace_its_own() {
 
 /// The attempts the provider finished in a run of `model`, counted from
 /// its event log.
-fn finished_attempts(model: &ModelSpec) -> u64 {
+pub(crate) fn finished_attempts(model: &ModelSpec) -> u64 {
     let mut finished = 0u64;
     model::simulate_with(model, RunOptions::new(false), |_, event| {
         if matches!(event, Event::AttemptFinished(_)) {

@@ -94,14 +94,17 @@ pub enum Limit {
     Requests,
     InputTokens,
     OutputTokens,
+    /// Input and output together.
+    Tokens,
     Concurrency,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 4] = [
+    pub const ALL: [Limit; 5] = [
         Limit::Requests,
         Limit::InputTokens,
         Limit::OutputTokens,
+        Limit::Tokens,
         Limit::Concurrency,
     ];
 
@@ -111,6 +114,7 @@ impl Limit {
             Limit::Requests => "requests_per_min",
             Limit::InputTokens => "input_tokens_per_min",
             Limit::OutputTokens => "output_tokens_per_min",
+            Limit::Tokens => "tokens_per_min",
             Limit::Concurrency => "max_concurrency",
         }
     }

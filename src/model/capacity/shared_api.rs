@@ -16,6 +16,18 @@ pub struct SharedApiSpec {
     /// Reserved from each request's `max_tokens` at admission and, where
     /// the provider corrects it, returned down to the tokens produced.
     pub output_tokens_per_min: Option<u64>,
+    /// Input and output tokens together (OpenAI's tokens per minute, an
+    /// Azure provisioned deployment's utilization): the input counted as
+    /// for `input_tokens_per_min`, plus `max_tokens` at admission (and
+    /// corrected as for `output_tokens_per_min`), each output token
+    /// counting `output_token_weight` times.
+    pub tokens_per_min: Option<u64>,
+    pub output_token_weight: u32,
+    /// What `tokens_per_min` charges a request.
+    pub tokens_charged: TokensCharged,
+    /// How a bucket admits a request: when it holds all the request asks
+    /// for, or while it holds anything (Azure provisioned).
+    pub admit: Admit,
     pub max_concurrency: Option<u32>,
     /// The retry-after sent with a 429 for the concurrency cap, which (unlike
     /// a bucket) cannot know when a slot frees up.
@@ -37,6 +49,10 @@ impl SharedApiSpec {
             input_tokens_per_min: None,
             counting: Counting::DEFAULT,
             output_tokens_per_min: None,
+            tokens_per_min: None,
+            output_token_weight: 1,
+            tokens_charged: TokensCharged::Sum,
+            admit: Admit::WithinLimit,
             max_concurrency: None,
             concurrency_retry_after: SimDuration::ZERO,
             overload: None,
@@ -81,12 +97,48 @@ impl Counting {
     }
 }
 
+/// What a combined `tokens_per_min` charges a request, of its counted
+/// input and its weighted output (`max_tokens` at admission).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokensCharged {
+    /// Both: the prompt plus `max_tokens` (OpenAI's cookbook counts
+    /// "prompt + n * max_tokens"; Azure provisioned "combines" them).
+    Sum,
+    /// The larger of the two (OpenAI's rate-limit guide: "the maximum of
+    /// max_tokens and the estimated number of tokens based on the character
+    /// count of your request").
+    Larger,
+}
+
+impl TokensCharged {
+    fn charge(self, input: u64, weighted_output: u64) -> u64 {
+        match self {
+            TokensCharged::Sum => input + weighted_output,
+            TokensCharged::Larger => input.max(weighted_output),
+        }
+    }
+}
+
+/// How a shared API's buckets admit a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// When every bucket holds all the request asks of it (Anthropic's and
+    /// OpenAI's token buckets).
+    WithinLimit,
+    /// While every bucket holds anything: the request's estimate may take
+    /// a bucket below empty, and the next waits for the refill to repay it
+    /// (Azure provisioned: "calls are accepted until utilization reaches
+    /// 100%").
+    BelowLimit,
+}
+
 /// The burst capacity of each token bucket; `None` holds one minute's worth.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bursts {
     pub requests: Option<u64>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+    pub tokens: Option<u64>,
 }
 
 /// Overload errors (HTTP 529) whose probability rises linearly with attempts
@@ -109,18 +161,28 @@ impl Overload {
     }
 }
 
+/// The limit each bucket enforces, in the order a shared API holds them;
+/// `OUTPUT` and `TOKENS` are the buckets an output reservation returns to.
+const BUCKETS: [Limit; 4] = [
+    Limit::Requests,
+    Limit::InputTokens,
+    Limit::OutputTokens,
+    Limit::Tokens,
+];
+const OUTPUT: usize = 2;
+const TOKENS: usize = 3;
+
 pub struct SharedApi {
-    /// Limits as provisioned: requests, input and output tokens per minute.
     /// Each bucket's rate and burst as specified, before any capacity drop.
-    base_limits: [Option<(u64, u64)>; 3],
+    base_limits: [Option<(u64, u64)>; 4],
     base_concurrency: Option<u32>,
-    requests: Option<TokenBucket>,
-    input_tokens: Option<TokenBucket>,
-    output_tokens: Option<TokenBucket>,
+    buckets: [Option<TokenBucket>; 4],
     max_concurrency: Option<u32>,
     concurrency_retry_after: SimDuration,
     overload: Option<Overload>,
     counting: Counting,
+    output_token_weight: u64,
+    tokens_charged: TokensCharged,
     in_flight: u32,
 }
 
@@ -132,18 +194,27 @@ impl SharedApi {
             limit(spec.requests_per_min, spec.burst.requests),
             limit(spec.input_tokens_per_min, spec.burst.input_tokens),
             limit(spec.output_tokens_per_min, spec.burst.output_tokens),
+            limit(spec.tokens_per_min, spec.burst.tokens),
         ];
-        let bucket = |limit: Option<(u64, u64)>| limit.map(|(r, b)| TokenBucket::with_burst(r, b));
+        let bucket = |limit: Option<(u64, u64)>| {
+            limit.map(|(r, b)| {
+                let bucket = TokenBucket::with_burst(r, b);
+                match spec.admit {
+                    Admit::WithinLimit => bucket,
+                    Admit::BelowLimit => bucket.overdrawing(),
+                }
+            })
+        };
         SharedApi {
             base_limits,
             base_concurrency: spec.max_concurrency,
-            requests: bucket(base_limits[0]),
-            input_tokens: bucket(base_limits[1]),
-            output_tokens: bucket(base_limits[2]),
+            buckets: base_limits.map(bucket),
             max_concurrency: spec.max_concurrency,
             concurrency_retry_after: spec.concurrency_retry_after,
             overload: spec.overload,
             counting: spec.counting,
+            output_token_weight: u64::from(spec.output_token_weight),
+            tokens_charged: spec.tokens_charged,
             in_flight: 0,
         }
     }
@@ -182,9 +253,7 @@ impl SharedApi {
         if let Some(overload) = self.overload {
             let p = overload.probability(self.in_flight);
             if p > 0.0 && rng.random::<f64>() < p {
-                if let Some(bucket) = &mut self.output_tokens {
-                    bucket.refund(now, u64::from(request.max_output_tokens));
-                }
+                self.refund_output(now, request, 0);
                 return Admission::Rejected(Rejection::Overloaded);
             }
         }
@@ -212,7 +281,7 @@ impl SharedApi {
 
     /// Whether `request` would pass every limit now (no overload refusal is
     /// drawn, and nothing is taken): concurrency below its cap and every
-    /// bucket holding the tokens.
+    /// bucket admitting it.
     pub fn would_admit(&mut self, now: SimTime, request: Request) -> bool {
         self.max_concurrency.is_none_or(|cap| self.in_flight < cap)
             && self
@@ -224,12 +293,7 @@ impl SharedApi {
     /// limit stays at least 1.
     pub fn scale(&mut self, now: SimTime, factor: f64) {
         let scaled = |limit: u64| ((limit as f64 * factor).round() as u64).clamp(1, MAX_PER_MIN);
-        let buckets = [
-            &mut self.requests,
-            &mut self.input_tokens,
-            &mut self.output_tokens,
-        ];
-        for (bucket, base) in buckets.into_iter().zip(self.base_limits) {
+        for (bucket, base) in self.buckets.iter_mut().zip(self.base_limits) {
             if let (Some(bucket), Some(base)) = (bucket, base) {
                 bucket.set_limit(now, scaled(base.0), scaled(base.1));
             }
@@ -244,6 +308,18 @@ impl SharedApi {
         &mut self,
         request: Request,
     ) -> impl Iterator<Item = (Limit, &mut TokenBucket, u64)> {
+        let input = self.counted_input(request);
+        let output = u64::from(request.max_output_tokens);
+        let asks = [1, input, output, self.tokens_asked(request, output)];
+        self.buckets
+            .iter_mut()
+            .zip(BUCKETS.into_iter().zip(asks))
+            .filter_map(|(bucket, (limit, tokens))| bucket.as_mut().map(|b| (limit, b, tokens)))
+    }
+
+    /// The input counted against the limits: all but what the provider's
+    /// rules leave out.
+    fn counted_input(&self, request: Request) -> u64 {
         let reads = if self.counting.cache_reads() {
             0
         } else {
@@ -254,34 +330,37 @@ impl SharedApi {
         } else {
             request.cache_write_tokens
         };
-        let uncounted = reads + writes;
-        [
-            (Limit::Requests, self.requests.as_mut(), 1),
-            (
-                Limit::InputTokens,
-                self.input_tokens.as_mut(),
-                u64::from(request.input_tokens - uncounted),
-            ),
-            (
-                Limit::OutputTokens,
-                self.output_tokens.as_mut(),
-                u64::from(request.max_output_tokens),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(limit, bucket, tokens)| bucket.map(|b| (limit, b, tokens)))
+        u64::from(request.input_tokens - reads - writes)
+    }
+
+    /// What `tokens_per_min` charges `request` for `output` tokens out.
+    fn tokens_asked(&self, request: Request, output: u64) -> u64 {
+        self.tokens_charged.charge(
+            self.counted_input(request),
+            self.output_token_weight * output,
+        )
+    }
+
+    /// Returns what `request` reserved for output beyond the `produced`
+    /// tokens to the buckets that hold it.
+    fn refund_output(&mut self, now: SimTime, request: Request, produced: u32) {
+        let reserved = u64::from(request.max_output_tokens);
+        let produced = u64::from(produced).min(reserved);
+        if let Some(bucket) = &mut self.buckets[OUTPUT] {
+            bucket.refund(now, reserved - produced);
+        }
+        let unused = self.tokens_asked(request, reserved) - self.tokens_asked(request, produced);
+        if let Some(bucket) = &mut self.buckets[TOKENS] {
+            bucket.refund(now, unused);
+        }
     }
 
     /// Frees the concurrency slot and returns the unused output reservation
     /// (where the provider corrects it).
     pub fn release(&mut self, now: SimTime, request: Request, output_tokens: u32) {
         self.in_flight -= 1;
-        if !self.counting.output_corrected {
-            return;
-        }
-        if let Some(bucket) = &mut self.output_tokens {
-            let unused = request.max_output_tokens.saturating_sub(output_tokens);
-            bucket.refund(now, u64::from(unused));
+        if self.counting.output_corrected {
+            self.refund_output(now, request, output_tokens);
         }
     }
 
@@ -291,14 +370,7 @@ impl SharedApi {
 
     /// Whether every token bucket has refilled to its capacity by `now`.
     pub fn buckets_full(&mut self, now: SimTime) -> bool {
-        [
-            &mut self.requests,
-            &mut self.input_tokens,
-            &mut self.output_tokens,
-        ]
-        .into_iter()
-        .flatten()
-        .all(|b| b.is_full(now))
+        self.buckets.iter_mut().flatten().all(|b| b.is_full(now))
     }
 }
 

@@ -5,6 +5,12 @@
 //! minute's worth) unless the model sets another. Levels are kept
 //! in units of 1/`TICKS_PER_MINUTE` token, so a tick adds exactly `L` units:
 //! no rounding drift however long the run.
+//!
+//! Most buckets admit a request only when they hold all it asks for. One
+//! that [overdraws](TokenBucket::overdrawing) admits any request while it
+//! holds anything at all and lets the request take it below empty, the debt
+//! repaid by the refill before the next is admitted: Azure's provisioned
+//! deployments ("calls are accepted until utilization reaches 100%").
 
 use crate::engine::{SimDuration, SimTime, TICKS_PER_MINUTE};
 
@@ -12,7 +18,7 @@ use crate::engine::{SimDuration, SimTime, TICKS_PER_MINUTE};
 const UNITS_PER_TOKEN: u64 = TICKS_PER_MINUTE;
 
 /// The largest per-minute limit a bucket accepts: keeps every level, refund
-/// and request (up to `u32::MAX` tokens) inside `u64` units.
+/// and request (up to `u32::MAX` tokens) inside `i64` units.
 pub const MAX_PER_MIN: u64 = 10_000_000_000;
 
 #[derive(Clone, Debug)]
@@ -20,9 +26,16 @@ pub struct TokenBucket {
     per_min: u64,
     /// The most tokens it holds.
     burst: u64,
-    capacity: u64,
-    level: u64,
+    capacity: i64,
+    /// Below zero only in a bucket that overdraws: its debt.
+    level: i64,
     updated_at: SimTime,
+    overdraws: bool,
+}
+
+/// `tokens` in units, saturating (no request comes near).
+fn units(tokens: u64) -> i64 {
+    i64::try_from(tokens.saturating_mul(UNITS_PER_TOKEN)).unwrap_or(i64::MAX)
 }
 
 impl TokenBucket {
@@ -38,22 +51,30 @@ impl TokenBucket {
             (1..=MAX_PER_MIN).contains(&per_min) && (1..=MAX_PER_MIN).contains(&burst),
             "bucket limit {per_min} or burst {burst} out of range; config validation must reject it"
         );
-        let capacity = burst * UNITS_PER_TOKEN;
+        let capacity = units(burst);
         TokenBucket {
             per_min,
             burst,
             capacity,
             level: capacity,
             updated_at: SimTime::ZERO,
+            overdraws: false,
+        }
+    }
+
+    /// The same bucket admitting any request while it holds anything, the
+    /// request taking it below empty if it must.
+    pub fn overdrawing(self) -> Self {
+        TokenBucket {
+            overdraws: true,
+            ..self
         }
     }
 
     fn refill(&mut self, now: SimTime) {
         let elapsed = now.since(self.updated_at).ticks();
-        self.level = self
-            .level
-            .saturating_add(elapsed.saturating_mul(self.per_min))
-            .min(self.capacity);
+        let added = i64::try_from(elapsed.saturating_mul(self.per_min)).unwrap_or(i64::MAX);
+        self.level = self.level.saturating_add(added).min(self.capacity);
         self.updated_at = self.updated_at.max(now);
     }
 
@@ -67,43 +88,49 @@ impl TokenBucket {
         self.refill(now);
         self.per_min = per_min;
         self.burst = burst;
-        self.capacity = burst * UNITS_PER_TOKEN;
+        self.capacity = units(burst);
         self.level = self.level.min(self.capacity);
     }
 
-    /// Whether `tokens` could ever fit, i.e. do not exceed the bucket's burst.
+    /// Whether `tokens` could ever be admitted: they do not exceed the
+    /// bucket's burst, or the bucket overdraws.
     pub fn can_ever_hold(&self, tokens: u64) -> bool {
-        tokens <= self.burst
+        self.overdraws || tokens <= self.burst
     }
 
-    /// How long until `tokens` are available (zero if they are now), or `None`
-    /// if they never will be because they exceed the bucket's capacity.
+    /// How long until `tokens` are admitted (zero if they are now), or `None`
+    /// if they never will be because they exceed the bucket's capacity. A
+    /// bucket that overdraws admits them as soon as it holds anything.
     pub fn wait_for(&mut self, now: SimTime, tokens: u64) -> Option<SimDuration> {
         if !self.can_ever_hold(tokens) {
             return None;
         }
         self.refill(now);
-        let need = tokens * UNITS_PER_TOKEN;
+        let need = if self.overdraws { 1 } else { units(tokens) };
         let missing = need.saturating_sub(self.level);
-        if missing == 0 {
+        if missing <= 0 {
             // The common case, spared a 64-bit division.
             return Some(SimDuration::ZERO);
         }
-        Some(SimDuration::from_ticks(missing.div_ceil(self.per_min)))
+        Some(SimDuration::from_ticks(
+            (missing as u64).div_ceil(self.per_min),
+        ))
     }
 
-    /// Removes `tokens`, which must be available now (`wait_for` returned zero).
+    /// Removes `tokens`, which must be admitted now (`wait_for` returned
+    /// zero); only a bucket that overdraws goes below empty.
     pub fn take(&mut self, now: SimTime, tokens: u64) {
         self.refill(now);
-        let need = tokens * UNITS_PER_TOKEN;
+        let need = units(tokens);
         debug_assert!(
-            need <= self.level,
+            self.overdraws || need <= self.level,
             "took {tokens} tokens that were not there"
         );
-        self.level -= need.min(self.level);
+        let floor = if self.overdraws { i64::MIN } else { 0 };
+        self.level = self.level.saturating_sub(need).max(floor);
     }
 
-    /// Takes `tokens` if available now; otherwise leaves the bucket untouched.
+    /// Takes `tokens` if admitted now; otherwise leaves the bucket untouched.
     pub fn try_take(&mut self, now: SimTime, tokens: u64) -> bool {
         let ready = self.wait_for(now, tokens) == Some(SimDuration::ZERO);
         if ready {
@@ -116,19 +143,16 @@ impl TokenBucket {
     /// the provider counts all the same).
     pub fn drain(&mut self, now: SimTime, tokens: u64) {
         self.refill(now);
-        self.level -= (tokens * UNITS_PER_TOKEN).min(self.level);
+        self.level -= units(tokens).min(self.level.max(0));
     }
 
     /// Returns `tokens` (e.g. an over-reservation), up to the capacity.
     pub fn refund(&mut self, now: SimTime, tokens: u64) {
         self.refill(now);
-        self.level = self
-            .level
-            .saturating_add(tokens * UNITS_PER_TOKEN)
-            .min(self.capacity);
+        self.level = self.level.saturating_add(units(tokens)).min(self.capacity);
     }
 
-    /// Tokens available at `now`, as a real number (for reports and tests).
+    /// Tokens available at `now`, as a real number (below zero: a debt).
     pub fn available(&mut self, now: SimTime) -> f64 {
         self.refill(now);
         self.level as f64 / UNITS_PER_TOKEN as f64
@@ -249,6 +273,36 @@ mod tests {
             }
         }
 
+        /// An overdrawing bucket admits, over any window, at most its
+        /// capacity plus its refill plus the last request it let through
+        /// (the one that took it below empty).
+        #[test]
+        fn an_overdrawing_bucket_admits_at_most_one_request_more(
+            per_min in 1u64..500,
+            requests in prop::collection::vec((0u64..3_000_000, 1u64..1_000), 1..300),
+        ) {
+            let mut bucket = TokenBucket::new(per_min).overdrawing();
+            let mut now = 0u64;
+            let mut admitted: Vec<(u64, u64)> = Vec::new();
+            for (gap, tokens) in requests {
+                now += gap;
+                if bucket.try_take(SimTime::from_ticks(now), tokens) {
+                    admitted.push((now, tokens));
+                }
+            }
+            for i in 0..admitted.len() {
+                let mut sum = 0u128;
+                for j in i..admitted.len() {
+                    sum += u128::from(admitted[j].1);
+                    let window = u128::from(admitted[j].0 - admitted[i].0);
+                    let lhs = (sum - u128::from(admitted[j].1)) * u128::from(UNITS_PER_TOKEN);
+                    let rhs = u128::from(per_min) * u128::from(UNITS_PER_TOKEN)
+                        + u128::from(per_min) * window;
+                    prop_assert!(lhs < rhs, "window {i}..={j}: {sum} tokens in {window} ticks");
+                }
+            }
+        }
+
         #[test]
         fn level_stays_within_zero_and_capacity(
             ops in prop::collection::vec((0u64..5_000_000, 0u64..200, any::<bool>()), 1..200),
@@ -263,6 +317,25 @@ mod tests {
                 prop_assert!((0.0..=120.0).contains(&level), "level {level}");
             }
         }
+    }
+
+    /// Azure's provisioned rule: a full bucket of 60 a minute admits a
+    /// request of 100 (it holds something), owes 40, and admits the next
+    /// only once the refill has repaid them and left a unit: 40 s and a
+    /// tick later. Nothing is too large for it.
+    #[test]
+    fn an_overdrawing_bucket_admits_while_it_holds_anything() {
+        let mut b = TokenBucket::new(60).overdrawing();
+        assert!(b.can_ever_hold(u64::from(u32::MAX)));
+        assert!(b.try_take(t(0.0), 100));
+        assert_eq!(b.available(t(0.0)), -40.0);
+        let wait = b.wait_for(t(0.0), 1).unwrap();
+        assert_eq!(wait.ticks(), 40_000_001);
+        assert!(!b.try_take(SimTime::from_ticks(wait.ticks() - 1), 1));
+        assert!(b.try_take(SimTime::from_ticks(wait.ticks()), 1));
+        // A refund repays the debt first, and still never overfills.
+        b.refund(t(40.0), 1_000);
+        assert_eq!(b.available(t(40.0)), 60.0);
     }
 
     #[test]

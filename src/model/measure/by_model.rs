@@ -16,9 +16,9 @@ use crate::model::prices::TokenUse;
 #[derive(Clone, Debug, Default)]
 pub struct LimitTally {
     /// 429s in the window, by [`Limit::ALL`]'s order.
-    counts: [u64; 4],
+    counts: [u64; 5],
     /// When each limit first refused.
-    first: [Option<SimTime>; 4],
+    first: [Option<SimTime>; 5],
 }
 
 impl LimitTally {
@@ -51,19 +51,23 @@ impl LimitTally {
             requests_per_min,
             input_tokens_per_min,
             output_tokens_per_min,
+            tokens_per_min,
             max_concurrency,
         ] = self.counts;
         ByLimit {
             requests_per_min,
             input_tokens_per_min,
             output_tokens_per_min,
+            tokens_per_min,
             max_concurrency,
         }
     }
 
     /// The limit that refused first, by its name in a model file, and when (s).
     fn first(&self) -> (Option<String>, Option<f64>) {
-        let first = (0..4).filter_map(|i| self.first[i].map(|t| (t, i))).min();
+        let first = (0..Limit::ALL.len())
+            .filter_map(|i| self.first[i].map(|t| (t, i)))
+            .min();
         (
             first.map(|(_, i)| Limit::ALL[i].name().to_owned()),
             first.map(|(t, _)| t.as_secs_f64()),
@@ -86,16 +90,20 @@ pub struct ByLimit {
     pub requests_per_min: u64,
     pub input_tokens_per_min: u64,
     pub output_tokens_per_min: u64,
+    /// Absent from summaries written before the combined limit.
+    #[serde(default)]
+    pub tokens_per_min: u64,
     pub max_concurrency: u64,
 }
 
 impl ByLimit {
     /// Each limit's name and count, in [`Limit::ALL`]'s order.
-    pub fn named(&self) -> [(&'static str, u64); 4] {
+    pub fn named(&self) -> [(&'static str, u64); 5] {
         let counts = [
             self.requests_per_min,
             self.input_tokens_per_min,
             self.output_tokens_per_min,
+            self.tokens_per_min,
             self.max_concurrency,
         ];
         std::array::from_fn(|i| (Limit::ALL[i].name(), counts[i]))

@@ -369,6 +369,7 @@ const RUN: &[Metric] = &[
     BY_REQUESTS,
     BY_INPUT_TOKENS,
     BY_OUTPUT_TOKENS,
+    BY_TOKENS,
     BY_CONCURRENCY,
     FIRST_LIMIT,
     metric("overloaded", Count, LOWER, "overloaded", "overloaded (529)"),
@@ -450,6 +451,8 @@ const BY_INPUT_TOKENS: Metric = metric("rate_limited_by.input_tokens_per_min", C
 #[rustfmt::skip]
 const BY_OUTPUT_TOKENS: Metric = metric("rate_limited_by.output_tokens_per_min", Count, None, "rate limited by output tokens per minute", "by output tokens/min");
 #[rustfmt::skip]
+const BY_TOKENS: Metric = metric("rate_limited_by.tokens_per_min", Count, None, "rate limited by tokens per minute", "by tokens/min");
+#[rustfmt::skip]
 const BY_CONCURRENCY: Metric = metric("rate_limited_by.max_concurrency", Count, None, "rate limited by max concurrency", "by concurrency");
 #[rustfmt::skip]
 const FIRST_LIMIT: Metric = metric("first_limit_s", Seconds, None, "first limit", "first 429 at s");
@@ -462,6 +465,7 @@ const POOL: &[Metric] = &[
     BY_REQUESTS,
     BY_INPUT_TOKENS,
     BY_OUTPUT_TOKENS,
+    BY_TOKENS,
     BY_CONCURRENCY,
     FIRST_LIMIT,
     metric("overloaded", Count, LOWER, "overloaded", "529s"),
@@ -512,6 +516,7 @@ const MODEL: &[Metric] = &[
     BY_REQUESTS,
     BY_INPUT_TOKENS,
     BY_OUTPUT_TOKENS,
+    BY_TOKENS,
     BY_CONCURRENCY,
     FIRST_LIMIT,
     metric("input_tokens", Tokens, None, "input tokens", "input tokens"),

@@ -108,12 +108,13 @@ fn everything() -> Summary {
         requests_per_min: 1,
         input_tokens_per_min: 1,
         output_tokens_per_min: 1,
+        tokens_per_min: 1,
         max_concurrency: 1,
     };
     let pool = |name: &str, hosted: bool| PoolSummary {
         name: name.to_owned(),
         kind: "reserved".to_owned(),
-        rate_limited: 4,
+        rate_limited: 5,
         refusals: Refusals {
             rate_limited_by: every_limit,
             first_limit: Some("max_concurrency".to_owned()),
@@ -139,7 +140,7 @@ fn everything() -> Summary {
         loops_failed: 1,
         loops_failed_share: Some(1.0 / 3.0),
         throttled: 1,
-        rate_limited: 4,
+        rate_limited: 5,
         refusals: Refusals {
             rate_limited_by: every_limit,
             first_limit: Some("requests_per_min".to_owned()),
@@ -173,7 +174,7 @@ fn everything() -> Summary {
         pools: vec![pool("p", true), pool("q", false)],
         by_model: vec![ModelSummary {
             name: "m".to_owned(),
-            rate_limited: 4,
+            rate_limited: 5,
             refusals: Refusals {
                 rate_limited_by: every_limit,
                 first_limit: Some("requests_per_min".to_owned()),

@@ -3,19 +3,12 @@ use crate::engine::RandomStreams;
 
 fn spec() -> SharedApiSpec {
     SharedApiSpec {
-        requests_per_min: None,
-        input_tokens_per_min: None,
         counting: Counting {
             cache_reads: Some(true),
             ..Counting::DEFAULT
         },
-        output_tokens_per_min: None,
-        max_concurrency: None,
         concurrency_retry_after: SimDuration::from_secs(1),
-        overload: None,
-        burst: Bursts::default(),
-        service: ServiceTime::constant(1.0),
-        cache_ttl: None,
+        ..SharedApiSpec::unlimited(ServiceTime::constant(1.0))
     }
 }
 
@@ -302,4 +295,107 @@ fn overloaded_server_returns_529_at_the_configured_rate() {
     }
     let share = f64::from(overloaded) / f64::from(trials);
     assert!((share - 0.4).abs() < 0.02, "529 share {share}");
+}
+
+/// A combined limit of 2,800 tokens a minute with each output token
+/// counted 4 times: a call of 1,000 input and `max_tokens` 100 asks 1,400,
+/// so two fit at once and the third waits the 30 s that refill 1,400.
+/// Corrected, a call that produced 50 returns 4 × 50: a third call of 200
+/// input and 0 output then fits.
+#[test]
+fn a_combined_limit_charges_input_plus_weighted_output() {
+    let combined = SharedApiSpec {
+        tokens_per_min: Some(2800),
+        output_token_weight: 4,
+        ..spec()
+    };
+    let mut api = SharedApi::new(&combined);
+    let mut rng = rng();
+    let t = SimTime::ZERO;
+    assert_eq!(api.offer(t, req(1000, 100), &mut rng), Admission::Started);
+    assert_eq!(api.offer(t, req(1000, 100), &mut rng), Admission::Started);
+    assert_eq!(
+        api.offer(t, req(1000, 100), &mut rng),
+        Admission::Rejected(Rejection::RateLimited {
+            retry_after: SimDuration::from_secs(30),
+            limit: Limit::Tokens,
+        })
+    );
+    assert_eq!(
+        api.offer(t, req(200, 0), &mut rng),
+        Admission::Rejected(Rejection::RateLimited {
+            // 200 of 2,800 a minute: 4.29 s, rounded up to the tick.
+            retry_after: SimDuration::from_ticks(4_285_715),
+            limit: Limit::Tokens,
+        })
+    );
+    api.release(t, req(1000, 100), 50);
+    assert_eq!(api.offer(t, req(200, 0), &mut rng), Admission::Started);
+    // Uncorrected (OpenAI documents no correction), nothing returns.
+    let mut fixed = SharedApi::new(&SharedApiSpec {
+        counting: Counting {
+            output_corrected: false,
+            ..combined.counting
+        },
+        ..combined
+    });
+    assert_eq!(fixed.offer(t, req(1000, 100), &mut rng), Admission::Started);
+    assert_eq!(fixed.offer(t, req(1000, 100), &mut rng), Admission::Started);
+    fixed.release(t, req(1000, 100), 0);
+    assert!(!fixed.would_admit(t, req(200, 0)));
+}
+
+/// Charged the larger of input and output (OpenAI's guide), a call of
+/// 1,000 input and `max_tokens` 100 asks 1,000 and one of 100 input and
+/// `max_tokens` 1,000 asks 1,000 too: three such fit 3,000 a minute, a
+/// fourth of either waits; corrected, the second returns 1,000 − 100.
+#[test]
+fn a_combined_limit_may_charge_the_larger_of_input_and_output() {
+    let mut api = SharedApi::new(&SharedApiSpec {
+        tokens_per_min: Some(3000),
+        tokens_charged: TokensCharged::Larger,
+        ..spec()
+    });
+    let mut rng = rng();
+    let t = SimTime::ZERO;
+    for call in [req(1000, 100), req(100, 1000), req(1000, 100)] {
+        assert_eq!(api.offer(t, call, &mut rng), Admission::Started);
+    }
+    assert!(!api.would_admit(t, req(1, 1)));
+    api.release(t, req(100, 1000), 0);
+    assert!(api.would_admit(t, req(900, 0)) && !api.would_admit(t, req(901, 0)));
+}
+
+/// Azure's provisioned rule: a full deployment of 1,000 tokens a minute
+/// admits a call asking 5,000 (it holds something), and then refuses
+/// every call, the 429's retry-after the wait until the refill has repaid
+/// the 4,000 owed: 240 s and a tick.
+#[test]
+fn a_limit_admitting_below_it_lets_a_call_overdraw() {
+    let mut api = SharedApi::new(&SharedApiSpec {
+        tokens_per_min: Some(1000),
+        admit: Admit::BelowLimit,
+        ..spec()
+    });
+    let mut rng = rng();
+    assert_eq!(
+        api.offer(SimTime::ZERO, req(4000, 1000), &mut rng),
+        Admission::Started
+    );
+    assert_eq!(
+        api.offer(SimTime::ZERO, req(1, 0), &mut rng),
+        Admission::Rejected(Rejection::RateLimited {
+            retry_after: SimDuration::from_ticks(240_000_001),
+            limit: Limit::Tokens,
+        })
+    );
+    // Within the limit, the same call could never be admitted.
+    let mut within = SharedApi::new(&SharedApiSpec {
+        tokens_per_min: Some(1000),
+        ..spec()
+    });
+    assert_eq!(
+        within.offer(SimTime::ZERO, req(4000, 1000), &mut rng),
+        Admission::Rejected(Rejection::TooLarge)
+    );
 }

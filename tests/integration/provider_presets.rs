@@ -1,0 +1,325 @@
+//! The 2026 tiers and the combined and provisioned limits: each preset is
+//! its source's rows (kept in `tests/data/sources/`, parsed here), and each
+//! rule admits what a recount of the event log says it should.
+
+use loopcap::model::capacity::shared_api::{Admit, TokensCharged};
+
+use crate::presets::{capacity_preset, finished_attempts, source};
+use crate::support::{BASE, load_error, spec};
+
+/// The numbers of a `a / b / c` cell, commas dropped.
+fn triple(cell: &str) -> Vec<Option<u64>> {
+    cell.split('/')
+        .map(|n| Some(n.trim().replace(',', "").parse().unwrap()))
+        .collect()
+}
+
+/// The dollar amount before `what` in a price line ("$4 input").
+fn dollars_before(line: &str, what: &str) -> f64 {
+    let at = line
+        .find(what)
+        .unwrap_or_else(|| panic!("no {what} in {line}"));
+    let amount = line[..at].rsplit('$').next().unwrap();
+    amount.trim().trim_matches('"').parse().unwrap()
+}
+
+/// Anthropic's 2026 tiers: each preset is its tier's row for its class
+/// (requests, input and output tokens a minute), cache reads not counted
+/// as the quoted page says, and its model's list prices.
+#[test]
+fn the_2026_anthropic_presets_are_their_source() {
+    let s = source("anthropic-rate-limits-2026.txt");
+    assert!(s.contains("only input_tokens + cache_creation_input_tokens count toward your ITPM"));
+    for (class, column, model) in [
+        ("opus", 3, "Claude Opus 5.5"),
+        ("sonnet", 4, "Claude Sonnet 5.5"),
+    ] {
+        let prices = s
+            .lines()
+            .find(|l| l.starts_with(&format!("| {model} API |")))
+            .unwrap();
+        for tier in ["Start", "Build", "Scale"] {
+            let name = format!("anthropic-{}-{class}", tier.to_lowercase());
+            let row: Vec<&str> = s
+                .lines()
+                .find(|l| l.starts_with(&format!("| {tier} |")))
+                .unwrap()
+                .split('|')
+                .collect();
+            let (api, p) = capacity_preset(&name);
+            assert_eq!(
+                vec![
+                    api.requests_per_min,
+                    api.input_tokens_per_min,
+                    api.output_tokens_per_min
+                ],
+                triple(row[column]),
+                "{name}"
+            );
+            assert_eq!(api.counting.cache_reads, Some(false), "{name}");
+            assert_eq!(
+                [
+                    p.input_per_mtok,
+                    p.output_per_mtok,
+                    p.cache_write_per_mtok,
+                    p.cached_input_per_mtok
+                ],
+                [
+                    dollars_before(prices, " input"),
+                    dollars_before(prices, " output"),
+                    dollars_before(prices, " 5-minute"),
+                    dollars_before(prices, " cache hit"),
+                ],
+                "{name}"
+            );
+        }
+    }
+}
+
+/// GPT-6.1-Sol's 2026 tiers: requests and tokens a minute from its
+/// page's table, OpenAI's counting rules, its Standard prices.
+#[test]
+fn the_2026_openai_presets_are_their_source() {
+    let s = source("openai-rate-limits-2026.txt");
+    let prices = s.lines().find(|l| l.contains("GPT-6.1-Sol API")).unwrap();
+    for tier in ["Build", "Launch", "Grow"] {
+        let name = format!("openai-{}-gpt-6-1-sol", tier.to_lowercase());
+        let row: Vec<Option<u64>> = s
+            .lines()
+            .find(|l| l.starts_with(&format!("| {tier} |")))
+            .unwrap()
+            .split('|')
+            .skip(2)
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| Some(c.trim().replace(',', "").parse().unwrap()))
+            .collect();
+        let (api, p) = capacity_preset(&name);
+        assert_eq!(
+            vec![api.requests_per_min, api.tokens_per_min],
+            row,
+            "{name}"
+        );
+        assert_eq!(api.input_tokens_per_min, None);
+        assert_eq!(api.tokens_charged, TokensCharged::Larger, "{name}");
+        assert!(api.counting.refused && !api.counting.output_corrected);
+        assert_eq!(
+            [
+                p.input_per_mtok,
+                p.cached_input_per_mtok,
+                p.cache_write_per_mtok,
+                p.output_per_mtok
+            ],
+            [
+                dollars_before(prices, ", Cached input"),
+                dollars_before(prices, ", Cache writes"),
+                dollars_before(prices, ", Output"),
+                dollars_before(prices, ", per 1M"),
+            ],
+            "{name}"
+        );
+    }
+}
+
+/// The cell of `topic`'s row under `model`'s column of the Azure table.
+fn azure_cell(s: &str, topic: &str, model: &str) -> u64 {
+    let cells = |line: &str| -> Vec<String> {
+        line.split('|')
+            .map(|c| c.trim().trim_matches('*').to_owned())
+            .collect()
+    };
+    let header = cells(s.lines().find(|l| l.starts_with("| Topic |")).unwrap());
+    let column = header.iter().position(|c| c == model).unwrap();
+    let row = cells(
+        s.lines()
+            .find(|l| l.starts_with(&format!("| {topic} |")))
+            .unwrap(),
+    );
+    row[column].replace(',', "").parse().unwrap()
+}
+
+/// Azure's provisioned presets: a unit's tokens a minute, the smallest
+/// deployment and the step from the onboarding page's table; the output
+/// weight from its sentence ("counts as four input tokens"); cached input
+/// not counted; admitted until utilization reaches 100%, the estimate the
+/// prompt plus max_tokens, corrected at the end.
+#[test]
+fn the_azure_presets_are_their_source() {
+    let s = source("azure-provisioned.txt");
+    assert!(s.contains("cached tokens are deducted 100% from the utilization"));
+    assert!(s.contains("Calls are accepted until utilization reaches 100%"));
+    assert!(s.contains(
+        "combining the prompt token count (less any cached tokens) and the specified `max_tokens`"
+    ));
+    assert!(s.contains("corrects the utilization estimate using actual token counts"));
+    let weight = |model: &str| -> u32 {
+        let at = s
+            .find(&format!("{model}, one output token counts as "))
+            .unwrap();
+        let word = s[at..].split("counts as ").nth(1).unwrap();
+        match word.split_whitespace().next().unwrap() {
+            "four" => 4,
+            "eight" => 8,
+            other => panic!("{other}"),
+        }
+    };
+    for (name, model, kind) in [
+        (
+            "azure-global-provisioned-gpt-4-1",
+            "gpt-4.1",
+            "Global & data zone",
+        ),
+        ("azure-regional-provisioned-gpt-4-1", "gpt-4.1", "Regional"),
+        (
+            "azure-global-provisioned-gpt-5",
+            "gpt-5",
+            "Global & data zone",
+        ),
+    ] {
+        let min = azure_cell(&s, &format!("{kind} provisioned minimum deployment"), model);
+        let step = azure_cell(&s, &format!("{kind} provisioned scale increment"), model);
+        let per_unit = azure_cell(&s, "Input TPM per PTU", model);
+        let (api, _) = capacity_preset_with(name, min + 2 * step);
+        assert_eq!(
+            api.tokens_per_min,
+            Some((min + 2 * step) * per_unit),
+            "{name}"
+        );
+        assert_eq!(api.output_token_weight, weight(model), "{name}");
+        assert_eq!(api.admit, Admit::BelowLimit, "{name}");
+        assert_eq!(api.tokens_charged, TokensCharged::Sum, "{name}");
+        assert_eq!(api.counting.cache_reads, Some(false), "{name}");
+        assert!(api.counting.output_corrected, "{name}");
+        // Sizes between the steps are not on offer, nor below the least.
+        for units in [min - 1, min + step - 1] {
+            let e = load_error(&[&format!(
+                "capacity={{ preset = \"{name}\", provisioned_units = {units}, time_to_first_token = \"1s\" }}"
+            )]);
+            assert!(
+                e.contains("capacity.provisioned_units") && e.contains("not a size on offer"),
+                "{e}"
+            );
+        }
+    }
+}
+
+/// The shared API a model gets from `capacity = { preset = NAME,
+/// provisioned_units = UNITS }`.
+fn capacity_preset_with(
+    name: &str,
+    units: u64,
+) -> (loopcap::model::capacity::shared_api::SharedApiSpec, f64) {
+    let s = spec(
+        BASE,
+        &[&format!(
+            "capacity={{ preset = \"{name}\", provisioned_units = {units}, time_to_first_token = \"1s\" }}"
+        )],
+    );
+    match &s.pools[0].capacity {
+        loopcap::model::capacity::kind::CapacitySpec::SharedApi(api) => {
+            (api.clone(), s.pools[0].prices.per_month)
+        }
+        _ => panic!("{name} is not a shared API"),
+    }
+}
+
+/// A provisioned deployment without its size, or with a combined limit
+/// given twice, or a weight out of range, is refused at the key.
+#[test]
+fn a_provisioned_deployment_says_its_size() {
+    let e = load_error(&[
+        "capacity={ preset = \"azure-global-provisioned-gpt-4-1\", time_to_first_token = \"1s\" }",
+    ]);
+    assert!(
+        e.contains("capacity.provisioned_units")
+            && e.contains("missing")
+            && e.contains("(15, 20, 25, ...)"),
+        "{e}"
+    );
+    let e = load_error(&[
+        "capacity={ preset = \"azure-global-provisioned-gpt-4-1\", provisioned_units = 15, tokens_per_min = 9, time_to_first_token = \"1s\" }",
+    ]);
+    assert!(
+        e.contains("capacity.tokens_per_min") && e.contains("not both"),
+        "{e}"
+    );
+    let e = load_error(&[
+        "capacity={ kind = \"shared_api\", provisioned_units = 15, time_to_first_token = \"1s\" }",
+    ]);
+    assert!(
+        e.contains("capacity.tokens_per_min_per_unit") && e.contains("missing"),
+        "{e}"
+    );
+    let e = load_error(&[
+        "capacity={ kind = \"shared_api\", tokens_per_min = 1000, output_token_weight = 0, time_to_first_token = \"1s\" }",
+    ]);
+    assert!(e.contains("capacity.output_token_weight"), "{e}");
+}
+
+/// The calls the provider finished in 20 minutes of single-call loops of
+/// 1,000 input tokens (900 read from the cache) and 100 output tokens
+/// with `max_tokens` 400, offered far beyond what `capacity` lets
+/// through, each tried once.
+fn finished(capacity: &str) -> f64 {
+    let model = spec(
+        BASE,
+        &[
+            "duration=20m",
+            "warmup=0s",
+            "agents.a.steps=1",
+            "agents.a.input_tokens=1000",
+            "agents.a.cached_input_share=0.9",
+            "agents.a.output_tokens=100",
+            "agents.a.max_output_tokens=400",
+            "workload.users.arrivals={ process = \"poisson\", per_min = 3000 }",
+            &format!("capacity={{ {capacity}, time_to_first_token = \"1s\" }}"),
+            "client.max_attempts=1",
+        ],
+    );
+    finished_attempts(&model) as f64
+}
+
+/// Azure's provisioned rule, recounted from the event log: 15 PTUs of
+/// gpt-4.1 are 45,000 tokens a minute; a call is charged its 100 uncached
+/// input tokens plus 4 × its `max_tokens` (1,700) at admission and
+/// corrected to 4 × its 100 output tokens (500) when it finishes, so over
+/// 20 minutes the finished calls hold 20 minutes of refill and the full
+/// bucket (945,000 tokens), less what the calls still in flight have not
+/// had corrected, plus at most the one call that took it below empty.
+/// Uncorrected, the same calls would be charged 1,700 each: 3.4 times
+/// fewer get through.
+#[test]
+fn a_provisioned_deployment_admits_its_throughput() {
+    let azure = "preset = \"azure-global-provisioned-gpt-4-1\", provisioned_units = 15";
+    let most = 45_000.0 * 21.0;
+    let corrected = finished(azure) * 500.0;
+    assert!(
+        corrected <= most + 1_700.0 && corrected >= most - 5_000.0,
+        "{corrected} counted tokens finished against {most}"
+    );
+    let uncorrected = finished(&format!("{azure}, output_corrected = false")) * 1_700.0;
+    assert!(
+        uncorrected <= most + 1_700.0 && uncorrected >= most - 5_000.0,
+        "{uncorrected} counted tokens finished against {most}"
+    );
+}
+
+/// OpenAI's combined limit, recounted: 60,000 tokens a minute charged the
+/// larger of the input (1,000, cache reads counted) and `max_tokens` (400)
+/// lets 1,000-token calls through; charged their sum, 1,400-token calls.
+/// Either way the finished calls hold what the bucket gave, within a call.
+#[test]
+fn a_combined_limit_admits_what_it_charges() {
+    for (charged, each) in [
+        ("larger_of_input_and_output", 1_000.0),
+        ("input_plus_output", 1_400.0),
+    ] {
+        let admitted = finished(&format!(
+            "kind = \"shared_api\", tokens_per_min = 60000, tokens_charged = \"{charged}\", output_corrected = false, cache_reads_count = true"
+        )) * each;
+        let most = 60_000.0 * 21.0;
+        assert!(
+            admitted <= most && admitted >= most - 3.0 * each,
+            "{charged}: {admitted} tokens admitted, at most {most}"
+        );
+    }
+}
