@@ -306,6 +306,11 @@ impl RawSharedApi {
             },
             output_tokens_per_min: limit("output_tokens_per_min", self.output_tokens_per_min)?,
             tokens_per_min: self.tokens_per_min(at)?,
+            provisioned_units: self
+                .provisioned_units
+                .map(|n| whole(&at.child("provisioned_units"), n, 1, 1_000_000))
+                .transpose()?
+                .map(|u| u as u32),
             output_token_weight: self
                 .output_token_weight
                 .map(|n| whole(&at.child("output_token_weight"), n, 1, 100))

@@ -21,13 +21,17 @@ pub struct RawPrices {
     per_lane_hour: Option<Number>,
     /// Self-hosted pools: per replica alive, loading included.
     per_replica_hour: Option<Number>,
+    /// A shared API deployed in provisioned units (Azure's PTUs): per unit,
+    /// all month whether used or not.
+    per_provisioned_unit_hour: Option<Number>,
     /// A flat fee a month, whatever the use (a plan's, a commitment's).
     per_month: Option<Number>,
 }
 
 impl RawPrices {
     /// The prices at `at`, of which `per_lane_hour` only for reserved
-    /// capacity and `per_replica_hour` only for self-hosted replicas.
+    /// capacity, `per_replica_hour` only for self-hosted replicas and
+    /// `per_provisioned_unit_hour` only for provisioned units.
     pub fn check(&self, at: &FieldPath, capacity: &CapacitySpec) -> Checked<Prices> {
         let price = |name: &str, value: Option<Number>| {
             value.map(|n| non_negative(&at.child(name), n)).transpose()
@@ -38,20 +42,26 @@ impl RawPrices {
                 "per_lane_hour",
                 self.per_lane_hour.is_some(),
                 capacity.lanes().is_some(),
-                "reserved",
+                "reserved capacity",
             ),
             (
                 "per_replica_hour",
                 self.per_replica_hour.is_some(),
                 hosted,
-                "self_hosted",
+                "self_hosted capacity",
+            ),
+            (
+                "per_provisioned_unit_hour",
+                self.per_provisioned_unit_hour.is_some(),
+                capacity.provisioned_units().is_some(),
+                "a shared API with provisioned_units",
             ),
         ] {
             if given && !applies {
                 return Err(Invalid::new(
                     at.child(name),
                     format!(
-                        "applies to {what} capacity only (its capacity's kind is \"{}\")",
+                        "applies to {what} only (its capacity's kind is \"{}\")",
                         capacity.kind()
                     ),
                 ));
@@ -66,9 +76,13 @@ impl RawPrices {
             cache_write_per_mtok: price("cache_write_per_mtok", self.cache_write_per_mtok)?
                 .unwrap_or(input_per_mtok),
             output_per_mtok: price("output_per_mtok", self.output_per_mtok)?.unwrap_or_default(),
-            // A lane-hour or a replica-hour: what the capacity bills by the hour.
+            // A lane-, replica- or unit-hour: what the capacity bills by the hour.
             per_unit_hour: price("per_lane_hour", self.per_lane_hour)?
                 .or(price("per_replica_hour", self.per_replica_hour)?)
+                .or(price(
+                    "per_provisioned_unit_hour",
+                    self.per_provisioned_unit_hour,
+                )?)
                 .unwrap_or_default(),
             per_month: price("per_month", self.per_month)?.unwrap_or_default(),
         })

@@ -7,6 +7,7 @@ use super::field_path::FieldPath;
 use crate::model::ModelSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
+use crate::model::capacity::shared_api::{Admit, SharedApiSpec, TokensCharged};
 use crate::model::workload::agent_loop::AgentProfile;
 use crate::model::workload::classes::{Arrivals, Population, UserClass};
 
@@ -27,6 +28,7 @@ pub(super) fn warnings(spec: &ModelSpec) -> Vec<Invalid> {
         too_large(&spec.agents, &spec.classes, &p.capacity)
     });
     warnings.extend(unstated_cache_reads(spec));
+    warnings.extend(unpriced_units(spec));
     warnings.extend(expiring(&spec.pools));
     warnings.extend(thoughtless(&spec.classes));
     warnings.extend(rounded_up(&spec.agents, &spec.classes));
@@ -61,59 +63,88 @@ fn too_large(
         if !classes.iter().any(|c| c.agent == index) {
             continue;
         }
-        let at = FieldPath::root("agents").child(&agent.name);
-        // A call larger than a bucket's burst can never be admitted.
-        let held_by = |burst: Option<u64>, key: &str| {
-            if burst.is_some() {
-                format!("capacity.burst.{key}")
-            } else {
-                format!("capacity.{key}_per_min")
-            }
-        };
-        if let Some(limit) = api
-            .input_tokens_per_min
-            .map(|r| api.burst.input_tokens.unwrap_or(r))
-        {
-            // The limit sees only uncached input when cache reads do not count.
-            let counted = if api.counting.cache_reads() {
-                1.0
-            } else {
-                1.0 - agent.cached_input_share
-            };
-            // Counts round to the nearest token, so only draws above limit + 0.5 exceed it.
-            let share = if counted > 0.0 {
-                agent
-                    .input_tokens
-                    .dist()
-                    .exceedance((limit as f64 + 0.5) / counted)
-            } else {
-                0.0
-            };
-            if share >= TOO_LARGE_WARN_SHARE {
-                warnings.push(Invalid::new(
-                    at.child("input_tokens"),
-                    format!(
-                        "{} of calls ask for more than {} ({limit}) and can never be admitted; run fails their loops and counts them as too_large",
-                        share_text(share),
-                        held_by(api.burst.input_tokens, "input_tokens")
-                    ),
-                ));
-            }
+        warnings.extend(too_large_for_buckets(agent, api));
+    }
+    warnings
+}
+
+/// Where a bucket's capacity is set: its burst, or its limit.
+fn held_by(burst: Option<u64>, key: &str) -> String {
+    if burst.is_some() {
+        format!("capacity.burst.{key}")
+    } else {
+        format!("capacity.{key}_per_min")
+    }
+}
+
+/// Warnings about calls of `agent` larger than a bucket of `api` can ever
+/// hold: its input limit, its output limit, or its combined limit (which
+/// asks `max_output_tokens` weighted beside the input).
+fn too_large_for_buckets(agent: &AgentProfile, api: &SharedApiSpec) -> Vec<Invalid> {
+    let at = FieldPath::root("agents").child(&agent.name);
+    // The limits see only uncached input when cache reads do not count.
+    let counted = if api.counting.cache_reads() {
+        1.0
+    } else {
+        1.0 - agent.cached_input_share
+    };
+    // The share of calls whose counted input exceeds `room` tokens. Counts
+    // round to the nearest token, so only draws above room + 0.5 exceed it.
+    let exceeding = |room: f64| -> f64 {
+        match (room < 0.0, counted > 0.0) {
+            (true, _) => 1.0,
+            (false, true) => agent.input_tokens.dist().exceedance((room + 0.5) / counted),
+            (false, false) => 0.0,
         }
-        if let Some(limit) = api
-            .output_tokens_per_min
-            .map(|r| api.burst.output_tokens.unwrap_or(r))
-            && u64::from(agent.max_output_tokens) > limit
-        {
+    };
+    let output = f64::from(agent.max_output_tokens) * f64::from(api.output_token_weight);
+    let mut warnings = Vec::new();
+    // Each bucket's capacity, the room it leaves for counted input, its
+    // key and its burst.
+    let input = api.input_tokens_per_min.map(|r| {
+        let limit = api.burst.input_tokens.unwrap_or(r);
+        (limit, limit as f64, "input_tokens", api.burst.input_tokens)
+    });
+    // A combined limit that admits below it never refuses a call for its size.
+    let combined = api
+        .tokens_per_min
+        .filter(|_| api.admit == Admit::WithinLimit)
+        .map(|r| {
+            let limit = api.burst.tokens.unwrap_or(r);
+            let room = match api.tokens_charged {
+                TokensCharged::Sum => limit as f64 - output,
+                // Charged the larger, the output alone may not fit.
+                TokensCharged::Larger if output > limit as f64 => -1.0,
+                TokensCharged::Larger => limit as f64,
+            };
+            (limit, room, "tokens", api.burst.tokens)
+        });
+    for (limit, room, key, burst) in input.into_iter().chain(combined) {
+        let share = exceeding(room);
+        if share >= TOO_LARGE_WARN_SHARE {
             warnings.push(Invalid::new(
-                at.child("max_output_tokens"),
+                at.child("input_tokens"),
                 format!(
-                    "every call reserves {} output tokens, more than {} ({limit}) can ever hold: no call can be admitted",
-                    agent.max_output_tokens,
-                    held_by(api.burst.output_tokens, "output_tokens")
+                    "{} of calls ask for more than {} ({limit}) and can never be admitted; run fails their loops and counts them as too_large",
+                    share_text(share),
+                    held_by(burst, key)
                 ),
             ));
         }
+    }
+    if let Some(limit) = api
+        .output_tokens_per_min
+        .map(|r| api.burst.output_tokens.unwrap_or(r))
+        && u64::from(agent.max_output_tokens) > limit
+    {
+        warnings.push(Invalid::new(
+            at.child("max_output_tokens"),
+            format!(
+                "every call reserves {} output tokens, more than {} ({limit}) can ever hold: no call can be admitted",
+                agent.max_output_tokens,
+                held_by(api.burst.output_tokens, "output_tokens")
+            ),
+        ));
     }
     warnings
 }
@@ -168,6 +199,29 @@ fn unstated_cache_reads(spec: &ModelSpec) -> Option<Invalid> {
         at.child("cache_reads_count"),
         "unstated, so prompt-cache reads count towards input_tokens_per_min (and tokens_per_min), as OpenAI counts them; Anthropic does not count them for its current models, which lets several times the input through at agents' cache hit rates: say which, or name a preset (loopcap presets)",
     ))
+}
+
+/// A warning for each pool deployed in provisioned units with no price
+/// for them: its month would read $0, as if the deployment were free.
+fn unpriced_units(spec: &ModelSpec) -> Vec<Invalid> {
+    spec.pools
+        .iter()
+        .filter(|p| {
+            p.capacity.provisioned_units().is_some()
+                && p.prices.per_unit_hour == 0.0
+                && p.prices.per_month == 0.0
+        })
+        .map(|pool| {
+            let at = match spec.reports_pools {
+                false => FieldPath::root("prices"),
+                true => FieldPath::root("pool").child(&pool.name).child("prices"),
+            };
+            Invalid::new(
+                at.child("per_provisioned_unit_hour"),
+                "unstated, so the deployment's units cost $0: give your rate a unit-hour (Azure prices PTUs in its pricing calculator, less under a reservation)",
+            )
+        })
+        .collect()
 }
 
 fn expiring(pools: &[PoolSpec]) -> Vec<Invalid> {

@@ -116,6 +116,8 @@ fn capacity_words(c: &Table) -> Vec<String> {
                 ("input_tokens_per_min", "input tokens/min"),
                 ("output_tokens_per_min", "output tokens/min"),
                 ("tokens_per_min", "tokens/min"),
+                ("provisioned_units", "provisioned units"),
+                ("tokens_per_min_per_unit", "tokens/min a unit"),
                 ("max_concurrency", "at once"),
             ]));
             words
@@ -154,6 +156,7 @@ fn price_words(p: &Table) -> Vec<String> {
     [
         ("per_lane_hour", " a lane-hour"),
         ("per_replica_hour", " a replica-hour"),
+        ("per_provisioned_unit_hour", " a unit-hour"),
         ("per_month", " a month"),
         ("input_per_mtok", "/M input tokens"),
         ("cached_input_per_mtok", "/M cached"),

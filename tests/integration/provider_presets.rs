@@ -323,3 +323,91 @@ fn a_combined_limit_admits_what_it_charges() {
         );
     }
 }
+
+/// A provisioned deployment is billed by the unit all month, whatever it
+/// serves: 20 PTUs at $2 a unit-hour are $29,200 committed a month, and
+/// a 2-hour window holds 2 hours of them ($80), tokens free; the bill says
+/// so. The price is refused on a shared API without units, and a
+/// deployment without one is warned of.
+#[test]
+fn provisioned_units_are_billed_all_month() {
+    let deployment = "capacity={ preset = \"azure-global-provisioned-gpt-4-1\", provisioned_units = 20, time_to_first_token = \"1s\" }";
+    let s = crate::support::run(
+        BASE,
+        &[
+            "duration=2h",
+            "warmup=0s",
+            deployment,
+            "prices={ per_provisioned_unit_hour = 2 }",
+        ],
+    );
+    assert_eq!(s.committed_per_month_usd, 20.0 * 2.0 * 730.0);
+    assert_eq!(s.cost_per_month_usd, s.committed_per_month_usd);
+    assert!(
+        (s.cost_usd - 20.0 * 2.0 * 2.0).abs() < 1e-9,
+        "{}",
+        s.cost_usd
+    );
+    let e = load_error(&[
+        "capacity={ kind = \"shared_api\", requests_per_min = 10, time_to_first_token = \"1s\" }",
+        "prices={ per_provisioned_unit_hour = 2 }",
+    ]);
+    assert!(
+        e.contains("prices.per_provisioned_unit_hour") && e.contains("provisioned_units"),
+        "{e}"
+    );
+    let source = loopcap::config::Source {
+        name: "test.toml".into(),
+        text: BASE.into(),
+        base_dir: ".".into(),
+    };
+    let warned: Vec<String> = loopcap::config::load_model_with(&source, &[deployment])
+        .unwrap()
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .filter(|w| w.contains("prices.per_provisioned_unit_hour"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+}
+
+/// The warnings `overrides` on [`BASE`] give about calls too large.
+fn too_large_warnings(overrides: &[&str]) -> Vec<String> {
+    let source = loopcap::config::Source {
+        name: "test.toml".into(),
+        text: BASE.into(),
+        base_dir: ".".into(),
+    };
+    loopcap::config::load_model_with(&source, overrides)
+        .unwrap()
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .filter(|w| w.contains("can never be admitted"))
+        .collect()
+}
+
+/// Calls of 1,000 input tokens and `max_tokens` 4,096 under a combined
+/// limit of 5,000: charged the sum (5,096) none can ever be admitted, and
+/// the model is warned; charged the larger (4,096), or admitted while the
+/// bucket holds anything, every one can.
+#[test]
+fn calls_too_large_for_a_combined_limit_are_warned_of() {
+    let warned = |extra: &str| {
+        too_large_warnings(&[
+            "agents.a.input_tokens=1000",
+            "agents.a.max_output_tokens=4096",
+            &format!(
+                "capacity={{ kind = \"shared_api\", tokens_per_min = 5000, cache_reads_count = true, time_to_first_token = \"1s\"{extra} }}"
+            ),
+        ])
+    };
+    let sum = warned("");
+    assert_eq!(sum.len(), 1, "{sum:?}");
+    assert!(
+        sum[0].contains("capacity.tokens_per_min (5000)") && sum[0].contains("100.0% of calls"),
+        "{sum:?}"
+    );
+    assert!(warned(", tokens_charged = \"larger_of_input_and_output\"").is_empty());
+    assert!(warned(", admit = \"below_limit\"").is_empty());
+}

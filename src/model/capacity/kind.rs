@@ -62,6 +62,16 @@ impl CapacitySpec {
             }
         }
     }
+
+    /// Provisioned units, for a shared API deployed in them (Azure's PTUs).
+    pub fn provisioned_units(&self) -> Option<u32> {
+        match self {
+            CapacitySpec::SharedApi(api) => api.provisioned_units,
+            CapacitySpec::Reserved(_) | CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => {
+                None
+            }
+        }
+    }
 }
 
 /// The run-time state of capacity, and the faults it currently suffers.

@@ -22,6 +22,8 @@ pub struct SharedApiSpec {
     /// corrected as for `output_tokens_per_min`), each output token
     /// counting `output_token_weight` times.
     pub tokens_per_min: Option<u64>,
+    /// A provisioned deployment's units (Azure's PTUs), billed all month.
+    pub provisioned_units: Option<u32>,
     pub output_token_weight: u32,
     /// What `tokens_per_min` charges a request.
     pub tokens_charged: TokensCharged,
@@ -50,6 +52,7 @@ impl SharedApiSpec {
             counting: Counting::DEFAULT,
             output_tokens_per_min: None,
             tokens_per_min: None,
+            provisioned_units: None,
             output_token_weight: 1,
             tokens_charged: TokensCharged::Sum,
             admit: Admit::WithinLimit,

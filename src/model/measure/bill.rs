@@ -20,12 +20,13 @@ pub struct Bill {
     pub total_usd: f64,
 }
 
-/// The units (lanes, replicas) `pool` pays for all month.
-fn committed_units(pool: &PoolSpec) -> f64 {
+/// The units (lanes, replicas, provisioned units) `pool` pays for all month.
+pub fn committed_units(pool: &PoolSpec) -> f64 {
     match &pool.capacity {
         CapacitySpec::Reserved(r) => f64::from(r.lanes),
         CapacitySpec::SelfHosted(h) => f64::from(h.min_replicas),
-        CapacitySpec::SharedApi(_) | CapacitySpec::Batch(_) => 0.0,
+        CapacitySpec::SharedApi(api) => api.provisioned_units.map_or(0.0, f64::from),
+        CapacitySpec::Batch(_) => 0.0,
     }
 }
 
@@ -74,7 +75,11 @@ pub fn rule(pool: &PoolSpec) -> String {
         CapacitySpec::SelfHosted(h) => {
             format!("{} replicas all month, and tokens by use", h.min_replicas)
         }
-        CapacitySpec::SharedApi(_) | CapacitySpec::Batch(_) => "tokens by use".to_owned(),
+        CapacitySpec::SharedApi(api) => match api.provisioned_units {
+            Some(units) => format!("{units} provisioned units all month, and tokens by use"),
+            None => "tokens by use".to_owned(),
+        },
+        CapacitySpec::Batch(_) => "tokens by use".to_owned(),
     };
     units + &fee
 }

@@ -106,11 +106,10 @@ pub(super) fn pools_cost_usd(
         .enumerate()
         .map(|(i, (pool, &tokens))| {
             let unit_hours = match &pool.capacity {
-                CapacitySpec::Reserved(r) => f64::from(r.lanes) * length.as_secs_f64() / 3600.0,
                 CapacitySpec::SelfHosted(_) => {
                     replica_seconds.get(i).copied().unwrap_or(0.0) / 3600.0
                 }
-                _ => 0.0,
+                _ => bill::committed_units(pool) * length.as_secs_f64() / 3600.0,
             };
             pool.prices
                 .cost_usd(tokens, unit_hours, length.as_secs_f64() / 3600.0)
