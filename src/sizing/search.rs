@@ -99,18 +99,19 @@ impl Phase {
 /// (following the outcomes already `known`).
 fn ahead(
     phase: Phase,
-    (lo, hi): (i64, i64),
+    values: &[i64],
     goal: Goal,
     width: usize,
     known: &HashMap<i64, Probe>,
 ) -> Vec<i64> {
+    let (lo, hi) = (0, values.len() as i64 - 1);
     let mut wanted = Vec::new();
     let mut frontier = VecDeque::from([phase]);
     while let Some(p) = frontier.pop_front() {
         if wanted.len() >= width {
             break;
         }
-        let Some(v) = p.wants(lo, hi) else {
+        let Some(v) = p.wants(lo, hi).map(|i| values[i as usize]) else {
             continue;
         };
         match known.get(&v) {
@@ -126,7 +127,8 @@ fn ahead(
     wanted
 }
 
-/// Gallops up from `lo` (lo, lo+1, lo+2, lo+4, ..., hi) to the first probe
+/// Gallops up `values` (sorted, at least one) from the first (the first,
+/// second, third, fifth, ..., the last) to the first probe
 /// past the boundary (meeting every SLO for [`Goal::LeastMeeting`], missing
 /// one for [`Goal::MostMeeting`]), then bisects down to the first value
 /// past it: the answer, or for `MostMeeting` the value below it.
@@ -137,23 +139,26 @@ fn ahead(
 /// search still takes only the outcomes the one-at-a-time search would,
 /// so its probes and answer are the same for every `width`.
 pub fn search<E>(
-    (lo, hi): (i64, i64),
+    values: &[i64],
     goal: Goal,
     slos: &[Slo],
     width: usize,
     mut probe: impl FnMut(&[i64]) -> Result<Vec<Probe>, E>,
 ) -> Result<Search, E> {
+    // The search runs over the values' indices; probes and the answer are values.
+    let (lo, hi) = (0, values.len() as i64 - 1);
+    let value = |i: i64| values[i as usize];
     let mut known: HashMap<i64, Probe> = HashMap::new();
     let mut probes: Vec<Probe> = Vec::new();
     let mut phase = Phase::First;
-    while let Some(v) = phase.wants(lo, hi) {
+    while let Some(v) = phase.wants(lo, hi).map(value) {
         match known.get(&v) {
             Some(p) => {
                 phase = phase.then(lo, hi, goal.past(p.met));
                 probes.push(p.clone());
             }
             None => {
-                let batch = ahead(phase, (lo, hi), goal, width.max(1), &known);
+                let batch = ahead(phase, values, goal, width.max(1), &known);
                 known.extend(probe(&batch)?.into_iter().map(|p| (p.value, p)));
                 assert!(known.contains_key(&v), "a batch answers every value asked");
             }
@@ -166,7 +171,8 @@ pub fn search<E>(
         (Goal::LeastMeeting, first) => first,
         (Goal::MostMeeting, Some(first)) => (first > lo).then_some(first - 1),
         (Goal::MostMeeting, None) => Some(hi),
-    };
+    }
+    .map(value);
     let warnings = monotonicity_warnings(&probes, slos, goal);
     Ok(Search {
         answer,
@@ -211,6 +217,11 @@ fn monotonicity_warnings(probes: &[Probe], slos: &[Slo], goal: Goal) -> Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole numbers `lo..=hi`, as a range's axis takes them.
+    fn range(lo: i64, hi: i64) -> Vec<i64> {
+        (lo..=hi).collect()
+    }
     use crate::sizing::judge::Verdict;
 
     fn names() -> Vec<String> {
@@ -238,12 +249,41 @@ mod tests {
         })
     }
 
+    /// Along a stepped axis (PTUs sold from 15 in steps of 5) the search
+    /// probes only the values on it and answers the least that meets: a
+    /// threshold anywhere in (110, 115] is answered 115, and nothing off
+    /// the steps is ever probed.
+    #[test]
+    fn a_stepped_axis_is_searched_along_its_steps() {
+        let values: Vec<i64> = (15..=200).step_by(5).collect();
+        for at in 111..=115 {
+            let s = search(&values, Goal::LeastMeeting, &[], 1, threshold(at)).unwrap();
+            assert_eq!(s.answer, Some(115), "threshold {at}");
+            assert!(s.probes.iter().all(|p| values.contains(&p.value)));
+        }
+        let most = search(&values, Goal::MostMeeting, &[], 1, |vs: &[i64]| {
+            Ok::<_, ()>(
+                vs.iter()
+                    .map(|&value| Probe {
+                        value,
+                        verdicts: Vec::new(),
+                        met: value <= 42,
+                        cost_per_hour_usd: (None, None),
+                        cost_per_month_usd: (None, None),
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap();
+        assert_eq!(most.answer, Some(40));
+    }
+
     /// Galloping then bisection finds every threshold in 1..=300 exactly,
     /// in at most 2·log2(range) + 2 probes.
     #[test]
     fn the_search_finds_the_least_value_that_meets() {
         for at in 1..=300 {
-            let s = search((1, 300), Goal::LeastMeeting, &[], 1, threshold(at)).unwrap();
+            let s = search(&range(1, 300), Goal::LeastMeeting, &[], 1, threshold(at)).unwrap();
             assert_eq!(s.answer, Some(at), "threshold {at}");
             assert!(
                 s.probes.len() <= 2 * 9 + 2,
@@ -253,7 +293,7 @@ mod tests {
             assert!(s.warnings.is_empty());
         }
         assert_eq!(
-            search((1, 300), Goal::LeastMeeting, &[], 1, threshold(301))
+            search(&range(1, 300), Goal::LeastMeeting, &[], 1, threshold(301))
                 .unwrap()
                 .answer,
             None
@@ -278,7 +318,7 @@ mod tests {
             [p99, if v < 3 { 0.0 } else { 5.0 }]
         };
         let s = search(
-            (1, 64),
+            &range(1, 64),
             Goal::LeastMeeting,
             &slos,
             1,
@@ -323,11 +363,11 @@ mod tests {
             })
         };
         for at in 1..=300 {
-            let s = search((1, 300), Goal::MostMeeting, &[], 1, below(at)).unwrap();
+            let s = search(&range(1, 300), Goal::MostMeeting, &[], 1, below(at)).unwrap();
             assert_eq!(s.answer, Some(at), "threshold {at}");
         }
         assert_eq!(
-            search((1, 300), Goal::MostMeeting, &[], 1, below(0))
+            search(&range(1, 300), Goal::MostMeeting, &[], 1, below(0))
                 .unwrap()
                 .answer,
             None
@@ -346,7 +386,7 @@ mod tests {
                 };
                 let run = |width: usize| {
                     let mut rounds = 0;
-                    let s = search((1, 300), goal, &[], width, |values: &[i64]| {
+                    let s = search(&range(1, 300), goal, &[], width, |values: &[i64]| {
                         rounds += 1;
                         assert!(values.len() <= width.max(1));
                         Ok::<_, ()>(

@@ -25,7 +25,8 @@ use crate::sizing::{
 /// floor on unlimited capacity, then the search, each probe its replications
 /// in parallel.
 pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(), Error> {
-    let (axis, lo, hi) = parse_axis(axis_text, goal)?;
+    let (axis, values) = parse_axis(axis_text, goal)?;
+    let (lo, hi) = (values[0], values[values.len() - 1]);
     // The floor: for a population, its least value on unlimited capacity.
     let base = BaseModel::read(
         flags,
@@ -58,7 +59,7 @@ pub(super) fn size(axis_text: &str, goal: Goal, flags: &SizeFlags) -> Result<(),
         target.mark_writing(Kind::Sizing)?;
     }
     let search = if floor.met {
-        search((lo, hi), goal, &slos, replicator.width(), |values| {
+        search(&values, goal, &slos, replicator.width(), |values| {
             let at = |value| {
                 Override::new(
                     &axis,
@@ -182,35 +183,20 @@ fn probe_values(
     Ok(probes)
 }
 
-/// `--over PATH=LO..HI`, or `--max-users PATH[=LO..HI]` (by default 1..100000).
-fn parse_axis(text: &str, goal: Goal) -> Result<(String, i64, i64), BadInput> {
+/// `--over PATH=LO..HI` (or `LO..HI step S`, or `A,B,C`), or `--max-users
+/// PATH[=LO..HI]` (by default 1..100000): the path and its values, sorted.
+fn parse_axis(text: &str, goal: Goal) -> Result<(String, Vec<i64>), BadInput> {
     let flag = axis_flag(goal);
-    let bad = || {
-        BadInput(format!(
-            "{flag} {text}: expected PATH=LO..HI with whole numbers, e.g. capacity.lanes=1..256"
-        ))
+    let text = match (text.contains('='), goal) {
+        (false, Goal::MostMeeting) => format!("{text}=1..100000"),
+        _ => text.to_owned(),
     };
-    let (path, range) = match (text.split_once('='), goal) {
-        (Some(split), _) => split,
-        (None, Goal::MostMeeting) => (text, "1..100000"),
-        (None, Goal::LeastMeeting) => return Err(bad()),
-    };
-    let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
-    let (lo, hi): (i64, i64) = (
-        lo.trim().parse().map_err(|_| bad())?,
-        hi.trim().parse().map_err(|_| bad())?,
-    );
-    if lo > hi {
-        return Err(BadInput(format!(
-            "{flag} {text}: LO ({lo}) is above HI ({hi})"
-        )));
-    }
-    let path = path.trim();
+    let axis = crate::config::axis::parse_axis(flag, &text)?;
     match goal {
-        Goal::LeastMeeting => capacity_path(flag, text, path)?,
-        Goal::MostMeeting => population_path(flag, text, path)?,
+        Goal::LeastMeeting => capacity_path(flag, &text, &axis.path)?,
+        Goal::MostMeeting => population_path(flag, &text, &axis.path)?,
     }
-    Ok((path.to_owned(), lo, hi))
+    Ok((axis.path, axis.values))
 }
 
 /// `path` (from `flag text`) is a field of the capacity, or refused.
