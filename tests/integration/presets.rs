@@ -17,7 +17,9 @@ use loopcap::model::prices::Prices;
 use loopcap::model::system::Event;
 use loopcap::model::{self, ModelSpec, RunOptions};
 
-use crate::support::{BASE, load_error, load_error_of, loopcap, run_one_loop, spec};
+use crate::support::{
+    BASE, load_error, load_error_of, loopcap, run_one_loop, spec, warnings_about,
+};
 
 /// The client a model with `client = { preset = NAME }` gets.
 fn preset(name: &str) -> ClientPolicy {
@@ -307,16 +309,21 @@ fn loopcap_presets_lists_and_shows_them() {
 
 /// The shared API and prices a model gets from `capacity = { preset = NAME }`.
 pub(crate) fn capacity_preset(name: &str) -> (SharedApiSpec, Prices) {
+    shared_api_of(&format!("preset = \"{name}\""))
+}
+
+/// The shared API and prices a model gets from `capacity = { KEYS }`.
+pub(crate) fn shared_api_of(keys: &str) -> (SharedApiSpec, Prices) {
     let s = spec(
         BASE,
         &[&format!(
-            "capacity={{ preset = \"{name}\", time_to_first_token = \"1s\" }}"
+            "capacity={{ {keys}, time_to_first_token = \"1s\" }}"
         )],
     );
     let pool = &s.pools[0];
     match &pool.capacity {
         CapacitySpec::SharedApi(api) => (api.clone(), pool.prices.clone()),
-        _ => panic!("{name} is not a shared API"),
+        _ => panic!("{keys} is not a shared API"),
     }
 }
 
@@ -462,7 +469,7 @@ fn keys_beside_a_capacity_preset_replace_its_own() {
 
 /// The attempts the provider finished in a run of `model`, counted from
 /// its event log.
-pub(crate) fn finished_attempts(model: &ModelSpec) -> u64 {
+fn finished_attempts(model: &ModelSpec) -> u64 {
     let mut finished = 0u64;
     model::simulate_with(model, RunOptions::new(false), |_, event| {
         if matches!(event, Event::AttemptFinished(_)) {
@@ -471,6 +478,29 @@ pub(crate) fn finished_attempts(model: &ModelSpec) -> u64 {
     })
     .unwrap();
     finished
+}
+
+/// The calls the provider finished in 20 minutes of single-call loops of
+/// 1,000 input tokens (900 read from the cache) and 100 output tokens
+/// with `max_tokens` 400, offered far beyond what `capacity` lets
+/// through, each tried once.
+pub(crate) fn finished(capacity: &str) -> f64 {
+    let model = spec(
+        BASE,
+        &[
+            "duration=20m",
+            "warmup=0s",
+            "agents.a.steps=1",
+            "agents.a.input_tokens=1000",
+            "agents.a.cached_input_share=0.9",
+            "agents.a.output_tokens=100",
+            "agents.a.max_output_tokens=400",
+            "workload.users.arrivals={ process = \"poisson\", per_min = 3000 }",
+            &format!("capacity={{ {capacity}, time_to_first_token = \"1s\" }}"),
+            "client.max_attempts=1",
+        ],
+    );
+    finished_attempts(&model) as f64
 }
 
 /// Calls of 1,000 input tokens, 900 of them read from the cache, offered
@@ -482,22 +512,9 @@ pub(crate) fn finished_attempts(model: &ModelSpec) -> u64 {
 #[test]
 fn each_cache_reads_rule_admits_what_it_counts() {
     for (rule, counted) in [("true", 1000.0), ("false", 100.0)] {
-        let model = spec(
-            BASE,
-            &[
-                "duration=20m",
-                "warmup=0s",
-                "agents.a.steps=1",
-                "agents.a.input_tokens=1000",
-                "agents.a.cached_input_share=0.9",
-                "workload.users.arrivals={ process = \"poisson\", per_min = 2000 }",
-                &format!(
-                    "capacity={{ kind = \"shared_api\", input_tokens_per_min = 60000, cache_reads_count = {rule}, time_to_first_token = \"1s\" }}"
-                ),
-                "client.max_attempts=1",
-            ],
-        );
-        let admitted = finished_attempts(&model) as f64 * counted;
+        let admitted = finished(&format!(
+            "kind = \"shared_api\", input_tokens_per_min = 60000, cache_reads_count = {rule}"
+        )) * counted;
         // 20 minutes of refill and the full bucket at the start, less what
         // is in flight at the end (a second's worth) and a call's leftover.
         let most = 60_000.0 * 21.0;
@@ -673,20 +690,7 @@ fn the_self_hosted_preset_is_its_source() {
 /// it is not.
 #[test]
 fn an_unstated_cache_reads_rule_is_warned_of() {
-    let warnings = |overrides: &[&str]| -> Vec<String> {
-        let source = loopcap::config::Source {
-            name: "test.toml".into(),
-            text: BASE.into(),
-            base_dir: ".".into(),
-        };
-        loopcap::config::load_model_with(&source, overrides)
-            .unwrap()
-            .warnings
-            .iter()
-            .map(ToString::to_string)
-            .filter(|w| w.contains("cache_reads_count"))
-            .collect()
-    };
+    let warnings = |overrides: &[&str]| warnings_about(overrides, "cache_reads_count");
     let limit = "capacity={ kind = \"shared_api\", input_tokens_per_min = 900000, time_to_first_token = \"1s\" }";
     let unstated = warnings(&[limit, "agents.a.cached_input_share=0.9"]);
     assert_eq!(unstated.len(), 1, "{unstated:?}");

@@ -4,8 +4,8 @@
 
 use loopcap::model::capacity::shared_api::{Admit, TokensCharged};
 
-use crate::presets::{capacity_preset, finished_attempts, source};
-use crate::support::{BASE, load_error, spec};
+use crate::presets::{capacity_preset, finished, shared_api_of, source};
+use crate::support::{BASE, load_error, warnings_about};
 
 /// The numbers of a `a / b / c` cell, commas dropped.
 fn triple(cell: &str) -> Vec<Option<u64>> {
@@ -178,7 +178,10 @@ fn the_azure_presets_are_their_source() {
         let min = azure_cell(&s, &format!("{kind} provisioned minimum deployment"), model);
         let step = azure_cell(&s, &format!("{kind} provisioned scale increment"), model);
         let per_unit = azure_cell(&s, "Input TPM per PTU", model);
-        let (api, _) = capacity_preset_with(name, min + 2 * step);
+        let (api, _) = shared_api_of(&format!(
+            "preset = \"{name}\", provisioned_units = {}",
+            min + 2 * step
+        ));
         assert_eq!(
             api.tokens_per_min,
             Some((min + 2 * step) * per_unit),
@@ -202,80 +205,33 @@ fn the_azure_presets_are_their_source() {
     }
 }
 
-/// The shared API a model gets from `capacity = { preset = NAME,
-/// provisioned_units = UNITS }`.
-fn capacity_preset_with(
-    name: &str,
-    units: u64,
-) -> (loopcap::model::capacity::shared_api::SharedApiSpec, f64) {
-    let s = spec(
-        BASE,
-        &[&format!(
-            "capacity={{ preset = \"{name}\", provisioned_units = {units}, time_to_first_token = \"1s\" }}"
-        )],
-    );
-    match &s.pools[0].capacity {
-        loopcap::model::capacity::kind::CapacitySpec::SharedApi(api) => {
-            (api.clone(), s.pools[0].prices.per_month)
-        }
-        _ => panic!("{name} is not a shared API"),
-    }
-}
-
 /// A provisioned deployment without its size, or with a combined limit
 /// given twice, or a weight out of range, is refused at the key.
 #[test]
 fn a_provisioned_deployment_says_its_size() {
-    let e = load_error(&[
-        "capacity={ preset = \"azure-global-provisioned-gpt-4-1\", time_to_first_token = \"1s\" }",
-    ]);
-    assert!(
-        e.contains("capacity.provisioned_units")
-            && e.contains("missing")
-            && e.contains("(15, 20, 25, ...)"),
-        "{e}"
-    );
-    let e = load_error(&[
-        "capacity={ preset = \"azure-global-provisioned-gpt-4-1\", provisioned_units = 15, tokens_per_min = 9, time_to_first_token = \"1s\" }",
-    ]);
-    assert!(
-        e.contains("capacity.tokens_per_min") && e.contains("not both"),
-        "{e}"
-    );
-    let e = load_error(&[
-        "capacity={ kind = \"shared_api\", provisioned_units = 15, time_to_first_token = \"1s\" }",
-    ]);
-    assert!(
-        e.contains("capacity.tokens_per_min_per_unit") && e.contains("missing"),
-        "{e}"
-    );
-    let e = load_error(&[
-        "capacity={ kind = \"shared_api\", tokens_per_min = 1000, output_token_weight = 0, time_to_first_token = \"1s\" }",
-    ]);
-    assert!(e.contains("capacity.output_token_weight"), "{e}");
-}
-
-/// The calls the provider finished in 20 minutes of single-call loops of
-/// 1,000 input tokens (900 read from the cache) and 100 output tokens
-/// with `max_tokens` 400, offered far beyond what `capacity` lets
-/// through, each tried once.
-fn finished(capacity: &str) -> f64 {
-    let model = spec(
-        BASE,
-        &[
-            "duration=20m",
-            "warmup=0s",
-            "agents.a.steps=1",
-            "agents.a.input_tokens=1000",
-            "agents.a.cached_input_share=0.9",
-            "agents.a.output_tokens=100",
-            "agents.a.max_output_tokens=400",
-            "workload.users.arrivals={ process = \"poisson\", per_min = 3000 }",
-            &format!("capacity={{ {capacity}, time_to_first_token = \"1s\" }}"),
-            "client.max_attempts=1",
-        ],
-    );
-    finished_attempts(&model) as f64
+    for (capacity, wanted) in [
+        (
+            "preset = \"azure-global-provisioned-gpt-4-1\"",
+            &["capacity.provisioned_units", "missing", "(15, 20, 25, ...)"][..],
+        ),
+        (
+            "preset = \"azure-global-provisioned-gpt-4-1\", provisioned_units = 15, tokens_per_min = 9",
+            &["capacity.tokens_per_min", "not both"],
+        ),
+        (
+            "kind = \"shared_api\", provisioned_units = 15",
+            &["capacity.tokens_per_min_per_unit", "missing"],
+        ),
+        (
+            "kind = \"shared_api\", tokens_per_min = 1000, output_token_weight = 0",
+            &["capacity.output_token_weight"],
+        ),
+    ] {
+        let e = load_error(&[&format!(
+            "capacity={{ {capacity}, time_to_first_token = \"1s\" }}"
+        )]);
+        assert!(wanted.iter().all(|w| e.contains(w)), "{capacity}: {e}");
+    }
 }
 
 /// Azure's provisioned rule, recounted from the event log: 15 PTUs of
@@ -356,35 +312,8 @@ fn provisioned_units_are_billed_all_month() {
         e.contains("prices.per_provisioned_unit_hour") && e.contains("provisioned_units"),
         "{e}"
     );
-    let source = loopcap::config::Source {
-        name: "test.toml".into(),
-        text: BASE.into(),
-        base_dir: ".".into(),
-    };
-    let warned: Vec<String> = loopcap::config::load_model_with(&source, &[deployment])
-        .unwrap()
-        .warnings
-        .iter()
-        .map(ToString::to_string)
-        .filter(|w| w.contains("prices.per_provisioned_unit_hour"))
-        .collect();
+    let warned = warnings_about(&[deployment], "prices.per_provisioned_unit_hour");
     assert_eq!(warned.len(), 1, "{warned:?}");
-}
-
-/// The warnings `overrides` on [`BASE`] give about calls too large.
-fn too_large_warnings(overrides: &[&str]) -> Vec<String> {
-    let source = loopcap::config::Source {
-        name: "test.toml".into(),
-        text: BASE.into(),
-        base_dir: ".".into(),
-    };
-    loopcap::config::load_model_with(&source, overrides)
-        .unwrap()
-        .warnings
-        .iter()
-        .map(ToString::to_string)
-        .filter(|w| w.contains("can never be admitted"))
-        .collect()
 }
 
 /// Calls of 1,000 input tokens and `max_tokens` 4,096 under a combined
@@ -394,13 +323,16 @@ fn too_large_warnings(overrides: &[&str]) -> Vec<String> {
 #[test]
 fn calls_too_large_for_a_combined_limit_are_warned_of() {
     let warned = |extra: &str| {
-        too_large_warnings(&[
-            "agents.a.input_tokens=1000",
-            "agents.a.max_output_tokens=4096",
-            &format!(
-                "capacity={{ kind = \"shared_api\", tokens_per_min = 5000, cache_reads_count = true, time_to_first_token = \"1s\"{extra} }}"
-            ),
-        ])
+        warnings_about(
+            &[
+                "agents.a.input_tokens=1000",
+                "agents.a.max_output_tokens=4096",
+                &format!(
+                    "capacity={{ kind = \"shared_api\", tokens_per_min = 5000, cache_reads_count = true, time_to_first_token = \"1s\"{extra} }}"
+                ),
+            ],
+            "can never be admitted",
+        )
     };
     let sum = warned("");
     assert_eq!(sum.len(), 1, "{sum:?}");

@@ -69,6 +69,22 @@ pub fn load_error_of(text: &str, overrides: &[&str]) -> String {
     }
 }
 
+/// The warnings [`BASE`] with `overrides` is loaded with that mention `about`.
+pub fn warnings_about(overrides: &[&str], about: &str) -> Vec<String> {
+    let source = Source {
+        name: "test.toml".into(),
+        text: BASE.into(),
+        base_dir: ".".into(),
+    };
+    config::load_model_with(&source, overrides)
+        .unwrap()
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .filter(|w| w.contains(about))
+        .collect()
+}
+
 pub fn run(text: &str, overrides: &[&str]) -> Summary {
     model::simulate(&spec(text, overrides), false)
         .unwrap()
