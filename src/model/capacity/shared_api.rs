@@ -234,21 +234,28 @@ impl SharedApi {
         {
             retry_after = self.concurrency_retry_after;
         }
-        for (which, bucket, tokens) in self.demands(request) {
+        let asks = self.asks(request);
+        // Indexed loops: the hot path of every shared API, spared an iterator.
+        for (i, &tokens) in asks.iter().enumerate() {
+            let Some(bucket) = &mut self.buckets[i] else {
+                continue;
+            };
             match bucket.wait_for(now, tokens) {
                 None => return Admission::Rejected(Rejection::TooLarge),
-                Some(wait) if wait > retry_after => (retry_after, limit) = (wait, which),
+                Some(wait) if wait > retry_after => (retry_after, limit) = (wait, BUCKETS[i]),
                 Some(_) => {}
             }
         }
         if !retry_after.is_zero() {
             if self.counting.refused {
-                retry_after = self.count_refused(now, request, retry_after);
+                retry_after = self.count_refused(now, asks, retry_after);
             }
             return Admission::Rejected(Rejection::RateLimited { retry_after, limit });
         }
-        for (_, bucket, tokens) in self.demands(request) {
-            bucket.take(now, tokens);
+        for (bucket, &tokens) in self.buckets.iter_mut().zip(&asks) {
+            if let Some(bucket) = bucket {
+                bucket.take(now, tokens);
+            }
         }
         // The limiter has admitted the request; an overloaded server may still
         // refuse it. Requests and input tokens stay spent, as the provider
@@ -271,13 +278,15 @@ impl SharedApi {
     fn count_refused(
         &mut self,
         now: SimTime,
-        request: Request,
+        asks: [u64; 4],
         retry_after: SimDuration,
     ) -> SimDuration {
         let mut wait = retry_after;
-        for (_, bucket, tokens) in self.demands(request) {
-            bucket.drain(now, tokens);
-            wait = wait.max(bucket.wait_for(now, tokens).unwrap_or(SimDuration::ZERO));
+        for (bucket, &tokens) in self.buckets.iter_mut().zip(&asks) {
+            if let Some(bucket) = bucket {
+                bucket.drain(now, tokens);
+                wait = wait.max(bucket.wait_for(now, tokens).unwrap_or(SimDuration::ZERO));
+            }
         }
         wait
     }
@@ -286,10 +295,13 @@ impl SharedApi {
     /// drawn, and nothing is taken): concurrency below its cap and every
     /// bucket admitting it.
     pub fn would_admit(&mut self, now: SimTime, request: Request) -> bool {
+        let asks = self.asks(request);
         self.max_concurrency.is_none_or(|cap| self.in_flight < cap)
-            && self
-                .demands(request)
-                .all(|(_, bucket, tokens)| bucket.wait_for(now, tokens) == Some(SimDuration::ZERO))
+            && self.buckets.iter_mut().zip(&asks).all(|(bucket, &tokens)| {
+                bucket
+                    .as_mut()
+                    .is_none_or(|b| b.wait_for(now, tokens) == Some(SimDuration::ZERO))
+            })
     }
 
     /// Scales every limit by `factor` (a capacity drop, or its end); each
@@ -306,18 +318,16 @@ impl SharedApi {
             .map(|cap| scaled(u64::from(cap)).min(u64::from(u32::MAX)) as u32);
     }
 
-    /// Each configured bucket, its limit and the tokens `request` needs from it.
-    fn demands(
-        &mut self,
-        request: Request,
-    ) -> impl Iterator<Item = (Limit, &mut TokenBucket, u64)> {
+    /// The tokens `request` asks of each bucket, in [`BUCKETS`]' order.
+    fn asks(&self, request: Request) -> [u64; 4] {
         let input = self.counted_input(request);
         let output = u64::from(request.max_output_tokens);
-        let asks = [1, input, output, self.tokens_asked(request, output)];
-        self.buckets
-            .iter_mut()
-            .zip(BUCKETS.into_iter().zip(asks))
-            .filter_map(|(bucket, (limit, tokens))| bucket.as_mut().map(|b| (limit, b, tokens)))
+        // Worked out only where a combined limit asks for it.
+        let combined = match self.buckets[TOKENS] {
+            Some(_) => self.tokens_asked(request, output),
+            None => 0,
+        };
+        [1, input, output, combined]
     }
 
     /// The input counted against the limits: all but what the provider's

@@ -35,7 +35,7 @@ pub struct TokenBucket {
 
 /// `tokens` in units, saturating (no request comes near).
 fn units(tokens: u64) -> i64 {
-    i64::try_from(tokens.saturating_mul(UNITS_PER_TOKEN)).unwrap_or(i64::MAX)
+    tokens.saturating_mul(UNITS_PER_TOKEN).min(i64::MAX as u64) as i64
 }
 
 impl TokenBucket {
@@ -73,7 +73,7 @@ impl TokenBucket {
 
     fn refill(&mut self, now: SimTime) {
         let elapsed = now.since(self.updated_at).ticks();
-        let added = i64::try_from(elapsed.saturating_mul(self.per_min)).unwrap_or(i64::MAX);
+        let added = elapsed.saturating_mul(self.per_min).min(i64::MAX as u64) as i64;
         self.level = self.level.saturating_add(added).min(self.capacity);
         self.updated_at = self.updated_at.max(now);
     }
