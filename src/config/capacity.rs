@@ -100,6 +100,9 @@ pub struct RawSharedApi {
     /// all the request asks; "below_limit": while it holds anything, the
     /// request taking it below empty (Azure provisioned).
     admit: Option<RawAdmit>,
+    /// The most the tier lets you spend a month (USD), past which the
+    /// provider refuses calls: the run says when a month would pass it.
+    monthly_spend_cap: Option<Number>,
     max_concurrency: Option<Number>,
     concurrency_retry_after: Option<Duration>,
     overload: Option<RawOverload>,
@@ -306,6 +309,10 @@ impl RawSharedApi {
             },
             output_tokens_per_min: limit("output_tokens_per_min", self.output_tokens_per_min)?,
             tokens_per_min: self.tokens_per_min(at)?,
+            monthly_spend_cap: self
+                .monthly_spend_cap
+                .map(|n| positive(&at.child("monthly_spend_cap"), n))
+                .transpose()?,
             provisioned_units: self
                 .provisioned_units
                 .map(|n| whole(&at.child("provisioned_units"), n, 1, 1_000_000))

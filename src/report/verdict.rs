@@ -8,8 +8,9 @@ use crate::csv_row::significant;
 use crate::engine::SimDuration;
 use crate::model::measure::by_model::{ByLimit, Refusals};
 use crate::model::measure::catalogue::Scope;
-use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
+use crate::model::measure::pool_summary::{OverSpendCap, PoolSummary, SelfHostedSummary};
 use crate::model::measure::summary::Summary;
+use crate::model::prices::HOURS_PER_MONTH;
 use crate::model::workload::classes::week_time;
 
 /// Failed shares above this make the p99 of loop latency a survivors' p99:
@@ -57,6 +58,7 @@ pub fn of_run(s: &Summary) -> Verdict {
             .filter(|(i, l)| *i > 0 || l.most().0 != l.first)
             .map(|(_, l)| l.sentence(s)),
     );
+    notes.extend(s.over_spend_cap.iter().map(|o| over_spend_cap(o, s)));
     notes.extend(survivors(s));
     notes.extend(s.pools.iter().filter_map(|p| flapping(p, s)));
     if s.lane_queue_unbounded == Some(true) {
@@ -252,6 +254,23 @@ pub fn survivors_note(share: f64, p99: f64) -> Option<String> {
             percent(share)
         )
     })
+}
+
+/// A shared pool whose month would pass its tier's monthly spend cap: the
+/// provider stops serving it once the cap is spent.
+fn over_spend_cap(o: &OverSpendCap, s: &Summary) -> String {
+    let whose = match s.pools.is_empty() {
+        true => "The month".to_owned(),
+        false => format!("Pool {}'s month", o.pool),
+    };
+    // At this rate, a 730-hour month spends the cap this far in.
+    let spent_s = o.cap_usd / o.cost_per_month_usd * HOURS_PER_MONTH * 3600.0;
+    format!(
+        "{whose}, {}, is over its tier's {} monthly spend cap: the provider refuses its calls once the cap is spent, {} into a month at this rate; buy a tier whose cap covers it.",
+        dollars(o.cost_per_month_usd),
+        dollars(o.cap_usd),
+        span(spent_s)
+    )
 }
 
 /// A self-hosted pool whose autoscaler starts replicas far more often than

@@ -20,7 +20,12 @@ fn dollars_before(line: &str, what: &str) -> f64 {
         .find(what)
         .unwrap_or_else(|| panic!("no {what} in {line}"));
     let amount = line[..at].rsplit('$').next().unwrap();
-    amount.trim().trim_matches('"').parse().unwrap()
+    amount
+        .trim()
+        .trim_matches('"')
+        .replace(',', "")
+        .parse()
+        .unwrap()
 }
 
 /// Anthropic's 2026 tiers: each preset is its tier's row for its class
@@ -56,6 +61,18 @@ fn the_2026_anthropic_presets_are_their_source() {
                 triple(row[column]),
                 "{name}"
             );
+            assert_eq!(
+                api.monthly_spend_cap,
+                Some(
+                    row[2]
+                        .trim()
+                        .trim_start_matches('$')
+                        .replace(',', "")
+                        .parse()
+                        .unwrap()
+                ),
+                "{name}: the tier's monthly spend cap"
+            );
             assert_eq!(api.counting.cache_reads, Some(false), "{name}");
             assert_eq!(
                 [
@@ -84,9 +101,10 @@ fn the_2026_openai_presets_are_their_source() {
     let prices = s.lines().find(|l| l.contains("GPT-6.1-Sol API")).unwrap();
     for tier in ["Build", "Launch", "Grow"] {
         let name = format!("openai-{}-gpt-6-1-sol", tier.to_lowercase());
-        let row: Vec<Option<u64>> = s
-            .lines()
-            .find(|l| l.starts_with(&format!("| {tier} |")))
+        let rows = || s.lines().filter(|l| l.starts_with(&format!("| {tier} |")));
+        let cap = rows().find(|l| l.contains("/ month")).unwrap();
+        let row: Vec<Option<u64>> = rows()
+            .find(|l| !l.contains('$'))
             .unwrap()
             .split('|')
             .skip(2)
@@ -100,6 +118,11 @@ fn the_2026_openai_presets_are_their_source() {
             "{name}"
         );
         assert_eq!(api.input_tokens_per_min, None);
+        assert_eq!(
+            api.monthly_spend_cap,
+            Some(dollars_before(cap, " / month")),
+            "{name}"
+        );
         assert_eq!(api.tokens_charged, TokensCharged::Larger, "{name}");
         assert!(api.counting.refused && !api.counting.output_corrected);
         assert_eq!(
@@ -342,4 +365,43 @@ fn calls_too_large_for_a_combined_limit_are_warned_of() {
     );
     assert!(warned(", tokens_charged = \"larger_of_input_and_output\"").is_empty());
     assert!(warned(", admit = \"below_limit\"").is_empty());
+}
+
+/// A month past the tier's spend cap is said, with when the cap would be
+/// spent: BASE's 60 loops a minute of 3 calls on Anthropic's 2026 Start
+/// tier for Sonnet 5.5 cost more a month than its $500 cap, which a
+/// 730-hour month at the run's rate spends cap / month × 730 hours in; on
+/// Scale ($200,000) nothing is said.
+#[test]
+fn a_month_past_the_tiers_spend_cap_is_said() {
+    let over = |preset: &str| {
+        let s = crate::support::run(
+            BASE,
+            &[
+                "duration=2h",
+                "agents.a.input_tokens=2000",
+                "agents.a.output_tokens=100",
+                &format!("capacity={{ preset = \"{preset}\", time_to_first_token = \"1s\" }}"),
+            ],
+        );
+        let notes = loopcap::report::verdict::of_run(&s).notes;
+        (s, notes)
+    };
+    let (s, notes) = over("anthropic-start-sonnet");
+    assert!(s.cost_per_month_usd > 500.0, "{}", s.cost_per_month_usd);
+    assert_eq!(s.over_spend_cap.len(), 1);
+    let hours = 500.0 / s.cost_per_month_usd * 730.0;
+    let said: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.contains("over its tier's $500 monthly spend cap"))
+        .collect();
+    assert_eq!(said.len(), 1, "{notes:?}");
+    let when = if hours * 3600.0 < 7200.0 {
+        format!("{:.0} min into a month", hours * 60.0)
+    } else {
+        format!("{hours:.1} h into a month")
+    };
+    assert!(said[0].contains(&when), "{} against {when}", said[0]);
+    let (s, notes) = over("anthropic-scale-sonnet");
+    assert!(s.over_spend_cap.is_empty() && !notes.iter().any(|n| n.contains("spend cap")));
 }

@@ -63,6 +63,16 @@ impl CapacitySpec {
         }
     }
 
+    /// A shared API tier's monthly spend cap (USD), where it has one.
+    pub fn monthly_spend_cap(&self) -> Option<f64> {
+        match self {
+            CapacitySpec::SharedApi(api) => api.monthly_spend_cap,
+            CapacitySpec::Reserved(_) | CapacitySpec::Batch(_) | CapacitySpec::SelfHosted(_) => {
+                None
+            }
+        }
+    }
+
     /// Provisioned units, for a shared API deployed in them (Azure's PTUs).
     pub fn provisioned_units(&self) -> Option<u32> {
         match self {

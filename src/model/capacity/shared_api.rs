@@ -24,6 +24,10 @@ pub struct SharedApiSpec {
     pub tokens_per_min: Option<u64>,
     /// A provisioned deployment's units (Azure's PTUs), billed all month.
     pub provisioned_units: Option<u32>,
+    /// The most the tier lets an organization spend a month (USD), after
+    /// which the provider refuses its calls (Anthropic's and OpenAI's 2026
+    /// tiers); the run reports a month that would pass it.
+    pub monthly_spend_cap: Option<f64>,
     pub output_token_weight: u32,
     /// What `tokens_per_min` charges a request.
     pub tokens_charged: TokensCharged,
@@ -53,6 +57,7 @@ impl SharedApiSpec {
             output_tokens_per_min: None,
             tokens_per_min: None,
             provisioned_units: None,
+            monthly_spend_cap: None,
             output_token_weight: 1,
             tokens_charged: TokensCharged::Sum,
             admit: Admit::WithinLimit,

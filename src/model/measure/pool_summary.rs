@@ -51,6 +51,16 @@ pub struct PoolSummary {
     pub self_hosted: Option<SelfHostedSummary>,
 }
 
+/// A shared pool whose month would cost more than its tier lets an
+/// organization spend: the provider refuses its calls once the cap is
+/// spent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OverSpendCap {
+    pub pool: String,
+    pub cap_usd: f64,
+    pub cost_per_month_usd: f64,
+}
+
 /// A self-hosted pool's replicas over the measured window.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SelfHostedSummary {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
+use crate::model::measure::pool_summary::{OverSpendCap, PoolSummary, SelfHostedSummary};
 use crate::model::measure::recovery::FaultVerdict;
 use crate::model::measure::window::WindowSummary;
 
@@ -173,6 +173,9 @@ pub struct Summary {
     /// Per `[[pool]]` of a model that declares them, in model order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<PoolSummary>,
+    /// Pools whose month costs more than their tier's monthly spend cap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub over_spend_cap: Vec<OverSpendCap>,
     /// Per model of a model that declares `[models]`, in name order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_model: Vec<ModelSummary>,

@@ -18,7 +18,7 @@ use super::measures::Count;
 use super::measures::Recorder;
 use super::{Metrics, RunFacts};
 use crate::engine::{SimDuration, SimTime};
-use crate::model::measure::pool_summary::PoolSummary;
+use crate::model::measure::pool_summary::{OverSpendCap, PoolSummary};
 use crate::model::measure::recovery::FaultVerdict;
 
 impl Metrics {
@@ -112,6 +112,7 @@ impl Metrics {
                 .map(|w| w.summary(facts.pools))
                 .collect(),
             by_model: self.model_summaries(facts),
+            over_spend_cap: over_spend_cap(facts.pools, &months),
             pools: self.pool_summaries(facts, window, &replica_seconds, &months),
             warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
             cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
@@ -258,6 +259,22 @@ impl Metrics {
 
 /// The share of its lanes a run's one pool kept busy; none for a pool
 /// without lanes, or several pools (each pool's `busy_share` says its own).
+/// The pools whose `months` cost more than their tier's monthly spend cap.
+fn over_spend_cap(pools: &[PoolSpec], months: &[Bill]) -> Vec<OverSpendCap> {
+    pools
+        .iter()
+        .zip(months)
+        .filter_map(|(pool, month)| {
+            let cap = pool.capacity.monthly_spend_cap()?;
+            (month.total_usd > cap).then(|| OverSpendCap {
+                pool: pool.name.clone(),
+                cap_usd: cap,
+                cost_per_month_usd: month.total_usd,
+            })
+        })
+        .collect()
+}
+
 fn lane_utilization(pools: &[PoolSpec], mean_in_flight: f64) -> Option<f64> {
     match pools {
         [only] => only
