@@ -393,6 +393,7 @@ mod tests {
             cost_per_month_usd: (Some(cost), Some(half)),
             cost_per_loop_usd: (None, None),
             loops_per_dollar: (None, None),
+            over_spend_cap: false,
         }
     }
 

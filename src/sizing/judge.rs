@@ -168,16 +168,23 @@ pub struct PlanResult {
     pub cost_per_month_usd: Interval,
     pub cost_per_loop_usd: Interval,
     pub loops_per_dollar: Interval,
+    /// Whether its month passed a tier's monthly spend cap in any
+    /// replication: the provider would stop serving it, whatever the SLOs
+    /// say, so the plan cannot be bought.
+    #[serde(default)]
+    pub over_spend_cap: bool,
 }
 
 /// Judges one plan's `summaries` (one per replication) against `slos`.
 pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult {
     let all = stats(summaries);
     let probe = judged(0, &all, summaries, slos);
+    let over_spend_cap = summaries.iter().any(|s| !s.over_spend_cap.is_empty());
     PlanResult {
         name: name.to_owned(),
         verdicts: probe.verdicts,
-        met: probe.met,
+        met: probe.met && !over_spend_cap,
+        over_spend_cap,
         cost_per_hour_usd: probe.cost_per_hour_usd,
         cost_per_month_usd: probe.cost_per_month_usd,
         cost_per_loop_usd: metric(&all, "cost_per_loop_usd"),

@@ -104,7 +104,11 @@ pub fn render_plans(
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", verdict_cell(v));
         }
-        let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met));
+        let word = match p.over_spend_cap {
+            true => "over its tier's spend cap",
+            false => outcome(&p.verdicts, p.met),
+        };
+        let _ = writeln!(out, "  {word}");
     }
     let verdicts: Vec<&Verdict> = plans.iter().flat_map(|p| &p.verdicts).collect();
     borderline_note(&mut out, &verdicts, replications);

@@ -405,3 +405,54 @@ fn a_month_past_the_tiers_spend_cap_is_said() {
     let (s, notes) = over("anthropic-scale-sonnet");
     assert!(s.over_spend_cap.is_empty() && !notes.iter().any(|n| n.contains("spend cap")));
 }
+
+/// Plans that meet every SLO but whose month passes their tier's spend
+/// cap cannot be bought: the same 40 developers on Anthropic's 2026 Start
+/// and Scale tiers for Sonnet 5.5 complete the same loops at the same
+/// cost, over Start's $500 cap and under Scale's $200,000, so the answer
+/// is Scale and the table says why Start is not.
+#[test]
+fn a_plan_over_its_tiers_spend_cap_is_not_bought() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans.toml");
+    let mut text = String::from("name = \"tiers\"\n");
+    for (name, preset) in [
+        ("Start", "anthropic-start-sonnet"),
+        ("Scale", "anthropic-scale-sonnet"),
+    ] {
+        text.push_str(&format!(
+            "[[plan]]\nname = \"{name}\"\nset = {{ capacity = {{ preset = \"{preset}\", time_to_first_token = \"1s\" }} }}\n"
+        ));
+    }
+    std::fs::write(&plans, text).unwrap();
+    let size = |json: bool| {
+        let mut cmd = crate::support::loopcap();
+        cmd.args(["size", "models/coding-agents-shared.toml", "--plans"])
+            .arg(&plans)
+            .args(["--slo", "loops_failed_share <= 1%", "--replications", "2"])
+            .args(["--set", "duration=1h", "--set", "warmup=10m"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&size(true)).unwrap();
+    assert_eq!(json["answer"], "Scale", "{json}");
+    let plan = |i: usize| &json["plans"][i];
+    assert_eq!(plan(0)["name"], "Start");
+    assert_eq!(
+        (
+            plan(0)["over_spend_cap"].as_bool(),
+            plan(0)["met"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    assert_eq!(plan(0)["cost_per_month_usd"], plan(1)["cost_per_month_usd"]);
+    assert_eq!(plan(0)["verdicts"][0]["met"], true, "every SLO is met");
+    let table = size(false);
+    let start = table.lines().find(|l| l.starts_with("Start ")).unwrap();
+    assert!(start.ends_with("over its tier's spend cap"), "{table}");
+}
