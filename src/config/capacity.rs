@@ -290,6 +290,7 @@ impl RawSharedApi {
                 .map(|n| whole(&at.child(name), n, 1, MAX_PER_MIN))
                 .transpose()
         };
+        let (tokens_per_min, provisioned_units) = self.combined(at)?;
         Ok(CapacitySpec::SharedApi(SharedApiSpec {
             service,
             cache_ttl,
@@ -308,16 +309,12 @@ impl RawSharedApi {
                     .unwrap_or(Counting::DEFAULT.output_corrected),
             },
             output_tokens_per_min: limit("output_tokens_per_min", self.output_tokens_per_min)?,
-            tokens_per_min: self.tokens_per_min(at)?,
+            tokens_per_min,
             monthly_spend_cap: self
                 .monthly_spend_cap
                 .map(|n| positive(&at.child("monthly_spend_cap"), n))
                 .transpose()?,
-            provisioned_units: self
-                .provisioned_units
-                .map(|n| whole(&at.child("provisioned_units"), n, 1, 1_000_000))
-                .transpose()?
-                .map(|u| u as u32),
+            provisioned_units,
             output_token_weight: self
                 .output_token_weight
                 .map(|n| whole(&at.child("output_token_weight"), n, 1, 100))
@@ -340,13 +337,14 @@ impl RawSharedApi {
                 .as_ref()
                 .map(|o| o.check(&at.child("overload")))
                 .transpose()?,
-            burst: self.bursts(at)?,
+            burst: self.bursts(at, tokens_per_min)?,
         }))
     }
 
-    /// The combined limit: as given, or a provisioned deployment's units
-    /// times each unit's tokens, in a size on offer.
-    fn tokens_per_min(&self, at: &FieldPath) -> Checked<Option<u64>> {
+    /// The combined limit and the provisioned units it comes from: as
+    /// given, or a provisioned deployment's units times each unit's tokens,
+    /// in a size on offer.
+    fn combined(&self, at: &FieldPath) -> Checked<(Option<u64>, Option<u32>)> {
         let units = self
             .provisioned_units
             .map(|n| whole(&at.child("provisioned_units"), n, 1, 1_000_000))
@@ -360,7 +358,7 @@ impl RawSharedApi {
             .map(|n| whole(&at.child("tokens_per_min"), n, 1, MAX_PER_MIN))
             .transpose()?;
         let (units, per_unit) = match (units, per_unit, given) {
-            (None, None, given) => return Ok(given),
+            (None, None, given) => return Ok((given, None)),
             (_, Some(_), Some(_)) => {
                 return Err(Invalid::new(
                     at.child("tokens_per_min"),
@@ -412,7 +410,7 @@ impl RawSharedApi {
                 ),
             ));
         }
-        Ok(Some(per_min))
+        Ok((Some(per_min), Some(units as u32)))
     }
 
     /// `: from 15 units in steps of 5 (15, 20, 25, ...)`, where the
@@ -431,12 +429,12 @@ impl RawSharedApi {
 
     /// Each bucket's burst: as given, or each limit's share of a minute
     /// over `enforced_over` (at least 1), or none.
-    fn bursts(&self, at: &FieldPath) -> Checked<Bursts> {
+    fn bursts(&self, at: &FieldPath, tokens_per_min: Option<u64>) -> Checked<Bursts> {
         let limits = [
             self.requests_per_min.map(|n| n.0),
             self.input_tokens_per_min.map(|n| n.0),
             self.output_tokens_per_min.map(|n| n.0),
-            self.tokens_per_min(at)?.map(|t| t as f64),
+            tokens_per_min.map(|t| t as f64),
         ];
         match (&self.burst, self.enforced_over) {
             (Some(_), Some(_)) => Err(Invalid::new(

@@ -7,7 +7,7 @@ use super::field_path::FieldPath;
 use crate::model::ModelSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
-use crate::model::capacity::shared_api::{Admit, SharedApiSpec, TokensCharged};
+use crate::model::capacity::shared_api::{Admit, SharedApiSpec};
 use crate::model::workload::agent_loop::AgentProfile;
 use crate::model::workload::classes::{Arrivals, Population, UserClass};
 
@@ -88,22 +88,26 @@ fn too_large_for_buckets(agent: &AgentProfile, api: &SharedApiSpec) -> Vec<Inval
     } else {
         1.0 - agent.cached_input_share
     };
-    // The share of calls whose counted input exceeds `room` tokens. Counts
-    // round to the nearest token, so only draws above room + 0.5 exceed it.
-    let exceeding = |room: f64| -> f64 {
-        match (room < 0.0, counted > 0.0) {
-            (true, _) => 1.0,
-            (false, true) => agent.input_tokens.dist().exceedance((room + 0.5) / counted),
-            (false, false) => 0.0,
+    // The share of calls whose counted input exceeds `room` tokens (all of
+    // them where there is no room). Counts round to the nearest token, so
+    // only draws above room + 0.5 exceed it.
+    let exceeding = |room: Option<u64>| -> f64 {
+        match (room, counted > 0.0) {
+            (None, _) => 1.0,
+            (Some(room), true) => agent
+                .input_tokens
+                .dist()
+                .exceedance((room as f64 + 0.5) / counted),
+            (Some(_), false) => 0.0,
         }
     };
-    let output = f64::from(agent.max_output_tokens) * f64::from(api.output_token_weight);
+    let output = u64::from(agent.max_output_tokens) * u64::from(api.output_token_weight);
     let mut warnings = Vec::new();
     // Each bucket's capacity, the room it leaves for counted input, its
     // key and its burst.
     let input = api.input_tokens_per_min.map(|r| {
         let limit = api.burst.input_tokens.unwrap_or(r);
-        (limit, limit as f64, "input_tokens", api.burst.input_tokens)
+        (limit, Some(limit), "input_tokens", api.burst.input_tokens)
     });
     // A combined limit that admits below it never refuses a call for its size.
     let combined = api
@@ -111,12 +115,7 @@ fn too_large_for_buckets(agent: &AgentProfile, api: &SharedApiSpec) -> Vec<Inval
         .filter(|_| api.admit == Admit::WithinLimit)
         .map(|r| {
             let limit = api.burst.tokens.unwrap_or(r);
-            let room = match api.tokens_charged {
-                TokensCharged::Sum => limit as f64 - output,
-                // Charged the larger, the output alone may not fit.
-                TokensCharged::Larger if output > limit as f64 => -1.0,
-                TokensCharged::Larger => limit as f64,
-            };
+            let room = api.tokens_charged.input_room(limit, output);
             (limit, room, "tokens", api.burst.tokens)
         });
     for (limit, room, key, burst) in input.into_iter().chain(combined) {

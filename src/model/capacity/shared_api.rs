@@ -125,6 +125,16 @@ impl TokensCharged {
             TokensCharged::Larger => input.max(weighted_output),
         }
     }
+
+    /// The most counted input a call with `weighted_output` can bring
+    /// and still be charged no more than `limit`; none when its output
+    /// alone is charged more.
+    pub fn input_room(self, limit: u64, weighted_output: u64) -> Option<u64> {
+        match self {
+            TokensCharged::Sum => limit.checked_sub(weighted_output),
+            TokensCharged::Larger => (weighted_output <= limit).then_some(limit),
+        }
+    }
 }
 
 /// How a shared API's buckets admit a request.
@@ -329,7 +339,7 @@ impl SharedApi {
         let output = u64::from(request.max_output_tokens);
         // Worked out only where a combined limit asks for it.
         let combined = match self.buckets[TOKENS] {
-            Some(_) => self.tokens_asked(request, output),
+            Some(_) => self.tokens_asked(input, output),
             None => 0,
         };
         [1, input, output, combined]
@@ -351,12 +361,10 @@ impl SharedApi {
         u64::from(request.input_tokens - reads - writes)
     }
 
-    /// What `tokens_per_min` charges `request` for `output` tokens out.
-    fn tokens_asked(&self, request: Request, output: u64) -> u64 {
-        self.tokens_charged.charge(
-            self.counted_input(request),
-            self.output_token_weight * output,
-        )
+    /// What `tokens_per_min` charges a call of `counted_input` for `output` tokens out.
+    fn tokens_asked(&self, counted_input: u64, output: u64) -> u64 {
+        self.tokens_charged
+            .charge(counted_input, self.output_token_weight * output)
     }
 
     /// Returns what `request` reserved for output beyond the `produced`
@@ -367,9 +375,12 @@ impl SharedApi {
         if let Some(bucket) = &mut self.buckets[OUTPUT] {
             bucket.refund(now, reserved - produced);
         }
-        let unused = self.tokens_asked(request, reserved) - self.tokens_asked(request, produced);
-        if let Some(bucket) = &mut self.buckets[TOKENS] {
-            bucket.refund(now, unused);
+        if self.buckets[TOKENS].is_some() {
+            let input = self.counted_input(request);
+            let unused = self.tokens_asked(input, reserved) - self.tokens_asked(input, produced);
+            if let Some(bucket) = &mut self.buckets[TOKENS] {
+                bucket.refund(now, unused);
+            }
         }
     }
 
