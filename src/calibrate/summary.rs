@@ -292,32 +292,32 @@ mod tests {
 
     #[test]
     fn a_summary_that_cannot_be_replayed_says_why() {
-        let capped = read(&BURST.replace("\"max_concurrency\": null", "\"max_concurrency\": 8"));
-        assert!(
-            capped
-                .unwrap_err()
-                .0
-                .contains("run.json: `max_concurrency` 8")
-        );
-        let rate = read(&BURST.replace("\"inf\"", "\"fast\""));
-        assert!(rate.unwrap_err().0.contains("`request_rate` \"fast\""));
-        let figure = read(&BURST.replace("503.72", "-1"));
-        assert!(figure.unwrap_err().0.contains("`mean_ttft_ms` -1"));
-        let missing = read(&BURST.replace("\"duration\": 14.31,", ""));
-        assert!(missing.unwrap_err().0.contains("missing field `duration`"));
-        let none = read(&BURST.replace("\"completed\": 3", "\"completed\": 0"));
-        assert!(none.unwrap_err().0.contains("`completed` 0"));
-        let huge = read(&BURST.replace("3071", "30000000000"));
-        assert!(
-            huge.unwrap_err()
-                .0
-                .contains("`total_input_tokens` 30000000000 over 3 requests")
-        );
-        let slow = read(&BURST.replace("\"inf\"", "1e-9"));
-        assert!(slow.unwrap_err().0.contains("their sends would span"));
-        let long = read(&BURST.replace("14.31", "1e300"));
-        assert!(long.unwrap_err().0.contains("`duration` 1000000000"));
-        let shape = read(&BURST.replace("\"burstiness\": 1.0", "\"burstiness\": 1e-9"));
-        assert!(shape.unwrap_err().0.contains("`burstiness` 0.000000001"));
+        // Each change to a good summary, and what its refusal says.
+        for (from, to, said) in [
+            (
+                "\"max_concurrency\": null",
+                "\"max_concurrency\": 8",
+                "run.json: `max_concurrency` 8",
+            ),
+            ("\"inf\"", "\"fast\"", "`request_rate` \"fast\""),
+            ("503.72", "-1", "`mean_ttft_ms` -1"),
+            ("\"duration\": 14.31,", "", "missing field `duration`"),
+            ("\"completed\": 3", "\"completed\": 0", "`completed` 0"),
+            (
+                "3071",
+                "30000000000",
+                "`total_input_tokens` 30000000000 over 3 requests",
+            ),
+            ("\"inf\"", "1e-9", "their sends would span"),
+            ("14.31", "1e300", "`duration` 1000000000"),
+            (
+                "\"burstiness\": 1.0",
+                "\"burstiness\": 1e-9",
+                "`burstiness` 0.000000001",
+            ),
+        ] {
+            let refused = read(&BURST.replace(from, to)).unwrap_err().0;
+            assert!(refused.contains(said), "{from} -> {to}: {refused}");
+        }
     }
 }
