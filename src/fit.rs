@@ -266,26 +266,32 @@ fn observe_sessions(trace: &SessionTrace) -> Observations {
             session_s += request.think_before.as_secs_f64();
             loop_starts.push(session.start.as_secs_f64() + session_s);
             session_s += request.recorded.as_secs_f64();
-            let rounds = &request.rounds;
-            calls += rounds.len();
-            push(steps, rounds.len() as f64);
-            let first = rounds[0].tokens;
+            // The loop's calls are its own and its subagents', each of
+            // them a run of rounds whose context grows from its first.
+            let runs = session.with_subagents(request);
+            let loop_calls: usize = runs.iter().map(|r| r.rounds.len()).sum();
+            calls += loop_calls;
+            push(steps, loop_calls as f64);
+            let first = request.rounds[0].tokens;
             push(first_input, f64::from(first.input));
             first_cached += u64::from(first.cached_input);
             first_all += u64::from(first.input);
-            for (k, round) in rounds.iter().enumerate() {
-                input_tokens += u64::from(round.tokens.input);
-                push(output, f64::from(round.tokens.output));
-                if k + 1 < rounds.len() {
-                    push(tools, round.tool_after.as_secs_f64());
-                }
-                if k > 0 {
-                    let previous = rounds[k - 1].tokens;
-                    let added = i64::from(round.tokens.input) - i64::from(previous.input);
-                    push(growth, added as f64);
-                    grown += i64::from(round.tokens.input) - i64::from(first.input);
-                    grown_cached +=
-                        i64::from(round.tokens.cached_input) - i64::from(first.cached_input);
+            for rounds in runs.iter().map(|r| &r.rounds) {
+                let first = rounds[0].tokens;
+                for (k, round) in rounds.iter().enumerate() {
+                    input_tokens += u64::from(round.tokens.input);
+                    push(output, f64::from(round.tokens.output));
+                    if k + 1 < rounds.len() {
+                        push(tools, round.tool_after.as_secs_f64());
+                    }
+                    if k > 0 {
+                        let previous = rounds[k - 1].tokens;
+                        let added = i64::from(round.tokens.input) - i64::from(previous.input);
+                        push(growth, added as f64);
+                        grown += i64::from(round.tokens.input) - i64::from(first.input);
+                        grown_cached +=
+                            i64::from(round.tokens.cached_input) - i64::from(first.cached_input);
+                    }
                 }
             }
         }

@@ -182,6 +182,8 @@ enum CallDone {
     Answered { wait: SimDuration },
     /// Failed for good, failing its loop so.
     Failed(LoopOutcome),
+    /// A subagent the step spawned ended so.
+    Subagent(LoopOutcome),
 }
 
 /// One attempt, from the client's send until the provider is done with it.
@@ -430,7 +432,11 @@ impl<'a> AgentSystem<'a> {
         wall_s: f64,
     ) -> (Summary, Option<Timeseries>) {
         let mut in_flight = vec![0u64; self.spec.classes.len()];
-        for lp in self.loops.values().filter(|l| l.in_cohort) {
+        for lp in self
+            .loops
+            .values()
+            .filter(|l| l.in_cohort && l.parent().is_none())
+        {
             in_flight[usize::from(lp.class)] += 1;
         }
         let classes = self
@@ -548,7 +554,7 @@ impl Model for AgentSystem<'_> {
                 in_flight,
                 queued,
                 backing_off: self.load.backing_off(),
-                loops_in_flight: self.loops.len() as u32,
+                loops_in_flight: self.load.own_loops(self.loops.len()),
             },
         );
         if self.spec.reports_pools {

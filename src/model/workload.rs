@@ -6,6 +6,7 @@ pub mod agent_loop;
 pub mod classes;
 pub mod claude_code;
 pub mod datetime;
+mod fan_out;
 pub mod llm;
 pub mod otel;
 pub mod session_stream;

@@ -1121,14 +1121,14 @@ fn weka_recount(text: &str) -> (u64, u64, u64, u64) {
 /// subagent's turn, not the person's); session b: a streamed call, a
 /// subagent whose second entry is a subagent of its own (both waited for,
 /// both in the loop), and a last call; session c: two subagents spawned
-/// together, each a loop of its own. So 6 loops of 14 calls; 11,050 input
+/// together, a fan-out its loop waits for. So 4 loops of 14 calls; 11,050 input
 /// tokens, 6,464 of them the leading 64-token blocks sent before in their
 /// session (subagents included, a session's blocks not another's; the call
 /// at 20 s hits its first 10 blocks, not the 19 sent before, as its 11th is
 /// new), and 380 output. Each call taking 1 s, the tool times the gaps
-/// after each call's `api_time`: loops of 18, 1, 8, 5, 1 and 1 s.
+/// after each call's `api_time`: loops of 18, 1, 8 and 5 s.
 #[test]
-fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks() {
+fn weka_traces_replay_with_subagents_in_their_loops_and_cache_hits_from_their_blocks() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let text = fs::read_to_string(data.join("weka.jsonl")).unwrap();
     assert_eq!(weka_recount(&text), (14, 11_050, 6_464, 380));
@@ -1136,8 +1136,8 @@ fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks()
     assert_replays(
         &data,
         trace,
-        (6, 14, 11_050, 6_464, 380),
-        (18.0, 34.0 / 6.0),
+        (4, 14, 11_050, 6_464, 380),
+        (18.0, 32.0 / 4.0),
     );
 
     // One JSON object pretty-printed, or an array of them, reads the same.
@@ -1179,6 +1179,79 @@ fn weka_traces_replay_with_subagents_as_loops_and_cache_hits_from_their_blocks()
             ),
         ],
     );
+}
+
+/// Subagents spawned together are a fan-out their parent waits for as
+/// simulated, not as recorded. One session: a call at 0 s (1 s), then two
+/// subagents, A calling at 1.5 s and (after a 0.5 s tool) at 3 s, B at
+/// 1.6 s, and the parent's last call at 4.5 s, 0.5 s after A's answer.
+/// Each call taking 1 s with room for all, the loop takes 5.5 s as
+/// recorded. On one lane B waits for A's first call (2.5 to 3.5 s) and
+/// A's second for B (3.5 to 4.5 s), so the parent calls at 5 s and the
+/// loop takes 6 s (a parent waiting as recorded would call at 4.5 s and
+/// take 5.5 s). A subagent failing fails its parent: with no queue and
+/// one attempt, B's call is refused at 1.6 s; abandoning, the loop fails
+/// then and A's second call is never made (3 calls); waiting for
+/// siblings, it fails once A is done (4 calls), its last call unmade. With
+/// `async_launched` subagents the parent waits for nothing: three loops,
+/// the parent's taking 5.5 s whatever the lane does.
+#[test]
+fn subagents_spawned_together_are_a_fan_out_their_parent_waits_for() {
+    let call = |t: f64, stop: &str| {
+        format!(
+            "{{\"t\":{t},\"type\":\"n\",\"model\":\"m\",\"in\":100,\"out\":1,\"hash_ids\":[],\"api_time\":1.0,\"stop\":\"{stop}\"}}"
+        )
+    };
+    let subagent = |status: &str, calls: &[String]| {
+        format!(
+            "{{\"t\":1.5,\"type\":\"subagent\",\"status\":\"{status}\",\"requests\":[{}]}}",
+            calls.join(",")
+        )
+    };
+    let file = |status: &str| {
+        let entries = [
+            call(0.0, "tool_use"),
+            subagent(status, &[call(1.5, "tool_use"), call(3.0, "end_turn")]),
+            subagent(status, &[call(1.6, "end_turn")]),
+            call(4.5, "end_turn"),
+        ];
+        format!(
+            "{{\"id\":\"x\",\"models\":[\"m\"],\"block_size\":64,\"hash_id_scope\":\"local\",\"requests\":[{}]}}\n",
+            entries.join(",")
+        )
+    };
+    let one_lane = |text: String| {
+        let shared = &text[text.find("[capacity]").unwrap()..];
+        text.replace(
+            shared,
+            "[capacity]\nkind = \"reserved\"\nlanes = 1\ntime_to_first_token = \"1s\"\n",
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model = replay("{ file = \"w.jsonl\", format = \"weka\" }", "1h");
+    let loops = |s: &Summary| {
+        let latency = s.loop_latency_s.as_ref().unwrap();
+        (s.loops_completed, s.calls, latency.max, latency.mean)
+    };
+    fs::write(dir.path().join("w.jsonl"), file("completed")).unwrap();
+    assert_eq!(loops(&run_in(dir.path(), model.clone())), (1, 5, 5.5, 5.5));
+    assert_eq!(
+        loops(&run_in(dir.path(), one_lane(model.clone()))),
+        (1, 5, 6.0, 6.0)
+    );
+    for (policy, calls) in [("abandon", 3), ("wait_for_siblings", 4)] {
+        let refusing = one_lane(model.clone())
+            + &format!(
+                "queue_limit = 0\n\n[client]\nmax_attempts = 1\non_call_failure = \"{policy}\"\n"
+            );
+        let s = run_in(dir.path(), refusing);
+        let counts = (s.loops_started, s.loops_completed, s.loops_failed, s.calls);
+        assert_eq!(counts, (1, 0, 1, calls), "{policy}");
+    }
+    fs::write(dir.path().join("w.jsonl"), file("async_launched")).unwrap();
+    assert_eq!(loops(&run_in(dir.path(), model.clone())).0, 3);
+    let s = run_in(dir.path(), one_lane(model));
+    assert_eq!((s.loops_completed, s.loop_latency_s.unwrap().max), (3, 5.5));
 }
 
 /// With `hash_id_scope` "global" the file's sessions share one namespace,

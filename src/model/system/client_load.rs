@@ -12,6 +12,8 @@ pub struct ClientLoad {
     live_retries: u32,
     /// Calls waiting out a backoff, in every running loop.
     backing_off: u32,
+    /// Running loops that are subagents of others: part of their parents'.
+    subagents: u32,
 }
 
 impl ClientLoad {
@@ -40,6 +42,20 @@ impl ClientLoad {
     /// `lp` ended: its calls still backing off will never retry.
     pub fn loop_ended(&mut self, lp: &LoopState) {
         self.backing_off -= lp.calls_backing_off;
+    }
+
+    /// A subagent loop starts (or, with `false`, ends).
+    pub fn subagent(&mut self, started: bool) {
+        if started {
+            self.subagents += 1;
+        } else {
+            self.subagents -= 1;
+        }
+    }
+
+    /// The running loops of which `loops` are not subagents of others.
+    pub fn own_loops(&self, loops: usize) -> u32 {
+        loops as u32 - self.subagents
     }
 
     pub fn backing_off(&self) -> u32 {

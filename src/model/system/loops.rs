@@ -3,13 +3,14 @@
 
 use super::attempts::Passed;
 use super::{AgentSystem, CallDone, Event, FixedCall, request};
-use crate::engine::{Ctx, Key, SimDuration, SimTime};
+use crate::engine::{Ctx, Key, SimDuration};
 use crate::model::capacity::prompt_cache::Session;
 use crate::model::client::policy::OnCallFailure;
 use crate::model::spec::ModelSpec;
 use crate::model::workload::agent_loop::LoopOutcome;
 use crate::model::workload::agent_loop::{CallState, CallTokens, LoopState, Script};
 use crate::model::workload::classes::Population;
+use crate::model::workload::sessions::Spawn;
 
 impl FixedCall {
     /// The calls of class `class`, if they are all alike (a class replaying
@@ -49,10 +50,10 @@ impl AgentSystem<'_> {
         let agent = self.agents[usize::from(class)];
         let steps_total = match script {
             Some(Script::Call(_)) => 1,
-            Some(Script::Request { session, request }) => {
-                self.recorded(class, session, request).rounds.len() as u32
-            }
             Some(Script::Stream { slot }) => self.stream(class).calls(slot),
+            Some(_) => self
+                .scripted(class, script)
+                .map_or(1, |r| r.rounds.len() as u32),
             None => agent
                 .steps
                 .sample(&mut self.streams[usize::from(class)].agent)
@@ -63,22 +64,13 @@ impl AgentSystem<'_> {
             Some(Script::Request { request: 0, .. } | Script::Stream { .. })
         );
         let in_cohort = self.metrics.loop_arrived(now, class, opens_session);
-        let key = self.loops.insert(LoopState {
-            class,
-            user,
-            arrived_at: now,
+        let key = self.loops.insert(LoopState::new(
+            (class, user),
+            now,
             in_cohort,
             steps_total,
-            steps_done: 0,
-            step_started_at: now,
-            calls_pending: 0,
-            calls_backing_off: 0,
-            failing: None,
-            throttle_tat: SimTime::ZERO,
-            cold: false,
             script,
-            context: 0,
-        });
+        ));
         if let Some(deadline) = agent.deadline {
             cx.schedule_in(deadline, Event::DeadlineReached(key));
         }
@@ -123,13 +115,10 @@ impl AgentSystem<'_> {
         lp.step_started_at = now;
         // A recorded round whose model the trace maps calls it; any other
         // step the model the agent's mix gives it.
-        let recorded = match script {
-            Some(Script::Request { session, request }) => {
-                self.recorded(class, session, request).rounds[step as usize].model
-            }
-            _ => None,
-        };
-        let model = recorded.unwrap_or_else(|| {
+        let recorded = self
+            .scripted(class, script)
+            .map(|r| &r.rounds[step as usize]);
+        let model = recorded.and_then(|r| r.model).unwrap_or_else(|| {
             agent.mix.model(
                 step + 1,
                 steps,
@@ -140,19 +129,17 @@ impl AgentSystem<'_> {
         let llm = &self.spec.models[usize::from(model)];
         let router = self.spec.router_of(class, model);
         for _ in 0..width {
-            let tokens = match script {
-                Some(Script::Call(tokens)) => tokens,
-                Some(Script::Request { session, request }) => {
-                    self.recorded(class, session, request).rounds[step as usize].tokens
-                }
-                Some(Script::Stream { slot }) => match self.stream(class).take_call(slot) {
+            let tokens = match (script, recorded) {
+                (_, Some(round)) => round.tokens,
+                (Some(Script::Call(tokens)), _) => tokens,
+                (Some(Script::Stream { slot }), _) => match self.stream(class).take_call(slot) {
                     Ok(tokens) => tokens,
                     Err(e) => {
                         self.trace_error = Some(e);
                         CallTokens::default()
                     }
                 },
-                None => agent.call_tokens(llm, context, &mut self.streams[c].agent),
+                _ => agent.call_tokens(llm, context, &mut self.streams[c].agent),
             };
             let call = self.calls.insert(CallState::new(
                 loop_key,
@@ -170,26 +157,32 @@ impl AgentSystem<'_> {
     }
 
     /// A call of the loop's current step is done: answered after waiting
-    /// `wait` for service, or failed for good. A failure ends the loop at
-    /// once, or, when the agent waits for siblings, once the step's other
-    /// calls are done. The last call of a step completes the step (the
-    /// loop is looked up once for all of it): the loop ends after its last
-    /// step, or its agent calls a tool before the next.
+    /// `wait` for service, or failed for good; or a subagent it spawned has
+    /// ended. A failure ends the loop at once, or, when the agent waits for
+    /// siblings, once the step's other calls (or subagents) are done. The
+    /// last call of a step completes the step (the loop is looked up once
+    /// for all of it): it spawns the subagents a recorded round spawned, or
+    /// the loop goes on as [`Self::step_done`] says.
     #[inline(always)]
     pub(super) fn call_done(&mut self, loop_key: Key, done: CallDone, cx: &mut Ctx<'_, Self>) {
         let now = cx.now();
         let Some(lp) = self.loops.get_mut(loop_key) else {
             return; // the loop failed meanwhile; the answer goes nowhere
         };
-        match done {
-            CallDone::Answered { wait } => self.metrics.call_answered(now, wait),
-            CallDone::Failed(outcome) => {
-                if self.spec.client.on_call_failure == OnCallFailure::Abandon {
-                    self.end_loop(loop_key, outcome, cx);
-                    return;
-                }
-                lp.failing.get_or_insert(outcome);
+        let failed = match done {
+            CallDone::Answered { wait } => {
+                self.metrics.call_answered(now, wait);
+                None
             }
+            CallDone::Failed(outcome) => Some(outcome),
+            CallDone::Subagent(outcome) => Some(outcome).filter(|&o| o != LoopOutcome::Completed),
+        };
+        if let Some(outcome) = failed {
+            if self.spec.client.on_call_failure == OnCallFailure::Abandon {
+                self.end_loop(loop_key, outcome, cx);
+                return;
+            }
+            lp.failing.get_or_insert(outcome);
         }
         lp.calls_pending -= 1;
         if lp.calls_pending > 0 {
@@ -199,19 +192,44 @@ impl AgentSystem<'_> {
             self.end_loop(loop_key, outcome, cx);
             return;
         }
+        if let CallDone::Subagent(_) = done {
+            // The step was done before it spawned them.
+            return self.step_done(loop_key, cx);
+        }
         self.metrics
             .step_completed(now, now.since(lp.step_started_at));
         lp.steps_done += 1;
+        let (class, script, round) = (lp.class, lp.script, lp.steps_done - 1);
+        if let Some(parent) = lp.parent()
+            && self.loops.get(parent).is_none()
+        {
+            // A subagent whose parent failed meanwhile: nothing waits for it.
+            return self.end_loop(loop_key, LoopOutcome::Deadline, cx);
+        }
+        let spawn = self
+            .scripted(class, script)
+            .and_then(|r| r.spawns.iter().find(|s| s.after == round));
+        match spawn {
+            Some(&spawn) => self.spawn(loop_key, spawn, cx),
+            None => self.step_done(loop_key, cx),
+        }
+    }
+
+    /// The loop's step (and any subagents it spawned) is done: it ends
+    /// after its last step, or its agent calls a tool before the next.
+    #[inline(always)]
+    fn step_done(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
+        let Some(lp) = self.loops.get(loop_key) else {
+            return;
+        };
         if lp.steps_done == lp.steps_total {
             self.end_loop(loop_key, LoopOutcome::Completed, cx);
             return;
         }
         let (class, script, round) = (lp.class, lp.script, lp.steps_done as usize - 1);
-        let delay = match script {
-            Some(Script::Request { session, request }) => {
-                self.recorded(class, session, request).rounds[round].tool_after
-            }
-            Some(Script::Stream { slot }) => match self.stream(class).tool_time(slot) {
+        let delay = match (script, self.scripted(class, script)) {
+            (_, Some(recorded)) => recorded.rounds[round].tool_after,
+            (Some(Script::Stream { slot }), _) => match self.stream(class).tool_time(slot) {
                 Ok(delay) => delay,
                 Err(e) => {
                     self.trace_error = Some(e);
@@ -228,6 +246,35 @@ impl AgentSystem<'_> {
         }
     }
 
+    /// The loop at `parent` spawns the subagents of `spawn` and waits for
+    /// them: each a loop of its own calls, part of its parent's (counted in
+    /// none of the loop figures), starting its first call after its
+    /// recorded delay.
+    fn spawn(&mut self, parent: Key, spawn: Spawn, cx: &mut Ctx<'_, Self>) {
+        let Some(lp) = self.loops.get_mut(parent) else {
+            return;
+        };
+        lp.calls_pending = spawn.count;
+        let (class, in_cohort, script) = (lp.class, lp.in_cohort, lp.script);
+        let Some(Script::Request { session, .. } | Script::Subagent { session, .. }) = script
+        else {
+            unreachable!("only a recorded request spawns subagents")
+        };
+        for subagent in spawn.first..spawn.first + spawn.count {
+            let script = Some(Script::Subagent {
+                parent,
+                session,
+                subagent,
+            });
+            let recorded = self.scripted(class, script).expect("a recorded subagent");
+            let steps = recorded.rounds.len() as u32;
+            let state = LoopState::new((class, None), cx.now(), in_cohort, steps, script);
+            let key = self.loops.insert(state);
+            self.load.subagent(true);
+            cx.schedule_in(recorded.think_before, Event::ToolFinished(key));
+        }
+    }
+
     #[inline(always)]
     pub(super) fn end_loop(&mut self, loop_key: Key, outcome: LoopOutcome, cx: &mut Ctx<'_, Self>) {
         let lp = self
@@ -236,6 +283,10 @@ impl AgentSystem<'_> {
             .expect("caller checked the loop");
         // Its calls are cleaned up as their pending events come due.
         self.load.loop_ended(lp);
+        if let Some(parent) = lp.parent() {
+            self.load.subagent(false);
+            return self.call_done(parent, CallDone::Subagent(outcome), cx);
+        }
         if self.cache_ttls.is_some()
             && let own @ Session::Loop(_) = lp.session(loop_key)
         {
@@ -261,6 +312,12 @@ impl AgentSystem<'_> {
     }
 
     pub(super) fn on_tool_finished(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
+        if let Some(parent) = self.loops.get(loop_key).and_then(LoopState::parent)
+            && self.loops.get(parent).is_none()
+        {
+            // A subagent whose parent failed meanwhile: nothing waits for it.
+            return self.end_loop(loop_key, LoopOutcome::Deadline, cx);
+        }
         self.start_step(loop_key, cx);
     }
 }

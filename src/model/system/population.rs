@@ -368,6 +368,26 @@ impl<'a> AgentSystem<'a> {
         trace.request(recorded, request)
     }
 
+    /// The recorded request a loop of class `class` replays by `script`:
+    /// a session's request, or a subagent one of them spawned.
+    #[inline(always)]
+    pub(super) fn scripted(
+        &self,
+        class: u16,
+        script: Option<Script>,
+    ) -> Option<&'a RecordedRequest> {
+        match script? {
+            Script::Request { session, request } => Some(self.recorded(class, session, request)),
+            Script::Subagent {
+                session, subagent, ..
+            } => {
+                let (trace, recorded) = self.replayed(class, session);
+                Some(&trace.sessions[recorded as usize].subagents[subagent as usize])
+            }
+            Script::Call(_) | Script::Stream { .. } => None,
+        }
+    }
+
     /// The recorded sessions class `class` replays, and which of them
     /// its session `session` is.
     fn replayed(&self, class: u16, session: u32) -> (&'a SessionTrace, u32) {

@@ -171,6 +171,13 @@ pub enum Script {
     /// The session in slot `slot` of a request trace with a session column,
     /// its calls read as the loop makes them.
     Stream { slot: u32 },
+    /// Subagent `subagent` of recorded session `session` (as for
+    /// `Request`), spawned by the loop at `parent`, which waits for it.
+    Subagent {
+        parent: Key,
+        session: u32,
+        subagent: u32,
+    },
 }
 
 /// A loop in progress.
@@ -249,13 +256,51 @@ impl CallState {
 }
 
 impl LoopState {
-    /// Whose conversation this loop, kept at `key`, continues.
+    /// A loop of class `class` (started by `user` of a closed population)
+    /// arriving `now` with `steps_total` steps, none of them begun.
+    pub fn new(
+        (class, user): (u16, Option<u32>),
+        now: SimTime,
+        in_cohort: bool,
+        steps_total: u32,
+        script: Option<Script>,
+    ) -> Self {
+        LoopState {
+            class,
+            user,
+            arrived_at: now,
+            in_cohort,
+            steps_total,
+            steps_done: 0,
+            step_started_at: now,
+            calls_pending: 0,
+            calls_backing_off: 0,
+            failing: None,
+            throttle_tat: SimTime::ZERO,
+            cold: false,
+            script,
+            context: 0,
+        }
+    }
+
+    /// The loop waiting for this one, if it is a subagent spawned by one.
+    pub fn parent(&self) -> Option<Key> {
+        match self.script {
+            Some(Script::Subagent { parent, .. }) => Some(parent),
+            _ => None,
+        }
+    }
+
+    /// Whose conversation this loop, kept at `key`, continues (a
+    /// subagent's, its session's: it reads what the session sent).
     pub fn session(&self, key: Key) -> Session {
         match (self.script, self.user) {
-            (Some(Script::Request { session, .. }), _) => Session::Recorded {
-                class: self.class,
-                session,
-            },
+            (Some(Script::Request { session, .. } | Script::Subagent { session, .. }), _) => {
+                Session::Recorded {
+                    class: self.class,
+                    session,
+                }
+            }
             (Some(Script::Call(_) | Script::Stream { .. }), _) | (None, None) => Session::Loop(key),
             (None, Some(user)) => Session::User {
                 class: self.class,

@@ -43,9 +43,31 @@ impl SessionTrace {
     pub fn rounds(&self) -> usize {
         self.sessions
             .iter()
-            .flat_map(|s| &s.requests)
+            .flat_map(RecordedSession::calling)
             .map(|r| r.rounds.len())
             .sum()
+    }
+}
+
+impl RecordedSession {
+    /// Its requests and the subagents they spawn: everything that calls.
+    pub fn calling(&self) -> impl Iterator<Item = &RecordedRequest> {
+        self.requests.iter().chain(&self.subagents)
+    }
+
+    /// `request` (one of its own) and every subagent it spawns, theirs
+    /// among them: the calls of one loop.
+    pub fn with_subagents<'s>(&'s self, request: &'s RecordedRequest) -> Vec<&'s RecordedRequest> {
+        let mut all = vec![request];
+        let mut k = 0;
+        while let Some(spawner) = all.get(k) {
+            for spawn in &spawner.spawns {
+                let first = spawn.first as usize;
+                all.extend(&self.subagents[first..first + spawn.count as usize]);
+            }
+            k += 1;
+        }
+        all
     }
 }
 
@@ -54,16 +76,35 @@ pub struct RecordedSession {
     /// When its first request arrives in the simulation (over `speed`).
     pub start: SimTime,
     pub requests: Vec<RecordedRequest>,
+    /// The subagents its requests spawn (see [`Spawn`]), nested ones among
+    /// them, each a request of its own.
+    pub subagents: Vec<RecordedRequest>,
+}
+
+/// Subagents spawned together after a round's call and waited for: the
+/// spawning loop goes on (with the round's tool time) once they have all
+/// ended, and fails if one fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spawn {
+    /// The round whose answer spawns them.
+    pub after: u32,
+    /// The first of them among the session's subagents; the rest follow it.
+    pub first: u32,
+    pub count: u32,
 }
 
 /// One user request: one agent loop.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedRequest {
-    /// The user's think time after the previous request ended (zero for the first).
+    /// The user's think time after the previous request ended (zero for
+    /// the first); a subagent's, the time from the answer that spawned it
+    /// to its first call.
     pub think_before: SimDuration,
     pub rounds: Vec<RecordedRound>,
     /// How long it took as recorded, from its first call to its last answer.
     pub recorded: SimDuration,
+    /// The subagents it spawns, in the order of their rounds.
+    pub spawns: Vec<Spawn>,
 }
 
 /// One LLM call of a request, and the tool time after it.
@@ -107,6 +148,7 @@ impl RecordedRequest {
             think_before,
             rounds,
             recorded: micros(end - start),
+            spawns: Vec::new(),
         }
     }
 }
@@ -139,7 +181,7 @@ impl SessionTrace {
         let mut used: Vec<u16> = self
             .sessions
             .iter()
-            .flat_map(|s| &s.requests)
+            .flat_map(RecordedSession::calling)
             .flat_map(|r| &r.rounds)
             .filter_map(|r| r.model)
             .collect();
@@ -171,11 +213,26 @@ impl SessionTrace {
     }
 }
 
+/// A session's requests, and the subagents they spawn, before it is placed.
+pub(super) struct Unplaced {
+    pub requests: Vec<RecordedRequest>,
+    pub subagents: Vec<RecordedRequest>,
+}
+
+impl From<Vec<RecordedRequest>> for Unplaced {
+    fn from(requests: Vec<RecordedRequest>) -> Self {
+        Unplaced {
+            requests,
+            subagents: Vec::new(),
+        }
+    }
+}
+
 /// Sessions that start in `spec`'s window, by their absolute start (µs),
 /// placed at their offsets from the first session's start.
-pub(super) fn place(
+pub(super) fn place<S: Into<Unplaced>>(
     spec: &TraceSpec,
-    mut sessions: Vec<(i64, Vec<RecordedRequest>)>,
+    mut sessions: Vec<(i64, S)>,
 ) -> Vec<RecordedSession> {
     sessions.sort_by_key(|(start, _)| *start);
     let Some(first) = sessions.first().map(|(start, _)| *start) else {
@@ -184,9 +241,16 @@ pub(super) fn place(
     sessions
         .into_iter()
         .filter(|(start, _)| spec.in_window(start - first))
-        .map(|(start, requests)| RecordedSession {
-            start: spec.place(start - first),
-            requests,
+        .map(|(start, session)| {
+            let Unplaced {
+                requests,
+                subagents,
+            } = session.into();
+            RecordedSession {
+                start: spec.place(start - first),
+                requests,
+                subagents,
+            }
         })
         .collect()
 }
@@ -224,7 +288,9 @@ pub fn read_csv_sessions(spec: &TraceSpec) -> Result<SessionTrace, TraceError> {
                 think_before: SimDuration::ZERO,
                 rounds,
                 recorded,
+                spawns: Vec::new(),
             }],
+            subagents: Vec::new(),
         });
     }
     Ok(SessionTrace {
@@ -466,6 +532,7 @@ fn session_requests(rounds: &[ParsedRound]) -> (i64, Vec<RecordedRequest>) {
                     .map_or(SimDuration::ZERO, |end| micros(round.first_us - end)),
                 rounds: Vec::new(),
                 recorded: SimDuration::ZERO,
+                spawns: Vec::new(),
             });
             request_start = round.first_us;
         }

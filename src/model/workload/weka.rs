@@ -23,9 +23,12 @@
 //!   subagent spawned alone and waited for is part of its parent's loop:
 //!   its calls run in the loop, so the parent waits for them as simulated.
 //!   Subagents spawned together (a run of them before the parent's next
-//!   call), or not waited for (`async_launched`), are loops of their own,
-//!   started at their recorded times while the parent waits as recorded.
-//!   Tool and think times are the gaps.
+//!   call) are a fan-out of the call before them: each starts as long
+//!   after that call's answer as recorded, and the parent's next call
+//!   waits for the last to end, as simulated (see `fan_out`). Subagents
+//!   not waited for (`async_launched`), or spawned before any call, are
+//!   sessions of their own, started at their recorded times while the
+//!   parent waits as recorded. Tool and think times are the gaps.
 //! - The traces keep no wall-clock start: every session starts at the
 //!   trace's time 0. Replayed, they start together; resampled
 //!   (`resample`), a class's arrivals start them.
@@ -35,9 +38,8 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::agent_loop::CallTokens;
-use super::sessions::{
-    RecordedCall, RecordedRequest, SessionTrace, model_named, place, requests_of,
-};
+use super::fan_out::{At, Owner, Spawned};
+use super::sessions::{RecordedCall, SessionTrace, Unplaced, model_named, place, requests_of};
 use super::trace::{TraceError, TraceSpec, read_text};
 use crate::error::BadInput;
 
@@ -85,7 +87,8 @@ struct Subagent {
 /// A call placed in its session.
 struct Placed<'a> {
     /// Its thread: 0 the session's own, with the subagents it waited for
-    /// one at a time; another, a subagent run beside others or not waited for.
+    /// one at a time; another, a subagent spawned beside others or not
+    /// waited for (see [`flatten`]).
     thread: usize,
     /// Its order in the file.
     order: usize,
@@ -104,7 +107,7 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     let text = read_text(spec)?;
     let traces = traces(&text).map_err(|e| fail(e.0))?;
     // Each trace's calls, flattened, and how many threads it has.
-    let mut flat: Vec<(Vec<Placed>, usize)> = vec![];
+    let mut flat: Vec<(Vec<Placed>, Vec<Option<usize>>)> = vec![];
     for (line, trace) in &traces {
         let at = |what: String| fail(format!("line {line}: {what}"));
         if trace.block_size == 0 {
@@ -117,7 +120,7 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
             )));
         }
         let mut placed = vec![];
-        let mut threads = 1;
+        let mut threads = vec![None];
         flatten(&trace.requests, (0, true), &mut threads, &mut placed);
         for Placed { call, .. } in &placed {
             if !(call.t.is_finite() && call.t >= 0.0) {
@@ -147,14 +150,7 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     fill(&mut cached, &traces, global);
     let mut sessions = vec![];
     for (k, (placed, threads)) in flat.iter().enumerate() {
-        for thread in 0..*threads {
-            let calls: Vec<(&Placed, u32)> = placed
-                .iter()
-                .filter(|p| p.thread == thread)
-                .map(|p| (p, cached[k][p.order]))
-                .collect();
-            sessions.extend(session(&calls, models));
-        }
+        sessions.extend(Threads::new(models, &cached[k]).sessions(placed, threads));
     }
     Ok(SessionTrace {
         shown: spec.shown.clone(),
@@ -218,13 +214,15 @@ fn traces(text: &str) -> Result<Vec<(usize, Trace)>, BadInput> {
 
 /// Every call of `entries`, in file order, in `thread` (`direct`: the
 /// session's own list). A subagent spawned alone and waited for is part of
-/// the thread, as its parent waits for it; subagents spawned together (in
+/// the thread, as its parent waits for it. Subagents spawned together (in
 /// a run before the next call) or not waited for (`async_launched`) each
-/// run in a new thread of their own, beside it.
+/// run in a new thread of `threads`, which holds for each the call whose
+/// answer spawned it, if its parent waits for it (a fan-out), or none (a
+/// session of its own: one not waited for, or spawned before any call).
 fn flatten<'a>(
     entries: &'a [Entry],
     (thread, direct): (usize, bool),
-    threads: &mut usize,
+    threads: &mut Vec<Option<usize>>,
     placed: &mut Vec<Placed<'a>>,
 ) {
     let mut i = 0;
@@ -245,48 +243,206 @@ fn flatten<'a>(
             i += 1;
             continue;
         }
+        // The thread's latest call spawned the run. The run's threads are
+        // numbered before any of their own, so siblings are neighbours.
+        let after = placed.iter().rev().find(|p| p.thread == thread);
+        let after = after.map(|p| p.order);
+        let mut within = vec![];
         for entry in &entries[i..i + run] {
             let Entry::Subagent(subagent) = entry else {
                 continue;
             };
-            let within = if run == 1 && subagent.status != "async_launched" {
-                thread
+            let waited = subagent.status != "async_launched";
+            if run == 1 && waited {
+                within.push((thread, subagent));
             } else {
-                *threads += 1;
-                *threads - 1
-            };
-            flatten(&subagent.requests, (within, false), threads, placed);
+                threads.push(after.filter(|_| waited));
+                within.push((threads.len() - 1, subagent));
+            }
+        }
+        for (t, subagent) in within {
+            flatten(&subagent.requests, (t, false), threads, placed);
         }
         i += run;
     }
 }
 
-/// A thread's calls (with their cached input) as a session starting at
-/// its first call, split into loops at the session's own `end_turn`s.
-fn session(
-    calls: &[(&Placed, u32)],
-    models: &[(String, u16)],
-) -> Option<(i64, Vec<RecordedRequest>)> {
-    let micros = |s: f64| (s * 1e6).round() as i64;
-    let mut groups: Vec<Vec<RecordedCall>> = vec![vec![]];
-    for &(placed, cached_input) in calls {
+/// One trace's threads made into sessions and their subagents.
+struct Threads<'m> {
+    models: &'m [(String, u16)],
+    /// Each call's cached input, by its order.
+    cached: &'m [u32],
+    sessions: Vec<(i64, Unplaced)>,
+    /// Where each call went (its session, among the trace's), by its order.
+    at: Vec<Option<(usize, At)>>,
+    /// Each session's subagents, as spawned.
+    spawned: Vec<Vec<Spawned>>,
+}
+
+impl<'m> Threads<'m> {
+    fn new(models: &'m [(String, u16)], cached: &'m [u32]) -> Self {
+        Threads {
+            models,
+            cached,
+            sessions: vec![],
+            at: vec![None; cached.len()],
+            spawned: vec![],
+        }
+    }
+
+    fn recorded(&self, placed: &Placed) -> RecordedCall {
         let call = placed.call;
-        let start_us = micros(call.t);
-        groups.last_mut().expect("a group").push(RecordedCall {
+        let us = |s: f64| (s * 1e6).round() as i64;
+        let start_us = us(call.t);
+        RecordedCall {
             start_us,
-            end_us: start_us + micros(call.api_time.unwrap_or(0.0)),
+            end_us: start_us + us(call.api_time.unwrap_or(0.0)),
             tokens: CallTokens {
                 input: call.input,
-                cached_input,
+                cached_input: self.cached[placed.order],
                 output: call.output,
                 max_output: None,
             },
-            model: model_named(models, &call.model),
-        });
-        if placed.ends_turns && call.stop == "end_turn" {
-            groups.push(vec![]);
+            model: model_named(self.models, &call.model),
         }
     }
-    let first = groups.iter().flatten().next()?.start_us;
-    Some((first, requests_of(groups)))
+
+    /// The sessions of `placed`'s `threads`: a thread of its own a session
+    /// split into loops at the session's own `end_turn`s; a thread spawned
+    /// in a fan-out a subagent of the session of the call that spawned it.
+    fn sessions(mut self, placed: &[Placed], threads: &[Option<usize>]) -> Vec<(i64, Unplaced)> {
+        for (thread, after) in threads.iter().enumerate() {
+            let calls: Vec<&Placed> = placed.iter().filter(|p| p.thread == thread).collect();
+            match after.and_then(|order| Some((order, self.at[order]?))) {
+                None => self.own_session(&calls),
+                Some((order, (session, parent))) if !calls.is_empty() => {
+                    let end = self.recorded(&placed[order]).end_us;
+                    let recorded: Vec<RecordedCall> =
+                        calls.iter().map(|p| self.recorded(p)).collect();
+                    let spawned = self.sessions[session].1.spawn(&recorded, parent, end);
+                    self.spawned[session].push(spawned);
+                    let orders: Vec<usize> = calls.iter().map(|p| p.order).collect();
+                    let owner = Owner::Subagent(spawned.0);
+                    self.place_rounds(&orders, recorded[0].start_us, (session, owner));
+                }
+                Some(_) => {}
+            }
+        }
+        for ((_, session), spawned) in self.sessions.iter_mut().zip(&self.spawned) {
+            session.close_spawns(spawned);
+        }
+        self.sessions
+    }
+
+    /// A thread of its own, split into loops at the session's `end_turn`s.
+    fn own_session(&mut self, calls: &[&Placed]) {
+        let mut groups: Vec<Vec<&Placed>> = vec![vec![]];
+        for &placed in calls {
+            groups.last_mut().expect("a group").push(placed);
+            if placed.ends_turns && placed.call.stop == "end_turn" {
+                groups.push(vec![]);
+            }
+        }
+        groups.retain(|g| !g.is_empty());
+        let Some(first) = groups.first().map(|g| self.recorded(g[0]).start_us) else {
+            return;
+        };
+        let session = self.sessions.len();
+        for (r, group) in groups.iter().enumerate() {
+            let orders: Vec<usize> = group.iter().map(|p| p.order).collect();
+            let start = self.recorded(group[0]).start_us;
+            self.place_rounds(&orders, start, (session, Owner::Request(r)));
+        }
+        let groups = groups
+            .iter()
+            .map(|g| g.iter().map(|p| self.recorded(p)).collect())
+            .collect();
+        self.sessions.push((first, requests_of(groups).into()));
+        self.spawned.push(vec![]);
+    }
+
+    /// The calls `orders`, in order, are the rounds of `owner` in `session`,
+    /// which started at `owner_start` (µs).
+    fn place_rounds(
+        &mut self,
+        orders: &[usize],
+        owner_start: i64,
+        (session, owner): (usize, Owner),
+    ) {
+        for (round, order) in orders.iter().enumerate() {
+            let round = round as u32;
+            self.at[*order] = Some((
+                session,
+                At {
+                    owner,
+                    round,
+                    owner_start,
+                },
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::SimDuration;
+    use crate::model::workload::sessions::Spawn;
+
+    /// A session whose call at 0 s spawns S1 and S2 together; S1 calls at
+    /// 1.2 s, spawns S1a (2.5 s) and S1b (2.6 s, 2 s long) together, and
+    /// calls again at 5 s; the session's last call is at 7 s. Calls take
+    /// 1 s unless said.
+    const NESTED: &str = r#"{"block_size":64,"hash_id_scope":"local","requests":[
+        {"t":0.0,"type":"n","model":"m","in":1,"out":1,"api_time":1.0,"stop":"tool_use"},
+        {"t":1.0,"type":"subagent","requests":[
+            {"t":1.2,"type":"n","model":"m","in":1,"out":1,"api_time":1.0,"stop":"tool_use"},
+            {"t":2.4,"type":"subagent","requests":[
+                {"t":2.5,"type":"n","model":"m","in":1,"out":1,"api_time":1.0,"stop":"end_turn"}]},
+            {"t":2.4,"type":"subagent","requests":[
+                {"t":2.6,"type":"n","model":"m","in":1,"out":1,"api_time":2.0,"stop":"end_turn"}]},
+            {"t":5.0,"type":"n","model":"m","in":1,"out":1,"api_time":1.0,"stop":"end_turn"}]},
+        {"t":1.0,"type":"subagent","requests":[
+            {"t":1.3,"type":"n","model":"m","in":1,"out":1,"api_time":1.0,"stop":"end_turn"}]},
+        {"t":7.0,"type":"n","model":"m","in":1,"out":1,"api_time":1.0,"stop":"end_turn"}]}"#;
+
+    /// Nested fan-outs: siblings are neighbours among the session's
+    /// subagents (S1, S2, then S1's S1a and S1b); each starts as long after
+    /// the answer that spawned it as recorded; the tool time after a
+    /// spawning call runs from its last subagent's end (S1: 5 − 4.6 s; the
+    /// session: 7 − 6 s, S1's end holding S1b's).
+    #[test]
+    fn nested_fan_outs_keep_siblings_together_and_wait_for_the_last() {
+        let text = NESTED.replace('\n', "");
+        let trace = &traces(&text).unwrap()[0].1;
+        let (mut threads, mut placed) = (vec![None], vec![]);
+        flatten(&trace.requests, (0, true), &mut threads, &mut placed);
+        assert_eq!(threads, [None, Some(0), Some(0), Some(1), Some(1)]);
+        let cached = vec![0; placed.len()];
+        let sessions = Threads::new(&[], &cached).sessions(&placed, &threads);
+        let [(start, session)] = &sessions[..] else {
+            panic!("one session");
+        };
+        let ms = |d: SimDuration| d.ticks() / 1_000;
+        let spawn = |after, first, count| Spawn {
+            after,
+            first,
+            count,
+        };
+        assert_eq!(*start, 0);
+        assert_eq!(session.requests.len(), 1);
+        let main = &session.requests[0];
+        assert_eq!(main.spawns, [spawn(0, 0, 2)]);
+        assert_eq!(ms(main.rounds[0].tool_after), 1_000);
+        assert_eq!(ms(main.recorded), 8_000);
+        let s = &session.subagents;
+        assert_eq!(s[0].spawns, [spawn(0, 2, 2)]);
+        let rounds: Vec<usize> = s.iter().map(|r| r.rounds.len()).collect();
+        assert_eq!(rounds, [2, 1, 1, 1]);
+        let think: Vec<u64> = s.iter().map(|r| ms(r.think_before)).collect();
+        assert_eq!(think, [200, 300, 300, 400]);
+        assert_eq!(ms(s[0].rounds[0].tool_after), 400);
+        assert_eq!(ms(s[0].recorded), 4_800);
+        assert!(s[1..].iter().all(|r| r.spawns.is_empty()));
+    }
 }

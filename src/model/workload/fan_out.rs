@@ -1,0 +1,85 @@
+//! Subagents spawned together after a call and waited for, put in their
+//! session as a fan-out (see [`Spawn`]): each a request of its own among
+//! the session's subagents, starting as long after the answer that spawned
+//! it as recorded, the spawning loop going on once the last has ended.
+//! The session formats that record subagents (`weka`, `claude_code`) say
+//! which call spawned which; this puts them together the same way.
+
+use super::sessions::{RecordedCall, RecordedRequest, Spawn, Unplaced};
+use super::trace::micros;
+
+/// Whose round a recorded call is in its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Owner {
+    Request(usize),
+    Subagent(usize),
+}
+
+/// Where a recorded call went in its session: the request or subagent it
+/// is a round of, which round, and when that request or subagent started
+/// (µs).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct At {
+    pub owner: Owner,
+    pub round: u32,
+    pub owner_start: i64,
+}
+
+/// A subagent spawned: its index among the session's subagents, where its
+/// spawning call went, and when that call's answer ended (µs).
+pub(super) type Spawned = (usize, At, i64);
+
+impl Unplaced {
+    /// The request or subagent `owner`.
+    pub(super) fn owned(&mut self, owner: Owner) -> &mut RecordedRequest {
+        match owner {
+            Owner::Request(r) => &mut self.requests[r],
+            Owner::Subagent(j) => &mut self.subagents[j],
+        }
+    }
+
+    /// Adds `calls` (in order, at least one) as a subagent spawned by the
+    /// call at `parent`, whose answer ended at `end` (µs), beside any
+    /// spawned just before by the same call; gives what was spawned.
+    /// Siblings must be added one after another.
+    pub(super) fn spawn(&mut self, calls: &[RecordedCall], parent: At, end: i64) -> Spawned {
+        let j = self.subagents.len();
+        let think = micros(calls[0].start_us - end);
+        self.subagents.push(RecordedRequest::of_calls(think, calls));
+        let spawns = &mut self.owned(parent.owner).spawns;
+        match spawns.last_mut() {
+            Some(s) if s.after == parent.round && (s.first + s.count) as usize == j => s.count += 1,
+            _ => spawns.push(Spawn {
+                after: parent.round,
+                first: j as u32,
+                count: 1,
+            }),
+        }
+        (j, parent, end)
+    }
+
+    /// Each fan-out's parent waits for its last subagent: the tool time
+    /// after its spawning call runs from that end to the parent's next
+    /// call (none if that came first), and the parent's recorded span
+    /// reaches it. `spawned` is every subagent [`Self::spawn`] gave, in
+    /// order; the deepest are taken first, so a subagent's span holds its own.
+    pub(super) fn close_spawns(&mut self, spawned: &[Spawned]) {
+        let mut latest: Vec<(Owner, u32, i64, i64)> = vec![];
+        for &(j, parent, end) in spawned.iter().rev() {
+            let child = &self.subagents[j];
+            let child_end = end + (child.think_before + child.recorded).ticks() as i64;
+            let owner = self.owned(parent.owner);
+            owner.recorded = owner.recorded.max(micros(child_end - parent.owner_start));
+            let key = (parent.owner, parent.round);
+            match latest.iter_mut().find(|l| (l.0, l.1) == key) {
+                Some(l) => l.3 = l.3.max(child_end),
+                None => latest.push((parent.owner, parent.round, end, child_end)),
+            }
+        }
+        for (owner, round, end, child_end) in latest {
+            let round = &mut self.owned(owner).rounds[round as usize];
+            let next = end + round.tool_after.ticks() as i64;
+            round.tool_after = micros(next - child_end);
+        }
+    }
+}
