@@ -992,17 +992,20 @@ fn assert_refused(format: &str, cases: &[(&str, String, &str)]) {
 /// sessions, made here in its format. Session 1's first request is three
 /// calls (one of two content blocks, whose second line carries the final
 /// usage) with tool results 2 s and 7.5 s after the answers before them;
-/// its second call starts an Explore subagent, whose own thread is two
-/// calls 0.8 s apart; its second request, 60 s later, is an API error
-/// (skipped, counted) and one call. Session 2 is one call. So 4 loops of
-/// 7 calls; input is each call's input plus its cache reads and writes,
-/// 77,065 tokens, 70,100 of them cache reads, and 600 output. With each
-/// call taking 1 s, loops of 12.5, 1, 2.8 and 1 s.
+/// its second call starts an Explore subagent 0.2 s after its answer,
+/// whose own thread is two calls 0.8 s apart, ending 0.5 s before the
+/// session's third call; its second request, 60 s later, is an API error
+/// (skipped, counted) and one call. Session 2 is one call. So 3 loops of
+/// 7 calls, the subagent's in its parent's; input is each call's input
+/// plus its cache reads and writes, 77,065 tokens, 70,100 of them cache
+/// reads, and 600 output. With each call taking 1 s, the first loop takes
+/// 1 + 2 + 1 + 0.2 + 1 + 0.8 + 1 + 0.5 + 1 = 8.5 s (its parent waiting
+/// for the subagent as simulated, not the 7.5 s recorded), the others 1 s.
 #[test]
-fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops() {
+fn claude_code_transcripts_replay_as_sessions_with_subagents_in_their_loops() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let trace = "{ file = \"claude-code.jsonl\", format = \"claude_code\" }";
-    assert_replays(&data, trace, (4, 7, 77_065, 70_100, 600), (12.5, 4.325));
+    assert_replays(&data, trace, (3, 7, 77_065, 70_100, 600), (8.5, 10.5 / 3.0));
     let stderr = checked_in(&data, &replay(trace, "1h"), 0);
     assert!(
         stderr.contains("1 calls of claude-code.jsonl failed as recorded"),
@@ -1025,6 +1028,42 @@ fn claude_code_transcripts_replay_as_sessions_with_subagents_as_their_own_loops(
             ),
         ],
     );
+}
+
+/// Claude Code's subagents of one call are one fan-out: a second subagent
+/// asked for by the same call, starting 0.1 s after the first and one call
+/// long, runs beside it. On one lane (each call 1 s) it waits for the
+/// first's first call (5.2 to 6.2 s), the first's second call for it (6.2
+/// to 7.2 s), and the parent calls 0.5 s after the later end: 8.7 s, one
+/// call more. A subagent whose session's own thread is not in the files
+/// is a session of its own: one loop more.
+#[test]
+fn claude_code_subagents_of_one_call_are_one_fan_out() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let text = fs::read_to_string(data.join("claude-code.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let second = [lines[5], lines[6]]
+        .map(|l| {
+            l.replace("a1b2c3d", "e5f6a7b")
+                .replace("09:00:09.200Z", "09:00:09.300Z")
+                .replace("09:00:13.200Z", "09:00:10.300Z")
+                .replace("msg_s1", "msg_t1")
+        })
+        .join("\n");
+    let elsewhere = second.replace("7f3c2a10", "99999999");
+    let dir = tempfile::tempdir().unwrap();
+    let model = replay("{ file = \"cc.jsonl\", format = \"claude_code\" }", "1h");
+    let shared = &model[model.find("[capacity]").unwrap()..];
+    let one_lane = model.replace(
+        shared,
+        "[capacity]\nkind = \"reserved\"\nlanes = 1\ntime_to_first_token = \"1s\"\n",
+    );
+    for (extra, loops) in [(second.clone(), 3), (format!("{second}\n{elsewhere}"), 4)] {
+        fs::write(dir.path().join("cc.jsonl"), format!("{text}{extra}\n")).unwrap();
+        let s = run_in(dir.path(), one_lane.clone());
+        let max = s.loop_latency_s.unwrap().max;
+        assert_eq!((s.loops_completed, max), (loops, 8.7), "{extra}");
+    }
 }
 
 /// A trace's `max_tokens` column gives each call its own: on a self-hosted

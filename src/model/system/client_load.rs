@@ -54,6 +54,7 @@ impl ClientLoad {
     }
 
     /// The running loops of which `loops` are not subagents of others.
+    #[inline(always)]
     pub fn own_loops(&self, loops: usize) -> u32 {
         loops as u32 - self.subagents
     }

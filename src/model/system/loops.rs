@@ -10,7 +10,7 @@ use crate::model::spec::ModelSpec;
 use crate::model::workload::agent_loop::LoopOutcome;
 use crate::model::workload::agent_loop::{CallState, CallTokens, LoopState, Script};
 use crate::model::workload::classes::Population;
-use crate::model::workload::sessions::Spawn;
+use crate::model::workload::sessions::{RecordedRequest, Spawn};
 
 impl FixedCall {
     /// The calls of class `class`, if they are all alike (a class replaying
@@ -192,42 +192,49 @@ impl AgentSystem<'_> {
             self.end_loop(loop_key, outcome, cx);
             return;
         }
-        if let CallDone::Subagent(_) = done {
-            // The step was done before it spawned them.
-            return self.step_done(loop_key, cx);
+        let spawned = matches!(done, CallDone::Subagent(_));
+        if !spawned {
+            self.metrics
+                .step_completed(now, now.since(lp.step_started_at));
+            lp.steps_done += 1;
         }
-        self.metrics
-            .step_completed(now, now.since(lp.step_started_at));
-        lp.steps_done += 1;
-        let (class, script, round) = (lp.class, lp.script, lp.steps_done - 1);
+        let (class, script) = (lp.class, lp.script);
+        let steps = (lp.steps_done, lp.steps_total);
         if let Some(parent) = lp.parent()
             && self.loops.get(parent).is_none()
         {
-            // A subagent whose parent failed meanwhile: nothing waits for it.
-            return self.end_loop(loop_key, LoopOutcome::Deadline, cx);
+            return self.orphaned(loop_key, cx);
         }
-        let spawn = self
-            .scripted(class, script)
-            .and_then(|r| r.spawns.iter().find(|s| s.after == round));
+        let recorded = self.scripted(class, script);
+        // A step done spawns what its round spawned (a spawn, once done,
+        // finishes the step).
+        let spawn = recorded
+            .filter(|_| !spawned)
+            .and_then(|r| r.spawns.iter().find(|s| s.after == steps.0 - 1));
         match spawn {
             Some(&spawn) => self.spawn(loop_key, spawn, cx),
-            None => self.step_done(loop_key, cx),
+            None => self.step_done(loop_key, (class, script, recorded), steps, cx),
         }
     }
 
-    /// The loop's step (and any subagents it spawned) is done: it ends
-    /// after its last step, or its agent calls a tool before the next.
+    /// The step `done` of `total` of the loop (of class `class`, replaying
+    /// `recorded` by `script`, if it does) is done, and any subagents it
+    /// spawned: the loop ends after its last step, or its agent calls a
+    /// tool before the next.
     #[inline(always)]
-    fn step_done(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
-        let Some(lp) = self.loops.get(loop_key) else {
-            return;
-        };
-        if lp.steps_done == lp.steps_total {
+    fn step_done(
+        &mut self,
+        loop_key: Key,
+        (class, script, recorded): (u16, Option<Script>, Option<&RecordedRequest>),
+        (done, total): (u32, u32),
+        cx: &mut Ctx<'_, Self>,
+    ) {
+        if done == total {
             self.end_loop(loop_key, LoopOutcome::Completed, cx);
             return;
         }
-        let (class, script, round) = (lp.class, lp.script, lp.steps_done as usize - 1);
-        let delay = match (script, self.scripted(class, script)) {
+        let round = done as usize - 1;
+        let delay = match (script, recorded) {
             (_, Some(recorded)) => recorded.rounds[round].tool_after,
             (Some(Script::Stream { slot }), _) => match self.stream(class).tool_time(slot) {
                 Ok(delay) => delay,
@@ -250,6 +257,7 @@ impl AgentSystem<'_> {
     /// them: each a loop of its own calls, part of its parent's (counted in
     /// none of the loop figures), starting its first call after its
     /// recorded delay.
+    #[inline(never)]
     fn spawn(&mut self, parent: Key, spawn: Spawn, cx: &mut Ctx<'_, Self>) {
         let Some(lp) = self.loops.get_mut(parent) else {
             return;
@@ -285,7 +293,7 @@ impl AgentSystem<'_> {
         self.load.loop_ended(lp);
         if let Some(parent) = lp.parent() {
             self.load.subagent(false);
-            return self.call_done(parent, CallDone::Subagent(outcome), cx);
+            return self.subagent_ended(parent, outcome, cx);
         }
         if self.cache_ttls.is_some()
             && let own @ Session::Loop(_) = lp.session(loop_key)
@@ -305,6 +313,23 @@ impl AgentSystem<'_> {
         }
     }
 
+    /// A subagent of the loop at `parent` ended so. Kept out of line: it
+    /// closes the circle from a loop's end back to its parent's step, which
+    /// would keep the hot path of every loop from being inlined.
+    #[cold]
+    #[inline(never)]
+    fn subagent_ended(&mut self, parent: Key, outcome: LoopOutcome, cx: &mut Ctx<'_, Self>) {
+        self.call_done(parent, CallDone::Subagent(outcome), cx);
+    }
+
+    /// The subagent loop at `key` outlived its parent (failed meanwhile):
+    /// nothing waits for it, and it stops. Kept out of line, as rare.
+    #[cold]
+    #[inline(never)]
+    fn orphaned(&mut self, key: Key, cx: &mut Ctx<'_, Self>) {
+        self.end_loop(key, LoopOutcome::Deadline, cx);
+    }
+
     pub(super) fn on_deadline(&mut self, loop_key: Key, cx: &mut Ctx<'_, Self>) {
         if self.loops.get(loop_key).is_some() {
             self.end_loop(loop_key, LoopOutcome::Deadline, cx);
@@ -315,8 +340,7 @@ impl AgentSystem<'_> {
         if let Some(parent) = self.loops.get(loop_key).and_then(LoopState::parent)
             && self.loops.get(parent).is_none()
         {
-            // A subagent whose parent failed meanwhile: nothing waits for it.
-            return self.end_loop(loop_key, LoopOutcome::Deadline, cx);
+            return self.orphaned(loop_key, cx);
         }
         self.start_step(loop_key, cx);
     }

@@ -258,6 +258,7 @@ impl CallState {
 impl LoopState {
     /// A loop of class `class` (started by `user` of a closed population)
     /// arriving `now` with `steps_total` steps, none of them begun.
+    #[inline(always)]
     pub fn new(
         (class, user): (u16, Option<u32>),
         now: SimTime,
@@ -284,6 +285,7 @@ impl LoopState {
     }
 
     /// The loop waiting for this one, if it is a subagent spawned by one.
+    #[inline(always)]
     pub fn parent(&self) -> Option<Key> {
         match self.script {
             Some(Script::Subagent { parent, .. }) => Some(parent),

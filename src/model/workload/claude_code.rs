@@ -17,9 +17,14 @@
 //!   of them the reads cached; its output `output_tokens`.
 //! - An API error (`isApiErrorMessage`, or the `<synthetic>` model) is a
 //!   failed attempt: skipped and counted, since the simulation makes its own.
-//! - A subagent's calls are a loop of their own, started at its recorded
-//!   time while its parent waits for it as for a tool: subagents that ran
-//!   at once run at once here.
+//! - A subagent's thread is part of its parent's loop: a fan-out of the
+//!   session's call whose answer came last before the subagent's first
+//!   line (the call that asked for it with a `Task` tool use), the
+//!   subagents of one call together. It starts as long after that answer
+//!   as recorded, and the parent's next call waits for the last of them
+//!   as simulated (see `fan_out`). A subagent whose session's own thread
+//!   is not in the files, or that started before its first answer, is a
+//!   session of its own at its recorded time.
 //!
 //! Think and tool times are the gaps, as for the other session formats.
 
@@ -28,9 +33,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::agent_loop::CallTokens;
+use super::fan_out::{At, Owner, Spawned};
 use super::sessions::{
-    RecordedCall, RecordedRequest, SessionTrace, json_lines, model_named, place, requests_of,
-    timestamp,
+    RecordedCall, SessionTrace, Unplaced, json_lines, model_named, place, requests_of, timestamp,
 };
 use super::trace::{TraceError, TraceSpec};
 use crate::error::BadInput;
@@ -90,18 +95,19 @@ pub fn read_claude_code(
         }
         threads.entry(thread).or_default().push((time, line));
     }
-    let sessions = order
+    let calls = order
         .into_iter()
         .filter_map(|key| {
             let mut thread = threads.remove(&key)?;
             // Stable: the lines of one instant keep the file's order.
             thread.sort_by_key(|(time, _)| *time);
-            requests(&thread, models)
+            let groups = calls(&thread, models);
+            (!groups.is_empty()).then_some((key, groups))
         })
         .collect();
     Ok(SessionTrace {
         shown: spec.shown.clone(),
-        sessions: place(spec, sessions).into(),
+        sessions: place(spec, sessions(calls)).into(),
         skipped_rows: 0,
         failed_calls: failed.len() as u64,
         dated: true,
@@ -182,14 +188,10 @@ fn is_tool_result(message: Option<&Value>) -> bool {
         })
 }
 
-/// A thread's requests, from its first call's start: each person's
-/// request a loop of the calls that follow it (a subagent's thread, one
-/// loop), the user's think time before it the gap from the previous
-/// request's last answer.
-fn requests(
-    thread: &[(i64, Line)],
-    models: &[(String, u16)],
-) -> Option<(i64, Vec<RecordedRequest>)> {
+/// A thread's calls, in groups a person's request each (none empty): each
+/// person's request a loop of the calls that follow it (a subagent's
+/// thread, one loop).
+fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<RecordedCall>> {
     let mut groups: Vec<Vec<RecordedCall>> = vec![Vec::new()];
     let mut last_id: Option<&str> = None;
     let mut before: Option<i64> = None;
@@ -226,6 +228,66 @@ fn requests(
         }
         before = Some(*time);
     }
-    let first = groups.iter().flatten().next()?.start_us;
-    Some((first, requests_of(groups)))
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+/// The sessions of the threads' calls, each from its first call's start:
+/// a session's own thread its requests, the user's think time before each
+/// the gap from the previous request's last answer; a subagent's thread a
+/// fan-out of the own thread's call whose answer came last before it
+/// started, or a session of its own if there is none.
+fn sessions(threads: Vec<(ThreadKey, Vec<Vec<RecordedCall>>)>) -> Vec<(i64, Unplaced)> {
+    let mut out: Vec<(i64, Unplaced)> = vec![];
+    // Each session's own calls: when each answer ended and where it went.
+    let mut answers: HashMap<String, (usize, Vec<(i64, At)>)> = HashMap::new();
+    let (own, subagents): (Vec<_>, Vec<_>) = threads
+        .into_iter()
+        .partition(|((_, agent), _)| agent.is_empty());
+    for ((session, _), groups) in own {
+        let mut ends = vec![];
+        for (r, calls) in groups.iter().enumerate() {
+            for (round, call) in calls.iter().enumerate() {
+                let owner = Owner::Request(r);
+                let (round, owner_start) = (round as u32, calls[0].start_us);
+                let at = At {
+                    owner,
+                    round,
+                    owner_start,
+                };
+                ends.push((call.end_us, at));
+            }
+        }
+        answers.insert(session, (out.len(), ends));
+        out.push((groups[0][0].start_us, requests_of(groups).into()));
+    }
+    // Each subagent's spawning call, if any: its session, its request and
+    // round (by which siblings are put together), its answer's end.
+    type Parent = (usize, (usize, u32), i64, At);
+    let mut spawned: Vec<(Option<Parent>, Vec<RecordedCall>)> = subagents
+        .into_iter()
+        .map(|((session, _), groups)| {
+            let calls: Vec<RecordedCall> = groups.into_iter().flatten().collect();
+            let parent = answers.get(&session).and_then(|(s, ends)| {
+                let &(end, at) = ends.iter().rfind(|(end, _)| *end <= calls[0].start_us)?;
+                let Owner::Request(r) = at.owner else {
+                    unreachable!("a session's own calls are its requests'")
+                };
+                Some((*s, (r, at.round), end, at))
+            });
+            (parent, calls)
+        })
+        .collect();
+    spawned.sort_by_key(|(parent, calls)| (parent.map(|p| (p.0, p.1)), calls[0].start_us));
+    let mut by_session: Vec<Vec<Spawned>> = vec![vec![]; out.len()];
+    for (parent, calls) in spawned {
+        match parent {
+            Some((s, _, end, at)) => by_session[s].push(out[s].1.spawn(&calls, at, end)),
+            None => out.push((calls[0].start_us, requests_of(vec![calls]).into())),
+        }
+    }
+    for ((_, session), spawned) in out.iter_mut().zip(&by_session) {
+        session.close_spawns(spawned);
+    }
+    out
 }
