@@ -27,9 +27,10 @@ fn verdict_cells(verdicts: &[Verdict]) -> impl Iterator<Item = Cell> + '_ {
     })
 }
 
-/// A row's word: it meets every SLO, misses one, or is borderline.
-fn met(verdicts: &[Verdict], met: bool) -> Cell {
-    Cell::text(sizing::outcome(verdicts, met))
+/// A row's word: it meets every SLO, passes its tier's spend cap, misses
+/// one, or is borderline.
+fn met(verdicts: &[Verdict], met: bool, over_spend_cap: bool) -> Cell {
+    Cell::text(sizing::outcome(verdicts, met, over_spend_cap))
 }
 
 pub fn render(dir: &Path) -> Result<String, ReportError> {
@@ -156,7 +157,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
                     format!("value:{}", p.value),
                     vec![Cell::text(p.value.to_string())],
                     costs(p.cost_per_hour_usd, p.cost_per_month_usd),
-                    (&p.verdicts, p.met),
+                    (&p.verdicts, p.met, p.over_spend_cap),
                     Vec::new(),
                 )
             }));
@@ -172,7 +173,7 @@ fn evidence(page: &mut Page, answer: &Answer) {
                     format!("plan:{}", p.name),
                     vec![Cell::text(&p.name)],
                     costs(p.cost_per_hour_usd, p.cost_per_month_usd),
-                    (&p.verdicts, p.met),
+                    (&p.verdicts, p.met, p.over_spend_cap),
                     vec![
                         Cell::interval("cost_per_loop_usd", p.cost_per_loop_usd),
                         Cell::interval("loops_per_dollar", p.loops_per_dollar),
@@ -209,7 +210,7 @@ impl Evidence<'_> {
         key: String,
         lead: Vec<Cell>,
         costs: [Cell; 2],
-        (verdicts, met_all): (&[Verdict], bool),
+        (verdicts, met_all, over_spend_cap): (&[Verdict], bool, bool),
         after: Vec<Cell>,
     ) -> Row {
         Row {
@@ -217,7 +218,7 @@ impl Evidence<'_> {
             cells: lead
                 .into_iter()
                 .chain(costs)
-                .chain([met(verdicts, met_all)])
+                .chain([met(verdicts, met_all, over_spend_cap)])
                 .chain(verdict_cells(verdicts))
                 .chain(after)
                 .collect(),
@@ -236,7 +237,7 @@ impl Evidence<'_> {
             "floor".to_owned(),
             lead,
             no_cost,
-            (floor, met_all),
+            (floor, met_all, false),
             Vec::new(),
         )
     }
@@ -261,7 +262,7 @@ impl Evidence<'_> {
                     format!("setting:{}", setting.join(",")),
                     setting.iter().map(Cell::text).collect(),
                     costs(p.cost_per_hour_usd, p.cost_per_month_usd),
-                    (&p.verdicts, p.met),
+                    (&p.verdicts, p.met, p.over_spend_cap),
                     vec![Cell::metric(
                         "committed_per_month_usd",
                         Some(p.committed_per_month_usd),

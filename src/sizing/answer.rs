@@ -191,7 +191,34 @@ impl Answer {
                 ));
             }
         }
+        let (over, all, what) = self.over_spend_cap();
+        if over > 0 {
+            notes.push(format!(
+                "{over} of the {all} {what} run pass their tier's monthly spend cap in a replication: the provider stops serving past it, so they do not meet the SLOs, whatever their figures"
+            ));
+        }
         notes
+    }
+
+    /// How many of the probes, plans or settings run passed their tier's
+    /// spend cap, of how many, and what they are called.
+    fn over_spend_cap(&self) -> (usize, usize, &'static str) {
+        let count = |over: Vec<bool>| (over.iter().filter(|&&o| o).count(), over.len());
+        let ((over, all), what) = match &self.kind {
+            AnswerKind::Search { probes, .. } => (
+                count(probes.iter().map(|p| p.over_spend_cap).collect()),
+                "values",
+            ),
+            AnswerKind::Plans { plans, .. } => (
+                count(plans.iter().map(|p| p.over_spend_cap).collect()),
+                "plans",
+            ),
+            AnswerKind::Grid { points, .. } => (
+                count(points.iter().map(|p| p.over_spend_cap).collect()),
+                "settings",
+            ),
+        };
+        (over, all, what)
     }
 
     /// The verdicts of the answer's probe, plan or setting, if there is one.

@@ -54,6 +54,9 @@ pub struct Point {
     pub cost_per_month_usd: Interval,
     /// The objective's mean and 95% half-width.
     pub objective: Interval,
+    /// Its month passed a tier's spend cap in a replication: not met.
+    #[serde(default)]
+    pub over_spend_cap: bool,
 }
 
 impl Point {
@@ -67,6 +70,7 @@ impl Point {
             cost_per_hour_usd: probe.cost_per_hour_usd,
             cost_per_month_usd: probe.cost_per_month_usd,
             objective,
+            over_spend_cap: probe.over_spend_cap,
         }
     }
 

@@ -51,11 +51,13 @@ impl Verdict {
     }
 }
 
-/// A probe's or plan's word: it meets every SLO, misses one for sure, or
+/// A probe's or plan's word: it meets every SLO, cannot be bought since
+/// its month passes its tier's spend cap, misses an SLO for sure, or
 /// misses only by intervals that straddle their bounds.
-pub fn outcome(verdicts: &[Verdict], met: bool) -> &'static str {
+pub fn outcome(verdicts: &[Verdict], met: bool, over_spend_cap: bool) -> &'static str {
     match met {
         true => "meets",
+        false if over_spend_cap => "over its tier's spend cap",
         false if verdicts.iter().all(|v| v.met || v.borderline) => "borderline",
         false => "misses",
     }
@@ -74,6 +76,11 @@ pub struct Probe {
     /// What it costs a month (committed capacity all month, use scaled).
     #[serde(default = "undefined")]
     pub cost_per_month_usd: Interval,
+    /// Whether its month passed a tier's monthly spend cap in any
+    /// replication: the provider would stop serving it, whatever the SLOs
+    /// say, so it does not meet them.
+    #[serde(default)]
+    pub over_spend_cap: bool,
 }
 
 /// An interval no replication defined: what files written before a field was kept read as.
@@ -112,7 +119,10 @@ fn judged(value: i64, all: &[MetricStats], summaries: &[Summary], slos: &[Slo]) 
         per_hour: (per_hour(cost), per_hour(cost_ci)),
         per_month: metric(all, "cost_per_month_usd"),
     };
-    Probe::of(value, slos, &measured, costs)
+    let mut probe = Probe::of(value, slos, &measured, costs);
+    probe.over_spend_cap = summaries.iter().any(|s| !s.over_spend_cap.is_empty());
+    probe.met &= !probe.over_spend_cap;
+    probe
 }
 
 impl Probe {
@@ -126,8 +136,10 @@ impl Probe {
             for v in floor.verdicts.iter_mut().filter(|v| v.mean.is_none()) {
                 v.met = true;
             }
-            floor.met = floor.verdicts.iter().all(|v| v.met);
         }
+        // Nobody sells the floor's capacity: no spend cap holds it back.
+        floor.over_spend_cap = false;
+        floor.met = floor.verdicts.iter().all(|v| v.met);
         floor
     }
 
@@ -145,6 +157,7 @@ impl Probe {
             verdicts,
             cost_per_hour_usd: costs.per_hour,
             cost_per_month_usd: costs.per_month,
+            over_spend_cap: false,
         }
     }
 }
@@ -179,12 +192,11 @@ pub struct PlanResult {
 pub fn judge_plan(name: &str, summaries: &[Summary], slos: &[Slo]) -> PlanResult {
     let all = stats(summaries);
     let probe = judged(0, &all, summaries, slos);
-    let over_spend_cap = summaries.iter().any(|s| !s.over_spend_cap.is_empty());
     PlanResult {
         name: name.to_owned(),
         verdicts: probe.verdicts,
-        met: probe.met && !over_spend_cap,
-        over_spend_cap,
+        met: probe.met,
+        over_spend_cap: probe.over_spend_cap,
         cost_per_hour_usd: probe.cost_per_hour_usd,
         cost_per_month_usd: probe.cost_per_month_usd,
         cost_per_loop_usd: metric(&all, "cost_per_loop_usd"),

@@ -245,6 +245,7 @@ mod tests {
                 met: value >= at,
                 cost_per_hour_usd: (None, None),
                 cost_per_month_usd: (None, None),
+                over_spend_cap: false,
             })
         })
     }
@@ -270,6 +271,7 @@ mod tests {
                         met: value <= 42,
                         cost_per_hour_usd: (None, None),
                         cost_per_month_usd: (None, None),
+                        over_spend_cap: false,
                     })
                     .collect(),
             )
@@ -334,6 +336,7 @@ mod tests {
                     verdicts,
                     cost_per_hour_usd: (None, None),
                     cost_per_month_usd: (None, None),
+                    over_spend_cap: false,
                 })
             }),
         )
@@ -359,6 +362,7 @@ mod tests {
                     met: value <= at,
                     cost_per_hour_usd: (None, None),
                     cost_per_month_usd: (None, None),
+                    over_spend_cap: false,
                 })
             })
         };
@@ -398,6 +402,7 @@ mod tests {
                                     met: met(value),
                                     cost_per_hour_usd: (None, None),
                                     cost_per_month_usd: (None, None),
+                                    over_spend_cap: false,
                                 })
                                 .collect(),
                         )

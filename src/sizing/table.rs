@@ -104,11 +104,7 @@ pub fn render_plans(
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", verdict_cell(v));
         }
-        let word = match p.over_spend_cap {
-            true => "over its tier's spend cap",
-            false => outcome(&p.verdicts, p.met),
-        };
-        let _ = writeln!(out, "  {word}");
+        let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met, p.over_spend_cap));
     }
     let verdicts: Vec<&Verdict> = plans.iter().flat_map(|p| &p.verdicts).collect();
     borderline_note(&mut out, &verdicts, replications);
@@ -147,7 +143,7 @@ pub fn render(
         for v in &p.verdicts {
             let _ = write!(out, "  {:>26}", verdict_cell(v));
         }
-        let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met));
+        let _ = writeln!(out, "  {}", outcome(&p.verdicts, p.met, p.over_spend_cap));
     };
     if let Some(floor) = floor {
         row("unlimited".to_owned(), floor, false);
@@ -202,24 +198,23 @@ pub fn render_grid(
         let _ = write!(out, "  {:>26}", slo.text);
     }
     let _ = writeln!(out);
-    let mut row =
-        |labels: Vec<String>, costs: (String, String), verdicts: &[Verdict], met: bool| {
-            for (l, w) in labels.iter().zip(&widths) {
-                let _ = write!(out, "{l:>w$}");
-            }
-            let _ = write!(out, "{:>20}{:>22}", costs.0, costs.1);
-            for v in verdicts {
-                let _ = write!(out, "  {:>26}", verdict_cell(v));
-            }
-            let _ = writeln!(out, "  {}", outcome(verdicts, met));
-        };
+    let mut row = |labels: Vec<String>, costs: (String, String), verdicts: &[Verdict], word| {
+        for (l, w) in labels.iter().zip(&widths) {
+            let _ = write!(out, "{l:>w$}");
+        }
+        let _ = write!(out, "{:>20}{:>22}", costs.0, costs.1);
+        for v in verdicts {
+            let _ = write!(out, "  {:>26}", verdict_cell(v));
+        }
+        let _ = writeln!(out, "  {word}");
+    };
     let mut unlimited = vec![String::new(); axes.len()];
     unlimited[0] = "unlimited".to_owned();
     row(
         unlimited,
         ("-".into(), "-".into()),
         &floor.verdicts,
-        floor.met,
+        outcome(&floor.verdicts, floor.met, false),
     );
     for p in &search.points {
         row(
@@ -229,7 +224,7 @@ pub fn render_grid(
                 priced_cell(p.cost_per_month_usd),
             ),
             &p.verdicts,
-            p.met,
+            outcome(&p.verdicts, p.met, p.over_spend_cap),
         );
     }
     if !search.skipped.is_empty() {

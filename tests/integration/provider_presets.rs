@@ -456,3 +456,70 @@ fn a_plan_over_its_tiers_spend_cap_is_not_bought() {
     let start = table.lines().find(|l| l.starts_with("Start ")).unwrap();
     assert!(start.ends_with("over its tier's spend cap"), "{table}");
 }
+
+/// The most users a tier's spend cap lets through: each of these users
+/// thinks 10 minutes between loops of 3 calls of 2,000 input and 100
+/// output tokens on Anthropic's 2026 Start tier for Sonnet 5.5 ($2 and $10
+/// a million), so spends 3 × $0.005 = $0.015 a loop, about 6 loops an
+/// hour, $65.7 a 730-hour month: the $500 cap holds about 7.6 of them.
+/// `size --max-users` answers the largest count whose month stays under
+/// the cap in every replication (the SLO met by every count), the table
+/// and a note saying why the next is refused.
+#[test]
+fn the_most_users_a_spend_cap_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = "name = \"capped\"\nseed = 3\nduration = \"3h\"\nwarmup = \"20m\"\n\n[[workload]]\nname = \"team\"\nagent = \"a\"\nusers = 1\nthink_time = { dist = \"exponential\", mean = \"10m\" }\n\n[agents.a]\nsteps = 3\ninput_tokens = 2000\noutput_tokens = 100\n\n[capacity]\npreset = \"anthropic-start-sonnet\"\ntime_to_first_token = \"1s\"\n";
+    std::fs::write(dir.path().join("capped.toml"), model).unwrap();
+    let size = |json: &[&str]| {
+        let out = crate::support::loopcap()
+            .args([
+                "size",
+                "capped.toml",
+                "--max-users",
+                "workload.team.users=1..40",
+            ])
+            .args(["--slo", "loops_failed_share <= 1%", "--replications", "4"])
+            .args(json)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    };
+    let json: serde_json::Value = serde_json::from_slice(&size(&["--json"])).unwrap();
+    let most = json["answer"].as_i64().expect("an answer");
+    assert!(
+        (6..=8).contains(&most),
+        "{most} users against about 7.6: {json}"
+    );
+    let probes = json["probes"].as_array().unwrap();
+    let probe = |users: i64| probes.iter().find(|p| p["value"] == users).unwrap();
+    assert_eq!(probe(most)["over_spend_cap"], false);
+    assert_eq!(probe(most + 1)["over_spend_cap"], true, "{json}");
+    assert_eq!(
+        probe(most + 1)["verdicts"][0]["met"],
+        true,
+        "only the cap refuses it"
+    );
+    let table = String::from_utf8(size(&[])).unwrap();
+    let row = format!("{:>14}", most + 1);
+    let row = table.lines().find(|l| l.starts_with(&row)).unwrap();
+    assert!(row.ends_with("over its tier's spend cap"), "{table}");
+    assert!(
+        table.contains("values run pass their tier's monthly spend cap"),
+        "{table}"
+    );
+    // Its replications rerun on their own agree: one user more spends
+    // past the cap in one of them at least, the answer in none.
+    for (users, past) in [(most, false), (most + 1, true)] {
+        let text = model.replace("users = 1", &format!("users = {users}"));
+        let runs: Vec<bool> = (0..4)
+            .map(|r| {
+                let seed = loopcap::sweep::run_seed(3, 0, r, true);
+                let s = crate::support::run(&text, &[&format!("seed={seed}")]);
+                !s.over_spend_cap.is_empty()
+            })
+            .collect();
+        assert_eq!(runs.iter().any(|&o| o), past, "{users} users: {runs:?}");
+    }
+}

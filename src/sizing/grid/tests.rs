@@ -13,6 +13,7 @@ fn point(setting: &[i64], committed: f64, met: bool, total: f64) -> Point {
         cost_per_hour_usd: (None, None),
         cost_per_month_usd: (Some(total), None),
         objective: (Some(total), None),
+        over_spend_cap: false,
     }
 }
 
