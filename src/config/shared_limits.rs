@@ -40,12 +40,14 @@ pub fn check_shared_limits(
     for (name, group) in groups {
         let at = FieldPath::root("shared_limits").child(name);
         checked.push(SharedLimits {
+            name: format!("shared_limits.{name}"),
             limits: group.limits.check_shared_limits(&at.child("limits"))?,
             pools: pools_named(&group.pools, pools, &at.child("pools"))?,
         });
     }
     if let Some(organization) = organization {
         checked.push(SharedLimits {
+            name: "organization".to_owned(),
             limits: organization.check_shared_limits(&FieldPath::root("organization"))?,
             pools: (0..pools.len())
                 .filter(|&p| shared_api(&pools[p]))

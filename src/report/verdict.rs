@@ -256,12 +256,13 @@ pub fn survivors_note(share: f64, p99: f64) -> Option<String> {
     })
 }
 
-/// A shared pool whose month would pass its tier's monthly spend cap: the
-/// provider stops serving it once the cap is spent.
+/// A shared pool, or a group of them, whose month would pass its tier's
+/// monthly spend cap: the provider stops serving it once the cap is spent.
 fn over_spend_cap(o: &OverSpendCap, s: &Summary) -> String {
-    let whose = match s.pools.is_empty() {
-        true => "The month".to_owned(),
-        false => format!("Pool {}'s month", o.pool),
+    let whose = match (s.pools.is_empty(), o.pools.as_slice()) {
+        (_, [_, ..]) => format!("The month of {} together ({})", o.pool, o.pools.join(", ")),
+        (true, []) => "The month".to_owned(),
+        (false, []) => format!("Pool {}'s month", o.pool),
     };
     // At this rate, a 730-hour month spends the cap this far in.
     let spent_s = o.cap_usd / o.cost_per_month_usd * HOURS_PER_MONTH * 3600.0;

@@ -523,3 +523,66 @@ fn the_most_users_a_spend_cap_serves() {
         assert_eq!(runs.iter().any(|&o| o), past, "{users} users: {runs:?}");
     }
 }
+
+/// An organization's spend cap holds its pools' months together, as
+/// Anthropic's and OpenAI's caps are an organization's: BASE's 60 loops a
+/// minute of 3 calls of 100 input and 10 output tokens, spread evenly over
+/// pools `a` and `b` at $1 and $2 a million, spend 90 × (100 × $1 + 10 ×
+/// $2) / 10⁶ = $0.0108 a minute each, $473 a 730-hour month. Neither
+/// passes a cap of $700 alone; under an organization capped at $700 the
+/// two together ($946) do, and the verdict names them. A `[shared_limits]`
+/// group over `a` alone capped at $400 is passed by `a`'s month.
+#[test]
+fn an_organizations_spend_cap_counts_its_pools_together() {
+    let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
+    for name in ["a", "b"] {
+        model += &format!(
+            "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ kind = \"shared_api\", time_to_first_token = \"1s\", monthly_spend_cap = 700 }}\nprices = {{ input_per_mtok = 1.0, output_per_mtok = 2.0 }}\n"
+        );
+    }
+    model += "\n[router]\nkind = \"weighted\"\nweights = { a = 1, b = 1 }\n";
+    let run = |group: &str| {
+        let mut overrides = vec!["duration=2h", "warmup=0s"];
+        overrides.extend((!group.is_empty()).then_some(group));
+        crate::support::run(&model, &overrides)
+    };
+    let alone = run("");
+    for pool in &alone.pools {
+        assert!(
+            crate::support::rel(pool.cost_per_month_usd, 473.04) < 0.05,
+            "{}: {}",
+            pool.name,
+            pool.cost_per_month_usd
+        );
+    }
+    assert!(
+        alone.over_spend_cap.is_empty(),
+        "{:?}",
+        alone.over_spend_cap
+    );
+    let s = run("organization={ monthly_spend_cap = 700 }");
+    let [over] = &s.over_spend_cap[..] else {
+        panic!("{:?}", s.over_spend_cap);
+    };
+    let both: f64 = s.pools.iter().map(|p| p.cost_per_month_usd).sum();
+    assert_eq!(
+        (over.pool.as_str(), over.pools.as_slice()),
+        ("organization", &["a".to_owned(), "b".to_owned()][..])
+    );
+    assert_eq!((over.cap_usd, over.cost_per_month_usd), (700.0, both));
+    assert!(crate::support::rel(both, 946.08) < 0.05, "{both}");
+    let notes = loopcap::report::verdict::of_run(&s).notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("The month of organization together (a, b)")),
+        "{notes:?}"
+    );
+    let s = run("shared_limits={ x = { pools = [\"a\"], limits = { monthly_spend_cap = 400 } } }");
+    let named: Vec<(&str, &[String])> = s
+        .over_spend_cap
+        .iter()
+        .map(|o| (o.pool.as_str(), o.pools.as_slice()))
+        .collect();
+    assert_eq!(named, [("shared_limits.x", &["a".to_owned()][..])]);
+}

@@ -9,6 +9,7 @@ use crate::model::capacity::admission::{Rejection, Request};
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
 use crate::model::capacity::self_hosted::{FleetLevel, ReplicaStats};
+use crate::model::capacity::shared_limits::SharedLimits;
 use crate::model::client::policy::RetryAfter;
 use crate::model::fault::Fault;
 use crate::model::measure::recovery::RecoveryRule;
@@ -45,6 +46,8 @@ pub struct RunFacts<'a> {
     /// Per class, in model order: its name and its cohort loops still running.
     pub classes: Vec<(&'a str, u64)>,
     pub pools: &'a [PoolSpec],
+    /// The limits over several pools: `[organization]`, `[shared_limits]`.
+    pub shared_limits: &'a [SharedLimits],
     /// The models' names, when the model reports each.
     pub models: &'a [Llm],
     /// Per pool: a self-hosted pool's own figures.

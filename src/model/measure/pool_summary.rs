@@ -51,12 +51,18 @@ pub struct PoolSummary {
     pub self_hosted: Option<SelfHostedSummary>,
 }
 
-/// A shared pool whose month would cost more than its tier lets an
-/// organization spend: the provider refuses its calls once the cap is
-/// spent.
+/// A shared pool, or a group of them (`[organization]`, a
+/// `[shared_limits]` group), whose month would cost more than its tier
+/// lets an organization spend: the provider refuses its calls once the
+/// cap is spent.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OverSpendCap {
+    /// The pool, or the group as the model names it (`organization`,
+    /// `shared_limits.NAME`).
     pub pool: String,
+    /// A group's pools, whose months together passed its cap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<String>,
     pub cap_usd: f64,
     pub cost_per_month_usd: f64,
 }

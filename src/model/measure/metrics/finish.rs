@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use crate::engine::TICKS_PER_SECOND;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
+use crate::model::capacity::shared_limits::SharedLimits;
 use crate::model::measure::bill::{self, Bill};
 use crate::model::measure::by_model::ModelSummary;
 use crate::model::measure::percentiles::CDF_QUANTILES;
@@ -112,7 +113,7 @@ impl Metrics {
                 .map(|w| w.summary(facts.pools))
                 .collect(),
             by_model: self.model_summaries(facts),
-            over_spend_cap: over_spend_cap(facts.pools, &months),
+            over_spend_cap: over_spend_cap(facts.pools, facts.shared_limits, &months),
             pools: self.pool_summaries(facts, window, &replica_seconds, &months),
             warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
             cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
@@ -259,20 +260,33 @@ impl Metrics {
 
 /// The share of its lanes a run's one pool kept busy; none for a pool
 /// without lanes, or several pools (each pool's `busy_share` says its own).
-/// The pools whose `months` cost more than their tier's monthly spend cap.
-fn over_spend_cap(pools: &[PoolSpec], months: &[Bill]) -> Vec<OverSpendCap> {
-    pools
-        .iter()
-        .zip(months)
-        .filter_map(|(pool, month)| {
-            let cap = pool.capacity.monthly_spend_cap()?;
-            (month.total_usd > cap).then(|| OverSpendCap {
-                pool: pool.name.clone(),
-                cap_usd: cap,
-                cost_per_month_usd: month.total_usd,
-            })
+/// The pools whose `months` cost more than their tier's monthly spend
+/// cap, then the groups of them (`groups`) whose months together do.
+fn over_spend_cap(
+    pools: &[PoolSpec],
+    groups: &[SharedLimits],
+    months: &[Bill],
+) -> Vec<OverSpendCap> {
+    let own = pools.iter().zip(months).filter_map(|(pool, month)| {
+        let cap = pool.capacity.monthly_spend_cap()?;
+        (month.total_usd > cap).then(|| OverSpendCap {
+            pool: pool.name.clone(),
+            pools: Vec::new(),
+            cap_usd: cap,
+            cost_per_month_usd: month.total_usd,
         })
-        .collect()
+    });
+    let grouped = groups.iter().filter_map(|group| {
+        let cap = group.limits.monthly_spend_cap?;
+        let month: f64 = group.pools.iter().map(|&p| months[p].total_usd).sum();
+        (month > cap).then(|| OverSpendCap {
+            pool: group.name.clone(),
+            pools: group.pools.iter().map(|&p| pools[p].name.clone()).collect(),
+            cap_usd: cap,
+            cost_per_month_usd: month,
+        })
+    });
+    own.chain(grouped).collect()
 }
 
 fn lane_utilization(pools: &[PoolSpec], mean_in_flight: f64) -> Option<f64> {
