@@ -1293,6 +1293,36 @@ fn subagents_spawned_together_are_a_fan_out_their_parent_waits_for() {
     assert_eq!((s.loops_completed, s.loop_latency_s.unwrap().max), (3, 5.5));
 }
 
+/// Resampled Weka sessions keep their subagents in their loops, and a loop
+/// that fails while its fan-out runs leaves its subagents to stop, not to
+/// read the session that takes its slot next: with a 2.5 s deadline the
+/// loops longer than that fail, session c's (its fan-out from 1.5 s to
+/// 2.6 s at best) with a subagent still running, while the short ones
+/// complete; with an hour's, none fails. Every loop started is completed,
+/// failed or still running.
+#[test]
+fn resampled_weka_sessions_fail_with_their_fan_outs_running() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let model = |deadline: &str| {
+        replay("{ file = \"weka.jsonl\", format = \"weka\" }", "2h")
+            .replace(
+                "trace = {",
+                "arrivals = { process = \"poisson\", per_min = 20 }\nresample = {",
+            )
+            .replace(
+                "max_output_tokens = 8192\n",
+                &format!("max_output_tokens = 8192\ndeadline = \"{deadline}\"\n"),
+            )
+    };
+    for (deadline, failing) in [("1h", false), ("2500ms", true)] {
+        let s = run_in(&data, model(deadline));
+        let (started, completed, failed) = (s.loops_started, s.loops_completed, s.loops_failed);
+        assert_eq!(started, completed + failed + s.loops_in_flight, "{s:?}");
+        assert!(completed > 500, "{completed}");
+        assert_eq!(failed > 0, failing, "{deadline}: {failed} failed");
+    }
+}
+
 /// With `hash_id_scope` "global" the file's sessions share one namespace,
 /// filled in the order the calls were sent (every session starting at 0):
 /// session x sends blocks 1, 2 at 0 s and 1, 2, 3 at 5 s; session y sends
