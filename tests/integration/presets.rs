@@ -341,15 +341,30 @@ fn price_row(pricing: &str, model: &str) -> Vec<f64> {
 
 /// Every Anthropic capacity preset is its tier's row of its class's table
 /// (requests, input and output tokens a minute), with cache reads not
-/// counted as the same page says, and its model's list prices (base input,
+/// counted as the same page says, its tier's monthly spend cap (the usage
+/// tiers' max usage per month), and its model's list prices (base input,
 /// 5-minute cache writes, cache hits, output).
 #[test]
 fn the_anthropic_presets_are_their_sources() {
-    let (limits, pricing) = (
+    let (limits, pricing, tiers) = (
         source("anthropic-rate-limits.txt"),
         source("anthropic-pricing.txt"),
+        source("anthropic-usage-tiers-2025.txt"),
     );
     assert!(limits.contains("cache_read_input_tokens do NOT count toward ITPM"));
+    assert!(tiers.contains("usage Tier 2, increasing your monthly usage limit to $500"));
+    // Each tier's max usage per month, the last cell of its row.
+    let cap = |tier: u32| -> f64 {
+        let row = tiers
+            .lines()
+            .find(|l| l.starts_with(&format!("Tier {tier} |")))
+            .unwrap();
+        let cell = row.rsplit('|').next().unwrap().trim();
+        cell.trim_start_matches('$')
+            .replace(',', "")
+            .parse()
+            .unwrap()
+    };
     for (class, table, model) in [
         ("opus", "Opus / Sonnet 4.x", "Claude Opus 4.8"),
         ("sonnet", "Opus / Sonnet 4.x", "Claude Sonnet 4.6"),
@@ -382,6 +397,7 @@ fn the_anthropic_presets_are_their_sources() {
                 api.counting.cache_writes && api.counting.output_corrected,
                 "{name}"
             );
+            assert_eq!(api.monthly_spend_cap, Some(cap(tier)), "{name}");
             assert_eq!(
                 [
                     p.input_per_mtok,

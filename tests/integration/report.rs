@@ -769,6 +769,9 @@ fn a_grid_report_shows_each_setting_run_and_the_answer() {
             "pool.tier2.capacity.input_tokens_per_min=60000,450000",
             "--set",
             "duration=1h",
+            // Tier 2's own $500 cap a month would refuse every setting.
+            "--set",
+            "pool.tier2.capacity.monthly_spend_cap=200000",
             "--replications",
             "3",
         ],

@@ -875,6 +875,9 @@ fn hybrid_grid(objective: &[&str], threads: &str) -> Value {
             "duration=2h",
             "--set",
             "pool.lanes.prices.per_lane_hour=12",
+            // Tier 2's own $500 cap a month would refuse every setting.
+            "--set",
+            "pool.tier2.capacity.monthly_spend_cap=200000",
             "--replications",
             "4",
             "--json",
