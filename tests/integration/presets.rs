@@ -415,7 +415,8 @@ fn the_anthropic_presets_are_their_sources() {
 /// The OpenAI GPT-4.1 preset: the limits and prices as read; tokens a
 /// minute for input and output together, charged the larger of the two
 /// and not corrected, as the rate-limit guide says; cache reads and
-/// refused requests counted, as OpenAI's help article and FAQ say.
+/// refused requests counted, as OpenAI's help article and FAQ say; Tier
+/// 4's usage limit a month as the usage-tier table gives it.
 #[test]
 fn the_openai_preset_is_its_source() {
     let s = source("openai-rate-limits.txt");
@@ -440,7 +441,7 @@ fn the_openai_preset_is_its_source() {
     assert!(!api.counting.output_corrected);
     assert_eq!(api.counting.cache_reads, Some(true));
     assert!(api.counting.refused);
-    let dollars: Vec<f64> = s
+    let dollars: Vec<f64> = line
         .split('$')
         .skip(1)
         .map(|d| d.split_whitespace().next().unwrap().parse().unwrap())
@@ -449,6 +450,18 @@ fn the_openai_preset_is_its_source() {
         [p.input_per_mtok, p.cached_input_per_mtok, p.output_per_mtok],
         [dollars[0], dollars[1], dollars[2]]
     );
+    // Tier 4's usage limit a month, the last cell of its row.
+    let tier = s.lines().find(|l| l.starts_with("Tier 4 |")).unwrap();
+    let cap = tier.rsplit('|').next().unwrap().trim();
+    let cap: f64 = cap
+        .trim_start_matches('$')
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert_eq!(api.monthly_spend_cap, Some(cap));
 }
 
 /// Keys beside a capacity preset replace its own; prices given for the
