@@ -61,15 +61,24 @@ impl Unplaced {
     /// Each fan-out's parent waits for its last subagent: the tool time
     /// after its spawning call runs from that end to the parent's next
     /// call (none if that came first), and the parent's recorded span
-    /// reaches it. `spawned` is every subagent [`Self::spawn`] gave, in
-    /// order; the deepest are taken first, so a subagent's span holds its own.
+    /// reaches it (and so, for a request whose last answer spawned them,
+    /// the user's think time before the next runs from it). `spawned` is
+    /// every subagent [`Self::spawn`] gave, in order; the deepest are
+    /// taken first, so a subagent's span holds its own.
     pub(super) fn close_spawns(&mut self, spawned: &[Spawned]) {
         let mut latest: Vec<(Owner, u32, i64, i64)> = vec![];
         for &(j, parent, end) in spawned.iter().rev() {
             let child = &self.subagents[j];
             let child_end = end + (child.think_before + child.recorded).ticks() as i64;
             let owner = self.owned(parent.owner);
+            let before = owner.recorded;
             owner.recorded = owner.recorded.max(micros(child_end - parent.owner_start));
+            let later = owner.recorded.ticks() - before.ticks();
+            if let Owner::Request(r) = parent.owner
+                && let Some(next) = self.requests.get_mut(r + 1)
+            {
+                next.think_before = micros(next.think_before.ticks() as i64 - later as i64);
+            }
             let key = (parent.owner, parent.round);
             match latest.iter_mut().find(|l| (l.0, l.1) == key) {
                 Some(l) => l.3 = l.3.max(child_end),

@@ -445,4 +445,40 @@ mod tests {
         assert_eq!(ms(s[0].recorded), 4_800);
         assert!(s[1..].iter().all(|r| r.spawns.is_empty()));
     }
+
+    /// Subagents spawned by a request's last answer (at 1 s) end at 2.6 s:
+    /// the request's span reaches them, and the user's think time before
+    /// the next request (at 10 s) runs from there, 7.4 s, not 9 s.
+    #[test]
+    fn a_request_ends_with_the_subagents_its_last_answer_spawned() {
+        let call = |t: f64, stop: &str| {
+            format!(
+                r#"{{"t":{t},"type":"n","model":"m","in":1,"out":1,"api_time":1.0,"stop":"{stop}"}}"#
+            )
+        };
+        let subagent = |t: f64| {
+            format!(
+                r#"{{"t":1.2,"type":"subagent","requests":[{}]}}"#,
+                call(t, "end_turn")
+            )
+        };
+        let text = format!(
+            r#"{{"block_size":64,"hash_id_scope":"local","requests":[{},{},{},{}]}}"#,
+            call(0.0, "end_turn"),
+            subagent(1.5),
+            subagent(1.6),
+            call(10.0, "end_turn")
+        );
+        let trace = &traces(&text).unwrap()[0].1;
+        let (mut threads, mut placed) = (vec![None], vec![]);
+        flatten(&trace.requests, (0, true), &mut threads, &mut placed);
+        let cached = vec![0; placed.len()];
+        let sessions = Threads::new(&[], &cached).sessions(&placed, &threads);
+        let requests = &sessions[0].1.requests;
+        let ms = |d: SimDuration| d.ticks() / 1_000;
+        assert_eq!(requests.len(), 2);
+        assert_eq!(requests[0].spawns.len(), 1);
+        assert_eq!(ms(requests[0].recorded), 2_600);
+        assert_eq!(ms(requests[1].think_before), 7_400);
+    }
 }
