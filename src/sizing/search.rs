@@ -217,12 +217,12 @@ fn monotonicity_warnings(probes: &[Probe], slos: &[Slo], goal: Goal) -> Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sizing::judge::Verdict;
 
     /// The whole numbers `lo..=hi`, as a range's axis takes them.
     fn range(lo: i64, hi: i64) -> Vec<i64> {
         (lo..=hi).collect()
     }
-    use crate::sizing::judge::Verdict;
 
     fn names() -> Vec<String> {
         ["loop_latency_s.p99", "loops_per_min"]

@@ -25,7 +25,7 @@ pub struct SharedApiSpec {
     /// A provisioned deployment's units (Azure's PTUs), billed all month.
     pub provisioned_units: Option<u32>,
     /// The most the tier lets an organization spend a month (USD), after
-    /// which the provider refuses its calls (Anthropic's and OpenAI's 2026
+    /// which the provider refuses its calls (Anthropic's and OpenAI's
     /// tiers); the run reports a month that would pass it.
     pub monthly_spend_cap: Option<f64>,
     pub output_token_weight: u32,

@@ -33,9 +33,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::agent_loop::CallTokens;
-use super::fan_out::{At, Owner, Spawned};
 use super::sessions::{
-    RecordedCall, SessionTrace, Unplaced, json_lines, model_named, place, requests_of, timestamp,
+    At, Owner, RecordedCall, SessionTrace, Unplaced, json_lines, model_named, place, requests_of,
+    timestamp,
 };
 use super::trace::{TraceError, TraceSpec};
 use crate::error::BadInput;
@@ -261,33 +261,34 @@ fn sessions(threads: Vec<(ThreadKey, Vec<Vec<RecordedCall>>)>) -> Vec<(i64, Unpl
         answers.insert(session, (out.len(), ends));
         out.push((groups[0][0].start_us, requests_of(groups).into()));
     }
-    // Each subagent's spawning call, if any: its session, its request and
-    // round (by which siblings are put together), its answer's end.
-    type Parent = (usize, (usize, u32), i64, At);
+    // Each subagent's spawning call, if any: its session, where it went
+    // (by which siblings are put together) and its answer's end.
+    type Parent = (usize, At, i64);
     let mut spawned: Vec<(Option<Parent>, Vec<RecordedCall>)> = subagents
         .into_iter()
         .map(|((session, _), groups)| {
             let calls: Vec<RecordedCall> = groups.into_iter().flatten().collect();
             let parent = answers.get(&session).and_then(|(s, ends)| {
                 let &(end, at) = ends.iter().rfind(|(end, _)| *end <= calls[0].start_us)?;
-                let Owner::Request(r) = at.owner else {
-                    unreachable!("a session's own calls are its requests'")
-                };
-                Some((*s, (r, at.round), end, at))
+                Some((*s, at, end))
             });
             (parent, calls)
         })
         .collect();
-    spawned.sort_by_key(|(parent, calls)| (parent.map(|p| (p.0, p.1)), calls[0].start_us));
-    let mut by_session: Vec<Vec<Spawned>> = vec![vec![]; out.len()];
+    spawned.sort_by_key(|(parent, calls)| {
+        let call = parent.map(|(s, at, _)| (s, at.owner, at.round));
+        (call, calls[0].start_us)
+    });
     for (parent, calls) in spawned {
         match parent {
-            Some((s, _, end, at)) => by_session[s].push(out[s].1.spawn(&calls, at, end)),
+            Some((s, at, end)) => {
+                out[s].1.spawn(&calls, at, end);
+            }
             None => out.push((calls[0].start_us, requests_of(vec![calls]).into())),
         }
     }
-    for ((_, session), spawned) in out.iter_mut().zip(&by_session) {
-        session.close_spawns(spawned);
+    for (_, session) in &mut out {
+        session.close_spawns();
     }
     out
 }

@@ -5,29 +5,8 @@
 //! The session formats that record subagents (`weka`, `claude_code`) say
 //! which call spawned which; this puts them together the same way.
 
-use super::sessions::{RecordedCall, RecordedRequest, Spawn, Unplaced};
+use super::sessions::{At, Owner, RecordedCall, RecordedRequest, Spawn, Unplaced};
 use super::trace::micros;
-
-/// Whose round a recorded call is in its session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Owner {
-    Request(usize),
-    Subagent(usize),
-}
-
-/// Where a recorded call went in its session: the request or subagent it
-/// is a round of, which round, and when that request or subagent started
-/// (µs).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct At {
-    pub owner: Owner,
-    pub round: u32,
-    pub owner_start: i64,
-}
-
-/// A subagent spawned: its index among the session's subagents, where its
-/// spawning call went, and when that call's answer ended (µs).
-pub(super) type Spawned = (usize, At, i64);
 
 impl Unplaced {
     /// The request or subagent `owner`.
@@ -40,9 +19,9 @@ impl Unplaced {
 
     /// Adds `calls` (in order, at least one) as a subagent spawned by the
     /// call at `parent`, whose answer ended at `end` (µs), beside any
-    /// spawned just before by the same call; gives what was spawned.
-    /// Siblings must be added one after another.
-    pub(super) fn spawn(&mut self, calls: &[RecordedCall], parent: At, end: i64) -> Spawned {
+    /// spawned just before by the same call; gives its index among the
+    /// session's subagents. Siblings must be added one after another.
+    pub(super) fn spawn(&mut self, calls: &[RecordedCall], parent: At, end: i64) -> usize {
         let j = self.subagents.len();
         let think = micros(calls[0].start_us - end);
         self.subagents.push(RecordedRequest::of_calls(think, calls));
@@ -55,19 +34,20 @@ impl Unplaced {
                 count: 1,
             }),
         }
-        (j, parent, end)
+        self.spawned.push((j, parent, end));
+        j
     }
 
     /// Each fan-out's parent waits for its last subagent: the tool time
     /// after its spawning call runs from that end to the parent's next
     /// call (none if that came first), and the parent's recorded span
     /// reaches it (and so, for a request whose last answer spawned them,
-    /// the user's think time before the next runs from it). `spawned` is
-    /// every subagent [`Self::spawn`] gave, in order; the deepest are
-    /// taken first, so a subagent's span holds its own.
-    pub(super) fn close_spawns(&mut self, spawned: &[Spawned]) {
+    /// the user's think time before the next runs from it). Called once
+    /// every subagent is spawned; the deepest are taken first, so a
+    /// subagent's span holds its own.
+    pub(super) fn close_spawns(&mut self) {
         let mut latest: Vec<(Owner, u32, i64, i64)> = vec![];
-        for &(j, parent, end) in spawned.iter().rev() {
+        for (j, parent, end) in std::mem::take(&mut self.spawned).into_iter().rev() {
             let child = &self.subagents[j];
             let child_end = end + (child.think_before + child.recorded).ticks() as i64;
             let owner = self.owned(parent.owner);

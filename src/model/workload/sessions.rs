@@ -213,10 +213,33 @@ impl SessionTrace {
     }
 }
 
+/// Whose round a recorded call is in its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Owner {
+    Request(usize),
+    Subagent(usize),
+}
+
+/// Where a recorded call went in its session: the request or subagent it
+/// is a round of, which round, and when that request or subagent started
+/// (µs).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct At {
+    pub owner: Owner,
+    pub round: u32,
+    pub owner_start: i64,
+}
+
+/// A subagent spawned: its index among the session's subagents, where its
+/// spawning call went, and when that call's answer ended (µs).
+pub(super) type Spawned = (usize, At, i64);
+
 /// A session's requests, and the subagents they spawn, before it is placed.
 pub(super) struct Unplaced {
     pub requests: Vec<RecordedRequest>,
     pub subagents: Vec<RecordedRequest>,
+    /// Where each subagent was spawned, as `fan_out` records it.
+    pub spawned: Vec<Spawned>,
 }
 
 impl From<Vec<RecordedRequest>> for Unplaced {
@@ -224,6 +247,7 @@ impl From<Vec<RecordedRequest>> for Unplaced {
         Unplaced {
             requests,
             subagents: Vec::new(),
+            spawned: Vec::new(),
         }
     }
 }
@@ -245,6 +269,7 @@ pub(super) fn place<S: Into<Unplaced>>(
             let Unplaced {
                 requests,
                 subagents,
+                ..
             } = session.into();
             RecordedSession {
                 start: spec.place(start - first),

@@ -38,8 +38,9 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::agent_loop::CallTokens;
-use super::fan_out::{At, Owner, Spawned};
-use super::sessions::{RecordedCall, SessionTrace, Unplaced, model_named, place, requests_of};
+use super::sessions::{
+    At, Owner, RecordedCall, SessionTrace, Unplaced, model_named, place, requests_of,
+};
 use super::trace::{TraceError, TraceSpec, read_text};
 use crate::error::BadInput;
 
@@ -275,8 +276,6 @@ struct Threads<'m> {
     sessions: Vec<(i64, Unplaced)>,
     /// Where each call went (its session, among the trace's), by its order.
     at: Vec<Option<(usize, At)>>,
-    /// Each session's subagents, as spawned.
-    spawned: Vec<Vec<Spawned>>,
 }
 
 impl<'m> Threads<'m> {
@@ -286,7 +285,6 @@ impl<'m> Threads<'m> {
             cached,
             sessions: vec![],
             at: vec![None; cached.len()],
-            spawned: vec![],
         }
     }
 
@@ -319,17 +317,16 @@ impl<'m> Threads<'m> {
                     let end = self.recorded(&placed[order]).end_us;
                     let recorded: Vec<RecordedCall> =
                         calls.iter().map(|p| self.recorded(p)).collect();
-                    let spawned = self.sessions[session].1.spawn(&recorded, parent, end);
-                    self.spawned[session].push(spawned);
+                    let j = self.sessions[session].1.spawn(&recorded, parent, end);
                     let orders: Vec<usize> = calls.iter().map(|p| p.order).collect();
-                    let owner = Owner::Subagent(spawned.0);
+                    let owner = Owner::Subagent(j);
                     self.place_rounds(&orders, recorded[0].start_us, (session, owner));
                 }
                 Some(_) => {}
             }
         }
-        for ((_, session), spawned) in self.sessions.iter_mut().zip(&self.spawned) {
-            session.close_spawns(spawned);
+        for (_, session) in &mut self.sessions {
+            session.close_spawns();
         }
         self.sessions
     }
@@ -344,21 +341,18 @@ impl<'m> Threads<'m> {
             }
         }
         groups.retain(|g| !g.is_empty());
-        let Some(first) = groups.first().map(|g| self.recorded(g[0]).start_us) else {
+        let session = self.sessions.len();
+        let mut requests: Vec<Vec<RecordedCall>> = Vec::with_capacity(groups.len());
+        for (r, group) in groups.iter().enumerate() {
+            let calls: Vec<RecordedCall> = group.iter().map(|p| self.recorded(p)).collect();
+            let orders: Vec<usize> = group.iter().map(|p| p.order).collect();
+            self.place_rounds(&orders, calls[0].start_us, (session, Owner::Request(r)));
+            requests.push(calls);
+        }
+        let Some(first) = requests.first().map(|calls| calls[0].start_us) else {
             return;
         };
-        let session = self.sessions.len();
-        for (r, group) in groups.iter().enumerate() {
-            let orders: Vec<usize> = group.iter().map(|p| p.order).collect();
-            let start = self.recorded(group[0]).start_us;
-            self.place_rounds(&orders, start, (session, Owner::Request(r)));
-        }
-        let groups = groups
-            .iter()
-            .map(|g| g.iter().map(|p| self.recorded(p)).collect())
-            .collect();
-        self.sessions.push((first, requests_of(groups).into()));
-        self.spawned.push(vec![]);
+        self.sessions.push((first, requests_of(requests).into()));
     }
 
     /// The calls `orders`, in order, are the rounds of `owner` in `session`,

@@ -258,8 +258,6 @@ impl Metrics {
     }
 }
 
-/// The share of its lanes a run's one pool kept busy; none for a pool
-/// without lanes, or several pools (each pool's `busy_share` says its own).
 /// The pools whose `months` cost more than their tier's monthly spend
 /// cap, then the groups of them (`groups`) whose months together do.
 fn over_spend_cap(
@@ -289,6 +287,8 @@ fn over_spend_cap(
     own.chain(grouped).collect()
 }
 
+/// The share of its lanes a run's one pool kept busy; none for a pool
+/// without lanes, or several pools (each pool's `busy_share` says its own).
 fn lane_utilization(pools: &[PoolSpec], mean_in_flight: f64) -> Option<f64> {
     match pools {
         [only] => only
