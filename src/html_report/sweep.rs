@@ -8,7 +8,8 @@ use super::page::{Cell, Page, Row};
 use super::sections::{self, header};
 use crate::error::{BadInput, ReadError};
 use crate::model::measure::catalogue::Scope;
-use crate::report::verdict::{Verdict, percent, seconds};
+use crate::model::prices::HOURS_PER_MONTH;
+use crate::report::verdict::{Verdict, percent, seconds, span};
 use crate::sweep_dir::manifest::SweepManifest;
 
 /// The metrics every point shows, where points.csv has them: failures
@@ -196,14 +197,21 @@ fn verdict(points: &Points) -> (Verdict, bool) {
         .map(|r| mean(r, "loops_failed_share").unwrap_or(0.0))
         .collect();
     let p99 = |row| mean(row, "loop_latency_s.p99");
+    let (over_cap, cap_note) = over_spend_caps(points, &setting);
     let clean: Vec<usize> = (0..n).filter(|&r| failed[r] == 0.0).collect();
     let best = clean
         .iter()
+        .filter(|r| !over_cap.contains(r))
         .filter_map(|&r| Some((p99(r)?, r)))
         .min_by(|a, b| a.0.total_cmp(&b.0));
+    let within = if over_cap.is_empty() {
+        ""
+    } else {
+        " and stays within its spend caps"
+    };
     let best_note = best.map(|(p, r)| {
         format!(
-            "The lowest p99 of a point that fails no loop: {}, at {}.",
+            "The lowest p99 of a point that fails no loop{within}: {}, at {}.",
             seconds(p),
             setting(r)
         )
@@ -221,7 +229,7 @@ fn verdict(points: &Points) -> (Verdict, bool) {
             format!("; p99 from {} to {}", seconds(lo), seconds(hi))
         });
         let headline = format!("Every point completes every loop ({n} points){spread}.");
-        let notes = best_note.into_iter().collect();
+        let notes = cap_note.into_iter().chain(best_note).collect();
         return (Verdict { headline, notes }, false);
     };
     let survivors = p99(worst).map_or(String::new(), |p| {
@@ -233,8 +241,40 @@ fn verdict(points: &Points) -> (Verdict, bool) {
         setting(worst),
         percent(failed[worst])
     );
-    let notes = best_note.into_iter().collect();
+    let notes = cap_note.into_iter().chain(best_note).collect();
     (Verdict { headline, notes }, true)
+}
+
+/// The points whose month passes a tier's monthly spend cap in some
+/// replication (their mean `spend_cap_month_share` below 1), and a note
+/// counting them and naming the one whose cap is spent soonest.
+fn over_spend_caps(
+    points: &Points,
+    setting: &dyn Fn(usize) -> String,
+) -> (Vec<usize>, Option<String>) {
+    let n = points.rows.len();
+    let within_cap: Vec<f64> = (0..n)
+        .map(|r| {
+            points
+                .interval(r, "spend_cap_month_share")
+                .and_then(|(v, _)| v)
+                .unwrap_or(1.0)
+        })
+        .collect();
+    let over: Vec<usize> = (0..n).filter(|&r| within_cap[r] < 1.0).collect();
+    let note = over
+        .iter()
+        .min_by(|&&a, &&b| within_cap[a].total_cmp(&within_cap[b]))
+        .map(|&r| {
+            format!(
+                "{} of {n} points {} past a tier's monthly spend cap, where the provider refuses their calls for the rest of the month; the soonest, {}, spends it {} into a month (its replications' mean).",
+                over.len(),
+                if over.len() == 1 { "spends" } else { "spend" },
+                setting(r),
+                span(within_cap[r] * HOURS_PER_MONTH * 3600.0)
+            )
+        });
+    (over, note)
 }
 
 /// What was simulated: the experiment, its seed, runs and base models.

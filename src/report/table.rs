@@ -367,6 +367,10 @@ fn cost(t: &mut Table, s: &Summary) {
         ),
     );
     t.line("month reckoned from", &s.month_basis);
+    // Shown where a cap is spent before the month is out (the verdict says whose).
+    if s.spend_cap_month_share < 1.0 {
+        t.run_line("spend_cap_month_share", pct(Some(s.spend_cap_month_share)));
+    }
 }
 
 mod pools;

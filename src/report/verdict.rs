@@ -265,7 +265,7 @@ fn over_spend_cap(o: &OverSpendCap, s: &Summary) -> String {
         (false, []) => format!("Pool {}'s month", o.pool),
     };
     // At this rate, a 730-hour month spends the cap this far in.
-    let spent_s = o.cap_usd / o.cost_per_month_usd * HOURS_PER_MONTH * 3600.0;
+    let spent_s = o.month_share() * HOURS_PER_MONTH * 3600.0;
     format!(
         "{whose}, {}, is over its tier's {} monthly spend cap: the provider refuses its calls once the cap is spent, {} into a month at this rate; buy a tier whose cap covers it.",
         dollars(o.cost_per_month_usd),
@@ -331,7 +331,7 @@ fn when(s: &Summary, at_s: f64) -> String {
 }
 
 /// A length of time in its largest sensible unit.
-fn span(s: f64) -> String {
+pub fn span(s: f64) -> String {
     match s {
         s if s < 120.0 => format!("{s:.0} s"),
         s if s < 7200.0 => format!("{:.0} min", s / 60.0),

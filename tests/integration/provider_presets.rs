@@ -457,6 +457,10 @@ fn a_plan_over_its_tiers_spend_cap_is_not_bought() {
     assert!(start.ends_with("over its tier's spend cap"), "{table}");
 }
 
+/// Users who each spend about $65.7 a month on Anthropic's 2026 Start
+/// tier for Sonnet 5.5, whose cap is $500 (see the test below).
+const CAPPED: &str = "name = \"capped\"\nseed = 3\nduration = \"3h\"\nwarmup = \"20m\"\n\n[[workload]]\nname = \"team\"\nagent = \"a\"\nusers = 1\nthink_time = { dist = \"exponential\", mean = \"10m\" }\n\n[agents.a]\nsteps = 3\ninput_tokens = 2000\noutput_tokens = 100\n\n[capacity]\npreset = \"anthropic-start-sonnet\"\ntime_to_first_token = \"1s\"\n";
+
 /// The most users a tier's spend cap lets through: each of these users
 /// thinks 10 minutes between loops of 3 calls of 2,000 input and 100
 /// output tokens on Anthropic's 2026 Start tier for Sonnet 5.5 ($2 and $10
@@ -468,7 +472,7 @@ fn a_plan_over_its_tiers_spend_cap_is_not_bought() {
 #[test]
 fn the_most_users_a_spend_cap_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let model = "name = \"capped\"\nseed = 3\nduration = \"3h\"\nwarmup = \"20m\"\n\n[[workload]]\nname = \"team\"\nagent = \"a\"\nusers = 1\nthink_time = { dist = \"exponential\", mean = \"10m\" }\n\n[agents.a]\nsteps = 3\ninput_tokens = 2000\noutput_tokens = 100\n\n[capacity]\npreset = \"anthropic-start-sonnet\"\ntime_to_first_token = \"1s\"\n";
+    let model = CAPPED;
     std::fs::write(dir.path().join("capped.toml"), model).unwrap();
     let size = |json: &[&str]| {
         let out = crate::support::loopcap()
@@ -560,6 +564,10 @@ fn an_organizations_spend_cap_counts_its_pools_together() {
         "{:?}",
         alone.over_spend_cap
     );
+    assert_eq!(
+        alone.spend_cap_month_share, 1.0,
+        "every cap covers the month"
+    );
     let s = run("organization={ monthly_spend_cap = 700 }");
     let [over] = &s.over_spend_cap[..] else {
         panic!("{:?}", s.over_spend_cap);
@@ -571,6 +579,12 @@ fn an_organizations_spend_cap_counts_its_pools_together() {
     );
     assert_eq!((over.cap_usd, over.cost_per_month_usd), (700.0, both));
     assert!(crate::support::rel(both, 946.08) < 0.05, "{both}");
+    // The cap lasts 700 of the $946 a month together would spend.
+    assert!(
+        crate::support::rel(s.spend_cap_month_share, 700.0 / 946.08) < 0.05,
+        "{}",
+        s.spend_cap_month_share
+    );
     let notes = loopcap::report::verdict::of_run(&s).notes;
     assert!(
         notes
@@ -585,4 +599,72 @@ fn an_organizations_spend_cap_counts_its_pools_together() {
         .map(|o| (o.pool.as_str(), o.pools.as_slice()))
         .collect();
     assert_eq!(named, [("shared_limits.x", &["a".to_owned()][..])]);
+    assert!(
+        crate::support::rel(s.spend_cap_month_share, 400.0 / 473.04) < 0.05,
+        "{}",
+        s.spend_cap_month_share
+    );
+}
+
+/// A sweep judges spend caps too: the capped users of
+/// `the_most_users_a_spend_cap_serves` ($65.7 a month each against the
+/// Start tier's $500) swept over 4, 7 and 10 users. Every run's
+/// `spend_cap_month_share` is the cap over its own month's cost (at most
+/// 1), recounted from runs.csv's cost column; the verdict counts the
+/// points one of whose replications passes the cap, names the one that
+/// spends it soonest, and takes the lowest p99 only among the others.
+#[test]
+fn a_sweep_says_which_points_spend_past_their_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("capped.toml"), CAPPED).unwrap();
+    std::fs::write(
+        dir.path().join("users.toml"),
+        "name = \"users\"\nseed = 3\nmodel = \"capped.toml\"\nreplications = 3\n\n[grid]\n\"workload.team.users\" = [4, 7, 10]\n",
+    )
+    .unwrap();
+    let out = crate::support::loopcap()
+        .args(["sweep", "users.toml", "--out", "out"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let mut runs = csv::Reader::from_path(dir.path().join("out/runs.csv")).unwrap();
+    let header = runs.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (users, cost, share) = (
+        column("workload.team.users"),
+        column("cost_per_month_usd"),
+        column("spend_cap_month_share"),
+    );
+    let mut over = std::collections::BTreeSet::new();
+    for row in runs.records() {
+        let row = row.unwrap();
+        let cost: f64 = row[cost].parse().unwrap();
+        let share: f64 = row[share].parse().unwrap();
+        assert!(
+            (share - (500.0 / cost).min(1.0)).abs() < 1e-9,
+            "{share} against $500 of ${cost}"
+        );
+        if cost > 500.0 {
+            over.insert(row[users].to_owned());
+        }
+    }
+    // About 7.6 users fit: 4 never passes it, 10 always does.
+    assert!(!over.contains("4") && over.contains("10"), "{over:?}");
+    let verb = if over.len() == 1 { "spends" } else { "spend" };
+    let note = format!(
+        "{} of 3 points {verb} past a tier's monthly spend cap",
+        over.len()
+    );
+    assert!(printed.contains(&note), "{note}\n{printed}");
+    assert!(
+        printed.contains("the soonest, workload.team.users = 10, spends it "),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("fails no loop and stays within its spend caps: ")
+            && printed.contains("at workload.team.users = 4."),
+        "{printed}"
+    );
 }

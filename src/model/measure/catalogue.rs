@@ -400,6 +400,7 @@ const RUN: &[Metric] = &[
     metric("cost_per_loop_usd", Usd, LOWER, "cost per loop", "cost per loop (USD)"),
     COST_PER_MONTH,
     COMMITTED_PER_MONTH,
+    metric("spend_cap_month_share", Share, HIGHER, "share of a month within spend caps", "month within spend caps"),
     metric("events", Count, None, "events", "events"),
 ];
 

@@ -67,6 +67,21 @@ pub struct OverSpendCap {
     pub cost_per_month_usd: f64,
 }
 
+impl OverSpendCap {
+    /// The share of a month the cap lasts at this month's rate of spending.
+    pub fn month_share(&self) -> f64 {
+        self.cap_usd / self.cost_per_month_usd
+    }
+
+    /// The share of a month spending lasts before the first of `over`'s
+    /// caps is spent: 1 when none is passed.
+    pub fn month_within(over: &[OverSpendCap]) -> f64 {
+        over.iter()
+            .map(OverSpendCap::month_share)
+            .fold(1.0, f64::min)
+    }
+}
+
 /// A self-hosted pool's replicas over the measured window.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SelfHostedSummary {

@@ -160,6 +160,11 @@ pub struct Summary {
     /// The part of `cost_per_month_usd` billed whatever the use.
     #[serde(default)]
     pub committed_per_month_usd: f64,
+    /// The share of a month spending at this rate lasts before the first
+    /// of its tiers' monthly spend caps is spent (of a pool, or of a group
+    /// of pools together): 1 when every cap covers the month, or none is set.
+    #[serde(default = "whole_month")]
+    pub spend_cap_month_share: f64,
     /// What a month's use is reckoned from, in words.
     #[serde(default)]
     pub month_basis: String,
@@ -189,6 +194,10 @@ pub struct Summary {
     pub events: u64,
     pub wall_s: f64,
     pub events_per_s: f64,
+}
+
+fn whole_month() -> f64 {
+    1.0
 }
 
 impl Summary {

@@ -182,6 +182,7 @@ fn everything() -> Summary {
             },
             ..ModelSummary::default()
         }],
+        spend_cap_month_share: 0.25,
         warm_loops: Some(group.clone()),
         cold_loops: Some(group),
         ..Summary::default()

@@ -12,6 +12,7 @@ use crate::model::measure::percentiles::CDF_QUANTILES;
 use crate::model::measure::recovery::FaultWatch;
 use crate::model::measure::summary::{ClassSummary, Summary};
 use crate::model::measure::timeseries::Timeseries;
+use crate::model::measure::window::WindowSummary;
 use crate::model::prices::TokenUse;
 
 use super::groups::{failed_share, hosted_summary, pools_cost_usd};
@@ -38,6 +39,7 @@ impl Metrics {
         let (classes, loop_latency) = self.class_summaries(facts, window_min);
         let total = |f: fn(&ClassSummary) -> u64| classes.values().map(f).sum::<u64>();
         let completions_in_window: u64 = self.classes.iter().map(|c| c.completions_in_window).sum();
+        let over_spend_cap = over_spend_cap(facts.pools, facts.shared_limits, &months);
         let summary = Summary {
             model: facts.model.to_owned(),
             seed: facts.seed,
@@ -107,13 +109,10 @@ impl Metrics {
             month_basis: bill::basis(window),
             classes,
             faults,
-            windows: self
-                .windows
-                .iter()
-                .map(|w| w.summary(facts.pools))
-                .collect(),
+            windows: self.window_summaries(facts.pools),
             by_model: self.model_summaries(facts),
-            over_spend_cap: over_spend_cap(facts.pools, facts.shared_limits, &months),
+            spend_cap_month_share: OverSpendCap::month_within(&over_spend_cap),
+            over_spend_cap,
             pools: self.pool_summaries(facts, window, &replica_seconds, &months),
             warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
             cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
@@ -150,6 +149,11 @@ impl Metrics {
     }
 
     /// Each model's calls, tokens and cost.
+    /// Each window's summary, in the order the windows were declared.
+    fn window_summaries(&self, pools: &[PoolSpec]) -> Vec<WindowSummary> {
+        self.windows.iter().map(|w| w.summary(pools)).collect()
+    }
+
     fn model_summaries(&self, facts: &RunFacts<'_>) -> Vec<ModelSummary> {
         self.models
             .iter()
