@@ -1,6 +1,7 @@
 //! The discrete-event core: simulated time, the event queue, random streams,
 //! entity storage and the run loop. It knows nothing about LLMs, users or TOML.
 
+pub mod fast_map;
 pub mod queue;
 pub mod random;
 pub mod simulation;

@@ -369,8 +369,8 @@ impl RawSelfHosted {
             }
         };
         let prefix_cache = match self.prefix_cache.as_deref() {
-            None | Some("given") => PrefixCaching::Given,
-            Some("blocks") => PrefixCaching::Blocks,
+            Some("given") => PrefixCaching::Given,
+            None | Some("blocks") => PrefixCaching::Blocks,
             Some(other) => {
                 return Err(Invalid::new(
                     at.child("prefix_cache"),

@@ -395,6 +395,7 @@ fn an_abandoned_attempt_on_a_cold_replica_outlives_its_call() {
 /// measured window (weighted by the KV cache warm replicas offer in each
 /// bin) to the summary's, which the replicas integrate themselves as
 /// their blocks change: to a part in 1,000 (the file's four decimals).
+/// All 8 replicas run from the start, so none is ever loading.
 #[test]
 fn timeseries_shows_the_kv_cache_over_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -404,7 +405,13 @@ fn timeseries_shows_the_kv_cache_over_time() {
     let status = loopcap()
         .arg("run")
         .arg(&model)
-        .args(["--set", "duration=2h", "--out"])
+        .args([
+            "--set",
+            "duration=2h",
+            "--set",
+            "capacity.min_replicas=8",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -447,20 +454,22 @@ fn timeseries_shows_the_kv_cache_over_time() {
 /// their earlier calls left (40% of cacheable tokens hit); routed by
 /// session, they meet them (68%, short of all since 100 developers'
 /// contexts nearly fill the four caches, and blocks are evicted). Given,
-/// every cached token is a hit.
+/// every cached token is a hit. Blocks are the default, as vLLM V1 turns
+/// automatic prefix caching on by default.
 #[test]
 fn routing_by_session_meets_the_blocks_a_session_left() {
     let hits = |routing: &str, cache: &str| {
-        let spec = shipped(
-            "self-hosted-vllm.toml",
-            &[
-                "duration=90m",
-                "capacity.min_replicas=4",
-                "capacity.max_replicas=4",
-                &format!("capacity.routing=\"{routing}\""),
-                &format!("capacity.prefix_cache=\"{cache}\""),
-            ],
-        );
+        let routing = format!("capacity.routing=\"{routing}\"");
+        let cache = format!("capacity.prefix_cache=\"{cache}\"");
+        let mut overrides = vec![
+            "duration=90m",
+            "capacity.min_replicas=4",
+            "capacity.max_replicas=4",
+            &routing,
+        ];
+        // The model sets no prefix_cache: "" leaves the default.
+        overrides.extend((!cache.ends_with("\"\"")).then_some(cache.as_str()));
+        let spec = shipped("self-hosted-vllm.toml", &overrides);
         let s = loopcap::model::simulate(&spec, false).unwrap().summary;
         s.pools[0]
             .self_hosted
@@ -475,4 +484,5 @@ fn routing_by_session_meets_the_blocks_a_session_left() {
         "{sticky} by session, {scattered} least loaded"
     );
     assert!(hits("least_loaded", "given") > 0.99);
+    assert_eq!(hits("least_loaded", ""), scattered, "blocks by default");
 }

@@ -13,7 +13,7 @@
 //! fan-out burst) all miss a prefix none of them has written yet, since a
 //! provider holds a prefix only once a response to it has begun.
 
-use std::collections::HashMap;
+use crate::engine::fast_map::FastMap;
 
 use crate::engine::random::derive_seed;
 use crate::engine::{Key, SimDuration, SimTime};
@@ -61,7 +61,7 @@ type Place = (Session, usize, u16);
 /// Every session's prefix at every pool with a TTL, for each model.
 #[derive(Debug, Default)]
 pub struct PromptCaches {
-    entries: HashMap<Place, Entry>,
+    entries: FastMap<Place, Entry>,
 }
 
 impl PromptCaches {

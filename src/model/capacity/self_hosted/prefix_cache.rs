@@ -8,13 +8,15 @@
 //! takes them over, and leaves its own (the longer prefix) when it ends.
 //! Blocks are counted, not named: a session keeps its longest prefix.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::engine::fast_map::FastMap;
 
 use crate::model::capacity::prompt_cache::Session;
 
 pub(super) struct PrefixCache {
     /// Each session's unreferenced blocks, and when they were last left.
-    entries: HashMap<Session, (u64, u64)>,
+    entries: FastMap<Session, (u64, u64)>,
     /// Sessions by when their blocks were last left: the least recent first.
     lru: BTreeMap<u64, Session>,
     stamp: u64,
@@ -25,7 +27,7 @@ pub(super) struct PrefixCache {
 impl PrefixCache {
     pub(super) fn new() -> Self {
         PrefixCache {
-            entries: HashMap::new(),
+            entries: FastMap::default(),
             lru: BTreeMap::new(),
             stamp: 0,
             blocks: 0,
