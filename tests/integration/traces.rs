@@ -992,7 +992,8 @@ fn assert_refused(format: &str, cases: &[(&str, String, &str)]) {
 /// sessions, made here in its format. Session 1's first request is three
 /// calls (one of two content blocks, whose second line carries the final
 /// usage) with tool results 2 s and 7.5 s after the answers before them;
-/// its second call starts an Explore subagent 0.2 s after its answer,
+/// its second call starts an Explore subagent 0.2 s after its answer (the
+/// `Task` result names the agent),
 /// whose own thread is two calls 0.8 s apart, ending 0.5 s before the
 /// session's third call; its second request, 60 s later, is an API error
 /// (skipped, counted) and one call. Session 2 is one call. So 3 loops of
@@ -1063,6 +1064,78 @@ fn claude_code_subagents_of_one_call_are_one_fan_out() {
         let s = run_in(dir.path(), one_lane.clone());
         let max = s.loop_latency_s.unwrap().max;
         assert_eq!((s.loops_completed, max), (loops, 8.7), "{extra}");
+    }
+}
+
+/// Claude Code names the subagent a `Task` tool use started in the tool's
+/// result (`toolUseResult.agentId` beside the `tool_result` of that tool
+/// use), and loopcap follows it:
+/// - When the spawning response's last line comes after the subagent's
+///   first (a further content block at 9.3 s, the subagent's prompt at
+///   9.2 s), timing alone would hang the subagent off the call before;
+///   the link keeps it on its own call, starting at once: 1 + 2 + 1 + 0 +
+///   1 + 0.8 + 1 + 0.5 + 1 = 8.3 s. Without the result's link it hangs off
+///   the first call (ended at 3.5 s): 1 + 5.7 + 1 + 0.8 + 1 s before the
+///   second call, which then waits 7.2 s for its result: 18.7 s.
+/// - Launched in the background (`status` "async_launched", the result
+///   back at 9.1 s), the parent does not wait: its loop is
+///   1 + 2 + 1 + 0.1 + 1 = 5.1 s, and the subagent is a loop of its own
+///   of 1 + 0.8 + 1 = 2.8 s, beside the two loops of 1 s.
+#[test]
+fn claude_code_subagents_are_linked_by_the_result_that_names_them() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let text = fs::read_to_string(data.join("claude-code.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[9].contains("\"agentId\": \"a1b2c3d\""),
+        "{}",
+        lines[9]
+    );
+    let later_block = lines[4].replace("09:00:09.000Z", "09:00:09.300Z").replace(
+        "\"type\": \"tool_use\", \"id\": \"toolu_2\"",
+        "\"type\": \"text\", \"text\": \"Meanwhile\", \"id\": \"x\"",
+    );
+    assert_ne!(later_block, lines[4]);
+    let unlinked = lines[9]
+        .split(", \"toolUseResult\"")
+        .next()
+        .unwrap()
+        .to_owned()
+        + "}";
+    let background = lines[9]
+        .replace(
+            "\"status\": \"completed\"",
+            "\"status\": \"async_launched\", \"isAsync\": true",
+        )
+        .replace("09:00:16.500Z", "09:00:09.100Z");
+    let with = |edits: &[(usize, &str)], extra: Option<&str>| {
+        let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        for &(i, line) in edits {
+            out[i] = line.to_owned();
+        }
+        if let Some(extra) = extra {
+            out.insert(5, extra.to_owned());
+        }
+        out.join("\n") + "\n"
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "{ file = \"cc.jsonl\", format = \"claude_code\" }";
+    for (file, loops, (max, mean)) in [
+        (with(&[], Some(&later_block)), 3, (8.3, 10.3 / 3.0)),
+        (
+            with(&[(9, &unlinked)], Some(&later_block)),
+            3,
+            (18.7, 20.7 / 3.0),
+        ),
+        (with(&[(9, &background)], None), 4, (5.1, 9.9 / 4.0)),
+    ] {
+        fs::write(dir.path().join("cc.jsonl"), file).unwrap();
+        assert_replays(
+            dir.path(),
+            trace,
+            (loops, 7, 77_065, 70_100, 600),
+            (max, mean),
+        );
     }
 }
 

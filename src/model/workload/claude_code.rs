@@ -18,13 +18,18 @@
 //! - An API error (`isApiErrorMessage`, or the `<synthetic>` model) is a
 //!   failed attempt: skipped and counted, since the simulation makes its own.
 //! - A subagent's thread is part of its parent's loop: a fan-out of the
-//!   session's call whose answer came last before the subagent's first
-//!   line (the call that asked for it with a `Task` tool use), the
-//!   subagents of one call together. It starts as long after that answer
-//!   as recorded, and the parent's next call waits for the last of them
-//!   as simulated (see `fan_out`). A subagent whose session's own thread
-//!   is not in the files, or that started before its first answer, is a
-//!   session of its own at its recorded time.
+//!   session's call that asked for it with a `Task` (or `Agent`) tool
+//!   use, the subagents of one call together. The tool's result names the
+//!   agent it started (`toolUseResult.agentId`, beside the `tool_result`
+//!   of that tool use's id, as Claude Code 2.0.5x on writes it); where no
+//!   result names it, the call is the one whose answer came last before
+//!   the subagent's first line. It starts as long after that answer as
+//!   recorded, and the parent's next call waits for the last of them as
+//!   simulated (see `fan_out`). A subagent launched in the background
+//!   (`toolUseResult.status` "async_launched", or `isAsync`) is not waited
+//!   for, and one whose session's own thread is not in the files, or that
+//!   started before its first answer, neither: each is a session of its
+//!   own at its recorded time.
 //!
 //! Think and tool times are the gaps, as for the other session formats.
 
@@ -57,6 +62,67 @@ enum Line {
 /// A thread's session and agent (empty for the session's main thread).
 type ThreadKey = (String, String);
 
+/// What the transcripts say of the subagents their calls started: each
+/// tool use's response, and each agent's spawning tool use and whether
+/// its parent went on without waiting for it (launched in the background).
+#[derive(Default)]
+struct Links {
+    /// A response's message id, by the id of a tool use in it.
+    responses: HashMap<String, String>,
+    /// By (session, agent id): the tool use, and whether it was async.
+    agents: HashMap<ThreadKey, (String, bool)>,
+}
+
+impl Links {
+    /// Notes the tool uses of an assistant line, and the agent a user
+    /// line's tool result says it started.
+    fn read(&mut self, value: &Value) {
+        let message = value.get("message");
+        let blocks = message
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        if let Some(id) = message.and_then(|m| text(m, "id")) {
+            for block in blocks {
+                if block.get("type").and_then(Value::as_str) == Some("tool_use")
+                    && let Some(tool_use) = text(block, "id")
+                {
+                    self.responses.insert(tool_use, id.clone());
+                }
+            }
+        }
+        let result = value.get("toolUseResult");
+        let (Some(session), Some(agent)) = (
+            text(value, "sessionId"),
+            result.and_then(|r| text(r, "agentId")),
+        ) else {
+            return;
+        };
+        let Some(tool_use) = blocks
+            .iter()
+            .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+            .and_then(|b| text(b, "tool_use_id"))
+        else {
+            return;
+        };
+        let async_launched = result.is_some_and(|r| {
+            r.get("isAsync").and_then(Value::as_bool) == Some(true)
+                || r.get("status").and_then(Value::as_str) == Some("async_launched")
+        });
+        self.agents
+            .insert((session, agent), (tool_use, async_launched));
+    }
+
+    /// The response that started `thread`'s agent, if a result names it;
+    /// None inside if it ran in the background.
+    fn spawner(&self, thread: &ThreadKey) -> Option<Option<&str>> {
+        let (tool_use, async_launched) = self.agents.get(thread)?;
+        let response = self.responses.get(tool_use)?;
+        Some((!async_launched).then_some(response.as_str()))
+    }
+}
+
 /// One conversation, a session's main thread or one of its subagents:
 /// its lines, with their times (µs since the epoch).
 type Thread = Vec<(i64, Line)>;
@@ -70,6 +136,7 @@ pub fn read_claude_code(
     let mut threads: HashMap<ThreadKey, Thread> = HashMap::new();
     let mut order = Vec::new();
     let mut failed = std::collections::HashSet::new();
+    let mut links = Links::default();
     for line in json_lines(spec)? {
         let (n, text) = line?;
         let at = |what: String| TraceError {
@@ -83,6 +150,7 @@ pub fn read_claude_code(
         let Some((thread, time, line)) = read_line(&value).map_err(|e| at(e.0))? else {
             continue;
         };
+        links.read(&value);
         if let Line::Response { id, model, .. } = &line
             && (value.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true)
                 || model.as_deref() == Some("<synthetic>"))
@@ -107,7 +175,7 @@ pub fn read_claude_code(
         .collect();
     Ok(SessionTrace {
         shown: spec.shown.clone(),
-        sessions: place(spec, sessions(calls)).into(),
+        sessions: place(spec, sessions(calls, &links)).into(),
         skipped_rows: 0,
         failed_calls: failed.len() as u64,
         dated: true,
@@ -188,11 +256,14 @@ fn is_tool_result(message: Option<&Value>) -> bool {
         })
 }
 
+/// A call and its response's message id.
+type Answered = (RecordedCall, String);
+
 /// A thread's calls, in groups a person's request each (none empty): each
 /// person's request a loop of the calls that follow it (a subagent's
 /// thread, one loop).
-fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<RecordedCall>> {
-    let mut groups: Vec<Vec<RecordedCall>> = vec![Vec::new()];
+fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<Answered>> {
+    let mut groups: Vec<Vec<Answered>> = vec![Vec::new()];
     let mut last_id: Option<&str> = None;
     let mut before: Option<i64> = None;
     for (time, line) in thread {
@@ -209,19 +280,22 @@ fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<RecordedCa
                 match calls.last_mut() {
                     // A further block of the same response: it ends later,
                     // and its usage is the latest.
-                    Some(call) if last_id == Some(id.as_str()) => {
+                    Some((call, _)) if last_id == Some(id.as_str()) => {
                         call.end_us = *time;
                         call.tokens = CallTokens {
                             output: call.tokens.output.max(tokens.output),
                             ..*tokens
                         };
                     }
-                    _ => calls.push(RecordedCall {
-                        start_us: before.unwrap_or(*time),
-                        end_us: *time,
-                        tokens: *tokens,
-                        model: model.as_deref().and_then(|m| model_named(models, m)),
-                    }),
+                    _ => calls.push((
+                        RecordedCall {
+                            start_us: before.unwrap_or(*time),
+                            end_us: *time,
+                            tokens: *tokens,
+                            model: model.as_deref().and_then(|m| model_named(models, m)),
+                        },
+                        id.clone(),
+                    )),
                 }
                 last_id = Some(id);
             }
@@ -235,44 +309,55 @@ fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<RecordedCa
 /// The sessions of the threads' calls, each from its first call's start:
 /// a session's own thread its requests, the user's think time before each
 /// the gap from the previous request's last answer; a subagent's thread a
-/// fan-out of the own thread's call whose answer came last before it
-/// started, or a session of its own if there is none.
-fn sessions(threads: Vec<(ThreadKey, Vec<Vec<RecordedCall>>)>) -> Vec<(i64, Unplaced)> {
+/// fan-out of the own thread's call that started it (see [`Links`]), or
+/// else whose answer came last before it started, or a session of its own
+/// if it ran in the background or there is no such call.
+fn sessions(threads: Vec<(ThreadKey, Vec<Vec<Answered>>)>, links: &Links) -> Vec<(i64, Unplaced)> {
     let mut out: Vec<(i64, Unplaced)> = vec![];
-    // Each session's own calls: when each answer ended and where it went.
-    let mut answers: HashMap<String, (usize, Vec<(i64, At)>)> = HashMap::new();
+    // Each session's own calls: when each answer ended, where it went and its id.
+    type Answers = Vec<(i64, At, String)>;
+    let mut answers: HashMap<String, (usize, Answers)> = HashMap::new();
     let (own, subagents): (Vec<_>, Vec<_>) = threads
         .into_iter()
         .partition(|((_, agent), _)| agent.is_empty());
     for ((session, _), groups) in own {
         let mut ends = vec![];
         for (r, calls) in groups.iter().enumerate() {
-            for (round, call) in calls.iter().enumerate() {
-                let owner = Owner::Request(r);
-                let (round, owner_start) = (round as u32, calls[0].start_us);
+            for (round, (call, id)) in calls.iter().enumerate() {
                 let at = At {
-                    owner,
-                    round,
-                    owner_start,
+                    owner: Owner::Request(r),
+                    round: round as u32,
+                    owner_start: calls[0].0.start_us,
                 };
-                ends.push((call.end_us, at));
+                ends.push((call.end_us, at, id.clone()));
             }
         }
         answers.insert(session, (out.len(), ends));
-        out.push((groups[0][0].start_us, requests_of(groups).into()));
+        out.push((
+            groups[0][0].0.start_us,
+            requests_of(recorded(groups)).into(),
+        ));
     }
     // Each subagent's spawning call, if any: its session, where it went
     // (by which siblings are put together) and its answer's end.
     type Parent = (usize, At, i64);
     let mut spawned: Vec<(Option<Parent>, Vec<RecordedCall>)> = subagents
         .into_iter()
-        .map(|((session, _), groups)| {
-            let calls: Vec<RecordedCall> = groups.into_iter().flatten().collect();
-            let parent = answers.get(&session).and_then(|(s, ends)| {
-                let &(end, at) = ends.iter().rfind(|(end, _)| *end <= calls[0].start_us)?;
-                Some((*s, at, end))
-            });
-            (parent, calls)
+        .map(|(thread, groups)| {
+            let calls: Vec<RecordedCall> = recorded(groups).into_iter().flatten().collect();
+            let (s, ends) = match answers.get(&thread.0) {
+                Some((s, ends)) => (*s, ends.as_slice()),
+                None => (0, &[][..]),
+            };
+            let by_time = || ends.iter().rfind(|(end, ..)| *end <= calls[0].start_us);
+            let parent = match links.spawner(&thread) {
+                Some(None) => None,
+                Some(Some(response)) => {
+                    ends.iter().find(|(.., id)| id == response).or_else(by_time)
+                }
+                None => by_time(),
+            };
+            (parent.map(|&(end, at, _)| (s, at, end)), calls)
         })
         .collect();
     spawned.sort_by_key(|(parent, calls)| {
@@ -291,4 +376,12 @@ fn sessions(threads: Vec<(ThreadKey, Vec<Vec<RecordedCall>>)>) -> Vec<(i64, Unpl
         session.close_spawns();
     }
     out
+}
+
+/// The calls of `groups`, without their ids.
+fn recorded(groups: Vec<Vec<Answered>>) -> Vec<Vec<RecordedCall>> {
+    groups
+        .into_iter()
+        .map(|calls| calls.into_iter().map(|(call, _)| call).collect())
+        .collect()
 }

@@ -34,7 +34,7 @@ impl Unplaced {
                 count: 1,
             }),
         }
-        self.spawned.push((j, parent, end));
+        self.spawned.push((j, parent, end, calls[0].start_us));
         j
     }
 
@@ -47,9 +47,8 @@ impl Unplaced {
     /// subagent's span holds its own.
     pub(super) fn close_spawns(&mut self) {
         let mut latest: Vec<(Owner, u32, i64, i64)> = vec![];
-        for (j, parent, end) in std::mem::take(&mut self.spawned).into_iter().rev() {
-            let child = &self.subagents[j];
-            let child_end = end + (child.think_before + child.recorded).ticks() as i64;
+        for (j, parent, end, start) in std::mem::take(&mut self.spawned).into_iter().rev() {
+            let child_end = start + self.subagents[j].recorded.ticks() as i64;
             let owner = self.owned(parent.owner);
             let before = owner.recorded;
             owner.recorded = owner.recorded.max(micros(child_end - parent.owner_start));

@@ -231,8 +231,10 @@ pub(super) struct At {
 }
 
 /// A subagent spawned: its index among the session's subagents, where its
-/// spawning call went, and when that call's answer ended (µs).
-pub(super) type Spawned = (usize, At, i64);
+/// spawning call went, when that call's answer ended and when the
+/// subagent started, as recorded (µs; it may start before the answer's
+/// last line).
+pub(super) type Spawned = (usize, At, i64, i64);
 
 /// A session's requests, and the subagents they spawn, before it is placed.
 pub(super) struct Unplaced {
