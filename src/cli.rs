@@ -292,7 +292,7 @@ pub struct PlotArgs {
 /// `loopcap check`.
 #[derive(Args)]
 pub struct CheckArgs {
-    /// A model (models/*.toml) or an experiment (experiments/*.toml).
+    /// A model (models/*.toml), an experiment (experiments/*.toml) or a plans file (plans/*.toml).
     pub file: PathBuf,
     /// Override a field before checking, as `run` and `sweep` would (repeatable),
     /// e.g. --set workload.developers.users=2000.

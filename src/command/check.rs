@@ -10,6 +10,7 @@ use crate::cli::CheckArgs;
 use crate::command::error::Error;
 use crate::config::Source;
 use crate::config::experiment::{ExperimentFlags, is_experiment, load_experiment_with};
+use crate::config::plans::{is_plans, read_plans};
 use crate::model::ModelSpec;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
@@ -25,6 +26,9 @@ pub fn check(args: &CheckArgs) -> Result<(), Error> {
     let (source, warning) = read_source(&args.file)?;
     if is_experiment(&source) {
         return check_experiment(source, args, limits);
+    }
+    if is_plans(&source) {
+        return check_plans(&args.file);
     }
     let loaded = load_source(source, warning, None, &args.set)?;
     loaded.admit(limits, false)?;
@@ -60,6 +64,23 @@ fn capacity(spec: &ModelSpec) -> String {
             .collect::<Vec<_>>()
             .join("; "),
     }
+}
+
+/// A plans file checked alone: its plans read and named. What each sets
+/// is checked against a model when `size MODEL --plans FILE` applies it.
+fn check_plans(path: &std::path::Path) -> Result<(), Error> {
+    let (name, plans) = read_plans(path)?;
+    let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+    writeln!(
+        io::stdout().lock(),
+        "{}: ok: plans file{}, {} plans ({}); `size MODEL --plans {}` checks each against MODEL",
+        path.display(),
+        name.map_or(String::new(), |n| format!(" \"{n}\"")),
+        plans.len(),
+        names.join(", "),
+        path.display()
+    )?;
+    Ok(())
 }
 
 fn check_experiment(source: Source, args: &CheckArgs, limits: Limits) -> Result<(), Error> {

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::axis::{self, Axis};
 use super::diagnostic::Diagnostic;
 use super::overrides::Override;
+use super::read::{Source, parse_toml};
 use crate::error::BadInput;
 
 #[derive(Deserialize)]
@@ -56,6 +57,11 @@ struct RawPlan {
 pub struct Plan {
     pub name: String,
     pub overrides: Vec<Override>,
+}
+
+/// Whether `source` is a plans file: `[[plan]]` tables and no model.
+pub fn is_plans(source: &Source) -> bool {
+    parse_toml(source).is_ok_and(|t| t.contains_key("plan") && !t.contains_key("workload"))
 }
 
 /// The plans of the file at `path`.

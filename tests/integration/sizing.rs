@@ -986,3 +986,40 @@ fn bad_grids_are_refused_with_exit_2() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `check` takes a plans file as what it is (it used to read one as a
+/// model and refuse its `plan` field): every shipped one is ok, naming as
+/// many plans as it has `[[plan]]` tables where none is a template (`over`
+/// makes one plan per value), and a plan that sets nothing is refused at
+/// its line, exit 2.
+#[test]
+fn check_reads_a_plans_file_as_one() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let out = loopcap().arg("check").arg(&file).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {out:?}", file.display());
+        assert!(stdout.contains(": ok: plans file"), "{stdout}");
+        let text = std::fs::read_to_string(&file).unwrap();
+        if !text.contains("over = ") {
+            let tables = text.matches("[[plan]]").count();
+            assert!(stdout.contains(&format!(", {tables} plans (")), "{stdout}");
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("plans.toml");
+    std::fs::write(&bad, "name = \"x\"\n\n[[plan]]\nname = \"empty\"\n").unwrap();
+    let out = loopcap().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("plans.toml:4: plan: says nothing"),
+        "{stderr}"
+    );
+}
