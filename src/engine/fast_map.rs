@@ -11,7 +11,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// rustc-hash's `FxHasher` (its 64-bit seed): each word is mixed in as
-/// `(hash.rotate_left(5) ^ word) * seed`.
+/// `(hash.rotate_left(5) ^ word) * seed`. Smaller integers come through
+/// `write` as their bytes, one word each.
 #[derive(Default, Clone, Copy)]
 pub struct FastHasher {
     hash: u64,
@@ -37,28 +38,8 @@ impl Hasher for FastHasher {
     }
 
     #[inline]
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    #[inline]
     fn write_u64(&mut self, n: u64) {
         self.add(n);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
     }
 
     #[inline]
