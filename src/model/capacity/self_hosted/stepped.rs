@@ -105,6 +105,9 @@ pub(super) struct Stepped {
     /// With prefix caching by blocks: the blocks finished calls left.
     cache: Option<PrefixCache>,
     step: Option<Step>,
+    /// The last step's list of tokens, emptied, for the next step to fill
+    /// (a step a few microseconds long should not cost an allocation).
+    spare: Vec<u32>,
     /// KV statistics are counted up to here.
     counted_to: SimTime,
     /// Tests compare runs of decode steps with the steps one by one.
@@ -132,6 +135,7 @@ impl Stepped {
             free_blocks: kv_tokens / u64::from(block_size),
             cache: (caching == PrefixCaching::Blocks).then(PrefixCache::new),
             step: None,
+            spare: Vec::new(),
             counted_to: now,
             #[cfg(test)]
             one_by_one: false,
@@ -276,6 +280,7 @@ impl Stepped {
                 stats.batch_seconds[batch] += now.since(from).as_secs_f64();
             }
             self.finish(now, &step.tokens, step.repeats, woken);
+            self.spare = step.tokens;
         }
         self.step = self.schedule(now, spec, slowdown, (measure_from, stats), started);
     }

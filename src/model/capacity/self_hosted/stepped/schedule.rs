@@ -38,8 +38,10 @@ impl Stepped {
         else {
             unreachable!("a stepped replica has vLLM's scheduler");
         };
+        let mut tokens = std::mem::take(&mut self.spare);
+        tokens.clear();
         let mut taking = Taking {
-            tokens: Vec::new(),
+            tokens,
             budget: max_num_batched_tokens,
             preempted: false,
             swapped: 0,
@@ -50,6 +52,7 @@ impl Stepped {
             self.admit_waiting(&mut taking, spec.max_sequences, measured, started);
         }
         if taking.tokens.is_empty() {
+            self.spare = taking.tokens;
             return None;
         }
         let (ticks, repeats, context) = self.step_length(&taking, spec, preemption, slowdown);
