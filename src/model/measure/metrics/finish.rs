@@ -148,12 +148,12 @@ impl Metrics {
         (cost_usd, months)
     }
 
-    /// Each model's calls, tokens and cost.
     /// Each window's summary, in the order the windows were declared.
     fn window_summaries(&self, pools: &[PoolSpec]) -> Vec<WindowSummary> {
         self.windows.iter().map(|w| w.summary(pools)).collect()
     }
 
+    /// Each model's calls, tokens and cost.
     fn model_summaries(&self, facts: &RunFacts<'_>) -> Vec<ModelSummary> {
         self.models
             .iter()
