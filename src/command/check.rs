@@ -28,6 +28,12 @@ pub fn check(args: &CheckArgs) -> Result<(), Error> {
         return check_experiment(source, args, limits);
     }
     if is_plans(&source) {
+        if let Some(set) = args.set.first() {
+            return Err(Error::input(format!(
+                "{}: a plans file takes no --set ({set}): give it to `size MODEL --plans FILE`",
+                source.name
+            )));
+        }
         return check_plans(&args.file);
     }
     let loaded = load_source(source, warning, None, &args.set)?;

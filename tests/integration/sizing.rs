@@ -991,7 +991,7 @@ fn bad_grids_are_refused_with_exit_2() {
 /// model and refuse its `plan` field): every shipped one is ok, naming as
 /// many plans as it has `[[plan]]` tables where none is a template (`over`
 /// makes one plan per value), and a plan that sets nothing is refused at
-/// its line, exit 2.
+/// its line, exit 2, as is a `--set` it would otherwise drop.
 #[test]
 fn check_reads_a_plans_file_as_one() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
@@ -1021,5 +1021,17 @@ fn check_reads_a_plans_file_as_one() {
     assert!(
         stderr.contains("plans.toml:4: plan: says nothing"),
         "{stderr}"
+    );
+    // A --set it would silently drop is refused.
+    let out = loopcap()
+        .arg("check")
+        .arg(dir.join("coding-agents.toml"))
+        .args(["--set", "duration=1h"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a plans file takes no --set (duration=1h)"),
+        "{out:?}"
     );
 }
