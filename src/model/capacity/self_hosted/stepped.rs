@@ -34,6 +34,7 @@ use super::sequence::Sequence;
 use super::spec::{PrefixCaching, SelfHostedSpec};
 use super::step_time::decode_ticks;
 use crate::engine::{Key, SimDuration, SimTime};
+use crate::model::capacity::prompt_cache::Session;
 
 mod schedule;
 
@@ -45,8 +46,11 @@ struct Held {
     made: u32,
     /// Tokens whose KV cache is computed.
     computed: u32,
-    /// KV-cache blocks it holds.
+    /// KV-cache blocks it holds of its own.
     blocks: u64,
+    /// Blocks of its session's prefix it references, shared with other
+    /// calls (with prefix caching by blocks).
+    shared: u64,
     /// It caught up with its tokens since it was (re)admitted: it decodes.
     decoding: bool,
     /// Its service started (it was scheduled once).
@@ -55,6 +59,11 @@ struct Held {
 }
 
 impl Held {
+    /// Blocks it holds or references.
+    fn holds(&self) -> u64 {
+        self.blocks + self.shared
+    }
+
     /// Its tokens: the prompt and what it made.
     fn tokens(&self) -> u32 {
         self.seq.input + self.made
@@ -73,13 +82,15 @@ impl Held {
 }
 
 /// Where a waiting sequence starts when it is admitted: the tokens it has
-/// computed, and the blocks it takes from the prefix cache (its session's,
-/// `taken` in all, of which it `reuses` some and frees the rest).
+/// computed, and the blocks of its session's prefix it references
+/// (`reuses`), of which `pinned` were unreferenced, and `promoted` the
+/// prefix gains from the running sequence at that index first.
 #[derive(Clone, Copy)]
 struct Resume {
     computed: u32,
-    taken: u64,
     reuses: u64,
+    pinned: u64,
+    promoted: Option<(usize, u64)>,
 }
 
 /// The step in progress: when it started and ends, and the tokens it
@@ -159,9 +170,11 @@ impl Stepped {
         self.step.is_some()
     }
 
-    /// Blocks in use, recounted from the sequences that hold them.
+    /// Blocks in use: those its sequences hold of their own, and those of
+    /// their sessions' prefixes they reference (each once).
     pub(super) fn used_blocks(&self) -> u64 {
-        self.running.iter().map(|h| h.blocks).sum()
+        let own: u64 = self.running.iter().map(|h| h.blocks).sum();
+        own + self.cache.as_ref().map_or(0, PrefixCache::referenced)
     }
 
     /// KV-cache tokens its blocks in use hold.
@@ -175,8 +188,41 @@ impl Stepped {
         (self.free_blocks, self.cached_blocks())
     }
 
+    /// Checks each session's referenced prefix against a recount from its
+    /// running sequences.
+    #[cfg(test)]
+    pub(super) fn check_references(&self) {
+        let Some(cache) = &self.cache else {
+            assert!(self.running.iter().all(|h| h.shared == 0));
+            return;
+        };
+        let sessions: std::collections::HashSet<Session> =
+            self.running.iter().filter_map(|h| h.seq.session).collect();
+        let recount: u64 = sessions
+            .iter()
+            .map(|&session| {
+                let most = self.referencing(session);
+                assert_eq!(cache.prefix(session).1, most, "references to {session:?}");
+                most
+            })
+            .sum();
+        assert_eq!(cache.referenced(), recount, "references in all");
+    }
+
+    /// Blocks the prefix cache holds that no sequence references.
     fn cached_blocks(&self) -> u64 {
-        self.cache.as_ref().map_or(0, PrefixCache::blocks)
+        self.cache.as_ref().map_or(0, PrefixCache::unreferenced)
+    }
+
+    /// The blocks of `session`'s prefix its running sequences reference:
+    /// the most any one does.
+    fn referencing(&self, session: Session) -> u64 {
+        self.running
+            .iter()
+            .filter(|h| h.seq.session == Some(session))
+            .map(|h| h.shared)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether a sequence of `input` tokens would be admitted at the next
@@ -199,6 +245,7 @@ impl Stepped {
             made: 0,
             computed: 0,
             blocks: 0,
+            shared: 0,
             decoding: false,
             started: false,
             first_at: seq.arrived,
@@ -253,7 +300,7 @@ impl Stepped {
         step.repeats = k;
         step.ends = ends;
         for held in &mut self.running {
-            let keep = blocks_for(held.computed + k, self.block_size);
+            let keep = blocks_for(held.computed + k, self.block_size) - held.shared;
             self.free_blocks += held.blocks - keep;
             held.blocks = keep;
         }
@@ -314,20 +361,26 @@ impl Stepped {
                     .per_token_s
                     .push(now.since(held.first_at).as_secs_f64() / f64::from(held.made - 1));
             }
-            self.release(&held, held.blocks);
+            self.release(&held, held.holds());
         }
     }
 
-    /// Frees `held`'s blocks, of which the prefix cache keeps the first
-    /// `cacheable` (whole blocks of computed tokens) for its session.
+    /// Frees `held`'s blocks (it no longer runs), of which its session's
+    /// prefix keeps the first `cacheable` of those it held or referenced
+    /// (whole blocks of computed tokens).
     fn release(&mut self, held: &Held, cacheable: u64) {
-        self.free_blocks += match (&mut self.cache, held.seq.session) {
-            (Some(cache), Some(session)) => {
-                let kept = cacheable.min(held.blocks);
-                held.blocks - kept + cache.leave(session, kept)
-            }
-            _ => held.blocks,
+        let Some((cache, session)) = self.cache.as_ref().zip(held.seq.session) else {
+            self.free_blocks += held.blocks;
+            return;
         };
+        let still = if held.shared == 0 {
+            cache.prefix(session).1
+        } else {
+            self.referencing(session)
+        };
+        let kept = cacheable.min(held.holds()).saturating_sub(held.shared);
+        let cache = self.cache.as_mut().expect("a prefix cache");
+        self.free_blocks += cache.leave(session, (held.shared, held.blocks, kept), still);
     }
 
     /// Frees cached blocks until `need` are free, if it can.
@@ -339,32 +392,55 @@ impl Stepped {
         }
     }
 
-    /// Where `held`, waiting, would start if admitted now (without taking
-    /// anything from the prefix cache).
-    fn resume(&self, held: &Held, block_size: u32) -> Resume {
-        if held.computed > 0 {
-            // Swapped out: all it computed comes back.
-            return Resume {
-                computed: held.computed,
-                taken: 0,
-                reuses: 0,
-            };
-        }
-        let cacheable = held.cacheable_blocks(block_size);
-        let (hit, taken, reuses) = match (&self.cache, held.seq.session) {
-            (Some(cache), Some(session)) => {
-                let taken = cache.peek(session);
-                let reuses = taken.min(cacheable);
-                (reuses, taken, reuses)
-            }
-            (Some(_), None) => (0, 0, 0),
-            // Given: its cached blocks are a hit, held anew.
-            (None, _) => (cacheable, 0, 0),
+    /// Where `held`, waiting, would start if admitted now, the running
+    /// sequences computing `scheduled` tokens each in this step (changing
+    /// nothing).
+    fn resume(&self, held: &Held, scheduled: &[u32]) -> Resume {
+        let block_size = self.block_size;
+        // Swapped out: all it computed comes back, held anew.
+        let anew = |computed| Resume {
+            computed,
+            reuses: 0,
+            pinned: 0,
+            promoted: None,
         };
+        let cacheable = held.cacheable_blocks(block_size);
+        let (cache, session) = match (&self.cache, held.seq.session) {
+            _ if held.computed > 0 => return anew(held.computed),
+            (Some(cache), Some(session)) => (cache, session),
+            (Some(_), None) => return anew(0),
+            // Given: its cached blocks are a hit, held anew.
+            (None, _) => return anew((cacheable * u64::from(block_size)) as u32),
+        };
+        let (prefix, referenced) = cache.prefix(session);
+        // A running sequence of the session that references the whole
+        // prefix continues it with its prompt's whole blocks, computed or
+        // being computed in this step: vLLM caches a call's whole blocks
+        // when it schedules them.
+        let promoted = (cacheable > prefix)
+            .then(|| {
+                self.running
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| h.seq.session == Some(session) && h.shared == prefix)
+                    .map(|(i, h)| {
+                        let now = scheduled.get(i).copied().unwrap_or(0);
+                        let through = (h.computed + now).min(h.seq.input) / block_size;
+                        (i, u64::from(through).min(cacheable).saturating_sub(prefix))
+                    })
+                    .fold(None, |best: Option<(usize, u64)>, (i, more)| match best {
+                        Some((_, most)) if most >= more => best,
+                        _ if more > 0 => Some((i, more)),
+                        _ => best,
+                    })
+            })
+            .flatten();
+        let reuses = cacheable.min(prefix + promoted.map_or(0, |p| p.1));
         Resume {
-            computed: (hit * u64::from(block_size)) as u32,
-            taken,
+            computed: (reuses * u64::from(block_size)) as u32,
             reuses,
+            pinned: reuses.min(prefix).saturating_sub(referenced),
+            promoted,
         }
     }
 
@@ -378,14 +454,20 @@ impl Stepped {
         true
     }
 
+    /// The blocks the waiting head, resuming as `resume`, needs for its
+    /// next chunk (of at most `budget` tokens), if they are free or cached.
+    fn head_needs(&self, head: &Held, resume: &Resume, budget: u32) -> Option<(u32, u64)> {
+        let n = (head.tokens() - resume.computed).min(budget);
+        let need = blocks_for(resume.computed + n, self.block_size) - resume.reuses;
+        (need <= self.free_blocks + self.cached_blocks() - resume.pinned).then_some((n, need))
+    }
+
     /// Whether the waiting head's next chunk (of at most `budget` tokens)
     /// needs more blocks than are free or cached.
-    fn head_blocked(&self, block_size: u32, budget: u32) -> bool {
+    fn head_blocked(&self, scheduled: &[u32], budget: u32) -> bool {
         self.waiting.front().is_some_and(|head| {
-            let resume = self.resume(head, block_size);
-            let n = (head.tokens() - resume.computed).min(budget);
-            let need = blocks_for(resume.computed + n, block_size) - resume.reuses;
-            need > self.free_blocks + self.cached_blocks() - resume.reuses
+            let resume = self.resume(head, scheduled);
+            self.head_needs(head, &resume, budget).is_none()
         })
     }
 
@@ -402,7 +484,7 @@ impl Stepped {
         let needs = |k: u32| -> u64 {
             self.running
                 .iter()
-                .map(|h| blocks_for(h.computed + k, block_size) - h.blocks)
+                .map(|h| blocks_for(h.computed + k, block_size) - h.holds())
                 .sum()
         };
         // The longest run whose blocks are free (one step's are).

@@ -57,11 +57,14 @@ fn check(fleet: &SelfHosted) {
                 assert!(r.sequences() <= fleet.spec.max_sequences);
             }
             (Work::Stepped(s), Scheduler::Vllm { block_size, .. }) => {
-                // Blocks held, recounted from the sequences, and those
-                // free make the whole cache: none lost, none made up.
+                // Blocks held (the sequences' own, recounted, and those
+                // they reference, recounted by session in
+                // `check_references`), cached and free make the whole
+                // cache: none lost, none made up.
                 let blocks = fleet.spec.kv_cache_tokens / u64::from(block_size);
                 let (free, cached) = s.free_blocks();
                 assert_eq!(s.used_blocks() + free + cached, blocks, "blocks leak");
+                s.check_references();
                 assert!(s.running() <= fleet.spec.max_sequences);
             }
             (Work::Stepped(_), Scheduler::Reserve) => panic!("a stepped replica reserving"),

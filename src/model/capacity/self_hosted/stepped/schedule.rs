@@ -81,7 +81,7 @@ impl Stepped {
             let n = (self.running[i].tokens() - self.running[i].computed).min(taking.budget);
             loop {
                 let held = &self.running[i];
-                let need = blocks_for(held.computed + n, block_size) - held.blocks;
+                let need = blocks_for(held.computed + n, block_size) - held.holds();
                 self.make_room(need);
                 if need <= self.free_blocks {
                     self.free_blocks -= need;
@@ -98,11 +98,12 @@ impl Stepped {
                         victim.decoding = false;
                     }
                     Preemption::Swap { .. } => {
-                        self.free_blocks += victim.blocks;
+                        self.release(&victim, 0);
                         taking.swapped += u64::from(victim.computed);
                     }
                 }
                 victim.blocks = 0;
+                victim.shared = 0;
                 self.waiting.push_front(victim);
                 taking.preempted = true;
                 if let Some(stats) = stats.as_deref_mut() {
@@ -127,17 +128,14 @@ impl Stepped {
         mut stats: Option<&mut ReplicaStats>,
         started: &mut Vec<Key>,
     ) {
-        let block_size = self.block_size;
         while taking.budget > 0 && self.running() < max_sequences {
             let Some(head) = self.waiting.front() else {
                 break;
             };
-            let resume = self.resume(head, block_size);
-            let n = (head.tokens() - resume.computed).min(taking.budget);
-            let need = blocks_for(resume.computed + n, block_size) - resume.reuses;
-            if need > self.free_blocks + self.cached_blocks() - resume.reuses {
+            let resume = self.resume(head, &taking.tokens);
+            let Some((n, need)) = self.head_needs(head, &resume, taking.budget) else {
                 break;
-            }
+            };
             let mut held = self.waiting.pop_front().expect("a head");
             taking.swapped += u64::from(held.computed);
             if let Some(stats) = stats.as_deref_mut().filter(|_| held.computed == 0) {
@@ -145,12 +143,18 @@ impl Stepped {
                 stats.cache_hit_tokens += u64::from(resume.computed);
             }
             if let (Some(cache), Some(session)) = (&mut self.cache, held.seq.session) {
-                cache.take(session);
-                self.free_blocks += resume.taken - resume.reuses;
+                if let Some((i, more)) = resume.promoted {
+                    let continuing = &mut self.running[i];
+                    continuing.blocks -= more;
+                    continuing.shared += more;
+                    cache.extend(session, more);
+                }
+                self.free_blocks += cache.reference(session, resume.reuses);
             }
             self.make_room(need);
             self.free_blocks -= need;
-            held.blocks = resume.reuses + need;
+            held.blocks = need;
+            held.shared = resume.reuses;
             held.computed = resume.computed;
             if !held.started {
                 held.started = true;
@@ -198,11 +202,11 @@ impl Stepped {
             && (self.waiting.is_empty()
                 || taking.budget == 0
                 || self.running() >= spec.max_sequences
-                || self.head_blocked(block_size, taking.budget))
+                || self.head_blocked(&taking.tokens, taking.budget))
         {
             repeats = self.run_length(block_size);
             for held in &mut self.running {
-                let more = blocks_for(held.computed + repeats, block_size) - held.blocks;
+                let more = blocks_for(held.computed + repeats, block_size) - held.holds();
                 self.free_blocks -= more;
                 held.blocks += more;
             }

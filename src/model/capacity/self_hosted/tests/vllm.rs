@@ -279,6 +279,40 @@ fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
     assert_eq!(evicted[2], secs(1.2208), "{evicted:?}");
 }
 
+/// Calls of one session share their prefix's blocks by reference, as
+/// vLLM caches a call's whole blocks when it schedules them. B (3,200
+/// prompt tokens, the first 1,600 its session's) sent with A (1,600)
+/// references A's 100 blocks in the same step and prefills only its own
+/// 1,600: the step prefills 3,200 tokens, both first tokens at 0.32 s.
+/// In a cache of 250 blocks they run together (A grows to 113 blocks, B
+/// to 201, 100 of them A's); were B another session's, it would need 200
+/// blocks beside A's 100 and wait for A's end (2.15 s: its prefill and
+/// 199 steps) to prefill all 3,200 (2.47 s). Sent at 0.505 s, while A
+/// decodes, B waits for the step's end (0.51 s) and prefills 1,600 beside
+/// A's token (10 ms + 160 ms): its first token at 0.68 s.
+#[test]
+fn calls_of_a_session_running_together_share_its_prefix_blocks() {
+    let a = (secs(0.0), request(1600, 400), 200, session(1));
+    let b = (secs(0.0), cached(3200, 1600, 400), 2, session(1));
+    let run = |kv: u64, calls: &[(SimTime, Request, u32, Option<Session>)]| {
+        let mut fleet = SelfHosted::new(&caching(kv, PrefixCaching::Blocks), SimTime::ZERO);
+        let firsts: Vec<_> = drive_sessions(&mut fleet, calls)
+            .into_values()
+            .map(|t| t.0)
+            .collect();
+        let stats = fleet.stats(secs(10.0));
+        (firsts, stats.cache_hit_tokens, stats.preemptions)
+    };
+    assert_eq!(run(4000, &[a, b]), (vec![secs(0.32), secs(0.32)], 1600, 0));
+    let other = (secs(0.0), cached(3200, 1600, 400), 2, session(2));
+    assert_eq!(run(4000, &[a, other]), (vec![secs(0.16), secs(2.47)], 0, 0));
+    let later = (secs(0.505), cached(3200, 1600, 400), 2, session(1));
+    assert_eq!(
+        run(100_000, &[a, later]),
+        (vec![secs(0.16), secs(0.68)], 1600, 0)
+    );
+}
+
 /// Calls of 20 sessions into a tight cache with prefix caching by blocks:
 /// blocks (free, held, cached) are conserved at every event, everything
 /// finishes, and runs of decode steps give what the steps one by one give.
