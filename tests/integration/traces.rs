@@ -73,6 +73,14 @@ fn run_in(dir: &Path, text: String) -> Summary {
     model::simulate(&spec, false).unwrap().summary
 }
 
+/// A fresh directory holding a copy of `data`'s `file`, for a model file
+/// beside it (tests write nothing into the repository).
+fn copied(data: &Path, file: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(data.join(file), dir.path().join(file)).unwrap();
+    dir
+}
+
 /// What `loopcap check` prints on stderr for `text` written as a model
 /// file in `dir`, which must exit with `code`.
 fn checked_in(dir: &Path, text: &str, code: i32) -> String {
@@ -864,8 +872,9 @@ fn opentelemetry_genai_spans_replay_as_sessions() {
         let trace = format!("{{ file = \"{file}\", format = \"otel\" }}");
         assert_replays(&data, &trace, (4, 7, 7800, 800, 225), (9.0, 3.75));
     }
+    let dir = copied(&data, "otel-genai.jsonl");
     let stderr = checked_in(
-        &data,
+        dir.path(),
         &replay("{ file = \"otel-genai.jsonl\", format = \"otel\" }", "1h"),
         0,
     );
@@ -1007,7 +1016,8 @@ fn claude_code_transcripts_replay_as_sessions_with_subagents_in_their_loops() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let trace = "{ file = \"claude-code.jsonl\", format = \"claude_code\" }";
     assert_replays(&data, trace, (3, 7, 77_065, 70_100, 600), (8.5, 10.5 / 3.0));
-    let stderr = checked_in(&data, &replay(trace, "1h"), 0);
+    let dir = copied(&data, "claude-code.jsonl");
+    let stderr = checked_in(dir.path(), &replay(trace, "1h"), 0);
     assert!(
         stderr.contains("1 calls of claude-code.jsonl failed as recorded"),
         "{stderr}"
@@ -1135,6 +1145,67 @@ fn claude_code_subagents_are_linked_by_the_result_that_names_them() {
             trace,
             (loops, 7, 77_065, 70_100, 600),
             (max, mean),
+        );
+    }
+}
+
+/// A subagent's own `Task` starts a subagent of its own, and its result
+/// names it as the session's do: the nested agent (prompt at 13.4 s, one
+/// call answered by 13.9 s) hangs off the subagent's first call (answered
+/// at 13.2 s), which waits for it. Each call takes 1 s on one lane: the
+/// subagent is 1 + 0.2 + 1 + 0.1 + 1 = 3.3 s, and the loop 1 + 2 + 1 +
+/// 0.2 + 3.3 + 0.5 + 1 = 9.0 s. Without the link, timing hangs it off the
+/// session's own call that spawned the first subagent (answered at 9 s):
+/// it starts 4.4 s after that answer, beside the subagent (1 + 0.8 + 1 s
+/// from 0.2 s), and the parent waits for it: 1 + 2 + 1 + 4.4 + 1 + 0.5 +
+/// 1 = 10.9 s.
+#[test]
+fn claude_code_subagents_of_subagents_hang_off_the_call_that_started_them() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let text = fs::read_to_string(data.join("claude-code.jsonl")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let grep = "\"id\": \"toolu_3\", \"name\": \"Grep\"";
+    assert!(lines[6].contains(grep), "{}", lines[6]);
+    lines[6] = lines[6].replace(grep, "\"id\": \"toolu_3\", \"name\": \"Task\"");
+    let nested = |line: &str, time: &str| {
+        line.replace("09:00:09.200Z", time)
+            .replace("\"agentId\": \"a1b2c3d\"", "\"agentId\": \"n1\"")
+    };
+    let prompt = nested(&lines[5], "09:00:13.400Z");
+    let answer = nested(&lines[8], "09:00:13.900Z")
+        .replace("09:00:16.000Z", "09:00:13.900Z")
+        .replace("msg_s2", "msg_n1")
+        .replace(
+            "\"input_tokens\": 100, \"cache_creation_input_tokens\": 0, \"cache_read_input_tokens\": 3000, \"output_tokens\": 50",
+            "\"input_tokens\": 1000, \"cache_creation_input_tokens\": 0, \"cache_read_input_tokens\": 0, \"output_tokens\": 10",
+        );
+    assert!(
+        answer.contains("msg_n1")
+            && answer.contains("13.900Z")
+            && answer.contains("\"input_tokens\": 1000")
+    );
+    let result = lines[7].replace(
+        "\"tool_use_id\": \"toolu_1\"",
+        "\"tool_use_id\": \"toolu_3\"",
+    );
+    let linked = result.replacen(
+        "\"timestamp\"",
+        "\"toolUseResult\": {\"status\": \"completed\", \"agentId\": \"n1\"}, \"timestamp\"",
+        1,
+    );
+    assert!(linked.contains("toolu_3") && linked.contains("toolUseResult"));
+    let dir = tempfile::tempdir().unwrap();
+    let trace = "{ file = \"cc.jsonl\", format = \"claude_code\" }";
+    for (result, max) in [(&linked, 9.0), (&result, 10.9)] {
+        let mut file = lines.clone();
+        file[7] = result.clone();
+        file.splice(7..7, [prompt.clone(), answer.clone()]);
+        fs::write(dir.path().join("cc.jsonl"), file.join("\n") + "\n").unwrap();
+        assert_replays(
+            dir.path(),
+            trace,
+            (3, 8, 78_065, 70_100, 610),
+            (max, (max + 2.0) / 3.0),
         );
     }
 }

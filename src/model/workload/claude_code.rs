@@ -18,12 +18,13 @@
 //! - An API error (`isApiErrorMessage`, or the `<synthetic>` model) is a
 //!   failed attempt: skipped and counted, since the simulation makes its own.
 //! - A subagent's thread is part of its parent's loop: a fan-out of the
-//!   session's call that asked for it with a `Task` (or `Agent`) tool
-//!   use, the subagents of one call together. The tool's result names the
-//!   agent it started (`toolUseResult.agentId`, beside the `tool_result`
-//!   of that tool use's id, as Claude Code 2.0.5x on writes it); where no
-//!   result names it, the call is the one whose answer came last before
-//!   the subagent's first line. It starts as long after that answer as
+//!   call that asked for it with a `Task` (or `Agent`) tool use, the
+//!   session's own or another subagent's, the subagents of one call
+//!   together. The tool's result names the agent it started
+//!   (`toolUseResult.agentId`, beside the `tool_result` of that tool use's
+//!   id, as Claude Code 2.0.5x on writes it); where no result names it, the
+//!   call is the session's own one whose answer came last before the
+//!   subagent's first line. It starts as long after that answer as
 //!   recorded, and the parent's next call waits for the last of them as
 //!   simulated (see `fan_out`). A subagent launched in the background
 //!   (`toolUseResult.status` "async_launched", or `isAsync`) is not waited
@@ -306,21 +307,32 @@ fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<Answered>>
     groups
 }
 
+/// Where each call went: by its response's id, its session, place and
+/// answer's end.
+type Placed = HashMap<String, (usize, At, i64)>;
+
+/// A subagent's place: the call that spawned it (its session, where it
+/// went and its answer's end), or none, a session of its own.
+type Parent = Option<(usize, At, i64)>;
+
 /// The sessions of the threads' calls, each from its first call's start:
 /// a session's own thread its requests, the user's think time before each
 /// the gap from the previous request's last answer; a subagent's thread a
-/// fan-out of the own thread's call that started it (see [`Links`]), or
-/// else whose answer came last before it started, or a session of its own
-/// if it ran in the background or there is no such call.
+/// fan-out of the call that started it (see [`Links`]), its own thread's
+/// or another subagent's, or else of the own thread's call whose answer
+/// came last before it started, or a session of its own if it ran in the
+/// background or there is no such call.
 fn sessions(threads: Vec<(ThreadKey, Vec<Vec<Answered>>)>, links: &Links) -> Vec<(i64, Unplaced)> {
     let mut out: Vec<(i64, Unplaced)> = vec![];
-    // Each session's own calls: when each answer ended, where it went and its id.
-    type Answers = Vec<(i64, At, String)>;
-    let mut answers: HashMap<String, (usize, Answers)> = HashMap::new();
+    let mut placed = Placed::new();
+    // Each session's own calls by when their answers ended, for subagents
+    // no result names.
+    let mut own_ends: HashMap<String, (usize, Vec<(i64, At)>)> = HashMap::new();
     let (own, subagents): (Vec<_>, Vec<_>) = threads
         .into_iter()
         .partition(|((_, agent), _)| agent.is_empty());
     for ((session, _), groups) in own {
+        let s = out.len();
         let mut ends = vec![];
         for (r, calls) in groups.iter().enumerate() {
             for (round, (call, id)) in calls.iter().enumerate() {
@@ -329,53 +341,91 @@ fn sessions(threads: Vec<(ThreadKey, Vec<Vec<Answered>>)>, links: &Links) -> Vec
                     round: round as u32,
                     owner_start: calls[0].0.start_us,
                 };
-                ends.push((call.end_us, at, id.clone()));
+                ends.push((call.end_us, at));
+                placed.insert(id.clone(), (s, at, call.end_us));
             }
         }
-        answers.insert(session, (out.len(), ends));
+        own_ends.insert(session, (s, ends));
         out.push((
             groups[0][0].0.start_us,
             requests_of(recorded(groups)).into(),
         ));
     }
-    // Each subagent's spawning call, if any: its session, where it went
-    // (by which siblings are put together) and its answer's end.
-    type Parent = (usize, At, i64);
-    let mut spawned: Vec<(Option<Parent>, Vec<RecordedCall>)> = subagents
+    let by_time = |session: &str, start: i64| -> Parent {
+        let (s, ends) = own_ends.get(session)?;
+        let &(end, at) = ends.iter().rfind(|(end, _)| *end <= start)?;
+        Some((*s, at, end))
+    };
+    // Subagents in generations: those whose spawning call is placed, then
+    // those their calls spawned; the rest (their spawner never placed) by time.
+    let mut pending: Vec<(ThreadKey, Vec<Answered>)> = subagents
         .into_iter()
-        .map(|(thread, groups)| {
-            let calls: Vec<RecordedCall> = recorded(groups).into_iter().flatten().collect();
-            let (s, ends) = match answers.get(&thread.0) {
-                Some((s, ends)) => (*s, ends.as_slice()),
-                None => (0, &[][..]),
-            };
-            let by_time = || ends.iter().rfind(|(end, ..)| *end <= calls[0].start_us);
-            let parent = match links.spawner(&thread) {
-                Some(None) => None,
-                Some(Some(response)) => {
-                    ends.iter().find(|(.., id)| id == response).or_else(by_time)
-                }
-                None => by_time(),
-            };
-            (parent.map(|&(end, at, _)| (s, at, end)), calls)
-        })
+        .map(|(thread, groups)| (thread, groups.into_iter().flatten().collect()))
         .collect();
-    spawned.sort_by_key(|(parent, calls)| {
-        let call = parent.map(|(s, at, _)| (s, at.owner, at.round));
-        (call, calls[0].start_us)
-    });
-    for (parent, calls) in spawned {
-        match parent {
-            Some((s, at, end)) => {
-                out[s].1.spawn(&calls, at, end);
+    while !pending.is_empty() {
+        // None while the spawning call is not placed yet.
+        let known = |thread: &ThreadKey, start: i64| match links.spawner(thread) {
+            Some(None) => Some(None),
+            Some(Some(response)) => placed.get(response).map(|&p| Some(p)),
+            None => Some(by_time(&thread.0, start)),
+        };
+        let (mut ready, mut waiting) = (vec![], vec![]);
+        for (thread, calls) in pending {
+            match known(&thread, calls[0].0.start_us) {
+                Some(parent) => ready.push((parent, calls)),
+                None => waiting.push((thread, calls)),
             }
-            None => out.push((calls[0].start_us, requests_of(vec![calls]).into())),
+        }
+        if ready.is_empty() {
+            // Their spawning calls are never placed: timing decides.
+            ready = waiting
+                .drain(..)
+                .map(|(thread, calls)| (by_time(&thread.0, calls[0].0.start_us), calls))
+                .collect();
+        }
+        pending = waiting;
+        ready.sort_by_key(|(parent, calls)| {
+            let call = parent.map(|(s, at, _)| (s, at.owner, at.round));
+            (call, calls[0].0.start_us)
+        });
+        for (parent, calls) in ready {
+            place_subagent(&mut out, &mut placed, parent, calls);
         }
     }
     for (_, session) in &mut out {
         session.close_spawns();
     }
     out
+}
+
+/// Puts a subagent's `calls` in its parent's session as a fan-out of the
+/// spawning call, or as a session of its own; notes where each call went.
+fn place_subagent(
+    out: &mut Vec<(i64, Unplaced)>,
+    placed: &mut Placed,
+    parent: Parent,
+    calls: Vec<Answered>,
+) {
+    let start = calls[0].0.start_us;
+    let (ends, calls): (Vec<(String, i64)>, Vec<RecordedCall>) = calls
+        .into_iter()
+        .map(|(call, id)| ((id, call.end_us), call))
+        .unzip();
+    let (s, owner) = match parent {
+        Some((s, at, end)) => (s, Owner::Subagent(out[s].1.spawn(&calls, at, end))),
+        None => {
+            out.push((start, requests_of(vec![calls]).into()));
+            (out.len() - 1, Owner::Request(0))
+        }
+    };
+    for (round, (id, end)) in ends.into_iter().enumerate() {
+        let at = At {
+            owner,
+            round: round as u32,
+            owner_start: start,
+        };
+        placed.insert(id, (s, at, end));
+    }
 }
 
 /// The calls of `groups`, without their ids.
