@@ -326,6 +326,25 @@ fn cached_blocks_are_conserved_and_runs_still_match_the_steps() {
     runs_match_steps(&spec, &arrivals);
 }
 
+/// The same with preemption by swapping: a swapped call gives up the
+/// prefix blocks it referenced and comes back with all it computed, held
+/// anew; blocks and references still add up at every event.
+#[test]
+fn swapped_calls_give_up_their_references_and_blocks_are_conserved() {
+    let arrivals = random_calls(9, 0.3, 2500, 300);
+    let spec = SelfHostedSpec {
+        decode: growing_decode(),
+        scheduler: Scheduler::Vllm {
+            block_size: 16,
+            max_num_batched_tokens: 8192,
+            preemption: Preemption::Swap { tokens_per_s: 1e6 },
+            prefix_cache: PrefixCaching::Blocks,
+        },
+        ..caching(12_000, PrefixCaching::Blocks)
+    };
+    runs_match_steps(&spec, &arrivals);
+}
+
 /// Decode steps of 8 ms, 0.3 ms more a sequence, 0.2 µs more a token of context.
 fn growing_decode() -> DecodeSpeed {
     DecodeSpeed::Linear {
