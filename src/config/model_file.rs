@@ -194,6 +194,7 @@ impl RawModel {
                 .iter()
                 .any(|p| matches!(p.capacity, CapacitySpec::SelfHosted(_)));
         let shared_limits = check_shared_limits(
+            &routing.preset_limits,
             &self.shared_limits,
             self.organization.as_ref(),
             &routing.pools,

@@ -34,6 +34,9 @@ pub struct RawPool {
 /// The model's pools, its routers and which router each class uses.
 pub struct Routing {
     pub pools: Vec<PoolSpec>,
+    /// Each provider's limit that two or more pools name presets of, and
+    /// those pools (see [`presets::limit_of`]).
+    pub preset_limits: Vec<(String, Vec<usize>)>,
     pub routers: Vec<Router>,
     /// Per class and model, an index into `routers` (none for a model the
     /// class's agent never calls).
@@ -73,6 +76,7 @@ impl RawRouting<'_> {
             let n = calls.models.len();
             return Ok(Routing {
                 pools,
+                preset_limits: Vec::new(),
                 routers: vec![Router::Single(0)],
                 router_of: calls
                     .class_models
@@ -135,9 +139,27 @@ impl RawRouting<'_> {
         every_pool_reached(&names, &routers, &router_of)?;
         Ok(Routing {
             pools,
+            preset_limits: self.preset_limits(),
             routers,
             router_of,
         })
+    }
+
+    /// Each provider's limit that two or more `[[pool]]`s name presets of,
+    /// with those pools, in the order of the limits' names.
+    fn preset_limits(&self) -> Vec<(String, Vec<usize>)> {
+        let mut limits: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, pool) in self.pools.iter().enumerate() {
+            let limit = match pool.capacity.table().get("preset") {
+                Some(toml::Value::String(name)) => presets::limit_of(name),
+                _ => None,
+            };
+            if let Some(limit) = limit {
+                limits.entry(limit).or_default().push(i);
+            }
+        }
+        limits.retain(|_, pools| pools.len() > 1);
+        limits.into_iter().collect()
     }
 
     /// The classes' own routers (`[class_router]`), and which class has

@@ -34,6 +34,11 @@ pub const FILES: [(&str, &str); 5] = [
 struct Preset {
     description: String,
     source: String,
+    /// The provider's limit it describes, where one limit holds several
+    /// models together (Anthropic's for a model class, an organization's
+    /// for a model): the pools of one model naming presets of the same
+    /// limit share one set of its buckets.
+    limit: Option<String>,
     client: Option<toml::Table>,
     capacity: Option<toml::Table>,
     prices: Option<toml::Table>,
@@ -90,6 +95,12 @@ pub fn list(what: Fills) -> Vec<Listed> {
 /// The `client` table of client preset `name`.
 pub fn client_table(name: &str) -> Option<toml::Table> {
     all().remove(name).and_then(|(_, p)| p.client)
+}
+
+/// The provider's limit capacity preset `name` describes, where pools
+/// naming it (or another preset of the same limit) share it.
+pub fn limit_of(name: &str) -> Option<String> {
+    all().remove(name).and_then(|(_, p)| p.limit)
 }
 
 /// The `capacity` table of capacity preset `name`.

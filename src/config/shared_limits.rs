@@ -16,6 +16,8 @@ use super::field_path::FieldPath;
 use super::router::{PoolNames, pool_named};
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
+use crate::model::capacity::service_time::ServiceTime;
+use crate::model::capacity::shared_api::SharedApiSpec;
 use crate::model::capacity::shared_limits::SharedLimits;
 
 /// `[shared_limits.NAME]`: the pools held together, and their limits.
@@ -29,14 +31,20 @@ pub struct RawSharedLimits {
     limits: RawSharedApi,
 }
 
-/// The model's limits over several pools: each named group's, in name
-/// order, then the organization's over every shared API pool.
+/// The model's limits over several pools: each provider's limit that
+/// pools name presets of (`preset_limits`, in name order), each named
+/// group's, in name order, then the organization's over every shared API
+/// pool.
 pub fn check_shared_limits(
+    preset_limits: &[(String, Vec<usize>)],
     groups: &BTreeMap<String, RawSharedLimits>,
     organization: Option<&RawSharedApi>,
     pools: &[PoolSpec],
 ) -> Checked<Vec<SharedLimits>> {
-    let mut checked = Vec::with_capacity(groups.len() + 1);
+    let mut checked = Vec::with_capacity(preset_limits.len() + groups.len() + 1);
+    for (limit, held) in preset_limits {
+        checked.push(preset_limit(limit, held, pools)?);
+    }
     for (name, group) in groups {
         let at = FieldPath::root("shared_limits").child(name);
         checked.push(SharedLimits {
@@ -55,6 +63,49 @@ pub fn check_shared_limits(
         });
     }
     Ok(checked)
+}
+
+/// The provider's `limit` over the pools `held` that name presets of it:
+/// their limits as the first of them has them (they serve nothing, so no
+/// service time, prompt cache or overload). Pools that give the limit
+/// other numbers beside their presets are refused: a provider has one.
+fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<SharedLimits> {
+    let numbers = |p: usize| match &pools[p].capacity {
+        CapacitySpec::SharedApi(api) => Some((
+            [
+                api.requests_per_min,
+                api.input_tokens_per_min,
+                api.output_tokens_per_min,
+                api.tokens_per_min,
+                api.max_concurrency.map(u64::from),
+            ],
+            api.monthly_spend_cap.map(f64::to_bits),
+        )),
+        _ => None,
+    };
+    let first = held[0];
+    if let Some(&other) = held.iter().find(|&&p| numbers(p) != numbers(first)) {
+        return Err(Invalid::new(
+            FieldPath::root("pool").child(other).child("capacity"),
+            format!(
+                "names a preset of the provider's limit \"{limit}\", as pool `{}` does, but gives it other limits: pools under one provider's limit share it, so give them the same (or give one its own limits without the preset)",
+                pools[first].name
+            ),
+        ));
+    }
+    let CapacitySpec::SharedApi(api) = &pools[first].capacity else {
+        unreachable!("only shared API presets name a provider's limit");
+    };
+    Ok(SharedLimits {
+        name: format!("preset_limit.{limit}"),
+        limits: SharedApiSpec {
+            service: ServiceTime::constant(0.0),
+            cache_ttl: None,
+            overload: None,
+            ..api.clone()
+        },
+        pools: held.to_vec(),
+    })
 }
 
 fn shared_api(pool: &PoolSpec) -> bool {

@@ -353,6 +353,25 @@ fn the_anthropic_presets_are_their_sources() {
     );
     assert!(limits.contains("cache_read_input_tokens do NOT count toward ITPM"));
     assert!(tiers.contains("usage Tier 2, increasing your monthly usage limit to $500"));
+    // One limit an organization's model class: a tier's presets of a
+    // class name one, and no two (tier, class) name the same.
+    assert!(
+        limits.contains("Rate limits apply per organization; spend/rate limits per model class.")
+    );
+    assert!(limits.contains("Rate limits for Opus are a single total applied to combined traffic"));
+    assert!(limits.contains("Sonnet 4.x is similarly pooled"));
+    let mut named = std::collections::BTreeSet::new();
+    for tier in 1..=4 {
+        for class in ["opus", "sonnet", "haiku"] {
+            let limit =
+                loopcap::config::presets::limit_of(&format!("anthropic-tier{tier}-{class}"));
+            assert!(
+                limit.as_deref().is_some_and(|l| l.contains(class)),
+                "{limit:?}"
+            );
+            assert!(named.insert(limit), "tier {tier} {class}");
+        }
+    }
     // Each tier's max usage per month, the last cell of its row.
     let cap = |tier: u32| -> f64 {
         let row = tiers
@@ -760,6 +779,75 @@ fn pools_of_60(names: &[&str]) -> String {
             "\n[router]\nkind = \"weighted\"\nweights = {{ {} }}\n",
             weights.join(", ")
         )
+}
+
+/// Pools naming presets of one provider's limit share it: `a` and `b`
+/// both on Anthropic's Tier 1 for Sonnet 4.x (50 requests a minute, one
+/// limit for the organization's Sonnet 4.x traffic), `c` on Tier 1 for
+/// Opus 4.x (the same numbers, a limit of its own). 45 agents retrying
+/// each refusal when told, calls spread evenly, for 10 minutes: a bucket
+/// of 50 a minute, full at the start, admits at least its 10 minutes'
+/// refill (500) and at most that and its first minute's 50. `a` and `b`
+/// together get one bucket's worth, as `c` does alone, where two pools'
+/// own buckets would give them twice that. Pools under one limit that
+/// give it other numbers are refused, naming both.
+#[test]
+fn pools_naming_presets_of_one_providers_limit_share_it() {
+    let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
+    for (name, preset) in [
+        ("a", "anthropic-tier1-sonnet"),
+        ("b", "anthropic-tier1-sonnet"),
+        ("c", "anthropic-tier1-opus"),
+    ] {
+        model += &format!(
+            "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ preset = \"{preset}\", time_to_first_token = \"1s\" }}\n"
+        );
+    }
+    model += "\n[router]\nkind = \"weighted\"\nweights = { a = 1, b = 1, c = 1 }\n";
+    let overrides = [
+        "duration=10m",
+        "warmup=0s",
+        "agents.a.steps=1",
+        "agents.a.max_output_tokens=50",
+        "workload.users={ name = \"users\", agent = \"a\", users = 45, think_time = \"1s\" }",
+        "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"exact\" }",
+    ];
+    let spec = spec(&model, &overrides);
+    let limits: Vec<(&str, &[usize])> = spec
+        .shared_limits
+        .iter()
+        .map(|g| (g.name.as_str(), g.pools.as_slice()))
+        .collect();
+    assert_eq!(
+        limits,
+        [("preset_limit.anthropic-tier1-sonnet-4x", &[0, 1][..])]
+    );
+    let summary = model::simulate(&spec, false).unwrap().summary;
+    let of = |name: &str| {
+        summary
+            .pools
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .served
+    };
+    let one_bucket = |per_min: u64| per_min * 10..=per_min * 11;
+    let (ab, c) = (of("a") + of("b"), of("c"));
+    assert!(
+        one_bucket(50).contains(&ab) && one_bucket(50).contains(&c),
+        "{ab} {c}"
+    );
+    let e = load_error_of(
+        &model.replace(
+            "name = \"b\"\ncapacity = { preset = \"anthropic-tier1-sonnet\",",
+            "name = \"b\"\ncapacity = { preset = \"anthropic-tier1-sonnet\", requests_per_min = 100,",
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("pool.1.capacity") && e.contains("as pool `a` does, but gives it other limits"),
+        "{e}"
+    );
 }
 
 /// A spillover router from pool `a` (600 requests a minute, under shared

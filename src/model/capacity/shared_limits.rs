@@ -13,7 +13,8 @@ use crate::model::capacity::shared_api::{SharedApi, SharedApiSpec};
 /// One group of limits, as the model gives it.
 #[derive(Clone, Debug)]
 pub struct SharedLimits {
-    /// As the model names it: `organization`, `shared_limits.NAME`.
+    /// As the model names it: `organization`, `shared_limits.NAME`, or
+    /// `preset_limit.NAME` for a provider's limit its pools' presets name.
     pub name: String,
     pub limits: SharedApiSpec,
     /// The pools held together (indices into the model's pools).
