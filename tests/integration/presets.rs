@@ -781,6 +781,30 @@ fn pools_of_60(names: &[&str]) -> String {
         )
 }
 
+/// 45 agents of one-call loops for 10 minutes, retrying each refusal
+/// when told: far more than the pools' limits admit.
+const SATURATING: [&str; 5] = [
+    "duration=10m",
+    "warmup=0s",
+    "agents.a.steps=1",
+    "workload.users={ name = \"users\", agent = \"a\", users = 45, think_time = \"1s\" }",
+    "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"exact\" }",
+];
+
+/// The attempts pools `a` and `b` served together, and `c`, in a run of `spec`.
+fn served_ab_and_c(spec: &ModelSpec) -> (u64, u64) {
+    let summary = model::simulate(spec, false).unwrap().summary;
+    let of = |name: &str| {
+        summary
+            .pools
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .served
+    };
+    (of("a") + of("b"), of("c"))
+}
+
 /// Pools naming presets of one provider's limit share it: `a` and `b`
 /// both on Anthropic's Tier 1 for Sonnet 4.x (50 requests a minute, one
 /// limit for the organization's Sonnet 4.x traffic), `c` on Tier 1 for
@@ -804,14 +828,8 @@ fn pools_naming_presets_of_one_providers_limit_share_it() {
         );
     }
     model += "\n[router]\nkind = \"weighted\"\nweights = { a = 1, b = 1, c = 1 }\n";
-    let overrides = [
-        "duration=10m",
-        "warmup=0s",
-        "agents.a.steps=1",
-        "agents.a.max_output_tokens=50",
-        "workload.users={ name = \"users\", agent = \"a\", users = 45, think_time = \"1s\" }",
-        "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"exact\" }",
-    ];
+    let mut overrides = SATURATING.to_vec();
+    overrides.push("agents.a.max_output_tokens=50");
     let spec = spec(&model, &overrides);
     let limits: Vec<(&str, &[usize])> = spec
         .shared_limits
@@ -822,17 +840,8 @@ fn pools_naming_presets_of_one_providers_limit_share_it() {
         limits,
         [("preset_limit.anthropic-tier1-sonnet-4x", &[0, 1][..])]
     );
-    let summary = model::simulate(&spec, false).unwrap().summary;
-    let of = |name: &str| {
-        summary
-            .pools
-            .iter()
-            .find(|p| p.name == name)
-            .unwrap()
-            .served
-    };
     let one_bucket = |per_min: u64| per_min * 10..=per_min * 11;
-    let (ab, c) = (of("a") + of("b"), of("c"));
+    let (ab, c) = served_ab_and_c(&spec);
     assert!(
         one_bucket(50).contains(&ab) && one_bucket(50).contains(&c),
         "{ab} {c}"
@@ -947,26 +956,9 @@ fn shared_limits_hold_the_pools_they_name_together_under_the_organization() {
     let pools = pools_of_60(&["a", "b", "c"]);
     // Attempts served by `a` and `b` together, and by `c`.
     let served = |limits: &[&str]| {
-        let mut overrides = vec![
-            "duration=10m",
-            "warmup=0s",
-            "agents.a.steps=1",
-            "workload.users={ name = \"users\", agent = \"a\", users = 45, think_time = \"1s\" }",
-            "client={ max_attempts = 1000, backoff = { kind = \"constant\", delay = \"500ms\", jitter = \"full\" }, retry_after = \"exact\" }",
-        ];
+        let mut overrides = SATURATING.to_vec();
         overrides.extend(limits);
-        let summary = model::simulate(&spec(&pools, &overrides), false)
-            .unwrap()
-            .summary;
-        let of = |name: &str| {
-            summary
-                .pools
-                .iter()
-                .find(|p| p.name == name)
-                .unwrap()
-                .served
-        };
-        (of("a") + of("b"), of("c"))
+        served_ab_and_c(&spec(&pools, &overrides))
     };
     let one_bucket = |per_min: u64| per_min * 10..=per_min * 11;
     let (ab, c) = served(&[]);
