@@ -70,8 +70,20 @@ pub fn check_shared_limits(
 /// service time, prompt cache or overload). Pools that give the limit
 /// other numbers beside their presets are refused: a provider has one.
 fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<SharedLimits> {
-    let numbers = |p: usize| match &pools[p].capacity {
-        CapacitySpec::SharedApi(api) => Some((
+    let mut apis = Vec::with_capacity(held.len());
+    for &p in held {
+        let CapacitySpec::SharedApi(api) = &pools[p].capacity else {
+            return Err(Invalid::new(
+                FieldPath::root("pool").child(p).child("capacity"),
+                format!(
+                    "names a preset of the provider's limit \"{limit}\" but is not a shared API"
+                ),
+            ));
+        };
+        apis.push((p, api));
+    }
+    let numbers = |api: &SharedApiSpec| {
+        (
             [
                 api.requests_per_min,
                 api.input_tokens_per_min,
@@ -80,11 +92,10 @@ fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<Shar
                 api.max_concurrency.map(u64::from),
             ],
             api.monthly_spend_cap.map(f64::to_bits),
-        )),
-        _ => None,
+        )
     };
-    let first = held[0];
-    if let Some(&other) = held.iter().find(|&&p| numbers(p) != numbers(first)) {
+    let (first, api) = apis[0];
+    if let Some(&(other, _)) = apis.iter().find(|(_, a)| numbers(a) != numbers(api)) {
         return Err(Invalid::new(
             FieldPath::root("pool").child(other).child("capacity"),
             format!(
@@ -93,9 +104,6 @@ fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<Shar
             ),
         ));
     }
-    let CapacitySpec::SharedApi(api) = &pools[first].capacity else {
-        unreachable!("only shared API presets name a provider's limit");
-    };
     Ok(SharedLimits {
         name: format!("preset_limit.{limit}"),
         limits: SharedApiSpec {
