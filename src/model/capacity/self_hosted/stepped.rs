@@ -26,6 +26,7 @@
 //! the end of the step in progress when a sequence arrives or the speed
 //! changes, so a run gives what its steps one by one give.
 
+use std::cmp::Reverse;
 use std::collections::VecDeque;
 
 use super::outcome::{ReplicaStats, Woken};
@@ -397,7 +398,8 @@ impl Stepped {
     /// nothing).
     fn resume(&self, held: &Held, scheduled: &[u32]) -> Resume {
         let block_size = self.block_size;
-        // Swapped out: all it computed comes back, held anew.
+        // Blocks of its own for all it starts with: what it computed
+        // (swapped out), or its given cached blocks, or none.
         let anew = |computed| Resume {
             computed,
             reuses: 0,
@@ -428,11 +430,8 @@ impl Stepped {
                         let through = (h.computed + now).min(h.seq.input) / block_size;
                         (i, u64::from(through).min(cacheable).saturating_sub(prefix))
                     })
-                    .fold(None, |best: Option<(usize, u64)>, (i, more)| match best {
-                        Some((_, most)) if most >= more => best,
-                        _ if more > 0 => Some((i, more)),
-                        _ => best,
-                    })
+                    .filter(|&(_, more)| more > 0)
+                    .max_by_key(|&(i, more)| (more, Reverse(i)))
             })
             .flatten();
         let reuses = cacheable.min(prefix + promoted.map_or(0, |p| p.1));
