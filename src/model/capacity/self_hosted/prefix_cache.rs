@@ -124,6 +124,9 @@ impl PrefixCache {
     ///
     /// [`leave`]: PrefixCache::leave
     pub(super) fn reference(&mut self, session: Session, blocks: u64) -> u64 {
+        if !self.entries.contains_key(&session) {
+            return 0; // nothing held: nothing referenced, nothing freed
+        }
         self.update(session, false, |e| {
             debug_assert!(blocks <= e.blocks);
             if e.referenced > blocks {
