@@ -8,8 +8,11 @@
 //!
 //! Blocks are counted, not named. A session's blocks are one prefix of
 //! its tokens: running calls reference its first blocks (the longest any
-//! references is its referenced part); the rest are unreferenced. A call
-//! that ends leaves its own blocks to the prefix when they make it longer.
+//! references is its referenced part); the rest are unreferenced. The
+//! prefix follows the session's latest branch: a call whose prompt leaves
+//! it frees its tail, and a call that ends leaves its own blocks as the
+//! prefix, unless running calls reference past where it left it (then
+//! the longer of the two stays).
 
 use std::collections::BTreeMap;
 
