@@ -7,6 +7,7 @@
 //! [`super::pools`]).
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -56,12 +57,16 @@ fn read(text: &str) -> BTreeMap<String, Preset> {
     toml::from_str(text).expect("every presets file reads (a test reads every preset)")
 }
 
-/// Every preset, by name, with its file's name.
-fn all() -> BTreeMap<String, (&'static str, Preset)> {
-    FILES
-        .iter()
-        .flat_map(|(file, text)| read(text).into_iter().map(move |(n, p)| (n, (*file, p))))
-        .collect()
+/// Every preset, by name, with its file's name: the files read once, as
+/// every pool, client and listing asks for them.
+fn all() -> &'static BTreeMap<String, (&'static str, Preset)> {
+    static ALL: OnceLock<BTreeMap<String, (&'static str, Preset)>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        FILES
+            .iter()
+            .flat_map(|(file, text)| read(text).into_iter().map(move |(n, p)| (n, (*file, p))))
+            .collect()
+    })
 }
 
 /// The presets that fill `what`: their names, in order.
@@ -81,31 +86,31 @@ pub struct Listed {
 /// Each preset that fills `what`, in order.
 pub fn list(what: Fills) -> Vec<Listed> {
     all()
-        .into_iter()
+        .iter()
         .filter(|(_, (_, p))| p.fills() == what)
         .map(|(name, (file, p))| Listed {
-            name,
+            name: name.clone(),
             file,
-            description: p.description,
-            source: p.source,
+            description: p.description.clone(),
+            source: p.source.clone(),
         })
         .collect()
 }
 
 /// The `client` table of client preset `name`.
 pub fn client_table(name: &str) -> Option<toml::Table> {
-    all().remove(name).and_then(|(_, p)| p.client)
+    all().get(name).and_then(|(_, p)| p.client.clone())
 }
 
 /// The provider's limit capacity preset `name` describes, where pools
 /// naming it (or another preset of the same limit) share it.
 pub fn limit_of(name: &str) -> Option<String> {
-    all().remove(name).and_then(|(_, p)| p.limit)
+    all().get(name).and_then(|(_, p)| p.limit.clone())
 }
 
 /// The `capacity` table of capacity preset `name`.
 pub fn capacity_table(name: &str) -> Option<toml::Table> {
-    all().remove(name).and_then(|(_, p)| p.capacity)
+    all().get(name).and_then(|(_, p)| p.capacity.clone())
 }
 
 /// A capacity table as it reads: where it names a preset (`preset =
@@ -124,8 +129,8 @@ pub fn capacity_over(table: &toml::Table) -> Result<(toml::Table, Option<toml::T
         }
     };
     let preset = all()
-        .remove(&name)
-        .and_then(|(_, p)| Some((p.capacity?, p.prices)));
+        .get(&name)
+        .and_then(|(_, p)| Some((p.capacity.clone()?, p.prices.clone())));
     let Some((mut merged, prices)) = preset else {
         return Err(BadInput(format!(
             "no capacity preset `{name}`; `loopcap presets` lists them: {}",
@@ -148,7 +153,7 @@ impl Preset {
 /// Preset `name`'s section of its file, whole: its description, source and
 /// tables, with the comments that cite each number.
 pub fn section(name: &str) -> Option<String> {
-    let (file, _) = all().remove(name)?;
+    let &(file, _) = all().get(name)?;
     let text = FILES.iter().find(|(f, _)| *f == file)?.1;
     let mut lines = text.lines().skip_while(|l| *l != format!("[{name}]"));
     let first = lines.next()?;
