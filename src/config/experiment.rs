@@ -394,12 +394,19 @@ fn metric_names(points: &[Point]) -> Result<Vec<String>, Invalid> {
             }
         }
     }
+    // Each group of limits over several pools any point has, likewise.
+    let mut limits: Vec<&str> = Vec::new();
+    for group in points.iter().flat_map(|p| &p.spec.shared_limits) {
+        if !limits.contains(&group.name.as_str()) {
+            limits.push(&group.name);
+        }
+    }
     Ok(Summary::metric_names(
         first.classes.iter().map(String::as_str),
         first.faults,
         first.windows.iter().map(String::as_str),
         pools,
-        models,
+        (models, limits),
     ))
 }
 

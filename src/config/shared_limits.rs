@@ -31,6 +31,10 @@ pub struct RawSharedLimits {
     limits: RawSharedApi,
 }
 
+/// The most `[shared_limits]` groups a model may have (with its
+/// organization and each preset's limit, within a 429's 16-bit group index).
+const MAX_GROUPS: usize = 60_000;
+
 /// The model's limits over several pools: each provider's limit that
 /// pools name presets of (`preset_limits`, in name order), each named
 /// group's, in name order, then the organization's over every shared API
@@ -41,6 +45,13 @@ pub fn check_shared_limits(
     organization: Option<&RawSharedApi>,
     pools: &[PoolSpec],
 ) -> Checked<Vec<SharedLimits>> {
+    // A 429 names its group by a 16-bit index.
+    if groups.len() > MAX_GROUPS {
+        return Err(Invalid::new(
+            "shared_limits",
+            format!("{} groups: at most {MAX_GROUPS} are allowed", groups.len()),
+        ));
+    }
     let mut checked = Vec::with_capacity(preset_limits.len() + groups.len() + 1);
     for (limit, held) in preset_limits {
         checked.push(preset_limit(limit, held, pools)?);

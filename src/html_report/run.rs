@@ -117,7 +117,7 @@ fn own_columns(scope: Scope) -> Vec<&'static str> {
         Scope::Class | Scope::Window => values_of(scope, &[&OUTCOMES]),
         Scope::Pool => values_of(scope, &[&POOL_FAILURES, &REPLICAS]),
         Scope::Fault => values_of(scope, &[&RECOVERY]),
-        Scope::Model => values_of(scope, &[]),
+        Scope::Model | Scope::Limits => values_of(scope, &[]),
         Scope::WarmLoops | Scope::ColdLoops => Vec::new(),
     }
 }
@@ -135,7 +135,7 @@ fn columns(scope: Scope) -> Vec<&'static str> {
             .collect(),
         Scope::Pool => [&POOL_FAILURES[..], &REPLICAS].concat(),
         Scope::Fault => RECOVERY.to_vec(),
-        Scope::Model => Vec::new(),
+        Scope::Model | Scope::Limits => Vec::new(),
     };
     [shared, own_columns(scope)].concat()
 }
@@ -166,6 +166,7 @@ pub fn render(dir: &Path) -> Result<String, ReportError> {
     attempts(&mut page, &summary);
     pools(&mut page, &summary);
     models(&mut page, &summary);
+    limits(&mut page, &summary);
     faults(&mut page, &summary);
     page.heading("Over time");
     let drawn = sections::figures(&mut page, dir, &[])?;
@@ -401,37 +402,77 @@ fn pools(page: &mut Page, summary: &Value) {
 
 /// Each model, when the model declares several.
 fn models(page: &mut Page, summary: &Value) {
+    let note = "Each model's calls under its own limits and prices; a 429 is counted against the limit with the longest wait.";
     let models = list(summary, "by_model");
-    if !models.is_empty() {
-        page.heading("Models");
-        page.paragraph(
-            "note",
-            "Each model's calls under its own limits and prices; a 429 is counted against the limit with the longest wait.",
-        );
-        let columns = own_columns(Scope::Model);
-        let rows: Vec<Row> = models
-            .iter()
-            .map(|model| {
-                let name = model.get("name").and_then(Value::as_str).unwrap_or("");
-                let first = model
-                    .get("first_limit")
-                    .and_then(Value::as_str)
-                    .unwrap_or("none");
-                Row {
-                    key: format!("model:{name}"),
-                    cells: [Cell::text(name), Cell::text(first)]
-                        .into_iter()
-                        .chain(metric_cells(model, &columns))
-                        .collect(),
-                }
-            })
-            .collect();
-        page.table(
-            "models",
-            &header(&["model", "first limit to refuse"], Scope::Model, &columns),
-            &rows,
-        );
+    tallied(
+        page,
+        models,
+        ("Models", note),
+        ("models", "model", Scope::Model),
+    );
+}
+
+/// Each group of limits over several pools, and what it refused.
+fn limits(page: &mut Page, summary: &Value) {
+    let groups = list(summary, "limits");
+    let note = "Limits over several pools (the organization's, a named group's, a provider's limit that pools' presets name): a call they refuse never reaches its pool, and its 429 is counted here, not against the pool's own limits.";
+    tallied(
+        page,
+        groups,
+        ("Shared limits", note),
+        ("limits", "limits", Scope::Limits),
+    );
+    let held: Vec<String> = groups
+        .iter()
+        .filter_map(|group| {
+            let name = group.get("name").and_then(Value::as_str)?;
+            let pools: Vec<&str> = list(group, "pools")
+                .iter()
+                .filter_map(|p| p.as_str())
+                .collect();
+            Some(format!("{name} holds {} together.", pools.join(", ")))
+        })
+        .collect();
+    page.list(&held);
+}
+
+/// A table `id` of `rows` (each named, its first column headed `row`,
+/// with `scope`'s figures and the limit that refused first) under
+/// `heading` and its `note`, when there are any.
+fn tallied(
+    page: &mut Page,
+    rows: &[Value],
+    (heading, note): (&str, &str),
+    (id, row, scope): (&str, &str, Scope),
+) {
+    if rows.is_empty() {
+        return;
     }
+    page.heading(heading);
+    page.paragraph("note", note);
+    let columns = own_columns(scope);
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|figures| {
+            let name = figures.get("name").and_then(Value::as_str).unwrap_or("");
+            let first = figures
+                .get("first_limit")
+                .and_then(Value::as_str)
+                .unwrap_or("none");
+            Row {
+                key: format!("{row}:{name}"),
+                cells: [Cell::text(name), Cell::text(first)]
+                    .into_iter()
+                    .chain(metric_cells(figures, &columns))
+                    .collect(),
+            }
+        })
+        .collect();
+    page.table(
+        id,
+        &header(&[row, "first limit to refuse"], scope, &columns),
+        &rows,
+    );
 }
 
 /// Each fault and whether goodput recovered.

@@ -166,6 +166,7 @@ impl ModelSpec {
                 .collect(),
             pools: &self.pools,
             reports_pools: self.reports_pools,
+            shared_limits: self.shared_limits.len(),
             reported_models: if self.reports_models {
                 self.models.len()
             } else {

@@ -47,6 +47,7 @@ fn noted(s: &Summary, peak_memory_bytes: Option<u64>) -> Table {
     windows(&mut t, s);
     pools::pools(&mut t, s);
     pools::models(&mut t, s);
+    pools::shared_limits(&mut t, s);
     loop_groups(&mut t, s);
     faults(&mut t, s);
     cost(&mut t, s);

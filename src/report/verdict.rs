@@ -49,13 +49,14 @@ pub fn of_run(s: &Summary) -> Verdict {
     let mut notes = Vec::new();
     let limits = binding_limits(s);
     let headline = headline(s, limits.first());
-    // The headline names the first limit to bind; a note adds what it
-    // does not say.
+    // The headline names the first limit to bind when loops fail; a note
+    // adds what it does not say.
+    let named = s.loops_failed > 0;
     notes.extend(
         limits
             .iter()
             .enumerate()
-            .filter(|(i, l)| *i > 0 || l.most().0 != l.first)
+            .filter(|(i, l)| *i > 0 || !named || l.most().0 != l.first)
             .map(|(_, l)| l.sentence(s)),
     );
     notes.extend(s.over_spend_cap.iter().map(|o| over_spend_cap(o, s)));
@@ -144,14 +145,22 @@ fn refused_most(s: &Summary) -> Option<String> {
     .map(|(n, what)| format!(": {n} attempts {what}"))
 }
 
-/// A shared pool's 429s: the limit that refused first and the one that
-/// refused most.
+/// A shared pool's 429s, or a group's of limits over several pools: the
+/// limit that refused first and the one that refused most.
 struct Binding<'a> {
-    /// The pool's name, or none for a model's only pool.
-    pool: Option<&'a str>,
+    owner: Owner<'a>,
     by: &'a ByLimit,
     first: &'a str,
     first_s: f64,
+}
+
+/// Whose limits refused.
+enum Owner<'a> {
+    /// A model's only pool.
+    Only,
+    Pool(&'a str),
+    /// A group of limits over several pools, by name, and its pools.
+    Group(&'a str, &'a [String]),
 }
 
 /// A limit's name in a planner's words: the catalogue's short words for
@@ -168,9 +177,14 @@ impl Binding<'_> {
         self.by.named().iter().map(|&(_, n)| n).sum()
     }
 
-    /// `input tokens/min on tier2 binds from minute 3`.
+    /// `input tokens/min on tier2 binds from minute 3`, or `… of
+    /// organization (over a and b) binds …`.
     fn short(&self, s: &Summary) -> String {
-        let on = self.pool.map_or(String::new(), |p| format!(" on {p}"));
+        let on = match self.owner {
+            Owner::Only => String::new(),
+            Owner::Pool(p) => format!(" on {p}"),
+            Owner::Group(g, pools) => format!(" of {g} (over {})", pools.join(" and ")),
+        };
         format!(
             "{}{on} binds from {}",
             limit_words(self.first),
@@ -191,9 +205,11 @@ impl Binding<'_> {
     fn sentence(&self, s: &Summary) -> String {
         let total = self.total();
         let (most, most_n) = self.most();
-        let who = self
-            .pool
-            .map_or_else(|| "The pool".to_owned(), |p| format!("Pool {p}"));
+        let who = match self.owner {
+            Owner::Only => "The pool".to_owned(),
+            Owner::Pool(p) => format!("Pool {p}"),
+            Owner::Group(g, pools) => format!("Limits {g} over {}", pools.join(" and ")),
+        };
         let first = limit_words(self.first);
         let share = percent(most_n as f64 / total.max(1) as f64);
         if most == self.first {
@@ -211,25 +227,31 @@ impl Binding<'_> {
     }
 }
 
-fn binding<'a>(pool: Option<&'a str>, refusals: &'a Refusals) -> Option<Binding<'a>> {
+fn binding<'a>(owner: Owner<'a>, refusals: &'a Refusals) -> Option<Binding<'a>> {
     Some(Binding {
-        pool,
+        owner,
         by: &refusals.rate_limited_by,
         first: refusals.first_limit.as_deref()?,
         first_s: refusals.first_limit_s?,
     })
 }
 
-/// Each shared pool that returned 429s, the earliest to bind first; the
-/// run's own tally when the model has one pool.
+/// Each shared pool and each group of limits over several pools that
+/// returned 429s, the earliest to bind first; the run's own tally when the
+/// model has one pool.
 fn binding_limits(s: &Summary) -> Vec<Binding<'_>> {
     let mut found: Vec<Binding<'_>> = if s.pools.is_empty() {
-        binding(None, &s.refusals).into_iter().collect()
+        binding(Owner::Only, &s.refusals).into_iter().collect()
     } else {
-        s.pools
+        let pools = s
+            .pools
             .iter()
-            .filter_map(|p: &PoolSummary| binding(Some(&p.name), &p.refusals))
-            .collect()
+            .filter_map(|p: &PoolSummary| binding(Owner::Pool(&p.name), &p.refusals));
+        let groups = s
+            .limits
+            .iter()
+            .filter_map(|g| binding(Owner::Group(&g.name, &g.pools), &g.refusals));
+        pools.chain(groups).collect()
     };
     // A limit that refused only during warm-up does not bind in the window.
     found.retain(|b| b.total() > 0);

@@ -227,9 +227,8 @@ mod tests {
     /// which way is better.
     #[test]
     fn every_summary_metric_takes_an_slo_as_its_catalogue_entry_says() {
-        use crate::model::measure::summary::Summary;
-        let columns =
-            Summary::metric_names(["a", "b"], 2, ["w"], [("p", true), ("q", false)], ["m"]);
+        use crate::model::measure::summary::tests::every_column;
+        let columns = every_column();
         let mut seconds = 0;
         for column in &columns {
             let entry = catalogue::find(column).expect("the catalogue's test holds this");

@@ -859,6 +859,73 @@ fn pools_naming_presets_of_one_providers_limit_share_it() {
     );
 }
 
+/// A 429 from a limit over several pools is the group's, not its pool's
+/// own limit's. Pools `a` and `b` have 6,000 requests a minute of their
+/// own, which 45 agents cannot reach, under shared limits of 60 a minute;
+/// `c` has its own 60 a minute and no group. Every 429 of `a` and `b` is
+/// then the group's, every one of `c` its own: the pools' counts, taken
+/// by the pool each call was sent to, add up to the group's, and the
+/// verdict names the group, not a pool, as the limit that binds.
+#[test]
+fn a_shared_limits_429s_are_counted_against_the_group_not_the_pool() {
+    let pools = pools_of_60(&["a", "b", "c"]).replacen(
+        "requests_per_min = 60,",
+        "requests_per_min = 6000,",
+        2,
+    );
+    let mut overrides = SATURATING.to_vec();
+    overrides
+        .push("shared_limits.ab={ pools = [\"a\", \"b\"], limits = { requests_per_min = 60 } }");
+    let summary = model::simulate(&spec(&pools, &overrides), false)
+        .unwrap()
+        .summary;
+    let pool = |name: &str| summary.pools.iter().find(|p| p.name == name).unwrap();
+    let own = |name: &str| {
+        pool(name)
+            .refusals
+            .rate_limited_by
+            .named()
+            .iter()
+            .map(|&(_, n)| n)
+            .sum::<u64>()
+    };
+    let [group] = &summary.limits[..] else {
+        panic!("one group: {:?}", summary.limits)
+    };
+    assert_eq!(group.name, "shared_limits.ab");
+    assert_eq!(group.pools, ["a", "b"]);
+    assert!(group.rate_limited > 100, "{}", group.rate_limited);
+    assert_eq!(
+        group.refusals.rate_limited_by.requests_per_min,
+        group.rate_limited
+    );
+    for name in ["a", "b"] {
+        assert!(pool(name).rate_limited > 0, "{name}");
+        assert_eq!(own(name), 0, "{name}");
+        assert_eq!(
+            pool(name).rate_limited_by_shared_limits,
+            pool(name).rate_limited,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        pool("a").rate_limited + pool("b").rate_limited,
+        group.rate_limited
+    );
+    assert!(pool("c").rate_limited > 0);
+    assert_eq!(pool("c").rate_limited_by_shared_limits, 0);
+    assert_eq!(own("c"), pool("c").rate_limited);
+    let verdict = loopcap::report::verdict::of_run(&summary).text();
+    assert!(
+        verdict.contains("Limits shared_limits.ab over a and b: requests/min binds first"),
+        "{verdict}"
+    );
+    assert!(
+        !verdict.contains("Pool a:") && !verdict.contains("Pool b:"),
+        "{verdict}"
+    );
+}
+
 /// A spillover router from pool `a` (600 requests a minute, under shared
 /// limits of 60) to pool `b` (6,000): it asks the shared limits too before
 /// it picks `a`, so the calls past the group's bucket spill to `b` rather

@@ -60,6 +60,9 @@ pub enum Rejection {
         retry_after: SimDuration,
         /// The limit with the longest wait: the one that binds.
         limit: Limit,
+        /// The group of limits over several pools it is one of
+        /// (an index into the model's shared limits); none for the pool's own.
+        group: Option<u16>,
     },
     /// HTTP 529: the provider is overloaded.
     Overloaded,

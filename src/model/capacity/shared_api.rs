@@ -265,7 +265,11 @@ impl SharedApi {
             if self.counting.refused {
                 retry_after = self.count_refused(now, asks, retry_after);
             }
-            return Admission::Rejected(Rejection::RateLimited { retry_after, limit });
+            return Admission::Rejected(Rejection::RateLimited {
+                retry_after,
+                limit,
+                group: None,
+            });
         }
         for (bucket, &tokens) in self.buckets.iter_mut().zip(&asks) {
             if let Some(bucket) = bucket {

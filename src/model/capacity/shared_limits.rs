@@ -1,11 +1,11 @@
 //! Limits over several shared API pools together: a named group's over the
 //! pools it names, or the organization's over every one. They nest over
 //! each pool's own: a call refused by any of them never reaches its pool
-//! (and counts against the one that refused it as its rules say), and a
-//! call its pool admits counts against each of them.
+//! (and counts against the one that refused it as its rules say; its 429
+//! names the group), and a call its pool admits counts against each of them.
 
 use crate::engine::{Key, SimTime, Stream};
-use crate::model::capacity::admission::{Admission, Request};
+use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::kind::Capacity;
 use crate::model::capacity::prompt_cache::Session;
 use crate::model::capacity::shared_api::{SharedApi, SharedApiSpec};
@@ -61,7 +61,16 @@ impl NestedLimits {
             .iter()
             .find(|&&g| !self.buckets[g].would_admit(now, request))
         {
-            return self.buckets[refusing].offer(now, request, rng);
+            return match self.buckets[refusing].offer(now, request, rng) {
+                Admission::Rejected(Rejection::RateLimited {
+                    retry_after, limit, ..
+                }) => Admission::Rejected(Rejection::RateLimited {
+                    retry_after,
+                    limit,
+                    group: Some(u16::try_from(refusing).expect("a model has few groups")),
+                }),
+                other => other,
+            };
         }
         let admission = pool.offer(now, attempt, request, made, rng);
         if admission == Admission::Started {

@@ -94,10 +94,13 @@ pub enum Scope {
     ColdLoops,
     /// `by_model.NAME.`
     Model,
+    /// `limits.NAME.`: a group of limits over several pools, as the model
+    /// names it (`organization`, `shared_limits.NAME`, `preset_limit.NAME`).
+    Limits,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::Run,
         Scope::Class,
         Scope::Fault,
@@ -106,6 +109,7 @@ impl Scope {
         Scope::WarmLoops,
         Scope::ColdLoops,
         Scope::Model,
+        Scope::Limits,
     ];
 
     /// The first segment of its columns' names, and whether a name follows.
@@ -119,6 +123,7 @@ impl Scope {
             Scope::WarmLoops => Some(("warm_loops", false)),
             Scope::ColdLoops => Some(("cold_loops", false)),
             Scope::Model => Some(("by_model", true)),
+            Scope::Limits => Some(("limits", true)),
         }
     }
 
@@ -132,6 +137,7 @@ impl Scope {
             Scope::Pool => POOL,
             Scope::WarmLoops | Scope::ColdLoops => LOOP_GROUP,
             Scope::Model => MODEL,
+            Scope::Limits => LIMITS,
         }
     }
 
@@ -146,6 +152,7 @@ impl Scope {
             Scope::WarmLoops => "warm loops".to_owned(),
             Scope::ColdLoops => "cold loops".to_owned(),
             Scope::Model => format!("model {owner}"),
+            Scope::Limits => format!("limits {owner}"),
         }
     }
 
@@ -217,24 +224,26 @@ pub fn is_share(column: &str) -> bool {
 /// `loop_latency_s`) names, if any.
 pub fn find(column: &str) -> Option<Named<'_>> {
     Scope::ALL.into_iter().find_map(|scope| {
-        let (owner, rest) = match scope.prefix() {
-            None => ("", column),
-            Some((first, named)) => {
-                let rest = column.strip_prefix(first)?.strip_prefix('.')?;
-                if named {
-                    rest.split_once('.')?
-                } else {
-                    ("", rest)
-                }
-            }
+        let named = |owner, rest| {
+            let (metric, statistic) = scope.find(rest)?;
+            Some(Named {
+                metric,
+                scope,
+                owner,
+                statistic,
+            })
         };
-        let (metric, statistic) = scope.find(rest)?;
-        Some(Named {
-            metric,
-            scope,
-            owner,
-            statistic,
-        })
+        match scope.prefix() {
+            None => named("", column),
+            Some((first, false)) => named("", column.strip_prefix(first)?.strip_prefix('.')?),
+            // An owner's name may hold dots (`preset_limit.NAME`): the
+            // first split after which the rest names a metric.
+            Some((first, true)) => {
+                let rest = column.strip_prefix(first)?.strip_prefix('.')?;
+                rest.match_indices('.')
+                    .find_map(|(i, _)| named(&rest[..i], &rest[i + 1..]))
+            }
+        }
     })
 }
 
@@ -469,6 +478,7 @@ const POOL: &[Metric] = &[
     BY_TOKENS,
     BY_CONCURRENCY,
     FIRST_LIMIT,
+    metric("rate_limited_by_shared_limits", Count, None, "rate limited by limits over several pools", "by shared limits"),
     metric("overloaded", Count, LOWER, "overloaded", "529s"),
     metric("queue_rejected", Count, LOWER, "queue rejected", "queue full"),
     metric("too_large", Count, LOWER, "too large", "too large"),
@@ -525,6 +535,18 @@ const MODEL: &[Metric] = &[
     CACHE_WRITE_TOKENS,
     OUTPUT_TOKENS,
     COST,
+];
+
+// A group of limits over several pools: its 429s by limit, and the first.
+#[rustfmt::skip]
+const LIMITS: &[Metric] = &[
+    RATE_LIMITED_429S,
+    BY_REQUESTS,
+    BY_INPUT_TOKENS,
+    BY_OUTPUT_TOKENS,
+    BY_TOKENS,
+    BY_CONCURRENCY,
+    FIRST_LIMIT,
 ];
 
 #[cfg(test)]

@@ -72,6 +72,8 @@ pub struct Setup<'a> {
     pub pools: &'a [PoolSpec],
     /// Whether the summary reports each pool.
     pub reports_pools: bool,
+    /// How many groups of limits over several pools the model has.
+    pub shared_limits: usize,
     /// The models the summary reports each (none unless the model declares `[models]`).
     pub reported_models: usize,
     /// The pool that takes what no other can, when there is one.
@@ -94,6 +96,8 @@ pub struct Metrics {
     models: Vec<ModelTally>,
     /// The run's 429s, by the limit that refused them.
     limits: LimitTally,
+    /// The 429s of each group of limits over several pools, in model order.
+    groups: Vec<LimitTally>,
     /// Answered calls that waited at all before the service that answered them.
     waited: u64,
     steps_per_loop: Recorder,
@@ -133,6 +137,7 @@ impl Metrics {
                 .map(|_| ModelTally::new(spec.pools.len()))
                 .collect(),
             limits: LimitTally::default(),
+            groups: vec![LimitTally::default(); spec.shared_limits],
             pools: spec
                 .pools
                 .iter()
@@ -340,14 +345,20 @@ impl Metrics {
         rejection: Rejection,
     ) {
         let counted = u64::from(self.in_window(now));
-        if let Rejection::RateLimited { limit, .. } = rejection {
+        if let Rejection::RateLimited { limit, group, .. } = rejection {
             let counted = counted == 1;
             self.limits.record(now, limit, counted);
             if let Some(m) = self.models.get_mut(usize::from(model)) {
                 m.rate_limited(now, limit, counted);
             }
-            if let Some(p) = self.pools.get_mut(pool) {
-                p.limits.record(now, limit, counted);
+            // A group's 429 is the group's, not its pool's own limit's.
+            match group {
+                Some(g) => self.groups[usize::from(g)].record(now, limit, counted),
+                None => {
+                    if let Some(p) = self.pools.get_mut(pool) {
+                        p.limits.record(now, limit, counted);
+                    }
+                }
             }
         }
         if let Some(p) = self.pools.get_mut(pool) {

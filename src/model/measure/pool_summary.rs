@@ -15,9 +15,14 @@ pub struct PoolSummary {
     /// Attempts it finished serving (billed, answered or abandoned).
     pub served: u64,
     pub rate_limited: u64,
-    /// Its 429s by limit, and the limit that binds.
+    /// Its 429s by its own limits, and the one that binds.
     #[serde(flatten)]
     pub refusals: Refusals,
+    /// Its 429s from limits it shares with other pools (`[organization]`,
+    /// `[shared_limits]`, a provider's limit its preset names): each
+    /// group's figures say which limit of which group.
+    #[serde(default)]
+    pub rate_limited_by_shared_limits: u64,
     pub overloaded: u64,
     pub queue_rejected: u64,
     pub too_large: u64,
@@ -49,6 +54,20 @@ pub struct PoolSummary {
     /// Self-hosted pools only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_hosted: Option<SelfHostedSummary>,
+}
+
+/// A group of limits over several pools, and its 429s.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LimitGroupSummary {
+    /// As the model names it: `organization`, `shared_limits.NAME`, or
+    /// `preset_limit.NAME`.
+    pub name: String,
+    /// The pools it holds together.
+    pub pools: Vec<String>,
+    pub rate_limited: u64,
+    /// Its 429s by limit, and the limit that binds.
+    #[serde(flatten)]
+    pub refusals: Refusals,
 }
 
 /// A shared pool, or a group of them (`[organization]`, a

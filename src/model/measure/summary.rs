@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::measure::pool_summary::{OverSpendCap, PoolSummary, SelfHostedSummary};
+use crate::model::measure::pool_summary::{
+    LimitGroupSummary, OverSpendCap, PoolSummary, SelfHostedSummary,
+};
 use crate::model::measure::recovery::FaultVerdict;
 use crate::model::measure::window::WindowSummary;
 
@@ -181,6 +183,9 @@ pub struct Summary {
     /// Pools whose month costs more than their tier's monthly spend cap.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub over_spend_cap: Vec<OverSpendCap>,
+    /// Per group of limits over several pools, in model order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<LimitGroupSummary>,
     /// Per model of a model that declares `[models]`, in name order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_model: Vec<ModelSummary>,
@@ -269,19 +274,30 @@ impl Summary {
                 &whole["by_model"][i],
             );
         }
+        for (i, group) in self.limits.iter().enumerate() {
+            add(
+                Scope::Limits,
+                format!("limits.{}.", group.name),
+                &whole["limits"][i],
+            );
+        }
         columns.push(("events".to_owned(), Some(self.events as f64)));
         columns
     }
 
     /// The names [`Summary::metrics`] gives for a model with these user
     /// classes, this many faults, these windows, these reported pools
-    /// (each named, and whether it is self-hosted) and these reported models.
+    /// (each named, and whether it is self-hosted), these reported models
+    /// and these groups of limits over several pools.
     pub fn metric_names<'a>(
         classes: impl IntoIterator<Item = &'a str>,
         faults: usize,
         windows: impl IntoIterator<Item = &'a str>,
         pools: impl IntoIterator<Item = (&'a str, bool)>,
-        models: impl IntoIterator<Item = &'a str>,
+        (models, limits): (
+            impl IntoIterator<Item = &'a str>,
+            impl IntoIterator<Item = &'a str>,
+        ),
     ) -> Vec<String> {
         let pools: Vec<PoolSummary> = pools
             .into_iter()
@@ -311,6 +327,13 @@ impl Summary {
                 .map(|name| ModelSummary {
                     name: name.to_owned(),
                     ..ModelSummary::default()
+                })
+                .collect(),
+            limits: limits
+                .into_iter()
+                .map(|name| LimitGroupSummary {
+                    name: name.to_owned(),
+                    ..LimitGroupSummary::default()
                 })
                 .collect(),
             warm_loops: hosted.then(LoopGroupSummary::default),
@@ -378,4 +401,4 @@ fn push_columns(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -50,6 +50,10 @@ pub(super) fn pools(t: &mut Table, s: &Summary) {
     for p in &s.pools {
         let failures: Vec<(&str, String)> = [
             ("rate_limited", p.rate_limited),
+            (
+                "rate_limited_by_shared_limits",
+                p.rate_limited_by_shared_limits,
+            ),
             ("overloaded", p.overloaded),
             ("queue_rejected", p.queue_rejected),
             ("too_large", p.too_large),
@@ -150,6 +154,22 @@ pub(super) fn models(t: &mut Table, s: &Summary) {
         .min_by(|a, b| a.0.total_cmp(&b.0));
     if let Some((at, limit, model)) = first {
         t.line("bound first", format!("{model}'s {limit}, at {at:.0} s"));
+    }
+}
+
+/// Each group of limits over several pools, the pools it holds, and its 429s.
+pub(super) fn shared_limits(t: &mut Table, s: &Summary) {
+    if s.limits.is_empty() {
+        return;
+    }
+    t.heading("shared limits (over several pools, after warm-up)");
+    for g in &s.limits {
+        let listed = t.pairs(
+            Scope::Limits,
+            &[("rate_limited", g.rate_limited.to_string())],
+        );
+        let _ = writeln!(t.out, "  {} over {}: {listed}", g.name, g.pools.join(", "));
+        limits(t, Scope::Limits, &g.name, &g.refusals);
     }
 }
 

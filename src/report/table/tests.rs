@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::measure::by_model::{ByLimit, ModelSummary, Refusals};
-use crate::model::measure::pool_summary::{PoolSummary, SelfHostedSummary};
+use crate::model::measure::pool_summary::{LimitGroupSummary, PoolSummary, SelfHostedSummary};
 use crate::model::measure::recovery::FaultVerdict;
 use crate::model::measure::summary::ClassSummary;
 use crate::model::measure::window::WindowSummary;
@@ -85,6 +85,46 @@ fn percentiles() -> Option<Percentiles> {
     })
 }
 
+/// One 429 from each limit.
+fn every_limit() -> ByLimit {
+    ByLimit {
+        requests_per_min: 1,
+        input_tokens_per_min: 1,
+        output_tokens_per_min: 1,
+        tokens_per_min: 1,
+        max_concurrency: 1,
+    }
+}
+
+/// A pool refused once for every reason, five times by its own limits
+/// and once by a shared one.
+fn pool(name: &str, hosted: bool) -> PoolSummary {
+    PoolSummary {
+        name: name.to_owned(),
+        kind: "reserved".to_owned(),
+        rate_limited: 6,
+        refusals: Refusals {
+            rate_limited_by: every_limit(),
+            first_limit: Some("max_concurrency".to_owned()),
+            first_limit_s: Some(30.0),
+        },
+        rate_limited_by_shared_limits: 1,
+        overloaded: 1,
+        queue_rejected: 1,
+        too_large: 1,
+        unavailable: 1,
+        server_errors: 1,
+        timed_out: 1,
+        expired: 1,
+        cool_downs: 1,
+        self_hosted: hosted.then(|| SelfHostedSummary {
+            time_to_first_token_s: percentiles(),
+            ..SelfHostedSummary::default()
+        }),
+        ..PoolSummary::default()
+    }
+}
+
 /// A summary with every part and every count that can hide a line above
 /// zero: two classes, a window, a fault, a self-hosted pool and another,
 /// a rate-limited model, warm and cold loops and a growing lane queue.
@@ -104,36 +144,7 @@ fn everything() -> Summary {
         loops_per_min: 1.0,
         loop_latency_s: percentiles(),
     };
-    let every_limit = ByLimit {
-        requests_per_min: 1,
-        input_tokens_per_min: 1,
-        output_tokens_per_min: 1,
-        tokens_per_min: 1,
-        max_concurrency: 1,
-    };
-    let pool = |name: &str, hosted: bool| PoolSummary {
-        name: name.to_owned(),
-        kind: "reserved".to_owned(),
-        rate_limited: 5,
-        refusals: Refusals {
-            rate_limited_by: every_limit,
-            first_limit: Some("max_concurrency".to_owned()),
-            first_limit_s: Some(30.0),
-        },
-        overloaded: 1,
-        queue_rejected: 1,
-        too_large: 1,
-        unavailable: 1,
-        server_errors: 1,
-        timed_out: 1,
-        expired: 1,
-        cool_downs: 1,
-        self_hosted: hosted.then(|| SelfHostedSummary {
-            time_to_first_token_s: percentiles(),
-            ..SelfHostedSummary::default()
-        }),
-        ..PoolSummary::default()
-    };
+    let every_limit = every_limit();
     Summary {
         model: "everything".to_owned(),
         loops_started: 3,
@@ -181,6 +192,16 @@ fn everything() -> Summary {
                 first_limit_s: Some(90.0),
             },
             ..ModelSummary::default()
+        }],
+        limits: vec![LimitGroupSummary {
+            name: "preset_limit.x".to_owned(),
+            pools: vec!["p".to_owned(), "q".to_owned()],
+            rate_limited: 5,
+            refusals: Refusals {
+                rate_limited_by: every_limit,
+                first_limit: Some("tokens_per_min".to_owned()),
+                first_limit_s: Some(60.0),
+            },
         }],
         spend_cap_month_share: 0.25,
         warm_loops: Some(group.clone()),

@@ -46,6 +46,7 @@ fn requests_per_min_gives_429_with_exact_retry_after() {
         Admission::Rejected(Rejection::RateLimited {
             retry_after: SimDuration::from_secs(30),
             limit: Limit::Requests,
+            group: None,
         })
     );
 }
@@ -66,6 +67,7 @@ fn admission_is_all_or_nothing_and_retry_after_is_the_slowest_bucket() {
         Admission::Rejected(Rejection::RateLimited {
             retry_after: SimDuration::from_secs(6),
             limit: Limit::InputTokens,
+            group: None,
         })
     );
     // A small call still fits: the big one can starve behind small ones.
@@ -230,6 +232,7 @@ fn concurrency_cap_rejects_with_its_retry_after_until_a_slot_frees() {
         Admission::Rejected(Rejection::RateLimited {
             retry_after: SimDuration::from_secs(1),
             limit: Limit::Concurrency,
+            group: None,
         })
     );
     api.release(t, req(1, 1), 1);
@@ -319,6 +322,7 @@ fn a_combined_limit_charges_input_plus_weighted_output() {
         Admission::Rejected(Rejection::RateLimited {
             retry_after: SimDuration::from_secs(30),
             limit: Limit::Tokens,
+            group: None,
         })
     );
     assert_eq!(
@@ -327,6 +331,7 @@ fn a_combined_limit_charges_input_plus_weighted_output() {
             // 200 of 2,800 a minute: 4.29 s, rounded up to the tick.
             retry_after: SimDuration::from_ticks(4_285_715),
             limit: Limit::Tokens,
+            group: None,
         })
     );
     api.release(t, req(1000, 100), 50);
@@ -387,6 +392,7 @@ fn a_limit_admitting_below_it_lets_a_call_overdraw() {
         Admission::Rejected(Rejection::RateLimited {
             retry_after: SimDuration::from_ticks(240_000_001),
             limit: Limit::Tokens,
+            group: None,
         })
     );
     // Within the limit, the same call could never be admitted.

@@ -20,7 +20,7 @@ use super::measures::Count;
 use super::measures::Recorder;
 use super::{Metrics, RunFacts};
 use crate::engine::{SimDuration, SimTime};
-use crate::model::measure::pool_summary::{OverSpendCap, PoolSummary};
+use crate::model::measure::pool_summary::{LimitGroupSummary, OverSpendCap, PoolSummary};
 use crate::model::measure::recovery::FaultVerdict;
 
 impl Metrics {
@@ -113,6 +113,7 @@ impl Metrics {
             by_model: self.model_summaries(facts),
             spend_cap_month_share: OverSpendCap::month_within(&over_spend_cap),
             over_spend_cap,
+            limits: self.limit_groups(facts),
             pools: self.pool_summaries(facts, window, &replica_seconds, &months),
             warm_loops: self.warmth.as_ref().map(|g| g[0].group_summary(window_min)),
             cold_loops: self.warmth.as_ref().map(|g| g[1].group_summary(window_min)),
@@ -159,6 +160,24 @@ impl Metrics {
             .iter()
             .zip(facts.models)
             .map(|(tally, llm)| tally.summary(&llm.name, facts.pools))
+            .collect()
+    }
+
+    /// Each group of limits over several pools, and its 429s.
+    fn limit_groups(&self, facts: &RunFacts<'_>) -> Vec<LimitGroupSummary> {
+        self.groups
+            .iter()
+            .zip(facts.shared_limits)
+            .map(|(tally, group)| LimitGroupSummary {
+                name: group.name.clone(),
+                pools: group
+                    .pools
+                    .iter()
+                    .map(|&p| facts.pools[p].name.clone())
+                    .collect(),
+                rate_limited: tally.total(),
+                refusals: tally.refusals(),
+            })
             .collect()
     }
 

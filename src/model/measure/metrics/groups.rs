@@ -170,6 +170,7 @@ impl PoolMetrics {
             served: self.served,
             rate_limited: self.refused[0],
             refusals: self.limits.refusals(),
+            rate_limited_by_shared_limits: self.refused[0] - self.limits.total(),
             overloaded: self.refused[1],
             queue_rejected: self.refused[2],
             too_large: self.refused[3],

@@ -3,7 +3,13 @@ use crate::model::measure::catalogue::find;
 
 #[test]
 fn metric_names_do_not_depend_on_values() {
-    let empty = Summary::metric_names(["a", "b"], 0, ["w"], [("p", false)], ["m"]);
+    let empty = Summary::metric_names(
+        ["a", "b"],
+        0,
+        ["w"],
+        [("p", false)],
+        (["m"], ["preset_limit.x"]),
+    );
     let full = Summary {
         loop_latency_s: Some(Percentiles::default()),
         loop_latency_cdf_s: Some(vec![1.0; CDF_QUANTILES.len()]),
@@ -29,12 +35,18 @@ fn metric_names_do_not_depend_on_values() {
             },
             ..ModelSummary::default()
         }],
+        limits: vec![LimitGroupSummary {
+            name: "preset_limit.x".into(),
+            pools: vec!["p".into()],
+            ..LimitGroupSummary::default()
+        }],
         ..Summary::default()
     };
     let names: Vec<String> = full.metrics().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, empty);
     assert!(names.contains(&"by_model.m.rate_limited_by.input_tokens_per_min".to_owned()));
     assert!(names.contains(&"windows.w.loop_latency_s.p99".to_owned()));
+    assert!(names.contains(&"limits.preset_limit.x.first_limit_s".to_owned()));
     assert!(names.contains(&"loop_latency_cdf_s.q999".to_owned()));
     assert!(names.contains(&"classes.b.loop_latency_s.p99".to_owned()));
     assert!(!names.iter().any(|n| n.starts_with("wall")));
@@ -150,9 +162,16 @@ fn every_numeric_summary_field_is_a_metric() {
 }
 
 /// Every column of a summary with every part: two classes, two faults, a
-/// window, a self-hosted pool and another, and a reported model.
-fn every_column() -> Vec<String> {
-    Summary::metric_names(["a", "b"], 2, ["w"], [("p", true), ("q", false)], ["m"])
+/// window, a self-hosted pool and another, a reported model, and a group
+/// of limits over several pools (its name holds a dot).
+pub(crate) fn every_column() -> Vec<String> {
+    Summary::metric_names(
+        ["a", "b"],
+        2,
+        ["w"],
+        [("p", true), ("q", false)],
+        (["m"], ["preset_limit.x"]),
+    )
 }
 
 /// The columns a catalogue entry stands for, in scope `scope` of `owner`.
@@ -188,6 +207,7 @@ fn every_summary_column_is_catalogued_and_every_entry_is_a_column_in_order() {
             Scope::Window => vec!["w"],
             Scope::Pool => vec!["p", "q"],
             Scope::Model => vec!["m"],
+            Scope::Limits => vec!["preset_limit.x"],
             Scope::Run | Scope::WarmLoops | Scope::ColdLoops => vec![""],
         }
     };
