@@ -22,6 +22,10 @@ pub struct RawAgent {
     steps: RawDist,
     input_tokens: RawDist,
     cached_input_share: Option<Number>,
+    /// Of each call's cached input, the leading tokens every session of
+    /// the agent sends alike (system prompt, tool definitions): a pool's
+    /// prompt cache keeps them for all its sessions (default 0).
+    shared_prefix_tokens: Option<Number>,
     output_tokens: RawDist,
     max_output_tokens: Option<Number>,
     tool_latency: Option<RawDist>,
@@ -96,6 +100,11 @@ impl RawAgent {
         let cached_input_share = self
             .cached_input_share
             .map_or(Ok(0.0), |n| share(&at.child("cached_input_share"), n))?;
+        let shared_prefix_tokens = self
+            .shared_prefix_tokens
+            .map(|n| whole(&at.child("shared_prefix_tokens"), n, 0, u64::from(u32::MAX)))
+            .transpose()?
+            .unwrap_or(0) as u32;
         let output_tokens = self
             .output_tokens
             .count(&at.child("output_tokens"), base_dir)?;
@@ -136,6 +145,7 @@ impl RawAgent {
             steps,
             input_tokens,
             cached_input_share,
+            shared_prefix_tokens,
             output_tokens,
             max_output_tokens,
             tool_latency,

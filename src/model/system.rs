@@ -31,9 +31,7 @@ use crate::model::measure::metrics::{CLASS_METRICS_BYTES, Levels, Metrics, RunFa
 use crate::model::measure::summary::Summary;
 use crate::model::measure::timeseries::Timeseries;
 use crate::model::spec::ModelSpec;
-use crate::model::workload::agent_loop::{
-    AgentProfile, CallState, CallTokens, LoopOutcome, LoopState,
-};
+use crate::model::workload::agent_loop::{AgentProfile, CallState, LoopOutcome, LoopState};
 use crate::model::workload::classes::{Arrivals, ClassState, Population};
 use crate::model::workload::session_stream::SessionStream;
 use crate::model::workload::trace::{TraceError, TraceReader, TraceRecord};
@@ -219,6 +217,7 @@ struct FixedCall {
     model: u16,
     router: usize,
     request: Request,
+    shared_input: u32,
     output_tokens: u32,
 }
 
@@ -475,16 +474,6 @@ fn total_load(pools: &[Capacity]) -> (u32, u32) {
         .iter()
         .map(Capacity::load)
         .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
-}
-
-/// What each attempt of a call with `tokens` by `agent` asks of capacity.
-fn request(agent: &AgentProfile, tokens: CallTokens) -> Request {
-    Request {
-        input_tokens: tokens.input,
-        cached_input_tokens: tokens.cached_input,
-        cache_write_tokens: 0,
-        max_output_tokens: tokens.max_output.unwrap_or(agent.max_output_tokens),
-    }
 }
 
 impl Model for AgentSystem<'_> {

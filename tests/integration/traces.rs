@@ -1514,3 +1514,87 @@ fn weka_global_scope_shares_blocks_across_sessions_in_the_order_sent() {
         assert_eq!((s.calls, s.cached_input_tokens), (4, cached), "{scope}");
     }
 }
+
+/// Blocks that several sessions of a "global" file send (a system prompt)
+/// are one prefix for all of them in a pool's prompt cache with a TTL:
+/// session x sends blocks 1, 2 at 0 s (nothing cached yet, nothing kept)
+/// and 1, 2, 3 at 5 s, which misses and writes 1, 2 (128 tokens); session
+/// y, starting with them too, sends 1, 2, 4 at 10 s: its own prefix is
+/// not there, but 1, 2 (sent by x as well) are, so it reads 128 and
+/// writes nothing; at 15 s its 1, 2, 4, 6 reads its prefix, 192. Were the
+/// blocks x's alone (y starting with 7, 8), y's first call would miss.
+#[test]
+fn weka_blocks_several_sessions_send_are_read_by_a_session_that_never_sent_them() {
+    let call = |t: f64, ids: &str| {
+        let input = 64 * ids.split(',').count();
+        format!(
+            "{{\"t\":{t},\"type\":\"n\",\"model\":\"m\",\"in\":{input},\"out\":1,\"hash_ids\":[{ids}],\"api_time\":0.5,\"stop\":\"tool_use\"}}"
+        )
+    };
+    let trace = |id: &str, calls: [String; 2]| {
+        format!(
+            "{{\"id\":\"{id}\",\"models\":[\"m\"],\"block_size\":64,\"hash_id_scope\":\"global\",\"requests\":[{}]}}\n",
+            calls.join(",")
+        )
+    };
+    let x = trace("x", [call(0.0, "1,2"), call(5.0, "1,2,3")]);
+    let dir = tempfile::tempdir().unwrap();
+    let model = replay("{ file = \"w.jsonl\", format = \"weka\" }", "1h").replace(
+        "kind = \"shared_api\"",
+        "kind = \"shared_api\"\ncache_ttl = \"5m\"",
+    );
+    for (y, (written, read)) in [
+        (
+            [call(10.0, "1,2,4"), call(15.0, "1,2,4,6")],
+            (128, 128 + 192),
+        ),
+        ([call(10.0, "7,8,4"), call(15.0, "7,8,4,6")], (128 + 192, 0)),
+    ] {
+        fs::write(dir.path().join("w.jsonl"), x.clone() + &trace("y", y)).unwrap();
+        let s = run_in(dir.path(), model.clone());
+        assert_eq!(s.calls, 4);
+        assert_eq!(
+            (s.cache_write_tokens, s.cached_input_tokens),
+            (written, read)
+        );
+    }
+}
+
+/// In Claude Code's transcripts a thread's first call reads from the cache
+/// only what other sessions wrote (its system prompt and tools): that much
+/// of each of its calls' cached input is shared. Session 2 of
+/// tests/data/claude-code.jsonl made to read 15,000 tokens at its first
+/// call, as session 1's first did: on a 5-minute TTL it reads them, as
+/// session 1 used them 3.5 minutes before; session 1's first call wrote
+/// them (15,000), and its later calls read their own prefix (17,000,
+/// 3,000, 17,300, 17,800). On a 2-minute TTL they are gone: session 2
+/// writes them again.
+#[test]
+fn claude_code_sessions_read_what_a_threads_first_call_read_from_other_sessions() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let text = fs::read_to_string(data.join("claude-code.jsonl")).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.contains("\"cache_read_input_tokens\": 0"), "{last}");
+    let warm = text.replace(
+        last,
+        &last.replace(
+            "\"cache_read_input_tokens\": 0",
+            "\"cache_read_input_tokens\": 15000",
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("cc.jsonl"), warm).unwrap();
+    let model = replay("{ file = \"cc.jsonl\", format = \"claude_code\" }", "1h");
+    for (ttl, written, read) in [("5m", 15_000, 70_100), ("2m", 30_000, 55_100)] {
+        let cached = model.replace(
+            "kind = \"shared_api\"",
+            &format!("kind = \"shared_api\"\ncache_ttl = \"{ttl}\""),
+        );
+        let s = run_in(dir.path(), cached);
+        assert_eq!(
+            (s.cache_write_tokens, s.cached_input_tokens),
+            (written, read),
+            "{ttl}"
+        );
+    }
+}

@@ -12,6 +12,14 @@
 //! prefilled like any uncached input. Calls sent at the same instant (a
 //! fan-out burst) all miss a prefix none of them has written yet, since a
 //! provider holds a prefix only once a response to it has begun.
+//!
+//! The leading part of a call's cached input that every session of its
+//! agent sends alike (a system prompt, tool definitions: the agent's
+//! `shared_prefix_tokens`, or a trace's blocks sent by several sessions)
+//! is one prefix for a user class's sessions (`Session::Agent`), as a provider's cache
+//! matches a prefix whoever sent it: a call whose session's prefix is gone
+//! reads that part when any session used it within the TTL, and writes
+//! only the rest.
 
 use crate::engine::fast_map::FastMap;
 
@@ -32,6 +40,10 @@ pub enum Session {
     },
     /// A loop that is its own session (an open arrival's, a trace row's).
     Loop(Key),
+    /// What every session of user class `class` sends alike.
+    Agent {
+        class: u16,
+    },
 }
 
 impl Session {
@@ -41,6 +53,7 @@ impl Session {
             Session::User { class, user } => (1, u64::from(class), u64::from(user)),
             Session::Recorded { class, session } => (2, u64::from(class), u64::from(session)),
             Session::Loop(key) => (3, key.id(), 0),
+            Session::Agent { class } => (4, u64::from(class), 0),
         };
         derive_seed(derive_seed(kind, a), b)
     }
@@ -58,6 +71,24 @@ struct Entry {
 /// Where a prefix is cached: a session's, at a pool, for a model.
 type Place = (Session, usize, u16);
 
+/// A call's prefixes: its session's, at a pool, for a model, and the
+/// leading `shared` tokens of it that every session of user class
+/// `class` sends alike.
+#[derive(Clone, Copy, Debug)]
+pub struct Prefix {
+    pub place: Place,
+    pub class: u16,
+    pub shared: u32,
+}
+
+impl Prefix {
+    /// Where the part every session of its class sends alike is cached.
+    fn shared_place(self) -> Place {
+        let (_, pool, model) = self.place;
+        (Session::Agent { class: self.class }, pool, model)
+    }
+}
+
 /// Every session's prefix at every pool with a TTL, for each model.
 #[derive(Debug, Default)]
 pub struct PromptCaches {
@@ -65,39 +96,57 @@ pub struct PromptCaches {
 }
 
 impl PromptCaches {
-    /// `request` as a pool whose cache keeps prefixes for a TTL sees it
-    /// from `session` at `now`: its cached part read when the prefix is
-    /// there, else written.
-    pub fn request(&self, place: Place, now: SimTime, request: Request) -> Request {
-        let held = self
-            .entries
+    fn held(&self, place: Place, now: SimTime) -> bool {
+        self.entries
             .get(&place)
-            .is_some_and(|e| e.written_at < now && now <= e.expires_at);
-        if held {
-            request
+            .is_some_and(|e| e.written_at < now && now <= e.expires_at)
+    }
+
+    /// `request` as a pool whose cache keeps prefixes for a TTL sees it
+    /// from `session` at `now`: its cached part read when the session's
+    /// prefix is there; else its first `shared` tokens read when its
+    /// agent's shared prefix is there, and the rest written.
+    pub fn request(&self, prefix: Prefix, now: SimTime, request: Request) -> Request {
+        if self.held(prefix.place, now) {
+            return request;
+        }
+        let cacheable = request.cached_input_tokens + request.cache_write_tokens;
+        let read = if prefix.shared > 0 && self.held(prefix.shared_place(), now) {
+            prefix.shared.min(cacheable)
         } else {
-            Request {
-                cached_input_tokens: 0,
-                cache_write_tokens: request.cached_input_tokens + request.cache_write_tokens,
-                ..request
-            }
+            0
+        };
+        Request {
+            cached_input_tokens: read,
+            cache_write_tokens: cacheable - read,
+            ..request
         }
     }
 
-    /// Pool `pool` took `request` (as [`PromptCaches::request`] made it) at
-    /// `now`: the session's prefix is there for `ttl` from now.
-    pub fn used(&mut self, place: Place, ttl: SimDuration, now: SimTime, request: Request) {
+    /// The pool took `request` (as [`PromptCaches::request`] made it) at
+    /// `now`: the session's prefix is there for `ttl` from now, and so is
+    /// the part its class's sessions share.
+    pub fn used(&mut self, prefix: Prefix, ttl: SimDuration, now: SimTime, request: Request) {
         if request.cached_input_tokens == 0 && request.cache_write_tokens == 0 {
             return; // nothing cacheable
         }
-        let entry = self.entries.entry(place).or_insert(Entry {
-            written_at: now,
-            expires_at: now,
-        });
-        if request.cache_write_tokens > 0 {
-            entry.written_at = now;
+        let mut keep = |place: Place, written: bool| {
+            let entry = self.entries.entry(place).or_insert(Entry {
+                written_at: now,
+                expires_at: now,
+            });
+            if written {
+                entry.written_at = now;
+            }
+            entry.expires_at = now + ttl;
+        };
+        keep(prefix.place, request.cache_write_tokens > 0);
+        if prefix.shared > 0 {
+            keep(
+                prefix.shared_place(),
+                request.cached_input_tokens < prefix.shared,
+            );
         }
-        entry.expires_at = now + ttl;
     }
 
     /// A loop that was its own session ended: its prefixes go.
@@ -125,11 +174,32 @@ mod tests {
         max_output_tokens: 100,
     };
 
+    /// A call of `session` (of class 0) whose first `shared` cached tokens
+    /// every session of its class sends alike.
+    fn prefix(session: Session, shared: u32) -> Prefix {
+        Prefix {
+            place: (session, 0, 0),
+            class: 0,
+            shared,
+        }
+    }
+
+    /// Sends CALL from `session` at `t`, its first `shared` cached tokens
+    /// its class's, and has the pool take it.
+    fn send_sharing(caches: &mut PromptCaches, session: Session, shared: u32, t: u64) -> Request {
+        let r = caches.request(prefix(session, shared), at(t), CALL);
+        caches.used(
+            prefix(session, shared),
+            SimDuration::from_secs(300),
+            at(t),
+            r,
+        );
+        r
+    }
+
     /// Sends CALL from `session` at `t` and has the pool take it.
     fn send(caches: &mut PromptCaches, session: Session, t: u64) -> Request {
-        let r = caches.request((session, 0, 0), at(t), CALL);
-        caches.used((session, 0, 0), SimDuration::from_secs(300), at(t), r);
-        r
+        send_sharing(caches, session, 0, t)
     }
 
     #[test]
@@ -162,11 +232,63 @@ mod tests {
         // Asked but never taken (a 429): the next call still misses.
         let late = Session::User { class: 1, user: 1 };
         assert_eq!(
-            caches.request((late, 0, 0), at(7), CALL).cache_write_tokens,
+            caches
+                .request(prefix(late, 0), at(7), CALL)
+                .cache_write_tokens,
             9_000
         );
         assert_eq!(send(&mut caches, late, 8).cache_write_tokens, 9_000);
         caches.forget(late, 1, 1);
         assert_eq!(send(&mut caches, late, 9).cache_write_tokens, 9_000);
+    }
+
+    /// A session whose own prefix is gone reads the part its class's
+    /// sessions share (2,000 of its 9,000 cached tokens) when any of them
+    /// used it within the TTL, and writes the rest; a session's own reads
+    /// keep the shared part too; sessions sent at one instant all miss it.
+    #[test]
+    fn a_new_session_reads_the_prefix_its_class_shares_and_writes_the_rest() {
+        let mut caches = PromptCaches::default();
+        let user = |user| Session::User { class: 0, user };
+        let read_wrote = |r: Request| (r.cached_input_tokens, r.cache_write_tokens);
+        // Two sessions at once: neither has written the shared part yet.
+        assert_eq!(
+            read_wrote(send_sharing(&mut caches, user(0), 2_000, 10)),
+            (0, 9_000)
+        );
+        assert_eq!(
+            read_wrote(send_sharing(&mut caches, user(1), 2_000, 10)),
+            (0, 9_000)
+        );
+        // A third session later: the shared part read, its own written.
+        assert_eq!(
+            read_wrote(send_sharing(&mut caches, user(2), 2_000, 11)),
+            (2_000, 7_000)
+        );
+        // Session 0 keeps reading its own prefix, which keeps the shared part.
+        assert_eq!(send_sharing(&mut caches, user(0), 2_000, 300), CALL);
+        assert_eq!(send_sharing(&mut caches, user(0), 2_000, 600), CALL);
+        // Session 1's own prefix is gone (unused since 10 s), the shared part is not.
+        assert_eq!(
+            read_wrote(send_sharing(&mut caches, user(1), 2_000, 900)),
+            (2_000, 7_000)
+        );
+        // Nobody for 301 s: all gone.
+        assert_eq!(
+            read_wrote(send_sharing(&mut caches, user(3), 2_000, 1_201)),
+            (0, 9_000)
+        );
+        // Without a shared part, a new session writes it all.
+        assert_eq!(read_wrote(send(&mut caches, user(4), 1_202)), (0, 9_000));
+        // Another class shares nothing with this one.
+        let other = Prefix {
+            place: (Session::User { class: 1, user: 0 }, 0, 0),
+            class: 1,
+            shared: 2_000,
+        };
+        assert_eq!(
+            read_wrote(caches.request(other, at(1_203), CALL)),
+            (0, 9_000)
+        );
     }
 }

@@ -6,6 +6,7 @@ use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::kind::Capacity;
 use crate::model::capacity::pool::{FailureKind, Router};
+use crate::model::capacity::prompt_cache::Prefix;
 use crate::model::capacity::shared_limits::NestedLimits;
 use crate::model::client::rate_limit::RateLimit;
 use crate::model::fault::FaultEffect;
@@ -151,17 +152,23 @@ impl AgentSystem<'_> {
                 request,
             ),
         };
-        // A pool whose prompt cache expires: the session's prefix read or written.
+        // A pool whose prompt cache expires: the session's prefix (and its
+        // class's shared part) read or written.
         let cached = self
             .cache_ttls
             .as_ref()
             .and_then(|ttls| ttls[pool])
             .map(|ttl| {
                 let lp = self.loops.get(call.loop_key).expect("live call");
-                ((lp.session(call.loop_key), pool, call.model), ttl)
+                let prefix = Prefix {
+                    place: (lp.session(call.loop_key), pool, call.model),
+                    class: lp.class,
+                    shared: call.shared_input,
+                };
+                (prefix, ttl)
             });
         let request = match cached {
-            Some((place, _)) => self.prompt_caches.request(place, now, request),
+            Some((prefix, _)) => self.prompt_caches.request(prefix, now, request),
             None => request,
         };
         let model = call.model;
@@ -197,8 +204,8 @@ impl AgentSystem<'_> {
         let refused = matches!(admission, Admission::Rejected(_));
         self.metrics
             .attempt_offered(now, pool, model, is_retry, refused);
-        if let (Some((place, ttl)), false) = (cached, refused) {
-            self.prompt_caches.used(place, ttl, now, request);
+        if let (Some((prefix, ttl)), false) = (cached, refused) {
+            self.prompt_caches.used(prefix, ttl, now, request);
         }
         if let Admission::Rejected(rejection) = admission {
             self.refused(attempt, (call_key, router), rejection, cx);

@@ -2,11 +2,13 @@
 //! or a fan-out burst, with tool calls between), and ends completed or failed.
 
 use super::attempts::Passed;
-use super::{AgentSystem, CallDone, Event, FixedCall, request};
+use super::{AgentSystem, CallDone, Event, FixedCall};
 use crate::engine::{Ctx, Key, SimDuration};
+use crate::model::capacity::admission::Request;
 use crate::model::capacity::prompt_cache::Session;
 use crate::model::client::policy::OnCallFailure;
 use crate::model::spec::ModelSpec;
+use crate::model::workload::agent_loop::AgentProfile;
 use crate::model::workload::agent_loop::LoopOutcome;
 use crate::model::workload::agent_loop::{CallState, CallTokens, LoopState, Script};
 use crate::model::workload::classes::Population;
@@ -26,13 +28,31 @@ impl FixedCall {
         let agent = spec.agent_for(class);
         let model = agent.mix.only().filter(|_| agent.fan_out.is_none())?;
         let tokens = agent.constant_tokens(&spec.models[usize::from(model)])?;
+        let (request, shared_input) = asks(agent, tokens);
         Some(FixedCall {
             model,
             router: spec.router_of(class, model),
-            request: request(agent, tokens),
+            request,
+            shared_input,
             output_tokens: tokens.output,
         })
     }
+}
+
+/// What each attempt of a call with `tokens` by `agent` asks of capacity,
+/// and how many of its cached tokens every session of its class sends
+/// alike: as its trace records them, else its agent's `shared_prefix_tokens`.
+fn asks(agent: &AgentProfile, tokens: CallTokens) -> (Request, u32) {
+    let request = Request {
+        input_tokens: tokens.input,
+        cached_input_tokens: tokens.cached_input,
+        cache_write_tokens: 0,
+        max_output_tokens: tokens.max_output.unwrap_or(agent.max_output_tokens),
+    };
+    let shared = tokens
+        .shared_input
+        .max(agent.shared_prefix_tokens.min(tokens.cached_input));
+    (request, shared)
 }
 
 impl AgentSystem<'_> {
@@ -92,7 +112,7 @@ impl AgentSystem<'_> {
                 loop_key,
                 now,
                 (fixed.model, fixed.router),
-                fixed.request,
+                (fixed.request, fixed.shared_input),
                 fixed.output_tokens,
             ));
             self.send_attempt(call, Passed::Nothing, cx);
@@ -145,7 +165,7 @@ impl AgentSystem<'_> {
                 loop_key,
                 now,
                 (model, router),
-                request(agent, tokens),
+                asks(agent, tokens),
                 tokens.output,
             ));
             self.send_attempt(call, Passed::Nothing, cx);

@@ -29,6 +29,9 @@ pub struct AgentProfile {
     pub input_tokens: CountDist,
     /// The share of each call's input read from the provider's prompt cache.
     pub cached_input_share: f64,
+    /// Of that cached input, the leading tokens every session of the agent
+    /// sends alike (system prompt, tool definitions).
+    pub shared_prefix_tokens: u32,
     /// Tokens a call produces; capped at `max_output_tokens`.
     pub output_tokens: CountDist,
     /// The `max_tokens` each request sends, which output-token limits reserve.
@@ -142,6 +145,7 @@ impl AgentProfile {
             input: input.saturating_add(context),
             cached_input: round_count(f64::from(input) * self.cached_input_share)
                 .saturating_add(context_cached),
+            shared_input: 0,
             output: output.min(self.max_output_tokens),
             max_output: None,
         }
@@ -155,6 +159,10 @@ pub struct CallTokens {
     pub input: u32,
     /// Input tokens read from the prompt cache.
     pub cached_input: u32,
+    /// Of them, the leading tokens other sessions send alike (a system
+    /// prompt), where a trace records it: a prompt cache keeps them for
+    /// every session.
+    pub shared_input: u32,
     pub output: u32,
     /// Its own `max_tokens`, where a trace records it (else the agent's).
     pub max_output: Option<u32>,
@@ -220,6 +228,8 @@ pub struct CallState {
     /// What each of its attempts asks of capacity (before a prompt cache
     /// that expires has its say).
     pub request: Request,
+    /// Of its cached input, the leading tokens other sessions share.
+    pub shared_input: u32,
     /// Tokens its answer holds.
     pub output_tokens: u32,
     /// The last retry delay, for decorrelated jitter.
@@ -232,12 +242,14 @@ pub struct CallState {
 
 impl CallState {
     /// A call of the loop at `loop_key`, made at `now`, to `model` through
-    /// `router`, asking `request` and answered with `output_tokens`.
+    /// `router`, asking `request` (the first `shared_input` tokens of its
+    /// cached input shared with other sessions) and answered with
+    /// `output_tokens`.
     pub fn new(
         loop_key: Key,
         now: SimTime,
         (model, router): (u16, usize),
-        request: Request,
+        (request, shared_input): (Request, u32),
         output_tokens: u32,
     ) -> Self {
         CallState {
@@ -247,6 +259,7 @@ impl CallState {
             attempts: 0,
             first_sent_at: now,
             request,
+            shared_input,
             output_tokens,
             last_delay: SimDuration::ZERO,
             quota_cost: 0,
@@ -329,6 +342,7 @@ mod tests {
             steps: constant(9.0),
             input_tokens: constant(100.0),
             cached_input_share: 0.25,
+            shared_prefix_tokens: 0,
             output_tokens: constant(5000.0),
             max_output_tokens: 4096,
             tool_latency: None,
@@ -363,6 +377,7 @@ mod tests {
             steps: constant(3.0),
             input_tokens: constant(1001.0),
             cached_input_share: 0.3,
+            shared_prefix_tokens: 0,
             output_tokens: constant(5000.0),
             max_output_tokens: 4096,
             tool_latency: None,
@@ -393,6 +408,7 @@ mod tests {
             Some(CallTokens {
                 input: 1001,
                 cached_input: 300,
+                shared_input: 0,
                 output: 4096,
                 max_output: None,
             })

@@ -231,6 +231,7 @@ fn read_line(value: &Value) -> Result<Option<(ThreadKey, i64, Line)>, BadInput> 
                 .map(str::to_owned),
             tokens: CallTokens {
                 input,
+                shared_input: 0,
                 cached_input,
                 output: count("output_tokens")?,
                 max_output: None,
@@ -304,6 +305,13 @@ fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<Answered>>
         before = Some(*time);
     }
     groups.retain(|g| !g.is_empty());
+    // What the thread's first call read from the cache, it read from other
+    // sessions' calls (a system prompt, tool definitions): every call of
+    // the thread shares that much of its cached input with them.
+    let shared = groups.first().map_or(0, |g| g[0].0.tokens.cached_input);
+    for (call, _) in groups.iter_mut().flatten() {
+        call.tokens.shared_input = shared.min(call.tokens.cached_input);
+    }
     groups
 }
 

@@ -215,6 +215,7 @@ fn read_span(span: &Value) -> Result<Read, BadInput> {
         end_us: time(["endTimeUnixNano", "end_time_unix_nano", "end_time"])?,
         tokens: CallTokens {
             input,
+            shared_input: 0,
             cached_input,
             output: field(&OUTPUT)?.unwrap_or(0),
             max_output: field(&MAX_TOKENS)?,

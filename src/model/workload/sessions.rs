@@ -458,6 +458,7 @@ fn parse_round(line: &str, models: &[(String, u16)]) -> Result<(String, ParsedRo
         index: round.round_index,
         model,
         tokens: CallTokens {
+            shared_input: 0,
             input: round.input_tokens_total,
             cached_input: round.prefix_tokens,
             output: round.output_tokens,

@@ -148,6 +148,7 @@ pub struct TraceRecord {
 impl TraceRecord {
     pub fn tokens(&self) -> CallTokens {
         CallTokens {
+            shared_input: 0,
             input: self.input,
             cached_input: self.cached_input,
             output: self.output,

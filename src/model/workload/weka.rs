@@ -33,7 +33,7 @@
 //!   trace's time 0. Replayed, they start together; resampled
 //!   (`resample`), a class's arrivals start them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -139,7 +139,8 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
     // The cache fills in the order the calls were sent, subagents' too: a
     // "local" session's on its own, every "global" one's together (each
     // session starting at its time 0).
-    let mut cached: Vec<Vec<u32>> = flat.iter().map(|(p, _)| vec![0; p.len()]).collect();
+    let mut cached: Vec<Vec<(u32, u32)>> =
+        flat.iter().map(|(p, _)| vec![(0, 0); p.len()]).collect();
     let mut global = vec![];
     for (k, (placed, _)) in flat.iter().enumerate() {
         let calls = placed.iter().map(|p| (k, p));
@@ -164,8 +165,22 @@ pub fn read_weka(spec: &TraceSpec, models: &[(String, u16)]) -> Result<SessionTr
 
 /// Each call's cached input (`cached[trace][order]`): its prompt's leading
 /// blocks sent before by any of `calls` (of the traces' `traces`), in the
-/// order they were sent, times its trace's block size, at most its input.
-fn fill(cached: &mut [Vec<u32>], traces: &[(usize, Trace)], mut calls: Vec<(usize, &Placed)>) {
+/// order they were sent, times its trace's block size, at most its input;
+/// and of them, the leading blocks more than one trace sends (a system
+/// prompt every session starts with), which a prompt cache keeps for all.
+fn fill(
+    cached: &mut [Vec<(u32, u32)>],
+    traces: &[(usize, Trace)],
+    mut calls: Vec<(usize, &Placed)>,
+) {
+    // Each block's first trace, and whether another sends it too.
+    let mut senders: HashMap<u64, (usize, bool)> = HashMap::new();
+    for &(k, placed) in &calls {
+        for &id in &placed.call.hash_ids {
+            let (first, several) = senders.entry(id).or_insert((k, false));
+            *several |= *first != k;
+        }
+    }
     calls.sort_by(|a, b| {
         let (t, u) = (a.1.call.t, b.1.call.t);
         t.total_cmp(&u)
@@ -179,8 +194,15 @@ fn fill(cached: &mut [Vec<u32>], traces: &[(usize, Trace)], mut calls: Vec<(usiz
             .iter()
             .take_while(|id| seen.contains(*id))
             .count();
-        let tokens = (hits as u64).saturating_mul(u64::from(traces[k].1.block_size));
-        cached[k][order] = tokens.min(u64::from(call.input)) as u32;
+        let shared = call.hash_ids[..hits]
+            .iter()
+            .take_while(|id| senders[*id].1)
+            .count();
+        let tokens = |blocks: usize| {
+            let tokens = (blocks as u64).saturating_mul(u64::from(traces[k].1.block_size));
+            tokens.min(u64::from(call.input)) as u32
+        };
+        cached[k][order] = (tokens(hits), tokens(shared));
         seen.extend(call.hash_ids.iter().copied());
     }
 }
@@ -271,15 +293,16 @@ fn flatten<'a>(
 /// One trace's threads made into sessions and their subagents.
 struct Threads<'m> {
     models: &'m [(String, u16)],
-    /// Each call's cached input, by its order.
-    cached: &'m [u32],
+    /// Each call's cached input, and the part of it other traces share,
+    /// by its order.
+    cached: &'m [(u32, u32)],
     sessions: Vec<(i64, Unplaced)>,
     /// Where each call went (its session, among the trace's), by its order.
     at: Vec<Option<(usize, At)>>,
 }
 
 impl<'m> Threads<'m> {
-    fn new(models: &'m [(String, u16)], cached: &'m [u32]) -> Self {
+    fn new(models: &'m [(String, u16)], cached: &'m [(u32, u32)]) -> Self {
         Threads {
             models,
             cached,
@@ -297,7 +320,8 @@ impl<'m> Threads<'m> {
             end_us: start_us + us(call.api_time.unwrap_or(0.0)),
             tokens: CallTokens {
                 input: call.input,
-                cached_input: self.cached[placed.order],
+                cached_input: self.cached[placed.order].0,
+                shared_input: self.cached[placed.order].1,
                 output: call.output,
                 max_output: None,
             },
@@ -412,7 +436,7 @@ mod tests {
         let (mut threads, mut placed) = (vec![None], vec![]);
         flatten(&trace.requests, (0, true), &mut threads, &mut placed);
         assert_eq!(threads, [None, Some(0), Some(0), Some(1), Some(1)]);
-        let cached = vec![0; placed.len()];
+        let cached = vec![(0, 0); placed.len()];
         let sessions = Threads::new(&[], &cached).sessions(&placed, &threads);
         let [(start, session)] = &sessions[..] else {
             panic!("one session");
@@ -466,7 +490,7 @@ mod tests {
         let trace = &traces(&text).unwrap()[0].1;
         let (mut threads, mut placed) = (vec![None], vec![]);
         flatten(&trace.requests, (0, true), &mut threads, &mut placed);
-        let cached = vec![0; placed.len()];
+        let cached = vec![(0, 0); placed.len()];
         let sessions = Threads::new(&[], &cached).sessions(&placed, &threads);
         let requests = &sessions[0].1.requests;
         let ms = |d: SimDuration| d.ticks() / 1_000;
