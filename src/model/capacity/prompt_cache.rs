@@ -14,12 +14,12 @@
 //! provider holds a prefix only once a response to it has begun.
 //!
 //! The leading part of a call's cached input that every session of its
-//! agent sends alike (a system prompt, tool definitions: the agent's
-//! `shared_prefix_tokens`, or a trace's blocks sent by several sessions)
-//! is one prefix for a user class's sessions (`Session::Agent`), as a provider's cache
+//! user class sends alike (a system prompt, tool definitions: the agent's
+//! `shared_prefix_tokens`, a trace's blocks sent by several sessions) is
+//! one prefix for all of them (`Session::Agent`), as a provider's cache
 //! matches a prefix whoever sent it: a call whose session's prefix is gone
-//! reads that part when any session used it within the TTL, and writes
-//! only the rest.
+//! reads that part when any session of its class used it within the TTL,
+//! and writes only the rest.
 
 use crate::engine::fast_map::FastMap;
 
@@ -104,8 +104,8 @@ impl PromptCaches {
 
     /// `request` as a pool whose cache keeps prefixes for a TTL sees it
     /// from `session` at `now`: its cached part read when the session's
-    /// prefix is there; else its first `shared` tokens read when its
-    /// agent's shared prefix is there, and the rest written.
+    /// prefix is there; else its first `prefix.shared` tokens read when
+    /// its class's shared prefix is there, and the rest written.
     pub fn request(&self, prefix: Prefix, now: SimTime, request: Request) -> Request {
         if self.held(prefix.place, now) {
             return request;
