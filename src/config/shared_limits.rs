@@ -62,6 +62,7 @@ pub fn check_shared_limits(
             name: format!("shared_limits.{name}"),
             limits: group.limits.check_shared_limits(&at.child("limits"))?,
             pools: pools_named(&group.pools, pools, &at.child("pools"))?,
+            provider: false,
         });
     }
     if let Some(organization) = organization {
@@ -71,6 +72,7 @@ pub fn check_shared_limits(
             pools: (0..pools.len())
                 .filter(|&p| shared_api(&pools[p]))
                 .collect(),
+            provider: false,
         });
     }
     Ok(checked)
@@ -124,6 +126,7 @@ fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<Shar
             ..api.clone()
         },
         pools: held.to_vec(),
+        provider: true,
     })
 }
 

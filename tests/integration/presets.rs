@@ -813,8 +813,9 @@ fn served_ab_and_c(spec: &ModelSpec) -> (u64, u64) {
 /// of 50 a minute, full at the start, admits at least its 10 minutes'
 /// refill (500) and at most that and its first minute's 50. `a` and `b`
 /// together get one bucket's worth, as `c` does alone, where two pools'
-/// own buckets would give them twice that. Pools under one limit that
-/// give it other numbers are refused, naming both.
+/// own buckets would give them twice that, and its spend cap is theirs
+/// together, not each one's. Pools under one limit that give it other
+/// numbers are refused, naming both.
 #[test]
 fn pools_naming_presets_of_one_providers_limit_share_it() {
     let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
@@ -845,6 +846,21 @@ fn pools_naming_presets_of_one_providers_limit_share_it() {
     assert!(
         one_bucket(50).contains(&ab) && one_bucket(50).contains(&c),
         "{ab} {c}"
+    );
+    // Each pool's month passes Tier 1's $100 cap; `a` and `b` have no cap
+    // of their own, only the limit's, which their months pass together.
+    let s = model::simulate(&spec, false).unwrap().summary;
+    let over: Vec<(&str, f64)> = s
+        .over_spend_cap
+        .iter()
+        .map(|o| (o.pool.as_str(), o.cap_usd))
+        .collect();
+    assert_eq!(
+        over,
+        [
+            ("c", 100.0),
+            ("preset_limit.anthropic-tier1-sonnet-4x", 100.0)
+        ]
     );
     let e = load_error_of(
         &model.replace(

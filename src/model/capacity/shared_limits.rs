@@ -19,6 +19,9 @@ pub struct SharedLimits {
     pub limits: SharedApiSpec,
     /// The pools held together (indices into the model's pools).
     pub pools: Vec<usize>,
+    /// A provider's limit that its pools' presets name: its numbers and
+    /// spend cap are theirs, one for all of them, not one each.
+    pub provider: bool,
 }
 
 /// The buckets of every group, and the groups over each pool.

@@ -282,21 +282,31 @@ impl Metrics {
 }
 
 /// The pools whose `months` cost more than their tier's monthly spend
-/// cap, then the groups of them (`groups`) whose months together do.
+/// cap, then the groups of them (`groups`) whose months together do. A
+/// pool under a provider's limit has no cap of its own: the limit's is
+/// its pools' together.
 fn over_spend_cap(
     pools: &[PoolSpec],
     groups: &[SharedLimits],
     months: &[Bill],
 ) -> Vec<OverSpendCap> {
-    let own = pools.iter().zip(months).filter_map(|(pool, month)| {
-        let cap = pool.capacity.monthly_spend_cap()?;
-        (month.total_usd > cap).then(|| OverSpendCap {
-            pool: pool.name.clone(),
-            pools: Vec::new(),
-            cap_usd: cap,
-            cost_per_month_usd: month.total_usd,
-        })
-    });
+    let under_provider = |p: usize| groups.iter().any(|g| g.provider && g.pools.contains(&p));
+    let own = pools
+        .iter()
+        .zip(months)
+        .enumerate()
+        .filter_map(|(p, (pool, month))| {
+            let cap = pool
+                .capacity
+                .monthly_spend_cap()
+                .filter(|_| !under_provider(p))?;
+            (month.total_usd > cap).then(|| OverSpendCap {
+                pool: pool.name.clone(),
+                pools: Vec::new(),
+                cap_usd: cap,
+                cost_per_month_usd: month.total_usd,
+            })
+        });
     let grouped = groups.iter().filter_map(|group| {
         let cap = group.limits.monthly_spend_cap?;
         let month: f64 = group.pools.iter().map(|&p| months[p].total_usd).sum();
