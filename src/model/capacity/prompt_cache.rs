@@ -251,33 +251,24 @@ mod tests {
         let mut caches = PromptCaches::default();
         let user = |user| Session::User { class: 0, user };
         let read_wrote = |r: Request| (r.cached_input_tokens, r.cache_write_tokens);
-        // Two sessions at once: neither has written the shared part yet.
-        assert_eq!(
-            read_wrote(send_sharing(&mut caches, user(0), 2_000, 10)),
-            (0, 9_000)
-        );
-        assert_eq!(
-            read_wrote(send_sharing(&mut caches, user(1), 2_000, 10)),
-            (0, 9_000)
-        );
-        // A third session later: the shared part read, its own written.
-        assert_eq!(
-            read_wrote(send_sharing(&mut caches, user(2), 2_000, 11)),
-            (2_000, 7_000)
-        );
-        // Session 0 keeps reading its own prefix, which keeps the shared part.
-        assert_eq!(send_sharing(&mut caches, user(0), 2_000, 300), CALL);
-        assert_eq!(send_sharing(&mut caches, user(0), 2_000, 600), CALL);
-        // Session 1's own prefix is gone (unused since 10 s), the shared part is not.
-        assert_eq!(
-            read_wrote(send_sharing(&mut caches, user(1), 2_000, 900)),
-            (2_000, 7_000)
-        );
-        // Nobody for 301 s: all gone.
-        assert_eq!(
-            read_wrote(send_sharing(&mut caches, user(3), 2_000, 1_201)),
-            (0, 9_000)
-        );
+        // (user, second, tokens read, tokens written)
+        for (u, t, read, written) in [
+            // Two sessions at once: neither has written the shared part yet.
+            (0, 10, 0, 9_000),
+            (1, 10, 0, 9_000),
+            // A third session later: the shared part read, its own written.
+            (2, 11, 2_000, 7_000),
+            // Session 0 reads its own prefix, which keeps the shared part.
+            (0, 300, 9_000, 0),
+            (0, 600, 9_000, 0),
+            // Session 1's own prefix is gone (unused since 10 s), the shared part is not.
+            (1, 900, 2_000, 7_000),
+            // Nobody for 301 s: all gone.
+            (3, 1_201, 0, 9_000),
+        ] {
+            let sent = send_sharing(&mut caches, user(u), 2_000, t);
+            assert_eq!(read_wrote(sent), (read, written), "user {u} at {t} s");
+        }
         // Without a shared part, a new session writes it all.
         assert_eq!(read_wrote(send(&mut caches, user(4), 1_202)), (0, 9_000));
         // Another class shares nothing with this one.
