@@ -16,10 +16,12 @@
 //! The leading part of a call's cached input that every session of its
 //! user class sends alike (a system prompt, tool definitions: the agent's
 //! `shared_prefix_tokens`, a trace's blocks sent by several sessions) is
-//! one prefix for all of them (`Session::Agent`), as a provider's cache
-//! matches a prefix whoever sent it: a call whose session's prefix is gone
-//! reads that part when any session of its class used it within the TTL,
-//! and writes only the rest.
+//! one prefix for all of them (`Session::Agent`, told apart by its length:
+//! an agent's and its subagents' system prompts are other texts), as a
+//! provider's cache matches a prefix whoever sent it: a call whose
+//! session's prefix is gone reads that part when any session of its class
+//! used a shared part of that length within the TTL, and writes only the
+//! rest.
 
 use crate::engine::fast_map::FastMap;
 
@@ -40,9 +42,12 @@ pub enum Session {
     },
     /// A loop that is its own session (an open arrival's, a trace row's).
     Loop(Key),
-    /// What every session of user class `class` sends alike.
+    /// The `tokens` every session of user class `class` starts with alike
+    /// (sessions of one class starting with prefixes of other lengths, as
+    /// an agent's and its subagents' system prompts, do not share them).
     Agent {
         class: u16,
+        tokens: u32,
     },
 }
 
@@ -53,7 +58,7 @@ impl Session {
             Session::User { class, user } => (1, u64::from(class), u64::from(user)),
             Session::Recorded { class, session } => (2, u64::from(class), u64::from(session)),
             Session::Loop(key) => (3, key.id(), 0),
-            Session::Agent { class } => (4, u64::from(class), 0),
+            Session::Agent { class, tokens } => (4, u64::from(class), u64::from(tokens)),
         };
         derive_seed(derive_seed(kind, a), b)
     }
@@ -85,7 +90,11 @@ impl Prefix {
     /// Where the part every session of its class sends alike is cached.
     fn shared_place(self) -> Place {
         let (_, pool, model) = self.place;
-        (Session::Agent { class: self.class }, pool, model)
+        let shared = Session::Agent {
+            class: self.class,
+            tokens: self.shared,
+        };
+        (shared, pool, model)
     }
 }
 
@@ -269,6 +278,13 @@ mod tests {
             let sent = send_sharing(&mut caches, user(u), 2_000, t);
             assert_eq!(read_wrote(sent), (read, written), "user {u} at {t} s");
         }
+        // A shared part of another length is another text: not read.
+        let longer = caches.request(prefix(user(5), 3_000), at(1_203), CALL);
+        assert_eq!(read_wrote(longer), (0, 9_000));
+        assert_eq!(
+            read_wrote(caches.request(prefix(user(5), 2_000), at(1_203), CALL)),
+            (2_000, 7_000)
+        );
         // Without a shared part, a new session writes it all.
         assert_eq!(read_wrote(send(&mut caches, user(4), 1_202)), (0, 9_000));
         // Another class shares nothing with this one.

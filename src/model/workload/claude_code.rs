@@ -305,13 +305,6 @@ fn calls(thread: &[(i64, Line)], models: &[(String, u16)]) -> Vec<Vec<Answered>>
         before = Some(*time);
     }
     groups.retain(|g| !g.is_empty());
-    // What the thread's first call read from the cache, it read from other
-    // sessions' calls (a system prompt, tool definitions): every call of
-    // the thread shares that much of its cached input with them.
-    let shared = groups.first().map_or(0, |g| g[0].0.tokens.cached_input);
-    for (call, _) in groups.iter_mut().flatten() {
-        call.tokens.shared_input = shared.min(call.tokens.cached_input);
-    }
     groups
 }
 

@@ -269,10 +269,14 @@ pub(super) fn place<S: Into<Unplaced>>(
         .filter(|(start, _)| spec.in_window(start - first))
         .map(|(start, session)| {
             let Unplaced {
-                requests,
-                subagents,
+                mut requests,
+                mut subagents,
                 ..
             } = session.into();
+            share_first_reads(&mut requests);
+            for subagent in &mut subagents {
+                share_first_reads(std::slice::from_mut(subagent));
+            }
             RecordedSession {
                 start: spec.place(start - first),
                 requests,
@@ -280,6 +284,22 @@ pub(super) fn place<S: Into<Unplaced>>(
             }
         })
         .collect()
+}
+
+/// What a thread's first call read from the cache (its session's, or a
+/// subagent's), it read from other sessions' calls: a system prompt, tool
+/// definitions. Every call of the thread shares that much of its cached
+/// input with them, or what its trace says it shares, if more.
+fn share_first_reads(thread: &mut [RecordedRequest]) {
+    let first = thread
+        .iter()
+        .flat_map(|r| &r.rounds)
+        .next()
+        .map_or(0, |r| r.tokens.cached_input);
+    for round in thread.iter_mut().flat_map(|r| r.rounds.iter_mut()) {
+        let tokens = &mut round.tokens;
+        tokens.shared_input = tokens.shared_input.max(first.min(tokens.cached_input));
+    }
 }
 
 /// A request trace with a session column, read whole (for `fit`): each
