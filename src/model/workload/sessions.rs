@@ -291,14 +291,11 @@ pub(super) fn place<S: Into<Unplaced>>(
 /// definitions. Every call of the thread shares that much of its cached
 /// input with them, or what its trace says it shares, if more.
 fn share_first_reads(thread: &mut [RecordedRequest]) {
-    let first = thread
-        .iter()
-        .flat_map(|r| &r.rounds)
-        .next()
-        .map_or(0, |r| r.tokens.cached_input);
-    for round in thread.iter_mut().flat_map(|r| r.rounds.iter_mut()) {
+    let mut first = None;
+    for round in thread.iter_mut().flat_map(|r| &mut r.rounds) {
         let tokens = &mut round.tokens;
-        tokens.shared_input = tokens.shared_input.max(first.min(tokens.cached_input));
+        let read = *first.get_or_insert(tokens.cached_input);
+        tokens.shared_input = tokens.shared_input.max(read.min(tokens.cached_input));
     }
 }
 
