@@ -31,9 +31,10 @@ pub struct RawSharedLimits {
     limits: RawSharedApi,
 }
 
-/// The most `[shared_limits]` groups a model may have (with its
-/// organization and each preset's limit, within a 429's 16-bit group index).
-const MAX_GROUPS: usize = 60_000;
+/// The most `[shared_limits]` groups a model may have: far more than any
+/// organization's projects and workspaces, and with its organization and
+/// each preset's limit well within a 429's 16-bit group index.
+const MAX_GROUPS: usize = 1_000;
 
 /// The model's limits over several pools: each provider's limit that
 /// pools name presets of (`preset_limits`, in name order), each named
@@ -45,7 +46,6 @@ pub fn check_shared_limits(
     organization: Option<&RawSharedApi>,
     pools: &[PoolSpec],
 ) -> Checked<Vec<SharedLimits>> {
-    // A 429 names its group by a 16-bit index.
     if groups.len() > MAX_GROUPS {
         return Err(Invalid::new(
             "shared_limits",

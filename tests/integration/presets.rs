@@ -1058,6 +1058,16 @@ fn shared_limits_hold_the_pools_they_name_together_under_the_organization() {
     let (ab, c) = served(&[group, "organization={ requests_per_min = 90 }"]);
     assert!(one_bucket(90).contains(&(ab + c)), "{ab} {c}");
     assert!(ab <= 660, "{ab}");
+    let many: Vec<String> = (0..1_001)
+        .map(|g| {
+            format!("[shared_limits.g{g}]\npools = [\"a\"]\nlimits = {{ requests_per_min = 60 }}\n")
+        })
+        .collect();
+    let e = load_error_of(&(pools.clone() + &many.concat()), &[]);
+    assert!(
+        e.contains("shared_limits: 1001 groups: at most 1000 are allowed"),
+        "{e}"
+    );
     for (limits, wrong) in [
         (
             "shared_limits.ab={ pools = [\"a\", \"x\"], limits = { requests_per_min = 60 } }",
