@@ -376,6 +376,31 @@ fn a_run_report_shows_each_model_of_a_mix() {
     assert_eq!(text_rows(&doc, "models")[0].1, haiku["first_limit"]);
 }
 
+/// A run under a limit over several pools shows it: its row (keyed by its
+/// name), each of its 429 counts as summary.json has them, the limit that
+/// refused first, and the pools it holds.
+#[test]
+fn a_run_report_shows_each_limit_over_several_pools() {
+    let (_tmp, _, html, summary) =
+        reported_run("two-teams-one-org.toml", &["duration=1h", "warmup=10m"]);
+    let doc = parse(&html);
+    let [group] = &summary["limits"].as_array().unwrap()[..] else {
+        panic!("{}", summary["limits"]);
+    };
+    assert!(group["rate_limited"].as_u64().unwrap() > 0, "{group}");
+    let cells = metric_cells(&doc, "limits");
+    assert_eq!(cells.len(), 7);
+    for cell in &cells {
+        assert_eq!(cell.row, "limits:preset_limit.anthropic-tier2-sonnet-4x");
+        check(cell, at(group, &cell.metric).and_then(Value::as_f64), None);
+    }
+    assert_eq!(text_rows(&doc, "limits")[0].1, group["first_limit"]);
+    assert!(
+        html.contains("preset_limit.anthropic-tier2-sonnet-4x holds team-a, team-b together."),
+        "{html}"
+    );
+}
+
 /// A self-hosted run's page shows the pool's replicas and the warm and
 /// cold loops as summary.json has them.
 #[test]
