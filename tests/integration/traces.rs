@@ -440,7 +440,8 @@ fn streamed_sessions_skip_a_failed_loops_rows_and_window_by_start() {
 /// runs out within the run, only each session's first round writes its
 /// recorded prefix and every later round reads its own; with a cache that
 /// expires between any two rounds, every round writes. Recounted from the
-/// JSON by session id.
+/// JSON by session id. What a session's first round read it shares with
+/// other sessions whose first read is as long.
 #[test]
 fn tracelab_sessions_keep_their_prompt_cache_across_requests() {
     let text = fs::read_to_string(tracelab_example()).unwrap();
@@ -476,6 +477,26 @@ fn tracelab_sessions_keep_their_prompt_cache_across_requests() {
         (first_prefixes, all_prefixes - first_prefixes)
     );
     assert_eq!(run("1ms"), (all_prefixes, 0));
+    // The two sessions first read prefixes of other lengths (6,912 and
+    // 27,217 tokens): other texts, not shared. Made to start with the
+    // Codex session's 6,912, the later Claude session reads them from it
+    // at its first round and writes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let same = text.replacen("\"prefix_tokens\":27217", "\"prefix_tokens\":6912", 1);
+    assert_ne!(same, text);
+    fs::write(dir.path().join("t.jsonl"), same).unwrap();
+    let s = run_in(
+        dir.path(),
+        replay("{ file = \"t.jsonl\", format = \"tracelab\" }", "80d").replace(
+            "kind = \"shared_api\"",
+            "kind = \"shared_api\"\ncache_ttl = \"2000h\"",
+        ),
+    );
+    let all = all_prefixes - 27_217 + 6_912;
+    assert_eq!(
+        (s.cache_write_tokens, s.cached_input_tokens),
+        (6_912, all - 6_912)
+    );
 }
 
 /// A TraceLab round calls the model its recorded model maps to: the
