@@ -64,16 +64,11 @@ impl NestedLimits {
             .iter()
             .find(|&&g| !self.buckets[g].would_admit(now, request))
         {
-            return match self.buckets[refusing].offer(now, request, rng) {
-                Admission::Rejected(Rejection::RateLimited {
-                    retry_after, limit, ..
-                }) => Admission::Rejected(Rejection::RateLimited {
-                    retry_after,
-                    limit,
-                    group: Some(u16::try_from(refusing).expect("a model has few groups")),
-                }),
-                other => other,
-            };
+            let mut refused = self.buckets[refusing].offer(now, request, rng);
+            if let Admission::Rejected(Rejection::RateLimited { group, .. }) = &mut refused {
+                *group = Some(u16::try_from(refusing).expect("a model has few groups"));
+            }
+            return refused;
         }
         let admission = pool.offer(now, attempt, request, made, rng);
         if admission == Admission::Started {
