@@ -486,3 +486,31 @@ fn routing_by_session_meets_the_blocks_a_session_left() {
     assert!(hits("least_loaded", "given") > 0.99);
     assert_eq!(hits("least_loaded", ""), scattered, "blocks by default");
 }
+
+/// Loops of one call are each a session of their own: on vLLM's replicas
+/// they find nothing their session left, but the first 1,600 of their
+/// 2,400 cached tokens (3,200 in, a cached share of 0.75) are their
+/// class's alike, 100 whole blocks that every replica keeps once a call
+/// has left them and never evicts here (8 calls of 3,200 tokens and
+/// their output fit its 100,000-token cache many times). After the
+/// warm-up every call reads them: 2/3 of the cacheable tokens hit. Told
+/// nothing is shared, no call hits.
+#[test]
+fn loops_of_their_own_read_the_blocks_their_class_shares_on_every_replica() {
+    let vllm = "kind = \"self_hosted\"\nreplicas = 2\nmax_sequences = 8\nkv_cache_tokens = 100000\nprefill_tokens_per_s = 5000\ndecode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }, { batch = 8, tokens_per_s = 300 }]\nscheduler = \"vllm\"";
+    let hits = |shared: u32| {
+        let shared = format!("agents.a.shared_prefix_tokens={shared}");
+        let s = run(
+            &model_with(30, vllm, ""),
+            &[
+                "agents.a.input_tokens=3200",
+                "agents.a.cached_input_share=0.75",
+                &shared,
+            ],
+        );
+        let pool = s.pools[0].self_hosted.as_ref().unwrap();
+        pool.prefix_cache_hit_share.unwrap()
+    };
+    assert_eq!(hits(1600), 1600.0 / 2400.0);
+    assert_eq!(hits(0), 0.0);
+}

@@ -6,7 +6,7 @@ use rand::RngExt;
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::batch::{Batch, BatchSpec};
-use crate::model::capacity::prompt_cache::Session;
+use crate::model::capacity::prompt_cache::Conversation;
 use crate::model::capacity::reserved::{Reserved, ReservedSpec};
 use crate::model::capacity::self_hosted::{FleetLevel, SelfHosted, SelfHostedSpec};
 use crate::model::capacity::service_time::ServiceTime;
@@ -122,7 +122,7 @@ impl Capacity {
         now: SimTime,
         attempt: Key,
         request: Request,
-        (output_tokens, session): (u32, Option<Session>),
+        (output_tokens, conversation): (u32, Option<Conversation>),
         rng: &mut Stream,
     ) -> Admission {
         if self.effect.outage {
@@ -137,7 +137,7 @@ impl Capacity {
             CapacityKind::Reserved(lanes) => lanes.offer(attempt),
             CapacityKind::Batch(batch) => batch.offer(attempt, request),
             CapacityKind::SelfHosted(fleet) => {
-                fleet.offer(now, attempt, (request, output_tokens, session))
+                fleet.offer(now, attempt, (request, output_tokens, conversation))
             }
         }
     }

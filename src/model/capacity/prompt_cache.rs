@@ -76,25 +76,44 @@ struct Entry {
 /// Where a prefix is cached: a session's, at a pool, for a model.
 type Place = (Session, usize, u16);
 
-/// A call's prefixes: its session's, at a pool, for a model, and the
-/// leading `shared` tokens of it that every session of user class
-/// `class` sends alike.
-#[derive(Clone, Copy, Debug)]
-pub struct Prefix {
-    pub place: Place,
+/// Whose conversation a call continues, and the leading `shared` tokens
+/// of its cached input that every session of user class `class` sends
+/// alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    pub session: Session,
     pub class: u16,
     pub shared: u32,
 }
 
-impl Prefix {
-    /// Where the part every session of its class sends alike is cached.
-    fn shared_place(self) -> Place {
-        let (_, pool, model) = self.place;
-        let shared = Session::Agent {
+impl Conversation {
+    /// The part every session of its class sends alike, if any.
+    pub fn shared_part(self) -> Option<Session> {
+        (self.shared > 0).then_some(Session::Agent {
             class: self.class,
             tokens: self.shared,
-        };
-        (shared, pool, model)
+        })
+    }
+}
+
+/// A call's prefixes at a pool, for a model.
+#[derive(Clone, Copy, Debug)]
+pub struct Prefix {
+    pub conversation: Conversation,
+    pub pool: usize,
+    pub model: u16,
+}
+
+impl Prefix {
+    /// Where its session's prefix is cached.
+    fn place(self) -> Place {
+        (self.conversation.session, self.pool, self.model)
+    }
+
+    /// Where the part every session of its class sends alike is cached.
+    fn shared_place(self) -> Option<Place> {
+        let shared = self.conversation.shared_part()?;
+        Some((shared, self.pool, self.model))
     }
 }
 
@@ -116,14 +135,13 @@ impl PromptCaches {
     /// prefix is there; else its first `prefix.shared` tokens read when
     /// its class's shared prefix is there, and the rest written.
     pub fn request(&self, prefix: Prefix, now: SimTime, request: Request) -> Request {
-        if self.held(prefix.place, now) {
+        if self.held(prefix.place(), now) {
             return request;
         }
         let cacheable = request.cached_input_tokens + request.cache_write_tokens;
-        let read = if prefix.shared > 0 && self.held(prefix.shared_place(), now) {
-            prefix.shared.min(cacheable)
-        } else {
-            0
+        let read = match prefix.shared_place() {
+            Some(place) if self.held(place, now) => prefix.conversation.shared.min(cacheable),
+            _ => 0,
         };
         Request {
             cached_input_tokens: read,
@@ -149,11 +167,11 @@ impl PromptCaches {
             }
             entry.expires_at = now + ttl;
         };
-        keep(prefix.place, request.cache_write_tokens > 0);
-        if prefix.shared > 0 {
+        keep(prefix.place(), request.cache_write_tokens > 0);
+        if let Some(place) = prefix.shared_place() {
             keep(
-                prefix.shared_place(),
-                request.cached_input_tokens < prefix.shared,
+                place,
+                request.cached_input_tokens < prefix.conversation.shared,
             );
         }
     }
@@ -187,9 +205,13 @@ mod tests {
     /// every session of its class sends alike.
     fn prefix(session: Session, shared: u32) -> Prefix {
         Prefix {
-            place: (session, 0, 0),
-            class: 0,
-            shared,
+            conversation: Conversation {
+                session,
+                class: 0,
+                shared,
+            },
+            pool: 0,
+            model: 0,
         }
     }
 
@@ -289,9 +311,13 @@ mod tests {
         assert_eq!(read_wrote(send(&mut caches, user(4), 1_202)), (0, 9_000));
         // Another class shares nothing with this one.
         let other = Prefix {
-            place: (Session::User { class: 1, user: 0 }, 0, 0),
-            class: 1,
-            shared: 2_000,
+            conversation: Conversation {
+                session: Session::User { class: 1, user: 0 },
+                class: 1,
+                shared: 2_000,
+            },
+            pool: 0,
+            model: 0,
         };
         assert_eq!(
             read_wrote(caches.request(other, at(1_203), CALL)),

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use crate::engine::random::derive_seed;
 use crate::engine::{Key, SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
-use crate::model::capacity::prompt_cache::Session;
+use crate::model::capacity::prompt_cache::{Conversation, Session};
 
 mod clocked;
 mod outcome;
@@ -155,10 +155,10 @@ impl SelfHosted {
         &mut self,
         now: SimTime,
         attempt: Key,
-        (request, output, session): (Request, u32, Option<Session>),
+        (request, output, conversation): (Request, u32, Option<Conversation>),
     ) -> Admission {
         let seq = Sequence {
-            session,
+            conversation,
             attempt,
             input: request.input_tokens,
             cached: request.cached_input_tokens,
@@ -233,7 +233,7 @@ impl SelfHosted {
     /// head that fits nowhere waits, and so does everything behind it).
     fn dispatch(&mut self, now: SimTime) {
         while let Some(head) = self.queue.front() {
-            let Some(i) = self.replica_for(head.reserved(), head.session) else {
+            let Some(i) = self.replica_for(head.reserved(), head.session()) else {
                 return;
             };
             let mut seq = self.queue.pop_front().expect("a head");

@@ -7,7 +7,7 @@
 use crate::engine::{Key, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::kind::Capacity;
-use crate::model::capacity::prompt_cache::Session;
+use crate::model::capacity::prompt_cache::Conversation;
 use crate::model::capacity::shared_api::{SharedApi, SharedApiSpec};
 
 /// One group of limits, as the model gives it.
@@ -54,7 +54,7 @@ impl NestedLimits {
         p: usize,
         pool: &mut Capacity,
         rng: &mut Stream,
-        (now, attempt, request, made): (SimTime, Key, Request, (u32, Option<Session>)),
+        (now, attempt, request, made): (SimTime, Key, Request, (u32, Option<Conversation>)),
     ) -> Admission {
         let over = match self.over.get(p) {
             Some(over) if !over.is_empty() => over,

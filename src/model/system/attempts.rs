@@ -6,7 +6,7 @@ use crate::engine::{Ctx, Key, SimDuration, SimTime};
 use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::kind::Capacity;
 use crate::model::capacity::pool::{FailureKind, Router};
-use crate::model::capacity::prompt_cache::Prefix;
+use crate::model::capacity::prompt_cache::{Conversation, Prefix};
 use crate::model::capacity::shared_limits::NestedLimits;
 use crate::model::client::rate_limit::RateLimit;
 use crate::model::fault::FaultEffect;
@@ -152,21 +152,26 @@ impl AgentSystem<'_> {
                 request,
             ),
         };
-        // A pool whose prompt cache expires: the session's prefix (and its
-        // class's shared part) read or written.
-        let cached = self
-            .cache_ttls
-            .as_ref()
-            .and_then(|ttls| ttls[pool])
-            .map(|ttl| {
-                let lp = self.loops.get(call.loop_key).expect("live call");
-                let prefix = Prefix {
-                    place: (lp.session(call.loop_key), pool, call.model),
-                    class: lp.class,
-                    shared: call.shared_input,
-                };
-                (prefix, ttl)
-            });
+        // Whose conversation it continues, for a pool whose prompt cache
+        // expires (the session's prefix and its class's shared part read
+        // or written) and for a self-hosted replica's prefix cache.
+        let ttl = self.cache_ttls.as_ref().and_then(|ttls| ttls[pool]);
+        let conversation = (ttl.is_some() || self.hosted).then(|| {
+            let lp = self.loops.get(call.loop_key).expect("live call");
+            Conversation {
+                session: lp.session(call.loop_key),
+                class: lp.class,
+                shared: call.shared_input,
+            }
+        });
+        let cached = ttl.zip(conversation).map(|(ttl, conversation)| {
+            let prefix = Prefix {
+                conversation,
+                pool,
+                model: call.model,
+            };
+            (prefix, ttl)
+        });
         let request = match cached {
             Some((prefix, _)) => self.prompt_caches.request(prefix, now, request),
             None => request,
@@ -188,10 +193,7 @@ impl AgentSystem<'_> {
             gate_charge: std::mem::take(&mut call.gate_charge),
         });
         // A self-hosted replica's prefix cache keeps each session's blocks.
-        let session = self.hosted.then(|| {
-            let lp = self.loops.get(call.loop_key).expect("live call");
-            lp.session(call.loop_key)
-        });
+        let session = conversation.filter(|_| self.hosted);
         let admission = self.shared_limits.admit(
             pool,
             &mut self.pools[pool],

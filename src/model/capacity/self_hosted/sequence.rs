@@ -1,7 +1,7 @@
 //! A call on a self-hosted pool: what its replica needs to know of it.
 
 use crate::engine::{Key, SimTime};
-use crate::model::capacity::prompt_cache::Session;
+use crate::model::capacity::prompt_cache::{Conversation, Session};
 
 /// A call on its way through the pool.
 #[derive(Clone, Copy, Debug)]
@@ -14,13 +14,19 @@ pub(super) struct Sequence {
     /// The most output tokens it may make (its `max_tokens`).
     pub(super) max_output: u32,
     pub(super) arrived: SimTime,
-    /// Whose conversation it continues, for the prefix cache.
-    pub(super) session: Option<Session>,
+    /// Whose conversation it continues, and the part its class's sessions
+    /// send alike, for the prefix cache.
+    pub(super) conversation: Option<Conversation>,
     /// It waited for a replica that was still loading when it arrived.
     pub(super) cold: bool,
 }
 
 impl Sequence {
+    /// Whose conversation it continues.
+    pub(super) fn session(&self) -> Option<Session> {
+        self.conversation.map(|c| c.session)
+    }
+
     pub(super) fn uncached(&self) -> u32 {
         self.input - self.cached
     }

@@ -26,73 +26,19 @@
 //! the end of the step in progress when a sequence arrives or the speed
 //! changes, so a run gives what its steps one by one give.
 
-use std::cmp::Reverse;
 use std::collections::VecDeque;
 
 use super::outcome::{ReplicaStats, Woken};
-use super::prefix_cache::PrefixCache;
+use super::prefix_cache::{Part, PrefixCache};
 use super::sequence::Sequence;
 use super::spec::{PrefixCaching, SelfHostedSpec};
 use super::step_time::decode_ticks;
 use crate::engine::{Key, SimDuration, SimTime};
-use crate::model::capacity::prompt_cache::Session;
 
+mod held;
 mod schedule;
 
-/// A sequence the replica holds, and how far it got.
-#[derive(Clone, Copy, Debug)]
-struct Held {
-    seq: Sequence,
-    /// Output tokens made.
-    made: u32,
-    /// Tokens whose KV cache is computed.
-    computed: u32,
-    /// KV-cache blocks it holds of its own.
-    blocks: u64,
-    /// Blocks of its session's prefix it references, shared with other
-    /// calls (with prefix caching by blocks).
-    shared: u64,
-    /// It caught up with its tokens since it was (re)admitted: it decodes.
-    decoding: bool,
-    /// Its service started (it was scheduled once).
-    started: bool,
-    first_at: SimTime,
-}
-
-impl Held {
-    /// Blocks it holds or references.
-    fn holds(&self) -> u64 {
-        self.blocks + self.shared
-    }
-
-    /// Its tokens: the prompt and what it made.
-    fn tokens(&self) -> u32 {
-        self.seq.input + self.made
-    }
-
-    /// The tokens of its prompt it may find cached: its cached input, but
-    /// not its last token, which vLLM always computes to sample from.
-    fn cacheable_tokens(&self) -> u32 {
-        self.seq.cached.min(self.tokens().saturating_sub(1))
-    }
-
-    /// The most whole blocks of its prompt it may find cached.
-    fn cacheable_blocks(&self, block_size: u32) -> u64 {
-        u64::from(self.cacheable_tokens() / block_size)
-    }
-}
-
-/// Where a waiting sequence starts when it is admitted: the tokens it has
-/// computed, and the blocks of its session's prefix it references
-/// (`reuses`), of which `pinned` were unreferenced, and `promoted` the
-/// prefix gains from the running sequence at that index first.
-#[derive(Clone, Copy)]
-struct Resume {
-    computed: u32,
-    reuses: u64,
-    pinned: u64,
-    promoted: Option<(usize, u64)>,
-}
+use held::{Held, Resume};
 
 /// The step in progress: when it started and ends, and the tokens it
 /// computes for each of the first running sequences; or a run of
@@ -189,21 +135,26 @@ impl Stepped {
         (self.free_blocks, self.cached_blocks())
     }
 
-    /// Checks each session's referenced prefix against a recount from its
+    /// Checks each part's referenced prefix against a recount from the
     /// running sequences.
     #[cfg(test)]
     pub(super) fn check_references(&self) {
         let Some(cache) = &self.cache else {
-            assert!(self.running.iter().all(|h| h.shared == 0));
+            assert!(self.running.iter().all(|h| h.referenced() == 0));
             return;
         };
-        let sessions: std::collections::HashSet<Session> =
-            self.running.iter().filter_map(|h| h.seq.session).collect();
-        let recount: u64 = sessions
+        let parts: std::collections::HashSet<Part> = self
+            .running
             .iter()
-            .map(|&session| {
-                let most = self.referencing(session);
-                assert_eq!(cache.prefix(session).1, most, "references to {session:?}");
+            .filter_map(|h| h.parts(self.block_size))
+            .flat_map(|p| [Some(p.session), p.class])
+            .flatten()
+            .collect();
+        let recount: u64 = parts
+            .iter()
+            .map(|&part| {
+                let most = self.referencing(part);
+                assert_eq!(cache.prefix(part).1, most, "references to {part:?}");
                 most
             })
             .sum();
@@ -215,13 +166,12 @@ impl Stepped {
         self.cache.as_ref().map_or(0, PrefixCache::unreferenced)
     }
 
-    /// The blocks of `session`'s prefix its running sequences reference:
-    /// the most any one does.
-    fn referencing(&self, session: Session) -> u64 {
+    /// The blocks of `part`'s prefix the running sequences reference: the
+    /// most any one does.
+    fn referencing(&self, part: Part) -> u64 {
         self.running
             .iter()
-            .filter(|h| h.seq.session == Some(session))
-            .map(|h| h.shared)
+            .filter_map(|h| h.references(part, self.block_size))
             .max()
             .unwrap_or(0)
     }
@@ -247,6 +197,7 @@ impl Stepped {
             computed: 0,
             blocks: 0,
             shared: 0,
+            common: 0,
             decoding: false,
             started: false,
             first_at: seq.arrived,
@@ -301,7 +252,7 @@ impl Stepped {
         step.repeats = k;
         step.ends = ends;
         for held in &mut self.running {
-            let keep = blocks_for(held.computed + k, self.block_size) - held.shared;
+            let keep = blocks_for(held.computed + k, self.block_size) - held.referenced();
             self.free_blocks += held.blocks - keep;
             held.blocks = keep;
         }
@@ -366,22 +317,33 @@ impl Stepped {
         }
     }
 
-    /// Frees `held`'s blocks (it no longer runs), of which its session's
-    /// prefix keeps the first `cacheable` of those it held or referenced
-    /// (whole blocks of computed tokens).
+    /// Frees `held`'s blocks (it no longer runs), of which its class's and
+    /// its session's parts keep the first `cacheable` of those it held or
+    /// referenced (whole blocks of computed tokens): its own blocks are
+    /// first those of its class's part it did not find cached.
     fn release(&mut self, held: &Held, cacheable: u64) {
-        let Some((cache, session)) = self.cache.as_ref().zip(held.seq.session) else {
+        let Some(parts) = held.parts(self.block_size).filter(|_| self.cache.is_some()) else {
             self.free_blocks += held.blocks;
             return;
         };
-        let still = if held.shared == 0 {
-            cache.prefix(session).1
-        } else {
-            self.referencing(session)
+        let whole = cacheable.min(held.holds());
+        let own_common = (parts.blocks - held.common).min(held.blocks);
+        let mut leave = |part: Part, (shared, own, kept): (u64, u64, u64)| {
+            let still = if shared == 0 {
+                self.cache.as_ref().expect("a prefix cache").prefix(part).1
+            } else {
+                self.referencing(part)
+            };
+            let cache = self.cache.as_mut().expect("a prefix cache");
+            self.free_blocks += cache.leave(part, (shared, own, kept), still);
         };
-        let kept = cacheable.min(held.holds()).saturating_sub(held.shared);
-        let cache = self.cache.as_mut().expect("a prefix cache");
-        self.free_blocks += cache.leave(session, (held.shared, held.blocks, kept), still);
+        // The session's part first: its class's is left after it.
+        let kept = whole.saturating_sub(parts.blocks + held.shared);
+        leave(parts.session, (held.shared, held.blocks - own_common, kept));
+        if let Some(class) = parts.class {
+            let kept = whole.min(parts.blocks).saturating_sub(held.common);
+            leave(class, (held.common, own_common, kept));
+        }
     }
 
     /// Frees cached blocks until `need` are free, if it can.
@@ -390,56 +352,6 @@ impl Stepped {
             && let Some(cache) = &mut self.cache
         {
             self.free_blocks += cache.evict(need - self.free_blocks);
-        }
-    }
-
-    /// Where `held`, waiting, would start if admitted now, the running
-    /// sequences computing `scheduled` tokens each in this step (changing
-    /// nothing).
-    fn resume(&self, held: &Held, scheduled: &[u32]) -> Resume {
-        let block_size = self.block_size;
-        // Blocks of its own for all it starts with: what it computed
-        // (swapped out), or its given cached blocks, or none.
-        let anew = |computed| Resume {
-            computed,
-            reuses: 0,
-            pinned: 0,
-            promoted: None,
-        };
-        let cacheable = held.cacheable_blocks(block_size);
-        let (cache, session) = match (&self.cache, held.seq.session) {
-            _ if held.computed > 0 => return anew(held.computed),
-            (Some(cache), Some(session)) => (cache, session),
-            (Some(_), None) => return anew(0),
-            // Given: its cached blocks are a hit, held anew.
-            (None, _) => return anew((cacheable * u64::from(block_size)) as u32),
-        };
-        let (prefix, referenced) = cache.prefix(session);
-        // A running sequence of the session that references the whole
-        // prefix continues it with its prompt's whole blocks, computed or
-        // being computed in this step: vLLM caches a call's whole blocks
-        // when it schedules them.
-        let promoted = (cacheable > prefix)
-            .then(|| {
-                self.running
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, h)| h.seq.session == Some(session) && h.shared == prefix)
-                    .map(|(i, h)| {
-                        let now = scheduled.get(i).copied().unwrap_or(0);
-                        let through = (h.computed + now).min(h.seq.input) / block_size;
-                        (i, u64::from(through).min(cacheable).saturating_sub(prefix))
-                    })
-                    .filter(|&(_, more)| more > 0)
-                    .max_by_key(|&(i, more)| (more, Reverse(i)))
-            })
-            .flatten();
-        let reuses = cacheable.min(prefix + promoted.map_or(0, |p| p.1));
-        Resume {
-            computed: (reuses * u64::from(block_size)) as u32,
-            reuses,
-            pinned: reuses.min(prefix).saturating_sub(referenced),
-            promoted,
         }
     }
 
@@ -457,7 +369,7 @@ impl Stepped {
     /// next chunk (of at most `budget` tokens), if they are free or cached.
     fn head_needs(&self, head: &Held, resume: &Resume, budget: u32) -> Option<(u32, u64)> {
         let n = (head.tokens() - resume.computed).min(budget);
-        let need = blocks_for(resume.computed + n, self.block_size) - resume.reuses;
+        let need = blocks_for(resume.computed + n, self.block_size) - resume.common - resume.reuses;
         (need <= self.free_blocks + self.cached_blocks() - resume.pinned).then_some((n, need))
     }
 

@@ -4,7 +4,7 @@ use rand::RngExt;
 
 use super::*;
 use crate::engine::{RandomStreams, Slab};
-use crate::model::capacity::prompt_cache::Session;
+use crate::model::capacity::prompt_cache::{Conversation, Session};
 use crate::model::distribution::Dist;
 use crate::model::distribution::DurationDist;
 
@@ -88,7 +88,7 @@ fn drive(
 /// [`drive`], each call continuing a session or none.
 fn drive_sessions(
     fleet: &mut SelfHosted,
-    arrivals: &[(SimTime, Request, u32, Option<Session>)],
+    arrivals: &[(SimTime, Request, u32, Option<Conversation>)],
 ) -> BTreeMap<Key, (SimTime, SimTime)> {
     let mut keys = Slab::new();
     let mut wakes: Vec<Wake> = Vec::new();

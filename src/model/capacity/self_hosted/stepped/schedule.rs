@@ -104,6 +104,7 @@ impl Stepped {
                 }
                 victim.blocks = 0;
                 victim.shared = 0;
+                victim.common = 0;
                 self.waiting.push_front(victim);
                 taking.preempted = true;
                 if let Some(stats) = stats.as_deref_mut() {
@@ -142,19 +143,25 @@ impl Stepped {
                 stats.cacheable_tokens += u64::from(held.cacheable_tokens());
                 stats.cache_hit_tokens += u64::from(resume.computed);
             }
-            if let (Some(cache), Some(session)) = (&mut self.cache, held.seq.session) {
+            if let (Some(cache), Some(parts)) = (&mut self.cache, held.parts(self.block_size)) {
                 if let Some((i, more)) = resume.promoted {
                     let continuing = &mut self.running[i];
                     continuing.blocks -= more;
                     continuing.shared += more;
-                    cache.extend(session, more);
+                    cache.extend(parts.session, more);
                 }
-                self.free_blocks += cache.reference(session, resume.reuses);
+                if let Some(class) = parts.class {
+                    cache.reference(class, resume.common);
+                }
+                if resume.common == parts.blocks {
+                    self.free_blocks += cache.reference(parts.session, resume.reuses);
+                }
             }
             self.make_room(need);
             self.free_blocks -= need;
             held.blocks = need;
             held.shared = resume.reuses;
+            held.common = resume.common;
             held.computed = resume.computed;
             if !held.started {
                 held.started = true;

@@ -196,7 +196,7 @@ fn runs_of_steps_that_do_not_read_the_context_give_the_steps_one_by_one() {
 
 /// Random calls into the runs-against-steps tests, each a session of its
 /// own: nothing to reuse.
-fn sessionless_calls() -> Vec<(SimTime, Request, u32, Option<Session>)> {
+fn sessionless_calls() -> Vec<(SimTime, Request, u32, Option<Conversation>)> {
     random_calls(5, 0.4, 3000, 400)
         .into_iter()
         .map(|(t, r, o, _)| (t, r, o, None))
@@ -215,19 +215,33 @@ fn caching(kv: u64, prefix_cache: PrefixCaching) -> SelfHostedSpec {
     }
 }
 
-fn session(n: u32) -> Option<Session> {
-    Some(Session::User { class: 0, user: n })
+/// A call of user `n`'s session, of class 0, sharing nothing with other
+/// sessions.
+fn session(n: u32) -> Option<Conversation> {
+    sharing(n, 0, 0)
+}
+
+/// A call of user `n`'s session, of class `class`, whose first `shared`
+/// tokens every session of its class sends alike.
+fn sharing(n: u32, class: u16, shared: u32) -> Option<Conversation> {
+    Some(Conversation {
+        session: Session::User { class, user: n },
+        class,
+        shared,
+    })
 }
 
 /// 300 calls drawn with seed `seed`: gaps up to `gap` s, 50 to 50 +
 /// `input` prompt tokens with a random part cached, 1 to 1 + `output`
-/// tokens out (at most 600), each of one of 20 sessions.
+/// tokens out (at most 600), each of one of 20 sessions; those of even
+/// users (class 0) start with 320 tokens their class sends alike, when
+/// they have that many cached.
 fn random_calls(
     seed: u64,
     gap: f64,
     input: u32,
     output: u32,
-) -> Vec<(SimTime, Request, u32, Option<Session>)> {
+) -> Vec<(SimTime, Request, u32, Option<Conversation>)> {
     let mut rng = RandomStreams::new(seed).stream("t");
     let mut t = 0.0;
     let mut draw = |most: u32| (rng.random::<f64>() * f64::from(most)) as u32;
@@ -236,11 +250,14 @@ fn random_calls(
             t += f64::from(draw(1000)) / 1000.0 * gap;
             let tokens = 50 + draw(input);
             let hit = draw(tokens);
+            let user = draw(20);
+            let class = (user % 2) as u16;
+            let shared = if class == 0 { hit.min(320) } else { 0 };
             (
                 secs(t),
                 cached(tokens, hit, 600),
                 1 + draw(output),
-                session(draw(20)),
+                sharing(user, class, shared),
             )
         })
         .collect()
@@ -258,7 +275,7 @@ fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
     let a = (secs(0.0), request(1600, 400), 11, session(1));
     let b = (secs(1.0), cached(3200, 1600, 400), 2, session(1));
     let c = (secs(2.0), cached(3200, 1600, 400), 2, session(2));
-    let run = |spec: SelfHostedSpec, calls: &[(SimTime, Request, u32, Option<Session>)]| {
+    let run = |spec: SelfHostedSpec, calls: &[(SimTime, Request, u32, Option<Conversation>)]| {
         let mut fleet = SelfHosted::new(&spec, SimTime::ZERO);
         let firsts: Vec<_> = drive_sessions(&mut fleet, calls)
             .into_values()
@@ -294,7 +311,7 @@ fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
 fn calls_of_a_session_running_together_share_its_prefix_blocks() {
     let a = (secs(0.0), request(1600, 400), 200, session(1));
     let b = (secs(0.0), cached(3200, 1600, 400), 2, session(1));
-    let run = |kv: u64, calls: &[(SimTime, Request, u32, Option<Session>)]| {
+    let run = |kv: u64, calls: &[(SimTime, Request, u32, Option<Conversation>)]| {
         let mut fleet = SelfHosted::new(&caching(kv, PrefixCaching::Blocks), SimTime::ZERO);
         let firsts: Vec<_> = drive_sessions(&mut fleet, calls)
             .into_values()
@@ -311,6 +328,84 @@ fn calls_of_a_session_running_together_share_its_prefix_blocks() {
         run(100_000, &[a, later]),
         (vec![secs(0.16), secs(0.68)], 1600, 0)
     );
+}
+
+/// First tokens and (cache hits, cacheable tokens) of `calls` on one
+/// replica caching prefixes by blocks in a KV cache of `kv` tokens.
+fn firsts_and_hits(
+    kv: u64,
+    calls: &[(SimTime, Request, u32, Option<Conversation>)],
+) -> (Vec<SimTime>, (u64, u64)) {
+    let mut fleet = SelfHosted::new(&caching(kv, PrefixCaching::Blocks), SimTime::ZERO);
+    let firsts = drive_sessions(&mut fleet, calls)
+        .into_values()
+        .map(|t| t.0)
+        .collect();
+    let stats = fleet.stats(secs(10.0));
+    (firsts, (stats.cache_hit_tokens, stats.cacheable_tokens))
+}
+
+/// The blocks every session of a class starts with alike are one prefix,
+/// as vLLM names a block by its tokens. Each call: 3,200 prompt tokens,
+/// 2,400 cached (150 blocks), the first 1,600 (100 blocks) its class's.
+/// A (user 1) prefills all (0.32 s) and leaves 100 blocks of its class's
+/// and 50 of its session's. B (user 2) reads the class's 100 and
+/// prefills 1,600 (1.16 s); C (user 3, class 1) reads nothing (2.32 s);
+/// D (user 1 again) reads 150 and prefills 800 (3.08 s); E (user 4)
+/// starts with a shared part of 800 tokens, another text (4.32 s). Hits:
+/// 1,600 + 2,400 of 5 x 2,400. Sharing nothing across sessions, B would
+/// prefill all 3,200 (1.32 s).
+#[test]
+fn sessions_of_a_class_share_the_blocks_they_all_start_with() {
+    let call = |t: f64, user: u32, class: u16, shared: u32| {
+        (
+            secs(t),
+            cached(3200, 2400, 400),
+            2,
+            sharing(user, class, shared),
+        )
+    };
+    let calls = [
+        call(0.0, 1, 0, 1600),
+        call(1.0, 2, 0, 1600),
+        call(2.0, 3, 1, 1600),
+        call(3.0, 1, 0, 1600),
+        call(4.0, 4, 0, 800),
+    ];
+    let (firsts, hits) = firsts_and_hits(100_000, &calls);
+    let expected = [0.32, 1.16, 2.32, 3.08, 4.32].map(secs);
+    assert_eq!(firsts, expected);
+    assert_eq!(hits, (4_000, 12_000));
+    let alone = calls.map(|(t, r, o, c)| (t, r, o, c.map(|c| Conversation { shared: 0, ..c })));
+    let (firsts, hits) = firsts_and_hits(100_000, &alone);
+    assert_eq!((firsts[1], hits.0), (secs(1.32), 2_400));
+}
+
+/// A session's blocks are evicted before the class's part they continue,
+/// which every session of the class reads. In a cache of 250 blocks, A
+/// (as above, 2 tokens out) leaves 50 blocks of user 1's and 100 of its
+/// class's, 100 free. F (2,400 tokens, no session) needs 150: it evicts
+/// user 1's 50, and G (user 2, at 2 s) still reads the class's 100
+/// (2.16 s); user 1 at 3 s reads them too, but prefills its own 800 again
+/// (3.16 s). F' (3,200 tokens) evicts 50 of the class's part as well: G
+/// reads the 50 left and prefills 2,400 (2.24 s), and leaves the part
+/// whole again for user 5 (3.16 s).
+#[test]
+fn a_sessions_blocks_are_evicted_before_its_classs_part() {
+    let call = |t: f64, user: u32| (secs(t), cached(3200, 2400, 400), 2, sharing(user, 0, 1600));
+    let alone = |t: f64, input: u32| (secs(t), request(input, 400), 1, None);
+    let (firsts, hits) = firsts_and_hits(
+        4_000,
+        &[call(0.0, 1), alone(1.0, 2400), call(2.0, 2), call(3.0, 1)],
+    );
+    assert_eq!(firsts, [0.32, 1.24, 2.16, 3.16].map(secs));
+    assert_eq!(hits.0, 3_200);
+    let (firsts, hits) = firsts_and_hits(
+        4_000,
+        &[call(0.0, 1), alone(1.0, 3200), call(2.0, 2), call(3.0, 5)],
+    );
+    assert_eq!(firsts, [0.32, 1.32, 2.24, 3.16].map(secs));
+    assert_eq!(hits.0, 800 + 1_600);
 }
 
 /// Calls of 20 sessions into a tight cache with prefix caching by blocks:
@@ -360,7 +455,7 @@ fn growing_decode() -> DecodeSpeed {
 /// and end, which it returns.
 fn runs_match_steps(
     spec: &SelfHostedSpec,
-    arrivals: &[(SimTime, Request, u32, Option<Session>)],
+    arrivals: &[(SimTime, Request, u32, Option<Conversation>)],
 ) -> BTreeMap<Key, (SimTime, SimTime)> {
     let mut runs = SelfHosted::new(spec, SimTime::ZERO);
     let together = drive_sessions(&mut runs, arrivals);
