@@ -369,7 +369,8 @@ impl Stepped {
     /// next chunk (of at most `budget` tokens), if they are free or cached.
     fn head_needs(&self, head: &Held, resume: &Resume, budget: u32) -> Option<(u32, u64)> {
         let n = (head.tokens() - resume.computed).min(budget);
-        let need = blocks_for(resume.computed + n, self.block_size) - resume.common - resume.reuses;
+        let reused = resume.common + resume.reuses.unwrap_or(0);
+        let need = blocks_for(resume.computed + n, self.block_size) - reused;
         (need <= self.free_blocks + self.cached_blocks() - resume.pinned).then_some((n, need))
     }
 

@@ -98,17 +98,17 @@ pub(super) struct Parts {
 }
 
 /// Where a waiting sequence starts when it is admitted: the tokens it has
-/// computed, and the blocks of its class's part (`common`) and of its
-/// session's (`reuses`) it references, of which `pinned` were
-/// unreferenced, and `promoted` the session's part gains from the
-/// running sequence at that index first.
+/// computed, the blocks of its class's part it references (`common`), and
+/// of its session's (`reuses`, if it reaches it: its class's whole), of
+/// which `pinned` were unreferenced, and `promoted` the blocks a part
+/// gains from the running sequence at that index first.
 #[derive(Clone, Copy)]
 pub(super) struct Resume {
     pub(super) computed: u32,
     pub(super) common: u64,
-    pub(super) reuses: u64,
+    pub(super) reuses: Option<u64>,
     pub(super) pinned: u64,
-    pub(super) promoted: Option<(usize, u64)>,
+    pub(super) promoted: Option<(Part, usize, u64)>,
 }
 
 impl Stepped {
@@ -122,7 +122,7 @@ impl Stepped {
         let anew = |computed| Resume {
             computed,
             common: 0,
-            reuses: 0,
+            reuses: None,
             pinned: 0,
             promoted: None,
         };
@@ -134,57 +134,73 @@ impl Stepped {
             // Given: its cached blocks are a hit, held anew.
             (None, _) => return anew((cacheable * u64::from(block_size)) as u32),
         };
-        // As much of its class's part as is cached; its session's blocks
-        // continue the whole of it, so none is found past a missing block.
-        let (common, pinned) = parts.class.map_or((0, 0), |class| {
-            let (blocks, referenced) = cache.prefix(class);
-            let common = parts.blocks.min(blocks);
-            (common, common.saturating_sub(referenced))
-        });
         let at = |common, reuses: u64| ((common + reuses) * u64::from(block_size)) as u32;
-        if common < parts.blocks {
+        // As much of its class's part as is cached, or being computed; its
+        // session's blocks continue the whole of it, so none is found
+        // past a missing block.
+        let (cached, pinned) = parts.class.map_or((0, 0), |class| {
+            let (blocks, referenced) = cache.prefix(class);
+            let cached = parts.blocks.min(blocks);
+            (cached, cached.saturating_sub(referenced))
+        });
+        if let Some(class) = parts.class.filter(|_| cached < parts.blocks) {
+            let promoted = self.continuing(scheduled, class, (0, cached), parts.blocks);
+            let common = cached + promoted.map_or(0, |p| p.1);
             return Resume {
                 computed: at(common, 0),
                 common,
                 pinned,
+                promoted: promoted.map(|(i, more)| (class, i, more)),
                 ..anew(0)
             };
         }
         let (prefix, referenced) = cache.prefix(parts.session);
-        // A running sequence of the session that references the whole
-        // prefix continues it with its prompt's whole blocks, computed or
-        // being computed in this step: vLLM caches a call's whole blocks
-        // when it schedules them.
-        let promoted = (cacheable > parts.blocks + prefix)
-            .then(|| {
-                self.running
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, h)| {
-                        h.parts(block_size)
-                            .is_some_and(|p| p.session == parts.session)
-                            && h.common == parts.blocks
-                            && h.shared == prefix
-                    })
-                    .map(|(i, h)| {
-                        let now = scheduled.get(i).copied().unwrap_or(0);
-                        let through = (h.computed + now).min(h.seq.input) / block_size;
-                        let more = u64::from(through)
-                            .min(cacheable)
-                            .saturating_sub(parts.blocks + prefix);
-                        (i, more)
-                    })
-                    .filter(|&(_, more)| more > 0)
-                    .max_by_key(|&(i, more)| (more, Reverse(i)))
-            })
-            .flatten();
+        let promoted = self.continuing(scheduled, parts.session, (parts.blocks, prefix), cacheable);
         let reuses = (cacheable - parts.blocks).min(prefix + promoted.map_or(0, |p| p.1));
         Resume {
-            computed: at(common, reuses),
-            common,
-            reuses,
+            computed: at(cached, reuses),
+            common: cached,
+            reuses: Some(reuses),
             pinned: pinned + reuses.min(prefix).saturating_sub(referenced),
-            promoted,
+            promoted: promoted.map(|(i, more)| (parts.session, i, more)),
         }
+    }
+
+    /// The running sequence that references the first `prefix` blocks of
+    /// `part` (from its block `start` on) and nothing past them, and
+    /// continues them furthest towards block `end` with whole blocks of
+    /// its prompt (of a class's part, its own), computed or being computed
+    /// in this step, as vLLM caches a call's whole blocks when it
+    /// schedules them: its index and how many blocks more.
+    fn continuing(
+        &self,
+        scheduled: &[u32],
+        part: Part,
+        (start, prefix): (u64, u64),
+        end: u64,
+    ) -> Option<(usize, u64)> {
+        if end <= start + prefix {
+            return None;
+        }
+        let block_size = self.block_size;
+        self.running
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| {
+                h.references(part, block_size) == Some(prefix) && h.referenced() == start + prefix
+            })
+            .map(|(i, h)| {
+                let now = scheduled.get(i).copied().unwrap_or(0);
+                let through = u64::from((h.computed + now).min(h.seq.input) / block_size);
+                let its_end = h
+                    .parts(block_size)
+                    .map_or(0, |p| if p.session == part { end } else { p.blocks });
+                (
+                    i,
+                    through.min(end).min(its_end).saturating_sub(start + prefix),
+                )
+            })
+            .filter(|&(_, more)| more > 0)
+            .max_by_key(|&(i, more)| (more, Reverse(i)))
     }
 }

@@ -144,23 +144,27 @@ impl Stepped {
                 stats.cache_hit_tokens += u64::from(resume.computed);
             }
             if let (Some(cache), Some(parts)) = (&mut self.cache, held.parts(self.block_size)) {
-                if let Some((i, more)) = resume.promoted {
+                if let Some((part, i, more)) = resume.promoted {
                     let continuing = &mut self.running[i];
                     continuing.blocks -= more;
-                    continuing.shared += more;
-                    cache.extend(parts.session, more);
+                    if part == parts.session {
+                        continuing.shared += more;
+                    } else {
+                        continuing.common += more;
+                    }
+                    cache.extend(part, more);
                 }
                 if let Some(class) = parts.class {
                     cache.reference(class, resume.common);
                 }
-                if resume.common == parts.blocks {
-                    self.free_blocks += cache.reference(parts.session, resume.reuses);
+                if let Some(reuses) = resume.reuses {
+                    self.free_blocks += cache.reference(parts.session, reuses);
                 }
             }
             self.make_room(need);
             self.free_blocks -= need;
             held.blocks = need;
-            held.shared = resume.reuses;
+            held.shared = resume.reuses.unwrap_or(0);
             held.common = resume.common;
             held.computed = resume.computed;
             if !held.started {

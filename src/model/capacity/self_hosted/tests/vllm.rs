@@ -381,6 +381,27 @@ fn sessions_of_a_class_share_the_blocks_they_all_start_with() {
     assert_eq!((firsts[1], hits.0), (secs(1.32), 2_400));
 }
 
+/// A class's part is shared while it is computed, as vLLM caches a call's
+/// whole blocks when it schedules them: B (user 2), sent with A (user 1),
+/// references the 100 blocks A prefills in the same step and prefills its
+/// other 1,600 tokens: the step prefills 4,800, both first tokens at
+/// 0.48 s. Were B of another class, the step would prefill 6,400 (0.64 s).
+#[test]
+fn calls_of_a_class_sent_together_share_its_part_as_it_is_computed() {
+    let call = |user: u32, class: u16| {
+        (
+            secs(0.0),
+            cached(3200, 2400, 400),
+            2,
+            sharing(user, class, 1600),
+        )
+    };
+    let (firsts, hits) = firsts_and_hits(100_000, &[call(1, 0), call(2, 0)]);
+    assert_eq!((firsts, hits.0), (vec![secs(0.48); 2], 1_600));
+    let (firsts, hits) = firsts_and_hits(100_000, &[call(1, 0), call(2, 1)]);
+    assert_eq!((firsts, hits.0), (vec![secs(0.64); 2], 0));
+}
+
 /// A session's blocks are evicted before the class's part they continue,
 /// which every session of the class reads. In a cache of 250 blocks, A
 /// (as above, 2 tokens out) leaves 50 blocks of user 1's and 100 of its
