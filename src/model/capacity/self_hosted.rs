@@ -17,6 +17,7 @@ use crate::model::capacity::admission::{Admission, Rejection, Request};
 use crate::model::capacity::prompt_cache::{Conversation, Session};
 
 mod clocked;
+mod held;
 mod outcome;
 mod prefix_cache;
 mod replica;

@@ -23,7 +23,10 @@
 //! of its blocks frees none, and one that ends leaves the longer. A call
 //! that ends leaves its session's part before its class's, so the class's
 //! is evicted only after the sessions' parts left before it, which are
-//! of no use without it.
+//! of no use without it. A session's part is kept apart for each length
+//! of its class's part: a session whose calls start with class parts of
+//! other lengths (a call with fewer cached tokens than the part) finds
+//! only the blocks its calls of the same length left.
 
 use std::collections::BTreeMap;
 

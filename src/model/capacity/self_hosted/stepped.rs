@@ -28,6 +28,7 @@
 
 use std::collections::VecDeque;
 
+use super::held::Held;
 use super::outcome::{ReplicaStats, Woken};
 use super::prefix_cache::{Part, PrefixCache};
 use super::sequence::Sequence;
@@ -35,10 +36,8 @@ use super::spec::{PrefixCaching, SelfHostedSpec};
 use super::step_time::decode_ticks;
 use crate::engine::{Key, SimDuration, SimTime};
 
-mod held;
+mod resume;
 mod schedule;
-
-use held::{Held, Resume};
 
 /// The step in progress: when it started and ends, and the tokens it
 /// computes for each of the first running sequences; or a run of
@@ -363,24 +362,6 @@ impl Stepped {
     #[cfg(not(test))]
     fn runs_allowed(&self) -> bool {
         true
-    }
-
-    /// The blocks the waiting head, resuming as `resume`, needs for its
-    /// next chunk (of at most `budget` tokens), if they are free or cached.
-    fn head_needs(&self, head: &Held, resume: &Resume, budget: u32) -> Option<(u32, u64)> {
-        let n = (head.tokens() - resume.computed).min(budget);
-        let reused = resume.common + resume.reuses.unwrap_or(0);
-        let need = blocks_for(resume.computed + n, self.block_size) - reused;
-        (need <= self.free_blocks + self.cached_blocks() - resume.pinned).then_some((n, need))
-    }
-
-    /// Whether the waiting head's next chunk (of at most `budget` tokens)
-    /// needs more blocks than are free or cached.
-    fn head_blocked(&self, scheduled: &[u32], budget: u32) -> bool {
-        self.waiting.front().is_some_and(|head| {
-            let resume = self.resume(head, scheduled);
-            self.head_needs(head, &resume, budget).is_none()
-        })
     }
 
     /// How many decode steps of every running sequence (its first step's
