@@ -69,8 +69,6 @@ pub(super) struct PrefixCache {
     stamp: u64,
     /// Unreferenced blocks in all: they free when evicted.
     unreferenced: u64,
-    /// Referenced blocks in all.
-    referenced: u64,
 }
 
 impl PrefixCache {
@@ -80,7 +78,6 @@ impl PrefixCache {
             lru: BTreeMap::new(),
             stamp: 0,
             unreferenced: 0,
-            referenced: 0,
         }
     }
 
@@ -90,8 +87,9 @@ impl PrefixCache {
     }
 
     /// Blocks running calls reference (each once, however many do).
+    #[cfg(test)]
     pub(super) fn referenced(&self) -> u64 {
-        self.referenced
+        self.entries.values().map(|e| e.referenced).sum()
     }
 
     /// Blocks `part`'s prefix holds, and how many of its first running
@@ -107,11 +105,9 @@ impl PrefixCache {
     fn update<R>(&mut self, part: Part, left: bool, change: impl FnOnce(&mut Entry) -> R) -> R {
         let entry = self.entries.entry(part).or_default();
         self.unreferenced -= entry.unreferenced();
-        self.referenced -= entry.referenced;
         let result = change(entry);
         debug_assert!(entry.referenced <= entry.blocks);
         self.unreferenced += entry.unreferenced();
-        self.referenced += entry.referenced;
         if (left || entry.unreferenced() == 0)
             && let Some(stamp) = entry.stamp.take()
         {

@@ -58,6 +58,8 @@ pub(super) struct Stepped {
     waiting: VecDeque<Held>,
     /// In the order they were admitted.
     running: Vec<Held>,
+    /// KV-cache blocks in all, and those free.
+    blocks: u64,
     free_blocks: u64,
     /// With prefix caching by blocks: the blocks finished calls left.
     cache: Option<PrefixCache>,
@@ -89,6 +91,7 @@ impl Stepped {
             block_size,
             waiting: VecDeque::new(),
             running: Vec::new(),
+            blocks: kv_tokens / u64::from(block_size),
             free_blocks: kv_tokens / u64::from(block_size),
             cache: (caching == PrefixCaching::Blocks).then(PrefixCache::new),
             step: None,
@@ -116,16 +119,19 @@ impl Stepped {
         self.step.is_some()
     }
 
-    /// Blocks in use: those its sequences hold of their own, and those of
-    /// their sessions' prefixes they reference (each once).
+    /// Blocks in use, recounted: those its sequences hold of their own,
+    /// and those of their prefixes they reference (each once).
+    #[cfg(test)]
     pub(super) fn used_blocks(&self) -> u64 {
         let own: u64 = self.running.iter().map(|h| h.blocks).sum();
         own + self.cache.as_ref().map_or(0, PrefixCache::referenced)
     }
 
-    /// KV-cache tokens its blocks in use hold.
+    /// KV-cache tokens its blocks in use hold: those neither free nor
+    /// cached unreferenced, as blocks are conserved (the tests recount
+    /// them as [`used_blocks`](Stepped::used_blocks) at every event).
     pub(super) fn kv_held(&self) -> u64 {
-        self.used_blocks() * u64::from(self.block_size)
+        (self.blocks - self.free_blocks - self.cached_blocks()) * u64::from(self.block_size)
     }
 
     /// Blocks free, and those the prefix cache holds (free once evicted).

@@ -64,6 +64,7 @@ fn check(fleet: &SelfHosted) {
                 let blocks = fleet.spec.kv_cache_tokens / u64::from(block_size);
                 let (free, cached) = s.free_blocks();
                 assert_eq!(s.used_blocks() + free + cached, blocks, "blocks leak");
+                assert_eq!(s.kv_held(), s.used_blocks() * u64::from(block_size));
                 s.check_references();
                 assert!(s.running() <= fleet.spec.max_sequences);
             }
