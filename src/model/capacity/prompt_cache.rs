@@ -79,7 +79,7 @@ type Place = (Session, usize, u16);
 /// Whose conversation a call continues, and the leading `shared` tokens
 /// of its cached input that every session of user class `class` sends
 /// alike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Conversation {
     pub session: Session,
     pub class: u16,
@@ -131,9 +131,9 @@ impl PromptCaches {
     }
 
     /// `request` as a pool whose cache keeps prefixes for a TTL sees it
-    /// from `session` at `now`: its cached part read when the session's
-    /// prefix is there; else its first `prefix.shared` tokens read when
-    /// its class's shared prefix is there, and the rest written.
+    /// from its session at `now`: its cached part read when the session's
+    /// prefix is there; else its conversation's first `shared` tokens read
+    /// when its class's shared prefix is there, and the rest written.
     pub fn request(&self, prefix: Prefix, now: SimTime, request: Request) -> Request {
         if self.held(prefix.place(), now) {
             return request;
