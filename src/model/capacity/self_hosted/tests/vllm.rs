@@ -336,7 +336,15 @@ fn firsts_and_hits(
     kv: u64,
     calls: &[(SimTime, Request, u32, Option<Conversation>)],
 ) -> (Vec<SimTime>, (u64, u64)) {
-    let mut fleet = SelfHosted::new(&caching(kv, PrefixCaching::Blocks), SimTime::ZERO);
+    firsts_and_hits_on(&caching(kv, PrefixCaching::Blocks), calls)
+}
+
+/// [`firsts_and_hits`] on replicas of `spec`.
+fn firsts_and_hits_on(
+    spec: &SelfHostedSpec,
+    calls: &[(SimTime, Request, u32, Option<Conversation>)],
+) -> (Vec<SimTime>, (u64, u64)) {
+    let mut fleet = SelfHosted::new(spec, SimTime::ZERO);
     let firsts = drive_sessions(&mut fleet, calls)
         .into_values()
         .map(|t| t.0)
@@ -400,6 +408,39 @@ fn calls_of_a_class_sent_together_share_its_part_as_it_is_computed() {
     assert_eq!((firsts, hits.0), (vec![secs(0.48); 2], 1_600));
     let (firsts, hits) = firsts_and_hits(100_000, &[call(1, 0), call(2, 1)]);
     assert_eq!((firsts, hits.0), (vec![secs(0.64); 2], 0));
+}
+
+/// The same in steps of 1,024 tokens: A's prompt takes the whole budget
+/// of three steps, so B waits; in the fourth A's last 128 tokens leave
+/// 896 for B, which references A's 100 blocks of the class's part as A
+/// schedules its last chunk, and prefills 896 of its own 1,600 (A's first
+/// token at 0.4096 s). The fifth step decodes A's second token (10 ms)
+/// beside B's other 704 (70.4 ms): B's first token at 0.49 s. Of another
+/// class, B prefills all 3,200: 896, then 1,024 beside A's token (0.522
+/// s), 1,024 and 256: 0.65 s.
+#[test]
+fn a_classs_part_is_shared_from_the_step_that_finishes_computing_it() {
+    let spec = SelfHostedSpec {
+        scheduler: Scheduler::Vllm {
+            block_size: 16,
+            max_num_batched_tokens: 1024,
+            preemption: Preemption::Recompute,
+            prefix_cache: PrefixCaching::Blocks,
+        },
+        ..vllm(1, 8, 100_000, 1024)
+    };
+    let call = |user: u32, class: u16| {
+        (
+            secs(0.0),
+            cached(3200, 2400, 400),
+            2,
+            sharing(user, class, 1600),
+        )
+    };
+    let (firsts, hits) = firsts_and_hits_on(&spec, &[call(1, 0), call(2, 0)]);
+    assert_eq!((firsts, hits.0), (vec![secs(0.4096), secs(0.49)], 1_600));
+    let (firsts, hits) = firsts_and_hits_on(&spec, &[call(1, 0), call(2, 1)]);
+    assert_eq!((firsts, hits.0), (vec![secs(0.4096), secs(0.65)], 0));
 }
 
 /// A session's blocks are evicted before the class's part they continue,
