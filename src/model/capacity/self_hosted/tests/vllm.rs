@@ -275,24 +275,14 @@ fn a_sessions_calls_reuse_the_blocks_it_left_until_they_are_evicted() {
     let a = (secs(0.0), request(1600, 400), 11, session(1));
     let b = (secs(1.0), cached(3200, 1600, 400), 2, session(1));
     let c = (secs(2.0), cached(3200, 1600, 400), 2, session(2));
-    let run = |spec: SelfHostedSpec, calls: &[(SimTime, Request, u32, Option<Conversation>)]| {
-        let mut fleet = SelfHosted::new(&spec, SimTime::ZERO);
-        let firsts: Vec<_> = drive_sessions(&mut fleet, calls)
-            .into_values()
-            .map(|t| t.0)
-            .collect();
-        let stats = fleet.stats(secs(10.0));
-        (firsts, (stats.cache_hit_tokens, stats.cacheable_tokens))
-    };
-    let firsts = |spec, calls: &[_]| run(spec, calls).0;
-    let (blocks, hits) = run(caching(100_000, PrefixCaching::Blocks), &[a, b, c]);
+    let (blocks, hits) = firsts_and_hits(100_000, &[a, b, c]);
     assert_eq!(blocks, [secs(0.16), secs(1.16), secs(2.32)]);
     // B read its 1,600 from the cache, C none of its 1,600.
     assert_eq!(hits, (1600, 3200));
-    let given = firsts(caching(100_000, PrefixCaching::Given), &[a, b, c]);
+    let given = firsts_and_hits_on(&caching(100_000, PrefixCaching::Given), &[a, b, c]).0;
     assert_eq!(given, [secs(0.16), secs(1.16), secs(2.16)]);
     let d = (secs(0.5), request(3000, 400), 2, session(3));
-    let evicted = firsts(caching(4000, PrefixCaching::Blocks), &[a, d, b]);
+    let evicted = firsts_and_hits(4000, &[a, d, b]).0;
     assert_eq!(evicted[2], secs(1.2208), "{evicted:?}");
 }
 
