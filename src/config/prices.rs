@@ -2,12 +2,12 @@
 
 use serde::Deserialize;
 
-use super::checks::{Checked, non_negative};
+use super::checks::{Checked, non_negative, whole};
 use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::Number;
 use crate::model::capacity::kind::CapacitySpec;
-use crate::model::prices::Prices;
+use crate::model::prices::{LongContext, Prices, TokenPrices};
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +26,61 @@ pub struct RawPrices {
     per_provisioned_unit_hour: Option<Number>,
     /// A flat fee a month, whatever the use (a plan's, a commitment's).
     per_month: Option<Number>,
+    /// Dearer rates for a call whose input passes a size: the whole call
+    /// is billed at them (Anthropic's long-context pricing).
+    long_context: Option<RawLongContext>,
+}
+
+/// `[prices.long_context]`: a rate not given is the base rate of its kind.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLongContext {
+    /// The input tokens (cached and written to the cache included) a call
+    /// may have at the base rates; one more and the whole call is billed at
+    /// these.
+    above_input_tokens: Number,
+    input_per_mtok: Option<Number>,
+    cached_input_per_mtok: Option<Number>,
+    cache_write_per_mtok: Option<Number>,
+    output_per_mtok: Option<Number>,
+}
+
+/// A price at `at`, if given: not negative.
+fn price(at: &FieldPath, name: &str, value: Option<Number>) -> Checked<Option<f64>> {
+    value.map(|n| non_negative(&at.child(name), n)).transpose()
+}
+
+impl RawLongContext {
+    fn check(&self, at: &FieldPath, base: TokenPrices) -> Checked<LongContext> {
+        let above = whole(
+            &at.child("above_input_tokens"),
+            self.above_input_tokens,
+            1,
+            u64::from(u32::MAX),
+        )?;
+        let rate = |name, value, base| Ok(price(at, name, value)?.unwrap_or(base));
+        Ok(LongContext {
+            above_input_tokens: above as u32,
+            tokens: TokenPrices {
+                input_per_mtok: rate("input_per_mtok", self.input_per_mtok, base.input_per_mtok)?,
+                cached_input_per_mtok: rate(
+                    "cached_input_per_mtok",
+                    self.cached_input_per_mtok,
+                    base.cached_input_per_mtok,
+                )?,
+                cache_write_per_mtok: rate(
+                    "cache_write_per_mtok",
+                    self.cache_write_per_mtok,
+                    base.cache_write_per_mtok,
+                )?,
+                output_per_mtok: rate(
+                    "output_per_mtok",
+                    self.output_per_mtok,
+                    base.output_per_mtok,
+                )?,
+            },
+        })
+    }
 }
 
 impl RawPrices {
@@ -33,9 +88,7 @@ impl RawPrices {
     /// capacity, `per_replica_hour` only for self-hosted replicas and
     /// `per_provisioned_unit_hour` only for provisioned units.
     pub fn check(&self, at: &FieldPath, capacity: &CapacitySpec) -> Checked<Prices> {
-        let price = |name: &str, value: Option<Number>| {
-            value.map(|n| non_negative(&at.child(name), n)).transpose()
-        };
+        let price = |name: &str, value: Option<Number>| price(at, name, value);
         let hosted = matches!(capacity, CapacitySpec::SelfHosted(_));
         for (name, given, applies, what) in [
             (
@@ -68,7 +121,7 @@ impl RawPrices {
             }
         }
         let input_per_mtok = price("input_per_mtok", self.input_per_mtok)?.unwrap_or_default();
-        Ok(Prices {
+        let tokens = TokenPrices {
             input_per_mtok,
             // Without a cache price, cached input costs what other input does.
             cached_input_per_mtok: price("cached_input_per_mtok", self.cached_input_per_mtok)?
@@ -76,6 +129,14 @@ impl RawPrices {
             cache_write_per_mtok: price("cache_write_per_mtok", self.cache_write_per_mtok)?
                 .unwrap_or(input_per_mtok),
             output_per_mtok: price("output_per_mtok", self.output_per_mtok)?.unwrap_or_default(),
+        };
+        Ok(Prices {
+            tokens,
+            long_context: self
+                .long_context
+                .as_ref()
+                .map(|l| l.check(&at.child("long_context"), tokens))
+                .transpose()?,
             // A lane-, replica- or unit-hour: what the capacity bills by the hour.
             per_unit_hour: price("per_lane_hour", self.per_lane_hour)?
                 .or(price("per_replica_hour", self.per_replica_hour)?)

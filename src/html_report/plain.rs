@@ -164,6 +164,18 @@ fn price_words(p: &Table) -> Vec<String> {
     ]
     .iter()
     .filter_map(|&(key, per)| Some(format!("{}{per}", usd(number(p, key)?))))
+    .chain(
+        p.get("long_context")
+            .and_then(Value::as_table)
+            .and_then(|l| {
+                let above = count(number(l, "above_input_tokens")?);
+                let input = number(l, "input_per_mtok")
+                    .map_or(String::new(), |x| format!(" ({}/M input)", usd(x)));
+                Some(format!(
+                    "long-context rates past {above} input tokens{input}"
+                ))
+            }),
+    )
     .collect()
 }
 
@@ -208,6 +220,11 @@ mod tests {
         assert_eq!(
             set_in_words(spill),
             "pool lanes: 8 reserved lanes, $4 a lane-hour; pool gpus: self-hosted, 1–4 replicas, autoscaled, $2.99 a replica-hour; spilling lanes → gpus"
+        );
+        let long = r#"prices = { input_per_mtok = 0.1, long_context = { above_input_tokens = 100000, input_per_mtok = 0.5 } }"#;
+        assert_eq!(
+            set_in_words(long),
+            "$0.1/M input tokens, long-context rates past 100,000 input tokens ($0.5/M input)"
         );
         // What is not capacity is said as it is written; what is not TOML, as it is.
         assert_eq!(

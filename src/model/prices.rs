@@ -10,6 +10,20 @@ pub const HOURS_PER_MONTH: f64 = 730.0;
 
 #[derive(Clone, Debug, Default)]
 pub struct Prices {
+    pub tokens: TokenPrices,
+    /// Dearer rates for a call whose input (cached and written included)
+    /// passes a size, the whole call billed at them (Anthropic's long-context
+    /// pricing; Claude Haiku 5.5's prompts over 100K tokens).
+    pub long_context: Option<LongContext>,
+    /// Per lane-hour of reserved lanes, or per replica-hour of self-hosted replicas.
+    pub per_unit_hour: f64,
+    /// A flat fee a month (a plan's or a commitment's), whatever the use.
+    pub per_month: f64,
+}
+
+/// What a million tokens of each kind cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenPrices {
     pub input_per_mtok: f64,
     /// Input read from the prompt cache (providers charge about a tenth).
     pub cached_input_per_mtok: f64,
@@ -17,15 +31,19 @@ pub struct Prices {
     /// for a 5-minute cache, 2x for a 1-hour one; OpenAI: the input price).
     pub cache_write_per_mtok: f64,
     pub output_per_mtok: f64,
-    /// Per lane-hour of reserved lanes, or per replica-hour of self-hosted replicas.
-    pub per_unit_hour: f64,
-    /// A flat fee a month (a plan's or a commitment's), whatever the use.
-    pub per_month: f64,
 }
 
-/// Tokens billed over a run.
+/// The rates of calls whose input is over `above_input_tokens`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LongContext {
+    pub above_input_tokens: u32,
+    pub tokens: TokenPrices,
+}
+
+/// Input (all of it, and the parts read from and written to the prompt
+/// cache) and output tokens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TokenUse {
+pub struct Tokens {
     /// All input tokens, cached ones and those written to the cache included.
     pub input: u64,
     /// Read from the prompt cache.
@@ -35,8 +53,16 @@ pub struct TokenUse {
     pub output: u64,
 }
 
-impl AddAssign for TokenUse {
-    fn add_assign(&mut self, other: TokenUse) {
+/// Tokens billed over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenUse {
+    pub all: Tokens,
+    /// The part of `all` billed at its pool's long-context rates.
+    pub long_context: Tokens,
+}
+
+impl AddAssign for Tokens {
+    fn add_assign(&mut self, other: Tokens) {
         self.input += other.input;
         self.cached_input += other.cached_input;
         self.cache_write += other.cache_write;
@@ -44,7 +70,44 @@ impl AddAssign for TokenUse {
     }
 }
 
+impl AddAssign for TokenUse {
+    fn add_assign(&mut self, other: TokenUse) {
+        self.all += other.all;
+        self.long_context += other.long_context;
+    }
+}
+
+impl TokenPrices {
+    /// What `tokens` cost at these rates.
+    fn usd(&self, t: Tokens) -> f64 {
+        let per_mtok = |n: u64, price: f64| n as f64 / 1e6 * price;
+        per_mtok(
+            t.input - t.cached_input - t.cache_write,
+            self.input_per_mtok,
+        ) + per_mtok(t.cached_input, self.cached_input_per_mtok)
+            + per_mtok(t.cache_write, self.cache_write_per_mtok)
+            + per_mtok(t.output, self.output_per_mtok)
+    }
+}
+
 impl Prices {
+    /// One call's `tokens` as billed: at the long-context rates too when
+    /// its input is over their size.
+    pub fn billed(&self, tokens: Tokens) -> TokenUse {
+        let long = self
+            .long_context
+            .is_some_and(|l| tokens.input > u64::from(l.above_input_tokens));
+        TokenUse {
+            all: tokens,
+            long_context: if long { tokens } else { Tokens::default() },
+        }
+    }
+
+    /// What one call's `tokens` cost.
+    pub fn call_usd(&self, tokens: Tokens) -> f64 {
+        self.use_usd(self.billed(tokens), 0.0)
+    }
+
     /// What `tokens` and `unit_hours` of lanes or replicas cost over a
     /// window of `window_hours`, the flat fee's share of it included.
     pub fn cost_usd(&self, tokens: TokenUse, unit_hours: f64, window_hours: f64) -> f64 {
@@ -53,13 +116,15 @@ impl Prices {
 
     /// What `tokens` and `unit_hours` of lanes or replicas cost.
     pub fn use_usd(&self, tokens: TokenUse, unit_hours: f64) -> f64 {
-        let per_mtok = |n: u64, price: f64| n as f64 / 1e6 * price;
-        per_mtok(
-            tokens.input - tokens.cached_input - tokens.cache_write,
-            self.input_per_mtok,
-        ) + per_mtok(tokens.cached_input, self.cached_input_per_mtok)
-            + per_mtok(tokens.cache_write, self.cache_write_per_mtok)
-            + per_mtok(tokens.output, self.output_per_mtok)
+        let long = &tokens.long_context;
+        let short = Tokens {
+            input: tokens.all.input - long.input,
+            cached_input: tokens.all.cached_input - long.cached_input,
+            cache_write: tokens.all.cache_write - long.cache_write,
+            output: tokens.all.output - long.output,
+        };
+        self.tokens.usd(short)
+            + self.long_context.map_or(0.0, |l| l.tokens.usd(*long))
             + unit_hours * self.per_unit_hour
     }
 }
@@ -68,32 +133,85 @@ impl Prices {
 mod tests {
     use super::*;
 
+    const SONNET: TokenPrices = TokenPrices {
+        input_per_mtok: 3.0,
+        cached_input_per_mtok: 0.3,
+        cache_write_per_mtok: 3.75,
+        output_per_mtok: 15.0,
+    };
+
     #[test]
     fn cost_adds_tokens_and_lane_hours() {
         let p = Prices {
-            input_per_mtok: 3.0,
-            cached_input_per_mtok: 0.3,
-            cache_write_per_mtok: 3.75,
-            output_per_mtok: 15.0,
+            tokens: SONNET,
             per_unit_hour: 2.0,
-            per_month: 0.0,
+            ..Prices::default()
         };
-        let tokens = TokenUse {
+        let tokens = Tokens {
             input: 2_000_000,
             cached_input: 1_000_000,
             cache_write: 0,
             output: 100_000,
         };
-        let cost = p.use_usd(tokens, 10.0);
+        let cost = p.use_usd(p.billed(tokens), 10.0);
         assert!((cost - (3.0 + 0.3 + 1.5 + 20.0)).abs() < 1e-9);
         // 4M input: 1M read, 2M written, 1M neither.
-        let written = TokenUse {
+        let written = Tokens {
             input: 4_000_000,
             cached_input: 1_000_000,
             cache_write: 2_000_000,
             output: 0,
         };
-        let cost = p.use_usd(written, 0.0);
+        let cost = p.call_usd(written);
         assert!((cost - (3.0 + 0.3 + 7.5)).abs() < 1e-9, "{cost}");
+    }
+
+    /// Claude Haiku 5.5's rates, worked by hand: $0.10 input, $0.01 cached,
+    /// $0.125 written, $0.50 output a million up to 100,000 input tokens;
+    /// past them, the whole call at $0.50, $0.05, $0.625 and $0.50.
+    #[test]
+    fn a_call_past_the_long_context_size_is_billed_whole_at_its_rates() {
+        let p = Prices {
+            tokens: TokenPrices {
+                input_per_mtok: 0.10,
+                cached_input_per_mtok: 0.01,
+                cache_write_per_mtok: 0.125,
+                output_per_mtok: 0.50,
+            },
+            long_context: Some(LongContext {
+                above_input_tokens: 100_000,
+                tokens: TokenPrices {
+                    input_per_mtok: 0.50,
+                    cached_input_per_mtok: 0.05,
+                    cache_write_per_mtok: 0.625,
+                    output_per_mtok: 0.50,
+                },
+            }),
+            ..Prices::default()
+        };
+        let call = |input: u64| Tokens {
+            input,
+            cached_input: input / 2,
+            cache_write: 20_000,
+            output: 2_000,
+        };
+        // At the size: 30,000 × 0.10 + 50,000 × 0.01 + 20,000 × 0.125 + 2,000 × 0.50.
+        let at = p.call_usd(call(100_000));
+        assert!((at - 7_000e-6).abs() < 1e-12, "{at}");
+        // One token past it: 30,001 × 0.50 + 50,000 × 0.05 + 20,000 × 0.625 + 2,000 × 0.50.
+        let past = p.call_usd(call(100_001));
+        assert!((past - 31_000.5e-6).abs() < 1e-12, "{past}");
+        // Summed over calls, each is billed at its own rates.
+        let mut run = p.billed(call(100_000));
+        run += p.billed(call(100_001));
+        assert_eq!(run.long_context, call(100_001));
+        assert!((p.use_usd(run, 0.0) - (at + past)).abs() < 1e-12);
+        // Without long-context rates both are billed at the base ones.
+        let base = Prices {
+            long_context: None,
+            ..p.clone()
+        };
+        assert_eq!(base.billed(call(100_001)).long_context, Tokens::default());
+        assert!((base.call_usd(call(100_001)) - 7_000.1e-6).abs() < 1e-12);
     }
 }

@@ -419,10 +419,10 @@ fn the_anthropic_presets_are_their_sources() {
             assert_eq!(api.monthly_spend_cap, Some(cap(tier)), "{name}");
             assert_eq!(
                 [
-                    p.input_per_mtok,
-                    p.cache_write_per_mtok,
-                    p.cached_input_per_mtok,
-                    p.output_per_mtok
+                    p.tokens.input_per_mtok,
+                    p.tokens.cache_write_per_mtok,
+                    p.tokens.cached_input_per_mtok,
+                    p.tokens.output_per_mtok
                 ],
                 [prices[0], prices[1], prices[3], prices[4]],
                 "{name}"
@@ -466,7 +466,11 @@ fn the_openai_preset_is_its_source() {
         .map(|d| d.split_whitespace().next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(
-        [p.input_per_mtok, p.cached_input_per_mtok, p.output_per_mtok],
+        [
+            p.tokens.input_per_mtok,
+            p.tokens.cached_input_per_mtok,
+            p.tokens.output_per_mtok
+        ],
         [dollars[0], dollars[1], dollars[2]]
     );
     // Tier 4's usage limit a month, the last cell of its row.
@@ -502,8 +506,8 @@ fn keys_beside_a_capacity_preset_replace_its_own() {
     assert_eq!(api.input_tokens_per_min, Some(450_000));
     assert_eq!(
         (
-            s.pools[0].prices.input_per_mtok,
-            s.pools[0].prices.cache_write_per_mtok
+            s.pools[0].prices.tokens.input_per_mtok,
+            s.pools[0].prices.tokens.cache_write_per_mtok
         ),
         (1.0, 1.0),
         "the pool's prices, whole (cache writes at the input price by default)"
@@ -686,7 +690,11 @@ fn the_batch_preset_is_its_source() {
     let sonnet = price_row(&pricing, "Claude Sonnet 4.6");
     let p = &model.pools[0].prices;
     assert_eq!(
-        [p.input_per_mtok, p.cached_input_per_mtok, p.output_per_mtok],
+        [
+            p.tokens.input_per_mtok,
+            p.tokens.cached_input_per_mtok,
+            p.tokens.output_per_mtok
+        ],
         [half * sonnet[0], half * sonnet[3], half * sonnet[4]]
     );
 }

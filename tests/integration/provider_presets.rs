@@ -5,7 +5,7 @@
 use loopcap::model::capacity::shared_api::{Admit, TokensCharged};
 
 use crate::presets::{capacity_preset, finished, shared_api_of, source};
-use crate::support::{BASE, load_error, warnings_about};
+use crate::support::{BASE, load_error, spec, warnings_about};
 
 /// The numbers of a `a / b / c` cell, commas dropped.
 fn triple(cell: &str) -> Vec<Option<u64>> {
@@ -76,10 +76,10 @@ fn the_2026_anthropic_presets_are_their_source() {
             assert_eq!(api.counting.cache_reads, Some(false), "{name}");
             assert_eq!(
                 [
-                    p.input_per_mtok,
-                    p.output_per_mtok,
-                    p.cache_write_per_mtok,
-                    p.cached_input_per_mtok
+                    p.tokens.input_per_mtok,
+                    p.tokens.output_per_mtok,
+                    p.tokens.cache_write_per_mtok,
+                    p.tokens.cached_input_per_mtok
                 ],
                 [
                     dollars_before(prices, " input"),
@@ -127,10 +127,10 @@ fn the_2026_openai_presets_are_their_source() {
         assert!(api.counting.refused && !api.counting.output_corrected);
         assert_eq!(
             [
-                p.input_per_mtok,
-                p.cached_input_per_mtok,
-                p.cache_write_per_mtok,
-                p.output_per_mtok
+                p.tokens.input_per_mtok,
+                p.tokens.cached_input_per_mtok,
+                p.tokens.cache_write_per_mtok,
+                p.tokens.output_per_mtok
             ],
             [
                 dollars_before(prices, ", Cached input"),
@@ -666,5 +666,112 @@ fn a_sweep_says_which_points_spend_past_their_cap() {
         printed.contains("fails no loop and stays within its spend caps: ")
             && printed.contains("at workload.team.users = 4."),
         "{printed}"
+    );
+}
+
+/// Claude Haiku 5.5's 2026 tiers: each tier's Opus row (the release notes
+/// align Haiku's limits with Opus's), and its prices from the quoted
+/// pricing row: base input up to 100K tokens, dearer past them, cache hits
+/// and 5-minute writes at their multipliers of each.
+#[test]
+fn the_2026_haiku_presets_are_their_source() {
+    let s = source("anthropic-haiku-2026.txt");
+    assert!(s.contains("Sonnet and Haiku limits now align with Opus within each usage tier"));
+    let row = s
+        .lines()
+        .find(|l| l.starts_with("| Claude Haiku 5.5 |"))
+        .unwrap();
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let (short, long) = cells[3].split_once(" / ").unwrap();
+    let threshold = |cell: &str| -> u64 {
+        let k = cell.split(['≤', '>']).nth(1).unwrap().trim_end_matches(')');
+        k.trim_end_matches('K').parse::<u64>().unwrap() * 1000
+    };
+    assert_eq!(threshold(short), threshold(long));
+    let input = [dollars_before(short, " ("), dollars_before(long, " (")];
+    let output = dollars_before(&format!("{} |", cells[4]), " |");
+    let caching = s.lines().find(|l| l.contains("Prompt caching")).unwrap();
+    let times = |after: &str| -> f64 {
+        let at = caching.find(after).unwrap() + after.len();
+        caching[at..]
+            .trim_start()
+            .split('x')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (write, hit) = (times("5m ="), times("(hit) ="));
+    let opus = source("anthropic-rate-limits-2026.txt");
+    for tier in ["Start", "Build", "Scale"] {
+        let name = format!("anthropic-{}-haiku", tier.to_lowercase());
+        let (api, p) = capacity_preset(&name);
+        let (opus_api, _) = capacity_preset(&format!("anthropic-{}-opus", tier.to_lowercase()));
+        let opus_row: Vec<&str> = opus
+            .lines()
+            .find(|l| l.starts_with(&format!("| {tier} |")))
+            .unwrap()
+            .split('|')
+            .collect();
+        assert_eq!(
+            vec![
+                api.requests_per_min,
+                api.input_tokens_per_min,
+                api.output_tokens_per_min
+            ],
+            triple(opus_row[3]),
+            "{name}"
+        );
+        assert_eq!(api.monthly_spend_cap, opus_api.monthly_spend_cap, "{name}");
+        assert_eq!(api.counting.cache_reads, Some(false), "{name}");
+        let l = p.long_context.expect("long-context rates");
+        assert_eq!(u64::from(l.above_input_tokens), threshold(short), "{name}");
+        for (rates, input) in [(p.tokens, input[0]), (l.tokens, input[1])] {
+            let expected = [input, input * hit, input * write, output];
+            let got = [
+                rates.input_per_mtok,
+                rates.cached_input_per_mtok,
+                rates.cache_write_per_mtok,
+                rates.output_per_mtok,
+            ];
+            for (g, e) in got.iter().zip(expected) {
+                assert!((g - e).abs() < 1e-12, "{name}: {got:?} vs {expected:?}");
+            }
+        }
+    }
+}
+
+/// Long-context rates name their size, and a rate not given is the base
+/// rate of its kind.
+#[test]
+fn long_context_rates_are_checked_and_default_to_the_base_ones() {
+    let e =
+        load_error(&["prices={ input_per_mtok = 1, long_context = { above_input_tokens = 0 } }"]);
+    assert!(
+        e.contains("prices.long_context.above_input_tokens: must be a whole number from 1"),
+        "{e}"
+    );
+    let e = load_error(&["prices={ long_context = { input_per_mtok = 2 } }"]);
+    assert!(e.contains("above_input_tokens"), "{e}");
+    let e =
+        load_error(&["prices={ long_context = { above_input_tokens = 10, input_per_mtok = -1 } }"]);
+    assert!(e.contains("prices.long_context.input_per_mtok"), "{e}");
+    let s = spec(
+        BASE,
+        &[
+            "prices={ input_per_mtok = 3, cached_input_per_mtok = 0.3, output_per_mtok = 15, long_context = { above_input_tokens = 200000, input_per_mtok = 6 } }",
+        ],
+    );
+    let l = s.pools[0].prices.long_context.unwrap();
+    assert_eq!(l.above_input_tokens, 200_000);
+    let t = l.tokens;
+    assert_eq!(
+        [
+            t.input_per_mtok,
+            t.cached_input_per_mtok,
+            t.cache_write_per_mtok,
+            t.output_per_mtok
+        ],
+        [6.0, 0.3, 3.0, 15.0]
     );
 }

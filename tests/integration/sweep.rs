@@ -1048,7 +1048,7 @@ plan = {{ labels = ["base", "shared", "reserved"], values = [
             (
                 kind,
                 format!("{:.0}s", ttft),
-                p.spec.pools[0].prices.input_per_mtok,
+                p.spec.pools[0].prices.tokens.input_per_mtok,
                 p.spec.pools[0].prices.per_unit_hour,
             )
         })

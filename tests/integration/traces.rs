@@ -1619,3 +1619,57 @@ fn claude_code_sessions_read_what_a_threads_first_call_read_from_other_sessions(
         );
     }
 }
+
+/// Claude Haiku 5.5 (`anthropic-build-haiku`) bills a call whose input is
+/// over 100,000 tokens whole at its long-context rates: the window's cost
+/// is each replayed row priced here from the source's rates ($0.10, $0.01
+/// cached, $0.50 output a million; past 100K $0.50, $0.05, $0.50), exact.
+/// Rows of 100,000 and 100,001 tokens tell `>` from `>=`.
+#[test]
+fn calls_past_the_long_context_size_are_billed_whole_at_its_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<(u64, u64, u64)> = (0..60)
+        .map(|i| {
+            let input = 40_000 + 2_000 * i;
+            (input, input * 3 / 4, 500 + 10 * i)
+        })
+        .collect();
+    rows.push((100_001, 75_000, 700));
+    let mut csv = String::from("s,in,cached,out\n");
+    for (i, (input, cached, output)) in rows.iter().enumerate() {
+        csv.push_str(&format!("{i},{input},{cached},{output}\n"));
+    }
+    fs::write(dir.path().join("calls.csv"), csv).unwrap();
+    let text = replay(
+        "{ file = \"calls.csv\", format = \"csv\", columns = { time = \"s\", time_unit = \"s\", input = \"in\", cached_input = \"cached\", output = \"out\" } }",
+        "5m",
+    )
+    .replace("seed = 1", "seed = 1\nwarmup = \"0s\"")
+    .replace("kind = \"shared_api\"", "preset = \"anthropic-build-haiku\"");
+    let s = run_in(dir.path(), text);
+    assert_eq!(s.loops_completed, rows.len() as u64);
+    let price = |(input, cached, output): (u64, u64, u64), above: u64| {
+        let (i, c, o) = if input > above {
+            (0.50, 0.05, 0.50)
+        } else {
+            (0.10, 0.01, 0.50)
+        };
+        ((input - cached) as f64 * i + cached as f64 * c + output as f64 * o) / 1e6
+    };
+    let expected: f64 = rows.iter().map(|&r| price(r, 100_000)).sum();
+    assert!(
+        rel(s.cost_usd, expected) < 1e-9,
+        "{} vs {expected}",
+        s.cost_usd
+    );
+    let long = rows.iter().filter(|r| r.0 > 100_000).count();
+    assert!(
+        long > 10 && long < rows.len() - 10,
+        "{long} of {}",
+        rows.len()
+    );
+    // Billing the row of 100,000 tokens long, or none, is told apart.
+    let at_or_over: f64 = rows.iter().map(|&r| price(r, 99_999)).sum();
+    let base: f64 = rows.iter().map(|&r| price(r, u64::MAX)).sum();
+    assert!(rel(s.cost_usd, at_or_over) > 1e-6 && rel(s.cost_usd, base) > 0.5);
+}

@@ -2,7 +2,7 @@
 //! its admission, and why it was turned away (with the limit a 429 names).
 
 use crate::engine::SimDuration;
-use crate::model::prices::TokenUse;
+use crate::model::prices::Tokens;
 
 /// What one attempt asks of capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +25,8 @@ impl Request {
     }
 
     /// The tokens billed for this request when it produced `output_tokens`.
-    pub fn billed(self, output_tokens: u32) -> TokenUse {
-        TokenUse {
+    pub fn billed(self, output_tokens: u32) -> Tokens {
+        Tokens {
             input: u64::from(self.input_tokens),
             cached_input: u64::from(self.cached_input_tokens),
             cache_write: u64::from(self.cache_write_tokens),

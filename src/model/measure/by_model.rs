@@ -177,10 +177,10 @@ impl ModelTally {
             attempts: self.attempts,
             rate_limited: self.rate_limited.total(),
             refusals: self.rate_limited.refusals(),
-            input_tokens: total.input,
-            cached_input_tokens: total.cached_input,
-            cache_write_tokens: total.cache_write,
-            output_tokens: total.output,
+            input_tokens: total.all.input,
+            cached_input_tokens: total.all.cached_input,
+            cache_write_tokens: total.all.cache_write,
+            output_tokens: total.all.output,
             cost_usd,
         }
     }

@@ -5,7 +5,7 @@ use crate::model::measure::by_model::{LimitTally, ModelTally};
 use crate::model::workload::llm::Llm;
 
 use crate::engine::{SimDuration, SimTime};
-use crate::model::capacity::admission::{Rejection, Request};
+use crate::model::capacity::admission::Rejection;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
 use crate::model::capacity::self_hosted::{FleetLevel, ReplicaStats};
@@ -426,15 +426,7 @@ impl Metrics {
 
     /// The provider finished an attempt: its tokens are billed, answered or not.
     #[inline(always)]
-    pub fn attempt_billed(
-        &mut self,
-        now: SimTime,
-        pool: usize,
-        model: u16,
-        request: Request,
-        output_tokens: u32,
-    ) {
-        let billed = request.billed(output_tokens);
+    pub fn attempt_billed(&mut self, now: SimTime, pool: usize, model: u16, billed: TokenUse) {
         if self.in_window(now) {
             self.tokens += billed;
             if let Some(m) = self.models.get_mut(usize::from(model)) {

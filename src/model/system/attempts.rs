@@ -305,16 +305,12 @@ impl AgentSystem<'_> {
             .remove(attempt_key)
             .expect("one finish per attempt");
         let pool = attempt.pool;
-        self.metrics.attempt_billed(
-            now,
-            pool,
-            attempt.model,
-            attempt.request,
-            attempt.output_tokens,
-        );
+        let prices = &self.spec.pools[pool].prices;
+        let billed = prices.billed(attempt.request.billed(attempt.output_tokens));
+        self.metrics
+            .attempt_billed(now, pool, attempt.model, billed);
         if self.resilience.gate.is_some() {
-            let billed = attempt.request.billed(attempt.output_tokens);
-            let cost = self.spec.pools[pool].prices.use_usd(billed, 0.0);
+            let cost = prices.use_usd(billed, 0.0);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
         self.shared_limits

@@ -96,6 +96,6 @@ fn worst_case_cost(spec: &ModelSpec, request: Request) -> f64 {
     let billed = request.billed(request.max_output_tokens);
     spec.pools
         .iter()
-        .map(|p| p.prices.use_usd(billed, 0.0))
+        .map(|p| p.prices.call_usd(billed))
         .fold(0.0, f64::max)
 }
