@@ -354,6 +354,13 @@ fn cost(t: &mut Table, s: &Summary) {
     if s.cache_write_tokens > 0 {
         t.run_line("cache_write_tokens", s.cache_write_tokens);
     }
+    if let Some(long) = s.long_context_input_tokens {
+        let share = long as f64 / s.input_tokens.max(1) as f64;
+        t.run_line(
+            "long_context_input_tokens",
+            format!("{long} ({})", pct(Some(share))),
+        );
+    }
     t.run_line("output_tokens", s.output_tokens);
     t.run_line("cost_usd", usd(s.cost_usd));
     t.run_line("loops_per_dollar", opt(s.loops_per_dollar, 2));

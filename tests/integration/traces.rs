@@ -207,6 +207,8 @@ fn a_burstgpt_file_replays_by_its_column_names() {
         (s.loops_completed, s.input_tokens, s.output_tokens),
         (3, 1576, 48)
     );
+    // No pool has long-context rates: the figure is not given.
+    assert_eq!(s.long_context_input_tokens, None);
 }
 
 fn tracelab_example() -> PathBuf {
@@ -1668,6 +1670,8 @@ fn calls_past_the_long_context_size_are_billed_whole_at_its_rates() {
         "{long} of {}",
         rows.len()
     );
+    let long_input = rows.iter().map(|r| r.0).filter(|&i| i > 100_000).sum();
+    assert_eq!(s.long_context_input_tokens, Some(long_input));
     // Billing the row of 100,000 tokens long, or none, is told apart.
     let at_or_over: f64 = rows.iter().map(|&r| price(r, 99_999)).sum();
     let base: f64 = rows.iter().map(|&r| price(r, u64::MAX)).sum();

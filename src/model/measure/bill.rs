@@ -60,12 +60,30 @@ pub fn month(pool: &PoolSpec, tokens: TokenUse, replica_seconds: f64, window: Si
     }
 }
 
-/// How `pool` is billed, in words.
-pub fn rule(pool: &PoolSpec) -> String {
+/// The input `tokens` of `pools` billed at long-context rates, where any
+/// of them has such rates.
+pub fn long_context_input(pools: &[PoolSpec], tokens: TokenUse) -> Option<u64> {
+    pools
+        .iter()
+        .any(|p| p.prices.long_context.is_some())
+        .then_some(tokens.long_context.input)
+}
+
+/// How `pool` is billed, in words: with long-context rates, the share of
+/// its input `tokens` billed at them.
+pub fn rule(pool: &PoolSpec, tokens: TokenUse) -> String {
     let fee = match pool.prices.per_month {
         0.0 => String::new(),
         fee => format!(", plus ${fee:.0} a month"),
     };
+    let long = pool.prices.long_context.map_or(String::new(), |l| {
+        let share = tokens.long_context.input as f64 / tokens.all.input.max(1) as f64;
+        format!(
+            "; {:.1}% of its input tokens in calls of over {} tokens, billed whole at long-context rates",
+            100.0 * share,
+            l.above_input_tokens
+        )
+    });
     let units = match &pool.capacity {
         CapacitySpec::Reserved(r) => format!("{} lanes all month, and tokens by use", r.lanes),
         CapacitySpec::SelfHosted(h) if h.autoscale.is_some() => format!(
@@ -81,7 +99,7 @@ pub fn rule(pool: &PoolSpec) -> String {
         },
         CapacitySpec::Batch(_) => "tokens by use".to_owned(),
     };
-    units + &fee
+    units + &fee + &long
 }
 
 /// What a month's use is reckoned from: the measured `window`, a whole

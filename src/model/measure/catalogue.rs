@@ -403,6 +403,7 @@ const RUN: &[Metric] = &[
     metric("input_tokens", Tokens, None, "input tokens", "input tokens billed"),
     metric("cached_input_tokens", Tokens, None, "cached input tokens", "of them from cache"),
     CACHE_WRITE_TOKENS,
+    metric("long_context_input_tokens", Tokens, None, "long-context input tokens", "long-context input"),
     OUTPUT_TOKENS,
     COST,
     metric("loops_per_dollar", PerDollar, HIGHER, "loops per US dollar", "loops per dollar"),

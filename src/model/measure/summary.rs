@@ -150,6 +150,10 @@ pub struct Summary {
     /// The part of `input_tokens` written to the prompt cache (a pool with
     /// `cache_ttl` whose cache no longer held the session's prefix).
     pub cache_write_tokens: u64,
+    /// The part of `input_tokens` in calls billed whole at a pool's
+    /// long-context rates (`[prices.long_context]`); none without them.
+    #[serde(default)]
+    pub long_context_input_tokens: Option<u64>,
     pub output_tokens: u64,
     pub cost_usd: f64,
     pub loops_per_dollar: Option<f64>,

@@ -169,6 +169,7 @@ fn everything() -> Summary {
         lane_queue_growth_per_min: Some(2.0),
         waited_share: Some(0.25),
         cache_write_tokens: 1,
+        long_context_input_tokens: Some(1),
         classes: [("a", class.clone()), ("b", class)]
             .map(|(n, c)| (n.to_owned(), c))
             .into(),

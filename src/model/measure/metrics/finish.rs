@@ -100,6 +100,7 @@ impl Metrics {
             input_tokens: self.tokens.all.input,
             cached_input_tokens: self.tokens.all.cached_input,
             cache_write_tokens: self.tokens.all.cache_write,
+            long_context_input_tokens: bill::long_context_input(facts.pools, self.tokens),
             output_tokens: self.tokens.all.output,
             cost_usd,
             loops_per_dollar: ratio(completions_in_window as f64, cost_usd),

@@ -188,7 +188,7 @@ impl PoolMetrics {
             cost_usd,
             cost_per_month_usd: month.total_usd,
             committed_per_month_usd: month.committed_usd,
-            billing: bill::rule(pool),
+            billing: bill::rule(pool, self.tokens),
             self_hosted: None,
         }
     }
