@@ -291,6 +291,7 @@ fn read_pool(
     prices: Option<&RawPrices>,
     base_dir: &Path,
 ) -> Checked<(CapacitySpec, Prices)> {
+    let preset = capacity.table().get("preset").and_then(toml::Value::as_str);
     let (table, preset_prices) = presets::capacity_over(capacity.table())
         .map_err(|m| Invalid::new(at.child("preset"), m.0))?;
     let (service, kind) = Tagged::<RawCapacity>::new(table).read_with_common(&at)?;
@@ -301,6 +302,17 @@ fn read_pool(
             .try_into()
             .expect("every capacity preset's prices read (a test reads each)")
     });
+    if let (Some(given), Some(_)) = (prices, &preset_prices)
+        && let Some(missing) = given.unpriced_tokens()
+    {
+        return Err(Invalid::new(
+            prices_at.child(missing),
+            format!(
+                "prices given for a pool with a preset replace its prices whole, and these give no {missing}: give every price (`loopcap presets {}` lists the preset's), or none to keep the preset's",
+                preset.unwrap_or_default()
+            ),
+        ));
+    }
     let prices = prices
         .or(preset_prices.as_ref())
         .map_or(Ok(Prices::default()), |p| p.check(&prices_at, &capacity))?;

@@ -84,6 +84,17 @@ impl RawLongContext {
 }
 
 impl RawPrices {
+    /// The first of the token prices a preset's prices would have set that
+    /// these do not: given for a pool with a preset, they replace its whole.
+    pub fn unpriced_tokens(&self) -> Option<&'static str> {
+        [
+            ("input_per_mtok", self.input_per_mtok),
+            ("output_per_mtok", self.output_per_mtok),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.is_none().then_some(name))
+    }
+
     /// The prices at `at`, of which `per_lane_hour` only for reserved
     /// capacity, `per_replica_hour` only for self-hosted replicas and
     /// `per_provisioned_unit_hour` only for provisioned units.

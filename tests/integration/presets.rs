@@ -488,8 +488,8 @@ fn the_openai_preset_is_its_source() {
 }
 
 /// Keys beside a capacity preset replace its own; prices given for the
-/// pool replace its prices whole; a preset naming a preset, or none that
-/// exists, is refused.
+/// pool replace its prices whole, and must price input and output; a
+/// preset naming a preset, or none that exists, is refused.
 #[test]
 fn keys_beside_a_capacity_preset_replace_its_own() {
     let s = spec(
@@ -512,6 +512,22 @@ fn keys_beside_a_capacity_preset_replace_its_own() {
         (1.0, 1.0),
         "the pool's prices, whole (cache writes at the input price by default)"
     );
+    // Prices that would leave the preset's tokens free are refused, not read as $0.
+    let e = load_error(&[
+        "capacity={ preset = \"anthropic-tier2-sonnet\", time_to_first_token = \"1s\" }",
+        "prices={ cache_write_per_mtok = 10.0 }",
+    ]);
+    assert!(
+        e.contains(
+            "prices.input_per_mtok: prices given for a pool with a preset replace its prices whole"
+        ) && e.contains("loopcap presets anthropic-tier2-sonnet"),
+        "{e}"
+    );
+    let e = load_error(&[
+        "capacity={ preset = \"anthropic-tier2-sonnet\", time_to_first_token = \"1s\" }",
+        "prices={ input_per_mtok = 3.0 }",
+    ]);
+    assert!(e.contains("prices.output_per_mtok: "), "{e}");
     let e = load_error(&["capacity={ preset = \"tier9\", time_to_first_token = \"1s\" }"]);
     assert!(
         e.contains("capacity.preset") && e.contains("anthropic-tier1-haiku"),
