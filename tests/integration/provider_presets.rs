@@ -30,7 +30,8 @@ fn dollars_before(line: &str, what: &str) -> f64 {
 
 /// Anthropic's 2026 tiers: each preset is its tier's row for its class
 /// (requests, input and output tokens a minute), cache reads not counted
-/// as the quoted page says, and its model's list prices.
+/// as the quoted page says, and its model's list prices, which a second
+/// copy of the pricing page gives too.
 #[test]
 fn the_2026_anthropic_presets_are_their_source() {
     let s = source("anthropic-rate-limits-2026.txt");
@@ -90,6 +91,23 @@ fn the_2026_anthropic_presets_are_their_source() {
                 "{name}"
             );
         }
+        // A second copy of the pricing page (the course section) agrees:
+        // the same input and output, cache hits at 0.05x the input price.
+        let copy = source("anthropic-haiku-2026.txt");
+        let row = copy
+            .lines()
+            .find(|l| l.starts_with(&format!("| {model} | 1M |")))
+            .unwrap();
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (_, p) = capacity_preset(&format!("anthropic-start-{class}"));
+        let dollars = |cell: &str| -> f64 { cell.trim_start_matches('$').parse().unwrap() };
+        assert_eq!(
+            [p.tokens.input_per_mtok, p.tokens.output_per_mtok],
+            [dollars(cells[3]), dollars(cells[4])],
+            "{model}"
+        );
+        assert!(copy.contains("0.05x en Opus 5.5/Sonnet 5.5"));
+        assert!((p.tokens.cached_input_per_mtok - 0.05 * dollars(cells[3])).abs() < 1e-12);
     }
 }
 
