@@ -695,6 +695,15 @@ fn a_sweep_says_which_points_spend_past_their_cap() {
 fn the_2026_haiku_presets_are_their_source() {
     let s = source("anthropic-haiku-2026.txt");
     assert!(s.contains("Sonnet and Haiku limits now align with Opus within each usage tier"));
+    // The rules the long-context rates follow: the whole call, its input
+    // counted with cache reads and writes, the cache multipliers on top.
+    for rule in [
+        "all tokens incur premium pricing",
+        "based solely on input tokens (including cache reads/writes)",
+        "Prompt caching multipliers apply on top of long context pricing",
+    ] {
+        assert!(s.contains(rule), "{rule}");
+    }
     let row = s
         .lines()
         .find(|l| l.starts_with("| Claude Haiku 5.5 |"))
