@@ -94,6 +94,7 @@ impl NestedLimits {
 
     /// An attempt at pool `p` that asked `request` ended at `now` having
     /// made `output_tokens`: each group over the pool settles it.
+    #[inline]
     pub fn release(&mut self, p: usize, now: SimTime, request: Request, output_tokens: u32) {
         if let Some(over) = self.over.get(p) {
             for &g in over {
