@@ -70,6 +70,17 @@ impl AddAssign for Tokens {
     }
 }
 
+impl TokenUse {
+    /// One call's `tokens`, billed at the long-context rates if `long`.
+    #[inline]
+    pub fn add(&mut self, tokens: Tokens, long: bool) {
+        self.all += tokens;
+        if long {
+            self.long_context += tokens;
+        }
+    }
+}
+
 impl AddAssign for TokenUse {
     fn add_assign(&mut self, other: TokenUse) {
         self.all += other.all;
@@ -94,13 +105,16 @@ impl Prices {
     /// One call's `tokens` as billed: at the long-context rates too when
     /// its input is over their size.
     pub fn billed(&self, tokens: Tokens) -> TokenUse {
-        let long = self
-            .long_context
-            .is_some_and(|l| tokens.input > u64::from(l.above_input_tokens));
-        TokenUse {
-            all: tokens,
-            long_context: if long { tokens } else { Tokens::default() },
-        }
+        let mut billed = TokenUse::default();
+        billed.add(tokens, self.is_long(tokens));
+        billed
+    }
+
+    /// Whether one call's `tokens` are billed at the long-context rates.
+    #[inline]
+    pub fn is_long(&self, tokens: Tokens) -> bool {
+        self.long_context
+            .is_some_and(|l| tokens.input > u64::from(l.above_input_tokens))
     }
 
     /// What one call's `tokens` cost.

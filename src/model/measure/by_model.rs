@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::SimTime;
 use crate::model::capacity::admission::Limit;
 use crate::model::capacity::pool::PoolSpec;
-use crate::model::prices::TokenUse;
+use crate::model::prices::{TokenUse, Tokens};
 
 /// 429s by the limit that refused them over the measured window, and when
 /// each limit first refused, warm-up included (a limit that binds during
@@ -157,8 +157,8 @@ impl ModelTally {
         self.rate_limited.record(now, limit, counted);
     }
 
-    pub fn billed(&mut self, pool: usize, tokens: TokenUse) {
-        self.tokens[pool] += tokens;
+    pub fn billed(&mut self, pool: usize, tokens: Tokens, long: bool) {
+        self.tokens[pool].add(tokens, long);
     }
 
     pub fn summary(&self, name: &str, pools: &[PoolSpec]) -> ModelSummary {

@@ -16,7 +16,7 @@ use crate::model::measure::recovery::RecoveryRule;
 use crate::model::measure::recovery::{FaultWatch, FaultWatches};
 use crate::model::measure::timeseries::{Counter, Timeseries};
 use crate::model::measure::window::Window;
-use crate::model::prices::TokenUse;
+use crate::model::prices::{TokenUse, Tokens};
 use crate::model::workload::agent_loop::{LoopOutcome, LoopState};
 
 mod finish;
@@ -426,19 +426,25 @@ impl Metrics {
 
     /// The provider finished an attempt: its tokens are billed, answered or not.
     #[inline(always)]
-    pub fn attempt_billed(&mut self, now: SimTime, pool: usize, model: u16, billed: TokenUse) {
+    pub fn attempt_billed(
+        &mut self,
+        now: SimTime,
+        pool: usize,
+        model: u16,
+        (billed, long): (Tokens, bool),
+    ) {
         if self.in_window(now) {
-            self.tokens += billed;
+            self.tokens.add(billed, long);
             if let Some(m) = self.models.get_mut(usize::from(model)) {
-                m.billed(pool, billed);
+                m.billed(pool, billed, long);
             }
             if let Some(p) = self.pools.get_mut(pool) {
-                p.tokens += billed;
+                p.tokens.add(billed, long);
                 p.served += 1;
             }
         }
         for w in self.windows.iter_mut().filter(|w| w.window.contains(now)) {
-            w.tokens[pool] += billed;
+            w.tokens[pool].add(billed, long);
         }
     }
 

@@ -306,11 +306,12 @@ impl AgentSystem<'_> {
             .expect("one finish per attempt");
         let pool = attempt.pool;
         let prices = &self.spec.pools[pool].prices;
-        let billed = prices.billed(attempt.request.billed(attempt.output_tokens));
+        let billed = attempt.request.billed(attempt.output_tokens);
+        let long = prices.is_long(billed);
         self.metrics
-            .attempt_billed(now, pool, attempt.model, billed);
+            .attempt_billed(now, pool, attempt.model, (billed, long));
         if self.resilience.gate.is_some() {
-            let cost = prices.use_usd(billed, 0.0);
+            let cost = prices.call_usd(billed);
             self.settle_gate_charge(now, attempt.gate_charge, cost);
         }
         self.shared_limits
