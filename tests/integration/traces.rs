@@ -1647,7 +1647,10 @@ fn calls_past_the_long_context_size_are_billed_whole_at_its_rates() {
         "5m",
     )
     .replace("seed = 1", "seed = 1\nwarmup = \"0s\"")
-    .replace("kind = \"shared_api\"", "preset = \"anthropic-build-haiku\"");
+    .replace(
+        "[capacity]\nkind = \"shared_api\"\ntime_to_first_token = \"1s\"",
+        "[[pool]]\nname = \"haiku\"\ncapacity = { preset = \"anthropic-build-haiku\", time_to_first_token = \"1s\" }\n\n[router]\nkind = \"single\"\npool = \"haiku\"",
+    );
     let s = run_in(dir.path(), text);
     assert_eq!(s.loops_completed, rows.len() as u64);
     let price = |(input, cached, output): (u64, u64, u64), above: u64| {
@@ -1672,6 +1675,18 @@ fn calls_past_the_long_context_size_are_billed_whole_at_its_rates() {
     );
     let long_input = rows.iter().map(|r| r.0).filter(|&i| i > 100_000).sum();
     assert_eq!(s.long_context_input_tokens, Some(long_input));
+    // The pool's billing line gives the share of its input billed so.
+    let all_input: u64 = rows.iter().map(|r| r.0).sum();
+    let share = format!(
+        "; {:.1}% of its input tokens in calls of over 100000 tokens",
+        100.0 * long_input as f64 / all_input as f64
+    );
+    assert!(
+        s.pools[0].billing.contains(&share),
+        "{}",
+        s.pools[0].billing
+    );
+    assert!(rel(s.pools[0].cost_usd, expected) < 1e-9);
     // Billing the row of 100,000 tokens long, or none, is told apart.
     let at_or_over: f64 = rows.iter().map(|&r| price(r, 99_999)).sum();
     let base: f64 = rows.iter().map(|&r| price(r, u64::MAX)).sum();
