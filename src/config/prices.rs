@@ -50,6 +50,22 @@ fn price(at: &FieldPath, name: &str, value: Option<Number>) -> Checked<Option<f6
     value.map(|n| non_negative(&at.child(name), n)).transpose()
 }
 
+/// The token rates at `at`, those given: input, cache reads, cache writes
+/// and output, each a million tokens.
+fn token_rates(at: &FieldPath, given: [Option<Number>; 4]) -> Checked<[Option<f64>; 4]> {
+    let names = [
+        "input_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+        "output_per_mtok",
+    ];
+    let mut rates = [None; 4];
+    for ((rate, name), value) in rates.iter_mut().zip(names).zip(given) {
+        *rate = price(at, name, value)?;
+    }
+    Ok(rates)
+}
+
 impl RawLongContext {
     fn check(&self, at: &FieldPath, base: TokenPrices) -> Checked<LongContext> {
         let above = whole(
@@ -58,26 +74,22 @@ impl RawLongContext {
             1,
             u64::from(u32::MAX),
         )?;
-        let rate = |name, value, base| Ok(price(at, name, value)?.unwrap_or(base));
+        let [input, cached, write, output] = token_rates(
+            at,
+            [
+                self.input_per_mtok,
+                self.cached_input_per_mtok,
+                self.cache_write_per_mtok,
+                self.output_per_mtok,
+            ],
+        )?;
         Ok(LongContext {
             above_input_tokens: above as u32,
             tokens: TokenPrices {
-                input_per_mtok: rate("input_per_mtok", self.input_per_mtok, base.input_per_mtok)?,
-                cached_input_per_mtok: rate(
-                    "cached_input_per_mtok",
-                    self.cached_input_per_mtok,
-                    base.cached_input_per_mtok,
-                )?,
-                cache_write_per_mtok: rate(
-                    "cache_write_per_mtok",
-                    self.cache_write_per_mtok,
-                    base.cache_write_per_mtok,
-                )?,
-                output_per_mtok: rate(
-                    "output_per_mtok",
-                    self.output_per_mtok,
-                    base.output_per_mtok,
-                )?,
+                input_per_mtok: input.unwrap_or(base.input_per_mtok),
+                cached_input_per_mtok: cached.unwrap_or(base.cached_input_per_mtok),
+                cache_write_per_mtok: write.unwrap_or(base.cache_write_per_mtok),
+                output_per_mtok: output.unwrap_or(base.output_per_mtok),
             },
         })
     }
@@ -131,15 +143,22 @@ impl RawPrices {
                 ));
             }
         }
-        let input_per_mtok = price("input_per_mtok", self.input_per_mtok)?.unwrap_or_default();
+        let [input, cached, write, output] = token_rates(
+            at,
+            [
+                self.input_per_mtok,
+                self.cached_input_per_mtok,
+                self.cache_write_per_mtok,
+                self.output_per_mtok,
+            ],
+        )?;
+        let input_per_mtok = input.unwrap_or_default();
         let tokens = TokenPrices {
             input_per_mtok,
             // Without a cache price, cached input costs what other input does.
-            cached_input_per_mtok: price("cached_input_per_mtok", self.cached_input_per_mtok)?
-                .unwrap_or(input_per_mtok),
-            cache_write_per_mtok: price("cache_write_per_mtok", self.cache_write_per_mtok)?
-                .unwrap_or(input_per_mtok),
-            output_per_mtok: price("output_per_mtok", self.output_per_mtok)?.unwrap_or_default(),
+            cached_input_per_mtok: cached.unwrap_or(input_per_mtok),
+            cache_write_per_mtok: write.unwrap_or(input_per_mtok),
+            output_per_mtok: output.unwrap_or_default(),
         };
         Ok(Prices {
             tokens,

@@ -102,24 +102,24 @@ impl TokenPrices {
 }
 
 impl Prices {
-    /// One call's `tokens` as billed: at the long-context rates too when
-    /// its input is over their size.
-    pub fn billed(&self, tokens: Tokens) -> TokenUse {
-        let mut billed = TokenUse::default();
-        billed.add(tokens, self.is_long(tokens));
-        billed
+    /// The long-context rates one call's `tokens` are billed at, if its
+    /// input is over their size.
+    fn long_rates(&self, tokens: Tokens) -> Option<&TokenPrices> {
+        self.long_context
+            .as_ref()
+            .filter(|l| tokens.input > u64::from(l.above_input_tokens))
+            .map(|l| &l.tokens)
     }
 
     /// Whether one call's `tokens` are billed at the long-context rates.
     #[inline]
     pub fn is_long(&self, tokens: Tokens) -> bool {
-        self.long_context
-            .is_some_and(|l| tokens.input > u64::from(l.above_input_tokens))
+        self.long_rates(tokens).is_some()
     }
 
     /// What one call's `tokens` cost.
     pub fn call_usd(&self, tokens: Tokens) -> f64 {
-        self.use_usd(self.billed(tokens), 0.0)
+        self.long_rates(tokens).unwrap_or(&self.tokens).usd(tokens)
     }
 
     /// What `tokens` and `unit_hours` of lanes or replicas cost over a
@@ -167,7 +167,9 @@ mod tests {
             cache_write: 0,
             output: 100_000,
         };
-        let cost = p.use_usd(p.billed(tokens), 10.0);
+        let mut run = TokenUse::default();
+        run.add(tokens, p.is_long(tokens));
+        let cost = p.use_usd(run, 10.0);
         assert!((cost - (3.0 + 0.3 + 1.5 + 20.0)).abs() < 1e-9);
         // 4M input: 1M read, 2M written, 1M neither.
         let written = Tokens {
@@ -216,8 +218,10 @@ mod tests {
         let past = p.call_usd(call(100_001));
         assert!((past - 31_000.5e-6).abs() < 1e-12, "{past}");
         // Summed over calls, each is billed at its own rates.
-        let mut run = p.billed(call(100_000));
-        run += p.billed(call(100_001));
+        let mut run = TokenUse::default();
+        for input in [100_000, 100_001] {
+            run.add(call(input), p.is_long(call(input)));
+        }
         assert_eq!(run.long_context, call(100_001));
         assert!((p.use_usd(run, 0.0) - (at + past)).abs() < 1e-12);
         // Without long-context rates both are billed at the base ones.
@@ -225,7 +229,7 @@ mod tests {
             long_context: None,
             ..p.clone()
         };
-        assert_eq!(base.billed(call(100_001)).long_context, Tokens::default());
+        assert!(p.is_long(call(100_001)) && !base.is_long(call(100_001)));
         assert!((base.call_usd(call(100_001)) - 7_000.1e-6).abs() < 1e-12);
     }
 }
