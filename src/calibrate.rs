@@ -10,6 +10,7 @@
 //! it, and its figures scored.
 
 pub mod fit;
+mod least_squares;
 pub mod measured;
 pub mod profile;
 pub mod summary;
@@ -348,6 +349,8 @@ pub struct Calibration {
     /// How the costs were fitted, in words.
     pub fitted_to: String,
     pub in_sample_error_pct: f64,
+    /// Costs held at zero: the rows did not tell them from the others.
+    pub held_at_zero: Vec<&'static str>,
     /// The `[capacity]` table to paste into a model.
     pub pool: String,
     pub scores: Vec<Score>,
@@ -357,7 +360,7 @@ impl Calibration {
     /// The pool, commented, then each score as a table.
     pub fn text(&self, command: &str) -> String {
         let mut out = format!(
-            "# Calibrated by loopcap {} from {} ({}):\n#   {command}\n# {} (in-sample error {:.1}%).\n{}",
+            "# Calibrated by loopcap {} from {} ({}):\n#   {command}\n# {} (in-sample error {:.1}%).\n{}{}",
             env!("CARGO_PKG_VERSION"),
             self.measured,
             match (self.requests, self.failed) {
@@ -367,6 +370,14 @@ impl Calibration {
             },
             self.fitted_to,
             self.in_sample_error_pct,
+            if self.held_at_zero.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "# Held at 0, as the rows do not tell them from the other costs (exactly, or within an F test at 5%): {}.\n",
+                    self.held_at_zero.join(", ")
+                )
+            },
             self.pool
         );
         for score in &self.scores {

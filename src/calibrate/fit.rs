@@ -14,6 +14,7 @@
 
 use serde::Serialize;
 
+use super::least_squares::{COSTS, KEYS, Row, dot, non_negative_least_squares};
 use super::measured::Request;
 
 /// What a server's steps cost, in seconds.
@@ -44,28 +45,15 @@ impl StepCosts {
     }
 }
 
-/// Costs fitted.
-pub(super) const COSTS: usize = 5;
-
-/// A row of the regression: the costs' multipliers (base, per sequence,
-/// per context token, per prefilling step, per prompt token), and the
-/// seconds measured.
-pub(super) struct Row {
-    pub x: [f64; COSTS],
-    pub y: f64,
-}
-
 /// The fit, and how well it reproduces the rows it was fitted to.
 #[derive(Debug, Serialize)]
 pub struct Fit {
-    pub costs: StepCosts,
+    pub fitted: RowsFit,
     /// Gaps between tokens fitted: one a step where tokens were timed one
     /// by one, one a request (its mean) where only its first and last were.
     pub decode_rows: usize,
     /// Requests sent to an idle server whose first token was fitted.
     pub idle_rows: usize,
-    /// Mean absolute relative error of the fitted rows, in %.
-    pub in_sample_error_pct: f64,
 }
 
 /// Fits the step costs to the requests of `run` for which `fitted` says
@@ -76,18 +64,27 @@ pub fn fit(run: &[Request], fitted: &dyn Fn(usize) -> bool, budget: u32) -> Opti
     let idle = idle_rows(run, fitted, budget);
     let (decode_rows, idle_rows) = (decode.len(), idle.len());
     let rows: Vec<Row> = decode.into_iter().chain(idle).collect();
-    let (costs, in_sample_error_pct) = fit_rows(&rows, f64::from(budget))?;
     Some(Fit {
-        costs,
+        fitted: fit_rows(&rows, f64::from(budget))?,
         decode_rows,
         idle_rows,
-        in_sample_error_pct,
     })
 }
 
-/// The step costs that fit `rows` best, and their mean absolute relative
-/// error in %; None unless decoding and prefilling a `chunk` both cost.
-pub(super) fn fit_rows(rows: &[Row], chunk: f64) -> Option<(StepCosts, f64)> {
+/// The step costs that fit some rows best.
+#[derive(Debug, Serialize)]
+pub struct RowsFit {
+    pub costs: StepCosts,
+    /// Mean absolute relative error over the rows, in %.
+    pub error_pct: f64,
+    /// The keys of the costs held at zero because the rows did not tell
+    /// them from the others.
+    pub held_at_zero: Vec<&'static str>,
+}
+
+/// The step costs that fit `rows` best; None unless decoding and
+/// prefilling a `chunk` both cost.
+pub(super) fn fit_rows(rows: &[Row], chunk: f64) -> Option<RowsFit> {
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| r.y > 0.0 && r.y.is_finite())
@@ -99,10 +96,11 @@ pub(super) fn fit_rows(rows: &[Row], chunk: f64) -> Option<(StepCosts, f64)> {
     // it: weighed by its own measured size, a row measured short would
     // count for more than one measured long.
     let first = non_negative_least_squares(&rows, &|r: &Row| r.y)?;
-    let coefficients = non_negative_least_squares(&rows, &|r: &Row| {
-        let fitted = dot(&first, &r.x);
+    let solved = non_negative_least_squares(&rows, &|r: &Row| {
+        let fitted = dot(&first.coefficients, &r.x);
         if fitted > 0.0 { fitted } else { r.y }
     })?;
+    let coefficients = solved.coefficients;
     let costs = StepCosts::from_coefficients(coefficients);
     if costs.base_s + costs.per_sequence_s <= 0.0 || costs.prefill_s(chunk) <= 0.0 {
         return None;
@@ -112,7 +110,14 @@ pub(super) fn fit_rows(rows: &[Row], chunk: f64) -> Option<(StepCosts, f64)> {
         .map(|r| (dot(&coefficients, &r.x) - r.y).abs() / r.y)
         .sum::<f64>()
         / rows.len() as f64;
-    Some((costs, 100.0 * error))
+    Some(RowsFit {
+        costs,
+        error_pct: 100.0 * error,
+        held_at_zero: (0..COSTS)
+            .filter(|&k| solved.untold[k])
+            .map(|k| KEYS[k])
+            .collect(),
+    })
 }
 
 /// Steps a prompt of `tokens` takes in steps of `budget` tokens.
@@ -299,99 +304,6 @@ fn idle_rows(run: &[Request], fitted: &dyn Fn(usize) -> bool, budget: u32) -> Ve
     rows
 }
 
-fn dot(a: &[f64; COSTS], b: &[f64; COSTS]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// The coefficients, none negative, least squares over `rows` each
-/// divided by its `size`: costs whose unconstrained fit is negative are
-/// held at zero, the most negative first, and the rest fitted again. None
-/// when the rows cannot tell the costs apart.
-fn non_negative_least_squares(rows: &[&Row], size: &dyn Fn(&Row) -> f64) -> Option<[f64; COSTS]> {
-    let rows: Vec<Row> = rows
-        .iter()
-        .map(|r| {
-            let size = size(r);
-            Row {
-                x: r.x.map(|v| v / size),
-                y: r.y / size,
-            }
-        })
-        .collect();
-    let mut free = [true; COSTS];
-    // A cost nothing multiplies cannot be told.
-    for (k, f) in free.iter_mut().enumerate() {
-        *f = rows.iter().any(|r| r.x[k] != 0.0);
-    }
-    loop {
-        let Some(solved) = solve_free(&rows, &free) else {
-            // Rows that cannot tell every cost apart (one prompt size
-            // measured, or one context per batch): the cost of a
-            // prefilling step, then of context, is held at zero.
-            free[[3, 2].into_iter().find(|&k| free[k])?] = false;
-            continue;
-        };
-        let worst = (0..COSTS)
-            .filter(|&k| free[k] && solved[k] < 0.0)
-            .min_by(|&a, &b| solved[a].total_cmp(&solved[b]));
-        match worst {
-            Some(k) => free[k] = false,
-            None => return Some(solved),
-        }
-    }
-}
-
-/// Least squares over the `free` coefficients (the others zero), by the
-/// normal equations, each column scaled to unit size so that costs in
-/// nanoseconds and in milliseconds are solved alike.
-fn solve_free(rows: &[Row], free: &[bool; COSTS]) -> Option<[f64; COSTS]> {
-    let index: Vec<usize> = (0..COSTS).filter(|&k| free[k]).collect();
-    let n = index.len();
-    let mut coefficients = [0.0; COSTS];
-    if n == 0 {
-        return Some(coefficients);
-    }
-    let scale: Vec<f64> = index
-        .iter()
-        .map(|&k| rows.iter().map(|r| r.x[k] * r.x[k]).sum::<f64>().sqrt())
-        .collect();
-    let mut a = vec![vec![0.0; n + 1]; n];
-    for r in rows {
-        for (p, &kp) in index.iter().enumerate() {
-            let xp = r.x[kp] / scale[p];
-            for (q, &kq) in index.iter().enumerate() {
-                a[p][q] += xp * r.x[kq] / scale[q];
-            }
-            a[p][n] += xp * r.y;
-        }
-    }
-    // Gaussian elimination with partial pivoting.
-    for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[pivot][col].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(col, pivot);
-        let (upper, lower) = a.split_at_mut(col + 1);
-        let pivot_row = &upper[col];
-        for row in lower {
-            let f = row[col] / pivot_row[col];
-            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
-                *x -= f * p;
-            }
-        }
-    }
-    let mut solution = vec![0.0; n];
-    for row in (0..n).rev() {
-        let rest: f64 = (row + 1..n).map(|c| a[row][c] * solution[c]).sum();
-        solution[row] = (a[row][n] - rest) / a[row][row];
-    }
-    for (p, &k) in index.iter().enumerate() {
-        coefficients[k] = solution[p] / scale[p];
-    }
-    Some(coefficients)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,7 +336,9 @@ mod tests {
 
     #[test]
     fn rows_measured_without_noise_give_their_costs_back() {
-        let (costs, error) = fit_rows(&rows_of(TRUE), 2048.0).unwrap();
+        let fitted = fit_rows(&rows_of(TRUE), 2048.0).unwrap();
+        let (costs, error) = (fitted.costs, fitted.error_pct);
+        assert!(fitted.held_at_zero.is_empty());
         let got = [
             costs.base_s,
             costs.per_sequence_s,
@@ -446,8 +360,11 @@ mod tests {
         for r in rows.iter_mut().filter(|r| r.x[2] > 20_000.0) {
             r.y *= 0.97;
         }
-        let (costs, _) = fit_rows(&rows, 2048.0).unwrap();
+        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        let costs = fitted.costs;
         assert_eq!(costs.per_context_token_s, 0.0);
+        // Told apart from the others, and held at zero only for its sign.
+        assert!(fitted.held_at_zero.is_empty());
         assert!(
             costs.base_s > 0.0 && costs.per_sequence_s > 0.0,
             "{costs:?}"
@@ -471,10 +388,76 @@ mod tests {
             x: [0.0, 0.0, 0.0, 1.0, 108.0],
             y: 0.02343,
         });
-        let (costs, _) = fit_rows(&rows, 2048.0).unwrap();
+        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        let costs = fitted.costs;
         assert_eq!(costs.prefill_step_s, 0.0);
+        assert_eq!(fitted.held_at_zero, ["prefill_step.base"]);
         assert!((costs.prefill_per_token_s - 0.02343 / 108.0).abs() < 1e-12);
         assert!((costs.base_s - TRUE[0]).abs() < 1e-9 * TRUE[0], "{costs:?}");
+    }
+
+    /// A profile's rows: decode rows of batches 1 to 100, each attending
+    /// to `context(i)` tokens a sequence (row i), and one prefill row, each
+    /// measured as `costs` make it give or take 2% (a fixed pattern).
+    fn profile_of(costs: [f64; COSTS], context: &dyn Fn(usize) -> f64) -> Vec<Row> {
+        let noise = [1.0, -1.0, 0.5, -0.5, 1.0, -1.0, 0.0, 0.5, -0.5];
+        let mut rows: Vec<Row> = [1.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 10.0, 50.0]
+            .into_iter()
+            .enumerate()
+            .map(|(i, batch)| {
+                let x = [1.0, batch, batch * context(i), 0.0, 0.0];
+                Row {
+                    x,
+                    y: dot(&costs, &x) * (1.0 + 0.02 * noise[i]),
+                }
+            })
+            .collect();
+        let prefill = [0.0, 0.0, 0.0, 1.0, 1024.0];
+        rows.push(Row {
+            x: prefill,
+            y: dot(&costs, &prefill),
+        });
+        rows
+    }
+
+    #[test]
+    fn a_context_cost_rows_of_one_length_cannot_measure_is_held_at_zero() {
+        // Every row about 1,530 tokens a sequence (within 0.4%, as output
+        // ending early gives): the noise alone would pick how a
+        // sequence's cost splits between it and its context.
+        let truth = [9e-3, 200e-6, 0.0, 0.0, 34e-6];
+        let rows = profile_of(truth, &|i| 1530.0 * (1.0 + 0.004 * (i as f64 % 3.0 - 1.0)));
+        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        assert_eq!(fitted.costs.per_context_token_s, 0.0, "{fitted:?}");
+        assert!(
+            fitted
+                .held_at_zero
+                .contains(&"decode_iteration.per_context_token")
+        );
+        let per_sequence = fitted.costs.per_sequence_s;
+        assert!(
+            (per_sequence - truth[1]).abs() < 0.1 * truth[1],
+            "{fitted:?}"
+        );
+    }
+
+    #[test]
+    fn a_context_cost_rows_of_several_lengths_measure_is_kept() {
+        // The same rows at 1,536, 4,608 and 6,144 tokens a sequence, and
+        // context costing 20 ns a token.
+        let truth = [9e-3, 200e-6, 20e-9, 0.0, 34e-6];
+        let rows = profile_of(truth, &|i| [1536.0, 4608.0, 6144.0][i % 3]);
+        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        assert!(
+            !fitted
+                .held_at_zero
+                .contains(&"decode_iteration.per_context_token")
+        );
+        let per_context = fitted.costs.per_context_token_s;
+        assert!(
+            (per_context - truth[2]).abs() < 0.3 * truth[2],
+            "{fitted:?}"
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::fit::{Row, StepCosts, fit_rows};
+use super::fit::{RowsFit, fit_rows};
+use super::least_squares::Row;
 use crate::error::ReadError;
 
 /// A row of a profile CSV.
@@ -24,9 +25,8 @@ struct ProfileRow {
     tokens_per_s: f64,
 }
 
-/// The step costs fitted to the profile in `path`, their mean absolute
-/// relative error over its rows in %, and its rows.
-pub fn fit_profile(path: &Path, chunk: u32) -> Result<(StepCosts, f64, usize), ReadError> {
+/// The step costs fitted to the profile in `path`, and its rows.
+pub fn fit_profile(path: &Path, chunk: u32) -> Result<(RowsFit, usize), ReadError> {
     let shown = path.display();
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -82,10 +82,10 @@ pub fn fit_profile(path: &Path, chunk: u32) -> Result<(StepCosts, f64, usize), R
             "{shown}: {decodes} decode row(s) and {prefills} prefill row(s): a profile needs both"
         )));
     }
-    let (costs, error) = fit_rows(&rows, f64::from(chunk)).ok_or_else(|| {
+    let fitted = fit_rows(&rows, f64::from(chunk)).ok_or_else(|| {
         ReadError::bad(format!(
             "{shown}: its rows cannot tell the step costs apart (give decode rows of two batch sizes or more)"
         ))
     })?;
-    Ok((costs, error, rows.len()))
+    Ok((fitted, rows.len()))
 }

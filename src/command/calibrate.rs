@@ -24,12 +24,11 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
             checks.push(measured::read_run(&run)?);
         }
     }
-    let (costs, fitted_to, in_sample_error_pct, primary) = if args.profile {
-        let (costs, error, rows) = fit_profile(&args.measured, budget)?;
+    let (fitted, fitted_to, primary) = if args.profile {
+        let (fitted, rows) = fit_profile(&args.measured, budget)?;
         (
-            costs,
+            fitted,
             format!("Fitted to the {rows} rows of a profile"),
-            error,
             None,
         )
     } else {
@@ -55,14 +54,9 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
                 "the whole run"
             }
         );
-        (
-            fitted.costs,
-            words,
-            fitted.in_sample_error_pct,
-            Some((run, half)),
-        )
+        (fitted.fitted, words, Some((run, half)))
     };
-    let pool = server.pool_table(&costs);
+    let pool = server.pool_table(&fitted.costs);
     let dir = tempfile::tempdir().map_err(Error::runtime)?;
     let mut scores = vec![];
     if let Some((run, half)) = &primary
@@ -87,9 +81,10 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
         requests,
         failed,
         server,
-        costs,
+        costs: fitted.costs,
         fitted_to,
-        in_sample_error_pct,
+        in_sample_error_pct: fitted.error_pct,
+        held_at_zero: fitted.held_at_zero,
         pool,
         scores,
     };
