@@ -245,12 +245,21 @@ fn measurements_calibrate_cannot_use_are_refused_with_the_reason() {
 
 #[test]
 fn the_readme_shows_what_calibrate_prints() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let text = |file: &str| {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
+    };
+    let (readme, guide) = (text("README.md"), text("docs/guide/09-validation.md"));
     let command = "cargo run --release -- calibrate ";
     let blocks: Vec<&str> = readme.split(command).skip(1).collect();
     assert_eq!(blocks.len(), 2, "the README calibrates twice");
-    for block in blocks {
+    // The guide's commands shown with what they print.
+    let shown: Vec<&str> = guide
+        .split(command)
+        .skip(1)
+        .filter(|block| block.contains("\n```\n\n```\n# "))
+        .collect();
+    assert_eq!(shown.len(), 1, "the guide shows one calibration");
+    for block in blocks.into_iter().chain(shown) {
         let (line, after) = block.split_once("\n```\n\n```\n").unwrap();
         let shown = after.split("```").next().unwrap();
         let output = loopcap()
