@@ -73,9 +73,17 @@ pub fn render_plans(
         out,
         "plans: each {replications} replications, SLOs met only with their whole 95% interval"
     );
+    // The plan column as wide as the longest name.
+    let name = plans
+        .iter()
+        .map(|p| p.name.chars().count())
+        .chain(["unlimited capacity".len()])
+        .max()
+        .unwrap_or_default()
+        .max(20);
     let _ = write!(
         out,
-        "\n{:<20}  {:>18}  {:>20}  {:>22}  {:>18}",
+        "\n{:<name$}  {:>18}  {:>20}  {:>22}  {:>18}",
         "plan", "$/hour", "$/month", "$/loop", "loops/$"
     );
     for slo in slos {
@@ -84,7 +92,7 @@ pub fn render_plans(
     let _ = writeln!(out);
     let _ = write!(
         out,
-        "{:<20}  {:>18}  {:>20}  {:>22}  {:>18}",
+        "{:<name$}  {:>18}  {:>20}  {:>22}  {:>18}",
         "unlimited capacity", "", "", "", ""
     );
     for v in &floor.verdicts {
@@ -94,7 +102,7 @@ pub fn render_plans(
     for p in plans {
         let _ = write!(
             out,
-            "{:<20}  {:>18}  {:>20}  {:>22}  {:>18}",
+            "{:<name$}  {:>18}  {:>20}  {:>22}  {:>18}",
             p.name,
             priced_cell(p.cost_per_hour_usd),
             priced_cell(p.cost_per_month_usd),

@@ -587,6 +587,44 @@ fn the_readme_working_week_is_what_size_prints() {
     );
 }
 
+/// A plans table's columns line up whatever its plans are called: the
+/// plan column is as wide as the longest name (here 29 characters).
+#[test]
+fn the_plans_table_fits_its_longest_plan_name() {
+    let out = documented_run(
+        &[
+            "size",
+            "models/hybrid-spillover.toml",
+            "--plans",
+            "plans/coding-agents.toml",
+            "--slo",
+            "loops_failed_share <= 1%",
+        ]
+        .map(String::from),
+    );
+    let printed = String::from_utf8(out.stdout.clone()).unwrap();
+    let mut table = printed.lines().skip_while(|l| !l.starts_with("plan "));
+    let header = table.next().unwrap();
+    // Where the $/hour column ends, in characters.
+    let end = header[..header.find("$/hour").unwrap()].chars().count() + "$/hour".len();
+    let rows: Vec<&str> = table
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("unlimited capacity"))
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("8 lanes + Tier 2 spill (2025)")),
+        "{printed}"
+    );
+    for row in rows {
+        let chars: Vec<char> = row.chars().collect();
+        assert!(
+            chars[end - 1] != ' ' && chars[end] == ' ',
+            "`{row}` does not end its $/hour at column {end}:\n{printed}"
+        );
+    }
+}
+
 /// The README's plans table is what `size --plans` prints.
 #[test]
 fn the_readme_plans_example_is_what_size_prints() {
