@@ -764,12 +764,19 @@ fn a_plans_report_shows_each_plan_its_costs_and_the_cheapest() {
         "{:?}",
         sets[2]
     );
-    let spill = sets.iter().find(|s| s.0 == "plan:8 lanes + spill").unwrap();
+    let plan = |name: &str| sets.iter().find(|s| s.0 == name).unwrap();
+    let spill = plan("plan:8 lanes + Tier 2 spill (2025)");
     assert!(
         spill
             .1
             .starts_with("the model as it is: pool lanes: 8 reserved lanes")
             && spill.1.ends_with("spilling lanes → tier2"),
+        "{spill:?}"
+    );
+    let spill = plan("plan:8 lanes + Scale spill (2026)");
+    assert!(
+        spill.1.starts_with("pool lanes: 8 reserved lanes")
+            && spill.1.ends_with("spilling lanes → scale"),
         "{spill:?}"
     );
 }
