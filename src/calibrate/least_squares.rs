@@ -93,16 +93,18 @@ pub(super) fn non_negative_least_squares(
     }
 }
 
-/// Whether `rows` tell cost `k` from the other `free` ones: the fit
-/// without it is singular, or worse than the fit with it by more than an
-/// F test at 5% allows. Not when the fit with it is singular and the fit
-/// without it is not.
+/// Whether `rows` tell cost `k` from the other `free` ones: not when the
+/// fit with it is singular; yes when the fit without it is; otherwise
+/// when the fit without it is worse than the fit with it by more than an
+/// F test at 5% allows.
 fn told_apart(rows: &[Row], free: &[bool; COSTS], k: usize) -> bool {
     let mut without = *free;
     without[k] = false;
-    let (Some(with_k), Some(without_k)) = (solve_free(rows, free), solve_free(rows, &without))
-    else {
-        return solve_free(rows, free).is_some();
+    let Some(with_k) = solve_free(rows, free) else {
+        return false;
+    };
+    let Some(without_k) = solve_free(rows, &without) else {
+        return true;
     };
     let fitted = free.iter().filter(|&&f| f).count();
     let Some(df) = rows.len().checked_sub(fitted).filter(|&df| df > 0) else {
