@@ -30,7 +30,7 @@ fn assert_the_readme_shows(command_tail: &str, args: &[&str]) {
         .chain(args.iter().copied())
         .map(String::from)
         .collect();
-    let out = documented_run(&args);
+    let out = &documented_run(&args).output;
     let printed = String::from_utf8(out.stdout.clone()).unwrap();
     assert_eq!(
         readme_block_after(command_tail),
@@ -602,7 +602,7 @@ fn the_plans_table_fits_its_longest_plan_name() {
         ]
         .map(String::from),
     );
-    let printed = String::from_utf8(out.stdout.clone()).unwrap();
+    let printed = String::from_utf8(out.output.stdout.clone()).unwrap();
     let mut table = printed.lines().skip_while(|l| !l.starts_with("plan "));
     let header = table.next().unwrap();
     // Where the $/hour column ends, in characters.

@@ -109,12 +109,22 @@ pub fn loopcap() -> Command {
     Command::cargo_bin("loopcap").unwrap()
 }
 
+/// What a documented command printed and, for `size`, the answer it wrote
+/// (`--out`'s `result.json`, what `--json` would print instead of the
+/// table), so that a sizing's table and its numbers come from one run.
+pub struct Documented {
+    pub output: Output,
+    pub answer: Option<serde_json::Value>,
+}
+
 /// What `loopcap ARGS` prints, run in the repository's root once per test
 /// process however many tests ask: the documentation's heaviest commands
 /// (a week of several plans, sized) are checked by more than one test.
-/// Tests asking at once wait for the one run.
-pub fn documented_run(args: &[String]) -> Arc<Output> {
-    type Runs = Mutex<HashMap<Vec<String>, Arc<OnceLock<Arc<Output>>>>>;
+/// Tests asking at once wait for the one run. A `size` without `--out`
+/// writes its results to a directory of its own (what it prints is the
+/// same), for its answer.
+pub fn documented_run(args: &[String]) -> Arc<Documented> {
+    type Runs = Mutex<HashMap<Vec<String>, Arc<OnceLock<Arc<Documented>>>>>;
     static RUNS: OnceLock<Runs> = OnceLock::new();
     let cell = RUNS
         .get_or_init(Runs::default)
@@ -124,12 +134,20 @@ pub fn documented_run(args: &[String]) -> Arc<Output> {
         .or_default()
         .clone();
     cell.get_or_init(|| {
-        let out = loopcap()
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(args)
-            .output()
-            .unwrap();
-        Arc::new(out)
+        let mut command = loopcap();
+        command.current_dir(env!("CARGO_MANIFEST_DIR")).args(args);
+        let sizing =
+            args.first().is_some_and(|a| a == "size") && !args.iter().any(|a| a == "--out");
+        let dir = sizing.then(|| tempfile::tempdir().unwrap());
+        if let Some(dir) = &dir {
+            command.arg("--out").arg(dir.path().join("size"));
+        }
+        let output = command.output().unwrap();
+        let answer = dir.and_then(|dir| {
+            let text = std::fs::read_to_string(dir.path().join("size/result.json")).ok()?;
+            Some(serde_json::from_str(&text).unwrap())
+        });
+        Arc::new(Documented { output, answer })
     })
     .clone()
 }
