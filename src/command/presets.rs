@@ -39,6 +39,10 @@ pub fn presets(args: &PresetsArgs) -> Result<(), Error> {
                         "  {:<width$}{} [presets/{}]\n  {:<width$}source: {}",
                         p.name, p.description, p.file, "", p.source
                     );
+                    if !p.superseded_by.is_empty() {
+                        let by = p.superseded_by.join(", ");
+                        let _ = writeln!(out, "  {:<width$}no longer sold: now {by}", "");
+                    }
                 }
             }
             out.push_str(

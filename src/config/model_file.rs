@@ -170,17 +170,18 @@ impl RawModel {
         let classes = check_workload(&self.workload, &agent_names, &model_names, base_dir, start)?;
         let class_names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
         let every_model: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
-        let routing = RawRouting {
+        let raw_routing = RawRouting {
             capacity: self.capacity.as_ref(),
             prices: self.prices.as_ref(),
             pools: &self.pool,
             router: self.router.as_ref(),
             class_routers: &self.class_router,
-        }
-        .check(
+        };
+        let routing = raw_routing.check(
             &calls(&every_model, &class_names, &agent_names, &classes, &agents),
             base_dir,
         )?;
+        let superseded = raw_routing.superseded_presets();
         let client = self.client.unwrap_or_default().check()?;
         let pool_names: Vec<String> = routing.pools.iter().map(|p| p.name.clone()).collect();
         let faults = check_faults(&self.fault, &pool_names, start)?;
@@ -222,7 +223,8 @@ impl RawModel {
         };
         spec.windows = check_windows(&self.window, &spec, start)?;
         share_mid_loop(&mut spec);
-        let warnings = warnings(&spec);
+        let mut warnings = warnings(&spec);
+        warnings.extend(superseded);
         Ok((spec, warnings))
     }
 }

@@ -62,6 +62,25 @@ pub struct RawRouting<'a> {
 }
 
 impl RawRouting<'_> {
+    /// A warning for each capacity naming a preset its provider no longer
+    /// sells as described, at its `preset`.
+    pub fn superseded_presets(&self) -> Vec<Invalid> {
+        let named = |capacity: &Tagged<RawCapacity>, at: FieldPath| {
+            let name = capacity.table().get("preset")?.as_str()?;
+            Some(Invalid::new(at.child("preset"), presets::superseded(name)?))
+        };
+        let single = self
+            .capacity
+            .and_then(|c| named(c, FieldPath::root("capacity")));
+        let pools = self.pools.iter().enumerate().filter_map(|(i, p)| {
+            named(
+                &p.capacity,
+                FieldPath::root("pool").child(i).child("capacity"),
+            )
+        });
+        single.into_iter().chain(pools).collect()
+    }
+
     /// The model's pools and routers: one pool named `capacity` from
     /// `[capacity]` and `[prices]`, or the `[[pool]]`s behind a `[router]`
     /// (which a single pool may leave out) and the classes' own routers.

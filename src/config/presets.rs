@@ -40,6 +40,10 @@ struct Preset {
     /// for a model): the pools of one model naming presets of the same
     /// limit share one set of its buckets.
     limit: Option<String>,
+    /// The presets of what its provider sells in its place, where the
+    /// provider no longer sells it as described (a tier renamed and its
+    /// numbers changed).
+    superseded_by: Option<Vec<String>>,
     client: Option<toml::Table>,
     capacity: Option<toml::Table>,
     prices: Option<toml::Table>,
@@ -81,6 +85,8 @@ pub struct Listed {
     pub description: String,
     /// Where its numbers were read.
     pub source: String,
+    /// What its provider sells in its place, if it no longer sells it.
+    pub superseded_by: Vec<String>,
 }
 
 /// Each preset that fills `what`, in order.
@@ -93,8 +99,20 @@ pub fn list(what: Fills) -> Vec<Listed> {
             file,
             description: p.description.clone(),
             source: p.source.clone(),
+            superseded_by: p.superseded_by.clone().unwrap_or_default(),
         })
         .collect()
+}
+
+/// Why a model naming preset `name` plans on what its provider no longer
+/// sells, and what to name instead; None for a preset still sold (or
+/// not shipped).
+pub fn superseded(name: &str) -> Option<String> {
+    let by = all().get(name)?.1.superseded_by.as_ref()?;
+    Some(format!(
+        "`{name}` is capacity its provider no longer sells as described: plan on what it sells now ({}); if your organization still has these limits, give them without the preset (`loopcap presets {name}` shows them)",
+        by.join(", ")
+    ))
 }
 
 /// The `client` table of client preset `name`.

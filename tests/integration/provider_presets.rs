@@ -2,10 +2,12 @@
 //! its source's rows (kept in `tests/data/sources/`, parsed here), and each
 //! rule admits what a recount of the event log says it should.
 
+use loopcap::config::presets::{self, Fills};
+use loopcap::config::{self, Source};
 use loopcap::model::capacity::shared_api::{Admit, TokensCharged};
 
 use crate::presets::{capacity_preset, finished, shared_api_of, source};
-use crate::support::{BASE, load_error, spec, warnings_about};
+use crate::support::{BASE, load_error, loopcap, spec, warnings_about};
 
 /// The numbers of a `a / b / c` cell, commas dropped.
 fn triple(cell: &str) -> Vec<Option<u64>> {
@@ -801,4 +803,102 @@ fn long_context_rates_are_checked_and_default_to_the_base_ones() {
         ],
         [6.0, 0.3, 3.0, 15.0]
     );
+}
+
+/// Anthropic renamed its tiers in 2026 and changed their numbers (its 2026
+/// source says so): each 2025 tier's preset names its class's Start, Build
+/// and Scale as what is sold now, `loopcap presets` says so under it, and
+/// a model naming one is warned at the preset (a pool's too) where one
+/// naming a 2026 tier is not.
+#[test]
+fn a_tier_no_longer_sold_is_warned_of_and_names_what_is_sold_now() {
+    let s = source("anthropic-rate-limits-2026.txt");
+    let first = s.lines().next().unwrap();
+    assert!(
+        first.contains("after its tiers were renamed Start, Build and Scale"),
+        "{first}"
+    );
+    let listed = presets::list(Fills::Capacity);
+    let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
+    let mut superseded = 0;
+    for p in &listed {
+        let of_2025 = p.name.starts_with("anthropic-tier");
+        assert_eq!(
+            of_2025,
+            p.description.contains("(2025 tables)"),
+            "{}",
+            p.name
+        );
+        if !of_2025 {
+            assert!(p.superseded_by.is_empty(), "{}", p.name);
+            continue;
+        }
+        superseded += 1;
+        let class = p.name.rsplit('-').next().unwrap();
+        let now: Vec<String> = ["start", "build", "scale"]
+            .map(|tier| format!("anthropic-{tier}-{class}"))
+            .to_vec();
+        assert_eq!(p.superseded_by, now, "{}", p.name);
+        assert!(now.iter().all(|n| names.contains(&n.as_str())), "{now:?}");
+    }
+    // Tiers 1 to 4, each for Opus, Sonnet and Haiku.
+    assert_eq!(superseded, 12);
+
+    let out = loopcap().arg("presets").output().unwrap();
+    let list = String::from_utf8(out.stdout).unwrap();
+    let under = |name: &str| {
+        let mut lines = list
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(name));
+        lines.nth(2).unwrap_or_default().trim().to_owned()
+    };
+    assert_eq!(
+        under("anthropic-tier2-sonnet "),
+        "no longer sold: now anthropic-start-sonnet, anthropic-build-sonnet, anthropic-scale-sonnet"
+    );
+    assert!(!under("anthropic-start-sonnet ").starts_with("no longer sold"));
+
+    let warned = |capacity: &str| warnings_about(&[capacity], "no longer sells");
+    let said =
+        warned("capacity={ preset = \"anthropic-tier2-sonnet\", time_to_first_token = \"1s\" }");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("capacity.preset")
+            && said[0]
+                .contains("anthropic-start-sonnet, anthropic-build-sonnet, anthropic-scale-sonnet"),
+        "{said:?}"
+    );
+    assert!(
+        warned("capacity={ preset = \"anthropic-start-sonnet\", time_to_first_token = \"1s\" }")
+            .is_empty()
+    );
+    // Two pools, the second on a 2025 tier.
+    let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
+    for (name, preset) in [
+        ("now", "anthropic-scale-opus"),
+        ("then", "anthropic-tier4-opus"),
+    ] {
+        model += &format!(
+            "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ preset = \"{preset}\", time_to_first_token = \"1s\" }}\n"
+        );
+    }
+    model += "\n[router]\nkind = \"spillover\"\norder = [\"now\", \"then\"]\n";
+    let source = Source {
+        name: "test.toml".into(),
+        text: model,
+        base_dir: ".".into(),
+    };
+    let pool: Vec<String> = config::load_model_with(&source, &[] as &[&str])
+        .unwrap()
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let said: Vec<&String> = pool
+        .iter()
+        .filter(|w| w.contains("no longer sells"))
+        .collect();
+    assert_eq!(said.len(), 1, "{pool:?}");
+    assert!(said[0].contains("pool.1.capacity.preset"), "{said:?}");
+    assert!(said[0].contains("`anthropic-tier4-opus`"), "{said:?}");
 }

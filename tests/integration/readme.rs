@@ -464,12 +464,13 @@ fn every_readme_command_works() {
 }
 
 /// The summary the README prints under "Set-up" is what that command
-/// prints: every line shown, in order (`...` stands for lines left out).
+/// prints: every line shown, in order (`...` stands for lines left out),
+/// after the warning it says comes first.
 #[test]
 fn the_readme_summary_is_what_the_run_prints() {
     let readme = readme();
     let after = readme
-        .split_once("The first prints a summary like this one")
+        .split_once("then prints a summary like this one")
         .expect("the set-up example")
         .1;
     let block = after.split("```").nth(1).unwrap().trim_matches('\n');
@@ -478,6 +479,11 @@ fn the_readme_summary_is_what_the_run_prints() {
         .args(["run", "models/coding-agents-shared.toml"])
         .output()
         .unwrap();
+    let warned = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        warned.contains("`anthropic-tier2-sonnet` is capacity its provider no longer sells"),
+        "{warned}"
+    );
     let printed = String::from_utf8(out.stdout).unwrap();
     let mut lines = printed.lines();
     for shown in block.lines().filter(|l| l.trim() != "...") {
