@@ -625,6 +625,29 @@ fn the_plans_table_fits_its_longest_plan_name() {
     }
 }
 
+/// A warning is said once however many plans load a model it is about:
+/// the base model's tier (no longer sold) once, though the plan of `set =
+/// {}` loads the base model again, and a plan's own once.
+#[test]
+fn a_sizing_says_each_warning_once() {
+    let out = documented_run(
+        &[
+            "size",
+            "models/hybrid-spillover.toml",
+            "--plans",
+            "plans/coding-agents.toml",
+            "--slo",
+            "loops_failed_share <= 1%",
+        ]
+        .map(String::from),
+    );
+    let said = String::from_utf8(out.output.stderr.clone()).unwrap();
+    for preset in ["anthropic-tier2-sonnet", "anthropic-tier4-sonnet"] {
+        let about = format!("`{preset}` is capacity its provider no longer sells");
+        assert_eq!(said.matches(&about).count(), 1, "{preset}:\n{said}");
+    }
+}
+
 /// The README's plans table is what `size --plans` prints.
 #[test]
 fn the_readme_plans_example_is_what_size_prints() {

@@ -3,7 +3,9 @@
 //! `--threads` threads, with the floor on unlimited capacity.
 
 use rayon::prelude::*;
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 use crate::bytes::Bytes;
 use crate::command::error::Error;
@@ -44,6 +46,9 @@ pub(super) struct BaseModel {
     pub(super) overrides: Vec<Override>,
     /// The model as loaded with `--set` (and a population axis at its least).
     pub(super) loaded: LoadedModel,
+    /// The warnings said so far: a probe or plan that changes nothing a
+    /// warning is about (a plan of `set = {}`) does not say it again.
+    said: Mutex<HashSet<String>>,
 }
 
 impl BaseModel {
@@ -64,12 +69,14 @@ impl BaseModel {
             source: base.source,
             table,
             overrides,
+            said: Mutex::new(base.warnings.iter().cloned().collect()),
             loaded: base.model,
         })
     }
 
     /// The model with `--set`, `--seed` and then `more` applied, its
-    /// warnings shown; refused (through `refuse`) past the limits.
+    /// warnings not said before shown; refused (through `refuse`) past
+    /// the limits.
     pub(super) fn with(
         &self,
         more: impl IntoIterator<Item = Override>,
@@ -79,11 +86,17 @@ impl BaseModel {
         let mut overrides = self.overrides.clone();
         overrides.extend(more);
         let loaded = config::load_parsed(&self.source, self.table.clone(), &overrides)?;
-        warn(&loaded.warnings);
+        self.warn_once(&loaded.warnings);
         limits
             .admit(&loaded.memory, &loaded.work, false)
             .map_err(refuse)?;
         Ok(loaded)
+    }
+
+    /// Says each of `warnings` not said before.
+    fn warn_once(&self, warnings: &[impl std::fmt::Display]) {
+        let mut said = self.said.lock().unwrap_or_else(PoisonError::into_inner);
+        warn(warnings.iter().filter(|w| said.insert(w.to_string())));
     }
 }
 
