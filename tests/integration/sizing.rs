@@ -3,11 +3,13 @@
 //! workload misses on unlimited capacity is explained, with exit 3; the
 //! answer is the same on one and two threads; bad SLOs are input errors.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use loopcap::validation::theory::{erlang_c, mmc_wait};
 
-use crate::support::{documentation, documented_run, loopcap, model_path};
+use crate::support::{Documented, documentation, documented_run, loopcap, model_path};
 
 /// The code block after the last one ending in `command_tail` in the
 /// README and the guide (the README's tour quotes only a line of it).
@@ -587,11 +589,11 @@ fn the_readme_working_week_is_what_size_prints() {
     );
 }
 
-/// A plans table's columns line up whatever its plans are called: the
-/// plan column is as wide as the longest name (here 29 characters).
-#[test]
-fn the_plans_table_fits_its_longest_plan_name() {
-    let out = documented_run(
+/// `plans/coding-agents.toml` sized for `models/hybrid-spillover.toml`
+/// on its failure SLO in a second: ten plans, one of them the base model
+/// (`set = {}`), some on tiers no longer sold.
+fn plans_sizing() -> Arc<Documented> {
+    documented_run(
         &[
             "size",
             "models/hybrid-spillover.toml",
@@ -601,7 +603,14 @@ fn the_plans_table_fits_its_longest_plan_name() {
             "loops_failed_share <= 1%",
         ]
         .map(String::from),
-    );
+    )
+}
+
+/// A plans table's columns line up whatever its plans are called: the
+/// plan column is as wide as the longest name (here 29 characters).
+#[test]
+fn the_plans_table_fits_its_longest_plan_name() {
+    let out = plans_sizing();
     let printed = String::from_utf8(out.output.stdout.clone()).unwrap();
     let mut table = printed.lines().skip_while(|l| !l.starts_with("plan "));
     let header = table.next().unwrap();
@@ -630,17 +639,7 @@ fn the_plans_table_fits_its_longest_plan_name() {
 /// {}` loads the base model again, and a plan's own once.
 #[test]
 fn a_sizing_says_each_warning_once() {
-    let out = documented_run(
-        &[
-            "size",
-            "models/hybrid-spillover.toml",
-            "--plans",
-            "plans/coding-agents.toml",
-            "--slo",
-            "loops_failed_share <= 1%",
-        ]
-        .map(String::from),
-    );
+    let out = plans_sizing();
     let said = String::from_utf8(out.output.stderr.clone()).unwrap();
     for preset in ["anthropic-tier2-sonnet", "anthropic-tier4-sonnet"] {
         let about = format!("`{preset}` is capacity its provider no longer sells");
