@@ -73,11 +73,12 @@ pub fn render_plans(
         out,
         "plans: each {replications} replications, SLOs met only with their whole 95% interval"
     );
-    // The plan column as wide as the longest name.
+    // The plan column as wide as the longest name, the floor's row's too.
+    let floor_row = "unlimited capacity";
     let name = plans
         .iter()
         .map(|p| p.name.chars().count())
-        .chain(["unlimited capacity".len()])
+        .chain([floor_row.len()])
         .max()
         .unwrap_or_default()
         .max(20);
@@ -93,7 +94,7 @@ pub fn render_plans(
     let _ = write!(
         out,
         "{:<name$}  {:>18}  {:>20}  {:>22}  {:>18}",
-        "unlimited capacity", "", "", "", ""
+        floor_row, "", "", "", ""
     );
     for v in &floor.verdicts {
         let _ = write!(out, "  {:>26}", verdict_cell(v));
