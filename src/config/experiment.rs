@@ -318,16 +318,12 @@ fn points(
                 continue;
             }
             let line = line_of(&source.text, &format!("grid.{}", axis.path)).unwrap_or(0);
+            // A problem names its own path after the flag, so the flag
+            // names the grid value as written (a plan's label, not the
+            // paths the plan writes).
+            let flag = format!("{}:{line}: grid {} = {}", source.name, axis.path, v.label);
             for (path, value) in grid::replacements(axis, v) {
-                let flag = if path == axis.path {
-                    format!("{}:{line}: grid {path} = {}", source.name, v.label)
-                } else {
-                    format!(
-                        "{}:{line}: grid {} = {}: {path}",
-                        source.name, axis.path, v.label
-                    )
-                };
-                replaced.push(Override::new(path, value.clone(), flag));
+                replaced.push(Override::new(path, value.clone(), flag.clone()));
             }
         }
         // Whole tables first, so an axis of a field inside one (a plan's

@@ -505,7 +505,7 @@ fn a_sweep_report_holds_every_figure_and_the_points_numbers() {
             );
         }
     }
-    assert_eq!(pair(&doc, "meta", "runs"), "5 points x 3 replications = 15");
+    assert_eq!(pair(&doc, "meta", "runs"), "6 points x 3 replications = 18");
 }
 
 /// `run --replications 4 --out DIR` keeps every replication's summary and

@@ -162,9 +162,10 @@ fn every_shipped_file_validates_against_its_schema() {
 fn the_schema_refuses_what_check_refuses_for_its_shape() {
     let model_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/coding-agents-shared.toml");
     let shipped = fs::read_to_string(&model_file).unwrap();
+    assert!(shipped.contains("preset = \"anthropic-scale-sonnet\""));
     // Its capacity written out, not named by its preset.
     let model = shipped.replacen(
-        "preset = \"anthropic-tier2-sonnet\"",
+        "preset = \"anthropic-scale-sonnet\"",
         "kind = \"shared_api\"\nrequests_per_min = 1000",
         1,
     );
@@ -173,15 +174,15 @@ fn the_schema_refuses_what_check_refuses_for_its_shape() {
     // other; with both a preset and a kind, the kind's alone.
     for (to, at) in [
         (
-            "preset = \"anthropic-tier2-sonnet\"\nseats = 4",
+            "preset = \"anthropic-scale-sonnet\"\nseats = 4",
             "capacity: matches 0 of oneOf",
         ),
         (
-            "preset = \"anthropic-tier2-sonnet\"\nkind = \"shared_api\"\nlanes = 4",
+            "preset = \"anthropic-scale-sonnet\"\nkind = \"shared_api\"\nlanes = 4",
             ".capacity.lanes: not allowed",
         ),
     ] {
-        let changed = shipped.replacen("preset = \"anthropic-tier2-sonnet\"", to, 1);
+        let changed = shipped.replacen("preset = \"anthropic-scale-sonnet\"", to, 1);
         let errors = validate(&root, &root, &as_json(&changed), "");
         assert!(
             errors.iter().any(|e| e.contains(at)),

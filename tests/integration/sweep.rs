@@ -1090,7 +1090,7 @@ fn plans_need_labels_and_tables() {
             "capacity.lanes = [9, 12]",
             "plan = { values = [{}, { capacity = { kind = \"shared_api\", lanes = 2 } }], labels = [\"base\", \"odd\"] }",
         ),
-        "grid plan = odd: capacity: ",
+        "experiment.toml:12: grid plan = odd: capacity.lanes: unknown field `lanes`",
     );
 }
 
@@ -1202,4 +1202,25 @@ fn compare_two_runs_gives_the_difference_without_an_interval() {
         .unwrap();
     let text = String::from_utf8(table.stdout).unwrap();
     assert!(text.contains("one run on a side"), "{text}");
+}
+
+/// A plan naming a tier no longer sold is warned of at the plan, the path
+/// it wrote said once (the flag names the plan, the warning its field).
+#[test]
+fn a_plan_naming_a_tier_no_longer_sold_is_warned_of_at_the_plan() {
+    let text = experiment_text(1).replace(
+        "capacity.lanes = [9, 12]",
+        "plan = { values = [{}, { capacity = { preset = \"anthropic-tier2-sonnet\", time_to_first_token = \"1s\", output_tokens_per_s = 60 } }], labels = [\"lanes\", \"old tier\"] }",
+    ).replace("\"capacity.lanes\"", "\"plan\"");
+    let dir = tempfile::tempdir().unwrap();
+    let exp = write_experiment(dir.path(), &text);
+    let out = loopcap().arg("check").arg(&exp).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = "experiment.toml:12: grid plan = old tier: capacity.preset: `anthropic-tier2-sonnet` is capacity its provider no longer sells";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
 }
