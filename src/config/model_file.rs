@@ -18,7 +18,7 @@ use super::pools::{Calls, RawPool, RawRouting};
 use super::prices::RawPrices;
 use super::quantity::{At, Duration, Number, parse_week_time};
 use super::router::RawRouter;
-use super::shared_limits::{RawSharedLimits, check_shared_limits};
+use super::shared_limits::{RawSharedLimits, check_accounts, check_shared_limits};
 use super::tagged::Tagged;
 use super::warnings::warnings;
 use super::workload::{RawUserClass, check_workload};
@@ -200,6 +200,7 @@ impl RawModel {
             self.organization.as_ref(),
             &routing.pools,
         )?;
+        let accounts = check_accounts(&routing.preset_accounts, &routing.pools)?;
         let mut spec = ModelSpec {
             start: self.start.is_some().then_some(start),
             name: self.name,
@@ -217,6 +218,7 @@ impl RawModel {
             reports_pools,
             client,
             shared_limits,
+            accounts,
             faults,
             recovery,
             windows: Vec::new(),

@@ -37,6 +37,9 @@ pub struct Routing {
     /// Each provider's limit that two or more pools name presets of, and
     /// those pools (see [`presets::limit_of`]).
     pub preset_limits: Vec<(String, Vec<usize>)>,
+    /// Each provider account that two or more pools name presets of, and
+    /// those pools (see [`presets::account_of`]).
+    pub preset_accounts: Vec<(String, Vec<usize>)>,
     pub routers: Vec<Router>,
     /// Per class and model, an index into `routers` (none for a model the
     /// class's agent never calls).
@@ -96,6 +99,7 @@ impl RawRouting<'_> {
             return Ok(Routing {
                 pools,
                 preset_limits: Vec::new(),
+                preset_accounts: Vec::new(),
                 routers: vec![Router::Single(0)],
                 router_of: calls
                     .class_models
@@ -158,27 +162,29 @@ impl RawRouting<'_> {
         every_pool_reached(&names, &routers, &router_of)?;
         Ok(Routing {
             pools,
-            preset_limits: self.preset_limits(),
+            preset_limits: self.pools_by_preset(presets::limit_of),
+            preset_accounts: self.pools_by_preset(presets::account_of),
             routers,
             router_of,
         })
     }
 
-    /// Each provider's limit that two or more `[[pool]]`s name presets of,
-    /// with those pools, in the order of the limits' names.
-    fn preset_limits(&self) -> Vec<(String, Vec<usize>)> {
-        let mut limits: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    /// Each value of `of` (a provider's limit, or account) that two or
+    /// more `[[pool]]`s name presets of, with those pools, in the order of
+    /// the values.
+    fn pools_by_preset(&self, of: fn(&str) -> Option<String>) -> Vec<(String, Vec<usize>)> {
+        let mut held: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, pool) in self.pools.iter().enumerate() {
-            let limit = match pool.capacity.table().get("preset") {
-                Some(toml::Value::String(name)) => presets::limit_of(name),
+            let value = match pool.capacity.table().get("preset") {
+                Some(toml::Value::String(name)) => of(name),
                 _ => None,
             };
-            if let Some(limit) = limit {
-                limits.entry(limit).or_default().push(i);
+            if let Some(value) = value {
+                held.entry(value).or_default().push(i);
             }
         }
-        limits.retain(|_, pools| pools.len() > 1);
-        limits.into_iter().collect()
+        held.retain(|_, pools| pools.len() > 1);
+        held.into_iter().collect()
     }
 
     /// The classes' own routers (`[class_router]`), and which class has

@@ -40,6 +40,11 @@ struct Preset {
     /// for a model): the pools of one model naming presets of the same
     /// limit share one set of its buckets.
     limit: Option<String>,
+    /// The provider account it is sold to, where the tier's monthly spend
+    /// cap is the account's (an organization's usage tier caps what it
+    /// spends a month on every model together): the pools of one model
+    /// naming presets of the same account spend against one cap.
+    account: Option<String>,
     /// The presets of what its provider sells in its place, where the
     /// provider no longer sells it as described (a tier renamed and its
     /// numbers changed).
@@ -124,6 +129,13 @@ pub fn client_table(name: &str) -> Option<toml::Table> {
 /// naming it (or another preset of the same limit) share it.
 pub fn limit_of(name: &str) -> Option<String> {
     all().get(name).and_then(|(_, p)| p.limit.clone())
+}
+
+/// The provider account capacity preset `name` is sold to, whose one
+/// monthly spend cap pools naming it (or another preset of the account)
+/// spend against together.
+pub fn account_of(name: &str) -> Option<String> {
+    all().get(name).and_then(|(_, p)| p.account.clone())
 }
 
 /// The `capacity` table of capacity preset `name`.

@@ -18,7 +18,7 @@ use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::SharedApiSpec;
-use crate::model::capacity::shared_limits::SharedLimits;
+use crate::model::capacity::shared_limits::{Account, SharedLimits};
 
 /// `[shared_limits.NAME]`: the pools held together, and their limits.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -62,7 +62,6 @@ pub fn check_shared_limits(
             name: format!("shared_limits.{name}"),
             limits: group.limits.check_shared_limits(&at.child("limits"))?,
             pools: pools_named(&group.pools, pools, &at.child("pools"))?,
-            provider: false,
         });
     }
     if let Some(organization) = organization {
@@ -72,7 +71,6 @@ pub fn check_shared_limits(
             pools: (0..pools.len())
                 .filter(|&p| shared_api(&pools[p]))
                 .collect(),
-            provider: false,
         });
     }
     Ok(checked)
@@ -119,15 +117,59 @@ fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<Shar
     }
     Ok(SharedLimits {
         name: format!("preset_limit.{limit}"),
+        // Its spend cap is its account's (see `check_accounts`).
         limits: SharedApiSpec {
             service: ServiceTime::constant(0.0),
             cache_ttl: None,
             overload: None,
+            monthly_spend_cap: None,
             ..api.clone()
         },
         pools: held.to_vec(),
-        provider: true,
     })
+}
+
+/// Each provider account that pools name presets of, with the one spend
+/// cap they give it (an account none of whose pools has a cap has none).
+/// Pools giving an account two caps are refused: an organization is on one
+/// usage tier.
+pub fn check_accounts(
+    preset_accounts: &[(String, Vec<usize>)],
+    pools: &[PoolSpec],
+) -> Checked<Vec<Account>> {
+    let mut accounts = Vec::with_capacity(preset_accounts.len());
+    for (account, held) in preset_accounts {
+        let capped = held
+            .iter()
+            .filter_map(|&p| Some((p, pools[p].capacity.monthly_spend_cap()?)));
+        let mut cap: Option<(usize, f64)> = None;
+        for (p, dollars) in capped {
+            match cap {
+                None => cap = Some((p, dollars)),
+                Some((first, first_dollars)) if first_dollars != dollars => {
+                    return Err(Invalid::new(
+                        FieldPath::root("pool")
+                            .child(p)
+                            .child("capacity")
+                            .child("monthly_spend_cap"),
+                        format!(
+                            "is {dollars}, where pool `{}` gives {first_dollars}: both name presets of the account \"{account}\", whose one monthly spend cap every pool spends against (an organization is on one usage tier); give them the same tier (or give one its own limits without the preset)",
+                            pools[first].name
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some((_, monthly_spend_cap)) = cap {
+            accounts.push(Account {
+                name: format!("account.{account}"),
+                pools: held.clone(),
+                monthly_spend_cap,
+            });
+        }
+    }
+    Ok(accounts)
 }
 
 fn shared_api(pool: &PoolSpec) -> bool {

@@ -5,7 +5,7 @@ use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::{PoolSpec, Router};
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::shared_api::SharedApiSpec;
-use crate::model::capacity::shared_limits::SharedLimits;
+use crate::model::capacity::shared_limits::{Account, SharedLimits};
 use crate::model::client::policy::ClientPolicy;
 use crate::model::distribution::{Dist, DurationDist};
 use crate::model::fault::Fault;
@@ -49,6 +49,9 @@ pub struct ModelSpec {
     /// Limits over several shared API pools together (the named groups',
     /// then the organization's over every one); none serves a call.
     pub shared_limits: Vec<SharedLimits>,
+    /// The provider accounts whose one spend cap several pools spend
+    /// against (a pool alone has its own cap, if any).
+    pub accounts: Vec<Account>,
     pub faults: Vec<Fault>,
     pub recovery: RecoveryRule,
     /// The `[[window]]`s the model names (surge and fault windows come on

@@ -459,6 +459,7 @@ impl<'a> AgentSystem<'a> {
             classes,
             pools: &self.spec.pools,
             shared_limits: &self.spec.shared_limits,
+            accounts: &self.spec.accounts,
             models: &self.spec.models,
             retry_after: self.spec.client.retry_after,
             events,

@@ -837,7 +837,8 @@ fn served_ab_and_c(spec: &ModelSpec) -> (u64, u64) {
 /// of 50 a minute, full at the start, admits at least its 10 minutes'
 /// refill (500) and at most that and its first minute's 50. `a` and `b`
 /// together get one bucket's worth, as `c` does alone, where two pools'
-/// own buckets would give them twice that, and its spend cap is theirs
+/// own buckets would give them twice that. The spend cap is not the
+/// limit's but the account's: Tier 1's $100 over all three pools' months
 /// together, not each one's. Pools under one limit that give it other
 /// numbers are refused, naming both.
 #[test]
@@ -871,21 +872,16 @@ fn pools_naming_presets_of_one_providers_limit_share_it() {
         one_bucket(50).contains(&ab) && one_bucket(50).contains(&c),
         "{ab} {c}"
     );
-    // Each pool's month passes Tier 1's $100 cap; `a` and `b` have no cap
-    // of their own, only the limit's, which their months pass together.
+    // No pool has a cap of its own, only the account's, which their
+    // months pass together.
     let s = model::simulate(&spec, false).unwrap().summary;
-    let over: Vec<(&str, f64)> = s
+    let over: Vec<(&str, &[String], f64)> = s
         .over_spend_cap
         .iter()
-        .map(|o| (o.pool.as_str(), o.cap_usd))
+        .map(|o| (o.pool.as_str(), o.pools.as_slice(), o.cap_usd))
         .collect();
-    assert_eq!(
-        over,
-        [
-            ("c", 100.0),
-            ("preset_limit.anthropic-tier1-sonnet-4x", 100.0)
-        ]
-    );
+    let all = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    assert_eq!(over, [("account.anthropic", &all[..], 100.0)]);
     let e = load_error_of(
         &model.replace(
             "name = \"b\"\ncapacity = { preset = \"anthropic-tier1-sonnet\",",

@@ -626,6 +626,111 @@ fn an_organizations_spend_cap_counts_its_pools_together() {
     );
 }
 
+/// A usage tier's spend cap is its organization's, over every model it
+/// calls (Anthropic: "the maximum cost an organization can incur for API
+/// usage"), where its rate limits are each model class's: pools naming
+/// presets of one account spend against one cap. BASE's calls spread over
+/// pool `a` on Start for Opus 5.5 and `b` on Start for Haiku 5.5, at $1
+/// and $2 a million (`an_organizations_spend_cap_counts_its_pools_together`'s
+/// $473 a month each): neither passes Start's $500 alone, the two together
+/// do, and the verdict names the account. Pools giving one account two
+/// caps are refused; the same cap given beside a preset is not.
+#[test]
+fn an_accounts_one_spend_cap_holds_every_model_it_calls() {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/sources/anthropic-usage-tiers-2025.txt"),
+    )
+    .unwrap();
+    assert!(
+        source.contains("determining the maximum cost an organization can incur for API usage")
+    );
+    let pools = |a: &str, b: &str| {
+        let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
+        for (name, capacity) in [("a", a), ("b", b)] {
+            model += &format!(
+                "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ {capacity}, time_to_first_token = \"1s\", output_tokens_per_s = 100 }}\nprices = {{ input_per_mtok = 1.0, output_per_mtok = 2.0 }}\n"
+            );
+        }
+        model + "\n[router]\nkind = \"weighted\"\nweights = { a = 1, b = 1 }\n"
+    };
+    let model = pools(
+        "preset = \"anthropic-start-opus\"",
+        "preset = \"anthropic-start-haiku\"",
+    );
+    let s = crate::support::run(&model, &["duration=2h", "warmup=0s"]);
+    for pool in &s.pools {
+        assert!(
+            crate::support::rel(pool.cost_per_month_usd, 473.04) < 0.05,
+            "{}: {}",
+            pool.name,
+            pool.cost_per_month_usd
+        );
+    }
+    let [over] = &s.over_spend_cap[..] else {
+        panic!("{:?}", s.over_spend_cap);
+    };
+    let both: f64 = s.pools.iter().map(|p| p.cost_per_month_usd).sum();
+    assert_eq!(
+        (over.pool.as_str(), over.pools.as_slice()),
+        ("account.anthropic", &["a".to_owned(), "b".to_owned()][..])
+    );
+    assert_eq!((over.cap_usd, over.cost_per_month_usd), (500.0, both));
+    let notes = loopcap::report::verdict::of_run(&s).notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("The month of account.anthropic together (a, b)")),
+        "{notes:?}"
+    );
+    // One organization, one tier: Start's cap beside Build's is refused,
+    // at the second pool's cap.
+    let error = crate::support::load_error_of(
+        &pools(
+            "preset = \"anthropic-start-opus\"",
+            "preset = \"anthropic-build-haiku\"",
+        ),
+        &[],
+    );
+    assert!(
+        error.contains("pool.1.capacity.monthly_spend_cap: is 1000, where pool `a` gives 500: both name presets of the account \"anthropic\""),
+        "{error}"
+    );
+    crate::support::spec(
+        &pools(
+            "preset = \"anthropic-start-opus\"",
+            "preset = \"anthropic-start-haiku\", monthly_spend_cap = 500",
+        ),
+        &[],
+    );
+}
+
+/// Every capacity preset that sells a monthly spend cap names the account
+/// the cap is: its provider's, as its presets file is.
+#[test]
+fn every_preset_with_a_spend_cap_names_its_account() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
+    let mut capped = 0;
+    for provider in ["anthropic", "openai", "azure", "self-hosted"] {
+        let text = std::fs::read_to_string(dir.join(format!("{provider}.toml"))).unwrap();
+        let presets: toml::Table = toml::from_str(&text).unwrap();
+        for (name, preset) in &presets {
+            let has_cap = preset
+                .get("capacity")
+                .and_then(|c| c.get("monthly_spend_cap"))
+                .is_some();
+            let account = preset.get("account").and_then(|a| a.as_str());
+            if has_cap {
+                capped += 1;
+                assert_eq!(account, Some(provider), "{name}");
+            } else if let Some(account) = account {
+                assert_eq!(account, provider, "{name}");
+            }
+        }
+    }
+    assert!(capped >= 20, "{capped} presets with a cap");
+}
+
 /// A sweep judges spend caps too: the capped users of
 /// `the_most_users_a_spend_cap_serves` ($65.7 a month each against the
 /// Start tier's $500) swept over 4, 7 and 10 users. Every run's
@@ -872,10 +977,11 @@ fn a_tier_no_longer_sold_is_warned_of_and_names_what_is_sold_now() {
         warned("capacity={ preset = \"anthropic-start-sonnet\", time_to_first_token = \"1s\" }")
             .is_empty()
     );
-    // Two pools, the second on a 2025 tier.
+    // Two pools, the second on a 2025 tier (the first another provider's:
+    // one organization is on one of Anthropic's tiers).
     let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
     for (name, preset) in [
-        ("now", "anthropic-scale-opus"),
+        ("now", "openai-grow-gpt-6-1-sol"),
         ("then", "anthropic-tier4-opus"),
     ] {
         model += &format!(

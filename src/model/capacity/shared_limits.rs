@@ -19,9 +19,20 @@ pub struct SharedLimits {
     pub limits: SharedApiSpec,
     /// The pools held together (indices into the model's pools).
     pub pools: Vec<usize>,
-    /// A provider's limit that its pools' presets name: its numbers and
-    /// spend cap are theirs, one for all of them, not one each.
-    pub provider: bool,
+}
+
+/// A provider account's one monthly spend cap over the pools naming its
+/// presets: an organization's usage tier caps what it spends a month on
+/// every model together, where its rate limits are each model's. It
+/// refuses no call; a month that would pass it is reported.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    /// `account.NAME`, NAME as the presets give it.
+    pub name: String,
+    /// The pools spending against the cap (indices into the model's pools).
+    pub pools: Vec<usize>,
+    /// US dollars a month.
+    pub monthly_spend_cap: f64,
 }
 
 /// The buckets of every group, and the groups over each pool.

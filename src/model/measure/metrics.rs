@@ -9,7 +9,7 @@ use crate::model::capacity::admission::Rejection;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
 use crate::model::capacity::self_hosted::{FleetLevel, ReplicaStats};
-use crate::model::capacity::shared_limits::SharedLimits;
+use crate::model::capacity::shared_limits::{Account, SharedLimits};
 use crate::model::client::policy::RetryAfter;
 use crate::model::fault::Fault;
 use crate::model::measure::recovery::RecoveryRule;
@@ -48,6 +48,8 @@ pub struct RunFacts<'a> {
     pub pools: &'a [PoolSpec],
     /// The limits over several pools: `[organization]`, `[shared_limits]`.
     pub shared_limits: &'a [SharedLimits],
+    /// The provider accounts whose one spend cap several pools spend against.
+    pub accounts: &'a [Account],
     /// The models' names, when the model reports each.
     pub models: &'a [Llm],
     /// Per pool: a self-hosted pool's own figures.

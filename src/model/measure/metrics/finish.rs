@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use crate::engine::TICKS_PER_SECOND;
 use crate::model::capacity::kind::CapacitySpec;
 use crate::model::capacity::pool::PoolSpec;
-use crate::model::capacity::shared_limits::SharedLimits;
 use crate::model::measure::bill::{self, Bill};
 use crate::model::measure::by_model::ModelSummary;
 use crate::model::measure::percentiles::CDF_QUANTILES;
@@ -39,7 +38,7 @@ impl Metrics {
         let (classes, loop_latency) = self.class_summaries(facts, window_min);
         let total = |f: fn(&ClassSummary) -> u64| classes.values().map(f).sum::<u64>();
         let completions_in_window: u64 = self.classes.iter().map(|c| c.completions_in_window).sum();
-        let over_spend_cap = over_spend_cap(facts.pools, facts.shared_limits, &months);
+        let over_spend_cap = over_spend_cap(facts, &months);
         let summary = Summary {
             model: facts.model.to_owned(),
             seed: facts.seed,
@@ -283,15 +282,12 @@ impl Metrics {
 }
 
 /// The pools whose `months` cost more than their tier's monthly spend
-/// cap, then the groups of them (`groups`) whose months together do. A
-/// pool under a provider's limit has no cap of its own: the limit's is
-/// its pools' together.
-fn over_spend_cap(
-    pools: &[PoolSpec],
-    groups: &[SharedLimits],
-    months: &[Bill],
-) -> Vec<OverSpendCap> {
-    let under_provider = |p: usize| groups.iter().any(|g| g.provider && g.pools.contains(&p));
+/// cap, then the groups of them whose months together do: the accounts'
+/// (a pool in one has no cap of its own: the account's is its pools'
+/// together), then the limit groups' that give a cap.
+fn over_spend_cap(facts: &RunFacts<'_>, months: &[Bill]) -> Vec<OverSpendCap> {
+    let pools = facts.pools;
+    let in_account = |p: usize| facts.accounts.iter().any(|a| a.pools.contains(&p));
     let own = pools
         .iter()
         .zip(months)
@@ -300,7 +296,7 @@ fn over_spend_cap(
             let cap = pool
                 .capacity
                 .monthly_spend_cap()
-                .filter(|_| !under_provider(p))?;
+                .filter(|_| !in_account(p))?;
             (month.total_usd > cap).then(|| OverSpendCap {
                 pool: pool.name.clone(),
                 pools: Vec::new(),
@@ -308,12 +304,20 @@ fn over_spend_cap(
                 cost_per_month_usd: month.total_usd,
             })
         });
-    let grouped = groups.iter().filter_map(|group| {
-        let cap = group.limits.monthly_spend_cap?;
-        let month: f64 = group.pools.iter().map(|&p| months[p].total_usd).sum();
+    let accounts = facts
+        .accounts
+        .iter()
+        .map(|a| (&a.name, &a.pools, Some(a.monthly_spend_cap)));
+    let groups = facts
+        .shared_limits
+        .iter()
+        .map(|g| (&g.name, &g.pools, g.limits.monthly_spend_cap));
+    let grouped = accounts.chain(groups).filter_map(|(name, held, cap)| {
+        let cap = cap?;
+        let month: f64 = held.iter().map(|&p| months[p].total_usd).sum();
         (month > cap).then(|| OverSpendCap {
-            pool: group.name.clone(),
-            pools: group.pools.iter().map(|&p| pools[p].name.clone()).collect(),
+            pool: name.clone(),
+            pools: held.iter().map(|&p| pools[p].name.clone()).collect(),
             cap_usd: cap,
             cost_per_month_usd: month,
         })
