@@ -113,6 +113,78 @@ fn the_2026_anthropic_presets_are_their_source() {
     }
 }
 
+/// The 2026 Batch API preset: a batch's size and window as two pages
+/// citing Anthropic's describe them in 2026, and half of every Sonnet 5.5
+/// list price (the discount on input, output and cache writes, which the
+/// cache-read multiplier stacks on).
+#[test]
+fn the_2026_batch_preset_is_its_source() {
+    let (s, tiers) = (
+        source("anthropic-batch-2026.txt"),
+        source("anthropic-rate-limits-2026.txt"),
+    );
+    let requests: u32 = s
+        .split(" message requests")
+        .next()
+        .unwrap()
+        .rsplit("up to ")
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    let hours: u64 = s
+        .split("expire at ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let discount: f64 = s
+        .split("% discount on input tokens, output tokens, and prompt-cache writes")
+        .next()
+        .unwrap()
+        .rsplit("**")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let model = spec(
+        BASE,
+        &[
+            "capacity={ preset = \"anthropic-batch-sonnet-5-5\", latency = \"1h\", collect_for = \"1m\" }",
+        ],
+    );
+    let loopcap::model::capacity::kind::CapacitySpec::Batch(batch) = &model.pools[0].capacity
+    else {
+        panic!()
+    };
+    assert_eq!(batch.max_requests, requests);
+    assert_eq!(batch.completion_window.as_secs_f64(), hours as f64 * 3600.0);
+    let prices = tiers
+        .lines()
+        .find(|l| l.starts_with("| Claude Sonnet 5.5 API |"))
+        .unwrap();
+    let half = 1.0 - discount / 100.0;
+    let p = &model.pools[0].prices.tokens;
+    assert_eq!(
+        [
+            p.input_per_mtok,
+            p.output_per_mtok,
+            p.cache_write_per_mtok,
+            p.cached_input_per_mtok
+        ],
+        [
+            half * dollars_before(prices, " input"),
+            half * dollars_before(prices, " output"),
+            half * dollars_before(prices, " 5-minute"),
+            half * dollars_before(prices, " cache hit"),
+        ]
+    );
+}
+
 /// GPT-6.1-Sol's 2026 tiers: requests and tokens a minute from its
 /// page's table, OpenAI's counting rules, its Standard prices.
 #[test]
