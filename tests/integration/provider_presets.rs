@@ -620,6 +620,48 @@ fn the_most_users_a_spend_cap_serves() {
     }
 }
 
+/// BASE's calls spread evenly over pools `a` and `b`, each with its
+/// `capacity` fields, at $1 and $2 a million tokens.
+fn two_pools(a: &str, b: &str) -> String {
+    let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
+    for (name, capacity) in [("a", a), ("b", b)] {
+        model += &format!(
+            "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ {capacity}, time_to_first_token = \"1s\" }}\nprices = {{ input_per_mtok = 1.0, output_per_mtok = 2.0 }}\n"
+        );
+    }
+    model + "\n[router]\nkind = \"weighted\"\nweights = { a = 1, b = 1 }\n"
+}
+
+/// Run `s` of [`two_pools`] spends $473 a month in each pool, and its one
+/// month past a cap is `group`'s, of `cap_usd`, over both pools' months
+/// together, which the verdict names.
+fn assert_both_pools_pass(
+    s: &loopcap::model::measure::summary::Summary,
+    group: &str,
+    cap_usd: f64,
+) {
+    for pool in &s.pools {
+        assert!(
+            crate::support::rel(pool.cost_per_month_usd, 473.04) < 0.05,
+            "{}: {}",
+            pool.name,
+            pool.cost_per_month_usd
+        );
+    }
+    let [over] = &s.over_spend_cap[..] else {
+        panic!("{:?}", s.over_spend_cap);
+    };
+    let both: f64 = s.pools.iter().map(|p| p.cost_per_month_usd).sum();
+    assert_eq!(
+        (over.pool.as_str(), over.pools.as_slice()),
+        (group, &["a".to_owned(), "b".to_owned()][..])
+    );
+    assert_eq!((over.cap_usd, over.cost_per_month_usd), (cap_usd, both));
+    let notes = loopcap::report::verdict::of_run(s).notes;
+    let note = format!("The month of {group} together (a, b)");
+    assert!(notes.iter().any(|n| n.starts_with(&note)), "{notes:?}");
+}
+
 /// An organization's spend cap holds its pools' months together, as
 /// Anthropic's and OpenAI's caps are an organization's: BASE's 60 loops a
 /// minute of 3 calls of 100 input and 10 output tokens, spread evenly over
@@ -630,27 +672,14 @@ fn the_most_users_a_spend_cap_serves() {
 /// group over `a` alone capped at $400 is passed by `a`'s month.
 #[test]
 fn an_organizations_spend_cap_counts_its_pools_together() {
-    let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
-    for name in ["a", "b"] {
-        model += &format!(
-            "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ kind = \"shared_api\", time_to_first_token = \"1s\", monthly_spend_cap = 700 }}\nprices = {{ input_per_mtok = 1.0, output_per_mtok = 2.0 }}\n"
-        );
-    }
-    model += "\n[router]\nkind = \"weighted\"\nweights = { a = 1, b = 1 }\n";
+    let capped = "kind = \"shared_api\", monthly_spend_cap = 700";
+    let model = two_pools(capped, capped);
     let run = |group: &str| {
         let mut overrides = vec!["duration=2h", "warmup=0s"];
         overrides.extend((!group.is_empty()).then_some(group));
         crate::support::run(&model, &overrides)
     };
     let alone = run("");
-    for pool in &alone.pools {
-        assert!(
-            crate::support::rel(pool.cost_per_month_usd, 473.04) < 0.05,
-            "{}: {}",
-            pool.name,
-            pool.cost_per_month_usd
-        );
-    }
     assert!(
         alone.over_spend_cap.is_empty(),
         "{:?}",
@@ -661,28 +690,14 @@ fn an_organizations_spend_cap_counts_its_pools_together() {
         "every cap covers the month"
     );
     let s = run("organization={ monthly_spend_cap = 700 }");
-    let [over] = &s.over_spend_cap[..] else {
-        panic!("{:?}", s.over_spend_cap);
-    };
+    assert_both_pools_pass(&s, "organization", 700.0);
     let both: f64 = s.pools.iter().map(|p| p.cost_per_month_usd).sum();
-    assert_eq!(
-        (over.pool.as_str(), over.pools.as_slice()),
-        ("organization", &["a".to_owned(), "b".to_owned()][..])
-    );
-    assert_eq!((over.cap_usd, over.cost_per_month_usd), (700.0, both));
     assert!(crate::support::rel(both, 946.08) < 0.05, "{both}");
     // The cap lasts 700 of the $946 a month together would spend.
     assert!(
         crate::support::rel(s.spend_cap_month_share, 700.0 / 946.08) < 0.05,
         "{}",
         s.spend_cap_month_share
-    );
-    let notes = loopcap::report::verdict::of_run(&s).notes;
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("The month of organization together (a, b)")),
-        "{notes:?}"
     );
     let s = run("shared_limits={ x = { pools = [\"a\"], limits = { monthly_spend_cap = 400 } } }");
     let named: Vec<(&str, &[String])> = s
@@ -701,64 +716,28 @@ fn an_organizations_spend_cap_counts_its_pools_together() {
 /// A usage tier's spend cap is its organization's, over every model it
 /// calls (Anthropic: "the maximum cost an organization can incur for API
 /// usage"), where its rate limits are each model class's: pools naming
-/// presets of one account spend against one cap. BASE's calls spread over
-/// pool `a` on Start for Opus 5.5 and `b` on Start for Haiku 5.5, at $1
-/// and $2 a million (`an_organizations_spend_cap_counts_its_pools_together`'s
-/// $473 a month each): neither passes Start's $500 alone, the two together
-/// do, and the verdict names the account. Pools giving one account two
-/// caps are refused; the same cap given beside a preset is not.
+/// presets of one account spend against one cap. [`two_pools`] with `a`
+/// on Start for Opus 5.5 and `b` on Start for Haiku 5.5 (prices given
+/// beside the presets): neither's $473 a month passes Start's $500 alone,
+/// the two together do, and the verdict names the account. Pools giving
+/// one account two caps are refused; the same cap given beside a preset
+/// is not.
 #[test]
 fn an_accounts_one_spend_cap_holds_every_model_it_calls() {
-    let source = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/sources/anthropic-usage-tiers-2025.txt"),
-    )
-    .unwrap();
     assert!(
-        source.contains("determining the maximum cost an organization can incur for API usage")
+        source("anthropic-usage-tiers-2025.txt")
+            .contains("determining the maximum cost an organization can incur for API usage")
     );
-    let pools = |a: &str, b: &str| {
-        let mut model = BASE.split("[capacity]").next().unwrap().to_owned();
-        for (name, capacity) in [("a", a), ("b", b)] {
-            model += &format!(
-                "\n[[pool]]\nname = \"{name}\"\ncapacity = {{ {capacity}, time_to_first_token = \"1s\", output_tokens_per_s = 100 }}\nprices = {{ input_per_mtok = 1.0, output_per_mtok = 2.0 }}\n"
-            );
-        }
-        model + "\n[router]\nkind = \"weighted\"\nweights = { a = 1, b = 1 }\n"
-    };
-    let model = pools(
+    let model = two_pools(
         "preset = \"anthropic-start-opus\"",
         "preset = \"anthropic-start-haiku\"",
     );
     let s = crate::support::run(&model, &["duration=2h", "warmup=0s"]);
-    for pool in &s.pools {
-        assert!(
-            crate::support::rel(pool.cost_per_month_usd, 473.04) < 0.05,
-            "{}: {}",
-            pool.name,
-            pool.cost_per_month_usd
-        );
-    }
-    let [over] = &s.over_spend_cap[..] else {
-        panic!("{:?}", s.over_spend_cap);
-    };
-    let both: f64 = s.pools.iter().map(|p| p.cost_per_month_usd).sum();
-    assert_eq!(
-        (over.pool.as_str(), over.pools.as_slice()),
-        ("account.anthropic", &["a".to_owned(), "b".to_owned()][..])
-    );
-    assert_eq!((over.cap_usd, over.cost_per_month_usd), (500.0, both));
-    let notes = loopcap::report::verdict::of_run(&s).notes;
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.starts_with("The month of account.anthropic together (a, b)")),
-        "{notes:?}"
-    );
+    assert_both_pools_pass(&s, "account.anthropic", 500.0);
     // One organization, one tier: Start's cap beside Build's is refused,
     // at the second pool's cap.
     let error = crate::support::load_error_of(
-        &pools(
+        &two_pools(
             "preset = \"anthropic-start-opus\"",
             "preset = \"anthropic-build-haiku\"",
         ),
@@ -768,8 +747,8 @@ fn an_accounts_one_spend_cap_holds_every_model_it_calls() {
         error.contains("pool.1.capacity.monthly_spend_cap: is 1000, where pool `a` gives 500: both name presets of the account \"anthropic\""),
         "{error}"
     );
-    crate::support::spec(
-        &pools(
+    spec(
+        &two_pools(
             "preset = \"anthropic-start-opus\"",
             "preset = \"anthropic-start-haiku\", monthly_spend_cap = 500",
         ),
