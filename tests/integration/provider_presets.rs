@@ -123,34 +123,16 @@ fn the_2026_batch_preset_is_its_source() {
         source("anthropic-batch-2026.txt"),
         source("anthropic-rate-limits-2026.txt"),
     );
-    let requests: u32 = s
-        .split(" message requests")
-        .next()
-        .unwrap()
-        .rsplit("up to ")
-        .next()
-        .unwrap()
-        .replace(',', "")
-        .parse()
-        .unwrap();
-    let hours: u64 = s
-        .split("expire at ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let discount: f64 = s
-        .split("% discount on input tokens, output tokens, and prompt-cache writes")
-        .next()
-        .unwrap()
-        .rsplit("**")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    // The number just before `marker`'s first occurrence.
+    let number_before = |marker: &str| -> f64 {
+        let before = s.split(marker).next().unwrap();
+        let number = before.rsplit([' ', '*']).next().unwrap();
+        number.replace(',', "").parse().unwrap()
+    };
+    let requests = number_before(" message requests");
+    let hours = number_before(" hours. (platform");
+    let discount =
+        number_before("% discount on input tokens, output tokens, and prompt-cache writes");
     let model = spec(
         BASE,
         &[
@@ -161,8 +143,8 @@ fn the_2026_batch_preset_is_its_source() {
     else {
         panic!()
     };
-    assert_eq!(batch.max_requests, requests);
-    assert_eq!(batch.completion_window.as_secs_f64(), hours as f64 * 3600.0);
+    assert_eq!(f64::from(batch.max_requests), requests);
+    assert_eq!(batch.completion_window.as_secs_f64(), hours * 3600.0);
     let prices = tiers
         .lines()
         .find(|l| l.starts_with("| Claude Sonnet 5.5 API |"))
