@@ -351,12 +351,17 @@ fn a_run_report_shows_the_summarys_numbers_and_its_time_series() {
 }
 
 /// A model mix's page shows each model's 429s, tokens and cost as
-/// summary.json has them.
+/// summary.json has them: on the 2025 Tier 2, whose Haiku limits 160
+/// developers pass.
 #[test]
 fn a_run_report_shows_each_model_of_a_mix() {
     let (_tmp, _, html, summary) = reported_run(
         "coding-agents-model-mix.toml",
-        &["workload.developers.users=160"],
+        &[
+            "workload.developers.users=160",
+            "pool.0.capacity.preset=\"anthropic-tier2-opus\"",
+            "pool.1.capacity.preset=\"anthropic-tier2-haiku\"",
+        ],
     );
     let doc = parse(&html);
     let models = summary["by_model"].as_array().unwrap();
