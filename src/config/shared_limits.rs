@@ -132,7 +132,8 @@ fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<Shar
 /// Each provider account that pools name presets of, with the one spend
 /// cap they give it (an account none of whose pools has a cap has none).
 /// Pools giving an account two caps are refused: an organization is on one
-/// usage tier.
+/// usage tier. The refusal is at `pool`, over both pools, so that a
+/// `--set` or plan that changed either is named as its cause.
 pub fn check_accounts(
     preset_accounts: &[(String, Vec<usize>)],
     pools: &[PoolSpec],
@@ -148,13 +149,10 @@ pub fn check_accounts(
                 None => cap = Some((p, dollars)),
                 Some((first, first_dollars)) if first_dollars != dollars => {
                     return Err(Invalid::new(
-                        FieldPath::root("pool")
-                            .child(p)
-                            .child("capacity")
-                            .child("monthly_spend_cap"),
+                        FieldPath::root("pool"),
                         format!(
-                            "is {dollars}, where pool `{}` gives {first_dollars}: both name presets of the account \"{account}\", whose one monthly spend cap every pool spends against (an organization is on one usage tier); give them the same tier (or give one its own limits without the preset)",
-                            pools[first].name
+                            "pools `{}` and `{}` name presets of the account \"{account}\" with monthly spend caps of {first_dollars} and {dollars}: an account has one cap, which every pool naming its presets spends against (an organization is on one usage tier); name presets of the same tier (or give one pool its own limits without the preset)",
+                            pools[first].name, pools[p].name
                         ),
                     ));
                 }

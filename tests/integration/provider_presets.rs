@@ -717,7 +717,7 @@ fn an_accounts_one_spend_cap_holds_every_model_it_calls() {
     let s = crate::support::run(&model, &["duration=2h", "warmup=0s"]);
     assert_both_pools_pass(&s, "account.anthropic", 500.0);
     // One organization, one tier: Start's cap beside Build's is refused,
-    // at the second pool's cap.
+    // naming both pools, and blaming the override that made them differ.
     let error = crate::support::load_error_of(
         &two_pools(
             "preset = \"anthropic-start-opus\"",
@@ -726,7 +726,20 @@ fn an_accounts_one_spend_cap_holds_every_model_it_calls() {
         &[],
     );
     assert!(
-        error.contains("pool.1.capacity.monthly_spend_cap: is 1000, where pool `a` gives 500: both name presets of the account \"anthropic\""),
+        error.contains("pool: pools `a` and `b` name presets of the account \"anthropic\" with monthly spend caps of 500 and 1000"),
+        "{error}"
+    );
+    let error = crate::support::load_error_of(
+        &two_pools(
+            "preset = \"anthropic-start-opus\"",
+            "preset = \"anthropic-start-haiku\"",
+        ),
+        &["pool.0.capacity.preset=\"anthropic-scale-opus\""],
+    );
+    assert!(
+        error.starts_with(
+            "--set pool.0.capacity.preset=\"anthropic-scale-opus\": pool: pools `a` and `b`"
+        ),
         "{error}"
     );
     spec(
