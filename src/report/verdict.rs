@@ -280,6 +280,8 @@ pub fn survivors_note(share: f64, p99: f64) -> Option<String> {
 
 /// A shared pool, or a group of them, whose month would pass its tier's
 /// monthly spend cap: the provider stops serving it once the cap is spent.
+/// The month repeats the measured window round the clock, so a run with
+/// faults says they repeat with it (a fallback's month is an outage's).
 fn over_spend_cap(o: &OverSpendCap, s: &Summary) -> String {
     let whose = match (s.pools.is_empty(), o.pools.as_slice()) {
         (_, [_, ..]) => format!("The month of {} together ({})", o.pool, o.pools.join(", ")),
@@ -288,8 +290,13 @@ fn over_spend_cap(o: &OverSpendCap, s: &Summary) -> String {
     };
     // At this rate, a 730-hour month spends the cap this far in.
     let spent_s = o.month_share() * HOURS_PER_MONTH * 3600.0;
+    let repeated = if s.faults.is_empty() {
+        ""
+    } else {
+        " (a month of the measured window, its faults repeated with it)"
+    };
     format!(
-        "{whose}, {}, is over its tier's {} monthly spend cap: the provider refuses its calls once the cap is spent, {} into a month at this rate; buy a tier whose cap covers it.",
+        "{whose}, {}{repeated}, is over its tier's {} monthly spend cap: the provider refuses its calls once the cap is spent, {} into a month at this rate; buy a tier whose cap covers it.",
         dollars(o.cost_per_month_usd),
         dollars(o.cap_usd),
         span(spent_s)

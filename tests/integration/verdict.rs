@@ -75,3 +75,35 @@ fn an_impatient_autoscaler_is_said_to_flap_and_a_patient_one_is_not() {
     );
     assert!(!patient.contains("flaps"), "{patient}");
 }
+
+/// A month past a cap repeats the measured window round the clock: a run
+/// with a fault says the fault repeats with it, as a fallback's month
+/// (OpenAI's Launch behind Anthropic's Scale, an outage in 3.5 hours)
+/// is only an outage's; a run without one says nothing of faults.
+#[test]
+fn a_month_past_its_cap_says_when_it_repeats_a_fault() {
+    let fallback = verdict(
+        "failover.toml",
+        &[
+            "pool.0.capacity.preset=\"anthropic-scale-sonnet\"",
+            "pool.1.capacity.preset=\"openai-launch-gpt-6-1-sol\"",
+        ],
+    );
+    assert!(
+        fallback.contains("Pool openai's month, $")
+            && fallback.contains("(a month of the measured window, its faults repeated with it), is over its tier's $5,000"),
+        "{fallback}"
+    );
+    let steady = verdict(
+        "coding-agents-shared.toml",
+        &[
+            "capacity.preset=\"anthropic-tier2-sonnet\"",
+            "duration=1h",
+            "warmup=5m",
+        ],
+    );
+    assert!(
+        steady.contains("is over its tier's $500 monthly spend cap") && !steady.contains("faults"),
+        "{steady}"
+    );
+}
