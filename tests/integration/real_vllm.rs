@@ -78,13 +78,16 @@ fn error(score: &Value, metric: &str, stat: &str) -> f64 {
     figure(score, metric, stat)["error_pct"].as_f64().unwrap()
 }
 
-/// Checks `set`'s profile.csv against its runs `decodes` (a decode row
-/// each) and `prefill` (the prefill row), recomputed from the runs as
-/// printed.
-fn profile_is_made_of(set: &str, decodes: &[String], prefill: &str) {
+/// The light runs of 100 prompts or fewer.
+const LIGHT: [u32; 7] = [1, 10, 20, 30, 50, 75, 100];
+
+/// Checks `set`'s profile.csv against its light runs (`run_file` names
+/// the run of n prompts): a decode row each, and the prefill row from the
+/// run of one prompt, recomputed from the runs as printed.
+fn profile_is_made_of(set: &str, run_file: fn(u32) -> String) {
     let mut want = vec![];
-    for file in decodes {
-        let run = run_of(set, file);
+    for n in LIGHT {
+        let run = run_of(set, &run_file(n));
         let n = run["completed"].as_f64().unwrap();
         let input = run["total_input_tokens"].as_f64().unwrap();
         let output = run["total_output_tokens"].as_f64().unwrap();
@@ -92,7 +95,7 @@ fn profile_is_made_of(set: &str, decodes: &[String], prefill: &str) {
         // The batch's mean prompt and half its mean output, each request's.
         want.push(("decode", n, input + output / 2.0, n / tpot_s));
     }
-    let one = run_of(set, prefill);
+    let one = run_of(set, &run_file(1));
     let prompt = one["total_input_tokens"].as_f64().unwrap();
     let ttft_s = one["mean_ttft_ms"].as_f64().unwrap() / 1e3;
     want.push(("prefill", 0.0, prompt, prompt / ttft_s));
@@ -123,31 +126,18 @@ fn profile_is_made_of(set: &str, decodes: &[String], prefill: &str) {
     }
 }
 
-/// The light runs of 100 prompts or fewer.
-const LIGHT: [u32; 7] = [1, 10, 20, 30, 50, 75, 100];
-
 #[test]
 fn the_profile_is_the_larger_caches_light_runs_and_nothing_else() {
     // A decode row per run of the 464,848-token series with 100 prompts
     // or fewer, a prefill row from its single request.
-    let decodes: Vec<String> = LIGHT
-        .iter()
-        .map(|n| format!("kv-464848/prompts-{n:04}.json"))
-        .collect();
-    profile_is_made_of(ONE_GPU, &decodes, "kv-464848/prompts-0001.json");
+    profile_is_made_of(ONE_GPU, |n| format!("kv-464848/prompts-{n:04}.json"));
 }
 
 #[test]
 fn the_two_gpu_profile_is_its_light_runs_of_one_length_and_nothing_else() {
-    let decodes: Vec<String> = LIGHT
-        .iter()
-        .map(|n| format!("profiled/prompts-{n:04}-in-1024-out-1024.json"))
-        .collect();
-    profile_is_made_of(
-        TWO_GPUS,
-        &decodes,
-        "profiled/prompts-0001-in-1024-out-1024.json",
-    );
+    profile_is_made_of(TWO_GPUS, |n| {
+        format!("profiled/prompts-{n:04}-in-1024-out-1024.json")
+    });
 }
 
 #[test]
