@@ -69,7 +69,7 @@ impl RawRouting<'_> {
     /// sells as described, at its `preset`.
     pub fn superseded_presets(&self) -> Vec<Invalid> {
         let named = |capacity: &Tagged<RawCapacity>, at: FieldPath| {
-            let name = capacity.table().get("preset")?.as_str()?;
+            let name = preset_named(capacity)?;
             Some(Invalid::new(at.child("preset"), presets::superseded(name)?))
         };
         let single = self
@@ -175,11 +175,7 @@ impl RawRouting<'_> {
     fn pools_by_preset(&self, of: fn(&str) -> Option<String>) -> Vec<(String, Vec<usize>)> {
         let mut held: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, pool) in self.pools.iter().enumerate() {
-            let value = match pool.capacity.table().get("preset") {
-                Some(toml::Value::String(name)) => of(name),
-                _ => None,
-            };
-            if let Some(value) = value {
+            if let Some(value) = preset_named(&pool.capacity).and_then(of) {
                 held.entry(value).or_default().push(i);
             }
         }
@@ -309,6 +305,11 @@ impl RawRouting<'_> {
     }
 }
 
+/// The preset a capacity names, if any.
+fn preset_named(capacity: &Tagged<RawCapacity>) -> Option<&str> {
+    capacity.table().get("preset")?.as_str()
+}
+
 /// A pool's capacity (at the first path) and prices (at the second).
 fn read_pool(
     (at, prices_at): (FieldPath, FieldPath),
@@ -316,7 +317,7 @@ fn read_pool(
     prices: Option<&RawPrices>,
     base_dir: &Path,
 ) -> Checked<(CapacitySpec, Prices)> {
-    let preset = capacity.table().get("preset").and_then(toml::Value::as_str);
+    let preset = preset_named(capacity);
     let (table, preset_prices) = presets::capacity_over(capacity.table())
         .map_err(|m| Invalid::new(at.child("preset"), m.0))?;
     let (service, kind) = Tagged::<RawCapacity>::new(table).read_with_common(&at)?;
