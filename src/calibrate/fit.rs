@@ -38,11 +38,6 @@ impl StepCosts {
             prefill_per_token_s: c[4],
         }
     }
-
-    /// Seconds a step prefilling `tokens` spends on them.
-    pub fn prefill_s(&self, tokens: f64) -> f64 {
-        self.prefill_step_s + self.prefill_per_token_s * tokens
-    }
 }
 
 /// The fit, and how well it reproduces the rows it was fitted to.
@@ -65,7 +60,7 @@ pub fn fit(run: &[Request], fitted: &dyn Fn(usize) -> bool, budget: u32) -> Opti
     let (decode_rows, idle_rows) = (decode.len(), idle.len());
     let rows: Vec<Row> = decode.into_iter().chain(idle).collect();
     Some(Fit {
-        fitted: fit_rows(&rows, f64::from(budget))?,
+        fitted: fit_rows(&rows)?,
         decode_rows,
         idle_rows,
     })
@@ -82,9 +77,9 @@ pub struct RowsFit {
     pub held_at_zero: Vec<&'static str>,
 }
 
-/// The step costs that fit `rows` best; None unless decoding and
-/// prefilling a `chunk` both cost.
-pub(super) fn fit_rows(rows: &[Row], chunk: f64) -> Option<RowsFit> {
+/// The step costs that fit `rows` best; None unless decoding and a
+/// prompt's tokens both cost.
+pub(super) fn fit_rows(rows: &[Row]) -> Option<RowsFit> {
     let rows: Vec<&Row> = rows
         .iter()
         .filter(|r| r.y > 0.0 && r.y.is_finite())
@@ -102,7 +97,7 @@ pub(super) fn fit_rows(rows: &[Row], chunk: f64) -> Option<RowsFit> {
     })?;
     let coefficients = solved.coefficients;
     let costs = StepCosts::from_coefficients(coefficients);
-    if costs.base_s + costs.per_sequence_s <= 0.0 || costs.prefill_s(chunk) <= 0.0 {
+    if costs.base_s + costs.per_sequence_s <= 0.0 || costs.prefill_per_token_s <= 0.0 {
         return None;
     }
     let error = rows
@@ -336,7 +331,7 @@ mod tests {
 
     #[test]
     fn rows_measured_without_noise_give_their_costs_back() {
-        let fitted = fit_rows(&rows_of(TRUE), 2048.0).unwrap();
+        let fitted = fit_rows(&rows_of(TRUE)).unwrap();
         let (costs, error) = (fitted.costs, fitted.error_pct);
         assert!(fitted.held_at_zero.is_empty());
         let got = [
@@ -360,7 +355,7 @@ mod tests {
         for r in rows.iter_mut().filter(|r| r.x[2] > 20_000.0) {
             r.y *= 0.97;
         }
-        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        let fitted = fit_rows(&rows).unwrap();
         let costs = fitted.costs;
         assert_eq!(costs.per_context_token_s, 0.0);
         // Told apart from the others, and held at zero only for its sign.
@@ -369,6 +364,25 @@ mod tests {
             costs.base_s > 0.0 && costs.per_sequence_s > 0.0,
             "{costs:?}"
         );
+    }
+
+    #[test]
+    fn a_prompt_token_cost_the_rows_make_negative_keeps_it_and_drops_the_steps() {
+        // Prefills whose steps cost 20 ms and whose larger prompts were
+        // measured a little faster: unconstrained, a prompt token gets a
+        // negative cost beside the step's. A prefill is its tokens' work,
+        // so the step's cost goes and the token's stays (a step that costs
+        // no matter its prompt would not read back as a pool).
+        let mut rows = rows_of([6e-3, 150e-6, 40e-9, 20e-3, 0.0]);
+        for r in rows.iter_mut().filter(|r| r.x[4] > 300.0) {
+            r.y *= 0.98;
+        }
+        let fitted = fit_rows(&rows).unwrap();
+        let costs = fitted.costs;
+        assert_eq!(costs.prefill_step_s, 0.0, "{costs:?}");
+        assert!(costs.prefill_per_token_s > 0.0, "{costs:?}");
+        // Held for its sign, not for being untold.
+        assert!(fitted.held_at_zero.is_empty(), "{:?}", fitted.held_at_zero);
     }
 
     #[test]
@@ -388,7 +402,7 @@ mod tests {
             x: [0.0, 0.0, 0.0, 1.0, 108.0],
             y: 0.02343,
         });
-        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        let fitted = fit_rows(&rows).unwrap();
         let costs = fitted.costs;
         assert_eq!(costs.prefill_step_s, 0.0);
         assert_eq!(fitted.held_at_zero, ["prefill_step.base"]);
@@ -427,7 +441,7 @@ mod tests {
         // sequence's cost splits between it and its context.
         let truth = [9e-3, 200e-6, 0.0, 0.0, 34e-6];
         let rows = profile_of(truth, &|i| 1530.0 * (1.0 + 0.004 * (i as f64 % 3.0 - 1.0)));
-        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        let fitted = fit_rows(&rows).unwrap();
         assert_eq!(fitted.costs.per_context_token_s, 0.0, "{fitted:?}");
         assert!(
             fitted
@@ -447,7 +461,7 @@ mod tests {
         // context costing 20 ns a token.
         let truth = [9e-3, 200e-6, 20e-9, 0.0, 34e-6];
         let rows = profile_of(truth, &|i| [1536.0, 4608.0, 6144.0][i % 3]);
-        let fitted = fit_rows(&rows, 2048.0).unwrap();
+        let fitted = fit_rows(&rows).unwrap();
         assert!(
             !fitted
                 .held_at_zero
@@ -467,7 +481,7 @@ mod tests {
             .into_iter()
             .filter(|r| r.x[0] == 0.0)
             .collect();
-        assert!(fit_rows(&rows, 2048.0).is_none());
+        assert!(fit_rows(&rows).is_none());
     }
 
     /// A request of `input` tokens sent at `sent` whose tokens came at `tokens`.

@@ -16,9 +16,13 @@ pub(super) const KEYS: [&str; COSTS] = [
     "prefill_step.per_token",
 ];
 
+/// A prefilling step's cost, and a prompt token's.
+const PER_STEP: usize = 3;
+const PER_TOKEN: usize = 4;
+
 /// Costs the rows may fail to tell from the others, tried in this order
 /// (a prefilling step's, then context's), the rest always fitted.
-const SECONDARY: [usize; 2] = [3, 2];
+const SECONDARY: [usize; 2] = [PER_STEP, 2];
 
 /// A row of the regression: the costs' multipliers (base, per sequence,
 /// per context token, per prefilling step, per prompt token), and the
@@ -48,7 +52,8 @@ pub(super) struct Solved {
 /// context a sequence would otherwise put the whole of a sequence's cost
 /// on its context, or the reverse, by the rows' noise). Then costs whose
 /// fit is negative are held at zero, the most negative first, and the rest
-/// fitted again. None when the rows cannot tell the costs apart.
+/// fitted again (a prompt token's before a prefilling step's: the step's
+/// goes first). None when the rows cannot tell the costs apart.
 pub(super) fn non_negative_least_squares(
     rows: &[&Row],
     size: &dyn Fn(&Row) -> f64,
@@ -82,6 +87,11 @@ pub(super) fn non_negative_least_squares(
             .filter(|&k| free[k] && solved[k] < 0.0)
             .min_by(|&a, &b| solved[a].total_cmp(&solved[b]));
         match worst {
+            // A prompt's tokens are what a prefill costs: where its
+            // per-token cost comes out negative beside a per-step one,
+            // the per-step one goes (collinear with it where prompts are
+            // of one length).
+            Some(PER_TOKEN) if free[PER_STEP] => free[PER_STEP] = false,
             Some(k) => free[k] = false,
             None => {
                 return Some(Solved {

@@ -26,7 +26,7 @@ struct ProfileRow {
 }
 
 /// The step costs fitted to the profile in `path`, and its rows.
-pub fn fit_profile(path: &Path, chunk: u32) -> Result<(RowsFit, usize), ReadError> {
+pub fn fit_profile(path: &Path) -> Result<(RowsFit, usize), ReadError> {
     let shown = path.display();
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -82,7 +82,7 @@ pub fn fit_profile(path: &Path, chunk: u32) -> Result<(RowsFit, usize), ReadErro
             "{shown}: {decodes} decode row(s) and {prefills} prefill row(s): a profile needs both"
         )));
     }
-    let fitted = fit_rows(&rows, f64::from(chunk)).ok_or_else(|| {
+    let fitted = fit_rows(&rows).ok_or_else(|| {
         ReadError::bad(format!(
             "{shown}: its rows cannot tell the step costs apart (give decode rows of two batch sizes or more)"
         ))

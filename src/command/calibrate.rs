@@ -25,7 +25,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
         }
     }
     let (fitted, fitted_to, primary) = if args.profile {
-        let (fitted, rows) = fit_profile(&args.measured, budget)?;
+        let (fitted, rows) = fit_profile(&args.measured)?;
         (
             fitted,
             format!("Fitted to the {rows} rows of a profile"),
