@@ -109,7 +109,7 @@ fn calibrate_gives_back_the_step_costs_of_a_server_it_did_not_simulate() {
 }
 
 /// The median absolute error of `metric`'s figures in a score, in %.
-fn median_error(score: &Value, metric: &str) -> f64 {
+pub(crate) fn median_error(score: &Value, metric: &str) -> f64 {
     let mut errors: Vec<f64> = score["figures"]
         .as_array()
         .unwrap()

@@ -17,6 +17,7 @@ mod prompt_cache;
 mod provider_presets;
 mod readme;
 mod real_vllm;
+mod real_vllm_requests;
 mod report;
 mod resilience;
 mod retries;

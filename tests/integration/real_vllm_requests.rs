@@ -1,0 +1,153 @@
+//! `loopcap calibrate` against a real vLLM server measured request by
+//! request: vLLM 0.23.0 serving Qwen3-14B on one H100, Poisson runs from 2
+//! to 18 requests a second and one of mixed prompt lengths that needs
+//! twice its KV cache (`tests/data/vllm-h100-qwen3-14b/SOURCE.md`).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::calibrate::{calibrate, median_error};
+
+/// The server's KV cache in tokens, as its `server_config.json` says.
+const KV_CACHE: &str = "288608";
+
+/// Each run: its file, its requests, and the most it had in flight.
+const RUNS: [(&str, usize, usize); 9] = [
+    ("rate-02.csv", 1212, 13),
+    ("rate-04.csv", 2363, 20),
+    ("rate-06.csv", 3610, 31),
+    ("rate-08.csv", 4830, 51),
+    ("rate-10.csv", 6016, 66),
+    ("rate-12.csv", 7207, 92),
+    ("rate-18.csv", 10829, 256),
+    ("mixed-06.csv", 3623, 73),
+    ("mixed-12.csv", 7213, 256),
+];
+
+/// The run fitted to: the busiest one the server kept up with.
+const FITTED: &str = "rate-12.csv";
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/vllm-h100-qwen3-14b")
+        .join(name)
+}
+
+/// A run's requests: (sent, last token, tokens held at the end).
+fn requests(file: &str) -> Vec<(f64, f64, u64)> {
+    let text = std::fs::read_to_string(data(file)).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("sent_s,first_token_s,last_token_s,input_tokens,output_tokens")
+    );
+    lines
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let num = |i: usize| f[i].parse::<f64>().unwrap();
+            let (input, output) = (f[3].parse::<u64>().unwrap(), f[4].parse::<u64>().unwrap());
+            assert_eq!(output, 128, "{file}: {line}");
+            assert!(num(0) <= num(1) && num(1) <= num(2), "{file}: {line}");
+            (num(0), num(2), input + output)
+        })
+        .collect()
+}
+
+/// The most requests in flight at once, and the most tokens they would
+/// hold had each its whole prompt and output in the cache: a sweep over
+/// sends and ends, ends first at one time.
+fn peak_in_flight(requests: &[(f64, f64, u64)]) -> (usize, u64) {
+    let mut points: Vec<(f64, i64)> = vec![];
+    for &(sent, done, tokens) in requests {
+        points.push((sent, tokens as i64));
+        points.push((done, -(tokens as i64)));
+    }
+    points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut count, mut tokens, mut peak) = (0i64, 0i64, (0usize, 0u64));
+    for (_, change) in points {
+        count += change.signum();
+        tokens += change;
+        peak = (peak.0.max(count as usize), peak.1.max(tokens as u64));
+    }
+    peak
+}
+
+#[test]
+fn the_runs_are_what_their_source_says() {
+    for (file, count, in_flight) in RUNS {
+        let requests = requests(file);
+        assert_eq!(requests.len(), count, "{file}");
+        assert!(requests.windows(2).all(|w| w[0].0 <= w[1].0), "{file}");
+        let (peak, tokens) = peak_in_flight(&requests);
+        assert_eq!(peak, in_flight, "{file}");
+        // The mixed run at 12 a second needs about twice the cache; none
+        // of the others needs it whole.
+        let cache: u64 = KV_CACHE.parse().unwrap();
+        if file == "mixed-12.csv" {
+            assert!(tokens > 2 * cache, "{file}: {tokens}");
+        } else {
+            assert!(tokens < cache, "{file}: {tokens}");
+        }
+    }
+}
+
+/// The pool fitted to `FITTED` with a KV cache of `kv` tokens, scoring
+/// every other run: each run's median absolute errors (first token, end
+/// to end), by file.
+fn predicted(kv: &str) -> Vec<(String, f64, f64)> {
+    let fitted = data(FITTED).display().to_string();
+    let checks: Vec<String> = RUNS
+        .iter()
+        .filter(|r| r.0 != FITTED)
+        .map(|r| data(r.0).display().to_string())
+        .collect();
+    let mut args = vec![
+        fitted.as_str(),
+        "--kv-cache-tokens",
+        kv,
+        "--max-num-batched-tokens",
+        "8192",
+        "--check",
+    ];
+    args.extend(checks.iter().map(String::as_str));
+    let calibration = calibrate(&args);
+    calibration["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|score: &Value| {
+            let run = Path::new(score["run"].as_str().unwrap());
+            (
+                run.file_name().unwrap().to_str().unwrap().to_string(),
+                median_error(score, "time to first token"),
+                median_error(score, "end to end"),
+            )
+        })
+        .collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    (values[(n - 1) / 2] + values[n / 2]) / 2.0
+}
+
+#[test]
+fn runs_not_fitted_to_are_predicted_within_the_goal_where_kv_binds_too() {
+    let scores = predicted(KV_CACHE);
+    assert_eq!(scores.len(), RUNS.len() - 1);
+    // Issue 35's goal: a median error across runs of 15% or less to the
+    // first token, 7% or less end to end.
+    let first_token = median(scores.iter().map(|s| s.1).collect());
+    let end_to_end = median(scores.iter().map(|s| s.2).collect());
+    assert!(first_token <= 15.0, "{first_token}: {scores:?}");
+    assert!(end_to_end <= 7.0, "{end_to_end}: {scores:?}");
+    // The run that needs twice the cache, within the goal as well.
+    let kv_bound = scores.iter().find(|s| s.0 == "mixed-12.csv").unwrap();
+    assert!(kv_bound.1 <= 15.0 && kv_bound.2 <= 7.0, "{kv_bound:?}");
+    // It is the cache that predicts it: ten times the cache misses it.
+    let unbound = predicted("2886080");
+    let missed = unbound.iter().find(|s| s.0 == "mixed-12.csv").unwrap();
+    assert!(missed.2 > 20.0, "{missed:?}");
+}
