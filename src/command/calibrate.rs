@@ -44,10 +44,13 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), Error> {
                 "{shown}: its requests cannot tell the step costs apart: it needs requests of more than one token decoding beside different loads, and prompts prefilled while others decode or sent to an idle server"
             ))
         })?;
+        let idle = match fitted.idle_rows {
+            1 => "the first token of 1 request".to_string(),
+            n => format!("the first tokens of {n} requests"),
+        };
         let words = format!(
-            "Fitted to {} gaps between tokens and the first tokens of {} requests sent to an idle server, {}",
+            "Fitted to {} gaps between tokens and {idle} sent to an idle server, {}",
             fitted.decode_rows,
-            fitted.idle_rows,
             if checks.is_empty() {
                 "the earlier half of the run"
             } else {

@@ -256,9 +256,13 @@ fn the_readme_shows_what_calibrate_prints() {
     let shown: Vec<&str> = guide
         .split(command)
         .skip(1)
-        .filter(|block| block.contains("\n```\n\n```\n# "))
+        .filter(|block| {
+            block
+                .split_once('\n')
+                .is_some_and(|(_, after)| after.starts_with("```\n\n```\n"))
+        })
         .collect();
-    assert_eq!(shown.len(), 1, "the guide shows one calibration");
+    assert_eq!(shown.len(), 3, "the guide shows three calibrations");
     for block in blocks.into_iter().chain(shown) {
         let (line, after) = block.split_once("\n```\n\n```\n").unwrap();
         let shown = after.split("```").next().unwrap();

@@ -92,16 +92,15 @@ fn the_runs_are_what_their_source_says() {
     }
 }
 
-/// The pool fitted to `FITTED` with a KV cache of `kv` tokens, scoring
-/// every other run: each run's median absolute errors (first token, end
-/// to end), by file.
-fn predicted(kv: &str) -> Vec<(String, f64, f64)> {
-    let fitted = data(FITTED).display().to_string();
+/// The pool fitted to `fitted` with a KV cache of `kv` tokens, scoring
+/// every other run: each score, by the run's file name.
+fn predicted(fitted: &str, kv: &str) -> Vec<(String, Value)> {
     let checks: Vec<String> = RUNS
         .iter()
-        .filter(|r| r.0 != FITTED)
+        .filter(|r| r.0 != fitted)
         .map(|r| data(r.0).display().to_string())
         .collect();
+    let fitted = data(fitted).display().to_string();
     let mut args = vec![
         fitted.as_str(),
         "--kv-cache-tokens",
@@ -116,15 +115,21 @@ fn predicted(kv: &str) -> Vec<(String, f64, f64)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|score: &Value| {
+        .map(|score| {
             let run = Path::new(score["run"].as_str().unwrap());
-            (
-                run.file_name().unwrap().to_str().unwrap().to_string(),
-                median_error(score, "time to first token"),
-                median_error(score, "end to end"),
-            )
+            let name = run.file_name().unwrap().to_str().unwrap().to_string();
+            (name, score.clone())
         })
         .collect()
+}
+
+/// A run's median absolute errors (first token, end to end) in `scores`.
+fn errors_of(scores: &[(String, Value)], run: &str) -> (f64, f64) {
+    let score = &scores.iter().find(|s| s.0 == run).unwrap().1;
+    (
+        median_error(score, "time to first token"),
+        median_error(score, "end to end"),
+    )
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -135,19 +140,44 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 #[test]
 fn runs_not_fitted_to_are_predicted_within_the_goal_where_kv_binds_too() {
-    let scores = predicted(KV_CACHE);
+    let scores = predicted(FITTED, KV_CACHE);
     assert_eq!(scores.len(), RUNS.len() - 1);
+    let errors: Vec<(f64, f64)> = scores.iter().map(|s| errors_of(&scores, &s.0)).collect();
     // Issue 35's goal: a median error across runs of 15% or less to the
     // first token, 7% or less end to end.
-    let first_token = median(scores.iter().map(|s| s.1).collect());
-    let end_to_end = median(scores.iter().map(|s| s.2).collect());
-    assert!(first_token <= 15.0, "{first_token}: {scores:?}");
-    assert!(end_to_end <= 7.0, "{end_to_end}: {scores:?}");
+    let first_token = median(errors.iter().map(|e| e.0).collect());
+    let end_to_end = median(errors.iter().map(|e| e.1).collect());
+    assert!(first_token <= 15.0, "{first_token}: {errors:?}");
+    assert!(end_to_end <= 7.0, "{end_to_end}: {errors:?}");
     // The run that needs twice the cache, within the goal as well.
-    let kv_bound = scores.iter().find(|s| s.0 == "mixed-12.csv").unwrap();
-    assert!(kv_bound.1 <= 15.0 && kv_bound.2 <= 7.0, "{kv_bound:?}");
+    let kv_bound = errors_of(&scores, "mixed-12.csv");
+    assert!(kv_bound.0 <= 15.0 && kv_bound.1 <= 7.0, "{kv_bound:?}");
     // It is the cache that predicts it: ten times the cache misses it.
-    let unbound = predicted("2886080");
-    let missed = unbound.iter().find(|s| s.0 == "mixed-12.csv").unwrap();
-    assert!(missed.2 > 20.0, "{missed:?}");
+    let unbound = errors_of(&predicted(FITTED, "2886080"), "mixed-12.csv");
+    assert!(unbound.1 > 20.0, "{unbound:?}");
+}
+
+#[test]
+fn what_the_pool_does_not_model_shows_where_the_guide_says() {
+    let scores = predicted(FITTED, KV_CACHE);
+    // Every figure of the first token early, in every run: the server's
+    // front end, which no step is.
+    for (run, score) in &scores {
+        for figure in score["figures"].as_array().unwrap() {
+            if figure["metric"] == "time to first token" {
+                assert!(
+                    figure["error_pct"].as_f64().unwrap() < 0.0,
+                    "{run}: {figure}"
+                );
+            }
+        }
+    }
+    // Where the real server fell behind, the pool keeps up: about a third
+    // short end to end.
+    let behind = errors_of(&scores, "rate-18.csv").1;
+    assert!((25.0..40.0).contains(&behind), "{behind}");
+    // Fitted at 4 a second, the run that decodes up to 256 at once is
+    // missed by more than 40% end to end.
+    let light = errors_of(&predicted("rate-04.csv", KV_CACHE), "mixed-12.csv").1;
+    assert!(light > 40.0, "{light}");
 }
