@@ -38,6 +38,7 @@ pub struct Server {
     pub max_sequences: u32,
     pub max_num_batched_tokens: u32,
     pub block_size: u32,
+    pub async_scheduling: bool,
 }
 
 impl Server {
@@ -49,11 +50,12 @@ impl Server {
             step_cost(costs.prefill_per_token_s)
         );
         format!(
-            "[capacity]\nkind = \"self_hosted\"\nscheduler = \"vllm\"\nreplicas = 1\nmax_sequences = {}\nkv_cache_tokens = {}\nmax_num_batched_tokens = {}\nblock_size = {}\ndecode_iteration = {{ base = \"{}\", per_sequence = \"{}\", per_context_token = \"{}\" }}\n{prefill}\n",
+            "[capacity]\nkind = \"self_hosted\"\nscheduler = \"vllm\"\nreplicas = 1\nmax_sequences = {}\nkv_cache_tokens = {}\nmax_num_batched_tokens = {}\nblock_size = {}\nasync_scheduling = {}\ndecode_iteration = {{ base = \"{}\", per_sequence = \"{}\", per_context_token = \"{}\" }}\n{prefill}\n",
             self.max_sequences,
             self.kv_cache_tokens,
             self.max_num_batched_tokens,
             self.block_size,
+            self.async_scheduling,
             step_cost(costs.base_s),
             step_cost(costs.per_sequence_s),
             step_cost(costs.per_context_token_s),

@@ -449,6 +449,10 @@ pub struct CalibrateArgs {
     /// Its block_size (default: vLLM's).
     #[arg(long, value_name = "N")]
     pub block_size: Option<u32>,
+    /// It ran with --no-async-scheduling, or is older than vLLM 0.14:
+    /// each step planned when the one before it ended.
+    #[arg(long)]
+    pub no_async_scheduling: bool,
     /// MEASURED is a table of speeds.
     #[arg(long)]
     pub profile: bool,

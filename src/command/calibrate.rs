@@ -140,6 +140,9 @@ fn command(args: &CalibrateArgs) -> String {
             line += &format!(" {flag} {value}");
         }
     }
+    if args.no_async_scheduling {
+        line += " --no-async-scheduling";
+    }
     if args.profile {
         line += " --profile";
     }
@@ -160,6 +163,7 @@ fn server(args: &CalibrateArgs) -> Result<Server, Error> {
         max_sequences: knob(args.max_sequences, "max_sequences"),
         max_num_batched_tokens: knob(args.max_num_batched_tokens, "max_num_batched_tokens"),
         block_size: knob(args.block_size, "block_size"),
+        async_scheduling: !args.no_async_scheduling,
     };
     for (flag, value) in [
         ("--kv-cache-tokens", server.kv_cache_tokens),

@@ -25,10 +25,20 @@ const VLLM_SERVER: &str = "vllm-server";
 /// vLLM's own default for `name` (block_size, max_num_batched_tokens or
 /// max_sequences), as the `vllm-server` preset gives it.
 pub fn vllm_server_default(name: &str) -> i64 {
+    vllm_server(name, toml::Value::as_integer)
+}
+
+/// Whether vLLM schedules one step ahead by default, as the
+/// `vllm-server` preset says.
+pub fn vllm_server_async_scheduling() -> bool {
+    vllm_server("async_scheduling", toml::Value::as_bool)
+}
+
+fn vllm_server<T>(name: &str, read: fn(&toml::Value) -> Option<T>) -> T {
     presets::capacity_table(VLLM_SERVER)
         .expect("the vllm-server preset is shipped (a test reads it)")
         .get(name)
-        .and_then(toml::Value::as_integer)
+        .and_then(read)
         .expect("the vllm-server preset sets it (a test reads it)")
 }
 
@@ -67,6 +77,11 @@ pub struct RawSelfHosted {
     max_num_batched_tokens: Option<Number>,
     /// "recompute" (default, vLLM V1's only mode) or "swap".
     preemption: Option<String>,
+    /// vLLM's async scheduling: each step planned while the one before
+    /// it runs, so a call that arrives during a step waits for the next
+    /// one too (default: the `vllm-server` preset's, on since vLLM 0.14;
+    /// false for `--no-async-scheduling` or an older server).
+    async_scheduling: Option<bool>,
     /// With preemption = "swap": KV-cache tokens a second the host link
     /// copies out and back.
     swap_tokens_per_s: Option<Number>,
@@ -383,6 +398,9 @@ impl RawSelfHosted {
             block_size: knob("block_size", self.block_size)?,
             max_num_batched_tokens: knob("max_num_batched_tokens", self.max_num_batched_tokens)?,
             preemption,
+            async_scheduling: self
+                .async_scheduling
+                .unwrap_or_else(vllm_server_async_scheduling),
         })
     }
 

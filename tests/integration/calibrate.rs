@@ -79,6 +79,7 @@ fn calibrate_gives_back_the_step_costs_of_a_server_it_did_not_simulate() {
         data("rate-4.json").to_str().unwrap(),
         "--kv-cache-tokens",
         "14000",
+        "--no-async-scheduling",
     ]);
     // The run's times are rounded to 0.1 µs: the costs come back to 0.5%,
     // and a cost 2% off would not.
@@ -133,6 +134,7 @@ fn a_pool_calibrated_at_one_rate_predicts_a_run_at_twice_it_where_kv_binds() {
             data("rate-4.json").to_str().unwrap(),
             "--kv-cache-tokens",
             kv,
+            "--no-async-scheduling",
             "--check",
             check.to_str().unwrap(),
         ]);
@@ -158,6 +160,7 @@ fn a_pool_calibrated_on_a_noisy_server_predicts_it_where_kv_binds() {
         data("rate-4-jitter.json").to_str().unwrap(),
         "--kv-cache-tokens",
         "14000",
+        "--no-async-scheduling",
         "--check",
         data("rate-8-kv-14000-jitter.csv").to_str().unwrap(),
     ]);
@@ -293,6 +296,7 @@ fn requests_the_pool_cannot_hold_are_counted_not_hidden() {
         data("rate-4.json").to_str().unwrap(),
         "--kv-cache-tokens",
         "600",
+        "--no-async-scheduling",
     ]);
     let score = &calibration["scores"][0];
     let from = score["from_s"].as_f64().unwrap();
@@ -334,6 +338,7 @@ fn summaries_sent_at_a_rate_are_scored_against_the_mean_of_their_draws() {
         data("rate-4.json").to_str().unwrap(),
         "--kv-cache-tokens",
         "14000",
+        "--no-async-scheduling",
         "--check",
         dir.to_str().unwrap(),
     ]);

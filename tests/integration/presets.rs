@@ -10,7 +10,7 @@ use std::path::Path;
 
 use loopcap::engine::SimDuration;
 use loopcap::model::capacity::kind::CapacitySpec;
-use loopcap::model::capacity::self_hosted::DecodeSpeed;
+use loopcap::model::capacity::self_hosted::{DecodeSpeed, Scheduler};
 use loopcap::model::capacity::shared_api::{SharedApiSpec, TokensCharged};
 use loopcap::model::client::policy::{Backoff, ClientPolicy, Jitter, RetryAfter};
 use loopcap::model::prices::Prices;
@@ -754,6 +754,45 @@ fn the_self_hosted_preset_is_its_source() {
     );
     let p = &model.pools[0].prices;
     assert_eq!(p.per_unit_hour, value(&s, "$"));
+}
+
+/// vLLM's scheduling one step ahead is on by default, as its v0.14.0
+/// release notes say, and reaches a pool that does not give it; a pool
+/// may turn it off, as `--no-async-scheduling` does.
+#[test]
+fn vllm_schedules_one_step_ahead_by_default_as_its_release_notes_say() {
+    let notes = source("vllm-v0.14.0-release.txt");
+    assert!(
+        notes.contains("Async scheduling is now enabled by default")
+            && notes.contains("--no-async-scheduling"),
+        "{notes}"
+    );
+    let table =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("presets/self-hosted.toml"))
+            .unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("async_scheduling ="))
+        .unwrap();
+    assert!(
+        line.contains("= true") && line.contains("v0.14.0"),
+        "{line}"
+    );
+    let pool = "capacity={ kind = \"self_hosted\", replicas = 1, max_sequences = 8, kv_cache_tokens = 100000, prefill_tokens_per_s = 10000, decode_tokens_per_s = [{ batch = 1, tokens_per_s = 50 }] }";
+    let scheduled_ahead = |overrides: &[&str]| {
+        let model = spec(BASE, overrides);
+        let CapacitySpec::SelfHosted(hosted) = &model.pools[0].capacity else {
+            panic!()
+        };
+        match hosted.scheduler {
+            Scheduler::Vllm {
+                async_scheduling, ..
+            } => async_scheduling,
+            Scheduler::Reserve => panic!("vLLM's scheduler"),
+        }
+    };
+    assert!(scheduled_ahead(&[pool]));
+    assert!(!scheduled_ahead(&[pool, "capacity.async_scheduling=false"]));
 }
 
 /// A shared API with an input limit that leaves unstated whether cache

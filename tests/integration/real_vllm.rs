@@ -58,6 +58,7 @@ fn calibrated(set: &str, kv: &str, checks: &[&str]) -> Value {
         "--profile",
         "--kv-cache-tokens",
         kv,
+        "--no-async-scheduling",
         "--check",
     ];
     args.extend(checks.iter().map(String::as_str));

@@ -92,9 +92,10 @@ fn the_runs_are_what_their_source_says() {
     }
 }
 
-/// The pool fitted to `fitted` with a KV cache of `kv` tokens, scoring
-/// every other run: each score, by the run's file name.
-fn predicted(fitted: &str, kv: &str) -> Vec<(String, Value)> {
+/// The pool fitted to `fitted` with a KV cache of `kv` tokens (and
+/// `more` flags), scoring every other run: each score, by the run's file
+/// name.
+fn predicted(fitted: &str, kv: &str, more: &[&str]) -> Vec<(String, Value)> {
     let checks: Vec<String> = RUNS
         .iter()
         .filter(|r| r.0 != fitted)
@@ -107,8 +108,9 @@ fn predicted(fitted: &str, kv: &str) -> Vec<(String, Value)> {
         kv,
         "--max-num-batched-tokens",
         "8192",
-        "--check",
     ];
+    args.extend(more);
+    args.push("--check");
     args.extend(checks.iter().map(String::as_str));
     let calibration = calibrate(&args);
     calibration["scores"]
@@ -132,37 +134,65 @@ fn errors_of(scores: &[(String, Value)], run: &str) -> (f64, f64) {
     )
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    (values[(n - 1) / 2] + values[n / 2]) / 2.0
+/// The median over `runs` (all of `scores`' when empty) of their median
+/// absolute errors: (first token, end to end).
+fn median_over(scores: &[(String, Value)], runs: &[&str]) -> (f64, f64) {
+    let errors: Vec<(f64, f64)> = scores
+        .iter()
+        .filter(|s| runs.is_empty() || runs.contains(&s.0.as_str()))
+        .map(|s| errors_of(scores, &s.0))
+        .collect();
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        (values[(n - 1) / 2] + values[n / 2]) / 2.0
+    };
+    (
+        median(errors.iter().map(|e| e.0).collect()),
+        median(errors.iter().map(|e| e.1).collect()),
+    )
 }
 
 #[test]
 fn runs_not_fitted_to_are_predicted_within_the_goal_where_kv_binds_too() {
-    let scores = predicted(FITTED, KV_CACHE);
+    let scores = predicted(FITTED, KV_CACHE, &[]);
     assert_eq!(scores.len(), RUNS.len() - 1);
-    let errors: Vec<(f64, f64)> = scores.iter().map(|s| errors_of(&scores, &s.0)).collect();
-    // Issue 35's goal: a median error across runs of 15% or less to the
-    // first token, 7% or less end to end.
-    let first_token = median(errors.iter().map(|e| e.0).collect());
-    let end_to_end = median(errors.iter().map(|e| e.1).collect());
-    assert!(first_token <= 15.0, "{first_token}: {errors:?}");
-    assert!(end_to_end <= 7.0, "{end_to_end}: {errors:?}");
-    // The run that needs twice the cache, within the goal as well.
+    // Issue 35's goal: a median error across runs, the one where the KV
+    // cache binds among them, of 15% or less to the first token, 7% or
+    // less end to end.
+    let (first_token, end_to_end) = median_over(&scores, &[]);
+    assert!(first_token <= 15.0, "{first_token}");
+    assert!(end_to_end <= 7.0, "{end_to_end}");
+    // The run that needs twice the cache, within 20% and 10%; with ten
+    // times the cache, missed by more than 20% end to end.
     let kv_bound = errors_of(&scores, "mixed-12.csv");
-    assert!(kv_bound.0 <= 15.0 && kv_bound.1 <= 7.0, "{kv_bound:?}");
-    // It is the cache that predicts it: ten times the cache misses it.
-    let unbound = errors_of(&predicted(FITTED, "2886080"), "mixed-12.csv");
+    assert!(kv_bound.0 <= 20.0 && kv_bound.1 <= 10.0, "{kv_bound:?}");
+    let unbound = errors_of(&predicted(FITTED, "2886080", &[]), "mixed-12.csv");
     assert!(unbound.1 > 20.0, "{unbound:?}");
 }
 
+/// The runs of 1,024-token prompts the server kept up with.
+const KEPT_UP: [&str; 5] = [
+    "rate-02.csv",
+    "rate-04.csv",
+    "rate-06.csv",
+    "rate-08.csv",
+    "rate-10.csv",
+];
+
 #[test]
-fn what_the_pool_does_not_model_shows_where_the_guide_says() {
-    let scores = predicted(FITTED, KV_CACHE);
-    // Every figure of the first token early, in every run: the server's
-    // front end, which no step is.
-    for (run, score) in &scores {
+fn the_first_token_waits_a_step_more_as_vllm_plans_one_step_ahead() {
+    // Planned ahead (the default), each run the server kept up with has
+    // its first token to 5%.
+    let ahead = predicted(FITTED, KV_CACHE, &[]);
+    for run in KEPT_UP {
+        let (first_token, _) = errors_of(&ahead, run);
+        assert!(first_token <= 5.0, "{run}: {first_token}");
+    }
+    // Planned as each step ends, every figure of the first token comes
+    // early, in every run, and the median is the README's.
+    let behind = predicted(FITTED, KV_CACHE, &["--no-async-scheduling"]);
+    for (run, score) in &behind {
         for figure in score["figures"].as_array().unwrap() {
             if figure["metric"] == "time to first token" {
                 assert!(
@@ -172,12 +202,28 @@ fn what_the_pool_does_not_model_shows_where_the_guide_says() {
             }
         }
     }
+    assert_eq!(format!("{:.1}", median_over(&behind, &[]).0), "14.3");
+}
+
+#[test]
+fn what_no_fit_removes_and_which_run_to_fit() {
+    let scores = predicted(FITTED, KV_CACHE, &[]);
     // Where the real server fell behind, the pool keeps up: about a third
     // short end to end.
     let behind = errors_of(&scores, "rate-18.csv").1;
     assert!((25.0..40.0).contains(&behind), "{behind}");
-    // Fitted at 4 a second, the run that decodes up to 256 at once is
-    // missed by more than 40% end to end.
-    let light = errors_of(&predicted("rate-04.csv", KV_CACHE), "mixed-12.csv").1;
-    assert!(light > 40.0, "{light}");
+    // Fitted at 4 a second, the light runs to 2% end to end, and the run
+    // that decodes up to 256 at once missed by more than 40%.
+    let light = predicted("rate-04.csv", KV_CACHE, &[]);
+    for run in KEPT_UP.iter().filter(|r| **r != "rate-04.csv") {
+        assert!(errors_of(&light, run).1 <= 2.0, "{run}");
+    }
+    assert!(errors_of(&light, "mixed-12.csv").1 > 40.0);
+    // Fitted to a run the server fell behind in, the lighter runs are
+    // missed by more than the fit at 12 a second misses them.
+    let lighter = median_over(&scores, &KEPT_UP).1;
+    for fitted in ["rate-18.csv", "mixed-12.csv"] {
+        let missed = median_over(&predicted(fitted, KV_CACHE, &[]), &KEPT_UP).1;
+        assert!(missed > lighter, "{fitted}: {missed} against {lighter}");
+    }
 }

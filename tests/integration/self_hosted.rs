@@ -307,7 +307,9 @@ fn bad_self_hosted_configs_are_refused_at_their_line() {
 /// Self-hosted first, spilling to a shared API when no replica has room:
 /// the replicas never queue a call (a call they cannot start at their next
 /// step goes on: it waits for no more than the step in progress, of two
-/// decodes at 90 tokens/s and a prompt token at 5,000), the API takes the
+/// decodes at 90 tokens/s and a prompt token at 5,000, and the step
+/// planned when it started, as vLLM plans one step ahead; planned as each
+/// step ends, for the step in progress alone), the API takes the
 /// overflow, and both are billed.
 #[test]
 fn a_full_fleet_spills_to_a_shared_api() {
@@ -321,6 +323,12 @@ fn a_full_fleet_spills_to_a_shared_api() {
     );
     let step_s = 2.0 / 90.0 + 1.0 / 5000.0;
     let waited = s.queue_wait_s.unwrap().max;
+    assert!(
+        waited <= 2.0 * step_s + 1e-6,
+        "{waited} s: something waited for a replica"
+    );
+    let planned_at_the_end = run(&text, &["pool.0.capacity.async_scheduling=false"]);
+    let waited = planned_at_the_end.queue_wait_s.unwrap().max;
     assert!(
         waited <= step_s + 1e-6,
         "{waited} s: something waited for a replica"

@@ -25,6 +25,8 @@ pub(super) struct Held {
     /// Its service started (it was scheduled once).
     pub(super) started: bool,
     pub(super) first_at: SimTime,
+    /// The steps its replica had scheduled when it arrived.
+    pub(super) queued_at: u64,
 }
 
 impl Held {

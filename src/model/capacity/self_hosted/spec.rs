@@ -115,6 +115,10 @@ pub enum Scheduler {
         max_num_batched_tokens: u32,
         preemption: Preemption,
         prefix_cache: PrefixCaching,
+        /// Each step planned when the one before it starts (vLLM's async
+        /// scheduling): a sequence arriving during a step waits for the
+        /// next one too, unless nothing else would run.
+        async_scheduling: bool,
     },
     /// Each call reserves its input plus `max_tokens` of KV cache when it
     /// is admitted, as TGI's router plans a batch; one prefill at a time,

@@ -14,7 +14,10 @@
 //! budget is prefilled in chunks over several steps. A sequence makes a
 //! token at the end of a step in which it caught up with its tokens (the
 //! first one ends its prefill); it is done when it has made its output.
-//! Sequences that arrive during a step wait for its end.
+//! Sequences that arrive during a step wait for its end; scheduled one
+//! step ahead (vLLM's async scheduling, on by default since 0.14: the
+//! next step is planned when the one before it starts), they wait for
+//! the step after it too, unless the replica would otherwise stand idle.
 //!
 //! A step lasts the decode iteration of its decoding sequences (by their
 //! number and the tokens they attend to) plus the prefill of its prompt
@@ -69,6 +72,8 @@ pub(super) struct Stepped {
     spare: Vec<u32>,
     /// KV statistics are counted up to here.
     counted_to: SimTime,
+    /// Steps scheduled so far (each run of like steps counted once).
+    scheduled: u64,
     /// Tests compare runs of decode steps with the steps one by one.
     #[cfg(test)]
     pub(super) one_by_one: bool,
@@ -97,6 +102,7 @@ impl Stepped {
             step: None,
             spare: Vec::new(),
             counted_to: now,
+            scheduled: 0,
             #[cfg(test)]
             one_by_one: false,
         }
@@ -206,6 +212,7 @@ impl Stepped {
             decoding: false,
             started: false,
             first_at: seq.arrived,
+            queued_at: self.scheduled,
         });
     }
 

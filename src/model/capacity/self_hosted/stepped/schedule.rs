@@ -33,6 +33,7 @@ impl Stepped {
         let Scheduler::Vllm {
             max_num_batched_tokens,
             preemption,
+            async_scheduling,
             ..
         } = spec.scheduler
         else {
@@ -49,8 +50,25 @@ impl Stepped {
         let mut measured = (now >= measure_from).then_some(stats);
         self.continue_running(&mut taking, preemption, measured.as_deref_mut());
         if !taking.preempted {
-            self.admit_waiting(&mut taking, spec.max_sequences, measured, started);
+            // Scheduled one step ahead, a step takes those that waited
+            // when the step before it started; an idle engine, any.
+            let before = if async_scheduling {
+                self.scheduled
+            } else {
+                u64::MAX
+            };
+            self.admit_waiting(
+                &mut taking,
+                spec.max_sequences,
+                before,
+                measured.as_deref_mut(),
+                started,
+            );
+            if taking.tokens.is_empty() {
+                self.admit_waiting(&mut taking, spec.max_sequences, u64::MAX, measured, started);
+            }
         }
+        self.scheduled += 1;
         if taking.tokens.is_empty() {
             self.spare = taking.tokens;
             return None;
@@ -126,11 +144,12 @@ impl Stepped {
         &mut self,
         taking: &mut Taking,
         max_sequences: u32,
+        before: u64,
         mut stats: Option<&mut ReplicaStats>,
         started: &mut Vec<Key>,
     ) {
         while taking.budget > 0 && self.running() < max_sequences {
-            let Some(head) = self.waiting.front() else {
+            let Some(head) = self.waiting.front().filter(|h| h.queued_at < before) else {
                 break;
             };
             let resume = self.resume(head, &taking.tokens);

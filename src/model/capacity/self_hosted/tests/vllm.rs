@@ -19,6 +19,7 @@ fn vllm(replicas: u32, max_sequences: u32, kv: u64, budget: u32) -> SelfHostedSp
             max_num_batched_tokens: budget,
             preemption: Preemption::Recompute,
             prefix_cache: PrefixCaching::Given,
+            async_scheduling: false,
         },
         ..spec(replicas, max_sequences, kv)
     }
@@ -78,6 +79,55 @@ fn decodes_go_on_while_a_prompt_prefills_and_arrivals_wait_for_the_step() {
     assert_eq!(a.1, secs(0.0016 + 9.96 + 2.0 * 0.0611 + 0.0102));
 }
 
+/// Scheduled one step ahead (vLLM's async scheduling), the step after the
+/// one in progress was planned when it started: B, arriving at 50 ms in
+/// the step of 41.6 to 51.6 ms, waits for the next step too (to 61.6 ms),
+/// and its three steps of prefill beside A's tokens end at 194.0 ms, a
+/// step later than above. A, sent to an idle replica, starts at once as
+/// before, and ends as before: B's steps only move.
+#[test]
+fn scheduled_one_step_ahead_an_arrival_waits_for_the_next_step_too() {
+    let ahead = |spec: SelfHostedSpec| SelfHostedSpec {
+        scheduler: match spec.scheduler {
+            Scheduler::Vllm {
+                block_size,
+                max_num_batched_tokens,
+                preemption,
+                prefix_cache,
+                ..
+            } => Scheduler::Vllm {
+                block_size,
+                max_num_batched_tokens,
+                preemption,
+                prefix_cache,
+                async_scheduling: true,
+            },
+            Scheduler::Reserve => unreachable!(),
+        },
+        ..spec
+    };
+    let mut fleet = SelfHosted::new(&ahead(vllm(1, 8, 100_000, 512)), SimTime::ZERO);
+    let times = drive(
+        &mut fleet,
+        &[
+            (secs(0.0), request(16, 1000), 1000),
+            (secs(0.05), request(1024, 1000), 2),
+        ],
+    );
+    let mut it = times.values();
+    let (a, b) = (*it.next().unwrap(), *it.next().unwrap());
+    assert_eq!(b, (secs(0.1940), secs(0.2040)));
+    assert_eq!(a.0, secs(0.0016));
+    assert_eq!(a.1, secs(0.0016 + 9.96 + 2.0 * 0.0611 + 0.0102));
+    // Runs of decode steps, cut short by arrivals that now wait a step
+    // more, still give what the steps one by one give.
+    let spec = SelfHostedSpec {
+        decode: growing_decode(),
+        ..ahead(vllm(2, 12, 12_000, 256))
+    };
+    runs_match_steps(&spec, &sessionless_calls());
+}
+
 /// Eight calls of 400 tokens that may make 1,000 but make 50: reserving
 /// 1,400 tokens each, a cache of 4,096 runs two at once; taking blocks
 /// as they grow (8 x 29 blocks of 16 at most), it runs all eight in one
@@ -125,6 +175,7 @@ fn when_blocks_run_out_the_latest_admitted_is_preempted() {
                 max_num_batched_tokens: 8192,
                 preemption,
                 prefix_cache: PrefixCaching::Given,
+                async_scheduling: false,
             },
             ..vllm(1, 8, kv, 8192)
         };
@@ -210,6 +261,7 @@ fn caching(kv: u64, prefix_cache: PrefixCaching) -> SelfHostedSpec {
             max_num_batched_tokens: 8192,
             preemption: Preemption::Recompute,
             prefix_cache,
+            async_scheduling: false,
         },
         ..vllm(1, 8, kv, 8192)
     }
@@ -416,6 +468,7 @@ fn a_classs_part_is_shared_from_the_step_that_finishes_computing_it() {
             max_num_batched_tokens: 1024,
             preemption: Preemption::Recompute,
             prefix_cache: PrefixCaching::Blocks,
+            async_scheduling: false,
         },
         ..vllm(1, 8, 100_000, 1024)
     };
@@ -486,6 +539,7 @@ fn swapped_calls_give_up_their_references_and_blocks_are_conserved() {
             max_num_batched_tokens: 8192,
             preemption: Preemption::Swap { tokens_per_s: 1e6 },
             prefix_cache: PrefixCaching::Blocks,
+            async_scheduling: false,
         },
         ..caching(12_000, PrefixCaching::Blocks)
     };
