@@ -439,13 +439,7 @@ impl Calibration {
             "per token"
         );
         let row = |out: &mut String, name: &str, errors: [f64; 3]| {
-            let shown = errors.map(|e| {
-                if e.is_nan() {
-                    "-".to_owned()
-                } else {
-                    format!("{e:.1}%")
-                }
-            });
+            let shown = errors.map(percent);
             let _ = writeln!(
                 out,
                 "{name:<28}{:>15}{:>12}{:>16}",
@@ -468,7 +462,47 @@ impl Calibration {
             median(errors)
         });
         row(&mut out, "median over the runs", over_runs);
+        const STATS: [&str; 4] = ["mean", "p50", "p90", "p99"];
+        let _ = write!(
+            out,
+            "\nacross the {} runs scored, the median absolute error of each figure\n{:<28}{:>10}{:>10}{:>10}{:>10}\n",
+            self.scores.len(),
+            "",
+            STATS[0],
+            STATS[1],
+            STATS[2],
+            STATS[3]
+        );
+        for metric in METRICS {
+            let shown = STATS.map(|stat| {
+                let errors: Vec<f64> = self
+                    .scores
+                    .iter()
+                    .filter_map(|s| {
+                        s.figures
+                            .iter()
+                            .find(|f| f.metric == metric && f.stat == stat)
+                    })
+                    .map(|f| f.error_pct.abs())
+                    .collect();
+                percent(median(errors))
+            });
+            let _ = writeln!(
+                out,
+                "{metric:<28}{:>10}{:>10}{:>10}{:>10}",
+                shown[0], shown[1], shown[2], shown[3]
+            );
+        }
         out
+    }
+}
+
+/// An error in %, to a tenth ("-" for none).
+fn percent(error: f64) -> String {
+    if error.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{error:.1}%")
     }
 }
 

@@ -10,7 +10,7 @@ use crate::calibrate::profile::fit_profile;
 use crate::calibrate::{Calibration, Server, score, score_summary};
 use crate::cli::CalibrateArgs;
 use crate::command::error::Error;
-use crate::config::self_hosted::vllm_server_default;
+use crate::config::self_hosted::{vllm_server_async_scheduling, vllm_server_default};
 use crate::error::ReadError;
 use crate::json;
 
@@ -163,7 +163,7 @@ fn server(args: &CalibrateArgs) -> Result<Server, Error> {
         max_sequences: knob(args.max_sequences, "max_sequences"),
         max_num_batched_tokens: knob(args.max_num_batched_tokens, "max_num_batched_tokens"),
         block_size: knob(args.block_size, "block_size"),
-        async_scheduling: !args.no_async_scheduling,
+        async_scheduling: vllm_server_async_scheduling() && !args.no_async_scheduling,
     };
     for (flag, value) in [
         ("--kv-cache-tokens", server.kv_cache_tokens),

@@ -246,6 +246,43 @@ fn measurements_calibrate_cannot_use_are_refused_with_the_reason() {
     );
 }
 
+/// Across the runs scored, each figure's median absolute error, as printed,
+/// is the median recounted from each run's figure in the JSON.
+#[test]
+fn each_figures_median_error_across_runs_is_recounted() {
+    let args = [
+        data("rate-4-jitter.json").display().to_string(),
+        "--kv-cache-tokens".into(),
+        "14000".into(),
+        "--no-async-scheduling".into(),
+        "--check".into(),
+        data("rate-8-kv-14000-jitter.csv").display().to_string(),
+        data("rate-5-kv-14000-jitter.csv").display().to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let json = calibrate(&args);
+    let output = loopcap().arg("calibrate").args(&args).output().unwrap();
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let table = printed
+        .split("the median absolute error of each figure\n")
+        .nth(1)
+        .unwrap();
+    let scores = json["scores"].as_array().unwrap();
+    for metric in ["time to first token", "end to end", "time per output token"] {
+        let line = table.lines().find(|l| l.starts_with(metric)).unwrap();
+        let shown: Vec<&str> = line[metric.len()..].split_whitespace().collect();
+        for (stat, shown) in ["mean", "p50", "p90", "p99"].iter().zip(shown) {
+            let mut errors: Vec<f64> = scores
+                .iter()
+                .map(|s| figure(s, metric, stat)["error_pct"].as_f64().unwrap().abs())
+                .collect();
+            errors.sort_by(f64::total_cmp);
+            let median = (errors[0] + errors[1]) / 2.0;
+            assert_eq!(shown, format!("{median:.1}%"), "{metric} {stat}");
+        }
+    }
+}
+
 #[test]
 fn the_readme_shows_what_calibrate_prints() {
     let text = |file: &str| {

@@ -64,7 +64,16 @@ fn an_empty_prompt_is_computed_as_one_token() {
 /// after the first take 996 plain steps and those three.
 #[test]
 fn decodes_go_on_while_a_prompt_prefills_and_arrivals_wait_for_the_step() {
-    let mut fleet = SelfHosted::new(&vllm(1, 8, 100_000, 512), SimTime::ZERO);
+    let (a, b) = a_then_b(&vllm(1, 8, 100_000, 512));
+    assert_eq!(b, (secs(0.1840), secs(0.1940)));
+    assert_eq!(a.0, secs(0.0016));
+    assert_eq!(a.1, secs(0.0016 + 9.96 + 2.0 * 0.0611 + 0.0102));
+}
+
+/// A (16 prompt tokens, 1,000 out) sent at 0 and B (1,024 prompt tokens,
+/// 2 out) at 50 ms to one replica of `spec`: each one's first token and end.
+fn a_then_b(spec: &SelfHostedSpec) -> ((SimTime, SimTime), (SimTime, SimTime)) {
+    let mut fleet = SelfHosted::new(spec, SimTime::ZERO);
     let times = drive(
         &mut fleet,
         &[
@@ -73,10 +82,18 @@ fn decodes_go_on_while_a_prompt_prefills_and_arrivals_wait_for_the_step() {
         ],
     );
     let mut it = times.values();
-    let (a, b) = (*it.next().unwrap(), *it.next().unwrap());
-    assert_eq!(b, (secs(0.1840), secs(0.1940)));
-    assert_eq!(a.0, secs(0.0016));
-    assert_eq!(a.1, secs(0.0016 + 9.96 + 2.0 * 0.0611 + 0.0102));
+    (*it.next().unwrap(), *it.next().unwrap())
+}
+
+/// `spec` planning each step while the one before it runs.
+fn ahead(mut spec: SelfHostedSpec) -> SelfHostedSpec {
+    if let Scheduler::Vllm {
+        async_scheduling, ..
+    } = &mut spec.scheduler
+    {
+        *async_scheduling = true;
+    }
+    spec
 }
 
 /// Scheduled one step ahead (vLLM's async scheduling), the step after the
@@ -87,35 +104,7 @@ fn decodes_go_on_while_a_prompt_prefills_and_arrivals_wait_for_the_step() {
 /// before, and ends as before: B's steps only move.
 #[test]
 fn scheduled_one_step_ahead_an_arrival_waits_for_the_next_step_too() {
-    let ahead = |spec: SelfHostedSpec| SelfHostedSpec {
-        scheduler: match spec.scheduler {
-            Scheduler::Vllm {
-                block_size,
-                max_num_batched_tokens,
-                preemption,
-                prefix_cache,
-                ..
-            } => Scheduler::Vllm {
-                block_size,
-                max_num_batched_tokens,
-                preemption,
-                prefix_cache,
-                async_scheduling: true,
-            },
-            Scheduler::Reserve => unreachable!(),
-        },
-        ..spec
-    };
-    let mut fleet = SelfHosted::new(&ahead(vllm(1, 8, 100_000, 512)), SimTime::ZERO);
-    let times = drive(
-        &mut fleet,
-        &[
-            (secs(0.0), request(16, 1000), 1000),
-            (secs(0.05), request(1024, 1000), 2),
-        ],
-    );
-    let mut it = times.values();
-    let (a, b) = (*it.next().unwrap(), *it.next().unwrap());
+    let (a, b) = a_then_b(&ahead(vllm(1, 8, 100_000, 512)));
     assert_eq!(b, (secs(0.1940), secs(0.2040)));
     assert_eq!(a.0, secs(0.0016));
     assert_eq!(a.1, secs(0.0016 + 9.96 + 2.0 * 0.0611 + 0.0102));
