@@ -14,7 +14,10 @@ than max_seqs run and their chunk's blocks are free. A step
 lasts base + per_seq * decodes + per_ctx * (tokens the decodes attend to),
 when it decodes, plus c0 + c1 * (prompt tokens), when it prefills. A
 request's first token comes at the end of the step that finishes its
-prompt; each later one at the end of each step after.
+prompt; each later one at the end of each step after. With
+--async-scheduling (vLLM's default since 0.14) each step is planned when
+the one before it starts: it admits only requests that arrived by then,
+unless nothing else would run.
 
     python3 scripts/synthetic-vllm-bench.py --rate 8 --requests 600 --seed 1 > run.json
     python3 scripts/synthetic-vllm-bench.py --rate 8 --kv-tokens 14000 --csv > run.csv
@@ -48,6 +51,8 @@ def main():
                    help="IN,OUT: every prompt IN tokens and every output OUT, as --dataset-name random gives them")
     p.add_argument("--summary", action="store_true",
                    help="the summary --save-result writes without --save-detailed (figures in ms) instead")
+    p.add_argument("--async-scheduling", action="store_true",
+                   help="plan each step when the one before starts, as vLLM 0.14 on does")
     p.add_argument("--csv", action="store_true",
                    help="a CSV a request a row (sent_s, first_token_s, last_token_s, input_tokens, output_tokens) instead")
     args = p.parse_args()
@@ -76,6 +81,7 @@ def main():
     blocks = lambda t: -(-t // args.block)
     known = lambda r: arrivals[r][1] + made[r]
     now, preemptions = 0.0, 0
+    last_start = -math.inf  # when the step that just ended started
     while waiting or running:
         if not running and arrivals[waiting[0]][0] > now:
             now = arrivals[waiting[0]][0]
@@ -104,19 +110,25 @@ def main():
             scheduled[r] = step
             budget -= step
             i += 1
-        while (not preempted and waiting and arrivals[waiting[0]][0] <= now
-               and budget > 0 and len(running) < args.max_seqs):
-            r = waiting[0]
-            step = min(known(r) - computed[r], budget)
-            need = blocks(step)
-            if need > free:
+        # Planned ahead, a step admits those that waited when the one
+        # before it started; an engine with nothing else to run, anyone.
+        cutoffs = [last_start, now] if args.async_scheduling else [now]
+        for cutoff in cutoffs:
+            if scheduled and cutoff == now and args.async_scheduling:
                 break
-            waiting.pop(0)
-            running.append(r)
-            free -= need
-            held[r] += need
-            scheduled[r] = step
-            budget -= step
+            while (not preempted and waiting and arrivals[waiting[0]][0] <= cutoff
+                   and budget > 0 and len(running) < args.max_seqs):
+                r = waiting[0]
+                step = min(known(r) - computed[r], budget)
+                need = blocks(step)
+                if need > free:
+                    break
+                waiting.pop(0)
+                running.append(r)
+                free -= need
+                held[r] += need
+                scheduled[r] = step
+                budget -= step
         decodes = [r for r, k in scheduled.items() if made[r] > 0 and known(r) - computed[r] == 1]
         context = sum(computed[r] + 1 for r in decodes)
         prefill = sum(k for r, k in scheduled.items() if r not in decodes)
@@ -127,6 +139,7 @@ def main():
             cost += args.c0 + args.c1 * prefill
         if args.jitter:
             cost *= math.exp(rng.gauss(0.0, args.jitter))
+        last_start = now
         now += cost
         still = []
         for r in running:
@@ -170,6 +183,7 @@ def main():
             "seed": args.seed,
             "output_median": args.output_median,
             "jitter": args.jitter,
+            "async_scheduling": args.async_scheduling,
         },
         "input_lens": [n for _, n, _ in arrivals],
         "output_lens": [m for _, _, m in arrivals],

@@ -246,6 +246,55 @@ fn measurements_calibrate_cannot_use_are_refused_with_the_reason() {
     );
 }
 
+/// A server that plans each step when the one before it starts, written
+/// apart from loopcap's (`--async-scheduling`): fitted to its run at 4 a
+/// second, loopcap's pool (which plans so by default) gives its costs
+/// back and predicts its runs at 3 and 8 a second to 2% in every figure
+/// (1% in each run's median to the first token); planned as each step
+/// ends (`--no-async-scheduling`), the light run's first tokens come more
+/// than 5% early.
+#[test]
+fn a_server_planning_one_step_ahead_is_predicted_as_it_plans() {
+    let run = |more: &[&str]| {
+        let paths = ["rate-4.json", "rate-3-kv-14000.csv", "rate-8-kv-14000.csv"]
+            .map(|f| data(&format!("async/{f}")).display().to_string());
+        let mut args = vec![paths[0].as_str(), "--kv-cache-tokens", "14000"];
+        args.extend(more);
+        args.extend(["--check", paths[1].as_str(), paths[2].as_str()]);
+        calibrate(&args)
+    };
+    let ahead = run(&[]);
+    let run4: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("async/rate-4.json")).unwrap()).unwrap();
+    assert_eq!(run4["synthetic_step_costs"]["async_scheduling"], true);
+    for (name, fitted, truth) in costs_beside_truth(&ahead) {
+        assert!(
+            (fitted - truth).abs() < 0.005 * truth,
+            "{name}: fitted {fitted}, the server's {truth}"
+        );
+    }
+    for score in ahead["scores"].as_array().unwrap() {
+        for f in score["figures"].as_array().unwrap() {
+            assert!(f["error_pct"].as_f64().unwrap().abs() < 2.0, "{f}");
+        }
+        assert!(median_error(score, "time to first token") < 1.0, "{score}");
+    }
+    let behind = run(&["--no-async-scheduling"]);
+    let light = &behind["scores"][0];
+    assert!(
+        light["run"]
+            .as_str()
+            .unwrap()
+            .ends_with("rate-3-kv-14000.csv")
+    );
+    for stat in ["mean", "p50"] {
+        let early = figure(light, "time to first token", stat)["error_pct"]
+            .as_f64()
+            .unwrap();
+        assert!(early < -5.0, "{stat}: {early}");
+    }
+}
+
 /// Across the runs scored, each figure's median absolute error, as printed,
 /// is the median recounted from each run's figure in the JSON.
 #[test]
