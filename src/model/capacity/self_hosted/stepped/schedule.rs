@@ -64,7 +64,7 @@ impl Stepped {
                 measured.as_deref_mut(),
                 started,
             );
-            if taking.tokens.is_empty() {
+            if async_scheduling && taking.tokens.is_empty() {
                 self.admit_waiting(&mut taking, spec.max_sequences, u64::MAX, measured, started);
             }
         }
