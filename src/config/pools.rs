@@ -328,7 +328,10 @@ fn read_pool(
             .try_into()
             .expect("every capacity preset's prices read (a test reads each)")
     });
-    if let (Some(given), Some(_)) = (prices, &preset_prices)
+    // A preset that prices tokens: prices given in its place must too
+    // (a provisioned deployment's prices bill no tokens).
+    if let (Some(given), Some(theirs)) = (prices, &preset_prices)
+        && theirs.unpriced_tokens().is_none()
         && let Some(missing) = given.unpriced_tokens()
     {
         return Err(Invalid::new(

@@ -7,7 +7,7 @@ use super::diagnostic::Invalid;
 use super::field_path::FieldPath;
 use super::quantity::Number;
 use crate::model::capacity::kind::CapacitySpec;
-use crate::model::prices::{LongContext, Prices, TokenPrices};
+use crate::model::prices::{HOURS_PER_MONTH, LongContext, Prices, TokenPrices};
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -22,8 +22,12 @@ pub struct RawPrices {
     /// Self-hosted pools: per replica alive, loading included.
     per_replica_hour: Option<Number>,
     /// A shared API deployed in provisioned units (Azure's PTUs): per unit,
-    /// all month whether used or not.
+    /// all month whether used or not, billed by the hour.
     per_provisioned_unit_hour: Option<Number>,
+    /// The same units bought for the month (an Azure reservation, its
+    /// 1-month term's price or a 1-year term's twelfth): per unit a month,
+    /// in place of `per_provisioned_unit_hour`.
+    per_provisioned_unit_month: Option<Number>,
     /// A flat fee a month, whatever the use (a plan's, a commitment's).
     per_month: Option<Number>,
     /// Dearer rates for a call whose input passes a size: the whole call
@@ -109,7 +113,8 @@ impl RawPrices {
 
     /// The prices at `at`, of which `per_lane_hour` only for reserved
     /// capacity, `per_replica_hour` only for self-hosted replicas and
-    /// `per_provisioned_unit_hour` only for provisioned units.
+    /// `per_provisioned_unit_hour` or `_month` (not both) only for
+    /// provisioned units.
     pub fn check(&self, at: &FieldPath, capacity: &CapacitySpec) -> Checked<Prices> {
         let price = |name: &str, value: Option<Number>| price(at, name, value);
         let hosted = matches!(capacity, CapacitySpec::SelfHosted(_));
@@ -132,6 +137,12 @@ impl RawPrices {
                 capacity.provisioned_units().is_some(),
                 "a shared API with provisioned_units",
             ),
+            (
+                "per_provisioned_unit_month",
+                self.per_provisioned_unit_month.is_some(),
+                capacity.provisioned_units().is_some(),
+                "a shared API with provisioned_units",
+            ),
         ] {
             if given && !applies {
                 return Err(Invalid::new(
@@ -142,6 +153,12 @@ impl RawPrices {
                     ),
                 ));
             }
+        }
+        if self.per_provisioned_unit_hour.is_some() && self.per_provisioned_unit_month.is_some() {
+            return Err(Invalid::new(
+                at.child("per_provisioned_unit_month"),
+                "give the units' price by the hour (billed hourly) or by the month (a reservation), not both",
+            ));
         }
         let [input, cached, write, output] = token_rates(
             at,
@@ -167,13 +184,20 @@ impl RawPrices {
                 .as_ref()
                 .map(|l| l.check(&at.child("long_context"), tokens))
                 .transpose()?,
-            // A lane-, replica- or unit-hour: what the capacity bills by the hour.
+            // A lane-, replica- or unit-hour: what the capacity bills by the
+            // hour (a unit bought for the month, its month's price spread
+            // over the month's hours).
             per_unit_hour: price("per_lane_hour", self.per_lane_hour)?
                 .or(price("per_replica_hour", self.per_replica_hour)?)
                 .or(price(
                     "per_provisioned_unit_hour",
                     self.per_provisioned_unit_hour,
                 )?)
+                .or(price(
+                    "per_provisioned_unit_month",
+                    self.per_provisioned_unit_month,
+                )?
+                .map(|month| month / HOURS_PER_MONTH))
                 .unwrap_or_default(),
             per_month: price("per_month", self.per_month)?.unwrap_or_default(),
         })

@@ -217,7 +217,7 @@ fn unpriced_units(spec: &ModelSpec) -> Vec<Invalid> {
             };
             Invalid::new(
                 at.child("per_provisioned_unit_hour"),
-                "unstated, so the deployment's units cost $0: give your rate a unit-hour (Azure prices PTUs in its pricing calculator, less under a reservation)",
+                "unstated, so the deployment's units cost $0: give your rate a unit-hour, or per_provisioned_unit_month for units reserved by the month (an Azure preset carries its PTU-hour rate; `loopcap presets` lists them)",
             )
         })
         .collect()

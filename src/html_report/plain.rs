@@ -157,6 +157,7 @@ fn price_words(p: &Table) -> Vec<String> {
         ("per_lane_hour", " a lane-hour"),
         ("per_replica_hour", " a replica-hour"),
         ("per_provisioned_unit_hour", " a unit-hour"),
+        ("per_provisioned_unit_month", " a unit a month"),
         ("per_month", " a month"),
         ("input_per_mtok", "/M input tokens"),
         ("cached_input_per_mtok", "/M cached"),

@@ -5,9 +5,10 @@
 use loopcap::config::presets::{self, Fills};
 use loopcap::config::{self, Source};
 use loopcap::model::capacity::shared_api::{Admit, TokensCharged};
+use loopcap::model::prices::HOURS_PER_MONTH;
 
 use crate::presets::{capacity_preset, finished, shared_api_of, source};
-use crate::support::{BASE, load_error, loopcap, spec, warnings_about};
+use crate::support::{BASE, load_error, loopcap, shipped, spec, warnings_about};
 
 /// The numbers of a `a / b / c` cell, commas dropped.
 fn triple(cell: &str) -> Vec<Option<u64>> {
@@ -302,6 +303,104 @@ fn the_azure_presets_are_their_source() {
     }
 }
 
+/// The dollar amount right after `label` in the first line of `s` that
+/// holds it.
+fn dollars_after(s: &str, label: &str) -> f64 {
+    let line = s
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no {label}"));
+    let after = &line[line.find(label).unwrap() + label.len()..];
+    let number: String = after
+        .trim_start_matches(['$', '*'])
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    number.trim_end_matches('.').parse().unwrap()
+}
+
+/// Azure's provisioned presets bill a PTU-hour at the Retail Prices API's
+/// rate for their deployment type, and no tokens: two readings of the API,
+/// one listing the meters Regional, Data Zone, Global and one Global, Data
+/// Zone, Regional, agree on each. The shipped model buys its PTUs for a
+/// month at the 1-month reservation's price, which two readings agree on,
+/// about 64% below the hourly rate as a third says.
+#[test]
+fn the_azure_presets_price_a_ptu_hour_as_their_source() {
+    let s = source("azure-ptu-prices.txt");
+    let hourly = |kind: &str| dollars_after(&s, &format!("{kind} $"));
+    let meters = s
+        .lines()
+        .find(|l| l.contains("meters at different prices --"))
+        .unwrap();
+    assert!(s.contains("Regional, Data Zone and Global provisioned are separate"));
+    let listed: Vec<f64> = meters
+        .split('$')
+        .skip(1)
+        .map(|d| {
+            d.chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect::<String>()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [hourly("Regional"), hourly("Data Zone"), hourly("Global")]
+    );
+    for (name, kind) in [
+        ("azure-global-provisioned-gpt-4-1", "Global"),
+        ("azure-regional-provisioned-gpt-4-1", "Regional"),
+        ("azure-global-provisioned-gpt-5", "Global"),
+    ] {
+        let (_, prices) = shared_api_of(&format!("preset = \"{name}\", provisioned_units = 50"));
+        assert_eq!(prices.per_unit_hour, hourly(kind), "{name}");
+        assert_eq!(
+            prices.tokens.input_per_mtok + prices.tokens.output_per_mtok,
+            0.0,
+            "{name}"
+        );
+    }
+    let month = dollars_after(&s, "| 1-month reservation | ");
+    assert_eq!(month, dollars_after(&s, "Reservation, Global: "));
+    assert_eq!(
+        dollars_after(&s, "| 1-year reservation | "),
+        dollars_after(&s, "per month (1-month term) or ")
+    );
+    let discount = 1.0 - month / (HOURS_PER_MONTH * hourly("Global"));
+    assert!((discount - 0.64).abs() < 0.005, "{discount}");
+    let model = shipped("azure-provisioned.toml", &[]);
+    let reserved = model.pools[0].prices.per_unit_hour * HOURS_PER_MONTH;
+    assert!(
+        (reserved - month).abs() < 1e-9,
+        "{reserved} against {month}"
+    );
+}
+
+/// A provisioned deployment's units are priced by the hour or by the
+/// month, not both; tokens need no price beside a preset that prices none.
+#[test]
+fn provisioned_units_are_priced_by_the_hour_or_the_month() {
+    let at = "capacity={ preset = \"azure-global-provisioned-gpt-4-1\", provisioned_units = 20, time_to_first_token = \"1s\" }";
+    let e = load_error(&[
+        at,
+        "prices={ per_provisioned_unit_hour = 1.0, per_provisioned_unit_month = 260 }",
+    ]);
+    assert!(
+        e.contains("prices.per_provisioned_unit_month") && e.contains("not both"),
+        "{e}"
+    );
+    let e = load_error(&["prices={ per_provisioned_unit_month = 260 }"]);
+    assert!(
+        e.contains("prices.per_provisioned_unit_month") && e.contains("provisioned_units only"),
+        "{e}"
+    );
+    let monthly = spec(BASE, &[at, "prices={ per_provisioned_unit_month = 146 }"]);
+    assert_eq!(monthly.pools[0].prices.per_unit_hour, 0.2);
+}
+
 /// A provisioned deployment without its size, or with a combined limit
 /// given twice, or a weight out of range, is refused at the key.
 #[test]
@@ -381,7 +480,7 @@ fn a_combined_limit_admits_what_it_charges() {
 /// serves: 20 PTUs at $2 a unit-hour are $29,200 committed a month, and
 /// a 2-hour window holds 2 hours of them ($80), tokens free; the bill says
 /// so. The price is refused on a shared API without units, and a
-/// deployment without one is warned of.
+/// deployment without one (no preset's) is warned of.
 #[test]
 fn provisioned_units_are_billed_all_month() {
     let deployment = "capacity={ preset = \"azure-global-provisioned-gpt-4-1\", provisioned_units = 20, time_to_first_token = \"1s\" }";
@@ -409,8 +508,15 @@ fn provisioned_units_are_billed_all_month() {
         e.contains("prices.per_provisioned_unit_hour") && e.contains("provisioned_units"),
         "{e}"
     );
-    let warned = warnings_about(&[deployment], "prices.per_provisioned_unit_hour");
+    let priced = warnings_about(&[deployment], "prices.per_provisioned_unit_hour");
+    assert!(priced.is_empty(), "the preset prices its units: {priced:?}");
+    let unpreset = "capacity={ kind = \"shared_api\", tokens_per_min_per_unit = 3000, provisioned_units = 20, time_to_first_token = \"1s\" }";
+    let warned = warnings_about(&[unpreset], "prices.per_provisioned_unit_hour");
     assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("per_provisioned_unit_month"),
+        "{warned:?}"
+    );
 }
 
 /// Calls of 1,000 input tokens and `max_tokens` 4,096 under a combined
