@@ -268,6 +268,11 @@ fn the_azure_presets_are_their_source() {
         ),
         ("azure-regional-provisioned-gpt-4-1", "gpt-4.1", "Regional"),
         (
+            "azure-datazone-provisioned-gpt-4-1",
+            "gpt-4.1",
+            "Global & data zone",
+        ),
+        (
             "azure-global-provisioned-gpt-5",
             "gpt-5",
             "Global & data zone",
@@ -353,6 +358,7 @@ fn the_azure_presets_price_a_ptu_hour_as_their_source() {
     for (name, kind) in [
         ("azure-global-provisioned-gpt-4-1", "Global"),
         ("azure-regional-provisioned-gpt-4-1", "Regional"),
+        ("azure-datazone-provisioned-gpt-4-1", "Data Zone"),
         ("azure-global-provisioned-gpt-5", "Global"),
     ] {
         let (_, prices) = shared_api_of(&format!("preset = \"{name}\", provisioned_units = 50"));
@@ -362,6 +368,24 @@ fn the_azure_presets_price_a_ptu_hour_as_their_source() {
             0.0,
             "{name}"
         );
+    }
+    // Each price a preset's description quotes is one the readings give.
+    for listed in presets::list(Fills::Capacity) {
+        if listed.file != "azure.toml" {
+            continue;
+        }
+        for quoted in listed.description.split('$').skip(1) {
+            let amount: String = quoted
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+                .collect();
+            let amount = amount.trim_end_matches(['.', ',']);
+            assert!(
+                s.contains(&format!("${amount}")),
+                "{}: ${amount}",
+                listed.name
+            );
+        }
     }
     let month = dollars_after(&s, "| 1-month reservation | ");
     assert_eq!(month, dollars_after(&s, "Reservation, Global: "));
