@@ -28,6 +28,7 @@ pub mod pools;
 pub mod presets;
 pub mod prices;
 pub mod quantity;
+pub mod ramp;
 pub mod read;
 pub mod router;
 pub mod schema;

@@ -9,6 +9,7 @@ use super::diagnostic::Invalid;
 use super::distribution::RawDist;
 use super::field_path::FieldPath;
 use super::quantity::{Duration, Number};
+use super::ramp::RawRampLimit;
 use super::self_hosted::RawSelfHosted;
 use super::tagged::Variants;
 use crate::engine::SimDuration;
@@ -104,6 +105,8 @@ pub struct RawSharedApi {
     /// provider refuses calls: the run says when a month would pass it.
     monthly_spend_cap: Option<Number>,
     max_concurrency: Option<Number>,
+    /// Traffic grown faster than this is refused (OpenAI's ramp rule).
+    ramp_limit: Option<RawRampLimit>,
     concurrency_retry_after: Option<Duration>,
     overload: Option<RawOverload>,
     burst: Option<RawBursts>,
@@ -329,6 +332,11 @@ impl RawSharedApi {
                 Some(RawAdmit::BelowLimit) => Admit::BelowLimit,
             },
             max_concurrency: optional_u32(&at.child("max_concurrency"), self.max_concurrency, 1)?,
+            ramp_limit: self
+                .ramp_limit
+                .as_ref()
+                .map(|r| r.check(&at.child("ramp_limit")))
+                .transpose()?,
             concurrency_retry_after: self
                 .concurrency_retry_after
                 .map_or(SimDuration::from_secs(1), |d| d.0),

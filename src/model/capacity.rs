@@ -8,6 +8,7 @@ pub mod batch;
 pub mod kind;
 pub mod pool;
 pub mod prompt_cache;
+pub mod ramp;
 pub mod reserved;
 pub mod self_hosted;
 pub mod service_time;

@@ -295,7 +295,11 @@ impl<'a> AgentSystem<'a> {
                 .iter()
                 .map(|p| Capacity::new(&p.capacity, SimTime::ZERO + spec.warmup))
                 .collect(),
-            shared_limits: NestedLimits::new(&spec.shared_limits, spec.pools.len()),
+            shared_limits: NestedLimits::new(
+                &spec.shared_limits,
+                spec.pools.len(),
+                SimTime::ZERO + spec.warmup,
+            ),
             hosted: spec
                 .pools
                 .iter()

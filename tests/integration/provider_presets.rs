@@ -1184,3 +1184,131 @@ fn a_tier_no_longer_sold_is_warned_of_and_names_what_is_sold_now() {
     assert!(said[0].contains("pool.1.capacity.preset"), "{said:?}");
     assert!(said[0].contains("`anthropic-tier4-opus`"), "{said:?}");
 }
+
+/// OpenAI's 2026 presets hold traffic past a million input tokens a minute
+/// to half again what it was 15 minutes before, as its error-codes guide's
+/// rule of thumb says; the 2025 preset, read before it, has no such rule.
+#[test]
+fn the_openai_ramp_rule_is_its_source() {
+    let s = source("openai-ramp-2026.txt");
+    let rule = s
+        .lines()
+        .find(|l| l.starts_with("As a rule of thumb"))
+        .unwrap();
+    let after = |label: &str| -> String {
+        let at = rule.find(label).unwrap() + label.len();
+        rule[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect()
+    };
+    let millions: u64 = match after("reaches ").as_str() {
+        "1" => 1,
+        other => panic!("{other}"),
+    };
+    assert!(rule.contains("reaches 1 million input tokens per minute"));
+    let growth: f64 = after("no more than ").parse::<f64>().unwrap() / 100.0;
+    let every: u32 = after("% every ").parse().unwrap();
+    assert!(rule.contains(&format!("% every {every} minutes")));
+    for tier in ["build", "launch", "grow"] {
+        let name = format!("openai-{tier}-gpt-6-1-sol");
+        let (api, _) = capacity_preset(&name);
+        let ramp = api.ramp_limit.unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(ramp.above_per_min, millions * 1_000_000, "{name}");
+        assert_eq!(ramp.growth, growth, "{name}");
+        assert_eq!(ramp.every_min, every, "{name}");
+    }
+    assert!(
+        capacity_preset("openai-tier4-gpt-4-1")
+            .0
+            .ramp_limit
+            .is_none()
+    );
+}
+
+/// A ramp-rate limit recounted from the event log: calls of exactly
+/// 100,000 input tokens, served in exactly 1.01 s, so that each finish
+/// dates its admission; no minute from the 15th admits more than the
+/// larger of 1,000,000 and 1.5 times the minute 15 before it. A tripling of
+/// the load is held back by it, and let through as the ramp allows.
+#[test]
+fn a_ramp_limit_holds_each_minute_to_half_again_the_traffic_15_minutes_before() {
+    let model = spec(
+        BASE,
+        &[
+            "duration=100m",
+            "warmup=0s",
+            "agents.a.steps=1",
+            "agents.a.input_tokens=100000",
+            "agents.a.output_tokens=10",
+            "workload.users.arrivals={ process = \"poisson\", per_min = 10 }",
+            "workload.users.surges=[{ at = \"45m\", for = \"40m\", factor = 3 }]",
+            "capacity={ kind = \"shared_api\", cache_reads_count = true, ramp_limit = { above_input_tokens_per_min = 1000000, growth = 0.5, every = \"15m\" }, time_to_first_token = \"1s\", output_tokens_per_s = 1000 }",
+            "client={ max_attempts = 50, backoff = { kind = \"constant\", delay = \"1s\" }, retry_after = \"exact\" }",
+        ],
+    );
+    let mut admitted = vec![0u64; 101];
+    let result = loopcap::model::simulate_with(
+        &model,
+        loopcap::model::RunOptions::new(false),
+        |now, event| {
+            if matches!(event, loopcap::model::system::Event::AttemptFinished(_)) {
+                let started = now.as_secs_f64() - 1.01;
+                admitted[(started / 60.0).floor() as usize] += 100_000;
+            }
+        },
+    )
+    .unwrap();
+    for m in 15..100 {
+        let ceiling = 1_000_000.max(admitted[m - 15] * 3 / 2);
+        assert!(
+            admitted[m] <= ceiling,
+            "minute {m}: {} past {ceiling}",
+            admitted[m]
+        );
+    }
+    let refused = result.summary.refusals.rate_limited_by.ramp_limit;
+    assert!(refused > 100, "{refused}");
+    // In the surge's first 15 minutes (3 million a minute asked) the limit
+    // binds: nearly every minute admits within a call of its ceiling.
+    let binding = (45..60)
+        .filter(|&m| admitted[m] + 100_000 > 1_000_000.max(admitted[m - 15] * 3 / 2))
+        .count();
+    let held = admitted[45..60].iter().sum::<u64>() / 15;
+    assert!(
+        binding >= 12 && held < 2_500_000,
+        "{binding}, {held}: {admitted:?}"
+    );
+}
+
+/// A ramp-rate limit's keys are checked where they are written.
+#[test]
+fn a_ramp_limit_is_refused_at_the_key_that_is_wrong() {
+    for (ramp, key, wanted) in [
+        (
+            "above_input_tokens_per_min = 1000000, growth = 0.5, every = \"90s\"",
+            "ramp_limit.every",
+            "whole number of minutes",
+        ),
+        (
+            "above_input_tokens_per_min = 1000000, growth = 0, every = \"15m\"",
+            "ramp_limit.growth",
+            "",
+        ),
+        (
+            "above_input_tokens_per_min = 0, growth = 0.5, every = \"15m\"",
+            "ramp_limit.above_input_tokens_per_min",
+            "",
+        ),
+        (
+            "growth = 0.5, every = \"15m\"",
+            "above_input_tokens_per_min",
+            "missing",
+        ),
+    ] {
+        let e = load_error(&[&format!(
+            "capacity={{ kind = \"shared_api\", ramp_limit = {{ {ramp} }}, time_to_first_token = \"1s\" }}"
+        )]);
+        assert!(e.contains(key) && e.contains(wanted), "{ramp}: {e}");
+    }
+}

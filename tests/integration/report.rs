@@ -394,7 +394,7 @@ fn a_run_report_shows_each_limit_over_several_pools() {
     };
     assert!(group["rate_limited"].as_u64().unwrap() > 0, "{group}");
     let cells = metric_cells(&doc, "limits");
-    assert_eq!(cells.len(), 7);
+    assert_eq!(cells.len(), 8);
     for cell in &cells {
         assert_eq!(cell.row, "limits:preset_limit.anthropic-tier2-sonnet-4x");
         check(cell, at(group, &cell.metric).and_then(Value::as_f64), None);

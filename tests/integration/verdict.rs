@@ -78,7 +78,7 @@ fn an_impatient_autoscaler_is_said_to_flap_and_a_patient_one_is_not() {
 
 /// A month past a cap repeats the measured window round the clock: a run
 /// with a fault says the fault repeats with it, as a fallback's month
-/// (OpenAI's Launch behind Anthropic's Scale, an outage in 3.5 hours)
+/// (OpenAI's Build behind Anthropic's Scale, an outage in 3.5 hours)
 /// is only an outage's; a run without one says nothing of faults.
 #[test]
 fn a_month_past_its_cap_says_when_it_repeats_a_fault() {
@@ -86,12 +86,12 @@ fn a_month_past_its_cap_says_when_it_repeats_a_fault() {
         "failover.toml",
         &[
             "pool.0.capacity.preset=\"anthropic-scale-sonnet\"",
-            "pool.1.capacity.preset=\"openai-launch-gpt-6-1-sol\"",
+            "pool.1.capacity.preset=\"openai-build-gpt-6-1-sol\"",
         ],
     );
     assert!(
         fallback.contains("Pool openai's month, $")
-            && fallback.contains("(a month of the measured window, its faults repeated with it), is over its tier's $5,000"),
+            && fallback.contains("(a month of the measured window, its faults repeated with it), is over its tier's $500"),
         "{fallback}"
     );
     let steady = verdict(

@@ -100,15 +100,18 @@ pub enum Limit {
     /// Input and output together.
     Tokens,
     Concurrency,
+    /// Traffic grown faster than the provider follows (OpenAI's `slow_down`).
+    Ramp,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 5] = [
+    pub const ALL: [Limit; 6] = [
         Limit::Requests,
         Limit::InputTokens,
         Limit::OutputTokens,
         Limit::Tokens,
         Limit::Concurrency,
+        Limit::Ramp,
     ];
 
     /// The setting's name in a model file.
@@ -119,6 +122,7 @@ impl Limit {
             Limit::OutputTokens => "output_tokens_per_min",
             Limit::Tokens => "tokens_per_min",
             Limit::Concurrency => "max_concurrency",
+            Limit::Ramp => "ramp_limit",
         }
     }
 }

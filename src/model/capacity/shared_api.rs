@@ -4,6 +4,7 @@ use rand::RngExt;
 
 use crate::engine::{SimDuration, SimTime, Stream};
 use crate::model::capacity::admission::{Admission, Limit, Rejection, Request};
+use crate::model::capacity::ramp::{RampLimit, RampWatch};
 use crate::model::capacity::service_time::ServiceTime;
 use crate::model::capacity::token_bucket::{MAX_PER_MIN, TokenBucket};
 
@@ -35,6 +36,9 @@ pub struct SharedApiSpec {
     /// for, or while it holds anything (Azure provisioned).
     pub admit: Admit,
     pub max_concurrency: Option<u32>,
+    /// Traffic growing faster than this is refused, however far below the
+    /// per-minute limits (OpenAI's ramp-rate limit).
+    pub ramp_limit: Option<RampLimit>,
     /// The retry-after sent with a 429 for the concurrency cap, which (unlike
     /// a bucket) cannot know when a slot frees up.
     pub concurrency_retry_after: SimDuration,
@@ -62,6 +66,7 @@ impl SharedApiSpec {
             tokens_charged: TokensCharged::Sum,
             admit: Admit::WithinLimit,
             max_concurrency: None,
+            ramp_limit: None,
             concurrency_retry_after: SimDuration::ZERO,
             overload: None,
             burst: Bursts::default(),
@@ -187,6 +192,7 @@ const BUCKETS: [Limit; 4] = [
     Limit::OutputTokens,
     Limit::Tokens,
 ];
+const INPUT: usize = 1;
 const OUTPUT: usize = 2;
 const TOKENS: usize = 3;
 
@@ -196,6 +202,7 @@ pub struct SharedApi {
     base_concurrency: Option<u32>,
     buckets: [Option<TokenBucket>; 4],
     max_concurrency: Option<u32>,
+    ramp: Option<RampWatch>,
     concurrency_retry_after: SimDuration,
     overload: Option<Overload>,
     counting: Counting,
@@ -228,6 +235,7 @@ impl SharedApi {
             base_concurrency: spec.max_concurrency,
             buckets: base_limits.map(bucket),
             max_concurrency: spec.max_concurrency,
+            ramp: spec.ramp_limit.map(|r| RampWatch::new(r, SimTime::ZERO)),
             concurrency_retry_after: spec.concurrency_retry_after,
             overload: spec.overload,
             counting: spec.counting,
@@ -235,6 +243,15 @@ impl SharedApi {
             tokens_charged: spec.tokens_charged,
             in_flight: 0,
         }
+    }
+
+    /// The same API, its ramp-rate limit comparing no minute before
+    /// `warmup`'s end with a later one (see [`RampWatch`]).
+    pub fn watching_from(mut self, warmup: SimTime) -> Self {
+        if let Some(ramp) = &mut self.ramp {
+            *ramp = RampWatch::new(ramp.limit(), warmup);
+        }
+        self
     }
 
     /// Admission is all-or-nothing: an attempt takes from every bucket or from
@@ -261,6 +278,12 @@ impl SharedApi {
                 Some(_) => {}
             }
         }
+        if let Some(ramp) = &mut self.ramp {
+            let wait = ramp.wait_for(now, asks[INPUT]);
+            if wait > retry_after {
+                (retry_after, limit) = (wait, Limit::Ramp);
+            }
+        }
         if !retry_after.is_zero() {
             if self.counting.refused {
                 retry_after = self.count_refused(now, asks, retry_after);
@@ -275,6 +298,9 @@ impl SharedApi {
             if let Some(bucket) = bucket {
                 bucket.take(now, tokens);
             }
+        }
+        if let Some(ramp) = &mut self.ramp {
+            ramp.take(now, asks[INPUT]);
         }
         // The limiter has admitted the request; an overloaded server may still
         // refuse it. Requests and input tokens stay spent, as the provider
@@ -316,6 +342,10 @@ impl SharedApi {
     pub fn would_admit(&mut self, now: SimTime, request: Request) -> bool {
         let asks = self.asks(request);
         self.max_concurrency.is_none_or(|cap| self.in_flight < cap)
+            && self
+                .ramp
+                .as_mut()
+                .is_none_or(|r| r.wait_for(now, asks[INPUT]).is_zero())
             && self.buckets.iter_mut().zip(&asks).all(|(bucket, &tokens)| {
                 bucket
                     .as_mut()

@@ -43,8 +43,9 @@ pub struct NestedLimits {
 }
 
 impl NestedLimits {
-    /// The buckets of `groups` (innermost first) over `pools` pools.
-    pub fn new(groups: &[SharedLimits], pools: usize) -> Self {
+    /// The buckets of `groups` (innermost first) over `pools` pools, their
+    /// ramp-rate limits watching from `warmup`'s end.
+    pub fn new(groups: &[SharedLimits], pools: usize, warmup: SimTime) -> Self {
         let mut over = vec![Vec::new(); pools];
         for (g, group) in groups.iter().enumerate() {
             for &p in &group.pools {
@@ -52,7 +53,10 @@ impl NestedLimits {
             }
         }
         NestedLimits {
-            buckets: groups.iter().map(|g| SharedApi::new(&g.limits)).collect(),
+            buckets: groups
+                .iter()
+                .map(|g| SharedApi::new(&g.limits).watching_from(warmup))
+                .collect(),
             over,
         }
     }

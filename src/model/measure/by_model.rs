@@ -16,9 +16,9 @@ use crate::model::prices::{TokenUse, Tokens};
 #[derive(Clone, Debug, Default)]
 pub struct LimitTally {
     /// 429s in the window, by [`Limit::ALL`]'s order.
-    counts: [u64; 5],
+    counts: [u64; 6],
     /// When each limit first refused.
-    first: [Option<SimTime>; 5],
+    first: [Option<SimTime>; 6],
 }
 
 impl LimitTally {
@@ -53,6 +53,7 @@ impl LimitTally {
             output_tokens_per_min,
             tokens_per_min,
             max_concurrency,
+            ramp_limit,
         ] = self.counts;
         ByLimit {
             requests_per_min,
@@ -60,6 +61,7 @@ impl LimitTally {
             output_tokens_per_min,
             tokens_per_min,
             max_concurrency,
+            ramp_limit,
         }
     }
 
@@ -94,17 +96,21 @@ pub struct ByLimit {
     #[serde(default)]
     pub tokens_per_min: u64,
     pub max_concurrency: u64,
+    /// Absent from summaries written before the ramp-rate limit.
+    #[serde(default)]
+    pub ramp_limit: u64,
 }
 
 impl ByLimit {
     /// Each limit's name and count, in [`Limit::ALL`]'s order.
-    pub fn named(&self) -> [(&'static str, u64); 5] {
+    pub fn named(&self) -> [(&'static str, u64); 6] {
         let counts = [
             self.requests_per_min,
             self.input_tokens_per_min,
             self.output_tokens_per_min,
             self.tokens_per_min,
             self.max_concurrency,
+            self.ramp_limit,
         ];
         std::array::from_fn(|i| (Limit::ALL[i].name(), counts[i]))
     }

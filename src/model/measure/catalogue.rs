@@ -380,6 +380,7 @@ const RUN: &[Metric] = &[
     BY_OUTPUT_TOKENS,
     BY_TOKENS,
     BY_CONCURRENCY,
+    BY_RAMP,
     FIRST_LIMIT,
     metric("overloaded", Count, LOWER, "overloaded", "overloaded (529)"),
     metric("timeouts", Count, LOWER, "timeouts", "timeouts"),
@@ -466,6 +467,8 @@ const BY_TOKENS: Metric = metric("rate_limited_by.tokens_per_min", Count, None, 
 #[rustfmt::skip]
 const BY_CONCURRENCY: Metric = metric("rate_limited_by.max_concurrency", Count, None, "rate limited by max concurrency", "by concurrency");
 #[rustfmt::skip]
+const BY_RAMP: Metric = metric("rate_limited_by.ramp_limit", Count, None, "rate limited by the ramp-rate limit", "by ramp rate");
+#[rustfmt::skip]
 const FIRST_LIMIT: Metric = metric("first_limit_s", Seconds, None, "first limit", "first 429 at s");
 
 #[rustfmt::skip]
@@ -478,6 +481,7 @@ const POOL: &[Metric] = &[
     BY_OUTPUT_TOKENS,
     BY_TOKENS,
     BY_CONCURRENCY,
+    BY_RAMP,
     FIRST_LIMIT,
     metric("rate_limited_by_shared_limits", Count, None, "rate limited by limits over several pools", "by shared limits"),
     metric("overloaded", Count, LOWER, "overloaded", "529s"),
@@ -530,6 +534,7 @@ const MODEL: &[Metric] = &[
     BY_OUTPUT_TOKENS,
     BY_TOKENS,
     BY_CONCURRENCY,
+    BY_RAMP,
     FIRST_LIMIT,
     metric("input_tokens", Tokens, None, "input tokens", "input tokens"),
     CACHED_INPUT_TOKENS,
@@ -547,6 +552,7 @@ const LIMITS: &[Metric] = &[
     BY_OUTPUT_TOKENS,
     BY_TOKENS,
     BY_CONCURRENCY,
+    BY_RAMP,
     FIRST_LIMIT,
 ];
 

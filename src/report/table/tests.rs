@@ -93,16 +93,17 @@ fn every_limit() -> ByLimit {
         output_tokens_per_min: 1,
         tokens_per_min: 1,
         max_concurrency: 1,
+        ramp_limit: 1,
     }
 }
 
-/// A pool refused once for every reason, five times by its own limits
+/// A pool refused once for every reason, six times by its own limits
 /// and once by a shared one.
 fn pool(name: &str, hosted: bool) -> PoolSummary {
     PoolSummary {
         name: name.to_owned(),
         kind: "reserved".to_owned(),
-        rate_limited: 6,
+        rate_limited: 7,
         refusals: Refusals {
             rate_limited_by: every_limit(),
             first_limit: Some("max_concurrency".to_owned()),
