@@ -79,14 +79,16 @@ impl RampWatch {
     }
 
     /// How long a request counting `input` tokens waits to be admitted: zero
-    /// when the minute of `now` still has room for it, otherwise until the
-    /// next minute, whose ceiling is another.
+    /// when the minute of `now` still has room for it (a minute that has
+    /// admitted nothing takes any one request: the limit is on growth, not
+    /// on a call's size), otherwise until the next minute, whose ceiling is
+    /// another.
     pub fn wait_for(&mut self, now: SimTime, input: u64) -> SimDuration {
         self.advance(now);
         let len = self.bins.len() as u64;
         let admitted = self.bins[(self.minute % len) as usize];
         match self.ceiling() {
-            Some(ceiling) if admitted + input > ceiling => {
+            Some(ceiling) if admitted > 0 && admitted + input > ceiling => {
                 let next = SimTime::from_ticks((self.minute + 1) * TICKS_PER_MINUTE);
                 next.since(now)
             }
@@ -194,6 +196,17 @@ mod tests {
         let mut early = RampWatch::new(OPENAI, at_minute(10.0));
         let admitted = drive(&mut early, &[(0, 30, 0), (30, 31, 5_000_000)], 10_000);
         assert_eq!(admitted[30], 1_000_000);
+    }
+
+    /// A call larger than a minute's ceiling is not refused for ever: the
+    /// first of a minute is admitted, the next waits.
+    #[test]
+    fn a_minute_takes_one_call_however_large() {
+        let mut watch = RampWatch::new(OPENAI, SimTime::ZERO);
+        let now = at_minute(20.5);
+        assert!(watch.wait_for(now, 2_500_000).is_zero());
+        watch.take(now, 2_500_000);
+        assert_eq!(watch.wait_for(now, 1), SimDuration::from_secs(30));
     }
 
     /// A refused request waits for the next minute.
