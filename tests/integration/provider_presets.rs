@@ -308,6 +308,23 @@ fn the_azure_presets_are_their_source() {
     }
 }
 
+/// The amount `text` starts with ("2,652" in "$2,652 / PTU"), its commas
+/// dropped; none where it starts with no number.
+fn leading_amount(text: &str) -> Option<f64> {
+    let number: String = text
+        .trim_start_matches(['$', '*'])
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+        .filter(|c| *c != ',')
+        .collect();
+    number.trim_end_matches('.').parse().ok()
+}
+
+/// Every dollar amount in `text`.
+fn dollar_amounts(text: &str) -> Vec<f64> {
+    text.split('$').skip(1).filter_map(leading_amount).collect()
+}
+
 /// The dollar amount right after `label` in the first line of `s` that
 /// holds it.
 fn dollars_after(s: &str, label: &str) -> f64 {
@@ -315,14 +332,7 @@ fn dollars_after(s: &str, label: &str) -> f64 {
         .lines()
         .find(|l| l.contains(label))
         .unwrap_or_else(|| panic!("no {label}"));
-    let after = &line[line.find(label).unwrap() + label.len()..];
-    let number: String = after
-        .trim_start_matches(['$', '*'])
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
-        .filter(|c| *c != ',')
-        .collect();
-    number.trim_end_matches('.').parse().unwrap()
+    leading_amount(&line[line.find(label).unwrap() + label.len()..]).unwrap()
 }
 
 /// Azure's provisioned presets bill a PTU-hour at the Retail Prices API's
@@ -340,17 +350,7 @@ fn the_azure_presets_price_a_ptu_hour_as_their_source() {
         .find(|l| l.contains("meters at different prices --"))
         .unwrap();
     assert!(s.contains("Regional, Data Zone and Global provisioned are separate"));
-    let listed: Vec<f64> = meters
-        .split('$')
-        .skip(1)
-        .map(|d| {
-            d.chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.')
-                .collect::<String>()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let listed = dollar_amounts(meters);
     assert_eq!(
         listed,
         [hourly("Regional"), hourly("Data Zone"), hourly("Global")]
@@ -370,21 +370,12 @@ fn the_azure_presets_price_a_ptu_hour_as_their_source() {
         );
     }
     // Each price a preset's description quotes is one the readings give.
+    let read = dollar_amounts(&s);
     for listed in presets::list(Fills::Capacity) {
-        if listed.file != "azure.toml" {
-            continue;
-        }
-        for quoted in listed.description.split('$').skip(1) {
-            let amount: String = quoted
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
-                .collect();
-            let amount = amount.trim_end_matches(['.', ',']);
-            assert!(
-                s.contains(&format!("${amount}")),
-                "{}: ${amount}",
-                listed.name
-            );
+        if listed.file == "azure.toml" {
+            for quoted in dollar_amounts(&listed.description) {
+                assert!(read.contains(&quoted), "{}: ${quoted}", listed.name);
+            }
         }
     }
     let month = dollars_after(&s, "| 1-month reservation | ");
