@@ -104,9 +104,7 @@ impl Capacity {
     /// Capacity as `spec` describes it; what it measures itself counts from `warmup`.
     pub fn new(spec: &CapacitySpec, warmup: SimTime) -> Self {
         let kind = match spec {
-            CapacitySpec::SharedApi(s) => {
-                CapacityKind::SharedApi(SharedApi::new(s).watching_from(warmup))
-            }
+            CapacitySpec::SharedApi(s) => CapacityKind::SharedApi(SharedApi::new(s, warmup)),
             CapacitySpec::Reserved(r) => CapacityKind::Reserved(Reserved::new(r)),
             CapacitySpec::Batch(b) => CapacityKind::Batch(Batch::new(b)),
             CapacitySpec::SelfHosted(h) => CapacityKind::SelfHosted(SelfHosted::new(h, warmup)),

@@ -51,10 +51,6 @@ impl RampWatch {
         }
     }
 
-    pub fn limit(&self) -> RampLimit {
-        self.limit
-    }
-
     /// Moves the window to the minute of `now`, clearing the minutes passed.
     fn advance(&mut self, now: SimTime) {
         let minute = now.ticks() / TICKS_PER_MINUTE;

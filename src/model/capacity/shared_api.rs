@@ -212,7 +212,10 @@ pub struct SharedApi {
 }
 
 impl SharedApi {
-    pub fn new(spec: &SharedApiSpec) -> Self {
+    /// The API `spec` describes, its ramp-rate limit comparing no minute
+    /// before `watch_from` (the warm-up's end) with a later one (see
+    /// [`RampWatch`]).
+    pub fn new(spec: &SharedApiSpec, watch_from: SimTime) -> Self {
         let limit =
             |per_min: Option<u64>, burst: Option<u64>| per_min.map(|r| (r, burst.unwrap_or(r)));
         let base_limits = [
@@ -235,7 +238,7 @@ impl SharedApi {
             base_concurrency: spec.max_concurrency,
             buckets: base_limits.map(bucket),
             max_concurrency: spec.max_concurrency,
-            ramp: spec.ramp_limit.map(|r| RampWatch::new(r, SimTime::ZERO)),
+            ramp: spec.ramp_limit.map(|r| RampWatch::new(r, watch_from)),
             concurrency_retry_after: spec.concurrency_retry_after,
             overload: spec.overload,
             counting: spec.counting,
@@ -243,15 +246,6 @@ impl SharedApi {
             tokens_charged: spec.tokens_charged,
             in_flight: 0,
         }
-    }
-
-    /// The same API, its ramp-rate limit comparing no minute before
-    /// `warmup`'s end with a later one (see [`RampWatch`]).
-    pub fn watching_from(mut self, warmup: SimTime) -> Self {
-        if let Some(ramp) = &mut self.ramp {
-            *ramp = RampWatch::new(ramp.limit(), warmup);
-        }
-        self
     }
 
     /// Admission is all-or-nothing: an attempt takes from every bucket or from

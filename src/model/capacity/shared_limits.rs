@@ -55,7 +55,7 @@ impl NestedLimits {
         NestedLimits {
             buckets: groups
                 .iter()
-                .map(|g| SharedApi::new(&g.limits).watching_from(warmup))
+                .map(|g| SharedApi::new(&g.limits, warmup))
                 .collect(),
             over,
         }

@@ -27,10 +27,13 @@ fn rng() -> Stream {
 
 #[test]
 fn requests_per_min_gives_429_with_exact_retry_after() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        requests_per_min: Some(2),
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            requests_per_min: Some(2),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     assert_eq!(
         api.offer(SimTime::ZERO, req(1, 1), &mut rng),
@@ -53,11 +56,14 @@ fn requests_per_min_gives_429_with_exact_retry_after() {
 
 #[test]
 fn admission_is_all_or_nothing_and_retry_after_is_the_slowest_bucket() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        requests_per_min: Some(100),
-        input_tokens_per_min: Some(1000),
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            requests_per_min: Some(100),
+            input_tokens_per_min: Some(1000),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     let t = SimTime::ZERO;
     assert_eq!(api.offer(t, req(900, 0), &mut rng), Admission::Started);
@@ -79,11 +85,14 @@ fn admission_is_all_or_nothing_and_retry_after_is_the_slowest_bucket() {
 /// after a first, under `counting`.
 fn second_fits(counting: Counting, request: Request) -> bool {
     let mut rng = rng();
-    let mut api = SharedApi::new(&SharedApiSpec {
-        input_tokens_per_min: Some(1500),
-        counting,
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            input_tokens_per_min: Some(1500),
+            counting,
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     assert_eq!(
         api.offer(SimTime::ZERO, request, &mut rng),
         Admission::Started
@@ -146,14 +155,17 @@ fn a_refused_request_counts_where_the_provider_says_so() {
     let mut rng = rng();
     let at = |s: f64| SimTime::ZERO + SimDuration::from_secs_f64(s);
     for refused in [false, true] {
-        let mut api = SharedApi::new(&SharedApiSpec {
-            requests_per_min: Some(60),
-            counting: Counting {
-                refused,
-                ..Counting::DEFAULT
+        let mut api = SharedApi::new(
+            &SharedApiSpec {
+                requests_per_min: Some(60),
+                counting: Counting {
+                    refused,
+                    ..Counting::DEFAULT
+                },
+                ..spec()
             },
-            ..spec()
-        });
+            SimTime::ZERO,
+        );
         for _ in 0..60 {
             assert_eq!(api.offer(at(0.0), req(1, 1), &mut rng), Admission::Started);
         }
@@ -171,11 +183,14 @@ fn a_refused_request_counts_where_the_provider_says_so() {
 
 #[test]
 fn calls_larger_than_a_bucket_are_rejected_for_good() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        input_tokens_per_min: Some(1000),
-        output_tokens_per_min: Some(500),
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            input_tokens_per_min: Some(1000),
+            output_tokens_per_min: Some(500),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     let too_large = Admission::Rejected(Rejection::TooLarge);
     assert_eq!(api.offer(SimTime::ZERO, req(1001, 1), &mut rng), too_large);
@@ -185,10 +200,13 @@ fn calls_larger_than_a_bucket_are_rejected_for_good() {
 
 #[test]
 fn output_reservation_is_corrected_at_completion() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        output_tokens_per_min: Some(1000),
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            output_tokens_per_min: Some(1000),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     let t = SimTime::ZERO;
     assert_eq!(api.offer(t, req(1, 800), &mut rng), Admission::Started);
@@ -201,14 +219,17 @@ fn output_reservation_is_corrected_at_completion() {
     api.release(t, req(1, 800), 100);
     assert_eq!(api.offer(t, req(1, 900), &mut rng), Admission::Started);
     // A provider that keeps the whole reservation returns nothing.
-    let mut kept = SharedApi::new(&SharedApiSpec {
-        output_tokens_per_min: Some(1000),
-        counting: Counting {
-            output_corrected: false,
-            ..Counting::DEFAULT
+    let mut kept = SharedApi::new(
+        &SharedApiSpec {
+            output_tokens_per_min: Some(1000),
+            counting: Counting {
+                output_corrected: false,
+                ..Counting::DEFAULT
+            },
+            ..spec()
         },
-        ..spec()
-    });
+        SimTime::ZERO,
+    );
     assert_eq!(kept.offer(t, req(1, 800), &mut rng), Admission::Started);
     kept.release(t, req(1, 800), 100);
     assert!(matches!(
@@ -219,10 +240,13 @@ fn output_reservation_is_corrected_at_completion() {
 
 #[test]
 fn concurrency_cap_rejects_with_its_retry_after_until_a_slot_frees() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        max_concurrency: Some(2),
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            max_concurrency: Some(2),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     let t = SimTime::ZERO;
     assert_eq!(api.offer(t, req(1, 1), &mut rng), Admission::Started);
@@ -241,11 +265,14 @@ fn concurrency_cap_rejects_with_its_retry_after_until_a_slot_frees() {
 
 #[test]
 fn a_capacity_drop_scales_every_limit() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        requests_per_min: Some(100),
-        max_concurrency: Some(10),
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            requests_per_min: Some(100),
+            max_concurrency: Some(10),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     api.scale(SimTime::ZERO, 0.2);
     let admitted = (0..20)
@@ -275,14 +302,17 @@ fn overload_probability_rises_linearly_above_the_threshold() {
 fn overloaded_server_returns_529_at_the_configured_rate() {
     // With 30 in flight and saturation at 20, every attempt has p = 0.4.
     // 20k trials: binomial sd 0.0035, so 0.02 is over five sd.
-    let mut api = SharedApi::new(&SharedApiSpec {
-        overload: Some(Overload {
-            threshold: 10,
-            saturation: 20,
-            max_probability: 0.4,
-        }),
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            overload: Some(Overload {
+                threshold: 10,
+                saturation: 20,
+                max_probability: 0.4,
+            }),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     while api.in_flight() < 30 {
         api.offer(SimTime::ZERO, req(1, 1), &mut rng);
@@ -312,7 +342,7 @@ fn a_combined_limit_charges_input_plus_weighted_output() {
         output_token_weight: 4,
         ..spec()
     };
-    let mut api = SharedApi::new(&combined);
+    let mut api = SharedApi::new(&combined, SimTime::ZERO);
     let mut rng = rng();
     let t = SimTime::ZERO;
     assert_eq!(api.offer(t, req(1000, 100), &mut rng), Admission::Started);
@@ -337,13 +367,16 @@ fn a_combined_limit_charges_input_plus_weighted_output() {
     api.release(t, req(1000, 100), 50);
     assert_eq!(api.offer(t, req(200, 0), &mut rng), Admission::Started);
     // Uncorrected (OpenAI documents no correction), nothing returns.
-    let mut fixed = SharedApi::new(&SharedApiSpec {
-        counting: Counting {
-            output_corrected: false,
-            ..combined.counting
+    let mut fixed = SharedApi::new(
+        &SharedApiSpec {
+            counting: Counting {
+                output_corrected: false,
+                ..combined.counting
+            },
+            ..combined
         },
-        ..combined
-    });
+        SimTime::ZERO,
+    );
     assert_eq!(fixed.offer(t, req(1000, 100), &mut rng), Admission::Started);
     assert_eq!(fixed.offer(t, req(1000, 100), &mut rng), Admission::Started);
     fixed.release(t, req(1000, 100), 0);
@@ -356,11 +389,14 @@ fn a_combined_limit_charges_input_plus_weighted_output() {
 /// fourth of either waits; corrected, the second returns 1,000 − 100.
 #[test]
 fn a_combined_limit_may_charge_the_larger_of_input_and_output() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        tokens_per_min: Some(3000),
-        tokens_charged: TokensCharged::Larger,
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            tokens_per_min: Some(3000),
+            tokens_charged: TokensCharged::Larger,
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     let t = SimTime::ZERO;
     for call in [req(1000, 100), req(100, 1000), req(1000, 100)] {
@@ -377,11 +413,14 @@ fn a_combined_limit_may_charge_the_larger_of_input_and_output() {
 /// the 4,000 owed: 240 s and a tick.
 #[test]
 fn a_limit_admitting_below_it_lets_a_call_overdraw() {
-    let mut api = SharedApi::new(&SharedApiSpec {
-        tokens_per_min: Some(1000),
-        admit: Admit::BelowLimit,
-        ..spec()
-    });
+    let mut api = SharedApi::new(
+        &SharedApiSpec {
+            tokens_per_min: Some(1000),
+            admit: Admit::BelowLimit,
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     let mut rng = rng();
     assert_eq!(
         api.offer(SimTime::ZERO, req(4000, 1000), &mut rng),
@@ -396,10 +435,13 @@ fn a_limit_admitting_below_it_lets_a_call_overdraw() {
         })
     );
     // Within the limit, the same call could never be admitted.
-    let mut within = SharedApi::new(&SharedApiSpec {
-        tokens_per_min: Some(1000),
-        ..spec()
-    });
+    let mut within = SharedApi::new(
+        &SharedApiSpec {
+            tokens_per_min: Some(1000),
+            ..spec()
+        },
+        SimTime::ZERO,
+    );
     assert_eq!(
         within.offer(SimTime::ZERO, req(4000, 1000), &mut rng),
         Admission::Rejected(Rejection::TooLarge)
