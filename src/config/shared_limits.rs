@@ -79,7 +79,8 @@ pub fn check_shared_limits(
 /// The provider's `limit` over the pools `held` that name presets of it:
 /// their limits as the first of them has them (they serve nothing, so no
 /// service time, prompt cache or overload). Pools that give the limit
-/// other numbers beside their presets are refused: a provider has one.
+/// other numbers or counting rules beside their presets (a ramp limit, a
+/// burst, what counts) are refused: a provider has one.
 fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<SharedLimits> {
     let mut apis = Vec::with_capacity(held.len());
     for &p in held {
@@ -103,6 +104,9 @@ fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<Shar
                 api.max_concurrency.map(u64::from),
             ],
             api.monthly_spend_cap.map(f64::to_bits),
+            (api.counting, api.tokens_charged, api.output_token_weight),
+            (api.admit, api.burst, api.concurrency_retry_after),
+            api.ramp_limit,
         )
     };
     let (first, api) = apis[0];
@@ -110,7 +114,7 @@ fn preset_limit(limit: &str, held: &[usize], pools: &[PoolSpec]) -> Checked<Shar
         return Err(Invalid::new(
             FieldPath::root("pool").child(other).child("capacity"),
             format!(
-                "names a preset of the provider's limit \"{limit}\", as pool `{}` does, but gives it other limits: pools under one provider's limit share it, so give them the same (or give one its own limits without the preset)",
+                "names a preset of the provider's limit \"{limit}\", as pool `{}` does, but gives it other limits or counting rules: pools under one provider's limit share it, so give them the same (or give one its own limits without the preset)",
                 pools[first].name
             ),
         ));

@@ -921,17 +921,29 @@ fn pools_naming_presets_of_one_providers_limit_share_it() {
         .collect();
     let all = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
     assert_eq!(over, [("account.anthropic", &all[..], 100.0)]);
-    let e = load_error_of(
-        &model.replace(
-            "name = \"b\"\ncapacity = { preset = \"anthropic-tier1-sonnet\",",
-            "name = \"b\"\ncapacity = { preset = \"anthropic-tier1-sonnet\", requests_per_min = 100,",
-        ),
-        &[],
-    );
-    assert!(
-        e.contains("pool.1.capacity") && e.contains("as pool `a` does, but gives it other limits"),
-        "{e}"
-    );
+    // A limit, a ramp limit or a counting rule given to one of them alone
+    // is refused: the group could only take the first pool's.
+    for other in [
+        "requests_per_min = 100",
+        "ramp_limit = { above_input_tokens_per_min = 1000, growth = 0.5, every = \"15m\" }",
+        "cache_reads_count = true",
+        "burst = { requests = 10 }",
+    ] {
+        let e = load_error_of(
+            &model.replace(
+                "name = \"b\"\ncapacity = { preset = \"anthropic-tier1-sonnet\",",
+                &format!(
+                    "name = \"b\"\ncapacity = {{ preset = \"anthropic-tier1-sonnet\", {other},"
+                ),
+            ),
+            &[],
+        );
+        assert!(
+            e.contains("pool.1.capacity")
+                && e.contains("as pool `a` does, but gives it other limits or counting rules"),
+            "{other}: {e}"
+        );
+    }
 }
 
 /// A 429 from a limit over several pools is the group's, not its pool's
