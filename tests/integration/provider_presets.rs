@@ -218,6 +218,171 @@ fn the_2026_openai_presets_are_their_source() {
     }
 }
 
+/// Model `id`'s lines in openai-models-2026.txt: from its `Model ID` line
+/// to the next comment.
+fn model_page<'a>(s: &'a str, id: &str) -> Vec<&'a str> {
+    let page: Vec<&str> = s
+        .lines()
+        .skip_while(|l| *l != format!("Model ID: `{id}`"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('#'))
+        .collect();
+    assert!(!page.is_empty(), "no page for {id}");
+    page
+}
+
+/// The numbers of row `name` of a page's table (`| NAME | a | b |`).
+fn page_row(page: &[&str], name: &str) -> Vec<u64> {
+    let row = page
+        .iter()
+        .find(|l| l.starts_with(&format!("| {name} |")))
+        .unwrap_or_else(|| panic!("no row {name}"));
+    row.split('|')
+        .skip(2)
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| c.trim().replace(',', "").parse().unwrap())
+        .collect()
+}
+
+/// Checks preset `name`'s prices against a model page: its four token
+/// rates (`| Input | $2 | 1M tokens |`), and the long-context rates its
+/// sentence gives ("more than 272K input tokens are priced at 2x input and
+/// cache rates and 1.5x output").
+fn assert_priced_as_page(name: &str, page: &[&str]) {
+    let rate = |metric: &str| dollars_before(&page_row_text(page, metric), " | 1M tokens");
+    let base = [
+        rate("Input"),
+        rate("Cached input"),
+        rate("Cache writes"),
+        rate("Output"),
+    ];
+    let rule = page
+        .iter()
+        .find(|l| l.contains("Prompts with more than"))
+        .unwrap();
+    let word_before = |what: &str| -> &str {
+        let at = rule.find(what).unwrap();
+        rule[..at].split_whitespace().last().unwrap()
+    };
+    let above: u64 = word_before(" input tokens")
+        .trim_end_matches('K')
+        .parse::<u64>()
+        .unwrap()
+        * 1000;
+    let times = |what: &str| -> f64 { word_before(what).trim_end_matches('x').parse().unwrap() };
+    let (inputs, output) = (
+        times(" input and cache rates"),
+        times(" output for the full request"),
+    );
+    let (_, p) = capacity_preset(name);
+    let l = p.long_context.expect("long-context rates");
+    assert_eq!(u64::from(l.above_input_tokens), above, "{name}");
+    let long = [
+        base[0] * inputs,
+        base[1] * inputs,
+        base[2] * inputs,
+        base[3] * output,
+    ];
+    for (rates, expected) in [(p.tokens, base), (l.tokens, long)] {
+        let got = [
+            rates.input_per_mtok,
+            rates.cached_input_per_mtok,
+            rates.cache_write_per_mtok,
+            rates.output_per_mtok,
+        ];
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() < 1e-12, "{name}: {got:?} vs {expected:?}");
+        }
+    }
+}
+
+/// Row `metric` of a page's price table, as text.
+fn page_row_text(page: &[&str], metric: &str) -> String {
+    page.iter()
+        .find(|l| l.starts_with(&format!("| {metric} |")))
+        .unwrap_or_else(|| panic!("no price row {metric}"))
+        .to_string()
+}
+
+/// GPT-6 Astra's 2026 tiers are its page's Tier 2, 4 and 5 rows, read
+/// before OpenAI renamed its tiers: the renamed tiers took the usage caps
+/// of Tiers 2 and 4 (Build, Launch; the 2025 table copy stops at Tier 4)
+/// and GPT-6.1-Sol's renamed rows are its family's Tier 2, 4 and 5 rows,
+/// as a summary of the rate-limit guide gives them for the whole family.
+/// Each Astra preset has its Sol preset's counting rules, ramp rule and
+/// cap, and its page's prices, dearer past 272K input tokens as the page
+/// says (so are the Sol presets, from their own page).
+#[test]
+fn the_gpt_6_astra_presets_are_its_renamed_tier_rows() {
+    let s = source("openai-models-2026.txt");
+    let (sol, astra, old_sol) = (
+        model_page(&s, "gpt-6.1-sol"),
+        model_page(&s, "gpt-6-astra"),
+        model_page(&s, "gpt-6-sol"),
+    );
+    let family = s
+        .lines()
+        .skip_while(|l| !l.contains("Published tier examples (Astra/Sol/Terra family)"))
+        .collect::<Vec<_>>();
+    let caps_2026 = source("openai-rate-limits-2026.txt");
+    let caps_2025 = source("openai-rate-limits.txt");
+    let cap = |text: &str, tier: &str| -> Option<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start_matches("| ").starts_with(&format!("{tier} |")))?;
+        Some(dollars_before(line, " / month"))
+    };
+    for (tier, old) in [("Build", 2), ("Launch", 4), ("Grow", 5)] {
+        let old_tier = format!("Tier {old}");
+        assert_eq!(
+            page_row(&sol, tier),
+            page_row(&old_sol, &old_tier)[..2],
+            "{tier}"
+        );
+        assert_eq!(page_row(&family, tier), page_row(&sol, tier), "{tier}");
+        assert_eq!(
+            page_row(&astra, &old_tier),
+            page_row(&old_sol, &old_tier),
+            "{tier}"
+        );
+        if old < 5 {
+            assert_eq!(cap(&caps_2026, tier), cap(&caps_2025, &old_tier), "{tier}");
+        }
+        let t = tier.to_lowercase();
+        let name = format!("openai-{t}-gpt-6-astra");
+        let (api, _) = capacity_preset(&name);
+        let (sol_api, _) = capacity_preset(&format!("openai-{t}-gpt-6-1-sol"));
+        assert_eq!(
+            vec![api.requests_per_min, api.tokens_per_min],
+            page_row(&astra, &old_tier)[..2]
+                .iter()
+                .map(|&n| Some(n))
+                .collect::<Vec<_>>(),
+            "{name}"
+        );
+        assert_eq!(api.input_tokens_per_min, None, "{name}");
+        assert_eq!(
+            (
+                api.monthly_spend_cap,
+                api.counting,
+                api.tokens_charged,
+                api.ramp_limit
+            ),
+            (
+                sol_api.monthly_spend_cap,
+                sol_api.counting,
+                sol_api.tokens_charged,
+                sol_api.ramp_limit
+            ),
+            "{name}"
+        );
+        assert_eq!(presets::limit_of(&name), Some(name.clone()));
+        assert_eq!(presets::account_of(&name).as_deref(), Some("openai"));
+        assert_priced_as_page(&name, &astra);
+        assert_priced_as_page(&format!("openai-{t}-gpt-6-1-sol"), &sol);
+    }
+}
+
 /// The cell of `topic`'s row under `model`'s column of the Azure table.
 fn azure_cell(s: &str, topic: &str, model: &str) -> u64 {
     let cells = |line: &str| -> Vec<String> {
