@@ -161,6 +161,9 @@ pub struct RawBatch {
     max_requests_per_batch: Option<Number>,
     /// Batches open or in progress at once, at most (default: no limit).
     max_batches_in_progress: Option<Number>,
+    /// Calls in batches open or in progress, at most (the provider's limit
+    /// on batch requests in its processing queue; default: no limit).
+    max_queued_requests: Option<Number>,
     /// Input tokens of every call in batches open or in progress, at most
     /// (the provider's enqueued-token limit; default: no limit).
     max_queued_tokens: Option<Number>,
@@ -519,6 +522,11 @@ impl RawBatch {
             max_in_progress: optional_u32(
                 &at.child("max_batches_in_progress"),
                 self.max_batches_in_progress,
+                1,
+            )?,
+            max_queued_requests: optional_u32(
+                &at.child("max_queued_requests"),
+                self.max_queued_requests,
                 1,
             )?,
             max_queued_tokens: self

@@ -120,6 +120,7 @@ impl ModelSpec {
                 },
                 CapacitySpec::Batch(b) => {
                     b.max_in_progress = None;
+                    b.max_queued_requests = None;
                     b.max_queued_tokens = None;
                     continue;
                 }

@@ -496,6 +496,24 @@ fn batch_limits_refuse_calls_as_queue_full() {
     assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
 }
 
+/// A cap on the calls queued in batches (open or in progress) of 150:
+/// at 60 calls a minute the first 150 of a cycle fill it in 2.5 minutes,
+/// and the rest are refused until its batch is done 15 minutes after it
+/// opened (5 of collection, 10 of latency), when the next call opens the
+/// next: 150 calls taken in each 15 minutes, a share of 150 / (60 x 15) =
+/// 1/6. Over ~38 cycles of ~900 calls the share moves by about 0.001; the
+/// tolerance is 0.01, and a 7% nudge (to 0.178) fails.
+#[test]
+fn a_cap_on_queued_calls_takes_so_many_per_batch_cycle() {
+    let s = run(
+        &batch_only(60, "max_queued_requests = 150", "max_attempts = 1"),
+        &[],
+    );
+    let taken = 1.0 - s.queue_rejected as f64 / s.attempts as f64;
+    assert!((taken - 150.0 / (60.0 * 15.0)).abs() < 0.01, "{taken}");
+    assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
+}
+
 /// `size`'s floor for a Batch API lifts its caps on batches in progress:
 /// where one batch at a time refuses two thirds of the calls, the floor
 /// refuses none, and it is the same Batch API with no cap at all, loop for
@@ -546,6 +564,11 @@ fn batch_options_are_checked() {
             "collect_for = \"5m\"",
             "collect_for = \"5m\"\nmax_requests_per_batch = 0",
             "capacity.max_requests_per_batch",
+        ),
+        (
+            "collect_for = \"5m\"",
+            "collect_for = \"5m\"\nmax_queued_requests = 0",
+            "capacity.max_queued_requests",
         ),
         ("latency = \"10m\"\n", "", "capacity.latency: missing"),
     ] {

@@ -690,7 +690,10 @@ fn the_batch_preset_is_its_source() {
     let CapacitySpec::Batch(batch) = &model.pools[0].capacity else {
         panic!()
     };
-    assert_eq!(batch.max_requests, row[2]);
+    assert_eq!(
+        (batch.max_queued_requests, batch.max_requests),
+        (Some(row[1]), row[2])
+    );
     assert!(s.contains("within 24 hours"));
     assert_eq!(batch.completion_window, SimDuration::from_secs(24 * 3600));
     let discount: f64 = s

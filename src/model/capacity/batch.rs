@@ -9,9 +9,10 @@
 //!   there instead: its calls fail unanswered and are not billed, as the
 //!   providers' batch APIs do with requests a batch did not reach.
 //! - Limits refuse a call at once, as a 429-like "queue full": when the
-//!   input tokens of every batch open or in progress would exceed
-//!   `max_queued_tokens`, or when no batch is open and
-//!   `max_in_progress` batches are (an open batch counts as in progress).
+//!   calls or the input tokens of every batch open or in progress would
+//!   exceed `max_queued_requests` or `max_queued_tokens`, or when no batch
+//!   is open and `max_in_progress` batches are (an open batch counts as in
+//!   progress).
 //! - The client's request timeout does not apply: a client submits a batch
 //!   and polls for its results rather than holding a connection open.
 
@@ -29,6 +30,9 @@ pub struct BatchSpec {
     pub max_requests: u32,
     /// Batches open or in progress at once, at most.
     pub max_in_progress: Option<u32>,
+    /// Calls in batches open or in progress, at most (Anthropic's batch
+    /// requests in the processing queue).
+    pub max_queued_requests: Option<u32>,
     /// Input tokens in batches open or in progress, at most.
     pub max_queued_tokens: Option<u64>,
     /// A batch not done this long after submission expires.
@@ -75,12 +79,16 @@ impl Batch {
             .spec
             .max_queued_tokens
             .is_none_or(|max| self.queued_tokens + u64::from(request.input_tokens) <= max);
+        let calls_fit = self
+            .spec
+            .max_queued_requests
+            .is_none_or(|max| self.open.len() + (self.submitted_calls as usize) < max as usize);
         let batch_open = !self.open.is_empty()
             || self
                 .spec
                 .max_in_progress
                 .is_none_or(|max| self.in_progress.len() < max as usize);
-        tokens_fit && batch_open
+        tokens_fit && calls_fit && batch_open
     }
 
     /// Collects `attempt` into the open batch, opening one if none is.
@@ -174,6 +182,7 @@ mod tests {
             collect_for: SimDuration::from_secs(60),
             max_requests: 3,
             max_in_progress: Some(2),
+            max_queued_requests: Some(5),
             max_queued_tokens: Some(10_000),
             completion_window: SimDuration::from_secs(3600),
         }
@@ -235,5 +244,27 @@ mod tests {
             }
         ));
         assert_eq!((b.in_flight(), b.queued()), (1, 1));
+        // Five calls are queued at most: with the expired batch done, the
+        // open batch takes two more (the second fills it), the next opens
+        // with two, and a sixth is refused until a batch is done.
+        for _ in b.take_done(1) {
+            b.release(request(6000));
+        }
+        b.offer(key(), request(1));
+        b.offer(key(), request(1));
+        b.submit(2, now, 1.0, &mut rng).unwrap();
+        b.offer(key(), request(1));
+        b.offer(key(), request(1));
+        assert_eq!((b.in_flight(), b.queued()), (3, 2));
+        assert_eq!(b.offer(key(), request(1)), refused);
+        let done = b.take_done(2);
+        assert_eq!(done.len(), 3);
+        b.release(request(4000));
+        b.release(request(1));
+        b.release(request(1));
+        assert!(matches!(
+            b.offer(key(), request(1)),
+            Admission::Batched { .. }
+        ));
     }
 }
