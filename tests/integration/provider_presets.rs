@@ -1127,9 +1127,10 @@ fn a_sweep_says_which_points_spend_past_their_cap() {
 }
 
 /// Claude Haiku 5.5's 2026 tiers: each tier's Opus row (the release notes
-/// align Haiku's limits with Opus's), and its prices from the quoted
-/// pricing row: base input up to 100K tokens, dearer past them, cache hits
-/// and 5-minute writes at their multipliers of each.
+/// align Haiku's limits with Opus's), and its prices from the pricing
+/// page's two rows, for a prompt up to 100,000 tokens and over (input,
+/// 5-minute cache writes, cache hits and output), which a second copy and,
+/// for the short prompts, a course section's quote give too.
 #[test]
 fn the_2026_haiku_presets_are_their_source() {
     let s = source("anthropic-haiku-2026.txt");
@@ -1137,37 +1138,64 @@ fn the_2026_haiku_presets_are_their_source() {
     // The rules the long-context rates follow: the whole call, its input
     // counted with cache reads and writes, the cache multipliers on top.
     for rule in [
-        "all tokens incur premium pricing",
+        "a request whose prompt is over 100,000 tokens pays higher prices",
         "based solely on input tokens (including cache reads/writes)",
         "Prompt caching multipliers apply on top of long context pricing",
     ] {
         assert!(s.contains(rule), "{rule}");
     }
-    let row = s
+    // The page's row for prompts `size` ("up to", "over") 100,000 tokens:
+    // [input, 5m write, 1h write, hits, output] and the size.
+    let page_row = |size: &str| -> (Vec<f64>, u64) {
+        let lead = format!("Claude Haiku 5.5 (for prompts {size} ");
+        let row = s.lines().find(|l| l.starts_with(&lead)).unwrap();
+        let tokens = row[lead.len()..].split(' ').next().unwrap();
+        let rates = row
+            .split('|')
+            .skip(1)
+            .map(|c| dollars_before(c, " / MTok"))
+            .collect();
+        (rates, tokens.replace(',', "").parse().unwrap())
+    };
+    let (short, up_to) = page_row("up to");
+    let (long, over) = page_row("over");
+    assert_eq!(up_to, over);
+    // The second copy: input, output, 5m write, hits per row.
+    for (sign, page) in [("≤", &short), (">", &long)] {
+        let row = s
+            .lines()
+            .find(|l| l.starts_with(&format!("| Haiku 5.5 (prompt {sign} 100K) |")))
+            .unwrap();
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let dollars = |cell: &str| -> f64 { cell.trim_start_matches('$').parse().unwrap() };
+        let write = cells[4].split(" / ").next().unwrap();
+        assert_eq!(
+            [
+                dollars(cells[2]),
+                dollars(cells[3]),
+                dollars(write),
+                dollars(cells[5])
+            ],
+            [page[0], page[4], page[1], page[3]],
+            "{row}"
+        );
+    }
+    // The course section's quote: both inputs, and one output, the short
+    // prompts'.
+    let course: Vec<&str> = s
         .lines()
         .find(|l| l.starts_with("| Claude Haiku 5.5 |"))
-        .unwrap();
-    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    let (short, long) = cells[3].split_once(" / ").unwrap();
-    let threshold = |cell: &str| -> u64 {
-        let k = cell.split(['≤', '>']).nth(1).unwrap().trim_end_matches(')');
-        k.trim_end_matches('K').parse::<u64>().unwrap() * 1000
-    };
-    assert_eq!(threshold(short), threshold(long));
-    let input = [dollars_before(short, " ("), dollars_before(long, " (")];
-    let output = dollars_before(&format!("{} |", cells[4]), " |");
-    let caching = s.lines().find(|l| l.contains("Prompt caching")).unwrap();
-    let times = |after: &str| -> f64 {
-        let at = caching.find(after).unwrap() + after.len();
-        caching[at..]
-            .trim_start()
-            .split('x')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let (write, hit) = (times("5m ="), times("(hit) ="));
+        .unwrap()
+        .split('|')
+        .collect();
+    assert_eq!(
+        [
+            dollars_before(course[3], " (≤100K)"),
+            dollars_before(course[3], " (>100K)"),
+            dollars_before(&format!("{} |", course[4]), " |"),
+        ],
+        [short[0], long[0], short[4]]
+    );
     let opus = source("anthropic-rate-limits-2026.txt");
     for tier in ["Start", "Build", "Scale"] {
         let name = format!("anthropic-{}-haiku", tier.to_lowercase());
@@ -1191,9 +1219,9 @@ fn the_2026_haiku_presets_are_their_source() {
         assert_eq!(api.monthly_spend_cap, opus_api.monthly_spend_cap, "{name}");
         assert_eq!(api.counting.cache_reads, Some(false), "{name}");
         let l = p.long_context.expect("long-context rates");
-        assert_eq!(u64::from(l.above_input_tokens), threshold(short), "{name}");
-        for (rates, input) in [(p.tokens, input[0]), (l.tokens, input[1])] {
-            let expected = [input, input * hit, input * write, output];
+        assert_eq!(u64::from(l.above_input_tokens), over, "{name}");
+        for (rates, page) in [(p.tokens, &short), (l.tokens, &long)] {
+            let expected = [page[0], page[3], page[1], page[4]];
             let got = [
                 rates.input_per_mtok,
                 rates.cached_input_per_mtok,

@@ -1625,7 +1625,7 @@ fn claude_code_sessions_read_what_a_threads_first_call_read_from_other_sessions(
 /// Claude Haiku 5.5 (`anthropic-build-haiku`) bills a call whose input is
 /// over 100,000 tokens whole at its long-context rates: the window's cost
 /// is each replayed row priced here from the source's rates ($0.10, $0.01
-/// cached, $0.50 output a million; past 100K $0.50, $0.05, $0.50), exact.
+/// cached, $0.50 output a million; past 100K $0.50, $0.05, $2.50), exact.
 /// Rows of 100,000 and 100,001 tokens tell `>` from `>=`.
 #[test]
 fn calls_past_the_long_context_size_are_billed_whole_at_its_rates() {
@@ -1655,7 +1655,7 @@ fn calls_past_the_long_context_size_are_billed_whole_at_its_rates() {
     assert_eq!(s.loops_completed, rows.len() as u64);
     let price = |(input, cached, output): (u64, u64, u64), above: u64| {
         let (i, c, o) = if input > above {
-            (0.50, 0.05, 0.50)
+            (0.50, 0.05, 2.50)
         } else {
             (0.10, 0.01, 0.50)
         };
