@@ -5,7 +5,7 @@
 use loopcap::config::presets::{self, Fills};
 use loopcap::config::{self, Source};
 use loopcap::model::capacity::shared_api::{Admit, TokensCharged};
-use loopcap::model::prices::HOURS_PER_MONTH;
+use loopcap::model::prices::{HOURS_PER_MONTH, TokenPrices};
 
 use crate::presets::{capacity_preset, finished, shared_api_of, source};
 use crate::support::{BASE, load_error, loopcap, shipped, spec, warnings_about};
@@ -249,7 +249,13 @@ fn page_row(page: &[&str], name: &str) -> Vec<u64> {
 /// sentence gives ("more than 272K input tokens are priced at 2x input and
 /// cache rates and 1.5x output").
 fn assert_priced_as_page(name: &str, page: &[&str]) {
-    let rate = |metric: &str| dollars_before(&page_row_text(page, metric), " | 1M tokens");
+    let rate = |metric: &str| {
+        let row = page
+            .iter()
+            .find(|l| l.starts_with(&format!("| {metric} |")))
+            .unwrap_or_else(|| panic!("no price row {metric}"));
+        dollars_before(row, " | 1M tokens")
+    };
     let base = [
         rate("Input"),
         rate("Cached input"),
@@ -283,25 +289,22 @@ fn assert_priced_as_page(name: &str, page: &[&str]) {
         base[2] * inputs,
         base[3] * output,
     ];
-    for (rates, expected) in [(p.tokens, base), (l.tokens, long)] {
-        let got = [
-            rates.input_per_mtok,
-            rates.cached_input_per_mtok,
-            rates.cache_write_per_mtok,
-            rates.output_per_mtok,
-        ];
-        for (g, e) in got.iter().zip(expected) {
-            assert!((g - e).abs() < 1e-12, "{name}: {got:?} vs {expected:?}");
-        }
-    }
+    assert_rates(name, p.tokens, base);
+    assert_rates(name, l.tokens, long);
 }
 
-/// Row `metric` of a page's price table, as text.
-fn page_row_text(page: &[&str], metric: &str) -> String {
-    page.iter()
-        .find(|l| l.starts_with(&format!("| {metric} |")))
-        .unwrap_or_else(|| panic!("no price row {metric}"))
-        .to_string()
+/// Checks rates against `expected`: input, cached input, cache writes and
+/// output a million tokens.
+fn assert_rates(name: &str, rates: TokenPrices, expected: [f64; 4]) {
+    let got = [
+        rates.input_per_mtok,
+        rates.cached_input_per_mtok,
+        rates.cache_write_per_mtok,
+        rates.output_per_mtok,
+    ];
+    for (g, e) in got.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-12, "{name}: {got:?} vs {expected:?}");
+    }
 }
 
 /// GPT-6 Astra's 2026 tiers are its page's Tier 2, 4 and 5 rows, read
@@ -1221,16 +1224,7 @@ fn the_2026_haiku_presets_are_their_source() {
         let l = p.long_context.expect("long-context rates");
         assert_eq!(u64::from(l.above_input_tokens), over, "{name}");
         for (rates, page) in [(p.tokens, &short), (l.tokens, &long)] {
-            let expected = [page[0], page[3], page[1], page[4]];
-            let got = [
-                rates.input_per_mtok,
-                rates.cached_input_per_mtok,
-                rates.cache_write_per_mtok,
-                rates.output_per_mtok,
-            ];
-            for (g, e) in got.iter().zip(expected) {
-                assert!((g - e).abs() < 1e-12, "{name}: {got:?} vs {expected:?}");
-            }
+            assert_rates(&name, rates, [page[0], page[3], page[1], page[4]]);
         }
     }
 }
