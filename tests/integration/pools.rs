@@ -487,13 +487,16 @@ fn an_expired_batch_fails_its_calls_unbilled() {
 /// tolerance is 0.02, and a 10% nudge (to 0.367) fails.
 #[test]
 fn batch_limits_refuse_calls_as_queue_full() {
-    let s = run(
-        &batch_only(60, "max_batches_in_progress = 1", "max_attempts = 1"),
-        &[],
-    );
-    let taken = 1.0 - s.queue_rejected as f64 / s.attempts as f64;
+    let taken = share_taken("max_batches_in_progress = 1");
     assert!((taken - 1.0 / 3.0).abs() < 0.02, "{taken}");
+}
+
+/// The share of one-try calls, 60 a minute, that a Batch API with `extra`
+/// takes; each one refused fails as a full queue.
+fn share_taken(extra: &str) -> f64 {
+    let s = run(&batch_only(60, extra, "max_attempts = 1"), &[]);
     assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
+    1.0 - s.queue_rejected as f64 / s.attempts as f64
 }
 
 /// A cap on the calls queued in batches (open or in progress) of 150:
@@ -505,13 +508,8 @@ fn batch_limits_refuse_calls_as_queue_full() {
 /// tolerance is 0.01, and a 7% nudge (to 0.178) fails.
 #[test]
 fn a_cap_on_queued_calls_takes_so_many_per_batch_cycle() {
-    let s = run(
-        &batch_only(60, "max_queued_requests = 150", "max_attempts = 1"),
-        &[],
-    );
-    let taken = 1.0 - s.queue_rejected as f64 / s.attempts as f64;
+    let taken = share_taken("max_queued_requests = 150");
     assert!((taken - 150.0 / (60.0 * 15.0)).abs() < 0.01, "{taken}");
-    assert_eq!(s.loops_failed_exhausted, s.queue_rejected);
 }
 
 /// `size`'s floor for a Batch API lifts its caps on batches in progress:
