@@ -512,33 +512,30 @@ fn a_cap_on_queued_calls_takes_so_many_per_batch_cycle() {
     assert!((taken - 150.0 / (60.0 * 15.0)).abs() < 0.01, "{taken}");
 }
 
-/// `size`'s floor for a Batch API lifts its caps on batches in progress:
-/// where one batch at a time refuses two thirds of the calls, the floor
+/// `size`'s floor for a Batch API lifts its caps on batches in progress
+/// and on queued calls and tokens: where each cap refuses calls, the floor
 /// refuses none, and it is the same Batch API with no cap at all, loop for
 /// loop.
 #[test]
 fn the_floor_of_a_batch_api_has_no_cap_on_batches_in_progress() {
-    let capped = crate::support::spec(
-        &batch_only(60, "max_batches_in_progress = 1", "max_attempts = 1"),
-        &[],
-    );
-    let floor = loopcap::model::simulate(&capped.with_unlimited_capacity(), false)
-        .unwrap()
-        .summary;
     let uncapped = run(&batch_only(60, "", "max_attempts = 1"), &[]);
-    assert!(
-        run(
-            &batch_only(60, "max_batches_in_progress = 1", "max_attempts = 1"),
-            &[]
-        )
-        .queue_rejected
-            > 1000
-    );
-    assert_eq!(floor.queue_rejected, 0);
-    assert_eq!(
-        (floor.loops_completed, floor.loop_latency_s),
-        (uncapped.loops_completed, uncapped.loop_latency_s)
-    );
+    for cap in [
+        "max_batches_in_progress = 1",
+        "max_queued_requests = 150",
+        "max_queued_tokens = 2000000",
+    ] {
+        let capped = crate::support::spec(&batch_only(60, cap, "max_attempts = 1"), &[]);
+        let floor = loopcap::model::simulate(&capped.with_unlimited_capacity(), false)
+            .unwrap()
+            .summary;
+        assert!(share_taken(cap) < 0.5, "{cap}");
+        assert_eq!(floor.queue_rejected, 0, "{cap}");
+        assert_eq!(
+            (floor.loops_completed, floor.loop_latency_s),
+            (uncapped.loops_completed, uncapped.loop_latency_s),
+            "{cap}"
+        );
+    }
 }
 
 /// Interactive calls on a shared API, a nightly class on batch, routed per
