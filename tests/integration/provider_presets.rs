@@ -174,22 +174,21 @@ fn the_2026_batch_preset_is_its_source() {
 fn the_2026_openai_presets_are_their_source() {
     let s = source("openai-rate-limits-2026.txt");
     let prices = s.lines().find(|l| l.contains("GPT-6.1-Sol API")).unwrap();
+    // The limits table's rows: the lines with no dollar amount.
+    let limits: Vec<&str> = s.lines().filter(|l| !l.contains('$')).collect();
     for tier in ["Build", "Launch", "Grow"] {
         let name = format!("openai-{}-gpt-6-1-sol", tier.to_lowercase());
-        let rows = || s.lines().filter(|l| l.starts_with(&format!("| {tier} |")));
-        let cap = rows().find(|l| l.contains("/ month")).unwrap();
-        let row: Vec<Option<u64>> = rows()
-            .find(|l| !l.contains('$'))
-            .unwrap()
-            .split('|')
-            .skip(2)
-            .filter(|c| !c.trim().is_empty())
-            .map(|c| Some(c.trim().replace(',', "").parse().unwrap()))
-            .collect();
+        let cap = s
+            .lines()
+            .find(|l| l.starts_with(&format!("| {tier} |")) && l.contains("/ month"))
+            .unwrap();
         let (api, p) = capacity_preset(&name);
         assert_eq!(
             vec![api.requests_per_min, api.tokens_per_min],
-            row,
+            page_row(&limits, tier)
+                .into_iter()
+                .map(Some)
+                .collect::<Vec<_>>(),
             "{name}"
         );
         assert_eq!(api.input_tokens_per_min, None);
@@ -359,7 +358,8 @@ fn the_gpt_6_astra_presets_are_its_renamed_tier_rows() {
             vec![api.requests_per_min, api.tokens_per_min],
             page_row(&astra, &old_tier)[..2]
                 .iter()
-                .map(|&n| Some(n))
+                .copied()
+                .map(Some)
                 .collect::<Vec<_>>(),
             "{name}"
         );
